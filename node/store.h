@@ -1,0 +1,59 @@
+/*  store — the node's SQLite state in DATA/arena.db (WAL): node id, link
+    token, model catalog, cooldowns, known peers. Owned by the node thread;
+    not thread-safe. Times are wall-clock unix milliseconds. */
+#ifndef ARENA_STORE_H
+#define ARENA_STORE_H
+
+#include <stddef.h>
+
+#include "protocol/arena_catalog.h"
+#include "protocol/uuid7.h"
+
+typedef struct _store_t store_t;
+
+/*  Creates data_dir (0700) when missing, opens or creates the database.
+    NULL with a message in err on failure. */
+store_t *store_open(const char *data_dir, char *err, size_t errlen);
+void store_destroy(store_t **self_p);
+
+/*  Small key/value metadata. get: 0 found, 1 missing, -1 error. */
+int store_meta_get(store_t *self, const char *key, char *out, size_t outlen);
+int store_meta_set(store_t *self, const char *key, const char *value);
+
+/*  The node id (a UUID made once and kept). */
+int store_node_id(store_t *self, char out[UUID_STR_LEN]);
+/*  The link token: `fixed` when given (and kept), else the stored one, else a
+    new random one (32 bytes, hex) that is stored. */
+int store_link_token(store_t *self, const char *fixed, char *out, size_t outlen);
+
+/*  Model catalog: replace all, or load all (caller frees with arena_catalog_clear). */
+int store_models_replace(store_t *self, const arena_catalog_t *cat);
+int store_models_load(store_t *self, arena_catalog_t *out);
+
+/*  Cooldowns per (node id, model); model "*" cools the whole node. */
+typedef struct {
+    char node_id[UUID_STR_LEN];
+    char model[256];
+    long long until_ms; /* unix ms */
+    char reason[64];
+} store_cooldown_t;
+
+int store_cooldown_set(store_t *self, const store_cooldown_t *c);
+int store_cooldown_clear(store_t *self, const char *node_id, const char *model);
+/*  Loads cooldowns that are still running at now_ms (malloc'd array). */
+int store_cooldowns_load(store_t *self, long long now_ms, store_cooldown_t **out, size_t *n);
+/*  Deletes the expired ones. */
+int store_cooldowns_prune(store_t *self, long long now_ms);
+
+/*  Known peers (to rejoin without a seed). */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char endpoint[300];
+    long long last_seen_ms;
+} store_peer_t;
+
+int store_peer_upsert(store_t *self, const store_peer_t *p);
+int store_peer_forget(store_t *self, const char *id);
+int store_peers_load(store_t *self, store_peer_t **out, size_t *n);
+
+#endif

@@ -1,0 +1,36 @@
+/*  arena_catalog — extracts LMArena's model list from the page HTML
+    (Next.js flight data: self.__next_f.push([1,"…"]) with JSON escaped inside
+    a string; sometimes under "initialModels"). Un-escapes each push string,
+    finds model objects with a real JSON parser, de-duplicates by publicName. */
+#ifndef ARENA_ARENA_CATALOG_H
+#define ARENA_ARENA_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "protocol/arena_payload.h"
+
+typedef struct {
+    char *id;           /* LMArena model uuid */
+    char *name;         /* publicName: what clients ask for */
+    char *organization; /* may be NULL (anonymous models) */
+    char *provider;     /* may be NULL */
+    arena_modality_t modality;
+    bool input_image; /* accepts image attachments */
+} arena_model_t;
+
+typedef struct {
+    arena_model_t *models;
+    size_t n;
+} arena_catalog_t;
+
+/*  Returns the number of models found (0 when the page holds none) or -1 on
+    allocation failure. The caller frees with arena_catalog_clear. At most
+    max_models are kept (0: 4096). */
+int arena_catalog_extract(const char *html, size_t len, size_t max_models, arena_catalog_t *out);
+void arena_catalog_clear(arena_catalog_t *cat);
+/*  Deep copy of one model into dst; 0 or -1. */
+int arena_model_copy(arena_model_t *dst, const arena_model_t *src);
+void arena_model_clear(arena_model_t *m);
+
+#endif

@@ -1,0 +1,52 @@
+/*  arena_payload — builds the LMArena `create-evaluation` request body from a
+    normalized OpenAI request (ARENA-UPSTREAM.md, "Current style").
+
+    Fresh UUIDv7 ids every call; history flattened into one user message
+    (system prompt first, then each turn with its role, clearly delimited);
+    image_url parts become experimental_attachments; modality from the
+    model's output capability. The reCAPTCHA token is minted in the page, so
+    it is not part of this body (the fetch frame says where to put it). */
+#ifndef ARENA_ARENA_PAYLOAD_H
+#define ARENA_ARENA_PAYLOAD_H
+
+#include <stddef.h>
+
+#include "protocol/abuf.h"
+#include "protocol/openai.h"
+#include "protocol/uuid7.h"
+
+typedef enum { ARENA_MODALITY_CHAT = 0, ARENA_MODALITY_IMAGE, ARENA_MODALITY_SEARCH } arena_modality_t;
+
+const char *arena_modality_name(arena_modality_t m); /* "chat" | "image" | "search" */
+
+#define ARENA_CREATE_EVALUATION_PATH "/nextjs-api/stream/create-evaluation"
+#define ARENA_CONTENT_TYPE "text/plain;charset=UTF-8"
+#define ARENA_RECAPTCHA_FIELD "recaptchaV3Token"
+#define ARENA_RECAPTCHA_ACTION "chat_submit"
+#define ARENA_RECAPTCHA_SITEKEY "6Led_uYrAAAAAKjxDIF58fgFtX3t8loNAK85bW9I"
+
+typedef struct {
+    size_t max_prompt_chars;     /* flattened content, default 113000 */
+    size_t max_attachment_bytes; /* one data: URI, default 5 MiB */
+} arena_payload_limits_t;
+
+void arena_payload_limits_default(arena_payload_limits_t *lim);
+
+typedef struct {
+    char session_id[UUID_STR_LEN];
+    char user_message_id[UUID_STR_LEN];
+    char model_a_message_id[UUID_STR_LEN];
+    char model_b_message_id[UUID_STR_LEN];
+} arena_ids_t;
+
+/*  Appends the JSON body to out. Returns 0, or -1 with err filled
+    (413 request_too_large for a prompt or attachment over the limits,
+    400 invalid_request otherwise). ids_out may be NULL. */
+int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
+                        arena_modality_t modality, const arena_payload_limits_t *lim, abuf_t *out,
+                        arena_ids_t *ids_out, openai_error_t *err);
+
+/*  The flattened prompt alone (what goes in userMessage.content). */
+int arena_payload_flatten(const openai_request_t *req, abuf_t *out);
+
+#endif

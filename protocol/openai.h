@@ -1,0 +1,102 @@
+/*  openai — OpenAI chat-completions request parsing and validation, and the
+    rendering of answers as OpenAI JSON bodies and SSE chunks.
+
+    Pure: no sockets, no threads. The parser never trusts its input: the body
+    size is the caller's bound, JSON nesting depth and message/part counts are
+    checked here, and every failure fills an openai_error_t with the status and
+    code of INTERFACES.md (400 invalid_request, 413 request_too_large). */
+#ifndef ARENA_OPENAI_H
+#define ARENA_OPENAI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "protocol/abuf.h"
+#include "protocol/delta.h"
+
+typedef struct {
+    char *url; /* data: URI or http(s) URL, validated */
+} openai_image_t;
+
+typedef struct {
+    char *role;    /* system | developer | user | assistant | tool */
+    char *content; /* text parts joined with "\n"; never NULL ("" when none) */
+    openai_image_t *images;
+    size_t n_images;
+} openai_message_t;
+
+typedef struct {
+    char *model;
+    bool stream;
+    bool include_usage; /* stream_options.include_usage */
+    openai_message_t *messages;
+    size_t n_messages;
+    size_t n_images_total;
+} openai_request_t;
+
+typedef struct {
+    size_t max_depth;        /* JSON nesting, default 32 */
+    size_t max_messages;     /* default 1024 */
+    size_t max_parts;        /* content parts per message, default 64 */
+    size_t max_images;       /* image parts per request, default 16 */
+    size_t max_model_len;    /* default 256 */
+} openai_limits_t;
+
+void openai_limits_default(openai_limits_t *lim);
+
+typedef struct {
+    int status;        /* HTTP status: 400, 401, 404, 413, 422, 429, 502, 503 */
+    const char *type;  /* "invalid_request_error", ... (static) */
+    const char *code;  /* "invalid_request", "request_too_large", ... (static) */
+    char param[64];    /* offending field, "" when none */
+    char message[320]; /* for a person */
+} openai_error_t;
+
+/*  Fills err; code chooses type and status from the table of INTERFACES.md. */
+void openai_error_set(openai_error_t *err, const char *code, const char *param, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+/*  Status for an error code (400 for unknown codes). */
+int openai_error_status(const char *code);
+
+/*  Parses and validates a /v1/chat/completions body. Returns 0 and a request
+    the caller frees with openai_request_destroy, or -1 with err filled. */
+int openai_request_parse(const char *body, size_t len, const openai_limits_t *lim,
+                         openai_request_t **out, openai_error_t *err);
+void openai_request_destroy(openai_request_t **self_p);
+
+/*  Serializes a normalized request as compact JSON (for the mesh `fwd`), and
+    back. openai_request_parse of the result yields an equal request. */
+int openai_request_write(const openai_request_t *req, abuf_t *out);
+
+/*  Rendering. Every function appends to out and returns 0 or -1. */
+typedef struct {
+    const char *id;      /* "chatcmpl-…" */
+    long long created;   /* unix seconds */
+    const char *model;   /* the model name the client asked for */
+} openai_render_ctx_t;
+
+int openai_render_error(abuf_t *out, const openai_error_t *err);
+/*  SSE `data: {...}\n\n` events. The first chunk of a stream carries
+    role "assistant" (set first=true). Image deltas become Markdown image
+    links in content; citations are not rendered here. */
+int openai_render_sse_delta(abuf_t *out, const openai_render_ctx_t *ctx, bool first,
+                            delta_kind_t kind, const char *text, size_t len);
+int openai_render_sse_finish(abuf_t *out, const openai_render_ctx_t *ctx,
+                             const char *finish_reason);
+/*  The include_usage chunk: empty choices, usage filled. */
+int openai_render_sse_usage(abuf_t *out, const openai_render_ctx_t *ctx, const usage_t *usage);
+int openai_render_sse_error(abuf_t *out, const openai_error_t *err);
+int openai_render_sse_done(abuf_t *out);
+/*  A whole non-streaming chat.completion body. reasoning may be NULL. */
+int openai_render_completion(abuf_t *out, const openai_render_ctx_t *ctx, const char *content,
+                             size_t content_len, const char *reasoning, size_t reasoning_len,
+                             const char *finish_reason, const usage_t *usage);
+
+typedef struct {
+    const char *id;
+    long long created;
+    const char *owned_by;
+} openai_model_entry_t;
+int openai_render_models(abuf_t *out, const openai_model_entry_t *models, size_t n);
+
+#endif

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package ArenaMesh needs to build (and, with --test, to
+# run its tests), then the npm test tooling. Idempotent: when everything is
+# present it only asks dpkg and returns.
+set -euo pipefail
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+build_pkgs=(build-essential cmake pkg-config
+    libczmq-dev libzmq3-dev libmsgpack-dev libwebsockets-dev libmicrohttpd-dev
+    libjansson-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps)
+
+pkgs=("${build_pkgs[@]}")
+[ $want_test = 1 ] && pkgs+=("${test_pkgs[@]}")
+if [ $want_test = 1 ] && ! command -v node >/dev/null 2>&1; then
+    pkgs+=(nodejs npm)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ $want_test = 1 ]; then
+    here="$(cd "$(dirname "$0")/.." && pwd)"
+    for dir in tests/integration tests/e2e; do
+        [ -f "$here/$dir/package.json" ] || continue
+        stamp="$here/$dir/node_modules/.arena-stamp"
+        if [ ! -f "$stamp" ] || [ "$here/$dir/package-lock.json" -nt "$stamp" ]; then
+            echo "bootstrap: npm ci in $dir"
+            (cd "$here/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+            touch "$stamp"
+        fi
+    done
+fi
