@@ -12,10 +12,10 @@ SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find node mesh protoco
 all: build
 
 bootstrap:
-	@scripts/bootstrap.sh
+	@tools/bootstrap.sh
 
 bootstrap-test:
-	@scripts/bootstrap.sh --test
+	@tools/bootstrap.sh --test
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo

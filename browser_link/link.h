@@ -28,7 +28,7 @@ typedef struct {
     int port;                    /* 0: pick a free port */
     const char *token;           /* required in hello */
     const char *node_name;       /* sent in welcome */
-    const char *const *origins;  /* allowed Origin patterns; "https://*.x" matches sub-domains */
+    const char *const *origins;  /* allowed Origin patterns; a "*." host prefix match sub-domains */
     size_t n_origins;
     size_t max_frame;            /* default LINK_MAX_FRAME; larger closes with 1009 */
     int hello_timeout_ms;        /* default 5000 */

@@ -63,9 +63,14 @@ int openai_error_status(const char *code);
 int openai_request_parse(const char *body, size_t len, const openai_limits_t *lim,
                          openai_request_t **out, openai_error_t *err);
 void openai_request_destroy(openai_request_t **self_p);
+/*  True when both requests carry the same model, flags, messages and images
+    (used to check that write → parse round-trips). */
+bool openai_request_equal(const openai_request_t *a, const openai_request_t *b);
 
 /*  Serializes a normalized request as compact JSON (for the mesh `fwd`), and
-    back. openai_request_parse of the result yields an equal request. */
+    back. openai_request_parse of the result yields an equal request (under
+    limits no smaller than the defaults: image parts are written in the
+    object form, 6 levels deep). */
 int openai_request_write(const openai_request_t *req, abuf_t *out);
 
 /*  Rendering. Every function appends to out and returns 0 or -1. */

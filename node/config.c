@@ -1,0 +1,1023 @@
+/*  config — see config.h.
+
+    Builds a config_t from four layers applied in order — defaults, the config
+    file, ARENA_* variables, flags — so that each later layer wins per setting.
+    A repeatable set on one layer replaces what lower layers gave (flags
+    repeated on the command line accumulate within their layer).
+
+    One table (s_opts) describes every setting: flag, variable, file key, kind,
+    range, field and help text; parsing, validation, --help and the docs all
+    follow it. argv is parsed by hand (no getopt state), so config_load may be
+    called any number of times in one process. No globals; one caller per
+    config_t. */
+#include "node/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "protocol/jsonc.h"
+
+#define S_FILE_MAX (1024 * 1024) /* bytes of config file */
+#define S_LIST_MAX 256           /* items per repeatable */
+#define S_PATH_MAX 4000          /* data dir / config file path */
+#define S_HOSTPORT_MAX 299       /* fits store_peer_t.endpoint */
+#define S_WHO_MAX 512            /* "config file PATH: key \"x\"" */
+#define S_DEFAULT_FILE "arena-node.jsonc"
+
+typedef enum {
+    S_TEXT,  /* char * at off, checked by `check` */
+    S_LIST,  /* strlist_t at off, each item checked by `check` */
+    S_ADDR,  /* bind HOST:PORT: char *host at off, int port at off2 */
+    S_INT,   /* int at off in [min, max] */
+    S_SIZE,  /* size_t at off in [min, max], optional k/m/g suffix */
+    S_BOOL,  /* bool at off */
+    S_LEVEL, /* alog_level_t at off */
+    S_ACTION /* --help, --version: flags only */
+} s_kind_t;
+
+typedef enum {
+    S_CHECK_NONE,
+    S_CHECK_WORD,     /* 1..max printable characters, no spaces */
+    S_CHECK_PATH,     /* 1..max characters, no control characters */
+    S_CHECK_ORIGIN,   /* http(s)://host[:port] */
+    S_CHECK_HOSTPORT, /* HOST:PORT with a port 1..65535 */
+} s_check_t;
+
+typedef enum {
+    OPT_NAME,
+    OPT_DATA,
+    OPT_CONFIG,
+    OPT_HTTP,
+    OPT_LINK,
+    OPT_MESH,
+    OPT_ADVERTISE,
+    OPT_SEED,
+    OPT_MESH_SECRET,
+    OPT_LINK_TOKEN,
+    OPT_LINK_ORIGIN,
+    OPT_ARENA_ORIGIN,
+    OPT_API_KEY,
+    OPT_ALLOW_ANONYMOUS,
+    OPT_LOG_LEVEL,
+    OPT_VERSION,
+    OPT_HELP,
+    OPT_TAB_JOBS, /* first tuning extension */
+    OPT_QUEUE,
+    OPT_QUEUE_TIMEOUT,
+    OPT_MAX_BODY,
+    OPT_MAX_MESSAGES,
+    OPT_MAX_JSON_DEPTH,
+    OPT_RETRIES,
+    OPT_COOLDOWN_DEFAULT,
+    OPT_FIRST_BYTE_TIMEOUT,
+    OPT_STREAM_IDLE_TIMEOUT,
+    OPT_MAX_CONNECTIONS,
+    OPT__COUNT
+} s_opt_id_t;
+
+typedef struct {
+    const char *flag;    /* without the leading "--" */
+    const char *env;     /* NULL: no variable */
+    const char *key;     /* config-file key; NULL: not allowed in the file */
+    const char *alt_key; /* accepted synonym in the file, or NULL */
+    s_kind_t kind;
+    s_check_t check;
+    long long min, max; /* S_INT/S_SIZE: range; S_TEXT/S_LIST: max length */
+    bool secret;        /* never echoed in error messages */
+    size_t off, off2;
+    const char *metavar;
+    const char *help;
+    const char *def; /* shown by --help; NULL: none */
+    const char *unit;
+} s_opt_t;
+
+#define S_OFF(field) offsetof(config_t, field)
+#define S_MS_MAX 86400000LL
+
+static const s_opt_t s_opts[OPT__COUNT] = {
+    [OPT_NAME] = {"name", "ARENA_NAME", "name", NULL, S_TEXT, S_CHECK_WORD, 1, 64, false,
+                  S_OFF(name), 0, "NAME", "node name shown in the mesh", "host name", NULL},
+    [OPT_DATA] = {"data", "ARENA_DATA", "data", NULL, S_TEXT, S_CHECK_PATH, 1, S_PATH_MAX, false,
+                  S_OFF(data_dir), 0, "DIR", "state directory, created if missing", "./data", NULL},
+    [OPT_CONFIG] = {"config", "ARENA_CONFIG", NULL, NULL, S_TEXT, S_CHECK_PATH, 1, S_PATH_MAX,
+                    false, S_OFF(config_file), 0, "FILE", "JSONC config file",
+                    "DIR/" S_DEFAULT_FILE " when present", NULL},
+    [OPT_HTTP] = {"http", "ARENA_HTTP", "http", NULL, S_ADDR, S_CHECK_NONE, 0, 0, false,
+                  S_OFF(http_host), S_OFF(http_port), "ADDR:PORT",
+                  "OpenAI API, status, userscript, dashboard", "127.0.0.1:5102", NULL},
+    [OPT_LINK] = {"link", "ARENA_LINK", "link", NULL, S_ADDR, S_CHECK_NONE, 0, 0, false,
+                  S_OFF(link_host), S_OFF(link_port), "ADDR:PORT", "browser-link WebSocket",
+                  "127.0.0.1:5103", NULL},
+    [OPT_MESH] = {"mesh", "ARENA_MESH", "mesh", NULL, S_ADDR, S_CHECK_NONE, 0, 0, false,
+                  S_OFF(mesh_host), S_OFF(mesh_port), "ADDR:PORT", "mesh ROUTER bind",
+                  "127.0.0.1:5104", NULL},
+    [OPT_ADVERTISE] = {"advertise", "ARENA_ADVERTISE", "advertise", NULL, S_TEXT, S_CHECK_HOSTPORT,
+                       1, S_HOSTPORT_MAX, false, S_OFF(advertise), 0, "HOST:PORT",
+                       "mesh address peers should dial", "from --mesh", NULL},
+    [OPT_SEED] = {"seed", "ARENA_SEED", "seed", "seeds", S_LIST, S_CHECK_HOSTPORT, 1,
+                  S_HOSTPORT_MAX, false, S_OFF(seeds), 0, "HOST:PORT", "a peer to join; repeatable",
+                  "none", NULL},
+    [OPT_MESH_SECRET] = {"mesh-secret", "ARENA_MESH_SECRET", "mesh_secret", NULL, S_TEXT,
+                         S_CHECK_WORD, 1, 1024, true, S_OFF(mesh_secret), 0, "SECRET",
+                         "shared mesh secret, enables CURVE", "none", NULL},
+    [OPT_LINK_TOKEN] = {"link-token", "ARENA_LINK_TOKEN", "link_token", NULL, S_TEXT, S_CHECK_WORD,
+                        1, 256, true, S_OFF(link_token), 0, "TOKEN", "fixed link token",
+                        "generated once, kept in DATA", NULL},
+    [OPT_LINK_ORIGIN] = {"link-origin", "ARENA_LINK_ORIGIN", "link_origin", "link_origins", S_LIST,
+                         S_CHECK_ORIGIN, 1, 255, false, S_OFF(link_origins), 0, "ORIGIN",
+                         "extra allowed page origin for the browser link; repeatable", "none",
+                         NULL},
+    [OPT_ARENA_ORIGIN] = {"arena-origin", "ARENA_ARENA_ORIGIN", "arena_origin", NULL, S_TEXT,
+                          S_CHECK_ORIGIN, 1, 255, false, S_OFF(arena_origin), 0, "ORIGIN",
+                          "LMArena origin the tabs are on", "https://lmarena.ai", NULL},
+    [OPT_API_KEY] = {"api-key", "ARENA_API_KEYS", "api_key", "api_keys", S_LIST, S_CHECK_WORD, 1,
+                     256, true, S_OFF(api_keys), 0, "KEY", "accepted bearer key; repeatable",
+                     "none", NULL},
+    [OPT_ALLOW_ANONYMOUS] = {"allow-anonymous", "ARENA_ALLOW_ANONYMOUS", "allow_anonymous", NULL,
+                             S_BOOL, S_CHECK_NONE, 0, 0, false, S_OFF(allow_anonymous), 0, NULL,
+                             "allow a non-loopback --http with no API key", "off", NULL},
+    [OPT_LOG_LEVEL] = {"log-level", "ARENA_LOG_LEVEL", "log_level", NULL, S_LEVEL, S_CHECK_NONE, 0,
+                       0, false, S_OFF(log_level), 0, "LEVEL", "error|warn|info|debug", "info",
+                       NULL},
+    [OPT_VERSION] = {"version", NULL, NULL, NULL, S_ACTION, S_CHECK_NONE, 0, 0, false, 0, 0, NULL,
+                     "print the version and exit", NULL, NULL},
+    [OPT_HELP] = {"help", NULL, NULL, NULL, S_ACTION, S_CHECK_NONE, 0, 0, false, 0, 0, NULL,
+                  "print this help and exit", NULL, NULL},
+    [OPT_TAB_JOBS] = {"tab-jobs", "ARENA_TAB_JOBS", "tab_jobs", NULL, S_INT, S_CHECK_NONE, 1, 10000,
+                      false, S_OFF(tab_jobs), 0, "N", "concurrent fetches per tab", "1", NULL},
+    [OPT_QUEUE] = {"queue", "ARENA_QUEUE", "queue", NULL, S_INT, S_CHECK_NONE, 0, 100000, false,
+                   S_OFF(queue_max), 0, "N", "requests that may wait for a free tab", "256", NULL},
+    [OPT_QUEUE_TIMEOUT] = {"queue-timeout", "ARENA_QUEUE_TIMEOUT", "queue_timeout", NULL, S_INT,
+                           S_CHECK_NONE, 1, S_MS_MAX, false, S_OFF(queue_timeout_ms), 0, "MS",
+                           "how long a request waits for capacity before 503", "10000",
+                           "milliseconds"},
+    [OPT_MAX_BODY] = {"max-body", "ARENA_MAX_BODY", "max_body", NULL, S_SIZE, S_CHECK_NONE, 1024,
+                      1024LL * 1024 * 1024, false, S_OFF(max_body), 0, "BYTES",
+                      "largest request body (k/m/g suffixes: KiB/MiB/GiB)", "32m", "bytes"},
+    [OPT_MAX_MESSAGES] = {"max-messages", "ARENA_MAX_MESSAGES", "max_messages", NULL, S_INT,
+                          S_CHECK_NONE, 1, 100000, false, S_OFF(max_messages), 0, "N",
+                          "most messages in one chat request", "1024", NULL},
+    [OPT_MAX_JSON_DEPTH] = {"max-json-depth", "ARENA_MAX_JSON_DEPTH", "max_json_depth", NULL, S_INT,
+                            S_CHECK_NONE, 1, 2048, false, S_OFF(max_json_depth), 0, "N",
+                            "deepest JSON nesting accepted in a request", "32", NULL},
+    [OPT_RETRIES] = {"retries", "ARENA_RETRIES", "retries", NULL, S_INT, S_CHECK_NONE, 0, 100,
+                     false, S_OFF(retries), 0, "N",
+                     "extra attempts on other targets before the first byte", "2", NULL},
+    [OPT_COOLDOWN_DEFAULT] = {"cooldown-default", "ARENA_COOLDOWN_DEFAULT", "cooldown_default",
+                              NULL, S_INT, S_CHECK_NONE, 5, 604800, false,
+                              S_OFF(cooldown_default_s), 0, "SECONDS",
+                              "cooldown after a 429 without Retry-After", "1800", "seconds"},
+    [OPT_FIRST_BYTE_TIMEOUT] = {"first-byte-timeout", "ARENA_FIRST_BYTE_TIMEOUT",
+                                "first_byte_timeout", NULL, S_INT, S_CHECK_NONE, 1, S_MS_MAX, false,
+                                S_OFF(first_byte_timeout_ms), 0, "MS",
+                                "wait for the first content byte of an upstream answer", "180000",
+                                "milliseconds"},
+    [OPT_STREAM_IDLE_TIMEOUT] = {"stream-idle-timeout", "ARENA_STREAM_IDLE_TIMEOUT",
+                                 "stream_idle_timeout", NULL, S_INT, S_CHECK_NONE, 1, S_MS_MAX,
+                                 false, S_OFF(stream_idle_timeout_ms), 0, "MS",
+                                 "longest silence inside a running stream", "180000",
+                                 "milliseconds"},
+    [OPT_MAX_CONNECTIONS] = {"max-connections", "ARENA_MAX_CONNECTIONS", "max_connections", NULL,
+                             S_INT, S_CHECK_NONE, 1, 1000000, false, S_OFF(max_connections), 0, "N",
+                             "simultaneous HTTP connections", "4096", NULL},
+};
+
+/*  Which layer a value comes from: it names the culprit in messages. */
+typedef struct {
+    const char *file; /* config file path for the file layer, else NULL */
+    bool from_env;
+    bool touched[OPT__COUNT]; /* repeatables already replaced on this layer */
+} s_layer_t;
+
+/*  One parsed command-line option. */
+typedef struct {
+    s_opt_id_t id;
+    const char *value; /* NULL for a bare boolean or action */
+} s_arg_t;
+
+static int s_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int s_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void s_who(const s_layer_t *layer, const s_opt_t *o, const char *key, char *who,
+                  size_t wholen)
+{
+    if (layer->file)
+        snprintf(who, wholen, "config file %s: key \"%s\"", layer->file, key ? key : o->key);
+    else if (layer->from_env)
+        snprintf(who, wholen, "%s", o->env);
+    else
+        snprintf(who, wholen, "--%s", o->flag);
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+static int s_by_flag(const char *name, size_t len)
+{
+    for (int i = 0; i < OPT__COUNT; i++)
+        if (strlen(s_opts[i].flag) == len && memcmp(s_opts[i].flag, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int s_by_env(const char *name, size_t len)
+{
+    for (int i = 0; i < OPT__COUNT; i++)
+        if (s_opts[i].env && strlen(s_opts[i].env) == len && memcmp(s_opts[i].env, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int s_by_key(const char *key)
+{
+    for (int i = 0; i < OPT__COUNT; i++) {
+        const s_opt_t *o = &s_opts[i];
+        if ((o->key && strcmp(o->key, key) == 0) || (o->alt_key && strcmp(o->alt_key, key) == 0))
+            return i;
+    }
+    return -1;
+}
+
+/* ---- scalar parsers --------------------------------------------------- */
+
+/*  Decimal integer, the whole string, optional leading '-'. */
+static int s_parse_ll(const char *s, long long *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s) || *s == '+')
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*  Bytes with an optional k/m/g (KiB/MiB/GiB) suffix. */
+static int s_parse_size(const char *s, long long *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    long long mul = 1;
+    if (*end) {
+        switch (tolower((unsigned char)*end)) {
+        case 'k':
+            mul = 1024LL;
+            break;
+        case 'm':
+            mul = 1024LL * 1024;
+            break;
+        case 'g':
+            mul = 1024LL * 1024 * 1024;
+            break;
+        default:
+            return -1;
+        }
+        if (end[1])
+            return -1;
+    }
+    if (v > LLONG_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static int s_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"};
+    static const char *no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/*  http(s)://host[:port] with nothing after. */
+static int s_origin_ok(const char *s)
+{
+    const char *host;
+    if (strncasecmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else if (strncasecmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else
+        return 0;
+    if (!*host || strpbrk(host, "/?#@ \t"))
+        return 0;
+    if (*host == '[' || strchr(host, ':')) {
+        char h[256];
+        int port;
+        return config_split_hostport(host, h, sizeof h, &port) == 0 && port > 0;
+    }
+    for (const char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+            return 0;
+    return 1;
+}
+
+/*  Checks one text value against its option; fills err naming `who`. */
+static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *err, size_t errlen)
+{
+    size_t len = strlen(v);
+    const char *shown = o->secret ? "(hidden)" : v;
+    if (len < (size_t)o->min || len > (size_t)o->max)
+        return s_fail(err, errlen, "%s: must be %lld to %lld characters long, got %zu", who, o->min,
+                      o->max, len);
+    for (const char *p = v; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f)
+            return s_fail(err, errlen, "%s: contains a control character", who);
+        if (o->check == S_CHECK_WORD && c == ' ')
+            return s_fail(err, errlen, "%s: must not contain spaces", who);
+    }
+    if (o->check == S_CHECK_ORIGIN && !s_origin_ok(v))
+        return s_fail(err, errlen,
+                      "%s: expected an origin like https://host[:port] (no path), got \"%s\"", who,
+                      shown);
+    if (o->check == S_CHECK_HOSTPORT) {
+        char host[256];
+        int port;
+        if (config_split_hostport(v, host, sizeof host, &port) != 0 || port == 0)
+            return s_fail(err, errlen,
+                          "%s: expected HOST:PORT (or [IPv6]:PORT) with a port 1..65535, "
+                          "got \"%s\"",
+                          who, shown);
+    }
+    return 0;
+}
+
+/* ---- setters ---------------------------------------------------------- */
+
+static void s_list_clear(strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static int s_set_str(char **dst, const char *v, char *err, size_t errlen)
+{
+    char *copy = strdup(v);
+    if (!copy)
+        return s_fail(err, errlen, "out of memory");
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+static int s_list_push(strlist_t *l, const char *v, const char *who, char *err, size_t errlen)
+{
+    if (l->n >= S_LIST_MAX)
+        return s_fail(err, errlen, "%s: at most %d values", who, S_LIST_MAX);
+    char **items = realloc(l->items, (l->n + 1) * sizeof *items);
+    if (!items)
+        return s_fail(err, errlen, "out of memory");
+    l->items = items;
+    if (!(items[l->n] = strdup(v)))
+        return s_fail(err, errlen, "out of memory");
+    l->n++;
+    return 0;
+}
+
+/*  Adds one item to a repeatable; the first item on a layer drops the
+    values of lower layers. */
+static int s_list_add(config_t *cfg, s_layer_t *layer, s_opt_id_t id, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+    const s_opt_t *o = &s_opts[id];
+    strlist_t *l = (strlist_t *)((char *)cfg + o->off);
+    if (!layer->touched[id]) {
+        s_list_clear(l);
+        layer->touched[id] = true;
+    }
+    if (s_check_text(o, v, who, err, errlen) != 0)
+        return -1;
+    return s_list_push(l, v, who, err, errlen);
+}
+
+/*  "a, b,,c" → a b c, each through s_list_add. */
+static int s_list_add_commas(config_t *cfg, s_layer_t *layer, s_opt_id_t id, const char *v,
+                             const char *who, char *err, size_t errlen)
+{
+    const s_opt_t *o = &s_opts[id];
+    strlist_t *l = (strlist_t *)((char *)cfg + o->off);
+    s_list_clear(l);
+    layer->touched[id] = true;
+    while (*v) {
+        const char *comma = strchr(v, ',');
+        size_t n = comma ? (size_t)(comma - v) : strlen(v);
+        while (n && isspace((unsigned char)*v))
+            v++, n--;
+        while (n && isspace((unsigned char)v[n - 1]))
+            n--;
+        if (n) {
+            char *item = strndup(v, n);
+            if (!item)
+                return s_fail(err, errlen, "out of memory");
+            int rc = s_list_add(cfg, layer, id, item, who, err, errlen);
+            free(item);
+            if (rc != 0)
+                return -1;
+        }
+        if (!comma)
+            break;
+        v = comma + 1;
+    }
+    return 0;
+}
+
+static int s_set_addr(config_t *cfg, const s_opt_t *o, const char *v, const char *who, char *err,
+                      size_t errlen)
+{
+    char host[256];
+    int port;
+    if (strlen(v) > S_HOSTPORT_MAX || config_split_hostport(v, host, sizeof host, &port) != 0)
+        return s_fail(err, errlen,
+                      "%s: expected ADDR:PORT (or [IPv6]:PORT) with a port 0..65535, got \"%s\"",
+                      who, v);
+    if (s_set_str((char **)((char *)cfg + o->off), host, err, errlen) != 0)
+        return -1;
+    *(int *)((char *)cfg + o->off2) = port;
+    return 0;
+}
+
+static int s_set_int(config_t *cfg, const s_opt_t *o, long long v, bool ok, const char *raw,
+                     const char *who, char *err, size_t errlen)
+{
+    if (!ok || v < o->min || v > o->max) {
+        if (o->kind == S_SIZE)
+            return s_fail(err, errlen,
+                          "%s: expected a size from %lld to %lld bytes (a k, m or g suffix "
+                          "means KiB, MiB, GiB), got \"%s\"",
+                          who, o->min, o->max, raw);
+        return s_fail(err, errlen, "%s: expected an integer from %lld to %lld%s%s, got \"%s\"", who,
+                      o->min, o->max, o->unit ? " " : "", o->unit ? o->unit : "", raw);
+    }
+    if (o->kind == S_SIZE)
+        *(size_t *)((char *)cfg + o->off) = (size_t)v;
+    else
+        *(int *)((char *)cfg + o->off) = (int)v;
+    return 0;
+}
+
+/*  Applies one textual value (a flag or a variable) to the setting. */
+static int s_apply_text(config_t *cfg, s_layer_t *layer, s_opt_id_t id, const char *v, char *err,
+                        size_t errlen)
+{
+    const s_opt_t *o = &s_opts[id];
+    char who[S_WHO_MAX];
+    s_who(layer, o, NULL, who, sizeof who);
+    long long n = 0;
+    int bad = 0;
+    switch (o->kind) {
+    case S_TEXT:
+        if (s_check_text(o, v, who, err, errlen) != 0)
+            return -1;
+        return s_set_str((char **)((char *)cfg + o->off), v, err, errlen);
+    case S_LIST:
+        if (layer->from_env)
+            return s_list_add_commas(cfg, layer, id, v, who, err, errlen);
+        return s_list_add(cfg, layer, id, v, who, err, errlen);
+    case S_ADDR:
+        return s_set_addr(cfg, o, v, who, err, errlen);
+    case S_INT:
+        bad = s_parse_ll(v, &n);
+        return s_set_int(cfg, o, n, bad == 0, v, who, err, errlen);
+    case S_SIZE:
+        bad = s_parse_size(v, &n);
+        return s_set_int(cfg, o, n, bad == 0, v, who, err, errlen);
+    case S_BOOL:
+        if (s_parse_bool(v, (bool *)((char *)cfg + o->off)) != 0)
+            return s_fail(err, errlen, "%s: expected true or false (or 1/0, yes/no), got \"%s\"",
+                          who, v);
+        return 0;
+    case S_LEVEL:
+        if (alog_level_parse(v, (alog_level_t *)((char *)cfg + o->off)) != 0)
+            return s_fail(err, errlen, "%s: expected error, warn, info or debug, got \"%s\"", who,
+                          v);
+        return 0;
+    case S_ACTION:
+        break;
+    }
+    return s_fail(err, errlen, "%s: cannot be set this way", who);
+}
+
+/*  Applies one config-file value; JSON types must match the setting. */
+static int s_apply_json(config_t *cfg, s_layer_t *layer, s_opt_id_t id, const char *key, json_t *v,
+                        char *err, size_t errlen)
+{
+    const s_opt_t *o = &s_opts[id];
+    char who[S_WHO_MAX];
+    s_who(layer, o, key, who, sizeof who);
+    if (o->kind == S_LIST && layer->touched[id])
+        return s_fail(err, errlen, "%s: \"%s\" is given twice (use one of \"%s\" and \"%s\")", who,
+                      o->key, o->key, o->alt_key ? o->alt_key : o->key);
+    switch (o->kind) {
+    case S_INT:
+    case S_SIZE:
+        if (json_is_integer(v)) {
+            char raw[32];
+            snprintf(raw, sizeof raw, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            return s_set_int(cfg, o, json_integer_value(v), true, raw, who, err, errlen);
+        }
+        if (o->kind == S_SIZE && json_is_string(v))
+            break;
+        return s_fail(err, errlen, "%s: expected a JSON integer from %lld to %lld", who, o->min,
+                      o->max);
+    case S_BOOL:
+        if (!json_is_boolean(v))
+            return s_fail(err, errlen, "%s: expected true or false", who);
+        *(bool *)((char *)cfg + o->off) = json_is_true(v);
+        return 0;
+    case S_LIST:
+        if (json_is_array(v)) {
+            s_list_clear((strlist_t *)((char *)cfg + o->off));
+            layer->touched[id] = true;
+            size_t i;
+            json_t *item;
+            json_array_foreach(v, i, item)
+            {
+                if (!json_is_string(item))
+                    return s_fail(err, errlen, "%s: expected an array of strings", who);
+                if (s_list_add(cfg, layer, id, json_string_value(item), who, err, errlen) != 0)
+                    return -1;
+            }
+            return 0;
+        }
+        if (!json_is_string(v))
+            return s_fail(err, errlen, "%s: expected a string or an array of strings", who);
+        return s_list_add(cfg, layer, id, json_string_value(v), who, err, errlen);
+    default:
+        break;
+    }
+    if (!json_is_string(v))
+        return s_fail(err, errlen, "%s: expected a string", who);
+    return s_apply_text(cfg, layer, id, json_string_value(v), err, errlen);
+}
+
+/* ---- layers ----------------------------------------------------------- */
+
+static int s_defaults(config_t *cfg, char *err, size_t errlen)
+{
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "arena-node");
+    for (char *p = host; *p; p++)
+        if (!isgraph((unsigned char)*p))
+            *p = '-';
+    host[64] = '\0';
+    if (s_set_str(&cfg->name, host, err, errlen) ||
+        s_set_str(&cfg->data_dir, "./data", err, errlen) ||
+        s_set_str(&cfg->http_host, "127.0.0.1", err, errlen) ||
+        s_set_str(&cfg->link_host, "127.0.0.1", err, errlen) ||
+        s_set_str(&cfg->mesh_host, "127.0.0.1", err, errlen) ||
+        s_set_str(&cfg->arena_origin, "https://lmarena.ai", err, errlen))
+        return -1;
+    cfg->http_port = 5102;
+    cfg->link_port = 5103;
+    cfg->mesh_port = 5104;
+    cfg->log_level = ALOG_INFO;
+    cfg->tab_jobs = 1;
+    cfg->queue_max = 256;
+    cfg->queue_timeout_ms = 10000;
+    cfg->max_body = 32u * 1024 * 1024;
+    cfg->max_messages = 1024;
+    cfg->max_json_depth = 32;
+    cfg->retries = 2;
+    cfg->cooldown_default_s = 1800;
+    cfg->first_byte_timeout_ms = 180000;
+    cfg->stream_idle_timeout_ms = 180000;
+    cfg->max_connections = 4096;
+    return 0;
+}
+
+/*  Splits argv into options; checks names and values are present. */
+static int s_parse_argv(int argc, char **argv, s_arg_t *args, size_t *nargs, char *err,
+                        size_t errlen)
+{
+    *nargs = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!a || strncmp(a, "--", 2) != 0 || !a[2])
+            return s_fail(err, errlen,
+                          "unexpected argument \"%s\" (options start with --; see "
+                          "--help)",
+                          a ? a : "(null)");
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        int id = s_by_flag(name, len);
+        if (id < 0)
+            return s_fail(err, errlen, "unknown option --%.*s (see --help)", (int)len, name);
+        const s_opt_t *o = &s_opts[id];
+        const char *value = eq ? eq + 1 : NULL;
+        if (o->kind == S_ACTION && value)
+            return s_fail(err, errlen, "--%s takes no value", o->flag);
+        if (o->kind != S_ACTION && o->kind != S_BOOL && !value) {
+            if (i + 1 >= argc || !argv[i + 1] || strncmp(argv[i + 1], "--", 2) == 0)
+                return s_fail(err, errlen, "--%s needs a value: --%s %s", o->flag, o->flag,
+                              o->metavar);
+            value = argv[++i];
+        }
+        args[*nargs].id = (s_opt_id_t)id;
+        args[*nargs].value = value;
+        (*nargs)++;
+    }
+    return 0;
+}
+
+/*  The last non-empty value of each ARENA_* variable we know. */
+static void s_scan_env(char **envp, const char *vals[OPT__COUNT])
+{
+    for (int i = 0; i < OPT__COUNT; i++)
+        vals[i] = NULL;
+    for (char **e = envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || strncmp(*e, "ARENA_", 6) != 0)
+            continue;
+        int id = s_by_env(*e, (size_t)(eq - *e));
+        if (id >= 0 && eq[1])
+            vals[id] = eq + 1;
+    }
+}
+
+static int s_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return s_fail(err, errlen, "config file %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > S_FILE_MAX) {
+        fclose(f);
+        return s_fail(err, errlen, "config file %s: not a regular file of at most %d bytes", path,
+                      S_FILE_MAX);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        fclose(f);
+        return s_fail(err, errlen, "out of memory");
+    }
+    size_t n = fread(buf, 1, (size_t)st.st_size, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return s_fail(err, errlen, "config file %s: read error", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+static int s_apply_file(config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (s_read_file(path, &text, &len, err, errlen) != 0)
+        return -1;
+    char jerr[256] = "";
+    json_t *root = jsonc_loadb(text, len, jerr, sizeof jerr);
+    free(text);
+    if (!root)
+        return s_fail(err, errlen, "config file %s: %s", path, jerr);
+    int rc = 0;
+    if (!json_is_object(root))
+        rc = s_fail(err, errlen, "config file %s: expected a JSON object at the top", path);
+    s_layer_t layer = {.file = path};
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (rc != 0)
+            break;
+        int id = s_by_key(key);
+        if (id < 0) {
+            int fid = s_by_flag(key, strlen(key));
+            if (fid >= 0 && !s_opts[fid].key)
+                rc = s_fail(err, errlen, "config file %s: \"%s\" cannot be set in a config file",
+                            path, key);
+            else
+                rc = s_fail(err, errlen,
+                            "config file %s: unknown key \"%s\" (keys are the flag names with "
+                            "'_' for '-', e.g. \"link_origin\")",
+                            path, key);
+            break;
+        }
+        rc = s_apply_json(cfg, &layer, (s_opt_id_t)id, key, v, err, errlen);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/*  The config file to read: --config, ARENA_CONFIG, else DATA's default
+    file when present (DATA from --data, ARENA_DATA or ./data). */
+static int s_find_file(const s_arg_t *args, size_t nargs, const char *env[OPT__COUNT], char **path,
+                       char *err, size_t errlen)
+{
+    const char *flag_config = NULL, *flag_data = NULL;
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].id == OPT_CONFIG)
+            flag_config = args[i].value;
+        if (args[i].id == OPT_DATA)
+            flag_data = args[i].value;
+    }
+    const char *explicit = flag_config ? flag_config : env[OPT_CONFIG];
+    if (explicit) {
+        s_layer_t layer = {.from_env = !flag_config};
+        char who[S_WHO_MAX];
+        s_who(&layer, &s_opts[OPT_CONFIG], NULL, who, sizeof who);
+        if (s_check_text(&s_opts[OPT_CONFIG], explicit, who, err, errlen) != 0)
+            return -1;
+        return s_set_str(path, explicit, err, errlen);
+    }
+    const char *data = flag_data ? flag_data : env[OPT_DATA] ? env[OPT_DATA] : "./data";
+    if (!*data || strlen(data) > S_PATH_MAX)
+        return 0; /* reported when --data / ARENA_DATA is applied */
+    char buf[S_PATH_MAX + sizeof S_DEFAULT_FILE + 2];
+    snprintf(buf, sizeof buf, "%s/%s", data, S_DEFAULT_FILE);
+    struct stat st;
+    if (stat(buf, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        return s_fail(err, errlen, "config file %s: %s", buf, strerror(errno));
+    }
+    return s_set_str(path, buf, err, errlen);
+}
+
+static int s_apply_env(config_t *cfg, const char *env[OPT__COUNT], char *err, size_t errlen)
+{
+    s_layer_t layer = {.from_env = true};
+    for (int i = 0; i < OPT__COUNT; i++)
+        if (env[i] && i != OPT_CONFIG &&
+            s_apply_text(cfg, &layer, (s_opt_id_t)i, env[i], err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+static int s_apply_flags(config_t *cfg, const s_arg_t *args, size_t nargs, char *err, size_t errlen)
+{
+    s_layer_t layer = {0};
+    for (size_t i = 0; i < nargs; i++) {
+        s_opt_id_t id = args[i].id;
+        if (id == OPT_CONFIG)
+            continue;
+        if (s_opts[id].kind == S_BOOL && !args[i].value) {
+            *(bool *)((char *)cfg + s_opts[id].off) = true;
+            continue;
+        }
+        if (s_apply_text(cfg, &layer, id, args[i].value, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void s_format_addr(const char *host, int port, char *out, size_t outlen)
+{
+    if (strchr(host, ':'))
+        snprintf(out, outlen, "[%s]:%d", host, port);
+    else
+        snprintf(out, outlen, "%s:%d", host, port);
+}
+
+/*  Security defaults (ARCHITECTURE.md): no open API, no clear-text mesh. */
+static int s_validate(const config_t *cfg, char *err, size_t errlen)
+{
+    char addr[300];
+    if (!config_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->allow_anonymous) {
+        s_format_addr(cfg->http_host, cfg->http_port, addr, sizeof addr);
+        return s_fail(err, errlen,
+                      "refusing to serve the API on %s without an API key: set --api-key (or "
+                      "ARENA_API_KEYS) or pass --allow-anonymous",
+                      addr);
+    }
+    if (!config_is_loopback(cfg->mesh_host) && !cfg->mesh_secret) {
+        s_format_addr(cfg->mesh_host, cfg->mesh_port, addr, sizeof addr);
+        return s_fail(err, errlen,
+                      "refusing to open the mesh on %s without a mesh secret: set --mesh-secret "
+                      "(or ARENA_MESH_SECRET) so mesh traffic is encrypted, or bind --mesh to a "
+                      "loopback address",
+                      addr);
+    }
+    return 0;
+}
+
+/*  --help / --version, whichever comes first: 1 when one was handled. */
+static int s_action(const s_arg_t *args, size_t nargs, FILE *out)
+{
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].id == OPT_HELP) {
+            config_usage(out);
+            return 1;
+        }
+        if (args[i].id == OPT_VERSION) {
+            fprintf(out, "arena-node %s\n", ARENA_VERSION);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int s_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, s_arg_t *args,
+                  char *err, size_t errlen)
+{
+    size_t nargs = 0;
+    if (s_parse_argv(argc, argv, args, &nargs, err, errlen) != 0)
+        return -1;
+    if (s_action(args, nargs, out))
+        return 1;
+    const char *env[OPT__COUNT];
+    s_scan_env(envp, env);
+    if (s_defaults(cfg, err, errlen) != 0 ||
+        s_find_file(args, nargs, env, &cfg->config_file, err, errlen) != 0)
+        return -1;
+    if (cfg->config_file && s_apply_file(cfg, cfg->config_file, err, errlen) != 0)
+        return -1;
+    if (s_apply_env(cfg, env, err, errlen) != 0 ||
+        s_apply_flags(cfg, args, nargs, err, errlen) != 0)
+        return -1;
+    return s_validate(cfg, err, errlen);
+}
+
+int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
+                size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (err && errlen)
+        err[0] = '\0';
+    if (argc < 0)
+        return s_fail(err, errlen, "bad argument count");
+    s_arg_t *args = calloc((size_t)argc + 1, sizeof *args);
+    if (!args)
+        return s_fail(err, errlen, "out of memory");
+    int rc = s_load(cfg, argc, argv, envp, out ? out : stdout, args, err, errlen);
+    free(args);
+    if (rc != 0)
+        config_free(cfg);
+    return rc;
+}
+
+void config_free(config_t *cfg)
+{
+    if (!cfg)
+        return;
+    char **strs[] = {&cfg->name,       &cfg->data_dir,    &cfg->config_file, &cfg->http_host,
+                     &cfg->link_host,  &cfg->mesh_host,   &cfg->advertise,   &cfg->mesh_secret,
+                     &cfg->link_token, &cfg->arena_origin};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+    s_list_clear(&cfg->seeds);
+    s_list_clear(&cfg->link_origins);
+    s_list_clear(&cfg->api_keys);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- usage ------------------------------------------------------------ */
+
+/*  "  --flag METAVAR         help (default: X)" and, indented below, the
+    variable and config key; a default that would pass column 100 moves to
+    the second line. */
+static void s_usage_opt(FILE *out, const s_opt_t *o)
+{
+    char left[64], def[128] = "";
+    if (o->metavar)
+        snprintf(left, sizeof left, "--%s %s", o->flag, o->metavar);
+    else
+        snprintf(left, sizeof left, "--%s", o->flag);
+    if (o->def)
+        snprintf(def, sizeof def, "(default: %s)", o->def);
+    if (strlen(left) <= 22)
+        fprintf(out, "  %-22s  %s", left, o->help);
+    else
+        fprintf(out, "  %s\n%26s%s", left, "", o->help);
+    bool wrap = 26 + strlen(o->help) + 1 + strlen(def) > 100;
+    if (def[0] && !wrap)
+        fprintf(out, " %s", def);
+    fputc('\n', out);
+    if (!o->env)
+        return;
+    bool list = o->kind == S_LIST;
+    fprintf(out, "%26s", "");
+    if (def[0] && wrap)
+        fprintf(out, "%s; ", def);
+    fprintf(out, "env %s%s", o->env, list ? " (comma list)" : "");
+    if (o->key)
+        fprintf(out, ", config \"%s\"%s", o->key, list ? " (array)" : "");
+    fputc('\n', out);
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out,
+            "arena-node %s — one node of an ArenaMesh: LMArena tabs as an OpenAI API\n\n"
+            "arena-node [options]\n",
+            ARENA_VERSION);
+    for (int i = 0; i < OPT_VERSION; i++)
+        s_usage_opt(out, &s_opts[i]);
+    fprintf(out, "  %-22s  %s\n", "--version | --help", "print the version or this help and exit");
+    fprintf(out, "\nTuning:\n");
+    for (int i = OPT_TAB_JOBS; i < OPT__COUNT; i++)
+        s_usage_opt(out, &s_opts[i]);
+    fprintf(out,
+            "\nPrecedence: flags > ARENA_* environment > config file > defaults, per setting.\n"
+            "Flags take \"--flag VALUE\" or \"--flag=VALUE\". A repeatable set on a higher level\n"
+            "replaces (does not extend) the lower levels. Booleans in the environment: 1/0,\n"
+            "true/false, yes/no. Config-file keys are the flag names with '_' for '-'.\n"
+            "Port 0 in any ADDR:PORT picks a free port. See docs/configuration.md.\n");
+}
+
+/* ---- addresses -------------------------------------------------------- */
+
+static int s_host_chars_ok(const char *h, size_t n, bool v6)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        bool ok = isalnum(c) || c == '.' || (v6 ? (c == ':' || c == '%') : (c == '-' || c == '_'));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    if (!s || !host || !hostlen || !port)
+        return -1;
+    const char *h, *hend, *p;
+    bool v6 = s[0] == '[';
+    if (v6) {
+        h = s + 1;
+        hend = strchr(h, ']');
+        if (!hend || hend[1] != ':')
+            return -1;
+        p = hend + 2;
+    } else {
+        h = s;
+        hend = strrchr(s, ':');
+        if (!hend)
+            return -1;
+        p = hend + 1;
+    }
+    size_t hl = (size_t)(hend - h);
+    if (hl == 0 || hl >= hostlen || !s_host_chars_ok(h, hl, v6))
+        return -1;
+    size_t pl = strlen(p);
+    if (pl == 0 || pl > 5 || strspn(p, "0123456789") != pl)
+        return -1;
+    long v = strtol(p, NULL, 10);
+    if (v > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)v;
+    return 0;
+}
+
+int config_is_loopback(const char *host)
+{
+    if (!host)
+        return 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}

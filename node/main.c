@@ -1,0 +1,58 @@
+/*  arena-node — a thin shell: configuration, signals, the node actor. */
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "node/config.h"
+#include "node/node.h"
+#include "protocol/alog.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    config_t cfg;
+    char err[512] = "";
+    int rc = config_load(&cfg, argc, argv, environ, stdout, err, sizeof err);
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "arena-node: %s\n", err);
+        fprintf(stderr, "Try 'arena-node --help'.\n");
+        return 2;
+    }
+    alog_set_level(cfg.log_level);
+    zsys_init();
+    zsys_set_logident("arena-node");
+
+    zactor_t *node = zactor_new(node_actor, &cfg);
+    char *status = node ? zstr_recv(node) : NULL;
+    char *line = status ? zstr_recv(node) : NULL;
+    if (!status || strcmp(status, "READY") != 0) {
+        fprintf(stderr, "arena-node: %s\n", line ? line : "start-up interrupted");
+        zstr_free(&status);
+        zstr_free(&line);
+        zactor_destroy(&node);
+        config_free(&cfg);
+        return 1;
+    }
+    printf("%s\n", line);
+    fflush(stdout);
+    zstr_free(&status);
+    zstr_free(&line);
+
+    /* czmq's handler turns SIGINT/SIGTERM into zsys_interrupted. */
+    zpoller_t *poller = zpoller_new(node, NULL);
+    while (!zsys_interrupted) {
+        if (zpoller_wait(poller, 500))
+            break; /* the node ended by itself */
+        if (zpoller_terminated(poller))
+            break;
+    }
+    zpoller_destroy(&poller);
+    zactor_destroy(&node); /* graceful: drains in-flight streams first */
+    config_free(&cfg);
+    return 0;
+}

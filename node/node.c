@@ -1,0 +1,512 @@
+/*  node — see node.h. */
+#include "node/node.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "browser_link/link.h"
+#include "node/catalog.h"
+#include "node/cooldown.h"
+#include "node/dispatch.h"
+#include "node/http.h"
+#include "node/store.h"
+#include "node/tabs.h"
+#include "protocol/alog.h"
+
+#define NODE_TICK_MS 100
+#define NODE_PRUNE_MS 10000
+#define NODE_CATALOG_REFRESH_MS (10 * 60 * 1000)
+
+extern const unsigned char arena_userscript[];
+extern const size_t arena_userscript_len;
+
+static const char *const s_arena_origins[] = {
+    "https://lmarena.ai",
+    "https://*.lmarena.ai",
+    "https://arena.ai",
+    "https://*.arena.ai",
+};
+
+typedef struct {
+    const config_t *cfg;
+    zsock_t *pipe;
+    zloop_t *loop;
+    store_t *store;
+    char id[UUID_STR_LEN];
+    char token[160];
+    cooldown_t *cooldowns;
+    catalog_t *catalog;
+    const char **origins;
+    link_t *link;
+    tabs_t *tabs;
+    dispatch_t *dispatch;
+    http_t *http;
+    zsock_t *mesh; /* the mesh ROUTER: bound now, spoken with mesh/ */
+    int mesh_port;
+    long long started_ms;
+    bool stopping;
+    long long stop_deadline;
+    long long next_prune;
+    long long next_refresh;
+} node_t;
+
+/* ---- callbacks from tabs ---- */
+
+static void s_on_catalog(void *arg, arena_catalog_t *cat)
+{
+    node_t *self = arg;
+    size_t n = cat->n;
+    if (catalog_replace(self->catalog, cat) == 0)
+        alog_info("model catalog updated: %zu model(s)", n);
+    dispatch_wake(self->dispatch);
+}
+
+static void s_on_capacity(void *arg)
+{
+    node_t *self = arg;
+    if (self->dispatch)
+        dispatch_wake(self->dispatch);
+}
+
+/* ---- pages ---- */
+
+static const char *s_link_host(const node_t *self)
+{
+    const char *h = self->cfg->link_host;
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+        return "127.0.0.1";
+    return h;
+}
+
+static int s_render_health(node_t *self, abuf_t *out)
+{
+    tabs_stats_t ts;
+    tabs_stats(self->tabs, &ts);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "status", ts.healthy > 0 ? "ok" : "degraded",
+                          "node", self->cfg->name, "tabs", (json_int_t)ts.tabs, "peers",
+                          (json_int_t)0);
+    char *s = json_dumps(j, JSON_COMPACT);
+    abuf_puts(out, s ? s : "{}");
+    free(s);
+    json_decref(j);
+    return 200;
+}
+
+static int s_render_models(node_t *self, abuf_t *out)
+{
+    size_t n = catalog_size(self->catalog);
+    openai_model_entry_t *m = calloc(n ? n : 1, sizeof *m);
+    if (!m)
+        return 500;
+    for (size_t i = 0; i < n; i++) {
+        const arena_model_t *am = catalog_at(self->catalog, i);
+        m[i].id = am->name;
+        m[i].created = catalog_updated(self->catalog);
+        m[i].owned_by = am->organization ? am->organization : "lmarena";
+    }
+    openai_render_models(out, m, n);
+    free(m);
+    return 200;
+}
+
+typedef struct {
+    json_t *arr;
+    const char *node_id;
+} s_cool_walk_t;
+
+static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
+{
+    json_t *arr = json_array();
+    *node_cool = cooldown_remaining(self->cooldowns, self->id, COOLDOWN_ALL, now, NULL);
+    for (size_t i = 0; i < catalog_size(self->catalog); i++) {
+        const arena_model_t *m = catalog_at(self->catalog, i);
+        const char *reason = NULL;
+        long long left = cooldown_remaining(self->cooldowns, self->id, m->name, now, &reason);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "arena_id", m->id,
+                              "modality", arena_modality_name(m->modality), "cooled_remaining_ms",
+                              (json_int_t)left);
+        json_object_set_new(o, "reason", left > 0 && reason ? json_string(reason) : json_null());
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static int s_render_mesh_status(node_t *self, abuf_t *out)
+{
+    long long now = zclock_time();
+    tabs_stats_t ts;
+    tabs_stats(self->tabs, &ts);
+    dispatch_stats_t ds;
+    dispatch_stats(self->dispatch, &ds);
+    long long node_cool = 0;
+    json_t *models = s_node_models(self, now, &node_cool);
+    char addr[300], http[300];
+    snprintf(addr, sizeof addr, "%s:%d", self->cfg->mesh_host, self->mesh_port);
+    snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
+    json_t *me = json_pack(
+        "{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
+        " s:{s:I, s:I, s:I}, s:I, s:o}",
+        "id", self->id, "name", self->cfg->name, "self", 1, "address",
+        self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
+        self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
+        (json_int_t)(zclock_mono() - self->started_ms), "incarnation", (json_int_t)0, "tabs",
+        "count", (json_int_t)ts.tabs, "healthy", (json_int_t)ts.healthy, "load", "inflight",
+        (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
+        (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed",
+        (json_int_t)ds.failed, "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms",
+        (json_int_t)node_cool, "models", models);
+    json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms",
+                            (json_int_t)now, "nodes", me);
+    char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    abuf_puts(out, s ? s : "{}");
+    free(s);
+    json_decref(doc);
+    return s ? 200 : 500;
+}
+
+static int s_render_userscript(node_t *self, abuf_t *out)
+{
+    char url[300];
+    snprintf(url, sizeof url, "ws://%s:%d/link", s_link_host(self), link_port(self->link));
+    const char *p = (const char *)arena_userscript;
+    const char *end = p + arena_userscript_len;
+    while (p < end) {
+        const char *hit = strstr(p, "__ARENA_LINK_");
+        if (!hit || hit >= end) {
+            abuf_append(out, p, (size_t)(end - p));
+            break;
+        }
+        abuf_append(out, p, (size_t)(hit - p));
+        if (strncmp(hit, "__ARENA_LINK_URL__", 18) == 0) {
+            abuf_puts(out, url);
+            p = hit + 18;
+        } else if (strncmp(hit, "__ARENA_LINK_TOKEN__", 20) == 0) {
+            abuf_puts(out, self->token);
+            p = hit + 20;
+        } else {
+            abuf_append(out, hit, 13);
+            p = hit + 13;
+        }
+    }
+    return 200;
+}
+
+static void s_html_escaped(abuf_t *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': abuf_puts(out, "&lt;"); break;
+        case '>': abuf_puts(out, "&gt;"); break;
+        case '&': abuf_puts(out, "&amp;"); break;
+        case '"': abuf_puts(out, "&quot;"); break;
+        default: abuf_append(out, s, 1);
+        }
+    }
+}
+
+static int s_render_index(node_t *self, abuf_t *out)
+{
+    tabs_stats_t ts;
+    tabs_stats(self->tabs, &ts);
+    char base[300];
+    snprintf(base, sizeof base, "http://%s:%d/v1", self->cfg->http_host, http_port(self->http));
+    abuf_puts(out, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                   "<title>ArenaMesh node ");
+    s_html_escaped(out, self->cfg->name);
+    abuf_puts(out, "</title><style>body{font-family:system-ui,sans-serif;max-width:46em;"
+                   "margin:2em auto;padding:0 1em;line-height:1.5}code,pre{background:#f3f3f3;"
+                   "padding:.1em .3em;border-radius:3px}pre{padding:.8em}</style></head><body>");
+    abuf_puts(out, "<h1>ArenaMesh node <em>");
+    s_html_escaped(out, self->cfg->name);
+    abuf_printf(out, "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
+                     "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
+                     "<strong>%zu</strong>.</p>",
+                ts.tabs, catalog_size(self->catalog));
+    abuf_puts(out,
+              "<h2>Connect a browser tab</h2><ol>"
+              "<li>Install the Tampermonkey (or Violentmonkey) extension in your browser.</li>"
+              "<li>Open <a href=\"/userscript.user.js\">/userscript.user.js</a> and let the "
+              "extension install it. It already holds this node's link address and token.</li>"
+              "<li>Open LMArena (https://lmarena.ai) in a tab and log in. The tab title starts "
+              "with ✅ once it is connected to this node (⏳ while connecting).</li>"
+              "<li>If the browser asks whether the page may reach devices on your local network, "
+              "allow it: the tab talks to this node on ");
+    abuf_printf(out, "%s:%d.</li></ol>", s_link_host(self), link_port(self->link));
+    abuf_puts(out, "<h2>Point a client at it</h2><ul><li>Base URL: <code>");
+    abuf_puts(out, base);
+    abuf_puts(out, "</code></li><li>API key: ");
+    abuf_puts(out, self->cfg->api_keys.n ? "one of the keys given with <code>--api-key</code>"
+                                         : "anything (no key is configured)");
+    abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
+    const arena_model_t *m0 = catalog_at(self->catalog, 0);
+    abuf_puts(out, "<code>");
+    s_html_escaped(out, m0 ? m0->name : "gpt-5-high");
+    abuf_puts(out, "</code></li></ul><pre>curl ");
+    abuf_puts(out, base);
+    abuf_puts(out, "/chat/completions -H 'Content-Type: application/json' \\\n  -d "
+                   "'{\"model\":\"");
+    s_html_escaped(out, m0 ? m0->name : "gpt-5-high");
+    abuf_puts(out, "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'</pre>"
+                   "<p>Mesh status: <a href=\"/mesh/status\">/mesh/status</a> · health: "
+                   "<a href=\"/health\">/health</a></p></body></html>");
+    return 200;
+}
+
+static int s_render(void *arg, const char *route, abuf_t *out, const char **content_type)
+{
+    node_t *self = arg;
+    if (strcmp(route, "health") == 0)
+        return s_render_health(self, out);
+    if (strcmp(route, "models") == 0)
+        return s_render_models(self, out);
+    if (strcmp(route, "mesh_status") == 0)
+        return s_render_mesh_status(self, out);
+    if (strcmp(route, "userscript") == 0) {
+        *content_type = "text/javascript; charset=utf-8";
+        return s_render_userscript(self, out);
+    }
+    *content_type = "text/html; charset=utf-8";
+    return s_render_index(self, out);
+}
+
+/* ---- loop handlers ---- */
+
+static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    (void)sock;
+    node_t *self = arg;
+    link_event_t ev;
+    for (int budget = 256; budget > 0 && link_recv(self->link, &ev) == 0; budget--) {
+        tabs_handle_event(self->tabs, &ev);
+        link_event_clear(&ev);
+    }
+    dispatch_poll(self->dispatch);
+    return 0;
+}
+
+static int s_on_mesh(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    /* The mesh protocol (mesh/) is not spoken by this build: drain and drop. */
+    zmsg_t *msg = zmsg_recv_nowait(sock);
+    zmsg_destroy(&msg);
+    return 0;
+}
+
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    node_t *self = arg;
+    long long mono = zclock_mono();
+    http_tick(self->http);
+    dispatch_poll(self->dispatch);
+    if (mono >= self->next_prune) {
+        cooldown_prune(self->cooldowns, zclock_time());
+        self->next_prune = mono + NODE_PRUNE_MS;
+    }
+    if (mono >= self->next_refresh) {
+        tabs_refresh_catalog(self->tabs);
+        self->next_refresh = mono + NODE_CATALOG_REFRESH_MS;
+    }
+    if (self->stopping) {
+        if (http_active(self->http) == 0)
+            return -1;
+        if (mono >= self->stop_deadline) {
+            dispatch_fail_all(self->dispatch, "the node is shutting down");
+            self->stop_deadline = mono + 1000; /* a last second to flush */
+            if (http_active(self->http) == 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop;
+    node_t *self = arg;
+    char *cmd = zstr_recv(pipe);
+    if (!cmd)
+        return -1;
+    int rc = 0;
+    if (strcmp(cmd, "$TERM") == 0 && self->stopping) {
+        rc = -1; /* asked twice: stop now */
+    } else if (strcmp(cmd, "$TERM") == 0) {
+        alog_info("stopping: no new connections, %zu request(s) in flight",
+                  http_active(self->http));
+        self->stopping = true;
+        self->stop_deadline = zclock_mono() + NODE_DRAIN_MS;
+        http_quiesce(self->http);
+    }
+    zstr_free(&cmd);
+    return rc;
+}
+
+/* ---- start and stop ---- */
+
+static void s_zsys_sink(alog_level_t level, const char *line)
+{
+    switch (level) {
+    case ALOG_ERROR: zsys_error("%s", line); break;
+    case ALOG_WARN: zsys_warning("%s", line); break;
+    case ALOG_INFO: zsys_info("%s", line); break;
+    default: zsys_debug("%s", line); break;
+    }
+}
+
+static void s_node_destroy(node_t *self)
+{
+    if (self->http)
+        http_destroy(&self->http);
+    dispatch_destroy(&self->dispatch);
+    tabs_destroy(&self->tabs);
+    link_destroy(&self->link);
+    zsock_destroy(&self->mesh);
+    catalog_destroy(&self->catalog);
+    cooldown_destroy(&self->cooldowns);
+    store_destroy(&self->store);
+    free(self->origins);
+    zloop_destroy(&self->loop);
+}
+
+static int s_node_start(node_t *self, char *err, size_t errlen)
+{
+    const config_t *cfg = self->cfg;
+    self->started_ms = zclock_mono();
+    self->store = store_open(cfg->data_dir, err, errlen);
+    if (!self->store)
+        return -1;
+    if (store_node_id(self->store, self->id) < 0 ||
+        store_link_token(self->store, cfg->link_token, self->token, sizeof self->token) < 0) {
+        snprintf(err, errlen, "cannot read or write the node id and link token in %s",
+                 cfg->data_dir);
+        return -1;
+    }
+    self->cooldowns = cooldown_new(self->store, zclock_time());
+    self->catalog = catalog_new(self->store);
+    self->loop = zloop_new();
+    if (!self->cooldowns || !self->catalog || !self->loop) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    zloop_set_nonstop(self->loop, true);
+
+    size_t n_origins = 4 + cfg->link_origins.n + (cfg->arena_origin ? 1 : 0);
+    self->origins = calloc(n_origins, sizeof *self->origins);
+    if (!self->origins)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < 4; i++)
+        self->origins[k++] = s_arena_origins[i];
+    for (size_t i = 0; i < cfg->link_origins.n; i++)
+        self->origins[k++] = cfg->link_origins.items[i];
+    if (cfg->arena_origin)
+        self->origins[k++] = cfg->arena_origin;
+    link_config_t lc = {
+        .bind_addr = cfg->link_host,
+        .port = cfg->link_port,
+        .token = self->token,
+        .node_name = cfg->name,
+        .origins = self->origins,
+        .n_origins = k,
+    };
+    self->link = link_new(&lc);
+    if (!self->link) {
+        snprintf(err, errlen, "cannot start the browser link on %s:%d", cfg->link_host,
+                 cfg->link_port);
+        return -1;
+    }
+    tabs_config_t tc = {
+        .link = self->link,
+        .cooldowns = self->cooldowns,
+        .node_id = self->id,
+        .tab_jobs = cfg->tab_jobs,
+        .cooldown_default_ms = cfg->cooldown_default_s * 1000LL,
+        .on_catalog = s_on_catalog,
+        .on_capacity = s_on_capacity,
+        .arg = self,
+    };
+    self->tabs = tabs_new(&tc);
+    dispatch_config_t dc = {
+        .tabs = self->tabs,
+        .cooldowns = self->cooldowns,
+        .catalog = self->catalog,
+        .node_id = self->id,
+        .retries = cfg->retries,
+        .queue_max = cfg->queue_max,
+        .queue_timeout_ms = cfg->queue_timeout_ms,
+        .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
+        .idle_timeout_ms = cfg->stream_idle_timeout_ms,
+    };
+    self->dispatch = self->tabs ? dispatch_new(&dc) : NULL;
+    if (!self->dispatch) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    http_config_t hc = {
+        .host = cfg->http_host,
+        .port = cfg->http_port,
+        .max_body = cfg->max_body,
+        .max_connections = cfg->max_connections,
+        .api_keys = &cfg->api_keys,
+        .dispatch = self->dispatch,
+        .render = s_render,
+        .arg = self,
+    };
+    openai_limits_default(&hc.limits);
+    hc.limits.max_messages = (size_t)cfg->max_messages;
+    hc.limits.max_depth = (size_t)cfg->max_json_depth;
+    self->http = http_new(&hc, self->loop);
+    if (!self->http) {
+        snprintf(err, errlen, "cannot serve HTTP on %s:%d", cfg->http_host, cfg->http_port);
+        return -1;
+    }
+    char ep[300];
+    if (cfg->mesh_port)
+        snprintf(ep, sizeof ep, "tcp://%s:%d", cfg->mesh_host, cfg->mesh_port);
+    else
+        snprintf(ep, sizeof ep, "tcp://%s:*", cfg->mesh_host);
+    self->mesh = zsock_new(ZMQ_ROUTER);
+    self->mesh_port = self->mesh ? zsock_bind(self->mesh, "%s", ep) : -1;
+    if (self->mesh_port < 0) {
+        snprintf(err, errlen, "cannot bind the mesh socket on %s:%d", cfg->mesh_host,
+                 cfg->mesh_port);
+        return -1;
+    }
+    if (cfg->mesh_port)
+        self->mesh_port = cfg->mesh_port;
+    zloop_reader(self->loop, link_pipe(self->link), s_on_link, self);
+    zloop_reader(self->loop, self->mesh, s_on_mesh, self);
+    zloop_reader(self->loop, self->pipe, s_on_pipe, self);
+    zloop_timer(self->loop, NODE_TICK_MS, 0, s_on_tick, self);
+    self->next_prune = zclock_mono() + NODE_PRUNE_MS;
+    self->next_refresh = zclock_mono() + NODE_CATALOG_REFRESH_MS;
+    return 0;
+}
+
+void node_actor(zsock_t *pipe, void *args)
+{
+    node_t self = {.cfg = args, .pipe = pipe};
+    alog_set_sink(s_zsys_sink);
+    zsock_signal(pipe, 0);
+    char err[512] = "";
+    if (s_node_start(&self, err, sizeof err) < 0) {
+        zstr_sendx(pipe, "FAILED", err[0] ? err : "start-up failed", NULL);
+        s_node_destroy(&self);
+        return;
+    }
+    char ready[512];
+    snprintf(ready, sizeof ready, "arena-node ready name=%s http=%s:%d link=%s:%d mesh=%s:%d",
+             self.cfg->name, self.cfg->http_host, http_port(self.http), self.cfg->link_host,
+             link_port(self.link), self.cfg->mesh_host, self.mesh_port);
+    zstr_sendx(pipe, "READY", ready, NULL);
+    alog_info("node %s (%s) up; %zu model(s) in the catalog", self.cfg->name, self.id,
+              catalog_size(self.catalog));
+    zloop_start(self.loop);
+    alog_info("node %s stopped", self.cfg->name);
+    s_node_destroy(&self);
+}

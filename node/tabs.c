@@ -1,0 +1,551 @@
+/*  tabs — see tabs.h. */
+#include "node/tabs.h"
+
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/abuf.h"
+#include "protocol/alog.h"
+#include "protocol/arena_payload.h"
+#include "protocol/link_frame.h"
+
+typedef struct {
+    char *id;
+    char *href;
+    char *ua;
+    int inflight;
+    bool challenged;
+    long long connected_ms;
+} tab_t;
+
+struct _exec_t {
+    char id[24];
+    tab_t *tab;
+    char *model;
+    const exec_sink_t *sink;
+    void *arg;
+    int status; /* 0 until head */
+    char retry_after[64];
+    char content_type[128];
+    abuf_t errbody;
+    arena_stream_t *parser;
+    size_t content_deltas;
+    bool finish_seen;
+    char finish_reason[24];
+    usage_t usage;
+    bool arena_error;
+    char upstream_error[200];
+};
+
+struct _tabs_t {
+    tabs_config_t cfg;
+    zhashx_t *tabs;  /* tab id → tab_t */
+    zhashx_t *execs; /* exec id → exec_t */
+    unsigned long long next_id;
+    int recaptcha_strikes;
+    long long recaptcha_backoff_ms;
+    abuf_t out; /* frame scratch */
+};
+
+static void s_tab_free(void **item)
+{
+    tab_t *tab = *item;
+    if (!tab)
+        return;
+    free(tab->id);
+    free(tab->href);
+    free(tab->ua);
+    free(tab);
+    *item = NULL;
+}
+
+static void s_exec_free(exec_t **exec_p)
+{
+    exec_t *x = *exec_p;
+    if (!x)
+        return;
+    arena_stream_destroy(&x->parser);
+    abuf_free(&x->errbody);
+    free(x->model);
+    free(x);
+    *exec_p = NULL;
+}
+
+tabs_t *tabs_new(const tabs_config_t *cfg)
+{
+    tabs_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    if (self->cfg.tab_jobs < 1)
+        self->cfg.tab_jobs = 1;
+    if (self->cfg.cooldown_default_ms <= 0)
+        self->cfg.cooldown_default_ms = 1800 * 1000LL;
+    if (self->cfg.recaptcha_backoff_ms <= 0)
+        self->cfg.recaptcha_backoff_ms = 1200 * 1000LL;
+    if (self->cfg.max_error_body == 0)
+        self->cfg.max_error_body = 64 * 1024;
+    self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;
+    self->tabs = zhashx_new();
+    self->execs = zhashx_new();
+    if (!self->tabs || !self->execs) {
+        tabs_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->tabs, s_tab_free);
+    return self;
+}
+
+void tabs_destroy(tabs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tabs_t *self = *self_p;
+    if (self->execs) {
+        exec_t *x = zhashx_first(self->execs);
+        while (x) {
+            s_exec_free(&x);
+            x = zhashx_next(self->execs);
+        }
+        zhashx_destroy(&self->execs);
+    }
+    zhashx_destroy(&self->tabs);
+    abuf_free(&self->out);
+    free(self);
+    *self_p = NULL;
+}
+
+static void s_send(tabs_t *self, const char *tab_id)
+{
+    if (link_send(self->cfg.link, tab_id, self->out.data, self->out.len) < 0)
+        alog_warn_rl("link queue full: frame to tab %s dropped", tab_id);
+}
+
+static void s_ask_page(tabs_t *self, tab_t *tab)
+{
+    char id[32];
+    snprintf(id, sizeof id, "p%llu", ++self->next_id);
+    abuf_reset(&self->out);
+    if (link_encode_page_req(&self->out, id) == 0)
+        s_send(self, tab->id);
+}
+
+/*  Ends an exec: unlinks it, reports once, frees it, then lets queued work in. */
+static void s_exec_finish(tabs_t *self, exec_t *x, const exec_fail_t *fail)
+{
+    zhashx_delete(self->execs, x->id);
+    if (x->tab)
+        x->tab->inflight--;
+    if (fail)
+        x->sink->fail(x->arg, fail);
+    else
+        x->sink->end(x->arg, x->finish_reason[0] ? x->finish_reason : "stop", &x->usage);
+    s_exec_free(&x);
+    if (self->cfg.on_capacity)
+        self->cfg.on_capacity(self->cfg.arg);
+}
+
+static void s_fail_init(exec_fail_t *f, const exec_t *x, arena_fail_t cls, bool retryable)
+{
+    memset(f, 0, sizeof *f);
+    f->cls = cls;
+    f->retryable = retryable && x->content_deltas == 0;
+    f->after_content = x->content_deltas > 0;
+}
+
+static void s_tab_gone(tabs_t *self, const char *tab_id, const char *reason)
+{
+    tab_t *tab = zhashx_lookup(self->tabs, tab_id);
+    if (!tab)
+        return;
+    /* Collect first: sinks may start new execs while we fail these. */
+    size_t n = 0, cap = (size_t)tab->inflight + 1;
+    exec_t **victims = calloc(cap, sizeof *victims);
+    for (exec_t *x = zhashx_first(self->execs); x && victims; x = zhashx_next(self->execs))
+        if (x->tab == tab && n < cap)
+            victims[n++] = x;
+    alog_info("tab %s gone (%s), failing %zu job(s)", tab_id, reason ? reason : "closed", n);
+    for (size_t i = 0; i < n; i++)
+        victims[i]->tab = NULL;
+    zhashx_delete(self->tabs, tab_id);
+    for (size_t i = 0; i < n; i++) {
+        exec_fail_t f;
+        s_fail_init(&f, victims[i], ARENA_FAIL_OTHER, true);
+        openai_error_set(&f.err, "upstream_error", NULL,
+                         "the browser tab serving this request went away");
+        s_exec_finish(self, victims[i], &f);
+    }
+    free(victims);
+}
+
+static void s_hello(tabs_t *self, const link_event_t *ev)
+{
+    /* A reconnecting tab id arrives after its GONE; be defensive anyway. */
+    if (zhashx_lookup(self->tabs, ev->tab))
+        s_tab_gone(self, ev->tab, "replaced");
+    tab_t *tab = calloc(1, sizeof *tab);
+    if (!tab)
+        return;
+    tab->id = strdup(ev->tab);
+    tab->href = strdup(ev->href ? ev->href : "");
+    tab->ua = strdup(ev->ua ? ev->ua : "");
+    tab->connected_ms = zclock_time();
+    if (!tab->id || !tab->href || !tab->ua) {
+        void *p = tab;
+        s_tab_free(&p);
+        return;
+    }
+    zhashx_insert(self->tabs, tab->id, tab);
+    alog_info("tab %s connected from %s", tab->id, tab->href);
+    s_ask_page(self, tab);
+    if (self->cfg.on_capacity)
+        self->cfg.on_capacity(self->cfg.arg);
+}
+
+static int s_on_stream_event(void *arg, const arena_event_t *ev)
+{
+    exec_t *x = arg;
+    switch (ev->kind) {
+    case ARENA_EV_DELTA:
+        if (ev->participant != 'a')
+            break;
+        if (ev->delta != DELTA_CITATION)
+            x->content_deltas++;
+        x->sink->delta(x->arg, ev->delta, ev->text, ev->len);
+        break;
+    case ARENA_EV_FINISH:
+        x->finish_seen = true;
+        snprintf(x->finish_reason, sizeof x->finish_reason, "%s",
+                 ev->finish_reason ? ev->finish_reason : "stop");
+        x->usage = ev->usage;
+        break;
+    case ARENA_EV_ERROR:
+        snprintf(x->upstream_error, sizeof x->upstream_error, "%.*s", (int)ev->len, ev->text);
+        break;
+    case ARENA_EV_ARENA_ERROR:
+        x->arena_error = true;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/*  A non-2xx answer: classify and apply the action of ARENA-UPSTREAM.md. */
+static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
+{
+    arena_fail_t cls = arena_classify(x->status, x->content_type, x->errbody.data, x->errbody.len);
+    char msg[200];
+    arena_error_message(x->errbody.data ? x->errbody.data : "", x->errbody.len, msg, sizeof msg);
+    long long now = zclock_time();
+    s_fail_init(f, x, cls, arena_fail_retryable(cls));
+    switch (cls) {
+    case ARENA_FAIL_RATE_LIMIT: {
+        long long ms = arena_retry_after_ms(x->retry_after[0] ? x->retry_after : NULL, now);
+        if (ms < 0)
+            ms = self->cfg.cooldown_default_ms;
+        f->cooled_ms =
+            cooldown_set(self->cfg.cooldowns, self->cfg.node_id, x->model, ms, "rate_limited", now);
+        alog_info("model %s rate-limited upstream: cooling %llds", x->model, f->cooled_ms / 1000);
+        openai_error_set(&f->err, "rate_limited", NULL,
+                         "LMArena rate-limited model %s; retry in %lld s", x->model,
+                         (f->cooled_ms + 999) / 1000);
+        break;
+    }
+    case ARENA_FAIL_RECAPTCHA:
+        if (++self->recaptcha_strikes >= 2) {
+            f->cooled_ms = cooldown_set(self->cfg.cooldowns, self->cfg.node_id, COOLDOWN_ALL,
+                                        self->recaptcha_backoff_ms, "recaptcha", now);
+            alog_warn("reCAPTCHA rejected twice in a row: cooling this node for %llds",
+                      f->cooled_ms / 1000);
+            self->recaptcha_backoff_ms *= 2;
+            self->recaptcha_strikes = 0;
+        }
+        openai_error_set(&f->err, "upstream_error", NULL, "LMArena rejected the reCAPTCHA token");
+        break;
+    case ARENA_FAIL_CLOUDFLARE:
+        if (x->tab) {
+            x->tab->challenged = true;
+            alog_warn("tab %s shows a Cloudflare challenge: reloading it; solve it in the browser",
+                      x->tab->id);
+            abuf_reset(&self->out);
+            if (link_encode_reload(&self->out) == 0)
+                s_send(self, x->tab->id);
+        }
+        openai_error_set(&f->err, "upstream_error", NULL,
+                         "LMArena answered with a Cloudflare challenge");
+        break;
+    case ARENA_FAIL_MODERATION:
+        openai_error_set(&f->err, "content_rejected", NULL, "LMArena refused the content: %s",
+                         msg);
+        break;
+    case ARENA_FAIL_TOO_LARGE:
+        openai_error_set(&f->err, "request_too_large", NULL,
+                         "LMArena refused the request as too large (attachments are limited to "
+                         "about 5 MB each): %s",
+                         msg);
+        break;
+    case ARENA_FAIL_SHAPE:
+        openai_error_set(&f->err, "upstream_error", NULL,
+                         "LMArena rejected the request shape (its API may have changed): %s", msg);
+        break;
+    default:
+        openai_error_set(&f->err, "upstream_error", NULL, "LMArena answered %d: %s", x->status,
+                         msg);
+        break;
+    }
+}
+
+static void s_done(tabs_t *self, exec_t *x)
+{
+    exec_fail_t f;
+    if (x->status == 0) {
+        s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
+        openai_error_set(&f.err, "upstream_error", NULL, "the tab ended a job without a response");
+        s_exec_finish(self, x, &f);
+        return;
+    }
+    if (x->status < 200 || x->status > 299) {
+        s_classify_fail(self, x, &f);
+        s_exec_finish(self, x, &f);
+        return;
+    }
+    if (x->parser && arena_stream_finish(x->parser, s_on_stream_event, x) != ARENA_STREAM_OK) {
+        s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
+        openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent an oversized line");
+        s_exec_finish(self, x, &f);
+        return;
+    }
+    if (x->content_deltas == 0) {
+        s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
+        openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent %s%s%s",
+                         x->arena_error ? "an error" : "an empty answer",
+                         x->upstream_error[0] ? ": " : "", x->upstream_error);
+        s_exec_finish(self, x, &f);
+        return;
+    }
+    if (x->arena_error || (x->upstream_error[0] && !x->finish_seen)) {
+        s_fail_init(&f, x, ARENA_FAIL_OTHER, false);
+        openai_error_set(&f.err, "upstream_error", NULL, "LMArena failed mid-answer%s%s",
+                         x->upstream_error[0] ? ": " : "", x->upstream_error);
+        s_exec_finish(self, x, &f);
+        return;
+    }
+    self->recaptcha_strikes = 0;
+    self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;
+    s_exec_finish(self, x, NULL);
+}
+
+static void s_frame(tabs_t *self, const link_event_t *ev)
+{
+    link_frame_t fr;
+    char why[128];
+    if (link_frame_decode(ev->text, ev->len, &fr, why, sizeof why) != LINK_OK) {
+        alog_warn_rl("malformed frame from tab %s dropped: %s", ev->tab, why);
+        return;
+    }
+    tab_t *tab = zhashx_lookup(self->tabs, ev->tab);
+    exec_t *x = fr.id ? zhashx_lookup(self->execs, fr.id) : NULL;
+    if (x && x->tab != tab)
+        x = NULL; /* a tab may only speak for its own jobs */
+    switch (fr.type) {
+    case LINK_HEAD:
+        if (!x || x->status)
+            break;
+        x->status = fr.status;
+        snprintf(x->retry_after, sizeof x->retry_after, "%s", fr.retry_after ? fr.retry_after : "");
+        snprintf(x->content_type, sizeof x->content_type, "%s",
+                 fr.content_type ? fr.content_type : "");
+        if (fr.status >= 200 && fr.status <= 299)
+            x->parser = arena_stream_new(0);
+        break;
+    case LINK_CHUNK:
+        if (!x || !x->status)
+            break;
+        if (x->parser) {
+            if (arena_stream_feed(x->parser, fr.data, fr.data_len, s_on_stream_event, x) !=
+                ARENA_STREAM_OK) {
+                exec_fail_t f;
+                s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
+                openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent an oversized line");
+                abuf_reset(&self->out);
+                if (link_encode_abort(&self->out, x->id) == 0)
+                    s_send(self, ev->tab);
+                s_exec_finish(self, x, &f);
+            }
+        } else if (x->errbody.len < self->cfg.max_error_body) {
+            size_t room = self->cfg.max_error_body - x->errbody.len;
+            abuf_append(&x->errbody, fr.data, fr.data_len < room ? fr.data_len : room);
+        }
+        break;
+    case LINK_DONE:
+        if (x)
+            s_done(self, x);
+        break;
+    case LINK_FAIL:
+        if (x) {
+            exec_fail_t f;
+            bool rc = fr.stage && strcmp(fr.stage, "recaptcha") == 0;
+            s_fail_init(&f, x, rc ? ARENA_FAIL_RECAPTCHA : ARENA_FAIL_OTHER, true);
+            openai_error_set(&f.err, "upstream_error", NULL, "the tab could not %s: %s",
+                             rc ? "mint a reCAPTCHA token" : "reach LMArena",
+                             fr.message ? fr.message : "no detail");
+            s_exec_finish(self, x, &f);
+        }
+        break;
+    case LINK_PAGE: {
+        arena_catalog_t cat = {0};
+        int n = arena_catalog_extract(fr.data, fr.data_len, 0, &cat);
+        if (n > 0 && self->cfg.on_catalog) {
+            alog_info("tab %s: page lists %d model(s)", ev->tab, n);
+            self->cfg.on_catalog(self->cfg.arg, &cat);
+        } else {
+            alog_warn("tab %s: page yielded no models; keeping the previous catalog", ev->tab);
+        }
+        arena_catalog_clear(&cat);
+        break;
+    }
+    case LINK_STATE:
+        if (tab && tab->challenged != fr.challenge) {
+            tab->challenged = fr.challenge;
+            alog_info("tab %s %s", tab->id,
+                      fr.challenge ? "shows a challenge" : "is clear of challenges");
+            if (!fr.challenge && self->cfg.on_capacity)
+                self->cfg.on_capacity(self->cfg.arg);
+        }
+        break;
+    default:
+        break; /* pong, captured, unknown: nothing to do here */
+    }
+    link_frame_clear(&fr);
+}
+
+void tabs_handle_event(tabs_t *self, const link_event_t *ev)
+{
+    switch (ev->kind) {
+    case LINK_EV_HELLO:
+        s_hello(self, ev);
+        break;
+    case LINK_EV_FRAME:
+        s_frame(self, ev);
+        break;
+    case LINK_EV_GONE:
+        s_tab_gone(self, ev->tab, ev->text);
+        break;
+    }
+}
+
+void tabs_refresh_catalog(tabs_t *self)
+{
+    for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs))
+        if (!tab->challenged)
+            s_ask_page(self, tab);
+}
+
+tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude,
+                      const char **tab_out)
+{
+    tab_t *best = NULL;
+    bool routable = false;
+    for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
+        if (tab->challenged)
+            continue;
+        bool skip = false;
+        for (size_t i = 0; i < n_exclude && !skip; i++)
+            skip = strcmp(exclude[i], tab->id) == 0;
+        if (skip)
+            continue;
+        routable = true;
+        if (tab->inflight >= self->cfg.tab_jobs)
+            continue;
+        if (!best || tab->inflight < best->inflight)
+            best = tab;
+    }
+    if (best) {
+        *tab_out = best->id;
+        return TABS_PICK_OK;
+    }
+    return routable ? TABS_PICK_BUSY : TABS_PICK_NONE;
+}
+
+exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t *req,
+                        const arena_model_t *model, const exec_sink_t *sink, void *arg,
+                        openai_error_t *err)
+{
+    tab_t *tab = zhashx_lookup(self->tabs, tab_id);
+    if (!tab) {
+        openai_error_set(err, "no_capacity", NULL, "the chosen tab is gone");
+        return NULL;
+    }
+    exec_t *x = calloc(1, sizeof *x);
+    if (!x || !(x->model = strdup(model->name))) {
+        free(x);
+        openai_error_set(err, "no_capacity", NULL, "out of memory");
+        return NULL;
+    }
+    snprintf(x->id, sizeof x->id, "j%llu", ++self->next_id);
+    x->tab = tab;
+    x->sink = sink;
+    x->arg = arg;
+    x->usage = (usage_t)USAGE_UNKNOWN;
+    x->errbody.max = self->cfg.max_error_body;
+
+    abuf_t body = ABUF_INIT;
+    arena_payload_limits_t lim;
+    arena_payload_limits_default(&lim);
+    if (arena_payload_build(req, model->id, model->modality, &lim, &body, NULL, err) < 0) {
+        abuf_free(&body);
+        s_exec_free(&x);
+        return NULL;
+    }
+    link_recaptcha_t rc = {ARENA_RECAPTCHA_FIELD, ARENA_RECAPTCHA_ACTION, ARENA_RECAPTCHA_SITEKEY};
+    abuf_reset(&self->out);
+    int rcode = link_encode_fetch(&self->out, x->id, ARENA_CREATE_EVALUATION_PATH, "POST",
+                                  ARENA_CONTENT_TYPE, body.data, body.len, &rc);
+    abuf_free(&body);
+    if (rcode < 0 || link_send(self->cfg.link, tab->id, self->out.data, self->out.len) < 0) {
+        openai_error_set(err, "no_capacity", NULL, "the browser link is saturated");
+        s_exec_free(&x);
+        return NULL;
+    }
+    zhashx_insert(self->execs, x->id, x);
+    tab->inflight++;
+    return x;
+}
+
+void tabs_exec_abort(tabs_t *self, exec_t **exec_p)
+{
+    exec_t *x = *exec_p;
+    if (!x)
+        return;
+    if (x->tab) {
+        abuf_reset(&self->out);
+        if (link_encode_abort(&self->out, x->id) == 0)
+            s_send(self, x->tab->id);
+        x->tab->inflight--;
+    }
+    zhashx_delete(self->execs, x->id);
+    s_exec_free(exec_p);
+    if (self->cfg.on_capacity)
+        self->cfg.on_capacity(self->cfg.arg);
+}
+
+const char *tabs_exec_tab(const exec_t *exec)
+{
+    return exec->tab ? exec->tab->id : "";
+}
+
+void tabs_stats(const tabs_t *self, tabs_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    zhashx_t *tabs = self->tabs;
+    for (tab_t *tab = zhashx_first(tabs); tab; tab = zhashx_next(tabs)) {
+        out->tabs++;
+        out->inflight += (size_t)tab->inflight;
+        if (!tab->challenged) {
+            out->healthy++;
+            out->capacity += (size_t)self->cfg.tab_jobs;
+        }
+    }
+}

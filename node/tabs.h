@@ -1,0 +1,92 @@
+/*  tabs — the node's own browser tabs (through browser_link) and the fetch
+    jobs running in them: the *local target* of the dispatcher.
+
+    An exec is one attempt of one request in one tab: the create-evaluation
+    payload goes out as a `fetch` frame, the body comes back as head/chunk/
+    done frames and is parsed into deltas, and a non-2xx answer is classified
+    (ARENA-UPSTREAM.md failures table): 429 cools (node, model), Cloudflare
+    marks the tab challenged and reloads it, repeated reCAPTCHA rejections cool
+    the whole node with back-off. Each exec reports exactly one end or fail to
+    its sink, never after tabs_exec_abort. Owned by the node thread. */
+#ifndef ARENA_TABS_H
+#define ARENA_TABS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "browser_link/link.h"
+#include "node/cooldown.h"
+#include "protocol/arena_catalog.h"
+#include "protocol/arena_stream.h"
+#include "protocol/openai.h"
+
+typedef struct _tabs_t tabs_t;
+typedef struct _exec_t exec_t;
+
+/*  Why an attempt failed, and what the client should see if it is final. */
+typedef struct {
+    arena_fail_t cls;
+    bool retryable;      /* another target (or fresh ids) may succeed */
+    bool after_content;  /* content deltas were already delivered */
+    long long cooled_ms; /* > 0: this failure cooled the model (or node) that long */
+    openai_error_t err;  /* status, code and message for the client */
+} exec_fail_t;
+
+typedef struct {
+    void (*delta)(void *arg, delta_kind_t kind, const char *text, size_t len);
+    void (*end)(void *arg, const char *finish_reason, const usage_t *usage);
+    void (*fail)(void *arg, const exec_fail_t *f);
+} exec_sink_t;
+
+typedef struct {
+    link_t *link;          /* borrowed */
+    cooldown_t *cooldowns; /* borrowed */
+    const char *node_id;
+    int tab_jobs;          /* concurrent fetches per tab */
+    long long cooldown_default_ms;
+    long long recaptcha_backoff_ms; /* first whole-node cooldown, doubles; default 1200 s */
+    size_t max_error_body;          /* bytes kept of a non-2xx body, default 64 KiB */
+    /* a tab's page yielded a model list (cat is the callee's to take) */
+    void (*on_catalog)(void *arg, arena_catalog_t *cat);
+    /* a slot freed or a tab arrived: the dispatcher may start queued work */
+    void (*on_capacity)(void *arg);
+    void *arg;
+} tabs_config_t;
+
+tabs_t *tabs_new(const tabs_config_t *cfg);
+void tabs_destroy(tabs_t **self_p);
+
+/*  Feeds one link event (HELLO, FRAME, GONE). */
+void tabs_handle_event(tabs_t *self, const link_event_t *ev);
+/*  Asks every tab for its page again (catalog refresh). */
+void tabs_refresh_catalog(tabs_t *self);
+
+typedef enum {
+    TABS_PICK_OK = 0,
+    TABS_PICK_BUSY = 1, /* routable tabs exist but none has a free slot */
+    TABS_PICK_NONE = 2, /* no routable tab */
+} tabs_pick_t;
+
+/*  Chooses the routable tab with the fewest jobs, skipping the tab ids in
+    exclude. On OK, *tab_out borrows the tab id until the next event. */
+tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude,
+                      const char **tab_out);
+
+/*  Starts an attempt. NULL with err filled when the request cannot be sent
+    (err->status 413/400: the request itself; 503: the tab's queue is full). */
+exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t *req,
+                        const arena_model_t *model, const exec_sink_t *sink, void *arg,
+                        openai_error_t *err);
+/*  Stops an attempt: `abort` goes to the tab, no sink call follows. */
+void tabs_exec_abort(tabs_t *self, exec_t **exec_p);
+const char *tabs_exec_tab(const exec_t *exec);
+
+typedef struct {
+    size_t tabs;     /* connected */
+    size_t healthy;  /* connected and not challenged */
+    size_t inflight; /* running fetches */
+    size_t capacity; /* healthy × tab_jobs */
+} tabs_stats_t;
+void tabs_stats(const tabs_t *self, tabs_stats_t *out);
+
+#endif

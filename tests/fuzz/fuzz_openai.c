@@ -1,0 +1,60 @@
+/*  fuzz_openai — openai_request_parse on arbitrary bytes with the default
+    limits. An accepted request must survive write → parse unchanged, and its
+    model name must render into a completion body. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/openai.h"
+
+static void s_check_round_trip(const openai_request_t *req, const openai_limits_t *lim)
+{
+    abuf_t out = ABUF_INIT;
+    if (openai_request_write(req, &out) < 0)
+        abort();
+    openai_request_t *again = NULL;
+    openai_error_t err;
+    if (openai_request_parse(out.data, out.len, lim, &again, &err) < 0)
+        abort();
+    if (!openai_request_equal(req, again))
+        abort();
+    openai_request_destroy(&again);
+    abuf_free(&out);
+}
+
+static void s_render(const openai_request_t *req)
+{
+    openai_render_ctx_t ctx = {"chatcmpl-fuzz", 1, req->model};
+    const openai_message_t *last = &req->messages[req->n_messages - 1];
+    usage_t usage = USAGE_UNKNOWN;
+    abuf_t out = ABUF_INIT;
+    if (openai_render_completion(&out, &ctx, req->model, strlen(req->model), last->content,
+                                 strlen(last->content), "stop", &usage) < 0 ||
+        openai_render_sse_delta(&out, &ctx, true, DELTA_TEXT, last->content,
+                                strlen(last->content)) < 0)
+        abort();
+    abuf_free(&out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    openai_limits_t lim;
+    openai_limits_default(&lim);
+    openai_request_t *req = NULL;
+    openai_error_t err;
+    if (openai_request_parse((const char *)data, size, &lim, &req, &err) < 0) {
+        /* 400 for bad input; 500 only when memory ran out */
+        if (req || (err.status != 400 && err.status != 500) || !err.code || !err.type)
+            abort();
+        abuf_t out = ABUF_INIT;
+        if (openai_render_error(&out, &err) < 0)
+            abort();
+        abuf_free(&out);
+        return 0;
+    }
+    s_check_round_trip(req, &lim);
+    s_render(req);
+    openai_request_destroy(&req);
+    return 0;
+}

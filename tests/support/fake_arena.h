@@ -1,0 +1,166 @@
+/*  fake_arena — the scripted LMArena behind the fake link (internal to
+    tests/support). It owns the page (model catalog in Next.js flight data),
+    the validation of a `fetch` job as LMArena would do it (ARENA-UPSTREAM.md)
+    and the scenario that turns a valid request into a response plan: status,
+    headers, body, how the body is cut into chunks and paced, and how the job
+    ends. It remembers every upstream id it has seen (bounded) so re-sent ids
+    get LMArena's 400 "duplicate".
+
+    No sockets, no timers: fake_link.c executes the plans. Threading: one
+    fake_arena_t is used by one thread (the fake link's); the directive
+    functions are pure. */
+#ifndef ARENA_FAKE_ARENA_H
+#define ARENA_FAKE_ARENA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "protocol/abuf.h"
+#include "protocol/uuid7.h"
+#include "tests/support/fake_link.h"
+
+#define FAKE_ARENA_ANSWER "Hello from the fake arena."
+#define FAKE_ARENA_THINKING "Thinking about it."
+#define FAKE_ARENA_IMAGE_URL "https://images.fake-arena.test/1.png"
+#define FAKE_ARENA_PATH "/nextjs-api/stream/create-evaluation"
+#define FAKE_ARENA_CONTENT_TYPE "text/plain;charset=UTF-8"
+#define FAKE_ARENA_RC_FIELD "recaptchaV3Token"
+#define FAKE_ARENA_RC_ACTION "chat_submit"
+#define FAKE_ARENA_SITEKEY "6Led_uYrAAAAAKjxDIF58fgFtX3t8loNAK85bW9I"
+#define FAKE_ARENA_MAX_ATTACHMENT (5u * 1024 * 1024) /* one attachment URL, bytes */
+
+/* ---- directives ----------------------------------------------------------- */
+
+#define FAKE_DIRECTIVE_MAX 4096 /* bytes between the brackets */
+#define FAKE_DIRECTIVE_MAX_KEYS 16
+#define FAKE_DIRECTIVE_NAME_MAX 32
+
+typedef struct {
+    char key[FAKE_DIRECTIVE_NAME_MAX];
+    char *value; /* owned, NUL-terminated, quotes and escapes removed */
+} fake_kv_t;
+
+typedef struct {
+    char name[FAKE_DIRECTIVE_NAME_MAX];
+    char *raw; /* owned: "name k=v …" as written, trimmed */
+    fake_kv_t kv[FAKE_DIRECTIVE_MAX_KEYS];
+    size_t n_kv;
+} fake_directive_t;
+
+/*  Parses "name k=v k=\"v\" …" or the same inside "[[fake:…]]". The scenario
+    name and keys are checked against the scenario table. 0, or -1 with err. */
+int fake_directive_parse(const char *spec, fake_directive_t *out, char *err, size_t errlen);
+/*  Finds the LAST "[[fake:" in text and parses it. 1 found, 0 none, -1 bad
+    (err filled). */
+int fake_directive_find(const char *text, size_t len, fake_directive_t *out, char *err,
+                        size_t errlen);
+void fake_directive_clear(fake_directive_t *d);
+/*  The value of key, or NULL. */
+const char *fake_directive_get(const fake_directive_t *d, const char *key);
+
+/* ---- response plans ------------------------------------------------------- */
+
+typedef enum {
+    FAKE_END_DONE = 0, /* head, chunks, done */
+    FAKE_END_STALL,    /* head, chunks, then nothing until aborted */
+    FAKE_END_CLOSE,    /* head, chunks, then the tab's socket closes abruptly */
+    FAKE_END_FAIL,     /* no head: fail {stage, message} (page-side failure) */
+} fake_end_t;
+
+typedef struct {
+    size_t off, len;
+    unsigned delay_ms; /* wait before sending this chunk */
+} fake_chunk_t;
+
+typedef struct {
+    int status;
+    const char *content_type; /* static */
+    char retry_after[24];     /* "" when absent */
+    unsigned head_delay_ms;   /* wait before the head */
+    abuf_t body;
+    fake_chunk_t *chunks;
+    size_t n_chunks, cap_chunks;
+    fake_end_t end;
+    const char *fail_stage; /* FAKE_END_FAIL: "recaptcha" | "fetch" (static) */
+    char fail_message[256];
+} fake_plan_t;
+
+void fake_plan_clear(fake_plan_t *p);
+
+/* ---- scenarios (fake_scenario.c) ---------------------------------------- */
+
+typedef struct {
+    const fake_directive_t *d;
+    const char *content; /* userMessage.content */
+    size_t content_len;
+    const char *upstream; /* the body as LMArena got it (echo) */
+    size_t upstream_len;
+    unsigned long nth; /* 1 for the first fetch carrying this exact directive */
+} fake_scenario_in_t;
+
+/*  The keys scenario `name` accepts ("k1 k2 …"), or NULL when unknown. */
+const char *fake_scenario_keys(const char *name);
+/*  Builds the response plan of a valid request. 0, or -1 with err (a bad
+    value in the directive, or out of memory); plan is then cleared. */
+int fake_scenario_plan(const fake_scenario_in_t *in, fake_plan_t *plan, char *err, size_t errlen);
+/*  Appends one chunk [off, off+len) to the plan. 0 or -1. */
+int fake_plan_add_chunk(fake_plan_t *p, size_t off, size_t len, unsigned delay_ms);
+
+/* ---- the arena ------------------------------------------------------------ */
+
+typedef struct {
+    const char *url, *method;
+    json_t *headers; /* borrowed, may be NULL */
+    const char *body;
+    size_t body_len;
+    const char *rc_field; /* NULL: the fetch frame had no recaptcha object */
+    const char *rc_action, *rc_sitekey;
+    const char *force;    /* directive that wins over the prompt's, or NULL */
+    const char *fallback; /* directive when the prompt has none, or NULL */
+} fake_request_t;
+
+typedef struct {
+    fake_plan_t plan;
+    char scenario[FAKE_DIRECTIVE_NAME_MAX]; /* "" when refused before one was chosen */
+    bool rejected;                          /* refused by validation (not a scenario) */
+    char reason[256];                       /* why, when rejected */
+    json_t *body;      /* the upstream body as LMArena got it (object, or string if not JSON) */
+    json_t *recaptcha; /* {field, action, sitekey?, token?} or NULL */
+} fake_outcome_t;
+
+void fake_outcome_clear(fake_outcome_t *o);
+
+typedef struct _fake_arena_t fake_arena_t;
+
+typedef struct {
+    const char *origin;               /* page origin, e.g. https://lmarena.ai */
+    const fake_link_model_t *models;  /* the whole catalog, in order */
+    size_t n_models;
+    size_t max_ids; /* remembered ids before the oldest half is forgotten */
+} fake_arena_config_t;
+
+fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg);
+void fake_arena_destroy(fake_arena_t **self_p);
+/*  Runs one fetch. Always fills out (a plan to execute); -1 only when memory
+    ran out (out is then cleared). */
+int fake_arena_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_t *out);
+/*  The page's HTML with the catalog as flight data. 0 or -1. */
+int fake_arena_page(fake_arena_t *self, abuf_t *out);
+
+/*  Builds the catalog: defaults, then extra, then the JSON array text of a
+    models file (may be NULL); later names replace earlier ones. Strings in
+    *out are owned by *store (free with fake_models_free). 0, or -1 with err. */
+typedef struct {
+    fake_link_model_t *models;
+    size_t n;
+    json_t *store;
+} fake_models_t;
+int fake_models_build(const fake_link_model_t *extra, size_t n_extra, const char *file_text,
+                      size_t file_len, fake_models_t *out, char *err, size_t errlen);
+void fake_models_free(fake_models_t *m);
+
+/*  Number of code points of a UTF-8 string (invalid bytes count as one). */
+size_t fake_utf8_chars(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,436 @@
+/*  test_link_frame — decoding and encoding of LINK-PROTOCOL.md frames. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protocol/link_frame.h"
+
+typedef struct {
+    const char *json;
+    link_rc_t rc;
+    link_type_t type;
+} frame_case_t;
+
+/*  Every frame type valid, and each malformed variant. */
+static const frame_case_t s_cases[] = {
+    /* hello */
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"T1\",\"version\":\"1\",\"href\":\"h\","
+     "\"ua\":\"u\"}",
+     LINK_OK, LINK_HELLO},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"T1\",\"version\":\"1\"}", LINK_OK, LINK_HELLO},
+    {"{\"type\":\"hello\",\"tab\":\"T1\",\"version\":\"1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"version\":\"1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"T1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"hello\",\"token\":7,\"tab\":\"T1\",\"version\":\"1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"\",\"version\":\"1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"a\\nb\",\"version\":\"1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"a\\u0000b\",\"version\":\"1\"}", LINK_MALFORMED,
+     0},
+    {"{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"T1\",\"version\":\"1\",\"href\":3}",
+     LINK_MALFORMED, 0},
+    /* head */
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"headers\":{\"content-type\":\"text/"
+     "plain\",\"retry-after\":\"5\"}}",
+     LINK_OK, LINK_HEAD},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":429}", LINK_OK, LINK_HEAD},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":99}", LINK_MALFORMED, 0},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":600}", LINK_MALFORMED, 0},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":\"200\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":200.5}", LINK_MALFORMED, 0},
+    {"{\"type\":\"head\",\"status\":200}", LINK_MALFORMED, 0},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"headers\":[]}", LINK_MALFORMED, 0},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"headers\":{\"content-type\":1}}",
+     LINK_MALFORMED, 0},
+    /* chunk */
+    {"{\"type\":\"chunk\",\"id\":\"J\",\"data\":\"abc\"}", LINK_OK, LINK_CHUNK},
+    {"{\"type\":\"chunk\",\"id\":\"J\",\"data\":\"\"}", LINK_OK, LINK_CHUNK},
+    {"{\"type\":\"chunk\",\"id\":\"J\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"chunk\",\"id\":\"J\",\"data\":null}", LINK_MALFORMED, 0},
+    {"{\"type\":\"chunk\",\"id\":5,\"data\":\"x\"}", LINK_MALFORMED, 0},
+    /* done */
+    {"{\"type\":\"done\",\"id\":\"J\"}", LINK_OK, LINK_DONE},
+    {"{\"type\":\"done\"}", LINK_MALFORMED, 0},
+    /* fail */
+    {"{\"type\":\"fail\",\"id\":\"J\",\"stage\":\"fetch\",\"message\":\"net\"}", LINK_OK,
+     LINK_FAIL},
+    {"{\"type\":\"fail\",\"id\":\"J\",\"stage\":\"aborted\"}", LINK_OK, LINK_FAIL},
+    {"{\"type\":\"fail\",\"id\":\"J\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"fail\",\"id\":\"J\",\"stage\":\"fetch\",\"message\":false}", LINK_MALFORMED, 0},
+    /* page reply and page request */
+    {"{\"type\":\"page\",\"id\":\"P\",\"href\":\"https://x\",\"html\":\"<html>\"}", LINK_OK,
+     LINK_PAGE},
+    {"{\"type\":\"page\",\"id\":\"P\"}", LINK_OK, LINK_PAGE_REQ},
+    {"{\"type\":\"page\",\"id\":\"P\",\"html\":1}", LINK_MALFORMED, 0},
+    {"{\"type\":\"page\",\"html\":\"x\"}", LINK_MALFORMED, 0},
+    /* state */
+    {"{\"type\":\"state\",\"challenge\":false,\"recaptcha\":true}", LINK_OK, LINK_STATE},
+    {"{\"type\":\"state\",\"challenge\":0,\"recaptcha\":true}", LINK_MALFORMED, 0},
+    {"{\"type\":\"state\",\"challenge\":true}", LINK_MALFORMED, 0},
+    /* pong, ping */
+    {"{\"type\":\"pong\",\"t\":12345}", LINK_OK, LINK_PONG},
+    {"{\"type\":\"pong\",\"t\":\"1\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"pong\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"ping\",\"t\":1}", LINK_OK, LINK_PING},
+    {"{\"type\":\"ping\",\"t\":1.5}", LINK_MALFORMED, 0},
+    /* captured */
+    {"{\"type\":\"captured\",\"session_id\":\"s\",\"message_id\":\"m\"}", LINK_OK, LINK_CAPTURED},
+    {"{\"type\":\"captured\"}", LINK_OK, LINK_CAPTURED},
+    /* welcome */
+    {"{\"type\":\"welcome\",\"node\":\"n1\",\"version\":\"1\"}", LINK_OK, LINK_WELCOME},
+    {"{\"type\":\"welcome\",\"version\":\"1\"}", LINK_MALFORMED, 0},
+    /* fetch */
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/a\",\"method\":\"POST\",\"headers\":{"
+     "\"content-type\":\"application/json\"},\"body\":\"{}\",\"recaptcha\":{\"field\":\"f\","
+     "\"action\":\"a\",\"sitekey\":\"k\"}}",
+     LINK_OK, LINK_FETCH},
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/a\",\"method\":\"GET\"}", LINK_OK, LINK_FETCH},
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"method\":\"GET\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/a\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/a\",\"method\":\"GET\",\"body\":{}}",
+     LINK_MALFORMED, 0},
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/a\",\"method\":\"GET\",\"recaptcha\":true}",
+     LINK_MALFORMED, 0},
+    {"{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/a\",\"method\":\"GET\",\"recaptcha\":{"
+     "\"field\":\"f\"}}",
+     LINK_MALFORMED, 0},
+    /* abort, reload */
+    {"{\"type\":\"abort\",\"id\":\"J\"}", LINK_OK, LINK_ABORT},
+    {"{\"type\":\"abort\",\"id\":\"\"}", LINK_MALFORMED, 0},
+    {"{\"type\":\"reload\"}", LINK_OK, LINK_RELOAD},
+    /* envelope */
+    {"{\"type\":\"capture\",\"on\":true}", LINK_OK, LINK_UNKNOWN},
+    {"{\"type\":\"something-new\"}", LINK_OK, LINK_UNKNOWN},
+    {"{\"id\":\"J\"}", LINK_MALFORMED, 0},
+    {"{\"type\":1}", LINK_MALFORMED, 0},
+    {"[\"hello\"]", LINK_MALFORMED, 0},
+    {"\"hello\"", LINK_MALFORMED, 0},
+    {"", LINK_MALFORMED, 0},
+    {"{", LINK_MALFORMED, 0},
+    {"{\"type\":\"done\",\"id\":\"J\"} trailing", LINK_MALFORMED, 0},
+    {"{\"type\":\"chunk\",\"id\":\"J\",\"data\":\"\\xff\"}", LINK_MALFORMED, 0},
+};
+
+static void test_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
+        const frame_case_t *c = &s_cases[i];
+        link_frame_t f;
+        char err[128];
+        link_rc_t rc = link_frame_decode(c->json, strlen(c->json), &f, err, sizeof err);
+        if (rc != c->rc)
+            fail_msg("case %zu (%s): rc %d, want %d (%s)", i, c->json, rc, c->rc, err);
+        if (rc == LINK_OK) {
+            if (f.type != c->type)
+                fail_msg("case %zu (%s): type %d, want %d", i, c->json, f.type, c->type);
+            assert_non_null(f.root);
+        } else {
+            assert_null(f.root);
+            assert_true(err[0] != '\0');
+        }
+        link_frame_clear(&f);
+    }
+}
+
+static void test_fields(void **state)
+{
+    (void)state;
+    link_frame_t f;
+    const char *head = "{\"type\":\"head\",\"id\":\"J9\",\"status\":429,\"headers\":{"
+                       "\"content-type\":\"text/plain\",\"retry-after\":\"30\"}}";
+    assert_int_equal(link_frame_decode(head, strlen(head), &f, NULL, 0), LINK_OK);
+    assert_string_equal(f.id, "J9");
+    assert_int_equal(f.status, 429);
+    assert_string_equal(f.content_type, "text/plain");
+    assert_string_equal(f.retry_after, "30");
+    link_frame_clear(&f);
+
+    const char *hello = "{\"type\":\"hello\",\"token\":\"tok\",\"tab\":\"tab-1\",\"version\":"
+                        "\"1\",\"href\":\"https://lmarena.ai/\",\"ua\":\"UA\"}";
+    assert_int_equal(link_frame_decode(hello, strlen(hello), &f, NULL, 0), LINK_OK);
+    assert_string_equal(f.token, "tok");
+    assert_string_equal(f.tab, "tab-1");
+    assert_string_equal(f.version, "1");
+    assert_string_equal(f.href, "https://lmarena.ai/");
+    assert_string_equal(f.ua, "UA");
+    link_frame_clear(&f);
+
+    const char *state_json = "{\"type\":\"state\",\"challenge\":true,\"recaptcha\":false}";
+    assert_int_equal(link_frame_decode(state_json, strlen(state_json), &f, NULL, 0), LINK_OK);
+    assert_true(f.challenge);
+    assert_false(f.recaptcha);
+    link_frame_clear(&f);
+
+    const char *pong = "{\"type\":\"pong\",\"t\":1700000000123}";
+    assert_int_equal(link_frame_decode(pong, strlen(pong), &f, NULL, 0), LINK_OK);
+    assert_true(f.t == 1700000000123LL);
+    link_frame_clear(&f);
+}
+
+static void test_ids_bounded(void **state)
+{
+    (void)state;
+    char id[LINK_MAX_ID + 2];
+    char json[LINK_MAX_ID + 64];
+    link_frame_t f;
+    memset(id, 'a', LINK_MAX_ID);
+    id[LINK_MAX_ID] = '\0';
+    snprintf(json, sizeof json, "{\"type\":\"done\",\"id\":\"%s\"}", id);
+    assert_int_equal(link_frame_decode(json, strlen(json), &f, NULL, 0), LINK_OK);
+    link_frame_clear(&f);
+    id[LINK_MAX_ID] = 'a';
+    id[LINK_MAX_ID + 1] = '\0';
+    snprintf(json, sizeof json, "{\"type\":\"done\",\"id\":\"%s\"}", id);
+    assert_int_equal(link_frame_decode(json, strlen(json), &f, NULL, 0), LINK_MALFORMED);
+    snprintf(json, sizeof json,
+             "{\"type\":\"hello\",\"token\":\"t\",\"tab\":\"%s\",\"version\":\"1\"}", id);
+    assert_int_equal(link_frame_decode(json, strlen(json), &f, NULL, 0), LINK_MALFORMED);
+    /* the encoders refuse what the decoder would refuse */
+    abuf_t b = ABUF_INIT;
+    assert_int_equal(link_encode_done(&b, id), -1);
+    assert_int_equal(link_encode_hello(&b, "t", id, NULL, NULL), -1);
+    assert_int_equal(link_encode_abort(&b, ""), -1);
+    assert_int_equal(link_encode_chunk(&b, "a b\n", "x", 1), -1);
+    assert_int_equal(link_encode_head(&b, "J", 42, NULL, NULL), -1);
+    assert_int_equal(b.len, 0);
+    abuf_free(&b);
+}
+
+static void test_toobig(void **state)
+{
+    (void)state;
+    link_frame_t f;
+    char err[128];
+    /* the length is checked before the buffer is read at all */
+    static const char small[] = "{}";
+    assert_int_equal(link_frame_decode(small, (size_t)LINK_MAX_FRAME + 1, &f, err, sizeof err),
+                     LINK_TOOBIG);
+    assert_null(f.root);
+    assert_true(err[0] != '\0');
+    assert_int_equal(link_frame_decode(NULL, 0, &f, err, sizeof err), LINK_MALFORMED);
+}
+
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    size_t depth = 100000;
+    char *json = malloc(depth * 2 + 1);
+    assert_non_null(json);
+    memset(json, '[', depth);
+    memset(json + depth, ']', depth);
+    json[depth * 2] = '\0';
+    link_frame_t f;
+    assert_int_equal(link_frame_decode(json, depth * 2, &f, NULL, 0), LINK_MALFORMED);
+    free(json);
+}
+
+static link_frame_t s_decode_ok(const abuf_t *b, link_type_t want)
+{
+    link_frame_t f;
+    char err[128];
+    link_rc_t rc = link_frame_decode(b->data, b->len, &f, err, sizeof err);
+    if (rc != LINK_OK)
+        fail_msg("decode of %s: %s", b->data, err);
+    assert_int_equal(f.type, want);
+    return f;
+}
+
+static void test_roundtrip_node_to_tab(void **state)
+{
+    (void)state;
+    abuf_t b = ABUF_INIT;
+    link_frame_t f;
+
+    assert_int_equal(link_encode_welcome(&b, "node \"one\""), 0);
+    assert_string_equal(b.data,
+                        "{\"type\":\"welcome\",\"node\":\"node \\\"one\\\"\",\"version\":\"1\"}");
+    f = s_decode_ok(&b, LINK_WELCOME);
+    assert_string_equal(f.node, "node \"one\"");
+    assert_string_equal(f.version, LINK_PROTOCOL_VERSION);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    static const char body[] = "{\"a\":\"x\\ny\"}\0tail";
+    link_recaptcha_t rc = {"recaptchaV3Token", "chat_submit", NULL};
+    assert_int_equal(link_encode_fetch(&b, "J1", "/nextjs-api/stream", "POST", "application/json",
+                                       body, sizeof body - 1, &rc),
+                     0);
+    assert_non_null(strstr(b.data, "\"headers\":{\"content-type\":\"application/json\"}"));
+    assert_null(strstr(b.data, "sitekey"));
+    f = s_decode_ok(&b, LINK_FETCH);
+    assert_string_equal(f.id, "J1");
+    assert_string_equal(f.url, "/nextjs-api/stream");
+    assert_string_equal(f.method, "POST");
+    assert_string_equal(f.content_type, "application/json");
+    assert_int_equal(f.body_len, sizeof body - 1);
+    assert_memory_equal(f.body, body, sizeof body - 1);
+    assert_string_equal(f.rc_field, "recaptchaV3Token");
+    assert_string_equal(f.rc_action, "chat_submit");
+    assert_null(f.rc_sitekey);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    link_recaptcha_t rc2 = {"f", "a", "sk"};
+    assert_int_equal(link_encode_fetch(&b, "J2", "/x", "GET", NULL, NULL, 0, &rc2), 0);
+    assert_string_equal(b.data, "{\"type\":\"fetch\",\"id\":\"J2\",\"url\":\"/x\",\"method\":"
+                                "\"GET\",\"headers\":{},\"recaptcha\":{\"field\":\"f\","
+                                "\"action\":\"a\",\"sitekey\":\"sk\"}}");
+    f = s_decode_ok(&b, LINK_FETCH);
+    assert_null(f.body);
+    assert_null(f.content_type);
+    assert_string_equal(f.rc_sitekey, "sk");
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_abort(&b, "J3"), 0);
+    assert_string_equal(b.data, "{\"type\":\"abort\",\"id\":\"J3\"}");
+    f = s_decode_ok(&b, LINK_ABORT);
+    assert_string_equal(f.id, "J3");
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_page_req(&b, "P1"), 0);
+    f = s_decode_ok(&b, LINK_PAGE_REQ);
+    assert_string_equal(f.id, "P1");
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_reload(&b), 0);
+    f = s_decode_ok(&b, LINK_RELOAD);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_ping(&b, -5), 0);
+    assert_string_equal(b.data, "{\"type\":\"ping\",\"t\":-5}");
+    f = s_decode_ok(&b, LINK_PING);
+    assert_true(f.t == -5);
+    link_frame_clear(&f);
+    abuf_free(&b);
+}
+
+static void test_roundtrip_tab_to_node(void **state)
+{
+    (void)state;
+    abuf_t b = ABUF_INIT;
+    link_frame_t f;
+
+    assert_int_equal(link_encode_hello(&b, "tok", "tab-1", "https://lmarena.ai/c/1", NULL), 0);
+    f = s_decode_ok(&b, LINK_HELLO);
+    assert_string_equal(f.token, "tok");
+    assert_string_equal(f.tab, "tab-1");
+    assert_string_equal(f.version, "1");
+    assert_string_equal(f.href, "https://lmarena.ai/c/1");
+    assert_null(f.ua);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_head(&b, "J", 503, NULL, "7"), 0);
+    assert_string_equal(b.data, "{\"type\":\"head\",\"id\":\"J\",\"status\":503,\"headers\":{"
+                                "\"retry-after\":\"7\"}}");
+    f = s_decode_ok(&b, LINK_HEAD);
+    assert_int_equal(f.status, 503);
+    assert_null(f.content_type);
+    assert_string_equal(f.retry_after, "7");
+    link_frame_clear(&f);
+
+    /* data with a NUL, quotes, control bytes and multi-byte UTF-8 */
+    abuf_reset(&b);
+    static const char data[] = "a0:\"h\xc3\xa9llo\"\n\0\x01\t\xe2\x9c\x85 \xf0\x9f\x98\x80";
+    assert_int_equal(link_encode_chunk(&b, "J", data, sizeof data - 1), 0);
+    f = s_decode_ok(&b, LINK_CHUNK);
+    assert_string_equal(f.id, "J");
+    assert_int_equal(f.data_len, sizeof data - 1);
+    assert_memory_equal(f.data, data, sizeof data - 1);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_chunk(&b, "J", NULL, 0), 0);
+    f = s_decode_ok(&b, LINK_CHUNK);
+    assert_int_equal(f.data_len, 0);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_done(&b, "J"), 0);
+    f = s_decode_ok(&b, LINK_DONE);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_fail(&b, "J", "recaptcha", "no \"token\""), 0);
+    f = s_decode_ok(&b, LINK_FAIL);
+    assert_string_equal(f.stage, "recaptcha");
+    assert_string_equal(f.message, "no \"token\"");
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    static const char html[] = "<html><body>\xc3\xbc</body></html>";
+    assert_int_equal(link_encode_page(&b, "P", "https://arena.ai/", html, sizeof html - 1), 0);
+    f = s_decode_ok(&b, LINK_PAGE);
+    assert_string_equal(f.href, "https://arena.ai/");
+    assert_int_equal(f.data_len, sizeof html - 1);
+    assert_memory_equal(f.data, html, sizeof html - 1);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_state(&b, true, false), 0);
+    f = s_decode_ok(&b, LINK_STATE);
+    assert_true(f.challenge);
+    assert_false(f.recaptcha);
+    link_frame_clear(&f);
+
+    abuf_reset(&b);
+    assert_int_equal(link_encode_pong(&b, 123456789012LL), 0);
+    f = s_decode_ok(&b, LINK_PONG);
+    assert_true(f.t == 123456789012LL);
+    link_frame_clear(&f);
+    abuf_free(&b);
+}
+
+/*  An encoder that hits the buffer cap leaves the buffer as it was. */
+static void test_encode_capped(void **state)
+{
+    (void)state;
+    abuf_t b = ABUF_INIT;
+    b.max = 40;
+    assert_int_equal(abuf_puts(&b, "keep"), 0);
+    char big[100];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(link_encode_chunk(&b, "J", big, sizeof big), -1);
+    assert_int_equal(b.len, 4);
+    assert_string_equal(b.data, "keep");
+    link_recaptcha_t rc = {"field", "action", "sitekey"};
+    assert_int_equal(link_encode_fetch(&b, "J", "/u", "POST", "a/b", "{}", 2, &rc), -1);
+    assert_string_equal(b.data, "keep");
+    abuf_free(&b);
+}
+
+static void test_type_names(void **state)
+{
+    (void)state;
+    assert_string_equal(link_type_name(LINK_HELLO), "hello");
+    assert_string_equal(link_type_name(LINK_PAGE), "page");
+    assert_string_equal(link_type_name(LINK_PAGE_REQ), "page");
+    assert_string_equal(link_type_name(LINK_PING), "ping");
+    assert_string_equal(link_type_name(LINK_UNKNOWN), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_ids_bounded),
+        cmocka_unit_test(test_toobig),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_roundtrip_node_to_tab),
+        cmocka_unit_test(test_roundtrip_tab_to_node),
+        cmocka_unit_test(test_encode_capped),
+        cmocka_unit_test(test_type_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

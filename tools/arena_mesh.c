@@ -1,0 +1,43 @@
+/*  arena-mesh — the operator's view of an ArenaMesh (status, models).
+
+    A thin shell over tools/mesh_view: it owns only the process-wide pieces,
+    the signal handling (SIGINT/SIGTERM stop a --watch; the flag below is the
+    one variable a handler may touch) and libcurl's global initialisation. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tools/mesh_view.h"
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+static void s_install_handlers(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    s_install_handlers();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("arena-mesh: cannot initialise libcurl\n", stderr);
+        return MESH_EXIT_FAIL;
+    }
+    int rc = mesh_view_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_API_KEY"), &s_stop,
+                            stdout, stderr, isatty(STDOUT_FILENO) == 1);
+    curl_global_cleanup();
+    return rc;
+}

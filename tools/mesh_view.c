@@ -1,0 +1,1466 @@
+/*  mesh_view — see mesh_view.h. */
+#include "tools/mesh_view.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_MAX_EXACT 9007199254740992.0 /* 2^53: larger numbers are not trusted */
+#define S_COOLED_SHOWN 8               /* cooled models listed per node before "+N more" */
+#define S_PRETTY_INDENT_DEPTH 16       /* deeper JSON is written compact */
+#define S_PRETTY_MAX ((size_t)64 * 1024 * 1024)
+#define S_MIB ((size_t)1024 * 1024)
+
+/* ==== parsing ============================================================= */
+
+static long long s_num(const json_t *obj, const char *key)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    if (!json_is_number(v))
+        return MESH_VIEW_UNKNOWN;
+    double d = json_number_value(v);
+    if (!(d >= 0.0) || d > S_MAX_EXACT)
+        return MESH_VIEW_UNKNOWN;
+    return (long long)d;
+}
+
+/*  Copies a string field; *oom is set when the copy fails. NULL when missing. */
+static char *s_str(const json_t *obj, const char *key, bool *oom)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    if (!json_is_string(v))
+        return NULL;
+    char *copy = strdup(json_string_value(v)); /* stops at an embedded NUL */
+    if (!copy)
+        *oom = true;
+    return copy;
+}
+
+static void s_model_clear(mesh_view_model_t *m)
+{
+    free(m->name);
+    free(m->modality);
+}
+
+static void s_node_clear(mesh_view_node_t *n)
+{
+    for (size_t i = 0; i < n->model_count; i++)
+        s_model_clear(&n->models[i]);
+    free(n->models);
+    free(n->id);
+    free(n->name);
+    free(n->address);
+    free(n->http);
+    free(n->state);
+}
+
+static void s_parse_models(mesh_view_node_t *n, const json_t *arr, bool *oom)
+{
+    size_t total = json_array_size(arr);
+    size_t want = total < MESH_VIEW_MAX_MODELS ? total : MESH_VIEW_MAX_MODELS;
+    n->has_models = true;
+    n->models_dropped = total - want;
+    if (!want)
+        return;
+    n->models = calloc(want, sizeof *n->models);
+    if (!n->models) {
+        *oom = true;
+        return;
+    }
+    for (size_t i = 0; i < want; i++) {
+        const json_t *m = json_array_get(arr, i);
+        if (!json_is_object(m)) {
+            n->models_dropped++;
+            continue;
+        }
+        mesh_view_model_t *out = &n->models[n->model_count++];
+        out->name = s_str(m, "name", oom);
+        out->modality = s_str(m, "modality", oom);
+        out->cooled_remaining_ms = s_num(m, "cooled_remaining_ms");
+    }
+}
+
+static void s_parse_node(mesh_view_node_t *n, const json_t *obj, const char *self_id, bool *oom)
+{
+    n->id = s_str(obj, "id", oom);
+    n->name = s_str(obj, "name", oom);
+    n->address = s_str(obj, "address", oom);
+    n->http = s_str(obj, "http", oom);
+    n->state = s_str(obj, "state", oom);
+    n->is_self = json_is_true(json_object_get(obj, "self")) ||
+                 (self_id && n->id && strcmp(self_id, n->id) == 0);
+    n->age_ms = s_num(obj, "age_ms");
+    n->uptime_ms = s_num(obj, "uptime_ms");
+    const json_t *tabs = json_object_get(obj, "tabs");
+    n->tabs_count = s_num(tabs, "count");
+    n->tabs_healthy = s_num(tabs, "healthy");
+    const json_t *load = json_object_get(obj, "load");
+    n->inflight = s_num(load, "inflight");
+    n->queued = s_num(load, "queued");
+    n->capacity = s_num(load, "capacity");
+    n->node_cooled_remaining_ms = s_num(obj, "node_cooled_remaining_ms");
+    const json_t *models = json_object_get(obj, "models");
+    if (json_is_array(models))
+        s_parse_models(n, models, oom);
+}
+
+static void s_parse_nodes(mesh_view_t *view, const json_t *arr, bool *oom)
+{
+    size_t total = json_array_size(arr);
+    size_t want = total < MESH_VIEW_MAX_NODES ? total : MESH_VIEW_MAX_NODES;
+    view->has_nodes = true;
+    view->nodes_dropped = total - want;
+    if (!want)
+        return;
+    view->nodes = calloc(want, sizeof *view->nodes);
+    if (!view->nodes) {
+        *oom = true;
+        return;
+    }
+    for (size_t i = 0; i < want && !*oom; i++) {
+        const json_t *obj = json_array_get(arr, i);
+        if (!json_is_object(obj)) {
+            view->nodes_dropped++;
+            continue;
+        }
+        s_parse_node(&view->nodes[view->node_count++], obj, view->self_id, oom);
+    }
+}
+
+mesh_view_t *mesh_view_parse(const char *text, size_t len, char *err, size_t err_len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        if (err && err_len)
+            snprintf(err, err_len, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                     jerr.column);
+        return NULL;
+    }
+    bool oom = false;
+    mesh_view_t *view = calloc(1, sizeof *view);
+    if (!view)
+        goto err;
+    view->self_id = s_str(root, "self", &oom);
+    view->generated_ms = s_num(root, "generated_ms");
+    const json_t *nodes = json_is_object(root) ? json_object_get(root, "nodes") : NULL;
+    if (json_is_array(nodes))
+        s_parse_nodes(view, nodes, &oom);
+    if (oom)
+        goto err;
+    json_decref(root);
+    return view;
+err:
+    if (err && err_len)
+        snprintf(err, err_len, "out of memory");
+    mesh_view_destroy(&view);
+    json_decref(root);
+    return NULL;
+}
+
+void mesh_view_destroy(mesh_view_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mesh_view_t *self = *self_p;
+    for (size_t i = 0; i < self->node_count; i++)
+        s_node_clear(&self->nodes[i]);
+    free(self->nodes);
+    free(self->self_id);
+    free(self);
+    *self_p = NULL;
+}
+
+mesh_cell_state_t mesh_view_model_state(const mesh_view_node_t *node,
+                                        const mesh_view_model_t *model, long long *remaining_ms)
+{
+    long long n = node->node_cooled_remaining_ms;
+    long long m = model->cooled_remaining_ms;
+    *remaining_ms = MESH_VIEW_UNKNOWN;
+    if (n > 0 || m > 0) {
+        *remaining_ms = n > m ? n : m;
+        return MESH_CELL_COOLING;
+    }
+    if (n == MESH_VIEW_UNKNOWN || m == MESH_VIEW_UNKNOWN)
+        return MESH_CELL_UNKNOWN;
+    *remaining_ms = 0;
+    return MESH_CELL_OK;
+}
+
+/* ==== text helpers ========================================================= */
+
+const char *mesh_view_format_duration(long long ms, char *buf, size_t buf_len)
+{
+    const long long s = 1000, m = 60 * s, h = 60 * m, d = 24 * h;
+    if (!buf || !buf_len)
+        return buf;
+    if (ms < 0)
+        snprintf(buf, buf_len, "?");
+    else if (ms < 10 * s && (ms / 100) % 10)
+        snprintf(buf, buf_len, "%lld.%llds", ms / s, (ms / 100) % 10);
+    else if (ms < m)
+        snprintf(buf, buf_len, "%llds", ms / s);
+    else if (ms < h)
+        snprintf(buf, buf_len, (ms % m) / s ? "%lldm%llds" : "%lldm", ms / m, (ms % m) / s);
+    else if (ms < d)
+        snprintf(buf, buf_len, (ms % h) / m ? "%lldh%lldm" : "%lldh", ms / h, (ms % h) / m);
+    else
+        snprintf(buf, buf_len, (ms % d) / h ? "%lldd%lldh" : "%lldd", ms / d, (ms % d) / h);
+    return buf;
+}
+
+#define S_BAD_CP 0xFFFFFFFFu
+
+/*  Decodes one UTF-8 sequence; returns bytes used (>= 1). *cp is S_BAD_CP on
+    an invalid, overlong, surrogate or truncated sequence (one byte consumed). */
+static size_t s_utf8_next(const unsigned char *p, size_t len, uint32_t *cp)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned char c = p[0];
+    size_t n = c < 0x80             ? 1
+               : (c & 0xE0) == 0xC0 ? 2
+               : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4
+                                    : 0;
+    *cp = S_BAD_CP;
+    if (n == 0 || n > len)
+        return 1;
+    uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 1;
+        v = (v << 6) | (p[i] & 0x3Fu);
+    }
+    if (v < min_cp[n] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 1;
+    *cp = v;
+    return n;
+}
+
+typedef struct {
+    uint32_t lo, hi;
+} s_range_t;
+
+static bool s_in(uint32_t cp, const s_range_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cp >= r[i].lo && cp <= r[i].hi)
+            return true;
+    return false;
+}
+
+static const s_range_t s_zero_width[] = {
+    {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},   {0x064B, 0x065F},
+    {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF},   {0x200B, 0x200F},
+    {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xE0100, 0xE01EF},
+};
+
+static const s_range_t s_wide[] = {
+    {0x1100, 0x115F},   {0x2E80, 0x303E},   {0x3041, 0x33FF},   {0x3400, 0x4DBF},
+    {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},
+    {0xFE30, 0xFE4F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x1F300, 0x1F64F},
+    {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD},
+};
+
+/*  Code points a terminal would act on rather than print: C0, DEL, C1, and the
+    bidirectional overrides that reorder what follows them. */
+static bool s_is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+static size_t s_cp_width(uint32_t cp)
+{
+    if (cp == S_BAD_CP || s_is_control(cp))
+        return 1; /* printed as '?' */
+    if (s_in(cp, s_zero_width, sizeof s_zero_width / sizeof s_zero_width[0]))
+        return 0;
+    if (s_in(cp, s_wide, sizeof s_wide / sizeof s_wide[0]))
+        return 2;
+    return 1;
+}
+
+size_t mesh_view_display_width(const char *s)
+{
+    size_t w = 0, len = s ? strlen(s) : 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        i += s_utf8_next(p + i, len - i, &cp);
+        w += s_cp_width(cp);
+    }
+    return w;
+}
+
+/*  Appends s made safe for a terminal: controls and invalid bytes become '?',
+    and a string wider than max_cols is clipped with "…". NULL or "" is "?". */
+static int s_clean(abuf_t *out, const char *s, size_t max_cols)
+{
+    if (!s || !*s)
+        return abuf_puts(out, "?");
+    size_t len = strlen(s), total = mesh_view_display_width(s), w = 0;
+    size_t room = total > max_cols ? max_cols - 1 : total;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = s_utf8_next(p + i, len - i, &cp);
+        size_t cw = s_cp_width(cp);
+        if (w + cw > room)
+            break;
+        bool bad = cp == S_BAD_CP || s_is_control(cp);
+        if (bad ? abuf_puts(out, "?") : abuf_append(out, p + i, n))
+            return -1;
+        w += cw;
+        i += n;
+    }
+    return total > max_cols ? abuf_puts(out, "…") : 0;
+}
+
+/*  A count or "?". */
+static int s_count(abuf_t *out, long long v)
+{
+    return v < 0 ? abuf_puts(out, "?") : abuf_printf(out, "%lld", v);
+}
+
+static int s_duration(abuf_t *out, long long ms)
+{
+    char buf[MESH_VIEW_DURATION_MAX];
+    return abuf_puts(out, mesh_view_format_duration(ms, buf, sizeof buf));
+}
+
+/* ==== tables =============================================================== */
+
+/*  Cells are appended row by row; widths come from content; columns are
+    separated by two spaces and the last column is not padded. */
+typedef struct {
+    size_t ncols;
+    size_t ncells;
+    size_t cap;
+    char **cells;
+} s_table_t;
+
+static void s_table_free(s_table_t *t)
+{
+    for (size_t i = 0; i < t->ncells; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    t->cells = NULL;
+    t->ncells = t->cap = 0;
+}
+
+/*  Takes the text of cell (reset afterwards). */
+static int s_table_cell(s_table_t *t, abuf_t *cell)
+{
+    if (t->ncells == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        char **cells = realloc(t->cells, cap * sizeof *cells);
+        if (!cells)
+            return -1;
+        t->cells = cells;
+        t->cap = cap;
+    }
+    char *text = abuf_steal(cell, NULL);
+    if (!text)
+        return -1;
+    t->cells[t->ncells++] = text;
+    return 0;
+}
+
+static int s_table_text(s_table_t *t, const char *text)
+{
+    abuf_t cell = ABUF_INIT;
+    if (abuf_puts(&cell, text) < 0 || s_table_cell(t, &cell) < 0) {
+        abuf_free(&cell);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_table_render(const s_table_t *t, abuf_t *out)
+{
+    size_t *width = calloc(t->ncols, sizeof *width);
+    if (!width)
+        return -1;
+    for (size_t i = 0; i < t->ncells; i++) {
+        size_t w = mesh_view_display_width(t->cells[i]);
+        if (w > width[i % t->ncols])
+            width[i % t->ncols] = w;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < t->ncells && rc == 0; i++) {
+        size_t col = i % t->ncols;
+        rc = abuf_puts(out, t->cells[i]);
+        if (col + 1 == t->ncols) {
+            rc = rc ? rc : abuf_puts(out, "\n");
+            continue;
+        }
+        for (size_t pad = width[col] - mesh_view_display_width(t->cells[i]) + 2; pad && !rc; pad--)
+            rc = abuf_puts(out, " ");
+    }
+    free(width);
+    return rc;
+}
+
+/* ==== status table ========================================================= */
+
+static int s_node_label(abuf_t *cell, const mesh_view_node_t *n)
+{
+    if (s_clean(cell, n->name, MESH_VIEW_CELL_COLS) < 0)
+        return -1;
+    return n->is_self ? abuf_puts(cell, "*") : 0;
+}
+
+static int s_ratio(abuf_t *cell, long long a, long long b)
+{
+    if (s_count(cell, a) < 0 || abuf_puts(cell, "/") < 0)
+        return -1;
+    return s_count(cell, b);
+}
+
+static int s_load(abuf_t *cell, const mesh_view_node_t *n)
+{
+    if (s_ratio(cell, n->inflight, n->capacity) < 0)
+        return -1;
+    if (n->queued == 0)
+        return 0;
+    if (abuf_puts(cell, " +") < 0 || s_count(cell, n->queued) < 0)
+        return -1;
+    return abuf_puts(cell, " queued");
+}
+
+static int s_models_ok(abuf_t *cell, const mesh_view_node_t *n)
+{
+    if (!n->has_models)
+        return abuf_puts(cell, "?");
+    long long ok = 0, rem;
+    for (size_t i = 0; i < n->model_count; i++)
+        ok += mesh_view_model_state(n, &n->models[i], &rem) == MESH_CELL_OK;
+    return abuf_printf(cell, "%lld", ok);
+}
+
+/*  "ALL 19m, fake-chat 29m59s, …" or "-". */
+static int s_cooled(abuf_t *cell, const mesh_view_node_t *n)
+{
+    size_t shown = 0, more = 0;
+    int rc = 0;
+    if (n->node_cooled_remaining_ms != 0) {
+        rc = abuf_puts(cell, "ALL ");
+        rc = rc ? rc : s_duration(cell, n->node_cooled_remaining_ms);
+        shown++;
+    }
+    for (size_t i = 0; i < n->model_count && rc == 0; i++) {
+        const mesh_view_model_t *m = &n->models[i];
+        if (m->cooled_remaining_ms == 0)
+            continue;
+        if (shown == S_COOLED_SHOWN) {
+            more++;
+            continue;
+        }
+        rc = shown++ ? abuf_puts(cell, ", ") : 0;
+        rc = rc ? rc : s_clean(cell, m->name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : abuf_puts(cell, " ");
+        rc = rc ? rc : s_duration(cell, m->cooled_remaining_ms);
+    }
+    if (rc == 0 && more)
+        rc = abuf_printf(cell, ", +%zu more", more);
+    if (rc == 0 && shown == 0)
+        rc = abuf_puts(cell, "-");
+    return rc;
+}
+
+static int s_status_row(s_table_t *t, const mesh_view_node_t *n)
+{
+    abuf_t cell = ABUF_INIT;
+    int rc = 0;
+    for (int col = 0; col < 8 && rc == 0; col++) {
+        switch (col) {
+        case 0:
+            rc = s_node_label(&cell, n);
+            break;
+        case 1:
+            rc = s_clean(&cell, n->address, MESH_VIEW_CELL_COLS);
+            break;
+        case 2:
+            rc = s_clean(&cell, n->state, MESH_VIEW_CELL_COLS);
+            break;
+        case 3:
+            rc = s_duration(&cell, n->age_ms);
+            break;
+        case 4:
+            rc = s_ratio(&cell, n->tabs_healthy, n->tabs_count);
+            break;
+        case 5:
+            rc = s_load(&cell, n);
+            break;
+        case 6:
+            rc = s_models_ok(&cell, n);
+            break;
+        default:
+            rc = s_cooled(&cell, n);
+            break;
+        }
+        rc = rc ? rc : s_table_cell(t, &cell);
+    }
+    abuf_free(&cell);
+    return rc;
+}
+
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool s_is_alive(const mesh_view_node_t *n)
+{
+    return n->state && strcmp(n->state, "alive") == 0;
+}
+
+/*  Distinct model names: *total over all nodes, *available OK on an alive node. */
+static int s_count_models(const mesh_view_t *v, size_t *total, size_t *available)
+{
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < v->node_count; i++)
+        cap += v->nodes[i].model_count;
+    const char **names = calloc(cap ? cap * 2 : 1, sizeof *names);
+    if (!names)
+        return -1;
+    const char **ok = names + cap;
+    size_t n_ok = 0;
+    for (size_t i = 0; i < v->node_count; i++) {
+        const mesh_view_node_t *node = &v->nodes[i];
+        for (size_t j = 0; j < node->model_count; j++) {
+            long long rem;
+            const mesh_view_model_t *m = &node->models[j];
+            const char *name = m->name ? m->name : "?";
+            names[n++] = name;
+            if (s_is_alive(node) && mesh_view_model_state(node, m, &rem) == MESH_CELL_OK)
+                ok[n_ok++] = name;
+        }
+    }
+    *total = *available = 0;
+    qsort(names, n, sizeof *names, s_cmp_str);
+    qsort(ok, n_ok, sizeof *ok, s_cmp_str);
+    for (size_t i = 0; i < n; i++)
+        *total += i == 0 || strcmp(names[i - 1], names[i]) != 0;
+    for (size_t i = 0; i < n_ok; i++)
+        *available += i == 0 || strcmp(ok[i - 1], ok[i]) != 0;
+    free(names);
+    return 0;
+}
+
+static int s_state_counts(const mesh_view_t *v, abuf_t *out)
+{
+    static const char *const states[] = {"alive", "suspect", "dead", "left"};
+    size_t counts[5] = {0};
+    for (size_t i = 0; i < v->node_count; i++) {
+        size_t k = 0;
+        while (k < 4 && !(v->nodes[i].state && strcmp(v->nodes[i].state, states[k]) == 0))
+            k++;
+        counts[k]++;
+    }
+    int rc = abuf_printf(out, "%zu alive", counts[0]);
+    for (size_t k = 1; k < 5 && rc == 0; k++)
+        if (counts[k])
+            rc = abuf_printf(out, ", %zu %s", counts[k], k < 4 ? states[k] : "other");
+    return rc;
+}
+
+/*  "3 nodes: 3 alive · 4 tabs · 7 models": tabs are the healthy tabs of alive
+    nodes, models the distinct models usable now (un-cooled on an alive node). */
+static int s_status_summary(const mesh_view_t *v, abuf_t *out)
+{
+    if (!v->has_nodes)
+        return abuf_puts(out, "? nodes (the answer has no \"nodes\" list)\n");
+    long long tabs = 0;
+    for (size_t i = 0; i < v->node_count && tabs >= 0; i++)
+        if (s_is_alive(&v->nodes[i]))
+            tabs = v->nodes[i].tabs_healthy < 0 ? -1 : tabs + v->nodes[i].tabs_healthy;
+    size_t total, available;
+    if (s_count_models(v, &total, &available) < 0)
+        return -1;
+    int rc = abuf_printf(out, "%zu node%s: ", v->node_count, v->node_count == 1 ? "" : "s");
+    rc = rc ? rc : s_state_counts(v, out);
+    rc = rc ? rc : abuf_puts(out, " · ");
+    rc = rc ? rc : s_count(out, tabs);
+    rc = rc ? rc
+            : abuf_printf(out, " tab%s · %zu model%s", tabs == 1 ? "" : "s", available,
+                          available == 1 ? "" : "s");
+    if (rc == 0 && total > available)
+        rc = abuf_printf(out, " (+%zu unavailable)", total - available);
+    if (rc == 0 && v->nodes_dropped)
+        rc = abuf_printf(out, " · %zu more entries not shown", v->nodes_dropped);
+    return rc ? rc : abuf_puts(out, "\n");
+}
+
+int mesh_view_render_status(const mesh_view_t *view, abuf_t *out)
+{
+    static const char *const head[] = {"NODE", "ADDRESS", "STATE",  "AGE",
+                                       "TABS", "LOAD",    "MODELS", "COOLED"};
+    s_table_t t = {.ncols = 8};
+    int rc = 0;
+    for (size_t i = 0; i < 8 && rc == 0; i++)
+        rc = s_table_text(&t, head[i]);
+    for (size_t i = 0; i < view->node_count && rc == 0; i++)
+        rc = s_status_row(&t, &view->nodes[i]);
+    rc = rc ? rc : s_table_render(&t, out);
+    rc = rc ? rc : s_status_summary(view, out);
+    s_table_free(&t);
+    return rc;
+}
+
+/* ==== models: matrix and JSON ============================================== */
+
+typedef struct {
+    const char *name; /* never NULL: "?" for a nameless model */
+    size_t node;
+    size_t model;
+} s_entry_t;
+
+static int s_cmp_entry(const void *a, const void *b)
+{
+    const s_entry_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    return x->model < y->model ? -1 : x->model > y->model;
+}
+
+/*  Every (model, node) pair, sorted by model name then node order. */
+static s_entry_t *s_entries(const mesh_view_t *v, size_t *count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->node_count; i++)
+        n += v->nodes[i].model_count;
+    s_entry_t *e = calloc(n ? n : 1, sizeof *e);
+    if (!e)
+        return NULL;
+    n = 0;
+    for (size_t i = 0; i < v->node_count; i++)
+        for (size_t j = 0; j < v->nodes[i].model_count; j++) {
+            const char *name = v->nodes[i].models[j].name;
+            e[n++] = (s_entry_t){name ? name : "?", i, j};
+        }
+    qsort(e, n, sizeof *e, s_cmp_entry);
+    *count = n;
+    return e;
+}
+
+/*  One matrix row: the effective state per node (the first entry of a node
+    wins) and the first modality named. Returns the index after the group. */
+typedef struct {
+    const char *name;
+    const char *modality;
+    mesh_cell_state_t *state; /* per node */
+    long long *remaining;     /* per node */
+} s_row_t;
+
+static size_t s_row_fill(const mesh_view_t *v, const s_entry_t *e, size_t n, size_t at,
+                         s_row_t *row)
+{
+    row->name = e[at].name;
+    row->modality = NULL;
+    for (size_t i = 0; i < v->node_count; i++) {
+        row->state[i] = MESH_CELL_ABSENT;
+        row->remaining[i] = MESH_VIEW_UNKNOWN;
+    }
+    size_t k = at;
+    for (; k < n && strcmp(e[k].name, row->name) == 0; k++) {
+        const mesh_view_node_t *node = &v->nodes[e[k].node];
+        const mesh_view_model_t *m = &node->models[e[k].model];
+        if (!row->modality)
+            row->modality = m->modality;
+        if (row->state[e[k].node] == MESH_CELL_ABSENT)
+            row->state[e[k].node] = mesh_view_model_state(node, m, &row->remaining[e[k].node]);
+    }
+    return k;
+}
+
+typedef struct {
+    const mesh_view_t *v;
+    s_entry_t *e;
+    size_t n;
+    s_row_t row;
+} s_rows_t;
+
+static int s_rows_init(s_rows_t *r, const mesh_view_t *v)
+{
+    size_t cols = v->node_count ? v->node_count : 1;
+    *r = (s_rows_t){.v = v};
+    r->e = s_entries(v, &r->n);
+    r->row.state = calloc(cols, sizeof *r->row.state);
+    r->row.remaining = calloc(cols, sizeof *r->row.remaining);
+    return r->e && r->row.state && r->row.remaining ? 0 : -1;
+}
+
+static void s_rows_free(s_rows_t *r)
+{
+    free(r->e);
+    free(r->row.state);
+    free(r->row.remaining);
+}
+
+static int s_matrix_header(s_table_t *t, const mesh_view_t *v)
+{
+    int rc = s_table_text(t, "MODEL");
+    rc = rc ? rc : s_table_text(t, "MODALITY");
+    abuf_t cell = ABUF_INIT;
+    for (size_t i = 0; i < v->node_count && rc == 0; i++) {
+        const mesh_view_node_t *n = &v->nodes[i];
+        rc = s_node_label(&cell, n);
+        if (rc == 0 && !s_is_alive(n)) {
+            rc = abuf_puts(&cell, " (");
+            rc = rc ? rc : s_clean(&cell, n->state, 16);
+            rc = rc ? rc : abuf_puts(&cell, ")");
+        }
+        rc = rc ? rc : s_table_cell(t, &cell);
+    }
+    abuf_free(&cell);
+    return rc;
+}
+
+static int s_matrix_cell(abuf_t *cell, mesh_cell_state_t state, long long remaining)
+{
+    switch (state) {
+    case MESH_CELL_OK:
+        return abuf_puts(cell, "ok");
+    case MESH_CELL_COOLING:
+        return abuf_puts(cell, "cool ") < 0 ? -1 : s_duration(cell, remaining);
+    case MESH_CELL_UNKNOWN:
+        return abuf_puts(cell, "?");
+    default:
+        return abuf_puts(cell, "-");
+    }
+}
+
+static int s_matrix_row(s_table_t *t, const mesh_view_t *v, const s_row_t *row, bool *available)
+{
+    abuf_t cell = ABUF_INIT;
+    int rc = s_clean(&cell, row->name, MESH_VIEW_CELL_COLS);
+    rc = rc ? rc : s_table_cell(t, &cell);
+    rc = rc ? rc : s_clean(&cell, row->modality, 16);
+    rc = rc ? rc : s_table_cell(t, &cell);
+    *available = false;
+    for (size_t i = 0; i < v->node_count && rc == 0; i++) {
+        *available |= row->state[i] == MESH_CELL_OK && s_is_alive(&v->nodes[i]);
+        rc = s_matrix_cell(&cell, row->state[i], row->remaining[i]);
+        rc = rc ? rc : s_table_cell(t, &cell);
+    }
+    abuf_free(&cell);
+    return rc;
+}
+
+static int s_matrix_summary(const mesh_view_t *v, size_t rows, size_t available, size_t dropped,
+                            abuf_t *out)
+{
+    if (!v->has_nodes)
+        return abuf_puts(out, "? models (the answer has no \"nodes\" list)\n");
+    int rc =
+        abuf_printf(out, "%zu model%s on %zu node%s · %zu available now", rows,
+                    rows == 1 ? "" : "s", v->node_count, v->node_count == 1 ? "" : "s", available);
+    if (rc == 0 && dropped)
+        rc = abuf_printf(out, " · %zu more models not shown", dropped);
+    return rc ? rc : abuf_puts(out, "\n");
+}
+
+int mesh_view_render_models(const mesh_view_t *view, abuf_t *out)
+{
+    s_table_t t = {.ncols = 2 + view->node_count};
+    s_rows_t r;
+    size_t rows = 0, available = 0, dropped = 0;
+    int rc = s_rows_init(&r, view);
+    rc = rc ? rc : s_matrix_header(&t, view);
+    for (size_t at = 0; at < r.n && rc == 0;) {
+        at = s_row_fill(view, r.e, r.n, at, &r.row);
+        if (rows == MESH_VIEW_MAX_ROWS) {
+            dropped++;
+            continue;
+        }
+        bool ok;
+        rc = s_matrix_row(&t, view, &r.row, &ok);
+        rows++;
+        available += ok;
+    }
+    rc = rc ? rc : s_table_render(&t, out);
+    rc = rc ? rc : s_matrix_summary(view, rows, available, dropped, out);
+    s_table_free(&t);
+    s_rows_free(&r);
+    return rc;
+}
+
+static json_t *s_json_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static const char *const s_state_names[] = {"absent", "ok", "cooling", "unknown"};
+
+static json_t *s_json_row(const mesh_view_t *v, const s_row_t *row)
+{
+    json_t *nodes = json_array();
+    json_t *obj = json_pack("{s:o, s:o, s:o}", "name", s_json_str(row->name), "modality",
+                            s_json_str(row->modality), "nodes", nodes);
+    if (!obj)
+        return NULL;
+    for (size_t i = 0; i < v->node_count; i++) {
+        const mesh_view_node_t *n = &v->nodes[i];
+        long long rem = row->state[i] == MESH_CELL_ABSENT ? MESH_VIEW_UNKNOWN : row->remaining[i];
+        json_t *cell = json_pack("{s:o, s:o, s:o, s:s, s:o}", "node", s_json_str(n->name),
+                                 "node_id", s_json_str(n->id), "node_state", s_json_str(n->state),
+                                 "state", s_state_names[row->state[i]], "cooled_remaining_ms",
+                                 rem < 0 ? json_null() : json_integer((json_int_t)rem));
+        if (json_array_append_new(nodes, cell) < 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out)
+{
+    s_rows_t r;
+    json_t *models = json_array();
+    json_t *root = json_pack("{s:o}", "models", models);
+    int rc = s_rows_init(&r, view) < 0 || !root ? -1 : 0;
+    size_t rows = 0;
+    for (size_t at = 0; at < r.n && rc == 0 && rows < MESH_VIEW_MAX_ROWS; rows++) {
+        at = s_row_fill(view, r.e, r.n, at, &r.row);
+        rc = json_array_append_new(models, s_json_row(view, &r.row));
+    }
+    char *text = rc == 0 ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    rc = text && abuf_puts(out, text) == 0 && abuf_puts(out, "\n") == 0 ? 0 : -1;
+    free(text);
+    json_decref(root);
+    s_rows_free(&r);
+    return rc;
+}
+
+/* ==== pretty JSON ========================================================== */
+
+typedef struct {
+    const char *p;
+    size_t len;
+    size_t i;
+    int depth;
+    abuf_t *out;
+} s_pretty_t;
+
+static int s_pretty_newline(s_pretty_t *s)
+{
+    if (s->depth > S_PRETTY_INDENT_DEPTH)
+        return 0;
+    if (abuf_puts(s->out, "\n") < 0)
+        return -1;
+    for (int d = 0; d < s->depth; d++)
+        if (abuf_puts(s->out, "  ") < 0)
+            return -1;
+    return 0;
+}
+
+static bool s_is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*  Copies a string token starting at the opening quote. */
+static int s_pretty_string(s_pretty_t *s)
+{
+    size_t start = s->i++;
+    while (s->i < s->len && s->p[s->i] != '"')
+        s->i += s->p[s->i] == '\\' ? 2 : 1;
+    s->i = s->i < s->len ? s->i + 1 : s->len;
+    return abuf_append(s->out, s->p + start, s->i - start);
+}
+
+/*  An opening bracket: an empty container stays on one line. */
+static int s_pretty_open(s_pretty_t *s, char close)
+{
+    size_t j = s->i + 1;
+    while (j < s->len && s_is_ws(s->p[j]))
+        j++;
+    if (j < s->len && s->p[j] == close) {
+        char pair[2] = {s->p[s->i], close};
+        s->i = j + 1;
+        return abuf_append(s->out, pair, 2);
+    }
+    if (abuf_append(s->out, s->p + s->i++, 1) < 0)
+        return -1;
+    s->depth++;
+    return s_pretty_newline(s);
+}
+
+static int s_pretty_token(s_pretty_t *s)
+{
+    char c = s->p[s->i];
+    switch (c) {
+    case '"':
+        return s_pretty_string(s);
+    case '{':
+        return s_pretty_open(s, '}');
+    case '[':
+        return s_pretty_open(s, ']');
+    case '}':
+    case ']':
+        s->i++;
+        if (s->depth > 0)
+            s->depth--;
+        if (s_pretty_newline(s) < 0)
+            return -1;
+        return abuf_append(s->out, &c, 1);
+    case ',':
+        s->i++;
+        return abuf_puts(s->out, ",") < 0 ? -1 : s_pretty_newline(s);
+    case ':':
+        s->i++;
+        return abuf_puts(s->out, ": ");
+    default: {
+        size_t start = s->i;
+        while (s->i < s->len && !s_is_ws(s->p[s->i]) && !strchr("\"{}[],:", s->p[s->i]))
+            s->i++;
+        if (s->i == start)
+            s->i++; /* a NUL byte: never valid JSON, skip it */
+        return abuf_append(s->out, s->p + start, s->i - start);
+    }
+    }
+}
+
+int mesh_view_render_json_pretty(const char *text, size_t len, abuf_t *out)
+{
+    s_pretty_t s = {.p = text, .len = len, .out = out};
+    size_t start = out->len;
+    while (s.i < s.len) {
+        if (s_is_ws(s.p[s.i])) {
+            s.i++;
+            continue;
+        }
+        if (s_pretty_token(&s) < 0 || out->len - start > S_PRETTY_MAX)
+            return -1;
+    }
+    return abuf_puts(out, "\n");
+}
+
+/* ==== HTTP ================================================================= */
+
+int mesh_view_describe_http_error(const char *url, long status, const char *body, size_t len,
+                                  abuf_t *out)
+{
+    int rc = abuf_printf(out, "%s answered HTTP %ld", url, status);
+    json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    const json_t *error = json_object_get(root, "error");
+    const char *message = json_string_value(json_object_get(error, "message"));
+    const char *code = json_string_value(json_object_get(error, "code"));
+    if (rc == 0 && message) {
+        rc = abuf_puts(out, ": ");
+        rc = rc ? rc : s_clean(out, message, 200);
+    }
+    if (rc == 0 && code) {
+        rc = abuf_puts(out, " (");
+        rc = rc ? rc : s_clean(out, code, 40);
+        rc = rc ? rc : abuf_puts(out, ")");
+    }
+    json_decref(root);
+    if (rc == 0 && status == 401)
+        rc = abuf_puts(out, " — pass the key with --api-key or ARENA_API_KEY");
+    if (rc == 0 && status == 404)
+        rc = abuf_puts(out, " — is this an arena-node?");
+    return rc;
+}
+
+typedef struct {
+    abuf_t body;
+    size_t max;
+    bool toobig;
+    const volatile sig_atomic_t *cancel;
+} s_sink_t;
+
+static size_t s_on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    s_sink_t *sink = ud;
+    size_t n = size * nmemb;
+    if (n > sink->max - sink->body.len) {
+        sink->toobig = true;
+        return 0;
+    }
+    return abuf_append(&sink->body, data, n) == 0 ? n : 0;
+}
+
+static int s_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                         curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const s_sink_t *sink = ud;
+    return sink->cancel && *sink->cancel ? 1 : 0;
+}
+
+static void s_size_text(size_t bytes, char *buf, size_t len)
+{
+    if (bytes % S_MIB == 0)
+        snprintf(buf, len, "%zu MiB", bytes / S_MIB);
+    else
+        snprintf(buf, len, "%zu bytes", bytes);
+}
+
+static mesh_http_rc_t s_curl_failure(CURL *curl, CURLcode code, const char *url,
+                                     const mesh_http_opts_t *o, const s_sink_t *sink,
+                                     const char *detail, char *err, size_t err_len)
+{
+    const char *shown = o->display ? o->display : url;
+    char size[32];
+    long os_errno = 0;
+    s_size_text(sink->max, size, sizeof size);
+    switch (code) {
+    case CURLE_ABORTED_BY_CALLBACK:
+        snprintf(err, err_len, "cancelled");
+        return MESH_HTTP_CANCELLED;
+    case CURLE_FILESIZE_EXCEEDED:
+        snprintf(err, err_len, "%s answered with more than %s", url, size);
+        return MESH_HTTP_TOOBIG;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+        snprintf(err, err_len, "cannot reach %s: %s — is arena-node running?", shown,
+                 os_errno ? strerror((int)os_errno) : "connection failed");
+        return MESH_HTTP_UNREACHABLE;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(err, err_len, "cannot reach %s: no answer within %ld %s — is arena-node running?",
+                 shown, o->timeout_ms % 1000 ? o->timeout_ms : o->timeout_ms / 1000,
+                 o->timeout_ms % 1000 ? "ms" : "s");
+        return MESH_HTTP_UNREACHABLE;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(err, err_len, "cannot reach %s: cannot resolve the host name", shown);
+        return MESH_HTTP_UNREACHABLE;
+    default:
+        if (code == CURLE_WRITE_ERROR && sink->toobig) {
+            snprintf(err, err_len, "%s answered with more than %s", url, size);
+            return MESH_HTTP_TOOBIG;
+        }
+        snprintf(err, err_len, "%s: %s", url, detail[0] ? detail : curl_easy_strerror(code));
+        return MESH_HTTP_ERROR;
+    }
+}
+
+static bool s_header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F)
+            return false;
+    return true;
+}
+
+static int s_curl_setup(CURL *curl, const char *url, const mesh_http_opts_t *o, s_sink_t *sink,
+                        struct curl_slist **headers, char *detail)
+{
+    char auth[600];
+    *headers = curl_slist_append(NULL, "Accept: application/json");
+    if (!*headers)
+        return -1;
+    if (o->api_key) {
+        if (!s_header_safe(o->api_key) ||
+            snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->api_key) >= (int)sizeof auth)
+            return -1;
+        struct curl_slist *more = curl_slist_append(*headers, auth);
+        if (!more)
+            return -1;
+        *headers = more;
+    }
+    CURLcode c = curl_easy_setopt(curl, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_USERAGENT, "arena-mesh/" ARENA_VERSION);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->max);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_XFERINFODATA, sink);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    c = c ? c : curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+    return c == CURLE_OK ? 0 : -1;
+}
+
+mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
+                             mesh_http_response_t *resp, char *err, size_t err_len)
+{
+    mesh_http_opts_t o = opts ? *opts : (mesh_http_opts_t){0};
+    o.timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : MESH_VIEW_TIMEOUT_MS;
+    s_sink_t sink = {.max = o.max_body ? o.max_body : MESH_VIEW_MAX_BODY, .cancel = o.cancel};
+    char detail[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = NULL;
+    mesh_http_rc_t rc = MESH_HTTP_ERROR;
+    *resp = (mesh_http_response_t){0};
+    CURL *curl = curl_easy_init();
+    if (!curl || s_curl_setup(curl, url, &o, &sink, &headers, detail) < 0) {
+        snprintf(err, err_len, "%s: cannot set up the request (bad URL or API key?)", url);
+        goto done;
+    }
+    CURLcode code = curl_easy_perform(curl);
+    if (code != CURLE_OK) {
+        rc = s_curl_failure(curl, code, url, &o, &sink, detail, err, err_len);
+        goto done;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body = abuf_steal(&sink.body, &resp->len);
+    if (!resp->body) {
+        snprintf(err, err_len, "out of memory");
+        goto done;
+    }
+    rc = MESH_HTTP_OK;
+done:
+    abuf_free(&sink.body);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+void mesh_http_response_free(mesh_http_response_t *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    *resp = (mesh_http_response_t){0};
+}
+
+/* ==== command line ========================================================= */
+
+void mesh_args_usage(FILE *to)
+{
+    fputs("usage: arena-mesh status [--node URL] [--json] [--watch [SECONDS]]\n"
+          "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]]\n"
+          "       arena-mesh --help | --version\n"
+          "\n"
+          "  status          nodes of the mesh: state, tabs, load, cooldowns\n"
+          "  models          model x node availability and cooldowns\n"
+          "  --node URL      the arena-node to ask (env ARENA_NODE, default " MESH_VIEW_DEFAULT_NODE
+          ")\n"
+          "  --api-key KEY   sent as a bearer token (env ARENA_API_KEY)\n"
+          "  --json          machine-readable output\n"
+          "  --watch [S]     repeat every S seconds (default 2) until Ctrl-C\n"
+          "\n"
+          "exit codes: 0 ok, 2 node unreachable or bad answer, 64 bad usage\n",
+          to);
+}
+
+/*  Accepts "2", "0.5": a positive number of seconds up to one day. */
+static bool s_parse_seconds(const char *s, double *out)
+{
+    char *end;
+    if (!s || !*s || !strchr("0123456789.", *s))
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= 0.1) || v > 86400.0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/*  Normalizes a node URL: adds "http://" when no scheme is given, drops
+    trailing slashes, and refuses other schemes, spaces and controls. */
+static int s_set_node(mesh_args_t *a, const char *what, const char *url, char *err, size_t err_len)
+{
+    const char *scheme = strstr(url, "://") ? "" : "http://";
+    size_t len = strlen(url);
+    while (len && url[len - 1] == '/')
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7F) {
+            snprintf(err, err_len, "%s: the URL has a space or control character", what);
+            return -1;
+        }
+    int n = snprintf(a->node, sizeof a->node, "%s%.*s", scheme, (int)len, url);
+    if (n < 0 || (size_t)n >= sizeof a->node) {
+        snprintf(err, err_len, "%s: the URL is too long", what);
+        return -1;
+    }
+    const char *host = strstr(a->node, "://");
+    if (!host || !host[3]) {
+        snprintf(err, err_len, "%s: the URL has no host", what);
+        return -1;
+    }
+    if (strncmp(a->node, "http://", 7) != 0 && strncmp(a->node, "https://", 8) != 0) {
+        snprintf(err, err_len, "%s: only http:// and https:// URLs are supported", what);
+        return -1;
+    }
+    snprintf(a->url, sizeof a->url, "%s/mesh/status", a->node);
+    return 0;
+}
+
+static int s_set_key(mesh_args_t *a, const char *what, const char *key, char *err, size_t err_len)
+{
+    if (!s_header_safe(key) || strlen(key) >= sizeof a->api_key) {
+        snprintf(err, err_len, "%s: the key is too long or has control characters", what);
+        return -1;
+    }
+    snprintf(a->api_key, sizeof a->api_key, "%s", key);
+    a->has_api_key = key[0] != '\0';
+    return 0;
+}
+
+/*  "--name VALUE" or "--name=VALUE"; returns the value or NULL. */
+static const char *s_option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static bool s_is_option(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+/*  One option at argv[*i]; returns 1 when taken, 0 when not an option of
+    ours, -1 on an error (err set). */
+static int s_parse_option(int argc, char **argv, int *i, mesh_args_t *a, char *err, size_t err_len)
+{
+    const char *arg = argv[*i];
+    if (strcmp(arg, "--json") == 0) {
+        a->json = true;
+        return 1;
+    }
+    if (s_is_option(arg, "--watch")) {
+        a->watch = true;
+        if (arg[7] == '=')
+            return s_parse_seconds(arg + 8, &a->watch_seconds) ? 1 : -1;
+        if (*i + 1 < argc && s_parse_seconds(argv[*i + 1], &a->watch_seconds))
+            ++*i;
+        return 1;
+    }
+    if (s_is_option(arg, "--node")) {
+        const char *v = s_option_value(argc, argv, i, "--node");
+        if (!v || v[0] == '-') {
+            snprintf(err, err_len, "--node needs a URL");
+            return -1;
+        }
+        return s_set_node(a, "--node", v, err, err_len) == 0 ? 1 : -1;
+    }
+    if (s_is_option(arg, "--api-key")) {
+        const char *v = s_option_value(argc, argv, i, "--api-key");
+        if (!v)
+            snprintf(err, err_len, "--api-key needs a key");
+        return v && s_set_key(a, "--api-key", v, err, err_len) == 0 ? 1 : -1;
+    }
+    return 0;
+}
+
+/*  Keeps a reason already written by an option parser, else "what arg". */
+static mesh_args_rc_t s_usage(char *err, size_t err_len, const char *what, const char *arg)
+{
+    if (err[0] == '\0')
+        snprintf(err, err_len, "%s%s%s", what, arg ? " " : "", arg ? arg : "");
+    return MESH_ARGS_USAGE;
+}
+
+static int s_defaults(mesh_args_t *a, const char *env_node, const char *env_api_key, char *err,
+                      size_t err_len)
+{
+    *a = (mesh_args_t){.watch_seconds = 2.0};
+    bool env = env_node && *env_node;
+    if (s_set_node(a, "ARENA_NODE", env ? env_node : MESH_VIEW_DEFAULT_NODE, err, err_len) < 0)
+        return -1;
+    if (env_api_key && *env_api_key && s_set_key(a, "ARENA_API_KEY", env_api_key, err, err_len) < 0)
+        return -1;
+    return 0;
+}
+
+mesh_args_rc_t mesh_args_parse(int argc, char **argv, const char *env_node, const char *env_api_key,
+                               mesh_args_t *args, char *err, size_t err_len)
+{
+    bool have_cmd = false;
+    err[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return MESH_ARGS_HELP;
+        if (strcmp(argv[i], "--version") == 0)
+            return MESH_ARGS_VERSION;
+    }
+    if (s_defaults(args, env_node, env_api_key, err, err_len) < 0)
+        return s_usage(err, err_len, "bad ARENA_NODE or ARENA_API_KEY", NULL);
+    for (int i = 1; i < argc; i++) {
+        int taken = s_parse_option(argc, argv, &i, args, err, err_len);
+        if (taken < 0)
+            return s_usage(err, err_len, "bad value for", argv[i]);
+        if (taken)
+            continue;
+        if (argv[i][0] == '-')
+            return s_usage(err, err_len, "unknown option", argv[i]);
+        if (have_cmd)
+            return s_usage(err, err_len, "unexpected argument", argv[i]);
+        if (strcmp(argv[i], "status") != 0 && strcmp(argv[i], "models") != 0)
+            return s_usage(err, err_len, "unknown command", argv[i]);
+        args->cmd = strcmp(argv[i], "status") == 0 ? MESH_CMD_STATUS : MESH_CMD_MODELS;
+        have_cmd = true;
+    }
+    if (!have_cmd)
+        return s_usage(err, err_len, "missing command (status or models)", NULL);
+    return MESH_ARGS_RUN;
+}
+
+/* ==== running ============================================================== */
+
+static int s_render(const mesh_args_t *args, const mesh_http_response_t *resp, abuf_t *out,
+                    abuf_t *err)
+{
+    char why[256];
+    mesh_view_t *view = mesh_view_parse(resp->body, resp->len, why, sizeof why);
+    if (!view) {
+        abuf_printf(err, "%s answered %s", args->url, why);
+        return MESH_EXIT_FAIL;
+    }
+    int rc;
+    if (args->cmd == MESH_CMD_STATUS)
+        rc = args->json ? mesh_view_render_json_pretty(resp->body, resp->len, out)
+                        : mesh_view_render_status(view, out);
+    else
+        rc = args->json ? mesh_view_render_models_json(view, out)
+                        : mesh_view_render_models(view, out);
+    mesh_view_destroy(&view);
+    if (rc < 0) {
+        abuf_printf(err, "cannot render the answer of %s: out of memory", args->url);
+        return MESH_EXIT_FAIL;
+    }
+    return MESH_EXIT_OK;
+}
+
+int mesh_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t *cancel,
+                           abuf_t *out, abuf_t *err)
+{
+    char why[512];
+    mesh_http_opts_t opts = {.api_key = args->has_api_key ? args->api_key : NULL, .cancel = cancel};
+    mesh_http_response_t resp;
+    mesh_http_rc_t rc = mesh_http_get(args->url, &opts, &resp, why, sizeof why);
+    if (rc == MESH_HTTP_CANCELLED) {
+        abuf_puts(err, "interrupted");
+        return MESH_EXIT_INTERRUPTED;
+    }
+    if (rc != MESH_HTTP_OK) {
+        abuf_puts(err, why);
+        return MESH_EXIT_FAIL;
+    }
+    int exit_code = MESH_EXIT_FAIL;
+    if (resp.status != 200)
+        mesh_view_describe_http_error(args->url, resp.status, resp.body, resp.len, err);
+    else
+        exit_code = s_render(args, &resp, out, err);
+    mesh_http_response_free(&resp);
+    return exit_code;
+}
+
+static int s_write(FILE *to, const abuf_t *b)
+{
+    if (b->len && fwrite(b->data, 1, b->len, to) != b->len)
+        return -1;
+    return fflush(to);
+}
+
+static void s_report(FILE *err, const abuf_t *why)
+{
+    fprintf(err, "arena-mesh: %s\n", why->len ? why->data : "failed");
+    fflush(err);
+}
+
+/*  Sleeps in short slices so a stop request is seen within 100 ms. */
+static void s_sleep(double seconds, const volatile sig_atomic_t *stop)
+{
+    long long left_ms = (long long)(seconds * 1000.0);
+    while (left_ms > 0 && !*stop) {
+        long long slice = left_ms < 100 ? left_ms : 100;
+        struct timespec ts = {0, (long)(slice * 1000000LL)};
+        nanosleep(&ts, NULL);
+        left_ms -= slice;
+    }
+}
+
+static int s_watch_header(const mesh_args_t *args, bool tty, abuf_t *frame)
+{
+    char clock[32] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm))
+        strftime(clock, sizeof clock, "%H:%M:%S", &tm);
+    if (tty && abuf_puts(frame, "\033[H\033[2J") < 0)
+        return -1;
+    if (args->json)
+        return 0;
+    return abuf_printf(frame, "arena-mesh %s · %s · every %gs · %s\n\n",
+                       args->cmd == MESH_CMD_STATUS ? "status" : "models", args->node,
+                       args->watch_seconds, clock);
+}
+
+static int s_watch(const mesh_args_t *args, const volatile sig_atomic_t *stop, FILE *out, FILE *err,
+                   bool tty)
+{
+    bool first = true;
+    while (!*stop) {
+        abuf_t frame = ABUF_INIT, why = ABUF_INIT;
+        int rc = (!first && !tty) ? abuf_puts(&frame, "\n") : 0;
+        rc = rc ? rc : s_watch_header(args, tty, &frame);
+        rc = rc ? MESH_EXIT_FAIL : mesh_view_fetch_render(args, stop, &frame, &why);
+        if (!*stop && s_write(out, &frame) < 0) {
+            abuf_free(&frame);
+            abuf_free(&why);
+            return MESH_EXIT_FAIL;
+        }
+        if (!*stop && rc != MESH_EXIT_OK)
+            s_report(err, &why);
+        abuf_free(&frame);
+        abuf_free(&why);
+        first = false;
+        s_sleep(args->watch_seconds, stop);
+    }
+    return MESH_EXIT_OK;
+}
+
+int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_api_key,
+                   const volatile sig_atomic_t *stop, FILE *out, FILE *err, bool tty)
+{
+    mesh_args_t args;
+    char why[256];
+    switch (mesh_args_parse(argc, argv, env_node, env_api_key, &args, why, sizeof why)) {
+    case MESH_ARGS_HELP:
+        mesh_args_usage(out);
+        return MESH_EXIT_OK;
+    case MESH_ARGS_VERSION:
+        fputs("arena-mesh " ARENA_VERSION "\n", out);
+        return MESH_EXIT_OK;
+    case MESH_ARGS_USAGE:
+        fprintf(err, "arena-mesh: %s\n", why);
+        mesh_args_usage(err);
+        return MESH_EXIT_USAGE;
+    case MESH_ARGS_RUN:
+        break;
+    }
+    if (args.watch)
+        return s_watch(&args, stop, out, err, tty);
+    abuf_t frame = ABUF_INIT, reason = ABUF_INIT;
+    int rc = mesh_view_fetch_render(&args, stop, &frame, &reason);
+    if (rc == MESH_EXIT_OK && s_write(out, &frame) < 0) {
+        abuf_reset(&reason);
+        abuf_printf(&reason, "cannot write the output: %s", strerror(errno));
+        rc = MESH_EXIT_FAIL;
+    }
+    if (rc != MESH_EXIT_OK)
+        s_report(err, &reason);
+    abuf_free(&frame);
+    abuf_free(&reason);
+    return rc;
+}
