@@ -100,6 +100,8 @@ typedef struct {
     const char *unit;
 } s_opt_t;
 
+/*  Columns: flag, variable, file key, file synonym, kind, check, min, max,
+    secret, field offset(s), metavar, help, default (for --help), unit. */
 #define S_OFF(field) offsetof(config_t, field)
 #define S_MS_MAX 86400000LL
 
@@ -544,8 +546,8 @@ static int s_apply_json(config_t *cfg, s_layer_t *layer, s_opt_id_t id, const ch
     char who[S_WHO_MAX];
     s_who(layer, o, key, who, sizeof who);
     if (o->kind == S_LIST && layer->touched[id])
-        return s_fail(err, errlen, "%s: \"%s\" is given twice (use one of \"%s\" and \"%s\")", who,
-                      o->key, o->key, o->alt_key ? o->alt_key : o->key);
+        return s_fail(err, errlen, "%s: \"%s\" and \"%s\" set the same list; keep one", who, o->key,
+                      o->alt_key ? o->alt_key : o->key);
     switch (o->kind) {
     case S_INT:
     case S_SIZE:

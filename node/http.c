@@ -547,10 +547,11 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
         return NULL;
     }
     self->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &ss,
+        flags, (uint16_t)cfg->port, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER,
+        s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)1024, MHD_OPTION_END);
     if (!self->mhd) {
         alog_error("http: cannot listen on %s:%d: %s", cfg->host, cfg->port, strerror(errno));

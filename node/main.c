@@ -26,6 +26,7 @@ int main(int argc, char **argv)
     alog_set_level(cfg.log_level);
     zsys_init();
     zsys_set_logident("arena-node");
+    zsys_set_logstream(stderr); /* stdout carries only the ready line */
 
     zactor_t *node = zactor_new(node_actor, &cfg);
     char *status = node ? zstr_recv(node) : NULL;

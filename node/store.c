@@ -537,8 +537,10 @@ done:
 int store_cooldown_set(store_t *self, const store_cooldown_t *c)
 {
     if (!self || !c || !s_field_ok(c->node_id, sizeof c->node_id) ||
-        !s_field_ok(c->model, sizeof c->model) || !s_text_ok(c->reason, sizeof c->reason))
+        !s_field_ok(c->model, sizeof c->model) || !s_text_ok(c->reason, sizeof c->reason)) {
+        alog_warn("store: cooldown refused: a field is missing or over-long");
         return -1;
+    }
     sqlite3_stmt *st = s_prepare(self, "INSERT INTO cooldowns (node_id, model, until_ms, reason) "
                                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (node_id, model) "
                                        "DO UPDATE SET until_ms = ?3, reason = ?4");
@@ -665,8 +667,10 @@ int store_cooldowns_prune(store_t *self, long long now_ms)
 int store_peer_upsert(store_t *self, const store_peer_t *p)
 {
     if (!self || !p || !s_field_ok(p->id, sizeof p->id) ||
-        !s_field_ok(p->endpoint, sizeof p->endpoint))
+        !s_field_ok(p->endpoint, sizeof p->endpoint)) {
+        alog_warn("store: peer refused: a field is missing or over-long");
         return -1;
+    }
     sqlite3_stmt *st = s_prepare(self, "INSERT INTO peers (id, endpoint, last_seen_ms) "
                                        "VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET "
                                        "endpoint = ?2, last_seen_ms = ?3");

@@ -43,7 +43,7 @@ static void s_stderr_sink(alog_level_t level, const char *line)
     struct tm tm;
     localtime_r(&ts.tv_sec, &tm);
     char when[32];
-    strftime(when, sizeof when, "%y-%m-%d %H:%M:%S", &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
     fprintf(stderr, "%c: (arena) %s %s\n", tag[level & 3], when, line);
 }
 

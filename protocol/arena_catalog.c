@@ -9,11 +9,19 @@
       2. the raw HTML itself, for pages that carry the list unescaped (a JSON
          <script> block).
     In each text a model is a JSON object with an "id" (UUID), a "publicName"
-    and a "capabilities" object. jansson parses one value at a time from chosen
-    '{' positions only: those opening with an "id" key, and a few just before a
-    "publicName" key; each attempt reads at most CATALOG_WINDOW bytes and all of
-    them together at most CATALOG_BUDGET_PER_BYTE bytes per input byte, so a
-    hostile page costs linear time. Parsed values are searched recursively.
+    and a "capabilities" object. Values are tried only at chosen '{' positions:
+    those opening with an "id" key, and the few nearest before a "publicName"
+    key. A cheap bracket scan measures the value there first and gives up past
+    CATALOG_OBJ_DEPTH levels or CATALOG_WINDOW bytes, so only small whole values
+    reach jansson and a failed try costs little; all tries on one text read at
+    most CATALOG_BUDGET_PER_BYTE bytes per input byte, so even a hostile page
+    costs linear time. Parsed values are searched recursively for models.
+
+    Model rules: outputCapabilities "image" -> image, "search" -> search, else
+    chat; video-only models are skipped (nothing can serve them); input_image
+    when inputCapabilities.image is true (or an object of image options);
+    publicName (and organization/provider, else NULL) 1..200 bytes without
+    control characters or edge spaces; de-duplicated by publicName, first wins.
 
     Threading: no state; any thread. */
 #define _GNU_SOURCE /* memmem, memrchr */
@@ -30,8 +38,9 @@
 
 #define CATALOG_DEFAULT_MAX_MODELS 4096
 #define CATALOG_NAME_MAX 200
-#define CATALOG_WINDOW (16 * 1024)
-#define CATALOG_BUDGET_PER_BYTE 16
+#define CATALOG_WINDOW (64 * 1024) /* largest object handed to jansson */
+#define CATALOG_OBJ_DEPTH 16       /* deepest such object (a model is ~6) */
+#define CATALOG_BUDGET_PER_BYTE 32
 #define CATALOG_BUDGET_BASE (1024 * 1024)
 #define CATALOG_WALKBACK_BYTES 1024
 #define CATALOG_WALKBACK_TRIES 8
@@ -46,7 +55,7 @@ typedef struct {
     size_t n, cap, max;
     size_t *slots;  /* hash set of names: model index + 1, 0 when free */
     size_t n_slots; /* a power of two, or 0 */
-    size_t budget;  /* bytes jansson may still read in the current text */
+    size_t budget;  /* bytes the tries may still read in the current text */
     bool full;      /* max models reached: stop scanning */
     bool oom;
 } s_ctx_t;
@@ -295,20 +304,59 @@ static bool s_id_first(const char *t, size_t len, size_t q)
     return i < len && t[i] == ':';
 }
 
-/* Parses one JSON value at q. Returns the models found in it, or -1 when it
-   does not parse; *end is where the value ends. */
+static void s_spend(s_ctx_t *ctx, size_t bytes)
+{
+    ctx->budget -= bytes < ctx->budget ? bytes : ctx->budget;
+}
+
+/* Length of the bracket-balanced value opening at q (strings and escapes
+   respected), or 0 when it is deeper than CATALOG_OBJ_DEPTH, longer than
+   CATALOG_WINDOW, holds a raw control character in a string, or is cut off.
+   Cheap and allocation-free: it keeps big or deep containers away from jansson. */
+static size_t s_extent(s_ctx_t *ctx, const char *t, size_t len, size_t q)
+{
+    size_t limit = len - q < CATALOG_WINDOW ? len : q + CATALOG_WINDOW;
+    size_t depth = 0, i = q;
+    bool in_str = false;
+    for (; i < limit; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            else if (c < 0x20)
+                break;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > CATALOG_OBJ_DEPTH)
+                break;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) {
+                s_spend(ctx, i + 1 - q);
+                return i + 1 - q;
+            }
+        }
+    }
+    s_spend(ctx, i - q + 1);
+    return 0;
+}
+
+/* Parses the value opening at q. Returns the model-shaped objects found in
+   it, or -1 when it is not one whole JSON value; *end is where it ends. */
 static long s_try_at(s_ctx_t *ctx, const char *t, size_t len, size_t q, size_t *end)
 {
     if (ctx->budget == 0)
         return -1;
-    size_t window = len - q < CATALOG_WINDOW ? len - q : CATALOG_WINDOW;
-    json_error_t e;
-    json_t *v = json_loadb(t + q, window, JSON_DISABLE_EOF_CHECK, &e);
-    size_t read = e.position > 0 ? (size_t)e.position : 1;
-    ctx->budget -= read < ctx->budget ? read : ctx->budget;
+    size_t n = s_extent(ctx, t, len, q);
+    if (n == 0)
+        return -1;
+    s_spend(ctx, n);
+    json_t *v = json_loadb(t + q, n, 0, NULL);
     if (!v)
         return -1;
-    *end = q + read;
+    *end = q + n;
     long found = (long)s_collect(ctx, v, 0);
     json_decref(v);
     return found;

@@ -223,7 +223,8 @@ static const char *s_url_ctype(const char *url)
 {
     size_t end = strcspn(url, "?#");
     const char *scheme = strstr(url, "://");
-    size_t path_from = scheme && (size_t)(scheme - url) < end ? (size_t)(scheme - url) + 3 : 0;
+    bool has_scheme = scheme && (size_t)(scheme - url) < end;
+    size_t path_from = has_scheme ? (size_t)(scheme - url) + 3 : 0;
     size_t seg = path_from;
     for (size_t i = path_from; i < end; i++)
         if (url[i] == '/')
@@ -232,7 +233,7 @@ static const char *s_url_ctype(const char *url)
     for (size_t i = seg; i < end; i++)
         if (url[i] == '.')
             dot = url + i;
-    if (!dot || (scheme && seg == path_from)) /* no path: the dot is the host's */
+    if (!dot || (has_scheme && seg == path_from)) /* no path: the dot is the host's */
         return "image/png";
     size_t ext_len = (size_t)(url + end - dot - 1);
     for (size_t i = 0; i < sizeof s_image_types / sizeof s_image_types[0]; i++) {
@@ -387,9 +388,13 @@ static int s_put_body(abuf_t *out, const arena_ids_t *ids, const char *model_are
 }
 
 static int s_check_args(const openai_request_t *req, const char *model_arena_id,
-                        arena_modality_t modality, openai_error_t *err)
+                        arena_modality_t modality, const abuf_t *out, openai_error_t *err)
 {
-    if (!req || (req->n_messages && !req->messages) || req->n_messages == 0) {
+    if (!out) {
+        openai_error_set(err, "invalid_request", "", "no output buffer");
+        return -1;
+    }
+    if (!req || req->n_messages == 0 || !req->messages) {
         openai_error_set(err, "invalid_request", "messages", "messages must not be empty");
         return -1;
     }
@@ -437,7 +442,7 @@ int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
     if (lim && lim->max_attachment_bytes)
         eff.max_attachment_bytes = lim->max_attachment_bytes;
 
-    if (s_check_args(req, model_arena_id, modality, err) < 0)
+    if (s_check_args(req, model_arena_id, modality, out, err) < 0)
         return -1;
     s_images_t img;
     if (s_check_images(req, &eff, &img, err) < 0)

@@ -46,7 +46,14 @@ int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
                         arena_modality_t modality, const arena_payload_limits_t *lim, abuf_t *out,
                         arena_ids_t *ids_out, openai_error_t *err);
 
-/*  The flattened prompt alone (what goes in userMessage.content). */
+/*  The flattened prompt alone (what goes in userMessage.content), appended
+    to out; 0, or -1 (out unchanged). Format:
+      - exactly one message, a user message: its content verbatim;
+      - otherwise blocks separated by a blank line: first "System:\n" with every
+        system/developer content in order (joined by a blank line), then each
+        other message in order as "User:\n…", "Assistant:\n…" or "Tool:\n…";
+        messages with empty content are left out. For example
+        "System:\nBe brief.\n\nUser:\nHi\n\nAssistant:\nHello!\n\nUser:\nAnd you?" */
 int arena_payload_flatten(const openai_request_t *req, abuf_t *out);
 
 #endif

@@ -8,7 +8,9 @@
     to hold it) or ABORT (the callback asked to stop) every later feed and
     finish returns the same code, since the rest of the body can no longer be
     parsed in step. Line length counts the bytes before the '\n' (a '\r'
-    included). Event text is valid only during the callback. */
+    included). Event text is valid only during the callback; an UNKNOWN event
+    carries the raw line (after any "data: " prefix), which may be long and
+    need not be UTF-8. Empty deltas are reported but not counted as content. */
 #define _GNU_SOURCE /* strptime, timegm */
 
 #include "protocol/arena_stream.h"

@@ -35,11 +35,11 @@ typedef struct {
 } openai_request_t;
 
 typedef struct {
-    size_t max_depth;        /* JSON nesting, default 32 */
-    size_t max_messages;     /* default 1024 */
-    size_t max_parts;        /* content parts per message, default 64 */
-    size_t max_images;       /* image parts per request, default 16 */
-    size_t max_model_len;    /* default 256 */
+    size_t max_depth;     /* JSON nesting, default 32 */
+    size_t max_messages;  /* default 1024 */
+    size_t max_parts;     /* content parts per message, default 64 */
+    size_t max_images;    /* image parts per request, default 16 */
+    size_t max_model_len; /* default 256 */
 } openai_limits_t;
 
 void openai_limits_default(openai_limits_t *lim);
@@ -75,9 +75,9 @@ int openai_request_write(const openai_request_t *req, abuf_t *out);
 
 /*  Rendering. Every function appends to out and returns 0 or -1. */
 typedef struct {
-    const char *id;      /* "chatcmpl-…" */
-    long long created;   /* unix seconds */
-    const char *model;   /* the model name the client asked for */
+    const char *id;    /* "chatcmpl-…" */
+    long long created; /* unix seconds */
+    const char *model; /* the model name the client asked for */
 } openai_render_ctx_t;
 
 int openai_render_error(abuf_t *out, const openai_error_t *err);

@@ -426,11 +426,9 @@ static int s_load(abuf_t *cell, const mesh_view_node_t *n)
 {
     if (s_ratio(cell, n->inflight, n->capacity) < 0)
         return -1;
-    if (n->queued == 0)
+    if (n->queued <= 0) /* queued is shown only when known and non-zero */
         return 0;
-    if (abuf_puts(cell, " +") < 0 || s_count(cell, n->queued) < 0)
-        return -1;
-    return abuf_puts(cell, " queued");
+    return abuf_printf(cell, " +%lld queued", n->queued);
 }
 
 static int s_models_ok(abuf_t *cell, const mesh_view_node_t *n)
@@ -1112,7 +1110,8 @@ mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
         goto done;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->body = abuf_steal(&sink.body, &resp->len);
+    /* the append writes the NUL even for an empty body (abuf_steal alone does not) */
+    resp->body = abuf_append(&sink.body, "", 0) == 0 ? abuf_steal(&sink.body, &resp->len) : NULL;
     if (!resp->body) {
         snprintf(err, err_len, "out of memory");
         goto done;
@@ -1345,7 +1344,9 @@ int mesh_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t 
                            abuf_t *out, abuf_t *err)
 {
     char why[512];
-    mesh_http_opts_t opts = {.api_key = args->has_api_key ? args->api_key : NULL, .cancel = cancel};
+    mesh_http_opts_t opts = {.api_key = args->has_api_key ? args->api_key : NULL,
+                             .cancel = cancel,
+                             .display = args->node};
     mesh_http_response_t resp;
     mesh_http_rc_t rc = mesh_http_get(args->url, &opts, &resp, why, sizeof why);
     if (rc == MESH_HTTP_CANCELLED) {

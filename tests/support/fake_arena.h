@@ -133,32 +133,34 @@ void fake_outcome_clear(fake_outcome_t *o);
 
 typedef struct _fake_arena_t fake_arena_t;
 
+/*  The catalog: defaults, then extra, then the JSON array text of a models
+    file (may be NULL); later names replace earlier ones. Every string is
+    owned (free with fake_models_free). 0, or -1 with err. */
 typedef struct {
-    const char *origin;               /* page origin, e.g. https://lmarena.ai */
-    const fake_link_model_t *models;  /* the whole catalog, in order */
+    fake_link_model_t *models;
+    size_t n;
+} fake_models_t;
+
+int fake_models_build(const fake_link_model_t *extra, size_t n_extra, const char *file_text,
+                      size_t file_len, fake_models_t *out, char *err, size_t errlen);
+void fake_models_free(fake_models_t *m);
+
+typedef struct {
+    const char *origin;              /* page origin; NULL: FAKE_LINK_DEFAULT_ORIGIN */
+    const fake_link_model_t *models; /* added to the defaults */
     size_t n_models;
-    size_t max_ids; /* remembered ids before the oldest half is forgotten */
+    const char *models_text; /* a models file's JSON text, or NULL */
+    size_t models_len;
+    size_t max_ids; /* remembered ids before the oldest half is forgotten; 0: 1 << 20 */
 } fake_arena_config_t;
 
-fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg);
+fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg, char *err, size_t errlen);
 void fake_arena_destroy(fake_arena_t **self_p);
 /*  Runs one fetch. Always fills out (a plan to execute); -1 only when memory
     ran out (out is then cleared). */
 int fake_arena_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_t *out);
-/*  The page's HTML with the catalog as flight data. 0 or -1. */
+/*  Appends the page's HTML with the catalog as flight data. 0 or -1. */
 int fake_arena_page(fake_arena_t *self, abuf_t *out);
-
-/*  Builds the catalog: defaults, then extra, then the JSON array text of a
-    models file (may be NULL); later names replace earlier ones. Strings in
-    *out are owned by *store (free with fake_models_free). 0, or -1 with err. */
-typedef struct {
-    fake_link_model_t *models;
-    size_t n;
-    json_t *store;
-} fake_models_t;
-int fake_models_build(const fake_link_model_t *extra, size_t n_extra, const char *file_text,
-                      size_t file_len, fake_models_t *out, char *err, size_t errlen);
-void fake_models_free(fake_models_t *m);
 
 /*  Number of code points of a UTF-8 string (invalid bytes count as one). */
 size_t fake_utf8_chars(const char *s, size_t len);

@@ -66,9 +66,9 @@ typedef struct {
     const fake_link_model_t *models;
     size_t n_models;
     const char *models_file;
-    size_t max_jobs_per_tab;    /* concurrent fetches per tab; 0: 64 */
-    size_t max_remembered_ids;  /* duplicate-id memory, in ids; 0: 1 << 20 */
-    FILE *events;               /* JSON lines, flushed per line; may be NULL */
+    size_t max_jobs_per_tab;      /* concurrent fetches per tab; 0: 64 */
+    size_t max_remembered_ids;    /* duplicate-id memory, in ids; 0: 1 << 20 */
+    FILE *events;                 /* JSON lines, flushed per line; may be NULL */
     fake_link_event_fn *on_event; /* may be NULL */
     void *on_event_arg;
 } fake_link_config_t;

@@ -423,6 +423,7 @@ static void test_attachment_odd_types(void **state)
         {"https://example.com", "image-1.png", "image/png"},
         {"https://example.com/dir.v2/file", "image-1.png", "image/png"},
         {"https://example.com/a.tar.avif", "image-1.avif", "image/avif"},
+        {"https://example.com/x.JPEG?next=http://h/a.gif", "image-1.jpg", "image/jpeg"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         openai_request_t *req = s_req_user("see", cases[i].url);

@@ -164,6 +164,7 @@ static const struct {
     {"a0:  \"spaced\"  \n", "text(a):spaced\n"},
     {"\n\n \t \r\n\ndata: \n", ""},
     {"hello world\n", "unknown:hello world\n"},
+    {"junk\r\n", "unknown:junk\n"},
     {"a0:\"unterminated\n", "unknown:a0:\"unterminated\n"},
     {"a0:\"x\" trailing\n", "unknown:a0:\"x\" trailing\n"},
     {"c0:\"x\"\n", "unknown:c0:\"x\"\n"},
@@ -435,6 +436,18 @@ static void test_classify(void **state)
     static const char cut[] = "{\"error\":\"recaptcha\"}";
     assert_int_equal(arena_classify(403, NULL, cut, 10), ARENA_FAIL_OTHER);
     assert_int_equal(arena_classify(403, NULL, cut, sizeof cut - 1), ARENA_FAIL_RECAPTCHA);
+    /* only the first 256 KiB are searched */
+    static const char marker[] = "<title>Just a moment...</title>";
+    size_t big = 256 * 1024 + 100;
+    char *page = malloc(big);
+    assert_non_null(page);
+    memset(page, ' ', big);
+    memcpy(page + 256 * 1024 - (sizeof marker - 1), marker, sizeof marker - 1);
+    assert_int_equal(arena_classify(403, NULL, page, big), ARENA_FAIL_CLOUDFLARE);
+    memset(page, ' ', big);
+    memcpy(page + 256 * 1024 - (sizeof marker - 2), marker, sizeof marker - 1);
+    assert_int_equal(arena_classify(403, NULL, page, big), ARENA_FAIL_OTHER);
+    free(page);
 }
 
 static void test_fail_names_retryable(void **state)

@@ -137,6 +137,9 @@ static void test_bounds(void **state)
     char big[64];
     assert_null(jsonc_loadb(NULL, 3, big, sizeof big));
     assert_string_equal(big, "line 1 column 1: no input");
+    /* an absurd length is refused before anything is read */
+    assert_null(jsonc_loadb("[]", (size_t)65 * 1024 * 1024, big, sizeof big));
+    assert_string_equal(big, "line 1 column 1: input larger than 64 MiB");
     /* only len bytes are read: the comma-stripped prefix parses */
     v = jsonc_loadb("[1,] garbage", 4, big, sizeof big);
     assert_non_null(v);

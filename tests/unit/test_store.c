@@ -1,0 +1,586 @@
+/*  test_store — the SQLite state: open/migrate, node id, link token, meta,
+    models, cooldowns, peers, and the failures a bad data directory or a
+    tampered database must produce. Every test works in its own mkdtemp
+    directory. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node/store.h"
+
+typedef struct {
+    char root[256];
+    char data[320]; /* root/a/b: exercises mkdir -p */
+    char err[512];
+} fx_t;
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int s_setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    snprintf(fx->root, sizeof fx->root, "/tmp/test_store.XXXXXX");
+    assert_non_null(mkdtemp(fx->root));
+    snprintf(fx->data, sizeof fx->data, "%s/a/b", fx->root);
+    *state = fx;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fx_t *fx = *state;
+    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static store_t *s_open(fx_t *fx)
+{
+    store_t *st = store_open(fx->data, fx->err, sizeof fx->err);
+    if (!st)
+        fail_msg("store_open: %s", fx->err);
+    return st;
+}
+
+/*  Runs SQL on the database behind the store's back. */
+static void s_sql(fx_t *fx, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/arena.db", fx->data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void s_sql_text(fx_t *fx, const char *sql, char *out, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/arena.db", fx->data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* ---- open ------------------------------------------------------------- */
+
+static void test_open_creates_schema(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    struct stat sb;
+    assert_int_equal(stat(fx->data, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    store_destroy(&st);
+    assert_null(st);
+    store_destroy(&st);
+    store_destroy(NULL);
+
+    static const struct {
+        const char *sql, *want;
+    } rows[] = {
+        {"PRAGMA journal_mode", "wal"},
+        {"PRAGMA user_version", "1"},
+        {"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
+         "WHERE type = 'table' ORDER BY name)",
+         "cooldowns,meta,models,peers"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char got[256];
+        s_sql_text(fx, rows[i].sql, got, sizeof got);
+        assert_string_equal(got, rows[i].want);
+    }
+    /* opening again migrates nothing and keeps the data */
+    st = s_open(fx);
+    assert_int_equal(store_meta_set(st, "k", "v"), 0);
+    store_destroy(&st);
+    st = s_open(fx);
+    char v[8];
+    assert_int_equal(store_meta_get(st, "k", v, sizeof v), 0);
+    assert_string_equal(v, "v");
+    store_destroy(&st);
+}
+
+static void test_open_failures(void **state)
+{
+    fx_t *fx = *state;
+    char file[320], under[400];
+    snprintf(file, sizeof file, "%s/plain", fx->root);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(under, sizeof under, "%s/sub", file);
+
+    static const struct {
+        int which; /* 0: a file, 1: below a file, 2: NULL, 3: empty */
+        const char *want;
+    } rows[] = {
+        {0, "is not a directory"},
+        {1, "cannot create"},
+        {2, "none given"},
+        {3, "path is empty"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *dir = rows[i].which == 0   ? file
+                          : rows[i].which == 1 ? under
+                          : rows[i].which == 2 ? NULL
+                                               : "";
+        fx->err[0] = '\0';
+        store_t *st = store_open(dir, fx->err, sizeof fx->err);
+        assert_null(st);
+        if (!strstr(fx->err, rows[i].want))
+            fail_msg("row %zu: \"%s\" lacks \"%s\"", i, fx->err, rows[i].want);
+        if (dir && *dir && !strstr(fx->err, dir))
+            fail_msg("row %zu: \"%s\" does not name %s", i, fx->err, dir);
+    }
+    assert_null(store_open(file, NULL, 0)); /* no message buffer: still clean */
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    store_destroy(&st);
+    s_sql(fx, "PRAGMA user_version = 99");
+    assert_null(store_open(fx->data, fx->err, sizeof fx->err));
+    assert_non_null(strstr(fx->err, "schema version 99 is newer"));
+}
+
+/* ---- meta, node id, link token ---------------------------------------- */
+
+static void test_meta(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    char out[16];
+    assert_int_equal(store_meta_get(st, "missing", out, sizeof out), 1);
+    assert_int_equal(store_meta_set(st, "a", "one"), 0);
+    assert_int_equal(store_meta_get(st, "a", out, sizeof out), 0);
+    assert_string_equal(out, "one");
+    assert_int_equal(store_meta_set(st, "a", "two"), 0);
+    assert_int_equal(store_meta_get(st, "a", out, sizeof out), 0);
+    assert_string_equal(out, "two");
+    assert_int_equal(store_meta_set(st, "long", "0123456789abcdef"), 0);
+    assert_int_equal(store_meta_get(st, "long", out, sizeof out), -1); /* not truncated */
+    assert_int_equal(store_meta_set(st, "empty", ""), 0);
+    assert_int_equal(store_meta_get(st, "empty", out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(store_meta_set(st, NULL, "x"), -1);
+    assert_int_equal(store_meta_set(st, "", "x"), -1);
+    assert_int_equal(store_meta_set(st, "k", NULL), -1);
+    assert_int_equal(store_meta_get(st, NULL, out, sizeof out), -1);
+    assert_int_equal(store_meta_get(st, "a", out, 0), -1);
+    assert_int_equal(store_meta_set(NULL, "k", "v"), -1);
+    store_destroy(&st);
+}
+
+static void test_node_id_stable(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    char a[UUID_STR_LEN], b[UUID_STR_LEN], c[UUID_STR_LEN];
+    assert_int_equal(store_node_id(st, a), 0);
+    assert_true(uuid_is_valid(a));
+    assert_int_equal(store_node_id(st, b), 0);
+    assert_string_equal(a, b);
+    store_destroy(&st);
+    st = s_open(fx);
+    assert_int_equal(store_node_id(st, c), 0);
+    assert_string_equal(a, c);
+    store_destroy(&st);
+
+    /* another data directory is another node */
+    snprintf(fx->data, sizeof fx->data, "%s/other", fx->root);
+    st = s_open(fx);
+    assert_int_equal(store_node_id(st, c), 0);
+    assert_string_not_equal(a, c);
+    store_destroy(&st);
+}
+
+static void test_node_id_corrupt(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    assert_int_equal(store_meta_set(st, "node_id", "not-a-uuid"), 0);
+    char id[UUID_STR_LEN];
+    assert_int_equal(store_node_id(st, id), -1);
+    store_destroy(&st);
+}
+
+static int s_is_hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!strchr("0123456789abcdef", *s))
+            return 0;
+    return 1;
+}
+
+static void test_link_token(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    char a[128], b[128];
+    assert_int_equal(store_link_token(st, NULL, a, sizeof a), 0);
+    assert_true(s_is_hex64(a));
+    assert_int_equal(store_link_token(st, NULL, b, sizeof b), 0);
+    assert_string_equal(a, b);
+    store_destroy(&st);
+
+    st = s_open(fx);
+    assert_int_equal(store_link_token(st, NULL, b, sizeof b), 0);
+    assert_string_equal(a, b);
+    char small[64]; /* 64 hex chars need 65 bytes */
+    assert_int_equal(store_link_token(st, NULL, small, sizeof small), -1);
+
+    /* a fixed token wins, and is what is kept afterwards */
+    assert_int_equal(store_link_token(st, "fixed-token", b, sizeof b), 0);
+    assert_string_equal(b, "fixed-token");
+    store_destroy(&st);
+    st = s_open(fx);
+    assert_int_equal(store_link_token(st, NULL, b, sizeof b), 0);
+    assert_string_equal(b, "fixed-token");
+    assert_int_equal(store_link_token(st, "", b, sizeof b), -1);
+    assert_int_equal(store_link_token(st, "too-long-for-this", small, 8), -1);
+    store_destroy(&st);
+
+    /* a fresh directory gets a different random token */
+    snprintf(fx->data, sizeof fx->data, "%s/other", fx->root);
+    st = s_open(fx);
+    assert_int_equal(store_link_token(st, NULL, b, sizeof b), 0);
+    assert_true(s_is_hex64(b));
+    assert_string_not_equal(a, b);
+    store_destroy(&st);
+}
+
+/* ---- models ----------------------------------------------------------- */
+
+static const arena_model_t s_models[] = {
+    {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false},
+    {"id-a", "alpha-image", NULL, NULL, ARENA_MODALITY_IMAGE, false},
+    {"id-m", "mid-vision", "Mid", NULL, ARENA_MODALITY_CHAT, true},
+    {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false},
+};
+#define N_MODELS (sizeof s_models / sizeof s_models[0])
+
+static void s_same_str(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+static void s_expect_models(store_t *st, const arena_model_t *want, size_t n)
+{
+    arena_catalog_t got = {0};
+    assert_int_equal(store_models_load(st, &got), 0);
+    assert_int_equal(got.n, n);
+    for (size_t i = 0; i < n; i++) {
+        s_same_str(got.models[i].id, want[i].id);
+        s_same_str(got.models[i].name, want[i].name);
+        s_same_str(got.models[i].organization, want[i].organization);
+        s_same_str(got.models[i].provider, want[i].provider);
+        assert_int_equal(got.models[i].modality, want[i].modality);
+        assert_int_equal(got.models[i].input_image, want[i].input_image);
+    }
+    if (n == 0)
+        assert_null(got.models);
+    arena_catalog_clear(&got);
+}
+
+static void test_models_round_trip(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    s_expect_models(st, NULL, 0);
+    arena_catalog_t cat = {(arena_model_t *)s_models, N_MODELS};
+    assert_int_equal(store_models_replace(st, &cat), 0);
+    s_expect_models(st, s_models, N_MODELS);
+    store_destroy(&st);
+
+    st = s_open(fx);
+    s_expect_models(st, s_models, N_MODELS);
+    /* replacing drops what is not in the new catalog; order follows it */
+    arena_model_t two[] = {s_models[3], s_models[0]};
+    arena_catalog_t cat2 = {two, 2};
+    assert_int_equal(store_models_replace(st, &cat2), 0);
+    s_expect_models(st, two, 2);
+    arena_catalog_t none = {NULL, 0};
+    assert_int_equal(store_models_replace(st, &none), 0);
+    s_expect_models(st, NULL, 0);
+    store_destroy(&st);
+}
+
+static void test_models_rejected(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    arena_catalog_t cat = {(arena_model_t *)s_models, N_MODELS};
+    assert_int_equal(store_models_replace(st, &cat), 0);
+
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    static const struct {
+        const char *id, *name;
+        int modality;
+    } rows[] = {
+        {"id", NULL, 0},   /* no name */
+        {"id", "", 0},     /* empty name */
+        {NULL, "x", 0},    /* no id */
+        {"id", "LONG", 0}, /* name longer than 255 bytes */
+        {"id", "x", 7},    /* unknown modality */
+        {"id", "DUP", 0},  /* duplicate name: fails inside the transaction */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        arena_model_t m[2] = {s_models[0]};
+        m[1].id = (char *)rows[i].id;
+        m[1].name = !rows[i].name                   ? NULL
+                    : !strcmp(rows[i].name, "LONG") ? long_name
+                    : !strcmp(rows[i].name, "DUP")  ? s_models[0].name
+                                                    : (char *)rows[i].name;
+        m[1].modality = (arena_modality_t)rows[i].modality;
+        arena_catalog_t bad = {m, 2};
+        if (store_models_replace(st, &bad) != -1)
+            fail_msg("row %zu accepted", i);
+        s_expect_models(st, s_models, N_MODELS); /* the old catalog is intact */
+    }
+    arena_catalog_t broken = {NULL, 3};
+    assert_int_equal(store_models_replace(st, &broken), -1);
+    assert_int_equal(store_models_replace(st, NULL), -1);
+    store_destroy(&st);
+}
+
+static void test_models_malformed_rows_skipped(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    arena_catalog_t cat = {(arena_model_t *)s_models, 1};
+    assert_int_equal(store_models_replace(st, &cat), 0);
+    store_destroy(&st);
+    s_sql(fx, "INSERT INTO models VALUES ('bad-modality', 'i', NULL, NULL, 9, 0, 5);"
+              "INSERT INTO models VALUES (printf('%.300c', 'x'), 'i', NULL, NULL, 0, 0, 6);");
+    st = s_open(fx);
+    s_expect_models(st, s_models, 1);
+    store_destroy(&st);
+}
+
+/* ---- cooldowns -------------------------------------------------------- */
+
+static store_cooldown_t s_cooldown(const char *node, const char *model, long long until,
+                                   const char *reason)
+{
+    store_cooldown_t c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.node_id, sizeof c.node_id, "%s", node);
+    snprintf(c.model, sizeof c.model, "%s", model);
+    snprintf(c.reason, sizeof c.reason, "%s", reason);
+    c.until_ms = until;
+    return c;
+}
+
+static void s_expect_cooldowns(store_t *st, long long now, const store_cooldown_t *want, size_t n)
+{
+    store_cooldown_t *got = (store_cooldown_t *)1;
+    size_t count = 99;
+    assert_int_equal(store_cooldowns_load(st, now, &got, &count), 0);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(got[i].node_id, want[i].node_id);
+        assert_string_equal(got[i].model, want[i].model);
+        assert_string_equal(got[i].reason, want[i].reason);
+        assert_true(got[i].until_ms == want[i].until_ms);
+    }
+    if (n == 0)
+        assert_null(got);
+    free(got);
+}
+
+#define NODE_A "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"
+#define NODE_B "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c"
+
+static void test_cooldowns(void **state)
+{
+    fx_t *fx = *state;
+    const long long now = 1700000000000LL;
+    store_cooldown_t rows[] = {
+        s_cooldown(NODE_A, "gpt-x", now + 5000, "429"),
+        s_cooldown(NODE_B, "*", now + 1000, "recaptcha"),
+        s_cooldown(NODE_A, "old", now - 1, "429"),
+        s_cooldown(NODE_B, "edge", now, "expires exactly now"),
+    };
+    store_t *st = s_open(fx);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        assert_int_equal(store_cooldown_set(st, &rows[i]), 0);
+    store_destroy(&st);
+
+    st = s_open(fx); /* persisted; only the running ones, soonest first */
+    store_cooldown_t live[] = {rows[1], rows[0]};
+    s_expect_cooldowns(st, now, live, 2);
+    store_cooldown_t all[] = {rows[2], rows[3], rows[1], rows[0]};
+    s_expect_cooldowns(st, 0, all, 4);
+
+    /* upsert replaces until and reason */
+    store_cooldown_t later = s_cooldown(NODE_B, "*", now + 9000, "again");
+    assert_int_equal(store_cooldown_set(st, &later), 0);
+    store_cooldown_t live2[] = {rows[0], later};
+    s_expect_cooldowns(st, now, live2, 2);
+
+    /* prune removes the expired ones for good */
+    assert_int_equal(store_cooldowns_prune(st, now), 0);
+    s_expect_cooldowns(st, 0, live2, 2);
+
+    assert_int_equal(store_cooldown_clear(st, NODE_A, "gpt-x"), 0);
+    assert_int_equal(store_cooldown_clear(st, NODE_A, "never-set"), 0);
+    store_cooldown_t live3[] = {later};
+    s_expect_cooldowns(st, now, live3, 1);
+    assert_int_equal(store_cooldowns_prune(st, now + 100000), 0);
+    s_expect_cooldowns(st, 0, NULL, 0);
+    store_destroy(&st);
+}
+
+static void test_cooldowns_rejected(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    store_cooldown_t c = s_cooldown(NODE_A, "m", 1, "r");
+    store_cooldown_t bad = c;
+    memset(bad.model, 'x', sizeof bad.model); /* no NUL inside the field */
+    assert_int_equal(store_cooldown_set(st, &bad), -1);
+    bad = c;
+    memset(bad.node_id, 'x', sizeof bad.node_id);
+    assert_int_equal(store_cooldown_set(st, &bad), -1);
+    bad = c;
+    memset(bad.reason, 'x', sizeof bad.reason);
+    assert_int_equal(store_cooldown_set(st, &bad), -1);
+    bad = c;
+    bad.node_id[0] = '\0';
+    assert_int_equal(store_cooldown_set(st, &bad), -1);
+    bad = c;
+    bad.model[0] = '\0';
+    assert_int_equal(store_cooldown_set(st, &bad), -1);
+    assert_int_equal(store_cooldown_set(st, NULL), -1);
+    assert_int_equal(store_cooldown_clear(st, NULL, "m"), -1);
+    assert_int_equal(store_cooldown_clear(st, NODE_A, ""), -1);
+    s_expect_cooldowns(st, 0, NULL, 0);
+    store_destroy(&st);
+
+    /* a row too long for the struct (written behind our back) is skipped */
+    s_sql(fx, "INSERT INTO cooldowns VALUES ('n', printf('%.300c', 'x'), 5, 'r');"
+              "INSERT INTO cooldowns VALUES ('n', 'ok', 6, 'r');");
+    st = s_open(fx);
+    store_cooldown_t ok = s_cooldown("n", "ok", 6, "r");
+    s_expect_cooldowns(st, 0, &ok, 1);
+    store_destroy(&st);
+}
+
+/* ---- peers ------------------------------------------------------------ */
+
+static store_peer_t s_peer(const char *id, const char *endpoint, long long seen)
+{
+    store_peer_t p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.id, sizeof p.id, "%s", id);
+    snprintf(p.endpoint, sizeof p.endpoint, "%s", endpoint);
+    p.last_seen_ms = seen;
+    return p;
+}
+
+static void s_expect_peers(store_t *st, const store_peer_t *want, size_t n)
+{
+    store_peer_t *got = NULL;
+    size_t count = 99;
+    assert_int_equal(store_peers_load(st, &got, &count), 0);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(got[i].id, want[i].id);
+        assert_string_equal(got[i].endpoint, want[i].endpoint);
+        assert_true(got[i].last_seen_ms == want[i].last_seen_ms);
+    }
+    free(got);
+}
+
+static void test_peers(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    s_expect_peers(st, NULL, 0);
+    store_peer_t a = s_peer(NODE_A, "tcp://10.0.0.1:5104", 100);
+    store_peer_t b = s_peer(NODE_B, "tcp://[::1]:5104", 200);
+    assert_int_equal(store_peer_upsert(st, &a), 0);
+    assert_int_equal(store_peer_upsert(st, &b), 0);
+    store_peer_t both[] = {b, a}; /* most recently seen first */
+    s_expect_peers(st, both, 2);
+
+    store_peer_t a2 = s_peer(NODE_A, "tcp://10.0.0.9:5104", 300);
+    assert_int_equal(store_peer_upsert(st, &a2), 0);
+    store_peer_t moved[] = {a2, b};
+    s_expect_peers(st, moved, 2);
+    store_destroy(&st);
+
+    st = s_open(fx);
+    s_expect_peers(st, moved, 2);
+    assert_int_equal(store_peer_forget(st, NODE_A), 0);
+    assert_int_equal(store_peer_forget(st, NODE_A), 0); /* already gone: fine */
+    s_expect_peers(st, &b, 1);
+
+    store_peer_t bad = b;
+    memset(bad.endpoint, 'e', sizeof bad.endpoint);
+    assert_int_equal(store_peer_upsert(st, &bad), -1);
+    bad = b;
+    bad.id[0] = '\0';
+    assert_int_equal(store_peer_upsert(st, &bad), -1);
+    assert_int_equal(store_peer_forget(st, NULL), -1);
+    assert_int_equal(store_peer_upsert(st, NULL), -1);
+    s_expect_peers(st, &b, 1);
+    store_destroy(&st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates_schema, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_open_failures, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_meta, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_node_id_stable, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_node_id_corrupt, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_link_token, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_models_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_models_rejected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_models_malformed_rows_skipped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cooldowns, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cooldowns_rejected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peers, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
