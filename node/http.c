@@ -58,6 +58,7 @@ struct _http_t {
     int port;
     req_t *active;
     size_t n_active;
+    bool kick; /* a connection was resumed: MHD must run */
 };
 
 static const job_sink_t s_job_sink;
@@ -104,6 +105,7 @@ static void s_resume(req_t *req)
     if (req->suspended) {
         req->suspended = false;
         MHD_resume_connection(req->conn);
+        req->http->kick = true;
     }
 }
 
@@ -499,15 +501,28 @@ void http_tick(http_t *self)
         req->state = REQ_GONE;
         s_resume(req);
     }
-    MHD_run(self->mhd);
+    http_run(self);
+}
+
+void http_run(http_t *self)
+{
+    /* Resumed connections are served at once, not at the next tick. */
+    for (int turns = 0; turns < 4; turns++) {
+        bool kicked = self->kick;
+        self->kick = false;
+        MHD_run(self->mhd);
+        if (kicked)
+            MHD_run(self->mhd); /* resumes are applied on one run, served on the next */
+        if (!self->kick)
+            break;
+    }
 }
 
 static int s_on_epoll(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void)loop;
     (void)item;
-    http_t *self = arg;
-    MHD_run(self->mhd);
+    http_run(arg);
     return 0;
 }
 
@@ -570,6 +585,12 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
         return NULL;
     }
     return self;
+}
+
+void http_kick(http_t *self)
+{
+    if (self->kick)
+        http_run(self);
 }
 
 void http_quiesce(http_t *self)

@@ -40,6 +40,11 @@ void http_destroy(http_t **self_p);
 int http_port(const http_t *self);
 /*  Call on the node's tick: runs MHD timers and looks for clients gone. */
 void http_tick(http_t *self);
+/*  Runs MHD now if a suspended connection was resumed since its last run;
+    call after handling events that feed jobs (link frames). */
+void http_kick(http_t *self);
+/*  Runs MHD (and again while resumes keep arriving, bounded). */
+void http_run(http_t *self);
 /*  Stops accepting new connections (shutdown). */
 void http_quiesce(http_t *self);
 /*  Requests in progress (waiting or streaming). */

@@ -283,6 +283,7 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
         link_event_clear(&ev);
     }
     dispatch_poll(self->dispatch);
+    http_kick(self->http);
     return 0;
 }
 

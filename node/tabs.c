@@ -210,6 +210,8 @@ static int s_on_stream_event(void *arg, const arena_event_t *ev)
     case ARENA_EV_DELTA:
         if (ev->participant != 'a')
             break;
+        if (ev->len == 0)
+            break; /* an empty delta is no content (and no first byte) */
         if (ev->delta != DELTA_CITATION)
             x->content_deltas++;
         x->sink->delta(x->arg, ev->delta, ev->text, ev->len);

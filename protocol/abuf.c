@@ -130,8 +130,11 @@ void abuf_free(abuf_t *b)
 
 char *abuf_steal(abuf_t *b, size_t *len_out)
 {
-    if (!b->data && abuf_reserve(b, 0) < 0)
-        return NULL;
+    if (!b->data) {
+        if (abuf_reserve(b, 0) < 0)
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     if (len_out)
         *len_out = b->len;

@@ -7,7 +7,7 @@
 #include <time.h>
 
 static _Atomic int s_level = ALOG_INFO;
-static alog_sink_fn *_Atomic s_sink = NULL;
+static _Atomic(alog_sink_fn *) s_sink;
 
 void alog_set_level(alog_level_t level)
 {

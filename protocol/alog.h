@@ -22,7 +22,8 @@ int alog_level_parse(const char *name, alog_level_t *out);
 void alog_set_sink(alog_sink_fn *sink);
 
 void alog_write(alog_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void alog_vwrite(alog_level_t level, const char *fmt, va_list ap);
+void alog_vwrite(alog_level_t level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 #define alog_enabled(lvl) ((lvl) <= alog_level())
 #define alog_error(...) alog_write(ALOG_ERROR, __VA_ARGS__)

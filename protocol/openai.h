@@ -52,14 +52,19 @@ typedef struct {
     char message[320]; /* for a person */
 } openai_error_t;
 
-/*  Fills err; code chooses type and status from the table of INTERFACES.md. */
+/*  Fills err; code chooses type and status from the table of INTERFACES.md,
+    plus not_found 404, method_not_allowed 405 (invalid_request_error) and
+    internal_error 500 (server_error). An unknown code gets 400 and
+    invalid_request_error and is kept by pointer, so pass a literal. */
 void openai_error_set(openai_error_t *err, const char *code, const char *param, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));
 /*  Status for an error code (400 for unknown codes). */
 int openai_error_status(const char *code);
 
 /*  Parses and validates a /v1/chat/completions body. Returns 0 and a request
-    the caller frees with openai_request_destroy, or -1 with err filled. */
+    the caller frees with openai_request_destroy, or -1 with err filled
+    (400 invalid_request; 500 internal_error only when memory runs out).
+    lim NULL means the defaults; err may be NULL. */
 int openai_request_parse(const char *body, size_t len, const openai_limits_t *lim,
                          openai_request_t **out, openai_error_t *err);
 void openai_request_destroy(openai_request_t **self_p);
@@ -73,7 +78,10 @@ bool openai_request_equal(const openai_request_t *a, const openai_request_t *b);
     object form, 6 levels deep). */
 int openai_request_write(const openai_request_t *req, abuf_t *out);
 
-/*  Rendering. Every function appends to out and returns 0 or -1. */
+/*  Rendering. Every function appends to out and returns 0 or -1; on -1 out
+    is left as it was. Strings are escaped and invalid UTF-8 becomes U+FFFD,
+    so the output is strict JSON for any bytes. A NULL finish_reason renders
+    as "stop"; usage counts of -1 (or a NULL usage) render as 0. */
 typedef struct {
     const char *id;    /* "chatcmpl-…" */
     long long created; /* unix seconds */
@@ -83,7 +91,8 @@ typedef struct {
 int openai_render_error(abuf_t *out, const openai_error_t *err);
 /*  SSE `data: {...}\n\n` events. The first chunk of a stream carries
     role "assistant" (set first=true). Image deltas become Markdown image
-    links in content; citations are not rendered here. */
+    links in content; citations are not rendered here (0 is returned and
+    nothing appended, so keep first=true for the next delta). */
 int openai_render_sse_delta(abuf_t *out, const openai_render_ctx_t *ctx, bool first,
                             delta_kind_t kind, const char *text, size_t len);
 int openai_render_sse_finish(abuf_t *out, const openai_render_ctx_t *ctx,

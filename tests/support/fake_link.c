@@ -907,6 +907,8 @@ static char *s_read_file(const char *path, size_t *len)
         rc = -1;
     }
     fclose(f);
+    if (rc == 0)
+        rc = abuf_append(&b, "", 0); /* NUL-terminated even when empty */
     if (rc < 0) {
         abuf_free(&b);
         return NULL;

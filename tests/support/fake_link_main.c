@@ -86,8 +86,21 @@ static int s_add_pair(s_opts_t *o, const char *arg, int force)
 
 static int s_parse(int argc, char **argv, s_opts_t *o)
 {
-    enum { O_URL = 256, O_TOKEN, O_ORIGIN, O_TABS, O_EVENTS, O_MODELS, O_SCENARIO, O_TAB_SC,
-           O_TAB_FORCE, O_NO_RECONNECT, O_READY, O_LOG, O_HELP };
+    enum {
+        O_URL = 256,
+        O_TOKEN,
+        O_ORIGIN,
+        O_TABS,
+        O_EVENTS,
+        O_MODELS,
+        O_SCENARIO,
+        O_TAB_SC,
+        O_TAB_FORCE,
+        O_NO_RECONNECT,
+        O_READY,
+        O_LOG,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"url", required_argument, NULL, O_URL},
         {"token", required_argument, NULL, O_TOKEN},
@@ -109,13 +122,27 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case O_URL: o->url = optarg; break;
-        case O_TOKEN: o->token = optarg; break;
-        case O_ORIGIN: o->origin = optarg; break;
-        case O_EVENTS: o->events_path = optarg; break;
-        case O_MODELS: o->models = optarg; break;
-        case O_SCENARIO: o->scenario = optarg; break;
-        case O_NO_RECONNECT: o->no_reconnect = 1; break;
+        case O_URL:
+            o->url = optarg;
+            break;
+        case O_TOKEN:
+            o->token = optarg;
+            break;
+        case O_ORIGIN:
+            o->origin = optarg;
+            break;
+        case O_EVENTS:
+            o->events_path = optarg;
+            break;
+        case O_MODELS:
+            o->models = optarg;
+            break;
+        case O_SCENARIO:
+            o->scenario = optarg;
+            break;
+        case O_NO_RECONNECT:
+            o->no_reconnect = 1;
+            break;
         case O_TABS:
             if (s_number(optarg, 1, FAKE_LINK_MAX_TABS, &v) < 0) {
                 fprintf(stderr, "fake-link: --tabs %s: expected 1..%d\n", optarg,
@@ -147,8 +174,12 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             }
             alog_set_level(level);
             break;
-        case O_HELP: s_usage(stdout); exit(0);
-        default: s_usage(stderr); return -1;
+        case O_HELP:
+            s_usage(stdout);
+            exit(0);
+        default:
+            s_usage(stderr);
+            return -1;
         }
     }
     if (optind < argc || !o->url || !o->token) {

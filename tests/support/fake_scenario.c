@@ -410,11 +410,9 @@ static int s_sc_search(s_ctx_t *c)
 static int s_sc_ratelimit(s_ctx_t *c)
 {
     const char *retry = s_get(c, "retry");
-    if (!retry)
-        retry = "1";
-    if (strcmp(retry, "none") != 0) {
+    if (!retry || strcmp(retry, "none") != 0) {
         unsigned long s;
-        if (s_num(c, "retry", 0, 0, 86400, &s) < 0)
+        if (s_num(c, "retry", 1, 0, 86400, &s) < 0)
             return -1;
         snprintf(c->p->retry_after, sizeof c->p->retry_after, "%lu", s);
     }

@@ -70,10 +70,18 @@ static int64_t s_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*  Makes room for element n of a growable array (capacity doubles from 8). */
+#define S_GROW(arr, n)                                                                             \
+    do {                                                                                           \
+        if ((n) == 0 || ((n) >= 8 && ((n) & ((n)-1)) == 0)) {                                      \
+            (arr) = realloc((arr), ((n) ? (n)*2 : 8) * sizeof *(arr));                             \
+            assert_non_null(arr);                                                                  \
+        }                                                                                          \
+    } while (0)
+
 static void s_tc_push(tc_t *t, const char *data, size_t len, int frags)
 {
-    t->tx = realloc(t->tx, (t->n_tx + 1) * sizeof *t->tx);
-    assert_non_null(t->tx);
+    S_GROW(t->tx, t->n_tx);
     t->tx[t->n_tx].data = malloc(len ? len : 1);
     assert_non_null(t->tx[t->n_tx].data);
     memcpy(t->tx[t->n_tx].data, data, len);
@@ -91,9 +99,8 @@ static void s_tc_send(tc_t *t, const char *text)
 
 static void s_tc_received(tc_t *t)
 {
-    t->rx = realloc(t->rx, (t->n_rx + 1) * sizeof *t->rx);
-    t->rx_len = realloc(t->rx_len, (t->n_rx + 1) * sizeof *t->rx_len);
-    assert_true(t->rx && t->rx_len);
+    S_GROW(t->rx, t->n_rx);
+    S_GROW(t->rx_len, t->n_rx);
     t->rx_len[t->n_rx] = t->part.len;
     t->rx[t->n_rx] = abuf_steal(&t->part, NULL);
     assert_non_null(t->rx[t->n_rx]);
@@ -257,8 +264,7 @@ static void s_drain(env_t *e)
 {
     link_event_t ev;
     while (link_recv(e->link, &ev) == 0) {
-        e->ev = realloc(e->ev, (e->n_ev + 1) * sizeof *e->ev);
-        assert_non_null(e->ev);
+        S_GROW(e->ev, e->n_ev);
         e->ev[e->n_ev++] = ev;
     }
 }
@@ -899,6 +905,30 @@ static void test_max_tabs(void **state)
     s_tc_free(&t);
 }
 
+/*  A tab that stops reading is cut once its queue is full, not buffered forever. */
+static void test_queue_full(void **state)
+{
+    (void)state;
+    enum { FRAME = 1024 * 1024, FRAMES = 64 };
+    link_config_t cfg = s_config();
+    cfg.tab_queue_max = 4;
+    env_t e;
+    s_env_start(&e, &cfg);
+    tc_t t = {0};
+    s_open_tab(&e, &t, "tab-Q");
+    lws_rx_flow_control(t.wsi, 0);
+    char *frame = s_chunk_frame(FRAME);
+    for (int i = 0; i < FRAMES; i++)
+        assert_int_equal(link_send(e.link, "tab-Q", frame, FRAME), 0);
+    free(frame);
+    S_WAIT(&e, s_find_ev(&e, LINK_EV_GONE, "tab-Q", 0) >= 0, 10000);
+    long g = s_find_ev(&e, LINK_EV_GONE, "tab-Q", 0);
+    assert_true(g >= 0);
+    assert_string_equal(e.ev[g].text, "queue full");
+    s_env_stop(&e);
+    s_tc_free(&t);
+}
+
 /*  The node does not read for a while: nothing is lost, order is kept. */
 static void test_backpressure(void **state)
 {
@@ -965,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_close_tab),
         cmocka_unit_test(test_api_bounds),
         cmocka_unit_test(test_max_tabs),
+        cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

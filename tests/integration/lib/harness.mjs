@@ -21,6 +21,7 @@ export const SOURCE_DIR = process.env.ARENA_SOURCE_DIR ?? resolve(HERE, '../../.
 export const BUILD_DIR = process.env.ARENA_BUILD_DIR ?? join(SOURCE_DIR, 'build');
 export const LINK_TOKEN = 'integ-link-token-3f9c2a7d41e8';
 export const FAKE_ANSWER = 'Hello from the fake arena.';
+export const FAKE_THINKING = 'Thinking about it.';
 export const FAKE_MODELS = ['fake-chat', 'fake-chat-2', 'fake-image', 'fake-search'];
 export const UUID7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
