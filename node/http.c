@@ -58,7 +58,8 @@ struct _http_t {
     int port;
     req_t *active;
     size_t n_active;
-    bool kick; /* a connection was resumed: MHD must run */
+    bool kick;      /* a connection was resumed: MHD must run */
+    int soon_timer; /* zloop timer id of a pending re-run, or -1 */
 };
 
 static const job_sink_t s_job_sink;
@@ -504,18 +505,36 @@ void http_tick(http_t *self)
     http_run(self);
 }
 
+/*  MHD keeps connections with work left (data already read, a response to
+    finish) on an internal list that does not make its epoll fd readable:
+    MHD_get_timeout() says 0 then, and MHD must run again now. */
+static bool s_mhd_wants_run(http_t *self)
+{
+    MHD_UNSIGNED_LONG_LONG to = 0;
+    return MHD_get_timeout(self->mhd, &to) == MHD_YES && to == 0;
+}
+
+static int s_on_soon(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    http_t *self = arg;
+    self->soon_timer = -1;
+    http_run(self);
+    return 0;
+}
+
 void http_run(http_t *self)
 {
-    /* Resumed connections are served at once, not at the next tick. */
-    for (int turns = 0; turns < 4; turns++) {
-        bool kicked = self->kick;
+    for (int turns = 0; turns < 8; turns++) {
         self->kick = false;
         MHD_run(self->mhd);
-        if (kicked)
-            MHD_run(self->mhd); /* resumes are applied on one run, served on the next */
-        if (!self->kick)
-            break;
+        if (!self->kick && !s_mhd_wants_run(self))
+            return;
     }
+    /* Still busy: come back on the next loop turn rather than starve others. */
+    if (self->soon_timer < 0)
+        self->soon_timer = zloop_timer(self->loop, 1, 1, s_on_soon, self);
 }
 
 static int s_on_epoll(zloop_t *loop, zmq_pollitem_t *item, void *arg)
@@ -526,6 +545,7 @@ static int s_on_epoll(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
+static void s_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -534,7 +554,12 @@ static void s_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    alog_warn_rl("http: %s", line);
+    /* A client that leaves mid-stream is routine, not a warning. */
+    if (strstr(line, "application error generating response") ||
+        strstr(line, "no longer available"))
+        alog_debug("http: %s", line);
+    else
+        alog_warn_rl("http: %s", line);
 }
 
 http_t *http_new(const http_config_t *cfg, zloop_t *loop)
@@ -544,6 +569,7 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
         return NULL;
     self->cfg = *cfg;
     self->loop = loop;
+    self->soon_timer = -1;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -625,6 +651,8 @@ void http_destroy(http_t **self_p)
         s_resume(req);
     }
     MHD_run(self->mhd);
+    if (self->soon_timer >= 0)
+        zloop_timer_end(self->loop, self->soon_timer);
     zmq_pollitem_t item = {NULL, self->epoll_fd, ZMQ_POLLIN, 0};
     zloop_poller_end(self->loop, &item);
     MHD_stop_daemon(self->mhd);

@@ -248,19 +248,23 @@ arenaTest('a 429 on one of two tabs cools (node, model): one upstream try per co
     // ARCHITECTURE.md, Cooldowns: a rate limit for model M on node N cools
     // (N, M), so the other tab of the same node is not tried for M either.
     const { node, link } = await arena.startPair(
-        { name: 'retry429-node' }, { tabs: 2, force: { 0: 'ratelimit retry=600' } });
+        { name: 'retry429-node', tabJobs: 1 }, { tabs: 2, force: { 0: 'ratelimit retry=600' } });
     const sdk = client(node);
-    let limited = null;
-    for (let i = 0; i < 6 && !limited; i++) {
-        try {
-            const res = await sdk.chat.completions.create(ask('fake-chat', `Hi ${i}`));
-            assert.equal(res.choices[0].message.content, FAKE_ANSWER);
-        } catch (e) {
-            if (!(e instanceof APIError)) throw e;
-            limited = e;
-        }
+    // Whichever tab the node picks first: while a slow answer keeps tab 1 busy
+    // (--tab-jobs 1), the next request must go to tab 0 and meet the 429.
+    const first = sdk.chat.completions.create(ask('fake-chat', fake('drip ms=50 count=10', 'Hi')))
+        .then((v) => ({ v }), (e) => ({ e }));
+    const ev = await link.waitForEvent((e) => e.ev === 'fetch', 5000);
+    let limited;
+    if (ev.tab === 1) {
+        limited = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hi again')));
+        const a = await first;
+        assert.equal(a.e, undefined, `${a.e}`);
+        assert.ok(a.v.choices[0].message.content.startsWith(FAKE_ANSWER));
+    } else {
+        limited = (await first).e;
+        assert.ok(limited instanceof APIError, `${limited}`);
     }
-    assert.ok(limited, 'tab 0 was never tried in 6 requests');
     assert.equal(limited.status, 429);
     assert.equal(limited.code, 'rate_limited');
     assert.equal(link.fetches((ev) => ev.tab === 0).length, 1);

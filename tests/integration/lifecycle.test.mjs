@@ -6,7 +6,8 @@ import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { APIError } from 'openai';
 import {
-    Arena, arenaTest, client, collectStream, fake, http, retryAfter, sleep, waitForModels, withTimeout,
+    Arena, arenaTest, client, collectStream, fake, http, retryAfter, sleep, waitFor, waitForModels,
+    withTimeout,
     FAKE_ANSWER, FAKE_MODELS,
 } from './lib/harness.mjs';
 
@@ -197,7 +198,11 @@ arenaTest('a cooldown survives a restart', async (t, arena) => {
     const exit = await node.restart();
     assert.equal(exit.timedOut, false);
     assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
-    await waitForModels(node, 'fake-chat', 20000); // the fake link reconnects by itself
+    // The catalog is persisted too, so wait for the tab itself: the fake link
+    // reconnects by itself (back-off up to 2 s).
+    await waitForModels(node, 'fake-chat', 20000);
+    await waitFor(async () => (await http(node, 'GET', '/health')).json?.tabs === 1,
+                  { timeoutMs: 15000, what: 'the fake link to reconnect to the restarted node' });
     sdk = client(node);
 
     const again = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hi')));

@@ -31,9 +31,12 @@
 #define S_DEFAULT_MAX_JOBS 64
 #define S_MODELS_FILE_MAX (4u * 1024 * 1024)
 #define S_HOST_MAX 256
+#define S_GOAWAY_MS 300 /* at most this long to close every tab at destroy */
 
 typedef enum { TAB_IDLE = 0, TAB_CONNECTING, TAB_OPEN, TAB_WELCOMED } s_tab_state_t;
-typedef enum { CLOSE_NONE = 0, CLOSE_ABRUPT, CLOSE_RELOAD } s_closing_t;
+/* ABRUPT: no close frame (1006 at the node); RELOAD and GOAWAY: 1001, as a
+   browser does when a page reloads or a tab closes. */
+typedef enum { CLOSE_NONE = 0, CLOSE_ABRUPT, CLOSE_RELOAD, CLOSE_GOAWAY } s_closing_t;
 typedef enum { JOB_HEAD = 0, JOB_CHUNKS, JOB_DONE, JOB_FAIL, JOB_CLOSE, JOB_STALLED } s_step_t;
 
 typedef struct s_frame {
@@ -114,8 +117,11 @@ static long long s_now_ms(void)
 
 /* ---- events -------------------------------------------------------------- */
 
+/*  A new event for tab, or NULL when nobody listens (every caller copes). */
 static json_t *s_ev(s_tab_t *tab, const char *name)
 {
+    if (!tab->owner->events && !tab->owner->on_event)
+        return NULL;
     return json_pack("{s:s,s:I,s:s}", "ev", name, "tab", (json_int_t)tab->idx, "tab_id", tab->id);
 }
 
@@ -420,7 +426,7 @@ static void s_tab_gone(s_tab_t *tab, struct lws *wsi, const char *why)
     if (was >= TAB_OPEN) {
         atomic_fetch_add(&self->c.closes, 1);
         int code = tab->peer_close_code           ? tab->peer_close_code
-                   : tab->closing == CLOSE_RELOAD ? LWS_CLOSE_STATUS_GOINGAWAY
+                   : tab->closing >= CLOSE_RELOAD ? LWS_CLOSE_STATUS_GOINGAWAY
                                                   : LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
         json_t *ev = s_ev(tab, "closed");
         if (ev)
@@ -559,14 +565,14 @@ static void s_tab_directives(s_tab_t *tab, char **force, char **fallback)
 static void s_emit_fetch(s_tab_t *tab, const char *id, const fake_outcome_t *out)
 {
     json_t *ev = s_ev(tab, "fetch");
-    if (!ev)
-        return;
-    json_object_set_new(ev, "id", json_string(id));
-    json_object_set_new(ev, "scenario",
-                        out->scenario[0] ? json_string(out->scenario) : json_null());
-    json_object_set(ev, "body", out->body ? out->body : json_null());
-    json_object_set(ev, "recaptcha", out->recaptcha ? out->recaptcha : json_null());
-    s_emit(tab->owner, ev);
+    if (ev) {
+        json_object_set_new(ev, "id", json_string(id));
+        json_object_set_new(ev, "scenario",
+                            out->scenario[0] ? json_string(out->scenario) : json_null());
+        json_object_set(ev, "body", out->body ? out->body : json_null());
+        json_object_set(ev, "recaptcha", out->recaptcha ? out->recaptcha : json_null());
+        s_emit(tab->owner, ev);
+    }
     if (!out->rejected)
         return;
     atomic_fetch_add(&tab->owner->c.rejected, 1);
@@ -726,8 +732,9 @@ static int s_on_writeable(s_tab_t *tab, struct lws *wsi)
 {
     if (tab->closing == CLOSE_ABRUPT)
         return -1; /* no close frame: the node sees 1006 */
-    if (tab->closing == CLOSE_RELOAD) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"reload", 6);
+    if (tab->closing >= CLOSE_RELOAD) {
+        const char *why = tab->closing == CLOSE_RELOAD ? "reload" : "tab closed";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why, strlen(why));
         return -1;
     }
     for (int n = 0; n < S_WRITES_PER_TURN; n++) {
@@ -824,11 +831,43 @@ static void s_wake(fake_link_t *self)
     pthread_mutex_unlock(&self->wake_mtx);
 }
 
+static void s_goaway_timer(lws_sorted_usec_list_t *sul)
+{
+    (void)sul; /* only wakes lws_service */
+}
+
+/*  Closes every open tab with 1001, like closing the browser, servicing at
+    most S_GOAWAY_MS for it. */
+static void s_goaway(fake_link_t *self)
+{
+    size_t open = 0;
+    for (size_t i = 0; i < self->n_tabs; i++) {
+        s_tab_t *tab = &self->tabs[i];
+        if (tab->wsi && tab->state >= TAB_OPEN) {
+            tab->closing = CLOSE_GOAWAY;
+            lws_callback_on_writable(tab->wsi);
+            open++;
+        }
+    }
+    lws_sorted_usec_list_t guard;
+    memset(&guard, 0, sizeof guard);
+    lws_sul_schedule(self->ctx, 0, &guard, s_goaway_timer, S_GOAWAY_MS * LWS_US_PER_MS);
+    long long until = s_now_ms() + S_GOAWAY_MS;
+    while (open && s_now_ms() < until) {
+        lws_service(self->ctx, 0);
+        open = 0;
+        for (size_t i = 0; i < self->n_tabs; i++)
+            open += self->tabs[i].state >= TAB_OPEN;
+    }
+    lws_sul_cancel(&guard);
+}
+
 static void *s_run(void *arg)
 {
     fake_link_t *self = arg;
     while (!atomic_load(&self->stop))
         lws_service(self->ctx, 0);
+    s_goaway(self);
     pthread_mutex_lock(&self->wake_mtx);
     self->ctx_gone = true;
     pthread_mutex_unlock(&self->wake_mtx);

@@ -40,8 +40,9 @@ typedef struct {
     bool image_input;         /* accepts image attachments */
 } fake_link_model_t;
 
-/*  Receives every event as a JSON object (borrowed for the call), on the
-    fake thread. Keep it short: it holds up every tab. */
+/*  Receives every event as a JSON object, borrowed for the call, on the
+    fake thread (json_deep_copy it to keep it: its reference count is not
+    to be shared with other threads). Keep it short: it holds up every tab. */
 typedef void(fake_link_event_fn)(void *arg, const json_t *event);
 
 typedef struct {

@@ -1268,7 +1268,7 @@ static void fx_on_event(void *arg, const json_t *ev)
 {
     fx_t *fx = arg;
     pthread_mutex_lock(&fx->ev_mtx);
-    json_array_append(fx->events, (json_t *)ev);
+    json_array_append_new(fx->events, json_deep_copy(ev)); /* ev is not ours to share */
     pthread_cond_broadcast(&fx->ev_cond);
     pthread_mutex_unlock(&fx->ev_mtx);
 }
