@@ -84,8 +84,8 @@ static int s_node_start(bench_node_t *node, const bench_opts_t *o)
         snprintf(jobs, sizeof jobs, "%d", (o->open + o->tabs - 1) / o->tabs + 16);
         execl(o->node_path, o->node_path, "--data", node->data_dir, "--http", "127.0.0.1:0",
               "--link", "127.0.0.1:0", "--mesh", "127.0.0.1:0", "--link-token", "bench-token",
-              "--tab-jobs", jobs, "--queue", "20000", "--max-connections", "8000",
-              "--log-level", "warn", (char *)NULL);
+              "--tab-jobs", jobs, "--queue", "20000", "--max-connections", "8000", "--log-level",
+              "warn", (char *)NULL);
         perror("exec arena-node");
         _exit(127);
     }
@@ -136,11 +136,11 @@ static long s_rss_kb(pid_t pid)
 
 typedef struct {
     int fd;
-    bool busy;       /* a request is in flight */
-    bool headers;    /* response headers seen */
+    bool busy;    /* a request is in flight */
+    bool headers; /* response headers seen */
     bool chunked;
-    long long clen;  /* Content-Length, -1 unknown */
-    size_t body_at;  /* offset of the body in rx */
+    long long clen; /* Content-Length, -1 unknown */
+    size_t body_at; /* offset of the body in rx */
     long long t_send;
     long long t_first;
     int status;

@@ -33,7 +33,7 @@ typedef struct {
     char *advertise;   /* HOST:PORT or NULL */
     strlist_t seeds;   /* HOST:PORT each */
     char *mesh_secret;
-    char *link_token;  /* NULL: generated once, kept in DATA */
+    char *link_token; /* NULL: generated once, kept in DATA */
     strlist_t link_origins;
     char *arena_origin; /* default https://lmarena.ai */
     strlist_t api_keys;
@@ -41,17 +41,17 @@ typedef struct {
     alog_level_t log_level; /* default info */
 
     /* tuning extensions (flags --tab-jobs, --queue, …) */
-    int tab_jobs;              /* concurrent fetches per tab, default 1 */
-    int queue_max;             /* requests waiting for a tab, default 256 */
-    int queue_timeout_ms;      /* wait for capacity before 503, default 10000 */
-    size_t max_body;           /* request body bytes, default 32 MiB */
-    int max_messages;          /* default 1024 */
-    int max_json_depth;        /* default 32 */
-    int retries;               /* extra attempts before the first byte, default 2 */
-    int cooldown_default_s;    /* 429 without Retry-After, default 1800 */
-    int first_byte_timeout_ms; /* default 180000 */
-    int stream_idle_timeout_ms;/* default 180000 */
-    int max_connections;       /* HTTP connections, default 4096 */
+    int tab_jobs;               /* concurrent fetches per tab, default 1 */
+    int queue_max;              /* requests waiting for a tab, default 256 */
+    int queue_timeout_ms;       /* wait for capacity before 503, default 10000 */
+    size_t max_body;            /* request body bytes, default 32 MiB */
+    int max_messages;           /* default 1024 */
+    int max_json_depth;         /* default 32 */
+    int retries;                /* extra attempts before the first byte, default 2 */
+    int cooldown_default_s;     /* 429 without Retry-After, default 1800 */
+    int first_byte_timeout_ms;  /* default 180000 */
+    int stream_idle_timeout_ms; /* default 180000 */
+    int max_connections;        /* HTTP connections, default 4096 */
 } config_t;
 
 /*  Loads everything. Returns 0 on success, 1 when --help or --version was

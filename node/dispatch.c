@@ -132,9 +132,10 @@ static void s_job_error(dispatch_t *self, job_t *job, const openai_error_t *err,
         tabs_exec_abort(self->cfg.tabs, &job->exec);
     job_sink_t sink = job->sink;
     void *arg = job->arg;
+    openai_error_t copy = *err; /* err may live in the job (last_fail) */
     self->failed++;
     s_job_free(self, job);
-    sink.error(arg, err, retry_after_ms);
+    sink.error(arg, &copy, retry_after_ms);
 }
 
 static void s_error_code(dispatch_t *self, job_t *job, const char *code, long long retry_after_ms,
@@ -192,7 +193,8 @@ static bool s_route(dispatch_t *self, job_t *job)
         return false;
     }
     const char *tab = NULL;
-    tabs_pick_t pick = tabs_pick(self->cfg.tabs, (const char *const *)job->tried, job->n_tried, &tab);
+    tabs_pick_t pick =
+        tabs_pick(self->cfg.tabs, (const char *const *)job->tried, job->n_tried, &tab);
     if (pick == TABS_PICK_OK) {
         openai_error_t err;
         job->exec = tabs_exec_start(self->cfg.tabs, tab, job->req, model, &s_exec_sink, job, &err);
@@ -371,8 +373,7 @@ void dispatch_poll(dispatch_t *self)
         next = job->qnext;
         if (now >= job->deadline_ms) {
             s_error_code(self, job, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS,
-                         "no browser tab could take this request %s",
-                         "within the queue timeout");
+                         "no browser tab could take this request %s", "within the queue timeout");
         }
     }
     if (!self->wake)
@@ -394,8 +395,7 @@ void dispatch_poll(dispatch_t *self)
 void dispatch_fail_all(dispatch_t *self, const char *message)
 {
     while (self->head)
-        s_error_code(self, self->head, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS, "%s",
-                     message);
+        s_error_code(self, self->head, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS, "%s", message);
 }
 
 static int s_cmp_ll(const void *a, const void *b)

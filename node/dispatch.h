@@ -36,11 +36,11 @@ typedef struct {
     cooldown_t *cooldowns; /* borrowed */
     catalog_t *catalog;    /* borrowed */
     const char *node_id;
-    int retries;                  /* extra attempts before the first byte */
-    int queue_max;                /* waiting jobs */
-    long long queue_timeout_ms;   /* wait for capacity, then 503 */
+    int retries;                /* extra attempts before the first byte */
+    int queue_max;              /* waiting jobs */
+    long long queue_timeout_ms; /* wait for capacity, then 503 */
     long long first_byte_timeout_ms;
-    long long idle_timeout_ms;    /* silence after the first byte */
+    long long idle_timeout_ms; /* silence after the first byte */
 } dispatch_config_t;
 
 dispatch_t *dispatch_new(const dispatch_config_t *cfg);

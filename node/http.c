@@ -277,8 +277,9 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
 {
     req_t *req = arg;
     req->job = NULL;
-    if (req->state == REQ_STREAM) {
-        /* After the first byte: end the stream with an error event. */
+    if (req->state == REQ_STREAM || (req->stream && req->first_sent)) {
+        /* After the first byte (even if its headers are not out yet): end the
+           stream with an error event. */
         openai_render_sse_error(&req->out, err);
         openai_render_sse_done(&req->out);
         req->finished = true;
@@ -321,8 +322,7 @@ static bool s_authorized(http_t *self, struct MHD_Connection *conn)
     return ok;
 }
 
-static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn,
-                                      const char *route)
+static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn, const char *route)
 {
     abuf_t b = ABUF_INIT;
     const char *ctype = "application/json";
@@ -341,8 +341,8 @@ static enum MHD_Result s_start_chat(http_t *self, req_t *req)
                          "request body exceeds the limit of %zu bytes", self->cfg.max_body);
         return s_queue_error(req->conn, &err, 0);
     }
-    if (openai_request_parse(req->body.data ? req->body.data : "", req->body.len,
-                             &self->cfg.limits, &oreq, &err) < 0)
+    if (openai_request_parse(req->body.data ? req->body.data : "", req->body.len, &self->cfg.limits,
+                             &oreq, &err) < 0)
         return s_queue_error(req->conn, &err, 0);
     abuf_free(&req->body);
     req->stream = oreq->stream;
@@ -370,8 +370,8 @@ static enum MHD_Result s_queue_ready(req_t *req)
     if (req->stream)
         return s_queue_stream(req);
     req->state = REQ_SENT;
-    return s_queue_buf(req->conn, req->status, "application/json", req->out.data ? req->out.data : "",
-                       req->out.len, req->retry_after_ms);
+    return s_queue_buf(req->conn, req->status, "application/json",
+                       req->out.data ? req->out.data : "", req->out.len, req->retry_after_ms);
 }
 
 static enum MHD_Result s_route(http_t *self, req_t *req, const char *url, const char *method)
@@ -383,8 +383,10 @@ static enum MHD_Result s_route(http_t *self, req_t *req, const char *url, const 
         const char *route;
         bool auth;
     } pages[] = {
-        {"/health", "health", false},         {"/v1/models", "models", true},
-        {"/mesh/status", "mesh_status", true}, {"/userscript.user.js", "userscript", true},
+        {"/health", "health", false},
+        {"/v1/models", "models", true},
+        {"/mesh/status", "mesh_status", true},
+        {"/userscript.user.js", "userscript", true},
         {"/", "index", false},
     };
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
@@ -589,11 +591,9 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
     }
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER,
-        s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+        s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!self->mhd) {
         alog_error("http: cannot listen on %s:%d: %s", cfg->host, cfg->port, strerror(errno));
         free(self);

@@ -46,6 +46,7 @@ typedef struct {
     int mesh_port;
     long long started_ms;
     bool stopping;
+    bool flushing;
     long long stop_deadline;
     long long next_prune;
     long long next_refresh;
@@ -83,9 +84,9 @@ static int s_render_health(node_t *self, abuf_t *out)
 {
     tabs_stats_t ts;
     tabs_stats(self->tabs, &ts);
-    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "status", ts.healthy > 0 ? "ok" : "degraded",
-                          "node", self->cfg->name, "tabs", (json_int_t)ts.tabs, "peers",
-                          (json_int_t)0);
+    json_t *j =
+        json_pack("{s:s, s:s, s:I, s:I}", "status", ts.healthy > 0 ? "ok" : "degraded", "node",
+                  self->cfg->name, "tabs", (json_int_t)ts.tabs, "peers", (json_int_t)0);
     char *s = json_dumps(j, JSON_COMPACT);
     abuf_puts(out, s ? s : "{}");
     free(s);
@@ -123,9 +124,9 @@ static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
         const arena_model_t *m = catalog_at(self->catalog, i);
         const char *reason = NULL;
         long long left = cooldown_remaining(self->cooldowns, self->id, m->name, now, &reason);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "arena_id", m->id,
-                              "modality", arena_modality_name(m->modality), "cooled_remaining_ms",
-                              (json_int_t)left);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "arena_id", m->id, "modality",
+                      arena_modality_name(m->modality), "cooled_remaining_ms", (json_int_t)left);
         json_object_set_new(o, "reason", left > 0 && reason ? json_string(reason) : json_null());
         json_array_append_new(arr, o);
     }
@@ -144,20 +145,20 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
     char addr[300], http[300];
     snprintf(addr, sizeof addr, "%s:%d", self->cfg->mesh_host, self->mesh_port);
     snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
-    json_t *me = json_pack(
-        "{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
-        " s:{s:I, s:I, s:I}, s:I, s:o}",
-        "id", self->id, "name", self->cfg->name, "self", 1, "address",
-        self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
-        self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
-        (json_int_t)(zclock_mono() - self->started_ms), "incarnation", (json_int_t)0, "tabs",
-        "count", (json_int_t)ts.tabs, "healthy", (json_int_t)ts.healthy, "load", "inflight",
-        (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
-        (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed",
-        (json_int_t)ds.failed, "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms",
-        (json_int_t)node_cool, "models", models);
-    json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms",
-                            (json_int_t)now, "nodes", me);
+    json_t *me =
+        json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
+                  " s:{s:I, s:I, s:I}, s:I, s:o}",
+                  "id", self->id, "name", self->cfg->name, "self", 1, "address",
+                  self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
+                  self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
+                  (json_int_t)(zclock_mono() - self->started_ms), "incarnation", (json_int_t)0,
+                  "tabs", "count", (json_int_t)ts.tabs, "healthy", (json_int_t)ts.healthy, "load",
+                  "inflight", (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
+                  (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed",
+                  (json_int_t)ds.failed, "p50_ms", (json_int_t)ds.p50_ms,
+                  "node_cooled_remaining_ms", (json_int_t)node_cool, "models", models);
+    json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms", (json_int_t)now,
+                            "nodes", me);
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     abuf_puts(out, s ? s : "{}");
     free(s);
@@ -196,11 +197,20 @@ static void s_html_escaped(abuf_t *out, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': abuf_puts(out, "&lt;"); break;
-        case '>': abuf_puts(out, "&gt;"); break;
-        case '&': abuf_puts(out, "&amp;"); break;
-        case '"': abuf_puts(out, "&quot;"); break;
-        default: abuf_append(out, s, 1);
+        case '<':
+            abuf_puts(out, "&lt;");
+            break;
+        case '>':
+            abuf_puts(out, "&gt;");
+            break;
+        case '&':
+            abuf_puts(out, "&amp;");
+            break;
+        case '"':
+            abuf_puts(out, "&quot;");
+            break;
+        default:
+            abuf_append(out, s, 1);
         }
     }
 }
@@ -219,9 +229,10 @@ static int s_render_index(node_t *self, abuf_t *out)
                    "padding:.1em .3em;border-radius:3px}pre{padding:.8em}</style></head><body>");
     abuf_puts(out, "<h1>ArenaMesh node <em>");
     s_html_escaped(out, self->cfg->name);
-    abuf_printf(out, "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
-                     "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
-                     "<strong>%zu</strong>.</p>",
+    abuf_printf(out,
+                "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
+                "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
+                "<strong>%zu</strong>.</p>",
                 ts.tabs, catalog_size(self->catalog));
     abuf_puts(out,
               "<h2>Connect a browser tab</h2><ol>"
@@ -317,10 +328,11 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         if (http_active(self->http) == 0)
             return -1;
         if (mono >= self->stop_deadline) {
+            if (self->flushing)
+                return -1; /* clients that do not read their last bytes are not waited for */
             dispatch_fail_all(self->dispatch, "the node is shutting down");
-            self->stop_deadline = mono + 1000; /* a last second to flush */
-            if (http_active(self->http) == 0)
-                return -1;
+            self->flushing = true;
+            self->stop_deadline = mono + 500; /* a moment to flush the error events */
         }
     }
     return 0;
@@ -352,10 +364,18 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 static void s_zsys_sink(alog_level_t level, const char *line)
 {
     switch (level) {
-    case ALOG_ERROR: zsys_error("%s", line); break;
-    case ALOG_WARN: zsys_warning("%s", line); break;
-    case ALOG_INFO: zsys_info("%s", line); break;
-    default: zsys_debug("%s", line); break;
+    case ALOG_ERROR:
+        zsys_error("%s", line);
+        break;
+    case ALOG_WARN:
+        zsys_warning("%s", line);
+        break;
+    case ALOG_INFO:
+        zsys_info("%s", line);
+        break;
+    default:
+        zsys_debug("%s", line);
+        break;
     }
 }
 

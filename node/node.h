@@ -14,7 +14,7 @@
 
 #include "node/config.h"
 
-#define NODE_DRAIN_MS 3000
+#define NODE_DRAIN_MS 2500
 
 /*  zactor body; args is a const config_t * that must outlive the actor. */
 void node_actor(zsock_t *pipe, void *args);

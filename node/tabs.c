@@ -279,8 +279,7 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
                          "LMArena answered with a Cloudflare challenge");
         break;
     case ARENA_FAIL_MODERATION:
-        openai_error_set(&f->err, "content_rejected", NULL, "LMArena refused the content: %s",
-                         msg);
+        openai_error_set(&f->err, "content_rejected", NULL, "LMArena refused the content: %s", msg);
         break;
     case ARENA_FAIL_TOO_LARGE:
         openai_error_set(&f->err, "request_too_large", NULL,

@@ -42,7 +42,7 @@ typedef struct {
     link_t *link;          /* borrowed */
     cooldown_t *cooldowns; /* borrowed */
     const char *node_id;
-    int tab_jobs;          /* concurrent fetches per tab */
+    int tab_jobs; /* concurrent fetches per tab */
     long long cooldown_default_ms;
     long long recaptcha_backoff_ms; /* first whole-node cooldown, doubles; default 1200 s */
     size_t max_error_body;          /* bytes kept of a non-2xx body, default 64 KiB */

@@ -15,7 +15,10 @@ typedef struct {
     size_t max; /* 0: unbounded */
 } abuf_t;
 
-#define ABUF_INIT {NULL, 0, 0, 0}
+#define ABUF_INIT                                                                                  \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 int abuf_reserve(abuf_t *b, size_t extra);
 int abuf_append(abuf_t *b, const void *data, size_t len);

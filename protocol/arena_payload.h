@@ -15,7 +15,11 @@
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
 
-typedef enum { ARENA_MODALITY_CHAT = 0, ARENA_MODALITY_IMAGE, ARENA_MODALITY_SEARCH } arena_modality_t;
+typedef enum {
+    ARENA_MODALITY_CHAT = 0,
+    ARENA_MODALITY_IMAGE,
+    ARENA_MODALITY_SEARCH
+} arena_modality_t;
 
 const char *arena_modality_name(arena_modality_t m); /* "chat" | "image" | "search" */
 

@@ -25,9 +25,9 @@ typedef enum {
 
 typedef struct {
     arena_ev_kind_t kind;
-    char participant;          /* 'a' or 'b' ('\0' for UNKNOWN) */
-    delta_kind_t delta;        /* for ARENA_EV_DELTA */
-    const char *text;          /* delta text, image URL, error message; borrowed */
+    char participant;   /* 'a' or 'b' ('\0' for UNKNOWN) */
+    delta_kind_t delta; /* for ARENA_EV_DELTA */
+    const char *text;   /* delta text, image URL, error message; borrowed */
     size_t len;
     const char *finish_reason; /* OpenAI names: stop, length, content_filter, error, unknown */
     usage_t usage;             /* for ARENA_EV_FINISH; -1 where absent */
@@ -56,17 +56,17 @@ size_t arena_stream_content_deltas(const arena_stream_t *self); /* text/reasonin
 
 /*  Upstream failure classes of ARENA-UPSTREAM.md, "Failures and what to do". */
 typedef enum {
-    ARENA_FAIL_NONE = 0,    /* 2xx: parse the body */
-    ARENA_FAIL_RATE_LIMIT,  /* 429 */
-    ARENA_FAIL_RECAPTCHA,   /* 403 recaptcha validation failed */
-    ARENA_FAIL_CLOUDFLARE,  /* 403/503 challenge page */
-    ARENA_FAIL_SESSION,     /* 401 no access to evaluation session */
-    ARENA_FAIL_LOCKED,      /* 400 message already has feedback */
-    ARENA_FAIL_DUPLICATE,   /* 400 duplicate ids: retry with fresh ids */
-    ARENA_FAIL_SHAPE,       /* 400 ZodError: request shape drifted */
-    ARENA_FAIL_MODERATION,  /* 422 */
-    ARENA_FAIL_TOO_LARGE,   /* 413 */
-    ARENA_FAIL_OTHER,       /* any other non-2xx */
+    ARENA_FAIL_NONE = 0,   /* 2xx: parse the body */
+    ARENA_FAIL_RATE_LIMIT, /* 429 */
+    ARENA_FAIL_RECAPTCHA,  /* 403 recaptcha validation failed */
+    ARENA_FAIL_CLOUDFLARE, /* 403/503 challenge page */
+    ARENA_FAIL_SESSION,    /* 401 no access to evaluation session */
+    ARENA_FAIL_LOCKED,     /* 400 message already has feedback */
+    ARENA_FAIL_DUPLICATE,  /* 400 duplicate ids: retry with fresh ids */
+    ARENA_FAIL_SHAPE,      /* 400 ZodError: request shape drifted */
+    ARENA_FAIL_MODERATION, /* 422 */
+    ARENA_FAIL_TOO_LARGE,  /* 413 */
+    ARENA_FAIL_OTHER,      /* any other non-2xx */
 } arena_fail_t;
 
 /*  Classifies a finished non-2xx (or 2xx) upstream response from its status,

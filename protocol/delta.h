@@ -16,6 +16,9 @@ typedef struct {
     long long completion_tokens;
 } usage_t;
 
-#define USAGE_UNKNOWN {-1, -1}
+#define USAGE_UNKNOWN                                                                              \
+    {                                                                                              \
+        -1, -1                                                                                     \
+    }
 
 #endif

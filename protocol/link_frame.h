@@ -47,8 +47,8 @@ typedef enum {
 
 typedef struct {
     link_type_t type;
-    json_t *root;          /* owned */
-    const char *id;        /* head, chunk, done, fail, page, fetch, abort */
+    json_t *root;   /* owned */
+    const char *id; /* head, chunk, done, fail, page, fetch, abort */
     /* hello */
     const char *token, *tab, *version, *href, *ua;
     /* head */
@@ -68,7 +68,7 @@ typedef struct {
     /* fetch (decoded by the fake link) */
     const char *url, *method, *body;
     size_t body_len;
-    json_t *headers;                         /* borrowed */
+    json_t *headers;                               /* borrowed */
     const char *rc_field, *rc_action, *rc_sitekey; /* recaptcha, NULL when absent */
     /* welcome */
     const char *node;

@@ -237,3 +237,10 @@ arena.test('upstream body: create-evaluation shape with fresh UUIDv7 ids', async
     assert.equal(new Set(ids).size, ids.length, `ids repeat: ${ids}`);
     assert.equal(new Set(fetches.map((e) => e.id)).size, 3, 'job ids repeat');
 });
+
+arena.test('the fake LMArena accepted every request the node sent', async () => {
+    // A `rejected` event means the upstream body or fetch frame failed the
+    // fake's LMArena validation (schema, reCAPTCHA, duplicate ids, modality).
+    assert.deepEqual(link.find({ ev: 'rejected' }), []);
+    assert.ok(link.fetches().length >= 10);
+});

@@ -224,9 +224,17 @@ arenaTest('upstream 500 on every tab → 502 upstream_error after retries', asyn
 
 arenaTest('retry before the first byte: a Cloudflare-challenged tab is skipped', async (t, arena) => {
     const { node, link } = await arena.startPair(
-        { name: 'retry-node' }, { tabs: 2, force: { 0: 'cloudflare' } });
+        { name: 'retry-node', tabJobs: 1 }, { tabs: 2, force: { 0: 'cloudflare' } });
     const sdk = client(node);
-    for (let i = 0; i < 4; i++) {
+    // Whichever tab the node prefers: a slow first answer keeps it busy
+    // (--tab-jobs 1) so that one of the first two requests meets tab 0.
+    const first = sdk.chat.completions.create(ask('fake-chat', fake('drip ms=50 count=10', 'Hi')));
+    await link.waitForEvent((e) => e.ev === 'fetch', 5000);
+    const second = sdk.chat.completions.create(ask('fake-chat', 'Hi 1'));
+    for (const res of await Promise.all([first, second])) {
+        assert.ok(res.choices[0].message.content.startsWith(FAKE_ANSWER));
+    }
+    for (let i = 2; i < 4; i++) {
         const res = await sdk.chat.completions.create(ask('fake-chat', `Hi ${i}`));
         assert.equal(res.choices[0].message.content, FAKE_ANSWER);
     }

@@ -78,6 +78,7 @@ typedef struct {
     const char *content_type; /* static */
     char retry_after[24];     /* "" when absent */
     unsigned head_delay_ms;   /* wait before the head */
+    unsigned end_delay_ms;    /* wait after the last chunk before the end */
     abuf_t body;
     fake_chunk_t *chunks;
     size_t n_chunks, cap_chunks;

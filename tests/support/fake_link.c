@@ -309,7 +309,10 @@ static void s_job_advance(s_job_t *job)
     job->step = p->end == FAKE_END_CLOSE   ? JOB_CLOSE
                 : p->end == FAKE_END_STALL ? JOB_STALLED
                                            : JOB_DONE;
-    job->due = job->step != JOB_STALLED;
+    if (job->step == JOB_STALLED)
+        job->due = false;
+    else
+        s_job_wait(job, p->end_delay_ms);
 }
 
 /*  Encodes the job's next frame into tab->tx. 1 when a frame is ready,
@@ -876,8 +879,7 @@ static void *s_run(void *arg)
         for (s_job_t *j = self->tabs[i].jobs_head; j; j = j->next)
             lws_sul_cancel(&j->sul);
     }
-    lws_context_destroy(self->ctx);
-    self->ctx = NULL;
+    lws_context_destroy(self->ctx); /* ctx itself is only read again under wake_mtx */
     return NULL;
 }
 

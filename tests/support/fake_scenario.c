@@ -20,6 +20,7 @@
 #define S_LONG_LINE 512             /* characters per a0 line */
 #define S_LONG_CHUNK 8192           /* bytes per chunk */
 #define S_SPLIT_MAX 40              /* bytes per chunk with split=1 */
+#define S_MIDCLOSE_WAIT 100         /* ms between midclose's last chunk and the drop */
 #define S_MAX_PLAN_CHUNKS 10000000u /* bound on one plan */
 
 /* Keys every scenario takes, and the shared sets. */
@@ -387,9 +388,12 @@ static int s_sc_search(s_ctx_t *c)
     const char *text = s_get(c, "text");
     size_t piece;
     const char *reason;
+    unsigned long pt, ct;
     if (!text)
         text = FAKE_ARENA_ANSWER;
-    if (s_piece_opts(c, &piece) < 0 || s_finish_reason(c, &reason) < 0)
+    if (s_piece_opts(c, &piece) < 0 || s_finish_reason(c, &reason) < 0 ||
+        s_num(c, "pt", (unsigned long)s_prompt_tokens(c), 0, 1000000000, &pt) < 0 ||
+        s_num(c, "ct", 7, 0, 1000000000, &ct) < 0)
         return -1;
     s_head(c, 200, S_TEXT_TYPE);
     if (s_pieces(c, "a0", text, strlen(text), S_PIECES, piece, 0) < 0)
@@ -404,7 +408,7 @@ static int s_sc_search(s_ctx_t *c)
     free(args_text);
     if (s_line_json(c, "ac", v, 0) < 0)
         return -1;
-    return s_finish(c, reason, s_prompt_tokens(c), 7, 0);
+    return s_finish(c, reason, (long long)pt, (long long)ct, 0);
 }
 
 static int s_sc_ratelimit(s_ctx_t *c)
@@ -468,11 +472,12 @@ static int s_sc_arenaerror(s_ctx_t *c)
 
 static int s_sc_midclose(s_ctx_t *c)
 {
-    unsigned long after;
+    unsigned long after, wait;
     const char *text = s_get(c, "text");
     if (!text)
         text = FAKE_ARENA_ANSWER;
-    if (s_num(c, "after", 2, 0, S_MAX_COUNT, &after) < 0)
+    if (s_num(c, "after", 2, 0, S_MAX_COUNT, &after) < 0 ||
+        s_num(c, "wait", S_MIDCLOSE_WAIT, 0, S_MAX_MS, &wait) < 0)
         return -1;
     size_t chars = fake_utf8_chars(text, strlen(text));
     if (after >= chars)
@@ -483,6 +488,7 @@ static int s_sc_midclose(s_ctx_t *c)
         return -1;
     c->p->n_chunks = after; /* the rest never leaves: the tab dies first */
     c->p->end = FAKE_END_CLOSE;
+    c->p->end_delay_ms = (unsigned)wait;
     return 0;
 }
 
@@ -586,7 +592,7 @@ static const struct {
     {"echo", S_COMMON " piece finish pt ct " S_FORMAT, s_sc_echo, 1},
     {"reasoning", S_COMMON " thinking " S_ANSWER, s_sc_reasoning, 1},
     {"image", S_COMMON " url " S_FORMAT, s_sc_image, 1},
-    {"search", S_COMMON " text url title piece finish " S_FORMAT, s_sc_search, 1},
+    {"search", S_COMMON " url title " S_ANSWER, s_sc_search, 1},
     {"ratelimit", S_COMMON " retry", s_sc_ratelimit, 0},
     {"recaptcha", S_COMMON " times " S_ANSWER, s_sc_recaptcha, 1},
     {"cloudflare", S_COMMON, s_sc_cloudflare, 0},
@@ -595,7 +601,7 @@ static const struct {
     {"error500", S_COMMON, s_sc_error500, 0},
     {"empty", S_COMMON " " S_FORMAT, s_sc_empty, 1},
     {"arenaerror", S_COMMON " msg " S_FORMAT, s_sc_arenaerror, 1},
-    {"midclose", S_COMMON " after text prefix", s_sc_midclose, 0},
+    {"midclose", S_COMMON " after wait text prefix", s_sc_midclose, 0},
     {"drip", S_COMMON " ms count text prefix", s_sc_drip, 0},
     {"stall", S_COMMON, s_sc_stall, 0},
     {"long", S_COMMON " chars " S_FORMAT, s_sc_long, 1},

@@ -298,7 +298,7 @@ static void test_scenario_bodies(void **state)
          FAKE_END_DONE, ""},
         {"[[fake:midclose]]", 200, "text/plain", "a0:\"Hello fr\"\na0:\"om the fa\"\n", NULL, 2,
          FAKE_END_CLOSE, ""},
-        {"[[fake:midclose after=0]]", 200, "text/plain", "", NULL, 0, FAKE_END_CLOSE, ""},
+        {"[[fake:midclose after=0 wait=0]]", 200, "text/plain", "", NULL, 0, FAKE_END_CLOSE, ""},
         {"[[fake:stall]]", 200, "text/plain", "", NULL, 0, FAKE_END_STALL, ""},
         {"[[fake:drip ms=10 count=4]]", 200, "text/plain",
          "a0:\"Hello \"\na0:\"from th\"\na0:\"e fake\"\na0:\" arena.\"\n" T_FIN(7, 4), NULL, 5,
@@ -348,9 +348,16 @@ static void test_scenario_pacing_and_echo(void **state)
     free(text);
     fake_outcome_clear(&out);
 
-    /* ttfb delays the head. */
+    /* ttfb delays the head; midclose waits before the drop (wait=, 100 ms). */
     t_handle(a, t_body("fake-chat", "[[fake:text ttfb=250]]"), NULL, &out);
     assert_int_equal(out.plan.head_delay_ms, 250);
+    assert_int_equal(out.plan.end_delay_ms, 0);
+    fake_outcome_clear(&out);
+    t_handle(a, t_body("fake-chat", "[[fake:midclose]]"), NULL, &out);
+    assert_int_equal(out.plan.end_delay_ms, 100);
+    fake_outcome_clear(&out);
+    t_handle(a, t_body("fake-chat", "[[fake:midclose wait=7]]"), NULL, &out);
+    assert_int_equal(out.plan.end_delay_ms, 7);
     fake_outcome_clear(&out);
 
     /* echo: the answer is the upstream body, token included. */
@@ -1380,6 +1387,24 @@ static size_t fx_count(fx_t *fx, const char *ev)
     return n;
 }
 
+/*  Waits (bounded) until the counter at offset reaches want: a frame can
+    reach the server a moment before the fake counts it. */
+static unsigned long t_counter(fake_link_t *fake, size_t offset, unsigned long want)
+{
+    long long until = t_now_ms() + T_WAIT_MS;
+    fake_link_counters_t n;
+    unsigned long v;
+    for (;;) {
+        fake_link_counters(fake, &n);
+        memcpy(&v, (const char *)&n + offset, sizeof v);
+        if (v >= want || t_now_ms() >= until)
+            return v;
+        usleep(2000);
+    }
+}
+
+#define T_COUNTER(fake, field, want) t_counter(fake, offsetof(fake_link_counters_t, field), want)
+
 /*  Sends a fetch job carrying body (stolen) to slot. */
 static void t_fetch(fx_t *fx, size_t slot, const char *job, json_t *body)
 {
@@ -1603,11 +1628,20 @@ static void test_abort_stall(void **state)
     /* An abort for a job that is gone is recorded and answered by nothing. */
     link_encode_abort(&b, "S1");
     ts_send_abuf(&fx->srv, 0, &b);
-    usleep(100 * 1000);
+    assert_int_equal(T_COUNTER(fx->fake, aborts, 2), 2);
+    usleep(50 * 1000);
     fake_link_counters_t n;
     fake_link_counters(fx->fake, &n);
-    assert_int_equal(n.aborts, 2);
     assert_int_equal(n.failed, 1);
+    assert_int_equal(fx_count(fx, "end"), 1);
+    pthread_mutex_lock(&fx->srv.mtx);
+    size_t fails = 0;
+    for (size_t i = 0; i < json_array_size(fx->srv.conns[0].frames); i++)
+        fails += strcmp(json_string_value(
+                            json_object_get(json_array_get(fx->srv.conns[0].frames, i), "type")),
+                        "fail") == 0;
+    pthread_mutex_unlock(&fx->srv.mtx);
+    assert_int_equal(fails, 1);
 }
 
 static void test_midclose_and_reconnect(void **state)
@@ -1801,6 +1835,43 @@ static void test_bad_origin_and_token(void **state)
     assert_int_equal(fx_count(fx, "welcome"), 0);
 }
 
+static void test_no_sinks_and_goaway(void **state)
+{
+    fx_t *fx = *state;
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/link", fx->srv.port);
+    fake_link_config_t cfg = {.url = url, .token = T_TOKEN}; /* no events file, no callback */
+    fx->fake = fake_link_new(&cfg);
+    assert_non_null(fx->fake);
+    assert_int_equal(fake_link_wait_ready(fx->fake, 1, T_WAIT_MS), 0);
+    size_t one = 1;
+    assert_true(ts_wait(&fx->srv, ts_pred_hellos, &one, T_WAIT_MS));
+    json_t *body = t_body("fake-chat", "Hi");
+    json_object_del(body, "mode");
+    t_fetch(fx, 0, "N1", body);
+    t_fetch(fx, 0, "N2", t_body("fake-chat", "Hi"));
+    t_result_t r;
+    ts_result(&fx->srv, 0, "N1", &r);
+    assert_int_equal(r.status, 400);
+    abuf_free(&r.body);
+    ts_result(&fx->srv, 0, "N2", &r);
+    assert_int_equal(r.status, 200);
+    abuf_free(&r.body);
+    assert_int_equal(T_COUNTER(fx->fake, done, 2), 2);
+    fake_link_counters_t n;
+    fake_link_counters(fx->fake, &n);
+    assert_int_equal(n.fetches, 2);
+    assert_int_equal(n.rejected, 1);
+    /* Destroying closes every tab like a browser closing: 1001. */
+    fake_link_destroy(&fx->fake);
+    size_t slot = 0;
+    assert_true(ts_wait(&fx->srv, ts_pred_closed, &slot, T_WAIT_MS));
+    pthread_mutex_lock(&fx->srv.mtx);
+    assert_int_equal(fx->srv.conns[0].close_code, 1001);
+    pthread_mutex_unlock(&fx->srv.mtx);
+    assert_int_equal(fx_count(fx, "fetch"), 0);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -1853,6 +1924,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_drop_and_no_reconnect, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_origin_and_token, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_no_sinks_and_goaway, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -982,6 +982,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     lws_set_log_level(LLL_ERR, NULL);
+    if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER=test_replaced */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_origin_allowed),
         cmocka_unit_test(test_upgrade_http),
