@@ -47,6 +47,26 @@
 #define S_CLOSE_REASON_MAX 123
 #define S_ABSENT UINT32_MAX
 
+/*  libzmq is not built with ThreadSanitizer, so TSan cannot see that a pipe
+    message orders the sender's writes before the receiver's reads; these
+    annotations say it (one sync address per direction). No-ops otherwise. */
+#if defined(__SANITIZE_THREAD__)
+#define S_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define S_TSAN 1
+#endif
+#endif
+#ifdef S_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define S_PIPE_RELEASE(sync) __tsan_release(sync)
+#define S_PIPE_ACQUIRE(sync) __tsan_acquire(sync)
+#else
+#define S_PIPE_RELEASE(sync) ((void)(sync))
+#define S_PIPE_ACQUIRE(sync) ((void)(sync))
+#endif
+
 /*  Close codes of LINK-PROTOCOL.md and our own. */
 #define S_CLOSE_UNAUTHORIZED 4401
 #define S_CLOSE_SILENT 4408
@@ -94,9 +114,10 @@ struct _link_t {
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
-    char endpoint[80]; /* the inproc address of the pipe */
-    zsock_t *node_end; /* node thread */
-    zsock_t *link_end; /* link thread */
+    char endpoint[80];      /* the inproc address of the pipe */
+    zsock_t *node_end;      /* node thread */
+    zsock_t *link_end;      /* link thread */
+    char cmd_sync, ev_sync; /* TSan sync addresses, see S_PIPE_RELEASE */
     /* link thread only (and link_destroy after the join) */
     bool stopping;
     s_conn_t *conns;
@@ -339,6 +360,7 @@ static void s_flush_pending(link_t *self)
     void *sock = zsock_resolve(self->link_end);
     while (self->pend_head) {
         s_pend_t *p = self->pend_head;
+        S_PIPE_RELEASE(&self->ev_sync);
         if (zmq_msg_send(&p->msg, sock, ZMQ_DONTWAIT) < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 lws_sul_schedule(self->ctx, 0, &self->retry_sul, s_retry_cb, S_RETRY_US);
@@ -403,6 +425,7 @@ static void s_emit(link_t *self, s_conn_t *c, char kind, const s_field_t *f, siz
         return;
     }
     if (!self->pend_head) {
+        S_PIPE_RELEASE(&self->ev_sync);
         if (zmq_msg_send(&msg, zsock_resolve(self->link_end), ZMQ_DONTWAIT) >= 0)
             return;
         if (errno != EAGAIN && errno != EINTR) {
@@ -748,6 +771,7 @@ static void s_drain_commands(link_t *self)
             zmq_msg_close(&msg);
             return;
         }
+        S_PIPE_ACQUIRE(&self->cmd_sync);
         s_command(self, zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
     }
@@ -1003,6 +1027,7 @@ static int s_command_send(link_t *self, char kind, const s_field_t *f, size_t n)
     zmq_msg_t msg;
     if (s_wire_build(kind, f, n, &msg) < 0)
         return -1;
+    S_PIPE_RELEASE(&self->cmd_sync);
     if (zmq_msg_send(&msg, zsock_resolve(self->node_end), ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&msg);
         return -1;
@@ -1075,6 +1100,7 @@ int link_recv(link_t *self, link_event_t *ev)
             zmq_msg_close(&msg);
             return -1;
         }
+        S_PIPE_ACQUIRE(&self->ev_sync);
         int rc = s_event_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), ev);
         zmq_msg_close(&msg);
         if (rc == 0)

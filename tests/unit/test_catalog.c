@@ -34,14 +34,13 @@ typedef struct {
 } spec_t;
 
 static const spec_t s_first[] = {
-    {"0199f7a8-0000-4000-8000-000000000001", "gpt-5-high", "openai", "openai",
-     ARENA_MODALITY_CHAT, true},
+    {"0199f7a8-0000-4000-8000-000000000001", "gpt-5-high", "openai", "openai", ARENA_MODALITY_CHAT,
+     true},
     {"0199f7a8-0000-4000-8000-000000000002", "claude-opus-4", "anthropic", "googleVertex",
      ARENA_MODALITY_CHAT, false},
-    {"0199f7a8-0000-4000-8000-000000000003", "anon-model", NULL, NULL, ARENA_MODALITY_CHAT,
+    {"0199f7a8-0000-4000-8000-000000000003", "anon-model", NULL, NULL, ARENA_MODALITY_CHAT, false},
+    {"0199f7a8-0000-4000-8000-000000000004", "imagen-4", "google", "google", ARENA_MODALITY_IMAGE,
      false},
-    {"0199f7a8-0000-4000-8000-000000000004", "imagen-4", "google", "google",
-     ARENA_MODALITY_IMAGE, false},
     {"0199f7a8-0000-4000-8000-000000000005", "sonar-pro", "perplexity", "perplexity",
      ARENA_MODALITY_SEARCH, false},
 };
@@ -49,8 +48,8 @@ static const spec_t s_first[] = {
 static const spec_t s_second[] = {
     {"0199f7a8-0000-4000-8000-0000000000a1", "fake-chat", "fakeco", "fakeco", ARENA_MODALITY_CHAT,
      false},
-    {"0199f7a8-0000-4000-8000-0000000000a2", "gpt-5-high", "openai", "openai",
-     ARENA_MODALITY_CHAT, false},
+    {"0199f7a8-0000-4000-8000-0000000000a2", "gpt-5-high", "openai", "openai", ARENA_MODALITY_CHAT,
+     false},
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))

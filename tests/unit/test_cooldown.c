@@ -165,9 +165,14 @@ static void test_minimum(void **state)
     static const struct {
         long long asked, in_force;
     } cases[] = {
-        {-100000, COOLDOWN_MIN_MS}, {-1, COOLDOWN_MIN_MS},  {0, COOLDOWN_MIN_MS},
-        {1, COOLDOWN_MIN_MS},       {4999, COOLDOWN_MIN_MS}, {5000, 5000},
-        {5001, 5001},               {1800000, 1800000},
+        {-100000, COOLDOWN_MIN_MS},
+        {-1, COOLDOWN_MIN_MS},
+        {0, COOLDOWN_MIN_MS},
+        {1, COOLDOWN_MIN_MS},
+        {4999, COOLDOWN_MIN_MS},
+        {5000, 5000},
+        {5001, 5001},
+        {1800000, 1800000},
     };
     assert_int_equal(COOLDOWN_MIN_MS, 5000);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

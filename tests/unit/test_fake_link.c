@@ -348,13 +348,13 @@ static void test_scenario_pacing_and_echo(void **state)
     free(text);
     fake_outcome_clear(&out);
 
-    /* ttfb delays the head; midclose waits before the drop (wait=, 100 ms). */
+    /* ttfb delays the head; midclose drops at once unless wait= says otherwise. */
     t_handle(a, t_body("fake-chat", "[[fake:text ttfb=250]]"), NULL, &out);
     assert_int_equal(out.plan.head_delay_ms, 250);
     assert_int_equal(out.plan.end_delay_ms, 0);
     fake_outcome_clear(&out);
     t_handle(a, t_body("fake-chat", "[[fake:midclose]]"), NULL, &out);
-    assert_int_equal(out.plan.end_delay_ms, 100);
+    assert_int_equal(out.plan.end_delay_ms, 0);
     fake_outcome_clear(&out);
     t_handle(a, t_body("fake-chat", "[[fake:midclose wait=7]]"), NULL, &out);
     assert_int_equal(out.plan.end_delay_ms, 7);
