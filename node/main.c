@@ -3,12 +3,29 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "node/config.h"
 #include "node/node.h"
 #include "protocol/alog.h"
 
 extern char **environ;
+
+/*  Every HTTP connection, tab and peer is a descriptor: make room for
+    --max-connections plus the node's own (the soft limit is often 1024). */
+static void s_raise_nofile(int max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t want = (rlim_t)max_connections + 256;
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+        alog_warn("only %llu file descriptors available; --max-connections %d may not be reached",
+                  (unsigned long long)rl.rlim_cur, max_connections);
+}
 
 int main(int argc, char **argv)
 {
@@ -24,6 +41,7 @@ int main(int argc, char **argv)
         return 2;
     }
     alog_set_level(cfg.log_level);
+    s_raise_nofile(cfg.max_connections);
     zsys_init();
     zsys_set_logident("arena-node");
     zsys_set_logstream(stderr); /* stdout carries only the ready line */

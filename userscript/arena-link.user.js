@@ -146,8 +146,10 @@
       }
       if (frame && typeof frame.type === "string") onFrame(frame);
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       showState(false);
+      // 4409: a duplicated browser tab took over our tab id; take a new one.
+      if (ev.code === 4409) sessionStorage.removeItem(TAB_KEY);
       for (const ctl of jobs.values()) ctl.abort();
       setTimeout(connect, backoffMs);
       backoffMs = Math.min(backoffMs * 2, 30000);
