@@ -24,18 +24,18 @@
 typedef struct _link_t link_t;
 
 typedef struct {
-    const char *bind_addr;       /* "127.0.0.1" */
-    int port;                    /* 0: pick a free port */
-    const char *token;           /* required in hello */
-    const char *node_name;       /* sent in welcome */
-    const char *const *origins;  /* allowed Origin patterns; a "*." host prefix match sub-domains */
+    const char *bind_addr;      /* "127.0.0.1" */
+    int port;                   /* 0: pick a free port */
+    const char *token;          /* required in hello */
+    const char *node_name;      /* sent in welcome */
+    const char *const *origins; /* allowed Origin patterns; a "*." host prefix match sub-domains */
     size_t n_origins;
-    size_t max_frame;            /* default LINK_MAX_FRAME; larger closes with 1009 */
-    int hello_timeout_ms;        /* default 5000 */
-    int ping_interval_ms;        /* default 15000 */
-    int silent_close_ms;         /* default 45000 */
-    size_t max_tabs;             /* connections, default 256 */
-    size_t tab_queue_max;        /* queued outbound frames per tab, default 1024 */
+    size_t max_frame;     /* default LINK_MAX_FRAME; larger closes with 1009 */
+    int hello_timeout_ms; /* default 5000 */
+    int ping_interval_ms; /* default 15000 */
+    int silent_close_ms;  /* default 45000 */
+    size_t max_tabs;      /* connections, default 256 */
+    size_t tab_queue_max; /* queued outbound frames per tab, default 1024 */
 } link_config_t;
 
 typedef enum {

@@ -20,7 +20,7 @@
 #define S_LONG_LINE 512             /* characters per a0 line */
 #define S_LONG_CHUNK 8192           /* bytes per chunk */
 #define S_SPLIT_MAX 40              /* bytes per chunk with split=1 */
-#define S_MIDCLOSE_WAIT 0         /* ms between midclose's last chunk and the drop */
+#define S_MIDCLOSE_WAIT 0           /* ms between midclose's last chunk and the drop */
 #define S_MAX_PLAN_CHUNKS 10000000u /* bound on one plan */
 
 /* Keys every scenario takes, and the shared sets. */
