@@ -313,7 +313,8 @@ static void s_on_fail(void *arg, const exec_fail_t *f)
     }
     /* Cooled models and challenged tabs drop out by themselves; other failures
        exclude the tab for this request, except those a fresh id set cures. */
-    bool same_tab_ok = f->cls == ARENA_FAIL_DUPLICATE || f->cls == ARENA_FAIL_RECAPTCHA;
+    bool same_tab_ok =
+        f->fresh_ids || f->cls == ARENA_FAIL_DUPLICATE || f->cls == ARENA_FAIL_RECAPTCHA;
     if (!same_tab_ok && tab[0] && job->n_tried < DISPATCH_MAX_TRIED && !s_tried(job, tab)) {
         char *copy = strdup(tab);
         if (copy)
@@ -383,7 +384,6 @@ void dispatch_poll(dispatch_t *self)
     size_t budget = self->queued;
     while (self->qhead && budget--) {
         job_t *job = self->qhead;
-        s_unqueue(self, job);
         size_t before = self->running;
         if (!s_route(self, job))
             continue;

@@ -36,6 +36,8 @@ struct _exec_t {
     usage_t usage;
     bool arena_error;
     char upstream_error[200];
+    bool in_parser; /* inside arena_stream_feed/finish: sinks may abort us */
+    bool aborted;   /* tabs_exec_abort ran meanwhile: free once the parser returns */
 };
 
 struct _tabs_t {
@@ -206,6 +208,8 @@ static void s_hello(tabs_t *self, const link_event_t *ev)
 static int s_on_stream_event(void *arg, const arena_event_t *ev)
 {
     exec_t *x = arg;
+    if (x->aborted)
+        return 1;
     switch (ev->kind) {
     case ARENA_EV_DELTA:
         if (ev->participant != 'a')
@@ -215,7 +219,7 @@ static int s_on_stream_event(void *arg, const arena_event_t *ev)
         if (ev->delta != DELTA_CITATION)
             x->content_deltas++;
         x->sink->delta(x->arg, ev->delta, ev->text, ev->len);
-        break;
+        return x->aborted ? 1 : 0;
     case ARENA_EV_FINISH:
         x->finish_seen = true;
         snprintf(x->finish_reason, sizeof x->finish_reason, "%s",
@@ -312,7 +316,17 @@ static void s_done(tabs_t *self, exec_t *x)
         s_exec_finish(self, x, &f);
         return;
     }
-    if (x->parser && arena_stream_finish(x->parser, s_on_stream_event, x) != ARENA_STREAM_OK) {
+    int frc = ARENA_STREAM_OK;
+    if (x->parser) {
+        x->in_parser = true;
+        frc = arena_stream_finish(x->parser, s_on_stream_event, x);
+        x->in_parser = false;
+        if (x->aborted) {
+            s_exec_free(&x);
+            return;
+        }
+    }
+    if (frc != ARENA_STREAM_OK) {
         s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
         openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent an oversized line");
         s_exec_finish(self, x, &f);
@@ -320,6 +334,7 @@ static void s_done(tabs_t *self, exec_t *x)
     }
     if (x->content_deltas == 0) {
         s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
+        f.fresh_ids = true; /* empty or hasArenaError: the same tab may do with fresh ids */
         openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent %s%s%s",
                          x->arena_error ? "an error" : "an empty answer",
                          x->upstream_error[0] ? ": " : "", x->upstream_error);
@@ -365,8 +380,14 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
         if (!x || !x->status)
             break;
         if (x->parser) {
-            if (arena_stream_feed(x->parser, fr.data, fr.data_len, s_on_stream_event, x) !=
-                ARENA_STREAM_OK) {
+            x->in_parser = true;
+            int frc = arena_stream_feed(x->parser, fr.data, fr.data_len, s_on_stream_event, x);
+            x->in_parser = false;
+            if (x->aborted) {
+                s_exec_free(&x);
+                break;
+            }
+            if (frc != ARENA_STREAM_OK) {
                 exec_fail_t f;
                 s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
                 openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent an oversized line");
@@ -527,7 +548,12 @@ void tabs_exec_abort(tabs_t *self, exec_t **exec_p)
         x->tab->inflight--;
     }
     zhashx_delete(self->execs, x->id);
-    s_exec_free(exec_p);
+    x->tab = NULL;
+    if (x->in_parser)
+        x->aborted = true; /* s_frame/s_done free it when the parser returns */
+    else
+        s_exec_free(&x);
+    *exec_p = NULL;
     if (self->cfg.on_capacity)
         self->cfg.on_capacity(self->cfg.arg);
 }

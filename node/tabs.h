@@ -28,6 +28,7 @@ typedef struct {
     arena_fail_t cls;
     bool retryable;      /* another target (or fresh ids) may succeed */
     bool after_content;  /* content deltas were already delivered */
+    bool fresh_ids;      /* the same tab may succeed with fresh ids (empty answer) */
     long long cooled_ms; /* > 0: this failure cooled the model (or node) that long */
     openai_error_t err;  /* status, code and message for the client */
 } exec_fail_t;
