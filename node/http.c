@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include "protocol/alog.h"
+#include "protocol/arena_sources.h"
 #include "protocol/uuid7.h"
 
 #define HTTP_STREAM_BLOCK (16 * 1024)
 #define HTTP_MAX_PENDING_OUT (32u * 1024 * 1024) /* unsent stream bytes per client */
+#define HTTP_MAX_CITATIONS (64u * 1024)          /* citation text kept per answer */
 
 typedef enum {
     REQ_NEW,    /* headers seen, body arriving */
@@ -45,6 +47,7 @@ struct _req_t {
     long long retry_after_ms;
     abuf_t out; /* prepared body, or unsent SSE bytes */
     abuf_t content, reasoning;
+    abuf_t citations; /* search sources, appended as a list at the end */
     char id[48];
     char *model;
     long long created;
@@ -74,6 +77,7 @@ static void s_req_unref(req_t *req)
     abuf_free(&req->out);
     abuf_free(&req->content);
     abuf_free(&req->reasoning);
+    abuf_free(&req->citations);
     free(req->model);
     free(req);
 }
@@ -224,8 +228,11 @@ static void s_stream_append_failed(req_t *req)
 static void s_sink_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
     req_t *req = arg;
-    if (kind == DELTA_CITATION)
+    if (kind == DELTA_CITATION) {
+        req->citations.max = HTTP_MAX_CITATIONS;
+        abuf_append(&req->citations, text, len); /* past the cap: dropped */
         return;
+    }
     if (!req->stream) {
         abuf_t *dst = kind == DELTA_REASONING ? &req->reasoning : &req->content;
         int rc = 0;
@@ -255,6 +262,16 @@ static void s_sink_end(void *arg, const char *finish_reason, const usage_t *usag
     req->job = NULL;
     openai_render_ctx_t ctx;
     s_render_ctx(req, &ctx);
+    abuf_t sources = ABUF_INIT;
+    if (req->citations.len &&
+        arena_sources_render(req->citations.data, req->citations.len, &sources) > 0) {
+        if (req->stream)
+            openai_render_sse_delta(&req->out, &ctx, !req->first_sent, DELTA_TEXT, sources.data,
+                                    sources.len);
+        else
+            abuf_append(&req->content, sources.data, sources.len);
+    }
+    abuf_free(&sources);
     if (req->stream) {
         openai_render_sse_finish(&req->out, &ctx, finish_reason);
         if (req->include_usage)

@@ -116,6 +116,23 @@ arena.test('usage scenario: upstream token counts pass through', async () => {
     );
 });
 
+arena.test('search: citations become a sources list after the answer', async () => {
+    const stream = await sdk.chat.completions.create({
+        model: 'fake-search',
+        messages: [{ role: 'user', content: fake('search') }],
+        stream: true,
+    });
+    const { content, error } = await collectStream(stream);
+    assert.equal(error, null, `stream failed: ${error}`);
+    assert.equal(content, `${FAKE_ANSWER}\n\nSources:\n1. [A](https://example.test/a)\n`);
+
+    const whole = await sdk.chat.completions.create({
+        model: 'fake-search',
+        messages: [{ role: 'user', content: fake('search') }],
+    });
+    assert.equal(whole.choices[0].message.content, content);
+});
+
 arena.test('reasoning: delta.reasoning_content before the content', async () => {
     const stream = await sdk.chat.completions.create({
         model: 'fake-chat',
