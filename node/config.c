@@ -50,6 +50,7 @@ typedef enum {
     S_CHECK_PATH,     /* 1..max characters, no control characters */
     S_CHECK_ORIGIN,   /* http(s)://host[:port] */
     S_CHECK_HOSTPORT, /* HOST:PORT with a port 1..65535 */
+    S_CHECK_ALIAS,    /* ALIAS=MODEL, both sides non-empty, no spaces */
 } s_check_t;
 
 typedef enum {
@@ -81,6 +82,8 @@ typedef enum {
     OPT_FIRST_BYTE_TIMEOUT,
     OPT_STREAM_IDLE_TIMEOUT,
     OPT_MAX_CONNECTIONS,
+    OPT_MODEL_ALIAS,
+    OPT_MODEL_ALLOW,
     OPT__COUNT
 } s_opt_id_t;
 
@@ -191,6 +194,13 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_MAX_CONNECTIONS] = {"max-connections", "ARENA_MAX_CONNECTIONS", "max_connections", NULL,
                              S_INT, S_CHECK_NONE, 1, 1000000, false, S_OFF(max_connections), 0, "N",
                              "simultaneous HTTP connections", "4096", NULL},
+    [OPT_MODEL_ALIAS] = {"model-alias", "ARENA_MODEL_ALIAS", "model_alias", "model_aliases",
+                         S_LIST, S_CHECK_ALIAS, 3, 401, false, S_OFF(model_aliases), 0,
+                         "ALIAS=MODEL", "also serve MODEL under the name ALIAS; repeatable", "none",
+                         NULL},
+    [OPT_MODEL_ALLOW] = {"model-allow", "ARENA_MODEL_ALLOW", "model_allow", NULL, S_LIST,
+                         S_CHECK_WORD, 1, 200, false, S_OFF(model_allow), 0, "MODEL",
+                         "serve only these models (and aliases of them); repeatable", "all", NULL},
 };
 
 /*  Which layer a value comes from: it names the culprit in messages. */
@@ -368,6 +378,12 @@ static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *
         return s_fail(err, errlen,
                       "%s: expected an origin like https://host[:port] (no path), got \"%s\"", who,
                       shown);
+    if (o->check == S_CHECK_ALIAS) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1] || strchr(eq + 1, '=') || strchr(v, ' '))
+            return s_fail(err, errlen,
+                          "%s: expected ALIAS=MODEL (no spaces, one '='), got \"%s\"", who, shown);
+    }
     if (o->check == S_CHECK_HOSTPORT) {
         char host[256];
         int port;
@@ -905,6 +921,8 @@ void config_free(config_t *cfg)
     s_list_clear(&cfg->seeds);
     s_list_clear(&cfg->link_origins);
     s_list_clear(&cfg->api_keys);
+    s_list_clear(&cfg->model_aliases);
+    s_list_clear(&cfg->model_allow);
     memset(cfg, 0, sizeof *cfg);
 }
 

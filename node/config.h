@@ -52,6 +52,8 @@ typedef struct {
     int first_byte_timeout_ms;  /* default 180000 */
     int stream_idle_timeout_ms; /* default 180000 */
     int max_connections;        /* HTTP connections, default 4096 */
+    strlist_t model_aliases;    /* "ALIAS=MODEL" each */
+    strlist_t model_allow;      /* empty: every model of the catalog */
 } config_t;
 
 /*  Loads everything. Returns 0 on success, 1 when --help or --version was

@@ -96,13 +96,12 @@ static int s_render_health(node_t *self, abuf_t *out)
 
 static int s_render_models(node_t *self, abuf_t *out)
 {
-    size_t n = catalog_size(self->catalog);
+    size_t n = catalog_served_count(self->catalog);
     openai_model_entry_t *m = calloc(n ? n : 1, sizeof *m);
     if (!m)
         return 500;
     for (size_t i = 0; i < n; i++) {
-        const arena_model_t *am = catalog_at(self->catalog, i);
-        m[i].id = am->name;
+        const arena_model_t *am = catalog_served_at(self->catalog, i, &m[i].id);
         m[i].created = catalog_updated(self->catalog);
         m[i].owned_by = am->organization ? am->organization : "lmarena";
     }
@@ -111,22 +110,18 @@ static int s_render_models(node_t *self, abuf_t *out)
     return 200;
 }
 
-typedef struct {
-    json_t *arr;
-    const char *node_id;
-} s_cool_walk_t;
-
 static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
 {
     json_t *arr = json_array();
     *node_cool = cooldown_remaining(self->cooldowns, self->id, COOLDOWN_ALL, now, NULL);
-    for (size_t i = 0; i < catalog_size(self->catalog); i++) {
-        const arena_model_t *m = catalog_at(self->catalog, i);
+    for (size_t i = 0; i < catalog_served_count(self->catalog); i++) {
+        const char *name = NULL;
+        const arena_model_t *m = catalog_served_at(self->catalog, i, &name);
         const char *reason = NULL;
         long long left = cooldown_remaining(self->cooldowns, self->id, m->name, now, &reason);
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:I}", "name", m->name, "arena_id", m->id, "modality",
-                      arena_modality_name(m->modality), "cooled_remaining_ms", (json_int_t)left);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", name, "arena_id", m->id,
+                              "modality", arena_modality_name(m->modality), "cooled_remaining_ms",
+                              (json_int_t)left);
         json_object_set_new(o, "reason", left > 0 && reason ? json_string(reason) : json_null());
         json_array_append_new(arr, o);
     }
@@ -233,7 +228,7 @@ static int s_render_index(node_t *self, abuf_t *out)
                 "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
                 "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
                 "<strong>%zu</strong>.</p>",
-                ts.tabs, catalog_size(self->catalog));
+                ts.tabs, catalog_served_count(self->catalog));
     abuf_puts(out,
               "<h2>Connect a browser tab</h2><ol>"
               "<li>Install the Tampermonkey (or Violentmonkey) extension in your browser.</li>"
@@ -250,14 +245,16 @@ static int s_render_index(node_t *self, abuf_t *out)
     abuf_puts(out, self->cfg->api_keys.n ? "one of the keys given with <code>--api-key</code>"
                                          : "anything (no key is configured)");
     abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
-    const arena_model_t *m0 = catalog_at(self->catalog, 0);
+    const char *m0 = "gpt-5-high";
+    if (catalog_served_count(self->catalog))
+        catalog_served_at(self->catalog, 0, &m0);
     abuf_puts(out, "<code>");
-    s_html_escaped(out, m0 ? m0->name : "gpt-5-high");
+    s_html_escaped(out, m0);
     abuf_puts(out, "</code></li></ul><pre>curl ");
     abuf_puts(out, base);
     abuf_puts(out, "/chat/completions -H 'Content-Type: application/json' \\\n  -d "
                    "'{\"model\":\"");
-    s_html_escaped(out, m0 ? m0->name : "gpt-5-high");
+    s_html_escaped(out, m0);
     abuf_puts(out, "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'</pre>"
                    "<p>Mesh status: <a href=\"/mesh/status\">/mesh/status</a> · health: "
                    "<a href=\"/health\">/health</a></p></body></html>");
@@ -410,7 +407,10 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->cooldowns = cooldown_new(self->store, zclock_time());
     self->catalog = catalog_new(self->store);
     self->loop = zloop_new();
-    if (!self->cooldowns || !self->catalog || !self->loop) {
+    if (!self->cooldowns || !self->catalog || !self->loop ||
+        catalog_set_policy(self->catalog, (const char *const *)cfg->model_aliases.items,
+                           cfg->model_aliases.n, (const char *const *)cfg->model_allow.items,
+                           cfg->model_allow.n) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

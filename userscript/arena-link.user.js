@@ -1,160 +1,378 @@
 // ==UserScript==
 // @name         ArenaMesh link
 // @namespace    arenamesh
-// @version      0.1.0
+// @version      0.2.0
 // @description  Lets an ArenaMesh node run LMArena requests in this logged-in tab.
 // @match        https://lmarena.ai/*
 // @match        https://*.lmarena.ai/*
 // @match        https://arena.ai/*
 // @match        https://*.arena.ai/*
 // @grant        none
+// @noframes
 // @run-at       document-idle
 // ==/UserScript==
 
-// Speaks LINK-PROTOCOL.md version 1 with the node at LINK_URL. The node fills in
-// LINK_URL and LINK_TOKEN when it serves this file at /userscript.user.js.
+// Speaks the browser link protocol, version 1 (docs/link-protocol.md), with the
+// node at LINK_URL: the node sends `fetch` jobs, the tab runs them with the
+// page's own fetch (cookies, reCAPTCHA, Cloudflare are the browser's business)
+// and streams `head`, `chunk`s and exactly one `done` or `fail` back. The node
+// fills in LINK_URL and LINK_TOKEN when it serves this file at
+// /userscript.user.js. One connection at a time; jobs belong to the connection
+// that started them, so a late frame never reaches a later connection.
 (function () {
-  "use strict";
+    "use strict";
 
-  const LINK_URL = "__ARENA_LINK_URL__";
-  const LINK_TOKEN = "__ARENA_LINK_TOKEN__";
-  const VERSION = "1";
-  const TAB_KEY = "arenamesh-tab-id";
+    const LINK_URL = "__ARENA_LINK_URL__";
+    const LINK_TOKEN = "__ARENA_LINK_TOKEN__";
+    const VERSION = "1";
+    const TAB_KEY = "arenamesh-tab-id";
+    const PREFIX_CONNECTED = "✅ ";
+    const PREFIX_CONNECTING = "⏳ ";
+    const PREFIX_RE = /^(?:✅|⏳) /;
+    const BACKOFF_MIN_MS = 1000;
+    const BACKOFF_MAX_MS = 30000;
+    const RECAPTCHA_WAIT_MS = 10000; // for grecaptcha to load, then for a token
+    const STATE_POLL_MS = 1000;
+    const CLOSE_REPLACED = 4409; // another connection took our tab id
+    const CHALLENGE_TITLE_RE = /^(Just a moment\.\.\.|Attention Required! \| Cloudflare)/;
+    const CHALLENGE_SELECTOR = "#challenge-form, #challenge-stage, #challenge-running, #cf-challenge-running";
 
-  const jobs = new Map(); // job id → AbortController
-  let socket = null;
-  let backoffMs = 1000;
-  const baseTitle = document.title.replace(/^(✅|⏳) /, "");
+    if (window.__arenaMeshLink) return; // injected twice into one page: keep the first
+    window.__arenaMeshLink = { version: VERSION };
 
-  function tabId() {
-    let id = sessionStorage.getItem(TAB_KEY);
-    if (!id) {
-      id = crypto.randomUUID();
-      sessionStorage.setItem(TAB_KEY, id);
-    }
-    return id;
-  }
+    const link = {
+        conn: null, // {ws, jobs: Map(job id → {ctl, ended})} of the open connection
+        connected: false,
+        backoffMs: BACKOFF_MIN_MS,
+        retryTimer: null,
+        state: null, // last `state` frame sent on this connection, as JSON text
+    };
 
-  function showState(connected) {
-    document.title = (connected ? "✅ " : "⏳ ") + baseTitle;
-  }
+    /* ---- tab identity and title ---- */
 
-  function send(frame) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-  }
-
-  function pageSitekey() {
-    const el = document.querySelector("script[src*='recaptcha'][src*='render=']");
-    if (!el) return null;
-    const m = /[?&]render=([^&]+)/.exec(el.src);
-    return m && m[1] !== "explicit" ? decodeURIComponent(m[1]) : null;
-  }
-
-  async function mintToken(rc) {
-    const g = window.grecaptcha && window.grecaptcha.enterprise;
-    if (!g) throw new Error("grecaptcha.enterprise is not on this page");
-    const sitekey = pageSitekey() || rc.sitekey;
-    await new Promise((resolve) => g.ready(resolve));
-    return g.execute(sitekey, { action: rc.action || "chat_submit" });
-  }
-
-  async function runFetch(job) {
-    const ctl = new AbortController();
-    jobs.set(job.id, ctl);
-    let body = job.body;
-    try {
-      if (job.recaptcha) {
-        let token;
-        try {
-          token = await mintToken(job.recaptcha);
-        } catch (e) {
-          send({ type: "fail", id: job.id, stage: "recaptcha", message: String(e && e.message || e) });
-          return;
+    function tabId() {
+        let id = sessionStorage.getItem(TAB_KEY);
+        if (!id) {
+            id = crypto.randomUUID();
+            sessionStorage.setItem(TAB_KEY, id);
         }
-        const obj = JSON.parse(body);
-        obj[job.recaptcha.field || "recaptchaV3Token"] = token;
-        body = JSON.stringify(obj);
-      }
-      const resp = await fetch(job.url, {
-        method: job.method || "POST",
-        headers: job.headers || {},
-        body,
-        credentials: "include",
-        signal: ctl.signal,
-      });
-      const headers = {};
-      resp.headers.forEach((v, k) => (headers[k.toLowerCase()] = v));
-      send({ type: "head", id: job.id, status: resp.status, headers });
-      const reader = resp.body.getReader();
-      const decoder = new TextDecoder();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        const text = decoder.decode(value, { stream: true });
-        if (text) send({ type: "chunk", id: job.id, data: text });
-      }
-      const tail = decoder.decode();
-      if (tail) send({ type: "chunk", id: job.id, data: tail });
-      send({ type: "done", id: job.id });
-    } catch (e) {
-      const aborted = ctl.signal.aborted;
-      send({ type: "fail", id: job.id, stage: aborted ? "aborted" : "fetch", message: String(e && e.message || e) });
-    } finally {
-      jobs.delete(job.id);
+        return id;
     }
-  }
 
-  function onFrame(frame) {
-    switch (frame.type) {
-      case "welcome":
-        backoffMs = 1000;
-        showState(true);
-        send({ type: "state", challenge: !!document.querySelector("#challenge-form, #cf-challenge-running"), recaptcha: !!(window.grecaptcha && window.grecaptcha.enterprise) });
-        break;
-      case "fetch":
-        runFetch(frame);
-        break;
-      case "abort": {
-        const ctl = jobs.get(frame.id);
-        if (ctl) ctl.abort();
-        break;
-      }
-      case "page":
-        send({ type: "page", id: frame.id, href: location.href, html: document.documentElement.outerHTML });
-        break;
-      case "reload":
-        location.reload();
-        break;
-      case "ping":
-        send({ type: "pong", t: frame.t });
-        break;
-      default:
-        break; // unknown types are ignored (forward compatibility)
+    function forgetTabId() {
+        sessionStorage.removeItem(TAB_KEY);
     }
-  }
 
-  function connect() {
-    showState(false);
-    socket = new WebSocket(LINK_URL);
-    socket.onopen = () => send({ type: "hello", token: LINK_TOKEN, tab: tabId(), version: VERSION, href: location.href, ua: navigator.userAgent });
-    socket.onmessage = (ev) => {
-      let frame;
-      try {
-        frame = JSON.parse(ev.data);
-      } catch (e) {
-        return;
-      }
-      if (frame && typeof frame.type === "string") onFrame(frame);
-    };
-    socket.onclose = (ev) => {
-      showState(false);
-      // 4409: a duplicated browser tab took over our tab id; take a new one.
-      if (ev.code === 4409) sessionStorage.removeItem(TAB_KEY);
-      for (const ctl of jobs.values()) ctl.abort();
-      setTimeout(connect, backoffMs);
-      backoffMs = Math.min(backoffMs * 2, 30000);
-    };
-  }
+    function baseTitle() {
+        return document.title.replace(PREFIX_RE, "");
+    }
 
-  connect();
+    function showState() {
+        const want = (link.connected ? PREFIX_CONNECTED : PREFIX_CONNECTING) + baseTitle();
+        if (document.title !== want) document.title = want;
+    }
+
+    // The site sets its own title (Next.js replaces <title>); put the prefix back.
+    function watchTitle() {
+        const observer = new MutationObserver(() => {
+            showState();
+            reportState();
+        });
+        observer.observe(document.head || document.documentElement, {
+            childList: true,
+            subtree: true,
+            characterData: true,
+        });
+    }
+
+    /* ---- what the tab can see of itself ---- */
+
+    function challengeShown() {
+        return CHALLENGE_TITLE_RE.test(baseTitle()) || document.querySelector(CHALLENGE_SELECTOR) !== null;
+    }
+
+    function recaptchaPresent() {
+        return !!(window.grecaptcha && window.grecaptcha.enterprise);
+    }
+
+    function reportState() {
+        if (!link.connected) return;
+        const frame = { type: "state", challenge: challengeShown(), recaptcha: recaptchaPresent() };
+        const text = JSON.stringify(frame);
+        if (text === link.state) return;
+        link.state = text;
+        sendOn(link.conn, frame);
+    }
+
+    /* ---- frames ---- */
+
+    function sendOn(conn, frame) {
+        if (!conn || conn !== link.conn || conn.ws.readyState !== WebSocket.OPEN) return false;
+        conn.ws.send(JSON.stringify(frame));
+        return true;
+    }
+
+    function errorText(e) {
+        return String((e && e.message) || e || "unknown error");
+    }
+
+    /* ---- reCAPTCHA ---- */
+
+    function pageSitekey() {
+        for (const el of document.querySelectorAll("script[src*='recaptcha']")) {
+            const m = /[?&]render=([^&#]+)/.exec(el.src);
+            if (m && m[1] !== "explicit") return decodeURIComponent(m[1]);
+        }
+        return null;
+    }
+
+    function withTimeout(promise, ms, what) {
+        let timer;
+        const guard = new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(what + " took longer than " + ms + " ms")), ms);
+        });
+        return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
+    }
+
+    async function waitForRecaptcha(signal) {
+        const deadline = Date.now() + RECAPTCHA_WAIT_MS;
+        while (!recaptchaPresent()) {
+            if (signal.aborted) throw new Error("aborted");
+            if (Date.now() >= deadline) throw new Error("grecaptcha.enterprise is not on this page");
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return window.grecaptcha.enterprise;
+    }
+
+    async function mintToken(rc, signal) {
+        const g = await waitForRecaptcha(signal);
+        const sitekey = pageSitekey() || rc.sitekey;
+        if (!sitekey) throw new Error("no reCAPTCHA sitekey on the page or in the job");
+        await withTimeout(new Promise((resolve) => g.ready(resolve)), RECAPTCHA_WAIT_MS, "grecaptcha.ready");
+        const token = await withTimeout(
+            Promise.resolve(g.execute(sitekey, { action: rc.action || "chat_submit" })),
+            RECAPTCHA_WAIT_MS,
+            "grecaptcha.execute"
+        );
+        if (typeof token !== "string" || token === "") throw new Error("grecaptcha.execute gave no token");
+        return token;
+    }
+
+    function bodyWithToken(body, field, token) {
+        let obj;
+        try {
+            obj = JSON.parse(body);
+        } catch (e) {
+            throw new Error("the job's body is not JSON, cannot add " + field);
+        }
+        if (!obj || typeof obj !== "object" || Array.isArray(obj)) {
+            throw new Error("the job's body is not a JSON object, cannot add " + field);
+        }
+        obj[field] = token;
+        return JSON.stringify(obj);
+    }
+
+    /* ---- jobs ---- */
+
+    // Frames of a job that has not ended yet (nothing follows its done/fail).
+    function sendJob(conn, id, job, frame) {
+        if (!job.ended) sendOn(conn, Object.assign({ id: id }, frame));
+    }
+
+    // Sends the job's one `done` or `fail`; later calls do nothing.
+    function endJob(conn, id, job, frame) {
+        if (job.ended) return;
+        sendJob(conn, id, job, frame);
+        job.ended = true;
+        if (conn.jobs.get(id) === job) conn.jobs.delete(id);
+    }
+
+    function failJob(conn, id, job, stage, e) {
+        const aborted = job.ctl.signal.aborted;
+        endJob(conn, id, job, {
+            type: "fail",
+            stage: aborted ? "aborted" : stage,
+            message: aborted ? "aborted by the node" : errorText(e),
+        });
+    }
+
+    function responseHeaders(resp) {
+        const headers = {};
+        resp.headers.forEach((v, k) => {
+            headers[k.toLowerCase()] = v;
+        });
+        return headers;
+    }
+
+    async function streamBody(conn, id, job, resp) {
+        if (!resp.body) return; // no body at all (e.g. 204): head then done
+        const reader = resp.body.getReader();
+        const decoder = new TextDecoder();
+        try {
+            for (;;) {
+                const { done, value } = await reader.read();
+                if (done) break;
+                const text = decoder.decode(value, { stream: true });
+                if (job.ended) return;
+                if (text) sendJob(conn, id, job, { type: "chunk", data: text });
+            }
+            const tail = decoder.decode();
+            if (tail) sendJob(conn, id, job, { type: "chunk", data: tail });
+        } finally {
+            reader.releaseLock();
+        }
+    }
+
+    async function runFetch(conn, frame) {
+        const id = frame.id;
+        const job = { ctl: new AbortController(), ended: false };
+        conn.jobs.set(id, job);
+        let stage = "fetch";
+        try {
+            let body = typeof frame.body === "string" ? frame.body : undefined;
+            const rc = frame.recaptcha;
+            if (rc && typeof rc === "object") {
+                stage = "recaptcha";
+                const token = await mintToken(rc, job.ctl.signal);
+                stage = "fetch";
+                body = bodyWithToken(body || "{}", rc.field || "recaptchaV3Token", token);
+            }
+            if (job.ctl.signal.aborted) throw new Error("aborted");
+            const resp = await fetch(frame.url, {
+                method: frame.method || "POST",
+                headers: frame.headers || {},
+                body: body,
+                credentials: "include",
+                signal: job.ctl.signal,
+            });
+            sendJob(conn, id, job, { type: "head", status: resp.status, headers: responseHeaders(resp) });
+            await streamBody(conn, id, job, resp);
+            endJob(conn, id, job, { type: "done" });
+        } catch (e) {
+            failJob(conn, id, job, stage, e);
+        }
+    }
+
+    function startFetch(conn, frame) {
+        if (typeof frame.id !== "string" || typeof frame.url !== "string") return;
+        if (conn.jobs.has(frame.id)) {
+            sendOn(conn, { type: "fail", id: frame.id, stage: "fetch", message: "job id already running" });
+            return;
+        }
+        runFetch(conn, frame);
+    }
+
+    // Replies at once, even while a token is still being minted.
+    function abortJob(conn, id) {
+        const job = conn.jobs.get(id);
+        if (!job) return; // already ended: its done/fail went out before
+        job.ctl.abort();
+        failJob(conn, id, job, "aborted");
+    }
+
+    function abortAll(conn) {
+        for (const job of conn.jobs.values()) job.ctl.abort();
+        conn.jobs.clear();
+    }
+
+    /* ---- node → tab ---- */
+
+    function onWelcome(conn, frame) {
+        if (frame.version !== VERSION) {
+            // The node accepted our hello, so it speaks our version; say it once.
+            console.warn("ArenaMesh: node speaks link version " + frame.version + ", this script " + VERSION);
+        }
+        link.connected = true;
+        link.backoffMs = BACKOFF_MIN_MS;
+        link.state = null;
+        showState();
+        reportState();
+    }
+
+    function onFrame(conn, frame) {
+        switch (frame.type) {
+            case "welcome":
+                onWelcome(conn, frame);
+                break;
+            case "fetch":
+                startFetch(conn, frame);
+                break;
+            case "abort":
+                abortJob(conn, frame.id);
+                break;
+            case "page":
+                sendOn(conn, { type: "page", id: frame.id, href: location.href, html: document.documentElement.outerHTML });
+                break;
+            case "reload":
+                location.reload();
+                break;
+            case "ping":
+                sendOn(conn, { type: "pong", t: frame.t });
+                break;
+            default:
+                break; // unknown types are ignored (forward compatibility)
+        }
+    }
+
+    /* ---- connection ---- */
+
+    function onMessage(conn, ev) {
+        let frame;
+        try {
+            frame = JSON.parse(ev.data);
+        } catch (e) {
+            return; // malformed: dropped
+        }
+        if (frame && typeof frame === "object" && typeof frame.type === "string") onFrame(conn, frame);
+    }
+
+    function onClose(conn, ev) {
+        if (conn !== link.conn) return;
+        link.conn = null;
+        link.connected = false;
+        abortAll(conn); // the node has failed them already
+        // A duplicated browser tab copies session storage, our id included.
+        if (ev.code === CLOSE_REPLACED) forgetTabId();
+        showState();
+        scheduleConnect();
+    }
+
+    function scheduleConnect() {
+        if (link.retryTimer) return;
+        const delay = link.backoffMs;
+        link.backoffMs = Math.min(link.backoffMs * 2, BACKOFF_MAX_MS);
+        link.retryTimer = setTimeout(() => {
+            link.retryTimer = null;
+            connect();
+        }, delay);
+    }
+
+    function connect() {
+        showState();
+        let ws;
+        try {
+            ws = new WebSocket(LINK_URL);
+        } catch (e) {
+            console.warn("ArenaMesh: cannot open " + LINK_URL + ": " + errorText(e));
+            scheduleConnect();
+            return;
+        }
+        const conn = { ws: ws, jobs: new Map() };
+        link.conn = conn;
+        ws.onopen = () =>
+            sendOn(conn, {
+                type: "hello",
+                token: LINK_TOKEN,
+                tab: tabId(),
+                version: VERSION,
+                href: location.href,
+                ua: navigator.userAgent,
+            });
+        ws.onmessage = (ev) => onMessage(conn, ev);
+        ws.onclose = (ev) => onClose(conn, ev);
+    }
+
+    watchTitle();
+    setInterval(reportState, STATE_POLL_MS);
+    connect();
 })();

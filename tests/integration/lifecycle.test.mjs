@@ -217,3 +217,33 @@ arenaTest('a cooldown survives a restart', async (t, arena) => {
     const other = await sdk.chat.completions.create(ask('fake-chat-2', 'Hi'));
     assert.equal(other.choices[0].message.content, FAKE_ANSWER);
 });
+
+arenaTest('catalog policy: --model-allow filters, --model-alias serves a model under another name', async (t, arena) => {
+    const { node, link } = await arena.startPair({
+        name: 'policy-node',
+        extraArgs: ['--model-allow', 'fake-chat', '--model-alias', 'house=fake-chat-2'],
+    }, { tabs: 1 });
+    const sdk = client(node);
+    await waitFor(async () => (await sdk.models.list()).data.length === 2,
+        { timeoutMs: 5000, what: 'two served models' });
+    const ids = (await sdk.models.list()).data.map((m) => m.id).sort();
+    assert.deepEqual(ids, ['fake-chat', 'house']);
+
+    const viaAlias = await sdk.chat.completions.create({
+        model: 'house',
+        messages: [{ role: 'user', content: 'hi' }],
+    });
+    assert.equal(viaAlias.model, 'house');
+    assert.equal(viaAlias.choices[0].message.content, FAKE_ANSWER);
+    const status = JSON.parse((await http(node, 'GET', '/mesh/status')).text);
+    const house = status.nodes[0].models.find((m) => m.name === 'house');
+    assert.ok(house, 'the alias is listed in /mesh/status');
+    const fetches = link.fetches();
+    assert.equal(fetches[fetches.length - 1].body.modelAId, house.arena_id,
+        'the alias reaches its target upstream');
+
+    await assert.rejects(
+        sdk.chat.completions.create({ model: 'fake-chat-2', messages: [{ role: 'user', content: 'hi' }] }),
+        (e) => e.status === 404 && e.code === 'model_not_found',
+    );
+});

@@ -195,6 +195,68 @@ static void test_replace_find(void **state)
     catalog_destroy(&c);
 }
 
+/*  Allow-list and aliases: lookups and listings apply them, the stored
+    catalog does not change. */
+static void test_policy(void **state)
+{
+    (void)state;
+    catalog_t *c = catalog_new(NULL);
+    assert_non_null(c);
+    arena_catalog_t cat = s_build(s_first, N_OF(s_first));
+    assert_int_equal(catalog_replace(c, &cat), 0);
+    static const char *const aliases[] = {"best=gpt-5-high", "pic=imagen-4", "ghost=not-listed"};
+    static const char *const allow[] = {"gpt-5-high", "sonar-pro"};
+    assert_int_equal(catalog_set_policy(c, aliases, N_OF(aliases), allow, N_OF(allow)), 0);
+
+    const struct {
+        const char *ask;
+        const char *serves; /* NULL: not served */
+    } table[] = {
+        {"gpt-5-high", "gpt-5-high"},
+        {"sonar-pro", "sonar-pro"},
+        {"anon-model", NULL},
+        {"imagen-4", NULL},
+        {"best", "gpt-5-high"},
+        {"pic", "imagen-4"},
+        {"ghost", NULL},
+        {"not-listed", NULL},
+        {"best=gpt-5-high", NULL},
+    };
+    for (size_t i = 0; i < N_OF(table); i++) {
+        const arena_model_t *m = catalog_find(c, table[i].ask);
+        if (!table[i].serves) {
+            if (m)
+                fail_msg("%s should not be served", table[i].ask);
+        } else {
+            assert_non_null(m);
+            assert_string_equal(m->name, table[i].serves);
+        }
+    }
+    /* Listing: allowed catalog models in page order, then aliases with a target. */
+    static const char *const served[][2] = {{"gpt-5-high", "gpt-5-high"},
+                                            {"sonar-pro", "sonar-pro"},
+                                            {"best", "gpt-5-high"},
+                                            {"pic", "imagen-4"}};
+    assert_int_equal(catalog_served_count(c), N_OF(served));
+    for (size_t i = 0; i < N_OF(served); i++) {
+        const char *name = NULL;
+        const arena_model_t *m = catalog_served_at(c, i, &name);
+        assert_non_null(m);
+        assert_string_equal(name, served[i][0]);
+        assert_string_equal(m->name, served[i][1]);
+    }
+    assert_null(catalog_served_at(c, N_OF(served), &(const char *){NULL}));
+    assert_int_equal(catalog_size(c), N_OF(s_first)); /* stored whole */
+
+    /* No policy: everything, no aliases. */
+    assert_int_equal(catalog_set_policy(c, NULL, 0, NULL, 0), 0);
+    assert_int_equal(catalog_served_count(c), N_OF(s_first));
+    assert_null(catalog_find(c, "best"));
+    static const char *const bad[] = {"no-equals-sign"};
+    assert_int_equal(catalog_set_policy(c, bad, 1, NULL, 0), -1);
+    catalog_destroy(&c);
+}
+
 static void test_empty_keeps_previous(void **state)
 {
     (void)state;
@@ -278,6 +340,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_new),
         cmocka_unit_test(test_replace_find),
+        cmocka_unit_test(test_policy),
         cmocka_unit_test(test_empty_keeps_previous),
         cmocka_unit_test(test_updated),
         cmocka_unit_test_setup_teardown(test_persisted, s_setup, s_teardown),

@@ -148,6 +148,10 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         l = &c->link_origins;
     else if (!strcmp(setting, "api-key"))
         l = &c->api_keys;
+    else if (!strcmp(setting, "model-alias"))
+        l = &c->model_aliases;
+    else if (!strcmp(setting, "model-allow"))
+        l = &c->model_allow;
     else
         fail_msg("no renderer for %s", setting);
     if (l) {
@@ -202,6 +206,8 @@ static void test_defaults(void **state)
         {"seed", ""},
         {"link-origin", ""},
         {"api-key", ""},
+        {"model-alias", ""},
+        {"model-allow", ""},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         s_expect(fx, rows[i].setting, rows[i].want);
@@ -247,6 +253,8 @@ static const setting_row_t s_settings[] = {
     {"first-byte-timeout", "5000", "5000", "5000"},
     {"stream-idle-timeout", "86400000", "86400000", "86400000"},
     {"max-connections", "100", "100", "100"},
+    {"model-alias", "best=gpt-5-high", "[\"best=gpt-5-high\"]", "best=gpt-5-high"},
+    {"model-allow", "gpt-5-high", "[\"gpt-5-high\"]", "gpt-5-high"},
 };
 #define N_SETTINGS (sizeof s_settings / sizeof s_settings[0])
 
@@ -546,6 +554,11 @@ typedef struct {
 
 static const bad_row_t s_bad[] = {
     {{"--bogus"}, NULL, NULL, "unknown option --bogus", NULL},
+    {{"--model-alias", "best"}, NULL, NULL, "--model-alias: expected ALIAS=MODEL", NULL},
+    {{"--model-alias", "=gpt"}, NULL, NULL, "expected ALIAS=MODEL", NULL},
+    {{"--model-alias", "a=b=c"}, NULL, NULL, "expected ALIAS=MODEL", NULL},
+    {{"--model-alias", "a b=c"}, NULL, NULL, "expected ALIAS=MODEL", NULL},
+    {{"--model-allow", "a b"}, NULL, NULL, "--model-allow: must not contain spaces", NULL},
     {{"--bogus=1"}, NULL, NULL, "unknown option --bogus", NULL},
     {{"positional"}, NULL, NULL, "unexpected argument \"positional\"", NULL},
     {{"-q"}, NULL, NULL, "unexpected argument \"-q\"", NULL},

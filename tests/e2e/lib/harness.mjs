@@ -1,0 +1,530 @@
+// End-to-end harness: the real userscript in a real headless Chromium, on pages
+// of the fake LMArena server (tests/support/fake_arena_main.c), linked to a real
+// arena-node, driven by the official openai SDK. Everything on 127.0.0.1.
+//
+// One World per test owns a fake-arena process, an arena-node process, a
+// Chromium and its tabs; world.cleanup() ends them all (and a process 'exit'
+// hook kills any child left). Every wait is bounded. A failing test prints the
+// node's and the fake's output, each tab's console and the fake's request log.
+//
+// The userscript is installed the way Tampermonkey runs it: fetched from the
+// node's GET /userscript.user.js (link URL and token filled in by the node),
+// run in the page's own context (@grant none) once the DOM is ready
+// (@run-at document-idle), only in the top frame (@noframes), on every page
+// load of a matching origin — reloads and navigations included.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { chromium } from 'playwright-core';
+import OpenAI from 'openai';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export const SOURCE_DIR = process.env.ARENA_SOURCE_DIR ?? resolve(HERE, '../../..');
+export const BUILD_DIR = process.env.ARENA_BUILD_DIR ?? join(SOURCE_DIR, 'build');
+export const CHROMIUM = process.env.ARENA_CHROMIUM ?? '/usr/bin/chromium';
+export const ARTIFACTS = join(HERE, '..', 'artifacts');
+export const LINK_TOKEN = 'e2e-link-token-7c41d9a2b35f';
+export const FAKE_ANSWER = 'Hello from the fake arena.';
+export const FAKE_THINKING = 'Thinking about it.';
+export const FAKE_MODELS = ['fake-chat', 'fake-chat-2', 'fake-image', 'fake-search'];
+export const UUID7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+export const CONNECTED = '✅ ';
+export const CONNECTING = '⏳ ';
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                       '--disable-background-networking', '--disable-component-update',
+                       '--disable-sync'];
+const READY_TIMEOUT_MS = 10000;
+const STOP_TIMEOUT_MS = 5000;
+const TAIL_CHARS = 256 * 1024;
+const CONSOLE_KEEP = 200;
+
+const live = new Set();
+process.on('exit', () => {
+    for (const child of live) {
+        try {
+            child.kill('SIGKILL');
+        } catch {
+            /* already gone */
+        }
+    }
+});
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function binary(name) {
+    const path = join(BUILD_DIR, name);
+    if (!existsSync(path)) {
+        throw new Error(`${name} not found at ${path} (set ARENA_BUILD_DIR to a build directory)`);
+    }
+    return path;
+}
+
+/*  Polls fn until it returns a truthy value; throws naming `what` after timeoutMs. */
+export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    let lastErr;
+    for (;;) {
+        try {
+            const v = await fn();
+            if (v) return v;
+        } catch (e) {
+            lastErr = e;
+        }
+        if (Date.now() >= deadline) {
+            const why = lastErr ? ` (last error: ${lastErr.message})` : '';
+            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+        }
+        await sleep(intervalMs);
+    }
+}
+
+/*  Rejects naming `what` if promise does not settle within ms. */
+export function withTimeout(promise, ms, what) {
+    let timer;
+    const guard = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    });
+    return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
+}
+
+/* ---- child processes ---- */
+
+function s_tail() {
+    return {
+        text: '',
+        push(s) {
+            this.text += s;
+            if (this.text.length > TAIL_CHARS) this.text = this.text.slice(-TAIL_CHARS);
+        },
+    };
+}
+
+/*  Spawns a tracked child; waitLine(re) resolves the first stdout line matching re. */
+function s_spawn(path, args, label) {
+    const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    const out = s_tail();
+    const err = s_tail();
+    const lines = [];
+    const waiters = new Set();
+    let partial = '';
+    child.stdout.setEncoding('utf8').on('data', (s) => {
+        out.push(s);
+        partial += s;
+        let nl;
+        while ((nl = partial.indexOf('\n')) >= 0) {
+            const line = partial.slice(0, nl);
+            partial = partial.slice(nl + 1);
+            lines.push(line);
+            for (const w of [...waiters]) w(line);
+        }
+    });
+    child.stderr.setEncoding('utf8').on('data', (s) => err.push(s));
+    let exitInfo = null;
+    const exited = new Promise((resolveExit) => {
+        child.on('exit', (code, signal) => {
+            live.delete(child);
+            exitInfo = { code, signal };
+            resolveExit(exitInfo);
+        });
+        child.on('error', (e) => {
+            live.delete(child);
+            err.push(`spawn error: ${e.message}\n`);
+            exitInfo = { code: null, signal: null, error: e.message };
+            resolveExit(exitInfo);
+        });
+    });
+    return {
+        child, label, out, err, exited,
+        get exitInfo() {
+            return exitInfo;
+        },
+        waitLine(re, timeoutMs, what) {
+            const seen = lines.map((l) => re.exec(l)).find(Boolean);
+            if (seen) return Promise.resolve(seen);
+            return new Promise((resolveLine, reject) => {
+                const finish = (fn, v) => {
+                    clearTimeout(timer);
+                    waiters.delete(onLine);
+                    fn(v);
+                };
+                const onLine = (line) => {
+                    const m = re.exec(line);
+                    if (m) finish(resolveLine, m);
+                };
+                const timer = setTimeout(
+                    () => finish(reject, new Error(`${label}: no ${what} within ${timeoutMs} ms`)),
+                    timeoutMs);
+                waiters.add(onLine);
+                exited.then((info) => {
+                    if (waiters.has(onLine)) {
+                        finish(reject, new Error(`${label} exited (${JSON.stringify(info)}) before ${what}`));
+                    }
+                });
+            });
+        },
+        /* Sends signal, waits up to timeoutMs, then SIGKILL. {code, signal, ms, timedOut} */
+        async stop(signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
+            if (exitInfo) return { ...exitInfo, ms: 0, timedOut: false };
+            const t0 = Date.now();
+            child.kill(signal);
+            const timedOut = (await Promise.race([exited, sleep(timeoutMs).then(() => 'timeout')])) === 'timeout';
+            if (timedOut) {
+                child.kill('SIGKILL');
+                await withTimeout(exited, 5000, `${label} to die after SIGKILL`);
+            }
+            return { ...exitInfo, ms: Date.now() - t0, timedOut };
+        },
+        diagnostics() {
+            const exit = exitInfo ? ` exit=${JSON.stringify(exitInfo)}` : ' (running)';
+            return `--- ${label}${exit}\n--- stdout:\n${out.text.slice(-6000)}\n--- stderr:\n${err.text.slice(-20000)}`;
+        },
+    };
+}
+
+/*  Plain HTTP against base: {status, headers, text, json}, bounded. */
+export async function http(base, method, path, { headers = {}, body, timeoutMs = 10000 } = {}) {
+    const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
+    if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        if (typeof body !== 'string') init.headers['content-type'] = 'application/json';
+    }
+    const res = await fetch(`${base}${path}`, init);
+    const text = await res.text();
+    let json;
+    try {
+        json = JSON.parse(text);
+    } catch {
+        json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+}
+
+/* ---- the fake LMArena server ---- */
+
+export class FakeArena {
+    async start() {
+        this.proc = s_spawn(binary('fake-arena'), ['--port', '0'], 'fake-arena');
+        const m = await this.proc.waitLine(/^fake-arena ready url=(http:\/\/127\.0\.0\.1:\d+)\s*$/,
+                                           READY_TIMEOUT_MS, 'ready line');
+        this.url = m[1];
+        return this;
+    }
+
+    /*  POST /__fake/control with {force, default, challenge, challenge_once, token_ttl_ms}. */
+    async control(settings) {
+        const r = await http(this.url, 'POST', '/__fake/control', { body: settings });
+        if (r.status !== 200) throw new Error(`fake-arena control ${JSON.stringify(settings)}: ${r.status} ${r.text}`);
+        return r.json;
+    }
+
+    async reset() {
+        const r = await http(this.url, 'POST', '/__fake/reset', { body: {} });
+        if (r.status !== 200) throw new Error(`fake-arena reset: ${r.status} ${r.text}`);
+    }
+
+    /*  Every create-evaluation received, oldest first, with `body` parsed. */
+    async requests() {
+        const r = await http(this.url, 'GET', '/__fake/requests');
+        if (r.status !== 200 || r.json === undefined) throw new Error(`fake-arena requests: ${r.status} ${r.text.slice(0, 300)}`);
+        const list = Array.isArray(r.json) ? r.json : r.json.requests;
+        if (!Array.isArray(list)) throw new Error(`fake-arena requests: no list in ${r.text.slice(0, 300)}`);
+        return list.map((req) => ({ ...req, body: s_parseBody(req.body) }));
+    }
+
+    /*  Waits until at least n requests are recorded (and pred holds for the list). */
+    async waitRequests(n, { timeoutMs = 10000, pred = () => true, what } = {}) {
+        return waitFor(async () => {
+            const list = await this.requests();
+            return list.length >= n && pred(list) && list;
+        }, { timeoutMs, intervalMs: 100, what: what ?? `${n} request(s) recorded by fake-arena` });
+    }
+
+    async cleanup() {
+        if (this.proc) await this.proc.stop('SIGTERM', 2000).catch(() => {});
+    }
+
+    diagnostics() {
+        return this.proc ? this.proc.diagnostics() : '';
+    }
+}
+
+function s_parseBody(body) {
+    if (typeof body !== 'string') return body;
+    try {
+        return JSON.parse(body);
+    } catch {
+        return body;
+    }
+}
+
+/* ---- arena-node ---- */
+
+const NODE_READY_RE = /^arena-node ready name=(\S+) http=(\S+):(\d+) link=(\S+):(\d+) mesh=(\S+):(\d+)\s*$/;
+
+export class ArenaNode {
+    constructor(opts) {
+        this.opts = opts;
+        this.name = opts.name ?? `e2e-${process.pid}`;
+        this.dataDir = mkdtempSync(join(tmpdir(), 'arena-e2e-'));
+        this.runs = [];
+        this.ports = { http: 0, link: 0, mesh: 0 };
+    }
+
+    args() {
+        const o = this.opts;
+        const args = ['--name', this.name, '--data', this.dataDir,
+                      '--http', `127.0.0.1:${this.ports.http}`,
+                      '--link', `127.0.0.1:${this.ports.link}`,
+                      '--mesh', `127.0.0.1:${this.ports.mesh}`,
+                      '--link-token', LINK_TOKEN,
+                      '--link-origin', o.arenaOrigin, '--arena-origin', o.arenaOrigin,
+                      '--log-level', o.logLevel ?? 'debug'];
+        const num = { tabJobs: '--tab-jobs', queueTimeout: '--queue-timeout', retries: '--retries',
+                      cooldownDefault: '--cooldown-default' };
+        for (const [key, flag] of Object.entries(num)) {
+            if (o[key] !== undefined) args.push(flag, String(o[key]));
+        }
+        return args.concat(o.extraArgs ?? []);
+    }
+
+    async start() {
+        const run = s_spawn(binary('arena-node'), this.args(), `arena-node#${this.runs.length}`);
+        this.runs.push(run);
+        this.proc = run;
+        const m = await run.waitLine(NODE_READY_RE, READY_TIMEOUT_MS, 'ready line');
+        this.ports = { http: Number(m[3]), link: Number(m[5]), mesh: Number(m[7]) };
+        this.baseURL = `http://127.0.0.1:${this.ports.http}`;
+        this.linkURL = `ws://127.0.0.1:${this.ports.link}/link`;
+        return this;
+    }
+
+    stop(signal = 'SIGTERM') {
+        return this.proc.stop(signal);
+    }
+
+    /*  SIGTERM, then start again on the same ports and data dir. */
+    async restart() {
+        const stopped = await this.stop();
+        await this.start();
+        return stopped;
+    }
+
+    health() {
+        return http(this.baseURL, 'GET', '/health', { timeoutMs: 3000 });
+    }
+
+    async cleanup() {
+        for (const run of this.runs) await run.stop('SIGKILL', 2000).catch(() => {});
+        rmSync(this.dataDir, { recursive: true, force: true });
+    }
+
+    diagnostics() {
+        return this.runs.map((r) => r.diagnostics()).join('\n');
+    }
+}
+
+/* ---- the browser ---- */
+
+/*  The userscript as Tampermonkey runs it: top frame only, once the DOM is
+    ready, only on the fake arena's origin. An init script runs again on every
+    page load of the context, as Tampermonkey re-injects on each load. */
+function s_injection(script, origin) {
+    return `(() => {
+    if (window.top !== window || location.origin !== ${JSON.stringify(origin)}) return;
+    const run = () => {
+${script}
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', run, { once: true });
+    else run();
+})();`;
+}
+
+export class Tab {
+    constructor(world, page) {
+        this.world = world;
+        this.page = page;
+        this.console = [];
+        this.loads = 0; // main-frame loads (navigations, reloads)
+        page.on('console', (m) => this.s_log(`console.${m.type()}: ${m.text()}`));
+        page.on('pageerror', (e) => this.s_log(`pageerror: ${e.message}`));
+        page.on('load', () => {
+            this.loads++;
+            this.s_log(`load #${this.loads} ${page.url()}`);
+        });
+        page.on('close', () => this.s_log('closed'));
+    }
+
+    s_log(line) {
+        this.console.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+        if (this.console.length > CONSOLE_KEEP) this.console.shift();
+    }
+
+    title() {
+        return this.page.title();
+    }
+
+    /*  Waits until the title starts with ✅ (the userscript got `welcome`). */
+    async waitConnected(timeoutMs = 10000) {
+        return waitFor(async () => (await this.page.title()).startsWith(CONNECTED),
+                       { timeoutMs, intervalMs: 50, what: 'the tab title to start with ✅' });
+    }
+
+    /*  The last `state` the userscript would report, evaluated in the page. */
+    evaluate(fn, arg) {
+        return this.page.evaluate(fn, arg);
+    }
+}
+
+export class World {
+    constructor(opts = {}) {
+        this.opts = opts;
+        this.tabs = [];
+    }
+
+    async start() {
+        this.fake = await new FakeArena().start();
+        this.node = await new ArenaNode({ ...this.opts.node, arenaOrigin: this.fake.url }).start();
+        this.script = await this.fetchUserscript();
+        this.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+                                               timeout: 30000 });
+        this.context = await this.browser.newContext({ viewport: { width: 1100, height: 700 } });
+        this.context.setDefaultTimeout(10000);
+        await this.context.addInitScript({ content: s_injection(this.script, this.fake.url) });
+        return this;
+    }
+
+    /*  GET /userscript.user.js as a person installing it would. */
+    async fetchUserscript() {
+        const r = await http(this.node.baseURL, 'GET', '/userscript.user.js');
+        if (r.status !== 200) throw new Error(`GET /userscript.user.js: ${r.status}`);
+        if (!r.text.includes(`"${this.node.linkURL}"`) || !r.text.includes(`"${LINK_TOKEN}"`)) {
+            throw new Error('the served userscript does not carry this node\'s link URL and token');
+        }
+        return r.text;
+    }
+
+    /*  A new tab on the fake arena's page, connected (title ✅). */
+    async openTab({ path = '/', connected = true } = {}) {
+        const page = await this.context.newPage();
+        const tab = new Tab(this, page);
+        this.tabs.push(tab);
+        await page.goto(`${this.fake.url}${path}`, { waitUntil: 'load' });
+        if (connected) await tab.waitConnected();
+        return tab;
+    }
+
+    /*  Tabs connected as the node sees them (GET /health). */
+    async waitHealthTabs(n, timeoutMs = 10000) {
+        return waitFor(async () => {
+            const r = await this.node.health();
+            return r.status === 200 && r.json.tabs >= n && r.json;
+        }, { timeoutMs, intervalMs: 100, what: `GET /health to show tabs >= ${n}` });
+    }
+
+    /*  GET /v1/models lists every fake model (learned from a tab's page). */
+    async waitModels(names = FAKE_MODELS, timeoutMs = 15000) {
+        return waitFor(async () => {
+            const r = await http(this.node.baseURL, 'GET', '/v1/models', { timeoutMs: 3000 });
+            const ids = r.json?.data?.map((m) => m.id) ?? [];
+            return r.status === 200 && names.every((n) => ids.includes(n)) && r.json;
+        }, { timeoutMs, intervalMs: 100, what: `GET /v1/models to list ${names.join(', ')}` });
+    }
+
+    /*  openTab(), then the node sees it and lists the models. */
+    async connectTab(opts) {
+        const tab = await this.openTab(opts);
+        await this.waitHealthTabs(this.tabs.filter((t) => !t.page.isClosed()).length);
+        await this.waitModels();
+        return tab;
+    }
+
+    client(opts = {}) {
+        return new OpenAI({ baseURL: `${this.node.baseURL}/v1`, apiKey: 'none', maxRetries: 0,
+                            timeout: opts.timeout ?? 20000 });
+    }
+
+    async screenshot(page, name) {
+        mkdirSync(ARTIFACTS, { recursive: true });
+        const path = join(ARTIFACTS, name);
+        await page.screenshot({ path, fullPage: true });
+        return path;
+    }
+
+    async cleanup() {
+        if (this.browser) await withTimeout(this.browser.close(), 10000, 'chromium to close').catch(() => {});
+        if (this.node) await this.node.cleanup();
+        if (this.fake) await this.fake.cleanup();
+    }
+
+    async diagnostics() {
+        const parts = [];
+        if (this.node) parts.push(this.node.diagnostics());
+        if (this.fake) parts.push(this.fake.diagnostics());
+        this.tabs.forEach((t, i) => parts.push(`--- tab ${i}:\n${t.console.join('\n')}`));
+        if (this.fake?.url) {
+            const reqs = await this.fake.requests().catch((e) => `(unreadable: ${e.message})`);
+            const text = JSON.stringify(reqs, null, 1);
+            parts.push(`--- fake-arena requests:\n${text.length > 12000 ? `${text.slice(0, 12000)}…` : text}`);
+        }
+        return parts.join('\n');
+    }
+}
+
+/*  A node:test test with its own World (started unless opts.start === false),
+    cleaned up whatever happens; diagnostics printed and saved when it fails. */
+export function e2eTest(name, opts, fn) {
+    if (typeof opts === 'function') [opts, fn] = [{}, opts];
+    const { world: worldOpts = {}, ...testOpts } = opts;
+    return test(name, { timeout: 90000, ...testOpts }, async (t) => {
+        const world = new World(worldOpts);
+        t.after(() => world.cleanup());
+        try {
+            await world.start();
+            await fn(t, world);
+        } catch (e) {
+            const diag = await world.diagnostics().catch((d) => `(diagnostics failed: ${d.message})`);
+            for (const line of diag.split('\n')) t.diagnostic(line);
+            try {
+                mkdirSync(ARTIFACTS, { recursive: true });
+                writeFileSync(join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.log`), diag);
+            } catch {
+                /* best effort */
+            }
+            throw e;
+        }
+    });
+}
+
+/*  Collects a streaming completion: {chunks, content, reasoning, error}. */
+export async function collectStream(stream, { onChunk } = {}) {
+    const chunks = [];
+    let content = '';
+    let reasoning = '';
+    let error = null;
+    try {
+        for await (const chunk of stream) {
+            chunks.push(chunk);
+            const delta = chunk.choices?.[0]?.delta ?? {};
+            if (typeof delta.content === 'string') content += delta.content;
+            if (typeof delta.reasoning_content === 'string') reasoning += delta.reasoning_content;
+            if (onChunk) await onChunk(chunk, chunks.length);
+        }
+    } catch (e) {
+        error = e;
+    }
+    return { chunks, content, reasoning, error };
+}
+
+/*  A prompt carrying a fake-arena scenario directive. */
+export function fake(directive, text = 'Say hello.') {
+    return `${text} [[fake:${directive}]]`;
+}
+
+export const ask = (model, content, extra = {}) => ({ model, messages: [{ role: 'user', content }], ...extra });
