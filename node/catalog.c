@@ -15,12 +15,19 @@ typedef struct {
 struct _catalog_t {
     store_t *store; /* borrowed, may be NULL */
     arena_catalog_t cat;
-    long long updated;
+    long long updated_ms;
     s_alias_t *aliases;
     size_t n_aliases;
     char **allow;
     size_t n_allow;
 };
+
+static long long s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void s_policy_clear(catalog_t *self)
 {
@@ -42,7 +49,7 @@ catalog_t *catalog_new(store_t *store)
         return NULL;
     self->store = store;
     if (store && store_models_load(store, &self->cat) == 0)
-        self->updated = (long long)time(NULL);
+        self->updated_ms = s_now_ms();
     return self;
 }
 
@@ -64,7 +71,7 @@ int catalog_replace(catalog_t *self, arena_catalog_t *cat)
     self->cat = *cat;
     cat->models = NULL;
     cat->n = 0;
-    self->updated = (long long)time(NULL);
+    self->updated_ms = s_now_ms();
     if (self->store)
         store_models_replace(self->store, &self->cat);
     return 0;
@@ -168,5 +175,10 @@ const arena_model_t *catalog_at(const catalog_t *self, size_t i)
 
 long long catalog_updated(const catalog_t *self)
 {
-    return self->updated;
+    return self->updated_ms / 1000;
+}
+
+long long catalog_updated_ms(const catalog_t *self)
+{
+    return self->updated_ms;
 }

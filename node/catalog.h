@@ -36,5 +36,7 @@ size_t catalog_size(const catalog_t *self);
 const arena_model_t *catalog_at(const catalog_t *self, size_t i);
 /*  Unix seconds of the last replace (or of the load). */
 long long catalog_updated(const catalog_t *self);
+/*  The same in unix milliseconds (arena-mesh models --refresh waits on it). */
+long long catalog_updated_ms(const catalog_t *self);
 
 #endif

@@ -416,6 +416,14 @@ static enum MHD_Result s_route(http_t *self, req_t *req, const char *url, const 
                                       "missing or wrong API key (Authorization: Bearer KEY)");
         return s_render_route(self, conn, pages[i].route);
     }
+    if (strcmp(url, "/mesh/refresh-models") == 0) {
+        if (strcmp(method, "POST") != 0)
+            return s_queue_error_code(conn, "method_not_allowed", "use POST on this path");
+        if (!s_authorized(self, conn))
+            return s_queue_error_code(conn, "invalid_api_key",
+                                      "missing or wrong API key (Authorization: Bearer KEY)");
+        return s_render_route(self, conn, "refresh_models");
+    }
     if (strcmp(url, "/v1/chat/completions") == 0) {
         if (strcmp(method, "POST") != 0)
             return s_queue_error_code(conn, "method_not_allowed",

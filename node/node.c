@@ -142,7 +142,7 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
     snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
     json_t *me =
         json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
-                  " s:{s:I, s:I, s:I}, s:I, s:o}",
+                  " s:{s:I, s:I, s:I}, s:I, s:I, s:o}",
                   "id", self->id, "name", self->cfg->name, "self", 1, "address",
                   self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
                   self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
@@ -151,7 +151,8 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
                   "inflight", (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
                   (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed",
                   (json_int_t)ds.failed, "p50_ms", (json_int_t)ds.p50_ms,
-                  "node_cooled_remaining_ms", (json_int_t)node_cool, "models", models);
+                  "node_cooled_remaining_ms", (json_int_t)node_cool, "catalog_updated_ms",
+                  (json_int_t)catalog_updated_ms(self->catalog), "models", models);
     json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms", (json_int_t)now,
                             "nodes", me);
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -270,6 +271,12 @@ static int s_render(void *arg, const char *route, abuf_t *out, const char **cont
         return s_render_models(self, out);
     if (strcmp(route, "mesh_status") == 0)
         return s_render_mesh_status(self, out);
+    if (strcmp(route, "refresh_models") == 0) {
+        size_t n = tabs_refresh_catalog(self->tabs);
+        alog_info("model catalog refresh asked: %zu tab(s) asked for their page", n);
+        abuf_printf(out, "{\"tabs\":%zu}", n);
+        return 202;
+    }
     if (strcmp(route, "userscript") == 0) {
         *content_type = "text/javascript; charset=utf-8";
         return s_render_userscript(self, out);

@@ -458,11 +458,15 @@ void tabs_handle_event(tabs_t *self, const link_event_t *ev)
     }
 }
 
-void tabs_refresh_catalog(tabs_t *self)
+size_t tabs_refresh_catalog(tabs_t *self)
 {
+    size_t n = 0;
     for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs))
-        if (!tab->challenged)
+        if (!tab->challenged) {
             s_ask_page(self, tab);
+            n++;
+        }
+    return n;
 }
 
 tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude,

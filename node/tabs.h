@@ -59,8 +59,9 @@ void tabs_destroy(tabs_t **self_p);
 
 /*  Feeds one link event (HELLO, FRAME, GONE). */
 void tabs_handle_event(tabs_t *self, const link_event_t *ev);
-/*  Asks every tab for its page again (catalog refresh). */
-void tabs_refresh_catalog(tabs_t *self);
+/*  Asks every tab that is not challenged for its page again (catalog
+    refresh). Returns how many were asked. */
+size_t tabs_refresh_catalog(tabs_t *self);
 
 typedef enum {
     TABS_PICK_OK = 0,

@@ -1052,7 +1052,7 @@ static bool s_header_safe(const char *s)
 }
 
 static int s_curl_setup(CURL *curl, const char *url, const mesh_http_opts_t *o, s_sink_t *sink,
-                        struct curl_slist **headers, char *detail)
+                        struct curl_slist **headers, char *detail, bool post)
 {
     char auth[600];
     *headers = curl_slist_append(NULL, "Accept: application/json");
@@ -1086,10 +1086,14 @@ static int s_curl_setup(CURL *curl, const char *url, const mesh_http_opts_t *o, 
     c = c ? c : curl_easy_setopt(curl, CURLOPT_XFERINFODATA, sink);
     c = c ? c : curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     c = c ? c : curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+    if (post) {
+        c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+        c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+    }
     return c == CURLE_OK ? 0 : -1;
 }
 
-mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
+static mesh_http_rc_t s_http(const char *url, const mesh_http_opts_t *opts, bool post,
                              mesh_http_response_t *resp, char *err, size_t err_len)
 {
     mesh_http_opts_t o = opts ? *opts : (mesh_http_opts_t){0};
@@ -1100,7 +1104,7 @@ mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
     mesh_http_rc_t rc = MESH_HTTP_ERROR;
     *resp = (mesh_http_response_t){0};
     CURL *curl = curl_easy_init();
-    if (!curl || s_curl_setup(curl, url, &o, &sink, &headers, detail) < 0) {
+    if (!curl || s_curl_setup(curl, url, &o, &sink, &headers, detail, post) < 0) {
         snprintf(err, err_len, "%s: cannot set up the request (bad URL or API key?)", url);
         goto done;
     }
@@ -1124,6 +1128,18 @@ done:
     return rc;
 }
 
+mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
+                             mesh_http_response_t *resp, char *err, size_t err_len)
+{
+    return s_http(url, opts, false, resp, err, err_len);
+}
+
+mesh_http_rc_t mesh_http_post(const char *url, const mesh_http_opts_t *opts,
+                              mesh_http_response_t *resp, char *err, size_t err_len)
+{
+    return s_http(url, opts, true, resp, err, err_len);
+}
+
 void mesh_http_response_free(mesh_http_response_t *resp)
 {
     if (!resp)
@@ -1137,7 +1153,7 @@ void mesh_http_response_free(mesh_http_response_t *resp)
 void mesh_args_usage(FILE *to)
 {
     fputs("usage: arena-mesh status [--node URL] [--json] [--watch [SECONDS]]\n"
-          "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]]\n"
+          "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]] [--refresh]\n"
           "       arena-mesh --help | --version\n"
           "\n"
           "  status          nodes of the mesh: state, tabs, load, cooldowns\n"
@@ -1147,6 +1163,7 @@ void mesh_args_usage(FILE *to)
           "  --api-key KEY   sent as a bearer token (env ARENA_API_KEY)\n"
           "  --json          machine-readable output\n"
           "  --watch [S]     repeat every S seconds (default 2) until Ctrl-C\n"
+          "  --refresh       first have the node re-read the model list from its tabs\n"
           "\n"
           "exit codes: 0 ok, 2 node unreachable or bad answer, 64 bad usage\n",
           to);
@@ -1234,6 +1251,10 @@ static int s_parse_option(int argc, char **argv, int *i, mesh_args_t *a, char *e
     const char *arg = argv[*i];
     if (strcmp(arg, "--json") == 0) {
         a->json = true;
+        return 1;
+    }
+    if (strcmp(arg, "--refresh") == 0) {
+        a->refresh = true;
         return 1;
     }
     if (s_is_option(arg, "--watch")) {
@@ -1431,6 +1452,86 @@ static int s_watch(const mesh_args_t *args, const volatile sig_atomic_t *stop, F
     return MESH_EXIT_OK;
 }
 
+/*  The answering node's catalog time from a status document, or -1. */
+static long long s_catalog_updated(const mesh_http_response_t *resp)
+{
+    json_t *root = json_loadb(resp->body, resp->len, 0, NULL);
+    long long t = -1;
+    const char *self = json_string_value(json_object_get(root, "self"));
+    json_t *nodes = json_object_get(root, "nodes");
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        const char *id = json_string_value(json_object_get(n, "id"));
+        json_t *v = json_object_get(n, "catalog_updated_ms");
+        if (self && id && strcmp(self, id) == 0 && json_is_integer(v))
+            t = (long long)json_integer_value(v);
+    }
+    json_decref(root);
+    return t;
+}
+
+static long long s_status_catalog_time(const mesh_args_t *args, const mesh_http_opts_t *opts)
+{
+    mesh_http_response_t resp;
+    char why[512];
+    if (mesh_http_get(args->url, opts, &resp, why, sizeof why) != MESH_HTTP_OK)
+        return -1;
+    long long t = resp.status == 200 ? s_catalog_updated(&resp) : -1;
+    mesh_http_response_free(&resp);
+    return t;
+}
+
+int mesh_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *cancel, abuf_t *err)
+{
+    mesh_http_opts_t opts = {.api_key = args->has_api_key ? args->api_key : NULL,
+                             .cancel = cancel,
+                             .display = args->node};
+    long long before = s_status_catalog_time(args, &opts);
+    char url[600], why[512];
+    snprintf(url, sizeof url, "%s/mesh/refresh-models", args->node);
+    mesh_http_response_t resp;
+    mesh_http_rc_t rc = mesh_http_post(url, &opts, &resp, why, sizeof why);
+    if (rc != MESH_HTTP_OK) {
+        abuf_puts(err, rc == MESH_HTTP_CANCELLED ? "interrupted" : why);
+        return rc == MESH_HTTP_CANCELLED ? MESH_EXIT_INTERRUPTED : MESH_EXIT_FAIL;
+    }
+    long long tabs = -1;
+    long status = resp.status;
+    if (status == 202) {
+        json_t *root = json_loadb(resp.body, resp.len, 0, NULL);
+        json_t *v = json_object_get(root, "tabs");
+        tabs = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+        json_decref(root);
+    } else {
+        mesh_view_describe_http_error(url, resp.status, resp.body, resp.len, err);
+    }
+    mesh_http_response_free(&resp);
+    if (status != 202)
+        return MESH_EXIT_FAIL;
+    if (tabs <= 0) {
+        abuf_printf(err, "no browser tab is connected to %s: the model catalog stays as it is",
+                    args->node);
+        return MESH_EXIT_FAIL;
+    }
+    /* The catalog time has a one-second grain: wait for it to move. */
+    for (int waited = 0; waited < 10000 && !(cancel && *cancel); waited += 200) {
+        long long now = s_status_catalog_time(args, &opts);
+        if (now >= 0 && now > before)
+            return MESH_EXIT_OK;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (cancel && *cancel) {
+        abuf_puts(err, "interrupted");
+        return MESH_EXIT_INTERRUPTED;
+    }
+    abuf_printf(err, "asked %lld tab(s) for their page, but no new model list arrived within 10 s",
+                tabs);
+    return MESH_EXIT_FAIL;
+}
+
 int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_api_key,
                    const volatile sig_atomic_t *stop, FILE *out, FILE *err, bool tty)
 {
@@ -1449,6 +1550,15 @@ int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_
         return MESH_EXIT_USAGE;
     case MESH_ARGS_RUN:
         break;
+    }
+    if (args.refresh) {
+        abuf_t why_refresh = ABUF_INIT;
+        int rrc = mesh_view_refresh(&args, stop, &why_refresh);
+        if (rrc != MESH_EXIT_OK)
+            s_report(err, &why_refresh);
+        abuf_free(&why_refresh);
+        if (rrc != MESH_EXIT_OK)
+            return rrc;
     }
     if (args.watch)
         return s_watch(&args, stop, out, err, tty);

@@ -155,6 +155,9 @@ typedef struct {
     refused — is arena-node running?"). Redirects are not followed. */
 mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
                              mesh_http_response_t *resp, char *err, size_t err_len);
+/*  POST url with an empty body; otherwise as mesh_http_get. */
+mesh_http_rc_t mesh_http_post(const char *url, const mesh_http_opts_t *opts,
+                              mesh_http_response_t *resp, char *err, size_t err_len);
 void mesh_http_response_free(mesh_http_response_t *resp);
 
 /* ---- command line --------------------------------------------------------- */
@@ -177,6 +180,7 @@ typedef struct {
     bool json;
     bool watch;
     double watch_seconds; /* default 2 */
+    bool refresh;         /* models --refresh: the node re-reads its tabs' pages first */
 } mesh_args_t;
 
 /*  Parses argv (argv[0] is the program). env_node / env_api_key are the values
@@ -190,6 +194,11 @@ void mesh_args_usage(FILE *to);
     *cancel was set during the fetch. */
 int mesh_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t *cancel,
                            abuf_t *out, abuf_t *err);
+
+/*  models --refresh: POST /mesh/refresh-models, then wait (≤ 10 s) until the
+    node's catalog is newer. MESH_EXIT_OK, or MESH_EXIT_FAIL with err (no tab
+    connected, node unreachable, no new catalog in time). */
+int mesh_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *cancel, abuf_t *err);
 
 /*  The whole tool: parse arguments, run once or watch until *stop is set.
     Returns the process exit code. tty says whether out is a terminal (the

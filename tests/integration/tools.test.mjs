@@ -2,14 +2,15 @@
 
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Arena, binary, closedPort, run } from './lib/harness.mjs';
+import { Arena, binary, closedPort, http, run } from './lib/harness.mjs';
 
 const arena = new Arena();
 let node;
+let link;
 let mesh;
 
 before(async () => {
-    ({ node } = await arena.startPair({ name: 'tools-node' }, { tabs: 1 }, 'fake-image'));
+    ({ node, link } = await arena.startPair({ name: 'tools-node' }, { tabs: 1 }, 'fake-image'));
     mesh = binary('arena-mesh');
 });
 after(() => arena.cleanup());
@@ -50,4 +51,22 @@ arena.test('arena-mesh against a closed port → exit 2 naming the URL', async (
         assert.equal(r.code, 2, `${cmd}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
         assert.ok((r.stderr + r.stdout).includes(url), `${cmd} names ${url}:\n${r.stderr}`);
     }
+});
+
+arena.test('arena-mesh models --refresh: the tab is asked for its page again, the catalog is newer', async () => {
+    const before = JSON.parse((await http(node, 'GET', '/mesh/status')).text).nodes[0].catalog_updated_ms;
+    const pagesBefore = link.poll().filter((e) => e.ev === 'page').length;
+    const r = await run(mesh, ['models', '--node', node.baseURL, '--refresh']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes('fake-chat'), r.stdout);
+    const after = JSON.parse((await http(node, 'GET', '/mesh/status')).text).nodes[0].catalog_updated_ms;
+    assert.ok(after > before, `catalog time ${before} → ${after}`);
+    assert.ok(link.poll().filter((e) => e.ev === 'page').length > pagesBefore, 'a new page request');
+});
+
+arena.test('arena-mesh models --refresh with no tab connected → exit 2, says so', async () => {
+    const lonely = await arena.startNode({ name: 'lonely-node' });
+    const r = await run(mesh, ['models', '--node', lonely.baseURL, '--refresh']);
+    assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /no browser tab is connected/);
 });

@@ -35,6 +35,7 @@ typedef struct {
 
 struct _fake_arena_t {
     char *origin;
+    char *recaptcha_src;
     fake_models_t models;
     s_idset_t ids_new, ids_old; /* two generations: the oldest half is forgotten */
     size_t max_ids;
@@ -349,10 +350,11 @@ fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg, char *err, size_t e
         return NULL;
     }
     self->origin = strdup(cfg->origin ? cfg->origin : FAKE_LINK_DEFAULT_ORIGIN);
+    self->recaptcha_src = strdup(FAKE_ARENA_RECAPTCHA_SRC);
     self->max_ids = cfg->max_ids ? cfg->max_ids : S_DEFAULT_MAX_IDS;
     if (self->max_ids < 8)
         self->max_ids = 8;
-    if (!self->origin) {
+    if (!self->origin || !self->recaptcha_src) {
         s_err(err, errlen, "out of memory");
         goto fail;
     }
@@ -371,6 +373,7 @@ void fake_arena_destroy(fake_arena_t **self_p)
         return;
     fake_arena_t *self = *self_p;
     free(self->origin);
+    free(self->recaptcha_src);
     fake_models_free(&self->models);
     s_idset_free(&self->ids_new);
     s_idset_free(&self->ids_old);
@@ -692,8 +695,23 @@ static int s_page_send(fake_arena_t *self, const fake_request_t *req, fake_outco
     return *upstream ? 0 : -1;
 }
 
-/*  Model, modality, attachments and the token. 1 when refused. */
-static int s_check_semantics(fake_arena_t *self, json_t *body, const char *token, fake_outcome_t *o)
+/*  A token the body brought (the HTTP server's pages mint their own): the
+    request's token_check decides. 1 when refused, 0 when valid, -1 OOM. */
+static int s_check_brought_token(const fake_http_t *http, json_t *body, fake_outcome_t *o)
+{
+    const char *sent = json_string_value(json_object_get(body, FAKE_ARENA_RC_FIELD));
+    char why[200] = "";
+    if (!sent)
+        snprintf(why, sizeof why, "no recaptchaV3Token in the body");
+    else if (http->token_check(http->token_arg, sent, why, sizeof why) == 0)
+        return 0;
+    else if (!why[0])
+        snprintf(why, sizeof why, "recaptchaV3Token refused");
+    return s_refuse_json(o, 403, "recaptcha validation failed", why) < 0 ? -1 : 1;
+}
+
+/*  The token minted in the page for this request. 1 when refused. */
+static int s_check_minted_token(json_t *body, const char *token, fake_outcome_t *o)
 {
     const char *sent = json_string_value(json_object_get(body, FAKE_ARENA_RC_FIELD));
     const char *action = json_string_value(json_object_get(o->recaptcha, "action"));
@@ -707,6 +725,16 @@ static int s_check_semantics(fake_arena_t *self, json_t *body, const char *token
                              "token minted for another action") < 0
                    ? -1
                    : 1;
+    return 0;
+}
+
+/*  The token, then model, modality and attachments. 1 when refused. */
+static int s_check_semantics(fake_arena_t *self, const fake_http_t *http, json_t *body,
+                             const char *token, fake_outcome_t *o)
+{
+    int rc = http ? s_check_brought_token(http, body, o) : s_check_minted_token(body, token, o);
+    if (rc != 0)
+        return rc;
     const char *model_id = json_string_value(json_object_get(body, "modelAId"));
     const fake_link_model_t *m = s_model_by_id(self, model_id);
     char msg[256];
@@ -766,7 +794,7 @@ static int s_choose(const fake_request_t *req, const char *content, size_t len, 
     return fake_directive_parse(req->fallback ? req->fallback : "text", d, err, errlen);
 }
 
-static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, json_t *body,
+static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, bool bytes, json_t *body,
                           const char *upstream, fake_outcome_t *o)
 {
     json_t *content = json_object_get(json_object_get(body, "userMessage"), "content");
@@ -784,7 +812,8 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, json_t 
                              upstream,
                              strlen(upstream),
                              strcmp(d.name, "recaptcha") == 0 ? s_count_use(self, d.raw) : 1};
-    int rc = fake_scenario_plan(&in, &o->plan, err, sizeof err);
+    int rc = bytes ? fake_scenario_plan_bytes(&in, &o->plan, err, sizeof err)
+                   : fake_scenario_plan(&in, &o->plan, err, sizeof err);
     fake_directive_clear(&d);
     if (rc == 0)
         return 0;
@@ -792,7 +821,8 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, json_t 
     return s_refuse_json(o, 500, msg, msg);
 }
 
-static int s_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_t *o)
+static int s_handle(fake_arena_t *self, const fake_request_t *req, const fake_http_t *http,
+                    fake_outcome_t *o)
 {
     char *upstream = NULL, token[80];
     if (req->body) {
@@ -800,6 +830,8 @@ static int s_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_
         o->body = sent ? sent : json_stringn(req->body, req->body_len);
     }
     int rc = s_check_transport(self, req, o);
+    if (rc == 0 && http && req->rc_field)
+        rc = -1; /* programmer error: an HTTP request brings its own token */
     if (rc == 0)
         rc = s_page_send(self, req, o, &upstream, token);
     if (rc != 0)
@@ -812,11 +844,11 @@ static int s_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_
     if (issue)
         rc = s_refuse_zod(o, issue) < 0 ? -1 : 1;
     if (rc == 0)
-        rc = s_check_semantics(self, body, token, o);
+        rc = s_check_semantics(self, http, body, token, o);
     if (rc == 0)
         rc = s_check_fresh(self, ids, o);
     if (rc == 0)
-        rc = s_run_scenario(self, req, body, upstream, o);
+        rc = s_run_scenario(self, req, http != NULL, body, upstream, o);
     json_decref(body);
     free(upstream);
     return rc < 0 ? -1 : 0;
@@ -825,10 +857,31 @@ static int s_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_
 int fake_arena_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (s_handle(self, req, out) < 0) {
+    if (s_handle(self, req, NULL, out) < 0) {
         fake_outcome_clear(out);
         return -1;
     }
+    return 0;
+}
+
+int fake_arena_handle_http(fake_arena_t *self, const fake_request_t *req, const fake_http_t *http,
+                           fake_outcome_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!http || !http->token_check || s_handle(self, req, http, out) < 0) {
+        fake_outcome_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+int fake_arena_set_recaptcha_src(fake_arena_t *self, const char *src)
+{
+    char *copy = strdup(src ? src : FAKE_ARENA_RECAPTCHA_SRC);
+    if (!copy)
+        return -1;
+    free(self->recaptcha_src);
+    self->recaptcha_src = copy;
     return 0;
 }
 
@@ -939,13 +992,13 @@ int fake_arena_page(fake_arena_t *self, abuf_t *out)
             "<link rel=\"stylesheet\" href=\"/_next/static/css/fake-app.css\" "
             "data-precedence=\"next\"/><title>LMArena</title><meta name=\"description\" "
             "content=\"Compare AI models side by side.\"/><link rel=\"canonical\" href=\"%s/\"/>"
-            "<script src=\"https://www.google.com/recaptcha/enterprise.js?render=%s\" "
+            "<script src=\"%s?render=%s\" "
             "async=\"\"></script></head><body class=\"antialiased\"><div id=\"root\">"
             "<main><h1>LMArena</h1><textarea placeholder=\"Ask anything...\"></textarea>"
             "</main></div><script>(self.__next_f=self.__next_f||[]).push([0])</script>"
             "<script>self.__next_f.push([1,\"1:HL[\\\"/_next/static/css/fake-app.css\\\","
             "\\\"style\\\"]\\n2:I[7831,[\\\"app/layout\\\"],\\\"\\\"]\\n\"])</script>",
-            self->origin, FAKE_ARENA_SITEKEY);
+            self->origin, self->recaptcha_src, FAKE_ARENA_SITEKEY);
     for (int i = 0; i < 2 && rc == 0; i++)
         rc = s_push(out, rows[i]);
     if (rc == 0)

@@ -6,9 +6,10 @@
     ends. It remembers every upstream id it has seen (bounded) so re-sent ids
     get LMArena's 400 "duplicate".
 
-    No sockets, no timers: fake_link.c executes the plans. Threading: one
-    fake_arena_t is used by one thread (the fake link's); the directive
-    functions are pure. */
+    No sockets, no timers: fake_link.c (tab frames) and fake_arena_server.c
+    (HTTP) execute the plans. Threading: one fake_arena_t is used by one
+    thread at a time (the fake link's; the server's callers hold its lock);
+    the directive functions are pure. */
 #ifndef ARENA_FAKE_ARENA_H
 #define ARENA_FAKE_ARENA_H
 
@@ -28,6 +29,7 @@
 #define FAKE_ARENA_RC_FIELD "recaptchaV3Token"
 #define FAKE_ARENA_RC_ACTION "chat_submit"
 #define FAKE_ARENA_SITEKEY "6Led_uYrAAAAAKjxDIF58fgFtX3t8loNAK85bW9I"
+#define FAKE_ARENA_RECAPTCHA_SRC "https://www.google.com/recaptcha/enterprise.js"
 #define FAKE_ARENA_MAX_ATTACHMENT (5u * 1024 * 1024) /* one attachment URL, bytes */
 
 /* ---- directives ----------------------------------------------------------- */
@@ -105,10 +107,22 @@ const char *fake_scenario_keys(const char *name);
 /*  Builds the response plan of a valid request. 0, or -1 with err (a bad
     value in the directive, or out of memory); plan is then cleared. */
 int fake_scenario_plan(const fake_scenario_in_t *in, fake_plan_t *plan, char *err, size_t errlen);
+/*  The same for a plan whose chunks travel as raw bytes (HTTP) rather than
+    text frames: split=utf8 then also cuts inside multi-byte characters. */
+int fake_scenario_plan_bytes(const fake_scenario_in_t *in, fake_plan_t *plan, char *err,
+                             size_t errlen);
 /*  Appends one chunk [off, off+len) to the plan. 0 or -1. */
 int fake_plan_add_chunk(fake_plan_t *p, size_t off, size_t len, unsigned delay_ms);
 
+/*  The Cloudflare "Just a moment..." interstitial (static HTML). */
+const char *fake_scenario_cloudflare_html(void);
+
 /* ---- the arena ------------------------------------------------------------ */
+
+/*  Verifies a reCAPTCHA token the body brought with it (minted by a real
+    page, not by the fake): 0 valid (and now used up), or -1 with why in
+    reason. Runs inside fake_arena_handle, on its caller's thread. */
+typedef int(fake_token_check_fn)(void *arg, const char *token, char *reason, size_t reason_len);
 
 typedef struct {
     const char *url, *method;
@@ -120,6 +134,14 @@ typedef struct {
     const char *force;    /* directive that wins over the prompt's, or NULL */
     const char *fallback; /* directive when the prompt has none, or NULL */
 } fake_request_t;
+
+/*  What a request over real HTTP adds (fake_arena_handle_http): the body
+    carries its own recaptchaV3Token (rc_field is NULL), checked by
+    token_check, and the plan's chunks are sent as raw bytes. */
+typedef struct {
+    fake_token_check_fn *token_check; /* required */
+    void *token_arg;
+} fake_http_t;
 
 typedef struct {
     fake_plan_t plan;
@@ -160,6 +182,12 @@ void fake_arena_destroy(fake_arena_t **self_p);
 /*  Runs one fetch. Always fills out (a plan to execute); -1 only when memory
     ran out (out is then cleared). */
 int fake_arena_handle(fake_arena_t *self, const fake_request_t *req, fake_outcome_t *out);
+/*  The same for a request that came over HTTP (see fake_http_t). */
+int fake_arena_handle_http(fake_arena_t *self, const fake_request_t *req, const fake_http_t *http,
+                           fake_outcome_t *out);
+/*  Where the page loads reCAPTCHA Enterprise from, before "?render=<sitekey>"
+    (default FAKE_ARENA_RECAPTCHA_SRC, Google's). 0, or -1 out of memory. */
+int fake_arena_set_recaptcha_src(fake_arena_t *self, const char *src);
 /*  Appends the page's HTML with the catalog as flight data. 0 or -1. */
 int fake_arena_page(fake_arena_t *self, abuf_t *out);
 

@@ -25,7 +25,7 @@
 
 /* Keys every scenario takes, and the shared sets. */
 #define S_COMMON "ttfb"
-#define S_FORMAT "prefix split seed"
+#define S_FORMAT "prefix split seed gap"
 #define S_ANSWER "text piece finish pt ct " S_FORMAT
 
 static const char s_cloudflare_html[] =
@@ -58,6 +58,11 @@ static const char s_cloudflare_html[] =
     "<code>8f3a1c2b9d4e5f60</code></div></div><div class=\"text-center\" "
     "id=\"footer-text\">Performance &amp; security by Cloudflare</div></div></div>"
     "</body></html>";
+
+const char *fake_scenario_cloudflare_html(void)
+{
+    return s_cloudflare_html;
+}
 
 static const char s_moderation[] = "Request rejected: Content violates our terms of use. Please "
                                    "review our content policy and modify your prompt.";
@@ -323,11 +328,41 @@ static int s_answer(s_ctx_t *c)
     return s_answer_text(c, text, strlen(text));
 }
 
+/*  split=utf8: a chunk ends at every line end and around every multi-byte
+    character; over bytes (HTTP) also after every byte inside one, so the
+    reader gets the pieces of each character in separate chunks. */
+static int s_split_utf8(s_ctx_t *c)
+{
+    fake_plan_t *p = c->p;
+    const unsigned char *b = (const unsigned char *)p->body.data;
+    p->n_chunks = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < p->body.len; i++) {
+        size_t cut = 0; /* end of the chunk after byte i, or 0 */
+        if (b[i] == '\n' || (i + 1 < p->body.len && b[i + 1] >= 0xC0))
+            cut = i + 1; /* a line ends, or a multi-byte character starts next */
+        else if (b[i] >= 0x80 &&
+                 (c->in->byte_chunks || i + 1 == p->body.len || (b[i + 1] & 0xC0) != 0x80))
+            cut = i + 1; /* inside a character (bytes), or at its end */
+        if (i + 1 == p->body.len)
+            cut = i + 1;
+        if (cut && fake_plan_add_chunk(p, start, cut - start, 0) < 0)
+            return s_oom(c);
+        if (cut)
+            start = cut;
+    }
+    return 0;
+}
+
 /*  split=1: re-cut the whole body into small chunks that split lines (and
-    never a UTF-8 sequence), from a deterministic seed. */
+    never a UTF-8 sequence), from a deterministic seed; split=utf8: see
+    s_split_utf8. */
 static int s_resplit(s_ctx_t *c)
 {
     unsigned long split, seed;
+    const char *mode = s_get(c, "split");
+    if (mode && strcmp(mode, "utf8") == 0)
+        return s_split_utf8(c);
     if (s_num(c, "split", 0, 0, 1, &split) < 0 || s_num(c, "seed", 1, 0, 4294967295ul, &seed) < 0)
         return -1;
     if (!split)
@@ -344,6 +379,17 @@ static int s_resplit(s_ctx_t *c)
             return s_oom(c);
         at = end;
     }
+    return 0;
+}
+
+/*  gap=MS: every chunk but the first waits MS after the previous one. */
+static int s_gap(s_ctx_t *c)
+{
+    unsigned long gap;
+    if (s_num(c, "gap", 0, 0, S_MAX_MS, &gap) < 0)
+        return -1;
+    for (size_t i = 1; gap && i < c->p->n_chunks; i++)
+        c->p->chunks[i].delay_ms = (unsigned)gap;
     return 0;
 }
 
@@ -639,8 +685,8 @@ int fake_scenario_plan(const fake_scenario_in_t *in, fake_plan_t *plan, char *er
     else if (s_num(&c, "ttfb", 0, 0, S_MAX_MS, &ttfb) == 0) {
         c.prefix = prefix && strcmp(prefix, "data") == 0;
         plan->head_delay_ms = (unsigned)ttfb;
-        if (s_scenarios[i].run(&c) == 0 &&
-            (!s_scenarios[i].splittable || plan->status != 200 || s_resplit(&c) == 0))
+        if (s_scenarios[i].run(&c) == 0 && (!s_scenarios[i].splittable || plan->status != 200 ||
+                                            (s_resplit(&c) == 0 && s_gap(&c) == 0)))
             return 0;
     }
     fake_plan_clear(plan);

@@ -359,6 +359,61 @@ export class Tab {
             this.s_log(`load #${this.loads} ${page.url()}`);
         });
         page.on('close', () => this.s_log('closed'));
+        this.conns = []; // every link WebSocket of this tab, with its frames
+        page.on('websocket', (ws) => this.s_watch(ws));
+    }
+
+    s_watch(ws) {
+        const conn = { url: ws.url(), sent: [], received: [], closed: false };
+        this.conns.push(conn);
+        const parse = (payload) => {
+            try {
+                return JSON.parse(payload);
+            } catch {
+                return { unparsed: String(payload).slice(0, 200) };
+            }
+        };
+        ws.on('framesent', ({ payload }) => conn.sent.push(parse(payload)));
+        ws.on('framereceived', ({ payload }) => conn.received.push(parse(payload)));
+        ws.on('close', () => (conn.closed = true));
+    }
+
+    /*  Frames the tab sent (all connections), optionally of one type. */
+    sent(type) {
+        return this.conns.flatMap((c) => c.sent).filter((f) => !type || f.type === type);
+    }
+
+    received(type) {
+        return this.conns.flatMap((c) => c.received).filter((f) => !type || f.type === type);
+    }
+
+    /*  The protocol's job rule, checked on every connection of this tab: each
+        `fetch` gets exactly one `done` or `fail` (at most one when the socket
+        closed first), and no frame of that job after it. Returns a list of
+        problems (empty when all is well). */
+    jobProblems() {
+        const problems = [];
+        this.conns.forEach((c, ci) => {
+            for (const f of c.received.filter((r) => r.type === 'fetch')) {
+                const mine = c.sent.filter((s) => s.id === f.id && s.type !== 'page');
+                const ends = mine.filter((s) => s.type === 'done' || s.type === 'fail');
+                if (ends.length > 1 || (ends.length === 0 && !c.closed)) {
+                    problems.push(`conn ${ci} job ${f.id}: ${ends.length} done/fail`);
+                }
+                const last = mine.findIndex((s) => s.type === 'done' || s.type === 'fail');
+                if (last >= 0 && last !== mine.length - 1) problems.push(`conn ${ci} job ${f.id}: frames after its end`);
+            }
+        });
+        return problems;
+    }
+
+    /*  Waits (bounded) until every job on an open connection has ended. */
+    async waitJobsEnded(timeoutMs = 5000) {
+        await waitFor(() => this.jobProblems().length === 0,
+                      { timeoutMs, intervalMs: 50, what: 'every job of the tab to end once' })
+            .catch((e) => {
+                throw new Error(`${e.message}: ${this.jobProblems().join('; ')}`);
+            });
     }
 
     s_log(line) {
@@ -467,7 +522,11 @@ export class World {
         const parts = [];
         if (this.node) parts.push(this.node.diagnostics());
         if (this.fake) parts.push(this.fake.diagnostics());
-        this.tabs.forEach((t, i) => parts.push(`--- tab ${i}:\n${t.console.join('\n')}`));
+        this.tabs.forEach((t, i) => {
+            const frames = t.conns.map((c, ci) => `conn ${ci}${c.closed ? ' (closed)' : ''}: ` +
+                `sent ${JSON.stringify(c.sent.map(s_brief))} received ${JSON.stringify(c.received.map(s_brief))}`);
+            parts.push(`--- tab ${i}:\n${t.console.join('\n')}\n${frames.join('\n').slice(-12000)}`);
+        });
         if (this.fake?.url) {
             const reqs = await this.fake.requests().catch((e) => `(unreadable: ${e.message})`);
             const text = JSON.stringify(reqs, null, 1);
@@ -475,6 +534,15 @@ export class World {
         }
         return parts.join('\n');
     }
+}
+
+/*  A frame shortened for diagnostics. */
+function s_brief(f) {
+    const b = { ...f };
+    for (const k of ['html', 'body', 'data', 'ua']) {
+        if (typeof b[k] === 'string' && b[k].length > 80) b[k] = `${b[k].slice(0, 80)}…(${b[k].length})`;
+    }
+    return b;
 }
 
 /*  A node:test test with its own World (started unless opts.start === false),
@@ -488,6 +556,8 @@ export function e2eTest(name, opts, fn) {
         try {
             await world.start();
             await fn(t, world);
+            // Whatever the test did, every job of every tab ended exactly once.
+            for (const tab of world.tabs) await tab.waitJobsEnded();
         } catch (e) {
             const diag = await world.diagnostics().catch((d) => `(diagnostics failed: ${d.message})`);
             for (const line of diag.split('\n')) t.diagnostic(line);
