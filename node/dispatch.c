@@ -10,6 +10,8 @@
 
 #include "protocol/alog.h"
 
+#include <sodium.h>
+
 #define DISPATCH_MAX_TRIED 16
 #define DISPATCH_SAMPLES 256
 #define DISPATCH_BUSY_RETRY_AFTER_MS 5000
@@ -25,10 +27,13 @@ struct _job_t {
     openai_request_t *req;
     job_sink_t sink;
     void *arg;
-    exec_t *exec;
+    exec_t *exec; /* the attempt, on a local tab … */
+    fwd_t *fwd;   /* … or on a peer */
     int attempts;
-    char *tried[DISPATCH_MAX_TRIED];
+    char *tried[DISPATCH_MAX_TRIED]; /* tab ids */
     size_t n_tried;
+    char *tried_peers[DISPATCH_MAX_TRIED];
+    size_t n_tried_peers;
     long long started_ms;    /* submit, monotonic */
     long long deadline_ms;   /* queue deadline, monotonic */
     long long attempt_ms;    /* current attempt start, monotonic */
@@ -112,6 +117,8 @@ static void s_job_free(dispatch_t *self, job_t *job)
         job->next->prev = job->prev;
     for (size_t i = 0; i < job->n_tried; i++)
         free(job->tried[i]);
+    for (size_t i = 0; i < job->n_tried_peers; i++)
+        free(job->tried_peers[i]);
     openai_request_destroy(&job->req);
     free(job);
 }
@@ -124,12 +131,20 @@ static void s_sample(dispatch_t *self, long long ms)
         self->n_samples++;
 }
 
+/*  Stops the running attempt, wherever it runs; no sink call follows. */
+static void s_abort_attempt(dispatch_t *self, job_t *job)
+{
+    if (job->exec)
+        tabs_exec_abort(self->cfg.tabs, &job->exec);
+    if (job->fwd)
+        forward_abort(self->cfg.forward, &job->fwd);
+}
+
 /*  Final error: one sink call, then the job is gone. */
 static void s_job_error(dispatch_t *self, job_t *job, const openai_error_t *err,
                         long long retry_after_ms)
 {
-    if (job->exec)
-        tabs_exec_abort(self->cfg.tabs, &job->exec);
+    s_abort_attempt(self, job);
     job_sink_t sink = job->sink;
     void *arg = job->arg;
     openai_error_t copy = *err; /* err may live in the job (last_fail) */
@@ -162,58 +177,172 @@ static void s_job_fail_final(dispatch_t *self, job_t *job)
     s_job_error(self, job, &job->last_fail.err, retry);
 }
 
-static bool s_tried(const job_t *job, const char *tab)
+static bool s_in(char *const *list, size_t n, const char *id)
 {
-    for (size_t i = 0; i < job->n_tried; i++)
-        if (strcmp(job->tried[i], tab) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], id) == 0)
             return true;
     return false;
+}
+
+static void s_remember(char **list, size_t *n, const char *id)
+{
+    if (!id || !id[0] || *n >= DISPATCH_MAX_TRIED || s_in(list, *n, id))
+        return;
+    char *copy = strdup(id);
+    if (copy)
+        list[(*n)++] = copy;
+}
+
+#define DISPATCH_MAX_PEERS 256
+
+/*  What the mesh offers for one model: served anywhere, cooling where, and
+    the peers that could take it now. */
+typedef struct {
+    bool served;
+    bool uncooled;      /* some target has it un-cooled */
+    long long earliest; /* smallest cooldown left where served, ms */
+    const char *reason;
+    const char *peers[DISPATCH_MAX_PEERS];
+    double load[DISPATCH_MAX_PEERS];
+    size_t n_peers;
+} s_offer_t;
+
+static void s_offer_cool(s_offer_t *o, long long left, const char *reason)
+{
+    if (left <= 0) {
+        o->uncooled = true;
+    } else if (o->earliest == 0 || left < o->earliest) {
+        o->earliest = left;
+        o->reason = reason;
+    }
+}
+
+static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
+{
+    if (!self->cfg.mesh || !self->cfg.forward)
+        return;
+    mesh_peer_view_t views[DISPATCH_MAX_PEERS];
+    size_t n = mesh_peers(self->cfg.mesh, views, DISPATCH_MAX_PEERS);
+    if (n > DISPATCH_MAX_PEERS)
+        n = DISPATCH_MAX_PEERS;
+    for (size_t i = 0; i < n; i++) {
+        const mesh_state_t *st = views[i].state;
+        if (views[i].liveness != MESH_PEER_ALIVE || !st || st->leaving)
+            continue;
+        for (size_t k = 0; k < st->n_models; k++) {
+            const mesh_model_t *m = &st->models[k];
+            if (strcmp(m->name, job->req->model) != 0)
+                continue;
+            o->served = true;
+            long long cool = m->cooled_remaining_ms > st->node_cooled_remaining_ms
+                                 ? m->cooled_remaining_ms
+                                 : st->node_cooled_remaining_ms;
+            cool -= views[i].state_age_ms;
+            s_offer_cool(o, cool, m->reason && m->reason[0] ? m->reason : "rate limit");
+            if (cool <= 0 && st->tabs_healthy > 0 && st->inflight < st->capacity &&
+                !s_in(job->tried_peers, job->n_tried_peers, st->id)) {
+                o->peers[o->n_peers] = st->id;
+                o->load[o->n_peers++] = (double)st->inflight / (double)st->capacity;
+            }
+            break;
+        }
+    }
+}
+
+/*  Power of two choices: two at random, the lighter one. */
+static const char *s_choose_peer(const s_offer_t *o)
+{
+    if (o->n_peers == 0)
+        return NULL;
+    size_t a = (size_t)randombytes_uniform((uint32_t)o->n_peers);
+    if (o->n_peers == 1)
+        return o->peers[a];
+    size_t b = (size_t)randombytes_uniform((uint32_t)o->n_peers - 1);
+    if (b >= a)
+        b++;
+    return o->load[b] < o->load[a] ? o->peers[b] : o->peers[a];
+}
+
+static void s_started(dispatch_t *self, job_t *job)
+{
+    s_unqueue(self, job);
+    job->state = JOB_RUNNING;
+    job->attempts++;
+    job->attempt_ms = zclock_mono();
+    self->running++;
 }
 
 /*  Chooses a target and starts an attempt, or queues, or ends the job.
     Returns true while the job lives. */
 static bool s_route(dispatch_t *self, job_t *job)
 {
+    long long now = zclock_time();
     const arena_model_t *model = catalog_find(self->cfg.catalog, job->req->model);
-    if (!model) {
+    s_offer_t offer = {0};
+    const char *reason = NULL;
+    bool local_uncooled = false;
+    if (model) {
+        offer.served = true;
+        long long cool =
+            cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name, now, &reason);
+        s_offer_cool(&offer, cool, reason && reason[0] ? reason : "rate limit");
+        local_uncooled = cool <= 0;
+    }
+    s_offer_peers(self, job, &offer);
+    if (!offer.served) {
         s_error_code(self, job, "model_not_found", 0,
                      "model '%s' is not served by any node of this mesh", job->req->model);
         return false;
     }
-    const char *reason = NULL;
-    long long cool = cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name,
-                                        zclock_time(), &reason);
-    if (cool > 0) {
-        openai_error_t err;
-        openai_error_set(&err, "rate_limited", NULL,
-                         "every session for model '%s' is cooling down (%s); retry in %lld s",
-                         model->name, reason && reason[0] ? reason : "rate limit",
-                         (cool + 999) / 1000);
-        s_job_error(self, job, &err, cool);
+    if (!offer.uncooled) {
+        s_error_code(self, job, "rate_limited", offer.earliest,
+                     "every session for model '%s' is cooling down (%s); retry in %lld s",
+                     job->req->model, offer.reason, (offer.earliest + 999) / 1000);
         return false;
     }
-    const char *tab = NULL;
-    tabs_pick_t pick =
-        tabs_pick(self->cfg.tabs, (const char *const *)job->tried, job->n_tried, &tab);
-    if (pick == TABS_PICK_OK) {
+    tabs_pick_t pick = TABS_PICK_NONE;
+    if (local_uncooled) {
+        const char *tab = NULL;
+        pick = tabs_pick(self->cfg.tabs, (const char *const *)job->tried, job->n_tried, &tab);
+        if (pick == TABS_PICK_OK) {
+            openai_error_t err;
+            job->exec =
+                tabs_exec_start(self->cfg.tabs, tab, job->req, model, &s_exec_sink, job, &err);
+            if (job->exec) {
+                s_started(self, job);
+                return true;
+            }
+            if (err.status != 503) {
+                s_job_error(self, job, &err, 0);
+                return false;
+            }
+            pick = TABS_PICK_BUSY;
+        }
+    }
+    for (const char *peer; (peer = s_choose_peer(&offer));) {
         openai_error_t err;
-        job->exec = tabs_exec_start(self->cfg.tabs, tab, job->req, model, &s_exec_sink, job, &err);
-        if (job->exec) {
-            s_unqueue(self, job);
-            job->state = JOB_RUNNING;
-            job->attempts++;
-            job->attempt_ms = zclock_mono();
-            self->running++;
+        long long deadline = self->cfg.first_byte_timeout_ms;
+        job->fwd =
+            forward_start(self->cfg.forward, peer, job->req, deadline, &s_exec_sink, job, &err);
+        if (job->fwd) {
+            s_started(self, job);
             return true;
         }
-        if (err.status != 503) {
-            s_job_error(self, job, &err, 0);
-            return false;
-        }
-        pick = TABS_PICK_BUSY;
+        /* That peer cannot be reached now: drop it from this offer. */
+        s_remember(job->tried_peers, &job->n_tried_peers, peer);
+        size_t k = 0;
+        for (size_t i = 0; i < offer.n_peers; i++)
+            if (strcmp(offer.peers[i], peer) != 0) {
+                offer.peers[k] = offer.peers[i];
+                offer.load[k++] = offer.load[i];
+            }
+        offer.n_peers = k;
     }
-    if (pick == TABS_PICK_NONE && job->has_fail) {
-        s_job_fail_final(self, job); /* every tab that could take it was tried */
+    bool local_waits = local_uncooled && pick == TABS_PICK_BUSY;
+    bool peers_wait = offer.uncooled && !local_uncooled;
+    if (job->has_fail && !local_waits && !peers_wait) {
+        s_job_fail_final(self, job); /* every target that could take it was tried */
         return false;
     }
     if (s_enqueue(self, job) < 0) {
@@ -254,10 +383,8 @@ void dispatch_cancel(dispatch_t *self, job_t **job_p)
     if (!job)
         return;
     *job_p = NULL;
-    if (job->exec) {
-        alog_debug("client gone: aborting job in tab %s", tabs_exec_tab(job->exec));
-        tabs_exec_abort(self->cfg.tabs, &job->exec);
-    }
+    alog_debug("client gone: aborting its attempt");
+    s_abort_attempt(self, job);
     s_job_free(self, job);
 }
 
@@ -276,6 +403,8 @@ static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t le
 {
     job_t *job = arg;
     job->last_event_ms = zclock_mono();
+    if (len == 0)
+        return; /* nothing to show, and no first byte */
     if (kind != DELTA_CITATION)
         job->state = JOB_STREAMING;
     job->sink.delta(job->arg, kind, text, len);
@@ -286,6 +415,7 @@ static void s_on_end(void *arg, const char *finish_reason, const usage_t *usage)
     job_t *job = arg;
     dispatch_t *self = job->owner;
     job->exec = NULL;
+    job->fwd = NULL;
     job_sink_t sink = job->sink;
     void *sink_arg = job->arg;
     self->ok++;
@@ -298,28 +428,37 @@ static void s_on_fail(void *arg, const exec_fail_t *f)
 {
     job_t *job = arg;
     dispatch_t *self = job->owner;
-    const char *tab = tabs_exec_tab(job->exec);
+    char *tab = job->exec ? strdup(tabs_exec_tab(job->exec)) : NULL;
+    char *peer = job->fwd ? strdup(forward_peer(job->fwd)) : NULL;
     job->exec = NULL;
+    job->fwd = NULL;
     self->running--;
     job->state = JOB_QUEUED; /* between attempts; s_route decides */
     job->last_fail = *f;
     job->has_fail = true;
-    alog_info("attempt %d for %s failed (%s): %s", job->attempts, job->req->model,
+    alog_info("attempt %d for %s on %s %s failed (%s): %s", job->attempts, job->req->model,
+              peer ? "peer" : "tab",
+              peer  ? peer
+              : tab ? tab
+                    : "?",
               arena_fail_name(f->cls), f->err.message);
     if (!f->retryable || f->after_content || job->attempts > self->cfg.retries) {
+        free(tab);
+        free(peer);
         job->state = JOB_ENDED;
         s_job_fail_final(self, job);
         return;
     }
     /* Cooled models and challenged tabs drop out by themselves; other failures
-       exclude the tab for this request, except those a fresh id set cures. */
+       exclude the target for this request, except those a fresh id set cures. */
     bool same_tab_ok =
         f->fresh_ids || f->cls == ARENA_FAIL_DUPLICATE || f->cls == ARENA_FAIL_RECAPTCHA;
-    if (!same_tab_ok && tab[0] && job->n_tried < DISPATCH_MAX_TRIED && !s_tried(job, tab)) {
-        char *copy = strdup(tab);
-        if (copy)
-            job->tried[job->n_tried++] = copy;
-    }
+    if (!same_tab_ok && tab)
+        s_remember(job->tried, &job->n_tried, tab);
+    if (peer)
+        s_remember(job->tried_peers, &job->n_tried_peers, peer);
+    free(tab);
+    free(peer);
     job->deadline_ms = 0;
     s_route(self, job);
 }
@@ -333,7 +472,11 @@ void dispatch_wake(dispatch_t *self)
 
 static void s_timeout(dispatch_t *self, job_t *job, const char *what)
 {
-    tabs_exec_abort(self->cfg.tabs, &job->exec);
+    if (job->exec)
+        s_remember(job->tried, &job->n_tried, tabs_exec_tab(job->exec));
+    if (job->fwd)
+        s_remember(job->tried_peers, &job->n_tried_peers, forward_peer(job->fwd));
+    s_abort_attempt(self, job);
     self->running--;
     exec_fail_t f = {0};
     f.cls = ARENA_FAIL_OTHER;
@@ -357,13 +500,14 @@ void dispatch_poll(dispatch_t *self)
     /* Timeouts. Collect first: routing may free or re-link jobs. */
     for (job_t *job = self->head, *next; job; job = next) {
         next = job->next;
-        if (job->state == JOB_RUNNING && job->exec &&
+        bool attempt = job->exec || job->fwd;
+        if (job->state == JOB_RUNNING && attempt &&
             now - job->attempt_ms > self->cfg.first_byte_timeout_ms) {
             s_timeout(self, job, "sent nothing in time");
             self->wake = true;
             break; /* the list may have changed; the next poll continues */
         }
-        if (job->state == JOB_STREAMING && job->exec &&
+        if (job->state == JOB_STREAMING && attempt &&
             now - job->last_event_ms > self->cfg.idle_timeout_ms) {
             s_timeout(self, job, "stopped sending mid-answer");
             self->wake = true;

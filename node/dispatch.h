@@ -4,8 +4,10 @@
     the client (the first-byte rule), queue when every target is busy (bounded,
     with a timeout → 503), answer 429 at the earliest cooldown expiry when
     every target is cooling, time attempts out, and abort the attempt when the
-    client goes away. Targets today are local tabs (node/tabs); peers join as
-    a second kind with the mesh.
+    client goes away. Targets are of two kinds, alike to the dispatcher: the
+    node's own tabs (node/tabs) and peers (node/forward over the mesh). Local
+    tabs come first (no hop); among peers that advertise the model un-cooled
+    with spare capacity, the power of two choices on load picks one.
 
     Each job reports to its sink: any number of delta calls, then exactly one
     end or error — never after dispatch_cancel. Owned by the node thread;
@@ -16,8 +18,10 @@
 
 #include <stddef.h>
 
+#include "mesh/mesh.h"
 #include "node/catalog.h"
 #include "node/cooldown.h"
+#include "node/forward.h"
 #include "node/tabs.h"
 #include "protocol/openai.h"
 
@@ -35,6 +39,8 @@ typedef struct {
     tabs_t *tabs;          /* borrowed */
     cooldown_t *cooldowns; /* borrowed */
     catalog_t *catalog;    /* borrowed */
+    mesh_t *mesh;          /* borrowed; NULL: no peers */
+    forward_t *forward;    /* borrowed; NULL: no peers */
     const char *node_id;
     int retries;                /* extra attempts before the first byte */
     int queue_max;              /* waiting jobs */

@@ -8,7 +8,9 @@
 #include "browser_link/link.h"
 #include "node/catalog.h"
 #include "node/cooldown.h"
+#include "mesh/mesh.h"
 #include "node/dispatch.h"
+#include "node/forward.h"
 #include "node/http.h"
 #include "node/store.h"
 #include "node/tabs.h"
@@ -42,8 +44,11 @@ typedef struct {
     tabs_t *tabs;
     dispatch_t *dispatch;
     http_t *http;
-    zsock_t *mesh; /* the mesh ROUTER: bound now, spoken with mesh/ */
-    int mesh_port;
+    mesh_t *mesh;
+    forward_t *forward;
+    unsigned long long state_sig; /* what we last told the mesh about ourselves */
+    unsigned long long cool_sig;  /* … and its cooldown deadlines alone */
+    size_t state_healthy;
     long long started_ms;
     bool stopping;
     bool flushing;
@@ -94,20 +99,84 @@ static int s_render_health(node_t *self, abuf_t *out)
     return 200;
 }
 
+#define NODE_MAX_PEERS 1024
+
+/*  Every model served anywhere in the mesh: ours first, then what alive
+    peers advertise, each name once. Answered from local state only. */
 static int s_render_models(node_t *self, abuf_t *out)
 {
-    size_t n = catalog_served_count(self->catalog);
-    openai_model_entry_t *m = calloc(n ? n : 1, sizeof *m);
+    static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only; large for the stack */
+    size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
+    if (n_peers > NODE_MAX_PEERS)
+        n_peers = NODE_MAX_PEERS;
+    size_t n_local = catalog_served_count(self->catalog), cap = n_local;
+    for (size_t i = 0; i < n_peers; i++)
+        if (views[i].state)
+            cap += views[i].state->n_models;
+    openai_model_entry_t *m = calloc(cap ? cap : 1, sizeof *m);
     if (!m)
         return 500;
-    for (size_t i = 0; i < n; i++) {
-        const arena_model_t *am = catalog_served_at(self->catalog, i, &m[i].id);
-        m[i].created = catalog_updated(self->catalog);
-        m[i].owned_by = am->organization ? am->organization : "lmarena";
+    size_t n = 0;
+    long long created = catalog_updated(self->catalog);
+    for (size_t i = 0; i < n_local; i++) {
+        const arena_model_t *am = catalog_served_at(self->catalog, i, &m[n].id);
+        m[n].created = created;
+        m[n++].owned_by = am->organization ? am->organization : "lmarena";
+    }
+    for (size_t i = 0; i < n_peers; i++) {
+        const mesh_state_t *st = views[i].state;
+        if (!st || views[i].liveness != MESH_PEER_ALIVE)
+            continue;
+        for (size_t k = 0; k < st->n_models; k++) {
+            bool seen = false;
+            for (size_t j = 0; j < n && !seen; j++)
+                seen = strcmp(m[j].id, st->models[k].name) == 0;
+            if (seen)
+                continue;
+            m[n].id = st->models[k].name;
+            m[n].created = st->started_at_ms / 1000;
+            m[n++].owned_by = "lmarena";
+        }
     }
     openai_render_models(out, m, n);
     free(m);
     return 200;
+}
+
+static long long s_left(long long remaining, long long age)
+{
+    return remaining > age ? remaining - age : 0;
+}
+
+/*  A peer's entry of /mesh/status, as this node sees it. */
+static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
+{
+    const mesh_state_t *st = v->state;
+    json_t *models = json_array();
+    for (size_t k = 0; k < st->n_models; k++) {
+        const mesh_model_t *mm = &st->models[k];
+        long long left = s_left(mm->cooled_remaining_ms, v->state_age_ms);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", mm->name, "arena_id",
+                              mm->arena_id ? mm->arena_id : "", "modality",
+                              mm->modality ? mm->modality : "chat", "cooled_remaining_ms",
+                              (json_int_t)left);
+        json_object_set_new(o, "reason",
+                            left > 0 && mm->reason ? json_string(mm->reason) : json_null());
+        json_array_append_new(models, o);
+    }
+    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, "
+                     "s:I}, s:{s:I, s:I, s:I}, s:I, s:o}",
+                     "id", st->id, "name", st->name ? st->name : "?", "self", 0, "address",
+                     st->endpoint ? st->endpoint : "", "http", st->http ? st->http : "", "state",
+                     mesh_liveness_name(v->liveness), "age_ms", (json_int_t)v->age_ms, "uptime_ms",
+                     (json_int_t)(st->started_at_ms ? now - st->started_at_ms : 0), "incarnation",
+                     (json_int_t)st->incarnation, "tabs", "count", (json_int_t)st->tabs, "healthy",
+                     (json_int_t)st->tabs_healthy, "load", "inflight", (json_int_t)st->inflight,
+                     "queued", (json_int_t)0, "capacity", (json_int_t)st->capacity, "stats", "ok",
+                     (json_int_t)st->ok, "failed", (json_int_t)st->failed, "p50_ms",
+                     (json_int_t)st->p50_ms, "node_cooled_remaining_ms",
+                     (json_int_t)s_left(st->node_cooled_remaining_ms, v->state_age_ms), "models",
+                     models);
 }
 
 static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
@@ -119,9 +188,9 @@ static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
         const arena_model_t *m = catalog_served_at(self->catalog, i, &name);
         const char *reason = NULL;
         long long left = cooldown_remaining(self->cooldowns, self->id, m->name, now, &reason);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", name, "arena_id", m->id,
-                              "modality", arena_modality_name(m->modality), "cooled_remaining_ms",
-                              (json_int_t)left);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:I}", "name", name, "arena_id", m->id, "modality",
+                      arena_modality_name(m->modality), "cooled_remaining_ms", (json_int_t)left);
         json_object_set_new(o, "reason", left > 0 && reason ? json_string(reason) : json_null());
         json_array_append_new(arr, o);
     }
@@ -138,23 +207,28 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
     long long node_cool = 0;
     json_t *models = s_node_models(self, now, &node_cool);
     char addr[300], http[300];
-    snprintf(addr, sizeof addr, "%s:%d", self->cfg->mesh_host, self->mesh_port);
+    snprintf(addr, sizeof addr, "%s", mesh_endpoint(self->mesh));
     snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
-    json_t *me =
-        json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
-                  " s:{s:I, s:I, s:I}, s:I, s:I, s:o}",
-                  "id", self->id, "name", self->cfg->name, "self", 1, "address",
-                  self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
-                  self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
-                  (json_int_t)(zclock_mono() - self->started_ms), "incarnation", (json_int_t)0,
-                  "tabs", "count", (json_int_t)ts.tabs, "healthy", (json_int_t)ts.healthy, "load",
-                  "inflight", (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
-                  (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed",
-                  (json_int_t)ds.failed, "p50_ms", (json_int_t)ds.p50_ms,
-                  "node_cooled_remaining_ms", (json_int_t)node_cool, "catalog_updated_ms",
-                  (json_int_t)catalog_updated_ms(self->catalog), "models", models);
+    json_t *me = json_pack(
+        "{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
+        " s:{s:I, s:I, s:I}, s:I, s:I, s:o}",
+        "id", self->id, "name", self->cfg->name, "self", 1, "address",
+        self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
+        self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
+        (json_int_t)(zclock_mono() - self->started_ms), "incarnation", (json_int_t)0, "tabs",
+        "count", (json_int_t)ts.tabs, "healthy", (json_int_t)ts.healthy, "load", "inflight",
+        (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
+        (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed", (json_int_t)ds.failed,
+        "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms", (json_int_t)node_cool,
+        "catalog_updated_ms", (json_int_t)catalog_updated_ms(self->catalog), "models", models);
     json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms", (json_int_t)now,
                             "nodes", me);
+    static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only */
+    size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
+    json_t *nodes = json_object_get(doc, "nodes");
+    for (size_t i = 0; doc && i < n_peers && i < NODE_MAX_PEERS; i++)
+        if (views[i].state && views[i].state->id)
+            json_array_append_new(nodes, s_peer_entry(&views[i], now));
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     abuf_puts(out, s ? s : "{}");
     free(s);
@@ -302,15 +376,7 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-static int s_on_mesh(zloop_t *loop, zsock_t *sock, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    /* The mesh protocol (mesh/) is not spoken by this build: drain and drop. */
-    zmsg_t *msg = zmsg_recv_nowait(sock);
-    zmsg_destroy(&msg);
-    return 0;
-}
+static void s_publish(node_t *self);
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
@@ -319,7 +385,13 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     node_t *self = arg;
     long long mono = zclock_mono();
     http_tick(self->http);
+    forward_tick(self->forward);
+    dispatch_stats_t ds;
+    dispatch_stats(self->dispatch, &ds);
+    if (ds.queued)
+        dispatch_wake(self->dispatch); /* a peer may have room now */
     dispatch_poll(self->dispatch);
+    s_publish(self);
     if (mono >= self->next_prune) {
         cooldown_prune(self->cooldowns, zclock_time());
         self->next_prune = mono + NODE_PRUNE_MS;
@@ -363,6 +435,160 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
     return rc;
 }
 
+/* ---- the mesh ---- */
+
+static void s_on_forward(void *arg, const mesh_msg_t *msg)
+{
+    node_t *self = arg;
+    if (self->forward)
+        forward_handle(self->forward, msg);
+}
+
+static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
+{
+    node_t *self = arg;
+    alog_info("mesh: peer %s is %s", id, mesh_liveness_name(liveness));
+    if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->forward)
+        forward_peer_gone(self->forward, id);
+    if (self->dispatch)
+        dispatch_wake(self->dispatch);
+}
+
+static void s_on_persist(void *arg, const char *id, const char *endpoint, bool forget)
+{
+    node_t *self = arg;
+    if (forget) {
+        store_peer_forget(self->store, id);
+        return;
+    }
+    store_peer_t p = {.last_seen_ms = zclock_time()};
+    if (strlen(id) >= sizeof p.id || strlen(endpoint) >= sizeof p.endpoint)
+        return;
+    strcpy(p.id, id);
+    strcpy(p.endpoint, endpoint);
+    store_peer_upsert(self->store, &p);
+}
+
+static int s_mesh_start(node_t *self, char *err, size_t errlen)
+{
+    const config_t *cfg = self->cfg;
+    store_peer_t *peers = NULL;
+    size_t n_peers = 0;
+    if (store_peers_load(self->store, &peers, &n_peers) < 0)
+        n_peers = 0;
+    char **known = calloc(n_peers ? n_peers : 1, sizeof *known);
+    size_t n_known = 0;
+    for (size_t i = 0; known && i < n_peers; i++) {
+        size_t len = strlen(peers[i].id) + strlen(peers[i].endpoint) + 2;
+        if (strcmp(peers[i].id, self->id) != 0 && (known[n_known] = malloc(len)))
+            snprintf(known[n_known++], len, "%s@%s", peers[i].id, peers[i].endpoint);
+    }
+    free(peers);
+    mesh_config_t mc = {
+        .node_id = self->id,
+        .bind_host = cfg->mesh_host,
+        .bind_port = cfg->mesh_port,
+        .advertise = cfg->advertise,
+        .seeds = (const char *const *)cfg->seeds.items,
+        .n_seeds = cfg->seeds.n,
+        .known = (const char *const *)known,
+        .n_known = n_known,
+        .secret = cfg->mesh_secret,
+        .on_forward = s_on_forward,
+        .on_peer = s_on_peer,
+        .on_persist = s_on_persist,
+        .arg = self,
+    };
+    self->mesh = known ? mesh_new(&mc, self->loop) : NULL;
+    for (size_t i = 0; i < n_known; i++)
+        free(known[i]);
+    free(known);
+    if (!self->mesh) {
+        snprintf(err, errlen, "cannot start the mesh on %s:%d (see the log above)", cfg->mesh_host,
+                 cfg->mesh_port);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned long long s_mix(unsigned long long h, unsigned long long v)
+{
+    return (h ^ v) * 1099511628211ULL;
+}
+
+static unsigned long long s_mix_str(unsigned long long h, const char *s)
+{
+    for (; *s; s++)
+        h = s_mix(h, (unsigned char)*s);
+    return s_mix(h, 0xff);
+}
+
+/*  Tells the mesh what this node offers when that changed. Cooldowns are
+    compared by deadline (second grain), so a running one does not look like
+    a change every tick; a new cooldown or a lost tab is urgent. */
+static void s_publish(node_t *self)
+{
+    long long now = zclock_time();
+    tabs_stats_t ts;
+    tabs_stats(self->tabs, &ts);
+    dispatch_stats_t ds;
+    dispatch_stats(self->dispatch, &ds);
+    size_t n = catalog_served_count(self->catalog);
+    mesh_model_t *models = calloc(n ? n : 1, sizeof *models);
+    if (!models)
+        return;
+    long long node_cool = cooldown_remaining(self->cooldowns, self->id, COOLDOWN_ALL, now, NULL);
+    unsigned long long sig = 1469598103934665603ULL;
+    unsigned long long cool =
+        s_mix(sig, (unsigned long long)(node_cool > 0 ? (now + node_cool) / 1000 : 0));
+    sig = s_mix(sig, ts.tabs);
+    sig = s_mix(sig, ts.healthy);
+    sig = s_mix(sig, ts.inflight);
+    sig = s_mix(sig, ts.capacity);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL;
+        const arena_model_t *m = catalog_served_at(self->catalog, i, &name);
+        const char *reason = NULL;
+        long long left = cooldown_remaining(self->cooldowns, self->id, m->name, now, &reason);
+        models[i].name = (char *)name;
+        models[i].arena_id = m->id;
+        models[i].modality = (char *)arena_modality_name(m->modality);
+        models[i].cooled_remaining_ms = left;
+        models[i].reason = (char *)(left > 0 && reason ? reason : "");
+        sig = s_mix_str(sig, name);
+        cool = s_mix(cool, (unsigned long long)(left > 0 ? (now + left) / 1000 : 0));
+    }
+    sig = s_mix(sig, cool);
+    /* A new cooldown or a lost tab must reach every peer at once. */
+    bool urgent = cool != self->cool_sig || ts.healthy < self->state_healthy;
+    if (sig != self->state_sig) {
+        char endpoint[300], http[300];
+        snprintf(endpoint, sizeof endpoint, "%s", mesh_endpoint(self->mesh));
+        snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
+        mesh_state_t st = {
+            .name = self->cfg->name,
+            .endpoint = endpoint,
+            .http = http,
+            .started_at_ms = now - (zclock_mono() - self->started_ms),
+            .tabs = (uint32_t)ts.tabs,
+            .tabs_healthy = (uint32_t)ts.healthy,
+            .inflight = (uint32_t)ts.inflight,
+            .capacity = (uint32_t)ts.capacity,
+            .ok = ds.ok,
+            .failed = ds.failed,
+            .p50_ms = ds.p50_ms,
+            .node_cooled_remaining_ms = node_cool,
+            .models = models,
+            .n_models = n,
+        };
+        mesh_set_local(self->mesh, &st, urgent);
+        self->state_sig = sig;
+        self->cool_sig = cool;
+    }
+    self->state_healthy = ts.healthy;
+    free(models);
+}
+
 /* ---- start and stop ---- */
 
 static void s_zsys_sink(alog_level_t level, const char *line)
@@ -388,9 +614,10 @@ static void s_node_destroy(node_t *self)
     if (self->http)
         http_destroy(&self->http);
     dispatch_destroy(&self->dispatch);
+    forward_destroy(&self->forward);
+    mesh_destroy(&self->mesh);
     tabs_destroy(&self->tabs);
     link_destroy(&self->link);
-    zsock_destroy(&self->mesh);
     catalog_destroy(&self->catalog);
     cooldown_destroy(&self->cooldowns);
     store_destroy(&self->store);
@@ -459,10 +686,25 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .arg = self,
     };
     self->tabs = tabs_new(&tc);
+    if (!self->tabs || s_mesh_start(self, err, errlen) < 0)
+        return -1;
+    forward_config_t fc = {
+        .mesh = self->mesh,
+        .tabs = self->tabs,
+        .catalog = self->catalog,
+        .cooldowns = self->cooldowns,
+        .node_id = self->id,
+        .idle_ms = cfg->stream_idle_timeout_ms,
+        .on_capacity = s_on_capacity,
+        .arg = self,
+    };
+    self->forward = forward_new(&fc);
     dispatch_config_t dc = {
         .tabs = self->tabs,
         .cooldowns = self->cooldowns,
         .catalog = self->catalog,
+        .mesh = self->mesh,
+        .forward = self->forward,
         .node_id = self->id,
         .retries = cfg->retries,
         .queue_max = cfg->queue_max,
@@ -470,7 +712,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
         .idle_timeout_ms = cfg->stream_idle_timeout_ms,
     };
-    self->dispatch = self->tabs ? dispatch_new(&dc) : NULL;
+    self->dispatch = self->forward ? dispatch_new(&dc) : NULL;
     if (!self->dispatch) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -493,22 +735,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot serve HTTP on %s:%d", cfg->http_host, cfg->http_port);
         return -1;
     }
-    char ep[300];
-    if (cfg->mesh_port)
-        snprintf(ep, sizeof ep, "tcp://%s:%d", cfg->mesh_host, cfg->mesh_port);
-    else
-        snprintf(ep, sizeof ep, "tcp://%s:*", cfg->mesh_host);
-    self->mesh = zsock_new(ZMQ_ROUTER);
-    self->mesh_port = self->mesh ? zsock_bind(self->mesh, "%s", ep) : -1;
-    if (self->mesh_port < 0) {
-        snprintf(err, errlen, "cannot bind the mesh socket on %s:%d", cfg->mesh_host,
-                 cfg->mesh_port);
-        return -1;
-    }
-    if (cfg->mesh_port)
-        self->mesh_port = cfg->mesh_port;
     zloop_reader(self->loop, link_pipe(self->link), s_on_link, self);
-    zloop_reader(self->loop, self->mesh, s_on_mesh, self);
     zloop_reader(self->loop, self->pipe, s_on_pipe, self);
     zloop_timer(self->loop, NODE_TICK_MS, 0, s_on_tick, self);
     self->next_prune = zclock_mono() + NODE_PRUNE_MS;
@@ -530,7 +757,7 @@ void node_actor(zsock_t *pipe, void *args)
     char ready[512];
     snprintf(ready, sizeof ready, "arena-node ready name=%s http=%s:%d link=%s:%d mesh=%s:%d",
              self.cfg->name, self.cfg->http_host, http_port(self.http), self.cfg->link_host,
-             link_port(self.link), self.cfg->mesh_host, self.mesh_port);
+             link_port(self.link), self.cfg->mesh_host, mesh_port(self.mesh));
     zstr_sendx(pipe, "READY", ready, NULL);
     alog_info("node %s (%s) up; %zu model(s) in the catalog", self.cfg->name, self.id,
               catalog_size(self.catalog));

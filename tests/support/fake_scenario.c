@@ -74,6 +74,7 @@ typedef struct {
     fake_plan_t *p;
     const fake_scenario_in_t *in;
     int prefix; /* "data: " before every line */
+    int bytes;  /* chunks travel as raw bytes (fake_scenario_plan_bytes) */
     char *err;
     size_t errlen;
 } s_ctx_t;
@@ -341,8 +342,7 @@ static int s_split_utf8(s_ctx_t *c)
         size_t cut = 0; /* end of the chunk after byte i, or 0 */
         if (b[i] == '\n' || (i + 1 < p->body.len && b[i + 1] >= 0xC0))
             cut = i + 1; /* a line ends, or a multi-byte character starts next */
-        else if (b[i] >= 0x80 &&
-                 (c->in->byte_chunks || i + 1 == p->body.len || (b[i + 1] & 0xC0) != 0x80))
+        else if (b[i] >= 0x80 && (c->bytes || i + 1 == p->body.len || (b[i + 1] & 0xC0) != 0x80))
             cut = i + 1; /* inside a character (bytes), or at its end */
         if (i + 1 == p->body.len)
             cut = i + 1;
@@ -669,10 +669,11 @@ const char *fake_scenario_keys(const char *name)
     return i < S_N_SCENARIOS ? s_scenarios[i].keys : NULL;
 }
 
-int fake_scenario_plan(const fake_scenario_in_t *in, fake_plan_t *plan, char *err, size_t errlen)
+static int s_plan(const fake_scenario_in_t *in, int bytes, fake_plan_t *plan, char *err,
+                  size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
-    s_ctx_t c = {plan, in, 0, err, errlen};
+    s_ctx_t c = {plan, in, 0, bytes, err, errlen};
     size_t i = s_find(in->d->name);
     if (i == S_N_SCENARIOS) {
         s_fail(&c, "unknown scenario \"%s\"", in->d->name);
@@ -691,4 +692,15 @@ int fake_scenario_plan(const fake_scenario_in_t *in, fake_plan_t *plan, char *er
     }
     fake_plan_clear(plan);
     return -1;
+}
+
+int fake_scenario_plan(const fake_scenario_in_t *in, fake_plan_t *plan, char *err, size_t errlen)
+{
+    return s_plan(in, 0, plan, err, errlen);
+}
+
+int fake_scenario_plan_bytes(const fake_scenario_in_t *in, fake_plan_t *plan, char *err,
+                             size_t errlen)
+{
+    return s_plan(in, 1, plan, err, errlen);
 }

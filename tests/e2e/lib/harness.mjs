@@ -358,7 +358,10 @@ export class Tab {
             this.loads++;
             this.s_log(`load #${this.loads} ${page.url()}`);
         });
-        page.on('close', () => this.s_log('closed'));
+        page.on('close', () => {
+            this.s_log('closed');
+            for (const c of this.conns) c.closed = true; // Playwright reports no ws close then
+        });
         this.conns = []; // every link WebSocket of this tab, with its frames
         page.on('websocket', (ws) => this.s_watch(ws));
     }

@@ -1,0 +1,95 @@
+/*  mesh — membership, failure detection and state dissemination among equal
+    nodes over ZeroMQ (docs/mesh-protocol.md), and the transport the node's
+    forwarding rides on.
+
+    One ROUTER bound on the mesh address (the inbox) and one DEALER per known
+    peer (identity = our node id), all in the node thread's zloop: no locks.
+    A node joins through any seed (or the peers it stored), learns every
+    member from hello/delta, probes liveness with ping/ack (suspect after
+    suspect_ms without news, dead after dead_ms, refutation by incarnation),
+    spreads its own state by push (urgent changes, at once, to every peer)
+    and digest/delta anti-entropy (every gossip_ms to `fanout` random peers),
+    and says leave on shutdown. Forwarding messages (fwd, reject, chunk, end,
+    fail, cancel) are not interpreted here: they go to on_forward.
+
+    With a secret every socket uses CURVE with a key pair derived from the
+    secret (libsodium) and a zauth allow-list holding only that public key;
+    without one the mesh binds and dials loopback only. Owned by the node
+    thread. */
+#ifndef ARENA_MESH_H
+#define ARENA_MESH_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "protocol/mesh_msg.h"
+
+typedef struct _mesh_t mesh_t;
+
+typedef enum {
+    MESH_PEER_ALIVE = 0,
+    MESH_PEER_SUSPECT,
+    MESH_PEER_DEAD,
+    MESH_PEER_LEFT,
+} mesh_liveness_t;
+
+const char *mesh_liveness_name(mesh_liveness_t l); /* "alive", "suspect", "dead", "left" */
+
+typedef struct {
+    const char *node_id;      /* our id (UUID) */
+    const char *bind_host;    /* mesh ROUTER bind */
+    int bind_port;            /* 0: pick */
+    const char *advertise;    /* HOST:PORT peers dial; NULL: bind_host:port */
+    const char *const *seeds; /* HOST:PORT each */
+    size_t n_seeds;
+    const char *const *known; /* "ID@HOST:PORT" peers remembered from a previous run */
+    size_t n_known;
+    const char *secret; /* NULL: no CURVE, loopback only */
+    /* timing (ms); 0 takes the default of docs/mesh-protocol.md */
+    int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms;
+    /* fwd, reject, chunk, end, fail, cancel from peer `from` (msg is the
+       callee's for the call only) */
+    void (*on_forward)(void *arg, const mesh_msg_t *msg);
+    /* a peer's liveness or state changed (routing may change; a dead or left
+       peer's forwarded requests fail) */
+    void (*on_peer)(void *arg, const char *id, mesh_liveness_t liveness);
+    /* remember or forget a peer (the node keeps them in SQLite) */
+    void (*on_persist)(void *arg, const char *id, const char *endpoint, bool forget);
+    void *arg;
+} mesh_config_t;
+
+/*  Binds, dials the seeds and known peers, starts the timers on loop.
+    NULL on failure (logged: bad secret, non-loopback without a secret, bind). */
+mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop);
+/*  Says leave to every peer (when not already done) and closes everything. */
+void mesh_destroy(mesh_t **self_p);
+int mesh_port(const mesh_t *self);
+const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
+
+/*  Our own state (copied). A change bumps our version; urgent=true pushes it
+    to every peer at once (a new cooldown, a lost tab), else anti-entropy
+    carries it. st->id/version/incarnation/heartbeat are filled by the mesh. */
+void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent);
+/*  Sends leave to every peer now (graceful shutdown). */
+void mesh_leave(mesh_t *self);
+
+/*  Sends a forwarding message to one peer; msg->from is filled. Never blocks:
+    -1 when the peer is unknown, not alive, or its pipe is full. */
+int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg);
+
+/*  The peers as we see them. Pointers are borrowed until the next loop turn. */
+typedef struct {
+    const mesh_state_t *state; /* their last state (models, load, cooldowns…) */
+    mesh_liveness_t liveness;
+    long long age_ms;       /* since we last heard from them */
+    long long state_age_ms; /* since `state` arrived: subtract it from the
+                               remaining-ms fields to get what is left now */
+} mesh_peer_view_t;
+
+/*  Fills up to max views; returns how many peers there are (all of them, even
+    beyond max). Our own node is not included. */
+size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max);
+size_t mesh_alive_count(const mesh_t *self);
+
+#endif

@@ -1,0 +1,154 @@
+/*  mesh_msg — the node ⇄ node messages of MESH-PROTOCOL.md (docs/mesh-protocol.md)
+    as msgpack maps, one per ZeroMQ message.
+
+    Pure: msgpack-c only. The decoder never trusts its input: the size cap is
+    checked first, then a bounds pre-scan walks every msgpack header and
+    rejects any string, binary or container length larger than the bytes left
+    (or over the per-field limits below) BEFORE msgpack-c allocates anything;
+    only then is the map unpacked and each field type-checked. A decoded
+    message owns its memory: free it with mesh_msg_clear. */
+#ifndef ARENA_MESH_MSG_H
+#define ARENA_MESH_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/abuf.h"
+#include "protocol/delta.h"
+
+#define MESH_MSG_VERSION 1
+#define MESH_MSG_MAX (1024u * 1024)  /* bytes of one message */
+#define MESH_MAX_PEERS 1024          /* entries in hello.peers, digest, delta */
+#define MESH_MAX_MODELS 1024         /* models of one node state */
+#define MESH_MAX_DELTAS 4096         /* deltas in one chunk */
+#define MESH_MAX_ID 64               /* node ids, request ids */
+#define MESH_MAX_NAME 256            /* node and model names, endpoints, urls */
+#define MESH_MAX_TEXT (512u * 1024)  /* one text field (request JSON, delta text) */
+#define MESH_MSG_MAX_DEPTH 16        /* nested arrays/maps, the top map included */
+#define MESH_MSG_MAX_ELEMENTS 200000 /* msgpack objects in one message, keys included */
+#define MESH_MSG_MAX_KEYS 64         /* entries of one field map (message, state, peer) */
+
+typedef enum {
+    MESH_MSG_OK = 0,
+    MESH_MSG_MALFORMED = -1,
+    MESH_MSG_TOOBIG = -2,
+} mesh_msg_rc_t;
+
+typedef enum {
+    MESH_HELLO = 1,
+    MESH_DIGEST,
+    MESH_DELTA,
+    MESH_PUSH,
+    MESH_PING,
+    MESH_ACK,
+    MESH_PING_REQ,
+    MESH_LEAVE,
+    MESH_FWD,
+    MESH_REJECT,
+    MESH_CHUNK,
+    MESH_END,
+    MESH_FAIL,
+    MESH_CANCEL,
+} mesh_type_t;
+
+/*  One model as its owner advertises it. */
+typedef struct {
+    char *name;
+    char *arena_id;
+    char *modality;              /* "chat" | "image" | "search" */
+    int64_t cooled_remaining_ms; /* 0: not cooling */
+    char *reason;                /* "" when not cooling */
+} mesh_model_t;
+
+/*  The state a node owns; only it changes it (its version grows with every
+    change). Cooldowns travel as remaining ms (no clock is shared). */
+typedef struct {
+    char *id;
+    char *name;
+    char *endpoint; /* mesh HOST:PORT peers dial */
+    char *http;     /* http://HOST:PORT of its API */
+    uint64_t incarnation;
+    uint64_t version;
+    uint64_t heartbeat;
+    int64_t started_at_ms; /* unix ms */
+    bool leaving;          /* it said leave */
+    uint32_t tabs, tabs_healthy;
+    uint32_t inflight, capacity;
+    uint64_t ok, failed;
+    int64_t p50_ms;
+    int64_t node_cooled_remaining_ms;
+    mesh_model_t *models;
+    size_t n_models;
+} mesh_state_t;
+
+typedef struct {
+    char *id;
+    char *endpoint;
+} mesh_peer_ref_t;
+
+typedef struct {
+    char *id;
+    uint64_t version;
+} mesh_version_t;
+
+typedef struct {
+    delta_kind_t kind;
+    char *text;
+    size_t len;
+} mesh_delta_t;
+
+typedef struct {
+    mesh_type_t type;
+    char *from; /* sender's node id */
+    /* hello: state + known peers; delta/push: states */
+    mesh_state_t *states;
+    size_t n_states;
+    mesh_peer_ref_t *peers;
+    size_t n_peers;
+    /* digest */
+    mesh_version_t *versions;
+    size_t n_versions;
+    /* ping / ack / ping-req */
+    uint64_t seq;
+    char *target; /* ping-req: the node to probe */
+    /* leave */
+    uint64_t incarnation;
+    /* fwd / reject / chunk / end / fail / cancel */
+    char *rid;
+    char *model;
+    char *request; /* fwd: normalized OpenAI request JSON text */
+    size_t request_len;
+    bool stream;
+    int64_t deadline_ms; /* fwd: ms the origin still waits */
+    uint32_t attempt;
+    char *reason;       /* reject */
+    uint64_t chunk_seq; /* chunk */
+    mesh_delta_t *deltas;
+    size_t n_deltas;
+    char *finish_reason;                      /* end */
+    int64_t prompt_tokens, completion_tokens; /* end; -1 unknown */
+    int status;                               /* fail: HTTP status for the client */
+    char *code;                               /* fail: OpenAI error code */
+    char *message;                            /* fail */
+    bool retryable;                           /* fail */
+    int64_t cooled_remaining_ms;              /* fail */
+} mesh_msg_t;
+
+const char *mesh_type_name(mesh_type_t t); /* "hello", "ping-req", … */
+
+/*  Appends one encoded message. 0, or -1 (allocation, or a field over its
+    limit: the encoder refuses what the decoder would refuse). */
+int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out);
+/*  Decodes one message; err (may be NULL) gets the reason on failure.
+    Unknown map keys are ignored (forward compatibility); an unknown `t` or a
+    `v` other than MESH_MSG_VERSION is MALFORMED. */
+mesh_msg_rc_t mesh_msg_decode(const uint8_t *buf, size_t len, mesh_msg_t *out, char *err,
+                              size_t errlen);
+void mesh_msg_clear(mesh_msg_t *msg);
+void mesh_state_clear(mesh_state_t *st);
+/*  Deep copy (for the peer table). dst is overwritten, not freed: clear it
+    first if it held a state. 0, or -1 (allocation) with dst left empty. */
+int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src);
+
+#endif

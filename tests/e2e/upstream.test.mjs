@@ -1,0 +1,169 @@
+// What LMArena refuses, seen through the real page: rate limits, rejected
+// reCAPTCHA tokens and Cloudflare challenges, and what the node does about them.
+
+import assert from 'node:assert/strict';
+import { APIError } from 'openai';
+import { e2eTest, ask, fake, http, waitFor, withTimeout, FAKE_ANSWER, CONNECTED } from './lib/harness.mjs';
+
+async function apiError(p) {
+    try {
+        const v = await p;
+        assert.fail(`expected an APIError, got ${JSON.stringify(v).slice(0, 300)}`);
+    } catch (e) {
+        if (!(e instanceof APIError)) throw e;
+        return e;
+    }
+}
+
+e2eTest('429 upstream → cooldown → 429 with Retry-After, and the next request does not reach LMArena',
+        async (t, w) => {
+    await w.connectTab();
+    const sdk = w.client();
+    const e = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('ratelimit retry=30'))));
+    assert.equal(e.status, 429);
+    assert.equal(e.code, 'rate_limited');
+    const ra = Number(e.headers.get('retry-after'));
+    assert.ok(ra >= 29 && ra <= 30, `Retry-After ${ra}`);
+    const raMs = Number(e.headers.get('retry-after-ms'));
+    assert.ok(raMs > 28000 && raMs <= 30000, `retry-after-ms ${raMs}`);
+    const first = await w.fake.requests();
+    assert.equal(first.length, 1);
+    assert.equal(first[0].status, 429);
+
+    // Cooled: answered at once, nothing new upstream.
+    const again = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Plain question.')));
+    assert.equal(again.status, 429);
+    assert.ok(Number(again.headers.get('retry-after')) <= ra);
+    assert.equal((await w.fake.requests()).length, 1, 'no new upstream request while cooled');
+
+    // Another model is not cooled.
+    const other = await sdk.chat.completions.create(ask('fake-chat-2', 'Hello?'));
+    assert.equal(other.choices[0].message.content, FAKE_ANSWER);
+    assert.equal((await w.fake.requests()).length, 2);
+});
+
+e2eTest('reCAPTCHA rejected once → one retry with a fresh token and fresh ids', async (t, w) => {
+    await w.connectTab();
+    const r = await w.client().chat.completions.create(ask('fake-chat', fake('recaptcha times=1')));
+    assert.equal(r.choices[0].message.content, FAKE_ANSWER);
+    const reqs = await w.fake.requests();
+    assert.equal(reqs.length, 2, 'exactly one retry');
+    assert.deepEqual(reqs.map((q) => q.status), [403, 200]);
+    assert.equal(reqs[1].recaptcha_token_ok, true);
+    for (const k of ['id', 'userMessageId', 'modelAMessageId', 'modelBMessageId']) {
+        assert.notEqual(reqs[0].body[k], reqs[1].body[k], `fresh ${k}`);
+    }
+    assert.notEqual(reqs[0].body.recaptchaV3Token, reqs[1].body.recaptchaV3Token, 'a fresh token');
+    // The tab minted two tokens through grecaptcha.enterprise: two fetch jobs, two bodies.
+    assert.equal(w.tabs[0].received('fetch').length, 2);
+});
+
+e2eTest('Cloudflare challenge → the tab is reloaded and a second tab serves the request',
+        { world: { node: { tabJobs: 1 } } }, async (t, w) => {
+    const a = await w.connectTab();
+    const b = await w.connectTab();
+    await w.waitHealthTabs(2);
+    await w.fake.control({ challenge_once: true });
+    const loadsBefore = [a.loads, b.loads];
+
+    const r = await w.client().chat.completions.create(ask('fake-chat', 'Hello through a challenge.'));
+    assert.equal(r.choices[0].message.content, FAKE_ANSWER);
+
+    const reqs = await w.fake.requests();
+    assert.equal(reqs.length, 2);
+    assert.equal(reqs[0].status, 403);
+    assert.equal(reqs[1].status, 200);
+    // The tab that met the challenge got `reload` and loaded the page again;
+    // the other one served the retry.
+    const reloaded = [a, b].filter((tab) => tab.received('reload').length === 1);
+    assert.equal(reloaded.length, 1, 'exactly one tab got reload');
+    const [hit] = reloaded;
+    const other = hit === a ? b : a;
+    await waitFor(() => hit.loads > loadsBefore[[a, b].indexOf(hit)],
+                  { timeoutMs: 5000, what: 'a new page load in the challenged tab' });
+    assert.equal(other.loads, loadsBefore[[a, b].indexOf(other)], 'the serving tab did not reload');
+    assert.equal(other.received('fetch').length, 1);
+    assert.equal(hit.received('fetch').length, 1);
+    // The reloaded page runs the script again and is back.
+    await hit.waitConnected(10000);
+    await w.waitHealthTabs(2);
+    assert.ok(hit.conns.length >= 2, 'a new link connection after the reload');
+});
+
+e2eTest('a challenge on screen is reported as state and keeps the tab out of routing', async (t, w) => {
+    const tab = await w.connectTab();
+    await waitFor(() => tab.sent('state').length >= 1, { timeoutMs: 3000, what: 'the first state frame' });
+    assert.deepEqual(tab.sent('state')[0], { type: 'state', challenge: false, recaptcha: true });
+
+    // The page turns into Cloudflare's interstitial (as a challenge would).
+    await tab.evaluate(() => {
+        document.title = 'Just a moment...';
+        const form = document.createElement('form');
+        form.id = 'challenge-form';
+        document.body.appendChild(form);
+    });
+    await waitFor(() => tab.sent('state').some((s) => s.challenge === true),
+                  { timeoutMs: 3000, what: 'state {challenge:true}' });
+    assert.equal(await tab.title(), `${CONNECTED}Just a moment...`);
+    await waitFor(async () => (await w.node.health()).json.status === 'degraded',
+                  { timeoutMs: 3000, what: '/health degraded (no healthy tab)' });
+
+    // Solved: the form goes away, the site sets its title back.
+    await tab.evaluate(() => {
+        document.getElementById('challenge-form').remove();
+        document.title = 'LMArena';
+    });
+    await waitFor(() => tab.sent('state').at(-1).challenge === false,
+                  { timeoutMs: 3000, what: 'state {challenge:false}' });
+    await waitFor(async () => (await w.node.health()).json.status === 'ok',
+                  { timeoutMs: 3000, what: '/health ok again' });
+    const r = await w.client().chat.completions.create(ask('fake-chat', 'After the challenge.'));
+    assert.equal(r.choices[0].message.content, FAKE_ANSWER);
+    // One state frame per change, not one per poll.
+    assert.deepEqual(tab.sent('state').map((s) => s.challenge), [false, true, false]);
+});
+
+e2eTest('a page opened on a challenge says so right after welcome', async (t, w) => {
+    await w.fake.control({ challenge: true });
+    const tab = await w.openTab();
+    assert.equal(await tab.title(), `${CONNECTED}Just a moment...`);
+    await waitFor(() => tab.sent('state').length >= 1, { timeoutMs: 3000, what: 'a state frame' });
+    assert.equal(tab.sent('state')[0].challenge, true);
+    await w.waitHealthTabs(1);
+    assert.equal((await w.node.health()).json.status, 'degraded');
+    const st = await http(w.node.baseURL, 'GET', '/mesh/status');
+    assert.deepEqual(st.json.nodes[0].tabs, { count: 1, healthy: 0 });
+});
+
+e2eTest('moderation → 422 content_rejected, not retried', async (t, w) => {
+    await w.connectTab();
+    const e = await apiError(w.client().chat.completions.create(ask('fake-chat', fake('moderation'))));
+    assert.equal(e.status, 422);
+    assert.equal(e.code, 'content_rejected');
+    assert.equal((await w.fake.requests()).length, 1);
+});
+
+e2eTest('the body breaks mid-way → the tab fails the job, the client gets a clean error',
+        async (t, w) => {
+    const tab = await w.connectTab();
+    const stream = await w.client().chat.completions.create(ask('fake-chat', fake('midclose after=2'), { stream: true }));
+    const chunks = [];
+    let error = null;
+    try {
+        for await (const c of stream) chunks.push(c);
+    } catch (e) {
+        error = e;
+    }
+    assert.ok(error instanceof APIError, `stream error: ${error}`);
+    assert.equal(error.code, 'upstream_error');
+    assert.ok(chunks.some((c) => c.choices[0]?.delta?.content), 'the pieces before the break arrived');
+    // The page's reader failed: head, chunks, then one fail with stage fetch.
+    await withTimeout(tab.waitJobsEnded(), 6000, 'the job to end');
+    const ends = tab.sent().filter((f) => f.type === 'done' || f.type === 'fail');
+    assert.equal(ends.length, 1);
+    assert.equal(ends[0].type, 'fail');
+    assert.equal(ends[0].stage, 'fetch');
+    // The tab stays connected and serves the next request.
+    const r = await w.client().chat.completions.create(ask('fake-chat', 'Still there?'));
+    assert.equal(r.choices[0].message.content, FAKE_ANSWER);
+});
