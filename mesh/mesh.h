@@ -13,7 +13,8 @@
     fail, cancel) are not interpreted here: they go to on_forward.
 
     With a secret every socket uses CURVE with a key pair derived from the
-    secret (libsodium) and a zauth allow-list holding only that public key;
+    secret (libsodium) and a ZAP allow-list holding only that public key
+    (mesh_curve.c: why not zauth);
     without one the mesh binds and dials loopback only. Owned by the node
     thread. */
 #ifndef ARENA_MESH_H
@@ -62,7 +63,9 @@ typedef struct {
 /*  Binds, dials the seeds and known peers, starts the timers on loop.
     NULL on failure (logged: bad secret, non-loopback without a secret, bind). */
 mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop);
-/*  Says leave to every peer (when not already done) and closes everything. */
+/*  Says leave to every peer (when not already done) and closes everything.
+    Call it while the loop is not running, or from a reader callback (zloop
+    would otherwise still call the mesh's handlers this turn). */
 void mesh_destroy(mesh_t **self_p);
 int mesh_port(const mesh_t *self);
 const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
@@ -74,8 +77,10 @@ void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent);
 /*  Sends leave to every peer now (graceful shutdown). */
 void mesh_leave(mesh_t *self);
 
-/*  Sends a forwarding message to one peer; msg->from is filled. Never blocks:
-    -1 when the peer is unknown, not alive, or its pipe is full. */
+/*  Sends a forwarding message to one peer; our id goes out as its "from"
+    (msg itself is left as it was). Never blocks: -1 when the peer is
+    unknown, neither alive nor suspect, or its pipe is full, or msg is not a
+    forwarding message. */
 int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg);
 
 /*  The peers as we see them. Pointers are borrowed until the next loop turn. */
@@ -91,5 +96,16 @@ typedef struct {
     beyond max). Our own node is not included. */
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max);
 size_t mesh_alive_count(const mesh_t *self);
+
+/*  Counters since mesh_new (for /mesh/status and tests). */
+typedef struct {
+    uint64_t rx;             /* messages decoded */
+    uint64_t tx;             /* messages handed to ZeroMQ */
+    uint64_t malformed;      /* refused by the codec, or "from" not the connection's identity */
+    uint64_t dropped;        /* well formed but from an unknown or departed sender */
+    uint64_t send_full;      /* mesh_send refusals: the peer's pipe full or its link down */
+    uint64_t curve_rejected; /* CURVE handshakes that failed, either side */
+} mesh_stats_t;
+void mesh_stats(const mesh_t *self, mesh_stats_t *out);
 
 #endif

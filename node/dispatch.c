@@ -472,8 +472,8 @@ void dispatch_wake(dispatch_t *self)
 
 static void s_timeout(dispatch_t *self, job_t *job, const char *what)
 {
-    if (job->exec)
-        s_remember(job->tried, &job->n_tried, tabs_exec_tab(job->exec));
+    /* A silent peer is done for this request; a silent tab may do better
+       with fresh ids (it may be the only one). */
     if (job->fwd)
         s_remember(job->tried_peers, &job->n_tried_peers, forward_peer(job->fwd));
     s_abort_attempt(self, job);

@@ -227,14 +227,53 @@ static void s_reject(forward_t *self, const mesh_msg_t *fwd, const char *reason)
     s_send(self, fwd->from, &m);
 }
 
+/*  The codec carries fail messages as valid UTF-8 only; upstream text may
+    not be: replace whatever is not with '?'. */
+static void s_utf8_clean(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)in;
+    while (*p && o + 5 < outlen) {
+        size_t n = *p < 0x80         ? 1
+                   : (*p >> 5) == 6  ? 2
+                   : (*p >> 4) == 14 ? 3
+                   : (*p >> 3) == 30 ? 4
+                                     : 0;
+        bool ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 1 && *p < 0x20)
+            ok = false;
+        /* no overlong forms, surrogates or code points past U+10FFFF */
+        if (ok && n == 2 && *p < 0xC2)
+            ok = false;
+        if (ok && n == 3 && ((*p == 0xE0 && p[1] < 0xA0) || (*p == 0xED && p[1] >= 0xA0)))
+            ok = false;
+        if (ok && n == 4 &&
+            (*p > 0xF4 || (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] >= 0x90)))
+            ok = false;
+        if (!ok) {
+            out[o++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(out + o, p, n);
+        o += n;
+        p += n;
+    }
+    out[o] = '\0';
+}
+
 static void s_fail_msg(forward_t *self, const char *peer, const char *rid, const openai_error_t *e,
                        bool retryable, long long cooled_ms)
 {
+    char message[sizeof e->message];
+    s_utf8_clean(e->message, message, sizeof message);
     mesh_msg_t m = {.type = MESH_FAIL,
                     .rid = (char *)rid,
                     .status = e->status,
                     .code = (char *)e->code,
-                    .message = (char *)e->message,
+                    .message = message,
                     .retryable = retryable,
                     .cooled_remaining_ms = cooled_ms};
     s_send(self, peer, &m);

@@ -534,6 +534,8 @@ static void s_publish(node_t *self)
     dispatch_stats_t ds;
     dispatch_stats(self->dispatch, &ds);
     size_t n = catalog_served_count(self->catalog);
+    if (n > MESH_MAX_MODELS)
+        n = MESH_MAX_MODELS; /* what one state can carry */
     mesh_model_t *models = calloc(n ? n : 1, sizeof *models);
     if (!models)
         return;

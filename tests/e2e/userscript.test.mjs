@@ -58,7 +58,7 @@ e2eTest('hello, welcome of another version, state, ping/pong, junk frames ignore
     // A node of another version that welcomed us: keep going, say so in the console.
     assert.ok((await tab.title()).startsWith(CONNECTED));
     await waitFor(() => tab.console.some((l) => /link version 2/.test(l)), { timeoutMs: 2000, what: 'a console warning' });
-    const state = await waitSent(c, (f) => f.type === 'state', 'state after welcome');
+    const state = await waitSent(c, (f) => f.type === 'state' && f.recaptcha, 'state with recaptcha after welcome');
     assert.deepEqual(state, { type: 'state', challenge: false, recaptcha: true });
     for (const junk of ['not json', '[1,2]', '{"no":"type"}', '{"type":"from-the-future","x":1}', '{"type":42}']) {
         c.ws.send(junk);

@@ -7,7 +7,9 @@
     the token check (403 "recaptcha validation failed"), the model and
     modality (400), the attachment size (413), duplicate ids (400
     "duplicate"), and only then the scenario. Ids are remembered once a
-    request passes the checks: every attempt must use fresh ids. */
+    request passes the checks: every attempt must use fresh ids. Over real
+    HTTP (fake_arena_handle_http, the fake-arena server) no token is minted
+    here: the body brings one and the caller's token_check judges it. */
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -798,11 +800,12 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, bool by
                           const char *upstream, fake_outcome_t *o)
 {
     json_t *content = json_object_get(json_object_get(body, "userMessage"), "content");
+    const char *who = bytes ? "fake-arena" : "fake-link";
     fake_directive_t d;
     char err[300], msg[400];
     if (s_choose(req, json_string_value(content), json_string_length(content), &d, err,
                  sizeof err) < 0) {
-        snprintf(msg, sizeof msg, "fake-link: bad directive: %s", err);
+        snprintf(msg, sizeof msg, "%s: bad directive: %s", who, err);
         return s_refuse_json(o, 500, msg, msg);
     }
     snprintf(o->scenario, sizeof o->scenario, "%s", d.name);
@@ -817,7 +820,7 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, bool by
     fake_directive_clear(&d);
     if (rc == 0)
         return 0;
-    snprintf(msg, sizeof msg, "fake-link: bad directive: %s", err);
+    snprintf(msg, sizeof msg, "%s: bad directive: %s", who, err);
     return s_refuse_json(o, 500, msg, msg);
 }
 

@@ -42,6 +42,10 @@
 #define S_HTML_TYPE "text/html; charset=utf-8"
 #define S_JSON_TYPE "application/json"
 #define S_CF_RAY "8f3a1c2b9d4e5f60-FRA"
+/*  midclose drops the connection at least this long after its last chunk:
+    a browser that gets the error right behind the data may fail the
+    page's reader before handing it those chunks. */
+#define S_CLOSE_FLOOR_MS 100
 
 typedef struct {
     unsigned long long seq; /* 0: a free slot */
@@ -86,6 +90,7 @@ typedef enum {
     S_PAGE = 0,
     S_SCRIPT,
     S_CSS,
+    S_FAVICON,
     S_EVAL,
     S_MINT,
     S_CONTROL,
@@ -418,6 +423,8 @@ static s_route_t s_route(const char *method, const char *url)
         r = S_SCRIPT;
     else if (strncmp(url, "/_next/static/", 14) == 0 && s_ends_with(url, ".css"))
         r = S_CSS;
+    else if (strcmp(url, "/favicon.ico") == 0)
+        r = S_FAVICON;
     else if (s_is_page_path(url))
         r = S_PAGE;
     if (r != S_NOT_FOUND && !s_is_get(method))
@@ -633,7 +640,7 @@ static int s_control(fake_arena_server_t *self, const char *text, size_t len, js
 {
     json_error_t jerr;
     json_t *in = json_loadb(text ? text : "", len, 0, &jerr);
-    s_control_t c;
+    s_control_t c = {0};
     int rc =
         in ? s_control_parse(in, &c, err, errlen) : s_err(err, errlen, "not JSON: %s", jerr.text);
     if (rc == 0) {
@@ -844,7 +851,10 @@ static ssize_t s_reader(void *cls, uint64_t pos, char *buf, size_t max)
         r->sent++;
         return 1;
     }
-    if (s_pause(r, p->end_delay_ms) < 0)
+    unsigned wait = p->end_delay_ms;
+    if (p->end == FAKE_END_CLOSE && wait < S_CLOSE_FLOOR_MS)
+        wait = S_CLOSE_FLOOR_MS;
+    if (s_pause(r, wait) < 0)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (p->end == FAKE_END_CLOSE) {
         r->closed_by_us = true; /* MHD drops the connection: no last chunk */
@@ -981,6 +991,8 @@ static enum MHD_Result s_dispatch(fake_arena_server_t *self, s_req_t *r, struct 
         return s_serve_script(c);
     case S_CSS:
         return s_respond(c, MHD_HTTP_OK, "text/css; charset=utf-8", "/* fake-arena */\n", 17, NULL);
+    case S_FAVICON: /* no icon, and no 404 in the browser's console */
+        return s_respond(c, MHD_HTTP_NO_CONTENT, "image/x-icon", "", 0, NULL);
     case S_EVAL:
         return s_serve_eval(self, r, c, method, url);
     case S_MINT:
@@ -1152,7 +1164,7 @@ fake_arena_server_t *fake_arena_server_new(const fake_arena_server_config_t *cfg
     pthread_mutex_unlock(&self->mtx);
     if (rc < 0 || !self->arena)
         goto fail;
-    alog_info("fake-arena: listening on %s", self->url);
+    alog_debug("fake-arena: listening on %s", self->url);
     return self;
 fail:
     fake_arena_server_destroy(&self);

@@ -309,9 +309,13 @@ export class ArenaNode {
         return this.proc.stop(signal);
     }
 
-    /*  SIGTERM, then start again on the same ports and data dir. */
+    /*  SIGTERM, then start again on the same data dir, HTTP and link ports
+        (the tab reconnects to the same URL). The mesh port is chosen afresh:
+        ZeroMQ hands out port 0 binds lowest-first from 49152, so another node
+        on this machine may take ours the moment it is free. */
     async restart() {
         const stopped = await this.stop();
+        this.ports.mesh = 0;
         await this.start();
         return stopped;
     }

@@ -1,0 +1,735 @@
+/*  mesh — see mesh.h. This file: construction and destruction, the public
+    calls, and the tick that drives liveness, probes and gossip.
+
+    Versions are wall-clock based (max(version + 1, unix ms)) so that a
+    restarted node, which starts again from nothing, still outranks what
+    its peers remember of its previous life; incarnation starts at the
+    start-up time too and grows by one per refutation. The tick runs every
+    few tens of ms (at most 50) and acts on deadlines. Owned by the loop's
+    thread. */
+#include "mesh/mesh_int.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define S_DEF_GOSSIP 200
+#define S_DEF_FANOUT 3
+#define S_DEF_PING 1000
+#define S_DEF_PING_TIMEOUT 500
+#define S_DEF_SUSPECT 2000
+#define S_DEF_DEAD 6000
+#define S_DEF_FORGET 60000
+#define S_MAX_MS (3600 * 1000)
+#define S_MAX_FANOUT 64
+
+int64_t mesh__now(void)
+{
+    return zclock_mono();
+}
+
+int64_t mesh__wall(void)
+{
+    return zclock_time();
+}
+
+const char *mesh_liveness_name(mesh_liveness_t l)
+{
+    switch (l) {
+    case MESH_PEER_ALIVE:
+        return "alive";
+    case MESH_PEER_SUSPECT:
+        return "suspect";
+    case MESH_PEER_DEAD:
+        return "dead";
+    case MESH_PEER_LEFT:
+        return "left";
+    }
+    return "unknown";
+}
+
+/* ----------------------------------------------------------------- config */
+
+static int s_pick(int v, int def, int lo, int hi, const char *name, int *out)
+{
+    if (v == 0)
+        v = def;
+    if (v < lo || v > hi) {
+        alog_error("mesh: %s %d is out of range (%d..%d)", name, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int s_timing(mesh_t *self, const mesh_config_t *cfg)
+{
+    if (s_pick(cfg->gossip_ms, S_DEF_GOSSIP, 1, S_MAX_MS, "gossip_ms", &self->gossip_ms) < 0 ||
+        s_pick(cfg->fanout, S_DEF_FANOUT, 1, S_MAX_FANOUT, "fanout", &self->fanout) < 0 ||
+        s_pick(cfg->ping_ms, S_DEF_PING, 1, S_MAX_MS, "ping_ms", &self->ping_ms) < 0 ||
+        s_pick(cfg->ping_timeout_ms, S_DEF_PING_TIMEOUT, 1, S_MAX_MS, "ping_timeout_ms",
+               &self->ping_timeout_ms) < 0 ||
+        s_pick(cfg->suspect_ms, S_DEF_SUSPECT, 1, S_MAX_MS, "suspect_ms", &self->suspect_ms) < 0 ||
+        s_pick(cfg->dead_ms, S_DEF_DEAD, 1, S_MAX_MS, "dead_ms", &self->dead_ms) < 0 ||
+        s_pick(cfg->forget_ms, S_DEF_FORGET, 1, S_MAX_MS, "forget_ms", &self->forget_ms) < 0)
+        return -1;
+    if (self->dead_ms <= self->suspect_ms) {
+        alog_error("mesh: dead_ms (%d) must be longer than suspect_ms (%d)", self->dead_ms,
+                   self->suspect_ms);
+        return -1;
+    }
+    int t = self->gossip_ms;
+    if (self->ping_ms < t)
+        t = self->ping_ms;
+    if (self->ping_timeout_ms < t)
+        t = self->ping_timeout_ms;
+    t /= 2;
+    self->tick_ms = t < 5 ? 5 : t > 50 ? 50 : t;
+    return 0;
+}
+
+static bool s_id_ok(const char *id)
+{
+    size_t n = id ? strnlen(id, MESH_MAX_ID + 1) : 0;
+    if (n == 0 || n > MESH_MAX_ID)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/*  HOST:PORT with brackets around an IPv6 host. */
+static void s_join(char *out, size_t len, const char *host, int port)
+{
+    snprintf(out, len, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+/*  Without a secret nothing may leave the loopback. */
+static int s_policy(const mesh_config_t *cfg, const char *advertise_host)
+{
+    if (cfg->secret)
+        return 0;
+    bool ok = mesh__is_loopback(cfg->bind_host) && mesh__is_loopback(advertise_host);
+    for (size_t i = 0; ok && i < cfg->n_seeds; i++) {
+        char host[MESH__HOST_MAX + 1];
+        int port;
+        ok = mesh__split(cfg->seeds[i], host, sizeof host, &port) == 0 && mesh__is_loopback(host);
+    }
+    if (!ok)
+        alog_error("mesh: refusing a non-loopback mesh without --mesh-secret");
+    return ok ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+static int s_bind(mesh_t *self, const mesh_config_t *cfg)
+{
+    char tcp[MESH_MAX_NAME + 16];
+    if (cfg->bind_port < 0 || cfg->bind_port > 65535 ||
+        mesh__tcp(cfg->bind_host, cfg->bind_port ? cfg->bind_port : -1, tcp, sizeof tcp) < 0) {
+        alog_error("mesh: bad bind address %s:%d", cfg->bind_host, cfg->bind_port);
+        return -1;
+    }
+    zsock_t *r = self->router = zsock_new(ZMQ_ROUTER);
+    if (!r)
+        return -1;
+    zsock_set_router_mandatory(r, 1);
+    zsock_set_router_handover(r, 1); /* a restarted node takes its identity back */
+    zsock_set_linger(r, 0);
+    zsock_set_sndhwm(r, MESH__SNDHWM);
+    zsock_set_rcvhwm(r, MESH__RCVHWM);
+    zsock_set_maxmsgsize(r, MESH_MSG_MAX);
+    if (strchr(cfg->bind_host, ':'))
+        zsock_set_ipv6(r, 1);
+    if (self->cert) {
+        mesh__curve_server(self, r);
+        self->router_mon = mesh__monitor_new(self, r,
+                                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+    }
+    self->port = zsock_bind(r, "%s", tcp);
+    if (self->port < 0) {
+        alog_error("mesh: cannot bind %s: %s", tcp, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static int s_advertise(mesh_t *self, const mesh_config_t *cfg, char *host, size_t hostlen)
+{
+    int port = 0;
+    if (cfg->advertise) {
+        if (mesh__split(cfg->advertise, host, hostlen, &port) < 0) {
+            alog_error("mesh: bad advertise address %s (HOST:PORT)", cfg->advertise);
+            return -1;
+        }
+    } else {
+        snprintf(host, hostlen, "%s", cfg->bind_host);
+        if (streq(host, "0.0.0.0") || streq(host, "::"))
+            alog_warn("mesh: bound to %s without an advertise address: peers will dial %s", host,
+                      host);
+    }
+    s_join(self->endpoint, sizeof self->endpoint, host, port ? port : self->port);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- seeds */
+
+static int s_seeds(mesh_t *self, const mesh_config_t *cfg)
+{
+    if (cfg->n_seeds > MESH__MAX_SEEDS) {
+        alog_error("mesh: at most %d seeds", MESH__MAX_SEEDS);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_seeds; i++) {
+        char host[MESH__HOST_MAX + 1];
+        int port;
+        if (mesh__split(cfg->seeds[i], host, sizeof host, &port) < 0 || port == 0) {
+            alog_error("mesh: bad seed %s (HOST:PORT)", cfg->seeds[i] ? cfg->seeds[i] : "(null)");
+            return -1;
+        }
+        bool dup = streq(cfg->seeds[i], self->endpoint);
+        for (size_t j = 0; j < self->n_seeds && !dup; j++)
+            dup = streq(self->seeds[j].endpoint, cfg->seeds[i]);
+        if (dup)
+            continue;
+        mesh__seed_t *s = &self->seeds[self->n_seeds++];
+        snprintf(s->endpoint, sizeof s->endpoint, "%s", cfg->seeds[i]);
+    }
+    if (cfg->n_known && !cfg->known)
+        return -1;
+    self->known = calloc(cfg->n_known ? cfg->n_known : 1, sizeof *self->known);
+    if (!self->known)
+        return -1;
+    for (size_t i = 0; i < cfg->n_known && i < MESH_MAX_PEERS; i++)
+        if (cfg->known[i] && !(self->known[self->n_known++] = strdup(cfg->known[i])))
+            return -1;
+    return 0;
+}
+
+static void s_dial_seed(mesh_t *self, size_t i)
+{
+    mesh__peer_t *p = mesh__peer_add(self, "", self->seeds[i].endpoint);
+    if (p)
+        p->seed = (int)i;
+}
+
+static void s_dial_known(mesh_t *self, const char *entry)
+{
+    const char *at = strchr(entry, '@');
+    char id[MESH_MAX_ID + 1];
+    size_t n = at ? (size_t)(at - entry) : 0;
+    if (!at || n == 0 || n > MESH_MAX_ID) {
+        alog_warn("mesh: ignoring the stored peer \"%.80s\" (not ID@HOST:PORT)", entry);
+        return;
+    }
+    memcpy(id, entry, n);
+    id[n] = '\0';
+    if (!s_id_ok(id) || streq(id, self->id) || mesh__peer_find(self, id))
+        return;
+    if (!mesh__dialable(self, at + 1)) {
+        alog_warn("mesh: ignoring the stored peer %s at %.80s (not a loopback address, and no "
+                  "--mesh-secret)",
+                  id, at + 1);
+        return;
+    }
+    mesh__peer_t *p = mesh__peer_add(self, id, at + 1);
+    if (p)
+        p->persisted = true;
+}
+
+/*  The first tick: the node has set our state by now, so hellos carry it. */
+static void s_start(mesh_t *self)
+{
+    self->started = true;
+    for (size_t i = 0; i < self->n_known; i++)
+        s_dial_known(self, self->known[i]);
+    for (size_t i = 0; i < self->n_seeds; i++)
+        s_dial_seed(self, i);
+    self->next_seed_check = mesh__now() + self->dead_ms;
+}
+
+/*  A seed whose node was forgotten (or never answered and was dropped) gets
+    a placeholder again, so a healed partition finds its way back. */
+static void s_seed_check(mesh_t *self)
+{
+    for (size_t i = 0; i < self->n_seeds; i++) {
+        mesh__seed_t *s = &self->seeds[i];
+        if (s->self || (s->id[0] && mesh__peer_find(self, s->id)) ||
+            mesh__placeholder_at(self, s->endpoint))
+            continue;
+        s->id[0] = '\0';
+        s_dial_seed(self, i);
+    }
+}
+
+/* ------------------------------------------------------------- local state */
+
+void mesh__bump_local(mesh_t *self)
+{
+    uint64_t wall = (uint64_t)mesh__wall();
+    self->local.version = self->local.version + 1 > wall ? self->local.version + 1 : wall;
+}
+
+void mesh__refute(mesh_t *self, bool force)
+{
+    int64_t now = mesh__now();
+    if (!force && self->last_refute && now - self->last_refute < self->suspect_ms)
+        return;
+    self->last_refute = now;
+    self->local.incarnation++;
+    mesh__bump_local(self);
+    alog_debug("mesh: refuting suspicion with incarnation %llu",
+               (unsigned long long)self->local.incarnation);
+    mesh__push_local(self);
+}
+
+static int s_local_init(mesh_t *self)
+{
+    int64_t wall = mesh__wall();
+    mesh_state_t *st = &self->local;
+    st->id = strdup(self->id);
+    st->name = strdup(self->id);
+    st->endpoint = strdup(self->endpoint);
+    st->http = strdup("-");
+    if (!st->id || !st->name || !st->endpoint || !st->http)
+        return -1;
+    st->incarnation = st->version = (uint64_t)wall;
+    st->started_at_ms = wall;
+    st->p50_ms = -1;
+    self->local_at = mesh__now();
+    return 0;
+}
+
+static bool s_str_differs(const char *a, const char *b)
+{
+    return !streq(a ? a : "", b ? b : "");
+}
+
+/*  Remaining-ms values drift as time passes: only a real change counts. */
+static bool s_cool_differs(int64_t old, int64_t age, int64_t now_value)
+{
+    int64_t was = old > age ? old - age : 0;
+    if ((was > 0) != (now_value > 0))
+        return true;
+    int64_t d = was - now_value;
+    return d > MESH__SLACK_MS || d < -MESH__SLACK_MS;
+}
+
+static bool s_models_differ(const mesh_state_t *a, const mesh_state_t *b, int64_t age)
+{
+    if (a->n_models != b->n_models)
+        return true;
+    for (size_t i = 0; i < a->n_models; i++) {
+        const mesh_model_t *x = &a->models[i], *y = &b->models[i];
+        if (s_str_differs(x->name, y->name) || s_str_differs(x->arena_id, y->arena_id) ||
+            s_str_differs(x->modality, y->modality) || s_str_differs(x->reason, y->reason) ||
+            s_cool_differs(x->cooled_remaining_ms, age, y->cooled_remaining_ms))
+            return true;
+    }
+    return false;
+}
+
+static bool s_differs(const mesh_t *self, const mesh_state_t *b)
+{
+    const mesh_state_t *a = &self->local;
+    int64_t age = mesh__now() - self->local_at;
+    return s_str_differs(a->name, b->name) || s_str_differs(a->http, b->http) ||
+           a->started_at_ms != b->started_at_ms || a->tabs != b->tabs ||
+           a->tabs_healthy != b->tabs_healthy || a->inflight != b->inflight ||
+           a->capacity != b->capacity || a->ok != b->ok || a->failed != b->failed ||
+           a->p50_ms != b->p50_ms ||
+           s_cool_differs(a->node_cooled_remaining_ms, age, b->node_cooled_remaining_ms) ||
+           s_models_differ(a, b, age);
+}
+
+/*  The wire format is the judge of what a state may hold. */
+static bool s_encodable(mesh_t *self, mesh_state_t *st)
+{
+    mesh_msg_t m = {.type = MESH_PUSH, .from = self->id, .states = st, .n_states = 1};
+    abuf_t b = ABUF_INIT;
+    int rc = mesh_msg_encode(&m, &b);
+    abuf_free(&b);
+    return rc == 0;
+}
+
+void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent)
+{
+    if (!self || !st || self->left)
+        return;
+    mesh_state_t shape = *st, cand;
+    shape.id = self->id;
+    shape.endpoint = self->endpoint;
+    shape.name = st->name && *st->name ? st->name : self->local.name;
+    shape.http = st->http && *st->http ? st->http : self->local.http;
+    shape.started_at_ms = st->started_at_ms > 0 ? st->started_at_ms : self->local.started_at_ms;
+    shape.incarnation = self->local.incarnation;
+    shape.version = self->local.version;
+    shape.heartbeat = self->local.heartbeat;
+    shape.leaving = self->local.leaving;
+    if (!s_differs(self, &shape))
+        return;
+    if (!s_encodable(self, &shape)) {
+        alog_warn_rl("mesh: ignoring a local state the wire format cannot carry (an empty or "
+                     "oversized name, too many models?)");
+        return;
+    }
+    if (mesh_state_copy(&cand, &shape) < 0)
+        return;
+    mesh_state_clear(&self->local);
+    self->local = cand;
+    self->local_at = mesh__now();
+    mesh__bump_local(self);
+    if (urgent)
+        mesh__push_local(self);
+}
+
+/* ------------------------------------------------------------------ the tick */
+
+static void s_forget(mesh_t *self, mesh__peer_t *p)
+{
+    if (p->announced)
+        alog_info("mesh: forgetting peer %s (%s)", p->state.name, p->id);
+    mesh__peer_remove(self, p, true);
+}
+
+/*  Liveness by deadlines; true when p was removed. */
+static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
+{
+    int64_t quiet = now - p->last_heard;
+    if (!p->id[0] || !p->announced) {
+        if (!p->silent_logged && now - p->dialed_at > self->dead_ms && !p->heard) {
+            p->silent_logged = true;
+            alog_info("mesh: no answer from %s yet", p->endpoint);
+        }
+        if (!p->id[0])
+            return false; /* a seed's placeholder waits as long as it takes */
+    }
+    switch (p->liveness) {
+    case MESH_PEER_ALIVE:
+        if (quiet > (p->announced ? self->suspect_ms : self->dead_ms)) {
+            mesh__peer_set(self, p, p->announced ? MESH_PEER_SUSPECT : MESH_PEER_DEAD);
+            mesh__send_hello(self, p); /* in case it forgot us */
+        }
+        break;
+    case MESH_PEER_SUSPECT:
+        if (quiet > self->dead_ms)
+            mesh__peer_set(self, p, MESH_PEER_DEAD);
+        break;
+    case MESH_PEER_DEAD:
+        if (now - p->since > self->forget_ms) {
+            s_forget(self, p);
+            return true;
+        }
+        if (now - p->hello_at >= self->dead_ms)
+            mesh__send_hello(self, p); /* a healed partition answers */
+        break;
+    case MESH_PEER_LEFT:
+        if (now - p->since > self->forget_ms) {
+            s_forget(self, p);
+            return true;
+        }
+        break;
+    }
+    return false;
+}
+
+static void s_sweep(mesh_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->n_peers;)
+        if (!s_sweep_one(self, self->peers[i], now))
+            mesh__flush_hello(self, self->peers[i++]);
+}
+
+static void s_ping(mesh_t *self, mesh__peer_t *p)
+{
+    mesh_msg_t m = {.type = MESH_PING, .seq = ++self->ping_seq};
+    mesh__send(self, p, &m);
+}
+
+static void s_probe(mesh_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *p = self->peers[i];
+        if (!p->announced || !p->dealer ||
+            (p->liveness != MESH_PEER_ALIVE && p->liveness != MESH_PEER_SUSPECT))
+            continue;
+        if (now - p->last_heard >= self->ping_ms && now - p->ping_at >= self->ping_ms) {
+            s_ping(self, p);
+            p->ping_at = now;
+            p->ping_retried = false;
+        } else if (!p->ping_retried && p->ping_at > p->last_heard &&
+                   now - p->ping_at >= self->ping_timeout_ms) {
+            s_ping(self, p); /* one more try before the silence counts */
+            p->ping_retried = true;
+        }
+    }
+}
+
+static void s_gossip(mesh_t *self)
+{
+    self->local.heartbeat++;
+    mesh__peer_t **c = calloc(self->n_peers ? self->n_peers : 1, sizeof *c);
+    if (!c)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *p = self->peers[i];
+        if (p->announced && p->dealer && p->liveness == MESH_PEER_ALIVE)
+            c[n++] = p;
+    }
+    size_t k = n < (size_t)self->fanout ? n : (size_t)self->fanout;
+    for (size_t i = 0; i < k; i++) { /* the first k of a Fisher-Yates shuffle */
+        size_t j = i + randombytes_uniform((uint32_t)(n - i));
+        mesh__peer_t *t = c[i];
+        c[i] = c[j], c[j] = t;
+        mesh__send_digest(self, c[i]);
+    }
+    free(c);
+}
+
+static int s_on_tick(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop;
+    mesh_t *self = arg;
+    uint64_t expirations;
+    if (read(item->fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        alog_warn_rl("mesh: tick timer: %s", strerror(errno));
+    mesh__grave_flush(self); /* closed by earlier turns: zloop has dropped them */
+    int64_t now = mesh__now();
+    if (!self->started)
+        s_start(self);
+    if (self->zap && !self->zap_bound && now >= self->next_zap_try) {
+        mesh__zap_try_bind(self);
+        self->next_zap_try = now + MESH__ZAP_RETRY_MS;
+    }
+    if (self->left)
+        return 0;
+    s_sweep(self, now);
+    s_probe(self, now);
+    if (now >= self->next_gossip) {
+        s_gossip(self);
+        self->next_gossip = now + self->gossip_ms;
+    }
+    if (now >= self->next_seed_check) {
+        s_seed_check(self);
+        self->next_seed_check = now + self->dead_ms;
+    }
+    mesh__tomb_expire(self, now);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+/*  The tick is a timerfd polled by zloop rather than a zloop timer: czmq
+    keeps an ended timer (and its argument) until its loop runs again, so a
+    mesh destroyed before its loop ever ran would be called after free;
+    a poller is dropped at once. */
+static int s_tick_start(mesh_t *self)
+{
+    self->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (self->tick_fd < 0) {
+        alog_error("mesh: timerfd: %s", strerror(errno));
+        return -1;
+    }
+    struct itimerspec its = {
+        .it_interval = {.tv_sec = self->tick_ms / 1000,
+                        .tv_nsec = (self->tick_ms % 1000) * 1000000L},
+    };
+    its.it_value = its.it_interval;
+    self->tick_item = (zmq_pollitem_t){.fd = self->tick_fd, .events = ZMQ_POLLIN};
+    if (timerfd_settime(self->tick_fd, 0, &its, NULL) != 0 ||
+        zloop_poller(self->loop, &self->tick_item, s_on_tick, self) != 0)
+        return -1;
+    return 0;
+}
+
+static void s_tick_stop(mesh_t *self)
+{
+    if (self->tick_fd < 0)
+        return;
+    zloop_poller_end(self->loop, &self->tick_item);
+    close(self->tick_fd);
+    self->tick_fd = -1;
+}
+
+mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
+{
+    if (!cfg || !loop || !cfg->bind_host || !*cfg->bind_host) {
+        alog_error("mesh: no loop or bind address");
+        return NULL;
+    }
+    if (!s_id_ok(cfg->node_id)) {
+        alog_error("mesh: bad node id (1..%d printable characters)", MESH_MAX_ID);
+        return NULL;
+    }
+    if (cfg->secret && !*cfg->secret) {
+        alog_error("mesh: empty --mesh-secret");
+        return NULL;
+    }
+    if (sodium_init() < 0) {
+        alog_error("mesh: libsodium failed to start");
+        return NULL;
+    }
+    mesh_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    char adv_host[MESH__HOST_MAX + 1];
+    self->loop = loop;
+    self->tick_fd = -1;
+    snprintf(self->id, sizeof self->id, "%s", cfg->node_id);
+    self->on_forward = cfg->on_forward, self->on_peer = cfg->on_peer;
+    self->on_persist = cfg->on_persist, self->arg = cfg->arg;
+    if (s_timing(self, cfg) < 0)
+        goto err;
+    if (cfg->secret && !(self->cert = mesh__curve_cert(cfg->secret))) {
+        alog_error("mesh: cannot derive the CURVE key pair");
+        goto err;
+    }
+    if (s_bind(self, cfg) < 0 || s_advertise(self, cfg, adv_host, sizeof adv_host) < 0 ||
+        s_policy(cfg, adv_host) < 0 || s_seeds(self, cfg) < 0 || s_local_init(self) < 0)
+        goto err;
+    if (self->cert && mesh__zap_start(self) < 0)
+        goto err;
+    if (!(self->by_id = zhashx_new()) || !(self->logged = zhashx_new()))
+        goto err;
+    if (zloop_reader(loop, self->router, mesh__on_router, self) != 0 ||
+        (self->router_mon &&
+         zloop_reader(loop, self->router_mon, mesh__on_router_monitor, self) != 0))
+        goto err;
+    if (s_tick_start(self) < 0)
+        goto err;
+    alog_info("mesh: node %s on %s%s", self->id, self->endpoint,
+              self->cert ? " (CURVE)" : " (loopback, no secret)");
+    return self;
+err:
+    mesh_destroy(&self);
+    return NULL;
+}
+
+static void s_close(mesh_t *self, bool flush_leave)
+{
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *p = self->peers[i];
+        mesh__peer_hangup(self, p, flush_leave ? MESH__LEAVE_LINGER_MS : 0);
+        mesh_state_clear(&p->state);
+        free(p);
+    }
+    self->n_peers = 0;
+    if (self->router) {
+        mesh__monitor_stop(self, self->router, &self->router_mon);
+        mesh__grave(self, &self->router);
+    }
+    if (self->zap && self->zap_bound)
+        zsock_unbind(self->zap, "inproc://zeromq.zap.01");
+    mesh__grave(self, &self->zap);
+    mesh__grave_flush(self);
+}
+
+void mesh_destroy(mesh_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mesh_t *self = *self_p;
+    bool said = false;
+    if (self->router && self->started && !self->left) {
+        mesh_leave(self);
+        said = true;
+    }
+    s_tick_stop(self);
+    s_close(self, said);
+    free(self->grave);
+    free(self->peers);
+    free(self->tombs);
+    for (size_t i = 0; i < self->n_known; i++)
+        free(self->known[i]);
+    free(self->known);
+    zhashx_destroy(&self->by_id);
+    zhashx_destroy(&self->logged);
+    zcert_destroy(&self->cert);
+    mesh_state_clear(&self->local);
+    abuf_free(&self->tx);
+    free(self);
+    *self_p = NULL;
+}
+
+int mesh_port(const mesh_t *self)
+{
+    return self ? self->port : -1;
+}
+
+const char *mesh_endpoint(const mesh_t *self)
+{
+    return self ? self->endpoint : NULL;
+}
+
+void mesh_leave(mesh_t *self)
+{
+    if (!self || self->left)
+        return;
+    self->left = true;
+    self->local.leaving = true;
+    mesh__bump_local(self);
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *p = self->peers[i];
+        if (!p->id[0] || !p->dealer)
+            continue;
+        mesh_msg_t m = {.type = MESH_LEAVE, .incarnation = self->local.incarnation};
+        mesh__send(self, p, &m);
+    }
+    alog_info("mesh: left the mesh");
+}
+
+int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg)
+{
+    if (!self || !peer_id || !msg || msg->type < MESH_FWD || msg->type > MESH_CANCEL)
+        return -1;
+    mesh__peer_t *p = mesh__peer_find(self, peer_id);
+    if (!p || !p->announced || (p->liveness != MESH_PEER_ALIVE && p->liveness != MESH_PEER_SUSPECT))
+        return -1;
+    if (mesh__send(self, p, msg) < 0) {
+        self->stats.send_full++;
+        return -1;
+    }
+    return 0;
+}
+
+size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max)
+{
+    if (!self)
+        return 0;
+    int64_t now = mesh__now();
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        const mesh__peer_t *p = self->peers[i];
+        if (!p->announced)
+            continue;
+        if (out && n < max)
+            out[n] = (mesh_peer_view_t){.state = &p->state,
+                                        .liveness = p->liveness,
+                                        .age_ms = now - p->last_heard,
+                                        .state_age_ms = now - p->state_at};
+        n++;
+    }
+    return n;
+}
+
+size_t mesh_alive_count(const mesh_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; self && i < self->n_peers; i++)
+        n += self->peers[i]->announced && self->peers[i]->liveness == MESH_PEER_ALIVE;
+    return n;
+}
+
+void mesh_stats(const mesh_t *self, mesh_stats_t *out)
+{
+    if (out)
+        *out = self ? self->stats : (mesh_stats_t){0};
+}

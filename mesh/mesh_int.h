@@ -1,0 +1,175 @@
+/*  mesh internals shared by the files of mesh/ (not part of the API).
+
+    mesh.c        lifecycle, the public calls, the tick (liveness, pings, gossip)
+    mesh_peer.c   the peer table: entries, dialing, liveness changes, forgetting
+    mesh_wire.c   encoding and sending, reading the sockets, message handling
+    mesh_curve.c  CURVE keys from the secret, the ZAP handler, socket monitors
+    mesh_addr.c   HOST:PORT parsing and the loopback rule
+
+    Everything runs on the thread that owns the zloop. Sockets are never
+    destroyed while zloop may still hold them in its current poll set: they
+    go to a graveyard that the next tick empties (mesh__grave). */
+#ifndef ARENA_MESH_INT_H
+#define ARENA_MESH_INT_H
+
+#include <stdint.h>
+
+#include "mesh/mesh.h"
+#include "protocol/abuf.h"
+#include "protocol/alog.h"
+
+#define MESH__SNDHWM 1000           /* messages queued per DEALER before mesh_send says full */
+#define MESH__RCVHWM 1000           /* messages queued per inbound connection */
+#define MESH__RECONNECT_MS 100      /* first redial of a lost connection… */
+#define MESH__RECONNECT_MAX_MS 2000 /* …backing off up to this */
+#define MESH__BATCH 64              /* messages read per readiness callback */
+#define MESH__SLACK_MS 1000         /* remaining-ms drift that mesh_set_local ignores */
+#define MESH__LEAVE_LINGER_MS 250   /* how long a closing DEALER may flush its leave */
+#define MESH__MAX_SEEDS 64
+#define MESH__ZAP_RETRY_MS 500
+#define MESH__HOST_MAX 200 /* host part of HOST:PORT */
+
+typedef struct {
+    char id[MESH_MAX_ID + 1];         /* "" while a seed has not answered */
+    char endpoint[MESH_MAX_NAME + 1]; /* HOST:PORT we dial */
+    zsock_t *dealer;                  /* identity = our id; NULL once it left */
+    zsock_t *monitor;                 /* handshake watch while CURVE dialing is unproven */
+    mesh_state_t state;
+    bool has_state;
+    mesh_liveness_t liveness;
+    bool announced; /* the node knows it: heard directly and has a state */
+    bool heard;     /* a direct message arrived since the last dial */
+    bool persisted; /* in the node's store (from `known` or on_persist) */
+    bool silent_logged;
+    int64_t last_heard; /* monotonic ms of the last direct message (or the dial) */
+    int64_t state_at;   /* when `state` arrived */
+    int64_t dialed_at;
+    int64_t since;    /* last liveness change */
+    int64_t hello_at; /* last hello sent */
+    int64_t ping_at;  /* last ping sent */
+    bool ping_retried;
+    bool hello_due; /* a hello waits for the connection */
+    int seed;       /* index into the seeds, -1 */
+    uint64_t malformed;
+    alog_rl_t rl;
+} mesh__peer_t;
+
+typedef struct {
+    char endpoint[MESH_MAX_NAME + 1];
+    char id[MESH_MAX_ID + 1]; /* who answered there; "" not yet */
+    bool self;                /* it is our own address */
+} mesh__seed_t;
+
+typedef struct {
+    char id[MESH_MAX_ID + 1];
+    uint64_t version;
+    int64_t until;
+} mesh__tomb_t;
+
+struct _mesh_t {
+    zloop_t *loop;
+    char id[MESH_MAX_ID + 1];
+    char endpoint[MESH_MAX_NAME + 1]; /* advertised HOST:PORT */
+    int port;
+    /* timing */
+    int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms, tick_ms;
+    /* callbacks */
+    void (*on_forward)(void *arg, const mesh_msg_t *msg);
+    void (*on_peer)(void *arg, const char *id, mesh_liveness_t liveness);
+    void (*on_persist)(void *arg, const char *id, const char *endpoint, bool forget);
+    void *arg;
+    /* sockets */
+    zsock_t *router;
+    zsock_t *router_mon;
+    zsock_t *zap;   /* REP on the ZAP endpoint (NULL without a secret) */
+    bool zap_bound; /* false: another mesh of this process answers ZAP for now */
+    zcert_t *cert;  /* CURVE pair; NULL without a secret */
+    int tick_fd;    /* timerfd polled by zloop (see mesh.c) */
+    zmq_pollitem_t tick_item;
+    unsigned mon_seq;
+    zsock_t **grave;
+    size_t n_grave, cap_grave;
+    /* peers */
+    mesh__peer_t **peers;
+    size_t n_peers;
+    zhashx_t *by_id; /* id -> mesh__peer_t* (entries with an id) */
+    mesh__seed_t seeds[MESH__MAX_SEEDS];
+    size_t n_seeds;
+    char **known; /* "ID@HOST:PORT", dialed at the first tick */
+    size_t n_known;
+    mesh__tomb_t *tombs;
+    size_t n_tombs;
+    zhashx_t *logged; /* endpoints whose CURVE refusal was logged */
+    bool server_logged;
+    /* our state */
+    mesh_state_t local;
+    int64_t local_at;
+    bool started, left;
+    int64_t next_gossip, next_seed_check, next_zap_try, last_refute;
+    uint64_t ping_seq;
+    abuf_t tx;
+    mesh_stats_t stats;
+    alog_rl_t rl_unknown, rl_send, rl_self;
+};
+
+/* time */
+int64_t mesh__now(void);  /* monotonic ms */
+int64_t mesh__wall(void); /* unix ms */
+
+/* mesh_addr.c */
+int mesh__split(const char *ep, char *host, size_t hostlen, int *port);
+bool mesh__is_loopback(const char *host);
+int mesh__tcp(const char *host, int port, char *out, size_t outlen);
+/*  A HOST:PORT we may dial: well formed, port > 0, loopback unless CURVE. */
+bool mesh__dialable(const mesh_t *self, const char *ep);
+
+/* mesh_curve.c */
+zcert_t *mesh__curve_cert(const char *secret);
+void mesh__curve_server(mesh_t *self, zsock_t *sock);
+void mesh__curve_client(mesh_t *self, zsock_t *sock);
+int mesh__zap_start(mesh_t *self);
+void mesh__zap_try_bind(mesh_t *self);
+/*  A PAIR socket receiving `events` of sock (NULL on failure). */
+zsock_t *mesh__monitor_new(mesh_t *self, zsock_t *sock, int events);
+void mesh__monitor_stop(mesh_t *self, zsock_t *sock, zsock_t **mon_p);
+int mesh__on_router_monitor(zloop_t *loop, zsock_t *mon, void *arg);
+int mesh__on_dealer_monitor(zloop_t *loop, zsock_t *mon, void *arg);
+
+/* mesh_peer.c */
+mesh__peer_t *mesh__peer_find(const mesh_t *self, const char *id);
+mesh__peer_t *mesh__peer_by_dealer(const mesh_t *self, const zsock_t *dealer);
+mesh__peer_t *mesh__peer_by_monitor(const mesh_t *self, const zsock_t *mon);
+mesh__peer_t *mesh__placeholder_at(const mesh_t *self, const char *endpoint);
+/*  A new entry (id may be "" for a seed), dialed. NULL when full or on error. */
+mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint);
+int mesh__peer_rekey(mesh_t *self, mesh__peer_t *p, const char *id);
+int mesh__peer_dial(mesh_t *self, mesh__peer_t *p, const char *endpoint);
+void mesh__peer_hangup(mesh_t *self, mesh__peer_t *p, int linger_ms);
+void mesh__peer_remove(mesh_t *self, mesh__peer_t *p, bool forget);
+void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l);
+void mesh__peer_news(mesh_t *self, mesh__peer_t *p);
+void mesh__peer_announce(mesh_t *self, mesh__peer_t *p);
+bool mesh__relayable(const mesh__peer_t *p);
+bool mesh__tomb_blocks(mesh_t *self, const char *id, uint64_t version);
+void mesh__tomb_expire(mesh_t *self, int64_t now);
+void mesh__grave(mesh_t *self, zsock_t **sock_p);
+void mesh__grave_flush(mesh_t *self);
+
+/* mesh_wire.c */
+int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg);
+void mesh__send_hello(mesh_t *self, mesh__peer_t *p);
+void mesh__flush_hello(mesh_t *self, mesh__peer_t *p);
+void mesh__send_digest(mesh_t *self, mesh__peer_t *p);
+void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const mesh_state_t **sts,
+                       const int64_t *ages, size_t n);
+void mesh__push_local(mesh_t *self);
+int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg);
+int mesh__on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
+
+/* mesh.c */
+void mesh__bump_local(mesh_t *self);
+/*  A new incarnation (and version) of our state, pushed to every peer; at most
+    once per suspect_ms unless forced. */
+void mesh__refute(mesh_t *self, bool force);
+
+#endif

@@ -1,0 +1,304 @@
+/*  mesh_peer — the peer table: one entry per node we know (or per seed
+    address not answered yet), its DEALER, its last state and its liveness.
+
+    An entry is hidden from the node until it is `announced`: heard from
+    directly and holding a state. Then every liveness change or new state
+    reaches on_peer, every return to alive on_persist. Forgotten entries
+    leave a tombstone for forget_ms so that a relay of their old state does
+    not bring them back. Runs on the loop's thread. */
+#include "mesh/mesh_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+mesh__peer_t *mesh__peer_find(const mesh_t *self, const char *id)
+{
+    return id && *id ? zhashx_lookup(self->by_id, id) : NULL;
+}
+
+mesh__peer_t *mesh__peer_by_dealer(const mesh_t *self, const zsock_t *dealer)
+{
+    for (size_t i = 0; i < self->n_peers; i++)
+        if (self->peers[i]->dealer == dealer)
+            return self->peers[i];
+    return NULL;
+}
+
+mesh__peer_t *mesh__peer_by_monitor(const mesh_t *self, const zsock_t *mon)
+{
+    for (size_t i = 0; i < self->n_peers; i++)
+        if (self->peers[i]->monitor == mon)
+            return self->peers[i];
+    return NULL;
+}
+
+mesh__peer_t *mesh__placeholder_at(const mesh_t *self, const char *endpoint)
+{
+    for (size_t i = 0; i < self->n_peers; i++)
+        if (!self->peers[i]->id[0] && streq(self->peers[i]->endpoint, endpoint))
+            return self->peers[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------- graveyard */
+
+void mesh__grave(mesh_t *self, zsock_t **sock_p)
+{
+    if (!*sock_p)
+        return;
+    zloop_reader_end(self->loop, *sock_p);
+    if (self->n_grave == self->cap_grave) {
+        size_t cap = self->cap_grave ? self->cap_grave * 2 : 16;
+        zsock_t **g = realloc(self->grave, cap * sizeof *g);
+        if (!g) {
+            /* Out of memory: closing now is the lesser evil. */
+            zsock_destroy(sock_p);
+            return;
+        }
+        self->grave = g, self->cap_grave = cap;
+    }
+    self->grave[self->n_grave++] = *sock_p;
+    *sock_p = NULL;
+}
+
+void mesh__grave_flush(mesh_t *self)
+{
+    for (size_t i = 0; i < self->n_grave; i++)
+        zsock_destroy(&self->grave[i]);
+    self->n_grave = 0;
+}
+
+/* ------------------------------------------------------------ tombstones */
+
+bool mesh__tomb_blocks(mesh_t *self, const char *id, uint64_t version)
+{
+    for (size_t i = 0; i < self->n_tombs; i++) {
+        mesh__tomb_t *t = &self->tombs[i];
+        if (!streq(t->id, id))
+            continue;
+        if (version <= t->version)
+            return true;
+        self->tombs[i] = self->tombs[--self->n_tombs]; /* it has news: let it back */
+        return false;
+    }
+    return false;
+}
+
+static void s_tomb_add(mesh_t *self, const mesh__peer_t *p)
+{
+    if (!self->tombs && !(self->tombs = calloc(MESH_MAX_PEERS, sizeof *self->tombs)))
+        return;
+    size_t at = 0;
+    if (self->n_tombs < MESH_MAX_PEERS) {
+        at = self->n_tombs++;
+    } else {
+        for (size_t i = 1; i < self->n_tombs; i++) /* full: reuse the first to expire */
+            if (self->tombs[i].until < self->tombs[at].until)
+                at = i;
+    }
+    mesh__tomb_t *t = &self->tombs[at];
+    snprintf(t->id, sizeof t->id, "%s", p->id);
+    t->version = p->has_state ? p->state.version : 0;
+    t->until = mesh__now() + self->forget_ms;
+}
+
+static void s_tomb_clear(mesh_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->n_tombs; i++)
+        if (streq(self->tombs[i].id, id)) {
+            self->tombs[i] = self->tombs[--self->n_tombs];
+            return;
+        }
+}
+
+void mesh__tomb_expire(mesh_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->n_tombs;)
+        if (self->tombs[i].until <= now)
+            self->tombs[i] = self->tombs[--self->n_tombs];
+        else
+            i++;
+}
+
+/* ---------------------------------------------------------------- dialing */
+
+static zsock_t *s_dealer_new(mesh_t *self, const char *endpoint)
+{
+    char host[MESH__HOST_MAX + 1], tcp[MESH_MAX_NAME + 16];
+    int port;
+    if (mesh__split(endpoint, host, sizeof host, &port) < 0 || port == 0 ||
+        mesh__tcp(host, port, tcp, sizeof tcp) < 0)
+        return NULL;
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    if (!d)
+        return NULL;
+    zsock_set_identity(d, self->id);
+    zsock_set_linger(d, 0);
+    zsock_set_sndhwm(d, MESH__SNDHWM);
+    zsock_set_rcvhwm(d, MESH__RCVHWM);
+    zsock_set_maxmsgsize(d, MESH_MSG_MAX);
+    zsock_set_reconnect_ivl(d, MESH__RECONNECT_MS);
+    zsock_set_reconnect_ivl_max(d, MESH__RECONNECT_MAX_MS);
+    /* Queue only to a live connection: nothing sent while a peer is away is
+       delivered later to whatever listens on its address by then. */
+    zsock_set_immediate(d, 1);
+    if (strchr(host, ':'))
+        zsock_set_ipv6(d, 1);
+    if (self->cert)
+        mesh__curve_client(self, d);
+    if (zsock_connect(d, "%s", tcp) != 0) {
+        zsock_destroy(&d);
+        return NULL;
+    }
+    return d;
+}
+
+/*  (Re)connects p to endpoint with a fresh DEALER and says hello on it. */
+int mesh__peer_dial(mesh_t *self, mesh__peer_t *p, const char *endpoint)
+{
+    mesh__peer_hangup(self, p, 0);
+    if (endpoint != p->endpoint)
+        snprintf(p->endpoint, sizeof p->endpoint, "%s", endpoint);
+    zsock_t *d = s_dealer_new(self, p->endpoint);
+    if (!d) {
+        alog_warn("mesh: cannot dial %s", p->endpoint);
+        return -1;
+    }
+    if (self->cert)
+        p->monitor = mesh__monitor_new(
+            self, d,
+            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+    if (p->monitor)
+        zloop_reader(self->loop, p->monitor, mesh__on_dealer_monitor, self);
+    p->dealer = d;
+    zloop_reader(self->loop, d, mesh__on_dealer, self);
+    p->dialed_at = mesh__now();
+    p->heard = false;
+    p->silent_logged = false;
+    mesh__send_hello(self, p);
+    return 0;
+}
+
+/*  Closes p's DEALER (linger_ms lets a last message out). */
+void mesh__peer_hangup(mesh_t *self, mesh__peer_t *p, int linger_ms)
+{
+    mesh__monitor_stop(self, p->dealer, &p->monitor);
+    if (p->dealer) {
+        zsock_set_linger(p->dealer, linger_ms);
+        mesh__grave(self, &p->dealer);
+    }
+}
+
+mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint)
+{
+    if (self->n_peers >= MESH_MAX_PEERS - 1) { /* the digest holds us too */
+        alog_warn_rl("mesh: peer table full (%d): ignoring %s", MESH_MAX_PEERS - 1, endpoint);
+        return NULL;
+    }
+    if (!self->peers && !(self->peers = calloc(MESH_MAX_PEERS, sizeof *self->peers)))
+        return NULL;
+    mesh__peer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    snprintf(p->id, sizeof p->id, "%s", id ? id : "");
+    snprintf(p->endpoint, sizeof p->endpoint, "%s", endpoint);
+    p->liveness = MESH_PEER_ALIVE; /* hidden until announced */
+    p->seed = -1;
+    p->last_heard = p->since = mesh__now();
+    self->peers[self->n_peers++] = p;
+    if (p->id[0]) {
+        s_tomb_clear(self, p->id);
+        zhashx_insert(self->by_id, p->id, p);
+    }
+    if (mesh__peer_dial(self, p, p->endpoint) < 0) {
+        mesh__peer_remove(self, p, false);
+        return NULL;
+    }
+    return p;
+}
+
+int mesh__peer_rekey(mesh_t *self, mesh__peer_t *p, const char *id)
+{
+    if (p->id[0])
+        zhashx_delete(self->by_id, p->id);
+    snprintf(p->id, sizeof p->id, "%s", id);
+    s_tomb_clear(self, id);
+    if (p->seed >= 0)
+        snprintf(self->seeds[p->seed].id, sizeof self->seeds[p->seed].id, "%s", id);
+    return zhashx_insert(self->by_id, p->id, p);
+}
+
+/*  Drops p; forget: it is gone for good (tombstone, and out of the node's store). */
+void mesh__peer_remove(mesh_t *self, mesh__peer_t *p, bool forget)
+{
+    if (forget && p->id[0])
+        s_tomb_add(self, p);
+    if (forget && p->persisted && p->id[0] && self->on_persist)
+        self->on_persist(self->arg, p->id, p->has_state ? p->state.endpoint : p->endpoint, true);
+    mesh__peer_hangup(self, p, 0);
+    if (p->id[0] && zhashx_lookup(self->by_id, p->id) == p)
+        zhashx_delete(self->by_id, p->id);
+    for (size_t i = 0; i < self->n_peers; i++)
+        if (self->peers[i] == p) {
+            memmove(&self->peers[i], &self->peers[i + 1],
+                    (self->n_peers - i - 1) * sizeof *self->peers);
+            self->n_peers--;
+            break;
+        }
+    mesh_state_clear(&p->state);
+    free(p);
+}
+
+/* --------------------------------------------------------------- liveness */
+
+bool mesh__relayable(const mesh__peer_t *p)
+{
+    return p->id[0] && p->has_state &&
+           (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT);
+}
+
+static void s_persist(mesh_t *self, mesh__peer_t *p)
+{
+    p->persisted = true;
+    if (self->on_persist)
+        self->on_persist(self->arg, p->id, p->state.endpoint, false);
+}
+
+void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l)
+{
+    if (p->liveness == l)
+        return;
+    p->liveness = l;
+    p->since = mesh__now();
+    if (!p->announced)
+        return;
+    alog_info("mesh: peer %s (%s) is %s", p->state.name, p->id, mesh_liveness_name(l));
+    if (l == MESH_PEER_ALIVE)
+        s_persist(self, p);
+    if (self->on_peer)
+        self->on_peer(self->arg, p->id, l);
+}
+
+void mesh__peer_announce(mesh_t *self, mesh__peer_t *p)
+{
+    if (p->announced || !p->heard || !p->has_state || !p->id[0])
+        return;
+    p->announced = true;
+    p->liveness = MESH_PEER_ALIVE;
+    p->since = mesh__now();
+    alog_info("mesh: peer %s (%s) joined at %s", p->state.name, p->id, p->state.endpoint);
+    s_persist(self, p);
+    if (self->on_peer)
+        self->on_peer(self->arg, p->id, MESH_PEER_ALIVE);
+}
+
+/*  A direct message from p: it is alive. */
+void mesh__peer_news(mesh_t *self, mesh__peer_t *p)
+{
+    p->last_heard = mesh__now();
+    p->heard = true;
+    mesh__peer_set(self, p, MESH_PEER_ALIVE);
+    mesh__peer_announce(self, p);
+}

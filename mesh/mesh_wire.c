@@ -1,0 +1,642 @@
+/*  mesh_wire — what goes over the sockets: encoding and sending (always
+    ZMQ_DONTWAIT: a full pipe is an error for that one send), reading the
+    ROUTER and the DEALERs, and what each message does to the table.
+
+    Replies travel over our DEALER to the sender, with one exception: the
+    answer to a hello (a delta holding our state) and to a ping from an
+    unknown node (our hello) go back through the ROUTER on the connection
+    they came from, because that is the only way a dialer that knows just an
+    address (a seed) learns who answers there. Runs on the loop's thread. */
+#include "mesh/mesh_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- encoding */
+
+/*  Encodes msg into self->tx with our id as the sender (msg->from is
+    restored: it stays the caller's). */
+static int s_encode(mesh_t *self, mesh_msg_t *msg)
+{
+    char *from = msg->from;
+    msg->from = self->id;
+    abuf_reset(&self->tx);
+    int rc = mesh_msg_encode(msg, &self->tx);
+    msg->from = from;
+    return rc;
+}
+
+static int s_send_tx(mesh_t *self, mesh__peer_t *p)
+{
+    if (!p->dealer)
+        return -1;
+    if (zmq_send(zsock_resolve(p->dealer), self->tx.data, self->tx.len, ZMQ_DONTWAIT) < 0)
+        return -1; /* not connected (ZMQ_IMMEDIATE) or its pipe is full */
+    self->stats.tx++;
+    return 0;
+}
+
+static int s_hello_now(mesh_t *self, mesh__peer_t *p);
+
+int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
+{
+    if (!p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
+        return -1;
+    if (s_encode(self, msg) < 0) {
+        if (alog_enabled(ALOG_WARN))
+            alog_rl_write(&self->rl_send, ALOG_WARN, "mesh: cannot encode a %s for %s",
+                          mesh_type_name(msg->type), p->endpoint);
+        return -1;
+    }
+    return s_send_tx(self, p);
+}
+
+/*  Back through the ROUTER to the connection whose identity is rid. */
+static int s_reply(mesh_t *self, const char *rid, mesh_msg_t *msg)
+{
+    if (s_encode(self, msg) < 0)
+        return -1;
+    void *h = zsock_resolve(self->router);
+    if (zmq_send(h, rid, strlen(rid), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1; /* gone (ROUTER_MANDATORY) or full */
+    if (zmq_send(h, self->tx.data, self->tx.len, ZMQ_DONTWAIT) < 0)
+        return -1;
+    self->stats.tx++;
+    return 0;
+}
+
+/* ------------------------------------------------------------ state views */
+
+static int64_t s_less(int64_t remaining, int64_t age)
+{
+    return remaining > age ? remaining - age : 0;
+}
+
+/*  *dst = src with `age` ms taken off its remaining-ms fields (floor 0), so
+    a relayed cooldown stays right without a shared clock. Shallow: *tmp
+    holds the models array to free when one had to be adjusted. */
+static int s_view(const mesh_state_t *src, int64_t age, mesh_state_t *dst, mesh_model_t **tmp)
+{
+    *dst = *src;
+    *tmp = NULL;
+    if (age <= 0)
+        return 0;
+    dst->node_cooled_remaining_ms = s_less(src->node_cooled_remaining_ms, age);
+    bool cooling = false;
+    for (size_t i = 0; i < src->n_models && !cooling; i++)
+        cooling = src->models[i].cooled_remaining_ms > 0;
+    if (!cooling)
+        return 0;
+    if (!(*tmp = malloc(src->n_models * sizeof **tmp)))
+        return -1;
+    memcpy(*tmp, src->models, src->n_models * sizeof **tmp);
+    for (size_t i = 0; i < src->n_models; i++)
+        (*tmp)[i].cooled_remaining_ms = s_less(src->models[i].cooled_remaining_ms, age);
+    dst->models = *tmp;
+    return 0;
+}
+
+/*  Sends states as one message, or halves until each part fits the cap. */
+static void s_send_split(mesh_t *self, mesh__peer_t *p, mesh_type_t type, mesh_state_t *v, size_t n)
+{
+    mesh_msg_t m = {.type = type, .states = v, .n_states = n};
+    if (s_encode(self, &m) == 0) {
+        s_send_tx(self, p);
+        return;
+    }
+    if (n == 1) {
+        if (alog_enabled(ALOG_WARN))
+            alog_rl_write(&self->rl_send, ALOG_WARN, "mesh: the state of %s does not encode",
+                          v->id ? v->id : "?");
+        return;
+    }
+    s_send_split(self, p, type, v, n / 2);
+    s_send_split(self, p, type, v + n / 2, n - n / 2);
+}
+
+void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const mesh_state_t **sts,
+                       const int64_t *ages, size_t n)
+{
+    if (n == 0 || !p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
+        return;
+    mesh_state_t *v = calloc(n, sizeof *v);
+    mesh_model_t **tmp = calloc(n, sizeof *tmp);
+    size_t k = 0;
+    for (size_t i = 0; v && tmp && i < n; i++)
+        if (s_view(sts[i], ages[i], &v[k], &tmp[k]) == 0)
+            k++;
+    if (v && tmp)
+        s_send_split(self, p, type, v, k);
+    for (size_t i = 0; tmp && i < k; i++)
+        free(tmp[i]);
+    free(tmp);
+    free(v);
+}
+
+static int64_t s_local_age(const mesh_t *self)
+{
+    return mesh__now() - self->local_at;
+}
+
+void mesh__push_local(mesh_t *self)
+{
+    const mesh_state_t *st = &self->local;
+    int64_t age = s_local_age(self);
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *p = self->peers[i];
+        if (p->id[0] && p->dealer &&
+            (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT))
+            mesh__send_states(self, p, MESH_PUSH, &st, &age, 1);
+    }
+}
+
+/* ------------------------------------------------------- hello and digest */
+
+static mesh_msg_t s_hello_new(mesh_t *self, const mesh__peer_t *to, mesh_state_t *view,
+                              mesh_model_t **tmp)
+{
+    mesh_msg_t m = {.type = MESH_HELLO, .states = view, .n_states = 1};
+    s_view(&self->local, s_local_age(self), view, tmp);
+    m.peers = calloc(self->n_peers ? self->n_peers : 1, sizeof *m.peers);
+    for (size_t i = 0; m.peers && i < self->n_peers; i++) {
+        mesh__peer_t *q = self->peers[i];
+        if (q == to || !q->announced || !mesh__relayable(q))
+            continue;
+        m.peers[m.n_peers].id = q->id;
+        m.peers[m.n_peers++].endpoint = q->state.endpoint;
+    }
+    return m;
+}
+
+static void s_hello_free(mesh_msg_t *m, mesh_model_t *tmp)
+{
+    free(m->peers);
+    free(tmp);
+}
+
+/*  DEALERs only queue to completed connections (ZMQ_IMMEDIATE), so a hello
+    waits in p->hello_due until the connection is up: it goes out before
+    anything else sent to p, or at the next tick. */
+static int s_hello_now(mesh_t *self, mesh__peer_t *p)
+{
+    if (!(zsock_events(p->dealer) & ZMQ_POLLOUT))
+        return -1; /* not connected yet: don't build it for nothing */
+    mesh_state_t view;
+    mesh_model_t *tmp;
+    mesh_msg_t m = s_hello_new(self, p, &view, &tmp);
+    int rc = m.peers && s_encode(self, &m) == 0 ? s_send_tx(self, p) : -1;
+    s_hello_free(&m, tmp);
+    if (rc == 0)
+        p->hello_due = false;
+    return rc;
+}
+
+void mesh__send_hello(mesh_t *self, mesh__peer_t *p)
+{
+    p->hello_due = true;
+    p->hello_at = mesh__now();
+    if (p->dealer)
+        s_hello_now(self, p);
+}
+
+void mesh__flush_hello(mesh_t *self, mesh__peer_t *p)
+{
+    if (p->hello_due && p->dealer)
+        s_hello_now(self, p);
+}
+
+static void s_reply_hello(mesh_t *self, const char *rid)
+{
+    mesh_state_t view;
+    mesh_model_t *tmp;
+    mesh_msg_t m = s_hello_new(self, NULL, &view, &tmp);
+    s_reply(self, rid, &m);
+    s_hello_free(&m, tmp);
+}
+
+/*  The answer to a hello: our state, back on the connection it came on. */
+static void s_reply_state(mesh_t *self, const char *rid)
+{
+    mesh_state_t view;
+    mesh_model_t *tmp;
+    if (s_view(&self->local, s_local_age(self), &view, &tmp) < 0)
+        return;
+    mesh_msg_t m = {.type = MESH_DELTA, .states = &view, .n_states = 1};
+    s_reply(self, rid, &m);
+    free(tmp);
+}
+
+void mesh__send_digest(mesh_t *self, mesh__peer_t *p)
+{
+    mesh_version_t *v = calloc(self->n_peers + 1, sizeof *v);
+    if (!v)
+        return;
+    size_t n = 0;
+    v[n].id = self->id;
+    v[n++].version = self->local.version;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *q = self->peers[i];
+        if (mesh__relayable(q)) {
+            v[n].id = q->id;
+            v[n++].version = q->state.version;
+        }
+    }
+    mesh_msg_t m = {.type = MESH_DIGEST, .versions = v, .n_versions = n};
+    mesh__send(self, p, &m);
+    free(v);
+}
+
+/* ------------------------------------------------------------- the table */
+
+/*  Someone holds a newer version of us than we do (we restarted within the
+    same millisecond, or the clock went back): jump past it. */
+static void s_self_seen(mesh_t *self, uint64_t version)
+{
+    if (version <= self->local.version)
+        return;
+    if (alog_enabled(ALOG_INFO)) /* often: another node runs with our id (a copied data dir) */
+        alog_rl_write(&self->rl_self, ALOG_INFO,
+                      "mesh: peers hold version %" PRIu64 " of us (ours is %" PRIu64
+                      "): moving past it",
+                      version, self->local.version);
+    self->local.version = version;
+    mesh__refute(self, true);
+}
+
+static mesh__peer_t *s_entry_for(mesh_t *self, const char *id, const char *endpoint)
+{
+    if (!mesh__dialable(self, endpoint))
+        return NULL;
+    mesh__peer_t *ph = mesh__placeholder_at(self, endpoint);
+    if (ph) {
+        mesh__peer_rekey(self, ph, id);
+        return ph;
+    }
+    return mesh__peer_add(self, id, endpoint);
+}
+
+/*  p now advertises another address and our link to the old one is down (it
+    restarted elsewhere). A live link is kept: the address we dialed may just
+    be another name for the same place (a seed given as a host name). */
+static bool s_moved(const mesh__peer_t *p, const char *endpoint)
+{
+    return !p->dealer ||
+           (!streq(p->endpoint, endpoint) && !(zsock_events(p->dealer) & ZMQ_POLLOUT));
+}
+
+/*  A state from `from` (its own when direct, a third node's when relayed). */
+static void s_apply(mesh_t *self, mesh__peer_t *from, const mesh_state_t *st)
+{
+    if (streq(st->id, self->id)) {
+        s_self_seen(self, st->version);
+        return;
+    }
+    bool direct = streq(st->id, from->id);
+    mesh__peer_t *p = direct ? from : mesh__peer_find(self, st->id);
+    if (!p) {
+        if (mesh__tomb_blocks(self, st->id, st->version) ||
+            !(p = s_entry_for(self, st->id, st->endpoint)))
+            return;
+    }
+    if (p->has_state && st->version <= p->state.version)
+        return;
+    if (!direct && p->liveness == MESH_PEER_LEFT)
+        return;
+    mesh_state_t copy;
+    if (mesh_state_copy(&copy, st) < 0)
+        return;
+    uint64_t old_inc = p->has_state ? p->state.incarnation : 0;
+    mesh_state_clear(&p->state);
+    p->state = copy;
+    p->has_state = true;
+    p->state_at = mesh__now();
+    if (!direct && p->liveness == MESH_PEER_SUSPECT && copy.incarnation > old_inc) {
+        p->last_heard = mesh__now(); /* it refuted: someone heard it lately */
+        mesh__peer_set(self, p, MESH_PEER_ALIVE);
+    }
+    if (p->liveness != MESH_PEER_LEFT && mesh__dialable(self, copy.endpoint) &&
+        ((!direct && p->liveness == MESH_PEER_DEAD) || s_moved(p, copy.endpoint)))
+        mesh__peer_dial(self, p, copy.endpoint); /* alive somewhere: try there */
+    if (p->announced && self->on_peer)
+        self->on_peer(self->arg, p->id, p->liveness);
+    else
+        mesh__peer_announce(self, p);
+}
+
+static void s_learn(mesh_t *self, const mesh_peer_ref_t *ref)
+{
+    if (streq(ref->id, self->id) || mesh__peer_find(self, ref->id) ||
+        mesh__tomb_blocks(self, ref->id, UINT64_MAX))
+        return;
+    s_entry_for(self, ref->id, ref->endpoint);
+}
+
+/* -------------------------------------------------------------- messages */
+
+static void s_malformed(mesh_t *self, mesh__peer_t *p, const char *who, const char *why)
+{
+    self->stats.malformed++;
+    if (p)
+        p->malformed++;
+    if (!alog_enabled(ALOG_WARN))
+        return;
+    if (p)
+        alog_rl_write(&p->rl, ALOG_WARN, "mesh: malformed message from %s (%" PRIu64 " so far): %s",
+                      who, p->malformed, why);
+    else
+        alog_rl_write(&self->rl_unknown, ALOG_WARN, "mesh: malformed message from %s: %s", who,
+                      why);
+}
+
+static void s_dropped(mesh_t *self, const mesh_msg_t *m, const char *why)
+{
+    self->stats.dropped++;
+    alog_debug("mesh: dropped a %s from %s: %s", mesh_type_name(m->type), m->from, why);
+}
+
+static bool s_forwarding(mesh_type_t t)
+{
+    return t >= MESH_FWD && t <= MESH_CANCEL;
+}
+
+/*  hello: learn the sender, its state and the peers it knows. p is NULL when
+    the sender is new; via_dealer when it came as an answer on our DEALER. */
+static void s_on_hello(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_dealer,
+                       const mesh_msg_t *m)
+{
+    const mesh_state_t *st = &m->states[0];
+    if (!mesh__dialable(self, st->endpoint)) {
+        s_dropped(self, m, "its endpoint is not one we may dial");
+        return;
+    }
+    bool dialed = false;
+    if (!p) {
+        if (!(p = s_entry_for(self, m->from, st->endpoint)))
+            return;
+    } else if (p->liveness == MESH_PEER_DEAD || p->liveness == MESH_PEER_LEFT ||
+               s_moved(p, st->endpoint)) {
+        dialed = mesh__peer_dial(self, p, st->endpoint) == 0;
+    }
+    s_apply(self, p, st);
+    mesh__peer_news(self, p);
+    for (size_t i = 0; i < m->n_peers; i++)
+        s_learn(self, &m->peers[i]);
+    if (rid)
+        s_reply_state(self, rid);
+    else if (via_dealer && !dialed)
+        mesh__send_hello(self, p); /* it answered our ping without knowing us */
+}
+
+static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
+{
+    zhashx_t *theirs = zhashx_new();
+    if (!theirs)
+        return;
+    bool ask = false;
+    for (size_t i = 0; i < m->n_versions; i++) {
+        const mesh_version_t *v = &m->versions[i];
+        zhashx_insert(theirs, v->id, (void *)&v->version);
+        if (streq(v->id, self->id)) {
+            s_self_seen(self, v->version);
+            continue;
+        }
+        mesh__peer_t *q = mesh__peer_find(self, v->id);
+        if (q ? q->liveness != MESH_PEER_LEFT && (!q->has_state || v->version > q->state.version)
+              : !mesh__tomb_blocks(self, v->id, v->version))
+            ask = true;
+    }
+    const mesh_state_t **sts = calloc(self->n_peers + 1, sizeof *sts);
+    int64_t *ages = calloc(self->n_peers + 1, sizeof *ages);
+    size_t n = 0;
+    int64_t now = mesh__now();
+    const uint64_t *have = zhashx_lookup(theirs, self->id);
+    if (sts && ages && (!have || *have < self->local.version)) {
+        sts[n] = &self->local;
+        ages[n++] = now - self->local_at;
+    }
+    for (size_t i = 0; sts && ages && i < self->n_peers; i++) {
+        mesh__peer_t *q = self->peers[i];
+        if (q == p || !mesh__relayable(q))
+            continue;
+        have = zhashx_lookup(theirs, q->id);
+        if (!have || *have < q->state.version) {
+            sts[n] = &q->state;
+            ages[n++] = now - q->state_at;
+        }
+    }
+    mesh__send_states(self, p, MESH_DELTA, sts, ages, n);
+    if (ask)
+        mesh__send_digest(self, p);
+    free(sts);
+    free(ages);
+    zhashx_destroy(&theirs);
+}
+
+static void s_on_leave(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
+{
+    if (p->has_state && m->incarnation < p->state.incarnation)
+        return; /* from an earlier life */
+    mesh__peer_hangup(self, p, 0);
+    p->state.leaving = true;
+    mesh__peer_set(self, p, MESH_PEER_LEFT);
+}
+
+static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_dealer,
+                       const mesh_msg_t *m)
+{
+    if (m->type == MESH_HELLO) {
+        s_on_hello(self, p, rid, via_dealer, m);
+        return;
+    }
+    if (m->type == MESH_LEAVE) {
+        s_on_leave(self, p, m);
+        return;
+    }
+    bool silent = p->announced && (p->liveness != MESH_PEER_ALIVE ||
+                                   mesh__now() - p->last_heard > self->suspect_ms);
+    mesh__peer_news(self, p);
+    switch (m->type) {
+    case MESH_DIGEST:
+        s_on_digest(self, p, m);
+        break;
+    case MESH_DELTA:
+    case MESH_PUSH:
+        for (size_t i = 0; i < m->n_states; i++)
+            s_apply(self, p, &m->states[i]);
+        break;
+    case MESH_PING: {
+        mesh_msg_t ack = {.type = MESH_ACK, .seq = m->seq};
+        mesh__send(self, p, &ack);
+        if (silent) /* it has likely been suspecting us: refute */
+            mesh__refute(self, false);
+        break;
+    }
+    default:
+        if (s_forwarding(m->type) && self->on_forward)
+            self->on_forward(self->arg, m);
+        break; /* ack, ping-req: the news was all */
+    }
+}
+
+/*  From our own id: one of our seeds is our own address. */
+static void s_from_self(mesh_t *self, mesh__peer_t *via, const char *rid, const mesh_msg_t *m)
+{
+    if (via && !via->id[0]) {
+        if (via->seed >= 0)
+            self->seeds[via->seed].self = true;
+        mesh__peer_remove(self, via, false);
+    } else if (rid && m->type == MESH_HELLO) {
+        s_reply_state(self, rid);
+    }
+}
+
+/*  A seed answered on its placeholder: now we know who it is. */
+static mesh__peer_t *s_bind(mesh_t *self, mesh__peer_t *ph, const char *id)
+{
+    mesh__peer_t *p = mesh__peer_find(self, id);
+    if (!p) {
+        mesh__peer_rekey(self, ph, id);
+        return ph;
+    }
+    if (ph->seed >= 0)
+        snprintf(self->seeds[ph->seed].id, sizeof self->seeds[ph->seed].id, "%s", id);
+    mesh__peer_remove(self, ph, false); /* we reach it already */
+    return p;
+}
+
+static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uint8_t *buf,
+                     size_t len)
+{
+    mesh_msg_t m;
+    char err[200];
+    const char *who = via ? via->endpoint : rid ? rid : "an unnamed connection";
+    mesh__peer_t *p = via ? via : rid ? mesh__peer_find(self, rid) : NULL;
+    if (mesh_msg_decode(buf, len, &m, err, sizeof err) != MESH_MSG_OK) {
+        s_malformed(self, p, who, err);
+        return;
+    }
+    self->stats.rx++;
+    if (!rid && !via) {
+        s_malformed(self, NULL, who, "no identity");
+    } else if ((rid && !streq(rid, m.from)) || (via && via->id[0] && !streq(via->id, m.from))) {
+        s_malformed(self, p, who, "\"from\" is not the identity of its connection");
+    } else if (streq(m.from, self->id)) {
+        s_from_self(self, via, rid, &m);
+    } else {
+        if (via && !via->id[0])
+            p = s_bind(self, via, m.from);
+        if (!p && m.type == MESH_HELLO && !self->left)
+            s_on_hello(self, NULL, rid, false, &m);
+        else if (!p && m.type == MESH_PING && rid && !self->left)
+            s_reply_hello(self, rid); /* it thinks we know it: make it introduce itself */
+        else if (!p)
+            s_dropped(self, &m, "unknown sender");
+        else if (p->liveness == MESH_PEER_LEFT && m.type != MESH_HELLO)
+            s_dropped(self, &m, "the sender left");
+        else if (self->left && !s_forwarding(m.type))
+            s_dropped(self, &m, "we left the mesh");
+        else
+            s_dispatch(self, p, rid, via != NULL, &m);
+    }
+    mesh_msg_clear(&m);
+}
+
+/* ----------------------------------------------------------------- sockets */
+
+static void s_drain(void *h)
+{
+    int more = 1;
+    size_t sz = sizeof more;
+    while (more) {
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f);
+            return;
+        }
+        zmq_msg_close(&f);
+        if (zmq_getsockopt(h, ZMQ_RCVMORE, &more, &sz) != 0)
+            return;
+    }
+}
+
+/*  The routing identity of a ROUTER frame, when it is a node id. */
+static bool s_identity(zmq_msg_t *f, char *out)
+{
+    size_t n = zmq_msg_size(f);
+    const uint8_t *d = zmq_msg_data(f);
+    if (n == 0 || n > MESH_MAX_ID)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (d[i] < 0x21 || d[i] > 0x7e)
+            return false;
+    memcpy(out, d, n);
+    out[n] = '\0';
+    return true;
+}
+
+int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    mesh_t *self = arg;
+    void *h = zsock_resolve(sock);
+    for (int i = 0; i < MESH__BATCH; i++) {
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f);
+            break;
+        }
+        char rid[MESH_MAX_ID + 1];
+        bool named = s_identity(&f, rid);
+        bool more = zmq_msg_more(&f);
+        zmq_msg_close(&f);
+        if (!more) {
+            s_malformed(self, NULL, named ? rid : "an unnamed connection", "no body");
+            continue;
+        }
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f);
+            break;
+        }
+        if (zmq_msg_more(&f)) {
+            s_drain(h);
+            s_malformed(self, named ? mesh__peer_find(self, rid) : NULL,
+                        named ? rid : "an unnamed connection", "more than one frame");
+        } else if (!named) {
+            s_malformed(self, NULL, "an unnamed connection", "its identity is not a node id");
+        } else {
+            s_handle(self, NULL, rid, zmq_msg_data(&f), zmq_msg_size(&f));
+        }
+        zmq_msg_close(&f);
+    }
+    return 0;
+}
+
+int mesh__on_dealer(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    mesh_t *self = arg;
+    void *h = zsock_resolve(sock);
+    for (int i = 0; i < MESH__BATCH; i++) {
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f);
+            break;
+        }
+        mesh__peer_t *p = mesh__peer_by_dealer(self, sock); /* may be gone since */
+        if (zmq_msg_more(&f)) {
+            s_drain(h);
+            if (p)
+                s_malformed(self, p, p->endpoint, "more than one frame");
+        } else if (p) {
+            s_handle(self, p, NULL, zmq_msg_data(&f), zmq_msg_size(&f));
+        }
+        zmq_msg_close(&f);
+    }
+    return 0;
+}

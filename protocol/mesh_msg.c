@@ -1,0 +1,1090 @@
+/*  mesh_msg — the mesh messages as msgpack maps; see mesh_msg.h and
+    docs/mesh-protocol.md (the wire format, field by field).
+
+    Decoding runs in three stages so that hostile input never reaches an
+    allocation it chose: (1) the size cap; (2) s_scan, a walk over every
+    msgpack header that checks each string/bin/ext length and each array/map
+    count against the bytes left, the nesting depth and the element count,
+    and refuses bytes after the one top-level object; (3) msgpack_unpack_next
+    and a typed read of every field against the MESH_MAX_* limits. The
+    encoder checks every field with the same rules, packs into a buffer
+    capped at MESH_MSG_MAX and runs s_scan over its own output, so it never
+    writes what the decoder would refuse.
+
+    Pure and reentrant: no globals, no threads, no sockets. */
+#include "protocol/mesh_msg.h"
+
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Ranges of the wire format beyond the header's limits. */
+#define S_STATUS_MIN 100 /* fail.status is an HTTP status */
+#define S_STATUS_MAX 599
+#define S_UNKNOWN (-1) /* lowest value of pt, ct, p50_ms: unknown */
+#define S_STATE_KEYS 14
+#define S_MODEL_FIELDS 5
+
+/* ------------------------------------------------------------------ errors */
+
+typedef struct {
+    char *buf;
+    size_t len;
+    const char *where; /* "state", "peer"…: prefixes the reason; NULL at the top */
+} s_err_t;
+
+__attribute__((format(printf, 2, 3))) static int s_fail(s_err_t *e, const char *fmt, ...)
+{
+    if (!e->buf || !e->len)
+        return -1;
+    int n = e->where ? snprintf(e->buf, e->len, "%s: ", e->where) : 0;
+    if (n < 0 || (size_t)n >= e->len)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ------------------------------------------------------------- string rules */
+
+typedef enum {
+    S_ID,    /* 1..MESH_MAX_ID bytes of printable ASCII, no space */
+    S_NAME,  /* 1..MESH_MAX_NAME bytes of UTF-8 without control characters */
+    S_LABEL, /* as S_NAME, but may be empty */
+    S_MSG,   /* 0..MESH_MAX_TEXT bytes of UTF-8 without NUL */
+    S_BLOB,  /* 0..MESH_MAX_TEXT bytes, carried as they are */
+} s_cls_t;
+
+static const size_t s_cls_max[] = {
+    [S_ID] = MESH_MAX_ID,    [S_NAME] = MESH_MAX_NAME, [S_LABEL] = MESH_MAX_NAME,
+    [S_MSG] = MESH_MAX_TEXT, [S_BLOB] = MESH_MAX_TEXT,
+};
+
+/*  Length of the UTF-8 sequence at p (n bytes left), 0 when it is not one:
+    overlong forms, surrogates and code points past U+10FFFF are refused. */
+static size_t s_utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t need;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0) {
+        need = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        need = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        need = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (need > n)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/*  NULL when s[0..n) fits its class, else why not ("is too long"…). */
+static const char *s_check_str(const char *s, size_t n, s_cls_t cls)
+{
+    if (n > s_cls_max[cls])
+        return "is too long";
+    if ((cls == S_ID || cls == S_NAME) && n == 0)
+        return "is empty";
+    if (cls == S_BLOB)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (cls == S_ID) {
+            if (c < 0x21 || c > 0x7e)
+                return "holds a byte that is not printable ASCII";
+            i++;
+            continue;
+        }
+        if (c == 0)
+            return "holds NUL";
+        if (cls != S_MSG && (c < 0x20 || c == 0x7f))
+            return "holds a control character";
+        size_t k = s_utf8_seq(p + i, n - i);
+        if (!k)
+            return "is not UTF-8";
+        i += k;
+    }
+    return NULL;
+}
+
+static char *s_dup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    if (n)
+        memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* ----------------------------------------------------------------- pre-scan */
+
+typedef enum { S_SCALAR, S_SIZED, S_ARRAY, S_MAP, S_RESERVED } s_shape_t;
+
+typedef struct {
+    uint8_t lenbytes; /* bytes of the length or count after the type byte */
+    uint8_t fixed;    /* payload bytes besides the counted ones (numbers, ext type) */
+    uint8_t shape;
+} s_fmt_t;
+
+/*  Type bytes 0xc0..0xdf; the fixint, fixmap, fixarray and fixstr ranges are
+    decoded in s_head. */
+static const s_fmt_t s_fmts[32] = {
+    [0x00] = {0, 0, S_SCALAR},                              /* nil */
+    [0x01] = {0, 0, S_RESERVED}, [0x02] = {0, 0, S_SCALAR}, /* false */
+    [0x03] = {0, 0, S_SCALAR},                              /* true */
+    [0x04] = {1, 0, S_SIZED},                               /* bin8 */
+    [0x05] = {2, 0, S_SIZED},                               /* bin16 */
+    [0x06] = {4, 0, S_SIZED},                               /* bin32 */
+    [0x07] = {1, 1, S_SIZED},                               /* ext8: length, type, data */
+    [0x08] = {2, 1, S_SIZED},                               /* ext16 */
+    [0x09] = {4, 1, S_SIZED},                               /* ext32 */
+    [0x0a] = {0, 4, S_SCALAR},                              /* float32 */
+    [0x0b] = {0, 8, S_SCALAR},                              /* float64 */
+    [0x0c] = {0, 1, S_SCALAR},                              /* uint8 */
+    [0x0d] = {0, 2, S_SCALAR},                              /* uint16 */
+    [0x0e] = {0, 4, S_SCALAR},                              /* uint32 */
+    [0x0f] = {0, 8, S_SCALAR},                              /* uint64 */
+    [0x10] = {0, 1, S_SCALAR},                              /* int8 */
+    [0x11] = {0, 2, S_SCALAR},                              /* int16 */
+    [0x12] = {0, 4, S_SCALAR},                              /* int32 */
+    [0x13] = {0, 8, S_SCALAR},                              /* int64 */
+    [0x14] = {0, 2, S_SCALAR},                              /* fixext1: type, data */
+    [0x15] = {0, 3, S_SCALAR},                              /* fixext2 */
+    [0x16] = {0, 5, S_SCALAR},                              /* fixext4 */
+    [0x17] = {0, 9, S_SCALAR},                              /* fixext8 */
+    [0x18] = {0, 17, S_SCALAR},                             /* fixext16 */
+    [0x19] = {1, 0, S_SIZED},                               /* str8 */
+    [0x1a] = {2, 0, S_SIZED},                               /* str16 */
+    [0x1b] = {4, 0, S_SIZED},                               /* str32 */
+    [0x1c] = {2, 0, S_ARRAY},                               /* array16 */
+    [0x1d] = {4, 0, S_ARRAY},                               /* array32 */
+    [0x1e] = {2, 0, S_MAP},                                 /* map16 */
+    [0x1f] = {4, 0, S_MAP},                                 /* map32 */
+};
+
+typedef struct {
+    size_t head;       /* bytes of the header */
+    uint64_t payload;  /* bytes right after it that belong to it */
+    uint64_t children; /* objects that follow it (a map counts keys and values) */
+    bool container;
+} s_item_t;
+
+/*  Reads the header at p (avail > 0 bytes). -1: the reserved byte 0xc1, or a
+    header cut short. */
+static int s_head(const uint8_t *p, size_t avail, s_item_t *it)
+{
+    uint8_t b = p[0];
+    *it = (s_item_t){.head = 1};
+    if (b <= 0x7f || b >= 0xe0) /* positive and negative fixint */
+        return 0;
+    if (b <= 0x8f) {
+        it->children = 2u * (b & 0x0fu);
+        it->container = true;
+        return 0;
+    }
+    if (b <= 0x9f) {
+        it->children = b & 0x0fu;
+        it->container = true;
+        return 0;
+    }
+    if (b <= 0xbf) {
+        it->payload = b & 0x1fu;
+        return 0;
+    }
+    const s_fmt_t *f = &s_fmts[b - 0xc0];
+    if (f->shape == S_RESERVED || avail < 1u + f->lenbytes)
+        return -1;
+    uint64_t n = 0;
+    for (size_t i = 1; i <= f->lenbytes; i++)
+        n = n << 8 | p[i];
+    it->head = 1u + f->lenbytes;
+    it->payload = f->fixed;
+    if (f->shape == S_SIZED)
+        it->payload += n;
+    else if (f->shape == S_ARRAY || f->shape == S_MAP)
+        it->children = f->shape == S_MAP ? 2 * n : n, it->container = true;
+    return 0;
+}
+
+/*  Walks every header of buf[0..len) without building anything: the input
+    must be exactly one msgpack object whose every length and count fits the
+    bytes left, at most MESH_MSG_MAX_DEPTH deep and MESH_MSG_MAX_ELEMENTS big.
+    After this, msgpack-c can allocate at most a small multiple of len. */
+static int s_scan(const uint8_t *buf, size_t len, s_err_t *e)
+{
+    uint64_t due[MESH_MSG_MAX_DEPTH + 1]; /* objects still due per open level */
+    size_t depth = 0, pos = 0, elements = 0;
+    due[0] = 1;
+    for (;;) {
+        while (depth > 0 && due[depth] == 0)
+            depth--;
+        if (depth == 0 && due[0] == 0)
+            break;
+        if (pos >= len)
+            return s_fail(e, "truncated: %zu bytes end inside an object", len);
+        s_item_t it;
+        if (s_head(buf + pos, len - pos, &it) < 0)
+            return buf[pos] == 0xc1 ? s_fail(e, "byte %zu: reserved type byte 0xc1", pos)
+                                    : s_fail(e, "truncated: header at byte %zu cut short", pos);
+        if (++elements > MESH_MSG_MAX_ELEMENTS)
+            return s_fail(e, "more than %d objects", MESH_MSG_MAX_ELEMENTS);
+        due[depth]--;
+        size_t at = pos;
+        pos += it.head;
+        if (it.payload > len - pos)
+            return s_fail(e, "byte %zu: length %" PRIu64 " exceeds the %zu bytes left", at,
+                          it.payload, len - pos);
+        pos += (size_t)it.payload;
+        if (!it.container)
+            continue;
+        if (it.children > len - pos)
+            return s_fail(e, "byte %zu: %" PRIu64 " elements exceed the %zu bytes left", at,
+                          it.children, len - pos);
+        if (depth + 1 > MESH_MSG_MAX_DEPTH)
+            return s_fail(e, "nested deeper than %d", MESH_MSG_MAX_DEPTH);
+        if (it.children)
+            due[++depth] = it.children;
+    }
+    if (pos != len)
+        return s_fail(e, "%zu trailing bytes after the message", len - pos);
+    return 0;
+}
+
+/* ----------------------------------------------------------- field readers */
+
+static bool s_str_eq(const msgpack_object *o, const char *s, size_t n)
+{
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+           (n == 0 || memcmp(o->via.str.ptr, s, n) == 0);
+}
+
+/*  A map with string keys only, none twice, at most max entries. */
+static int s_map_ok(const msgpack_object *o, const char *what, uint32_t max, s_err_t *e)
+{
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return s_fail(e, "%s is not a map", what);
+    const msgpack_object_map *m = &o->via.map;
+    if (m->size > max)
+        return s_fail(e, "%s has more than %" PRIu32 " entries", what, max);
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR)
+            return s_fail(e, "%s has a key that is not a string", what);
+        for (uint32_t j = 0; j < i; j++)
+            if (s_str_eq(&m->ptr[j].key, k->via.str.ptr, k->via.str.size))
+                return s_fail(e, "%s has a key twice", what);
+    }
+    return 0;
+}
+
+static const msgpack_object *s_need(const msgpack_object *map, const char *key, s_err_t *e)
+{
+    size_t n = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (s_str_eq(&map->via.map.ptr[i].key, key, n))
+            return &map->via.map.ptr[i].val;
+    s_fail(e, "missing \"%s\"", key);
+    return NULL;
+}
+
+static int s_as_u64(const msgpack_object *v, const char *key, uint64_t max, uint64_t *out,
+                    s_err_t *e)
+{
+    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return s_fail(e, "\"%s\" is not an unsigned integer", key);
+    if (v->via.u64 > max)
+        return s_fail(e, "\"%s\" is over %" PRIu64, key, max);
+    *out = v->via.u64;
+    return 0;
+}
+
+static int s_as_u32(const msgpack_object *v, const char *key, uint32_t *out, s_err_t *e)
+{
+    uint64_t x = 0;
+    if (s_as_u64(v, key, UINT32_MAX, &x, e) < 0)
+        return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int s_as_i64(const msgpack_object *v, const char *key, int64_t min, int64_t *out, s_err_t *e)
+{
+    int64_t x;
+    if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        x = v->via.i64;
+    else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX)
+        x = (int64_t)v->via.u64;
+    else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return s_fail(e, "\"%s\" is over %" PRId64, key, INT64_MAX);
+    else
+        return s_fail(e, "\"%s\" is not an integer", key);
+    if (x < min)
+        return s_fail(e, "\"%s\" is below %" PRId64, key, min);
+    *out = x;
+    return 0;
+}
+
+static int s_as_str(const msgpack_object *v, const char *key, s_cls_t cls, char **out, size_t *len,
+                    s_err_t *e)
+{
+    if (v->type != MSGPACK_OBJECT_STR)
+        return s_fail(e, "\"%s\" is not a string", key);
+    const char *why = s_check_str(v->via.str.ptr, v->via.str.size, cls);
+    if (why)
+        return s_fail(e, "\"%s\" %s", key, why);
+    if (!(*out = s_dup(v->via.str.ptr, v->via.str.size)))
+        return s_fail(e, "out of memory");
+    if (len)
+        *len = v->via.str.size;
+    return 0;
+}
+
+static int s_u64(const msgpack_object *map, const char *key, uint64_t *out, s_err_t *e)
+{
+    const msgpack_object *v = s_need(map, key, e);
+    return v ? s_as_u64(v, key, UINT64_MAX, out, e) : -1;
+}
+
+static int s_i64(const msgpack_object *map, const char *key, int64_t min, int64_t *out, s_err_t *e)
+{
+    const msgpack_object *v = s_need(map, key, e);
+    return v ? s_as_i64(v, key, min, out, e) : -1;
+}
+
+static int s_bool(const msgpack_object *map, const char *key, bool *out, s_err_t *e)
+{
+    const msgpack_object *v = s_need(map, key, e);
+    if (!v)
+        return -1;
+    if (v->type != MSGPACK_OBJECT_BOOLEAN)
+        return s_fail(e, "\"%s\" is not a boolean", key);
+    *out = v->via.boolean;
+    return 0;
+}
+
+static int s_str(const msgpack_object *map, const char *key, s_cls_t cls, char **out, size_t *len,
+                 s_err_t *e)
+{
+    const msgpack_object *v = s_need(map, key, e);
+    return v ? s_as_str(v, key, cls, out, len, e) : -1;
+}
+
+/*  map[key] as an array of at most max elements (exactly max when exact). */
+static const msgpack_object_array *s_array(const msgpack_object *map, const char *key, uint32_t max,
+                                           bool exact, s_err_t *e)
+{
+    const msgpack_object *v = s_need(map, key, e);
+    if (!v)
+        return NULL;
+    if (v->type != MSGPACK_OBJECT_ARRAY) {
+        s_fail(e, "\"%s\" is not an array", key);
+        return NULL;
+    }
+    if (exact && v->via.array.size != max) {
+        s_fail(e, "\"%s\" does not hold %" PRIu32 " elements", key, max);
+        return NULL;
+    }
+    if (v->via.array.size > max) {
+        s_fail(e, "\"%s\" has more than %" PRIu32 " elements", key, max);
+        return NULL;
+    }
+    return &v->via.array;
+}
+
+/*  calloc that answers a valid empty array for n == 0. */
+static int s_alloc(void **p, size_t n, size_t size, s_err_t *e)
+{
+    *p = NULL;
+    if (n == 0)
+        return 0;
+    if (!(*p = calloc(n, size)))
+        return s_fail(e, "out of memory");
+    return 0;
+}
+
+/* ------------------------------------------------------------ decode: state */
+
+static int s_dec_model(const msgpack_object *o, mesh_model_t *md, s_err_t *e)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != S_MODEL_FIELDS)
+        return s_fail(e, "\"models\" entry is not [name, arena_id, modality, "
+                         "cooled_remaining_ms, reason]");
+    const msgpack_object *a = o->via.array.ptr;
+    if (s_as_str(&a[0], "models.name", S_NAME, &md->name, NULL, e) < 0 ||
+        s_as_str(&a[1], "models.arena_id", S_LABEL, &md->arena_id, NULL, e) < 0 ||
+        s_as_str(&a[2], "models.modality", S_LABEL, &md->modality, NULL, e) < 0 ||
+        s_as_i64(&a[3], "models.cooled_remaining_ms", 0, &md->cooled_remaining_ms, e) < 0 ||
+        s_as_str(&a[4], "models.reason", S_LABEL, &md->reason, NULL, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_dec_u32_pair(const msgpack_object *map, const char *key, uint32_t *a, uint32_t *b,
+                          s_err_t *e)
+{
+    const msgpack_object_array *arr = s_array(map, key, 2, true, e);
+    if (!arr)
+        return -1;
+    return s_as_u32(&arr->ptr[0], key, a, e) < 0 || s_as_u32(&arr->ptr[1], key, b, e) < 0 ? -1 : 0;
+}
+
+static int s_dec_stats(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
+{
+    const msgpack_object_array *arr = s_array(map, "stats", 3, true, e);
+    if (!arr)
+        return -1;
+    if (s_as_u64(&arr->ptr[0], "stats", UINT64_MAX, &st->ok, e) < 0 ||
+        s_as_u64(&arr->ptr[1], "stats", UINT64_MAX, &st->failed, e) < 0 ||
+        s_as_i64(&arr->ptr[2], "stats", S_UNKNOWN, &st->p50_ms, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_dec_models(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
+{
+    const msgpack_object_array *arr = s_array(map, "models", MESH_MAX_MODELS, false, e);
+    if (!arr || s_alloc((void **)&st->models, arr->size, sizeof *st->models, e) < 0)
+        return -1;
+    st->n_models = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_model(&arr->ptr[i], &st->models[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_dec_state_fields(const msgpack_object *o, mesh_state_t *st, s_err_t *e)
+{
+    if (s_str(o, "id", S_ID, &st->id, NULL, e) < 0 ||
+        s_str(o, "name", S_LABEL, &st->name, NULL, e) < 0 ||
+        s_str(o, "ep", S_NAME, &st->endpoint, NULL, e) < 0 ||
+        s_str(o, "http", S_LABEL, &st->http, NULL, e) < 0 ||
+        s_u64(o, "inc", &st->incarnation, e) < 0 || s_u64(o, "ver", &st->version, e) < 0 ||
+        s_u64(o, "hb", &st->heartbeat, e) < 0 ||
+        s_i64(o, "start_ms", 0, &st->started_at_ms, e) < 0 ||
+        s_bool(o, "leaving", &st->leaving, e) < 0 ||
+        s_dec_u32_pair(o, "tabs", &st->tabs, &st->tabs_healthy, e) < 0 ||
+        s_dec_u32_pair(o, "load", &st->inflight, &st->capacity, e) < 0 ||
+        s_dec_stats(o, st, e) < 0 ||
+        s_i64(o, "node_cool_ms", 0, &st->node_cooled_remaining_ms, e) < 0 ||
+        s_dec_models(o, st, e) < 0)
+        return -1;
+    return 0;
+}
+
+/*  what names the map in errors ("\"state\"", "\"states\" entry"). */
+static int s_dec_state(const msgpack_object *o, const char *what, mesh_state_t *st, s_err_t *e)
+{
+    const char *outer = e->where;
+    e->where = "state";
+    int rc = s_map_ok(o, what, MESH_MSG_MAX_KEYS, e) < 0 ? -1 : s_dec_state_fields(o, st, e);
+    e->where = outer;
+    return rc;
+}
+
+/*  delta and push: "states", at most MESH_MAX_PEERS of them. */
+static int s_dec_states(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    const msgpack_object_array *arr = s_array(root, "states", MESH_MAX_PEERS, false, e);
+    if (!arr || s_alloc((void **)&m->states, arr->size, sizeof *m->states, e) < 0)
+        return -1;
+    m->n_states = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_state(&arr->ptr[i], "\"states\" entry", &m->states[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------- decode: by type */
+
+static int s_dec_peer(const msgpack_object *o, mesh_peer_ref_t *p, s_err_t *e)
+{
+    const char *outer = e->where;
+    e->where = "peer";
+    int rc = s_map_ok(o, "\"peers\" entry", MESH_MSG_MAX_KEYS, e) < 0 ||
+                     s_str(o, "id", S_ID, &p->id, NULL, e) < 0 ||
+                     s_str(o, "ep", S_NAME, &p->endpoint, NULL, e) < 0
+                 ? -1
+                 : 0;
+    e->where = outer;
+    return rc;
+}
+
+static int s_dec_hello(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    const msgpack_object *st = s_need(root, "state", e);
+    if (!st || s_alloc((void **)&m->states, 1, sizeof *m->states, e) < 0)
+        return -1;
+    m->n_states = 1;
+    if (s_dec_state(st, "\"state\"", &m->states[0], e) < 0)
+        return -1;
+    if (strcmp(m->states[0].id, m->from) != 0)
+        return s_fail(e, "\"state\" is not the sender's own (its id is not \"from\")");
+    const msgpack_object_array *arr = s_array(root, "peers", MESH_MAX_PEERS, false, e);
+    if (!arr || s_alloc((void **)&m->peers, arr->size, sizeof *m->peers, e) < 0)
+        return -1;
+    m->n_peers = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_peer(&arr->ptr[i], &m->peers[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_dec_digest(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    const msgpack_object *v = s_need(root, "versions", e);
+    if (!v || s_map_ok(v, "\"versions\"", MESH_MAX_PEERS, e) < 0 ||
+        s_alloc((void **)&m->versions, v->via.map.size, sizeof *m->versions, e) < 0)
+        return -1;
+    m->n_versions = v->via.map.size;
+    for (uint32_t i = 0; i < v->via.map.size; i++) {
+        const msgpack_object_kv *kv = &v->via.map.ptr[i];
+        if (s_as_str(&kv->key, "versions", S_ID, &m->versions[i].id, NULL, e) < 0 ||
+            s_as_u64(&kv->val, "versions", UINT64_MAX, &m->versions[i].version, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_dec_ping(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    return s_u64(root, "seq", &m->seq, e);
+}
+
+static int s_dec_ping_req(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    return s_u64(root, "seq", &m->seq, e) < 0 ||
+                   s_str(root, "target", S_ID, &m->target, NULL, e) < 0
+               ? -1
+               : 0;
+}
+
+static int s_dec_leave(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    return s_u64(root, "inc", &m->incarnation, e);
+}
+
+static int s_dec_rid(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    return s_str(root, "rid", S_ID, &m->rid, NULL, e);
+}
+
+static int s_dec_fwd(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    const msgpack_object *v;
+    if (s_dec_rid(root, m, e) < 0 || s_str(root, "model", S_NAME, &m->model, NULL, e) < 0 ||
+        s_str(root, "req", S_BLOB, &m->request, &m->request_len, e) < 0 ||
+        s_bool(root, "stream", &m->stream, e) < 0 ||
+        s_i64(root, "deadline_ms", 0, &m->deadline_ms, e) < 0 ||
+        !(v = s_need(root, "attempt", e)) || s_as_u32(v, "attempt", &m->attempt, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_dec_reject(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    return s_dec_rid(root, m, e) < 0 || s_str(root, "reason", S_LABEL, &m->reason, NULL, e) < 0 ? -1
+                                                                                                : 0;
+}
+
+static int s_dec_one_delta(const msgpack_object *o, mesh_delta_t *d, s_err_t *e)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2)
+        return s_fail(e, "\"d\" entry is not [kind, text]");
+    uint64_t kind = 0;
+    if (s_as_u64(&o->via.array.ptr[0], "d.kind", DELTA_CITATION, &kind, e) < 0)
+        return -1;
+    d->kind = (delta_kind_t)kind;
+    return s_as_str(&o->via.array.ptr[1], "d.text", S_BLOB, &d->text, &d->len, e);
+}
+
+static int s_dec_chunk(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    if (s_dec_rid(root, m, e) < 0 || s_u64(root, "seq", &m->chunk_seq, e) < 0)
+        return -1;
+    const msgpack_object_array *arr = s_array(root, "d", MESH_MAX_DELTAS, false, e);
+    if (!arr || s_alloc((void **)&m->deltas, arr->size, sizeof *m->deltas, e) < 0)
+        return -1;
+    m->n_deltas = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_one_delta(&arr->ptr[i], &m->deltas[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_dec_end(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    if (s_dec_rid(root, m, e) < 0 ||
+        s_str(root, "finish", S_LABEL, &m->finish_reason, NULL, e) < 0 ||
+        s_i64(root, "pt", S_UNKNOWN, &m->prompt_tokens, e) < 0 ||
+        s_i64(root, "ct", S_UNKNOWN, &m->completion_tokens, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_dec_fail(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    int64_t status;
+    if (s_dec_rid(root, m, e) < 0 || s_i64(root, "status", S_STATUS_MIN, &status, e) < 0)
+        return -1;
+    if (status > S_STATUS_MAX)
+        return s_fail(e, "\"status\" is over %d", S_STATUS_MAX);
+    m->status = (int)status;
+    if (s_str(root, "code", S_LABEL, &m->code, NULL, e) < 0 ||
+        s_str(root, "msg", S_MSG, &m->message, NULL, e) < 0 ||
+        s_bool(root, "retry", &m->retryable, e) < 0 ||
+        s_i64(root, "cool_ms", 0, &m->cooled_remaining_ms, e) < 0)
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ encode: helpers */
+
+static int s_write(void *data, const char *buf, size_t len)
+{
+    return abuf_append(data, buf, len);
+}
+
+static int s_put_str(msgpack_packer *pk, const char *s, size_t n, s_cls_t cls)
+{
+    if (!s && n)
+        return -1;
+    if (s_check_str(s ? s : "", n, cls))
+        return -1;
+    return msgpack_pack_str_with_body(pk, s ? s : "", n) ? -1 : 0;
+}
+
+/*  A C string; NULL stands for "". */
+static int s_put_cstr(msgpack_packer *pk, const char *s, s_cls_t cls)
+{
+    return s_put_str(pk, s, s ? strnlen(s, s_cls_max[cls] + 1) : 0, cls);
+}
+
+static int s_key(msgpack_packer *pk, const char *key)
+{
+    return msgpack_pack_str_with_body(pk, key, strlen(key)) ? -1 : 0;
+}
+
+static int s_kv_str(msgpack_packer *pk, const char *key, const char *s, s_cls_t cls)
+{
+    return s_key(pk, key) < 0 || s_put_cstr(pk, s, cls) < 0 ? -1 : 0;
+}
+
+static int s_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    return s_key(pk, key) < 0 || msgpack_pack_uint64(pk, v) ? -1 : 0;
+}
+
+static int s_put_i64(msgpack_packer *pk, int64_t v, int64_t min)
+{
+    return v < min || msgpack_pack_int64(pk, v) ? -1 : 0;
+}
+
+static int s_kv_i64(msgpack_packer *pk, const char *key, int64_t v, int64_t min)
+{
+    return s_key(pk, key) < 0 || s_put_i64(pk, v, min) < 0 ? -1 : 0;
+}
+
+static int s_kv_bool(msgpack_packer *pk, const char *key, bool v)
+{
+    return s_key(pk, key) < 0 || (v ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) ? -1 : 0;
+}
+
+static int s_kv_u32_pair(msgpack_packer *pk, const char *key, uint32_t a, uint32_t b)
+{
+    return s_key(pk, key) < 0 || msgpack_pack_array(pk, 2) || msgpack_pack_uint32(pk, a) ||
+                   msgpack_pack_uint32(pk, b)
+               ? -1
+               : 0;
+}
+
+/*  The key of an array of n entries, refused over max or without storage. */
+static int s_kv_array(msgpack_packer *pk, const char *key, const void *items, size_t n, size_t max)
+{
+    if (n > max || (n && !items))
+        return -1;
+    return s_key(pk, key) < 0 || msgpack_pack_array(pk, n) ? -1 : 0;
+}
+
+/* -------------------------------------------------------------- encode: state */
+
+static int s_put_model(msgpack_packer *pk, const mesh_model_t *md)
+{
+    return msgpack_pack_array(pk, S_MODEL_FIELDS) || s_put_cstr(pk, md->name, S_NAME) < 0 ||
+                   s_put_cstr(pk, md->arena_id, S_LABEL) < 0 ||
+                   s_put_cstr(pk, md->modality, S_LABEL) < 0 ||
+                   s_put_i64(pk, md->cooled_remaining_ms, 0) < 0 ||
+                   s_put_cstr(pk, md->reason, S_LABEL) < 0
+               ? -1
+               : 0;
+}
+
+static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
+{
+    if (msgpack_pack_map(pk, S_STATE_KEYS) || s_kv_str(pk, "id", st->id, S_ID) < 0 ||
+        s_kv_str(pk, "name", st->name, S_LABEL) < 0 ||
+        s_kv_str(pk, "ep", st->endpoint, S_NAME) < 0 ||
+        s_kv_str(pk, "http", st->http, S_LABEL) < 0 || s_kv_u64(pk, "inc", st->incarnation) < 0 ||
+        s_kv_u64(pk, "ver", st->version) < 0 || s_kv_u64(pk, "hb", st->heartbeat) < 0 ||
+        s_kv_i64(pk, "start_ms", st->started_at_ms, 0) < 0 ||
+        s_kv_bool(pk, "leaving", st->leaving) < 0 ||
+        s_kv_u32_pair(pk, "tabs", st->tabs, st->tabs_healthy) < 0 ||
+        s_kv_u32_pair(pk, "load", st->inflight, st->capacity) < 0)
+        return -1;
+    if (s_key(pk, "stats") < 0 || msgpack_pack_array(pk, 3) || msgpack_pack_uint64(pk, st->ok) ||
+        msgpack_pack_uint64(pk, st->failed) || s_put_i64(pk, st->p50_ms, S_UNKNOWN) < 0 ||
+        s_kv_i64(pk, "node_cool_ms", st->node_cooled_remaining_ms, 0) < 0 ||
+        s_kv_array(pk, "models", st->models, st->n_models, MESH_MAX_MODELS) < 0)
+        return -1;
+    for (size_t i = 0; i < st->n_models; i++)
+        if (s_put_model(pk, &st->models[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_enc_states(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    if (s_kv_array(pk, "states", m->states, m->n_states, MESH_MAX_PEERS) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_states; i++)
+        if (s_put_state(pk, &m->states[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* ----------------------------------------------------------- encode: by type */
+
+static int s_enc_hello(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    if (m->n_states != 1 || !m->states || !m->states[0].id || !m->from ||
+        strcmp(m->states[0].id, m->from) != 0)
+        return -1;
+    if (s_key(pk, "state") < 0 || s_put_state(pk, &m->states[0]) < 0 ||
+        s_kv_array(pk, "peers", m->peers, m->n_peers, MESH_MAX_PEERS) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_peers; i++)
+        if (msgpack_pack_map(pk, 2) || s_kv_str(pk, "id", m->peers[i].id, S_ID) < 0 ||
+            s_kv_str(pk, "ep", m->peers[i].endpoint, S_NAME) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_enc_digest(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    if (m->n_versions > MESH_MAX_PEERS || (m->n_versions && !m->versions))
+        return -1;
+    if (s_key(pk, "versions") < 0 || msgpack_pack_map(pk, m->n_versions))
+        return -1;
+    for (size_t i = 0; i < m->n_versions; i++) {
+        const char *id = m->versions[i].id;
+        for (size_t j = 0; j < i && id; j++) /* the decoder refuses a key twice */
+            if (m->versions[j].id && strcmp(m->versions[j].id, id) == 0)
+                return -1;
+        if (s_put_cstr(pk, id, S_ID) < 0 || msgpack_pack_uint64(pk, m->versions[i].version))
+            return -1;
+    }
+    return 0;
+}
+
+static int s_enc_ping(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_kv_u64(pk, "seq", m->seq);
+}
+
+static int s_enc_ping_req(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_kv_u64(pk, "seq", m->seq) < 0 || s_kv_str(pk, "target", m->target, S_ID) < 0 ? -1 : 0;
+}
+
+static int s_enc_leave(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_kv_u64(pk, "inc", m->incarnation);
+}
+
+static int s_enc_rid(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_kv_str(pk, "rid", m->rid, S_ID);
+}
+
+static int s_enc_fwd(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "model", m->model, S_NAME) < 0 ||
+                   s_key(pk, "req") < 0 || s_put_str(pk, m->request, m->request_len, S_BLOB) < 0 ||
+                   s_kv_bool(pk, "stream", m->stream) < 0 ||
+                   s_kv_i64(pk, "deadline_ms", m->deadline_ms, 0) < 0 ||
+                   s_kv_u64(pk, "attempt", m->attempt) < 0
+               ? -1
+               : 0;
+}
+
+static int s_enc_reject(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "reason", m->reason, S_LABEL) < 0 ? -1 : 0;
+}
+
+static int s_enc_chunk(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    if (s_enc_rid(pk, m) < 0 || s_kv_u64(pk, "seq", m->chunk_seq) < 0 ||
+        s_kv_array(pk, "d", m->deltas, m->n_deltas, MESH_MAX_DELTAS) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_deltas; i++) {
+        const mesh_delta_t *d = &m->deltas[i];
+        if ((unsigned)d->kind > DELTA_CITATION || msgpack_pack_array(pk, 2) ||
+            msgpack_pack_uint8(pk, (uint8_t)d->kind) || s_put_str(pk, d->text, d->len, S_BLOB) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_enc_end(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "finish", m->finish_reason, S_LABEL) < 0 ||
+                   s_kv_i64(pk, "pt", m->prompt_tokens, S_UNKNOWN) < 0 ||
+                   s_kv_i64(pk, "ct", m->completion_tokens, S_UNKNOWN) < 0
+               ? -1
+               : 0;
+}
+
+static int s_enc_fail(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    if (m->status < S_STATUS_MIN || m->status > S_STATUS_MAX)
+        return -1;
+    return s_enc_rid(pk, m) < 0 || s_kv_i64(pk, "status", m->status, S_STATUS_MIN) < 0 ||
+                   s_kv_str(pk, "code", m->code, S_LABEL) < 0 ||
+                   s_kv_str(pk, "msg", m->message, S_MSG) < 0 ||
+                   s_kv_bool(pk, "retry", m->retryable) < 0 ||
+                   s_kv_i64(pk, "cool_ms", m->cooled_remaining_ms, 0) < 0
+               ? -1
+               : 0;
+}
+
+/* --------------------------------------------------------------- the types */
+
+typedef struct {
+    const char *name;
+    uint32_t keys; /* map entries besides v, t and from */
+    int (*decode)(const msgpack_object *root, mesh_msg_t *m, s_err_t *e);
+    int (*encode)(msgpack_packer *pk, const mesh_msg_t *m);
+} s_type_t;
+
+static const s_type_t s_types[] = {
+    [MESH_HELLO] = {"hello", 2, s_dec_hello, s_enc_hello},
+    [MESH_DIGEST] = {"digest", 1, s_dec_digest, s_enc_digest},
+    [MESH_DELTA] = {"delta", 1, s_dec_states, s_enc_states},
+    [MESH_PUSH] = {"push", 1, s_dec_states, s_enc_states},
+    [MESH_PING] = {"ping", 1, s_dec_ping, s_enc_ping},
+    [MESH_ACK] = {"ack", 1, s_dec_ping, s_enc_ping},
+    [MESH_PING_REQ] = {"ping-req", 2, s_dec_ping_req, s_enc_ping_req},
+    [MESH_LEAVE] = {"leave", 1, s_dec_leave, s_enc_leave},
+    [MESH_FWD] = {"fwd", 6, s_dec_fwd, s_enc_fwd},
+    [MESH_REJECT] = {"reject", 2, s_dec_reject, s_enc_reject},
+    [MESH_CHUNK] = {"chunk", 3, s_dec_chunk, s_enc_chunk},
+    [MESH_END] = {"end", 4, s_dec_end, s_enc_end},
+    [MESH_FAIL] = {"fail", 6, s_dec_fail, s_enc_fail},
+    [MESH_CANCEL] = {"cancel", 1, s_dec_rid, s_enc_rid},
+};
+
+#define S_N_TYPES (sizeof s_types / sizeof s_types[0])
+
+static const s_type_t *s_type(mesh_type_t t)
+{
+    return (size_t)t > 0 && (size_t)t < S_N_TYPES ? &s_types[t] : NULL;
+}
+
+const char *mesh_type_name(mesh_type_t t)
+{
+    const s_type_t *ty = s_type(t);
+    return ty ? ty->name : "unknown";
+}
+
+/* ------------------------------------------------------------------ decode */
+
+static int s_dec_message(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    uint64_t v;
+    if (s_map_ok(root, "the message", MESH_MSG_MAX_KEYS, e) < 0 || s_u64(root, "v", &v, e) < 0)
+        return -1;
+    if (v != MESH_MSG_VERSION)
+        return s_fail(e, "version %" PRIu64 " is not %d", v, MESH_MSG_VERSION);
+    const msgpack_object *t = s_need(root, "t", e);
+    if (!t)
+        return -1;
+    if (t->type != MSGPACK_OBJECT_STR)
+        return s_fail(e, "\"t\" is not a string");
+    for (size_t i = 1; i < S_N_TYPES; i++)
+        if (s_str_eq(t, s_types[i].name, strlen(s_types[i].name)))
+            m->type = (mesh_type_t)i;
+    if (!m->type)
+        return s_fail(e, "unknown type \"t\"");
+    if (s_str(root, "from", S_ID, &m->from, NULL, e) < 0)
+        return -1;
+    return s_types[m->type].decode(root, m, e);
+}
+
+mesh_msg_rc_t mesh_msg_decode(const uint8_t *buf, size_t len, mesh_msg_t *out, char *err,
+                              size_t errlen)
+{
+    s_err_t e = {err, errlen, NULL};
+    memset(out, 0, sizeof *out);
+    if (err && errlen)
+        err[0] = '\0';
+    if (len > MESH_MSG_MAX) {
+        s_fail(&e, "%zu bytes is over the %u-byte limit", len, MESH_MSG_MAX);
+        return MESH_MSG_TOOBIG;
+    }
+    if (!buf || len == 0) {
+        s_fail(&e, "empty message");
+        return MESH_MSG_MALFORMED;
+    }
+    if (s_scan(buf, len, &e) < 0)
+        return MESH_MSG_MALFORMED;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    msgpack_unpack_return urc = msgpack_unpack_next(&up, (const char *)buf, len, &off);
+    int rc = -1;
+    if (urc != MSGPACK_UNPACK_SUCCESS || off != len)
+        s_fail(&e, "msgpack-c refused the message (%d)", (int)urc);
+    else
+        rc = s_dec_message(&up.data, out, &e);
+    msgpack_unpacked_destroy(&up);
+    if (rc < 0) {
+        mesh_msg_clear(out);
+        return MESH_MSG_MALFORMED;
+    }
+    return MESH_MSG_OK;
+}
+
+/* ------------------------------------------------------------------ encode */
+
+int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out)
+{
+    const s_type_t *ty = s_type(msg->type);
+    if (!ty)
+        return -1;
+    abuf_t b = ABUF_INIT;
+    b.max = MESH_MSG_MAX;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, s_write);
+    s_err_t e = {NULL, 0, NULL}; /* s_scan's reason is not reported */
+    int rc = msgpack_pack_map(&pk, 3 + ty->keys) || s_kv_u64(&pk, "v", MESH_MSG_VERSION) < 0 ||
+                     s_kv_str(&pk, "t", ty->name, S_NAME) < 0 ||
+                     s_kv_str(&pk, "from", msg->from, S_ID) < 0 || ty->encode(&pk, msg) < 0 ||
+                     s_scan((const uint8_t *)b.data, b.len, &e) < 0 ||
+                     abuf_append(out, b.data, b.len) < 0
+                 ? -1
+                 : 0;
+    abuf_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------ clear and copy */
+
+void mesh_state_clear(mesh_state_t *st)
+{
+    if (!st)
+        return;
+    free(st->id);
+    free(st->name);
+    free(st->endpoint);
+    free(st->http);
+    for (size_t i = 0; i < st->n_models; i++) {
+        free(st->models[i].name);
+        free(st->models[i].arena_id);
+        free(st->models[i].modality);
+        free(st->models[i].reason);
+    }
+    free(st->models);
+    memset(st, 0, sizeof *st);
+}
+
+void mesh_msg_clear(mesh_msg_t *msg)
+{
+    if (!msg)
+        return;
+    free(msg->from);
+    for (size_t i = 0; i < msg->n_states; i++)
+        mesh_state_clear(&msg->states[i]);
+    free(msg->states);
+    for (size_t i = 0; i < msg->n_peers; i++) {
+        free(msg->peers[i].id);
+        free(msg->peers[i].endpoint);
+    }
+    free(msg->peers);
+    for (size_t i = 0; i < msg->n_versions; i++)
+        free(msg->versions[i].id);
+    free(msg->versions);
+    for (size_t i = 0; i < msg->n_deltas; i++)
+        free(msg->deltas[i].text);
+    free(msg->deltas);
+    free(msg->target);
+    free(msg->rid);
+    free(msg->model);
+    free(msg->request);
+    free(msg->reason);
+    free(msg->finish_reason);
+    free(msg->code);
+    free(msg->message);
+    memset(msg, 0, sizeof *msg);
+}
+
+/*  *dst = a copy of src (NULL stays NULL). */
+static int s_copy_str(char **dst, const char *src)
+{
+    *dst = src ? s_dup(src, strlen(src)) : NULL;
+    return src && !*dst ? -1 : 0;
+}
+
+static int s_copy_model(mesh_model_t *dst, const mesh_model_t *src)
+{
+    *dst = *src;
+    dst->name = dst->arena_id = dst->modality = dst->reason = NULL;
+    return s_copy_str(&dst->name, src->name) < 0 || s_copy_str(&dst->arena_id, src->arena_id) < 0 ||
+                   s_copy_str(&dst->modality, src->modality) < 0 ||
+                   s_copy_str(&dst->reason, src->reason) < 0
+               ? -1
+               : 0;
+}
+
+int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src)
+{
+    *dst = *src;
+    dst->id = dst->name = dst->endpoint = dst->http = NULL;
+    dst->models = NULL;
+    dst->n_models = 0;
+    if (s_copy_str(&dst->id, src->id) < 0 || s_copy_str(&dst->name, src->name) < 0 ||
+        s_copy_str(&dst->endpoint, src->endpoint) < 0 || s_copy_str(&dst->http, src->http) < 0)
+        goto err;
+    if (src->n_models) {
+        if (!src->models || !(dst->models = calloc(src->n_models, sizeof *dst->models)))
+            goto err;
+        for (size_t i = 0; i < src->n_models; i++) {
+            dst->n_models = i + 1; /* what clear must free, even half done */
+            if (s_copy_model(&dst->models[i], &src->models[i]) < 0)
+                goto err;
+        }
+    }
+    return 0;
+err:
+    mesh_state_clear(dst);
+    return -1;
+}

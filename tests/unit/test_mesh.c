@@ -1,0 +1,1370 @@
+/*  test_mesh — the mesh runtime with real sockets on 127.0.0.1.
+
+    Several mesh_t share one zloop driven from the test thread: each wait
+    runs the loop until a predicate holds or a deadline passes (every wait is
+    bounded). A "fake" peer made of a raw DEALER and ROUTER speaks the wire
+    format directly, to see what a mesh answers and to send it hostile
+    input. The crash test runs a node in a child process (this executable
+    re-run with --mesh-child) and kills it with SIGKILL, so the others see it
+    vanish without a leave. Timings are short: gossip 50 ms, ping 100 ms,
+    suspect 400 ms, dead 1 s. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mesh/mesh.h"
+#include "protocol/abuf.h"
+#include "protocol/alog.h"
+#include "protocol/mesh_msg.h"
+
+extern char **environ;
+
+#define S_GOSSIP 50
+#define S_PING 100
+#define S_SUSPECT 400
+#define S_DEAD 1000
+
+/* ------------------------------------------------------------- log capture */
+
+#define S_LOG_MAX 512
+static char *s_log[S_LOG_MAX];
+static size_t s_n_log;
+static bool s_verbose;
+
+static void s_sink(alog_level_t level, const char *line)
+{
+    if (s_n_log < S_LOG_MAX)
+        s_log[s_n_log++] = strdup(line);
+    if (s_verbose)
+        fprintf(stderr, "%c: %s\n", "EWID"[level & 3], line);
+}
+
+static void s_log_clear(void)
+{
+    for (size_t i = 0; i < s_n_log; i++)
+        free(s_log[i]);
+    s_n_log = 0;
+}
+
+static size_t s_log_count(const char *needle)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s_n_log; i++)
+        n += strstr(s_log[i], needle) != NULL;
+    return n;
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+typedef struct {
+    char id[MESH_MAX_ID + 1];
+    mesh_liveness_t l;
+    int64_t at;
+} ev_t;
+
+typedef struct {
+    char id[MESH_MAX_ID + 1];
+    char ep[MESH_MAX_NAME + 1];
+    bool forget;
+} persist_t;
+
+typedef struct {
+    mesh_type_t type;
+    char rid[MESH_MAX_ID + 1];
+    char from[MESH_MAX_ID + 1];
+    uint64_t seq;
+    char text[64];
+} fwd_t;
+
+typedef struct {
+    const char *id;
+    const char *secret;
+    const char *seeds[4];
+    size_t n_seeds;
+    const char *known[4];
+    size_t n_known;
+    int forget_ms;
+} opts_t;
+
+typedef struct {
+    char id[MESH_MAX_ID + 1];
+    mesh_t *mesh;
+    ev_t ev[256];
+    size_t n_ev;
+    persist_t persist[64];
+    size_t n_persist;
+    fwd_t *fwd;
+    size_t n_fwd, cap_fwd;
+} node_t;
+
+static void s_on_peer(void *arg, const char *id, mesh_liveness_t l)
+{
+    node_t *n = arg;
+    /* on_peer also reports state changes: keep liveness transitions only */
+    for (size_t i = n->n_ev; i-- > 0;)
+        if (streq(n->ev[i].id, id)) {
+            if (n->ev[i].l == l)
+                return;
+            break;
+        }
+    if (n->n_ev < 256) {
+        ev_t *e = &n->ev[n->n_ev++];
+        snprintf(e->id, sizeof e->id, "%s", id);
+        e->l = l;
+        e->at = zclock_mono();
+    }
+}
+
+static void s_on_persist(void *arg, const char *id, const char *ep, bool forget)
+{
+    node_t *n = arg;
+    if (n->n_persist < 64) {
+        persist_t *p = &n->persist[n->n_persist++];
+        snprintf(p->id, sizeof p->id, "%s", id);
+        snprintf(p->ep, sizeof p->ep, "%s", ep);
+        p->forget = forget;
+    }
+}
+
+static void s_on_forward(void *arg, const mesh_msg_t *m)
+{
+    node_t *n = arg;
+    if (n->n_fwd == n->cap_fwd) {
+        n->cap_fwd = n->cap_fwd ? n->cap_fwd * 2 : 64;
+        n->fwd = realloc(n->fwd, n->cap_fwd * sizeof *n->fwd);
+        assert_non_null(n->fwd);
+    }
+    fwd_t *f = &n->fwd[n->n_fwd++];
+    memset(f, 0, sizeof *f);
+    f->type = m->type;
+    snprintf(f->rid, sizeof f->rid, "%s", m->rid ? m->rid : "");
+    snprintf(f->from, sizeof f->from, "%s", m->from);
+    f->seq = m->chunk_seq;
+    if (m->type == MESH_CHUNK && m->n_deltas)
+        snprintf(f->text, sizeof f->text, "%.*s", (int)m->deltas[0].len, m->deltas[0].text);
+    else if (m->type == MESH_FWD)
+        snprintf(f->text, sizeof f->text, "%.*s", (int)m->request_len, m->request);
+}
+
+static void s_cfg(mesh_config_t *c, node_t *n, const opts_t *o)
+{
+    memset(c, 0, sizeof *c);
+    c->node_id = n->id;
+    c->bind_host = "127.0.0.1";
+    c->seeds = o->seeds;
+    c->n_seeds = o->n_seeds;
+    c->known = o->known;
+    c->n_known = o->n_known;
+    c->secret = o->secret;
+    c->gossip_ms = S_GOSSIP;
+    c->fanout = 3;
+    c->ping_ms = S_PING;
+    c->ping_timeout_ms = 50;
+    c->suspect_ms = S_SUSPECT;
+    c->dead_ms = S_DEAD;
+    c->forget_ms = o->forget_ms ? o->forget_ms : 60000;
+    c->on_forward = s_on_forward;
+    c->on_peer = s_on_peer;
+    c->on_persist = s_on_persist;
+    c->arg = n;
+}
+
+/*  A plain state for node n: name = id, one model. */
+static void s_state(mesh_state_t *st, const char *name, mesh_model_t *model, int64_t cooled)
+{
+    memset(st, 0, sizeof *st);
+    *model = (mesh_model_t){.name = "gpt-test",
+                            .arena_id = "a-1",
+                            .modality = "chat",
+                            .cooled_remaining_ms = cooled,
+                            .reason = cooled ? "rate limited" : ""};
+    st->name = (char *)name;
+    st->http = "http://127.0.0.1:1";
+    st->tabs = 1;
+    st->tabs_healthy = 1;
+    st->capacity = 4;
+    st->p50_ms = -1;
+    st->models = model;
+    st->n_models = 1;
+}
+
+static void s_node_start(zloop_t *loop, node_t *n, const opts_t *o)
+{
+    memset(n, 0, sizeof *n);
+    snprintf(n->id, sizeof n->id, "%s", o->id);
+    mesh_config_t c;
+    s_cfg(&c, n, o);
+    n->mesh = mesh_new(&c, loop);
+    assert_non_null(n->mesh);
+    mesh_state_t st;
+    mesh_model_t m;
+    s_state(&st, n->id, &m, 0);
+    mesh_set_local(n->mesh, &st, false);
+}
+
+static void s_node_stop(node_t *n)
+{
+    mesh_destroy(&n->mesh);
+    free(n->fwd);
+    n->fwd = NULL;
+    n->n_fwd = n->cap_fwd = 0;
+}
+
+/*  n's view of peer id, NULL when it does not list it. */
+static const mesh_peer_view_t *s_view(node_t *n, const char *id)
+{
+    static mesh_peer_view_t v[64];
+    size_t k = mesh_peers(n->mesh, v, 64);
+    for (size_t i = 0; i < k && i < 64; i++)
+        if (streq(v[i].state->id, id))
+            return &v[i];
+    return NULL;
+}
+
+static bool s_sees(node_t *n, const char *id, mesh_liveness_t l)
+{
+    const mesh_peer_view_t *v = s_view(n, id);
+    return v && v->liveness == l;
+}
+
+static const ev_t *s_event(node_t *n, const char *id, mesh_liveness_t l)
+{
+    for (size_t i = 0; i < n->n_ev; i++)
+        if (streq(n->ev[i].id, id) && n->ev[i].l == l)
+            return &n->ev[i];
+    return NULL;
+}
+
+static bool s_persisted(node_t *n, const char *id, const char *ep, bool forget)
+{
+    for (size_t i = 0; i < n->n_persist; i++)
+        if (streq(n->persist[i].id, id) && n->persist[i].forget == forget &&
+            (!ep || streq(n->persist[i].ep, ep)))
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ waits */
+
+typedef bool (*pred_fn)(void *arg);
+
+typedef struct {
+    pred_fn pred;
+    void *arg;
+    int64_t deadline;
+    bool ok;
+} waiter_t;
+
+static int s_wait_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    waiter_t *w = arg;
+    if (w->pred && w->pred(w->arg))
+        w->ok = true;
+    if (w->ok || zclock_mono() >= w->deadline) {
+        zloop_timer_end(loop, timer_id);
+        return -1;
+    }
+    return 0;
+}
+
+/*  Runs the loop until pred(arg) or max_ms; true when pred held. */
+static bool s_run_until(zloop_t *loop, pred_fn pred, void *arg, int max_ms)
+{
+    if (pred && pred(arg))
+        return true;
+    waiter_t w = {pred, arg, zclock_mono() + max_ms, false};
+    assert_true(zloop_timer(loop, 2, 0, s_wait_tick, &w) >= 0);
+    zloop_start(loop);
+    return w.ok;
+}
+
+static void s_run(zloop_t *loop, int ms)
+{
+    s_run_until(loop, NULL, NULL, ms);
+}
+
+typedef struct {
+    node_t **nodes;
+    size_t n;
+} group_t;
+
+/*  Every node sees every other one alive. */
+static bool s_all_joined(void *arg)
+{
+    group_t *g = arg;
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t j = 0; j < g->n; j++)
+            if (i != j && !s_sees(g->nodes[i], g->nodes[j]->id, MESH_PEER_ALIVE))
+                return false;
+    return true;
+}
+
+static void s_join(zloop_t *loop, node_t **nodes, size_t n)
+{
+    group_t g = {nodes, n};
+    assert_true(s_run_until(loop, s_all_joined, &g, 5000));
+}
+
+/* ------------------------------------------------------------ a fake peer */
+
+typedef struct {
+    char id[MESH_MAX_ID + 1];
+    zloop_t *loop;
+    zsock_t *dealer; /* to the mesh under test, identity = id */
+    zsock_t *router; /* what the mesh dials back */
+    char ep[64];
+    mesh_msg_t *rx;
+    size_t n_rx, cap_rx;
+    bool auto_ack;
+} fake_t;
+
+static void s_fake_keep(fake_t *f, const uint8_t *buf, size_t len)
+{
+    mesh_msg_t m;
+    if (mesh_msg_decode(buf, len, &m, NULL, 0) != MESH_MSG_OK)
+        return;
+    if (m.type == MESH_PING && f->auto_ack) {
+        mesh_msg_t ack = {.type = MESH_ACK, .from = f->id, .seq = m.seq};
+        abuf_t b = ABUF_INIT;
+        assert_int_equal(mesh_msg_encode(&ack, &b), 0);
+        zmq_send(zsock_resolve(f->dealer), b.data, b.len, ZMQ_DONTWAIT);
+        abuf_free(&b);
+    }
+    if (f->n_rx == f->cap_rx) {
+        f->cap_rx = f->cap_rx ? f->cap_rx * 2 : 32;
+        f->rx = realloc(f->rx, f->cap_rx * sizeof *f->rx);
+        assert_non_null(f->rx);
+    }
+    f->rx[f->n_rx++] = m;
+}
+
+static int s_fake_on(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    fake_t *f = arg;
+    zmsg_t *z = zmsg_recv(sock);
+    if (!z)
+        return 0;
+    zframe_t *body = zmsg_last(z);
+    if (body)
+        s_fake_keep(f, zframe_data(body), zframe_size(body));
+    zmsg_destroy(&z);
+    return 0;
+}
+
+static void s_fake_new(fake_t *f, zloop_t *loop, const char *id, const char *target, bool listen)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->id, sizeof f->id, "%s", id);
+    f->loop = loop;
+    f->auto_ack = true;
+    f->router = zsock_new(ZMQ_ROUTER);
+    assert_non_null(f->router);
+    zsock_set_linger(f->router, 0);
+    int port = zsock_bind(f->router, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    snprintf(f->ep, sizeof f->ep, "127.0.0.1:%d", port);
+    f->dealer = zsock_new(ZMQ_DEALER);
+    assert_non_null(f->dealer);
+    zsock_set_linger(f->dealer, 0);
+    zsock_set_identity(f->dealer, id);
+    assert_int_equal(zsock_connect(f->dealer, "tcp://%s", target), 0);
+    zloop_reader(loop, f->dealer, s_fake_on, f);
+    if (listen)
+        zloop_reader(loop, f->router, s_fake_on, f);
+}
+
+static void s_fake_destroy(fake_t *f)
+{
+    zloop_reader_end(f->loop, f->dealer);
+    zloop_reader_end(f->loop, f->router);
+    zsock_destroy(&f->dealer);
+    zsock_destroy(&f->router);
+    for (size_t i = 0; i < f->n_rx; i++)
+        mesh_msg_clear(&f->rx[i]);
+    free(f->rx);
+}
+
+static void s_fake_raw(fake_t *f, const void *buf, size_t len)
+{
+    assert_true(zmq_send(zsock_resolve(f->dealer), buf, len, ZMQ_DONTWAIT) >= 0);
+}
+
+static void s_fake_send(fake_t *f, mesh_msg_t *m)
+{
+    abuf_t b = ABUF_INIT;
+    if (!m->from)
+        m->from = f->id;
+    assert_int_equal(mesh_msg_encode(m, &b), 0);
+    s_fake_raw(f, b.data, b.len);
+    abuf_free(&b);
+}
+
+static void s_fake_hello(fake_t *f, const char *endpoint)
+{
+    mesh_model_t model;
+    mesh_state_t st;
+    s_state(&st, "fake", &model, 0);
+    st.id = f->id;
+    st.endpoint = (char *)(endpoint ? endpoint : f->ep);
+    st.version = 1;
+    st.incarnation = 1;
+    mesh_msg_t m = {.type = MESH_HELLO, .states = &st, .n_states = 1};
+    s_fake_send(f, &m);
+}
+
+static const mesh_msg_t *s_fake_got(fake_t *f, mesh_type_t t, size_t from)
+{
+    for (size_t i = from; i < f->n_rx; i++)
+        if (f->rx[i].type == t)
+            return &f->rx[i];
+    return NULL;
+}
+
+typedef struct {
+    fake_t *f;
+    mesh_type_t t;
+    size_t from;
+} fake_wait_t;
+
+static bool s_fake_has(void *arg)
+{
+    fake_wait_t *w = arg;
+    return s_fake_got(w->f, w->t, w->from) != NULL;
+}
+
+static const mesh_msg_t *s_fake_wait(fake_t *f, mesh_type_t t, size_t from, int max_ms)
+{
+    fake_wait_t w = {f, t, from};
+    s_run_until(f->loop, s_fake_has, &w, max_ms);
+    return s_fake_got(f, t, from);
+}
+
+/* -------------------------------------------------------------- fixtures */
+
+static int s_setup(void **state)
+{
+    zloop_t *loop = zloop_new();
+    assert_non_null(loop);
+    *state = loop;
+    s_log_clear();
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    zloop_t *loop = *state;
+    zloop_destroy(&loop);
+    s_log_clear();
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+/*  Three nodes through one seed learn each other; each is persisted. */
+static void test_join_through_one_seed(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b, c;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    const char *seed = mesh_endpoint(a.mesh);
+    assert_true(mesh_port(a.mesh) > 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "127.0.0.1:%d", mesh_port(a.mesh));
+    assert_string_equal(seed, expect);
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {seed}, .n_seeds = 1});
+    s_node_start(loop, &c, &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1});
+    node_t *all[] = {&a, &b, &c};
+    s_join(loop, all, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(mesh_alive_count(all[i]->mesh), 2);
+        assert_int_equal(mesh_peers(all[i]->mesh, NULL, 0), 2);
+        for (size_t j = 0; j < 3; j++) {
+            if (i == j)
+                continue;
+            const mesh_peer_view_t *v = s_view(all[i], all[j]->id);
+            assert_non_null(v);
+            assert_string_equal(v->state->name, all[j]->id);
+            assert_string_equal(v->state->endpoint, mesh_endpoint(all[j]->mesh));
+            assert_non_null(s_event(all[i], all[j]->id, MESH_PEER_ALIVE));
+            assert_true(s_persisted(all[i], all[j]->id, mesh_endpoint(all[j]->mesh), false));
+        }
+    }
+    /* b and c met only through a's hello/delta: a learned-about peer is dialed */
+    mesh_stats_t st;
+    mesh_stats(b.mesh, &st);
+    assert_true(st.rx > 0 && st.tx > 0);
+    assert_int_equal(st.malformed, 0);
+    s_node_stop(&c);
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+typedef struct {
+    node_t **nodes;
+    size_t n;
+    const char *id;
+    uint32_t tabs;
+    int64_t cooled; /* -1: don't check */
+} seen_t;
+
+static bool s_all_see_state(void *arg)
+{
+    seen_t *s = arg;
+    for (size_t i = 0; i < s->n; i++) {
+        const mesh_peer_view_t *v = s_view(s->nodes[i], s->id);
+        if (!v || v->state->tabs != s->tabs)
+            return false;
+        if (s->cooled >= 0 &&
+            (v->state->n_models != 1 || v->state->models[0].cooled_remaining_ms == 0))
+            return false;
+    }
+    return true;
+}
+
+/*  An urgent change is pushed: every node has it within a few hundred ms,
+    with its cooldown as remaining ms that age correctly. */
+static void test_urgent_push(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b, c;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    const char *seed = mesh_endpoint(a.mesh);
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {seed}, .n_seeds = 1});
+    s_node_start(loop, &c, &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1});
+    node_t *all[] = {&a, &b, &c};
+    s_join(loop, all, 3);
+
+    mesh_state_t st;
+    mesh_model_t m;
+    s_state(&st, "node-a", &m, 30000);
+    st.tabs = 7;
+    int64_t t0 = zclock_mono();
+    mesh_set_local(a.mesh, &st, true);
+    node_t *others[] = {&b, &c};
+    seen_t s = {others, 2, "node-a", 7, 1};
+    assert_true(s_run_until(loop, s_all_see_state, &s, 1000));
+    int64_t took = zclock_mono() - t0;
+    assert_true(took < 300);
+
+    s_run(loop, 200);
+    for (size_t i = 0; i < 2; i++) {
+        const mesh_peer_view_t *v = s_view(others[i], "node-a");
+        int64_t left = v->state->models[0].cooled_remaining_ms - v->state_age_ms;
+        int64_t expect = 30000 - (zclock_mono() - t0);
+        assert_true(left <= expect + 50 && left >= expect - 150);
+        assert_string_equal(v->state->models[0].reason, "rate limited");
+    }
+    /* the same values again change nothing: no new version */
+    uint64_t version = s_view(&b, "node-a")->state->version;
+    s_state(&st, "node-a", &m, 30000 - (zclock_mono() - t0));
+    st.tabs = 7;
+    mesh_set_local(a.mesh, &st, true);
+    s_run(loop, 150);
+    assert_true(s_view(&b, "node-a")->state->version == version);
+    s_node_stop(&c);
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+/*  urgent=false: nothing is pushed, the digest/delta rounds carry it. */
+static void test_anti_entropy(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b, c;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    const char *seed = mesh_endpoint(a.mesh);
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {seed}, .n_seeds = 1});
+    s_node_start(loop, &c, &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1});
+    node_t *all[] = {&a, &b, &c};
+    s_join(loop, all, 3);
+
+    mesh_state_t st;
+    mesh_model_t m;
+    s_state(&st, "node-c", &m, 0);
+    st.tabs = 3;
+    st.inflight = 2;
+    mesh_set_local(c.mesh, &st, false);
+    node_t *others[] = {&a, &b};
+    seen_t s = {others, 2, "node-c", 3, -1};
+    assert_true(s_run_until(loop, s_all_see_state, &s, 2000));
+    assert_int_equal(s_view(&a, "node-c")->state->inflight, 2);
+    assert_int_equal(s_view(&b, "node-c")->state->inflight, 2);
+    s_node_stop(&c);
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+typedef struct {
+    node_t *n;
+    const char *id;
+    mesh_liveness_t l;
+} ev_wait_t;
+
+static bool s_has_event(void *arg)
+{
+    ev_wait_t *w = arg;
+    return s_event(w->n, w->id, w->l) != NULL;
+}
+
+static bool s_wait_event(zloop_t *loop, node_t *n, const char *id, mesh_liveness_t l, int max_ms)
+{
+    ev_wait_t w = {n, id, l};
+    return s_run_until(loop, s_has_event, &w, max_ms);
+}
+
+static bool s_forgot(void *arg)
+{
+    ev_wait_t *w = arg;
+    return s_persisted(w->n, w->id, NULL, true);
+}
+
+/*  The child of the crash test: a node that joins a seed and runs until it
+    is killed (or 30 s pass). */
+static int s_child_main(const char *id, const char *seed, const char *secret)
+{
+    alog_set_level(ALOG_ERROR);
+    zloop_t *loop = zloop_new();
+    node_t n;
+    s_node_start(loop, &n, &(opts_t){.id = id, .secret = secret, .seeds = {seed}, .n_seeds = 1});
+    s_run(loop, 30000);
+    s_node_stop(&n);
+    zloop_destroy(&loop);
+    return 0;
+}
+
+static bool s_got_cancel(void *arg)
+{
+    node_t *n = arg;
+    return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == MESH_CANCEL;
+}
+
+static pid_t s_spawn_child(const char *id, const char *seed, const char *secret)
+{
+    char self_exe[4096];
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    assert_true(n > 0);
+    self_exe[n] = '\0';
+    char *argv[] = {self_exe, "--mesh-child", (char *)id, (char *)seed, (char *)secret, NULL};
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, self_exe, NULL, NULL, argv, environ), 0);
+    return pid;
+}
+
+static void s_random_secret(char *out, size_t len)
+{
+    snprintf(out, len, "%08x%08x%08x%08x", randombytes_random(), randombytes_random(),
+             randombytes_random(), randombytes_random());
+}
+
+/*  A node killed without a leave: suspect after suspect_ms without news,
+    dead after dead_ms, forgotten after forget_ms (and out of the store);
+    started again with the same id and only `known` peers, it rejoins. */
+static void test_crash_suspect_dead_rejoin(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a;
+    /* A secret of this run only: the dead node's port may be taken by any
+       process of this machine while we still greet it; none of them joins. */
+    char secret[33];
+    s_random_secret(secret, sizeof secret);
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .secret = secret, .forget_ms = 1200});
+    char seed[64];
+    snprintf(seed, sizeof seed, "%s", mesh_endpoint(a.mesh));
+    pid_t pid = s_spawn_child("node-crash", seed, secret);
+    bool joined = s_wait_event(loop, &a, "node-crash", MESH_PEER_ALIVE, 10000);
+    if (!joined)
+        kill(pid, SIGKILL);
+    assert_true(joined);
+    char crash_ep[MESH_MAX_NAME + 1];
+    snprintf(crash_ep, sizeof crash_ep, "%s", s_view(&a, "node-crash")->state->endpoint);
+    s_run(loop, 300);
+    assert_true(s_sees(&a, "node-crash", MESH_PEER_ALIVE));
+
+    int64_t killed = zclock_mono();
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(s_wait_event(loop, &a, "node-crash", MESH_PEER_DEAD, 3000));
+    const ev_t *sus = s_event(&a, "node-crash", MESH_PEER_SUSPECT);
+    const ev_t *dead = s_event(&a, "node-crash", MESH_PEER_DEAD);
+    assert_non_null(sus);
+    assert_true(sus < dead); /* recorded in order */
+    int64_t t_sus = sus->at - killed, t_dead = dead->at - killed;
+    if (t_sus < S_SUSPECT - 250 || t_sus > S_SUSPECT + 400 || t_dead < S_DEAD - 250 ||
+        t_dead > S_DEAD + 400)
+        fail_msg("suspect after %lld ms, dead after %lld ms", (long long)t_sus, (long long)t_dead);
+    assert_false(s_persisted(&a, "node-crash", NULL, true));
+
+    /* forgotten after forget_ms: gone from the table and from the store */
+    ev_wait_t w = {&a, "node-crash", MESH_PEER_DEAD};
+    assert_true(s_run_until(loop, s_forgot, &w, 3000));
+    assert_null(s_view(&a, "node-crash"));
+    assert_int_equal(mesh_peers(a.mesh, NULL, 0), 0);
+
+    /* back with the same id, no seed, only what its store remembers */
+    char known[128];
+    snprintf(known, sizeof known, "node-a@%s", seed);
+    node_t again;
+    s_node_start(loop, &again,
+                 &(opts_t){.id = "node-crash", .secret = secret, .known = {known}, .n_known = 1});
+    node_t *both[] = {&a, &again};
+    s_join(loop, both, 2);
+    assert_true(s_persisted(&again, "node-a", seed, false));
+    assert_true(s_persisted(&a, "node-crash", mesh_endpoint(again.mesh), false));
+    assert_string_not_equal(crash_ep, ""); /* (its old port, kept for the message above) */
+    s_node_stop(&again);
+    s_node_stop(&a);
+}
+
+/*  Killed and started again on another port before anyone suspected it: the
+    others follow it to its new address at its first hello. */
+static void test_fast_restart_elsewhere(void **state)
+{
+    zloop_t *loop = *state;
+    char secret[33];
+    s_random_secret(secret, sizeof secret);
+    node_t a;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .secret = secret});
+    char seed[64];
+    snprintf(seed, sizeof seed, "%s", mesh_endpoint(a.mesh));
+    pid_t pid = s_spawn_child("node-fast", seed, secret);
+    bool joined = s_wait_event(loop, &a, "node-fast", MESH_PEER_ALIVE, 10000);
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(joined);
+    char known[128];
+    snprintf(known, sizeof known, "node-a@%s", seed);
+    node_t again;
+    s_node_start(loop, &again,
+                 &(opts_t){.id = "node-fast", .secret = secret, .known = {known}, .n_known = 1});
+    node_t *both[] = {&a, &again};
+    s_join(loop, both, 2);
+    assert_null(s_event(&a, "node-fast", MESH_PEER_DEAD));
+    assert_string_equal(s_view(&a, "node-fast")->state->endpoint, mesh_endpoint(again.mesh));
+    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "rid-9"};
+    assert_int_equal(mesh_send(a.mesh, "node-fast", &cancel), 0);
+    assert_true(s_run_until(loop, s_got_cancel, &again, 1000));
+    s_run(loop, S_SUSPECT + 200); /* and it stays alive both ways */
+    assert_true(s_sees(&a, "node-fast", MESH_PEER_ALIVE));
+    assert_true(s_sees(&again, "node-a", MESH_PEER_ALIVE));
+    s_node_stop(&again);
+    s_node_stop(&a);
+}
+
+/*  leave: the others see LEFT at once; the node comes back from its store. */
+static void test_leave_and_restart_from_known(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    char seed[64];
+    snprintf(seed, sizeof seed, "%s", mesh_endpoint(a.mesh));
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {seed}, .n_seeds = 1});
+    node_t *both[] = {&a, &b};
+    s_join(loop, both, 2);
+
+    int64_t t0 = zclock_mono();
+    mesh_leave(b.mesh);
+    assert_true(s_wait_event(loop, &a, "node-b", MESH_PEER_LEFT, 1000));
+    assert_true(s_event(&a, "node-b", MESH_PEER_LEFT)->at - t0 < 150);
+    assert_true(s_sees(&a, "node-b", MESH_PEER_LEFT));
+    assert_true(s_view(&a, "node-b")->state->leaving);
+    assert_int_equal(mesh_alive_count(a.mesh), 0);
+    /* a left node is not sent to */
+    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "r-1"};
+    assert_int_equal(mesh_send(a.mesh, "node-b", &cancel), -1);
+    s_node_stop(&b);
+    s_run(loop, 100);
+    assert_true(s_sees(&a, "node-b", MESH_PEER_LEFT)); /* no news from a left node */
+
+    char known[128];
+    snprintf(known, sizeof known, "node-a@%s", seed);
+    node_t b2;
+    s_node_start(loop, &b2, &(opts_t){.id = "node-b", .known = {known}, .n_known = 1});
+    node_t *again[] = {&a, &b2};
+    s_join(loop, again, 2);
+    assert_string_equal(s_view(&a, "node-b")->state->endpoint, mesh_endpoint(b2.mesh));
+    assert_false(s_view(&a, "node-b")->state->leaving);
+    assert_true(s_persisted(&a, "node-b", mesh_endpoint(b2.mesh), false));
+    s_node_stop(&b2);
+    s_node_stop(&a);
+}
+
+static bool s_got_fwd(void *arg)
+{
+    node_t *n = arg;
+    return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == MESH_END;
+}
+
+/*  mesh_send: fwd, 300 chunks and end reach on_forward in order. */
+static void test_send_in_order(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    s_node_start(loop, &b,
+                 &(opts_t){.id = "node-b", .seeds = {mesh_endpoint(a.mesh)}, .n_seeds = 1});
+    node_t *both[] = {&a, &b};
+    s_join(loop, both, 2);
+
+    mesh_msg_t fwd = {.type = MESH_FWD,
+                      .rid = "rid-1",
+                      .model = "gpt-test",
+                      .request = "{\"messages\":[]}",
+                      .request_len = 15,
+                      .stream = true,
+                      .deadline_ms = 5000,
+                      .attempt = 1};
+    assert_int_equal(mesh_send(a.mesh, "node-b", &fwd), 0);
+    assert_null(fwd.from); /* the caller's struct is left as it was */
+    for (uint64_t i = 0; i < 300; i++) {
+        char text[32];
+        int len = snprintf(text, sizeof text, "piece %llu", (unsigned long long)i);
+        mesh_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = (size_t)len};
+        mesh_msg_t chunk = {
+            .type = MESH_CHUNK, .rid = "rid-1", .chunk_seq = i, .deltas = &d, .n_deltas = 1};
+        assert_int_equal(mesh_send(a.mesh, "node-b", &chunk), 0);
+    }
+    mesh_msg_t end = {.type = MESH_END,
+                      .rid = "rid-1",
+                      .finish_reason = "stop",
+                      .prompt_tokens = 3,
+                      .completion_tokens = 300};
+    assert_int_equal(mesh_send(a.mesh, "node-b", &end), 0);
+    assert_true(s_run_until(loop, s_got_fwd, &b, 3000));
+    assert_int_equal(b.n_fwd, 302);
+    assert_int_equal(b.fwd[0].type, MESH_FWD);
+    assert_string_equal(b.fwd[0].text, "{\"messages\":[]}");
+    for (size_t i = 0; i < 300; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "piece %zu", i);
+        assert_int_equal(b.fwd[1 + i].type, MESH_CHUNK);
+        assert_int_equal(b.fwd[1 + i].seq, i);
+        assert_string_equal(b.fwd[1 + i].text, text);
+        assert_string_equal(b.fwd[1 + i].from, "node-a");
+        assert_string_equal(b.fwd[1 + i].rid, "rid-1");
+    }
+    /* refused: unknown peer, not a forwarding message, no message */
+    assert_int_equal(mesh_send(a.mesh, "node-zzz", &end), -1);
+    mesh_msg_t ping = {.type = MESH_PING, .seq = 1};
+    assert_int_equal(mesh_send(a.mesh, "node-b", &ping), -1);
+    assert_int_equal(mesh_send(a.mesh, "node-b", NULL), -1);
+    assert_int_equal(a.n_fwd, 0);
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+/*  A peer that does not read: mesh_send says -1 (back-pressure) instead of
+    blocking or queueing without bound. */
+static void test_send_backpressure(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    fake_t f;
+    s_fake_new(&f, loop, "fake-slow", mesh_endpoint(a.mesh), false); /* its ROUTER is not read */
+    zsock_set_rcvhwm(f.router, 10);
+    s_fake_hello(&f, NULL);
+    assert_true(s_wait_event(loop, &a, "fake-slow", MESH_PEER_ALIVE, 2000));
+    size_t big = 16 * 1024;
+    char *text = malloc(big);
+    assert_non_null(text);
+    memset(text, 'x', big);
+    mesh_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = big};
+    int rc = 0;
+    size_t sent = 0;
+    for (; sent < 20000 && rc == 0; sent++) {
+        mesh_msg_t chunk = {
+            .type = MESH_CHUNK, .rid = "rid-2", .chunk_seq = sent, .deltas = &d, .n_deltas = 1};
+        rc = mesh_send(a.mesh, "fake-slow", &chunk);
+    }
+    free(text);
+    assert_int_equal(rc, -1);
+    mesh_stats_t st;
+    mesh_stats(a.mesh, &st);
+    assert_true(st.send_full >= 1);
+    s_node_stop(&a);
+    s_fake_destroy(&f);
+}
+
+/*  Different secrets never meet; each side says so once. Same secret: CURVE
+    nodes join as usual. */
+static void test_curve_secrets(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b, c;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .secret = "alpha-secret"});
+    char seed[64];
+    snprintf(seed, sizeof seed, "%s", mesh_endpoint(a.mesh));
+    s_node_start(
+        loop, &c,
+        &(opts_t){.id = "node-c", .secret = "alpha-secret", .seeds = {seed}, .n_seeds = 1});
+    node_t *ac[] = {&a, &c};
+    s_join(loop, ac, 2);
+    s_node_start(loop, &b,
+                 &(opts_t){.id = "node-b", .secret = "beta-secret", .seeds = {seed}, .n_seeds = 1});
+    s_run(loop, 2500);
+    assert_null(s_view(&a, "node-b"));
+    assert_null(s_view(&c, "node-b"));
+    assert_int_equal(mesh_peers(b.mesh, NULL, 0), 0);
+    assert_true(s_sees(&a, "node-c", MESH_PEER_ALIVE));
+    char line[128];
+    snprintf(line, sizeof line, "peer at %s rejected our CURVE handshake", seed);
+    assert_int_equal(s_log_count(line), 1);
+    assert_int_equal(s_log_count("different --mesh-secret?"), 2);
+    assert_int_equal(s_log_count("failed our CURVE handshake"), 1);
+    mesh_stats_t sa, sb;
+    mesh_stats(a.mesh, &sa);
+    mesh_stats(b.mesh, &sb);
+    assert_true(sa.curve_rejected >= 1 && sb.curve_rejected >= 1);
+    s_node_stop(&b);
+    s_node_stop(&c);
+    s_node_stop(&a);
+}
+
+/*  A CURVE client holding our public key but another key pair: ZAP says no. */
+static void test_curve_zap_allow_list(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .secret = "alpha-secret"});
+    zcert_t *other = zcert_new(); /* a key pair that is not a's */
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(d, 0);
+    zsock_set_identity(d, "intruder");
+    zcert_apply(other, d);
+    /* derive a's public key exactly as the mesh does */
+    uint8_t seed[32], pk[32], sk[32];
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, NULL, 0, 32);
+    crypto_generichash_update(&hs, (const uint8_t *)"arenamesh-curve-v1", 18);
+    crypto_generichash_update(&hs, (const uint8_t *)"alpha-secret", 12);
+    crypto_generichash_final(&hs, seed, 32);
+    crypto_box_seed_keypair(pk, sk, seed);
+    char pk_txt[41];
+    zmq_z85_encode(pk_txt, pk, 32);
+    zsock_set_curve_serverkey(d, pk_txt);
+    assert_int_equal(zsock_connect(d, "tcp://%s", mesh_endpoint(a.mesh)), 0);
+    zstr_send(d, "not even msgpack");
+    s_run(loop, 500);
+    mesh_stats_t st;
+    mesh_stats(a.mesh, &st);
+    assert_int_equal(st.malformed, 0); /* never got past the handshake */
+    assert_true(st.curve_rejected >= 1);
+    zsock_destroy(&d);
+    zcert_destroy(&other);
+    s_node_stop(&a);
+}
+
+/*  No secret: nothing but loopback; bad configuration is refused. */
+static void test_refusals(void **state)
+{
+    zloop_t *loop = *state;
+    node_t n;
+    memset(&n, 0, sizeof n);
+    snprintf(n.id, sizeof n.id, "node-r");
+    mesh_config_t c;
+    struct {
+        const char *bind, *advertise, *seed, *secret, *id;
+        int suspect, dead;
+        bool ok;
+    } cases[] = {
+        {"127.0.0.1", NULL, NULL, NULL, "node-r", 0, 0, true},
+        {"0.0.0.0", NULL, NULL, NULL, "node-r", 0, 0, false},
+        {"127.0.0.1", "10.0.0.1:5104", NULL, NULL, "node-r", 0, 0, false},
+        {"127.0.0.1", NULL, "192.168.1.2:5104", NULL, "node-r", 0, 0, false},
+        {"0.0.0.0", "10.0.0.1:0", "192.168.1.2:5104", "s3cret", "node-r", 0, 0, true},
+        {"127.0.0.1", NULL, "localhost;evil:1", NULL, "node-r", 0, 0, false},
+        {"127.0.0.1", NULL, "127.0.0.1:0", NULL, "node-r", 0, 0, false},
+        {"127.0.0.1", "nohostport", NULL, NULL, "node-r", 0, 0, false},
+        {"127.0.0.1", NULL, NULL, "", "node-r", 0, 0, false},
+        {"127.0.0.1", NULL, NULL, NULL, "has space", 0, 0, false},
+        {"127.0.0.1", NULL, NULL, NULL, "", 0, 0, false},
+        {"127.0.0.1", NULL, NULL, NULL, "node-r", 500, 400, false},
+        {"127.0.0.1", NULL, NULL, NULL, "node-r", -1, 0, false},
+        {"::1", NULL, NULL, NULL, "node-r", 0, 0, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_log_clear();
+        opts_t o = {.id = cases[i].id, .secret = cases[i].secret};
+        if (cases[i].seed) {
+            o.seeds[0] = cases[i].seed;
+            o.n_seeds = 1;
+        }
+        s_cfg(&c, &n, &o);
+        c.node_id = cases[i].id;
+        c.bind_host = cases[i].bind;
+        c.advertise = cases[i].advertise;
+        c.suspect_ms = cases[i].suspect;
+        c.dead_ms = cases[i].dead;
+        mesh_t *m = mesh_new(&c, loop);
+        if (cases[i].ok != (m != NULL))
+            fail_msg("case %zu: expected %s", i, cases[i].ok ? "success" : "refusal");
+        if (m && cases[i].advertise)
+            assert_int_equal(strncmp(mesh_endpoint(m), "10.0.0.1:", 9), 0);
+        if (!m && !cases[i].secret && i >= 1 && i <= 3)
+            assert_int_equal(s_log_count("refusing a non-loopback mesh without --mesh-secret"), 1);
+        mesh_destroy(&m);
+        assert_null(m);
+    }
+    assert_null(mesh_new(NULL, loop));
+    mesh_destroy(NULL);
+}
+
+/*  Hostile bytes at the ROUTER: counted, dropped, the mesh carries on. */
+static void test_hostile_input(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    const char *ep = mesh_endpoint(a.mesh);
+
+    /* an unknown identity: garbage, huge lengths, a well-formed digest */
+    fake_t x;
+    s_fake_new(&x, loop, "stranger", ep, true);
+    static const uint8_t garbage[] = {0xc1, 0xff, 0x00, 0x13, 0x37};
+    static const uint8_t huge_str[] = {0x81, 0xa1, 't', 0xdb, 0xff, 0xff, 0xff, 0xff, 'x'};
+    static const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'v'};
+    static const uint8_t huge_arr[] = {0x83, 0xa1, 'v',  0x01, 0xa1, 't',
+                                       0xdd, 0x7f, 0xff, 0xff, 0xff};
+    s_fake_raw(&x, garbage, sizeof garbage);
+    s_fake_raw(&x, huge_str, sizeof huge_str);
+    s_fake_raw(&x, huge_map, sizeof huge_map);
+    s_fake_raw(&x, huge_arr, sizeof huge_arr);
+    s_fake_raw(&x, "", 0);
+    zstr_sendx(x.dealer, "two", "frames", NULL);
+    mesh_version_t v = {.id = "node-a", .version = 1};
+    mesh_msg_t digest = {.type = MESH_DIGEST, .versions = &v, .n_versions = 1};
+    s_fake_send(&x, &digest);
+    mesh_msg_t liar = {.type = MESH_DIGEST, .from = "node-a", .versions = &v, .n_versions = 1};
+    s_fake_send(&x, &liar); /* "from" is not its identity */
+    /* a hello advertising an address we may not dial without a secret */
+    s_fake_hello(&x, "10.9.9.9:5104");
+    s_run(loop, 300);
+    mesh_stats_t st;
+    mesh_stats(a.mesh, &st);
+    assert_true(st.malformed >= 7);
+    assert_true(st.dropped >= 2);
+    assert_null(s_view(&a, "stranger"));
+    assert_null(s_fake_got(&x, MESH_DELTA, 0)); /* no answer to an unknown digest */
+
+    /* an unknown node that pings us is asked to introduce itself */
+    mesh_msg_t ping = {.type = MESH_PING, .seq = 9};
+    s_fake_send(&x, &ping);
+    const mesh_msg_t *hello = s_fake_wait(&x, MESH_HELLO, 0, 1000);
+    assert_non_null(hello);
+    assert_string_equal(hello->states[0].id, "node-a");
+    assert_string_equal(hello->states[0].endpoint, ep);
+
+    /* a known peer that sends garbage: counted against it, still served */
+    fake_t k;
+    s_fake_new(&k, loop, "known-bad", ep, true);
+    s_fake_hello(&k, NULL);
+    assert_true(s_wait_event(loop, &a, "known-bad", MESH_PEER_ALIVE, 2000));
+    mesh_stats(a.mesh, &st);
+    uint64_t before = st.malformed;
+    s_fake_raw(&k, huge_map, sizeof huge_map);
+    s_fake_raw(&k, garbage, sizeof garbage);
+    /* raw TCP junk that is not even ZMTP */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)mesh_port(a.mesh))};
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n\xff\xff\xff\xff\xff\xff\xff\xff";
+    assert_true(write(fd, junk, sizeof junk) > 0);
+    s_run(loop, 300);
+    close(fd);
+    mesh_stats(a.mesh, &st);
+    assert_int_equal(st.malformed, before + 2);
+
+    /* and the mesh still works: a real node joins */
+    node_t b;
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {ep}, .n_seeds = 1});
+    node_t *both[] = {&a, &b};
+    s_join(loop, both, 2);
+    s_node_stop(&b);
+    s_node_stop(&a);
+    s_fake_destroy(&k);
+    s_fake_destroy(&x);
+}
+
+typedef struct {
+    node_t *n;
+    uint64_t version;
+} b_past_t;
+
+static bool s_b_moved_past(void *arg)
+{
+    b_past_t *p = arg;
+    const mesh_peer_view_t *v = s_view(p->n, "node-b");
+    return v && v->state->version > p->version;
+}
+
+/*  What a mesh answers a digest with: states the asker lacks, cooldowns aged
+    by the time the state spent here; second-hand states only when newer, and
+    never our own. */
+static void test_delta_rules(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    const char *ep = mesh_endpoint(a.mesh);
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {ep}, .n_seeds = 1});
+    node_t *both[] = {&a, &b};
+    s_join(loop, both, 2);
+    mesh_state_t st;
+    mesh_model_t m;
+    s_state(&st, "node-b", &m, 10000);
+    mesh_set_local(b.mesh, &st, true);
+    seen_t s = {(node_t *[]){&a}, 1, "node-b", 1, 1};
+    assert_true(s_run_until(loop, s_all_see_state, &s, 1000));
+    int64_t t_set = zclock_mono();
+
+    fake_t f;
+    s_fake_new(&f, loop, "fake-asker", ep, true);
+    s_fake_hello(&f, NULL);
+    assert_true(s_wait_event(loop, &a, "fake-asker", MESH_PEER_ALIVE, 2000));
+    s_run(loop, 300);
+    size_t mark = f.n_rx;
+    mesh_version_t unknown = {.id = "node-zzz", .version = 5};
+    mesh_msg_t asks = {.type = MESH_DIGEST, .versions = &unknown, .n_versions = 1};
+    s_fake_send(&f, &asks);
+    const mesh_msg_t *d = s_fake_wait(&f, MESH_DELTA, mark, 1000);
+    assert_non_null(d);
+    const mesh_state_t *of_b = NULL, *of_a = NULL;
+    for (size_t i = 0; i < d->n_states; i++) {
+        if (streq(d->states[i].id, "node-b"))
+            of_b = &d->states[i];
+        if (streq(d->states[i].id, "node-a"))
+            of_a = &d->states[i];
+    }
+    assert_non_null(of_a);
+    assert_non_null(of_b);
+    int64_t expect = 10000 - (zclock_mono() - t_set);
+    int64_t got = of_b->models[0].cooled_remaining_ms;
+    if (got > expect + 60 || got < expect - 200)
+        fail_msg("relayed cooldown %lld, expected about %lld", (long long)got, (long long)expect);
+    /* it holds a node we lack: a asks back with its own digest */
+    assert_non_null(s_fake_wait(&f, MESH_DIGEST, mark, 1000));
+
+    /* an older relayed state of b is ignored, a newer one is taken */
+    uint64_t bver = s_view(&a, "node-b")->state->version;
+    mesh_state_t fake_b;
+    assert_int_equal(mesh_state_copy(&fake_b, of_b), 0);
+    fake_b.version = bver - 1;
+    fake_b.tabs = 99;
+    mesh_msg_t delta = {.type = MESH_DELTA, .states = &fake_b, .n_states = 1};
+    s_fake_send(&f, &delta);
+    s_run(loop, 150);
+    assert_int_equal(s_view(&a, "node-b")->state->tabs, 1);
+    /* A newer one is taken and relayed: b then sees a newer version of
+       itself than its own and moves past it, so its own truth wins again. */
+    fake_b.version = bver + 1000;
+    fake_b.tabs = 42;
+    s_fake_send(&f, &delta);
+    b_past_t past = {&a, bver + 1000};
+    assert_true(s_run_until(loop, s_b_moved_past, &past, 2000));
+    assert_int_equal(s_view(&a, "node-b")->state->tabs, 1);
+    mesh_state_clear(&fake_b);
+
+    /* our own state relayed with a higher version: never taken, but we move past it */
+    mesh_state_t fake_a;
+    assert_int_equal(mesh_state_copy(&fake_a, of_a), 0);
+    fake_a.version = of_a->version + 5000;
+    fake_a.tabs = 77;
+    mesh_msg_t delta_a = {.type = MESH_DELTA, .states = &fake_a, .n_states = 1};
+    mark = f.n_rx;
+    s_fake_send(&f, &delta_a);
+    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 1000);
+    assert_non_null(push);
+    assert_true(push->states[0].version > fake_a.version);
+    assert_int_equal(push->states[0].tabs, 1);
+    mesh_state_clear(&fake_a);
+
+    s_fake_destroy(&f);
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+/*  States too big to share one message: a delta is split in several. */
+static void test_delta_split(void **state)
+{
+    zloop_t *loop = *state;
+    enum { NM = 1000 };
+    static mesh_model_t models[NM];
+    static char names[NM][257], ids[NM][257];
+    for (size_t i = 0; i < NM; i++) {
+        snprintf(names[i], sizeof names[i], "%0255zu", i);
+        snprintf(ids[i], sizeof ids[i], "%0255zu", i + NM);
+        models[i] = (mesh_model_t){.name = names[i],
+                                   .arena_id = ids[i],
+                                   .modality = "chat",
+                                   .reason = names[i],
+                                   .cooled_remaining_ms = 60000};
+    }
+    node_t a, b;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    const char *ep = mesh_endpoint(a.mesh);
+    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {ep}, .n_seeds = 1});
+    node_t *both[] = {&a, &b};
+    s_join(loop, both, 2);
+    mesh_state_t st;
+    mesh_model_t m;
+    s_state(&st, "node-a", &m, 0);
+    st.models = models;
+    st.n_models = NM;
+    mesh_set_local(a.mesh, &st, true);
+    st.name = "node-b";
+    mesh_set_local(b.mesh, &st, true);
+    fake_t f;
+    s_fake_new(&f, loop, "fake-big", ep, true);
+    s_fake_hello(&f, NULL);
+    assert_true(s_wait_event(loop, &a, "fake-big", MESH_PEER_ALIVE, 2000));
+    s_run(loop, 300); /* a has b's big state by now */
+    const mesh_peer_view_t *vb = s_view(&a, "node-b");
+    assert_non_null(vb);
+    assert_int_equal(vb->state->n_models, NM);
+    size_t mark = f.n_rx;
+    mesh_msg_t empty = {.type = MESH_DIGEST};
+    s_fake_send(&f, &empty);
+    s_run(loop, 500);
+    size_t deltas = 0, got_a = 0, got_b = 0;
+    for (size_t i = mark; i < f.n_rx; i++) {
+        if (f.rx[i].type != MESH_DELTA)
+            continue;
+        deltas++;
+        for (size_t j = 0; j < f.rx[i].n_states; j++) {
+            const mesh_state_t *x = &f.rx[i].states[j];
+            assert_int_equal(x->n_models, NM);
+            got_a += streq(x->id, "node-a");
+            got_b += streq(x->id, "node-b");
+        }
+    }
+    assert_true(deltas >= 2);
+    assert_int_equal(got_a, 1);
+    assert_int_equal(got_b, 1);
+    s_fake_destroy(&f);
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+/*  A local state the wire format cannot carry is refused, the old one kept. */
+static void test_local_state_refused(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    s_node_start(loop, &b,
+                 &(opts_t){.id = "node-b", .seeds = {mesh_endpoint(a.mesh)}, .n_seeds = 1});
+    node_t *both[] = {&a, &b};
+    s_join(loop, both, 2);
+    uint64_t version = s_view(&b, "node-a")->state->version;
+    mesh_state_t st;
+    mesh_model_t m;
+    s_state(&st, "node-a", &m, 0);
+    m.name = ""; /* a model name must not be empty */
+    st.tabs = 9;
+    mesh_set_local(a.mesh, &st, true);
+    char long_name[MESH_MAX_NAME + 2];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    s_state(&st, long_name, &m, 0);
+    st.tabs = 9;
+    mesh_set_local(a.mesh, &st, true);
+    s_run(loop, 200);
+    assert_true(s_view(&b, "node-a")->state->version == version);
+    assert_int_equal(s_view(&b, "node-a")->state->tabs, 1);
+    assert_true(s_log_count("wire format cannot carry") >= 1);
+    /* NULL name and http keep the earlier ones */
+    s_state(&st, NULL, &m, 0);
+    st.http = NULL;
+    st.tabs = 5;
+    mesh_set_local(a.mesh, &st, true);
+    seen_t s = {(node_t *[]){&b}, 1, "node-a", 5, -1};
+    assert_true(s_run_until(loop, s_all_see_state, &s, 1000));
+    assert_string_equal(s_view(&b, "node-a")->state->name, "node-a");
+    assert_string_equal(s_view(&b, "node-a")->state->http, "http://127.0.0.1:1");
+    s_node_stop(&b);
+    s_node_stop(&a);
+}
+
+/*  A node pinged after a long silence assumes it is suspected: it bumps its
+    incarnation and pushes its state. */
+static void test_refutation(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    fake_t f;
+    s_fake_new(&f, loop, "fake-quiet", mesh_endpoint(a.mesh), true);
+    s_fake_hello(&f, NULL);
+    const mesh_msg_t *d = s_fake_wait(&f, MESH_DELTA, 0, 2000); /* a's answer to the hello */
+    assert_non_null(d);
+    uint64_t inc = d->states[0].incarnation, ver = d->states[0].version;
+    assert_true(s_wait_event(loop, &a, "fake-quiet", MESH_PEER_ALIVE, 2000));
+    f.auto_ack = false;
+    assert_true(s_wait_event(loop, &a, "fake-quiet", MESH_PEER_SUSPECT, 2000));
+    size_t mark = f.n_rx;
+    mesh_msg_t ping = {.type = MESH_PING, .seq = 1};
+    s_fake_send(&f, &ping);
+    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 1000);
+    assert_non_null(push);
+    assert_int_equal(push->states[0].incarnation, inc + 1);
+    assert_true(push->states[0].version > ver);
+    assert_non_null(s_fake_got(&f, MESH_ACK, mark));
+    assert_true(s_sees(&a, "fake-quiet", MESH_PEER_ALIVE));
+    s_node_stop(&a);
+    s_fake_destroy(&f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && streq(argv[1], "--mesh-child"))
+        return s_child_main(argv[2], argv[3], argv[4]);
+    signal(SIGPIPE, SIG_IGN);
+    s_verbose = getenv("MESH_TEST_VERBOSE") != NULL;
+    alog_set_sink(s_sink);
+    alog_set_level(s_verbose ? ALOG_DEBUG : ALOG_INFO);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_join_through_one_seed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_urgent_push, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_anti_entropy, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_suspect_dead_rejoin, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_fast_restart_elsewhere, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_leave_and_restart_from_known, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_send_in_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_send_backpressure, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_secrets, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_zap_allow_list, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_input, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_delta_rules, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_delta_split, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_local_state_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_refutation, s_setup, s_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    s_log_clear();
+    zsys_shutdown();
+    return rc;
+}
