@@ -409,7 +409,8 @@ static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
             alog_info("mesh: no answer from %s yet", p->endpoint);
         }
         if (!p->id[0])
-            return false; /* a seed's placeholder waits as long as it takes */
+            return false;             /* a seed's placeholder waits as long as it takes */
+        mesh__peer_announce(self, p); /* when the link came up after the news */
     }
     switch (p->liveness) {
     case MESH_PEER_ALIVE:

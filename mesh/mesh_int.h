@@ -37,7 +37,7 @@ typedef struct {
     mesh_state_t state;
     bool has_state;
     mesh_liveness_t liveness;
-    bool announced; /* the node knows it: heard directly and has a state */
+    bool announced; /* the node knows it: heard directly, has a state, our link is up */
     bool heard;     /* a direct message arrived since the last dial */
     bool persisted; /* in the node's store (from `known` or on_persist) */
     bool silent_logged;
@@ -149,6 +149,7 @@ void mesh__peer_remove(mesh_t *self, mesh__peer_t *p, bool forget);
 void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l);
 void mesh__peer_news(mesh_t *self, mesh__peer_t *p);
 void mesh__peer_announce(mesh_t *self, mesh__peer_t *p);
+bool mesh__linked(const mesh__peer_t *p); /* our DEALER to p is connected */
 bool mesh__relayable(const mesh__peer_t *p);
 bool mesh__tomb_blocks(mesh_t *self, const char *id, uint64_t version);
 void mesh__tomb_expire(mesh_t *self, int64_t now);

@@ -281,9 +281,16 @@ void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l)
         self->on_peer(self->arg, p->id, l);
 }
 
+bool mesh__linked(const mesh__peer_t *p)
+{
+    return p->dealer && (zsock_events(p->dealer) & ZMQ_POLLOUT);
+}
+
+/*  The node learns of p once p has spoken to us, we hold its state and our
+    own link to it is up (so that "alive" means "mesh_send can reach it"). */
 void mesh__peer_announce(mesh_t *self, mesh__peer_t *p)
 {
-    if (p->announced || !p->heard || !p->has_state || !p->id[0])
+    if (p->announced || !p->heard || !p->has_state || !p->id[0] || !mesh__linked(p))
         return;
     p->announced = true;
     p->liveness = MESH_PEER_ALIVE;

@@ -282,8 +282,7 @@ static mesh__peer_t *s_entry_for(mesh_t *self, const char *id, const char *endpo
     be another name for the same place (a seed given as a host name). */
 static bool s_moved(const mesh__peer_t *p, const char *endpoint)
 {
-    return !p->dealer ||
-           (!streq(p->endpoint, endpoint) && !(zsock_events(p->dealer) & ZMQ_POLLOUT));
+    return !p->dealer || (!streq(p->endpoint, endpoint) && !mesh__linked(p));
 }
 
 /*  A state from `from` (its own when direct, a third node's when relayed). */

@@ -194,10 +194,9 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_MAX_CONNECTIONS] = {"max-connections", "ARENA_MAX_CONNECTIONS", "max_connections", NULL,
                              S_INT, S_CHECK_NONE, 1, 1000000, false, S_OFF(max_connections), 0, "N",
                              "simultaneous HTTP connections", "4096", NULL},
-    [OPT_MODEL_ALIAS] = {"model-alias", "ARENA_MODEL_ALIAS", "model_alias", "model_aliases",
-                         S_LIST, S_CHECK_ALIAS, 3, 401, false, S_OFF(model_aliases), 0,
-                         "ALIAS=MODEL", "also serve MODEL under the name ALIAS; repeatable", "none",
-                         NULL},
+    [OPT_MODEL_ALIAS] = {"model-alias", "ARENA_MODEL_ALIAS", "model_alias", "model_aliases", S_LIST,
+                         S_CHECK_ALIAS, 3, 401, false, S_OFF(model_aliases), 0, "ALIAS=MODEL",
+                         "also serve MODEL under the name ALIAS; repeatable", "none", NULL},
     [OPT_MODEL_ALLOW] = {"model-allow", "ARENA_MODEL_ALLOW", "model_allow", NULL, S_LIST,
                          S_CHECK_WORD, 1, 200, false, S_OFF(model_allow), 0, "MODEL",
                          "serve only these models (and aliases of them); repeatable", "all", NULL},
@@ -381,8 +380,8 @@ static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *
     if (o->check == S_CHECK_ALIAS) {
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1] || strchr(eq + 1, '=') || strchr(v, ' '))
-            return s_fail(err, errlen,
-                          "%s: expected ALIAS=MODEL (no spaces, one '='), got \"%s\"", who, shown);
+            return s_fail(err, errlen, "%s: expected ALIAS=MODEL (no spaces, one '='), got \"%s\"",
+                          who, shown);
     }
     if (o->check == S_CHECK_HOSTPORT) {
         char host[256];

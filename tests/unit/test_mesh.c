@@ -71,6 +71,42 @@ static size_t s_log_count(const char *needle)
     return n;
 }
 
+/* ------------------------------------------------------ left by a failure */
+
+/*  What a failed test leaves behind (cmocka jumps out of it) is closed by
+    the teardown, so that one failure does not spill into the next test. */
+#define S_LIVE_MAX 32
+static mesh_t *s_live_mesh[S_LIVE_MAX];
+static zsock_t *s_live_sock[S_LIVE_MAX];
+
+static void s_live_add(void **set, void *p)
+{
+    for (size_t i = 0; i < S_LIVE_MAX; i++)
+        if (!set[i]) {
+            set[i] = p;
+            return;
+        }
+    fail_msg("too many live objects");
+}
+
+static void s_live_del(void **set, void *p)
+{
+    for (size_t i = 0; i < S_LIVE_MAX; i++)
+        if (set[i] == p)
+            set[i] = NULL;
+}
+
+static void s_live_sweep(zloop_t *loop)
+{
+    for (size_t i = 0; i < S_LIVE_MAX; i++) {
+        mesh_destroy(&s_live_mesh[i]);
+        if (s_live_sock[i]) {
+            zloop_reader_end(loop, s_live_sock[i]);
+            zsock_destroy(&s_live_sock[i]);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ nodes */
 
 typedef struct {
@@ -213,6 +249,7 @@ static void s_node_start(zloop_t *loop, node_t *n, const opts_t *o)
     s_cfg(&c, n, o);
     n->mesh = mesh_new(&c, loop);
     assert_non_null(n->mesh);
+    s_live_add((void **)s_live_mesh, n->mesh);
     mesh_state_t st;
     mesh_model_t m;
     s_state(&st, n->id, &m, 0);
@@ -221,6 +258,7 @@ static void s_node_start(zloop_t *loop, node_t *n, const opts_t *o)
 
 static void s_node_stop(node_t *n)
 {
+    s_live_del((void **)s_live_mesh, n->mesh);
     mesh_destroy(&n->mesh);
     free(n->fwd);
     n->fwd = NULL;
@@ -389,10 +427,14 @@ static void s_fake_new(fake_t *f, zloop_t *loop, const char *id, const char *tar
     zloop_reader(loop, f->dealer, s_fake_on, f);
     if (listen)
         zloop_reader(loop, f->router, s_fake_on, f);
+    s_live_add((void **)s_live_sock, f->dealer);
+    s_live_add((void **)s_live_sock, f->router);
 }
 
 static void s_fake_destroy(fake_t *f)
 {
+    s_live_del((void **)s_live_sock, f->dealer);
+    s_live_del((void **)s_live_sock, f->router);
     zloop_reader_end(f->loop, f->dealer);
     zloop_reader_end(f->loop, f->router);
     zsock_destroy(&f->dealer);
@@ -471,6 +513,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     zloop_t *loop = *state;
+    s_live_sweep(loop);
     zloop_destroy(&loop);
     s_log_clear();
     return 0;
@@ -656,6 +699,23 @@ static bool s_got_cancel(void *arg)
     return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == MESH_CANCEL;
 }
 
+typedef struct {
+    node_t *from;
+    const char *to_id;
+    node_t *to;
+    bool sent;
+} sender_t;
+
+/*  Tries to send one cancel until mesh_send takes it, then waits for it. */
+static bool s_send_cancel(void *arg)
+{
+    sender_t *s = arg;
+    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "rid-9"};
+    if (!s->sent)
+        s->sent = mesh_send(s->from->mesh, s->to_id, &cancel) == 0;
+    return s_got_cancel(s->to);
+}
+
 static pid_t s_spawn_child(const char *id, const char *seed, const char *secret)
 {
     char self_exe[4096];
@@ -747,10 +807,20 @@ static void test_fast_restart_elsewhere(void **state)
     snprintf(seed, sizeof seed, "%s", mesh_endpoint(a.mesh));
     pid_t pid = s_spawn_child("node-fast", seed, secret);
     bool joined = s_wait_event(loop, &a, "node-fast", MESH_PEER_ALIVE, 10000);
+    int old_port = joined ? atoi(strrchr(s_view(&a, "node-fast")->state->endpoint, ':') + 1) : 0;
     kill(pid, SIGKILL);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(joined);
+    /* its old port now belongs to something that never speaks ZeroMQ */
+    int squatter = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(squatter >= 0);
+    int one = 1;
+    setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)old_port)};
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(bind(squatter, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(squatter, 8), 0);
     char known[128];
     snprintf(known, sizeof known, "node-a@%s", seed);
     node_t again;
@@ -760,12 +830,13 @@ static void test_fast_restart_elsewhere(void **state)
     s_join(loop, both, 2);
     assert_null(s_event(&a, "node-fast", MESH_PEER_DEAD));
     assert_string_equal(s_view(&a, "node-fast")->state->endpoint, mesh_endpoint(again.mesh));
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "rid-9"};
-    assert_int_equal(mesh_send(a.mesh, "node-fast", &cancel), 0);
-    assert_true(s_run_until(loop, s_got_cancel, &again, 1000));
+    /* a's new link to it may take a moment: mesh_send says -1 until then */
+    sender_t snd = {&a, "node-fast", &again, false};
+    assert_true(s_run_until(loop, s_send_cancel, &snd, 2000));
     s_run(loop, S_SUSPECT + 200); /* and it stays alive both ways */
     assert_true(s_sees(&a, "node-fast", MESH_PEER_ALIVE));
     assert_true(s_sees(&again, "node-a", MESH_PEER_ALIVE));
+    close(squatter);
     s_node_stop(&again);
     s_node_stop(&a);
 }
@@ -945,8 +1016,16 @@ static void test_curve_secrets(void **state)
 static void test_curve_zap_allow_list(void **state)
 {
     zloop_t *loop = *state;
-    node_t a;
+    node_t a, c;
     s_node_start(loop, &a, &(opts_t){.id = "node-a", .secret = "alpha-secret"});
+    /* the ZAP handler is up: a node with the secret gets in */
+    s_node_start(loop, &c,
+                 &(opts_t){.id = "node-c",
+                           .secret = "alpha-secret",
+                           .seeds = {mesh_endpoint(a.mesh)},
+                           .n_seeds = 1});
+    node_t *ac[] = {&a, &c};
+    s_join(loop, ac, 2);
     zcert_t *other = zcert_new(); /* a key pair that is not a's */
     zsock_t *d = zsock_new(ZMQ_DEALER);
     zsock_set_linger(d, 0);
@@ -972,6 +1051,7 @@ static void test_curve_zap_allow_list(void **state)
     assert_true(st.curve_rejected >= 1);
     zsock_destroy(&d);
     zcert_destroy(&other);
+    s_node_stop(&c);
     s_node_stop(&a);
 }
 
@@ -1167,18 +1247,40 @@ static void test_delta_rules(void **state)
     /* it holds a node we lack: a asks back with its own digest */
     assert_non_null(s_fake_wait(&f, MESH_DIGEST, mark, 1000));
 
-    /* an older relayed state of b is ignored, a newer one is taken */
+    /* Relayed states of a quiet node (a second fake, at version 5): an
+       older one is ignored, a newer one taken. */
+    fake_t q;
+    s_fake_new(&q, loop, "fake-quiet", ep, true);
+    mesh_model_t qm;
+    mesh_state_t qs;
+    s_state(&qs, "quiet", &qm, 0);
+    qs.id = q.id;
+    qs.endpoint = q.ep;
+    qs.version = 5;
+    mesh_msg_t qhello = {.type = MESH_HELLO, .states = &qs, .n_states = 1};
+    s_fake_send(&q, &qhello);
+    assert_true(s_wait_event(loop, &a, "fake-quiet", MESH_PEER_ALIVE, 2000));
+    struct {
+        uint64_t version;
+        uint32_t tabs, expect;
+    } relays[] = {{4, 99, 1}, {5, 98, 1}, {6, 42, 42}, {3, 97, 42}};
+    for (size_t i = 0; i < sizeof relays / sizeof relays[0]; i++) {
+        qs.version = relays[i].version;
+        qs.tabs = relays[i].tabs;
+        mesh_msg_t relay = {.type = MESH_DELTA, .states = &qs, .n_states = 1};
+        s_fake_send(&f, &relay); /* from fake-asker: second-hand */
+        s_run(loop, 100);
+        assert_int_equal(s_view(&a, "fake-quiet")->state->tabs, relays[i].expect);
+    }
+    s_fake_destroy(&q);
+
+    /* A newer relayed state of b is taken and relayed on: b then sees a
+       newer version of itself than its own and moves past it, so its own
+       truth wins again. */
     uint64_t bver = s_view(&a, "node-b")->state->version;
     mesh_state_t fake_b;
     assert_int_equal(mesh_state_copy(&fake_b, of_b), 0);
-    fake_b.version = bver - 1;
-    fake_b.tabs = 99;
     mesh_msg_t delta = {.type = MESH_DELTA, .states = &fake_b, .n_states = 1};
-    s_fake_send(&f, &delta);
-    s_run(loop, 150);
-    assert_int_equal(s_view(&a, "node-b")->state->tabs, 1);
-    /* A newer one is taken and relayed: b then sees a newer version of
-       itself than its own and moves past it, so its own truth wins again. */
     fake_b.version = bver + 1000;
     fake_b.tabs = 42;
     s_fake_send(&f, &delta);

@@ -140,6 +140,14 @@ function s_spawn(path, args, label) {
             resolveExit(exitInfo);
         });
     });
+    const pipesClosed = new Promise((r) => child.on('close', r));
+    /* Waits (1 s at most) for the last output, then lets go of the pipes: a
+       grandchild holding them must not keep the test process alive. */
+    const s_releasePipes = async () => {
+        await Promise.race([pipesClosed, sleep(1000)]);
+        child.stdout.destroy();
+        child.stderr.destroy();
+    };
     return {
         child, label, out, err, exited,
         get exitInfo() {
@@ -171,7 +179,10 @@ function s_spawn(path, args, label) {
         },
         /* Sends signal, waits up to timeoutMs, then SIGKILL. {code, signal, ms, timedOut} */
         async stop(signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
-            if (exitInfo) return { ...exitInfo, ms: 0, timedOut: false };
+            if (exitInfo) {
+                await s_releasePipes();
+                return { ...exitInfo, ms: 0, timedOut: false };
+            }
             const t0 = Date.now();
             child.kill(signal);
             const timedOut = (await Promise.race([exited, sleep(timeoutMs).then(() => 'timeout')])) === 'timeout';
@@ -179,6 +190,7 @@ function s_spawn(path, args, label) {
                 child.kill('SIGKILL');
                 await withTimeout(exited, 5000, `${label} to die after SIGKILL`);
             }
+            await s_releasePipes();
             return { ...exitInfo, ms: Date.now() - t0, timedOut };
         },
         diagnostics() {
