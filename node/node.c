@@ -304,12 +304,14 @@ static int s_render_index(node_t *self, abuf_t *out)
                 "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
                 "<strong>%zu</strong>.</p>",
                 ts.tabs, catalog_served_count(self->catalog));
+    abuf_puts(out, "<h2>Connect a browser tab</h2><ol>"
+                   "<li>Install the Tampermonkey (or Violentmonkey) extension in your browser.</li>"
+                   "<li>Open <a href=\"/userscript.user.js\">/userscript.user.js</a> and let the "
+                   "extension install it. It already holds this node's link address and token.</li>"
+                   "<li>Open LMArena (");
+    s_html_escaped(out, self->cfg->arena_origin ? self->cfg->arena_origin : "https://lmarena.ai");
     abuf_puts(out,
-              "<h2>Connect a browser tab</h2><ol>"
-              "<li>Install the Tampermonkey (or Violentmonkey) extension in your browser.</li>"
-              "<li>Open <a href=\"/userscript.user.js\">/userscript.user.js</a> and let the "
-              "extension install it. It already holds this node's link address and token.</li>"
-              "<li>Open LMArena (https://lmarena.ai) in a tab and log in. The tab title starts "
+              ") in a tab and log in. The tab title starts "
               "with ✅ once it is connected to this node (⏳ while connecting).</li>"
               "<li>If the browser asks whether the page may reach devices on your local network, "
               "allow it: the tab talks to this node on ");
