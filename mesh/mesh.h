@@ -105,6 +105,8 @@ typedef struct {
     uint64_t dropped;        /* well formed but from an unknown or departed sender */
     uint64_t send_full;      /* mesh_send refusals: the peer's pipe full or its link down */
     uint64_t curve_rejected; /* CURVE handshakes that failed, either side */
+    uint64_t bytes_in;       /* message bytes received (every frame given to the codec) */
+    uint64_t bytes_out;      /* message bytes handed to ZeroMQ (no framing, no TCP) */
 } mesh_stats_t;
 void mesh_stats(const mesh_t *self, mesh_stats_t *out);
 

@@ -35,6 +35,7 @@ static int s_send_tx(mesh_t *self, mesh__peer_t *p)
     if (zmq_send(zsock_resolve(p->dealer), self->tx.data, self->tx.len, ZMQ_DONTWAIT) < 0)
         return -1; /* not connected (ZMQ_IMMEDIATE) or its pipe is full */
     self->stats.tx++;
+    self->stats.bytes_out += self->tx.len;
     return 0;
 }
 
@@ -64,6 +65,7 @@ static int s_reply(mesh_t *self, const char *rid, mesh_msg_t *msg)
     if (zmq_send(h, self->tx.data, self->tx.len, ZMQ_DONTWAIT) < 0)
         return -1;
     self->stats.tx++;
+    self->stats.bytes_out += self->tx.len;
     return 0;
 }
 
@@ -512,6 +514,7 @@ static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uin
     char err[200];
     const char *who = via ? via->endpoint : rid ? rid : "an unnamed connection";
     mesh__peer_t *p = via ? via : rid ? mesh__peer_find(self, rid) : NULL;
+    self->stats.bytes_in += len;
     if (mesh_msg_decode(buf, len, &m, err, sizeof err) != MESH_MSG_OK) {
         s_malformed(self, p, who, err);
         return;

@@ -221,6 +221,12 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
         (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed", (json_int_t)ds.failed,
         "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms", (json_int_t)node_cool,
         "catalog_updated_ms", (json_int_t)catalog_updated_ms(self->catalog), "models", models);
+    mesh_stats_t ms;
+    mesh_stats(self->mesh, &ms);
+    json_object_set_new(me, "mesh",
+                        json_pack("{s:I, s:I, s:I, s:I}", "bytes_in", (json_int_t)ms.bytes_in,
+                                  "bytes_out", (json_int_t)ms.bytes_out, "msgs_in",
+                                  (json_int_t)ms.rx, "msgs_out", (json_int_t)ms.tx));
     json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms", (json_int_t)now,
                             "nodes", me);
     static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only */

@@ -10,7 +10,8 @@ want_test=0
 build_pkgs=(build-essential cmake pkg-config
     libczmq-dev libzmq3-dev libmsgpack-dev libwebsockets-dev libmicrohttpd-dev
     libjansson-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium
+    fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")
 [ $want_test = 1 ] && pkgs+=("${test_pkgs[@]}")
