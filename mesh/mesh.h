@@ -72,15 +72,17 @@ const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
 
 /*  Our own state (copied). A change bumps our version; urgent=true pushes it
     to every peer at once (a new cooldown, a lost tab), else anti-entropy
-    carries it. st->id/version/incarnation/heartbeat are filled by the mesh. */
+    carries it. st->id/endpoint/version/incarnation/heartbeat/leaving are
+    filled by the mesh; an empty name or http keeps the previous one. Drift of
+    up to 1 s in the remaining-ms fields is not a change. */
 void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent);
 /*  Sends leave to every peer now (graceful shutdown). */
 void mesh_leave(mesh_t *self);
 
 /*  Sends a forwarding message to one peer; our id goes out as its "from"
     (msg itself is left as it was). Never blocks: -1 when the peer is
-    unknown, neither alive nor suspect, or its pipe is full, or msg is not a
-    forwarding message. */
+    unknown or not announced (see mesh_peers), neither alive nor suspect, its
+    link is down or its pipe is full, or msg is not a forwarding message. */
 int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg);
 
 /*  The peers as we see them. Pointers are borrowed until the next loop turn. */
@@ -93,7 +95,8 @@ typedef struct {
 } mesh_peer_view_t;
 
 /*  Fills up to max views; returns how many peers there are (all of them, even
-    beyond max). Our own node is not included. */
+    beyond max). Only announced peers count: heard from directly, state held
+    and our own link up. Our own node is not included. */
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max);
 size_t mesh_alive_count(const mesh_t *self);
 
@@ -101,8 +104,10 @@ size_t mesh_alive_count(const mesh_t *self);
 typedef struct {
     uint64_t rx;             /* messages decoded */
     uint64_t tx;             /* messages handed to ZeroMQ */
-    uint64_t malformed;      /* refused by the codec, or "from" not the connection's identity */
-    uint64_t dropped;        /* well formed but from an unknown or departed sender */
+    uint64_t malformed;      /* refused by the codec, bad framing, or "from" not the
+                                connection's identity */
+    uint64_t dropped;        /* well formed but not acted on: an unknown or departed
+                                sender, we left, a hello from an address we may not dial */
     uint64_t send_full;      /* mesh_send refusals: the peer's pipe full or its link down */
     uint64_t curve_rejected; /* CURVE handshakes that failed, either side */
     uint64_t bytes_in;       /* message bytes received (every frame given to the codec) */

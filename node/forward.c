@@ -33,6 +33,7 @@ typedef struct {
     forward_t *owner;
     exec_t *exec;
     uint64_t seq;
+    bool lost; /* a chunk could not be sent: the answer cannot end well */
 } incoming_t;
 
 struct _forward_t {
@@ -285,13 +286,24 @@ static void s_in_delta(void *arg, delta_kind_t kind, const char *text, size_t le
     mesh_delta_t d = {kind, (char *)text, len};
     mesh_msg_t m = {
         .type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++, .deltas = &d, .n_deltas = 1};
-    s_send(in->owner, in->peer, &m);
+    if (mesh_send(in->owner->cfg.mesh, in->peer, &m) < 0)
+        in->lost = true;
 }
 
 static void s_in_end(void *arg, const char *finish_reason, const usage_t *usage)
 {
     incoming_t *in = arg;
     forward_t *self = in->owner;
+    if (in->lost) {
+        /* A piece never left: an `end` would hand the client a cut answer. */
+        openai_error_t e;
+        openai_error_set(&e, "upstream_error", NULL,
+                         "part of the answer could not be relayed from the serving node");
+        s_fail_msg(self, in->peer, in->rid, &e, false, 0);
+        in->exec = NULL;
+        s_in_free(self, in);
+        return;
+    }
     mesh_msg_t m = {.type = MESH_END,
                     .rid = in->rid,
                     .finish_reason = (char *)finish_reason,

@@ -13,8 +13,10 @@
 
     Executor side: a `fwd` is run in one of this node's own tabs (never
     forwarded again: one hop) or rejected (unknown model, cooling, no free
-    tab, bad request); its deltas go back as `chunk`s, batched per event, and
-    a `cancel` aborts the tab's fetch. Owned by the node thread. */
+    tab, bad request); its deltas go back as `chunk`s, one per delta, and
+    a `cancel` aborts the tab's fetch. A chunk that cannot be sent turns the
+    final `end` into a `fail`, so a cut answer never looks complete. Owned by
+    the node thread. */
 #ifndef ARENA_FORWARD_H
 #define ARENA_FORWARD_H
 

@@ -89,9 +89,9 @@ static int s_render_health(node_t *self, abuf_t *out)
 {
     tabs_stats_t ts;
     tabs_stats(self->tabs, &ts);
-    json_t *j =
-        json_pack("{s:s, s:s, s:I, s:I}", "status", ts.healthy > 0 ? "ok" : "degraded", "node",
-                  self->cfg->name, "tabs", (json_int_t)ts.tabs, "peers", (json_int_t)0);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "status", ts.healthy > 0 ? "ok" : "degraded",
+                          "node", self->cfg->name, "tabs", (json_int_t)ts.tabs, "peers",
+                          (json_int_t)mesh_alive_count(self->mesh));
     char *s = json_dumps(j, JSON_COMPACT);
     abuf_puts(out, s ? s : "{}");
     free(s);
