@@ -201,6 +201,7 @@ static void s_remember(char **list, size_t *n, const char *id)
 typedef struct {
     bool served;
     bool uncooled;      /* some target has it un-cooled */
+    bool peer_waits;    /* an untried peer has it un-cooled (maybe busy now) */
     long long earliest; /* smallest cooldown left where served, ms */
     const char *reason;
     const char *peers[DISPATCH_MAX_PEERS];
@@ -240,8 +241,10 @@ static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
                                  : st->node_cooled_remaining_ms;
             cool -= views[i].state_age_ms;
             s_offer_cool(o, cool, m->reason && m->reason[0] ? m->reason : "rate limit");
-            if (cool <= 0 && st->tabs_healthy > 0 && st->inflight < st->capacity &&
-                !s_in(job->tried_peers, job->n_tried_peers, st->id)) {
+            bool untried = !s_in(job->tried_peers, job->n_tried_peers, st->id);
+            if (cool <= 0 && untried && st->tabs_healthy > 0)
+                o->peer_waits = true;
+            if (cool <= 0 && untried && st->tabs_healthy > 0 && st->inflight < st->capacity) {
                 o->peers[o->n_peers] = st->id;
                 o->load[o->n_peers++] = (double)st->inflight / (double)st->capacity;
             }
@@ -340,7 +343,7 @@ static bool s_route(dispatch_t *self, job_t *job)
         offer.n_peers = k;
     }
     bool local_waits = local_uncooled && pick == TABS_PICK_BUSY;
-    bool peers_wait = offer.uncooled && !local_uncooled;
+    bool peers_wait = offer.peer_waits;
     if (job->has_fail && !local_waits && !peers_wait) {
         s_job_fail_final(self, job); /* every target that could take it was tried */
         return false;
