@@ -22,7 +22,7 @@
     Every child gets PR_SET_PDEATHSIG, every wait has a deadline, and every
     child is stopped at the end, on failure too. Usage: mesh-bench
     [--node PATH] [--nodes 32] [--rounds 20] [--dead-rounds 3] [--idle 10]
-    [--samples 1000] [--only gossip|cooldown|ttfb|dead]. */
+    [--samples 1000] [--poll-ms 5] [--only gossip|cooldown|ttfb|dead]. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,11 +54,11 @@
 #define MB_RX_MAX (16 * 1024 * 1024) /* largest response read */
 #define MB_READY_MS 15000            /* a child's ready line */
 #define MB_CONVERGE_MS 60000         /* the whole mesh alive everywhere */
-#define MB_COOL_POLL_MS 5
 #define MB_COOL_WAIT_MS 5000
 #define MB_DEAD_POLL_MS 25
 #define MB_DEAD_WAIT_MS 20000
-#define MB_IO_MS 5000 /* one request/response */
+#define MB_IO_MS 5000    /* one request/response */
+#define MB_TTFB_MAX_S 60 /* the probes stop there even short of --samples */
 #define MB_ID_MAX 80
 
 typedef struct {
@@ -69,6 +69,7 @@ typedef struct {
     int dead_rounds;
     int idle;
     int samples;
+    int poll_ms; /* cooldown: the interval between two polls of one node */
 } mb_opts_t;
 
 typedef struct {
@@ -456,6 +457,25 @@ static int s_node_ready(mb_node_t *nd, long long deadline_us)
     return 0;
 }
 
+/*  The last lines of a node's log (its stderr), for a failure report. */
+static void s_print_log_tail(const mb_node_t *nd)
+{
+    char path[128];
+    static const int keep = 40;
+    char ring[40][512];
+    snprintf(path, sizeof path, "%s/node.log", nd->dir);
+    FILE *f = nd->dir[0] ? fopen(path, "r") : NULL;
+    if (!f)
+        return;
+    int n = 0;
+    while (fgets(ring[n % keep], sizeof ring[0], f))
+        n++;
+    fclose(f);
+    fprintf(stderr, "--- %s: the last lines of %s\n", nd->name, path);
+    for (int k = n > keep ? n - keep : 0; k < n; k++)
+        fputs(ring[k % keep], stderr);
+}
+
 static void s_node_reap(mb_node_t *nd)
 {
     if (nd->out_fd >= 0)
@@ -476,39 +496,38 @@ static void s_node_kill9(mb_node_t *nd)
     s_node_reap(nd);
 }
 
-/*  SIGTERM to all, up to 5 s for them to finish, then SIGKILL. */
-static void s_stop_all(mb_t *mb)
+/*  SIGTERM to all, up to 5 s for them to finish, then SIGKILL. Returns how
+    many did not end cleanly (exit status 0). */
+static int s_stop_all(mb_t *mb)
 {
     for (int i = 0; i < mb->n; i++)
         if (mb->nodes[i].pid > 0)
             kill(mb->nodes[i].pid, SIGTERM);
     long long until = s_now_us() + 5000000LL;
+    int failed = 0;
     for (int i = 0; i < mb->n; i++) {
         mb_node_t *nd = &mb->nodes[i];
-        while (nd->pid > 0 && waitpid(nd->pid, NULL, WNOHANG) == 0) {
+        int status = 0;
+        pid_t rc = 0;
+        while (nd->pid > 0 && (rc = waitpid(nd->pid, &status, WNOHANG)) == 0) {
             if (s_now_us() > until) {
                 kill(nd->pid, SIGKILL);
                 waitpid(nd->pid, NULL, 0);
+                fprintf(stderr, "mesh-bench: %s did not stop within 5 s of SIGTERM\n", nd->name);
+                failed++;
                 break;
             }
             s_sleep_ms(10);
         }
+        if (rc > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            fprintf(stderr, "mesh-bench: %s ended with status 0x%x\n", nd->name, status);
+            s_print_log_tail(nd); /* a crash or a sanitizer report */
+            failed++;
+        }
         s_node_reap(nd);
     }
     mb->n = 0;
-}
-
-static void s_print_log_tail(const mb_node_t *nd)
-{
-    char path[128], line[512];
-    snprintf(path, sizeof path, "%s/node.log", nd->dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    fprintf(stderr, "--- %s (%s) log:\n", nd->name, path);
-    for (int k = 0; k < 40 && fgets(line, sizeof line, f); k++)
-        fputs(line, stderr);
-    fclose(f);
+    return failed;
 }
 
 /* ---- watching /mesh/status ---- */
@@ -583,13 +602,17 @@ static int s_poll_until(mb_t *mb, const bool *which, int interval_ms, long long 
             json_decref(doc);
         }
     }
-    for (int i = 0; i < mb->n; i++)
+    long long t_end = s_now_us(), active = 0;
+    for (int i = 0; i < mb->n; i++) {
         if (mb->nodes[i].hc.busy)
             s_hc_close(&mb->nodes[i].hc); /* its answer would be read by the next phase */
+        if (which[i])
+            active += (done_us[i] >= 0 ? done_us[i] : t_end) - t_start;
+    }
     if (ep >= 0)
         close(ep);
-    double per_node = want ? (double)polls / want : 0;
-    mb->poll_ms_mean = per_node > 1 ? (double)(s_now_us() - t_start) / 1000 / per_node : 0;
+    /* time each node was watched over the requests it got: the resolution */
+    mb->poll_ms_mean = polls ? (double)active / 1000 / (double)polls : 0;
     return got;
 }
 
@@ -807,7 +830,7 @@ static void s_bench_cooldown(mb_t *mb, mb_summary_t *sum)
         }
         long long t0 = api.t_first;
         mb_cool_arg_t arg = {mb, model};
-        int got = s_poll_until(mb, which, MB_COOL_POLL_MS, t0 + MB_COOL_WAIT_MS * 1000LL,
+        int got = s_poll_until(mb, which, mb->o.poll_ms, t0 + MB_COOL_WAIT_MS * 1000LL,
                                s_check_cooled, &arg, at);
         poll_ms += mb->poll_ms_mean;
         if (got < mb->n - 1) {
@@ -836,10 +859,11 @@ static void s_bench_cooldown(mb_t *mb, mb_summary_t *sum)
     sum->cool_rounds = done;
     sum->cool_missed = missed;
     sum->have_cool = true;
-    printf("cooldown: %d rounds, %d nodes polled each every ~%.1f ms: known by all p50 %.1f ms, "
-           "p99 %.1f ms, max %.1f ms (first node to know p50 %.1f ms); %d rounds failed\n",
-           done, mb->n - 1, sum->cool_poll, sum->cool_p50, sum->cool_p99, sum->cool_max,
-           s_pct(first, (size_t)done, 0.5), missed);
+    printf("cooldown: %d rounds, %d nodes each polled every %d ms asked, %.1f ms achieved: known "
+           "by all p50 %.1f ms, p99 %.1f ms, max %.1f ms (first node to know p50 %.1f ms); %d "
+           "rounds failed\n",
+           done, mb->n - 1, mb->o.poll_ms, sum->cool_poll, sum->cool_p50, sum->cool_p99,
+           sum->cool_max, s_pct(first, (size_t)done, 0.5), missed);
     fflush(stdout);
 }
 
@@ -854,7 +878,8 @@ static void s_bench_ttfb(mb_t *mb, mb_summary_t *sum)
     double *sb = calloc(n, sizeof *sb), *sa = calloc(n, sizeof *sa);
     size_t nb = 0, na = 0;
     unsigned long errors = 0;
-    for (size_t i = 0; sb && sa && i < n + 20; i++) {
+    long long until = s_now_us() + MB_TTFB_MAX_S * 1000000LL;
+    for (size_t i = 0; sb && sa && i < n + 20 && s_now_us() < until; i++) {
         hc_t *order[2] = {i % 2 ? &a : &b, i % 2 ? &b : &a};
         for (int k = 0; k < 2; k++) {
             hc_t *c = order[k];
@@ -1004,7 +1029,7 @@ static int s_usage(void)
 {
     fprintf(stderr,
             "usage: mesh-bench [--node PATH] [--nodes N (3..%d)] [--rounds N (1..%d)] "
-            "[--dead-rounds N (0..16)] [--idle SECONDS] [--samples N] "
+            "[--dead-rounds N (0..16)] [--idle SECONDS] [--samples N] [--poll-ms MS] "
             "[--only gossip|cooldown|ttfb|dead]\n",
             MB_MAX_NODES, MB_MAX_ROUNDS);
     return 64;
@@ -1030,6 +1055,8 @@ static int s_parse(int argc, char **argv, mb_opts_t *o)
             o->idle = atoi(v);
         else if (strcmp(k, "--samples") == 0)
             o->samples = atoi(v);
+        else if (strcmp(k, "--poll-ms") == 0)
+            o->poll_ms = atoi(v);
         else
             return -1;
     }
@@ -1037,7 +1064,7 @@ static int s_parse(int argc, char **argv, mb_opts_t *o)
                    strcmp(o->only, "ttfb") == 0 || strcmp(o->only, "dead") == 0;
     if (o->nodes < 3 || o->nodes > MB_MAX_NODES || o->rounds < 1 || o->rounds > MB_MAX_ROUNDS ||
         o->dead_rounds < 0 || o->dead_rounds > 16 || o->idle < 1 || o->idle > 600 ||
-        o->samples < 1 || o->samples > 1000000 || !only_ok)
+        o->samples < 1 || o->samples > 1000000 || o->poll_ms < 1 || o->poll_ms > 1000 || !only_ok)
         return -1;
     return 0;
 }
@@ -1050,7 +1077,7 @@ static bool s_wanted(const mb_t *mb, const char *what)
 int main(int argc, char **argv)
 {
     mb_t mb = {0};
-    mb.o = (mb_opts_t){"build/arena-node", NULL, 32, 20, 3, 10, 1000};
+    mb.o = (mb_opts_t){"build/arena-node", NULL, 32, 20, 3, 10, 1000, 5};
     if (s_parse(argc, argv, &mb.o) < 0)
         return s_usage();
     signal(SIGPIPE, SIG_IGN);
@@ -1079,7 +1106,8 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     fake_link_destroy(&mb.fake);
-    s_stop_all(&mb);
+    if (s_stop_all(&mb) > 0)
+        rc = 1;
     printf("mesh-bench: done in %.0f s\n", (double)(s_now_us() - t_start) / 1e6);
     return rc;
 }
