@@ -106,6 +106,9 @@ struct _mesh_t {
     int64_t local_at;
     bool started, left;
     int64_t next_gossip, next_seed_check, next_zap_try, last_refute;
+    uint64_t table_hash;   /* of every version we know, at the last gossip round */
+    int64_t table_changed; /* when that hash last changed (ms) */
+    uint64_t rounds;       /* gossip rounds so far */
     uint64_t ping_seq;
     abuf_t tx;
     mesh_stats_t stats;

@@ -369,6 +369,8 @@ static int s_render(void *arg, const char *route, abuf_t *out, const char **cont
 
 /* ---- loop handlers ---- */
 
+static void s_publish(node_t *self);
+
 static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
@@ -381,10 +383,9 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
     }
     dispatch_poll(self->dispatch);
     http_kick(self->http);
+    s_publish(self); /* a new cooldown reaches the peers now, not at the next tick */
     return 0;
 }
-
-static void s_publish(node_t *self);
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
@@ -450,6 +451,9 @@ static void s_on_forward(void *arg, const mesh_msg_t *msg)
     node_t *self = arg;
     if (self->forward)
         forward_handle(self->forward, msg);
+    /* Relayed deltas go out now, not at the next tick. */
+    dispatch_poll(self->dispatch);
+    http_kick(self->http);
 }
 
 static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)

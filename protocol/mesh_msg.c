@@ -643,7 +643,7 @@ static int s_dec_end(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 
 static int s_dec_fail(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 {
-    int64_t status;
+    int64_t status = 0;
     if (s_dec_rid(root, m, e) < 0 || s_i64(root, "status", S_STATUS_MIN, &status, e) < 0)
         return -1;
     if (status > S_STATUS_MAX)
