@@ -1297,7 +1297,7 @@ static void test_delta_rules(void **state)
     mesh_msg_t delta_a = {.type = MESH_DELTA, .states = &fake_a, .n_states = 1};
     mark = f.n_rx;
     s_fake_send(&f, &delta_a);
-    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 1000);
+    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 3000);
     assert_non_null(push);
     assert_true(push->states[0].version > fake_a.version);
     assert_int_equal(push->states[0].tabs, 1);
@@ -1429,7 +1429,7 @@ static void test_refutation(void **state)
     size_t mark = f.n_rx;
     mesh_msg_t ping = {.type = MESH_PING, .seq = 1};
     s_fake_send(&f, &ping);
-    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 1000);
+    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 3000);
     assert_non_null(push);
     assert_int_equal(push->states[0].incarnation, inc + 1);
     assert_true(push->states[0].version > ver);
