@@ -21,6 +21,14 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import OpenAI from 'openai';
+import {
+    sleep, waitFor, withTimeout, collectStream, fake, FAKE_ANSWER, FAKE_THINKING, FAKE_MODELS, UUID7_RE,
+} from '../../support/js/common.mjs';
+
+export {
+    sleep, waitFor, withTimeout, collectStream, fake, FAKE_ANSWER, FAKE_THINKING, FAKE_MODELS, UUID7_RE,
+};
+
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -29,10 +37,6 @@ export const BUILD_DIR = process.env.ARENA_BUILD_DIR ?? join(SOURCE_DIR, 'build'
 export const CHROMIUM = process.env.ARENA_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(HERE, '..', 'artifacts');
 export const LINK_TOKEN = 'e2e-link-token-7c41d9a2b35f';
-export const FAKE_ANSWER = 'Hello from the fake arena.';
-export const FAKE_THINKING = 'Thinking about it.';
-export const FAKE_MODELS = ['fake-chat', 'fake-chat-2', 'fake-image', 'fake-search'];
-export const UUID7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 export const CONNECTED = '✅ ';
 export const CONNECTING = '⏳ ';
 
@@ -55,7 +59,6 @@ process.on('exit', () => {
     }
 });
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function binary(name) {
     const path = join(BUILD_DIR, name);
@@ -65,33 +68,7 @@ export function binary(name) {
     return path;
 }
 
-/*  Polls fn until it returns a truthy value; throws naming `what` after timeoutMs. */
-export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    let lastErr;
-    for (;;) {
-        try {
-            const v = await fn();
-            if (v) return v;
-        } catch (e) {
-            lastErr = e;
-        }
-        if (Date.now() >= deadline) {
-            const why = lastErr ? ` (last error: ${lastErr.message})` : '';
-            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-        }
-        await sleep(intervalMs);
-    }
-}
 
-/*  Rejects naming `what` if promise does not settle within ms. */
-export function withTimeout(promise, ms, what) {
-    let timer;
-    const guard = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    });
-    return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
-}
 
 /* ---- child processes ---- */
 
@@ -591,29 +568,6 @@ export function e2eTest(name, opts, fn) {
     });
 }
 
-/*  Collects a streaming completion: {chunks, content, reasoning, error}. */
-export async function collectStream(stream, { onChunk } = {}) {
-    const chunks = [];
-    let content = '';
-    let reasoning = '';
-    let error = null;
-    try {
-        for await (const chunk of stream) {
-            chunks.push(chunk);
-            const delta = chunk.choices?.[0]?.delta ?? {};
-            if (typeof delta.content === 'string') content += delta.content;
-            if (typeof delta.reasoning_content === 'string') reasoning += delta.reasoning_content;
-            if (onChunk) await onChunk(chunk, chunks.length);
-        }
-    } catch (e) {
-        error = e;
-    }
-    return { chunks, content, reasoning, error };
-}
 
-/*  A prompt carrying a fake-arena scenario directive. */
-export function fake(directive, text = 'Say hello.') {
-    return `${text} [[fake:${directive}]]`;
-}
 
 export const ask = (model, content, extra = {}) => ({ model, messages: [{ role: 'user', content }], ...extra });

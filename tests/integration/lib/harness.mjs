@@ -14,16 +14,20 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { test } from 'node:test';
 import OpenAI from 'openai';
+import {
+    sleep, waitFor, withTimeout, collectStream, fake, FAKE_ANSWER, FAKE_THINKING, FAKE_MODELS, UUID7_RE,
+} from '../../support/js/common.mjs';
+
+export {
+    sleep, waitFor, withTimeout, collectStream, fake, FAKE_ANSWER, FAKE_THINKING, FAKE_MODELS, UUID7_RE,
+};
+
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 export const SOURCE_DIR = process.env.ARENA_SOURCE_DIR ?? resolve(HERE, '../../..');
 export const BUILD_DIR = process.env.ARENA_BUILD_DIR ?? join(SOURCE_DIR, 'build');
 export const LINK_TOKEN = 'integ-link-token-3f9c2a7d41e8';
-export const FAKE_ANSWER = 'Hello from the fake arena.';
-export const FAKE_THINKING = 'Thinking about it.';
-export const FAKE_MODELS = ['fake-chat', 'fake-chat-2', 'fake-image', 'fake-search'];
-export const UUID7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
 const READY_TIMEOUT_MS = 10000;
 const STOP_TIMEOUT_MS = 5000;
@@ -48,35 +52,8 @@ export function binary(name) {
     return path;
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/*  Polls fn until it returns a truthy value; throws `what` after timeoutMs. */
-export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    let lastErr;
-    for (;;) {
-        try {
-            const v = await fn();
-            if (v) return v;
-        } catch (e) {
-            lastErr = e;
-        }
-        if (Date.now() >= deadline) {
-            const why = lastErr ? ` (last error: ${lastErr.message})` : '';
-            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-        }
-        await sleep(intervalMs);
-    }
-}
 
-/*  Rejects with a clear message if promise does not settle within ms. */
-export function withTimeout(promise, ms, what) {
-    let timer;
-    const guard = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    });
-    return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
-}
 
 /*  A text tail buffer: keeps the last LOG_KEEP_BYTES characters. */
 class Tail {
@@ -528,30 +505,7 @@ export function run(path, args, timeoutMs = 15000) {
     });
 }
 
-/*  Collects a streaming completion: {chunks, content, reasoning, error}. */
-export async function collectStream(stream, { onChunk } = {}) {
-    const chunks = [];
-    let content = '';
-    let reasoning = '';
-    let error = null;
-    try {
-        for await (const chunk of stream) {
-            chunks.push(chunk);
-            const delta = chunk.choices?.[0]?.delta ?? {};
-            if (typeof delta.content === 'string') content += delta.content;
-            if (typeof delta.reasoning_content === 'string') reasoning += delta.reasoning_content;
-            if (onChunk) await onChunk(chunk, chunks.length);
-        }
-    } catch (e) {
-        error = e;
-    }
-    return { chunks, content, reasoning, error };
-}
 
-/*  A prompt carrying a fake-link scenario directive. */
-export function fake(directive, text = 'Say hello.') {
-    return `${text} [[fake:${directive}]]`;
-}
 
 /*  Retry-After checks shared by the 429 tests. */
 export function retryAfter(headers) {
