@@ -55,6 +55,10 @@ e2eTest('reCAPTCHA rejected once → one retry with a fresh token and fresh ids'
     }
     assert.notEqual(reqs[0].body.recaptchaV3Token, reqs[1].body.recaptchaV3Token, 'a fresh token');
     // The tab minted two tokens through grecaptcha.enterprise: two fetch jobs, two bodies.
+    // Playwright reports frames asynchronously, possibly after the answer
+    // reached us over HTTP: wait (bounded) until both jobs are seen ending.
+    await waitFor(() => w.tabs[0].sent().filter((f) => f.type === 'done' || f.type === 'fail').length >= 2,
+                  { timeoutMs: 5000, what: 'both jobs to end at the tab' });
     assert.equal(w.tabs[0].received('fetch').length, 2);
 });
 
@@ -83,6 +87,8 @@ e2eTest('Cloudflare challenge → the tab is reloaded and a second tab serves th
     assert.equal(hit.loads, loadsBefore[[a, b].indexOf(hit)] + 1, 'one reload');
     assert.equal(other.loads, loadsBefore[[a, b].indexOf(other)], 'the serving tab did not reload');
     assert.equal(other.received('reload').length, 0);
+    // Frames are reported asynchronously (see above): wait for the job's end.
+    await waitFor(() => other.sent('done').length >= 1, { timeoutMs: 5000, what: 'the retry to end at the other tab' });
     assert.equal(hit.received('fetch').length, 1, 'the challenged tab ran the first attempt');
     assert.equal(other.received('fetch').length, 1, 'the other tab ran the retry');
     assert.equal(other.sent('done').length, 1);
