@@ -6,6 +6,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 CTEST_ARGS ?= --output-on-failure -j2
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find node mesh protocol browser_link tools tests bench -name '*.[ch]')
+JS_SOURCES = $(shell git ls-files '*.mjs' '*.js' ':!:*node_modules/*' ':!:*package-lock*' 2>/dev/null || find tests userscript -name node_modules -prune -o \( -name '*.mjs' -o -name '*.js' \) -print)
 
 .PHONY: all build run test bootstrap bootstrap-test unit asan fuzz fuzz-smoke format format-check bench clean
 
@@ -56,10 +57,10 @@ fuzz-smoke: fuzz
 	done
 
 format:
-	clang-format -i $(SOURCES)
+	clang-format -i $(SOURCES) $(JS_SOURCES)
 
 format-check:
-	clang-format --dry-run -Werror $(SOURCES)
+	clang-format --dry-run -Werror $(SOURCES) $(JS_SOURCES)
 
 bench: build
 	./$(BUILD)/arena-bench

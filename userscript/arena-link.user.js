@@ -19,15 +19,15 @@
 // fills in LINK_URL and LINK_TOKEN when it serves this file at
 // /userscript.user.js. One connection at a time; jobs belong to the connection
 // that started them, so a late frame never reaches a later connection.
-(function () {
-    "use strict";
+(function arenaMeshLink() {
+    'use strict';
 
-    const LINK_URL = "__ARENA_LINK_URL__";
-    const LINK_TOKEN = "__ARENA_LINK_TOKEN__";
-    const VERSION = "1";
-    const TAB_KEY = "arenamesh-tab-id";
-    const PREFIX_CONNECTED = "✅ ";
-    const PREFIX_CONNECTING = "⏳ ";
+    const LINK_URL = '__ARENA_LINK_URL__';
+    const LINK_TOKEN = '__ARENA_LINK_TOKEN__';
+    const VERSION = '1';
+    const TAB_KEY = 'arenamesh-tab-id';
+    const PREFIX_CONNECTED = '✅ ';
+    const PREFIX_CONNECTING = '⏳ ';
     const PREFIX_RE = /^(?:✅|⏳) /;
     const BACKOFF_MIN_MS = 1000;
     const BACKOFF_MAX_MS = 30000;
@@ -35,10 +35,10 @@
     const STATE_POLL_MS = 1000;
     const CLOSE_REPLACED = 4409; // another connection took our tab id
     const CHALLENGE_TITLE_RE = /^(Just a moment\.\.\.|Attention Required! \| Cloudflare)/;
-    const CHALLENGE_SELECTOR = "#challenge-form, #challenge-stage, #challenge-running, #cf-challenge-running";
+    const CHALLENGE_SELECTOR = '#challenge-form, #challenge-stage, #challenge-running, #cf-challenge-running';
 
     if (window.__arenaMeshLink) return; // injected twice into one page: keep the first
-    window.__arenaMeshLink = { version: VERSION };
+    window.__arenaMeshLink = {version: VERSION};
 
     const link = {
         conn: null, // {ws, jobs: Map(job id → {ctl, ended})} of the open connection
@@ -64,7 +64,7 @@
     }
 
     function baseTitle() {
-        return document.title.replace(PREFIX_RE, "");
+        return document.title.replace(PREFIX_RE, '');
     }
 
     function showState() {
@@ -97,7 +97,7 @@
 
     function reportState() {
         if (!link.connected) return;
-        const frame = { type: "state", challenge: challengeShown(), recaptcha: recaptchaPresent() };
+        const frame = {type: 'state', challenge: challengeShown(), recaptcha: recaptchaPresent()};
         const text = JSON.stringify(frame);
         if (text === link.state) return;
         link.state = text;
@@ -113,15 +113,15 @@
     }
 
     function errorText(e) {
-        return String((e && e.message) || e || "unknown error");
+        return String((e && e.message) || e || 'unknown error');
     }
 
     /* ---- reCAPTCHA ---- */
 
     function pageSitekey() {
-        for (const el of document.querySelectorAll("script[src*='recaptcha']")) {
+        for (const el of document.querySelectorAll('script[src*="recaptcha"]')) {
             const m = /[?&]render=([^&#]+)/.exec(el.src);
-            if (m && m[1] !== "explicit") return decodeURIComponent(m[1]);
+            if (m && m[1] !== 'explicit') return decodeURIComponent(m[1]);
         }
         return null;
     }
@@ -129,7 +129,7 @@
     function withTimeout(promise, ms, what) {
         let timer;
         const guard = new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(what + " took longer than " + ms + " ms")), ms);
+            timer = setTimeout(() => reject(new Error(what + ' took longer than ' + ms + ' ms')), ms);
         });
         return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
     }
@@ -137,8 +137,8 @@
     async function waitForRecaptcha(signal) {
         const deadline = Date.now() + RECAPTCHA_WAIT_MS;
         while (!recaptchaPresent()) {
-            if (signal.aborted) throw new Error("aborted");
-            if (Date.now() >= deadline) throw new Error("grecaptcha.enterprise is not on this page");
+            if (signal.aborted) throw new Error('aborted');
+            if (Date.now() >= deadline) throw new Error('grecaptcha.enterprise is not on this page');
             await new Promise((r) => setTimeout(r, 100));
         }
         return window.grecaptcha.enterprise;
@@ -147,14 +147,12 @@
     async function mintToken(rc, signal) {
         const g = await waitForRecaptcha(signal);
         const sitekey = pageSitekey() || rc.sitekey;
-        if (!sitekey) throw new Error("no reCAPTCHA sitekey on the page or in the job");
-        await withTimeout(new Promise((resolve) => g.ready(resolve)), RECAPTCHA_WAIT_MS, "grecaptcha.ready");
+        if (!sitekey) throw new Error('no reCAPTCHA sitekey on the page or in the job');
+        await withTimeout(new Promise((resolve) => g.ready(resolve)), RECAPTCHA_WAIT_MS, 'grecaptcha.ready');
         const token = await withTimeout(
-            Promise.resolve(g.execute(sitekey, { action: rc.action || "chat_submit" })),
-            RECAPTCHA_WAIT_MS,
-            "grecaptcha.execute"
-        );
-        if (typeof token !== "string" || token === "") throw new Error("grecaptcha.execute gave no token");
+            Promise.resolve(g.execute(sitekey, {action: rc.action || 'chat_submit'})), RECAPTCHA_WAIT_MS,
+            'grecaptcha.execute');
+        if (typeof token !== 'string' || token === '') throw new Error('grecaptcha.execute gave no token');
         return token;
     }
 
@@ -163,10 +161,10 @@
         try {
             obj = JSON.parse(body);
         } catch (e) {
-            throw new Error("the job's body is not JSON, cannot add " + field);
+            throw new Error('the job\'s body is not JSON, cannot add ' + field);
         }
-        if (!obj || typeof obj !== "object" || Array.isArray(obj)) {
-            throw new Error("the job's body is not a JSON object, cannot add " + field);
+        if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+            throw new Error('the job\'s body is not a JSON object, cannot add ' + field);
         }
         obj[field] = token;
         return JSON.stringify(obj);
@@ -176,7 +174,7 @@
 
     // Frames of a job that has not ended yet (nothing follows its done/fail).
     function sendJob(conn, id, job, frame) {
-        if (!job.ended) sendOn(conn, Object.assign({ id: id }, frame));
+        if (!job.ended) sendOn(conn, Object.assign({id: id}, frame));
     }
 
     // Sends the job's one `done` or `fail`; later calls do nothing.
@@ -190,9 +188,9 @@
     function failJob(conn, id, job, stage, e) {
         const aborted = job.ctl.signal.aborted;
         endJob(conn, id, job, {
-            type: "fail",
-            stage: aborted ? "aborted" : stage,
-            message: aborted ? "aborted by the node" : errorText(e),
+            type: 'fail',
+            stage: aborted ? 'aborted' : stage,
+            message: aborted ? 'aborted by the node' : errorText(e),
         });
     }
 
@@ -210,14 +208,14 @@
         const decoder = new TextDecoder();
         try {
             for (;;) {
-                const { done, value } = await reader.read();
+                const {done, value} = await reader.read();
                 if (done) break;
-                const text = decoder.decode(value, { stream: true });
+                const text = decoder.decode(value, {stream: true});
                 if (job.ended) return;
-                if (text) sendJob(conn, id, job, { type: "chunk", data: text });
+                if (text) sendJob(conn, id, job, {type: 'chunk', data: text});
             }
             const tail = decoder.decode();
-            if (tail) sendJob(conn, id, job, { type: "chunk", data: tail });
+            if (tail) sendJob(conn, id, job, {type: 'chunk', data: tail});
         } finally {
             reader.releaseLock();
         }
@@ -225,38 +223,38 @@
 
     async function runFetch(conn, frame) {
         const id = frame.id;
-        const job = { ctl: new AbortController(), ended: false };
+        const job = {ctl: new AbortController(), ended: false};
         conn.jobs.set(id, job);
-        let stage = "fetch";
+        let stage = 'fetch';
         try {
-            let body = typeof frame.body === "string" ? frame.body : undefined;
+            let body = typeof frame.body === 'string' ? frame.body : undefined;
             const rc = frame.recaptcha;
-            if (rc && typeof rc === "object") {
-                stage = "recaptcha";
+            if (rc && typeof rc === 'object') {
+                stage = 'recaptcha';
                 const token = await mintToken(rc, job.ctl.signal);
-                stage = "fetch";
-                body = bodyWithToken(body || "{}", rc.field || "recaptchaV3Token", token);
+                stage = 'fetch';
+                body = bodyWithToken(body || '{}', rc.field || 'recaptchaV3Token', token);
             }
-            if (job.ctl.signal.aborted) throw new Error("aborted");
+            if (job.ctl.signal.aborted) throw new Error('aborted');
             const resp = await fetch(frame.url, {
-                method: frame.method || "POST",
+                method: frame.method || 'POST',
                 headers: frame.headers || {},
                 body: body,
-                credentials: "include",
+                credentials: 'include',
                 signal: job.ctl.signal,
             });
-            sendJob(conn, id, job, { type: "head", status: resp.status, headers: responseHeaders(resp) });
+            sendJob(conn, id, job, {type: 'head', status: resp.status, headers: responseHeaders(resp)});
             await streamBody(conn, id, job, resp);
-            endJob(conn, id, job, { type: "done" });
+            endJob(conn, id, job, {type: 'done'});
         } catch (e) {
             failJob(conn, id, job, stage, e);
         }
     }
 
     function startFetch(conn, frame) {
-        if (typeof frame.id !== "string" || typeof frame.url !== "string") return;
+        if (typeof frame.id !== 'string' || typeof frame.url !== 'string') return;
         if (conn.jobs.has(frame.id)) {
-            sendOn(conn, { type: "fail", id: frame.id, stage: "fetch", message: "job id already running" });
+            sendOn(conn, {type: 'fail', id: frame.id, stage: 'fetch', message: 'job id already running'});
             return;
         }
         runFetch(conn, frame);
@@ -267,7 +265,7 @@
         const job = conn.jobs.get(id);
         if (!job) return; // already ended: its done/fail went out before
         job.ctl.abort();
-        failJob(conn, id, job, "aborted");
+        failJob(conn, id, job, 'aborted');
     }
 
     function abortAll(conn) {
@@ -280,7 +278,7 @@
     function onWelcome(conn, frame) {
         if (frame.version !== VERSION) {
             // The node accepted our hello, so it speaks our version; say it once.
-            console.warn("ArenaMesh: node speaks link version " + frame.version + ", this script " + VERSION);
+            console.warn('ArenaMesh: node speaks link version ' + frame.version + ', this script ' + VERSION);
         }
         link.connected = true;
         link.backoffMs = BACKOFF_MIN_MS;
@@ -291,23 +289,24 @@
 
     function onFrame(conn, frame) {
         switch (frame.type) {
-            case "welcome":
+            case 'welcome':
                 onWelcome(conn, frame);
                 break;
-            case "fetch":
+            case 'fetch':
                 startFetch(conn, frame);
                 break;
-            case "abort":
+            case 'abort':
                 abortJob(conn, frame.id);
                 break;
-            case "page":
-                sendOn(conn, { type: "page", id: frame.id, href: location.href, html: document.documentElement.outerHTML });
+            case 'page':
+                sendOn(
+                    conn, {type: 'page', id: frame.id, href: location.href, html: document.documentElement.outerHTML});
                 break;
-            case "reload":
+            case 'reload':
                 location.reload();
                 break;
-            case "ping":
-                sendOn(conn, { type: "pong", t: frame.t });
+            case 'ping':
+                sendOn(conn, {type: 'pong', t: frame.t});
                 break;
             default:
                 break; // unknown types are ignored (forward compatibility)
@@ -323,7 +322,7 @@
         } catch (e) {
             return; // malformed: dropped
         }
-        if (frame && typeof frame === "object" && typeof frame.type === "string") onFrame(conn, frame);
+        if (frame && typeof frame === 'object' && typeof frame.type === 'string') onFrame(conn, frame);
     }
 
     function onClose(conn, ev) {
@@ -353,21 +352,20 @@
         try {
             ws = new WebSocket(LINK_URL);
         } catch (e) {
-            console.warn("ArenaMesh: cannot open " + LINK_URL + ": " + errorText(e));
+            console.warn('ArenaMesh: cannot open ' + LINK_URL + ': ' + errorText(e));
             scheduleConnect();
             return;
         }
-        const conn = { ws: ws, jobs: new Map() };
+        const conn = {ws: ws, jobs: new Map()};
         link.conn = conn;
-        ws.onopen = () =>
-            sendOn(conn, {
-                type: "hello",
-                token: LINK_TOKEN,
-                tab: tabId(),
-                version: VERSION,
-                href: location.href,
-                ua: navigator.userAgent,
-            });
+        ws.onopen = () => sendOn(conn, {
+            type: 'hello',
+            token: LINK_TOKEN,
+            tab: tabId(),
+            version: VERSION,
+            href: location.href,
+            ua: navigator.userAgent,
+        });
         ws.onmessage = (ev) => onMessage(conn, ev);
         ws.onclose = (ev) => onClose(conn, ev);
     }

@@ -3,8 +3,18 @@
 
 import assert from 'node:assert/strict';
 import {
-    e2eTest, ask, collectStream, fake, http, withTimeout,
-    FAKE_ANSWER, FAKE_MODELS, FAKE_THINKING, LINK_TOKEN, UUID7_RE, CONNECTED,
+    e2eTest,
+    ask,
+    collectStream,
+    fake,
+    http,
+    withTimeout,
+    FAKE_ANSWER,
+    FAKE_MODELS,
+    FAKE_THINKING,
+    LINK_TOKEN,
+    UUID7_RE,
+    CONNECTED,
 } from './lib/harness.mjs';
 
 // A 1×1 PNG.
@@ -25,7 +35,7 @@ e2eTest('the tab connects and the node lists the models from its page', async (t
 
 e2eTest('streaming answer', async (t, w) => {
     await w.connectTab();
-    const stream = await w.client().chat.completions.create(ask('fake-chat', 'Say hello.', { stream: true }));
+    const stream = await w.client().chat.completions.create(ask('fake-chat', 'Say hello.', {stream: true}));
     const got = await withTimeout(collectStream(stream), 15000, 'the stream to end');
     assert.equal(got.error, null, `stream error: ${got.error}`);
     assert.equal(got.content, FAKE_ANSWER);
@@ -63,12 +73,12 @@ e2eTest('non-streaming answer with usage', async (t, w) => {
 e2eTest('multi-turn history with a system prompt reaches LMArena flattened', async (t, w) => {
     await w.connectTab();
     const messages = [
-        { role: 'system', content: 'You are a terse pirate.' },
-        { role: 'user', content: 'First question, about ships.' },
-        { role: 'assistant', content: 'Arr, ships be fine.' },
-        { role: 'user', content: 'Second question, about parrots.' },
+        {role: 'system', content: 'You are a terse pirate.'},
+        {role: 'user', content: 'First question, about ships.'},
+        {role: 'assistant', content: 'Arr, ships be fine.'},
+        {role: 'user', content: 'Second question, about parrots.'},
     ];
-    const r = await w.client().chat.completions.create({ model: 'fake-chat-2', messages });
+    const r = await w.client().chat.completions.create({model: 'fake-chat-2', messages});
     assert.equal(r.choices[0].message.content, FAKE_ANSWER);
     const [req] = await w.fake.requests();
     const content = req.body.userMessage.content;
@@ -84,10 +94,13 @@ e2eTest('an image attachment arrives in experimental_attachments', async (t, w) 
     const url = `data:image/png;base64,${PNG_1X1}`;
     const r = await w.client().chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: [
-            { type: 'text', text: 'What is in this picture?' },
-            { type: 'image_url', image_url: { url } },
-        ] }],
+        messages: [{
+            role: 'user',
+            content: [
+                {type: 'text', text: 'What is in this picture?'},
+                {type: 'image_url', image_url: {url}},
+            ]
+        }],
     });
     assert.equal(r.choices[0].message.content, FAKE_ANSWER);
     const [req] = await w.fake.requests();
@@ -110,7 +123,7 @@ e2eTest('an image model answers with a Markdown image link', async (t, w) => {
 
 e2eTest('reasoning arrives as delta.reasoning_content', async (t, w) => {
     await w.connectTab();
-    const stream = await w.client().chat.completions.create(ask('fake-chat', fake('reasoning'), { stream: true }));
+    const stream = await w.client().chat.completions.create(ask('fake-chat', fake('reasoning'), {stream: true}));
     const got = await withTimeout(collectStream(stream), 15000, 'the stream to end');
     assert.equal(got.error, null, `stream error: ${got.error}`);
     assert.equal(got.reasoning, FAKE_THINKING);
@@ -120,13 +133,13 @@ e2eTest('reasoning arrives as delta.reasoning_content', async (t, w) => {
     assert.ok(firstReasoning >= 0 && firstReasoning < firstContent, 'reasoning before the answer');
 });
 
-e2eTest('several jobs at once on one tab (--tab-jobs 4)', { world: { node: { tabJobs: 4 } } }, async (t, w) => {
+e2eTest('several jobs at once on one tab (--tab-jobs 4)', {world: {node: {tabJobs: 4}}}, async (t, w) => {
     await w.connectTab();
     const sdk = w.client();
     const prompts = [0, 1, 2, 3].map((i) => fake('drip ms=100 count=8', `Job ${i}.`));
     const t0 = Date.now();
-    const all = await withTimeout(Promise.all(prompts.map((p) => sdk.chat.completions.create(ask('fake-chat', p)))),
-                                  20000, 'four answers');
+    const all = await withTimeout(
+        Promise.all(prompts.map((p) => sdk.chat.completions.create(ask('fake-chat', p)))), 20000, 'four answers');
     const ms = Date.now() - t0;
     for (const r of all) assert.equal(r.choices[0].finish_reason, 'stop');
     const reqs = await w.fake.requests();

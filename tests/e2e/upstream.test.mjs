@@ -2,8 +2,8 @@
 // reCAPTCHA tokens and Cloudflare challenges, and what the node does about them.
 
 import assert from 'node:assert/strict';
-import { APIError } from 'openai';
-import { e2eTest, ask, fake, http, waitFor, withTimeout, FAKE_ANSWER, CONNECTED } from './lib/harness.mjs';
+import {APIError} from 'openai';
+import {e2eTest, ask, fake, http, waitFor, withTimeout, FAKE_ANSWER, CONNECTED} from './lib/harness.mjs';
 
 async function apiError(p) {
     try {
@@ -15,8 +15,7 @@ async function apiError(p) {
     }
 }
 
-e2eTest('429 upstream → cooldown → 429 with Retry-After, and the next request does not reach LMArena',
-        async (t, w) => {
+e2eTest('429 upstream → cooldown → 429 with Retry-After, and the next request does not reach LMArena', async (t, w) => {
     await w.connectTab();
     const sdk = w.client();
     const e = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('ratelimit retry=30'))));
@@ -57,52 +56,56 @@ e2eTest('reCAPTCHA rejected once → one retry with a fresh token and fresh ids'
     // The tab minted two tokens through grecaptcha.enterprise: two fetch jobs, two bodies.
     // Playwright reports frames asynchronously, possibly after the answer
     // reached us over HTTP: wait (bounded) until both jobs are seen ending.
-    await waitFor(() => w.tabs[0].sent().filter((f) => f.type === 'done' || f.type === 'fail').length >= 2,
-                  { timeoutMs: 5000, what: 'both jobs to end at the tab' });
+    await waitFor(
+        () => w.tabs[0].sent().filter((f) => f.type === 'done' || f.type === 'fail').length >= 2,
+        {timeoutMs: 5000, what: 'both jobs to end at the tab'});
     assert.equal(w.tabs[0].received('fetch').length, 2);
 });
 
-e2eTest('Cloudflare challenge → the tab is reloaded and a second tab serves the request',
-        { world: { node: { tabJobs: 1 } } }, async (t, w) => {
-    const a = await w.connectTab();
-    const b = await w.connectTab();
-    await w.waitHealthTabs(2);
-    await w.fake.control({ challenge_once: true });
-    const loadsBefore = [a.loads, b.loads];
+e2eTest(
+    'Cloudflare challenge → the tab is reloaded and a second tab serves the request', {world: {node: {tabJobs: 1}}},
+    async (t, w) => {
+        const a = await w.connectTab();
+        const b = await w.connectTab();
+        await w.waitHealthTabs(2);
+        await w.fake.control({challenge_once: true});
+        const loadsBefore = [a.loads, b.loads];
 
-    const r = await w.client().chat.completions.create(ask('fake-chat', 'Hello through a challenge.'));
-    assert.equal(r.choices[0].message.content, FAKE_ANSWER);
+        const r = await w.client().chat.completions.create(ask('fake-chat', 'Hello through a challenge.'));
+        assert.equal(r.choices[0].message.content, FAKE_ANSWER);
 
-    const reqs = await w.fake.requests();
-    assert.equal(reqs.length, 2);
-    assert.equal(reqs[0].status, 403);
-    assert.equal(reqs[1].status, 200);
-    // The tab that met the challenge got `reload` and loaded the page again
-    // (Playwright may miss the `reload` frame itself: the page unloads on it);
-    // the other one served the retry.
-    await waitFor(() => a.loads + b.loads > loadsBefore[0] + loadsBefore[1],
-                  { timeoutMs: 5000, what: 'a new page load in the challenged tab' });
-    const hit = a.loads > loadsBefore[0] ? a : b;
-    const other = hit === a ? b : a;
-    assert.equal(hit.loads, loadsBefore[[a, b].indexOf(hit)] + 1, 'one reload');
-    assert.equal(other.loads, loadsBefore[[a, b].indexOf(other)], 'the serving tab did not reload');
-    assert.equal(other.received('reload').length, 0);
-    // Frames are reported asynchronously (see above): wait for the job's end.
-    await waitFor(() => other.sent('done').length >= 1, { timeoutMs: 5000, what: 'the retry to end at the other tab' });
-    assert.equal(hit.received('fetch').length, 1, 'the challenged tab ran the first attempt');
-    assert.equal(other.received('fetch').length, 1, 'the other tab ran the retry');
-    assert.equal(other.sent('done').length, 1);
-    // The reloaded page runs the script again and is back.
-    await hit.waitConnected(10000);
-    await w.waitHealthTabs(2);
-    assert.ok(hit.conns.length >= 2, 'a new link connection after the reload');
-});
+        const reqs = await w.fake.requests();
+        assert.equal(reqs.length, 2);
+        assert.equal(reqs[0].status, 403);
+        assert.equal(reqs[1].status, 200);
+        // The tab that met the challenge got `reload` and loaded the page again
+        // (Playwright may miss the `reload` frame itself: the page unloads on it);
+        // the other one served the retry.
+        await waitFor(
+            () => a.loads + b.loads > loadsBefore[0] + loadsBefore[1],
+            {timeoutMs: 5000, what: 'a new page load in the challenged tab'});
+        const hit = a.loads > loadsBefore[0] ? a : b;
+        const other = hit === a ? b : a;
+        assert.equal(hit.loads, loadsBefore[[a, b].indexOf(hit)] + 1, 'one reload');
+        assert.equal(other.loads, loadsBefore[[a, b].indexOf(other)], 'the serving tab did not reload');
+        assert.equal(other.received('reload').length, 0);
+        // Frames are reported asynchronously (see above): wait for the job's end.
+        await waitFor(
+            () => other.sent('done').length >= 1, {timeoutMs: 5000, what: 'the retry to end at the other tab'});
+        assert.equal(hit.received('fetch').length, 1, 'the challenged tab ran the first attempt');
+        assert.equal(other.received('fetch').length, 1, 'the other tab ran the retry');
+        assert.equal(other.sent('done').length, 1);
+        // The reloaded page runs the script again and is back.
+        await hit.waitConnected(10000);
+        await w.waitHealthTabs(2);
+        assert.ok(hit.conns.length >= 2, 'a new link connection after the reload');
+    });
 
 e2eTest('a challenge on screen is reported as state and keeps the tab out of routing', async (t, w) => {
     const tab = await w.connectTab();
     // The fake's reCAPTCHA script loads async: recaptcha may turn true in a second frame.
-    await waitFor(() => tab.sent('state').at(-1)?.recaptcha === true, { timeoutMs: 3000, what: 'state with recaptcha' });
-    assert.deepEqual(tab.sent('state').at(-1), { type: 'state', challenge: false, recaptcha: true });
+    await waitFor(() => tab.sent('state').at(-1)?.recaptcha === true, {timeoutMs: 3000, what: 'state with recaptcha'});
+    assert.deepEqual(tab.sent('state').at(-1), {type: 'state', challenge: false, recaptcha: true});
 
     // The page turns into Cloudflare's interstitial (as a challenge would).
     await tab.evaluate(() => {
@@ -111,40 +114,41 @@ e2eTest('a challenge on screen is reported as state and keeps the tab out of rou
         form.id = 'challenge-form';
         document.body.appendChild(form);
     });
-    await waitFor(() => tab.sent('state').some((s) => s.challenge === true),
-                  { timeoutMs: 3000, what: 'state {challenge:true}' });
+    await waitFor(
+        () => tab.sent('state').some((s) => s.challenge === true), {timeoutMs: 3000, what: 'state {challenge:true}'});
     assert.equal(await tab.title(), `${CONNECTED}Just a moment...`);
-    await waitFor(async () => (await w.node.health()).json.status === 'degraded',
-                  { timeoutMs: 3000, what: '/health degraded (no healthy tab)' });
+    await waitFor(
+        async () => (await w.node.health()).json.status === 'degraded',
+        {timeoutMs: 3000, what: '/health degraded (no healthy tab)'});
 
     // Solved: the form goes away, the site sets its title back.
     await tab.evaluate(() => {
         document.getElementById('challenge-form').remove();
         document.title = 'LMArena';
     });
-    await waitFor(() => tab.sent('state').at(-1).challenge === false,
-                  { timeoutMs: 3000, what: 'state {challenge:false}' });
-    await waitFor(async () => (await w.node.health()).json.status === 'ok',
-                  { timeoutMs: 3000, what: '/health ok again' });
+    await waitFor(
+        () => tab.sent('state').at(-1).challenge === false, {timeoutMs: 3000, what: 'state {challenge:false}'});
+    await waitFor(
+        async () => (await w.node.health()).json.status === 'ok', {timeoutMs: 3000, what: '/health ok again'});
     const r = await w.client().chat.completions.create(ask('fake-chat', 'After the challenge.'));
     assert.equal(r.choices[0].message.content, FAKE_ANSWER);
     // One state frame per change, not one per poll.
     const states = tab.sent('state').map((f) => `${f.challenge}/${f.recaptcha}`);
     assert.ok(states.every((v, i) => i === 0 || v !== states[i - 1]), `no repeats: ${states}`);
-    assert.deepEqual(tab.sent('state').map((f) => f.challenge).filter((v, i, a) => i === 0 || v !== a[i - 1]),
-                     [false, true, false]);
+    assert.deepEqual(
+        tab.sent('state').map((f) => f.challenge).filter((v, i, a) => i === 0 || v !== a[i - 1]), [false, true, false]);
 });
 
 e2eTest('a page opened on a challenge says so right after welcome', async (t, w) => {
-    await w.fake.control({ challenge: true });
+    await w.fake.control({challenge: true});
     const tab = await w.openTab();
     assert.equal(await tab.title(), `${CONNECTED}Just a moment...`);
-    await waitFor(() => tab.sent('state').length >= 1, { timeoutMs: 3000, what: 'a state frame' });
+    await waitFor(() => tab.sent('state').length >= 1, {timeoutMs: 3000, what: 'a state frame'});
     assert.equal(tab.sent('state')[0].challenge, true);
     await w.waitHealthTabs(1);
     assert.equal((await w.node.health()).json.status, 'degraded');
     const st = await http(w.node.baseURL, 'GET', '/mesh/status');
-    assert.deepEqual(st.json.nodes[0].tabs, { count: 1, healthy: 0 });
+    assert.deepEqual(st.json.nodes[0].tabs, {count: 1, healthy: 0});
 });
 
 e2eTest('moderation → 422 content_rejected, not retried', async (t, w) => {
@@ -155,10 +159,9 @@ e2eTest('moderation → 422 content_rejected, not retried', async (t, w) => {
     assert.equal((await w.fake.requests()).length, 1);
 });
 
-e2eTest('the body breaks mid-way → the tab fails the job, the client gets a clean error',
-        async (t, w) => {
+e2eTest('the body breaks mid-way → the tab fails the job, the client gets a clean error', async (t, w) => {
     const tab = await w.connectTab();
-    const stream = await w.client().chat.completions.create(ask('fake-chat', fake('midclose after=2'), { stream: true }));
+    const stream = await w.client().chat.completions.create(ask('fake-chat', fake('midclose after=2'), {stream: true}));
     const chunks = [];
     let error = null;
     try {
@@ -180,27 +183,28 @@ e2eTest('the body breaks mid-way → the tab fails the job, the client gets a cl
     assert.equal(r.choices[0].message.content, FAKE_ANSWER);
 });
 
-e2eTest('every token expired (token_ttl_ms 1) → one retry, then the node cools itself: 429 for every model',
-        async (t, w) => {
-    await w.connectTab();
-    await w.fake.control({ token_ttl_ms: 1 });
-    const sdk = w.client();
-    // Rejected, retried once with a fresh token and ids, rejected again: that is
-    // "repeated" (ARENA-UPSTREAM.md), so the whole node cools for 1200 s and the
-    // client is told when to come back.
-    const e = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hello with a stale token.')));
-    assert.equal(e.status, 429);
-    const ra = Number(e.headers.get('retry-after'));
-    assert.ok(ra > 1100 && ra <= 1200, `Retry-After ${ra}`);
-    const reqs = await w.fake.requests();
-    assert.equal(reqs.length, 2, 'the first try and one retry');
-    assert.deepEqual(reqs.map((q) => [q.status, q.recaptcha_token_ok]), [[403, false], [403, false]]);
-    assert.notEqual(reqs[0].body.id, reqs[1].body.id, 'fresh ids for the retry');
-    assert.notEqual(reqs[0].body.recaptchaV3Token, reqs[1].body.recaptchaV3Token, 'a fresh token for the retry');
-    const st = await http(w.node.baseURL, 'GET', '/mesh/status');
-    assert.ok(st.json.nodes[0].node_cooled_remaining_ms > 1100000, 'the node itself is cooled');
-    // Any model now: 429 at once, nothing more upstream.
-    const cooled = await apiError(sdk.chat.completions.create(ask('fake-chat-2', 'Any model now.')));
-    assert.equal(cooled.status, 429);
-    assert.equal((await w.fake.requests()).length, 2, 'nothing more upstream while the node cools');
-});
+e2eTest(
+    'every token expired (token_ttl_ms 1) → one retry, then the node cools itself: 429 for every model',
+    async (t, w) => {
+        await w.connectTab();
+        await w.fake.control({token_ttl_ms: 1});
+        const sdk = w.client();
+        // Rejected, retried once with a fresh token and ids, rejected again: that is
+        // "repeated" (ARENA-UPSTREAM.md), so the whole node cools for 1200 s and the
+        // client is told when to come back.
+        const e = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hello with a stale token.')));
+        assert.equal(e.status, 429);
+        const ra = Number(e.headers.get('retry-after'));
+        assert.ok(ra > 1100 && ra <= 1200, `Retry-After ${ra}`);
+        const reqs = await w.fake.requests();
+        assert.equal(reqs.length, 2, 'the first try and one retry');
+        assert.deepEqual(reqs.map((q) => [q.status, q.recaptcha_token_ok]), [[403, false], [403, false]]);
+        assert.notEqual(reqs[0].body.id, reqs[1].body.id, 'fresh ids for the retry');
+        assert.notEqual(reqs[0].body.recaptchaV3Token, reqs[1].body.recaptchaV3Token, 'a fresh token for the retry');
+        const st = await http(w.node.baseURL, 'GET', '/mesh/status');
+        assert.ok(st.json.nodes[0].node_cooled_remaining_ms > 1100000, 'the node itself is cooled');
+        // Any model now: 429 at once, nothing more upstream.
+        const cooled = await apiError(sdk.chat.completions.create(ask('fake-chat-2', 'Any model now.')));
+        assert.equal(cooled.status, 429);
+        assert.equal((await w.fake.requests()).length, 2, 'nothing more upstream while the node cools');
+    });

@@ -5,21 +5,21 @@
 // or answered by Playwright routes to make jobs slow, failing or echoing.
 
 import assert from 'node:assert/strict';
-import { e2eTest, sleep, waitFor, CONNECTED, CONNECTING, LINK_TOKEN } from './lib/harness.mjs';
+import {e2eTest, sleep, waitFor, CONNECTED, CONNECTING, LINK_TOKEN} from './lib/harness.mjs';
 
 /*  Plays the node: every connection the tab opens is recorded with the
     frames it sent; onConnect(conn) decides what to answer. */
-async function playNode(w, { onConnect = welcome } = {}) {
+async function playNode(w, {onConnect = welcome} = {}) {
     const conns = [];
     await w.context.routeWebSocket(w.node.linkURL, (ws) => {
-        const conn = { ws, at: Date.now(), sent: [], closedBy: null };
+        const conn = {ws, at: Date.now(), sent: [], closedBy: null};
         conns.push(conn);
         ws.onMessage((m) => {
             let f;
             try {
                 f = JSON.parse(m);
             } catch {
-                f = { unparsed: m };
+                f = {unparsed: m};
             }
             conn.sent.push(f);
             if (f.type === 'hello') onConnect(conn, f);
@@ -31,13 +31,13 @@ async function playNode(w, { onConnect = welcome } = {}) {
 
 function welcome(conn, hello, version = '1') {
     assert.equal(hello.token, LINK_TOKEN);
-    conn.ws.send(JSON.stringify({ type: 'welcome', node: 'played', version }));
+    conn.ws.send(JSON.stringify({type: 'welcome', node: 'played', version}));
 }
 
 const frames = (conn, type, id) => conn.sent.filter((f) => f.type === type && (id === undefined || f.id === id));
 
 function waitSent(conn, pred, what, timeoutMs = 5000) {
-    return waitFor(() => conn.sent.find(pred), { timeoutMs, intervalMs: 20, what });
+    return waitFor(() => conn.sent.find(pred), {timeoutMs, intervalMs: 20, what});
 }
 
 /*  The job's frames: [head?, chunk…, done|fail] and nothing after its end. */
@@ -46,7 +46,7 @@ function jobFrames(conn, id) {
 }
 
 e2eTest('hello, welcome of another version, state, ping/pong, junk frames ignored', async (t, w) => {
-    const conns = await playNode(w, { onConnect: (c, h) => welcome(c, h, '2') });
+    const conns = await playNode(w, {onConnect: (c, h) => welcome(c, h, '2')});
     const tab = await w.openTab();
     const [c] = conns;
     const hello = c.sent[0];
@@ -57,15 +57,16 @@ e2eTest('hello, welcome of another version, state, ping/pong, junk frames ignore
     assert.match(hello.ua, /Chrom/);
     // A node of another version that welcomed us: keep going, say so in the console.
     assert.ok((await tab.title()).startsWith(CONNECTED));
-    await waitFor(() => tab.console.some((l) => /link version 2/.test(l)), { timeoutMs: 2000, what: 'a console warning' });
+    await waitFor(
+        () => tab.console.some((l) => /link version 2/.test(l)), {timeoutMs: 2000, what: 'a console warning'});
     const state = await waitSent(c, (f) => f.type === 'state' && f.recaptcha, 'state with recaptcha after welcome');
-    assert.deepEqual(state, { type: 'state', challenge: false, recaptcha: true });
+    assert.deepEqual(state, {type: 'state', challenge: false, recaptcha: true});
     for (const junk of ['not json', '[1,2]', '{"no":"type"}', '{"type":"from-the-future","x":1}', '{"type":42}']) {
         c.ws.send(junk);
     }
-    c.ws.send(JSON.stringify({ type: 'ping', t: 1234567 }));
-    assert.deepEqual(await waitSent(c, (f) => f.type === 'pong', 'pong'), { type: 'pong', t: 1234567 });
-    c.ws.send(JSON.stringify({ type: 'page', id: 'p9' }));
+    c.ws.send(JSON.stringify({type: 'ping', t: 1234567}));
+    assert.deepEqual(await waitSent(c, (f) => f.type === 'pong', 'pong'), {type: 'pong', t: 1234567});
+    c.ws.send(JSON.stringify({type: 'page', id: 'p9'}));
     const page = await waitSent(c, (f) => f.type === 'page', 'page');
     assert.equal(page.id, 'p9');
     assert.match(page.html, /^<html/);
@@ -82,14 +83,14 @@ e2eTest('several jobs at once: a held one, a duplicate id, a quick one, aborts',
     const tab = await w.openTab();
     const [c] = conns;
     const send = (f) => c.ws.send(JSON.stringify(f));
-    send({ type: 'fetch', id: 'j1', url: '/__e2e/hold', method: 'POST', headers: {}, body: 'x' });
-    await waitFor(() => held, { timeoutMs: 5000, what: 'the held request' });
-    send({ type: 'fetch', id: 'j1', url: '/', method: 'GET', headers: {} });
+    send({type: 'fetch', id: 'j1', url: '/__e2e/hold', method: 'POST', headers: {}, body: 'x'});
+    await waitFor(() => held, {timeoutMs: 5000, what: 'the held request'});
+    send({type: 'fetch', id: 'j1', url: '/', method: 'GET', headers: {}});
     const dup = await waitSent(c, (f) => f.type === 'fail' && f.id === 'j1', 'fail of the duplicate');
     assert.equal(dup.stage, 'fetch');
     assert.match(dup.message, /already running/);
     // A second job runs to its end while j1 waits.
-    send({ type: 'fetch', id: 'j2', url: '/', method: 'GET', headers: {} });
+    send({type: 'fetch', id: 'j2', url: '/', method: 'GET', headers: {}});
     await waitSent(c, (f) => f.type === 'done' && f.id === 'j2', 'done of j2');
     const j2 = jobFrames(c, 'j2');
     assert.equal(j2[0].type, 'head');
@@ -97,12 +98,12 @@ e2eTest('several jobs at once: a held one, a duplicate id, a quick one, aborts',
     assert.match(j2[0].headers['content-type'], /text\/html/);
     assert.match(j2.filter((f) => f.type === 'chunk').map((f) => f.data).join(''), /<\/html>/);
     // Abort j1: answered at once; a second abort and an abort of a finished job: nothing.
-    send({ type: 'abort', id: 'j1' });
-    send({ type: 'abort', id: 'j1' });
-    send({ type: 'abort', id: 'j2' });
-    await waitFor(() => frames(c, 'fail', 'j1').length === 2, { timeoutMs: 3000, what: 'fail aborted of j1' });
+    send({type: 'abort', id: 'j1'});
+    send({type: 'abort', id: 'j1'});
+    send({type: 'abort', id: 'j2'});
+    await waitFor(() => frames(c, 'fail', 'j1').length === 2, {timeoutMs: 3000, what: 'fail aborted of j1'});
     assert.deepEqual(frames(c, 'fail', 'j1').map((f) => f.stage), ['fetch', 'aborted']);
-    await held.fulfill({ status: 200, body: 'late' }).catch(() => {});
+    await held.fulfill({status: 200, body: 'late'}).catch(() => {});
     await sleep(300);
     assert.equal(jobFrames(c, 'j1').filter((f) => f.type !== 'fail').length, 0, 'nothing after the abort');
     assert.equal(frames(c, 'done', 'j2').length, 1);
@@ -110,61 +111,79 @@ e2eTest('several jobs at once: a held one, a duplicate id, a quick one, aborts',
     assert.ok((await tab.title()).startsWith(CONNECTED));
 });
 
-e2eTest('reCAPTCHA: minted with the page\'s sitekey into the named field; bad bodies and dead hosts fail cleanly',
-        async (t, w) => {
-    const conns = await playNode(w);
-    const echoed = [];
-    await w.context.route('**/__e2e/echo', (route) => {
-        echoed.push(route.request().postData());
-        route.fulfill({ status: 418, contentType: 'application/json', headers: { 'retry-after': '7' },
-                        body: route.request().postData() });
-    });
-    await w.openTab();
-    const [c] = conns;
-    const send = (f) => c.ws.send(JSON.stringify(f));
-    const rc = { field: 'myToken', action: 'chat_submit', sitekey: 'not-the-page-sitekey' };
-    send({ type: 'fetch', id: 'j1', url: '/__e2e/echo', method: 'POST',
-           headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: '{"a":1}', recaptcha: rc });
-    await waitSent(c, (f) => f.id === 'j1' && (f.type === 'done' || f.type === 'fail'), 'end of j1');
-    const j1 = jobFrames(c, 'j1');
-    assert.deepEqual(j1.map((f) => f.type).filter((x, i, a) => a.indexOf(x) === i), ['head', 'chunk', 'done']);
-    // A non-2xx answer is head + chunks + done, with lower-case header names.
-    assert.equal(j1[0].status, 418);
-    assert.equal(j1[0].headers['retry-after'], '7');
-    const body = JSON.parse(j1.filter((f) => f.type === 'chunk').map((f) => f.data).join(''));
-    assert.equal(body.a, 1);
-    assert.equal(typeof body.myToken, 'string');
-    assert.ok(body.myToken.length > 0);
-    assert.equal(echoed.length, 1);
+e2eTest(
+    'reCAPTCHA: minted with the page\'s sitekey into the named field; bad bodies and dead hosts fail cleanly',
+    async (t, w) => {
+        const conns = await playNode(w);
+        const echoed = [];
+        await w.context.route('**/__e2e/echo', (route) => {
+            echoed.push(route.request().postData());
+            route.fulfill({
+                status: 418,
+                contentType: 'application/json',
+                headers: {'retry-after': '7'},
+                body: route.request().postData()
+            });
+        });
+        await w.openTab();
+        const [c] = conns;
+        const send = (f) => c.ws.send(JSON.stringify(f));
+        const rc = {field: 'myToken', action: 'chat_submit', sitekey: 'not-the-page-sitekey'};
+        send({
+            type: 'fetch',
+            id: 'j1',
+            url: '/__e2e/echo',
+            method: 'POST',
+            headers: {'content-type': 'text/plain;charset=UTF-8'},
+            body: '{"a":1}',
+            recaptcha: rc
+        });
+        await waitSent(c, (f) => f.id === 'j1' && (f.type === 'done' || f.type === 'fail'), 'end of j1');
+        const j1 = jobFrames(c, 'j1');
+        assert.deepEqual(j1.map((f) => f.type).filter((x, i, a) => a.indexOf(x) === i), ['head', 'chunk', 'done']);
+        // A non-2xx answer is head + chunks + done, with lower-case header names.
+        assert.equal(j1[0].status, 418);
+        assert.equal(j1[0].headers['retry-after'], '7');
+        const body = JSON.parse(j1.filter((f) => f.type === 'chunk').map((f) => f.data).join(''));
+        assert.equal(body.a, 1);
+        assert.equal(typeof body.myToken, 'string');
+        assert.ok(body.myToken.length > 0);
+        assert.equal(echoed.length, 1);
 
-    // The body must be a JSON object to take a token: fail, nothing sent upstream.
-    send({ type: 'fetch', id: 'j2', url: '/__e2e/echo', method: 'POST', headers: {}, body: 'not json',
-           recaptcha: rc });
-    send({ type: 'fetch', id: 'j3', url: '/__e2e/echo', method: 'POST', headers: {}, body: '[1]',
-           recaptcha: rc });
-    // A host that refuses the connection.
-    send({ type: 'fetch', id: 'j4', url: 'http://127.0.0.1:9/', method: 'GET', headers: {} });
-    for (const id of ['j2', 'j3', 'j4']) {
-        const f = await waitSent(c, (x) => x.id === id && (x.type === 'done' || x.type === 'fail'), `end of ${id}`);
-        assert.equal(f.type, 'fail', id);
-        assert.equal(f.stage, 'fetch', id);
-        assert.equal(jobFrames(c, id).length, 1, `${id}: only its fail`);
-    }
-    assert.match(frames(c, 'fail', 'j2')[0].message, /not JSON/);
-    assert.match(frames(c, 'fail', 'j3')[0].message, /not a JSON object/);
-    assert.equal(echoed.length, 1, 'no request for the refused bodies');
-});
+        // The body must be a JSON object to take a token: fail, nothing sent upstream.
+        send({
+            type: 'fetch',
+            id: 'j2',
+            url: '/__e2e/echo',
+            method: 'POST',
+            headers: {},
+            body: 'not json',
+            recaptcha: rc
+        });
+        send({type: 'fetch', id: 'j3', url: '/__e2e/echo', method: 'POST', headers: {}, body: '[1]', recaptcha: rc});
+        // A host that refuses the connection.
+        send({type: 'fetch', id: 'j4', url: 'http://127.0.0.1:9/', method: 'GET', headers: {}});
+        for (const id of ['j2', 'j3', 'j4']) {
+            const f = await waitSent(c, (x) => x.id === id && (x.type === 'done' || x.type === 'fail'), `end of ${id}`);
+            assert.equal(f.type, 'fail', id);
+            assert.equal(f.stage, 'fetch', id);
+            assert.equal(jobFrames(c, id).length, 1, `${id}: only its fail`);
+        }
+        assert.match(frames(c, 'fail', 'j2')[0].message, /not JSON/);
+        assert.match(frames(c, 'fail', 'j3')[0].message, /not a JSON object/);
+        assert.equal(echoed.length, 1, 'no request for the refused bodies');
+    });
 
 e2eTest('reconnect back-off 1 s, 2 s, 4 s; reset by welcome; 4409 gives a new tab id', async (t, w) => {
     let mode = 'refuse';
     const conns = await playNode(w, {
         onConnect: (c, h) => {
-            if (mode === 'refuse') c.ws.close({ code: 4401, reason: 'bad token' });
+            if (mode === 'refuse') c.ws.close({code: 4401, reason: 'bad token'});
             else welcome(c, h);
         },
     });
-    const tab = await w.openTab({ connected: false });
-    await waitFor(() => conns.length >= 4, { timeoutMs: 12000, what: '4 connection attempts' });
+    const tab = await w.openTab({connected: false});
+    await waitFor(() => conns.length >= 4, {timeoutMs: 12000, what: '4 connection attempts'});
     assert.ok((await tab.title()).startsWith(CONNECTING), 'shown as connecting');
     const gaps = conns.slice(1, 4).map((c, i) => c.at - conns[i].at);
     for (const [i, want] of [1000, 2000, 4000].entries()) {
@@ -172,12 +191,12 @@ e2eTest('reconnect back-off 1 s, 2 s, 4 s; reset by welcome; 4409 gives a new ta
     }
     // Welcomed: back to 1 s. Then replaced (4409): a new id on the next hello.
     mode = 'welcome';
-    await waitFor(() => conns.length >= 5, { timeoutMs: 10000, what: 'the 5th attempt' });
+    await waitFor(() => conns.length >= 5, {timeoutMs: 10000, what: 'the 5th attempt'});
     await tab.waitConnected();
     const id = conns[4].sent[0].tab;
     assert.ok(conns.slice(0, 5).every((c) => c.sent[0].tab === id), 'same id while refused');
-    conns[4].ws.close({ code: 4409, reason: 'replaced' });
-    await waitFor(() => conns[5]?.sent.length, { timeoutMs: 3000, what: 'a hello after 4409' });
+    conns[4].ws.close({code: 4409, reason: 'replaced'});
+    await waitFor(() => conns[5]?.sent.length, {timeoutMs: 3000, what: 'a hello after 4409'});
     const gap = conns[5].at - conns[4].at;
     assert.ok(gap < 2500, `reconnect after welcome took ${gap} ms`);
     assert.notEqual(conns[5].sent[0].tab, id, 'a new tab id after 4409');
@@ -197,9 +216,9 @@ e2eTest('a reload re-injects the script; two injections in one page make one con
     assert.equal(conns.length, 1);
     assert.equal(await tab.title(), `${CONNECTED}${(await tab.title()).slice(CONNECTED.length)}`);
     assert.ok(!(await tab.title()).slice(CONNECTED.length).startsWith(CONNECTED), 'no double prefix');
-    conns[0].ws.send(JSON.stringify({ type: 'reload' }));
-    await waitFor(() => tab.loads >= 2, { timeoutMs: 5000, what: 'the page to load again' });
-    await waitFor(() => conns.length === 2, { timeoutMs: 5000, what: 'a new connection after the reload' });
+    conns[0].ws.send(JSON.stringify({type: 'reload'}));
+    await waitFor(() => tab.loads >= 2, {timeoutMs: 5000, what: 'the page to load again'});
+    await waitFor(() => conns.length === 2, {timeoutMs: 5000, what: 'a new connection after the reload'});
     await tab.waitConnected();
     assert.equal(conns[1].sent[0].tab, conns[0].sent[0].tab, 'the tab id survives a reload');
 });

@@ -2,10 +2,19 @@
 // with one fake-link tab: streaming, non-streaming, usage, reasoning, images,
 // attachments, history flattening and fresh upstream ids.
 
-import { before, after } from 'node:test';
+import {before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    Arena, client, collectStream, fake, http, waitFor, FAKE_ANSWER, FAKE_MODELS, FAKE_THINKING, UUID7_RE,
+    Arena,
+    client,
+    collectStream,
+    fake,
+    http,
+    waitFor,
+    FAKE_ANSWER,
+    FAKE_MODELS,
+    FAKE_THINKING,
+    UUID7_RE,
 } from './lib/harness.mjs';
 
 const arena = new Arena();
@@ -14,14 +23,14 @@ let link;
 let sdk;
 
 before(async () => {
-    ({ node, link } = await arena.startPair({ name: 'chat-node' }, { tabs: 1 }));
+    ({node, link} = await arena.startPair({name: 'chat-node'}, {tabs: 1}));
     sdk = client(node);
 });
 after(() => arena.cleanup());
 
 /*  Sends one request and returns the fetch event it caused at the fake link. */
 async function lastFetchAfter(n) {
-    return link.waitForEvent((ev) => ev.ev === 'fetch', 5000, { after: n });
+    return link.waitForEvent((ev) => ev.ev === 'fetch', 5000, {after: n});
 }
 
 arena.test('GET /v1/models lists the models of the tab page', async () => {
@@ -42,10 +51,10 @@ arena.test('GET /v1/models lists the models of the tab page', async () => {
 arena.test('streaming: role first, content joins to the answer, finish stop', async () => {
     const stream = await sdk.chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: 'Say hello.' }],
+        messages: [{role: 'user', content: 'Say hello.'}],
         stream: true,
     });
-    const { chunks, content, error } = await collectStream(stream);
+    const {chunks, content, error} = await collectStream(stream);
     assert.equal(error, null, `stream failed: ${error}`);
     assert.ok(chunks.length >= 2, `only ${chunks.length} chunks`);
     assert.equal(content, FAKE_ANSWER);
@@ -67,7 +76,7 @@ arena.test('non-streaming: one chat.completion with usage', async () => {
     const before = link.poll().length;
     const res = await sdk.chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: 'Say hello, please.' }],
+        messages: [{role: 'user', content: 'Say hello, please.'}],
     });
     const ev = await lastFetchAfter(before);
     assert.equal(res.object, 'chat.completion');
@@ -79,8 +88,8 @@ arena.test('non-streaming: one chat.completion with usage', async () => {
     assert.equal(res.choices[0].finish_reason, 'stop');
     const pt = Math.ceil(ev.body.userMessage.content.length / 4);
     assert.deepEqual(
-        { p: res.usage.prompt_tokens, c: res.usage.completion_tokens, t: res.usage.total_tokens },
-        { p: pt, c: 7, t: pt + 7 },
+        {p: res.usage.prompt_tokens, c: res.usage.completion_tokens, t: res.usage.total_tokens},
+        {p: pt, c: 7, t: pt + 7},
     );
 });
 
@@ -88,18 +97,18 @@ arena.test('stream_options.include_usage: a final chunk with usage', async () =>
     const before = link.poll().length;
     const stream = await sdk.chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: 'Count the usage.' }],
+        messages: [{role: 'user', content: 'Count the usage.'}],
         stream: true,
-        stream_options: { include_usage: true },
+        stream_options: {include_usage: true},
     });
-    const { chunks, content, error } = await collectStream(stream);
+    const {chunks, content, error} = await collectStream(stream);
     assert.equal(error, null, `stream failed: ${error}`);
     const ev = await lastFetchAfter(before);
     assert.equal(content, FAKE_ANSWER);
     const last = chunks.at(-1);
     assert.deepEqual(last.choices, []);
     const pt = Math.ceil(ev.body.userMessage.content.length / 4);
-    assert.deepEqual(last.usage, { prompt_tokens: pt, completion_tokens: 7, total_tokens: pt + 7 });
+    assert.deepEqual(last.usage, {prompt_tokens: pt, completion_tokens: 7, total_tokens: pt + 7});
     assert.equal(chunks.at(-2).choices[0].finish_reason, 'stop');
     for (const c of chunks.slice(0, -1)) assert.equal(c.usage ?? null, null);
 });
@@ -107,7 +116,7 @@ arena.test('stream_options.include_usage: a final chunk with usage', async () =>
 arena.test('usage scenario: upstream token counts pass through', async () => {
     const res = await sdk.chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: fake('usage pt=123 ct=45') }],
+        messages: [{role: 'user', content: fake('usage pt=123 ct=45')}],
     });
     assert.equal(res.choices[0].message.content, FAKE_ANSWER);
     assert.deepEqual(
@@ -119,16 +128,16 @@ arena.test('usage scenario: upstream token counts pass through', async () => {
 arena.test('search: citations become a sources list after the answer', async () => {
     const stream = await sdk.chat.completions.create({
         model: 'fake-search',
-        messages: [{ role: 'user', content: fake('search') }],
+        messages: [{role: 'user', content: fake('search')}],
         stream: true,
     });
-    const { content, error } = await collectStream(stream);
+    const {content, error} = await collectStream(stream);
     assert.equal(error, null, `stream failed: ${error}`);
     assert.equal(content, `${FAKE_ANSWER}\n\nSources:\n1. [A](https://example.test/a)\n`);
 
     const whole = await sdk.chat.completions.create({
         model: 'fake-search',
-        messages: [{ role: 'user', content: fake('search') }],
+        messages: [{role: 'user', content: fake('search')}],
     });
     assert.equal(whole.choices[0].message.content, content);
 });
@@ -136,22 +145,22 @@ arena.test('search: citations become a sources list after the answer', async () 
 arena.test('reasoning: delta.reasoning_content before the content', async () => {
     const stream = await sdk.chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: fake('reasoning') }],
+        messages: [{role: 'user', content: fake('reasoning')}],
         stream: true,
     });
-    const { chunks, content, reasoning, error } = await collectStream(stream);
+    const {chunks, content, reasoning, error} = await collectStream(stream);
     assert.equal(error, null, `stream failed: ${error}`);
     assert.equal(reasoning, FAKE_THINKING);
     assert.equal(content, FAKE_ANSWER);
     const firstReasoning = chunks.findIndex((c) => typeof c.choices[0]?.delta?.reasoning_content === 'string');
-    const firstContent = chunks.findIndex((c) => typeof c.choices[0]?.delta?.content === 'string' &&
-                                                 c.choices[0].delta.content.length > 0);
+    const firstContent = chunks.findIndex(
+        (c) => typeof c.choices[0]?.delta?.content === 'string' && c.choices[0].delta.content.length > 0);
     assert.ok(firstReasoning < firstContent, 'reasoning comes before the answer');
     assert.ok(!content.includes(reasoning), 'reasoning is not mixed into content');
 
     const whole = await sdk.chat.completions.create({
         model: 'fake-chat',
-        messages: [{ role: 'user', content: fake('reasoning') }],
+        messages: [{role: 'user', content: fake('reasoning')}],
     });
     assert.equal(whole.choices[0].message.reasoning_content, reasoning);
     assert.equal(whole.choices[0].message.content, content);
@@ -161,16 +170,17 @@ arena.test('image model: the answer links the generated image', async () => {
     const before = link.poll().length;
     const res = await sdk.chat.completions.create({
         model: 'fake-image',
-        messages: [{ role: 'user', content: fake('image', 'Draw a cat.') }],
+        messages: [{role: 'user', content: fake('image', 'Draw a cat.')}],
     });
     const ev = await lastFetchAfter(before);
     assert.equal(ev.body.modality, 'image');
-    assert.ok(res.choices[0].message.content.includes('![image](https://images.fake-arena.test/1.png)'),
-              `content: ${res.choices[0].message.content}`);
+    assert.ok(
+        res.choices[0].message.content.includes('![image](https://images.fake-arena.test/1.png)'),
+        `content: ${res.choices[0].message.content}`);
 
     const stream = await sdk.chat.completions.create({
         model: 'fake-image',
-        messages: [{ role: 'user', content: fake('image', 'Draw a dog.') }],
+        messages: [{role: 'user', content: fake('image', 'Draw a dog.')}],
         stream: true,
     });
     const got = await collectStream(stream);
@@ -189,8 +199,8 @@ arena.test('image_url part: becomes an upstream attachment', async () => {
         messages: [{
             role: 'user',
             content: [
-                { type: 'text', text: 'What is in this picture?' },
-                { type: 'image_url', image_url: { url: PNG_DATA_URI } },
+                {type: 'text', text: 'What is in this picture?'},
+                {type: 'image_url', image_url: {url: PNG_DATA_URI}},
             ],
         }],
     });
@@ -210,16 +220,16 @@ arena.test('multi-turn with a system prompt: flattened, system first', async () 
     const res = await sdk.chat.completions.create({
         model: 'fake-chat',
         messages: [
-            { role: 'system', content: 'You are terse.' },
-            { role: 'user', content: 'First question?' },
-            { role: 'assistant', content: 'First answer.' },
-            { role: 'user', content: last },
+            {role: 'system', content: 'You are terse.'},
+            {role: 'user', content: 'First question?'},
+            {role: 'assistant', content: 'First answer.'},
+            {role: 'user', content: last},
         ],
     });
     const ev = await lastFetchAfter(before);
     const flat = ev.body.userMessage.content;
-    assert.equal(flat,
-        `System:\nYou are terse.\n\nUser:\nFirst question?\n\nAssistant:\nFirst answer.\n\nUser:\n${last}`);
+    assert.equal(
+        flat, `System:\nYou are terse.\n\nUser:\nFirst question?\n\nAssistant:\nFirst answer.\n\nUser:\n${last}`);
     // The echo scenario answers with the upstream request it received.
     const echoed = JSON.parse(res.choices[0].message.content);
     assert.equal(echoed.userMessage.content, flat);
@@ -231,13 +241,13 @@ arena.test('upstream body: create-evaluation shape with fresh UUIDv7 ids', async
     for (let i = 0; i < 3; i++) {
         await sdk.chat.completions.create({
             model: 'fake-chat',
-            messages: [{ role: 'user', content: `Request ${i}.` }],
+            messages: [{role: 'user', content: `Request ${i}.`}],
         });
     }
     const fetches = await waitFor(() => {
         const f = link.poll().slice(before).filter((e) => e.ev === 'fetch');
         return f.length >= 3 && f;
-    }, { timeoutMs: 5000, what: '3 fetch events' });
+    }, {timeoutMs: 5000, what: '3 fetch events'});
     assert.equal(fetches.length, 3);
     const ids = [];
     for (const ev of fetches) {
@@ -258,6 +268,6 @@ arena.test('upstream body: create-evaluation shape with fresh UUIDv7 ids', async
 arena.test('the fake LMArena accepted every request the node sent', async () => {
     // A `rejected` event means the upstream body or fetch frame failed the
     // fake's LMArena validation (schema, reCAPTCHA, duplicate ids, modality).
-    assert.deepEqual(link.find({ ev: 'rejected' }), []);
+    assert.deepEqual(link.find({ev: 'rejected'}), []);
     assert.ok(link.fetches().length >= 10);
 });

@@ -2,11 +2,20 @@
 // them: status, error.code and headers, plus the rate-limit, capacity and
 // retry behaviour of the dispatcher (ARCHITECTURE.md, A request's life).
 
-import { describe, before, after } from 'node:test';
+import {describe, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import { APIError } from 'openai';
+import {APIError} from 'openai';
 import {
-    Arena, arenaTest, client, collectStream, fake, http, retryAfter, waitFor, sleep, FAKE_ANSWER,
+    Arena,
+    arenaTest,
+    client,
+    collectStream,
+    fake,
+    http,
+    retryAfter,
+    waitFor,
+    sleep,
+    FAKE_ANSWER,
 } from './lib/harness.mjs';
 
 /*  Runs p, which must reject with an APIError; returns the error. */
@@ -34,7 +43,9 @@ function assertErrorShape(r, status, code) {
 }
 
 const ask = (model, content, extra = {}) => ({
-    model, messages: [{ role: 'user', content }], ...extra,
+    model,
+    messages: [{role: 'user', content}],
+    ...extra,
 });
 
 describe('request validation and routes', () => {
@@ -43,14 +54,14 @@ describe('request validation and routes', () => {
     let link;
     let sdk;
     before(async () => {
-        ({ node, link } = await arena.startPair({ name: 'errors-node' }, { tabs: 1 }));
+        ({node, link} = await arena.startPair({name: 'errors-node'}, {tabs: 1}));
         sdk = client(node);
     });
     after(() => arena.cleanup());
 
     arena.test('malformed JSON body → 400 invalid_request', async () => {
         const r = await http(node, 'POST', '/v1/chat/completions', {
-            headers: { 'content-type': 'application/json' },
+            headers: {'content-type': 'application/json'},
             body: '{"model": "fake-chat", "messages": [',
         });
         assertErrorShape(r, 400, 'invalid_request');
@@ -58,12 +69,12 @@ describe('request validation and routes', () => {
     });
 
     arena.test('messages missing → 400 invalid_request', async () => {
-        const e = await apiError(sdk.chat.completions.create({ model: 'fake-chat' }));
+        const e = await apiError(sdk.chat.completions.create({model: 'fake-chat'}));
         assert.equal(e.status, 400);
         assert.equal(e.code, 'invalid_request');
         const r = await http(node, 'POST', '/v1/chat/completions', {
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ model: 'fake-chat' }),
+            headers: {'content-type': 'application/json'},
+            body: JSON.stringify({model: 'fake-chat'}),
         });
         assertErrorShape(r, 400, 'invalid_request');
         assert.equal(link.fetches().length, 0);
@@ -82,7 +93,7 @@ describe('request validation and routes', () => {
         assert.equal(e.code, 'content_rejected');
         assert.equal(link.fetches().length, 1, 'a moderation refusal is not retried');
         // Streaming: still an HTTP error, since no content was sent yet.
-        const s = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('moderation'), { stream: true })));
+        const s = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('moderation'), {stream: true})));
         assert.equal(s.status, 422);
         assert.equal(s.code, 'content_rejected');
     });
@@ -91,7 +102,7 @@ describe('request validation and routes', () => {
         const r = await http(node, 'GET', '/no/such/route');
         assert.equal(r.status, 404);
         assert.equal(typeof r.json?.error?.message, 'string', r.text);
-        const r2 = await http(node, 'POST', '/v1/no-such-endpoint', { body: '{}' });
+        const r2 = await http(node, 'POST', '/v1/no-such-endpoint', {body: '{}'});
         assert.equal(r2.status, 404);
         assert.equal(typeof r2.json?.error?.message, 'string', r2.text);
     });
@@ -109,7 +120,7 @@ describe('request validation and routes', () => {
 });
 
 arenaTest('body over --max-body → 413 request_too_large', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'maxbody-node', maxBody: 65536 });
+    const {node, link} = await arena.startPair({name: 'maxbody-node', maxBody: 65536});
     const sdk = client(node);
     const e = await apiError(sdk.chat.completions.create(ask('fake-chat', 'x'.repeat(100000))));
     assert.equal(e.status, 413);
@@ -121,14 +132,14 @@ arenaTest('body over --max-body → 413 request_too_large', async (t, arena) => 
 
 arenaTest('--api-key: missing or wrong key → 401 invalid_api_key; right key → 200', async (t, arena) => {
     const key = 'sk-integ-right-key';
-    const { node } = await arena.startPair({ name: 'apikey-node', apiKey: key });
+    const {node} = await arena.startPair({name: 'apikey-node', apiKey: key});
 
-    const wrong = await apiError(client(node, { apiKey: 'sk-wrong' }).chat.completions.create(ask('fake-chat', 'Hi')));
+    const wrong = await apiError(client(node, {apiKey: 'sk-wrong'}).chat.completions.create(ask('fake-chat', 'Hi')));
     assert.equal(wrong.status, 401);
     assert.equal(wrong.code, 'invalid_api_key');
 
     const r = await http(node, 'POST', '/v1/chat/completions', {
-        headers: { 'content-type': 'application/json' },
+        headers: {'content-type': 'application/json'},
         body: JSON.stringify(ask('fake-chat', 'Hi')),
     });
     assertErrorShape(r, 401, 'invalid_api_key');
@@ -136,12 +147,12 @@ arenaTest('--api-key: missing or wrong key → 401 invalid_api_key; right key �
     const models = await http(node, 'GET', '/v1/models');
     assert.equal(models.status, 401);
 
-    const right = await client(node, { apiKey: key }).chat.completions.create(ask('fake-chat', 'Hi'));
+    const right = await client(node, {apiKey: key}).chat.completions.create(ask('fake-chat', 'Hi'));
     assert.equal(right.choices[0].message.content, FAKE_ANSWER);
 });
 
 arenaTest('rate limit on the only tab → 429 with Retry-After; the model stays cooled', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'ratelimit-node' }, { tabs: 1 });
+    const {node, link} = await arena.startPair({name: 'ratelimit-node'}, {tabs: 1});
     const sdk = client(node);
 
     const e = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('ratelimit retry=30'))));
@@ -176,14 +187,12 @@ arenaTest('rate limit on the only tab → 429 with Retry-After; the model stays 
 });
 
 arenaTest('no capacity: the only slot busy → 503 no_capacity with Retry-After', async (t, arena) => {
-    const { node, link } = await arena.startPair(
-        { name: 'capacity-node', tabJobs: 1, queueTimeout: 500 }, { tabs: 1 });
+    const {node, link} = await arena.startPair({name: 'capacity-node', tabJobs: 1, queueTimeout: 500}, {tabs: 1});
     const sdk = client(node);
 
     const ac = new AbortController();
-    const stalled = sdk.chat.completions.create(ask('fake-chat', fake('stall'), { stream: true }),
-                                                { signal: ac.signal })
-        .then(() => 'resolved', (err) => err);
+    const stalled = sdk.chat.completions.create(ask('fake-chat', fake('stall'), {stream: true}), {signal: ac.signal})
+                        .then(() => 'resolved', (err) => err);
     const job = await link.waitForEvent((ev) => ev.ev === 'fetch', 5000);
 
     const t0 = Date.now();
@@ -208,8 +217,8 @@ arenaTest('no capacity: the only slot busy → 503 no_capacity with Retry-After'
 
 arenaTest('upstream 500 on every tab → 502 upstream_error after retries', async (t, arena) => {
     const retries = 2;
-    const { node, link } = await arena.startPair(
-        { name: 'err500-node', retries }, { tabs: 2, force: { 0: 'error500', 1: 'error500' } });
+    const {node, link} =
+        await arena.startPair({name: 'err500-node', retries}, {tabs: 2, force: {0: 'error500', 1: 'error500'}});
     const sdk = client(node);
     const e = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hi')));
     assert.equal(e.status, 502);
@@ -217,14 +226,13 @@ arenaTest('upstream 500 on every tab → 502 upstream_error after retries', asyn
     const n = link.fetches().length;
     assert.ok(n >= 2 && n <= retries + 1, `${n} attempts for --retries ${retries}`);
 
-    const s = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hi', { stream: true })));
+    const s = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hi', {stream: true})));
     assert.equal(s.status, 502, 'no content yet: the stream fails with a status, not an SSE error');
     assert.equal(s.code, 'upstream_error');
 });
 
 arenaTest('retry before the first byte: a Cloudflare-challenged tab is skipped', async (t, arena) => {
-    const { node, link } = await arena.startPair(
-        { name: 'retry-node', tabJobs: 1 }, { tabs: 2, force: { 0: 'cloudflare' } });
+    const {node, link} = await arena.startPair({name: 'retry-node', tabJobs: 1}, {tabs: 2, force: {0: 'cloudflare'}});
     const sdk = client(node);
     // Whichever tab the node prefers: a slow first answer keeps it busy
     // (--tab-jobs 1) so that one of the first two requests meets tab 0.
@@ -241,8 +249,9 @@ arenaTest('retry before the first byte: a Cloudflare-challenged tab is skipped',
     assert.equal(link.fetches((ev) => ev.tab === 1).length, 4, 'tab 1 served every request');
     const tab0 = link.fetches((ev) => ev.tab === 0);
     assert.ok(tab0.length >= 1, 'tab 0 was tried (else nothing was retried)');
-    await waitFor(() => link.find({ ev: 'reload', tab: 0 }).length === tab0.length,
-                  { timeoutMs: 3000, what: 'one reload per challenge' });
+    await waitFor(
+        () => link.find({ev: 'reload', tab: 0}).length === tab0.length,
+        {timeoutMs: 3000, what: 'one reload per challenge'});
     // While challenged (from its reload until its page is back), tab 0 gets no fetch.
     let challenged = false;
     for (const ev of link.find((e) => e.tab === 0)) {
@@ -255,13 +264,13 @@ arenaTest('retry before the first byte: a Cloudflare-challenged tab is skipped',
 arenaTest('a 429 on one of two tabs cools (node, model): one upstream try per cooldown', async (t, arena) => {
     // ARCHITECTURE.md, Cooldowns: a rate limit for model M on node N cools
     // (N, M), so the other tab of the same node is not tried for M either.
-    const { node, link } = await arena.startPair(
-        { name: 'retry429-node', tabJobs: 1 }, { tabs: 2, force: { 0: 'ratelimit retry=600' } });
+    const {node, link} =
+        await arena.startPair({name: 'retry429-node', tabJobs: 1}, {tabs: 2, force: {0: 'ratelimit retry=600'}});
     const sdk = client(node);
     // Whichever tab the node picks first: while a slow answer keeps tab 1 busy
     // (--tab-jobs 1), the next request must go to tab 0 and meet the 429.
     const first = sdk.chat.completions.create(ask('fake-chat', fake('drip ms=50 count=10', 'Hi')))
-        .then((v) => ({ v }), (e) => ({ e }));
+                      .then((v) => ({v}), (e) => ({e}));
     const ev = await link.waitForEvent((e) => e.ev === 'fetch', 5000);
     let limited;
     if (ev.tab === 1) {
@@ -290,13 +299,13 @@ arenaTest('a 429 on one of two tabs cools (node, model): one upstream try per co
 });
 
 arenaTest('streaming answers keep working next to a stalled job on another tab', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'twotab-node', tabJobs: 1 }, { tabs: 2 });
+    const {node, link} = await arena.startPair({name: 'twotab-node', tabJobs: 1}, {tabs: 2});
     const sdk = client(node);
     const ac = new AbortController();
-    const stalled = sdk.chat.completions.create(ask('fake-chat', fake('stall'), { stream: true }),
-                                                { signal: ac.signal }).catch((err) => err);
+    const stalled = sdk.chat.completions.create(ask('fake-chat', fake('stall'), {stream: true}), {signal: ac.signal})
+                        .catch((err) => err);
     await link.waitForEvent((ev) => ev.ev === 'fetch', 5000);
-    const stream = await sdk.chat.completions.create(ask('fake-chat', 'Hi', { stream: true }));
+    const stream = await sdk.chat.completions.create(ask('fake-chat', 'Hi', {stream: true}));
     const got = await collectStream(stream);
     assert.equal(got.error, null);
     assert.equal(got.content, FAKE_ANSWER);
@@ -304,5 +313,5 @@ arenaTest('streaming answers keep working next to a stalled job on another tab',
     assert.equal(tabs.size, 2, 'the second request went to the free tab');
     ac.abort();
     await stalled;
-    await waitFor(() => link.find({ ev: 'abort' }).length === 1, { timeoutMs: 3000, what: 'abort event' });
+    await waitFor(() => link.find({ev: 'abort'}).length === 1, {timeoutMs: 3000, what: 'abort event'});
 });

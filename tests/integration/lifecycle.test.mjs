@@ -2,17 +2,29 @@
 // userscript; client aborts, tab loss mid-stream, SIGTERM with a stream in
 // flight, and cooldowns that survive a restart.
 
-import { describe, before, after } from 'node:test';
+import {describe, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import { APIError } from 'openai';
+import {APIError} from 'openai';
 import {
-    Arena, arenaTest, client, collectStream, fake, http, retryAfter, sleep, waitFor, waitForModels,
+    Arena,
+    arenaTest,
+    client,
+    collectStream,
+    fake,
+    http,
+    retryAfter,
+    sleep,
+    waitFor,
+    waitForModels,
     withTimeout,
-    FAKE_ANSWER, FAKE_MODELS,
+    FAKE_ANSWER,
+    FAKE_MODELS,
 } from './lib/harness.mjs';
 
 const ask = (model, content, extra = {}) => ({
-    model, messages: [{ role: 'user', content }], ...extra,
+    model,
+    messages: [{role: 'user', content}],
+    ...extra,
 });
 
 async function apiError(p) {
@@ -29,7 +41,7 @@ describe('status pages', () => {
     const arena = new Arena();
     let node;
     before(async () => {
-        ({ node } = await arena.startPair({ name: 'status-node' }, { tabs: 1 }));
+        ({node} = await arena.startPair({name: 'status-node'}, {tabs: 1}));
     });
     after(() => arena.cleanup());
 
@@ -37,9 +49,8 @@ describe('status pages', () => {
         const r = await http(node, 'GET', '/health');
         assert.equal(r.status, 200);
         assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-        const { status, node: name, tabs, peers } = r.json;
-        assert.deepEqual({ status, node: name, tabs, peers },
-                         { status: 'ok', node: 'status-node', tabs: 1, peers: 0 });
+        const {status, node: name, tabs, peers} = r.json;
+        assert.deepEqual({status, node: name, tabs, peers}, {status: 'ok', node: 'status-node', tabs: 1, peers: 0});
     });
 
     arena.test('GET /mesh/status: this node alone, alive, with its models', async () => {
@@ -84,7 +95,7 @@ describe('client abort', () => {
     let link;
     let sdk;
     before(async () => {
-        ({ node, link } = await arena.startPair({ name: 'abort-node' }, { tabs: 1 }));
+        ({node, link} = await arena.startPair({name: 'abort-node'}, {tabs: 1}));
         sdk = client(node);
     });
     after(() => arena.cleanup());
@@ -93,15 +104,17 @@ describe('client abort', () => {
         const before = link.poll().length;
         const ac = new AbortController();
         const stream = await sdk.chat.completions.create(
-            ask('fake-chat', fake('drip ms=200 count=100'), { stream: true }), { signal: ac.signal });
-        const job = await link.waitForEvent((ev) => ev.ev === 'fetch', 3000, { after: before });
+            ask('fake-chat', fake('drip ms=200 count=100'), {stream: true}), {signal: ac.signal});
+        const job = await link.waitForEvent((ev) => ev.ev === 'fetch', 3000, {after: before});
         let seen = 0;
-        const got = await withTimeout(collectStream(stream, {
-            onChunk: () => {
-                seen++;
-                ac.abort();
-            },
-        }), 5000, 'the aborted stream to end');
+        const got = await withTimeout(
+            collectStream(stream, {
+                onChunk: () => {
+                    seen++;
+                    ac.abort();
+                },
+            }),
+            5000, 'the aborted stream to end');
         assert.ok(seen >= 1);
         assert.ok(got.chunks.length < 100, 'the stream stopped early');
         const ab = await link.waitForEvent((ev) => ev.ev === 'abort' && ev.id === job.id, 3000);
@@ -112,9 +125,10 @@ describe('client abort', () => {
     arena.test('abort before the first byte (stalled upstream) → abort reaches the tab', async () => {
         const before = link.poll().length;
         const ac = new AbortController();
-        const pending = sdk.chat.completions.create(ask('fake-chat', fake('stall'), { stream: true }),
-                                                    { signal: ac.signal }).catch((e) => e);
-        const job = await link.waitForEvent((ev) => ev.ev === 'fetch', 3000, { after: before });
+        const pending =
+            sdk.chat.completions.create(ask('fake-chat', fake('stall'), {stream: true}), {signal: ac.signal})
+                .catch((e) => e);
+        const job = await link.waitForEvent((ev) => ev.ev === 'fetch', 3000, {after: before});
         await sleep(200);
         ac.abort();
         const err = await withTimeout(pending, 3000, 'the aborted request to settle');
@@ -129,9 +143,9 @@ describe('client abort', () => {
 });
 
 arenaTest('tab lost mid-stream → the stream ends with an error event', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'midclose-node' }, { tabs: 1, noReconnect: true });
+    const {node, link} = await arena.startPair({name: 'midclose-node'}, {tabs: 1, noReconnect: true});
     const sdk = client(node);
-    const stream = await sdk.chat.completions.create(ask('fake-chat', fake('midclose after=2'), { stream: true }));
+    const stream = await sdk.chat.completions.create(ask('fake-chat', fake('midclose after=2'), {stream: true}));
     const got = await withTimeout(collectStream(stream), 10000, 'the broken stream to end');
     // The node sends `data: {"error":{...}}` then `data: [DONE]`; the SDK turns
     // the error event into an APIError without an HTTP status.
@@ -140,16 +154,17 @@ arenaTest('tab lost mid-stream → the stream ends with an error event', async (
     assert.equal(got.error.code, 'upstream_error');
     assert.equal(got.chunks[0].choices[0].delta.role, 'assistant');
     assert.ok(got.content.length > 0, 'the first pieces arrived before the loss');
-    assert.ok(FAKE_ANSWER.startsWith(got.content) && got.content !== FAKE_ANSWER,
-              `content ${JSON.stringify(got.content)} is a proper prefix of the answer`);
-    assert.equal(got.chunks.filter((c) => c.choices[0]?.delta?.content).length, 2,
-                 'exactly the 2 pieces sent before the close');
+    assert.ok(
+        FAKE_ANSWER.startsWith(got.content) && got.content !== FAKE_ANSWER,
+        `content ${JSON.stringify(got.content)} is a proper prefix of the answer`);
+    assert.equal(
+        got.chunks.filter((c) => c.choices[0]?.delta?.content).length, 2, 'exactly the 2 pieces sent before the close');
     assert.ok(got.chunks.every((c) => c.choices[0]?.finish_reason == null), 'no finish after a loss');
     await link.waitForEvent((ev) => ev.ev === 'closed', 3000);
 });
 
 arenaTest('tab lost after content, non-streaming → 502 upstream_error', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'midclose2-node' }, { tabs: 1, noReconnect: true });
+    const {node, link} = await arena.startPair({name: 'midclose2-node'}, {tabs: 1, noReconnect: true});
     const sdk = client(node);
     const e = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('midclose after=2'))));
     assert.equal(e.status, 502);
@@ -160,15 +175,17 @@ arenaTest('tab lost after content, non-streaming → 502 upstream_error', async 
 });
 
 arenaTest('SIGTERM with a stream in flight → exit 0 within 5 s, the client does not hang', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'sigterm-node' }, { tabs: 1 });
+    const {node, link} = await arena.startPair({name: 'sigterm-node'}, {tabs: 1});
     const sdk = client(node);
-    const stream = await sdk.chat.completions.create(ask('fake-chat', fake('drip ms=200 count=100'), { stream: true }));
+    const stream = await sdk.chat.completions.create(ask('fake-chat', fake('drip ms=200 count=100'), {stream: true}));
     let stopped;
-    const got = withTimeout(collectStream(stream, {
-        onChunk: (c, n) => {
-            if (n === 1) stopped = node.stop('SIGTERM', 5000);
-        },
-    }), 8000, 'the stream to end after SIGTERM');
+    const got = withTimeout(
+        collectStream(stream, {
+            onChunk: (c, n) => {
+                if (n === 1) stopped = node.stop('SIGTERM', 5000);
+            },
+        }),
+        8000, 'the stream to end after SIGTERM');
     const result = await got;
     const exit = await stopped;
     assert.equal(exit.timedOut, false, `no exit within 5 s (${exit.ms} ms)`);
@@ -180,7 +197,7 @@ arenaTest('SIGTERM with a stream in flight → exit 0 within 5 s, the client doe
 });
 
 arenaTest('SIGTERM when idle → exit 0 quickly', async (t, arena) => {
-    const node = await arena.startNode({ name: 'idle-node' });
+    const node = await arena.startNode({name: 'idle-node'});
     const exit = await node.stop('SIGTERM', 5000);
     assert.equal(exit.timedOut, false);
     assert.equal(exit.code, 0);
@@ -188,7 +205,7 @@ arenaTest('SIGTERM when idle → exit 0 quickly', async (t, arena) => {
 });
 
 arenaTest('a cooldown survives a restart', async (t, arena) => {
-    const { node, link } = await arena.startPair({ name: 'restart-node' }, { tabs: 1 });
+    const {node, link} = await arena.startPair({name: 'restart-node'}, {tabs: 1});
     let sdk = client(node);
     const e = await apiError(sdk.chat.completions.create(ask('fake-chat', fake('ratelimit retry=600'))));
     assert.equal(e.status, 429);
@@ -201,8 +218,9 @@ arenaTest('a cooldown survives a restart', async (t, arena) => {
     // The catalog is persisted too, so wait for the tab itself: the fake link
     // reconnects by itself (back-off up to 2 s).
     await waitForModels(node, 'fake-chat', 20000);
-    await waitFor(async () => (await http(node, 'GET', '/health')).json?.tabs === 1,
-                  { timeoutMs: 15000, what: 'the fake link to reconnect to the restarted node' });
+    await waitFor(
+        async () => (await http(node, 'GET', '/health')).json?.tabs === 1,
+        {timeoutMs: 15000, what: 'the fake link to reconnect to the restarted node'});
     sdk = client(node);
 
     const again = await apiError(sdk.chat.completions.create(ask('fake-chat', 'Hi')));
@@ -218,32 +236,35 @@ arenaTest('a cooldown survives a restart', async (t, arena) => {
     assert.equal(other.choices[0].message.content, FAKE_ANSWER);
 });
 
-arenaTest('catalog policy: --model-allow filters, --model-alias serves a model under another name', async (t, arena) => {
-    const { node, link } = await arena.startPair({
-        name: 'policy-node',
-        extraArgs: ['--model-allow', 'fake-chat', '--model-alias', 'house=fake-chat-2'],
-    }, { tabs: 1 });
-    const sdk = client(node);
-    await waitFor(async () => (await sdk.models.list()).data.length === 2,
-        { timeoutMs: 5000, what: 'two served models' });
-    const ids = (await sdk.models.list()).data.map((m) => m.id).sort();
-    assert.deepEqual(ids, ['fake-chat', 'house']);
+arenaTest(
+    'catalog policy: --model-allow filters, --model-alias serves a model under another name', async (t, arena) => {
+        const {node, link} = await arena.startPair(
+            {
+                name: 'policy-node',
+                extraArgs: ['--model-allow', 'fake-chat', '--model-alias', 'house=fake-chat-2'],
+            },
+            {tabs: 1});
+        const sdk = client(node);
+        await waitFor(
+            async () => (await sdk.models.list()).data.length === 2, {timeoutMs: 5000, what: 'two served models'});
+        const ids = (await sdk.models.list()).data.map((m) => m.id).sort();
+        assert.deepEqual(ids, ['fake-chat', 'house']);
 
-    const viaAlias = await sdk.chat.completions.create({
-        model: 'house',
-        messages: [{ role: 'user', content: 'hi' }],
+        const viaAlias = await sdk.chat.completions.create({
+            model: 'house',
+            messages: [{role: 'user', content: 'hi'}],
+        });
+        assert.equal(viaAlias.model, 'house');
+        assert.equal(viaAlias.choices[0].message.content, FAKE_ANSWER);
+        const status = JSON.parse((await http(node, 'GET', '/mesh/status')).text);
+        const house = status.nodes[0].models.find((m) => m.name === 'house');
+        assert.ok(house, 'the alias is listed in /mesh/status');
+        const fetches = link.fetches();
+        assert.equal(
+            fetches[fetches.length - 1].body.modelAId, house.arena_id, 'the alias reaches its target upstream');
+
+        await assert.rejects(
+            sdk.chat.completions.create({model: 'fake-chat-2', messages: [{role: 'user', content: 'hi'}]}),
+            (e) => e.status === 404 && e.code === 'model_not_found',
+        );
     });
-    assert.equal(viaAlias.model, 'house');
-    assert.equal(viaAlias.choices[0].message.content, FAKE_ANSWER);
-    const status = JSON.parse((await http(node, 'GET', '/mesh/status')).text);
-    const house = status.nodes[0].models.find((m) => m.name === 'house');
-    assert.ok(house, 'the alias is listed in /mesh/status');
-    const fetches = link.fetches();
-    assert.equal(fetches[fetches.length - 1].body.modelAId, house.arena_id,
-        'the alias reaches its target upstream');
-
-    await assert.rejects(
-        sdk.chat.completions.create({ model: 'fake-chat-2', messages: [{ role: 'user', content: 'hi' }] }),
-        (e) => e.status === 404 && e.code === 'model_not_found',
-    );
-});

@@ -2,9 +2,17 @@
 // a peer's tab, cooldown gossip, failure detection, rejoin, secrets, aborts.
 
 import assert from 'node:assert/strict';
-import { APIError } from 'openai';
+import {APIError} from 'openai';
 import {
-    arenaTest, client, collectStream, fake, http, retryAfter, sleep, waitFor, waitForModels,
+    arenaTest,
+    client,
+    collectStream,
+    fake,
+    http,
+    retryAfter,
+    sleep,
+    waitFor,
+    waitForModels,
     FAKE_ANSWER,
 } from './lib/harness.mjs';
 
@@ -19,7 +27,7 @@ async function waitPeer(node, name, state, timeoutMs = 10000) {
     return waitFor(async () => {
         const doc = await status(node);
         return doc.nodes.find((n) => !n.self && n.name === name && n.state === state);
-    }, { timeoutMs, intervalMs: 100, what: `${node.name} sees ${name} ${state}` });
+    }, {timeoutMs, intervalMs: 100, what: `${node.name} sees ${name} ${state}`});
 }
 
 async function apiError(p) {
@@ -32,45 +40,49 @@ async function apiError(p) {
     throw new Error('expected an API error');
 }
 
-arenaTest('a request at a node without tabs is served by a peer\'s tab, streamed back intact',
-    async (t, arena) => {
-        const { node: b, link } = await arena.startPair({ name: 'mesh-b' }, { tabs: 1 });
-        const a = await arena.startNode({ name: 'mesh-a', extraArgs: seedOf(b) });
-        await waitPeer(a, 'mesh-b', 'alive');
-        await waitForModels(a, 'fake-chat');
+arenaTest('a request at a node without tabs is served by a peer\'s tab, streamed back intact', async (t, arena) => {
+    const {node: b, link} = await arena.startPair({name: 'mesh-b'}, {tabs: 1});
+    const a = await arena.startNode({name: 'mesh-a', extraArgs: seedOf(b)});
+    await waitPeer(a, 'mesh-b', 'alive');
+    await waitForModels(a, 'fake-chat');
 
-        const direct = await client(b).chat.completions.create({
-            model: 'fake-chat', messages: [{ role: 'user', content: fake('long chars=30000') }],
-        });
-        const before = link.fetches().length;
-        const stream = await client(a).chat.completions.create({
-            model: 'fake-chat', messages: [{ role: 'user', content: fake('long chars=30000') }],
-            stream: true, stream_options: { include_usage: true },
-        });
-        const { content, chunks, error } = await collectStream(stream);
-        assert.equal(error, null, `stream failed: ${error}`);
-        assert.equal(content, direct.choices[0].message.content, 'the hop changes nothing');
-        assert.ok(content.length >= 30000);
-        assert.ok(chunks.at(-1).usage, 'usage crosses the hop');
-        assert.equal(link.fetches().length, before + 1, 'served by the peer\'s tab');
-
-        const whole = await client(a).chat.completions.create({
-            model: 'fake-chat', messages: [{ role: 'user', content: 'hi' }],
-        });
-        assert.equal(whole.choices[0].message.content, FAKE_ANSWER);
+    const direct = await client(b).chat.completions.create({
+        model: 'fake-chat',
+        messages: [{role: 'user', content: fake('long chars=30000')}],
     });
+    const before = link.fetches().length;
+    const stream = await client(a).chat.completions.create({
+        model: 'fake-chat',
+        messages: [{role: 'user', content: fake('long chars=30000')}],
+        stream: true,
+        stream_options: {include_usage: true},
+    });
+    const {content, chunks, error} = await collectStream(stream);
+    assert.equal(error, null, `stream failed: ${error}`);
+    assert.equal(content, direct.choices[0].message.content, 'the hop changes nothing');
+    assert.ok(content.length >= 30000);
+    assert.ok(chunks.at(-1).usage, 'usage crosses the hop');
+    assert.equal(link.fetches().length, before + 1, 'served by the peer\'s tab');
+
+    const whole = await client(a).chat.completions.create({
+        model: 'fake-chat',
+        messages: [{role: 'user', content: 'hi'}],
+    });
+    assert.equal(whole.choices[0].message.content, FAKE_ANSWER);
+});
 
 arenaTest('a cooldown on one node is known by every node quickly', async (t, arena) => {
-    const { node: b, link } = await arena.startPair({ name: 'cool-b' }, { tabs: 1 });
-    const a = await arena.startNode({ name: 'cool-a', extraArgs: seedOf(b) });
-    const c = await arena.startNode({ name: 'cool-c', extraArgs: seedOf(b) });
+    const {node: b, link} = await arena.startPair({name: 'cool-b'}, {tabs: 1});
+    const a = await arena.startNode({name: 'cool-a', extraArgs: seedOf(b)});
+    const c = await arena.startNode({name: 'cool-c', extraArgs: seedOf(b)});
     await waitPeer(a, 'cool-b', 'alive');
     await waitPeer(c, 'cool-b', 'alive');
     await waitForModels(a, 'fake-chat-2');
     await waitForModels(c, 'fake-chat-2');
 
     const e = await apiError(client(b).chat.completions.create({
-        model: 'fake-chat-2', messages: [{ role: 'user', content: fake('ratelimit retry=120') }],
+        model: 'fake-chat-2',
+        messages: [{role: 'user', content: fake('ratelimit retry=120')}],
     }));
     assert.equal(e.status, 429);
     const t0 = Date.now();
@@ -79,12 +91,13 @@ arenaTest('a cooldown on one node is known by every node quickly', async (t, are
             const doc = await status(n);
             const peer = doc.nodes.find((x) => x.name === 'cool-b');
             return peer?.models.find((m) => m.name === 'fake-chat-2')?.cooled_remaining_ms > 100000;
-        }, { timeoutMs: 2000, intervalMs: 20, what: `${n.name} knows the cooldown` });
+        }, {timeoutMs: 2000, intervalMs: 20, what: `${n.name} knows the cooldown`});
     }
     t.diagnostic(`cooldown known by both peers after ${Date.now() - t0} ms`);
     const fetches = link.fetches().length;
     const e2 = await apiError(client(a).chat.completions.create({
-        model: 'fake-chat-2', messages: [{ role: 'user', content: 'hi' }],
+        model: 'fake-chat-2',
+        messages: [{role: 'user', content: 'hi'}],
     }));
     assert.equal(e2.status, 429);
     assert.equal(e2.code, 'rate_limited');
@@ -94,23 +107,24 @@ arenaTest('a cooldown on one node is known by every node quickly', async (t, are
     assert.equal(link.fetches().length, fetches, 'no new upstream request');
 });
 
-arenaTest('kill -9 of the serving node mid-stream → a clean error; the next request goes to a live node',
+arenaTest(
+    'kill -9 of the serving node mid-stream → a clean error; the next request goes to a live node',
     async (t, arena) => {
-        const { node: b, link: lb } = await arena.startPair({ name: 'kill-b' }, { tabs: 1 });
-        const { node: c, link: lc } = await arena.startPair(
-            { name: 'kill-c', extraArgs: seedOf(b) }, { tabs: 1 });
-        const a = await arena.startNode({ name: 'kill-a', extraArgs: seedOf(b) });
+        const {node: b, link: lb} = await arena.startPair({name: 'kill-b'}, {tabs: 1});
+        const {node: c, link: lc} = await arena.startPair({name: 'kill-c', extraArgs: seedOf(b)}, {tabs: 1});
+        const a = await arena.startNode({name: 'kill-a', extraArgs: seedOf(b)});
         await waitPeer(a, 'kill-b', 'alive');
         await waitPeer(a, 'kill-c', 'alive');
         await waitForModels(a, 'fake-chat');
 
-        const stream = await client(a, { timeout: 30000 }).chat.completions.create({
-            model: 'fake-chat', messages: [{ role: 'user', content: fake('drip ms=200 count=200') }],
+        const stream = await client(a, {timeout: 30000}).chat.completions.create({
+            model: 'fake-chat',
+            messages: [{role: 'user', content: fake('drip ms=200 count=200')}],
             stream: true,
         });
         let killed = null;
         const t0 = Date.now();
-        const { content, error } = await collectStream(stream, {
+        const {content, error} = await collectStream(stream, {
             onChunk: () => {
                 if (killed) return;
                 const onB = lb.fetches().length > 0;
@@ -125,16 +139,17 @@ arenaTest('kill -9 of the serving node mid-stream → a clean error; the next re
         const live = killed === b ? c : b;
         const liveLink = killed === b ? lc : lb;
         const before = liveLink.fetches().length;
-        const next = await client(a, { timeout: 20000 }).chat.completions.create({
-            model: 'fake-chat', messages: [{ role: 'user', content: 'hi' }],
+        const next = await client(a, {timeout: 20000}).chat.completions.create({
+            model: 'fake-chat',
+            messages: [{role: 'user', content: 'hi'}],
         });
         assert.equal(next.choices[0].message.content, FAKE_ANSWER);
         assert.equal(liveLink.fetches().length, before + 1, `served by ${live.name}`);
     });
 
 arenaTest('SIGSTOP makes a node suspect then dead; SIGCONT brings it back', async (t, arena) => {
-    const b = await arena.startNode({ name: 'stop-b' });
-    const a = await arena.startNode({ name: 'stop-a', extraArgs: seedOf(b) });
+    const b = await arena.startNode({name: 'stop-b'});
+    const a = await arena.startNode({name: 'stop-a', extraArgs: seedOf(b)});
     await waitPeer(a, 'stop-b', 'alive');
     b.proc.child.kill('SIGSTOP');
     try {
@@ -148,8 +163,8 @@ arenaTest('SIGSTOP makes a node suspect then dead; SIGCONT brings it back', asyn
 });
 
 arenaTest('a restarted node rejoins from its stored peers, without a seed', async (t, arena) => {
-    const b = await arena.startNode({ name: 'rejoin-b' });
-    const a = await arena.startNode({ name: 'rejoin-a', extraArgs: seedOf(b) });
+    const b = await arena.startNode({name: 'rejoin-b'});
+    const a = await arena.startNode({name: 'rejoin-a', extraArgs: seedOf(b)});
     await waitPeer(a, 'rejoin-b', 'alive');
     const stopped = await a.stop();
     assert.equal(stopped.code, 0);
@@ -161,12 +176,14 @@ arenaTest('a restarted node rejoins from its stored peers, without a seed', asyn
 });
 
 arenaTest('a node with a different mesh secret is never admitted', async (t, arena) => {
-    const a = await arena.startNode({ name: 'sec-a', extraArgs: ['--mesh-secret', 'red-apple-42'] });
+    const a = await arena.startNode({name: 'sec-a', extraArgs: ['--mesh-secret', 'red-apple-42']});
     const b = await arena.startNode({
-        name: 'sec-b', extraArgs: ['--mesh-secret', 'blue-pear-17', ...seedOf(a)],
+        name: 'sec-b',
+        extraArgs: ['--mesh-secret', 'blue-pear-17', ...seedOf(a)],
     });
     const c = await arena.startNode({
-        name: 'sec-c', extraArgs: ['--mesh-secret', 'red-apple-42', ...seedOf(a)],
+        name: 'sec-c',
+        extraArgs: ['--mesh-secret', 'red-apple-42', ...seedOf(a)],
     });
     await waitPeer(a, 'sec-c', 'alive');
     await waitPeer(c, 'sec-a', 'alive');
@@ -183,15 +200,18 @@ arenaTest('a node with a different mesh secret is never admitted', async (t, are
 });
 
 arenaTest('client abort at the origin reaches the remote tab', async (t, arena) => {
-    const { node: b, link } = await arena.startPair({ name: 'abort-b' }, { tabs: 1 });
-    const a = await arena.startNode({ name: 'abort-a', extraArgs: seedOf(b) });
+    const {node: b, link} = await arena.startPair({name: 'abort-b'}, {tabs: 1});
+    const a = await arena.startNode({name: 'abort-a', extraArgs: seedOf(b)});
     await waitPeer(a, 'abort-b', 'alive');
     await waitForModels(a, 'fake-chat');
     const ctl = new AbortController();
-    const stream = await client(a).chat.completions.create({
-        model: 'fake-chat', messages: [{ role: 'user', content: fake('drip ms=200 count=100') }],
-        stream: true,
-    }, { signal: ctl.signal });
+    const stream = await client(a).chat.completions.create(
+        {
+            model: 'fake-chat',
+            messages: [{role: 'user', content: fake('drip ms=200 count=100')}],
+            stream: true,
+        },
+        {signal: ctl.signal});
     let got = 0;
     try {
         for await (const chunk of stream) {

@@ -1,8 +1,8 @@
 // The operator tool `arena-mesh` against a real node.
 
-import { before, after } from 'node:test';
+import {before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import { Arena, binary, closedPort, http, run } from './lib/harness.mjs';
+import {Arena, binary, closedPort, http, run} from './lib/harness.mjs';
 
 const arena = new Arena();
 let node;
@@ -10,7 +10,7 @@ let link;
 let mesh;
 
 before(async () => {
-    ({ node, link } = await arena.startPair({ name: 'tools-node' }, { tabs: 1 }, 'fake-image'));
+    ({node, link} = await arena.startPair({name: 'tools-node'}, {tabs: 1}, 'fake-image'));
     mesh = binary('arena-mesh');
 });
 after(() => arena.cleanup());
@@ -65,7 +65,7 @@ arena.test('arena-mesh models --refresh: the tab is asked for its page again, th
 });
 
 arena.test('arena-mesh models --refresh with no tab connected → exit 2, says so', async () => {
-    const lonely = await arena.startNode({ name: 'lonely-node' });
+    const lonely = await arena.startNode({name: 'lonely-node'});
     const r = await run(mesh, ['models', '--node', lonely.baseURL, '--refresh']);
     assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, /no browser tab is connected/);

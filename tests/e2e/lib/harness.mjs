@@ -13,226 +13,83 @@
 // (@run-at document-idle), only in the top frame (@noframes), on every page
 // load of a matching origin — reloads and navigations included.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
-import { chromium } from 'playwright-core';
+import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join, dirname} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {test} from 'node:test';
+import {chromium} from 'playwright-core';
 import OpenAI from 'openai';
-import {
-    sleep, waitFor, withTimeout, collectStream, fake, FAKE_ANSWER, FAKE_THINKING, FAKE_MODELS, UUID7_RE,
-} from '../../support/js/common.mjs';
+import {FAKE_MODELS, fetchText, reportDiagnostics, waitFor, withTimeout} from '../../support/js/common.mjs';
+import {binary, nodeArgs, Proc, READY_TIMEOUT_MS, waitNodeReady} from '../../support/js/process.mjs';
 
-export {
-    sleep, waitFor, withTimeout, collectStream, fake, FAKE_ANSWER, FAKE_THINKING, FAKE_MODELS, UUID7_RE,
-};
-
+// The tests take the shared helpers from here too.
+export * from '../../support/js/common.mjs';
+export {BUILD_DIR, SOURCE_DIR, binary} from '../../support/js/process.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-export const SOURCE_DIR = process.env.ARENA_SOURCE_DIR ?? resolve(HERE, '../../..');
-export const BUILD_DIR = process.env.ARENA_BUILD_DIR ?? join(SOURCE_DIR, 'build');
 export const CHROMIUM = process.env.ARENA_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(HERE, '..', 'artifacts');
 export const LINK_TOKEN = 'e2e-link-token-7c41d9a2b35f';
 export const CONNECTED = '✅ ';
 export const CONNECTING = '⏳ ';
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                       '--disable-background-networking', '--disable-component-update',
-                       '--disable-sync'];
-const READY_TIMEOUT_MS = 10000;
-const STOP_TIMEOUT_MS = 5000;
-const TAIL_CHARS = 256 * 1024;
+const CHROMIUM_ARGS = [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'
+];
 const CONSOLE_KEEP = 200;
 
-const live = new Set();
-process.on('exit', () => {
-    for (const child of live) {
-        try {
-            child.kill('SIGKILL');
-        } catch {
-            /* already gone */
-        }
-    }
-});
-
-
-export function binary(name) {
-    const path = join(BUILD_DIR, name);
-    if (!existsSync(path)) {
-        throw new Error(`${name} not found at ${path} (set ARENA_BUILD_DIR to a build directory)`);
-    }
-    return path;
-}
-
-
-
-/* ---- child processes ---- */
-
-function s_tail() {
-    return {
-        text: '',
-        push(s) {
-            this.text += s;
-            if (this.text.length > TAIL_CHARS) this.text = this.text.slice(-TAIL_CHARS);
-        },
-    };
-}
-
-/*  Spawns a tracked child; waitLine(re) resolves the first stdout line matching re. */
-function s_spawn(path, args, label) {
-    const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(child);
-    const out = s_tail();
-    const err = s_tail();
-    const lines = [];
-    const waiters = new Set();
-    let partial = '';
-    child.stdout.setEncoding('utf8').on('data', (s) => {
-        out.push(s);
-        partial += s;
-        let nl;
-        while ((nl = partial.indexOf('\n')) >= 0) {
-            const line = partial.slice(0, nl);
-            partial = partial.slice(nl + 1);
-            lines.push(line);
-            for (const w of [...waiters]) w(line);
-        }
-    });
-    child.stderr.setEncoding('utf8').on('data', (s) => err.push(s));
-    let exitInfo = null;
-    const exited = new Promise((resolveExit) => {
-        child.on('exit', (code, signal) => {
-            live.delete(child);
-            exitInfo = { code, signal };
-            resolveExit(exitInfo);
-        });
-        child.on('error', (e) => {
-            live.delete(child);
-            err.push(`spawn error: ${e.message}\n`);
-            exitInfo = { code: null, signal: null, error: e.message };
-            resolveExit(exitInfo);
-        });
-    });
-    const pipesClosed = new Promise((r) => child.on('close', r));
-    /* Waits (1 s at most) for the last output, then lets go of the pipes: a
-       grandchild holding them must not keep the test process alive. */
-    const s_releasePipes = async () => {
-        await Promise.race([pipesClosed, sleep(1000)]);
-        child.stdout.destroy();
-        child.stderr.destroy();
-    };
-    return {
-        child, label, out, err, exited,
-        get exitInfo() {
-            return exitInfo;
-        },
-        waitLine(re, timeoutMs, what) {
-            const seen = lines.map((l) => re.exec(l)).find(Boolean);
-            if (seen) return Promise.resolve(seen);
-            return new Promise((resolveLine, reject) => {
-                const finish = (fn, v) => {
-                    clearTimeout(timer);
-                    waiters.delete(onLine);
-                    fn(v);
-                };
-                const onLine = (line) => {
-                    const m = re.exec(line);
-                    if (m) finish(resolveLine, m);
-                };
-                const timer = setTimeout(
-                    () => finish(reject, new Error(`${label}: no ${what} within ${timeoutMs} ms`)),
-                    timeoutMs);
-                waiters.add(onLine);
-                exited.then((info) => {
-                    if (waiters.has(onLine)) {
-                        finish(reject, new Error(`${label} exited (${JSON.stringify(info)}) before ${what}`));
-                    }
-                });
-            });
-        },
-        /* Sends signal, waits up to timeoutMs, then SIGKILL. {code, signal, ms, timedOut} */
-        async stop(signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
-            if (exitInfo) {
-                await s_releasePipes();
-                return { ...exitInfo, ms: 0, timedOut: false };
-            }
-            const t0 = Date.now();
-            child.kill(signal);
-            const timedOut = (await Promise.race([exited, sleep(timeoutMs).then(() => 'timeout')])) === 'timeout';
-            if (timedOut) {
-                child.kill('SIGKILL');
-                await withTimeout(exited, 5000, `${label} to die after SIGKILL`);
-            }
-            await s_releasePipes();
-            return { ...exitInfo, ms: Date.now() - t0, timedOut };
-        },
-        diagnostics() {
-            const exit = exitInfo ? ` exit=${JSON.stringify(exitInfo)}` : ' (running)';
-            return `--- ${label}${exit}\n--- stdout:\n${out.text.slice(-6000)}\n--- stderr:\n${err.text.slice(-20000)}`;
-        },
-    };
-}
-
 /*  Plain HTTP against base: {status, headers, text, json}, bounded. */
-export async function http(base, method, path, { headers = {}, body, timeoutMs = 10000 } = {}) {
-    const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
+export async function http(base, method, path, {headers = {}, body, timeoutMs = 10000} = {}) {
+    const init = {method, headers: {...headers}, timeoutMs};
     if (body !== undefined) {
         init.body = typeof body === 'string' ? body : JSON.stringify(body);
         if (typeof body !== 'string') init.headers['content-type'] = 'application/json';
     }
-    const res = await fetch(`${base}${path}`, init);
-    const text = await res.text();
-    let json;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        json = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, json };
+    return fetchText(`${base}${path}`, init);
 }
 
 /* ---- the fake LMArena server ---- */
 
 export class FakeArena {
     async start() {
-        this.proc = s_spawn(binary('fake-arena'), ['--port', '0'], 'fake-arena');
-        const m = await this.proc.waitLine(/^fake-arena ready url=(http:\/\/127\.0\.0\.1:\d+)\s*$/,
-                                           READY_TIMEOUT_MS, 'ready line');
+        this.proc = new Proc(binary('fake-arena'), ['--port', '0'], 'fake-arena');
+        const m = await this.proc.waitLine(
+            /^fake-arena ready url=(http:\/\/127\.0\.0\.1:\d+)\s*$/, READY_TIMEOUT_MS, 'ready line');
         this.url = m[1];
         return this;
     }
 
     /*  POST /__fake/control with {force, default, challenge, challenge_once, token_ttl_ms}. */
     async control(settings) {
-        const r = await http(this.url, 'POST', '/__fake/control', { body: settings });
+        const r = await http(this.url, 'POST', '/__fake/control', {body: settings});
         if (r.status !== 200) throw new Error(`fake-arena control ${JSON.stringify(settings)}: ${r.status} ${r.text}`);
         return r.json;
     }
 
     async reset() {
-        const r = await http(this.url, 'POST', '/__fake/reset', { body: {} });
+        const r = await http(this.url, 'POST', '/__fake/reset', {body: {}});
         if (r.status !== 200) throw new Error(`fake-arena reset: ${r.status} ${r.text}`);
     }
 
     /*  Every create-evaluation received, oldest first, with `body` parsed. */
     async requests() {
         const r = await http(this.url, 'GET', '/__fake/requests');
-        if (r.status !== 200 || r.json === undefined) throw new Error(`fake-arena requests: ${r.status} ${r.text.slice(0, 300)}`);
+        if (r.status !== 200 || r.json === undefined)
+            throw new Error(`fake-arena requests: ${r.status} ${r.text.slice(0, 300)}`);
         const list = Array.isArray(r.json) ? r.json : r.json.requests;
         if (!Array.isArray(list)) throw new Error(`fake-arena requests: no list in ${r.text.slice(0, 300)}`);
-        return list.map((req) => ({ ...req, body: s_parseBody(req.body) }));
+        return list.map((req) => ({...req, body: s_parseBody(req.body)}));
     }
 
     /*  Waits until at least n requests are recorded (and pred holds for the list). */
-    async waitRequests(n, { timeoutMs = 10000, pred = () => true, what } = {}) {
+    async waitRequests(n, {timeoutMs = 10000, pred = () => true, what} = {}) {
         return waitFor(async () => {
             const list = await this.requests();
             return list.length >= n && pred(list) && list;
-        }, { timeoutMs, intervalMs: 100, what: what ?? `${n} request(s) recorded by fake-arena` });
+        }, {timeoutMs, intervalMs: 100, what: what ?? `${n} request(s) recorded by fake-arena`});
     }
 
     async cleanup() {
@@ -240,7 +97,7 @@ export class FakeArena {
     }
 
     diagnostics() {
-        return this.proc ? this.proc.diagnostics() : '';
+        return this.proc ? this.proc.diagnostics(6000, 20000) : '';
     }
 }
 
@@ -255,40 +112,25 @@ function s_parseBody(body) {
 
 /* ---- arena-node ---- */
 
-const NODE_READY_RE = /^arena-node ready name=(\S+) http=(\S+):(\d+) link=(\S+):(\d+) mesh=(\S+):(\d+)\s*$/;
-
 export class ArenaNode {
     constructor(opts) {
         this.opts = opts;
         this.name = opts.name ?? `e2e-${process.pid}`;
         this.dataDir = mkdtempSync(join(tmpdir(), 'arena-e2e-'));
         this.runs = [];
-        this.ports = { http: 0, link: 0, mesh: 0 };
+        this.ports = {http: 0, link: 0, mesh: 0};
     }
 
     args() {
-        const o = this.opts;
-        const args = ['--name', this.name, '--data', this.dataDir,
-                      '--http', `127.0.0.1:${this.ports.http}`,
-                      '--link', `127.0.0.1:${this.ports.link}`,
-                      '--mesh', `127.0.0.1:${this.ports.mesh}`,
-                      '--link-token', LINK_TOKEN,
-                      '--link-origin', o.arenaOrigin, '--arena-origin', o.arenaOrigin,
-                      '--log-level', o.logLevel ?? 'debug'];
-        const num = { tabJobs: '--tab-jobs', queueTimeout: '--queue-timeout', retries: '--retries',
-                      cooldownDefault: '--cooldown-default' };
-        for (const [key, flag] of Object.entries(num)) {
-            if (o[key] !== undefined) args.push(flag, String(o[key]));
-        }
-        return args.concat(o.extraArgs ?? []);
+        const o = {...this.opts, name: this.name, dataDir: this.dataDir, token: LINK_TOKEN, ports: this.ports};
+        return nodeArgs(o, ['--link-origin', o.arenaOrigin, '--arena-origin', o.arenaOrigin]);
     }
 
     async start() {
-        const run = s_spawn(binary('arena-node'), this.args(), `arena-node#${this.runs.length}`);
-        this.runs.push(run);
-        this.proc = run;
-        const m = await run.waitLine(NODE_READY_RE, READY_TIMEOUT_MS, 'ready line');
-        this.ports = { http: Number(m[3]), link: Number(m[5]), mesh: Number(m[7]) };
+        this.proc = new Proc(binary('arena-node'), this.args(), `arena-node#${this.runs.length}`);
+        this.runs.push(this.proc);
+        const ready = await waitNodeReady(this.proc, READY_TIMEOUT_MS);
+        this.ports = {http: ready.http.port, link: ready.link.port, mesh: ready.mesh.port};
         this.baseURL = `http://127.0.0.1:${this.ports.http}`;
         this.linkURL = `ws://127.0.0.1:${this.ports.link}/link`;
         return this;
@@ -300,8 +142,7 @@ export class ArenaNode {
 
     /*  SIGTERM, then start again on the same data dir, HTTP and link ports
         (the tab reconnects to the same URL). The mesh port is chosen afresh:
-        ZeroMQ hands out port 0 binds lowest-first from 49152, so another node
-        on this machine may take ours the moment it is free. */
+        its old one may have gone to another test's node in the meantime. */
     async restart() {
         const stopped = await this.stop();
         this.ports.mesh = 0;
@@ -310,16 +151,16 @@ export class ArenaNode {
     }
 
     health() {
-        return http(this.baseURL, 'GET', '/health', { timeoutMs: 3000 });
+        return http(this.baseURL, 'GET', '/health', {timeoutMs: 3000});
     }
 
     async cleanup() {
-        for (const run of this.runs) await run.stop('SIGKILL', 2000).catch(() => {});
-        rmSync(this.dataDir, { recursive: true, force: true });
+        for (const proc of this.runs) await proc.stop('SIGKILL', 2000).catch(() => {});
+        rmSync(this.dataDir, {recursive: true, force: true});
     }
 
     diagnostics() {
-        return this.runs.map((r) => r.diagnostics()).join('\n');
+        return this.runs.map((r) => r.diagnostics(6000, 20000)).join('\n');
     }
 }
 
@@ -360,17 +201,17 @@ export class Tab {
     }
 
     s_watch(ws) {
-        const conn = { url: ws.url(), sent: [], received: [], closed: false };
+        const conn = {url: ws.url(), sent: [], received: [], closed: false};
         this.conns.push(conn);
         const parse = (payload) => {
             try {
                 return JSON.parse(payload);
             } catch {
-                return { unparsed: String(payload).slice(0, 200) };
+                return {unparsed: String(payload).slice(0, 200)};
             }
         };
-        ws.on('framesent', ({ payload }) => conn.sent.push(parse(payload)));
-        ws.on('framereceived', ({ payload }) => conn.received.push(parse(payload)));
+        ws.on('framesent', ({payload}) => conn.sent.push(parse(payload)));
+        ws.on('framereceived', ({payload}) => conn.received.push(parse(payload)));
         ws.on('close', () => (conn.closed = true));
     }
 
@@ -397,7 +238,8 @@ export class Tab {
                     problems.push(`conn ${ci} job ${f.id}: ${ends.length} done/fail`);
                 }
                 const last = mine.findIndex((s) => s.type === 'done' || s.type === 'fail');
-                if (last >= 0 && last !== mine.length - 1) problems.push(`conn ${ci} job ${f.id}: frames after its end`);
+                if (last >= 0 && last !== mine.length - 1)
+                    problems.push(`conn ${ci} job ${f.id}: frames after its end`);
             }
         });
         return problems;
@@ -405,11 +247,13 @@ export class Tab {
 
     /*  Waits (bounded) until every job on an open connection has ended. */
     async waitJobsEnded(timeoutMs = 5000) {
-        await waitFor(() => this.jobProblems().length === 0,
-                      { timeoutMs, intervalMs: 50, what: 'every job of the tab to end once' })
-            .catch((e) => {
-                throw new Error(`${e.message}: ${this.jobProblems().join('; ')}`);
-            });
+        await waitFor(() => this.jobProblems().length === 0, {
+            timeoutMs,
+            intervalMs: 50,
+            what: 'every job of the tab to end once'
+        }).catch((e) => {
+            throw new Error(`${e.message}: ${this.jobProblems().join('; ')}`);
+        });
     }
 
     s_log(line) {
@@ -423,8 +267,9 @@ export class Tab {
 
     /*  Waits until the title starts with ✅ (the userscript got `welcome`). */
     async waitConnected(timeoutMs = 10000) {
-        return waitFor(async () => (await this.page.title()).startsWith(CONNECTED),
-                       { timeoutMs, intervalMs: 50, what: 'the tab title to start with ✅' });
+        return waitFor(
+            async () => (await this.page.title()).startsWith(CONNECTED),
+            {timeoutMs, intervalMs: 50, what: 'the tab title to start with ✅'});
     }
 
     /*  The last `state` the userscript would report, evaluated in the page. */
@@ -441,13 +286,13 @@ export class World {
 
     async start() {
         this.fake = await new FakeArena().start();
-        this.node = await new ArenaNode({ ...this.opts.node, arenaOrigin: this.fake.url }).start();
+        this.node = await new ArenaNode({...this.opts.node, arenaOrigin: this.fake.url}).start();
         this.script = await this.fetchUserscript();
-        this.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
-                                               timeout: 30000 });
-        this.context = await this.browser.newContext({ viewport: { width: 1100, height: 700 } });
+        this.browser =
+            await chromium.launch({executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000});
+        this.context = await this.browser.newContext({viewport: {width: 1100, height: 700}});
         this.context.setDefaultTimeout(10000);
-        await this.context.addInitScript({ content: s_injection(this.script, this.fake.url) });
+        await this.context.addInitScript({content: s_injection(this.script, this.fake.url)});
         return this;
     }
 
@@ -455,18 +300,18 @@ export class World {
     async fetchUserscript() {
         const r = await http(this.node.baseURL, 'GET', '/userscript.user.js');
         if (r.status !== 200) throw new Error(`GET /userscript.user.js: ${r.status}`);
-        if (!r.text.includes(`"${this.node.linkURL}"`) || !r.text.includes(`"${LINK_TOKEN}"`)) {
+        if (!r.text.includes(`'${this.node.linkURL}'`) || !r.text.includes(`'${LINK_TOKEN}'`)) {
             throw new Error('the served userscript does not carry this node\'s link URL and token');
         }
         return r.text;
     }
 
     /*  A new tab on the fake arena's page, connected (title ✅). */
-    async openTab({ path = '/', connected = true } = {}) {
+    async openTab({path = '/', connected = true} = {}) {
         const page = await this.context.newPage();
         const tab = new Tab(this, page);
         this.tabs.push(tab);
-        await page.goto(`${this.fake.url}${path}`, { waitUntil: 'load' });
+        await page.goto(`${this.fake.url}${path}`, {waitUntil: 'load'});
         if (connected) await tab.waitConnected();
         return tab;
     }
@@ -476,16 +321,16 @@ export class World {
         return waitFor(async () => {
             const r = await this.node.health();
             return r.status === 200 && r.json.tabs >= n && r.json;
-        }, { timeoutMs, intervalMs: 100, what: `GET /health to show tabs >= ${n}` });
+        }, {timeoutMs, intervalMs: 100, what: `GET /health to show tabs >= ${n}`});
     }
 
     /*  GET /v1/models lists every fake model (learned from a tab's page). */
     async waitModels(names = FAKE_MODELS, timeoutMs = 15000) {
         return waitFor(async () => {
-            const r = await http(this.node.baseURL, 'GET', '/v1/models', { timeoutMs: 3000 });
+            const r = await http(this.node.baseURL, 'GET', '/v1/models', {timeoutMs: 3000});
             const ids = r.json?.data?.map((m) => m.id) ?? [];
             return r.status === 200 && names.every((n) => ids.includes(n)) && r.json;
-        }, { timeoutMs, intervalMs: 100, what: `GET /v1/models to list ${names.join(', ')}` });
+        }, {timeoutMs, intervalMs: 100, what: `GET /v1/models to list ${names.join(', ')}`});
     }
 
     /*  openTab(), then the node sees it and lists the models. */
@@ -497,14 +342,14 @@ export class World {
     }
 
     client(opts = {}) {
-        return new OpenAI({ baseURL: `${this.node.baseURL}/v1`, apiKey: 'none', maxRetries: 0,
-                            timeout: opts.timeout ?? 20000 });
+        return new OpenAI(
+            {baseURL: `${this.node.baseURL}/v1`, apiKey: 'none', maxRetries: 0, timeout: opts.timeout ?? 20000});
     }
 
     async screenshot(page, name) {
-        mkdirSync(ARTIFACTS, { recursive: true });
+        mkdirSync(ARTIFACTS, {recursive: true});
         const path = join(ARTIFACTS, name);
-        await page.screenshot({ path, fullPage: true });
+        await page.screenshot({path, fullPage: true});
         return path;
     }
 
@@ -519,8 +364,11 @@ export class World {
         if (this.node) parts.push(this.node.diagnostics());
         if (this.fake) parts.push(this.fake.diagnostics());
         this.tabs.forEach((t, i) => {
-            const frames = t.conns.map((c, ci) => `conn ${ci}${c.closed ? ' (closed)' : ''}: ` +
-                `sent ${JSON.stringify(c.sent.map(s_brief))} received ${JSON.stringify(c.received.map(s_brief))}`);
+            const frames = t.conns.map((c, ci) => {
+                const sent = JSON.stringify(c.sent.map(s_brief));
+                const received = JSON.stringify(c.received.map(s_brief));
+                return `conn ${ci}${c.closed ? ' (closed)' : ''}: sent ${sent} received ${received}`;
+            });
             parts.push(`--- tab ${i}:\n${t.console.join('\n')}\n${frames.join('\n').slice(-12000)}`);
         });
         if (this.fake?.url) {
@@ -534,7 +382,7 @@ export class World {
 
 /*  A frame shortened for diagnostics. */
 function s_brief(f) {
-    const b = { ...f };
+    const b = {...f};
     for (const k of ['html', 'body', 'data', 'ua']) {
         if (typeof b[k] === 'string' && b[k].length > 80) b[k] = `${b[k].slice(0, 80)}…(${b[k].length})`;
     }
@@ -545,8 +393,8 @@ function s_brief(f) {
     cleaned up whatever happens; diagnostics printed and saved when it fails. */
 export function e2eTest(name, opts, fn) {
     if (typeof opts === 'function') [opts, fn] = [{}, opts];
-    const { world: worldOpts = {}, ...testOpts } = opts;
-    return test(name, { timeout: 90000, ...testOpts }, async (t) => {
+    const {world: worldOpts = {}, ...testOpts} = opts;
+    return test(name, {timeout: 90000, ...testOpts}, async (t) => {
         const world = new World(worldOpts);
         t.after(() => world.cleanup());
         try {
@@ -556,9 +404,9 @@ export function e2eTest(name, opts, fn) {
             for (const tab of world.tabs) await tab.waitJobsEnded();
         } catch (e) {
             const diag = await world.diagnostics().catch((d) => `(diagnostics failed: ${d.message})`);
-            for (const line of diag.split('\n')) t.diagnostic(line);
+            reportDiagnostics(t, diag);
             try {
-                mkdirSync(ARTIFACTS, { recursive: true });
+                mkdirSync(ARTIFACTS, {recursive: true});
                 writeFileSync(join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.log`), diag);
             } catch {
                 /* best effort */
@@ -568,6 +416,4 @@ export function e2eTest(name, opts, fn) {
     });
 }
 
-
-
-export const ask = (model, content, extra = {}) => ({ model, messages: [{ role: 'user', content }], ...extra });
+export const ask = (model, content, extra = {}) => ({model, messages: [{role: 'user', content}], ...extra});

@@ -1,5 +1,6 @@
 // Helpers shared by the integration and end-to-end harnesses: plain
-// Node.js, no dependencies. Each harness re-exports them.
+// Node.js, no dependencies. Each harness re-exports those its tests use;
+// process.mjs has the child-process side.
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const FAKE_ANSWER = 'Hello from the fake arena.';
@@ -8,7 +9,7 @@ export const FAKE_MODELS = ['fake-chat', 'fake-chat-2', 'fake-image', 'fake-sear
 export const UUID7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
 /*  Polls fn until it returns a truthy value; throws naming `what` after timeoutMs. */
-export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
+export async function waitFor(fn, {timeoutMs = 10000, intervalMs = 50, what = 'condition'} = {}) {
     const deadline = Date.now() + timeoutMs;
     let lastErr;
     for (;;) {
@@ -37,7 +38,7 @@ export function withTimeout(promise, ms, what) {
 
 /*  Reads an SDK stream to its end: chunks, joined content and reasoning, and
     the error that ended it (null when it ended normally). */
-export async function collectStream(stream, { onChunk } = {}) {
+export async function collectStream(stream, {onChunk} = {}) {
     const chunks = [];
     let content = '';
     let reasoning = '';
@@ -53,10 +54,29 @@ export async function collectStream(stream, { onChunk } = {}) {
     } catch (e) {
         error = e;
     }
-    return { chunks, content, reasoning, error };
+    return {chunks, content, reasoning, error};
 }
 
 /*  A prompt carrying a fake-LMArena scenario directive. */
 export function fake(directive, text = 'Say hello.') {
     return `${text} [[fake:${directive}]]`;
+}
+
+/*  fetch(url) bounded by timeoutMs: {status, headers, text, json}, json
+    undefined when the body is not JSON. */
+export async function fetchText(url, {method = 'GET', headers = {}, body, timeoutMs = 10000} = {}) {
+    const res = await fetch(url, {method, headers, body, signal: AbortSignal.timeout(timeoutMs)});
+    const text = await res.text();
+    let json;
+    try {
+        json = JSON.parse(text);
+    } catch {
+        json = undefined;
+    }
+    return {status: res.status, headers: res.headers, text, json};
+}
+
+/*  Prints text as node:test diagnostics of test context t, line by line. */
+export function reportDiagnostics(t, text) {
+    for (const line of text.split('\n')) t.diagnostic(line);
 }
