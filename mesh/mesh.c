@@ -48,6 +48,8 @@ const char *mesh_liveness_name(mesh_liveness_t l)
         return "dead";
     case MESH_PEER_LEFT:
         return "left";
+    case MESH_PEER_UNREACHABLE:
+        return "unreachable";
     }
     return "unknown";
 }
@@ -127,6 +129,22 @@ static int s_policy(const mesh_config_t *cfg, const char *advertise_host)
 
 /* ---------------------------------------------------------------- sockets */
 
+/*  Binds through libzmq itself, so that a "*" port is the kernel's choice
+    (as for the HTTP and link listeners). czmq's zsock_bind scans up from
+    49152 instead, handing the port of a node that just died to the next
+    node started on this machine, which its old peers then dial. Returns
+    the bound port, or -1. */
+static int s_bind_tcp(zsock_t *sock, const char *tcp)
+{
+    if (zmq_bind(zsock_resolve(sock), tcp) != 0)
+        return -1;
+    char *ep = zsock_last_endpoint(sock);
+    const char *colon = ep ? strrchr(ep, ':') : NULL;
+    long port = colon ? strtol(colon + 1, NULL, 10) : -1;
+    zstr_free(&ep);
+    return port > 0 && port <= 65535 ? (int)port : -1;
+}
+
 static int s_bind(mesh_t *self, const mesh_config_t *cfg)
 {
     char tcp[MESH_MAX_NAME + 16];
@@ -153,7 +171,7 @@ static int s_bind(mesh_t *self, const mesh_config_t *cfg)
                                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     }
-    self->port = zsock_bind(r, "%s", tcp);
+    self->port = s_bind_tcp(r, tcp);
     if (self->port < 0) {
         alog_error("mesh: cannot bind %s: %s", tcp, zmq_strerror(zmq_errno()));
         return -1;
@@ -394,28 +412,94 @@ void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent)
 
 static void s_forget(mesh_t *self, mesh__peer_t *p)
 {
-    if (p->announced)
-        alog_info("mesh: forgetting peer %s (%s)", p->state.name, p->id);
+    if (p->listed)
+        alog_info("mesh: forgetting peer %s (%s)", p->has_state ? p->state.name : p->id, p->id);
     mesh__peer_remove(self, p, true);
+}
+
+/*  Someone vouched for p within dead_ms: it spoke to us, or a member
+    reported it alive. */
+static bool s_vouched(const mesh_t *self, const mesh__peer_t *p, int64_t now)
+{
+    int64_t at = mesh__peer_vouched_at(p);
+    return at > 0 && now - at <= self->dead_ms;
+}
+
+/*  p is unreachable and nothing vouched for it for suspect_ms: send the
+    member that last reported it a digest without our hearsay entries. While
+    it still holds p alive, its delta then carries p's state, which is a new
+    report. At most one such digest per member per ping_ms, whatever the
+    number of peers it reports. (Digests themselves are no reports: ours list
+    hearsay too, so that a state is not sent again at every round.) */
+static void s_ask_reporter(mesh_t *self, mesh__peer_t *p, int64_t now)
+{
+    if (!p->reporter[0] || now - mesh__peer_vouched_at(p) < self->suspect_ms)
+        return;
+    mesh__peer_t *r = mesh__peer_find(self, p->reporter);
+    if (!r || !r->announced || !r->dealer || now - r->asked_at < self->ping_ms ||
+        (r->liveness != MESH_PEER_ALIVE && r->liveness != MESH_PEER_SUSPECT))
+        return;
+    r->asked_at = now;
+    mesh__send_digest(self, r, false);
+}
+
+/*  An entry with an id that we have not reached (no announcement yet): hidden
+    while we try, shown unreachable when it lives (it spoke to us, or a member
+    reports it) but our link has not come up for suspect_ms, dead once nothing
+    vouched for it for dead_ms. True when p was removed. */
+static bool s_sweep_unreached(mesh_t *self, mesh__peer_t *p, int64_t now)
+{
+    bool slow = now - p->dialed_at > self->suspect_ms;
+    switch (p->liveness) {
+    case MESH_PEER_ALIVE: { /* hidden: just learned of, or back */
+        int64_t quiet = now - (p->reported_at > p->last_heard ? p->reported_at : p->last_heard);
+        if (quiet > self->dead_ms) {
+            mesh__peer_set(self, p, MESH_PEER_DEAD); /* not reported */
+            mesh__send_hello(self, p);
+        } else if (slow && s_vouched(self, p, now)) {
+            mesh__peer_set(self, p, MESH_PEER_UNREACHABLE);
+        }
+        return false;
+    }
+    case MESH_PEER_UNREACHABLE:
+        if (!s_vouched(self, p, now))
+            mesh__peer_set(self, p, MESH_PEER_DEAD);
+        else
+            s_ask_reporter(self, p, now);
+        return false;
+    default: /* dead or left (never suspect: that needs an announcement) */
+        if (now - p->since > self->forget_ms) {
+            s_forget(self, p);
+            return true;
+        }
+        if (slow && mesh__peer_vouched_at(p) > p->since && s_vouched(self, p, now)) {
+            mesh__peer_set(self, p, MESH_PEER_UNREACHABLE); /* it lives after all */
+        } else if (p->liveness == MESH_PEER_DEAD && now - p->hello_at >= self->dead_ms) {
+            mesh__send_hello(self, p);
+        }
+        return false;
+    }
 }
 
 /*  Liveness by deadlines; true when p was removed. */
 static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
 {
     int64_t quiet = now - p->last_heard;
-    if (!p->id[0] || !p->announced) {
-        if (!p->silent_logged && now - p->dialed_at > self->dead_ms && !p->heard) {
+    if (!p->announced) {
+        if (!p->listed && !p->silent_logged && now - p->dialed_at > self->dead_ms && !p->heard) {
             p->silent_logged = true;
             alog_info("mesh: no answer from %s yet", p->endpoint);
         }
         if (!p->id[0])
             return false;             /* a seed's placeholder waits as long as it takes */
         mesh__peer_announce(self, p); /* when the link came up after the news */
+        if (!p->announced)
+            return s_sweep_unreached(self, p, now);
     }
     switch (p->liveness) {
     case MESH_PEER_ALIVE:
-        if (quiet > (p->announced ? self->suspect_ms : self->dead_ms)) {
-            mesh__peer_set(self, p, p->announced ? MESH_PEER_SUSPECT : MESH_PEER_DEAD);
+        if (quiet > self->suspect_ms) {
+            mesh__peer_set(self, p, MESH_PEER_SUSPECT);
             mesh__send_hello(self, p); /* in case it forgot us */
         }
         break;
@@ -432,6 +516,7 @@ static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
             mesh__send_hello(self, p); /* a healed partition answers */
         break;
     case MESH_PEER_LEFT:
+    case MESH_PEER_UNREACHABLE: /* (only before an announcement) */
         if (now - p->since > self->forget_ms) {
             s_forget(self, p);
             return true;
@@ -506,7 +591,7 @@ static void s_gossip(mesh_t *self)
         size_t j = i + randombytes_uniform((uint32_t)(n - i));
         mesh__peer_t *t = c[i];
         c[i] = c[j], c[j] = t;
-        mesh__send_digest(self, c[i]);
+        mesh__send_digest(self, c[i], true);
     }
     free(c);
 }
@@ -725,13 +810,19 @@ size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max)
     size_t n = 0;
     for (size_t i = 0; i < self->n_peers; i++) {
         const mesh__peer_t *p = self->peers[i];
-        if (!p->announced)
+        if (!p->listed)
             continue;
         if (out && n < max)
-            out[n] = (mesh_peer_view_t){.state = &p->state,
-                                        .liveness = p->liveness,
-                                        .age_ms = now - p->last_heard,
-                                        .state_age_ms = now - p->state_at};
+            out[n] = (mesh_peer_view_t){
+                .id = p->id,
+                .endpoint = p->endpoint,
+                .state = p->has_state ? &p->state : NULL,
+                .liveness = p->liveness,
+                .age_ms = p->heard || p->announced ? now - p->last_heard : -1,
+                .state_age_ms = p->has_state ? now - p->state_at : 0,
+                .reported_by = p->liveness == MESH_PEER_UNREACHABLE && !p->heard && p->reporter[0]
+                                   ? p->reporter
+                                   : NULL};
         n++;
     }
     return n;

@@ -7,6 +7,8 @@
     A node joins through any seed (or the peers it stored), learns every
     member from hello/delta, probes liveness with ping/ack (suspect after
     suspect_ms without news, dead after dead_ms, refutation by incarnation),
+    shows a member that others report but that we cannot reach as
+    unreachable,
     spreads its own state by push (urgent changes, at once, to every peer)
     and digest/delta anti-entropy (every gossip_ms to `fanout` random peers),
     and says leave on shutdown. Forwarding messages (fwd, reject, chunk, end,
@@ -33,9 +35,14 @@ typedef enum {
     MESH_PEER_SUSPECT,
     MESH_PEER_DEAD,
     MESH_PEER_LEFT,
+    /*  Alive as far as the mesh knows (it spoke to us, or another member
+        reports it), but our own link to it has not come up for suspect_ms:
+        shown so the operator learns of it, never a target of mesh_send. */
+    MESH_PEER_UNREACHABLE,
 } mesh_liveness_t;
 
-const char *mesh_liveness_name(mesh_liveness_t l); /* "alive", "suspect", "dead", "left" */
+/*  "alive", "suspect", "dead", "left", "unreachable" */
+const char *mesh_liveness_name(mesh_liveness_t l);
 
 typedef struct {
     const char *node_id;      /* our id (UUID) */
@@ -52,8 +59,9 @@ typedef struct {
     /* fwd, reject, chunk, end, fail, cancel from peer `from` (msg is the
        callee's for the call only) */
     void (*on_forward)(void *arg, const mesh_msg_t *msg);
-    /* a peer's liveness or state changed (routing may change; a dead or left
-       peer's forwarded requests fail) */
+    /* the liveness of a listed peer (see mesh_peers) or the state of an
+       announced one changed (routing may change; a dead or left peer's
+       forwarded requests fail) */
     void (*on_peer)(void *arg, const char *id, mesh_liveness_t liveness);
     /* remember or forget a peer (the node keeps them in SQLite) */
     void (*on_persist)(void *arg, const char *id, const char *endpoint, bool forget);
@@ -81,22 +89,34 @@ void mesh_leave(mesh_t *self);
 
 /*  Sends a forwarding message to one peer; our id goes out as its "from"
     (msg itself is left as it was). Never blocks: -1 when the peer is
-    unknown or not announced (see mesh_peers), neither alive nor suspect, its
-    link is down or its pipe is full, or msg is not a forwarding message. */
+    unknown or not reached yet (see mesh_peers), neither alive nor suspect
+    (unreachable included), its link is down or its pipe is full, or msg is
+    not a forwarding message. */
 int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg);
 
 /*  The peers as we see them. Pointers are borrowed until the next loop turn. */
 typedef struct {
-    const mesh_state_t *state; /* their last state (models, load, cooldowns…) */
+    const char *id;            /* never NULL */
+    const char *endpoint;      /* HOST:PORT we dial (never NULL) */
+    const mesh_state_t *state; /* their last state (models, load, cooldowns…);
+                                  NULL for an unreachable peer whose state
+                                  never reached us (known by a peer list only) */
     mesh_liveness_t liveness;
-    long long age_ms;       /* since we last heard from them */
-    long long state_age_ms; /* since `state` arrived: subtract it from the
-                               remaining-ms fields to get what is left now */
+    long long age_ms;        /* since we last heard from them directly; -1: never
+                                since we dialed their current address */
+    long long state_age_ms;  /* since `state` arrived: subtract it from the
+                                remaining-ms fields to get what is left now */
+    const char *reported_by; /* unreachable and never heard directly: the member
+                                that last reported it; NULL otherwise */
 } mesh_peer_view_t;
 
 /*  Fills up to max views; returns how many peers there are (all of them, even
-    beyond max). Only announced peers count: heard from directly, state held
-    and our own link up. Our own node is not included. */
+    beyond max). Our own node is not included. A peer counts once it was
+    announced (heard from directly, state held and our own link up; it then
+    stays until forgotten, whatever its liveness), or while it is shown as
+    MESH_PEER_UNREACHABLE (and after that as dead, until forgotten). Only an
+    alive peer may serve requests: a caller filters on liveness, and must
+    allow state == NULL. */
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max);
 size_t mesh_alive_count(const mesh_t *self);
 

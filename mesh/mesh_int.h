@@ -37,10 +37,14 @@ typedef struct {
     mesh_state_t state;
     bool has_state;
     mesh_liveness_t liveness;
-    bool announced; /* the node knows it: heard directly, has a state, our link is up */
+    bool announced; /* reached: heard directly, has a state, our link was up */
+    bool listed;    /* the node knows it (mesh_peers): announced, or shown unreachable */
     bool heard;     /* a direct message arrived since the last dial */
     bool persisted; /* in the node's store (from `known` or on_persist) */
     bool silent_logged;
+    char reporter[MESH_MAX_ID + 1]; /* not announced: who last reported it alive, "" none */
+    int64_t reported_at;            /* when (0: never) */
+    int64_t asked_at;   /* as a reporter: the last digest we sent it to hear its reports */
     int64_t last_heard; /* monotonic ms of the last direct message (or the dial) */
     int64_t state_at;   /* when `state` arrived */
     int64_t dialed_at;
@@ -152,8 +156,16 @@ void mesh__peer_remove(mesh_t *self, mesh__peer_t *p, bool forget);
 void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l);
 void mesh__peer_news(mesh_t *self, mesh__peer_t *p);
 void mesh__peer_announce(mesh_t *self, mesh__peer_t *p);
+/*  `by` reports p alive: it relays p's state, or lists p in its hello.
+    Recorded for an entry not announced (see mesh.c, s_sweep_unreached). */
+void mesh__peer_vouch(mesh__peer_t *p, const mesh__peer_t *by);
+/*  The last sign that p lives: a direct message since our last dial, or a
+    report (0: none). */
+int64_t mesh__peer_vouched_at(const mesh__peer_t *p);
 bool mesh__linked(const mesh__peer_t *p); /* our DEALER to p is connected */
-bool mesh__relayable(const mesh__peer_t *p);
+/*  We vouch for p's state to others: announced and alive or suspect, or not
+    announced but heard from directly within dead_ms (never on hearsay). */
+bool mesh__relayable(const mesh_t *self, const mesh__peer_t *p, int64_t now);
 bool mesh__tomb_blocks(mesh_t *self, const char *id, uint64_t version);
 void mesh__tomb_expire(mesh_t *self, int64_t now);
 void mesh__grave(mesh_t *self, zsock_t **sock_p);
@@ -163,7 +175,9 @@ void mesh__grave_flush(mesh_t *self);
 int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg);
 void mesh__send_hello(mesh_t *self, mesh__peer_t *p);
 void mesh__flush_hello(mesh_t *self, mesh__peer_t *p);
-void mesh__send_digest(mesh_t *self, mesh__peer_t *p);
+/*  Our version of every state we vouch for (mesh__relayable); with hearsay,
+    also of those we hold on hearsay only (not reached, not dead). */
+void mesh__send_digest(mesh_t *self, mesh__peer_t *p, bool hearsay);
 void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const mesh_state_t **sts,
                        const int64_t *ages, size_t n);
 void mesh__push_local(mesh_t *self);

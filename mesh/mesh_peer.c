@@ -1,11 +1,14 @@
 /*  mesh_peer — the peer table: one entry per node we know (or per seed
     address not answered yet), its DEALER, its last state and its liveness.
 
-    An entry is hidden from the node until it is `announced`: heard from
-    directly and holding a state. Then every liveness change or new state
-    reaches on_peer, every return to alive on_persist. Forgotten entries
-    leave a tombstone for forget_ms so that a relay of their old state does
-    not bring them back. Runs on the loop's thread. */
+    An entry is hidden from the node until it is `listed`: `announced` (heard
+    from directly, holding a state, our link up), or shown as unreachable
+    (others report it, or it speaks to us, but our link to it does not come
+    up; see mesh.c). Then every liveness change reaches on_peer, and an
+    announced peer's every new state too and its every return to alive
+    on_persist. Forgotten entries leave a tombstone for forget_ms so that a
+    relay of their old state does not bring them back. Runs on the loop's
+    thread. */
 #include "mesh/mesh_int.h"
 
 #include <stdio.h>
@@ -253,10 +256,61 @@ void mesh__peer_remove(mesh_t *self, mesh__peer_t *p, bool forget)
 
 /* --------------------------------------------------------------- liveness */
 
-bool mesh__relayable(const mesh__peer_t *p)
+bool mesh__relayable(const mesh_t *self, const mesh__peer_t *p, int64_t now)
 {
-    return p->id[0] && p->has_state &&
-           (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT);
+    if (!p->id[0] || !p->has_state)
+        return false;
+    if (p->announced)
+        return p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT;
+    return (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_UNREACHABLE) && p->heard &&
+           now - p->last_heard <= self->dead_ms;
+}
+
+void mesh__peer_vouch(mesh__peer_t *p, const mesh__peer_t *by)
+{
+    if (p->announced || p == by || !by->id[0] || p->liveness == MESH_PEER_LEFT)
+        return;
+    p->reported_at = mesh__now();
+    snprintf(p->reporter, sizeof p->reporter, "%s", by->id);
+}
+
+int64_t mesh__peer_vouched_at(const mesh__peer_t *p)
+{
+    int64_t heard = p->heard ? p->last_heard : 0;
+    return p->reported_at > heard ? p->reported_at : heard;
+}
+
+/*  "name (id)", or the id alone while its state is unknown. */
+static const char *s_who(const mesh__peer_t *p, char *buf, size_t len)
+{
+    if (p->has_state && p->state.name && !streq(p->state.name, p->id))
+        snprintf(buf, len, "%s (%s)", p->state.name, p->id);
+    else
+        snprintf(buf, len, "%s", p->id);
+    return buf;
+}
+
+/*  The one warning of an unreachable episode: what we cannot reach and what
+    to check. */
+static void s_warn_unreachable(mesh_t *self, const mesh__peer_t *p)
+{
+    char who[2 * MESH_MAX_NAME + 8], by[2 * MESH_MAX_NAME + 8];
+    double secs = (double)(mesh__now() - p->dialed_at) / 1000.0;
+    s_who(p, who, sizeof who);
+    if (p->heard) {
+        alog_warn("mesh: peer %s reaches us, but our link to it at %s has not come up in %.1f s: "
+                  "check that this machine can reach %s (firewall, VPN, that node's --advertise)",
+                  who, p->endpoint, secs, p->endpoint);
+        return;
+    }
+    const mesh__peer_t *r = mesh__peer_find(self, p->reporter);
+    if (r)
+        s_who(r, by, sizeof by);
+    else
+        snprintf(by, sizeof by, "%s", p->reporter[0] ? p->reporter : "another member");
+    alog_warn("mesh: peer %s at %s (reported by %s) has not answered in %.1f s: check that this "
+              "machine can reach %s (firewall, VPN, that node's --advertise)",
+              who, p->endpoint, by, secs, p->endpoint);
 }
 
 static void s_persist(mesh_t *self, mesh__peer_t *p)
@@ -272,10 +326,17 @@ void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l)
         return;
     p->liveness = l;
     p->since = mesh__now();
-    if (!p->announced)
+    if (l == MESH_PEER_UNREACHABLE)
+        p->listed = true;
+    if (!p->listed)
         return;
-    alog_info("mesh: peer %s (%s) is %s", p->state.name, p->id, mesh_liveness_name(l));
-    if (l == MESH_PEER_ALIVE)
+    if (l == MESH_PEER_UNREACHABLE) {
+        s_warn_unreachable(self, p);
+    } else {
+        char who[2 * MESH_MAX_NAME + 8];
+        alog_info("mesh: peer %s is %s", s_who(p, who, sizeof who), mesh_liveness_name(l));
+    }
+    if (l == MESH_PEER_ALIVE && p->announced)
         s_persist(self, p);
     if (self->on_peer)
         self->on_peer(self->arg, p->id, l);
@@ -292,20 +353,30 @@ void mesh__peer_announce(mesh_t *self, mesh__peer_t *p)
 {
     if (p->announced || !p->heard || !p->has_state || !p->id[0] || !mesh__linked(p))
         return;
-    p->announced = true;
+    bool was_listed = p->listed; /* shown unreachable (or dead after that) so far */
+    p->announced = p->listed = true;
     p->liveness = MESH_PEER_ALIVE;
     p->since = mesh__now();
-    alog_info("mesh: peer %s (%s) joined at %s", p->state.name, p->id, p->state.endpoint);
+    p->reporter[0] = '\0';
+    char who[2 * MESH_MAX_NAME + 8];
+    if (was_listed)
+        alog_info("mesh: peer %s is reachable at %s now: alive", s_who(p, who, sizeof who),
+                  p->endpoint);
+    else
+        alog_info("mesh: peer %s joined at %s", s_who(p, who, sizeof who), p->state.endpoint);
     s_persist(self, p);
     if (self->on_peer)
         self->on_peer(self->arg, p->id, MESH_PEER_ALIVE);
 }
 
-/*  A direct message from p: it is alive. */
+/*  A direct message from p: it is alive, and announced when our link is up
+    too. A listed entry whose link is still down keeps its liveness: the
+    sweep shows it unreachable again if that lasts (mesh.c). */
 void mesh__peer_news(mesh_t *self, mesh__peer_t *p)
 {
     p->last_heard = mesh__now();
     p->heard = true;
-    mesh__peer_set(self, p, MESH_PEER_ALIVE);
     mesh__peer_announce(self, p);
+    if (p->announced || !p->listed)
+        mesh__peer_set(self, p, MESH_PEER_ALIVE);
 }

@@ -160,11 +160,12 @@ static mesh_msg_t s_hello_new(mesh_t *self, const mesh__peer_t *to, mesh_state_t
                               mesh_model_t **tmp)
 {
     mesh_msg_t m = {.type = MESH_HELLO, .states = view, .n_states = 1};
+    int64_t now = mesh__now();
     s_view(&self->local, s_local_age(self), view, tmp);
     m.peers = calloc(self->n_peers ? self->n_peers : 1, sizeof *m.peers);
     for (size_t i = 0; m.peers && i < self->n_peers; i++) {
         mesh__peer_t *q = self->peers[i];
-        if (q == to || !q->announced || !mesh__relayable(q))
+        if (q == to || !q->announced || !mesh__relayable(self, q, now))
             continue;
         m.peers[m.n_peers].id = q->id;
         m.peers[m.n_peers++].endpoint = q->state.endpoint;
@@ -230,17 +231,27 @@ static void s_reply_state(mesh_t *self, const char *rid)
     free(tmp);
 }
 
-void mesh__send_digest(mesh_t *self, mesh__peer_t *p)
+/*  A state held on hearsay only: not reached and not heard directly, but
+    not known dead either. */
+static bool s_hearsay(const mesh_t *self, const mesh__peer_t *q, int64_t now)
+{
+    return q->id[0] && q->has_state && !q->announced &&
+           (q->liveness == MESH_PEER_ALIVE || q->liveness == MESH_PEER_UNREACHABLE) &&
+           !mesh__relayable(self, q, now);
+}
+
+void mesh__send_digest(mesh_t *self, mesh__peer_t *p, bool hearsay)
 {
     mesh_version_t *v = calloc(self->n_peers + 1, sizeof *v);
     if (!v)
         return;
     size_t n = 0;
+    int64_t now = mesh__now();
     v[n].id = self->id;
     v[n++].version = self->local.version;
     for (size_t i = 0; i < self->n_peers; i++) {
         mesh__peer_t *q = self->peers[i];
-        if (mesh__relayable(q)) {
+        if (mesh__relayable(self, q, now) || (hearsay && s_hearsay(self, q, now))) {
             v[n].id = q->id;
             v[n++].version = q->state.version;
         }
@@ -301,6 +312,8 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const mesh_state_t *st)
             !(p = s_entry_for(self, st->id, st->endpoint)))
             return;
     }
+    if (!direct)
+        mesh__peer_vouch(p, from); /* even an old version: `from` vouches for it */
     if (p->has_state && st->version <= p->state.version)
         return;
     if (!direct && p->liveness == MESH_PEER_LEFT)
@@ -320,18 +333,22 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const mesh_state_t *st)
     if (p->liveness != MESH_PEER_LEFT && mesh__dialable(self, copy.endpoint) &&
         ((!direct && p->liveness == MESH_PEER_DEAD) || s_moved(p, copy.endpoint)))
         mesh__peer_dial(self, p, copy.endpoint); /* alive somewhere: try there */
-    if (p->announced && self->on_peer)
-        self->on_peer(self->arg, p->id, p->liveness);
-    else
+    if (!p->announced)
         mesh__peer_announce(self, p);
+    else if (self->on_peer)
+        self->on_peer(self->arg, p->id, p->liveness);
 }
 
-static void s_learn(mesh_t *self, const mesh_peer_ref_t *ref)
+/*  A peer listed in by's hello. */
+static void s_learn(mesh_t *self, const mesh__peer_t *by, const mesh_peer_ref_t *ref)
 {
-    if (streq(ref->id, self->id) || mesh__peer_find(self, ref->id) ||
-        mesh__tomb_blocks(self, ref->id, UINT64_MAX))
+    if (streq(ref->id, self->id))
         return;
-    s_entry_for(self, ref->id, ref->endpoint);
+    mesh__peer_t *p = mesh__peer_find(self, ref->id);
+    if (!p && !mesh__tomb_blocks(self, ref->id, UINT64_MAX))
+        p = s_entry_for(self, ref->id, ref->endpoint);
+    if (p)
+        mesh__peer_vouch(p, by);
 }
 
 /* -------------------------------------------------------------- messages */
@@ -383,7 +400,7 @@ static void s_on_hello(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
     s_apply(self, p, st);
     mesh__peer_news(self, p);
     for (size_t i = 0; i < m->n_peers; i++)
-        s_learn(self, &m->peers[i]);
+        s_learn(self, p, &m->peers[i]);
     if (rid)
         s_reply_state(self, rid);
     else if (via_dealer && !dialed)
@@ -419,7 +436,7 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
     }
     for (size_t i = 0; sts && ages && i < self->n_peers; i++) {
         mesh__peer_t *q = self->peers[i];
-        if (q == p || !mesh__relayable(q))
+        if (q == p || !mesh__relayable(self, q, now))
             continue;
         have = zhashx_lookup(theirs, q->id);
         if (!have || *have < q->state.version) {
@@ -429,7 +446,7 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
     }
     mesh__send_states(self, p, MESH_DELTA, sts, ages, n);
     if (ask)
-        mesh__send_digest(self, p);
+        mesh__send_digest(self, p, true);
     free(sts);
     free(ages);
     zhashx_destroy(&theirs);

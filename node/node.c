@@ -148,13 +148,11 @@ static long long s_left(long long remaining, long long age)
     return remaining > age ? remaining - age : 0;
 }
 
-/*  A peer's entry of /mesh/status, as this node sees it. */
-static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
+static json_t *s_peer_models(const mesh_peer_view_t *v)
 {
-    const mesh_state_t *st = v->state;
     json_t *models = json_array();
-    for (size_t k = 0; k < st->n_models; k++) {
-        const mesh_model_t *mm = &st->models[k];
+    for (size_t k = 0; v->state && k < v->state->n_models; k++) {
+        const mesh_model_t *mm = &v->state->models[k];
         long long left = s_left(mm->cooled_remaining_ms, v->state_age_ms);
         json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", mm->name, "arena_id",
                               mm->arena_id ? mm->arena_id : "", "modality",
@@ -164,11 +162,25 @@ static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
                             left > 0 && mm->reason ? json_string(mm->reason) : json_null());
         json_array_append_new(models, o);
     }
-    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, "
-                     "s:I}, s:{s:I, s:I, s:I}, s:I, s:o}",
-                     "id", st->id, "name", st->name ? st->name : "?", "self", 0, "address",
-                     st->endpoint ? st->endpoint : "", "http", st->http ? st->http : "", "state",
-                     mesh_liveness_name(v->liveness), "age_ms", (json_int_t)v->age_ms, "uptime_ms",
+    return models;
+}
+
+/*  A peer's entry of /mesh/status, as this node sees it. An unreachable peer
+    may come without a state (only its id and address reached us): zeros. */
+static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
+{
+    static const mesh_state_t none = {.p50_ms = -1};
+    const mesh_state_t *st = v->state ? v->state : &none;
+    /* an unreachable peer: the address we fail to dial */
+    const char *address = v->liveness != MESH_PEER_UNREACHABLE && st->endpoint && *st->endpoint
+                              ? st->endpoint
+                              : v->endpoint;
+    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:o, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, "
+                     "s:I}, s:{s:I, s:I, s:I}, s:I, s:o, s:o}",
+                     "id", v->id, "name", st->name && *st->name ? st->name : v->id, "self", 0,
+                     "address", address, "http", st->http ? st->http : "", "state",
+                     mesh_liveness_name(v->liveness), "age_ms",
+                     v->age_ms >= 0 ? json_integer(v->age_ms) : json_null(), "uptime_ms",
                      (json_int_t)(st->started_at_ms ? now - st->started_at_ms : 0), "incarnation",
                      (json_int_t)st->incarnation, "tabs", "count", (json_int_t)st->tabs, "healthy",
                      (json_int_t)st->tabs_healthy, "load", "inflight", (json_int_t)st->inflight,
@@ -176,7 +188,8 @@ static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
                      (json_int_t)st->ok, "failed", (json_int_t)st->failed, "p50_ms",
                      (json_int_t)st->p50_ms, "node_cooled_remaining_ms",
                      (json_int_t)s_left(st->node_cooled_remaining_ms, v->state_age_ms), "models",
-                     models);
+                     s_peer_models(v), "reported_by",
+                     v->reported_by ? json_string(v->reported_by) : json_null());
 }
 
 static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
@@ -221,6 +234,7 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
         (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed", (json_int_t)ds.failed,
         "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms", (json_int_t)node_cool,
         "catalog_updated_ms", (json_int_t)catalog_updated_ms(self->catalog), "models", models);
+    json_object_set_new(me, "reported_by", json_null());
     mesh_stats_t ms;
     mesh_stats(self->mesh, &ms);
     json_object_set_new(me, "mesh",
@@ -233,8 +247,11 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
     size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
     json_t *nodes = json_object_get(doc, "nodes");
     for (size_t i = 0; doc && i < n_peers && i < NODE_MAX_PEERS; i++)
-        if (views[i].state && views[i].state->id)
-            json_array_append_new(nodes, s_peer_entry(&views[i], now));
+        if (views[i].id) {
+            json_t *entry = s_peer_entry(&views[i], now);
+            if (entry)
+                json_array_append_new(nodes, entry);
+        }
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     abuf_puts(out, s ? s : "{}");
     free(s);
@@ -459,7 +476,9 @@ static void s_on_forward(void *arg, const mesh_msg_t *msg)
 static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
 {
     node_t *self = arg;
-    alog_info("mesh: peer %s is %s", id, mesh_liveness_name(liveness));
+    /* The mesh logs every change itself (and warns about an unreachable
+       peer); this also runs at each new state of a peer. */
+    alog_debug("mesh: peer %s is %s: routing updated", id, mesh_liveness_name(liveness));
     if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->forward)
         forward_peer_gone(self->forward, id);
     if (self->dispatch)

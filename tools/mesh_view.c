@@ -56,6 +56,7 @@ static void s_node_clear(mesh_view_node_t *n)
     free(n->address);
     free(n->http);
     free(n->state);
+    free(n->reported_by);
 }
 
 static void s_parse_models(mesh_view_node_t *n, const json_t *arr, bool *oom)
@@ -94,6 +95,8 @@ static void s_parse_node(mesh_view_node_t *n, const json_t *obj, const char *sel
     n->is_self = json_is_true(json_object_get(obj, "self")) ||
                  (self_id && n->id && strcmp(self_id, n->id) == 0);
     n->age_ms = s_num(obj, "age_ms");
+    n->never_heard = json_is_null(json_object_get(obj, "age_ms"));
+    n->reported_by = s_str(obj, "reported_by", oom);
     n->uptime_ms = s_num(obj, "uptime_ms");
     const json_t *tabs = json_object_get(obj, "tabs");
     n->tabs_count = s_num(tabs, "count");
@@ -487,7 +490,7 @@ static int s_status_row(s_table_t *t, const mesh_view_node_t *n)
             rc = s_clean(&cell, n->state, MESH_VIEW_CELL_COLS);
             break;
         case 3:
-            rc = s_duration(&cell, n->age_ms);
+            rc = n->never_heard ? abuf_puts(&cell, "-") : s_duration(&cell, n->age_ms);
             break;
         case 4:
             rc = s_ratio(&cell, n->tabs_healthy, n->tabs_count);
@@ -553,18 +556,65 @@ static int s_count_models(const mesh_view_t *v, size_t *total, size_t *available
 
 static int s_state_counts(const mesh_view_t *v, abuf_t *out)
 {
-    static const char *const states[] = {"alive", "suspect", "dead", "left"};
-    size_t counts[5] = {0};
+    static const char *const states[] = {"alive", "suspect", "unreachable", "dead", "left"};
+    enum { N = sizeof states / sizeof states[0] };
+    size_t counts[N + 1] = {0};
     for (size_t i = 0; i < v->node_count; i++) {
         size_t k = 0;
-        while (k < 4 && !(v->nodes[i].state && strcmp(v->nodes[i].state, states[k]) == 0))
+        while (k < N && !(v->nodes[i].state && strcmp(v->nodes[i].state, states[k]) == 0))
             k++;
         counts[k]++;
     }
     int rc = abuf_printf(out, "%zu alive", counts[0]);
-    for (size_t k = 1; k < 5 && rc == 0; k++)
+    for (size_t k = 1; k <= N && rc == 0; k++)
         if (counts[k])
-            rc = abuf_printf(out, ", %zu %s", counts[k], k < 4 ? states[k] : "other");
+            rc = abuf_printf(out, ", %zu %s", counts[k], k < N ? states[k] : "other");
+    return rc;
+}
+
+static const mesh_view_node_t *s_node_by_id(const mesh_view_t *v, const char *id)
+{
+    for (size_t i = 0; id && i < v->node_count; i++)
+        if (v->nodes[i].id && strcmp(v->nodes[i].id, id) == 0)
+            return &v->nodes[i];
+    return NULL;
+}
+
+/*  "! laptop at 10.0.0.7:5104 is unreachable from desk (reported by pi):
+    check that desk can reach 10.0.0.7:5104 (firewall, VPN, laptop's
+    --advertise)" for each unreachable node. */
+static int s_unreachable_notes(const mesh_view_t *v, abuf_t *out)
+{
+    const char *me = NULL;
+    for (size_t i = 0; i < v->node_count && !me; i++)
+        if (v->nodes[i].is_self)
+            me = v->nodes[i].name;
+    int rc = 0;
+    for (size_t i = 0; i < v->node_count && rc == 0; i++) {
+        const mesh_view_node_t *n = &v->nodes[i];
+        if (!n->state || strcmp(n->state, "unreachable") != 0)
+            continue;
+        const mesh_view_node_t *by = s_node_by_id(v, n->reported_by);
+        rc = abuf_puts(out, "! ");
+        rc = rc ? rc : s_clean(out, n->name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : abuf_puts(out, " at ");
+        rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : abuf_puts(out, " is unreachable from ");
+        rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+        if (rc == 0 && n->reported_by) {
+            rc = abuf_puts(out, " (reported by ");
+            rc = rc ? rc
+                    : s_clean(out, by && by->name ? by->name : n->reported_by, MESH_VIEW_CELL_COLS);
+            rc = rc ? rc : abuf_puts(out, ")");
+        }
+        rc = rc ? rc : abuf_puts(out, ": check that ");
+        rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+        rc = rc ? rc : abuf_puts(out, " can reach ");
+        rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : abuf_puts(out, " (firewall, VPN, ");
+        rc = rc ? rc : s_clean(out, n->name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : abuf_puts(out, "'s --advertise)\n");
+    }
     return rc;
 }
 
@@ -592,7 +642,8 @@ static int s_status_summary(const mesh_view_t *v, abuf_t *out)
         rc = abuf_printf(out, " (+%zu unavailable)", total - available);
     if (rc == 0 && v->nodes_dropped)
         rc = abuf_printf(out, " · %zu more entries not shown", v->nodes_dropped);
-    return rc ? rc : abuf_puts(out, "\n");
+    rc = rc ? rc : abuf_puts(out, "\n");
+    return rc ? rc : s_unreachable_notes(v, out);
 }
 
 int mesh_view_render_status(const mesh_view_t *view, abuf_t *out)

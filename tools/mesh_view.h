@@ -56,9 +56,11 @@ typedef struct {
     char *name;
     char *address;
     char *http;
-    char *state;  /* alive | suspect | dead | left, or anything a peer sent */
+    char *state;  /* alive | suspect | unreachable | dead | left, or anything a peer sent */
     bool is_self; /* "self": true, or id equal to the document's "self" */
     long long age_ms;
+    bool never_heard;  /* "age_ms": null — not heard from directly (an unreachable peer) */
+    char *reported_by; /* id of the member that reports an unreachable peer, or NULL */
     long long uptime_ms;
     long long tabs_count;
     long long tabs_healthy;
@@ -110,7 +112,8 @@ const char *mesh_view_format_duration(long long ms, char *buf, size_t buf_len);
     each byte of an invalid sequence 1. */
 size_t mesh_view_display_width(const char *s);
 
-/*  NODE ADDRESS STATE AGE TABS LOAD MODELS COOLED, then a summary line. */
+/*  NODE ADDRESS STATE AGE TABS LOAD MODELS COOLED, then a summary line, then
+    for each unreachable node a line starting "! " saying what to check. */
 int mesh_view_render_status(const mesh_view_t *view, abuf_t *out);
 /*  MODEL MODALITY <node>..., rows sorted by name; cells ok / cool 12m / - / ?. */
 int mesh_view_render_models(const mesh_view_t *view, abuf_t *out);

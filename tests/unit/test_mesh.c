@@ -137,6 +137,8 @@ typedef struct {
     const char *known[4];
     size_t n_known;
     int forget_ms;
+    const char *advertise; /* NULL: the bound address */
+    int gossip_ms;         /* 0: S_GOSSIP */
 } opts_t;
 
 typedef struct {
@@ -209,7 +211,8 @@ static void s_cfg(mesh_config_t *c, node_t *n, const opts_t *o)
     c->known = o->known;
     c->n_known = o->n_known;
     c->secret = o->secret;
-    c->gossip_ms = S_GOSSIP;
+    c->advertise = o->advertise;
+    c->gossip_ms = o->gossip_ms ? o->gossip_ms : S_GOSSIP;
     c->fanout = 3;
     c->ping_ms = S_PING;
     c->ping_timeout_ms = 50;
@@ -270,9 +273,13 @@ static const mesh_peer_view_t *s_view(node_t *n, const char *id)
 {
     static mesh_peer_view_t v[64];
     size_t k = mesh_peers(n->mesh, v, 64);
-    for (size_t i = 0; i < k && i < 64; i++)
-        if (streq(v[i].state->id, id))
+    for (size_t i = 0; i < k && i < 64; i++) {
+        assert_non_null(v[i].id);
+        assert_non_null(v[i].endpoint);
+        assert_true(!v[i].state || streq(v[i].state->id, v[i].id));
+        if (streq(v[i].id, id))
             return &v[i];
+    }
     return NULL;
 }
 
@@ -371,7 +378,17 @@ typedef struct {
     mesh_msg_t *rx;
     size_t n_rx, cap_rx;
     bool auto_ack;
+    const mesh_state_t *vouch; /* answer every digest with a delta holding it */
 } fake_t;
+
+static void s_fake_answer(fake_t *f, mesh_msg_t *m)
+{
+    abuf_t b = ABUF_INIT;
+    m->from = f->id;
+    assert_int_equal(mesh_msg_encode(m, &b), 0);
+    zmq_send(zsock_resolve(f->dealer), b.data, b.len, ZMQ_DONTWAIT);
+    abuf_free(&b);
+}
 
 static void s_fake_keep(fake_t *f, const uint8_t *buf, size_t len)
 {
@@ -379,11 +396,12 @@ static void s_fake_keep(fake_t *f, const uint8_t *buf, size_t len)
     if (mesh_msg_decode(buf, len, &m, NULL, 0) != MESH_MSG_OK)
         return;
     if (m.type == MESH_PING && f->auto_ack) {
-        mesh_msg_t ack = {.type = MESH_ACK, .from = f->id, .seq = m.seq};
-        abuf_t b = ABUF_INIT;
-        assert_int_equal(mesh_msg_encode(&ack, &b), 0);
-        zmq_send(zsock_resolve(f->dealer), b.data, b.len, ZMQ_DONTWAIT);
-        abuf_free(&b);
+        mesh_msg_t ack = {.type = MESH_ACK, .seq = m.seq};
+        s_fake_answer(f, &ack);
+    }
+    if (m.type == MESH_DIGEST && f->vouch) {
+        mesh_msg_t delta = {.type = MESH_DELTA, .states = (mesh_state_t *)f->vouch, .n_states = 1};
+        s_fake_answer(f, &delta);
     }
     if (f->n_rx == f->cap_rx) {
         f->cap_rx = f->cap_rx ? f->cap_rx * 2 : 32;
@@ -1439,6 +1457,219 @@ static void test_refutation(void **state)
     s_fake_destroy(&f);
 }
 
+/* ------------------------------------------------------------ unreachable */
+
+/*  A loopback port where nothing listens: bound (so that nothing else takes
+    it meanwhile) but never listening, so every dial is refused. */
+static int s_dead_port(int *fd)
+{
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&sa, &len), 0);
+    return ntohs(sa.sin_port);
+}
+
+static size_t s_digests_from(const fake_t *f, size_t mark, const char *listing, size_t *listed)
+{
+    size_t n = 0;
+    *listed = 0;
+    for (size_t i = mark; i < f->n_rx; i++) {
+        if (f->rx[i].type != MESH_DIGEST)
+            continue;
+        n++;
+        for (size_t j = 0; j < f->rx[i].n_versions; j++)
+            *listed += streq(f->rx[i].versions[j].id, listing);
+    }
+    return n;
+}
+
+/*  A peer only another member reports, at an address where nothing listens:
+    hidden for suspect_ms, then shown unreachable with one warning, never a
+    target. It stays so while that member keeps reporting it: with a's
+    gossip slowed down to a minute (one round at its start, before any of
+    this), what keeps it are a's digests to the reporter, which leave it
+    out (and are at most one per ping_ms). Once the reporter stops, it is
+    dead within dead_ms, and never stored. A peer the reporter names only
+    in its hello is shown too, without a state, and dies after dead_ms as
+    nothing reports it again. */
+static void test_unreachable_reported(void **state)
+{
+    zloop_t *loop = *state;
+    int hole_fd;
+    char hole[64];
+    snprintf(hole, sizeof hole, "127.0.0.1:%d", s_dead_port(&hole_fd));
+    node_t a;
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .gossip_ms = 60000});
+    fake_t f;
+    s_fake_new(&f, loop, "fake-r", mesh_endpoint(a.mesh), true);
+    s_fake_hello(&f, NULL);
+    assert_true(s_wait_event(loop, &a, "fake-r", MESH_PEER_ALIVE, 2000));
+
+    mesh_model_t gm;
+    mesh_state_t gs;
+    s_state(&gs, "ghost", &gm, 0);
+    gs.id = "node-ghost";
+    gs.endpoint = hole;
+    gs.version = gs.incarnation = 7;
+    mesh_msg_t relay = {.type = MESH_DELTA, .states = &gs, .n_states = 1};
+    f.vouch = &gs;
+    int64_t t0 = zclock_mono();
+    s_fake_send(&f, &relay);
+    mesh_model_t fm;
+    mesh_state_t fs;
+    s_state(&fs, "fake", &fm, 0);
+    fs.id = f.id;
+    fs.endpoint = f.ep;
+    fs.version = fs.incarnation = 1;
+    mesh_peer_ref_t bare = {.id = "node-bare", .endpoint = hole};
+    mesh_msg_t hello = {
+        .type = MESH_HELLO, .states = &fs, .n_states = 1, .peers = &bare, .n_peers = 1};
+    s_fake_send(&f, &hello);
+    s_run(loop, S_SUSPECT / 2);
+    assert_null(s_view(&a, "node-ghost")); /* hidden while we try */
+    assert_null(s_view(&a, "node-bare"));
+    assert_true(s_wait_event(loop, &a, "node-ghost", MESH_PEER_UNREACHABLE, 2000));
+    int64_t took = s_event(&a, "node-ghost", MESH_PEER_UNREACHABLE)->at - t0;
+    if (took < S_SUSPECT || took > S_SUSPECT + 300)
+        fail_msg("unreachable after %lld ms", (long long)took);
+    const mesh_peer_view_t *v = s_view(&a, "node-ghost");
+    assert_non_null(v);
+    assert_int_equal(v->liveness, MESH_PEER_UNREACHABLE);
+    assert_string_equal(mesh_liveness_name(v->liveness), "unreachable");
+    assert_string_equal(v->endpoint, hole);
+    assert_string_equal(v->reported_by, "fake-r");
+    assert_int_equal(v->age_ms, -1); /* never heard directly */
+    assert_non_null(v->state);
+    assert_string_equal(v->state->name, "ghost");
+    assert_true(s_wait_event(loop, &a, "node-bare", MESH_PEER_UNREACHABLE, 500));
+    v = s_view(&a, "node-bare");
+    assert_null(v->state); /* only its id and address reached us */
+    assert_string_equal(v->endpoint, hole);
+    assert_string_equal(v->reported_by, "fake-r");
+    assert_int_equal(mesh_peers(a.mesh, NULL, 0), 3);
+    assert_int_equal(mesh_alive_count(a.mesh), 1);
+    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "r-1"};
+    assert_int_equal(mesh_send(a.mesh, "node-ghost", &cancel), -1);
+    char line[256];
+    snprintf(line, sizeof line,
+             "peer ghost (node-ghost) at %s (reported by fake (fake-r)) has not answered in", hole);
+    assert_int_equal(s_log_count(line), 1);
+    snprintf(line, sizeof line,
+             "check that this machine can reach %s (firewall, VPN, that node's --advertise)", hole);
+    assert_int_equal(s_log_count(line), 2); /* node-ghost's and node-bare's */
+
+    snprintf(line, sizeof line, "peer node-bare at %s (reported by fake (fake-r))", hole);
+    assert_int_equal(s_log_count(line), 1);
+
+    /* still reported: still unreachable, well past dead_ms, no new warning;
+       node-bare, named once, is dead by then */
+    size_t mark = f.n_rx, listed;
+    s_run(loop, S_DEAD + S_SUSPECT);
+    assert_true(s_sees(&a, "node-ghost", MESH_PEER_UNREACHABLE));
+    assert_true(s_sees(&a, "node-bare", MESH_PEER_DEAD));
+    size_t asks = s_digests_from(&f, mark, "node-ghost", &listed);
+    if (asks < 2 || asks > (S_DEAD + S_SUSPECT) / S_PING + 1)
+        fail_msg("%zu digests to the reporter", asks);
+    assert_int_equal(listed, 0); /* a does not vouch for what it cannot reach */
+    assert_int_equal(s_log_count("has not answered in"), 2);
+
+    /* the reporter no longer reports it: dead within dead_ms */
+    f.vouch = NULL;
+    int64_t t1 = zclock_mono();
+    assert_true(s_wait_event(loop, &a, "node-ghost", MESH_PEER_DEAD, 3000));
+    took = s_event(&a, "node-ghost", MESH_PEER_DEAD)->at - t1;
+    if (took > S_DEAD + 300)
+        fail_msg("dead %lld ms after the last report", (long long)took);
+    assert_true(s_sees(&a, "node-ghost", MESH_PEER_DEAD)); /* listed until forgotten */
+    assert_false(s_persisted(&a, "node-ghost", NULL, false));
+    assert_true(s_sees(&a, "fake-r", MESH_PEER_ALIVE));
+    s_node_stop(&a);
+    s_fake_destroy(&f);
+    close(hole_fd);
+}
+
+typedef struct {
+    node_t *a, *b;
+    const char *id;
+} both_see_t;
+
+static bool s_both_unreachable(void *arg)
+{
+    both_see_t *w = arg;
+    return s_sees(w->a, w->id, MESH_PEER_UNREACHABLE) && s_sees(w->b, w->id, MESH_PEER_UNREACHABLE);
+}
+
+/*  c advertises an address where nothing listens and joins through b; a
+    joins through b too. b hears c but cannot dial it back; a learns of c
+    from b only. Both show c unreachable (with its address, one warning
+    each), never as a target, as long as c runs. Started again with a right
+    address, c is alive everywhere and reachable. */
+static void test_unreachable_then_fixed(void **state)
+{
+    zloop_t *loop = *state;
+    int hole_fd;
+    char hole[64], seed[64];
+    snprintf(hole, sizeof hole, "127.0.0.1:%d", s_dead_port(&hole_fd));
+    node_t a, b, c;
+    s_node_start(loop, &b, &(opts_t){.id = "node-b"});
+    snprintf(seed, sizeof seed, "%s", mesh_endpoint(b.mesh));
+    s_node_start(loop, &c,
+                 &(opts_t){.id = "node-c", .advertise = hole, .seeds = {seed}, .n_seeds = 1});
+    assert_string_equal(mesh_endpoint(c.mesh), hole);
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .seeds = {seed}, .n_seeds = 1});
+    both_see_t w = {&a, &b, "node-c"};
+    assert_true(s_run_until(loop, s_both_unreachable, &w, 3000));
+    assert_true(s_sees(&a, "node-b", MESH_PEER_ALIVE));
+    const mesh_peer_view_t *vb = s_view(&b, "node-c");
+    assert_null(vb->reported_by); /* it speaks to b itself */
+    assert_true(vb->age_ms >= 0 && vb->age_ms < S_SUSPECT);
+    assert_string_equal(vb->endpoint, hole);
+    assert_string_equal(vb->state->endpoint, hole);
+    const mesh_peer_view_t *va = s_view(&a, "node-c");
+    assert_string_equal(va->reported_by, "node-b");
+    assert_string_equal(va->endpoint, hole);
+    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "r-1"};
+    assert_int_equal(mesh_send(a.mesh, "node-c", &cancel), -1);
+    assert_int_equal(mesh_send(b.mesh, "node-c", &cancel), -1);
+    assert_int_equal(mesh_alive_count(a.mesh), 1);
+    assert_int_equal(mesh_alive_count(b.mesh), 1);
+    char seen_by_b[200], seen_by_a[200];
+    snprintf(seen_by_b, sizeof seen_by_b,
+             "peer node-c reaches us, but our link to it at %s has not come up in", hole);
+    snprintf(seen_by_a, sizeof seen_by_a,
+             "peer node-c at %s (reported by node-b) has not answered in", hole);
+    assert_int_equal(s_log_count(seen_by_b), 1);
+    assert_int_equal(s_log_count(seen_by_a), 1);
+    s_run(loop, S_DEAD + 100); /* it runs, so it stays unreachable: no dead, no new warning */
+    assert_true(s_both_unreachable(&w));
+    assert_null(s_event(&a, "node-c", MESH_PEER_DEAD));
+    assert_null(s_event(&b, "node-c", MESH_PEER_DEAD));
+    assert_int_equal(s_log_count(seen_by_b) + s_log_count(seen_by_a), 2);
+    assert_false(s_persisted(&a, "node-c", NULL, false));
+
+    /* fixed: started again with an address that works */
+    s_node_stop(&c);
+    s_node_start(loop, &c, &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1});
+    node_t *all[] = {&a, &b, &c};
+    s_join(loop, all, 3);
+    assert_int_equal(s_log_count("peer node-c is reachable at"), 2);
+    assert_true(s_event(&a, "node-c", MESH_PEER_UNREACHABLE) <
+                s_event(&a, "node-c", MESH_PEER_ALIVE));
+    assert_string_equal(s_view(&a, "node-c")->endpoint, mesh_endpoint(c.mesh));
+    assert_null(s_view(&a, "node-c")->reported_by);
+    assert_true(s_persisted(&a, "node-c", mesh_endpoint(c.mesh), false));
+    sender_t snd = {&a, "node-c", &c, false};
+    assert_true(s_run_until(loop, s_send_cancel, &snd, 2000));
+    s_node_stop(&a);
+    s_node_stop(&c);
+    s_node_stop(&b);
+    close(hole_fd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && streq(argv[1], "--mesh-child"))
@@ -1464,6 +1695,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_delta_split, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_local_state_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refutation, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_unreachable_reported, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_unreachable_then_fixed, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     s_log_clear();

@@ -544,6 +544,80 @@ static void test_caps(void **state)
     (void)state;
 }
 
+/* ==== unreachable nodes ==================================================== */
+
+/*  desk sees laptop alive, nas unreachable (only laptop reports it: never
+    heard, "age_ms": null) and pi unreachable (it reaches desk, not the other
+    way). */
+static const char s_unreachable_doc[] =
+    "{\"self\":\"D\",\"generated_ms\":1,\"nodes\":["
+    "{\"id\":\"D\",\"name\":\"desk\",\"self\":true,\"address\":\"10.0.0.2:5104\","
+    "\"state\":\"alive\",\"age_ms\":0,\"tabs\":{\"count\":1,\"healthy\":1},"
+    "\"load\":{\"inflight\":0,\"queued\":0,\"capacity\":1},\"node_cooled_remaining_ms\":0,"
+    "\"models\":[{\"name\":\"m1\",\"modality\":\"chat\",\"cooled_remaining_ms\":0}],"
+    "\"reported_by\":null},"
+    "{\"id\":\"L\",\"name\":\"laptop\",\"self\":false,\"address\":\"10.0.0.7:5104\","
+    "\"state\":\"alive\",\"age_ms\":300,\"tabs\":{\"count\":1,\"healthy\":1},"
+    "\"load\":{\"inflight\":0,\"queued\":0,\"capacity\":1},\"node_cooled_remaining_ms\":0,"
+    "\"models\":[],\"reported_by\":null},"
+    "{\"id\":\"N\",\"name\":\"nas\",\"self\":false,\"address\":\"10.0.0.9:5104\","
+    "\"state\":\"unreachable\",\"age_ms\":null,\"tabs\":{\"count\":2,\"healthy\":2},"
+    "\"load\":{\"inflight\":0,\"queued\":0,\"capacity\":2},\"node_cooled_remaining_ms\":0,"
+    "\"models\":[{\"name\":\"m2\",\"modality\":\"chat\",\"cooled_remaining_ms\":0}],"
+    "\"reported_by\":\"L\"},"
+    "{\"id\":\"P\",\"name\":\"pi\\u001b[2J\",\"self\":false,\"address\":\"10.0.0.5:5104\","
+    "\"state\":\"unreachable\",\"age_ms\":800,\"tabs\":{\"count\":0,\"healthy\":0},"
+    "\"load\":{\"inflight\":0,\"queued\":0,\"capacity\":0},\"node_cooled_remaining_ms\":0,"
+    "\"models\":[],\"reported_by\":null}]}";
+
+static const char s_status_unreachable[] =
+    "NODE    ADDRESS        STATE        AGE   TABS  LOAD  MODELS  COOLED\n"
+    "desk*   10.0.0.2:5104  alive        0s    1/1   0/1   1       -\n"
+    "laptop  10.0.0.7:5104  alive        0.3s  1/1   0/1   0       -\n"
+    "nas     10.0.0.9:5104  unreachable  -     2/2   0/2   1       -\n"
+    "pi?[2J  10.0.0.5:5104  unreachable  0.8s  0/0   0/0   0       -\n"
+    "4 nodes: 2 alive, 2 unreachable · 2 tabs · 1 model (+1 unavailable)\n"
+    "! nas at 10.0.0.9:5104 is unreachable from desk (reported by laptop): check that desk can "
+    "reach 10.0.0.9:5104 (firewall, VPN, nas's --advertise)\n"
+    "! pi?[2J at 10.0.0.5:5104 is unreachable from desk: check that desk can reach "
+    "10.0.0.5:5104 (firewall, VPN, pi?[2J's --advertise)\n";
+
+static void test_unreachable(void **state)
+{
+    mesh_view_t *view = mesh_view_parse(s_unreachable_doc, strlen(s_unreachable_doc), NULL, 0);
+    assert_non_null(view);
+    assert_int_equal(view->node_count, 4);
+    const mesh_view_node_t *nas = &view->nodes[2], *pi = &view->nodes[3];
+    assert_string_equal(nas->state, "unreachable");
+    assert_true(nas->never_heard);
+    assert_int_equal(nas->age_ms, MESH_VIEW_UNKNOWN);
+    assert_string_equal(nas->reported_by, "L");
+    assert_false(pi->never_heard);
+    assert_int_equal(pi->age_ms, 800);
+    assert_null(pi->reported_by);
+    assert_false(view->nodes[0].never_heard);
+
+    char *status = s_render(view, mesh_view_render_status);
+    s_assert_golden(status, s_status_unreachable);
+    free(status);
+    /* an unreachable node's models are listed, never counted as available */
+    char *models = s_render(view, mesh_view_render_models);
+    assert_non_null(strstr(models, "desk*  laptop  nas (unreachable)  pi?[2J (unreachable)\n"));
+    assert_non_null(strstr(models, "2 models on 4 nodes · 1 available now\n"));
+    free(models);
+    mesh_view_destroy(&view);
+
+    /* a reporter not in the list is named by its id; no "self" entry */
+    static const char lone[] = "{\"nodes\":[{\"id\":\"N\",\"name\":\"nas\",\"address\":\"h:1\","
+                               "\"state\":\"unreachable\",\"reported_by\":\"X\\u0007\"}]}";
+    status = s_render_text(lone, mesh_view_render_status);
+    assert_non_null(strstr(status, "1 node: 0 alive, 1 unreachable"));
+    assert_non_null(strstr(status, "! nas at h:1 is unreachable from this node (reported by X?): "
+                                   "check that this node can reach h:1"));
+    free(status);
+    (void)state;
+}
+
 static void test_http_error_text(void **state)
 {
     static const struct {
@@ -1224,12 +1298,19 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest pure[] = {
-        cmocka_unit_test(test_format_duration), cmocka_unit_test(test_display_width),
-        cmocka_unit_test(test_golden),          cmocka_unit_test(test_parse_fields),
-        cmocka_unit_test(test_models_json),     cmocka_unit_test(test_pretty),
-        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_clip_and_align),  cmocka_unit_test(test_caps),
-        cmocka_unit_test(test_http_error_text), cmocka_unit_test(test_args),
+        cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_display_width),
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_parse_fields),
+        cmocka_unit_test(test_models_json),
+        cmocka_unit_test(test_pretty),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_clip_and_align),
+        cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_http_error_text),
+        cmocka_unit_test(test_args),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_http_get),
