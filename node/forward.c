@@ -228,8 +228,9 @@ static void s_reject(forward_t *self, const mesh_msg_t *fwd, const char *reason)
     s_send(self, fwd->from, &m);
 }
 
-/*  The codec carries fail messages as valid UTF-8 only; upstream text may
-    not be: replace whatever is not with '?'. */
+/*  The codec carries fail messages as valid UTF-8 without control
+    characters; upstream text (or a parser's echo of a hostile body) may not
+    be: replace whatever is not with '?'. */
 static void s_utf8_clean(const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -243,8 +244,12 @@ static void s_utf8_clean(const char *in, char *out, size_t outlen)
         bool ok = n > 0;
         for (size_t i = 1; ok && i < n; i++)
             ok = (p[i] & 0xC0) == 0x80;
-        if (ok && n == 1 && *p < 0x20)
-            ok = false;
+        if (ok &&
+            ((n == 1 && (*p < 0x20 || *p == 0x7f)) || (n == 2 && *p == 0xC2 && p[1] < 0xA0))) {
+            out[o++] = '?'; /* a C0 or C1 control or DEL: one '?' for the whole character */
+            p += n;
+            continue;
+        }
         /* no overlong forms, surrogates or code points past U+10FFFF */
         if (ok && n == 2 && *p < 0xC2)
             ok = false;
