@@ -346,11 +346,22 @@ export class World {
             {baseURL: `${this.node.baseURL}/v1`, apiKey: 'none', maxRetries: 0, timeout: opts.timeout ?? 20000});
     }
 
+    /*  Chromium sometimes refuses one capture ("Unable to capture
+        screenshot", a transient compositor hiccup, more likely on a loaded
+        machine) and takes the same picture when asked again: three tries. */
     async screenshot(page, name) {
         mkdirSync(ARTIFACTS, {recursive: true});
         const path = join(ARTIFACTS, name);
-        await page.screenshot({path, fullPage: true});
-        return path;
+        await page.bringToFront();
+        for (let attempt = 1;; attempt++) {
+            try {
+                await page.screenshot({path, fullPage: true});
+                return path;
+            } catch (e) {
+                if (attempt >= 3 || !/Unable to capture screenshot/.test(e.message)) throw e;
+                await new Promise((r) => setTimeout(r, 300));
+            }
+        }
     }
 
     async cleanup() {
