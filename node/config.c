@@ -84,6 +84,14 @@ typedef enum {
     OPT_MAX_CONNECTIONS,
     OPT_MODEL_ALIAS,
     OPT_MODEL_ALLOW,
+    OPT_GOSSIP_INTERVAL, /* first mesh timing setting */
+    OPT_GOSSIP_FANOUT,
+    OPT_PING_INTERVAL,
+    OPT_PING_TIMEOUT,
+    OPT_SUSPECT_AFTER,
+    OPT_DEAD_AFTER,
+    OPT_FORGET_AFTER,
+    OPT_FORWARD_ACCEPT_TIMEOUT,
     OPT__COUNT
 } s_opt_id_t;
 
@@ -107,6 +115,14 @@ typedef struct {
     secret, field offset(s), metavar, help, default (for --help), unit. */
 #define S_OFF(field) offsetof(config_t, field)
 #define S_MS_MAX 86400000LL
+
+/*  Mesh timing bounds (docs/configuration.md says why): the mesh ticks every
+    half of its shortest interval but never more often than every 5 ms, so
+    an interval under 10 ms cannot be kept; silences under 100 ms would turn
+    a busy loop turn into a suspicion; 1 h is the mesh engine's own limit. */
+#define S_TICKED_MIN 10LL
+#define S_SILENCE_MIN 100LL
+#define S_MESH_MS_MAX 3600000LL
 
 static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_NAME] = {"name", "ARENA_NAME", "name", NULL, S_TEXT, S_CHECK_WORD, 1, 64, false,
@@ -200,6 +216,54 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_MODEL_ALLOW] = {"model-allow", "ARENA_MODEL_ALLOW", "model_allow", NULL, S_LIST,
                          S_CHECK_WORD, 1, 200, false, S_OFF(model_allow), 0, "MODEL",
                          "serve only these models (and aliases of them); repeatable", "all", NULL},
+    [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
+                             S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
+                             S_OFF(gossip_interval_ms), 0, "MS",
+                             "how often state digests go to random peers", "200", "milliseconds"},
+    [OPT_GOSSIP_FANOUT] = {"gossip-fanout", "ARENA_GOSSIP_FANOUT", "gossip_fanout", NULL, S_INT,
+                           S_CHECK_NONE, 1, 64, false, S_OFF(gossip_fanout), 0, "N",
+                           "peers sent a digest each gossip interval", "3", NULL},
+    [OPT_PING_INTERVAL] = {"ping-interval", "ARENA_PING_INTERVAL", "ping_interval", NULL, S_INT,
+                           S_CHECK_NONE, S_TICKED_MIN, S_MESH_MS_MAX, false,
+                           S_OFF(ping_interval_ms), 0, "MS", "ping a peer not heard from this long",
+                           "1000", "milliseconds"},
+    [OPT_PING_TIMEOUT] = {"ping-timeout", "ARENA_PING_TIMEOUT", "ping_timeout", NULL, S_INT,
+                          S_CHECK_NONE, S_TICKED_MIN, S_MESH_MS_MAX, false, S_OFF(ping_timeout_ms),
+                          0, "MS", "ping once more when a ping is unanswered this long", "500",
+                          "milliseconds"},
+    [OPT_SUSPECT_AFTER] = {"suspect-after", "ARENA_SUSPECT_AFTER", "suspect_after", NULL, S_INT,
+                           S_CHECK_NONE, S_SILENCE_MIN, S_MESH_MS_MAX, false,
+                           S_OFF(suspect_after_ms), 0, "MS", "silence before a peer is suspect",
+                           "2000", "milliseconds"},
+    [OPT_DEAD_AFTER] = {"dead-after", "ARENA_DEAD_AFTER", "dead_after", NULL, S_INT, S_CHECK_NONE,
+                        S_SILENCE_MIN, S_MESH_MS_MAX, false, S_OFF(dead_after_ms), 0, "MS",
+                        "silence before a peer is dead", "5500", "milliseconds"},
+    [OPT_FORGET_AFTER] = {"forget-after", "ARENA_FORGET_AFTER", "forget_after", NULL, S_INT,
+                          S_CHECK_NONE, S_SILENCE_MIN, S_MESH_MS_MAX, false, S_OFF(forget_after_ms),
+                          0, "MS", "how long dead and departed peers are remembered", "60000",
+                          "milliseconds"},
+    [OPT_FORWARD_ACCEPT_TIMEOUT] = {"forward-accept-timeout", "ARENA_FORWARD_ACCEPT_TIMEOUT",
+                                    "forward_accept_timeout", NULL, S_INT, S_CHECK_NONE,
+                                    S_SILENCE_MIN, 600000, false, S_OFF(forward_accept_timeout_ms),
+                                    0, "MS", "a peer must accept a forwarded request within this",
+                                    "2000", "milliseconds"},
+};
+
+/*  Relations between mesh timings, checked once all layers are merged:
+    lo (+ lo2 when set) must be less than hi. */
+typedef struct {
+    s_opt_id_t lo, lo2, hi; /* lo2 OPT__COUNT: none */
+    const char *why;
+} s_relation_t;
+
+static const s_relation_t s_relations[] = {
+    {OPT_PING_TIMEOUT, OPT__COUNT, OPT_PING_INTERVAL,
+     "so the second ping goes out before the next regular one"},
+    {OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SUSPECT_AFTER,
+     "so a quiet peer gets both pings before it is suspected"},
+    {OPT_SUSPECT_AFTER, OPT__COUNT, OPT_DEAD_AFTER, "so a peer is suspect before it is dead"},
+    {OPT_DEAD_AFTER, OPT__COUNT, OPT_FORGET_AFTER,
+     "so a dead peer is remembered (and greeted again every dead-after) before it is forgotten"},
 };
 
 /*  Which layer a value comes from: it names the culprit in messages. */
@@ -639,6 +703,14 @@ static int s_defaults(config_t *cfg, char *err, size_t errlen)
     cfg->first_byte_timeout_ms = 180000;
     cfg->stream_idle_timeout_ms = 180000;
     cfg->max_connections = 4096;
+    cfg->gossip_interval_ms = 200; /* these equal S_DEF_* of mesh/mesh.c */
+    cfg->gossip_fanout = 3;
+    cfg->ping_interval_ms = 1000;
+    cfg->ping_timeout_ms = 500;
+    cfg->suspect_after_ms = 2000;
+    cfg->dead_after_ms = 5500;
+    cfg->forget_after_ms = 60000;
+    cfg->forward_accept_timeout_ms = 2000; /* as node/forward.c */
     return 0;
 }
 
@@ -831,9 +903,40 @@ static void s_format_addr(const char *host, int port, char *out, size_t outlen)
         snprintf(out, outlen, "%s:%d", host, port);
 }
 
-/*  Security defaults (ARCHITECTURE.md): no open API, no clear-text mesh. */
+static int s_int_of(const config_t *cfg, s_opt_id_t id)
+{
+    return *(const int *)((const char *)cfg + s_opts[id].off);
+}
+
+/*  The first broken relation of s_relations, naming every setting in it. */
+static int s_check_relations(const config_t *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof s_relations / sizeof s_relations[0]; i++) {
+        const s_relation_t *r = &s_relations[i];
+        long long lo = s_int_of(cfg, r->lo);
+        long long hi = s_int_of(cfg, r->hi);
+        char left[128];
+        if (r->lo2 == OPT__COUNT) {
+            snprintf(left, sizeof left, "--%s (%lld ms)", s_opts[r->lo].flag, lo);
+        } else {
+            long long lo2 = s_int_of(cfg, r->lo2);
+            snprintf(left, sizeof left, "--%s (%lld ms) + --%s (%lld ms)", s_opts[r->lo].flag, lo,
+                     s_opts[r->lo2].flag, lo2);
+            lo += lo2;
+        }
+        if (lo >= hi)
+            return s_fail(err, errlen, "mesh timing: %s must be less than --%s (%lld ms): %s", left,
+                          s_opts[r->hi].flag, hi, r->why);
+    }
+    return 0;
+}
+
+/*  Mesh timing relations, then the security defaults (ARCHITECTURE.md): no
+    open API, no clear-text mesh. */
 static int s_validate(const config_t *cfg, char *err, size_t errlen)
 {
+    if (s_check_relations(cfg, err, errlen) != 0)
+        return -1;
     char addr[300];
     if (!config_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->allow_anonymous) {
         s_format_addr(cfg->http_host, cfg->http_port, addr, sizeof addr);
@@ -969,8 +1072,13 @@ void config_usage(FILE *out)
         s_usage_opt(out, &s_opts[i]);
     fprintf(out, "  %-22s  %s\n", "--version | --help", "print the version or this help and exit");
     fprintf(out, "\nTuning:\n");
-    for (int i = OPT_TAB_JOBS; i < OPT__COUNT; i++)
+    for (int i = OPT_TAB_JOBS; i < OPT_GOSSIP_INTERVAL; i++)
         s_usage_opt(out, &s_opts[i]);
+    fprintf(out, "\nMesh timing (every node of a mesh should use the same values):\n");
+    for (int i = OPT_GOSSIP_INTERVAL; i < OPT__COUNT; i++)
+        s_usage_opt(out, &s_opts[i]);
+    fprintf(out, "  Must hold: ping-timeout < ping-interval, ping-interval + ping-timeout <\n"
+                 "  suspect-after < dead-after < forget-after.\n");
     fprintf(out,
             "\nPrecedence: flags > ARENA_* environment > config file > defaults, per setting.\n"
             "Flags take \"--flag VALUE\" or \"--flag=VALUE\". A repeatable set on a higher level\n"

@@ -1,8 +1,8 @@
 /*  config — arena-node settings from flags, ARENA_* environment variables, a
     JSONC config file and defaults, in that precedence (ARCHITECTURE.md).
 
-    Every flag of INTERFACES.md plus tuning extensions documented in
-    docs/configuration.md. Environment: --link-origin → ARENA_LINK_ORIGIN
+    Every flag of INTERFACES.md plus tuning and mesh-timing extensions
+    documented in docs/configuration.md. Environment: --link-origin → ARENA_LINK_ORIGIN
     (repeatables as comma lists), --api-key → ARENA_API_KEYS. Config-file keys
     are the flag names without dashes, with '_' for '-' ("link_origin": [..]).
     Config file: --config FILE, else DATA/arena-node.jsonc when present. */
@@ -54,6 +54,18 @@ typedef struct {
     int max_connections;        /* HTTP connections, default 4096 */
     strlist_t model_aliases;    /* "ALIAS=MODEL" each */
     strlist_t model_allow;      /* empty: every model of the catalog */
+
+    /* mesh timing (flags --gossip-interval, …): the defaults equal those of
+       mesh/mesh.c and node/forward.c (docs/mesh-protocol.md); config_load
+       checks the relations between them */
+    int gossip_interval_ms;        /* digest interval, default 200 */
+    int gossip_fanout;             /* peers sent a digest per interval, default 3 */
+    int ping_interval_ms;          /* ping a peer quiet this long, default 1000 */
+    int ping_timeout_ms;           /* second ping after this, default 500 */
+    int suspect_after_ms;          /* silence before suspect, default 2000 */
+    int dead_after_ms;             /* silence before dead, default 5500 */
+    int forget_after_ms;           /* dead and left peers kept, default 60000 */
+    int forward_accept_timeout_ms; /* a peer accepts a forwarded request, default 2000 */
 } config_t;
 
 /*  Loads everything. Returns 0 on success, 1 when --help or --version was

@@ -162,6 +162,33 @@ arenaTest('SIGSTOP makes a node suspect then dead; SIGCONT brings it back', asyn
     await waitPeer(b, 'stop-a', 'alive', 10000);
 });
 
+arenaTest('mesh timing flags: a stopped node is dead within 3.5 s, not the default 5.5 s', async (t, arena) => {
+    const timing =
+        ['--ping-interval', '200', '--ping-timeout', '100', '--suspect-after', '600', '--dead-after', '1500'];
+    const b = await arena.startNode({name: 'timing-b', extraArgs: timing});
+    const a = await arena.startNode({name: 'timing-a', extraArgs: [...timing, ...seedOf(b)]});
+    await waitPeer(a, 'timing-b', 'alive');
+    await waitPeer(b, 'timing-a', 'alive');
+    const bound = 3500; // dead-after 1500 ms plus slack; the default 5500 ms cannot meet it
+    const t0 = Date.now();
+    b.proc.child.kill('SIGSTOP');
+    let suspect, dead;
+    try {
+        await waitPeer(a, 'timing-b', 'suspect', bound);
+        suspect = Date.now() - t0;
+        await waitPeer(a, 'timing-b', 'dead', Math.max(1, bound - suspect));
+        dead = Date.now() - t0;
+    } finally {
+        b.proc.child.kill('SIGCONT');
+    }
+    t.diagnostic(`timing-b suspect after ${suspect} ms, dead after ${dead} ms`);
+    assert.ok(dead <= bound, `dead after ${dead} ms, want at most ${bound} ms`);
+    // dead-after counts from the last word heard, at most a ping interval before the stop
+    assert.ok(dead >= 1000, `dead after ${dead} ms: sooner than --dead-after allows`);
+    await waitPeer(a, 'timing-b', 'alive', 5000);
+    await waitPeer(b, 'timing-a', 'alive', 5000);
+});
+
 arenaTest('a restarted node rejoins from its stored peers, without a seed', async (t, arena) => {
     const b = await arena.startNode({name: 'rejoin-b'});
     const a = await arena.startNode({name: 'rejoin-a', extraArgs: seedOf(b)});

@@ -142,6 +142,22 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->stream_idle_timeout_ms);
     else if (!strcmp(setting, "max-connections"))
         snprintf(buf, len, "%d", c->max_connections);
+    else if (!strcmp(setting, "gossip-interval"))
+        snprintf(buf, len, "%d", c->gossip_interval_ms);
+    else if (!strcmp(setting, "gossip-fanout"))
+        snprintf(buf, len, "%d", c->gossip_fanout);
+    else if (!strcmp(setting, "ping-interval"))
+        snprintf(buf, len, "%d", c->ping_interval_ms);
+    else if (!strcmp(setting, "ping-timeout"))
+        snprintf(buf, len, "%d", c->ping_timeout_ms);
+    else if (!strcmp(setting, "suspect-after"))
+        snprintf(buf, len, "%d", c->suspect_after_ms);
+    else if (!strcmp(setting, "dead-after"))
+        snprintf(buf, len, "%d", c->dead_after_ms);
+    else if (!strcmp(setting, "forget-after"))
+        snprintf(buf, len, "%d", c->forget_after_ms);
+    else if (!strcmp(setting, "forward-accept-timeout"))
+        snprintf(buf, len, "%d", c->forward_accept_timeout_ms);
     else if (!strcmp(setting, "seed"))
         l = &c->seeds;
     else if (!strcmp(setting, "link-origin"))
@@ -203,6 +219,15 @@ static void test_defaults(void **state)
         {"first-byte-timeout", "180000"},
         {"stream-idle-timeout", "180000"},
         {"max-connections", "4096"},
+        /* mesh timing: as S_DEF_* in mesh/mesh.c and forward.c's accept_ms */
+        {"gossip-interval", "200"},
+        {"gossip-fanout", "3"},
+        {"ping-interval", "1000"},
+        {"ping-timeout", "500"},
+        {"suspect-after", "2000"},
+        {"dead-after", "5500"},
+        {"forget-after", "60000"},
+        {"forward-accept-timeout", "2000"},
         {"seed", ""},
         {"link-origin", ""},
         {"api-key", ""},
@@ -255,6 +280,16 @@ static const setting_row_t s_settings[] = {
     {"max-connections", "100", "100", "100"},
     {"model-alias", "best=gpt-5-high", "[\"best=gpt-5-high\"]", "best=gpt-5-high"},
     {"model-allow", "gpt-5-high", "[\"gpt-5-high\"]", "gpt-5-high"},
+    /* each valid alone (with the other timings at their defaults) and all
+       together (test_all_flags_together) */
+    {"gossip-interval", "100", "100", "100"},
+    {"gossip-fanout", "5", "5", "5"},
+    {"ping-interval", "800", "800", "800"},
+    {"ping-timeout", "300", "300", "300"},
+    {"suspect-after", "3000", "3000", "3000"},
+    {"dead-after", "8000", "8000", "8000"},
+    {"forget-after", "120000", "120000", "120000"},
+    {"forward-accept-timeout", "3000", "3000", "3000"},
 };
 #define N_SETTINGS (sizeof s_settings / sizeof s_settings[0])
 
@@ -407,6 +442,7 @@ static void test_precedence(void **state)
          "https://lmarena.ai", "https://f.example", "https://e.example", "https://g.example"},
         {"seed", "[\"f1:1\", \"f2:2\"]", "e1:1,e2:2", "g1:1", "", "f1:1,f2:2", "e1:1,e2:2", "g1:1"},
         {"api-key", "[\"kf\"]", "ke1, ke2", "kg", "", "kf", "ke1,ke2", "kg"},
+        {"dead-after", "7000", "8000", "9000", "5500", "7000", "8000", "9000"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const prec_row_t *r = &rows[i];
@@ -653,6 +689,208 @@ static void test_bad_input(void **state)
     }
 }
 
+/* ---- mesh timing ------------------------------------------------------ */
+
+/*  Every timing setting's range, in each of the three forms: one below the
+    lowest and one above the highest value are refused with the range. */
+static void test_mesh_timing_ranges(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *flag;
+        long long min, max;
+        const char *unit; /* as printed after the range */
+    } rows[] = {
+        {"gossip-interval", 10, 60000, " milliseconds"},
+        {"gossip-fanout", 1, 64, ""},
+        {"ping-interval", 10, 3600000, " milliseconds"},
+        {"ping-timeout", 10, 3600000, " milliseconds"},
+        {"suspect-after", 100, 3600000, " milliseconds"},
+        {"dead-after", 100, 3600000, " milliseconds"},
+        {"forget-after", 100, 3600000, " milliseconds"},
+        {"forward-accept-timeout", 100, 600000, " milliseconds"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char name[64], key[64];
+        s_env_name(rows[i].flag, name, sizeof name);
+        s_key_name(rows[i].flag, key, sizeof key);
+        const long long bad[] = {rows[i].min - 1, rows[i].max + 1};
+        for (size_t j = 0; j < 2; j++) {
+            char flag[96], var[96], text[128], who[3][96], want[512];
+            snprintf(flag, sizeof flag, "--%s=%lld", rows[i].flag, bad[j]);
+            snprintf(var, sizeof var, "%s=%lld", name, bad[j]);
+            snprintf(text, sizeof text, "{\"%s\": %lld}", key, bad[j]);
+            snprintf(who[0], sizeof who[0], "--%s", rows[i].flag);
+            snprintf(who[1], sizeof who[1], "%s", name);
+            snprintf(who[2], sizeof who[2], "config file c.jsonc: key \"%s\"", key);
+            s_write("c.jsonc", text);
+            for (int form = 0; form < 3; form++) {
+                int rc = form == 0   ? s_loadv(fx, NULL, ARGS(flag))
+                         : form == 1 ? s_loadv(fx, ENV(var), NULL)
+                                     : s_loadv(fx, NULL, ARGS("--config=c.jsonc"));
+                snprintf(want, sizeof want,
+                         "%s: expected an integer from %lld to %lld%s, got \"%lld\"", who[form],
+                         rows[i].min, rows[i].max, rows[i].unit, bad[j]);
+                if (rc != -1)
+                    fail_msg("%s (form %d): accepted", flag, form);
+                if (strcmp(fx->err, want) != 0)
+                    fail_msg("%s (form %d): \"%s\", want \"%s\"", flag, form, fx->err, want);
+                assert_null(fx->cfg.name);
+            }
+        }
+    }
+}
+
+/*  The bounds themselves are accepted, when the relations hold. */
+static void test_mesh_timing_extremes(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *args[9];
+        const char *want[8]; /* gossip-interval … forward-accept-timeout */
+    } rows[] = {
+        {{"--gossip-interval=10", "--gossip-fanout=1", "--ping-timeout=10", "--ping-interval=11",
+          "--suspect-after=100", "--dead-after=101", "--forget-after=102",
+          "--forward-accept-timeout=100"},
+         {"10", "1", "11", "10", "100", "101", "102", "100"}},
+        {{"--gossip-interval=60000", "--gossip-fanout=64", "--ping-interval=1799999",
+          "--ping-timeout=1799998", "--suspect-after=3599998", "--dead-after=3599999",
+          "--forget-after=3600000", "--forward-accept-timeout=600000"},
+         {"60000", "64", "1799999", "1799998", "3599998", "3599999", "3600000", "600000"}},
+    };
+    static const char *settings[] = {"gossip-interval", "gossip-fanout",         "ping-interval",
+                                     "ping-timeout",    "suspect-after",         "dead-after",
+                                     "forget-after",    "forward-accept-timeout"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (s_loadv(fx, NULL, rows[i].args) != 0)
+            fail_msg("row %zu: %s", i, fx->err);
+        for (size_t k = 0; k < sizeof settings / sizeof settings[0]; k++)
+            s_expect(fx, settings[k], rows[i].want[k]);
+    }
+}
+
+/*  The relations between timings are judged on the merged layers; a broken
+    one names every setting in it, with its value, and says why. */
+#define WHY_RETRY ": so the second ping goes out before the next regular one"
+#define WHY_PROBE ": so a quiet peer gets both pings before it is suspected"
+#define WHY_DEAD ": so a peer is suspect before it is dead"
+#define WHY_FORGET                                                                                 \
+    ": so a dead peer is remembered (and greeted again every dead-after) before it is forgotten"
+#define MT "mesh timing: "
+
+static void test_mesh_timing_relations(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *args[6];
+        const char *env;  /* one variable or NULL */
+        const char *file; /* c.jsonc content, passed with --config, or NULL */
+        const char *want; /* the whole message; NULL: accepted */
+    } rows[] = {
+        /* ping-timeout < ping-interval */
+        {{"--ping-timeout=1000"},
+         NULL,
+         NULL,
+         MT "--ping-timeout (1000 ms) must be less than --ping-interval (1000 ms)" WHY_RETRY},
+        {{"--ping-interval=400"},
+         NULL,
+         NULL,
+         MT "--ping-timeout (500 ms) must be less than --ping-interval (400 ms)" WHY_RETRY},
+        {{"--ping-timeout=999", "--suspect-after=2001"}, NULL, NULL, NULL},
+        /* ping-interval + ping-timeout < suspect-after */
+        {{"--ping-interval=1500"},
+         NULL,
+         NULL,
+         MT "--ping-interval (1500 ms) + --ping-timeout (500 ms) must be less than "
+            "--suspect-after (2000 ms)" WHY_PROBE},
+        {{"--ping-interval=1499"}, NULL, NULL, NULL},
+        {{"--suspect-after=1500"},
+         NULL,
+         NULL,
+         MT "--ping-interval (1000 ms) + --ping-timeout (500 ms) must be less than "
+            "--suspect-after (1500 ms)" WHY_PROBE},
+        {{"--suspect-after=1501"}, NULL, NULL, NULL},
+        /* suspect-after < dead-after */
+        {{"--dead-after=2000"},
+         NULL,
+         NULL,
+         MT "--suspect-after (2000 ms) must be less than --dead-after (2000 ms)" WHY_DEAD},
+        {{"--suspect-after=6000"},
+         NULL,
+         NULL,
+         MT "--suspect-after (6000 ms) must be less than --dead-after (5500 ms)" WHY_DEAD},
+        {{"--dead-after=2001"}, NULL, NULL, NULL},
+        /* dead-after < forget-after */
+        {{"--forget-after=5500"},
+         NULL,
+         NULL,
+         MT "--dead-after (5500 ms) must be less than --forget-after (5500 ms)" WHY_FORGET},
+        {{"--dead-after=70000"},
+         NULL,
+         NULL,
+         MT "--dead-after (70000 ms) must be less than --forget-after (60000 ms)" WHY_FORGET},
+        {{"--forget-after=5501"}, NULL, NULL, NULL},
+        /* from the environment and the file: the same check, the same names */
+        {{NULL},
+         "ARENA_DEAD_AFTER=1000",
+         NULL,
+         MT "--suspect-after (2000 ms) must be less than --dead-after (1000 ms)" WHY_DEAD},
+        {{NULL},
+         NULL,
+         "{\"ping_timeout\": 2000}",
+         MT "--ping-timeout (2000 ms) must be less than --ping-interval (1000 ms)" WHY_RETRY},
+        {{NULL},
+         NULL,
+         "{\"suspect_after\": 600}",
+         MT "--ping-interval (1000 ms) + --ping-timeout (500 ms) must be less than "
+            "--suspect-after (600 ms)" WHY_PROBE},
+        /* the same file is fine once flags and environment complete it */
+        {{"--ping-interval=200", "--ping-timeout=100"},
+         "ARENA_DEAD_AFTER=1500",
+         "{\"suspect_after\": 600}",
+         NULL},
+        /* several broken: the first of the list above is reported */
+        {{"--ping-interval=500", "--suspect-after=1000", "--dead-after=1000"},
+         NULL,
+         NULL,
+         MT "--ping-timeout (500 ms) must be less than --ping-interval (500 ms)" WHY_RETRY},
+        /* gossip and fanout take no part in the relations */
+        {{"--gossip-interval=60000", "--gossip-fanout=64"}, NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *args[8] = {0};
+        size_t n = 0;
+        for (; n < 6 && rows[i].args[n]; n++)
+            args[n] = rows[i].args[n];
+        if (rows[i].file) {
+            s_write("c.jsonc", rows[i].file);
+            args[n++] = "--config=c.jsonc";
+        }
+        char *env[] = {(char *)rows[i].env, NULL};
+        int rc = s_loadv(fx, env, args);
+        if (!rows[i].want) {
+            if (rc != 0)
+                fail_msg("row %zu: refused: %s", i, fx->err);
+            continue;
+        }
+        if (rc != -1)
+            fail_msg("row %zu: accepted, want \"%s\"", i, rows[i].want);
+        if (strcmp(fx->err, rows[i].want) != 0)
+            fail_msg("row %zu: \"%s\", want \"%s\"", i, fx->err, rows[i].want);
+        assert_null(fx->cfg.name);
+    }
+    /* and the values of the merged row are those of their layers */
+    s_write("c.jsonc", "{\"suspect_after\": 600}");
+    assert_int_equal(s_loadv(fx, ENV("ARENA_DEAD_AFTER=1500"),
+                             ARGS("--config=c.jsonc", "--ping-interval=200", "--ping-timeout=100")),
+                     0);
+    s_expect(fx, "suspect-after", "600");
+    s_expect(fx, "dead-after", "1500");
+    s_expect(fx, "ping-interval", "200");
+    s_expect(fx, "ping-timeout", "100");
+    s_expect(fx, "forget-after", "60000");
+}
+
 /* ---- --help / --version ----------------------------------------------- */
 
 static void test_help_and_version(void **state)
@@ -692,6 +930,19 @@ static void test_help_and_version(void **state)
         "--first-byte-timeout MS",
         "--stream-idle-timeout MS",
         "--max-connections N",
+        "\nMesh timing (every node of a mesh should use the same values):\n"
+        "  --gossip-interval MS    how often state digests go to random peers (default: 200)\n",
+        "--gossip-fanout N",
+        "--ping-interval MS",
+        "--ping-timeout MS",
+        "--suspect-after MS",
+        "--dead-after MS",
+        "--forget-after MS",
+        "--forward-accept-timeout MS\n",
+        "(default: 5500)",
+        "config \"forward_accept_timeout\"",
+        "Must hold: ping-timeout < ping-interval, ping-interval + ping-timeout <\n"
+        "  suspect-after < dead-after < forget-after.\n",
         "ARENA_API_KEYS (comma list)",
         "ARENA_LINK_ORIGIN (comma list)",
         "ARENA_MESH_SECRET",
@@ -711,6 +962,14 @@ static void test_help_and_version(void **state)
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(fx->out, must[i]))
             fail_msg("--help lacks \"%s\"", must[i]);
+    /* the timings are a group of their own, after the tuning */
+    const char *tuning = strstr(fx->out, "\nTuning:\n");
+    const char *mesh = strstr(fx->out, "\nMesh timing");
+    assert_non_null(tuning);
+    assert_non_null(mesh);
+    assert_true(tuning < mesh);
+    assert_true(strstr(fx->out, "--model-allow MODEL") < mesh);
+    assert_true(strstr(fx->out, "--forget-after MS") > mesh);
     /* every table setting's variable is listed */
     for (size_t i = 0; i < N_SETTINGS; i++) {
         char name[64];
@@ -877,6 +1136,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jsonc_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_and_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_mesh_timing_ranges, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_mesh_timing_extremes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_mesh_timing_relations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_help_and_version, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, s_setup, s_teardown),
         cmocka_unit_test(test_split_hostport),
