@@ -17,13 +17,13 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define S_DEF_GOSSIP 200
-#define S_DEF_FANOUT 3
-#define S_DEF_PING 1000
-#define S_DEF_PING_TIMEOUT 500
-#define S_DEF_SUSPECT 2000
-#define S_DEF_DEAD 5500 /* "within 6 s" for every peer, with ticks and relays */
-#define S_DEF_FORGET 60000
+#define S_DEF_GOSSIP MESH_DEFAULT_GOSSIP_MS
+#define S_DEF_FANOUT MESH_DEFAULT_FANOUT
+#define S_DEF_PING MESH_DEFAULT_PING_MS
+#define S_DEF_PING_TIMEOUT MESH_DEFAULT_PING_TIMEOUT_MS
+#define S_DEF_SUSPECT MESH_DEFAULT_SUSPECT_MS
+#define S_DEF_DEAD MESH_DEFAULT_DEAD_MS
+#define S_DEF_FORGET MESH_DEFAULT_FORGET_MS
 #define S_MAX_MS (3600 * 1000)
 #define S_MAX_FANOUT 64
 
@@ -795,7 +795,8 @@ int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg)
     mesh__peer_t *p = mesh__peer_find(self, peer_id);
     if (!p || !p->announced || (p->liveness != MESH_PEER_ALIVE && p->liveness != MESH_PEER_SUSPECT))
         return -1;
-    if (mesh__send(self, p, msg) < 0) {
+    int rc = msg->type == MESH_REJECT ? mesh__send_reject(self, p, msg) : mesh__send(self, p, msg);
+    if (rc < 0) {
         self->stats.send_full++;
         return -1;
     }

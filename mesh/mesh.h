@@ -28,6 +28,16 @@
 
 #include "protocol/mesh_msg.h"
 
+/*  Defaults of the timing fields of mesh_config_t (docs/mesh-protocol.md,
+    failure detection); arena-node's settings start from these too. */
+#define MESH_DEFAULT_GOSSIP_MS 200
+#define MESH_DEFAULT_FANOUT 3
+#define MESH_DEFAULT_PING_MS 1000
+#define MESH_DEFAULT_PING_TIMEOUT_MS 500
+#define MESH_DEFAULT_SUSPECT_MS 2000
+#define MESH_DEFAULT_DEAD_MS 5500 /* "seen dead by all within 6 s", with ticks and relays */
+#define MESH_DEFAULT_FORGET_MS 60000
+
 typedef struct _mesh_t mesh_t;
 
 typedef enum {
@@ -57,7 +67,7 @@ typedef struct {
     /* timing (ms); 0 takes the default of docs/mesh-protocol.md */
     int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms;
     /* fwd, reject, chunk, end, fail, cancel from peer `from` (msg is the
-       callee's for the call only) */
+       callee's for the call only); a reject's state is in the table by then */
     void (*on_forward)(void *arg, const mesh_msg_t *msg);
     /* the liveness of a listed peer (see mesh_peers) or the state of an
        announced one changed (routing may change; a dead or left peer's
@@ -87,8 +97,11 @@ void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent);
 /*  Sends leave to every peer now (graceful shutdown). */
 void mesh_leave(mesh_t *self);
 
-/*  Sends a forwarding message to one peer; our id goes out as its "from"
-    (msg itself is left as it was). Never blocks: -1 when the peer is
+/*  Sends a forwarding message to one peer; our id goes out as its "from",
+    and a reject carries our current state (as set by mesh_set_local, aged
+    to now) whatever msg->states holds (msg itself is left as it was). The
+    receiving mesh applies that state as a push from us before its
+    on_forward sees the reject. Never blocks: -1 when the peer is
     unknown or not reached yet (see mesh_peers), neither alive nor suspect
     (unreachable included), its link is down or its pipe is full, or msg is
     not a forwarding message. */

@@ -173,6 +173,8 @@ void mesh__grave_flush(mesh_t *self);
 
 /* mesh_wire.c */
 int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg);
+/*  A reject, with our current state attached (msg->states is ignored). */
+int mesh__send_reject(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg);
 void mesh__send_hello(mesh_t *self, mesh__peer_t *p);
 void mesh__flush_hello(mesh_t *self, mesh__peer_t *p);
 /*  Our version of every state we vouch for (mesh__relayable); with hearsay,

@@ -41,16 +41,20 @@ static int s_send_tx(mesh_t *self, mesh__peer_t *p)
 
 static int s_hello_now(mesh_t *self, mesh__peer_t *p);
 
+static int s_encode_failed(mesh_t *self, const mesh__peer_t *p, const mesh_msg_t *msg)
+{
+    if (alog_enabled(ALOG_WARN))
+        alog_rl_write(&self->rl_send, ALOG_WARN, "mesh: cannot encode a %s for %s",
+                      mesh_type_name(msg->type), p->endpoint);
+    return -1;
+}
+
 int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
 {
     if (!p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
         return -1;
-    if (s_encode(self, msg) < 0) {
-        if (alog_enabled(ALOG_WARN))
-            alog_rl_write(&self->rl_send, ALOG_WARN, "mesh: cannot encode a %s for %s",
-                          mesh_type_name(msg->type), p->endpoint);
-        return -1;
-    }
+    if (s_encode(self, msg) < 0)
+        return s_encode_failed(self, p, msg);
     return s_send_tx(self, p);
 }
 
@@ -140,6 +144,33 @@ void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const me
 static int64_t s_local_age(const mesh_t *self)
 {
     return mesh__now() - self->local_at;
+}
+
+/*  msg (a reject) encoded with our state, aged to now, as its "state" (the
+    origin applies it before it routes again); without it in the rare case
+    that both do not fit one message. msg is left as it was. */
+int mesh__send_reject(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
+{
+    if (!p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
+        return -1;
+    mesh_state_t *states = msg->states, view;
+    size_t n_states = msg->n_states;
+    mesh_model_t *tmp = NULL;
+    bool with = s_view(&self->local, s_local_age(self), &view, &tmp) == 0;
+    msg->states = with ? &view : NULL;
+    msg->n_states = with ? 1 : 0;
+    int rc = s_encode(self, msg);
+    if (rc < 0 && with) {
+        msg->states = NULL;
+        msg->n_states = 0;
+        rc = s_encode(self, msg);
+    }
+    free(tmp);
+    msg->states = states;
+    msg->n_states = n_states;
+    if (rc < 0)
+        return s_encode_failed(self, p, msg);
+    return s_send_tx(self, p);
 }
 
 void mesh__push_local(mesh_t *self)
@@ -492,6 +523,10 @@ static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
         break;
     }
     default:
+        /* A reject's state is applied as a push from its sender, so the
+           origin's next routing decision already sees why it was refused. */
+        if (m->type == MESH_REJECT && m->n_states == 1 && !self->left)
+            s_apply(self, p, &m->states[0]);
         if (s_forwarding(m->type) && self->on_forward)
             self->on_forward(self->arg, m);
         break; /* ack, ping-req: the news was all */

@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mesh/mesh.h"
+#include "node/forward.h"
 #include "protocol/jsonc.h"
 
 #define S_FILE_MAX (1024 * 1024) /* bytes of config file */
@@ -114,6 +116,8 @@ typedef struct {
 /*  Columns: flag, variable, file key, file synonym, kind, check, min, max,
     secret, field offset(s), metavar, help, default (for --help), unit. */
 #define S_OFF(field) offsetof(config_t, field)
+#define S_STR_(x) #x
+#define S_STR(x) S_STR_(x) /* a default for --help, from its macro */
 #define S_MS_MAX 86400000LL
 
 /*  Mesh timing bounds (docs/configuration.md says why): the mesh ticks every
@@ -219,34 +223,37 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
                              S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
                              S_OFF(gossip_interval_ms), 0, "MS",
-                             "how often state digests go to random peers", "200", "milliseconds"},
+                             "how often state digests go to random peers",
+                             S_STR(MESH_DEFAULT_GOSSIP_MS), "milliseconds"},
     [OPT_GOSSIP_FANOUT] = {"gossip-fanout", "ARENA_GOSSIP_FANOUT", "gossip_fanout", NULL, S_INT,
                            S_CHECK_NONE, 1, 64, false, S_OFF(gossip_fanout), 0, "N",
-                           "peers sent a digest each gossip interval", "3", NULL},
+                           "peers sent a digest each gossip interval", S_STR(MESH_DEFAULT_FANOUT),
+                           NULL},
     [OPT_PING_INTERVAL] = {"ping-interval", "ARENA_PING_INTERVAL", "ping_interval", NULL, S_INT,
                            S_CHECK_NONE, S_TICKED_MIN, S_MESH_MS_MAX, false,
                            S_OFF(ping_interval_ms), 0, "MS", "ping a peer not heard from this long",
-                           "1000", "milliseconds"},
+                           S_STR(MESH_DEFAULT_PING_MS), "milliseconds"},
     [OPT_PING_TIMEOUT] = {"ping-timeout", "ARENA_PING_TIMEOUT", "ping_timeout", NULL, S_INT,
                           S_CHECK_NONE, S_TICKED_MIN, S_MESH_MS_MAX, false, S_OFF(ping_timeout_ms),
-                          0, "MS", "ping once more when a ping is unanswered this long", "500",
-                          "milliseconds"},
+                          0, "MS", "ping once more when a ping is unanswered this long",
+                          S_STR(MESH_DEFAULT_PING_TIMEOUT_MS), "milliseconds"},
     [OPT_SUSPECT_AFTER] = {"suspect-after", "ARENA_SUSPECT_AFTER", "suspect_after", NULL, S_INT,
                            S_CHECK_NONE, S_SILENCE_MIN, S_MESH_MS_MAX, false,
                            S_OFF(suspect_after_ms), 0, "MS", "silence before a peer is suspect",
-                           "2000", "milliseconds"},
+                           S_STR(MESH_DEFAULT_SUSPECT_MS), "milliseconds"},
     [OPT_DEAD_AFTER] = {"dead-after", "ARENA_DEAD_AFTER", "dead_after", NULL, S_INT, S_CHECK_NONE,
                         S_SILENCE_MIN, S_MESH_MS_MAX, false, S_OFF(dead_after_ms), 0, "MS",
-                        "silence before a peer is dead", "5500", "milliseconds"},
+                        "silence before a peer is dead", S_STR(MESH_DEFAULT_DEAD_MS),
+                        "milliseconds"},
     [OPT_FORGET_AFTER] = {"forget-after", "ARENA_FORGET_AFTER", "forget_after", NULL, S_INT,
                           S_CHECK_NONE, S_SILENCE_MIN, S_MESH_MS_MAX, false, S_OFF(forget_after_ms),
-                          0, "MS", "how long dead and departed peers are remembered", "60000",
-                          "milliseconds"},
+                          0, "MS", "how long dead and departed peers are remembered",
+                          S_STR(MESH_DEFAULT_FORGET_MS), "milliseconds"},
     [OPT_FORWARD_ACCEPT_TIMEOUT] = {"forward-accept-timeout", "ARENA_FORWARD_ACCEPT_TIMEOUT",
                                     "forward_accept_timeout", NULL, S_INT, S_CHECK_NONE,
                                     S_SILENCE_MIN, 600000, false, S_OFF(forward_accept_timeout_ms),
                                     0, "MS", "a peer must accept a forwarded request within this",
-                                    "2000", "milliseconds"},
+                                    S_STR(FORWARD_DEFAULT_ACCEPT_MS), "milliseconds"},
 };
 
 /*  Relations between mesh timings, checked once all layers are merged:
@@ -703,14 +710,14 @@ static int s_defaults(config_t *cfg, char *err, size_t errlen)
     cfg->first_byte_timeout_ms = 180000;
     cfg->stream_idle_timeout_ms = 180000;
     cfg->max_connections = 4096;
-    cfg->gossip_interval_ms = 200; /* these equal S_DEF_* of mesh/mesh.c */
-    cfg->gossip_fanout = 3;
-    cfg->ping_interval_ms = 1000;
-    cfg->ping_timeout_ms = 500;
-    cfg->suspect_after_ms = 2000;
-    cfg->dead_after_ms = 5500;
-    cfg->forget_after_ms = 60000;
-    cfg->forward_accept_timeout_ms = 2000; /* as node/forward.c */
+    cfg->gossip_interval_ms = MESH_DEFAULT_GOSSIP_MS;
+    cfg->gossip_fanout = MESH_DEFAULT_FANOUT;
+    cfg->ping_interval_ms = MESH_DEFAULT_PING_MS;
+    cfg->ping_timeout_ms = MESH_DEFAULT_PING_TIMEOUT_MS;
+    cfg->suspect_after_ms = MESH_DEFAULT_SUSPECT_MS;
+    cfg->dead_after_ms = MESH_DEFAULT_DEAD_MS;
+    cfg->forget_after_ms = MESH_DEFAULT_FORGET_MS;
+    cfg->forward_accept_timeout_ms = FORWARD_DEFAULT_ACCEPT_MS;
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "node/forward.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +33,11 @@ typedef struct {
     char rid[MESH_MAX_ID + 1];
     forward_t *owner;
     exec_t *exec;
-    uint64_t seq;
-    bool lost; /* a chunk could not be sent: the answer cannot end well */
+    uint64_t seq;         /* chunks sent so far (the acceptance included) */
+    bool lost;            /* a chunk could not be sent: the answer cannot end well */
+    bool streaming;       /* content went out: the first-byte limit is over */
+    long long started_ms; /* when the `fwd` arrived (monotonic) */
+    long long first_byte; /* ms the tab has for its first content; 0: no limit */
 } incoming_t;
 
 struct _forward_t {
@@ -51,7 +55,7 @@ forward_t *forward_new(const forward_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     if (self->cfg.accept_ms <= 0)
-        self->cfg.accept_ms = 2000;
+        self->cfg.accept_ms = FORWARD_DEFAULT_ACCEPT_MS;
     if (self->cfg.idle_ms <= 0)
         self->cfg.idle_ms = 180000;
     if (self->cfg.max_remote == 0)
@@ -190,6 +194,16 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
         }
         break;
     case MESH_END: {
+        if (msg->has_chunks && msg->chunks != f->next_seq) {
+            /* The last chunk(s) went missing: never a cut answer that looks whole. */
+            char why[160];
+            snprintf(why, sizeof why,
+                     "the peer's stream lost a piece: it sent %" PRIu64 " chunks, %" PRIu64
+                     " arrived",
+                     msg->chunks, f->next_seq);
+            s_out_fail(self, f, "upstream_error", true, 0, why);
+            break;
+        }
         zhashx_delete(self->out, f->rid);
         usage_t usage = {msg->prompt_tokens, msg->completion_tokens};
         f->sink->end(f->arg, msg->finish_reason ? msg->finish_reason : "stop", &usage);
@@ -199,6 +213,9 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
         break;
     }
     case MESH_FAIL:
+        if (msg->has_chunks && msg->chunks != f->next_seq)
+            alog_debug("peer %s failed %s after %" PRIu64 " chunks, %" PRIu64 " arrived", f->peer,
+                       f->rid, msg->chunks, f->next_seq); /* it fails anyway */
         s_out_fail(self, f, msg->code ? msg->code : "upstream_error", msg->retryable,
                    msg->cooled_remaining_ms, msg->message ? msg->message : "the peer failed");
         break;
@@ -270,8 +287,9 @@ static void s_utf8_clean(const char *in, char *out, size_t outlen)
     out[o] = '\0';
 }
 
+/*  `fail` for rid after `chunks` chunks. */
 static void s_fail_msg(forward_t *self, const char *peer, const char *rid, const openai_error_t *e,
-                       bool retryable, long long cooled_ms)
+                       bool retryable, long long cooled_ms, uint64_t chunks)
 {
     char message[sizeof e->message];
     s_utf8_clean(e->message, message, sizeof message);
@@ -281,13 +299,17 @@ static void s_fail_msg(forward_t *self, const char *peer, const char *rid, const
                     .code = (char *)e->code,
                     .message = message,
                     .retryable = retryable,
-                    .cooled_remaining_ms = cooled_ms};
+                    .cooled_remaining_ms = cooled_ms,
+                    .has_chunks = true,
+                    .chunks = chunks};
     s_send(self, peer, &m);
 }
 
 static void s_in_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
     incoming_t *in = arg;
+    if (len && kind != DELTA_CITATION)
+        in->streaming = true; /* the first byte, as the dispatcher counts it */
     mesh_delta_t d = {kind, (char *)text, len};
     mesh_msg_t m = {
         .type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++, .deltas = &d, .n_deltas = 1};
@@ -304,7 +326,7 @@ static void s_in_end(void *arg, const char *finish_reason, const usage_t *usage)
         openai_error_t e;
         openai_error_set(&e, "upstream_error", NULL,
                          "part of the answer could not be relayed from the serving node");
-        s_fail_msg(self, in->peer, in->rid, &e, false, 0);
+        s_fail_msg(self, in->peer, in->rid, &e, false, 0, in->seq);
         in->exec = NULL;
         s_in_free(self, in);
         return;
@@ -313,7 +335,9 @@ static void s_in_end(void *arg, const char *finish_reason, const usage_t *usage)
                     .rid = in->rid,
                     .finish_reason = (char *)finish_reason,
                     .prompt_tokens = usage->prompt_tokens,
-                    .completion_tokens = usage->completion_tokens};
+                    .completion_tokens = usage->completion_tokens,
+                    .has_chunks = true,
+                    .chunks = in->seq};
     s_send(self, in->peer, &m);
     in->exec = NULL;
     s_in_free(self, in);
@@ -323,17 +347,66 @@ static void s_in_fail(void *arg, const exec_fail_t *f)
 {
     incoming_t *in = arg;
     forward_t *self = in->owner;
-    s_fail_msg(self, in->peer, in->rid, &f->err, f->retryable, f->cooled_ms);
+    s_fail_msg(self, in->peer, in->rid, &f->err, f->retryable, f->cooled_ms, in->seq);
     in->exec = NULL;
     s_in_free(self, in);
 }
 
 static const exec_sink_t s_in_sink = {s_in_delta, s_in_end, s_in_fail};
 
+/*  How long the tab has for its first content: the shorter of our own
+    first-byte timeout and the origin's deadline (0 for either: none). */
+static long long s_first_byte(const forward_t *self, int64_t deadline_ms)
+{
+    long long own = self->cfg.first_byte_ms;
+    if (deadline_ms > 0 && (own <= 0 || deadline_ms < own))
+        return deadline_ms;
+    return own > 0 ? own : 0;
+}
+
+/*  Runs an accepted `fwd` in tab. */
+static void s_in_run(forward_t *self, const mesh_msg_t *msg, const openai_request_t *req,
+                     const arena_model_t *model, const char *tab)
+{
+    incoming_t *in = calloc(1, sizeof *in);
+    if (!in) {
+        s_reject(self, msg, "out of memory");
+        return;
+    }
+    in->owner = self;
+    snprintf(in->peer, sizeof in->peer, "%s", msg->from);
+    snprintf(in->rid, sizeof in->rid, "%s", msg->rid);
+    snprintf(in->key, sizeof in->key, "%s|%s", in->peer, in->rid);
+    in->started_ms = zclock_mono();
+    in->first_byte = s_first_byte(self, msg->deadline_ms);
+    zhashx_insert(self->in, in->key, in);
+    openai_error_t err;
+    in->exec = tabs_exec_start(self->cfg.tabs, tab, req, model, &s_in_sink, in, &err);
+    if (!in->exec) {
+        if (err.status == 503)
+            s_reject(self, msg, "no free tab here");
+        else
+            s_fail_msg(self, msg->from, msg->rid, &err, false, 0, 0);
+        s_in_free(self, in);
+        return;
+    }
+    /* chunk seq 0 without deltas: accepted */
+    mesh_msg_t ok = {.type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++};
+    s_send(self, in->peer, &ok);
+}
+
 static void s_in_fwd(forward_t *self, const mesh_msg_t *msg)
 {
     if (!msg->rid || !msg->model || !msg->request)
         return;
+    char key[FWD_KEY_MAX];
+    snprintf(key, sizeof key, "%s|%s", msg->from, msg->rid);
+    if (zhashx_lookup(self->in, key)) {
+        /* A duplicate while the first one runs: whatever the load, it is
+           not refused (the origin would fail a request that runs). */
+        alog_debug("peer %s sent %s again: it runs already", msg->from, msg->rid);
+        return;
+    }
     if (zhashx_size(self->in) >= self->cfg.max_remote) {
         s_reject(self, msg, "too many forwarded requests running here");
         return;
@@ -341,46 +414,20 @@ static void s_in_fwd(forward_t *self, const mesh_msg_t *msg)
     openai_request_t *req = NULL;
     openai_error_t err;
     if (openai_request_parse(msg->request, msg->request_len, NULL, &req, &err) < 0) {
-        s_fail_msg(self, msg->from, msg->rid, &err, false, 0);
+        s_fail_msg(self, msg->from, msg->rid, &err, false, 0, 0);
         return;
     }
     const arena_model_t *model = catalog_find(self->cfg.catalog, req->model);
     const char *tab = NULL;
-    if (!model) {
+    if (!model)
         s_reject(self, msg, "model not served here");
-    } else if (cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name,
-                                  zclock_time(), NULL) > 0) {
+    else if (cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name, zclock_time(),
+                                NULL) > 0)
         s_reject(self, msg, "model cooling here");
-    } else if (tabs_pick(self->cfg.tabs, NULL, 0, &tab) != TABS_PICK_OK) {
+    else if (tabs_pick(self->cfg.tabs, NULL, 0, &tab) != TABS_PICK_OK)
         s_reject(self, msg, "no free tab here");
-    } else {
-        incoming_t *in = calloc(1, sizeof *in);
-        if (!in) {
-            s_reject(self, msg, "out of memory");
-        } else {
-            in->owner = self;
-            snprintf(in->peer, sizeof in->peer, "%s", msg->from);
-            snprintf(in->rid, sizeof in->rid, "%s", msg->rid);
-            snprintf(in->key, sizeof in->key, "%s|%s", in->peer, in->rid);
-            if (zhashx_lookup(self->in, in->key)) {
-                free(in); /* a duplicate fwd: the first one runs */
-            } else {
-                zhashx_insert(self->in, in->key, in);
-                in->exec = tabs_exec_start(self->cfg.tabs, tab, req, model, &s_in_sink, in, &err);
-                if (!in->exec) {
-                    if (err.status == 503)
-                        s_reject(self, msg, "no free tab here");
-                    else
-                        s_fail_msg(self, msg->from, msg->rid, &err, false, 0);
-                    s_in_free(self, in);
-                } else {
-                    /* chunk seq 0 without deltas: accepted */
-                    mesh_msg_t ok = {.type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++};
-                    s_send(self, in->peer, &ok);
-                }
-            }
-        }
-    }
+    else
+        s_in_run(self, msg, req, model, tab);
     openai_request_destroy(&req);
 }
 
@@ -438,6 +485,21 @@ void forward_peer_gone(forward_t *self, const char *peer_id)
     zlistx_destroy(&victims);
 }
 
+/*  The tab sent no content within the first-byte limit: stop it and fail
+    the request, retryable (nothing reached the client), as the origin's
+    own first-byte timeout would. */
+static void s_in_too_slow(forward_t *self, incoming_t *in)
+{
+    alog_debug("forwarded request %s from %s: no first byte within %lld ms", in->rid, in->peer,
+               in->first_byte);
+    tabs_exec_abort(self->cfg.tabs, &in->exec);
+    openai_error_t e;
+    openai_error_set(&e, "upstream_error", NULL,
+                     "the serving node's tab sent nothing within %lld ms", in->first_byte);
+    s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq);
+    s_in_free(self, in);
+}
+
 void forward_tick(forward_t *self)
 {
     long long now = zclock_mono();
@@ -453,6 +515,12 @@ void forward_tick(forward_t *self)
                    accepted ? "the peer stopped sending mid-answer"
                             : "the peer did not accept the request in time");
     }
+    zlistx_purge(late);
+    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
+        if (!in->streaming && in->first_byte > 0 && now - in->started_ms > in->first_byte)
+            zlistx_add_end(late, in);
+    for (incoming_t *in = zlistx_first(late); in; in = zlistx_next(late))
+        s_in_too_slow(self, in);
     zlistx_destroy(&late);
 }
 
@@ -474,7 +542,7 @@ void forward_destroy(forward_t **self_p)
     for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in)) {
         openai_error_t e;
         openai_error_set(&e, "no_capacity", NULL, "the serving node is shutting down");
-        s_fail_msg(self, in->peer, in->rid, &e, true, 0);
+        s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq);
         tabs_exec_abort(self->cfg.tabs, &in->exec);
         free(in);
     }

@@ -13,10 +13,15 @@
 
     Executor side: a `fwd` is run in one of this node's own tabs (never
     forwarded again: one hop) or rejected (unknown model, cooling, no free
-    tab, bad request); its deltas go back as `chunk`s, one per delta, and
-    a `cancel` aborts the tab's fetch. A chunk that cannot be sent turns the
-    final `end` into a `fail`, so a cut answer never looks complete. Owned by
-    the node thread. */
+    tab, bad request; the mesh attaches our state to the `reject`); a
+    duplicate of one that runs is ignored. Its deltas go back as `chunk`s,
+    one per delta, and a `cancel` aborts the tab's fetch. A tab that sends no
+    content within the shorter of first_byte_ms and the `fwd`'s deadline_ms
+    is stopped and the request fails (retryable). `end` and `fail` carry the
+    number of chunks sent before them: the origin turns an `end` whose count
+    does not match what arrived into a failure, and a chunk that cannot be
+    sent turns the final `end` into a `fail`, so a cut answer never looks
+    complete. Owned by the node thread. */
 #ifndef ARENA_FORWARD_H
 #define ARENA_FORWARD_H
 
@@ -29,6 +34,8 @@
 #include "node/tabs.h"
 #include "protocol/openai.h"
 
+#define FORWARD_DEFAULT_ACCEPT_MS 2000 /* forward_config_t.accept_ms when 0 */
+
 typedef struct _forward_t forward_t;
 typedef struct _fwd_t fwd_t;
 
@@ -40,6 +47,7 @@ typedef struct {
     const char *node_id;
     long long accept_ms;            /* the peer must accept within this, default 2000 */
     long long idle_ms;              /* silence allowed once accepted, default 180000 */
+    long long first_byte_ms;        /* executor: our --first-byte-timeout; 0: none of our own */
     size_t max_remote;              /* forwarded requests we run for peers at once, default 1024 */
     void (*on_capacity)(void *arg); /* an attempt ended: queued work may start */
     void *arg;

@@ -735,6 +735,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .cooldowns = self->cooldowns,
         .node_id = self->id,
         .accept_ms = cfg->forward_accept_timeout_ms,
+        .first_byte_ms = cfg->first_byte_timeout_ms,
         .idle_ms = cfg->stream_idle_timeout_ms,
         .on_capacity = s_on_capacity,
         .arg = self,

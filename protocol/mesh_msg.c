@@ -307,6 +307,16 @@ static const msgpack_object *s_need(const msgpack_object *map, const char *key, 
     return NULL;
 }
 
+/*  map[key], or NULL when the key is absent (an optional key). */
+static const msgpack_object *s_opt(const msgpack_object *map, const char *key)
+{
+    size_t n = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (s_str_eq(&map->via.map.ptr[i].key, key, n))
+            return &map->via.map.ptr[i].val;
+    return NULL;
+}
+
 static int s_as_u64(const msgpack_object *v, const char *key, uint64_t max, uint64_t *out,
                     s_err_t *e)
 {
@@ -529,16 +539,24 @@ static int s_dec_peer(const msgpack_object *o, mesh_peer_ref_t *p, s_err_t *e)
     return rc;
 }
 
-static int s_dec_hello(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+/*  "state": the sender's own (hello, reject) into states[0]. */
+static int s_dec_own_state(const msgpack_object *st, mesh_msg_t *m, s_err_t *e)
 {
-    const msgpack_object *st = s_need(root, "state", e);
-    if (!st || s_alloc((void **)&m->states, 1, sizeof *m->states, e) < 0)
+    if (s_alloc((void **)&m->states, 1, sizeof *m->states, e) < 0)
         return -1;
     m->n_states = 1;
     if (s_dec_state(st, "\"state\"", &m->states[0], e) < 0)
         return -1;
     if (strcmp(m->states[0].id, m->from) != 0)
         return s_fail(e, "\"state\" is not the sender's own (its id is not \"from\")");
+    return 0;
+}
+
+static int s_dec_hello(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    const msgpack_object *st = s_need(root, "state", e);
+    if (!st || s_dec_own_state(st, m, e) < 0)
+        return -1;
     const msgpack_object_array *arr = s_array(root, "peers", MESH_MAX_PEERS, false, e);
     if (!arr || s_alloc((void **)&m->peers, arr->size, sizeof *m->peers, e) < 0)
         return -1;
@@ -602,8 +620,10 @@ static int s_dec_fwd(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 
 static int s_dec_reject(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 {
-    return s_dec_rid(root, m, e) < 0 || s_str(root, "reason", S_LABEL, &m->reason, NULL, e) < 0 ? -1
-                                                                                                : 0;
+    if (s_dec_rid(root, m, e) < 0 || s_str(root, "reason", S_LABEL, &m->reason, NULL, e) < 0)
+        return -1;
+    const msgpack_object *st = s_opt(root, "state");
+    return st ? s_dec_own_state(st, m, e) : 0;
 }
 
 static int s_dec_one_delta(const msgpack_object *o, mesh_delta_t *d, s_err_t *e)
@@ -631,12 +651,22 @@ static int s_dec_chunk(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return 0;
 }
 
+/*  end / fail: the optional "chunks". */
+static int s_dec_chunks(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+{
+    const msgpack_object *v = s_opt(root, "chunks");
+    if (!v)
+        return 0;
+    m->has_chunks = true;
+    return s_as_u64(v, "chunks", UINT64_MAX, &m->chunks, e);
+}
+
 static int s_dec_end(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 {
     if (s_dec_rid(root, m, e) < 0 ||
         s_str(root, "finish", S_LABEL, &m->finish_reason, NULL, e) < 0 ||
         s_i64(root, "pt", S_UNKNOWN, &m->prompt_tokens, e) < 0 ||
-        s_i64(root, "ct", S_UNKNOWN, &m->completion_tokens, e) < 0)
+        s_i64(root, "ct", S_UNKNOWN, &m->completion_tokens, e) < 0 || s_dec_chunks(root, m, e) < 0)
         return -1;
     return 0;
 }
@@ -652,7 +682,7 @@ static int s_dec_fail(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     if (s_str(root, "code", S_LABEL, &m->code, NULL, e) < 0 ||
         s_str(root, "msg", S_MSG, &m->message, NULL, e) < 0 ||
         s_bool(root, "retry", &m->retryable, e) < 0 ||
-        s_i64(root, "cool_ms", 0, &m->cooled_remaining_ms, e) < 0)
+        s_i64(root, "cool_ms", 0, &m->cooled_remaining_ms, e) < 0 || s_dec_chunks(root, m, e) < 0)
         return -1;
     return 0;
 }
@@ -773,12 +803,18 @@ static int s_enc_states(msgpack_packer *pk, const mesh_msg_t *m)
 
 /* ----------------------------------------------------------- encode: by type */
 
-static int s_enc_hello(msgpack_packer *pk, const mesh_msg_t *m)
+/*  "state": the sender's own, states[0] (the decoder refuses another's). */
+static int s_enc_own_state(msgpack_packer *pk, const mesh_msg_t *m)
 {
     if (m->n_states != 1 || !m->states || !m->states[0].id || !m->from ||
         strcmp(m->states[0].id, m->from) != 0)
         return -1;
-    if (s_key(pk, "state") < 0 || s_put_state(pk, &m->states[0]) < 0 ||
+    return s_key(pk, "state") < 0 || s_put_state(pk, &m->states[0]) < 0 ? -1 : 0;
+}
+
+static int s_enc_hello(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    if (s_enc_own_state(pk, m) < 0 ||
         s_kv_array(pk, "peers", m->peers, m->n_peers, MESH_MAX_PEERS) < 0)
         return -1;
     for (size_t i = 0; i < m->n_peers; i++)
@@ -838,7 +874,9 @@ static int s_enc_fwd(msgpack_packer *pk, const mesh_msg_t *m)
 
 static int s_enc_reject(msgpack_packer *pk, const mesh_msg_t *m)
 {
-    return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "reason", m->reason, S_LABEL) < 0 ? -1 : 0;
+    if (s_enc_rid(pk, m) < 0 || s_kv_str(pk, "reason", m->reason, S_LABEL) < 0)
+        return -1;
+    return m->n_states ? s_enc_own_state(pk, m) : 0;
 }
 
 static int s_enc_chunk(msgpack_packer *pk, const mesh_msg_t *m)
@@ -855,11 +893,17 @@ static int s_enc_chunk(msgpack_packer *pk, const mesh_msg_t *m)
     return 0;
 }
 
+static int s_enc_chunks(msgpack_packer *pk, const mesh_msg_t *m)
+{
+    return m->has_chunks ? s_kv_u64(pk, "chunks", m->chunks) : 0;
+}
+
 static int s_enc_end(msgpack_packer *pk, const mesh_msg_t *m)
 {
     return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "finish", m->finish_reason, S_LABEL) < 0 ||
                    s_kv_i64(pk, "pt", m->prompt_tokens, S_UNKNOWN) < 0 ||
-                   s_kv_i64(pk, "ct", m->completion_tokens, S_UNKNOWN) < 0
+                   s_kv_i64(pk, "ct", m->completion_tokens, S_UNKNOWN) < 0 ||
+                   s_enc_chunks(pk, m) < 0
                ? -1
                : 0;
 }
@@ -872,7 +916,7 @@ static int s_enc_fail(msgpack_packer *pk, const mesh_msg_t *m)
                    s_kv_str(pk, "code", m->code, S_LABEL) < 0 ||
                    s_kv_str(pk, "msg", m->message, S_MSG) < 0 ||
                    s_kv_bool(pk, "retry", m->retryable) < 0 ||
-                   s_kv_i64(pk, "cool_ms", m->cooled_remaining_ms, 0) < 0
+                   s_kv_i64(pk, "cool_ms", m->cooled_remaining_ms, 0) < 0 || s_enc_chunks(pk, m) < 0
                ? -1
                : 0;
 }
@@ -881,7 +925,7 @@ static int s_enc_fail(msgpack_packer *pk, const mesh_msg_t *m)
 
 typedef struct {
     const char *name;
-    uint32_t keys; /* map entries besides v, t and from */
+    uint32_t keys; /* required map entries besides v, t and from */
     int (*decode)(const msgpack_object *root, mesh_msg_t *m, s_err_t *e);
     int (*encode)(msgpack_packer *pk, const mesh_msg_t *m);
 } s_type_t;
@@ -908,6 +952,20 @@ static const s_type_t s_types[] = {
 static const s_type_t *s_type(mesh_type_t t)
 {
     return (size_t)t > 0 && (size_t)t < S_N_TYPES ? &s_types[t] : NULL;
+}
+
+/*  The optional keys m carries (reject: "state"; end, fail: "chunks"). */
+static uint32_t s_opt_keys(const mesh_msg_t *m)
+{
+    switch (m->type) {
+    case MESH_REJECT:
+        return m->n_states ? 1 : 0;
+    case MESH_END:
+    case MESH_FAIL:
+        return m->has_chunks ? 1 : 0;
+    default:
+        return 0;
+    }
 }
 
 const char *mesh_type_name(mesh_type_t t)
@@ -986,7 +1044,8 @@ int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, s_write);
     s_err_t e = {NULL, 0, NULL}; /* s_scan's reason is not reported */
-    int rc = msgpack_pack_map(&pk, 3 + ty->keys) || s_kv_u64(&pk, "v", MESH_MSG_VERSION) < 0 ||
+    int rc = msgpack_pack_map(&pk, 3 + ty->keys + s_opt_keys(msg)) ||
+                     s_kv_u64(&pk, "v", MESH_MSG_VERSION) < 0 ||
                      s_kv_str(&pk, "t", ty->name, S_NAME) < 0 ||
                      s_kv_str(&pk, "from", msg->from, S_ID) < 0 || ty->encode(&pk, msg) < 0 ||
                      s_scan((const uint8_t *)b.data, b.len, &e) < 0 ||

@@ -101,7 +101,8 @@ typedef struct {
 typedef struct {
     mesh_type_t type;
     char *from; /* sender's node id */
-    /* hello: state + known peers; delta/push: states */
+    /* hello: state + known peers; delta/push: states; reject: the sender's
+       own state, optional (n_states 0 or 1) */
     mesh_state_t *states;
     size_t n_states;
     mesh_peer_ref_t *peers;
@@ -126,6 +127,8 @@ typedef struct {
     uint64_t chunk_seq; /* chunk */
     mesh_delta_t *deltas;
     size_t n_deltas;
+    bool has_chunks;                          /* end / fail: `chunks` is present (optional) */
+    uint64_t chunks;                          /* end / fail: chunks sent for rid before it */
     char *finish_reason;                      /* end */
     int64_t prompt_tokens, completion_tokens; /* end; -1 unknown */
     int status;                               /* fail: HTTP status for the client */
@@ -141,8 +144,9 @@ const char *mesh_type_name(mesh_type_t t); /* "hello", "ping-req", … */
     limit: the encoder refuses what the decoder would refuse). */
 int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
-    Unknown map keys are ignored (forward compatibility); an unknown `t` or a
-    `v` other than MESH_MSG_VERSION is MALFORMED. */
+    Unknown map keys are ignored (forward compatibility), the optional ones
+    (reject's "state", end's and fail's "chunks") may be absent; an unknown
+    `t` or a `v` other than MESH_MSG_VERSION is MALFORMED. */
 mesh_msg_rc_t mesh_msg_decode(const uint8_t *buf, size_t len, mesh_msg_t *out, char *err,
                               size_t errlen);
 void mesh_msg_clear(mesh_msg_t *msg);

@@ -75,9 +75,10 @@ static bool s_msg_eq(const mesh_msg_t *a, const mesh_msg_t *b)
            a->stream == b->stream && a->deadline_ms == b->deadline_ms && a->attempt == b->attempt &&
            s_str_eq(a->reason, b->reason) && a->chunk_seq == b->chunk_seq &&
            s_str_eq(a->finish_reason, b->finish_reason) && a->prompt_tokens == b->prompt_tokens &&
-           a->completion_tokens == b->completion_tokens && a->status == b->status &&
-           s_str_eq(a->code, b->code) && s_str_eq(a->message, b->message) &&
-           a->retryable == b->retryable && a->cooled_remaining_ms == b->cooled_remaining_ms;
+           a->completion_tokens == b->completion_tokens && a->has_chunks == b->has_chunks &&
+           a->chunks == b->chunks && a->status == b->status && s_str_eq(a->code, b->code) &&
+           s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
+           a->cooled_remaining_ms == b->cooled_remaining_ms;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -6,9 +6,10 @@
     (tests/support/fake_link) on its browser link. A third member, P, is a
     raw peer made of one ROUTER and one DEALER per node that speaks the wire
     format directly (mesh_msg_encode/decode): for A it plays an executor
-    that stays silent, skips or repeats chunks and answers oddly; for B it
-    plays an origin that sends hostile `fwd`s, duplicates and cancels, goes
-    deaf mid-answer and leaves.
+    that stays silent, skips or repeats chunks, ends with a chunk count that
+    does not add up, rejects with a state of its own and answers oddly; for B
+    it plays an origin that sends hostile `fwd`s, duplicates (also while B is
+    full), short deadlines and cancels, goes deaf mid-answer and leaves.
 
     Everything runs in one zloop driven by the test: every wait polls a
     predicate with a deadline of a few seconds. Callbacks only record (the
@@ -72,7 +73,36 @@ typedef struct {
     usage_t usage;
     exec_fail_t fail;
     long long final_ms;
+    /* peek: at the fail call, what the origin's mesh holds of that peer */
+    mesh_t *peek_mesh;
+    const char *peek_id;
+    const char *peek_model;
+    bool peeked;
+    uint64_t peek_version;
+    long long peek_cool; /* the model's or the whole node's cooldown left, aged to now */
 } rec_t;
+
+/*  What r->peek_mesh holds of r->peek_id now (the state a routing decision
+    made at this moment would see). */
+static void s_peek(rec_t *r)
+{
+    mesh_peer_view_t v[8];
+    size_t k = mesh_peers(r->peek_mesh, v, 8);
+    for (size_t i = 0; i < k && i < 8; i++) {
+        const mesh_state_t *st = v[i].state;
+        if (strcmp(v[i].id, r->peek_id) != 0 || !st)
+            continue;
+        long long cool = st->node_cooled_remaining_ms;
+        for (size_t m = 0; m < st->n_models; m++)
+            if (strcmp(st->models[m].name, r->peek_model) == 0 &&
+                st->models[m].cooled_remaining_ms > cool)
+                cool = st->models[m].cooled_remaining_ms;
+        cool -= v[i].state_age_ms;
+        r->peeked = true;
+        r->peek_version = st->version;
+        r->peek_cool = cool > 0 ? cool : 0;
+    }
+}
 
 static void s_rec_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
@@ -118,6 +148,8 @@ static void s_rec_fail(void *arg, const exec_fail_t *f)
     r->n_fail++;
     r->fwd = NULL;
     r->fail = *f;
+    if (r->peek_mesh)
+        s_peek(r);
     r->final_ms = zclock_mono();
 }
 
@@ -144,7 +176,7 @@ typedef struct _env_t env_t;
 
 typedef struct {
     int tab_jobs; /* 0: 4 */
-    long long accept_ms, idle_ms;
+    long long accept_ms, idle_ms, first_byte_ms;
     size_t max_remote; /* 0 (and the times): forward.c's defaults */
 } opts_t;
 
@@ -293,6 +325,7 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
                            .node_id = n->id,
                            .accept_ms = o->accept_ms,
                            .idle_ms = o->idle_ms,
+                           .first_byte_ms = o->first_byte_ms,
                            .max_remote = o->max_remote,
                            .on_capacity = s_on_capacity,
                            .arg = n};
@@ -739,8 +772,9 @@ static openai_request_t *s_request(const char *model, const char *prompt)
     return req;
 }
 
-/*  Starts recs[i] on A towards peer. */
-static rec_t *s_start(env_t *env, size_t i, const char *peer, const char *model, const char *prompt)
+/*  Starts recs[i] on A towards peer, with the deadline_ms the `fwd` carries. */
+static rec_t *s_start_dl(env_t *env, size_t i, const char *peer, const char *model,
+                         const char *prompt, long long deadline_ms)
 {
     rec_t *r = &env->recs[i];
     assert_null(r->fwd); /* never reuse a running attempt's record */
@@ -748,7 +782,7 @@ static rec_t *s_start(env_t *env, size_t i, const char *peer, const char *model,
     r->owner = env->a.fwd;
     openai_request_t *req = s_request(model, prompt);
     openai_error_t err;
-    r->fwd = forward_start(env->a.fwd, peer, req, T_DEADLINE_MS, &s_rec_sink, r, &err);
+    r->fwd = forward_start(env->a.fwd, peer, req, deadline_ms, &s_rec_sink, r, &err);
     openai_request_destroy(&req);
     if (!r->fwd)
         fail_msg("forward_start to %s: %s", peer, err.message);
@@ -756,8 +790,15 @@ static rec_t *s_start(env_t *env, size_t i, const char *peer, const char *model,
     return r;
 }
 
-/*  P sends a `fwd` with body to B. */
-static void s_peer_fwd(env_t *env, const char *rid, const char *body, size_t len)
+/*  Starts recs[i] on A towards peer. */
+static rec_t *s_start(env_t *env, size_t i, const char *peer, const char *model, const char *prompt)
+{
+    return s_start_dl(env, i, peer, model, prompt, T_DEADLINE_MS);
+}
+
+/*  P sends a `fwd` with body and deadline_ms to B. */
+static void s_peer_fwd_dl(env_t *env, const char *rid, const char *body, size_t len,
+                          long long deadline_ms)
 {
     mesh_msg_t m = {.type = MESH_FWD,
                     .rid = (char *)rid,
@@ -765,9 +806,15 @@ static void s_peer_fwd(env_t *env, const char *rid, const char *body, size_t len
                     .request = (char *)body,
                     .request_len = len,
                     .stream = true,
-                    .deadline_ms = T_DEADLINE_MS,
+                    .deadline_ms = deadline_ms,
                     .attempt = 1};
     assert_int_equal(s_peer_send(env, 1, &m), 0);
+}
+
+/*  P sends a `fwd` with body to B. */
+static void s_peer_fwd(env_t *env, const char *rid, const char *body, size_t len)
+{
+    s_peer_fwd_dl(env, rid, body, len, T_DEADLINE_MS);
 }
 
 static void s_peer_fwd_prompt(env_t *env, const char *rid, const char *prompt)
@@ -954,6 +1001,8 @@ static void test_executor_wire(void **state)
     assert_string_equal(end->finish_reason, "stop");
     assert_int_equal(end->prompt_tokens, 3);
     assert_int_equal(end->completion_tokens, 4);
+    assert_true(end->has_chunks); /* the acceptance and three pieces went before it */
+    assert_int_equal(end->chunks, 4);
     static const char *const pieces[] = {NULL, "ab", "cd", "ef"};
     assert_int_equal(s_peer_count(env, MESH_CHUNK, "wire-1"), 4);
     for (size_t i = 0; i < 4; i++) {
@@ -1165,6 +1214,8 @@ static void test_executor_bad_requests(void **state)
             fail_msg("%s: code %s", cases[i].name, f->code);
         assert_int_equal(f->status, openai_error_status(f->code));
         assert_int_equal(f->cooled_remaining_ms, 0);
+        assert_true(f->has_chunks); /* no chunk went before it */
+        assert_int_equal(f->chunks, 0);
         assert_true(f->message[0] != '\0');
         if (!s_clean_text(f->message))
             fail_msg("%s: the message is not clean text", cases[i].name);
@@ -1613,6 +1664,9 @@ static void test_lost_chunk(void **state)
         assert_true(s_peer_nth(env, MESH_CHUNK, "lost-1", i)->chunk_seq >
                     s_peer_nth(env, MESH_CHUNK, "lost-1", i - 1)->chunk_seq);
     assert_true(s_peer_nth(env, MESH_CHUNK, "lost-1", n - 1)->chunk_seq > n - 1);
+    /* its count says how many it sent, lost ones included */
+    assert_true(f->has_chunks);
+    assert_true(f->chunks > s_peer_nth(env, MESH_CHUNK, "lost-1", n - 1)->chunk_seq);
     s_assert_stats(&env->b, 0, 0);
     fake_link_counters_t c;
     s_counters(env, &c);
@@ -1830,6 +1884,8 @@ static void test_destroy_in_flight(void **state)
     assert_string_equal(f->code, "no_capacity");
     assert_true(f->retryable);
     assert_non_null(strstr(f->message, "shutting down"));
+    assert_true(f->has_chunks);
+    assert_int_equal(f->chunks, 1); /* the acceptance */
     s_wait_final(env, r0);
     s_expect_fail(r0, "no_capacity", true, false, "shutting down");
     s_wait_aborts(env, 2);
@@ -1844,6 +1900,369 @@ static void test_destroy_in_flight(void **state)
     forward_destroy(&env->a.fwd); /* NULL: nothing */
 }
 
+/* ---- the executor's state in `reject` ---- */
+
+/*  B tells its mesh what it offers, as node.c does after every change: both
+    chat models with their cooldowns left, and the whole node's. */
+static void s_publish_b(env_t *env)
+{
+    static const char *const names[] = {T_MODEL, T_MODEL_2};
+    node_t *n = &env->b;
+    long long now = zclock_time();
+    mesh_model_t models[2];
+    for (size_t i = 0; i < 2; i++) {
+        const char *reason = NULL;
+        long long left = cooldown_remaining(n->cooldowns, n->id, names[i], now, &reason);
+        models[i] = (mesh_model_t){.name = (char *)names[i],
+                                   .arena_id = "a-1",
+                                   .modality = "chat",
+                                   .cooled_remaining_ms = left > 0 ? left : 0,
+                                   .reason = (char *)(left > 0 && reason ? reason : "")};
+    }
+    long long node = cooldown_remaining(n->cooldowns, n->id, COOLDOWN_ALL, now, NULL);
+    mesh_state_t st = {.name = "node-b",
+                       .http = "http://127.0.0.1:1",
+                       .tabs = 1,
+                       .tabs_healthy = 1,
+                       .capacity = 4,
+                       .p50_ms = -1,
+                       .node_cooled_remaining_ms = node > 0 ? node : 0,
+                       .models = models,
+                       .n_models = 2};
+    mesh_set_local(n->mesh, &st, false);
+}
+
+/*  A `reject` carries the executor's own state as its mesh holds it, aged
+    to now, whatever the reason: the cooldown that caused it travels with it. */
+static void test_reject_carries_state(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    cooldown_set(env->b.cooldowns, env->b.id, T_MODEL_2, 60000, "rate_limited", zclock_time());
+    s_publish_b(env);
+    static const struct {
+        const char *rid, *model, *reason;
+    } cases[] = {
+        {"rs-cool", T_MODEL_2, "model cooling here"},
+        {"rs-unknown", "no-such-model", "model not served here"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  reject state: %s\n", cases[i].reason);
+        char *body = s_body(cases[i].model, "hi");
+        s_peer_fwd(env, cases[i].rid, body, strlen(body));
+        free(body);
+        const mesh_msg_t *rj = s_peer_wait(env, MESH_REJECT, cases[i].rid, 1);
+        assert_string_equal(rj->reason, cases[i].reason);
+        assert_int_equal(rj->n_states, 1);
+        const mesh_state_t *st = &rj->states[0];
+        assert_string_equal(st->id, env->b.id);
+        assert_string_equal(st->endpoint, mesh_endpoint(env->b.mesh));
+        assert_string_equal(st->name, "node-b");
+        assert_int_equal(st->capacity, 4);
+        assert_int_equal(st->n_models, 2);
+        assert_string_equal(st->models[0].name, T_MODEL);
+        assert_int_equal(st->models[0].cooled_remaining_ms, 0);
+        assert_string_equal(st->models[1].name, T_MODEL_2);
+        assert_string_equal(st->models[1].reason, "rate_limited");
+        long long left = st->models[1].cooled_remaining_ms;
+        if (left <= 55000 || left > 60000)
+            fail_msg("the cooldown travels as %lld ms left", left);
+    }
+    assert_int_equal(s_peer_count(env, MESH_CHUNK, NULL), 0);
+}
+
+/*  The state a `reject` carries reaches the origin's table as a push from
+    the rejecting peer would, before the origin's sink hears of the reject
+    (so its very next routing decision sees it): a newer version replaces
+    what it held, cooldowns turned into local deadlines; an older one is
+    ignored; a reject without a state (another implementation) fails the
+    attempt all the same. P never pushes: every change comes from a reject. */
+static void test_reject_state_applied(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    static const struct {
+        const char *name;
+        bool with_state;
+        uint64_t version;
+        long long cool_ms; /* T_MODEL's cooldown in the state sent */
+        /* what A holds of P when its sink hears of the reject */
+        uint64_t want_version;
+        long long want_cool; /* about this much left (0: none) */
+    } cases[] = {
+        {"a newer state: the model cools there", true, 5, 30000, 5, 30000},
+        {"an older state is ignored", true, 3, 0, 5, 30000},
+        {"no state", false, 0, 0, 5, 30000},
+        {"a newer state: the cooldown is over", true, 6, 0, 6, 0},
+    };
+    rec_t before = {.peek_mesh = env->a.mesh, .peek_id = T_PEER, .peek_model = T_MODEL};
+    s_peek(&before); /* P's hello: version 1, nothing cooling */
+    assert_true(before.peeked);
+    assert_int_equal(before.peek_version, 1);
+    assert_int_equal(before.peek_cool, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  reject state applied: %s\n", cases[i].name);
+        rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "anyone there?");
+        r->peek_mesh = env->a.mesh;
+        r->peek_id = T_PEER;
+        r->peek_model = T_MODEL;
+        char rid[MESH_MAX_ID + 1];
+        snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
+        mesh_model_t model = {.name = T_MODEL,
+                              .arena_id = "a-1",
+                              .modality = "chat",
+                              .cooled_remaining_ms = cases[i].cool_ms,
+                              .reason = cases[i].cool_ms ? "rate_limited" : ""};
+        mesh_state_t st = {.id = T_PEER,
+                           .name = T_PEER,
+                           .endpoint = env->p.ep,
+                           .http = "http://127.0.0.1:1",
+                           .incarnation = 1,
+                           .version = cases[i].version,
+                           .tabs = 1,
+                           .tabs_healthy = 1,
+                           .capacity = 4,
+                           .p50_ms = -1,
+                           .models = &model,
+                           .n_models = 1};
+        mesh_msg_t m = {.type = MESH_REJECT,
+                        .rid = rid,
+                        .reason = "cooling-here",
+                        .states = cases[i].with_state ? &st : NULL,
+                        .n_states = cases[i].with_state ? 1 : 0};
+        assert_int_equal(s_peer_send(env, 0, &m), 0);
+        s_wait_final(env, r);
+        s_expect_fail(r, "no_capacity", true, false, "cooling-here");
+        assert_true(r->peeked);
+        assert_int_equal(r->peek_version, cases[i].want_version);
+        if (cases[i].want_cool &&
+            (r->peek_cool <= cases[i].want_cool - 3000 || r->peek_cool > cases[i].want_cool))
+            fail_msg("%s: A sees %lld ms of cooldown, not about %lld", cases[i].name, r->peek_cool,
+                     cases[i].want_cool);
+        if (!cases[i].want_cool)
+            assert_int_equal(r->peek_cool, 0);
+        s_assert_stats(&env->a, 0, 0);
+    }
+}
+
+/*  A duplicate `fwd` while the first one runs is ignored even when B is full
+    (its tab's slots, or max_remote): a `reject` would make the origin fail a
+    request that runs. Another rid is still refused. */
+static void test_executor_duplicate_when_full(void **state)
+{
+    env_t *env = *state;
+    static const struct {
+        const char *name;
+        opts_t opts;
+        const char *reason; /* for another rid */
+    } cases[] = {
+        {"the tab is full", {.tab_jobs = 1}, "no free tab here"},
+        {"max_remote reached", {.max_remote = 1}, "too many forwarded requests running here"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  duplicate while full: %s\n", cases[i].name);
+        s_env_start(env, &cases[i].opts);
+        s_peer_fwd_prompt(env, "full-1", T_STALL);
+        s_peer_wait(env, MESH_CHUNK, "full-1", 1);
+        s_wait_b_incoming(env, 1);
+        s_peer_fwd_prompt(env, "full-1", T_STALL); /* the duplicate */
+        s_peer_fwd_prompt(env, "full-2", T_STALL); /* B is full indeed */
+        const mesh_msg_t *rj = s_peer_wait(env, MESH_REJECT, "full-2", 1);
+        assert_string_equal(rj->reason, cases[i].reason);
+        s_spin(env, T_SETTLE_MS);
+        assert_int_equal(s_peer_count(env, MESH_CHUNK, "full-1"), 1);
+        assert_false(s_peer_final(env, "full-1"));
+        fake_link_counters_t c;
+        s_counters(env, &c);
+        assert_int_equal(c.fetches, 1);
+        s_assert_stats(&env->b, 0, 1);
+        mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "full-1"};
+        assert_int_equal(s_peer_send(env, 1, &cancel), 0);
+        s_wait_aborts(env, 1);
+        s_wait_b_incoming(env, 0);
+        assert_false(s_peer_final(env, "full-1"));
+        s_env_stop(env);
+    }
+}
+
+/* ---- chunk counts in `end` and `fail` ---- */
+
+/*  `end` and `fail` carry the number of chunks sent before them. An `end`
+    whose count differs from what arrived (the last chunks lost on the way)
+    fails the attempt, retryable only if no content reached the client:
+    never a cut answer that looks complete. An `end` without a count (another
+    implementation) is taken as before; a `fail` stays what it says. */
+static void test_end_chunk_count(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    static const struct {
+        const char *name;
+        const char *pieces[3]; /* sent as seq 1, 2 … after the acceptance (seq 0) */
+        mesh_type_t type;
+        bool has_count;
+        uint64_t count;
+        /* expected (code NULL: an end) */
+        const char *code;
+        bool retryable, after_content;
+        const char *text, *needle;
+    } cases[] = {
+        {"the count matches", {"He", "llo"}, MESH_END, true, 3, NULL, false, false, "Hello", NULL},
+        {"the last chunk lost",
+         {"He"},
+         MESH_END,
+         true,
+         3,
+         "upstream_error",
+         false,
+         true,
+         "He",
+         "sent 3 chunks, 2 arrived"},
+        {"every content chunk lost",
+         {NULL},
+         MESH_END,
+         true,
+         3,
+         "upstream_error",
+         true,
+         false,
+         "",
+         "sent 3 chunks, 1 arrived"},
+        {"more arrived than it sent",
+         {"He", "llo"},
+         MESH_END,
+         true,
+         2,
+         "upstream_error",
+         false,
+         true,
+         "Hello",
+         "lost a piece"},
+        {"no count", {"He"}, MESH_END, false, 0, NULL, false, false, "He", NULL},
+        {"a fail whose count differs",
+         {NULL},
+         MESH_FAIL,
+         true,
+         5,
+         "rate_limited",
+         true,
+         false,
+         "",
+         "peer says no"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  chunk count: %s\n", cases[i].name);
+        rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "count them");
+        char rid[MESH_MAX_ID + 1];
+        snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
+        s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL);
+        uint64_t seq = 1;
+        for (size_t k = 0; k < 3 && cases[i].pieces[k]; k++)
+            s_peer_chunk(env, rid, seq++, DELTA_TEXT, cases[i].pieces[k]);
+        mesh_msg_t m = {.type = cases[i].type,
+                        .rid = rid,
+                        .finish_reason = "stop",
+                        .prompt_tokens = 1,
+                        .completion_tokens = 2,
+                        .status = 429,
+                        .code = "rate_limited",
+                        .message = "peer says no",
+                        .retryable = true,
+                        .has_chunks = cases[i].has_count,
+                        .chunks = cases[i].count};
+        assert_int_equal(s_peer_send(env, 0, &m), 0);
+        s_wait_final(env, r);
+        assert_string_equal(s_str(&r->text), cases[i].text);
+        if (!cases[i].code) {
+            assert_int_equal(r->n_end, 1);
+            assert_int_equal(r->n_fail, 0);
+            assert_string_equal(r->finish, "stop");
+        } else {
+            s_expect_fail(r, cases[i].code, cases[i].retryable, cases[i].after_content,
+                          cases[i].needle);
+        }
+        assert_int_equal(s_peer_count(env, MESH_CANCEL, rid), 0); /* it has ended there */
+        s_assert_stats(&env->a, 0, 0);
+    }
+    s_spin(env, 50);
+    assert_int_equal(env->recs[0].late, 0);
+}
+
+/* ---- the first-byte deadline on the executor ---- */
+
+/*  The executor gives its tab until the shorter of its own first-byte
+    timeout (first_byte_ms) and the `fwd`'s deadline_ms for the first
+    content. Past it the tab's job is aborted and the request fails,
+    retryable (nothing reached the client), as the origin's own first-byte
+    timeout would fail it. Content in time lifts the limit; with both 0
+    there is none. */
+static void test_first_byte_deadline(void **state)
+{
+    env_t *env = *state;
+    static const struct {
+        const char *name;
+        long long own_ms, deadline_ms;
+        const char *prompt;
+        bool via_a;         /* A is the origin (else P) */
+        long long limit_ms; /* > 0: fails after this long; 0: ends well */
+    } cases[] = {
+        {"the deadline passes before the first byte", 0, 300, "[[fake:text ttfb=3000]]", false,
+         300},
+        {"our own limit is shorter", 300, 30000, "[[fake:text ttfb=3000]]", false, 300},
+        {"the deadline is shorter", 30000, 300, "[[fake:text ttfb=3000]]", false, 300},
+        {"the first byte in time, the answer longer", 0, 400, "[[fake:drip ms=150 count=6]]", false,
+         0},
+        {"no deadline, no limit of our own", 0, 0, "[[fake:text ttfb=800]]", false, 0},
+        {"an origin node sees a retryable failure", 0, 300, "[[fake:text ttfb=3000]]", true, 300},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  first byte: %s\n", cases[i].name);
+        s_env_start(env, &(opts_t){.first_byte_ms = cases[i].own_ms});
+        char needle[64];
+        snprintf(needle, sizeof needle, "sent nothing within %lld ms", cases[i].limit_ms);
+        long long t0 = zclock_mono();
+        if (cases[i].via_a) {
+            rec_t *r =
+                s_start_dl(env, 0, env->b.id, T_MODEL, cases[i].prompt, cases[i].deadline_ms);
+            s_wait_final(env, r);
+            s_expect_fail(r, "upstream_error", true, false, needle);
+            assert_int_equal(r->n_deltas, 0);
+        } else {
+            char *body = s_body(T_MODEL, cases[i].prompt);
+            s_peer_fwd_dl(env, "fb-1", body, strlen(body), cases[i].deadline_ms);
+            free(body);
+            if (!s_until(env, s_peer_final, "fb-1", T_WAIT_MS))
+                fail_msg("%s: no final word", cases[i].name);
+            long long took = zclock_mono() - t0;
+            size_t chunks = s_peer_count(env, MESH_CHUNK, "fb-1");
+            const mesh_msg_t *f = s_peer_nth(env, MESH_FAIL, "fb-1", 0);
+            const mesh_msg_t *end = s_peer_nth(env, MESH_END, "fb-1", 0);
+            if (cases[i].limit_ms) {
+                if (!f)
+                    fail_msg("%s: no `fail`", cases[i].name);
+                assert_string_equal(f->code, "upstream_error");
+                assert_true(f->retryable);
+                assert_non_null(strstr(f->message, needle));
+                assert_true(f->has_chunks);
+                assert_int_equal(f->chunks, 1); /* the acceptance */
+                assert_int_equal(chunks, 1);
+                if (took < cases[i].limit_ms || took > cases[i].limit_ms + 1000)
+                    fail_msg("%s: failed after %lld ms", cases[i].name, took);
+            } else {
+                if (!end)
+                    fail_msg("%s: no `end` (%s)", cases[i].name, f ? f->message : "?");
+                assert_true(end->has_chunks);
+                assert_int_equal(end->chunks, chunks);
+                assert_true(chunks > 1);
+            }
+        }
+        if (cases[i].limit_ms)
+            s_wait_aborts(env, 1);
+        s_wait_b_incoming(env, 0);
+        s_env_stop(env);
+    }
+}
+
 int main(void)
 {
     alog_set_level(getenv("TEST_FORWARD_VERBOSE") ? ALOG_DEBUG : ALOG_ERROR);
@@ -1852,17 +2271,22 @@ int main(void)
         T(test_relay),
         T(test_executor_wire),
         T(test_executor_refuses),
+        T(test_reject_carries_state),
+        T(test_reject_state_applied),
         T(test_executor_fails),
         T(test_executor_bad_requests),
         T(test_fail_message_has_no_control_characters),
         T(test_executor_duplicate_and_cancel),
+        T(test_executor_duplicate_when_full),
         T(test_accept_timeout),
         T(test_idle_timeout),
         T(test_chunk_gap),
         T(test_peer_answers),
+        T(test_end_chunk_count),
         T(test_chunk_many_deltas),
         T(test_other_sender_ignored),
         T(test_lost_chunk),
+        T(test_first_byte_deadline),
         T(test_abort),
         T(test_peer_gone),
         T(test_stats),

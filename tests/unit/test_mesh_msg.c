@@ -212,9 +212,15 @@ static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
         m->deadline_ms = max ? INT64_MAX : empty ? 0 : 120000;
         m->attempt = max ? UINT32_MAX : empty ? 0 : 2;
         break;
-    case MESH_REJECT:
+    case MESH_REJECT: /* the sender's state is optional: not in the empty sample */
         m->rid = s_dup("req-2");
         m->reason = s_dup(empty ? "" : max ? "busy busy busy" : "cooled");
+        if (!empty) {
+            m->n_states = 1;
+            m->states = calloc(1, sizeof *m->states);
+            assert_non_null(m->states);
+            s_state(&m->states[0], m->from, v, max ? MESH_MAX_MODELS : 2);
+        }
         break;
     case MESH_CHUNK:
         m->rid = s_dup("req-3");
@@ -225,6 +231,8 @@ static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
         m->finish_reason = s_dup(empty ? "" : "stop");
         m->prompt_tokens = max ? INT64_MAX : empty ? -1 : 12;
         m->completion_tokens = max ? INT64_MAX : empty ? -1 : 345;
+        m->has_chunks = !empty; /* optional */
+        m->chunks = max ? UINT64_MAX : empty ? 0 : 346;
         break;
     case MESH_FAIL:
         m->rid = s_dup("req-5");
@@ -234,6 +242,8 @@ static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
                          : s_dup(empty ? "" : "model cooling\n\tfor 30 s — réessayez");
         m->retryable = v == V_FULL;
         m->cooled_remaining_ms = max ? INT64_MAX : empty ? 0 : 30000;
+        m->has_chunks = !empty; /* optional */
+        m->chunks = max ? UINT64_MAX : empty ? 0 : 3;
         break;
     case MESH_CANCEL:
         m->rid = s_dup("req-6");
@@ -311,9 +321,10 @@ static bool s_msg_eq(const mesh_msg_t *a, const mesh_msg_t *b)
            a->stream == b->stream && a->deadline_ms == b->deadline_ms && a->attempt == b->attempt &&
            s_str_eq(a->reason, b->reason) && a->chunk_seq == b->chunk_seq &&
            s_str_eq(a->finish_reason, b->finish_reason) && a->prompt_tokens == b->prompt_tokens &&
-           a->completion_tokens == b->completion_tokens && a->status == b->status &&
-           s_str_eq(a->code, b->code) && s_str_eq(a->message, b->message) &&
-           a->retryable == b->retryable && a->cooled_remaining_ms == b->cooled_remaining_ms;
+           a->completion_tokens == b->completion_tokens && a->has_chunks == b->has_chunks &&
+           a->chunks == b->chunks && a->status == b->status && s_str_eq(a->code, b->code) &&
+           s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
+           a->cooled_remaining_ms == b->cooled_remaining_ms;
 }
 
 static const mesh_type_t s_all_types[] = {
@@ -396,8 +407,12 @@ static void test_roundtrip_blobs(void **state)
 static void test_comparator_is_strict(void **state)
 {
     mesh_msg_t a, b;
-    for (int k = 0; k < 12; k++) {
-        mesh_type_t t = k < 6 ? MESH_HELLO : k < 9 ? MESH_CHUNK : MESH_FAIL;
+    for (int k = 0; k < 16; k++) {
+        mesh_type_t t = k < 6    ? MESH_HELLO
+                        : k < 9  ? MESH_CHUNK
+                        : k < 12 ? MESH_FAIL
+                        : k < 14 ? MESH_END
+                                 : MESH_REJECT;
         s_build(&a, t, V_FULL);
         s_build(&b, t, V_FULL);
         assert_true(s_msg_eq(&a, &b));
@@ -435,13 +450,27 @@ static void test_comparator_is_strict(void **state)
         case 10:
             b.message[0] = 'X';
             break;
-        default:
+        case 11:
             b.status++;
+            break;
+        case 12:
+            b.has_chunks = false;
+            break;
+        case 13:
+            b.chunks++;
+            break;
+        case 14:
+            b.states[0].models[1].cooled_remaining_ms++;
+            break;
+        default:
+            b.n_states = 0;
             break;
         }
         assert_false(s_msg_eq(&a, &b));
         if (k == 5)
             b.n_peers++;
+        if (k == 15)
+            b.n_states = 1;
         mesh_msg_clear(&a);
         mesh_msg_clear(&b);
     }
@@ -503,6 +532,10 @@ static void m_hello_not_own(mesh_msg_t *m)
     m->states[0].id[0] = 'X';
 }
 static void m_hello_two_states(mesh_msg_t *m)
+{
+    m->n_states = 2; /* storage for one only: must be refused before reading */
+}
+static void m_reject_two_states(mesh_msg_t *m)
 {
     m->n_states = 2; /* storage for one only: must be refused before reading */
 }
@@ -627,6 +660,9 @@ static void test_encoder_refuses(void **state)
         {"p50 below -1", MESH_PUSH, V_FULL, m_p50},
         {"hello state not the sender's", MESH_HELLO, V_FULL, m_hello_not_own},
         {"hello with two states", MESH_HELLO, V_FULL, m_hello_two_states},
+        {"reject state not the sender's", MESH_REJECT, V_FULL, m_hello_not_own},
+        {"reject with two states", MESH_REJECT, V_FULL, m_reject_two_states},
+        {"reject state with a bad model", MESH_REJECT, V_FULL, m_model_cool_neg},
         {"too many peers", MESH_HELLO, V_FULL, m_too_many_peers},
         {"peer without endpoint", MESH_HELLO, V_FULL, m_peer_ep_empty},
         {"digest id twice", MESH_DIGEST, V_FULL, m_digest_dup},
@@ -721,21 +757,36 @@ static const schema_t s_schemas[] = {
       {"stream", K_BOOL},
       {"deadline_ms", K_INT},
       {"attempt", K_UINT}}},
-    {"reject", {{"rid", K_ID}, {"reason", K_STR}}},
+    {"reject", {{"rid", K_ID}, {"reason", K_STR}, {"state", K_STATE}}},
     {"chunk", {{"rid", K_ID}, {"seq", K_UINT}, {"d", K_DELTAS}}},
-    {"end", {{"rid", K_ID}, {"finish", K_STR}, {"pt", K_INT}, {"ct", K_INT}}},
+    {"end", {{"rid", K_ID}, {"finish", K_STR}, {"pt", K_INT}, {"ct", K_INT}, {"chunks", K_UINT}}},
     {"fail",
      {{"rid", K_ID},
       {"status", K_STATUS},
       {"code", K_STR},
       {"msg", K_STR},
       {"retry", K_BOOL},
-      {"cool_ms", K_INT}}},
+      {"cool_ms", K_INT},
+      {"chunks", K_UINT}}},
     {"cancel", {{"rid", K_ID}}},
 };
 #define N_SCHEMAS (sizeof s_schemas / sizeof s_schemas[0])
 
 static const field_t s_common[] = {{"v", K_V}, {"t", K_T}, {"from", K_ID}};
+
+/*  Keys of the schemas above that may be left out (a wrong value is still
+    refused): "type.key". */
+static const char *const s_optional[] = {"reject.state", "end.chunks", "fail.chunks"};
+
+static bool s_is_optional(const char *t, const char *key)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", t, key);
+    for (size_t i = 0; i < sizeof s_optional / sizeof s_optional[0]; i++)
+        if (strcmp(s_optional[i], name) == 0)
+            return true;
+    return false;
+}
 
 static const field_t s_state_fields[] = {
     {"id", K_ID},
@@ -1001,7 +1052,10 @@ static void s_each_field(const char *t, const field_t *f, size_t n, bool in_stat
             snprintf(label, sizeof label, "%s%s.%s writer %zu", t, in_state ? ".state" : "",
                      f[i].key, w);
             msgpack_sbuffer sb = s_raw(t, &ov);
-            s_expect(&sb, MESH_MSG_MALFORMED, quoted, label);
+            if (!writers[w] && !in_state && s_is_optional(t, f[i].key))
+                s_expect(&sb, MESH_MSG_OK, NULL, label); /* left out: fine */
+            else
+                s_expect(&sb, MESH_MSG_MALFORMED, quoted, label);
             msgpack_sbuffer_destroy(&sb);
         }
     }
@@ -1019,6 +1073,7 @@ static void test_every_field_missing_or_wrong(void **state)
     }
     s_each_field("push", s_state_fields, N_STATE_FIELDS, true);
     s_each_field("hello", s_state_fields, N_STATE_FIELDS, true);
+    s_each_field("reject", s_state_fields, N_STATE_FIELDS, true);
 }
 
 /* --------------------------------------------------- ranges and limits */
@@ -1453,6 +1508,16 @@ static const range_case_t s_range_cases[] = {
     {"hello", false, "peers", w_peer_no_ep, MESH_MSG_MALFORMED, "peer: missing \"ep\""},
     {"hello", false, "peers", w_peer_notmap, MESH_MSG_MALFORMED, "\"peers\" entry is not a map"},
     {"hello", true, "id", w_other_id, MESH_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    /* optional keys: a reject's own state, the chunk count of end and fail */
+    {"reject", true, "id", w_other_id, MESH_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"reject", true, "models", w_models_max, MESH_MSG_OK, NULL},
+    {"reject", true, "models", w_models_over, MESH_MSG_MALFORMED, "\"models\" has more than 1024"},
+    {"reject", false, "state", w_states_max, MESH_MSG_MALFORMED, "\"state\" is not a map"},
+    {"end", false, "chunks", w_u64max, MESH_MSG_OK, NULL},
+    {"end", false, "chunks", w_signed_7, MESH_MSG_OK, NULL},
+    {"end", false, "chunks", w_neg1, MESH_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
+    {"fail", false, "chunks", w_true, MESH_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
+    {"fail", false, "chunks", w_nil, MESH_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
     /* digest */
     {"digest", false, "versions", w_versions_max, MESH_MSG_OK, NULL},
     {"digest", false, "versions", w_map0, MESH_MSG_OK, NULL},
