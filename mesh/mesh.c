@@ -84,6 +84,10 @@ static int s_timing(mesh_t *self, const mesh_config_t *cfg)
                    self->suspect_ms);
         return -1;
     }
+    if (self->ping_ms + self->ping_timeout_ms >= self->suspect_ms)
+        alog_warn("mesh: ping_ms + ping_timeout_ms (%d ms) is not below suspect_ms (%d ms): a "
+                  "silent peer is suspected before its retry and indirect probe can answer",
+                  self->ping_ms + self->ping_timeout_ms, self->suspect_ms);
     int t = self->gossip_ms;
     if (self->ping_ms < t)
         t = self->ping_ms;
@@ -129,12 +133,7 @@ static int s_policy(const mesh_config_t *cfg, const char *advertise_host)
 
 /* ---------------------------------------------------------------- sockets */
 
-/*  Binds through libzmq itself, so that a "*" port is the kernel's choice
-    (as for the HTTP and link listeners). czmq's zsock_bind scans up from
-    49152 instead, handing the port of a node that just died to the next
-    node started on this machine, which its old peers then dial. Returns
-    the bound port, or -1. */
-static int s_bind_tcp(zsock_t *sock, const char *tcp)
+int mesh_bind_tcp(zsock_t *sock, const char *tcp)
 {
     if (zmq_bind(zsock_resolve(sock), tcp) != 0)
         return -1;
@@ -171,7 +170,7 @@ static int s_bind(mesh_t *self, const mesh_config_t *cfg)
                                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     }
-    self->port = s_bind_tcp(r, tcp);
+    self->port = mesh_bind_tcp(r, tcp);
     if (self->port < 0) {
         alog_error("mesh: cannot bind %s: %s", tcp, zmq_strerror(zmq_errno()));
         return -1;
@@ -481,10 +480,10 @@ static bool s_sweep_unreached(mesh_t *self, mesh__peer_t *p, int64_t now)
     }
 }
 
-/*  Liveness by deadlines; true when p was removed. */
+/*  Liveness by deadlines; true when p was removed. An announced peer's
+    silence ends with a direct message or a relayed ack (mesh_probe.c). */
 static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
 {
-    int64_t quiet = now - p->last_heard;
     if (!p->announced) {
         if (!p->listed && !p->silent_logged && now - p->dialed_at > self->dead_ms && !p->heard) {
             p->silent_logged = true;
@@ -496,11 +495,15 @@ static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
         if (!p->announced)
             return s_sweep_unreached(self, p, now);
     }
+    int64_t quiet = now - mesh__peer_alive_at(p);
     switch (p->liveness) {
     case MESH_PEER_ALIVE:
         if (quiet > self->suspect_ms) {
             mesh__peer_set(self, p, MESH_PEER_SUSPECT);
             mesh__send_hello(self, p); /* in case it forgot us */
+        } else if (!p->indirect_logged && p->indirect_at > p->last_heard &&
+                   now - p->last_heard > self->dead_ms) {
+            mesh__peer_warn_indirect(p); /* dead but for the helpers */
         }
         break;
     case MESH_PEER_SUSPECT:
@@ -531,31 +534,6 @@ static void s_sweep(mesh_t *self, int64_t now)
     for (size_t i = 0; i < self->n_peers;)
         if (!s_sweep_one(self, self->peers[i], now))
             mesh__flush_hello(self, self->peers[i++]);
-}
-
-static void s_ping(mesh_t *self, mesh__peer_t *p)
-{
-    mesh_msg_t m = {.type = MESH_PING, .seq = ++self->ping_seq};
-    mesh__send(self, p, &m);
-}
-
-static void s_probe(mesh_t *self, int64_t now)
-{
-    for (size_t i = 0; i < self->n_peers; i++) {
-        mesh__peer_t *p = self->peers[i];
-        if (!p->announced || !p->dealer ||
-            (p->liveness != MESH_PEER_ALIVE && p->liveness != MESH_PEER_SUSPECT))
-            continue;
-        if (now - p->last_heard >= self->ping_ms && now - p->ping_at >= self->ping_ms) {
-            s_ping(self, p);
-            p->ping_at = now;
-            p->ping_retried = false;
-        } else if (!p->ping_retried && p->ping_at > p->last_heard &&
-                   now - p->ping_at >= self->ping_timeout_ms) {
-            s_ping(self, p); /* one more try before the silence counts */
-            p->ping_retried = true;
-        }
-    }
 }
 
 static void s_gossip(mesh_t *self)
@@ -614,7 +592,7 @@ static int s_on_tick(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (self->left)
         return 0;
     s_sweep(self, now);
-    s_probe(self, now);
+    mesh__probe(self, now);
     if (now >= self->next_gossip) {
         s_gossip(self);
         self->next_gossip = now + self->gossip_ms;
@@ -823,7 +801,8 @@ size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max)
                 .state_age_ms = p->has_state ? now - p->state_at : 0,
                 .reported_by = p->liveness == MESH_PEER_UNREACHABLE && !p->heard && p->reporter[0]
                                    ? p->reporter
-                                   : NULL};
+                                   : NULL,
+                .indirect = mesh__indirect_only(self, p, now)};
         n++;
     }
     return n;

@@ -6,7 +6,8 @@
     peer (identity = our node id), all in the node thread's zloop: no locks.
     A node joins through any seed (or the peers it stored), learns every
     member from hello/delta, probes liveness with ping/ack (suspect after
-    suspect_ms without news, dead after dead_ms, refutation by incarnation),
+    suspect_ms without news, dead after dead_ms, refutation by incarnation;
+    a peer our pings miss is probed through others with ping-req),
     shows a member that others report but that we cannot reach as
     unreachable,
     spreads its own state by push (urgent changes, at once, to every peer)
@@ -85,6 +86,12 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop);
     Call it while the loop is not running, or from a reader callback (zloop
     would otherwise still call the mesh's handlers this turn). */
 void mesh_destroy(mesh_t **self_p);
+/*  Binds sock to "tcp://HOST:PORT" through libzmq itself, so that a "*"
+    port is the kernel's choice (as for the HTTP and link listeners): czmq's
+    zsock_bind scans up from 49152 instead, handing the port of a node that
+    just died to the next one started on this machine, which the dead
+    node's peers then dial. Returns the bound port, or -1 (zmq_errno). */
+int mesh_bind_tcp(zsock_t *sock, const char *tcp);
 int mesh_port(const mesh_t *self);
 const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
 
@@ -121,6 +128,10 @@ typedef struct {
                                 remaining-ms fields to get what is left now */
     const char *reported_by; /* unreachable and never heard directly: the member
                                 that last reported it; NULL otherwise */
+    bool indirect;           /* alive, but only because other members still
+                                reach it (relayed acks): nothing came to us
+                                directly for suspect_ms, so our own link to it
+                                is likely down */
 } mesh_peer_view_t;
 
 /*  Fills up to max views; returns how many peers there are (all of them, even
@@ -135,16 +146,23 @@ size_t mesh_alive_count(const mesh_t *self);
 
 /*  Counters since mesh_new (for /mesh/status and tests). */
 typedef struct {
-    uint64_t rx;             /* messages decoded */
-    uint64_t tx;             /* messages handed to ZeroMQ */
-    uint64_t malformed;      /* refused by the codec, bad framing, or "from" not the
-                                connection's identity */
-    uint64_t dropped;        /* well formed but not acted on: an unknown or departed
-                                sender, we left, a hello from an address we may not dial */
-    uint64_t send_full;      /* mesh_send refusals: the peer's pipe full or its link down */
-    uint64_t curve_rejected; /* CURVE handshakes that failed, either side */
-    uint64_t bytes_in;       /* message bytes received (every frame given to the codec) */
-    uint64_t bytes_out;      /* message bytes handed to ZeroMQ (no framing, no TCP) */
+    uint64_t rx;               /* messages decoded */
+    uint64_t tx;               /* messages handed to ZeroMQ */
+    uint64_t malformed;        /* refused by the codec, bad framing, or "from" not the
+                                  connection's identity */
+    uint64_t dropped;          /* well formed but not acted on: an unknown or departed
+                                  sender, we left, a hello from an address we may not dial */
+    uint64_t send_full;        /* mesh_send refusals: the peer's pipe full or its link down */
+    uint64_t curve_rejected;   /* CURVE handshakes that failed, either side */
+    uint64_t bytes_in;         /* message bytes received (every frame given to the codec) */
+    uint64_t bytes_out;        /* message bytes handed to ZeroMQ (no framing, no TCP) */
+    uint64_t ping_req_sent;    /* ping-reqs we sent (a silent peer probed through others) */
+    uint64_t ping_req_served;  /* ping-reqs we ran for others (their target pinged) */
+    uint64_t ping_req_refused; /* ping-reqs we refused (unknown or unreached target, the
+                                  asker or us as target, too many at once, link down) */
+    uint64_t indirect_acks;    /* relayed acks that vouched for a peer we probe */
+    uint64_t stale_acks;       /* acks answering nothing open (late, unknown or
+                                  superseded seq): news of their sender only */
 } mesh_stats_t;
 void mesh_stats(const mesh_t *self, mesh_stats_t *out);
 

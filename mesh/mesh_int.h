@@ -3,6 +3,7 @@
     mesh.c        lifecycle, the public calls, the tick (liveness, pings, gossip)
     mesh_peer.c   the peer table: entries, dialing, liveness changes, forgetting
     mesh_wire.c   encoding and sending, reading the sockets, message handling
+    mesh_probe.c  pings, indirect probes through other members (ping-req), acks
     mesh_curve.c  CURVE keys from the secret, the ZAP handler, socket monitors
     mesh_addr.c   HOST:PORT parsing and the loopback rule
 
@@ -28,6 +29,24 @@
 #define MESH__MAX_SEEDS 64
 #define MESH__ZAP_RETRY_MS 500
 #define MESH__HOST_MAX 200 /* host part of HOST:PORT */
+#define MESH__SENT 8       /* our pings and ping-reqs awaiting an ack, per peer (a ring) */
+#define MESH__HELPERS 2    /* members asked to probe one silent peer for us */
+#define MESH__RELAYS 4     /* as a helper: ping-reqs about one target run at once */
+
+/*  A ping or ping-req of ours awaiting its ack (seq 0: a free slot). */
+typedef struct {
+    uint64_t seq;
+    int64_t until;                /* an ack arriving later is stale */
+    char target[MESH_MAX_ID + 1]; /* "": a ping of this peer; else a ping-req about target */
+} mesh__sent_t;
+
+/*  As a helper: a ping-req about this peer that we run (seq 0: a free slot). */
+typedef struct {
+    uint64_t seq;       /* our ping of the target */
+    uint64_t asked_seq; /* the requester's seq: our ack carries it back */
+    int64_t until;      /* the target must ack by then (our ping_timeout_ms) */
+    char requester[MESH_MAX_ID + 1];
+} mesh__relay_t;
 
 typedef struct {
     char id[MESH_MAX_ID + 1];         /* "" while a seed has not answered */
@@ -52,8 +71,18 @@ typedef struct {
     int64_t hello_at; /* last hello sent */
     int64_t ping_at;  /* last ping sent */
     bool ping_retried;
-    bool hello_due; /* a hello waits for the connection */
-    int seed;       /* index into the seeds, -1 */
+    /* probing (mesh_probe.c) */
+    mesh__sent_t sent[MESH__SENT];
+    unsigned sent_next;
+    mesh__relay_t relays[MESH__RELAYS];
+    uint64_t probe_seq;   /* our open indirect probe of it (0: none) */
+    int64_t probe_until;  /* relayed acks count until then (or until the next probe) */
+    unsigned probe_acks;  /* helpers that answered the open probe so far */
+    unsigned reached_by;  /* helpers that answered the last answered probe */
+    int64_t indirect_at;  /* last relayed ack that vouched for it (0: never) */
+    bool indirect_logged; /* this episode of "reached through others only" was warned about */
+    bool hello_due;       /* a hello waits for the connection */
+    int seed;             /* index into the seeds, -1 */
     uint64_t malformed;
     alog_rl_t rl;
 } mesh__peer_t;
@@ -163,6 +192,8 @@ void mesh__peer_vouch(mesh__peer_t *p, const mesh__peer_t *by);
     report (0: none). */
 int64_t mesh__peer_vouched_at(const mesh__peer_t *p);
 bool mesh__linked(const mesh__peer_t *p); /* our DEALER to p is connected */
+/*  The one warning of an episode in which p stays alive through helpers only. */
+void mesh__peer_warn_indirect(mesh__peer_t *p);
 /*  We vouch for p's state to others: announced and alive or suspect, or not
     announced but heard from directly within dead_ms (never on hearsay). */
 bool mesh__relayable(const mesh_t *self, const mesh__peer_t *p, int64_t now);
@@ -185,6 +216,21 @@ void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const me
 void mesh__push_local(mesh_t *self);
 int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg);
 int mesh__on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
+
+/* mesh_probe.c */
+/*  The pings due now: a peer silent for ping_ms gets one; unanswered for
+    ping_timeout_ms, one more and a ping-req to up to MESH__HELPERS others. */
+void mesh__probe(mesh_t *self, int64_t now);
+/*  An ack from p: passed on when it answers a ping we run for a requester,
+    news of a probed target when it answers our ping-req, else nothing more
+    than the news of p itself. */
+void mesh__on_ack(mesh_t *self, mesh__peer_t *p, uint64_t seq);
+/*  A ping-req from p: its target pinged on p's behalf, or refused. */
+void mesh__on_ping_req(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m);
+/*  The last sign that announced p lives: a direct message or a relayed ack. */
+int64_t mesh__peer_alive_at(const mesh__peer_t *p);
+/*  p is alive only through helpers: nothing direct for suspect_ms. */
+bool mesh__indirect_only(const mesh_t *self, const mesh__peer_t *p, int64_t now);
 
 /* mesh.c */
 void mesh__bump_local(mesh_t *self);

@@ -313,6 +313,17 @@ static void s_warn_unreachable(mesh_t *self, const mesh__peer_t *p)
               who, p->endpoint, by, secs, p->endpoint);
 }
 
+void mesh__peer_warn_indirect(mesh__peer_t *p)
+{
+    char who[2 * MESH_MAX_NAME + 8];
+    unsigned n = p->reached_by ? p->reached_by : 1;
+    p->indirect_logged = true;
+    alog_warn("mesh: our link to peer %s at %s is down but %u peer%s still reach%s it: check this "
+              "machine's route to %s",
+              s_who(p, who, sizeof who), p->endpoint, n, n == 1 ? "" : "s", n == 1 ? "es" : "",
+              p->endpoint);
+}
+
 static void s_persist(mesh_t *self, mesh__peer_t *p)
 {
     p->persisted = true;
@@ -376,6 +387,12 @@ void mesh__peer_news(mesh_t *self, mesh__peer_t *p)
 {
     p->last_heard = mesh__now();
     p->heard = true;
+    if (p->indirect_logged) {
+        char who[2 * MESH_MAX_NAME + 8];
+        p->indirect_logged = false;
+        alog_info("mesh: peer %s at %s answers us directly again", s_who(p, who, sizeof who),
+                  p->endpoint);
+    }
     mesh__peer_announce(self, p);
     if (p->announced || !p->listed)
         mesh__peer_set(self, p, MESH_PEER_ALIVE);

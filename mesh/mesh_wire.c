@@ -522,6 +522,12 @@ static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
             mesh__refute(self, false);
         break;
     }
+    case MESH_ACK:
+        mesh__on_ack(self, p, m->seq);
+        break;
+    case MESH_PING_REQ:
+        mesh__on_ping_req(self, p, m);
+        break;
     default:
         /* A reject's state is applied as a push from its sender, so the
            origin's next routing decision already sees why it was refused. */
@@ -529,7 +535,7 @@ static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
             s_apply(self, p, &m->states[0]);
         if (s_forwarding(m->type) && self->on_forward)
             self->on_forward(self->arg, m);
-        break; /* ack, ping-req: the news was all */
+        break;
     }
 }
 

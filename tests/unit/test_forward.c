@@ -403,20 +403,6 @@ static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-/*  A port of the kernel's choosing, as arena-node's mesh binds: czmq's own
-    "*" scans up from 49152 and may hand a port just closed here to another
-    test running at the same time. */
-static int s_bind_any(zsock_t *sock)
-{
-    if (zmq_bind(zsock_resolve(sock), "tcp://127.0.0.1:*") != 0)
-        return -1;
-    char *ep = zsock_last_endpoint(sock);
-    const char *colon = ep ? strrchr(ep, ':') : NULL;
-    int port = colon ? atoi(colon + 1) : -1;
-    zstr_free(&ep);
-    return port;
-}
-
 /*  P's inbox on port (0: any). */
 static void s_peer_listen(env_t *env, int port)
 {
@@ -432,7 +418,7 @@ static void s_peer_listen(env_t *env, int port)
                zclock_mono() < until)
             zclock_sleep(20);
     } else {
-        p->port = s_bind_any(p->router);
+        p->port = mesh_bind_tcp(p->router, "tcp://127.0.0.1:*");
     }
     if (p->port <= 0)
         fail_msg("P cannot listen on port %d: %s", port, zmq_strerror(zmq_errno()));
@@ -1605,7 +1591,7 @@ static void test_other_sender_ignored(void **state)
     assert_non_null(q);
     zsock_set_linger(inbox, 0);
     zsock_set_linger(q, 0);
-    int port = s_bind_any(inbox);
+    int port = mesh_bind_tcp(inbox, "tcp://127.0.0.1:*");
     assert_true(port > 0);
     char ep[32];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
