@@ -175,21 +175,21 @@ static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
     const char *address = v->liveness != MESH_PEER_UNREACHABLE && st->endpoint && *st->endpoint
                               ? st->endpoint
                               : v->endpoint;
-    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:o, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, "
-                     "s:I}, s:{s:I, s:I, s:I}, s:I, s:o, s:o}",
-                     "id", v->id, "name", st->name && *st->name ? st->name : v->id, "self", 0,
-                     "address", address, "http", st->http ? st->http : "", "state",
-                     mesh_liveness_name(v->liveness), "age_ms",
-                     v->age_ms >= 0 ? json_integer(v->age_ms) : json_null(), "uptime_ms",
-                     (json_int_t)(st->started_at_ms ? now - st->started_at_ms : 0), "incarnation",
-                     (json_int_t)st->incarnation, "tabs", "count", (json_int_t)st->tabs, "healthy",
-                     (json_int_t)st->tabs_healthy, "load", "inflight", (json_int_t)st->inflight,
-                     "queued", (json_int_t)0, "capacity", (json_int_t)st->capacity, "stats", "ok",
-                     (json_int_t)st->ok, "failed", (json_int_t)st->failed, "p50_ms",
-                     (json_int_t)st->p50_ms, "node_cooled_remaining_ms",
-                     (json_int_t)s_left(st->node_cooled_remaining_ms, v->state_age_ms), "models",
-                     s_peer_models(v), "reported_by",
-                     v->reported_by ? json_string(v->reported_by) : json_null());
+    return json_pack(
+        "{s:s, s:s, s:b, s:s, s:s, s:s, s:o, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, "
+        "s:I}, s:{s:I, s:I, s:I}, s:I, s:o, s:o, s:o}",
+        "id", v->id, "name", st->name && *st->name ? st->name : v->id, "self", 0, "address",
+        address, "http", st->http ? st->http : "", "state", mesh_liveness_name(v->liveness),
+        "age_ms", v->age_ms >= 0 ? json_integer(v->age_ms) : json_null(), "uptime_ms",
+        (json_int_t)(st->started_at_ms ? now - st->started_at_ms : 0), "incarnation",
+        (json_int_t)st->incarnation, "tabs", "count", (json_int_t)st->tabs, "healthy",
+        (json_int_t)st->tabs_healthy, "load", "inflight", (json_int_t)st->inflight, "queued",
+        (json_int_t)0, "capacity", (json_int_t)st->capacity, "stats", "ok", (json_int_t)st->ok,
+        "failed", (json_int_t)st->failed, "p50_ms", (json_int_t)st->p50_ms,
+        "node_cooled_remaining_ms",
+        (json_int_t)s_left(st->node_cooled_remaining_ms, v->state_age_ms), "models",
+        s_peer_models(v), "reported_by", v->reported_by ? json_string(v->reported_by) : json_null(),
+        "indirect", json_boolean(v->indirect));
 }
 
 static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
@@ -235,12 +235,17 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
         "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms", (json_int_t)node_cool,
         "catalog_updated_ms", (json_int_t)catalog_updated_ms(self->catalog), "models", models);
     json_object_set_new(me, "reported_by", json_null());
+    json_object_set_new(me, "indirect", json_false());
     mesh_stats_t ms;
     mesh_stats(self->mesh, &ms);
-    json_object_set_new(me, "mesh",
-                        json_pack("{s:I, s:I, s:I, s:I}", "bytes_in", (json_int_t)ms.bytes_in,
-                                  "bytes_out", (json_int_t)ms.bytes_out, "msgs_in",
-                                  (json_int_t)ms.rx, "msgs_out", (json_int_t)ms.tx));
+    json_object_set_new(
+        me, "mesh",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "bytes_in",
+                  (json_int_t)ms.bytes_in, "bytes_out", (json_int_t)ms.bytes_out, "msgs_in",
+                  (json_int_t)ms.rx, "msgs_out", (json_int_t)ms.tx, "ping_req_sent",
+                  (json_int_t)ms.ping_req_sent, "ping_req_served", (json_int_t)ms.ping_req_served,
+                  "ping_req_refused", (json_int_t)ms.ping_req_refused, "indirect_acks",
+                  (json_int_t)ms.indirect_acks, "stale_acks", (json_int_t)ms.stale_acks));
     json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms", (json_int_t)now,
                             "nodes", me);
     static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only */

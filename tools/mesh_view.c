@@ -97,6 +97,7 @@ static void s_parse_node(mesh_view_node_t *n, const json_t *obj, const char *sel
     n->age_ms = s_num(obj, "age_ms");
     n->never_heard = json_is_null(json_object_get(obj, "age_ms"));
     n->reported_by = s_str(obj, "reported_by", oom);
+    n->indirect = json_is_true(json_object_get(obj, "indirect"));
     n->uptime_ms = s_num(obj, "uptime_ms");
     const json_t *tabs = json_object_get(obj, "tabs");
     n->tabs_count = s_num(tabs, "count");
@@ -580,9 +581,27 @@ static const mesh_view_node_t *s_node_by_id(const mesh_view_t *v, const char *id
     return NULL;
 }
 
+/*  "! pi at 10.0.0.8:5104 is reached from desk only through other members:
+    check desk's route to 10.0.0.8:5104". */
+static int s_indirect_note(const mesh_view_node_t *n, const char *me, abuf_t *out)
+{
+    int rc = abuf_puts(out, "! ");
+    rc = rc ? rc : s_clean(out, n->name, MESH_VIEW_CELL_COLS);
+    rc = rc ? rc : abuf_puts(out, " at ");
+    rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+    rc = rc ? rc : abuf_puts(out, " is reached from ");
+    rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+    rc = rc ? rc : abuf_puts(out, " only through other members: check ");
+    rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+    rc = rc ? rc : abuf_puts(out, "'s route to ");
+    rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+    return rc ? rc : abuf_puts(out, "\n");
+}
+
 /*  "! laptop at 10.0.0.7:5104 is unreachable from desk (reported by pi):
     check that desk can reach 10.0.0.7:5104 (firewall, VPN, laptop's
-    --advertise)" for each unreachable node. */
+    --advertise)" for each unreachable node, and a note for each node alive
+    only through other members' probes. */
 static int s_unreachable_notes(const mesh_view_t *v, abuf_t *out)
 {
     const char *me = NULL;
@@ -592,6 +611,10 @@ static int s_unreachable_notes(const mesh_view_t *v, abuf_t *out)
     int rc = 0;
     for (size_t i = 0; i < v->node_count && rc == 0; i++) {
         const mesh_view_node_t *n = &v->nodes[i];
+        if (n->indirect && !n->is_self && n->state && strcmp(n->state, "alive") == 0) {
+            rc = s_indirect_note(n, me, out);
+            continue;
+        }
         if (!n->state || strcmp(n->state, "unreachable") != 0)
             continue;
         const mesh_view_node_t *by = s_node_by_id(v, n->reported_by);

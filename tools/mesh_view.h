@@ -61,6 +61,7 @@ typedef struct {
     long long age_ms;
     bool never_heard;  /* "age_ms": null — not heard from directly (an unreachable peer) */
     char *reported_by; /* id of the member that reports an unreachable peer, or NULL */
+    bool indirect;     /* "indirect": true — alive only through other members' probes */
     long long uptime_ms;
     long long tabs_count;
     long long tabs_healthy;

@@ -69,6 +69,18 @@ arenaTest('a request at a node without tabs is served by a peer\'s tab, streamed
         messages: [{role: 'user', content: 'hi'}],
     });
     assert.equal(whole.choices[0].message.content, FAKE_ANSWER);
+
+    // The status document: the peer reached directly, the hop's traffic counted.
+    const doc = await status(a);
+    const me = doc.nodes.find((n) => n.self);
+    const peer = doc.nodes.find((n) => n.name === 'mesh-b');
+    assert.equal(peer.indirect, false);
+    assert.equal(peer.reported_by, null);
+    assert.ok(me.mesh.bytes_in > 30000, `the answer crossed the mesh: ${JSON.stringify(me.mesh)}`);
+    assert.ok(me.mesh.msgs_in > 0 && me.mesh.msgs_out > 0);
+    for (const k of ['ping_req_sent', 'ping_req_served', 'ping_req_refused', 'indirect_acks', 'stale_acks']) {
+        assert.equal(typeof me.mesh[k], 'number', k);
+    }
 });
 
 arenaTest('a cooldown on one node is known by every node quickly', async (t, arena) => {

@@ -618,6 +618,35 @@ static void test_unreachable(void **state)
     (void)state;
 }
 
+/*  A peer alive only through other members' probes gets a note; the same
+    flag on a suspect peer or on the node itself does not. */
+static void test_indirect(void **state)
+{
+    static const char doc[] =
+        "{\"self\":\"D\",\"nodes\":["
+        "{\"id\":\"D\",\"name\":\"desk\",\"self\":true,\"address\":\"h:0\","
+        "\"state\":\"alive\",\"indirect\":true},"
+        "{\"id\":\"P\",\"name\":\"pi\",\"address\":\"10.0.0.8:5104\",\"state\":\"alive\","
+        "\"indirect\":true},"
+        "{\"id\":\"Q\",\"name\":\"nas\",\"address\":\"h:2\",\"state\":\"suspect\","
+        "\"indirect\":true},"
+        "{\"id\":\"L\",\"name\":\"laptop\",\"address\":\"h:3\",\"state\":\"alive\","
+        "\"indirect\":false}]}";
+    mesh_view_t *view = mesh_view_parse(doc, strlen(doc), NULL, 0);
+    assert_non_null(view);
+    assert_true(view->nodes[1].indirect);
+    assert_false(view->nodes[3].indirect);
+    char *status = s_render(view, mesh_view_render_status);
+    assert_non_null(strstr(status, "! pi at 10.0.0.8:5104 is reached from desk only through other "
+                                   "members: check desk's route to 10.0.0.8:5104\n"));
+    assert_null(strstr(status, "! desk"));
+    assert_null(strstr(status, "! nas"));
+    assert_null(strstr(status, "! laptop"));
+    free(status);
+    mesh_view_destroy(&view);
+    (void)state;
+}
+
 static void test_http_error_text(void **state)
 {
     static const struct {
@@ -1298,19 +1327,13 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest pure[] = {
-        cmocka_unit_test(test_format_duration),
-        cmocka_unit_test(test_display_width),
-        cmocka_unit_test(test_golden),
-        cmocka_unit_test(test_parse_fields),
-        cmocka_unit_test(test_models_json),
-        cmocka_unit_test(test_pretty),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_clip_and_align),
-        cmocka_unit_test(test_caps),
-        cmocka_unit_test(test_unreachable),
-        cmocka_unit_test(test_http_error_text),
-        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_format_duration), cmocka_unit_test(test_display_width),
+        cmocka_unit_test(test_golden),          cmocka_unit_test(test_parse_fields),
+        cmocka_unit_test(test_models_json),     cmocka_unit_test(test_pretty),
+        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_clip_and_align),  cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_unreachable),     cmocka_unit_test(test_indirect),
+        cmocka_unit_test(test_http_error_text), cmocka_unit_test(test_args),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_http_get),
