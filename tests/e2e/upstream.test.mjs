@@ -146,7 +146,11 @@ e2eTest('a page opened on a challenge says so right after welcome', async (t, w)
     await waitFor(() => tab.sent('state').length >= 1, {timeoutMs: 3000, what: 'a state frame'});
     assert.equal(tab.sent('state')[0].challenge, true);
     await w.waitHealthTabs(1);
-    assert.equal((await w.node.health()).json.status, 'degraded');
+    // The node reads `hello` and `state` one after the other: /health may
+    // answer in between (the tab counted, its state not read yet).
+    await waitFor(
+        async () => (await w.node.health()).json.status === 'degraded',
+        {timeoutMs: 3000, what: '/health degraded (the only tab is challenged)'});
     const st = await http(w.node.baseURL, 'GET', '/mesh/status');
     assert.deepEqual(st.json.nodes[0].tabs, {count: 1, healthy: 0});
 });
