@@ -637,6 +637,16 @@ static bool s_identity(zmq_msg_t *f, char *out)
     return true;
 }
 
+/*  One frame, without waiting; false (f closed) when none is there. */
+static bool s_recv(void *h, zmq_msg_t *f)
+{
+    zmq_msg_init(f);
+    if (zmq_msg_recv(f, h, ZMQ_DONTWAIT) >= 0)
+        return true;
+    zmq_msg_close(f);
+    return false;
+}
+
 int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
@@ -644,11 +654,8 @@ int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg)
     void *h = zsock_resolve(sock);
     for (int i = 0; i < MESH__BATCH; i++) {
         zmq_msg_t f;
-        zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&f);
+        if (!s_recv(h, &f))
             break;
-        }
         char rid[MESH_MAX_ID + 1];
         bool named = s_identity(&f, rid);
         bool more = zmq_msg_more(&f);
@@ -657,11 +664,8 @@ int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg)
             s_malformed(self, NULL, named ? rid : "an unnamed connection", "no body");
             continue;
         }
-        zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&f);
+        if (!s_recv(h, &f))
             break;
-        }
         if (zmq_msg_more(&f)) {
             s_drain(h);
             s_malformed(self, named ? mesh__peer_find(self, rid) : NULL,
@@ -683,11 +687,8 @@ int mesh__on_dealer(zloop_t *loop, zsock_t *sock, void *arg)
     void *h = zsock_resolve(sock);
     for (int i = 0; i < MESH__BATCH; i++) {
         zmq_msg_t f;
-        zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, h, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&f);
+        if (!s_recv(h, &f))
             break;
-        }
         mesh__peer_t *p = mesh__peer_by_dealer(self, sock); /* may be gone since */
         if (zmq_msg_more(&f)) {
             s_drain(h);
