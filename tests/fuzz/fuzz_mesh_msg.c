@@ -11,74 +11,11 @@
 #include <string.h>
 
 #include "protocol/mesh_msg.h"
-
-static bool s_str_eq(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "") == 0;
-}
+#include "tests/support/mesh_msg_equal.h"
 
 static bool s_bytes_eq(const char *a, size_t an, const char *b, size_t bn)
 {
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
-}
-
-static bool s_state_eq(const mesh_state_t *a, const mesh_state_t *b)
-{
-    if (!s_str_eq(a->id, b->id) || !s_str_eq(a->name, b->name) ||
-        !s_str_eq(a->endpoint, b->endpoint) || !s_str_eq(a->http, b->http) ||
-        a->incarnation != b->incarnation || a->version != b->version ||
-        a->heartbeat != b->heartbeat || a->started_at_ms != b->started_at_ms ||
-        a->leaving != b->leaving || a->tabs != b->tabs || a->tabs_healthy != b->tabs_healthy ||
-        a->inflight != b->inflight || a->capacity != b->capacity || a->ok != b->ok ||
-        a->failed != b->failed || a->p50_ms != b->p50_ms ||
-        a->node_cooled_remaining_ms != b->node_cooled_remaining_ms || a->n_models != b->n_models)
-        return false;
-    for (size_t i = 0; i < a->n_models; i++) {
-        const mesh_model_t *x = &a->models[i], *y = &b->models[i];
-        if (!s_str_eq(x->name, y->name) || !s_str_eq(x->arena_id, y->arena_id) ||
-            !s_str_eq(x->modality, y->modality) ||
-            x->cooled_remaining_ms != y->cooled_remaining_ms || !s_str_eq(x->reason, y->reason))
-            return false;
-    }
-    return true;
-}
-
-static bool s_lists_eq(const mesh_msg_t *a, const mesh_msg_t *b)
-{
-    if (a->n_states != b->n_states || a->n_peers != b->n_peers || a->n_versions != b->n_versions ||
-        a->n_deltas != b->n_deltas)
-        return false;
-    for (size_t i = 0; i < a->n_states; i++)
-        if (!s_state_eq(&a->states[i], &b->states[i]))
-            return false;
-    for (size_t i = 0; i < a->n_peers; i++)
-        if (!s_str_eq(a->peers[i].id, b->peers[i].id) ||
-            !s_str_eq(a->peers[i].endpoint, b->peers[i].endpoint))
-            return false;
-    for (size_t i = 0; i < a->n_versions; i++)
-        if (!s_str_eq(a->versions[i].id, b->versions[i].id) ||
-            a->versions[i].version != b->versions[i].version)
-            return false;
-    for (size_t i = 0; i < a->n_deltas; i++)
-        if (a->deltas[i].kind != b->deltas[i].kind ||
-            !s_bytes_eq(a->deltas[i].text, a->deltas[i].len, b->deltas[i].text, b->deltas[i].len))
-            return false;
-    return true;
-}
-
-static bool s_msg_eq(const mesh_msg_t *a, const mesh_msg_t *b)
-{
-    return a->type == b->type && s_str_eq(a->from, b->from) && s_lists_eq(a, b) &&
-           a->seq == b->seq && s_str_eq(a->target, b->target) && a->incarnation == b->incarnation &&
-           s_str_eq(a->rid, b->rid) && s_str_eq(a->model, b->model) &&
-           s_bytes_eq(a->request, a->request_len, b->request, b->request_len) &&
-           a->stream == b->stream && a->deadline_ms == b->deadline_ms && a->attempt == b->attempt &&
-           s_str_eq(a->reason, b->reason) && a->chunk_seq == b->chunk_seq &&
-           s_str_eq(a->finish_reason, b->finish_reason) && a->prompt_tokens == b->prompt_tokens &&
-           a->completion_tokens == b->completion_tokens && a->has_chunks == b->has_chunks &&
-           a->chunks == b->chunks && a->status == b->status && s_str_eq(a->code, b->code) &&
-           s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
-           a->cooled_remaining_ms == b->cooled_remaining_ms;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -94,13 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (mesh_msg_decode((const uint8_t *)b.data, b.len, &m2, err, sizeof err) != MESH_MSG_OK)
         abort();
-    if (!s_msg_eq(&m, &m2))
+    if (!mesh_msg_equal(&m, &m2))
         abort();
     if (mesh_msg_encode(&m2, &b2) != 0 || !s_bytes_eq(b.data, b.len, b2.data, b2.len))
         abort();
     for (size_t i = 0; i < m.n_states; i++) {
         mesh_state_t copy;
-        if (mesh_state_copy(&copy, &m.states[i]) != 0 || !s_state_eq(&copy, &m.states[i]))
+        if (mesh_state_copy(&copy, &m.states[i]) != 0 || !mesh_state_equal(&copy, &m.states[i]))
             abort();
         mesh_state_clear(&copy);
     }

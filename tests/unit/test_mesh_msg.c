@@ -22,6 +22,7 @@
 #include <msgpack.h>
 
 #include "protocol/mesh_msg.h"
+#include "tests/support/mesh_msg_equal.h"
 
 /*  Under ASan any single allocation over 64 MiB aborts the run: a hostile
     length prefix must never reach an allocator (the largest honest one here
@@ -251,80 +252,9 @@ static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
     }
 }
 
-/* ------------------------------------------------- comparison (independent) */
-
-static bool s_str_eq(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 static bool s_bytes_eq(const char *a, size_t an, const char *b, size_t bn)
 {
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
-}
-
-static bool s_model_eq(const mesh_model_t *a, const mesh_model_t *b)
-{
-    return s_str_eq(a->name, b->name) && s_str_eq(a->arena_id, b->arena_id) &&
-           s_str_eq(a->modality, b->modality) && a->cooled_remaining_ms == b->cooled_remaining_ms &&
-           s_str_eq(a->reason, b->reason);
-}
-
-static bool s_state_eq(const mesh_state_t *a, const mesh_state_t *b)
-{
-    if (!s_str_eq(a->id, b->id) || !s_str_eq(a->name, b->name) ||
-        !s_str_eq(a->endpoint, b->endpoint) || !s_str_eq(a->http, b->http) ||
-        a->incarnation != b->incarnation || a->version != b->version ||
-        a->heartbeat != b->heartbeat || a->started_at_ms != b->started_at_ms ||
-        a->leaving != b->leaving || a->tabs != b->tabs || a->tabs_healthy != b->tabs_healthy ||
-        a->inflight != b->inflight || a->capacity != b->capacity || a->ok != b->ok ||
-        a->failed != b->failed || a->p50_ms != b->p50_ms ||
-        a->node_cooled_remaining_ms != b->node_cooled_remaining_ms || a->n_models != b->n_models)
-        return false;
-    for (size_t i = 0; i < a->n_models; i++)
-        if (!s_model_eq(&a->models[i], &b->models[i]))
-            return false;
-    return true;
-}
-
-static bool s_lists_eq(const mesh_msg_t *a, const mesh_msg_t *b)
-{
-    if (a->n_states != b->n_states || a->n_peers != b->n_peers || a->n_versions != b->n_versions ||
-        a->n_deltas != b->n_deltas)
-        return false;
-    for (size_t i = 0; i < a->n_states; i++)
-        if (!s_state_eq(&a->states[i], &b->states[i]))
-            return false;
-    for (size_t i = 0; i < a->n_peers; i++)
-        if (!s_str_eq(a->peers[i].id, b->peers[i].id) ||
-            !s_str_eq(a->peers[i].endpoint, b->peers[i].endpoint))
-            return false;
-    for (size_t i = 0; i < a->n_versions; i++)
-        if (!s_str_eq(a->versions[i].id, b->versions[i].id) ||
-            a->versions[i].version != b->versions[i].version)
-            return false;
-    for (size_t i = 0; i < a->n_deltas; i++)
-        if (a->deltas[i].kind != b->deltas[i].kind ||
-            !s_bytes_eq(a->deltas[i].text, a->deltas[i].len, b->deltas[i].text, b->deltas[i].len))
-            return false;
-    return true;
-}
-
-/*  Every field, whatever the type: the builder leaves unused fields zero and
-    so must the decoder. */
-static bool s_msg_eq(const mesh_msg_t *a, const mesh_msg_t *b)
-{
-    return a->type == b->type && s_str_eq(a->from, b->from) && s_lists_eq(a, b) &&
-           a->seq == b->seq && s_str_eq(a->target, b->target) && a->incarnation == b->incarnation &&
-           s_str_eq(a->rid, b->rid) && s_str_eq(a->model, b->model) &&
-           s_bytes_eq(a->request, a->request_len, b->request, b->request_len) &&
-           a->stream == b->stream && a->deadline_ms == b->deadline_ms && a->attempt == b->attempt &&
-           s_str_eq(a->reason, b->reason) && a->chunk_seq == b->chunk_seq &&
-           s_str_eq(a->finish_reason, b->finish_reason) && a->prompt_tokens == b->prompt_tokens &&
-           a->completion_tokens == b->completion_tokens && a->has_chunks == b->has_chunks &&
-           a->chunks == b->chunks && a->status == b->status && s_str_eq(a->code, b->code) &&
-           s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
-           a->cooled_remaining_ms == b->cooled_remaining_ms;
 }
 
 static const mesh_type_t s_all_types[] = {
@@ -344,7 +274,7 @@ static abuf_t s_roundtrip(const mesh_msg_t *m)
     mesh_msg_rc_t rc = mesh_msg_decode((const uint8_t *)b.data, b.len, &d, err, sizeof err);
     if (rc != MESH_MSG_OK)
         fail_msg("%s: decode of own encoding failed: %s", mesh_type_name(m->type), err);
-    assert_true(s_msg_eq(m, &d));
+    assert_true(mesh_msg_equal(m, &d));
     mesh_msg_clear(&d);
     return b;
 }
@@ -415,7 +345,7 @@ static void test_comparator_is_strict(void **state)
                                  : MESH_REJECT;
         s_build(&a, t, V_FULL);
         s_build(&b, t, V_FULL);
-        assert_true(s_msg_eq(&a, &b));
+        assert_true(mesh_msg_equal(&a, &b));
         switch (k) {
         case 0:
             b.states[0].models[3].cooled_remaining_ms++;
@@ -466,7 +396,7 @@ static void test_comparator_is_strict(void **state)
             b.n_states = 0;
             break;
         }
-        assert_false(s_msg_eq(&a, &b));
+        assert_false(mesh_msg_equal(&a, &b));
         if (k == 5)
             b.n_peers++;
         if (k == 15)
@@ -1818,7 +1748,7 @@ static void test_state_copy(void **state)
         mesh_state_t a, b;
         s_state(&a, "node-a", v, v == V_EMPTY ? 0 : 5);
         assert_int_equal(mesh_state_copy(&b, &a), 0);
-        assert_true(s_state_eq(&a, &b));
+        assert_true(mesh_state_equal(&a, &b));
         assert_true(a.id != b.id && a.name != b.name);
         if (a.n_models)
             assert_true(a.models != b.models && a.models[0].name != b.models[0].name);
