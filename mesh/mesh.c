@@ -347,8 +347,28 @@ static bool s_models_differ(const mesh_state_t *a, const mesh_state_t *b, int64_
         const mesh_model_t *x = &a->models[i], *y = &b->models[i];
         if (s_str_differs(x->name, y->name) || s_str_differs(x->arena_id, y->arena_id) ||
             s_str_differs(x->modality, y->modality) || s_str_differs(x->reason, y->reason) ||
+            s_str_differs(x->display_name, y->display_name) ||
             s_cool_differs(x->cooled_remaining_ms, age, y->cooled_remaining_ms))
             return true;
+    }
+    return false;
+}
+
+/*  Starts travel as ms ago: they grow with age, flags shrink. */
+static bool s_accounts_differ(const mesh_state_t *a, const mesh_state_t *b, int64_t age)
+{
+    if (a->n_accounts != b->n_accounts)
+        return true;
+    for (size_t i = 0; i < a->n_accounts; i++) {
+        const mesh_account_t *x = &a->accounts[i], *y = &b->accounts[i];
+        if (s_str_differs(x->id, y->id) || x->n_starts != y->n_starts ||
+            s_cool_differs(x->flag_remaining_ms, age, y->flag_remaining_ms))
+            return true;
+        for (size_t k = 0; k < x->n_starts; k++) {
+            int64_t d = x->starts_ago_ms[k] + age - y->starts_ago_ms[k];
+            if (d > MESH__SLACK_MS || d < -MESH__SLACK_MS)
+                return true;
+        }
     }
     return false;
 }
@@ -363,7 +383,8 @@ static bool s_differs(const mesh_t *self, const mesh_state_t *b)
            a->capacity != b->capacity || a->ok != b->ok || a->failed != b->failed ||
            a->p50_ms != b->p50_ms ||
            s_cool_differs(a->node_cooled_remaining_ms, age, b->node_cooled_remaining_ms) ||
-           s_models_differ(a, b, age);
+           s_cool_differs(a->paced_remaining_ms, age, b->paced_remaining_ms) ||
+           s_models_differ(a, b, age) || s_accounts_differ(a, b, age);
 }
 
 /*  The wire format is the judge of what a state may hold. */

@@ -80,9 +80,11 @@ static int64_t s_less(int64_t remaining, int64_t age)
     return remaining > age ? remaining - age : 0;
 }
 
-/*  *dst = src with `age` ms taken off its remaining-ms fields (floor 0), so
-    a relayed cooldown stays right without a shared clock. Shallow: *tmp
-    holds the models array to free when one had to be adjusted. */
+/*  *dst = src with `age` ms taken off its remaining-ms fields (floor 0) and
+    added to its ms-ago fields (the accounts' starts), so a relayed cooldown
+    or pace stays right without a shared clock. Shallow: *tmp is one block
+    to free holding the models, accounts and starts that had to be
+    adjusted (all of 8-byte alignment, laid one after the other). */
 static int s_view(const mesh_state_t *src, int64_t age, mesh_state_t *dst, mesh_model_t **tmp)
 {
     *dst = *src;
@@ -90,17 +92,38 @@ static int s_view(const mesh_state_t *src, int64_t age, mesh_state_t *dst, mesh_
     if (age <= 0)
         return 0;
     dst->node_cooled_remaining_ms = s_less(src->node_cooled_remaining_ms, age);
+    dst->paced_remaining_ms = s_less(src->paced_remaining_ms, age);
     bool cooling = false;
     for (size_t i = 0; i < src->n_models && !cooling; i++)
         cooling = src->models[i].cooled_remaining_ms > 0;
-    if (!cooling)
+    size_t n_starts = 0;
+    for (size_t i = 0; i < src->n_accounts; i++)
+        n_starts += src->accounts[i].n_starts;
+    if (!cooling && src->n_accounts == 0)
         return 0;
-    if (!(*tmp = malloc(src->n_models * sizeof **tmp)))
+    size_t models_b = src->n_models * sizeof(mesh_model_t);
+    size_t accounts_b = src->n_accounts * sizeof(mesh_account_t);
+    char *block = malloc(models_b + accounts_b + n_starts * sizeof(int64_t) + 1);
+    if (!block)
         return -1;
-    memcpy(*tmp, src->models, src->n_models * sizeof **tmp);
+    mesh_model_t *models = (mesh_model_t *)block;
+    mesh_account_t *accounts = (mesh_account_t *)(block + models_b);
+    int64_t *starts = (int64_t *)(block + models_b + accounts_b);
+    if (src->n_models)
+        memcpy(models, src->models, models_b);
     for (size_t i = 0; i < src->n_models; i++)
-        (*tmp)[i].cooled_remaining_ms = s_less(src->models[i].cooled_remaining_ms, age);
-    dst->models = *tmp;
+        models[i].cooled_remaining_ms = s_less(src->models[i].cooled_remaining_ms, age);
+    for (size_t i = 0; i < src->n_accounts; i++) {
+        const mesh_account_t *a = &src->accounts[i];
+        accounts[i] = *a;
+        accounts[i].flag_remaining_ms = s_less(a->flag_remaining_ms, age);
+        accounts[i].starts_ago_ms = starts;
+        for (size_t k = 0; k < a->n_starts; k++)
+            *starts++ = a->starts_ago_ms[k] + age;
+    }
+    dst->models = src->n_models ? models : src->models;
+    dst->accounts = src->n_accounts ? accounts : src->accounts;
+    *tmp = models;
     return 0;
 }
 

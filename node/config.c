@@ -26,6 +26,7 @@
 
 #include "mesh/mesh.h"
 #include "node/forward.h"
+#include "protocol/arena_payload.h"
 #include "protocol/jsonc.h"
 
 #define S_FILE_MAX (1024 * 1024) /* bytes of config file */
@@ -53,6 +54,9 @@ typedef enum {
     S_CHECK_ORIGIN,   /* http(s)://host[:port] */
     S_CHECK_HOSTPORT, /* HOST:PORT with a port 1..65535 */
     S_CHECK_ALIAS,    /* ALIAS=MODEL, both sides non-empty, no spaces */
+    S_CHECK_MODE,     /* an LMArena mode token: [a-z0-9-], under ARENA_MODE_MAX */
+    S_CHECK_ONOFF,    /* "on" or "off" */
+    S_CHECK_WINDOW,   /* COUNT/SECONDS, both positive */
 } s_check_t;
 
 typedef enum {
@@ -94,6 +98,11 @@ typedef enum {
     OPT_DEAD_AFTER,
     OPT_FORGET_AFTER,
     OPT_FORWARD_ACCEPT_TIMEOUT,
+    OPT_ARENA_MODE, /* first upstream (2026) setting */
+    OPT_RECAPTCHA_BACKOFF_MAX,
+    OPT_PACE,
+    OPT_PACE_INTERVAL,
+    OPT_PACE_WINDOW,
     OPT__COUNT
 } s_opt_id_t;
 
@@ -254,6 +263,23 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                                     S_SILENCE_MIN, 600000, false, S_OFF(forward_accept_timeout_ms),
                                     0, "MS", "a peer must accept a forwarded request within this",
                                     S_STR(FORWARD_DEFAULT_ACCEPT_MS), "milliseconds"},
+    [OPT_ARENA_MODE] = {"arena-mode", "ARENA_ARENA_MODE", "arena_mode", NULL, S_TEXT, S_CHECK_MODE,
+                        1, ARENA_MODE_MAX - 1, false, S_OFF(arena_mode), 0, "MODE",
+                        "LMArena chat mode of a new conversation", ARENA_MODE_DEFAULT, NULL},
+    [OPT_RECAPTCHA_BACKOFF_MAX] = {"recaptcha-backoff-max", "ARENA_RECAPTCHA_BACKOFF_MAX",
+                                   "recaptcha_backoff_max", NULL, S_INT, S_CHECK_NONE, 60, 604800,
+                                   false, S_OFF(recaptcha_backoff_max_s), 0, "SECONDS",
+                                   "ceiling of the doubling cooldown after reCAPTCHA rejections",
+                                   "7200", "seconds"},
+    [OPT_PACE] = {"pace", "ARENA_PACE", "pace", NULL, S_TEXT, S_CHECK_ONOFF, 2, 3, false,
+                  S_OFF(pace), 0, "on|off", "space the requests of each LMArena account", "on",
+                  NULL},
+    [OPT_PACE_INTERVAL] = {"pace-interval", "ARENA_PACE_INTERVAL", "pace_interval", NULL, S_INT,
+                           S_CHECK_NONE, 0, 86400, false, S_OFF(pace_interval_s), 0, "SECONDS",
+                           "least time between two request starts of one account", "60", "seconds"},
+    [OPT_PACE_WINDOW] = {"pace-window", "ARENA_PACE_WINDOW", "pace_window", NULL, S_TEXT,
+                         S_CHECK_WINDOW, 3, 32, false, S_OFF(pace_window), 0, "COUNT/SECONDS",
+                         "most request starts of one account in any such window", "3/390", NULL},
 };
 
 /*  Relations between mesh timings, checked once all layers are merged:
@@ -454,6 +480,17 @@ static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *
             return s_fail(err, errlen, "%s: expected ALIAS=MODEL (no spaces, one '='), got \"%s\"",
                           who, shown);
     }
+    if (o->check == S_CHECK_MODE && !arena_mode_valid(v))
+        return s_fail(err, errlen,
+                      "%s: expected an LMArena mode such as direct-battle (lower-case letters, "
+                      "digits and '-'), got \"%s\"",
+                      who, shown);
+    if (o->check == S_CHECK_ONOFF && strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+        return s_fail(err, errlen, "%s: expected on or off, got \"%s\"", who, shown);
+    if (o->check == S_CHECK_WINDOW && config_parse_window(v, NULL, NULL) != 0)
+        return s_fail(err, errlen,
+                      "%s: expected COUNT/SECONDS (1..1000 starts in 1..86400 s), got \"%s\"", who,
+                      shown);
     if (o->check == S_CHECK_HOSTPORT) {
         char host[256];
         int port;
@@ -718,6 +755,34 @@ static int s_defaults(config_t *cfg, char *err, size_t errlen)
     cfg->dead_after_ms = MESH_DEFAULT_DEAD_MS;
     cfg->forget_after_ms = MESH_DEFAULT_FORGET_MS;
     cfg->forward_accept_timeout_ms = FORWARD_DEFAULT_ACCEPT_MS;
+    cfg->recaptcha_backoff_max_s = 7200;
+    cfg->pace_interval_s = 60;
+    if (s_set_str(&cfg->arena_mode, ARENA_MODE_DEFAULT, err, errlen) ||
+        s_set_str(&cfg->pace, "on", err, errlen) ||
+        s_set_str(&cfg->pace_window, "3/390", err, errlen))
+        return -1;
+    return 0;
+}
+
+int config_parse_window(const char *s, int *count, int *seconds)
+{
+    long long c = 0, sec = 0;
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash || slash == s || !slash[1])
+        return -1;
+    char head[24];
+    size_t n = (size_t)(slash - s);
+    if (n >= sizeof head)
+        return -1;
+    memcpy(head, s, n);
+    head[n] = '\0';
+    if (s_parse_ll(head, &c) != 0 || s_parse_ll(slash + 1, &sec) != 0 || c < 1 || c > 1000 ||
+        sec < 1 || sec > 86400)
+        return -1;
+    if (count)
+        *count = (int)c;
+    if (seconds)
+        *seconds = (int)sec;
     return 0;
 }
 
@@ -1022,9 +1087,10 @@ void config_free(config_t *cfg)
 {
     if (!cfg)
         return;
-    char **strs[] = {&cfg->name,       &cfg->data_dir,    &cfg->config_file, &cfg->http_host,
-                     &cfg->link_host,  &cfg->mesh_host,   &cfg->advertise,   &cfg->mesh_secret,
-                     &cfg->link_token, &cfg->arena_origin};
+    char **strs[] = {&cfg->name,       &cfg->data_dir,     &cfg->config_file, &cfg->http_host,
+                     &cfg->link_host,  &cfg->mesh_host,    &cfg->advertise,   &cfg->mesh_secret,
+                     &cfg->link_token, &cfg->arena_origin, &cfg->arena_mode,  &cfg->pace,
+                     &cfg->pace_window};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     s_list_clear(&cfg->seeds);
@@ -1082,10 +1148,13 @@ void config_usage(FILE *out)
     for (int i = OPT_TAB_JOBS; i < OPT_GOSSIP_INTERVAL; i++)
         s_usage_opt(out, &s_opts[i]);
     fprintf(out, "\nMesh timing (every node of a mesh should use the same values):\n");
-    for (int i = OPT_GOSSIP_INTERVAL; i < OPT__COUNT; i++)
+    for (int i = OPT_GOSSIP_INTERVAL; i < OPT_ARENA_MODE; i++)
         s_usage_opt(out, &s_opts[i]);
     fprintf(out, "  Must hold: ping-timeout < ping-interval, ping-interval + ping-timeout <\n"
                  "  suspect-after < dead-after < forget-after.\n");
+    fprintf(out, "\nLMArena (docs/upstream.md; --pace off for tests and private deployments):\n");
+    for (int i = OPT_ARENA_MODE; i < OPT__COUNT; i++)
+        s_usage_opt(out, &s_opts[i]);
     fprintf(out,
             "\nPrecedence: flags > ARENA_* environment > config file > defaults, per setting.\n"
             "Flags take \"--flag VALUE\" or \"--flag=VALUE\". A repeatable set on a higher level\n"

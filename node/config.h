@@ -66,6 +66,13 @@ typedef struct {
     int dead_after_ms;             /* silence before dead, default 5500 */
     int forget_after_ms;           /* dead and left peers kept, default 60000 */
     int forward_accept_timeout_ms; /* a peer accepts a forwarded request, default 2000 */
+
+    /* LMArena as it is now (docs/upstream.md) */
+    char *arena_mode;            /* mode of a new conversation, default "direct-battle" */
+    int recaptcha_backoff_max_s; /* ceiling of the reCAPTCHA cooldown, default 7200 */
+    char *pace;                  /* "on" (default) or "off" */
+    int pace_interval_s;         /* least time between starts of one account, default 60 */
+    char *pace_window;           /* "COUNT/SECONDS", default "3/390" */
 } config_t;
 
 /*  Loads everything. Returns 0 on success, 1 when --help or --version was
@@ -75,6 +82,9 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
                 size_t errlen);
 void config_free(config_t *cfg);
 void config_usage(FILE *out);
+/*  "COUNT/SECONDS" (1..1000 / 1..86400) → its parts (either may be NULL);
+    0 or -1. */
+int config_parse_window(const char *s, int *count, int *seconds);
 /*  "HOST:PORT" or "[v6]:PORT" → host and port; 0 or -1. */
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 /*  1 for 127.0.0.0/8, ::1 and "localhost". */

@@ -39,6 +39,7 @@ struct _job_t {
     long long attempt_ms;    /* current attempt start, monotonic */
     long long last_event_ms; /* last delta, monotonic */
     bool has_fail;
+    bool stale_retried; /* a 404 stale row was retried once on its fresh twin */
     exec_fail_t last_fail;
 };
 
@@ -242,9 +243,12 @@ static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
             cool -= views[i].state_age_ms;
             s_offer_cool(o, cool, m->reason && m->reason[0] ? m->reason : "rate limit");
             bool untried = !s_in(job->tried_peers, job->n_tried_peers, st->id);
+            /* a peer whose accounts wait for their pace slot is busy, not cooling */
+            bool paced = st->paced_remaining_ms > views[i].state_age_ms;
             if (cool <= 0 && untried && st->tabs_healthy > 0)
                 o->peer_waits = true;
-            if (cool <= 0 && untried && st->tabs_healthy > 0 && st->inflight < st->capacity) {
+            if (cool <= 0 && untried && !paced && st->tabs_healthy > 0 &&
+                st->inflight < st->capacity) {
                 o->peers[o->n_peers] = st->id;
                 o->load[o->n_peers++] = (double)st->inflight / (double)st->capacity;
             }
@@ -289,6 +293,12 @@ static bool s_route(dispatch_t *self, job_t *job)
         offer.served = true;
         long long cool =
             cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name, now, &reason);
+        const char *flag_reason = NULL;
+        long long flag = tabs_flag_ms(self->cfg.tabs, now, &flag_reason);
+        if (flag > cool) { /* every local tab's account is flagged */
+            cool = flag;
+            reason = flag_reason;
+        }
         s_offer_cool(&offer, cool, reason && reason[0] ? reason : "rate limit");
         local_uncooled = cool <= 0;
     }
@@ -445,7 +455,11 @@ static void s_on_fail(void *arg, const exec_fail_t *f)
               : tab ? tab
                     : "?",
               arena_fail_name(f->cls), f->err.message);
-    if (!f->retryable || f->after_content || job->attempts > self->cfg.retries) {
+    bool stale_again = f->stale && job->stale_retried;
+    if (f->stale)
+        job->stale_retried = true;
+    if (!f->retryable || f->after_content || stale_again ||
+        (job->attempts > self->cfg.retries && !f->stale)) {
         free(tab);
         free(peer);
         job->state = JOB_ENDED;
@@ -454,8 +468,8 @@ static void s_on_fail(void *arg, const exec_fail_t *f)
     }
     /* Cooled models and challenged tabs drop out by themselves; other failures
        exclude the target for this request, except those a fresh id set cures. */
-    bool same_tab_ok =
-        f->fresh_ids || f->cls == ARENA_FAIL_DUPLICATE || f->cls == ARENA_FAIL_RECAPTCHA;
+    bool same_tab_ok = f->fresh_ids || f->stale || f->cls == ARENA_FAIL_DUPLICATE ||
+                       f->cls == ARENA_FAIL_RECAPTCHA;
     if (!same_tab_ok && tab)
         s_remember(job->tried, &job->n_tried, tab);
     if (peer)

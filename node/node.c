@@ -12,6 +12,7 @@
 #include "node/dispatch.h"
 #include "node/forward.h"
 #include "node/http.h"
+#include "node/pace.h"
 #include "node/store.h"
 #include "node/tabs.h"
 #include "protocol/alog.h"
@@ -46,6 +47,8 @@ typedef struct {
     http_t *http;
     mesh_t *mesh;
     forward_t *forward;
+    pace_t *pace;                 /* NULL: --pace off */
+    unsigned long long pace_ver;  /* pace_version when we last published */
     unsigned long long state_sig; /* what we last told the mesh about ourselves */
     unsigned long long cool_sig;  /* … and its cooldown deadlines alone */
     size_t state_healthy;
@@ -57,6 +60,10 @@ typedef struct {
     long long next_refresh;
 } node_t;
 
+static long long s_account_flag(node_t *self, const char *account, long long now,
+                                const char **reason);
+static json_t *s_accounts_json(const mesh_state_t *st, long long age);
+
 /* ---- callbacks from tabs ---- */
 
 static void s_on_catalog(void *arg, arena_catalog_t *cat)
@@ -66,6 +73,25 @@ static void s_on_catalog(void *arg, arena_catalog_t *cat)
     if (catalog_replace(self->catalog, cat) == 0)
         alog_info("model catalog updated: %zu model(s)", n);
     dispatch_wake(self->dispatch);
+}
+
+/*  LMArena answered 404 Models not found for a row: never use it again, and
+    re-read the catalog from the pages (the fresh row may be new). */
+static void s_on_stale(void *arg, const char *model, const char *arena_id)
+{
+    node_t *self = arg;
+    int rc = catalog_mark_stale(self->catalog, arena_id);
+    alog_info("model %s: row %s marked stale; %s", model, arena_id,
+              rc == 1 ? "its twin serves it now"
+                      : "no other row serves it until the page lists one");
+    tabs_refresh_catalog(self->tabs);
+}
+
+static void s_on_accounts(void *arg)
+{
+    node_t *self = arg;
+    self->state_sig = 0; /* publish at the next tick, urgently */
+    self->cool_sig = 0;
 }
 
 static void s_on_capacity(void *arg)
@@ -121,6 +147,7 @@ static int s_render_models(node_t *self, abuf_t *out)
     for (size_t i = 0; i < n_local; i++) {
         const arena_model_t *am = catalog_served_at(self->catalog, i, &m[n].id);
         m[n].created = created;
+        m[n].display_name = am->display_name;
         m[n++].owned_by = am->organization ? am->organization : "lmarena";
     }
     for (size_t i = 0; i < n_peers; i++) {
@@ -192,6 +219,19 @@ static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
         "indirect", json_boolean(v->indirect));
 }
 
+/*  A peer's entry with what 2026 added (accounts, pace). */
+static json_t *s_peer_entry_full(const mesh_peer_view_t *v, long long now)
+{
+    json_t *o = s_peer_entry(v, now);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "accounts", s_accounts_json(v->state, v->state_age_ms));
+    json_object_set_new(
+        o, "paced_remaining_ms",
+        json_integer(v->state ? s_left(v->state->paced_remaining_ms, v->state_age_ms) : 0));
+    return o;
+}
+
 static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
 {
     json_t *arr = json_array();
@@ -205,6 +245,63 @@ static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
             json_pack("{s:s, s:s, s:s, s:I}", "name", name, "arena_id", m->id, "modality",
                       arena_modality_name(m->modality), "cooled_remaining_ms", (json_int_t)left);
         json_object_set_new(o, "reason", left > 0 && reason ? json_string(reason) : json_null());
+        json_object_set_new(o, "display_name",
+                            m->display_name ? json_string(m->display_name) : json_null());
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/*  The accounts of a state as /mesh/status shows them. */
+static json_t *s_accounts_json(const mesh_state_t *st, long long age)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; st && i < st->n_accounts; i++) {
+        const mesh_account_t *a = &st->accounts[i];
+        json_t *starts = json_array();
+        for (size_t k = 0; k < a->n_starts; k++)
+            json_array_append_new(starts, json_integer(a->starts_ago_ms[k] + age));
+        json_array_append_new(arr, json_pack("{s:s, s:b, s:I, s:o}", "id", a->id, "known",
+                                             strncmp(a->id, "tab:", 4) != 0, "flag_remaining_ms",
+                                             (json_int_t)s_left(a->flag_remaining_ms, age),
+                                             "starts_ago_ms", starts));
+    }
+    return arr;
+}
+
+static void s_tab_json(void *arg, const tabs_tab_view_t *t)
+{
+    json_t *list = arg;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:b, s:b, s:i, s:I}", "id", t->id, "href",
+                          t->href, "account", t->account, "account_known", t->account_known,
+                          "logged_in", t->logged_in < 0 ? json_null() : json_boolean(t->logged_in),
+                          "login_required", t->login_required, "challenged", t->challenged,
+                          "inflight", t->inflight, "connected_ms", (json_int_t)t->connected_ms);
+    json_object_set_new(o, "hint", t->hint ? json_string(t->hint) : json_null());
+    json_object_set_new(o, "last_unrecognised",
+                        t->drift_ms ? json_pack("{s:I, s:i, s:s, s:s, s:s}", "at_ms",
+                                                (json_int_t)t->drift_ms, "status", t->drift_status,
+                                                "kind", t->drift_kind, "body", t->drift_body,
+                                                "field", t->drift_field)
+                                    : json_null());
+    json_array_append_new(list, o);
+}
+
+/*  Our accounts with their next free slot (pace) and flag. */
+static json_t *s_own_accounts(node_t *self, long long now)
+{
+    const char *keys[MESH_MAX_ACCOUNTS];
+    size_t n = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && i < MESH_MAX_ACCOUNTS; i++) {
+        const char *reason = NULL;
+        long long flag = s_account_flag(self, keys[i], now, &reason);
+        long long wait = self->pace ? pace_wait_ms(self->pace, keys[i], now) : 0;
+        json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I}", "id", keys[i], "known",
+                              strncmp(keys[i], "tab:", 4) != 0, "next_slot_ms", (json_int_t)wait,
+                              "next_slot_at_ms", (json_int_t)(now + wait), "flag_remaining_ms",
+                              (json_int_t)flag);
+        json_object_set_new(o, "reason", flag > 0 && reason ? json_string(reason) : json_null());
         json_array_append_new(arr, o);
     }
     return arr;
@@ -236,6 +333,17 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
         "catalog_updated_ms", (json_int_t)catalog_updated_ms(self->catalog), "models", models);
     json_object_set_new(me, "reported_by", json_null());
     json_object_set_new(me, "indirect", json_false());
+    json_t *tab_list = json_array();
+    tabs_each(self->tabs, s_tab_json, tab_list);
+    json_object_set_new(json_object_get(me, "tabs"), "list", tab_list);
+    json_object_set_new(me, "accounts", s_own_accounts(self, now));
+    json_object_set_new(me, "pace",
+                        self->pace ? json_pack("{s:I, s:s}", "interval_s",
+                                               (json_int_t)self->cfg->pace_interval_s, "window",
+                                               self->cfg->pace_window)
+                                   : json_null());
+    json_object_set_new(me, "paced_remaining_ms", json_integer(tabs_pace_ms(self->tabs, now)));
+    json_object_set_new(me, "arena_mode", json_string(self->cfg->arena_mode));
     mesh_stats_t ms;
     mesh_stats(self->mesh, &ms);
     json_object_set_new(
@@ -253,7 +361,7 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
     json_t *nodes = json_object_get(doc, "nodes");
     for (size_t i = 0; doc && i < n_peers && i < NODE_MAX_PEERS; i++)
         if (views[i].id) {
-            json_t *entry = s_peer_entry(&views[i], now);
+            json_t *entry = s_peer_entry_full(&views[i], now);
             if (entry)
                 json_array_append_new(nodes, entry);
         }
@@ -409,6 +517,9 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+static void s_merge_accounts(node_t *self);
+static void s_publish(node_t *self);
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -421,6 +532,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     dispatch_stats(self->dispatch, &ds);
     if (ds.queued)
         dispatch_wake(self->dispatch); /* a peer may have room now */
+    s_merge_accounts(self);
     dispatch_poll(self->dispatch);
     s_publish(self);
     if (mono >= self->next_prune) {
@@ -486,6 +598,8 @@ static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
     alog_debug("mesh: peer %s is %s: routing updated", id, mesh_liveness_name(liveness));
     if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->forward)
         forward_peer_gone(self->forward, id);
+    if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->pace)
+        pace_forget_owner(self->pace, id);
     if (self->dispatch)
         dispatch_wake(self->dispatch);
 }
@@ -566,6 +680,82 @@ static unsigned long long s_mix_str(unsigned long long h, const char *s)
     return s_mix(h, 0xff);
 }
 
+static long long s_account_flag(node_t *self, const char *account, long long now,
+                                const char **reason)
+{
+    char id[PACE_ACCOUNT_MAX + 8];
+    snprintf(id, sizeof id, "acct:%s", account);
+    return cooldown_remaining(self->cooldowns, id, COOLDOWN_ALL, now, reason);
+}
+
+/*  The accounts of our tabs as the mesh state carries them: flag left and
+    our own recent starts (docs/upstream.md, "Pacing"). */
+static size_t s_accounts(node_t *self, long long now, mesh_account_t *out,
+                         int64_t (*starts)[MESH_MAX_STARTS])
+{
+    const char *keys[MESH_MAX_ACCOUNTS];
+    size_t n = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
+    if (n > MESH_MAX_ACCOUNTS)
+        n = MESH_MAX_ACCOUNTS;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (mesh_account_t){.id = (char *)keys[i]};
+        out[i].flag_remaining_ms = s_account_flag(self, keys[i], now, NULL);
+        long long ago[MESH_MAX_STARTS];
+        size_t m = self->pace ? pace_own_starts(self->pace, keys[i], now, ago, MESH_MAX_STARTS) : 0;
+        for (size_t k = 0; k < m; k++)
+            starts[i][k] = ago[k];
+        out[i].starts_ago_ms = starts[i];
+        out[i].n_starts = m;
+    }
+    return n;
+}
+
+/*  What peers say of the accounts our tabs are on: their starts (for our
+    pace) and their flags (a flag on one node rests the account everywhere). */
+static void s_merge_accounts(node_t *self)
+{
+    static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only */
+    const char *keys[MESH_MAX_ACCOUNTS];
+    size_t n_keys = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
+    if (n_keys == 0)
+        return;
+    if (n_keys > MESH_MAX_ACCOUNTS)
+        n_keys = MESH_MAX_ACCOUNTS;
+    long long now = zclock_time();
+    size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
+    if (n_peers > NODE_MAX_PEERS)
+        n_peers = NODE_MAX_PEERS;
+    for (size_t i = 0; i < n_peers; i++) {
+        const mesh_state_t *st = views[i].state;
+        if (!st || views[i].liveness == MESH_PEER_DEAD || views[i].liveness == MESH_PEER_LEFT)
+            continue;
+        for (size_t a = 0; a < st->n_accounts; a++) {
+            const mesh_account_t *ac = &st->accounts[a];
+            bool ours = false;
+            for (size_t k = 0; k < n_keys && !ours; k++)
+                ours = strcmp(keys[k], ac->id) == 0;
+            if (!ours || strncmp(ac->id, "tab:", 4) == 0)
+                continue;
+            long long age = views[i].state_age_ms;
+            if (self->pace) {
+                long long ago[MESH_MAX_STARTS];
+                size_t m = ac->n_starts < MESH_MAX_STARTS ? ac->n_starts : MESH_MAX_STARTS;
+                for (size_t k = 0; k < m; k++)
+                    ago[k] = ac->starts_ago_ms[k] + age;
+                pace_merge(self->pace, views[i].id, ac->id, ago, m, now);
+            }
+            long long left = ac->flag_remaining_ms - age;
+            if (left > 1000 && s_account_flag(self, ac->id, now, NULL) < left - 1000) {
+                char id[PACE_ACCOUNT_MAX + 8];
+                snprintf(id, sizeof id, "acct:%s", ac->id);
+                cooldown_set(self->cooldowns, id, COOLDOWN_ALL, left, "account_flag", now);
+                alog_info("account %.12s… flagged on node %s: its tabs here rest %llds too", ac->id,
+                          st->name ? st->name : views[i].id, left / 1000);
+            }
+        }
+    }
+}
+
 /*  Tells the mesh what this node offers when that changed. Cooldowns are
     compared by deadline (second grain), so a running one does not look like
     a change every tick; a new cooldown or a lost tab is urgent. */
@@ -583,6 +773,12 @@ static void s_publish(node_t *self)
     if (!models)
         return;
     long long node_cool = cooldown_remaining(self->cooldowns, self->id, COOLDOWN_ALL, now, NULL);
+    long long flag_ms = tabs_flag_ms(self->tabs, now, NULL);
+    if (flag_ms > node_cool)
+        node_cool = flag_ms; /* every tab's account is flagged: the node rests as a whole */
+    mesh_account_t accounts[MESH_MAX_ACCOUNTS];
+    static int64_t starts[MESH_MAX_ACCOUNTS][MESH_MAX_STARTS]; /* node thread only */
+    size_t n_acc = s_accounts(self, now, accounts, starts);
     unsigned long long sig = 1469598103934665603ULL;
     unsigned long long cool =
         s_mix(sig, (unsigned long long)(node_cool > 0 ? (now + node_cool) / 1000 : 0));
@@ -600,12 +796,24 @@ static void s_publish(node_t *self)
         models[i].modality = (char *)arena_modality_name(m->modality);
         models[i].cooled_remaining_ms = left;
         models[i].reason = (char *)(left > 0 && reason ? reason : "");
+        models[i].display_name = m->display_name;
         sig = s_mix_str(sig, name);
         cool = s_mix(cool, (unsigned long long)(left > 0 ? (now + left) / 1000 : 0));
     }
+    for (size_t i = 0; i < n_acc; i++) {
+        sig = s_mix_str(sig, accounts[i].id);
+        long long fl = accounts[i].flag_remaining_ms;
+        cool = s_mix(cool, (unsigned long long)(fl > 0 ? (now + fl) / 1000 : 0));
+    }
+    long long paced = tabs_pace_ms(self->tabs, now);
+    sig = s_mix(sig, (unsigned long long)(paced > 0 ? (now + paced) / 1000 : 0));
     sig = s_mix(sig, cool);
-    /* A new cooldown or a lost tab must reach every peer at once. */
-    bool urgent = cool != self->cool_sig || ts.healthy < self->state_healthy;
+    /* A new cooldown, a lost tab or a pace slot we took must reach every
+       peer at once. */
+    unsigned long long pv = self->pace ? pace_version(self->pace) : 0;
+    sig = s_mix(sig, pv);
+    bool urgent =
+        cool != self->cool_sig || ts.healthy < self->state_healthy || pv != self->pace_ver;
     if (sig != self->state_sig) {
         char endpoint[300], http[300];
         snprintf(endpoint, sizeof endpoint, "%s", mesh_endpoint(self->mesh));
@@ -625,10 +833,14 @@ static void s_publish(node_t *self)
             .node_cooled_remaining_ms = node_cool,
             .models = models,
             .n_models = n,
+            .paced_remaining_ms = paced,
+            .accounts = accounts,
+            .n_accounts = n_acc,
         };
         mesh_set_local(self->mesh, &st, urgent);
         self->state_sig = sig;
         self->cool_sig = cool;
+        self->pace_ver = pv;
     }
     self->state_healthy = ts.healthy;
     free(models);
@@ -662,6 +874,7 @@ static void s_node_destroy(node_t *self)
     forward_destroy(&self->forward);
     mesh_destroy(&self->mesh);
     tabs_destroy(&self->tabs);
+    pace_destroy(&self->pace);
     link_destroy(&self->link);
     catalog_destroy(&self->catalog);
     cooldown_destroy(&self->cooldowns);
@@ -720,12 +933,32 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
                  cfg->link_port);
         return -1;
     }
+    if (strcmp(cfg->pace, "off") != 0) {
+        int wc = 0, ws = 0;
+        if (config_parse_window(cfg->pace_window, &wc, &ws) != 0) {
+            snprintf(err, errlen, "bad --pace-window %s", cfg->pace_window);
+            return -1;
+        }
+        pace_config_t pc = {cfg->pace_interval_s * 1000LL, wc, ws * 1000LL};
+        self->pace = pace_new(&pc, self->id);
+        if (!self->pace) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        alog_info("pacing each LMArena account: %d s between starts, at most %d in %d s",
+                  cfg->pace_interval_s, wc, ws);
+    }
     tabs_config_t tc = {
         .link = self->link,
         .cooldowns = self->cooldowns,
         .node_id = self->id,
         .tab_jobs = cfg->tab_jobs,
         .cooldown_default_ms = cfg->cooldown_default_s * 1000LL,
+        .recaptcha_backoff_max_ms = cfg->recaptcha_backoff_max_s * 1000LL,
+        .arena_mode = cfg->arena_mode,
+        .pace = self->pace,
+        .on_stale = s_on_stale,
+        .on_accounts = s_on_accounts,
         .on_catalog = s_on_catalog,
         .on_capacity = s_on_capacity,
         .arg = self,

@@ -49,6 +49,18 @@ static const char *const s_migrations[] = {
     "CREATE INDEX cooldowns_until ON cooldowns (until_ms);"
     "CREATE TABLE peers (id TEXT PRIMARY KEY NOT NULL, endpoint TEXT NOT NULL,"
     " last_seen_ms INTEGER NOT NULL);",
+    /* 1 → 2: the page's rows whole (twins share a name, so the key is the
+       row's position and the id is unique), with displayName and
+       userSelectable; rows of schema 1 had neither and were selectable */
+    "CREATE TABLE models_v2 (name TEXT NOT NULL, arena_id TEXT NOT NULL UNIQUE,"
+    " organization TEXT, provider TEXT, modality INTEGER NOT NULL,"
+    " input_image INTEGER NOT NULL, position INTEGER PRIMARY KEY,"
+    " display_name TEXT, user_selectable INTEGER NOT NULL DEFAULT 1);"
+    "INSERT OR IGNORE INTO models_v2 (name, arena_id, organization, provider, modality,"
+    " input_image, position) SELECT name, arena_id, organization, provider, modality,"
+    " input_image, position FROM models ORDER BY position;"
+    "DROP TABLE models;"
+    "ALTER TABLE models_v2 RENAME TO models;",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -396,6 +408,7 @@ static int s_model_ok(const arena_model_t *m)
     return s_field_ok(m->name, S_MODEL_FIELD_MAX + 1) && s_field_ok(m->id, S_MODEL_ID_MAX + 1) &&
            (!m->organization || s_text_ok(m->organization, S_MODEL_FIELD_MAX + 1)) &&
            (!m->provider || s_text_ok(m->provider, S_MODEL_FIELD_MAX + 1)) &&
+           (!m->display_name || s_text_ok(m->display_name, S_MODEL_FIELD_MAX + 1)) &&
            (int)m->modality >= ARENA_MODALITY_CHAT && m->modality <= ARENA_MODALITY_SEARCH;
 }
 
@@ -407,7 +420,9 @@ static int s_model_insert(store_t *self, sqlite3_stmt *st, const arena_model_t *
         s_bind_text(st, 3, m->organization) != 0 || s_bind_text(st, 4, m->provider) != 0 ||
         sqlite3_bind_int(st, 5, (int)m->modality) != SQLITE_OK ||
         sqlite3_bind_int(st, 6, m->input_image ? 1 : 0) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)pos) != SQLITE_OK)
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)pos) != SQLITE_OK ||
+        s_bind_text(st, 8, m->display_name) != 0 ||
+        sqlite3_bind_int(st, 9, m->user_selectable ? 1 : 0) != SQLITE_OK)
         return s_fail(self, "bind model");
     if (sqlite3_step(st) != SQLITE_DONE) {
         alog_warn("store: insert model \"%s\": %s", m->name, sqlite3_errmsg(self->db));
@@ -434,8 +449,9 @@ int store_models_replace(store_t *self, const arena_catalog_t *cat)
     sqlite3_stmt *st = NULL;
     int rc = s_exec(self, "DELETE FROM models", "clear models");
     if (rc == 0 && !(st = s_prepare(self, "INSERT INTO models (name, arena_id, organization, "
-                                          "provider, modality, input_image, position) "
-                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")))
+                                          "provider, modality, input_image, position, "
+                                          "display_name, user_selectable) "
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")))
         rc = -1;
     for (size_t i = 0; rc == 0 && i < cat->n; i++)
         rc = s_model_insert(self, st, &cat->models[i], i);
@@ -470,6 +486,8 @@ static int s_model_row(sqlite3_stmt *st, arena_model_t *m)
     int modality = sqlite3_column_int(st, 4);
     m->modality = (arena_modality_t)modality;
     m->input_image = sqlite3_column_int(st, 5) != 0;
+    m->display_name = s_column_dup(st, 6, S_MODEL_FIELD_MAX, &bad);
+    m->user_selectable = sqlite3_column_int(st, 7) != 0;
     if (bad || !m->name || !m->id || modality < ARENA_MODALITY_CHAT ||
         modality > ARENA_MODALITY_SEARCH) {
         arena_model_clear(m);
@@ -499,7 +517,8 @@ int store_models_load(store_t *self, arena_catalog_t *out)
     out->models = NULL;
     out->n = 0;
     sqlite3_stmt *st = s_prepare(self, "SELECT name, arena_id, organization, provider, modality, "
-                                       "input_image FROM models ORDER BY position LIMIT ?1");
+                                       "input_image, display_name, user_selectable FROM models "
+                                       "ORDER BY position LIMIT ?1");
     if (!st)
         return -1;
     int rc = -1, step = SQLITE_DONE;

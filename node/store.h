@@ -26,7 +26,11 @@ int store_node_id(store_t *self, char out[UUID_STR_LEN]);
     new random one (32 bytes, hex) that is stored. */
 int store_link_token(store_t *self, const char *fixed, char *out, size_t outlen);
 
-/*  Model catalog: replace all, or load all (caller frees with arena_catalog_clear). */
+/*  Model catalog: replace all, or load all (caller frees with arena_catalog_clear).
+    Every row of the page in its order, twins sharing a name and rows that are
+    not user-selectable included; ids must be unique (a repeat fails the
+    replace and keeps the old rows). display_name and user_selectable are kept;
+    rows stored by schema 1 load as selectable without a display name. */
 int store_models_replace(store_t *self, const arena_catalog_t *cat);
 int store_models_load(store_t *self, arena_catalog_t *out);
 

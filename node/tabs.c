@@ -10,6 +10,10 @@
 #include "protocol/arena_payload.h"
 #include "protocol/link_frame.h"
 
+#define TABS_DRIFT_BODY 300  /* bytes of an unrecognised answer kept and logged */
+#define TABS_DRIFT_KINDS 256 /* kinds logged once each, then counted only */
+#define TABS_ACCT_PREFIX "acct:"
+
 typedef struct {
     char *id;
     char *href;
@@ -17,12 +21,23 @@ typedef struct {
     int inflight;
     bool challenged;
     long long connected_ms;
+    char account[PACE_ACCOUNT_MAX]; /* pace key: the reported hash, else "tab:<id>" */
+    bool account_known;
+    int logged_in;       /* -1 unknown, 0 no, 1 yes (state frames) */
+    bool login_required; /* a 401 since the last state saying logged in */
+    /* the last upstream answer we did not recognise */
+    long long drift_ms;
+    int drift_status;
+    char drift_kind[48];
+    char drift_body[TABS_DRIFT_BODY + 1];
+    char drift_field[64];
 } tab_t;
 
 struct _exec_t {
     char id[24];
     tab_t *tab;
     char *model;
+    char arena_id[UUID_STR_LEN];
     const exec_sink_t *sink;
     void *arg;
     int status; /* 0 until head */
@@ -36,6 +51,7 @@ struct _exec_t {
     usage_t usage;
     bool arena_error;
     char upstream_error[200];
+    tabs_t *owner;
     bool in_parser; /* inside arena_stream_feed/finish: sinks may abort us */
     bool aborted;   /* tabs_exec_abort ran meanwhile: free once the parser returns */
 };
@@ -47,7 +63,8 @@ struct _tabs_t {
     unsigned long long next_id;
     int recaptcha_strikes;
     long long recaptcha_backoff_ms;
-    abuf_t out; /* frame scratch */
+    zhashx_t *drift_logged; /* drift kinds already logged */
+    abuf_t out;             /* frame scratch */
 };
 
 static void s_tab_free(void **item)
@@ -86,12 +103,17 @@ tabs_t *tabs_new(const tabs_config_t *cfg)
         self->cfg.cooldown_default_ms = 1800 * 1000LL;
     if (self->cfg.recaptcha_backoff_ms <= 0)
         self->cfg.recaptcha_backoff_ms = 1200 * 1000LL;
+    if (self->cfg.recaptcha_backoff_max_ms <= 0)
+        self->cfg.recaptcha_backoff_max_ms = 7200 * 1000LL;
+    if (self->cfg.recaptcha_backoff_max_ms < self->cfg.recaptcha_backoff_ms)
+        self->cfg.recaptcha_backoff_max_ms = self->cfg.recaptcha_backoff_ms;
     if (self->cfg.max_error_body == 0)
         self->cfg.max_error_body = 64 * 1024;
     self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;
     self->tabs = zhashx_new();
     self->execs = zhashx_new();
-    if (!self->tabs || !self->execs) {
+    self->drift_logged = zhashx_new();
+    if (!self->tabs || !self->execs || !self->drift_logged) {
         tabs_destroy(&self);
         return NULL;
     }
@@ -113,6 +135,7 @@ void tabs_destroy(tabs_t **self_p)
         zhashx_destroy(&self->execs);
     }
     zhashx_destroy(&self->tabs);
+    zhashx_destroy(&self->drift_logged);
     abuf_free(&self->out);
     free(self);
     *self_p = NULL;
@@ -122,6 +145,72 @@ static void s_send(tabs_t *self, const char *tab_id)
 {
     if (link_send(self->cfg.link, tab_id, self->out.data, self->out.len) < 0)
         alog_warn_rl("link queue full: frame to tab %s dropped", tab_id);
+}
+
+static void s_accounts_changed(tabs_t *self)
+{
+    if (self->cfg.on_accounts)
+        self->cfg.on_accounts(self->cfg.arg);
+}
+
+/*  The cooldown entry that flags an account: ("acct:<key>", "*"). */
+static void s_acct_id(const tab_t *tab, char *buf, size_t size)
+{
+    snprintf(buf, size, TABS_ACCT_PREFIX "%s", tab->account);
+}
+
+static long long s_flag_ms(tabs_t *self, const tab_t *tab, long long now, const char **reason)
+{
+    char id[PACE_ACCOUNT_MAX + 8];
+    s_acct_id(tab, id, sizeof id);
+    return cooldown_remaining(self->cfg.cooldowns, id, COOLDOWN_ALL, now, reason);
+}
+
+/*  Challenged, logged out or flagged: no request goes to this tab. */
+static bool s_blocked(tabs_t *self, const tab_t *tab, long long now)
+{
+    return tab->challenged || tab->logged_in == 0 || tab->login_required ||
+           s_flag_ms(self, tab, now, NULL) > 0;
+}
+
+static long long s_pace_ms(tabs_t *self, const tab_t *tab, long long now)
+{
+    return self->cfg.pace ? pace_wait_ms(self->cfg.pace, tab->account, now) : 0;
+}
+
+/*  Printable ASCII only, at most n bytes: what a log line or a status
+    document may carry of an upstream body. */
+static void s_printable(char *dst, size_t size, const char *src, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; src && i < n && k + 1 < size; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[k++] = (c >= 0x20 && c < 0x7f) ? (char)c : (c == '\n' || c == '\t' ? ' ' : '?');
+    }
+    dst[k] = '\0';
+}
+
+/*  An upstream answer we do not recognise (docs/upstream.md, "Drift"):
+    kept as the tab's last one, logged once per kind. */
+static void s_drift(tabs_t *self, tab_t *tab, const char *kind, int status, const char *body,
+                    size_t len, const char *field)
+{
+    char shown[TABS_DRIFT_BODY + 1];
+    s_printable(shown, sizeof shown, body, len < TABS_DRIFT_BODY ? len : TABS_DRIFT_BODY);
+    if (tab) {
+        tab->drift_ms = zclock_time();
+        tab->drift_status = status;
+        snprintf(tab->drift_kind, sizeof tab->drift_kind, "%s", kind);
+        snprintf(tab->drift_body, sizeof tab->drift_body, "%s", shown);
+        snprintf(tab->drift_field, sizeof tab->drift_field, "%s", field ? field : "");
+    }
+    if (zhashx_lookup(self->drift_logged, kind))
+        return;
+    if (zhashx_size(self->drift_logged) < TABS_DRIFT_KINDS)
+        zhashx_insert(self->drift_logged, kind, (void *)1);
+    alog_warn("LMArena answered something this node does not recognise (%s, status %d%s%s): "
+              "%s — the site may have changed; see docs/upstream.md",
+              kind, status, field && *field ? ", field " : "", field ? field : "", shown);
 }
 
 static void s_ask_page(tabs_t *self, tab_t *tab)
@@ -193,6 +282,8 @@ static void s_hello(tabs_t *self, const link_event_t *ev)
     tab->href = strdup(ev->href ? ev->href : "");
     tab->ua = strdup(ev->ua ? ev->ua : "");
     tab->connected_ms = zclock_time();
+    tab->logged_in = -1;
+    snprintf(tab->account, sizeof tab->account, "tab:%s", ev->tab);
     if (!tab->id || !tab->href || !tab->ua) {
         void *p = tab;
         s_tab_free(&p);
@@ -210,10 +301,15 @@ static int s_on_stream_event(void *arg, const arena_event_t *ev)
     exec_t *x = arg;
     if (x->aborted)
         return 1;
+    if (ev->kind == ARENA_EV_UNKNOWN) {
+        s_drift(x->owner, x->tab, "stream line", 200, ev->text, ev->len, NULL);
+        return 0;
+    }
+    /* direct-battle streams carry participant B too: only A is the answer */
+    if (ev->participant != 'a')
+        return 0;
     switch (ev->kind) {
     case ARENA_EV_DELTA:
-        if (ev->participant != 'a')
-            break;
         if (ev->len == 0)
             break; /* an empty delta is no content (and no first byte) */
         if (ev->delta != DELTA_CITATION)
@@ -238,12 +334,59 @@ static int s_on_stream_event(void *arg, const arena_event_t *ev)
     return 0;
 }
 
-/*  A non-2xx answer: classify and apply the action of ARENA-UPSTREAM.md. */
+/*  A refusal of the request itself: 502 upstream_error with the site's
+    message and the field it named (error.param), never retried. */
+static void s_permanent(exec_fail_t *f, const char *what, const char *msg, const char *field)
+{
+    f->retryable = false;
+    f->permanent = true;
+    openai_error_set(&f->err, "upstream_error", field && *field ? field : NULL,
+                     "LMArena refused the request (%s): %s", what, msg[0] ? msg : "no detail");
+}
+
+static void s_recaptcha_strike(tabs_t *self, exec_fail_t *f, long long now)
+{
+    if (++self->recaptcha_strikes < 2)
+        return;
+    f->cooled_ms = cooldown_set(self->cfg.cooldowns, self->cfg.node_id, COOLDOWN_ALL,
+                                self->recaptcha_backoff_ms, "recaptcha", now);
+    alog_warn("reCAPTCHA rejected twice in a row: cooling this node for %llds",
+              f->cooled_ms / 1000);
+    self->recaptcha_backoff_ms *= 2;
+    if (self->recaptcha_backoff_ms > self->cfg.recaptcha_backoff_max_ms)
+        self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_max_ms;
+    self->recaptcha_strikes = 0;
+}
+
+/*  429 prompt failed: the account is flagged, every tab on it (here and, by
+    gossip, on every node) stops for the default cooldown. */
+static void s_account_flag(tabs_t *self, exec_t *x, exec_fail_t *f, long long now)
+{
+    long long ms = arena_retry_after_ms(x->retry_after[0] ? x->retry_after : NULL, now);
+    if (ms < 0)
+        ms = self->cfg.cooldown_default_ms;
+    if (x->tab) {
+        char id[PACE_ACCOUNT_MAX + 8];
+        s_acct_id(x->tab, id, sizeof id);
+        f->cooled_ms = cooldown_set(self->cfg.cooldowns, id, COOLDOWN_ALL, ms, "account_flag", now);
+        alog_warn("LMArena flagged the account of tab %s (429 prompt failed): its tabs rest %llds",
+                  x->tab->id, f->cooled_ms / 1000);
+        s_accounts_changed(self);
+    }
+    openai_error_set(&f->err, "rate_limited", NULL,
+                     "LMArena flagged the account (prompt failed); retry in %lld s",
+                     (f->cooled_ms + 999) / 1000);
+}
+
+/*  A non-2xx answer: classify and apply the actions of ARENA-UPSTREAM.md and
+    ARENA-UPSTREAM-2026.md ("Errors seen"). */
 static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
 {
-    arena_fail_t cls = arena_classify(x->status, x->content_type, x->errbody.data, x->errbody.len);
-    char msg[200];
-    arena_error_message(x->errbody.data ? x->errbody.data : "", x->errbody.len, msg, sizeof msg);
+    const char *body = x->errbody.data ? x->errbody.data : "";
+    arena_fail_t cls = arena_classify(x->status, x->content_type, body, x->errbody.len);
+    char msg[200], field[64];
+    arena_error_message(body, x->errbody.len, msg, sizeof msg);
+    arena_zod_field(body, x->errbody.len, field, sizeof field);
     long long now = zclock_time();
     s_fail_init(f, x, cls, arena_fail_retryable(cls));
     switch (cls) {
@@ -259,15 +402,11 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
                          (f->cooled_ms + 999) / 1000);
         break;
     }
+    case ARENA_FAIL_ACCOUNT_FLAG:
+        s_account_flag(self, x, f, now);
+        break;
     case ARENA_FAIL_RECAPTCHA:
-        if (++self->recaptcha_strikes >= 2) {
-            f->cooled_ms = cooldown_set(self->cfg.cooldowns, self->cfg.node_id, COOLDOWN_ALL,
-                                        self->recaptcha_backoff_ms, "recaptcha", now);
-            alog_warn("reCAPTCHA rejected twice in a row: cooling this node for %llds",
-                      f->cooled_ms / 1000);
-            self->recaptcha_backoff_ms *= 2;
-            self->recaptcha_strikes = 0;
-        }
+        s_recaptcha_strike(self, f, now);
         openai_error_set(&f->err, "upstream_error", NULL, "LMArena rejected the reCAPTCHA token");
         break;
     case ARENA_FAIL_CLOUDFLARE:
@@ -282,23 +421,66 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
         openai_error_set(&f->err, "upstream_error", NULL,
                          "LMArena answered with a Cloudflare challenge");
         break;
+    case ARENA_FAIL_LOGIN:
+        if (x->tab && !x->tab->login_required) {
+            x->tab->login_required = true;
+            alog_warn("tab %s is not logged in to LMArena (401): log in in that tab", x->tab->id);
+            s_accounts_changed(self);
+        }
+        openai_error_set(&f->err, "upstream_error", NULL,
+                         "the browser tab is not logged in to LMArena (401)");
+        break;
+    case ARENA_FAIL_STALE_MODEL:
+        f->stale = true;
+        alog_info("LMArena no longer knows row %s of model %s (404): re-reading the catalog",
+                  x->arena_id, x->model);
+        if (self->cfg.on_stale)
+            self->cfg.on_stale(self->cfg.arg, x->model, x->arena_id);
+        openai_error_set(&f->err, "upstream_error", NULL,
+                         "LMArena no longer serves that row of model %s: %s", x->model, msg);
+        break;
+    case ARENA_FAIL_MODE:
+        s_permanent(f, "mode not allowed; see --arena-mode", msg, "mode");
+        break;
+    case ARENA_FAIL_NOT_SELECTABLE:
+        s_permanent(f, "model not selectable", msg, NULL);
+        break;
+    case ARENA_FAIL_NEXT_TURN:
+        s_permanent(f, "follow-up into a battle", msg, NULL);
+        break;
+    case ARENA_FAIL_SHAPE:
+        s_drift(self, x->tab, "400 shape", x->status, body, x->errbody.len, field);
+        s_permanent(f, "request shape; its API may have changed", msg, field);
+        break;
+    case ARENA_FAIL_LOCKED:
+        s_permanent(f, "message locked", msg, NULL);
+        break;
     case ARENA_FAIL_MODERATION:
+        f->permanent = true;
         openai_error_set(&f->err, "content_rejected", NULL, "LMArena refused the content: %s", msg);
         break;
     case ARENA_FAIL_TOO_LARGE:
+        f->permanent = true;
         openai_error_set(&f->err, "request_too_large", NULL,
                          "LMArena refused the request as too large (attachments are limited to "
                          "about 5 MB each): %s",
                          msg);
         break;
-    case ARENA_FAIL_SHAPE:
-        openai_error_set(&f->err, "upstream_error", NULL,
-                         "LMArena rejected the request shape (its API may have changed): %s", msg);
+    case ARENA_FAIL_DUPLICATE:
+        openai_error_set(&f->err, "upstream_error", NULL, "LMArena refused re-sent ids: %s", msg);
         break;
-    default:
+    case ARENA_FAIL_SESSION:
+        openai_error_set(&f->err, "upstream_error", NULL,
+                         "LMArena refused access to the evaluation session: %s", msg);
+        break;
+    default: {
+        char kind[48];
+        snprintf(kind, sizeof kind, "%d %s", x->status, arena_fail_name(cls));
+        s_drift(self, x->tab, kind, x->status, body, x->errbody.len, field);
         openai_error_set(&f->err, "upstream_error", NULL, "LMArena answered %d: %s", x->status,
                          msg);
         break;
+    }
     }
 }
 
@@ -351,6 +533,47 @@ static void s_done(tabs_t *self, exec_t *x)
     self->recaptcha_strikes = 0;
     self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;
     s_exec_finish(self, x, NULL);
+}
+
+/*  What the tab says of itself: challenge, login, account. */
+static void s_state(tabs_t *self, tab_t *tab, const link_frame_t *fr)
+{
+    bool freed = false, changed = false;
+    if (tab->challenged != fr->challenge) {
+        tab->challenged = fr->challenge;
+        alog_info("tab %s %s", tab->id,
+                  fr->challenge ? "shows a challenge" : "is clear of challenges");
+        freed |= !fr->challenge;
+    }
+    if (fr->logged_in >= 0 && fr->logged_in != tab->logged_in) {
+        tab->logged_in = fr->logged_in;
+        changed = true;
+        if (fr->logged_in) {
+            freed |= tab->login_required;
+            tab->login_required = false;
+            alog_info("tab %s is logged in to LMArena", tab->id);
+        } else {
+            alog_warn("tab %s is not logged in to LMArena: log in in that tab to serve from it",
+                      tab->id);
+        }
+    }
+    char key[PACE_ACCOUNT_MAX];
+    if (fr->account)
+        snprintf(key, sizeof key, "%s", fr->account);
+    else if (fr->logged_in == 0)
+        snprintf(key, sizeof key, "tab:%s", tab->id);
+    else
+        snprintf(key, sizeof key, "%s", tab->account); /* not said: unchanged */
+    if (strcmp(key, tab->account) != 0) {
+        snprintf(tab->account, sizeof tab->account, "%s", key);
+        tab->account_known = fr->account != NULL;
+        changed = true;
+        alog_info("tab %s: account %s", tab->id, tab->account_known ? key : "unknown");
+    }
+    if (changed)
+        s_accounts_changed(self);
+    if ((freed || changed) && self->cfg.on_capacity)
+        self->cfg.on_capacity(self->cfg.arg);
 }
 
 static void s_frame(tabs_t *self, const link_event_t *ev)
@@ -429,13 +652,8 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
         break;
     }
     case LINK_STATE:
-        if (tab && tab->challenged != fr.challenge) {
-            tab->challenged = fr.challenge;
-            alog_info("tab %s %s", tab->id,
-                      fr.challenge ? "shows a challenge" : "is clear of challenges");
-            if (!fr.challenge && self->cfg.on_capacity)
-                self->cfg.on_capacity(self->cfg.arg);
-        }
+        if (tab)
+            s_state(self, tab, &fr);
         break;
     default:
         break; /* pong, captured, unknown: nothing to do here */
@@ -474,8 +692,9 @@ tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude
 {
     tab_t *best = NULL;
     bool routable = false;
+    long long now = zclock_time();
     for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
-        if (tab->challenged)
+        if (s_blocked(self, tab, now))
             continue;
         bool skip = false;
         for (size_t i = 0; i < n_exclude && !skip; i++)
@@ -483,7 +702,7 @@ tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude
         if (skip)
             continue;
         routable = true;
-        if (tab->inflight >= self->cfg.tab_jobs)
+        if (tab->inflight >= self->cfg.tab_jobs || s_pace_ms(self, tab, now) > 0)
             continue;
         if (!best || tab->inflight < best->inflight)
             best = tab;
@@ -511,6 +730,8 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
         return NULL;
     }
     snprintf(x->id, sizeof x->id, "j%llu", ++self->next_id);
+    snprintf(x->arena_id, sizeof x->arena_id, "%s", model->id ? model->id : "");
+    x->owner = self;
     x->tab = tab;
     x->sink = sink;
     x->arg = arg;
@@ -520,7 +741,8 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
     abuf_t body = ABUF_INIT;
     arena_payload_limits_t lim;
     arena_payload_limits_default(&lim);
-    if (arena_payload_build(req, model->id, model->modality, &lim, &body, NULL, err) < 0) {
+    if (arena_payload_build(req, model->id, model->modality, self->cfg.arena_mode, &lim, &body,
+                            NULL, err) < 0) {
         abuf_free(&body);
         s_exec_free(&x);
         return NULL;
@@ -537,6 +759,10 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
     }
     zhashx_insert(self->execs, x->id, x);
     tab->inflight++;
+    if (self->cfg.pace) {
+        pace_start(self->cfg.pace, tab->account, zclock_time());
+        s_accounts_changed(self);
+    }
     return x;
 }
 
@@ -567,14 +793,106 @@ const char *tabs_exec_tab(const exec_t *exec)
     return exec->tab ? exec->tab->id : "";
 }
 
+long long tabs_flag_ms(tabs_t *self, long long now_ms, const char **reason_out)
+{
+    long long least = 0;
+    bool any = false;
+    for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
+        if (tab->challenged || tab->logged_in == 0 || tab->login_required)
+            continue;
+        any = true;
+        const char *reason = NULL;
+        long long ms = s_flag_ms(self, tab, now_ms, &reason);
+        if (ms <= 0)
+            return 0;
+        if (least == 0 || ms < least) {
+            least = ms;
+            if (reason_out)
+                *reason_out = reason;
+        }
+    }
+    return any ? least : 0;
+}
+
+long long tabs_pace_ms(tabs_t *self, long long now_ms)
+{
+    long long least = -1;
+    for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
+        if (s_blocked(self, tab, now_ms))
+            continue;
+        long long ms = s_pace_ms(self, tab, now_ms);
+        if (ms <= 0)
+            return 0;
+        if (least < 0 || ms < least)
+            least = ms;
+    }
+    return least < 0 ? 0 : least;
+}
+
+static const char *s_hint(tabs_t *self, const tab_t *tab, long long now)
+{
+    if (tab->challenged)
+        return "solve the Cloudflare check in this tab";
+    if (tab->logged_in == 0 || tab->login_required)
+        return "log in to LMArena in this tab";
+    if (s_flag_ms(self, tab, now, NULL) > 0)
+        return "LMArena flagged this account; it rests until the flag expires";
+    if (tab->drift_ms)
+        return "LMArena answered something unrecognised: see last_unrecognised and "
+               "docs/upstream.md";
+    return NULL;
+}
+
+void tabs_each(tabs_t *self, tabs_each_fn *fn, void *arg)
+{
+    long long now = zclock_time();
+    for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
+        tabs_tab_view_t v = {
+            .id = tab->id,
+            .href = tab->href,
+            .account = tab->account,
+            .account_known = tab->account_known,
+            .logged_in = tab->logged_in,
+            .login_required = tab->login_required,
+            .challenged = tab->challenged,
+            .inflight = tab->inflight,
+            .connected_ms = tab->connected_ms,
+            .hint = s_hint(self, tab, now),
+            .drift_ms = tab->drift_ms,
+            .drift_status = tab->drift_status,
+            .drift_kind = tab->drift_kind,
+            .drift_body = tab->drift_body,
+            .drift_field = tab->drift_field,
+        };
+        fn(arg, &v);
+    }
+}
+
+size_t tabs_accounts(tabs_t *self, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
+        bool seen = false;
+        for (size_t i = 0; i < n && i < max && !seen; i++)
+            seen = strcmp(out[i], tab->account) == 0;
+        if (seen)
+            continue;
+        if (n < max)
+            out[n] = tab->account;
+        n++;
+    }
+    return n;
+}
+
 void tabs_stats(const tabs_t *self, tabs_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     zhashx_t *tabs = self->tabs;
+    long long now = zclock_time();
     for (tab_t *tab = zhashx_first(tabs); tab; tab = zhashx_next(tabs)) {
         out->tabs++;
         out->inflight += (size_t)tab->inflight;
-        if (!tab->challenged) {
+        if (!s_blocked((tabs_t *)self, tab, now)) {
             out->healthy++;
             out->capacity += (size_t)self->cfg.tab_jobs;
         }

@@ -16,6 +16,7 @@
 
 #include "browser_link/link.h"
 #include "node/cooldown.h"
+#include "node/pace.h"
 #include "protocol/arena_catalog.h"
 #include "protocol/arena_stream.h"
 #include "protocol/openai.h"
@@ -30,6 +31,8 @@ typedef struct {
     bool after_content;  /* content deltas were already delivered */
     bool fresh_ids;      /* the same tab may succeed with fresh ids (empty answer) */
     long long cooled_ms; /* > 0: this failure cooled the model (or node) that long */
+    bool permanent;      /* the site refused the request itself: no other target tries */
+    bool stale;          /* 404 Models not found: the row is marked stale; retry once */
     openai_error_t err;  /* status, code and message for the client */
 } exec_fail_t;
 
@@ -45,8 +48,16 @@ typedef struct {
     const char *node_id;
     int tab_jobs; /* concurrent fetches per tab */
     long long cooldown_default_ms;
-    long long recaptcha_backoff_ms; /* first whole-node cooldown, doubles; default 1200 s */
-    size_t max_error_body;          /* bytes kept of a non-2xx body, default 64 KiB */
+    long long recaptcha_backoff_ms;     /* first whole-node cooldown, doubles; default 1200 s */
+    long long recaptcha_backoff_max_ms; /* its ceiling; default 7200 s */
+    size_t max_error_body;              /* bytes kept of a non-2xx body, default 64 KiB */
+    const char *arena_mode;             /* mode of a new conversation; NULL: the default */
+    pace_t *pace;                       /* borrowed; NULL: no pacing */
+    /* LMArena answered 404 Models not found for this catalog row */
+    void (*on_stale)(void *arg, const char *model, const char *arena_id);
+    /* an account was flagged, a tab's account or login changed, a pace slot
+       was taken: the node republishes its state (urgent) */
+    void (*on_accounts)(void *arg);
     /* a tab's page yielded a model list (cat is the callee's to take) */
     void (*on_catalog)(void *arg, arena_catalog_t *cat);
     /* a slot freed or a tab arrived: the dispatcher may start queued work */
@@ -70,7 +81,10 @@ typedef enum {
 } tabs_pick_t;
 
 /*  Chooses the routable tab with the fewest jobs, skipping the tab ids in
-    exclude. On OK, *tab_out borrows the tab id until the next event. */
+    exclude. A tab that is challenged, not logged in, or whose account is
+    flagged is not routable; a tab whose account waits for its pace slot is
+    routable but busy. On OK, *tab_out borrows the tab id until the next
+    event. */
 tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude,
                       const char **tab_out);
 
@@ -82,6 +96,40 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
 /*  Stops an attempt: `abort` goes to the tab, no sink call follows. */
 void tabs_exec_abort(tabs_t *self, exec_t **exec_p);
 const char *tabs_exec_tab(const exec_t *exec);
+
+/*  0 when some tab is routable with an un-flagged account (or no tab is
+    connected at all); else the least time left on the accounts' flags, and
+    *reason_out borrows the reason. */
+long long tabs_flag_ms(tabs_t *self, long long now_ms, const char **reason_out);
+/*  0 when a routable tab's account has a free pace slot now (or no tab is
+    routable); else ms until the earliest slot. */
+long long tabs_pace_ms(tabs_t *self, long long now_ms);
+
+/*  One tab as /mesh/status shows it. Strings are borrowed until the next
+    event. */
+typedef struct {
+    const char *id, *href;
+    const char *account; /* the pace key: the account hash, or "tab:<id>" */
+    bool account_known;  /* the tab reported its account */
+    int logged_in;       /* -1 unknown, 0 no, 1 yes */
+    bool login_required; /* LMArena answered 401 */
+    bool challenged;
+    int inflight;
+    long long connected_ms;
+    const char *hint;       /* what a person should do, or NULL */
+    long long drift_ms;     /* unix ms of the last unrecognised answer, 0: none */
+    int drift_status;       /* its HTTP status (200 for a stream line) */
+    const char *drift_kind; /* e.g. "400 shape", "line" */
+    const char *drift_body; /* its first 300 bytes */
+    const char *drift_field;
+} tabs_tab_view_t;
+
+typedef void(tabs_each_fn)(void *arg, const tabs_tab_view_t *tab);
+void tabs_each(tabs_t *self, tabs_each_fn *fn, void *arg);
+
+/*  The distinct pace keys of the connected tabs (borrowed until the next
+    event): up to max; returns how many there are. */
+size_t tabs_accounts(tabs_t *self, const char **out, size_t max);
 
 typedef struct {
     size_t tabs;     /* connected */

@@ -1,7 +1,7 @@
 /*  arena_catalog — see arena_catalog.h. Owns the reading of LMArena's model
     list out of a page's HTML.
 
-    Two passes, flight data first (so its models win de-duplication):
+    Two passes, flight data first (so its rows win de-duplication):
       1. every `self.__next_f.push([<n>,"…"])` string literal is decoded with
          jansson and the decoded chunks are concatenated in page order (Next.js
          may split one JSON row across two pushes); a literal that is cut short
@@ -20,8 +20,11 @@
     Model rules: outputCapabilities "image" -> image, "search" -> search, else
     chat; video-only models are skipped (nothing can serve them); input_image
     when inputCapabilities.image is true (or an object of image options);
-    publicName (and organization/provider, else NULL) 1..200 bytes without
-    control characters or edge spaces; de-duplicated by publicName, first wins.
+    publicName (and organization/provider/displayName, else NULL) 1..200
+    bytes without control characters or edge spaces; user_selectable unless
+    "userSelectable" is false. Every row is kept in page order (twins that
+    share a publicName too); only a repeat of an id already kept is dropped,
+    first wins.
 
     Threading: no state; any thread. */
 #define _GNU_SOURCE /* memmem, memrchr */
@@ -53,7 +56,7 @@ static const char s_public_name_key[] = "\"publicName\"";
 typedef struct {
     arena_model_t *models;
     size_t n, cap, max;
-    size_t *slots;  /* hash set of names: model index + 1, 0 when free */
+    size_t *slots;  /* hash set of ids: model index + 1, 0 when free */
     size_t n_slots; /* a power of two, or 0 */
     size_t budget;  /* bytes the tries may still read in the current text */
     bool full;      /* max models reached: stop scanning */
@@ -70,6 +73,7 @@ void arena_model_clear(arena_model_t *m)
     free(m->name);
     free(m->organization);
     free(m->provider);
+    free(m->display_name);
     memset(m, 0, sizeof *m);
 }
 
@@ -87,13 +91,42 @@ int arena_model_copy(arena_model_t *dst, const arena_model_t *src)
     memset(dst, 0, sizeof *dst);
     if (s_dup_opt(&dst->id, src->id) < 0 || s_dup_opt(&dst->name, src->name) < 0 ||
         s_dup_opt(&dst->organization, src->organization) < 0 ||
-        s_dup_opt(&dst->provider, src->provider) < 0) {
+        s_dup_opt(&dst->provider, src->provider) < 0 ||
+        s_dup_opt(&dst->display_name, src->display_name) < 0) {
         arena_model_clear(dst);
         return -1;
     }
     dst->modality = src->modality;
     dst->input_image = src->input_image;
+    dst->user_selectable = src->user_selectable;
     return 0;
+}
+
+static int s_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long long arena_model_created_ms(const arena_model_t *m)
+{
+    /* xxxxxxxx-xxxx-7xxx-xxxx-xxxxxxxxxxxx: 48 bits of ms in the first 12
+       hex digits, the version at [14] */
+    const char *id = m ? m->id : NULL;
+    if (!id || strlen(id) != UUID_STR_LEN - 1 || !uuid_is_valid(id) || id[14] != '7')
+        return 0;
+    long long ms = 0;
+    for (size_t i = 0; i < 13; i++) {
+        if (i == 8)
+            continue; /* the dash */
+        ms = ms * 16 + s_hex(id[i]);
+    }
+    return ms;
 }
 
 void arena_catalog_clear(arena_catalog_t *cat)
@@ -185,10 +218,12 @@ static int s_model_view(json_t *obj, arena_model_t *m)
     m->name = (char *)json_string_value(name);
     m->organization = (char *)s_opt_name(obj, "organization");
     m->provider = (char *)s_opt_name(obj, "provider");
+    m->display_name = (char *)s_opt_name(obj, "displayName");
+    m->user_selectable = !json_is_false(json_object_get(obj, "userSelectable"));
     return 1;
 }
 
-/* ---- the de-duplicating list ---------------------------------------------- */
+/* ---- the list, de-duplicated by id ---------------------------------------- */
 
 static size_t s_hash(const char *s)
 {
@@ -198,12 +233,12 @@ static size_t s_hash(const char *s)
     return (size_t)h;
 }
 
-/* The slot holding name, or the free slot where it would go. */
-static size_t s_slot(const s_ctx_t *ctx, const char *name)
+/* The slot holding id, or the free slot where it would go. */
+static size_t s_slot(const s_ctx_t *ctx, const char *id)
 {
     size_t mask = ctx->n_slots - 1;
-    size_t i = s_hash(name) & mask;
-    while (ctx->slots[i] && strcmp(ctx->models[ctx->slots[i] - 1].name, name) != 0)
+    size_t i = s_hash(id) & mask;
+    while (ctx->slots[i] && strcmp(ctx->models[ctx->slots[i] - 1].id, id) != 0)
         i = (i + 1) & mask;
     return i;
 }
@@ -232,20 +267,20 @@ static int s_grow(s_ctx_t *ctx)
     ctx->slots = slots;
     ctx->n_slots = n_slots;
     for (size_t i = 0; i < ctx->n; i++)
-        ctx->slots[s_slot(ctx, ctx->models[i].name)] = i + 1;
+        ctx->slots[s_slot(ctx, ctx->models[i].id)] = i + 1;
     return 0;
 }
 
-/* Keeps a copy of view unless its name is already there (first wins). */
+/* Keeps a copy of view unless its id is already there (first wins). */
 static void s_add(s_ctx_t *ctx, const arena_model_t *view)
 {
-    if (ctx->n_slots && ctx->slots[s_slot(ctx, view->name)])
+    if (ctx->n_slots && ctx->slots[s_slot(ctx, view->id)])
         return;
     if (s_grow(ctx) < 0 || arena_model_copy(&ctx->models[ctx->n], view) < 0) {
         ctx->oom = true;
         return;
     }
-    ctx->slots[s_slot(ctx, view->name)] = ++ctx->n;
+    ctx->slots[s_slot(ctx, view->id)] = ++ctx->n;
     if (ctx->n >= ctx->max)
         ctx->full = true;
 }

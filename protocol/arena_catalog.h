@@ -1,7 +1,11 @@
 /*  arena_catalog — extracts LMArena's model list from the page HTML
     (Next.js flight data: self.__next_f.push([1,"…"]) with JSON escaped inside
     a string; sometimes under "initialModels"). Un-escapes each push string,
-    finds model objects with a real JSON parser, de-duplicates by publicName. */
+    finds model objects with a real JSON parser and keeps every row in page
+    order, twins included: in 2026 several rows share one publicName (the
+    older ones answer 404) and some are not user-selectable. Only exact
+    repeats of one id are dropped (first wins). Choosing which row serves a
+    name is node/catalog's business. */
 #ifndef ARENA_ARENA_CATALOG_H
 #define ARENA_ARENA_CATALOG_H
 
@@ -16,7 +20,10 @@ typedef struct {
     char *organization; /* may be NULL (anonymous models) */
     char *provider;     /* may be NULL */
     arena_modality_t modality;
-    bool input_image; /* accepts image attachments */
+    bool input_image;     /* accepts image attachments */
+    char *display_name;   /* displayName: what the site shows; NULL when the row has none */
+    bool user_selectable; /* userSelectable (true when the key is absent); false: the site
+                             refuses it in a request ("not available for user selection") */
 } arena_model_t;
 
 typedef struct {
@@ -32,5 +39,9 @@ void arena_catalog_clear(arena_catalog_t *cat);
 /*  Deep copy of one model into dst; 0 or -1. */
 int arena_model_copy(arena_model_t *dst, const arena_model_t *src);
 void arena_model_clear(arena_model_t *m);
+/*  Unix milliseconds when m's id was minted: the 48-bit timestamp of a
+    canonical version-7 UUID string; 0 for any other id (or version). Newer
+    twins of one publicName have later ids. */
+long long arena_model_created_ms(const arena_model_t *m);
 
 #endif

@@ -360,23 +360,46 @@ static int s_put_attachments(abuf_t *out, const openai_request_t *req)
     return abuf_puts(out, "]");
 }
 
-static void s_new_ids(arena_ids_t *ids)
+int arena_mode_valid(const char *mode)
+{
+    size_t n = mode ? strlen(mode) : 0;
+    if (n == 0 || n >= ARENA_MODE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((mode[i] >= 'a' && mode[i] <= 'z') || (mode[i] >= '0' && mode[i] <= '9') ||
+              mode[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int arena_mode_has_b(const char *mode)
+{
+    return mode && (strcmp(mode, "battle") == 0 || strcmp(mode, "side-by-side") == 0 ||
+                    strcmp(mode, "direct") == 0);
+}
+
+static void s_new_ids(arena_ids_t *ids, bool with_b)
 {
     uuid7_generate(ids->session_id);
     uuid7_generate(ids->user_message_id);
     uuid7_generate(ids->model_a_message_id);
-    uuid7_generate(ids->model_b_message_id);
+    if (with_b)
+        uuid7_generate(ids->model_b_message_id);
+    else
+        ids->model_b_message_id[0] = '\0';
 }
 
 static int s_put_body(abuf_t *out, const arena_ids_t *ids, const char *model_arena_id,
-                      const abuf_t *prompt, const openai_request_t *req, arena_modality_t modality)
+                      const char *mode, const abuf_t *prompt, const openai_request_t *req,
+                      arena_modality_t modality)
 {
     if (s_put_key_str(out, "{\"id\":", ids->session_id) < 0 ||
-        abuf_puts(out, ",\"mode\":\"direct\"") < 0 ||
+        s_put_key_str(out, ",\"mode\":", mode) < 0 ||
         s_put_key_str(out, ",\"modelAId\":", model_arena_id) < 0 ||
         s_put_key_str(out, ",\"userMessageId\":", ids->user_message_id) < 0 ||
         s_put_key_str(out, ",\"modelAMessageId\":", ids->model_a_message_id) < 0 ||
-        s_put_key_str(out, ",\"modelBMessageId\":", ids->model_b_message_id) < 0 ||
+        (ids->model_b_message_id[0] &&
+         s_put_key_str(out, ",\"modelBMessageId\":", ids->model_b_message_id) < 0) ||
         abuf_puts(out, ",\"userMessage\":{\"content\":") < 0 ||
         s_put_str(out, prompt->data ? prompt->data : "", prompt->len) < 0 ||
         abuf_puts(out, ",") < 0 || s_put_attachments(out, req) < 0 ||
@@ -432,8 +455,9 @@ static int s_check_prompt(const abuf_t *prompt, const s_images_t *img,
 }
 
 int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
-                        arena_modality_t modality, const arena_payload_limits_t *lim, abuf_t *out,
-                        arena_ids_t *ids_out, openai_error_t *err)
+                        arena_modality_t modality, const char *mode,
+                        const arena_payload_limits_t *lim, abuf_t *out, arena_ids_t *ids_out,
+                        openai_error_t *err)
 {
     arena_payload_limits_t eff;
     arena_payload_limits_default(&eff);
@@ -444,6 +468,13 @@ int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
 
     if (s_check_args(req, model_arena_id, modality, out, err) < 0)
         return -1;
+    if (!mode)
+        mode = ARENA_MODE_DEFAULT;
+    if (!arena_mode_valid(mode)) {
+        openai_error_set(err, "invalid_request", "", "the LMArena mode \"%.40s\" is not valid",
+                         mode);
+        return -1;
+    }
     s_images_t img;
     if (s_check_images(req, &eff, &img, err) < 0)
         return -1;
@@ -455,12 +486,12 @@ int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
         return -1;
     }
     arena_ids_t ids;
-    s_new_ids(&ids);
+    s_new_ids(&ids, arena_mode_has_b(mode));
     size_t start = out->len;
     /* One reservation up front: the attachments can be several MB. Best effort:
        an exact append below still reports a cap that is really exceeded. */
     (void)abuf_reserve(out, prompt.len + prompt.len / 8 + img.url_bytes + img.count * 96 + 512);
-    if (s_put_body(out, &ids, model_arena_id, &prompt, req, modality) < 0) {
+    if (s_put_body(out, &ids, model_arena_id, mode, &prompt, req, modality) < 0) {
         s_truncate(out, start);
         abuf_free(&prompt);
         if (out->max) {

@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -369,6 +370,12 @@ static arena_fail_t s_classify_400(const char *body, size_t len)
         return ARENA_FAIL_LOCKED;
     if (s_find(body, len, "ZodError"))
         return ARENA_FAIL_SHAPE;
+    if (s_find(body, len, "mode is not allowed"))
+        return ARENA_FAIL_MODE;
+    if (s_find(body, len, "not available for user selection"))
+        return ARENA_FAIL_NOT_SELECTABLE;
+    if (s_find(body, len, "Bad next turn"))
+        return ARENA_FAIL_NEXT_TURN;
     if (s_find(body, len, "duplicate"))
         return ARENA_FAIL_DUPLICATE;
     return ARENA_FAIL_OTHER;
@@ -387,14 +394,18 @@ arena_fail_t arena_classify(int status, const char *content_type, const char *bo
     if (status >= 200 && status <= 299)
         return ARENA_FAIL_NONE;
     if (status == 429)
-        return ARENA_FAIL_RATE_LIMIT;
+        return s_find(body, len, "prompt failed") ? ARENA_FAIL_ACCOUNT_FLAG : ARENA_FAIL_RATE_LIMIT;
     if (s_is_cloudflare(body, len))
         return ARENA_FAIL_CLOUDFLARE;
     switch (status) {
     case 403:
         return s_find(body, len, "recaptcha") ? ARENA_FAIL_RECAPTCHA : ARENA_FAIL_OTHER;
     case 401:
-        return ARENA_FAIL_SESSION;
+        return s_find(body, len, "evaluation session") ? ARENA_FAIL_SESSION : ARENA_FAIL_LOGIN;
+    case 404:
+        return s_find(body, len, "models not found") || s_find(body, len, "model not found")
+                   ? ARENA_FAIL_STALE_MODEL
+                   : ARENA_FAIL_OTHER;
     case 400:
         return s_classify_400(body, len);
     case 422:
@@ -409,8 +420,9 @@ arena_fail_t arena_classify(int status, const char *content_type, const char *bo
 const char *arena_fail_name(arena_fail_t f)
 {
     static const char *const names[] = {
-        "none",      "rate_limit", "recaptcha",  "cloudflare", "session", "locked",
-        "duplicate", "shape",      "moderation", "too_large",  "other",
+        "none",           "rate_limit", "recaptcha",   "cloudflare",   "session", "locked",
+        "duplicate",      "shape",      "moderation",  "too_large",    "other",   "mode",
+        "not_selectable", "next_turn",  "stale_model", "account_flag", "login",
     };
     if ((unsigned)f >= sizeof names / sizeof names[0])
         return "invalid";
@@ -428,9 +440,95 @@ int arena_fail_retryable(arena_fail_t f)
     case ARENA_FAIL_CLOUDFLARE:
     case ARENA_FAIL_DUPLICATE:
     case ARENA_FAIL_OTHER:
+    case ARENA_FAIL_STALE_MODEL:  /* once, on the fresh row */
+    case ARENA_FAIL_ACCOUNT_FLAG: /* on another account */
+    case ARENA_FAIL_LOGIN:        /* on a logged-in tab */
         return 1;
     default:
         return 0;
+    }
+}
+
+int arena_fail_permanent(arena_fail_t f)
+{
+    switch (f) {
+    case ARENA_FAIL_MODE:
+    case ARENA_FAIL_NOT_SELECTABLE:
+    case ARENA_FAIL_NEXT_TURN:
+    case ARENA_FAIL_SHAPE:
+    case ARENA_FAIL_LOCKED:
+    case ARENA_FAIL_MODERATION:
+    case ARENA_FAIL_TOO_LARGE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*  Skips blanks and backslashes (the issue list may be escaped inside a JSON
+    string, its quotes then read \"). */
+static size_t s_skip_noise(const char *b, size_t i, size_t len)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' || b[i] == '\\'))
+        i++;
+    return i;
+}
+
+/*  Appends c to out (bounded, NUL kept). */
+static void s_put_ch(char *out, size_t outlen, size_t *n, char c)
+{
+    if (*n + 1 < outlen) {
+        out[(*n)++] = c;
+        out[*n] = '\0';
+    }
+}
+
+void arena_zod_field(const char *body, size_t len, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return;
+    out[0] = '\0';
+    if (!body)
+        return;
+    if (len > ARENA_BODY_SCAN_MAX)
+        len = ARENA_BODY_SCAN_MAX;
+    const char *p = s_find(body, len, "path");
+    if (!p)
+        return;
+    size_t i = (size_t)(p - body) + 4, n = 0;
+    i = s_skip_noise(body, i, len);
+    if (i < len && body[i] == '"')
+        i = s_skip_noise(body, i + 1, len);
+    if (i >= len || body[i] != ':')
+        return;
+    i = s_skip_noise(body, i + 1, len);
+    if (i >= len || body[i] != '[')
+        return;
+    i++;
+    for (bool first = true; i < len;) {
+        i = s_skip_noise(body, i, len);
+        if (i >= len || body[i] == ']')
+            break;
+        if (body[i] == ',') {
+            i++;
+            continue;
+        }
+        if (!first)
+            s_put_ch(out, outlen, &n, '.');
+        first = false;
+        if (body[i] == '"') {
+            for (i++; i < len && body[i] != '"' && body[i] != '\\'; i++)
+                if ((unsigned char)body[i] >= 0x20 && body[i] != 0x7f)
+                    s_put_ch(out, outlen, &n, body[i]);
+            i = s_skip_noise(body, i, len); /* the closing quote, maybe escaped */
+            if (i < len && body[i] == '"')
+                i++;
+        } else if (body[i] >= '0' && body[i] <= '9') {
+            for (; i < len && body[i] >= '0' && body[i] <= '9'; i++)
+                s_put_ch(out, outlen, &n, body[i]);
+        } else {
+            break; /* not a path element: stop with what we have */
+        }
     }
 }
 

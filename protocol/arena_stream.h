@@ -67,6 +67,13 @@ typedef enum {
     ARENA_FAIL_MODERATION, /* 422 */
     ARENA_FAIL_TOO_LARGE,  /* 413 */
     ARENA_FAIL_OTHER,      /* any other non-2xx */
+    /* 2026 (ARENA-UPSTREAM-2026.md, "Errors seen") */
+    ARENA_FAIL_MODE,           /* 400 '<mode>' mode is not allowed …: permanent */
+    ARENA_FAIL_NOT_SELECTABLE, /* 400 model not available for user selection: permanent */
+    ARENA_FAIL_NEXT_TURN,      /* 400 Bad next turn request: permanent */
+    ARENA_FAIL_STALE_MODEL,    /* 404 Models not found: a stale catalog row (a twin) */
+    ARENA_FAIL_ACCOUNT_FLAG,   /* 429 prompt failed: the account is flagged */
+    ARENA_FAIL_LOGIN,          /* 401 other than the session one: not logged in */
 } arena_fail_t;
 
 /*  Classifies a finished non-2xx (or 2xx) upstream response from its status,
@@ -75,6 +82,14 @@ arena_fail_t arena_classify(int status, const char *content_type, const char *bo
 const char *arena_fail_name(arena_fail_t f);
 /*  1 when a retry on another target (or with fresh ids) may succeed. */
 int arena_fail_retryable(arena_fail_t f);
+/*  1 when the site refused the request itself: the same request fails the
+    same way on every tab and peer (mode, model not selectable, shape,
+    follow-up into a battle, locked message, moderation, size). */
+int arena_fail_permanent(arena_fail_t f);
+/*  The field a ZodError body names: the first issue's "path" joined with
+    "." (e.g. "userMessage.content"), also when the issue list is JSON text
+    escaped inside a string. "" when there is none. */
+void arena_zod_field(const char *body, size_t len, char *out, size_t outlen);
 /*  Parses a Retry-After value (delta-seconds or an HTTP-date) into
     milliseconds from now_unix_ms; -1 when absent or malformed. */
 long long arena_retry_after_ms(const char *value, long long now_unix_ms);

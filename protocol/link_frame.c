@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*  Longest accepted value for small text fields (token, stage, version...). */
@@ -133,6 +134,45 @@ static int s_object(json_t *obj, const char *key, json_t **out, char *err, size_
     return 0;
 }
 
+/*  1..32 of [a-z0-9_-]: a word such as head's "upload". */
+static bool s_word_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+bool link_account_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s && s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return false;
+    return n == 32;
+}
+
+/*  An optional string added after version 1: an owned copy when it is a
+    string that ok() accepts, else NULL (never an error but out of memory). */
+static int s_opt_copy(json_t *obj, const char *key, bool (*ok)(const char *), char **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    json_t *v = json_object_get(obj, key);
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) != json_string_length(v) || !ok(s))
+        return 0;
+    *out = strdup(s);
+    if (!*out) {
+        s_fail(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int s_dec_hello(json_t *o, link_frame_t *f, char *err, size_t errlen)
 {
     if (s_str(o, "token", S_REQUIRED, S_MAX_SMALL, &f->token, err, errlen) < 0 ||
@@ -162,7 +202,7 @@ static int s_dec_head(json_t *o, link_frame_t *f, char *err, size_t errlen)
         (s_str(h, "content-type", S_OPTIONAL, S_MAX_SMALL, &f->content_type, err, errlen) < 0 ||
          s_str(h, "retry-after", S_OPTIONAL, S_MAX_SMALL, &f->retry_after, err, errlen) < 0))
         return -1;
-    return 0;
+    return s_opt_copy(o, "upload", s_word_ok, &f->upload, err, errlen);
 }
 
 static int s_dec_chunk(json_t *o, link_frame_t *f, char *err, size_t errlen)
@@ -204,7 +244,9 @@ static int s_dec_state(json_t *o, link_frame_t *f, char *err, size_t errlen)
     if (s_bool(o, "challenge", &f->challenge, err, errlen) < 0 ||
         s_bool(o, "recaptcha", &f->recaptcha, err, errlen) < 0)
         return -1;
-    return 0;
+    json_t *li = json_object_get(o, "logged_in");
+    f->logged_in = json_is_boolean(li) ? json_is_true(li) : -1;
+    return s_opt_copy(o, "account", link_account_ok, &f->account, err, errlen);
 }
 
 static int s_dec_t(json_t *o, link_frame_t *f, char *err, size_t errlen)
@@ -295,6 +337,7 @@ link_rc_t link_frame_decode(const char *buf, size_t len, link_frame_t *out, char
                             size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    out->logged_in = -1;
     if (err && errlen)
         err[0] = '\0';
     if (len > LINK_MAX_FRAME) {
@@ -337,6 +380,8 @@ void link_frame_clear(link_frame_t *f)
     if (!f)
         return;
     json_decref(f->root);
+    free(f->upload);
+    free(f->account);
     memset(f, 0, sizeof *f);
 }
 
@@ -512,12 +557,19 @@ static int s_head_headers(abuf_t *out, const char *content_type, const char *ret
 int link_encode_head(abuf_t *out, const char *id, int status, const char *content_type,
                      const char *retry_after)
 {
-    if (!s_id_ok(id) || status < 100 || status > 599)
+    return link_encode_head_ex(out, id, status, content_type, retry_after, NULL);
+}
+
+int link_encode_head_ex(abuf_t *out, const char *id, int status, const char *content_type,
+                        const char *retry_after, const char *upload)
+{
+    if (!s_id_ok(id) || status < 100 || status > 599 || (upload && !s_word_ok(upload)))
         return -1;
     size_t mark = out->len;
     int rc = s_begin(out, "head") < 0 || s_field(out, "id", id) < 0 ||
                      abuf_printf(out, ",\"status\":%d", status) < 0 ||
-                     s_head_headers(out, content_type, retry_after) < 0 || s_end(out) < 0
+                     s_head_headers(out, content_type, retry_after) < 0 ||
+                     s_opt_field(out, "upload", upload) < 0 || s_end(out) < 0
                  ? -1
                  : 0;
     return s_done(out, mark, rc);
@@ -569,8 +621,22 @@ int link_encode_page(abuf_t *out, const char *id, const char *href, const char *
 
 int link_encode_state(abuf_t *out, bool challenge, bool recaptcha)
 {
-    return abuf_printf(out, "{\"type\":\"state\",\"challenge\":%s,\"recaptcha\":%s}",
-                       challenge ? "true" : "false", recaptcha ? "true" : "false");
+    link_state_t st = {challenge, recaptcha, -1, NULL};
+    return link_encode_state_ex(out, &st);
+}
+
+int link_encode_state_ex(abuf_t *out, const link_state_t *st)
+{
+    if (st->account && !link_account_ok(st->account))
+        return -1;
+    size_t mark = out->len;
+    int rc = abuf_printf(out, "{\"type\":\"state\",\"challenge\":%s,\"recaptcha\":%s",
+                         st->challenge ? "true" : "false", st->recaptcha ? "true" : "false");
+    if (rc == 0 && st->logged_in >= 0)
+        rc = abuf_printf(out, ",\"logged_in\":%s", st->logged_in ? "true" : "false");
+    if (rc == 0)
+        rc = s_opt_field(out, "account", st->account) < 0 || s_end(out) < 0 ? -1 : 0;
+    return s_done(out, mark, rc);
 }
 
 int link_encode_pong(abuf_t *out, long long t)

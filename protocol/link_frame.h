@@ -55,14 +55,18 @@ typedef struct {
     int status;
     const char *content_type; /* headers["content-type"], may be NULL */
     const char *retry_after;  /* headers["retry-after"], may be NULL */
+    char *upload; /* how image attachments went up: "signed" | "inline"; NULL when absent
+                     or not 1..32 of [a-z0-9_-] (owned, freed by link_frame_clear) */
     /* chunk data / page html */
     const char *data;
     size_t data_len;
     /* fail */
-    const char *stage; /* "recaptcha" | "fetch" | "aborted" */
+    const char *stage; /* "recaptcha" | "upload" | "fetch" | "aborted" (not checked here) */
     const char *message;
     /* state */
     bool challenge, recaptcha;
+    int logged_in; /* -1 absent (or not a boolean), 0 false, 1 true */
+    char *account; /* the account's hash: exactly 32 lowercase hex, else NULL (owned) */
     /* ping / pong */
     long long t;
     /* fetch (decoded by the fake link) */
@@ -74,7 +78,10 @@ typedef struct {
     const char *node;
 } link_frame_t;
 
-/*  Decodes one frame. err (may be NULL) receives a reason on failure. */
+/*  Decodes one frame. err (may be NULL) receives a reason on failure.
+    Optional fields added after version 1 (state's logged_in and account,
+    head's upload) never make a frame malformed: a value of another shape
+    reads as absent. */
 link_rc_t link_frame_decode(const char *buf, size_t len, link_frame_t *out, char *err,
                             size_t errlen);
 void link_frame_clear(link_frame_t *f);
@@ -106,6 +113,20 @@ int link_encode_done(abuf_t *out, const char *id);
 int link_encode_fail(abuf_t *out, const char *id, const char *stage, const char *message);
 int link_encode_page(abuf_t *out, const char *id, const char *href, const char *html, size_t len);
 int link_encode_state(abuf_t *out, bool challenge, bool recaptcha);
+/*  head with "upload" (NULL: left out). */
+int link_encode_head_ex(abuf_t *out, const char *id, int status, const char *content_type,
+                        const char *retry_after, const char *upload);
+
+typedef struct {
+    bool challenge, recaptcha;
+    int logged_in;       /* -1: left out */
+    const char *account; /* NULL: left out; else 32 lowercase hex (-1 otherwise) */
+} link_state_t;
+
+/*  state with logged_in and account. */
+int link_encode_state_ex(abuf_t *out, const link_state_t *st);
+/*  1 when s is an account hash: exactly 32 lowercase hex characters. */
+bool link_account_ok(const char *s);
 int link_encode_pong(abuf_t *out, long long t);
 
 #endif

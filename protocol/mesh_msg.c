@@ -436,9 +436,10 @@ static int s_alloc(void **p, size_t n, size_t size, s_err_t *e)
 
 static int s_dec_model(const msgpack_object *o, mesh_model_t *md, s_err_t *e)
 {
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != S_MODEL_FIELDS)
+    if (o->type != MSGPACK_OBJECT_ARRAY ||
+        (o->via.array.size != S_MODEL_FIELDS && o->via.array.size != S_MODEL_FIELDS + 1))
         return s_fail(e, "\"models\" entry is not [name, arena_id, modality, "
-                         "cooled_remaining_ms, reason]");
+                         "cooled_remaining_ms, reason(, display_name)]");
     const msgpack_object *a = o->via.array.ptr;
     if (s_as_str(&a[0], "models.name", S_NAME, &md->name, NULL, e) < 0 ||
         s_as_str(&a[1], "models.arena_id", S_LABEL, &md->arena_id, NULL, e) < 0 ||
@@ -446,6 +447,46 @@ static int s_dec_model(const msgpack_object *o, mesh_model_t *md, s_err_t *e)
         s_as_i64(&a[3], "models.cooled_remaining_ms", 0, &md->cooled_remaining_ms, e) < 0 ||
         s_as_str(&a[4], "models.reason", S_LABEL, &md->reason, NULL, e) < 0)
         return -1;
+    if (o->via.array.size > S_MODEL_FIELDS &&
+        s_as_str(&a[5], "models.display_name", S_LABEL, &md->display_name, NULL, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_dec_account(const msgpack_object *o, mesh_account_t *ac, s_err_t *e)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+        return s_fail(e, "\"accounts\" entry is not [id, flag_ms, starts]");
+    const msgpack_object *a = o->via.array.ptr;
+    if (s_as_str(&a[0], "accounts.id", S_ID, &ac->id, NULL, e) < 0 ||
+        s_as_i64(&a[1], "accounts.flag_ms", 0, &ac->flag_remaining_ms, e) < 0)
+        return -1;
+    if (a[2].type != MSGPACK_OBJECT_ARRAY || a[2].via.array.size > MESH_MAX_STARTS)
+        return s_fail(e, "\"accounts\" starts is not an array of at most %d", MESH_MAX_STARTS);
+    const msgpack_object_array *st = &a[2].via.array;
+    if (s_alloc((void **)&ac->starts_ago_ms, st->size, sizeof *ac->starts_ago_ms, e) < 0)
+        return -1;
+    ac->n_starts = st->size;
+    for (uint32_t i = 0; i < st->size; i++)
+        if (s_as_i64(&st->ptr[i], "accounts.starts", 0, &ac->starts_ago_ms[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+/*  The optional "pace_ms" and "accounts" of a state. */
+static int s_dec_accounts(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
+{
+    if (s_opt(map, "pace_ms") && s_i64(map, "pace_ms", 0, &st->paced_remaining_ms, e) < 0)
+        return -1;
+    if (!s_opt(map, "accounts"))
+        return 0;
+    const msgpack_object_array *arr = s_array(map, "accounts", MESH_MAX_ACCOUNTS, false, e);
+    if (!arr || s_alloc((void **)&st->accounts, arr->size, sizeof *st->accounts, e) < 0)
+        return -1;
+    st->n_accounts = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_account(&arr->ptr[i], &st->accounts[i], e) < 0)
+            return -1;
     return 0;
 }
 
@@ -496,7 +537,7 @@ static int s_dec_state_fields(const msgpack_object *o, mesh_state_t *st, s_err_t
         s_dec_u32_pair(o, "load", &st->inflight, &st->capacity, e) < 0 ||
         s_dec_stats(o, st, e) < 0 ||
         s_i64(o, "node_cool_ms", 0, &st->node_cooled_remaining_ms, e) < 0 ||
-        s_dec_models(o, st, e) < 0)
+        s_dec_models(o, st, e) < 0 || s_dec_accounts(o, st, e) < 0)
         return -1;
     return 0;
 }
@@ -759,19 +800,35 @@ static int s_kv_array(msgpack_packer *pk, const char *key, const void *items, si
 
 static int s_put_model(msgpack_packer *pk, const mesh_model_t *md)
 {
-    return msgpack_pack_array(pk, S_MODEL_FIELDS) || s_put_cstr(pk, md->name, S_NAME) < 0 ||
+    bool dn = md->display_name != NULL;
+    return msgpack_pack_array(pk, S_MODEL_FIELDS + (dn ? 1 : 0)) ||
+                   s_put_cstr(pk, md->name, S_NAME) < 0 ||
                    s_put_cstr(pk, md->arena_id, S_LABEL) < 0 ||
                    s_put_cstr(pk, md->modality, S_LABEL) < 0 ||
                    s_put_i64(pk, md->cooled_remaining_ms, 0) < 0 ||
-                   s_put_cstr(pk, md->reason, S_LABEL) < 0
+                   s_put_cstr(pk, md->reason, S_LABEL) < 0 ||
+                   (dn && s_put_cstr(pk, md->display_name, S_LABEL) < 0)
                ? -1
                : 0;
 }
 
+static int s_put_account(msgpack_packer *pk, const mesh_account_t *ac)
+{
+    if (ac->n_starts > MESH_MAX_STARTS || (ac->n_starts && !ac->starts_ago_ms) ||
+        msgpack_pack_array(pk, 3) || s_put_cstr(pk, ac->id, S_ID) < 0 ||
+        s_put_i64(pk, ac->flag_remaining_ms, 0) < 0 || msgpack_pack_array(pk, ac->n_starts))
+        return -1;
+    for (size_t i = 0; i < ac->n_starts; i++)
+        if (s_put_i64(pk, ac->starts_ago_ms[i], 0) < 0)
+            return -1;
+    return 0;
+}
+
 static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
 {
-    if (msgpack_pack_map(pk, S_STATE_KEYS) || s_kv_str(pk, "id", st->id, S_ID) < 0 ||
-        s_kv_str(pk, "name", st->name, S_LABEL) < 0 ||
+    bool paced = st->paced_remaining_ms > 0, accounts = st->n_accounts > 0;
+    if (msgpack_pack_map(pk, S_STATE_KEYS + (paced ? 1 : 0) + (accounts ? 1 : 0)) ||
+        s_kv_str(pk, "id", st->id, S_ID) < 0 || s_kv_str(pk, "name", st->name, S_LABEL) < 0 ||
         s_kv_str(pk, "ep", st->endpoint, S_NAME) < 0 ||
         s_kv_str(pk, "http", st->http, S_LABEL) < 0 || s_kv_u64(pk, "inc", st->incarnation) < 0 ||
         s_kv_u64(pk, "ver", st->version) < 0 || s_kv_u64(pk, "hb", st->heartbeat) < 0 ||
@@ -788,6 +845,15 @@ static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
     for (size_t i = 0; i < st->n_models; i++)
         if (s_put_model(pk, &st->models[i]) < 0)
             return -1;
+    if (paced && s_kv_i64(pk, "pace_ms", st->paced_remaining_ms, 0) < 0)
+        return -1;
+    if (accounts) {
+        if (s_kv_array(pk, "accounts", st->accounts, st->n_accounts, MESH_MAX_ACCOUNTS) < 0)
+            return -1;
+        for (size_t i = 0; i < st->n_accounts; i++)
+            if (s_put_account(pk, &st->accounts[i]) < 0)
+                return -1;
+    }
     return 0;
 }
 
@@ -1071,8 +1137,14 @@ void mesh_state_clear(mesh_state_t *st)
         free(st->models[i].arena_id);
         free(st->models[i].modality);
         free(st->models[i].reason);
+        free(st->models[i].display_name);
     }
     free(st->models);
+    for (size_t i = 0; i < st->n_accounts; i++) {
+        free(st->accounts[i].id);
+        free(st->accounts[i].starts_ago_ms);
+    }
+    free(st->accounts);
     memset(st, 0, sizeof *st);
 }
 
@@ -1116,12 +1188,31 @@ static int s_copy_str(char **dst, const char *src)
 static int s_copy_model(mesh_model_t *dst, const mesh_model_t *src)
 {
     *dst = *src;
-    dst->name = dst->arena_id = dst->modality = dst->reason = NULL;
+    dst->name = dst->arena_id = dst->modality = dst->reason = dst->display_name = NULL;
     return s_copy_str(&dst->name, src->name) < 0 || s_copy_str(&dst->arena_id, src->arena_id) < 0 ||
                    s_copy_str(&dst->modality, src->modality) < 0 ||
-                   s_copy_str(&dst->reason, src->reason) < 0
+                   s_copy_str(&dst->reason, src->reason) < 0 ||
+                   s_copy_str(&dst->display_name, src->display_name) < 0
                ? -1
                : 0;
+}
+
+static int s_copy_account(mesh_account_t *dst, const mesh_account_t *src)
+{
+    *dst = *src;
+    dst->id = NULL;
+    dst->starts_ago_ms = NULL;
+    dst->n_starts = 0;
+    if (s_copy_str(&dst->id, src->id) < 0)
+        return -1;
+    if (src->n_starts) {
+        if (!src->starts_ago_ms ||
+            !(dst->starts_ago_ms = malloc(src->n_starts * sizeof *dst->starts_ago_ms)))
+            return -1;
+        memcpy(dst->starts_ago_ms, src->starts_ago_ms, src->n_starts * sizeof *dst->starts_ago_ms);
+        dst->n_starts = src->n_starts;
+    }
+    return 0;
 }
 
 int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src)
@@ -1130,6 +1221,8 @@ int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src)
     dst->id = dst->name = dst->endpoint = dst->http = NULL;
     dst->models = NULL;
     dst->n_models = 0;
+    dst->accounts = NULL;
+    dst->n_accounts = 0;
     if (s_copy_str(&dst->id, src->id) < 0 || s_copy_str(&dst->name, src->name) < 0 ||
         s_copy_str(&dst->endpoint, src->endpoint) < 0 || s_copy_str(&dst->http, src->http) < 0)
         goto err;
@@ -1139,6 +1232,15 @@ int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src)
         for (size_t i = 0; i < src->n_models; i++) {
             dst->n_models = i + 1; /* what clear must free, even half done */
             if (s_copy_model(&dst->models[i], &src->models[i]) < 0)
+                goto err;
+        }
+    }
+    if (src->n_accounts) {
+        if (!src->accounts || !(dst->accounts = calloc(src->n_accounts, sizeof *dst->accounts)))
+            goto err;
+        for (size_t i = 0; i < src->n_accounts; i++) {
+            dst->n_accounts = i + 1;
+            if (s_copy_account(&dst->accounts[i], &src->accounts[i]) < 0)
                 goto err;
         }
     }

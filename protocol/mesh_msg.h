@@ -28,6 +28,8 @@
 #define MESH_MSG_MAX_DEPTH 16        /* nested arrays/maps, the top map included */
 #define MESH_MSG_MAX_ELEMENTS 200000 /* msgpack objects in one message, keys included */
 #define MESH_MSG_MAX_KEYS 64         /* entries of one field map (message, state, peer) */
+#define MESH_MAX_ACCOUNTS 64         /* accounts of one node state */
+#define MESH_MAX_STARTS 1000         /* recent request starts of one account */
 
 typedef enum {
     MESH_MSG_OK = 0,
@@ -59,7 +61,18 @@ typedef struct {
     char *modality;              /* "chat" | "image" | "search" */
     int64_t cooled_remaining_ms; /* 0: not cooling */
     char *reason;                /* "" when not cooling */
+    char *display_name;          /* the page's displayName; NULL: none (optional on the wire) */
 } mesh_model_t;
+
+/*  One LMArena account a node has tabs on (docs/upstream.md, "Pacing"): its
+    pace key (the userscript's hash, or "tab:<id>"), how long its flag still
+    holds, and the request starts this node made on it, as ms ago. */
+typedef struct {
+    char *id;
+    int64_t flag_remaining_ms; /* 0: not flagged */
+    int64_t *starts_ago_ms;
+    size_t n_starts;
+} mesh_account_t;
 
 /*  The state a node owns; only it changes it (its version grows with every
     change). Cooldowns travel as remaining ms (no clock is shared). */
@@ -80,6 +93,10 @@ typedef struct {
     int64_t node_cooled_remaining_ms;
     mesh_model_t *models;
     size_t n_models;
+    /* optional on the wire ("pace_ms", "accounts"): 0 / none when absent */
+    int64_t paced_remaining_ms; /* until one of its routable tabs has a free pace slot */
+    mesh_account_t *accounts;
+    size_t n_accounts;
 } mesh_state_t;
 
 typedef struct {

@@ -913,6 +913,9 @@ static int s_put_model_entry(abuf_t *out, const openai_model_entry_t *m)
         abuf_printf(out, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":", m->created) < 0 ||
         s_put_cstr(out, m->owned_by) < 0)
         return -1;
+    if (m->display_name &&
+        (abuf_puts(out, ",\"display_name\":") < 0 || s_put_cstr(out, m->display_name) < 0))
+        return -1;
     return abuf_append(out, "}", 1);
 }
 

@@ -106,10 +106,13 @@ int openai_render_completion(abuf_t *out, const openai_render_ctx_t *ctx, const 
                              size_t content_len, const char *reasoning, size_t reasoning_len,
                              const char *finish_reason, const usage_t *usage);
 
+/*  One /v1/models entry. display_name (the site's label for the model,
+    e.g. "GPT-5" for a codename id) is rendered only when not NULL. */
 typedef struct {
     const char *id;
     long long created;
     const char *owned_by;
+    const char *display_name;
 } openai_model_entry_t;
 int openai_render_models(abuf_t *out, const openai_model_entry_t *models, size_t n);
 

@@ -44,6 +44,7 @@ static void s_model_clear(mesh_view_model_t *m)
 {
     free(m->name);
     free(m->modality);
+    free(m->display_name);
 }
 
 static void s_node_clear(mesh_view_node_t *n)
@@ -82,6 +83,11 @@ static void s_parse_models(mesh_view_node_t *n, const json_t *arr, bool *oom)
         out->name = s_str(m, "name", oom);
         out->modality = s_str(m, "modality", oom);
         out->cooled_remaining_ms = s_num(m, "cooled_remaining_ms");
+        out->display_name = s_str(m, "display_name", oom);
+        if (out->display_name && !*out->display_name) {
+            free(out->display_name);
+            out->display_name = NULL;
+        }
     }
 }
 
@@ -729,6 +735,7 @@ static s_entry_t *s_entries(const mesh_view_t *v, size_t *count)
 typedef struct {
     const char *name;
     const char *modality;
+    const char *display_name; /* the first any node gives, or NULL */
     mesh_cell_state_t *state; /* per node */
     long long *remaining;     /* per node */
 } s_row_t;
@@ -738,6 +745,7 @@ static size_t s_row_fill(const mesh_view_t *v, const s_entry_t *e, size_t n, siz
 {
     row->name = e[at].name;
     row->modality = NULL;
+    row->display_name = NULL;
     for (size_t i = 0; i < v->node_count; i++) {
         row->state[i] = MESH_CELL_ABSENT;
         row->remaining[i] = MESH_VIEW_UNKNOWN;
@@ -748,6 +756,8 @@ static size_t s_row_fill(const mesh_view_t *v, const s_entry_t *e, size_t n, siz
         const mesh_view_model_t *m = &node->models[e[k].model];
         if (!row->modality)
             row->modality = m->modality;
+        if (!row->display_name)
+            row->display_name = m->display_name;
         if (row->state[e[k].node] == MESH_CELL_ABSENT)
             row->state[e[k].node] = mesh_view_model_state(node, m, &row->remaining[e[k].node]);
     }
@@ -815,6 +825,11 @@ static int s_matrix_row(s_table_t *t, const mesh_view_t *v, const s_row_t *row, 
 {
     abuf_t cell = ABUF_INIT;
     int rc = s_clean(&cell, row->name, MESH_VIEW_CELL_COLS);
+    if (rc == 0 && row->display_name && strcmp(row->display_name, row->name) != 0) {
+        rc = abuf_puts(&cell, " (");
+        rc = rc ? rc : s_clean(&cell, row->display_name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : abuf_puts(&cell, ")");
+    }
     rc = rc ? rc : s_table_cell(t, &cell);
     rc = rc ? rc : s_clean(&cell, row->modality, 16);
     rc = rc ? rc : s_table_cell(t, &cell);
@@ -876,7 +891,8 @@ static const char *const s_state_names[] = {"absent", "ok", "cooling", "unknown"
 static json_t *s_json_row(const mesh_view_t *v, const s_row_t *row)
 {
     json_t *nodes = json_array();
-    json_t *obj = json_pack("{s:o, s:o, s:o}", "name", s_json_str(row->name), "modality",
+    json_t *obj = json_pack("{s:o, s:o, s:o, s:o}", "name", s_json_str(row->name),
+                            "display_name", s_json_str(row->display_name), "modality",
                             s_json_str(row->modality), "nodes", nodes);
     if (!obj)
         return NULL;

@@ -49,6 +49,7 @@ typedef struct {
     char *name;
     char *modality;
     long long cooled_remaining_ms;
+    char *display_name; /* the site's label; NULL when absent, null or empty */
 } mesh_view_model_t;
 
 typedef struct {
@@ -116,10 +117,13 @@ size_t mesh_view_display_width(const char *s);
 /*  NODE ADDRESS STATE AGE TABS LOAD MODELS COOLED, then a summary line, then
     for each unreachable node a line starting "! " saying what to check. */
 int mesh_view_render_status(const mesh_view_t *view, abuf_t *out);
-/*  MODEL MODALITY <node>..., rows sorted by name; cells ok / cool 12m / - / ?. */
+/*  MODEL MODALITY <node>..., rows sorted by name; cells ok / cool 12m / - / ?.
+    A model whose display name (the first any node gives) differs from its
+    name shows it after the name: "gpt-5-high (GPT-5)". */
 int mesh_view_render_models(const mesh_view_t *view, abuf_t *out);
-/*  {"models":[{"name","modality","nodes":[{"node","node_state","state",
-    "cooled_remaining_ms"}]}]} with state ok | cooling | absent | unknown. */
+/*  {"models":[{"name","display_name","modality","nodes":[{"node","node_state",
+    "state","cooled_remaining_ms"}]}]} with state ok | cooling | absent |
+    unknown; display_name is null when no node gives one. */
 int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out);
 /*  Re-indents a JSON text that mesh_view_parse() accepted, keeping every
     token (numbers, escapes, key order) exactly as the node sent it. */

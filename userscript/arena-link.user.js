@@ -36,6 +36,11 @@
     const CLOSE_REPLACED = 4409; // another connection took our tab id
     const CHALLENGE_TITLE_RE = /^(Just a moment\.\.\.|Attention Required! \| Cloudflare)/;
     const CHALLENGE_SELECTOR = '#challenge-form, #challenge-stage, #challenge-running, #cf-challenge-running';
+    const AUTH_COOKIE = 'arena-auth-prod-v1';  // Supabase session; since 2026 maybe split into .0, .1, …
+    const ACCOUNT_SALT = 'arenamesh-account:'; // the node sees a hash of the user id, never the id
+    const UPLOAD_ACTIONS = ['generateUploadUrl', 'getSignedUrl'];
+    const ACTION_RE =
+        /createServerReference\)\(\s*"([0-9a-fA-F]{40,42})"[^"]{0,300}"(generateUploadUrl|getSignedUrl)"/g;
 
     if (window.__arenaMeshLink) return; // injected twice into one page: keep the first
     window.__arenaMeshLink = {version: VERSION};
@@ -47,6 +52,18 @@
         retryTimer: null,
         state: null, // last `state` frame sent on this connection, as JSON text
     };
+
+    // The logged-in account, re-read from the auth cookie on every state check.
+    const account = {
+        raw: undefined, // the cookie's text when last read (null: none)
+        id: null,       // the user id it holds (null: logged out)
+        hash: null,     // hex hash of id, once computed
+        pending: false, // hashing is under way: state waits for it
+    };
+
+    // Next.js server action ids of the upload steps, found in the page's own
+    // scripts; kept for this page load (a script is read once).
+    const uploadActions = {ids: {}, scanned: new Set()};
 
     /* ---- tab identity and title ---- */
 
@@ -95,9 +112,82 @@
         return !!(window.grecaptcha && window.grecaptcha.enterprise);
     }
 
+    /* ---- the logged-in account ---- */
+
+    function cookieJar() {
+        const jar = new Map();
+        for (const part of document.cookie.split(';')) {
+            const eq = part.indexOf('=');
+            if (eq > 0) jar.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+        }
+        return jar;
+    }
+
+    // The auth cookie's value, whole or joined from its parts .0, .1, …; null when absent.
+    function authCookie() {
+        const jar = cookieJar();
+        if (jar.has(AUTH_COOKIE)) return jar.get(AUTH_COOKIE);
+        const parts = [];
+        for (let i = 0; jar.has(AUTH_COOKIE + '.' + i); i++) parts.push(jar.get(AUTH_COOKIE + '.' + i));
+        return parts.length ? parts.join('') : null;
+    }
+
+    // Standard or URL-safe base64, padded or not, to bytes.
+    function base64Bytes(text) {
+        let b64 = text.replace(/-/g, '+').replace(/_/g, '/');
+        while (b64.length % 4) b64 += '=';
+        return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    }
+
+    // The user id of a Supabase session cookie ("base64-" + base64 of the
+    // session JSON, or the JSON itself); null when unreadable or anonymous.
+    function sessionUserId(raw) {
+        try {
+            let text = decodeURIComponent(raw);
+            if (text.startsWith('base64-')) text = new TextDecoder().decode(base64Bytes(text.slice(7)));
+            const user = JSON.parse(text).user;
+            if (!user || typeof user.id !== 'string' || user.id === '' || user.is_anonymous === true) return null;
+            return user.id;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    function hex(bytes) {
+        return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    }
+
+    async function hashAccount(id) {
+        try {
+            const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(ACCOUNT_SALT + id));
+            if (account.id === id) account.hash = hex(new Uint8Array(digest).slice(0, 16));
+        } catch (e) {
+            console.warn('ArenaMesh: cannot hash the account: ' + errorText(e));
+        }
+        if (account.id === id) account.pending = false;
+        reportState();
+    }
+
+    // Re-reads the cookie; a new user id starts hashing (state waits for it).
+    function readAccount() {
+        const raw = authCookie();
+        if (raw === account.raw) return;
+        account.raw = raw;
+        const id = raw === null ? null : sessionUserId(raw);
+        if (id === account.id) return; // e.g. a refreshed token of the same user
+        account.id = id;
+        account.hash = null;
+        account.pending = id !== null;
+        if (id !== null) hashAccount(id);
+    }
+
     function reportState() {
         if (!link.connected) return;
+        readAccount();
+        if (account.pending) return; // hashAccount reports when done
         const frame = {type: 'state', challenge: challengeShown(), recaptcha: recaptchaPresent()};
+        frame.logged_in = account.id !== null;
+        if (account.hash) frame.account = account.hash;
         const text = JSON.stringify(frame);
         if (text === link.state) return;
         link.state = text;
@@ -170,6 +260,111 @@
         return JSON.stringify(obj);
     }
 
+    /* ---- image uploads (Next.js server actions) ---- */
+
+    // Reads the page's not yet read same-origin Next.js scripts for the
+    // upload actions' ids; null while any is missing.
+    async function findUploadActions(signal) {
+        const ids = uploadActions.ids;
+        for (const el of document.querySelectorAll('script[src*="/_next/static/"]')) {
+            if (UPLOAD_ACTIONS.every((name) => ids[name])) break;
+            const src = new URL(el.src, location.href);
+            if (src.origin !== location.origin || uploadActions.scanned.has(src.href)) continue;
+            uploadActions.scanned.add(src.href);
+            let text;
+            try {
+                const resp = await fetch(src.href, {credentials: 'same-origin', signal: signal});
+                if (!resp.ok) continue;
+                text = await resp.text();
+            } catch (e) {
+                if (signal.aborted) throw e;
+                uploadActions.scanned.delete(src.href); // try it again next time
+                continue;
+            }
+            for (const m of text.matchAll(ACTION_RE)) ids[m[2]] = ids[m[2]] || m[1];
+        }
+        return UPLOAD_ACTIONS.every((name) => ids[name]) ? ids : null;
+    }
+
+    // Calls a server action the way the page's own code does; the answer's
+    // `{success, data}` row gives data, anything else throws.
+    async function callAction(name, actionId, args, signal) {
+        const resp = await fetch(location.href, {
+            method: 'POST',
+            headers:
+                {'Next-Action': actionId, 'Accept': 'text/x-component', 'Content-Type': 'text/plain;charset=UTF-8'},
+            body: JSON.stringify(args),
+            credentials: 'include',
+            signal: signal,
+        });
+        const text = await resp.text();
+        if (!resp.ok) throw new Error(name + ' answered HTTP ' + resp.status);
+        for (const line of text.split('\n')) {
+            const m = /^[0-9a-f]+:(\{.*\})\s*$/.exec(line);
+            let row;
+            try {
+                row = m && JSON.parse(m[1]);
+            } catch (e) {
+                continue;
+            }
+            if (!row || !('success' in row)) continue;
+            if (row.success === true && row.data && typeof row.data === 'object') return row.data;
+            throw new Error(name + ' failed: ' + (row.error || row.message || 'no detail'));
+        }
+        throw new Error(name + ' gave no result');
+    }
+
+    // A data: URI as {mime, bytes}.
+    function decodeDataUri(url) {
+        const m = /^data:([^,]*?),(.*)$/s.exec(url);
+        if (!m) throw new Error('a data: URI without a comma');
+        const params = m[1].split(';');
+        const isBase64 = params[params.length - 1].toLowerCase() === 'base64';
+        const bytes =
+            isBase64 ? base64Bytes(m[2].replace(/\s/g, '')) : new TextEncoder().encode(decodeURIComponent(m[2]));
+        return {mime: params[0] || 'application/octet-stream', bytes: bytes};
+    }
+
+    async function uploadAttachment(att, ids, signal) {
+        const {mime, bytes} = decodeDataUri(att.url);
+        const contentType = typeof att.contentType === 'string' && att.contentType ? att.contentType : mime;
+        const name = typeof att.name === 'string' && att.name ? att.name : 'image';
+        const slot = await callAction('generateUploadUrl', ids.generateUploadUrl, [name, contentType], signal);
+        if (typeof slot.uploadUrl !== 'string' || typeof slot.key !== 'string') {
+            throw new Error('generateUploadUrl gave no uploadUrl and key');
+        }
+        const put = await fetch(
+            slot.uploadUrl, {method: 'PUT', headers: {'Content-Type': contentType}, body: bytes, signal: signal});
+        if (!put.ok) throw new Error('the upload of ' + name + ' answered HTTP ' + put.status);
+        const signed = await callAction('getSignedUrl', ids.getSignedUrl, [slot.key], signal);
+        if (typeof signed.url !== 'string') throw new Error('getSignedUrl gave no url');
+        return {name: slot.key, contentType: contentType, url: signed.url};
+    }
+
+    function isDataAttachment(att) {
+        return !!att && typeof att === 'object' && typeof att.url === 'string' && /^data:/i.test(att.url);
+    }
+
+    // Uploads the body's data: attachments and puts their signed URLs in
+    // their place. {body, upload}: upload is "signed", "inline" (the page has
+    // no upload actions: the data: URIs stay) or null (nothing to upload).
+    async function uploadImages(body, signal) {
+        let obj;
+        try {
+            obj = JSON.parse(body);
+        } catch (e) {
+            return {body: body, upload: null};
+        }
+        const atts = obj && obj.userMessage && obj.userMessage.experimental_attachments;
+        if (!Array.isArray(atts) || !atts.some(isDataAttachment)) return {body: body, upload: null};
+        const ids = await findUploadActions(signal);
+        if (!ids) return {body: body, upload: 'inline'};
+        for (let i = 0; i < atts.length; i++) {
+            if (isDataAttachment(atts[i])) atts[i] = await uploadAttachment(atts[i], ids, signal);
+        }
+        return {body: JSON.stringify(obj), upload: 'signed'};
+    }
+
     /* ---- jobs ---- */
 
     // Frames of a job that has not ended yet (nothing follows its done/fail).
@@ -228,6 +423,12 @@
         let stage = 'fetch';
         try {
             let body = typeof frame.body === 'string' ? frame.body : undefined;
+            let upload = null;
+            if (body !== undefined) {
+                stage = 'upload';
+                ({body, upload} = await uploadImages(body, job.ctl.signal));
+                stage = 'fetch';
+            }
             const rc = frame.recaptcha;
             if (rc && typeof rc === 'object') {
                 stage = 'recaptcha';
@@ -243,7 +444,9 @@
                 credentials: 'include',
                 signal: job.ctl.signal,
             });
-            sendJob(conn, id, job, {type: 'head', status: resp.status, headers: responseHeaders(resp)});
+            const head = {type: 'head', status: resp.status, headers: responseHeaders(resp)};
+            if (upload) head.upload = upload;
+            sendJob(conn, id, job, head);
             await streamBody(conn, id, job, resp);
             endJob(conn, id, job, {type: 'done'});
         } catch (e) {

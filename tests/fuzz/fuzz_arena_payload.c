@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.max_prompt_chars = 2048;
     abuf_t out = ABUF_INIT;
     arena_ids_t ids;
-    if (arena_payload_build(req, "0195b2a4-7d3e-7c1a-9f00-1234567890ab", modality, &lim, &out, &ids,
-                            &err) == 0) {
+    if (arena_payload_build(req, "0195b2a4-7d3e-7c1a-9f00-1234567890ab", modality, NULL, &lim, &out,
+                            &ids, &err) == 0) {
         json_error_t jerr;
         json_t *body = json_loadb(out.data, out.len, 0, &jerr);
         if (!body || !json_is_object(body))

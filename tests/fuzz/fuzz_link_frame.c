@@ -17,7 +17,7 @@ static void s_reencode(const link_frame_t *f, abuf_t *b)
         link_encode_hello(b, f->token, f->tab, f->href, f->ua);
         break;
     case LINK_HEAD:
-        link_encode_head(b, f->id, f->status, f->content_type, f->retry_after);
+        link_encode_head_ex(b, f->id, f->status, f->content_type, f->retry_after, f->upload);
         break;
     case LINK_CHUNK:
         link_encode_chunk(b, f->id, f->data, f->data_len);
@@ -31,9 +31,11 @@ static void s_reencode(const link_frame_t *f, abuf_t *b)
     case LINK_PAGE:
         link_encode_page(b, f->id, f->href, f->data, f->data_len);
         break;
-    case LINK_STATE:
-        link_encode_state(b, f->challenge, f->recaptcha);
+    case LINK_STATE: {
+        link_state_t st = {f->challenge, f->recaptcha, f->logged_in, f->account};
+        link_encode_state_ex(b, &st);
         break;
+    }
     case LINK_PONG:
         link_encode_pong(b, f->t);
         break;
@@ -61,6 +63,11 @@ static void s_reencode(const link_frame_t *f, abuf_t *b)
     }
 }
 
+static int s_same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     link_frame_t f;
@@ -78,6 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if ((f.type == LINK_CHUNK || f.type == LINK_PAGE) &&
             (g.data_len != f.data_len || memcmp(g.data, f.data, f.data_len) != 0))
+            abort();
+        /* the fields added after version 1 survive the trip */
+        if (g.logged_in != f.logged_in || !s_same(g.account, f.account) ||
+            !s_same(g.upload, f.upload))
             abort();
         link_frame_clear(&g);
     }

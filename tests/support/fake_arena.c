@@ -6,8 +6,12 @@
     sitekey is wrong), the Zod-like schema check of the body (400 "ZodError"),
     the token check (403 "recaptcha validation failed"), the model and
     modality (400), the attachment size (413), duplicate ids (400
-    "duplicate"), and only then the scenario. Ids are remembered once a
-    request passes the checks: every attempt must use fresh ids. Over real
+    "duplicate"), the pace rules (429 "prompt failed"), and only then the
+    scenario. Ids are remembered once a request passes the checks: every
+    attempt must use fresh ids. The era (2026 by default, or 2025) decides
+    the page's catalog and site key, the allowed modes, whether
+    modelBMessageId is required and whether answers carry participant B
+    (ARENA-UPSTREAM-2026.md). Over real
     HTTP (fake_arena_handle_http, the fake-arena server) no token is minted
     here: the body brings one and the caller's token_check judges it. */
 #include <sodium.h>
@@ -17,12 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "tests/support/fake_arena.h"
 
 #define S_DEFAULT_MAX_IDS (1u << 20)
 #define S_NAME_MAX 200
-#define S_MAX_COUNTED 1024 /* directives whose uses are counted (recaptcha times=N) */
+#define S_MAX_COUNTED 1024 /* directives whose uses are counted (times=N) */
+#define S_ACCOUNT_MAX 128  /* bytes of an account name that tell accounts apart */
+#define S_N_DEFAULTS 4     /* the default models, first in every catalog */
 
 typedef struct {
     uint8_t (*slots)[16]; /* all-zero: free (a UUIDv7 is never all zero) */
@@ -35,10 +42,33 @@ typedef struct {
     unsigned long uses;
 } s_counted_t;
 
+/*  One row of the page's catalog. */
+typedef struct {
+    const fake_link_model_t *m; /* borrowed: self->models or s_era_models */
+    char id[UUID_STR_LEN];
+    bool selectable; /* userSelectable */
+    bool stale;      /* an older twin: its id answers 404 "Models not found" */
+} s_row_t;
+
+/*  One account's recent accepted requests, for the pace rules. */
+typedef struct {
+    char name[S_ACCOUNT_MAX]; /* "" when the slot is free */
+    long long last_ms;        /* start of the last accepted request */
+    long long *times;         /* ring of the last pace.window accepted starts */
+    size_t head, n;
+    unsigned long long stamp; /* last use, to evict the oldest */
+} s_account_t;
+
 struct _fake_arena_t {
     char *origin;
     char *recaptcha_src;
+    fake_era_t era;
     fake_models_t models;
+    s_row_t *rows;
+    size_t n_rows;
+    fake_pace_t pace;
+    s_account_t *accounts; /* FAKE_ARENA_MAX_ACCOUNTS, allocated when pacing */
+    unsigned long long account_stamp;
     s_idset_t ids_new, ids_old; /* two generations: the oldest half is forgotten */
     size_t max_ids;
     s_counted_t counted[S_MAX_COUNTED];
@@ -174,11 +204,85 @@ void fake_link_model_uuid(const char *name, char out[UUID_STR_LEN])
              h[15]);
 }
 
-static const fake_link_model_t s_default_models[] = {
+/*  BLAKE2b-128 of tag + name. */
+static void s_name_hash(const char *tag, const char *name, uint8_t h[16])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 16);
+    crypto_generichash_update(&st, (const unsigned char *)tag, strlen(tag));
+    crypto_generichash_update(&st, (const unsigned char *)name, strlen(name));
+    crypto_generichash_final(&st, h, 16);
+}
+
+void fake_link_model_uuid7(const char *name, long long base_ms, char out[UUID_STR_LEN])
+{
+    uint8_t h[16];
+    s_name_hash("fake-arena-model-v7:", name, h);
+    uint32_t off = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    uint64_t ts = (uint64_t)base_ms + off % 86400000u; /* under one day after base_ms */
+    for (int i = 0; i < 6; i++)
+        h[i] = (uint8_t)(ts >> (40 - 8 * i));
+    h[6] = (uint8_t)((h[6] & 0x0F) | 0x70);
+    h[8] = (uint8_t)((h[8] & 0x3F) | 0x80);
+    snprintf(out, UUID_STR_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
+             h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14],
+             h[15]);
+}
+
+void fake_link_model_id(const char *name, const char *era, char out[UUID_STR_LEN])
+{
+    fake_era_t e = FAKE_ERA_2026;
+    if (fake_era_parse(era, &e) == 0 && e == FAKE_ERA_2025)
+        fake_link_model_uuid(name, out);
+    else
+        fake_link_model_uuid7(name, FAKE_LINK_UUID7_BASE_MS, out);
+}
+
+bool fake_link_account_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s && *s; s++, n++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return s && n == 32;
+}
+
+/* ---- eras ---------------------------------------------------------------- */
+
+int fake_era_parse(const char *s, fake_era_t *out)
+{
+    if (!s || strcmp(s, "2026") == 0)
+        *out = FAKE_ERA_2026;
+    else if (strcmp(s, "2025") == 0)
+        *out = FAKE_ERA_2025;
+    else
+        return -1;
+    return 0;
+}
+
+const char *fake_era_name(fake_era_t era)
+{
+    return era == FAKE_ERA_2025 ? "2025" : "2026";
+}
+
+const char *fake_era_sitekey(fake_era_t era)
+{
+    return era == FAKE_ERA_2025 ? FAKE_ARENA_SITEKEY_2025 : FAKE_ARENA_SITEKEY_2026;
+}
+
+static const fake_link_model_t s_default_models[S_N_DEFAULTS] = {
     {"fake-chat", NULL, "chat", NULL, true},
     {"fake-chat-2", NULL, "chat", NULL, false},
     {"fake-image", NULL, "image", NULL, true},
     {"fake-search", NULL, "search", NULL, false},
+};
+
+/*  The 2026 page's extra rows, after the defaults: the twin's stale row,
+    its live row, and a row users may not select. */
+static const fake_link_model_t s_era_models[] = {
+    {FAKE_ARENA_TWIN, NULL, "chat", "fakeco", false},
+    {FAKE_ARENA_HIDDEN, NULL, "chat", "fakeco", false},
 };
 
 __attribute__((format(printf, 3, 4))) static int s_err(char *err, size_t errlen, const char *fmt,
@@ -234,25 +338,22 @@ static int s_models_add(fake_models_t *m, const fake_link_model_t *src, char *er
         return s_err(err, errlen, "model %s: modality \"%s\" is not chat, image or search",
                      src->name, modality);
     uint8_t b[16];
-    char id[UUID_STR_LEN];
     if (src->id && s_uuid_bytes(src->id, b) < 0)
         return s_err(err, errlen, "model %s: id \"%s\" is not a UUID", src->name, src->id);
     if (src->organization && strlen(src->organization) > S_NAME_MAX)
         return s_err(err, errlen, "model %s: organization too long", src->name);
-    if (src->id)
-        snprintf(id, sizeof id, "%s", src->id);
-    else
-        fake_link_model_uuid(src->name, id);
     size_t at = m->n;
     for (size_t i = 0; i < m->n; i++)
         if (strcmp(m->models[i].name, src->name) == 0)
             at = i;
     if (at == m->n && m->n == FAKE_LINK_MAX_MODELS)
         return s_err(err, errlen, "more than %d models", FAKE_LINK_MAX_MODELS);
-    fake_link_model_t copy = {strdup(src->name), strdup(id), strdup(modality),
+    /* id stays NULL when not given: each era's page derives its own. */
+    fake_link_model_t copy = {strdup(src->name), src->id ? strdup(src->id) : NULL,
+                              strdup(modality),
                               strdup(src->organization ? src->organization : "fakeco"),
                               src->image_input};
-    if (!copy.name || !copy.id || !copy.modality || !copy.organization) {
+    if (!copy.name || (src->id && !copy.id) || !copy.modality || !copy.organization) {
         s_model_free(&copy);
         return s_err(err, errlen, "out of memory");
     }
@@ -330,12 +431,49 @@ fail:
     return -1;
 }
 
-static const fake_link_model_t *s_model_by_id(const fake_arena_t *self, const char *id)
+static const s_row_t *s_row_by_id(const fake_arena_t *self, const char *id)
 {
-    for (size_t i = 0; i < self->models.n; i++)
-        if (strcasecmp(self->models.models[i].id, id) == 0)
-            return &self->models.models[i];
+    for (size_t i = 0; id && i < self->n_rows; i++)
+        if (strcasecmp(self->rows[i].id, id) == 0)
+            return &self->rows[i];
     return NULL;
+}
+
+static void s_row_set(s_row_t *r, const fake_link_model_t *m, fake_era_t era, long long base_ms,
+                      bool selectable, bool stale)
+{
+    r->m = m;
+    r->selectable = selectable;
+    r->stale = stale;
+    if (m->id)
+        snprintf(r->id, sizeof r->id, "%s", m->id);
+    else if (base_ms)
+        fake_link_model_uuid7(m->name, base_ms, r->id);
+    else
+        fake_link_model_id(m->name, fake_era_name(era), r->id);
+}
+
+/*  The page's rows for the era: the defaults, in 2026 the twin (stale, then
+    live) and the hidden row, then every other model. 0 or -1. */
+static int s_rows_build(fake_arena_t *self)
+{
+    s_row_t *rows = calloc(self->models.n + 3, sizeof *rows);
+    if (!rows)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < self->models.n; i++) {
+        if (i == S_N_DEFAULTS && self->era == FAKE_ERA_2026) {
+            s_row_set(&rows[n++], &s_era_models[0], self->era, FAKE_LINK_UUID7_STALE_MS, true,
+                      true);
+            s_row_set(&rows[n++], &s_era_models[0], self->era, 0, true, false);
+            s_row_set(&rows[n++], &s_era_models[1], self->era, 0, false, false);
+        }
+        s_row_set(&rows[n++], &self->models.models[i], self->era, 0, true, false);
+    }
+    free(self->rows);
+    self->rows = rows;
+    self->n_rows = n;
+    return 0;
 }
 
 /* ---- the arena ----------------------------------------------------------- */
@@ -346,11 +484,17 @@ fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg, char *err, size_t e
         s_err(err, errlen, "libsodium failed to initialise");
         return NULL;
     }
+    fake_era_t era;
+    if (fake_era_parse(cfg->era, &era) < 0) {
+        s_err(err, errlen, "era \"%.20s\" is not 2026 or 2025", cfg->era);
+        return NULL;
+    }
     fake_arena_t *self = calloc(1, sizeof *self);
     if (!self) {
         s_err(err, errlen, "out of memory");
         return NULL;
     }
+    self->era = era;
     self->origin = strdup(cfg->origin ? cfg->origin : FAKE_LINK_DEFAULT_ORIGIN);
     self->recaptcha_src = strdup(FAKE_ARENA_RECAPTCHA_SRC);
     self->max_ids = cfg->max_ids ? cfg->max_ids : S_DEFAULT_MAX_IDS;
@@ -363,6 +507,10 @@ fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg, char *err, size_t e
     if (fake_models_build(cfg->models, cfg->n_models, cfg->models_text, cfg->models_len,
                           &self->models, err, errlen) < 0)
         goto fail;
+    if (s_rows_build(self) < 0) {
+        s_err(err, errlen, "out of memory");
+        goto fail;
+    }
     return self;
 fail:
     fake_arena_destroy(&self);
@@ -377,6 +525,10 @@ void fake_arena_destroy(fake_arena_t **self_p)
     free(self->origin);
     free(self->recaptcha_src);
     fake_models_free(&self->models);
+    free(self->rows);
+    for (size_t i = 0; self->accounts && i < FAKE_ARENA_MAX_ACCOUNTS; i++)
+        free(self->accounts[i].times);
+    free(self->accounts);
     s_idset_free(&self->ids_new);
     s_idset_free(&self->ids_old);
     for (size_t i = 0; i < self->n_counted; i++)
@@ -575,22 +727,34 @@ static json_t *s_check_user_message(json_t *body)
     return NULL;
 }
 
-/*  The first schema issue of the body, or NULL. ids receives the 4 ids. */
-static json_t *s_check_schema(json_t *body, uint8_t ids[4][16])
+/*  The first schema issue of the body, or NULL. ids receives the ids
+    (*n_ids: 3, or 4 with modelBMessageId). 2025 allows mode "direct" only
+    and requires modelBMessageId; 2026 allows the four modes of the site's
+    Zod enum and requires modelBMessageId only for side-by-side and battle. */
+static json_t *s_check_schema(json_t *body, fake_era_t era, uint8_t ids[4][16], size_t *n_ids)
 {
     static const char *const id_keys[] = {"id", "userMessageId", "modelAMessageId",
                                           "modelBMessageId"};
-    static const char *const modes[] = {"direct"};
+    static const char *const modes_2025[] = {"direct"};
+    static const char *const modes_2026[] = {"direct", "direct-battle", "side-by-side", "battle"};
     static const char *const modalities[] = {"chat", "image", "search"};
+    *n_ids = 0;
     if (!json_is_object(body))
         return s_issue_type(s_path(NULL, NULL), "object", body);
     json_t *issue = s_check_id(body, id_keys[0], ids[0]);
     if (!issue)
-        issue = s_check_enum(body, "mode", modes, 1);
+        issue = era == FAKE_ERA_2025 ? s_check_enum(body, "mode", modes_2025, 1)
+                                     : s_check_enum(body, "mode", modes_2026, 4);
     if (!issue && !json_is_string(json_object_get(body, "modelAId")))
         issue = s_issue_type(s_path("modelAId", NULL), "string", json_object_get(body, "modelAId"));
-    for (size_t i = 1; i < 4 && !issue; i++)
+    const char *mode = json_string_value(json_object_get(body, "mode"));
+    bool need_b = era == FAKE_ERA_2025 ||
+                  (mode && (strcmp(mode, "side-by-side") == 0 || strcmp(mode, "battle") == 0));
+    size_t n = need_b || json_object_get(body, id_keys[3]) ? 4 : 3;
+    for (size_t i = 1; i < n && !issue; i++)
         issue = s_check_id(body, id_keys[i], ids[i]);
+    if (!issue)
+        *n_ids = n;
     if (!issue)
         issue = s_check_user_message(body);
     if (!issue)
@@ -676,7 +840,7 @@ static int s_page_send(fake_arena_t *self, const fake_request_t *req, fake_outco
         return -1;
     if (req->rc_sitekey) {
         json_object_set_new(o->recaptcha, "sitekey", json_string(req->rc_sitekey));
-        if (strcmp(req->rc_sitekey, FAKE_ARENA_SITEKEY) != 0) {
+        if (strcmp(req->rc_sitekey, fake_era_sitekey(self->era)) != 0) {
             s_page_fail(o, "recaptcha", "Invalid site key or not loaded in api.js");
             return 1;
         }
@@ -738,12 +902,22 @@ static int s_check_semantics(fake_arena_t *self, const fake_http_t *http, json_t
     if (rc != 0)
         return rc;
     const char *model_id = json_string_value(json_object_get(body, "modelAId"));
-    const fake_link_model_t *m = s_model_by_id(self, model_id);
+    const s_row_t *row = s_row_by_id(self, model_id);
     char msg[256];
-    if (!m) {
+    if (!row) {
         snprintf(msg, sizeof msg, "Invalid modelAId: model %.64s not found", model_id);
         return s_refuse_json(o, 400, msg, msg) < 0 ? -1 : 1;
     }
+    if (row->stale) {
+        snprintf(msg, sizeof msg, "Models not found: %s", row->id);
+        return s_refuse_json(o, 404, msg, msg) < 0 ? -1 : 1;
+    }
+    if (!row->selectable)
+        return s_refuse_json(o, 400, "Selected model is not available for user selection", NULL) <
+                       0
+                   ? -1
+                   : 1;
+    const fake_link_model_t *m = row->m;
     const char *modality = json_string_value(json_object_get(body, "modality"));
     if (strcmp(modality, m->modality) != 0) {
         snprintf(msg, sizeof msg, "Invalid modality \"%s\" for model %s (expected \"%s\")",
@@ -767,18 +941,18 @@ static int s_check_semantics(fake_arena_t *self, const fake_http_t *http, json_t
 }
 
 /*  Duplicate ids (against memory and within the body), then remember them. */
-static int s_check_fresh(fake_arena_t *self, uint8_t ids[4][16], fake_outcome_t *o)
+static int s_check_fresh(fake_arena_t *self, uint8_t ids[4][16], size_t n, fake_outcome_t *o)
 {
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < n; i++) {
         int dup = s_seen(self, ids[i]);
-        for (int j = 0; j < i && !dup; j++)
+        for (size_t j = 0; j < i && !dup; j++)
             dup = memcmp(ids[i], ids[j], 16) == 0;
         if (dup) {
             const char *msg = i == 0 ? "duplicate evaluation session id" : "duplicate message id";
             return s_refuse_json(o, 400, msg, msg) < 0 ? -1 : 1;
         }
     }
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i < n; i++)
         if (s_remember(self, ids[i]) < 0)
             return -1;
     return 0;
@@ -809,12 +983,14 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, bool by
         return s_refuse_json(o, 500, msg, msg);
     }
     snprintf(o->scenario, sizeof o->scenario, "%s", d.name);
+    bool counted = strcmp(d.name, "recaptcha") == 0 || strcmp(d.name, "promptfailed") == 0;
     fake_scenario_in_t in = {&d,
                              json_string_value(content),
                              json_string_length(content),
                              upstream,
                              strlen(upstream),
-                             strcmp(d.name, "recaptcha") == 0 ? s_count_use(self, d.raw) : 1};
+                             counted ? s_count_use(self, d.raw) : 1,
+                             self->era == FAKE_ERA_2026};
     int rc = bytes ? fake_scenario_plan_bytes(&in, &o->plan, err, sizeof err)
                    : fake_scenario_plan(&in, &o->plan, err, sizeof err);
     fake_directive_clear(&d);
@@ -823,6 +999,117 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, bool by
     snprintf(msg, sizeof msg, "%s: bad directive: %s", who, err);
     return s_refuse_json(o, 500, msg, msg);
 }
+
+/* ---- pace ----------------------------------------------------------------- */
+
+static long long s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*  The account's slot, taking the least recently used one for a new
+    account. NULL when out of memory. */
+static s_account_t *s_account(fake_arena_t *self, const char *name)
+{
+    if (!self->accounts &&
+        !(self->accounts = calloc(FAKE_ARENA_MAX_ACCOUNTS, sizeof *self->accounts)))
+        return NULL;
+    char key[S_ACCOUNT_MAX];
+    snprintf(key, sizeof key, "%s", name);
+    s_account_t *a = NULL, *victim = NULL; /* a free slot, else the least recently used */
+    for (size_t i = 0; i < FAKE_ARENA_MAX_ACCOUNTS && !a; i++) {
+        s_account_t *s = &self->accounts[i];
+        if (s->name[0] && strcmp(s->name, key) == 0)
+            a = s;
+        else if (!victim || (victim->name[0] && (!s->name[0] || s->stamp < victim->stamp)))
+            victim = s;
+    }
+    if (!a) {
+        a = victim;
+        free(a->times);
+        memset(a, 0, sizeof *a);
+        memcpy(a->name, key, sizeof key);
+    }
+    if (self->pace.window && !a->times &&
+        !(a->times = calloc(self->pace.window, sizeof *a->times)))
+        return NULL;
+    a->stamp = ++self->account_stamp;
+    return a;
+}
+
+/*  The pace rules: 1 when the request is refused (429 prompt failed), 0
+    when accepted (and counted), -1 out of memory. */
+static int s_check_pace(fake_arena_t *self, const char *account, fake_outcome_t *o)
+{
+    const fake_pace_t *p = &self->pace;
+    if (!p->interval_ms && !p->window)
+        return 0;
+    const char *name = account && account[0] ? account : FAKE_ARENA_ACCOUNT_DEFAULT;
+    s_account_t *a = s_account(self, name);
+    if (!a)
+        return -1;
+    long long now = s_now_ms();
+    char why[200] = "";
+    size_t recent = 0;
+    for (size_t i = 0; i < a->n; i++)
+        recent += now - a->times[i] < (long long)p->window_ms;
+    if (p->interval_ms && a->n && now - a->last_ms < (long long)p->interval_ms)
+        snprintf(why, sizeof why, "pace: %lld ms after account %.40s's previous request (%u)",
+                 now - a->last_ms, name, p->interval_ms);
+    else if (p->window && recent >= p->window)
+        snprintf(why, sizeof why, "pace: account %.40s already sent %zu requests within %u ms",
+                 name, recent, p->window_ms);
+    if (why[0]) {
+        o->pace_violation = true;
+        return s_refuse_json(o, 429, "prompt failed", why) < 0 ? -1 : 1;
+    }
+    a->last_ms = now;
+    if (p->window) {
+        a->times[a->head] = now;
+        a->head = (a->head + 1) % p->window;
+        if (a->n < p->window)
+            a->n++;
+    } else {
+        a->n = 1; /* the interval rule only needs "there was one" */
+    }
+    return 0;
+}
+
+int fake_arena_set_pace(fake_arena_t *self, const fake_pace_t *pace)
+{
+    fake_pace_t p = pace ? *pace : (fake_pace_t){0, 0, 0};
+    if (p.window > FAKE_ARENA_MAX_PACE_WINDOW || p.interval_ms > FAKE_ARENA_MAX_PACE_MS ||
+        p.window_ms > FAKE_ARENA_MAX_PACE_MS || (p.window && !p.window_ms))
+        return -1;
+    for (size_t i = 0; self->accounts && i < FAKE_ARENA_MAX_ACCOUNTS; i++)
+        free(self->accounts[i].times);
+    free(self->accounts);
+    self->accounts = NULL;
+    self->pace = p;
+    return 0;
+}
+
+void fake_arena_set_era(fake_arena_t *self, fake_era_t era)
+{
+    fake_era_t was = self->era;
+    self->era = era;
+    if (s_rows_build(self) < 0)
+        self->era = was; /* out of memory: the old rows stay right for the old era */
+}
+
+fake_era_t fake_arena_era(const fake_arena_t *self)
+{
+    return self->era;
+}
+
+const char *fake_arena_sitekey(const fake_arena_t *self)
+{
+    return fake_era_sitekey(self->era);
+}
+
+/* ---- a request ------------------------------------------------------------ */
 
 static int s_handle(fake_arena_t *self, const fake_request_t *req, const fake_http_t *http,
                     fake_outcome_t *o)
@@ -843,13 +1130,22 @@ static int s_handle(fake_arena_t *self, const fake_request_t *req, const fake_ht
     json_decref(o->body);
     o->body = body ? json_incref(body) : json_string(upstream);
     uint8_t ids[4][16];
-    json_t *issue = s_check_schema(body, ids);
+    size_t n_ids;
+    json_t *issue = s_check_schema(body, self->era, ids, &n_ids);
     if (issue)
         rc = s_refuse_zod(o, issue) < 0 ? -1 : 1;
+    if (rc == 0 && self->era == FAKE_ERA_2026 &&
+        strcmp(json_string_value(json_object_get(body, "mode")), "direct") == 0)
+        rc = s_refuse_json(o, 400, "'direct' mode is not allowed when starting a new conversation",
+                           NULL) < 0
+                 ? -1
+                 : 1;
     if (rc == 0)
         rc = s_check_semantics(self, http, body, token, o);
     if (rc == 0)
-        rc = s_check_fresh(self, ids, o);
+        rc = s_check_fresh(self, ids, n_ids, o);
+    if (rc == 0)
+        rc = s_check_pace(self, req->account, o);
     if (rc == 0)
         rc = s_run_scenario(self, req, http != NULL, body, upstream, o);
     json_decref(body);
@@ -890,8 +1186,24 @@ int fake_arena_set_recaptcha_src(fake_arena_t *self, const char *src)
 
 /* ---- the page ------------------------------------------------------------ */
 
-static json_t *s_model_json(const fake_link_model_t *m)
+/*  "fake-chat-2" → "Fake Chat 2": the human name of the 2026 rows. */
+static char *s_display_name(const char *name)
 {
+    char *d = strdup(name);
+    for (char *p = d; p && *p; p++) {
+        if (*p == '-' || *p == '_')
+            *p = ' ';
+        else if ((p == d || p[-1] == ' ') && *p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    }
+    return d;
+}
+
+/*  One catalog row. 2025: {id, publicName, organization?, provider?,
+    capabilities}; 2026 adds name, displayName and userSelectable. */
+static json_t *s_model_json(const s_row_t *row, fake_era_t era)
+{
+    const fake_link_model_t *m = row->m;
     json_t *in = json_pack("{s:b}", "text", 1);
     if (m->image_input)
         json_object_set_new(in, "image", json_true());
@@ -899,7 +1211,13 @@ static json_t *s_model_json(const fake_link_model_t *m)
                       ? json_pack("{s:{s:[s]}}", "image", "aspectRatios", "1:1")
                   : strcmp(m->modality, "search") == 0 ? json_pack("{s:b}", "search", 1)
                                                        : json_pack("{s:b}", "text", 1);
-    json_t *o = json_pack("{s:s,s:s}", "id", m->id, "publicName", m->name);
+    json_t *o = json_pack("{s:s,s:s}", "id", row->id, "publicName", m->name);
+    if (o && era == FAKE_ERA_2026) {
+        char *display = s_display_name(m->name);
+        json_object_set_new(o, "name", json_string(m->name));
+        json_object_set_new(o, "displayName", display ? json_string(display) : json_null());
+        free(display);
+    }
     if (o && m->organization[0]) {
         json_object_set_new(o, "organization", json_string(m->organization));
         json_object_set_new(o, "provider", json_string(m->organization));
@@ -909,6 +1227,8 @@ static json_t *s_model_json(const fake_link_model_t *m)
         json_object_set_new(o, "capabilities", caps);
     else
         json_decref(caps), json_decref(o), o = NULL;
+    if (o && era == FAKE_ERA_2026)
+        json_object_set_new(o, "userSelectable", json_boolean(row->selectable));
     return o;
 }
 
@@ -965,8 +1285,8 @@ static char *s_row(const char *prefix, json_t *props)
 static json_t *s_catalog(const fake_arena_t *self)
 {
     json_t *list = json_array();
-    for (size_t i = 0; list && i < self->models.n; i++)
-        if (json_array_append_new(list, s_model_json(&self->models.models[i])) < 0) {
+    for (size_t i = 0; list && i < self->n_rows; i++)
+        if (json_array_append_new(list, s_model_json(&self->rows[i], self->era)) < 0) {
             json_decref(list);
             return NULL;
         }
@@ -976,12 +1296,13 @@ static json_t *s_catalog(const fake_arena_t *self)
 int fake_arena_page(fake_arena_t *self, abuf_t *out)
 {
     json_t *list = s_catalog(self);
-    const char *first = self->models.n ? self->models.models[0].id : "";
-    const char *second = self->models.n > 1 ? self->models.models[1].id : first;
+    const char *first = self->n_rows ? self->rows[0].id : "";
+    const char *second = self->n_rows > 1 ? self->rows[1].id : first;
     char *rows[2] = {
         s_row("6:[\"$\",\"$L7\",null,",
               json_pack("{s:O,s:s,s:s,s:s}", "initialModels", list, "initialModelAId", first,
-                        "initialModelBId", second, "initialMode", "direct")),
+                        "initialModelBId", second, "initialMode",
+                        self->era == FAKE_ERA_2025 ? "direct" : "direct-battle")),
         s_row("9:[\"$\",\"$La\",null,", json_pack("{s:O,s:b}", "models", list, "isLoggedIn", 1)),
     };
     json_decref(list);
@@ -1001,7 +1322,7 @@ int fake_arena_page(fake_arena_t *self, abuf_t *out)
             "</main></div><script>(self.__next_f=self.__next_f||[]).push([0])</script>"
             "<script>self.__next_f.push([1,\"1:HL[\\\"/_next/static/css/fake-app.css\\\","
             "\\\"style\\\"]\\n2:I[7831,[\\\"app/layout\\\"],\\\"\\\"]\\n\"])</script>",
-            self->origin, self->recaptcha_src, FAKE_ARENA_SITEKEY);
+            self->origin, self->recaptcha_src, fake_era_sitekey(self->era));
     for (int i = 0; i < 2 && rc == 0; i++)
         rc = s_push(out, rows[i]);
     if (rc == 0)

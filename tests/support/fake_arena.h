@@ -28,9 +28,35 @@
 #define FAKE_ARENA_CONTENT_TYPE "text/plain;charset=UTF-8"
 #define FAKE_ARENA_RC_FIELD "recaptchaV3Token"
 #define FAKE_ARENA_RC_ACTION "chat_submit"
-#define FAKE_ARENA_SITEKEY "6Led_uYrAAAAAKjxDIF58fgFtX3t8loNAK85bW9I"
+/* The page's reCAPTCHA Enterprise site key per era (ARENA-UPSTREAM-2026.md). */
+#define FAKE_ARENA_SITEKEY_2025 "6Led_uYrAAAAAKjxDIF58fgFtX3t8loNAK85bW9I"
+#define FAKE_ARENA_SITEKEY_2026 "6LeTGMcsAAAAALuIlkVwIxaAuZA8VledA6d3Nnb0"
+#define FAKE_ARENA_SITEKEY FAKE_ARENA_SITEKEY_2026 /* the default era's */
+/* Participant B of a 2026 direct-battle answer (b… lines): never for clients. */
+#define FAKE_ARENA_B_ANSWER "Participant B must never reach the client."
+#define FAKE_ARENA_B_THINKING "B weighs it."
+#define FAKE_ARENA_B_ERROR "B failed"
+/* 2026 catalog rows beyond the defaults: a twin (a stale row, then the live
+   one, same publicName) and a row users may not select. */
+#define FAKE_ARENA_TWIN "fake-twin"
+#define FAKE_ARENA_HIDDEN "fake-hidden"
+#define FAKE_ARENA_ACCOUNT_DEFAULT "default" /* the account of a request without one */
+#define FAKE_ARENA_MAX_ACCOUNTS 1024         /* accounts paced; the oldest go first */
+#define FAKE_ARENA_MAX_PACE_WINDOW 1000      /* requests per pace window */
+#define FAKE_ARENA_MAX_PACE_MS 86400000u     /* any pace interval or window */
 #define FAKE_ARENA_RECAPTCHA_SRC "https://www.google.com/recaptcha/enterprise.js"
 #define FAKE_ARENA_MAX_ATTACHMENT (5u * 1024 * 1024) /* one attachment URL, bytes */
+
+/* ---- eras ---------------------------------------------------------------- */
+
+/*  How the site behaves: 2026 (the default) or 2025 (ARENA-UPSTREAM.md). */
+typedef enum { FAKE_ERA_2026 = 0, FAKE_ERA_2025 } fake_era_t;
+
+/*  "2026" or "2025" (NULL: 2026) into out. 0, or -1 for anything else. */
+int fake_era_parse(const char *s, fake_era_t *out);
+const char *fake_era_name(fake_era_t era);
+/*  The site key the era's page announces. */
+const char *fake_era_sitekey(fake_era_t era);
 
 /* ---- directives ----------------------------------------------------------- */
 
@@ -100,6 +126,7 @@ typedef struct {
     const char *upstream; /* the body as LMArena got it (echo) */
     size_t upstream_len;
     unsigned long nth; /* 1 for the first fetch carrying this exact directive */
+    bool battle;       /* a 2026 direct-battle: 200 answers also carry participant B */
 } fake_scenario_in_t;
 
 /*  The keys scenario `name` accepts ("k1 k2 …"), or NULL when unknown. */
@@ -133,6 +160,7 @@ typedef struct {
     const char *rc_action, *rc_sitekey;
     const char *force;    /* directive that wins over the prompt's, or NULL */
     const char *fallback; /* directive when the prompt has none, or NULL */
+    const char *account;  /* whose session sent it (paced per account); NULL: "default" */
 } fake_request_t;
 
 /*  What a request over real HTTP adds (fake_arena_handle_http): the body
@@ -147,6 +175,7 @@ typedef struct {
     fake_plan_t plan;
     char scenario[FAKE_DIRECTIVE_NAME_MAX]; /* "" when refused before one was chosen */
     bool rejected;                          /* refused by validation (not a scenario) */
+    bool pace_violation;                    /* refused by the pace rules (429 prompt failed) */
     char reason[256];                       /* why, when rejected */
     json_t *body;      /* the upstream body as LMArena got it (object, or string if not JSON) */
     json_t *recaptcha; /* {field, action, sitekey?, token?} or NULL */
@@ -175,7 +204,18 @@ typedef struct {
     const char *models_text; /* a models file's JSON text, or NULL */
     size_t models_len;
     size_t max_ids; /* remembered ids before the oldest half is forgotten; 0: 1 << 20 */
+    const char *era; /* "2026" (NULL) or "2025" */
 } fake_arena_config_t;
+
+/*  Pace rules (all 0: off): a request of an account that starts less than
+    interval_ms after that account's previous accepted one, or that would
+    make more than window accepted requests within window_ms, is answered
+    429 {"error":"prompt failed"}. */
+typedef struct {
+    unsigned interval_ms;
+    unsigned window; /* 0: no window rule */
+    unsigned window_ms;
+} fake_pace_t;
 
 fake_arena_t *fake_arena_new(const fake_arena_config_t *cfg, char *err, size_t errlen);
 void fake_arena_destroy(fake_arena_t **self_p);
@@ -190,6 +230,17 @@ int fake_arena_handle_http(fake_arena_t *self, const fake_request_t *req, const 
 int fake_arena_set_recaptcha_src(fake_arena_t *self, const char *src);
 /*  Appends the page's HTML with the catalog as flight data. 0 or -1. */
 int fake_arena_page(fake_arena_t *self, abuf_t *out);
+/*  Switches the era (catalog, site key, schema, participant B) from the next
+    request on; remembered ids stay. */
+void fake_arena_set_era(fake_arena_t *self, fake_era_t era);
+fake_era_t fake_arena_era(const fake_arena_t *self);
+/*  The site key the page announces (the era's), borrowed. */
+const char *fake_arena_sitekey(const fake_arena_t *self);
+/*  Sets the pace rules (NULL or all zero: off) and forgets every account's
+    history. 0, or -1 when a value is out of range (window over
+    FAKE_ARENA_MAX_PACE_WINDOW, a time over FAKE_ARENA_MAX_PACE_MS, a window
+    without window_ms). */
+int fake_arena_set_pace(fake_arena_t *self, const fake_pace_t *pace);
 
 /*  Number of code points of a UTF-8 string (invalid bytes count as one). */
 size_t fake_utf8_chars(const char *s, size_t len);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "protocol/alog.h"
+#include "tests/support/fake_arena.h"
 #include "tests/support/fake_arena_server.h"
 
 #define S_MAX_MODELS_FILE (4u * 1024 * 1024)
@@ -18,13 +19,14 @@ static void s_usage(FILE *out)
 {
     fprintf(out,
             "usage: fake-arena [--port N] [--models FILE] [--token-ttl-ms N]\n"
-            "                  [--scenario DIRECTIVE] [--force DIRECTIVE]\n"
+            "                  [--scenario DIRECTIVE] [--force DIRECTIVE] [--era 2026|2025]\n"
             "                  [--log-level error|warn|info|debug]\n"
             "  --port N           listen on 127.0.0.1:N (default 0: any free port)\n"
             "  --models FILE      extra catalog models (a JSON array, as fake-link's)\n"
             "  --token-ttl-ms N   reCAPTCHA token lifetime (default %u, max %u)\n"
             "  --scenario D       directive used when a prompt has none\n"
             "  --force D          directive that wins over the prompt's\n"
+            "  --era E            how the site behaves: 2026 (default) or 2025\n"
             "Prints \"fake-arena ready url=http://127.0.0.1:PORT\" once listening;\n"
             "runs until SIGINT or SIGTERM, then exits 0.\n",
             FAKE_SERVER_TOKEN_TTL_MS, FAKE_SERVER_MAX_TOKEN_TTL_MS);
@@ -96,6 +98,11 @@ static int s_parse(int argc, char **argv, s_args_t *a)
             a->cfg.default_scenario = val;
         else if (strcmp(flag, "--force") == 0)
             a->cfg.force_scenario = val;
+        else if (strcmp(flag, "--era") == 0) {
+            fake_era_t era;
+            bad = fake_era_parse(val, &era);
+            a->cfg.era = val;
+        }
         else if (strcmp(flag, "--log-level") == 0) {
             alog_level_t level;
             bad = alog_level_parse(val, &level);

@@ -46,6 +46,19 @@
     a browser that gets the error right behind the data may fail the
     page's reader before handing it those chunks. */
 #define S_CLOSE_FLOOR_MS 100
+/*  The 2026 page's login and uploads (see "login, server actions, storage"). */
+#define S_AUTH_COOKIE "arena-auth-prod-v1" /* Supabase's session, maybe split .0, .1, … */
+#define S_AUTH_B64 "base64-"
+#define S_AUTH_PARTS 8          /* parts .0 … .7 are read */
+#define S_AUTH_MAX (64u * 1024) /* bytes of a whole session cookie */
+#define S_DEFAULT_USER "fake-user-1"
+#define S_MAX_USER 128 /* bytes of a user id */
+#define S_ACTIONS_SRC "/_next/static/chunks/app-actions.js"
+#define S_ACTION_GENERATE "7f3c9e1a5b2d4f6081a3c5e7092b4d6f8a1c3e5b" /* generateUploadUrl */
+#define S_ACTION_SIGNED "40d2f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2"   /* getSignedUrl */
+#define S_ACTION_DECOY "60e4b8d2f6a0c4e8b2d6f0a4c8e2b6d0f4a8c2e6"    /* another action */
+#define S_STORAGE_PREFIX "/__fake/storage/"
+#define S_MAX_UPLOADS 32 /* objects kept, each up to FAKE_ARENA_MAX_ATTACHMENT; the oldest go */
 
 typedef struct {
     unsigned long long seq; /* 0: a free slot */
@@ -60,6 +73,17 @@ typedef struct {
     size_t bytes; /* the request body's share of S_MAX_RECORD_BYTES */
 } s_rec_t;
 
+/*  One object in the fake storage, from generateUploadUrl on. */
+typedef struct {
+    unsigned long long seq; /* 0: a free slot */
+    char key[128];
+    char mime[64];
+    char put_sig[17], get_sig[17]; /* the presigned URLs' X-Amz-Signature */
+    uint8_t *data;
+    size_t len;
+    bool stored; /* PUT done */
+} s_upload_t;
+
 struct _fake_arena_server_t {
     struct MHD_Daemon *mhd;
     pthread_mutex_t mtx;
@@ -72,11 +96,13 @@ struct _fake_arena_server_t {
     size_t max_ids;
     char *cfg_force, *cfg_fallback;
     unsigned cfg_ttl_ms;
+    fake_era_t cfg_era;
     /* guarded by mtx */
     fake_arena_t *arena;
     char *force, *fallback;
     bool challenge, challenge_once;
     unsigned ttl_ms;
+    fake_pace_t pace; /* the engine's, as last set (all 0: off) */
     s_token_t *tokens;
     size_t max_tokens;
     unsigned long long token_seq;
@@ -84,6 +110,10 @@ struct _fake_arena_server_t {
     s_rec_t *recs;
     size_t n_recs, max_recs, rec_bytes;
     unsigned long rec_seq;
+    /* uploads (guarded by mtx) */
+    bool uploads_off;    /* control "uploads": false leaves the actions' chunk off the page */
+    s_upload_t *uploads; /* S_MAX_UPLOADS, allocated at the first upload */
+    unsigned long long upload_seq;
 };
 
 typedef enum {
@@ -97,6 +127,10 @@ typedef enum {
     S_REQUESTS,
     S_RESET,
     S_TOKENS,
+    S_ACTIONS_JS, /* the chunk naming the upload actions */
+    S_ACTION,     /* a server action: POST to a page path with Next-Action */
+    S_STORAGE,    /* /__fake/storage/<key> */
+    S_UPLOADS,    /* GET /__fake/uploads */
     S_NOT_FOUND,
     S_FAKE_NOT_FOUND,
     S_BAD_METHOD,
@@ -118,6 +152,7 @@ typedef struct {
     bool chunk_waited;
     bool token_ok, finished, closed_by_us, client_gone, stopped;
     unsigned long long sent;
+    char account[S_MAX_USER + 1]; /* create-evaluation: the session's user id, "" none */
 } s_req_t;
 
 static long long s_now_ms(void)
@@ -399,6 +434,7 @@ static s_route_t s_route_fake(const char *method, const char *url)
         {"/__fake/control", "GET", S_CONTROL},   {"/__fake/control", "POST", S_CONTROL},
         {"/__fake/requests", "GET", S_REQUESTS}, {"/__fake/reset", "POST", S_RESET},
         {"/__fake/tokens", "GET", S_TOKENS},     {FAKE_SERVER_MINT_PATH, "POST", S_MINT},
+        {"/__fake/uploads", "GET", S_UPLOADS},
     };
     s_route_t found = S_FAKE_NOT_FOUND;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
@@ -416,11 +452,15 @@ static s_route_t s_route(const char *method, const char *url)
 {
     if (strncmp(url, "/nextjs-api/", 12) == 0 || strncmp(url, "/api/", 5) == 0)
         return S_EVAL; /* the engine answers (404 for other paths) and it is recorded */
+    if (strncmp(url, S_STORAGE_PREFIX, sizeof S_STORAGE_PREFIX - 1) == 0)
+        return s_is_get(method) || strcmp(method, "PUT") == 0 ? S_STORAGE : S_BAD_METHOD;
     if (strncmp(url, "/__fake/", 8) == 0)
         return s_route_fake(method, url);
     s_route_t r = S_NOT_FOUND;
     if (strcmp(url, FAKE_SERVER_RECAPTCHA_SRC) == 0)
         r = S_SCRIPT;
+    else if (strcmp(url, S_ACTIONS_SRC) == 0)
+        r = S_ACTIONS_JS;
     else if (strncmp(url, "/_next/static/", 14) == 0 && s_ends_with(url, ".css"))
         r = S_CSS;
     else if (strcmp(url, "/favicon.ico") == 0)
@@ -440,28 +480,483 @@ static enum MHD_Result s_serve_not_found(struct MHD_Connection *c)
     return s_respond(c, MHD_HTTP_NOT_FOUND, S_HTML_TYPE, html, sizeof html - 1, NULL);
 }
 
+/* ---- login, server actions, storage (the 2026 page) -------------------------
+
+    The page logs the browser in as a Supabase session cookie (whole or split
+    into .0/.1, as since 2026); create-evaluation reads it back. Images go up
+    the way the 2026 page sends them: two Next.js server actions (POST to a
+    page path with a Next-Action header) around a PUT to object storage, here
+    /__fake/storage/<key> with a fake presigned query. */
+
+/*  A session cookie's user id into user (at most S_MAX_USER bytes); 1 when a
+    readable session is found, with *anonymous from user.is_anonymous. */
+static int s_session_user(const char *value, char *user, size_t size, bool *anonymous)
+{
+    size_t plen = sizeof S_AUTH_B64 - 1, vlen = strlen(value);
+    if (vlen <= plen || vlen > S_AUTH_MAX || strncmp(value, S_AUTH_B64, plen) != 0)
+        return 0;
+    size_t cap = vlen, got = 0;
+    unsigned char *json = malloc(cap);
+    static const int variants[] = {
+        sodium_base64_VARIANT_URLSAFE_NO_PADDING, sodium_base64_VARIANT_URLSAFE,
+        sodium_base64_VARIANT_ORIGINAL_NO_PADDING, sodium_base64_VARIANT_ORIGINAL};
+    int ok = 0;
+    for (size_t i = 0; json && !ok && i < sizeof variants / sizeof variants[0]; i++)
+        ok = sodium_base642bin(json, cap, value + plen, vlen - plen, NULL, &got, NULL,
+                               variants[i]) == 0;
+    json_t *session = ok ? json_loadb((const char *)json, got, 0, NULL) : NULL;
+    free(json);
+    json_t *u = json_object_get(session, "user");
+    const char *id = json_string_value(json_object_get(u, "id"));
+    int found = id && id[0] && strlen(id) <= S_MAX_USER;
+    if (found) {
+        snprintf(user, size, "%s", id);
+        *anonymous = json_is_true(json_object_get(u, "is_anonymous"));
+    }
+    json_decref(session);
+    return found;
+}
+
+/*  The request's auth cookie, whole or joined from .0, .1, …: its user id
+    into user ("" when none or anonymous), 1 when logged in. *present (may
+    be NULL) says whether the browser sent such a cookie at all. */
+static int s_cookie_user(struct MHD_Connection *c, char *user, size_t size, bool *present)
+{
+    user[0] = '\0';
+    abuf_t value = ABUF_INIT;
+    const char *whole = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, S_AUTH_COOKIE);
+    if (whole) {
+        abuf_puts(&value, whole);
+    } else {
+        for (int i = 0; i < S_AUTH_PARTS; i++) {
+            char name[sizeof S_AUTH_COOKIE + 8];
+            snprintf(name, sizeof name, "%s.%d", S_AUTH_COOKIE, i);
+            const char *part = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, name);
+            if (!part || abuf_puts(&value, part) < 0)
+                break;
+        }
+    }
+    bool anonymous = false;
+    if (present)
+        *present = value.len > 0;
+    int found = value.len && s_session_user(value.data, user, size, &anonymous);
+    abuf_free(&value);
+    if (found && anonymous)
+        user[0] = '\0';
+    return found && !anonymous;
+}
+
+/*  What a page load does to the login (its query: ?as=<id> logs in as id,
+    ?as= logs out, ?split=1 splits the cookie, ?anon=1 makes the session
+    anonymous). Without ?as the browser's own cookie stands, and a browser
+    without one is logged in as S_DEFAULT_USER. */
+typedef struct {
+    bool set, clear, split, anonymous, logged_in;
+    char user[S_MAX_USER + 1];
+} s_login_t;
+
+static void s_page_login(struct MHD_Connection *c, s_login_t *l)
+{
+    memset(l, 0, sizeof *l);
+    const char *as = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as");
+    const char *split = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "split");
+    const char *anon = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "anon");
+    l->split = split && strcmp(split, "1") == 0;
+    l->anonymous = anon && strcmp(anon, "1") == 0;
+    if (as && !as[0]) {
+        l->clear = true;
+        return;
+    }
+    if (!as && !l->split && !l->anonymous) {
+        bool present;
+        l->logged_in = s_cookie_user(c, l->user, sizeof l->user, &present);
+        if (present)
+            return; /* the browser's own session stands */
+    }
+    snprintf(l->user, sizeof l->user, "%.*s", S_MAX_USER, as ? as : S_DEFAULT_USER);
+    l->set = true;
+    l->logged_in = !l->anonymous;
+}
+
+/*  "base64-" + base64url(session JSON) for user, as Supabase's SSR client
+    writes it. NULL when out of memory. */
+static char *s_session_cookie(const char *user, bool anonymous)
+{
+    char email[S_MAX_USER + 32], rnd[17], at[64];
+    uint8_t raw[8];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(rnd, sizeof rnd, raw, sizeof raw);
+    snprintf(email, sizeof email, "%s@fake-arena.test", user);
+    snprintf(at, sizeof at, "fake-access-%s", rnd);
+    json_t *s =
+        json_pack("{s:s,s:s,s:i,s:I,s:s,s:{s:s,s:s,s:s,s:s,s:b}}", "access_token", at, "token_type",
+                  "bearer", "expires_in", 3600, "expires_at", (json_int_t)time(NULL) + 3600,
+                  "refresh_token", rnd, "user", "id", user, "aud", "authenticated", "role",
+                  "authenticated", "email", email, "is_anonymous", anonymous);
+    char *json = s ? json_dumps(s, JSON_COMPACT) : NULL;
+    json_decref(s);
+    if (!json)
+        return NULL;
+    size_t n = strlen(json);
+    size_t cap =
+        sizeof S_AUTH_B64 + sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = malloc(cap);
+    if (out) {
+        memcpy(out, S_AUTH_B64, sizeof S_AUTH_B64 - 1);
+        sodium_bin2base64(out + sizeof S_AUTH_B64 - 1, cap - (sizeof S_AUTH_B64 - 1),
+                          (const unsigned char *)json, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    }
+    free(json);
+    return out;
+}
+
+/*  The Set-Cookie headers of a page load, as a NULL-ended name/value list
+    for s_respond (strings owned by *store). 0 or -1. */
+static int s_login_headers(const s_login_t *l, char *store[3], const char *headers[7])
+{
+    static const char *const names[3] = {S_AUTH_COOKIE, S_AUTH_COOKIE ".0", S_AUTH_COOKIE ".1"};
+    char *value = l->set ? s_session_cookie(l->user, l->anonymous) : NULL;
+    if (l->set && !value)
+        return -1;
+    /* values[i]: what names[i] is set to; NULL: removed */
+    char *values[3] = {NULL, NULL, NULL};
+    size_t n = value ? strlen(value) : 0;
+    if (value && l->split) {
+        values[1] = strndup(value, n / 2);
+        values[2] = strdup(value + n / 2);
+    } else if (value) {
+        values[0] = strdup(value);
+    }
+    free(value);
+    size_t h = 0;
+    int rc = 0;
+    for (int i = 0; i < 3 && (l->set || l->clear); i++) {
+        abuf_t b = ABUF_INIT;
+        if (values[i])
+            rc |= abuf_printf(&b, "%s=%s; Path=/; Max-Age=31536000; SameSite=Lax", names[i],
+                              values[i]);
+        else
+            rc |= abuf_printf(&b, "%s=; Path=/; Max-Age=0; SameSite=Lax", names[i]);
+        store[i] = abuf_steal(&b, NULL);
+        headers[h++] = MHD_HTTP_HEADER_SET_COOKIE;
+        headers[h++] = store[i];
+        rc |= store[i] ? 0 : -1;
+        free(values[i]);
+    }
+    headers[h] = NULL;
+    return rc ? -1 : 0;
+}
+
+/*  The engine's page as this server serves it: the upload actions' chunk
+    (unless uploads are off) and the login state. 0 or -1. */
+static int s_page_adapt(abuf_t *html, bool uploads, bool logged_in)
+{
+    static const char on[] = "isLoggedIn\\\":true", off[] = "isLoggedIn\\\":false";
+    static const char tag[] = "<script src=\"" S_ACTIONS_SRC "\" async=\"\"></script>";
+    abuf_t out = ABUF_INIT;
+    const char *p = html->data, *end = html->data + html->len;
+    const char *head = uploads ? strstr(p, "</head>") : NULL;
+    const char *flag = logged_in ? NULL : strstr(p, on);
+    int rc = 0;
+    while (p < end && rc == 0) {
+        const char *next = head && (!flag || head < flag) ? head : flag;
+        if (!next) {
+            rc = abuf_append(&out, p, (size_t)(end - p));
+            break;
+        }
+        rc = abuf_append(&out, p, (size_t)(next - p));
+        if (rc == 0 && next == head) {
+            rc = abuf_puts(&out, tag);
+            p = head, head = NULL;
+        } else if (rc == 0) {
+            rc = abuf_puts(&out, off);
+            p = flag + sizeof on - 1, flag = NULL;
+        }
+    }
+    if (rc == 0) {
+        abuf_free(html);
+        *html = out;
+    } else {
+        abuf_free(&out);
+    }
+    return rc;
+}
+
+/*  The client chunk that holds the upload actions, as Next.js minifies it
+    (with a third action that the userscript must not take). */
+static enum MHD_Result s_serve_actions_js(struct MHD_Connection *c)
+{
+    static const char js[] =
+        "\"use strict\";(self.webpackChunk_N_E=self.webpackChunk_N_E||[]).push([[4821],{90412:"
+        "(e,t,r)=>{r.d(t,{generateUploadUrl:()=>a,getSignedUrl:()=>o,createEvaluation:()=>i});"
+        "var n=r(35321);let i=(0,n.createServerReference)(\"" S_ACTION_DECOY
+        "\",n.callServer,void 0,n.findSourceMapURL,\"createEvaluation\"),a=(0,n."
+        "createServerReference)(\"" S_ACTION_GENERATE
+        "\",n.callServer,void 0,n.findSourceMapURL,\"generateUploadUrl\"),o=(0,n."
+        "createServerReference)(\"" S_ACTION_SIGNED
+        "\",n.callServer,void 0,n.findSourceMapURL,\"getSignedUrl\")}}]);\n"
+        "//# sourceMappingURL=app-actions.js.map\n";
+    return s_respond(c, MHD_HTTP_OK, "application/javascript; charset=UTF-8", js, sizeof js - 1,
+                     NULL);
+}
+
+/*  A server action's answer: the React flight rows Next.js sends. Steals v. */
+static enum MHD_Result s_respond_action(struct MHD_Connection *c, json_t *v)
+{
+    char *json = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    abuf_t b = ABUF_INIT;
+    int rc =
+        json ? abuf_printf(&b, "0:{\"a\":\"$@1\",\"f\":\"\",\"b\":\"fake-arena\"}\n1:%s\n", json)
+             : -1;
+    free(json);
+    enum MHD_Result ret = rc == 0
+                              ? s_respond(c, MHD_HTTP_OK, "text/x-component", b.data, b.len, NULL)
+                              : s_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    abuf_free(&b);
+    return ret;
+}
+
+static json_t *s_action_failure(const char *why)
+{
+    return json_pack("{s:b,s:s}", "success", 0, "error", why);
+}
+
+/*  Under mtx. Empties an upload slot. */
+static void s_upload_forget(s_upload_t *u)
+{
+    free(u->data);
+    memset(u, 0, sizeof *u);
+}
+
+/*  Under mtx (or at the end): forgets every upload. */
+static void s_uploads_clear(fake_arena_server_t *self)
+{
+    for (size_t i = 0; self->uploads && i < S_MAX_UPLOADS; i++)
+        s_upload_forget(&self->uploads[i]);
+    self->upload_seq = 0;
+}
+
+/*  Under mtx: the slot of key, or NULL. */
+static s_upload_t *s_upload_find(fake_arena_server_t *self, const char *key)
+{
+    for (size_t i = 0; self->uploads && i < S_MAX_UPLOADS; i++)
+        if (self->uploads[i].seq && strcmp(self->uploads[i].key, key) == 0)
+            return &self->uploads[i];
+    return NULL;
+}
+
+static void s_upload_url(const fake_arena_server_t *self, const s_upload_t *u, const char *sig,
+                         char *out, size_t size)
+{
+    snprintf(out, size,
+             "%s" S_STORAGE_PREFIX "%s?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=fake"
+             "&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=%s",
+             self->url, u->key, sig);
+}
+
+/*  generateUploadUrl(filename, contentType): a new storage slot (the oldest
+    goes when all are taken) with its presigned PUT URL. Under mtx. */
+static json_t *s_action_generate(fake_arena_server_t *self, json_t *args)
+{
+    const char *name = json_string_value(json_array_get(args, 0));
+    const char *mime = json_string_value(json_array_get(args, 1));
+    if (json_array_size(args) != 2 || !name || !mime || !name[0] || strlen(name) > 200 ||
+        strncmp(mime, "image/", 6) != 0 || strlen(mime) >= sizeof self->uploads->mime)
+        return s_action_failure("Invalid file: expected [fileName, image/* contentType]");
+    if (!self->uploads && !(self->uploads = calloc(S_MAX_UPLOADS, sizeof *self->uploads)))
+        return NULL;
+    unsigned long long seq = ++self->upload_seq;
+    s_upload_t *u = &self->uploads[seq % S_MAX_UPLOADS];
+    s_upload_forget(u);
+    u->seq = seq;
+    uint8_t raw[8];
+    char id[17], safe[65];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    size_t n = 0;
+    for (const char *p = name; *p && n < sizeof safe - 1; p++)
+        safe[n++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                            (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'
+                        ? *p
+                        : '_';
+    safe[n] = '\0';
+    snprintf(u->key, sizeof u->key, "uploads/%s/%s", id, safe);
+    snprintf(u->mime, sizeof u->mime, "%s", mime);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(u->put_sig, sizeof u->put_sig, raw, sizeof raw);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(u->get_sig, sizeof u->get_sig, raw, sizeof raw);
+    char url[sizeof u->key + 256];
+    s_upload_url(self, u, u->put_sig, url, sizeof url);
+    return json_pack("{s:b,s:{s:s,s:s}}", "success", 1, "data", "uploadUrl", url, "key", u->key);
+}
+
+/*  getSignedUrl(key): a presigned GET URL of a stored object. Under mtx. */
+static json_t *s_action_signed(fake_arena_server_t *self, json_t *args)
+{
+    const char *key = json_string_value(json_array_get(args, 0));
+    s_upload_t *u = key && json_array_size(args) == 1 ? s_upload_find(self, key) : NULL;
+    if (!u || !u->stored)
+        return s_action_failure("Object not found");
+    char url[sizeof u->key + 256];
+    s_upload_url(self, u, u->get_sig, url, sizeof url);
+    return json_pack("{s:b,s:{s:s}}", "success", 1, "data", "url", url);
+}
+
+/*  POST to a page path with a Next-Action header. */
+static enum MHD_Result s_serve_action(fake_arena_server_t *self, s_req_t *r,
+                                      struct MHD_Connection *c)
+{
+    const char *action = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Next-Action");
+    bool generate = action && strcmp(action, S_ACTION_GENERATE) == 0;
+    if (!generate && !(action && strcmp(action, S_ACTION_SIGNED) == 0)) {
+        static const char msg[] = "Server action not found.";
+        return s_respond(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", msg, sizeof msg - 1,
+                         NULL);
+    }
+    json_t *args = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    json_t *v;
+    if (!json_is_array(args)) {
+        v = s_action_failure("expected a JSON array of arguments");
+    } else {
+        pthread_mutex_lock(&self->mtx);
+        v = generate ? s_action_generate(self, args) : s_action_signed(self, args);
+        pthread_mutex_unlock(&self->mtx);
+    }
+    json_decref(args);
+    return s_respond_action(c, v);
+}
+
+static enum MHD_Result s_storage_error(struct MHD_Connection *c, unsigned status, const char *code)
+{
+    char xml[256];
+    int n = snprintf(xml, sizeof xml,
+                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+                     "<Message>%s</Message></Error>",
+                     code, code);
+    return s_respond(c, status, "application/xml", xml, (size_t)n, NULL);
+}
+
+/*  PUT /__fake/storage/<key>?…&X-Amz-Signature=<put> stores the body (of
+    the slot's content type); GET with the getSignedUrl signature reads it. */
+static enum MHD_Result s_serve_storage(fake_arena_server_t *self, s_req_t *r,
+                                       struct MHD_Connection *c, const char *method,
+                                       const char *url)
+{
+    const char *key = url + sizeof S_STORAGE_PREFIX - 1;
+    const char *sig = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "X-Amz-Signature");
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    bool put = strcmp(method, "PUT") == 0;
+    pthread_mutex_lock(&self->mtx);
+    s_upload_t *u = s_upload_find(self, key);
+    const char *want = u ? (put ? u->put_sig : u->get_sig) : NULL;
+    enum MHD_Result ret;
+    if (!u) {
+        ret = s_storage_error(c, MHD_HTTP_NOT_FOUND, "NoSuchKey");
+    } else if (!sig || strcmp(sig, want) != 0) {
+        ret = s_storage_error(c, MHD_HTTP_FORBIDDEN, "SignatureDoesNotMatch");
+    } else if (put && (!ctype || strcasecmp(ctype, u->mime) != 0)) {
+        ret = s_storage_error(c, MHD_HTTP_FORBIDDEN, "SignatureDoesNotMatch");
+    } else if (put) {
+        uint8_t *copy = malloc(r->body.len ? r->body.len : 1);
+        if (copy) {
+            memcpy(copy, r->body.data ? r->body.data : "", r->body.len);
+            free(u->data);
+            u->data = copy, u->len = r->body.len, u->stored = true;
+        }
+        ret = copy ? s_respond(c, MHD_HTTP_OK, "text/plain", "", 0, NULL)
+                   : s_storage_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError");
+    } else if (!u->stored) {
+        ret = s_storage_error(c, MHD_HTTP_NOT_FOUND, "NoSuchKey");
+    } else {
+        ret = s_respond(c, MHD_HTTP_OK, u->mime, (const char *)u->data, u->len, NULL);
+    }
+    pthread_mutex_unlock(&self->mtx);
+    return ret;
+}
+
+/*  GET /__fake/uploads: every storage slot, oldest first. */
+static enum MHD_Result s_serve_uploads(fake_arena_server_t *self, struct MHD_Connection *c)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&self->mtx);
+    for (unsigned long long s =
+             self->upload_seq > S_MAX_UPLOADS ? self->upload_seq - S_MAX_UPLOADS + 1 : 1;
+         list && self->uploads && s <= self->upload_seq; s++) {
+        const s_upload_t *u = &self->uploads[s % S_MAX_UPLOADS];
+        if (u->seq == s)
+            json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:I}", "key", u->key,
+                                                  "content_type", u->mime, "stored", u->stored,
+                                                  "bytes", (json_int_t)u->len));
+    }
+    pthread_mutex_unlock(&self->mtx);
+    return s_respond_json(c, MHD_HTTP_OK, list);
+}
+
+/*  How a create-evaluation body sent its attachments: "none", "signed"
+    (every one a URL this server signed for a stored object), "inline" (every
+    one a data: URI) or "mixed". Under mtx. */
+static const char *s_attachments_mode(fake_arena_server_t *self, json_t *body)
+{
+    json_t *atts =
+        json_object_get(json_object_get(body, "userMessage"), "experimental_attachments");
+    size_t i, n = json_array_size(atts), signed_n = 0, inline_n = 0;
+    json_t *a;
+    json_array_foreach(atts, i, a)
+    {
+        const char *url = json_string_value(json_object_get(a, "url"));
+        const char *name = json_string_value(json_object_get(a, "name"));
+        if (!url)
+            continue;
+        if (strncasecmp(url, "data:", 5) == 0) {
+            inline_n++;
+            continue;
+        }
+        s_upload_t *u = name ? s_upload_find(self, name) : NULL;
+        char want[sizeof u->key + 256];
+        if (u && u->stored) {
+            s_upload_url(self, u, u->get_sig, want, sizeof want);
+            signed_n += strcmp(url, want) == 0;
+        }
+    }
+    return n == 0 ? "none" : signed_n == n ? "signed" : inline_n == n ? "inline" : "mixed";
+}
+
 static enum MHD_Result s_serve_page(fake_arena_server_t *self, struct MHD_Connection *c)
 {
     abuf_t html = ABUF_INIT;
     pthread_mutex_lock(&self->mtx);
-    bool challenged = self->challenge;
+    bool challenged = self->challenge, uploads = !self->uploads_off;
     int rc = challenged ? 0 : fake_arena_page(self->arena, &html);
     pthread_mutex_unlock(&self->mtx);
     if (challenged)
         return s_respond_challenge(c);
+    s_login_t login;
+    s_page_login(c, &login);
+    char *store[3] = {NULL, NULL, NULL};
+    const char *headers[7] = {NULL};
+    if (rc == 0 && (s_page_adapt(&html, uploads, login.logged_in) < 0 ||
+                    s_login_headers(&login, store, headers) < 0))
+        rc = -1;
     enum MHD_Result ret = rc == 0
-                              ? s_respond(c, MHD_HTTP_OK, S_HTML_TYPE, html.data, html.len, NULL)
+                              ? s_respond(c, MHD_HTTP_OK, S_HTML_TYPE, html.data, html.len, headers)
                               : s_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     abuf_free(&html);
+    for (int i = 0; i < 3; i++)
+        free(store[i]);
     return ret;
 }
 
 /*  reCAPTCHA Enterprise as the page sees it: ready(cb), and execute(sitekey,
     {action}) resolving to a token minted by this server, or rejecting for
     another sitekey. */
-static enum MHD_Result s_serve_script(struct MHD_Connection *c)
+static enum MHD_Result s_serve_script(fake_arena_server_t *self, struct MHD_Connection *c)
 {
-    char js[2048];
+    char js[2048], sitekey[64];
+    pthread_mutex_lock(&self->mtx); /* the era's key, as the page announces it */
+    snprintf(sitekey, sizeof sitekey, "%s", fake_arena_sitekey(self->arena));
+    pthread_mutex_unlock(&self->mtx);
     int n = snprintf(
         js, sizeof js,
         "/* fake reCAPTCHA Enterprise (fake-arena): tokens come from %s */\n"
@@ -496,7 +991,7 @@ static enum MHD_Result s_serve_script(struct MHD_Connection *c)
         "        },\n"
         "    };\n"
         "})();\n",
-        FAKE_SERVER_MINT_PATH, FAKE_ARENA_SITEKEY, FAKE_SERVER_MINT_PATH);
+        FAKE_SERVER_MINT_PATH, sitekey, FAKE_SERVER_MINT_PATH);
     if (n < 0 || (size_t)n >= sizeof js)
         return s_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "script too long");
     return s_respond(c, MHD_HTTP_OK, "text/javascript; charset=utf-8", js, (size_t)n, NULL);
@@ -509,10 +1004,13 @@ static enum MHD_Result s_serve_mint(fake_arena_server_t *self, s_req_t *r, struc
     json_t *jaction = json_object_get(in, "action");
     const char *action = jaction ? json_string_value(jaction) : "";
     enum MHD_Result ret;
+    pthread_mutex_lock(&self->mtx);
+    bool own_key = sitekey && strcmp(sitekey, fake_arena_sitekey(self->arena)) == 0;
+    pthread_mutex_unlock(&self->mtx);
     if (!json_is_object(in) || !sitekey || !action)
         ret = s_respond_error(c, MHD_HTTP_BAD_REQUEST,
                               "expected {\"sitekey\": string, \"action\"?: string}");
-    else if (strcmp(sitekey, FAKE_ARENA_SITEKEY) != 0)
+    else if (!own_key)
         ret = s_respond_error(c, MHD_HTTP_BAD_REQUEST, "Invalid site key or not loaded in api.js");
     else if (!s_action_ok(action))
         ret = s_respond_error(c, MHD_HTTP_BAD_REQUEST, "invalid action: up to 63 of [A-Za-z0-9_/]");
@@ -535,11 +1033,18 @@ static enum MHD_Result s_serve_mint(fake_arena_server_t *self, s_req_t *r, struc
 /*  The modes as JSON; under mtx. */
 static json_t *s_state(const fake_arena_server_t *self)
 {
-    return json_pack("{s:o,s:o,s:b,s:b,s:I}", "force",
+    const fake_pace_t *p = &self->pace;
+    json_t *pace =
+        p->interval_ms || p->window
+            ? json_pack("{s:I,s:I,s:I}", "interval_ms", (json_int_t)p->interval_ms, "window",
+                        (json_int_t)p->window, "window_ms", (json_int_t)p->window_ms)
+            : json_null();
+    return json_pack("{s:o,s:o,s:b,s:b,s:I,s:s,s:o,s:b}", "force",
                      self->force ? json_string(self->force) : json_null(), "default",
                      self->fallback ? json_string(self->fallback) : json_null(), "challenge",
                      self->challenge, "challenge_once", self->challenge_once, "token_ttl_ms",
-                     (json_int_t)self->ttl_ms);
+                     (json_int_t)self->ttl_ms, "era", fake_era_name(fake_arena_era(self->arena)),
+                     "pace", pace, "uploads", !self->uploads_off);
 }
 
 /*  A directive member: null, or a string that passes the scenario checks. */
@@ -560,11 +1065,45 @@ static int s_control_directive(json_t *v, const char *key, const char **out, cha
 }
 
 typedef struct {
-    bool has_force, has_fallback, has_challenge, has_once, has_ttl;
+    bool has_force, has_fallback, has_challenge, has_once, has_ttl, has_era, has_pace;
+    bool has_uploads, uploads;
     const char *force, *fallback;
     bool challenge, once;
     unsigned ttl;
+    fake_era_t era;
+    fake_pace_t pace;
 } s_control_t;
+
+/*  pace: null (off) or {"interval_ms", "window", "window_ms"} (each optional,
+    0 when absent; a window needs a window_ms). */
+static int s_control_pace(json_t *v, fake_pace_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return s_err(err, errlen, "pace: expected null or {interval_ms, window, window_ms}");
+    const char *key;
+    json_t *n;
+    json_object_foreach(v, key, n)
+    {
+        unsigned *slot = strcmp(key, "interval_ms") == 0 ? &out->interval_ms
+                         : strcmp(key, "window") == 0    ? &out->window
+                         : strcmp(key, "window_ms") == 0 ? &out->window_ms
+                                                         : NULL;
+        if (!slot)
+            return s_err(err, errlen, "pace: unknown key \"%.40s\"", key);
+        if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+            json_integer_value(n) > FAKE_ARENA_MAX_PACE_MS)
+            return s_err(err, errlen, "pace.%s: expected an integer in 0..%u", key,
+                         FAKE_ARENA_MAX_PACE_MS);
+        *slot = (unsigned)json_integer_value(n);
+    }
+    if (out->window > FAKE_ARENA_MAX_PACE_WINDOW || (out->window && !out->window_ms))
+        return s_err(err, errlen, "pace: window must be 0..%d and come with a window_ms",
+                     FAKE_ARENA_MAX_PACE_WINDOW);
+    return 0;
+}
 
 static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
 {
@@ -590,6 +1129,18 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
                 c->has_challenge = true, c->challenge = json_is_true(v);
             else
                 c->has_once = true, c->once = json_is_true(v);
+        } else if (strcmp(key, "uploads") == 0) {
+            if (!json_is_boolean(v))
+                return s_err(err, errlen, "uploads: expected true or false");
+            c->has_uploads = true, c->uploads = json_is_true(v);
+        } else if (strcmp(key, "era") == 0) {
+            if (fake_era_parse(json_is_string(v) ? json_string_value(v) : "", &c->era) < 0)
+                return s_err(err, errlen, "era: expected \"2026\" or \"2025\"");
+            c->has_era = true;
+        } else if (strcmp(key, "pace") == 0) {
+            if (s_control_pace(v, &c->pace, err, errlen) < 0)
+                return -1;
+            c->has_pace = true;
         } else if (strcmp(key, "token_ttl_ms") == 0) {
             json_int_t n = json_integer_value(v);
             if (!json_is_integer(v) || n < 1 || n > FAKE_SERVER_MAX_TOKEN_TTL_MS)
@@ -600,7 +1151,7 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
         } else {
             return s_err(err, errlen,
                          "unknown key \"%.40s\" (keys: force, default, challenge, "
-                         "challenge_once, token_ttl_ms)",
+                         "challenge_once, token_ttl_ms, era, pace, uploads)",
                          key);
         }
     }
@@ -630,6 +1181,15 @@ static int s_control_apply(fake_arena_server_t *self, const s_control_t *c)
         self->challenge_once = c->once;
     if (c->has_ttl)
         self->ttl_ms = c->ttl;
+    if (c->has_uploads)
+        self->uploads_off = !c->uploads;
+    if (c->has_era)
+        fake_arena_set_era(self->arena, c->era);
+    if (c->has_pace) {
+        if (fake_arena_set_pace(self->arena, &c->pace) < 0)
+            return -1; /* not reached: s_control_pace checked the same bounds */
+        self->pace = c->pace;
+    }
     return 0;
 }
 
@@ -661,8 +1221,8 @@ int fake_arena_server_control(fake_arena_server_t *self, const char *json, char 
 
 static fake_arena_t *s_make_arena(fake_arena_server_t *self, char *err, size_t errlen)
 {
-    fake_arena_config_t acfg = {self->url, self->models.models, self->models.n, NULL,
-                                0,         self->max_ids};
+    fake_arena_config_t acfg = {self->url,     self->models.models,         self->models.n, NULL, 0,
+                                self->max_ids, fake_era_name(self->cfg_era)};
     fake_arena_t *a = fake_arena_new(&acfg, err, errlen);
     if (a && fake_arena_set_recaptcha_src(a, FAKE_SERVER_RECAPTCHA_SRC) < 0) {
         fake_arena_destroy(&a);
@@ -688,9 +1248,12 @@ int fake_arena_server_reset(fake_arena_server_t *self)
     self->arena = fresh;
     self->challenge = self->challenge_once = false;
     self->ttl_ms = self->cfg_ttl_ms;
+    memset(&self->pace, 0, sizeof self->pace); /* the fresh engine paces nothing */
     memset(self->tokens, 0, self->max_tokens * sizeof *self->tokens);
     self->minted = self->used = 0;
     s_record_clear(self);
+    s_uploads_clear(self);
+    self->uploads_off = false;
     pthread_mutex_unlock(&self->mtx);
     return rc;
 }
@@ -780,6 +1343,10 @@ static void s_record_refusal(json_t *rec, int status, const char *reason)
 static int s_eval_plan(fake_arena_server_t *self, s_req_t *r, json_t *rec, const char *method,
                        const char *url, const char *ctype)
 {
+    const char *account = r->account[0] ? r->account : NULL; /* the session's user id */
+    json_object_set_new(rec, "account",
+                        json_string(account ? account : FAKE_ARENA_ACCOUNT_DEFAULT));
+    json_object_set_new(rec, "pace_violation", json_false());
     if (self->challenge || self->challenge_once) {
         self->challenge_once = false;
         r->cloudflare = true;
@@ -793,12 +1360,16 @@ static int s_eval_plan(fake_arena_server_t *self, s_req_t *r, json_t *rec, const
         s_record_refusal(rec, 413, r->oom ? "out of memory" : why);
         return s_plan_whole(&r->plan, 413, S_JSON_TYPE, "{\"error\":\"Payload too large\"}");
     }
+    if (!r->account[0] && fake_arena_era(self->arena) == FAKE_ERA_2026) {
+        s_record_refusal(rec, 401, "not logged in (no session cookie)");
+        return s_plan_whole(&r->plan, 401, S_JSON_TYPE, "{\"error\":\"Unauthorized\"}");
+    }
     json_t *headers = json_object();
     if (headers && ctype)
         json_object_set_new(headers, "content-type", s_safe_string(ctype));
-    fake_request_t req = {url,         method,        headers, r->body.data ? r->body.data : "",
-                          r->body.len, NULL,          NULL,    NULL,
-                          self->force, self->fallback};
+    fake_request_t req = {url,         method,         headers, r->body.data ? r->body.data : "",
+                          r->body.len, NULL,           NULL,    NULL,
+                          self->force, self->fallback, account};
     fake_http_t http = {s_token_check, r};
     fake_outcome_t out;
     int rc = headers ? fake_arena_handle_http(self->arena, &req, &http, &out) : -1;
@@ -811,6 +1382,7 @@ static int s_eval_plan(fake_arena_server_t *self, s_req_t *r, json_t *rec, const
     json_object_set_new(rec, "rejected", json_boolean(out.rejected));
     json_object_set_new(rec, "reason", out.rejected ? json_string(out.reason) : json_null());
     json_object_set_new(rec, "recaptcha_token_ok", json_boolean(r->token_ok));
+    json_object_set_new(rec, "pace_violation", json_boolean(out.pace_violation));
     r->cloudflare = strcmp(out.scenario, "cloudflare") == 0;
     r->plan = out.plan;
     memset(&out.plan, 0, sizeof out.plan);
@@ -908,9 +1480,13 @@ static enum MHD_Result s_serve_eval(fake_arena_server_t *self, s_req_t *r, struc
                                     const char *method, const char *url)
 {
     const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    s_cookie_user(c, r->account, sizeof r->account, NULL);
     pthread_mutex_lock(&self->mtx);
     json_t *rec = s_record_new(self, method, url, ctype);
     int rc = rec ? s_eval_plan(self, r, rec, method, url, ctype) : -1;
+    if (rec)
+        json_object_set_new(rec, "attachments_mode",
+                            json_string(s_attachments_mode(self, json_object_get(rec, "body"))));
     if (rc == 0 && r->plan.end == FAKE_END_FAIL) /* page-side: never for HTTP requests */
         rc = -1;
     if (rc < 0 && rec &&
@@ -948,6 +1524,11 @@ static s_req_t *s_req_new(fake_arena_server_t *self, struct MHD_Connection *c, c
     r->self = self;
     r->route = s_route(method, url);
     r->limit = r->route == S_EVAL ? self->max_body : S_SMALL_BODY;
+    if (r->route == S_STORAGE)
+        r->limit = FAKE_ARENA_MAX_ATTACHMENT;
+    if (r->route == S_BAD_METHOD && strcmp(method, "POST") == 0 && s_is_page_path(url) &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Next-Action"))
+        r->route = S_ACTION;
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = info ? info->connect_fd : -1;
@@ -988,7 +1569,7 @@ static enum MHD_Result s_dispatch(fake_arena_server_t *self, s_req_t *r, struct 
     case S_PAGE:
         return s_serve_page(self, c);
     case S_SCRIPT:
-        return s_serve_script(c);
+        return s_serve_script(self, c);
     case S_CSS:
         return s_respond(c, MHD_HTTP_OK, "text/css; charset=utf-8", "/* fake-arena */\n", 17, NULL);
     case S_FAVICON: /* no icon, and no 404 in the browser's console */
@@ -1007,6 +1588,14 @@ static enum MHD_Result s_dispatch(fake_arena_server_t *self, s_req_t *r, struct 
                    : s_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "reset failed");
     case S_TOKENS:
         return s_serve_tokens(self, c);
+    case S_ACTIONS_JS:
+        return s_serve_actions_js(c);
+    case S_ACTION:
+        return s_serve_action(self, r, c);
+    case S_STORAGE:
+        return s_serve_storage(self, r, c, method, url);
+    case S_UPLOADS:
+        return s_serve_uploads(self, c);
     case S_FAKE_NOT_FOUND:
         return s_respond_error(c, MHD_HTTP_NOT_FOUND, "no such fake-arena endpoint");
     case S_BAD_METHOD:
@@ -1088,6 +1677,8 @@ static int s_config(fake_arena_server_t *self, const fake_arena_server_config_t 
     if (cfg->token_ttl_ms > FAKE_SERVER_MAX_TOKEN_TTL_MS)
         return s_err(err, errlen, "token ttl %u ms is over %u", cfg->token_ttl_ms,
                      FAKE_SERVER_MAX_TOKEN_TTL_MS);
+    if (fake_era_parse(cfg->era, &self->cfg_era) < 0)
+        return s_err(err, errlen, "era \"%.20s\" is not 2026 or 2025", cfg->era);
     if (cfg->force_scenario && fake_link_directive_check(cfg->force_scenario, why, sizeof why) < 0)
         return s_err(err, errlen, "force scenario: %s", why);
     if (cfg->default_scenario &&
@@ -1184,6 +1775,8 @@ void fake_arena_server_destroy(fake_arena_server_t **self_p)
     if (self->recs)
         s_record_clear(self);
     free(self->recs);
+    s_uploads_clear(self);
+    free(self->uploads);
     free(self->tokens);
     free(self->force);
     free(self->fallback);

@@ -51,6 +51,7 @@ typedef struct {
     size_t max_requests;          /* 0: FAKE_SERVER_MAX_REQUESTS */
     size_t max_body;              /* 0: FAKE_SERVER_MAX_BODY */
     size_t max_ids;               /* duplicate-id memory; 0: the engine's default */
+    const char *era;              /* how the site behaves: "2026" (NULL) or "2025" */
 } fake_arena_server_config_t;
 
 /*  Validates the config, listens and starts serving. NULL with err. */
@@ -65,12 +66,13 @@ const char *fake_arena_server_url(const fake_arena_server_t *self);
 
 /*  What POST /__fake/control does, from C: a JSON object with any of
     force, default (directive or null), challenge, challenge_once (bool),
-    token_ttl_ms (1..FAKE_SERVER_MAX_TOKEN_TTL_MS). All or nothing: 0, or -1
-    with err. */
+    token_ttl_ms (1..FAKE_SERVER_MAX_TOKEN_TTL_MS), era ("2026"|"2025"),
+    pace ({"interval_ms","window","window_ms"} or null). All or nothing: 0,
+    or -1 with err. */
 int fake_arena_server_control(fake_arena_server_t *self, const char *json, char *err,
                               size_t errlen);
 /*  What POST /__fake/reset does: forgets requests, ids and tokens, and
-    puts the modes back to the config's. */
+    puts the modes back to the config's (era too; pace off). */
 int fake_arena_server_reset(fake_arena_server_t *self);
 /*  A deep copy of GET /__fake/requests' array (the caller's to decref), or
     NULL when out of memory. */

@@ -77,6 +77,7 @@ struct s_tab {
     size_t n_jobs;
     atomic_bool drop_requested;
     char *scenario, *force; /* owner->mtx */
+    char *account;          /* the logged-in account's hash, or NULL (fixed) */
 };
 
 typedef struct {
@@ -492,10 +493,27 @@ static void s_on_established(s_tab_t *tab, struct lws *wsi)
 
 /* ---- node → tab frames --------------------------------------------------- */
 
+/*  What a logged-in tab reports after every welcome: the page can mint
+    tokens, shows no challenge, and whose session it holds. */
+static void s_send_account_state(s_tab_t *tab)
+{
+    json_t *st = json_pack("{s:s,s:b,s:b,s:s,s:b}", "type", "state", "challenge", 0, "recaptcha",
+                           1, "account", tab->account, "logged_in", 1);
+    char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    json_decref(st);
+    abuf_t b = ABUF_INIT;
+    if (text && s_frame_begin(&b) == 0 && abuf_puts(&b, text) == 0)
+        s_ctrl_push(tab, &b);
+    abuf_free(&b);
+    free(text);
+}
+
 static void s_on_welcome(s_tab_t *tab, const link_frame_t *f)
 {
     fake_link_t *self = tab->owner;
     atomic_fetch_add(&self->c.welcomes, 1);
+    if (tab->state == TAB_OPEN && tab->account)
+        s_send_account_state(tab);
     if (tab->state == TAB_OPEN) {
         tab->state = TAB_WELCOMED;
         tab->backoff_ms = FAKE_LINK_RECONNECT_MIN_MS;
@@ -574,6 +592,8 @@ static void s_emit_fetch(s_tab_t *tab, const char *id, const fake_outcome_t *out
                             out->scenario[0] ? json_string(out->scenario) : json_null());
         json_object_set(ev, "body", out->body ? out->body : json_null());
         json_object_set(ev, "recaptcha", out->recaptcha ? out->recaptcha : json_null());
+        json_object_set_new(ev, "account",
+                            tab->account ? json_string(tab->account) : json_null());
         s_emit(tab->owner, ev);
     }
     if (!out->rejected)
@@ -585,6 +605,7 @@ static void s_emit_fetch(s_tab_t *tab, const char *id, const fake_outcome_t *out
         json_object_set_new(ev, "status",
                             json_integer(out->plan.end == FAKE_END_FAIL ? 0 : out->plan.status));
         json_object_set_new(ev, "reason", json_string(out->reason));
+        json_object_set_new(ev, "pace_violation", json_boolean(out->pace_violation));
     }
     s_emit(tab->owner, ev);
 }
@@ -618,8 +639,9 @@ static void s_on_fetch(s_tab_t *tab, const link_frame_t *f)
     }
     char *force, *fallback;
     s_tab_directives(tab, &force, &fallback);
-    fake_request_t req = {f->url,      f->method,    f->headers,    f->body, f->body_len,
-                          f->rc_field, f->rc_action, f->rc_sitekey, force,   fallback};
+    fake_request_t req = {f->url,      f->method,    f->headers,    f->body,  f->body_len,
+                          f->rc_field, f->rc_action, f->rc_sitekey, force,    fallback,
+                          tab->account};
     fake_outcome_t out;
     int rc = fake_arena_handle(self->arena, &req, &out);
     free(force);
@@ -963,14 +985,22 @@ static int s_make_arena(fake_link_t *self, const fake_link_config_t *cfg)
     char *text = cfg->models_file ? s_read_file(cfg->models_file, &len) : NULL;
     if (cfg->models_file && !text)
         return -1;
-    fake_arena_config_t acfg = {self->origin, cfg->models, cfg->n_models,
-                                text,         len,         cfg->max_remembered_ids};
+    fake_arena_config_t acfg = {self->origin, cfg->models, cfg->n_models,          text,
+                                len,          cfg->max_remembered_ids, cfg->era};
     char err[300];
     self->arena = fake_arena_new(&acfg, err, sizeof err);
     free(text);
-    if (!self->arena)
+    if (!self->arena) {
         alog_error("fake-link: %s", err);
-    return self->arena ? 0 : -1;
+        return -1;
+    }
+    fake_pace_t pace = {cfg->pace_interval_ms, cfg->pace_window, cfg->pace_window_ms};
+    if (fake_arena_set_pace(self->arena, &pace) < 0) {
+        alog_error("fake-link: pace %u ms, %u per %u ms: out of range", pace.interval_ms,
+                   pace.window, pace.window_ms);
+        return -1;
+    }
+    return 0;
 }
 
 static int s_check_directive(const char *what, size_t idx, const char *d)
@@ -1002,6 +1032,14 @@ static int s_make_tabs(fake_link_t *self, const fake_link_config_t *cfg)
         tab->scenario = sc ? strdup(sc) : NULL;
         tab->force = fo ? strdup(fo) : NULL;
         if ((sc && !tab->scenario) || (fo && !tab->force))
+            return -1;
+        const char *acc = i < cfg->n_tab_account && cfg->tab_account[i] ? cfg->tab_account[i]
+                                                                          : cfg->account;
+        if (acc && !fake_link_account_ok(acc)) {
+            alog_error("fake-link: tab %zu account \"%.40s\" is not 32 lowercase hex", i, acc);
+            return -1;
+        }
+        if (acc && !(tab->account = strdup(acc)))
             return -1;
     }
     return 0;
@@ -1113,6 +1151,7 @@ void fake_link_destroy(fake_link_t **self_p)
         abuf_free(&tab->tx);
         free(tab->scenario);
         free(tab->force);
+        free(tab->account);
     }
     free(self->tabs);
     fake_arena_destroy(&self->arena);
@@ -1221,7 +1260,7 @@ int fake_link_directive_check(const char *directive, char *err, size_t errlen)
     fake_directive_t d;
     if (fake_directive_parse(directive, &d, err, errlen) < 0)
         return -1;
-    fake_scenario_in_t in = {&d, "", 0, "{}", 2, 1};
+    fake_scenario_in_t in = {&d, "", 0, "{}", 2, 1, false};
     fake_plan_t plan;
     int rc = fake_scenario_plan(&in, &plan, err, errlen);
     fake_plan_clear(&plan);

@@ -61,7 +61,7 @@ typedef struct {
     size_t n_tab_force;
     bool no_reconnect; /* tabs stay down after a close (a `reload` still reconnects) */
     /* The page's models: the four defaults (fake-chat, fake-chat-2, fake-image,
-       fake-search), then these, then models_file (a JSON array of
+       fake-search; in 2026 then the fake-twin rows and fake-hidden), then these, then models_file (a JSON array of
        {"name","id"?,"modality"?,"organization"?,"image_input"?}); a later entry
        with the same name replaces an earlier one. */
     const fake_link_model_t *models;
@@ -72,6 +72,16 @@ typedef struct {
     FILE *events;                 /* JSON lines, flushed per line; may be NULL */
     fake_link_event_fn *on_event; /* may be NULL */
     void *on_event_arg;
+    const char *era; /* how the site behaves: "2026" (NULL) or "2025" */
+    /* The logged-in account of each tab (32 lowercase hex, the hash the
+       userscript reports): account for every tab without its own
+       tab_account[i]. A tab with one sends a state frame with it after every
+       welcome, and its fetches are paced as that account's. NULL: none. */
+    const char *account;
+    const char *const *tab_account;
+    size_t n_tab_account;
+    /* Pace rules of the site (fake_arena_set_pace): all 0, off. */
+    unsigned pace_interval_ms, pace_window, pace_window_ms;
 } fake_link_config_t;
 
 typedef struct {
@@ -113,8 +123,22 @@ int fake_link_set_force(fake_link_t *self, size_t idx, const char *directive);
     browser; the reconnect policy applies. 0, or -1 on a bad index. */
 int fake_link_drop_tab(fake_link_t *self, size_t idx);
 
-/*  The catalog id the fake derives from a model name (a v4-looking UUID). */
+/*  The catalog id the 2025 page derives from a model name (a v4-looking UUID). */
 void fake_link_model_uuid(const char *name, char out[UUID_STR_LEN]);
+
+#define FAKE_LINK_UUID7_BASE_MS 1767225600000LL  /* 2026-01-01T00:00:00Z */
+#define FAKE_LINK_UUID7_STALE_MS 1748736000000LL /* 2025-06-01T00:00:00Z */
+/*  A UUIDv7 derived from a name: timestamp base_ms plus a hash-derived offset
+    under one day, the other bits from the same hash (BLAKE2b of
+    "fake-arena-model-v7:<name>"). The 2026 page's ids use
+    FAKE_LINK_UUID7_BASE_MS; the stale twin's FAKE_LINK_UUID7_STALE_MS. */
+void fake_link_model_uuid7(const char *name, long long base_ms, char out[UUID_STR_LEN]);
+/*  The id an era's page gives a model without an explicit one ("2025":
+    fake_link_model_uuid; "2026" or NULL: fake_link_model_uuid7 at
+    FAKE_LINK_UUID7_BASE_MS). */
+void fake_link_model_id(const char *name, const char *era, char out[UUID_STR_LEN]);
+/*  1 when s is an account hash: exactly 32 lowercase hex characters. */
+bool fake_link_account_ok(const char *s);
 /*  Checks a directive without running it. 0, or -1 with a reason in err. */
 int fake_link_directive_check(const char *directive, char *err, size_t errlen);
 

@@ -16,17 +16,20 @@
 #include "protocol/alog.h"
 #include "tests/support/fake_link.h"
 
-#define S_MAX_PAIRS (2 * FAKE_LINK_MAX_TABS)
+#define S_MAX_PAIRS (3 * FAKE_LINK_MAX_TABS)
 #define S_DEFAULT_READY_MS 10000
+
+typedef enum { S_PAIR_SCENARIO = 0, S_PAIR_FORCE, S_PAIR_ACCOUNT } s_pair_kind_t;
 
 typedef struct {
     size_t idx;
-    const char *directive;
-    int force;
+    const char *value; /* a directive or an account */
+    s_pair_kind_t kind;
 } s_pair_t;
 
 typedef struct {
-    const char *url, *token, *origin, *events_path, *models, *scenario;
+    const char *url, *token, *origin, *events_path, *models, *scenario, *era, *account;
+    unsigned pace[3]; /* interval_ms, window, window_ms */
     size_t tabs;
     int no_reconnect;
     long ready_ms;
@@ -51,6 +54,11 @@ static void s_usage(FILE *f)
             "  --scenario DIRECTIVE       default scenario of every tab\n"
             "  --tab-scenario IDX=DIRECTIVE  default scenario of tab IDX (repeatable)\n"
             "  --tab-force IDX=DIRECTIVE  scenario of tab IDX that wins over prompts (repeatable)\n"
+            "  --era 2026|2025            how the site behaves (default 2026)\n"
+            "  --account HASH             logged-in account of every tab (32 lowercase hex)\n"
+            "  --tab-account IDX=HASH     account of tab IDX (repeatable)\n"
+            "  --pace MS[,COUNT,WINDOW_MS]  429 \"prompt failed\" for an account's request MS\n"
+            "                             after its last, or over COUNT within WINDOW_MS\n"
             "  --no-reconnect             do not reconnect after a close\n"
             "  --ready-timeout MS         give up when not ready within MS (default %d)\n"
             "  --log-level LEVEL          error|warn|info|debug (default warn)\n"
@@ -69,7 +77,7 @@ static int s_number(const char *s, long min, long max, long *out)
     return 0;
 }
 
-static int s_add_pair(s_opts_t *o, const char *arg, int force)
+static int s_add_pair(s_opts_t *o, const char *arg, s_pair_kind_t kind)
 {
     const char *eq = strchr(arg, '=');
     char idx[16];
@@ -80,7 +88,29 @@ static int s_add_pair(s_opts_t *o, const char *arg, int force)
     idx[eq - arg] = '\0';
     if (s_number(idx, 0, FAKE_LINK_MAX_TABS - 1, &v) < 0)
         return -1;
-    o->pairs[o->n_pairs++] = (s_pair_t){(size_t)v, eq + 1, force};
+    o->pairs[o->n_pairs++] = (s_pair_t){(size_t)v, eq + 1, kind};
+    return 0;
+}
+
+/*  "MS" or "MS,COUNT,WINDOW_MS" into o->pace. */
+static int s_parse_pace(s_opts_t *o, const char *arg)
+{
+    char buf[64];
+    long v[3] = {0, 0, 0};
+    if (strlen(arg) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", arg);
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == 3 || s_number(tok, 0, 86400000, &v[n]) < 0)
+            return -1;
+        n++;
+    }
+    if (n != 1 && n != 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        o->pace[i] = (unsigned)v[i];
     return 0;
 }
 
@@ -96,6 +126,10 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         O_SCENARIO,
         O_TAB_SC,
         O_TAB_FORCE,
+        O_ERA,
+        O_ACCOUNT,
+        O_TAB_ACCOUNT,
+        O_PACE,
         O_NO_RECONNECT,
         O_READY,
         O_LOG,
@@ -111,6 +145,10 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         {"scenario", required_argument, NULL, O_SCENARIO},
         {"tab-scenario", required_argument, NULL, O_TAB_SC},
         {"tab-force", required_argument, NULL, O_TAB_FORCE},
+        {"era", required_argument, NULL, O_ERA},
+        {"account", required_argument, NULL, O_ACCOUNT},
+        {"tab-account", required_argument, NULL, O_TAB_ACCOUNT},
+        {"pace", required_argument, NULL, O_PACE},
         {"no-reconnect", no_argument, NULL, O_NO_RECONNECT},
         {"ready-timeout", required_argument, NULL, O_READY},
         {"log-level", required_argument, NULL, O_LOG},
@@ -153,9 +191,38 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case O_TAB_SC:
         case O_TAB_FORCE:
-            if (s_add_pair(o, optarg, c == O_TAB_FORCE) < 0) {
+            if (s_add_pair(o, optarg, c == O_TAB_FORCE ? S_PAIR_FORCE : S_PAIR_SCENARIO) < 0) {
                 fprintf(stderr, "fake-link: %s %s: expected IDX=DIRECTIVE\n",
                         c == O_TAB_FORCE ? "--tab-force" : "--tab-scenario", optarg);
+                return -1;
+            }
+            break;
+        case O_ERA:
+            if (strcmp(optarg, "2026") != 0 && strcmp(optarg, "2025") != 0) {
+                fprintf(stderr, "fake-link: --era %s: expected 2026 or 2025\n", optarg);
+                return -1;
+            }
+            o->era = optarg;
+            break;
+        case O_ACCOUNT:
+            if (!fake_link_account_ok(optarg)) {
+                fprintf(stderr, "fake-link: --account %s: expected 32 lowercase hex\n", optarg);
+                return -1;
+            }
+            o->account = optarg;
+            break;
+        case O_TAB_ACCOUNT:
+            if (s_add_pair(o, optarg, S_PAIR_ACCOUNT) < 0 ||
+                !fake_link_account_ok(o->pairs[o->n_pairs - 1].value)) {
+                fprintf(stderr, "fake-link: --tab-account %s: expected IDX=HASH (32 hex)\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case O_PACE:
+            if (s_parse_pace(o, optarg) < 0) {
+                fprintf(stderr, "fake-link: --pace %s: expected MS or MS,COUNT,WINDOW_MS\n",
+                        optarg);
                 return -1;
             }
             break;
@@ -254,13 +321,18 @@ int main(int argc, char **argv)
         return 2;
 
     const char **scen = calloc(o.tabs, sizeof *scen), **force = calloc(o.tabs, sizeof *force);
+    const char **accounts = calloc(o.tabs, sizeof *accounts);
     s_state_t st = {calloc(o.tabs, sizeof(unsigned long)), o.tabs};
-    if (!scen || !force || !st.welcomes) {
+    if (!scen || !force || !accounts || !st.welcomes) {
         fprintf(stderr, "fake-link: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < o.n_pairs; i++)
-        (o.pairs[i].force ? force : scen)[o.pairs[i].idx] = o.pairs[i].directive;
+    for (size_t i = 0; i < o.n_pairs; i++) {
+        const char **into = o.pairs[i].kind == S_PAIR_FORCE     ? force
+                            : o.pairs[i].kind == S_PAIR_ACCOUNT ? accounts
+                                                                : scen;
+        into[o.pairs[i].idx] = o.pairs[i].value;
+    }
 
     FILE *events = NULL;
     if (o.events_path && strcmp(o.events_path, "-") == 0) {
@@ -293,6 +365,13 @@ int main(int argc, char **argv)
         .events = events,
         .on_event = s_on_event,
         .on_event_arg = &st,
+        .era = o.era,
+        .account = o.account,
+        .tab_account = accounts,
+        .n_tab_account = o.tabs,
+        .pace_interval_ms = o.pace[0],
+        .pace_window = o.pace[1],
+        .pace_window_ms = o.pace[2],
     };
     fake_link_t *link = fake_link_new(&cfg);
     int rc = 1;
@@ -305,6 +384,7 @@ int main(int argc, char **argv)
         fclose(events);
     free(scen);
     free(force);
+    free(accounts);
     free(st.welcomes);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*  fake_scenario — what the fake LMArena answers to a valid request: one
     builder per scenario of docs/testing.md turns a parsed directive into a
     response plan (status, headers, body in ARENA-UPSTREAM.md's line format,
-    chunking and pacing, ending). Pure; any thread. */
+    chunking and pacing, ending). A 2026 direct-battle's 200 answers also
+    carry participant B's lines (b…), woven between A's. Pure; any thread. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 #define S_MAX_PLAN_CHUNKS 10000000u /* bound on one plan */
 
 /* Keys every scenario takes, and the shared sets. */
-#define S_COMMON "ttfb"
+#define S_COMMON "ttfb bfail"
 #define S_FORMAT "prefix split seed gap"
 #define S_ANSWER "text piece finish pt ct " S_FORMAT
 
@@ -75,6 +76,7 @@ typedef struct {
     const fake_scenario_in_t *in;
     int prefix; /* "data: " before every line */
     int bytes;  /* chunks travel as raw bytes (fake_scenario_plan_bytes) */
+    int recut;  /* long: re-cut into ~8 KiB chunks once the lines are final */
     char *err;
     size_t errlen;
 } s_ctx_t;
@@ -469,6 +471,16 @@ static int s_sc_ratelimit(s_ctx_t *c)
     return s_error_json(c, 429, "Too many requests");
 }
 
+static int s_sc_promptfailed(s_ctx_t *c)
+{
+    unsigned long times;
+    if (s_num(c, "times", (unsigned long)-1, 0, S_MAX_COUNT, &times) < 0)
+        return -1;
+    if (c->in->nth > times)
+        return s_answer(c);
+    return s_error_json(c, 429, "prompt failed");
+}
+
 static int s_sc_recaptcha(s_ctx_t *c)
 {
     unsigned long times;
@@ -611,9 +623,13 @@ static int s_sc_long(s_ctx_t *c)
         }
     }
     abuf_free(&line);
-    if (s_finish(c, "stop", s_prompt_tokens(c), (long long)(chars + 3) / 4, 0) < 0)
-        return -1;
-    /* Re-cut into ~8 KiB chunks that split lines anywhere but inside a character. */
+    c->recut = 1;
+    return s_finish(c, "stop", s_prompt_tokens(c), (long long)(chars + 3) / 4, 0);
+}
+
+/*  long's chunks: ~8 KiB that split lines anywhere but inside a character. */
+static int s_recut_long(s_ctx_t *c)
+{
     fake_plan_t *p = c->p;
     p->n_chunks = 0;
     for (size_t at = 0; at < p->body.len;) {
@@ -624,6 +640,78 @@ static int s_sc_long(s_ctx_t *c)
             return s_oom(c);
         at = end;
     }
+    return 0;
+}
+
+/*  Appends chunk k of src to w (its bytes into w's body). */
+static int s_weave_add(fake_plan_t *w, const fake_plan_t *src, size_t k, unsigned delay_ms)
+{
+    const fake_chunk_t *ch = &src->chunks[k];
+    size_t off = w->body.len;
+    if (abuf_append(&w->body, src->body.data + ch->off, ch->len) < 0)
+        return -1;
+    return fake_plan_add_chunk(w, off, ch->len, delay_ms);
+}
+
+/*  B's lines: bg, FAKE_ARENA_B_ANSWER in 3 b0 pieces, bd; with bfail=1 bg,
+    the first piece, b3 FAKE_ARENA_B_ERROR, b0 "hasArenaError". */
+static int s_b_lines(s_ctx_t *c, int fail, fake_plan_t *b)
+{
+    s_ctx_t bc = *c;
+    bc.p = b;
+    static const char answer[] = FAKE_ARENA_B_ANSWER, think[] = FAKE_ARENA_B_THINKING;
+    if (s_line_str(&bc, "bg", think, sizeof think - 1, 0) < 0 ||
+        s_pieces(&bc, "b0", answer, sizeof answer - 1, S_PIECES, 0, 0) < 0)
+        return -1;
+    if (fail) {
+        b->n_chunks = 2; /* bg and the first piece; the rest never comes */
+        return s_line_str(&bc, "b3", FAKE_ARENA_B_ERROR, strlen(FAKE_ARENA_B_ERROR), 0) < 0 ||
+                       s_line_str(&bc, "b0", "hasArenaError", 13, 0) < 0
+                   ? -1
+                   : 0;
+    }
+    long long ct = (long long)(fake_utf8_chars(answer, sizeof answer - 1) + 3) / 4;
+    json_t *v = json_pack("{s:s,s:{s:I,s:I}}", "finishReason", "stop", "usage", "promptTokens",
+                          (json_int_t)s_prompt_tokens(c), "completionTokens", (json_int_t)ct);
+    return s_line_json(&bc, "bd", v, 0);
+}
+
+/*  A 2026 direct-battle: participant B's lines woven between A's, one after
+    each of A's chunks but the last, the rest just before A's last chunk
+    (its finish stays last). Only 200 answers that end normally (not
+    midclose, stall); before any re-cutting, so B's lines are whole. */
+static int s_participant_b(s_ctx_t *c)
+{
+    unsigned long fail;
+    if (s_num(c, "bfail", 0, 0, 1, &fail) < 0)
+        return -1;
+    fake_plan_t *a = c->p;
+    if (!c->in->battle || a->status != 200 || a->end != FAKE_END_DONE || a->n_chunks == 0)
+        return 0;
+    fake_plan_t b, w;
+    memset(&b, 0, sizeof b);
+    memset(&w, 0, sizeof w);
+    int rc = s_b_lines(c, (int)fail, &b);
+    for (size_t i = 0, k = 0; rc == 0 && i < a->n_chunks; i++) {
+        bool last = i + 1 == a->n_chunks;
+        while (rc == 0 && last && k < b.n_chunks)
+            rc = s_weave_add(&w, &b, k++, 0);
+        if (rc == 0)
+            rc = s_weave_add(&w, a, i, a->chunks[i].delay_ms);
+        if (rc == 0 && !last && k < b.n_chunks)
+            rc = s_weave_add(&w, &b, k++, 0);
+    }
+    fake_plan_clear(&b);
+    if (rc < 0) {
+        fake_plan_clear(&w);
+        return s_oom(c);
+    }
+    abuf_free(&a->body);
+    free(a->chunks);
+    a->body = w.body;
+    a->chunks = w.chunks;
+    a->n_chunks = w.n_chunks;
+    a->cap_chunks = w.cap_chunks;
     return 0;
 }
 
@@ -641,6 +729,7 @@ static const struct {
     {"search", S_COMMON " url title " S_ANSWER, s_sc_search, 1},
     {"ratelimit", S_COMMON " retry", s_sc_ratelimit, 0},
     {"recaptcha", S_COMMON " times " S_ANSWER, s_sc_recaptcha, 1},
+    {"promptfailed", S_COMMON " times " S_ANSWER, s_sc_promptfailed, 1},
     {"cloudflare", S_COMMON, s_sc_cloudflare, 0},
     {"moderation", S_COMMON, s_sc_moderation, 0},
     {"toolarge", S_COMMON, s_sc_toolarge, 0},
@@ -673,7 +762,7 @@ static int s_plan(const fake_scenario_in_t *in, int bytes, fake_plan_t *plan, ch
                   size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
-    s_ctx_t c = {plan, in, 0, bytes, err, errlen};
+    s_ctx_t c = {plan, in, 0, bytes, 0, err, errlen};
     size_t i = s_find(in->d->name);
     if (i == S_N_SCENARIOS) {
         s_fail(&c, "unknown scenario \"%s\"", in->d->name);
@@ -686,8 +775,10 @@ static int s_plan(const fake_scenario_in_t *in, int bytes, fake_plan_t *plan, ch
     else if (s_num(&c, "ttfb", 0, 0, S_MAX_MS, &ttfb) == 0) {
         c.prefix = prefix && strcmp(prefix, "data") == 0;
         plan->head_delay_ms = (unsigned)ttfb;
-        if (s_scenarios[i].run(&c) == 0 && (!s_scenarios[i].splittable || plan->status != 200 ||
-                                            (s_resplit(&c) == 0 && s_gap(&c) == 0)))
+        if (s_scenarios[i].run(&c) == 0 && s_participant_b(&c) == 0 &&
+            (!c.recut || s_recut_long(&c) == 0) &&
+            (!s_scenarios[i].splittable || plan->status != 200 ||
+             (s_resplit(&c) == 0 && s_gap(&c) == 0)))
             return 0;
     }
     fake_plan_clear(plan);

@@ -1,7 +1,9 @@
 /*  test_arena_catalog — the model list out of LMArena page HTML: the fixture
-    page (tests/fixtures/arena_page.html), pages with no models, broken and
-    truncated flight data, unescaped JSON in the HTML, validation of names and
-    ids, the max_models bound and a 5 MB page. */
+    pages (tests/fixtures/arena_page.html, and arena_page_2026.html with
+    displayName, userSelectable and twin rows), pages with no models, broken
+    and truncated flight data, unescaped JSON in the HTML, validation of names
+    and ids, de-duplication by id only, UUIDv7 times, the max_models bound and
+    a 5 MB page. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +21,7 @@
 #include "protocol/arena_catalog.h"
 
 #define FIXTURE ARENA_SOURCE_DIR "/tests/fixtures/arena_page.html"
+#define FIXTURE_2026 ARENA_SOURCE_DIR "/tests/fixtures/arena_page_2026.html"
 
 typedef struct {
     const char *id;
@@ -27,30 +30,67 @@ typedef struct {
     const char *provider;
     arena_modality_t modality;
     bool input_image;
+    const char *display; /* displayName, NULL when absent */
+    bool hidden;         /* userSelectable:false */
+    long long created_ms;
 } want_model_t;
 
 /* What tests/fixtures/arena_page.html holds, in order. */
 static const want_model_t s_fixture_models[] = {
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01", "gpt-5-high", "openai", "openai", ARENA_MODALITY_CHAT,
-     true},
+     true, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e02", "claude-opus-4-1-20250805-thinking-16k", "anthropic",
-     "googleVertexAnthropic", ARENA_MODALITY_CHAT, true},
+     "googleVertexAnthropic", ARENA_MODALITY_CHAT, true, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e03", "gemini-2.5-pro", "google", "google",
-     ARENA_MODALITY_CHAT, true},
+     ARENA_MODALITY_CHAT, true, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e04", "gemini-2.5-flash-image-preview", "google", "google",
-     ARENA_MODALITY_IMAGE, true},
+     ARENA_MODALITY_IMAGE, true, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e05", "ppl-sonar-reasoning-pro-high", "perplexity",
-     "perplexity", ARENA_MODALITY_SEARCH, false},
+     "perplexity", ARENA_MODALITY_SEARCH, false, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e06", "stealth-phoenix-1107", NULL, NULL,
-     ARENA_MODALITY_CHAT, false},
+     ARENA_MODALITY_CHAT, false, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e08", "deepseek-v3.1", "deepseek", "fireworks",
-     ARENA_MODALITY_CHAT, false},
+     ARENA_MODALITY_CHAT, false, NULL, false, 0},
+    /* the second list's gpt-5-high: another id, so a twin row */
+    {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5eff", "gpt-5-high", "openai", "openai", ARENA_MODALITY_CHAT,
+     false, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e09", "dall-e-3", "openai", "openai", ARENA_MODALITY_IMAGE,
-     false},
+     false, NULL, false, 0},
     {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e0a", "qwen3-max-preview", "alibaba", "alibaba",
-     ARENA_MODALITY_CHAT, false},
+     ARENA_MODALITY_CHAT, false, NULL, false, 0},
 };
 #define N_FIXTURE (sizeof s_fixture_models / sizeof s_fixture_models[0])
+
+/* What tests/fixtures/arena_page_2026.html holds, in order. */
+static const want_model_t s_fixture_2026[] = {
+    {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9", "gpt-5-high", "openai", "openai", ARENA_MODALITY_CHAT,
+     true, "GPT-5 (high)", false, 1779268443117LL},
+    {"019e8423-4a8c-7b2d-8a3b-4c5d6e7f8091", "claude-opus-4-5", "anthropic", "anthropic",
+     ARENA_MODALITY_CHAT, true, "Claude Opus 4.5", true, 1780333365900LL},
+    {"019d7c69-c600-7c3e-9b4c-5d6e7f8091a2", "nightwhisper", "google", "google",
+     ARENA_MODALITY_CHAT, true, "Gemini 3 Pro", false, 1775908800000LL},
+    {"01988579-aa80-7d4f-a85d-6e7f8091a2b3", "gpt-5-high", "openai", "openai", ARENA_MODALITY_CHAT,
+     true, "GPT-5 (high)", false, 1754586000000LL},
+    {"019ab721-6c79-7e50-b96e-7f8091a2b3c4", "claude-opus-4-5", "anthropic", "anthropic",
+     ARENA_MODALITY_CHAT, true, "Claude Opus 4.5", false, 1764009012345LL},
+    {"019c1c15-e1a4-7f61-8a7f-8091a2b3c4d5", "arena-router-internal", "lmarena", "lmarena",
+     ARENA_MODALITY_CHAT, false, "Arena Router", true, 1769997722020LL},
+    {"01a0551d-9fff-7072-9b80-91a2b3c4d5e6", "stealth-lynx-0901", NULL, NULL, ARENA_MODALITY_CHAT,
+     false, NULL, false, 1788134399999LL},
+    {"019cf082-5800-7183-ac91-a2b3c4d5e6f7", "gemini-3-pro-image-preview", "google", "google",
+     ARENA_MODALITY_IMAGE, true, "Nano Banana Pro", false, 1773561600000LL},
+    {"019c7a87-3fd0-73a5-8eb3-c4d5e6f70819", "ppl-sonar-pro-high", "perplexity", "perplexity",
+     ARENA_MODALITY_SEARCH, false, "Sonar Pro (high)", false, 1771582210000LL},
+    {"019f1af9-b401-74b6-9fc4-d5e6f708192a", "deepseek-v3.2", "deepseek", "fireworks",
+     ARENA_MODALITY_CHAT, false, "DeepSeek V3.2", false, 1782864000001LL},
+    {"019fa8b8-9495-75c7-a0d5-e6f708192a3b", "grok-4.1-thinking", "xai", "xai",
+     ARENA_MODALITY_CHAT, false, "Grok 4.1 Thinking", false, 1785242096789LL},
+    {"019fa8b8-9495-76d8-b1e6-f708192a3b4c", "grok-4.1-thinking", "xai", "xai",
+     ARENA_MODALITY_CHAT, false, "Grok 4.1 Thinking", false, 1785242096789LL},
+    {"019df686-87ed-77e9-82f7-08192a3b4c5d", "kimi-k2", "moonshot", "moonshot", ARENA_MODALITY_CHAT,
+     false, "kimi-k2", false, 1777957505005LL},
+};
+#define N_FIXTURE_2026 (sizeof s_fixture_2026 / sizeof s_fixture_2026[0])
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -87,12 +127,22 @@ static void s_assert_model(const arena_model_t *got, const want_model_t *want)
                  got->provider ? got->provider : "-");
     assert_int_equal(got->modality, want->modality);
     assert_int_equal(got->input_image, want->input_image);
+    if (!s_str_eq(got->display_name, want->display))
+        fail_msg("%s: display_name %s, want %s", want->id,
+                 got->display_name ? got->display_name : "NULL",
+                 want->display ? want->display : "NULL");
+    if (got->user_selectable != !want->hidden)
+        fail_msg("%s: user_selectable %d", want->id, got->user_selectable);
+    if (want->created_ms && arena_model_created_ms(got) != want->created_ms)
+        fail_msg("%s: created %lld, want %lld", want->id, arena_model_created_ms(got),
+                 want->created_ms);
 }
 
-static const want_model_t *s_fixture_by_name(const char *name)
+/* Rows are told apart by id: twins share a name. */
+static const want_model_t *s_fixture_by_id(const char *id)
 {
     for (size_t i = 0; i < N_FIXTURE; i++)
-        if (strcmp(s_fixture_models[i].name, name) == 0)
+        if (strcmp(s_fixture_models[i].id, id) == 0)
             return &s_fixture_models[i];
     return NULL;
 }
@@ -139,6 +189,132 @@ static void test_fixture_page(void **state)
     free(html);
 }
 
+/*  The 2026 page: every row in page order — twins sharing a publicName (older
+    and newer, equal times), rows that are not user-selectable, a codename
+    whose displayName differs — minus video-only rows, broken ids and exact
+    repeats of an id. */
+static void test_fixture_2026(void **state)
+{
+    (void)state;
+    size_t len;
+    char *html = s_read_file(FIXTURE_2026, &len);
+    arena_catalog_t cat;
+    assert_int_equal(arena_catalog_extract(html, len, 0, &cat), (int)N_FIXTURE_2026);
+    for (size_t i = 0; i < N_FIXTURE_2026; i++)
+        s_assert_model(&cat.models[i], &s_fixture_2026[i]);
+    /* the repeat of the first id in the second list (another displayName) lost */
+    assert_string_equal(cat.models[0].display_name, "GPT-5 (high)");
+    arena_catalog_clear(&cat);
+
+    /* every prefix: only whole, right rows, never fewer as it grows */
+    size_t prev = 0;
+    for (size_t cut = 0; cut <= len; cut++) {
+        char *part = malloc(cut ? cut : 1);
+        assert_non_null(part);
+        memcpy(part, html, cut);
+        assert_true(arena_catalog_extract(part, cut, 0, &cat) >= 0);
+        if (cat.n < prev)
+            fail_msg("cut at %zu: %zu rows, %zu before", cut, cat.n, prev);
+        prev = cat.n;
+        for (size_t i = 0; i < cat.n; i++) {
+            const want_model_t *w = NULL;
+            for (size_t k = 0; k < N_FIXTURE_2026 && !w; k++)
+                if (strcmp(s_fixture_2026[k].id, cat.models[i].id) == 0)
+                    w = &s_fixture_2026[k];
+            if (!w)
+                fail_msg("cut at %zu: unexpected row %s", cut, cat.models[i].id);
+            s_assert_model(&cat.models[i], w);
+        }
+        arena_catalog_clear(&cat);
+        free(part);
+    }
+    assert_int_equal(prev, N_FIXTURE_2026);
+    free(html);
+}
+
+/*  displayName and userSelectable, one object at a time. */
+static void test_display_and_selectable(void **state)
+{
+    (void)state;
+    char long_name[202];
+    memset(long_name, 'd', 201);
+    long_name[201] = '\0';
+    const struct {
+        const char *extra; /* JSON members added to a model */
+        const char *display;
+        bool selectable;
+    } rows[] = {
+        {"", NULL, true},
+        {",\"displayName\":\"GPT-5\"", "GPT-5", true},
+        {",\"displayName\":\"\"", NULL, true},
+        {",\"displayName\":\" pad\"", NULL, true},
+        {",\"displayName\":\"a\\u0007b\"", NULL, true},
+        {",\"displayName\":null", NULL, true},
+        {",\"displayName\":7", NULL, true},
+        {",\"displayName\":\"LONG\"", NULL, true},
+        {",\"displayName\":\"Mod\u00e8le \\ud83d\\ude80\"", "Mod\u00e8le \xf0\x9f\x9a\x80", true},
+        {",\"userSelectable\":false", NULL, false},
+        {",\"userSelectable\":true", NULL, true},
+        {",\"userSelectable\":null", NULL, true},
+        {",\"userSelectable\":0", NULL, true},
+        {",\"userSelectable\":false,\"displayName\":\"Hidden\"", "Hidden", false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char extra[512];
+        if (strstr(rows[i].extra, "LONG"))
+            snprintf(extra, sizeof extra, ",\"displayName\":\"%s\"", long_name);
+        else
+            snprintf(extra, sizeof extra, "%s", rows[i].extra);
+        char obj[1024];
+        snprintf(obj, sizeof obj,
+                 "{\"id\":\"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9\",\"publicName\":\"m\"%s,"
+                 "\"capabilities\":{}}",
+                 extra);
+        abuf_t page = ABUF_INIT;
+        s_push(&page, 1, obj);
+        arena_catalog_t cat;
+        if (arena_catalog_extract(page.data, page.len, 0, &cat) != 1)
+            fail_msg("row %zu: the model was dropped: %s", i, obj);
+        if (!s_str_eq(cat.models[0].display_name, rows[i].display))
+            fail_msg("row %zu: display_name %s", i,
+                     cat.models[0].display_name ? cat.models[0].display_name : "NULL");
+        if (cat.models[0].user_selectable != rows[i].selectable)
+            fail_msg("row %zu: user_selectable %d", i, cat.models[0].user_selectable);
+        arena_catalog_clear(&cat);
+        abuf_free(&page);
+    }
+}
+
+static void test_created_ms(void **state)
+{
+    (void)state;
+    const struct {
+        const char *id;
+        long long want;
+    } rows[] = {
+        {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9", 1779268443117LL},
+        {"019E44A9-DBED-7A1C-89B2-C4D5E6F7A8B9", 1779268443117LL},
+        {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01", 0x0198d7e32c41LL},
+        {"ffffffff-ffff-7fff-bfff-ffffffffffff", 0xffffffffffffLL},
+        {"00000000-0000-7000-8000-000000000000", 0},
+        {"019e44a9-dbed-4a1c-89b2-c4d5e6f7a8b9", 0}, /* version 4 */
+        {"019e44a9-dbed-1a1c-89b2-c4d5e6f7a8b9", 0}, /* version 1 */
+        {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b", 0},  /* short */
+        {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9a", 0}, /* long */
+        {"019e44a9xdbed-7a1c-89b2-c4d5e6f7a8b9", 0},
+        {"019e44a9-dbeg-7a1c-89b2-c4d5e6f7a8b9", 0},
+        {"", 0},
+        {NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        arena_model_t m = {.id = (char *)rows[i].id, .name = "m"};
+        if (arena_model_created_ms(&m) != rows[i].want)
+            fail_msg("%s: %lld, want %lld", rows[i].id ? rows[i].id : "NULL",
+                     arena_model_created_ms(&m), rows[i].want);
+    }
+    assert_int_equal(arena_model_created_ms(NULL), 0);
+}
+
 static void test_max_models(void **state)
 {
     (void)state;
@@ -175,7 +351,7 @@ static void test_truncated_everywhere(void **state)
             fail_msg("cut at %zu: %zu models, %zu at the shorter cut before", cut, cat.n, prev);
         prev = cat.n;
         for (size_t i = 0; i < cat.n; i++) {
-            const want_model_t *w = s_fixture_by_name(cat.models[i].name);
+            const want_model_t *w = s_fixture_by_id(cat.models[i].id);
             if (!w)
                 fail_msg("cut at %zu: unexpected model %s", cut, cat.models[i].name);
             s_assert_model(&cat.models[i], w);
@@ -222,8 +398,11 @@ static void test_broken_flight(void **state)
         if (!seen)
             fail_msg("%s missing", must[k]);
     }
-    for (size_t i = 0; i < cat.n; i++)
-        s_assert_model(&cat.models[i], s_fixture_by_name(cat.models[i].name));
+    for (size_t i = 0; i < cat.n; i++) {
+        const want_model_t *w = s_fixture_by_id(cat.models[i].id);
+        assert_non_null(w);
+        s_assert_model(&cat.models[i], w);
+    }
     assert_string_equal(cat.models[0].name, "gpt-5-high");
     arena_catalog_clear(&cat);
     free(html);
@@ -278,17 +457,18 @@ static void test_models_in_plain_html(void **state)
     assert_int_equal(s_extract_str(page, 0, &cat), 2);
     const want_model_t want[] = {
         {"0198d7e3-2c41-7a6b-9f10-000000000001", "gpt-4o", "openai", "openai", ARENA_MODALITY_CHAT,
-         true},
+         true, NULL, false, 0},
         {"0198d7e3-2c41-7a6b-9f10-000000000002", "flux-1-kontext", "bfl", NULL,
-         ARENA_MODALITY_IMAGE, false},
+         ARENA_MODALITY_IMAGE, false, NULL, false, 0},
     };
     s_assert_model(&cat.models[0], &want[0]);
     s_assert_model(&cat.models[1], &want[1]);
     arena_catalog_clear(&cat);
 }
 
-/* Flight data wins over plain HTML; pushes of other kinds and spacing are
-   tolerated; a row split across pushes is joined. */
+/* Flight data is read before plain HTML (its rows win a repeated id);
+   pushes of other kinds and spacing are tolerated; a row split across
+   pushes is joined. */
 static void test_push_variants(void **state)
 {
     (void)state;
@@ -296,11 +476,13 @@ static void test_push_variants(void **state)
     snprintf(a, sizeof a, MODEL_JSON, "0198d7e3-2c41-7a6b-9f10-00000000000a", "alpha");
     snprintf(b, sizeof b, MODEL_JSON, "0198d7e3-2c41-7a6b-9f10-00000000000b", "beta");
     abuf_t page = ABUF_INIT;
-    /* plain JSON first in the HTML, with a different id for alpha */
-    char plain[512];
+    /* plain JSON first in the HTML: alpha under another id (a twin row, read
+       after the flight data) and beta's id again (a repeat: dropped) */
+    char plain[512], again[512];
     snprintf(plain, sizeof plain, MODEL_JSON, "0198d7e3-2c41-7a6b-9f10-0000000000ff", "alpha");
-    assert_int_equal(abuf_printf(&page, "<script type=\"application/json\">[%s]</script>", plain),
-                     0);
+    snprintf(again, sizeof again, MODEL_JSON, "0198d7e3-2c41-7a6b-9f10-00000000000b", "beta-again");
+    assert_int_equal(
+        abuf_printf(&page, "<script type=\"application/json\">[%s,%s]</script>", plain, again), 0);
     s_push(&page, 2, a);
     /* beta split across two pushes, the second with odd spacing */
     size_t half = strlen(b) / 2;
@@ -316,10 +498,12 @@ static void test_push_variants(void **state)
     json_decref(rest);
 
     arena_catalog_t cat;
-    assert_int_equal(arena_catalog_extract(page.data, page.len, 0, &cat), 2);
+    assert_int_equal(arena_catalog_extract(page.data, page.len, 0, &cat), 3);
     assert_string_equal(cat.models[0].name, "alpha");
     assert_string_equal(cat.models[0].id, "0198d7e3-2c41-7a6b-9f10-00000000000a");
     assert_string_equal(cat.models[1].name, "beta");
+    assert_string_equal(cat.models[2].name, "alpha");
+    assert_string_equal(cat.models[2].id, "0198d7e3-2c41-7a6b-9f10-0000000000ff");
     arena_catalog_clear(&cat);
     abuf_free(&page);
 }
@@ -439,9 +623,14 @@ static void test_model_copy(void **state)
                          NULL,
                          strdup("p"),
                          ARENA_MODALITY_SEARCH,
+                         true,
+                         strdup("Model M"),
                          true};
     arena_model_t dst;
     assert_int_equal(arena_model_copy(&dst, &src), 0);
+    assert_ptr_not_equal(dst.display_name, src.display_name);
+    assert_string_equal(dst.display_name, "Model M");
+    assert_true(dst.user_selectable);
     assert_ptr_not_equal(dst.id, src.id);
     assert_string_equal(dst.id, src.id);
     assert_string_equal(dst.name, "m");
@@ -453,8 +642,16 @@ static void test_model_copy(void **state)
     assert_null(src.id);
     assert_string_equal(dst.name, "m"); /* independent of src */
     arena_model_clear(&dst);
+    assert_null(dst.display_name);
     arena_model_clear(&dst);
     arena_model_clear(NULL);
+
+    /* absent display name, not selectable */
+    arena_model_t hidden = {.id = "0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01", .name = "h"};
+    assert_int_equal(arena_model_copy(&dst, &hidden), 0);
+    assert_null(dst.display_name);
+    assert_false(dst.user_selectable);
+    arena_model_clear(&dst);
 }
 
 /* ---- a 5 MB page ------------------------------------------------------------------ */
@@ -523,32 +720,43 @@ static void test_huge_page(void **state)
     abuf_free(&page);
 }
 
-/* Thousands of copies of one model: de-duplication stays cheap. */
+/* Thousands of copies of two rows: de-duplication by id stays cheap; one id
+   under two names is one row (the first), one name under two ids two rows. */
 static void test_many_duplicates(void **state)
 {
     (void)state;
-    abuf_t rows = ABUF_INIT, page = ABUF_INIT;
-    char one[512];
-    for (int i = 0; i < 20000; i++) {
-        snprintf(one, sizeof one, MODEL_JSON, "0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01",
-                 i % 2 ? "odd" : "even");
-        assert_int_equal(abuf_printf(&rows, "%s%s", i ? "," : "[", one), 0);
+    for (int twins = 0; twins < 2; twins++) {
+        abuf_t rows = ABUF_INIT, page = ABUF_INIT;
+        char one[512];
+        for (int i = 0; i < 20000; i++) {
+            const char *id = twins && i % 2 ? "0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e02"
+                                            : "0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01";
+            snprintf(one, sizeof one, MODEL_JSON, id, twins ? "twin" : i % 2 ? "odd" : "even");
+            assert_int_equal(abuf_printf(&rows, "%s%s", i ? "," : "[", one), 0);
+        }
+        assert_int_equal(abuf_puts(&rows, "]"), 0);
+        s_push(&page, 1, rows.data);
+        arena_catalog_t cat;
+        assert_int_equal(arena_catalog_extract(page.data, page.len, 0, &cat), twins ? 2 : 1);
+        assert_string_equal(cat.models[0].name, twins ? "twin" : "even");
+        assert_string_equal(cat.models[0].id, "0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01");
+        if (twins) {
+            assert_string_equal(cat.models[1].name, "twin");
+            assert_string_equal(cat.models[1].id, "0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e02");
+        }
+        arena_catalog_clear(&cat);
+        abuf_free(&rows);
+        abuf_free(&page);
     }
-    assert_int_equal(abuf_puts(&rows, "]"), 0);
-    s_push(&page, 1, rows.data);
-    arena_catalog_t cat;
-    assert_int_equal(arena_catalog_extract(page.data, page.len, 0, &cat), 2);
-    assert_string_equal(cat.models[0].name, "even");
-    assert_string_equal(cat.models[1].name, "odd");
-    arena_catalog_clear(&cat);
-    abuf_free(&rows);
-    abuf_free(&page);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_page),
+        cmocka_unit_test(test_fixture_2026),
+        cmocka_unit_test(test_display_and_selectable),
+        cmocka_unit_test(test_created_ms),
         cmocka_unit_test(test_max_models),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_broken_flight),

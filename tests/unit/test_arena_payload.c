@@ -95,7 +95,7 @@ static json_t *s_build_json(const openai_request_t *req, arena_modality_t mod, a
 {
     abuf_t out = ABUF_INIT;
     openai_error_t err = {0};
-    assert_int_equal(arena_payload_build(req, MODEL_ID, mod, NULL, &out, ids, &err), 0);
+    assert_int_equal(arena_payload_build(req, MODEL_ID, mod, NULL, NULL, &out, ids, &err), 0);
     json_error_t je;
     json_t *root = json_loadb(out.data, out.len, 0, &je);
     if (!root)
@@ -174,13 +174,15 @@ static void test_shape(void **state)
     json_t *root = s_build_json(req, ARENA_MODALITY_CHAT, &ids);
 
     assert_true(json_is_object(root));
-    assert_int_equal(json_object_size(root), 8);
+    /* The page's own direct-battle body: no modelBMessageId. */
+    assert_int_equal(json_object_size(root), 7);
     assert_string_equal(s_get_str(root, "id"), ids.session_id);
-    assert_string_equal(s_get_str(root, "mode"), "direct");
+    assert_string_equal(s_get_str(root, "mode"), "direct-battle");
     assert_string_equal(s_get_str(root, "modelAId"), MODEL_ID);
     assert_string_equal(s_get_str(root, "userMessageId"), ids.user_message_id);
     assert_string_equal(s_get_str(root, "modelAMessageId"), ids.model_a_message_id);
-    assert_string_equal(s_get_str(root, "modelBMessageId"), ids.model_b_message_id);
+    assert_null(json_object_get(root, "modelBMessageId"));
+    assert_string_equal(ids.model_b_message_id, "");
     assert_string_equal(s_get_str(root, "modality"), "chat");
     assert_null(json_object_get(root, ARENA_RECAPTCHA_FIELD));
 
@@ -198,9 +200,60 @@ static void test_shape(void **state)
     s_assert_uuid7(ids.session_id);
     s_assert_uuid7(ids.user_message_id);
     s_assert_uuid7(ids.model_a_message_id);
-    s_assert_uuid7(ids.model_b_message_id);
     json_decref(root);
     s_req_free(req);
+}
+
+/*  The mode is the caller's (arena-node --arena-mode); modelBMessageId goes
+    up exactly for the modes whose page sends it. */
+static void test_modes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *mode;
+        const char *sent; /* NULL: refused */
+        bool has_b;
+    } cases[] = {
+        {NULL, "direct-battle", false},
+        {"direct-battle", "direct-battle", false},
+        {"direct", "direct", true},
+        {"battle", "battle", true},
+        {"side-by-side", "side-by-side", true},
+        {"", NULL, false},
+        {"Direct", NULL, false},
+        {"direct\"battle", NULL, false},
+        {"a-mode-name-that-is-far-too-long-x", NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        openai_request_t *req = s_req_user("hi", NULL);
+        abuf_t out = ABUF_INIT;
+        openai_error_t err = {0};
+        arena_ids_t ids;
+        int rc = arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, cases[i].mode, NULL, &out,
+                                     &ids, &err);
+        if (!cases[i].sent) {
+            assert_int_equal(rc, -1);
+            assert_int_equal(err.status, 400);
+            assert_int_equal(out.len, 0);
+        } else {
+            assert_int_equal(rc, 0);
+            json_t *root = json_loadb(out.data, out.len, 0, NULL);
+            assert_non_null(root);
+            assert_string_equal(s_get_str(root, "mode"), cases[i].sent);
+            json_t *b = json_object_get(root, "modelBMessageId");
+            if (cases[i].has_b) {
+                assert_true(json_is_string(b));
+                assert_string_equal(json_string_value(b), ids.model_b_message_id);
+                s_assert_uuid7(ids.model_b_message_id);
+            } else {
+                assert_null(b);
+            }
+            json_decref(root);
+        }
+        assert_int_equal(arena_mode_has_b(cases[i].mode), cases[i].has_b);
+        abuf_free(&out);
+        s_req_free(req);
+    }
 }
 
 static int s_cmp_str(const void *a, const void *b)
@@ -211,15 +264,15 @@ static int s_cmp_str(const void *a, const void *b)
 static void test_ids_fresh(void **state)
 {
     (void)state;
-    enum { CALLS = 64, PER_CALL = 4 };
+    enum { CALLS = 64, PER_CALL = 3 };
     openai_request_t *req = s_req_user("again", NULL);
     static char ids[CALLS * PER_CALL][UUID_STR_LEN];
     char *sorted[CALLS * PER_CALL];
     for (size_t c = 0; c < CALLS; c++) {
         arena_ids_t got;
         json_t *root = s_build_json(req, ARENA_MODALITY_CHAT, &got);
-        const char *fields[PER_CALL] = {got.session_id, got.user_message_id, got.model_a_message_id,
-                                        got.model_b_message_id};
+        const char *fields[PER_CALL] = {got.session_id, got.user_message_id,
+                                        got.model_a_message_id};
         for (size_t k = 0; k < PER_CALL; k++) {
             s_assert_uuid7(fields[k]);
             memcpy(ids[c * PER_CALL + k], fields[k], UUID_STR_LEN);
@@ -236,7 +289,7 @@ static void test_ids_fresh(void **state)
     abuf_t out = ABUF_INIT;
     openai_error_t err = {0};
     assert_int_equal(
-        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, &out, NULL, &err), 0);
+        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, NULL, &out, NULL, &err), 0);
     abuf_free(&out);
     s_req_free(req);
 }
@@ -263,7 +316,7 @@ static void test_appends_and_rolls_back(void **state)
     assert_int_equal(abuf_puts(&out, "prefix:"), 0);
     openai_error_t err = {0};
     assert_int_equal(
-        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, &out, NULL, &err), 0);
+        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, NULL, &out, NULL, &err), 0);
     assert_memory_equal(out.data, "prefix:{\"id\":\"", 14);
     json_t *root = json_loads(out.data + 7, 0, NULL);
     assert_non_null(root);
@@ -274,7 +327,8 @@ static void test_appends_and_rolls_back(void **state)
     capped.max = 64;
     assert_int_equal(abuf_puts(&capped, "keep"), 0);
     assert_int_equal(
-        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, &capped, NULL, &err), -1);
+        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, NULL, &capped, NULL, &err),
+        -1);
     assert_int_equal(err.status, 413);
     assert_string_equal(err.code, "request_too_large");
     assert_int_equal(capped.len, 4);
@@ -461,7 +515,7 @@ static void s_assert_fails(const openai_request_t *req, const char *model_id, ar
 {
     abuf_t out = ABUF_INIT;
     openai_error_t err = {0};
-    assert_int_equal(arena_payload_build(req, model_id, mod, lim, &out, NULL, &err), -1);
+    assert_int_equal(arena_payload_build(req, model_id, mod, NULL, lim, &out, NULL, &err), -1);
     assert_int_equal(err.status, status);
     assert_string_equal(err.code, code);
     if (needle && !strstr(err.message, needle))
@@ -497,7 +551,7 @@ static void test_attachment_too_large(void **state)
     abuf_t out = ABUF_INIT;
     openai_error_t err = {0};
     assert_int_equal(
-        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, &lim, &out, NULL, &err), 0);
+        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, &lim, &out, NULL, &err), 0);
     abuf_free(&out);
     s_req_free(req);
 
@@ -505,7 +559,7 @@ static void test_attachment_too_large(void **state)
     lim.max_attachment_bytes = 10;
     req = s_req_user("one", "https://example.com/a/very/long/path/image.png");
     assert_int_equal(
-        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, &lim, &out, NULL, &err), 0);
+        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, &lim, &out, NULL, &err), 0);
     abuf_free(&out);
     s_req_free(req);
     free(small);
@@ -564,7 +618,7 @@ static void test_prompt_limit(void **state)
     abuf_t out = ABUF_INIT;
     openai_error_t err = {0};
     assert_int_equal(
-        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, &lim, &out, NULL, &err), 0);
+        arena_payload_build(req, MODEL_ID, ARENA_MODALITY_CHAT, NULL, &lim, &out, NULL, &err), 0);
     abuf_free(&out);
     s_req_free(req);
     free(text);
@@ -609,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_modality_names),
         cmocka_unit_test(test_limits_default),
         cmocka_unit_test(test_shape),
+        cmocka_unit_test(test_modes),
         cmocka_unit_test(test_ids_fresh),
         cmocka_unit_test(test_content_escaping),
         cmocka_unit_test(test_appends_and_rolls_back),

@@ -400,7 +400,17 @@ static const struct {
     {520, "<TITLE>just a moment...</TITLE>", ARENA_FAIL_CLOUDFLARE},
     {401, "{\"error\":\"User does not have access to evaluation session 0198\"}",
      ARENA_FAIL_SESSION},
-    {401, "", ARENA_FAIL_SESSION},
+    {401, "", ARENA_FAIL_LOGIN},
+    {401, "{\"error\":\"Unauthorized\"}", ARENA_FAIL_LOGIN},
+    /* 2026 (ARENA-UPSTREAM-2026.md, "Errors seen") */
+    {400, "{\"error\":\"'direct' mode is not allowed when starting a new conversation\"}",
+     ARENA_FAIL_MODE},
+    {400, "{\"error\":\"Selected model is not available for user selection\"}",
+     ARENA_FAIL_NOT_SELECTABLE},
+    {400, "{\"error\":\"Bad next turn request in Battles in Direct mode.\"}", ARENA_FAIL_NEXT_TURN},
+    {404, "{\"error\":\"Models not found: 0195b2a4-7d3e-7c1a-9f00-1234567890ab\"}",
+     ARENA_FAIL_STALE_MODEL},
+    {429, "{\"error\":\"prompt failed\"}", ARENA_FAIL_ACCOUNT_FLAG},
     {400, "{\"error\":\"Message already has feedback, cannot retry\"}", ARENA_FAIL_LOCKED},
     {400, "{\"error\":\"duplicate key value violates unique constraint\"}", ARENA_FAIL_DUPLICATE},
     {400, "{\"error\":\"Duplicate message id\"}", ARENA_FAIL_DUPLICATE},
@@ -457,25 +467,72 @@ static void test_fail_names_retryable(void **state)
         arena_fail_t f;
         const char *name;
         int retryable;
+        int permanent;
     } cases[] = {
-        {ARENA_FAIL_NONE, "none", 0},
-        {ARENA_FAIL_RATE_LIMIT, "rate_limit", 1},
-        {ARENA_FAIL_RECAPTCHA, "recaptcha", 1},
-        {ARENA_FAIL_CLOUDFLARE, "cloudflare", 1},
-        {ARENA_FAIL_SESSION, "session", 0},
-        {ARENA_FAIL_LOCKED, "locked", 0},
-        {ARENA_FAIL_DUPLICATE, "duplicate", 1},
-        {ARENA_FAIL_SHAPE, "shape", 0},
-        {ARENA_FAIL_MODERATION, "moderation", 0},
-        {ARENA_FAIL_TOO_LARGE, "too_large", 0},
-        {ARENA_FAIL_OTHER, "other", 1},
+        {ARENA_FAIL_NONE, "none", 0, 0},
+        {ARENA_FAIL_RATE_LIMIT, "rate_limit", 1, 0},
+        {ARENA_FAIL_RECAPTCHA, "recaptcha", 1, 0},
+        {ARENA_FAIL_CLOUDFLARE, "cloudflare", 1, 0},
+        {ARENA_FAIL_SESSION, "session", 0, 0},
+        {ARENA_FAIL_LOCKED, "locked", 0, 1},
+        {ARENA_FAIL_DUPLICATE, "duplicate", 1, 0},
+        {ARENA_FAIL_SHAPE, "shape", 0, 1},
+        {ARENA_FAIL_MODERATION, "moderation", 0, 1},
+        {ARENA_FAIL_TOO_LARGE, "too_large", 0, 1},
+        {ARENA_FAIL_OTHER, "other", 1, 0},
+        {ARENA_FAIL_MODE, "mode", 0, 1},
+        {ARENA_FAIL_NOT_SELECTABLE, "not_selectable", 0, 1},
+        {ARENA_FAIL_NEXT_TURN, "next_turn", 0, 1},
+        {ARENA_FAIL_STALE_MODEL, "stale_model", 1, 0},
+        {ARENA_FAIL_ACCOUNT_FLAG, "account_flag", 1, 0},
+        {ARENA_FAIL_LOGIN, "login", 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_string_equal(arena_fail_name(cases[i].f), cases[i].name);
         assert_int_equal(arena_fail_retryable(cases[i].f), cases[i].retryable);
+        assert_int_equal(arena_fail_permanent(cases[i].f), cases[i].permanent);
+        /* nothing is both */
+        assert_false(cases[i].retryable && cases[i].permanent);
     }
     assert_string_equal(arena_fail_name((arena_fail_t)99), "invalid");
     assert_int_equal(arena_fail_retryable((arena_fail_t)99), 0);
+}
+
+/*  The field a ZodError names, raw or escaped inside a string. */
+static void test_zod_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        const char *field;
+    } cases[] = {
+        {"{\"name\":\"ZodError\",\"issues\":[{\"code\":\"invalid_type\",\"path\":[\"userMessage\","
+         "\"content\"],\"message\":\"Required\"}]}",
+         "userMessage.content"},
+        {"{\"error\":\"ZodError: "
+         "[{\\\"code\\\":\\\"invalid_enum_value\\\",\\\"path\\\":[\\\"mode\\\"]}]\"}",
+         "mode"},
+        {"{\"issues\":[{\"path\":[\"userMessage\",\"experimental_attachments\",0,\"url\"]}]}",
+         "userMessage.experimental_attachments.0.url"},
+        {"{\"issues\":[{\"path\": [ \"a\" , \"b\" ]}]}", "a.b"},
+        {"{\"issues\":[{\"path\":[]}]}", ""},
+        {"{\"error\":\"no path here\"}", ""},
+        {"{\"path\":\"x\"}", ""},
+        {"path", ""},
+        {"{\"path\":[\"unterminated", "unterminated"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        arena_zod_field(cases[i].body, strlen(cases[i].body), out, sizeof out);
+        assert_string_equal(out, cases[i].field);
+    }
+    char tiny[5];
+    const char *b = "{\"path\":[\"userMessage\"]}";
+    arena_zod_field(b, strlen(b), tiny, sizeof tiny);
+    assert_string_equal(tiny, "user");
+    arena_zod_field(NULL, 10, tiny, sizeof tiny);
+    assert_string_equal(tiny, "");
 }
 
 /* ---- Retry-After ------------------------------------------------------- */
@@ -630,17 +687,12 @@ static void test_error_message_bounds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_line_kinds),
-        cmocka_unit_test(test_content_deltas),
-        cmocka_unit_test(test_split_anywhere),
-        cmocka_unit_test(test_empty_feeds),
-        cmocka_unit_test(test_toobig),
-        cmocka_unit_test(test_abort),
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_fail_names_retryable),
-        cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_error_message),
-        cmocka_unit_test(test_error_message_bounds),
+        cmocka_unit_test(test_line_kinds),     cmocka_unit_test(test_content_deltas),
+        cmocka_unit_test(test_split_anywhere), cmocka_unit_test(test_empty_feeds),
+        cmocka_unit_test(test_toobig),         cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_classify),       cmocka_unit_test(test_fail_names_retryable),
+        cmocka_unit_test(test_zod_field),      cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_error_message),  cmocka_unit_test(test_error_message_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,19 +46,51 @@ static long long t_now_ms(void)
 
 /* ================================================================ helpers */
 
-/*  A valid create-evaluation body for model with content (fresh ids). */
-static json_t *t_body(const char *model, const char *content)
+#define T_ACCOUNT_A "0123456789abcdef0123456789abcdef"
+#define T_ACCOUNT_B "fedcba9876543210fedcba9876543210"
+
+/*  A valid 2025 create-evaluation body for model with content (fresh ids):
+    mode "direct" and all four ids. */
+static json_t *t_body25(const char *model, const char *content)
 {
     char ids[4][UUID_STR_LEN], mid[UUID_STR_LEN];
     for (int i = 0; i < 4; i++)
         uuid7_generate(ids[i]);
-    fake_link_model_uuid(model, mid);
+    fake_link_model_id(model, "2025", mid);
     json_t *b = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:[],s:{}},s:s}", "id", ids[0], "mode",
                           "direct", "modelAId", mid, "userMessageId", ids[1], "modelAMessageId",
                           ids[2], "modelBMessageId", ids[3], "userMessage", "content", content,
                           "experimental_attachments", "metadata", "modality", "chat");
     assert_non_null(b);
     return b;
+}
+
+/*  The 2026 page's body: mode "direct-battle", no modelBMessageId. */
+static json_t *t_body(const char *model, const char *content)
+{
+    json_t *b = t_body25(model, content);
+    char mid[UUID_STR_LEN];
+    fake_link_model_id(model, NULL, mid);
+    json_object_set_new(b, "mode", json_string("direct-battle"));
+    json_object_set_new(b, "modelAId", json_string(mid));
+    json_object_del(b, "modelBMessageId");
+    return b;
+}
+
+/*  text without its participant-B lines (b… or data: b…). */
+static char *t_strip_b(const char *text)
+{
+    abuf_t out = ABUF_INIT;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+        const char *s = strncmp(p, "data: ", 6) == 0 ? p + 6 : p;
+        if (*s != 'b')
+            assert_int_equal(abuf_append(&out, p, n), 0);
+        p += n;
+    }
+    assert_int_equal(abuf_append(&out, "", 0), 0);
+    return abuf_steal(&out, NULL);
 }
 
 /*  Joins the JSON strings of every `code` line of an upstream body. */
@@ -174,13 +206,18 @@ static void test_directive_parse_and_check(void **state)
 
 /* ================================================== the arena, directly */
 
-static fake_arena_t *t_arena(void)
+static fake_arena_t *t_arena_era(const char *era)
 {
-    fake_arena_config_t cfg = {T_ORIGIN, NULL, 0, NULL, 0, 0};
+    fake_arena_config_t cfg = {T_ORIGIN, NULL, 0, NULL, 0, 0, era};
     char err[200];
     fake_arena_t *a = fake_arena_new(&cfg, err, sizeof err);
     assert_non_null(a);
     return a;
+}
+
+static fake_arena_t *t_arena(void)
+{
+    return t_arena_era(NULL);
 }
 
 typedef struct {
@@ -188,6 +225,7 @@ typedef struct {
     bool no_recaptcha;
     const char *action, *sitekey;
     const char *force, *fallback;
+    const char *account;
 } t_req_opts_t;
 
 /*  Runs a body (stolen; a JSON string value is sent as raw text). */
@@ -210,7 +248,8 @@ static void t_handle(fake_arena_t *a, json_t *body, const t_req_opts_t *o, fake_
                           o->action ? o->action : FAKE_ARENA_RC_ACTION,
                           o->sitekey,
                           o->force,
-                          o->fallback};
+                          o->fallback,
+                          o->account};
     assert_int_equal(fake_arena_handle(a, &req, out), 0);
     json_decref(headers);
     free(text);
@@ -311,12 +350,29 @@ static void test_scenario_bodies(void **state)
         {"[[fake:nosuch]]", 500, "application/json", NULL, "fake-link: bad directive", 1,
          FAKE_END_DONE, ""},
     };
-    fake_arena_t *a = t_arena();
+    /* The table is 2025's (no participant B); 2026 answers the same with B's
+       lines woven in (only 200 answers that end normally). */
+    fake_arena_t *a = t_arena_era("2025"), *a26 = t_arena();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const body_case_t *c = &cases[i];
-        fake_outcome_t out;
-        t_handle(a, t_body("fake-chat", c->content), NULL, &out);
-        char *glued = t_glue(&out.plan);
+        fake_outcome_t out, out26;
+        t_handle(a, t_body25("fake-chat", c->content), NULL, &out);
+        t_handle(a26, t_body("fake-chat", c->content), NULL, &out26);
+        char *glued = t_glue(&out.plan), *glued26 = t_glue(&out26.plan);
+        char *stripped = t_strip_b(glued), *stripped26 = t_strip_b(glued26);
+        assert_string_equal(stripped, glued); /* 2025: no b lines */
+        if (strcmp(stripped26, glued) != 0 || out26.plan.status != out.plan.status)
+            fail_msg("case %zu (%s): 2026 without B\n%s\nwant\n%s", i, c->content, stripped26,
+                     glued);
+        bool with_b = c->status == 200 && c->end == FAKE_END_DONE;
+        if (with_b != (strstr(glued26, "bg:\"") != NULL) ||
+            with_b != (strstr(glued26, "\nbd:{\"finishReason\":\"stop\"") != NULL))
+            fail_msg("case %zu (%s): B lines %s expected:\n%s", i, c->content,
+                     with_b ? "" : "not", glued26);
+        free(stripped);
+        free(stripped26);
+        free(glued26);
+        fake_outcome_clear(&out26);
         if (out.plan.status != c->status ||
             strncmp(out.plan.content_type, c->ctype_prefix, strlen(c->ctype_prefix)) != 0)
             fail_msg("case %zu (%s): status %d type %s", i, c->content, out.plan.status,
@@ -334,16 +390,17 @@ static void test_scenario_bodies(void **state)
         fake_outcome_clear(&out);
     }
     fake_arena_destroy(&a);
+    fake_arena_destroy(&a26);
 }
 
 static void test_scenario_pacing_and_echo(void **state)
 {
     (void)state;
-    fake_arena_t *a = t_arena();
+    fake_arena_t *a = t_arena_era("2025"); /* A's chunks only */
     fake_outcome_t out;
 
     /* drip: every text chunk waits ms, the finish goes at once. */
-    t_handle(a, t_body("fake-chat", "[[fake:drip ms=25 count=30]]"), NULL, &out);
+    t_handle(a, t_body25("fake-chat", "[[fake:drip ms=25 count=30]]"), NULL, &out);
     assert_int_equal(out.plan.n_chunks, 31);
     for (size_t i = 0; i < 30; i++)
         assert_int_equal(out.plan.chunks[i].delay_ms, 25);
@@ -354,19 +411,19 @@ static void test_scenario_pacing_and_echo(void **state)
     fake_outcome_clear(&out);
 
     /* ttfb delays the head; midclose drops at once unless wait= says otherwise. */
-    t_handle(a, t_body("fake-chat", "[[fake:text ttfb=250]]"), NULL, &out);
+    t_handle(a, t_body25("fake-chat", "[[fake:text ttfb=250]]"), NULL, &out);
     assert_int_equal(out.plan.head_delay_ms, 250);
     assert_int_equal(out.plan.end_delay_ms, 0);
     fake_outcome_clear(&out);
-    t_handle(a, t_body("fake-chat", "[[fake:midclose]]"), NULL, &out);
+    t_handle(a, t_body25("fake-chat", "[[fake:midclose]]"), NULL, &out);
     assert_int_equal(out.plan.end_delay_ms, 0);
     fake_outcome_clear(&out);
-    t_handle(a, t_body("fake-chat", "[[fake:midclose wait=7]]"), NULL, &out);
+    t_handle(a, t_body25("fake-chat", "[[fake:midclose wait=7]]"), NULL, &out);
     assert_int_equal(out.plan.end_delay_ms, 7);
     fake_outcome_clear(&out);
 
     /* echo: the answer is the upstream body, token included. */
-    json_t *body = t_body("fake-chat", "Echo me [[fake:echo]]");
+    json_t *body = t_body25("fake-chat", "Echo me [[fake:echo]]");
     json_t *sent = json_deep_copy(body);
     t_handle(a, body, NULL, &out);
     text = t_join(out.plan.body.data, out.plan.body.len, "a0");
@@ -386,11 +443,11 @@ static void test_scenario_pacing_and_echo(void **state)
     /* recaptcha times=2 fails twice per directive text, then answers. */
     static const int want[] = {403, 403, 200, 200};
     for (int i = 0; i < 4; i++) {
-        t_handle(a, t_body("fake-chat", "[[fake:recaptcha times=2]]"), NULL, &out);
+        t_handle(a, t_body25("fake-chat", "[[fake:recaptcha times=2]]"), NULL, &out);
         assert_int_equal(out.plan.status, want[i]);
         fake_outcome_clear(&out);
     }
-    t_handle(a, t_body("fake-chat", "[[fake:recaptcha times=2 text=other]]"), NULL, &out);
+    t_handle(a, t_body25("fake-chat", "[[fake:recaptcha times=2 text=other]]"), NULL, &out);
     assert_int_equal(out.plan.status, 403);
     fake_outcome_clear(&out);
     fake_arena_destroy(&a);
@@ -399,12 +456,12 @@ static void test_scenario_pacing_and_echo(void **state)
 static void test_scenario_split_and_long(void **state)
 {
     (void)state;
-    fake_arena_t *a = t_arena();
+    fake_arena_t *a = t_arena_era("2025");
     fake_outcome_t whole, split;
-    t_handle(a, t_body("fake-chat", "[[fake:text text=\"héllo wörld 漢字 😀 done\"]]"), NULL,
+    t_handle(a, t_body25("fake-chat", "[[fake:text text=\"héllo wörld 漢字 😀 done\"]]"), NULL,
              &whole);
     t_handle(a,
-             t_body("fake-chat", "[[fake:text text=\"héllo wörld 漢字 😀 done\" split=1 seed=7]]"),
+             t_body25("fake-chat", "[[fake:text text=\"héllo wörld 漢字 😀 done\" split=1 seed=7]]"),
              NULL, &split);
     char *g1 = t_glue(&whole.plan), *g2 = t_glue(&split.plan);
     /* Same bytes but the prompt-token count (the directive is longer). */
@@ -425,7 +482,7 @@ static void test_scenario_split_and_long(void **state)
 
     /* long: N code points of mixed UTF-8 in ~8 KiB chunks cut mid-line. */
     fake_outcome_t lo;
-    t_handle(a, t_body("fake-chat", "[[fake:long chars=20000]]"), NULL, &lo);
+    t_handle(a, t_body25("fake-chat", "[[fake:long chars=20000]]"), NULL, &lo);
     char *text = t_join(lo.plan.body.data, lo.plan.body.len, "a0");
     assert_int_equal(fake_utf8_chars(text, strlen(text)), 20000);
     assert_non_null(strstr(text, "é"));
@@ -565,19 +622,29 @@ static const val_case_t s_val_cases[] = {
      403,
      "recaptcha validation failed",
      NULL},
-    {"own sitekey", NULL, NULL, {.sitekey = FAKE_ARENA_SITEKEY}, 200, "a0:", NULL},
+    {"own sitekey", NULL, NULL, {.sitekey = FAKE_ARENA_SITEKEY_2025}, 200, "a0:", NULL},
     {"wrong sitekey", NULL, NULL, {.sitekey = "6LcWrongKey"}, 0, "Invalid site key", "recaptcha"},
+    {"the 2026 sitekey",
+     NULL,
+     NULL,
+     {.sitekey = FAKE_ARENA_SITEKEY_2026},
+     0,
+     "Invalid site key",
+     "recaptcha"},
+    {"mode direct-battle", NULL, "{\"mode\":\"direct-battle\"}", {0}, 400, "invalid_enum_value",
+     NULL},
     {"forced", NULL, NULL, {.force = "toolarge"}, 413, "Payload too large", NULL},
     {"fallback", NULL, NULL, {.fallback = "moderation"}, 422, "Request rejected", NULL},
 };
 
-static void test_validation_table(void **state)
+/*  Runs a validation table against an arena of era with bodies from mk. */
+static void t_val_table(const val_case_t *cases, size_t n, const char *era,
+                        json_t *(*mk)(const char *, const char *))
 {
-    (void)state;
-    fake_arena_t *a = t_arena();
-    for (size_t i = 0; i < sizeof s_val_cases / sizeof s_val_cases[0]; i++) {
-        const val_case_t *c = &s_val_cases[i];
-        json_t *body = t_body("fake-chat", "Hi");
+    fake_arena_t *a = t_arena_era(era);
+    for (size_t i = 0; i < n; i++) {
+        const val_case_t *c = &cases[i];
+        json_t *body = mk("fake-chat", "Hi");
         if (c->del)
             json_object_del(body, c->del);
         if (c->patch) {
@@ -616,12 +683,353 @@ static void test_validation_table(void **state)
     fake_arena_destroy(&a);
 }
 
-static void test_duplicates_and_attachment_limits(void **state)
+static void test_validation_table(void **state)
+{
+    (void)state;
+    /* The 2025 schema and steps (the 2026 differences follow). */
+    t_val_table(s_val_cases, sizeof s_val_cases / sizeof s_val_cases[0], "2025", t_body25);
+}
+
+/*  2026 (the default): the modes of the site's Zod enum with "direct"
+    refused for a new conversation, modelBMessageId optional for
+    direct-battle, the new site key. */
+static const val_case_t s_val_cases_2026[] = {
+    {"valid direct-battle without modelBMessageId", NULL, NULL, {0}, 200, "a0:", NULL},
+    {"mode direct",
+     NULL,
+     "{\"mode\":\"direct\"}",
+     {0},
+     400,
+     "'direct' mode is not allowed when starting a new conversation",
+     NULL},
+    {"mode bogus",
+     NULL,
+     "{\"mode\":\"bogus\"}",
+     {0},
+     400,
+     "Invalid enum value. Expected 'direct' | 'direct-battle' | 'side-by-side' | 'battle', "
+     "received 'bogus'",
+     NULL},
+    {"no mode", "mode", NULL, {0}, 400, "\"path\":[\"mode\"]", NULL},
+    {"with a fresh modelBMessageId",
+     NULL,
+     "{\"modelBMessageId\":\"0190b2c3-d4e5-7f60-8123-456789abcdef\"}",
+     {0},
+     200,
+     "a0:",
+     NULL},
+    {"modelBMessageId a v4 uuid",
+     NULL,
+     "{\"modelBMessageId\":\"2f1c3b6e-1a2b-4c3d-8e4f-5a6b7c8d9e0f\"}",
+     {0},
+     400,
+     "Invalid uuid",
+     NULL},
+    {"modelBMessageId a number", NULL, "{\"modelBMessageId\":7}", {0}, 400, "received\":\"number",
+     NULL},
+    {"battle needs modelBMessageId",
+     NULL,
+     "{\"mode\":\"battle\"}",
+     {0},
+     400,
+     "\"path\":[\"modelBMessageId\"],\"message\":\"Required\"",
+     NULL},
+    {"side-by-side needs modelBMessageId",
+     NULL,
+     "{\"mode\":\"side-by-side\"}",
+     {0},
+     400,
+     "\"path\":[\"modelBMessageId\"]",
+     NULL},
+    {"side-by-side with modelBMessageId",
+     NULL,
+     "{\"mode\":\"side-by-side\",\"modelBMessageId\":\"0190b2c3-d4e5-7f60-8123-456789abcdf0\"}",
+     {0},
+     200,
+     "a0:",
+     NULL},
+    {"no userMessageId", "userMessageId", NULL, {0}, 400, "\"path\":[\"userMessageId\"]", NULL},
+    {"own sitekey", NULL, NULL, {.sitekey = FAKE_ARENA_SITEKEY_2026}, 200, "a0:", NULL},
+    {"the 2025 sitekey",
+     NULL,
+     NULL,
+     {.sitekey = FAKE_ARENA_SITEKEY_2025},
+     0,
+     "Invalid site key",
+     "recaptcha"},
+    {"no recaptcha", NULL, NULL, {.no_recaptcha = true}, 403, "recaptcha validation failed", NULL},
+    {"unknown model",
+     NULL,
+     "{\"modelAId\":\"2f1c3b6e-1a2b-4c3d-8e4f-5a6b7c8d9e0f\"}",
+     {0},
+     400,
+     "model 2f1c3b6e-1a2b-4c3d-8e4f-5a6b7c8d9e0f not found",
+     NULL},
+};
+
+static void test_validation_2026(void **state)
+{
+    (void)state;
+    t_val_table(s_val_cases_2026, sizeof s_val_cases_2026 / sizeof s_val_cases_2026[0], NULL,
+                t_body);
+    /* The twin: the stale row's id is 404 "Models not found: <id>", the
+       live row's answers; the hidden row is not for users. */
+    char stale[UUID_STR_LEN], live[UUID_STR_LEN], hidden[UUID_STR_LEN];
+    fake_link_model_uuid7(FAKE_ARENA_TWIN, FAKE_LINK_UUID7_STALE_MS, stale);
+    fake_link_model_id(FAKE_ARENA_TWIN, NULL, live);
+    fake_link_model_id(FAKE_ARENA_HIDDEN, NULL, hidden);
+    char want_stale[128];
+    snprintf(want_stale, sizeof want_stale, "{\"error\":\"Models not found: %s\"}", stale);
+    static const char want_hidden[] =
+        "{\"error\":\"Selected model is not available for user selection\"}";
+    const struct {
+        const char *era, *id;
+        int status;
+        const char *body; /* exact, or NULL */
+    } rows[] = {
+        {NULL, stale, 404, want_stale},
+        {NULL, live, 200, NULL},
+        {NULL, hidden, 400, want_hidden},
+        {"2025", live, 400, NULL}, /* no such rows in 2025 */
+        {"2025", hidden, 400, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fake_arena_t *a = t_arena_era(rows[i].era);
+        json_t *b = rows[i].era ? t_body25("fake-chat", "Hi") : t_body("fake-chat", "Hi");
+        json_object_set_new(b, "modelAId", json_string(rows[i].id));
+        fake_outcome_t out;
+        t_handle(a, b, NULL, &out);
+        char *glued = t_glue(&out.plan);
+        if (out.plan.status != rows[i].status || (rows[i].body && strcmp(glued, rows[i].body)))
+            fail_msg("row %zu: %d %s", i, out.plan.status, glued);
+        if (rows[i].era && !strstr(glued, "Invalid modelAId"))
+            fail_msg("row %zu: %s", i, glued);
+        assert_int_equal(out.rejected, rows[i].status != 200);
+        free(glued);
+        fake_outcome_clear(&out);
+        fake_arena_destroy(&a);
+    }
+    /* The era's name is checked. */
+    fake_arena_config_t cfg = {T_ORIGIN, NULL, 0, NULL, 0, 0, "2024"};
+    char err[200] = "";
+    assert_null(fake_arena_new(&cfg, err, sizeof err));
+    assert_non_null(strstr(err, "2024"));
+    fake_era_t era;
+    assert_int_equal(fake_era_parse(NULL, &era), 0);
+    assert_int_equal(era, FAKE_ERA_2026);
+    assert_int_equal(fake_era_parse("2025", &era), 0);
+    assert_int_equal(era, FAKE_ERA_2025);
+    assert_int_equal(fake_era_parse("", &era), -1);
+    /* Switching at run time: the next request follows the new era. */
+    fake_arena_t *a = t_arena();
+    assert_string_equal(fake_arena_sitekey(a), FAKE_ARENA_SITEKEY_2026);
+    fake_arena_set_era(a, FAKE_ERA_2025);
+    assert_int_equal(fake_arena_era(a), FAKE_ERA_2025);
+    assert_string_equal(fake_arena_sitekey(a), FAKE_ARENA_SITEKEY_2025);
+    fake_outcome_t out;
+    t_handle(a, t_body25("fake-chat", "Hi"), NULL, &out);
+    assert_int_equal(out.plan.status, 200);
+    fake_outcome_clear(&out);
+    t_handle(a, t_body("fake-chat", "Hi"), NULL, &out);
+    assert_int_equal(out.plan.status, 400);
+    fake_outcome_clear(&out);
+    fake_arena_destroy(&a);
+}
+
+#define T_TEXT_2026(p)                                                                             \
+    "a0:\"Hello fr\"\nbg:\"B weighs it.\"\na0:\"om the fa\"\nb0:\"Participant B \"\n"                 \
+    "a0:\"ke arena.\"\nb0:\"must never rea\"\nb0:\"ch the client.\"\nbd:{\"finishReason\":\"stop\","        \
+    "\"usage\":{\"promptTokens\":" #p ",\"completionTokens\":11}}\n" T_FIN(p, 7)
+
+/*  Participant B of a 2026 direct-battle: woven between A's lines, with
+    bfail=1 failing while A completes; never in 2025. */
+static void test_participant_b(void **state)
 {
     (void)state;
     fake_arena_t *a = t_arena();
     fake_outcome_t out;
-    json_t *body = t_body("fake-chat", "Hi");
+    t_handle(a, t_body("fake-chat", "Hello?"), NULL, &out);
+    char *glued = t_glue(&out.plan);
+    assert_string_equal(glued, T_TEXT_2026(2));
+    assert_int_equal(out.plan.n_chunks, 9); /* one line per chunk */
+    char *b = t_join(out.plan.body.data, out.plan.body.len, "b0");
+    assert_string_equal(b, FAKE_ARENA_B_ANSWER);
+    free(b);
+    free(glued);
+    fake_outcome_clear(&out);
+
+    t_handle(a, t_body("fake-chat", "Hey [[fake:text bfail=1]]"), NULL, &out);
+    glued = t_glue(&out.plan);
+    assert_string_equal(glued, "a0:\"Hello fr\"\nbg:\"B weighs it.\"\na0:\"om the fa\"\n"
+                               "b0:\"Participant B \"\na0:\"ke arena.\"\nb3:\"B failed\"\n"
+                               "b0:\"hasArenaError\"\n" T_FIN(7, 7));
+    char *text = t_join(out.plan.body.data, out.plan.body.len, "a0");
+    assert_string_equal(text, FAKE_ARENA_ANSWER); /* A completes */
+    free(text);
+    free(glued);
+    fake_outcome_clear(&out);
+
+    /* Paced chunks keep their delays; B's go right after A's. */
+    t_handle(a, t_body("fake-chat", "[[fake:drip ms=20 count=4]]"), NULL, &out);
+    size_t a_lines = 0;
+    for (size_t i = 0; i < out.plan.n_chunks; i++) {
+        const fake_chunk_t *c = &out.plan.chunks[i];
+        bool is_a = out.plan.body.data[c->off] == 'a';
+        a_lines += is_a;
+        assert_int_equal(c->delay_ms, is_a && a_lines <= 4 ? 20 : 0);
+    }
+    assert_int_equal(a_lines, 5);
+    fake_outcome_clear(&out);
+    /* Format keys apply to B too; failures and midclose carry none. */
+    t_handle(a, t_body("fake-chat", "[[fake:text prefix=data]]"), NULL, &out);
+    assert_non_null(strstr(out.plan.body.data, "\ndata: bg:\"B weighs it.\"\n"));
+    fake_outcome_clear(&out);
+    t_handle(a, t_body("fake-chat", "[[fake:long chars=3000]]"), NULL, &out);
+    b = t_join(out.plan.body.data, out.plan.body.len, "b0");
+    assert_string_equal(b, FAKE_ARENA_B_ANSWER);
+    free(b);
+    fake_outcome_clear(&out);
+    assert_int_equal(fake_link_directive_check("text bfail=2", NULL, 0), -1);
+    assert_int_equal(fake_link_directive_check("stall bfail=1", NULL, 0), 0);
+    fake_arena_destroy(&a);
+
+    /* 2025: A's lines only, bfail or not. */
+    a = t_arena_era("2025");
+    t_handle(a, t_body25("fake-chat", "Hey [[fake:text bfail=1]]"), NULL, &out);
+    glued = t_glue(&out.plan);
+    assert_string_equal(glued, "a0:\"Hello fr\"\na0:\"om the fa\"\na0:\"ke arena.\"\n" T_FIN(7, 7));
+    free(glued);
+    fake_outcome_clear(&out);
+    fake_arena_destroy(&a);
+}
+
+/*  promptfailed: 429 {"error":"prompt failed"} without Retry-After; with
+    times=N only the first N fetches of that directive. */
+static void test_promptfailed(void **state)
+{
+    (void)state;
+    static const char *const eras[] = {NULL, "2025"};
+    for (size_t e = 0; e < 2; e++) {
+        fake_arena_t *a = t_arena_era(eras[e]);
+        static const int want[] = {429, 429, 200};
+        for (int i = 0; i < 3; i++) {
+            fake_outcome_t out;
+            const char *content = "Hi [[fake:promptfailed times=2]]";
+            t_handle(a, eras[e] ? t_body25("fake-chat", content) : t_body("fake-chat", content),
+                     NULL, &out);
+            char *glued = t_glue(&out.plan);
+            assert_int_equal(out.plan.status, want[i]);
+            if (want[i] == 429) {
+                assert_string_equal(glued, "{\"error\":\"prompt failed\"}");
+                assert_string_equal(out.plan.content_type, "application/json");
+                assert_false(out.rejected); /* the site's answer, not validation */
+            } else {
+                assert_non_null(strstr(glued, "a0:\"Hello fr\""));
+            }
+            assert_string_equal(out.plan.retry_after, "");
+            assert_string_equal(out.scenario, "promptfailed");
+            free(glued);
+            fake_outcome_clear(&out);
+        }
+        fake_outcome_t out;
+        t_handle(a, eras[e] ? t_body25("fake-chat", "[[fake:promptfailed]]")
+                            : t_body("fake-chat", "[[fake:promptfailed]]"),
+                 NULL, &out);
+        assert_int_equal(out.plan.status, 429);
+        fake_outcome_clear(&out);
+        fake_arena_destroy(&a);
+    }
+}
+
+/*  Sends one fresh request of account; its status (pace_violation copied). */
+static int t_paced(fake_arena_t *a, const char *account, bool *violation)
+{
+    t_req_opts_t o = {.account = account};
+    fake_outcome_t out;
+    t_handle(a, t_body("fake-chat", "Hi"), &o, &out);
+    int status = out.plan.status;
+    if (violation)
+        *violation = out.pace_violation;
+    if (status == 429) {
+        char *glued = t_glue(&out.plan);
+        assert_string_equal(glued, "{\"error\":\"prompt failed\"}");
+        assert_string_equal(out.plan.retry_after, "");
+        assert_true(out.rejected);
+        assert_non_null(strstr(out.reason, "pace"));
+        free(glued);
+    }
+    fake_outcome_clear(&out);
+    return status;
+}
+
+static void test_pace(void **state)
+{
+    (void)state;
+    fake_arena_t *a = t_arena();
+    bool v = true;
+    /* Off by default. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(t_paced(a, NULL, &v), 200);
+    assert_false(v);
+    /* The interval rule, per account; no account is "default". */
+    fake_pace_t iv = {60000, 0, 0};
+    assert_int_equal(fake_arena_set_pace(a, &iv), 0);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, &v), 200);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, &v), 429);
+    assert_true(v);
+    assert_int_equal(t_paced(a, T_ACCOUNT_B, &v), 200);
+    assert_false(v);
+    assert_int_equal(t_paced(a, NULL, NULL), 200);
+    assert_int_equal(t_paced(a, FAKE_ARENA_ACCOUNT_DEFAULT, NULL), 429);
+    assert_int_equal(t_paced(a, "", NULL), 429);
+    /* A violation does not count: once interval_ms has passed since the
+       last accepted one, the account is served again. */
+    fake_pace_t short_iv = {60, 0, 0};
+    assert_int_equal(fake_arena_set_pace(a, &short_iv), 0);
+    long long t0 = t_now_ms();
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, NULL), 200);
+    int status;
+    while ((status = t_paced(a, T_ACCOUNT_A, NULL)) == 429)
+        if (t_now_ms() - t0 > T_WAIT_MS)
+            fail_msg("still paced after %d ms", T_WAIT_MS);
+        else
+            usleep(5000);
+    assert_int_equal(status, 200);
+    assert_true(t_now_ms() - t0 >= 60);
+    /* The window rule: at most COUNT accepted within window_ms. */
+    fake_pace_t win = {0, 2, 60000};
+    assert_int_equal(fake_arena_set_pace(a, &win), 0);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, NULL), 200);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, NULL), 200);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, &v), 429);
+    assert_true(v);
+    assert_int_equal(t_paced(a, T_ACCOUNT_B, NULL), 200);
+    /* Off again; bad rules are refused and change nothing. */
+    fake_pace_t bad[] = {{0, 2, 0}, {0, FAKE_ARENA_MAX_PACE_WINDOW + 1, 10},
+                         {FAKE_ARENA_MAX_PACE_MS + 1, 0, 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(fake_arena_set_pace(a, &bad[i]), -1);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, NULL), 429);
+    assert_int_equal(fake_arena_set_pace(a, NULL), 0);
+    assert_int_equal(t_paced(a, T_ACCOUNT_A, NULL), 200);
+    /* More accounts than remembered: the oldest are forgotten, bounded. */
+    assert_int_equal(fake_arena_set_pace(a, &iv), 0);
+    char name[32];
+    for (int i = 0; i <= FAKE_ARENA_MAX_ACCOUNTS; i++) {
+        snprintf(name, sizeof name, "acct-%d", i);
+        assert_int_equal(t_paced(a, name, NULL), 200);
+    }
+    assert_int_equal(t_paced(a, "acct-0", NULL), 200); /* evicted: a new account */
+    assert_int_equal(t_paced(a, name, NULL), 429);
+    fake_arena_destroy(&a);
+}
+
+static void test_duplicates_and_attachment_limits(void **state)
+{
+    (void)state;
+    fake_arena_t *a = t_arena_era("2025"); /* four ids per body */
+    fake_outcome_t out;
+    json_t *body = t_body25("fake-chat", "Hi");
     t_handle(a, json_deep_copy(body), NULL, &out);
     assert_int_equal(out.plan.status, 200);
     fake_outcome_clear(&out);
@@ -640,14 +1048,14 @@ static void test_duplicates_and_attachment_limits(void **state)
     fake_outcome_clear(&out);
     json_decref(body);
     /* Two equal ids inside one body. */
-    body = t_body("fake-chat", "Hi");
+    body = t_body25("fake-chat", "Hi");
     json_object_set(body, "modelBMessageId", json_object_get(body, "modelAMessageId"));
     t_handle(a, body, NULL, &out);
     assert_int_equal(out.plan.status, 400);
     assert_non_null(strstr(out.plan.body.data, "duplicate"));
     fake_outcome_clear(&out);
     /* A refused request's ids are not remembered... */
-    body = t_body("fake-chat", "Hi");
+    body = t_body25("fake-chat", "Hi");
     json_t *good_model = json_incref(json_object_get(body, "modelAId"));
     json_object_set_new(body, "modelAId", json_string("2f1c3b6e-1a2b-4c3d-8e4f-5a6b7c8d9e0f"));
     t_handle(a, json_deep_copy(body), NULL, &out);
@@ -659,7 +1067,7 @@ static void test_duplicates_and_attachment_limits(void **state)
     fake_outcome_clear(&out);
     /* ...but an accepted one's are, even when its scenario then fails
        (every attempt must use fresh ids). */
-    body = t_body("fake-chat", "[[fake:ratelimit]]");
+    body = t_body25("fake-chat", "[[fake:ratelimit]]");
     t_handle(a, json_deep_copy(body), NULL, &out);
     assert_int_equal(out.plan.status, 429);
     fake_outcome_clear(&out);
@@ -667,7 +1075,7 @@ static void test_duplicates_and_attachment_limits(void **state)
     assert_int_equal(out.plan.status, 400);
     fake_outcome_clear(&out);
     /* Image input only where the model takes it; attachments up to 5 MiB. */
-    body = t_body("fake-chat-2", "Hi");
+    body = t_body25("fake-chat-2", "Hi");
     json_array_append_new(
         json_object_get(json_object_get(body, "userMessage"), "experimental_attachments"),
         json_pack("{s:s,s:s,s:s}", "name", "a.png", "contentType", "image/png", "url",
@@ -680,7 +1088,7 @@ static void test_duplicates_and_attachment_limits(void **state)
     assert_non_null(big);
     memset(big, 'A', FAKE_ARENA_MAX_ATTACHMENT + 1);
     big[FAKE_ARENA_MAX_ATTACHMENT + 1] = '\0';
-    body = t_body("fake-chat", "Hi");
+    body = t_body25("fake-chat", "Hi");
     json_array_append_new(
         json_object_get(json_object_get(body, "userMessage"), "experimental_attachments"),
         json_pack("{s:s,s:s,s:s}", "name", "a.png", "contentType", "image/png", "url", big));
@@ -689,7 +1097,7 @@ static void test_duplicates_and_attachment_limits(void **state)
     assert_int_equal(out.plan.status, 413);
     fake_outcome_clear(&out);
     /* Modality must follow the model. */
-    body = t_body("fake-image", "Draw");
+    body = t_body25("fake-image", "Draw");
     json_object_set_new(body, "modality", json_string("image"));
     t_handle(a, body, NULL, &out);
     assert_int_equal(out.plan.status, 200);
@@ -700,7 +1108,7 @@ static void test_duplicates_and_attachment_limits(void **state)
 static void test_id_memory_is_bounded(void **state)
 {
     (void)state;
-    fake_arena_config_t cfg = {T_ORIGIN, NULL, 0, NULL, 0, 64};
+    fake_arena_config_t cfg = {T_ORIGIN, NULL, 0, NULL, 0, 64, NULL};
     char err[200];
     fake_arena_t *a = fake_arena_new(&cfg, err, sizeof err);
     assert_non_null(a);
@@ -760,7 +1168,7 @@ static void test_page_catalog(void **state)
 {
     (void)state;
     fake_link_model_t extra[] = {{"Evil </script><b>&", NULL, "chat", "", false}};
-    fake_arena_config_t cfg = {T_ORIGIN, extra, 1, NULL, 0, 0};
+    fake_arena_config_t cfg = {T_ORIGIN, extra, 1, NULL, 0, 0, "2025"};
     char err[200];
     fake_arena_t *a = fake_arena_new(&cfg, err, sizeof err);
     assert_non_null(a);
@@ -768,9 +1176,12 @@ static void test_page_catalog(void **state)
     assert_int_equal(fake_arena_page(a, &html), 0);
     assert_null(strstr(html.data, "</script><b>")); /* escaped inside the script */
     assert_non_null(strstr(html.data, "<title>LMArena</title>"));
+    assert_non_null(strstr(html.data, "?render=" FAKE_ARENA_SITEKEY_2025 "\""));
+    assert_null(strstr(html.data, FAKE_ARENA_SITEKEY_2026));
     char *flight = t_flight(html.data);
     json_t *props = t_row_props(flight, "6:");
     json_t *models = json_object_get(props, "initialModels");
+    assert_string_equal(json_string_value(json_object_get(props, "initialMode")), "direct");
     assert_int_equal(json_array_size(models), 5);
     static const struct {
         const char *name, *out_key;
@@ -796,6 +1207,10 @@ static void test_page_catalog(void **state)
         assert_int_equal(json_object_size(outc), 1);
         /* anonymous models carry no organization */
         assert_int_equal(json_object_get(m, "organization") != NULL, i < 4);
+        /* 2025 rows: none of the 2026 keys */
+        assert_null(json_object_get(m, "displayName"));
+        assert_null(json_object_get(m, "userSelectable"));
+        assert_null(json_object_get(m, "name"));
     }
     json_t *img =
         json_object_get(json_object_get(json_object_get(json_array_get(models, 2), "capabilities"),
@@ -825,6 +1240,113 @@ static void test_page_catalog(void **state)
     assert_int_equal(x[14], '4');
     fake_link_model_uuid("fake-chat-2", y);
     assert_string_not_equal(x, y);
+}
+
+/*  The UUIDv7 time of a canonical UUID text, in ms. */
+static long long t_uuid7_ms(const char *id)
+{
+    char hex[13];
+    memcpy(hex, id, 8);
+    memcpy(hex + 8, id + 9, 4);
+    hex[12] = '\0';
+    return strtoll(hex, NULL, 16);
+}
+
+static void test_page_catalog_2026(void **state)
+{
+    (void)state;
+    fake_link_model_t extra[] = {{"my-model_x", NULL, "chat", NULL, false},
+                                 {"pinned", "11111111-2222-4333-8444-555555555555", "chat", NULL,
+                                  false}};
+    fake_arena_config_t cfg = {T_ORIGIN, extra, 2, NULL, 0, 0, NULL};
+    char err[200];
+    fake_arena_t *a = fake_arena_new(&cfg, err, sizeof err);
+    assert_non_null(a);
+    abuf_t html = ABUF_INIT;
+    assert_int_equal(fake_arena_page(a, &html), 0);
+    assert_non_null(strstr(html.data, "enterprise.js?render=" FAKE_ARENA_SITEKEY_2026 "\""));
+    assert_null(strstr(html.data, FAKE_ARENA_SITEKEY_2025));
+    char *flight = t_flight(html.data);
+    json_t *props = t_row_props(flight, "6:");
+    assert_string_equal(json_string_value(json_object_get(props, "initialMode")), "direct-battle");
+    json_t *models = json_object_get(props, "initialModels");
+    static const struct {
+        const char *name, *display;
+        bool selectable;
+        long long base_ms;
+    } want[] = {
+        {"fake-chat", "Fake Chat", true, FAKE_LINK_UUID7_BASE_MS},
+        {"fake-chat-2", "Fake Chat 2", true, FAKE_LINK_UUID7_BASE_MS},
+        {"fake-image", "Fake Image", true, FAKE_LINK_UUID7_BASE_MS},
+        {"fake-search", "Fake Search", true, FAKE_LINK_UUID7_BASE_MS},
+        {FAKE_ARENA_TWIN, "Fake Twin", true, FAKE_LINK_UUID7_STALE_MS}, /* stale, first */
+        {FAKE_ARENA_TWIN, "Fake Twin", true, FAKE_LINK_UUID7_BASE_MS},  /* live */
+        {FAKE_ARENA_HIDDEN, "Fake Hidden", false, FAKE_LINK_UUID7_BASE_MS},
+        {"my-model_x", "My Model X", true, FAKE_LINK_UUID7_BASE_MS},
+        {"pinned", "Pinned", true, 0},
+    };
+    size_t n = sizeof want / sizeof want[0];
+    assert_int_equal(json_array_size(models), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(models, i);
+        static const char *const keys[] = {"id",           "publicName", "name",
+                                           "displayName",  "organization", "provider",
+                                           "capabilities", "userSelectable"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            if (!json_object_get(m, keys[k]))
+                fail_msg("row %zu (%s) lacks %s", i, want[i].name, keys[k]);
+        assert_string_equal(json_string_value(json_object_get(m, "publicName")), want[i].name);
+        assert_string_equal(json_string_value(json_object_get(m, "name")), want[i].name);
+        assert_string_equal(json_string_value(json_object_get(m, "displayName")),
+                            want[i].display);
+        assert_int_equal(json_is_true(json_object_get(m, "userSelectable")), want[i].selectable);
+        const char *id = json_string_value(json_object_get(m, "id"));
+        char expect[UUID_STR_LEN];
+        if (want[i].base_ms) {
+            fake_link_model_uuid7(want[i].name, want[i].base_ms, expect);
+            assert_int_equal(id[14], '7'); /* a version 7 UUID */
+            assert_true(strchr("89ab", id[19]) != NULL);
+            long long ms = t_uuid7_ms(id);
+            assert_true(ms >= want[i].base_ms && ms < want[i].base_ms + 86400000LL);
+        } else {
+            snprintf(expect, sizeof expect, "%s", extra[1].id); /* an explicit id stays */
+        }
+        assert_string_equal(id, expect);
+    }
+    /* The live twin is the newer row; both share the publicName. */
+    assert_true(t_uuid7_ms(json_string_value(json_object_get(json_array_get(models, 5), "id"))) >
+                t_uuid7_ms(json_string_value(json_object_get(json_array_get(models, 4), "id"))));
+    char live[UUID_STR_LEN];
+    fake_link_model_id(FAKE_ARENA_TWIN, NULL, live);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(models, 5), "id")), live);
+    fake_link_model_id(FAKE_ARENA_TWIN, "2026", live);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(models, 5), "id")), live);
+    /* The second flight row lists them again (parsers de-duplicate). */
+    json_t *props2 = t_row_props(flight, "9:");
+    assert_true(json_equal(json_object_get(props2, "models"), models));
+    json_decref(props2);
+    json_decref(props);
+    /* The node's parser still reads the default rows with their v7 ids. */
+    arena_catalog_t cat = {0};
+    assert_true(arena_catalog_extract(html.data, html.len, 0, &cat) >= 4);
+    for (size_t i = 0; i < 4; i++) {
+        char id[UUID_STR_LEN];
+        fake_link_model_id(want[i].name, NULL, id);
+        assert_string_equal(cat.models[i].name, want[i].name);
+        assert_string_equal(cat.models[i].id, id);
+    }
+    arena_catalog_clear(&cat);
+    free(flight);
+    abuf_free(&html);
+    fake_arena_destroy(&a);
+    /* Deterministic: the same name and base always give the same id. */
+    char x[UUID_STR_LEN], y[UUID_STR_LEN];
+    fake_link_model_uuid7("fake-chat", FAKE_LINK_UUID7_BASE_MS, x);
+    fake_link_model_uuid7("fake-chat", FAKE_LINK_UUID7_BASE_MS, y);
+    assert_string_equal(x, y);
+    fake_link_model_id("fake-chat", "2025", y);
+    assert_string_not_equal(x, y);
+    assert_int_equal(y[14], '4');
 }
 
 static void test_models_file(void **state)

@@ -72,6 +72,21 @@ static const frame_case_t s_cases[] = {
     {"{\"type\":\"state\",\"challenge\":false,\"recaptcha\":true}", LINK_OK, LINK_STATE},
     {"{\"type\":\"state\",\"challenge\":0,\"recaptcha\":true}", LINK_MALFORMED, 0},
     {"{\"type\":\"state\",\"challenge\":true}", LINK_MALFORMED, 0},
+    /* state's logged_in and account: never a reason to drop the frame */
+    {"{\"type\":\"state\",\"challenge\":false,\"recaptcha\":true,\"logged_in\":true,"
+     "\"account\":\"0123456789abcdef0123456789abcdef\"}",
+     LINK_OK, LINK_STATE},
+    {"{\"type\":\"state\",\"challenge\":false,\"recaptcha\":true,\"logged_in\":\"yes\","
+     "\"account\":42}",
+     LINK_OK, LINK_STATE},
+    {"{\"type\":\"state\",\"logged_in\":true,\"account\":\"0123456789abcdef0123456789abcdef\"}",
+     LINK_MALFORMED, 0},
+    /* head's upload */
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"upload\":\"signed\"}", LINK_OK, LINK_HEAD},
+    {"{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"upload\":[1]}", LINK_OK, LINK_HEAD},
+    /* fail stage upload */
+    {"{\"type\":\"fail\",\"id\":\"J\",\"stage\":\"upload\",\"message\":\"PUT 403\"}", LINK_OK,
+     LINK_FAIL},
     /* pong, ping */
     {"{\"type\":\"pong\",\"t\":12345}", LINK_OK, LINK_PONG},
     {"{\"type\":\"pong\",\"t\":\"1\"}", LINK_MALFORMED, 0},
@@ -171,6 +186,127 @@ static void test_fields(void **state)
     assert_int_equal(link_frame_decode(pong, strlen(pong), &f, NULL, 0), LINK_OK);
     assert_true(f.t == 1700000000123LL);
     link_frame_clear(&f);
+}
+
+static link_frame_t s_decode_ok(const abuf_t *b, link_type_t want);
+
+typedef struct {
+    const char *extra; /* members added to a valid state frame */
+    int logged_in;
+    const char *account; /* expected, NULL: absent or dropped */
+} state_case_t;
+
+/*  logged_in and account: kept when well-formed, read as absent otherwise. */
+static void test_state_account(void **state)
+{
+    (void)state;
+    static const state_case_t cases[] = {
+        {"", -1, NULL},
+        {",\"logged_in\":true,\"account\":\"00112233445566778899aabbccddeeff\"", 1,
+         "00112233445566778899aabbccddeeff"},
+        {",\"logged_in\":false", 0, NULL},
+        {",\"logged_in\":null", -1, NULL},
+        {",\"logged_in\":1", -1, NULL},
+        {",\"account\":\"00112233445566778899AABBCCDDEEFF\"", -1, NULL},       /* upper case */
+        {",\"account\":\"00112233445566778899aabbccddeef\"", -1, NULL},        /* 31 */
+        {",\"account\":\"00112233445566778899aabbccddeeff0\"", -1, NULL},      /* 33 */
+        {",\"account\":\"00112233445566778899aabbccddeefg\"", -1, NULL},       /* not hex */
+        {",\"account\":\"00112233445566778899aabbccddee\\u0000f\"", -1, NULL}, /* NUL */
+        {",\"account\":\"\"", -1, NULL},
+        {",\"account\":null", -1, NULL},
+        {",\"account\":{}", -1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"type\":\"state\",\"challenge\":false,\"recaptcha\":true%s}",
+                 cases[i].extra);
+        link_frame_t f;
+        char err[128];
+        if (link_frame_decode(json, strlen(json), &f, err, sizeof err) != LINK_OK)
+            fail_msg("case %zu (%s): %s", i, json, err);
+        if (f.logged_in != cases[i].logged_in)
+            fail_msg("case %zu (%s): logged_in %d, want %d", i, json, f.logged_in,
+                     cases[i].logged_in);
+        if (cases[i].account)
+            assert_string_equal(f.account, cases[i].account);
+        else if (f.account)
+            fail_msg("case %zu (%s): account %s kept", i, json, f.account);
+        link_frame_clear(&f);
+    }
+    /* encoded and decoded back; a bad hash is refused by the encoder */
+    abuf_t b = ABUF_INIT;
+    link_state_t st = {false, true, 1, "00112233445566778899aabbccddeeff"};
+    assert_int_equal(link_encode_state_ex(&b, &st), 0);
+    assert_string_equal(b.data, "{\"type\":\"state\",\"challenge\":false,\"recaptcha\":true,"
+                                "\"logged_in\":true,\"account\":"
+                                "\"00112233445566778899aabbccddeeff\"}");
+    link_frame_t f = s_decode_ok(&b, LINK_STATE);
+    assert_int_equal(f.logged_in, 1);
+    assert_string_equal(f.account, st.account);
+    link_frame_clear(&f);
+    abuf_reset(&b);
+    link_state_t out = {true, false, 0, NULL};
+    assert_int_equal(link_encode_state_ex(&b, &out), 0);
+    assert_string_equal(
+        b.data, "{\"type\":\"state\",\"challenge\":true,\"recaptcha\":false,\"logged_in\":false}");
+    f = s_decode_ok(&b, LINK_STATE);
+    assert_int_equal(f.logged_in, 0);
+    assert_null(f.account);
+    link_frame_clear(&f);
+    abuf_reset(&b);
+    assert_int_equal(abuf_puts(&b, "keep"), 0);
+    link_state_t bad = {false, false, 1, "00112233445566778899AABBCCDDEEFF"};
+    assert_int_equal(link_encode_state_ex(&b, &bad), -1);
+    assert_string_equal(b.data, "keep");
+    abuf_free(&b);
+}
+
+/*  head's upload: a short word kept, anything else read as absent. */
+static void test_head_upload(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *want;
+    } cases[] = {
+        {"\"signed\"", "signed"},
+        {"\"inline\"", "inline"},
+        {"\"future-mode_2\"", "future-mode_2"},
+        {"\"Signed\"", NULL},
+        {"\"\"", NULL},
+        {"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"", NULL}, /* 33 */
+        {"\"a b\"", NULL},
+        {"7", NULL},
+        {"null", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"upload\":%s}",
+                 cases[i].value);
+        link_frame_t f;
+        assert_int_equal(link_frame_decode(json, strlen(json), &f, NULL, 0), LINK_OK);
+        if (cases[i].want)
+            assert_string_equal(f.upload, cases[i].want);
+        else if (f.upload)
+            fail_msg("case %zu (%s): upload %s kept", i, json, f.upload);
+        link_frame_clear(&f);
+    }
+    abuf_t b = ABUF_INIT;
+    assert_int_equal(link_encode_head_ex(&b, "J", 200, "text/plain", NULL, "inline"), 0);
+    assert_string_equal(b.data, "{\"type\":\"head\",\"id\":\"J\",\"status\":200,\"headers\":{"
+                                "\"content-type\":\"text/plain\"},\"upload\":\"inline\"}");
+    link_frame_t f = s_decode_ok(&b, LINK_HEAD);
+    assert_string_equal(f.upload, "inline");
+    assert_string_equal(f.content_type, "text/plain");
+    link_frame_clear(&f);
+    abuf_reset(&b);
+    assert_int_equal(link_encode_head(&b, "J", 200, NULL, NULL), 0);
+    f = s_decode_ok(&b, LINK_HEAD);
+    assert_null(f.upload);
+    link_frame_clear(&f);
+    abuf_reset(&b);
+    assert_int_equal(link_encode_head_ex(&b, "J", 200, NULL, NULL, "not ok"), -1);
+    assert_int_equal(b.len, 0);
+    abuf_free(&b);
 }
 
 static void test_ids_bounded(void **state)
@@ -424,6 +560,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_state_account),
+        cmocka_unit_test(test_head_upload),
         cmocka_unit_test(test_ids_bounded),
         cmocka_unit_test(test_toobig),
         cmocka_unit_test(test_deep_nesting),

@@ -1013,9 +1013,9 @@ static void test_render_models(void **state)
 {
     (void)state;
     const openai_model_entry_t models[] = {
-        {"gpt-4o", 1700000000, "openai"},
-        {"claude \"q\"", 1, "arena"},
-        {"bad\xff", 2, NULL},
+        {"gpt-4o", 1700000000, "openai", NULL},
+        {"claude \"q\"", 1, "arena", "Claude \"Q\" 4.5"},
+        {"bad\xff", 2, NULL, "D\xff"},
     };
     for (size_t n = 0; n <= 3; n++) {
         abuf_t out = ABUF_INIT;
@@ -1031,11 +1031,18 @@ static void test_render_models(void **state)
             assert_string_equal(s_get_str(m, "object"), "model");
             assert_int_equal(s_get_int(m, "created"), models[i].created);
             assert_string_equal(s_get_str(m, "owned_by"), models[i].owned_by);
+            /* display_name only when the entry has one */
+            json_t *d = json_object_get(m, "display_name");
+            if (models[i].display_name)
+                assert_string_equal(json_string_value(d), models[i].display_name);
+            else
+                assert_null(d);
         }
         if (n == 3) {
             json_t *m = json_array_get(data, 2);
             assert_string_equal(s_get_str(m, "id"), "bad\xef\xbf\xbd");
             assert_string_equal(s_get_str(m, "owned_by"), "");
+            assert_string_equal(s_get_str(m, "display_name"), "D\xef\xbf\xbd");
         }
         json_decref(root);
         abuf_free(&out);

@@ -107,7 +107,7 @@ static void test_open_creates_schema(void **state)
         const char *sql, *want;
     } rows[] = {
         {"PRAGMA journal_mode", "wal"},
-        {"PRAGMA user_version", "1"},
+        {"PRAGMA user_version", "2"},
         {"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
          "WHERE type = 'table' ORDER BY name)",
          "cooldowns,meta,models,peers"},
@@ -284,10 +284,12 @@ static void test_link_token(void **state)
 /* ---- models ----------------------------------------------------------- */
 
 static const arena_model_t s_models[] = {
-    {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false},
-    {"id-a", "alpha-image", NULL, NULL, ARENA_MODALITY_IMAGE, false},
-    {"id-m", "mid-vision", "Mid", NULL, ARENA_MODALITY_CHAT, true},
-    {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false},
+    {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false, "Zeta \u00e9", true},
+    {"id-a", "alpha-image", NULL, NULL, ARENA_MODALITY_IMAGE, false, NULL, true},
+    {"id-m", "mid-vision", "Mid", NULL, ARENA_MODALITY_CHAT, true, "", false},
+    {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false, NULL, false},
+    /* a twin: the same name under another id */
+    {"id-z2", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, true, "Zeta 2", true},
 };
 #define N_MODELS (sizeof s_models / sizeof s_models[0])
 
@@ -311,6 +313,8 @@ static void s_expect_models(store_t *st, const arena_model_t *want, size_t n)
         s_same_str(got.models[i].provider, want[i].provider);
         assert_int_equal(got.models[i].modality, want[i].modality);
         assert_int_equal(got.models[i].input_image, want[i].input_image);
+        s_same_str(got.models[i].display_name, want[i].display_name);
+        assert_int_equal(got.models[i].user_selectable, want[i].user_selectable);
     }
     if (n == 0)
         assert_null(got.models);
@@ -353,22 +357,24 @@ static void test_models_rejected(void **state)
     static const struct {
         const char *id, *name;
         int modality;
+        bool long_display;
     } rows[] = {
-        {"id", NULL, 0},   /* no name */
-        {"id", "", 0},     /* empty name */
-        {NULL, "x", 0},    /* no id */
-        {"id", "LONG", 0}, /* name longer than 255 bytes */
-        {"id", "x", 7},    /* unknown modality */
-        {"id", "DUP", 0},  /* duplicate name: fails inside the transaction */
+        {"id", NULL, 0, false},   /* no name */
+        {"id", "", 0, false},     /* empty name */
+        {NULL, "x", 0, false},    /* no id */
+        {"id", "LONG", 0, false}, /* name longer than 255 bytes */
+        {"id", "x", 7, false},    /* unknown modality */
+        {"id-z", "x", 0, false},  /* duplicate id: fails inside the transaction */
+        {"id", "x", 0, true},     /* display name longer than 255 bytes */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         arena_model_t m[2] = {s_models[0]};
         m[1].id = (char *)rows[i].id;
         m[1].name = !rows[i].name                   ? NULL
                     : !strcmp(rows[i].name, "LONG") ? long_name
-                    : !strcmp(rows[i].name, "DUP")  ? s_models[0].name
                                                     : (char *)rows[i].name;
         m[1].modality = (arena_modality_t)rows[i].modality;
+        m[1].display_name = rows[i].long_display ? long_name : NULL;
         arena_catalog_t bad = {m, 2};
         if (store_models_replace(st, &bad) != -1)
             fail_msg("row %zu accepted", i);
@@ -387,10 +393,57 @@ static void test_models_malformed_rows_skipped(void **state)
     arena_catalog_t cat = {(arena_model_t *)s_models, 1};
     assert_int_equal(store_models_replace(st, &cat), 0);
     store_destroy(&st);
-    s_sql(fx, "INSERT INTO models VALUES ('bad-modality', 'i', NULL, NULL, 9, 0, 5);"
-              "INSERT INTO models VALUES (printf('%.300c', 'x'), 'i', NULL, NULL, 0, 0, 6);");
+    s_sql(fx, "INSERT INTO models (name, arena_id, organization, provider, modality,"
+              " input_image, position) VALUES ('bad-modality', 'i', NULL, NULL, 9, 0, 5);"
+              "INSERT INTO models (name, arena_id, organization, provider, modality,"
+              " input_image, position) VALUES (printf('%.300c', 'x'), 'i2', NULL, NULL, 0, 0, 6);"
+              "INSERT INTO models (name, arena_id, organization, provider, modality,"
+              " input_image, position, display_name) VALUES ('long-display', 'i3', NULL, NULL,"
+              " 0, 0, 7, printf('%.300c', 'd'));");
     st = s_open(fx);
     s_expect_models(st, s_models, 1);
+    store_destroy(&st);
+}
+
+/*  A database written by schema 1 (models keyed by name, no display name,
+    no userSelectable) opens as schema 2 with its rows: selectable, no
+    display name, in their order; twins and the new columns then round-trip. */
+static void test_models_migrated_from_schema_1(void **state)
+{
+    fx_t *fx = *state;
+    char mid[320];
+    snprintf(mid, sizeof mid, "%s/a", fx->root);
+    assert_int_equal(mkdir(mid, 0700), 0);
+    assert_int_equal(mkdir(fx->data, 0700), 0);
+    s_sql(fx, "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+              "CREATE TABLE models (name TEXT PRIMARY KEY NOT NULL, arena_id TEXT NOT NULL,"
+              " organization TEXT, provider TEXT, modality INTEGER NOT NULL,"
+              " input_image INTEGER NOT NULL, position INTEGER NOT NULL);"
+              "CREATE TABLE cooldowns (node_id TEXT NOT NULL, model TEXT NOT NULL,"
+              " until_ms INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (node_id, model));"
+              "CREATE INDEX cooldowns_until ON cooldowns (until_ms);"
+              "CREATE TABLE peers (id TEXT PRIMARY KEY NOT NULL, endpoint TEXT NOT NULL,"
+              " last_seen_ms INTEGER NOT NULL);"
+              "INSERT INTO meta VALUES ('node_id', '0199f7a8-0000-4000-8000-0000000000ee');"
+              "INSERT INTO models VALUES ('seeker', 'id-s', NULL, 'search-co', 2, 0, 1);"
+              "INSERT INTO models VALUES ('zeta-model', 'id-z', 'Zeta Org', 'zeta', 0, 0, 0);"
+              "PRAGMA user_version = 1;");
+    store_t *st = s_open(fx);
+    char v[64];
+    s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
+    assert_string_equal(v, "2");
+    assert_int_equal(store_meta_get(st, "node_id", v, sizeof v), 0);
+    assert_string_equal(v, "0199f7a8-0000-4000-8000-0000000000ee");
+    const arena_model_t old[] = {
+        {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false, NULL, true},
+        {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false, NULL, true},
+    };
+    s_expect_models(st, old, 2);
+    arena_catalog_t cat = {(arena_model_t *)s_models, N_MODELS};
+    assert_int_equal(store_models_replace(st, &cat), 0);
+    store_destroy(&st);
+    st = s_open(fx);
+    s_expect_models(st, s_models, N_MODELS);
     store_destroy(&st);
 }
 
@@ -578,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_models_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_models_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_models_malformed_rows_skipped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_models_migrated_from_schema_1, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cooldowns, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cooldowns_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peers, s_setup, s_teardown),
