@@ -85,7 +85,7 @@ static int s_node_start(bench_node_t *node, const bench_opts_t *o)
         execl(o->node_path, o->node_path, "--data", node->data_dir, "--http", "127.0.0.1:0",
               "--link", "127.0.0.1:0", "--mesh", "127.0.0.1:0", "--link-token", "bench-token",
               "--tab-jobs", jobs, "--queue", "20000", "--max-connections", "8000", "--log-level",
-              "warn", (char *)NULL);
+              "warn", "--pace", "off", (char *)NULL);
         perror("exec arena-node");
         _exit(127);
     }

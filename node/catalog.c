@@ -148,8 +148,8 @@ static int s_best_rows(const catalog_t *self, const arena_catalog_t *cat, s_view
     qsort(stale, self->n_stale, sizeof *stale, s_cmp_str_p);
     for (size_t i = 0; i < cat->n; i++) {
         const arena_model_t *m = &cat->models[i];
-        bool stale_row = self->n_stale && bsearch(&m->id, stale, self->n_stale, sizeof *stale,
-                                                  s_cmp_str_p) != NULL;
+        bool stale_row = self->n_stale &&
+                         bsearch(&m->id, stale, self->n_stale, sizeof *stale, s_cmp_str_p) != NULL;
         cand[i] = (s_cand_t){m, i, arena_model_created_ms(m), m->user_selectable && !stale_row};
     }
     qsort(cand, cat->n, sizeof *cand, s_cmp_cand);

@@ -271,14 +271,14 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                                    false, S_OFF(recaptcha_backoff_max_s), 0, "SECONDS",
                                    "ceiling of the doubling cooldown after reCAPTCHA rejections",
                                    "7200", "seconds"},
-    [OPT_PACE] = {"pace", "ARENA_PACE", "pace", NULL, S_TEXT, S_CHECK_ONOFF, 2, 3, false,
+    [OPT_PACE] = {"pace", "ARENA_PACE", "pace", NULL, S_TEXT, S_CHECK_ONOFF, 1, 16, false,
                   S_OFF(pace), 0, "on|off", "space the requests of each LMArena account", "on",
                   NULL},
     [OPT_PACE_INTERVAL] = {"pace-interval", "ARENA_PACE_INTERVAL", "pace_interval", NULL, S_INT,
                            S_CHECK_NONE, 0, 86400, false, S_OFF(pace_interval_s), 0, "SECONDS",
                            "least time between two request starts of one account", "60", "seconds"},
     [OPT_PACE_WINDOW] = {"pace-window", "ARENA_PACE_WINDOW", "pace_window", NULL, S_TEXT,
-                         S_CHECK_WINDOW, 3, 32, false, S_OFF(pace_window), 0, "COUNT/SECONDS",
+                         S_CHECK_WINDOW, 1, 32, false, S_OFF(pace_window), 0, "COUNT/SECONDS",
                          "most request starts of one account in any such window", "3/390", NULL},
 };
 

@@ -303,6 +303,12 @@ static bool s_route(dispatch_t *self, job_t *job)
         local_uncooled = cool <= 0;
     }
     s_offer_peers(self, job, &offer);
+    if (!offer.served && job->stale_retried && job->attempts <= self->cfg.retries + 1) {
+        /* the row LMArena no longer knows was the last one: wait (bounded by
+           the queue timeout) for the page re-read to bring its fresh twin */
+        if (s_enqueue(self, job) == 0)
+            return true;
+    }
     if (!offer.served) {
         s_error_code(self, job, "model_not_found", 0,
                      "model '%s' is not served by any node of this mesh", job->req->model);

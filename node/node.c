@@ -62,7 +62,7 @@ typedef struct {
 
 static long long s_account_flag(node_t *self, const char *account, long long now,
                                 const char **reason);
-static json_t *s_accounts_json(const mesh_state_t *st, long long age);
+static json_t *s_accounts_json(const node_t *self, const mesh_state_t *st, long long age);
 
 /* ---- callbacks from tabs ---- */
 
@@ -220,12 +220,12 @@ static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
 }
 
 /*  A peer's entry with what 2026 added (accounts, pace). */
-static json_t *s_peer_entry_full(const mesh_peer_view_t *v, long long now)
+static json_t *s_peer_entry_full(const node_t *self, const mesh_peer_view_t *v, long long now)
 {
     json_t *o = s_peer_entry(v, now);
     if (!o)
         return NULL;
-    json_object_set_new(o, "accounts", s_accounts_json(v->state, v->state_age_ms));
+    json_object_set_new(o, "accounts", s_accounts_json(self, v->state, v->state_age_ms));
     json_object_set_new(
         o, "paced_remaining_ms",
         json_integer(v->state ? s_left(v->state->paced_remaining_ms, v->state_age_ms) : 0));
@@ -252,19 +252,32 @@ static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
     return arr;
 }
 
-/*  The accounts of a state as /mesh/status shows them. */
-static json_t *s_accounts_json(const mesh_state_t *st, long long age)
+/*  The accounts of a peer's state as /mesh/status shows them; the next
+    slot is what this node's pace rules make of that peer's starts (null
+    with --pace off). */
+static json_t *s_accounts_json(const node_t *self, const mesh_state_t *st, long long age)
 {
     json_t *arr = json_array();
+    pace_config_t pc = {0};
+    int wc = 0, ws = 0;
+    if (self->pace && config_parse_window(self->cfg->pace_window, &wc, &ws) == 0)
+        pc = (pace_config_t){self->cfg->pace_interval_s * 1000LL, wc, ws * 1000LL};
     for (size_t i = 0; st && i < st->n_accounts; i++) {
         const mesh_account_t *a = &st->accounts[i];
         json_t *starts = json_array();
-        for (size_t k = 0; k < a->n_starts; k++)
-            json_array_append_new(starts, json_integer(a->starts_ago_ms[k] + age));
-        json_array_append_new(arr, json_pack("{s:s, s:b, s:I, s:o}", "id", a->id, "known",
-                                             strncmp(a->id, "tab:", 4) != 0, "flag_remaining_ms",
-                                             (json_int_t)s_left(a->flag_remaining_ms, age),
-                                             "starts_ago_ms", starts));
+        static long long ago[MESH_MAX_STARTS]; /* node thread only */
+        size_t n = a->n_starts < MESH_MAX_STARTS ? a->n_starts : MESH_MAX_STARTS;
+        for (size_t k = 0; k < n; k++) {
+            ago[k] = a->starts_ago_ms[k] + age;
+            json_array_append_new(starts, json_integer(ago[k]));
+        }
+        json_t *o = json_pack("{s:s, s:b, s:I, s:o}", "id", a->id, "known",
+                              strncmp(a->id, "tab:", 4) != 0, "flag_remaining_ms",
+                              (json_int_t)s_left(a->flag_remaining_ms, age), "starts_ago_ms",
+                              starts);
+        json_object_set_new(o, "next_slot_ms",
+                            self->pace ? json_integer(pace_rule_wait(&pc, ago, n)) : json_null());
+        json_array_append_new(arr, o);
     }
     return arr;
 }
@@ -361,7 +374,7 @@ static int s_render_mesh_status(node_t *self, abuf_t *out)
     json_t *nodes = json_object_get(doc, "nodes");
     for (size_t i = 0; doc && i < n_peers && i < NODE_MAX_PEERS; i++)
         if (views[i].id) {
-            json_t *entry = s_peer_entry_full(&views[i], now);
+            json_t *entry = s_peer_entry_full(self, &views[i], now);
             if (entry)
                 json_array_append_new(nodes, entry);
         }
@@ -683,8 +696,8 @@ static unsigned long long s_mix_str(unsigned long long h, const char *s)
 static long long s_account_flag(node_t *self, const char *account, long long now,
                                 const char **reason)
 {
-    char id[PACE_ACCOUNT_MAX + 8];
-    snprintf(id, sizeof id, "acct:%s", account);
+    char id[TABS_ACCOUNT_COOLDOWN_ID];
+    tabs_account_cooldown_id(account, id, sizeof id);
     return cooldown_remaining(self->cooldowns, id, COOLDOWN_ALL, now, reason);
 }
 
@@ -746,8 +759,8 @@ static void s_merge_accounts(node_t *self)
             }
             long long left = ac->flag_remaining_ms - age;
             if (left > 1000 && s_account_flag(self, ac->id, now, NULL) < left - 1000) {
-                char id[PACE_ACCOUNT_MAX + 8];
-                snprintf(id, sizeof id, "acct:%s", ac->id);
+                char id[TABS_ACCOUNT_COOLDOWN_ID];
+                tabs_account_cooldown_id(ac->id, id, sizeof id);
                 cooldown_set(self->cooldowns, id, COOLDOWN_ALL, left, "account_flag", now);
                 alog_info("account %.12s… flagged on node %s: its tabs here rest %llds too", ac->id,
                           st->name ? st->name : views[i].id, left / 1000);

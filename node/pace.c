@@ -225,6 +225,25 @@ size_t pace_own_starts(pace_t *self, const char *account, long long now_ms, long
     return out;
 }
 
+long long pace_rule_wait(const pace_config_t *cfg, const long long *ago_ms, size_t n)
+{
+    long long tmp[PACE_MAX_WINDOW];
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < PACE_MAX_WINDOW; i++)
+        if (ago_ms[i] >= 0)
+            tmp[m++] = -ago_ms[i]; /* as times relative to now */
+    if (m == 0)
+        return 0;
+    qsort(tmp, m, sizeof tmp[0], s_cmp_desc);
+    long long free_at = tmp[0] + cfg->interval_ms;
+    if (cfg->window_count > 0 && m >= (size_t)cfg->window_count) {
+        long long w = tmp[cfg->window_count - 1] + cfg->window_ms;
+        if (w > free_at)
+            free_at = w;
+    }
+    return free_at > 0 ? free_at : 0;
+}
+
 unsigned long long pace_version(const pace_t *self)
 {
     return self->version;

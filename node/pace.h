@@ -55,6 +55,11 @@ void pace_forget_owner(pace_t *self, const char *owner);
 size_t pace_own_starts(pace_t *self, const char *account, long long now_ms, long long *ago_out,
                        size_t max);
 
+/*  The wait the rules of cfg give a set of starts alone (ms ago, any order,
+    at most PACE_MAX_WINDOW read): what /mesh/status shows for a peer's
+    account. */
+long long pace_rule_wait(const pace_config_t *cfg, const long long *ago_ms, size_t n);
+
 /*  Bumped by every pace_start: the node republishes its state (at once:
     others must not take the slot we just took) when it moves. */
 unsigned long long pace_version(const pace_t *self);

@@ -2,6 +2,7 @@
 #include "node/tabs.h"
 
 #include <czmq.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@
 
 #define TABS_DRIFT_BODY 300  /* bytes of an unrecognised answer kept and logged */
 #define TABS_DRIFT_KINDS 256 /* kinds logged once each, then counted only */
-#define TABS_ACCT_PREFIX "acct:"
+#define TABS_ACCT_PREFIX "a:"
 
 typedef struct {
     char *id;
@@ -153,15 +154,23 @@ static void s_accounts_changed(tabs_t *self)
         self->cfg.on_accounts(self->cfg.arg);
 }
 
-/*  The cooldown entry that flags an account: ("acct:<key>", "*"). */
+void tabs_account_cooldown_id(const char *account, char *buf, size_t size)
+{
+    unsigned char h[16];
+    crypto_generichash(h, sizeof h, (const unsigned char *)account, strlen(account), NULL, 0);
+    char hex[sizeof h * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    snprintf(buf, size, TABS_ACCT_PREFIX "%s", hex);
+}
+
 static void s_acct_id(const tab_t *tab, char *buf, size_t size)
 {
-    snprintf(buf, size, TABS_ACCT_PREFIX "%s", tab->account);
+    tabs_account_cooldown_id(tab->account, buf, size);
 }
 
 static long long s_flag_ms(tabs_t *self, const tab_t *tab, long long now, const char **reason)
 {
-    char id[PACE_ACCOUNT_MAX + 8];
+    char id[TABS_ACCOUNT_COOLDOWN_ID];
     s_acct_id(tab, id, sizeof id);
     return cooldown_remaining(self->cfg.cooldowns, id, COOLDOWN_ALL, now, reason);
 }
@@ -366,7 +375,7 @@ static void s_account_flag(tabs_t *self, exec_t *x, exec_fail_t *f, long long no
     if (ms < 0)
         ms = self->cfg.cooldown_default_ms;
     if (x->tab) {
-        char id[PACE_ACCOUNT_MAX + 8];
+        char id[TABS_ACCOUNT_COOLDOWN_ID];
         s_acct_id(x->tab, id, sizeof id);
         f->cooled_ms = cooldown_set(self->cfg.cooldowns, id, COOLDOWN_ALL, ms, "account_flag", now);
         alog_warn("LMArena flagged the account of tab %s (429 prompt failed): its tabs rest %llds",
@@ -474,9 +483,12 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
                          "LMArena refused access to the evaluation session: %s", msg);
         break;
     default: {
+        /* 5xx is the site failing, a known kind of answer; anything else
+           unclassified is drift */
         char kind[48];
         snprintf(kind, sizeof kind, "%d %s", x->status, arena_fail_name(cls));
-        s_drift(self, x->tab, kind, x->status, body, x->errbody.len, field);
+        if (x->status < 500 || x->status > 599)
+            s_drift(self, x->tab, kind, x->status, body, x->errbody.len, field);
         openai_error_set(&f->err, "upstream_error", NULL, "LMArena answered %d: %s", x->status,
                          msg);
         break;

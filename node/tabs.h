@@ -127,6 +127,11 @@ typedef struct {
 typedef void(tabs_each_fn)(void *arg, const tabs_tab_view_t *tab);
 void tabs_each(tabs_t *self, tabs_each_fn *fn, void *arg);
 
+/*  The cooldown node id that flags an account (model COOLDOWN_ALL): "a:"
+    and a hash of the pace key, so it fits a cooldown's node id. */
+#define TABS_ACCOUNT_COOLDOWN_ID 40
+void tabs_account_cooldown_id(const char *account, char *buf, size_t size);
+
 /*  The distinct pace keys of the connected tabs (borrowed until the next
     event): up to max; returns how many there are. */
 size_t tabs_accounts(tabs_t *self, const char **out, size_t max);

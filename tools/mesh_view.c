@@ -58,6 +58,31 @@ static void s_node_clear(mesh_view_node_t *n)
     free(n->http);
     free(n->state);
     free(n->reported_by);
+    for (size_t i = 0; i < n->account_count; i++)
+        free(n->accounts[i].id);
+    free(n->accounts);
+}
+
+static void s_parse_accounts(mesh_view_node_t *n, const json_t *arr, bool *oom)
+{
+    size_t total = json_array_size(arr);
+    size_t want = total < MESH_VIEW_MAX_ACCOUNTS ? total : MESH_VIEW_MAX_ACCOUNTS;
+    if (!want)
+        return;
+    n->accounts = calloc(want, sizeof *n->accounts);
+    if (!n->accounts) {
+        *oom = true;
+        return;
+    }
+    for (size_t i = 0; i < want; i++) {
+        const json_t *a = json_array_get(arr, i);
+        if (!json_is_object(a))
+            continue;
+        mesh_view_account_t *out = &n->accounts[n->account_count++];
+        out->id = s_str(a, "id", oom);
+        out->next_slot_ms = s_num(a, "next_slot_ms");
+        out->flag_ms = s_num(a, "flag_remaining_ms");
+    }
 }
 
 static void s_parse_models(mesh_view_node_t *n, const json_t *arr, bool *oom)
@@ -116,6 +141,9 @@ static void s_parse_node(mesh_view_node_t *n, const json_t *obj, const char *sel
     const json_t *models = json_object_get(obj, "models");
     if (json_is_array(models))
         s_parse_models(n, models, oom);
+    const json_t *accounts = json_object_get(obj, "accounts");
+    if (json_is_array(accounts))
+        s_parse_accounts(n, accounts, oom);
 }
 
 static void s_parse_nodes(mesh_view_t *view, const json_t *arr, bool *oom)
@@ -675,6 +703,60 @@ static int s_status_summary(const mesh_view_t *v, abuf_t *out)
     return rc ? rc : s_unreachable_notes(v, out);
 }
 
+/*  "3e1f0a2b…" for a hash, "tab 9f1c2d3e…" for a tab's own account. */
+static int s_account_label(abuf_t *cell, const char *id)
+{
+    if (!id)
+        return abuf_puts(cell, "?");
+    bool tab = strncmp(id, "tab:", 4) == 0;
+    char head[16];
+    snprintf(head, sizeof head, "%.8s", tab ? id + 4 : id);
+    int rc = tab ? abuf_puts(cell, "tab ") : 0;
+    rc = rc ? rc : s_clean(cell, head, 8);
+    return rc ? rc : abuf_puts(cell, "…");
+}
+
+static int s_accounts_table(const mesh_view_t *v, abuf_t *out)
+{
+    size_t any = 0;
+    for (size_t i = 0; i < v->node_count; i++)
+        any += v->nodes[i].account_count;
+    if (!any)
+        return 0;
+    static const char *const head[] = {"ACCOUNT", "NODE", "NEXT SLOT", "FLAGGED"};
+    s_table_t t = {.ncols = 4};
+    int rc = abuf_puts(out, "\n");
+    for (size_t i = 0; i < 4 && rc == 0; i++)
+        rc = s_table_text(&t, head[i]);
+    for (size_t i = 0; i < v->node_count && rc == 0; i++) {
+        const mesh_view_node_t *n = &v->nodes[i];
+        for (size_t k = 0; k < n->account_count && rc == 0; k++) {
+            const mesh_view_account_t *a = &n->accounts[k];
+            abuf_t cell = ABUF_INIT;
+            rc = s_account_label(&cell, a->id);
+            rc = rc ? rc : s_table_cell(&t, &cell);
+            rc = rc ? rc : s_node_label(&cell, n);
+            rc = rc ? rc : s_table_cell(&t, &cell);
+            if (rc == 0) {
+                if (a->next_slot_ms == 0)
+                    rc = abuf_puts(&cell, "now");
+                else if (a->next_slot_ms == MESH_VIEW_UNKNOWN)
+                    rc = abuf_puts(&cell, "-"); /* a peer's: its pace is its own */
+                else
+                    rc = s_duration(&cell, a->next_slot_ms);
+            }
+            rc = rc ? rc : s_table_cell(&t, &cell);
+            if (rc == 0)
+                rc = a->flag_ms > 0 ? s_duration(&cell, a->flag_ms) : abuf_puts(&cell, "-");
+            rc = rc ? rc : s_table_cell(&t, &cell);
+            abuf_free(&cell);
+        }
+    }
+    rc = rc ? rc : s_table_render(&t, out);
+    s_table_free(&t);
+    return rc;
+}
+
 int mesh_view_render_status(const mesh_view_t *view, abuf_t *out)
 {
     static const char *const head[] = {"NODE", "ADDRESS", "STATE",  "AGE",
@@ -687,6 +769,7 @@ int mesh_view_render_status(const mesh_view_t *view, abuf_t *out)
         rc = s_status_row(&t, &view->nodes[i]);
     rc = rc ? rc : s_table_render(&t, out);
     rc = rc ? rc : s_status_summary(view, out);
+    rc = rc ? rc : s_accounts_table(view, out);
     s_table_free(&t);
     return rc;
 }
@@ -891,9 +974,9 @@ static const char *const s_state_names[] = {"absent", "ok", "cooling", "unknown"
 static json_t *s_json_row(const mesh_view_t *v, const s_row_t *row)
 {
     json_t *nodes = json_array();
-    json_t *obj = json_pack("{s:o, s:o, s:o, s:o}", "name", s_json_str(row->name),
-                            "display_name", s_json_str(row->display_name), "modality",
-                            s_json_str(row->modality), "nodes", nodes);
+    json_t *obj = json_pack("{s:o, s:o, s:o, s:o}", "name", s_json_str(row->name), "display_name",
+                            s_json_str(row->display_name), "modality", s_json_str(row->modality),
+                            "nodes", nodes);
     if (!obj)
         return NULL;
     for (size_t i = 0; i < v->node_count; i++) {

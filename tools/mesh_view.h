@@ -52,6 +52,15 @@ typedef struct {
     char *display_name; /* the site's label; NULL when absent, null or empty */
 } mesh_view_model_t;
 
+/*  One LMArena account a node's tabs are on (docs/upstream.md, pacing). */
+typedef struct {
+    char *id;                /* the pace key: a 32-hex hash or "tab:<id>" */
+    long long next_slot_ms;  /* until its next pace slot (0: free) */
+    long long flag_ms;       /* LMArena's flag left (0: none) */
+} mesh_view_account_t;
+
+#define MESH_VIEW_MAX_ACCOUNTS 64 /* accounts kept per node */
+
 typedef struct {
     char *id;
     char *name;
@@ -74,6 +83,8 @@ typedef struct {
     mesh_view_model_t *models;
     size_t model_count;
     size_t models_dropped; /* beyond MESH_VIEW_MAX_MODELS, or not objects */
+    mesh_view_account_t *accounts;
+    size_t account_count;
 } mesh_view_node_t;
 
 typedef struct {
@@ -115,7 +126,9 @@ const char *mesh_view_format_duration(long long ms, char *buf, size_t buf_len);
 size_t mesh_view_display_width(const char *s);
 
 /*  NODE ADDRESS STATE AGE TABS LOAD MODELS COOLED, then a summary line, then
-    for each unreachable node a line starting "! " saying what to check. */
+    for each unreachable node a line starting "! " saying what to check, then
+    (when any node reports accounts) ACCOUNT NODE NEXT-SLOT FLAGGED: each
+    account's next free pace slot ("now", "41s") and its flag ("-", "29m"). */
 int mesh_view_render_status(const mesh_view_t *view, abuf_t *out);
 /*  MODEL MODALITY <node>..., rows sorted by name; cells ok / cool 12m / - / ?.
     A model whose display name (the first any node gives) differs from its

@@ -5,7 +5,7 @@
 // or answered by Playwright routes to make jobs slow, failing or echoing.
 
 import assert from 'node:assert/strict';
-import {e2eTest, sleep, waitFor, CONNECTED, CONNECTING, LINK_TOKEN} from './lib/harness.mjs';
+import {accountHash, e2eTest, sleep, waitFor, CONNECTED, CONNECTING, LINK_TOKEN} from './lib/harness.mjs';
 
 /*  Plays the node: every connection the tab opens is recorded with the
     frames it sent; onConnect(conn) decides what to answer. */
@@ -60,7 +60,9 @@ e2eTest('hello, welcome of another version, state, ping/pong, junk frames ignore
     await waitFor(
         () => tab.console.some((l) => /link version 2/.test(l)), {timeoutMs: 2000, what: 'a console warning'});
     const state = await waitSent(c, (f) => f.type === 'state' && f.recaptcha, 'state with recaptcha after welcome');
-    assert.deepEqual(state, {type: 'state', challenge: false, recaptcha: true});
+    assert.deepEqual(
+        state,
+        {type: 'state', challenge: false, recaptcha: true, logged_in: true, account: accountHash('fake-user-1')});
     for (const junk of ['not json', '[1,2]', '{"no":"type"}', '{"type":"from-the-future","x":1}', '{"type":42}']) {
         c.ws.send(junk);
     }
@@ -239,4 +241,49 @@ e2eTest('a reload re-injects the script; two injections in one page make one con
     await waitFor(() => conns.length === 2, {timeoutMs: 5000, what: 'a new connection after the reload'});
     await tab.waitConnected();
     assert.equal(conns[1].sent[0].tab, conns[0].sent[0].tab, 'the tab id survives a reload');
+});
+
+/*  The first `state` the connection sent after index `from` for which pred holds. */
+function waitState(conn, from, pred, what, timeoutMs = 5000) {
+    return waitFor(() => {
+        const i = conn.sent.findIndex((f, n) => n >= from && f.type === 'state' && pred(f));
+        return i >= 0 && {frame: conn.sent[i], at: i};
+    }, {timeoutMs, intervalMs: 20, what});
+}
+
+e2eTest('state names the logged-in account by its hash, re-read when the cookie changes', async (t, w) => {
+    const conns = await playNode(w);
+    const tab = await w.openTab();
+    const [c] = conns;
+    const first = accountHash('fake-user-1');
+    let s = await waitState(c, 0, (f) => f.logged_in === true, 'state of the default account');
+    assert.deepEqual(s.frame, {type: 'state', challenge: false, recaptcha: true, logged_in: true, account: first});
+    assert.match(s.frame.account, /^[0-9a-f]{32}$/);
+    // Another tab of the same browser logs in as someone else: this tab's
+    // poll sees the new cookie and says so, once.
+    const other = await w.openTab({path: '/?as=other'});
+    s = await waitState(c, s.at + 1, (f) => f.account === accountHash('other'), 'state of the other account');
+    assert.notEqual(accountHash('other'), first);
+    // A cookie split into .0 and .1 (as LMArena does since 2026) is joined.
+    await other.page.goto(`${w.fake.url}/?as=split-user&split=1`);
+    const names = (await w.context.cookies()).map((k) => k.name).filter((n) => n.startsWith('arena-auth-prod-v1'));
+    assert.deepEqual(names.sort(), ['arena-auth-prod-v1.0', 'arena-auth-prod-v1.1']);
+    s = await waitState(c, s.at + 1, (f) => f.account === accountHash('split-user'), 'state of the split cookie');
+    // Logged out: no account at all.
+    await other.page.goto(`${w.fake.url}/?as=`);
+    s = await waitState(c, s.at + 1, (f) => f.logged_in === false, 'state logged out');
+    assert.deepEqual(s.frame, {type: 'state', challenge: false, recaptcha: true, logged_in: false});
+    // Logged in again; then an anonymous session, which is no login.
+    await other.page.goto(`${w.fake.url}/?as=back`);
+    s = await waitState(c, s.at + 1, (f) => f.account === accountHash('back'), 'state logged in again');
+    await other.page.goto(`${w.fake.url}/?as=guest&anon=1`);
+    s = await waitState(c, s.at + 1, (f) => f.logged_in === false, 'state of an anonymous session');
+    assert.equal(s.frame.account, undefined);
+    // Only changes are sent, and the user id itself never leaves the page.
+    const states = c.sent.filter((f) => f.type === 'state').map((f) => JSON.stringify(f));
+    assert.ok(states.every((f, i) => i === 0 || f !== states[i - 1]), `no repeats: ${states.join(' ')}`);
+    for (const id of ['fake-user-1', 'other', 'split-user', 'back']) {
+        assert.ok(!JSON.stringify(c.sent).includes(id), `${id} not sent`);
+    }
+    assert.ok((await tab.title()).startsWith(CONNECTED));
 });

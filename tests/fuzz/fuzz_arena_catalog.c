@@ -1,10 +1,12 @@
 /*  fuzz_arena_catalog — libFuzzer driver for arena_catalog_extract.
 
     The input is a page; every model returned must satisfy the documented
-    invariants (valid UUID, a name of 1..200 bytes without control characters,
-    a known modality, no duplicate names, at most max_models), and must survive
-    arena_model_copy. A second run with a small max_models must return a prefix
-    of the first. */
+    invariants (valid UUID, a name — and organization, provider, display name
+    when present — of 1..200 bytes without control characters, a known
+    modality, no duplicate ids (twins may share a name), at most max_models,
+    a creation time only for a version-7 id), and must survive
+    arena_model_copy whole. A second run with a small max_models must return a
+    prefix of the first. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +38,19 @@ static void s_check_model(const arena_model_t *m)
     s_check_name(m->name, false);
     s_check_name(m->organization, true);
     s_check_name(m->provider, true);
+    s_check_name(m->display_name, true);
+    long long created = arena_model_created_ms(m);
+    if (created < 0 || created > 0xffffffffffffLL || (created && m->id[14] != '7'))
+        abort();
     if (m->modality != ARENA_MODALITY_CHAT && m->modality != ARENA_MODALITY_IMAGE &&
         m->modality != ARENA_MODALITY_SEARCH)
         abort();
     arena_model_t copy;
     if (arena_model_copy(&copy, m) == 0) {
-        if (strcmp(copy.id, m->id) != 0 || strcmp(copy.name, m->name) != 0)
+        if (strcmp(copy.id, m->id) != 0 || strcmp(copy.name, m->name) != 0 ||
+            (!copy.display_name) != (!m->display_name) ||
+            (m->display_name && strcmp(copy.display_name, m->display_name) != 0) ||
+            copy.user_selectable != m->user_selectable || copy.input_image != m->input_image)
             abort();
         arena_model_clear(&copy);
     }
@@ -58,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < cat.n; i++) {
         s_check_model(&cat.models[i]);
         for (size_t j = 0; j < i; j++)
-            if (strcmp(cat.models[i].name, cat.models[j].name) == 0)
+            if (strcmp(cat.models[i].id, cat.models[j].id) == 0)
                 abort();
     }
 
@@ -69,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < small.n; i++)
             if (strcmp(small.models[i].name, cat.models[i].name) != 0 ||
-                strcmp(small.models[i].id, cat.models[i].id) != 0)
+                strcmp(small.models[i].id, cat.models[i].id) != 0 ||
+                small.models[i].user_selectable != cat.models[i].user_selectable)
                 abort();
         arena_catalog_clear(&small);
     }

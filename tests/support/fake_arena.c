@@ -349,8 +349,7 @@ static int s_models_add(fake_models_t *m, const fake_link_model_t *src, char *er
     if (at == m->n && m->n == FAKE_LINK_MAX_MODELS)
         return s_err(err, errlen, "more than %d models", FAKE_LINK_MAX_MODELS);
     /* id stays NULL when not given: each era's page derives its own. */
-    fake_link_model_t copy = {strdup(src->name), src->id ? strdup(src->id) : NULL,
-                              strdup(modality),
+    fake_link_model_t copy = {strdup(src->name), src->id ? strdup(src->id) : NULL, strdup(modality),
                               strdup(src->organization ? src->organization : "fakeco"),
                               src->image_input};
     if (!copy.name || (src->id && !copy.id) || !copy.modality || !copy.organization) {
@@ -461,14 +460,15 @@ static int s_rows_build(fake_arena_t *self)
     if (!rows)
         return -1;
     size_t n = 0;
-    for (size_t i = 0; i < self->models.n; i++) {
+    for (size_t i = 0; i <= self->models.n; i++) {
         if (i == S_N_DEFAULTS && self->era == FAKE_ERA_2026) {
             s_row_set(&rows[n++], &s_era_models[0], self->era, FAKE_LINK_UUID7_STALE_MS, true,
                       true);
             s_row_set(&rows[n++], &s_era_models[0], self->era, 0, true, false);
             s_row_set(&rows[n++], &s_era_models[1], self->era, 0, false, false);
         }
-        s_row_set(&rows[n++], &self->models.models[i], self->era, 0, true, false);
+        if (i < self->models.n)
+            s_row_set(&rows[n++], &self->models.models[i], self->era, 0, true, false);
     }
     free(self->rows);
     self->rows = rows;
@@ -913,8 +913,7 @@ static int s_check_semantics(fake_arena_t *self, const fake_http_t *http, json_t
         return s_refuse_json(o, 404, msg, msg) < 0 ? -1 : 1;
     }
     if (!row->selectable)
-        return s_refuse_json(o, 400, "Selected model is not available for user selection", NULL) <
-                       0
+        return s_refuse_json(o, 400, "Selected model is not available for user selection", NULL) < 0
                    ? -1
                    : 1;
     const fake_link_model_t *m = row->m;
@@ -1032,8 +1031,7 @@ static s_account_t *s_account(fake_arena_t *self, const char *name)
         memset(a, 0, sizeof *a);
         memcpy(a->name, key, sizeof key);
     }
-    if (self->pace.window && !a->times &&
-        !(a->times = calloc(self->pace.window, sizeof *a->times)))
+    if (self->pace.window && !a->times && !(a->times = calloc(self->pace.window, sizeof *a->times)))
         return NULL;
     a->stamp = ++self->account_stamp;
     return a;
@@ -1053,7 +1051,7 @@ static int s_check_pace(fake_arena_t *self, const char *account, fake_outcome_t 
     long long now = s_now_ms();
     char why[200] = "";
     size_t recent = 0;
-    for (size_t i = 0; i < a->n; i++)
+    for (size_t i = 0; p->window && i < a->n; i++)
         recent += now - a->times[i] < (long long)p->window_ms;
     if (p->interval_ms && a->n && now - a->last_ms < (long long)p->interval_ms)
         snprintf(why, sizeof why, "pace: %lld ms after account %.40s's previous request (%u)",

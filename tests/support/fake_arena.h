@@ -203,7 +203,7 @@ typedef struct {
     size_t n_models;
     const char *models_text; /* a models file's JSON text, or NULL */
     size_t models_len;
-    size_t max_ids; /* remembered ids before the oldest half is forgotten; 0: 1 << 20 */
+    size_t max_ids;  /* remembered ids before the oldest half is forgotten; 0: 1 << 20 */
     const char *era; /* "2026" (NULL) or "2025" */
 } fake_arena_config_t;
 

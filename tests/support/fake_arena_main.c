@@ -102,8 +102,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
             fake_era_t era;
             bad = fake_era_parse(val, &era);
             a->cfg.era = val;
-        }
-        else if (strcmp(flag, "--log-level") == 0) {
+        } else if (strcmp(flag, "--log-level") == 0) {
             alog_level_t level;
             bad = alog_level_parse(val, &level);
             if (!bad)

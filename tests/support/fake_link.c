@@ -497,8 +497,8 @@ static void s_on_established(s_tab_t *tab, struct lws *wsi)
     tokens, shows no challenge, and whose session it holds. */
 static void s_send_account_state(s_tab_t *tab)
 {
-    json_t *st = json_pack("{s:s,s:b,s:b,s:s,s:b}", "type", "state", "challenge", 0, "recaptcha",
-                           1, "account", tab->account, "logged_in", 1);
+    json_t *st = json_pack("{s:s,s:b,s:b,s:s,s:b}", "type", "state", "challenge", 0, "recaptcha", 1,
+                           "account", tab->account, "logged_in", 1);
     char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
     json_decref(st);
     abuf_t b = ABUF_INIT;
@@ -592,8 +592,7 @@ static void s_emit_fetch(s_tab_t *tab, const char *id, const fake_outcome_t *out
                             out->scenario[0] ? json_string(out->scenario) : json_null());
         json_object_set(ev, "body", out->body ? out->body : json_null());
         json_object_set(ev, "recaptcha", out->recaptcha ? out->recaptcha : json_null());
-        json_object_set_new(ev, "account",
-                            tab->account ? json_string(tab->account) : json_null());
+        json_object_set_new(ev, "account", tab->account ? json_string(tab->account) : json_null());
         s_emit(tab->owner, ev);
     }
     if (!out->rejected)
@@ -639,9 +638,9 @@ static void s_on_fetch(s_tab_t *tab, const link_frame_t *f)
     }
     char *force, *fallback;
     s_tab_directives(tab, &force, &fallback);
-    fake_request_t req = {f->url,      f->method,    f->headers,    f->body,  f->body_len,
-                          f->rc_field, f->rc_action, f->rc_sitekey, force,    fallback,
-                          tab->account};
+    fake_request_t req = {f->url,      f->method,   f->headers,   f->body,
+                          f->body_len, f->rc_field, f->rc_action, f->rc_sitekey,
+                          force,       fallback,    tab->account};
     fake_outcome_t out;
     int rc = fake_arena_handle(self->arena, &req, &out);
     free(force);
@@ -985,8 +984,8 @@ static int s_make_arena(fake_link_t *self, const fake_link_config_t *cfg)
     char *text = cfg->models_file ? s_read_file(cfg->models_file, &len) : NULL;
     if (cfg->models_file && !text)
         return -1;
-    fake_arena_config_t acfg = {self->origin, cfg->models, cfg->n_models,          text,
-                                len,          cfg->max_remembered_ids, cfg->era};
+    fake_arena_config_t acfg = {
+        self->origin, cfg->models, cfg->n_models, text, len, cfg->max_remembered_ids, cfg->era};
     char err[300];
     self->arena = fake_arena_new(&acfg, err, sizeof err);
     free(text);
@@ -1033,8 +1032,8 @@ static int s_make_tabs(fake_link_t *self, const fake_link_config_t *cfg)
         tab->force = fo ? strdup(fo) : NULL;
         if ((sc && !tab->scenario) || (fo && !tab->force))
             return -1;
-        const char *acc = i < cfg->n_tab_account && cfg->tab_account[i] ? cfg->tab_account[i]
-                                                                          : cfg->account;
+        const char *acc =
+            i < cfg->n_tab_account && cfg->tab_account[i] ? cfg->tab_account[i] : cfg->account;
         if (acc && !fake_link_account_ok(acc)) {
             alog_error("fake-link: tab %zu account \"%.40s\" is not 32 lowercase hex", i, acc);
             return -1;

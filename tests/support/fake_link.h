@@ -61,7 +61,8 @@ typedef struct {
     size_t n_tab_force;
     bool no_reconnect; /* tabs stay down after a close (a `reload` still reconnects) */
     /* The page's models: the four defaults (fake-chat, fake-chat-2, fake-image,
-       fake-search; in 2026 then the fake-twin rows and fake-hidden), then these, then models_file (a JSON array of
+       fake-search; in 2026 then the fake-twin rows and fake-hidden), then these, then models_file
+       (a JSON array of
        {"name","id"?,"modality"?,"organization"?,"image_input"?}); a later entry
        with the same name replaces an earlier one. */
     const fake_link_model_t *models;

@@ -17,7 +17,19 @@ static bool s_model_eq(const mesh_model_t *a, const mesh_model_t *b)
 {
     return s_str_eq(a->name, b->name) && s_str_eq(a->arena_id, b->arena_id) &&
            s_str_eq(a->modality, b->modality) && a->cooled_remaining_ms == b->cooled_remaining_ms &&
-           s_str_eq(a->reason, b->reason);
+           s_str_eq(a->reason, b->reason) && (a->display_name == NULL) == (b->display_name == NULL) &&
+           s_str_eq(a->display_name, b->display_name);
+}
+
+static bool s_account_eq(const mesh_account_t *a, const mesh_account_t *b)
+{
+    if (!s_str_eq(a->id, b->id) || a->flag_remaining_ms != b->flag_remaining_ms ||
+        a->n_starts != b->n_starts)
+        return false;
+    for (size_t i = 0; i < a->n_starts; i++)
+        if (a->starts_ago_ms[i] != b->starts_ago_ms[i])
+            return false;
+    return true;
 }
 
 bool mesh_state_equal(const mesh_state_t *a, const mesh_state_t *b)
@@ -29,10 +41,14 @@ bool mesh_state_equal(const mesh_state_t *a, const mesh_state_t *b)
         a->leaving != b->leaving || a->tabs != b->tabs || a->tabs_healthy != b->tabs_healthy ||
         a->inflight != b->inflight || a->capacity != b->capacity || a->ok != b->ok ||
         a->failed != b->failed || a->p50_ms != b->p50_ms ||
-        a->node_cooled_remaining_ms != b->node_cooled_remaining_ms || a->n_models != b->n_models)
+        a->node_cooled_remaining_ms != b->node_cooled_remaining_ms || a->n_models != b->n_models ||
+        a->paced_remaining_ms != b->paced_remaining_ms || a->n_accounts != b->n_accounts)
         return false;
     for (size_t i = 0; i < a->n_models; i++)
         if (!s_model_eq(&a->models[i], &b->models[i]))
+            return false;
+    for (size_t i = 0; i < a->n_accounts; i++)
+        if (!s_account_eq(&a->accounts[i], &b->accounts[i]))
             return false;
     return true;
 }

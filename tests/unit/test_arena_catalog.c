@@ -83,10 +83,10 @@ static const want_model_t s_fixture_2026[] = {
      ARENA_MODALITY_SEARCH, false, "Sonar Pro (high)", false, 1771582210000LL},
     {"019f1af9-b401-74b6-9fc4-d5e6f708192a", "deepseek-v3.2", "deepseek", "fireworks",
      ARENA_MODALITY_CHAT, false, "DeepSeek V3.2", false, 1782864000001LL},
-    {"019fa8b8-9495-75c7-a0d5-e6f708192a3b", "grok-4.1-thinking", "xai", "xai",
-     ARENA_MODALITY_CHAT, false, "Grok 4.1 Thinking", false, 1785242096789LL},
-    {"019fa8b8-9495-76d8-b1e6-f708192a3b4c", "grok-4.1-thinking", "xai", "xai",
-     ARENA_MODALITY_CHAT, false, "Grok 4.1 Thinking", false, 1785242096789LL},
+    {"019fa8b8-9495-75c7-a0d5-e6f708192a3b", "grok-4.1-thinking", "xai", "xai", ARENA_MODALITY_CHAT,
+     false, "Grok 4.1 Thinking", false, 1785242096789LL},
+    {"019fa8b8-9495-76d8-b1e6-f708192a3b4c", "grok-4.1-thinking", "xai", "xai", ARENA_MODALITY_CHAT,
+     false, "Grok 4.1 Thinking", false, 1785242096789LL},
     {"019df686-87ed-77e9-82f7-08192a3b4c5d", "kimi-k2", "moonshot", "moonshot", ARENA_MODALITY_CHAT,
      false, "kimi-k2", false, 1777957505005LL},
 };
@@ -297,9 +297,9 @@ static void test_created_ms(void **state)
         {"0198d7e3-2c41-7a6b-9f10-1a2b3c4d5e01", 0x0198d7e32c41LL},
         {"ffffffff-ffff-7fff-bfff-ffffffffffff", 0xffffffffffffLL},
         {"00000000-0000-7000-8000-000000000000", 0},
-        {"019e44a9-dbed-4a1c-89b2-c4d5e6f7a8b9", 0}, /* version 4 */
-        {"019e44a9-dbed-1a1c-89b2-c4d5e6f7a8b9", 0}, /* version 1 */
-        {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b", 0},  /* short */
+        {"019e44a9-dbed-4a1c-89b2-c4d5e6f7a8b9", 0},  /* version 4 */
+        {"019e44a9-dbed-1a1c-89b2-c4d5e6f7a8b9", 0},  /* version 1 */
+        {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b", 0},   /* short */
         {"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9a", 0}, /* long */
         {"019e44a9xdbed-7a1c-89b2-c4d5e6f7a8b9", 0},
         {"019e44a9-dbeg-7a1c-89b2-c4d5e6f7a8b9", 0},

@@ -45,7 +45,8 @@ static const spec_t s_first[] = {
      true, "GPT-5 (high)", false},
     {"0199f7a8-0000-4000-8000-000000000002", "claude-opus-4", "anthropic", "googleVertex",
      ARENA_MODALITY_CHAT, false, NULL, false},
-    {"0199f7a8-0000-4000-8000-000000000003", "anon-model", NULL, NULL, ARENA_MODALITY_CHAT, false, NULL, false},
+    {"0199f7a8-0000-4000-8000-000000000003", "anon-model", NULL, NULL, ARENA_MODALITY_CHAT, false,
+     NULL, false},
     {"0199f7a8-0000-4000-8000-000000000004", "imagen-4", "google", "google", ARENA_MODALITY_IMAGE,
      false, NULL, false},
     {"0199f7a8-0000-4000-8000-000000000005", "sonar-pro", "perplexity", "perplexity",
@@ -383,6 +384,7 @@ static void test_persisted(void **state)
 /*  Twins: UUIDv7 ids from 2025 and 2026 (ms in the first 48 bits). */
 #define V7_2025A "01988579-aa80-7d4f-a85d-6e7f8091a2b3" /* 2025-08-07 */
 #define V7_2025B "019ab721-6c79-7e50-b96e-7f8091a2b3c4" /* 2025-11-24 */
+#define V7_2025C "019b3c5e-1a2b-7c3d-8e4f-5a6b7c8d9e0f" /* 2025-12 */
 #define V7_2026A "019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9" /* 2026-05-20 */
 #define V7_2026B "019e8423-4a8c-7b2d-8a3b-4c5d6e7f8091" /* 2026-06-01 */
 #define V7_TIE_1 "019fa8b8-9495-75c7-a0d5-e6f708192a3b" /* the same ms … */
@@ -392,25 +394,27 @@ static void test_persisted(void **state)
 #define V4_3 "ffffffff-ffff-4fff-bfff-ffffffffffff"
 
 #define TWIN(id, name, display, hidden)                                                            \
-    {id, name, "org", "prov", ARENA_MODALITY_CHAT, false, display, hidden}
+    {                                                                                              \
+        id, name, "org", "prov", ARENA_MODALITY_CHAT, false, display, hidden                       \
+    }
 
 static const spec_t s_twins[] = {
-    TWIN(V7_2025A, "gpt-5-high", "GPT-5 old", false),    /* 0: older, first */
-    TWIN(V7_2026A, "gpt-5-high", "GPT-5 (high)", false), /* 1: newest: serves */
-    TWIN(V7_2025B, "gpt-5-high", "GPT-5 mid", false),    /* 2: next-newest */
-    TWIN(V7_2026B, "opus", "Opus new", true),            /* 3: newest, not selectable */
-    TWIN(V7_2025A "x", "opus", NULL, false),             /* 4: non-v7 (not a uuid) */
-    TWIN(V7_2025B, "opus", "Opus", false),               /* 5: serves */
-    TWIN(V7_TIE_2, "grok", NULL, false),                 /* 6: same ms … */
-    TWIN(V7_TIE_1, "grok", NULL, false),                 /* 7: … later row: serves */
-    TWIN(V4_3, "qwen", NULL, false),                     /* 8: v4 ids: … */
-    TWIN(V4_1, "qwen", NULL, false),                     /* 9 */
-    TWIN(V4_2, "qwen", NULL, false),                     /* 10: … the later row serves */
+    TWIN(V7_2025A, "gpt-5-high", "GPT-5 old", false),          /* 0: older, first */
+    TWIN(V7_2026A, "gpt-5-high", "GPT-5 (high)", false),       /* 1: newest: serves */
+    TWIN(V7_2025B, "gpt-5-high", "GPT-5 mid", false),          /* 2: next-newest */
+    TWIN(V7_2026B, "opus", "Opus new", true),                  /* 3: newest, not selectable */
+    TWIN(V7_2025A "x", "opus", NULL, false),                   /* 4: non-v7 (not a uuid) */
+    TWIN(V7_2025C, "opus", "Opus", false),                     /* 5: serves */
+    TWIN(V7_TIE_2, "grok", NULL, false),                       /* 6: same ms … */
+    TWIN(V7_TIE_1, "grok", NULL, false),                       /* 7: … later row: serves */
+    TWIN(V4_3, "qwen", NULL, false),                           /* 8: v4 ids: … */
+    TWIN(V4_1, "qwen", NULL, false),                           /* 9 */
+    TWIN(V4_2, "qwen", NULL, false),                           /* 10: … the later row serves */
     TWIN(V7_2026B "y", "nightwhisper", "Gemini 3 Pro", false), /* 11: not v7 … */
-    TWIN(V7_2025A "y", "hidden", "Hidden", true),        /* 12: nothing selectable */
+    TWIN(V7_2025A "y", "hidden", "Hidden", true),              /* 12: nothing selectable */
 };
 
-/*  V7_2025A is the id of row 0 only; rows 4 and 12 append to it. */
+/*  Every id is unique (rows 4, 11 and 12 append to another's). */
 static void test_twins_served(void **state)
 {
     (void)state;
@@ -424,7 +428,7 @@ static void test_twins_served(void **state)
 
     s_served_is(c, "gpt-5-high", V7_2026A);
     assert_string_equal(catalog_find(c, "gpt-5-high")->display_name, "GPT-5 (high)");
-    s_served_is(c, "opus", V7_2025B);
+    s_served_is(c, "opus", V7_2025C);
     s_served_is(c, "grok", V7_TIE_1);
     s_served_is(c, "qwen", V4_2);
     s_served_is(c, "nightwhisper", V7_2026B "y");
@@ -439,8 +443,8 @@ static void test_twins_served(void **state)
     assert_int_equal(catalog_set_policy(c, aliases, N_OF(aliases), NULL, 0), 0);
     s_served_is(c, "best", V7_2026A);
     s_served_is(c, "secret", NULL);
-    static const char *const with_alias[] = {"gpt-5-high", "opus", "grok", "qwen", "nightwhisper",
-                                             "best"};
+    static const char *const with_alias[] = {"gpt-5-high", "opus",         "grok",
+                                             "qwen",       "nightwhisper", "best"};
     s_listing_is(c, with_alias, N_OF(with_alias));
     /* the allow-list filters names, not twins */
     static const char *const allow[] = {"opus", "hidden"};
@@ -470,8 +474,8 @@ static void test_mark_stale(void **state)
     s_served_is(c, "best", V7_2025B);
     assert_ptr_equal(catalog_at(c, 1), before); /* no row freed or moved */
     assert_int_equal(catalog_size(c), N_OF(s_twins));
-    static const char *const names[] = {"gpt-5-high", "opus", "grok", "qwen", "nightwhisper",
-                                        "best"};
+    static const char *const names[] = {"gpt-5-high", "opus",         "grok",
+                                        "qwen",       "nightwhisper", "best"};
     s_listing_is(c, names, N_OF(names)); /* same names, same order */
     /* again: the same answer, nothing changes */
     assert_int_equal(catalog_mark_stale(c, V7_2026A), 1);
@@ -485,10 +489,14 @@ static void test_mark_stale(void **state)
     s_served_is(c, "best", NULL);
     static const char *const left[] = {"opus", "grok", "qwen", "nightwhisper"};
     s_listing_is(c, left, N_OF(left));
+    assert_int_equal(catalog_mark_stale(c, V7_2025B), 0); /* known, already stale */
     /* opus: the non-selectable newest row never serves, the non-v7 one does */
-    assert_int_equal(catalog_mark_stale(c, V7_2025B), 0); /* the id is known */
+    assert_int_equal(catalog_mark_stale(c, V7_2025C), 1);
+    s_served_is(c, "opus", V7_2025A "x");
     assert_int_equal(catalog_mark_stale(c, V7_2026B), 1);
     s_served_is(c, "opus", V7_2025A "x");
+    assert_int_equal(catalog_mark_stale(c, V7_2025A "x"), 0);
+    s_served_is(c, "opus", NULL);
     /* the equal-time twin: the earlier row takes over */
     assert_int_equal(catalog_mark_stale(c, V7_TIE_1), 1);
     s_served_is(c, "grok", V7_TIE_2);
@@ -531,7 +539,7 @@ static void test_stale_survives_replace(void **state)
     for (size_t i = 0; i < N_OF(s_twins); i++)
         s_model_eq(catalog_at(d, i), &s_twins[i]);
     s_served_is(d, "gpt-5-high", V7_2026A);
-    s_served_is(d, "opus", V7_2025B);
+    s_served_is(d, "opus", V7_2025C);
     s_served_is(d, "hidden", NULL);
     catalog_destroy(&d);
     catalog_destroy(&c);
@@ -596,10 +604,15 @@ static void test_fixture_2026(void **state)
     catalog_t *c = catalog_new(fx->store);
     assert_non_null(c);
     assert_int_equal(catalog_replace(c, &cat), 0);
-    static const char *const names[] = {
-        "gpt-5-high",         "claude-opus-4-5", "nightwhisper",  "stealth-lynx-0901",
-        "gemini-3-pro-image-preview", "ppl-sonar-pro-high", "deepseek-v3.2", "grok-4.1-thinking",
-        "kimi-k2"};
+    static const char *const names[] = {"gpt-5-high",
+                                        "claude-opus-4-5",
+                                        "nightwhisper",
+                                        "stealth-lynx-0901",
+                                        "gemini-3-pro-image-preview",
+                                        "ppl-sonar-pro-high",
+                                        "deepseek-v3.2",
+                                        "grok-4.1-thinking",
+                                        "kimi-k2"};
     for (int round = 0; round < 2; round++) {
         s_listing_is(c, names, N_OF(names));
         s_served_is(c, "gpt-5-high", "019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9");

@@ -158,6 +158,16 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->forget_after_ms);
     else if (!strcmp(setting, "forward-accept-timeout"))
         snprintf(buf, len, "%d", c->forward_accept_timeout_ms);
+    else if (!strcmp(setting, "arena-mode"))
+        snprintf(buf, len, "%s", c->arena_mode);
+    else if (!strcmp(setting, "recaptcha-backoff-max"))
+        snprintf(buf, len, "%d", c->recaptcha_backoff_max_s);
+    else if (!strcmp(setting, "pace"))
+        snprintf(buf, len, "%s", c->pace);
+    else if (!strcmp(setting, "pace-interval"))
+        snprintf(buf, len, "%d", c->pace_interval_s);
+    else if (!strcmp(setting, "pace-window"))
+        snprintf(buf, len, "%s", c->pace_window);
     else if (!strcmp(setting, "seed"))
         l = &c->seeds;
     else if (!strcmp(setting, "link-origin"))
@@ -228,6 +238,12 @@ static void test_defaults(void **state)
         {"dead-after", "5500"},
         {"forget-after", "60000"},
         {"forward-accept-timeout", "2000"},
+        /* LMArena in 2026 (docs/upstream.md) */
+        {"arena-mode", "direct-battle"},
+        {"recaptcha-backoff-max", "7200"},
+        {"pace", "on"},
+        {"pace-interval", "60"},
+        {"pace-window", "3/390"},
         {"seed", ""},
         {"link-origin", ""},
         {"api-key", ""},
@@ -290,6 +306,11 @@ static const setting_row_t s_settings[] = {
     {"dead-after", "8000", "8000", "8000"},
     {"forget-after", "120000", "120000", "120000"},
     {"forward-accept-timeout", "3000", "3000", "3000"},
+    {"arena-mode", "side-by-side", "\"side-by-side\"", "side-by-side"},
+    {"recaptcha-backoff-max", "3600", "3600", "3600"},
+    {"pace", "off", "\"off\"", "off"},
+    {"pace-interval", "0", "0", "0"},
+    {"pace-window", "5/600", "\"5/600\"", "5/600"},
 };
 #define N_SETTINGS (sizeof s_settings / sizeof s_settings[0])
 
@@ -634,6 +655,18 @@ static const bad_row_t s_bad[] = {
     {{"--help=1"}, NULL, NULL, "--help takes no value", NULL},
     {{"--allow-anonymous=maybe"}, NULL, NULL, "--allow-anonymous: expected true or false", NULL},
     {{"--config", "missing.jsonc"}, NULL, NULL, "config file missing.jsonc", NULL},
+    {{"--arena-mode=Direct"}, NULL, NULL, "--arena-mode: expected an LMArena mode", NULL},
+    {{"--arena-mode=direct battle"}, NULL, NULL, "--arena-mode", NULL},
+    {{"--arena-mode=a-mode-name-that-is-far-too-long"}, NULL, NULL, "--arena-mode", NULL},
+    {{"--recaptcha-backoff-max=59"}, NULL, NULL, "--recaptcha-backoff-max", NULL},
+    {{"--pace=maybe"}, NULL, NULL, "--pace: expected on or off", NULL},
+    {{"--pace-interval=-1"}, NULL, NULL, "--pace-interval", NULL},
+    {{"--pace-window=3"}, NULL, NULL, "--pace-window: expected COUNT/SECONDS", NULL},
+    {{"--pace-window=0/60"}, NULL, NULL, "--pace-window", NULL},
+    {{"--pace-window=3/0"}, NULL, NULL, "--pace-window", NULL},
+    {{"--pace-window=3/x"}, NULL, NULL, "--pace-window", NULL},
+    {{NULL}, "ARENA_PACE=sometimes", NULL, "ARENA_PACE: expected on or off", NULL},
+    {{NULL}, NULL, "{\"pace_window\": \"1001/60\"}", "key \"pace_window\"", NULL},
     {{NULL}, "ARENA_QUEUE=abc", NULL, "ARENA_QUEUE: expected an integer", NULL},
     {{NULL}, "ARENA_ALLOW_ANONYMOUS=maybe", NULL, "ARENA_ALLOW_ANONYMOUS", NULL},
     {{NULL}, "ARENA_HTTP=bad", NULL, "ARENA_HTTP: expected ADDR:PORT", NULL},

@@ -28,6 +28,7 @@
 #include "node/catalog.h"
 #include "node/cooldown.h"
 #include "node/dispatch.h"
+#include "node/pace.h"
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
@@ -151,7 +152,11 @@ typedef struct {
     long long queue_timeout_ms;
     long long first_byte_timeout_ms;
     long long idle_timeout_ms;
-    bool no_reconnect; /* fake tabs stay down after a close */
+    bool no_reconnect;      /* fake tabs stay down after a close */
+    const char *arena_mode; /* NULL: the default (direct-battle) */
+    pace_t *pace;           /* NULL: no pacing */
+    const char *tab_account[T_MAX_TABS]; /* the fake tabs' accounts; NULL: none */
+    long long recaptcha_backoff_ms, recaptcha_backoff_max_ms;
 } env_cfg_t;
 
 typedef struct {
@@ -166,6 +171,8 @@ typedef struct {
     fake_link_t *fake;
     fake_link_t *fake2;                   /* a later browser, when a test needs one */
     size_t catalogs;                      /* on_catalog calls */
+    size_t stales;                        /* on_stale calls */
+    size_t account_changes;               /* on_accounts calls */
     atomic_ulong tab_fetches[T_MAX_TABS]; /* fetches per tab of env->fake (fake thread) */
     rec_t recs[T_RECS]; /* live until teardown: dispatch_destroy may still report */
     size_t finals;
@@ -185,6 +192,22 @@ static void s_on_capacity(void *arg)
     env_t *env = arg;
     if (env->dispatch)
         dispatch_wake(env->dispatch);
+}
+
+/*  As node/node.c: the row is never used again, the pages are read again. */
+static void s_on_stale(void *arg, const char *model, const char *arena_id)
+{
+    (void)model;
+    env_t *env = arg;
+    env->stales++;
+    catalog_mark_stale(env->catalog, arena_id);
+    tabs_refresh_catalog(env->tabs);
+}
+
+static void s_on_accounts(void *arg)
+{
+    env_t *env = arg;
+    env->account_changes++;
 }
 
 /*  One loop turn: wait up to ms for link events, feed them all, poll. */
@@ -326,6 +349,8 @@ static fake_link_t *s_fake_new(env_t *env, size_t n, bool no_reconnect)
         .token = T_TOKEN,
         .tabs = n,
         .no_reconnect = no_reconnect,
+        .tab_account = env->fake ? NULL : env->cfg.tab_account,
+        .n_tab_account = env->fake ? 0 : T_MAX_TABS,
         .on_event = env->fake ? NULL : s_fake_event,
         .on_event_arg = env,
     };
@@ -363,6 +388,12 @@ static void s_env_start(env_t *env)
         .cooldowns = env->cooldowns,
         .node_id = env->node_id,
         .tab_jobs = env->cfg.tab_jobs,
+        .arena_mode = env->cfg.arena_mode,
+        .pace = env->cfg.pace,
+        .recaptcha_backoff_ms = env->cfg.recaptcha_backoff_ms,
+        .recaptcha_backoff_max_ms = env->cfg.recaptcha_backoff_max_ms,
+        .on_stale = s_on_stale,
+        .on_accounts = s_on_accounts,
         .on_catalog = s_on_catalog,
         .on_capacity = s_on_capacity,
         .arg = env,
@@ -403,6 +434,7 @@ static int s_teardown(void **state)
     link_destroy(&env->link);
     catalog_destroy(&env->catalog);
     cooldown_destroy(&env->cooldowns);
+    pace_destroy(&env->cfg.pace);
     for (size_t i = 0; i < T_RECS; i++) {
         abuf_free(&env->recs[i].text);
         abuf_free(&env->recs[i].reasoning);
@@ -1241,9 +1273,289 @@ static void test_catalog_refresh(void **state)
     S_WAIT_COUNTER(env, pages, pages + 2);
     if (!s_until(env, s_catalogs_at_least, &(size_t){catalogs + 2}, T_WAIT_MS))
         fail_msg("the refreshed pages did not reach on_catalog");
-    assert_int_equal(catalog_size(env->catalog), 4); /* the fake's four models */
+    /* the fake's 2026 page: its four models, the stale and the live row of
+       fake-twin and the non-selectable fake-hidden, every row stored */
+    assert_int_equal(catalog_size(env->catalog), 7);
     assert_non_null(catalog_find(env->catalog, "fake-image"));
+    assert_non_null(catalog_find(env->catalog, "fake-twin"));
+    assert_null(catalog_find(env->catalog, "fake-hidden"));
     assert_non_null(catalog_find(env->catalog, "fake-search"));
+}
+
+
+/* ---- LMArena in 2026 (docs/upstream.md) ---------------------------------- */
+
+/*  direct-battle answers carry participant B: none of B's text, reasoning,
+    finish or error reaches the client, whatever B does. */
+static void test_participant_b_ignored(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env);
+    static const char *const prompts[] = {"[[fake:reasoning]]", "[[fake:reasoning bfail=1]]"};
+    for (size_t i = 0; i < 2; i++) {
+        rec_t *r = &env->recs[i];
+        assert_non_null(s_submit(env, r, T_MODEL, prompts[i]));
+        s_wait_final(env, r);
+        if (!r->ended)
+            fail_msg("case %zu: %s", i, r->err.message);
+        assert_string_equal(s_text(r), FAKE_ARENA_ANSWER);
+        assert_string_equal(s_reasoning(r), FAKE_ARENA_THINKING);
+        assert_string_equal(r->finish, "stop");
+    }
+    s_spin(env, T_SETTLE_MS);
+    fake_link_counters_t c;
+    s_counters(env, &c);
+    assert_int_equal(c.fetches, 2); /* B failing is no reason to retry */
+}
+
+static size_t s_total_fetches(env_t *env)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < T_MAX_TABS; i++)
+        n += atomic_load(&env->tab_fetches[i]);
+    return n;
+}
+
+/*  A 400 the site gives for the request itself (here: the 2025 mode a 2026
+    site refuses for a new conversation, and a mode its schema does not
+    know) fails at once with 502 upstream_error, the site's message and the
+    field it named: exactly one upstream request, no other tab tried. The
+    schema refusal is drift: it is kept on the tab for /mesh/status. */
+static void test_permanent_not_retried(void **state)
+{
+    env_t *env = *state;
+    env->cfg.tabs = 3;
+    env->cfg.arena_mode = "direct";
+    s_env_start(env);
+    rec_t *r = &env->recs[0];
+    assert_non_null(s_submit(env, r, T_MODEL, "Hello."));
+    s_wait_final(env, r);
+    s_expect_error(r, 502, "upstream_error");
+    assert_non_null(strstr(r->err.message, "'direct' mode is not allowed"));
+    assert_string_equal(r->err.param, "mode");
+    s_spin(env, T_SETTLE_MS);
+    assert_int_equal(s_total_fetches(env), 1);
+}
+
+typedef struct {
+    const char *kind, *field;
+    bool found;
+} s_drift_probe_t;
+
+static void s_drift_each(void *arg, const tabs_tab_view_t *t)
+{
+    s_drift_probe_t *p = arg;
+    if (t->drift_ms && strcmp(t->drift_kind, p->kind) == 0 &&
+        strcmp(t->drift_field, p->field) == 0 && t->hint && strstr(t->drift_body, "ZodError"))
+        p->found = true;
+}
+
+static void test_shape_refusal_is_drift(void **state)
+{
+    env_t *env = *state;
+    env->cfg.tabs = 2;
+    env->cfg.arena_mode = "solo"; /* not in the site's enum */
+    s_env_start(env);
+    rec_t *r = &env->recs[0];
+    assert_non_null(s_submit(env, r, T_MODEL, "Hello."));
+    s_wait_final(env, r);
+    s_expect_error(r, 502, "upstream_error");
+    assert_string_equal(r->err.param, "mode");
+    s_spin(env, T_SETTLE_MS);
+    assert_int_equal(s_total_fetches(env), 1);
+    s_drift_probe_t probe = {"400 shape", "mode", false};
+    tabs_each(env->tabs, s_drift_each, &probe);
+    assert_true(probe.found);
+}
+
+/*  The page lists a stale twin (older id, 404 Models not found) and the
+    live row. Served: the newest. A catalog that still points at the stale
+    row gets one 404, marks it, re-reads the pages and retries once on the
+    fresh row; the stale row never comes back. */
+static void test_stale_twin(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env);
+    const arena_model_t *live = catalog_find(env->catalog, FAKE_ARENA_TWIN);
+    assert_non_null(live);
+    char live_id[UUID_STR_LEN], stale_id[UUID_STR_LEN] = "";
+    snprintf(live_id, sizeof live_id, "%s", live->id);
+    for (size_t i = 0; i < catalog_size(env->catalog); i++) {
+        const arena_model_t *m = catalog_at(env->catalog, i);
+        if (strcmp(m->name, FAKE_ARENA_TWIN) == 0 && strcmp(m->id, live_id) != 0)
+            snprintf(stale_id, sizeof stale_id, "%s", m->id);
+    }
+    assert_true(stale_id[0]);
+    assert_true(arena_model_created_ms(live) > 0);
+
+    /* served as the page lists it: the live row, at once */
+    rec_t *r = &env->recs[0];
+    assert_non_null(s_submit(env, r, FAKE_ARENA_TWIN, "Hello twin."));
+    s_wait_final(env, r);
+    assert_true(r->ended);
+    assert_int_equal(env->stales, 0);
+
+    /* a catalog that knows only the stale row (as before the site added
+       the live one) */
+    arena_catalog_t cat = {0};
+    cat.models = calloc(2, sizeof *cat.models);
+    assert_non_null(cat.models);
+    cat.n = 2;
+    assert_int_equal(arena_model_copy(&cat.models[0], catalog_find(env->catalog, T_MODEL)), 0);
+    for (size_t i = 0; i < catalog_size(env->catalog); i++)
+        if (strcmp(catalog_at(env->catalog, i)->id, stale_id) == 0)
+            assert_int_equal(arena_model_copy(&cat.models[1], catalog_at(env->catalog, i)), 0);
+    assert_int_equal(catalog_replace(env->catalog, &cat), 0);
+    arena_catalog_clear(&cat);
+    assert_string_equal(catalog_find(env->catalog, FAKE_ARENA_TWIN)->id, stale_id);
+
+    rec_t *r2 = &env->recs[1];
+    fake_link_counters_t before, after;
+    s_counters(env, &before);
+    assert_non_null(s_submit(env, r2, FAKE_ARENA_TWIN, "Hello again."));
+    s_wait_final(env, r2);
+    if (!r2->ended)
+        fail_msg("%s", r2->err.message);
+    assert_string_equal(s_text(r2), FAKE_ARENA_ANSWER);
+    assert_int_equal(env->stales, 1);
+    s_counters(env, &after);
+    assert_int_equal(after.fetches - before.fetches, 2); /* the 404, then the fresh row */
+    assert_string_equal(catalog_find(env->catalog, FAKE_ARENA_TWIN)->id, live_id);
+    /* the next page read lists the stale twin again: it stays out */
+    size_t catalogs = env->catalogs;
+    tabs_refresh_catalog(env->tabs);
+    if (!s_until(env, s_catalogs_at_least, &(size_t){catalogs + 1}, T_WAIT_MS))
+        fail_msg("no page re-read");
+    assert_string_equal(catalog_find(env->catalog, FAKE_ARENA_TWIN)->id, live_id);
+}
+
+#define T_ACC_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define T_ACC_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static bool s_accounts_known(env_t *env, const void *arg)
+{
+    const size_t *want = arg;
+    const char *keys[8];
+    size_t n = tabs_accounts(env->tabs, keys, 8), known = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        known += strncmp(keys[i], "tab:", 4) != 0;
+    return known == *want && n == *want;
+}
+
+/*  429 prompt failed flags the account: every tab logged into it rests (not
+    one model), the request moves to another account's tab, and with every
+    account flagged the client gets 429 with the flag's time. */
+static void test_account_flag(void **state)
+{
+    env_t *env = *state;
+    env->cfg.tabs = 3;
+    env->cfg.tab_jobs = 1;
+    env->cfg.tab_account[0] = T_ACC_A;
+    env->cfg.tab_account[1] = T_ACC_A;
+    env->cfg.tab_account[2] = T_ACC_B;
+    s_env_start(env);
+    if (!s_until(env, s_accounts_known, &(size_t){2}, T_WAIT_MS))
+        fail_msg("the tabs' accounts did not arrive");
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(fake_link_set_force(env->fake, i, "promptfailed"), 0);
+    rec_t *r = &env->recs[0];
+    assert_non_null(s_submit(env, r, T_MODEL, "Hello."));
+    s_wait_final(env, r);
+    if (!r->ended)
+        fail_msg("%s", r->err.message);
+    /* both A tabs rest, B serves: no more fetches reach A's tabs */
+    unsigned long a_before = atomic_load(&env->tab_fetches[0]) + atomic_load(&env->tab_fetches[1]);
+    assert_true(a_before <= 1); /* the flagged request, if A was picked first */
+    for (size_t i = 1; i < 4; i++) {
+        rec_t *q = &env->recs[i];
+        assert_non_null(s_submit(env, q, T_MODEL_2, "More."));
+        s_wait_final(env, q);
+        assert_true(q->ended);
+    }
+    assert_int_equal(atomic_load(&env->tab_fetches[0]) + atomic_load(&env->tab_fetches[1]),
+                     a_before);
+    assert_true(env->account_changes > 0);
+    if (a_before == 0) /* B was picked first: flag A by hand to finish the story */
+        return;
+    /* now flag B too: every account rests → 429 with the flag's time */
+    assert_int_equal(fake_link_set_force(env->fake, 2, "promptfailed"), 0);
+    rec_t *z = &env->recs[4];
+    assert_non_null(s_submit(env, z, T_MODEL, "Once more."));
+    s_wait_final(env, z);
+    s_expect_error(z, 429, "rate_limited");
+    assert_in_range(z->retry_after_ms, 1790000, 1800000);
+    const char *reason = NULL;
+    assert_true(tabs_flag_ms(env->tabs, zclock_time(), &reason) > 0);
+    assert_string_equal(reason, "account_flag");
+    /* the model itself is not cooled: this is the account's, not (node, model) */
+    assert_int_equal(
+        cooldown_remaining(env->cooldowns, env->node_id, T_MODEL, zclock_time(), NULL), 0);
+}
+
+/*  Pacing: an account that just started a request is not used again
+    until its next slot; the request goes to another account's tab, and
+    waits (bounded by the queue timeout) when every account is paced. */
+static void test_paced(void **state)
+{
+    env_t *env = *state;
+    env->cfg.tabs = 2;
+    env->cfg.tab_jobs = 4;
+    env->cfg.queue_timeout_ms = 300;
+    env->cfg.tab_account[0] = T_ACC_A;
+    env->cfg.tab_account[1] = T_ACC_B;
+    pace_config_t pc = {60000, 3, 390000};
+    env->cfg.pace = pace_new(&pc, "self");
+    assert_non_null(env->cfg.pace);
+    s_env_start(env);
+    if (!s_until(env, s_accounts_known, &(size_t){2}, T_WAIT_MS))
+        fail_msg("the tabs' accounts did not arrive");
+    for (size_t i = 0; i < 2; i++) {
+        rec_t *r = &env->recs[i];
+        assert_non_null(s_submit(env, r, T_MODEL, "Hello."));
+        s_wait_final(env, r);
+        assert_true(r->ended);
+    }
+    /* one each: the second could not use the first's account */
+    assert_int_equal(atomic_load(&env->tab_fetches[0]), 1);
+    assert_int_equal(atomic_load(&env->tab_fetches[1]), 1);
+    assert_true(tabs_pace_ms(env->tabs, zclock_time()) > 59000);
+    rec_t *q = &env->recs[2];
+    assert_non_null(s_submit(env, q, T_MODEL, "Third."));
+    s_wait_final(env, q);
+    s_expect_error(q, 503, "no_capacity");
+    assert_int_equal(s_total_fetches(env), 2);
+    /* a peer's start on account B also holds B back here */
+    long long ago[] = {0};
+    pace_merge(env->cfg.pace, "peer", T_ACC_B, ago, 1, zclock_time());
+    assert_true(pace_wait_ms(env->cfg.pace, T_ACC_B, zclock_time()) > 59000);
+}
+
+/*  The reCAPTCHA back-off doubles up to its ceiling. */
+static void test_recaptcha_backoff_ceiling(void **state)
+{
+    env_t *env = *state;
+    env->cfg.recaptcha_backoff_ms = 5000;
+    env->cfg.recaptcha_backoff_max_ms = 7000;
+    s_env_start(env);
+    for (size_t round = 0; round < 2; round++) {
+        rec_t *r = &env->recs[round];
+        assert_non_null(s_submit(env, r, T_MODEL, "[[fake:recaptcha]]"));
+        s_wait_final(env, r);
+        s_expect_error(r, 429, "rate_limited");
+        long long left =
+            cooldown_remaining(env->cooldowns, env->node_id, COOLDOWN_ALL, zclock_time(), NULL);
+        if (round == 0) {
+            assert_in_range(left, 4500, 5000);
+            /* wait out the first cooldown (bounded) */
+            long long deadline = zclock_mono() + 6000;
+            while (cooldown_remaining(env->cooldowns, env->node_id, COOLDOWN_ALL, zclock_time(),
+                                      NULL) > 0 &&
+                   zclock_mono() < deadline)
+                s_turn(env, 50);
+        } else {
+            assert_in_range(left, 6500, 7000); /* 10 s doubled, capped at 7 s */
+        }
+    }
 }
 
 /*  dispatch_destroy ends running and queued jobs with 503 and aborts the
@@ -1282,6 +1594,10 @@ int main(void)
 {
     alog_set_level(ALOG_WARN);
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
+#define T_2026                                                                                     \
+    T(test_participant_b_ignored), T(test_permanent_not_retried),                                  \
+        T(test_shape_refusal_is_drift), T(test_stale_twin), T(test_account_flag), T(test_paced),   \
+        T(test_recaptcha_backoff_ceiling)
     const struct CMUnitTest tests[] = {
         T(test_answers),
         T(test_refused_at_once),
@@ -1311,7 +1627,9 @@ int main(void)
         T(test_idle_timeout),
         T(test_catalog_refresh),
         T(test_destroy_fails_jobs),
+        T_2026,
     };
+#undef T_2026
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,12 @@
 #define T_FIN(p, c)                                                                                \
     "ad:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":" #p ",\"completionTokens\":" #c    \
     "}}\n"
+/* The 2026 text answer: A's lines with participant B's woven in. */
+#define T_TEXT_2026(p)                                                                             \
+    "a0:\"Hello fr\"\nbg:\"B weighs it.\"\na0:\"om the fa\"\nb0:\"Participant B \"\n"              \
+    "a0:\"ke arena.\"\nb0:\"must never rea\"\nb0:\"ch the "                                        \
+    "client.\"\nbd:{\"finishReason\":\"stop\","                                                    \
+    "\"usage\":{\"promptTokens\":" #p ",\"completionTokens\":11}}\n" T_FIN(p, 7)
 
 static long long t_now_ms(void)
 {
@@ -84,7 +91,22 @@ static size_t t_on_header(char *p, size_t size, size_t n, void *arg)
     return abuf_append(&r->headers, p, size * n) == 0 ? size * n : 0;
 }
 
+#define T_USER "test-user-1" /* the logged-in session every request carries by default */
+
+/*  "Cookie: arena-auth-prod-v1=base64-<session JSON>" for user, as the
+    2026 page's Supabase client leaves it in the browser. */
+static void t_cookie(const char *user, char *out, size_t cap)
+{
+    char json[256];
+    snprintf(json, sizeof json, "{\"user\":{\"id\":\"%s\",\"is_anonymous\":false}}", user);
+    char b64[512];
+    sodium_bin2base64(b64, sizeof b64, (const unsigned char *)json, strlen(json),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(out, cap, "Cookie: arena-auth-prod-v1=base64-%s", b64);
+}
+
 typedef struct {
+    const char *user;  /* the session's user id; NULL: T_USER; "": no cookie */
     const char *ctype; /* Content-Type, or NULL */
     const char *body;  /* NULL: no body */
     size_t len;        /* 0: strlen(body) */
@@ -111,6 +133,11 @@ static void t_http(const char *base, const char *method, const char *path, const
     }
     if (o->chunked)
         h = curl_slist_append(h, "Transfer-Encoding: chunked");
+    char cookie[600];
+    if (!o->user || o->user[0]) {
+        t_cookie(o->user ? o->user : T_USER, cookie, sizeof cookie);
+        h = curl_slist_append(h, cookie);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
@@ -176,6 +203,7 @@ static char *t_error_of(const t_resp_t *r)
 typedef struct {
     fake_arena_server_t *srv;
     const char *base;
+    bool era2025; /* the server plays 2025: t_mint and t_ask follow */
 } fx_t;
 
 static fx_t *t_start(const fake_arena_server_config_t *cfg)
@@ -218,7 +246,8 @@ static int fx_teardown(void **state)
 static char *t_mint(fx_t *fx, const char *action)
 {
     char in[200];
-    snprintf(in, sizeof in, "{\"sitekey\":\"%s\",\"action\":\"%s\"}", FAKE_ARENA_SITEKEY, action);
+    snprintf(in, sizeof in, "{\"sitekey\":\"%s\",\"action\":\"%s\"}",
+             fx->era2025 ? FAKE_ARENA_SITEKEY_2025 : FAKE_ARENA_SITEKEY_2026, action);
     t_opts_t o = {.ctype = "application/json", .body = in};
     t_resp_t r;
     t_http(fx->base, "POST", FAKE_SERVER_MINT_PATH, &o, &r);
@@ -234,14 +263,14 @@ static char *t_mint(fx_t *fx, const char *action)
     return copy;
 }
 
-/*  A create-evaluation body for model with content, fresh ids, and token
-    (none when NULL). */
-static json_t *t_body(const char *model, const char *content, const char *token)
+/*  A 2025 create-evaluation body for model with content, fresh ids, and
+    token (none when NULL): mode "direct" and all four ids. */
+static json_t *t_body25(const char *model, const char *content, const char *token)
 {
     char ids[4][UUID_STR_LEN], mid[UUID_STR_LEN];
     for (int i = 0; i < 4; i++)
         uuid7_generate(ids[i]);
-    fake_link_model_uuid(model, mid);
+    fake_link_model_id(model, "2025", mid);
     json_t *b = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:[],s:{}},s:s}", "id", ids[0], "mode",
                           "direct", "modelAId", mid, "userMessageId", ids[1], "modelAMessageId",
                           ids[2], "modelBMessageId", ids[3], "userMessage", "content", content,
@@ -252,24 +281,49 @@ static json_t *t_body(const char *model, const char *content, const char *token)
     return b;
 }
 
-/*  POSTs body (borrowed) to create-evaluation as the page does. */
-static void t_post(fx_t *fx, json_t *body, long timeout_ms, t_resp_t *out)
+/*  The 2026 page's body: mode "direct-battle", no modelBMessageId. */
+static json_t *t_body(const char *model, const char *content, const char *token)
+{
+    json_t *b = t_body25(model, content, token);
+    char mid[UUID_STR_LEN];
+    fake_link_model_id(model, NULL, mid);
+    json_object_set_new(b, "mode", json_string("direct-battle"));
+    json_object_set_new(b, "modelAId", json_string(mid));
+    json_object_del(b, "modelBMessageId");
+    return b;
+}
+
+/*  POSTs body (borrowed) to create-evaluation as the page does, as user
+    (NULL: T_USER). */
+static void t_post_as(fx_t *fx, const char *user, json_t *body, long timeout_ms, t_resp_t *out)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     assert_non_null(text);
-    t_opts_t o = {.ctype = T_CT, .body = text, .timeout_ms = timeout_ms};
+    t_opts_t o = {.user = user, .ctype = T_CT, .body = text, .timeout_ms = timeout_ms};
     t_http(fx->base, "POST", FAKE_ARENA_PATH, &o, out);
     free(text);
 }
 
-/*  Mints a token and sends content to fake-chat. */
-static void t_ask(fx_t *fx, const char *content, long timeout_ms, t_resp_t *out)
+static void t_post(fx_t *fx, json_t *body, long timeout_ms, t_resp_t *out)
+{
+    t_post_as(fx, NULL, body, timeout_ms, out);
+}
+
+/*  Mints a token and sends content to fake-chat as user (NULL: T_USER). */
+static void t_ask_as(fx_t *fx, const char *user, const char *content, long timeout_ms,
+                     t_resp_t *out)
 {
     char *tok = t_mint(fx, FAKE_ARENA_RC_ACTION);
-    json_t *b = t_body("fake-chat", content, tok);
-    t_post(fx, b, timeout_ms, out);
+    json_t *b =
+        fx->era2025 ? t_body25("fake-chat", content, tok) : t_body("fake-chat", content, tok);
+    t_post_as(fx, user, b, timeout_ms, out);
     json_decref(b);
     free(tok);
+}
+
+static void t_ask(fx_t *fx, const char *content, long timeout_ms, t_resp_t *out)
+{
+    t_ask_as(fx, NULL, content, timeout_ms, out);
 }
 
 /*  GET path, expecting 200 JSON (returned). */
@@ -343,12 +397,12 @@ static void test_page_and_script(void **state)
         assert_non_null(strstr(r.body.data, fx->base)); /* the canonical link: this origin */
         /* The node's own parser finds the catalog in the flight data. */
         arena_catalog_t cat = {0};
-        assert_int_equal(arena_catalog_extract(r.body.data, r.body.len, 0, &cat), 4);
+        assert_true(arena_catalog_extract(r.body.data, r.body.len, 0, &cat) >= 4);
         static const char *const names[] = {"fake-chat", "fake-chat-2", "fake-image",
                                             "fake-search"};
         for (size_t m = 0; m < 4; m++) {
             char id[UUID_STR_LEN];
-            fake_link_model_uuid(names[m], id);
+            fake_link_model_id(names[m], NULL, id); /* the 2026 page's UUIDv7 */
             assert_string_equal(cat.models[m].name, names[m]);
             assert_string_equal(cat.models[m].id, id);
         }
@@ -367,6 +421,7 @@ static void test_page_and_script(void **state)
     for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
         if (!strstr(js.body.data, needles[i]))
             fail_msg("the reCAPTCHA script lacks %s", needles[i]);
+    assert_null(strstr(js.body.data, FAKE_ARENA_SITEKEY_2025));
     t_resp_free(&js);
 
     static const struct {
@@ -498,8 +553,7 @@ static void test_text_body_exact(void **state)
     t_ask(fx, "Hello?", 0, &r);
     assert_int_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body.data,
-                        "a0:\"Hello fr\"\na0:\"om the fa\"\na0:\"ke arena.\"\n" T_FIN(2, 7));
+    assert_string_equal(r.body.data, T_TEXT_2026(2)); /* participant B woven in */
     assert_true(t_has_header(&r, "content-type", "text/plain; charset=utf-8"));
     assert_true(t_has_header(&r, "transfer-encoding", "chunked"));
     t_resp_free(&r);
@@ -507,7 +561,7 @@ static void test_text_body_exact(void **state)
     assert_string_equal(t_str(rec, "scenario"), "text");
     assert_false(json_is_true(json_object_get(rec, "aborted")));
     assert_int_equal(json_integer_value(json_object_get(rec, "body_bytes")),
-                     strlen("a0:\"Hello fr\"\na0:\"om the fa\"\na0:\"ke arena.\"\n" T_FIN(2, 7)));
+                     strlen(T_TEXT_2026(2)));
     json_decref(rec);
 }
 
@@ -532,7 +586,10 @@ static void test_failures_table(void **state)
         {"[[fake:cloudflare]]", 403, "text/html", "<title>Just a moment...</title>", "cf-mitigated",
          "challenge"},
         {"[[fake:nosuch]]", 500, "application/json", "fake-arena: bad directive", NULL, NULL},
-        {"[[fake:arenaerror]]", 200, "text/plain", "a0:\"hasArenaError\"\na3:", NULL, NULL},
+        {"[[fake:arenaerror]]", 200, "text/plain", "a0:\"hasArenaError\"\n", NULL, NULL},
+        {"[[fake:arenaerror]]", 200, "text/plain", "a3:\"Something went wrong\"\n", NULL, NULL},
+        {"[[fake:promptfailed]]", 429, "application/json", "{\"error\":\"prompt failed\"}", NULL,
+         NULL},
         {"[[fake:empty]]", 200, "text/plain", "ad:{\"finishReason\":\"stop\"}\n", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -592,9 +649,9 @@ static void test_duplicate_ids_and_zod(void **state)
         {"first use", NULL, NULL, 200, "a0:"},
         {"same ids, fresh token", NULL, NULL, 400, "duplicate evaluation session id"},
         {"fresh session id, old message ids", "id", NULL, 400, "duplicate message id"},
-        {"no modelBMessageId", NULL, "modelBMessageId", 400,
+        {"no userMessageId", NULL, "userMessageId", 400,
          "ZodError: [{\"code\":\"invalid_type\",\"expected\":\"string\",\"received\":"
-         "\"undefined\",\"path\":[\"modelBMessageId\"],\"message\":\"Required\"}]"},
+         "\"undefined\",\"path\":[\"userMessageId\"],\"message\":\"Required\"}]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *tok = t_mint(fx, FAKE_ARENA_RC_ACTION);
@@ -618,6 +675,233 @@ static void test_duplicate_ids_and_zod(void **state)
         free(tok);
     }
     json_decref(b);
+}
+
+/* ================================================================= eras */
+
+/*  POSTs body (stolen) with a fresh token; the response in out. */
+static void t_send(fx_t *fx, json_t *body, t_resp_t *out)
+{
+    char *tok = t_mint(fx, FAKE_ARENA_RC_ACTION);
+    json_object_set_new(body, FAKE_ARENA_RC_FIELD, json_string(tok));
+    t_post(fx, body, 0, out);
+    json_decref(body);
+    free(tok);
+}
+
+/*  2026 (the default): modes, modelBMessageId, the twin and hidden rows,
+    participant B, the site key. */
+static void test_era_2026_site(void **state)
+{
+    fx_t *fx = *state;
+    char stale[UUID_STR_LEN], live[UUID_STR_LEN], hidden[UUID_STR_LEN], fresh[UUID_STR_LEN];
+    fake_link_model_uuid7(FAKE_ARENA_TWIN, FAKE_LINK_UUID7_STALE_MS, stale);
+    fake_link_model_id(FAKE_ARENA_TWIN, NULL, live);
+    fake_link_model_id(FAKE_ARENA_HIDDEN, NULL, hidden);
+    char want_stale[128];
+    snprintf(want_stale, sizeof want_stale, "{\"error\":\"Models not found: %s\"}", stale);
+    static const struct {
+        const char *what, *mode;
+        int b_id;          /* 0 leave out, 1 a fresh UUIDv7, 2 a v4 */
+        const char *model; /* a catalog id (NULL: fake-chat) */
+        long status;
+        const char *body, *needle; /* exact body, or a part of it */
+    } cases[] = {
+        {"direct refused", "direct", 1, NULL, 400,
+         "{\"error\":\"'direct' mode is not allowed when starting a new conversation\"}", NULL},
+        {"direct-battle as the page sends it", "direct-battle", 0, NULL, 200, T_TEXT_2026(1), NULL},
+        {"direct-battle with modelBMessageId", "direct-battle", 1, NULL, 200, NULL, "bd:{"},
+        {"modelBMessageId not v7", "direct-battle", 2, NULL, 400, NULL, "Invalid uuid"},
+        {"battle without modelBMessageId", "battle", 0, NULL, 400, NULL,
+         "\\\"path\\\":[\\\"modelBMessageId\\\"]"},
+        {"side-by-side", "side-by-side", 1, NULL, 200, NULL, "a0:"},
+        {"mode bogus", "bogus", 0, NULL, 400, NULL, "invalid_enum_value"},
+        {"stale twin", "direct-battle", 0, "stale", 404, NULL, NULL},
+        {"live twin", "direct-battle", 0, "live", 200, NULL, "a0:"},
+        {"hidden row", "direct-battle", 0, "hidden", 400,
+         "{\"error\":\"Selected model is not available for user selection\"}", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *b = t_body("fake-chat", "Hi", NULL);
+        json_object_set_new(b, "mode", json_string(cases[i].mode));
+        if (cases[i].b_id) {
+            uuid7_generate(fresh);
+            json_object_set_new(b, "modelBMessageId",
+                                json_string(cases[i].b_id == 1 ? fresh
+                                                               : "2f1c3b6e-1a2b-4c3d-8e4f-"
+                                                                 "5a6b7c8d9e0f"));
+        }
+        const char *model = !cases[i].model                        ? NULL
+                            : strcmp(cases[i].model, "stale") == 0 ? stale
+                            : strcmp(cases[i].model, "live") == 0  ? live
+                                                                   : hidden;
+        if (model)
+            json_object_set_new(b, "modelAId", json_string(model));
+        t_resp_t r;
+        t_send(fx, b, &r);
+        const char *body = model == stale ? want_stale : cases[i].body;
+        if (r.status != cases[i].status || (body && strcmp(r.body.data, body) != 0) ||
+            (cases[i].needle && !strstr(r.body.data, cases[i].needle)))
+            fail_msg("%s: %ld %s", cases[i].what, r.status, r.body.data);
+        t_resp_free(&r);
+        json_t *rec = t_last_done(fx);
+        assert_int_equal(json_integer_value(json_object_get(rec, "status")), cases[i].status);
+        assert_string_equal(t_str(json_object_get(rec, "body"), "mode"), cases[i].mode);
+        assert_int_equal(json_object_get(json_object_get(rec, "body"), "modelBMessageId") != NULL,
+                         cases[i].b_id != 0);
+        json_decref(rec);
+    }
+    /* bfail: B fails, A completes. */
+    t_resp_t r;
+    t_ask(fx, "[[fake:text bfail=1]]", 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "b3:\"" FAKE_ARENA_B_ERROR "\"\nb0:\"hasArenaError\"\n"));
+    assert_non_null(strstr(r.body.data, "a0:\"ke arena.\"\n"));
+    assert_non_null(strstr(r.body.data, "\nad:{\"finishReason\":\"stop\""));
+    assert_null(strstr(r.body.data, "bd:"));
+    t_resp_free(&r);
+    /* Minting takes only the page's key; the script knows only it. */
+    t_opts_t o = {.ctype = "application/json",
+                  .body =
+                      "{\"sitekey\":\"" FAKE_ARENA_SITEKEY_2025 "\",\"action\":\"chat_submit\"}"};
+    t_http(fx->base, "POST", FAKE_SERVER_MINT_PATH, &o, &r);
+    assert_int_equal(r.status, 400);
+    t_resp_free(&r);
+    /* promptfailed times=1: once 429 without Retry-After, then served. */
+    for (int i = 0; i < 2; i++) {
+        t_ask(fx, "[[fake:promptfailed times=1]]", 0, &r);
+        assert_int_equal(r.status, i == 0 ? 429 : 200);
+        if (i == 0) {
+            assert_string_equal(r.body.data, "{\"error\":\"prompt failed\"}");
+            assert_false(t_has_header(&r, "retry-after", ""));
+        }
+        t_resp_free(&r);
+    }
+}
+
+/*  The 2025 site, switched on at run time: old page, key and schema. */
+static void test_era_2025_site(void **state)
+{
+    fx_t *fx = *state;
+    json_t *st = NULL;
+    assert_int_equal(t_control(fx, "{\"era\":\"2025\"}", &st), 200);
+    assert_string_equal(t_str(st, "era"), "2025");
+    json_decref(st);
+    fx->era2025 = true;
+    t_resp_t r;
+    t_http(fx->base, "GET", "/", NULL, &r);
+    assert_non_null(strstr(r.body.data, "?render=" FAKE_ARENA_SITEKEY_2025 "\""));
+    assert_null(strstr(r.body.data, FAKE_ARENA_SITEKEY_2026));
+    assert_null(strstr(r.body.data, FAKE_ARENA_TWIN));
+    assert_null(strstr(r.body.data, "displayName"));
+    t_resp_free(&r);
+    t_http(fx->base, "GET", FAKE_SERVER_RECAPTCHA_SRC, NULL, &r);
+    assert_non_null(strstr(r.body.data, "\"" FAKE_ARENA_SITEKEY_2025 "\""));
+    assert_null(strstr(r.body.data, FAKE_ARENA_SITEKEY_2026));
+    t_resp_free(&r);
+    t_ask(fx, "Hello?", 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data,
+                        "a0:\"Hello fr\"\na0:\"om the fa\"\na0:\"ke arena.\"\n" T_FIN(2, 7));
+    t_resp_free(&r);
+    json_t *b = t_body25("fake-chat", "Hi", NULL);
+    json_object_del(b, "modelBMessageId");
+    t_send(fx, b, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "modelBMessageId"));
+    t_resp_free(&r);
+    b = t_body("fake-chat", "Hi", NULL);
+    char id[UUID_STR_LEN];
+    fake_link_model_id("fake-chat", "2025", id);
+    json_object_set_new(b, "modelAId", json_string(id));
+    t_send(fx, b, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "invalid_enum_value"));
+    t_resp_free(&r);
+    /* A token for the 2026 key cannot be minted any more. */
+    t_opts_t o = {.ctype = "application/json",
+                  .body =
+                      "{\"sitekey\":\"" FAKE_ARENA_SITEKEY_2026 "\",\"action\":\"chat_submit\"}"};
+    t_http(fx->base, "POST", FAKE_SERVER_MINT_PATH, &o, &r);
+    assert_int_equal(r.status, 400);
+    t_resp_free(&r);
+    /* A 2025 config; reset goes back to it. */
+    fake_arena_server_config_t cfg = {.era = "2025"};
+    fx_t *fx25 = t_start(&cfg);
+    fx25->era2025 = true;
+    assert_int_equal(t_control(fx25, "{\"era\":\"2026\"}", NULL), 200);
+    assert_int_equal(fake_arena_server_reset(fx25->srv), 0);
+    st = t_get_json(fx25, "/__fake/control");
+    assert_string_equal(t_str(st, "era"), "2025");
+    json_decref(st);
+    t_ask(fx25, "Hi", 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body.data, "\nb"));
+    t_resp_free(&r);
+    t_stop(&fx25);
+}
+
+/*  Pace enforcement: off by default; per account (the record says which). */
+static void test_pace_http(void **state)
+{
+    fx_t *fx = *state;
+    t_resp_t r;
+    for (int i = 0; i < 2; i++) {
+        t_ask(fx, "Hi", 0, &r);
+        assert_int_equal(r.status, 200);
+        t_resp_free(&r);
+    }
+    json_t *st = NULL;
+    assert_int_equal(t_control(fx, "{\"pace\":{\"interval_ms\":60000}}", &st), 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "pace"), "interval_ms")), 60000);
+    json_decref(st);
+    static const long want[] = {200, 429};
+    for (int i = 0; i < 2; i++) {
+        t_ask(fx, "Hi", 0, &r);
+        assert_int_equal(r.status, want[i]);
+        if (want[i] == 429) {
+            assert_string_equal(r.body.data, "{\"error\":\"prompt failed\"}");
+            assert_false(t_has_header(&r, "retry-after", ""));
+        }
+        t_resp_free(&r);
+        json_t *rec = t_last_done(fx);
+        assert_int_equal(json_is_true(json_object_get(rec, "pace_violation")), want[i] == 429);
+        assert_string_equal(t_str(rec, "account"), T_USER);
+        assert_int_equal(json_integer_value(json_object_get(rec, "status")), want[i]);
+        json_decref(rec);
+    }
+    /* Another account is paced on its own. */
+    t_ask_as(fx, "test-user-2", "Hi", 0, &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    json_t *rec = t_last_done(fx);
+    assert_string_equal(t_str(rec, "account"), "test-user-2");
+    assert_false(json_is_true(json_object_get(rec, "pace_violation")));
+    json_decref(rec);
+    /* The window rule: 2 per minute. */
+    assert_int_equal(
+        t_control(fx, "{\"pace\":{\"interval_ms\":0,\"window\":2,\"window_ms\":60000}}", NULL),
+        200);
+    static const long want_win[] = {200, 200, 429};
+    for (int i = 0; i < 3; i++) {
+        t_ask(fx, "Hi", 0, &r);
+        assert_int_equal(r.status, want_win[i]);
+        t_resp_free(&r);
+    }
+    /* Off again: served. */
+    assert_int_equal(t_control(fx, "{\"pace\":null}", &st), 200);
+    assert_true(json_is_null(json_object_get(st, "pace")));
+    json_decref(st);
+    t_ask(fx, "Hi", 0, &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    json_t *list = fake_arena_server_requests(fx->srv);
+    size_t violations = 0;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        violations += json_is_true(json_object_get(json_array_get(list, i), "pace_violation"));
+    assert_int_equal(violations, 2);
+    json_decref(list);
 }
 
 /* ============================================================ challenge */
@@ -756,6 +1040,8 @@ static int t_utf8_valid(const unsigned char *s, size_t len)
 static void test_split_utf8_bytes_arrive_apart(void **state)
 {
     fx_t *fx = *state;
+    assert_int_equal(t_control(fx, "{\"era\":\"2025\"}", NULL), 200); /* A's lines only */
+    fx->era2025 = true;
     t_resp_t r;
     t_ask(fx, "[[fake:text text=\"é漢😀\" split=utf8 gap=50]]", 0, &r);
     assert_int_equal(r.rc, CURLE_OK);
@@ -790,16 +1076,16 @@ static void test_split_utf8_bytes_arrive_apart(void **state)
 static void test_split_utf8_text_mode(void **state)
 {
     (void)state;
-    fake_arena_config_t cfg = {FAKE_LINK_DEFAULT_ORIGIN, NULL, 0, NULL, 0, 0};
+    fake_arena_config_t cfg = {FAKE_LINK_DEFAULT_ORIGIN, NULL, 0, NULL, 0, 0, "2025"};
     char err[200];
     fake_arena_t *a = fake_arena_new(&cfg, err, sizeof err);
     assert_non_null(a);
-    json_t *b = t_body("fake-chat", "[[fake:text text=\"é漢😀\" split=utf8]]", NULL);
+    json_t *b = t_body25("fake-chat", "[[fake:text text=\"é漢😀\" split=utf8]]", NULL);
     char *text = json_dumps(b, JSON_COMPACT);
     json_t *headers = json_pack("{s:s}", "Content-Type", T_CT);
     fake_request_t req = {
         FAKE_ARENA_PATH,      "POST", headers, text, strlen(text), FAKE_ARENA_RC_FIELD,
-        FAKE_ARENA_RC_ACTION, NULL,   NULL,    NULL};
+        FAKE_ARENA_RC_ACTION, NULL,   NULL,    NULL, NULL};
     fake_outcome_t out;
     assert_int_equal(fake_arena_handle(a, &req, &out), 0);
     assert_int_equal(out.plan.status, 200);
@@ -888,6 +1174,10 @@ static void test_records(void **state)
     assert_false(json_is_true(json_object_get(a, "rejected")));
     assert_true(json_is_null(json_object_get(a, "reason")));
     assert_true(json_is_true(json_object_get(a, "recaptcha_token_ok")));
+    assert_string_equal(t_str(a, "account"), T_USER); /* the session cookie's user */
+    assert_true(json_is_false(json_object_get(a, "pace_violation")));
+    assert_string_equal(t_str(json_object_get(a, "body"), "mode"), "direct-battle");
+    assert_null(json_object_get(json_object_get(a, "body"), "modelBMessageId"));
     assert_true(json_is_true(json_object_get(a, "done")));
     assert_false(json_is_true(json_object_get(a, "aborted")));
     assert_true(json_integer_value(json_object_get(a, "t_ms")) <=
@@ -902,6 +1192,12 @@ static void test_records(void **state)
     assert_true(json_is_true(json_object_get(c, "rejected")));
     assert_non_null(strstr(t_str(c, "reason"), "ZodError"));
     assert_true(json_is_null(json_object_get(c, "scenario")));
+    for (size_t i = 0; i < 3; i++) { /* every record has these */
+        json_t *rec = json_array_get(list, i);
+        assert_true(json_is_integer(json_object_get(rec, "status")));
+        assert_true(json_is_string(json_object_get(rec, "account")));
+        assert_true(json_is_boolean(json_object_get(rec, "pace_violation")));
+    }
     json_decref(list);
 
     /* The C view is the same list. */
@@ -927,6 +1223,16 @@ static void test_control_and_directives(void **state)
         "{\"token_ttl_ms\":3600001}",
         "{\"token_ttl_ms\":1.5}",
         "{\"force\":\"moderation\",\"bogus\":1}", /* all or nothing */
+        "{\"era\":\"2024\"}",
+        "{\"era\":2025}",
+        "{\"era\":\"2025\",\"bogus\":1}",
+        "{\"pace\":5}",
+        "{\"pace\":{\"interval_ms\":-1}}",
+        "{\"pace\":{\"interval_ms\":\"1\"}}",
+        "{\"pace\":{\"interval\":1}}",
+        "{\"pace\":{\"window\":2}}",
+        "{\"pace\":{\"window\":1001,\"window_ms\":10}}",
+        "{\"pace\":{\"window_ms\":86400001}}",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         json_t *reply = NULL;
@@ -938,6 +1244,8 @@ static void test_control_and_directives(void **state)
     assert_true(json_is_null(json_object_get(st, "force")));
     assert_int_equal(json_integer_value(json_object_get(st, "token_ttl_ms")),
                      FAKE_SERVER_TOKEN_TTL_MS);
+    assert_string_equal(t_str(st, "era"), "2026");
+    assert_true(json_is_null(json_object_get(st, "pace")));
     json_decref(st);
 
     static const struct {
@@ -983,7 +1291,8 @@ static void test_reset(void **state)
     char *unused = t_mint(fx, FAKE_ARENA_RC_ACTION);
     assert_int_equal(t_control(fx,
                                "{\"challenge\":true,\"challenge_once\":true,\"force\":"
-                               "\"moderation\",\"token_ttl_ms\":5000}",
+                               "\"moderation\",\"token_ttl_ms\":5000,\"era\":\"2025\","
+                               "\"pace\":{\"interval_ms\":60000}}",
                                NULL),
                      200);
 
@@ -1005,6 +1314,8 @@ static void test_reset(void **state)
     assert_false(json_is_true(json_object_get(st, "challenge_once")));
     assert_int_equal(json_integer_value(json_object_get(st, "token_ttl_ms")),
                      FAKE_SERVER_TOKEN_TTL_MS);
+    assert_string_equal(t_str(st, "era"), "2026"); /* the config's */
+    assert_true(json_is_null(json_object_get(st, "pace")));
     json_decref(st);
 
     /* Tokens minted before are gone; ids seen before may be sent again. */
@@ -1095,6 +1406,7 @@ static void test_bounds(void **state)
         {.default_scenario = "drip count=0"},
         {.max_requests = FAKE_SERVER_MAX_REQUESTS + 1},
         {.models_text = "{}", .models_len = 2},
+        {.era = "2024"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[300] = "";
@@ -1115,9 +1427,17 @@ static void test_models_text(void **state)
     t_resp_t r;
     t_http(fx->base, "GET", "/", NULL, &r);
     arena_catalog_t cat = {0};
-    assert_int_equal(arena_catalog_extract(r.body.data, r.body.len, 0, &cat), 5);
-    assert_string_equal(cat.models[4].name, "my-model");
-    assert_int_equal(cat.models[4].modality, ARENA_MODALITY_SEARCH);
+    int n = arena_catalog_extract(r.body.data, r.body.len, 0, &cat);
+    assert_true(n >= 5);
+    const arena_model_t *mine = NULL;
+    for (int i = 0; i < n; i++)
+        if (strcmp(cat.models[i].name, "my-model") == 0)
+            mine = &cat.models[i];
+    assert_non_null(mine);
+    assert_int_equal(mine->modality, ARENA_MODALITY_SEARCH);
+    char id[UUID_STR_LEN];
+    fake_link_model_id("my-model", NULL, id);
+    assert_string_equal(mine->id, id);
     arena_catalog_clear(&cat);
     t_resp_free(&r);
     t_stop(&fx);
@@ -1196,7 +1516,7 @@ static void test_cli(void **state)
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
     assert_string_equal(line + strlen("fake-arena ready url="), base);
-    fx_t fx = {NULL, base};
+    fx_t fx = {NULL, base, false};
     json_t *counts = t_get_json(&fx, "/__fake/tokens");
     assert_int_equal(json_integer_value(json_object_get(counts, "token_ttl_ms")), 5000);
     json_decref(counts);
@@ -1208,10 +1528,26 @@ static void test_cli(void **state)
     assert_int_equal(t_wait_exit(pid, 5000), 0);
     close(fd);
 
+    /* --era 2025: the old key on the page, 2025 bodies served. */
+    const char *const run25[] = {bin, "--port", "0", "--era", "2025", NULL};
+    pid = t_spawn(run25, &fd);
+    assert_int_equal(t_read_line(fd, line, sizeof line, 5000), 0);
+    assert_int_equal(sscanf(line, "fake-arena ready url=http://127.0.0.1:%u", &port), 1);
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
+    fx_t fx25 = {NULL, base, true};
+    t_http(base, "GET", "/", NULL, &r);
+    assert_non_null(strstr(r.body.data, "?render=" FAKE_ARENA_SITEKEY_2025 "\""));
+    t_resp_free(&r);
+    t_ask(&fx25, "Hi", 0, &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    kill(pid, SIGTERM);
+    assert_int_equal(t_wait_exit(pid, 5000), 0);
+    close(fd);
+
     static const char *const bad[][4] = {
-        {"--port", "x", NULL, NULL},
-        {"--bogus", "1", NULL, NULL},
-        {"--token-ttl-ms", "0", NULL, NULL},
+        {"--era", "2024", NULL, NULL}, {"--port", "x", NULL, NULL},
+        {"--bogus", "1", NULL, NULL},  {"--token-ttl-ms", "0", NULL, NULL},
         {"--port", NULL, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1236,6 +1572,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_body_exact, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_failures_table, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_ids_and_zod, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_era_2026_site, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_era_2025_site, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pace_http, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_challenge_modes, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stall_records_client_abort, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_midclose_cuts_the_connection, fx_setup, fx_teardown),

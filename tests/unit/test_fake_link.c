@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -366,9 +369,9 @@ static void test_scenario_bodies(void **state)
                      glued);
         bool with_b = c->status == 200 && c->end == FAKE_END_DONE;
         if (with_b != (strstr(glued26, "bg:\"") != NULL) ||
-            with_b != (strstr(glued26, "\nbd:{\"finishReason\":\"stop\"") != NULL))
-            fail_msg("case %zu (%s): B lines %s expected:\n%s", i, c->content,
-                     with_b ? "" : "not", glued26);
+            with_b != (strstr(glued26, "bd:{\"finishReason\":\"stop\"") != NULL))
+            fail_msg("case %zu (%s): B lines %s expected:\n%s", i, c->content, with_b ? "" : "not",
+                     glued26);
         free(stripped);
         free(stripped26);
         free(glued26);
@@ -631,7 +634,12 @@ static const val_case_t s_val_cases[] = {
      0,
      "Invalid site key",
      "recaptcha"},
-    {"mode direct-battle", NULL, "{\"mode\":\"direct-battle\"}", {0}, 400, "invalid_enum_value",
+    {"mode direct-battle",
+     NULL,
+     "{\"mode\":\"direct-battle\"}",
+     {0},
+     400,
+     "invalid_enum_value",
      NULL},
     {"forced", NULL, NULL, {.force = "toolarge"}, 413, "Payload too large", NULL},
     {"fallback", NULL, NULL, {.fallback = "moderation"}, 422, "Request rejected", NULL},
@@ -725,7 +733,12 @@ static const val_case_t s_val_cases_2026[] = {
      400,
      "Invalid uuid",
      NULL},
-    {"modelBMessageId a number", NULL, "{\"modelBMessageId\":7}", {0}, 400, "received\":\"number",
+    {"modelBMessageId a number",
+     NULL,
+     "{\"modelBMessageId\":7}",
+     {0},
+     400,
+     "received\":\"number",
      NULL},
     {"battle needs modelBMessageId",
      NULL,
@@ -787,10 +800,8 @@ static void test_validation_2026(void **state)
         int status;
         const char *body; /* exact, or NULL */
     } rows[] = {
-        {NULL, stale, 404, want_stale},
-        {NULL, live, 200, NULL},
-        {NULL, hidden, 400, want_hidden},
-        {"2025", live, 400, NULL}, /* no such rows in 2025 */
+        {NULL, stale, 404, want_stale},   {NULL, live, 200, NULL},
+        {NULL, hidden, 400, want_hidden}, {"2025", live, 400, NULL}, /* no such rows in 2025 */
         {"2025", hidden, 400, NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -837,8 +848,9 @@ static void test_validation_2026(void **state)
 }
 
 #define T_TEXT_2026(p)                                                                             \
-    "a0:\"Hello fr\"\nbg:\"B weighs it.\"\na0:\"om the fa\"\nb0:\"Participant B \"\n"                 \
-    "a0:\"ke arena.\"\nb0:\"must never rea\"\nb0:\"ch the client.\"\nbd:{\"finishReason\":\"stop\","        \
+    "a0:\"Hello fr\"\nbg:\"B weighs it.\"\na0:\"om the fa\"\nb0:\"Participant B \"\n"              \
+    "a0:\"ke arena.\"\nb0:\"must never rea\"\nb0:\"ch the "                                        \
+    "client.\"\nbd:{\"finishReason\":\"stop\","                                                    \
     "\"usage\":{\"promptTokens\":" #p ",\"completionTokens\":11}}\n" T_FIN(p, 7)
 
 /*  Participant B of a 2026 direct-battle: woven between A's lines, with
@@ -932,8 +944,9 @@ static void test_promptfailed(void **state)
             fake_outcome_clear(&out);
         }
         fake_outcome_t out;
-        t_handle(a, eras[e] ? t_body25("fake-chat", "[[fake:promptfailed]]")
-                            : t_body("fake-chat", "[[fake:promptfailed]]"),
+        t_handle(a,
+                 eras[e] ? t_body25("fake-chat", "[[fake:promptfailed]]")
+                         : t_body("fake-chat", "[[fake:promptfailed]]"),
                  NULL, &out);
         assert_int_equal(out.plan.status, 429);
         fake_outcome_clear(&out);
@@ -1005,8 +1018,8 @@ static void test_pace(void **state)
     assert_true(v);
     assert_int_equal(t_paced(a, T_ACCOUNT_B, NULL), 200);
     /* Off again; bad rules are refused and change nothing. */
-    fake_pace_t bad[] = {{0, 2, 0}, {0, FAKE_ARENA_MAX_PACE_WINDOW + 1, 10},
-                         {FAKE_ARENA_MAX_PACE_MS + 1, 0, 0}};
+    fake_pace_t bad[] = {
+        {0, 2, 0}, {0, FAKE_ARENA_MAX_PACE_WINDOW + 1, 10}, {FAKE_ARENA_MAX_PACE_MS + 1, 0, 0}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(fake_arena_set_pace(a, &bad[i]), -1);
     assert_int_equal(t_paced(a, T_ACCOUNT_A, NULL), 429);
@@ -1255,9 +1268,9 @@ static long long t_uuid7_ms(const char *id)
 static void test_page_catalog_2026(void **state)
 {
     (void)state;
-    fake_link_model_t extra[] = {{"my-model_x", NULL, "chat", NULL, false},
-                                 {"pinned", "11111111-2222-4333-8444-555555555555", "chat", NULL,
-                                  false}};
+    fake_link_model_t extra[] = {
+        {"my-model_x", NULL, "chat", NULL, false},
+        {"pinned", "11111111-2222-4333-8444-555555555555", "chat", NULL, false}};
     fake_arena_config_t cfg = {T_ORIGIN, extra, 2, NULL, 0, 0, NULL};
     char err[200];
     fake_arena_t *a = fake_arena_new(&cfg, err, sizeof err);
@@ -1289,16 +1302,15 @@ static void test_page_catalog_2026(void **state)
     assert_int_equal(json_array_size(models), n);
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(models, i);
-        static const char *const keys[] = {"id",           "publicName", "name",
-                                           "displayName",  "organization", "provider",
+        static const char *const keys[] = {"id",           "publicName",    "name",
+                                           "displayName",  "organization",  "provider",
                                            "capabilities", "userSelectable"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
             if (!json_object_get(m, keys[k]))
                 fail_msg("row %zu (%s) lacks %s", i, want[i].name, keys[k]);
         assert_string_equal(json_string_value(json_object_get(m, "publicName")), want[i].name);
         assert_string_equal(json_string_value(json_object_get(m, "name")), want[i].name);
-        assert_string_equal(json_string_value(json_object_get(m, "displayName")),
-                            want[i].display);
+        assert_string_equal(json_string_value(json_object_get(m, "displayName")), want[i].display);
         assert_int_equal(json_is_true(json_object_get(m, "userSelectable")), want[i].selectable);
         const char *id = json_string_value(json_object_get(m, "id"));
         char expect[UUID_STR_LEN];
@@ -1793,6 +1805,7 @@ static void ts_result(tsrv_t *srv, size_t slot, const char *id, t_result_t *r)
 typedef struct {
     tsrv_t srv;
     fake_link_t *fake;
+    const char *sitekey; /* what t_fetch asks the page to mint with: the era's */
     pthread_mutex_t ev_mtx;
     pthread_cond_t ev_cond;
     json_t *events;
@@ -1845,6 +1858,8 @@ static fake_link_t *fx_fake(fx_t *fx, fake_link_config_t cfg, bool wait)
         cfg.token = T_TOKEN;
     cfg.on_event = fx_on_event;
     cfg.on_event_arg = fx;
+    fx->sitekey =
+        cfg.era && strcmp(cfg.era, "2025") == 0 ? FAKE_ARENA_SITEKEY_2025 : FAKE_ARENA_SITEKEY_2026;
     fake_link_t *fake = fake_link_new(&cfg);
     assert_non_null(fake);
     if (wait) {
@@ -1938,7 +1953,7 @@ static void t_fetch(fx_t *fx, size_t slot, const char *job, json_t *body)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     abuf_t b = ABUF_INIT;
-    link_recaptcha_t rc = {FAKE_ARENA_RC_FIELD, FAKE_ARENA_RC_ACTION, FAKE_ARENA_SITEKEY};
+    link_recaptcha_t rc = {FAKE_ARENA_RC_FIELD, FAKE_ARENA_RC_ACTION, fx->sitekey};
     assert_int_equal(link_encode_fetch(&b, job, FAKE_ARENA_PATH, "POST", FAKE_ARENA_CONTENT_TYPE,
                                        text, strlen(text), &rc),
                      0);
@@ -1977,6 +1992,17 @@ static void test_hello(void **state)
     assert_int_equal(n.welcomes, 1);
     assert_int_equal(fake_link_ready_tabs(fx->fake), 1);
     assert_null(fake_link_tab_id(fx->fake, 1));
+    /* Without an account no state frame: the first frame after hello is the
+       pong to our first ping. */
+    abuf_t b = ABUF_INIT;
+    link_encode_ping(&b, 7);
+    ts_send_abuf(&fx->srv, 0, &b);
+    json_decref(ts_frame(&fx->srv, 0, "pong", NULL, 7));
+    pthread_mutex_lock(&fx->srv.mtx);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(fx->srv.conns[0].frames, 0), "type")),
+        "pong");
+    pthread_mutex_unlock(&fx->srv.mtx);
 }
 
 static void test_ping_pong(void **state)
@@ -2010,13 +2036,17 @@ static void test_page_reply(void **state)
     char *flight = t_flight(html);
     json_t *props = t_row_props(flight, "6:");
     json_t *models = json_object_get(props, "initialModels");
-    static const char *const names[] = {"fake-chat", "fake-chat-2", "fake-image", "fake-search"};
-    assert_int_equal(json_array_size(models), 4);
-    for (size_t i = 0; i < 4; i++)
+    static const char *const names[] = {"fake-chat",      "fake-chat-2",   "fake-image",
+                                        "fake-search",    FAKE_ARENA_TWIN, FAKE_ARENA_TWIN,
+                                        FAKE_ARENA_HIDDEN};
+    assert_int_equal(json_array_size(models), 7); /* the 2026 page */
+    for (size_t i = 0; i < 7; i++)
         assert_string_equal(
             json_string_value(json_object_get(json_array_get(models, i), "publicName")), names[i]);
+    assert_non_null(strstr(html, "?render=" FAKE_ARENA_SITEKEY_2026 "\""));
     arena_catalog_t cat = {0};
-    assert_int_equal(arena_catalog_extract(html, strlen(html), 0, &cat), 4);
+    assert_true(arena_catalog_extract(html, strlen(html), 0, &cat) >= 4);
+    assert_string_equal(cat.models[0].name, "fake-chat");
     arena_catalog_clear(&cat);
     json_decref(props);
     free(flight);
@@ -2034,9 +2064,8 @@ static void test_text_scenario(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.ctype, "text/plain; charset=utf-8");
     assert_false(r.has_retry);
-    assert_string_equal(r.body.data,
-                        "a0:\"Hello fr\"\na0:\"om the fa\"\na0:\"ke arena.\"\n" T_FIN(3, 7));
-    assert_int_equal(r.n_chunks, 4);
+    assert_string_equal(r.body.data, T_TEXT_2026(3)); /* participant B woven in */
+    assert_int_equal(r.n_chunks, 9);
     assert_string_equal(r.end, "done");
     abuf_free(&r.body);
     json_t *e = fx_event(fx, "fetch", "J1", 0);
@@ -2108,8 +2137,8 @@ static void test_duplicate_ids(void **state)
 static void test_missing_field(void **state)
 {
     fx_t *fx = *state;
-    fx_start(fx, 1);
-    json_t *body = t_body("fake-chat", "Hi");
+    fx->fake = fx_fake(fx, (fake_link_config_t){.era = "2025"}, true); /* B's id required */
+    json_t *body = t_body25("fake-chat", "Hi");
     json_object_del(body, "modelBMessageId");
     t_fetch(fx, 0, "M1", body);
     t_result_t r;
@@ -2217,9 +2246,9 @@ static void test_midclose_and_reconnect(void **state)
 static void test_concurrent_jobs(void **state)
 {
     fx_t *fx = *state;
-    fx_start(fx, 1);
-    t_fetch(fx, 0, "A", t_body("fake-chat", "[[fake:drip ms=30 count=5]]"));
-    t_fetch(fx, 0, "B", t_body("fake-chat", "[[fake:drip ms=30 count=5 text=\"Second one!\"]]"));
+    fx->fake = fx_fake(fx, (fake_link_config_t){.era = "2025"}, true); /* A's chunks only */
+    t_fetch(fx, 0, "A", t_body25("fake-chat", "[[fake:drip ms=30 count=5]]"));
+    t_fetch(fx, 0, "B", t_body25("fake-chat", "[[fake:drip ms=30 count=5 text=\"Second one!\"]]"));
     t_result_t a, b;
     ts_result(&fx->srv, 0, "A", &a);
     ts_result(&fx->srv, 0, "B", &b);
@@ -2297,6 +2326,109 @@ static void test_force_and_default(void **state)
     t_result_t r;
     ts_result(&fx->srv, s0, "F4", &r);
     assert_int_equal(r.status, 200);
+    abuf_free(&r.body);
+}
+
+/*  A tab with an account reports it in a state frame after every welcome;
+    its fetches are paced as that account's. */
+static void test_accounts_and_pace(void **state)
+{
+    fx_t *fx = *state;
+    const char *accounts[] = {T_ACCOUNT_B};
+    fx->fake = fx_fake(fx,
+                       (fake_link_config_t){.tabs = 3,
+                                            .account = T_ACCOUNT_A,
+                                            .tab_account = accounts,
+                                            .n_tab_account = 1,
+                                            .pace_interval_ms = 60000},
+                       true);
+    const char *want[] = {T_ACCOUNT_B, T_ACCOUNT_A, T_ACCOUNT_A};
+    size_t slots[3];
+    for (size_t i = 0; i < 3; i++) {
+        slots[i] = ts_slot_of(&fx->srv, fake_link_tab_id(fx->fake, i));
+        json_t *st = ts_frame(&fx->srv, slots[i], "state", NULL, -1);
+        assert_non_null(st);
+        json_t *exact = json_pack("{s:s,s:b,s:b,s:s,s:b}", "type", "state", "challenge", 0,
+                                  "recaptcha", 1, "account", want[i], "logged_in", 1);
+        if (!json_equal(st, exact))
+            fail_msg("tab %zu: state %s", i, json_dumps(st, JSON_COMPACT));
+        json_decref(exact);
+        json_decref(st);
+        pthread_mutex_lock(&fx->srv.mtx); /* the first frame after hello */
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(fx->srv.conns[slots[i]].frames, 0), "type")),
+                            "state");
+        pthread_mutex_unlock(&fx->srv.mtx);
+    }
+    /* Tab 0 (account B) twice: the second within the interval is refused;
+       tabs 1 and 2 share account A. */
+    static const struct {
+        size_t tab;
+        const char *job;
+        int status;
+    } order[] = {{0, "P1", 200}, {0, "P2", 429}, {1, "P3", 200}, {2, "P4", 429}};
+    for (size_t i = 0; i < 4; i++) {
+        t_fetch(fx, slots[order[i].tab], order[i].job, t_body("fake-chat", "Hi"));
+        t_result_t r;
+        ts_result(&fx->srv, slots[order[i].tab], order[i].job, &r);
+        if (r.status != order[i].status)
+            fail_msg("%s: %d %s", order[i].job, r.status, r.body.data);
+        if (r.status == 429) {
+            assert_string_equal(r.body.data, "{\"error\":\"prompt failed\"}");
+            assert_false(r.has_retry);
+        }
+        abuf_free(&r.body);
+        json_t *e = fx_event(fx, "fetch", order[i].job, (long long)order[i].tab);
+        assert_string_equal(json_string_value(json_object_get(e, "account")), want[order[i].tab]);
+        json_decref(e);
+    }
+    json_t *e = fx_event(fx, "rejected", "P2", 0);
+    assert_true(json_is_true(json_object_get(e, "pace_violation")));
+    assert_int_equal(json_integer_value(json_object_get(e, "status")), 429);
+    json_decref(e);
+    /* A reconnected tab reports its account again. */
+    assert_int_equal(fake_link_drop_tab(fx->fake, 0), 0);
+    assert_true(ts_wait(&fx->srv, ts_pred_closed, &slots[0], T_WAIT_MS));
+    size_t four = 4;
+    assert_true(ts_wait(&fx->srv, ts_pred_hellos, &four, T_WAIT_MS));
+    size_t again = ts_slot_of(&fx->srv, fake_link_tab_id(fx->fake, 0));
+    json_t *st = ts_frame(&fx->srv, again, "state", NULL, -1);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(st, "account")), T_ACCOUNT_B);
+    json_decref(st);
+}
+
+/*  --era 2025: the old page and key, "direct" bodies, no participant B. */
+static void test_era_2025_wire(void **state)
+{
+    fx_t *fx = *state;
+    fx->fake = fx_fake(fx, (fake_link_config_t){.era = "2025"}, true);
+    abuf_t b = ABUF_INIT;
+    link_encode_page_req(&b, "P1");
+    ts_send_abuf(&fx->srv, 0, &b);
+    json_t *page = ts_frame(&fx->srv, 0, "page", "P1", -1);
+    assert_non_null(page);
+    const char *html = json_string_value(json_object_get(page, "html"));
+    assert_non_null(strstr(html, "?render=" FAKE_ARENA_SITEKEY_2025 "\""));
+    assert_null(strstr(html, FAKE_ARENA_TWIN));
+    json_decref(page);
+    t_fetch(fx, 0, "J1", t_body25("fake-chat", "Say hello."));
+    t_fetch(fx, 0, "J2", t_body("fake-chat", "Say hello."));
+    fx->sitekey = FAKE_ARENA_SITEKEY_2026; /* the page announced the other key */
+    t_fetch(fx, 0, "J3", t_body25("fake-chat", "Say hello."));
+    t_result_t r;
+    ts_result(&fx->srv, 0, "J1", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data,
+                        "a0:\"Hello fr\"\na0:\"om the fa\"\na0:\"ke arena.\"\n" T_FIN(3, 7));
+    abuf_free(&r.body);
+    ts_result(&fx->srv, 0, "J2", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "invalid_enum_value"));
+    abuf_free(&r.body);
+    ts_result(&fx->srv, 0, "J3", &r);
+    assert_string_equal(r.end, "fail");
+    assert_string_equal(r.stage, "recaptcha");
     abuf_free(&r.body);
 }
 
@@ -2410,6 +2542,16 @@ static void test_config_errors(void **state)
         {.url = "ws://127.0.0.1:1/link", .token = "t", .tabs = FAKE_LINK_MAX_TABS + 1},
         {.url = "ws://127.0.0.1:1/link", .token = "t", .default_scenario = "nosuch"},
         {.url = "ws://127.0.0.1:1/link", .token = "t", .models_file = "/nonexistent/models.json"},
+        {.url = "ws://127.0.0.1:1/link", .token = "t", .era = "2024"},
+        {.url = "ws://127.0.0.1:1/link", .token = "t", .account = "ABCDEF"},
+        {.url = "ws://127.0.0.1:1/link",
+         .token = "t",
+         .account = "0123456789ABCDEF0123456789ABCDEF"},
+        {.url = "ws://127.0.0.1:1/link", .token = "t", .pace_window = 2},
+        {.url = "ws://127.0.0.1:1/link",
+         .token = "t",
+         .pace_window = FAKE_ARENA_MAX_PACE_WINDOW + 1,
+         .pace_window_ms = 10},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fake_link_t *f = fake_link_new(&bad[i]);
@@ -2419,6 +2561,45 @@ static void test_config_errors(void **state)
         }
     }
     fake_link_destroy(NULL);
+}
+
+/*  The fake-link program refuses bad era, account and pace flags (exit 2). */
+static void test_cli_flags(void **state)
+{
+    (void)state;
+    const char *bin = ARENA_BINARY_DIR "/fake-link";
+    if (access(bin, X_OK) != 0)
+        skip(); /* built by the fake-link target, not by this test's */
+    static const char *const bad[][2] = {
+        {"--era", "2024"}, {"--account", "XYZ"}, {"--tab-account", "0=abc"}, {"--tab-account", "x"},
+        {"--pace", "abc"}, {"--pace", "1,2"},    {"--pace", "1,2,3,4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            if (devnull >= 0) {
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+            }
+            execl(bin, bin, "--url", "ws://127.0.0.1:1/link", "--token", "t", bad[i][0], bad[i][1],
+                  (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        long long until = t_now_ms() + T_WAIT_MS;
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+            if (t_now_ms() > until) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                fail_msg("%s %s: still running", bad[i][0], bad[i][1]);
+            }
+            usleep(5000);
+        }
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
+            fail_msg("%s %s: exit %d, want 2", bad[i][0], bad[i][1], WEXITSTATUS(st));
+    }
 }
 
 int main(void)
@@ -2431,6 +2612,12 @@ int main(void)
         cmocka_unit_test(test_scenario_pacing_and_echo),
         cmocka_unit_test(test_scenario_split_and_long),
         cmocka_unit_test(test_validation_table),
+        cmocka_unit_test(test_validation_2026),
+        cmocka_unit_test(test_participant_b),
+        cmocka_unit_test(test_promptfailed),
+        cmocka_unit_test(test_pace),
+        cmocka_unit_test(test_page_catalog_2026),
+        cmocka_unit_test(test_cli_flags),
         cmocka_unit_test(test_duplicates_and_attachment_limits),
         cmocka_unit_test(test_id_memory_is_bounded),
         cmocka_unit_test(test_page_catalog),
@@ -2448,6 +2635,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_jobs, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_last_directive_wins, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_force_and_default, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_accounts_and_pace, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_era_2025_wire, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reload, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_drop_and_no_reconnect, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_origin_and_token, fx_setup, fx_teardown),

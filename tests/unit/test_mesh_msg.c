@@ -108,9 +108,25 @@ static void s_state(mesh_state_t *st, const char *id, variant_t v, size_t n_mode
         md->modality = s_dup(modalities[i % 3]);
         md->cooled_remaining_ms = i % 2 ? (int64_t)(30000 + i) : 0;
         md->reason = s_dup(i % 2 ? "rate limited" : "");
+        md->display_name = i % 2 ? NULL : s_fmt("Model %zu (display)", i); /* optional */
     }
     if (max && n_models)
         st->models[0].cooled_remaining_ms = INT64_MAX;
+    if (v == V_FULL && n_models) { /* the optional pace fields of 2026 */
+        st->paced_remaining_ms = 41000;
+        st->n_accounts = 2;
+        st->accounts = calloc(2, sizeof *st->accounts);
+        assert_non_null(st->accounts);
+        st->accounts[0].id = s_dup("0123456789abcdef0123456789abcdef");
+        st->accounts[0].flag_remaining_ms = 1800000;
+        st->accounts[0].n_starts = 3;
+        st->accounts[0].starts_ago_ms = calloc(3, sizeof(int64_t));
+        assert_non_null(st->accounts[0].starts_ago_ms);
+        st->accounts[0].starts_ago_ms[0] = 1000;
+        st->accounts[0].starts_ago_ms[1] = 61000;
+        st->accounts[0].starts_ago_ms[2] = 125000;
+        st->accounts[1].id = s_dup("tab:0190a1b2-c3d4-7e5f-8a9b-000000000001");
+    }
 }
 
 static void s_states(mesh_msg_t *m, variant_t v)
@@ -1778,6 +1794,64 @@ static void s_write_seed(const char *dir, const char *name, const abuf_t *b)
 /*  Run with ARENA_WRITE_CORPUS=tests/fuzz/corpus/mesh_msg, this program only
     writes the fuzzer's seeds: one full and one empty sample of every type
     (the max samples are too big to be useful seeds). */
+/*  The optional fields of 2026: a state without them (an older node's) is
+    still read; bad accounts are refused. */
+static void test_accounts_optional(void **state)
+{
+    (void)state;
+    mesh_msg_t m;
+    s_build(&m, MESH_PUSH, V_FULL);
+    assert_true(m.states[0].n_accounts == 2 && m.states[0].paced_remaining_ms == 41000);
+    abuf_t b = s_roundtrip(&m);
+    mesh_msg_t d;
+    assert_int_equal(mesh_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), MESH_MSG_OK);
+    assert_int_equal(d.states[0].n_accounts, 2);
+    assert_int_equal(d.states[0].accounts[0].starts_ago_ms[2], 125000);
+    assert_string_equal(d.states[0].models[0].display_name, "Model 0 (display)");
+    assert_null(d.states[0].models[1].display_name);
+    mesh_msg_clear(&d);
+    abuf_free(&b);
+    /* without them: absent on the wire, zero after decoding */
+    for (size_t i = 0; i < m.n_states; i++) {
+        mesh_state_t *st = &m.states[i];
+        for (size_t k = 0; k < st->n_accounts; k++) {
+            free(st->accounts[k].id);
+            free(st->accounts[k].starts_ago_ms);
+        }
+        free(st->accounts);
+        st->accounts = NULL;
+        st->n_accounts = 0;
+        st->paced_remaining_ms = 0;
+    }
+    b = s_roundtrip(&m);
+    assert_int_equal(mesh_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), MESH_MSG_OK);
+    assert_int_equal(d.states[0].n_accounts, 0);
+    assert_null(d.states[0].accounts);
+    mesh_msg_clear(&d);
+    abuf_free(&b);
+    /* negative ages, a negative flag, an empty id: refused */
+    static const int64_t bad[][2] = {{-1, 0}, {0, -1}};
+    for (size_t k = 0; k < 3; k++) {
+        mesh_state_t *st = &m.states[0];
+        st->n_accounts = 1;
+        st->accounts = calloc(1, sizeof *st->accounts);
+        st->accounts[0].id = s_dup(k == 2 ? "" : "0123456789abcdef0123456789abcdef");
+        st->accounts[0].n_starts = 1;
+        st->accounts[0].starts_ago_ms = calloc(1, sizeof(int64_t));
+        st->accounts[0].starts_ago_ms[0] = k < 2 ? bad[k][0] : 0;
+        st->accounts[0].flag_remaining_ms = k < 2 ? bad[k][1] : 0;
+        abuf_t out = ABUF_INIT;
+        assert_int_equal(mesh_msg_encode(&m, &out), -1); /* the encoder refuses them too */
+        abuf_free(&out);
+        free(st->accounts[0].id);
+        free(st->accounts[0].starts_ago_ms);
+        free(st->accounts);
+        st->accounts = NULL;
+        st->n_accounts = 0;
+    }
+    mesh_msg_clear(&m);
+}
+
 static void test_write_corpus(void **state)
 {
     const char *dir = getenv("ARENA_WRITE_CORPUS");
@@ -1811,6 +1885,7 @@ int main(void)
         cmocka_unit_test(test_failure_cleans_up),
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_state_copy),
+        cmocka_unit_test(test_accounts_optional),
     };
     const struct CMUnitTest corpus[] = {
         cmocka_unit_test(test_write_corpus),

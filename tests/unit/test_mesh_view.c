@@ -160,15 +160,17 @@ static const char s_models_1node[] = "MODEL       MODALITY  solo*\n"
                                      "fake-image  image     ok\n"
                                      "2 models on 1 node · 2 available now\n";
 
+/*  Display names: desk gives three (dall-e-3's equals its name: not shown),
+    the dead küche-pi gives llama-4's. */
 static const char s_models_3nodes[] =
-    "MODEL           MODALITY  desk*        laptop (suspect)  küche-pi (dead)\n"
-    "claude-opus-4   chat      ok           -                 -\n"
-    "dall-e-3        image     ok           -                 -\n"
-    "fake-chat       chat      cool 29m59s  cool 19m          -\n"
-    "flux-1          image     -            cool 19m          -\n"
-    "gemini-2.5-pro  chat      ok           -                 -\n"
-    "gpt-5-high      chat      ok           cool 19m          ok\n"
-    "llama-4         chat      -            -                 ok\n"
+    "MODEL                          MODALITY  desk*        laptop (suspect)  küche-pi (dead)\n"
+    "claude-opus-4 (Claude Opus 4)  chat      ok           -                 -\n"
+    "dall-e-3                       image     ok           -                 -\n"
+    "fake-chat                      chat      cool 29m59s  cool 19m          -\n"
+    "flux-1                         image     -            cool 19m          -\n"
+    "gemini-2.5-pro                 chat      ok           -                 -\n"
+    "gpt-5-high (GPT-5 High)        chat      ok           cool 19m          ok\n"
+    "llama-4 (Llama 4 Maverick)     chat      -            -                 ok\n"
     "7 models on 3 nodes · 4 available now\n";
 
 static void test_golden(void **state)
@@ -250,11 +252,13 @@ static void test_models_json(void **state)
         const char *modality;
         const char *states[3];
         long long remaining[3]; /* -1: null */
+        const char *display;    /* NULL: null */
     } want[] = {
-        {0, "claude-opus-4", "chat", {"ok", "absent", "absent"}, {0, -1, -1}},
-        {2, "fake-chat", "chat", {"cooling", "cooling", "absent"}, {1799999, 1140000, -1}},
-        {5, "gpt-5-high", "chat", {"ok", "cooling", "ok"}, {0, 1140000, 0}},
-        {6, "llama-4", "chat", {"absent", "absent", "ok"}, {-1, -1, 0}},
+        {0, "claude-opus-4", "chat", {"ok", "absent", "absent"}, {0, -1, -1}, "Claude Opus 4"},
+        {1, "dall-e-3", "image", {"ok", "absent", "absent"}, {0, -1, -1}, "dall-e-3"},
+        {2, "fake-chat", "chat", {"cooling", "cooling", "absent"}, {1799999, 1140000, -1}, NULL},
+        {5, "gpt-5-high", "chat", {"ok", "cooling", "ok"}, {0, 1140000, 0}, "GPT-5 High"},
+        {6, "llama-4", "chat", {"absent", "absent", "ok"}, {-1, -1, 0}, "Llama 4 Maverick"},
     };
     static const char *const node_names[] = {"desk", "laptop", "küche-pi"};
     static const char *const node_states[] = {"alive", "suspect", "dead"};
@@ -262,6 +266,11 @@ static void test_models_json(void **state)
         json_t *m = json_array_get(models, want[i].row);
         assert_string_equal(json_string_value(json_object_get(m, "name")), want[i].name);
         assert_string_equal(json_string_value(json_object_get(m, "modality")), want[i].modality);
+        json_t *display = json_object_get(m, "display_name");
+        if (want[i].display)
+            assert_string_equal(json_string_value(display), want[i].display);
+        else
+            assert_true(json_is_null(display));
         json_t *nodes = json_object_get(m, "nodes");
         assert_int_equal(json_array_size(nodes), 3);
         for (size_t k = 0; k < 3; k++) {
@@ -506,6 +515,62 @@ static void test_clip_and_align(void **state)
     (void)state;
 }
 
+/*  Display names as nodes send them: the first node that gives one wins; a
+    missing, null, empty or non-string one shows nothing; a hostile one is
+    cleaned and clipped like a name. */
+static void test_models_display_name(void **state)
+{
+    abuf_t doc = ABUF_INIT;
+    abuf_puts(
+        &doc,
+        "{\"nodes\":[{\"name\":\"a\",\"state\":\"alive\",\"self\":true,\"models\":["
+        "{\"name\":\"m1\",\"cooled_remaining_ms\":0},"
+        "{\"name\":\"m2\",\"cooled_remaining_ms\":0,\"display_name\":null},"
+        "{\"name\":\"m3\",\"cooled_remaining_ms\":0,\"display_name\":\"\"},"
+        "{\"name\":\"m4\",\"cooled_remaining_ms\":0,\"display_name\":7},"
+        "{\"name\":\"m5\",\"cooled_remaining_ms\":0,\"display_name\":\"Bell\\u0007\\u001b[2J\"},"
+        "{\"name\":\"m6\",\"cooled_remaining_ms\":0,\"display_name\":\"");
+    for (int i = 0; i < 100; i++)
+        abuf_puts(&doc, "d");
+    abuf_puts(&doc, "\"}]},{\"name\":\"b\",\"state\":\"alive\",\"models\":["
+                    "{\"name\":\"m1\",\"cooled_remaining_ms\":0,\"display_name\":\"From B\"},"
+                    "{\"name\":\"m2\",\"cooled_remaining_ms\":0,\"display_name\":\"Also B\"},"
+                    "{\"name\":\"m4\",\"cooled_remaining_ms\":0}]}]}");
+    char *models = s_render_text(doc.data, mesh_view_render_models);
+    char *mjson = s_render_text(doc.data, mesh_view_render_models_json);
+    abuf_free(&doc);
+    char clipped[MESH_VIEW_CELL_COLS + 16] = "m6 (";
+    memset(clipped + 4, 'd', MESH_VIEW_CELL_COLS - 1);
+    strcpy(clipped + 4 + MESH_VIEW_CELL_COLS - 1, "…)");
+    static const char *const lines[] = {"m1 (From B) ", "m2 (Also B) ", "m3 ", "m4 ",
+                                        "m5 (Bell??[2J) "};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!strstr(models, lines[i]))
+            fail_msg("models lacks \"%s\":\n%s", lines[i], models);
+    if (!strstr(models, clipped))
+        fail_msg("models lacks the clipped m6:\n%s", models);
+    assert_null(strstr(models, "m3 ("));
+    assert_null(strstr(models, "m4 ("));
+
+    json_t *root = json_loads(mjson, 0, NULL);
+    json_t *rows = json_object_get(root, "models");
+    assert_int_equal(json_array_size(rows), 6);
+    static const char *const want[] = {"From B", "Also B", NULL, NULL, "Bell\a\x1b[2J", NULL};
+    for (size_t i = 0; i < 6; i++) {
+        json_t *d = json_object_get(json_array_get(rows, i), "display_name");
+        if (i == 5)
+            assert_int_equal(strlen(json_string_value(d)), 100);
+        else if (want[i])
+            assert_string_equal(json_string_value(d), want[i]);
+        else
+            assert_true(json_is_null(d));
+    }
+    json_decref(root);
+    free(models);
+    free(mjson);
+    (void)state;
+}
+
 /*  Node, model and row caps bound the work a hostile document can cause. */
 static void test_caps(void **state)
 {
@@ -616,6 +681,44 @@ static void test_unreachable(void **state)
                                    "check that this node can reach h:1"));
     free(status);
     (void)state;
+}
+
+/*  Accounts: each with its next pace slot and its flag, after the summary;
+    no table when no node reports any. */
+static void test_accounts(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "{\"self\":\"A\",\"nodes\":["
+        "{\"id\":\"A\",\"name\":\"desk\",\"self\":true,\"state\":\"alive\",\"accounts\":["
+        "{\"id\":\"3e1f0a2b9c8d7e6f3e1f0a2b9c8d7e6f\",\"next_slot_ms\":41000,"
+        "\"flag_remaining_ms\":0},"
+        "{\"id\":\"tab:9f1c2d3e-0000-4000-8000-000000000001\",\"next_slot_ms\":0,"
+        "\"flag_remaining_ms\":1740000}]},"
+        "{\"id\":\"B\",\"name\":\"pi\",\"state\":\"alive\",\"accounts\":["
+        "{\"id\":\"7a2b\\u001b[2J\",\"next_slot_ms\":null,\"flag_remaining_ms\":0}]}]}";
+    mesh_view_t *view = mesh_view_parse(doc, strlen(doc), NULL, 0);
+    assert_non_null(view);
+    assert_int_equal(view->nodes[0].account_count, 2);
+    assert_int_equal(view->nodes[0].accounts[0].next_slot_ms, 41000);
+    assert_int_equal(view->nodes[0].accounts[1].flag_ms, 1740000);
+    char *status = s_render(view, mesh_view_render_status);
+    assert_non_null(strstr(status, "ACCOUNT"));
+    assert_non_null(strstr(status, "NEXT SLOT"));
+    assert_non_null(strstr(status, "3e1f0a2b…"));
+    assert_null(strstr(status, "3e1f0a2b9")); /* the hash is shortened */
+    assert_non_null(strstr(status, "41s"));
+    assert_non_null(strstr(status, "tab 9f1c2d3e…"));
+    assert_non_null(strstr(status, "29m"));
+    assert_null(strstr(status, "\x1b")); /* a peer's control bytes are not echoed */
+    free(status);
+    mesh_view_destroy(&view);
+
+    static const char none[] =
+        "{\"nodes\":[{\"id\":\"A\",\"name\":\"desk\",\"state\":\"alive\",\"accounts\":[]}]}";
+    status = s_render_text(none, mesh_view_render_status);
+    assert_null(strstr(status, "ACCOUNT"));
+    free(status);
 }
 
 /*  A peer alive only through other members' probes gets a note; the same
@@ -1327,13 +1430,22 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest pure[] = {
-        cmocka_unit_test(test_format_duration), cmocka_unit_test(test_display_width),
-        cmocka_unit_test(test_golden),          cmocka_unit_test(test_parse_fields),
-        cmocka_unit_test(test_models_json),     cmocka_unit_test(test_pretty),
-        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_clip_and_align),  cmocka_unit_test(test_caps),
-        cmocka_unit_test(test_unreachable),     cmocka_unit_test(test_indirect),
-        cmocka_unit_test(test_http_error_text), cmocka_unit_test(test_args),
+        cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_display_width),
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_parse_fields),
+        cmocka_unit_test(test_models_json),
+        cmocka_unit_test(test_pretty),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_clip_and_align),
+        cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_models_display_name),
+        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_indirect),
+        cmocka_unit_test(test_accounts),
+        cmocka_unit_test(test_http_error_text),
+        cmocka_unit_test(test_args),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_http_get),

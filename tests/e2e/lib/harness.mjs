@@ -13,6 +13,7 @@
 // (@run-at document-idle), only in the top frame (@noframes), on every page
 // load of a matching origin — reloads and navigations included.
 
+import {createHash} from 'node:crypto';
 import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, dirname} from 'node:path';
@@ -306,9 +307,18 @@ export class World {
         return r.text;
     }
 
-    /*  A new tab on the fake arena's page, connected (title ✅). */
-    async openTab({path = '/', connected = true} = {}) {
-        const page = await this.context.newPage();
+    /*  Another browser context with the userscript installed: its own
+        cookies, so its tabs can be logged into another account. */
+    async newContext() {
+        const context = await this.browser.newContext({viewport: {width: 1100, height: 700}});
+        context.setDefaultTimeout(10000);
+        await context.addInitScript({content: s_injection(this.script, this.fake.url)});
+        return context;
+    }
+
+    /*  A new tab on the fake arena's page (in context, default the world's), connected (title ✅). */
+    async openTab({path = '/', connected = true, context = this.context} = {}) {
+        const page = await context.newPage();
         const tab = new Tab(this, page);
         this.tabs.push(tab);
         await page.goto(`${this.fake.url}${path}`, {waitUntil: 'load'});
@@ -426,5 +436,9 @@ export function e2eTest(name, opts, fn) {
         }
     });
 }
+
+/*  The account hash a tab reports for a site user id (docs/userscript.md, "state"). */
+export const accountHash = (userId) =>
+    createHash('sha256').update(`arenamesh-account:${userId}`, 'utf8').digest('hex').slice(0, 32);
 
 export const ask = (model, content, extra = {}) => ({model, messages: [{role: 'user', content}], ...extra});

@@ -211,12 +211,14 @@ const NODE_NUMBER_FLAGS = {
     maxBody: '--max-body',
     cooldownDefault: '--cooldown-default',
     retries: '--retries',
+    paceInterval: '--pace-interval',
 };
 
 /*  arena-node's command line from o: name, dataDir, token, ports {http, link,
     mesh} (every address on 127.0.0.1; a port unset or 0: any free one),
-    logLevel (default debug), the numeric options above that are set, then
-    `more` and o.extraArgs. */
+    logLevel (default debug), pace (default 'off': a test that is about
+    pacing sets it, with paceInterval/paceWindow), the numeric options above
+    that are set, then `more` and o.extraArgs. */
 export function nodeArgs(o, more = []) {
     const ports = o.ports ?? {};
     const at = (port) => `127.0.0.1:${port ?? 0}`;
@@ -228,6 +230,8 @@ export function nodeArgs(o, more = []) {
         ['--mesh', at(ports.mesh)],
         ['--link-token', o.token],
         ['--log-level', o.logLevel ?? 'debug'],
+        ['--pace', o.pace ?? 'off'],
+        o.paceWindow ? ['--pace-window', o.paceWindow] : [],
         more,
     ].flat();
     for (const [key, flag] of Object.entries(NODE_NUMBER_FLAGS)) {
