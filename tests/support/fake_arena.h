@@ -187,7 +187,8 @@ typedef struct _fake_arena_t fake_arena_t;
 
 /*  The catalog: defaults, then extra, then the JSON array text of a models
     file (may be NULL); later names replace earlier ones. Every string is
-    owned (free with fake_models_free). 0, or -1 with err. */
+    owned (free with fake_models_free); an id is NULL when none was given
+    (each era's page derives its own). 0, or -1 with err. */
 typedef struct {
     fake_link_model_t *models;
     size_t n;

@@ -34,7 +34,7 @@ typedef struct _fake_link_t fake_link_t;
 /*  One model of the page's catalog. */
 typedef struct {
     const char *name;         /* publicName, required */
-    const char *id;           /* UUID; NULL: derived from the name (fake_link_model_uuid) */
+    const char *id;           /* UUID; NULL: derived from the name per era (fake_link_model_id) */
     const char *modality;     /* "chat" (default), "image" or "search" */
     const char *organization; /* NULL: "fakeco"; "" makes an anonymous model (no key) */
     bool image_input;         /* accepts image attachments */

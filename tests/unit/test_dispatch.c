@@ -1456,29 +1456,40 @@ static void test_account_flag(void **state)
     s_env_start(env);
     if (!s_until(env, s_accounts_known, &(size_t){2}, T_WAIT_MS))
         fail_msg("the tabs' accounts did not arrive");
-    for (size_t i = 0; i < 2; i++)
-        assert_int_equal(fake_link_set_force(env->fake, i, "promptfailed"), 0);
+    /* the account of the tab picked first (X) answers prompt failed on
+       every one of its tabs; the other account (Y) answers */
+    size_t first = s_force_first_pick(env, "promptfailed");
+    const char *x = env->cfg.tab_account[first];
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(env->cfg.tab_account[i], x) == 0)
+            assert_int_equal(fake_link_set_force(env->fake, i, "promptfailed"), 0);
     rec_t *r = &env->recs[0];
     assert_non_null(s_submit(env, r, T_MODEL, "Hello."));
     s_wait_final(env, r);
     if (!r->ended)
         fail_msg("%s", r->err.message);
-    /* both A tabs rest, B serves: no more fetches reach A's tabs */
-    unsigned long a_before = atomic_load(&env->tab_fetches[0]) + atomic_load(&env->tab_fetches[1]);
-    assert_true(a_before <= 1); /* the flagged request, if A was picked first */
+    assert_true(env->account_changes > 0);
+    unsigned long x_fetches = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(env->cfg.tab_account[i], x) == 0)
+            x_fetches += atomic_load(&env->tab_fetches[i]);
+    assert_int_equal(x_fetches, 1); /* the flagged request only */
+    /* X's tabs rest (every one of them, for every model): Y serves */
     for (size_t i = 1; i < 4; i++) {
         rec_t *q = &env->recs[i];
-        assert_non_null(s_submit(env, q, T_MODEL_2, "More."));
+        assert_non_null(s_submit(env, q, i % 2 ? T_MODEL_2 : T_MODEL, "More."));
         s_wait_final(env, q);
         assert_true(q->ended);
     }
-    assert_int_equal(atomic_load(&env->tab_fetches[0]) + atomic_load(&env->tab_fetches[1]),
-                     a_before);
-    assert_true(env->account_changes > 0);
-    if (a_before == 0) /* B was picked first: flag A by hand to finish the story */
-        return;
-    /* now flag B too: every account rests → 429 with the flag's time */
-    assert_int_equal(fake_link_set_force(env->fake, 2, "promptfailed"), 0);
+    unsigned long x_after = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(env->cfg.tab_account[i], x) == 0)
+            x_after += atomic_load(&env->tab_fetches[i]);
+    assert_int_equal(x_after, 1);
+    /* now Y is flagged too: every account rests → 429 with the flag's time */
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(env->cfg.tab_account[i], x) != 0)
+            assert_int_equal(fake_link_set_force(env->fake, i, "promptfailed"), 0);
     rec_t *z = &env->recs[4];
     assert_non_null(s_submit(env, z, T_MODEL, "Once more."));
     s_wait_final(env, z);
@@ -1487,7 +1498,16 @@ static void test_account_flag(void **state)
     const char *reason = NULL;
     assert_true(tabs_flag_ms(env->tabs, zclock_time(), &reason) > 0);
     assert_string_equal(reason, "account_flag");
-    /* the model itself is not cooled: this is the account's, not (node, model) */
+    /* refused at once now, for any model: no new fetch */
+    fake_link_counters_t before, after;
+    s_counters(env, &before);
+    rec_t *w = &env->recs[5];
+    assert_null(s_submit(env, w, T_MODEL_2, "And again."));
+    s_expect_error(w, 429, "rate_limited");
+    s_spin(env, T_SETTLE_MS);
+    s_counters(env, &after);
+    assert_int_equal(after.fetches, before.fetches);
+    /* the model itself is not cooled: the flag is the account's */
     assert_int_equal(
         cooldown_remaining(env->cooldowns, env->node_id, T_MODEL, zclock_time(), NULL), 0);
 }
