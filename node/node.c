@@ -160,8 +160,10 @@ static int s_render_models(node_t *self, abuf_t *out)
                 seen = strcmp(m[j].id, st->models[k].name) == 0;
             if (seen)
                 continue;
+            const char *dn = st->models[k].display_name;
             m[n].id = st->models[k].name;
             m[n].created = st->started_at_ms / 1000;
+            m[n].display_name = dn && *dn ? dn : NULL;
             m[n++].owned_by = "lmarena";
         }
     }
@@ -271,10 +273,10 @@ static json_t *s_accounts_json(const node_t *self, const mesh_state_t *st, long 
             ago[k] = a->starts_ago_ms[k] + age;
             json_array_append_new(starts, json_integer(ago[k]));
         }
-        json_t *o = json_pack("{s:s, s:b, s:I, s:o}", "id", a->id, "known",
-                              strncmp(a->id, "tab:", 4) != 0, "flag_remaining_ms",
-                              (json_int_t)s_left(a->flag_remaining_ms, age), "starts_ago_ms",
-                              starts);
+        json_t *o =
+            json_pack("{s:s, s:b, s:I, s:o}", "id", a->id, "known", strncmp(a->id, "tab:", 4) != 0,
+                      "flag_remaining_ms", (json_int_t)s_left(a->flag_remaining_ms, age),
+                      "starts_ago_ms", starts);
         json_object_set_new(o, "next_slot_ms",
                             self->pace ? json_integer(pace_rule_wait(&pc, ago, n)) : json_null());
         json_array_append_new(arr, o);

@@ -54,9 +54,9 @@ typedef struct {
 
 /*  One LMArena account a node's tabs are on (docs/upstream.md, pacing). */
 typedef struct {
-    char *id;                /* the pace key: a 32-hex hash or "tab:<id>" */
-    long long next_slot_ms;  /* until its next pace slot (0: free) */
-    long long flag_ms;       /* LMArena's flag left (0: none) */
+    char *id;               /* the pace key: a 32-hex hash or "tab:<id>" */
+    long long next_slot_ms; /* until its next pace slot (0: free) */
+    long long flag_ms;      /* LMArena's flag left (0: none) */
 } mesh_view_account_t;
 
 #define MESH_VIEW_MAX_ACCOUNTS 64 /* accounts kept per node */

@@ -252,11 +252,13 @@ arena.test('upstream body: create-evaluation shape with fresh UUIDv7 ids', async
     const ids = [];
     for (const ev of fetches) {
         const b = ev.body;
-        assert.equal(b.mode, 'direct');
+        // the page's own 2026 body: direct-battle, no modelBMessageId
+        assert.equal(b.mode, 'direct-battle');
+        assert.equal('modelBMessageId' in b, false);
         assert.equal(b.modality, 'chat');
         assert.equal(typeof b.modelAId, 'string');
         assert.ok(b.modelAId.length > 0);
-        for (const k of ['id', 'userMessageId', 'modelAMessageId', 'modelBMessageId']) {
+        for (const k of ['id', 'userMessageId', 'modelAMessageId']) {
             assert.match(b[k], UUID7_RE, `${k}=${b[k]}`);
             ids.push(b[k]);
         }

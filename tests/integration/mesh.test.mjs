@@ -263,3 +263,60 @@ arenaTest('client abort at the origin reaches the remote tab', async (t, arena) 
     const fetch = link.fetches().at(-1);
     await link.waitForEvent((e) => e.ev === 'abort' && e.id === fetch.id, 5000);
 });
+
+// Pacing (docs/upstream.md): an account that just started a request rests
+// until its next slot, here and on every node whose tabs are on it; the
+// request goes to a node with a tab of an account with a free slot, and
+// waits (up to --queue-timeout) only when none has one.
+arenaTest('pacing moves requests to another node of a three-node mesh', async (t, arena) => {
+    const X = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const Y = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const pace = {pace: 'on', paceInterval: 30, paceWindow: '3/390', queueTimeout: 1500};
+    const {node: a, link: la} =
+        await arena.startPair({name: 'pace-a', ...pace}, {tabs: 1, extraArgs: ['--account', X]});
+    const {node: b, link: lb} = await arena.startPair(
+        {name: 'pace-b', ...pace, extraArgs: seedOf(a)},
+        {tabs: 1, extraArgs: ['--account', X]}); // the same login as a's tab
+    const {node: c, link: lc} =
+        await arena.startPair({name: 'pace-c', ...pace, extraArgs: seedOf(a)}, {tabs: 1, extraArgs: ['--account', Y]});
+    for (const n of ['pace-b', 'pace-c']) await waitPeer(a, n, 'alive');
+    await waitPeer(b, 'pace-c', 'alive');
+    // every node knows its tab's account
+    for (const [n, acc] of [[a, X], [b, X], [c, Y]]) {
+        await waitFor(
+            async () => (await status(n)).nodes.find((x) => x.self).accounts.some((q) => q.id === acc),
+            {timeoutMs: 5000, intervalMs: 50, what: `${n.name} knows its tab's account`});
+    }
+    const served = () => [la, lb, lc].map((l) => l.fetches().length);
+    const ask = () =>
+        client(a).chat.completions.create({model: 'fake-chat', messages: [{role: 'user', content: 'Hi.'}]});
+
+    // 1: a's own tab (no hop), on account X
+    assert.equal((await ask()).choices[0].message.content, FAKE_ANSWER);
+    assert.deepEqual(served(), [1, 0, 0]);
+    // X's slot is taken: b (same account) learns it through the mesh and
+    // rests too, and a learns that b rests
+    await waitFor(async () => {
+        const peer = (await status(a)).nodes.find((x) => x.name === 'pace-b');
+        return peer.paced_remaining_ms > 20000;
+    }, {timeoutMs: 5000, intervalMs: 50, what: 'pace-a sees pace-b paced (account X shared)'});
+    const me = (await status(a)).nodes.find((x) => x.self);
+    const x = me.accounts.find((q) => q.id === X);
+    assert.ok(x.next_slot_ms > 20000 && x.next_slot_ms <= 30000, `next slot ${x.next_slot_ms}`);
+
+    // 2: neither a nor b may use X: c's tab (account Y) serves it
+    assert.equal((await ask()).choices[0].message.content, FAKE_ANSWER);
+    assert.deepEqual(served(), [1, 0, 1]);
+
+    // 3: every account in the mesh is paced: it waits for the queue timeout, then 503
+    const t0 = Date.now();
+    const e = await apiError(ask());
+    assert.equal(e.status, 503);
+    assert.equal(e.code, 'no_capacity');
+    assert.ok(Date.now() - t0 >= 1400, 'it waited for a slot first');
+    assert.deepEqual(served(), [1, 0, 1], 'no account was used before its slot');
+    // the status shows each account's next slot, on every node
+    const doc = await status(b);
+    assert.ok(doc.nodes.find((n) => n.self).accounts.find((q) => q.id === X).next_slot_ms > 0);
+    assert.ok(doc.nodes.find((n) => n.name === 'pace-c').accounts.find((q) => q.id === Y).next_slot_ms > 0);
+});

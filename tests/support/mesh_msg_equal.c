@@ -17,7 +17,8 @@ static bool s_model_eq(const mesh_model_t *a, const mesh_model_t *b)
 {
     return s_str_eq(a->name, b->name) && s_str_eq(a->arena_id, b->arena_id) &&
            s_str_eq(a->modality, b->modality) && a->cooled_remaining_ms == b->cooled_remaining_ms &&
-           s_str_eq(a->reason, b->reason) && (a->display_name == NULL) == (b->display_name == NULL) &&
+           s_str_eq(a->reason, b->reason) &&
+           (a->display_name == NULL) == (b->display_name == NULL) &&
            s_str_eq(a->display_name, b->display_name);
 }
 

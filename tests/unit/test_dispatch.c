@@ -152,9 +152,9 @@ typedef struct {
     long long queue_timeout_ms;
     long long first_byte_timeout_ms;
     long long idle_timeout_ms;
-    bool no_reconnect;      /* fake tabs stay down after a close */
-    const char *arena_mode; /* NULL: the default (direct-battle) */
-    pace_t *pace;           /* NULL: no pacing */
+    bool no_reconnect;                   /* fake tabs stay down after a close */
+    const char *arena_mode;              /* NULL: the default (direct-battle) */
+    pace_t *pace;                        /* NULL: no pacing */
     const char *tab_account[T_MAX_TABS]; /* the fake tabs' accounts; NULL: none */
     long long recaptcha_backoff_ms, recaptcha_backoff_max_ms;
 } env_cfg_t;
@@ -1282,7 +1282,6 @@ static void test_catalog_refresh(void **state)
     assert_non_null(catalog_find(env->catalog, "fake-search"));
 }
 
-
 /* ---- LMArena in 2026 (docs/upstream.md) ---------------------------------- */
 
 /*  direct-battle answers carry participant B: none of B's text, reasoning,
@@ -1508,8 +1507,8 @@ static void test_account_flag(void **state)
     s_counters(env, &after);
     assert_int_equal(after.fetches, before.fetches);
     /* the model itself is not cooled: the flag is the account's */
-    assert_int_equal(
-        cooldown_remaining(env->cooldowns, env->node_id, T_MODEL, zclock_time(), NULL), 0);
+    assert_int_equal(cooldown_remaining(env->cooldowns, env->node_id, T_MODEL, zclock_time(), NULL),
+                     0);
 }
 
 /*  Pacing: an account that just started a request is not used again
@@ -1615,9 +1614,8 @@ int main(void)
     alog_set_level(ALOG_WARN);
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
 #define T_2026                                                                                     \
-    T(test_participant_b_ignored), T(test_permanent_not_retried),                                  \
-        T(test_shape_refusal_is_drift), T(test_stale_twin), T(test_account_flag), T(test_paced),   \
-        T(test_recaptcha_backoff_ceiling)
+    T(test_participant_b_ignored), T(test_permanent_not_retried), T(test_shape_refusal_is_drift),  \
+        T(test_stale_twin), T(test_account_flag), T(test_paced), T(test_recaptcha_backoff_ceiling)
     const struct CMUnitTest tests[] = {
         T(test_answers),
         T(test_refused_at_once),

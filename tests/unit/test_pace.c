@@ -148,7 +148,7 @@ static void test_rule_wait(void **state)
     assert_int_equal(pace_rule_wait(&cfg, none, 0), 0);
     long long one[] = {19000};
     assert_int_equal(pace_rule_wait(&cfg, one, 1), 41000);
-    long long three[] = {300000, 100000, 200000}; /* any order */
+    long long three[] = {300000, 100000, 200000};            /* any order */
     assert_int_equal(pace_rule_wait(&cfg, three, 3), 90000); /* the oldest leaves the window */
     long long old[] = {500000};
     assert_int_equal(pace_rule_wait(&cfg, old, 1), 0);
@@ -184,8 +184,8 @@ static void test_bounds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_interval), cmocka_unit_test(test_window),
-        cmocka_unit_test(test_off_parts), cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_interval),   cmocka_unit_test(test_window),
+        cmocka_unit_test(test_off_parts),  cmocka_unit_test(test_merge),
         cmocka_unit_test(test_own_starts), cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_rule_wait),
     };
