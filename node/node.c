@@ -293,6 +293,7 @@ static void s_tab_json(void *arg, const tabs_tab_view_t *t)
                           "login_required", t->login_required, "challenged", t->challenged,
                           "inflight", t->inflight, "connected_ms", (json_int_t)t->connected_ms);
     json_object_set_new(o, "hint", t->hint ? json_string(t->hint) : json_null());
+    json_object_set_new(o, "images", t->upload[0] ? json_string(t->upload) : json_null());
     json_object_set_new(o, "last_unrecognised",
                         t->drift_ms ? json_pack("{s:I, s:i, s:s, s:s, s:s}", "at_ms",
                                                 (json_int_t)t->drift_ms, "status", t->drift_status,

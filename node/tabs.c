@@ -26,6 +26,7 @@ typedef struct {
     bool account_known;
     int logged_in;       /* -1 unknown, 0 no, 1 yes (state frames) */
     bool login_required; /* a 401 since the last state saying logged in */
+    char upload[16];     /* how its page took images last: "signed" | "inline" */
     /* the last upstream answer we did not recognise */
     long long drift_ms;
     int drift_status;
@@ -610,6 +611,14 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
                  fr.content_type ? fr.content_type : "");
         if (fr.status >= 200 && fr.status <= 299)
             x->parser = arena_stream_new(0);
+        if (fr.upload && tab && strcmp(fr.upload, tab->upload) != 0) {
+            /* how this tab's page takes images (docs/upstream.md): said once per change */
+            snprintf(tab->upload, sizeof tab->upload, "%s", fr.upload);
+            alog_info("tab %s sends images %s", tab->id,
+                      strcmp(fr.upload, "signed") == 0
+                          ? "as signed uploads (the page's server actions)"
+                          : "inline as data: URIs (no upload path found on the page)");
+        }
         break;
     case LINK_CHUNK:
         if (!x || !x->status)
@@ -658,7 +667,9 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
             alog_info("tab %s: page lists %d model(s)", ev->tab, n);
             self->cfg.on_catalog(self->cfg.arg, &cat);
         } else {
-            alog_warn("tab %s: page yielded no models; keeping the previous catalog", ev->tab);
+            alog_warn("tab %s: page yielded no models; keeping the previous catalog (is the tab "
+                      "on LMArena, logged in and past any check? see /mesh/status)",
+                      ev->tab);
         }
         arena_catalog_clear(&cat);
         break;
@@ -875,6 +886,7 @@ void tabs_each(tabs_t *self, tabs_each_fn *fn, void *arg)
             .drift_kind = tab->drift_kind,
             .drift_body = tab->drift_body,
             .drift_field = tab->drift_field,
+            .upload = tab->upload,
         };
         fn(arg, &v);
     }

@@ -122,6 +122,7 @@ typedef struct {
     const char *drift_kind; /* e.g. "400 shape", "line" */
     const char *drift_body; /* its first 300 bytes */
     const char *drift_field;
+    const char *upload; /* how its page took images last: "signed", "inline", "" unknown */
 } tabs_tab_view_t;
 
 typedef void(tabs_each_fn)(void *arg, const tabs_tab_view_t *tab);

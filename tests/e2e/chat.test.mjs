@@ -20,11 +20,44 @@ import {
 // A 1×1 PNG.
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
+// The 2026 page's rows the node serves: the four defaults and the twin (served
+// once, by its live row); fake-hidden (userSelectable: false) never. Each
+// carries the page's displayName.
+const SERVED = {
+    'fake-chat': 'Fake Chat',
+    'fake-chat-2': 'Fake Chat 2',
+    'fake-image': 'Fake Image',
+    'fake-search': 'Fake Search',
+    'fake-twin': 'Fake Twin',
+};
+
+/*  The unix ms a UUIDv7 was made at (its first 48 bits). */
+const uuid7Ms = (u) => parseInt(u.replace(/-/g, '').slice(0, 12), 16);
+
+/*  The ids of a 2026 direct-battle body: id, userMessageId and
+    modelAMessageId, each a UUIDv7 made just now (not reused, not from the
+    page), all different; no modelBMessageId (the page's own direct-battle
+    body leaves it out). */
+function assertFreshIds(b, t0) {
+    const ids = ['id', 'userMessageId', 'modelAMessageId'].map((k) => {
+        assert.match(b[k], UUID7_RE, k);
+        const ms = uuid7Ms(b[k]);
+        assert.ok(ms >= t0 - 1000 && ms <= Date.now() + 1000, `${k} made now: ${new Date(ms).toISOString()}`);
+        return b[k];
+    });
+    assert.equal(new Set(ids).size, 3, `three different ids: ${ids}`);
+    assert.ok(!('modelBMessageId' in b), `no modelBMessageId in a direct-battle body: ${b.modelBMessageId}`);
+}
+
 e2eTest('the tab connects and the node lists the models from its page', async (t, w) => {
     const tab = await w.connectTab();
     assert.ok((await tab.title()).startsWith(CONNECTED));
     const models = await http(w.node.baseURL, 'GET', '/v1/models');
-    assert.deepEqual(models.json.data.map((m) => m.id).sort(), [...FAKE_MODELS].sort());
+    const ids = models.json.data.map((m) => m.id);
+    assert.deepEqual([...ids].sort(), [...FAKE_MODELS, 'fake-twin'].sort());
+    assert.equal(ids.filter((id) => id === 'fake-twin').length, 1, 'the twin listed once');
+    assert.ok(!ids.includes('fake-hidden'), 'a row users may not select is not served');
+    for (const m of models.json.data) assert.equal(m.display_name, SERVED[m.id], `display_name of ${m.id}`);
     const h = await w.node.health();
     assert.equal(h.json.status, 'ok');
     assert.equal(h.json.tabs, 1);
@@ -35,6 +68,7 @@ e2eTest('the tab connects and the node lists the models from its page', async (t
 
 e2eTest('streaming answer', async (t, w) => {
     await w.connectTab();
+    const t0 = Date.now();
     const stream = await w.client().chat.completions.create(ask('fake-chat', 'Say hello.', {stream: true}));
     const got = await withTimeout(collectStream(stream), 15000, 'the stream to end');
     assert.equal(got.error, null, `stream error: ${got.error}`);
@@ -43,23 +77,26 @@ e2eTest('streaming answer', async (t, w) => {
     assert.equal(got.chunks.at(-1).choices[0].finish_reason, 'stop');
     assert.equal(new Set(got.chunks.map((c) => c.id)).size, 1, 'one completion id');
 
-    // What LMArena received, from the page: a create-evaluation with fresh ids
-    // and a reCAPTCHA token minted in the page.
-    const [req] = await w.fake.requests();
+    // What LMArena received, from the page: a direct-battle create-evaluation
+    // with fresh ids and a reCAPTCHA token minted in the page.
+    const reqs = await w.fake.requests();
+    assert.equal(reqs.length, 1);
+    const [req] = reqs;
     assert.equal(req.status, 200);
     assert.equal(req.scenario, 'text');
     assert.equal(req.recaptcha_token_ok, true);
     assert.equal(req.aborted, false);
     const b = req.body;
-    assert.equal(b.mode, 'direct');
+    assert.equal(b.mode, 'direct-battle');
     assert.equal(b.modality, 'chat');
-    for (const k of ['id', 'userMessageId', 'modelAMessageId', 'modelBMessageId']) assert.match(b[k], UUID7_RE, k);
+    assertFreshIds(b, t0);
     assert.equal(typeof b.recaptchaV3Token, 'string');
     assert.match(b.userMessage.content, /Say hello\./);
 });
 
 e2eTest('non-streaming answer with usage', async (t, w) => {
     await w.connectTab();
+    const t0 = Date.now();
     const r = await w.client().chat.completions.create(ask('fake-chat', 'Say hello.'));
     assert.equal(r.object, 'chat.completion');
     assert.equal(r.choices[0].message.role, 'assistant');
@@ -67,7 +104,10 @@ e2eTest('non-streaming answer with usage', async (t, w) => {
     assert.equal(r.choices[0].finish_reason, 'stop');
     assert.equal(r.usage.completion_tokens, 7);
     assert.ok(r.usage.prompt_tokens > 0);
-    assert.equal((await w.fake.requests()).length, 1);
+    const reqs = await w.fake.requests();
+    assert.equal(reqs.length, 1);
+    assert.equal(reqs[0].body.mode, 'direct-battle');
+    assertFreshIds(reqs[0].body, t0);
 });
 
 e2eTest('multi-turn history with a system prompt reaches LMArena flattened', async (t, w) => {
@@ -89,26 +129,53 @@ e2eTest('multi-turn history with a system prompt reaches LMArena flattened', asy
     assert.equal(req.body.modelAId !== undefined, true);
 });
 
-e2eTest('an image attachment arrives in experimental_attachments', async (t, w) => {
+const PNG_URL = `data:image/png;base64,${PNG_1X1}`;
+const askImage = () => ({
+    model: 'fake-chat',
+    messages: [{
+        role: 'user',
+        content: [
+            {type: 'text', text: 'What is in this picture?'},
+            {type: 'image_url', image_url: {url: PNG_URL}},
+        ]
+    }],
+});
+
+e2eTest('an image attachment goes up through the page and arrives signed in experimental_attachments', async (t, w) => {
     await w.connectTab();
-    const url = `data:image/png;base64,${PNG_1X1}`;
-    const r = await w.client().chat.completions.create({
-        model: 'fake-chat',
-        messages: [{
-            role: 'user',
-            content: [
-                {type: 'text', text: 'What is in this picture?'},
-                {type: 'image_url', image_url: {url}},
-            ]
-        }],
-    });
+    const r = await w.client().chat.completions.create(askImage());
     assert.equal(r.choices[0].message.content, FAKE_ANSWER);
-    const [req] = await w.fake.requests();
-    assert.equal(req.status, 200);
+    const reqs = await w.fake.requests();
+    assert.equal(reqs.length, 1);
+    const [req] = reqs;
+    assert.equal(req.status, 200, req.reason);
+    assert.equal(req.attachments_mode, 'signed');
     const att = req.body.userMessage.experimental_attachments;
     assert.equal(att.length, 1);
     assert.equal(att[0].contentType, 'image/png');
-    assert.equal(att[0].url, url);
+    // {name: the storage key, url: the signed URL of that object}
+    assert.match(att[0].name, /^uploads\/[0-9a-f]{16}\/[^/]+\.png$/);
+    assert.ok(att[0].url.startsWith(`${w.fake.url}/__fake/storage/${att[0].name}?`), att[0].url);
+    assert.match(att[0].url, /[?&]X-Amz-Signature=[0-9a-f]+/);
+    const stored = await fetch(att[0].url, {signal: AbortSignal.timeout(5000)});
+    assert.equal(stored.status, 200);
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), Buffer.from(PNG_1X1, 'base64'));
+});
+
+e2eTest('a page without upload actions: the image stays inline in experimental_attachments', async (t, w) => {
+    await w.fake.control({uploads: false});
+    await w.connectTab();
+    const r = await w.client().chat.completions.create(askImage());
+    assert.equal(r.choices[0].message.content, FAKE_ANSWER);
+    const reqs = await w.fake.requests();
+    assert.equal(reqs.length, 1);
+    const [req] = reqs;
+    assert.equal(req.status, 200, req.reason);
+    assert.equal(req.attachments_mode, 'inline');
+    const att = req.body.userMessage.experimental_attachments;
+    assert.equal(att.length, 1);
+    assert.equal(att[0].contentType, 'image/png');
+    assert.equal(att[0].url, PNG_URL);
     assert.equal(typeof att[0].name, 'string');
 });
 

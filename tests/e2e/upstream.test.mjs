@@ -3,7 +3,16 @@
 
 import assert from 'node:assert/strict';
 import {APIError} from 'openai';
-import {e2eTest, ask, fake, http, waitFor, withTimeout, FAKE_ANSWER, CONNECTED} from './lib/harness.mjs';
+import {accountHash, e2eTest, ask, fake, http, waitFor, withTimeout, FAKE_ANSWER, CONNECTED} from './lib/harness.mjs';
+
+const CHALLENGE_HINT = 'solve the Cloudflare check in this tab';
+
+/*  This node's own tabs as /mesh/status lists them. */
+async function statusTabs(w) {
+    const st = await http(w.node.baseURL, 'GET', '/mesh/status');
+    assert.equal(st.status, 200);
+    return st.json.nodes.find((n) => n.self).tabs;
+}
 
 async function apiError(p) {
     try {
@@ -49,9 +58,11 @@ e2eTest('reCAPTCHA rejected once → one retry with a fresh token and fresh ids'
     assert.equal(reqs.length, 2, 'exactly one retry');
     assert.deepEqual(reqs.map((q) => q.status), [403, 200]);
     assert.equal(reqs[1].recaptcha_token_ok, true);
-    for (const k of ['id', 'userMessageId', 'modelAMessageId', 'modelBMessageId']) {
+    for (const k of ['id', 'userMessageId', 'modelAMessageId']) {
         assert.notEqual(reqs[0].body[k], reqs[1].body[k], `fresh ${k}`);
     }
+    // direct-battle: the page's own body has no modelBMessageId, nor does either attempt.
+    assert.ok(reqs.every((q) => q.body.mode === 'direct-battle' && !('modelBMessageId' in q.body)));
     assert.notEqual(reqs[0].body.recaptchaV3Token, reqs[1].body.recaptchaV3Token, 'a fresh token');
     // The tab minted two tokens through grecaptcha.enterprise: two fetch jobs, two bodies.
     // Playwright reports frames asynchronously, possibly after the answer
@@ -105,7 +116,16 @@ e2eTest('a challenge on screen is reported as state and keeps the tab out of rou
     const tab = await w.connectTab();
     // The fake's reCAPTCHA script loads async: recaptcha may turn true in a second frame.
     await waitFor(() => tab.sent('state').at(-1)?.recaptcha === true, {timeoutMs: 3000, what: 'state with recaptcha'});
-    assert.deepEqual(tab.sent('state').at(-1), {type: 'state', challenge: false, recaptcha: true});
+    // The fresh browser was logged in by the page as the fake's default user.
+    const account = accountHash('fake-user-1');
+    assert.match(account, /^[0-9a-f]{32}$/);
+    assert.deepEqual(
+        tab.sent('state').at(-1), {type: 'state', challenge: false, recaptcha: true, logged_in: true, account});
+    const id = tab.sent('hello')[0].tab;
+    const before = await statusTabs(w);
+    assert.deepEqual(
+        before.list.map((l) => [l.id, l.challenged, l.logged_in, l.account, l.account_known, l.hint]),
+        [[id, false, true, account, true, null]]);
 
     // The page turns into Cloudflare's interstitial (as a challenge would).
     await tab.evaluate(() => {
@@ -120,6 +140,13 @@ e2eTest('a challenge on screen is reported as state and keeps the tab out of rou
     await waitFor(
         async () => (await w.node.health()).json.status === 'degraded',
         {timeoutMs: 3000, what: '/health degraded (no healthy tab)'});
+    assert.deepEqual(
+        tab.sent('state').at(-1), {type: 'state', challenge: true, recaptcha: true, logged_in: true, account});
+    const during = await statusTabs(w);
+    assert.deepEqual([during.count, during.healthy], [1, 0]);
+    assert.deepEqual(
+        during.list.map((l) => [l.id, l.challenged, l.logged_in, l.account, l.hint]),
+        [[id, true, true, account, CHALLENGE_HINT]]);
 
     // Solved: the form goes away, the site sets its title back.
     await tab.evaluate(() => {
@@ -132,27 +159,49 @@ e2eTest('a challenge on screen is reported as state and keeps the tab out of rou
         async () => (await w.node.health()).json.status === 'ok', {timeoutMs: 3000, what: '/health ok again'});
     const r = await w.client().chat.completions.create(ask('fake-chat', 'After the challenge.'));
     assert.equal(r.choices[0].message.content, FAKE_ANSWER);
-    // One state frame per change, not one per poll.
-    const states = tab.sent('state').map((f) => `${f.challenge}/${f.recaptcha}`);
+    const after = await statusTabs(w);
+    assert.deepEqual(after.list.map((l) => [l.id, l.challenged, l.hint]), [[id, false, null]]);
+    // One state frame per change, not one per poll; every one says who is logged in.
+    const states = tab.sent('state').map((f) => JSON.stringify(f));
     assert.ok(states.every((v, i) => i === 0 || v !== states[i - 1]), `no repeats: ${states}`);
+    assert.ok(tab.sent('state').every((f) => f.logged_in === true && f.account === account), `${states}`);
     assert.deepEqual(
         tab.sent('state').map((f) => f.challenge).filter((v, i, a) => i === 0 || v !== a[i - 1]), [false, true, false]);
 });
 
 e2eTest('a page opened on a challenge says so right after welcome', async (t, w) => {
+    // A browser logged in before (the site set its session cookie), then
+    // Cloudflare stands in front of the page.
+    const login = await w.context.request.get(`${w.fake.url}/`);
+    assert.equal(login.status(), 200);
+    const account = accountHash('fake-user-1');
     await w.fake.control({challenge: true});
     const tab = await w.openTab();
     assert.equal(await tab.title(), `${CONNECTED}Just a moment...`);
     await waitFor(() => tab.sent('state').length >= 1, {timeoutMs: 3000, what: 'a state frame'});
-    assert.equal(tab.sent('state')[0].challenge, true);
+    const first = tab.sent('state')[0];
+    assert.equal(first.challenge, true);
+    assert.equal(first.logged_in, true);
+    assert.equal(first.account, account);
+    assert.match(first.account, /^[0-9a-f]{32}$/);
     await w.waitHealthTabs(1);
     // The node reads `hello` and `state` one after the other: /health may
     // answer in between (the tab counted, its state not read yet).
     await waitFor(
         async () => (await w.node.health()).json.status === 'degraded',
         {timeoutMs: 3000, what: '/health degraded (the only tab is challenged)'});
-    const st = await http(w.node.baseURL, 'GET', '/mesh/status');
-    assert.deepEqual(st.json.nodes[0].tabs, {count: 1, healthy: 0});
+    // Its state and what a person should do, once the node has read the state frame.
+    const id = tab.sent('hello')[0].tab;
+    const tabs = await waitFor(async () => {
+        const l = await statusTabs(w);
+        return l.list?.[0]?.account_known === true && l;
+    }, {timeoutMs: 3000, what: '/mesh/status to know the tab\'s account'});
+    assert.deepEqual([tabs.count, tabs.healthy, tabs.list.length], [1, 0, 1]);
+    const [l] = tabs.list;
+    assert.deepEqual(
+        [l.id, l.challenged, l.logged_in, l.login_required, l.account, l.inflight, l.last_unrecognised],
+        [id, true, true, false, account, 0, null]);
+    assert.equal(l.hint, CHALLENGE_HINT);
 });
 
 e2eTest('moderation → 422 content_rejected, not retried', async (t, w) => {

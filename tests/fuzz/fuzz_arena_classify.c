@@ -1,5 +1,5 @@
-/*  libFuzzer driver for arena_classify, arena_error_message and
-    arena_retry_after_ms: the first two bytes are the HTTP status, the rest
+/*  libFuzzer driver for arena_classify, arena_error_message, arena_zod_field
+    and arena_retry_after_ms: the first two bytes are the HTTP status, the rest
     the body (and, NUL-terminated, a Retry-After value). Checks the bounds
     the header promises. */
 #include <stddef.h>
@@ -41,6 +41,26 @@ static void s_message(const char *body, size_t len, size_t outlen)
         __builtin_trap();
 }
 
+/*  The field: NUL-terminated within outlen, nothing written past it, and
+    only printable ASCII or UTF-8 continuation of what the body held. */
+static void s_zod(const char *body, size_t len, size_t outlen)
+{
+    char out[80];
+    memset(out, 'X', sizeof out);
+    arena_zod_field(body, len, out, outlen);
+    if (outlen == 0) {
+        if (out[0] != 'X')
+            __builtin_trap();
+        return;
+    }
+    const char *nul = memchr(out, '\0', outlen);
+    if (!nul || out[outlen] != 'X')
+        __builtin_trap();
+    for (const char *p = out; p < nul; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            __builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -54,7 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     if (strcmp(arena_fail_name(f), "invalid") == 0)
         __builtin_trap();
-    (void)arena_fail_retryable(f);
+    if (arena_fail_retryable(f) && arena_fail_permanent(f))
+        __builtin_trap(); /* nothing is both */
+
+    static const size_t zodlens[] = {0, 1, 2, 7, 64};
+    for (size_t i = 0; i < sizeof zodlens / sizeof zodlens[0]; i++)
+        s_zod(body, len, zodlens[i]);
 
     static const size_t outlens[] = {0, 1, 2, 3, 5, 64, 299};
     for (size_t i = 0; i < sizeof outlens / sizeof outlens[0]; i++)
