@@ -126,6 +126,9 @@ static int s_render_health(node_t *self, abuf_t *out)
 }
 
 #define NODE_MAX_PEERS 1024
+/*  Starts published per account: enough for any sane window, and 64
+    accounts of them stay far below the mesh's 1 MiB message cap. */
+#define NODE_PUBLISHED_STARTS 128
 
 /*  Every model served anywhere in the mesh: ours first, then what alive
     peers advertise, each name once. Answered from local state only. */
@@ -717,7 +720,8 @@ static size_t s_accounts(node_t *self, long long now, mesh_account_t *out,
         out[i] = (mesh_account_t){.id = (char *)keys[i]};
         out[i].flag_remaining_ms = s_account_flag(self, keys[i], now, NULL);
         long long ago[MESH_MAX_STARTS];
-        size_t m = self->pace ? pace_own_starts(self->pace, keys[i], now, ago, MESH_MAX_STARTS) : 0;
+        size_t m =
+            self->pace ? pace_own_starts(self->pace, keys[i], now, ago, NODE_PUBLISHED_STARTS) : 0;
         for (size_t k = 0; k < m; k++)
             starts[i][k] = ago[k];
         out[i].starts_ago_ms = starts[i];

@@ -102,31 +102,9 @@ int arena_model_copy(arena_model_t *dst, const arena_model_t *src)
     return 0;
 }
 
-static int s_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long long arena_model_created_ms(const arena_model_t *m)
 {
-    /* xxxxxxxx-xxxx-7xxx-xxxx-xxxxxxxxxxxx: 48 bits of ms in the first 12
-       hex digits, the version at [14] */
-    const char *id = m ? m->id : NULL;
-    if (!id || strlen(id) != UUID_STR_LEN - 1 || !uuid_is_valid(id) || id[14] != '7')
-        return 0;
-    long long ms = 0;
-    for (size_t i = 0; i < 13; i++) {
-        if (i == 8)
-            continue; /* the dash */
-        ms = ms * 16 + s_hex(id[i]);
-    }
-    return ms;
+    return m ? uuid7_time_ms(m->id) : 0;
 }
 
 void arena_catalog_clear(arena_catalog_t *cat)

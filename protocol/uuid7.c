@@ -6,6 +6,7 @@
 #include "protocol/uuid7.h"
 
 #include <sodium.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -76,4 +77,19 @@ int uuid_is_valid(const char *s)
             return 0;
     }
     return s[36] == '\0';
+}
+
+long long uuid7_time_ms(const char *s)
+{
+    if (!s || !uuid_is_valid(s) || s[14] != '7')
+        return 0;
+    long long ms = 0;
+    for (size_t i = 0; i < 13; i++) {
+        char c = s[i];
+        if (i == 8)
+            continue; /* the dash */
+        int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        ms = ms * 16 + v;
+    }
+    return ms;
 }

@@ -12,5 +12,8 @@ void uuid7_generate_at(char out[UUID_STR_LEN], unsigned long long unix_ms);
 void uuid4_generate(char out[UUID_STR_LEN]);
 /*  1 when s is a canonical UUID string of any version, else 0. */
 int uuid_is_valid(const char *s);
+/*  The unix-ms timestamp a canonical version-7 UUID carries (its first 48
+    bits); 0 for NULL, an invalid string or another version. */
+long long uuid7_time_ms(const char *s);
 
 #endif

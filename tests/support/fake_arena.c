@@ -63,6 +63,7 @@ struct _fake_arena_t {
     char *origin;
     char *recaptcha_src;
     fake_era_t era;
+    bool twin_retired; /* the twin's newer row answers 404, its older one serves */
     fake_models_t models;
     s_row_t *rows;
     size_t n_rows;
@@ -463,8 +464,8 @@ static int s_rows_build(fake_arena_t *self)
     for (size_t i = 0; i <= self->models.n; i++) {
         if (i == S_N_DEFAULTS && self->era == FAKE_ERA_2026) {
             s_row_set(&rows[n++], &s_era_models[0], self->era, FAKE_LINK_UUID7_STALE_MS, true,
-                      true);
-            s_row_set(&rows[n++], &s_era_models[0], self->era, 0, true, false);
+                      !self->twin_retired);
+            s_row_set(&rows[n++], &s_era_models[0], self->era, 0, true, self->twin_retired);
             s_row_set(&rows[n++], &s_era_models[1], self->era, 0, false, false);
         }
         if (i < self->models.n)
@@ -1100,6 +1101,22 @@ void fake_arena_set_era(fake_arena_t *self, fake_era_t era)
 fake_era_t fake_arena_era(const fake_arena_t *self)
 {
     return self->era;
+}
+
+int fake_arena_set_twin_retired(fake_arena_t *self, bool retired)
+{
+    bool was = self->twin_retired;
+    self->twin_retired = retired;
+    if (s_rows_build(self) < 0) {
+        self->twin_retired = was; /* out of memory: the old rows stay */
+        return -1;
+    }
+    return 0;
+}
+
+bool fake_arena_twin_retired(const fake_arena_t *self)
+{
+    return self->twin_retired;
 }
 
 const char *fake_arena_sitekey(const fake_arena_t *self)

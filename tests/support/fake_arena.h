@@ -235,6 +235,12 @@ int fake_arena_page(fake_arena_t *self, abuf_t *out);
     request on; remembered ids stay. */
 void fake_arena_set_era(fake_arena_t *self, fake_era_t era);
 fake_era_t fake_arena_era(const fake_arena_t *self);
+/*  2026's twin with its rows' roles swapped, as when the site retires a row:
+    retired, the NEWER row (the one a node serves) answers 404 "Models not
+    found" and the older row is live; the page lists both as before. Off
+    after fake_arena_new. 0, or -1 out of memory (nothing changed). */
+int fake_arena_set_twin_retired(fake_arena_t *self, bool retired);
+bool fake_arena_twin_retired(const fake_arena_t *self);
 /*  The site key the page announces (the era's), borrowed. */
 const char *fake_arena_sitekey(const fake_arena_t *self);
 /*  Sets the pace rules (NULL or all zero: off) and forgets every account's

@@ -1039,12 +1039,13 @@ static json_t *s_state(const fake_arena_server_t *self)
             ? json_pack("{s:I,s:I,s:I}", "interval_ms", (json_int_t)p->interval_ms, "window",
                         (json_int_t)p->window, "window_ms", (json_int_t)p->window_ms)
             : json_null();
-    return json_pack("{s:o,s:o,s:b,s:b,s:I,s:s,s:o,s:b}", "force",
+    return json_pack("{s:o,s:o,s:b,s:b,s:I,s:s,s:o,s:b,s:b}", "force",
                      self->force ? json_string(self->force) : json_null(), "default",
                      self->fallback ? json_string(self->fallback) : json_null(), "challenge",
                      self->challenge, "challenge_once", self->challenge_once, "token_ttl_ms",
                      (json_int_t)self->ttl_ms, "era", fake_era_name(fake_arena_era(self->arena)),
-                     "pace", pace, "uploads", !self->uploads_off);
+                     "pace", pace, "uploads", !self->uploads_off, "twin_retired",
+                     fake_arena_twin_retired(self->arena));
 }
 
 /*  A directive member: null, or a string that passes the scenario checks. */
@@ -1067,6 +1068,7 @@ static int s_control_directive(json_t *v, const char *key, const char **out, cha
 typedef struct {
     bool has_force, has_fallback, has_challenge, has_once, has_ttl, has_era, has_pace;
     bool has_uploads, uploads;
+    bool has_twin_retired, twin_retired;
     const char *force, *fallback;
     bool challenge, once;
     unsigned ttl;
@@ -1133,6 +1135,10 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
             if (!json_is_boolean(v))
                 return s_err(err, errlen, "uploads: expected true or false");
             c->has_uploads = true, c->uploads = json_is_true(v);
+        } else if (strcmp(key, "twin_retired") == 0) {
+            if (!json_is_boolean(v))
+                return s_err(err, errlen, "twin_retired: expected true or false");
+            c->has_twin_retired = true, c->twin_retired = json_is_true(v);
         } else if (strcmp(key, "era") == 0) {
             if (fake_era_parse(json_is_string(v) ? json_string_value(v) : "", &c->era) < 0)
                 return s_err(err, errlen, "era: expected \"2026\" or \"2025\"");
@@ -1151,7 +1157,7 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
         } else {
             return s_err(err, errlen,
                          "unknown key \"%.40s\" (keys: force, default, challenge, "
-                         "challenge_once, token_ttl_ms, era, pace, uploads)",
+                         "challenge_once, token_ttl_ms, era, pace, uploads, twin_retired)",
                          key);
         }
     }
@@ -1185,6 +1191,8 @@ static int s_control_apply(fake_arena_server_t *self, const s_control_t *c)
         self->uploads_off = !c->uploads;
     if (c->has_era)
         fake_arena_set_era(self->arena, c->era);
+    if (c->has_twin_retired && fake_arena_set_twin_retired(self->arena, c->twin_retired) < 0)
+        return -1;
     if (c->has_pace) {
         if (fake_arena_set_pace(self->arena, &c->pace) < 0)
             return -1; /* not reached: s_control_pace checked the same bounds */

@@ -779,6 +779,65 @@ static void test_era_2026_site(void **state)
     }
 }
 
+/*  One fake-twin request by row id: the status and body answered. */
+static long t_twin_status(fx_t *fx, const char *row_id, abuf_t *body)
+{
+    json_t *b = t_body("fake-chat", "Hi", NULL);
+    json_object_set_new(b, "modelAId", json_string(row_id));
+    t_resp_t r;
+    t_send(fx, b, &r);
+    long status = r.status;
+    if (body)
+        abuf_puts(body, r.body.data ? r.body.data : "");
+    t_resp_free(&r);
+    return status;
+}
+
+/*  Control "twin_retired": the twin's newer row answers 404 and its older
+    row serves; the page still lists both; an era switch keeps it, reset and
+    false undo it; a non-boolean is refused. */
+static void test_twin_retired(void **state)
+{
+    fx_t *fx = *state;
+    char older[UUID_STR_LEN], newer[UUID_STR_LEN], want[128];
+    fake_link_model_uuid7(FAKE_ARENA_TWIN, FAKE_LINK_UUID7_STALE_MS, older);
+    fake_link_model_id(FAKE_ARENA_TWIN, NULL, newer);
+    json_t *st = t_get_json(fx, "/__fake/control");
+    assert_true(json_is_false(json_object_get(st, "twin_retired")));
+    json_decref(st);
+    assert_int_equal(t_control(fx, "{\"twin_retired\":1}", NULL), 400);
+    assert_int_equal(t_control(fx, "{\"twin_retired\":true}", &st), 200);
+    assert_true(json_is_true(json_object_get(st, "twin_retired")));
+    json_decref(st);
+    abuf_t body = ABUF_INIT;
+    assert_int_equal(t_twin_status(fx, newer, &body), 404);
+    snprintf(want, sizeof want, "{\"error\":\"Models not found: %s\"}", newer);
+    assert_string_equal(body.data, want);
+    abuf_free(&body);
+    assert_int_equal(t_twin_status(fx, older, NULL), 200);
+    t_resp_t r;
+    t_http(fx->base, "GET", "/", NULL, &r);
+    assert_int_equal(r.status, 200);
+    char *at_older = strstr(r.body.data, older), *at_newer = strstr(r.body.data, newer);
+    assert_non_null(at_older);
+    assert_non_null(at_newer);
+    assert_true(at_older < at_newer); /* the page's order is unchanged */
+    t_resp_free(&r);
+    /* Kept across an era switch (the rows are rebuilt for 2026 again). */
+    assert_int_equal(t_control(fx, "{\"era\":\"2025\"}", NULL), 200);
+    assert_int_equal(t_control(fx, "{\"era\":\"2026\"}", NULL), 200);
+    assert_int_equal(t_twin_status(fx, newer, NULL), 404);
+    assert_int_equal(t_control(fx, "{\"twin_retired\":false}", NULL), 200);
+    assert_int_equal(t_twin_status(fx, newer, NULL), 200);
+    assert_int_equal(t_twin_status(fx, older, NULL), 404);
+    assert_int_equal(t_control(fx, "{\"twin_retired\":true}", NULL), 200);
+    assert_int_equal(fake_arena_server_reset(fx->srv), 0);
+    st = t_get_json(fx, "/__fake/control");
+    assert_true(json_is_false(json_object_get(st, "twin_retired")));
+    json_decref(st);
+    assert_int_equal(t_twin_status(fx, newer, NULL), 200);
+}
+
 /*  The 2025 site, switched on at run time: old page, key and schema. */
 static void test_era_2025_site(void **state)
 {
@@ -1573,6 +1632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failures_table, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_ids_and_zod, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_era_2026_site, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_twin_retired, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_era_2025_site, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pace_http, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_challenge_modes, fx_setup, fx_teardown),

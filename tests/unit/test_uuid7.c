@@ -175,12 +175,31 @@ static void test_is_valid(void **state)
     free(shortp);
 }
 
+/*  The timestamp a v7 id carries: what twins of one model are ordered by. */
+static void test_time_ms(void **state)
+{
+    (void)state;
+    static const unsigned long long times[] = {0, 1, 1767225600000ULL, 0xFFFFFFFFFFFFULL};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char id[UUID_STR_LEN];
+        uuid7_generate_at(id, times[i]);
+        assert_int_equal(uuid7_time_ms(id), (long long)times[i]);
+    }
+    char v4[UUID_STR_LEN];
+    uuid4_generate(v4);
+    assert_int_equal(uuid7_time_ms(v4), 0);
+    assert_int_equal(uuid7_time_ms(NULL), 0);
+    assert_int_equal(uuid7_time_ms("not-a-uuid"), 0);
+    assert_int_equal(uuid7_time_ms("019B7A00-0000-7000-8000-000000000000"), 0x019B7A000000LL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uuid7_layout),   cmocka_unit_test(test_uuid7_timestamp),
-        cmocka_unit_test(test_uuid7_ordering), cmocka_unit_test(test_unique),
-        cmocka_unit_test(test_uuid4),          cmocka_unit_test(test_is_valid),
+        cmocka_unit_test(test_time_ms),         cmocka_unit_test(test_uuid7_layout),
+        cmocka_unit_test(test_uuid7_timestamp), cmocka_unit_test(test_uuid7_ordering),
+        cmocka_unit_test(test_unique),          cmocka_unit_test(test_uuid4),
+        cmocka_unit_test(test_is_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
