@@ -517,6 +517,32 @@ static void s_timeout(dispatch_t *self, job_t *job, const char *what)
     s_route(self, job);
 }
 
+/*  > 0 when the local tabs and every alive peer with healthy tabs wait for a
+    pace slot: ms until the earliest one; 0 otherwise. */
+static long long s_paced_ms(dispatch_t *self)
+{
+    long long least = tabs_pace_ms(self->cfg.tabs, zclock_time());
+    tabs_stats_t ts;
+    tabs_stats(self->cfg.tabs, &ts);
+    if (ts.healthy > 0 && least == 0)
+        return 0; /* a local tab is free of its pace: busy for another reason */
+    if (!self->cfg.mesh)
+        return least;
+    mesh_peer_view_t views[DISPATCH_MAX_PEERS];
+    size_t n = mesh_peers(self->cfg.mesh, views, DISPATCH_MAX_PEERS);
+    for (size_t i = 0; i < n && i < DISPATCH_MAX_PEERS; i++) {
+        const mesh_state_t *st = views[i].state;
+        if (views[i].liveness != MESH_PEER_ALIVE || !st || st->leaving || st->tabs_healthy == 0)
+            continue;
+        long long left = st->paced_remaining_ms - views[i].state_age_ms;
+        if (left <= 0)
+            return 0;
+        if (least == 0 || left < least)
+            least = left;
+    }
+    return least;
+}
+
 void dispatch_poll(dispatch_t *self)
 {
     long long now = zclock_mono();
@@ -540,8 +566,17 @@ void dispatch_poll(dispatch_t *self)
     for (job_t *job = self->qhead, *next; job; job = next) {
         next = job->qnext;
         if (now >= job->deadline_ms) {
-            s_error_code(self, job, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS,
-                         "no browser tab could take this request %s", "within the queue timeout");
+            long long paced = s_paced_ms(self);
+            if (paced > 0)
+                s_error_code(self, job, "no_capacity", paced,
+                             "every LMArena account that could take this request is resting "
+                             "between requests (pacing, see docs/upstream.md); the next slot "
+                             "is in %lld s",
+                             (paced + 999) / 1000);
+            else
+                s_error_code(self, job, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS,
+                             "no browser tab could take this request %s",
+                             "within the queue timeout");
         }
     }
     if (!self->wake)

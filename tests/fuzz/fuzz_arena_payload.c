@@ -11,13 +11,17 @@
 #include "protocol/openai.h"
 
 static const char *const s_fields[] = {
-    "id", "mode", "modelAId", "userMessageId", "modelAMessageId", "modelBMessageId", "modality"};
+    "id", "mode", "modelAId", "userMessageId", "modelAMessageId", "modality"};
+/*  The first byte also picks the mode: the default (direct-battle, no
+    modelBMessageId) and modes whose page sends one. */
+static const char *const s_modes[] = {NULL, "direct-battle", "direct", "side-by-side", "battle"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
     arena_modality_t modality = (arena_modality_t)(data[0] % 3);
+    const char *mode = s_modes[(data[0] / 3) % (sizeof s_modes / sizeof s_modes[0])];
     openai_request_t *req = NULL;
     openai_error_t err;
     if (openai_request_parse((const char *)data + 1, size - 1, NULL, &req, &err) < 0)
@@ -28,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.max_prompt_chars = 2048;
     abuf_t out = ABUF_INIT;
     arena_ids_t ids;
-    if (arena_payload_build(req, "0195b2a4-7d3e-7c1a-9f00-1234567890ab", modality, NULL, &lim, &out,
+    if (arena_payload_build(req, "0195b2a4-7d3e-7c1a-9f00-1234567890ab", modality, mode, &lim, &out,
                             &ids, &err) == 0) {
         json_error_t jerr;
         json_t *body = json_loadb(out.data, out.len, 0, &jerr);
@@ -37,6 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < sizeof s_fields / sizeof s_fields[0]; i++)
             if (!json_is_string(json_object_get(body, s_fields[i])))
                 abort();
+        /* modelBMessageId exactly for the modes whose page sends it */
+        json_t *b = json_object_get(body, "modelBMessageId");
+        if (arena_mode_has_b(mode) ? !json_is_string(b) : b != NULL)
+            abort();
+        if (strcmp(json_string_value(json_object_get(body, "mode")),
+                   mode ? mode : ARENA_MODE_DEFAULT) != 0)
+            abort();
         json_t *msg = json_object_get(body, "userMessage");
         if (!json_is_string(json_object_get(msg, "content")) ||
             !json_is_array(json_object_get(msg, "experimental_attachments")))

@@ -313,6 +313,8 @@ arenaTest('pacing moves requests to another node of a three-node mesh', async (t
     const e = await apiError(ask());
     assert.equal(e.status, 503);
     assert.equal(e.code, 'no_capacity');
+    assert.match(e.message, /resting between requests \(pacing/);
+    assert.ok(retryAfter(e.headers).s > 10, 'Retry-After: until the next slot');
     assert.ok(Date.now() - t0 >= 1400, 'it waited for a slot first');
     assert.deepEqual(served(), [1, 0, 1], 'no account was used before its slot');
     // the status shows each account's next slot, on every node

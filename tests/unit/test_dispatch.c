@@ -1542,6 +1542,8 @@ static void test_paced(void **state)
     assert_non_null(s_submit(env, q, T_MODEL, "Third."));
     s_wait_final(env, q);
     s_expect_error(q, 503, "no_capacity");
+    assert_non_null(strstr(q->err.message, "pacing")); /* says why, and when */
+    assert_in_range(q->retry_after_ms, 50000, 60000);
     assert_int_equal(s_total_fetches(env), 2);
     /* a peer's start on account B also holds B back here */
     long long ago[] = {0};
