@@ -48,6 +48,7 @@ fuzz:
 # A short run of every fuzzer over its seed corpus (a smoke, not a campaign).
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZ_BUILD)/fuzz_*; do \
+	    [ -f "$$f" ] && [ -x "$$f" ] || continue; \
 	    name=$$(basename $$f); codec=$${name#fuzz_}; \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$codec; \
 	    echo "fuzz-smoke: $$name ($(FUZZ_SECONDS)s)"; \
