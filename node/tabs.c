@@ -176,11 +176,14 @@ static long long s_flag_ms(tabs_t *self, const tab_t *tab, long long now, const 
     return cooldown_remaining(self->cfg.cooldowns, id, COOLDOWN_ALL, now, reason);
 }
 
-/*  Challenged, logged out or flagged: no request goes to this tab. */
+/*  Challenged, refused by LMArena as not logged in (401), or flagged: no
+    request goes to this tab. A tab that only *says* it is logged out (its
+    page shows no session cookie) still gets requests: the cookie may be
+    out of the script's reach (HttpOnly) on a logged-in page, and a real
+    logged-out tab costs one 401 before it rests. */
 static bool s_blocked(tabs_t *self, const tab_t *tab, long long now)
 {
-    return tab->challenged || tab->logged_in == 0 || tab->login_required ||
-           s_flag_ms(self, tab, now, NULL) > 0;
+    return tab->challenged || tab->login_required || s_flag_ms(self, tab, now, NULL) > 0;
 }
 
 static long long s_pace_ms(tabs_t *self, const tab_t *tab, long long now)
@@ -821,7 +824,7 @@ long long tabs_flag_ms(tabs_t *self, long long now_ms, const char **reason_out)
     long long least = 0;
     bool any = false;
     for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs)) {
-        if (tab->challenged || tab->logged_in == 0 || tab->login_required)
+        if (tab->challenged || tab->login_required)
             continue;
         any = true;
         const char *reason = NULL;
