@@ -114,6 +114,8 @@ e2eTest('participant B never reaches the client: A\'s answer exactly, with B\'s 
 
     const reqs = await w.fake.requests();
     assert.deepEqual(reqs.map((q) => q.status), [200, 200, 200, 200]);
+    // Playwright reports frames asynchronously: wait (bounded) to have seen all four.
+    await waitFor(() => tab.received('fetch').length >= 4, {timeoutMs: 5000, what: 'four fetch frames at the tab'});
     const jobs = tab.received('fetch').map((f) => f.id);
     assert.equal(jobs.length, 4);
     for (const [i, job] of jobs.entries()) {
@@ -147,7 +149,11 @@ e2eTest(
         assert.equal(reqs.filter((q) => /create-evaluation/.test(q.path)).length, 1, 'one upstream request');
         assert.equal(reqs[0].status, 400);
         assert.equal(reqs[0].body.mode, 'direct');
-        assert.equal(a.received('fetch').length + b.received('fetch').length, 1, 'no other tab tried');
+        const fetches = () => a.received('fetch').length + b.received('fetch').length;
+        await waitFor(() => fetches() >= 1, {timeoutMs: 5000, what: 'the fetch frame at a tab'});
+        await a.waitJobsEnded();
+        await b.waitJobsEnded();
+        assert.equal(fetches(), 1, 'no other tab tried');
     });
 
 e2eTest(
@@ -166,6 +172,10 @@ e2eTest(
         assert.equal(reqs[0].status, 400);
         assert.match(reqs[0].reason, /ZodError/);
         // The tab that met it carries the diagnosis; the other one nothing.
+        await waitFor(
+            () => tabs.some((x) => x.received('fetch').length > 0),
+            {timeoutMs: 5000, what: 'the fetch frame at a tab'});
+        for (const x of tabs) await x.waitJobsEnded();
         const ran = tabs.filter((x) => x.received('fetch').length > 0);
         assert.equal(ran.length, 1, 'one tab ran the request');
         const id = ran[0].sent('hello')[0].tab;
@@ -261,12 +271,16 @@ e2eTest(
         reqs = await w.fake.requests();
         assert.equal(reqs.length, 6);
         assert.deepEqual(reqs.slice(2).map((q) => [q.status, q.account]), Array(4).fill([200, other]));
+        await waitFor(
+            () => byUser[other].received('fetch').length >= 5,
+            {timeoutMs: 5000, what: 'five fetch frames at the other account\'s tab'});
+        await byUser[flagged].waitJobsEnded();
         assert.equal(byUser[flagged].received('fetch').length, 1, 'the flagged account\'s tab got nothing more');
         assert.equal(byUser[other].received('fetch').length, 5);
     });
 
 e2eTest(
-    'login gate: a logged-out tab says so and gets no request (503 after the queue timeout)',
+    'login gate: a logged-out tab says so; LMArena\'s 401 takes it out of routing until it logs in',
     {world: {node: {queueTimeout: 1500}}}, async (t, w) => {
         const tab = await w.openTab({path: '/?as='});
         await w.waitHealthTabs(1);
@@ -277,30 +291,50 @@ e2eTest(
             return s.tabs.list?.[0]?.logged_in === false && s;
         }, {timeoutMs: 5000, what: '/mesh/status: the tab logged out'});
         const [l] = me.tabs.list;
-        assert.deepEqual([l.id, l.logged_in, l.challenged, l.hint], [id, false, false, HINT_LOGIN]);
-        assert.equal(me.tabs.healthy, 0);
+        assert.deepEqual(
+            [l.id, l.logged_in, l.login_required, l.challenged, l.hint], [id, false, false, false, HINT_LOGIN]);
+        assert.equal(l.account_known, false, 'no account without a session');
+
+        // The tab's word alone does not gate it (the session cookie may be
+        // HttpOnly, out of the script's reach): one request goes up, LMArena
+        // answers 401, and no other tab can take it.
+        const e = await apiError(w.client().chat.completions.create(ask('fake-chat', 'Hello, logged out.')));
+        assert.equal(e.status, 502);
+        assert.equal(e.code, 'upstream_error');
+        assert.match(e.message, /not logged in/);
+        let reqs = await w.fake.requests();
+        assert.deepEqual(reqs.map((q) => [q.status, q.account]), [[401, 'default']], 'one request, refused 401');
+        // From the 401 on the tab is out of routing, and says what to do.
+        const gated = await selfStatus(w);
+        assert.deepEqual(
+            gated.tabs.list.map((x) => [x.id, x.logged_in, x.login_required, x.hint]), [[id, false, true, HINT_LOGIN]]);
+        assert.equal(gated.tabs.healthy, 0);
         assert.equal((await w.node.health()).json.status, 'degraded');
 
+        // The next request is not sent upstream: 503 once the queue timeout is over.
         const t0 = Date.now();
-        const e = await apiError(w.client().chat.completions.create(ask('fake-chat', 'Hello, logged out.')));
+        const e2 = await apiError(w.client().chat.completions.create(ask('fake-chat', 'Hello again, logged out.')));
         const ms = Date.now() - t0;
-        assert.equal(e.status, 503);
-        assert.equal(e.code, 'no_capacity');
+        assert.equal(e2.status, 503);
+        assert.equal(e2.code, 'no_capacity');
         assert.ok(ms >= 1400, `answered after the queue timeout (${ms} ms)`);
-        assert.deepEqual(await w.fake.requests(), [], 'nothing reached LMArena');
-        assert.equal(tab.received('fetch').length, 0);
+        assert.equal((await w.fake.requests()).length, 1, 'nothing more reached LMArena');
+        await tab.waitJobsEnded();
+        assert.equal(tab.received('fetch').length, 1);
 
-        // Logged in, the same tab serves.
+        // Logged in, the same tab serves again.
         await tab.page.goto(`${w.fake.url}/?as=late-user`, {waitUntil: 'load'});
         await tab.waitConnected();
         await waitFor(async () => {
             const s = await selfStatus(w);
-            return s.tabs.list?.length === 1 && s.tabs.list[0].logged_in === true && s.tabs.healthy === 1;
+            const x = s.tabs.list?.[0];
+            return s.tabs.list.length === 1 && x.logged_in === true && !x.login_required && s.tabs.healthy === 1;
         }, {timeoutMs: 10000, what: '/mesh/status: the tab logged in'});
+        assert.equal((await selfStatus(w)).tabs.list[0].hint, null);
         const r = await w.client().chat.completions.create(ask('fake-chat', 'Hello, logged in.'));
         assert.equal(r.choices[0].message.content, FAKE_ANSWER);
-        const reqs = await w.fake.requests();
-        assert.deepEqual(reqs.map((q) => [q.status, q.account]), [[200, 'late-user']]);
+        reqs = await w.fake.requests();
+        assert.deepEqual(reqs.map((q) => [q.status, q.account]), [[401, 'default'], [200, 'late-user']]);
     });
 
 e2eTest(
