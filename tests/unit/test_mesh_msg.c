@@ -1657,8 +1657,10 @@ static void test_hostile_headers(void **state)
             fail_msg("%s: rc %d want %d (%s)", cases[i].what, rc, cases[i].rc, err);
         if (cases[i].reason && !strstr(err, cases[i].reason))
             fail_msg("%s: reason \"%s\" lacks \"%s\"", cases[i].what, err, cases[i].reason);
-        /* refused by the walk over headers: no allocation sized by the input */
-        if (dt > 0.25)
+        /* refused by the walk over headers: no allocation sized by the input
+           (the ASan build enforces that: max_allocation_size_mb above); the
+           time is only a hang guard, generous for a loaded machine */
+        if (dt > 5.0)
             fail_msg("%s: took %.3f s", cases[i].what, dt);
         mesh_msg_clear(&m);
         free(cases[i].b.p);
