@@ -58,6 +58,8 @@ long long cooldown_set(cooldown_t *self, const char *node_id, const char *model,
         return 0;
     if (remaining_ms < COOLDOWN_MIN_MS)
         remaining_ms = COOLDOWN_MIN_MS;
+    if (remaining_ms > COOLDOWN_MAX_MS)
+        remaining_ms = COOLDOWN_MAX_MS;
     long long until = now_ms + remaining_ms;
     store_cooldown_t *c = s_find(self, node_id, model);
     if (!c) {

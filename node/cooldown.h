@@ -12,6 +12,7 @@
 
 #define COOLDOWN_ALL "*"
 #define COOLDOWN_MIN_MS 5000LL
+#define COOLDOWN_MAX_MS (7LL * 24 * 3600 * 1000) /* the longest Retry-After honoured */
 
 typedef struct _cooldown_t cooldown_t;
 
@@ -19,7 +20,8 @@ typedef struct _cooldown_t cooldown_t;
 cooldown_t *cooldown_new(store_t *store, long long now_ms);
 void cooldown_destroy(cooldown_t **self_p);
 
-/*  Cools (node_id, model) for remaining_ms (raised to COOLDOWN_MIN_MS). A
+/*  Cools (node_id, model) for remaining_ms (raised to COOLDOWN_MIN_MS,
+    lowered to COOLDOWN_MAX_MS: a peer's account flag is taken over here). A
     shorter cooldown never shortens a running longer one. Persists. Returns
     the remaining ms now in force. */
 long long cooldown_set(cooldown_t *self, const char *node_id, const char *model,

@@ -22,7 +22,8 @@ typedef struct {
     int inflight;
     bool challenged;
     long long connected_ms;
-    char account[PACE_ACCOUNT_MAX]; /* pace key: the reported hash, else "tab:<id>" */
+    char account[PACE_ACCOUNT_MAX];         /* pace key: the reported hash, else "tab:<id>" */
+    char flag_id[TABS_ACCOUNT_COOLDOWN_ID]; /* its flag's cooldown id, kept with it */
     bool account_known;
     int logged_in;       /* -1 unknown, 0 no, 1 yes (state frames) */
     bool login_required; /* a 401 since the last state saying logged in */
@@ -164,16 +165,17 @@ void tabs_account_cooldown_id(const char *account, char *buf, size_t size)
     snprintf(buf, size, TABS_ACCT_PREFIX "%s", hex);
 }
 
-static void s_acct_id(const tab_t *tab, char *buf, size_t size)
+/*  The tab's pace key, and its flag's cooldown id computed once here (the
+    routing checks it for every tab on every pick). */
+static void s_set_account(tab_t *tab, const char *key)
 {
-    tabs_account_cooldown_id(tab->account, buf, size);
+    snprintf(tab->account, sizeof tab->account, "%s", key);
+    tabs_account_cooldown_id(tab->account, tab->flag_id, sizeof tab->flag_id);
 }
 
 static long long s_flag_ms(tabs_t *self, const tab_t *tab, long long now, const char **reason)
 {
-    char id[TABS_ACCOUNT_COOLDOWN_ID];
-    s_acct_id(tab, id, sizeof id);
-    return cooldown_remaining(self->cfg.cooldowns, id, COOLDOWN_ALL, now, reason);
+    return cooldown_remaining(self->cfg.cooldowns, tab->flag_id, COOLDOWN_ALL, now, reason);
 }
 
 /*  Challenged, refused by LMArena as not logged in (401), or flagged: no
@@ -296,7 +298,9 @@ static void s_hello(tabs_t *self, const link_event_t *ev)
     tab->ua = strdup(ev->ua ? ev->ua : "");
     tab->connected_ms = zclock_time();
     tab->logged_in = -1;
-    snprintf(tab->account, sizeof tab->account, "tab:%s", ev->tab);
+    char key[PACE_ACCOUNT_MAX];
+    snprintf(key, sizeof key, "tab:%s", ev->tab);
+    s_set_account(tab, key);
     if (!tab->id || !tab->href || !tab->ua) {
         void *p = tab;
         s_tab_free(&p);
@@ -379,9 +383,8 @@ static void s_account_flag(tabs_t *self, exec_t *x, exec_fail_t *f, long long no
     if (ms < 0)
         ms = self->cfg.cooldown_default_ms;
     if (x->tab) {
-        char id[TABS_ACCOUNT_COOLDOWN_ID];
-        s_acct_id(x->tab, id, sizeof id);
-        f->cooled_ms = cooldown_set(self->cfg.cooldowns, id, COOLDOWN_ALL, ms, "account_flag", now);
+        f->cooled_ms = cooldown_set(self->cfg.cooldowns, x->tab->flag_id, COOLDOWN_ALL, ms,
+                                    "account_flag", now);
         alog_warn("LMArena flagged the account of tab %s (429 prompt failed): its tabs rest %llds",
                   x->tab->id, f->cooled_ms / 1000);
         s_accounts_changed(self);
@@ -437,7 +440,9 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
     case ARENA_FAIL_LOGIN:
         if (x->tab && !x->tab->login_required) {
             x->tab->login_required = true;
-            alog_warn("tab %s is not logged in to LMArena (401): log in in that tab", x->tab->id);
+            alog_warn("tab %s is not logged in to LMArena (401): it rests until it says it is "
+                      "logged in again (log in there, or reload it)",
+                      x->tab->id);
             s_accounts_changed(self);
         }
         openai_error_set(&f->err, "upstream_error", NULL,
@@ -561,17 +566,20 @@ static void s_state(tabs_t *self, tab_t *tab, const link_frame_t *fr)
                   fr->challenge ? "shows a challenge" : "is clear of challenges");
         freed |= !fr->challenge;
     }
+    if (fr->logged_in == 1 && tab->login_required) {
+        /* any state saying logged in (a new session after a 401) frees it */
+        tab->login_required = false;
+        freed = true;
+    }
     if (fr->logged_in >= 0 && fr->logged_in != tab->logged_in) {
         tab->logged_in = fr->logged_in;
         changed = true;
-        if (fr->logged_in) {
-            freed |= tab->login_required;
-            tab->login_required = false;
+        if (fr->logged_in)
             alog_info("tab %s is logged in to LMArena", tab->id);
-        } else {
-            alog_warn("tab %s is not logged in to LMArena: log in in that tab to serve from it",
+        else
+            alog_warn("tab %s says it is not logged in to LMArena: log in in that tab (LMArena "
+                      "refuses its requests until then)",
                       tab->id);
-        }
     }
     char key[PACE_ACCOUNT_MAX];
     if (fr->account)
@@ -581,7 +589,7 @@ static void s_state(tabs_t *self, tab_t *tab, const link_frame_t *fr)
     else
         snprintf(key, sizeof key, "%s", tab->account); /* not said: unchanged */
     if (strcmp(key, tab->account) != 0) {
-        snprintf(tab->account, sizeof tab->account, "%s", key);
+        s_set_account(tab, key);
         tab->account_known = fr->account != NULL;
         changed = true;
         alog_info("tab %s: account %s", tab->id, tab->account_known ? key : "unknown");

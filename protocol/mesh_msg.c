@@ -467,9 +467,12 @@ static int s_dec_account(const msgpack_object *o, mesh_account_t *ac, s_err_t *e
     if (s_alloc((void **)&ac->starts_ago_ms, st->size, sizeof *ac->starts_ago_ms, e) < 0)
         return -1;
     ac->n_starts = st->size;
-    for (uint32_t i = 0; i < st->size; i++)
+    for (uint32_t i = 0; i < st->size; i++) {
         if (s_as_i64(&st->ptr[i], "accounts.starts", 0, &ac->starts_ago_ms[i], e) < 0)
             return -1;
+        if (ac->starts_ago_ms[i] > MESH_MAX_START_AGO_MS) /* no overflow when aged */
+            return s_fail(e, "\"accounts\" start older than %lld ms", MESH_MAX_START_AGO_MS);
+    }
     return 0;
 }
 
@@ -819,7 +822,8 @@ static int s_put_account(msgpack_packer *pk, const mesh_account_t *ac)
         s_put_i64(pk, ac->flag_remaining_ms, 0) < 0 || msgpack_pack_array(pk, ac->n_starts))
         return -1;
     for (size_t i = 0; i < ac->n_starts; i++)
-        if (s_put_i64(pk, ac->starts_ago_ms[i], 0) < 0)
+        if (ac->starts_ago_ms[i] > MESH_MAX_START_AGO_MS ||
+            s_put_i64(pk, ac->starts_ago_ms[i], 0) < 0)
             return -1;
     return 0;
 }

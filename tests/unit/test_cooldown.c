@@ -173,6 +173,9 @@ static void test_minimum(void **state)
         {5000, 5000},
         {5001, 5001},
         {1800000, 1800000},
+        {COOLDOWN_MAX_MS, COOLDOWN_MAX_MS},
+        {COOLDOWN_MAX_MS + 1, COOLDOWN_MAX_MS},
+        {INT64_MAX, COOLDOWN_MAX_MS}, /* a hostile peer's flag: no overflow */
     };
     assert_int_equal(COOLDOWN_MIN_MS, 5000);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -9,6 +9,7 @@
     under ASan, without any allocation over 64 MiB); every truncation of every
     sample. With ARENA_WRITE_CORPUS=DIR set, one more test
     writes the samples as the fuzzer's seed corpus. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1831,17 +1832,18 @@ static void test_accounts_optional(void **state)
     assert_null(d.states[0].accounts);
     mesh_msg_clear(&d);
     abuf_free(&b);
-    /* negative ages, a negative flag, an empty id: refused */
-    static const int64_t bad[][2] = {{-1, 0}, {0, -1}};
-    for (size_t k = 0; k < 3; k++) {
+    /* negative ages, a negative flag, an empty id, an age past the bound
+       (it would overflow once aged): refused */
+    static const int64_t bad[][2] = {{-1, 0}, {0, -1}, {0, 0}, {MESH_MAX_START_AGO_MS + 1, 0}};
+    for (size_t k = 0; k < 4; k++) {
         mesh_state_t *st = &m.states[0];
         st->n_accounts = 1;
         st->accounts = calloc(1, sizeof *st->accounts);
         st->accounts[0].id = s_dup(k == 2 ? "" : "0123456789abcdef0123456789abcdef");
         st->accounts[0].n_starts = 1;
         st->accounts[0].starts_ago_ms = calloc(1, sizeof(int64_t));
-        st->accounts[0].starts_ago_ms[0] = k < 2 ? bad[k][0] : 0;
-        st->accounts[0].flag_remaining_ms = k < 2 ? bad[k][1] : 0;
+        st->accounts[0].starts_ago_ms[0] = bad[k][0];
+        st->accounts[0].flag_remaining_ms = bad[k][1];
         abuf_t out = ABUF_INIT;
         assert_int_equal(mesh_msg_encode(&m, &out), -1); /* the encoder refuses them too */
         abuf_free(&out);
@@ -1851,6 +1853,28 @@ static void test_accounts_optional(void **state)
         st->accounts = NULL;
         st->n_accounts = 0;
     }
+    /* the decoder too: the bound itself passes, one more ms is malformed
+       (2592000000 ms goes out as uint32 ce 9a 7e c8 00; patched to ...01) */
+    mesh_state_t *st = &m.states[0];
+    st->n_accounts = 1;
+    st->accounts = calloc(1, sizeof *st->accounts);
+    st->accounts[0].id = s_dup("0123456789abcdef0123456789abcdef");
+    st->accounts[0].n_starts = 1;
+    st->accounts[0].starts_ago_ms = calloc(1, sizeof(int64_t));
+    st->accounts[0].starts_ago_ms[0] = MESH_MAX_START_AGO_MS;
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(mesh_msg_encode(&m, &out), 0);
+    assert_int_equal(mesh_msg_decode((const uint8_t *)out.data, out.len, &d, NULL, 0), MESH_MSG_OK);
+    mesh_msg_clear(&d);
+    static const uint8_t at_bound[] = {0xce, 0x9a, 0x7e, 0xc8, 0x00};
+    uint8_t *hit = memmem(out.data, out.len, at_bound, sizeof at_bound);
+    assert_non_null(hit);
+    hit[4] = 0x01;
+    char err[256] = "";
+    assert_int_equal(mesh_msg_decode((const uint8_t *)out.data, out.len, &d, err, sizeof err),
+                     MESH_MSG_MALFORMED);
+    assert_non_null(strstr(err, "older than"));
+    abuf_free(&out);
     mesh_msg_clear(&m);
 }
 
