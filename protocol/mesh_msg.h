@@ -30,8 +30,8 @@
 #define MESH_MSG_MAX_KEYS 64         /* entries of one field map (message, state, peer) */
 #define MESH_MAX_ACCOUNTS 64         /* accounts of one node state */
 #define MESH_MAX_STARTS 1000         /* recent request starts of one account */
-#define MESH_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000) /* a start older than 30 days is refused   \
-                                                         */
+/* A start older than 30 days is refused (aging it can then never overflow). */
+#define MESH_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
 
 typedef enum {
     MESH_MSG_OK = 0,
