@@ -11,10 +11,12 @@
     lws_cancel_service() to wake the link thread, nothing else of lws. Stop is
     an atomic flag plus a wake-up.
 
-    Pipe messages are single ZeroMQ frames (so a send is all or nothing):
-    one kind byte, then fields as a 4-byte big-endian length and the bytes
-    (length 0xffffffff: absent). Node → link: 'S' tab text, 'C' tab code
-    reason. Link → node: 'H' tab href ua, 'F' tab text, 'G' tab reason. */
+    Pipe messages are czmq multipart messages (zmsg_t), which ZeroMQ
+    delivers whole or not at all: a one-byte kind frame, then one frame per
+    field (an empty frame for an absent one). Node → link: 'S' tab text,
+    'C' tab code (2 bytes, big-endian) reason. Link → node: 'H' tab href ua,
+    'F' tab text, 'G' tab reason. Both ends have send and receive timeouts
+    of 0, so zmsg_send and zmsg_recv never block. */
 #include "browser_link/link.h"
 
 #include <errno.h>
@@ -33,6 +35,7 @@
 
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
+#include "protocol/hostport.h"
 #include "protocol/link_frame.h"
 
 #define S_PATH "/link"
@@ -45,7 +48,6 @@
 #define S_PEND_MAX 100000              /* events held for the node, hard cap */
 #define S_ORIGIN_MAX 255
 #define S_CLOSE_REASON_MAX 123
-#define S_ABSENT UINT32_MAX
 
 /*  libzmq is not built with ThreadSanitizer, so TSan cannot see that a pipe
     message orders the sender's writes before the receiver's reads; these
@@ -81,7 +83,7 @@ typedef struct s_out {
 
 typedef struct s_pend {
     struct s_pend *next;
-    zmq_msg_t msg;
+    zmsg_t *msg;
 } s_pend_t;
 
 /*  One tab connection: the lws per-session data, zeroed by lws. */
@@ -128,7 +130,7 @@ struct _link_t {
 };
 
 typedef struct {
-    const char *p; /* NULL: absent */
+    const char *p; /* NULL: absent (sent as an empty frame) */
     size_t len;
 } s_field_t;
 
@@ -151,65 +153,45 @@ static s_field_t s_cstr(const char *s)
     return (s_field_t){s, s ? strlen(s) : 0};
 }
 
-/* ------------------------------------------------------------ pipe codec */
+/* ---------------------------------------------------------- pipe messages */
 
-static int s_wire_build(char kind, const s_field_t *f, size_t n, zmq_msg_t *msg)
+/*  The kind frame, then one frame per field; NULL when out of memory. */
+static zmsg_t *s_msg_new(char kind, const s_field_t *f, size_t n)
 {
-    size_t total = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (f[i].p && f[i].len >= S_ABSENT)
-            return -1;
-        total += 4 + (f[i].p ? f[i].len : 0);
-    }
-    if (zmq_msg_init_size(msg, total) != 0)
+    zmsg_t *m = zmsg_new();
+    if (!m || zmsg_addmem(m, &kind, 1) < 0)
+        goto err;
+    for (size_t i = 0; i < n; i++)
+        if (zmsg_addmem(m, f[i].p ? f[i].p : "", f[i].p ? f[i].len : 0) < 0)
+            goto err;
+    return m;
+err:
+    zmsg_destroy(&m);
+    return NULL;
+}
+
+/*  The kind of m and its n fields, borrowed from m (an empty field is "",
+    never NULL); -1 when m has another shape. */
+static int s_msg_fields(zmsg_t *m, char *kind, s_field_t *f, size_t n)
+{
+    zframe_t *k = zmsg_first(m);
+    if (zmsg_size(m) != n + 1 || zframe_size(k) != 1)
         return -1;
-    unsigned char *w = zmq_msg_data(msg);
-    *w++ = (unsigned char)kind;
+    *kind = (char)zframe_data(k)[0];
     for (size_t i = 0; i < n; i++) {
-        uint32_t len = f[i].p ? (uint32_t)f[i].len : S_ABSENT;
-        w[0] = (unsigned char)(len >> 24), w[1] = (unsigned char)(len >> 16);
-        w[2] = (unsigned char)(len >> 8), w[3] = (unsigned char)len;
-        w += 4;
-        if (f[i].p && f[i].len) {
-            memcpy(w, f[i].p, f[i].len);
-            w += f[i].len;
-        }
+        zframe_t *fr = zmsg_next(m);
+        size_t len = zframe_size(fr);
+        f[i] = (s_field_t){len ? (const char *)zframe_data(fr) : "", len};
     }
     return 0;
 }
 
-/*  Splits a pipe message into exactly n fields; -1 when it does not fit. */
-static int s_wire_parse(const unsigned char *buf, size_t len, char *kind, s_field_t *f, size_t n)
-{
-    if (len < 1)
-        return -1;
-    *kind = (char)buf[0];
-    size_t at = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (len - at < 4)
-            return -1;
-        uint32_t flen = (uint32_t)buf[at] << 24 | (uint32_t)buf[at + 1] << 16 |
-                        (uint32_t)buf[at + 2] << 8 | buf[at + 3];
-        at += 4;
-        if (flen == S_ABSENT) {
-            f[i] = (s_field_t){NULL, 0};
-            continue;
-        }
-        if (flen > len - at)
-            return -1;
-        f[i] = (s_field_t){(const char *)buf + at, flen};
-        at += flen;
-    }
-    return at == len ? 0 : -1;
-}
-
 static char *s_field_dup(s_field_t f)
 {
-    if (!f.p)
-        return NULL;
     char *s = malloc(f.len + 1);
     if (s) {
-        memcpy(s, f.p, f.len);
+        if (f.len)
+            memcpy(s, f.p, f.len);
         s[f.len] = '\0';
     }
     return s;
@@ -222,51 +204,10 @@ typedef struct {
     size_t scheme_len, host_len, port_len;
 } s_origin_t;
 
-static bool s_host_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_';
-}
-
-/*  A DNS-ish host: no empty labels (no leading, trailing or double dots). */
-static bool s_host_valid(const char *h, size_t n)
-{
-    if (n == 0 || h[0] == '.' || h[n - 1] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!s_host_char(h[i]) || (h[i] == '.' && h[i + 1] == '.'))
-            return false;
-    return true;
-}
-
-static const char *s_parse_host(const char *h, s_origin_t *o)
-{
-    const char *end = h;
-    if (*h == '[') {
-        end = strchr(h, ']');
-        if (!end)
-            return NULL;
-        end++;
-        for (const char *p = h + 1; p < end - 1; p++)
-            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
-                  (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
-                return NULL;
-    } else {
-        const char *start = h;
-        if (h[0] == '*' && h[1] == '.')
-            start = h + 2; /* wildcard label; only patterns may keep it */
-        end = start;
-        while (*end && *end != ':')
-            end++;
-        if (!s_host_valid(start, (size_t)(end - start)))
-            return NULL;
-    }
-    o->host = h;
-    o->host_len = (size_t)(end - h);
-    return end;
-}
-
-/*  scheme "://" host [":" port], nothing after (no path, no user info). */
+/*  scheme "://" host [":" port], nothing after (no path, no user info).
+    Host and port follow HOST:PORT's rule (protocol/hostport), the port
+    optional; a pattern's host may start with "*." (a real origin's never
+    matches one, see s_origin_match). */
 static int s_origin_parse(const char *s, s_origin_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -281,18 +222,23 @@ static int s_origin_parse(const char *s, s_origin_t *o)
             return -1;
     o->scheme = s;
     o->scheme_len = (size_t)(sep - s);
-    const char *p = s_parse_host(sep + 3, o);
-    if (!p || o->host_len == 0)
+    const char *h = sep + 3;
+    const char *start = h[0] == '*' && h[1] == '.' ? h + 2 : h; /* wildcard label */
+    const char *end = start[0] == '[' ? strchr(start, ']') : start + strcspn(start, ":");
+    if (!end || (start != h && start[0] == '['))
         return -1;
-    if (*p == ':') {
-        o->port = ++p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        o->port_len = (size_t)(p - o->port);
-        if (o->port_len == 0 || o->port_len > 5)
-            return -1;
+    if (start[0] == '[')
+        end++;
+    if (!hostport_host_valid(start, (size_t)(end - start)))
+        return -1;
+    o->host = h;
+    o->host_len = (size_t)(end - h);
+    if (*end == ':') {
+        o->port = end + 1;
+        o->port_len = strlen(o->port);
+        return hostport_port(o->port, o->port_len) > 0 ? 0 : -1;
     }
-    return *p == '\0' ? 0 : -1;
+    return *end == '\0' ? 0 : -1;
 }
 
 static bool s_ieq(const char *a, size_t alen, const char *b, size_t blen)
@@ -357,18 +303,17 @@ static void s_resume_all(link_t *self)
     is full and resumes the paused tabs once everything went. */
 static void s_flush_pending(link_t *self)
 {
-    void *sock = zsock_resolve(self->link_end);
     while (self->pend_head) {
         s_pend_t *p = self->pend_head;
         S_PIPE_RELEASE(&self->ev_sync);
-        if (zmq_msg_send(&p->msg, sock, ZMQ_DONTWAIT) < 0) {
+        if (zmsg_send(&p->msg, self->link_end) < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 lws_sul_schedule(self->ctx, 0, &self->retry_sul, s_retry_cb, S_RETRY_US);
                 return;
             }
             alog_error("link: event pipe failed (%s), an event is lost", zmq_strerror(errno));
         }
-        zmq_msg_close(&p->msg);
+        zmsg_destroy(&p->msg);
         self->pend_head = p->next;
         if (!self->pend_head)
             self->pend_tail = NULL;
@@ -384,18 +329,18 @@ static void s_retry_cb(lws_sorted_usec_list_t *sul)
     s_flush_pending(self);
 }
 
-static void s_pend_push(link_t *self, zmq_msg_t *msg)
+/*  Queues *msg_p (consumed) behind the events already waiting. */
+static void s_pend_push(link_t *self, zmsg_t **msg_p)
 {
     s_pend_t *p = malloc(sizeof *p);
     if (!p) {
         alog_error("link: out of memory, an event for the node is lost");
-        zmq_msg_close(msg);
+        zmsg_destroy(msg_p);
         return;
     }
     p->next = NULL;
-    zmq_msg_init(&p->msg);
-    zmq_msg_move(&p->msg, msg);
-    zmq_msg_close(msg);
+    p->msg = *msg_p;
+    *msg_p = NULL;
     if (self->pend_tail)
         self->pend_tail->next = p;
     else
@@ -417,8 +362,8 @@ static void s_emit(link_t *self, s_conn_t *c, char kind, const s_field_t *f, siz
             s_conn_close(c, S_CLOSE_TRY_LATER, "node busy", true);
         return;
     }
-    zmq_msg_t msg;
-    if (s_wire_build(kind, f, n, &msg) < 0) {
+    zmsg_t *msg = s_msg_new(kind, f, n);
+    if (!msg) {
         alog_error("link: out of memory, a '%c' event is lost", kind);
         if (c)
             s_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory", true);
@@ -426,11 +371,11 @@ static void s_emit(link_t *self, s_conn_t *c, char kind, const s_field_t *f, siz
     }
     if (!self->pend_head) {
         S_PIPE_RELEASE(&self->ev_sync);
-        if (zmq_msg_send(&msg, zsock_resolve(self->link_end), ZMQ_DONTWAIT) >= 0)
+        if (zmsg_send(&msg, self->link_end) == 0)
             return;
         if (errno != EAGAIN && errno != EINTR) {
             alog_error("link: event pipe failed (%s), an event is lost", zmq_strerror(errno));
-            zmq_msg_close(&msg);
+            zmsg_destroy(&msg);
             return;
         }
     }
@@ -711,7 +656,7 @@ static void s_conn_tick(s_conn_t *c)
 static void s_cmd_send(link_t *self, s_field_t tab, s_field_t text)
 {
     char id[LINK_MAX_ID + 1];
-    if (!tab.p || tab.len > LINK_MAX_ID || !text.p)
+    if (tab.len > LINK_MAX_ID)
         return;
     memcpy(id, tab.p, tab.len);
     id[tab.len] = '\0';
@@ -734,12 +679,11 @@ static void s_cmd_send(link_t *self, s_field_t tab, s_field_t text)
 static void s_cmd_close(link_t *self, s_field_t tab, s_field_t code, s_field_t reason)
 {
     char id[LINK_MAX_ID + 1], why[S_CLOSE_REASON_MAX + 1];
-    if (!tab.p || tab.len > LINK_MAX_ID || !code.p || code.len != 2)
+    if (tab.len > LINK_MAX_ID || code.len != 2)
         return;
     memcpy(id, tab.p, tab.len);
     id[tab.len] = '\0';
-    size_t wlen =
-        reason.p ? (reason.len < S_CLOSE_REASON_MAX ? reason.len : S_CLOSE_REASON_MAX) : 0;
+    size_t wlen = reason.len < S_CLOSE_REASON_MAX ? reason.len : S_CLOSE_REASON_MAX;
     if (wlen)
         memcpy(why, reason.p, wlen);
     why[wlen] = '\0';
@@ -749,13 +693,13 @@ static void s_cmd_close(link_t *self, s_field_t tab, s_field_t code, s_field_t r
                      wlen ? why : "closed by node", false);
 }
 
-static void s_command(link_t *self, const unsigned char *buf, size_t len)
+static void s_command(link_t *self, zmsg_t *msg)
 {
     char kind;
     s_field_t f[3];
-    if (s_wire_parse(buf, len, &kind, f, 2) == 0 && kind == 'S')
+    if (s_msg_fields(msg, &kind, f, 2) == 0 && kind == 'S')
         s_cmd_send(self, f[0], f[1]);
-    else if (s_wire_parse(buf, len, &kind, f, 3) == 0 && kind == 'C')
+    else if (s_msg_fields(msg, &kind, f, 3) == 0 && kind == 'C')
         s_cmd_close(self, f[0], f[1], f[2]);
     else
         alog_error("link: undecodable command from the node");
@@ -763,17 +707,11 @@ static void s_command(link_t *self, const unsigned char *buf, size_t len)
 
 static void s_drain_commands(link_t *self)
 {
-    void *sock = zsock_resolve(self->link_end);
-    for (;;) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
-            return;
-        }
+    zmsg_t *msg;
+    while ((msg = zmsg_recv(self->link_end))) {
         S_PIPE_ACQUIRE(&self->cmd_sync);
-        s_command(self, zmq_msg_data(&msg), zmq_msg_size(&msg));
-        zmq_msg_close(&msg);
+        s_command(self, msg);
+        zmsg_destroy(&msg);
     }
 }
 
@@ -866,7 +804,7 @@ static void *s_thread(void *arg)
 
 static int s_copy_config(link_t *self, const link_config_t *cfg)
 {
-    self->bind_addr = strdup(cfg->bind_addr ? cfg->bind_addr : "127.0.0.1");
+    self->bind_addr = strdup(cfg->bind_addr);
     self->token = strdup(cfg->token);
     self->node_name = strdup(cfg->node_name ? cfg->node_name : "arena-node");
     self->origins = calloc(cfg->n_origins + 1, sizeof *self->origins);
@@ -880,11 +818,14 @@ static int s_copy_config(link_t *self, const link_config_t *cfg)
     self->port = cfg->port;
     self->max_frame =
         cfg->max_frame && cfg->max_frame < LINK_MAX_FRAME ? cfg->max_frame : LINK_MAX_FRAME;
-    self->max_tabs = cfg->max_tabs ? cfg->max_tabs : 256;
-    self->tab_queue_max = cfg->tab_queue_max ? cfg->tab_queue_max : 1024;
-    self->hello_us = (int64_t)(cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : 5000) * 1000;
-    self->ping_us = (int64_t)(cfg->ping_interval_ms > 0 ? cfg->ping_interval_ms : 15000) * 1000;
-    self->silent_us = (int64_t)(cfg->silent_close_ms > 0 ? cfg->silent_close_ms : 45000) * 1000;
+    self->max_tabs = cfg->max_tabs ? cfg->max_tabs : LINK_DEFAULT_MAX_TABS;
+    self->tab_queue_max = cfg->tab_queue_max ? cfg->tab_queue_max : LINK_DEFAULT_TAB_QUEUE_MAX;
+    int hello = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : LINK_DEFAULT_HELLO_TIMEOUT_MS;
+    int ping = cfg->ping_interval_ms > 0 ? cfg->ping_interval_ms : LINK_DEFAULT_PING_INTERVAL_MS;
+    int silent = cfg->silent_close_ms > 0 ? cfg->silent_close_ms : LINK_DEFAULT_SILENT_CLOSE_MS;
+    self->hello_us = (int64_t)hello * 1000;
+    self->ping_us = (int64_t)ping * 1000;
+    self->silent_us = (int64_t)silent * 1000;
     return 0;
 }
 
@@ -895,6 +836,8 @@ static zsock_t *s_pair(const char *endpoint, bool bind)
         return NULL;
     zsock_set_sndhwm(s, S_PIPE_HWM);
     zsock_set_rcvhwm(s, S_PIPE_HWM);
+    zsock_set_sndtimeo(s, 0); /* a full pipe is EAGAIN, never a wait */
+    zsock_set_rcvtimeo(s, 0); /* an empty one too */
     zsock_set_linger(s, 0);
     int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
     if (rc < 0)
@@ -940,8 +883,8 @@ static int s_start_thread(link_t *self)
 
 link_t *link_new(const link_config_t *cfg)
 {
-    if (!cfg || !cfg->token || !*cfg->token || (cfg->n_origins && !cfg->origins) || cfg->port < 0 ||
-        cfg->port > 65535) {
+    if (!cfg || !cfg->bind_addr || !cfg->token || !*cfg->token ||
+        (cfg->n_origins && !cfg->origins) || cfg->port < 0 || cfg->port > 65535) {
         alog_error("link: invalid configuration");
         return NULL;
     }
@@ -994,7 +937,7 @@ void link_destroy(link_t **self_p)
     while (self->pend_head) {
         s_pend_t *p = self->pend_head;
         self->pend_head = p->next;
-        zmq_msg_close(&p->msg);
+        zmsg_destroy(&p->msg);
         free(p);
     }
     zsock_destroy(&self->link_end);
@@ -1024,12 +967,12 @@ zsock_t *link_pipe(link_t *self)
 /*  One command to the link thread, never blocking. */
 static int s_command_send(link_t *self, char kind, const s_field_t *f, size_t n)
 {
-    zmq_msg_t msg;
-    if (s_wire_build(kind, f, n, &msg) < 0)
+    zmsg_t *msg = s_msg_new(kind, f, n);
+    if (!msg)
         return -1;
     S_PIPE_RELEASE(&self->cmd_sync);
-    if (zmq_msg_send(&msg, zsock_resolve(self->node_end), ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&msg);
+    if (zmsg_send(&msg, self->node_end) < 0) {
+        zmsg_destroy(&msg);
         return -1;
     }
     lws_cancel_service(self->ctx);
@@ -1064,20 +1007,19 @@ int link_close_tab(link_t *self, const char *tab, int code, const char *reason)
     return s_command_send(self, 'C', f, 3);
 }
 
-static int s_event_decode(const unsigned char *buf, size_t len, link_event_t *ev)
+static int s_event_decode(zmsg_t *msg, link_event_t *ev)
 {
     char kind;
     s_field_t f[3];
-    if (s_wire_parse(buf, len, &kind, f, 3) == 0 && kind == 'H' && f[0].p) {
+    if (s_msg_fields(msg, &kind, f, 3) == 0 && kind == 'H') {
         ev->kind = LINK_EV_HELLO;
         ev->tab = s_field_dup(f[0]);
-        ev->href = s_field_dup(f[1]);
-        ev->ua = s_field_dup(f[2]);
+        ev->href = f[1].len ? s_field_dup(f[1]) : NULL;
+        ev->ua = f[2].len ? s_field_dup(f[2]) : NULL;
         ev->text = strdup("");
-        return ev->tab && ev->text && (ev->href || !f[1].p) && (ev->ua || !f[2].p) ? 0 : -1;
+        return ev->tab && ev->text && (ev->href || !f[1].len) && (ev->ua || !f[2].len) ? 0 : -1;
     }
-    if (s_wire_parse(buf, len, &kind, f, 2) == 0 && (kind == 'F' || kind == 'G') && f[0].p &&
-        f[1].p) {
+    if (s_msg_fields(msg, &kind, f, 2) == 0 && (kind == 'F' || kind == 'G')) {
         ev->kind = kind == 'F' ? LINK_EV_FRAME : LINK_EV_GONE;
         ev->tab = s_field_dup(f[0]);
         ev->text = s_field_dup(f[1]);
@@ -1092,17 +1034,13 @@ int link_recv(link_t *self, link_event_t *ev)
     memset(ev, 0, sizeof *ev);
     if (!self)
         return -1;
-    void *sock = zsock_resolve(self->node_end);
     for (;;) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
+        zmsg_t *msg = zmsg_recv(self->node_end);
+        if (!msg)
             return -1;
-        }
         S_PIPE_ACQUIRE(&self->ev_sync);
-        int rc = s_event_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), ev);
-        zmq_msg_close(&msg);
+        int rc = s_event_decode(msg, ev);
+        zmsg_destroy(&msg);
         if (rc == 0)
             return 0;
         alog_error("link: an event from the link thread could not be read");

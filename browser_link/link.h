@@ -23,19 +23,26 @@
 
 typedef struct _link_t link_t;
 
+/*  What a zero in link_config_t means (none of these is a node option). */
+#define LINK_DEFAULT_HELLO_TIMEOUT_MS 5000
+#define LINK_DEFAULT_PING_INTERVAL_MS 15000
+#define LINK_DEFAULT_SILENT_CLOSE_MS 45000
+#define LINK_DEFAULT_MAX_TABS 256
+#define LINK_DEFAULT_TAB_QUEUE_MAX 1024
+
 typedef struct {
-    const char *bind_addr;      /* "127.0.0.1" */
+    const char *bind_addr;      /* required: the host of --link, e.g. "127.0.0.1" */
     int port;                   /* 0: pick a free port */
     const char *token;          /* required in hello */
-    const char *node_name;      /* sent in welcome */
+    const char *node_name;      /* sent in welcome; NULL: "arena-node" */
     const char *const *origins; /* allowed Origin patterns; a "*." host prefix match sub-domains */
     size_t n_origins;
-    size_t max_frame;     /* default LINK_MAX_FRAME; larger closes with 1009 */
-    int hello_timeout_ms; /* default 5000 */
-    int ping_interval_ms; /* default 15000 */
-    int silent_close_ms;  /* default 45000 */
-    size_t max_tabs;      /* connections, default 256 */
-    size_t tab_queue_max; /* queued outbound frames per tab, default 1024 */
+    size_t max_frame;     /* 0: LINK_MAX_FRAME; larger closes with 1009 */
+    int hello_timeout_ms; /* 0: LINK_DEFAULT_HELLO_TIMEOUT_MS */
+    int ping_interval_ms; /* 0: LINK_DEFAULT_PING_INTERVAL_MS */
+    int silent_close_ms;  /* 0: LINK_DEFAULT_SILENT_CLOSE_MS */
+    size_t max_tabs;      /* connections; 0: LINK_DEFAULT_MAX_TABS */
+    size_t tab_queue_max; /* queued outbound frames per tab; 0: LINK_DEFAULT_TAB_QUEUE_MAX */
 } link_config_t;
 
 typedef enum {
@@ -47,8 +54,8 @@ typedef enum {
 typedef struct {
     link_ev_kind_t kind;
     char *tab;  /* owned */
-    char *href; /* owned, HELLO only */
-    char *ua;   /* owned, HELLO only */
+    char *href; /* owned, HELLO only; NULL when the tab sent none (or "") */
+    char *ua;   /* owned, HELLO only; NULL when the tab sent none (or "") */
     char *text; /* owned, NUL-terminated */
     size_t len;
 } link_event_t;

@@ -18,6 +18,7 @@
 #include "mesh/mesh.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
+#include "protocol/hostport.h"
 
 #define MESH__SNDHWM 1000           /* messages queued per DEALER before mesh_send says full */
 #define MESH__RCVHWM 1000           /* messages queued per inbound connection */
@@ -28,10 +29,10 @@
 #define MESH__LEAVE_LINGER_MS 250   /* how long a closing DEALER may flush its leave */
 #define MESH__MAX_SEEDS 64
 #define MESH__ZAP_RETRY_MS 500
-#define MESH__HOST_MAX 200 /* host part of HOST:PORT */
-#define MESH__SENT 8       /* our pings and ping-reqs awaiting an ack, per peer (a ring) */
-#define MESH__HELPERS 2    /* members asked to probe one silent peer for us */
-#define MESH__RELAYS 4     /* as a helper: ping-reqs about one target run at once */
+#define MESH__HOST_MAX HOSTPORT_HOST_MAX /* host part of HOST:PORT */
+#define MESH__SENT 8    /* our pings and ping-reqs awaiting an ack, per peer (a ring) */
+#define MESH__HELPERS 2 /* members asked to probe one silent peer for us */
+#define MESH__RELAYS 4  /* as a helper: ping-reqs about one target run at once */
 
 /*  A ping or ping-req of ours awaiting its ack (seq 0: a free slot). */
 typedef struct {
@@ -152,8 +153,11 @@ struct _mesh_t {
 int64_t mesh__now(void);  /* monotonic ms */
 int64_t mesh__wall(void); /* unix ms */
 
-/* mesh_addr.c */
+/* mesh_addr.c: endpoints follow protocol/hostport's one rule */
+/*  "HOST:PORT" or "[V6]:PORT" → the bare host (at most hostlen - 1
+    characters) and the port (may be 0). 0 or -1. */
 int mesh__split(const char *ep, char *host, size_t hostlen, int *port);
+/*  hostport_is_loopback. */
 bool mesh__is_loopback(const char *host);
 int mesh__tcp(const char *host, int port, char *out, size_t outlen);
 /*  A HOST:PORT we may dial: well formed, port > 0, loopback unless CURVE. */

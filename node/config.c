@@ -12,7 +12,6 @@
     config_t. */
 #include "node/config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,12 +26,13 @@
 #include "mesh/mesh.h"
 #include "node/forward.h"
 #include "protocol/arena_payload.h"
+#include "protocol/hostport.h"
 #include "protocol/jsonc.h"
+#include "protocol/openai.h"
 
 #define S_FILE_MAX (1024 * 1024) /* bytes of config file */
 #define S_LIST_MAX 256           /* items per repeatable */
 #define S_PATH_MAX 4000          /* data dir / config file path */
-#define S_HOSTPORT_MAX 299       /* fits store_peer_t.endpoint */
 #define S_WHO_MAX 512            /* "config file PATH: key \"x\"" */
 #define S_DEFAULT_FILE "arena-node.jsonc"
 
@@ -118,12 +118,15 @@ typedef struct {
     size_t off, off2;
     const char *metavar;
     const char *help;
-    const char *def; /* shown by --help; NULL: none */
+    const char *def; /* the default, read like any value by s_defaults; NULL: none */
     const char *unit;
 } s_opt_t;
 
 /*  Columns: flag, variable, file key, file synonym, kind, check, min, max,
-    secret, field offset(s), metavar, help, default (for --help), unit. */
+    secret, field offset(s), metavar, help, default, unit. This table is the
+    one place a default is written: s_defaults applies the default column
+    through the same parsers as a flag, --help prints it (or s_shown's words
+    for a setting without a default value). */
 #define S_OFF(field) offsetof(config_t, field)
 #define S_STR_(x) #x
 #define S_STR(x) S_STR_(x) /* a default for --help, from its macro */
@@ -139,12 +142,11 @@ typedef struct {
 
 static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_NAME] = {"name", "ARENA_NAME", "name", NULL, S_TEXT, S_CHECK_WORD, 1, 64, false,
-                  S_OFF(name), 0, "NAME", "node name shown in the mesh", "host name", NULL},
+                  S_OFF(name), 0, "NAME", "node name shown in the mesh", NULL, NULL},
     [OPT_DATA] = {"data", "ARENA_DATA", "data", NULL, S_TEXT, S_CHECK_PATH, 1, S_PATH_MAX, false,
                   S_OFF(data_dir), 0, "DIR", "state directory, created if missing", "./data", NULL},
     [OPT_CONFIG] = {"config", "ARENA_CONFIG", NULL, NULL, S_TEXT, S_CHECK_PATH, 1, S_PATH_MAX,
-                    false, S_OFF(config_file), 0, "FILE", "JSONC config file",
-                    "DIR/" S_DEFAULT_FILE " when present", NULL},
+                    false, S_OFF(config_file), 0, "FILE", "JSONC config file", NULL, NULL},
     [OPT_HTTP] = {"http", "ARENA_HTTP", "http", NULL, S_ADDR, S_CHECK_NONE, 0, 0, false,
                   S_OFF(http_host), S_OFF(http_port), "ADDR:PORT",
                   "OpenAI API, status, userscript, dashboard", "127.0.0.1:5102", NULL},
@@ -155,27 +157,25 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                   S_OFF(mesh_host), S_OFF(mesh_port), "ADDR:PORT", "mesh ROUTER bind",
                   "127.0.0.1:5104", NULL},
     [OPT_ADVERTISE] = {"advertise", "ARENA_ADVERTISE", "advertise", NULL, S_TEXT, S_CHECK_HOSTPORT,
-                       1, S_HOSTPORT_MAX, false, S_OFF(advertise), 0, "HOST:PORT",
-                       "mesh address peers should dial", "from --mesh", NULL},
-    [OPT_SEED] = {"seed", "ARENA_SEED", "seed", "seeds", S_LIST, S_CHECK_HOSTPORT, 1,
-                  S_HOSTPORT_MAX, false, S_OFF(seeds), 0, "HOST:PORT", "a peer to join; repeatable",
-                  "none", NULL},
+                       1, HOSTPORT_MAX, false, S_OFF(advertise), 0, "HOST:PORT",
+                       "mesh address peers should dial", NULL, NULL},
+    [OPT_SEED] = {"seed", "ARENA_SEED", "seed", "seeds", S_LIST, S_CHECK_HOSTPORT, 1, HOSTPORT_MAX,
+                  false, S_OFF(seeds), 0, "HOST:PORT", "a peer to join; repeatable", NULL, NULL},
     [OPT_MESH_SECRET] = {"mesh-secret", "ARENA_MESH_SECRET", "mesh_secret", NULL, S_TEXT,
                          S_CHECK_WORD, 1, 1024, true, S_OFF(mesh_secret), 0, "SECRET",
-                         "shared mesh secret, enables CURVE", "none", NULL},
+                         "shared mesh secret, enables CURVE", NULL, NULL},
     [OPT_LINK_TOKEN] = {"link-token", "ARENA_LINK_TOKEN", "link_token", NULL, S_TEXT, S_CHECK_WORD,
-                        1, 256, true, S_OFF(link_token), 0, "TOKEN", "fixed link token",
-                        "generated once, kept in DATA", NULL},
+                        1, 256, true, S_OFF(link_token), 0, "TOKEN", "fixed link token", NULL,
+                        NULL},
     [OPT_LINK_ORIGIN] = {"link-origin", "ARENA_LINK_ORIGIN", "link_origin", "link_origins", S_LIST,
                          S_CHECK_ORIGIN, 1, 255, false, S_OFF(link_origins), 0, "ORIGIN",
-                         "extra allowed page origin for the browser link; repeatable", "none",
-                         NULL},
+                         "extra allowed page origin for the browser link; repeatable", NULL, NULL},
     [OPT_ARENA_ORIGIN] = {"arena-origin", "ARENA_ARENA_ORIGIN", "arena_origin", NULL, S_TEXT,
                           S_CHECK_ORIGIN, 1, 255, false, S_OFF(arena_origin), 0, "ORIGIN",
                           "LMArena origin the tabs are on", "https://lmarena.ai", NULL},
     [OPT_API_KEY] = {"api-key", "ARENA_API_KEYS", "api_key", "api_keys", S_LIST, S_CHECK_WORD, 1,
-                     256, true, S_OFF(api_keys), 0, "KEY", "accepted bearer key; repeatable",
-                     "none", NULL},
+                     256, true, S_OFF(api_keys), 0, "KEY", "accepted bearer key; repeatable", NULL,
+                     NULL},
     [OPT_ALLOW_ANONYMOUS] = {"allow-anonymous", "ARENA_ALLOW_ANONYMOUS", "allow_anonymous", NULL,
                              S_BOOL, S_CHECK_NONE, 0, 0, false, S_OFF(allow_anonymous), 0, NULL,
                              "allow a non-loopback --http with no API key", "off", NULL},
@@ -199,10 +199,12 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                       "largest request body (k/m/g suffixes: KiB/MiB/GiB)", "32m", "bytes"},
     [OPT_MAX_MESSAGES] = {"max-messages", "ARENA_MAX_MESSAGES", "max_messages", NULL, S_INT,
                           S_CHECK_NONE, 1, 100000, false, S_OFF(max_messages), 0, "N",
-                          "most messages in one chat request", "1024", NULL},
+                          "most messages in one chat request", S_STR(OPENAI_DEFAULT_MAX_MESSAGES),
+                          NULL},
     [OPT_MAX_JSON_DEPTH] = {"max-json-depth", "ARENA_MAX_JSON_DEPTH", "max_json_depth", NULL, S_INT,
                             S_CHECK_NONE, 1, 2048, false, S_OFF(max_json_depth), 0, "N",
-                            "deepest JSON nesting accepted in a request", "32", NULL},
+                            "deepest JSON nesting accepted in a request",
+                            S_STR(OPENAI_DEFAULT_MAX_DEPTH), NULL},
     [OPT_RETRIES] = {"retries", "ARENA_RETRIES", "retries", NULL, S_INT, S_CHECK_NONE, 0, 100,
                      false, S_OFF(retries), 0, "N",
                      "extra attempts on other targets before the first byte", "2", NULL},
@@ -225,10 +227,10 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                              "simultaneous HTTP connections", "4096", NULL},
     [OPT_MODEL_ALIAS] = {"model-alias", "ARENA_MODEL_ALIAS", "model_alias", "model_aliases", S_LIST,
                          S_CHECK_ALIAS, 3, 401, false, S_OFF(model_aliases), 0, "ALIAS=MODEL",
-                         "also serve MODEL under the name ALIAS; repeatable", "none", NULL},
+                         "also serve MODEL under the name ALIAS; repeatable", NULL, NULL},
     [OPT_MODEL_ALLOW] = {"model-allow", "ARENA_MODEL_ALLOW", "model_allow", NULL, S_LIST,
                          S_CHECK_WORD, 1, 200, false, S_OFF(model_allow), 0, "MODEL",
-                         "serve only these models (and aliases of them); repeatable", "all", NULL},
+                         "serve only these models (and aliases of them); repeatable", NULL, NULL},
     [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
                              S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
                              S_OFF(gossip_interval_ms), 0, "MS",
@@ -280,6 +282,15 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_PACE_WINDOW] = {"pace-window", "ARENA_PACE_WINDOW", "pace_window", NULL, S_TEXT,
                          S_CHECK_WINDOW, 1, 32, false, S_OFF(pace_window), 0, "COUNT/SECONDS",
                          "most request starts of one account in any such window", "3/390", NULL},
+};
+
+/*  What --help says for a setting whose default is not a value. */
+static const char *const s_shown[OPT__COUNT] = {
+    [OPT_NAME] = "host name",        [OPT_CONFIG] = "DIR/" S_DEFAULT_FILE " when present",
+    [OPT_ADVERTISE] = "from --mesh", [OPT_SEED] = "none",
+    [OPT_MESH_SECRET] = "none",      [OPT_LINK_TOKEN] = "generated once, kept in DATA",
+    [OPT_LINK_ORIGIN] = "none",      [OPT_API_KEY] = "none",
+    [OPT_MODEL_ALIAS] = "none",      [OPT_MODEL_ALLOW] = "all",
 };
 
 /*  Relations between mesh timings, checked once all layers are merged:
@@ -432,7 +443,8 @@ static int s_parse_bool(const char *s, bool *out)
     return -1;
 }
 
-/*  http(s)://host[:port] with nothing after. */
+/*  http(s)://host[:port] with nothing after; host and port as HOST:PORT
+    has them (protocol/hostport), the port optional here. */
 static int s_origin_ok(const char *s)
 {
     const char *host;
@@ -442,17 +454,14 @@ static int s_origin_ok(const char *s)
         host = s + 7;
     else
         return 0;
-    if (!*host || strpbrk(host, "/?#@ \t"))
+    const char *end = host[0] == '[' ? strchr(host, ']') : host + strcspn(host, ":");
+    if (!end)
         return 0;
-    if (*host == '[' || strchr(host, ':')) {
-        char h[256];
-        int port;
-        return config_split_hostport(host, h, sizeof h, &port) == 0 && port > 0;
-    }
-    for (const char *p = host; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
-            return 0;
-    return 1;
+    if (host[0] == '[')
+        end++;
+    if (!hostport_host_valid(host, (size_t)(end - host)))
+        return 0;
+    return *end == '\0' || (*end == ':' && hostport_port(end + 1, strlen(end + 1)) > 0);
 }
 
 /*  Checks one text value against its option; fills err naming `who`. */
@@ -492,9 +501,8 @@ static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *
                       "%s: expected COUNT/SECONDS (1..1000 starts in 1..86400 s), got \"%s\"", who,
                       shown);
     if (o->check == S_CHECK_HOSTPORT) {
-        char host[256];
-        int port;
-        if (config_split_hostport(v, host, sizeof host, &port) != 0 || port == 0)
+        hostport_t hp;
+        if (hostport_parse(v, len, &hp) != 0 || hp.port == 0)
             return s_fail(err, errlen,
                           "%s: expected HOST:PORT (or [IPv6]:PORT) with a port 1..65535, "
                           "got \"%s\"",
@@ -588,15 +596,14 @@ static int s_list_add_commas(config_t *cfg, s_layer_t *layer, s_opt_id_t id, con
 static int s_set_addr(config_t *cfg, const s_opt_t *o, const char *v, const char *who, char *err,
                       size_t errlen)
 {
-    char host[256];
-    int port;
-    if (strlen(v) > S_HOSTPORT_MAX || config_split_hostport(v, host, sizeof host, &port) != 0)
+    hostport_t hp;
+    if (hostport_parse(v, strlen(v), &hp) != 0)
         return s_fail(err, errlen,
                       "%s: expected ADDR:PORT (or [IPv6]:PORT) with a port 0..65535, got \"%s\"",
                       who, v);
-    if (s_set_str((char **)((char *)cfg + o->off), host, err, errlen) != 0)
+    if (s_set_str((char **)((char *)cfg + o->off), hp.host, err, errlen) != 0)
         return -1;
-    *(int *)((char *)cfg + o->off2) = port;
+    *(int *)((char *)cfg + o->off2) = hp.port;
     return 0;
 }
 
@@ -716,8 +723,14 @@ static int s_apply_json(config_t *cfg, s_layer_t *layer, s_opt_id_t id, const ch
 
 /* ---- layers ----------------------------------------------------------- */
 
+/*  The bottom layer: every default of the table, read like a flag; the
+    name, which has none there, is the host name. */
 static int s_defaults(config_t *cfg, char *err, size_t errlen)
 {
+    s_layer_t layer = {0};
+    for (int i = 0; i < OPT__COUNT; i++)
+        if (s_opts[i].def && s_apply_text(cfg, &layer, (s_opt_id_t)i, s_opts[i].def, err, errlen))
+            return -1;
     char host[256] = {0};
     if (gethostname(host, sizeof host - 1) != 0 || !host[0])
         snprintf(host, sizeof host, "arena-node");
@@ -725,43 +738,7 @@ static int s_defaults(config_t *cfg, char *err, size_t errlen)
         if (!isgraph((unsigned char)*p))
             *p = '-';
     host[64] = '\0';
-    if (s_set_str(&cfg->name, host, err, errlen) ||
-        s_set_str(&cfg->data_dir, "./data", err, errlen) ||
-        s_set_str(&cfg->http_host, "127.0.0.1", err, errlen) ||
-        s_set_str(&cfg->link_host, "127.0.0.1", err, errlen) ||
-        s_set_str(&cfg->mesh_host, "127.0.0.1", err, errlen) ||
-        s_set_str(&cfg->arena_origin, "https://lmarena.ai", err, errlen))
-        return -1;
-    cfg->http_port = 5102;
-    cfg->link_port = 5103;
-    cfg->mesh_port = 5104;
-    cfg->log_level = ALOG_INFO;
-    cfg->tab_jobs = 1;
-    cfg->queue_max = 256;
-    cfg->queue_timeout_ms = 10000;
-    cfg->max_body = 32u * 1024 * 1024;
-    cfg->max_messages = 1024;
-    cfg->max_json_depth = 32;
-    cfg->retries = 2;
-    cfg->cooldown_default_s = 1800;
-    cfg->first_byte_timeout_ms = 180000;
-    cfg->stream_idle_timeout_ms = 180000;
-    cfg->max_connections = 4096;
-    cfg->gossip_interval_ms = MESH_DEFAULT_GOSSIP_MS;
-    cfg->gossip_fanout = MESH_DEFAULT_FANOUT;
-    cfg->ping_interval_ms = MESH_DEFAULT_PING_MS;
-    cfg->ping_timeout_ms = MESH_DEFAULT_PING_TIMEOUT_MS;
-    cfg->suspect_after_ms = MESH_DEFAULT_SUSPECT_MS;
-    cfg->dead_after_ms = MESH_DEFAULT_DEAD_MS;
-    cfg->forget_after_ms = MESH_DEFAULT_FORGET_MS;
-    cfg->forward_accept_timeout_ms = FORWARD_DEFAULT_ACCEPT_MS;
-    cfg->recaptcha_backoff_max_s = 7200;
-    cfg->pace_interval_s = 60;
-    if (s_set_str(&cfg->arena_mode, ARENA_MODE_DEFAULT, err, errlen) ||
-        s_set_str(&cfg->pace, "on", err, errlen) ||
-        s_set_str(&cfg->pace_window, "3/390", err, errlen))
-        return -1;
-    return 0;
+    return s_set_str(&cfg->name, host, err, errlen);
 }
 
 int config_parse_window(const char *s, int *count, int *seconds)
@@ -967,14 +944,6 @@ static int s_apply_flags(config_t *cfg, const s_arg_t *args, size_t nargs, char 
     return 0;
 }
 
-static void s_format_addr(const char *host, int port, char *out, size_t outlen)
-{
-    if (strchr(host, ':'))
-        snprintf(out, outlen, "[%s]:%d", host, port);
-    else
-        snprintf(out, outlen, "%s:%d", host, port);
-}
-
 static int s_int_of(const config_t *cfg, s_opt_id_t id)
 {
     return *(const int *)((const char *)cfg + s_opts[id].off);
@@ -1010,15 +979,15 @@ static int s_validate(const config_t *cfg, char *err, size_t errlen)
     if (s_check_relations(cfg, err, errlen) != 0)
         return -1;
     char addr[300];
-    if (!config_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->allow_anonymous) {
-        s_format_addr(cfg->http_host, cfg->http_port, addr, sizeof addr);
+    if (!hostport_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->allow_anonymous) {
+        hostport_format(addr, sizeof addr, cfg->http_host, cfg->http_port);
         return s_fail(err, errlen,
                       "refusing to serve the API on %s without an API key: set --api-key (or "
                       "ARENA_API_KEYS) or pass --allow-anonymous",
                       addr);
     }
-    if (!config_is_loopback(cfg->mesh_host) && !cfg->mesh_secret) {
-        s_format_addr(cfg->mesh_host, cfg->mesh_port, addr, sizeof addr);
+    if (!hostport_is_loopback(cfg->mesh_host) && !cfg->mesh_secret) {
+        hostport_format(addr, sizeof addr, cfg->mesh_host, cfg->mesh_port);
         return s_fail(err, errlen,
                       "refusing to open the mesh on %s without a mesh secret: set --mesh-secret "
                       "(or ARENA_MESH_SECRET) so mesh traffic is encrypted, or bind --mesh to a "
@@ -1113,8 +1082,9 @@ static void s_usage_opt(FILE *out, const s_opt_t *o)
         snprintf(left, sizeof left, "--%s %s", o->flag, o->metavar);
     else
         snprintf(left, sizeof left, "--%s", o->flag);
-    if (o->def)
-        snprintf(def, sizeof def, "(default: %s)", o->def);
+    const char *shown = o->def ? o->def : s_shown[o - s_opts];
+    if (shown)
+        snprintf(def, sizeof def, "(default: %s)", shown);
     if (strlen(left) <= 22)
         fprintf(out, "  %-22s  %s", left, o->help);
     else
@@ -1161,66 +1131,4 @@ void config_usage(FILE *out)
             "replaces (does not extend) the lower levels. Booleans in the environment: 1/0,\n"
             "true/false, yes/no. Config-file keys are the flag names with '_' for '-'.\n"
             "Port 0 in any ADDR:PORT picks a free port. See docs/configuration.md.\n");
-}
-
-/* ---- addresses -------------------------------------------------------- */
-
-static int s_host_chars_ok(const char *h, size_t n, bool v6)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)h[i];
-        bool ok = isalnum(c) || c == '.' || (v6 ? (c == ':' || c == '%') : (c == '-' || c == '_'));
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-    if (!s || !host || !hostlen || !port)
-        return -1;
-    const char *h, *hend, *p;
-    bool v6 = s[0] == '[';
-    if (v6) {
-        h = s + 1;
-        hend = strchr(h, ']');
-        if (!hend || hend[1] != ':')
-            return -1;
-        p = hend + 2;
-    } else {
-        h = s;
-        hend = strrchr(s, ':');
-        if (!hend)
-            return -1;
-        p = hend + 1;
-    }
-    size_t hl = (size_t)(hend - h);
-    if (hl == 0 || hl >= hostlen || !s_host_chars_ok(h, hl, v6))
-        return -1;
-    size_t pl = strlen(p);
-    if (pl == 0 || pl > 5 || strspn(p, "0123456789") != pl)
-        return -1;
-    long v = strtol(p, NULL, 10);
-    if (v > 65535)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (int)v;
-    return 0;
-}
-
-int config_is_loopback(const char *host)
-{
-    if (!host)
-        return 0;
-    if (strcasecmp(host, "localhost") == 0)
-        return 1;
-    struct in_addr a4;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return 0;
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "protocol/abuf.h"
+#include "protocol/utf8.h"
 
 #define ARENA_STREAM_DEFAULT_MAX_LINE (16u * 1024u * 1024u)
 #define ARENA_RETRY_AFTER_MAX_S (7LL * 24 * 3600)
@@ -593,30 +594,6 @@ long long arena_retry_after_ms(const char *value, long long now_unix_ms)
 
 /* ---- error messages ---------------------------------------------------- */
 
-/*  Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t s_utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /*  Writes src to out as one line of printable text: control characters
     become one space (runs collapse), invalid UTF-8 is dropped, at most
     ARENA_MESSAGE_MAX_CHARS characters, never a cut sequence, always NUL. */
@@ -626,9 +603,9 @@ static void s_put_text(const char *src, size_t n, char *out, size_t outlen)
     size_t o = 0, chars = 0, i = 0;
     int space = 0;
     while (i < n && chars < ARENA_MESSAGE_MAX_CHARS) {
-        size_t k = s_utf8_len(p + i, n - i);
-        int ctl = k == 1 ? (p[i] < 0x20 || p[i] == 0x7F || p[i] == ' ')
-                         : (k == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0);
+        uint32_t cp = 0;
+        size_t k = utf8_decode(p + i, n - i, &cp);
+        bool ctl = cp == ' ' || utf8_is_control(cp);
         if (k == 0) {
             i++;
             continue;

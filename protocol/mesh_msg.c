@@ -13,6 +13,7 @@
 
     Pure and reentrant: no globals, no threads, no sockets. */
 #include "protocol/mesh_msg.h"
+#include "protocol/utf8.h"
 
 #include <inttypes.h>
 #include <msgpack.h>
@@ -65,36 +66,6 @@ static const size_t s_cls_max[] = {
     [S_MSG] = MESH_MAX_TEXT, [S_BLOB] = MESH_MAX_TEXT,
 };
 
-/*  Length of the UTF-8 sequence at p (n bytes left), 0 when it is not one:
-    overlong forms, surrogates and code points past U+10FFFF are refused. */
-static size_t s_utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t need;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        need = 2, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        need = 3, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        need = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (need > n)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
-}
-
 /*  NULL when s[0..n) fits its class, else why not ("is too long"…). */
 static const char *s_check_str(const char *s, size_t n, s_cls_t cls)
 {
@@ -117,7 +88,7 @@ static const char *s_check_str(const char *s, size_t n, s_cls_t cls)
             return "holds NUL";
         if (cls != S_MSG && (c < 0x20 || c == 0x7f))
             return "holds a control character";
-        size_t k = s_utf8_seq(p + i, n - i);
+        size_t k = utf8_decode(p + i, n - i, NULL);
         if (!k)
             return "is not UTF-8";
         i += k;

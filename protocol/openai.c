@@ -11,6 +11,7 @@
     replaces invalid UTF-8 with U+FFFD, so the output is strict JSON whatever
     bytes the upstream sent. A renderer that fails leaves `out` as it found it. */
 #include "protocol/openai.h"
+#include "protocol/utf8.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -87,8 +88,8 @@ void openai_error_set(openai_error_t *err, const char *code, const char *param, 
 
 void openai_limits_default(openai_limits_t *lim)
 {
-    lim->max_depth = 32;
-    lim->max_messages = 1024;
+    lim->max_depth = OPENAI_DEFAULT_MAX_DEPTH;
+    lim->max_messages = OPENAI_DEFAULT_MAX_MESSAGES;
     lim->max_parts = 64;
     lim->max_images = 16;
     lim->max_model_len = 256;
@@ -619,29 +620,6 @@ int openai_request_parse(const char *body, size_t len, const openai_limits_t *li
 /* ------------------------------------------------------------------------ */
 /* JSON output helpers                                                       */
 
-/*  Length of the valid UTF-8 sequence at s (lead byte >= 0x80), or 0 when
-    it is invalid: overlong, surrogate, above U+10FFFF or truncated. */
-static size_t s_utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /*  Appends s as a quoted JSON string; each byte that does not start a valid
     UTF-8 sequence becomes U+FFFD. Fast path: one escape call when valid. */
 static int s_put_str(abuf_t *b, const char *s, size_t len)
@@ -657,7 +635,7 @@ static int s_put_str(abuf_t *b, const char *s, size_t len)
             i++;
             continue;
         }
-        size_t n = s_utf8_len(u + i, len - i);
+        size_t n = utf8_decode(u + i, len - i, NULL);
         if (n) {
             i += n;
             continue;

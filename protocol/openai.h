@@ -34,9 +34,14 @@ typedef struct {
     size_t n_images_total;
 } openai_request_t;
 
+/*  The defaults of --max-json-depth and --max-messages: node/config.c's
+    option table shows these macros, so the value is written once. */
+#define OPENAI_DEFAULT_MAX_DEPTH 32
+#define OPENAI_DEFAULT_MAX_MESSAGES 1024
+
 typedef struct {
-    size_t max_depth;     /* JSON nesting, default 32 */
-    size_t max_messages;  /* default 1024 */
+    size_t max_depth;     /* JSON nesting, default OPENAI_DEFAULT_MAX_DEPTH */
+    size_t max_messages;  /* default OPENAI_DEFAULT_MAX_MESSAGES */
     size_t max_parts;     /* content parts per message, default 64 */
     size_t max_images;    /* image parts per request, default 16 */
     size_t max_model_len; /* default 256 */

@@ -632,6 +632,17 @@ static void test_error_message(void **state)
          "Message already has feedback, cannot retry"},
         {"  line one\r\n\r\nline\x01two  ", "line one line two"},
         {"bad \xFF\xC0 bytes \xC3\xA9", "bad bytes \xC3\xA9"},
+        /* C1 controls are controls too (U+0085 NEL, U+009F); U+00A0 is text */
+        {"c1\xC2\x85next\xC2\x9F"
+         "end\x7F!",
+         "c1 next end !"},
+        {"nb\xC2\xA0sp", "nb\xC2\xA0sp"},
+        /* overlong, surrogate and past U+10FFFF: dropped byte by byte */
+        {"a\xC1\xBF"
+         "b\xED\xA0\x80"
+         "c\xF4\x90\x80\x80"
+         "d",
+         "abcd"},
         {"", ""},
         {"\n\t ", ""},
     };

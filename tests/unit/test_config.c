@@ -1,6 +1,6 @@
 /*  test_config — config_load precedence, every flag in every form, the
-    config file, bad input, --help/--version, the security refusals and
-    HOST:PORT parsing. Each test runs in a fresh temporary working directory
+    config file, bad input, --help/--version and the security refusals
+    (HOST:PORT itself: test_hostport). Each test runs in a fresh temporary working directory
     so the default ./data/arena-node.jsonc is under the test's control. */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -1067,81 +1067,6 @@ static void test_refusals(void **state)
     }
 }
 
-/* ---- addresses -------------------------------------------------------- */
-
-static void test_split_hostport(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *in;
-        size_t hostlen;
-        int rc;
-        const char *host;
-        int port;
-    } rows[] = {
-        {"127.0.0.1:80", 64, 0, "127.0.0.1", 80},
-        {"[::1]:5102", 64, 0, "::1", 5102},
-        {"[fe80::1%eth0]:9", 64, 0, "fe80::1%eth0", 9},
-        {"[::ffff:10.0.0.1]:65535", 64, 0, "::ffff:10.0.0.1", 65535},
-        {"host.example-1:0", 64, 0, "host.example-1", 0},
-        {"h:00080", 64, 0, "h", 80},
-        {"h:1", 2, 0, "h", 1},
-        {"hh:1", 2, -1, NULL, 0},
-        {"", 64, -1, NULL, 0},
-        {":80", 64, -1, NULL, 0},
-        {"[]:80", 64, -1, NULL, 0},
-        {"[::1]", 64, -1, NULL, 0},
-        {"[::1]80", 64, -1, NULL, 0},
-        {"[::1:80", 64, -1, NULL, 0},
-        {"::1:80", 64, -1, NULL, 0},
-        {"h:", 64, -1, NULL, 0},
-        {"h", 64, -1, NULL, 0},
-        {"h:65536", 64, -1, NULL, 0},
-        {"h:000080", 64, -1, NULL, 0},
-        {"h:-1", 64, -1, NULL, 0},
-        {"h:+1", 64, -1, NULL, 0},
-        {"h:1a", 64, -1, NULL, 0},
-        {"h: 1", 64, -1, NULL, 0},
-        {"a b:1", 64, -1, NULL, 0},
-        {"a/b:1", 64, -1, NULL, 0},
-        {"[a b]:1", 64, -1, NULL, 0},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        char host[64] = "untouched";
-        int port = -7;
-        int rc = config_split_hostport(rows[i].in, host, rows[i].hostlen, &port);
-        if (rc != rows[i].rc)
-            fail_msg("\"%s\": rc %d", rows[i].in, rc);
-        if (rc == 0) {
-            assert_string_equal(host, rows[i].host);
-            assert_int_equal(port, rows[i].port);
-        }
-    }
-    int port;
-    char host[8];
-    assert_int_equal(config_split_hostport(NULL, host, sizeof host, &port), -1);
-    assert_int_equal(config_split_hostport("h:1", NULL, 8, &port), -1);
-    assert_int_equal(config_split_hostport("h:1", host, 0, &port), -1);
-}
-
-static void test_is_loopback(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *host;
-        int want;
-    } rows[] = {
-        {"127.0.0.1", 1}, {"127.255.0.9", 1},        {"localhost", 1},   {"LocalHost", 1},
-        {"::1", 1},       {"::ffff:127.0.0.1", 1},   {"0.0.0.0", 0},     {"::", 0},
-        {"10.0.0.1", 0},  {"128.0.0.1", 0},          {"example.org", 0}, {"", 0},
-        {"127.0.0", 0},   {"localhost.evil.com", 0},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        if (config_is_loopback(rows[i].host) != rows[i].want)
-            fail_msg("%s: want %d", rows[i].host, rows[i].want);
-    assert_int_equal(config_is_loopback(NULL), 0);
-}
-
 static void test_free_is_idempotent(void **state)
 {
     fx_t *fx = *state;
@@ -1174,8 +1099,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mesh_timing_relations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_help_and_version, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, s_setup, s_teardown),
-        cmocka_unit_test(test_split_hostport),
-        cmocka_unit_test(test_is_loopback),
         cmocka_unit_test_setup_teardown(test_free_is_idempotent, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -409,6 +409,26 @@ typedef struct {
     int allowed;
 } origin_case_t;
 
+/*  An origin's host and port follow HOST:PORT's one rule (protocol/hostport),
+    the same the config check applies to --link-origin: an origin that is not
+    well formed never matches, not even itself. */
+static void test_origin_hostport_rule(void **state)
+{
+    (void)state;
+    static const origin_case_t cases[] = {
+        {"http://my_host:8080", 1}, {"http://h:65535", 1}, {"http://[::1]:3000", 1},
+        {"http://h:65536", 0},      {"http://h:0", 0},     {"http://[zz]:3000", 0},
+        {"http://a..b", 0},         {"http://*.[::1]", 0}, {"http://h:1x", 0},
+        {"http://[::1", 0},         {"http://h:", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *pat = cases[i].origin;
+        int got = link_origin_allowed(cases[i].origin, &pat, 1);
+        if (got != cases[i].allowed)
+            fail_msg("origin \"%s\": %d, want %d", cases[i].origin, got, cases[i].allowed);
+    }
+}
+
 static void test_origin_allowed(void **state)
 {
     (void)state;
@@ -985,19 +1005,13 @@ int main(void)
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER=test_replaced */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_origin_allowed),
-        cmocka_unit_test(test_upgrade_http),
-        cmocka_unit_test(test_client_origin),
-        cmocka_unit_test(test_hello_frames_gone),
-        cmocka_unit_test(test_hello_rejected),
-        cmocka_unit_test(test_replaced),
-        cmocka_unit_test(test_ping_and_silence),
-        cmocka_unit_test(test_frame_size),
-        cmocka_unit_test(test_big_frame_before_hello),
-        cmocka_unit_test(test_close_tab),
-        cmocka_unit_test(test_api_bounds),
-        cmocka_unit_test(test_max_tabs),
-        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_origin_allowed),    cmocka_unit_test(test_origin_hostport_rule),
+        cmocka_unit_test(test_upgrade_http),      cmocka_unit_test(test_client_origin),
+        cmocka_unit_test(test_hello_frames_gone), cmocka_unit_test(test_hello_rejected),
+        cmocka_unit_test(test_replaced),          cmocka_unit_test(test_ping_and_silence),
+        cmocka_unit_test(test_frame_size),        cmocka_unit_test(test_big_frame_before_hello),
+        cmocka_unit_test(test_close_tab),         cmocka_unit_test(test_api_bounds),
+        cmocka_unit_test(test_max_tabs),          cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1061,6 +1061,18 @@ static void w_surrogate(msgpack_packer *pk)
 {
     p_str(pk, "\xed\xa0\x80");
 }
+static void w_c1(msgpack_packer *pk) /* U+0085: a name may hold it (only C0 and DEL refused) */
+{
+    p_str(pk, "a\xc2\x85");
+}
+static void w_above_max(msgpack_packer *pk) /* U+110000 */
+{
+    p_str(pk, "\xf4\x90\x80\x80");
+}
+static void w_truncated(msgpack_packer *pk)
+{
+    p_str(pk, "ok\xe2\x82");
+}
 static void w_nul(msgpack_packer *pk)
 {
     msgpack_pack_str_with_body(pk, "a\0b", 3);
@@ -1428,6 +1440,9 @@ static const range_case_t s_range_cases[] = {
     {"fwd", false, "model", w_latin1, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
     {"fwd", false, "model", w_overlong, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
     {"fwd", false, "model", w_surrogate, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_above_max, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_truncated, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_c1, MESH_MSG_OK, NULL},
     {"fwd", false, "req", w_nul, MESH_MSG_OK, NULL},
     {"fwd", false, "req", w_latin1, MESH_MSG_OK, NULL},
     {"fwd", false, "req", w_bin, MESH_MSG_MALFORMED, "\"req\" is not a string"},
