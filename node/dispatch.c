@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/verdict.h"
 #include "protocol/alog.h"
 
 #include <sodium.h>
@@ -27,8 +28,10 @@ struct _job_t {
     openai_request_t *req;
     job_sink_t sink;
     void *arg;
-    exec_t *exec; /* the attempt, on a local tab … */
-    fwd_t *fwd;   /* … or on a peer */
+    dispatch_opts_t opts;    /* peer: not kept */
+    long long first_byte_ms; /* the attempt's limit for its first content; 0: none */
+    long long idle_ms;       /* silence allowed after it; 0: none */
+    target_t target;         /* the attempt, on a local tab or a peer */
     int attempts;
     char *tried[DISPATCH_MAX_TRIED]; /* tab ids */
     size_t n_tried;
@@ -39,22 +42,24 @@ struct _job_t {
     long long attempt_ms;    /* current attempt start, monotonic */
     long long last_event_ms; /* last delta, monotonic */
     bool has_fail;
-    bool stale_retried; /* a 404 stale row was retried once on its fresh twin */
-    exec_fail_t last_fail;
+    bool stale_retried;      /* a 404 stale row was retried once on its fresh twin */
+    target_fail_t last_fail; /* its borrowed pointers NULL */
 };
 
 struct _dispatch_t {
     dispatch_config_t cfg;
+    verdict_t *verdict;
     job_t *head;
     job_t *qhead, *qtail;
     size_t running, queued;
+    size_t running_local_only; /* of running */
     bool wake;
     unsigned long long ok, failed;
     long long samples[DISPATCH_SAMPLES];
     size_t n_samples, sample_pos;
 };
 
-static const exec_sink_t s_exec_sink;
+static const target_sink_t s_target_sink;
 
 dispatch_t *dispatch_new(const dispatch_config_t *cfg)
 {
@@ -64,7 +69,29 @@ dispatch_t *dispatch_new(const dispatch_config_t *cfg)
     self->cfg = *cfg;
     if (self->cfg.retries < 0)
         self->cfg.retries = 0;
+    verdict_config_t vc = {
+        .cooldowns = cfg->cooldowns,
+        .node_id = cfg->node_id,
+        .cooldown_default_ms = cfg->cooldown_default_ms,
+        .recaptcha_backoff_ms = cfg->recaptcha_backoff_ms,
+        .recaptcha_backoff_max_ms = cfg->recaptcha_backoff_max_ms,
+        .on_cooled = cfg->on_cooled,
+        .arg = cfg->arg,
+    };
+    self->verdict = verdict_new(&vc);
+    if (!self->verdict) {
+        free(self);
+        return NULL;
+    }
     return self;
+}
+
+/*  The job leaves the running count. */
+static void s_running_dec(dispatch_t *self, const job_t *job)
+{
+    self->running--;
+    if (job->opts.local_only)
+        self->running_local_only--;
 }
 
 static void s_unqueue(dispatch_t *self, job_t *job)
@@ -109,7 +136,7 @@ static void s_job_free(dispatch_t *self, job_t *job)
 {
     s_unqueue(self, job);
     if (job->state == JOB_RUNNING || job->state == JOB_STREAMING)
-        self->running--;
+        s_running_dec(self, job);
     if (job->prev)
         job->prev->next = job->next;
     else if (self->head == job)
@@ -132,26 +159,40 @@ static void s_sample(dispatch_t *self, long long ms)
         self->n_samples++;
 }
 
-/*  Stops the running attempt, wherever it runs; no sink call follows. */
-static void s_abort_attempt(dispatch_t *self, job_t *job)
+/*  Final failure: one sink call, then the job is gone. */
+static void s_job_fail(dispatch_t *self, job_t *job, const target_fail_t *f,
+                       long long retry_after_ms)
 {
-    if (job->exec)
-        tabs_exec_abort(self->cfg.tabs, &job->exec);
-    if (job->fwd)
-        forward_abort(self->cfg.forward, &job->fwd);
+    target_abort(&job->target);
+    job_sink_t sink = job->sink;
+    void *arg = job->arg;
+    void (*fail)(void *, const target_fail_t *) = job->opts.fail;
+    target_fail_t copy = *f; /* f may live in the job (last_fail) */
+    if (!job->opts.local_only)
+        self->failed++;
+    s_job_free(self, job);
+    if (fail)
+        fail(arg, &copy);
+    else
+        sink.error(arg, &copy.err, retry_after_ms);
 }
 
-/*  Final error: one sink call, then the job is gone. */
+/*  Final error that no attempt caused: not retryable elsewhere. */
 static void s_job_error(dispatch_t *self, job_t *job, const openai_error_t *err,
                         long long retry_after_ms)
 {
-    s_abort_attempt(self, job);
-    job_sink_t sink = job->sink;
+    target_fail_t f = {.cls = ARENA_FAIL_OTHER, .retry_after_ms = -1, .err = *err};
+    s_job_fail(self, job, &f, retry_after_ms);
+}
+
+/*  A local-only job that cannot run now. Returns false (the job is gone). */
+static bool s_job_reject(dispatch_t *self, job_t *job, const char *reason)
+{
+    void (*reject)(void *, const char *) = job->opts.reject;
     void *arg = job->arg;
-    openai_error_t copy = *err; /* err may live in the job (last_fail) */
-    self->failed++;
     s_job_free(self, job);
-    sink.error(arg, &copy, retry_after_ms);
+    reject(arg, reason);
+    return false;
 }
 
 static void s_error_code(dispatch_t *self, job_t *job, const char *code, long long retry_after_ms,
@@ -175,7 +216,7 @@ static void s_job_fail_final(dispatch_t *self, job_t *job)
     long long retry = 0;
     if (strcmp(job->last_fail.err.code, "rate_limited") == 0)
         retry = job->last_fail.cooled_ms;
-    s_job_error(self, job, &job->last_fail.err, retry);
+    s_job_fail(self, job, &job->last_fail, retry);
 }
 
 static bool s_in(char *const *list, size_t n, const char *id)
@@ -278,12 +319,50 @@ static void s_started(dispatch_t *self, job_t *job)
     job->attempts++;
     job->attempt_ms = zclock_mono();
     self->running++;
+    if (job->opts.local_only)
+        self->running_local_only++;
+}
+
+/*  Starts an attempt in a local tab: 0, or -1 with err filled. */
+static int s_start_tab(dispatch_t *self, job_t *job, const char *tab, const arena_model_t *model,
+                       openai_error_t *err)
+{
+    target_req_t treq = {.req = job->req, .model = model};
+    if (target_start(&job->target, &tabs_target_ops, self->cfg.tabs, tab, &treq, &s_target_sink,
+                     job, err) < 0)
+        return -1;
+    s_started(self, job);
+    return 0;
+}
+
+/*  A peer's request: one of our tabs now, or a reject (docs/mesh-protocol.md,
+    "The executor"). Returns true while the job lives. */
+static bool s_route_local_only(dispatch_t *self, job_t *job)
+{
+    const arena_model_t *model = catalog_find(self->cfg.catalog, job->req->model);
+    const char *tab = NULL;
+    if (!model)
+        return s_job_reject(self, job, "model not served here");
+    if (cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name, zclock_time(),
+                           NULL) > 0)
+        return s_job_reject(self, job, "model cooling here");
+    if (tabs_pick(self->cfg.tabs, NULL, 0, &tab) != TABS_PICK_OK)
+        return s_job_reject(self, job, "no free tab here");
+    openai_error_t err;
+    if (s_start_tab(self, job, tab, model, &err) == 0)
+        return true;
+    if (err.status == 503)
+        return s_job_reject(self, job, "no free tab here");
+    s_job_error(self, job, &err, 0);
+    return false;
 }
 
 /*  Chooses a target and starts an attempt, or queues, or ends the job.
     Returns true while the job lives. */
 static bool s_route(dispatch_t *self, job_t *job)
 {
+    if (job->opts.local_only)
+        return s_route_local_only(self, job);
     long long now = zclock_time();
     const arena_model_t *model = catalog_find(self->cfg.catalog, job->req->model);
     s_offer_t offer = {0};
@@ -326,12 +405,8 @@ static bool s_route(dispatch_t *self, job_t *job)
         pick = tabs_pick(self->cfg.tabs, (const char *const *)job->tried, job->n_tried, &tab);
         if (pick == TABS_PICK_OK) {
             openai_error_t err;
-            job->exec =
-                tabs_exec_start(self->cfg.tabs, tab, job->req, model, &s_exec_sink, job, &err);
-            if (job->exec) {
-                s_started(self, job);
+            if (s_start_tab(self, job, tab, model, &err) == 0)
                 return true;
-            }
             if (err.status != 503) {
                 s_job_error(self, job, &err, 0);
                 return false;
@@ -341,10 +416,9 @@ static bool s_route(dispatch_t *self, job_t *job)
     }
     for (const char *peer; (peer = s_choose_peer(&offer));) {
         openai_error_t err;
-        long long deadline = self->cfg.first_byte_timeout_ms;
-        job->fwd =
-            forward_start(self->cfg.forward, peer, job->req, deadline, &s_exec_sink, job, &err);
-        if (job->fwd) {
+        target_req_t treq = {.req = job->req, .deadline_ms = self->cfg.first_byte_timeout_ms};
+        if (target_start(&job->target, &forward_target_ops, self->cfg.forward, peer, &treq,
+                         &s_target_sink, job, &err) == 0) {
             s_started(self, job);
             return true;
         }
@@ -372,12 +446,24 @@ static bool s_route(dispatch_t *self, job_t *job)
     return true;
 }
 
-job_t *dispatch_submit(dispatch_t *self, openai_request_t **req_p, const job_sink_t *sink,
-                       void *arg)
+/*  The shorter of two limits, 0 meaning none. */
+static long long s_limit(long long a, long long b)
+{
+    if (a <= 0)
+        return b > 0 ? b : 0;
+    return b > 0 && b < a ? b : a;
+}
+
+job_t *dispatch_submit_opts(dispatch_t *self, openai_request_t **req_p, const job_sink_t *sink,
+                            void *arg, const dispatch_opts_t *opts)
 {
     job_t *job = calloc(1, sizeof *job);
     if (!job) {
         openai_request_destroy(req_p);
+        if (opts && opts->local_only) {
+            opts->reject(arg, "out of memory");
+            return NULL;
+        }
         openai_error_t err;
         openai_error_set(&err, "no_capacity", NULL, "out of memory");
         sink->error(arg, &err, DISPATCH_BUSY_RETRY_AFTER_MS);
@@ -388,12 +474,30 @@ job_t *dispatch_submit(dispatch_t *self, openai_request_t **req_p, const job_sin
     *req_p = NULL;
     job->sink = *sink;
     job->arg = arg;
+    job->first_byte_ms = self->cfg.first_byte_timeout_ms;
+    job->idle_ms = self->cfg.idle_timeout_ms;
+    if (opts) {
+        job->opts = *opts;
+        job->opts.peer = NULL;
+        if (opts->local_only) {
+            job->first_byte_ms = s_limit(self->cfg.first_byte_timeout_ms, opts->deadline_ms);
+            job->idle_ms = 0;
+            alog_debug("peer %s forwards a request for %s", opts->peer ? opts->peer : "?",
+                       job->req->model);
+        }
+    }
     job->started_ms = zclock_mono();
     job->next = self->head;
     if (self->head)
         self->head->prev = job;
     self->head = job;
     return s_route(self, job) ? job : NULL;
+}
+
+job_t *dispatch_submit(dispatch_t *self, openai_request_t **req_p, const job_sink_t *sink,
+                       void *arg)
+{
+    return dispatch_submit_opts(self, req_p, sink, arg, NULL);
 }
 
 void dispatch_cancel(dispatch_t *self, job_t **job_p)
@@ -403,7 +507,7 @@ void dispatch_cancel(dispatch_t *self, job_t **job_p)
         return;
     *job_p = NULL;
     alog_debug("client gone: aborting its attempt");
-    s_abort_attempt(self, job);
+    target_abort(&job->target);
     s_job_free(self, job);
 }
 
@@ -411,12 +515,19 @@ void dispatch_destroy(dispatch_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    dispatch_fail_all(*self_p, "the node is shutting down");
-    free(*self_p);
+    dispatch_t *self = *self_p;
+    dispatch_fail_all(self, "the node is shutting down");
+    while (self->head) { /* peers' requests node/remote did not end */
+        target_fail_t f = {.cls = ARENA_FAIL_OTHER, .retryable = true, .retry_after_ms = -1};
+        openai_error_set(&f.err, "no_capacity", NULL, "the serving node is shutting down");
+        s_job_fail(self, self->head, &f, DISPATCH_BUSY_RETRY_AFTER_MS);
+    }
+    verdict_destroy(&self->verdict);
+    free(self);
     *self_p = NULL;
 }
 
-/* ---- the sink handed to attempts (local tabs now, peers later) ---- */
+/* ---- the sink handed to attempts (local tabs and peers alike) ---- */
 
 static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
@@ -433,41 +544,45 @@ static void s_on_end(void *arg, const char *finish_reason, const usage_t *usage)
 {
     job_t *job = arg;
     dispatch_t *self = job->owner;
-    job->exec = NULL;
-    job->fwd = NULL;
+    if (target_is(&job->target, TARGET_TAB))
+        verdict_success(self->verdict); /* a tab answered well */
+    target_done(&job->target);
     job_sink_t sink = job->sink;
     void *sink_arg = job->arg;
-    self->ok++;
-    s_sample(self, zclock_mono() - job->started_ms);
+    if (!job->opts.local_only) {
+        self->ok++;
+        s_sample(self, zclock_mono() - job->started_ms);
+    }
     s_job_free(self, job);
     sink.end(sink_arg, finish_reason, usage);
 }
 
-static void s_on_fail(void *arg, const exec_fail_t *f)
+static void s_on_fail(void *arg, const target_fail_t *verdict)
 {
     job_t *job = arg;
     dispatch_t *self = job->owner;
-    char *tab = job->exec ? strdup(tabs_exec_tab(job->exec)) : NULL;
-    char *peer = job->fwd ? strdup(forward_peer(job->fwd)) : NULL;
-    job->exec = NULL;
-    job->fwd = NULL;
-    self->running--;
+    /* what a local tab saw costs what the policy says (cooldowns) */
+    target_fail_t v = *verdict;
+    bool on_peer = target_is(&job->target, TARGET_PEER);
+    if (!on_peer)
+        verdict_apply(self->verdict, &v);
+    v.model = v.tab = v.account = NULL; /* borrowed for this call only */
+    const target_fail_t *f = &v;
+    char where[MESH_MAX_ID + 1];
+    snprintf(where, sizeof where, "%s", target_id(&job->target));
+    const char *kind = target_running(&job->target) ? job->target.ops->name : "target";
+    target_done(&job->target);
+    s_running_dec(self, job);
     job->state = JOB_QUEUED; /* between attempts; s_route decides */
-    job->last_fail = *f;
+    job->last_fail = v;
     job->has_fail = true;
-    alog_info("attempt %d for %s on %s %s failed (%s): %s", job->attempts, job->req->model,
-              peer ? "peer" : "tab",
-              peer  ? peer
-              : tab ? tab
-                    : "?",
-              arena_fail_name(f->cls), f->err.message);
+    alog_info("attempt %d for %s on %s %s failed (%s): %s", job->attempts, job->req->model, kind,
+              where[0] ? where : "?", arena_fail_name(f->cls), f->err.message);
     bool stale_again = f->stale && job->stale_retried;
     if (f->stale)
         job->stale_retried = true;
-    if (!f->retryable || f->after_content || stale_again ||
+    if (job->opts.local_only || !f->retryable || f->after_content || stale_again ||
         (job->attempts > self->cfg.retries && !f->stale)) {
-        free(tab);
-        free(peer);
         job->state = JOB_ENDED;
         s_job_fail_final(self, job);
         return;
@@ -476,17 +591,15 @@ static void s_on_fail(void *arg, const exec_fail_t *f)
        exclude the target for this request, except those a fresh id set cures. */
     bool same_tab_ok = f->fresh_ids || f->stale || f->cls == ARENA_FAIL_DUPLICATE ||
                        f->cls == ARENA_FAIL_RECAPTCHA;
-    if (!same_tab_ok && tab)
-        s_remember(job->tried, &job->n_tried, tab);
-    if (peer)
-        s_remember(job->tried_peers, &job->n_tried_peers, peer);
-    free(tab);
-    free(peer);
+    if (on_peer)
+        s_remember(job->tried_peers, &job->n_tried_peers, where);
+    else if (!same_tab_ok)
+        s_remember(job->tried, &job->n_tried, where);
     job->deadline_ms = 0;
     s_route(self, job);
 }
 
-static const exec_sink_t s_exec_sink = {s_on_delta, s_on_end, s_on_fail};
+static const target_sink_t s_target_sink = {s_on_delta, s_on_end, s_on_fail};
 
 void dispatch_wake(dispatch_t *self)
 {
@@ -497,19 +610,24 @@ static void s_timeout(dispatch_t *self, job_t *job, const char *what)
 {
     /* A silent peer is done for this request; a silent tab may do better
        with fresh ids (it may be the only one). */
-    if (job->fwd)
-        s_remember(job->tried_peers, &job->n_tried_peers, forward_peer(job->fwd));
-    s_abort_attempt(self, job);
-    self->running--;
-    exec_fail_t f = {0};
+    if (target_is(&job->target, TARGET_PEER))
+        s_remember(job->tried_peers, &job->n_tried_peers, target_id(&job->target));
+    target_abort(&job->target);
+    s_running_dec(self, job);
+    target_fail_t f = {0};
     f.cls = ARENA_FAIL_OTHER;
+    f.retry_after_ms = -1;
     f.retryable = job->state == JOB_RUNNING;
     f.after_content = job->state == JOB_STREAMING;
-    openai_error_set(&f.err, "upstream_error", NULL, "LMArena %s", what);
+    if (job->opts.local_only) /* the origin reads it: say which node was silent */
+        openai_error_set(&f.err, "upstream_error", NULL,
+                         "the serving node's tab sent nothing within %lld ms", job->first_byte_ms);
+    else
+        openai_error_set(&f.err, "upstream_error", NULL, "LMArena %s", what);
     job->state = JOB_QUEUED;
     job->last_fail = f;
     job->has_fail = true;
-    if (!f.retryable || job->attempts > self->cfg.retries) {
+    if (job->opts.local_only || !f.retryable || job->attempts > self->cfg.retries) {
         s_job_fail_final(self, job);
         return;
     }
@@ -549,15 +667,15 @@ void dispatch_poll(dispatch_t *self)
     /* Timeouts. Collect first: routing may free or re-link jobs. */
     for (job_t *job = self->head, *next; job; job = next) {
         next = job->next;
-        bool attempt = job->exec || job->fwd;
-        if (job->state == JOB_RUNNING && attempt &&
-            now - job->attempt_ms > self->cfg.first_byte_timeout_ms) {
+        bool attempt = target_running(&job->target);
+        if (job->state == JOB_RUNNING && attempt && job->first_byte_ms > 0 &&
+            now - job->attempt_ms > job->first_byte_ms) {
             s_timeout(self, job, "sent nothing in time");
             self->wake = true;
             break; /* the list may have changed; the next poll continues */
         }
-        if (job->state == JOB_STREAMING && attempt &&
-            now - job->last_event_ms > self->cfg.idle_timeout_ms) {
+        if (job->state == JOB_STREAMING && attempt && job->idle_ms > 0 &&
+            now - job->last_event_ms > job->idle_ms) {
             s_timeout(self, job, "stopped sending mid-answer");
             self->wake = true;
             break;
@@ -596,8 +714,15 @@ void dispatch_poll(dispatch_t *self)
 
 void dispatch_fail_all(dispatch_t *self, const char *message)
 {
-    while (self->head)
-        s_error_code(self, self->head, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS, "%s", message);
+    /* a sink may end or start other jobs: look from the head after each */
+    for (job_t *job = self->head; job;) {
+        if (job->opts.local_only) {
+            job = job->next;
+            continue;
+        }
+        s_error_code(self, job, "no_capacity", DISPATCH_BUSY_RETRY_AFTER_MS, "%s", message);
+        job = self->head;
+    }
 }
 
 static int s_cmp_ll(const void *a, const void *b)
@@ -608,8 +733,9 @@ static int s_cmp_ll(const void *a, const void *b)
 
 void dispatch_stats(const dispatch_t *self, dispatch_stats_t *out)
 {
-    out->running = self->running;
+    out->running = self->running - self->running_local_only;
     out->queued = self->queued;
+    out->for_peers = self->running_local_only;
     out->ok = self->ok;
     out->failed = self->failed;
     out->p50_ms = -1;

@@ -1,18 +1,30 @@
-/*  dispatch — the life of a request on the node that received it
-    (ARCHITECTURE.md, "A request's life"): choose a target for the model, run
-    the attempt, retry on another target while no content delta has reached
-    the client (the first-byte rule), queue when every target is busy (bounded,
-    with a timeout → 503), answer 429 at the earliest cooldown expiry when
-    every target is cooling, time attempts out, and abort the attempt when the
-    client goes away. Targets are of two kinds, alike to the dispatcher: the
-    node's own tabs (node/tabs) and peers (node/forward over the mesh). Local
-    tabs come first (no hop); among peers that advertise the model un-cooled
-    with spare capacity, the power of two choices on load picks one.
+/*  dispatch — the life of a request (ARCHITECTURE.md, "A request's life"):
+    the one place that picks targets. For a request of a client of this node
+    it chooses a target for the model, runs the attempt, retries on another
+    target while no content delta has reached the client (the first-byte
+    rule), queues when every target is busy (bounded, with a timeout → 503),
+    answers 429 at the earliest cooldown expiry when every target is
+    cooling, times attempts out, and aborts the attempt when the client goes
+    away. Targets are of two kinds, alike to the dispatcher (node/target.h):
+    the node's own tabs (node/tabs) and peers (node/forward over the mesh);
+    a job holds one attempt at a time. Local tabs come first (no hop); among
+    peers that advertise the model un-cooled with spare capacity, the power
+    of two choices on load picks one.
+
+    A local tab's failure comes as a verdict; the dispatcher decides what it
+    costs (node/verdict: cooldowns of the model, the node, the account) and
+    whether another target tries.
+
+    A request a peer forwarded (node/remote) enters here too, as a
+    local-only submission: one attempt in one of this node's tabs now (never
+    a peer: one hop; never queued: no free tab is a reject), under the
+    shorter of our first-byte timeout and the peer's deadline, without an
+    idle timeout of its own (the origin watches silence).
 
     Each job reports to its sink: any number of delta calls, then exactly one
-    end or error — never after dispatch_cancel. Owned by the node thread;
-    callbacks run on it, possibly before dispatch_submit returns (then
-    dispatch_submit returns NULL). */
+    end or error (or, local-only, reject or fail) — never after
+    dispatch_cancel. Owned by the node thread; callbacks run on it, possibly
+    before dispatch_submit returns (then dispatch_submit returns NULL). */
 #ifndef ARENA_DISPATCH_H
 #define ARENA_DISPATCH_H
 
@@ -23,6 +35,7 @@
 #include "node/cooldown.h"
 #include "node/forward.h"
 #include "node/tabs.h"
+#include "node/target.h"
 #include "protocol/openai.h"
 
 typedef struct _dispatch_t dispatch_t;
@@ -42,21 +55,47 @@ typedef struct {
     mesh_t *mesh;          /* borrowed; NULL: no peers */
     forward_t *forward;    /* borrowed; NULL: no peers */
     const char *node_id;
-    int retries;                /* extra attempts before the first byte */
-    int queue_max;              /* waiting jobs */
-    long long queue_timeout_ms; /* wait for capacity, then 503 */
-    long long first_byte_timeout_ms;
-    long long idle_timeout_ms; /* silence after the first byte */
+    int retries;                     /* extra attempts before the first byte */
+    int queue_max;                   /* waiting jobs */
+    long long queue_timeout_ms;      /* wait for capacity, then 503 */
+    long long first_byte_timeout_ms; /* 0: none */
+    long long idle_timeout_ms;       /* silence after the first byte; 0: none */
+    /* the cooldown policy (node/verdict.h) */
+    long long cooldown_default_ms;      /* 0: 1800 s */
+    long long recaptcha_backoff_ms;     /* 0: 1200 s */
+    long long recaptcha_backoff_max_ms; /* 0: 7200 s */
+    void (*on_cooled)(void *arg);       /* a cooldown was set: republish now */
+    void *arg;
 } dispatch_config_t;
 
 dispatch_t *dispatch_new(const dispatch_config_t *cfg);
-/*  Fails every job (503, "node shutting down") and frees. */
+/*  Fails every job (503, "node shutting down"; a peer's a retryable
+    no_capacity fail) and frees. */
 void dispatch_destroy(dispatch_t **self_p);
 
 /*  Takes the request. Returns the job, or NULL when it already ended (the
     sink's error was called, e.g. 404 unknown model). */
 job_t *dispatch_submit(dispatch_t *self, openai_request_t **req_p, const job_sink_t *sink,
                        void *arg);
+
+/*  How a job runs when it is not a plain client request. */
+typedef struct {
+    /* A peer's forwarded request: this node's tabs only, one attempt, now
+       or never. Required with it: reject. */
+    bool local_only;
+    long long deadline_ms; /* > 0: the first-byte limit is at most this */
+    const char *peer;      /* who asked (logs; borrowed for the call) */
+    /* cannot run now (model not served, cooling, no free tab): the reason */
+    void (*reject)(void *arg, const char *reason);
+    /* when set, the final failure comes here with its whole verdict
+       (retryable, cooled_ms…) instead of the sink's error */
+    void (*fail)(void *arg, const target_fail_t *f);
+} dispatch_opts_t;
+
+/*  dispatch_submit with options (NULL: none). A local-only job that
+    dispatch_submit_opts returns runs in a tab already. */
+job_t *dispatch_submit_opts(dispatch_t *self, openai_request_t **req_p, const job_sink_t *sink,
+                            void *arg, const dispatch_opts_t *opts);
 /*  The client is gone: abort the attempt; no sink call follows. */
 void dispatch_cancel(dispatch_t *self, job_t **job_p);
 
@@ -66,15 +105,17 @@ void dispatch_wake(dispatch_t *self);
 /*  Starts queued work and applies timeouts; call after every event batch
     and on a timer (≤ 100 ms). */
 void dispatch_poll(dispatch_t *self);
-/*  Ends every job with the given error (shutdown). */
+/*  Ends every job of this node's clients with the given error (shutdown);
+    peers' requests are left to node/remote (remote_destroy). */
 void dispatch_fail_all(dispatch_t *self, const char *message);
 
 typedef struct {
-    size_t running;
+    size_t running; /* this node's clients' jobs (not peers') */
     size_t queued;
-    unsigned long long ok;
-    unsigned long long failed;
-    long long p50_ms; /* median duration of the last completed jobs, -1 if none */
+    size_t for_peers;          /* local-only jobs running for peers */
+    unsigned long long ok;     /* this node's clients' jobs */
+    unsigned long long failed; /* this node's clients' jobs */
+    long long p50_ms;          /* median duration of the last completed jobs, -1 if none */
 } dispatch_stats_t;
 void dispatch_stats(const dispatch_t *self, dispatch_stats_t *out);
 

@@ -9,15 +9,12 @@
 #include "protocol/alog.h"
 #include "protocol/uuid7.h"
 
-#define FWD_KEY_MAX (2 * MESH_MAX_ID + 2)
-
-/* ---- origin side ---- */
-
 struct _fwd_t {
     char rid[UUID_STR_LEN];
     char peer[MESH_MAX_ID + 1];
-    const exec_sink_t *sink;
+    const target_sink_t *sink;
     void *arg;
+    uint64_t serial; /* order of start: what a sweep began with is older */
     bool accepted;
     size_t content;
     uint64_t next_seq;
@@ -25,28 +22,11 @@ struct _fwd_t {
     long long last_ms;
 };
 
-/* ---- executor side ---- */
-
-typedef struct {
-    char key[FWD_KEY_MAX]; /* peer|rid */
-    char peer[MESH_MAX_ID + 1];
-    char rid[MESH_MAX_ID + 1];
-    forward_t *owner;
-    exec_t *exec;
-    uint64_t seq;         /* chunks sent so far (the acceptance included) */
-    bool lost;            /* a chunk could not be sent: the answer cannot end well */
-    bool streaming;       /* content went out: the first-byte limit is over */
-    long long started_ms; /* when the `fwd` arrived (monotonic) */
-    long long first_byte; /* ms the tab has for its first content; 0: no limit */
-} incoming_t;
-
 struct _forward_t {
     forward_config_t cfg;
     zhashx_t *out; /* rid → fwd_t */
-    zhashx_t *in;  /* peer|rid → incoming_t */
+    uint64_t next_serial;
 };
-
-static const exec_sink_t s_in_sink;
 
 forward_t *forward_new(const forward_config_t *cfg)
 {
@@ -58,13 +38,8 @@ forward_t *forward_new(const forward_config_t *cfg)
         self->cfg.accept_ms = FORWARD_DEFAULT_ACCEPT_MS;
     if (self->cfg.idle_ms <= 0)
         self->cfg.idle_ms = 180000;
-    if (self->cfg.max_remote == 0)
-        self->cfg.max_remote = 1024;
     self->out = zhashx_new();
-    self->in = zhashx_new();
-    if (!self->out || !self->in) {
-        zhashx_destroy(&self->out);
-        zhashx_destroy(&self->in);
+    if (!self->out) {
         free(self);
         return NULL;
     }
@@ -101,7 +76,7 @@ static void s_out_fail(forward_t *self, fwd_t *f, const char *code, bool retryab
                        long long cooled_ms, const char *message)
 {
     zhashx_delete(self->out, f->rid);
-    exec_fail_t fail = {0};
+    target_fail_t fail = {0};
     fail.cls = strcmp(code, "rate_limited") == 0 ? ARENA_FAIL_RATE_LIMIT : ARENA_FAIL_OTHER;
     fail.after_content = f->content > 0;
     fail.retryable = retryable && f->content == 0;
@@ -114,7 +89,8 @@ static void s_out_fail(forward_t *self, fwd_t *f, const char *code, bool retryab
 }
 
 fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_t *req,
-                     long long deadline_ms, const exec_sink_t *sink, void *arg, openai_error_t *err)
+                     long long deadline_ms, const target_sink_t *sink, void *arg,
+                     openai_error_t *err)
 {
     fwd_t *f = calloc(1, sizeof *f);
     abuf_t body = ABUF_INIT;
@@ -130,6 +106,7 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
     f->arg = arg;
     f->started_ms = f->last_ms = zclock_mono();
     f->next_seq = 0;
+    f->serial = self->next_serial++;
     mesh_msg_t m = {.type = MESH_FWD,
                     .rid = f->rid,
                     .model = req->model,
@@ -145,7 +122,12 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
         openai_error_set(err, "no_capacity", NULL, "peer %s cannot be reached now", peer_id);
         return NULL;
     }
-    zhashx_insert(self->out, f->rid, f);
+    if (zhashx_insert(self->out, f->rid, f) < 0) { /* a rid taken: never, but never two */
+        s_send_cancel(self, peer_id, f->rid);
+        free(f);
+        openai_error_set(err, "no_capacity", NULL, "cannot forward this request");
+        return NULL;
+    }
     return f;
 }
 
@@ -231,229 +213,11 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
     }
 }
 
-/* ---- executor side ---- */
-
-static void s_in_free(forward_t *self, incoming_t *in)
-{
-    zhashx_delete(self->in, in->key);
-    free(in);
-}
-
-static void s_reject(forward_t *self, const mesh_msg_t *fwd, const char *reason)
-{
-    mesh_msg_t m = {.type = MESH_REJECT, .rid = fwd->rid, .reason = (char *)reason};
-    s_send(self, fwd->from, &m);
-}
-
-/*  The codec carries fail messages as valid UTF-8 without control
-    characters; upstream text (or a parser's echo of a hostile body) may not
-    be: replace whatever is not with '?'. */
-static void s_utf8_clean(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)in;
-    while (*p && o + 5 < outlen) {
-        size_t n = *p < 0x80         ? 1
-                   : (*p >> 5) == 6  ? 2
-                   : (*p >> 4) == 14 ? 3
-                   : (*p >> 3) == 30 ? 4
-                                     : 0;
-        bool ok = n > 0;
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (ok &&
-            ((n == 1 && (*p < 0x20 || *p == 0x7f)) || (n == 2 && *p == 0xC2 && p[1] < 0xA0))) {
-            out[o++] = '?'; /* a C0 or C1 control or DEL: one '?' for the whole character */
-            p += n;
-            continue;
-        }
-        /* no overlong forms, surrogates or code points past U+10FFFF */
-        if (ok && n == 2 && *p < 0xC2)
-            ok = false;
-        if (ok && n == 3 && ((*p == 0xE0 && p[1] < 0xA0) || (*p == 0xED && p[1] >= 0xA0)))
-            ok = false;
-        if (ok && n == 4 &&
-            (*p > 0xF4 || (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] >= 0x90)))
-            ok = false;
-        if (!ok) {
-            out[o++] = '?';
-            p++;
-            continue;
-        }
-        memcpy(out + o, p, n);
-        o += n;
-        p += n;
-    }
-    out[o] = '\0';
-}
-
-/*  `fail` for rid after `chunks` chunks. */
-static void s_fail_msg(forward_t *self, const char *peer, const char *rid, const openai_error_t *e,
-                       bool retryable, long long cooled_ms, uint64_t chunks)
-{
-    char message[sizeof e->message];
-    s_utf8_clean(e->message, message, sizeof message);
-    mesh_msg_t m = {.type = MESH_FAIL,
-                    .rid = (char *)rid,
-                    .status = e->status,
-                    .code = (char *)e->code,
-                    .message = message,
-                    .retryable = retryable,
-                    .cooled_remaining_ms = cooled_ms,
-                    .has_chunks = true,
-                    .chunks = chunks};
-    s_send(self, peer, &m);
-}
-
-static void s_in_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
-{
-    incoming_t *in = arg;
-    if (len && kind != DELTA_CITATION)
-        in->streaming = true; /* the first byte, as the dispatcher counts it */
-    mesh_delta_t d = {kind, (char *)text, len};
-    mesh_msg_t m = {
-        .type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++, .deltas = &d, .n_deltas = 1};
-    if (mesh_send(in->owner->cfg.mesh, in->peer, &m) < 0)
-        in->lost = true;
-}
-
-static void s_in_end(void *arg, const char *finish_reason, const usage_t *usage)
-{
-    incoming_t *in = arg;
-    forward_t *self = in->owner;
-    if (in->lost) {
-        /* A piece never left: an `end` would hand the client a cut answer. */
-        openai_error_t e;
-        openai_error_set(&e, "upstream_error", NULL,
-                         "part of the answer could not be relayed from the serving node");
-        s_fail_msg(self, in->peer, in->rid, &e, false, 0, in->seq);
-        in->exec = NULL;
-        s_in_free(self, in);
-        return;
-    }
-    mesh_msg_t m = {.type = MESH_END,
-                    .rid = in->rid,
-                    .finish_reason = (char *)finish_reason,
-                    .prompt_tokens = usage->prompt_tokens,
-                    .completion_tokens = usage->completion_tokens,
-                    .has_chunks = true,
-                    .chunks = in->seq};
-    s_send(self, in->peer, &m);
-    in->exec = NULL;
-    s_in_free(self, in);
-}
-
-static void s_in_fail(void *arg, const exec_fail_t *f)
-{
-    incoming_t *in = arg;
-    forward_t *self = in->owner;
-    s_fail_msg(self, in->peer, in->rid, &f->err, f->retryable, f->cooled_ms, in->seq);
-    in->exec = NULL;
-    s_in_free(self, in);
-}
-
-static const exec_sink_t s_in_sink = {s_in_delta, s_in_end, s_in_fail};
-
-/*  How long the tab has for its first content: the shorter of our own
-    first-byte timeout and the origin's deadline (0 for either: none). */
-static long long s_first_byte(const forward_t *self, int64_t deadline_ms)
-{
-    long long own = self->cfg.first_byte_ms;
-    if (deadline_ms > 0 && (own <= 0 || deadline_ms < own))
-        return deadline_ms;
-    return own > 0 ? own : 0;
-}
-
-/*  Runs an accepted `fwd` in tab. */
-static void s_in_run(forward_t *self, const mesh_msg_t *msg, const openai_request_t *req,
-                     const arena_model_t *model, const char *tab)
-{
-    incoming_t *in = calloc(1, sizeof *in);
-    if (!in) {
-        s_reject(self, msg, "out of memory");
-        return;
-    }
-    in->owner = self;
-    snprintf(in->peer, sizeof in->peer, "%s", msg->from);
-    snprintf(in->rid, sizeof in->rid, "%s", msg->rid);
-    snprintf(in->key, sizeof in->key, "%s|%s", in->peer, in->rid);
-    in->started_ms = zclock_mono();
-    in->first_byte = s_first_byte(self, msg->deadline_ms);
-    zhashx_insert(self->in, in->key, in);
-    openai_error_t err;
-    in->exec = tabs_exec_start(self->cfg.tabs, tab, req, model, &s_in_sink, in, &err);
-    if (!in->exec) {
-        if (err.status == 503)
-            s_reject(self, msg, "no free tab here");
-        else
-            s_fail_msg(self, msg->from, msg->rid, &err, false, 0, 0);
-        s_in_free(self, in);
-        return;
-    }
-    /* chunk seq 0 without deltas: accepted */
-    mesh_msg_t ok = {.type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++};
-    s_send(self, in->peer, &ok);
-}
-
-static void s_in_fwd(forward_t *self, const mesh_msg_t *msg)
-{
-    if (!msg->rid || !msg->model || !msg->request)
-        return;
-    char key[FWD_KEY_MAX];
-    snprintf(key, sizeof key, "%s|%s", msg->from, msg->rid);
-    if (zhashx_lookup(self->in, key)) {
-        /* A duplicate while the first one runs: whatever the load, it is
-           not refused (the origin would fail a request that runs). */
-        alog_debug("peer %s sent %s again: it runs already", msg->from, msg->rid);
-        return;
-    }
-    if (zhashx_size(self->in) >= self->cfg.max_remote) {
-        s_reject(self, msg, "too many forwarded requests running here");
-        return;
-    }
-    openai_request_t *req = NULL;
-    openai_error_t err;
-    if (openai_request_parse(msg->request, msg->request_len, NULL, &req, &err) < 0) {
-        s_fail_msg(self, msg->from, msg->rid, &err, false, 0, 0);
-        return;
-    }
-    const arena_model_t *model = catalog_find(self->cfg.catalog, req->model);
-    const char *tab = NULL;
-    if (!model)
-        s_reject(self, msg, "model not served here");
-    else if (cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name, zclock_time(),
-                                NULL) > 0)
-        s_reject(self, msg, "model cooling here");
-    else if (tabs_pick(self->cfg.tabs, NULL, 0, &tab) != TABS_PICK_OK)
-        s_reject(self, msg, "no free tab here");
-    else
-        s_in_run(self, msg, req, model, tab);
-    openai_request_destroy(&req);
-}
-
-static void s_in_cancel(forward_t *self, const mesh_msg_t *msg)
-{
-    char key[FWD_KEY_MAX];
-    snprintf(key, sizeof key, "%s|%s", msg->from, msg->rid ? msg->rid : "");
-    incoming_t *in = zhashx_lookup(self->in, key);
-    if (!in)
-        return;
-    alog_debug("peer %s cancelled forwarded request %s", in->peer, in->rid);
-    tabs_exec_abort(self->cfg.tabs, &in->exec);
-    s_in_free(self, in);
-}
-
 void forward_handle(forward_t *self, const mesh_msg_t *msg)
 {
     if (!msg->from)
         return;
     switch (msg->type) {
-    case MESH_FWD:
-        s_in_fwd(self, msg);
-        break;
-    case MESH_CANCEL:
-        s_in_cancel(self, msg);
-        break;
     case MESH_CHUNK:
     case MESH_END:
     case MESH_FAIL:
@@ -465,69 +229,46 @@ void forward_handle(forward_t *self, const mesh_msg_t *msg)
     }
 }
 
-void forward_peer_gone(forward_t *self, const char *peer_id)
+/*  The oldest attempt started before serial `before` that matches: sinks
+    may start new attempts while these fail, so each sweep looks again
+    after every failure and leaves what started meanwhile alone. No
+    allocation: a sweep cannot fail half-way. */
+static fwd_t *s_next_victim(forward_t *self, uint64_t before, const char *peer_id, long long now)
 {
-    /* Collect first: sinks may start new attempts while these fail. */
-    zlistx_t *victims = zlistx_new();
-    for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out))
-        if (strcmp(f->peer, peer_id) == 0)
-            zlistx_add_end(victims, f);
-    for (fwd_t *f = zlistx_first(victims); f; f = zlistx_next(victims))
-        s_out_fail(self, f, "upstream_error", true, 0, "the peer serving this request went away");
-    zlistx_purge(victims);
-    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
-        if (strcmp(in->peer, peer_id) == 0)
-            zlistx_add_end(victims, in);
-    for (incoming_t *in = zlistx_first(victims); in; in = zlistx_next(victims)) {
-        tabs_exec_abort(self->cfg.tabs, &in->exec);
-        s_in_free(self, in);
+    for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out)) {
+        if (f->serial >= before)
+            continue;
+        if (peer_id ? strcmp(f->peer, peer_id) == 0
+                    : (!f->accepted && now - f->started_ms > self->cfg.accept_ms) ||
+                          (f->accepted && now - f->last_ms > self->cfg.idle_ms))
+            return f;
     }
-    zlistx_destroy(&victims);
+    return NULL;
 }
 
-/*  The tab sent no content within the first-byte limit: stop it and fail
-    the request, retryable (nothing reached the client), as the origin's
-    own first-byte timeout would. */
-static void s_in_too_slow(forward_t *self, incoming_t *in)
+void forward_peer_gone(forward_t *self, const char *peer_id)
 {
-    alog_debug("forwarded request %s from %s: no first byte within %lld ms", in->rid, in->peer,
-               in->first_byte);
-    tabs_exec_abort(self->cfg.tabs, &in->exec);
-    openai_error_t e;
-    openai_error_set(&e, "upstream_error", NULL,
-                     "the serving node's tab sent nothing within %lld ms", in->first_byte);
-    s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq);
-    s_in_free(self, in);
+    uint64_t before = self->next_serial;
+    for (fwd_t *f; (f = s_next_victim(self, before, peer_id, 0));)
+        s_out_fail(self, f, "upstream_error", true, 0, "the peer serving this request went away");
 }
 
 void forward_tick(forward_t *self)
 {
     long long now = zclock_mono();
-    zlistx_t *late = zlistx_new();
-    for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out))
-        if ((!f->accepted && now - f->started_ms > self->cfg.accept_ms) ||
-            (f->accepted && now - f->last_ms > self->cfg.idle_ms))
-            zlistx_add_end(late, f);
-    for (fwd_t *f = zlistx_first(late); f; f = zlistx_next(late)) {
+    uint64_t before = self->next_serial;
+    for (fwd_t *f; (f = s_next_victim(self, before, NULL, now));) {
         bool accepted = f->accepted;
         s_send_cancel(self, f->peer, f->rid);
         s_out_fail(self, f, "upstream_error", true, 0,
                    accepted ? "the peer stopped sending mid-answer"
                             : "the peer did not accept the request in time");
     }
-    zlistx_purge(late);
-    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
-        if (!in->streaming && in->first_byte > 0 && now - in->started_ms > in->first_byte)
-            zlistx_add_end(late, in);
-    for (incoming_t *in = zlistx_first(late); in; in = zlistx_next(late))
-        s_in_too_slow(self, in);
-    zlistx_destroy(&late);
 }
 
 void forward_stats(const forward_t *self, forward_stats_t *out)
 {
     out->outgoing = zhashx_size(self->out);
-    out->incoming = zhashx_size(self->in);
 }
 
 void forward_destroy(forward_t **self_p)
@@ -539,15 +280,30 @@ void forward_destroy(forward_t **self_p)
         s_send_cancel(self, f->peer, f->rid);
         free(f);
     }
-    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in)) {
-        openai_error_t e;
-        openai_error_set(&e, "no_capacity", NULL, "the serving node is shutting down");
-        s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq);
-        tabs_exec_abort(self->cfg.tabs, &in->exec);
-        free(in);
-    }
     zhashx_destroy(&self->out);
-    zhashx_destroy(&self->in);
     free(self);
     *self_p = NULL;
 }
+
+/* ---- the peer target (node/target.h) ---- */
+
+static void *s_target_start(void *impl, const char *id, const target_req_t *req,
+                            const target_sink_t *sink, void *arg, openai_error_t *err)
+{
+    return forward_start(impl, id, req->req, req->deadline_ms, sink, arg, err);
+}
+
+static void s_target_abort(void *impl, void **attempt_p)
+{
+    fwd_t *f = *attempt_p;
+    forward_abort(impl, &f);
+    *attempt_p = NULL;
+}
+
+static const char *s_target_id(const void *attempt)
+{
+    return forward_peer(attempt);
+}
+
+const target_ops_t forward_target_ops = {TARGET_PEER, "peer", s_target_start, s_target_abort,
+                                         s_target_id};

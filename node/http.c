@@ -339,7 +339,7 @@ static bool s_authorized(http_t *self, struct MHD_Connection *conn)
     return ok;
 }
 
-static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn, const char *route)
+static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn, route_id_t route)
 {
     abuf_t b = ABUF_INIT;
     const char *ctype = "application/json";
@@ -394,48 +394,28 @@ static enum MHD_Result s_queue_ready(req_t *req)
 static enum MHD_Result s_route(http_t *self, req_t *req, const char *url, const char *method)
 {
     struct MHD_Connection *conn = req->conn;
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    struct {
-        const char *path;
-        const char *route;
-        bool auth;
-    } pages[] = {
-        {"/health", "health", false},
-        {"/v1/models", "models", true},
-        {"/mesh/status", "mesh_status", true},
-        {"/userscript.user.js", "userscript", true},
-        {"/", "index", false},
-    };
-    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
-        if (strcmp(url, pages[i].path) != 0)
-            continue;
-        if (!get)
-            return s_queue_error_code(conn, "method_not_allowed", "use GET on this path");
-        if (pages[i].auth && !s_authorized(self, conn))
-            return s_queue_error_code(conn, "invalid_api_key",
-                                      "missing or wrong API key (Authorization: Bearer KEY)");
-        return s_render_route(self, conn, pages[i].route);
+    const route_t *route = NULL;
+    switch (routes_resolve(method, url, &route)) {
+    case ROUTES_NOT_FOUND: {
+        openai_error_t err;
+        openai_error_set(&err, "not_found", NULL, "no route %s %.200s", method, url);
+        return s_queue_error(conn, &err, 0);
     }
-    if (strcmp(url, "/mesh/refresh-models") == 0) {
-        if (strcmp(method, "POST") != 0)
-            return s_queue_error_code(conn, "method_not_allowed", "use POST on this path");
-        if (!s_authorized(self, conn))
-            return s_queue_error_code(conn, "invalid_api_key",
-                                      "missing or wrong API key (Authorization: Bearer KEY)");
-        return s_render_route(self, conn, "refresh_models");
+    case ROUTES_BAD_METHOD: {
+        openai_error_t err;
+        openai_error_set(&err, "method_not_allowed", NULL, "use %s on %s", route->method,
+                         route->id == ROUTE_CHAT ? route->path : "this path");
+        return s_queue_error(conn, &err, 0);
     }
-    if (strcmp(url, "/v1/chat/completions") == 0) {
-        if (strcmp(method, "POST") != 0)
-            return s_queue_error_code(conn, "method_not_allowed",
-                                      "use POST on /v1/chat/completions");
-        if (!s_authorized(self, conn))
-            return s_queue_error_code(conn, "invalid_api_key",
-                                      "missing or wrong API key (Authorization: Bearer KEY)");
+    case ROUTES_OK:
+        break;
+    }
+    if (route->auth && !s_authorized(self, conn))
+        return s_queue_error_code(conn, "invalid_api_key",
+                                  "missing or wrong API key (Authorization: Bearer KEY)");
+    if (route->id == ROUTE_CHAT)
         return s_start_chat(self, req);
-    }
-    openai_error_t err;
-    openai_error_set(&err, "not_found", NULL, "no route %s %.200s", method, url);
-    return s_queue_error(conn, &err, 0);
+    return s_render_route(self, conn, route->id);
 }
 
 static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -469,7 +449,8 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
     }
     switch (req->state) {
     case REQ_NEW:
-        if (req->body_too_large && strcmp(url, "/v1/chat/completions") != 0)
+        /* chat reports a body too large itself, after its method and key checks */
+        if (req->body_too_large && strcmp(url, routes_get(ROUTE_CHAT)->path) != 0)
             return s_queue_error_code(conn, "request_too_large", "request body too large");
         {
             enum MHD_Result rc = s_route(self, req, url, method);

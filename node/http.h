@@ -16,6 +16,7 @@
 
 #include "node/config.h"
 #include "node/dispatch.h"
+#include "node/routes.h"
 #include "protocol/abuf.h"
 
 typedef struct _http_t http_t;
@@ -28,8 +29,9 @@ typedef struct {
     const strlist_t *api_keys; /* empty: no auth */
     openai_limits_t limits;
     dispatch_t *dispatch; /* borrowed */
-    /* page and status bodies, written by the node; return the HTTP status */
-    int (*render)(void *arg, const char *route, abuf_t *out, const char **content_type);
+    /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
+       node; returns the HTTP status (*content_type starts as application/json) */
+    int (*render)(void *arg, route_id_t route, abuf_t *out, const char **content_type);
     void *arg;
 } http_config_t;
 

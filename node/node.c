@@ -13,16 +13,17 @@
 #include "node/forward.h"
 #include "node/http.h"
 #include "node/pace.h"
+#include "node/remote.h"
+#include "node/pages.h"
+#include "node/routes.h"
 #include "node/store.h"
 #include "node/tabs.h"
+#include "node/views.h"
 #include "protocol/alog.h"
 
 #define NODE_TICK_MS 100
 #define NODE_PRUNE_MS 10000
 #define NODE_CATALOG_REFRESH_MS (10 * 60 * 1000)
-
-extern const unsigned char arena_userscript[];
-extern const size_t arena_userscript_len;
 
 static const char *const s_arena_origins[] = {
     "https://lmarena.ai",
@@ -47,10 +48,15 @@ typedef struct {
     http_t *http;
     mesh_t *mesh;
     forward_t *forward;
-    pace_t *pace;                 /* NULL: --pace off */
-    unsigned long long pace_ver;  /* pace_version when we last published */
-    unsigned long long state_sig; /* what we last told the mesh about ourselves */
-    unsigned long long cool_sig;  /* … and its cooldown deadlines alone */
+    remote_t *remote; /* peers' requests run here */
+    pace_t *pace;     /* NULL: --pace off */
+    views_t *views;
+    /* scratch of one loop turn, per node (several nodes may share a process) */
+    mesh_peer_view_t *peer_views;       /* NODE_MAX_PEERS */
+    int64_t (*starts)[MESH_MAX_STARTS]; /* MESH_MAX_ACCOUNTS */
+    unsigned long long pace_ver;        /* pace_version when we last published */
+    unsigned long long state_sig;       /* what we last told the mesh about ourselves */
+    unsigned long long cool_sig;        /* … and its cooldown deadlines alone */
     size_t state_healthy;
     long long started_ms;
     bool stopping;
@@ -62,7 +68,6 @@ typedef struct {
 
 static long long s_account_flag(node_t *self, const char *account, long long now,
                                 const char **reason);
-static json_t *s_accounts_json(const node_t *self, const mesh_state_t *st, long long age);
 
 /* ---- callbacks from tabs ---- */
 
@@ -101,419 +106,70 @@ static void s_on_capacity(void *arg)
         dispatch_wake(self->dispatch);
 }
 
-/* ---- pages ---- */
-
-static const char *s_link_host(const node_t *self)
-{
-    const char *h = self->cfg->link_host;
-    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
-        return "127.0.0.1";
-    return h;
-}
-
-static int s_render_health(node_t *self, abuf_t *out)
-{
-    tabs_stats_t ts;
-    tabs_stats(self->tabs, &ts);
-    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "status", ts.healthy > 0 ? "ok" : "degraded",
-                          "node", self->cfg->name, "tabs", (json_int_t)ts.tabs, "peers",
-                          (json_int_t)mesh_alive_count(self->mesh));
-    char *s = json_dumps(j, JSON_COMPACT);
-    abuf_puts(out, s ? s : "{}");
-    free(s);
-    json_decref(j);
-    return 200;
-}
-
-#define NODE_MAX_PEERS 1024
+#define NODE_MAX_PEERS VIEWS_MAX_PEERS
 /*  Starts published per account: enough for any sane window, and 64
     accounts of them stay far below the mesh's 1 MiB message cap. */
 #define NODE_PUBLISHED_STARTS 128
 
-/*  Every model served anywhere in the mesh: ours first, then what alive
-    peers advertise, each name once. Answered from local state only. */
-static int s_render_models(node_t *self, abuf_t *out)
-{
-    static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only; large for the stack */
-    size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
-    if (n_peers > NODE_MAX_PEERS)
-        n_peers = NODE_MAX_PEERS;
-    size_t n_local = catalog_served_count(self->catalog), cap = n_local;
-    for (size_t i = 0; i < n_peers; i++)
-        if (views[i].state)
-            cap += views[i].state->n_models;
-    openai_model_entry_t *m = calloc(cap ? cap : 1, sizeof *m);
-    if (!m)
-        return 500;
-    size_t n = 0;
-    long long created = catalog_updated(self->catalog);
-    for (size_t i = 0; i < n_local; i++) {
-        const arena_model_t *am = catalog_served_at(self->catalog, i, &m[n].id);
-        m[n].created = created;
-        m[n].display_name = am->display_name;
-        m[n++].owned_by = am->organization ? am->organization : "lmarena";
-    }
-    for (size_t i = 0; i < n_peers; i++) {
-        const mesh_state_t *st = views[i].state;
-        if (!st || views[i].liveness != MESH_PEER_ALIVE)
-            continue;
-        for (size_t k = 0; k < st->n_models; k++) {
-            bool seen = false;
-            for (size_t j = 0; j < n && !seen; j++)
-                seen = strcmp(m[j].id, st->models[k].name) == 0;
-            if (seen)
-                continue;
-            const char *dn = st->models[k].display_name;
-            m[n].id = st->models[k].name;
-            m[n].created = st->started_at_ms / 1000;
-            m[n].display_name = dn && *dn ? dn : NULL;
-            m[n++].owned_by = "lmarena";
-        }
-    }
-    openai_render_models(out, m, n);
-    free(m);
-    return 200;
-}
-
-static long long s_left(long long remaining, long long age)
-{
-    return remaining > age ? remaining - age : 0;
-}
-
-static json_t *s_peer_models(const mesh_peer_view_t *v)
-{
-    json_t *models = json_array();
-    for (size_t k = 0; v->state && k < v->state->n_models; k++) {
-        const mesh_model_t *mm = &v->state->models[k];
-        long long left = s_left(mm->cooled_remaining_ms, v->state_age_ms);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", mm->name, "arena_id",
-                              mm->arena_id ? mm->arena_id : "", "modality",
-                              mm->modality ? mm->modality : "chat", "cooled_remaining_ms",
-                              (json_int_t)left);
-        json_object_set_new(o, "reason",
-                            left > 0 && mm->reason ? json_string(mm->reason) : json_null());
-        json_array_append_new(models, o);
-    }
-    return models;
-}
-
-/*  A peer's entry of /mesh/status, as this node sees it. An unreachable peer
-    may come without a state (only its id and address reached us): zeros. */
-static json_t *s_peer_entry(const mesh_peer_view_t *v, long long now)
-{
-    static const mesh_state_t none = {.p50_ms = -1};
-    const mesh_state_t *st = v->state ? v->state : &none;
-    /* an unreachable peer: the address we fail to dial */
-    const char *address = v->liveness != MESH_PEER_UNREACHABLE && st->endpoint && *st->endpoint
-                              ? st->endpoint
-                              : v->endpoint;
-    return json_pack(
-        "{s:s, s:s, s:b, s:s, s:s, s:s, s:o, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, "
-        "s:I}, s:{s:I, s:I, s:I}, s:I, s:o, s:o, s:o}",
-        "id", v->id, "name", st->name && *st->name ? st->name : v->id, "self", 0, "address",
-        address, "http", st->http ? st->http : "", "state", mesh_liveness_name(v->liveness),
-        "age_ms", v->age_ms >= 0 ? json_integer(v->age_ms) : json_null(), "uptime_ms",
-        (json_int_t)(st->started_at_ms ? now - st->started_at_ms : 0), "incarnation",
-        (json_int_t)st->incarnation, "tabs", "count", (json_int_t)st->tabs, "healthy",
-        (json_int_t)st->tabs_healthy, "load", "inflight", (json_int_t)st->inflight, "queued",
-        (json_int_t)0, "capacity", (json_int_t)st->capacity, "stats", "ok", (json_int_t)st->ok,
-        "failed", (json_int_t)st->failed, "p50_ms", (json_int_t)st->p50_ms,
-        "node_cooled_remaining_ms",
-        (json_int_t)s_left(st->node_cooled_remaining_ms, v->state_age_ms), "models",
-        s_peer_models(v), "reported_by", v->reported_by ? json_string(v->reported_by) : json_null(),
-        "indirect", json_boolean(v->indirect));
-}
-
-/*  A peer's entry with what 2026 added (accounts, pace). */
-static json_t *s_peer_entry_full(const node_t *self, const mesh_peer_view_t *v, long long now)
-{
-    json_t *o = s_peer_entry(v, now);
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "accounts", s_accounts_json(self, v->state, v->state_age_ms));
-    json_object_set_new(
-        o, "paced_remaining_ms",
-        json_integer(v->state ? s_left(v->state->paced_remaining_ms, v->state_age_ms) : 0));
-    return o;
-}
-
-static json_t *s_node_models(node_t *self, long long now, long long *node_cool)
-{
-    json_t *arr = json_array();
-    *node_cool = cooldown_remaining(self->cooldowns, self->id, COOLDOWN_ALL, now, NULL);
-    for (size_t i = 0; i < catalog_served_count(self->catalog); i++) {
-        const char *name = NULL;
-        const arena_model_t *m = catalog_served_at(self->catalog, i, &name);
-        const char *reason = NULL;
-        long long left = cooldown_remaining(self->cooldowns, self->id, m->name, now, &reason);
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:I}", "name", name, "arena_id", m->id, "modality",
-                      arena_modality_name(m->modality), "cooled_remaining_ms", (json_int_t)left);
-        json_object_set_new(o, "reason", left > 0 && reason ? json_string(reason) : json_null());
-        json_object_set_new(o, "display_name",
-                            m->display_name ? json_string(m->display_name) : json_null());
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-/*  The accounts of a peer's state as /mesh/status shows them; the next
-    slot is what this node's pace rules make of that peer's starts (null
-    with --pace off). */
-static json_t *s_accounts_json(const node_t *self, const mesh_state_t *st, long long age)
-{
-    json_t *arr = json_array();
-    pace_config_t pc = {0};
-    int wc = 0, ws = 0;
-    if (self->pace && config_parse_window(self->cfg->pace_window, &wc, &ws) == 0)
-        pc = (pace_config_t){self->cfg->pace_interval_s * 1000LL, wc, ws * 1000LL};
-    for (size_t i = 0; st && i < st->n_accounts; i++) {
-        const mesh_account_t *a = &st->accounts[i];
-        json_t *starts = json_array();
-        static long long ago[MESH_MAX_STARTS]; /* node thread only */
-        size_t n = a->n_starts < MESH_MAX_STARTS ? a->n_starts : MESH_MAX_STARTS;
-        for (size_t k = 0; k < n; k++) {
-            ago[k] = a->starts_ago_ms[k] + age;
-            json_array_append_new(starts, json_integer(ago[k]));
-        }
-        json_t *o =
-            json_pack("{s:s, s:b, s:I, s:o}", "id", a->id, "known", strncmp(a->id, "tab:", 4) != 0,
-                      "flag_remaining_ms", (json_int_t)s_left(a->flag_remaining_ms, age),
-                      "starts_ago_ms", starts);
-        json_object_set_new(o, "next_slot_ms",
-                            self->pace ? json_integer(pace_rule_wait(&pc, ago, n)) : json_null());
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-static void s_tab_json(void *arg, const tabs_tab_view_t *t)
-{
-    json_t *list = arg;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:b, s:b, s:i, s:I}", "id", t->id, "href",
-                          t->href, "account", t->account, "account_known", t->account_known,
-                          "logged_in", t->logged_in < 0 ? json_null() : json_boolean(t->logged_in),
-                          "login_required", t->login_required, "challenged", t->challenged,
-                          "inflight", t->inflight, "connected_ms", (json_int_t)t->connected_ms);
-    json_object_set_new(o, "hint", t->hint ? json_string(t->hint) : json_null());
-    json_object_set_new(o, "images", t->upload[0] ? json_string(t->upload) : json_null());
-    json_object_set_new(o, "last_unrecognised",
-                        t->drift_ms ? json_pack("{s:I, s:i, s:s, s:s, s:s}", "at_ms",
-                                                (json_int_t)t->drift_ms, "status", t->drift_status,
-                                                "kind", t->drift_kind, "body", t->drift_body,
-                                                "field", t->drift_field)
-                                    : json_null());
-    json_array_append_new(list, o);
-}
-
-/*  Our accounts with their next free slot (pace) and flag. */
-static json_t *s_own_accounts(node_t *self, long long now)
-{
-    const char *keys[MESH_MAX_ACCOUNTS];
-    size_t n = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n && i < MESH_MAX_ACCOUNTS; i++) {
-        const char *reason = NULL;
-        long long flag = s_account_flag(self, keys[i], now, &reason);
-        long long wait = self->pace ? pace_wait_ms(self->pace, keys[i], now) : 0;
-        json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I}", "id", keys[i], "known",
-                              strncmp(keys[i], "tab:", 4) != 0, "next_slot_ms", (json_int_t)wait,
-                              "next_slot_at_ms", (json_int_t)(now + wait), "flag_remaining_ms",
-                              (json_int_t)flag);
-        json_object_set_new(o, "reason", flag > 0 && reason ? json_string(reason) : json_null());
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-static int s_render_mesh_status(node_t *self, abuf_t *out)
-{
-    long long now = zclock_time();
-    tabs_stats_t ts;
-    tabs_stats(self->tabs, &ts);
-    dispatch_stats_t ds;
-    dispatch_stats(self->dispatch, &ds);
-    long long node_cool = 0;
-    json_t *models = s_node_models(self, now, &node_cool);
-    char addr[300], http[300];
-    snprintf(addr, sizeof addr, "%s", mesh_endpoint(self->mesh));
-    snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
-    json_t *me = json_pack(
-        "{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
-        " s:{s:I, s:I, s:I}, s:I, s:I, s:o}",
-        "id", self->id, "name", self->cfg->name, "self", 1, "address",
-        self->cfg->advertise ? self->cfg->advertise : addr, "http", http, "state",
-        self->stopping ? "left" : "alive", "age_ms", (json_int_t)0, "uptime_ms",
-        (json_int_t)(zclock_mono() - self->started_ms), "incarnation", (json_int_t)0, "tabs",
-        "count", (json_int_t)ts.tabs, "healthy", (json_int_t)ts.healthy, "load", "inflight",
-        (json_int_t)ds.running, "queued", (json_int_t)ds.queued, "capacity",
-        (json_int_t)ts.capacity, "stats", "ok", (json_int_t)ds.ok, "failed", (json_int_t)ds.failed,
-        "p50_ms", (json_int_t)ds.p50_ms, "node_cooled_remaining_ms", (json_int_t)node_cool,
-        "catalog_updated_ms", (json_int_t)catalog_updated_ms(self->catalog), "models", models);
-    json_object_set_new(me, "reported_by", json_null());
-    json_object_set_new(me, "indirect", json_false());
-    json_t *tab_list = json_array();
-    tabs_each(self->tabs, s_tab_json, tab_list);
-    json_object_set_new(json_object_get(me, "tabs"), "list", tab_list);
-    json_object_set_new(me, "accounts", s_own_accounts(self, now));
-    json_object_set_new(me, "pace",
-                        self->pace ? json_pack("{s:I, s:s}", "interval_s",
-                                               (json_int_t)self->cfg->pace_interval_s, "window",
-                                               self->cfg->pace_window)
-                                   : json_null());
-    json_object_set_new(me, "paced_remaining_ms", json_integer(tabs_pace_ms(self->tabs, now)));
-    json_object_set_new(me, "arena_mode", json_string(self->cfg->arena_mode));
-    mesh_stats_t ms;
-    mesh_stats(self->mesh, &ms);
-    json_object_set_new(
-        me, "mesh",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "bytes_in",
-                  (json_int_t)ms.bytes_in, "bytes_out", (json_int_t)ms.bytes_out, "msgs_in",
-                  (json_int_t)ms.rx, "msgs_out", (json_int_t)ms.tx, "ping_req_sent",
-                  (json_int_t)ms.ping_req_sent, "ping_req_served", (json_int_t)ms.ping_req_served,
-                  "ping_req_refused", (json_int_t)ms.ping_req_refused, "indirect_acks",
-                  (json_int_t)ms.indirect_acks, "stale_acks", (json_int_t)ms.stale_acks));
-    json_t *doc = json_pack("{s:s, s:I, s:[o]}", "self", self->id, "generated_ms", (json_int_t)now,
-                            "nodes", me);
-    static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only */
-    size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
-    json_t *nodes = json_object_get(doc, "nodes");
-    for (size_t i = 0; doc && i < n_peers && i < NODE_MAX_PEERS; i++)
-        if (views[i].id) {
-            json_t *entry = s_peer_entry_full(self, &views[i], now);
-            if (entry)
-                json_array_append_new(nodes, entry);
-        }
-    char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    abuf_puts(out, s ? s : "{}");
-    free(s);
-    json_decref(doc);
-    return s ? 200 : 500;
-}
-
-static int s_render_userscript(node_t *self, abuf_t *out)
-{
-    char url[300];
-    snprintf(url, sizeof url, "ws://%s:%d/link", s_link_host(self), link_port(self->link));
-    const char *p = (const char *)arena_userscript;
-    const char *end = p + arena_userscript_len;
-    while (p < end) {
-        const char *hit = strstr(p, "__ARENA_LINK_");
-        if (!hit || hit >= end) {
-            abuf_append(out, p, (size_t)(end - p));
-            break;
-        }
-        abuf_append(out, p, (size_t)(hit - p));
-        if (strncmp(hit, "__ARENA_LINK_URL__", 18) == 0) {
-            abuf_puts(out, url);
-            p = hit + 18;
-        } else if (strncmp(hit, "__ARENA_LINK_TOKEN__", 20) == 0) {
-            abuf_puts(out, self->token);
-            p = hit + 20;
-        } else {
-            abuf_append(out, hit, 13);
-            p = hit + 13;
-        }
-    }
-    return 200;
-}
-
-static void s_html_escaped(abuf_t *out, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            abuf_puts(out, "&lt;");
-            break;
-        case '>':
-            abuf_puts(out, "&gt;");
-            break;
-        case '&':
-            abuf_puts(out, "&amp;");
-            break;
-        case '"':
-            abuf_puts(out, "&quot;");
-            break;
-        default:
-            abuf_append(out, s, 1);
-        }
-    }
-}
+/* ---- pages and views (node/routes.h) ---- */
 
 static int s_render_index(node_t *self, abuf_t *out)
 {
     tabs_stats_t ts;
     tabs_stats(self->tabs, &ts);
-    char base[300];
-    snprintf(base, sizeof base, "http://%s:%d/v1", self->cfg->http_host, http_port(self->http));
-    abuf_puts(out, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                   "<title>ArenaMesh node ");
-    s_html_escaped(out, self->cfg->name);
-    abuf_puts(out, "</title><style>body{font-family:system-ui,sans-serif;max-width:46em;"
-                   "margin:2em auto;padding:0 1em;line-height:1.5}code,pre{background:#f3f3f3;"
-                   "padding:.1em .3em;border-radius:3px}pre{padding:.8em}</style></head><body>");
-    abuf_puts(out, "<h1>ArenaMesh node <em>");
-    s_html_escaped(out, self->cfg->name);
-    abuf_printf(out,
-                "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
-                "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
-                "<strong>%zu</strong>.</p>",
-                ts.tabs, catalog_served_count(self->catalog));
-    abuf_puts(out, "<h2>Connect a browser tab</h2><ol>"
-                   "<li>Install the Tampermonkey (or Violentmonkey) extension in your browser.</li>"
-                   "<li>Open <a href=\"/userscript.user.js\">/userscript.user.js</a> and let the "
-                   "extension install it. It already holds this node's link address and token.</li>"
-                   "<li>Open LMArena (");
-    s_html_escaped(out, self->cfg->arena_origin ? self->cfg->arena_origin : "https://lmarena.ai");
-    abuf_puts(out,
-              ") in a tab and log in. The tab title starts "
-              "with ✅ once it is connected to this node (⏳ while connecting).</li>"
-              "<li>If the browser asks whether the page may reach devices on your local network, "
-              "allow it: the tab talks to this node on ");
-    abuf_printf(out, "%s:%d.</li></ol>", s_link_host(self), link_port(self->link));
-    abuf_puts(out, "<h2>Point a client at it</h2><ul><li>Base URL: <code>");
-    abuf_puts(out, base);
-    abuf_puts(out, "</code></li><li>API key: ");
-    abuf_puts(out, self->cfg->api_keys.n ? "one of the keys given with <code>--api-key</code>"
-                                         : "anything (no key is configured)");
-    abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
-    const char *m0 = "gpt-5-high";
+    const char *m0 = NULL;
     if (catalog_served_count(self->catalog))
         catalog_served_at(self->catalog, 0, &m0);
-    abuf_puts(out, "<code>");
-    s_html_escaped(out, m0);
-    abuf_puts(out, "</code></li></ul><pre>curl ");
-    abuf_puts(out, base);
-    abuf_puts(out, "/chat/completions -H 'Content-Type: application/json' \\\n  -d "
-                   "'{\"model\":\"");
-    s_html_escaped(out, m0);
-    abuf_puts(out, "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'</pre>"
-                   "<p>Mesh status: <a href=\"/mesh/status\">/mesh/status</a> · health: "
-                   "<a href=\"/health\">/health</a></p></body></html>");
-    return 200;
+    pages_index_t in = {
+        .node_name = self->cfg->name,
+        .arena_origin = self->cfg->arena_origin,
+        .http_host = self->cfg->http_host,
+        .http_port = http_port(self->http),
+        .link_host = pages_link_host(self->cfg->link_host),
+        .link_port = link_port(self->link),
+        .tabs = ts.tabs,
+        .models = catalog_served_count(self->catalog),
+        .example_model = m0,
+        .api_keys = self->cfg->api_keys.n > 0,
+    };
+    return pages_index(&in, out) == 0 ? 200 : 500;
 }
 
-static int s_render(void *arg, const char *route, abuf_t *out, const char **content_type)
+static int s_render_userscript(node_t *self, abuf_t *out)
+{
+    char url[300];
+    snprintf(url, sizeof url, "ws://%s:%d/link", pages_link_host(self->cfg->link_host),
+             link_port(self->link));
+    return pages_userscript_embedded(url, self->token, out) == 0 ? 200 : 500;
+}
+
+/*  http's render callback: every route of node/routes.h but chat. */
+static int s_render(void *arg, route_id_t route, abuf_t *out, const char **content_type)
 {
     node_t *self = arg;
-    if (strcmp(route, "health") == 0)
-        return s_render_health(self, out);
-    if (strcmp(route, "models") == 0)
-        return s_render_models(self, out);
-    if (strcmp(route, "mesh_status") == 0)
-        return s_render_mesh_status(self, out);
-    if (strcmp(route, "refresh_models") == 0) {
-        size_t n = tabs_refresh_catalog(self->tabs);
-        alog_info("model catalog refresh asked: %zu tab(s) asked for their page", n);
-        abuf_printf(out, "{\"tabs\":%zu}", n);
-        return 202;
-    }
-    if (strcmp(route, "userscript") == 0) {
+    switch (route) {
+    case ROUTE_HEALTH:
+        return views_health(self->views, out);
+    case ROUTE_MODELS:
+        return views_models(self->views, out);
+    case ROUTE_MESH_STATUS:
+        return views_mesh_status(self->views, out);
+    case ROUTE_REFRESH_MODELS:
+        return views_refresh_models(self->views, out);
+    case ROUTE_USERSCRIPT:
         *content_type = "text/javascript; charset=utf-8";
         return s_render_userscript(self, out);
+    case ROUTE_INDEX:
+        *content_type = "text/html; charset=utf-8";
+        return s_render_index(self, out);
+    case ROUTE_CHAT: /* http runs it as a job */
+    case ROUTE_COUNT:
+        break;
     }
-    *content_type = "text/html; charset=utf-8";
-    return s_render_index(self, out);
+    alog_error("http: no renderer for route %d", (int)route); /* programmer error */
+    abuf_puts(out, "{\"error\":{\"message\":\"no renderer for this route\",\"type\":"
+                   "\"server_error\",\"param\":null,\"code\":\"internal_error\"}}");
+    return 500;
 }
 
 /* ---- loop handlers ---- */
@@ -590,6 +246,7 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
         alog_info("stopping: no new connections, %zu request(s) in flight",
                   http_active(self->http));
         self->stopping = true;
+        views_set_leaving(self->views);
         self->stop_deadline = zclock_mono() + NODE_DRAIN_MS;
         http_quiesce(self->http);
     }
@@ -602,8 +259,12 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 static void s_on_forward(void *arg, const mesh_msg_t *msg)
 {
     node_t *self = arg;
-    if (self->forward)
+    if (msg->type == MESH_FWD || msg->type == MESH_CANCEL) {
+        if (self->remote)
+            remote_handle(self->remote, msg);
+    } else if (self->forward) {
         forward_handle(self->forward, msg);
+    }
     /* Relayed deltas go out now, not at the next tick. */
     dispatch_poll(self->dispatch);
     http_kick(self->http);
@@ -617,6 +278,8 @@ static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
     alog_debug("mesh: peer %s is %s: routing updated", id, mesh_liveness_name(liveness));
     if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->forward)
         forward_peer_gone(self->forward, id);
+    if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->remote)
+        remote_peer_gone(self->remote, id);
     if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->pace)
         pace_forget_owner(self->pace, id);
     if (self->dispatch)
@@ -734,7 +397,7 @@ static size_t s_accounts(node_t *self, long long now, mesh_account_t *out,
     pace) and their flags (a flag on one node rests the account everywhere). */
 static void s_merge_accounts(node_t *self)
 {
-    static mesh_peer_view_t views[NODE_MAX_PEERS]; /* node thread only */
+    mesh_peer_view_t *views = self->peer_views;
     const char *keys[MESH_MAX_ACCOUNTS];
     size_t n_keys = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
     if (n_keys == 0)
@@ -797,8 +460,7 @@ static void s_publish(node_t *self)
     if (flag_ms > node_cool)
         node_cool = flag_ms; /* every tab's account is flagged: the node rests as a whole */
     mesh_account_t accounts[MESH_MAX_ACCOUNTS];
-    static int64_t starts[MESH_MAX_ACCOUNTS][MESH_MAX_STARTS]; /* node thread only */
-    size_t n_acc = s_accounts(self, now, accounts, starts);
+    size_t n_acc = s_accounts(self, now, accounts, self->starts);
     unsigned long long sig = 1469598103934665603ULL;
     unsigned long long cool =
         s_mix(sig, (unsigned long long)(node_cool > 0 ? (now + node_cool) / 1000 : 0));
@@ -890,6 +552,8 @@ static void s_node_destroy(node_t *self)
 {
     if (self->http)
         http_destroy(&self->http);
+    views_destroy(&self->views);
+    remote_destroy(&self->remote);
     dispatch_destroy(&self->dispatch);
     forward_destroy(&self->forward);
     mesh_destroy(&self->mesh);
@@ -901,6 +565,8 @@ static void s_node_destroy(node_t *self)
     store_destroy(&self->store);
     free(self->origins);
     zloop_destroy(&self->loop);
+    free(self->peer_views);
+    free(self->starts);
 }
 
 static int s_node_start(node_t *self, char *err, size_t errlen)
@@ -919,7 +585,9 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->cooldowns = cooldown_new(self->store, zclock_time());
     self->catalog = catalog_new(self->store);
     self->loop = zloop_new();
-    if (!self->cooldowns || !self->catalog || !self->loop ||
+    self->peer_views = calloc(NODE_MAX_PEERS, sizeof *self->peer_views);
+    self->starts = calloc(MESH_MAX_ACCOUNTS, sizeof *self->starts);
+    if (!self->cooldowns || !self->catalog || !self->loop || !self->peer_views || !self->starts ||
         catalog_set_policy(self->catalog, (const char *const *)cfg->model_aliases.items,
                            cfg->model_aliases.n, (const char *const *)cfg->model_allow.items,
                            cfg->model_allow.n) < 0) {
@@ -971,10 +639,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     tabs_config_t tc = {
         .link = self->link,
         .cooldowns = self->cooldowns,
-        .node_id = self->id,
         .tab_jobs = cfg->tab_jobs,
-        .cooldown_default_ms = cfg->cooldown_default_s * 1000LL,
-        .recaptcha_backoff_max_ms = cfg->recaptcha_backoff_max_s * 1000LL,
         .arena_mode = cfg->arena_mode,
         .pace = self->pace,
         .on_stale = s_on_stale,
@@ -988,12 +653,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         return -1;
     forward_config_t fc = {
         .mesh = self->mesh,
-        .tabs = self->tabs,
-        .catalog = self->catalog,
-        .cooldowns = self->cooldowns,
-        .node_id = self->id,
         .accept_ms = cfg->forward_accept_timeout_ms,
-        .first_byte_ms = cfg->first_byte_timeout_ms,
         .idle_ms = cfg->stream_idle_timeout_ms,
         .on_capacity = s_on_capacity,
         .arg = self,
@@ -1011,6 +671,10 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .queue_timeout_ms = cfg->queue_timeout_ms,
         .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
         .idle_timeout_ms = cfg->stream_idle_timeout_ms,
+        .cooldown_default_ms = cfg->cooldown_default_s * 1000LL,
+        .recaptcha_backoff_max_ms = cfg->recaptcha_backoff_max_s * 1000LL,
+        .on_cooled = s_on_accounts,
+        .arg = self,
     };
     self->dispatch = self->forward ? dispatch_new(&dc) : NULL;
     if (!self->dispatch) {
@@ -1030,9 +694,33 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     openai_limits_default(&hc.limits);
     hc.limits.max_messages = (size_t)cfg->max_messages;
     hc.limits.max_depth = (size_t)cfg->max_json_depth;
+    /* peers' requests: parsed with the same limits, run by the same dispatcher */
+    remote_config_t rc = {.mesh = self->mesh, .dispatch = self->dispatch, .limits = hc.limits};
+    self->remote = remote_new(&rc);
+    if (!self->remote) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     self->http = http_new(&hc, self->loop);
     if (!self->http) {
         snprintf(err, errlen, "cannot serve HTTP on %s:%d", cfg->http_host, cfg->http_port);
+        return -1;
+    }
+    views_config_t vc = {
+        .cfg = cfg,
+        .node_id = self->id,
+        .tabs = self->tabs,
+        .catalog = self->catalog,
+        .cooldowns = self->cooldowns,
+        .mesh = self->mesh,
+        .dispatch = self->dispatch,
+        .pace = self->pace,
+        .http_port = http_port(self->http),
+        .started_mono_ms = self->started_ms,
+    };
+    self->views = views_new(&vc);
+    if (!self->views) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     zloop_reader(self->loop, link_pipe(self->link), s_on_link, self);

@@ -41,7 +41,7 @@ struct _exec_t {
     tab_t *tab;
     char *model;
     char arena_id[UUID_STR_LEN];
-    const exec_sink_t *sink;
+    const target_sink_t *sink;
     void *arg;
     int status; /* 0 until head */
     char retry_after[64];
@@ -57,6 +57,7 @@ struct _exec_t {
     tabs_t *owner;
     bool in_parser; /* inside arena_stream_feed/finish: sinks may abort us */
     bool aborted;   /* tabs_exec_abort ran meanwhile: free once the parser returns */
+    bool orphan;    /* its tab went away: to be failed (s_tab_gone) */
 };
 
 struct _tabs_t {
@@ -64,8 +65,6 @@ struct _tabs_t {
     zhashx_t *tabs;  /* tab id → tab_t */
     zhashx_t *execs; /* exec id → exec_t */
     unsigned long long next_id;
-    int recaptcha_strikes;
-    long long recaptcha_backoff_ms;
     zhashx_t *drift_logged; /* drift kinds already logged */
     abuf_t out;             /* frame scratch */
 };
@@ -102,17 +101,8 @@ tabs_t *tabs_new(const tabs_config_t *cfg)
     self->cfg = *cfg;
     if (self->cfg.tab_jobs < 1)
         self->cfg.tab_jobs = 1;
-    if (self->cfg.cooldown_default_ms <= 0)
-        self->cfg.cooldown_default_ms = 1800 * 1000LL;
-    if (self->cfg.recaptcha_backoff_ms <= 0)
-        self->cfg.recaptcha_backoff_ms = 1200 * 1000LL;
-    if (self->cfg.recaptcha_backoff_max_ms <= 0)
-        self->cfg.recaptcha_backoff_max_ms = 7200 * 1000LL;
-    if (self->cfg.recaptcha_backoff_max_ms < self->cfg.recaptcha_backoff_ms)
-        self->cfg.recaptcha_backoff_max_ms = self->cfg.recaptcha_backoff_ms;
     if (self->cfg.max_error_body == 0)
         self->cfg.max_error_body = 64 * 1024;
-    self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;
     self->tabs = zhashx_new();
     self->execs = zhashx_new();
     self->drift_logged = zhashx_new();
@@ -238,7 +228,7 @@ static void s_ask_page(tabs_t *self, tab_t *tab)
 }
 
 /*  Ends an exec: unlinks it, reports once, frees it, then lets queued work in. */
-static void s_exec_finish(tabs_t *self, exec_t *x, const exec_fail_t *fail)
+static void s_exec_finish(tabs_t *self, exec_t *x, const target_fail_t *fail)
 {
     zhashx_delete(self->execs, x->id);
     if (x->tab)
@@ -252,12 +242,16 @@ static void s_exec_finish(tabs_t *self, exec_t *x, const exec_fail_t *fail)
         self->cfg.on_capacity(self->cfg.arg);
 }
 
-static void s_fail_init(exec_fail_t *f, const exec_t *x, arena_fail_t cls, bool retryable)
+static void s_fail_init(target_fail_t *f, const exec_t *x, arena_fail_t cls, bool retryable)
 {
     memset(f, 0, sizeof *f);
     f->cls = cls;
     f->retryable = retryable && x->content_deltas == 0;
     f->after_content = x->content_deltas > 0;
+    f->retry_after_ms = -1;
+    f->model = x->model;
+    f->tab = x->tab ? x->tab->id : NULL;
+    f->account = x->tab ? x->tab->flag_id : NULL;
 }
 
 static void s_tab_gone(tabs_t *self, const char *tab_id, const char *reason)
@@ -265,24 +259,31 @@ static void s_tab_gone(tabs_t *self, const char *tab_id, const char *reason)
     tab_t *tab = zhashx_lookup(self->tabs, tab_id);
     if (!tab)
         return;
-    /* Collect first: sinks may start new execs while we fail these. */
-    size_t n = 0, cap = (size_t)tab->inflight + 1;
-    exec_t **victims = calloc(cap, sizeof *victims);
-    for (exec_t *x = zhashx_first(self->execs); x && victims; x = zhashx_next(self->execs))
-        if (x->tab == tab && n < cap)
-            victims[n++] = x;
+    /* Detach its jobs first (no allocation: nothing may fail between here
+       and the tab's free), then fail them one by one; a sink may start new
+       jobs meanwhile, so look again after each. */
+    size_t n = 0;
+    for (exec_t *x = zhashx_first(self->execs); x; x = zhashx_next(self->execs))
+        if (x->tab == tab) {
+            x->tab = NULL;
+            x->orphan = true;
+            n++;
+        }
     alog_info("tab %s gone (%s), failing %zu job(s)", tab_id, reason ? reason : "closed", n);
-    for (size_t i = 0; i < n; i++)
-        victims[i]->tab = NULL;
     zhashx_delete(self->tabs, tab_id);
-    for (size_t i = 0; i < n; i++) {
-        exec_fail_t f;
-        s_fail_init(&f, victims[i], ARENA_FAIL_OTHER, true);
+    for (;;) {
+        exec_t *x = zhashx_first(self->execs);
+        while (x && !x->orphan)
+            x = zhashx_next(self->execs);
+        if (!x)
+            break;
+        x->orphan = false;
+        target_fail_t f;
+        s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
         openai_error_set(&f.err, "upstream_error", NULL,
                          "the browser tab serving this request went away");
-        s_exec_finish(self, victims[i], &f);
+        s_exec_finish(self, x, &f);
     }
-    free(victims);
 }
 
 static void s_hello(tabs_t *self, const link_event_t *ev)
@@ -353,7 +354,7 @@ static int s_on_stream_event(void *arg, const arena_event_t *ev)
 
 /*  A refusal of the request itself: 502 upstream_error with the site's
     message and the field it named (error.param), never retried. */
-static void s_permanent(exec_fail_t *f, const char *what, const char *msg, const char *field)
+static void s_permanent(target_fail_t *f, const char *what, const char *msg, const char *field)
 {
     f->retryable = false;
     f->permanent = true;
@@ -361,42 +362,12 @@ static void s_permanent(exec_fail_t *f, const char *what, const char *msg, const
                      "LMArena refused the request (%s): %s", what, msg[0] ? msg : "no detail");
 }
 
-static void s_recaptcha_strike(tabs_t *self, exec_fail_t *f, long long now)
-{
-    if (++self->recaptcha_strikes < 2)
-        return;
-    f->cooled_ms = cooldown_set(self->cfg.cooldowns, self->cfg.node_id, COOLDOWN_ALL,
-                                self->recaptcha_backoff_ms, "recaptcha", now);
-    alog_warn("reCAPTCHA rejected twice in a row: cooling this node for %llds",
-              f->cooled_ms / 1000);
-    self->recaptcha_backoff_ms *= 2;
-    if (self->recaptcha_backoff_ms > self->cfg.recaptcha_backoff_max_ms)
-        self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_max_ms;
-    self->recaptcha_strikes = 0;
-}
-
-/*  429 prompt failed: the account is flagged, every tab on it (here and, by
-    gossip, on every node) stops for the default cooldown. */
-static void s_account_flag(tabs_t *self, exec_t *x, exec_fail_t *f, long long now)
-{
-    long long ms = arena_retry_after_ms(x->retry_after[0] ? x->retry_after : NULL, now);
-    if (ms < 0)
-        ms = self->cfg.cooldown_default_ms;
-    if (x->tab) {
-        f->cooled_ms = cooldown_set(self->cfg.cooldowns, x->tab->flag_id, COOLDOWN_ALL, ms,
-                                    "account_flag", now);
-        alog_warn("LMArena flagged the account of tab %s (429 prompt failed): its tabs rest %llds",
-                  x->tab->id, f->cooled_ms / 1000);
-        s_accounts_changed(self);
-    }
-    openai_error_set(&f->err, "rate_limited", NULL,
-                     "LMArena flagged the account (prompt failed); retry in %lld s",
-                     (f->cooled_ms + 999) / 1000);
-}
-
-/*  A non-2xx answer: classify and apply the actions of ARENA-UPSTREAM.md and
-    ARENA-UPSTREAM-2026.md ("Errors seen"). */
-static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
+/*  A non-2xx answer: classify it (ARENA-UPSTREAM.md and ARENA-UPSTREAM-2026.md,
+    "Errors seen") and act on what is this tab's own state (a challenge, a
+    login, a drifting answer). What it costs in cooldowns is the
+    dispatcher's decision (node/verdict): the verdict carries the answer's
+    Retry-After, the model and the tab's account. */
+static void s_classify_fail(tabs_t *self, exec_t *x, target_fail_t *f)
 {
     const char *body = x->errbody.data ? x->errbody.data : "";
     arena_fail_t cls = arena_classify(x->status, x->content_type, body, x->errbody.len);
@@ -405,24 +376,19 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
     arena_zod_field(body, x->errbody.len, field, sizeof field);
     long long now = zclock_time();
     s_fail_init(f, x, cls, arena_fail_retryable(cls));
+    f->answered = true;
+    f->retry_after_ms = arena_retry_after_ms(x->retry_after[0] ? x->retry_after : NULL, now);
     switch (cls) {
-    case ARENA_FAIL_RATE_LIMIT: {
-        long long ms = arena_retry_after_ms(x->retry_after[0] ? x->retry_after : NULL, now);
-        if (ms < 0)
-            ms = self->cfg.cooldown_default_ms;
-        f->cooled_ms =
-            cooldown_set(self->cfg.cooldowns, self->cfg.node_id, x->model, ms, "rate_limited", now);
-        alog_info("model %s rate-limited upstream: cooling %llds", x->model, f->cooled_ms / 1000);
-        openai_error_set(&f->err, "rate_limited", NULL,
-                         "LMArena rate-limited model %s; retry in %lld s", x->model,
-                         (f->cooled_ms + 999) / 1000);
+    case ARENA_FAIL_RATE_LIMIT:
+        /* the dispatcher cools the model and says for how long */
+        openai_error_set(&f->err, "rate_limited", NULL, "LMArena rate-limited model %s", x->model);
         break;
-    }
     case ARENA_FAIL_ACCOUNT_FLAG:
-        s_account_flag(self, x, f, now);
+        /* the dispatcher flags the account and says for how long */
+        openai_error_set(&f->err, "rate_limited", NULL,
+                         "LMArena flagged the account (prompt failed)");
         break;
     case ARENA_FAIL_RECAPTCHA:
-        s_recaptcha_strike(self, f, now);
         openai_error_set(&f->err, "upstream_error", NULL, "LMArena rejected the reCAPTCHA token");
         break;
     case ARENA_FAIL_CLOUDFLARE:
@@ -507,7 +473,7 @@ static void s_classify_fail(tabs_t *self, exec_t *x, exec_fail_t *f)
 
 static void s_done(tabs_t *self, exec_t *x)
 {
-    exec_fail_t f;
+    target_fail_t f;
     if (x->status == 0) {
         s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
         openai_error_set(&f.err, "upstream_error", NULL, "the tab ended a job without a response");
@@ -551,8 +517,6 @@ static void s_done(tabs_t *self, exec_t *x)
         s_exec_finish(self, x, &f);
         return;
     }
-    self->recaptcha_strikes = 0;
-    self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;
     s_exec_finish(self, x, NULL);
 }
 
@@ -620,8 +584,16 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
         snprintf(x->retry_after, sizeof x->retry_after, "%s", fr.retry_after ? fr.retry_after : "");
         snprintf(x->content_type, sizeof x->content_type, "%s",
                  fr.content_type ? fr.content_type : "");
-        if (fr.status >= 200 && fr.status <= 299)
-            x->parser = arena_stream_new(0);
+        if (fr.status >= 200 && fr.status <= 299 && !(x->parser = arena_stream_new(0))) {
+            target_fail_t f; /* out of memory: the answer cannot be read */
+            s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
+            openai_error_set(&f.err, "no_capacity", NULL, "out of memory reading the answer");
+            abuf_reset(&self->out);
+            if (link_encode_abort(&self->out, x->id) == 0)
+                s_send(self, ev->tab);
+            s_exec_finish(self, x, &f);
+            break;
+        }
         if (fr.upload && tab && strcmp(fr.upload, tab->upload) != 0) {
             /* how this tab's page takes images (docs/upstream.md): said once per change */
             snprintf(tab->upload, sizeof tab->upload, "%s", fr.upload);
@@ -643,7 +615,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
                 break;
             }
             if (frc != ARENA_STREAM_OK) {
-                exec_fail_t f;
+                target_fail_t f;
                 s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
                 openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent an oversized line");
                 abuf_reset(&self->out);
@@ -662,7 +634,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
         break;
     case LINK_FAIL:
         if (x) {
-            exec_fail_t f;
+            target_fail_t f;
             bool rc = fr.stage && strcmp(fr.stage, "recaptcha") == 0;
             s_fail_init(&f, x, rc ? ARENA_FAIL_RECAPTCHA : ARENA_FAIL_OTHER, true);
             openai_error_set(&f.err, "upstream_error", NULL, "the tab could not %s: %s",
@@ -749,7 +721,7 @@ tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude
 }
 
 exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t *req,
-                        const arena_model_t *model, const exec_sink_t *sink, void *arg,
+                        const arena_model_t *model, const target_sink_t *sink, void *arg,
                         openai_error_t *err)
 {
     tab_t *tab = zhashx_lookup(self->tabs, tab_id);
@@ -825,6 +797,11 @@ void tabs_exec_abort(tabs_t *self, exec_t **exec_p)
 const char *tabs_exec_tab(const exec_t *exec)
 {
     return exec->tab ? exec->tab->id : "";
+}
+
+const char *tabs_exec_id(const exec_t *exec)
+{
+    return exec->id;
 }
 
 long long tabs_flag_ms(tabs_t *self, long long now_ms, const char **reason_out)
@@ -933,3 +910,30 @@ void tabs_stats(const tabs_t *self, tabs_stats_t *out)
         }
     }
 }
+
+/* ---- the local target (node/target.h) ---- */
+
+static void *s_target_start(void *impl, const char *id, const target_req_t *req,
+                            const target_sink_t *sink, void *arg, openai_error_t *err)
+{
+    if (!req->model) {
+        openai_error_set(err, "no_capacity", NULL, "no catalog row for a local tab");
+        return NULL;
+    }
+    return tabs_exec_start(impl, id, req->req, req->model, sink, arg, err);
+}
+
+static void s_target_abort(void *impl, void **attempt_p)
+{
+    exec_t *x = *attempt_p;
+    tabs_exec_abort(impl, &x);
+    *attempt_p = NULL;
+}
+
+static const char *s_target_id(const void *attempt)
+{
+    return tabs_exec_tab(attempt);
+}
+
+const target_ops_t tabs_target_ops = {TARGET_TAB, "tab", s_target_start, s_target_abort,
+                                      s_target_id};

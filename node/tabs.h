@@ -1,13 +1,19 @@
 /*  tabs — the node's own browser tabs (through browser_link) and the fetch
-    jobs running in them: the *local target* of the dispatcher.
+    jobs running in them: the *local target* of the dispatcher
+    (tabs_target_ops, node/target.h).
 
     An exec is one attempt of one request in one tab: the create-evaluation
     payload goes out as a `fetch` frame, the body comes back as head/chunk/
-    done frames and is parsed into deltas, and a non-2xx answer is classified
-    (ARENA-UPSTREAM.md failures table): 429 cools (node, model), Cloudflare
-    marks the tab challenged and reloads it, repeated reCAPTCHA rejections cool
-    the whole node with back-off. Each exec reports exactly one end or fail to
-    its sink, never after tabs_exec_abort. Owned by the node thread. */
+    done frames and is parsed into deltas, and a non-2xx answer is
+    classified (ARENA-UPSTREAM.md failures table) into the verdict its sink
+    gets (target_fail_t: class, Retry-After, model, the tab's account). What
+    is the tab's own state is handled here: Cloudflare marks the tab
+    challenged and reloads it, a 401 rests it until it says it is logged in,
+    an unrecognised answer is kept as its drift, a 404 stale row goes to
+    on_stale. What a failure costs in cooldowns (model, node, account) is the
+    dispatcher's decision (node/verdict); tabs only read the account flags.
+    Each exec reports exactly one end or fail to its sink, never after
+    tabs_exec_abort. Owned by the node thread. */
 #ifndef ARENA_TABS_H
 #define ARENA_TABS_H
 
@@ -17,6 +23,7 @@
 #include "browser_link/link.h"
 #include "node/cooldown.h"
 #include "node/pace.h"
+#include "node/target.h"
 #include "protocol/arena_catalog.h"
 #include "protocol/arena_stream.h"
 #include "protocol/openai.h"
@@ -24,39 +31,17 @@
 typedef struct _tabs_t tabs_t;
 typedef struct _exec_t exec_t;
 
-/*  Why an attempt failed, and what the client should see if it is final. */
 typedef struct {
-    arena_fail_t cls;
-    bool retryable;      /* another target (or fresh ids) may succeed */
-    bool after_content;  /* content deltas were already delivered */
-    bool fresh_ids;      /* the same tab may succeed with fresh ids (empty answer) */
-    long long cooled_ms; /* > 0: this failure cooled the model (or node) that long */
-    bool permanent;      /* the site refused the request itself: no other target tries */
-    bool stale;          /* 404 Models not found: the row is marked stale; retry once */
-    openai_error_t err;  /* status, code and message for the client */
-} exec_fail_t;
-
-typedef struct {
-    void (*delta)(void *arg, delta_kind_t kind, const char *text, size_t len);
-    void (*end)(void *arg, const char *finish_reason, const usage_t *usage);
-    void (*fail)(void *arg, const exec_fail_t *f);
-} exec_sink_t;
-
-typedef struct {
-    link_t *link;          /* borrowed */
-    cooldown_t *cooldowns; /* borrowed */
-    const char *node_id;
-    int tab_jobs; /* concurrent fetches per tab */
-    long long cooldown_default_ms;
-    long long recaptcha_backoff_ms;     /* first whole-node cooldown, doubles; default 1200 s */
-    long long recaptcha_backoff_max_ms; /* its ceiling; default 7200 s */
-    size_t max_error_body;              /* bytes kept of a non-2xx body, default 64 KiB */
-    const char *arena_mode;             /* mode of a new conversation; NULL: the default */
-    pace_t *pace;                       /* borrowed; NULL: no pacing */
+    link_t *link;           /* borrowed */
+    cooldown_t *cooldowns;  /* borrowed: read for the accounts' flags */
+    int tab_jobs;           /* concurrent fetches per tab */
+    size_t max_error_body;  /* bytes kept of a non-2xx body, default 64 KiB */
+    const char *arena_mode; /* mode of a new conversation; NULL: the default */
+    pace_t *pace;           /* borrowed; NULL: no pacing */
     /* LMArena answered 404 Models not found for this catalog row */
     void (*on_stale)(void *arg, const char *model, const char *arena_id);
-    /* an account was flagged, a tab's account or login changed, a pace slot
-       was taken: the node republishes its state (urgent) */
+    /* a tab's account or login changed, a pace slot was taken: the node
+       republishes its state (urgent) */
     void (*on_accounts)(void *arg);
     /* a tab's page yielded a model list (cat is the callee's to take) */
     void (*on_catalog)(void *arg, arena_catalog_t *cat);
@@ -89,13 +74,19 @@ tabs_pick_t tabs_pick(tabs_t *self, const char *const *exclude, size_t n_exclude
                       const char **tab_out);
 
 /*  Starts an attempt. NULL with err filled when the request cannot be sent
-    (err->status 413/400: the request itself; 503: the tab's queue is full). */
+    (err->status 413/400: the request itself; 503: the tab is gone, its
+    queue is full, or out of memory). */
 exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t *req,
-                        const arena_model_t *model, const exec_sink_t *sink, void *arg,
+                        const arena_model_t *model, const target_sink_t *sink, void *arg,
                         openai_error_t *err);
 /*  Stops an attempt: `abort` goes to the tab, no sink call follows. */
 void tabs_exec_abort(tabs_t *self, exec_t **exec_p);
 const char *tabs_exec_tab(const exec_t *exec);
+/*  The job id its frames carry (logs, tests). */
+const char *tabs_exec_id(const exec_t *exec);
+
+/*  The same three as target ops (impl: the tabs_t; req->model required). */
+extern const target_ops_t tabs_target_ops;
 
 /*  0 when some tab is routable with an un-flagged account (or no tab is
     connected at all); else the least time left on the accounts' flags, and

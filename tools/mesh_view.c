@@ -1,6 +1,9 @@
 /*  mesh_view — see mesh_view.h. */
 #include "tools/mesh_view.h"
 
+#include "protocol/status_doc.h"
+#include "protocol/utf8.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -9,194 +12,97 @@
 #include <string.h>
 #include <time.h>
 
-#define S_MAX_EXACT 9007199254740992.0 /* 2^53: larger numbers are not trusted */
-#define S_COOLED_SHOWN 8               /* cooled models listed per node before "+N more" */
-#define S_PRETTY_INDENT_DEPTH 16       /* deeper JSON is written compact */
+#define S_COOLED_SHOWN 8 /* cooled models listed per node before "+N more" */
 #define S_PRETTY_MAX ((size_t)64 * 1024 * 1024)
 #define S_MIB ((size_t)1024 * 1024)
 
-/* ==== parsing ============================================================= */
+/* ==== parsing: protocol/status_doc, seen as a display needs it ============= */
 
-static long long s_num(const json_t *obj, const char *key)
+/*  A count or a duration as the tables show it: negative, null or missing
+    is unknown. */
+static long long s_num(int64_t v)
 {
-    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    if (!json_is_number(v))
-        return MESH_VIEW_UNKNOWN;
-    double d = json_number_value(v);
-    if (!(d >= 0.0) || d > S_MAX_EXACT)
-        return MESH_VIEW_UNKNOWN;
-    return (long long)d;
+    return v < 0 ? MESH_VIEW_UNKNOWN : (long long)v;
 }
 
-/*  Copies a string field; *oom is set when the copy fails. NULL when missing. */
-static char *s_str(const json_t *obj, const char *key, bool *oom)
+static void s_view_models(mesh_view_node_t *n, const status_doc_node_t *d)
 {
-    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    if (!json_is_string(v))
-        return NULL;
-    char *copy = strdup(json_string_value(v)); /* stops at an embedded NUL */
-    if (!copy)
-        *oom = true;
-    return copy;
-}
-
-static void s_model_clear(mesh_view_model_t *m)
-{
-    free(m->name);
-    free(m->modality);
-    free(m->display_name);
-}
-
-static void s_node_clear(mesh_view_node_t *n)
-{
-    for (size_t i = 0; i < n->model_count; i++)
-        s_model_clear(&n->models[i]);
-    free(n->models);
-    free(n->id);
-    free(n->name);
-    free(n->address);
-    free(n->http);
-    free(n->state);
-    free(n->reported_by);
-    for (size_t i = 0; i < n->account_count; i++)
-        free(n->accounts[i].id);
-    free(n->accounts);
-}
-
-static void s_parse_accounts(mesh_view_node_t *n, const json_t *arr, bool *oom)
-{
-    size_t total = json_array_size(arr);
-    size_t want = total < MESH_VIEW_MAX_ACCOUNTS ? total : MESH_VIEW_MAX_ACCOUNTS;
-    if (!want)
-        return;
-    n->accounts = calloc(want, sizeof *n->accounts);
-    if (!n->accounts) {
-        *oom = true;
-        return;
-    }
+    size_t want = d->n_models < MESH_VIEW_MAX_MODELS ? d->n_models : MESH_VIEW_MAX_MODELS;
+    n->has_models = d->has_models;
+    n->models_dropped = d->models_dropped + (d->n_models - want);
     for (size_t i = 0; i < want; i++) {
-        const json_t *a = json_array_get(arr, i);
-        if (!json_is_object(a))
-            continue;
-        mesh_view_account_t *out = &n->accounts[n->account_count++];
-        out->id = s_str(a, "id", oom);
-        out->next_slot_ms = s_num(a, "next_slot_ms");
-        out->flag_ms = s_num(a, "flag_remaining_ms");
+        const status_doc_model_t *m = &d->models[i];
+        const char *dn = m->display_name;
+        n->models[n->model_count++] = (mesh_view_model_t){
+            .name = m->name,
+            .modality = m->modality,
+            .cooled_remaining_ms = s_num(m->cooled_remaining_ms),
+            .display_name = dn && *dn ? dn : NULL,
+        };
     }
 }
 
-static void s_parse_models(mesh_view_node_t *n, const json_t *arr, bool *oom)
+static void s_view_node(mesh_view_node_t *n, const status_doc_node_t *d, const char *self_id)
 {
-    size_t total = json_array_size(arr);
-    size_t want = total < MESH_VIEW_MAX_MODELS ? total : MESH_VIEW_MAX_MODELS;
-    n->has_models = true;
-    n->models_dropped = total - want;
-    if (!want)
-        return;
-    n->models = calloc(want, sizeof *n->models);
-    if (!n->models) {
-        *oom = true;
-        return;
-    }
-    for (size_t i = 0; i < want; i++) {
-        const json_t *m = json_array_get(arr, i);
-        if (!json_is_object(m)) {
-            n->models_dropped++;
-            continue;
-        }
-        mesh_view_model_t *out = &n->models[n->model_count++];
-        out->name = s_str(m, "name", oom);
-        out->modality = s_str(m, "modality", oom);
-        out->cooled_remaining_ms = s_num(m, "cooled_remaining_ms");
-        out->display_name = s_str(m, "display_name", oom);
-        if (out->display_name && !*out->display_name) {
-            free(out->display_name);
-            out->display_name = NULL;
-        }
-    }
-}
-
-static void s_parse_node(mesh_view_node_t *n, const json_t *obj, const char *self_id, bool *oom)
-{
-    n->id = s_str(obj, "id", oom);
-    n->name = s_str(obj, "name", oom);
-    n->address = s_str(obj, "address", oom);
-    n->http = s_str(obj, "http", oom);
-    n->state = s_str(obj, "state", oom);
-    n->is_self = json_is_true(json_object_get(obj, "self")) ||
-                 (self_id && n->id && strcmp(self_id, n->id) == 0);
-    n->age_ms = s_num(obj, "age_ms");
-    n->never_heard = json_is_null(json_object_get(obj, "age_ms"));
-    n->reported_by = s_str(obj, "reported_by", oom);
-    n->indirect = json_is_true(json_object_get(obj, "indirect"));
-    n->uptime_ms = s_num(obj, "uptime_ms");
-    const json_t *tabs = json_object_get(obj, "tabs");
-    n->tabs_count = s_num(tabs, "count");
-    n->tabs_healthy = s_num(tabs, "healthy");
-    const json_t *load = json_object_get(obj, "load");
-    n->inflight = s_num(load, "inflight");
-    n->queued = s_num(load, "queued");
-    n->capacity = s_num(load, "capacity");
-    n->node_cooled_remaining_ms = s_num(obj, "node_cooled_remaining_ms");
-    const json_t *models = json_object_get(obj, "models");
-    if (json_is_array(models))
-        s_parse_models(n, models, oom);
-    const json_t *accounts = json_object_get(obj, "accounts");
-    if (json_is_array(accounts))
-        s_parse_accounts(n, accounts, oom);
-}
-
-static void s_parse_nodes(mesh_view_t *view, const json_t *arr, bool *oom)
-{
-    size_t total = json_array_size(arr);
-    size_t want = total < MESH_VIEW_MAX_NODES ? total : MESH_VIEW_MAX_NODES;
-    view->has_nodes = true;
-    view->nodes_dropped = total - want;
-    if (!want)
-        return;
-    view->nodes = calloc(want, sizeof *view->nodes);
-    if (!view->nodes) {
-        *oom = true;
-        return;
-    }
-    for (size_t i = 0; i < want && !*oom; i++) {
-        const json_t *obj = json_array_get(arr, i);
-        if (!json_is_object(obj)) {
-            view->nodes_dropped++;
-            continue;
-        }
-        s_parse_node(&view->nodes[view->node_count++], obj, view->self_id, oom);
-    }
+    n->id = d->id;
+    n->name = d->name;
+    n->address = d->address;
+    n->http = d->http;
+    n->state = d->state;
+    n->is_self = d->local || (self_id && d->id && strcmp(self_id, d->id) == 0);
+    n->age_ms = s_num(d->age_ms);
+    n->never_heard = d->age_ms == STATUS_DOC_NULL;
+    n->reported_by = d->reported_by;
+    n->indirect = d->indirect;
+    n->uptime_ms = s_num(d->uptime_ms);
+    n->tabs_count = s_num(d->tabs_count);
+    n->tabs_healthy = s_num(d->tabs_healthy);
+    n->inflight = s_num(d->inflight);
+    n->queued = s_num(d->queued);
+    n->capacity = s_num(d->capacity);
+    n->node_cooled_remaining_ms = s_num(d->node_cooled_remaining_ms);
+    s_view_models(n, d);
+    for (size_t i = 0; i < d->n_accounts && i < MESH_VIEW_MAX_ACCOUNTS; i++)
+        n->accounts[n->account_count++] = (mesh_view_account_t){
+            .id = d->accounts[i].id,
+            .next_slot_ms = s_num(d->accounts[i].next_slot_ms),
+            .flag_ms = s_num(d->accounts[i].flag_remaining_ms),
+        };
 }
 
 mesh_view_t *mesh_view_parse(const char *text, size_t len, char *err, size_t err_len)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        if (err && err_len)
-            snprintf(err, err_len, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                     jerr.column);
+    status_doc_t *doc = NULL;
+    if (status_doc_parse((const uint8_t *)text, len, &doc, err, err_len) != STATUS_DOC_OK)
         return NULL;
-    }
-    bool oom = false;
     mesh_view_t *view = calloc(1, sizeof *view);
-    if (!view)
+    if (!view) {
+        status_doc_destroy(&doc);
         goto err;
-    view->self_id = s_str(root, "self", &oom);
-    view->generated_ms = s_num(root, "generated_ms");
-    const json_t *nodes = json_is_object(root) ? json_object_get(root, "nodes") : NULL;
-    if (json_is_array(nodes))
-        s_parse_nodes(view, nodes, &oom);
-    if (oom)
+    }
+    view->doc = doc;
+    size_t want = doc->n_nodes < MESH_VIEW_MAX_NODES ? doc->n_nodes : MESH_VIEW_MAX_NODES;
+    if (!(view->nodes = calloc(want ? want : 1, sizeof *view->nodes)))
         goto err;
-    json_decref(root);
+    view->self_id = doc->self;
+    view->generated_ms = s_num(doc->generated_ms);
+    view->has_nodes = doc->has_nodes;
+    view->nodes_dropped = doc->nodes_dropped + (doc->n_nodes - want);
+    for (size_t i = 0; i < want; i++) {
+        const status_doc_node_t *d = &doc->nodes[i];
+        mesh_view_node_t *n = &view->nodes[view->node_count++];
+        size_t models = d->n_models < MESH_VIEW_MAX_MODELS ? d->n_models : MESH_VIEW_MAX_MODELS;
+        n->models = models ? calloc(models, sizeof *n->models) : NULL;
+        n->accounts = d->n_accounts ? calloc(d->n_accounts, sizeof *n->accounts) : NULL;
+        if ((models && !n->models) || (d->n_accounts && !n->accounts))
+            goto err;
+        s_view_node(n, d, doc->self);
+    }
     return view;
 err:
     if (err && err_len)
         snprintf(err, err_len, "out of memory");
     mesh_view_destroy(&view);
-    json_decref(root);
     return NULL;
 }
 
@@ -205,10 +111,12 @@ void mesh_view_destroy(mesh_view_t **self_p)
     if (!self_p || !*self_p)
         return;
     mesh_view_t *self = *self_p;
-    for (size_t i = 0; i < self->node_count; i++)
-        s_node_clear(&self->nodes[i]);
+    for (size_t i = 0; i < self->node_count; i++) {
+        free(self->nodes[i].models);
+        free(self->nodes[i].accounts);
+    }
     free(self->nodes);
-    free(self->self_id);
+    status_doc_destroy(&self->doc);
     free(self);
     *self_p = NULL;
 }
@@ -253,29 +161,15 @@ const char *mesh_view_format_duration(long long ms, char *buf, size_t buf_len)
 
 #define S_BAD_CP 0xFFFFFFFFu
 
-/*  Decodes one UTF-8 sequence; returns bytes used (>= 1). *cp is S_BAD_CP on
-    an invalid, overlong, surrogate or truncated sequence (one byte consumed). */
+/*  One UTF-8 sequence (protocol/utf8); returns bytes used (>= 1). *cp is
+    S_BAD_CP on an invalid sequence, of which one byte is consumed. */
 static size_t s_utf8_next(const unsigned char *p, size_t len, uint32_t *cp)
 {
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    unsigned char c = p[0];
-    size_t n = c < 0x80             ? 1
-               : (c & 0xE0) == 0xC0 ? 2
-               : (c & 0xF0) == 0xE0 ? 3
-               : (c & 0xF8) == 0xF0 ? 4
-                                    : 0;
-    *cp = S_BAD_CP;
-    if (n == 0 || n > len)
+    size_t n = utf8_decode(p, len, cp);
+    if (n == 0) {
+        *cp = S_BAD_CP;
         return 1;
-    uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 1;
-        v = (v << 6) | (p[i] & 0x3Fu);
     }
-    if (v < min_cp[n] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 1;
-    *cp = v;
     return n;
 }
 
@@ -308,8 +202,7 @@ static const s_range_t s_wide[] = {
     bidirectional overrides that reorder what follows them. */
 static bool s_is_control(uint32_t cp)
 {
-    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
-           (cp >= 0x2066 && cp <= 0x2069);
+    return utf8_is_control(cp) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 static size_t s_cp_width(uint32_t cp)
@@ -1015,106 +908,22 @@ int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out)
 
 /* ==== pretty JSON ========================================================== */
 
-typedef struct {
-    const char *p;
-    size_t len;
-    size_t i;
-    int depth;
-    abuf_t *out;
-} s_pretty_t;
-
-static int s_pretty_newline(s_pretty_t *s)
-{
-    if (s->depth > S_PRETTY_INDENT_DEPTH)
-        return 0;
-    if (abuf_puts(s->out, "\n") < 0)
-        return -1;
-    for (int d = 0; d < s->depth; d++)
-        if (abuf_puts(s->out, "  ") < 0)
-            return -1;
-    return 0;
-}
-
-static bool s_is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/*  Copies a string token starting at the opening quote. */
-static int s_pretty_string(s_pretty_t *s)
-{
-    size_t start = s->i++;
-    while (s->i < s->len && s->p[s->i] != '"')
-        s->i += s->p[s->i] == '\\' ? 2 : 1;
-    s->i = s->i < s->len ? s->i + 1 : s->len;
-    return abuf_append(s->out, s->p + start, s->i - start);
-}
-
-/*  An opening bracket: an empty container stays on one line. */
-static int s_pretty_open(s_pretty_t *s, char close)
-{
-    size_t j = s->i + 1;
-    while (j < s->len && s_is_ws(s->p[j]))
-        j++;
-    if (j < s->len && s->p[j] == close) {
-        char pair[2] = {s->p[s->i], close};
-        s->i = j + 1;
-        return abuf_append(s->out, pair, 2);
-    }
-    if (abuf_append(s->out, s->p + s->i++, 1) < 0)
-        return -1;
-    s->depth++;
-    return s_pretty_newline(s);
-}
-
-static int s_pretty_token(s_pretty_t *s)
-{
-    char c = s->p[s->i];
-    switch (c) {
-    case '"':
-        return s_pretty_string(s);
-    case '{':
-        return s_pretty_open(s, '}');
-    case '[':
-        return s_pretty_open(s, ']');
-    case '}':
-    case ']':
-        s->i++;
-        if (s->depth > 0)
-            s->depth--;
-        if (s_pretty_newline(s) < 0)
-            return -1;
-        return abuf_append(s->out, &c, 1);
-    case ',':
-        s->i++;
-        return abuf_puts(s->out, ",") < 0 ? -1 : s_pretty_newline(s);
-    case ':':
-        s->i++;
-        return abuf_puts(s->out, ": ");
-    default: {
-        size_t start = s->i;
-        while (s->i < s->len && !s_is_ws(s->p[s->i]) && !strchr("\"{}[],:", s->p[s->i]))
-            s->i++;
-        if (s->i == start)
-            s->i++; /* a NUL byte: never valid JSON, skip it */
-        return abuf_append(s->out, s->p + start, s->i - start);
-    }
-    }
-}
-
 int mesh_view_render_json_pretty(const char *text, size_t len, abuf_t *out)
 {
-    s_pretty_t s = {.p = text, .len = len, .out = out};
-    size_t start = out->len;
-    while (s.i < s.len) {
-        if (s_is_ws(s.p[s.i])) {
-            s.i++;
-            continue;
-        }
-        if (s_pretty_token(&s) < 0 || out->len - start > S_PRETTY_MAX)
-            return -1;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!doc)
+        return -1;
+    /* two-space indent to a bounded size; a deeper or larger document is
+       written compact rather than refused */
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s && strlen(s) > S_PRETTY_MAX) {
+        free(s);
+        s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     }
-    return abuf_puts(out, "\n");
+    json_decref(doc);
+    int rc = s && abuf_puts(out, s) == 0 && abuf_puts(out, "\n") == 0 ? 0 : -1;
+    free(s);
+    return rc;
 }
 
 /* ==== HTTP ================================================================= */
@@ -1628,20 +1437,16 @@ static int s_watch(const mesh_args_t *args, const volatile sig_atomic_t *stop, F
 /*  The answering node's catalog time from a status document, or -1. */
 static long long s_catalog_updated(const mesh_http_response_t *resp)
 {
-    json_t *root = json_loadb(resp->body, resp->len, 0, NULL);
+    status_doc_t *doc = NULL;
     long long t = -1;
-    const char *self = json_string_value(json_object_get(root, "self"));
-    json_t *nodes = json_object_get(root, "nodes");
-    size_t i;
-    json_t *n;
-    json_array_foreach(nodes, i, n)
-    {
-        const char *id = json_string_value(json_object_get(n, "id"));
-        json_t *v = json_object_get(n, "catalog_updated_ms");
-        if (self && id && strcmp(self, id) == 0 && json_is_integer(v))
-            t = (long long)json_integer_value(v);
+    if (status_doc_parse((const uint8_t *)resp->body, resp->len, &doc, NULL, 0) != STATUS_DOC_OK)
+        return -1;
+    for (size_t i = 0; doc->self && i < doc->n_nodes; i++) {
+        const status_doc_node_t *n = &doc->nodes[i];
+        if (n->id && strcmp(doc->self, n->id) == 0 && n->catalog_updated_ms >= 0)
+            t = (long long)n->catalog_updated_ms;
     }
-    json_decref(root);
+    status_doc_destroy(&doc);
     return t;
 }
 

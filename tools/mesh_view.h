@@ -1,9 +1,9 @@
 /*  mesh_view — the logic of the operator tool `arena-mesh`.
 
     Owns: the command line (options, environment defaults), the HTTP GET of a
-    node's `/mesh/status` (libcurl, bounded body, timeouts), the parse of that
-    document into a plain view, and every rendering of it: the status table,
-    the model × node matrix, the models JSON and the pretty-printed status JSON.
+    node's `/mesh/status` (libcurl, bounded body, timeouts), the view of that
+    document (parsed by protocol/status_doc) a display needs, and every rendering of it: the status
+   table, the model × node matrix, the models JSON and the pretty-printed status JSON.
 
     The status document is untrusted: parsing only fails on JSON syntax (or a
     body that is not UTF-8 JSON); a field that is missing or of the wrong type
@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "protocol/abuf.h"
+#include "protocol/status_doc.h"
 
 #define MESH_VIEW_DEFAULT_NODE "http://127.0.0.1:5102"
 #define MESH_VIEW_MAX_BODY ((size_t)8 * 1024 * 1024) /* largest accepted answer */
@@ -43,18 +44,20 @@
 
 /* ---- the parsed /mesh/status view ---------------------------------------- */
 
-/*  Strings are NULL when the field was missing or not a string; numbers are
-    MESH_VIEW_UNKNOWN when missing, not a number, negative or above 2^53. */
+/*  What the tables need of a protocol/status_doc document. Strings are
+    borrowed from the document (NULL when the field was missing or not a
+    string); numbers are MESH_VIEW_UNKNOWN when missing, not a number,
+    negative or above 2^53. */
 typedef struct {
-    char *name;
-    char *modality;
+    const char *name;
+    const char *modality;
     long long cooled_remaining_ms;
-    char *display_name; /* the site's label; NULL when absent, null or empty */
+    const char *display_name; /* the site's label; NULL when absent, null or empty */
 } mesh_view_model_t;
 
 /*  One LMArena account a node's tabs are on (docs/upstream.md, pacing). */
 typedef struct {
-    char *id;               /* the pace key: a 32-hex hash or "tab:<id>" */
+    const char *id;         /* the pace key: a 32-hex hash or "tab:<id>" */
     long long next_slot_ms; /* until its next pace slot (0: free) */
     long long flag_ms;      /* LMArena's flag left (0: none) */
 } mesh_view_account_t;
@@ -62,16 +65,16 @@ typedef struct {
 #define MESH_VIEW_MAX_ACCOUNTS 64 /* accounts kept per node */
 
 typedef struct {
-    char *id;
-    char *name;
-    char *address;
-    char *http;
-    char *state;  /* alive | suspect | unreachable | dead | left, or anything a peer sent */
-    bool is_self; /* "self": true, or id equal to the document's "self" */
+    const char *id;
+    const char *name;
+    const char *address;
+    const char *http;
+    const char *state; /* alive | suspect | unreachable | dead | left, or anything a peer sent */
+    bool is_self;      /* "self": true, or id equal to the document's "self" */
     long long age_ms;
-    bool never_heard;  /* "age_ms": null — not heard from directly (an unreachable peer) */
-    char *reported_by; /* id of the member that reports an unreachable peer, or NULL */
-    bool indirect;     /* "indirect": true — alive only through other members' probes */
+    bool never_heard;        /* "age_ms": null — not heard from directly (an unreachable peer) */
+    const char *reported_by; /* id of the member that reports an unreachable peer, or NULL */
+    bool indirect;           /* "indirect": true — alive only through other members' probes */
     long long uptime_ms;
     long long tabs_count;
     long long tabs_healthy;
@@ -88,12 +91,13 @@ typedef struct {
 } mesh_view_node_t;
 
 typedef struct {
-    char *self_id;
+    const char *self_id;
     long long generated_ms;
     bool has_nodes; /* "nodes" was an array */
     mesh_view_node_t *nodes;
     size_t node_count;
     size_t nodes_dropped; /* beyond MESH_VIEW_MAX_NODES, or not objects */
+    status_doc_t *doc;    /* the parsed document: owns every string above */
 } mesh_view_t;
 
 /*  Parses a status document. Returns NULL on a JSON syntax error or
@@ -138,8 +142,8 @@ int mesh_view_render_models(const mesh_view_t *view, abuf_t *out);
     "state","cooled_remaining_ms"}]}]} with state ok | cooling | absent |
     unknown; display_name is null when no node gives one. */
 int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out);
-/*  Re-indents a JSON text that mesh_view_parse() accepted, keeping every
-    token (numbers, escapes, key order) exactly as the node sent it. */
+/*  Re-indents a JSON text that mesh_view_parse() accepted, by two spaces,
+    with jansson (key order kept; numbers in jansson's spelling). */
 int mesh_view_render_json_pretty(const char *text, size_t len, abuf_t *out);
 
 /*  The one-line reason of a non-200 answer: "<url> answered HTTP <status>"

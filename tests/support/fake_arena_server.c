@@ -1760,8 +1760,9 @@ fake_arena_server_t *fake_arena_server_new(const fake_arena_server_config_t *cfg
     int rc = s_listen(self, cfg->port, err, errlen);
     if (rc == 0)
         self->arena = s_make_arena(self, err, errlen);
+    bool ok = rc == 0 && self->arena; /* read under the lock: a request may reset it at once */
     pthread_mutex_unlock(&self->mtx);
-    if (rc < 0 || !self->arena)
+    if (!ok)
         goto fail;
     alog_debug("fake-arena: listening on %s", self->url);
     return self;

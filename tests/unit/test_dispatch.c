@@ -7,6 +7,11 @@
     a condition holds or a bounded wait runs out. The fake picks its answer
     from a `[[fake:NAME …]]` directive in the prompt, or a tab's forced one.
 
+    With env_cfg_t.mesh the node also has a real mesh and the peer target
+    (node/forward), driven by a zloop, and raw peers (a ROUTER and a DEALER
+    each, speaking the wire format directly) that advertise a model with the
+    load a test gives them and record the `fwd`s they get.
+
     Wiring as node/node.c does it: tabs_config_t.on_catalog → catalog_replace
     (+ dispatch_wake), on_capacity → dispatch_wake. */
 #define _GNU_SOURCE
@@ -27,11 +32,14 @@
 #include "browser_link/link.h"
 #include "node/catalog.h"
 #include "node/cooldown.h"
+#include "mesh/mesh.h"
 #include "node/dispatch.h"
+#include "node/forward.h"
 #include "node/pace.h"
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
+#include "protocol/mesh_msg.h"
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
 #include "tests/support/fake_arena.h"
@@ -46,6 +54,8 @@
 #define T_MODEL_2 "fake-chat-2"
 #define T_RECS 8
 #define T_MAX_TABS 8
+#define T_PEERS 4
+#define T_PEER_MODEL "peer-model" /* served by the raw peers only */
 
 /* ================================================================ the sink */
 
@@ -157,7 +167,18 @@ typedef struct {
     pace_t *pace;                        /* NULL: no pacing */
     const char *tab_account[T_MAX_TABS]; /* the fake tabs' accounts; NULL: none */
     long long recaptcha_backoff_ms, recaptcha_backoff_max_ms;
+    bool mesh; /* a mesh, the peer target and a zloop (raw peers: s_peer_add) */
 } env_cfg_t;
+
+/*  A raw peer: its inbox (ROUTER), a DEALER to the node's inbox, the state
+    it advertises, and the `fwd`s it got. */
+typedef struct {
+    char id[32];
+    zsock_t *router, *dealer;
+    char ep[32];
+    uint32_t inflight, capacity;
+    size_t fwds;
+} raw_peer_t;
 
 typedef struct {
     env_cfg_t cfg;
@@ -176,6 +197,11 @@ typedef struct {
     atomic_ulong tab_fetches[T_MAX_TABS]; /* fetches per tab of env->fake (fake thread) */
     rec_t recs[T_RECS]; /* live until teardown: dispatch_destroy may still report */
     size_t finals;
+    zloop_t *loop; /* cfg.mesh */
+    mesh_t *mesh;
+    forward_t *forward;
+    raw_peer_t peers[T_PEERS];
+    size_t n_peers;
 } env_t;
 
 static void s_on_catalog(void *arg, arena_catalog_t *cat)
@@ -210,10 +236,23 @@ static void s_on_accounts(void *arg)
     env->account_changes++;
 }
 
-/*  One loop turn: wait up to ms for link events, feed them all, poll. */
+static int s_loop_stop(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)arg;
+    zloop_timer_end(loop, timer_id);
+    return -1;
+}
+
+/*  One loop turn: wait up to ms for link events (with a mesh: run its loop
+    for ms), feed them all, poll. */
 static void s_turn(env_t *env, int ms)
 {
-    zpoller_wait(env->poller, ms);
+    if (env->loop) {
+        assert_true(zloop_timer(env->loop, (size_t)ms, 0, s_loop_stop, NULL) >= 0);
+        zloop_start(env->loop);
+    } else {
+        zpoller_wait(env->poller, ms);
+    }
     link_event_t ev;
     while (link_recv(env->link, &ev) == 0) {
         tabs_handle_event(env->tabs, &ev);
@@ -359,6 +398,176 @@ static fake_link_t *s_fake_new(env_t *env, size_t n, bool no_reconnect)
     return fake;
 }
 
+/* ================================================================ the mesh */
+
+/*  As node/node.c: answers to our attempts go to forward, a peer's change
+    lets queued work try again. */
+static void s_on_forward(void *arg, const mesh_msg_t *msg)
+{
+    env_t *env = arg;
+    if (env->forward)
+        forward_handle(env->forward, msg);
+}
+
+static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
+{
+    env_t *env = arg;
+    if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && env->forward)
+        forward_peer_gone(env->forward, id);
+    if (env->dispatch)
+        dispatch_wake(env->dispatch);
+}
+
+static int s_on_link_loop(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    (void)sock;
+    env_t *env = arg;
+    link_event_t ev;
+    while (link_recv(env->link, &ev) == 0) {
+        tabs_handle_event(env->tabs, &ev);
+        link_event_clear(&ev);
+    }
+    return 0;
+}
+
+/*  Sends m as member `from` on a DEALER. 0 or -1. */
+static int s_send_as(zsock_t *dealer, const char *from, mesh_msg_t *m)
+{
+    m->from = (char *)from;
+    abuf_t b = ABUF_INIT;
+    int rc = mesh_msg_encode(m, &b);
+    if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    abuf_free(&b);
+    return rc;
+}
+
+/*  The raw peer introduces itself with the state a test gave it. */
+static void s_peer_hello(raw_peer_t *p)
+{
+    mesh_model_t model = {
+        .name = T_PEER_MODEL, .arena_id = "p-1", .modality = "chat", .reason = ""};
+    mesh_state_t st = {.id = p->id,
+                       .name = p->id,
+                       .endpoint = p->ep,
+                       .http = "http://127.0.0.1:1",
+                       .incarnation = 1,
+                       .version = 1,
+                       .tabs = 1,
+                       .tabs_healthy = 1,
+                       .inflight = p->inflight,
+                       .capacity = p->capacity,
+                       .p50_ms = -1,
+                       .models = &model,
+                       .n_models = 1};
+    mesh_msg_t m = {.type = MESH_HELLO, .states = &st, .n_states = 1};
+    assert_int_equal(s_send_as(p->dealer, p->id, &m), 0);
+}
+
+/*  Whatever reaches a raw peer: pings are acked, `fwd`s counted. */
+static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    raw_peer_t *p = arg;
+    zmsg_t *z = zmsg_recv(sock);
+    if (!z)
+        return 0;
+    zframe_t *body = zmsg_last(z);
+    mesh_msg_t m;
+    if (body && mesh_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == MESH_MSG_OK) {
+        if (m.type == MESH_PING) {
+            mesh_msg_t ack = {.type = MESH_ACK, .seq = m.seq};
+            s_send_as(p->dealer, p->id, &ack); /* a lost ack: the next ping retries */
+        } else if (m.type == MESH_FWD) {
+            p->fwds++;
+        }
+        mesh_msg_clear(&m);
+    }
+    zmsg_destroy(&z);
+    return 0;
+}
+
+/*  A raw peer that serves T_PEER_MODEL with that load. */
+static raw_peer_t *s_peer_add(env_t *env, uint32_t inflight, uint32_t capacity)
+{
+    assert_true(env->n_peers < T_PEERS);
+    raw_peer_t *p = &env->peers[env->n_peers];
+    snprintf(p->id, sizeof p->id, "raw-peer-%zu", env->n_peers++);
+    p->inflight = inflight;
+    p->capacity = capacity;
+    p->router = zsock_new(ZMQ_ROUTER);
+    assert_non_null(p->router);
+    zsock_set_linger(p->router, 0);
+    int port = mesh_bind_tcp(p->router, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    snprintf(p->ep, sizeof p->ep, "127.0.0.1:%d", port);
+    assert_int_equal(zloop_reader(env->loop, p->router, s_peer_on, p), 0);
+    p->dealer = zsock_new(ZMQ_DEALER);
+    assert_non_null(p->dealer);
+    zsock_set_linger(p->dealer, 0);
+    zsock_set_identity(p->dealer, p->id);
+    assert_int_equal(zsock_connect(p->dealer, "tcp://%s", mesh_endpoint(env->mesh)), 0);
+    assert_int_equal(zloop_reader(env->loop, p->dealer, s_peer_on, p), 0);
+    s_peer_hello(p);
+    return p;
+}
+
+/*  Every raw peer is alive in the node's view, with its state. */
+static bool s_peers_alive(env_t *env, const void *arg)
+{
+    (void)arg;
+    mesh_peer_view_t v[T_PEERS + 1];
+    size_t k = mesh_peers(env->mesh, v, T_PEERS + 1), alive = 0;
+    for (size_t i = 0; i < k && i < T_PEERS + 1; i++)
+        alive += v[i].liveness == MESH_PEER_ALIVE && v[i].state && v[i].state->capacity;
+    return alive == env->n_peers;
+}
+
+static void s_mesh_start(env_t *env)
+{
+    env->loop = zloop_new();
+    assert_non_null(env->loop);
+    assert_int_equal(zloop_reader(env->loop, link_pipe(env->link), s_on_link_loop, env), 0);
+    mesh_config_t mc = {.node_id = env->node_id,
+                        .bind_host = "127.0.0.1",
+                        .gossip_ms = 50,
+                        .fanout = 3,
+                        .ping_ms = 100,
+                        .ping_timeout_ms = 100,
+                        .suspect_ms = 1500,
+                        .dead_ms = 4000,
+                        .on_forward = s_on_forward,
+                        .on_peer = s_on_peer,
+                        .arg = env};
+    env->mesh = mesh_new(&mc, env->loop);
+    assert_non_null(env->mesh);
+    mesh_state_t st = {.name = "dispatch-test", .http = "http://127.0.0.1:1", .p50_ms = -1};
+    mesh_set_local(env->mesh, &st, false);
+    forward_config_t fc = {.mesh = env->mesh, .on_capacity = s_on_capacity, .arg = env};
+    env->forward = forward_new(&fc);
+    assert_non_null(env->forward);
+}
+
+static void s_mesh_stop(env_t *env)
+{
+    forward_destroy(&env->forward);
+    if (env->mesh)
+        mesh_leave(env->mesh);
+    mesh_destroy(&env->mesh);
+    for (size_t i = 0; i < env->n_peers; i++) {
+        raw_peer_t *p = &env->peers[i];
+        zloop_reader_end(env->loop, p->router);
+        zloop_reader_end(env->loop, p->dealer);
+        zsock_destroy(&p->router);
+        zsock_destroy(&p->dealer);
+    }
+    env->n_peers = 0;
+    if (env->loop)
+        zloop_reader_end(env->loop, link_pipe(env->link));
+    zloop_destroy(&env->loop);
+}
+
 /*  Starts everything with env->cfg and waits until every tab is connected
     and the catalog is known. */
 static void s_env_start(env_t *env)
@@ -386,12 +595,9 @@ static void s_env_start(env_t *env)
     tabs_config_t tc = {
         .link = env->link,
         .cooldowns = env->cooldowns,
-        .node_id = env->node_id,
         .tab_jobs = env->cfg.tab_jobs,
         .arena_mode = env->cfg.arena_mode,
         .pace = env->cfg.pace,
-        .recaptcha_backoff_ms = env->cfg.recaptcha_backoff_ms,
-        .recaptcha_backoff_max_ms = env->cfg.recaptcha_backoff_max_ms,
         .on_stale = s_on_stale,
         .on_accounts = s_on_accounts,
         .on_catalog = s_on_catalog,
@@ -400,16 +606,24 @@ static void s_env_start(env_t *env)
     };
     env->tabs = tabs_new(&tc);
     assert_non_null(env->tabs);
+    if (env->cfg.mesh)
+        s_mesh_start(env);
     dispatch_config_t dc = {
         .tabs = env->tabs,
         .cooldowns = env->cooldowns,
         .catalog = env->catalog,
+        .mesh = env->mesh,
+        .forward = env->forward,
         .node_id = env->node_id,
         .retries = env->cfg.retries,
         .queue_max = env->cfg.queue_max,
         .queue_timeout_ms = env->cfg.queue_timeout_ms,
         .first_byte_timeout_ms = env->cfg.first_byte_timeout_ms,
         .idle_timeout_ms = env->cfg.idle_timeout_ms,
+        .recaptcha_backoff_ms = env->cfg.recaptcha_backoff_ms,
+        .recaptcha_backoff_max_ms = env->cfg.recaptcha_backoff_max_ms,
+        .on_cooled = s_on_accounts, /* as node.c: a cooldown is published at once */
+        .arg = env,
     };
     env->dispatch = dispatch_new(&dc);
     assert_non_null(env->dispatch);
@@ -429,6 +643,7 @@ static int s_teardown(void **state)
     fake_link_destroy(&env->fake2);
     if (env->dispatch)
         dispatch_destroy(&env->dispatch);
+    s_mesh_stop(env);
     tabs_destroy(&env->tabs);
     zpoller_destroy(&env->poller);
     link_destroy(&env->link);
@@ -1611,6 +1826,47 @@ static void test_destroy_fails_jobs(void **state)
     assert_int_equal(c.aborts, 1);
 }
 
+/*  How many `fwd`s the raw peers got in all, at least *arg. */
+static bool s_fwds_at_least(env_t *env, const void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < env->n_peers; i++)
+        n += env->peers[i].fwds;
+    return n >= *(const size_t *)arg;
+}
+
+/*  Load-aware peer choice (docs/mesh-protocol.md, routing, step 4): of two
+    peers that advertise the model with room, the power of two choices
+    takes the one with the lower inflight ÷ capacity — with two candidates
+    always that one, whichever order they joined in. */
+static void test_peer_choice_by_load(void **state)
+{
+    env_t *env = *state;
+    env->cfg.mesh = true;
+    s_env_start(env);
+    raw_peer_t *heavy = s_peer_add(env, 3, 4); /* 0.75 */
+    raw_peer_t *light = s_peer_add(env, 1, 4); /* 0.25 */
+    if (!s_until(env, s_peers_alive, NULL, T_WAIT_MS))
+        fail_msg("the raw peers are not alive in the node's view within %d ms", T_WAIT_MS);
+    const size_t rounds = 10; /* a coin's choice goes all one way once in 1024 */
+    for (size_t i = 1; i <= rounds; i++) {
+        job_t *job = s_submit(env, &env->recs[0], T_PEER_MODEL, "which peer?");
+        assert_non_null(job);
+        if (!s_until(env, s_fwds_at_least, &i, T_WAIT_MS))
+            fail_msg("round %zu: no `fwd` reached a peer", i);
+        dispatch_cancel(env->dispatch, &job);
+    }
+    assert_int_equal(env->recs[0].n_final, 0);
+    if (light->fwds != rounds)
+        fail_msg("the lighter peer got %zu of %zu requests, the heavier %zu", light->fwds, rounds,
+                 heavy->fwds);
+    assert_int_equal(heavy->fwds, 0);
+    /* no local tab was asked: the model is the peers' alone */
+    fake_link_counters_t c;
+    s_counters(env, &c);
+    assert_int_equal(c.fetches, 0);
+}
+
 int main(void)
 {
     alog_set_level(ALOG_WARN);
@@ -1647,6 +1903,7 @@ int main(void)
         T(test_idle_timeout),
         T(test_catalog_refresh),
         T(test_destroy_fails_jobs),
+        T(test_peer_choice_by_load),
         T_2026,
     };
 #undef T_2026

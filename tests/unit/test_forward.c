@@ -1,8 +1,11 @@
-/*  test_forward — node/forward.c across one real mesh hop, in one process.
+/*  test_forward — forwarding across one real mesh hop, in one process: the
+    origin's half (node/forward.c) and the executor's (node/remote.c, which
+    runs a peer's request through the dispatcher as a local-only job).
 
     Two nodes wired as node/node.c wires them (cooldowns, catalog, the real
-    browser link, tabs, mesh, forward; no dispatcher, no HTTP): A is the
-    origin and has no tab, B is the executor with one fake tab
+    browser link, tabs, mesh, forward, dispatcher, remote; no HTTP): A is the
+    origin (its attempts are started with forward_start directly) and has no
+    tab, B is the executor with one fake tab
     (tests/support/fake_link) on its browser link. A third member, P, is a
     raw peer made of one ROUTER and one DEALER per node that speaks the wire
     format directly (mesh_msg_encode/decode): for A it plays an executor
@@ -13,8 +16,8 @@
 
     Everything runs in one zloop driven by the test: every wait polls a
     predicate with a deadline of a few seconds. Callbacks only record (the
-    asserts run outside the loop). forward_tick runs every 20 ms, as node.c
-    runs it on its 100 ms tick. */
+    asserts run outside the loop). forward_tick and dispatch_poll run every
+    20 ms, as node.c runs them on its 100 ms tick. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,7 +36,9 @@
 #include "mesh/mesh.h"
 #include "node/catalog.h"
 #include "node/cooldown.h"
+#include "node/dispatch.h"
 #include "node/forward.h"
+#include "node/remote.h"
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
@@ -58,7 +63,7 @@
 
 /* ================================================================ the sink */
 
-/*  What the origin's exec_sink_t saw of one attempt. */
+/*  What the origin's target_sink_t saw of one attempt. */
 typedef struct {
     forward_t *owner;
     fwd_t *fwd;      /* the attempt while it runs */
@@ -71,7 +76,7 @@ typedef struct {
     int late; /* calls after the final one or after an abort */
     char finish[32];
     usage_t usage;
-    exec_fail_t fail;
+    target_fail_t fail;
     long long final_ms;
     /* peek: at the fail call, what the origin's mesh holds of that peer */
     mesh_t *peek_mesh;
@@ -138,7 +143,7 @@ static void s_rec_end(void *arg, const char *finish_reason, const usage_t *usage
     r->final_ms = zclock_mono();
 }
 
-static void s_rec_fail(void *arg, const exec_fail_t *f)
+static void s_rec_fail(void *arg, const target_fail_t *f)
 {
     rec_t *r = arg;
     if (r->n_end || r->n_fail || r->aborted) {
@@ -153,7 +158,7 @@ static void s_rec_fail(void *arg, const exec_fail_t *f)
     r->final_ms = zclock_mono();
 }
 
-static const exec_sink_t s_rec_sink = {s_rec_delta, s_rec_end, s_rec_fail};
+static const target_sink_t s_rec_sink = {s_rec_delta, s_rec_end, s_rec_fail};
 
 static void s_rec_clear(rec_t *r)
 {
@@ -177,7 +182,7 @@ typedef struct _env_t env_t;
 typedef struct {
     int tab_jobs; /* 0: 4 */
     long long accept_ms, idle_ms, first_byte_ms;
-    size_t max_remote; /* 0 (and the times): forward.c's defaults */
+    size_t max_remote; /* 0 (and the times): the modules' defaults; first_byte_ms 0: none */
 } opts_t;
 
 /*  One node as node/node.c builds it, minus the dispatcher and HTTP. */
@@ -190,6 +195,8 @@ typedef struct {
     tabs_t *tabs;
     mesh_t *mesh;
     forward_t *fwd;
+    dispatch_t *dispatch;
+    remote_t *remote;
     fake_link_t *fake; /* B's browser */
     size_t capacity;   /* forward's on_capacity calls */
     size_t gone;       /* peers reported dead or left (→ forward_peer_gone) */
@@ -245,8 +252,12 @@ static void s_on_capacity(void *arg)
 static void s_on_forward(void *arg, const mesh_msg_t *msg)
 {
     node_t *n = arg;
-    if (n->fwd)
+    if (msg->type == MESH_FWD || msg->type == MESH_CANCEL) {
+        if (n->remote)
+            remote_handle(n->remote, msg);
+    } else if (n->fwd) {
         forward_handle(n->fwd, msg);
+    }
 }
 
 /*  As node.c: a dead or departed peer fails its attempts and ours for it. */
@@ -258,6 +269,8 @@ static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
     n->gone++;
     if (n->fwd)
         forward_peer_gone(n->fwd, id);
+    if (n->remote)
+        remote_peer_gone(n->remote, id);
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -265,10 +278,13 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     (void)loop;
     (void)timer_id;
     env_t *env = arg;
-    if (env->a.fwd)
-        forward_tick(env->a.fwd);
-    if (env->b.fwd)
-        forward_tick(env->b.fwd);
+    node_t *nodes[] = {&env->a, &env->b};
+    for (size_t i = 0; i < 2; i++) {
+        if (nodes[i]->fwd)
+            forward_tick(nodes[i]->fwd);
+        if (nodes[i]->dispatch)
+            dispatch_poll(nodes[i]->dispatch);
+    }
     return 0;
 }
 
@@ -292,7 +308,6 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     assert_int_equal(zloop_reader(env->loop, link_pipe(n->link), s_on_link, n), 0);
     tabs_config_t tc = {.link = n->link,
                         .cooldowns = n->cooldowns,
-                        .node_id = n->id,
                         .tab_jobs = o->tab_jobs ? o->tab_jobs : 4,
                         .on_catalog = s_on_catalog,
                         .arg = n};
@@ -319,18 +334,29 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     mesh_set_local(n->mesh, &st, false);
 
     forward_config_t fc = {.mesh = n->mesh,
-                           .tabs = n->tabs,
-                           .catalog = n->catalog,
-                           .cooldowns = n->cooldowns,
-                           .node_id = n->id,
                            .accept_ms = o->accept_ms,
                            .idle_ms = o->idle_ms,
-                           .first_byte_ms = o->first_byte_ms,
-                           .max_remote = o->max_remote,
                            .on_capacity = s_on_capacity,
                            .arg = n};
     n->fwd = forward_new(&fc);
     assert_non_null(n->fwd);
+    dispatch_config_t dc = {.tabs = n->tabs,
+                            .cooldowns = n->cooldowns,
+                            .catalog = n->catalog,
+                            .mesh = n->mesh,
+                            .forward = n->fwd,
+                            .node_id = n->id,
+                            .retries = 2,
+                            .queue_max = 16,
+                            .queue_timeout_ms = 5000,
+                            .first_byte_timeout_ms = o->first_byte_ms,
+                            .idle_timeout_ms = o->idle_ms};
+    n->dispatch = dispatch_new(&dc);
+    assert_non_null(n->dispatch);
+    remote_config_t rc = {.mesh = n->mesh, .dispatch = n->dispatch, .max_remote = o->max_remote};
+    openai_limits_default(&rc.limits);
+    n->remote = remote_new(&rc);
+    assert_non_null(n->remote);
 }
 
 /* ------------------------------------------------------------ the raw peer */
@@ -626,11 +652,12 @@ typedef struct {
     size_t out, in;
 } stats_want_t;
 
+/*  out: our attempts on peers (forward); in: peers' requests we run (remote). */
 static bool s_stats_are(node_t *n, size_t out, size_t in)
 {
     forward_stats_t st;
     forward_stats(n->fwd, &st);
-    return st.outgoing == out && st.incoming == in;
+    return st.outgoing == out && remote_running(n->remote) == in;
 }
 
 static bool s_b_stats(env_t *env, const void *arg)
@@ -642,11 +669,8 @@ static bool s_b_stats(env_t *env, const void *arg)
 static void s_wait_b_incoming(env_t *env, size_t in)
 {
     stats_want_t w = {0, in};
-    if (!s_until(env, s_b_stats, &w, T_WAIT_MS)) {
-        forward_stats_t st;
-        forward_stats(env->b.fwd, &st);
-        fail_msg("B runs %zu forwarded request(s), not %zu", st.incoming, in);
-    }
+    if (!s_until(env, s_b_stats, &w, T_WAIT_MS))
+        fail_msg("B runs %zu forwarded request(s), not %zu", remote_running(env->b.remote), in);
 }
 
 static void s_assert_stats(node_t *n, size_t out, size_t in)
@@ -654,7 +678,7 @@ static void s_assert_stats(node_t *n, size_t out, size_t in)
     forward_stats_t st;
     forward_stats(n->fwd, &st);
     assert_int_equal(st.outgoing, out);
-    assert_int_equal(st.incoming, in);
+    assert_int_equal(remote_running(n->remote), in);
 }
 
 static void s_counters(env_t *env, fake_link_counters_t *c)
@@ -716,6 +740,10 @@ static void s_env_stop(env_t *env)
     if (!env->started)
         return;
     fake_link_destroy(&env->b.fake);
+    remote_destroy(&env->a.remote);
+    remote_destroy(&env->b.remote);
+    dispatch_destroy(&env->a.dispatch);
+    dispatch_destroy(&env->b.dispatch);
     forward_destroy(&env->a.fwd);
     forward_destroy(&env->b.fwd);
     /* Leave while every inbox still listens, so closing lingers on nothing. */
@@ -1238,18 +1266,11 @@ static void test_executor_bad_requests(void **state)
     assert_int_equal(s_peer_count(env, MESH_FAIL, NULL), sizeof cases / sizeof cases[0]);
 }
 
-/*  BUG (node/forward.c, s_utf8_clean): docs/mesh-protocol.md says "fail.msg
-    is cleaned to valid UTF-8 without control characters", but only C0
-    controls (< 0x20) are replaced: DEL (0x7f) and the C1 controls
-    U+0080..U+009F (valid UTF-8, e.g. NEL "\xc2\x85") go to the origin as
-    they are. jansson echoes the offending token in its parse error, so a
-    peer's `fwd` body puts them in the `fail` B sends. Proposed fix, in
-    s_utf8_clean:
-        if (ok && n == 1 && (*p < 0x20 || *p == 0x7f))
-            ok = false;
-        if (ok && n == 2 && *p == 0xC2 && p[1] < 0xA0)
-            ok = false; // C1 controls
-    (in place of the `n == 1 && *p < 0x20` test). This case fails until then. */
+/*  docs/mesh-protocol.md: "fail.msg is cleaned to valid UTF-8 without
+    control characters" — C0, DEL and the C1 controls U+0080..U+009F (valid
+    UTF-8, e.g. NEL "\xc2\x85") alike (node/remote.c, with protocol/utf8.h's
+    rule). jansson echoes the offending token in its parse error, so a
+    peer's `fwd` body puts them in the `fail` B sends. */
 static void test_fail_message_has_no_control_characters(void **state)
 {
     env_t *env = *state;
@@ -1740,8 +1761,8 @@ static void test_abort(void **state)
 }
 
 /*  forward_peer_gone fails the origin's attempts on that peer at once
-    (retryable before content) and aborts what the peer forwarded to us;
-    the same through the mesh when the peer says leave. */
+    (retryable before content), remote_peer_gone aborts what the peer
+    forwarded to us; the same through the mesh when the peer says leave. */
 static void test_peer_gone(void **state)
 {
     env_t *env = *state;
@@ -1765,6 +1786,8 @@ static void test_peer_gone(void **state)
     s_assert_stats(&env->b, 0, 2); /* B learns nothing from A's view */
 
     forward_peer_gone(env->b.fwd, env->a.id);
+    s_assert_stats(&env->b, 0, 2); /* B's own attempts: none; A's requests still run */
+    remote_peer_gone(env->b.remote, env->a.id);
     s_assert_stats(&env->b, 0, 0);
     s_wait_aborts(env, 2);
     s_spin(env, T_SETTLE_MS);
@@ -1868,10 +1891,10 @@ static void test_start_refused(void **state)
     s_assert_stats(&env->a, 0, 0);
 }
 
-/*  forward_destroy with work in flight: the executor fails what it runs for
-    peers (retryable no_capacity, "shutting down") and aborts the tab's jobs;
-    the origin cancels its attempts without calling their sinks. Everything
-    is freed (ASan). */
+/*  Shutting down with work in flight: the executor (remote_destroy) fails
+    what it runs for peers (retryable no_capacity, "shutting down") and
+    aborts the tab's jobs; the origin (forward_destroy) cancels its attempts
+    without calling their sinks. Everything is freed (ASan). */
 static void test_destroy_in_flight(void **state)
 {
     env_t *env = *state;
@@ -1885,8 +1908,8 @@ static void test_destroy_in_flight(void **state)
     s_peer_wait(env, MESH_CHUNK, "d-1", 1);
     s_wait_b_incoming(env, 2);
 
-    forward_destroy(&env->b.fwd);
-    assert_null(env->b.fwd);
+    remote_destroy(&env->b.remote);
+    assert_null(env->b.remote);
     const mesh_msg_t *f = s_peer_wait(env, MESH_FAIL, "d-1", 1);
     assert_string_equal(f->code, "no_capacity");
     assert_true(f->retryable);

@@ -1,0 +1,142 @@
+/*  pages — see pages.h. */
+#include "node/pages.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* generated from userscript/arena-link.user.js (userscript/embed.cmake) */
+extern const unsigned char arena_userscript[];
+extern const size_t arena_userscript_len;
+
+#define S_MARK "__ARENA_LINK_"
+#define S_MARK_URL "__ARENA_LINK_URL__"
+#define S_MARK_TOKEN "__ARENA_LINK_TOKEN__"
+
+const char *pages_link_host(const char *bind_host)
+{
+    if (strcmp(bind_host, "0.0.0.0") == 0 || strcmp(bind_host, "::") == 0)
+        return "127.0.0.1";
+    return bind_host;
+}
+
+/*  The first "__ARENA_LINK_" in p[0..len), or NULL. */
+static const char *s_find_mark(const char *p, size_t len)
+{
+    size_t m = sizeof S_MARK - 1;
+    for (size_t i = 0; i + m <= len; i++)
+        if (p[i] == '_' && memcmp(p + i, S_MARK, m) == 0)
+            return p + i;
+    return NULL;
+}
+
+static bool s_starts(const char *p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+int pages_userscript(const char *tmpl, size_t len, const char *link_url, const char *token,
+                     abuf_t *out)
+{
+    const char *p = tmpl, *end = tmpl + len;
+    int rc = 0;
+    while (p < end && rc == 0) {
+        const char *hit = s_find_mark(p, (size_t)(end - p));
+        if (!hit)
+            return abuf_append(out, p, (size_t)(end - p));
+        rc = abuf_append(out, p, (size_t)(hit - p));
+        if (s_starts(hit, end, S_MARK_URL)) {
+            rc = rc ? rc : abuf_puts(out, link_url);
+            p = hit + sizeof S_MARK_URL - 1;
+        } else if (s_starts(hit, end, S_MARK_TOKEN)) {
+            rc = rc ? rc : abuf_puts(out, token);
+            p = hit + sizeof S_MARK_TOKEN - 1;
+        } else {
+            rc = rc ? rc : abuf_append(out, hit, sizeof S_MARK - 1);
+            p = hit + sizeof S_MARK - 1;
+        }
+    }
+    return rc;
+}
+
+int pages_userscript_embedded(const char *link_url, const char *token, abuf_t *out)
+{
+    return pages_userscript((const char *)arena_userscript, arena_userscript_len, link_url, token,
+                            out);
+}
+
+static int s_html_escaped(abuf_t *out, const char *s)
+{
+    int rc = 0;
+    for (; *s && rc == 0; s++) {
+        switch (*s) {
+        case '<':
+            rc = abuf_puts(out, "&lt;");
+            break;
+        case '>':
+            rc = abuf_puts(out, "&gt;");
+            break;
+        case '&':
+            rc = abuf_puts(out, "&amp;");
+            break;
+        case '"':
+            rc = abuf_puts(out, "&quot;");
+            break;
+        default:
+            rc = abuf_append(out, s, 1);
+        }
+    }
+    return rc;
+}
+
+int pages_index(const pages_index_t *in, abuf_t *out)
+{
+    char base[300];
+    snprintf(base, sizeof base, "http://%s:%d/v1", in->http_host, in->http_port);
+    const char *m0 = in->example_model ? in->example_model : "gpt-5-high";
+    int rc = abuf_puts(out, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                            "<title>ArenaMesh node ");
+    rc |= s_html_escaped(out, in->node_name);
+    rc |= abuf_puts(out,
+                    "</title><style>body{font-family:system-ui,sans-serif;max-width:46em;"
+                    "margin:2em auto;padding:0 1em;line-height:1.5}code,pre{background:#f3f3f3;"
+                    "padding:.1em .3em;border-radius:3px}pre{padding:.8em}</style></head><body>");
+    rc |= abuf_puts(out, "<h1>ArenaMesh node <em>");
+    rc |= s_html_escaped(out, in->node_name);
+    rc |= abuf_printf(out,
+                      "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
+                      "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
+                      "<strong>%zu</strong>.</p>",
+                      in->tabs, in->models);
+    rc |= abuf_puts(
+        out, "<h2>Connect a browser tab</h2><ol>"
+             "<li>Install the Tampermonkey (or Violentmonkey) extension in your browser.</li>"
+             "<li>Open <a href=\"/userscript.user.js\">/userscript.user.js</a> and let the "
+             "extension install it. It already holds this node's link address and "
+             "token.</li>"
+             "<li>Open LMArena (");
+    rc |= s_html_escaped(out, in->arena_origin ? in->arena_origin : "https://lmarena.ai");
+    rc |= abuf_puts(out, ") in a tab and log in. The tab title starts "
+                         "with ✅ once it is connected to this node (⏳ while connecting).</li>"
+                         "<li>If the browser asks whether the page may reach devices on your local "
+                         "network, allow it: the tab talks to this node on ");
+    rc |= abuf_printf(out, "%s:%d.</li></ol>", in->link_host, in->link_port);
+    rc |= abuf_puts(out, "<h2>Point a client at it</h2><ul><li>Base URL: <code>");
+    rc |= abuf_puts(out, base);
+    rc |= abuf_puts(out, "</code></li><li>API key: ");
+    rc |= abuf_puts(out, in->api_keys ? "one of the keys given with <code>--api-key</code>"
+                                      : "anything (no key is configured)");
+    rc |=
+        abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
+    rc |= abuf_puts(out, "<code>");
+    rc |= s_html_escaped(out, m0);
+    rc |= abuf_puts(out, "</code></li></ul><pre>curl ");
+    rc |= abuf_puts(out, base);
+    rc |= abuf_puts(out, "/chat/completions -H 'Content-Type: application/json' \\\n  -d "
+                         "'{\"model\":\"");
+    rc |= s_html_escaped(out, m0);
+    rc |= abuf_puts(out, "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'</pre>"
+                         "<p>Mesh status: <a href=\"/mesh/status\">/mesh/status</a> · health: "
+                         "<a href=\"/health\">/health</a></p></body></html>");
+    return rc ? -1 : 0;
+}

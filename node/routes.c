@@ -1,0 +1,44 @@
+/*  routes — see routes.h. */
+#include "node/routes.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+/*  Indexed by id: routes_get() is a lookup, and the order is the table's. */
+static const route_t s_routes[ROUTE_COUNT] = {
+    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health"},
+    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models"},
+    [ROUTE_MESH_STATUS] = {ROUTE_MESH_STATUS, "GET", "/mesh/status", true, "mesh_status"},
+    [ROUTE_USERSCRIPT] = {ROUTE_USERSCRIPT, "GET", "/userscript.user.js", true, "userscript"},
+    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index"},
+    [ROUTE_REFRESH_MODELS] = {ROUTE_REFRESH_MODELS, "POST", "/mesh/refresh-models", true,
+                              "refresh_models"},
+    [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat"},
+};
+
+routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route)
+{
+    *route = NULL;
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        const route_t *r = &s_routes[i];
+        if (strcmp(path, r->path) != 0)
+            continue;
+        *route = r;
+        bool head_as_get = strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
+        return strcmp(method, r->method) == 0 || head_as_get ? ROUTES_OK : ROUTES_BAD_METHOD;
+    }
+    return ROUTES_NOT_FOUND;
+}
+
+const route_t *routes_get(route_id_t id)
+{
+    assert(id >= 0 && id < ROUTE_COUNT); /* programmer error */
+    return &s_routes[id];
+}
+
+const route_t *routes_table(size_t *n)
+{
+    *n = ROUTE_COUNT;
+    return s_routes;
+}

@@ -1,0 +1,46 @@
+/*  routes — the one table of what arena-node answers over HTTP: method,
+    path, route id, whether an API key is needed. http.c resolves a request
+    with it; the node renders a route by its id (node.c, a switch over every
+    id: a route added here and rendered nowhere is a compile-time warning,
+    and an id the renderer does not know is a 500, never some other page).
+    docs/http-api.md lists the same table. Pure: no state; any thread. */
+#ifndef ARENA_ROUTES_H
+#define ARENA_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    ROUTE_HEALTH = 0,     /* GET /health */
+    ROUTE_MODELS,         /* GET /v1/models */
+    ROUTE_MESH_STATUS,    /* GET /mesh/status */
+    ROUTE_USERSCRIPT,     /* GET /userscript.user.js */
+    ROUTE_INDEX,          /* GET / */
+    ROUTE_REFRESH_MODELS, /* POST /mesh/refresh-models */
+    ROUTE_CHAT,           /* POST /v1/chat/completions (http.c runs it: a job) */
+    ROUTE_COUNT
+} route_id_t;
+
+typedef struct {
+    route_id_t id;
+    const char *method; /* "GET" (HEAD is answered as GET) or "POST" */
+    const char *path;   /* exact */
+    bool auth;          /* needs an API key when keys are configured */
+    const char *name;   /* for logs and tests: "health", "models", … */
+} route_t;
+
+typedef enum {
+    ROUTES_OK = 0,
+    ROUTES_NOT_FOUND,  /* no route has this path: 404 not_found */
+    ROUTES_BAD_METHOD, /* the path is known, the method is not: 405 method_not_allowed */
+} routes_rc_t;
+
+/*  The route of a request; *route is set for ROUTES_OK and ROUTES_BAD_METHOD
+    (the route the path names), NULL for ROUTES_NOT_FOUND. */
+routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route);
+/*  The table entry of an id (every id has one). */
+const route_t *routes_get(route_id_t id);
+/*  The whole table, in order; *n gets its length. */
+const route_t *routes_table(size_t *n);
+
+#endif
