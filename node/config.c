@@ -25,6 +25,8 @@
 
 #include "mesh/mesh.h"
 #include "node/forward.h"
+#include "node/target.h"
+#include "node/verdict.h"
 #include "protocol/arena_payload.h"
 #include "protocol/hostport.h"
 #include "protocol/jsonc.h"
@@ -172,7 +174,7 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                          "extra allowed page origin for the browser link; repeatable", NULL, NULL},
     [OPT_ARENA_ORIGIN] = {"arena-origin", "ARENA_ARENA_ORIGIN", "arena_origin", NULL, S_TEXT,
                           S_CHECK_ORIGIN, 1, 255, false, S_OFF(arena_origin), 0, "ORIGIN",
-                          "LMArena origin the tabs are on", "https://lmarena.ai", NULL},
+                          "LMArena origin the tabs are on", ARENA_ORIGIN_DEFAULT, NULL},
     [OPT_API_KEY] = {"api-key", "ARENA_API_KEYS", "api_key", "api_keys", S_LIST, S_CHECK_WORD, 1,
                      256, true, S_OFF(api_keys), 0, "KEY", "accepted bearer key; repeatable", NULL,
                      NULL},
@@ -211,17 +213,18 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_COOLDOWN_DEFAULT] = {"cooldown-default", "ARENA_COOLDOWN_DEFAULT", "cooldown_default",
                               NULL, S_INT, S_CHECK_NONE, 5, 604800, false,
                               S_OFF(cooldown_default_s), 0, "SECONDS",
-                              "cooldown after a 429 without Retry-After", "1800", "seconds"},
+                              "cooldown after a 429 without Retry-After",
+                              S_STR(VERDICT_DEFAULT_COOLDOWN_S), "seconds"},
     [OPT_FIRST_BYTE_TIMEOUT] = {"first-byte-timeout", "ARENA_FIRST_BYTE_TIMEOUT",
                                 "first_byte_timeout", NULL, S_INT, S_CHECK_NONE, 1, S_MS_MAX, false,
                                 S_OFF(first_byte_timeout_ms), 0, "MS",
-                                "wait for the first content byte of an upstream answer", "180000",
-                                "milliseconds"},
+                                "wait for the first content byte of an upstream answer",
+                                S_STR(TARGET_DEFAULT_FIRST_BYTE_MS), "milliseconds"},
     [OPT_STREAM_IDLE_TIMEOUT] = {"stream-idle-timeout", "ARENA_STREAM_IDLE_TIMEOUT",
                                  "stream_idle_timeout", NULL, S_INT, S_CHECK_NONE, 1, S_MS_MAX,
                                  false, S_OFF(stream_idle_timeout_ms), 0, "MS",
-                                 "longest silence inside a running stream", "180000",
-                                 "milliseconds"},
+                                 "longest silence inside a running stream",
+                                 S_STR(TARGET_DEFAULT_IDLE_MS), "milliseconds"},
     [OPT_MAX_CONNECTIONS] = {"max-connections", "ARENA_MAX_CONNECTIONS", "max_connections", NULL,
                              S_INT, S_CHECK_NONE, 1, 1000000, false, S_OFF(max_connections), 0, "N",
                              "simultaneous HTTP connections", "4096", NULL},
@@ -272,7 +275,7 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                                    "recaptcha_backoff_max", NULL, S_INT, S_CHECK_NONE, 60, 604800,
                                    false, S_OFF(recaptcha_backoff_max_s), 0, "SECONDS",
                                    "ceiling of the doubling cooldown after reCAPTCHA rejections",
-                                   "7200", "seconds"},
+                                   S_STR(VERDICT_DEFAULT_RECAPTCHA_BACKOFF_MAX_S), "seconds"},
     [OPT_PACE] = {"pace", "ARENA_PACE", "pace", NULL, S_TEXT, S_CHECK_ONOFF, 1, 16, false,
                   S_OFF(pace), 0, "on|off", "space the requests of each LMArena account", "on",
                   NULL},

@@ -61,9 +61,9 @@ typedef struct {
     long long first_byte_timeout_ms; /* 0: none */
     long long idle_timeout_ms;       /* silence after the first byte; 0: none */
     /* the cooldown policy (node/verdict.h) */
-    long long cooldown_default_ms;      /* 0: 1800 s */
-    long long recaptcha_backoff_ms;     /* 0: 1200 s */
-    long long recaptcha_backoff_max_ms; /* 0: 7200 s */
+    long long cooldown_default_ms;      /* 0: VERDICT_DEFAULT_COOLDOWN_S */
+    long long recaptcha_backoff_ms;     /* 0: VERDICT_DEFAULT_RECAPTCHA_BACKOFF_S */
+    long long recaptcha_backoff_max_ms; /* 0: VERDICT_DEFAULT_RECAPTCHA_BACKOFF_MAX_S */
     void (*on_cooled)(void *arg);       /* a cooldown was set: republish now */
     void *arg;
 } dispatch_config_t;

@@ -37,7 +37,7 @@ forward_t *forward_new(const forward_config_t *cfg)
     if (self->cfg.accept_ms <= 0)
         self->cfg.accept_ms = FORWARD_DEFAULT_ACCEPT_MS;
     if (self->cfg.idle_ms <= 0)
-        self->cfg.idle_ms = 180000;
+        self->cfg.idle_ms = TARGET_DEFAULT_IDLE_MS;
     self->out = zhashx_new();
     if (!self->out) {
         free(self);

@@ -32,7 +32,7 @@ typedef struct _fwd_t fwd_t;
 typedef struct {
     mesh_t *mesh;                   /* borrowed */
     long long accept_ms;            /* the peer must accept within this, default 2000 */
-    long long idle_ms;              /* silence allowed once accepted, default 180000 */
+    long long idle_ms;              /* silence allowed once accepted; 0: TARGET_DEFAULT_IDLE_MS */
     void (*on_capacity)(void *arg); /* an attempt ended: queued work may start */
     void *arg;
 } forward_config_t;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "protocol/arena_payload.h"
+
 /* generated from userscript/arena-link.user.js (userscript/embed.cmake) */
 extern const unsigned char arena_userscript[];
 extern const size_t arena_userscript_len;
@@ -115,7 +117,7 @@ int pages_index(const pages_index_t *in, abuf_t *out)
              "extension install it. It already holds this node's link address and "
              "token.</li>"
              "<li>Open LMArena (");
-    rc |= s_html_escaped(out, in->arena_origin ? in->arena_origin : "https://lmarena.ai");
+    rc |= s_html_escaped(out, in->arena_origin ? in->arena_origin : ARENA_ORIGIN_DEFAULT);
     rc |= abuf_puts(out, ") in a tab and log in. The tab title starts "
                          "with ✅ once it is connected to this node (⏳ while connecting).</li>"
                          "<li>If the browser asks whether the page may reach devices on your local "

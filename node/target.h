@@ -22,6 +22,11 @@
 #include "protocol/delta.h"
 #include "protocol/openai.h"
 
+/*  Attempt timeouts, cited by the option table (node/config.c):
+    --first-byte-timeout and --stream-idle-timeout. */
+#define TARGET_DEFAULT_FIRST_BYTE_MS 180000
+#define TARGET_DEFAULT_IDLE_MS 180000
+
 /*  Why an attempt failed, and what the client should see if it is final. */
 typedef struct {
     arena_fail_t cls;

@@ -19,11 +19,11 @@ verdict_t *verdict_new(const verdict_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     if (self->cfg.cooldown_default_ms <= 0)
-        self->cfg.cooldown_default_ms = 1800 * 1000LL;
+        self->cfg.cooldown_default_ms = VERDICT_DEFAULT_COOLDOWN_S * 1000LL;
     if (self->cfg.recaptcha_backoff_ms <= 0)
-        self->cfg.recaptcha_backoff_ms = 1200 * 1000LL;
+        self->cfg.recaptcha_backoff_ms = VERDICT_DEFAULT_RECAPTCHA_BACKOFF_S * 1000LL;
     if (self->cfg.recaptcha_backoff_max_ms <= 0)
-        self->cfg.recaptcha_backoff_max_ms = 7200 * 1000LL;
+        self->cfg.recaptcha_backoff_max_ms = VERDICT_DEFAULT_RECAPTCHA_BACKOFF_MAX_S * 1000LL;
     if (self->cfg.recaptcha_backoff_max_ms < self->cfg.recaptcha_backoff_ms)
         self->cfg.recaptcha_backoff_max_ms = self->cfg.recaptcha_backoff_ms;
     self->recaptcha_backoff_ms = self->cfg.recaptcha_backoff_ms;

@@ -21,12 +21,17 @@
 
 typedef struct _verdict_t verdict_t;
 
+/*  The defaults, cited by the option table (node/config.c). */
+#define VERDICT_DEFAULT_COOLDOWN_S 1800
+#define VERDICT_DEFAULT_RECAPTCHA_BACKOFF_S 1200
+#define VERDICT_DEFAULT_RECAPTCHA_BACKOFF_MAX_S 7200
+
 typedef struct {
     cooldown_t *cooldowns; /* borrowed */
     const char *node_id;
-    long long cooldown_default_ms;      /* 0: 1800 s */
-    long long recaptcha_backoff_ms;     /* first whole-node cooldown, doubles; 0: 1200 s */
-    long long recaptcha_backoff_max_ms; /* its ceiling; 0: 7200 s */
+    long long cooldown_default_ms;      /* 0: VERDICT_DEFAULT_COOLDOWN_S */
+    long long recaptcha_backoff_ms;     /* first whole-node cooldown, doubles; 0: the default */
+    long long recaptcha_backoff_max_ms; /* its ceiling; 0: the default */
     /* a cooldown was set: the node republishes its state (urgent) */
     void (*on_cooled)(void *arg);
     void *arg;

@@ -37,6 +37,8 @@ const char *arena_modality_name(arena_modality_t m); /* "chat" | "image" | "sear
     --arena-mode setting chooses it (the next change of the site is then a
     change of configuration). */
 #define ARENA_MODE_DEFAULT "direct-battle"
+/*  The site's origin (--arena-origin's default) */
+#define ARENA_ORIGIN_DEFAULT "https://lmarena.ai"
 #define ARENA_MODE_MAX 32
 
 /*  1 when mode is a plausible mode token: 1..31 bytes of [a-z0-9-]. */
