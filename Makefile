@@ -1,6 +1,7 @@
 # ArenaMesh: the two commands a person needs are `make run` and `make test`.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
@@ -8,7 +9,7 @@ CTEST_ARGS ?= --output-on-failure -j2
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find node mesh protocol browser_link tools tests bench -name '*.[ch]')
 JS_SOURCES = $(shell git ls-files '*.mjs' '*.js' ':!:*node_modules/*' ':!:*package-lock*' 2>/dev/null || find tests userscript -name node_modules -prune -o \( -name '*.mjs' -o -name '*.js' \) -print)
 
-.PHONY: all build run test bootstrap bootstrap-test unit asan fuzz fuzz-smoke format format-check bench clean
+.PHONY: all build run test bootstrap bootstrap-test unit asan tsan mutants fuzz fuzz-smoke format format-check bench clean
 
 all: build
 
@@ -31,6 +32,7 @@ run: bootstrap build
 test: bootstrap-test build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
 	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) fuzz-smoke
 	$(MAKE) format-check
 	@echo "make test: all suites passed"
@@ -40,6 +42,38 @@ asan:
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
+
+# ThreadSanitizer on the suites that run several threads: the mesh (libzmq's
+# I/O threads), the link and HTTP servers, dispatch and forwarding, the fakes,
+# and the integration tests (TSan-built arena-node, fake-link, fake-arena).
+# tests/tsan.supp silences only the uninstrumented libraries (libzmq...).
+TSAN_TESTS ?= ^unit\.test_(mesh|link|fake_link|fake_arena_server|dispatch|forward|status_view)$$|^integration\.
+# Races found and reported to the owners of that code, skipped until fixed:
+#   test_status_view: s_stopper sets the watch's stop flag from another thread;
+#   integration.lifecycle/.mesh: node/main.c frees the config the node actor
+#   borrows after zactor_destroy, whose hand-shake TSan cannot see (libzmq).
+TSAN_PENDING ?= ^unit\.test_status_view$$|^integration\.(lifecycle|mesh)$$
+TSAN_RUN_OPTIONS = suppressions=$(CURDIR)/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1
+
+tsan:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENABLE_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@# Some kernels map memory where this TSan does not expect it ("unexpected
+	@# memory mapping", vm.mmap_rnd_bits > 28): then run without ASLR.
+	@set -e; cd $(TSAN_BUILD); run=; \
+	if ! probe=$$(./arena-node --version 2>&1); then \
+	    if echo "$$probe" | grep -q "unexpected memory mapping"; then \
+	        run="setarch $$(uname -m) -R"; \
+	        $$run ./arena-node --version >/dev/null 2>&1 || { echo "tsan: TSan cannot run here, even without ASLR:"; echo "$$probe"; exit 1; }; \
+	        echo "tsan: this kernel's address layout needs ASLR off: running under $$run"; \
+	    else echo "$$probe"; exit 1; fi; \
+	fi; \
+	TSAN_OPTIONS=$(TSAN_RUN_OPTIONS) $$run ctest $(CTEST_ARGS) --no-tests=error -R '$(TSAN_TESTS)' $(if $(TSAN_PENDING),-E '$(TSAN_PENDING)')
+
+# Mutation check: each mutant of tests/mutants.txt, applied to a scratch copy
+# in build-mutants/, must make its named tests fail (tools/mutants.sh).
+mutants:
+	tools/mutants.sh $(MUTANTS)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENABLE_FUZZ=ON
@@ -67,4 +101,4 @@ bench: build
 	./$(BUILD)/arena-bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-mutants

@@ -36,7 +36,7 @@
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
 #include "protocol/hostport.h"
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 
 #define S_PATH "/link"
 #define S_PROTOCOL "arena-link"
@@ -91,7 +91,7 @@ typedef struct s_conn {
     link_t *link;
     struct lws *wsi;
     struct s_conn *prev, *next;
-    char tab[LINK_MAX_ID + 1];
+    char tab[FRAME_MAX_ID + 1];
     bool hello_ok; /* passed hello: frames go to the node, GONE is due */
     bool replaced; /* GONE already sent when the tab reconnected */
     bool paused;   /* rx stopped while the node pipe is full */
@@ -474,7 +474,7 @@ static bool s_token_equal(const char *given, const char *want)
 static void s_conn_welcome(s_conn_t *c)
 {
     abuf_t b = ABUF_INIT;
-    if (link_encode_welcome(&b, c->link->node_name) < 0 || s_conn_queue(c, b.data, b.len) < 0)
+    if (frame_encode_welcome(&b, c->link->node_name) < 0 || s_conn_queue(c, b.data, b.len) < 0)
         s_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory", true);
     abuf_free(&b);
 }
@@ -482,10 +482,10 @@ static void s_conn_welcome(s_conn_t *c)
 static void s_conn_hello(s_conn_t *c, const char *text, size_t len)
 {
     link_t *self = c->link;
-    link_frame_t f;
+    frame_t f;
     char err[128];
-    link_rc_t rc = link_frame_decode(text, len, &f, err, sizeof err);
-    if (rc != LINK_OK || f.type != LINK_HELLO) {
+    frame_rc_t rc = frame_decode(text, len, &f, err, sizeof err);
+    if (rc != FRAME_OK || f.type != FRAME_HELLO) {
         alog_warn_rl("link: first frame is not a valid hello (%s)", rc ? err : "wrong type");
         s_conn_close(c, S_CLOSE_UNAUTHORIZED, "hello required", true);
     } else if (!s_token_equal(f.token, self->token)) {
@@ -509,7 +509,7 @@ static void s_conn_hello(s_conn_t *c, const char *text, size_t len)
         alog_info("link: tab %s connected", c->tab);
         s_timer_arm(c);
     }
-    link_frame_clear(&f);
+    frame_clear(&f);
 }
 
 static int s_conn_open(link_t *self, s_conn_t *c, struct lws *wsi)
@@ -621,7 +621,7 @@ static void s_conn_ping(s_conn_t *c)
     if (c->n_out >= c->link->tab_queue_max)
         return; /* the queue is already behind; silence decides */
     abuf_t b = ABUF_INIT;
-    if (link_encode_ping(&b, s_wall_ms()) == 0)
+    if (frame_encode_ping(&b, s_wall_ms()) == 0)
         s_conn_queue(c, b.data, b.len);
     abuf_free(&b);
 }
@@ -655,8 +655,8 @@ static void s_conn_tick(s_conn_t *c)
 
 static void s_cmd_send(link_t *self, s_field_t tab, s_field_t text)
 {
-    char id[LINK_MAX_ID + 1];
-    if (tab.len > LINK_MAX_ID)
+    char id[FRAME_MAX_ID + 1];
+    if (tab.len > FRAME_MAX_ID)
         return;
     memcpy(id, tab.p, tab.len);
     id[tab.len] = '\0';
@@ -678,8 +678,8 @@ static void s_cmd_send(link_t *self, s_field_t tab, s_field_t text)
 
 static void s_cmd_close(link_t *self, s_field_t tab, s_field_t code, s_field_t reason)
 {
-    char id[LINK_MAX_ID + 1], why[S_CLOSE_REASON_MAX + 1];
-    if (tab.len > LINK_MAX_ID || code.len != 2)
+    char id[FRAME_MAX_ID + 1], why[S_CLOSE_REASON_MAX + 1];
+    if (tab.len > FRAME_MAX_ID || code.len != 2)
         return;
     memcpy(id, tab.p, tab.len);
     id[tab.len] = '\0';
@@ -816,8 +816,7 @@ static int s_copy_config(link_t *self, const link_config_t *cfg)
         self->n_origins++;
     }
     self->port = cfg->port;
-    self->max_frame =
-        cfg->max_frame && cfg->max_frame < LINK_MAX_FRAME ? cfg->max_frame : LINK_MAX_FRAME;
+    self->max_frame = cfg->max_frame && cfg->max_frame < FRAME_MAX ? cfg->max_frame : FRAME_MAX;
     self->max_tabs = cfg->max_tabs ? cfg->max_tabs : LINK_DEFAULT_MAX_TABS;
     self->tab_queue_max = cfg->tab_queue_max ? cfg->tab_queue_max : LINK_DEFAULT_TAB_QUEUE_MAX;
     int hello = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : LINK_DEFAULT_HELLO_TIMEOUT_MS;
@@ -981,7 +980,7 @@ static int s_command_send(link_t *self, char kind, const s_field_t *f, size_t n)
 
 static bool s_tab_ok(const char *tab)
 {
-    return tab && *tab && strlen(tab) <= LINK_MAX_ID;
+    return tab && *tab && strlen(tab) <= FRAME_MAX_ID;
 }
 
 int link_send(link_t *self, const char *tab, const char *text, size_t len)

@@ -37,7 +37,7 @@ typedef struct {
     const char *node_name;      /* sent in welcome; NULL: "arena-node" */
     const char *const *origins; /* allowed Origin patterns; a "*." host prefix match sub-domains */
     size_t n_origins;
-    size_t max_frame;     /* 0: LINK_MAX_FRAME; larger closes with 1009 */
+    size_t max_frame;     /* 0: FRAME_MAX; larger closes with 1009 */
     int hello_timeout_ms; /* 0: LINK_DEFAULT_HELLO_TIMEOUT_MS */
     int ping_interval_ms; /* 0: LINK_DEFAULT_PING_INTERVAL_MS */
     int silent_close_ms;  /* 0: LINK_DEFAULT_SILENT_CLOSE_MS */

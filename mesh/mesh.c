@@ -100,8 +100,8 @@ static int s_timing(mesh_t *self, const mesh_config_t *cfg)
 
 static bool s_id_ok(const char *id)
 {
-    size_t n = id ? strnlen(id, MESH_MAX_ID + 1) : 0;
-    if (n == 0 || n > MESH_MAX_ID)
+    size_t n = id ? strnlen(id, WIRE_MAX_ID + 1) : 0;
+    if (n == 0 || n > WIRE_MAX_ID)
         return false;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
@@ -146,7 +146,7 @@ int mesh_bind_tcp(zsock_t *sock, const char *tcp)
 
 static int s_bind(mesh_t *self, const mesh_config_t *cfg)
 {
-    char tcp[MESH_MAX_NAME + 16];
+    char tcp[WIRE_MAX_NAME + 16];
     if (cfg->bind_port < 0 || cfg->bind_port > 65535 ||
         mesh__tcp(cfg->bind_host, cfg->bind_port ? cfg->bind_port : -1, tcp, sizeof tcp) < 0) {
         alog_error("mesh: bad bind address %s:%d", cfg->bind_host, cfg->bind_port);
@@ -160,7 +160,7 @@ static int s_bind(mesh_t *self, const mesh_config_t *cfg)
     zsock_set_linger(r, 0);
     zsock_set_sndhwm(r, MESH__SNDHWM);
     zsock_set_rcvhwm(r, MESH__RCVHWM);
-    zsock_set_maxmsgsize(r, MESH_MSG_MAX);
+    zsock_set_maxmsgsize(r, WIRE_MSG_MAX);
     if (strchr(cfg->bind_host, ':'))
         zsock_set_ipv6(r, 1);
     if (self->cert) {
@@ -224,7 +224,7 @@ static int s_seeds(mesh_t *self, const mesh_config_t *cfg)
     self->known = calloc(cfg->n_known ? cfg->n_known : 1, sizeof *self->known);
     if (!self->known)
         return -1;
-    for (size_t i = 0; i < cfg->n_known && i < MESH_MAX_PEERS; i++)
+    for (size_t i = 0; i < cfg->n_known && i < WIRE_MAX_PEERS; i++)
         if (cfg->known[i] && !(self->known[self->n_known++] = strdup(cfg->known[i])))
             return -1;
     return 0;
@@ -240,9 +240,9 @@ static void s_dial_seed(mesh_t *self, size_t i)
 static void s_dial_known(mesh_t *self, const char *entry)
 {
     const char *at = strchr(entry, '@');
-    char id[MESH_MAX_ID + 1];
+    char id[WIRE_MAX_ID + 1];
     size_t n = at ? (size_t)(at - entry) : 0;
-    if (!at || n == 0 || n > MESH_MAX_ID) {
+    if (!at || n == 0 || n > WIRE_MAX_ID) {
         alog_warn("mesh: ignoring the stored peer \"%.80s\" (not ID@HOST:PORT)", entry);
         return;
     }
@@ -310,7 +310,7 @@ void mesh__refute(mesh_t *self, bool force)
 static int s_local_init(mesh_t *self)
 {
     int64_t wall = mesh__wall();
-    mesh_state_t *st = &self->local;
+    wire_state_t *st = &self->local;
     st->id = strdup(self->id);
     st->name = strdup(self->id);
     st->endpoint = strdup(self->endpoint);
@@ -339,12 +339,12 @@ static bool s_cool_differs(int64_t old, int64_t age, int64_t now_value)
     return d > MESH__SLACK_MS || d < -MESH__SLACK_MS;
 }
 
-static bool s_models_differ(const mesh_state_t *a, const mesh_state_t *b, int64_t age)
+static bool s_models_differ(const wire_state_t *a, const wire_state_t *b, int64_t age)
 {
     if (a->n_models != b->n_models)
         return true;
     for (size_t i = 0; i < a->n_models; i++) {
-        const mesh_model_t *x = &a->models[i], *y = &b->models[i];
+        const wire_model_t *x = &a->models[i], *y = &b->models[i];
         if (s_str_differs(x->name, y->name) || s_str_differs(x->arena_id, y->arena_id) ||
             s_str_differs(x->modality, y->modality) || s_str_differs(x->reason, y->reason) ||
             s_str_differs(x->display_name, y->display_name) ||
@@ -355,12 +355,12 @@ static bool s_models_differ(const mesh_state_t *a, const mesh_state_t *b, int64_
 }
 
 /*  Starts travel as ms ago: they grow with age, flags shrink. */
-static bool s_accounts_differ(const mesh_state_t *a, const mesh_state_t *b, int64_t age)
+static bool s_accounts_differ(const wire_state_t *a, const wire_state_t *b, int64_t age)
 {
     if (a->n_accounts != b->n_accounts)
         return true;
     for (size_t i = 0; i < a->n_accounts; i++) {
-        const mesh_account_t *x = &a->accounts[i], *y = &b->accounts[i];
+        const wire_account_t *x = &a->accounts[i], *y = &b->accounts[i];
         if (s_str_differs(x->id, y->id) || x->n_starts != y->n_starts ||
             s_cool_differs(x->flag_remaining_ms, age, y->flag_remaining_ms))
             return true;
@@ -373,9 +373,9 @@ static bool s_accounts_differ(const mesh_state_t *a, const mesh_state_t *b, int6
     return false;
 }
 
-static bool s_differs(const mesh_t *self, const mesh_state_t *b)
+static bool s_differs(const mesh_t *self, const wire_state_t *b)
 {
-    const mesh_state_t *a = &self->local;
+    const wire_state_t *a = &self->local;
     int64_t age = mesh__now() - self->local_at;
     return s_str_differs(a->name, b->name) || s_str_differs(a->http, b->http) ||
            a->started_at_ms != b->started_at_ms || a->tabs != b->tabs ||
@@ -388,20 +388,20 @@ static bool s_differs(const mesh_t *self, const mesh_state_t *b)
 }
 
 /*  The wire format is the judge of what a state may hold. */
-static bool s_encodable(mesh_t *self, mesh_state_t *st)
+static bool s_encodable(mesh_t *self, wire_state_t *st)
 {
-    mesh_msg_t m = {.type = MESH_PUSH, .from = self->id, .states = st, .n_states = 1};
+    wire_msg_t m = {.type = WIRE_PUSH, .from = self->id, .states = st, .n_states = 1};
     abuf_t b = ABUF_INIT;
-    int rc = mesh_msg_encode(&m, &b);
+    int rc = wire_msg_encode(&m, &b);
     abuf_free(&b);
     return rc == 0;
 }
 
-void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent)
+void mesh_set_local(mesh_t *self, const wire_state_t *st, bool urgent)
 {
     if (!self || !st || self->left)
         return;
-    mesh_state_t shape = *st, cand;
+    wire_state_t shape = *st, cand;
     shape.id = self->id;
     shape.endpoint = self->endpoint;
     shape.name = st->name && *st->name ? st->name : self->local.name;
@@ -418,9 +418,9 @@ void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent)
                      "oversized name, too many models?)");
         return;
     }
-    if (mesh_state_copy(&cand, &shape) < 0)
+    if (wire_state_copy(&cand, &shape) < 0)
         return;
-    mesh_state_clear(&self->local);
+    wire_state_clear(&self->local);
     self->local = cand;
     self->local_at = mesh__now();
     mesh__bump_local(self);
@@ -667,7 +667,7 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
         return NULL;
     }
     if (!s_id_ok(cfg->node_id)) {
-        alog_error("mesh: bad node id (1..%d printable characters)", MESH_MAX_ID);
+        alog_error("mesh: bad node id (1..%d printable characters)", WIRE_MAX_ID);
         return NULL;
     }
     if (cfg->secret && !*cfg->secret) {
@@ -719,7 +719,7 @@ static void s_close(mesh_t *self, bool flush_leave)
     for (size_t i = 0; i < self->n_peers; i++) {
         mesh__peer_t *p = self->peers[i];
         mesh__peer_hangup(self, p, flush_leave ? MESH__LEAVE_LINGER_MS : 0);
-        mesh_state_clear(&p->state);
+        wire_state_clear(&p->state);
         free(p);
     }
     self->n_peers = 0;
@@ -754,7 +754,7 @@ void mesh_destroy(mesh_t **self_p)
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->logged);
     zcert_destroy(&self->cert);
-    mesh_state_clear(&self->local);
+    wire_state_clear(&self->local);
     abuf_free(&self->tx);
     free(self);
     *self_p = NULL;
@@ -781,20 +781,20 @@ void mesh_leave(mesh_t *self)
         mesh__peer_t *p = self->peers[i];
         if (!p->id[0] || !p->dealer)
             continue;
-        mesh_msg_t m = {.type = MESH_LEAVE, .incarnation = self->local.incarnation};
+        wire_msg_t m = {.type = WIRE_LEAVE, .incarnation = self->local.incarnation};
         mesh__send(self, p, &m);
     }
     alog_info("mesh: left the mesh");
 }
 
-int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg)
+int mesh_send(mesh_t *self, const char *peer_id, wire_msg_t *msg)
 {
-    if (!self || !peer_id || !msg || msg->type < MESH_FWD || msg->type > MESH_CANCEL)
+    if (!self || !peer_id || !msg || msg->type < WIRE_FWD || msg->type > WIRE_CANCEL)
         return -1;
     mesh__peer_t *p = mesh__peer_find(self, peer_id);
     if (!p || !p->announced || (p->liveness != MESH_PEER_ALIVE && p->liveness != MESH_PEER_SUSPECT))
         return -1;
-    int rc = msg->type == MESH_REJECT ? mesh__send_reject(self, p, msg) : mesh__send(self, p, msg);
+    int rc = msg->type == WIRE_REJECT ? mesh__send_reject(self, p, msg) : mesh__send(self, p, msg);
     if (rc < 0) {
         self->stats.send_full++;
         return -1;

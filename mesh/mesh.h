@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "protocol/mesh_msg.h"
+#include "protocol/wire.h"
 
 /*  Defaults of the timing fields of mesh_config_t (docs/mesh-protocol.md,
     failure detection); arena-node's settings start from these too. */
@@ -69,7 +69,7 @@ typedef struct {
     int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms;
     /* fwd, reject, chunk, end, fail, cancel from peer `from` (msg is the
        callee's for the call only); a reject's state is in the table by then */
-    void (*on_forward)(void *arg, const mesh_msg_t *msg);
+    void (*on_forward)(void *arg, const wire_msg_t *msg);
     /* the liveness of a listed peer (see mesh_peers) or the state of an
        announced one changed (routing may change; a dead or left peer's
        forwarded requests fail) */
@@ -100,7 +100,7 @@ const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
     carries it. st->id/endpoint/version/incarnation/heartbeat/leaving are
     filled by the mesh; an empty name or http keeps the previous one. Drift of
     up to 1 s in the remaining-ms fields is not a change. */
-void mesh_set_local(mesh_t *self, const mesh_state_t *st, bool urgent);
+void mesh_set_local(mesh_t *self, const wire_state_t *st, bool urgent);
 /*  Sends leave to every peer now (graceful shutdown). */
 void mesh_leave(mesh_t *self);
 
@@ -112,13 +112,13 @@ void mesh_leave(mesh_t *self);
     unknown or not reached yet (see mesh_peers), neither alive nor suspect
     (unreachable included), its link is down or its pipe is full, or msg is
     not a forwarding message. */
-int mesh_send(mesh_t *self, const char *peer_id, mesh_msg_t *msg);
+int mesh_send(mesh_t *self, const char *peer_id, wire_msg_t *msg);
 
 /*  The peers as we see them. Pointers are borrowed until the next loop turn. */
 typedef struct {
     const char *id;            /* never NULL */
     const char *endpoint;      /* HOST:PORT we dial (never NULL) */
-    const mesh_state_t *state; /* their last state (models, load, cooldowns…);
+    const wire_state_t *state; /* their last state (models, load, cooldowns…);
                                   NULL for an unreachable peer whose state
                                   never reached us (known by a peer list only) */
     mesh_liveness_t liveness;

@@ -210,7 +210,7 @@ int mesh__on_dealer_monitor(zloop_t *loop, zsock_t *mon, void *arg)
     if (!(ev & S_FAILED))
         return 0;
     self->stats.curve_rejected++;
-    if (!zhashx_lookup(self->logged, p->endpoint) && zhashx_size(self->logged) < MESH_MAX_PEERS) {
+    if (!zhashx_lookup(self->logged, p->endpoint) && zhashx_size(self->logged) < WIRE_MAX_PEERS) {
         zhashx_insert(self->logged, p->endpoint, (void *)1);
         alog_warn("mesh: peer at %s rejected our CURVE handshake — different --mesh-secret?",
                   p->endpoint);

@@ -38,7 +38,7 @@
 typedef struct {
     uint64_t seq;
     int64_t until;                /* an ack arriving later is stale */
-    char target[MESH_MAX_ID + 1]; /* "": a ping of this peer; else a ping-req about target */
+    char target[WIRE_MAX_ID + 1]; /* "": a ping of this peer; else a ping-req about target */
 } mesh__sent_t;
 
 /*  As a helper: a ping-req about this peer that we run (seq 0: a free slot). */
@@ -46,15 +46,15 @@ typedef struct {
     uint64_t seq;       /* our ping of the target */
     uint64_t asked_seq; /* the requester's seq: our ack carries it back */
     int64_t until;      /* the target must ack by then (our ping_timeout_ms) */
-    char requester[MESH_MAX_ID + 1];
+    char requester[WIRE_MAX_ID + 1];
 } mesh__relay_t;
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];         /* "" while a seed has not answered */
-    char endpoint[MESH_MAX_NAME + 1]; /* HOST:PORT we dial */
+    char id[WIRE_MAX_ID + 1];         /* "" while a seed has not answered */
+    char endpoint[WIRE_MAX_NAME + 1]; /* HOST:PORT we dial */
     zsock_t *dealer;                  /* identity = our id; NULL once it left */
     zsock_t *monitor;                 /* handshake watch while CURVE dialing is unproven */
-    mesh_state_t state;
+    wire_state_t state;
     bool has_state;
     mesh_liveness_t liveness;
     bool announced; /* reached: heard directly, has a state, our link was up */
@@ -62,7 +62,7 @@ typedef struct {
     bool heard;     /* a direct message arrived since the last dial */
     bool persisted; /* in the node's store (from `known` or on_persist) */
     bool silent_logged;
-    char reporter[MESH_MAX_ID + 1]; /* not announced: who last reported it alive, "" none */
+    char reporter[WIRE_MAX_ID + 1]; /* not announced: who last reported it alive, "" none */
     int64_t reported_at;            /* when (0: never) */
     int64_t asked_at;   /* as a reporter: the last digest we sent it to hear its reports */
     int64_t last_heard; /* monotonic ms of the last direct message (or the dial) */
@@ -89,26 +89,26 @@ typedef struct {
 } mesh__peer_t;
 
 typedef struct {
-    char endpoint[MESH_MAX_NAME + 1];
-    char id[MESH_MAX_ID + 1]; /* who answered there; "" not yet */
+    char endpoint[WIRE_MAX_NAME + 1];
+    char id[WIRE_MAX_ID + 1]; /* who answered there; "" not yet */
     bool self;                /* it is our own address */
 } mesh__seed_t;
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];
+    char id[WIRE_MAX_ID + 1];
     uint64_t version;
     int64_t until;
 } mesh__tomb_t;
 
 struct _mesh_t {
     zloop_t *loop;
-    char id[MESH_MAX_ID + 1];
-    char endpoint[MESH_MAX_NAME + 1]; /* advertised HOST:PORT */
+    char id[WIRE_MAX_ID + 1];
+    char endpoint[WIRE_MAX_NAME + 1]; /* advertised HOST:PORT */
     int port;
     /* timing */
     int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms, tick_ms;
     /* callbacks */
-    void (*on_forward)(void *arg, const mesh_msg_t *msg);
+    void (*on_forward)(void *arg, const wire_msg_t *msg);
     void (*on_peer)(void *arg, const char *id, mesh_liveness_t liveness);
     void (*on_persist)(void *arg, const char *id, const char *endpoint, bool forget);
     void *arg;
@@ -136,7 +136,7 @@ struct _mesh_t {
     zhashx_t *logged; /* endpoints whose CURVE refusal was logged */
     bool server_logged;
     /* our state */
-    mesh_state_t local;
+    wire_state_t local;
     int64_t local_at;
     bool started, left;
     int64_t next_gossip, next_seed_check, next_zap_try, last_refute;
@@ -207,15 +207,15 @@ void mesh__grave(mesh_t *self, zsock_t **sock_p);
 void mesh__grave_flush(mesh_t *self);
 
 /* mesh_wire.c */
-int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg);
+int mesh__send(mesh_t *self, mesh__peer_t *p, wire_msg_t *msg);
 /*  A reject, with our current state attached (msg->states is ignored). */
-int mesh__send_reject(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg);
+int mesh__send_reject(mesh_t *self, mesh__peer_t *p, wire_msg_t *msg);
 void mesh__send_hello(mesh_t *self, mesh__peer_t *p);
 void mesh__flush_hello(mesh_t *self, mesh__peer_t *p);
 /*  Our version of every state we vouch for (mesh__relayable); with hearsay,
     also of those we hold on hearsay only (not reached, not dead). */
 void mesh__send_digest(mesh_t *self, mesh__peer_t *p, bool hearsay);
-void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const mesh_state_t **sts,
+void mesh__send_states(mesh_t *self, mesh__peer_t *p, wire_type_t type, const wire_state_t **sts,
                        const int64_t *ages, size_t n);
 void mesh__push_local(mesh_t *self);
 int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg);
@@ -230,7 +230,7 @@ void mesh__probe(mesh_t *self, int64_t now);
     than the news of p itself. */
 void mesh__on_ack(mesh_t *self, mesh__peer_t *p, uint64_t seq);
 /*  A ping-req from p: its target pinged on p's behalf, or refused. */
-void mesh__on_ping_req(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m);
+void mesh__on_ping_req(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m);
 /*  The last sign that announced p lives: a direct message or a relayed ack. */
 int64_t mesh__peer_alive_at(const mesh__peer_t *p);
 /*  p is alive only through helpers: nothing direct for suspect_ms. */

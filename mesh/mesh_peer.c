@@ -90,10 +90,10 @@ bool mesh__tomb_blocks(mesh_t *self, const char *id, uint64_t version)
 
 static void s_tomb_add(mesh_t *self, const mesh__peer_t *p)
 {
-    if (!self->tombs && !(self->tombs = calloc(MESH_MAX_PEERS, sizeof *self->tombs)))
+    if (!self->tombs && !(self->tombs = calloc(WIRE_MAX_PEERS, sizeof *self->tombs)))
         return;
     size_t at = 0;
-    if (self->n_tombs < MESH_MAX_PEERS) {
+    if (self->n_tombs < WIRE_MAX_PEERS) {
         at = self->n_tombs++;
     } else {
         for (size_t i = 1; i < self->n_tombs; i++) /* full: reuse the first to expire */
@@ -128,7 +128,7 @@ void mesh__tomb_expire(mesh_t *self, int64_t now)
 
 static zsock_t *s_dealer_new(mesh_t *self, const char *endpoint)
 {
-    char host[MESH__HOST_MAX + 1], tcp[MESH_MAX_NAME + 16];
+    char host[MESH__HOST_MAX + 1], tcp[WIRE_MAX_NAME + 16];
     int port;
     if (mesh__split(endpoint, host, sizeof host, &port) < 0 || port == 0 ||
         mesh__tcp(host, port, tcp, sizeof tcp) < 0)
@@ -140,7 +140,7 @@ static zsock_t *s_dealer_new(mesh_t *self, const char *endpoint)
     zsock_set_linger(d, 0);
     zsock_set_sndhwm(d, MESH__SNDHWM);
     zsock_set_rcvhwm(d, MESH__RCVHWM);
-    zsock_set_maxmsgsize(d, MESH_MSG_MAX);
+    zsock_set_maxmsgsize(d, WIRE_MSG_MAX);
     zsock_set_reconnect_ivl(d, MESH__RECONNECT_MS);
     zsock_set_reconnect_ivl_max(d, MESH__RECONNECT_MAX_MS);
     /* Queue only to a live connection: nothing sent while a peer is away is
@@ -196,11 +196,11 @@ void mesh__peer_hangup(mesh_t *self, mesh__peer_t *p, int linger_ms)
 
 mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint)
 {
-    if (self->n_peers >= MESH_MAX_PEERS - 1) { /* the digest holds us too */
-        alog_warn_rl("mesh: peer table full (%d): ignoring %s", MESH_MAX_PEERS - 1, endpoint);
+    if (self->n_peers >= WIRE_MAX_PEERS - 1) { /* the digest holds us too */
+        alog_warn_rl("mesh: peer table full (%d): ignoring %s", WIRE_MAX_PEERS - 1, endpoint);
         return NULL;
     }
-    if (!self->peers && !(self->peers = calloc(MESH_MAX_PEERS, sizeof *self->peers)))
+    if (!self->peers && !(self->peers = calloc(WIRE_MAX_PEERS, sizeof *self->peers)))
         return NULL;
     mesh__peer_t *p = calloc(1, sizeof *p);
     if (!p)
@@ -250,7 +250,7 @@ void mesh__peer_remove(mesh_t *self, mesh__peer_t *p, bool forget)
             self->n_peers--;
             break;
         }
-    mesh_state_clear(&p->state);
+    wire_state_clear(&p->state);
     free(p);
 }
 
@@ -294,7 +294,7 @@ static const char *s_who(const mesh__peer_t *p, char *buf, size_t len)
     to check. */
 static void s_warn_unreachable(mesh_t *self, const mesh__peer_t *p)
 {
-    char who[2 * MESH_MAX_NAME + 8], by[2 * MESH_MAX_NAME + 8];
+    char who[2 * WIRE_MAX_NAME + 8], by[2 * WIRE_MAX_NAME + 8];
     double secs = (double)(mesh__now() - p->dialed_at) / 1000.0;
     s_who(p, who, sizeof who);
     if (p->heard) {
@@ -315,7 +315,7 @@ static void s_warn_unreachable(mesh_t *self, const mesh__peer_t *p)
 
 void mesh__peer_warn_indirect(mesh__peer_t *p)
 {
-    char who[2 * MESH_MAX_NAME + 8];
+    char who[2 * WIRE_MAX_NAME + 8];
     unsigned n = p->reached_by ? p->reached_by : 1;
     p->indirect_logged = true;
     alog_warn("mesh: our link to peer %s at %s is down but %u peer%s still reach%s it: check this "
@@ -344,7 +344,7 @@ void mesh__peer_set(mesh_t *self, mesh__peer_t *p, mesh_liveness_t l)
     if (l == MESH_PEER_UNREACHABLE) {
         s_warn_unreachable(self, p);
     } else {
-        char who[2 * MESH_MAX_NAME + 8];
+        char who[2 * WIRE_MAX_NAME + 8];
         alog_info("mesh: peer %s is %s", s_who(p, who, sizeof who), mesh_liveness_name(l));
     }
     if (l == MESH_PEER_ALIVE && p->announced)
@@ -369,7 +369,7 @@ void mesh__peer_announce(mesh_t *self, mesh__peer_t *p)
     p->liveness = MESH_PEER_ALIVE;
     p->since = mesh__now();
     p->reporter[0] = '\0';
-    char who[2 * MESH_MAX_NAME + 8];
+    char who[2 * WIRE_MAX_NAME + 8];
     if (was_listed)
         alog_info("mesh: peer %s is reachable at %s now: alive", s_who(p, who, sizeof who),
                   p->endpoint);
@@ -388,7 +388,7 @@ void mesh__peer_news(mesh_t *self, mesh__peer_t *p)
     p->last_heard = mesh__now();
     p->heard = true;
     if (p->indirect_logged) {
-        char who[2 * MESH_MAX_NAME + 8];
+        char who[2 * WIRE_MAX_NAME + 8];
         p->indirect_logged = false;
         alog_info("mesh: peer %s at %s answers us directly again", s_who(p, who, sizeof who),
                   p->endpoint);

@@ -73,7 +73,7 @@ bool mesh__indirect_only(const mesh_t *self, const mesh__peer_t *p, int64_t now)
 /*  The seq of a ping sent to p, 0 when it could not go. */
 static uint64_t s_ping(mesh_t *self, mesh__peer_t *p)
 {
-    mesh_msg_t m = {.type = MESH_PING, .seq = ++self->ping_seq};
+    wire_msg_t m = {.type = WIRE_PING, .seq = ++self->ping_seq};
     return mesh__send(self, p, &m) == 0 ? m.seq : 0;
 }
 
@@ -124,7 +124,7 @@ static void s_probe_indirect(mesh_t *self, mesh__peer_t *t, int64_t now)
     t->probe_until = now + self->ping_ms;
     t->probe_acks = 0;
     for (size_t i = 0; i < n; i++) {
-        mesh_msg_t m = {.type = MESH_PING_REQ, .seq = t->probe_seq, .target = t->id};
+        wire_msg_t m = {.type = WIRE_PING_REQ, .seq = t->probe_seq, .target = t->id};
         if (mesh__send(self, helpers[i], &m) < 0)
             continue;
         s_sent_add(helpers[i], t->probe_seq, t->id, t->probe_until);
@@ -170,7 +170,7 @@ static bool s_relay_back(mesh_t *self, mesh__peer_t *t, uint64_t seq, int64_t no
             self->stats.stale_acks++;
             return true;
         }
-        mesh_msg_t ack = {.type = MESH_ACK, .seq = done.asked_seq};
+        wire_msg_t ack = {.type = WIRE_ACK, .seq = done.asked_seq};
         mesh__send(self, q, &ack);
         return true;
     }
@@ -247,7 +247,7 @@ static mesh__relay_t *s_relay_slot(mesh__peer_t *t, const char *asker, int64_t n
     return free_slot;
 }
 
-void mesh__on_ping_req(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
+void mesh__on_ping_req(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m)
 {
     int64_t now = mesh__now();
     const char *target = m->target ? m->target : "";

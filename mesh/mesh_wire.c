@@ -18,12 +18,12 @@
 
 /*  Encodes msg into self->tx with our id as the sender (msg->from is
     restored: it stays the caller's). */
-static int s_encode(mesh_t *self, mesh_msg_t *msg)
+static int s_encode(mesh_t *self, wire_msg_t *msg)
 {
     char *from = msg->from;
     msg->from = self->id;
     abuf_reset(&self->tx);
-    int rc = mesh_msg_encode(msg, &self->tx);
+    int rc = wire_msg_encode(msg, &self->tx);
     msg->from = from;
     return rc;
 }
@@ -41,15 +41,15 @@ static int s_send_tx(mesh_t *self, mesh__peer_t *p)
 
 static int s_hello_now(mesh_t *self, mesh__peer_t *p);
 
-static int s_encode_failed(mesh_t *self, const mesh__peer_t *p, const mesh_msg_t *msg)
+static int s_encode_failed(mesh_t *self, const mesh__peer_t *p, const wire_msg_t *msg)
 {
     if (alog_enabled(ALOG_WARN))
         alog_rl_write(&self->rl_send, ALOG_WARN, "mesh: cannot encode a %s for %s",
-                      mesh_type_name(msg->type), p->endpoint);
+                      wire_type_name(msg->type), p->endpoint);
     return -1;
 }
 
-int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
+int mesh__send(mesh_t *self, mesh__peer_t *p, wire_msg_t *msg)
 {
     if (!p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
         return -1;
@@ -59,7 +59,7 @@ int mesh__send(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
 }
 
 /*  Back through the ROUTER to the connection whose identity is rid. */
-static int s_reply(mesh_t *self, const char *rid, mesh_msg_t *msg)
+static int s_reply(mesh_t *self, const char *rid, wire_msg_t *msg)
 {
     if (s_encode(self, msg) < 0)
         return -1;
@@ -85,7 +85,7 @@ static int64_t s_less(int64_t remaining, int64_t age)
     or pace stays right without a shared clock. Shallow: *tmp is one block
     to free holding the models, accounts and starts that had to be
     adjusted (all of 8-byte alignment, laid one after the other). */
-static int s_view(const mesh_state_t *src, int64_t age, mesh_state_t *dst, mesh_model_t **tmp)
+static int s_view(const wire_state_t *src, int64_t age, wire_state_t *dst, wire_model_t **tmp)
 {
     *dst = *src;
     *tmp = NULL;
@@ -101,20 +101,20 @@ static int s_view(const mesh_state_t *src, int64_t age, mesh_state_t *dst, mesh_
         n_starts += src->accounts[i].n_starts;
     if (!cooling && src->n_accounts == 0)
         return 0;
-    size_t models_b = src->n_models * sizeof(mesh_model_t);
-    size_t accounts_b = src->n_accounts * sizeof(mesh_account_t);
+    size_t models_b = src->n_models * sizeof(wire_model_t);
+    size_t accounts_b = src->n_accounts * sizeof(wire_account_t);
     char *block = malloc(models_b + accounts_b + n_starts * sizeof(int64_t) + 1);
     if (!block)
         return -1;
-    mesh_model_t *models = (mesh_model_t *)block;
-    mesh_account_t *accounts = (mesh_account_t *)(block + models_b);
+    wire_model_t *models = (wire_model_t *)block;
+    wire_account_t *accounts = (wire_account_t *)(block + models_b);
     int64_t *starts = (int64_t *)(block + models_b + accounts_b);
     if (src->n_models)
         memcpy(models, src->models, models_b);
     for (size_t i = 0; i < src->n_models; i++)
         models[i].cooled_remaining_ms = s_less(src->models[i].cooled_remaining_ms, age);
     for (size_t i = 0; i < src->n_accounts; i++) {
-        const mesh_account_t *a = &src->accounts[i];
+        const wire_account_t *a = &src->accounts[i];
         accounts[i] = *a;
         accounts[i].flag_remaining_ms = s_less(a->flag_remaining_ms, age);
         accounts[i].starts_ago_ms = starts;
@@ -128,9 +128,9 @@ static int s_view(const mesh_state_t *src, int64_t age, mesh_state_t *dst, mesh_
 }
 
 /*  Sends states as one message, or halves until each part fits the cap. */
-static void s_send_split(mesh_t *self, mesh__peer_t *p, mesh_type_t type, mesh_state_t *v, size_t n)
+static void s_send_split(mesh_t *self, mesh__peer_t *p, wire_type_t type, wire_state_t *v, size_t n)
 {
-    mesh_msg_t m = {.type = type, .states = v, .n_states = n};
+    wire_msg_t m = {.type = type, .states = v, .n_states = n};
     if (s_encode(self, &m) == 0) {
         s_send_tx(self, p);
         return;
@@ -145,13 +145,13 @@ static void s_send_split(mesh_t *self, mesh__peer_t *p, mesh_type_t type, mesh_s
     s_send_split(self, p, type, v + n / 2, n - n / 2);
 }
 
-void mesh__send_states(mesh_t *self, mesh__peer_t *p, mesh_type_t type, const mesh_state_t **sts,
+void mesh__send_states(mesh_t *self, mesh__peer_t *p, wire_type_t type, const wire_state_t **sts,
                        const int64_t *ages, size_t n)
 {
     if (n == 0 || !p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
         return;
-    mesh_state_t *v = calloc(n, sizeof *v);
-    mesh_model_t **tmp = calloc(n, sizeof *tmp);
+    wire_state_t *v = calloc(n, sizeof *v);
+    wire_model_t **tmp = calloc(n, sizeof *tmp);
     size_t k = 0;
     for (size_t i = 0; v && tmp && i < n; i++)
         if (s_view(sts[i], ages[i], &v[k], &tmp[k]) == 0)
@@ -172,13 +172,13 @@ static int64_t s_local_age(const mesh_t *self)
 /*  msg (a reject) encoded with our state, aged to now, as its "state" (the
     origin applies it before it routes again); without it in the rare case
     that both do not fit one message. msg is left as it was. */
-int mesh__send_reject(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
+int mesh__send_reject(mesh_t *self, mesh__peer_t *p, wire_msg_t *msg)
 {
     if (!p->dealer || (p->hello_due && s_hello_now(self, p) < 0))
         return -1;
-    mesh_state_t *states = msg->states, view;
+    wire_state_t *states = msg->states, view;
     size_t n_states = msg->n_states;
-    mesh_model_t *tmp = NULL;
+    wire_model_t *tmp = NULL;
     bool with = s_view(&self->local, s_local_age(self), &view, &tmp) == 0;
     msg->states = with ? &view : NULL;
     msg->n_states = with ? 1 : 0;
@@ -198,22 +198,22 @@ int mesh__send_reject(mesh_t *self, mesh__peer_t *p, mesh_msg_t *msg)
 
 void mesh__push_local(mesh_t *self)
 {
-    const mesh_state_t *st = &self->local;
+    const wire_state_t *st = &self->local;
     int64_t age = s_local_age(self);
     for (size_t i = 0; i < self->n_peers; i++) {
         mesh__peer_t *p = self->peers[i];
         if (p->id[0] && p->dealer &&
             (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT))
-            mesh__send_states(self, p, MESH_PUSH, &st, &age, 1);
+            mesh__send_states(self, p, WIRE_PUSH, &st, &age, 1);
     }
 }
 
 /* ------------------------------------------------------- hello and digest */
 
-static mesh_msg_t s_hello_new(mesh_t *self, const mesh__peer_t *to, mesh_state_t *view,
-                              mesh_model_t **tmp)
+static wire_msg_t s_hello_new(mesh_t *self, const mesh__peer_t *to, wire_state_t *view,
+                              wire_model_t **tmp)
 {
-    mesh_msg_t m = {.type = MESH_HELLO, .states = view, .n_states = 1};
+    wire_msg_t m = {.type = WIRE_HELLO, .states = view, .n_states = 1};
     int64_t now = mesh__now();
     s_view(&self->local, s_local_age(self), view, tmp);
     m.peers = calloc(self->n_peers ? self->n_peers : 1, sizeof *m.peers);
@@ -227,7 +227,7 @@ static mesh_msg_t s_hello_new(mesh_t *self, const mesh__peer_t *to, mesh_state_t
     return m;
 }
 
-static void s_hello_free(mesh_msg_t *m, mesh_model_t *tmp)
+static void s_hello_free(wire_msg_t *m, wire_model_t *tmp)
 {
     free(m->peers);
     free(tmp);
@@ -240,9 +240,9 @@ static int s_hello_now(mesh_t *self, mesh__peer_t *p)
 {
     if (!(zsock_events(p->dealer) & ZMQ_POLLOUT))
         return -1; /* not connected yet: don't build it for nothing */
-    mesh_state_t view;
-    mesh_model_t *tmp;
-    mesh_msg_t m = s_hello_new(self, p, &view, &tmp);
+    wire_state_t view;
+    wire_model_t *tmp;
+    wire_msg_t m = s_hello_new(self, p, &view, &tmp);
     int rc = m.peers && s_encode(self, &m) == 0 ? s_send_tx(self, p) : -1;
     s_hello_free(&m, tmp);
     if (rc == 0)
@@ -266,9 +266,9 @@ void mesh__flush_hello(mesh_t *self, mesh__peer_t *p)
 
 static void s_reply_hello(mesh_t *self, const char *rid)
 {
-    mesh_state_t view;
-    mesh_model_t *tmp;
-    mesh_msg_t m = s_hello_new(self, NULL, &view, &tmp);
+    wire_state_t view;
+    wire_model_t *tmp;
+    wire_msg_t m = s_hello_new(self, NULL, &view, &tmp);
     s_reply(self, rid, &m);
     s_hello_free(&m, tmp);
 }
@@ -276,11 +276,11 @@ static void s_reply_hello(mesh_t *self, const char *rid)
 /*  The answer to a hello: our state, back on the connection it came on. */
 static void s_reply_state(mesh_t *self, const char *rid)
 {
-    mesh_state_t view;
-    mesh_model_t *tmp;
+    wire_state_t view;
+    wire_model_t *tmp;
     if (s_view(&self->local, s_local_age(self), &view, &tmp) < 0)
         return;
-    mesh_msg_t m = {.type = MESH_DELTA, .states = &view, .n_states = 1};
+    wire_msg_t m = {.type = WIRE_DELTA, .states = &view, .n_states = 1};
     s_reply(self, rid, &m);
     free(tmp);
 }
@@ -296,7 +296,7 @@ static bool s_hearsay(const mesh_t *self, const mesh__peer_t *q, int64_t now)
 
 void mesh__send_digest(mesh_t *self, mesh__peer_t *p, bool hearsay)
 {
-    mesh_version_t *v = calloc(self->n_peers + 1, sizeof *v);
+    wire_version_t *v = calloc(self->n_peers + 1, sizeof *v);
     if (!v)
         return;
     size_t n = 0;
@@ -310,7 +310,7 @@ void mesh__send_digest(mesh_t *self, mesh__peer_t *p, bool hearsay)
             v[n++].version = q->state.version;
         }
     }
-    mesh_msg_t m = {.type = MESH_DIGEST, .versions = v, .n_versions = n};
+    wire_msg_t m = {.type = WIRE_DIGEST, .versions = v, .n_versions = n};
     mesh__send(self, p, &m);
     free(v);
 }
@@ -353,7 +353,7 @@ static bool s_moved(const mesh__peer_t *p, const char *endpoint)
 }
 
 /*  A state from `from` (its own when direct, a third node's when relayed). */
-static void s_apply(mesh_t *self, mesh__peer_t *from, const mesh_state_t *st)
+static void s_apply(mesh_t *self, mesh__peer_t *from, const wire_state_t *st)
 {
     if (streq(st->id, self->id)) {
         s_self_seen(self, st->version);
@@ -372,11 +372,11 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const mesh_state_t *st)
         return;
     if (!direct && p->liveness == MESH_PEER_LEFT)
         return;
-    mesh_state_t copy;
-    if (mesh_state_copy(&copy, st) < 0)
+    wire_state_t copy;
+    if (wire_state_copy(&copy, st) < 0)
         return;
     uint64_t old_inc = p->has_state ? p->state.incarnation : 0;
-    mesh_state_clear(&p->state);
+    wire_state_clear(&p->state);
     p->state = copy;
     p->has_state = true;
     p->state_at = mesh__now();
@@ -394,7 +394,7 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const mesh_state_t *st)
 }
 
 /*  A peer listed in by's hello. */
-static void s_learn(mesh_t *self, const mesh__peer_t *by, const mesh_peer_ref_t *ref)
+static void s_learn(mesh_t *self, const mesh__peer_t *by, const wire_peer_ref_t *ref)
 {
     if (streq(ref->id, self->id))
         return;
@@ -422,23 +422,23 @@ static void s_malformed(mesh_t *self, mesh__peer_t *p, const char *who, const ch
                       why);
 }
 
-static void s_dropped(mesh_t *self, const mesh_msg_t *m, const char *why)
+static void s_dropped(mesh_t *self, const wire_msg_t *m, const char *why)
 {
     self->stats.dropped++;
-    alog_debug("mesh: dropped a %s from %s: %s", mesh_type_name(m->type), m->from, why);
+    alog_debug("mesh: dropped a %s from %s: %s", wire_type_name(m->type), m->from, why);
 }
 
-static bool s_forwarding(mesh_type_t t)
+static bool s_forwarding(wire_type_t t)
 {
-    return t >= MESH_FWD && t <= MESH_CANCEL;
+    return t >= WIRE_FWD && t <= WIRE_CANCEL;
 }
 
 /*  hello: learn the sender, its state and the peers it knows. p is NULL when
     the sender is new; via_dealer when it came as an answer on our DEALER. */
 static void s_on_hello(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_dealer,
-                       const mesh_msg_t *m)
+                       const wire_msg_t *m)
 {
-    const mesh_state_t *st = &m->states[0];
+    const wire_state_t *st = &m->states[0];
     if (!mesh__dialable(self, st->endpoint)) {
         s_dropped(self, m, "its endpoint is not one we may dial");
         return;
@@ -461,14 +461,14 @@ static void s_on_hello(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
         mesh__send_hello(self, p); /* it answered our ping without knowing us */
 }
 
-static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
+static void s_on_digest(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m)
 {
     zhashx_t *theirs = zhashx_new();
     if (!theirs)
         return;
     bool ask = false;
     for (size_t i = 0; i < m->n_versions; i++) {
-        const mesh_version_t *v = &m->versions[i];
+        const wire_version_t *v = &m->versions[i];
         zhashx_insert(theirs, v->id, (void *)&v->version);
         if (streq(v->id, self->id)) {
             s_self_seen(self, v->version);
@@ -479,7 +479,7 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
               : !mesh__tomb_blocks(self, v->id, v->version))
             ask = true;
     }
-    const mesh_state_t **sts = calloc(self->n_peers + 1, sizeof *sts);
+    const wire_state_t **sts = calloc(self->n_peers + 1, sizeof *sts);
     int64_t *ages = calloc(self->n_peers + 1, sizeof *ages);
     size_t n = 0;
     int64_t now = mesh__now();
@@ -498,7 +498,7 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
             ages[n++] = now - q->state_at;
         }
     }
-    mesh__send_states(self, p, MESH_DELTA, sts, ages, n);
+    mesh__send_states(self, p, WIRE_DELTA, sts, ages, n);
     if (ask)
         mesh__send_digest(self, p, true);
     free(sts);
@@ -506,7 +506,7 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
     zhashx_destroy(&theirs);
 }
 
-static void s_on_leave(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
+static void s_on_leave(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m)
 {
     if (p->has_state && m->incarnation < p->state.incarnation)
         return; /* from an earlier life */
@@ -516,13 +516,13 @@ static void s_on_leave(mesh_t *self, mesh__peer_t *p, const mesh_msg_t *m)
 }
 
 static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_dealer,
-                       const mesh_msg_t *m)
+                       const wire_msg_t *m)
 {
-    if (m->type == MESH_HELLO) {
+    if (m->type == WIRE_HELLO) {
         s_on_hello(self, p, rid, via_dealer, m);
         return;
     }
-    if (m->type == MESH_LEAVE) {
+    if (m->type == WIRE_LEAVE) {
         s_on_leave(self, p, m);
         return;
     }
@@ -530,31 +530,31 @@ static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
                                    mesh__now() - p->last_heard > self->suspect_ms);
     mesh__peer_news(self, p);
     switch (m->type) {
-    case MESH_DIGEST:
+    case WIRE_DIGEST:
         s_on_digest(self, p, m);
         break;
-    case MESH_DELTA:
-    case MESH_PUSH:
+    case WIRE_DELTA:
+    case WIRE_PUSH:
         for (size_t i = 0; i < m->n_states; i++)
             s_apply(self, p, &m->states[i]);
         break;
-    case MESH_PING: {
-        mesh_msg_t ack = {.type = MESH_ACK, .seq = m->seq};
+    case WIRE_PING: {
+        wire_msg_t ack = {.type = WIRE_ACK, .seq = m->seq};
         mesh__send(self, p, &ack);
         if (silent) /* it has likely been suspecting us: refute */
             mesh__refute(self, false);
         break;
     }
-    case MESH_ACK:
+    case WIRE_ACK:
         mesh__on_ack(self, p, m->seq);
         break;
-    case MESH_PING_REQ:
+    case WIRE_PING_REQ:
         mesh__on_ping_req(self, p, m);
         break;
     default:
         /* A reject's state is applied as a push from its sender, so the
            origin's next routing decision already sees why it was refused. */
-        if (m->type == MESH_REJECT && m->n_states == 1 && !self->left)
+        if (m->type == WIRE_REJECT && m->n_states == 1 && !self->left)
             s_apply(self, p, &m->states[0]);
         if (s_forwarding(m->type) && self->on_forward)
             self->on_forward(self->arg, m);
@@ -563,13 +563,13 @@ static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
 }
 
 /*  From our own id: one of our seeds is our own address. */
-static void s_from_self(mesh_t *self, mesh__peer_t *via, const char *rid, const mesh_msg_t *m)
+static void s_from_self(mesh_t *self, mesh__peer_t *via, const char *rid, const wire_msg_t *m)
 {
     if (via && !via->id[0]) {
         if (via->seed >= 0)
             self->seeds[via->seed].self = true;
         mesh__peer_remove(self, via, false);
-    } else if (rid && m->type == MESH_HELLO) {
+    } else if (rid && m->type == WIRE_HELLO) {
         s_reply_state(self, rid);
     }
 }
@@ -591,12 +591,12 @@ static mesh__peer_t *s_bind(mesh_t *self, mesh__peer_t *ph, const char *id)
 static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uint8_t *buf,
                      size_t len)
 {
-    mesh_msg_t m;
+    wire_msg_t m;
     char err[200];
     const char *who = via ? via->endpoint : rid ? rid : "an unnamed connection";
     mesh__peer_t *p = via ? via : rid ? mesh__peer_find(self, rid) : NULL;
     self->stats.bytes_in += len;
-    if (mesh_msg_decode(buf, len, &m, err, sizeof err) != MESH_MSG_OK) {
+    if (wire_msg_decode(buf, len, &m, err, sizeof err) != WIRE_MSG_OK) {
         s_malformed(self, p, who, err);
         return;
     }
@@ -610,20 +610,20 @@ static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uin
     } else {
         if (via && !via->id[0])
             p = s_bind(self, via, m.from);
-        if (!p && m.type == MESH_HELLO && !self->left)
+        if (!p && m.type == WIRE_HELLO && !self->left)
             s_on_hello(self, NULL, rid, false, &m);
-        else if (!p && m.type == MESH_PING && rid && !self->left)
+        else if (!p && m.type == WIRE_PING && rid && !self->left)
             s_reply_hello(self, rid); /* it thinks we know it: make it introduce itself */
         else if (!p)
             s_dropped(self, &m, "unknown sender");
-        else if (p->liveness == MESH_PEER_LEFT && m.type != MESH_HELLO)
+        else if (p->liveness == MESH_PEER_LEFT && m.type != WIRE_HELLO)
             s_dropped(self, &m, "the sender left");
         else if (self->left && !s_forwarding(m.type))
             s_dropped(self, &m, "we left the mesh");
         else
             s_dispatch(self, p, rid, via != NULL, &m);
     }
-    mesh_msg_clear(&m);
+    wire_msg_clear(&m);
 }
 
 /* ----------------------------------------------------------------- sockets */
@@ -650,7 +650,7 @@ static bool s_identity(zmq_msg_t *f, char *out)
 {
     size_t n = zmq_msg_size(f);
     const uint8_t *d = zmq_msg_data(f);
-    if (n == 0 || n > MESH_MAX_ID)
+    if (n == 0 || n > WIRE_MAX_ID)
         return false;
     for (size_t i = 0; i < n; i++)
         if (d[i] < 0x21 || d[i] > 0x7e)
@@ -679,7 +679,7 @@ int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg)
         zmq_msg_t f;
         if (!s_recv(h, &f))
             break;
-        char rid[MESH_MAX_ID + 1];
+        char rid[WIRE_MAX_ID + 1];
         bool named = s_identity(&f, rid);
         bool more = zmq_msg_more(&f);
         zmq_msg_close(&f);

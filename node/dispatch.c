@@ -270,11 +270,11 @@ static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
     if (n > DISPATCH_MAX_PEERS)
         n = DISPATCH_MAX_PEERS;
     for (size_t i = 0; i < n; i++) {
-        const mesh_state_t *st = views[i].state;
+        const wire_state_t *st = views[i].state;
         if (views[i].liveness != MESH_PEER_ALIVE || !st || st->leaving)
             continue;
         for (size_t k = 0; k < st->n_models; k++) {
-            const mesh_model_t *m = &st->models[k];
+            const wire_model_t *m = &st->models[k];
             if (strcmp(m->name, job->req->model) != 0)
                 continue;
             o->served = true;
@@ -568,7 +568,7 @@ static void s_on_fail(void *arg, const target_fail_t *verdict)
         verdict_apply(self->verdict, &v);
     v.model = v.tab = v.account = NULL; /* borrowed for this call only */
     const target_fail_t *f = &v;
-    char where[MESH_MAX_ID + 1];
+    char where[WIRE_MAX_ID + 1];
     snprintf(where, sizeof where, "%s", target_id(&job->target));
     const char *kind = target_running(&job->target) ? job->target.ops->name : "target";
     target_done(&job->target);
@@ -649,7 +649,7 @@ static long long s_paced_ms(dispatch_t *self)
     mesh_peer_view_t views[DISPATCH_MAX_PEERS];
     size_t n = mesh_peers(self->cfg.mesh, views, DISPATCH_MAX_PEERS);
     for (size_t i = 0; i < n && i < DISPATCH_MAX_PEERS; i++) {
-        const mesh_state_t *st = views[i].state;
+        const wire_state_t *st = views[i].state;
         if (views[i].liveness != MESH_PEER_ALIVE || !st || st->leaving || st->tabs_healthy == 0)
             continue;
         long long left = st->paced_remaining_ms - views[i].state_age_ms;

@@ -11,7 +11,7 @@
 
 struct _fwd_t {
     char rid[UUID_STR_LEN];
-    char peer[MESH_MAX_ID + 1];
+    char peer[WIRE_MAX_ID + 1];
     const target_sink_t *sink;
     void *arg;
     uint64_t serial; /* order of start: what a sweep began with is older */
@@ -46,16 +46,16 @@ forward_t *forward_new(const forward_config_t *cfg)
     return self;
 }
 
-static void s_send(forward_t *self, const char *peer, mesh_msg_t *msg)
+static void s_send(forward_t *self, const char *peer, wire_msg_t *msg)
 {
     if (mesh_send(self->cfg.mesh, peer, msg) < 0)
-        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", mesh_type_name(msg->type),
+        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", wire_type_name(msg->type),
                      peer);
 }
 
 static void s_send_cancel(forward_t *self, const char *peer, const char *rid)
 {
-    mesh_msg_t m = {.type = MESH_CANCEL, .rid = (char *)rid};
+    wire_msg_t m = {.type = WIRE_CANCEL, .rid = (char *)rid};
     s_send(self, peer, &m);
 }
 
@@ -94,7 +94,7 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
 {
     fwd_t *f = calloc(1, sizeof *f);
     abuf_t body = ABUF_INIT;
-    if (!f || strlen(peer_id) > MESH_MAX_ID || openai_request_write(req, &body) < 0) {
+    if (!f || strlen(peer_id) > WIRE_MAX_ID || openai_request_write(req, &body) < 0) {
         free(f);
         abuf_free(&body);
         openai_error_set(err, "no_capacity", NULL, "cannot forward this request");
@@ -107,7 +107,7 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
     f->started_ms = f->last_ms = zclock_mono();
     f->next_seq = 0;
     f->serial = self->next_serial++;
-    mesh_msg_t m = {.type = MESH_FWD,
+    wire_msg_t m = {.type = WIRE_FWD,
                     .rid = f->rid,
                     .model = req->model,
                     .request = body.data,
@@ -150,14 +150,14 @@ const char *forward_peer(const fwd_t *fwd)
 }
 
 /*  chunk / end / fail / reject for one of our attempts. */
-static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
+static void s_out_msg(forward_t *self, const wire_msg_t *msg)
 {
     fwd_t *f = msg->rid ? zhashx_lookup(self->out, msg->rid) : NULL;
     if (!f || strcmp(f->peer, msg->from) != 0)
         return; /* late (after abort or timeout), or not from the peer we asked */
     f->last_ms = zclock_mono();
     switch (msg->type) {
-    case MESH_CHUNK:
+    case WIRE_CHUNK:
         if (msg->chunk_seq != f->next_seq) {
             s_send_cancel(self, f->peer, f->rid);
             s_out_fail(self, f, "upstream_error", true, 0, "the peer's stream lost a piece");
@@ -166,7 +166,7 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
         f->next_seq++;
         f->accepted = true;
         for (size_t i = 0; i < msg->n_deltas; i++) {
-            const mesh_delta_t *d = &msg->deltas[i];
+            const wire_delta_t *d = &msg->deltas[i];
             if (d->kind != DELTA_CITATION && d->len)
                 f->content++;
             f->sink->delta(f->arg, d->kind, d->text, d->len);
@@ -175,7 +175,7 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
                 return;
         }
         break;
-    case MESH_END: {
+    case WIRE_END: {
         if (msg->has_chunks && msg->chunks != f->next_seq) {
             /* The last chunk(s) went missing: never a cut answer that looks whole. */
             char why[160];
@@ -194,14 +194,14 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
             self->cfg.on_capacity(self->cfg.arg);
         break;
     }
-    case MESH_FAIL:
+    case WIRE_FAIL:
         if (msg->has_chunks && msg->chunks != f->next_seq)
             alog_debug("peer %s failed %s after %" PRIu64 " chunks, %" PRIu64 " arrived", f->peer,
                        f->rid, msg->chunks, f->next_seq); /* it fails anyway */
         s_out_fail(self, f, msg->code ? msg->code : "upstream_error", msg->retryable,
                    msg->cooled_remaining_ms, msg->message ? msg->message : "the peer failed");
         break;
-    case MESH_REJECT: {
+    case WIRE_REJECT: {
         char why[200];
         snprintf(why, sizeof why, "peer %s cannot take it: %s", f->peer,
                  msg->reason ? msg->reason : "no reason given");
@@ -213,15 +213,15 @@ static void s_out_msg(forward_t *self, const mesh_msg_t *msg)
     }
 }
 
-void forward_handle(forward_t *self, const mesh_msg_t *msg)
+void forward_handle(forward_t *self, const wire_msg_t *msg)
 {
     if (!msg->from)
         return;
     switch (msg->type) {
-    case MESH_CHUNK:
-    case MESH_END:
-    case MESH_FAIL:
-    case MESH_REJECT:
+    case WIRE_CHUNK:
+    case WIRE_END:
+    case WIRE_FAIL:
+    case WIRE_REJECT:
         s_out_msg(self, msg);
         break;
     default:

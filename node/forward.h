@@ -56,7 +56,7 @@ extern const target_ops_t forward_target_ops;
 
 /*  The answers to our attempts: `chunk`, `end`, `fail`, `reject` (anything
     else is ignored: `fwd` and `cancel` are node/remote's). */
-void forward_handle(forward_t *self, const mesh_msg_t *msg);
+void forward_handle(forward_t *self, const wire_msg_t *msg);
 /*  A peer died or left: its attempts fail (retryable before content). */
 void forward_peer_gone(forward_t *self, const char *peer_id);
 /*  Timeouts (accept, silence); call on the node's tick. */

@@ -53,7 +53,7 @@ typedef struct {
     views_t *views;
     /* scratch of one loop turn, per node (several nodes may share a process) */
     mesh_peer_view_t *peer_views;       /* NODE_MAX_PEERS */
-    int64_t (*starts)[MESH_MAX_STARTS]; /* MESH_MAX_ACCOUNTS */
+    int64_t (*starts)[WIRE_MAX_STARTS]; /* WIRE_MAX_ACCOUNTS */
     unsigned long long pace_ver;        /* pace_version when we last published */
     unsigned long long state_sig;       /* what we last told the mesh about ourselves */
     unsigned long long cool_sig;        /* … and its cooldown deadlines alone */
@@ -256,10 +256,10 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 
 /* ---- the mesh ---- */
 
-static void s_on_forward(void *arg, const mesh_msg_t *msg)
+static void s_on_forward(void *arg, const wire_msg_t *msg)
 {
     node_t *self = arg;
-    if (msg->type == MESH_FWD || msg->type == MESH_CANCEL) {
+    if (msg->type == WIRE_FWD || msg->type == WIRE_CANCEL) {
         if (self->remote)
             remote_handle(self->remote, msg);
     } else if (self->forward) {
@@ -372,17 +372,17 @@ static long long s_account_flag(node_t *self, const char *account, long long now
 
 /*  The accounts of our tabs as the mesh state carries them: flag left and
     our own recent starts (docs/upstream.md, "Pacing"). */
-static size_t s_accounts(node_t *self, long long now, mesh_account_t *out,
-                         int64_t (*starts)[MESH_MAX_STARTS])
+static size_t s_accounts(node_t *self, long long now, wire_account_t *out,
+                         int64_t (*starts)[WIRE_MAX_STARTS])
 {
-    const char *keys[MESH_MAX_ACCOUNTS];
-    size_t n = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
-    if (n > MESH_MAX_ACCOUNTS)
-        n = MESH_MAX_ACCOUNTS;
+    const char *keys[WIRE_MAX_ACCOUNTS];
+    size_t n = tabs_accounts(self->tabs, keys, WIRE_MAX_ACCOUNTS);
+    if (n > WIRE_MAX_ACCOUNTS)
+        n = WIRE_MAX_ACCOUNTS;
     for (size_t i = 0; i < n; i++) {
-        out[i] = (mesh_account_t){.id = (char *)keys[i]};
+        out[i] = (wire_account_t){.id = (char *)keys[i]};
         out[i].flag_remaining_ms = s_account_flag(self, keys[i], now, NULL);
-        long long ago[MESH_MAX_STARTS];
+        long long ago[WIRE_MAX_STARTS];
         size_t m =
             self->pace ? pace_own_starts(self->pace, keys[i], now, ago, NODE_PUBLISHED_STARTS) : 0;
         for (size_t k = 0; k < m; k++)
@@ -398,22 +398,22 @@ static size_t s_accounts(node_t *self, long long now, mesh_account_t *out,
 static void s_merge_accounts(node_t *self)
 {
     mesh_peer_view_t *views = self->peer_views;
-    const char *keys[MESH_MAX_ACCOUNTS];
-    size_t n_keys = tabs_accounts(self->tabs, keys, MESH_MAX_ACCOUNTS);
+    const char *keys[WIRE_MAX_ACCOUNTS];
+    size_t n_keys = tabs_accounts(self->tabs, keys, WIRE_MAX_ACCOUNTS);
     if (n_keys == 0)
         return;
-    if (n_keys > MESH_MAX_ACCOUNTS)
-        n_keys = MESH_MAX_ACCOUNTS;
+    if (n_keys > WIRE_MAX_ACCOUNTS)
+        n_keys = WIRE_MAX_ACCOUNTS;
     long long now = zclock_time();
     size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
     if (n_peers > NODE_MAX_PEERS)
         n_peers = NODE_MAX_PEERS;
     for (size_t i = 0; i < n_peers; i++) {
-        const mesh_state_t *st = views[i].state;
+        const wire_state_t *st = views[i].state;
         if (!st || views[i].liveness == MESH_PEER_DEAD || views[i].liveness == MESH_PEER_LEFT)
             continue;
         for (size_t a = 0; a < st->n_accounts; a++) {
-            const mesh_account_t *ac = &st->accounts[a];
+            const wire_account_t *ac = &st->accounts[a];
             bool ours = false;
             for (size_t k = 0; k < n_keys && !ours; k++)
                 ours = strcmp(keys[k], ac->id) == 0;
@@ -421,8 +421,8 @@ static void s_merge_accounts(node_t *self)
                 continue;
             long long age = views[i].state_age_ms;
             if (self->pace) {
-                long long ago[MESH_MAX_STARTS];
-                size_t m = ac->n_starts < MESH_MAX_STARTS ? ac->n_starts : MESH_MAX_STARTS;
+                long long ago[WIRE_MAX_STARTS];
+                size_t m = ac->n_starts < WIRE_MAX_STARTS ? ac->n_starts : WIRE_MAX_STARTS;
                 for (size_t k = 0; k < m; k++)
                     ago[k] = ac->starts_ago_ms[k] + age;
                 pace_merge(self->pace, views[i].id, ac->id, ago, m, now);
@@ -450,16 +450,16 @@ static void s_publish(node_t *self)
     dispatch_stats_t ds;
     dispatch_stats(self->dispatch, &ds);
     size_t n = catalog_served_count(self->catalog);
-    if (n > MESH_MAX_MODELS)
-        n = MESH_MAX_MODELS; /* what one state can carry */
-    mesh_model_t *models = calloc(n ? n : 1, sizeof *models);
+    if (n > WIRE_MAX_MODELS)
+        n = WIRE_MAX_MODELS; /* what one state can carry */
+    wire_model_t *models = calloc(n ? n : 1, sizeof *models);
     if (!models)
         return;
     long long node_cool = cooldown_remaining(self->cooldowns, self->id, COOLDOWN_ALL, now, NULL);
     long long flag_ms = tabs_flag_ms(self->tabs, now, NULL);
     if (flag_ms > node_cool)
         node_cool = flag_ms; /* every tab's account is flagged: the node rests as a whole */
-    mesh_account_t accounts[MESH_MAX_ACCOUNTS];
+    wire_account_t accounts[WIRE_MAX_ACCOUNTS];
     size_t n_acc = s_accounts(self, now, accounts, self->starts);
     unsigned long long sig = 1469598103934665603ULL;
     unsigned long long cool =
@@ -500,7 +500,7 @@ static void s_publish(node_t *self)
         char endpoint[300], http[300];
         snprintf(endpoint, sizeof endpoint, "%s", mesh_endpoint(self->mesh));
         snprintf(http, sizeof http, "http://%s:%d", self->cfg->http_host, http_port(self->http));
-        mesh_state_t st = {
+        wire_state_t st = {
             .name = self->cfg->name,
             .endpoint = endpoint,
             .http = http,
@@ -586,7 +586,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->catalog = catalog_new(self->store);
     self->loop = zloop_new();
     self->peer_views = calloc(NODE_MAX_PEERS, sizeof *self->peer_views);
-    self->starts = calloc(MESH_MAX_ACCOUNTS, sizeof *self->starts);
+    self->starts = calloc(WIRE_MAX_ACCOUNTS, sizeof *self->starts);
     if (!self->cooldowns || !self->catalog || !self->loop || !self->peer_views || !self->starts ||
         catalog_set_policy(self->catalog, (const char *const *)cfg->model_aliases.items,
                            cfg->model_aliases.n, (const char *const *)cfg->model_allow.items,

@@ -10,13 +10,13 @@
 #include "protocol/alog.h"
 #include "protocol/utf8.h"
 
-#define REMOTE_KEY_MAX (2 * MESH_MAX_ID + 2)
+#define REMOTE_KEY_MAX (2 * WIRE_MAX_ID + 2)
 
 /*  One request a peer sent us, from its `fwd` to its final answer. */
 typedef struct {
     char key[REMOTE_KEY_MAX]; /* peer|rid */
-    char peer[MESH_MAX_ID + 1];
-    char rid[MESH_MAX_ID + 1];
+    char peer[WIRE_MAX_ID + 1];
+    char rid[WIRE_MAX_ID + 1];
     remote_t *owner;
     job_t *job;   /* the dispatcher's job once it runs */
     uint64_t seq; /* chunks sent so far (the acceptance included) */
@@ -44,16 +44,16 @@ remote_t *remote_new(const remote_config_t *cfg)
     return self;
 }
 
-static void s_send(remote_t *self, const char *peer, mesh_msg_t *msg)
+static void s_send(remote_t *self, const char *peer, wire_msg_t *msg)
 {
     if (mesh_send(self->cfg.mesh, peer, msg) < 0)
-        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", mesh_type_name(msg->type),
+        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", wire_type_name(msg->type),
                      peer);
 }
 
 static void s_reject(remote_t *self, const char *peer, const char *rid, const char *reason)
 {
-    mesh_msg_t m = {.type = MESH_REJECT, .rid = (char *)rid, .reason = (char *)reason};
+    wire_msg_t m = {.type = WIRE_REJECT, .rid = (char *)rid, .reason = (char *)reason};
     s_send(self, peer, &m);
 }
 
@@ -89,7 +89,7 @@ static void s_fail_msg(remote_t *self, const char *peer, const char *rid, const 
 {
     char message[sizeof e->message];
     s_utf8_clean(e->message, message, sizeof message);
-    mesh_msg_t m = {.type = MESH_FAIL,
+    wire_msg_t m = {.type = WIRE_FAIL,
                     .rid = (char *)rid,
                     .status = e->status,
                     .code = (char *)e->code,
@@ -112,9 +112,9 @@ static void s_in_free(remote_t *self, incoming_t *in)
 static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
     incoming_t *in = arg;
-    mesh_delta_t d = {kind, (char *)text, len};
-    mesh_msg_t m = {
-        .type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++, .deltas = &d, .n_deltas = 1};
+    wire_delta_t d = {kind, (char *)text, len};
+    wire_msg_t m = {
+        .type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq++, .deltas = &d, .n_deltas = 1};
     if (mesh_send(in->owner->cfg.mesh, in->peer, &m) < 0)
         in->lost = true;
 }
@@ -132,7 +132,7 @@ static void s_on_end(void *arg, const char *finish_reason, const usage_t *usage)
         s_in_free(self, in);
         return;
     }
-    mesh_msg_t m = {.type = MESH_END,
+    wire_msg_t m = {.type = WIRE_END,
                     .rid = in->rid,
                     .finish_reason = (char *)finish_reason,
                     .prompt_tokens = usage->prompt_tokens,
@@ -173,7 +173,7 @@ static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error};
 
 /* ---- messages ---- */
 
-static void s_fwd(remote_t *self, const mesh_msg_t *msg)
+static void s_fwd(remote_t *self, const wire_msg_t *msg)
 {
     if (!msg->rid || !msg->model || !msg->request)
         return;
@@ -222,11 +222,11 @@ static void s_fwd(remote_t *self, const mesh_msg_t *msg)
         return;
     in->job = job;
     /* chunk seq 0 without deltas: accepted (the tab has it) */
-    mesh_msg_t ok = {.type = MESH_CHUNK, .rid = in->rid, .chunk_seq = in->seq++};
+    wire_msg_t ok = {.type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq++};
     s_send(self, in->peer, &ok);
 }
 
-static void s_cancel(remote_t *self, const mesh_msg_t *msg)
+static void s_cancel(remote_t *self, const wire_msg_t *msg)
 {
     char key[REMOTE_KEY_MAX];
     snprintf(key, sizeof key, "%s|%s", msg->from, msg->rid ? msg->rid : "");
@@ -238,13 +238,13 @@ static void s_cancel(remote_t *self, const mesh_msg_t *msg)
     s_in_free(self, in);
 }
 
-void remote_handle(remote_t *self, const mesh_msg_t *msg)
+void remote_handle(remote_t *self, const wire_msg_t *msg)
 {
     if (!msg->from)
         return;
-    if (msg->type == MESH_FWD)
+    if (msg->type == WIRE_FWD)
         s_fwd(self, msg);
-    else if (msg->type == MESH_CANCEL)
+    else if (msg->type == WIRE_CANCEL)
         s_cancel(self, msg);
 }
 

@@ -44,7 +44,7 @@ remote_t *remote_new(const remote_config_t *cfg);
 void remote_destroy(remote_t **self_p);
 
 /*  `fwd` and `cancel` from mesh's on_forward (anything else is ignored). */
-void remote_handle(remote_t *self, const mesh_msg_t *msg);
+void remote_handle(remote_t *self, const wire_msg_t *msg);
 /*  A peer died or left: the requests it sent us are aborted. */
 void remote_peer_gone(remote_t *self, const char *peer_id);
 /*  Peers' requests running here. */

@@ -9,7 +9,7 @@
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
 #include "protocol/arena_payload.h"
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 
 #define TABS_DRIFT_BODY 300  /* bytes of an unrecognised answer kept and logged */
 #define TABS_DRIFT_KINDS 256 /* kinds logged once each, then counted only */
@@ -223,7 +223,7 @@ static void s_ask_page(tabs_t *self, tab_t *tab)
     char id[32];
     snprintf(id, sizeof id, "p%llu", ++self->next_id);
     abuf_reset(&self->out);
-    if (link_encode_page_req(&self->out, id) == 0)
+    if (frame_encode_page_req(&self->out, id) == 0)
         s_send(self, tab->id);
 }
 
@@ -397,7 +397,7 @@ static void s_classify_fail(tabs_t *self, exec_t *x, target_fail_t *f)
             alog_warn("tab %s shows a Cloudflare challenge: reloading it; solve it in the browser",
                       x->tab->id);
             abuf_reset(&self->out);
-            if (link_encode_reload(&self->out) == 0)
+            if (frame_encode_reload(&self->out) == 0)
                 s_send(self, x->tab->id);
         }
         openai_error_set(&f->err, "upstream_error", NULL,
@@ -521,7 +521,7 @@ static void s_done(tabs_t *self, exec_t *x)
 }
 
 /*  What the tab says of itself: challenge, login, account. */
-static void s_state(tabs_t *self, tab_t *tab, const link_frame_t *fr)
+static void s_state(tabs_t *self, tab_t *tab, const frame_t *fr)
 {
     bool freed = false, changed = false;
     if (tab->challenged != fr->challenge) {
@@ -566,9 +566,9 @@ static void s_state(tabs_t *self, tab_t *tab, const link_frame_t *fr)
 
 static void s_frame(tabs_t *self, const link_event_t *ev)
 {
-    link_frame_t fr;
+    frame_t fr;
     char why[128];
-    if (link_frame_decode(ev->text, ev->len, &fr, why, sizeof why) != LINK_OK) {
+    if (frame_decode(ev->text, ev->len, &fr, why, sizeof why) != FRAME_OK) {
         alog_warn_rl("malformed frame from tab %s dropped: %s", ev->tab, why);
         return;
     }
@@ -577,7 +577,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
     if (x && x->tab != tab)
         x = NULL; /* a tab may only speak for its own jobs */
     switch (fr.type) {
-    case LINK_HEAD:
+    case FRAME_HEAD:
         if (!x || x->status)
             break;
         x->status = fr.status;
@@ -589,7 +589,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
             s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
             openai_error_set(&f.err, "no_capacity", NULL, "out of memory reading the answer");
             abuf_reset(&self->out);
-            if (link_encode_abort(&self->out, x->id) == 0)
+            if (frame_encode_abort(&self->out, x->id) == 0)
                 s_send(self, ev->tab);
             s_exec_finish(self, x, &f);
             break;
@@ -603,7 +603,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
                           : "inline as data: URIs (no upload path found on the page)");
         }
         break;
-    case LINK_CHUNK:
+    case FRAME_CHUNK:
         if (!x || !x->status)
             break;
         if (x->parser) {
@@ -619,7 +619,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
                 s_fail_init(&f, x, ARENA_FAIL_OTHER, true);
                 openai_error_set(&f.err, "upstream_error", NULL, "LMArena sent an oversized line");
                 abuf_reset(&self->out);
-                if (link_encode_abort(&self->out, x->id) == 0)
+                if (frame_encode_abort(&self->out, x->id) == 0)
                     s_send(self, ev->tab);
                 s_exec_finish(self, x, &f);
             }
@@ -628,11 +628,11 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
             abuf_append(&x->errbody, fr.data, fr.data_len < room ? fr.data_len : room);
         }
         break;
-    case LINK_DONE:
+    case FRAME_DONE:
         if (x)
             s_done(self, x);
         break;
-    case LINK_FAIL:
+    case FRAME_FAIL:
         if (x) {
             target_fail_t f;
             bool rc = fr.stage && strcmp(fr.stage, "recaptcha") == 0;
@@ -643,7 +643,7 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
             s_exec_finish(self, x, &f);
         }
         break;
-    case LINK_PAGE: {
+    case FRAME_PAGE: {
         arena_catalog_t cat = {0};
         int n = arena_catalog_extract(fr.data, fr.data_len, 0, &cat);
         if (n > 0 && self->cfg.on_catalog) {
@@ -657,14 +657,14 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
         arena_catalog_clear(&cat);
         break;
     }
-    case LINK_STATE:
+    case FRAME_STATE:
         if (tab)
             s_state(self, tab, &fr);
         break;
     default:
         break; /* pong, captured, unknown: nothing to do here */
     }
-    link_frame_clear(&fr);
+    frame_clear(&fr);
 }
 
 void tabs_handle_event(tabs_t *self, const link_event_t *ev)
@@ -753,10 +753,10 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
         s_exec_free(&x);
         return NULL;
     }
-    link_recaptcha_t rc = {ARENA_RECAPTCHA_FIELD, ARENA_RECAPTCHA_ACTION, ARENA_RECAPTCHA_SITEKEY};
+    frame_recaptcha_t rc = {ARENA_RECAPTCHA_FIELD, ARENA_RECAPTCHA_ACTION, ARENA_RECAPTCHA_SITEKEY};
     abuf_reset(&self->out);
-    int rcode = link_encode_fetch(&self->out, x->id, ARENA_CREATE_EVALUATION_PATH, "POST",
-                                  ARENA_CONTENT_TYPE, body.data, body.len, &rc);
+    int rcode = frame_encode_fetch(&self->out, x->id, ARENA_CREATE_EVALUATION_PATH, "POST",
+                                   ARENA_CONTENT_TYPE, body.data, body.len, &rc);
     abuf_free(&body);
     if (rcode < 0 || link_send(self->cfg.link, tab->id, self->out.data, self->out.len) < 0) {
         openai_error_set(err, "no_capacity", NULL, "the browser link is saturated");
@@ -779,7 +779,7 @@ void tabs_exec_abort(tabs_t *self, exec_t **exec_p)
         return;
     if (x->tab) {
         abuf_reset(&self->out);
-        if (link_encode_abort(&self->out, x->id) == 0)
+        if (frame_encode_abort(&self->out, x->id) == 0)
             s_send(self, x->tab->id);
         x->tab->inflight--;
     }

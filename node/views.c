@@ -13,7 +13,7 @@ struct _views_t {
     views_config_t cfg;
     bool leaving;
     mesh_peer_view_t *peers; /* VIEWS_MAX_PEERS, scratch of one call */
-    long long *ago;          /* MESH_MAX_STARTS, scratch of one call */
+    long long *ago;          /* WIRE_MAX_STARTS, scratch of one call */
 };
 
 views_t *views_new(const views_config_t *cfg)
@@ -23,7 +23,7 @@ views_t *views_new(const views_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->peers = calloc(VIEWS_MAX_PEERS, sizeof *self->peers);
-    self->ago = calloc(MESH_MAX_STARTS, sizeof *self->ago);
+    self->ago = calloc(WIRE_MAX_STARTS, sizeof *self->ago);
     if (!self->peers || !self->ago)
         views_destroy(&self);
     return self;
@@ -101,7 +101,7 @@ int views_models(views_t *self, abuf_t *out)
         m[n++].owned_by = am->organization ? am->organization : "lmarena";
     }
     for (size_t i = 0; i < n_peers; i++) {
-        const mesh_state_t *st = views[i].state;
+        const wire_state_t *st = views[i].state;
         if (!st || views[i].liveness != MESH_PEER_ALIVE)
             continue;
         for (size_t k = 0; k < st->n_models; k++) {
@@ -216,10 +216,10 @@ static status_doc_model_t *s_local_models(views_t *self, long long now, size_t *
 /*  Our accounts with their next free slot (pace) and flag. */
 static status_doc_account_t *s_local_accounts(views_t *self, long long now, size_t *n_out)
 {
-    const char *keys[MESH_MAX_ACCOUNTS];
-    size_t n = tabs_accounts(self->cfg.tabs, keys, MESH_MAX_ACCOUNTS);
-    if (n > MESH_MAX_ACCOUNTS)
-        n = MESH_MAX_ACCOUNTS;
+    const char *keys[WIRE_MAX_ACCOUNTS];
+    size_t n = tabs_accounts(self->cfg.tabs, keys, WIRE_MAX_ACCOUNTS);
+    if (n > WIRE_MAX_ACCOUNTS)
+        n = WIRE_MAX_ACCOUNTS;
     status_doc_account_t *accounts = calloc(n ? n : 1, sizeof *accounts);
     for (size_t i = 0; accounts && i < n; i++) {
         const char *reason = NULL;
@@ -297,7 +297,7 @@ static int s_local(views_t *self, long long now, char *addr, size_t addr_len, ch
 
 /*  A peer's accounts as this node sees them; the next slot is what our pace
     rules make of that peer's starts (null with --pace off). */
-static status_doc_account_t *s_peer_accounts(views_t *self, const mesh_state_t *st, long long age,
+static status_doc_account_t *s_peer_accounts(views_t *self, const wire_state_t *st, long long age,
                                              size_t *n_out, bool *oom)
 {
     pace_config_t pc = {0};
@@ -308,8 +308,8 @@ static status_doc_account_t *s_peer_accounts(views_t *self, const mesh_state_t *
     size_t n = st ? st->n_accounts : 0;
     status_doc_account_t *accounts = calloc(n ? n : 1, sizeof *accounts);
     for (size_t i = 0; accounts && i < n; i++) {
-        const mesh_account_t *a = &st->accounts[i];
-        size_t m = a->n_starts < MESH_MAX_STARTS ? a->n_starts : MESH_MAX_STARTS;
+        const wire_account_t *a = &st->accounts[i];
+        size_t m = a->n_starts < WIRE_MAX_STARTS ? a->n_starts : WIRE_MAX_STARTS;
         int64_t *starts = calloc(m ? m : 1, sizeof *starts);
         if (!starts) {
             *oom = true;
@@ -336,8 +336,8 @@ static status_doc_account_t *s_peer_accounts(views_t *self, const mesh_state_t *
     without a state (only its id and address reached us): zeros. */
 static int s_peer(views_t *self, const mesh_peer_view_t *v, long long now, status_doc_node_t *out)
 {
-    static const mesh_state_t none = {.p50_ms = -1};
-    const mesh_state_t *st = v->state ? v->state : &none;
+    static const wire_state_t none = {.p50_ms = -1};
+    const wire_state_t *st = v->state ? v->state : &none;
     long long age = v->state_age_ms;
     /* an unreachable peer: the address we fail to dial */
     const char *address = v->liveness != MESH_PEER_UNREACHABLE && st->endpoint && *st->endpoint
@@ -372,7 +372,7 @@ static int s_peer(views_t *self, const mesh_peer_view_t *v, long long now, statu
     size_t n = v->state ? v->state->n_models : 0;
     status_doc_model_t *models = calloc(n ? n : 1, sizeof *models);
     for (size_t k = 0; models && k < n; k++) {
-        const mesh_model_t *mm = &v->state->models[k];
+        const wire_model_t *mm = &v->state->models[k];
         long long left = s_left(mm->cooled_remaining_ms, age);
         models[k] = (status_doc_model_t){
             .name = mm->name,

@@ -20,7 +20,7 @@
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 
-/*  Peers a view looks at (a mesh knows at most MESH_MAX_PEERS). */
+/*  Peers a view looks at (a mesh knows at most WIRE_MAX_PEERS). */
 #define VIEWS_MAX_PEERS 1024
 
 typedef struct _views_t views_t;

@@ -14,7 +14,7 @@
     names in tcp endpoints, so stray characters are refused, not passed on).
     PORT is 1..5 decimal digits, 0..65535; whether 0 ("pick one") is fine is
     the caller's choice. The whole text is at most HOSTPORT_MAX characters,
-    so it fits a mesh endpoint (MESH_MAX_NAME).
+    so it fits a mesh endpoint (WIRE_MAX_NAME).
 
     Pure: no allocation, no sockets, no state; any thread. */
 #ifndef ARENA_HOSTPORT_H

@@ -37,8 +37,8 @@
 #define STATUS_DOC_MAX_TEXT ((size_t)32 * 1024 * 1024) /* a longer text is TOOBIG */
 #define STATUS_DOC_MAX_NODES 2048                      /* 1 + a mesh's peers, with room */
 #define STATUS_DOC_MAX_MODELS 4096                     /* per node */
-#define STATUS_DOC_MAX_ACCOUNTS 64                     /* per node (MESH_MAX_ACCOUNTS) */
-#define STATUS_DOC_MAX_STARTS 1000                     /* per account (MESH_MAX_STARTS) */
+#define STATUS_DOC_MAX_ACCOUNTS 64                     /* per node (WIRE_MAX_ACCOUNTS) */
+#define STATUS_DOC_MAX_STARTS 1000                     /* per account (WIRE_MAX_STARTS) */
 #define STATUS_DOC_MAX_TABS 1024                       /* per node */
 #define STATUS_DOC_MAX_STR (64 * 1024)                 /* bytes of one string */
 

@@ -1,6 +1,6 @@
 /*  arena-mesh — the operator's view of an ArenaMesh (status, models).
 
-    A thin shell over tools/mesh_view: it owns only the process-wide pieces,
+    A thin shell over tools/status_view: it owns only the process-wide pieces,
     the signal handling (SIGINT/SIGTERM stop a --watch; the flag below is the
     one variable a handler may touch) and libcurl's global initialisation. */
 #include <curl/curl.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "tools/mesh_view.h"
+#include "tools/status_view.h"
 
 static volatile sig_atomic_t s_stop;
 
@@ -36,8 +36,8 @@ int main(int argc, char **argv)
         fputs("arena-mesh: cannot initialise libcurl\n", stderr);
         return MESH_EXIT_FAIL;
     }
-    int rc = mesh_view_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_API_KEY"), &s_stop,
-                            stdout, stderr, isatty(STDOUT_FILENO) == 1);
+    int rc = status_view_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_API_KEY"), &s_stop,
+                              stdout, stderr, isatty(STDOUT_FILENO) == 1);
     curl_global_cleanup();
     return rc;
 }

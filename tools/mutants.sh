@@ -185,6 +185,11 @@ for i in "${selected[@]}"; do
     fi
 done
 
+runnable=()
+for i in "${selected[@]}"; do
+    [ -n "${status[$i]:-}" ] || runnable+=("$i")
+done
+
 # ------------------------------------------------------------------- building
 
 # A mutant's tests → the targets to build: unit.X is target X; anything else
@@ -215,6 +220,21 @@ s_build() { # s_build LOG TARGET… (or "all")
     fi
 }
 
+s_table() {
+    printf '\n%-40s %-22s %-24s %-20s %6s\n' MUTANT FILE TESTS RESULT TIME
+    for i in "${selected[@]}"; do
+        printf '%-40s %-22s %-24s %-20s %6s\n' "${names[$i]}" "${files[$i]}" "${tests[$i]}" \
+            "${status[$i]:-not run}" "${secs[$i]:+${secs[$i]}s}"
+    done
+    echo
+}
+
+if [ ${#runnable[@]} = 0 ]; then
+    s_table
+    echo "mutants: FAILED — no selected mutant applies any more (update $spec)"
+    exit 1
+fi
+
 echo "mutants: configuring and building $bld"
 cmake -S "$src" -B "$bld" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logs/configure.log" 2>&1 ||
     {
@@ -229,7 +249,7 @@ s_build "$logs/baseline.log" all || {
 
 if [ "${MUTANTS_BASELINE:-1}" != 0 ]; then
     union=''
-    for i in "${selected[@]}"; do
+    for i in "${runnable[@]}"; do
         union+=${union:+|}"(${tests[$i]})"
     done
     echo "mutants: baseline: the mutants' tests on the unmutated tree"
@@ -242,8 +262,7 @@ fi
 # -------------------------------------------------------------------- mutants
 
 failed=$stale
-for i in "${selected[@]}"; do
-    [ -z "${status[$i]:-}" ] || continue
+for i in "${runnable[@]}"; do
     name=${names[$i]} f=${files[$i]}
     slug=$(printf '%s' "$name" | tr -c 'A-Za-z0-9' '_')
     log=$logs/$slug.log
@@ -271,12 +290,7 @@ done
 
 # ---------------------------------------------------------------------- table
 
-printf '\n%-40s %-22s %-24s %-20s %6s\n' MUTANT FILE TESTS RESULT TIME
-for i in "${selected[@]}"; do
-    printf '%-40s %-22s %-24s %-20s %5ss\n' "${names[$i]}" "${files[$i]}" "${tests[$i]}" \
-        "${status[$i]}" "${secs[$i]:--}"
-done
-echo
+s_table
 if [ "$failed" != 0 ]; then
     echo "mutants: FAILED — a mutant survived, no longer applies or does not build" \
         "(logs in $logs; update $spec when code moved)"

@@ -21,7 +21,7 @@
 
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 #include "tests/support/fake_arena.h"
 
 #define S_PROTOCOL "fake-link"
@@ -50,7 +50,7 @@ typedef struct s_tab s_tab_t;
 typedef struct s_job {
     struct s_job *prev, *next;
     s_tab_t *tab;
-    char id[LINK_MAX_ID + 1];
+    char id[FRAME_MAX_ID + 1];
     fake_plan_t plan;
     size_t next_chunk;
     s_step_t step;
@@ -222,7 +222,7 @@ static void s_ctrl_clear(s_tab_t *tab)
 static void s_send_fail(s_tab_t *tab, const char *id, const char *stage, const char *message)
 {
     abuf_t b = ABUF_INIT;
-    if (s_frame_begin(&b) == 0 && link_encode_fail(&b, id, stage, message) == 0)
+    if (s_frame_begin(&b) == 0 && frame_encode_fail(&b, id, stage, message) == 0)
         s_ctrl_push(tab, &b);
     abuf_free(&b);
 }
@@ -326,18 +326,18 @@ static int s_job_frame(s_job_t *job)
         return -1;
     switch (job->step) {
     case JOB_HEAD:
-        return link_encode_head(&tab->tx, job->id, p->status, p->content_type,
-                                p->retry_after[0] ? p->retry_after : NULL) < 0
+        return frame_encode_head(&tab->tx, job->id, p->status, p->content_type,
+                                 p->retry_after[0] ? p->retry_after : NULL) < 0
                    ? -1
                    : 1;
     case JOB_CHUNKS: {
         const fake_chunk_t *c = &p->chunks[job->next_chunk];
-        return link_encode_chunk(&tab->tx, job->id, p->body.data + c->off, c->len) < 0 ? -1 : 1;
+        return frame_encode_chunk(&tab->tx, job->id, p->body.data + c->off, c->len) < 0 ? -1 : 1;
     }
     case JOB_DONE:
-        return link_encode_done(&tab->tx, job->id) < 0 ? -1 : 1;
+        return frame_encode_done(&tab->tx, job->id) < 0 ? -1 : 1;
     case JOB_FAIL:
-        return link_encode_fail(&tab->tx, job->id, p->fail_stage, p->fail_message) < 0 ? -1 : 1;
+        return frame_encode_fail(&tab->tx, job->id, p->fail_stage, p->fail_message) < 0 ? -1 : 1;
     case JOB_CLOSE:
         tab->closing = CLOSE_ABRUPT;
         return 0;
@@ -486,7 +486,7 @@ static void s_on_established(s_tab_t *tab, struct lws *wsi)
     s_emit(self, s_ev(tab, "connected"));
     abuf_t b = ABUF_INIT;
     if (s_frame_begin(&b) == 0 &&
-        link_encode_hello(&b, self->token, tab->id, self->href, FAKE_LINK_UA) == 0)
+        frame_encode_hello(&b, self->token, tab->id, self->href, FAKE_LINK_UA) == 0)
         s_ctrl_push(tab, &b);
     abuf_free(&b);
 }
@@ -508,7 +508,7 @@ static void s_send_account_state(s_tab_t *tab)
     free(text);
 }
 
-static void s_on_welcome(s_tab_t *tab, const link_frame_t *f)
+static void s_on_welcome(s_tab_t *tab, const frame_t *f)
 {
     fake_link_t *self = tab->owner;
     atomic_fetch_add(&self->c.welcomes, 1);
@@ -528,10 +528,10 @@ static void s_on_welcome(s_tab_t *tab, const link_frame_t *f)
     s_emit(self, ev);
 }
 
-static void s_on_ping(s_tab_t *tab, const link_frame_t *f)
+static void s_on_ping(s_tab_t *tab, const frame_t *f)
 {
     abuf_t b = ABUF_INIT;
-    if (s_frame_begin(&b) == 0 && link_encode_pong(&b, f->t) == 0)
+    if (s_frame_begin(&b) == 0 && frame_encode_pong(&b, f->t) == 0)
         s_ctrl_push(tab, &b);
     abuf_free(&b);
     atomic_fetch_add(&tab->owner->c.pings, 1);
@@ -541,12 +541,12 @@ static void s_on_ping(s_tab_t *tab, const link_frame_t *f)
     s_emit(tab->owner, ev);
 }
 
-static void s_on_page(s_tab_t *tab, const link_frame_t *f)
+static void s_on_page(s_tab_t *tab, const frame_t *f)
 {
     fake_link_t *self = tab->owner;
     abuf_t html = ABUF_INIT, b = ABUF_INIT;
     if (fake_arena_page(self->arena, &html) == 0 && s_frame_begin(&b) == 0 &&
-        link_encode_page(&b, f->id, self->href, html.data, html.len) == 0)
+        frame_encode_page(&b, f->id, self->href, html.data, html.len) == 0)
         s_ctrl_push(tab, &b);
     abuf_free(&html);
     abuf_free(&b);
@@ -562,7 +562,7 @@ static void s_on_reload(s_tab_t *tab)
     lws_callback_on_writable(tab->wsi);
 }
 
-static void s_on_abort(s_tab_t *tab, const link_frame_t *f)
+static void s_on_abort(s_tab_t *tab, const frame_t *f)
 {
     atomic_fetch_add(&tab->owner->c.aborts, 1);
     s_emit_id(tab, "abort", f->id);
@@ -624,7 +624,7 @@ static void s_fetch_refuse(s_tab_t *tab, const char *id, const char *message)
     s_emit_end(tab, id, "failed");
 }
 
-static void s_on_fetch(s_tab_t *tab, const link_frame_t *f)
+static void s_on_fetch(s_tab_t *tab, const frame_t *f)
 {
     fake_link_t *self = tab->owner;
     atomic_fetch_add(&self->c.fetches, 1);
@@ -671,9 +671,9 @@ static void s_on_fetch(s_tab_t *tab, const link_frame_t *f)
 
 static void s_on_frame(s_tab_t *tab, const char *buf, size_t len)
 {
-    link_frame_t f;
+    frame_t f;
     char err[160];
-    if (link_frame_decode(buf, len, &f, err, sizeof err) != LINK_OK) {
+    if (frame_decode(buf, len, &f, err, sizeof err) != FRAME_OK) {
         atomic_fetch_add(&tab->owner->c.dropped, 1);
         alog_warn_rl("fake-link: tab %zu: malformed frame dropped: %s", tab->idx, err);
         return;
@@ -682,33 +682,33 @@ static void s_on_frame(s_tab_t *tab, const char *buf, size_t len)
     case LINK_WELCOME:
         s_on_welcome(tab, &f);
         break;
-    case LINK_PING:
+    case FRAME_PING:
         s_on_ping(tab, &f);
         break;
-    case LINK_PAGE_REQ:
+    case FRAME_PAGE_REQ:
         s_on_page(tab, &f);
         break;
-    case LINK_RELOAD:
+    case FRAME_RELOAD:
         s_on_reload(tab);
         break;
-    case LINK_ABORT:
+    case FRAME_ABORT:
         s_on_abort(tab, &f);
         break;
-    case LINK_FETCH:
+    case FRAME_FETCH:
         s_on_fetch(tab, &f);
         break;
     default:
-        alog_debug("fake-link: tab %zu: ignored a %s frame", tab->idx, link_type_name(f.type));
+        alog_debug("fake-link: tab %zu: ignored a %s frame", tab->idx, frame_type_name(f.type));
         break;
     }
-    link_frame_clear(&f);
+    frame_clear(&f);
 }
 
 /* ---- lws callbacks ------------------------------------------------------- */
 
 static int s_on_receive(s_tab_t *tab, struct lws *wsi, const char *in, size_t len)
 {
-    if (!tab->rx_overflow && tab->rx.len + len > LINK_MAX_FRAME) {
+    if (!tab->rx_overflow && tab->rx.len + len > FRAME_MAX) {
         tab->rx_overflow = true;
         abuf_free(&tab->rx);
     }
@@ -718,7 +718,7 @@ static int s_on_receive(s_tab_t *tab, struct lws *wsi, const char *in, size_t le
         return 0;
     if (tab->rx_overflow) {
         atomic_fetch_add(&tab->owner->c.dropped, 1);
-        alog_warn_rl("fake-link: tab %zu: frame over %u bytes dropped", tab->idx, LINK_MAX_FRAME);
+        alog_warn_rl("fake-link: tab %zu: frame over %u bytes dropped", tab->idx, FRAME_MAX);
     } else {
         s_on_frame(tab, tab->rx.data, tab->rx.len);
     }

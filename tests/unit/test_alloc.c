@@ -39,7 +39,7 @@
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
 
@@ -333,9 +333,9 @@ static exec_t *s_start(env_t *env, rec_t *r)
 /*  The tab's frame for job id (made before any allocation is armed to fail). */
 static void s_frame_make(abuf_t *b, const char *kind, const char *id)
 {
-    int rc = strcmp(kind, "head") == 0    ? link_encode_head(b, id, 200, "text/plain", NULL)
-             : strcmp(kind, "chunk") == 0 ? link_encode_chunk(b, id, "a0:\"Hi\"\n", 8)
-                                          : link_encode_done(b, id);
+    int rc = strcmp(kind, "head") == 0    ? frame_encode_head(b, id, 200, "text/plain", NULL)
+             : strcmp(kind, "chunk") == 0 ? frame_encode_chunk(b, id, "a0:\"Hi\"\n", 8)
+                                          : frame_encode_done(b, id);
     assert_int_equal(rc, 0);
 }
 
@@ -529,10 +529,10 @@ typedef struct {
     mnode_t a, b;
 } menv_t;
 
-static void s_m_on_forward(void *arg, const mesh_msg_t *msg)
+static void s_m_on_forward(void *arg, const wire_msg_t *msg)
 {
     mnode_t *n = arg;
-    if (msg->type == MESH_FWD)
+    if (msg->type == WIRE_FWD)
         n->fwds_seen++; /* B never answers: A's attempts wait */
     else if (n->fwd)
         forward_handle(n->fwd, msg);
@@ -564,7 +564,7 @@ static void s_m_start(menv_t *m, mnode_t *n, const char *name, const char *seed)
                         .arg = n};
     n->mesh = mesh_new(&mc, m->loop);
     assert_non_null(n->mesh);
-    mesh_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
+    wire_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
     mesh_set_local(n->mesh, &st, false);
     forward_config_t fc = {.mesh = n->mesh, .accept_ms = 200};
     n->fwd = forward_new(&fc);

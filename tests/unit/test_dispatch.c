@@ -39,7 +39,7 @@
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
-#include "protocol/mesh_msg.h"
+#include "protocol/wire.h"
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
 #include "tests/support/fake_arena.h"
@@ -402,7 +402,7 @@ static fake_link_t *s_fake_new(env_t *env, size_t n, bool no_reconnect)
 
 /*  As node/node.c: answers to our attempts go to forward, a peer's change
     lets queued work try again. */
-static void s_on_forward(void *arg, const mesh_msg_t *msg)
+static void s_on_forward(void *arg, const wire_msg_t *msg)
 {
     env_t *env = arg;
     if (env->forward)
@@ -432,11 +432,11 @@ static int s_on_link_loop(zloop_t *loop, zsock_t *sock, void *arg)
 }
 
 /*  Sends m as member `from` on a DEALER. 0 or -1. */
-static int s_send_as(zsock_t *dealer, const char *from, mesh_msg_t *m)
+static int s_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
 {
     m->from = (char *)from;
     abuf_t b = ABUF_INIT;
-    int rc = mesh_msg_encode(m, &b);
+    int rc = wire_msg_encode(m, &b);
     if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
         rc = -1;
     abuf_free(&b);
@@ -446,9 +446,9 @@ static int s_send_as(zsock_t *dealer, const char *from, mesh_msg_t *m)
 /*  The raw peer introduces itself with the state a test gave it. */
 static void s_peer_hello(raw_peer_t *p)
 {
-    mesh_model_t model = {
+    wire_model_t model = {
         .name = T_PEER_MODEL, .arena_id = "p-1", .modality = "chat", .reason = ""};
-    mesh_state_t st = {.id = p->id,
+    wire_state_t st = {.id = p->id,
                        .name = p->id,
                        .endpoint = p->ep,
                        .http = "http://127.0.0.1:1",
@@ -461,7 +461,7 @@ static void s_peer_hello(raw_peer_t *p)
                        .p50_ms = -1,
                        .models = &model,
                        .n_models = 1};
-    mesh_msg_t m = {.type = MESH_HELLO, .states = &st, .n_states = 1};
+    wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
     assert_int_equal(s_send_as(p->dealer, p->id, &m), 0);
 }
 
@@ -474,15 +474,15 @@ static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
     if (!z)
         return 0;
     zframe_t *body = zmsg_last(z);
-    mesh_msg_t m;
-    if (body && mesh_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == MESH_MSG_OK) {
-        if (m.type == MESH_PING) {
-            mesh_msg_t ack = {.type = MESH_ACK, .seq = m.seq};
+    wire_msg_t m;
+    if (body && wire_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == WIRE_MSG_OK) {
+        if (m.type == WIRE_PING) {
+            wire_msg_t ack = {.type = WIRE_ACK, .seq = m.seq};
             s_send_as(p->dealer, p->id, &ack); /* a lost ack: the next ping retries */
-        } else if (m.type == MESH_FWD) {
+        } else if (m.type == WIRE_FWD) {
             p->fwds++;
         }
-        mesh_msg_clear(&m);
+        wire_msg_clear(&m);
     }
     zmsg_destroy(&z);
     return 0;
@@ -542,7 +542,7 @@ static void s_mesh_start(env_t *env)
                         .arg = env};
     env->mesh = mesh_new(&mc, env->loop);
     assert_non_null(env->mesh);
-    mesh_state_t st = {.name = "dispatch-test", .http = "http://127.0.0.1:1", .p50_ms = -1};
+    wire_state_t st = {.name = "dispatch-test", .http = "http://127.0.0.1:1", .p50_ms = -1};
     mesh_set_local(env->mesh, &st, false);
     forward_config_t fc = {.mesh = env->mesh, .on_capacity = s_on_capacity, .arg = env};
     env->forward = forward_new(&fc);

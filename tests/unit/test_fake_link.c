@@ -30,7 +30,7 @@
 
 #include "protocol/abuf.h"
 #include "protocol/arena_catalog.h"
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 #include "protocol/uuid7.h"
 #include "tests/support/fake_arena.h"
 #include "tests/support/fake_link.h"
@@ -1454,7 +1454,7 @@ static int ts_on_frame(tsrv_t *srv, ts_conn_t *c, struct lws *wsi)
         c->hello = true;
         c->hello_frame = f;
         abuf_t b = ABUF_INIT;
-        link_encode_welcome(&b, "test-node");
+        frame_encode_welcome(&b, "test-node");
         ts_queue(srv, c, b.data);
         abuf_free(&b);
         lws_callback_on_writable(wsi);
@@ -1953,9 +1953,9 @@ static void t_fetch(fx_t *fx, size_t slot, const char *job, json_t *body)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     abuf_t b = ABUF_INIT;
-    link_recaptcha_t rc = {FAKE_ARENA_RC_FIELD, FAKE_ARENA_RC_ACTION, fx->sitekey};
-    assert_int_equal(link_encode_fetch(&b, job, FAKE_ARENA_PATH, "POST", FAKE_ARENA_CONTENT_TYPE,
-                                       text, strlen(text), &rc),
+    frame_recaptcha_t rc = {FAKE_ARENA_RC_FIELD, FAKE_ARENA_RC_ACTION, fx->sitekey};
+    assert_int_equal(frame_encode_fetch(&b, job, FAKE_ARENA_PATH, "POST", FAKE_ARENA_CONTENT_TYPE,
+                                        text, strlen(text), &rc),
                      0);
     free(text);
     ts_send_abuf(&fx->srv, slot, &b);
@@ -1995,7 +1995,7 @@ static void test_hello(void **state)
     /* Without an account no state frame: the first frame after hello is the
        pong to our first ping. */
     abuf_t b = ABUF_INIT;
-    link_encode_ping(&b, 7);
+    frame_encode_ping(&b, 7);
     ts_send_abuf(&fx->srv, 0, &b);
     json_decref(ts_frame(&fx->srv, 0, "pong", NULL, 7));
     pthread_mutex_lock(&fx->srv.mtx);
@@ -2010,7 +2010,7 @@ static void test_ping_pong(void **state)
     fx_t *fx = *state;
     fx_start(fx, 1);
     abuf_t b = ABUF_INIT;
-    link_encode_ping(&b, 424242);
+    frame_encode_ping(&b, 424242);
     ts_send_abuf(&fx->srv, 0, &b);
     json_t *pong = ts_frame(&fx->srv, 0, "pong", NULL, 424242);
     assert_non_null(pong);
@@ -2026,7 +2026,7 @@ static void test_page_reply(void **state)
     fx_t *fx = *state;
     fx_start(fx, 1);
     abuf_t b = ABUF_INIT;
-    link_encode_page_req(&b, "P1");
+    frame_encode_page_req(&b, "P1");
     ts_send_abuf(&fx->srv, 0, &b);
     json_t *page = ts_frame(&fx->srv, 0, "page", "P1", -1);
     assert_non_null(page);
@@ -2169,7 +2169,7 @@ static void test_abort_stall(void **state)
     ts_find_t done = {0, "done", "S1", -1};
     assert_false(ts_wait(&fx->srv, ts_pred_frame, &done, 0));
     abuf_t b = ABUF_INIT;
-    link_encode_abort(&b, "S1");
+    frame_encode_abort(&b, "S1");
     ts_send_abuf(&fx->srv, 0, &b);
     t_result_t r;
     ts_result(&fx->srv, 0, "S1", &r);
@@ -2182,7 +2182,7 @@ static void test_abort_stall(void **state)
     assert_string_equal(json_string_value(json_object_get(e, "how")), "aborted");
     json_decref(e);
     /* An abort for a job that is gone is recorded and answered by nothing. */
-    link_encode_abort(&b, "S1");
+    frame_encode_abort(&b, "S1");
     ts_send_abuf(&fx->srv, 0, &b);
     assert_int_equal(T_COUNTER(fx->fake, aborts, 2), 2);
     usleep(50 * 1000);
@@ -2404,7 +2404,7 @@ static void test_era_2025_wire(void **state)
     fx_t *fx = *state;
     fx->fake = fx_fake(fx, (fake_link_config_t){.era = "2025"}, true);
     abuf_t b = ABUF_INIT;
-    link_encode_page_req(&b, "P1");
+    frame_encode_page_req(&b, "P1");
     ts_send_abuf(&fx->srv, 0, &b);
     json_t *page = ts_frame(&fx->srv, 0, "page", "P1", -1);
     assert_non_null(page);
@@ -2439,7 +2439,7 @@ static void test_reload(void **state)
     t_fetch(fx, 0, "S1", t_body("fake-chat", "[[fake:stall]]"));
     json_decref(ts_frame(&fx->srv, 0, "head", "S1", -1));
     abuf_t b = ABUF_INIT;
-    link_encode_reload(&b);
+    frame_encode_reload(&b);
     ts_send_abuf(&fx->srv, 0, &b);
     size_t slot = 0, two = 2;
     assert_true(ts_wait(&fx->srv, ts_pred_closed, &slot, T_WAIT_MS));

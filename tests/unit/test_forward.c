@@ -8,7 +8,7 @@
     tab, B is the executor with one fake tab
     (tests/support/fake_link) on its browser link. A third member, P, is a
     raw peer made of one ROUTER and one DEALER per node that speaks the wire
-    format directly (mesh_msg_encode/decode): for A it plays an executor
+    format directly (wire_msg_encode/decode): for A it plays an executor
     that stays silent, skips or repeats chunks, ends with a chunk count that
     does not add up, rejects with a state of its own and answers oddly; for B
     it plays an origin that sends hostile `fwd`s, duplicates (also while B is
@@ -42,7 +42,7 @@
 #include "node/tabs.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
-#include "protocol/mesh_msg.h"
+#include "protocol/wire.h"
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
 #include "tests/support/fake_arena.h"
@@ -94,7 +94,7 @@ static void s_peek(rec_t *r)
     mesh_peer_view_t v[8];
     size_t k = mesh_peers(r->peek_mesh, v, 8);
     for (size_t i = 0; i < k && i < 8; i++) {
-        const mesh_state_t *st = v[i].state;
+        const wire_state_t *st = v[i].state;
         if (strcmp(v[i].id, r->peek_id) != 0 || !st)
             continue;
         long long cool = st->node_cooled_remaining_ms;
@@ -208,7 +208,7 @@ typedef struct {
     int port;
     char ep[32];
     zsock_t *dealer[2]; /* to A, to B */
-    mesh_msg_t *rx;     /* forwarding messages received, in order */
+    wire_msg_t *rx;     /* forwarding messages received, in order */
     size_t n_rx, cap_rx;
     bool rx_lost; /* out of memory while keeping one */
 } peer_t;
@@ -249,10 +249,10 @@ static void s_on_capacity(void *arg)
     n->capacity++;
 }
 
-static void s_on_forward(void *arg, const mesh_msg_t *msg)
+static void s_on_forward(void *arg, const wire_msg_t *msg)
 {
     node_t *n = arg;
-    if (msg->type == MESH_FWD || msg->type == MESH_CANCEL) {
+    if (msg->type == WIRE_FWD || msg->type == WIRE_CANCEL) {
         if (n->remote)
             remote_handle(n->remote, msg);
     } else if (n->fwd) {
@@ -330,7 +330,7 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
                         .arg = n};
     n->mesh = mesh_new(&mc, env->loop);
     assert_non_null(n->mesh);
-    mesh_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
+    wire_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
     mesh_set_local(n->mesh, &st, false);
 
     forward_config_t fc = {.mesh = n->mesh,
@@ -371,11 +371,11 @@ static int s_node_index(env_t *env, const char *id)
 }
 
 /*  Sends m as member `from` on a DEALER. 0 or -1. */
-static int s_send_as(zsock_t *dealer, const char *from, mesh_msg_t *m)
+static int s_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
 {
     m->from = (char *)from;
     abuf_t b = ABUF_INIT;
-    int rc = mesh_msg_encode(m, &b);
+    int rc = wire_msg_encode(m, &b);
     if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
         rc = -1;
     abuf_free(&b);
@@ -383,29 +383,29 @@ static int s_send_as(zsock_t *dealer, const char *from, mesh_msg_t *m)
 }
 
 /*  Sends m from P to node `to` (0: A, 1: B). 0 or -1. */
-static int s_peer_send(env_t *env, int to, mesh_msg_t *m)
+static int s_peer_send(env_t *env, int to, wire_msg_t *m)
 {
     return s_send_as(env->p.dealer[to], T_PEER, m);
 }
 
-static void s_peer_keep(env_t *env, mesh_msg_t *m)
+static void s_peer_keep(env_t *env, wire_msg_t *m)
 {
     peer_t *p = &env->p;
     int from = s_node_index(env, m->from);
-    if (m->type == MESH_PING && from >= 0) {
-        mesh_msg_t ack = {.type = MESH_ACK, .seq = m->seq};
+    if (m->type == WIRE_PING && from >= 0) {
+        wire_msg_t ack = {.type = WIRE_ACK, .seq = m->seq};
         s_peer_send(env, from, &ack); /* a lost ack is a late one: the next ping retries */
     }
-    if (m->type < MESH_FWD || m->type > MESH_CANCEL) {
-        mesh_msg_clear(m);
+    if (m->type < WIRE_FWD || m->type > WIRE_CANCEL) {
+        wire_msg_clear(m);
         return;
     }
     if (p->n_rx == p->cap_rx) {
         size_t cap = p->cap_rx ? p->cap_rx * 2 : 64;
-        mesh_msg_t *rx = realloc(p->rx, cap * sizeof *rx);
+        wire_msg_t *rx = realloc(p->rx, cap * sizeof *rx);
         if (!rx) {
             p->rx_lost = true;
-            mesh_msg_clear(m);
+            wire_msg_clear(m);
             return;
         }
         p->rx = rx;
@@ -422,8 +422,8 @@ static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
     if (!z)
         return 0;
     zframe_t *body = zmsg_last(z);
-    mesh_msg_t m;
-    if (body && mesh_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == MESH_MSG_OK)
+    wire_msg_t m;
+    if (body && wire_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == WIRE_MSG_OK)
         s_peer_keep(env, &m);
     zmsg_destroy(&z);
     return 0;
@@ -461,8 +461,8 @@ static void s_peer_deafen(env_t *env)
 /*  Member id (listening on endpoint) introduces itself on dealer. */
 static void s_hello_as(zsock_t *dealer, const char *id, const char *endpoint)
 {
-    mesh_model_t model = {.name = T_MODEL, .arena_id = "a-1", .modality = "chat", .reason = ""};
-    mesh_state_t st = {.id = (char *)id,
+    wire_model_t model = {.name = T_MODEL, .arena_id = "a-1", .modality = "chat", .reason = ""};
+    wire_state_t st = {.id = (char *)id,
                        .name = (char *)id,
                        .endpoint = (char *)endpoint,
                        .http = "http://127.0.0.1:1",
@@ -474,7 +474,7 @@ static void s_hello_as(zsock_t *dealer, const char *id, const char *endpoint)
                        .p50_ms = -1,
                        .models = &model,
                        .n_models = 1};
-    mesh_msg_t m = {.type = MESH_HELLO, .states = &st, .n_states = 1};
+    wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
     assert_int_equal(s_send_as(dealer, id, &m), 0);
 }
 
@@ -505,23 +505,23 @@ static void s_peer_stop(env_t *env)
             zsock_destroy(&p->dealer[i]);
         }
     for (size_t i = 0; i < p->n_rx; i++)
-        mesh_msg_clear(&p->rx[i]);
+        wire_msg_clear(&p->rx[i]);
     free(p->rx);
     memset(p, 0, sizeof *p);
 }
 
 /*  The n-th (0-based) message of type t for rid (any rid when NULL) P got. */
-static const mesh_msg_t *s_peer_nth(const env_t *env, mesh_type_t t, const char *rid, size_t n)
+static const wire_msg_t *s_peer_nth(const env_t *env, wire_type_t t, const char *rid, size_t n)
 {
     for (size_t i = 0; i < env->p.n_rx; i++) {
-        const mesh_msg_t *m = &env->p.rx[i];
+        const wire_msg_t *m = &env->p.rx[i];
         if (m->type == t && (!rid || (m->rid && strcmp(m->rid, rid) == 0)) && n-- == 0)
             return m;
     }
     return NULL;
 }
 
-static size_t s_peer_count(const env_t *env, mesh_type_t t, const char *rid)
+static size_t s_peer_count(const env_t *env, wire_type_t t, const char *rid)
 {
     size_t n = 0;
     while (s_peer_nth(env, t, rid, n))
@@ -619,7 +619,7 @@ static void s_wait_final(env_t *env, rec_t *r)
 }
 
 typedef struct {
-    mesh_type_t type;
+    wire_type_t type;
     const char *rid;
     size_t n;
 } peer_wait_t;
@@ -631,11 +631,11 @@ static bool s_peer_has(env_t *env, const void *arg)
 }
 
 /*  Waits until P holds n messages of type for rid; returns the n-th. */
-static const mesh_msg_t *s_peer_wait(env_t *env, mesh_type_t type, const char *rid, size_t n)
+static const wire_msg_t *s_peer_wait(env_t *env, wire_type_t type, const char *rid, size_t n)
 {
     peer_wait_t w = {type, rid, n};
     if (!s_until(env, s_peer_has, &w, T_WAIT_MS))
-        fail_msg("P did not get %zu %s for %s within %d ms", n, mesh_type_name(type),
+        fail_msg("P did not get %zu %s for %s within %d ms", n, wire_type_name(type),
                  rid ? rid : "any rid", T_WAIT_MS);
     return s_peer_nth(env, type, rid, n - 1);
 }
@@ -644,8 +644,8 @@ static const mesh_msg_t *s_peer_wait(env_t *env, mesh_type_t type, const char *r
 static bool s_peer_final(env_t *env, const void *arg)
 {
     const char *rid = arg;
-    return s_peer_count(env, MESH_END, rid) || s_peer_count(env, MESH_FAIL, rid) ||
-           s_peer_count(env, MESH_REJECT, rid);
+    return s_peer_count(env, WIRE_END, rid) || s_peer_count(env, WIRE_FAIL, rid) ||
+           s_peer_count(env, WIRE_REJECT, rid);
 }
 
 typedef struct {
@@ -835,7 +835,7 @@ static rec_t *s_start(env_t *env, size_t i, const char *peer, const char *model,
 static void s_peer_fwd_dl(env_t *env, const char *rid, const char *body, size_t len,
                           long long deadline_ms)
 {
-    mesh_msg_t m = {.type = MESH_FWD,
+    wire_msg_t m = {.type = WIRE_FWD,
                     .rid = (char *)rid,
                     .model = T_MODEL,
                     .request = (char *)body,
@@ -863,15 +863,15 @@ static void s_peer_fwd_prompt(env_t *env, const char *rid, const char *prompt)
 static void s_peer_chunk(env_t *env, const char *rid, uint64_t seq, delta_kind_t kind,
                          const char *text)
 {
-    mesh_delta_t d = {kind, (char *)text, text ? strlen(text) : 0};
-    mesh_msg_t m = {
-        .type = MESH_CHUNK, .rid = (char *)rid, .chunk_seq = seq, .deltas = &d, .n_deltas = !!text};
+    wire_delta_t d = {kind, (char *)text, text ? strlen(text) : 0};
+    wire_msg_t m = {
+        .type = WIRE_CHUNK, .rid = (char *)rid, .chunk_seq = seq, .deltas = &d, .n_deltas = !!text};
     assert_int_equal(s_peer_send(env, 0, &m), 0);
 }
 
 static void s_peer_end(env_t *env, const char *rid)
 {
-    mesh_msg_t m = {.type = MESH_END,
+    wire_msg_t m = {.type = WIRE_END,
                     .rid = (char *)rid,
                     .finish_reason = "stop",
                     .prompt_tokens = 1,
@@ -882,7 +882,7 @@ static void s_peer_end(env_t *env, const char *rid)
 /*  The rid of the n-th (1-based) `fwd` P got from A. */
 static const char *s_peer_fwd_rid(env_t *env, size_t n)
 {
-    const mesh_msg_t *m = s_peer_wait(env, MESH_FWD, NULL, n);
+    const wire_msg_t *m = s_peer_wait(env, WIRE_FWD, NULL, n);
     assert_string_equal(m->from, env->a.id);
     return m->rid;
 }
@@ -1031,7 +1031,7 @@ static void test_executor_wire(void **state)
     env_t *env = *state;
     s_env_start(env, &(opts_t){0});
     s_peer_fwd_prompt(env, "wire-1", "[[fake:text text=\"abcdef\" piece=2 pt=3 ct=4]]");
-    const mesh_msg_t *end = s_peer_wait(env, MESH_END, "wire-1", 1);
+    const wire_msg_t *end = s_peer_wait(env, WIRE_END, "wire-1", 1);
     assert_string_equal(end->from, env->b.id);
     assert_string_equal(end->finish_reason, "stop");
     assert_int_equal(end->prompt_tokens, 3);
@@ -1039,9 +1039,9 @@ static void test_executor_wire(void **state)
     assert_true(end->has_chunks); /* the acceptance and three pieces went before it */
     assert_int_equal(end->chunks, 4);
     static const char *const pieces[] = {NULL, "ab", "cd", "ef"};
-    assert_int_equal(s_peer_count(env, MESH_CHUNK, "wire-1"), 4);
+    assert_int_equal(s_peer_count(env, WIRE_CHUNK, "wire-1"), 4);
     for (size_t i = 0; i < 4; i++) {
-        const mesh_msg_t *m = s_peer_nth(env, MESH_CHUNK, "wire-1", i);
+        const wire_msg_t *m = s_peer_nth(env, WIRE_CHUNK, "wire-1", i);
         assert_int_equal(m->chunk_seq, i);
         assert_int_equal(m->n_deltas, pieces[i] ? 1 : 0);
         if (pieces[i]) {
@@ -1051,8 +1051,8 @@ static void test_executor_wire(void **state)
         }
     }
     /* the end came after every chunk */
-    assert_true(end > s_peer_nth(env, MESH_CHUNK, "wire-1", 3));
-    assert_int_equal(s_peer_count(env, MESH_FAIL, "wire-1"), 0);
+    assert_true(end > s_peer_nth(env, WIRE_CHUNK, "wire-1", 3));
+    assert_int_equal(s_peer_count(env, WIRE_FAIL, "wire-1"), 0);
     s_assert_stats(&env->b, 0, 0);
 }
 
@@ -1240,10 +1240,10 @@ static void test_executor_bad_requests(void **state)
         s_peer_fwd(env, rid, body, len);
         abuf_free(&made);
         assert_true(s_until(env, s_peer_final, rid, T_WAIT_MS));
-        const mesh_msg_t *f = s_peer_nth(env, MESH_FAIL, rid, 0);
+        const wire_msg_t *f = s_peer_nth(env, WIRE_FAIL, rid, 0);
         if (!f)
             fail_msg("%s: no `fail` (reject %zu, end %zu)", cases[i].name,
-                     s_peer_count(env, MESH_REJECT, rid), s_peer_count(env, MESH_END, rid));
+                     s_peer_count(env, WIRE_REJECT, rid), s_peer_count(env, WIRE_END, rid));
         assert_false(f->retryable);
         if (strcmp(f->code, "invalid_request") != 0 && strcmp(f->code, "request_too_large") != 0)
             fail_msg("%s: code %s", cases[i].name, f->code);
@@ -1254,16 +1254,16 @@ static void test_executor_bad_requests(void **state)
         assert_true(f->message[0] != '\0');
         if (!s_clean_text(f->message))
             fail_msg("%s: the message is not clean text", cases[i].name);
-        assert_int_equal(s_peer_count(env, MESH_CHUNK, rid), 0);
-        assert_int_equal(s_peer_count(env, MESH_REJECT, rid), 0);
-        assert_int_equal(s_peer_count(env, MESH_END, rid), 0);
+        assert_int_equal(s_peer_count(env, WIRE_CHUNK, rid), 0);
+        assert_int_equal(s_peer_count(env, WIRE_REJECT, rid), 0);
+        assert_int_equal(s_peer_count(env, WIRE_END, rid), 0);
     }
     s_spin(env, 50);
     fake_link_counters_t c;
     s_counters(env, &c);
     assert_int_equal(c.fetches, 0);
     s_assert_stats(&env->b, 0, 0);
-    assert_int_equal(s_peer_count(env, MESH_FAIL, NULL), sizeof cases / sizeof cases[0]);
+    assert_int_equal(s_peer_count(env, WIRE_FAIL, NULL), sizeof cases / sizeof cases[0]);
 }
 
 /*  docs/mesh-protocol.md: "fail.msg is cleaned to valid UTF-8 without
@@ -1287,7 +1287,7 @@ static void test_fail_message_has_no_control_characters(void **state)
         char rid[32];
         snprintf(rid, sizeof rid, "ctl-%zu", i);
         s_peer_fwd(env, rid, cases[i].body, strlen(cases[i].body));
-        const mesh_msg_t *f = s_peer_wait(env, MESH_FAIL, rid, 1);
+        const wire_msg_t *f = s_peer_wait(env, WIRE_FAIL, rid, 1);
         assert_string_equal(f->code, "invalid_request");
         if (!s_clean_text(f->message))
             fail_msg("%s: the fail message carries a control character: \"%s\"", cases[i].name,
@@ -1303,22 +1303,22 @@ static void test_executor_duplicate_and_cancel(void **state)
     s_env_start(env, &(opts_t){0});
     s_peer_fwd_prompt(env, "dup-1", T_STALL);
     s_peer_fwd_prompt(env, "dup-1", T_STALL);
-    s_peer_wait(env, MESH_CHUNK, "dup-1", 1);
+    s_peer_wait(env, WIRE_CHUNK, "dup-1", 1);
     s_spin(env, T_SETTLE_MS);
-    assert_int_equal(s_peer_count(env, MESH_CHUNK, "dup-1"), 1);
+    assert_int_equal(s_peer_count(env, WIRE_CHUNK, "dup-1"), 1);
     assert_false(s_peer_final(env, "dup-1"));
     fake_link_counters_t c;
     s_counters(env, &c);
     assert_int_equal(c.fetches, 1);
     s_assert_stats(&env->b, 0, 1);
 
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "dup-1"};
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "dup-1"};
     assert_int_equal(s_peer_send(env, 1, &cancel), 0);
     s_wait_aborts(env, 1);
     s_wait_b_incoming(env, 0);
     /* again, and for a rid never sent: nothing happens */
     assert_int_equal(s_peer_send(env, 1, &cancel), 0);
-    mesh_msg_t stray = {.type = MESH_CANCEL, .rid = "never-sent"};
+    wire_msg_t stray = {.type = WIRE_CANCEL, .rid = "never-sent"};
     assert_int_equal(s_peer_send(env, 1, &stray), 0);
     s_spin(env, T_SETTLE_MS);
     assert_false(s_peer_final(env, "dup-1"));
@@ -1341,7 +1341,7 @@ static void test_accept_timeout(void **state)
     rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "are you there?");
     s_assert_stats(&env->a, 1, 0);
 
-    const mesh_msg_t *fwd = s_peer_wait(env, MESH_FWD, NULL, 1);
+    const wire_msg_t *fwd = s_peer_wait(env, WIRE_FWD, NULL, 1);
     assert_string_equal(fwd->from, env->a.id);
     assert_true(uuid_is_valid(fwd->rid));
     assert_string_equal(fwd->model, T_MODEL);
@@ -1353,7 +1353,7 @@ static void test_accept_timeout(void **state)
     assert_true(openai_request_equal(sent, want));
     openai_request_destroy(&sent);
     openai_request_destroy(&want);
-    char rid[MESH_MAX_ID + 1];
+    char rid[WIRE_MAX_ID + 1];
     snprintf(rid, sizeof rid, "%s", fwd->rid);
 
     s_wait_final(env, r);
@@ -1362,7 +1362,7 @@ static void test_accept_timeout(void **state)
     assert_int_equal(r->n_deltas, 0);
     if (took < accept_ms || took > accept_ms + 1000)
         fail_msg("failed after %lld ms, accept_ms is %lld", took, accept_ms);
-    s_peer_wait(env, MESH_CANCEL, rid, 1);
+    s_peer_wait(env, WIRE_CANCEL, rid, 1);
     s_assert_stats(&env->a, 0, 0);
     assert_int_equal(env->a.capacity, cap + 1);
 
@@ -1393,7 +1393,7 @@ static void test_idle_timeout(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fprintf(stderr, "  idle: %s\n", cases[i].name);
         rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "slow one");
-        char rid[MESH_MAX_ID + 1];
+        char rid[WIRE_MAX_ID + 1];
         snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
         s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL);
         long long last = zclock_mono();
@@ -1412,7 +1412,7 @@ static void test_idle_timeout(void **state)
         if (quiet < idle_ms || quiet > idle_ms + 1000)
             fail_msg("%s: failed after %lld ms of silence, idle_ms is %lld", cases[i].name, quiet,
                      idle_ms);
-        s_peer_wait(env, MESH_CANCEL, rid, 1);
+        s_peer_wait(env, WIRE_CANCEL, rid, 1);
         s_assert_stats(&env->a, 0, 0);
     }
 }
@@ -1442,7 +1442,7 @@ static void test_chunk_gap(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fprintf(stderr, "  gap: %s\n", cases[i].name);
         rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "count to three");
-        char rid[MESH_MAX_ID + 1];
+        char rid[WIRE_MAX_ID + 1];
         snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
         uint64_t next = 0;
         for (size_t k = 0; k < cases[i].n_steps; k++) {
@@ -1453,12 +1453,12 @@ static void test_chunk_gap(void **state)
         /* the rest of a "complete" answer arrives: ignored */
         s_peer_chunk(env, rid, next, DELTA_TEXT, "tail");
         s_peer_end(env, rid);
-        s_peer_wait(env, MESH_CANCEL, rid, 1);
+        s_peer_wait(env, WIRE_CANCEL, rid, 1);
         s_spin(env, T_SETTLE_MS);
         s_expect_fail(r, "upstream_error", cases[i].retryable, cases[i].after_content,
                       "lost a piece");
         assert_string_equal(s_str(&r->text), cases[i].text);
-        assert_int_equal(s_peer_count(env, MESH_CANCEL, rid), 1);
+        assert_int_equal(s_peer_count(env, WIRE_CANCEL, rid), 1);
         s_assert_stats(&env->a, 0, 0);
     }
 }
@@ -1475,7 +1475,7 @@ static void test_peer_answers(void **state)
         const char *name;
         const char *content; /* a delta before the final word; NULL: none (not even accepted) */
         delta_kind_t kind;
-        mesh_type_t type;
+        wire_type_t type;
         const char *code; /* fail */
         bool retry;       /* fail */
         long long cool_ms;
@@ -1485,37 +1485,37 @@ static void test_peer_answers(void **state)
         arena_fail_t cls;
         const char *needle;
     } cases[] = {
-        {"end", "Hi", DELTA_TEXT, MESH_END, NULL, false, 0, NULL, false, false, 0, NULL},
-        {"rate limited", NULL, DELTA_TEXT, MESH_FAIL, "rate_limited", true, 7000, "rate_limited",
+        {"end", "Hi", DELTA_TEXT, WIRE_END, NULL, false, 0, NULL, false, false, 0, NULL},
+        {"rate limited", NULL, DELTA_TEXT, WIRE_FAIL, "rate_limited", true, 7000, "rate_limited",
          true, false, ARENA_FAIL_RATE_LIMIT, "peer says no"},
-        {"unknown code", NULL, DELTA_TEXT, MESH_FAIL, "teapot_error", true, 0, "upstream_error",
+        {"unknown code", NULL, DELTA_TEXT, WIRE_FAIL, "teapot_error", true, 0, "upstream_error",
          true, false, ARENA_FAIL_OTHER, "peer says no"},
-        {"not retryable", NULL, DELTA_TEXT, MESH_FAIL, "content_rejected", false, 0,
+        {"not retryable", NULL, DELTA_TEXT, WIRE_FAIL, "content_rejected", false, 0,
          "content_rejected", false, false, ARENA_FAIL_OTHER, "peer says no"},
-        {"retryable, after content", "Hi", DELTA_TEXT, MESH_FAIL, "upstream_error", true, 0,
+        {"retryable, after content", "Hi", DELTA_TEXT, WIRE_FAIL, "upstream_error", true, 0,
          "upstream_error", false, true, ARENA_FAIL_OTHER, "peer says no"},
-        {"retryable, after a citation only", "[1] source", DELTA_CITATION, MESH_FAIL,
+        {"retryable, after a citation only", "[1] source", DELTA_CITATION, WIRE_FAIL,
          "upstream_error", true, 0, "upstream_error", true, false, ARENA_FAIL_OTHER, NULL},
-        {"retryable, after an empty delta", "", DELTA_TEXT, MESH_FAIL, "upstream_error", true, 0,
+        {"retryable, after an empty delta", "", DELTA_TEXT, WIRE_FAIL, "upstream_error", true, 0,
          "upstream_error", true, false, ARENA_FAIL_OTHER, NULL},
-        {"reject", NULL, DELTA_TEXT, MESH_REJECT, NULL, false, 0, "no_capacity", true, false,
+        {"reject", NULL, DELTA_TEXT, WIRE_REJECT, NULL, false, 0, "no_capacity", true, false,
          ARENA_FAIL_OTHER, "busy-here"},
-        {"reject after content", "Hi", DELTA_TEXT, MESH_REJECT, NULL, false, 0, "no_capacity",
+        {"reject after content", "Hi", DELTA_TEXT, WIRE_REJECT, NULL, false, 0, "no_capacity",
          false, true, ARENA_FAIL_OTHER, "busy-here"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fprintf(stderr, "  peer answer: %s\n", cases[i].name);
         rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "tell me");
-        char rid[MESH_MAX_ID + 1];
+        char rid[WIRE_MAX_ID + 1];
         snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
         if (cases[i].content) {
             s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL);
             s_peer_chunk(env, rid, 1, cases[i].kind, cases[i].content);
         }
         /* a final word for another request is not ours */
-        mesh_msg_t stray = {.type = MESH_END, .rid = "stray-rid", .finish_reason = "stop"};
+        wire_msg_t stray = {.type = WIRE_END, .rid = "stray-rid", .finish_reason = "stop"};
         assert_int_equal(s_peer_send(env, 0, &stray), 0);
-        mesh_msg_t m = {.type = cases[i].type,
+        wire_msg_t m = {.type = cases[i].type,
                         .rid = rid,
                         .finish_reason = "length",
                         .prompt_tokens = 5,
@@ -1543,7 +1543,7 @@ static void test_peer_answers(void **state)
             assert_int_equal(r->fail.cooled_ms, cases[i].cool_ms);
         }
         s_assert_stats(&env->a, 0, 0);
-        assert_int_equal(s_peer_count(env, MESH_CANCEL, rid), 0);
+        assert_int_equal(s_peer_count(env, WIRE_CANCEL, rid), 0);
     }
     s_spin(env, 50);
     for (size_t i = 0; i < T_RECS; i++)
@@ -1556,17 +1556,17 @@ static void test_chunk_many_deltas(void **state)
 {
     env_t *env = *state;
     s_env_start(env, &(opts_t){0});
-    mesh_delta_t first[] = {{DELTA_REASONING, "think", 5}, {DELTA_TEXT, "a", 1}};
-    mesh_delta_t second[] = {
+    wire_delta_t first[] = {{DELTA_REASONING, "think", 5}, {DELTA_TEXT, "a", 1}};
+    wire_delta_t second[] = {
         {DELTA_TEXT, "b", 1}, {DELTA_CITATION, "[1]", 3}, {DELTA_TEXT, "c", 1}};
 
     rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "several at once");
-    char rid[MESH_MAX_ID + 1];
+    char rid[WIRE_MAX_ID + 1];
     snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, 1));
-    mesh_msg_t m0 = {
-        .type = MESH_CHUNK, .rid = rid, .chunk_seq = 0, .deltas = first, .n_deltas = 2};
-    mesh_msg_t m1 = {
-        .type = MESH_CHUNK, .rid = rid, .chunk_seq = 1, .deltas = second, .n_deltas = 3};
+    wire_msg_t m0 = {
+        .type = WIRE_CHUNK, .rid = rid, .chunk_seq = 0, .deltas = first, .n_deltas = 2};
+    wire_msg_t m1 = {
+        .type = WIRE_CHUNK, .rid = rid, .chunk_seq = 1, .deltas = second, .n_deltas = 3};
     assert_int_equal(s_peer_send(env, 0, &m0), 0);
     assert_int_equal(s_peer_send(env, 0, &m1), 0);
     s_peer_end(env, rid);
@@ -1582,10 +1582,10 @@ static void test_chunk_many_deltas(void **state)
     r = s_start(env, 0, T_PEER, T_MODEL, "cut me off");
     r->abort_at = 2;
     snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, 2));
-    mesh_delta_t three[] = {{DELTA_TEXT, "x", 1}, {DELTA_TEXT, "y", 1}, {DELTA_TEXT, "z", 1}};
-    mesh_msg_t m = {.type = MESH_CHUNK, .rid = rid, .chunk_seq = 0, .deltas = three, .n_deltas = 3};
+    wire_delta_t three[] = {{DELTA_TEXT, "x", 1}, {DELTA_TEXT, "y", 1}, {DELTA_TEXT, "z", 1}};
+    wire_msg_t m = {.type = WIRE_CHUNK, .rid = rid, .chunk_seq = 0, .deltas = three, .n_deltas = 3};
     assert_int_equal(s_peer_send(env, 0, &m), 0);
-    s_peer_wait(env, MESH_CANCEL, rid, 1);
+    s_peer_wait(env, WIRE_CANCEL, rid, 1);
     s_peer_end(env, rid);
     s_spin(env, T_SETTLE_MS);
     assert_true(r->aborted);
@@ -1603,7 +1603,7 @@ static void test_other_sender_ignored(void **state)
     env_t *env = *state;
     s_env_start(env, &(opts_t){0});
     rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "who answers?");
-    char rid[MESH_MAX_ID + 1];
+    char rid[WIRE_MAX_ID + 1];
     snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, 1));
 
     zsock_t *inbox = zsock_new(ZMQ_ROUTER); /* Q's, never read */
@@ -1622,11 +1622,11 @@ static void test_other_sender_ignored(void **state)
     s_spin(env, 100);
     mesh_stats_t before, after;
     mesh_stats(env->a.mesh, &before);
-    mesh_delta_t d = {DELTA_TEXT, "forged", 6};
-    mesh_msg_t forged[] = {
-        {.type = MESH_CHUNK, .rid = rid, .chunk_seq = 0},
-        {.type = MESH_CHUNK, .rid = rid, .chunk_seq = 1, .deltas = &d, .n_deltas = 1},
-        {.type = MESH_END, .rid = rid, .finish_reason = "stop"},
+    wire_delta_t d = {DELTA_TEXT, "forged", 6};
+    wire_msg_t forged[] = {
+        {.type = WIRE_CHUNK, .rid = rid, .chunk_seq = 0},
+        {.type = WIRE_CHUNK, .rid = rid, .chunk_seq = 1, .deltas = &d, .n_deltas = 1},
+        {.type = WIRE_END, .rid = rid, .finish_reason = "stop"},
     };
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(s_send_as(q, "peer-q", &forged[i]), 0);
@@ -1660,7 +1660,7 @@ static void test_lost_chunk(void **state)
     char prompt[64];
     snprintf(prompt, sizeof prompt, "[[fake:drip ms=200 count=%zu]]", pieces);
     s_peer_fwd_prompt(env, "lost-1", prompt);
-    s_peer_wait(env, MESH_CHUNK, "lost-1", 2); /* accepted, and a first piece */
+    s_peer_wait(env, WIRE_CHUNK, "lost-1", 2); /* accepted, and a first piece */
 
     mesh_stats_t st;
     mesh_stats(env->b.mesh, &st);
@@ -1678,23 +1678,23 @@ static void test_lost_chunk(void **state)
 
     if (!s_until(env, s_peer_final, "lost-1", 2 * T_WAIT_MS))
         fail_msg("no final word for the cut answer");
-    assert_int_equal(s_peer_count(env, MESH_END, "lost-1"), 0);
-    const mesh_msg_t *f = s_peer_nth(env, MESH_FAIL, "lost-1", 0);
+    assert_int_equal(s_peer_count(env, WIRE_END, "lost-1"), 0);
+    const wire_msg_t *f = s_peer_nth(env, WIRE_FAIL, "lost-1", 0);
     assert_non_null(f);
     assert_false(f->retryable);
     assert_string_equal(f->code, "upstream_error");
     assert_non_null(strstr(f->message, "could not be relayed"));
     /* fewer pieces arrived than were sent, in increasing seq, and the seq
        of those after the loss skips the lost ones (an origin sees the gap) */
-    size_t n = s_peer_count(env, MESH_CHUNK, "lost-1");
+    size_t n = s_peer_count(env, WIRE_CHUNK, "lost-1");
     assert_true(n < pieces + 1);
     for (size_t i = 1; i < n; i++)
-        assert_true(s_peer_nth(env, MESH_CHUNK, "lost-1", i)->chunk_seq >
-                    s_peer_nth(env, MESH_CHUNK, "lost-1", i - 1)->chunk_seq);
-    assert_true(s_peer_nth(env, MESH_CHUNK, "lost-1", n - 1)->chunk_seq > n - 1);
+        assert_true(s_peer_nth(env, WIRE_CHUNK, "lost-1", i)->chunk_seq >
+                    s_peer_nth(env, WIRE_CHUNK, "lost-1", i - 1)->chunk_seq);
+    assert_true(s_peer_nth(env, WIRE_CHUNK, "lost-1", n - 1)->chunk_seq > n - 1);
     /* its count says how many it sent, lost ones included */
     assert_true(f->has_chunks);
-    assert_true(f->chunks > s_peer_nth(env, MESH_CHUNK, "lost-1", n - 1)->chunk_seq);
+    assert_true(f->chunks > s_peer_nth(env, WIRE_CHUNK, "lost-1", n - 1)->chunk_seq);
     s_assert_stats(&env->b, 0, 0);
     fake_link_counters_t c;
     s_counters(env, &c);
@@ -1795,10 +1795,10 @@ static void test_peer_gone(void **state)
 
     /* P forwards to B, then leaves: both nodes hear it through the mesh */
     s_peer_fwd_prompt(env, "gone-p", T_STALL);
-    s_peer_wait(env, MESH_CHUNK, "gone-p", 1);
+    s_peer_wait(env, WIRE_CHUNK, "gone-p", 1);
     s_assert_stats(&env->b, 0, 1);
     for (int to = 0; to < 2; to++) {
-        mesh_msg_t leave = {.type = MESH_LEAVE, .incarnation = 1};
+        wire_msg_t leave = {.type = WIRE_LEAVE, .incarnation = 1};
         assert_int_equal(s_peer_send(env, to, &leave), 0);
     }
     s_wait_final(env, r2);
@@ -1839,7 +1839,7 @@ static void test_stats(void **state)
     s_assert_stats(&env->a, 1, 0);
     s_wait_b_incoming(env, 2);
     /* P cancels its own */
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "st-1"};
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "st-1"};
     assert_int_equal(s_peer_send(env, 1, &cancel), 0);
     s_wait_b_incoming(env, 1);
     /* the last one */
@@ -1858,7 +1858,7 @@ static void test_start_refused(void **state)
 {
     env_t *env = *state;
     s_env_start(env, &(opts_t){0});
-    char too_long[MESH_MAX_ID + 2];
+    char too_long[WIRE_MAX_ID + 2];
     memset(too_long, 'x', sizeof too_long - 1);
     too_long[sizeof too_long - 1] = '\0';
     const char *peers[] = {"no-such-peer", env->a.id, too_long, ""};
@@ -1876,10 +1876,10 @@ static void test_start_refused(void **state)
     s_assert_stats(&env->a, 0, 0);
     assert_int_equal(env->a.capacity, 0);
     assert_int_equal(r->n_deltas + (size_t)r->n_end + (size_t)r->n_fail, 0);
-    assert_int_equal(s_peer_count(env, MESH_FWD, NULL), 0);
+    assert_int_equal(s_peer_count(env, WIRE_FWD, NULL), 0);
 
     /* a peer that left is not a target any more */
-    mesh_msg_t leave = {.type = MESH_LEAVE, .incarnation = 1};
+    wire_msg_t leave = {.type = WIRE_LEAVE, .incarnation = 1};
     assert_int_equal(s_peer_send(env, 0, &leave), 0);
     long long deadline = zclock_mono() + T_WAIT_MS;
     while (env->a.gone == 0 && zclock_mono() < deadline)
@@ -1901,16 +1901,16 @@ static void test_destroy_in_flight(void **state)
     s_env_start(env, &(opts_t){0});
     rec_t *r0 = s_start(env, 0, env->b.id, T_MODEL, T_STALL);
     rec_t *r1 = s_start(env, 1, T_PEER, T_MODEL, "on P");
-    char rid1[MESH_MAX_ID + 1];
+    char rid1[WIRE_MAX_ID + 1];
     snprintf(rid1, sizeof rid1, "%s", s_peer_fwd_rid(env, 1));
     s_peer_chunk(env, rid1, 0, DELTA_TEXT, NULL);
     s_peer_fwd_prompt(env, "d-1", T_STALL);
-    s_peer_wait(env, MESH_CHUNK, "d-1", 1);
+    s_peer_wait(env, WIRE_CHUNK, "d-1", 1);
     s_wait_b_incoming(env, 2);
 
     remote_destroy(&env->b.remote);
     assert_null(env->b.remote);
-    const mesh_msg_t *f = s_peer_wait(env, MESH_FAIL, "d-1", 1);
+    const wire_msg_t *f = s_peer_wait(env, WIRE_FAIL, "d-1", 1);
     assert_string_equal(f->code, "no_capacity");
     assert_true(f->retryable);
     assert_non_null(strstr(f->message, "shutting down"));
@@ -1923,7 +1923,7 @@ static void test_destroy_in_flight(void **state)
     size_t cap = env->a.capacity;
     forward_destroy(&env->a.fwd);
     r1->fwd = NULL; /* freed with A's forward_t */
-    s_peer_wait(env, MESH_CANCEL, rid1, 1);
+    s_peer_wait(env, WIRE_CANCEL, rid1, 1);
     s_spin(env, 50);
     assert_int_equal(r1->n_end + r1->n_fail + r1->late, 0);
     assert_int_equal(env->a.capacity, cap);
@@ -1939,18 +1939,18 @@ static void s_publish_b(env_t *env)
     static const char *const names[] = {T_MODEL, T_MODEL_2};
     node_t *n = &env->b;
     long long now = zclock_time();
-    mesh_model_t models[2];
+    wire_model_t models[2];
     for (size_t i = 0; i < 2; i++) {
         const char *reason = NULL;
         long long left = cooldown_remaining(n->cooldowns, n->id, names[i], now, &reason);
-        models[i] = (mesh_model_t){.name = (char *)names[i],
+        models[i] = (wire_model_t){.name = (char *)names[i],
                                    .arena_id = "a-1",
                                    .modality = "chat",
                                    .cooled_remaining_ms = left > 0 ? left : 0,
                                    .reason = (char *)(left > 0 && reason ? reason : "")};
     }
     long long node = cooldown_remaining(n->cooldowns, n->id, COOLDOWN_ALL, now, NULL);
-    mesh_state_t st = {.name = "node-b",
+    wire_state_t st = {.name = "node-b",
                        .http = "http://127.0.0.1:1",
                        .tabs = 1,
                        .tabs_healthy = 1,
@@ -1981,10 +1981,10 @@ static void test_reject_carries_state(void **state)
         char *body = s_body(cases[i].model, "hi");
         s_peer_fwd(env, cases[i].rid, body, strlen(body));
         free(body);
-        const mesh_msg_t *rj = s_peer_wait(env, MESH_REJECT, cases[i].rid, 1);
+        const wire_msg_t *rj = s_peer_wait(env, WIRE_REJECT, cases[i].rid, 1);
         assert_string_equal(rj->reason, cases[i].reason);
         assert_int_equal(rj->n_states, 1);
-        const mesh_state_t *st = &rj->states[0];
+        const wire_state_t *st = &rj->states[0];
         assert_string_equal(st->id, env->b.id);
         assert_string_equal(st->endpoint, mesh_endpoint(env->b.mesh));
         assert_string_equal(st->name, "node-b");
@@ -1998,7 +1998,7 @@ static void test_reject_carries_state(void **state)
         if (left <= 55000 || left > 60000)
             fail_msg("the cooldown travels as %lld ms left", left);
     }
-    assert_int_equal(s_peer_count(env, MESH_CHUNK, NULL), 0);
+    assert_int_equal(s_peer_count(env, WIRE_CHUNK, NULL), 0);
 }
 
 /*  The state a `reject` carries reaches the origin's table as a push from
@@ -2036,14 +2036,14 @@ static void test_reject_state_applied(void **state)
         r->peek_mesh = env->a.mesh;
         r->peek_id = T_PEER;
         r->peek_model = T_MODEL;
-        char rid[MESH_MAX_ID + 1];
+        char rid[WIRE_MAX_ID + 1];
         snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
-        mesh_model_t model = {.name = T_MODEL,
+        wire_model_t model = {.name = T_MODEL,
                               .arena_id = "a-1",
                               .modality = "chat",
                               .cooled_remaining_ms = cases[i].cool_ms,
                               .reason = cases[i].cool_ms ? "rate_limited" : ""};
-        mesh_state_t st = {.id = T_PEER,
+        wire_state_t st = {.id = T_PEER,
                            .name = T_PEER,
                            .endpoint = env->p.ep,
                            .http = "http://127.0.0.1:1",
@@ -2055,7 +2055,7 @@ static void test_reject_state_applied(void **state)
                            .p50_ms = -1,
                            .models = &model,
                            .n_models = 1};
-        mesh_msg_t m = {.type = MESH_REJECT,
+        wire_msg_t m = {.type = WIRE_REJECT,
                         .rid = rid,
                         .reason = "cooling-here",
                         .states = cases[i].with_state ? &st : NULL,
@@ -2093,20 +2093,20 @@ static void test_executor_duplicate_when_full(void **state)
         fprintf(stderr, "  duplicate while full: %s\n", cases[i].name);
         s_env_start(env, &cases[i].opts);
         s_peer_fwd_prompt(env, "full-1", T_STALL);
-        s_peer_wait(env, MESH_CHUNK, "full-1", 1);
+        s_peer_wait(env, WIRE_CHUNK, "full-1", 1);
         s_wait_b_incoming(env, 1);
         s_peer_fwd_prompt(env, "full-1", T_STALL); /* the duplicate */
         s_peer_fwd_prompt(env, "full-2", T_STALL); /* B is full indeed */
-        const mesh_msg_t *rj = s_peer_wait(env, MESH_REJECT, "full-2", 1);
+        const wire_msg_t *rj = s_peer_wait(env, WIRE_REJECT, "full-2", 1);
         assert_string_equal(rj->reason, cases[i].reason);
         s_spin(env, T_SETTLE_MS);
-        assert_int_equal(s_peer_count(env, MESH_CHUNK, "full-1"), 1);
+        assert_int_equal(s_peer_count(env, WIRE_CHUNK, "full-1"), 1);
         assert_false(s_peer_final(env, "full-1"));
         fake_link_counters_t c;
         s_counters(env, &c);
         assert_int_equal(c.fetches, 1);
         s_assert_stats(&env->b, 0, 1);
-        mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "full-1"};
+        wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "full-1"};
         assert_int_equal(s_peer_send(env, 1, &cancel), 0);
         s_wait_aborts(env, 1);
         s_wait_b_incoming(env, 0);
@@ -2129,7 +2129,7 @@ static void test_end_chunk_count(void **state)
     static const struct {
         const char *name;
         const char *pieces[3]; /* sent as seq 1, 2 … after the acceptance (seq 0) */
-        mesh_type_t type;
+        wire_type_t type;
         bool has_count;
         uint64_t count;
         /* expected (code NULL: an end) */
@@ -2137,10 +2137,10 @@ static void test_end_chunk_count(void **state)
         bool retryable, after_content;
         const char *text, *needle;
     } cases[] = {
-        {"the count matches", {"He", "llo"}, MESH_END, true, 3, NULL, false, false, "Hello", NULL},
+        {"the count matches", {"He", "llo"}, WIRE_END, true, 3, NULL, false, false, "Hello", NULL},
         {"the last chunk lost",
          {"He"},
-         MESH_END,
+         WIRE_END,
          true,
          3,
          "upstream_error",
@@ -2150,7 +2150,7 @@ static void test_end_chunk_count(void **state)
          "sent 3 chunks, 2 arrived"},
         {"every content chunk lost",
          {NULL},
-         MESH_END,
+         WIRE_END,
          true,
          3,
          "upstream_error",
@@ -2160,7 +2160,7 @@ static void test_end_chunk_count(void **state)
          "sent 3 chunks, 1 arrived"},
         {"more arrived than it sent",
          {"He", "llo"},
-         MESH_END,
+         WIRE_END,
          true,
          2,
          "upstream_error",
@@ -2168,10 +2168,10 @@ static void test_end_chunk_count(void **state)
          true,
          "Hello",
          "lost a piece"},
-        {"no count", {"He"}, MESH_END, false, 0, NULL, false, false, "He", NULL},
+        {"no count", {"He"}, WIRE_END, false, 0, NULL, false, false, "He", NULL},
         {"a fail whose count differs",
          {NULL},
-         MESH_FAIL,
+         WIRE_FAIL,
          true,
          5,
          "rate_limited",
@@ -2183,13 +2183,13 @@ static void test_end_chunk_count(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fprintf(stderr, "  chunk count: %s\n", cases[i].name);
         rec_t *r = s_start(env, 0, T_PEER, T_MODEL, "count them");
-        char rid[MESH_MAX_ID + 1];
+        char rid[WIRE_MAX_ID + 1];
         snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, i + 1));
         s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL);
         uint64_t seq = 1;
         for (size_t k = 0; k < 3 && cases[i].pieces[k]; k++)
             s_peer_chunk(env, rid, seq++, DELTA_TEXT, cases[i].pieces[k]);
-        mesh_msg_t m = {.type = cases[i].type,
+        wire_msg_t m = {.type = cases[i].type,
                         .rid = rid,
                         .finish_reason = "stop",
                         .prompt_tokens = 1,
@@ -2211,7 +2211,7 @@ static void test_end_chunk_count(void **state)
             s_expect_fail(r, cases[i].code, cases[i].retryable, cases[i].after_content,
                           cases[i].needle);
         }
-        assert_int_equal(s_peer_count(env, MESH_CANCEL, rid), 0); /* it has ended there */
+        assert_int_equal(s_peer_count(env, WIRE_CANCEL, rid), 0); /* it has ended there */
         s_assert_stats(&env->a, 0, 0);
     }
     s_spin(env, 50);
@@ -2264,9 +2264,9 @@ static void test_first_byte_deadline(void **state)
             if (!s_until(env, s_peer_final, "fb-1", T_WAIT_MS))
                 fail_msg("%s: no final word", cases[i].name);
             long long took = zclock_mono() - t0;
-            size_t chunks = s_peer_count(env, MESH_CHUNK, "fb-1");
-            const mesh_msg_t *f = s_peer_nth(env, MESH_FAIL, "fb-1", 0);
-            const mesh_msg_t *end = s_peer_nth(env, MESH_END, "fb-1", 0);
+            size_t chunks = s_peer_count(env, WIRE_CHUNK, "fb-1");
+            const wire_msg_t *f = s_peer_nth(env, WIRE_FAIL, "fb-1", 0);
+            const wire_msg_t *end = s_peer_nth(env, WIRE_END, "fb-1", 0);
             if (cases[i].limit_ms) {
                 if (!f)
                     fail_msg("%s: no `fail`", cases[i].name);

@@ -25,7 +25,7 @@
 
 #include "browser_link/link.h"
 #include "protocol/abuf.h"
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 
 #define S_TOKEN "secret-token-123"
 
@@ -107,15 +107,15 @@ static void s_tc_received(tc_t *t)
     t->n_rx++;
     if (!t->auto_pong)
         return;
-    link_frame_t f;
-    if (link_frame_decode(t->rx[t->n_rx - 1], t->rx_len[t->n_rx - 1], &f, NULL, 0) == LINK_OK &&
-        f.type == LINK_PING) {
+    frame_t f;
+    if (frame_decode(t->rx[t->n_rx - 1], t->rx_len[t->n_rx - 1], &f, NULL, 0) == FRAME_OK &&
+        f.type == FRAME_PING) {
         abuf_t b = ABUF_INIT;
-        assert_int_equal(link_encode_pong(&b, f.t), 0);
+        assert_int_equal(frame_encode_pong(&b, f.t), 0);
         s_tc_push(t, b.data, b.len, 1);
         abuf_free(&b);
     }
-    link_frame_clear(&f);
+    frame_clear(&f);
 }
 
 static int s_tc_writeable(tc_t *t)
@@ -312,7 +312,7 @@ static void s_connect(env_t *e, tc_t *t, const char *origin)
 static void s_hello(tc_t *t, const char *token, const char *tab)
 {
     abuf_t b = ABUF_INIT;
-    assert_int_equal(link_encode_hello(&b, token, tab, "https://lmarena.ai/c/1", "TestUA/1.0"), 0);
+    assert_int_equal(frame_encode_hello(&b, token, tab, "https://lmarena.ai/c/1", "TestUA/1.0"), 0);
     s_tc_send(t, b.data);
     abuf_free(&b);
 }
@@ -335,14 +335,14 @@ static size_t s_count_ev(const env_t *e, link_ev_kind_t kind, const char *tab)
 }
 
 /*  Index of the first received message of that type, or -1. */
-static long s_find_rx(const tc_t *t, link_type_t type, size_t from)
+static long s_find_rx(const tc_t *t, frame_type_t type, size_t from)
 {
     for (size_t i = from; i < t->n_rx; i++) {
-        link_frame_t f;
-        if (link_frame_decode(t->rx[i], t->rx_len[i], &f, NULL, 0) != LINK_OK)
+        frame_t f;
+        if (frame_decode(t->rx[i], t->rx_len[i], &f, NULL, 0) != FRAME_OK)
             continue;
         bool hit = f.type == type;
-        link_frame_clear(&f);
+        frame_clear(&f);
         if (hit)
             return (long)i;
     }
@@ -557,12 +557,12 @@ static void test_hello_frames_gone(void **state)
     long h = s_find_ev(&e, LINK_EV_HELLO, "tab-A", 0);
     assert_string_equal(e.ev[h].href, "https://lmarena.ai/c/1");
     assert_string_equal(e.ev[h].ua, "TestUA/1.0");
-    link_frame_t f;
+    frame_t f;
     long w = s_find_rx(&t, LINK_WELCOME, 0);
-    assert_int_equal(link_frame_decode(t.rx[w], t.rx_len[w], &f, NULL, 0), LINK_OK);
+    assert_int_equal(frame_decode(t.rx[w], t.rx_len[w], &f, NULL, 0), FRAME_OK);
     assert_string_equal(f.node, "test-node");
-    assert_string_equal(f.version, LINK_PROTOCOL_VERSION);
-    link_frame_clear(&f);
+    assert_string_equal(f.version, FRAME_PROTOCOL_VERSION);
+    frame_clear(&f);
 
     /* tab → node: exact text, multi-byte UTF-8 and a raw NUL included */
     static const char frame[] =
@@ -688,7 +688,7 @@ static void test_replaced(void **state)
     s_tc_free(&b);
 }
 
-static size_t s_count_rx(const tc_t *t, link_type_t type)
+static size_t s_count_rx(const tc_t *t, frame_type_t type)
 {
     size_t n = 0;
     for (long i = s_find_rx(t, type, 0); i >= 0; i = s_find_rx(t, type, (size_t)i + 1))
@@ -714,7 +714,7 @@ static void test_ping_and_silence(void **state)
     assert_true(mute.closed);
     assert_int_equal(mute.close_code, 4408);
     assert_true(took >= 400 && took < 2000);
-    assert_true(s_count_rx(&mute, LINK_PING) >= 2);
+    assert_true(s_count_rx(&mute, FRAME_PING) >= 2);
     S_WAIT(&e, s_find_ev(&e, LINK_EV_GONE, "tab-mute", 0) >= 0, 2000);
     long g = s_find_ev(&e, LINK_EV_GONE, "tab-mute", 0);
     assert_true(g >= 0);
@@ -723,15 +723,15 @@ static void test_ping_and_silence(void **state)
     /* the tab that answers stays, and its pongs reach the node */
     s_settle(&e, 800);
     assert_false(live.closed);
-    assert_true(s_count_rx(&live, LINK_PING) >= 5);
+    assert_true(s_count_rx(&live, FRAME_PING) >= 5);
     assert_int_equal(s_count_ev(&e, LINK_EV_GONE, "tab-live"), 0);
     long p = s_find_ev(&e, LINK_EV_FRAME, "tab-live", 0);
     assert_true(p >= 0);
-    link_frame_t f;
-    assert_int_equal(link_frame_decode(e.ev[p].text, e.ev[p].len, &f, NULL, 0), LINK_OK);
-    assert_int_equal(f.type, LINK_PONG);
+    frame_t f;
+    assert_int_equal(frame_decode(e.ev[p].text, e.ev[p].len, &f, NULL, 0), FRAME_OK);
+    assert_int_equal(f.type, FRAME_PONG);
     assert_true(f.t > 0);
-    link_frame_clear(&f);
+    frame_clear(&f);
     s_env_stop(&e);
     s_tc_free(&live);
     s_tc_free(&mute);
@@ -874,7 +874,7 @@ static void test_close_tab(void **state)
     assert_true(t.closed);
     assert_int_equal(t.close_code, 4000);
     assert_string_equal(t.close_reason, "bye now");
-    assert_true(s_find_rx(&t, LINK_RELOAD, 0) >= 0);
+    assert_true(s_find_rx(&t, FRAME_RELOAD, 0) >= 0);
     long g = s_find_ev(&e, LINK_EV_GONE, "tab-C", 0);
     assert_true(g >= 0);
     assert_string_equal(e.ev[g].text, "bye now");
@@ -892,7 +892,7 @@ static void test_api_bounds(void **state)
     assert_int_equal(link_recv(e.link, &ev), -1);
     assert_int_equal(link_send(e.link, NULL, "x", 1), -1);
     assert_int_equal(link_send(e.link, "", "x", 1), -1);
-    char longtab[LINK_MAX_ID + 2];
+    char longtab[FRAME_MAX_ID + 2];
     memset(longtab, 't', sizeof longtab - 1);
     longtab[sizeof longtab - 1] = '\0';
     assert_int_equal(link_send(e.link, longtab, "x", 1), -1);

@@ -32,7 +32,7 @@
 #include "mesh/mesh.h"
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
-#include "protocol/mesh_msg.h"
+#include "protocol/wire.h"
 
 extern char **environ;
 
@@ -40,6 +40,7 @@ extern char **environ;
 #define S_PING 100
 #define S_SUSPECT 400
 #define S_DEAD 1000
+#define S_SLOW_GOSSIP 60000 /* no anti-entropy round within a test */
 
 /* ------------------------------------------------------------- log capture */
 
@@ -110,21 +111,21 @@ static void s_live_sweep(zloop_t *loop)
 /* ------------------------------------------------------------------ nodes */
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];
+    char id[WIRE_MAX_ID + 1];
     mesh_liveness_t l;
     int64_t at;
 } ev_t;
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];
-    char ep[MESH_MAX_NAME + 1];
+    char id[WIRE_MAX_ID + 1];
+    char ep[WIRE_MAX_NAME + 1];
     bool forget;
 } persist_t;
 
 typedef struct {
-    mesh_type_t type;
-    char rid[MESH_MAX_ID + 1];
-    char from[MESH_MAX_ID + 1];
+    wire_type_t type;
+    char rid[WIRE_MAX_ID + 1];
+    char from[WIRE_MAX_ID + 1];
     uint64_t seq;
     char text[64];
 } fwd_t;
@@ -142,7 +143,7 @@ typedef struct {
 } opts_t;
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];
+    char id[WIRE_MAX_ID + 1];
     mesh_t *mesh;
     ev_t ev[256];
     size_t n_ev;
@@ -181,7 +182,7 @@ static void s_on_persist(void *arg, const char *id, const char *ep, bool forget)
     }
 }
 
-static void s_on_forward(void *arg, const mesh_msg_t *m)
+static void s_on_forward(void *arg, const wire_msg_t *m)
 {
     node_t *n = arg;
     if (n->n_fwd == n->cap_fwd) {
@@ -195,9 +196,9 @@ static void s_on_forward(void *arg, const mesh_msg_t *m)
     snprintf(f->rid, sizeof f->rid, "%s", m->rid ? m->rid : "");
     snprintf(f->from, sizeof f->from, "%s", m->from);
     f->seq = m->chunk_seq;
-    if (m->type == MESH_CHUNK && m->n_deltas)
+    if (m->type == WIRE_CHUNK && m->n_deltas)
         snprintf(f->text, sizeof f->text, "%.*s", (int)m->deltas[0].len, m->deltas[0].text);
-    else if (m->type == MESH_FWD)
+    else if (m->type == WIRE_FWD)
         snprintf(f->text, sizeof f->text, "%.*s", (int)m->request_len, m->request);
 }
 
@@ -226,10 +227,10 @@ static void s_cfg(mesh_config_t *c, node_t *n, const opts_t *o)
 }
 
 /*  A plain state for node n: name = id, one model. */
-static void s_state(mesh_state_t *st, const char *name, mesh_model_t *model, int64_t cooled)
+static void s_state(wire_state_t *st, const char *name, wire_model_t *model, int64_t cooled)
 {
     memset(st, 0, sizeof *st);
-    *model = (mesh_model_t){.name = "gpt-test",
+    *model = (wire_model_t){.name = "gpt-test",
                             .arena_id = "a-1",
                             .modality = "chat",
                             .cooled_remaining_ms = cooled,
@@ -253,8 +254,8 @@ static void s_node_start(zloop_t *loop, node_t *n, const opts_t *o)
     n->mesh = mesh_new(&c, loop);
     assert_non_null(n->mesh);
     s_live_add((void **)s_live_mesh, n->mesh);
-    mesh_state_t st;
-    mesh_model_t m;
+    wire_state_t st;
+    wire_model_t m;
     s_state(&st, n->id, &m, 0);
     mesh_set_local(n->mesh, &st, false);
 }
@@ -370,37 +371,37 @@ static void s_join(zloop_t *loop, node_t **nodes, size_t n)
 /* ------------------------------------------------------------ a fake peer */
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];
+    char id[WIRE_MAX_ID + 1];
     zloop_t *loop;
     zsock_t *dealer; /* to the mesh under test, identity = id */
     zsock_t *router; /* what the mesh dials back */
     char ep[64];
-    mesh_msg_t *rx;
+    wire_msg_t *rx;
     size_t n_rx, cap_rx;
     bool auto_ack;
-    const mesh_state_t *vouch; /* answer every digest with a delta holding it */
+    const wire_state_t *vouch; /* answer every digest with a delta holding it */
 } fake_t;
 
-static void s_fake_answer(fake_t *f, mesh_msg_t *m)
+static void s_fake_answer(fake_t *f, wire_msg_t *m)
 {
     abuf_t b = ABUF_INIT;
     m->from = f->id;
-    assert_int_equal(mesh_msg_encode(m, &b), 0);
+    assert_int_equal(wire_msg_encode(m, &b), 0);
     zmq_send(zsock_resolve(f->dealer), b.data, b.len, ZMQ_DONTWAIT);
     abuf_free(&b);
 }
 
 static void s_fake_keep(fake_t *f, const uint8_t *buf, size_t len)
 {
-    mesh_msg_t m;
-    if (mesh_msg_decode(buf, len, &m, NULL, 0) != MESH_MSG_OK)
+    wire_msg_t m;
+    if (wire_msg_decode(buf, len, &m, NULL, 0) != WIRE_MSG_OK)
         return;
-    if (m.type == MESH_PING && f->auto_ack) {
-        mesh_msg_t ack = {.type = MESH_ACK, .seq = m.seq};
+    if (m.type == WIRE_PING && f->auto_ack) {
+        wire_msg_t ack = {.type = WIRE_ACK, .seq = m.seq};
         s_fake_answer(f, &ack);
     }
-    if (m.type == MESH_DIGEST && f->vouch) {
-        mesh_msg_t delta = {.type = MESH_DELTA, .states = (mesh_state_t *)f->vouch, .n_states = 1};
+    if (m.type == WIRE_DIGEST && f->vouch) {
+        wire_msg_t delta = {.type = WIRE_DELTA, .states = (wire_state_t *)f->vouch, .n_states = 1};
         s_fake_answer(f, &delta);
     }
     if (f->n_rx == f->cap_rx) {
@@ -458,7 +459,7 @@ static void s_fake_destroy(fake_t *f)
     zsock_destroy(&f->dealer);
     zsock_destroy(&f->router);
     for (size_t i = 0; i < f->n_rx; i++)
-        mesh_msg_clear(&f->rx[i]);
+        wire_msg_clear(&f->rx[i]);
     free(f->rx);
 }
 
@@ -467,30 +468,30 @@ static void s_fake_raw(fake_t *f, const void *buf, size_t len)
     assert_true(zmq_send(zsock_resolve(f->dealer), buf, len, ZMQ_DONTWAIT) >= 0);
 }
 
-static void s_fake_send(fake_t *f, mesh_msg_t *m)
+static void s_fake_send(fake_t *f, wire_msg_t *m)
 {
     abuf_t b = ABUF_INIT;
     if (!m->from)
         m->from = f->id;
-    assert_int_equal(mesh_msg_encode(m, &b), 0);
+    assert_int_equal(wire_msg_encode(m, &b), 0);
     s_fake_raw(f, b.data, b.len);
     abuf_free(&b);
 }
 
 static void s_fake_hello(fake_t *f, const char *endpoint)
 {
-    mesh_model_t model;
-    mesh_state_t st;
+    wire_model_t model;
+    wire_state_t st;
     s_state(&st, "fake", &model, 0);
     st.id = f->id;
     st.endpoint = (char *)(endpoint ? endpoint : f->ep);
     st.version = 1;
     st.incarnation = 1;
-    mesh_msg_t m = {.type = MESH_HELLO, .states = &st, .n_states = 1};
+    wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
     s_fake_send(f, &m);
 }
 
-static const mesh_msg_t *s_fake_got(fake_t *f, mesh_type_t t, size_t from)
+static const wire_msg_t *s_fake_got(fake_t *f, wire_type_t t, size_t from)
 {
     for (size_t i = from; i < f->n_rx; i++)
         if (f->rx[i].type == t)
@@ -500,7 +501,7 @@ static const mesh_msg_t *s_fake_got(fake_t *f, mesh_type_t t, size_t from)
 
 typedef struct {
     fake_t *f;
-    mesh_type_t t;
+    wire_type_t t;
     size_t from;
 } fake_wait_t;
 
@@ -510,7 +511,7 @@ static bool s_fake_has(void *arg)
     return s_fake_got(w->f, w->t, w->from) != NULL;
 }
 
-static const mesh_msg_t *s_fake_wait(fake_t *f, mesh_type_t t, size_t from, int max_ms)
+static const wire_msg_t *s_fake_wait(fake_t *f, wire_type_t t, size_t from, int max_ms)
 {
     fake_wait_t w = {f, t, from};
     s_run_until(f->loop, s_fake_has, &w, max_ms);
@@ -601,20 +602,25 @@ static bool s_all_see_state(void *arg)
 }
 
 /*  An urgent change is pushed: every node has it within a few hundred ms,
-    with its cooldown as remaining ms that age correctly. */
+    with its cooldown as remaining ms that age correctly. Gossip is slowed to
+    a minute, so only the push can bring the change within the bound. */
 static void test_urgent_push(void **state)
 {
     zloop_t *loop = *state;
     node_t a, b, c;
-    s_node_start(loop, &a, &(opts_t){.id = "node-a"});
+    s_node_start(loop, &a, &(opts_t){.id = "node-a", .gossip_ms = S_SLOW_GOSSIP});
     const char *seed = mesh_endpoint(a.mesh);
-    s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {seed}, .n_seeds = 1});
-    s_node_start(loop, &c, &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1});
+    s_node_start(
+        loop, &b,
+        &(opts_t){.id = "node-b", .seeds = {seed}, .n_seeds = 1, .gossip_ms = S_SLOW_GOSSIP});
+    s_node_start(
+        loop, &c,
+        &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1, .gossip_ms = S_SLOW_GOSSIP});
     node_t *all[] = {&a, &b, &c};
     s_join(loop, all, 3);
 
-    mesh_state_t st;
-    mesh_model_t m;
+    wire_state_t st;
+    wire_model_t m;
     s_state(&st, "node-a", &m, 30000);
     st.tabs = 7;
     int64_t t0 = zclock_mono();
@@ -657,8 +663,8 @@ static void test_anti_entropy(void **state)
     node_t *all[] = {&a, &b, &c};
     s_join(loop, all, 3);
 
-    mesh_state_t st;
-    mesh_model_t m;
+    wire_state_t st;
+    wire_model_t m;
     s_state(&st, "node-c", &m, 0);
     st.tabs = 3;
     st.inflight = 2;
@@ -714,7 +720,7 @@ static int s_child_main(const char *id, const char *seed, const char *secret)
 static bool s_got_cancel(void *arg)
 {
     node_t *n = arg;
-    return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == MESH_CANCEL;
+    return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == WIRE_CANCEL;
 }
 
 typedef struct {
@@ -728,7 +734,7 @@ typedef struct {
 static bool s_send_cancel(void *arg)
 {
     sender_t *s = arg;
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "rid-9"};
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "rid-9"};
     if (!s->sent)
         s->sent = mesh_send(s->from->mesh, s->to_id, &cancel) == 0;
     return s_got_cancel(s->to);
@@ -771,7 +777,7 @@ static void test_crash_suspect_dead_rejoin(void **state)
     if (!joined)
         kill(pid, SIGKILL);
     assert_true(joined);
-    char crash_ep[MESH_MAX_NAME + 1];
+    char crash_ep[WIRE_MAX_NAME + 1];
     snprintf(crash_ep, sizeof crash_ep, "%s", s_view(&a, "node-crash")->state->endpoint);
     s_run(loop, 300);
     assert_true(s_sees(&a, "node-crash", MESH_PEER_ALIVE));
@@ -879,7 +885,7 @@ static void test_leave_and_restart_from_known(void **state)
     assert_true(s_view(&a, "node-b")->state->leaving);
     assert_int_equal(mesh_alive_count(a.mesh), 0);
     /* a left node is not sent to */
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "r-1"};
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
     assert_int_equal(mesh_send(a.mesh, "node-b", &cancel), -1);
     s_node_stop(&b);
     s_run(loop, 100);
@@ -901,7 +907,7 @@ static void test_leave_and_restart_from_known(void **state)
 static bool s_got_fwd(void *arg)
 {
     node_t *n = arg;
-    return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == MESH_END;
+    return n->n_fwd > 0 && n->fwd[n->n_fwd - 1].type == WIRE_END;
 }
 
 /*  mesh_send: fwd, 300 chunks and end reach on_forward in order. */
@@ -915,7 +921,7 @@ static void test_send_in_order(void **state)
     node_t *both[] = {&a, &b};
     s_join(loop, both, 2);
 
-    mesh_msg_t fwd = {.type = MESH_FWD,
+    wire_msg_t fwd = {.type = WIRE_FWD,
                       .rid = "rid-1",
                       .model = "gpt-test",
                       .request = "{\"messages\":[]}",
@@ -928,12 +934,12 @@ static void test_send_in_order(void **state)
     for (uint64_t i = 0; i < 300; i++) {
         char text[32];
         int len = snprintf(text, sizeof text, "piece %llu", (unsigned long long)i);
-        mesh_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = (size_t)len};
-        mesh_msg_t chunk = {
-            .type = MESH_CHUNK, .rid = "rid-1", .chunk_seq = i, .deltas = &d, .n_deltas = 1};
+        wire_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = (size_t)len};
+        wire_msg_t chunk = {
+            .type = WIRE_CHUNK, .rid = "rid-1", .chunk_seq = i, .deltas = &d, .n_deltas = 1};
         assert_int_equal(mesh_send(a.mesh, "node-b", &chunk), 0);
     }
-    mesh_msg_t end = {.type = MESH_END,
+    wire_msg_t end = {.type = WIRE_END,
                       .rid = "rid-1",
                       .finish_reason = "stop",
                       .prompt_tokens = 3,
@@ -941,12 +947,12 @@ static void test_send_in_order(void **state)
     assert_int_equal(mesh_send(a.mesh, "node-b", &end), 0);
     assert_true(s_run_until(loop, s_got_fwd, &b, 3000));
     assert_int_equal(b.n_fwd, 302);
-    assert_int_equal(b.fwd[0].type, MESH_FWD);
+    assert_int_equal(b.fwd[0].type, WIRE_FWD);
     assert_string_equal(b.fwd[0].text, "{\"messages\":[]}");
     for (size_t i = 0; i < 300; i++) {
         char text[32];
         snprintf(text, sizeof text, "piece %zu", i);
-        assert_int_equal(b.fwd[1 + i].type, MESH_CHUNK);
+        assert_int_equal(b.fwd[1 + i].type, WIRE_CHUNK);
         assert_int_equal(b.fwd[1 + i].seq, i);
         assert_string_equal(b.fwd[1 + i].text, text);
         assert_string_equal(b.fwd[1 + i].from, "node-a");
@@ -954,7 +960,7 @@ static void test_send_in_order(void **state)
     }
     /* refused: unknown peer, not a forwarding message, no message */
     assert_int_equal(mesh_send(a.mesh, "node-zzz", &end), -1);
-    mesh_msg_t ping = {.type = MESH_PING, .seq = 1};
+    wire_msg_t ping = {.type = WIRE_PING, .seq = 1};
     assert_int_equal(mesh_send(a.mesh, "node-b", &ping), -1);
     assert_int_equal(mesh_send(a.mesh, "node-b", NULL), -1);
     assert_int_equal(a.n_fwd, 0);
@@ -978,12 +984,12 @@ static void test_send_backpressure(void **state)
     char *text = malloc(big);
     assert_non_null(text);
     memset(text, 'x', big);
-    mesh_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = big};
+    wire_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = big};
     int rc = 0;
     size_t sent = 0;
     for (; sent < 20000 && rc == 0; sent++) {
-        mesh_msg_t chunk = {
-            .type = MESH_CHUNK, .rid = "rid-2", .chunk_seq = sent, .deltas = &d, .n_deltas = 1};
+        wire_msg_t chunk = {
+            .type = WIRE_CHUNK, .rid = "rid-2", .chunk_seq = sent, .deltas = &d, .n_deltas = 1};
         rc = mesh_send(a.mesh, "fake-slow", &chunk);
     }
     free(text);
@@ -1150,10 +1156,10 @@ static void test_hostile_input(void **state)
     s_fake_raw(&x, huge_arr, sizeof huge_arr);
     s_fake_raw(&x, "", 0);
     zstr_sendx(x.dealer, "two", "frames", NULL);
-    mesh_version_t v = {.id = "node-a", .version = 1};
-    mesh_msg_t digest = {.type = MESH_DIGEST, .versions = &v, .n_versions = 1};
+    wire_version_t v = {.id = "node-a", .version = 1};
+    wire_msg_t digest = {.type = WIRE_DIGEST, .versions = &v, .n_versions = 1};
     s_fake_send(&x, &digest);
-    mesh_msg_t liar = {.type = MESH_DIGEST, .from = "node-a", .versions = &v, .n_versions = 1};
+    wire_msg_t liar = {.type = WIRE_DIGEST, .from = "node-a", .versions = &v, .n_versions = 1};
     s_fake_send(&x, &liar); /* "from" is not its identity */
     /* a hello advertising an address we may not dial without a secret */
     s_fake_hello(&x, "10.9.9.9:5104");
@@ -1163,12 +1169,12 @@ static void test_hostile_input(void **state)
     assert_true(st.malformed >= 7);
     assert_true(st.dropped >= 2);
     assert_null(s_view(&a, "stranger"));
-    assert_null(s_fake_got(&x, MESH_DELTA, 0)); /* no answer to an unknown digest */
+    assert_null(s_fake_got(&x, WIRE_DELTA, 0)); /* no answer to an unknown digest */
 
     /* an unknown node that pings us is asked to introduce itself */
-    mesh_msg_t ping = {.type = MESH_PING, .seq = 9};
+    wire_msg_t ping = {.type = WIRE_PING, .seq = 9};
     s_fake_send(&x, &ping);
-    const mesh_msg_t *hello = s_fake_wait(&x, MESH_HELLO, 0, 1000);
+    const wire_msg_t *hello = s_fake_wait(&x, WIRE_HELLO, 0, 1000);
     assert_non_null(hello);
     assert_string_equal(hello->states[0].id, "node-a");
     assert_string_equal(hello->states[0].endpoint, ep);
@@ -1230,8 +1236,8 @@ static void test_delta_rules(void **state)
     s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {ep}, .n_seeds = 1});
     node_t *both[] = {&a, &b};
     s_join(loop, both, 2);
-    mesh_state_t st;
-    mesh_model_t m;
+    wire_state_t st;
+    wire_model_t m;
     s_state(&st, "node-b", &m, 10000);
     mesh_set_local(b.mesh, &st, true);
     seen_t s = {(node_t *[]){&a}, 1, "node-b", 1, 1};
@@ -1244,12 +1250,12 @@ static void test_delta_rules(void **state)
     assert_true(s_wait_event(loop, &a, "fake-asker", MESH_PEER_ALIVE, 2000));
     s_run(loop, 300);
     size_t mark = f.n_rx;
-    mesh_version_t unknown = {.id = "node-zzz", .version = 5};
-    mesh_msg_t asks = {.type = MESH_DIGEST, .versions = &unknown, .n_versions = 1};
+    wire_version_t unknown = {.id = "node-zzz", .version = 5};
+    wire_msg_t asks = {.type = WIRE_DIGEST, .versions = &unknown, .n_versions = 1};
     s_fake_send(&f, &asks);
-    const mesh_msg_t *d = s_fake_wait(&f, MESH_DELTA, mark, 1000);
+    const wire_msg_t *d = s_fake_wait(&f, WIRE_DELTA, mark, 1000);
     assert_non_null(d);
-    const mesh_state_t *of_b = NULL, *of_a = NULL;
+    const wire_state_t *of_b = NULL, *of_a = NULL;
     for (size_t i = 0; i < d->n_states; i++) {
         if (streq(d->states[i].id, "node-b"))
             of_b = &d->states[i];
@@ -1263,19 +1269,19 @@ static void test_delta_rules(void **state)
     if (got > expect + 60 || got < expect - 200)
         fail_msg("relayed cooldown %lld, expected about %lld", (long long)got, (long long)expect);
     /* it holds a node we lack: a asks back with its own digest */
-    assert_non_null(s_fake_wait(&f, MESH_DIGEST, mark, 1000));
+    assert_non_null(s_fake_wait(&f, WIRE_DIGEST, mark, 1000));
 
     /* Relayed states of a quiet node (a second fake, at version 5): an
        older one is ignored, a newer one taken. */
     fake_t q;
     s_fake_new(&q, loop, "fake-quiet", ep, true);
-    mesh_model_t qm;
-    mesh_state_t qs;
+    wire_model_t qm;
+    wire_state_t qs;
     s_state(&qs, "quiet", &qm, 0);
     qs.id = q.id;
     qs.endpoint = q.ep;
     qs.version = 5;
-    mesh_msg_t qhello = {.type = MESH_HELLO, .states = &qs, .n_states = 1};
+    wire_msg_t qhello = {.type = WIRE_HELLO, .states = &qs, .n_states = 1};
     s_fake_send(&q, &qhello);
     assert_true(s_wait_event(loop, &a, "fake-quiet", MESH_PEER_ALIVE, 2000));
     struct {
@@ -1285,7 +1291,7 @@ static void test_delta_rules(void **state)
     for (size_t i = 0; i < sizeof relays / sizeof relays[0]; i++) {
         qs.version = relays[i].version;
         qs.tabs = relays[i].tabs;
-        mesh_msg_t relay = {.type = MESH_DELTA, .states = &qs, .n_states = 1};
+        wire_msg_t relay = {.type = WIRE_DELTA, .states = &qs, .n_states = 1};
         s_fake_send(&f, &relay); /* from fake-asker: second-hand */
         s_run(loop, 100);
         assert_int_equal(s_view(&a, "fake-quiet")->state->tabs, relays[i].expect);
@@ -1296,30 +1302,30 @@ static void test_delta_rules(void **state)
        newer version of itself than its own and moves past it, so its own
        truth wins again. */
     uint64_t bver = s_view(&a, "node-b")->state->version;
-    mesh_state_t fake_b;
-    assert_int_equal(mesh_state_copy(&fake_b, of_b), 0);
-    mesh_msg_t delta = {.type = MESH_DELTA, .states = &fake_b, .n_states = 1};
+    wire_state_t fake_b;
+    assert_int_equal(wire_state_copy(&fake_b, of_b), 0);
+    wire_msg_t delta = {.type = WIRE_DELTA, .states = &fake_b, .n_states = 1};
     fake_b.version = bver + 1000;
     fake_b.tabs = 42;
     s_fake_send(&f, &delta);
     b_past_t past = {&a, bver + 1000};
     assert_true(s_run_until(loop, s_b_moved_past, &past, 2000));
     assert_int_equal(s_view(&a, "node-b")->state->tabs, 1);
-    mesh_state_clear(&fake_b);
+    wire_state_clear(&fake_b);
 
     /* our own state relayed with a higher version: never taken, but we move past it */
-    mesh_state_t fake_a;
-    assert_int_equal(mesh_state_copy(&fake_a, of_a), 0);
+    wire_state_t fake_a;
+    assert_int_equal(wire_state_copy(&fake_a, of_a), 0);
     fake_a.version = of_a->version + 5000;
     fake_a.tabs = 77;
-    mesh_msg_t delta_a = {.type = MESH_DELTA, .states = &fake_a, .n_states = 1};
+    wire_msg_t delta_a = {.type = WIRE_DELTA, .states = &fake_a, .n_states = 1};
     mark = f.n_rx;
     s_fake_send(&f, &delta_a);
-    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 3000);
+    const wire_msg_t *push = s_fake_wait(&f, WIRE_PUSH, mark, 3000);
     assert_non_null(push);
     assert_true(push->states[0].version > fake_a.version);
     assert_int_equal(push->states[0].tabs, 1);
-    mesh_state_clear(&fake_a);
+    wire_state_clear(&fake_a);
 
     s_fake_destroy(&f);
     s_node_stop(&b);
@@ -1331,12 +1337,12 @@ static void test_delta_split(void **state)
 {
     zloop_t *loop = *state;
     enum { NM = 1000 };
-    static mesh_model_t models[NM];
+    static wire_model_t models[NM];
     static char names[NM][257], ids[NM][257];
     for (size_t i = 0; i < NM; i++) {
         snprintf(names[i], sizeof names[i], "%0255zu", i);
         snprintf(ids[i], sizeof ids[i], "%0255zu", i + NM);
-        models[i] = (mesh_model_t){.name = names[i],
+        models[i] = (wire_model_t){.name = names[i],
                                    .arena_id = ids[i],
                                    .modality = "chat",
                                    .reason = names[i],
@@ -1348,8 +1354,8 @@ static void test_delta_split(void **state)
     s_node_start(loop, &b, &(opts_t){.id = "node-b", .seeds = {ep}, .n_seeds = 1});
     node_t *both[] = {&a, &b};
     s_join(loop, both, 2);
-    mesh_state_t st;
-    mesh_model_t m;
+    wire_state_t st;
+    wire_model_t m;
     s_state(&st, "node-a", &m, 0);
     st.models = models;
     st.n_models = NM;
@@ -1365,16 +1371,16 @@ static void test_delta_split(void **state)
     assert_non_null(vb);
     assert_int_equal(vb->state->n_models, NM);
     size_t mark = f.n_rx;
-    mesh_msg_t empty = {.type = MESH_DIGEST};
+    wire_msg_t empty = {.type = WIRE_DIGEST};
     s_fake_send(&f, &empty);
     s_run(loop, 500);
     size_t deltas = 0, got_a = 0, got_b = 0;
     for (size_t i = mark; i < f.n_rx; i++) {
-        if (f.rx[i].type != MESH_DELTA)
+        if (f.rx[i].type != WIRE_DELTA)
             continue;
         deltas++;
         for (size_t j = 0; j < f.rx[i].n_states; j++) {
-            const mesh_state_t *x = &f.rx[i].states[j];
+            const wire_state_t *x = &f.rx[i].states[j];
             assert_int_equal(x->n_models, NM);
             got_a += streq(x->id, "node-a");
             got_b += streq(x->id, "node-b");
@@ -1399,13 +1405,13 @@ static void test_local_state_refused(void **state)
     node_t *both[] = {&a, &b};
     s_join(loop, both, 2);
     uint64_t version = s_view(&b, "node-a")->state->version;
-    mesh_state_t st;
-    mesh_model_t m;
+    wire_state_t st;
+    wire_model_t m;
     s_state(&st, "node-a", &m, 0);
     m.name = ""; /* a model name must not be empty */
     st.tabs = 9;
     mesh_set_local(a.mesh, &st, true);
-    char long_name[MESH_MAX_NAME + 2];
+    char long_name[WIRE_MAX_NAME + 2];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
     s_state(&st, long_name, &m, 0);
@@ -1438,20 +1444,20 @@ static void test_refutation(void **state)
     fake_t f;
     s_fake_new(&f, loop, "fake-quiet", mesh_endpoint(a.mesh), true);
     s_fake_hello(&f, NULL);
-    const mesh_msg_t *d = s_fake_wait(&f, MESH_DELTA, 0, 2000); /* a's answer to the hello */
+    const wire_msg_t *d = s_fake_wait(&f, WIRE_DELTA, 0, 2000); /* a's answer to the hello */
     assert_non_null(d);
     uint64_t inc = d->states[0].incarnation, ver = d->states[0].version;
     assert_true(s_wait_event(loop, &a, "fake-quiet", MESH_PEER_ALIVE, 2000));
     f.auto_ack = false;
     assert_true(s_wait_event(loop, &a, "fake-quiet", MESH_PEER_SUSPECT, 2000));
     size_t mark = f.n_rx;
-    mesh_msg_t ping = {.type = MESH_PING, .seq = 1};
+    wire_msg_t ping = {.type = WIRE_PING, .seq = 1};
     s_fake_send(&f, &ping);
-    const mesh_msg_t *push = s_fake_wait(&f, MESH_PUSH, mark, 3000);
+    const wire_msg_t *push = s_fake_wait(&f, WIRE_PUSH, mark, 3000);
     assert_non_null(push);
     assert_int_equal(push->states[0].incarnation, inc + 1);
     assert_true(push->states[0].version > ver);
-    assert_non_null(s_fake_got(&f, MESH_ACK, mark));
+    assert_non_null(s_fake_got(&f, WIRE_ACK, mark));
     assert_true(s_sees(&a, "fake-quiet", MESH_PEER_ALIVE));
     s_node_stop(&a);
     s_fake_destroy(&f);
@@ -1478,7 +1484,7 @@ static size_t s_digests_from(const fake_t *f, size_t mark, const char *listing, 
     size_t n = 0;
     *listed = 0;
     for (size_t i = mark; i < f->n_rx; i++) {
-        if (f->rx[i].type != MESH_DIGEST)
+        if (f->rx[i].type != WIRE_DIGEST)
             continue;
         n++;
         for (size_t j = 0; j < f->rx[i].n_versions; j++)
@@ -1509,25 +1515,25 @@ static void test_unreachable_reported(void **state)
     s_fake_hello(&f, NULL);
     assert_true(s_wait_event(loop, &a, "fake-r", MESH_PEER_ALIVE, 2000));
 
-    mesh_model_t gm;
-    mesh_state_t gs;
+    wire_model_t gm;
+    wire_state_t gs;
     s_state(&gs, "ghost", &gm, 0);
     gs.id = "node-ghost";
     gs.endpoint = hole;
     gs.version = gs.incarnation = 7;
-    mesh_msg_t relay = {.type = MESH_DELTA, .states = &gs, .n_states = 1};
+    wire_msg_t relay = {.type = WIRE_DELTA, .states = &gs, .n_states = 1};
     f.vouch = &gs;
     int64_t t0 = zclock_mono();
     s_fake_send(&f, &relay);
-    mesh_model_t fm;
-    mesh_state_t fs;
+    wire_model_t fm;
+    wire_state_t fs;
     s_state(&fs, "fake", &fm, 0);
     fs.id = f.id;
     fs.endpoint = f.ep;
     fs.version = fs.incarnation = 1;
-    mesh_peer_ref_t bare = {.id = "node-bare", .endpoint = hole};
-    mesh_msg_t hello = {
-        .type = MESH_HELLO, .states = &fs, .n_states = 1, .peers = &bare, .n_peers = 1};
+    wire_peer_ref_t bare = {.id = "node-bare", .endpoint = hole};
+    wire_msg_t hello = {
+        .type = WIRE_HELLO, .states = &fs, .n_states = 1, .peers = &bare, .n_peers = 1};
     s_fake_send(&f, &hello);
     s_run(loop, S_SUSPECT / 2);
     assert_null(s_view(&a, "node-ghost")); /* hidden while we try */
@@ -1552,7 +1558,7 @@ static void test_unreachable_reported(void **state)
     assert_string_equal(v->reported_by, "fake-r");
     assert_int_equal(mesh_peers(a.mesh, NULL, 0), 3);
     assert_int_equal(mesh_alive_count(a.mesh), 1);
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "r-1"};
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
     assert_int_equal(mesh_send(a.mesh, "node-ghost", &cancel), -1);
     char line[256];
     snprintf(line, sizeof line,
@@ -1635,7 +1641,7 @@ static void test_unreachable_then_fixed(void **state)
     const mesh_peer_view_t *va = s_view(&a, "node-c");
     assert_string_equal(va->reported_by, "node-b");
     assert_string_equal(va->endpoint, hole);
-    mesh_msg_t cancel = {.type = MESH_CANCEL, .rid = "r-1"};
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
     assert_int_equal(mesh_send(a.mesh, "node-c", &cancel), -1);
     assert_int_equal(mesh_send(b.mesh, "node-c", &cancel), -1);
     assert_int_equal(mesh_alive_count(a.mesh), 1);
@@ -1690,19 +1696,19 @@ typedef enum {
 } raw_mode_t;
 
 typedef struct {
-    mesh_type_t type;
-    char from[MESH_MAX_ID + 1];
-    char target[MESH_MAX_ID + 1];
+    wire_type_t type;
+    char from[WIRE_MAX_ID + 1];
+    char target[WIRE_MAX_ID + 1];
     uint64_t seq;
 } raw_rx_t;
 
 typedef struct {
-    char id[MESH_MAX_ID + 1];
+    char id[WIRE_MAX_ID + 1];
     zloop_t *loop;
     zsock_t *router;
     char ep[64];
     zsock_t *dealer[S_RAW_TO];
-    char to[S_RAW_TO][MESH_MAX_ID + 1];
+    char to[S_RAW_TO][WIRE_MAX_ID + 1];
     bool ack[S_RAW_TO]; /* answers the pings of to[i] */
     size_t n_to;
     raw_mode_t mode;
@@ -1719,23 +1725,23 @@ static int s_raw_index(const raw_t *r, const char *id)
     return -1;
 }
 
-static void s_raw_send(raw_t *r, int to, mesh_msg_t *m)
+static void s_raw_send(raw_t *r, int to, wire_msg_t *m)
 {
     assert_true(to >= 0 && (size_t)to < r->n_to);
     m->from = r->id;
     abuf_t b = ABUF_INIT;
-    assert_int_equal(mesh_msg_encode(m, &b), 0);
+    assert_int_equal(wire_msg_encode(m, &b), 0);
     zmq_send(zsock_resolve(r->dealer[to]), b.data, b.len, ZMQ_DONTWAIT);
     abuf_free(&b);
 }
 
 static void s_raw_ack(raw_t *r, int to, uint64_t seq)
 {
-    mesh_msg_t ack = {.type = MESH_ACK, .seq = seq};
+    wire_msg_t ack = {.type = WIRE_ACK, .seq = seq};
     s_raw_send(r, to, &ack);
 }
 
-static void s_raw_on_ping_req(raw_t *r, int from, const mesh_msg_t *m)
+static void s_raw_on_ping_req(raw_t *r, int from, const wire_msg_t *m)
 {
     uint64_t prev = r->last_req;
     r->last_req = m->seq;
@@ -1747,9 +1753,9 @@ static void s_raw_on_ping_req(raw_t *r, int from, const mesh_msg_t *m)
         s_raw_ack(r, from, prev);
 }
 
-static void s_raw_keep(raw_t *r, const mesh_msg_t *m)
+static void s_raw_keep(raw_t *r, const wire_msg_t *m)
 {
-    if (m->type != MESH_PING && m->type != MESH_ACK && m->type != MESH_PING_REQ)
+    if (m->type != WIRE_PING && m->type != WIRE_ACK && m->type != WIRE_PING_REQ)
         return;
     if (r->n_rx < S_RAW_LOG) {
         raw_rx_t *e = &r->rx[r->n_rx++];
@@ -1761,9 +1767,9 @@ static void s_raw_keep(raw_t *r, const mesh_msg_t *m)
     int from = s_raw_index(r, m->from);
     if (from < 0)
         return;
-    if (m->type == MESH_PING && r->ack[from])
+    if (m->type == WIRE_PING && r->ack[from])
         s_raw_ack(r, from, m->seq);
-    else if (m->type == MESH_PING_REQ)
+    else if (m->type == WIRE_PING_REQ)
         s_raw_on_ping_req(r, from, m);
 }
 
@@ -1775,10 +1781,10 @@ static int s_raw_on(zloop_t *loop, zsock_t *sock, void *arg)
     if (!z)
         return 0;
     zframe_t *body = zmsg_last(z);
-    mesh_msg_t m;
-    if (body && mesh_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == MESH_MSG_OK) {
+    wire_msg_t m;
+    if (body && wire_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == WIRE_MSG_OK) {
         s_raw_keep(r, &m);
-        mesh_msg_clear(&m);
+        wire_msg_clear(&m);
     }
     zmsg_destroy(&z);
     return 0;
@@ -1815,13 +1821,13 @@ static void s_raw_join(raw_t *r, node_t *n, bool ack)
     assert_int_equal(zsock_connect(r->dealer[i], "tcp://%s", mesh_endpoint(n->mesh)), 0);
     assert_int_equal(zloop_reader(r->loop, r->dealer[i], s_raw_on, r), 0);
     s_live_add((void **)s_live_sock, r->dealer[i]);
-    mesh_model_t model;
-    mesh_state_t st;
+    wire_model_t model;
+    wire_state_t st;
     s_state(&st, r->id, &model, 0);
     st.id = r->id;
     st.endpoint = r->ep;
     st.version = st.incarnation = 1;
-    mesh_msg_t hello = {.type = MESH_HELLO, .states = &st, .n_states = 1};
+    wire_msg_t hello = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
     s_raw_send(r, (int)i, &hello);
 }
 
@@ -1841,7 +1847,7 @@ static void s_raw_destroy(raw_t **r_p)
 }
 
 /*  The first entry from `mark` on of this type (from: NULL any; seq 0 any). */
-static const raw_rx_t *s_raw_got(const raw_t *r, size_t mark, mesh_type_t type, const char *from,
+static const raw_rx_t *s_raw_got(const raw_t *r, size_t mark, wire_type_t type, const char *from,
                                  uint64_t seq)
 {
     for (size_t i = mark; i < r->n_rx; i++) {
@@ -1852,7 +1858,7 @@ static const raw_rx_t *s_raw_got(const raw_t *r, size_t mark, mesh_type_t type, 
     return NULL;
 }
 
-static size_t s_raw_count(const raw_t *r, size_t mark, mesh_type_t type)
+static size_t s_raw_count(const raw_t *r, size_t mark, wire_type_t type)
 {
     size_t n = 0;
     for (size_t i = mark; i < r->n_rx; i++)
@@ -1863,7 +1869,7 @@ static size_t s_raw_count(const raw_t *r, size_t mark, mesh_type_t type)
 typedef struct {
     const raw_t *r;
     size_t mark;
-    mesh_type_t type;
+    wire_type_t type;
     const char *from;
     uint64_t seq;
 } raw_wait_t;
@@ -1874,7 +1880,7 @@ static bool s_raw_has(void *arg)
     return s_raw_got(w->r, w->mark, w->type, w->from, w->seq) != NULL;
 }
 
-static const raw_rx_t *s_raw_wait(raw_t *r, size_t mark, mesh_type_t type, const char *from,
+static const raw_rx_t *s_raw_wait(raw_t *r, size_t mark, wire_type_t type, const char *from,
                                   uint64_t seq, int max_ms)
 {
     raw_wait_t w = {r, mark, type, from, seq};
@@ -1972,7 +1978,7 @@ static void test_indirect_probe(void **state)
     if (sent > 2 * cycles || sent < cycles / 2 || 2 * acks < sent)
         fail_msg("%llu ping-reqs, %llu relayed acks in %llu ping cycles", (unsigned long long)sent,
                  (unsigned long long)acks, (unsigned long long)cycles);
-    assert_int_equal(s_raw_count(p, 0, MESH_PING_REQ), 0); /* never asked about itself */
+    assert_int_equal(s_raw_count(p, 0, WIRE_PING_REQ), 0); /* never asked about itself */
     char line[256];
     snprintf(line, sizeof line,
              "mesh: our link to peer raw-p at %s is down but 2 peers still reach it: check this "
@@ -2022,13 +2028,13 @@ static void test_ping_req_refused(void **state)
     raw_t *q = s_raw_new(loop, "raw-q");
     s_raw_join(r, &a, true);
     s_raw_join(q, &a, true);
-    mesh_model_t gm;
-    mesh_state_t gs;
+    wire_model_t gm;
+    wire_state_t gs;
     s_state(&gs, "ghost", &gm, 0);
     gs.id = "node-hearsay";
     gs.endpoint = hole;
     gs.version = gs.incarnation = 7;
-    mesh_msg_t relay = {.type = MESH_DELTA, .states = &gs, .n_states = 1};
+    wire_msg_t relay = {.type = WIRE_DELTA, .states = &gs, .n_states = 1};
     s_raw_send(r, 0, &relay); /* a holds a state of it, never reaches it */
     assert_true(s_wait_event(loop, &a, "raw-r", MESH_PEER_ALIVE, 2000));
     assert_true(s_wait_event(loop, &a, "raw-q", MESH_PEER_ALIVE, 2000));
@@ -2047,15 +2053,15 @@ static void test_ping_req_refused(void **state)
         mesh_stats(a.mesh, &s0);
         size_t mark_r = r->n_rx, mark_q = q->n_rx;
         uint64_t seq = 100 + i;
-        mesh_msg_t req = {.type = MESH_PING_REQ, .seq = seq, .target = (char *)cases[i].target};
+        wire_msg_t req = {.type = WIRE_PING_REQ, .seq = seq, .target = (char *)cases[i].target};
         s_raw_send(r, 0, &req);
         const raw_rx_t *ack = NULL;
         if (cases[i].served) {
-            ack = s_raw_wait(r, mark_r, MESH_ACK, "node-a", seq, 2 * S_PING);
+            ack = s_raw_wait(r, mark_r, WIRE_ACK, "node-a", seq, 2 * S_PING);
         } else {
             stat_wait_t w = {&a, offsetof(mesh_stats_t, ping_req_refused), s0.ping_req_refused};
             assert_true(s_run_until(loop, s_stat_moved, &w, 2 * S_PING));
-            ack = s_raw_wait(r, mark_r, MESH_ACK, "node-a", seq, 20);
+            ack = s_raw_wait(r, mark_r, WIRE_ACK, "node-a", seq, 20);
         }
         mesh_stats(a.mesh, &s1);
         if ((ack != NULL) != cases[i].served ||
@@ -2065,7 +2071,7 @@ static void test_ping_req_refused(void **state)
                      ack != NULL, (unsigned long long)(s1.ping_req_served - s0.ping_req_served),
                      (unsigned long long)(s1.ping_req_refused - s0.ping_req_refused));
         if (cases[i].served) { /* q was pinged with a's own seq */
-            const raw_rx_t *ping = s_raw_got(q, mark_q, MESH_PING, "node-a", 0);
+            const raw_rx_t *ping = s_raw_got(q, mark_q, WIRE_PING, "node-a", 0);
             assert_non_null(ping);
             assert_true(ping->seq != seq);
         }
@@ -2074,24 +2080,24 @@ static void test_ping_req_refused(void **state)
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
     assert_int_equal(st.ping_req_sent, 0); /* a never passed one on */
-    assert_int_equal(s_raw_count(q, 0, MESH_PING_REQ), 0);
+    assert_int_equal(s_raw_count(q, 0, WIRE_PING_REQ), 0);
 
     /* q's ack comes after a's ping timeout: not relayed, and stale at a */
     q->ack[0] = false;
-    mesh_msg_t hi = {.type = MESH_PING, .seq = 1};
+    wire_msg_t hi = {.type = WIRE_PING, .seq = 1};
     s_raw_send(q, 0, &hi); /* news of q: a's own ping of it is ping_ms away */
     s_run(loop, 20);       /* any ping of a's already on its way has landed */
     size_t mark_r = r->n_rx, mark_q = q->n_rx;
     mesh_stats_t s0, s1;
     mesh_stats(a.mesh, &s0);
-    mesh_msg_t req = {.type = MESH_PING_REQ, .seq = 200, .target = "raw-q"};
+    wire_msg_t req = {.type = WIRE_PING_REQ, .seq = 200, .target = "raw-q"};
     s_raw_send(r, 0, &req);
-    const raw_rx_t *ping = s_raw_wait(q, mark_q, MESH_PING, "node-a", 0, S_PING / 2);
+    const raw_rx_t *ping = s_raw_wait(q, mark_q, WIRE_PING, "node-a", 0, S_PING / 2);
     assert_non_null(ping);
     uint64_t ping_seq = ping->seq;
     s_run(loop, 50 + 20); /* past a's ping timeout (50 ms) */
     s_raw_ack(q, 0, ping_seq);
-    assert_null(s_raw_wait(r, mark_r, MESH_ACK, "node-a", 200, 60));
+    assert_null(s_raw_wait(r, mark_r, WIRE_ACK, "node-a", 200, 60));
     mesh_stats(a.mesh, &s1);
     assert_int_equal(s1.ping_req_served - s0.ping_req_served, 1);
     assert_true(s1.stale_acks > s0.stale_acks);

@@ -1,5 +1,5 @@
-/*  mesh_msg_equal — see mesh_msg_equal.h. */
-#include "tests/support/mesh_msg_equal.h"
+/*  wire_msg_equal — see wire_msg_equal.h. */
+#include "tests/support/wire_msg_equal.h"
 
 #include <string.h>
 
@@ -13,7 +13,7 @@ static bool s_bytes_eq(const char *a, size_t an, const char *b, size_t bn)
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
 
-static bool s_model_eq(const mesh_model_t *a, const mesh_model_t *b)
+static bool s_model_eq(const wire_model_t *a, const wire_model_t *b)
 {
     return s_str_eq(a->name, b->name) && s_str_eq(a->arena_id, b->arena_id) &&
            s_str_eq(a->modality, b->modality) && a->cooled_remaining_ms == b->cooled_remaining_ms &&
@@ -22,7 +22,7 @@ static bool s_model_eq(const mesh_model_t *a, const mesh_model_t *b)
            s_str_eq(a->display_name, b->display_name);
 }
 
-static bool s_account_eq(const mesh_account_t *a, const mesh_account_t *b)
+static bool s_account_eq(const wire_account_t *a, const wire_account_t *b)
 {
     if (!s_str_eq(a->id, b->id) || a->flag_remaining_ms != b->flag_remaining_ms ||
         a->n_starts != b->n_starts)
@@ -33,7 +33,7 @@ static bool s_account_eq(const mesh_account_t *a, const mesh_account_t *b)
     return true;
 }
 
-bool mesh_state_equal(const mesh_state_t *a, const mesh_state_t *b)
+bool mesh_state_equal(const wire_state_t *a, const wire_state_t *b)
 {
     if (!s_str_eq(a->id, b->id) || !s_str_eq(a->name, b->name) ||
         !s_str_eq(a->endpoint, b->endpoint) || !s_str_eq(a->http, b->http) ||
@@ -54,7 +54,7 @@ bool mesh_state_equal(const mesh_state_t *a, const mesh_state_t *b)
     return true;
 }
 
-static bool s_lists_eq(const mesh_msg_t *a, const mesh_msg_t *b)
+static bool s_lists_eq(const wire_msg_t *a, const wire_msg_t *b)
 {
     if (a->n_states != b->n_states || a->n_peers != b->n_peers || a->n_versions != b->n_versions ||
         a->n_deltas != b->n_deltas)
@@ -77,7 +77,7 @@ static bool s_lists_eq(const mesh_msg_t *a, const mesh_msg_t *b)
     return true;
 }
 
-bool mesh_msg_equal(const mesh_msg_t *a, const mesh_msg_t *b)
+bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b)
 {
     return a->type == b->type && s_str_eq(a->from, b->from) && s_lists_eq(a, b) &&
            a->seq == b->seq && s_str_eq(a->target, b->target) && a->incarnation == b->incarnation &&

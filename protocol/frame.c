@@ -1,10 +1,10 @@
-/*  link_frame — the JSON frames of LINK-PROTOCOL.md; see link_frame.h.
+/*  frame — the JSON frames of LINK-PROTOCOL.md; see frame.h.
 
     Decoding goes through jansson (a frame is one small-ish object; the size is
     checked before parsing). Encoding writes compact JSON straight into an abuf
     so the hot paths (chunk, fetch) never build a jansson tree. Every encoder
     leaves `out` unchanged when it fails. Pure: no sockets, no threads. */
-#include "protocol/link_frame.h"
+#include "protocol/frame.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,8 +16,8 @@
 
 /* ------------------------------------------------------------------ decode */
 
-__attribute__((format(printf, 3, 4))) static link_rc_t s_fail(char *err, size_t errlen,
-                                                              const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static frame_rc_t s_fail(char *err, size_t errlen,
+                                                               const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -25,7 +25,7 @@ __attribute__((format(printf, 3, 4))) static link_rc_t s_fail(char *err, size_t 
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
-    return LINK_MALFORMED;
+    return FRAME_MALFORMED;
 }
 
 typedef enum { S_OPTIONAL = 0, S_REQUIRED = 1 } s_need_t;
@@ -89,10 +89,10 @@ static int s_printable(const char *s)
     return 1;
 }
 
-/*  Job ids and tab ids: 1..LINK_MAX_ID printable ASCII bytes. */
+/*  Job ids and tab ids: 1..FRAME_MAX_ID printable ASCII bytes. */
 static int s_ident(json_t *obj, const char *key, const char **out, char *err, size_t errlen)
 {
-    if (s_str(obj, key, S_REQUIRED, LINK_MAX_ID, out, err, errlen) < 0)
+    if (s_str(obj, key, S_REQUIRED, FRAME_MAX_ID, out, err, errlen) < 0)
         return -1;
     if (**out == '\0' || !s_printable(*out)) {
         s_fail(err, errlen, "\"%s\" is empty or not printable", key);
@@ -146,7 +146,7 @@ static bool s_word_ok(const char *s)
     return true;
 }
 
-bool link_account_ok(const char *s)
+bool frame_account_ok(const char *s)
 {
     size_t n = 0;
     for (; s && s[n]; n++)
@@ -173,18 +173,18 @@ static int s_opt_copy(json_t *obj, const char *key, bool (*ok)(const char *), ch
     return 0;
 }
 
-static int s_dec_hello(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_hello(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     if (s_str(o, "token", S_REQUIRED, S_MAX_SMALL, &f->token, err, errlen) < 0 ||
         s_ident(o, "tab", &f->tab, err, errlen) < 0 ||
         s_str(o, "version", S_REQUIRED, S_MAX_SMALL, &f->version, err, errlen) < 0 ||
-        s_str(o, "href", S_OPTIONAL, LINK_MAX_FRAME, &f->href, err, errlen) < 0 ||
+        s_str(o, "href", S_OPTIONAL, FRAME_MAX, &f->href, err, errlen) < 0 ||
         s_str(o, "ua", S_OPTIONAL, S_MAX_SMALL, &f->ua, err, errlen) < 0)
         return -1;
     return 0;
 }
 
-static int s_dec_head(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_head(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     long long status;
     json_t *h;
@@ -205,7 +205,7 @@ static int s_dec_head(json_t *o, link_frame_t *f, char *err, size_t errlen)
     return s_opt_copy(o, "upload", s_word_ok, &f->upload, err, errlen);
 }
 
-static int s_dec_chunk(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_chunk(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     if (s_ident(o, "id", &f->id, err, errlen) < 0 ||
         s_blob(o, "data", S_REQUIRED, &f->data, &f->data_len, err, errlen) < 0)
@@ -213,54 +213,54 @@ static int s_dec_chunk(json_t *o, link_frame_t *f, char *err, size_t errlen)
     return 0;
 }
 
-static int s_dec_id_only(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_id_only(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     return s_ident(o, "id", &f->id, err, errlen);
 }
 
-static int s_dec_fail(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_fail(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     if (s_ident(o, "id", &f->id, err, errlen) < 0 ||
         s_str(o, "stage", S_REQUIRED, S_MAX_SMALL, &f->stage, err, errlen) < 0 ||
-        s_str(o, "message", S_OPTIONAL, LINK_MAX_FRAME, &f->message, err, errlen) < 0)
+        s_str(o, "message", S_OPTIONAL, FRAME_MAX, &f->message, err, errlen) < 0)
         return -1;
     return 0;
 }
 
 /*  "page" is both the node's request (no html) and the tab's reply. */
-static int s_dec_page(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_page(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     if (s_ident(o, "id", &f->id, err, errlen) < 0 ||
         s_blob(o, "html", S_OPTIONAL, &f->data, &f->data_len, err, errlen) < 0 ||
-        s_str(o, "href", S_OPTIONAL, LINK_MAX_FRAME, &f->href, err, errlen) < 0)
+        s_str(o, "href", S_OPTIONAL, FRAME_MAX, &f->href, err, errlen) < 0)
         return -1;
     if (!f->data)
-        f->type = LINK_PAGE_REQ;
+        f->type = FRAME_PAGE_REQ;
     return 0;
 }
 
-static int s_dec_state(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_state(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     if (s_bool(o, "challenge", &f->challenge, err, errlen) < 0 ||
         s_bool(o, "recaptcha", &f->recaptcha, err, errlen) < 0)
         return -1;
     json_t *li = json_object_get(o, "logged_in");
     f->logged_in = json_is_boolean(li) ? json_is_true(li) : -1;
-    return s_opt_copy(o, "account", link_account_ok, &f->account, err, errlen);
+    return s_opt_copy(o, "account", frame_account_ok, &f->account, err, errlen);
 }
 
-static int s_dec_t(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_t(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     return s_int(o, "t", &f->t, err, errlen);
 }
 
-static int s_dec_nothing(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_nothing(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     (void)o, (void)f, (void)err, (void)errlen;
     return 0;
 }
 
-static int s_dec_welcome(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_welcome(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     if (s_str(o, "node", S_REQUIRED, S_MAX_SMALL, &f->node, err, errlen) < 0 ||
         s_str(o, "version", S_REQUIRED, S_MAX_SMALL, &f->version, err, errlen) < 0)
@@ -268,7 +268,7 @@ static int s_dec_welcome(json_t *o, link_frame_t *f, char *err, size_t errlen)
     return 0;
 }
 
-static int s_dec_recaptcha(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_recaptcha(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     json_t *rc;
     if (s_object(o, "recaptcha", &rc, err, errlen) < 0)
@@ -282,11 +282,11 @@ static int s_dec_recaptcha(json_t *o, link_frame_t *f, char *err, size_t errlen)
     return 0;
 }
 
-static int s_dec_fetch(json_t *o, link_frame_t *f, char *err, size_t errlen)
+static int s_dec_fetch(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     json_t *h;
     if (s_ident(o, "id", &f->id, err, errlen) < 0 ||
-        s_str(o, "url", S_REQUIRED, LINK_MAX_FRAME, &f->url, err, errlen) < 0 ||
+        s_str(o, "url", S_REQUIRED, FRAME_MAX, &f->url, err, errlen) < 0 ||
         s_str(o, "method", S_REQUIRED, 16, &f->method, err, errlen) < 0 ||
         s_object(o, "headers", &h, err, errlen) < 0 ||
         s_blob(o, "body", S_OPTIONAL, &f->body, &f->body_len, err, errlen) < 0 ||
@@ -298,34 +298,34 @@ static int s_dec_fetch(json_t *o, link_frame_t *f, char *err, size_t errlen)
     return 0;
 }
 
-typedef int(s_decoder_fn)(json_t *o, link_frame_t *f, char *err, size_t errlen);
+typedef int(s_decoder_fn)(json_t *o, frame_t *f, char *err, size_t errlen);
 
 typedef struct {
     const char *name;
-    link_type_t type;
+    frame_type_t type;
     s_decoder_fn *decode;
 } s_decoder_t;
 
 static const s_decoder_t s_decoders[] = {
-    {"hello", LINK_HELLO, s_dec_hello},
-    {"head", LINK_HEAD, s_dec_head},
-    {"chunk", LINK_CHUNK, s_dec_chunk},
-    {"done", LINK_DONE, s_dec_id_only},
-    {"fail", LINK_FAIL, s_dec_fail},
-    {"page", LINK_PAGE, s_dec_page},
-    {"state", LINK_STATE, s_dec_state},
-    {"pong", LINK_PONG, s_dec_t},
-    {"captured", LINK_CAPTURED, s_dec_nothing},
+    {"hello", FRAME_HELLO, s_dec_hello},
+    {"head", FRAME_HEAD, s_dec_head},
+    {"chunk", FRAME_CHUNK, s_dec_chunk},
+    {"done", FRAME_DONE, s_dec_id_only},
+    {"fail", FRAME_FAIL, s_dec_fail},
+    {"page", FRAME_PAGE, s_dec_page},
+    {"state", FRAME_STATE, s_dec_state},
+    {"pong", FRAME_PONG, s_dec_t},
+    {"captured", FRAME_CAPTURED, s_dec_nothing},
     {"welcome", LINK_WELCOME, s_dec_welcome},
-    {"fetch", LINK_FETCH, s_dec_fetch},
-    {"abort", LINK_ABORT, s_dec_id_only},
-    {"reload", LINK_RELOAD, s_dec_nothing},
-    {"ping", LINK_PING, s_dec_t},
+    {"fetch", FRAME_FETCH, s_dec_fetch},
+    {"abort", FRAME_ABORT, s_dec_id_only},
+    {"reload", FRAME_RELOAD, s_dec_nothing},
+    {"ping", FRAME_PING, s_dec_t},
 };
 
-const char *link_type_name(link_type_t t)
+const char *frame_type_name(frame_type_t t)
 {
-    if (t == LINK_PAGE_REQ)
+    if (t == FRAME_PAGE_REQ)
         return "page";
     for (size_t i = 0; i < sizeof s_decoders / sizeof s_decoders[0]; i++)
         if (s_decoders[i].type == t)
@@ -333,17 +333,16 @@ const char *link_type_name(link_type_t t)
     return "unknown";
 }
 
-link_rc_t link_frame_decode(const char *buf, size_t len, link_frame_t *out, char *err,
-                            size_t errlen)
+frame_rc_t frame_decode(const char *buf, size_t len, frame_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->logged_in = -1;
     if (err && errlen)
         err[0] = '\0';
-    if (len > LINK_MAX_FRAME) {
+    if (len > FRAME_MAX) {
         if (err && errlen)
             snprintf(err, errlen, "frame of %zu bytes is over the limit", len);
-        return LINK_TOOBIG;
+        return FRAME_TOOBIG;
     }
     if (!buf)
         return s_fail(err, errlen, "no frame");
@@ -353,29 +352,29 @@ link_rc_t link_frame_decode(const char *buf, size_t len, link_frame_t *out, char
         return s_fail(err, errlen, "bad JSON: %s", jerr.text);
     out->root = root;
     if (!json_is_object(root)) {
-        link_frame_clear(out);
+        frame_clear(out);
         return s_fail(err, errlen, "frame is not an object");
     }
     const char *type;
     if (s_str(root, "type", S_REQUIRED, 64, &type, err, errlen) < 0) {
-        link_frame_clear(out);
-        return LINK_MALFORMED;
+        frame_clear(out);
+        return FRAME_MALFORMED;
     }
     for (size_t i = 0; i < sizeof s_decoders / sizeof s_decoders[0]; i++) {
         if (strcmp(type, s_decoders[i].name) != 0)
             continue;
         out->type = s_decoders[i].type;
         if (s_decoders[i].decode(root, out, err, errlen) < 0) {
-            link_frame_clear(out);
-            return LINK_MALFORMED;
+            frame_clear(out);
+            return FRAME_MALFORMED;
         }
-        return LINK_OK;
+        return FRAME_OK;
     }
-    out->type = LINK_UNKNOWN;
-    return LINK_OK;
+    out->type = FRAME_UNKNOWN;
+    return FRAME_OK;
 }
 
-void link_frame_clear(link_frame_t *f)
+void frame_clear(frame_t *f)
 {
     if (!f)
         return;
@@ -434,7 +433,7 @@ static int s_done(abuf_t *b, size_t mark, int rc)
 static int s_id_ok(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
-    return n > 0 && n <= LINK_MAX_ID && s_printable(id);
+    return n > 0 && n <= FRAME_MAX_ID && s_printable(id);
 }
 
 static int s_id_frame(abuf_t *out, const char *type, const char *id)
@@ -446,13 +445,13 @@ static int s_id_frame(abuf_t *out, const char *type, const char *id)
     return s_done(out, mark, rc);
 }
 
-int link_encode_welcome(abuf_t *out, const char *node)
+int frame_encode_welcome(abuf_t *out, const char *node)
 {
     if (!node)
         return -1;
     size_t mark = out->len;
     int rc = s_begin(out, "welcome") < 0 || s_field(out, "node", node) < 0 ||
-                     s_field(out, "version", LINK_PROTOCOL_VERSION) < 0 || s_end(out) < 0
+                     s_field(out, "version", FRAME_PROTOCOL_VERSION) < 0 || s_end(out) < 0
                  ? -1
                  : 0;
     return s_done(out, mark, rc);
@@ -467,7 +466,7 @@ static int s_fetch_headers(abuf_t *out, const char *content_type)
     return abuf_append(out, "}", 1);
 }
 
-static int s_fetch_recaptcha(abuf_t *out, const link_recaptcha_t *rc)
+static int s_fetch_recaptcha(abuf_t *out, const frame_recaptcha_t *rc)
 {
     if (!rc)
         return 0;
@@ -478,9 +477,9 @@ static int s_fetch_recaptcha(abuf_t *out, const link_recaptcha_t *rc)
     return abuf_append(out, "}", 1);
 }
 
-int link_encode_fetch(abuf_t *out, const char *id, const char *url, const char *method,
-                      const char *content_type, const char *body, size_t body_len,
-                      const link_recaptcha_t *rc)
+int frame_encode_fetch(abuf_t *out, const char *id, const char *url, const char *method,
+                       const char *content_type, const char *body, size_t body_len,
+                       const frame_recaptcha_t *rc)
 {
     if (!s_id_ok(id) || !url || !method || (rc && (!rc->field || !rc->action)))
         return -1;
@@ -497,17 +496,17 @@ int link_encode_fetch(abuf_t *out, const char *id, const char *url, const char *
     return s_done(out, mark, r);
 }
 
-int link_encode_abort(abuf_t *out, const char *id)
+int frame_encode_abort(abuf_t *out, const char *id)
 {
     return s_id_frame(out, "abort", id);
 }
 
-int link_encode_page_req(abuf_t *out, const char *id)
+int frame_encode_page_req(abuf_t *out, const char *id)
 {
     return s_id_frame(out, "page", id);
 }
 
-int link_encode_reload(abuf_t *out)
+int frame_encode_reload(abuf_t *out)
 {
     return abuf_puts(out, "{\"type\":\"reload\"}");
 }
@@ -517,20 +516,20 @@ static int s_t_frame(abuf_t *out, const char *type, long long t)
     return abuf_printf(out, "{\"type\":\"%s\",\"t\":%lld}", type, t);
 }
 
-int link_encode_ping(abuf_t *out, long long t)
+int frame_encode_ping(abuf_t *out, long long t)
 {
     return s_t_frame(out, "ping", t);
 }
 
-int link_encode_hello(abuf_t *out, const char *token, const char *tab, const char *href,
-                      const char *ua)
+int frame_encode_hello(abuf_t *out, const char *token, const char *tab, const char *href,
+                       const char *ua)
 {
     if (!token || !s_id_ok(tab))
         return -1;
     size_t mark = out->len;
     int rc = s_begin(out, "hello") < 0 || s_field(out, "token", token) < 0 ||
                      s_field(out, "tab", tab) < 0 ||
-                     s_field(out, "version", LINK_PROTOCOL_VERSION) < 0 ||
+                     s_field(out, "version", FRAME_PROTOCOL_VERSION) < 0 ||
                      s_opt_field(out, "href", href) < 0 || s_opt_field(out, "ua", ua) < 0 ||
                      s_end(out) < 0
                  ? -1
@@ -554,14 +553,14 @@ static int s_head_headers(abuf_t *out, const char *content_type, const char *ret
     return abuf_append(out, "}", 1);
 }
 
-int link_encode_head(abuf_t *out, const char *id, int status, const char *content_type,
-                     const char *retry_after)
+int frame_encode_head(abuf_t *out, const char *id, int status, const char *content_type,
+                      const char *retry_after)
 {
-    return link_encode_head_ex(out, id, status, content_type, retry_after, NULL);
+    return frame_encode_head_ex(out, id, status, content_type, retry_after, NULL);
 }
 
-int link_encode_head_ex(abuf_t *out, const char *id, int status, const char *content_type,
-                        const char *retry_after, const char *upload)
+int frame_encode_head_ex(abuf_t *out, const char *id, int status, const char *content_type,
+                         const char *retry_after, const char *upload)
 {
     if (!s_id_ok(id) || status < 100 || status > 599 || (upload && !s_word_ok(upload)))
         return -1;
@@ -575,7 +574,7 @@ int link_encode_head_ex(abuf_t *out, const char *id, int status, const char *con
     return s_done(out, mark, rc);
 }
 
-int link_encode_chunk(abuf_t *out, const char *id, const char *data, size_t len)
+int frame_encode_chunk(abuf_t *out, const char *id, const char *data, size_t len)
 {
     if (!s_id_ok(id) || (!data && len))
         return -1;
@@ -588,12 +587,12 @@ int link_encode_chunk(abuf_t *out, const char *id, const char *data, size_t len)
     return s_done(out, mark, rc);
 }
 
-int link_encode_done(abuf_t *out, const char *id)
+int frame_encode_done(abuf_t *out, const char *id)
 {
     return s_id_frame(out, "done", id);
 }
 
-int link_encode_fail(abuf_t *out, const char *id, const char *stage, const char *message)
+int frame_encode_fail(abuf_t *out, const char *id, const char *stage, const char *message)
 {
     if (!s_id_ok(id) || !stage)
         return -1;
@@ -606,7 +605,7 @@ int link_encode_fail(abuf_t *out, const char *id, const char *stage, const char 
     return s_done(out, mark, rc);
 }
 
-int link_encode_page(abuf_t *out, const char *id, const char *href, const char *html, size_t len)
+int frame_encode_page(abuf_t *out, const char *id, const char *href, const char *html, size_t len)
 {
     if (!s_id_ok(id) || (!html && len))
         return -1;
@@ -619,15 +618,15 @@ int link_encode_page(abuf_t *out, const char *id, const char *href, const char *
     return s_done(out, mark, rc);
 }
 
-int link_encode_state(abuf_t *out, bool challenge, bool recaptcha)
+int frame_encode_state(abuf_t *out, bool challenge, bool recaptcha)
 {
-    link_state_t st = {challenge, recaptcha, -1, NULL};
-    return link_encode_state_ex(out, &st);
+    frame_state_t st = {challenge, recaptcha, -1, NULL};
+    return frame_encode_state_ex(out, &st);
 }
 
-int link_encode_state_ex(abuf_t *out, const link_state_t *st)
+int frame_encode_state_ex(abuf_t *out, const frame_state_t *st)
 {
-    if (st->account && !link_account_ok(st->account))
+    if (st->account && !frame_account_ok(st->account))
         return -1;
     size_t mark = out->len;
     int rc = abuf_printf(out, "{\"type\":\"state\",\"challenge\":%s,\"recaptcha\":%s",
@@ -639,7 +638,7 @@ int link_encode_state_ex(abuf_t *out, const link_state_t *st)
     return s_done(out, mark, rc);
 }
 
-int link_encode_pong(abuf_t *out, long long t)
+int frame_encode_pong(abuf_t *out, long long t)
 {
     return s_t_frame(out, "pong", t);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "protocol/abuf.h"
-#include "tools/mesh_view.h"
+#include "tools/status_view.h"
 
 static void s_check_text(const abuf_t *b)
 {
@@ -20,20 +20,20 @@ static void s_check_text(const abuf_t *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
-    mesh_view_t *view = mesh_view_parse((const char *)data, size, err, sizeof err);
+    status_view_t *view = status_view_parse((const char *)data, size, err, sizeof err);
     if (!view)
         return 0;
     abuf_t out = ABUF_INIT;
-    if (mesh_view_render_status(view, &out) == 0)
+    if (status_view_render_status(view, &out) == 0)
         s_check_text(&out);
     abuf_reset(&out);
-    if (mesh_view_render_models(view, &out) == 0)
+    if (status_view_render_models(view, &out) == 0)
         s_check_text(&out);
     abuf_reset(&out);
-    mesh_view_render_models_json(view, &out);
+    status_view_render_models_json(view, &out);
     abuf_reset(&out);
-    mesh_view_render_json_pretty((const char *)data, size, &out);
+    status_view_render_json_pretty((const char *)data, size, &out);
     abuf_free(&out);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     return 0;
 }

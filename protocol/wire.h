@@ -1,4 +1,4 @@
-/*  mesh_msg — the node ⇄ node messages of MESH-PROTOCOL.md (docs/mesh-protocol.md)
+/*  wire — the node ⇄ node messages of MESH-PROTOCOL.md (docs/mesh-protocol.md)
     as msgpack maps, one per ZeroMQ message.
 
     Pure: msgpack-c only. The decoder never trusts its input: the size cap is
@@ -6,9 +6,9 @@
     rejects any string, binary or container length larger than the bytes left
     (or over the per-field limits below) BEFORE msgpack-c allocates anything;
     only then is the map unpacked and each field type-checked. A decoded
-    message owns its memory: free it with mesh_msg_clear. */
-#ifndef ARENA_MESH_MSG_H
-#define ARENA_MESH_MSG_H
+    message owns its memory: free it with wire_msg_clear. */
+#ifndef ARENA_WIRE_H
+#define ARENA_WIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,44 +17,44 @@
 #include "protocol/abuf.h"
 #include "protocol/delta.h"
 
-#define MESH_MSG_VERSION 1
-#define MESH_MSG_MAX (1024u * 1024)  /* bytes of one message */
-#define MESH_MAX_PEERS 1024          /* entries in hello.peers, digest, delta */
-#define MESH_MAX_MODELS 1024         /* models of one node state */
-#define MESH_MAX_DELTAS 4096         /* deltas in one chunk */
-#define MESH_MAX_ID 64               /* node ids, request ids */
-#define MESH_MAX_NAME 256            /* node and model names, endpoints, urls */
-#define MESH_MAX_TEXT (512u * 1024)  /* one text field (request JSON, delta text) */
-#define MESH_MSG_MAX_DEPTH 16        /* nested arrays/maps, the top map included */
-#define MESH_MSG_MAX_ELEMENTS 200000 /* msgpack objects in one message, keys included */
-#define MESH_MSG_MAX_KEYS 64         /* entries of one field map (message, state, peer) */
-#define MESH_MAX_ACCOUNTS 64         /* accounts of one node state */
-#define MESH_MAX_STARTS 1000         /* recent request starts of one account */
+#define WIRE_MSG_VERSION 1
+#define WIRE_MSG_MAX (1024u * 1024)  /* bytes of one message */
+#define WIRE_MAX_PEERS 1024          /* entries in hello.peers, digest, delta */
+#define WIRE_MAX_MODELS 1024         /* models of one node state */
+#define WIRE_MAX_DELTAS 4096         /* deltas in one chunk */
+#define WIRE_MAX_ID 64               /* node ids, request ids */
+#define WIRE_MAX_NAME 256            /* node and model names, endpoints, urls */
+#define WIRE_MAX_TEXT (512u * 1024)  /* one text field (request JSON, delta text) */
+#define WIRE_MSG_MAX_DEPTH 16        /* nested arrays/maps, the top map included */
+#define WIRE_MSG_MAX_ELEMENTS 200000 /* msgpack objects in one message, keys included */
+#define WIRE_MSG_MAX_KEYS 64         /* entries of one field map (message, state, peer) */
+#define WIRE_MAX_ACCOUNTS 64         /* accounts of one node state */
+#define WIRE_MAX_STARTS 1000         /* recent request starts of one account */
 /* A start older than 30 days is refused (aging it can then never overflow). */
-#define MESH_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
+#define WIRE_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
 
 typedef enum {
-    MESH_MSG_OK = 0,
-    MESH_MSG_MALFORMED = -1,
-    MESH_MSG_TOOBIG = -2,
-} mesh_msg_rc_t;
+    WIRE_MSG_OK = 0,
+    WIRE_MSG_MALFORMED = -1,
+    WIRE_MSG_TOOBIG = -2,
+} wire_msg_rc_t;
 
 typedef enum {
-    MESH_HELLO = 1,
-    MESH_DIGEST,
-    MESH_DELTA,
-    MESH_PUSH,
-    MESH_PING,
-    MESH_ACK,
-    MESH_PING_REQ,
-    MESH_LEAVE,
-    MESH_FWD,
-    MESH_REJECT,
-    MESH_CHUNK,
-    MESH_END,
-    MESH_FAIL,
-    MESH_CANCEL,
-} mesh_type_t;
+    WIRE_HELLO = 1,
+    WIRE_DIGEST,
+    WIRE_DELTA,
+    WIRE_PUSH,
+    WIRE_PING,
+    WIRE_ACK,
+    WIRE_PING_REQ,
+    WIRE_LEAVE,
+    WIRE_FWD,
+    WIRE_REJECT,
+    WIRE_CHUNK,
+    WIRE_END,
+    WIRE_FAIL,
+    WIRE_CANCEL,
+} wire_type_t;
 
 /*  One model as its owner advertises it. */
 typedef struct {
@@ -64,7 +64,7 @@ typedef struct {
     int64_t cooled_remaining_ms; /* 0: not cooling */
     char *reason;                /* "" when not cooling */
     char *display_name;          /* the page's displayName; NULL: none (optional on the wire) */
-} mesh_model_t;
+} wire_model_t;
 
 /*  One LMArena account a node has tabs on (docs/upstream.md, "Pacing"): its
     pace key (the userscript's hash, or "tab:<id>"), how long its flag still
@@ -74,7 +74,7 @@ typedef struct {
     int64_t flag_remaining_ms; /* 0: not flagged */
     int64_t *starts_ago_ms;
     size_t n_starts;
-} mesh_account_t;
+} wire_account_t;
 
 /*  The state a node owns; only it changes it (its version grows with every
     change). Cooldowns travel as remaining ms (no clock is shared). */
@@ -93,41 +93,41 @@ typedef struct {
     uint64_t ok, failed;
     int64_t p50_ms;
     int64_t node_cooled_remaining_ms;
-    mesh_model_t *models;
+    wire_model_t *models;
     size_t n_models;
     /* optional on the wire ("pace_ms", "accounts"): 0 / none when absent */
     int64_t paced_remaining_ms; /* until one of its routable tabs has a free pace slot */
-    mesh_account_t *accounts;
+    wire_account_t *accounts;
     size_t n_accounts;
-} mesh_state_t;
+} wire_state_t;
 
 typedef struct {
     char *id;
     char *endpoint;
-} mesh_peer_ref_t;
+} wire_peer_ref_t;
 
 typedef struct {
     char *id;
     uint64_t version;
-} mesh_version_t;
+} wire_version_t;
 
 typedef struct {
     delta_kind_t kind;
     char *text;
     size_t len;
-} mesh_delta_t;
+} wire_delta_t;
 
 typedef struct {
-    mesh_type_t type;
+    wire_type_t type;
     char *from; /* sender's node id */
     /* hello: state + known peers; delta/push: states; reject: the sender's
        own state, optional (n_states 0 or 1) */
-    mesh_state_t *states;
+    wire_state_t *states;
     size_t n_states;
-    mesh_peer_ref_t *peers;
+    wire_peer_ref_t *peers;
     size_t n_peers;
     /* digest */
-    mesh_version_t *versions;
+    wire_version_t *versions;
     size_t n_versions;
     /* ping / ack / ping-req */
     uint64_t seq;
@@ -144,7 +144,7 @@ typedef struct {
     uint32_t attempt;
     char *reason;       /* reject */
     uint64_t chunk_seq; /* chunk */
-    mesh_delta_t *deltas;
+    wire_delta_t *deltas;
     size_t n_deltas;
     bool has_chunks;                          /* end / fail: `chunks` is present (optional) */
     uint64_t chunks;                          /* end / fail: chunks sent for rid before it */
@@ -155,23 +155,23 @@ typedef struct {
     char *message;                            /* fail */
     bool retryable;                           /* fail */
     int64_t cooled_remaining_ms;              /* fail */
-} mesh_msg_t;
+} wire_msg_t;
 
-const char *mesh_type_name(mesh_type_t t); /* "hello", "ping-req", … */
+const char *wire_type_name(wire_type_t t); /* "hello", "ping-req", … */
 
 /*  Appends one encoded message. 0, or -1 (allocation, or a field over its
     limit: the encoder refuses what the decoder would refuse). */
-int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out);
+int wire_msg_encode(const wire_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
     Unknown map keys are ignored (forward compatibility), the optional ones
     (reject's "state", end's and fail's "chunks") may be absent; an unknown
-    `t` or a `v` other than MESH_MSG_VERSION is MALFORMED. */
-mesh_msg_rc_t mesh_msg_decode(const uint8_t *buf, size_t len, mesh_msg_t *out, char *err,
+    `t` or a `v` other than WIRE_MSG_VERSION is MALFORMED. */
+wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,
                               size_t errlen);
-void mesh_msg_clear(mesh_msg_t *msg);
-void mesh_state_clear(mesh_state_t *st);
+void wire_msg_clear(wire_msg_t *msg);
+void wire_state_clear(wire_state_t *st);
 /*  Deep copy (for the peer table). dst is overwritten, not freed: clear it
     first if it held a state. 0, or -1 (allocation) with dst left empty. */
-int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src);
+int wire_state_copy(wire_state_t *dst, const wire_state_t *src);
 
 #endif

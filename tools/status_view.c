@@ -1,5 +1,5 @@
-/*  mesh_view — see mesh_view.h. */
-#include "tools/mesh_view.h"
+/*  status_view — see status_view.h. */
+#include "tools/status_view.h"
 
 #include "protocol/status_doc.h"
 #include "protocol/utf8.h"
@@ -22,18 +22,18 @@
     is unknown. */
 static long long s_num(int64_t v)
 {
-    return v < 0 ? MESH_VIEW_UNKNOWN : (long long)v;
+    return v < 0 ? STATUS_VIEW_UNKNOWN : (long long)v;
 }
 
-static void s_view_models(mesh_view_node_t *n, const status_doc_node_t *d)
+static void s_view_models(status_view_node_t *n, const status_doc_node_t *d)
 {
-    size_t want = d->n_models < MESH_VIEW_MAX_MODELS ? d->n_models : MESH_VIEW_MAX_MODELS;
+    size_t want = d->n_models < STATUS_VIEW_MAX_MODELS ? d->n_models : STATUS_VIEW_MAX_MODELS;
     n->has_models = d->has_models;
     n->models_dropped = d->models_dropped + (d->n_models - want);
     for (size_t i = 0; i < want; i++) {
         const status_doc_model_t *m = &d->models[i];
         const char *dn = m->display_name;
-        n->models[n->model_count++] = (mesh_view_model_t){
+        n->models[n->model_count++] = (status_view_model_t){
             .name = m->name,
             .modality = m->modality,
             .cooled_remaining_ms = s_num(m->cooled_remaining_ms),
@@ -42,7 +42,7 @@ static void s_view_models(mesh_view_node_t *n, const status_doc_node_t *d)
     }
 }
 
-static void s_view_node(mesh_view_node_t *n, const status_doc_node_t *d, const char *self_id)
+static void s_view_node(status_view_node_t *n, const status_doc_node_t *d, const char *self_id)
 {
     n->id = d->id;
     n->name = d->name;
@@ -62,26 +62,26 @@ static void s_view_node(mesh_view_node_t *n, const status_doc_node_t *d, const c
     n->capacity = s_num(d->capacity);
     n->node_cooled_remaining_ms = s_num(d->node_cooled_remaining_ms);
     s_view_models(n, d);
-    for (size_t i = 0; i < d->n_accounts && i < MESH_VIEW_MAX_ACCOUNTS; i++)
-        n->accounts[n->account_count++] = (mesh_view_account_t){
+    for (size_t i = 0; i < d->n_accounts && i < STATUS_VIEW_MAX_ACCOUNTS; i++)
+        n->accounts[n->account_count++] = (status_view_account_t){
             .id = d->accounts[i].id,
             .next_slot_ms = s_num(d->accounts[i].next_slot_ms),
             .flag_ms = s_num(d->accounts[i].flag_remaining_ms),
         };
 }
 
-mesh_view_t *mesh_view_parse(const char *text, size_t len, char *err, size_t err_len)
+status_view_t *status_view_parse(const char *text, size_t len, char *err, size_t err_len)
 {
     status_doc_t *doc = NULL;
     if (status_doc_parse((const uint8_t *)text, len, &doc, err, err_len) != STATUS_DOC_OK)
         return NULL;
-    mesh_view_t *view = calloc(1, sizeof *view);
+    status_view_t *view = calloc(1, sizeof *view);
     if (!view) {
         status_doc_destroy(&doc);
         goto err;
     }
     view->doc = doc;
-    size_t want = doc->n_nodes < MESH_VIEW_MAX_NODES ? doc->n_nodes : MESH_VIEW_MAX_NODES;
+    size_t want = doc->n_nodes < STATUS_VIEW_MAX_NODES ? doc->n_nodes : STATUS_VIEW_MAX_NODES;
     if (!(view->nodes = calloc(want ? want : 1, sizeof *view->nodes)))
         goto err;
     view->self_id = doc->self;
@@ -90,8 +90,8 @@ mesh_view_t *mesh_view_parse(const char *text, size_t len, char *err, size_t err
     view->nodes_dropped = doc->nodes_dropped + (doc->n_nodes - want);
     for (size_t i = 0; i < want; i++) {
         const status_doc_node_t *d = &doc->nodes[i];
-        mesh_view_node_t *n = &view->nodes[view->node_count++];
-        size_t models = d->n_models < MESH_VIEW_MAX_MODELS ? d->n_models : MESH_VIEW_MAX_MODELS;
+        status_view_node_t *n = &view->nodes[view->node_count++];
+        size_t models = d->n_models < STATUS_VIEW_MAX_MODELS ? d->n_models : STATUS_VIEW_MAX_MODELS;
         n->models = models ? calloc(models, sizeof *n->models) : NULL;
         n->accounts = d->n_accounts ? calloc(d->n_accounts, sizeof *n->accounts) : NULL;
         if ((models && !n->models) || (d->n_accounts && !n->accounts))
@@ -102,15 +102,15 @@ mesh_view_t *mesh_view_parse(const char *text, size_t len, char *err, size_t err
 err:
     if (err && err_len)
         snprintf(err, err_len, "out of memory");
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     return NULL;
 }
 
-void mesh_view_destroy(mesh_view_t **self_p)
+void status_view_destroy(status_view_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    mesh_view_t *self = *self_p;
+    status_view_t *self = *self_p;
     for (size_t i = 0; i < self->node_count; i++) {
         free(self->nodes[i].models);
         free(self->nodes[i].accounts);
@@ -121,17 +121,17 @@ void mesh_view_destroy(mesh_view_t **self_p)
     *self_p = NULL;
 }
 
-mesh_cell_state_t mesh_view_model_state(const mesh_view_node_t *node,
-                                        const mesh_view_model_t *model, long long *remaining_ms)
+mesh_cell_state_t status_view_model_state(const status_view_node_t *node,
+                                          const status_view_model_t *model, long long *remaining_ms)
 {
     long long n = node->node_cooled_remaining_ms;
     long long m = model->cooled_remaining_ms;
-    *remaining_ms = MESH_VIEW_UNKNOWN;
+    *remaining_ms = STATUS_VIEW_UNKNOWN;
     if (n > 0 || m > 0) {
         *remaining_ms = n > m ? n : m;
         return MESH_CELL_COOLING;
     }
-    if (n == MESH_VIEW_UNKNOWN || m == MESH_VIEW_UNKNOWN)
+    if (n == STATUS_VIEW_UNKNOWN || m == STATUS_VIEW_UNKNOWN)
         return MESH_CELL_UNKNOWN;
     *remaining_ms = 0;
     return MESH_CELL_OK;
@@ -139,7 +139,7 @@ mesh_cell_state_t mesh_view_model_state(const mesh_view_node_t *node,
 
 /* ==== text helpers ========================================================= */
 
-const char *mesh_view_format_duration(long long ms, char *buf, size_t buf_len)
+const char *status_view_format_duration(long long ms, char *buf, size_t buf_len)
 {
     const long long s = 1000, m = 60 * s, h = 60 * m, d = 24 * h;
     if (!buf || !buf_len)
@@ -216,7 +216,7 @@ static size_t s_cp_width(uint32_t cp)
     return 1;
 }
 
-size_t mesh_view_display_width(const char *s)
+size_t status_view_display_width(const char *s)
 {
     size_t w = 0, len = s ? strlen(s) : 0;
     const unsigned char *p = (const unsigned char *)s;
@@ -234,7 +234,7 @@ static int s_clean(abuf_t *out, const char *s, size_t max_cols)
 {
     if (!s || !*s)
         return abuf_puts(out, "?");
-    size_t len = strlen(s), total = mesh_view_display_width(s), w = 0;
+    size_t len = strlen(s), total = status_view_display_width(s), w = 0;
     size_t room = total > max_cols ? max_cols - 1 : total;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
@@ -260,8 +260,8 @@ static int s_count(abuf_t *out, long long v)
 
 static int s_duration(abuf_t *out, long long ms)
 {
-    char buf[MESH_VIEW_DURATION_MAX];
-    return abuf_puts(out, mesh_view_format_duration(ms, buf, sizeof buf));
+    char buf[STATUS_VIEW_DURATION_MAX];
+    return abuf_puts(out, status_view_format_duration(ms, buf, sizeof buf));
 }
 
 /* ==== tables =============================================================== */
@@ -318,7 +318,7 @@ static int s_table_render(const s_table_t *t, abuf_t *out)
     if (!width)
         return -1;
     for (size_t i = 0; i < t->ncells; i++) {
-        size_t w = mesh_view_display_width(t->cells[i]);
+        size_t w = status_view_display_width(t->cells[i]);
         if (w > width[i % t->ncols])
             width[i % t->ncols] = w;
     }
@@ -330,7 +330,8 @@ static int s_table_render(const s_table_t *t, abuf_t *out)
             rc = rc ? rc : abuf_puts(out, "\n");
             continue;
         }
-        for (size_t pad = width[col] - mesh_view_display_width(t->cells[i]) + 2; pad && !rc; pad--)
+        for (size_t pad = width[col] - status_view_display_width(t->cells[i]) + 2; pad && !rc;
+             pad--)
             rc = abuf_puts(out, " ");
     }
     free(width);
@@ -339,9 +340,9 @@ static int s_table_render(const s_table_t *t, abuf_t *out)
 
 /* ==== status table ========================================================= */
 
-static int s_node_label(abuf_t *cell, const mesh_view_node_t *n)
+static int s_node_label(abuf_t *cell, const status_view_node_t *n)
 {
-    if (s_clean(cell, n->name, MESH_VIEW_CELL_COLS) < 0)
+    if (s_clean(cell, n->name, STATUS_VIEW_CELL_COLS) < 0)
         return -1;
     return n->is_self ? abuf_puts(cell, "*") : 0;
 }
@@ -353,7 +354,7 @@ static int s_ratio(abuf_t *cell, long long a, long long b)
     return s_count(cell, b);
 }
 
-static int s_load(abuf_t *cell, const mesh_view_node_t *n)
+static int s_load(abuf_t *cell, const status_view_node_t *n)
 {
     if (s_ratio(cell, n->inflight, n->capacity) < 0)
         return -1;
@@ -362,18 +363,18 @@ static int s_load(abuf_t *cell, const mesh_view_node_t *n)
     return abuf_printf(cell, " +%lld queued", n->queued);
 }
 
-static int s_models_ok(abuf_t *cell, const mesh_view_node_t *n)
+static int s_models_ok(abuf_t *cell, const status_view_node_t *n)
 {
     if (!n->has_models)
         return abuf_puts(cell, "?");
     long long ok = 0, rem;
     for (size_t i = 0; i < n->model_count; i++)
-        ok += mesh_view_model_state(n, &n->models[i], &rem) == MESH_CELL_OK;
+        ok += status_view_model_state(n, &n->models[i], &rem) == MESH_CELL_OK;
     return abuf_printf(cell, "%lld", ok);
 }
 
 /*  "ALL 19m, fake-chat 29m59s, …" or "-". */
-static int s_cooled(abuf_t *cell, const mesh_view_node_t *n)
+static int s_cooled(abuf_t *cell, const status_view_node_t *n)
 {
     size_t shown = 0, more = 0;
     int rc = 0;
@@ -383,7 +384,7 @@ static int s_cooled(abuf_t *cell, const mesh_view_node_t *n)
         shown++;
     }
     for (size_t i = 0; i < n->model_count && rc == 0; i++) {
-        const mesh_view_model_t *m = &n->models[i];
+        const status_view_model_t *m = &n->models[i];
         if (m->cooled_remaining_ms == 0)
             continue;
         if (shown == S_COOLED_SHOWN) {
@@ -391,7 +392,7 @@ static int s_cooled(abuf_t *cell, const mesh_view_node_t *n)
             continue;
         }
         rc = shown++ ? abuf_puts(cell, ", ") : 0;
-        rc = rc ? rc : s_clean(cell, m->name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : s_clean(cell, m->name, STATUS_VIEW_CELL_COLS);
         rc = rc ? rc : abuf_puts(cell, " ");
         rc = rc ? rc : s_duration(cell, m->cooled_remaining_ms);
     }
@@ -402,7 +403,7 @@ static int s_cooled(abuf_t *cell, const mesh_view_node_t *n)
     return rc;
 }
 
-static int s_status_row(s_table_t *t, const mesh_view_node_t *n)
+static int s_status_row(s_table_t *t, const status_view_node_t *n)
 {
     abuf_t cell = ABUF_INIT;
     int rc = 0;
@@ -412,10 +413,10 @@ static int s_status_row(s_table_t *t, const mesh_view_node_t *n)
             rc = s_node_label(&cell, n);
             break;
         case 1:
-            rc = s_clean(&cell, n->address, MESH_VIEW_CELL_COLS);
+            rc = s_clean(&cell, n->address, STATUS_VIEW_CELL_COLS);
             break;
         case 2:
-            rc = s_clean(&cell, n->state, MESH_VIEW_CELL_COLS);
+            rc = s_clean(&cell, n->state, STATUS_VIEW_CELL_COLS);
             break;
         case 3:
             rc = n->never_heard ? abuf_puts(&cell, "-") : s_duration(&cell, n->age_ms);
@@ -444,13 +445,13 @@ static int s_cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static bool s_is_alive(const mesh_view_node_t *n)
+static bool s_is_alive(const status_view_node_t *n)
 {
     return n->state && strcmp(n->state, "alive") == 0;
 }
 
 /*  Distinct model names: *total over all nodes, *available OK on an alive node. */
-static int s_count_models(const mesh_view_t *v, size_t *total, size_t *available)
+static int s_count_models(const status_view_t *v, size_t *total, size_t *available)
 {
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < v->node_count; i++)
@@ -461,13 +462,13 @@ static int s_count_models(const mesh_view_t *v, size_t *total, size_t *available
     const char **ok = names + cap;
     size_t n_ok = 0;
     for (size_t i = 0; i < v->node_count; i++) {
-        const mesh_view_node_t *node = &v->nodes[i];
+        const status_view_node_t *node = &v->nodes[i];
         for (size_t j = 0; j < node->model_count; j++) {
             long long rem;
-            const mesh_view_model_t *m = &node->models[j];
+            const status_view_model_t *m = &node->models[j];
             const char *name = m->name ? m->name : "?";
             names[n++] = name;
-            if (s_is_alive(node) && mesh_view_model_state(node, m, &rem) == MESH_CELL_OK)
+            if (s_is_alive(node) && status_view_model_state(node, m, &rem) == MESH_CELL_OK)
                 ok[n_ok++] = name;
         }
     }
@@ -482,7 +483,7 @@ static int s_count_models(const mesh_view_t *v, size_t *total, size_t *available
     return 0;
 }
 
-static int s_state_counts(const mesh_view_t *v, abuf_t *out)
+static int s_state_counts(const status_view_t *v, abuf_t *out)
 {
     static const char *const states[] = {"alive", "suspect", "unreachable", "dead", "left"};
     enum { N = sizeof states / sizeof states[0] };
@@ -500,7 +501,7 @@ static int s_state_counts(const mesh_view_t *v, abuf_t *out)
     return rc;
 }
 
-static const mesh_view_node_t *s_node_by_id(const mesh_view_t *v, const char *id)
+static const status_view_node_t *s_node_by_id(const status_view_t *v, const char *id)
 {
     for (size_t i = 0; id && i < v->node_count; i++)
         if (v->nodes[i].id && strcmp(v->nodes[i].id, id) == 0)
@@ -510,18 +511,18 @@ static const mesh_view_node_t *s_node_by_id(const mesh_view_t *v, const char *id
 
 /*  "! pi at 10.0.0.8:5104 is reached from desk only through other members:
     check desk's route to 10.0.0.8:5104". */
-static int s_indirect_note(const mesh_view_node_t *n, const char *me, abuf_t *out)
+static int s_indirect_note(const status_view_node_t *n, const char *me, abuf_t *out)
 {
     int rc = abuf_puts(out, "! ");
-    rc = rc ? rc : s_clean(out, n->name, MESH_VIEW_CELL_COLS);
+    rc = rc ? rc : s_clean(out, n->name, STATUS_VIEW_CELL_COLS);
     rc = rc ? rc : abuf_puts(out, " at ");
-    rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+    rc = rc ? rc : s_clean(out, n->address, STATUS_VIEW_CELL_COLS);
     rc = rc ? rc : abuf_puts(out, " is reached from ");
-    rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+    rc = rc ? rc : me ? s_clean(out, me, STATUS_VIEW_CELL_COLS) : abuf_puts(out, "this node");
     rc = rc ? rc : abuf_puts(out, " only through other members: check ");
-    rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+    rc = rc ? rc : me ? s_clean(out, me, STATUS_VIEW_CELL_COLS) : abuf_puts(out, "this node");
     rc = rc ? rc : abuf_puts(out, "'s route to ");
-    rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+    rc = rc ? rc : s_clean(out, n->address, STATUS_VIEW_CELL_COLS);
     return rc ? rc : abuf_puts(out, "\n");
 }
 
@@ -529,7 +530,7 @@ static int s_indirect_note(const mesh_view_node_t *n, const char *me, abuf_t *ou
     check that desk can reach 10.0.0.7:5104 (firewall, VPN, laptop's
     --advertise)" for each unreachable node, and a note for each node alive
     only through other members' probes. */
-static int s_unreachable_notes(const mesh_view_t *v, abuf_t *out)
+static int s_unreachable_notes(const status_view_t *v, abuf_t *out)
 {
     const char *me = NULL;
     for (size_t i = 0; i < v->node_count && !me; i++)
@@ -537,32 +538,33 @@ static int s_unreachable_notes(const mesh_view_t *v, abuf_t *out)
             me = v->nodes[i].name;
     int rc = 0;
     for (size_t i = 0; i < v->node_count && rc == 0; i++) {
-        const mesh_view_node_t *n = &v->nodes[i];
+        const status_view_node_t *n = &v->nodes[i];
         if (n->indirect && !n->is_self && n->state && strcmp(n->state, "alive") == 0) {
             rc = s_indirect_note(n, me, out);
             continue;
         }
         if (!n->state || strcmp(n->state, "unreachable") != 0)
             continue;
-        const mesh_view_node_t *by = s_node_by_id(v, n->reported_by);
+        const status_view_node_t *by = s_node_by_id(v, n->reported_by);
         rc = abuf_puts(out, "! ");
-        rc = rc ? rc : s_clean(out, n->name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : s_clean(out, n->name, STATUS_VIEW_CELL_COLS);
         rc = rc ? rc : abuf_puts(out, " at ");
-        rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : s_clean(out, n->address, STATUS_VIEW_CELL_COLS);
         rc = rc ? rc : abuf_puts(out, " is unreachable from ");
-        rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+        rc = rc ? rc : me ? s_clean(out, me, STATUS_VIEW_CELL_COLS) : abuf_puts(out, "this node");
         if (rc == 0 && n->reported_by) {
             rc = abuf_puts(out, " (reported by ");
             rc = rc ? rc
-                    : s_clean(out, by && by->name ? by->name : n->reported_by, MESH_VIEW_CELL_COLS);
+                    : s_clean(out, by && by->name ? by->name : n->reported_by,
+                              STATUS_VIEW_CELL_COLS);
             rc = rc ? rc : abuf_puts(out, ")");
         }
         rc = rc ? rc : abuf_puts(out, ": check that ");
-        rc = rc ? rc : me ? s_clean(out, me, MESH_VIEW_CELL_COLS) : abuf_puts(out, "this node");
+        rc = rc ? rc : me ? s_clean(out, me, STATUS_VIEW_CELL_COLS) : abuf_puts(out, "this node");
         rc = rc ? rc : abuf_puts(out, " can reach ");
-        rc = rc ? rc : s_clean(out, n->address, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : s_clean(out, n->address, STATUS_VIEW_CELL_COLS);
         rc = rc ? rc : abuf_puts(out, " (firewall, VPN, ");
-        rc = rc ? rc : s_clean(out, n->name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : s_clean(out, n->name, STATUS_VIEW_CELL_COLS);
         rc = rc ? rc : abuf_puts(out, "'s --advertise)\n");
     }
     return rc;
@@ -570,7 +572,7 @@ static int s_unreachable_notes(const mesh_view_t *v, abuf_t *out)
 
 /*  "3 nodes: 3 alive · 4 tabs · 7 models": tabs are the healthy tabs of alive
     nodes, models the distinct models usable now (un-cooled on an alive node). */
-static int s_status_summary(const mesh_view_t *v, abuf_t *out)
+static int s_status_summary(const status_view_t *v, abuf_t *out)
 {
     if (!v->has_nodes)
         return abuf_puts(out, "? nodes (the answer has no \"nodes\" list)\n");
@@ -609,7 +611,7 @@ static int s_account_label(abuf_t *cell, const char *id)
     return rc ? rc : abuf_puts(cell, "…");
 }
 
-static int s_accounts_table(const mesh_view_t *v, abuf_t *out)
+static int s_accounts_table(const status_view_t *v, abuf_t *out)
 {
     size_t any = 0;
     for (size_t i = 0; i < v->node_count; i++)
@@ -622,9 +624,9 @@ static int s_accounts_table(const mesh_view_t *v, abuf_t *out)
     for (size_t i = 0; i < 4 && rc == 0; i++)
         rc = s_table_text(&t, head[i]);
     for (size_t i = 0; i < v->node_count && rc == 0; i++) {
-        const mesh_view_node_t *n = &v->nodes[i];
+        const status_view_node_t *n = &v->nodes[i];
         for (size_t k = 0; k < n->account_count && rc == 0; k++) {
-            const mesh_view_account_t *a = &n->accounts[k];
+            const status_view_account_t *a = &n->accounts[k];
             abuf_t cell = ABUF_INIT;
             rc = s_account_label(&cell, a->id);
             rc = rc ? rc : s_table_cell(&t, &cell);
@@ -633,7 +635,7 @@ static int s_accounts_table(const mesh_view_t *v, abuf_t *out)
             if (rc == 0) {
                 if (a->next_slot_ms == 0)
                     rc = abuf_puts(&cell, "now");
-                else if (a->next_slot_ms == MESH_VIEW_UNKNOWN)
+                else if (a->next_slot_ms == STATUS_VIEW_UNKNOWN)
                     rc = abuf_puts(&cell, "-"); /* a peer's: its pace is its own */
                 else
                     rc = s_duration(&cell, a->next_slot_ms);
@@ -650,7 +652,7 @@ static int s_accounts_table(const mesh_view_t *v, abuf_t *out)
     return rc;
 }
 
-int mesh_view_render_status(const mesh_view_t *view, abuf_t *out)
+int status_view_render_status(const status_view_t *view, abuf_t *out)
 {
     static const char *const head[] = {"NODE", "ADDRESS", "STATE",  "AGE",
                                        "TABS", "LOAD",    "MODELS", "COOLED"};
@@ -687,7 +689,7 @@ static int s_cmp_entry(const void *a, const void *b)
 }
 
 /*  Every (model, node) pair, sorted by model name then node order. */
-static s_entry_t *s_entries(const mesh_view_t *v, size_t *count)
+static s_entry_t *s_entries(const status_view_t *v, size_t *count)
 {
     size_t n = 0;
     for (size_t i = 0; i < v->node_count; i++)
@@ -716,7 +718,7 @@ typedef struct {
     long long *remaining;     /* per node */
 } s_row_t;
 
-static size_t s_row_fill(const mesh_view_t *v, const s_entry_t *e, size_t n, size_t at,
+static size_t s_row_fill(const status_view_t *v, const s_entry_t *e, size_t n, size_t at,
                          s_row_t *row)
 {
     row->name = e[at].name;
@@ -724,30 +726,30 @@ static size_t s_row_fill(const mesh_view_t *v, const s_entry_t *e, size_t n, siz
     row->display_name = NULL;
     for (size_t i = 0; i < v->node_count; i++) {
         row->state[i] = MESH_CELL_ABSENT;
-        row->remaining[i] = MESH_VIEW_UNKNOWN;
+        row->remaining[i] = STATUS_VIEW_UNKNOWN;
     }
     size_t k = at;
     for (; k < n && strcmp(e[k].name, row->name) == 0; k++) {
-        const mesh_view_node_t *node = &v->nodes[e[k].node];
-        const mesh_view_model_t *m = &node->models[e[k].model];
+        const status_view_node_t *node = &v->nodes[e[k].node];
+        const status_view_model_t *m = &node->models[e[k].model];
         if (!row->modality)
             row->modality = m->modality;
         if (!row->display_name)
             row->display_name = m->display_name;
         if (row->state[e[k].node] == MESH_CELL_ABSENT)
-            row->state[e[k].node] = mesh_view_model_state(node, m, &row->remaining[e[k].node]);
+            row->state[e[k].node] = status_view_model_state(node, m, &row->remaining[e[k].node]);
     }
     return k;
 }
 
 typedef struct {
-    const mesh_view_t *v;
+    const status_view_t *v;
     s_entry_t *e;
     size_t n;
     s_row_t row;
 } s_rows_t;
 
-static int s_rows_init(s_rows_t *r, const mesh_view_t *v)
+static int s_rows_init(s_rows_t *r, const status_view_t *v)
 {
     size_t cols = v->node_count ? v->node_count : 1;
     *r = (s_rows_t){.v = v};
@@ -764,13 +766,13 @@ static void s_rows_free(s_rows_t *r)
     free(r->row.remaining);
 }
 
-static int s_matrix_header(s_table_t *t, const mesh_view_t *v)
+static int s_matrix_header(s_table_t *t, const status_view_t *v)
 {
     int rc = s_table_text(t, "MODEL");
     rc = rc ? rc : s_table_text(t, "MODALITY");
     abuf_t cell = ABUF_INIT;
     for (size_t i = 0; i < v->node_count && rc == 0; i++) {
-        const mesh_view_node_t *n = &v->nodes[i];
+        const status_view_node_t *n = &v->nodes[i];
         rc = s_node_label(&cell, n);
         if (rc == 0 && !s_is_alive(n)) {
             rc = abuf_puts(&cell, " (");
@@ -797,13 +799,13 @@ static int s_matrix_cell(abuf_t *cell, mesh_cell_state_t state, long long remain
     }
 }
 
-static int s_matrix_row(s_table_t *t, const mesh_view_t *v, const s_row_t *row, bool *available)
+static int s_matrix_row(s_table_t *t, const status_view_t *v, const s_row_t *row, bool *available)
 {
     abuf_t cell = ABUF_INIT;
-    int rc = s_clean(&cell, row->name, MESH_VIEW_CELL_COLS);
+    int rc = s_clean(&cell, row->name, STATUS_VIEW_CELL_COLS);
     if (rc == 0 && row->display_name && strcmp(row->display_name, row->name) != 0) {
         rc = abuf_puts(&cell, " (");
-        rc = rc ? rc : s_clean(&cell, row->display_name, MESH_VIEW_CELL_COLS);
+        rc = rc ? rc : s_clean(&cell, row->display_name, STATUS_VIEW_CELL_COLS);
         rc = rc ? rc : abuf_puts(&cell, ")");
     }
     rc = rc ? rc : s_table_cell(t, &cell);
@@ -819,7 +821,7 @@ static int s_matrix_row(s_table_t *t, const mesh_view_t *v, const s_row_t *row, 
     return rc;
 }
 
-static int s_matrix_summary(const mesh_view_t *v, size_t rows, size_t available, size_t dropped,
+static int s_matrix_summary(const status_view_t *v, size_t rows, size_t available, size_t dropped,
                             abuf_t *out)
 {
     if (!v->has_nodes)
@@ -832,7 +834,7 @@ static int s_matrix_summary(const mesh_view_t *v, size_t rows, size_t available,
     return rc ? rc : abuf_puts(out, "\n");
 }
 
-int mesh_view_render_models(const mesh_view_t *view, abuf_t *out)
+int status_view_render_models(const status_view_t *view, abuf_t *out)
 {
     s_table_t t = {.ncols = 2 + view->node_count};
     s_rows_t r;
@@ -841,7 +843,7 @@ int mesh_view_render_models(const mesh_view_t *view, abuf_t *out)
     rc = rc ? rc : s_matrix_header(&t, view);
     for (size_t at = 0; at < r.n && rc == 0;) {
         at = s_row_fill(view, r.e, r.n, at, &r.row);
-        if (rows == MESH_VIEW_MAX_ROWS) {
+        if (rows == STATUS_VIEW_MAX_ROWS) {
             dropped++;
             continue;
         }
@@ -864,7 +866,7 @@ static json_t *s_json_str(const char *s)
 
 static const char *const s_state_names[] = {"absent", "ok", "cooling", "unknown"};
 
-static json_t *s_json_row(const mesh_view_t *v, const s_row_t *row)
+static json_t *s_json_row(const status_view_t *v, const s_row_t *row)
 {
     json_t *nodes = json_array();
     json_t *obj = json_pack("{s:o, s:o, s:o, s:o}", "name", s_json_str(row->name), "display_name",
@@ -873,8 +875,8 @@ static json_t *s_json_row(const mesh_view_t *v, const s_row_t *row)
     if (!obj)
         return NULL;
     for (size_t i = 0; i < v->node_count; i++) {
-        const mesh_view_node_t *n = &v->nodes[i];
-        long long rem = row->state[i] == MESH_CELL_ABSENT ? MESH_VIEW_UNKNOWN : row->remaining[i];
+        const status_view_node_t *n = &v->nodes[i];
+        long long rem = row->state[i] == MESH_CELL_ABSENT ? STATUS_VIEW_UNKNOWN : row->remaining[i];
         json_t *cell = json_pack("{s:o, s:o, s:o, s:s, s:o}", "node", s_json_str(n->name),
                                  "node_id", s_json_str(n->id), "node_state", s_json_str(n->state),
                                  "state", s_state_names[row->state[i]], "cooled_remaining_ms",
@@ -887,14 +889,14 @@ static json_t *s_json_row(const mesh_view_t *v, const s_row_t *row)
     return obj;
 }
 
-int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out)
+int status_view_render_models_json(const status_view_t *view, abuf_t *out)
 {
     s_rows_t r;
     json_t *models = json_array();
     json_t *root = json_pack("{s:o}", "models", models);
     int rc = s_rows_init(&r, view) < 0 || !root ? -1 : 0;
     size_t rows = 0;
-    for (size_t at = 0; at < r.n && rc == 0 && rows < MESH_VIEW_MAX_ROWS; rows++) {
+    for (size_t at = 0; at < r.n && rc == 0 && rows < STATUS_VIEW_MAX_ROWS; rows++) {
         at = s_row_fill(view, r.e, r.n, at, &r.row);
         rc = json_array_append_new(models, s_json_row(view, &r.row));
     }
@@ -908,7 +910,7 @@ int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out)
 
 /* ==== pretty JSON ========================================================== */
 
-int mesh_view_render_json_pretty(const char *text, size_t len, abuf_t *out)
+int status_view_render_json_pretty(const char *text, size_t len, abuf_t *out)
 {
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     if (!doc)
@@ -928,8 +930,8 @@ int mesh_view_render_json_pretty(const char *text, size_t len, abuf_t *out)
 
 /* ==== HTTP ================================================================= */
 
-int mesh_view_describe_http_error(const char *url, long status, const char *body, size_t len,
-                                  abuf_t *out)
+int status_view_describe_http_error(const char *url, long status, const char *body, size_t len,
+                                    abuf_t *out)
 {
     int rc = abuf_printf(out, "%s answered HTTP %ld", url, status);
     json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
@@ -1079,8 +1081,8 @@ static mesh_http_rc_t s_http(const char *url, const mesh_http_opts_t *opts, bool
                              mesh_http_response_t *resp, char *err, size_t err_len)
 {
     mesh_http_opts_t o = opts ? *opts : (mesh_http_opts_t){0};
-    o.timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : MESH_VIEW_TIMEOUT_MS;
-    s_sink_t sink = {.max = o.max_body ? o.max_body : MESH_VIEW_MAX_BODY, .cancel = o.cancel};
+    o.timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : STATUS_VIEW_TIMEOUT_MS;
+    s_sink_t sink = {.max = o.max_body ? o.max_body : STATUS_VIEW_MAX_BODY, .cancel = o.cancel};
     char detail[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
     mesh_http_rc_t rc = MESH_HTTP_ERROR;
@@ -1134,21 +1136,22 @@ void mesh_http_response_free(mesh_http_response_t *resp)
 
 void mesh_args_usage(FILE *to)
 {
-    fputs("usage: arena-mesh status [--node URL] [--json] [--watch [SECONDS]]\n"
-          "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]] [--refresh]\n"
-          "       arena-mesh --help | --version\n"
-          "\n"
-          "  status          nodes of the mesh: state, tabs, load, cooldowns\n"
-          "  models          model x node availability and cooldowns\n"
-          "  --node URL      the arena-node to ask (env ARENA_NODE, default " MESH_VIEW_DEFAULT_NODE
-          ")\n"
-          "  --api-key KEY   sent as a bearer token (env ARENA_API_KEY)\n"
-          "  --json          machine-readable output\n"
-          "  --watch [S]     repeat every S seconds (default 2) until Ctrl-C\n"
-          "  --refresh       first have the node re-read the model list from its tabs\n"
-          "\n"
-          "exit codes: 0 ok, 2 node unreachable or bad answer, 64 bad usage\n",
-          to);
+    fputs(
+        "usage: arena-mesh status [--node URL] [--json] [--watch [SECONDS]]\n"
+        "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]] [--refresh]\n"
+        "       arena-mesh --help | --version\n"
+        "\n"
+        "  status          nodes of the mesh: state, tabs, load, cooldowns\n"
+        "  models          model x node availability and cooldowns\n"
+        "  --node URL      the arena-node to ask (env ARENA_NODE, default " STATUS_VIEW_DEFAULT_NODE
+        ")\n"
+        "  --api-key KEY   sent as a bearer token (env ARENA_API_KEY)\n"
+        "  --json          machine-readable output\n"
+        "  --watch [S]     repeat every S seconds (default 2) until Ctrl-C\n"
+        "  --refresh       first have the node re-read the model list from its tabs\n"
+        "\n"
+        "exit codes: 0 ok, 2 node unreachable or bad answer, 64 bad usage\n",
+        to);
 }
 
 /*  Accepts "2", "0.5": a positive number of seconds up to one day. */
@@ -1277,7 +1280,7 @@ static int s_defaults(mesh_args_t *a, const char *env_node, const char *env_api_
 {
     *a = (mesh_args_t){.watch_seconds = 2.0};
     bool env = env_node && *env_node;
-    if (s_set_node(a, "ARENA_NODE", env ? env_node : MESH_VIEW_DEFAULT_NODE, err, err_len) < 0)
+    if (s_set_node(a, "ARENA_NODE", env ? env_node : STATUS_VIEW_DEFAULT_NODE, err, err_len) < 0)
         return -1;
     if (env_api_key && *env_api_key && s_set_key(a, "ARENA_API_KEY", env_api_key, err, err_len) < 0)
         return -1;
@@ -1323,19 +1326,19 @@ static int s_render(const mesh_args_t *args, const mesh_http_response_t *resp, a
                     abuf_t *err)
 {
     char why[256];
-    mesh_view_t *view = mesh_view_parse(resp->body, resp->len, why, sizeof why);
+    status_view_t *view = status_view_parse(resp->body, resp->len, why, sizeof why);
     if (!view) {
         abuf_printf(err, "%s answered %s", args->url, why);
         return MESH_EXIT_FAIL;
     }
     int rc;
     if (args->cmd == MESH_CMD_STATUS)
-        rc = args->json ? mesh_view_render_json_pretty(resp->body, resp->len, out)
-                        : mesh_view_render_status(view, out);
+        rc = args->json ? status_view_render_json_pretty(resp->body, resp->len, out)
+                        : status_view_render_status(view, out);
     else
-        rc = args->json ? mesh_view_render_models_json(view, out)
-                        : mesh_view_render_models(view, out);
-    mesh_view_destroy(&view);
+        rc = args->json ? status_view_render_models_json(view, out)
+                        : status_view_render_models(view, out);
+    status_view_destroy(&view);
     if (rc < 0) {
         abuf_printf(err, "cannot render the answer of %s: out of memory", args->url);
         return MESH_EXIT_FAIL;
@@ -1343,8 +1346,8 @@ static int s_render(const mesh_args_t *args, const mesh_http_response_t *resp, a
     return MESH_EXIT_OK;
 }
 
-int mesh_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t *cancel,
-                           abuf_t *out, abuf_t *err)
+int status_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t *cancel,
+                             abuf_t *out, abuf_t *err)
 {
     char why[512];
     mesh_http_opts_t opts = {.api_key = args->has_api_key ? args->api_key : NULL,
@@ -1362,7 +1365,7 @@ int mesh_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t 
     }
     int exit_code = MESH_EXIT_FAIL;
     if (resp.status != 200)
-        mesh_view_describe_http_error(args->url, resp.status, resp.body, resp.len, err);
+        status_view_describe_http_error(args->url, resp.status, resp.body, resp.len, err);
     else
         exit_code = s_render(args, &resp, out, err);
     mesh_http_response_free(&resp);
@@ -1418,7 +1421,7 @@ static int s_watch(const mesh_args_t *args, const volatile sig_atomic_t *stop, F
         abuf_t frame = ABUF_INIT, why = ABUF_INIT;
         int rc = (!first && !tty) ? abuf_puts(&frame, "\n") : 0;
         rc = rc ? rc : s_watch_header(args, tty, &frame);
-        rc = rc ? MESH_EXIT_FAIL : mesh_view_fetch_render(args, stop, &frame, &why);
+        rc = rc ? MESH_EXIT_FAIL : status_view_fetch_render(args, stop, &frame, &why);
         if (!*stop && s_write(out, &frame) < 0) {
             abuf_free(&frame);
             abuf_free(&why);
@@ -1461,7 +1464,7 @@ static long long s_status_catalog_time(const mesh_args_t *args, const mesh_http_
     return t;
 }
 
-int mesh_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *cancel, abuf_t *err)
+int status_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *cancel, abuf_t *err)
 {
     mesh_http_opts_t opts = {.api_key = args->has_api_key ? args->api_key : NULL,
                              .cancel = cancel,
@@ -1483,7 +1486,7 @@ int mesh_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *canc
         tabs = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
         json_decref(root);
     } else {
-        mesh_view_describe_http_error(url, resp.status, resp.body, resp.len, err);
+        status_view_describe_http_error(url, resp.status, resp.body, resp.len, err);
     }
     mesh_http_response_free(&resp);
     if (status != 202)
@@ -1510,8 +1513,8 @@ int mesh_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *canc
     return MESH_EXIT_FAIL;
 }
 
-int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_api_key,
-                   const volatile sig_atomic_t *stop, FILE *out, FILE *err, bool tty)
+int status_view_main(int argc, char **argv, const char *env_node, const char *env_api_key,
+                     const volatile sig_atomic_t *stop, FILE *out, FILE *err, bool tty)
 {
     mesh_args_t args;
     char why[256];
@@ -1531,7 +1534,7 @@ int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_
     }
     if (args.refresh) {
         abuf_t why_refresh = ABUF_INIT;
-        int rrc = mesh_view_refresh(&args, stop, &why_refresh);
+        int rrc = status_view_refresh(&args, stop, &why_refresh);
         if (rrc != MESH_EXIT_OK)
             s_report(err, &why_refresh);
         abuf_free(&why_refresh);
@@ -1541,7 +1544,7 @@ int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_
     if (args.watch)
         return s_watch(&args, stop, out, err, tty);
     abuf_t frame = ABUF_INIT, reason = ABUF_INIT;
-    int rc = mesh_view_fetch_render(&args, stop, &frame, &reason);
+    int rc = status_view_fetch_render(&args, stop, &frame, &reason);
     if (rc == MESH_EXIT_OK && s_write(out, &frame) < 0) {
         abuf_reset(&reason);
         abuf_printf(&reason, "cannot write the output: %s", strerror(errno));

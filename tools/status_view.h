@@ -1,4 +1,4 @@
-/*  mesh_view — the logic of the operator tool `arena-mesh`.
+/*  status_view — the logic of the operator tool `arena-mesh`.
 
     Owns: the command line (options, environment defaults), the HTTP GET of a
     node's `/mesh/status` (libcurl, bounded body, timeouts), the view of that
@@ -15,8 +15,8 @@
     Threading: no shared state; every call works on its own arguments.
     mesh_http_get() needs curl_global_init() to have been called once by the
     process (arena_mesh.c does it; the unit test does it in main). */
-#ifndef ARENA_TOOLS_MESH_VIEW_H
-#define ARENA_TOOLS_MESH_VIEW_H
+#ifndef ARENA_TOOLS_STATUS_VIEW_H
+#define ARENA_TOOLS_STATUS_VIEW_H
 
 #include <signal.h>
 #include <stdbool.h>
@@ -26,15 +26,15 @@
 #include "protocol/abuf.h"
 #include "protocol/status_doc.h"
 
-#define MESH_VIEW_DEFAULT_NODE "http://127.0.0.1:5102"
-#define MESH_VIEW_MAX_BODY ((size_t)8 * 1024 * 1024) /* largest accepted answer */
-#define MESH_VIEW_TIMEOUT_MS 5000L                   /* connect and total */
-#define MESH_VIEW_MAX_NODES 256                      /* nodes kept from one answer */
-#define MESH_VIEW_MAX_MODELS 1024                    /* models kept per node */
-#define MESH_VIEW_MAX_ROWS 2048                      /* distinct models in the matrix */
-#define MESH_VIEW_CELL_COLS 48                       /* a name is clipped to this */
-#define MESH_VIEW_UNKNOWN (-1LL)                     /* a number that was missing or invalid */
-#define MESH_VIEW_DURATION_MAX 32                    /* buffer size for a formatted duration */
+#define STATUS_VIEW_DEFAULT_NODE "http://127.0.0.1:5102"
+#define STATUS_VIEW_MAX_BODY ((size_t)8 * 1024 * 1024) /* largest accepted answer */
+#define STATUS_VIEW_TIMEOUT_MS 5000L                   /* connect and total */
+#define STATUS_VIEW_MAX_NODES 256                      /* nodes kept from one answer */
+#define STATUS_VIEW_MAX_MODELS 1024                    /* models kept per node */
+#define STATUS_VIEW_MAX_ROWS 2048                      /* distinct models in the matrix */
+#define STATUS_VIEW_CELL_COLS 48                       /* a name is clipped to this */
+#define STATUS_VIEW_UNKNOWN (-1LL)                     /* a number that was missing or invalid */
+#define STATUS_VIEW_DURATION_MAX 32                    /* buffer size for a formatted duration */
 
 /*  Exit codes of arena-mesh. */
 #define MESH_EXIT_OK 0
@@ -46,23 +46,23 @@
 
 /*  What the tables need of a protocol/status_doc document. Strings are
     borrowed from the document (NULL when the field was missing or not a
-    string); numbers are MESH_VIEW_UNKNOWN when missing, not a number,
+    string); numbers are STATUS_VIEW_UNKNOWN when missing, not a number,
     negative or above 2^53. */
 typedef struct {
     const char *name;
     const char *modality;
     long long cooled_remaining_ms;
     const char *display_name; /* the site's label; NULL when absent, null or empty */
-} mesh_view_model_t;
+} status_view_model_t;
 
 /*  One LMArena account a node's tabs are on (docs/upstream.md, pacing). */
 typedef struct {
     const char *id;         /* the pace key: a 32-hex hash or "tab:<id>" */
     long long next_slot_ms; /* until its next pace slot (0: free) */
     long long flag_ms;      /* LMArena's flag left (0: none) */
-} mesh_view_account_t;
+} status_view_account_t;
 
-#define MESH_VIEW_MAX_ACCOUNTS 64 /* accounts kept per node */
+#define STATUS_VIEW_MAX_ACCOUNTS 64 /* accounts kept per node */
 
 typedef struct {
     const char *id;
@@ -83,27 +83,27 @@ typedef struct {
     long long capacity;
     long long node_cooled_remaining_ms;
     bool has_models; /* "models" was an array */
-    mesh_view_model_t *models;
+    status_view_model_t *models;
     size_t model_count;
-    size_t models_dropped; /* beyond MESH_VIEW_MAX_MODELS, or not objects */
-    mesh_view_account_t *accounts;
+    size_t models_dropped; /* beyond STATUS_VIEW_MAX_MODELS, or not objects */
+    status_view_account_t *accounts;
     size_t account_count;
-} mesh_view_node_t;
+} status_view_node_t;
 
 typedef struct {
     const char *self_id;
     long long generated_ms;
     bool has_nodes; /* "nodes" was an array */
-    mesh_view_node_t *nodes;
+    status_view_node_t *nodes;
     size_t node_count;
-    size_t nodes_dropped; /* beyond MESH_VIEW_MAX_NODES, or not objects */
+    size_t nodes_dropped; /* beyond STATUS_VIEW_MAX_NODES, or not objects */
     status_doc_t *doc;    /* the parsed document: owns every string above */
-} mesh_view_t;
+} status_view_t;
 
 /*  Parses a status document. Returns NULL on a JSON syntax error or
     allocation failure, with a one-line reason in err (may be NULL). */
-mesh_view_t *mesh_view_parse(const char *text, size_t len, char *err, size_t err_len);
-void mesh_view_destroy(mesh_view_t **self_p);
+status_view_t *status_view_parse(const char *text, size_t len, char *err, size_t err_len);
+void status_view_destroy(status_view_t **self_p);
 
 /*  Effective availability of one model on one node: a whole-node cooldown
     cools every model of that node. */
@@ -115,41 +115,42 @@ typedef enum {
 } mesh_cell_state_t;
 
 /*  *remaining_ms gets the effective cooldown (0 when OK, unknown otherwise). */
-mesh_cell_state_t mesh_view_model_state(const mesh_view_node_t *node,
-                                        const mesh_view_model_t *model, long long *remaining_ms);
+mesh_cell_state_t status_view_model_state(const status_view_node_t *node,
+                                          const status_view_model_t *model,
+                                          long long *remaining_ms);
 
 /* ---- rendering ------------------------------------------------------------ */
 
 /*  "?" for a negative value; "0s", "3.2s", "42s", "5m", "29m59s", "2h5m",
     "3d4h" (each unit floored). Writes at most buf_len bytes, NUL-terminated. */
-const char *mesh_view_format_duration(long long ms, char *buf, size_t buf_len);
+const char *status_view_format_duration(long long ms, char *buf, size_t buf_len);
 
 /*  Display columns of a UTF-8 string as a terminal shows it: East Asian wide
     characters and emoji count 2, combining marks 0, other code points 1, and
     each byte of an invalid sequence 1. */
-size_t mesh_view_display_width(const char *s);
+size_t status_view_display_width(const char *s);
 
 /*  NODE ADDRESS STATE AGE TABS LOAD MODELS COOLED, then a summary line, then
     for each unreachable node a line starting "! " saying what to check, then
     (when any node reports accounts) ACCOUNT NODE NEXT-SLOT FLAGGED: each
     account's next free pace slot ("now", "41s") and its flag ("-", "29m"). */
-int mesh_view_render_status(const mesh_view_t *view, abuf_t *out);
+int status_view_render_status(const status_view_t *view, abuf_t *out);
 /*  MODEL MODALITY <node>..., rows sorted by name; cells ok / cool 12m / - / ?.
     A model whose display name (the first any node gives) differs from its
     name shows it after the name: "gpt-5-high (GPT-5)". */
-int mesh_view_render_models(const mesh_view_t *view, abuf_t *out);
+int status_view_render_models(const status_view_t *view, abuf_t *out);
 /*  {"models":[{"name","display_name","modality","nodes":[{"node","node_state",
     "state","cooled_remaining_ms"}]}]} with state ok | cooling | absent |
     unknown; display_name is null when no node gives one. */
-int mesh_view_render_models_json(const mesh_view_t *view, abuf_t *out);
-/*  Re-indents a JSON text that mesh_view_parse() accepted, by two spaces,
+int status_view_render_models_json(const status_view_t *view, abuf_t *out);
+/*  Re-indents a JSON text that status_view_parse() accepted, by two spaces,
     with jansson (key order kept; numbers in jansson's spelling). */
-int mesh_view_render_json_pretty(const char *text, size_t len, abuf_t *out);
+int status_view_render_json_pretty(const char *text, size_t len, abuf_t *out);
 
 /*  The one-line reason of a non-200 answer: "<url> answered HTTP <status>"
     plus ": <error.message>" from an OpenAI-shaped body, and a hint for 401. */
-int mesh_view_describe_http_error(const char *url, long status, const char *body, size_t len,
-                                  abuf_t *out);
+int status_view_describe_http_error(const char *url, long status, const char *body, size_t len,
+                                    abuf_t *out);
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
@@ -169,8 +170,8 @@ typedef struct {
 
 typedef struct {
     const char *api_key;                 /* sent as "Authorization: Bearer KEY"; NULL: none */
-    long timeout_ms;                     /* connect and total; <= 0: MESH_VIEW_TIMEOUT_MS */
-    size_t max_body;                     /* 0: MESH_VIEW_MAX_BODY */
+    long timeout_ms;                     /* connect and total; <= 0: STATUS_VIEW_TIMEOUT_MS */
+    size_t max_body;                     /* 0: STATUS_VIEW_MAX_BODY */
     const volatile sig_atomic_t *cancel; /* polled during the transfer; may be NULL */
     const char *display;                 /* the URL that "cannot reach" names; NULL: url */
 } mesh_http_opts_t;
@@ -217,18 +218,18 @@ void mesh_args_usage(FILE *to);
 /*  One fetch and render into out (the frame) or err (the one-line reason).
     Returns MESH_EXIT_OK, MESH_EXIT_FAIL, or MESH_EXIT_INTERRUPTED when
     *cancel was set during the fetch. */
-int mesh_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t *cancel,
-                           abuf_t *out, abuf_t *err);
+int status_view_fetch_render(const mesh_args_t *args, const volatile sig_atomic_t *cancel,
+                             abuf_t *out, abuf_t *err);
 
 /*  models --refresh: POST /mesh/refresh-models, then wait (≤ 10 s) until the
     node's catalog is newer. MESH_EXIT_OK, or MESH_EXIT_FAIL with err (no tab
     connected, node unreachable, no new catalog in time). */
-int mesh_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *cancel, abuf_t *err);
+int status_view_refresh(const mesh_args_t *args, const volatile sig_atomic_t *cancel, abuf_t *err);
 
 /*  The whole tool: parse arguments, run once or watch until *stop is set.
     Returns the process exit code. tty says whether out is a terminal (the
     watch mode then clears the screen between frames). */
-int mesh_view_main(int argc, char **argv, const char *env_node, const char *env_api_key,
-                   const volatile sig_atomic_t *stop, FILE *out, FILE *err, bool tty);
+int status_view_main(int argc, char **argv, const char *env_node, const char *env_api_key,
+                     const volatile sig_atomic_t *stop, FILE *out, FILE *err, bool tty);
 
 #endif

@@ -1,4 +1,4 @@
-/*  test_mesh_msg — the mesh message codec (protocol/mesh_msg, docs/mesh-protocol.md).
+/*  test_wire — the mesh message codec (protocol/wire, docs/mesh-protocol.md).
 
     Round trips of every type (full, empty lists, every list and string at its
     limit); the encoder refusing what the decoder refuses; every field of
@@ -22,8 +22,8 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
-#include "protocol/mesh_msg.h"
-#include "tests/support/mesh_msg_equal.h"
+#include "protocol/wire.h"
+#include "tests/support/wire_msg_equal.h"
 
 /*  Under ASan any single allocation over 64 MiB aborts the run: a hostile
     length prefix must never reach an allocator (the largest honest one here
@@ -78,14 +78,14 @@ __attribute__((format(printf, 3, 4))) static char *s_idn(char c, size_t n, const
     return s_fill(prefix, c, n);
 }
 
-static void s_state(mesh_state_t *st, const char *id, variant_t v, size_t n_models)
+static void s_state(wire_state_t *st, const char *id, variant_t v, size_t n_models)
 {
     memset(st, 0, sizeof *st);
     bool max = v == V_MAX;
     st->id = s_dup(id);
-    st->name = max ? s_fill("nœud-", 'n', MESH_MAX_NAME) : s_dup("nœud-α");
-    st->endpoint = max ? s_fill("10.0.0.1:", '9', MESH_MAX_NAME) : s_dup("10.0.0.1:5104");
-    st->http = max ? s_fill("http://h/", 'h', MESH_MAX_NAME) : s_dup("http://10.0.0.1:5102");
+    st->name = max ? s_fill("nœud-", 'n', WIRE_MAX_NAME) : s_dup("nœud-α");
+    st->endpoint = max ? s_fill("10.0.0.1:", '9', WIRE_MAX_NAME) : s_dup("10.0.0.1:5104");
+    st->http = max ? s_fill("http://h/", 'h', WIRE_MAX_NAME) : s_dup("http://10.0.0.1:5102");
     st->incarnation = max ? UINT64_MAX : v == V_EMPTY ? 0 : 3;
     st->version = max ? UINT64_MAX : v == V_EMPTY ? 0 : 42;
     st->heartbeat = max ? UINT64_MAX : v == V_EMPTY ? 0 : 1000;
@@ -103,7 +103,7 @@ static void s_state(mesh_state_t *st, const char *id, variant_t v, size_t n_mode
     st->models = n_models ? calloc(n_models, sizeof *st->models) : NULL;
     static const char *const modalities[] = {"chat", "image", "search"};
     for (size_t i = 0; i < n_models; i++) {
-        mesh_model_t *md = &st->models[i];
+        wire_model_t *md = &st->models[i];
         md->name = s_fmt("model-%zu", i);
         md->arena_id = s_fmt("0190a1b2-c3d4-7e5f-8a9b-%012zx", i);
         md->modality = s_dup(modalities[i % 3]);
@@ -130,19 +130,19 @@ static void s_state(mesh_state_t *st, const char *id, variant_t v, size_t n_mode
     }
 }
 
-static void s_states(mesh_msg_t *m, variant_t v)
+static void s_states(wire_msg_t *m, variant_t v)
 {
     if (v == V_EMPTY)
         return;
-    m->n_states = v == V_MAX ? MESH_MAX_PEERS : 2;
+    m->n_states = v == V_MAX ? WIRE_MAX_PEERS : 2;
     m->states = calloc(m->n_states, sizeof *m->states);
     assert_non_null(m->states);
     for (size_t i = 0; i < m->n_states; i++) {
-        char *id = v == V_MAX ? s_idn('x', MESH_MAX_ID, "n%04zu-", i) : s_fmt("n%zu", i);
+        char *id = v == V_MAX ? s_idn('x', WIRE_MAX_ID, "n%04zu-", i) : s_fmt("n%zu", i);
         s_state(&m->states[i], id, V_FULL, v == V_MAX ? 0 : 3);
         free(id);
     }
-    /* keep the largest list under MESH_MSG_MAX: short names there */
+    /* keep the largest list under WIRE_MSG_MAX: short names there */
     if (v == V_MAX)
         for (size_t i = 0; i < m->n_states; i++) {
             free(m->states[i].name);
@@ -150,36 +150,36 @@ static void s_states(mesh_msg_t *m, variant_t v)
         }
 }
 
-static void s_hello(mesh_msg_t *m, variant_t v)
+static void s_hello(wire_msg_t *m, variant_t v)
 {
     m->n_states = 1;
     m->states = calloc(1, sizeof *m->states);
     assert_non_null(m->states);
-    s_state(&m->states[0], m->from, v, v == V_MAX ? MESH_MAX_MODELS : v == V_EMPTY ? 0 : 4);
-    m->n_peers = v == V_MAX ? MESH_MAX_PEERS : v == V_EMPTY ? 0 : 3;
+    s_state(&m->states[0], m->from, v, v == V_MAX ? WIRE_MAX_MODELS : v == V_EMPTY ? 0 : 4);
+    m->n_peers = v == V_MAX ? WIRE_MAX_PEERS : v == V_EMPTY ? 0 : 3;
     m->peers = m->n_peers ? calloc(m->n_peers, sizeof *m->peers) : NULL;
     for (size_t i = 0; i < m->n_peers; i++) {
-        m->peers[i].id = v == V_MAX ? s_idn('p', MESH_MAX_ID, "p%04zu-", i) : s_fmt("peer-%zu", i);
-        m->peers[i].endpoint = v == V_MAX ? s_fill("192.168.1.1:", '1', MESH_MAX_NAME)
+        m->peers[i].id = v == V_MAX ? s_idn('p', WIRE_MAX_ID, "p%04zu-", i) : s_fmt("peer-%zu", i);
+        m->peers[i].endpoint = v == V_MAX ? s_fill("192.168.1.1:", '1', WIRE_MAX_NAME)
                                           : s_fmt("192.168.1.%zu:5104", i + 1);
     }
 }
 
-static void s_digest(mesh_msg_t *m, variant_t v)
+static void s_digest(wire_msg_t *m, variant_t v)
 {
-    m->n_versions = v == V_MAX ? MESH_MAX_PEERS : v == V_EMPTY ? 0 : 3;
+    m->n_versions = v == V_MAX ? WIRE_MAX_PEERS : v == V_EMPTY ? 0 : 3;
     m->versions = m->n_versions ? calloc(m->n_versions, sizeof *m->versions) : NULL;
     for (size_t i = 0; i < m->n_versions; i++) {
         m->versions[i].id =
-            v == V_MAX ? s_idn('v', MESH_MAX_ID, "v%04zu-", i) : s_fmt("node-%zu", i);
+            v == V_MAX ? s_idn('v', WIRE_MAX_ID, "v%04zu-", i) : s_fmt("node-%zu", i);
         m->versions[i].version = v == V_MAX ? UINT64_MAX - i : i * 7;
     }
 }
 
-static void s_chunk(mesh_msg_t *m, variant_t v)
+static void s_chunk(wire_msg_t *m, variant_t v)
 {
     m->chunk_seq = v == V_MAX ? UINT64_MAX : v == V_EMPTY ? 0 : 17;
-    m->n_deltas = v == V_MAX ? MESH_MAX_DELTAS : v == V_EMPTY ? 0 : 4;
+    m->n_deltas = v == V_MAX ? WIRE_MAX_DELTAS : v == V_EMPTY ? 0 : 4;
     m->deltas = m->n_deltas ? calloc(m->n_deltas, sizeof *m->deltas) : NULL;
     static const char *const texts[] = {"Hello, wörld", "thinking…", "https://img/x.png",
                                         "{\"url\":\"https://a\"}"};
@@ -191,38 +191,38 @@ static void s_chunk(mesh_msg_t *m, variant_t v)
 }
 
 /*  A message of type t with every field of that type set (and no other). */
-static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
+static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
 {
     memset(m, 0, sizeof *m);
     m->type = t;
-    m->from = v == V_MAX ? s_fill("from-", 'f', MESH_MAX_ID) : s_dup("0190a1b2-node-a");
+    m->from = v == V_MAX ? s_fill("from-", 'f', WIRE_MAX_ID) : s_dup("0190a1b2-node-a");
     bool max = v == V_MAX, empty = v == V_EMPTY;
     switch (t) {
-    case MESH_HELLO:
+    case WIRE_HELLO:
         s_hello(m, v);
         break;
-    case MESH_DIGEST:
+    case WIRE_DIGEST:
         s_digest(m, v);
         break;
-    case MESH_DELTA:
-    case MESH_PUSH:
+    case WIRE_DELTA:
+    case WIRE_PUSH:
         s_states(m, v);
         break;
-    case MESH_PING:
-    case MESH_ACK:
+    case WIRE_PING:
+    case WIRE_ACK:
         m->seq = max ? UINT64_MAX : empty ? 0 : 99;
         break;
-    case MESH_PING_REQ:
+    case WIRE_PING_REQ:
         m->seq = max ? UINT64_MAX : empty ? 0 : 98;
-        m->target = max ? s_fill("t", 't', MESH_MAX_ID) : s_dup("node-b");
+        m->target = max ? s_fill("t", 't', WIRE_MAX_ID) : s_dup("node-b");
         break;
-    case MESH_LEAVE:
+    case WIRE_LEAVE:
         m->incarnation = max ? UINT64_MAX : empty ? 0 : 5;
         break;
-    case MESH_FWD:
-        m->rid = max ? s_fill("r", 'r', MESH_MAX_ID) : s_dup("req-1");
-        m->model = max ? s_fill("m", 'm', MESH_MAX_NAME) : s_dup("gpt-4o");
-        m->request = max     ? s_fill("{", ' ', MESH_MAX_TEXT - 1024)
+    case WIRE_FWD:
+        m->rid = max ? s_fill("r", 'r', WIRE_MAX_ID) : s_dup("req-1");
+        m->model = max ? s_fill("m", 'm', WIRE_MAX_NAME) : s_dup("gpt-4o");
+        m->request = max     ? s_fill("{", ' ', WIRE_MAX_TEXT - 1024)
                      : empty ? s_dup("")
                              : s_dup("{\"model\":\"gpt-4o\",\"messages\":[]}");
         m->request_len = strlen(m->request);
@@ -230,21 +230,21 @@ static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
         m->deadline_ms = max ? INT64_MAX : empty ? 0 : 120000;
         m->attempt = max ? UINT32_MAX : empty ? 0 : 2;
         break;
-    case MESH_REJECT: /* the sender's state is optional: not in the empty sample */
+    case WIRE_REJECT: /* the sender's state is optional: not in the empty sample */
         m->rid = s_dup("req-2");
         m->reason = s_dup(empty ? "" : max ? "busy busy busy" : "cooled");
         if (!empty) {
             m->n_states = 1;
             m->states = calloc(1, sizeof *m->states);
             assert_non_null(m->states);
-            s_state(&m->states[0], m->from, v, max ? MESH_MAX_MODELS : 2);
+            s_state(&m->states[0], m->from, v, max ? WIRE_MAX_MODELS : 2);
         }
         break;
-    case MESH_CHUNK:
+    case WIRE_CHUNK:
         m->rid = s_dup("req-3");
         s_chunk(m, v);
         break;
-    case MESH_END:
+    case WIRE_END:
         m->rid = s_dup("req-4");
         m->finish_reason = s_dup(empty ? "" : "stop");
         m->prompt_tokens = max ? INT64_MAX : empty ? -1 : 12;
@@ -252,18 +252,18 @@ static void s_build(mesh_msg_t *m, mesh_type_t t, variant_t v)
         m->has_chunks = !empty; /* optional */
         m->chunks = max ? UINT64_MAX : empty ? 0 : 346;
         break;
-    case MESH_FAIL:
+    case WIRE_FAIL:
         m->rid = s_dup("req-5");
         m->status = max ? 599 : empty ? 100 : 429;
         m->code = s_dup(empty ? "" : "rate_limit_exceeded");
-        m->message = max ? s_fill("x", 'x', MESH_MAX_TEXT - 1024)
+        m->message = max ? s_fill("x", 'x', WIRE_MAX_TEXT - 1024)
                          : s_dup(empty ? "" : "model cooling\n\tfor 30 s — réessayez");
         m->retryable = v == V_FULL;
         m->cooled_remaining_ms = max ? INT64_MAX : empty ? 0 : 30000;
         m->has_chunks = !empty; /* optional */
         m->chunks = max ? UINT64_MAX : empty ? 0 : 3;
         break;
-    case MESH_CANCEL:
+    case WIRE_CANCEL:
         m->rid = s_dup("req-6");
         break;
     }
@@ -274,25 +274,25 @@ static bool s_bytes_eq(const char *a, size_t an, const char *b, size_t bn)
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
 
-static const mesh_type_t s_all_types[] = {
-    MESH_HELLO, MESH_DIGEST, MESH_DELTA,  MESH_PUSH,  MESH_PING, MESH_ACK,  MESH_PING_REQ,
-    MESH_LEAVE, MESH_FWD,    MESH_REJECT, MESH_CHUNK, MESH_END,  MESH_FAIL, MESH_CANCEL,
+static const wire_type_t s_all_types[] = {
+    WIRE_HELLO, WIRE_DIGEST, WIRE_DELTA,  WIRE_PUSH,  WIRE_PING, WIRE_ACK,  WIRE_PING_REQ,
+    WIRE_LEAVE, WIRE_FWD,    WIRE_REJECT, WIRE_CHUNK, WIRE_END,  WIRE_FAIL, WIRE_CANCEL,
 };
 #define N_TYPES (sizeof s_all_types / sizeof s_all_types[0])
 
 /*  encode → decode → equal; returns the encoding. */
-static abuf_t s_roundtrip(const mesh_msg_t *m)
+static abuf_t s_roundtrip(const wire_msg_t *m)
 {
     abuf_t b = ABUF_INIT;
-    assert_int_equal(mesh_msg_encode(m, &b), 0);
-    assert_true(b.len <= MESH_MSG_MAX);
-    mesh_msg_t d;
+    assert_int_equal(wire_msg_encode(m, &b), 0);
+    assert_true(b.len <= WIRE_MSG_MAX);
+    wire_msg_t d;
     char err[256] = "";
-    mesh_msg_rc_t rc = mesh_msg_decode((const uint8_t *)b.data, b.len, &d, err, sizeof err);
-    if (rc != MESH_MSG_OK)
-        fail_msg("%s: decode of own encoding failed: %s", mesh_type_name(m->type), err);
-    assert_true(mesh_msg_equal(m, &d));
-    mesh_msg_clear(&d);
+    wire_msg_rc_t rc = wire_msg_decode((const uint8_t *)b.data, b.len, &d, err, sizeof err);
+    if (rc != WIRE_MSG_OK)
+        fail_msg("%s: decode of own encoding failed: %s", wire_type_name(m->type), err);
+    assert_true(wire_msg_equal(m, &d));
+    wire_msg_clear(&d);
     return b;
 }
 
@@ -303,40 +303,40 @@ static void test_roundtrip_every_type(void **state)
     static const variant_t variants[] = {V_FULL, V_EMPTY, V_MAX};
     for (size_t v = 0; v < 3; v++)
         for (size_t i = 0; i < N_TYPES; i++) {
-            mesh_msg_t m;
+            wire_msg_t m;
             s_build(&m, s_all_types[i], variants[v]);
             abuf_t b = s_roundtrip(&m);
             /* deterministic: encoding the decoded message gives the same bytes */
-            mesh_msg_t d;
-            assert_int_equal(mesh_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0),
-                             MESH_MSG_OK);
+            wire_msg_t d;
+            assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0),
+                             WIRE_MSG_OK);
             abuf_t b2 = ABUF_INIT;
-            assert_int_equal(mesh_msg_encode(&d, &b2), 0);
+            assert_int_equal(wire_msg_encode(&d, &b2), 0);
             assert_true(s_bytes_eq(b.data, b.len, b2.data, b2.len));
             abuf_free(&b2);
-            mesh_msg_clear(&d);
+            wire_msg_clear(&d);
             abuf_free(&b);
-            mesh_msg_clear(&m);
+            wire_msg_clear(&m);
         }
 }
 
 /*  Length-carried text: any bytes, NULs and invalid UTF-8 included, up to
-    MESH_MAX_TEXT. */
+    WIRE_MAX_TEXT. */
 static void test_roundtrip_blobs(void **state)
 {
-    mesh_msg_t m;
-    s_build(&m, MESH_CHUNK, V_FULL);
+    wire_msg_t m;
+    s_build(&m, WIRE_CHUNK, V_FULL);
     free(m.deltas[1].text);
-    m.deltas[1].len = MESH_MAX_TEXT;
-    m.deltas[1].text = malloc(MESH_MAX_TEXT + 1);
-    for (size_t i = 0; i < MESH_MAX_TEXT; i++)
+    m.deltas[1].len = WIRE_MAX_TEXT;
+    m.deltas[1].text = malloc(WIRE_MAX_TEXT + 1);
+    for (size_t i = 0; i < WIRE_MAX_TEXT; i++)
         m.deltas[1].text[i] = (char)(i * 131);
-    m.deltas[1].text[MESH_MAX_TEXT] = '\0';
+    m.deltas[1].text[WIRE_MAX_TEXT] = '\0';
     abuf_t b = s_roundtrip(&m);
     abuf_free(&b);
-    mesh_msg_clear(&m);
+    wire_msg_clear(&m);
 
-    s_build(&m, MESH_FWD, V_FULL);
+    s_build(&m, WIRE_FWD, V_FULL);
     free(m.request);
     m.request = malloc(5);
     memcpy(m.request,
@@ -346,23 +346,23 @@ static void test_roundtrip_blobs(void **state)
     m.request_len = 4;
     b = s_roundtrip(&m);
     abuf_free(&b);
-    mesh_msg_clear(&m);
+    wire_msg_clear(&m);
 }
 
 /*  The comparator must see a change in any field, or the round trips prove
     nothing. */
 static void test_comparator_is_strict(void **state)
 {
-    mesh_msg_t a, b;
+    wire_msg_t a, b;
     for (int k = 0; k < 16; k++) {
-        mesh_type_t t = k < 6    ? MESH_HELLO
-                        : k < 9  ? MESH_CHUNK
-                        : k < 12 ? MESH_FAIL
-                        : k < 14 ? MESH_END
-                                 : MESH_REJECT;
+        wire_type_t t = k < 6    ? WIRE_HELLO
+                        : k < 9  ? WIRE_CHUNK
+                        : k < 12 ? WIRE_FAIL
+                        : k < 14 ? WIRE_END
+                                 : WIRE_REJECT;
         s_build(&a, t, V_FULL);
         s_build(&b, t, V_FULL);
-        assert_true(mesh_msg_equal(&a, &b));
+        assert_true(wire_msg_equal(&a, &b));
         switch (k) {
         case 0:
             b.states[0].models[3].cooled_remaining_ms++;
@@ -413,177 +413,177 @@ static void test_comparator_is_strict(void **state)
             b.n_states = 0;
             break;
         }
-        assert_false(mesh_msg_equal(&a, &b));
+        assert_false(wire_msg_equal(&a, &b));
         if (k == 5)
             b.n_peers++;
         if (k == 15)
             b.n_states = 1;
-        mesh_msg_clear(&a);
-        mesh_msg_clear(&b);
+        wire_msg_clear(&a);
+        wire_msg_clear(&b);
     }
 }
 
 /* ------------------------------------------------------- encoder refusals */
 
-typedef void (*mutate_fn)(mesh_msg_t *m);
+typedef void (*mutate_fn)(wire_msg_t *m);
 
-static void m_from_long(mesh_msg_t *m)
+static void m_from_long(wire_msg_t *m)
 {
     free(m->from);
-    m->from = s_fill("f", 'f', MESH_MAX_ID + 1);
+    m->from = s_fill("f", 'f', WIRE_MAX_ID + 1);
 }
-static void m_from_space(mesh_msg_t *m)
+static void m_from_space(wire_msg_t *m)
 {
     free(m->from);
     m->from = s_dup("a b");
 }
-static void m_from_null(mesh_msg_t *m)
+static void m_from_null(wire_msg_t *m)
 {
     free(m->from);
     m->from = NULL;
 }
-static void m_name_long(mesh_msg_t *m)
+static void m_name_long(wire_msg_t *m)
 {
     free(m->states[0].name);
-    m->states[0].name = s_fill("n", 'n', MESH_MAX_NAME + 1);
+    m->states[0].name = s_fill("n", 'n', WIRE_MAX_NAME + 1);
 }
-static void m_name_ctrl(mesh_msg_t *m)
+static void m_name_ctrl(wire_msg_t *m)
 {
     m->states[0].name[1] = '\x1b';
 }
-static void m_name_utf8(mesh_msg_t *m)
+static void m_name_utf8(wire_msg_t *m)
 {
     m->states[0].name[1] = '\xc3'; /* a lead byte followed by ASCII */
     m->states[0].name[2] = 'x';
 }
-static void m_model_empty(mesh_msg_t *m)
+static void m_model_empty(wire_msg_t *m)
 {
     m->states[0].models[1].name[0] = '\0';
 }
-static void m_model_cool_neg(mesh_msg_t *m)
+static void m_model_cool_neg(wire_msg_t *m)
 {
     m->states[0].models[0].cooled_remaining_ms = -1;
 }
-static void m_too_many_models(mesh_msg_t *m)
+static void m_too_many_models(wire_msg_t *m)
 {
-    mesh_state_t *st = &m->states[0];
-    mesh_state_clear(st);
-    s_state(st, m->from, V_FULL, MESH_MAX_MODELS + 1);
+    wire_state_t *st = &m->states[0];
+    wire_state_clear(st);
+    s_state(st, m->from, V_FULL, WIRE_MAX_MODELS + 1);
 }
-static void m_p50(mesh_msg_t *m)
+static void m_p50(wire_msg_t *m)
 {
     m->states[0].p50_ms = -2;
 }
-static void m_hello_not_own(mesh_msg_t *m)
+static void m_hello_not_own(wire_msg_t *m)
 {
     m->states[0].id[0] = 'X';
 }
-static void m_hello_two_states(mesh_msg_t *m)
+static void m_hello_two_states(wire_msg_t *m)
 {
     m->n_states = 2; /* storage for one only: must be refused before reading */
 }
-static void m_reject_two_states(mesh_msg_t *m)
+static void m_reject_two_states(wire_msg_t *m)
 {
     m->n_states = 2; /* storage for one only: must be refused before reading */
 }
-static void m_too_many_peers(mesh_msg_t *m)
+static void m_too_many_peers(wire_msg_t *m)
 {
-    m->n_peers = MESH_MAX_PEERS + 1; /* refused before reading */
+    m->n_peers = WIRE_MAX_PEERS + 1; /* refused before reading */
 }
-static void m_peer_ep_empty(mesh_msg_t *m)
+static void m_peer_ep_empty(wire_msg_t *m)
 {
     m->peers[1].endpoint[0] = '\0';
 }
-static void m_digest_dup(mesh_msg_t *m)
+static void m_digest_dup(wire_msg_t *m)
 {
     free(m->versions[2].id);
     m->versions[2].id = s_dup(m->versions[0].id);
 }
-static void m_too_many_versions(mesh_msg_t *m)
+static void m_too_many_versions(wire_msg_t *m)
 {
-    m->n_versions = MESH_MAX_PEERS + 1;
+    m->n_versions = WIRE_MAX_PEERS + 1;
 }
-static void m_too_many_states(mesh_msg_t *m)
+static void m_too_many_states(wire_msg_t *m)
 {
-    m->n_states = MESH_MAX_PEERS + 1;
+    m->n_states = WIRE_MAX_PEERS + 1;
 }
-static void m_too_many_deltas(mesh_msg_t *m)
+static void m_too_many_deltas(wire_msg_t *m)
 {
-    m->n_deltas = MESH_MAX_DELTAS + 1;
+    m->n_deltas = WIRE_MAX_DELTAS + 1;
 }
-static void m_delta_kind(mesh_msg_t *m)
+static void m_delta_kind(wire_msg_t *m)
 {
     m->deltas[0].kind = (delta_kind_t)4;
 }
-static void m_delta_null(mesh_msg_t *m)
+static void m_delta_null(wire_msg_t *m)
 {
     free(m->deltas[0].text);
     m->deltas[0].text = NULL; /* with a length */
 }
-static void m_text_long(mesh_msg_t *m)
+static void m_text_long(wire_msg_t *m)
 {
     free(m->request);
-    m->request = s_fill("", 'x', MESH_MAX_TEXT + 1);
-    m->request_len = MESH_MAX_TEXT + 1;
+    m->request = s_fill("", 'x', WIRE_MAX_TEXT + 1);
+    m->request_len = WIRE_MAX_TEXT + 1;
 }
-static void m_deadline_neg(mesh_msg_t *m)
+static void m_deadline_neg(wire_msg_t *m)
 {
     m->deadline_ms = -1;
 }
-static void m_model_null(mesh_msg_t *m)
+static void m_model_null(wire_msg_t *m)
 {
     free(m->model);
     m->model = NULL;
 }
-static void m_status_low(mesh_msg_t *m)
+static void m_status_low(wire_msg_t *m)
 {
     m->status = 99;
 }
-static void m_status_high(mesh_msg_t *m)
+static void m_status_high(wire_msg_t *m)
 {
     m->status = 600;
 }
-static void m_fail_cool_neg(mesh_msg_t *m)
+static void m_fail_cool_neg(wire_msg_t *m)
 {
     m->cooled_remaining_ms = -5;
 }
-static void m_pt_low(mesh_msg_t *m)
+static void m_pt_low(wire_msg_t *m)
 {
     m->prompt_tokens = -2;
 }
-static void m_type_zero(mesh_msg_t *m)
+static void m_type_zero(wire_msg_t *m)
 {
     m->type = 0;
 }
-static void m_type_high(mesh_msg_t *m)
+static void m_type_high(wire_msg_t *m)
 {
-    m->type = (mesh_type_t)99;
+    m->type = (wire_type_t)99;
 }
-static void m_rid_empty(mesh_msg_t *m)
+static void m_rid_empty(wire_msg_t *m)
 {
     m->rid[0] = '\0';
 }
-static void m_target_ctrl(mesh_msg_t *m)
+static void m_target_ctrl(wire_msg_t *m)
 {
     m->target[0] = '\n';
 }
 /*  Every field within its limit, but 1024 states of over 1 KiB each. */
-static void m_too_big(mesh_msg_t *m)
+static void m_too_big(wire_msg_t *m)
 {
     for (size_t i = 0; i < m->n_states; i++) {
-        mesh_state_t *st = &m->states[i];
+        wire_state_t *st = &m->states[i];
         free(st->http);
-        st->http = s_fill("http://", 'h', MESH_MAX_NAME);
+        st->http = s_fill("http://", 'h', WIRE_MAX_NAME);
         free(st->endpoint);
-        st->endpoint = s_fill("e", 'e', MESH_MAX_NAME);
+        st->endpoint = s_fill("e", 'e', WIRE_MAX_NAME);
         free(st->name);
-        st->name = s_fill("n", 'n', MESH_MAX_NAME);
+        st->name = s_fill("n", 'n', WIRE_MAX_NAME);
         st->n_models = 1;
         st->models = calloc(1, sizeof *st->models);
-        st->models[0].name = s_fill("m", 'm', MESH_MAX_NAME);
-        st->models[0].arena_id = s_fill("a", 'a', MESH_MAX_NAME);
+        st->models[0].name = s_fill("m", 'm', WIRE_MAX_NAME);
+        st->models[0].arena_id = s_fill("a", 'a', WIRE_MAX_NAME);
         st->models[0].modality = s_dup("chat");
-        st->models[0].reason = s_fill("r", 'r', MESH_MAX_NAME);
+        st->models[0].reason = s_fill("r", 'r', WIRE_MAX_NAME);
     }
 }
 
@@ -591,56 +591,56 @@ static void test_encoder_refuses(void **state)
 {
     static const struct {
         const char *what;
-        mesh_type_t type;
+        wire_type_t type;
         variant_t variant;
         mutate_fn mutate;
     } cases[] = {
-        {"from over MESH_MAX_ID", MESH_PING, V_FULL, m_from_long},
-        {"from with a space", MESH_PING, V_FULL, m_from_space},
-        {"from missing", MESH_CANCEL, V_FULL, m_from_null},
-        {"node name over MESH_MAX_NAME", MESH_PUSH, V_FULL, m_name_long},
-        {"node name with ESC", MESH_PUSH, V_FULL, m_name_ctrl},
-        {"node name not UTF-8", MESH_DELTA, V_FULL, m_name_utf8},
-        {"empty model name", MESH_HELLO, V_FULL, m_model_empty},
-        {"negative model cooldown", MESH_HELLO, V_FULL, m_model_cool_neg},
-        {"too many models", MESH_HELLO, V_FULL, m_too_many_models},
-        {"p50 below -1", MESH_PUSH, V_FULL, m_p50},
-        {"hello state not the sender's", MESH_HELLO, V_FULL, m_hello_not_own},
-        {"hello with two states", MESH_HELLO, V_FULL, m_hello_two_states},
-        {"reject state not the sender's", MESH_REJECT, V_FULL, m_hello_not_own},
-        {"reject with two states", MESH_REJECT, V_FULL, m_reject_two_states},
-        {"reject state with a bad model", MESH_REJECT, V_FULL, m_model_cool_neg},
-        {"too many peers", MESH_HELLO, V_FULL, m_too_many_peers},
-        {"peer without endpoint", MESH_HELLO, V_FULL, m_peer_ep_empty},
-        {"digest id twice", MESH_DIGEST, V_FULL, m_digest_dup},
-        {"too many versions", MESH_DIGEST, V_FULL, m_too_many_versions},
-        {"too many states", MESH_DELTA, V_FULL, m_too_many_states},
-        {"too many deltas", MESH_CHUNK, V_FULL, m_too_many_deltas},
-        {"delta kind 4", MESH_CHUNK, V_FULL, m_delta_kind},
-        {"delta text NULL with a length", MESH_CHUNK, V_FULL, m_delta_null},
-        {"request over MESH_MAX_TEXT", MESH_FWD, V_FULL, m_text_long},
-        {"negative deadline", MESH_FWD, V_FULL, m_deadline_neg},
-        {"fwd without model", MESH_FWD, V_FULL, m_model_null},
-        {"status 99", MESH_FAIL, V_FULL, m_status_low},
-        {"status 600", MESH_FAIL, V_FULL, m_status_high},
-        {"negative fail cooldown", MESH_FAIL, V_FULL, m_fail_cool_neg},
-        {"pt below -1", MESH_END, V_FULL, m_pt_low},
-        {"type 0", MESH_PING, V_FULL, m_type_zero},
-        {"type 99", MESH_PING, V_FULL, m_type_high},
-        {"empty rid", MESH_REJECT, V_FULL, m_rid_empty},
-        {"target with newline", MESH_PING_REQ, V_FULL, m_target_ctrl},
-        {"over MESH_MSG_MAX", MESH_PUSH, V_MAX, m_too_big},
+        {"from over WIRE_MAX_ID", WIRE_PING, V_FULL, m_from_long},
+        {"from with a space", WIRE_PING, V_FULL, m_from_space},
+        {"from missing", WIRE_CANCEL, V_FULL, m_from_null},
+        {"node name over WIRE_MAX_NAME", WIRE_PUSH, V_FULL, m_name_long},
+        {"node name with ESC", WIRE_PUSH, V_FULL, m_name_ctrl},
+        {"node name not UTF-8", WIRE_DELTA, V_FULL, m_name_utf8},
+        {"empty model name", WIRE_HELLO, V_FULL, m_model_empty},
+        {"negative model cooldown", WIRE_HELLO, V_FULL, m_model_cool_neg},
+        {"too many models", WIRE_HELLO, V_FULL, m_too_many_models},
+        {"p50 below -1", WIRE_PUSH, V_FULL, m_p50},
+        {"hello state not the sender's", WIRE_HELLO, V_FULL, m_hello_not_own},
+        {"hello with two states", WIRE_HELLO, V_FULL, m_hello_two_states},
+        {"reject state not the sender's", WIRE_REJECT, V_FULL, m_hello_not_own},
+        {"reject with two states", WIRE_REJECT, V_FULL, m_reject_two_states},
+        {"reject state with a bad model", WIRE_REJECT, V_FULL, m_model_cool_neg},
+        {"too many peers", WIRE_HELLO, V_FULL, m_too_many_peers},
+        {"peer without endpoint", WIRE_HELLO, V_FULL, m_peer_ep_empty},
+        {"digest id twice", WIRE_DIGEST, V_FULL, m_digest_dup},
+        {"too many versions", WIRE_DIGEST, V_FULL, m_too_many_versions},
+        {"too many states", WIRE_DELTA, V_FULL, m_too_many_states},
+        {"too many deltas", WIRE_CHUNK, V_FULL, m_too_many_deltas},
+        {"delta kind 4", WIRE_CHUNK, V_FULL, m_delta_kind},
+        {"delta text NULL with a length", WIRE_CHUNK, V_FULL, m_delta_null},
+        {"request over WIRE_MAX_TEXT", WIRE_FWD, V_FULL, m_text_long},
+        {"negative deadline", WIRE_FWD, V_FULL, m_deadline_neg},
+        {"fwd without model", WIRE_FWD, V_FULL, m_model_null},
+        {"status 99", WIRE_FAIL, V_FULL, m_status_low},
+        {"status 600", WIRE_FAIL, V_FULL, m_status_high},
+        {"negative fail cooldown", WIRE_FAIL, V_FULL, m_fail_cool_neg},
+        {"pt below -1", WIRE_END, V_FULL, m_pt_low},
+        {"type 0", WIRE_PING, V_FULL, m_type_zero},
+        {"type 99", WIRE_PING, V_FULL, m_type_high},
+        {"empty rid", WIRE_REJECT, V_FULL, m_rid_empty},
+        {"target with newline", WIRE_PING_REQ, V_FULL, m_target_ctrl},
+        {"over WIRE_MSG_MAX", WIRE_PUSH, V_MAX, m_too_big},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mesh_msg_t m;
+        wire_msg_t m;
         s_build(&m, cases[i].type, cases[i].variant);
-        mesh_type_t type = m.type;
+        wire_type_t type = m.type;
         size_t n_peers = m.n_peers, n_states = m.n_states, n_versions = m.n_versions,
                n_deltas = m.n_deltas;
         cases[i].mutate(&m);
         abuf_t b = ABUF_INIT;
         assert_int_equal(abuf_append(&b, "keep", 4), 0);
-        if (mesh_msg_encode(&m, &b) != -1)
+        if (wire_msg_encode(&m, &b) != -1)
             fail_msg("encoder accepted: %s", cases[i].what);
         assert_true(s_bytes_eq(b.data, b.len, "keep", 4)); /* out unchanged */
         abuf_free(&b);
@@ -649,7 +649,7 @@ static void test_encoder_refuses(void **state)
         m.n_states = n_states < m.n_states ? n_states : m.n_states;
         m.n_versions = n_versions < m.n_versions ? n_versions : m.n_versions;
         m.n_deltas = n_deltas < m.n_deltas ? n_deltas : m.n_deltas;
-        mesh_msg_clear(&m);
+        wire_msg_clear(&m);
     }
 }
 
@@ -910,34 +910,34 @@ static msgpack_sbuffer s_raw(const char *t, const override_t *ov)
     return sb;
 }
 
-static mesh_msg_rc_t s_decode_raw(const void *p, size_t n, mesh_msg_t *m, char *err, size_t len)
+static wire_msg_rc_t s_decode_raw(const void *p, size_t n, wire_msg_t *m, char *err, size_t len)
 {
     /* an exact-size copy so ASan sees any read past the end */
     uint8_t *copy = malloc(n ? n : 1);
     assert_non_null(copy);
     if (n)
         memcpy(copy, p, n);
-    mesh_msg_rc_t rc = mesh_msg_decode(copy, n, m, err, len);
+    wire_msg_rc_t rc = wire_msg_decode(copy, n, m, err, len);
     free(copy);
     return rc;
 }
 
 /*  Decodes sb and checks rc and that the reason holds want. */
-static void s_expect(const msgpack_sbuffer *sb, mesh_msg_rc_t want_rc, const char *want,
+static void s_expect(const msgpack_sbuffer *sb, wire_msg_rc_t want_rc, const char *want,
                      const char *label)
 {
-    mesh_msg_t m;
+    wire_msg_t m;
     char err[256] = "";
-    mesh_msg_rc_t rc = s_decode_raw(sb->data, sb->size, &m, err, sizeof err);
+    wire_msg_rc_t rc = s_decode_raw(sb->data, sb->size, &m, err, sizeof err);
     if (rc != want_rc)
         fail_msg("%s: rc %d, want %d (%s)", label, rc, want_rc, err);
-    if (rc != MESH_MSG_OK) {
-        static const mesh_msg_t zero;
+    if (rc != WIRE_MSG_OK) {
+        static const wire_msg_t zero;
         assert_memory_equal(&m, &zero, sizeof m); /* nothing left to free */
         if (want && !strstr(err, want))
             fail_msg("%s: reason \"%s\" lacks \"%s\"", label, err, want);
     }
-    mesh_msg_clear(&m);
+    wire_msg_clear(&m);
 }
 
 /* --------------------------------------------------- missing and wrong types */
@@ -1000,9 +1000,9 @@ static void s_each_field(const char *t, const field_t *f, size_t n, bool in_stat
                      f[i].key, w);
             msgpack_sbuffer sb = s_raw(t, &ov);
             if (!writers[w] && !in_state && s_is_optional(t, f[i].key))
-                s_expect(&sb, MESH_MSG_OK, NULL, label); /* left out: fine */
+                s_expect(&sb, WIRE_MSG_OK, NULL, label); /* left out: fine */
             else
-                s_expect(&sb, MESH_MSG_MALFORMED, quoted, label);
+                s_expect(&sb, WIRE_MSG_MALFORMED, quoted, label);
             msgpack_sbuffer_destroy(&sb);
         }
     }
@@ -1013,7 +1013,7 @@ static void test_every_field_missing_or_wrong(void **state)
     for (size_t i = 0; i < N_SCHEMAS; i++) {
         const char *t = s_schemas[i].t;
         msgpack_sbuffer sb = s_raw(t, NULL); /* the untouched one is valid */
-        s_expect(&sb, MESH_MSG_OK, NULL, t);
+        s_expect(&sb, WIRE_MSG_OK, NULL, t);
         msgpack_sbuffer_destroy(&sb);
         s_each_field(t, s_common, 3, false);
         s_each_field(t, s_schemas[i].fields, MAX_FIELDS, false);
@@ -1079,32 +1079,32 @@ static void w_nul(msgpack_packer *pk)
 }
 static void w_id_max(msgpack_packer *pk)
 {
-    char s[MESH_MAX_ID];
+    char s[WIRE_MAX_ID];
     memset(s, 'i', sizeof s);
     msgpack_pack_str_with_body(pk, s, sizeof s);
 }
 static void w_id_over(msgpack_packer *pk)
 {
-    char s[MESH_MAX_ID + 1];
+    char s[WIRE_MAX_ID + 1];
     memset(s, 'i', sizeof s);
     msgpack_pack_str_with_body(pk, s, sizeof s);
 }
 static void w_name_max(msgpack_packer *pk)
 {
-    char s[MESH_MAX_NAME];
+    char s[WIRE_MAX_NAME];
     memset(s, 'n', sizeof s);
     msgpack_pack_str_with_body(pk, s, sizeof s);
 }
 static void w_name_over(msgpack_packer *pk)
 {
-    char s[MESH_MAX_NAME + 1];
+    char s[WIRE_MAX_NAME + 1];
     memset(s, 'n', sizeof s);
     msgpack_pack_str_with_body(pk, s, sizeof s);
 }
 static void w_text_over(msgpack_packer *pk)
 {
-    char *s = calloc(1, MESH_MAX_TEXT + 1);
-    msgpack_pack_str_with_body(pk, s, MESH_MAX_TEXT + 1);
+    char *s = calloc(1, WIRE_MAX_TEXT + 1);
+    msgpack_pack_str_with_body(pk, s, WIRE_MAX_TEXT + 1);
     free(s);
 }
 static void w_bin(msgpack_packer *pk)
@@ -1237,14 +1237,14 @@ static void w_model_notarr(msgpack_packer *pk)
 }
 static void w_models_max(msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, MESH_MAX_MODELS);
-    for (size_t i = 0; i < MESH_MAX_MODELS; i++)
+    msgpack_pack_array(pk, WIRE_MAX_MODELS);
+    for (size_t i = 0; i < WIRE_MAX_MODELS; i++)
         s_model(pk, "m", 0, 5);
 }
 static void w_models_over(msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, MESH_MAX_MODELS + 1);
-    for (size_t i = 0; i <= MESH_MAX_MODELS; i++)
+    msgpack_pack_array(pk, WIRE_MAX_MODELS + 1);
+    for (size_t i = 0; i <= WIRE_MAX_MODELS; i++)
         s_model(pk, "m", 0, 5);
 }
 static void s_deltas(msgpack_packer *pk, size_t n, int kind)
@@ -1258,11 +1258,11 @@ static void s_deltas(msgpack_packer *pk, size_t n, int kind)
 }
 static void w_deltas_max(msgpack_packer *pk)
 {
-    s_deltas(pk, MESH_MAX_DELTAS, 3);
+    s_deltas(pk, WIRE_MAX_DELTAS, 3);
 }
 static void w_deltas_over(msgpack_packer *pk)
 {
-    s_deltas(pk, MESH_MAX_DELTAS + 1, 0);
+    s_deltas(pk, WIRE_MAX_DELTAS + 1, 0);
 }
 static void w_delta_kind4(msgpack_packer *pk)
 {
@@ -1298,11 +1298,11 @@ static void s_peers(msgpack_packer *pk, size_t n)
 }
 static void w_peers_max(msgpack_packer *pk)
 {
-    s_peers(pk, MESH_MAX_PEERS);
+    s_peers(pk, WIRE_MAX_PEERS);
 }
 static void w_peers_over(msgpack_packer *pk)
 {
-    s_peers(pk, MESH_MAX_PEERS + 1);
+    s_peers(pk, WIRE_MAX_PEERS + 1);
 }
 static void w_peer_no_ep(msgpack_packer *pk)
 {
@@ -1328,11 +1328,11 @@ static void s_versions(msgpack_packer *pk, size_t n)
 }
 static void w_versions_max(msgpack_packer *pk)
 {
-    s_versions(pk, MESH_MAX_PEERS);
+    s_versions(pk, WIRE_MAX_PEERS);
 }
 static void w_versions_over(msgpack_packer *pk)
 {
-    s_versions(pk, MESH_MAX_PEERS + 1);
+    s_versions(pk, WIRE_MAX_PEERS + 1);
 }
 static void w_versions_dup(msgpack_packer *pk)
 {
@@ -1362,14 +1362,14 @@ static void w_versions_neg(msgpack_packer *pk)
 }
 static void w_states_max(msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, MESH_MAX_PEERS);
-    for (size_t i = 0; i < MESH_MAX_PEERS; i++)
+    msgpack_pack_array(pk, WIRE_MAX_PEERS);
+    for (size_t i = 0; i < WIRE_MAX_PEERS; i++)
         s_pack_state(pk, NULL);
 }
 static void w_states_over(msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, MESH_MAX_PEERS + 1);
-    for (size_t i = 0; i <= MESH_MAX_PEERS; i++)
+    msgpack_pack_array(pk, WIRE_MAX_PEERS + 1);
+    for (size_t i = 0; i <= WIRE_MAX_PEERS; i++)
         s_pack_state(pk, NULL);
 }
 static void w_state_second_bad(msgpack_packer *pk)
@@ -1393,136 +1393,136 @@ typedef struct {
     bool in_state;
     const char *key;
     writer_t write;
-    mesh_msg_rc_t rc;
+    wire_msg_rc_t rc;
     const char *reason; /* a part of the reason; NULL when OK */
 } range_case_t;
 
 static const range_case_t s_range_cases[] = {
     /* version and type */
-    {"ping", false, "v", w_v2, MESH_MSG_MALFORMED, "version 2"},
-    {"ping", false, "v", w_fixed_width_7, MESH_MSG_MALFORMED, "version 7"},
-    {"ping", false, "t", w_pong, MESH_MSG_MALFORMED, "unknown type"},
-    {"ping", false, "t", w_empty, MESH_MSG_MALFORMED, "unknown type"},
+    {"ping", false, "v", w_v2, WIRE_MSG_MALFORMED, "version 2"},
+    {"ping", false, "v", w_fixed_width_7, WIRE_MSG_MALFORMED, "version 7"},
+    {"ping", false, "t", w_pong, WIRE_MSG_MALFORMED, "unknown type"},
+    {"ping", false, "t", w_empty, WIRE_MSG_MALFORMED, "unknown type"},
     /* ids */
-    {"ping", false, "from", w_id_max, MESH_MSG_OK, NULL},
-    {"ping", false, "from", w_id_over, MESH_MSG_MALFORMED, "\"from\" is too long"},
-    {"ping", false, "from", w_empty, MESH_MSG_MALFORMED, "\"from\" is empty"},
-    {"ping", false, "from", w_space, MESH_MSG_MALFORMED, "\"from\" holds a byte"},
-    {"ping", false, "from", w_nul, MESH_MSG_MALFORMED, "\"from\" holds a byte"},
-    {"ping-req", false, "target", w_ctrl, MESH_MSG_MALFORMED, "\"target\" holds a byte"},
-    {"cancel", false, "rid", w_latin1, MESH_MSG_MALFORMED, "\"rid\" holds a byte"},
-    {"cancel", false, "rid", w_bin, MESH_MSG_MALFORMED, "\"rid\" is not a string"},
+    {"ping", false, "from", w_id_max, WIRE_MSG_OK, NULL},
+    {"ping", false, "from", w_id_over, WIRE_MSG_MALFORMED, "\"from\" is too long"},
+    {"ping", false, "from", w_empty, WIRE_MSG_MALFORMED, "\"from\" is empty"},
+    {"ping", false, "from", w_space, WIRE_MSG_MALFORMED, "\"from\" holds a byte"},
+    {"ping", false, "from", w_nul, WIRE_MSG_MALFORMED, "\"from\" holds a byte"},
+    {"ping-req", false, "target", w_ctrl, WIRE_MSG_MALFORMED, "\"target\" holds a byte"},
+    {"cancel", false, "rid", w_latin1, WIRE_MSG_MALFORMED, "\"rid\" holds a byte"},
+    {"cancel", false, "rid", w_bin, WIRE_MSG_MALFORMED, "\"rid\" is not a string"},
     /* unsigned and signed integers */
-    {"ping", false, "seq", w_u64max, MESH_MSG_OK, NULL},
-    {"ping", false, "seq", w_fixed_width_7, MESH_MSG_OK, NULL},
-    {"ping", false, "seq", w_signed_7, MESH_MSG_OK, NULL},
-    {"ping", false, "seq", w_neg1, MESH_MSG_MALFORMED, "\"seq\" is not an unsigned"},
-    {"leave", false, "inc", w_true, MESH_MSG_MALFORMED, "\"inc\" is not an unsigned"},
-    {"fwd", false, "attempt", w_u32max, MESH_MSG_OK, NULL},
-    {"fwd", false, "attempt", w_u32over, MESH_MSG_MALFORMED, "\"attempt\" is over"},
-    {"fwd", false, "deadline_ms", w_neg1, MESH_MSG_MALFORMED, "\"deadline_ms\" is below 0"},
-    {"fwd", false, "deadline_ms", w_u64max, MESH_MSG_MALFORMED, "\"deadline_ms\" is over"},
-    {"end", false, "pt", w_neg1, MESH_MSG_OK, NULL},
-    {"end", false, "pt", w_neg2, MESH_MSG_MALFORMED, "\"pt\" is below -1"},
-    {"end", false, "ct", w_i64min, MESH_MSG_MALFORMED, "\"ct\" is below -1"},
-    {"fail", false, "status", w_99, MESH_MSG_MALFORMED, "\"status\" is below 100"},
-    {"fail", false, "status", w_100, MESH_MSG_OK, NULL},
-    {"fail", false, "status", w_599, MESH_MSG_OK, NULL},
-    {"fail", false, "status", w_600, MESH_MSG_MALFORMED, "\"status\" is over 599"},
-    {"fail", false, "cool_ms", w_neg1, MESH_MSG_MALFORMED, "\"cool_ms\" is below 0"},
-    {"fail", false, "retry", w_int7, MESH_MSG_MALFORMED, "\"retry\" is not a boolean"},
+    {"ping", false, "seq", w_u64max, WIRE_MSG_OK, NULL},
+    {"ping", false, "seq", w_fixed_width_7, WIRE_MSG_OK, NULL},
+    {"ping", false, "seq", w_signed_7, WIRE_MSG_OK, NULL},
+    {"ping", false, "seq", w_neg1, WIRE_MSG_MALFORMED, "\"seq\" is not an unsigned"},
+    {"leave", false, "inc", w_true, WIRE_MSG_MALFORMED, "\"inc\" is not an unsigned"},
+    {"fwd", false, "attempt", w_u32max, WIRE_MSG_OK, NULL},
+    {"fwd", false, "attempt", w_u32over, WIRE_MSG_MALFORMED, "\"attempt\" is over"},
+    {"fwd", false, "deadline_ms", w_neg1, WIRE_MSG_MALFORMED, "\"deadline_ms\" is below 0"},
+    {"fwd", false, "deadline_ms", w_u64max, WIRE_MSG_MALFORMED, "\"deadline_ms\" is over"},
+    {"end", false, "pt", w_neg1, WIRE_MSG_OK, NULL},
+    {"end", false, "pt", w_neg2, WIRE_MSG_MALFORMED, "\"pt\" is below -1"},
+    {"end", false, "ct", w_i64min, WIRE_MSG_MALFORMED, "\"ct\" is below -1"},
+    {"fail", false, "status", w_99, WIRE_MSG_MALFORMED, "\"status\" is below 100"},
+    {"fail", false, "status", w_100, WIRE_MSG_OK, NULL},
+    {"fail", false, "status", w_599, WIRE_MSG_OK, NULL},
+    {"fail", false, "status", w_600, WIRE_MSG_MALFORMED, "\"status\" is over 599"},
+    {"fail", false, "cool_ms", w_neg1, WIRE_MSG_MALFORMED, "\"cool_ms\" is below 0"},
+    {"fail", false, "retry", w_int7, WIRE_MSG_MALFORMED, "\"retry\" is not a boolean"},
     /* names and texts */
-    {"fwd", false, "model", w_name_max, MESH_MSG_OK, NULL},
-    {"fwd", false, "model", w_name_over, MESH_MSG_MALFORMED, "\"model\" is too long"},
-    {"fwd", false, "model", w_empty, MESH_MSG_MALFORMED, "\"model\" is empty"},
-    {"fwd", false, "model", w_ctrl, MESH_MSG_MALFORMED, "\"model\" holds a control"},
-    {"fwd", false, "model", w_del, MESH_MSG_MALFORMED, "\"model\" holds a control"},
-    {"fwd", false, "model", w_latin1, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
-    {"fwd", false, "model", w_overlong, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
-    {"fwd", false, "model", w_surrogate, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
-    {"fwd", false, "model", w_above_max, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
-    {"fwd", false, "model", w_truncated, MESH_MSG_MALFORMED, "\"model\" is not UTF-8"},
-    {"fwd", false, "model", w_c1, MESH_MSG_OK, NULL},
-    {"fwd", false, "req", w_nul, MESH_MSG_OK, NULL},
-    {"fwd", false, "req", w_latin1, MESH_MSG_OK, NULL},
-    {"fwd", false, "req", w_bin, MESH_MSG_MALFORMED, "\"req\" is not a string"},
-    {"fwd", false, "req", w_text_over, MESH_MSG_MALFORMED, "\"req\" is too long"},
-    {"reject", false, "reason", w_empty, MESH_MSG_OK, NULL},
-    {"reject", false, "reason", w_name_over, MESH_MSG_MALFORMED, "\"reason\" is too long"},
-    {"end", false, "finish", w_empty, MESH_MSG_OK, NULL},
-    {"fail", false, "msg", w_ctrl, MESH_MSG_OK, NULL},
-    {"fail", false, "msg", w_nul, MESH_MSG_MALFORMED, "\"msg\" holds NUL"},
-    {"fail", false, "msg", w_latin1, MESH_MSG_MALFORMED, "\"msg\" is not UTF-8"},
-    {"fail", false, "msg", w_text_over, MESH_MSG_MALFORMED, "\"msg\" is too long"},
-    {"fail", false, "code", w_empty, MESH_MSG_OK, NULL},
+    {"fwd", false, "model", w_name_max, WIRE_MSG_OK, NULL},
+    {"fwd", false, "model", w_name_over, WIRE_MSG_MALFORMED, "\"model\" is too long"},
+    {"fwd", false, "model", w_empty, WIRE_MSG_MALFORMED, "\"model\" is empty"},
+    {"fwd", false, "model", w_ctrl, WIRE_MSG_MALFORMED, "\"model\" holds a control"},
+    {"fwd", false, "model", w_del, WIRE_MSG_MALFORMED, "\"model\" holds a control"},
+    {"fwd", false, "model", w_latin1, WIRE_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_overlong, WIRE_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_surrogate, WIRE_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_above_max, WIRE_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_truncated, WIRE_MSG_MALFORMED, "\"model\" is not UTF-8"},
+    {"fwd", false, "model", w_c1, WIRE_MSG_OK, NULL},
+    {"fwd", false, "req", w_nul, WIRE_MSG_OK, NULL},
+    {"fwd", false, "req", w_latin1, WIRE_MSG_OK, NULL},
+    {"fwd", false, "req", w_bin, WIRE_MSG_MALFORMED, "\"req\" is not a string"},
+    {"fwd", false, "req", w_text_over, WIRE_MSG_MALFORMED, "\"req\" is too long"},
+    {"reject", false, "reason", w_empty, WIRE_MSG_OK, NULL},
+    {"reject", false, "reason", w_name_over, WIRE_MSG_MALFORMED, "\"reason\" is too long"},
+    {"end", false, "finish", w_empty, WIRE_MSG_OK, NULL},
+    {"fail", false, "msg", w_ctrl, WIRE_MSG_OK, NULL},
+    {"fail", false, "msg", w_nul, WIRE_MSG_MALFORMED, "\"msg\" holds NUL"},
+    {"fail", false, "msg", w_latin1, WIRE_MSG_MALFORMED, "\"msg\" is not UTF-8"},
+    {"fail", false, "msg", w_text_over, WIRE_MSG_MALFORMED, "\"msg\" is too long"},
+    {"fail", false, "code", w_empty, WIRE_MSG_OK, NULL},
     /* chunk deltas */
-    {"chunk", false, "d", w_deltas_max, MESH_MSG_OK, NULL},
-    {"chunk", false, "d", w_arr0, MESH_MSG_OK, NULL},
-    {"chunk", false, "d", w_deltas_over, MESH_MSG_MALFORMED, "\"d\" has more than 4096"},
-    {"chunk", false, "d", w_delta_kind4, MESH_MSG_MALFORMED, "\"d.kind\" is over 3"},
-    {"chunk", false, "d", w_delta_kind_neg, MESH_MSG_MALFORMED, "\"d.kind\" is not an unsigned"},
-    {"chunk", false, "d", w_delta_short, MESH_MSG_MALFORMED, "\"d\" entry is not [kind, text]"},
-    {"chunk", false, "d", w_delta_text_int, MESH_MSG_MALFORMED, "\"d.text\" is not a string"},
+    {"chunk", false, "d", w_deltas_max, WIRE_MSG_OK, NULL},
+    {"chunk", false, "d", w_arr0, WIRE_MSG_OK, NULL},
+    {"chunk", false, "d", w_deltas_over, WIRE_MSG_MALFORMED, "\"d\" has more than 4096"},
+    {"chunk", false, "d", w_delta_kind4, WIRE_MSG_MALFORMED, "\"d.kind\" is over 3"},
+    {"chunk", false, "d", w_delta_kind_neg, WIRE_MSG_MALFORMED, "\"d.kind\" is not an unsigned"},
+    {"chunk", false, "d", w_delta_short, WIRE_MSG_MALFORMED, "\"d\" entry is not [kind, text]"},
+    {"chunk", false, "d", w_delta_text_int, WIRE_MSG_MALFORMED, "\"d.text\" is not a string"},
     /* hello peers and own state */
-    {"hello", false, "peers", w_peers_max, MESH_MSG_OK, NULL},
-    {"hello", false, "peers", w_arr0, MESH_MSG_OK, NULL},
-    {"hello", false, "peers", w_peers_over, MESH_MSG_MALFORMED, "\"peers\" has more than 1024"},
-    {"hello", false, "peers", w_peer_no_ep, MESH_MSG_MALFORMED, "peer: missing \"ep\""},
-    {"hello", false, "peers", w_peer_notmap, MESH_MSG_MALFORMED, "\"peers\" entry is not a map"},
-    {"hello", true, "id", w_other_id, MESH_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"hello", false, "peers", w_peers_max, WIRE_MSG_OK, NULL},
+    {"hello", false, "peers", w_arr0, WIRE_MSG_OK, NULL},
+    {"hello", false, "peers", w_peers_over, WIRE_MSG_MALFORMED, "\"peers\" has more than 1024"},
+    {"hello", false, "peers", w_peer_no_ep, WIRE_MSG_MALFORMED, "peer: missing \"ep\""},
+    {"hello", false, "peers", w_peer_notmap, WIRE_MSG_MALFORMED, "\"peers\" entry is not a map"},
+    {"hello", true, "id", w_other_id, WIRE_MSG_MALFORMED, "\"state\" is not the sender's own"},
     /* optional keys: a reject's own state, the chunk count of end and fail */
-    {"reject", true, "id", w_other_id, MESH_MSG_MALFORMED, "\"state\" is not the sender's own"},
-    {"reject", true, "models", w_models_max, MESH_MSG_OK, NULL},
-    {"reject", true, "models", w_models_over, MESH_MSG_MALFORMED, "\"models\" has more than 1024"},
-    {"reject", false, "state", w_states_max, MESH_MSG_MALFORMED, "\"state\" is not a map"},
-    {"end", false, "chunks", w_u64max, MESH_MSG_OK, NULL},
-    {"end", false, "chunks", w_signed_7, MESH_MSG_OK, NULL},
-    {"end", false, "chunks", w_neg1, MESH_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
-    {"fail", false, "chunks", w_true, MESH_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
-    {"fail", false, "chunks", w_nil, MESH_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
+    {"reject", true, "id", w_other_id, WIRE_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"reject", true, "models", w_models_max, WIRE_MSG_OK, NULL},
+    {"reject", true, "models", w_models_over, WIRE_MSG_MALFORMED, "\"models\" has more than 1024"},
+    {"reject", false, "state", w_states_max, WIRE_MSG_MALFORMED, "\"state\" is not a map"},
+    {"end", false, "chunks", w_u64max, WIRE_MSG_OK, NULL},
+    {"end", false, "chunks", w_signed_7, WIRE_MSG_OK, NULL},
+    {"end", false, "chunks", w_neg1, WIRE_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
+    {"fail", false, "chunks", w_true, WIRE_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
+    {"fail", false, "chunks", w_nil, WIRE_MSG_MALFORMED, "\"chunks\" is not an unsigned"},
     /* digest */
-    {"digest", false, "versions", w_versions_max, MESH_MSG_OK, NULL},
-    {"digest", false, "versions", w_map0, MESH_MSG_OK, NULL},
-    {"digest", false, "versions", w_versions_over, MESH_MSG_MALFORMED,
+    {"digest", false, "versions", w_versions_max, WIRE_MSG_OK, NULL},
+    {"digest", false, "versions", w_map0, WIRE_MSG_OK, NULL},
+    {"digest", false, "versions", w_versions_over, WIRE_MSG_MALFORMED,
      "\"versions\" has more than 1024"},
-    {"digest", false, "versions", w_versions_dup, MESH_MSG_MALFORMED,
+    {"digest", false, "versions", w_versions_dup, WIRE_MSG_MALFORMED,
      "\"versions\" has a key twice"},
-    {"digest", false, "versions", w_versions_badkey, MESH_MSG_MALFORMED,
+    {"digest", false, "versions", w_versions_badkey, WIRE_MSG_MALFORMED,
      "\"versions\" holds a byte"},
-    {"digest", false, "versions", w_versions_intkey, MESH_MSG_MALFORMED,
+    {"digest", false, "versions", w_versions_intkey, WIRE_MSG_MALFORMED,
      "\"versions\" has a key that is not a string"},
-    {"digest", false, "versions", w_versions_neg, MESH_MSG_MALFORMED,
+    {"digest", false, "versions", w_versions_neg, WIRE_MSG_MALFORMED,
      "\"versions\" is not an unsigned"},
     /* states and their fields */
-    {"delta", false, "states", w_states_max, MESH_MSG_OK, NULL},
-    {"delta", false, "states", w_arr0, MESH_MSG_OK, NULL},
-    {"delta", false, "states", w_states_over, MESH_MSG_MALFORMED, "\"states\" has more than 1024"},
-    {"push", false, "states", w_state_second_bad, MESH_MSG_MALFORMED, "state: \"tabs\" does not"},
-    {"push", true, "name", w_ctrl, MESH_MSG_MALFORMED, "state: \"name\" holds a control"},
-    {"push", true, "ep", w_empty, MESH_MSG_MALFORMED, "state: \"ep\" is empty"},
-    {"push", true, "name", w_empty, MESH_MSG_OK, NULL},
-    {"push", true, "http", w_empty, MESH_MSG_OK, NULL},
-    {"push", true, "http", w_name_over, MESH_MSG_MALFORMED, "state: \"http\" is too long"},
-    {"push", true, "inc", w_u64max, MESH_MSG_OK, NULL},
-    {"push", true, "start_ms", w_neg1, MESH_MSG_MALFORMED, "state: \"start_ms\" is below 0"},
-    {"push", true, "node_cool_ms", w_neg1, MESH_MSG_MALFORMED, "\"node_cool_ms\" is below 0"},
-    {"push", true, "tabs", w_pair3, MESH_MSG_MALFORMED, "\"tabs\" does not hold 2"},
-    {"push", true, "tabs", w_pair_str, MESH_MSG_MALFORMED, "\"tabs\" is not an unsigned"},
-    {"push", true, "load", w_pair_u32over, MESH_MSG_MALFORMED, "\"load\" is over 4294967295"},
-    {"push", true, "stats", w_stats_p50_m2, MESH_MSG_MALFORMED, "\"stats\" is below -1"},
-    {"push", true, "stats", w_stats_neg_ok, MESH_MSG_MALFORMED, "\"stats\" is not an unsigned"},
-    {"push", true, "models", w_arr0, MESH_MSG_OK, NULL},
-    {"push", true, "models", w_models_max, MESH_MSG_OK, NULL},
-    {"push", true, "models", w_models_over, MESH_MSG_MALFORMED, "\"models\" has more than 1024"},
-    {"push", true, "models", w_model4, MESH_MSG_MALFORMED, "\"models\" entry is not"},
-    {"push", true, "models", w_model_notarr, MESH_MSG_MALFORMED, "\"models\" entry is not"},
-    {"push", true, "models", w_model_cool_neg, MESH_MSG_MALFORMED,
+    {"delta", false, "states", w_states_max, WIRE_MSG_OK, NULL},
+    {"delta", false, "states", w_arr0, WIRE_MSG_OK, NULL},
+    {"delta", false, "states", w_states_over, WIRE_MSG_MALFORMED, "\"states\" has more than 1024"},
+    {"push", false, "states", w_state_second_bad, WIRE_MSG_MALFORMED, "state: \"tabs\" does not"},
+    {"push", true, "name", w_ctrl, WIRE_MSG_MALFORMED, "state: \"name\" holds a control"},
+    {"push", true, "ep", w_empty, WIRE_MSG_MALFORMED, "state: \"ep\" is empty"},
+    {"push", true, "name", w_empty, WIRE_MSG_OK, NULL},
+    {"push", true, "http", w_empty, WIRE_MSG_OK, NULL},
+    {"push", true, "http", w_name_over, WIRE_MSG_MALFORMED, "state: \"http\" is too long"},
+    {"push", true, "inc", w_u64max, WIRE_MSG_OK, NULL},
+    {"push", true, "start_ms", w_neg1, WIRE_MSG_MALFORMED, "state: \"start_ms\" is below 0"},
+    {"push", true, "node_cool_ms", w_neg1, WIRE_MSG_MALFORMED, "\"node_cool_ms\" is below 0"},
+    {"push", true, "tabs", w_pair3, WIRE_MSG_MALFORMED, "\"tabs\" does not hold 2"},
+    {"push", true, "tabs", w_pair_str, WIRE_MSG_MALFORMED, "\"tabs\" is not an unsigned"},
+    {"push", true, "load", w_pair_u32over, WIRE_MSG_MALFORMED, "\"load\" is over 4294967295"},
+    {"push", true, "stats", w_stats_p50_m2, WIRE_MSG_MALFORMED, "\"stats\" is below -1"},
+    {"push", true, "stats", w_stats_neg_ok, WIRE_MSG_MALFORMED, "\"stats\" is not an unsigned"},
+    {"push", true, "models", w_arr0, WIRE_MSG_OK, NULL},
+    {"push", true, "models", w_models_max, WIRE_MSG_OK, NULL},
+    {"push", true, "models", w_models_over, WIRE_MSG_MALFORMED, "\"models\" has more than 1024"},
+    {"push", true, "models", w_model4, WIRE_MSG_MALFORMED, "\"models\" entry is not"},
+    {"push", true, "models", w_model_notarr, WIRE_MSG_MALFORMED, "\"models\" entry is not"},
+    {"push", true, "models", w_model_cool_neg, WIRE_MSG_MALFORMED,
      "\"models.cooled_remaining_ms\" is below 0"},
-    {"push", true, "models", w_model_noname, MESH_MSG_MALFORMED, "\"models.name\" is empty"},
+    {"push", true, "models", w_model_noname, WIRE_MSG_MALFORMED, "\"models.name\" is empty"},
     /* unknown keys are ignored, at any level */
-    {"fwd", false, "future", w_nested_unknown, MESH_MSG_OK, NULL},
-    {"push", true, "future", w_float, MESH_MSG_OK, NULL},
-    {"ack", false, "x", w_nil, MESH_MSG_OK, NULL},
+    {"fwd", false, "future", w_nested_unknown, WIRE_MSG_OK, NULL},
+    {"push", true, "future", w_float, WIRE_MSG_OK, NULL},
+    {"ack", false, "x", w_nil, WIRE_MSG_OK, NULL},
 };
 
 static void test_ranges_and_limits(void **state)
@@ -1583,11 +1583,11 @@ static bytes_t s_many(size_t n)
 
 static bytes_t s_valid_ping(size_t trailing)
 {
-    mesh_msg_t m;
-    s_build(&m, MESH_PING, V_FULL);
+    wire_msg_t m;
+    s_build(&m, WIRE_PING, V_FULL);
     abuf_t a = ABUF_INIT;
-    assert_int_equal(mesh_msg_encode(&m, &a), 0);
-    mesh_msg_clear(&m);
+    assert_int_equal(wire_msg_encode(&m, &a), 0);
+    wire_msg_clear(&m);
     bytes_t b = s_bytes(a.data, a.len, 0xc0, trailing);
     abuf_free(&a);
     return b;
@@ -1621,53 +1621,53 @@ static void test_hostile_headers(void **state)
     struct {
         const char *what;
         bytes_t b;
-        mesh_msg_rc_t rc;
+        wire_msg_rc_t rc;
         const char *reason;
     } cases[] = {
-        {"str32 claiming 4 GiB", s_bytes(str32, sizeof str32, 0, 0), MESH_MSG_MALFORMED,
+        {"str32 claiming 4 GiB", s_bytes(str32, sizeof str32, 0, 0), WIRE_MSG_MALFORMED,
          "length 4294967295 exceeds the 2 bytes left"},
         {"top-level str32 claiming 4 GiB", s_bytes(str32_top, sizeof str32_top, 0, 0),
-         MESH_MSG_MALFORMED, "exceeds"},
+         WIRE_MSG_MALFORMED, "exceeds"},
         {"array32 of 2^32-1 with 10 bytes", s_bytes(arr32, sizeof arr32, 0xc0, 10),
-         MESH_MSG_MALFORMED, "4294967295 elements exceed the 10 bytes left"},
-        {"map32 of 2^32-1 entries", s_bytes(map32, sizeof map32, 0xc0, 64), MESH_MSG_MALFORMED,
+         WIRE_MSG_MALFORMED, "4294967295 elements exceed the 10 bytes left"},
+        {"map32 of 2^32-1 entries", s_bytes(map32, sizeof map32, 0xc0, 64), WIRE_MSG_MALFORMED,
          "8589934590 elements exceed"},
-        {"map16 of 6 entries with 11 bytes", s_bytes(map16, sizeof map16, 0, 0), MESH_MSG_MALFORMED,
+        {"map16 of 6 entries with 11 bytes", s_bytes(map16, sizeof map16, 0, 0), WIRE_MSG_MALFORMED,
          "12 elements exceed the 11 bytes left"},
-        {"bin32 claiming 2 GiB", s_bytes(bin32, sizeof bin32, 0, 0), MESH_MSG_MALFORMED, "exceeds"},
-        {"ext32 claiming 4 GiB", s_bytes(ext32, sizeof ext32, 0, 0), MESH_MSG_MALFORMED, "exceeds"},
-        {"fixext16 cut short", s_bytes(fixext, sizeof fixext, 0, 0), MESH_MSG_MALFORMED, "exceeds"},
-        {"str8 cut short", s_bytes(str8, sizeof str8, 0, 0), MESH_MSG_MALFORMED, "exceeds"},
-        {"fixstr cut short", s_bytes(fixstr, sizeof fixstr, 0, 0), MESH_MSG_MALFORMED, "exceeds"},
-        {"str32 header cut", s_bytes(cut, sizeof cut, 0, 0), MESH_MSG_MALFORMED, "cut short"},
-        {"uint64 cut", s_bytes(u64cut, sizeof u64cut, 0, 0), MESH_MSG_MALFORMED, "exceeds"},
-        {"reserved 0xc1", s_bytes(c1, sizeof c1, 0, 0), MESH_MSG_MALFORMED, "reserved"},
-        {"map nested 1000 deep", s_nested(1000, false), MESH_MSG_MALFORMED,
+        {"bin32 claiming 2 GiB", s_bytes(bin32, sizeof bin32, 0, 0), WIRE_MSG_MALFORMED, "exceeds"},
+        {"ext32 claiming 4 GiB", s_bytes(ext32, sizeof ext32, 0, 0), WIRE_MSG_MALFORMED, "exceeds"},
+        {"fixext16 cut short", s_bytes(fixext, sizeof fixext, 0, 0), WIRE_MSG_MALFORMED, "exceeds"},
+        {"str8 cut short", s_bytes(str8, sizeof str8, 0, 0), WIRE_MSG_MALFORMED, "exceeds"},
+        {"fixstr cut short", s_bytes(fixstr, sizeof fixstr, 0, 0), WIRE_MSG_MALFORMED, "exceeds"},
+        {"str32 header cut", s_bytes(cut, sizeof cut, 0, 0), WIRE_MSG_MALFORMED, "cut short"},
+        {"uint64 cut", s_bytes(u64cut, sizeof u64cut, 0, 0), WIRE_MSG_MALFORMED, "exceeds"},
+        {"reserved 0xc1", s_bytes(c1, sizeof c1, 0, 0), WIRE_MSG_MALFORMED, "reserved"},
+        {"map nested 1000 deep", s_nested(1000, false), WIRE_MSG_MALFORMED,
          "nested deeper than 16"},
-        {"array nested 17 deep", s_nested(17, true), MESH_MSG_MALFORMED, "nested deeper than 16"},
-        {"array nested 16 deep passes the scan", s_nested(16, true), MESH_MSG_MALFORMED,
+        {"array nested 17 deep", s_nested(17, true), WIRE_MSG_MALFORMED, "nested deeper than 16"},
+        {"array nested 16 deep passes the scan", s_nested(16, true), WIRE_MSG_MALFORMED,
          "the message is not a map"},
-        {"200001 objects", s_many(MESH_MSG_MAX_ELEMENTS - 2), MESH_MSG_MALFORMED,
+        {"200001 objects", s_many(WIRE_MSG_MAX_ELEMENTS - 2), WIRE_MSG_MALFORMED,
          "more than 200000 objects"},
-        {"200000 objects pass the scan", s_many(MESH_MSG_MAX_ELEMENTS - 3), MESH_MSG_MALFORMED,
+        {"200000 objects pass the scan", s_many(WIRE_MSG_MAX_ELEMENTS - 3), WIRE_MSG_MALFORMED,
          "missing \"v\""},
-        {"two top-level objects", s_bytes(two, sizeof two, 0, 0), MESH_MSG_MALFORMED,
+        {"two top-level objects", s_bytes(two, sizeof two, 0, 0), WIRE_MSG_MALFORMED,
          "1 trailing bytes"},
-        {"a valid ping then garbage", s_valid_ping(3), MESH_MSG_MALFORMED, "3 trailing bytes"},
-        {"a valid ping", s_valid_ping(0), MESH_MSG_OK, NULL},
-        {"not a map", s_bytes(list, sizeof list, 0, 0), MESH_MSG_MALFORMED,
+        {"a valid ping then garbage", s_valid_ping(3), WIRE_MSG_MALFORMED, "3 trailing bytes"},
+        {"a valid ping", s_valid_ping(0), WIRE_MSG_OK, NULL},
+        {"not a map", s_bytes(list, sizeof list, 0, 0), WIRE_MSG_MALFORMED,
          "the message is not a map"},
-        {"empty", s_bytes("", 0, 0, 0), MESH_MSG_MALFORMED, "empty"},
-        {"one byte over MESH_MSG_MAX", s_bytes("", 0, 0xc0, MESH_MSG_MAX + 1), MESH_MSG_TOOBIG,
+        {"empty", s_bytes("", 0, 0, 0), WIRE_MSG_MALFORMED, "empty"},
+        {"one byte over WIRE_MSG_MAX", s_bytes("", 0, 0xc0, WIRE_MSG_MAX + 1), WIRE_MSG_TOOBIG,
          "over the 1048576-byte limit"},
-        {"4 GiB claimed past MESH_MSG_MAX", s_bytes(str32_top, sizeof str32_top, 0, MESH_MSG_MAX),
-         MESH_MSG_TOOBIG, "limit"},
+        {"4 GiB claimed past WIRE_MSG_MAX", s_bytes(str32_top, sizeof str32_top, 0, WIRE_MSG_MAX),
+         WIRE_MSG_TOOBIG, "limit"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mesh_msg_t m;
+        wire_msg_t m;
         char err[256] = "";
         double t0 = s_now();
-        mesh_msg_rc_t rc = mesh_msg_decode(cases[i].b.p, cases[i].b.n, &m, err, sizeof err);
+        wire_msg_rc_t rc = wire_msg_decode(cases[i].b.p, cases[i].b.n, &m, err, sizeof err);
         double dt = s_now() - t0;
         if (rc != cases[i].rc)
             fail_msg("%s: rc %d want %d (%s)", cases[i].what, rc, cases[i].rc, err);
@@ -1678,19 +1678,19 @@ static void test_hostile_headers(void **state)
            time is only a hang guard, generous for a loaded machine */
         if (dt > 5.0)
             fail_msg("%s: took %.3f s", cases[i].what, dt);
-        mesh_msg_clear(&m);
+        wire_msg_clear(&m);
         free(cases[i].b.p);
     }
     /* a one-key map whose key is a duplicate, and one whose key is an int */
     static const uint8_t dup[] = {0x82, 0xa1, 'v', 0x01, 0xa1, 'v', 0x01};
     static const uint8_t intkey[] = {0x81, 0x01, 0x01};
     msgpack_sbuffer sb = {.size = sizeof dup, .data = (char *)dup};
-    s_expect(&sb, MESH_MSG_MALFORMED, "the message has a key twice", "dup");
+    s_expect(&sb, WIRE_MSG_MALFORMED, "the message has a key twice", "dup");
     sb = (msgpack_sbuffer){.size = sizeof intkey, .data = (char *)intkey};
-    s_expect(&sb, MESH_MSG_MALFORMED, "key that is not a string", "intkey");
+    s_expect(&sb, WIRE_MSG_MALFORMED, "key that is not a string", "intkey");
 }
 
-/*  A top map with more than MESH_MSG_MAX_KEYS entries is refused (each key
+/*  A top map with more than WIRE_MSG_MAX_KEYS entries is refused (each key
     lookup is linear); exactly that many, unknown ones included, is fine. */
 static void test_key_count(void **state)
 {
@@ -1699,7 +1699,7 @@ static void test_key_count(void **state)
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        size_t n = MESH_MSG_MAX_KEYS + (size_t)extra;
+        size_t n = WIRE_MSG_MAX_KEYS + (size_t)extra;
         msgpack_pack_map(&pk, n);
         p_str(&pk, "v");
         msgpack_pack_uint8(&pk, 1);
@@ -1715,7 +1715,7 @@ static void test_key_count(void **state)
             p_str(&pk, k);
             msgpack_pack_nil(&pk);
         }
-        s_expect(&sb, extra ? MESH_MSG_MALFORMED : MESH_MSG_OK, "more than 64 entries", "keys");
+        s_expect(&sb, extra ? WIRE_MSG_MALFORMED : WIRE_MSG_OK, "more than 64 entries", "keys");
         msgpack_sbuffer_destroy(&sb);
     }
 }
@@ -1725,21 +1725,21 @@ static void test_key_count(void **state)
 static void test_truncated_everywhere(void **state)
 {
     for (size_t i = 0; i < N_TYPES; i++) {
-        mesh_msg_t m;
+        wire_msg_t m;
         s_build(&m, s_all_types[i], V_FULL);
         abuf_t b = ABUF_INIT;
-        assert_int_equal(mesh_msg_encode(&m, &b), 0);
-        mesh_msg_clear(&m);
+        assert_int_equal(wire_msg_encode(&m, &b), 0);
+        wire_msg_clear(&m);
         for (size_t n = 0; n < b.len; n++) {
             char err[256] = "";
-            mesh_msg_rc_t rc = s_decode_raw(b.data, n, &m, err, sizeof err);
-            if (rc != MESH_MSG_MALFORMED)
-                fail_msg("%s cut at %zu of %zu: rc %d", mesh_type_name(s_all_types[i]), n, b.len,
+            wire_msg_rc_t rc = s_decode_raw(b.data, n, &m, err, sizeof err);
+            if (rc != WIRE_MSG_MALFORMED)
+                fail_msg("%s cut at %zu of %zu: rc %d", wire_type_name(s_all_types[i]), n, b.len,
                          rc);
             assert_true(err[0] != '\0');
         }
-        assert_int_equal(s_decode_raw(b.data, b.len, &m, NULL, 0), MESH_MSG_OK);
-        mesh_msg_clear(&m);
+        assert_int_equal(s_decode_raw(b.data, b.len, &m, NULL, 0), WIRE_MSG_OK);
+        wire_msg_clear(&m);
         abuf_free(&b);
     }
 }
@@ -1750,16 +1750,16 @@ static void test_failure_cleans_up(void **state)
 {
     override_t ov = {false, "states", w_state_second_bad};
     msgpack_sbuffer sb = s_raw("push", &ov);
-    mesh_msg_t m;
+    wire_msg_t m;
     char tiny[4];
-    assert_int_equal(s_decode_raw(sb.data, sb.size, &m, tiny, sizeof tiny), MESH_MSG_MALFORMED);
+    assert_int_equal(s_decode_raw(sb.data, sb.size, &m, tiny, sizeof tiny), WIRE_MSG_MALFORMED);
     assert_int_equal(strlen(tiny), 3);
-    assert_int_equal(s_decode_raw(sb.data, sb.size, &m, NULL, 0), MESH_MSG_MALFORMED);
-    static const mesh_msg_t zero;
+    assert_int_equal(s_decode_raw(sb.data, sb.size, &m, NULL, 0), WIRE_MSG_MALFORMED);
+    static const wire_msg_t zero;
     assert_memory_equal(&m, &zero, sizeof m);
     msgpack_sbuffer_destroy(&sb);
-    mesh_msg_clear(NULL);
-    mesh_state_clear(NULL);
+    wire_msg_clear(NULL);
+    wire_state_clear(NULL);
 }
 
 /* --------------------------------------------------------- names and copy */
@@ -1770,30 +1770,30 @@ static void test_type_names(void **state)
                                         "ack",   "ping-req", "leave", "fwd",   "reject",
                                         "chunk", "end",      "fail",  "cancel"};
     for (size_t i = 0; i < N_TYPES; i++)
-        assert_string_equal(mesh_type_name(s_all_types[i]), names[i]);
-    assert_string_equal(mesh_type_name(0), "unknown");
-    assert_string_equal(mesh_type_name((mesh_type_t)15), "unknown");
-    assert_string_equal(mesh_type_name((mesh_type_t)-1), "unknown");
+        assert_string_equal(wire_type_name(s_all_types[i]), names[i]);
+    assert_string_equal(wire_type_name(0), "unknown");
+    assert_string_equal(wire_type_name((wire_type_t)15), "unknown");
+    assert_string_equal(wire_type_name((wire_type_t)-1), "unknown");
 }
 
 static void test_state_copy(void **state)
 {
     for (variant_t v = V_FULL; v <= V_MAX; v++) {
-        mesh_state_t a, b;
+        wire_state_t a, b;
         s_state(&a, "node-a", v, v == V_EMPTY ? 0 : 5);
-        assert_int_equal(mesh_state_copy(&b, &a), 0);
+        assert_int_equal(wire_state_copy(&b, &a), 0);
         assert_true(mesh_state_equal(&a, &b));
         assert_true(a.id != b.id && a.name != b.name);
         if (a.n_models)
             assert_true(a.models != b.models && a.models[0].name != b.models[0].name);
-        mesh_state_clear(&a);
+        wire_state_clear(&a);
         assert_null(a.id);
         assert_int_equal(a.n_models, 0);
         /* the copy lives on (ASan would see a use after free) */
         assert_true(strlen(b.id) + strlen(b.http) > 0);
         for (size_t i = 0; i < b.n_models; i++)
             assert_true(strlen(b.models[i].name) > 0);
-        mesh_state_clear(&b);
+        wire_state_clear(&b);
     }
 }
 
@@ -1809,7 +1809,7 @@ static void s_write_seed(const char *dir, const char *name, const abuf_t *b)
     assert_int_equal(fclose(f), 0);
 }
 
-/*  Run with ARENA_WRITE_CORPUS=tests/fuzz/corpus/mesh_msg, this program only
+/*  Run with ARENA_WRITE_CORPUS=tests/fuzz/corpus/wire, this program only
     writes the fuzzer's seeds: one full and one empty sample of every type
     (the max samples are too big to be useful seeds). */
 /*  The optional fields of 2026: a state without them (an older node's) is
@@ -1817,21 +1817,21 @@ static void s_write_seed(const char *dir, const char *name, const abuf_t *b)
 static void test_accounts_optional(void **state)
 {
     (void)state;
-    mesh_msg_t m;
-    s_build(&m, MESH_PUSH, V_FULL);
+    wire_msg_t m;
+    s_build(&m, WIRE_PUSH, V_FULL);
     assert_true(m.states[0].n_accounts == 2 && m.states[0].paced_remaining_ms == 41000);
     abuf_t b = s_roundtrip(&m);
-    mesh_msg_t d;
-    assert_int_equal(mesh_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), MESH_MSG_OK);
+    wire_msg_t d;
+    assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), WIRE_MSG_OK);
     assert_int_equal(d.states[0].n_accounts, 2);
     assert_int_equal(d.states[0].accounts[0].starts_ago_ms[2], 125000);
     assert_string_equal(d.states[0].models[0].display_name, "Model 0 (display)");
     assert_null(d.states[0].models[1].display_name);
-    mesh_msg_clear(&d);
+    wire_msg_clear(&d);
     abuf_free(&b);
     /* without them: absent on the wire, zero after decoding */
     for (size_t i = 0; i < m.n_states; i++) {
-        mesh_state_t *st = &m.states[i];
+        wire_state_t *st = &m.states[i];
         for (size_t k = 0; k < st->n_accounts; k++) {
             free(st->accounts[k].id);
             free(st->accounts[k].starts_ago_ms);
@@ -1842,16 +1842,16 @@ static void test_accounts_optional(void **state)
         st->paced_remaining_ms = 0;
     }
     b = s_roundtrip(&m);
-    assert_int_equal(mesh_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), MESH_MSG_OK);
+    assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), WIRE_MSG_OK);
     assert_int_equal(d.states[0].n_accounts, 0);
     assert_null(d.states[0].accounts);
-    mesh_msg_clear(&d);
+    wire_msg_clear(&d);
     abuf_free(&b);
     /* negative ages, a negative flag, an empty id, an age past the bound
        (it would overflow once aged): refused */
-    static const int64_t bad[][2] = {{-1, 0}, {0, -1}, {0, 0}, {MESH_MAX_START_AGO_MS + 1, 0}};
+    static const int64_t bad[][2] = {{-1, 0}, {0, -1}, {0, 0}, {WIRE_MAX_START_AGO_MS + 1, 0}};
     for (size_t k = 0; k < 4; k++) {
-        mesh_state_t *st = &m.states[0];
+        wire_state_t *st = &m.states[0];
         st->n_accounts = 1;
         st->accounts = calloc(1, sizeof *st->accounts);
         st->accounts[0].id = s_dup(k == 2 ? "" : "0123456789abcdef0123456789abcdef");
@@ -1860,7 +1860,7 @@ static void test_accounts_optional(void **state)
         st->accounts[0].starts_ago_ms[0] = bad[k][0];
         st->accounts[0].flag_remaining_ms = bad[k][1];
         abuf_t out = ABUF_INIT;
-        assert_int_equal(mesh_msg_encode(&m, &out), -1); /* the encoder refuses them too */
+        assert_int_equal(wire_msg_encode(&m, &out), -1); /* the encoder refuses them too */
         abuf_free(&out);
         free(st->accounts[0].id);
         free(st->accounts[0].starts_ago_ms);
@@ -1870,27 +1870,27 @@ static void test_accounts_optional(void **state)
     }
     /* the decoder too: the bound itself passes, one more ms is malformed
        (2592000000 ms goes out as uint32 ce 9a 7e c8 00; patched to ...01) */
-    mesh_state_t *st = &m.states[0];
+    wire_state_t *st = &m.states[0];
     st->n_accounts = 1;
     st->accounts = calloc(1, sizeof *st->accounts);
     st->accounts[0].id = s_dup("0123456789abcdef0123456789abcdef");
     st->accounts[0].n_starts = 1;
     st->accounts[0].starts_ago_ms = calloc(1, sizeof(int64_t));
-    st->accounts[0].starts_ago_ms[0] = MESH_MAX_START_AGO_MS;
+    st->accounts[0].starts_ago_ms[0] = WIRE_MAX_START_AGO_MS;
     abuf_t out = ABUF_INIT;
-    assert_int_equal(mesh_msg_encode(&m, &out), 0);
-    assert_int_equal(mesh_msg_decode((const uint8_t *)out.data, out.len, &d, NULL, 0), MESH_MSG_OK);
-    mesh_msg_clear(&d);
+    assert_int_equal(wire_msg_encode(&m, &out), 0);
+    assert_int_equal(wire_msg_decode((const uint8_t *)out.data, out.len, &d, NULL, 0), WIRE_MSG_OK);
+    wire_msg_clear(&d);
     static const uint8_t at_bound[] = {0xce, 0x9a, 0x7e, 0xc8, 0x00};
     uint8_t *hit = memmem(out.data, out.len, at_bound, sizeof at_bound);
     assert_non_null(hit);
     hit[4] = 0x01;
     char err[256] = "";
-    assert_int_equal(mesh_msg_decode((const uint8_t *)out.data, out.len, &d, err, sizeof err),
-                     MESH_MSG_MALFORMED);
+    assert_int_equal(wire_msg_decode((const uint8_t *)out.data, out.len, &d, err, sizeof err),
+                     WIRE_MSG_MALFORMED);
     assert_non_null(strstr(err, "older than"));
     abuf_free(&out);
-    mesh_msg_clear(&m);
+    wire_msg_clear(&m);
 }
 
 static void test_write_corpus(void **state)
@@ -1899,15 +1899,15 @@ static void test_write_corpus(void **state)
     static const variant_t variants[] = {V_FULL, V_EMPTY};
     for (size_t v = 0; v < 2; v++)
         for (size_t i = 0; i < N_TYPES; i++) {
-            mesh_msg_t m;
+            wire_msg_t m;
             s_build(&m, s_all_types[i], variants[v]);
             abuf_t b = ABUF_INIT;
-            assert_int_equal(mesh_msg_encode(&m, &b), 0);
+            assert_int_equal(wire_msg_encode(&m, &b), 0);
             char name[64];
-            snprintf(name, sizeof name, "%s%s.mp", mesh_type_name(m.type), v ? "-empty" : "");
+            snprintf(name, sizeof name, "%s%s.mp", wire_type_name(m.type), v ? "-empty" : "");
             s_write_seed(dir, name, &b);
             abuf_free(&b);
-            mesh_msg_clear(&m);
+            wire_msg_clear(&m);
         }
 }
 

@@ -1,4 +1,4 @@
-/*  test_mesh_view — arena-mesh: parsing /mesh/status, the status table, the
+/*  test_status_view — arena-mesh: parsing /mesh/status, the status table, the
     models matrix and JSON, durations, hostile documents, the command line,
     and the HTTP helper against a real libmicrohttpd server on 127.0.0.1. */
 #include <setjmp.h>
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tools/mesh_view.h"
+#include "tools/status_view.h"
 
 #define FIXTURES ARENA_SOURCE_DIR "/tests/fixtures/"
 
@@ -41,23 +41,23 @@ static char *s_read_file(const char *path, size_t *len)
     return abuf_steal(&b, len);
 }
 
-static mesh_view_t *s_parse_fixture(const char *name)
+static status_view_t *s_parse_fixture(const char *name)
 {
     char path[512];
     size_t len;
     snprintf(path, sizeof path, FIXTURES "%s", name);
     char *text = s_read_file(path, &len);
     char err[256];
-    mesh_view_t *view = mesh_view_parse(text, len, err, sizeof err);
+    status_view_t *view = status_view_parse(text, len, err, sizeof err);
     free(text);
     if (!view)
         fail_msg("%s: %s", name, err);
     return view;
 }
 
-typedef int(render_fn)(const mesh_view_t *view, abuf_t *out);
+typedef int(render_fn)(const status_view_t *view, abuf_t *out);
 
-static char *s_render(const mesh_view_t *view, render_fn *fn)
+static char *s_render(const status_view_t *view, render_fn *fn)
 {
     abuf_t out = ABUF_INIT;
     assert_int_equal(fn(view, &out), 0);
@@ -67,11 +67,11 @@ static char *s_render(const mesh_view_t *view, render_fn *fn)
 static char *s_render_text(const char *json, render_fn *fn)
 {
     char err[256];
-    mesh_view_t *view = mesh_view_parse(json, strlen(json), err, sizeof err);
+    status_view_t *view = status_view_parse(json, strlen(json), err, sizeof err);
     if (!view)
         fail_msg("parse failed: %s for %s", err, json);
     char *out = s_render(view, fn);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     return out;
 }
 
@@ -101,14 +101,14 @@ static void test_format_duration(void **state)
         {3600000, "1h"},     {3900000, "1h5m"},  {86399999, "23h59m"},
         {86400000, "1d"},    {90000000, "1d1h"}, {9007199254740992LL, "104249991d8h"},
     };
-    char buf[MESH_VIEW_DURATION_MAX];
+    char buf[STATUS_VIEW_DURATION_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *got = mesh_view_format_duration(cases[i].ms, buf, sizeof buf);
+        const char *got = status_view_format_duration(cases[i].ms, buf, sizeof buf);
         if (strcmp(got, cases[i].want) != 0)
             fail_msg("%lld ms: want %s, got %s", cases[i].ms, cases[i].want, got);
     }
     char tiny[4];
-    assert_string_equal(mesh_view_format_duration(1799999, tiny, sizeof tiny), "29m");
+    assert_string_equal(status_view_format_duration(1799999, tiny, sizeof tiny), "29m");
     (void)state;
 }
 
@@ -134,10 +134,10 @@ static void test_display_width(void **state)
         {"…", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (mesh_view_display_width(cases[i].s) != cases[i].width)
+        if (status_view_display_width(cases[i].s) != cases[i].width)
             fail_msg("case %zu: want %zu, got %zu", i, cases[i].width,
-                     mesh_view_display_width(cases[i].s));
-    assert_int_equal(mesh_view_display_width(NULL), 0);
+                     status_view_display_width(cases[i].s));
+    assert_int_equal(status_view_display_width(NULL), 0);
     (void)state;
 }
 
@@ -180,29 +180,29 @@ static void test_golden(void **state)
         render_fn *fn;
         const char *want;
     } cases[] = {
-        {"mesh_status_1node.json", mesh_view_render_status, s_status_1node},
-        {"mesh_status_3nodes.json", mesh_view_render_status, s_status_3nodes},
-        {"mesh_status_1node.json", mesh_view_render_models, s_models_1node},
-        {"mesh_status_3nodes.json", mesh_view_render_models, s_models_3nodes},
+        {"mesh_status_1node.json", status_view_render_status, s_status_1node},
+        {"mesh_status_3nodes.json", status_view_render_status, s_status_3nodes},
+        {"mesh_status_1node.json", status_view_render_models, s_models_1node},
+        {"mesh_status_3nodes.json", status_view_render_models, s_models_3nodes},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mesh_view_t *view = s_parse_fixture(cases[i].fixture);
+        status_view_t *view = s_parse_fixture(cases[i].fixture);
         char *got = s_render(view, cases[i].fn);
         s_assert_golden(got, cases[i].want);
         free(got);
-        mesh_view_destroy(&view);
-        mesh_view_destroy(&view); /* idempotent */
+        status_view_destroy(&view);
+        status_view_destroy(&view); /* idempotent */
     }
     (void)state;
 }
 
 static void test_parse_fields(void **state)
 {
-    mesh_view_t *view = s_parse_fixture("mesh_status_3nodes.json");
+    status_view_t *view = s_parse_fixture("mesh_status_3nodes.json");
     assert_true(view->has_nodes);
     assert_int_equal(view->node_count, 3);
     assert_int_equal(view->generated_ms, 1763800000000LL);
-    const mesh_view_node_t *desk = &view->nodes[0], *laptop = &view->nodes[1];
+    const status_view_node_t *desk = &view->nodes[0], *laptop = &view->nodes[1];
     assert_true(desk->is_self);
     assert_false(laptop->is_self);
     assert_string_equal(laptop->http, "http://10.0.0.7:5102");
@@ -212,33 +212,33 @@ static void test_parse_fields(void **state)
     assert_string_equal(desk->models[4].modality, "image");
 
     long long rem;
-    assert_int_equal(mesh_view_model_state(desk, &desk->models[0], &rem), MESH_CELL_OK);
+    assert_int_equal(status_view_model_state(desk, &desk->models[0], &rem), MESH_CELL_OK);
     assert_int_equal(rem, 0);
-    assert_int_equal(mesh_view_model_state(desk, &desk->models[2], &rem), MESH_CELL_COOLING);
+    assert_int_equal(status_view_model_state(desk, &desk->models[2], &rem), MESH_CELL_COOLING);
     assert_int_equal(rem, 1799999);
     /* flux-1: its own 12m, under the node's 19m */
-    assert_int_equal(mesh_view_model_state(laptop, &laptop->models[2], &rem), MESH_CELL_COOLING);
+    assert_int_equal(status_view_model_state(laptop, &laptop->models[2], &rem), MESH_CELL_COOLING);
     assert_int_equal(rem, 1140000);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     assert_null(view);
 
     /* "self" may be given only by id at the top level */
     const char *by_id = "{\"self\":\"B\",\"nodes\":[{\"id\":\"A\",\"name\":\"a\"},"
                         "{\"id\":\"B\",\"name\":\"b\"}]}";
-    view = mesh_view_parse(by_id, strlen(by_id), NULL, 0);
+    view = status_view_parse(by_id, strlen(by_id), NULL, 0);
     assert_non_null(view);
     assert_false(view->nodes[0].is_self);
     assert_true(view->nodes[1].is_self);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     (void)state;
 }
 
 /*  The models JSON document: every model lists every node. */
 static void test_models_json(void **state)
 {
-    mesh_view_t *view = s_parse_fixture("mesh_status_3nodes.json");
-    char *text = s_render(view, mesh_view_render_models_json);
-    mesh_view_destroy(&view);
+    status_view_t *view = s_parse_fixture("mesh_status_3nodes.json");
+    char *text = s_render(view, status_view_render_models_json);
+    status_view_destroy(&view);
     json_error_t jerr;
     json_t *root = json_loads(text, 0, &jerr);
     if (!root)
@@ -311,7 +311,7 @@ static void test_pretty(void **state)
                                "  \"t\": true\n"
                                "}\n";
     abuf_t out = ABUF_INIT;
-    assert_int_equal(mesh_view_render_json_pretty(in, strlen(in), &out), 0);
+    assert_int_equal(status_view_render_json_pretty(in, strlen(in), &out), 0);
     s_assert_golden(out.data, want);
     abuf_free(&out);
 
@@ -322,7 +322,7 @@ static void test_pretty(void **state)
         size_t len;
         snprintf(path, sizeof path, FIXTURES "%s", fixtures[i]);
         char *text = s_read_file(path, &len);
-        assert_int_equal(mesh_view_render_json_pretty(text, len, &out), 0);
+        assert_int_equal(status_view_render_json_pretty(text, len, &out), 0);
         json_t *a = json_loadb(text, len, 0, NULL), *b = json_loadb(out.data, out.len, 0, NULL);
         assert_non_null(a);
         assert_non_null(b);
@@ -334,8 +334,8 @@ static void test_pretty(void **state)
     }
 
     /* not JSON, or JSON jansson cannot hold (an integer past 64 bits): refused */
-    assert_int_equal(mesh_view_render_json_pretty("{\"a\":", 5, &out), -1);
-    assert_int_equal(mesh_view_render_json_pretty("[12345678901234567890]", 22, &out), -1);
+    assert_int_equal(status_view_render_json_pretty("{\"a\":", 5, &out), -1);
+    assert_int_equal(status_view_render_json_pretty("[12345678901234567890]", 22, &out), -1);
 
     /* deep nesting survives unchanged in meaning */
     abuf_t deep = ABUF_INIT;
@@ -344,7 +344,7 @@ static void test_pretty(void **state)
     abuf_puts(&deep, "1");
     for (int i = 0; i < 200; i++)
         abuf_puts(&deep, "]");
-    assert_int_equal(mesh_view_render_json_pretty(deep.data, deep.len, &out), 0);
+    assert_int_equal(status_view_render_json_pretty(deep.data, deep.len, &out), 0);
     json_t *a = json_loadb(deep.data, deep.len, 0, NULL),
            *b = json_loadb(out.data, out.len, 0, NULL);
     assert_true(a && b && json_equal(a, b));
@@ -382,7 +382,7 @@ static void test_malformed(void **state)
 #undef TEXT
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
-        mesh_view_t *view = mesh_view_parse(cases[i].text, cases[i].len, err, sizeof err);
+        status_view_t *view = status_view_parse(cases[i].text, cases[i].len, err, sizeof err);
         if (view)
             fail_msg("case %zu parsed but is malformed", i);
         assert_non_null(strstr(err, "malformed JSON"));
@@ -392,8 +392,8 @@ static void test_malformed(void **state)
     for (int i = 0; i < 5000; i++)
         abuf_puts(&deep, "[");
     char err[256];
-    assert_null(mesh_view_parse(deep.data, deep.len, err, sizeof err));
-    assert_null(mesh_view_parse(deep.data, deep.len, NULL, 0));
+    assert_null(status_view_parse(deep.data, deep.len, err, sizeof err));
+    assert_null(status_view_parse(deep.data, deep.len, NULL, 0));
     abuf_free(&deep);
     (void)state;
 }
@@ -456,9 +456,9 @@ static void test_hostile(void **state)
 {
     for (size_t i = 0; i < sizeof s_hostile / sizeof s_hostile[0]; i++) {
         const hostile_case_t *c = &s_hostile[i];
-        char *status = s_render_text(c->json, mesh_view_render_status);
-        char *models = s_render_text(c->json, mesh_view_render_models);
-        char *mjson = s_render_text(c->json, mesh_view_render_models_json);
+        char *status = s_render_text(c->json, status_view_render_status);
+        char *models = s_render_text(c->json, status_view_render_models);
+        char *mjson = s_render_text(c->json, status_view_render_models_json);
         if (c->status)
             s_assert_golden(status, c->status);
         if (c->status_has && !strstr(status, c->status_has))
@@ -490,7 +490,7 @@ static void test_clip_and_align(void **state)
     abuf_puts(&doc, "\",\"address\":\"a\",\"state\":\"alive\"},"
                     "{\"name\":\"桌面\",\"address\":\"b\",\"state\":\"alive\"},"
                     "{\"name\":\"e\\u0301\",\"address\":\"c\",\"state\":\"alive\"}]}");
-    char *status = s_render_text(doc.data, mesh_view_render_status);
+    char *status = s_render_text(doc.data, status_view_render_status);
     abuf_free(&doc);
     /* the ADDRESS column starts at one display column on every row */
     size_t want_col = 0, lines = 0;
@@ -500,20 +500,20 @@ static void test_clip_and_align(void **state)
             addr++;
         char save = *addr;
         *addr = '\0';
-        size_t col = mesh_view_display_width(line);
+        size_t col = status_view_display_width(line);
         *addr = save;
         if (lines == 0)
             want_col = col;
         else if (col != want_col)
             fail_msg("row %zu: ADDRESS at column %zu, header at %zu", lines, col, want_col);
         if (lines == 1) { /* the name clipped to its column: 47 'n' and an ellipsis */
-            char want[MESH_VIEW_CELL_COLS + 8];
-            memset(want, 'n', MESH_VIEW_CELL_COLS - 1);
-            strcpy(want + MESH_VIEW_CELL_COLS - 1, "…  a");
+            char want[STATUS_VIEW_CELL_COLS + 8];
+            memset(want, 'n', STATUS_VIEW_CELL_COLS - 1);
+            strcpy(want + STATUS_VIEW_CELL_COLS - 1, "…  a");
             assert_int_equal(strncmp(line, want, strlen(want)), 0);
         }
     }
-    assert_int_equal(want_col, MESH_VIEW_CELL_COLS + 2);
+    assert_int_equal(want_col, STATUS_VIEW_CELL_COLS + 2);
     free(status);
     (void)state;
 }
@@ -539,12 +539,12 @@ static void test_models_display_name(void **state)
                     "{\"name\":\"m1\",\"cooled_remaining_ms\":0,\"display_name\":\"From B\"},"
                     "{\"name\":\"m2\",\"cooled_remaining_ms\":0,\"display_name\":\"Also B\"},"
                     "{\"name\":\"m4\",\"cooled_remaining_ms\":0}]}]}");
-    char *models = s_render_text(doc.data, mesh_view_render_models);
-    char *mjson = s_render_text(doc.data, mesh_view_render_models_json);
+    char *models = s_render_text(doc.data, status_view_render_models);
+    char *mjson = s_render_text(doc.data, status_view_render_models_json);
     abuf_free(&doc);
-    char clipped[MESH_VIEW_CELL_COLS + 16] = "m6 (";
-    memset(clipped + 4, 'd', MESH_VIEW_CELL_COLS - 1);
-    strcpy(clipped + 4 + MESH_VIEW_CELL_COLS - 1, "…)");
+    char clipped[STATUS_VIEW_CELL_COLS + 16] = "m6 (";
+    memset(clipped + 4, 'd', STATUS_VIEW_CELL_COLS - 1);
+    strcpy(clipped + 4 + STATUS_VIEW_CELL_COLS - 1, "…)");
     static const char *const lines[] = {"m1 (From B) ", "m2 (Also B) ", "m3 ", "m4 ",
                                         "m5 (Bell??[2J) "};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
@@ -579,35 +579,35 @@ static void test_caps(void **state)
 {
     abuf_t doc = ABUF_INIT;
     abuf_puts(&doc, "{\"nodes\":[");
-    for (int i = 0; i < MESH_VIEW_MAX_NODES + 44; i++)
+    for (int i = 0; i < STATUS_VIEW_MAX_NODES + 44; i++)
         abuf_printf(&doc, "%s{\"name\":\"n%d\",\"state\":\"alive\"}", i ? "," : "", i);
     abuf_puts(&doc, "]}");
-    mesh_view_t *view = mesh_view_parse(doc.data, doc.len, NULL, 0);
+    status_view_t *view = status_view_parse(doc.data, doc.len, NULL, 0);
     assert_non_null(view);
-    assert_int_equal(view->node_count, MESH_VIEW_MAX_NODES);
+    assert_int_equal(view->node_count, STATUS_VIEW_MAX_NODES);
     assert_int_equal(view->nodes_dropped, 44);
-    char *status = s_render(view, mesh_view_render_status);
+    char *status = s_render(view, status_view_render_status);
     assert_non_null(strstr(status, "256 nodes: 256 alive · ? tabs · 0 models · 44 more"));
     free(status);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
 
     abuf_reset(&doc);
     abuf_puts(&doc, "{\"nodes\":[{\"name\":\"a\",\"state\":\"alive\",\"tabs\":{\"healthy\":1},"
                     "\"node_cooled_remaining_ms\":0,\"models\":[");
-    for (int i = 0; i < MESH_VIEW_MAX_MODELS + 10; i++)
+    for (int i = 0; i < STATUS_VIEW_MAX_MODELS + 10; i++)
         abuf_printf(&doc, "%s{\"name\":\"m%05d\",\"cooled_remaining_ms\":%d}", i ? "," : "", i,
                     i < 20 ? 60000 : 0);
     abuf_puts(&doc, "]}]}");
-    view = mesh_view_parse(doc.data, doc.len, NULL, 0);
+    view = status_view_parse(doc.data, doc.len, NULL, 0);
     assert_non_null(view);
-    assert_int_equal(view->nodes[0].model_count, MESH_VIEW_MAX_MODELS);
+    assert_int_equal(view->nodes[0].model_count, STATUS_VIEW_MAX_MODELS);
     assert_int_equal(view->nodes[0].models_dropped, 10);
-    status = s_render(view, mesh_view_render_status);
+    status = s_render(view, status_view_render_status);
     /* eight cooled models listed, the other twelve counted */
     assert_non_null(strstr(status, "m00006 1m, m00007 1m, +12 more\n"));
     assert_non_null(strstr(status, "1 node: 1 alive · 1 tab · 1004 models (+20 unavailable)"));
     free(status);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     abuf_free(&doc);
     (void)state;
 }
@@ -652,33 +652,33 @@ static const char s_status_unreachable[] =
 
 static void test_unreachable(void **state)
 {
-    mesh_view_t *view = mesh_view_parse(s_unreachable_doc, strlen(s_unreachable_doc), NULL, 0);
+    status_view_t *view = status_view_parse(s_unreachable_doc, strlen(s_unreachable_doc), NULL, 0);
     assert_non_null(view);
     assert_int_equal(view->node_count, 4);
-    const mesh_view_node_t *nas = &view->nodes[2], *pi = &view->nodes[3];
+    const status_view_node_t *nas = &view->nodes[2], *pi = &view->nodes[3];
     assert_string_equal(nas->state, "unreachable");
     assert_true(nas->never_heard);
-    assert_int_equal(nas->age_ms, MESH_VIEW_UNKNOWN);
+    assert_int_equal(nas->age_ms, STATUS_VIEW_UNKNOWN);
     assert_string_equal(nas->reported_by, "L");
     assert_false(pi->never_heard);
     assert_int_equal(pi->age_ms, 800);
     assert_null(pi->reported_by);
     assert_false(view->nodes[0].never_heard);
 
-    char *status = s_render(view, mesh_view_render_status);
+    char *status = s_render(view, status_view_render_status);
     s_assert_golden(status, s_status_unreachable);
     free(status);
     /* an unreachable node's models are listed, never counted as available */
-    char *models = s_render(view, mesh_view_render_models);
+    char *models = s_render(view, status_view_render_models);
     assert_non_null(strstr(models, "desk*  laptop  nas (unreachable)  pi?[2J (unreachable)\n"));
     assert_non_null(strstr(models, "2 models on 4 nodes · 1 available now\n"));
     free(models);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
 
     /* a reporter not in the list is named by its id; no "self" entry */
     static const char lone[] = "{\"nodes\":[{\"id\":\"N\",\"name\":\"nas\",\"address\":\"h:1\","
                                "\"state\":\"unreachable\",\"reported_by\":\"X\\u0007\"}]}";
-    status = s_render_text(lone, mesh_view_render_status);
+    status = s_render_text(lone, status_view_render_status);
     assert_non_null(strstr(status, "1 node: 0 alive, 1 unreachable"));
     assert_non_null(strstr(status, "! nas at h:1 is unreachable from this node (reported by X?): "
                                    "check that this node can reach h:1"));
@@ -700,12 +700,12 @@ static void test_accounts(void **state)
         "\"flag_remaining_ms\":1740000}]},"
         "{\"id\":\"B\",\"name\":\"pi\",\"state\":\"alive\",\"accounts\":["
         "{\"id\":\"7a2b\\u001b[2J\",\"next_slot_ms\":null,\"flag_remaining_ms\":0}]}]}";
-    mesh_view_t *view = mesh_view_parse(doc, strlen(doc), NULL, 0);
+    status_view_t *view = status_view_parse(doc, strlen(doc), NULL, 0);
     assert_non_null(view);
     assert_int_equal(view->nodes[0].account_count, 2);
     assert_int_equal(view->nodes[0].accounts[0].next_slot_ms, 41000);
     assert_int_equal(view->nodes[0].accounts[1].flag_ms, 1740000);
-    char *status = s_render(view, mesh_view_render_status);
+    char *status = s_render(view, status_view_render_status);
     assert_non_null(strstr(status, "ACCOUNT"));
     assert_non_null(strstr(status, "NEXT SLOT"));
     assert_non_null(strstr(status, "3e1f0a2b…"));
@@ -715,11 +715,11 @@ static void test_accounts(void **state)
     assert_non_null(strstr(status, "29m"));
     assert_null(strstr(status, "\x1b")); /* a peer's control bytes are not echoed */
     free(status);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
 
     static const char none[] =
         "{\"nodes\":[{\"id\":\"A\",\"name\":\"desk\",\"state\":\"alive\",\"accounts\":[]}]}";
-    status = s_render_text(none, mesh_view_render_status);
+    status = s_render_text(none, status_view_render_status);
     assert_null(strstr(status, "ACCOUNT"));
     free(status);
 }
@@ -738,18 +738,18 @@ static void test_indirect(void **state)
         "\"indirect\":true},"
         "{\"id\":\"L\",\"name\":\"laptop\",\"address\":\"h:3\",\"state\":\"alive\","
         "\"indirect\":false}]}";
-    mesh_view_t *view = mesh_view_parse(doc, strlen(doc), NULL, 0);
+    status_view_t *view = status_view_parse(doc, strlen(doc), NULL, 0);
     assert_non_null(view);
     assert_true(view->nodes[1].indirect);
     assert_false(view->nodes[3].indirect);
-    char *status = s_render(view, mesh_view_render_status);
+    char *status = s_render(view, status_view_render_status);
     assert_non_null(strstr(status, "! pi at 10.0.0.8:5104 is reached from desk only through other "
                                    "members: check desk's route to 10.0.0.8:5104\n"));
     assert_null(strstr(status, "! desk"));
     assert_null(strstr(status, "! nas"));
     assert_null(strstr(status, "! laptop"));
     free(status);
-    mesh_view_destroy(&view);
+    status_view_destroy(&view);
     (void)state;
 }
 
@@ -775,8 +775,8 @@ static void test_http_error_text(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         abuf_t out = ABUF_INIT;
-        assert_int_equal(mesh_view_describe_http_error("U", cases[i].status, cases[i].body,
-                                                       strlen(cases[i].body), &out),
+        assert_int_equal(status_view_describe_http_error("U", cases[i].status, cases[i].body,
+                                                         strlen(cases[i].body), &out),
                          0);
         s_assert_golden(out.data, cases[i].want);
         abuf_free(&out);
@@ -1251,7 +1251,7 @@ static run_t s_run(const char *const *args, const char *env_node, const char *en
     assert_non_null(out);
     assert_non_null(err);
     run_t r;
-    r.rc = mesh_view_main(argc, argv, env_node, env_key, stop ? stop : &never, out, err, tty);
+    r.rc = status_view_main(argc, argv, env_node, env_key, stop ? stop : &never, out, err, tty);
     r.out = s_slurp(out);
     r.err = s_slurp(err);
     return r;
@@ -1456,8 +1456,8 @@ int main(void)
         cmocka_unit_test(test_main),
         cmocka_unit_test(test_watch),
     };
-    int failed = cmocka_run_group_tests_name("mesh_view", pure, NULL, NULL);
-    failed += cmocka_run_group_tests_name("mesh_view_http", http, s_server_up, s_server_down);
+    int failed = cmocka_run_group_tests_name("status_view", pure, NULL, NULL);
+    failed += cmocka_run_group_tests_name("status_view_http", http, s_server_up, s_server_down);
     curl_global_cleanup();
     return failed ? 1 : 0;
 }

@@ -1,4 +1,4 @@
-/*  mesh_msg — the mesh messages as msgpack maps; see mesh_msg.h and
+/*  wire — the mesh messages as msgpack maps; see wire.h and
     docs/mesh-protocol.md (the wire format, field by field).
 
     Decoding runs in three stages so that hostile input never reaches an
@@ -8,11 +8,11 @@
     and refuses bytes after the one top-level object; (3) msgpack_unpack_next
     and a typed read of every field against the MESH_MAX_* limits. The
     encoder checks every field with the same rules, packs into a buffer
-    capped at MESH_MSG_MAX and runs s_scan over its own output, so it never
+    capped at WIRE_MSG_MAX and runs s_scan over its own output, so it never
     writes what the decoder would refuse.
 
     Pure and reentrant: no globals, no threads, no sockets. */
-#include "protocol/mesh_msg.h"
+#include "protocol/wire.h"
 #include "protocol/utf8.h"
 
 #include <inttypes.h>
@@ -54,16 +54,16 @@ __attribute__((format(printf, 2, 3))) static int s_fail(s_err_t *e, const char *
 /* ------------------------------------------------------------- string rules */
 
 typedef enum {
-    S_ID,    /* 1..MESH_MAX_ID bytes of printable ASCII, no space */
-    S_NAME,  /* 1..MESH_MAX_NAME bytes of UTF-8 without control characters */
+    S_ID,    /* 1..WIRE_MAX_ID bytes of printable ASCII, no space */
+    S_NAME,  /* 1..WIRE_MAX_NAME bytes of UTF-8 without control characters */
     S_LABEL, /* as S_NAME, but may be empty */
-    S_MSG,   /* 0..MESH_MAX_TEXT bytes of UTF-8 without NUL */
-    S_BLOB,  /* 0..MESH_MAX_TEXT bytes, carried as they are */
+    S_MSG,   /* 0..WIRE_MAX_TEXT bytes of UTF-8 without NUL */
+    S_BLOB,  /* 0..WIRE_MAX_TEXT bytes, carried as they are */
 } s_cls_t;
 
 static const size_t s_cls_max[] = {
-    [S_ID] = MESH_MAX_ID,    [S_NAME] = MESH_MAX_NAME, [S_LABEL] = MESH_MAX_NAME,
-    [S_MSG] = MESH_MAX_TEXT, [S_BLOB] = MESH_MAX_TEXT,
+    [S_ID] = WIRE_MAX_ID,    [S_NAME] = WIRE_MAX_NAME, [S_LABEL] = WIRE_MAX_NAME,
+    [S_MSG] = WIRE_MAX_TEXT, [S_BLOB] = WIRE_MAX_TEXT,
 };
 
 /*  NULL when s[0..n) fits its class, else why not ("is too long"…). */
@@ -199,11 +199,11 @@ static int s_head(const uint8_t *p, size_t avail, s_item_t *it)
 
 /*  Walks every header of buf[0..len) without building anything: the input
     must be exactly one msgpack object whose every length and count fits the
-    bytes left, at most MESH_MSG_MAX_DEPTH deep and MESH_MSG_MAX_ELEMENTS big.
+    bytes left, at most WIRE_MSG_MAX_DEPTH deep and WIRE_MSG_MAX_ELEMENTS big.
     After this, msgpack-c can allocate at most a small multiple of len. */
 static int s_scan(const uint8_t *buf, size_t len, s_err_t *e)
 {
-    uint64_t due[MESH_MSG_MAX_DEPTH + 1]; /* objects still due per open level */
+    uint64_t due[WIRE_MSG_MAX_DEPTH + 1]; /* objects still due per open level */
     size_t depth = 0, pos = 0, elements = 0;
     due[0] = 1;
     for (;;) {
@@ -217,8 +217,8 @@ static int s_scan(const uint8_t *buf, size_t len, s_err_t *e)
         if (s_head(buf + pos, len - pos, &it) < 0)
             return buf[pos] == 0xc1 ? s_fail(e, "byte %zu: reserved type byte 0xc1", pos)
                                     : s_fail(e, "truncated: header at byte %zu cut short", pos);
-        if (++elements > MESH_MSG_MAX_ELEMENTS)
-            return s_fail(e, "more than %d objects", MESH_MSG_MAX_ELEMENTS);
+        if (++elements > WIRE_MSG_MAX_ELEMENTS)
+            return s_fail(e, "more than %d objects", WIRE_MSG_MAX_ELEMENTS);
         due[depth]--;
         size_t at = pos;
         pos += it.head;
@@ -231,8 +231,8 @@ static int s_scan(const uint8_t *buf, size_t len, s_err_t *e)
         if (it.children > len - pos)
             return s_fail(e, "byte %zu: %" PRIu64 " elements exceed the %zu bytes left", at,
                           it.children, len - pos);
-        if (depth + 1 > MESH_MSG_MAX_DEPTH)
-            return s_fail(e, "nested deeper than %d", MESH_MSG_MAX_DEPTH);
+        if (depth + 1 > WIRE_MSG_MAX_DEPTH)
+            return s_fail(e, "nested deeper than %d", WIRE_MSG_MAX_DEPTH);
         if (it.children)
             due[++depth] = it.children;
     }
@@ -405,7 +405,7 @@ static int s_alloc(void **p, size_t n, size_t size, s_err_t *e)
 
 /* ------------------------------------------------------------ decode: state */
 
-static int s_dec_model(const msgpack_object *o, mesh_model_t *md, s_err_t *e)
+static int s_dec_model(const msgpack_object *o, wire_model_t *md, s_err_t *e)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY ||
         (o->via.array.size != S_MODEL_FIELDS && o->via.array.size != S_MODEL_FIELDS + 1))
@@ -424,7 +424,7 @@ static int s_dec_model(const msgpack_object *o, mesh_model_t *md, s_err_t *e)
     return 0;
 }
 
-static int s_dec_account(const msgpack_object *o, mesh_account_t *ac, s_err_t *e)
+static int s_dec_account(const msgpack_object *o, wire_account_t *ac, s_err_t *e)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
         return s_fail(e, "\"accounts\" entry is not [id, flag_ms, starts]");
@@ -432,8 +432,8 @@ static int s_dec_account(const msgpack_object *o, mesh_account_t *ac, s_err_t *e
     if (s_as_str(&a[0], "accounts.id", S_ID, &ac->id, NULL, e) < 0 ||
         s_as_i64(&a[1], "accounts.flag_ms", 0, &ac->flag_remaining_ms, e) < 0)
         return -1;
-    if (a[2].type != MSGPACK_OBJECT_ARRAY || a[2].via.array.size > MESH_MAX_STARTS)
-        return s_fail(e, "\"accounts\" starts is not an array of at most %d", MESH_MAX_STARTS);
+    if (a[2].type != MSGPACK_OBJECT_ARRAY || a[2].via.array.size > WIRE_MAX_STARTS)
+        return s_fail(e, "\"accounts\" starts is not an array of at most %d", WIRE_MAX_STARTS);
     const msgpack_object_array *st = &a[2].via.array;
     if (s_alloc((void **)&ac->starts_ago_ms, st->size, sizeof *ac->starts_ago_ms, e) < 0)
         return -1;
@@ -441,20 +441,20 @@ static int s_dec_account(const msgpack_object *o, mesh_account_t *ac, s_err_t *e
     for (uint32_t i = 0; i < st->size; i++) {
         if (s_as_i64(&st->ptr[i], "accounts.starts", 0, &ac->starts_ago_ms[i], e) < 0)
             return -1;
-        if (ac->starts_ago_ms[i] > MESH_MAX_START_AGO_MS) /* no overflow when aged */
-            return s_fail(e, "\"accounts\" start older than %lld ms", MESH_MAX_START_AGO_MS);
+        if (ac->starts_ago_ms[i] > WIRE_MAX_START_AGO_MS) /* no overflow when aged */
+            return s_fail(e, "\"accounts\" start older than %lld ms", WIRE_MAX_START_AGO_MS);
     }
     return 0;
 }
 
 /*  The optional "pace_ms" and "accounts" of a state. */
-static int s_dec_accounts(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
+static int s_dec_accounts(const msgpack_object *map, wire_state_t *st, s_err_t *e)
 {
     if (s_opt(map, "pace_ms") && s_i64(map, "pace_ms", 0, &st->paced_remaining_ms, e) < 0)
         return -1;
     if (!s_opt(map, "accounts"))
         return 0;
-    const msgpack_object_array *arr = s_array(map, "accounts", MESH_MAX_ACCOUNTS, false, e);
+    const msgpack_object_array *arr = s_array(map, "accounts", WIRE_MAX_ACCOUNTS, false, e);
     if (!arr || s_alloc((void **)&st->accounts, arr->size, sizeof *st->accounts, e) < 0)
         return -1;
     st->n_accounts = arr->size;
@@ -473,7 +473,7 @@ static int s_dec_u32_pair(const msgpack_object *map, const char *key, uint32_t *
     return s_as_u32(&arr->ptr[0], key, a, e) < 0 || s_as_u32(&arr->ptr[1], key, b, e) < 0 ? -1 : 0;
 }
 
-static int s_dec_stats(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
+static int s_dec_stats(const msgpack_object *map, wire_state_t *st, s_err_t *e)
 {
     const msgpack_object_array *arr = s_array(map, "stats", 3, true, e);
     if (!arr)
@@ -485,9 +485,9 @@ static int s_dec_stats(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
     return 0;
 }
 
-static int s_dec_models(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
+static int s_dec_models(const msgpack_object *map, wire_state_t *st, s_err_t *e)
 {
-    const msgpack_object_array *arr = s_array(map, "models", MESH_MAX_MODELS, false, e);
+    const msgpack_object_array *arr = s_array(map, "models", WIRE_MAX_MODELS, false, e);
     if (!arr || s_alloc((void **)&st->models, arr->size, sizeof *st->models, e) < 0)
         return -1;
     st->n_models = arr->size;
@@ -497,7 +497,7 @@ static int s_dec_models(const msgpack_object *map, mesh_state_t *st, s_err_t *e)
     return 0;
 }
 
-static int s_dec_state_fields(const msgpack_object *o, mesh_state_t *st, s_err_t *e)
+static int s_dec_state_fields(const msgpack_object *o, wire_state_t *st, s_err_t *e)
 {
     if (s_str(o, "id", S_ID, &st->id, NULL, e) < 0 ||
         s_str(o, "name", S_LABEL, &st->name, NULL, e) < 0 ||
@@ -517,19 +517,19 @@ static int s_dec_state_fields(const msgpack_object *o, mesh_state_t *st, s_err_t
 }
 
 /*  what names the map in errors ("\"state\"", "\"states\" entry"). */
-static int s_dec_state(const msgpack_object *o, const char *what, mesh_state_t *st, s_err_t *e)
+static int s_dec_state(const msgpack_object *o, const char *what, wire_state_t *st, s_err_t *e)
 {
     const char *outer = e->where;
     e->where = "state";
-    int rc = s_map_ok(o, what, MESH_MSG_MAX_KEYS, e) < 0 ? -1 : s_dec_state_fields(o, st, e);
+    int rc = s_map_ok(o, what, WIRE_MSG_MAX_KEYS, e) < 0 ? -1 : s_dec_state_fields(o, st, e);
     e->where = outer;
     return rc;
 }
 
-/*  delta and push: "states", at most MESH_MAX_PEERS of them. */
-static int s_dec_states(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+/*  delta and push: "states", at most WIRE_MAX_PEERS of them. */
+static int s_dec_states(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
-    const msgpack_object_array *arr = s_array(root, "states", MESH_MAX_PEERS, false, e);
+    const msgpack_object_array *arr = s_array(root, "states", WIRE_MAX_PEERS, false, e);
     if (!arr || s_alloc((void **)&m->states, arr->size, sizeof *m->states, e) < 0)
         return -1;
     m->n_states = arr->size;
@@ -541,11 +541,11 @@ static int s_dec_states(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 
 /* ---------------------------------------------------------- decode: by type */
 
-static int s_dec_peer(const msgpack_object *o, mesh_peer_ref_t *p, s_err_t *e)
+static int s_dec_peer(const msgpack_object *o, wire_peer_ref_t *p, s_err_t *e)
 {
     const char *outer = e->where;
     e->where = "peer";
-    int rc = s_map_ok(o, "\"peers\" entry", MESH_MSG_MAX_KEYS, e) < 0 ||
+    int rc = s_map_ok(o, "\"peers\" entry", WIRE_MSG_MAX_KEYS, e) < 0 ||
                      s_str(o, "id", S_ID, &p->id, NULL, e) < 0 ||
                      s_str(o, "ep", S_NAME, &p->endpoint, NULL, e) < 0
                  ? -1
@@ -555,7 +555,7 @@ static int s_dec_peer(const msgpack_object *o, mesh_peer_ref_t *p, s_err_t *e)
 }
 
 /*  "state": the sender's own (hello, reject) into states[0]. */
-static int s_dec_own_state(const msgpack_object *st, mesh_msg_t *m, s_err_t *e)
+static int s_dec_own_state(const msgpack_object *st, wire_msg_t *m, s_err_t *e)
 {
     if (s_alloc((void **)&m->states, 1, sizeof *m->states, e) < 0)
         return -1;
@@ -567,12 +567,12 @@ static int s_dec_own_state(const msgpack_object *st, mesh_msg_t *m, s_err_t *e)
     return 0;
 }
 
-static int s_dec_hello(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_hello(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     const msgpack_object *st = s_need(root, "state", e);
     if (!st || s_dec_own_state(st, m, e) < 0)
         return -1;
-    const msgpack_object_array *arr = s_array(root, "peers", MESH_MAX_PEERS, false, e);
+    const msgpack_object_array *arr = s_array(root, "peers", WIRE_MAX_PEERS, false, e);
     if (!arr || s_alloc((void **)&m->peers, arr->size, sizeof *m->peers, e) < 0)
         return -1;
     m->n_peers = arr->size;
@@ -582,10 +582,10 @@ static int s_dec_hello(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return 0;
 }
 
-static int s_dec_digest(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_digest(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     const msgpack_object *v = s_need(root, "versions", e);
-    if (!v || s_map_ok(v, "\"versions\"", MESH_MAX_PEERS, e) < 0 ||
+    if (!v || s_map_ok(v, "\"versions\"", WIRE_MAX_PEERS, e) < 0 ||
         s_alloc((void **)&m->versions, v->via.map.size, sizeof *m->versions, e) < 0)
         return -1;
     m->n_versions = v->via.map.size;
@@ -598,12 +598,12 @@ static int s_dec_digest(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return 0;
 }
 
-static int s_dec_ping(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_ping(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     return s_u64(root, "seq", &m->seq, e);
 }
 
-static int s_dec_ping_req(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_ping_req(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     return s_u64(root, "seq", &m->seq, e) < 0 ||
                    s_str(root, "target", S_ID, &m->target, NULL, e) < 0
@@ -611,17 +611,17 @@ static int s_dec_ping_req(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
                : 0;
 }
 
-static int s_dec_leave(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_leave(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     return s_u64(root, "inc", &m->incarnation, e);
 }
 
-static int s_dec_rid(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_rid(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     return s_str(root, "rid", S_ID, &m->rid, NULL, e);
 }
 
-static int s_dec_fwd(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_fwd(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     const msgpack_object *v;
     if (s_dec_rid(root, m, e) < 0 || s_str(root, "model", S_NAME, &m->model, NULL, e) < 0 ||
@@ -633,7 +633,7 @@ static int s_dec_fwd(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return 0;
 }
 
-static int s_dec_reject(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_reject(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     if (s_dec_rid(root, m, e) < 0 || s_str(root, "reason", S_LABEL, &m->reason, NULL, e) < 0)
         return -1;
@@ -641,7 +641,7 @@ static int s_dec_reject(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return st ? s_dec_own_state(st, m, e) : 0;
 }
 
-static int s_dec_one_delta(const msgpack_object *o, mesh_delta_t *d, s_err_t *e)
+static int s_dec_one_delta(const msgpack_object *o, wire_delta_t *d, s_err_t *e)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2)
         return s_fail(e, "\"d\" entry is not [kind, text]");
@@ -652,11 +652,11 @@ static int s_dec_one_delta(const msgpack_object *o, mesh_delta_t *d, s_err_t *e)
     return s_as_str(&o->via.array.ptr[1], "d.text", S_BLOB, &d->text, &d->len, e);
 }
 
-static int s_dec_chunk(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_chunk(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     if (s_dec_rid(root, m, e) < 0 || s_u64(root, "seq", &m->chunk_seq, e) < 0)
         return -1;
-    const msgpack_object_array *arr = s_array(root, "d", MESH_MAX_DELTAS, false, e);
+    const msgpack_object_array *arr = s_array(root, "d", WIRE_MAX_DELTAS, false, e);
     if (!arr || s_alloc((void **)&m->deltas, arr->size, sizeof *m->deltas, e) < 0)
         return -1;
     m->n_deltas = arr->size;
@@ -667,7 +667,7 @@ static int s_dec_chunk(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
 }
 
 /*  end / fail: the optional "chunks". */
-static int s_dec_chunks(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_chunks(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     const msgpack_object *v = s_opt(root, "chunks");
     if (!v)
@@ -676,7 +676,7 @@ static int s_dec_chunks(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return s_as_u64(v, "chunks", UINT64_MAX, &m->chunks, e);
 }
 
-static int s_dec_end(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_end(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     if (s_dec_rid(root, m, e) < 0 ||
         s_str(root, "finish", S_LABEL, &m->finish_reason, NULL, e) < 0 ||
@@ -686,7 +686,7 @@ static int s_dec_end(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return 0;
 }
 
-static int s_dec_fail(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_fail(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     int64_t status = 0;
     if (s_dec_rid(root, m, e) < 0 || s_i64(root, "status", S_STATUS_MIN, &status, e) < 0)
@@ -772,7 +772,7 @@ static int s_kv_array(msgpack_packer *pk, const char *key, const void *items, si
 
 /* -------------------------------------------------------------- encode: state */
 
-static int s_put_model(msgpack_packer *pk, const mesh_model_t *md)
+static int s_put_model(msgpack_packer *pk, const wire_model_t *md)
 {
     bool dn = md->display_name != NULL;
     return msgpack_pack_array(pk, S_MODEL_FIELDS + (dn ? 1 : 0)) ||
@@ -786,20 +786,20 @@ static int s_put_model(msgpack_packer *pk, const mesh_model_t *md)
                : 0;
 }
 
-static int s_put_account(msgpack_packer *pk, const mesh_account_t *ac)
+static int s_put_account(msgpack_packer *pk, const wire_account_t *ac)
 {
-    if (ac->n_starts > MESH_MAX_STARTS || (ac->n_starts && !ac->starts_ago_ms) ||
+    if (ac->n_starts > WIRE_MAX_STARTS || (ac->n_starts && !ac->starts_ago_ms) ||
         msgpack_pack_array(pk, 3) || s_put_cstr(pk, ac->id, S_ID) < 0 ||
         s_put_i64(pk, ac->flag_remaining_ms, 0) < 0 || msgpack_pack_array(pk, ac->n_starts))
         return -1;
     for (size_t i = 0; i < ac->n_starts; i++)
-        if (ac->starts_ago_ms[i] > MESH_MAX_START_AGO_MS ||
+        if (ac->starts_ago_ms[i] > WIRE_MAX_START_AGO_MS ||
             s_put_i64(pk, ac->starts_ago_ms[i], 0) < 0)
             return -1;
     return 0;
 }
 
-static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
+static int s_put_state(msgpack_packer *pk, const wire_state_t *st)
 {
     bool paced = st->paced_remaining_ms > 0, accounts = st->n_accounts > 0;
     if (msgpack_pack_map(pk, S_STATE_KEYS + (paced ? 1 : 0) + (accounts ? 1 : 0)) ||
@@ -815,7 +815,7 @@ static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
     if (s_key(pk, "stats") < 0 || msgpack_pack_array(pk, 3) || msgpack_pack_uint64(pk, st->ok) ||
         msgpack_pack_uint64(pk, st->failed) || s_put_i64(pk, st->p50_ms, S_UNKNOWN) < 0 ||
         s_kv_i64(pk, "node_cool_ms", st->node_cooled_remaining_ms, 0) < 0 ||
-        s_kv_array(pk, "models", st->models, st->n_models, MESH_MAX_MODELS) < 0)
+        s_kv_array(pk, "models", st->models, st->n_models, WIRE_MAX_MODELS) < 0)
         return -1;
     for (size_t i = 0; i < st->n_models; i++)
         if (s_put_model(pk, &st->models[i]) < 0)
@@ -823,7 +823,7 @@ static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
     if (paced && s_kv_i64(pk, "pace_ms", st->paced_remaining_ms, 0) < 0)
         return -1;
     if (accounts) {
-        if (s_kv_array(pk, "accounts", st->accounts, st->n_accounts, MESH_MAX_ACCOUNTS) < 0)
+        if (s_kv_array(pk, "accounts", st->accounts, st->n_accounts, WIRE_MAX_ACCOUNTS) < 0)
             return -1;
         for (size_t i = 0; i < st->n_accounts; i++)
             if (s_put_account(pk, &st->accounts[i]) < 0)
@@ -832,9 +832,9 @@ static int s_put_state(msgpack_packer *pk, const mesh_state_t *st)
     return 0;
 }
 
-static int s_enc_states(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_states(msgpack_packer *pk, const wire_msg_t *m)
 {
-    if (s_kv_array(pk, "states", m->states, m->n_states, MESH_MAX_PEERS) < 0)
+    if (s_kv_array(pk, "states", m->states, m->n_states, WIRE_MAX_PEERS) < 0)
         return -1;
     for (size_t i = 0; i < m->n_states; i++)
         if (s_put_state(pk, &m->states[i]) < 0)
@@ -845,7 +845,7 @@ static int s_enc_states(msgpack_packer *pk, const mesh_msg_t *m)
 /* ----------------------------------------------------------- encode: by type */
 
 /*  "state": the sender's own, states[0] (the decoder refuses another's). */
-static int s_enc_own_state(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_own_state(msgpack_packer *pk, const wire_msg_t *m)
 {
     if (m->n_states != 1 || !m->states || !m->states[0].id || !m->from ||
         strcmp(m->states[0].id, m->from) != 0)
@@ -853,10 +853,10 @@ static int s_enc_own_state(msgpack_packer *pk, const mesh_msg_t *m)
     return s_key(pk, "state") < 0 || s_put_state(pk, &m->states[0]) < 0 ? -1 : 0;
 }
 
-static int s_enc_hello(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_hello(msgpack_packer *pk, const wire_msg_t *m)
 {
     if (s_enc_own_state(pk, m) < 0 ||
-        s_kv_array(pk, "peers", m->peers, m->n_peers, MESH_MAX_PEERS) < 0)
+        s_kv_array(pk, "peers", m->peers, m->n_peers, WIRE_MAX_PEERS) < 0)
         return -1;
     for (size_t i = 0; i < m->n_peers; i++)
         if (msgpack_pack_map(pk, 2) || s_kv_str(pk, "id", m->peers[i].id, S_ID) < 0 ||
@@ -865,9 +865,9 @@ static int s_enc_hello(msgpack_packer *pk, const mesh_msg_t *m)
     return 0;
 }
 
-static int s_enc_digest(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_digest(msgpack_packer *pk, const wire_msg_t *m)
 {
-    if (m->n_versions > MESH_MAX_PEERS || (m->n_versions && !m->versions))
+    if (m->n_versions > WIRE_MAX_PEERS || (m->n_versions && !m->versions))
         return -1;
     if (s_key(pk, "versions") < 0 || msgpack_pack_map(pk, m->n_versions))
         return -1;
@@ -882,27 +882,27 @@ static int s_enc_digest(msgpack_packer *pk, const mesh_msg_t *m)
     return 0;
 }
 
-static int s_enc_ping(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_ping(msgpack_packer *pk, const wire_msg_t *m)
 {
     return s_kv_u64(pk, "seq", m->seq);
 }
 
-static int s_enc_ping_req(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_ping_req(msgpack_packer *pk, const wire_msg_t *m)
 {
     return s_kv_u64(pk, "seq", m->seq) < 0 || s_kv_str(pk, "target", m->target, S_ID) < 0 ? -1 : 0;
 }
 
-static int s_enc_leave(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_leave(msgpack_packer *pk, const wire_msg_t *m)
 {
     return s_kv_u64(pk, "inc", m->incarnation);
 }
 
-static int s_enc_rid(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_rid(msgpack_packer *pk, const wire_msg_t *m)
 {
     return s_kv_str(pk, "rid", m->rid, S_ID);
 }
 
-static int s_enc_fwd(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_fwd(msgpack_packer *pk, const wire_msg_t *m)
 {
     return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "model", m->model, S_NAME) < 0 ||
                    s_key(pk, "req") < 0 || s_put_str(pk, m->request, m->request_len, S_BLOB) < 0 ||
@@ -913,20 +913,20 @@ static int s_enc_fwd(msgpack_packer *pk, const mesh_msg_t *m)
                : 0;
 }
 
-static int s_enc_reject(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_reject(msgpack_packer *pk, const wire_msg_t *m)
 {
     if (s_enc_rid(pk, m) < 0 || s_kv_str(pk, "reason", m->reason, S_LABEL) < 0)
         return -1;
     return m->n_states ? s_enc_own_state(pk, m) : 0;
 }
 
-static int s_enc_chunk(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_chunk(msgpack_packer *pk, const wire_msg_t *m)
 {
     if (s_enc_rid(pk, m) < 0 || s_kv_u64(pk, "seq", m->chunk_seq) < 0 ||
-        s_kv_array(pk, "d", m->deltas, m->n_deltas, MESH_MAX_DELTAS) < 0)
+        s_kv_array(pk, "d", m->deltas, m->n_deltas, WIRE_MAX_DELTAS) < 0)
         return -1;
     for (size_t i = 0; i < m->n_deltas; i++) {
-        const mesh_delta_t *d = &m->deltas[i];
+        const wire_delta_t *d = &m->deltas[i];
         if ((unsigned)d->kind > DELTA_CITATION || msgpack_pack_array(pk, 2) ||
             msgpack_pack_uint8(pk, (uint8_t)d->kind) || s_put_str(pk, d->text, d->len, S_BLOB) < 0)
             return -1;
@@ -934,12 +934,12 @@ static int s_enc_chunk(msgpack_packer *pk, const mesh_msg_t *m)
     return 0;
 }
 
-static int s_enc_chunks(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_chunks(msgpack_packer *pk, const wire_msg_t *m)
 {
     return m->has_chunks ? s_kv_u64(pk, "chunks", m->chunks) : 0;
 }
 
-static int s_enc_end(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_end(msgpack_packer *pk, const wire_msg_t *m)
 {
     return s_enc_rid(pk, m) < 0 || s_kv_str(pk, "finish", m->finish_reason, S_LABEL) < 0 ||
                    s_kv_i64(pk, "pt", m->prompt_tokens, S_UNKNOWN) < 0 ||
@@ -949,7 +949,7 @@ static int s_enc_end(msgpack_packer *pk, const mesh_msg_t *m)
                : 0;
 }
 
-static int s_enc_fail(msgpack_packer *pk, const mesh_msg_t *m)
+static int s_enc_fail(msgpack_packer *pk, const wire_msg_t *m)
 {
     if (m->status < S_STATUS_MIN || m->status > S_STATUS_MAX)
         return -1;
@@ -967,49 +967,49 @@ static int s_enc_fail(msgpack_packer *pk, const mesh_msg_t *m)
 typedef struct {
     const char *name;
     uint32_t keys; /* required map entries besides v, t and from */
-    int (*decode)(const msgpack_object *root, mesh_msg_t *m, s_err_t *e);
-    int (*encode)(msgpack_packer *pk, const mesh_msg_t *m);
+    int (*decode)(const msgpack_object *root, wire_msg_t *m, s_err_t *e);
+    int (*encode)(msgpack_packer *pk, const wire_msg_t *m);
 } s_type_t;
 
 static const s_type_t s_types[] = {
-    [MESH_HELLO] = {"hello", 2, s_dec_hello, s_enc_hello},
-    [MESH_DIGEST] = {"digest", 1, s_dec_digest, s_enc_digest},
-    [MESH_DELTA] = {"delta", 1, s_dec_states, s_enc_states},
-    [MESH_PUSH] = {"push", 1, s_dec_states, s_enc_states},
-    [MESH_PING] = {"ping", 1, s_dec_ping, s_enc_ping},
-    [MESH_ACK] = {"ack", 1, s_dec_ping, s_enc_ping},
-    [MESH_PING_REQ] = {"ping-req", 2, s_dec_ping_req, s_enc_ping_req},
-    [MESH_LEAVE] = {"leave", 1, s_dec_leave, s_enc_leave},
-    [MESH_FWD] = {"fwd", 6, s_dec_fwd, s_enc_fwd},
-    [MESH_REJECT] = {"reject", 2, s_dec_reject, s_enc_reject},
-    [MESH_CHUNK] = {"chunk", 3, s_dec_chunk, s_enc_chunk},
-    [MESH_END] = {"end", 4, s_dec_end, s_enc_end},
-    [MESH_FAIL] = {"fail", 6, s_dec_fail, s_enc_fail},
-    [MESH_CANCEL] = {"cancel", 1, s_dec_rid, s_enc_rid},
+    [WIRE_HELLO] = {"hello", 2, s_dec_hello, s_enc_hello},
+    [WIRE_DIGEST] = {"digest", 1, s_dec_digest, s_enc_digest},
+    [WIRE_DELTA] = {"delta", 1, s_dec_states, s_enc_states},
+    [WIRE_PUSH] = {"push", 1, s_dec_states, s_enc_states},
+    [WIRE_PING] = {"ping", 1, s_dec_ping, s_enc_ping},
+    [WIRE_ACK] = {"ack", 1, s_dec_ping, s_enc_ping},
+    [WIRE_PING_REQ] = {"ping-req", 2, s_dec_ping_req, s_enc_ping_req},
+    [WIRE_LEAVE] = {"leave", 1, s_dec_leave, s_enc_leave},
+    [WIRE_FWD] = {"fwd", 6, s_dec_fwd, s_enc_fwd},
+    [WIRE_REJECT] = {"reject", 2, s_dec_reject, s_enc_reject},
+    [WIRE_CHUNK] = {"chunk", 3, s_dec_chunk, s_enc_chunk},
+    [WIRE_END] = {"end", 4, s_dec_end, s_enc_end},
+    [WIRE_FAIL] = {"fail", 6, s_dec_fail, s_enc_fail},
+    [WIRE_CANCEL] = {"cancel", 1, s_dec_rid, s_enc_rid},
 };
 
 #define S_N_TYPES (sizeof s_types / sizeof s_types[0])
 
-static const s_type_t *s_type(mesh_type_t t)
+static const s_type_t *s_type(wire_type_t t)
 {
     return (size_t)t > 0 && (size_t)t < S_N_TYPES ? &s_types[t] : NULL;
 }
 
 /*  The optional keys m carries (reject: "state"; end, fail: "chunks"). */
-static uint32_t s_opt_keys(const mesh_msg_t *m)
+static uint32_t s_opt_keys(const wire_msg_t *m)
 {
     switch (m->type) {
-    case MESH_REJECT:
+    case WIRE_REJECT:
         return m->n_states ? 1 : 0;
-    case MESH_END:
-    case MESH_FAIL:
+    case WIRE_END:
+    case WIRE_FAIL:
         return m->has_chunks ? 1 : 0;
     default:
         return 0;
     }
 }
 
-const char *mesh_type_name(mesh_type_t t)
+const char *wire_type_name(wire_type_t t)
 {
     const s_type_t *ty = s_type(t);
     return ty ? ty->name : "unknown";
@@ -1017,13 +1017,13 @@ const char *mesh_type_name(mesh_type_t t)
 
 /* ------------------------------------------------------------------ decode */
 
-static int s_dec_message(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
+static int s_dec_message(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
     uint64_t v;
-    if (s_map_ok(root, "the message", MESH_MSG_MAX_KEYS, e) < 0 || s_u64(root, "v", &v, e) < 0)
+    if (s_map_ok(root, "the message", WIRE_MSG_MAX_KEYS, e) < 0 || s_u64(root, "v", &v, e) < 0)
         return -1;
-    if (v != MESH_MSG_VERSION)
-        return s_fail(e, "version %" PRIu64 " is not %d", v, MESH_MSG_VERSION);
+    if (v != WIRE_MSG_VERSION)
+        return s_fail(e, "version %" PRIu64 " is not %d", v, WIRE_MSG_VERSION);
     const msgpack_object *t = s_need(root, "t", e);
     if (!t)
         return -1;
@@ -1031,7 +1031,7 @@ static int s_dec_message(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
         return s_fail(e, "\"t\" is not a string");
     for (size_t i = 1; i < S_N_TYPES; i++)
         if (s_str_eq(t, s_types[i].name, strlen(s_types[i].name)))
-            m->type = (mesh_type_t)i;
+            m->type = (wire_type_t)i;
     if (!m->type)
         return s_fail(e, "unknown type \"t\"");
     if (s_str(root, "from", S_ID, &m->from, NULL, e) < 0)
@@ -1039,23 +1039,23 @@ static int s_dec_message(const msgpack_object *root, mesh_msg_t *m, s_err_t *e)
     return s_types[m->type].decode(root, m, e);
 }
 
-mesh_msg_rc_t mesh_msg_decode(const uint8_t *buf, size_t len, mesh_msg_t *out, char *err,
+wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,
                               size_t errlen)
 {
     s_err_t e = {err, errlen, NULL};
     memset(out, 0, sizeof *out);
     if (err && errlen)
         err[0] = '\0';
-    if (len > MESH_MSG_MAX) {
-        s_fail(&e, "%zu bytes is over the %u-byte limit", len, MESH_MSG_MAX);
-        return MESH_MSG_TOOBIG;
+    if (len > WIRE_MSG_MAX) {
+        s_fail(&e, "%zu bytes is over the %u-byte limit", len, WIRE_MSG_MAX);
+        return WIRE_MSG_TOOBIG;
     }
     if (!buf || len == 0) {
         s_fail(&e, "empty message");
-        return MESH_MSG_MALFORMED;
+        return WIRE_MSG_MALFORMED;
     }
     if (s_scan(buf, len, &e) < 0)
-        return MESH_MSG_MALFORMED;
+        return WIRE_MSG_MALFORMED;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
@@ -1067,26 +1067,26 @@ mesh_msg_rc_t mesh_msg_decode(const uint8_t *buf, size_t len, mesh_msg_t *out, c
         rc = s_dec_message(&up.data, out, &e);
     msgpack_unpacked_destroy(&up);
     if (rc < 0) {
-        mesh_msg_clear(out);
-        return MESH_MSG_MALFORMED;
+        wire_msg_clear(out);
+        return WIRE_MSG_MALFORMED;
     }
-    return MESH_MSG_OK;
+    return WIRE_MSG_OK;
 }
 
 /* ------------------------------------------------------------------ encode */
 
-int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out)
+int wire_msg_encode(const wire_msg_t *msg, abuf_t *out)
 {
     const s_type_t *ty = s_type(msg->type);
     if (!ty)
         return -1;
     abuf_t b = ABUF_INIT;
-    b.max = MESH_MSG_MAX;
+    b.max = WIRE_MSG_MAX;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, s_write);
     s_err_t e = {NULL, 0, NULL}; /* s_scan's reason is not reported */
     int rc = msgpack_pack_map(&pk, 3 + ty->keys + s_opt_keys(msg)) ||
-                     s_kv_u64(&pk, "v", MESH_MSG_VERSION) < 0 ||
+                     s_kv_u64(&pk, "v", WIRE_MSG_VERSION) < 0 ||
                      s_kv_str(&pk, "t", ty->name, S_NAME) < 0 ||
                      s_kv_str(&pk, "from", msg->from, S_ID) < 0 || ty->encode(&pk, msg) < 0 ||
                      s_scan((const uint8_t *)b.data, b.len, &e) < 0 ||
@@ -1099,7 +1099,7 @@ int mesh_msg_encode(const mesh_msg_t *msg, abuf_t *out)
 
 /* ------------------------------------------------------------ clear and copy */
 
-void mesh_state_clear(mesh_state_t *st)
+void wire_state_clear(wire_state_t *st)
 {
     if (!st)
         return;
@@ -1123,13 +1123,13 @@ void mesh_state_clear(mesh_state_t *st)
     memset(st, 0, sizeof *st);
 }
 
-void mesh_msg_clear(mesh_msg_t *msg)
+void wire_msg_clear(wire_msg_t *msg)
 {
     if (!msg)
         return;
     free(msg->from);
     for (size_t i = 0; i < msg->n_states; i++)
-        mesh_state_clear(&msg->states[i]);
+        wire_state_clear(&msg->states[i]);
     free(msg->states);
     for (size_t i = 0; i < msg->n_peers; i++) {
         free(msg->peers[i].id);
@@ -1160,7 +1160,7 @@ static int s_copy_str(char **dst, const char *src)
     return src && !*dst ? -1 : 0;
 }
 
-static int s_copy_model(mesh_model_t *dst, const mesh_model_t *src)
+static int s_copy_model(wire_model_t *dst, const wire_model_t *src)
 {
     *dst = *src;
     dst->name = dst->arena_id = dst->modality = dst->reason = dst->display_name = NULL;
@@ -1172,7 +1172,7 @@ static int s_copy_model(mesh_model_t *dst, const mesh_model_t *src)
                : 0;
 }
 
-static int s_copy_account(mesh_account_t *dst, const mesh_account_t *src)
+static int s_copy_account(wire_account_t *dst, const wire_account_t *src)
 {
     *dst = *src;
     dst->id = NULL;
@@ -1190,7 +1190,7 @@ static int s_copy_account(mesh_account_t *dst, const mesh_account_t *src)
     return 0;
 }
 
-int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src)
+int wire_state_copy(wire_state_t *dst, const wire_state_t *src)
 {
     *dst = *src;
     dst->id = dst->name = dst->endpoint = dst->http = NULL;
@@ -1221,6 +1221,6 @@ int mesh_state_copy(mesh_state_t *dst, const mesh_state_t *src)
     }
     return 0;
 err:
-    mesh_state_clear(dst);
+    wire_state_clear(dst);
     return -1;
 }
