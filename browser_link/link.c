@@ -37,6 +37,7 @@
 #include "protocol/alog.h"
 #include "protocol/hostport.h"
 #include "protocol/frame.h"
+#include "protocol/tsan.h"
 
 #define S_PATH "/link"
 #define S_PROTOCOL "arena-link"
@@ -49,25 +50,11 @@
 #define S_ORIGIN_MAX 255
 #define S_CLOSE_REASON_MAX 123
 
-/*  libzmq is not built with ThreadSanitizer, so TSan cannot see that a pipe
-    message orders the sender's writes before the receiver's reads; these
-    annotations say it (one sync address per direction). No-ops otherwise. */
-#if defined(__SANITIZE_THREAD__)
-#define S_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define S_TSAN 1
-#endif
-#endif
-#ifdef S_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define S_PIPE_RELEASE(sync) __tsan_release(sync)
-#define S_PIPE_ACQUIRE(sync) __tsan_acquire(sync)
-#else
-#define S_PIPE_RELEASE(sync) ((void)(sync))
-#define S_PIPE_ACQUIRE(sync) ((void)(sync))
-#endif
+/*  Pipe messages order the sender's writes before the receiver's reads;
+    TSan cannot see that through libzmq (protocol/tsan.h): one sync address
+    per direction. */
+#define S_PIPE_RELEASE(sync) ARENA_TSAN_RELEASE(sync)
+#define S_PIPE_ACQUIRE(sync) ARENA_TSAN_ACQUIRE(sync)
 
 /*  Close codes of LINK-PROTOCOL.md and our own. */
 #define S_CLOSE_UNAUTHORIZED 4401

@@ -8,6 +8,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "protocol/alog.h"
+#include "protocol/tsan.h"
 
 extern char **environ;
 
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
         zstr_free(&status);
         zstr_free(&line);
         zactor_destroy(&node);
+        ARENA_TSAN_ACQUIRE(&cfg); /* czmq's end handshake, invisible to TSan */
         config_free(&cfg);
         return 1;
     }
@@ -71,7 +73,8 @@ int main(int argc, char **argv)
             break;
     }
     zpoller_destroy(&poller);
-    zactor_destroy(&node); /* graceful: drains in-flight streams first */
+    zactor_destroy(&node);    /* graceful: drains in-flight streams first */
+    ARENA_TSAN_ACQUIRE(&cfg); /* czmq's end handshake, invisible to TSan */
     config_free(&cfg);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "node/tabs.h"
 #include "node/views.h"
 #include "protocol/alog.h"
+#include "protocol/tsan.h"
 
 #define NODE_TICK_MS 100
 #define NODE_PRUNE_MS 10000
@@ -740,6 +741,7 @@ void node_actor(zsock_t *pipe, void *args)
     if (s_node_start(&self, err, sizeof err) < 0) {
         zstr_sendx(pipe, "FAILED", err[0] ? err : "start-up failed", NULL);
         s_node_destroy(&self);
+        ARENA_TSAN_RELEASE(args); /* the caller frees the config after zactor_destroy */
         return;
     }
     char ready[512];
@@ -752,4 +754,5 @@ void node_actor(zsock_t *pipe, void *args)
     zloop_start(self.loop);
     alog_info("node %s stopped", self.cfg->name);
     s_node_destroy(&self);
+    ARENA_TSAN_RELEASE(args); /* the caller frees the config after zactor_destroy */
 }

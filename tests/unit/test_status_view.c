@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1368,8 +1369,19 @@ static void test_main(void **state)
     (void)state;
 }
 
+/*  A watch is stopped by a signal, as a person stops it: the stopper thread
+    sends SIGUSR1 to the watching thread, whose handler sets the flag (a
+    flag written from another thread would be a data race). */
+static volatile sig_atomic_t s_watch_stop;
+
+static void s_on_usr1(int sig)
+{
+    (void)sig;
+    s_watch_stop = 1;
+}
+
 typedef struct {
-    volatile sig_atomic_t *stop;
+    pthread_t target;
     int after_ms;
 } stopper_t;
 
@@ -1378,7 +1390,7 @@ static void *s_stopper(void *arg)
     stopper_t *s = arg;
     struct timespec ts = {0, (long)s->after_ms * 1000000L};
     nanosleep(&ts, NULL);
-    *s->stop = 1;
+    pthread_kill(s->target, SIGUSR1);
     return NULL;
 }
 
@@ -1402,8 +1414,11 @@ static void test_watch(void **state)
     } cases[] = {
         {false, false, true}, {true, false, true}, {false, true, true}, {false, false, false}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        volatile sig_atomic_t stop = 0;
-        stopper_t s = {&stop, 800};
+        struct sigaction sa = {.sa_handler = s_on_usr1};
+        sigemptyset(&sa.sa_mask);
+        assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+        s_watch_stop = 0;
+        stopper_t s = {pthread_self(), 800};
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, s_stopper, &s), 0);
         const char *args[] = {"status",
@@ -1413,7 +1428,7 @@ static void test_watch(void **state)
                               cases[i].reachable ? ok : refused,
                               cases[i].json ? "--json" : NULL,
                               NULL};
-        run_t r = s_run(args, NULL, NULL, &stop, cases[i].tty);
+        run_t r = s_run(args, NULL, NULL, &s_watch_stop, cases[i].tty);
         pthread_join(th, NULL);
         assert_int_equal(r.rc, 0); /* a stopped watch is a clean exit */
         const char *frame_mark = cases[i].json ? "\"generated_ms\"" : "3 nodes: ";
