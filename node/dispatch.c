@@ -563,6 +563,12 @@ static void s_on_fail(void *arg, const target_fail_t *verdict)
     dispatch_t *self = job->owner;
     /* what a local tab saw costs what the policy says (cooldowns) */
     target_fail_t v = *verdict;
+    /* The first-byte rule, here and nowhere else: once content reached the
+       client, no other target may try (targets only report what they saw). */
+    if (job->state == JOB_STREAMING) {
+        v.after_content = true;
+        v.retryable = false;
+    }
     bool on_peer = target_is(&job->target, TARGET_PEER);
     if (!on_peer)
         verdict_apply(self->verdict, &v);
@@ -581,7 +587,7 @@ static void s_on_fail(void *arg, const target_fail_t *verdict)
     bool stale_again = f->stale && job->stale_retried;
     if (f->stale)
         job->stale_retried = true;
-    if (job->opts.local_only || !f->retryable || f->after_content || stale_again ||
+    if (job->opts.local_only || !f->retryable || stale_again ||
         (job->attempts > self->cfg.retries && !f->stale)) {
         job->state = JOB_ENDED;
         s_job_fail_final(self, job);

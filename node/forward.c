@@ -79,7 +79,7 @@ static void s_out_fail(forward_t *self, fwd_t *f, const char *code, bool retryab
     target_fail_t fail = {0};
     fail.cls = strcmp(code, "rate_limited") == 0 ? ARENA_FAIL_RATE_LIMIT : ARENA_FAIL_OTHER;
     fail.after_content = f->content > 0;
-    fail.retryable = retryable && f->content == 0;
+    fail.retryable = retryable; /* the dispatcher applies the first-byte rule */
     fail.cooled_ms = cooled_ms;
     openai_error_set(&fail.err, s_static_code(code), NULL, "%s", message);
     f->sink->fail(f->arg, &fail);

@@ -246,7 +246,7 @@ static void s_fail_init(target_fail_t *f, const exec_t *x, arena_fail_t cls, boo
 {
     memset(f, 0, sizeof *f);
     f->cls = cls;
-    f->retryable = retryable && x->content_deltas == 0;
+    f->retryable = retryable; /* the dispatcher applies the first-byte rule */
     f->after_content = x->content_deltas > 0;
     f->retry_after_ms = -1;
     f->model = x->model;

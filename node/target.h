@@ -30,7 +30,8 @@
 /*  Why an attempt failed, and what the client should see if it is final. */
 typedef struct {
     arena_fail_t cls;
-    bool retryable;      /* another target (or fresh ids) may succeed */
+    bool retryable;      /* another target (or fresh ids) may succeed, content aside: the
+                            dispatcher applies the first-byte rule (after_content) */
     bool after_content;  /* content deltas were already delivered */
     bool fresh_ids;      /* the same tab may succeed with fresh ids (empty answer) */
     long long cooled_ms; /* > 0: this failure cooled the model (or node) that long */

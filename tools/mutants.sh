@@ -248,10 +248,19 @@ s_build "$logs/baseline.log" all || {
 }
 
 if [ "${MUTANTS_BASELINE:-1}" != 0 ]; then
-    union=''
+    # One regex of the test names the mutants name (ctest's regex engine
+    # takes few groups, so the mutants' regexes are resolved to names first).
+    declare -A seen=()
     for i in "${runnable[@]}"; do
-        union+=${union:+|}"(${tests[$i]})"
+        while read -r t; do
+            seen[$t]=1
+        done < <(cd "$bld" && ctest -N -R "${tests[$i]}" | sed -n 's/^ *Test *#[0-9]*: *//p')
     done
+    union=''
+    for t in "${!seen[@]}"; do
+        union+=${union:+|}${t//./\\.}
+    done
+    union="^(${union})\$"
     echo "mutants: baseline: the mutants' tests on the unmutated tree"
     (cd "$bld" && ctest $ctest_args --no-tests=error -R "$union") >>"$logs/baseline.log" 2>&1 || {
         tail -40 "$logs/baseline.log"
