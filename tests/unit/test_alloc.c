@@ -42,6 +42,7 @@
 #include "protocol/frame.h"
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
+#include "tests/support/test_mesh_env.h"
 
 #define T_TOKEN "alloc-test-token-3b9a"
 #define T_ORIGIN "https://lmarena.ai"
@@ -227,13 +228,8 @@ static int s_setup(void **state)
     env->catalog = catalog_new(NULL);
     assert_non_null(env->cooldowns);
     assert_non_null(env->catalog);
-    static const char *const origins[] = {T_ORIGIN};
-    link_config_t lc = {.bind_addr = "127.0.0.1",
-                        .token = T_TOKEN,
-                        .node_name = "alloc-test",
-                        .origins = origins,
-                        .n_origins = 1};
-    env->link = link_new(&lc); /* no browser ever connects: frames to tabs are dropped */
+    env->link = tmesh_link_new("alloc-test", T_TOKEN,
+                               T_ORIGIN); /* no browser ever connects: frames to tabs are dropped */
     assert_non_null(env->link);
     tabs_config_t tc = {.link = env->link, .cooldowns = env->cooldowns, .tab_jobs = 4};
     env->tabs = tabs_new(&tc);
@@ -549,23 +545,11 @@ static void s_m_start(menv_t *m, mnode_t *n, const char *name, const char *seed)
 {
     uuid4_generate(n->id);
     const char *seeds[] = {seed};
-    mesh_config_t mc = {.node_id = n->id,
-                        .bind_host = "127.0.0.1",
-                        .seeds = seeds,
-                        .n_seeds = seed ? 1 : 0,
-                        .gossip_ms = 50,
-                        .fanout = 3,
-                        .ping_ms = 100,
-                        .ping_timeout_ms = 100,
-                        .suspect_ms = 1500,
-                        .dead_ms = 4000,
-                        .on_forward = s_m_on_forward,
-                        .on_peer = s_m_on_peer,
-                        .arg = n};
-    n->mesh = mesh_new(&mc, m->loop);
+    mesh_config_t mc = tmesh_config_fast(n->id, s_m_on_forward, s_m_on_peer, n);
+    mc.seeds = seeds;
+    mc.n_seeds = seed ? 1 : 0;
+    n->mesh = tmesh_node_new(&mc, m->loop, name);
     assert_non_null(n->mesh);
-    wire_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
-    mesh_set_local(n->mesh, &st, false);
     forward_config_t fc = {.mesh = n->mesh, .accept_ms = 200};
     n->fwd = forward_new(&fc);
     assert_non_null(n->fwd);

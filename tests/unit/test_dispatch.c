@@ -44,6 +44,7 @@
 #include "protocol/uuid7.h"
 #include "tests/support/fake_arena.h"
 #include "tests/support/fake_link.h"
+#include "tests/support/test_mesh_env.h"
 
 #define T_TOKEN "dispatch-test-token-7c2d"
 #define T_ORIGIN FAKE_LINK_DEFAULT_ORIGIN
@@ -431,38 +432,13 @@ static int s_on_link_loop(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-/*  Sends m as member `from` on a DEALER. 0 or -1. */
-static int s_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
-{
-    m->from = (char *)from;
-    abuf_t b = ABUF_INIT;
-    int rc = wire_msg_encode(m, &b);
-    if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
-        rc = -1;
-    abuf_free(&b);
-    return rc;
-}
-
 /*  The raw peer introduces itself with the state a test gave it. */
 static void s_peer_hello(raw_peer_t *p)
 {
     wire_model_t model = {
         .name = T_PEER_MODEL, .arena_id = "p-1", .modality = "chat", .reason = ""};
-    wire_state_t st = {.id = p->id,
-                       .name = p->id,
-                       .endpoint = p->ep,
-                       .http = "http://127.0.0.1:1",
-                       .incarnation = 1,
-                       .version = 1,
-                       .tabs = 1,
-                       .tabs_healthy = 1,
-                       .inflight = p->inflight,
-                       .capacity = p->capacity,
-                       .p50_ms = -1,
-                       .models = &model,
-                       .n_models = 1};
-    wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
-    assert_int_equal(s_send_as(p->dealer, p->id, &m), 0);
+    assert_int_equal(tmesh_send_hello(p->dealer, p->id, p->ep, &model, p->inflight, p->capacity),
+                     0);
 }
 
 /*  Whatever reaches a raw peer: pings are acked, `fwd`s counted. */
@@ -470,21 +446,16 @@ static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
     raw_peer_t *p = arg;
-    zmsg_t *z = zmsg_recv(sock);
-    if (!z)
-        return 0;
-    zframe_t *body = zmsg_last(z);
     wire_msg_t m;
-    if (body && wire_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == WIRE_MSG_OK) {
+    if (tmesh_recv(sock, &m) == 0) {
         if (m.type == WIRE_PING) {
             wire_msg_t ack = {.type = WIRE_ACK, .seq = m.seq};
-            s_send_as(p->dealer, p->id, &ack); /* a lost ack: the next ping retries */
+            tmesh_send_as(p->dealer, p->id, &ack); /* a lost ack: the next ping retries */
         } else if (m.type == WIRE_FWD) {
             p->fwds++;
         }
         wire_msg_clear(&m);
     }
-    zmsg_destroy(&z);
     return 0;
 }
 
@@ -496,18 +467,11 @@ static raw_peer_t *s_peer_add(env_t *env, uint32_t inflight, uint32_t capacity)
     snprintf(p->id, sizeof p->id, "raw-peer-%zu", env->n_peers++);
     p->inflight = inflight;
     p->capacity = capacity;
-    p->router = zsock_new(ZMQ_ROUTER);
+    p->router = tmesh_inbox_new(p->ep, sizeof p->ep);
     assert_non_null(p->router);
-    zsock_set_linger(p->router, 0);
-    int port = mesh_bind_tcp(p->router, "tcp://127.0.0.1:*");
-    assert_true(port > 0);
-    snprintf(p->ep, sizeof p->ep, "127.0.0.1:%d", port);
     assert_int_equal(zloop_reader(env->loop, p->router, s_peer_on, p), 0);
-    p->dealer = zsock_new(ZMQ_DEALER);
+    p->dealer = tmesh_dealer_new(p->id, mesh_endpoint(env->mesh));
     assert_non_null(p->dealer);
-    zsock_set_linger(p->dealer, 0);
-    zsock_set_identity(p->dealer, p->id);
-    assert_int_equal(zsock_connect(p->dealer, "tcp://%s", mesh_endpoint(env->mesh)), 0);
     assert_int_equal(zloop_reader(env->loop, p->dealer, s_peer_on, p), 0);
     s_peer_hello(p);
     return p;
@@ -529,21 +493,9 @@ static void s_mesh_start(env_t *env)
     env->loop = zloop_new();
     assert_non_null(env->loop);
     assert_int_equal(zloop_reader(env->loop, link_pipe(env->link), s_on_link_loop, env), 0);
-    mesh_config_t mc = {.node_id = env->node_id,
-                        .bind_host = "127.0.0.1",
-                        .gossip_ms = 50,
-                        .fanout = 3,
-                        .ping_ms = 100,
-                        .ping_timeout_ms = 100,
-                        .suspect_ms = 1500,
-                        .dead_ms = 4000,
-                        .on_forward = s_on_forward,
-                        .on_peer = s_on_peer,
-                        .arg = env};
-    env->mesh = mesh_new(&mc, env->loop);
+    mesh_config_t mc = tmesh_config_fast(env->node_id, s_on_forward, s_on_peer, env);
+    env->mesh = tmesh_node_new(&mc, env->loop, "dispatch-test");
     assert_non_null(env->mesh);
-    wire_state_t st = {.name = "dispatch-test", .http = "http://127.0.0.1:1", .p50_ms = -1};
-    mesh_set_local(env->mesh, &st, false);
     forward_config_t fc = {.mesh = env->mesh, .on_capacity = s_on_capacity, .arg = env};
     env->forward = forward_new(&fc);
     assert_non_null(env->forward);
@@ -578,16 +530,7 @@ static void s_env_start(env_t *env)
     assert_non_null(env->cooldowns);
     assert_non_null(env->catalog);
 
-    static const char *const origins[] = {T_ORIGIN};
-    link_config_t lc = {
-        .bind_addr = "127.0.0.1",
-        .port = 0,
-        .token = T_TOKEN,
-        .node_name = "dispatch-test",
-        .origins = origins,
-        .n_origins = 1,
-    };
-    env->link = link_new(&lc);
+    env->link = tmesh_link_new("dispatch-test", T_TOKEN, T_ORIGIN);
     assert_non_null(env->link);
     env->poller = zpoller_new(link_pipe(env->link), NULL);
     assert_non_null(env->poller);

@@ -47,6 +47,7 @@
 #include "protocol/uuid7.h"
 #include "tests/support/fake_arena.h"
 #include "tests/support/fake_link.h"
+#include "tests/support/test_mesh_env.h"
 
 #define T_TOKEN "forward-test-token-5e1f"
 #define T_ORIGIN FAKE_LINK_DEFAULT_ORIGIN
@@ -297,13 +298,7 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     assert_non_null(n->cooldowns);
     assert_non_null(n->catalog);
 
-    static const char *const origins[] = {T_ORIGIN};
-    link_config_t lc = {.bind_addr = "127.0.0.1",
-                        .token = T_TOKEN,
-                        .node_name = name,
-                        .origins = origins,
-                        .n_origins = 1};
-    n->link = link_new(&lc);
+    n->link = tmesh_link_new(name, T_TOKEN, T_ORIGIN);
     assert_non_null(n->link);
     assert_int_equal(zloop_reader(env->loop, link_pipe(n->link), s_on_link, n), 0);
     tabs_config_t tc = {.link = n->link,
@@ -315,23 +310,11 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     assert_non_null(n->tabs);
 
     const char *seeds[] = {seed};
-    mesh_config_t mc = {.node_id = n->id,
-                        .bind_host = "127.0.0.1",
-                        .seeds = seeds,
-                        .n_seeds = seed ? 1 : 0,
-                        .gossip_ms = 50,
-                        .fanout = 3,
-                        .ping_ms = 100,
-                        .ping_timeout_ms = 100,
-                        .suspect_ms = 1500,
-                        .dead_ms = 4000,
-                        .on_forward = s_on_forward,
-                        .on_peer = s_on_peer,
-                        .arg = n};
-    n->mesh = mesh_new(&mc, env->loop);
+    mesh_config_t mc = tmesh_config_fast(n->id, s_on_forward, s_on_peer, n);
+    mc.seeds = seeds;
+    mc.n_seeds = seed ? 1 : 0;
+    n->mesh = tmesh_node_new(&mc, env->loop, name);
     assert_non_null(n->mesh);
-    wire_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
-    mesh_set_local(n->mesh, &st, false);
 
     forward_config_t fc = {.mesh = n->mesh,
                            .accept_ms = o->accept_ms,
@@ -370,22 +353,10 @@ static int s_node_index(env_t *env, const char *id)
     return -1;
 }
 
-/*  Sends m as member `from` on a DEALER. 0 or -1. */
-static int s_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
-{
-    m->from = (char *)from;
-    abuf_t b = ABUF_INIT;
-    int rc = wire_msg_encode(m, &b);
-    if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
-        rc = -1;
-    abuf_free(&b);
-    return rc;
-}
-
 /*  Sends m from P to node `to` (0: A, 1: B). 0 or -1. */
 static int s_peer_send(env_t *env, int to, wire_msg_t *m)
 {
-    return s_send_as(env->p.dealer[to], T_PEER, m);
+    return tmesh_send_as(env->p.dealer[to], T_PEER, m);
 }
 
 static void s_peer_keep(env_t *env, wire_msg_t *m)
@@ -418,14 +389,9 @@ static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
     env_t *env = arg;
-    zmsg_t *z = zmsg_recv(sock);
-    if (!z)
-        return 0;
-    zframe_t *body = zmsg_last(z);
     wire_msg_t m;
-    if (body && wire_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == WIRE_MSG_OK)
+    if (tmesh_recv(sock, &m) == 0)
         s_peer_keep(env, &m);
-    zmsg_destroy(&z);
     return 0;
 }
 
@@ -462,20 +428,7 @@ static void s_peer_deafen(env_t *env)
 static void s_hello_as(zsock_t *dealer, const char *id, const char *endpoint)
 {
     wire_model_t model = {.name = T_MODEL, .arena_id = "a-1", .modality = "chat", .reason = ""};
-    wire_state_t st = {.id = (char *)id,
-                       .name = (char *)id,
-                       .endpoint = (char *)endpoint,
-                       .http = "http://127.0.0.1:1",
-                       .incarnation = 1,
-                       .version = 1,
-                       .tabs = 1,
-                       .tabs_healthy = 1,
-                       .capacity = 4,
-                       .p50_ms = -1,
-                       .models = &model,
-                       .n_models = 1};
-    wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
-    assert_int_equal(s_send_as(dealer, id, &m), 0);
+    assert_int_equal(tmesh_send_hello(dealer, id, endpoint, &model, 0, 4), 0);
 }
 
 static void s_peer_start(env_t *env)
@@ -484,11 +437,8 @@ static void s_peer_start(env_t *env)
     s_peer_listen(env, 0);
     const node_t *nodes[2] = {&env->a, &env->b};
     for (int i = 0; i < 2; i++) {
-        p->dealer[i] = zsock_new(ZMQ_DEALER);
+        p->dealer[i] = tmesh_dealer_new(T_PEER, mesh_endpoint(nodes[i]->mesh));
         assert_non_null(p->dealer[i]);
-        zsock_set_linger(p->dealer[i], 0);
-        zsock_set_identity(p->dealer[i], T_PEER);
-        assert_int_equal(zsock_connect(p->dealer[i], "tcp://%s", mesh_endpoint(nodes[i]->mesh)), 0);
         assert_int_equal(zloop_reader(env->loop, p->dealer[i], s_peer_on, env), 0);
         s_hello_as(p->dealer[i], T_PEER, p->ep);
     }
@@ -1608,18 +1558,11 @@ static void test_other_sender_ignored(void **state)
     char rid[WIRE_MAX_ID + 1];
     snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, 1));
 
-    zsock_t *inbox = zsock_new(ZMQ_ROUTER); /* Q's, never read */
-    zsock_t *q = zsock_new(ZMQ_DEALER);
-    assert_non_null(inbox);
-    assert_non_null(q);
-    zsock_set_linger(inbox, 0);
-    zsock_set_linger(q, 0);
-    int port = mesh_bind_tcp(inbox, "tcp://127.0.0.1:*");
-    assert_true(port > 0);
     char ep[32];
-    snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
-    zsock_set_identity(q, "peer-q");
-    assert_int_equal(zsock_connect(q, "tcp://%s", mesh_endpoint(env->a.mesh)), 0);
+    zsock_t *inbox = tmesh_inbox_new(ep, sizeof ep); /* Q's, never read */
+    assert_non_null(inbox);
+    zsock_t *q = tmesh_dealer_new("peer-q", mesh_endpoint(env->a.mesh));
+    assert_non_null(q);
     s_hello_as(q, "peer-q", ep);
     s_spin(env, 100);
     mesh_stats_t before, after;
@@ -1631,7 +1574,7 @@ static void test_other_sender_ignored(void **state)
         {.type = WIRE_END, .rid = rid, .finish_reason = "stop"},
     };
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal(s_send_as(q, "peer-q", &forged[i]), 0);
+        assert_int_equal(tmesh_send_as(q, "peer-q", &forged[i]), 0);
     s_spin(env, T_SETTLE_MS);
     mesh_stats(env->a.mesh, &after);
     zsock_destroy(&q);

@@ -33,6 +33,7 @@
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
 #include "protocol/wire.h"
+#include "tests/support/test_mesh_env.h"
 
 extern char **environ;
 
@@ -391,16 +392,14 @@ static void s_fake_answer(fake_t *f, wire_msg_t *m)
     abuf_free(&b);
 }
 
-static void s_fake_keep(fake_t *f, const uint8_t *buf, size_t len)
+/*  Keeps m (its contents move to f->rx), answering as f is set to. */
+static void s_fake_keep(fake_t *f, wire_msg_t *m)
 {
-    wire_msg_t m;
-    if (wire_msg_decode(buf, len, &m, NULL, 0) != WIRE_MSG_OK)
-        return;
-    if (m.type == WIRE_PING && f->auto_ack) {
-        wire_msg_t ack = {.type = WIRE_ACK, .seq = m.seq};
+    if (m->type == WIRE_PING && f->auto_ack) {
+        wire_msg_t ack = {.type = WIRE_ACK, .seq = m->seq};
         s_fake_answer(f, &ack);
     }
-    if (m.type == WIRE_DIGEST && f->vouch) {
+    if (m->type == WIRE_DIGEST && f->vouch) {
         wire_msg_t delta = {.type = WIRE_DELTA, .states = (wire_state_t *)f->vouch, .n_states = 1};
         s_fake_answer(f, &delta);
     }
@@ -409,20 +408,16 @@ static void s_fake_keep(fake_t *f, const uint8_t *buf, size_t len)
         f->rx = realloc(f->rx, f->cap_rx * sizeof *f->rx);
         assert_non_null(f->rx);
     }
-    f->rx[f->n_rx++] = m;
+    f->rx[f->n_rx++] = *m;
 }
 
 static int s_fake_on(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
     fake_t *f = arg;
-    zmsg_t *z = zmsg_recv(sock);
-    if (!z)
-        return 0;
-    zframe_t *body = zmsg_last(z);
-    if (body)
-        s_fake_keep(f, zframe_data(body), zframe_size(body));
-    zmsg_destroy(&z);
+    wire_msg_t m;
+    if (tmesh_recv(sock, &m) == 0)
+        s_fake_keep(f, &m);
     return 0;
 }
 
@@ -432,17 +427,10 @@ static void s_fake_new(fake_t *f, zloop_t *loop, const char *id, const char *tar
     snprintf(f->id, sizeof f->id, "%s", id);
     f->loop = loop;
     f->auto_ack = true;
-    f->router = zsock_new(ZMQ_ROUTER);
+    f->router = tmesh_inbox_new(f->ep, sizeof f->ep);
     assert_non_null(f->router);
-    zsock_set_linger(f->router, 0);
-    int port = mesh_bind_tcp(f->router, "tcp://127.0.0.1:*");
-    assert_true(port > 0);
-    snprintf(f->ep, sizeof f->ep, "127.0.0.1:%d", port);
-    f->dealer = zsock_new(ZMQ_DEALER);
+    f->dealer = tmesh_dealer_new(id, target);
     assert_non_null(f->dealer);
-    zsock_set_linger(f->dealer, 0);
-    zsock_set_identity(f->dealer, id);
-    assert_int_equal(zsock_connect(f->dealer, "tcp://%s", target), 0);
     zloop_reader(loop, f->dealer, s_fake_on, f);
     if (listen)
         zloop_reader(loop, f->router, s_fake_on, f);
@@ -1777,16 +1765,11 @@ static int s_raw_on(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
     raw_t *r = arg;
-    zmsg_t *z = zmsg_recv(sock);
-    if (!z)
-        return 0;
-    zframe_t *body = zmsg_last(z);
     wire_msg_t m;
-    if (body && wire_msg_decode(zframe_data(body), zframe_size(body), &m, NULL, 0) == WIRE_MSG_OK) {
+    if (tmesh_recv(sock, &m) == 0) {
         s_raw_keep(r, &m);
         wire_msg_clear(&m);
     }
-    zmsg_destroy(&z);
     return 0;
 }
 
@@ -1796,12 +1779,8 @@ static raw_t *s_raw_new(zloop_t *loop, const char *id)
     assert_non_null(r);
     snprintf(r->id, sizeof r->id, "%s", id);
     r->loop = loop;
-    r->router = zsock_new(ZMQ_ROUTER);
+    r->router = tmesh_inbox_new(r->ep, sizeof r->ep);
     assert_non_null(r->router);
-    zsock_set_linger(r->router, 0);
-    int port = mesh_bind_tcp(r->router, "tcp://127.0.0.1:*");
-    assert_true(port > 0);
-    snprintf(r->ep, sizeof r->ep, "127.0.0.1:%d", port);
     assert_int_equal(zloop_reader(loop, r->router, s_raw_on, r), 0);
     s_live_add((void **)s_live_sock, r->router);
     return r;
@@ -1814,11 +1793,8 @@ static void s_raw_join(raw_t *r, node_t *n, bool ack)
     size_t i = r->n_to++;
     snprintf(r->to[i], sizeof r->to[i], "%s", n->id);
     r->ack[i] = ack;
-    r->dealer[i] = zsock_new(ZMQ_DEALER);
+    r->dealer[i] = tmesh_dealer_new(r->id, mesh_endpoint(n->mesh));
     assert_non_null(r->dealer[i]);
-    zsock_set_linger(r->dealer[i], 0);
-    zsock_set_identity(r->dealer[i], r->id);
-    assert_int_equal(zsock_connect(r->dealer[i], "tcp://%s", mesh_endpoint(n->mesh)), 0);
     assert_int_equal(zloop_reader(r->loop, r->dealer[i], s_raw_on, r), 0);
     s_live_add((void **)s_live_sock, r->dealer[i]);
     wire_model_t model;

@@ -1,0 +1,115 @@
+/*  test_mesh_env — see test_mesh_env.h. */
+#include "tests/support/test_mesh_env.h"
+
+#include "protocol/abuf.h"
+
+link_t *tmesh_link_new(const char *node_name, const char *token, const char *origin)
+{
+    const char *const origins[] = {origin};
+    link_config_t lc = {.bind_addr = "127.0.0.1",
+                        .token = token,
+                        .node_name = node_name,
+                        .origins = origins,
+                        .n_origins = 1};
+    return link_new(&lc);
+}
+
+mesh_config_t tmesh_config_fast(const char *node_id,
+                                void (*on_forward)(void *arg, const wire_msg_t *msg),
+                                void (*on_peer)(void *arg, const char *id, mesh_liveness_t l),
+                                void *arg)
+{
+    return (mesh_config_t){.node_id = node_id,
+                           .bind_host = "127.0.0.1",
+                           .gossip_ms = 50,
+                           .fanout = 3,
+                           .ping_ms = 100,
+                           .ping_timeout_ms = 100,
+                           .suspect_ms = 1500,
+                           .dead_ms = 4000,
+                           .on_forward = on_forward,
+                           .on_peer = on_peer,
+                           .arg = arg};
+}
+
+mesh_t *tmesh_node_new(const mesh_config_t *cfg, zloop_t *loop, const char *name)
+{
+    mesh_t *mesh = mesh_new(cfg, loop);
+    if (!mesh)
+        return NULL;
+    wire_state_t st = {.name = (char *)name, .http = "http://127.0.0.1:1", .p50_ms = -1};
+    mesh_set_local(mesh, &st, false);
+    return mesh;
+}
+
+zsock_t *tmesh_inbox_new(char *ep, size_t ep_size)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    if (!router)
+        return NULL;
+    zsock_set_linger(router, 0);
+    int port = mesh_bind_tcp(router, "tcp://127.0.0.1:*");
+    if (port <= 0) {
+        zsock_destroy(&router);
+        return NULL;
+    }
+    snprintf(ep, ep_size, "127.0.0.1:%d", port);
+    return router;
+}
+
+zsock_t *tmesh_dealer_new(const char *id, const char *endpoint)
+{
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    zsock_set_linger(dealer, 0);
+    zsock_set_identity(dealer, id);
+    if (zsock_connect(dealer, "tcp://%s", endpoint) != 0)
+        zsock_destroy(&dealer);
+    return dealer;
+}
+
+int tmesh_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
+{
+    m->from = (char *)from;
+    abuf_t b = ABUF_INIT;
+    int rc = wire_msg_encode(m, &b);
+    if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    abuf_free(&b);
+    return rc;
+}
+
+int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
+                     const wire_model_t *model, uint32_t inflight, uint32_t capacity)
+{
+    wire_state_t st = {.id = (char *)id,
+                       .name = (char *)id,
+                       .endpoint = (char *)endpoint,
+                       .http = "http://127.0.0.1:1",
+                       .incarnation = 1,
+                       .version = 1,
+                       .tabs = 1,
+                       .tabs_healthy = 1,
+                       .inflight = inflight,
+                       .capacity = capacity,
+                       .p50_ms = -1,
+                       .models = (wire_model_t *)model,
+                       .n_models = 1};
+    wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
+    return tmesh_send_as(dealer, id, &m);
+}
+
+int tmesh_recv(zsock_t *sock, wire_msg_t *m)
+{
+    zmsg_t *z = zmsg_recv(sock);
+    if (!z)
+        return -1;
+    zframe_t *body = zmsg_last(z);
+    int rc =
+        body && wire_msg_decode(zframe_data(body), zframe_size(body), m, NULL, 0) == WIRE_MSG_OK
+            ? 0
+            : -1;
+    zmsg_destroy(&z);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/*  test_mesh_env — scaffolding shared by the unit tests that run a mesh in
+    one process (test_dispatch, test_forward, test_alloc, test_mesh): a
+    node's browser link, its mesh with the tests' fast timings, and the
+    sockets of a raw wire-level member (an inbox the nodes dial back, a
+    DEALER into a node's inbox) that speaks the wire format directly to play
+    a scripted or hostile peer. No asserts here (the library does not link
+    cmocka): failures come back as NULL or -1 for the test to assert on.
+    Test thread only, like the zloop. */
+#ifndef ARENA_TEST_MESH_ENV_H
+#define ARENA_TEST_MESH_ENV_H
+
+#include <czmq.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "browser_link/link.h"
+#include "mesh/mesh.h"
+#include "protocol/wire.h"
+
+/*  A node's browser link on 127.0.0.1, on a port the kernel picks, that
+    lets in token from origin. NULL on failure; the caller destroys it with
+    link_destroy. */
+link_t *tmesh_link_new(const char *node_name, const char *token, const char *origin);
+
+/*  A config on 127.0.0.1 with the fast timings: gossip 50 ms, fanout 3,
+    ping 100 ms, ping timeout 100 ms, suspect 1.5 s, dead 4 s. Seeds and the
+    other fields are the caller's to add. */
+mesh_config_t tmesh_config_fast(const char *node_id,
+                                void (*on_forward)(void *arg, const wire_msg_t *msg),
+                                void (*on_peer)(void *arg, const char *id, mesh_liveness_t l),
+                                void *arg);
+
+/*  mesh_new(cfg, loop) with a plain local state called name (no tabs, no
+    models). NULL on failure; the caller destroys it with mesh_destroy. */
+mesh_t *tmesh_node_new(const mesh_config_t *cfg, zloop_t *loop, const char *name);
+
+/*  A raw member's inbox: a ROUTER (linger 0) bound to 127.0.0.1 on a port
+    the kernel picks; "127.0.0.1:PORT" goes to ep. NULL on failure. */
+zsock_t *tmesh_inbox_new(char *ep, size_t ep_size);
+
+/*  A DEALER (linger 0, identity id) connected to a node's inbox at endpoint
+    (HOST:PORT). NULL on failure. */
+zsock_t *tmesh_dealer_new(const char *id, const char *endpoint);
+
+/*  Sends m, with from set to `from`, on dealer without blocking. 0 or -1. */
+int tmesh_send_as(zsock_t *dealer, const char *from, wire_msg_t *m);
+
+/*  Member id, listening on endpoint, says hello on dealer: version and
+    incarnation 1, one healthy tab, serving model with that load. 0 or -1. */
+int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
+                     const wire_model_t *model, uint32_t inflight, uint32_t capacity);
+
+/*  Receives one message on sock and decodes its last frame into *m: 0 (*m
+    is the caller's to wire_msg_clear), or -1 (nothing, or not a wire
+    message). */
+int tmesh_recv(zsock_t *sock, wire_msg_t *m);
+
+#endif
