@@ -1442,10 +1442,43 @@ static void t_mutex_init(pthread_mutex_t *m)
     pthread_mutexattr_destroy(&ma);
 }
 
-/*  Unlocks m if this thread still holds it (EPERM otherwise: nothing to do). */
+/*  Each thread's record of the locks it holds (t_lock/t_unlock), so that
+    teardown can release one a failed assertion left held — and only then:
+    unlocking a mutex this thread does not hold is an error of its own. */
+#define T_MAX_HELD 4
+static _Thread_local pthread_mutex_t *t_held[T_MAX_HELD];
+static _Thread_local size_t t_n_held;
+
+static void t_lock(pthread_mutex_t *m)
+{
+    pthread_mutex_lock(m);
+    if (t_n_held < T_MAX_HELD)
+        t_held[t_n_held++] = m;
+}
+
+static void t_forget(pthread_mutex_t *m)
+{
+    for (size_t i = 0; i < t_n_held; i++)
+        if (t_held[i] == m) {
+            t_held[i] = t_held[--t_n_held];
+            return;
+        }
+}
+
+static void t_unlock(pthread_mutex_t *m)
+{
+    t_forget(m);
+    pthread_mutex_unlock(m);
+}
+
+/*  Unlocks m if this thread still holds it. */
 static void t_mutex_release(pthread_mutex_t *m)
 {
-    (void)pthread_mutex_unlock(m);
+    for (size_t i = 0; i < t_n_held; i++)
+        if (t_held[i] == m) {
+            t_unlock(m);
+            return;
+        }
 }
 
 static void ts_queue(tsrv_t *srv, ts_conn_t *c, const char *text)
@@ -1460,12 +1493,12 @@ static int ts_on_frame(tsrv_t *srv, ts_conn_t *c, struct lws *wsi)
     abuf_reset(&c->rx);
     if (!f)
         return 0;
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     if (!c->hello) {
         const char *type = json_string_value(json_object_get(f, "type"));
         const char *token = json_string_value(json_object_get(f, "token"));
         if (!type || strcmp(type, "hello") != 0 || !token || strcmp(token, T_TOKEN) != 0) {
-            pthread_mutex_unlock(&srv->mtx);
+            t_unlock(&srv->mtx);
             json_decref(f);
             lws_close_reason(wsi, 4401, (unsigned char *)"bad token", 9);
             return -1;
@@ -1481,13 +1514,13 @@ static int ts_on_frame(tsrv_t *srv, ts_conn_t *c, struct lws *wsi)
         json_array_append_new(c->frames, f);
     }
     pthread_cond_broadcast(&srv->cond);
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
     return 0;
 }
 
 static int ts_writeable(tsrv_t *srv, ts_conn_t *c, struct lws *wsi)
 {
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     int code = c->close_with;
     char *text = NULL;
     if (!code && json_array_size(c->outq)) {
@@ -1495,7 +1528,7 @@ static int ts_writeable(tsrv_t *srv, ts_conn_t *c, struct lws *wsi)
         json_array_remove(c->outq, 0);
     }
     bool more = json_array_size(c->outq) > 0;
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
     if (code) {
         lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)"bye", 3);
         return -1;
@@ -1529,18 +1562,18 @@ static int ts_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char origin[128] = "";
         lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
-        pthread_mutex_lock(&srv->mtx);
+        t_lock(&srv->mtx);
         snprintf(srv->pending_origin, sizeof srv->pending_origin, "%s", origin);
         int bad = strcmp(origin, T_ORIGIN) != 0;
         srv->bad_origins += bad;
         pthread_cond_broadcast(&srv->cond);
-        pthread_mutex_unlock(&srv->mtx);
+        t_unlock(&srv->mtx);
         return bad;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        pthread_mutex_lock(&srv->mtx);
+        t_lock(&srv->mtx);
         if (srv->n_conns == T_MAX_CONNS) {
-            pthread_mutex_unlock(&srv->mtx);
+            t_unlock(&srv->mtx);
             return -1;
         }
         c = &srv->conns[srv->n_conns++];
@@ -1549,7 +1582,7 @@ static int ts_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         c->outq = json_array();
         snprintf(c->origin, sizeof c->origin, "%s", srv->pending_origin);
         pss->slot = (int)srv->n_conns;
-        pthread_mutex_unlock(&srv->mtx);
+        t_unlock(&srv->mtx);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!c || abuf_append(&c->rx, in, len) < 0)
@@ -1561,29 +1594,29 @@ static int ts_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return c ? ts_writeable(srv, c, wsi) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (c && len >= 2) {
-            pthread_mutex_lock(&srv->mtx);
+            t_lock(&srv->mtx);
             c->close_code = ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1];
-            pthread_mutex_unlock(&srv->mtx);
+            t_unlock(&srv->mtx);
         }
         return 0;
     case LWS_CALLBACK_CLOSED:
         if (c) {
-            pthread_mutex_lock(&srv->mtx);
+            t_lock(&srv->mtx);
             c->closed = true;
             c->wsi = NULL;
             if (!c->close_code)
                 c->close_code = 1006;
             pthread_cond_broadcast(&srv->cond);
-            pthread_mutex_unlock(&srv->mtx);
+            t_unlock(&srv->mtx);
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        pthread_mutex_lock(&srv->mtx);
+        t_lock(&srv->mtx);
         for (size_t i = 0; i < srv->n_conns; i++)
             if (srv->conns[i].wsi &&
                 (json_array_size(srv->conns[i].outq) || srv->conns[i].close_with))
                 lws_callback_on_writable(srv->conns[i].wsi);
-        pthread_mutex_unlock(&srv->mtx);
+        t_unlock(&srv->mtx);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -1662,23 +1695,23 @@ static bool ts_wait(tsrv_t *srv, ts_pred_fn *pred, const void *arg, int timeout_
     long long ns = until.tv_nsec + (long long)timeout_ms * 1000000LL;
     until.tv_sec += ns / 1000000000LL;
     until.tv_nsec = ns % 1000000000LL;
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     bool ok;
     while (!(ok = pred(srv, arg)))
         if (pthread_cond_timedwait(&srv->cond, &srv->mtx, &until) != 0) {
             ok = pred(srv, arg);
             break;
         }
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
     return ok;
 }
 
 static void ts_send(tsrv_t *srv, size_t slot, const char *text)
 {
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     assert_true(slot < srv->n_conns);
     ts_queue(srv, &srv->conns[slot], text);
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
     ts_wake(srv);
 }
 
@@ -1711,12 +1744,12 @@ static bool ts_pred_closed(tsrv_t *srv, const void *arg)
 static size_t ts_slot_of(tsrv_t *srv, const char *tab)
 {
     size_t slot = (size_t)-1;
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     for (size_t i = 0; i < srv->n_conns; i++)
         if (srv->conns[i].hello && !srv->conns[i].closed &&
             strcmp(json_string_value(json_object_get(srv->conns[i].hello_frame, "tab")), tab) == 0)
             slot = i;
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
     assert_true(slot != (size_t)-1);
     return slot;
 }
@@ -1757,12 +1790,12 @@ static json_t *ts_frame(tsrv_t *srv, size_t slot, const char *type, const char *
     if (!ts_wait(srv, ts_pred_frame, &q, T_WAIT_MS))
         return NULL;
     json_t *found = NULL;
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     json_t *frames = srv->conns[slot].frames;
     for (size_t i = 0; i < json_array_size(frames) && !found; i++)
         if (s_frame_is(json_array_get(frames, i), &q))
             found = json_incref(json_array_get(frames, i));
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
     return found;
 }
 
@@ -1790,7 +1823,7 @@ static void ts_result(tsrv_t *srv, size_t slot, const char *id, t_result_t *r)
     ts_find_t q = {slot, NULL, id, -1};
     if (!ts_wait(srv, ts_pred_ended, &q, T_WAIT_MS))
         fail_msg("job %s did not end within %d ms", id, T_WAIT_MS);
-    pthread_mutex_lock(&srv->mtx);
+    t_lock(&srv->mtx);
     json_t *frames = srv->conns[slot].frames;
     r->first_chunk_at = (size_t)-1;
     for (size_t i = 0; i < json_array_size(frames); i++) {
@@ -1822,7 +1855,7 @@ static void ts_result(tsrv_t *srv, size_t slot, const char *id, t_result_t *r)
     }
     if (!r->body.data)
         abuf_append(&r->body, "", 0);
-    pthread_mutex_unlock(&srv->mtx);
+    t_unlock(&srv->mtx);
 }
 
 /* ------------------------------------------------------------- fixture */
@@ -1839,10 +1872,10 @@ typedef struct {
 static void fx_on_event(void *arg, const json_t *ev)
 {
     fx_t *fx = arg;
-    pthread_mutex_lock(&fx->ev_mtx);
+    t_lock(&fx->ev_mtx);
     json_array_append_new(fx->events, json_deep_copy(ev)); /* ev is not ours to share */
     pthread_cond_broadcast(&fx->ev_cond);
-    pthread_mutex_unlock(&fx->ev_mtx);
+    t_unlock(&fx->ev_mtx);
 }
 
 static int fx_setup(void **state)
@@ -1930,7 +1963,7 @@ static json_t *fx_event(fx_t *fx, const char *ev, const char *id, long long tab)
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += T_WAIT_MS / 1000;
-    pthread_mutex_lock(&fx->ev_mtx);
+    t_lock(&fx->ev_mtx);
     json_t *e;
     while (!(e = s_event_match(fx->events, &q)))
         if (pthread_cond_timedwait(&fx->ev_cond, &fx->ev_mtx, &until) != 0) {
@@ -1938,7 +1971,7 @@ static json_t *fx_event(fx_t *fx, const char *ev, const char *id, long long tab)
             break;
         }
     json_incref(e);
-    pthread_mutex_unlock(&fx->ev_mtx);
+    t_unlock(&fx->ev_mtx);
     if (!e)
         fail_msg("no %s event (id %s, tab %lld) within %d ms", ev, id ? id : "-", tab, T_WAIT_MS);
     return e;
@@ -1947,11 +1980,11 @@ static json_t *fx_event(fx_t *fx, const char *ev, const char *id, long long tab)
 static size_t fx_count(fx_t *fx, const char *ev)
 {
     size_t n = 0;
-    pthread_mutex_lock(&fx->ev_mtx);
+    t_lock(&fx->ev_mtx);
     for (size_t i = 0; i < json_array_size(fx->events); i++)
         n += strcmp(json_string_value(json_object_get(json_array_get(fx->events, i), "ev")), ev) ==
              0;
-    pthread_mutex_unlock(&fx->ev_mtx);
+    t_unlock(&fx->ev_mtx);
     return n;
 }
 
@@ -1993,7 +2026,7 @@ static void test_hello(void **state)
 {
     fx_t *fx = *state;
     fx_start(fx, 1);
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     ts_conn_t *c = &fx->srv.conns[0];
     assert_string_equal(c->origin, T_ORIGIN); /* sent raw, not http://-prefixed */
     json_t *h = c->hello_frame;
@@ -2004,7 +2037,7 @@ static void test_hello(void **state)
     assert_string_equal(json_string_value(json_object_get(h, "version")), "1");
     assert_string_equal(json_string_value(json_object_get(h, "href")), T_ORIGIN "/");
     assert_string_equal(json_string_value(json_object_get(h, "ua")), "fake-link/1");
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     json_t *e = fx_event(fx, "welcome", NULL, 0);
     assert_string_equal(json_string_value(json_object_get(e, "node")), "test-node");
     assert_string_equal(json_string_value(json_object_get(e, "tab_id")),
@@ -2024,11 +2057,11 @@ static void test_hello(void **state)
     frame_encode_ping(&b, 7);
     ts_send_abuf(&fx->srv, 0, &b);
     json_decref(ts_frame(&fx->srv, 0, "pong", NULL, 7));
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(fx->srv.conns[0].frames, 0), "type")),
         "pong");
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
 }
 
 static void test_ping_pong(void **state)
@@ -2216,13 +2249,13 @@ static void test_abort_stall(void **state)
     fake_link_counters(fx->fake, &n);
     assert_int_equal(n.failed, 1);
     assert_int_equal(fx_count(fx, "end"), 1);
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     size_t fails = 0;
     for (size_t i = 0; i < json_array_size(fx->srv.conns[0].frames); i++)
         fails += strcmp(json_string_value(
                             json_object_get(json_array_get(fx->srv.conns[0].frames, i), "type")),
                         "fail") == 0;
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     assert_int_equal(fails, 1);
 }
 
@@ -2233,7 +2266,7 @@ static void test_midclose_and_reconnect(void **state)
     t_fetch(fx, 0, "C1", t_body("fake-chat", "[[fake:midclose after=2]]"));
     size_t slot = 0;
     assert_true(ts_wait(&fx->srv, ts_pred_closed, &slot, T_WAIT_MS));
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     json_t *frames = fx->srv.conns[0].frames;
     size_t heads = 0, chunks = 0, ends = 0;
     for (size_t i = 0; i < json_array_size(frames); i++) {
@@ -2243,7 +2276,7 @@ static void test_midclose_and_reconnect(void **state)
         ends += strcmp(t, "done") == 0 || strcmp(t, "fail") == 0;
     }
     int code = fx->srv.conns[0].close_code;
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     assert_int_equal(heads, 1);
     assert_int_equal(chunks, 2);
     assert_int_equal(ends, 0);
@@ -2258,10 +2291,10 @@ static void test_midclose_and_reconnect(void **state)
     size_t two = 2;
     assert_true(ts_wait(&fx->srv, ts_pred_hellos, &two, T_WAIT_MS));
     assert_int_equal(fake_link_wait_ready(fx->fake, 1, T_WAIT_MS), 0);
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     assert_string_equal(json_string_value(json_object_get(fx->srv.conns[1].hello_frame, "tab")),
                         fake_link_tab_id(fx->fake, 0));
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     t_fetch(fx, 1, "C2", t_body("fake-chat", "Hi again"));
     t_result_t r;
     ts_result(&fx->srv, 1, "C2", &r);
@@ -2380,11 +2413,11 @@ static void test_accounts_and_pace(void **state)
             fail_msg("tab %zu: state %s", i, json_dumps(st, JSON_COMPACT));
         json_decref(exact);
         json_decref(st);
-        pthread_mutex_lock(&fx->srv.mtx); /* the first frame after hello */
+        t_lock(&fx->srv.mtx); /* the first frame after hello */
         assert_string_equal(json_string_value(json_object_get(
                                 json_array_get(fx->srv.conns[slots[i]].frames, 0), "type")),
                             "state");
-        pthread_mutex_unlock(&fx->srv.mtx);
+        t_unlock(&fx->srv.mtx);
     }
     /* Tab 0 (account B) twice: the second within the interval is refused;
        tabs 1 and 2 share account A. */
@@ -2469,9 +2502,9 @@ static void test_reload(void **state)
     ts_send_abuf(&fx->srv, 0, &b);
     size_t slot = 0, two = 2;
     assert_true(ts_wait(&fx->srv, ts_pred_closed, &slot, T_WAIT_MS));
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     assert_int_equal(fx->srv.conns[0].close_code, 1001); /* going away, like a page reload */
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     json_t *e = fx_event(fx, "end", "S1", 0);
     assert_string_equal(json_string_value(json_object_get(e, "how")), "closed");
     json_decref(e);
@@ -2490,13 +2523,13 @@ static void test_drop_and_no_reconnect(void **state)
     assert_int_equal(fake_link_drop_tab(fx->fake, 0), 0);
     size_t slot = 0;
     assert_true(ts_wait(&fx->srv, ts_pred_closed, &slot, T_WAIT_MS));
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     assert_int_equal(fx->srv.conns[0].close_code, 1006);
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     usleep(400 * 1000); /* well past the first back-off of 100 ms */
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     assert_int_equal(fx->srv.n_conns, 1);
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     assert_int_equal(fake_link_ready_tabs(fx->fake), 0);
 }
 
@@ -2552,9 +2585,9 @@ static void test_no_sinks_and_goaway(void **state)
     fake_link_destroy(&fx->fake);
     size_t slot = 0;
     assert_true(ts_wait(&fx->srv, ts_pred_closed, &slot, T_WAIT_MS));
-    pthread_mutex_lock(&fx->srv.mtx);
+    t_lock(&fx->srv.mtx);
     assert_int_equal(fx->srv.conns[0].close_code, 1001);
-    pthread_mutex_unlock(&fx->srv.mtx);
+    t_unlock(&fx->srv.mtx);
     assert_int_equal(fx_count(fx, "fetch"), 0);
 }
 

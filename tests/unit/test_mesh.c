@@ -1323,6 +1323,38 @@ static void test_delta_rules(void **state)
     s_node_stop(&a);
 }
 
+/*  What a fake has received since mark: delta messages, and the big states
+    of node-a and node-b among them (each must come whole, in one delta). */
+typedef struct {
+    fake_t *f;
+    size_t mark;
+    uint32_t n_models; /* each state's */
+    size_t deltas, got_a, got_b;
+} split_t;
+
+static void s_split_count(split_t *sp)
+{
+    sp->deltas = sp->got_a = sp->got_b = 0;
+    for (size_t i = sp->mark; i < sp->f->n_rx; i++) {
+        if (sp->f->rx[i].type != WIRE_DELTA)
+            continue;
+        sp->deltas++;
+        for (size_t j = 0; j < sp->f->rx[i].n_states; j++) {
+            const wire_state_t *x = &sp->f->rx[i].states[j];
+            assert_int_equal(x->n_models, sp->n_models);
+            sp->got_a += streq(x->id, "node-a");
+            sp->got_b += streq(x->id, "node-b");
+        }
+    }
+}
+
+static bool s_split_done(void *arg)
+{
+    split_t *sp = arg;
+    s_split_count(sp);
+    return sp->got_a >= 1 && sp->got_b >= 1;
+}
+
 /*  States too big to share one message: a delta is split in several. */
 static void test_delta_split(void **state)
 {
@@ -1361,25 +1393,15 @@ static void test_delta_split(void **state)
     const mesh_peer_view_t *vb = s_view(&a, "node-b");
     assert_non_null(vb);
     assert_int_equal(vb->state->n_models, NM);
-    size_t mark = f.n_rx;
+    split_t sp = {&f, f.n_rx, NM, 0, 0, 0};
     wire_msg_t empty = {.type = WIRE_DIGEST};
     s_fake_send(&f, &empty);
-    s_run(loop, 500);
-    size_t deltas = 0, got_a = 0, got_b = 0;
-    for (size_t i = mark; i < f.n_rx; i++) {
-        if (f.rx[i].type != WIRE_DELTA)
-            continue;
-        deltas++;
-        for (size_t j = 0; j < f.rx[i].n_states; j++) {
-            const wire_state_t *x = &f.rx[i].states[j];
-            assert_int_equal(x->n_models, NM);
-            got_a += streq(x->id, "node-a");
-            got_b += streq(x->id, "node-b");
-        }
-    }
-    assert_true(deltas >= 2);
-    assert_int_equal(got_a, 1);
-    assert_int_equal(got_b, 1);
+    assert_true(s_run_until(loop, s_split_done, &sp, 5000)); /* both states arrived */
+    s_run(loop, 200);                                        /* and nothing more follows */
+    s_split_count(&sp);
+    assert_true(sp.deltas >= 2);
+    assert_int_equal(sp.got_a, 1);
+    assert_int_equal(sp.got_b, 1);
     s_fake_destroy(&f);
     s_node_stop(&b);
     s_node_stop(&a);
