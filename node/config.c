@@ -997,6 +997,17 @@ static int s_validate(const config_t *cfg, char *err, size_t errlen)
                       "loopback address",
                       addr);
     }
+    /* the mesh refuses these too at start-up (mesh.c); say so before anything starts */
+    for (size_t i = 0; !cfg->mesh_secret && i <= cfg->seeds.n; i++) {
+        const char *ep = i < cfg->seeds.n ? cfg->seeds.items[i] : cfg->advertise;
+        hostport_t hp;
+        if (!ep || hostport_parse(ep, strlen(ep), &hp) != 0 || hostport_is_loopback(hp.host))
+            continue;
+        return s_fail(err, errlen,
+                      "refusing %s %s without a mesh secret: a peer on another machine needs "
+                      "--mesh-secret (or ARENA_MESH_SECRET), the same on every node",
+                      i < cfg->seeds.n ? "the seed" : "to advertise", ep);
+    }
     return 0;
 }
 

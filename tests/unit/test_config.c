@@ -273,8 +273,8 @@ static const setting_row_t s_settings[] = {
     {"http", "127.0.0.2:8080", "\"127.0.0.2:8080\"", "127.0.0.2|8080"},
     {"link", "[::1]:0", "\"[::1]:0\"", "::1|0"},
     {"mesh", "localhost:6000", "\"localhost:6000\"", "localhost|6000"},
-    {"advertise", "mesh.example.org:6000", "\"mesh.example.org:6000\"", "mesh.example.org:6000"},
-    {"seed", "10.0.0.1:5104", "[\"10.0.0.1:5104\"]", "10.0.0.1:5104"},
+    {"advertise", "localhost:6000", "\"localhost:6000\"", "localhost:6000"},
+    {"seed", "127.0.0.1:5104", "[\"127.0.0.1:5104\"]", "127.0.0.1:5104"},
     {"mesh-secret", "s3cret", "\"s3cret\"", "s3cret"},
     {"link-token", "tok=en", "\"tok=en\"", "tok=en"},
     {"link-origin", "https://arena.ai", "[\"https://arena.ai\"]", "https://arena.ai"},
@@ -461,7 +461,9 @@ static void test_precedence(void **state)
         {"max-body", "2048", "3k", "1m", "33554432", "2048", "3072", "1048576"},
         {"arena-origin", "\"https://f.example\"", "https://e.example", "https://g.example",
          "https://lmarena.ai", "https://f.example", "https://e.example", "https://g.example"},
-        {"seed", "[\"f1:1\", \"f2:2\"]", "e1:1,e2:2", "g1:1", "", "f1:1,f2:2", "e1:1,e2:2", "g1:1"},
+        {"seed", "[\"127.0.0.1:11\", \"127.0.0.1:12\"]", "127.0.0.1:21,127.0.0.1:22",
+         "127.0.0.1:31", "", "127.0.0.1:11,127.0.0.1:12", "127.0.0.1:21,127.0.0.1:22",
+         "127.0.0.1:31"},
         {"api-key", "[\"kf\"]", "ke1, ke2", "kg", "", "kf", "ke1,ke2", "kg"},
         {"dead-after", "7000", "8000", "9000", "5500", "7000", "8000", "9000"},
     };
@@ -498,26 +500,28 @@ static void test_precedence(void **state)
 static void test_repeatables_replace(void **state)
 {
     fx_t *fx = *state;
-    s_write("c.jsonc", "{ \"seed\": [\"a:1\", \"b:2\"], \"api_keys\": [\"k1\", \"k2\"],\n"
-                       "  \"link_origin\": \"https://one.example\" }");
+    s_write("c.jsonc",
+            "{ \"seed\": [\"127.0.0.1:1\", \"127.0.0.1:2\"], \"api_keys\": [\"k1\", \"k2\"],\n"
+            "  \"link_origin\": \"https://one.example\" }");
     assert_int_equal(s_loadv(fx, NULL, ARGS("--config=c.jsonc")), 0);
-    s_expect(fx, "seed", "a:1,b:2");
+    s_expect(fx, "seed", "127.0.0.1:1,127.0.0.1:2");
     s_expect(fx, "api-key", "k1,k2");
     s_expect(fx, "link-origin", "https://one.example");
 
     /* env replaces the file's list */
-    assert_int_equal(
-        s_loadv(fx, ENV("ARENA_SEED=c:3", "ARENA_API_KEYS=k3,k4"), ARGS("--config=c.jsonc")), 0);
-    s_expect(fx, "seed", "c:3");
+    assert_int_equal(s_loadv(fx, ENV("ARENA_SEED=127.0.0.1:3", "ARENA_API_KEYS=k3,k4"),
+                             ARGS("--config=c.jsonc")),
+                     0);
+    s_expect(fx, "seed", "127.0.0.1:3");
     s_expect(fx, "api-key", "k3,k4");
     s_expect(fx, "link-origin", "https://one.example");
 
     /* repeated flags accumulate with each other and replace env and file */
-    assert_int_equal(s_loadv(fx, ENV("ARENA_SEED=c:3"),
-                             ARGS("--config=c.jsonc", "--seed", "d:4", "--seed=e:5",
+    assert_int_equal(s_loadv(fx, ENV("ARENA_SEED=127.0.0.1:3"),
+                             ARGS("--config=c.jsonc", "--seed", "127.0.0.1:4", "--seed=127.0.0.1:5",
                                   "--link-origin", "http://localhost:8080")),
                      0);
-    s_expect(fx, "seed", "d:4,e:5");
+    s_expect(fx, "seed", "127.0.0.1:4,127.0.0.1:5");
     s_expect(fx, "api-key", "k1,k2");
     s_expect(fx, "link-origin", "http://localhost:8080");
 
@@ -533,11 +537,11 @@ static void test_env_comma_lists(void **state)
     assert_int_equal(s_loadv(fx,
                              ENV("ARENA_LINK_ORIGIN= https://a.example , ,"
                                  "https://b.example:8443,",
-                                 "ARENA_SEED=[::1]:7000,h:1", "ARENA_API_KEYS=only"),
+                                 "ARENA_SEED=[::1]:7000,localhost:1", "ARENA_API_KEYS=only"),
                              NULL),
                      0);
     s_expect(fx, "link-origin", "https://a.example,https://b.example:8443");
-    s_expect(fx, "seed", "[::1]:7000,h:1");
+    s_expect(fx, "seed", "[::1]:7000,localhost:1");
     s_expect(fx, "api-key", "only");
     /* an empty variable counts as unset */
     assert_int_equal(s_loadv(fx, ENV("ARENA_NAME=", "ARENA_QUEUE="), NULL), 0);
@@ -1053,6 +1057,20 @@ static void test_refusals(void **state)
         {{"--mesh=0.0.0.0:5104", "--mesh-secret", "s"}, NULL, 0, NULL},
         {{"--mesh=0.0.0.0:5104"}, "ARENA_MESH_SECRET=s", 0, NULL},
         {{"--link=0.0.0.0:5103"}, NULL, 0, NULL},
+        /* a seed or advertised address off this machine needs the secret too,
+           as the mesh will (one rule: protocol/hostport's loopback) */
+        {{"--seed=10.0.0.1:5104"},
+         NULL,
+         -1,
+         "refusing the seed 10.0.0.1:5104 without a mesh secret"},
+        {{"--seed=my_host:5104"}, NULL, -1, "--mesh-secret (or ARENA_MESH_SECRET)"},
+        {{"--seed=my_host:5104", "--mesh-secret=s"}, NULL, 0, NULL},
+        {{"--seed=127.0.0.1:5104", "--seed=localhost:1", "--seed=[::1]:2"}, NULL, 0, NULL},
+        {{NULL},
+         "ARENA_ADVERTISE=mesh.example.org:6000",
+         -1,
+         "refusing to advertise mesh.example.org:6000"},
+        {{"--advertise=mesh.example.org:6000"}, "ARENA_MESH_SECRET=s", 0, NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char *env[] = {(char *)rows[i].env, NULL};
