@@ -183,7 +183,8 @@ typedef struct _env_t env_t;
 typedef struct {
     int tab_jobs; /* 0: 4 */
     long long accept_ms, idle_ms, first_byte_ms;
-    size_t max_remote; /* 0 (and the times): the modules' defaults; first_byte_ms 0: none */
+    size_t max_remote;   /* 0 (and the times): the modules' defaults; first_byte_ms 0: none */
+    size_t max_messages; /* the node's --max-messages; 0: the default */
 } opts_t;
 
 /*  One node as node/node.c builds it, minus the dispatcher and HTTP. */
@@ -338,6 +339,8 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     assert_non_null(n->dispatch);
     remote_config_t rc = {.mesh = n->mesh, .dispatch = n->dispatch, .max_remote = o->max_remote};
     openai_limits_default(&rc.limits);
+    if (o->max_messages)
+        rc.limits.max_messages = o->max_messages;
     n->remote = remote_new(&rc);
     assert_non_null(n->remote);
 }
@@ -1216,6 +1219,36 @@ static void test_executor_bad_requests(void **state)
     assert_int_equal(c.fetches, 0);
     s_assert_stats(&env->b, 0, 0);
     assert_int_equal(s_peer_count(env, WIRE_FAIL, NULL), sizeof cases / sizeof cases[0]);
+}
+
+/*  A peer's request is held to this node's own limits (here --max-messages
+    3), not to the defaults: 4 messages fail as the HTTP front end would
+    refuse them, 3 run. */
+static void test_executor_own_limits(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){.max_messages = 3});
+    static const char four[] =
+        "{\"model\":\"" T_MODEL "\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+        "{\"role\":\"assistant\",\"content\":\"b\"},{\"role\":\"user\",\"content\":\"c\"},"
+        "{\"role\":\"user\",\"content\":\"d\"}]}";
+    s_peer_fwd(env, "lim-4", four, strlen(four));
+    assert_true(s_until(env, s_peer_final, "lim-4", T_WAIT_MS));
+    const wire_msg_t *f = s_peer_nth(env, WIRE_FAIL, "lim-4", 0);
+    assert_non_null(f);
+    assert_false(f->retryable);
+    assert_int_equal(f->status, 400);
+    if (!strstr(f->message, "messages"))
+        fail_msg("the refusal does not name messages: \"%s\"", f->message);
+    assert_int_equal(s_peer_count(env, WIRE_CHUNK, "lim-4"), 0);
+
+    static const char three[] =
+        "{\"model\":\"" T_MODEL "\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+        "{\"role\":\"assistant\",\"content\":\"b\"},{\"role\":\"user\",\"content\":\"c\"}]}";
+    s_peer_fwd(env, "lim-3", three, strlen(three));
+    assert_true(s_until(env, s_peer_final, "lim-3", T_WAIT_MS));
+    assert_int_equal(s_peer_count(env, WIRE_END, "lim-3"), 1);
+    assert_int_equal(s_peer_count(env, WIRE_FAIL, "lim-3"), 0);
 }
 
 /*  docs/mesh-protocol.md: "fail.msg is cleaned to valid UTF-8 without
@@ -2250,6 +2283,7 @@ int main(void)
         T(test_reject_state_applied),
         T(test_executor_fails),
         T(test_executor_bad_requests),
+        T(test_executor_own_limits),
         T(test_fail_message_has_no_control_characters),
         T(test_executor_duplicate_and_cancel),
         T(test_executor_duplicate_when_full),
