@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node/boundary.h"
 #include "protocol/alog.h"
 #include "protocol/arena_sources.h"
-#include "protocol/hostport.h"
 #include "protocol/uuid7.h"
 
 #define HTTP_STREAM_BLOCK (16 * 1024)
@@ -24,7 +24,6 @@
 #define HTTP_MAX_CITATIONS (64u * 1024)          /* citation text kept per answer */
 #define HTTP_KEY_DIGEST 32                       /* crypto_generichash bytes of a key */
 #define HTTP_BUSY_RETRY_MS 1000                  /* Retry-After of a 503 for load */
-#define HTTP_HOST_MAX 300                        /* longest Host header considered */
 /* connections MHD accepts beyond --max-connections, to answer them 503 */
 #define HTTP_SURPLUS(max) (16u + (unsigned)(max) / 16u)
 
@@ -388,23 +387,11 @@ static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error};
 
 /* ---- admission: everything decided on the headers alone ---- */
 
-/*  A credential a person or client may send: no control characters (a NUL
-    would end the string some other code compares). */
-static bool s_printable(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 /*  given[0..len) is one of the keys: digests compared, so neither the time
     nor the answer depends on where a wrong key differs or on its length. */
 static bool s_key_matches(const http_t *self, const char *given, size_t len)
 {
-    if (!s_printable(given, len))
+    if (!boundary_printable(given, len))
         return false;
     unsigned char d[HTTP_KEY_DIGEST];
     crypto_generichash(d, sizeof d, (const unsigned char *)given, len, NULL, 0);
@@ -424,9 +411,9 @@ static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_
                                       strlen(MHD_HTTP_HEADER_AUTHORIZATION), &h,
                                       &hlen) == MHD_YES &&
         h) {
-        if (hlen < 7 || strncasecmp(h, "Bearer ", 7) != 0)
-            return false;
-        return s_key_matches(self, h + 7, hlen - 7);
+        const char *key = NULL;
+        size_t klen = 0;
+        return boundary_bearer(h, hlen, &key, &klen) && s_key_matches(self, key, klen);
     }
     /* ?key= only where the table allows it (a link a person opens) */
     if (!route->query_key)
@@ -438,28 +425,6 @@ static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_
         !q)
         return false;
     return s_key_matches(self, q, qlen);
-}
-
-/*  host → its name and port (0 when absent); false when malformed. */
-static bool s_split_host(const char *host, char *name, size_t namelen, int *port)
-{
-    size_t n = strlen(host);
-    if (n == 0 || n >= namelen)
-        return false;
-    const char *end = host[0] == '[' ? strchr(host, ']') : host + strcspn(host, ":");
-    if (!end)
-        return false;
-    if (host[0] == '[')
-        end++;
-    memcpy(name, host, (size_t)(end - host));
-    name[end - host] = '\0';
-    *port = 0;
-    if (*end == '\0')
-        return true;
-    if (*end != ':')
-        return false;
-    *port = hostport_port(end + 1, strlen(end + 1));
-    return *port > 0;
 }
 
 /*  The address this connection was accepted on, as a Host names it
@@ -497,105 +462,20 @@ static bool s_local_name(struct MHD_Connection *conn, char *out, size_t outlen, 
     return true;
 }
 
-/*  Host is one of the node's own names: a configured --http-name (any port
-    unless it names one), or with this node's port: the bound address, the
-    address the connection came in on, and localhost / 127.0.0.1 / [::1]
-    when that is a loopback address. A request without Host (HTTP/1.0) comes
-    from no browser and passes. A DNS-rebinding page's requests carry the
-    attacker's name and are refused. */
+/*  Host is one of the node's names (boundary_host_ok). */
 static bool s_host_ok(http_t *self, struct MHD_Connection *conn, const char *host)
 {
-    if (!host)
-        return true;
-    char name[HTTP_HOST_MAX];
-    int port = 0;
-    if (!s_split_host(host, name, sizeof name, &port))
-        return false;
-    for (size_t i = 0; self->cfg.http_names && i < self->cfg.http_names->n; i++) {
-        char cname[HTTP_HOST_MAX];
-        int cport = 0;
-        if (s_split_host(self->cfg.http_names->items[i], cname, sizeof cname, &cport) &&
-            strcasecmp(cname, name) == 0 && (cport == 0 || cport == (port ? port : 80)))
-            return true;
-    }
-    if ((port ? port : 80) != self->port)
-        return false;
-    char bound[HTTP_HOST_MAX];
-    snprintf(bound, sizeof bound, strchr(self->cfg.host, ':') ? "[%s]" : "%s", self->cfg.host);
-    if (strcasecmp(name, bound) == 0)
-        return true;
     char local[INET6_ADDRSTRLEN + 2];
-    bool loopback = false;
-    if (!s_local_name(conn, local, sizeof local, &loopback))
-        return false;
-    if (strcasecmp(name, local) == 0)
-        return true;
-    return loopback && (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 ||
-                        strcmp(name, "[::1]") == 0);
+    boundary_where_t w = {
+        .port = self->port, .bound = self->cfg.host, .names = self->cfg.http_names};
+    if (host && s_local_name(conn, local, sizeof local, &w.local_loopback))
+        w.local = local;
+    return boundary_host_ok(&w, host);
 }
 
-/*  The CORS setting allows this Origin: a listed one, "*", or by default
-    any when the API needs a key (the key protects it) and none without. */
-static bool s_cors_allows(const http_t *self, const char *origin)
+static const char *s_header(struct MHD_Connection *conn, const char *name)
 {
-    const strlist_t *l = self->cfg.cors_origins;
-    if (!l || l->n == 0)
-        return self->n_keys > 0;
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->items[i], "*") == 0 || strcasecmp(l->items[i], origin) == 0)
-            return true;
-    return false;
-}
-
-/*  A page may change state here (POST …) only from the node's own origin or
-    one the CORS setting allows. Browsers send Origin on every such request,
-    and Sec-Fetch-Site too; a client that is no browser sends neither. */
-static bool s_origin_ok(const http_t *self, struct MHD_Connection *conn, const char *host)
-{
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
-    bool listed = origin && s_cors_allows(self, origin);
-    if (origin && !listed) {
-        char own[HTTP_HOST_MAX + 8];
-        snprintf(own, sizeof own, "http://%s", host ? host : "");
-        if (!host || strcasecmp(origin, own) != 0)
-            return false;
-    }
-    if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0 && !listed)
-        return false;
-    return true;
-}
-
-/*  The userscript holds the link token: a page may not include it as a
-    script (or worker, style …) nor fetch it from another site; a person
-    opening the link (a navigation, from anywhere) or a userscript manager
-    (no Sec-Fetch-Site, or "none") gets it. */
-static bool s_userscript_fetch_ok(struct MHD_Connection *conn)
-{
-    const char *dest = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Dest");
-    const char *mode = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Mode");
-    const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
-    if (dest && strcmp(dest, "document") != 0 && strcmp(dest, "empty") != 0)
-        return false;
-    if (!site || strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0)
-        return true;
-    return mode && strcmp(mode, "navigate") == 0 && dest && strcmp(dest, "document") == 0;
-}
-
-/*  Content-Type is application/json (parameters such as charset allowed):
-    a page can send text/plain or form bodies without CORS, never JSON. */
-static bool s_json_type(struct MHD_Connection *conn)
-{
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    static const char want[] = "application/json";
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
-        return false;
-    char c = ct[sizeof want - 1];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
 static bool s_state_changing(const char *method)
@@ -651,16 +531,20 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     case ROUTES_OK:
         break;
     }
-    if (s_state_changing(method) && !s_origin_ok(self, conn, host))
+    if (s_state_changing(method) &&
+        !boundary_origin_ok(self->cfg.cors_origins, self->n_keys > 0, host,
+                            s_header(conn, "Origin"), s_header(conn, "Sec-Fetch-Site")))
         return s_refuse(conn, "origin_not_allowed", 403, 0,
                         "requests from this web origin are not allowed (see --cors-origin)");
-    if (route->id == ROUTE_USERSCRIPT && !s_userscript_fetch_ok(conn))
+    if (route->id == ROUTE_USERSCRIPT &&
+        !boundary_userscript_ok(s_header(conn, "Sec-Fetch-Dest"), s_header(conn, "Sec-Fetch-Mode"),
+                                s_header(conn, "Sec-Fetch-Site")))
         return s_refuse(conn, "origin_not_allowed", 403, 0,
                         "the userscript is installed by opening its link, not loaded by a page");
     if (route->auth && !s_authorized(self, conn, route))
         return s_refuse(conn, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
-    if (route->json_body && !s_json_type(conn))
+    if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
         return s_refuse(conn, "unsupported_media_type", 415, 0,
                         "send the body as JSON with Content-Type: application/json");
     size_t body = 0;
