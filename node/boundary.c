@@ -96,7 +96,11 @@ bool boundary_userscript_ok(const char *dest, const char *mode, const char *site
         return false;
     if (!site || strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0)
         return true;
-    return mode && strcmp(mode, "navigate") == 0 && dest && strcmp(dest, "document") == 0;
+    if (mode && strcmp(mode, "navigate") == 0)
+        return dest && strcmp(dest, "document") == 0;
+    /* a cors fetch is readable only with a CORS header, which it never gets;
+       a userscript manager's own request may look like one */
+    return mode && strcmp(mode, "cors") == 0 && (!dest || strcmp(dest, "empty") == 0);
 }
 
 bool boundary_json_type(const char *ct)

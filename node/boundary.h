@@ -48,8 +48,11 @@ bool boundary_origin_ok(const strlist_t *cors, bool keys, const char *host, cons
 
 /*  The userscript (it holds the link token) may be served to this fetch:
     Sec-Fetch-Dest absent, "document" or "empty"; and Sec-Fetch-Site absent,
-    "none" or "same-origin", or a navigation to a document (a person
-    following a link: the linking page cannot read it). */
+    "none" or "same-origin", or else a navigation to a document (a person
+    following a link: the linking page cannot read it) or a cors-mode fetch
+    (unreadable without a CORS header, which the userscript never has; a
+    userscript manager's own request may be one). Never as a script, worker,
+    style …, nor a no-cors load from another site. */
 bool boundary_userscript_ok(const char *dest, const char *mode, const char *site);
 
 /*  Content-Type is application/json, parameters allowed. */

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -94,11 +95,9 @@ static void s_release_body(req_t *req)
 
 static void s_req_unref(req_t *req)
 {
-    if (req->refs == 1)
-        s_release_body(req);
     if (--req->refs > 0)
         return;
-    abuf_free(&req->body);
+    s_release_body(req);
     abuf_free(&req->out);
     abuf_free(&req->content);
     abuf_free(&req->reasoning);
@@ -382,8 +381,6 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
 }
 
 static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error};
-
-/* ---- routing ---- */
 
 /* ---- admission: everything decided on the headers alone ---- */
 
