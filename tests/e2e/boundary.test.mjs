@@ -53,7 +53,8 @@ async function startEvil(nodeURL) {
     return {server, port: server.address().port};
 }
 
-e2eTest('a page on another origin cannot run a prompt nor take the link token', {world: {chromiumArgs: RESOLVE}},
+e2eTest(
+    'a page on another origin cannot run a prompt nor take the link token', {world: {chromiumArgs: RESOLVE}},
     async (t, w) => {
         await w.connectTab(); // a prompt the node accepted would reach the fake LMArena
         const evil = await startEvil(w.node.baseURL);
@@ -77,11 +78,13 @@ e2eTest('a page on another origin cannot run a prompt nor take the link token', 
         const reqs = await w.fake.requests();
         assert.equal(reqs.length, 0, `the fake LMArena saw ${reqs.length} request(s) from the page`);
         // the node itself still serves its own clients
-        const ok = await w.client().chat.completions.create({model: 'fake-chat', messages: [{role: 'user', content: 'Hi'}]});
+        const ok =
+            await w.client().chat.completions.create({model: 'fake-chat', messages: [{role: 'user', content: 'Hi'}]});
         assert.equal(ok.choices.length, 1);
     });
 
-e2eTest('DNS rebinding: a page under its own name reaching the node is refused', {world: {chromiumArgs: RESOLVE}},
+e2eTest(
+    'DNS rebinding: a page under its own name reaching the node is refused', {world: {chromiumArgs: RESOLVE}},
     async (t, w) => {
         // The attacker's name now resolves to 127.0.0.1 and the page, on the
         // node's port, is same-origin with the node under that name.
@@ -95,7 +98,8 @@ e2eTest('DNS rebinding: a page under its own name reaching the node is refused',
                 out[path] = {status: r.status, text: await r.text()};
             }
             const post = await fetch('/v1/chat/completions', {
-                method: 'POST', headers: {'Content-Type': 'application/json'},
+                method: 'POST',
+                headers: {'Content-Type': 'application/json'},
                 body: JSON.stringify({model: 'fake-chat', messages: [{role: 'user', content: 'rebound'}]}),
             });
             out.post = {status: post.status, text: await post.text()};

@@ -98,7 +98,8 @@ async function pump(conn, bytes, deadline) {
     return sent;
 }
 
-arenaTest('unauthenticated 32 MiB bodies: 401 on the headers, the node\'s memory stays flat', {timeout: 120000},
+arenaTest(
+    'unauthenticated 32 MiB bodies: 401 on the headers, the node\'s memory stays flat', {timeout: 120000},
     async (t, arena) => {
         const N = 24;
         const BODY = 32 * MiB; // the default --max-body: admitted by size
@@ -106,8 +107,9 @@ arenaTest('unauthenticated 32 MiB bodies: 401 on the headers, the node\'s memory
         const before = rssBytes(node.pid);
         const conns = await Promise.all(Array.from({length: N}, () => dial(node.http.port)));
         for (const c of conns) {
-            c.sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${node.http.port}\r\n` +
-                         `Content-Type: application/json\r\nContent-Length: ${BODY}\r\n\r\n`);
+            c.sock.write(
+                `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${node.http.port}\r\n` +
+                `Content-Type: application/json\r\nContent-Length: ${BODY}\r\n\r\n`);
         }
         // The answer comes before any body byte is sent.
         const early = await Promise.all(conns.map((c) => answered(c, 3000)));
@@ -117,9 +119,11 @@ arenaTest('unauthenticated 32 MiB bodies: 401 on the headers, the node\'s memory
         const peak = Math.max(rssBytes(node.pid), rssBytes(node.pid));
         for (const c of conns) c.sock.destroy();
         const grown = peak - before;
-        t.diagnostic(`RSS before ${(before / MiB).toFixed(1)} MiB, with ${N} uploads ${(peak / MiB).toFixed(1)} MiB; ` +
-                     `body bytes written ${(sent.reduce((a, b) => a + b, 0) / MiB).toFixed(0)} MiB`);
-        assert.ok(grown < 48 * MiB, `the node grew by ${(grown / MiB).toFixed(1)} MiB for ${N} unauthenticated uploads`);
+        t.diagnostic(
+            `RSS before ${(before / MiB).toFixed(1)} MiB, with ${N} uploads ${(peak / MiB).toFixed(1)} MiB; ` +
+            `body bytes written ${(sent.reduce((a, b) => a + b, 0) / MiB).toFixed(0)} MiB`);
+        assert.ok(
+            grown < 48 * MiB, `the node grew by ${(grown / MiB).toFixed(1)} MiB for ${N} unauthenticated uploads`);
         assert.deepEqual(early, Array(N).fill(401), 'every client got 401 before sending its body');
         for (const c of conns) assert.match(c.data, /"code":"invalid_api_key"/);
         const health = await http(node, 'GET', '/health');
@@ -156,7 +160,8 @@ arenaTest('a web page cannot use a keyless node: no-cors POST, foreign Host, scr
     const rebound = await dial(node.http.port);
     rebound.sock.write(`GET /userscript.user.js HTTP/1.1\r\nHost: rebind.test:${node.http.port}\r\n\r\n`);
     assert.equal(await answered(rebound, 5000), 421, rebound.data);
-    await waitFor(() => rebound.closed || /\r\n\r\n\{.*\}$/s.test(rebound.data), {timeoutMs: 5000, what: 'the whole answer'});
+    await waitFor(
+        () => rebound.closed || /\r\n\r\n\{.*\}$/s.test(rebound.data), {timeoutMs: 5000, what: 'the whole answer'});
     rebound.sock.destroy();
     assert.match(rebound.data, /"code":"misdirected_request"/);
     assert.ok(!rebound.data.includes(LINK_TOKEN), 'no token under a foreign Host');
@@ -201,7 +206,8 @@ arenaTest('past --max-connections a new client gets a quick 503, then service re
         assert.match(c.data, /\r\nRetry-After: 1\r\n/i);
     }
     for (const c of held) c.sock.destroy();
-    await waitFor(async () => (await http(node, 'GET', '/health', {timeoutMs: 2000})).status === 200,
+    await waitFor(
+        async () => (await http(node, 'GET', '/health', {timeoutMs: 2000})).status === 200,
         {timeoutMs: 5000, intervalMs: 50, what: 'service after the connections closed'});
 });
 
@@ -218,19 +224,21 @@ arenaTest('client aborts are logged at debug, never as warnings', async (t, aren
     const before = link.poll().length;
     const ac2 = new AbortController();
     const pending = sdk.chat.completions.create(ask('fake-chat', fake('stall'), {stream: true}), {signal: ac2.signal})
-        .catch((e) => e);
+                        .catch((e) => e);
     await link.waitForEvent((ev) => ev.ev === 'fetch', 3000, {after: before});
     ac2.abort();
     await withTimeout(pending, 3000, 'the aborted request');
     await link.waitForEvent((ev) => ev.ev === 'abort', 3000, {after: before});
     // and a raw client that leaves in the middle of its upload
     const c = await dial(node.http.port);
-    c.sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${node.http.port}\r\n` +
-                 'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":');
+    c.sock.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${node.http.port}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":');
     c.sock.destroy();
     // MHD reports it ("closed by remote side with incomplete request"): at debug
-    await waitFor(() => /closed by remote side/.test(node.proc.err.text), {timeoutMs: 5000, intervalMs: 50,
-        what: 'the node to log the upload the client left'});
+    await waitFor(
+        () => /closed by remote side/.test(node.proc.err.text),
+        {timeoutMs: 5000, intervalMs: 50, what: 'the node to log the upload the client left'});
     const ok = await sdk.chat.completions.create(ask('fake-chat', 'Hi'));
     assert.equal(ok.choices.length, 1);
     const warnings = node.proc.err.text.split('\n').filter((l) => /^W: .*http: /.test(l));
