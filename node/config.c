@@ -59,6 +59,8 @@ typedef enum {
     S_CHECK_MODE,     /* an LMArena mode token: [a-z0-9-], under ARENA_MODE_MAX */
     S_CHECK_ONOFF,    /* "on" or "off" */
     S_CHECK_WINDOW,   /* COUNT/SECONDS, both positive */
+    S_CHECK_HTTPNAME, /* a host name the HTTP front end answers to: HOST or HOST:PORT */
+    S_CHECK_CORS,     /* an origin as S_CHECK_ORIGIN, or "*" */
 } s_check_t;
 
 typedef enum {
@@ -76,6 +78,9 @@ typedef enum {
     OPT_ARENA_ORIGIN,
     OPT_API_KEY,
     OPT_ALLOW_ANONYMOUS,
+    OPT_HTTP_NAME, /* the browser boundary (docs/operations.md, "Security") */
+    OPT_CORS_ORIGIN,
+    OPT_BODY_BUDGET,
     OPT_LOG_LEVEL,
     OPT_VERSION,
     OPT_HELP,
@@ -181,6 +186,17 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_ALLOW_ANONYMOUS] = {"allow-anonymous", "ARENA_ALLOW_ANONYMOUS", "allow_anonymous", NULL,
                              S_BOOL, S_CHECK_NONE, 0, 0, false, S_OFF(allow_anonymous), 0, NULL,
                              "allow a non-loopback --http with no API key", "off", NULL},
+    [OPT_HTTP_NAME] = {"http-name", "ARENA_HTTP_NAME", "http_name", "http_names", S_LIST,
+                       S_CHECK_HTTPNAME, 1, HOSTPORT_MAX, false, S_OFF(http_names), 0, "NAME",
+                       "another Host the API answers to (NAME or NAME:PORT); repeatable", NULL,
+                       NULL},
+    [OPT_CORS_ORIGIN] = {"cors-origin", "ARENA_CORS_ORIGIN", "cors_origin", "cors_origins", S_LIST,
+                         S_CHECK_CORS, 1, 255, false, S_OFF(cors_origins), 0, "ORIGIN",
+                         "web origin allowed to call the API, * for any; repeatable", NULL, NULL},
+    [OPT_BODY_BUDGET] = {"body-budget", "ARENA_BODY_BUDGET", "body_budget", NULL, S_SIZE,
+                         S_CHECK_NONE, 1024, 64LL * 1024 * 1024 * 1024, false, S_OFF(body_budget),
+                         0, "BYTES", "request body bytes all clients may have in flight at once",
+                         "64m", "bytes"},
     [OPT_LOG_LEVEL] = {"log-level", "ARENA_LOG_LEVEL", "log_level", NULL, S_LEVEL, S_CHECK_NONE, 0,
                        0, false, S_OFF(log_level), 0, "LEVEL", "error|warn|info|debug", "info",
                        NULL},
@@ -293,6 +309,7 @@ static const char *const s_shown[OPT__COUNT] = {
     [OPT_ADVERTISE] = "from --mesh", [OPT_SEED] = "none",
     [OPT_MESH_SECRET] = "none",      [OPT_LINK_TOKEN] = "generated once, kept in DATA",
     [OPT_LINK_ORIGIN] = "none",      [OPT_API_KEY] = "none",
+    [OPT_HTTP_NAME] = "none",        [OPT_CORS_ORIGIN] = "any with --api-key, else none",
     [OPT_MODEL_ALIAS] = "none",      [OPT_MODEL_ALLOW] = "all",
 };
 
@@ -467,6 +484,19 @@ static int s_origin_ok(const char *s)
     return *end == '\0' || (*end == ':' && hostport_port(end + 1, strlen(end + 1)) > 0);
 }
 
+/*  NAME or NAME:PORT ([IPv6] or [IPv6]:PORT), as a Host header has it. */
+static int s_http_name_ok(const char *s)
+{
+    const char *end = s[0] == '[' ? strchr(s, ']') : s + strcspn(s, ":");
+    if (!end)
+        return 0;
+    if (s[0] == '[')
+        end++;
+    if (!hostport_host_valid(s, (size_t)(end - s)))
+        return 0;
+    return *end == '\0' || (*end == ':' && hostport_port(end + 1, strlen(end + 1)) > 0);
+}
+
 /*  Checks one text value against its option; fills err naming `who`. */
 static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *err, size_t errlen)
 {
@@ -482,6 +512,13 @@ static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *
         if (o->check == S_CHECK_WORD && c == ' ')
             return s_fail(err, errlen, "%s: must not contain spaces", who);
     }
+    if (o->check == S_CHECK_CORS && strcmp(v, "*") != 0 && !s_origin_ok(v))
+        return s_fail(err, errlen,
+                      "%s: expected * or an origin like https://host[:port] (no path), got \"%s\"",
+                      who, shown);
+    if (o->check == S_CHECK_HTTPNAME && !s_http_name_ok(v))
+        return s_fail(err, errlen, "%s: expected a host name NAME or NAME:PORT, got \"%s\"", who,
+                      shown);
     if (o->check == S_CHECK_ORIGIN && !s_origin_ok(v))
         return s_fail(err, errlen,
                       "%s: expected an origin like https://host[:port] (no path), got \"%s\"", who,
@@ -981,6 +1018,11 @@ static int s_validate(const config_t *cfg, char *err, size_t errlen)
 {
     if (s_check_relations(cfg, err, errlen) != 0)
         return -1;
+    if (cfg->body_budget < cfg->max_body)
+        return s_fail(err, errlen,
+                      "--body-budget (%zu bytes) must be at least --max-body (%zu bytes): one "
+                      "largest request must fit",
+                      cfg->body_budget, cfg->max_body);
     char addr[300];
     if (!hostport_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->allow_anonymous) {
         hostport_format(addr, sizeof addr, cfg->http_host, cfg->http_port);
@@ -1079,6 +1121,8 @@ void config_free(config_t *cfg)
     s_list_clear(&cfg->seeds);
     s_list_clear(&cfg->link_origins);
     s_list_clear(&cfg->api_keys);
+    s_list_clear(&cfg->http_names);
+    s_list_clear(&cfg->cors_origins);
     s_list_clear(&cfg->model_aliases);
     s_list_clear(&cfg->model_allow);
     memset(cfg, 0, sizeof *cfg);

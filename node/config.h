@@ -41,6 +41,10 @@ typedef struct {
     char *arena_origin;
     strlist_t api_keys;
     bool allow_anonymous;
+    /* the browser boundary (docs/operations.md, "Security") */
+    strlist_t http_names;   /* Host names the API answers to beside its own address */
+    strlist_t cors_origins; /* web origins allowed to call it ("*": any); empty: the default */
+    size_t body_budget;     /* request body bytes in flight, node-wide */
     alog_level_t log_level;
 
     /* tuning extensions (flags --tab-jobs, --queue, …) */

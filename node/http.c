@@ -4,15 +4,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "node/boundary.h"
 #include "protocol/alog.h"
 #include "protocol/arena_sources.h"
 #include "protocol/uuid7.h"
@@ -20,6 +23,10 @@
 #define HTTP_STREAM_BLOCK (16 * 1024)
 #define HTTP_MAX_PENDING_OUT (32u * 1024 * 1024) /* unsent stream bytes per client */
 #define HTTP_MAX_CITATIONS (64u * 1024)          /* citation text kept per answer */
+#define HTTP_KEY_DIGEST 32                       /* crypto_generichash bytes of a key */
+#define HTTP_BUSY_RETRY_MS 1000                  /* Retry-After of a 503 for load */
+/* connections MHD accepts beyond --max-connections, to answer them 503 */
+#define HTTP_SURPLUS(max) (16u + (unsigned)(max) / 16u)
 
 typedef enum {
     REQ_NEW,    /* headers seen, body arriving */
@@ -38,8 +45,10 @@ struct _req_t {
     int refs;           /* the connection, and a streaming response */
     req_state_t state;
     bool suspended;
-    bool is_chat;
-    abuf_t body;
+    const route_t *route; /* set when the request is admitted */
+    abuf_t body;          /* only for a route with a JSON body */
+    size_t body_seen;     /* body bytes received */
+    size_t reserved;      /* bytes of the node's body budget held */
     bool body_too_large;
     job_t *job;
     bool stream, include_usage, first_sent, finished;
@@ -61,19 +70,34 @@ struct _http_t {
     int port;
     req_t *active;
     size_t n_active;
-    bool kick;      /* a connection was resumed: MHD must run */
-    int soon_timer; /* zloop timer id of a pending re-run, or -1 */
+    bool kick;                                     /* a connection was resumed: MHD must run */
+    int soon_timer;                                /* zloop timer id of a pending re-run, or -1 */
+    unsigned char (*key_digests)[HTTP_KEY_DIGEST]; /* of cfg.api_keys */
+    size_t n_keys;
+    size_t body_budget, body_inflight; /* bytes */
+    size_t n_conns;                    /* open connections (MHD's limit is higher) */
+    bool quiet_close;                  /* the next MHD log line is a close we asked for: debug */
 };
+
+/*  The socket context of a connection accepted over --max-connections. */
+static char s_over_limit;
 
 static const job_sink_t s_job_sink;
 
 /* ---- request lifetime ---- */
 
+static void s_release_body(req_t *req)
+{
+    req->http->body_inflight -= req->reserved;
+    req->reserved = 0;
+    abuf_free(&req->body);
+}
+
 static void s_req_unref(req_t *req)
 {
     if (--req->refs > 0)
         return;
-    abuf_free(&req->body);
+    s_release_body(req);
     abuf_free(&req->out);
     abuf_free(&req->content);
     abuf_free(&req->reasoning);
@@ -144,6 +168,48 @@ static enum MHD_Result s_queue_buf(struct MHD_Connection *conn, int status, cons
     return rc;
 }
 
+/*  A refusal on the headers alone: the body (if any) is never read, so the
+    connection closes after the answer. status overrides the code's own. */
+static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, int status,
+                                long long retry_after_ms, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, int status,
+                                long long retry_after_ms, const char *fmt, ...)
+{
+    openai_error_t err;
+    openai_error_set(&err, code, NULL, NULL);
+    if (status) {
+        err.status = status;
+        err.type = "invalid_request_error";
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    abuf_t b = ABUF_INIT;
+    if (openai_render_error(&b, &err) < 0) {
+        abuf_free(&b);
+        return MHD_NO;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    abuf_free(&b);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (retry_after_ms > 0) {
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (retry_after_ms + 999) / 1000);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+        snprintf(v, sizeof v, "%lld", retry_after_ms);
+        MHD_add_response_header(resp, "retry-after-ms", v);
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)err.status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static enum MHD_Result s_queue_error(struct MHD_Connection *conn, const openai_error_t *err,
                                      long long retry_after_ms)
 {
@@ -172,8 +238,10 @@ static ssize_t s_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     req_t *req = cls;
-    if (req->state == REQ_GONE)
+    if (req->state == REQ_GONE) {
+        req->http->quiet_close = true; /* the client left: MHD's "error" is routine */
         return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     if (req->out.len > 0) {
         size_t n = req->out.len < max ? req->out.len : max;
         memcpy(buf, req->out.data, n);
@@ -314,29 +382,212 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
 
 static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error};
 
-/* ---- routing ---- */
+/* ---- admission: everything decided on the headers alone ---- */
 
-static bool s_authorized(http_t *self, struct MHD_Connection *conn)
+/*  given[0..len) is one of the keys: digests compared, so neither the time
+    nor the answer depends on where a wrong key differs or on its length. */
+static bool s_key_matches(const http_t *self, const char *given, size_t len)
 {
-    const strlist_t *keys = self->cfg.api_keys;
-    if (!keys || keys->n == 0)
-        return true;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    const char *given = NULL;
-    if (h && strncasecmp(h, "Bearer ", 7) == 0)
-        given = h + 7;
-    if (!given)
-        given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
-    if (!given)
+    if (!boundary_printable(given, len))
         return false;
-    size_t glen = strlen(given);
-    bool ok = false;
-    for (size_t i = 0; i < keys->n; i++) {
-        size_t klen = strlen(keys->items[i]);
-        if (klen == glen && sodium_memcmp(keys->items[i], given, klen) == 0)
-            ok = true;
+    unsigned char d[HTTP_KEY_DIGEST];
+    crypto_generichash(d, sizeof d, (const unsigned char *)given, len, NULL, 0);
+    int hits = 0;
+    for (size_t i = 0; i < self->n_keys; i++)
+        hits |= sodium_memcmp(d, self->key_digests[i], sizeof d) == 0;
+    return hits != 0;
+}
+
+static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_t *route)
+{
+    if (self->n_keys == 0)
+        return true;
+    const char *h = NULL;
+    size_t hlen = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &h,
+                                      &hlen) == MHD_YES &&
+        h) {
+        const char *key = NULL;
+        size_t klen = 0;
+        return boundary_bearer(h, hlen, &key, &klen) && s_key_matches(self, key, klen);
     }
-    return ok;
+    /* ?key= only where the table allows it (a link a person opens) */
+    if (!route->query_key)
+        return false;
+    const char *q = NULL;
+    size_t qlen = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "key", 3, &q, &qlen) !=
+            MHD_YES ||
+        !q)
+        return false;
+    return s_key_matches(self, q, qlen);
+}
+
+/*  The address this connection was accepted on, as a Host names it
+    ("127.0.0.1", "[::1]"), and whether it is a loopback address. */
+static bool s_local_name(struct MHD_Connection *conn, char *out, size_t outlen, bool *loopback)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &sl) != 0)
+        return false;
+    char a[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+            struct in_addr v4;
+            memcpy(&v4, &v6->sin6_addr.s6_addr[12], 4);
+            inet_ntop(AF_INET, &v4, a, sizeof a);
+            *loopback = v6->sin6_addr.s6_addr[12] == 127;
+            snprintf(out, outlen, "%s", a);
+        } else {
+            inet_ntop(AF_INET6, &v6->sin6_addr, a, sizeof a);
+            *loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+            snprintf(out, outlen, "[%s]", a);
+        }
+        return true;
+    }
+    if (ss.ss_family != AF_INET)
+        return false;
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &v4->sin_addr, a, sizeof a);
+    *loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    snprintf(out, outlen, "%s", a);
+    return true;
+}
+
+/*  Host is one of the node's names (boundary_host_ok). */
+static bool s_host_ok(http_t *self, struct MHD_Connection *conn, const char *host)
+{
+    char local[INET6_ADDRSTRLEN + 2];
+    boundary_where_t w = {
+        .port = self->port, .bound = self->cfg.host, .names = self->cfg.http_names};
+    if (host && s_local_name(conn, local, sizeof local, &w.local_loopback))
+        w.local = local;
+    return boundary_host_ok(&w, host);
+}
+
+static const char *s_header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static bool s_state_changing(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+/*  Bytes of body announced by Content-Length (0 when none), or *chunked
+    when its size is unknown. false when Content-Length is malformed. */
+static bool s_announced_body(struct MHD_Connection *conn, size_t *bytes, bool *chunked)
+{
+    *bytes = 0;
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    *chunked = te && strcasecmp(te, "identity") != 0;
+    if (*chunked)
+        return true;
+    if (!cl)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(cl, &end, 10);
+    if (errno || end == cl || *end || cl[0] == '-')
+        return false;
+    *bytes = v > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)v;
+    return true;
+}
+
+/*  The first call of a request (headers only): admits it, or queues the
+    refusal, and the connection closes without its body being read. */
+static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const char *method)
+{
+    struct MHD_Connection *conn = req->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->state = REQ_SENT; /* unless admitted below */
+    if (ci && ci->socket_context == &s_over_limit)
+        return s_refuse(conn, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
+                        "too many connections (more than --max-connections %d): try again",
+                        self->cfg.max_connections);
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!s_host_ok(self, conn, host))
+        return s_refuse(conn, "misdirected_request", 421, 0,
+                        "this node does not answer to the Host \"%.100s\" (see --http-name)", host);
+    const route_t *route = NULL;
+    switch (routes_resolve(method, url, &route)) {
+    case ROUTES_NOT_FOUND:
+        return s_refuse(conn, "not_found", 0, 0, "no route %s %.200s", method, url);
+    case ROUTES_BAD_METHOD:
+        return s_refuse(conn, "method_not_allowed", 0, 0, "use %s on %s", route->method,
+                        route->id == ROUTE_CHAT ? route->path : "this path");
+    case ROUTES_OK:
+        break;
+    }
+    if (s_state_changing(method) &&
+        !boundary_origin_ok(self->cfg.cors_origins, self->n_keys > 0, host,
+                            s_header(conn, "Origin"), s_header(conn, "Sec-Fetch-Site")))
+        return s_refuse(conn, "origin_not_allowed", 403, 0,
+                        "requests from this web origin are not allowed (see --cors-origin)");
+    if (route->id == ROUTE_USERSCRIPT &&
+        !boundary_userscript_ok(s_header(conn, "Sec-Fetch-Dest"), s_header(conn, "Sec-Fetch-Mode"),
+                                s_header(conn, "Sec-Fetch-Site")))
+        return s_refuse(conn, "origin_not_allowed", 403, 0,
+                        "the userscript is installed by opening its link, not loaded by a page");
+    if (route->auth && !s_authorized(self, conn, route))
+        return s_refuse(conn, "invalid_api_key", 0, 0,
+                        "missing or wrong API key (Authorization: Bearer KEY)");
+    if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
+        return s_refuse(conn, "unsupported_media_type", 415, 0,
+                        "send the body as JSON with Content-Type: application/json");
+    size_t body = 0;
+    bool chunked = false;
+    if (!s_announced_body(conn, &body, &chunked))
+        return s_refuse(conn, "invalid_request", 0, 0, "malformed Content-Length");
+    if (body > self->cfg.max_body)
+        return s_refuse(conn, "request_too_large", 0, 0,
+                        "request body exceeds the limit of %zu bytes", self->cfg.max_body);
+    size_t need = chunked ? self->cfg.max_body : body; /* chunked: as large as allowed */
+    if (!route->json_body)
+        need = 0; /* read and dropped, never kept */
+    if (need > self->body_budget - self->body_inflight) {
+        alog_warn_rl("http: request bodies in flight at the budget (%zu bytes): 503",
+                     self->body_budget);
+        return s_refuse(conn, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
+                        "the node is receiving too many request bodies: try again");
+    }
+    self->body_inflight += need;
+    req->reserved = need;
+    req->route = route;
+    req->body.max = self->cfg.max_body;
+    req->state = REQ_NEW;
+    return MHD_YES;
+}
+
+/*  The userscript holds the link token. Served as text/plain with nosniff,
+    a browser refuses to run it as a page's <script> (and s_admit refuses
+    such fetches before); Cross-Origin-Resource-Policy keeps it out of other
+    origins' no-cors loads; never a CORS header. Userscript managers install
+    it by its .user.js name, whatever its type. */
+static enum MHD_Result s_queue_userscript(struct MHD_Connection *conn, int status, const abuf_t *b)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; sandbox");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return rc;
 }
 
 static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn, route_id_t route)
@@ -344,7 +595,9 @@ static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn,
     abuf_t b = ABUF_INIT;
     const char *ctype = "application/json";
     int status = self->cfg.render(self->cfg.arg, route, &b, &ctype);
-    enum MHD_Result rc = s_queue_buf(conn, status, ctype, b.data ? b.data : "", b.len, 0);
+    enum MHD_Result rc = route == ROUTE_USERSCRIPT
+                             ? s_queue_userscript(conn, status, &b)
+                             : s_queue_buf(conn, status, ctype, b.data ? b.data : "", b.len, 0);
     abuf_free(&b);
     return rc;
 }
@@ -358,10 +611,11 @@ static enum MHD_Result s_start_chat(http_t *self, req_t *req)
                          "request body exceeds the limit of %zu bytes", self->cfg.max_body);
         return s_queue_error(req->conn, &err, 0);
     }
-    if (openai_request_parse(req->body.data ? req->body.data : "", req->body.len, &self->cfg.limits,
-                             &oreq, &err) < 0)
+    int parsed = openai_request_parse(req->body.data ? req->body.data : "", req->body.len,
+                                      &self->cfg.limits, &oreq, &err);
+    s_release_body(req); /* its budget is free for others now */
+    if (parsed < 0)
         return s_queue_error(req->conn, &err, 0);
-    abuf_free(&req->body);
     req->stream = oreq->stream;
     req->include_usage = oreq->include_usage;
     req->model = strdup(oreq->model);
@@ -391,33 +645,6 @@ static enum MHD_Result s_queue_ready(req_t *req)
                        req->out.data ? req->out.data : "", req->out.len, req->retry_after_ms);
 }
 
-static enum MHD_Result s_route(http_t *self, req_t *req, const char *url, const char *method)
-{
-    struct MHD_Connection *conn = req->conn;
-    const route_t *route = NULL;
-    switch (routes_resolve(method, url, &route)) {
-    case ROUTES_NOT_FOUND: {
-        openai_error_t err;
-        openai_error_set(&err, "not_found", NULL, "no route %s %.200s", method, url);
-        return s_queue_error(conn, &err, 0);
-    }
-    case ROUTES_BAD_METHOD: {
-        openai_error_t err;
-        openai_error_set(&err, "method_not_allowed", NULL, "use %s on %s", route->method,
-                         route->id == ROUTE_CHAT ? route->path : "this path");
-        return s_queue_error(conn, &err, 0);
-    }
-    case ROUTES_OK:
-        break;
-    }
-    if (route->auth && !s_authorized(self, conn))
-        return s_queue_error_code(conn, "invalid_api_key",
-                                  "missing or wrong API key (Authorization: Bearer KEY)");
-    if (route->id == ROUTE_CHAT)
-        return s_start_chat(self, req);
-    return s_render_route(self, conn, route->id);
-}
-
 static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
@@ -432,35 +659,41 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         req->http = self;
         req->conn = conn;
         req->refs = 1;
-        req->body.max = self->cfg.max_body;
         *con_cls = req;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > self->cfg.max_body)
-            req->body_too_large = true;
-        return MHD_YES;
+        return s_admit(self, req, url, method);
     }
     if (*upload_data_size) {
-        if (!req->body_too_large && abuf_append(&req->body, upload_data, *upload_data_size) < 0) {
-            req->body_too_large = true;
-            abuf_free(&req->body);
-        }
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (req->state != REQ_NEW)
+            return MHD_YES; /* refused already: nothing is kept */
+        req->body_seen += n;
+        if (req->body_seen > self->cfg.max_body) {
+            req->body_too_large = true; /* chunked past the limit */
+            abuf_free(&req->body);
+        } else if (req->route->json_body && abuf_append(&req->body, upload_data, n) < 0) {
+            return MHD_NO; /* out of memory */
+        }
         return MHD_YES;
     }
     switch (req->state) {
     case REQ_NEW:
-        /* chat reports a body too large itself, after its method and key checks */
-        if (req->body_too_large && strcmp(url, routes_get(ROUTE_CHAT)->path) != 0)
+        if (req->body_too_large) {
+            req->state = REQ_SENT;
             return s_queue_error_code(conn, "request_too_large", "request body too large");
-        {
-            enum MHD_Result rc = s_route(self, req, url, method);
+        }
+        if (req->route->id == ROUTE_CHAT) {
+            enum MHD_Result rc = s_start_chat(self, req);
             if (req->state == REQ_READY) /* ended before returning (e.g. 404 model) */
                 return s_queue_ready(req);
             return rc;
         }
+        req->state = REQ_SENT;
+        return s_render_route(self, conn, req->route->id);
     case REQ_READY:
         return s_queue_ready(req);
     case REQ_GONE:
+        self->quiet_close = true; /* the client left: MHD's "internal error" is routine */
         return MHD_NO;
     default:
         return MHD_YES; /* resumed without news (should not happen): wait again */
@@ -481,8 +714,26 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         dispatch_cancel(self->cfg.dispatch, &req->job);
     }
     s_active_remove(self, req);
+    s_release_body(req);
     req->state = REQ_GONE;
     s_req_unref(req);
+}
+
+/*  Counts connections; one accepted over --max-connections (MHD's own limit
+    is higher, so it is accepted rather than left in the backlog) is marked
+    and gets a 503 for its request. */
+static void s_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)conn;
+    http_t *self = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        self->n_conns++;
+        if (self->n_conns > (size_t)self->cfg.max_connections)
+            *socket_context = &s_over_limit;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && self->n_conns > 0) {
+        self->n_conns--;
+    }
 }
 
 /*  A suspended connection does not notice its client leaving: peek. */
@@ -537,6 +788,7 @@ void http_run(http_t *self)
     for (int turns = 0; turns < 8; turns++) {
         self->kick = false;
         MHD_run(self->mhd);
+        self->quiet_close = false;
         if (!self->kick && !s_mhd_wants_run(self))
             return;
     }
@@ -556,15 +808,22 @@ static int s_on_epoll(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static void s_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    /* A client that leaves mid-stream is routine, not a warning. */
-    if (strstr(line, "application error generating response") ||
-        strstr(line, "no longer available"))
+    /* A client that leaves (mid-stream, mid-request, while waiting) is
+       routine, not a warning: MHD's own words for it, and the "error" it
+       reports when we close a connection whose client left. */
+    http_t *self = cls;
+    bool quiet = self && self->quiet_close;
+    if (self)
+        self->quiet_close = false;
+    if (quiet || strstr(line, "application error generating response") ||
+        strstr(line, "no longer available") || strstr(line, "forcibly closed") ||
+        strstr(line, "closed by remote side") || strstr(line, "Failed to send") ||
+        strstr(line, "Connection socket is closed"))
         alog_debug("http: %s", line);
     else
         alog_warn_rl("http: %s", line);
@@ -578,6 +837,21 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
     self->cfg = *cfg;
     self->loop = loop;
     self->soon_timer = -1;
+    self->body_budget = cfg->body_budget ? cfg->body_budget : cfg->max_body * 2;
+    if (self->body_budget < cfg->max_body)
+        self->body_budget = cfg->max_body;
+    self->n_keys = cfg->api_keys ? cfg->api_keys->n : 0;
+    if (self->n_keys) {
+        self->key_digests = calloc(self->n_keys, sizeof *self->key_digests);
+        if (!self->key_digests) {
+            free(self);
+            return NULL;
+        }
+        for (size_t i = 0; i < self->n_keys; i++)
+            crypto_generichash(self->key_digests[i], HTTP_KEY_DIGEST,
+                               (const unsigned char *)cfg->api_keys->items[i],
+                               strlen(cfg->api_keys->items[i]), NULL, 0);
+    }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -592,16 +866,22 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
         flags |= MHD_USE_IPv6;
     } else {
         alog_error("http: %s is not a numeric IPv4 or IPv6 address", cfg->host);
+        free(self->key_digests);
         free(self);
         return NULL;
     }
+    /* MHD stops accepting at its limit (new clients would wait in the
+       backlog): ours is lower, and the surplus gets a quick 503. */
+    unsigned limit = (unsigned)cfg->max_connections + HTTP_SURPLUS(cfg->max_connections);
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER,
-        s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        s_mhd_log, self, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify_conn, self, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
     if (!self->mhd) {
         alog_error("http: cannot listen on %s:%d: %s", cfg->host, cfg->port, strerror(errno));
+        free(self->key_digests);
         free(self);
         return NULL;
     }
@@ -613,6 +893,7 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
     if (self->epoll_fd < 0 || zloop_poller(loop, &item, s_on_epoll, self) < 0) {
         alog_error("http: cannot poll the MHD epoll fd");
         MHD_stop_daemon(self->mhd);
+        free(self->key_digests);
         free(self);
         return NULL;
     }
@@ -662,6 +943,7 @@ void http_destroy(http_t **self_p)
     zmq_pollitem_t item = {NULL, self->epoll_fd, ZMQ_POLLIN, 0};
     zloop_poller_end(self->loop, &item);
     MHD_stop_daemon(self->mhd);
+    free(self->key_digests);
     free(self);
     *self_p = NULL;
 }

@@ -7,7 +7,15 @@
     (the first-byte rule); a stream then drains through a content reader that
     suspends when its buffer is empty. Suspended connections are checked for
     a client that left (a peek at the socket on every tick), which cancels the
-    job end to end. Owned by the node thread. */
+    job end to end.
+
+    Every request is admitted or refused on its headers alone, before any of
+    its body is read: connection limit (503), Host (421), route (404/405),
+    cross-origin state changes and script inclusion of the userscript (403),
+    API key (401), Content-Type (415), size (413) and the node-wide budget of
+    body bytes in flight (503). A refusal is answered at once and the
+    connection closed, so a client without a key costs no body buffer.
+    Owned by the node thread. */
 #ifndef ARENA_HTTP_H
 #define ARENA_HTTP_H
 
@@ -27,6 +35,10 @@ typedef struct {
     size_t max_body;
     int max_connections;
     const strlist_t *api_keys; /* empty: no auth */
+    /* the browser boundary (docs/operations.md, "Security"): */
+    const strlist_t *http_names;   /* Host names answered beside the node's own address */
+    const strlist_t *cors_origins; /* web origins that may call; empty: any with keys, else none */
+    size_t body_budget;            /* request body bytes in flight, all clients; 0: max_body * 2 */
     openai_limits_t limits;
     dispatch_t *dispatch; /* borrowed */
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the

@@ -158,7 +158,7 @@ static int s_render(void *arg, route_id_t route, abuf_t *out, const char **conte
     case ROUTE_REFRESH_MODELS:
         return views_refresh_models(self->views, out);
     case ROUTE_USERSCRIPT:
-        *content_type = "text/javascript; charset=utf-8";
+        *content_type = "text/plain; charset=utf-8"; /* http.c: never a script */
         return s_render_userscript(self, out);
     case ROUTE_INDEX:
         *content_type = "text/html; charset=utf-8";
@@ -688,6 +688,9 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .max_body = cfg->max_body,
         .max_connections = cfg->max_connections,
         .api_keys = &cfg->api_keys,
+        .http_names = &cfg->http_names,
+        .cors_origins = &cfg->cors_origins,
+        .body_budget = cfg->body_budget,
         .dispatch = self->dispatch,
         .render = s_render,
         .arg = self,

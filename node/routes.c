@@ -7,14 +7,16 @@
 
 /*  Indexed by id: routes_get() is a lookup, and the order is the table's. */
 static const route_t s_routes[ROUTE_COUNT] = {
-    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health"},
-    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models"},
-    [ROUTE_MESH_STATUS] = {ROUTE_MESH_STATUS, "GET", "/mesh/status", true, "mesh_status"},
-    [ROUTE_USERSCRIPT] = {ROUTE_USERSCRIPT, "GET", "/userscript.user.js", true, "userscript"},
-    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index"},
+    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health", false, false},
+    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models", false, false},
+    [ROUTE_MESH_STATUS] = {ROUTE_MESH_STATUS, "GET", "/mesh/status", true, "mesh_status", false,
+                           false},
+    [ROUTE_USERSCRIPT] = {ROUTE_USERSCRIPT, "GET", "/userscript.user.js", true, "userscript", true,
+                          false},
+    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index", false, false},
     [ROUTE_REFRESH_MODELS] = {ROUTE_REFRESH_MODELS, "POST", "/mesh/refresh-models", true,
-                              "refresh_models"},
-    [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat"},
+                              "refresh_models", false, false},
+    [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat", false, true},
 };
 
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route)

@@ -1,5 +1,6 @@
 /*  routes — the one table of what arena-node answers over HTTP: method,
-    path, route id, whether an API key is needed. http.c resolves a request
+    path, route id, whether an API key is needed, whether it may come as
+    ?key=, whether the body must be declared application/json. http.c resolves a request
     with it; the node renders a route by its id (node.c, a switch over every
     id: a route added here and rendered nowhere is a compile-time warning,
     and an id the renderer does not know is a 500, never some other page).
@@ -27,6 +28,8 @@ typedef struct {
     const char *path;   /* exact */
     bool auth;          /* needs an API key when keys are configured */
     const char *name;   /* for logs and tests: "health", "models", … */
+    bool query_key;     /* the key may come as ?key= (a link a person opens) */
+    bool json_body;     /* the body is JSON: Content-Type application/json required */
 } route_t;
 
 typedef enum {

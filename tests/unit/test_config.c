@@ -142,6 +142,8 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->stream_idle_timeout_ms);
     else if (!strcmp(setting, "max-connections"))
         snprintf(buf, len, "%d", c->max_connections);
+    else if (!strcmp(setting, "body-budget"))
+        snprintf(buf, len, "%zu", c->body_budget);
     else if (!strcmp(setting, "gossip-interval"))
         snprintf(buf, len, "%d", c->gossip_interval_ms);
     else if (!strcmp(setting, "gossip-fanout"))
@@ -174,6 +176,10 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         l = &c->link_origins;
     else if (!strcmp(setting, "api-key"))
         l = &c->api_keys;
+    else if (!strcmp(setting, "http-name"))
+        l = &c->http_names;
+    else if (!strcmp(setting, "cors-origin"))
+        l = &c->cors_origins;
     else if (!strcmp(setting, "model-alias"))
         l = &c->model_aliases;
     else if (!strcmp(setting, "model-allow"))
@@ -229,6 +235,9 @@ static void test_defaults(void **state)
         {"first-byte-timeout", "180000"},
         {"stream-idle-timeout", "180000"},
         {"max-connections", "4096"},
+        {"body-budget", "67108864"},
+        {"http-name", ""},
+        {"cors-origin", ""},
         /* mesh timing: as S_DEF_* in mesh/mesh.c and forward.c's accept_ms */
         {"gossip-interval", "200"},
         {"gossip-fanout", "3"},
@@ -282,6 +291,9 @@ static const setting_row_t s_settings[] = {
      "https://beta.lmarena.ai"},
     {"api-key", "sk-1", "[\"sk-1\"]", "sk-1"},
     {"allow-anonymous", "true", "true", "1"},
+    {"http-name", "api.example:8080", "[\"api.example:8080\"]", "api.example:8080"},
+    {"cors-origin", "*", "[\"*\"]", "*"},
+    {"body-budget", "1g", "\"1g\"", "1073741824"},
     {"log-level", "debug", "\"debug\"", "3"},
     {"tab-jobs", "4", "4", "4"},
     {"queue", "0", "0", "0"},
@@ -615,6 +627,16 @@ typedef struct {
 
 static const bad_row_t s_bad[] = {
     {{"--bogus"}, NULL, NULL, "unknown option --bogus", NULL},
+    {{"--cors-origin", "evil.test"}, NULL, NULL, "--cors-origin: expected * or an origin", NULL},
+    {{"--cors-origin", "http://a.test/path"}, NULL, NULL, "expected * or an origin", NULL},
+    {{"--http-name", "a b"}, NULL, NULL, "--http-name: expected a host name", NULL},
+    {{"--http-name", "a.test:0"}, NULL, NULL, "--http-name: expected a host name", NULL},
+    {{"--http-name", "http://a.test"}, NULL, NULL, "--http-name: expected a host name", NULL},
+    {{"--body-budget", "1m", "--max-body", "2m"},
+     NULL,
+     NULL,
+     "--body-budget (1048576 bytes) must be at least --max-body",
+     NULL},
     {{"--model-alias", "best"}, NULL, NULL, "--model-alias: expected ALIAS=MODEL", NULL},
     {{"--model-alias", "=gpt"}, NULL, NULL, "expected ALIAS=MODEL", NULL},
     {{"--model-alias", "a=b=c"}, NULL, NULL, "expected ALIAS=MODEL", NULL},

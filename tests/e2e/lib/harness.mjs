@@ -289,8 +289,12 @@ export class World {
         this.fake = await new FakeArena().start();
         this.node = await new ArenaNode({...this.opts.node, arenaOrigin: this.fake.url}).start();
         this.script = await this.fetchUserscript();
-        this.browser =
-            await chromium.launch({executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000});
+        this.browser = await chromium.launch({
+            executablePath: CHROMIUM,
+            headless: true,
+            args: [...CHROMIUM_ARGS, ...(this.opts.chromiumArgs ?? [])],
+            timeout: 30000
+        });
         this.context = await this.browser.newContext({viewport: {width: 1100, height: 700}});
         this.context.setDefaultTimeout(10000);
         await this.context.addInitScript({content: s_injection(this.script, this.fake.url)});
