@@ -268,6 +268,7 @@ netnsTest(`after a ${PARTITION_MS / 1000} s partition, both nodes see each other
     const crossed = await across;
     t.diagnostic(`the stream across the partition: ${crossed.kind} ${crossed.detail ?? ''}`);
     assert.notEqual(crossed.kind, 'cut', `a stream cut by the partition was reported complete: ${crossed.detail}`);
+    assert.notEqual(crossed.kind, 'stalled', `the stream across the partition hung: ${crossed.detail}`);
 
     // Forwarding works again.
     const after = await waitFor(async () => {
