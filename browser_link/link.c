@@ -61,6 +61,7 @@
 #define S_CLOSE_SILENT 4408
 #define S_CLOSE_REPLACED 4409
 #define S_CLOSE_TRY_LATER 1013
+#define S_CLOSE_TOO_MANY 4429 /* the tab limit, or the pending limit (oldest first) */
 
 typedef struct s_out {
     struct s_out *next;
@@ -96,7 +97,7 @@ struct _link_t {
     char *bind_addr, *token, *node_name;
     char **origins;
     size_t n_origins;
-    size_t max_frame, max_tabs, tab_queue_max;
+    size_t max_frame, max_tabs, max_pending, tab_queue_max;
     int64_t hello_us, ping_us, silent_us;
     int port;
     struct lws_context *ctx;
@@ -109,8 +110,7 @@ struct _link_t {
     char cmd_sync, ev_sync; /* TSan sync addresses, see S_PIPE_RELEASE */
     /* link thread only (and link_destroy after the join) */
     bool stopping;
-    s_conn_t *conns;
-    size_t n_conns;
+    s_conn_t *conns; /* newest first */
     s_pend_t *pend_head, *pend_tail;
     size_t n_pend;
     lws_sorted_usec_list_t retry_sul;
@@ -449,6 +449,33 @@ static s_conn_t *s_find_tab(link_t *self, const char *tab)
     return NULL;
 }
 
+/*  Connections past hello that are not on their way out. */
+static size_t s_count_tabs(link_t *self)
+{
+    size_t n = 0;
+    for (s_conn_t *c = self->conns; c; c = c->next)
+        n += c->hello_ok && !c->replaced && !c->closing;
+    return n;
+}
+
+/*  Keeps the connections waiting for hello at max_pending: the oldest goes
+    (the list is newest first), so a stream of connections that never say
+    hello cannot keep a tab that just connected from saying it. */
+static void s_limit_pending(link_t *self)
+{
+    size_t n = 0;
+    s_conn_t *oldest = NULL;
+    for (s_conn_t *c = self->conns; c; c = c->next)
+        if (!c->hello_ok && !c->closing) {
+            n++;
+            oldest = c;
+        }
+    if (n > self->max_pending && oldest) {
+        alog_warn_rl("link: %zu connections have not said hello, closing the oldest", n);
+        s_conn_close(oldest, S_CLOSE_TOO_MANY, "too many connections before hello", true);
+    }
+}
+
 static bool s_token_equal(const char *given, const char *want)
 {
     size_t lg = strlen(given), lw = strlen(want);
@@ -481,6 +508,12 @@ static void s_conn_hello(s_conn_t *c, const char *text, size_t len)
     } else {
         snprintf(c->tab, sizeof c->tab, "%s", f.tab);
         s_conn_t *old = s_find_tab(self, c->tab);
+        if (!old && s_count_tabs(self) >= self->max_tabs) {
+            alog_warn_rl("link: %zu tabs already, tab %s refused", self->max_tabs, c->tab);
+            s_conn_close(c, S_CLOSE_TOO_MANY, "too many tabs", true);
+            frame_clear(&f);
+            return;
+        }
         if (old) {
             old->replaced = true;
             s_field_t gone[] = {s_cstr(c->tab), s_cstr("replaced")};
@@ -507,11 +540,11 @@ static int s_conn_open(link_t *self, s_conn_t *c, struct lws *wsi)
     if (self->conns)
         self->conns->prev = c;
     self->conns = c;
-    self->n_conns++;
     c->rx.max = self->max_frame < S_HELLO_MAX_FRAME ? self->max_frame : S_HELLO_MAX_FRAME;
     c->last_rx_us = s_now_us();
     c->hello_deadline_us = c->last_rx_us + self->hello_us;
     s_timer_arm(c);
+    s_limit_pending(self);
     return 0;
 }
 
@@ -526,7 +559,6 @@ static void s_conn_closed(s_conn_t *c)
         self->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    self->n_conns--;
     if (c->hello_ok && !c->replaced) {
         const char *why = c->closing ? c->close_reason : "closed";
         s_field_t gone[] = {s_cstr(c->tab), s_cstr(why)};
@@ -722,11 +754,7 @@ static int s_confirm_upgrade(link_t *self, struct lws *wsi)
         alog_warn_rl("link: upgrade from origin \"%s\" refused", n > 0 ? origin : "");
         return s_http_reject(wsi, HTTP_STATUS_FORBIDDEN);
     }
-    if (self->n_conns >= self->max_tabs) {
-        alog_warn_rl("link: %zu connections already, upgrade refused", self->n_conns);
-        return s_http_reject(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
-    }
-    return 0;
+    return 0; /* counted once established: s_conn_open */
 }
 
 static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -805,6 +833,7 @@ static int s_copy_config(link_t *self, const link_config_t *cfg)
     self->port = cfg->port;
     self->max_frame = cfg->max_frame && cfg->max_frame < FRAME_MAX ? cfg->max_frame : FRAME_MAX;
     self->max_tabs = cfg->max_tabs ? cfg->max_tabs : LINK_DEFAULT_MAX_TABS;
+    self->max_pending = cfg->max_pending ? cfg->max_pending : LINK_DEFAULT_MAX_PENDING;
     self->tab_queue_max = cfg->tab_queue_max ? cfg->tab_queue_max : LINK_DEFAULT_TAB_QUEUE_MAX;
     int hello = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : LINK_DEFAULT_HELLO_TIMEOUT_MS;
     int ping = cfg->ping_interval_ms > 0 ? cfg->ping_interval_ms : LINK_DEFAULT_PING_INTERVAL_MS;

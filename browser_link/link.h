@@ -8,6 +8,14 @@
     tab silent for silent_close_ms, answers nothing else itself: every other
     frame goes to the node thread as text.
 
+    Connections that have not said hello yet are *pending*: at most
+    max_pending at once, apart from the tabs. One more closes the oldest
+    pending connection (4429), so connections that never say hello can
+    neither hold tabs out (they are not tabs) nor keep a new tab from
+    connecting (it is the newest). A connection becomes a tab with a valid
+    hello; past max_tabs the hello is refused (4429), unless it replaces a
+    tab of the same id.
+
     Threading: link_new/link_send/link_close_tab/link_recv/link_destroy are
     called from the node thread only. The node polls link_pipe() (a zsock,
     readable when events wait) in its zloop and drains it with link_recv.
@@ -23,11 +31,13 @@
 
 typedef struct _link_t link_t;
 
-/*  What a zero in link_config_t means (none of these is a node option). */
+/*  What a zero in link_config_t means (only max_pending is a node option:
+    --link-max-pending, whose default is this one). */
 #define LINK_DEFAULT_HELLO_TIMEOUT_MS 5000
 #define LINK_DEFAULT_PING_INTERVAL_MS 15000
 #define LINK_DEFAULT_SILENT_CLOSE_MS 45000
 #define LINK_DEFAULT_MAX_TABS 256
+#define LINK_DEFAULT_MAX_PENDING 32
 #define LINK_DEFAULT_TAB_QUEUE_MAX 1024
 
 typedef struct {
@@ -41,7 +51,8 @@ typedef struct {
     int hello_timeout_ms; /* 0: LINK_DEFAULT_HELLO_TIMEOUT_MS */
     int ping_interval_ms; /* 0: LINK_DEFAULT_PING_INTERVAL_MS */
     int silent_close_ms;  /* 0: LINK_DEFAULT_SILENT_CLOSE_MS */
-    size_t max_tabs;      /* connections; 0: LINK_DEFAULT_MAX_TABS */
+    size_t max_tabs;      /* connections past hello; 0: LINK_DEFAULT_MAX_TABS */
+    size_t max_pending;   /* connections before hello; 0: LINK_DEFAULT_MAX_PENDING */
     size_t tab_queue_max; /* queued outbound frames per tab; 0: LINK_DEFAULT_TAB_QUEUE_MAX */
 } link_config_t;
 

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "browser_link/link.h"
 #include "mesh/mesh.h"
 #include "node/forward.h"
 #include "node/target.h"
@@ -97,6 +98,7 @@ typedef enum {
     OPT_MAX_CONNECTIONS,
     OPT_MODEL_ALIAS,
     OPT_MODEL_ALLOW,
+    OPT_LINK_MAX_PENDING,
     OPT_GOSSIP_INTERVAL, /* first mesh timing setting */
     OPT_GOSSIP_FANOUT,
     OPT_PING_INTERVAL,
@@ -250,6 +252,12 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_MODEL_ALLOW] = {"model-allow", "ARENA_MODEL_ALLOW", "model_allow", NULL, S_LIST,
                          S_CHECK_WORD, 1, 200, false, S_OFF(model_allow), 0, "MODEL",
                          "serve only these models (and aliases of them); repeatable", NULL, NULL},
+    [OPT_LINK_MAX_PENDING] = {"link-max-pending", "ARENA_LINK_MAX_PENDING", "link_max_pending",
+                              NULL, S_INT, S_CHECK_NONE, 1, 100000, false, S_OFF(link_max_pending),
+                              0, "N",
+                              "browser-link connections still waiting for hello; one more "
+                              "closes the oldest",
+                              S_STR(LINK_DEFAULT_MAX_PENDING), NULL},
     [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
                              S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
                              S_OFF(gossip_interval_ms), 0, "MS",

@@ -61,6 +61,7 @@ typedef struct {
     int max_connections;        /* HTTP connections */
     strlist_t model_aliases;    /* "ALIAS=MODEL" each */
     strlist_t model_allow;      /* empty: every model of the catalog */
+    int link_max_pending;       /* browser-link connections before hello */
 
     /* mesh timing (flags --gossip-interval, …): the defaults are the mesh
        engine's and forward's own macros (docs/mesh-protocol.md); config_load

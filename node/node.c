@@ -615,6 +615,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .node_name = cfg->name,
         .origins = self->origins,
         .n_origins = k,
+        .max_pending = (size_t)cfg->link_max_pending,
     };
     self->link = link_new(&lc);
     if (!self->link) {

@@ -144,6 +144,8 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->max_connections);
     else if (!strcmp(setting, "body-budget"))
         snprintf(buf, len, "%zu", c->body_budget);
+    else if (!strcmp(setting, "link-max-pending"))
+        snprintf(buf, len, "%d", c->link_max_pending);
     else if (!strcmp(setting, "gossip-interval"))
         snprintf(buf, len, "%d", c->gossip_interval_ms);
     else if (!strcmp(setting, "gossip-fanout"))
@@ -238,6 +240,7 @@ static void test_defaults(void **state)
         {"body-budget", "67108864"},
         {"http-name", ""},
         {"cors-origin", ""},
+        {"link-max-pending", "32"},
         /* mesh timing: as S_DEF_* in mesh/mesh.c and forward.c's accept_ms */
         {"gossip-interval", "200"},
         {"gossip-fanout", "3"},
@@ -308,6 +311,7 @@ static const setting_row_t s_settings[] = {
     {"max-connections", "100", "100", "100"},
     {"model-alias", "best=gpt-5-high", "[\"best=gpt-5-high\"]", "best=gpt-5-high"},
     {"model-allow", "gpt-5-high", "[\"gpt-5-high\"]", "gpt-5-high"},
+    {"link-max-pending", "8", "8", "8"},
     /* each valid alone (with the other timings at their defaults) and all
        together (test_all_flags_together) */
     {"gossip-interval", "100", "100", "100"},
@@ -656,6 +660,11 @@ static const bad_row_t s_bad[] = {
     {{"--queue="}, NULL, NULL, "--queue", NULL},
     {{"--retries=99999999999999999999"}, NULL, NULL, "--retries", NULL},
     {{"--tab-jobs=0"}, NULL, NULL, "--tab-jobs: expected an integer from 1 to 10000", NULL},
+    {{"--link-max-pending=0"},
+     NULL,
+     NULL,
+     "--link-max-pending: expected an integer from 1 to 100000",
+     NULL},
     {{"--queue-timeout=0"}, NULL, NULL, "--queue-timeout", NULL},
     {{"--first-byte-timeout=86400001"}, NULL, NULL, "--first-byte-timeout", NULL},
     {{"--cooldown-default=1"}, NULL, NULL, "--cooldown-default", NULL},
@@ -989,6 +998,7 @@ static void test_help_and_version(void **state)
         "--first-byte-timeout MS",
         "--stream-idle-timeout MS",
         "--max-connections N",
+        "--link-max-pending N",
         "\nMesh timing (every node of a mesh should use the same values):\n"
         "  --gossip-interval MS    how often state digests go to random peers (default: 200)\n",
         "--gossip-fanout N",

@@ -52,7 +52,8 @@ typedef struct {
     tx_t *tx;
     size_t n_tx, tx_at, tx_frag_at;
     bool want_close;
-    bool auto_pong; /* answer the server's ping frames */
+    bool auto_pong;    /* answer the server's ping frames */
+    int64_t closed_ms; /* s_ms() when it closed */
 } tc_t;
 
 typedef struct {
@@ -189,6 +190,7 @@ static int s_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         t->closed = true;
+        t->closed_ms = s_ms();
         t->wsi = NULL;
         return 0;
     default:
@@ -911,6 +913,9 @@ static void test_api_bounds(void **state)
     s_env_stop(&e);
 }
 
+/*  The tab limit counts tabs (past hello), not connections: a tab over it is
+    refused at its hello with 4429, a tab that reconnects under its own id
+    replaces itself even at the limit, and a freed place is taken again. */
 static void test_max_tabs(void **state)
 {
     (void)state;
@@ -918,11 +923,125 @@ static void test_max_tabs(void **state)
     cfg.max_tabs = 1;
     env_t e;
     s_env_start(&e, &cfg);
-    tc_t t = {0};
-    s_open_tab(&e, &t, "tab-1");
-    assert_int_equal(s_http_status(link_port(e.link), "/link", "https://lmarena.ai", true), 503);
+    tc_t t1 = {0}, t2 = {0}, again = {0}, t2b = {0};
+    s_open_tab(&e, &t1, "tab-1");
+    s_connect(&e, &t2, "https://lmarena.ai");
+    s_hello(&t2, S_TOKEN, "tab-2");
+    S_WAIT(&e, t2.closed || t2.failed, 5000);
+    assert_true(t2.established);
+    assert_true(t2.closed);
+    assert_int_equal(t2.close_code, 4429);
+    assert_string_equal(t2.close_reason, "too many tabs");
+    assert_int_equal(s_count_ev(&e, LINK_EV_HELLO, "tab-2"), 0);
+
+    s_open_tab(&e, &again, "tab-1"); /* a reload of tab-1 at the limit */
+    S_WAIT(&e, t1.closed, 5000);
+    assert_int_equal(t1.close_code, 4409);
+    assert_false(again.closed);
+
+    again.want_close = true;
+    lws_callback_on_writable(again.wsi);
+    S_WAIT(&e, s_count_ev(&e, LINK_EV_GONE, "tab-1") == 2, 5000);
+    s_open_tab(&e, &t2b, "tab-2");
+    assert_false(t2b.closed);
     s_env_stop(&e);
-    s_tc_free(&t);
+    s_tc_free(&t1);
+    s_tc_free(&t2);
+    s_tc_free(&again);
+    s_tc_free(&t2b);
+}
+
+/*  The lockout of issue #9: 300 upgrades that never say hello (more than the
+    256-tab limit) must not keep a real tab out. Connections before hello
+    have their own limit (max_pending) and the oldest of them goes when it is
+    full, so the tab gets in at once, even while more silent connections keep
+    arriving behind it; every silent connection is closed, the last ones when
+    their hello deadline passes, and the tab stays. */
+static void test_pending_cannot_crowd_out_tabs(void **state)
+{
+    (void)state;
+    enum { SILENT = 300, BEHIND = 16, PENDING = 32, HELLO_MS = 2000, TAB_MS = 1500 };
+    link_config_t cfg = s_config();
+    cfg.hello_timeout_ms = HELLO_MS;
+    cfg.max_pending = PENDING;
+    env_t e;
+    s_env_start(&e, &cfg);
+    tc_t *silent = calloc(SILENT + BEHIND, sizeof *silent);
+    assert_non_null(silent);
+    for (size_t i = 0; i < SILENT; i++)
+        s_connect(&e, &silent[i], "https://lmarena.ai");
+    size_t settled = 0;
+    int64_t deadline = s_ms() + 10000;
+    while (settled < SILENT && s_ms() < deadline) {
+        s_pump(&e);
+        settled = 0;
+        for (size_t i = 0; i < SILENT; i++)
+            settled += silent[i].established || silent[i].failed;
+    }
+    assert_int_equal(settled, SILENT);
+
+    /* the real tab, then more silent upgrades behind it */
+    tc_t tab = {0};
+    int64_t start = s_ms();
+    s_connect(&e, &tab, "https://lmarena.ai");
+    s_hello(&tab, S_TOKEN, "tab-real");
+    for (size_t i = SILENT; i < SILENT + BEHIND; i++)
+        s_connect(&e, &silent[i], "https://lmarena.ai");
+    S_WAIT(&e,
+           tab.closed || tab.failed ||
+               (s_find_ev(&e, LINK_EV_HELLO, "tab-real", 0) >= 0 &&
+                s_find_rx(&tab, LINK_WELCOME, 0) >= 0),
+           TAB_MS);
+    int64_t took = s_ms() - start;
+    if (!tab.established || tab.closed || s_find_ev(&e, LINK_EV_HELLO, "tab-real", 0) < 0 ||
+        s_find_rx(&tab, LINK_WELCOME, 0) < 0)
+        fail_msg("after %d silent upgrades the tab did not get in within %d ms: established %d "
+                 "failed %d closed %d (code %d)",
+                 SILENT, TAB_MS, tab.established, tab.failed, tab.closed, tab.close_code);
+    print_message("the tab got in after %lld ms\n", (long long)took);
+
+    /* every silent connection goes: over the limit at once, the rest at
+       their hello deadline */
+    size_t closed = 0;
+    deadline = s_ms() + HELLO_MS + 3000;
+    while (closed < SILENT + BEHIND && s_ms() < deadline) {
+        s_pump(&e);
+        closed = 0;
+        for (size_t i = 0; i < SILENT + BEHIND; i++)
+            closed += silent[i].closed;
+    }
+    size_t n_over = 0, n_late = 0;
+    for (size_t i = 0; i < SILENT + BEHIND; i++) {
+        const tc_t *t = &silent[i];
+        if (!t->established || !t->closed)
+            fail_msg("silent connection %zu: established %d closed %d", i, t->established,
+                     t->closed);
+        if (t->close_code == 4429) {
+            n_over++;
+        } else if (t->close_code == 4401) {
+            n_late++;
+            if (t->closed_ms - start < (i < SILENT ? 0 : HELLO_MS - 100))
+                fail_msg("silent connection %zu closed %lld ms after the tab came, before its "
+                         "hello deadline",
+                         i, (long long)(t->closed_ms - start));
+        } else {
+            fail_msg("silent connection %zu closed with %d", i, t->close_code);
+        }
+    }
+    assert_true(n_late <= PENDING);
+    assert_true(n_over >= SILENT + BEHIND + 1 - PENDING);
+    assert_false(tab.closed);
+    assert_int_equal(s_count_ev(&e, LINK_EV_GONE, "tab-real"), 0);
+
+    /* pending connections are not tabs: a second tab still has its place */
+    tc_t tab2 = {0};
+    s_open_tab(&e, &tab2, "tab-second");
+    s_env_stop(&e);
+    for (size_t i = 0; i < SILENT + BEHIND; i++)
+        s_tc_free(&silent[i]);
+    free(silent);
+    s_tc_free(&tab);
+    s_tc_free(&tab2);
 }
 
 /*  A tab that stops reading is cut once its queue is full, not buffered forever. */
@@ -1005,14 +1124,22 @@ int main(void)
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER=test_replaced */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_origin_allowed),    cmocka_unit_test(test_origin_hostport_rule),
-        cmocka_unit_test(test_upgrade_http),      cmocka_unit_test(test_client_origin),
-        cmocka_unit_test(test_hello_frames_gone), cmocka_unit_test(test_hello_rejected),
-        cmocka_unit_test(test_replaced),          cmocka_unit_test(test_ping_and_silence),
-        cmocka_unit_test(test_frame_size),        cmocka_unit_test(test_big_frame_before_hello),
-        cmocka_unit_test(test_close_tab),         cmocka_unit_test(test_api_bounds),
-        cmocka_unit_test(test_max_tabs),          cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_origin_allowed),
+        cmocka_unit_test(test_origin_hostport_rule),
+        cmocka_unit_test(test_upgrade_http),
+        cmocka_unit_test(test_client_origin),
+        cmocka_unit_test(test_hello_frames_gone),
+        cmocka_unit_test(test_hello_rejected),
+        cmocka_unit_test(test_replaced),
+        cmocka_unit_test(test_ping_and_silence),
+        cmocka_unit_test(test_frame_size),
+        cmocka_unit_test(test_big_frame_before_hello),
+        cmocka_unit_test(test_close_tab),
+        cmocka_unit_test(test_api_bounds),
+        cmocka_unit_test(test_max_tabs),
+        cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_pending_cannot_crowd_out_tabs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
