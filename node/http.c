@@ -712,6 +712,9 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->job) {
         alog_debug("client left (termination %d): cancelling its job", (int)toe);
         dispatch_cancel(self->cfg.dispatch, &req->job);
+    } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        /* MHD reports some of these itself, not all (a reset may go unsaid) */
+        alog_debug("client left before its answer (termination %d)", (int)toe);
     }
     s_active_remove(self, req);
     s_release_body(req);
