@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_IDENTS 512
+#define S_IDENTS 4096
 
 typedef struct {
     char name[WIRE_MAX_ID + 1];
