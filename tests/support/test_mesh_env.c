@@ -172,6 +172,20 @@ int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
     return tmesh_send_as(dealer, id, &m);
 }
 
+int tmesh_send_leave(zsock_t *dealer, const char *id, const char *endpoint)
+{
+    wire_state_t st = {.id = (char *)tmesh_id(id),
+                       .name = (char *)id,
+                       .endpoint = (char *)endpoint,
+                       .http = "http://127.0.0.1:1",
+                       .incarnation = 1,
+                       .version = 2,
+                       .leaving = true,
+                       .p50_ms = -1};
+    wire_msg_t m = {.type = WIRE_LEAVE, .incarnation = 1, .states = &st, .n_states = 1};
+    return tmesh_send_as(dealer, id, &m);
+}
+
 int tmesh_recv(zsock_t *sock, wire_msg_t *m)
 {
     zmsg_t *z = zmsg_recv(sock);

@@ -65,6 +65,11 @@ int tmesh_send_as(zsock_t *dealer, const char *from, wire_msg_t *m);
 int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
                      const wire_model_t *model, uint32_t inflight, uint32_t capacity);
 
+/*  Member tmesh_id(id), listening on endpoint, says leave on dealer: its
+    state (as tmesh_send_hello's, at version 2) saying leaving, signed, as
+    a leave's proof. 0 or -1. */
+int tmesh_send_leave(zsock_t *dealer, const char *id, const char *endpoint);
+
 /*  Receives one message on sock and decodes its last frame into *m: 0 (*m
     is the caller's to wire_msg_clear), or -1 (nothing, or not a wire
     message). */
