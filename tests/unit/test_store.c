@@ -234,6 +234,55 @@ static void test_node_id_corrupt(void **state)
     store_destroy(&st);
 }
 
+/*  The signing key: made once (0600) and kept, the id made from it; a
+    directory with an older random id moves to the key's id; a key file
+    others may read, or one that holds no key, is refused. */
+static void test_node_identity(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    char old[UUID_STR_LEN];
+    assert_int_equal(store_node_id(st, old), 0); /* a data dir from before keys */
+    uint8_t sk[IDENT_SK_LEN], sk2[IDENT_SK_LEN], pk[IDENT_PK_LEN];
+    char id[UUID_STR_LEN], id2[UUID_STR_LEN];
+    assert_int_equal(store_node_identity(st, sk, id), 0);
+    ident_sk_pk(sk, pk);
+    assert_true(ident_id_matches(id, pk));
+    assert_string_not_equal(id, old); /* it moved */
+    char stored[UUID_STR_LEN];
+    assert_int_equal(store_meta_get(st, "node_id", stored, sizeof stored), 0);
+    assert_string_equal(stored, id);
+    char path[512];
+    snprintf(path, sizeof path, "%s/node.key", fx->data);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 65);
+    store_destroy(&st);
+
+    st = s_open(fx); /* the next start: the same key, the same id */
+    assert_int_equal(store_node_identity(st, sk2, id2), 0);
+    assert_memory_equal(sk, sk2, sizeof sk);
+    assert_string_equal(id, id2);
+
+    assert_int_equal(chmod(path, 0644), 0); /* readable by others: refused */
+    assert_int_equal(store_node_identity(st, sk2, id2), -1);
+    assert_int_equal(chmod(path, 0600), 0);
+    FILE *f = fopen(path, "w"); /* not a key */
+    assert_non_null(f);
+    fputs("not a key\n", f);
+    fclose(f);
+    assert_int_equal(store_node_identity(st, sk2, id2), -1);
+    store_destroy(&st);
+
+    /* another data directory is another node, with another key */
+    snprintf(fx->data, sizeof fx->data, "%s/other", fx->root);
+    st = s_open(fx);
+    assert_int_equal(store_node_identity(st, sk2, id2), 0);
+    assert_string_not_equal(id, id2);
+    store_destroy(&st);
+}
+
 static int s_is_hex64(const char *s)
 {
     if (strlen(s) != 64)
@@ -626,6 +675,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_node_id_stable, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_node_identity, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_node_id_corrupt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_link_token, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_models_round_trip, s_setup, s_teardown),
