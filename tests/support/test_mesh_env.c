@@ -52,6 +52,9 @@ int tmesh_encode(const wire_msg_t *m, abuf_t *out)
     wire_msg_t c = *m;
     wire_state_t *sts = NULL;
     int rc = -1;
+    bool own = m->type == WIRE_HELLO || m->type == WIRE_REJECT || m->type == WIRE_LEAVE;
+    if (m->n_states > WIRE_MAX_PEERS || (own && m->n_states > 1))
+        return wire_msg_encode(m, out); /* refused on the count, before any state is read */
     if (m->n_states) {
         if (!(sts = calloc(m->n_states, sizeof *sts)))
             return -1;
