@@ -26,6 +26,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@ static struct {
     char ep[64];             /* M's inbox */
     s_key_t keys[S_KEYS];
     uint64_t m_version; /* M's own state's version (grows) */
+    uint64_t applied;   /* inputs after which A held a newer state of M (coverage) */
 } s;
 
 static const char *const s_endpoints[] = {"127.0.0.1:1", "10.1.2.3:5104",   "[::1]:2",
@@ -142,6 +144,9 @@ static const mesh_peer_view_t *s_view(const char *id)
 
 static void s_teardown(void)
 {
+    if (getenv("ARENA_FUZZ_VERBOSE"))
+        fprintf(stderr, "fuzz_mesh_live: %llu inputs moved M's state at A\n",
+                (unsigned long long)s.applied);
     mesh_destroy(&s.a);
     zsock_destroy(&s.dealer);
     zsock_destroy(&s.inbox);
@@ -224,13 +229,17 @@ static uint64_t s_u64(s_in_t *in)
 }
 
 /*  A string of the input (length byte, then bytes; NUL-terminated copy in
-    buf), or one of a few interesting fixed ones. */
+    buf), made printable unless the input asks for raw bytes. */
+static bool s_raw_strings; /* this input's strings as they are, else printable */
+
 static char *s_str(s_in_t *in, char *buf, size_t cap)
 {
     size_t len = s_u8(in) % cap;
     if (len > in->n)
         len = in->n;
     memcpy(buf, in->p, len);
+    for (size_t i = 0; i < len && !s_raw_strings; i++)
+        buf[i] = (char)(0x20 + (uint8_t)buf[i] % 95);
     buf[len] = '\0';
     in->p += len;
     in->n -= len;
@@ -241,8 +250,10 @@ static char *s_str(s_in_t *in, char *buf, size_t cap)
 static void s_build_state(s_in_t *in)
 {
     uint8_t pick = s_u8(in);
-    int id_of = pick % S_KEYS, signer = (pick >> 2) % S_KEYS;
+    int id_of = pick % S_KEYS; /* signed by its own key unless bit 7 picks another */
+    int signer = (pick & 0x80) ? (pick >> 2) % S_KEYS : id_of;
     uint8_t flags = s_u8(in);
+    s_raw_strings = flags & 128;
     char name[64], http[64], mname[64], reason[64], ep[64];
     wire_state_t st = {0};
     st.id = s.keys[id_of].id;
@@ -290,12 +301,29 @@ static void s_build_state(s_in_t *in)
     free(st.sealed);
 }
 
-/*  rest as the "st" bytes of a state M signs, in a push. */
-static void s_signed_blob(const uint8_t *p, size_t n)
+/*  rest as the "st" bytes of a state M signs, in a push. Every uint64 42
+    written in 9 bytes (cf 00 … 2a, never what an encoder writes) becomes
+    M's next version, so seeds keep a version A takes (newer than M's last,
+    not ahead of the clock) however old the corpus. */
+static void s_signed_blob(const uint8_t *in, size_t n)
 {
-    uint8_t sig[IDENT_SIG_LEN];
-    if (ident_sign_state(s.keys[1].sk, p, n, sig) < 0)
+    static const uint8_t mark[] = {0xcf, 0, 0, 0, 0, 0, 0, 0, 0x2a};
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p)
         return;
+    if (n)
+        memcpy(p, in, n);
+    for (size_t i = 0; i + sizeof mark <= n; i++)
+        if (memcmp(p + i, mark, sizeof mark) == 0) {
+            uint64_t v = ++s.m_version;
+            for (int k = 8; k >= 1; k--, v >>= 8)
+                p[i + (size_t)k] = (uint8_t)v;
+        }
+    uint8_t sig[IDENT_SIG_LEN];
+    if (ident_sign_state(s.keys[1].sk, p, n, sig) < 0) {
+        free(p);
+        return;
+    }
     abuf_t b = ABUF_INIT;
     b.max = WIRE_MSG_MAX + 1024;
     /* {"v":2,"t":"push","from":M,"states":[{"st":bin,"pk":bin,"sig":bin,"age":0}]} by hand */
@@ -318,6 +346,7 @@ static void s_signed_blob(const uint8_t *p, size_t n)
         abuf_append(&b, age, sizeof age) == 0)
         zmq_send(zsock_resolve(s.dealer), b.data, b.len, ZMQ_DONTWAIT);
     abuf_free(&b);
+    free(p);
 }
 
 /*  Nothing A holds may be other than its owner's signed word. */
@@ -344,6 +373,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     uint64_t before = s_consumed();
+    const mesh_peer_view_t *was = s_view(s.keys[1].id);
+    uint64_t was_version = was && was->state ? was->state->version : 0;
     s_in_t in = {data + 1, size - 1};
     if (data[0] == 0)
         zmq_send(zsock_resolve(s.dealer), data + 1, size - 1, ZMQ_DONTWAIT);
@@ -355,6 +386,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_run(5);
     s_check();
     const mesh_peer_view_t *m = s_view(s.keys[1].id);
+    if (m && m->state && m->state->version > was_version)
+        s.applied++;
     if (!m || m->liveness != MESH_PEER_ALIVE) /* it left, or was taken for dead: back */
         s_hello();
     return 0;
