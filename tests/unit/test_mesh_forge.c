@@ -8,7 +8,9 @@
     for good (B's refutation wrapped back to its clock and always lost), and
     A routed around the real B. Now every such claim is refused and
     counted, A keeps B's own state and still routes to B, and B's own later
-    changes still apply. One loop on the test thread; every wait bounded. */
+    changes still apply. Each test runs on loopback without a secret, and
+    again with every node and M holding a mesh secret (CURVE). One loop on
+    the test thread; every wait bounded. */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 
 #include <czmq.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +54,34 @@ typedef struct {
 
 typedef struct {
     zloop_t *loop;
+    const char *secret; /* NULL: loopback without CURVE */
     node_t a, b;
     raw_t m;
 } env_t;
+
+/*  The mesh's CURVE pair for secret (docs/mesh-protocol.md, "With a
+    secret"): the member holds the secret like any node. */
+static void s_curve(zsock_t *sock, const char *secret, bool server)
+{
+    uint8_t seed[32], pk[32], sk[32];
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, NULL, 0, sizeof seed);
+    crypto_generichash_update(&hs, (const uint8_t *)"arenamesh-curve-v1", 18);
+    crypto_generichash_update(&hs, (const uint8_t *)secret, strlen(secret));
+    crypto_generichash_final(&hs, seed, sizeof seed);
+    crypto_box_seed_keypair(pk, sk, seed);
+    char pk_txt[41], sk_txt[41];
+    zmq_z85_encode(pk_txt, pk, sizeof pk);
+    zmq_z85_encode(sk_txt, sk, sizeof sk);
+    zsock_set_curve_publickey(sock, pk_txt);
+    zsock_set_curve_secretkey(sock, sk_txt);
+    if (server) {
+        zsock_set_curve_server(sock, 1);
+        zsock_set_zap_domain(sock, pk_txt); /* the mesh's ZAP handler admits the pair */
+    } else {
+        zsock_set_curve_serverkey(sock, pk_txt);
+    }
+}
 
 static void s_on_forward(void *arg, const wire_msg_t *msg)
 {
@@ -153,6 +181,7 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     n->name = name;
     const char *seeds[] = {seed};
     mesh_config_t c = tmesh_config_fast(tmesh_id(name), s_on_forward, NULL, n);
+    c.secret = env->secret;
     c.seeds = seeds;
     c.n_seeds = seed ? 1 : 0;
     n->mesh = mesh_new(&c, env->loop);
@@ -241,6 +270,15 @@ static int s_setup(void **state)
     return 0;
 }
 
+/*  The same, every node and the member holding a mesh secret (CURVE): the
+    secret lets the member in, and still does not let it speak for B. */
+static int s_setup_curve(void **state)
+{
+    s_setup(state);
+    ((env_t *)*state)->secret = "forge-test-secret";
+    return 0;
+}
+
 static int s_teardown(void **state)
 {
     env_t *env = *state;
@@ -265,10 +303,26 @@ static b_truth_t s_join(env_t *env)
     s_node_start(env, &env->a, "node-a", NULL, "model-a");
     s_node_start(env, &env->b, "node-b", mesh_endpoint(env->a.mesh), "model-b");
     raw_t *m = &env->m;
-    m->inbox = tmesh_inbox_new(m->ep, sizeof m->ep);
-    assert_non_null(m->inbox);
-    m->dealer = tmesh_dealer_new("mallory", mesh_endpoint(env->a.mesh));
-    assert_non_null(m->dealer);
+    if (env->secret) { /* the member holds the secret: CURVE both ways */
+        m->inbox = zsock_new(ZMQ_ROUTER);
+        assert_non_null(m->inbox);
+        zsock_set_linger(m->inbox, 0);
+        s_curve(m->inbox, env->secret, true);
+        int port = mesh_bind_tcp(m->inbox, "tcp://127.0.0.1:*");
+        assert_true(port > 0);
+        snprintf(m->ep, sizeof m->ep, "127.0.0.1:%d", port);
+        m->dealer = zsock_new(ZMQ_DEALER);
+        assert_non_null(m->dealer);
+        zsock_set_linger(m->dealer, 0);
+        zsock_set_identity(m->dealer, tmesh_id("mallory"));
+        s_curve(m->dealer, env->secret, false);
+        assert_int_equal(zsock_connect(m->dealer, "tcp://%s", mesh_endpoint(env->a.mesh)), 0);
+    } else {
+        m->inbox = tmesh_inbox_new(m->ep, sizeof m->ep);
+        assert_non_null(m->inbox);
+        m->dealer = tmesh_dealer_new("mallory", mesh_endpoint(env->a.mesh));
+        assert_non_null(m->dealer);
+    }
     assert_int_equal(zloop_reader(env->loop, m->inbox, s_raw_on, m), 0);
     assert_int_equal(zloop_reader(env->loop, m->dealer, s_raw_on, m), 0);
     wire_model_t md = {.name = "model-m", .arena_id = "a-9", .modality = "chat", .reason = ""};
@@ -425,8 +479,13 @@ static void test_forged_leave_refused(void **state)
     s_b_genuine(env, &real);
     mesh_stats_t s0, s1;
     mesh_stats(env->a.mesh, &s0);
-    zsock_t *as_b = tmesh_dealer_new("node-b", mesh_endpoint(env->a.mesh));
+    zsock_t *as_b = zsock_new(ZMQ_DEALER);
     assert_non_null(as_b);
+    zsock_set_linger(as_b, 0);
+    zsock_set_identity(as_b, tmesh_id("node-b"));
+    if (env->secret)
+        s_curve(as_b, env->secret, false);
+    assert_int_equal(zsock_connect(as_b, "tcp://%s", mesh_endpoint(env->a.mesh)), 0);
     wire_msg_t leave = {.type = WIRE_LEAVE, .incarnation = real.incarnation};
     /* a leaving state with B's id signed by M: forged */
     wire_state_t f;
@@ -452,6 +511,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forged_state_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_forged_leave_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_forged_state_refused, s_setup_curve, s_teardown),
+        cmocka_unit_test_setup_teardown(test_forged_leave_refused, s_setup_curve, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
