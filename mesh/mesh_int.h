@@ -65,6 +65,8 @@ typedef struct {
     bool listed;    /* the node knows it (mesh_peers): announced, or shown unreachable */
     bool heard;     /* a direct message arrived since the last dial */
     bool persisted; /* in the node's store (from `known` or on_persist) */
+    bool hinted;    /* dialed at an address from another member's hello.peers, not yet
+                       at the one its own signed state gives (mesh_wire.c, s_apply) */
     bool silent_logged;
     char reporter[WIRE_MAX_ID + 1]; /* not announced: who last reported it alive, "" none */
     int64_t reported_at;            /* when (0: never) */

@@ -354,6 +354,10 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const wire_state_t *st)
     if (wire_state_copy(&copy, st) < 0)
         return;
     uint64_t old_inc = p->has_state ? p->state.incarnation : 0;
+    /* an address another member gave us is only a hint: the owner's signed
+       state says where it is, and a live link there is no proof */
+    bool unhinted = p->hinted && !streq(p->endpoint, copy.endpoint);
+    p->hinted = false;
     wire_state_clear(&p->state);
     p->state = copy;
     p->has_state = true;
@@ -363,7 +367,7 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const wire_state_t *st)
         mesh__peer_set(self, p, MESH_PEER_ALIVE);
     }
     if (p->liveness != MESH_PEER_LEFT && mesh__dialable(self, copy.endpoint) &&
-        ((!direct && p->liveness == MESH_PEER_DEAD) || s_moved(p, copy.endpoint)))
+        ((!direct && p->liveness == MESH_PEER_DEAD) || s_moved(p, copy.endpoint) || unhinted))
         mesh__peer_dial(self, p, copy.endpoint); /* alive somewhere: try there */
     if (!p->announced)
         mesh__peer_announce(self, p);
@@ -377,8 +381,11 @@ static void s_learn(mesh_t *self, const mesh__peer_t *by, const wire_peer_ref_t 
     if (streq(ref->id, self->id))
         return;
     mesh__peer_t *p = mesh__peer_find(self, ref->id);
-    if (!p && !mesh__tomb_blocks(self, ref->id, UINT64_MAX))
-        p = s_entry_for(self, ref->id, ref->endpoint);
+    if (!p && !mesh__tomb_blocks(self, ref->id, UINT64_MAX)) {
+        bool seed = mesh__placeholder_at(self, ref->endpoint) != NULL; /* ours: trusted */
+        if ((p = s_entry_for(self, ref->id, ref->endpoint)) && !seed)
+            p->hinted = true;
+    }
     if (p)
         mesh__peer_vouch(p, by);
 }

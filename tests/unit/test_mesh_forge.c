@@ -506,11 +506,75 @@ static void test_forged_leave_refused(void **state)
     wire_state_clear(&real);
 }
 
+static bool s_b_joined_at_a(env_t *env, const void *arg)
+{
+    (void)arg;
+    const mesh_peer_view_t *v = s_view(env->a.mesh, tmesh_id("node-b"));
+    return v && v->liveness == MESH_PEER_ALIVE && v->state;
+}
+
+static bool s_inbox_got(env_t *env, const void *arg)
+{
+    (void)env;
+    zsock_t *inbox = (zsock_t *)arg;
+    return zsock_events(inbox) & ZMQ_POLLIN;
+}
+
+/*  An address for B that M gives in its hello's peer list, before A has
+    heard of B, is only a hint: M listens there and keeps the link up, but
+    once B's own signed state says where B is, A dials B there and routes to
+    the real B (before, A kept the live link to M's address and sent B's
+    traffic to M). */
+static void test_hinted_address_replaced(void **state)
+{
+    env_t *env = *state;
+    s_node_start(env, &env->a, "node-a", NULL, "model-a");
+    raw_t *m = &env->m;
+    m->inbox = tmesh_inbox_new(m->ep, sizeof m->ep);
+    assert_non_null(m->inbox);
+    char trap_ep[64];
+    zsock_t *trap = tmesh_inbox_new(trap_ep, sizeof trap_ep); /* "B", says M */
+    assert_non_null(trap);
+    m->dealer = tmesh_dealer_new("mallory", mesh_endpoint(env->a.mesh));
+    assert_non_null(m->dealer);
+    assert_int_equal(zloop_reader(env->loop, m->inbox, s_raw_on, m), 0);
+    assert_int_equal(zloop_reader(env->loop, m->dealer, s_raw_on, m), 0);
+    wire_model_t md = {.name = "model-m", .arena_id = "a-9", .modality = "chat", .reason = ""};
+    wire_state_t st = {.id = (char *)tmesh_id("mallory"),
+                       .name = "mallory",
+                       .endpoint = m->ep,
+                       .http = "http://127.0.0.1:1",
+                       .incarnation = 1,
+                       .version = 1,
+                       .tabs = 1,
+                       .tabs_healthy = 1,
+                       .capacity = 4,
+                       .p50_ms = -1,
+                       .models = &md,
+                       .n_models = 1};
+    wire_peer_ref_t hint = {.id = (char *)tmesh_id("node-b"), .endpoint = trap_ep};
+    wire_msg_t hello = {
+        .type = WIRE_HELLO, .states = &st, .n_states = 1, .peers = &hint, .n_peers = 1};
+    s_send(m, &hello);
+    /* A dials the hinted address (the trap's connection is up) */
+    assert_true(s_until(env, s_inbox_got, trap, T_WAIT_MS));
+    s_node_start(env, &env->b, "node-b", mesh_endpoint(env->a.mesh), "model-b");
+    assert_true(s_until(env, s_b_joined_at_a, NULL, T_WAIT_MS));
+    s_spin(env, T_SETTLE_MS);
+    const mesh_peer_view_t *v = s_view(env->a.mesh, tmesh_id("node-b"));
+    assert_string_equal(v->endpoint, mesh_endpoint(env->b.mesh));
+    b_truth_t truth = {.version = v->state->version};
+    snprintf(truth.endpoint, sizeof truth.endpoint, "%s", mesh_endpoint(env->b.mesh));
+    s_expect_b_intact(env, &truth, "model-b"); /* and A's traffic for B reaches B */
+    zsock_destroy(&trap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forged_state_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_forged_leave_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hinted_address_replaced, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_forged_state_refused, s_setup_curve, s_teardown),
         cmocka_unit_test_setup_teardown(test_forged_leave_refused, s_setup_curve, s_teardown),
     };
