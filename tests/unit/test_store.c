@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "node/store.h"
+#include "protocol/alog.h"
 
 typedef struct {
     char root[256];
@@ -234,6 +235,15 @@ static void test_node_id_corrupt(void **state)
     store_destroy(&st);
 }
 
+static int s_moves_logged; /* "the node id moves from" lines seen */
+
+static void s_sink(alog_level_t level, const char *line)
+{
+    (void)level;
+    if (strstr(line, "the node id moves from"))
+        s_moves_logged++;
+}
+
 /*  The signing key: made once (0600) and kept, the id made from it; a
     directory with an older random id moves to the key's id; a key file
     others may read, or one that holds no key, is refused. */
@@ -245,7 +255,10 @@ static void test_node_identity(void **state)
     assert_int_equal(store_node_id(st, old), 0); /* a data dir from before keys */
     uint8_t sk[IDENT_SK_LEN], sk2[IDENT_SK_LEN], pk[IDENT_PK_LEN];
     char id[UUID_STR_LEN], id2[UUID_STR_LEN];
+    s_moves_logged = 0;
+    alog_set_sink(s_sink);
     assert_int_equal(store_node_identity(st, sk, id), 0);
+    assert_int_equal(s_moves_logged, 1); /* said once */
     ident_sk_pk(sk, pk);
     assert_true(ident_id_matches(id, pk));
     assert_string_not_equal(id, old); /* it moved */
@@ -264,6 +277,8 @@ static void test_node_identity(void **state)
     assert_int_equal(store_node_identity(st, sk2, id2), 0);
     assert_memory_equal(sk, sk2, sizeof sk);
     assert_string_equal(id, id2);
+    assert_int_equal(s_moves_logged, 1); /* and not again */
+    alog_set_sink(NULL);
 
     assert_int_equal(chmod(path, 0644), 0); /* readable by others: refused */
     assert_int_equal(store_node_identity(st, sk2, id2), -1);
