@@ -292,6 +292,7 @@ void mesh__bump_local(mesh_t *self)
 {
     uint64_t wall = (uint64_t)mesh__wall();
     self->local.version = self->local.version + 1 > wall ? self->local.version + 1 : wall;
+    mesh__seal_local(self);
 }
 
 void mesh__refute(mesh_t *self, bool force)
@@ -321,7 +322,8 @@ static int s_local_init(mesh_t *self)
     st->started_at_ms = wall;
     st->p50_ms = -1;
     self->local_at = mesh__now();
-    return 0;
+    mesh__seal_local(self);
+    return st->sealed ? 0 : -1;
 }
 
 static bool s_str_differs(const char *a, const char *b)
@@ -390,10 +392,14 @@ static bool s_differs(const mesh_t *self, const wire_state_t *b)
 /*  The wire format is the judge of what a state may hold. */
 static bool s_encodable(mesh_t *self, wire_state_t *st)
 {
-    wire_msg_t m = {.type = WIRE_PUSH, .from = self->id, .states = st, .n_states = 1};
+    wire_state_t sealed;
+    if (wire_state_copy(&sealed, st) < 0)
+        return false;
+    wire_msg_t m = {.type = WIRE_PUSH, .from = self->id, .states = &sealed, .n_states = 1};
     abuf_t b = ABUF_INIT;
-    int rc = wire_msg_encode(&m, &b);
+    int rc = wire_state_seal(&sealed, self->sk) < 0 ? -1 : wire_msg_encode(&m, &b);
     abuf_free(&b);
+    wire_state_clear(&sealed);
     return rc == 0;
 }
 
@@ -678,6 +684,13 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
         alog_error("mesh: libsodium failed to start");
         return NULL;
     }
+    uint8_t pk[IDENT_PK_LEN];
+    if (cfg->sign_key)
+        ident_sk_pk(cfg->sign_key, pk);
+    if (!cfg->sign_key || !ident_id_matches(cfg->node_id, pk)) {
+        alog_error("mesh: the node id %s is not the one of its signing key", cfg->node_id);
+        return NULL;
+    }
     mesh_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -685,6 +698,7 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
     self->loop = loop;
     self->tick_fd = -1;
     snprintf(self->id, sizeof self->id, "%s", cfg->node_id);
+    memcpy(self->sk, cfg->sign_key, sizeof self->sk);
     self->on_forward = cfg->on_forward, self->on_peer = cfg->on_peer;
     self->on_persist = cfg->on_persist, self->arg = cfg->arg;
     if (s_timing(self, cfg) < 0)
@@ -756,6 +770,7 @@ void mesh_destroy(mesh_t **self_p)
     zcert_destroy(&self->cert);
     wire_state_clear(&self->local);
     abuf_free(&self->tx);
+    sodium_memzero(self->sk, sizeof self->sk);
     free(self);
     *self_p = NULL;
 }
@@ -781,8 +796,7 @@ void mesh_leave(mesh_t *self)
         mesh__peer_t *p = self->peers[i];
         if (!p->id[0] || !p->dealer)
             continue;
-        wire_msg_t m = {.type = WIRE_LEAVE, .incarnation = self->local.incarnation};
-        mesh__send(self, p, &m);
+        mesh__send_leave(self, p);
     }
     alog_info("mesh: left the mesh");
 }

@@ -10,7 +10,8 @@
     a peer our pings miss is probed through others with ping-req),
     shows a member that others report but that we cannot reach as
     unreachable,
-    spreads its own state by push (urgent changes, at once, to every peer)
+    spreads its own state, signed with the node's key (protocol/ident.h),
+    by push (urgent changes, at once, to every peer)
     and digest/delta anti-entropy (every gossip_ms to `fanout` random peers),
     and says leave on shutdown. Forwarding messages (fwd, reject, chunk, end,
     fail, cancel) are not interpreted here: they go to on_forward.
@@ -65,6 +66,10 @@ typedef struct {
     const char *const *known; /* "ID@HOST:PORT" peers remembered from a previous run */
     size_t n_known;
     const char *secret; /* NULL: no CURVE, loopback only */
+    /* the node's signing key (IDENT_SK_LEN bytes, protocol/ident.h), copied:
+       every state we publish is signed with it, and node_id must be
+       ident_id of its public key (mesh_new refuses another) */
+    const uint8_t *sign_key;
     /* timing (ms); 0 takes the default of docs/mesh-protocol.md */
     int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms;
     /* fwd, reject, chunk, end, fail, cancel from peer `from` (msg is the
@@ -163,6 +168,10 @@ typedef struct {
     uint64_t indirect_acks;    /* relayed acks that vouched for a peer we probe */
     uint64_t stale_acks;       /* acks answering nothing open (late, unknown or
                                   superseded seq): news of their sender only */
+    uint64_t forged;           /* messages refused for a state that is not its owner's
+                                  word: a signature that does not verify, a key that is
+                                  not its id's, or a version or incarnation far beyond
+                                  any clock (docs/mesh-protocol.md) */
 } mesh_stats_t;
 void mesh_stats(const mesh_t *self, mesh_stats_t *out);
 

@@ -19,6 +19,7 @@
 #include "protocol/abuf.h"
 #include "protocol/alog.h"
 #include "protocol/hostport.h"
+#include "protocol/ident.h"
 
 #define MESH__SNDHWM 1000           /* messages queued per DEALER before mesh_send says full */
 #define MESH__RCVHWM 1000           /* messages queued per inbound connection */
@@ -33,6 +34,9 @@
 #define MESH__SENT 8    /* our pings and ping-reqs awaiting an ack, per peer (a ring) */
 #define MESH__HELPERS 2 /* members asked to probe one silent peer for us */
 #define MESH__RELAYS 4  /* as a helper: ping-reqs about one target run at once */
+/*  A state's version and incarnation are the owner's unix ms (or a little
+    more, see mesh.c): one further ahead of our clock than this is refused. */
+#define MESH__AHEAD_MS (24LL * 3600 * 1000)
 
 /*  A ping or ping-req of ours awaiting its ack (seq 0: a free slot). */
 typedef struct {
@@ -61,6 +65,8 @@ typedef struct {
     bool listed;    /* the node knows it (mesh_peers): announced, or shown unreachable */
     bool heard;     /* a direct message arrived since the last dial */
     bool persisted; /* in the node's store (from `known` or on_persist) */
+    bool hinted;    /* dialed at an address from another member's hello.peers, not yet
+                       at the one its own signed state gives (mesh_wire.c, s_apply) */
     bool silent_logged;
     char reporter[WIRE_MAX_ID + 1]; /* not announced: who last reported it alive, "" none */
     int64_t reported_at;            /* when (0: never) */
@@ -115,10 +121,11 @@ struct _mesh_t {
     /* sockets */
     zsock_t *router;
     zsock_t *router_mon;
-    zsock_t *zap;   /* REP on the ZAP endpoint (NULL without a secret) */
-    bool zap_bound; /* false: another mesh of this process answers ZAP for now */
-    zcert_t *cert;  /* CURVE pair; NULL without a secret */
-    int tick_fd;    /* timerfd polled by zloop (see mesh.c) */
+    zsock_t *zap;             /* REP on the ZAP endpoint (NULL without a secret) */
+    bool zap_bound;           /* false: another mesh of this process answers ZAP for now */
+    zcert_t *cert;            /* CURVE pair; NULL without a secret */
+    uint8_t sk[IDENT_SK_LEN]; /* our signing key (self->id is ident_id of its pk) */
+    int tick_fd;              /* timerfd polled by zloop (see mesh.c) */
     zmq_pollitem_t tick_item;
     unsigned mon_seq;
     zsock_t **grave;
@@ -218,6 +225,10 @@ void mesh__send_digest(mesh_t *self, mesh__peer_t *p, bool hearsay);
 void mesh__send_states(mesh_t *self, mesh__peer_t *p, wire_type_t type, const wire_state_t **sts,
                        const int64_t *ages, size_t n);
 void mesh__push_local(mesh_t *self);
+/*  Signs self->local as it is now (after each version change). */
+void mesh__seal_local(mesh_t *self);
+/*  leave, with our state (leaving set, signed) as its proof, to p. */
+int mesh__send_leave(mesh_t *self, mesh__peer_t *p);
 int mesh__on_router(zloop_t *loop, zsock_t *sock, void *arg);
 int mesh__on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
 

@@ -75,56 +75,17 @@ static int s_reply(mesh_t *self, const char *rid, wire_msg_t *msg)
 
 /* ------------------------------------------------------------ state views */
 
-static int64_t s_less(int64_t remaining, int64_t age)
-{
-    return remaining > age ? remaining - age : 0;
-}
-
-/*  *dst = src with `age` ms taken off its remaining-ms fields (floor 0) and
-    added to its ms-ago fields (the accounts' starts), so a relayed cooldown
-    or pace stays right without a shared clock. Shallow: *tmp is one block
-    to free holding the models, accounts and starts that had to be
-    adjusted (all of 8-byte alignment, laid one after the other). */
+/*  *dst = src as sent now: the owner's signed bytes with `age` ms (how
+    long the remaining-ms and ms-ago fields have aged since the owner wrote
+    them) beside them. The receiver ages the fields itself (it cannot change
+    signed bytes, and need not). Shallow; *tmp is always NULL (kept for the
+    callers' shape). */
 static int s_view(const wire_state_t *src, int64_t age, wire_state_t *dst, wire_model_t **tmp)
 {
     *dst = *src;
+    dst->age_ms = age > 0 ? age : 0;
     *tmp = NULL;
-    if (age <= 0)
-        return 0;
-    dst->node_cooled_remaining_ms = s_less(src->node_cooled_remaining_ms, age);
-    dst->paced_remaining_ms = s_less(src->paced_remaining_ms, age);
-    bool cooling = false;
-    for (size_t i = 0; i < src->n_models && !cooling; i++)
-        cooling = src->models[i].cooled_remaining_ms > 0;
-    size_t n_starts = 0;
-    for (size_t i = 0; i < src->n_accounts; i++)
-        n_starts += src->accounts[i].n_starts;
-    if (!cooling && src->n_accounts == 0)
-        return 0;
-    size_t models_b = src->n_models * sizeof(wire_model_t);
-    size_t accounts_b = src->n_accounts * sizeof(wire_account_t);
-    char *block = malloc(models_b + accounts_b + n_starts * sizeof(int64_t) + 1);
-    if (!block)
-        return -1;
-    wire_model_t *models = (wire_model_t *)block;
-    wire_account_t *accounts = (wire_account_t *)(block + models_b);
-    int64_t *starts = (int64_t *)(block + models_b + accounts_b);
-    if (src->n_models)
-        memcpy(models, src->models, models_b);
-    for (size_t i = 0; i < src->n_models; i++)
-        models[i].cooled_remaining_ms = s_less(src->models[i].cooled_remaining_ms, age);
-    for (size_t i = 0; i < src->n_accounts; i++) {
-        const wire_account_t *a = &src->accounts[i];
-        accounts[i] = *a;
-        accounts[i].flag_remaining_ms = s_less(a->flag_remaining_ms, age);
-        accounts[i].starts_ago_ms = starts;
-        for (size_t k = 0; k < a->n_starts; k++)
-            *starts++ = a->starts_ago_ms[k] + age;
-    }
-    dst->models = src->n_models ? models : src->models;
-    dst->accounts = src->n_accounts ? accounts : src->accounts;
-    *tmp = models;
-    return 0;
+    return src->sealed ? 0 : -1;
 }
 
 /*  Sends states as one message, or halves until each part fits the cap. */
@@ -194,6 +155,23 @@ int mesh__send_reject(mesh_t *self, mesh__peer_t *p, wire_msg_t *msg)
     if (rc < 0)
         return s_encode_failed(self, p, msg);
     return s_send_tx(self, p);
+}
+
+void mesh__seal_local(mesh_t *self)
+{
+    if (wire_state_seal(&self->local, self->sk) < 0)
+        alog_warn_rl("mesh: cannot sign our own state (version %" PRIu64 ")", self->local.version);
+}
+
+int mesh__send_leave(mesh_t *self, mesh__peer_t *p)
+{
+    wire_state_t view;
+    wire_model_t *tmp;
+    if (s_view(&self->local, s_local_age(self), &view, &tmp) < 0)
+        return -1;
+    wire_msg_t m = {
+        .type = WIRE_LEAVE, .incarnation = self->local.incarnation, .states = &view, .n_states = 1};
+    return mesh__send(self, p, &m);
 }
 
 void mesh__push_local(mesh_t *self)
@@ -376,16 +354,20 @@ static void s_apply(mesh_t *self, mesh__peer_t *from, const wire_state_t *st)
     if (wire_state_copy(&copy, st) < 0)
         return;
     uint64_t old_inc = p->has_state ? p->state.incarnation : 0;
+    /* an address another member gave us is only a hint: the owner's signed
+       state says where it is, and a live link there is no proof */
+    bool unhinted = p->hinted && !streq(p->endpoint, copy.endpoint);
+    p->hinted = false;
     wire_state_clear(&p->state);
     p->state = copy;
     p->has_state = true;
-    p->state_at = mesh__now();
+    p->state_at = mesh__now() - copy.age_ms; /* the age it had when it was sent */
     if (!direct && p->liveness == MESH_PEER_SUSPECT && copy.incarnation > old_inc) {
         p->last_heard = mesh__now(); /* it refuted: someone heard it lately */
         mesh__peer_set(self, p, MESH_PEER_ALIVE);
     }
     if (p->liveness != MESH_PEER_LEFT && mesh__dialable(self, copy.endpoint) &&
-        ((!direct && p->liveness == MESH_PEER_DEAD) || s_moved(p, copy.endpoint)))
+        ((!direct && p->liveness == MESH_PEER_DEAD) || s_moved(p, copy.endpoint) || unhinted))
         mesh__peer_dial(self, p, copy.endpoint); /* alive somewhere: try there */
     if (!p->announced)
         mesh__peer_announce(self, p);
@@ -399,8 +381,11 @@ static void s_learn(mesh_t *self, const mesh__peer_t *by, const wire_peer_ref_t 
     if (streq(ref->id, self->id))
         return;
     mesh__peer_t *p = mesh__peer_find(self, ref->id);
-    if (!p && !mesh__tomb_blocks(self, ref->id, UINT64_MAX))
-        p = s_entry_for(self, ref->id, ref->endpoint);
+    if (!p && !mesh__tomb_blocks(self, ref->id, UINT64_MAX)) {
+        bool seed = mesh__placeholder_at(self, ref->endpoint) != NULL; /* ours: trusted */
+        if ((p = s_entry_for(self, ref->id, ref->endpoint)) && !seed)
+            p->hinted = true;
+    }
     if (p)
         mesh__peer_vouch(p, by);
 }
@@ -420,6 +405,37 @@ static void s_malformed(mesh_t *self, mesh__peer_t *p, const char *who, const ch
     else
         alog_rl_write(&self->rl_unknown, ALOG_WARN, "mesh: malformed message from %s: %s", who,
                       why);
+}
+
+/*  A message refused for a state that is not its owner's word. */
+static void s_forged(mesh_t *self, mesh__peer_t *p, const char *who, const char *why)
+{
+    self->stats.forged++;
+    if (p)
+        p->malformed++;
+    if (alog_enabled(ALOG_WARN))
+        alog_rl_write(p ? &p->rl : &self->rl_unknown, ALOG_WARN,
+                      "mesh: refused a message from %s: %s", who, why);
+}
+
+/*  A state whose version or incarnation is further ahead of our clock than
+    any owner's clock could have made it (versions are the owner's unix ms,
+    see mesh.c): signed or not, it would outrank everything its owner says
+    later, so the whole message is refused. */
+static bool s_implausible(const wire_msg_t *m, char *why, size_t whylen)
+{
+    uint64_t limit = (uint64_t)(mesh__wall() + MESH__AHEAD_MS);
+    for (size_t i = 0; i < m->n_states; i++) {
+        const wire_state_t *st = &m->states[i];
+        if (st->version > limit || st->incarnation > limit) {
+            snprintf(why, whylen,
+                     "the state of %s claims version %" PRIu64 ", incarnation %" PRIu64
+                     ": more than a day ahead of our clock",
+                     st->id, st->version, st->incarnation);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void s_dropped(mesh_t *self, const wire_msg_t *m, const char *why)
@@ -470,10 +486,8 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m)
     for (size_t i = 0; i < m->n_versions; i++) {
         const wire_version_t *v = &m->versions[i];
         zhashx_insert(theirs, v->id, (void *)&v->version);
-        if (streq(v->id, self->id)) {
-            s_self_seen(self, v->version);
-            continue;
-        }
+        if (streq(v->id, self->id))
+            continue; /* a bare claim: only a signed state of ours moves us (s_apply) */
         mesh__peer_t *q = mesh__peer_find(self, v->id);
         if (q ? q->liveness != MESH_PEER_LEFT && (!q->has_state || v->version > q->state.version)
               : !mesh__tomb_blocks(self, v->id, v->version))
@@ -506,10 +520,24 @@ static void s_on_digest(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m)
     zhashx_destroy(&theirs);
 }
 
+/*  leave: only p's own signed state saying leaving (the codec checked the
+    signature, and that it is the sender's) proves it; one older than the
+    state we hold is a replay from an earlier life. */
 static void s_on_leave(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m)
 {
-    if (p->has_state && m->incarnation < p->state.incarnation)
-        return; /* from an earlier life */
+    const wire_state_t *st = &m->states[0];
+    if (p->has_state && (st->version < p->state.version || m->incarnation < p->state.incarnation ||
+                         st->incarnation < p->state.incarnation)) {
+        s_dropped(self, m, "a leave from an earlier life");
+        return;
+    }
+    wire_state_t copy;
+    if (wire_state_copy(&copy, st) == 0) {
+        wire_state_clear(&p->state);
+        p->state = copy;
+        p->has_state = true;
+        p->state_at = mesh__now() - copy.age_ms;
+    }
     mesh__peer_hangup(self, p, 0);
     p->state.leaving = true;
     mesh__peer_set(self, p, MESH_PEER_LEFT);
@@ -596,12 +624,19 @@ static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uin
     const char *who = via ? via->endpoint : rid ? rid : "an unnamed connection";
     mesh__peer_t *p = via ? via : rid ? mesh__peer_find(self, rid) : NULL;
     self->stats.bytes_in += len;
-    if (wire_msg_decode(buf, len, &m, err, sizeof err) != WIRE_MSG_OK) {
+    wire_msg_rc_t rc = wire_msg_decode(buf, len, &m, err, sizeof err);
+    if (rc == WIRE_MSG_FORGED) {
+        s_forged(self, p, who, err);
+        return;
+    }
+    if (rc != WIRE_MSG_OK) {
         s_malformed(self, p, who, err);
         return;
     }
     self->stats.rx++;
-    if (!rid && !via) {
+    if (s_implausible(&m, err, sizeof err)) {
+        s_forged(self, p, who, err);
+    } else if (!rid && !via) {
         s_malformed(self, NULL, who, "no identity");
     } else if ((rid && !streq(rid, m.from)) || (via && via->id[0] && !streq(via->id, m.from))) {
         s_malformed(self, p, who, "\"from\" is not the identity of its connection");

@@ -2,6 +2,7 @@
 #include "node/node.h"
 
 #include <jansson.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -38,7 +39,8 @@ typedef struct {
     zsock_t *pipe;
     zloop_t *loop;
     store_t *store;
-    char id[UUID_STR_LEN];
+    char id[UUID_STR_LEN];          /* ident_id of sign_key's public key */
+    uint8_t sign_key[IDENT_SK_LEN]; /* signs our mesh state (DATA/node.key) */
     char token[160];
     cooldown_t *cooldowns;
     catalog_t *catalog;
@@ -319,6 +321,7 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
     free(peers);
     mesh_config_t mc = {
         .node_id = self->id,
+        .sign_key = self->sign_key,
         .bind_host = cfg->mesh_host,
         .bind_port = cfg->mesh_port,
         .advertise = cfg->advertise,
@@ -564,6 +567,7 @@ static void s_node_destroy(node_t *self)
     catalog_destroy(&self->catalog);
     cooldown_destroy(&self->cooldowns);
     store_destroy(&self->store);
+    sodium_memzero(self->sign_key, sizeof self->sign_key);
     free(self->origins);
     zloop_destroy(&self->loop);
     free(self->peer_views);
@@ -577,7 +581,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->store = store_open(cfg->data_dir, err, errlen);
     if (!self->store)
         return -1;
-    if (store_node_id(self->store, self->id) < 0 ||
+    if (store_node_identity(self->store, self->sign_key, self->id) < 0 ||
         store_link_token(self->store, cfg->link_token, self->token, sizeof self->token) < 0) {
         snprintf(err, errlen, "cannot read or write the node id and link token in %s",
                  cfg->data_dir);

@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "protocol/alog.h"
+#include "protocol/ident.h"
 
 #define S_PATH_MAX 4096
 #define S_DB_FILE "arena.db"
@@ -34,8 +37,11 @@
 #define S_MODEL_CAP sizeof(((store_cooldown_t *)0)->model)
 #define S_PEER_ID_CAP sizeof(((store_peer_t *)0)->id)
 
+#define S_KEY_FILE "node.key" /* the signing key's seed, hex, 0600 */
+
 struct _store_t {
     sqlite3 *db;
+    char dir[S_PATH_MAX + 1]; /* the data directory */
 };
 
 static const char *const s_migrations[] = {
@@ -270,6 +276,7 @@ store_t *store_open(const char *data_dir, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    snprintf(self->dir, sizeof self->dir, "%s", data_dir);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "database %s: %s", path,
@@ -373,6 +380,93 @@ int store_node_id(store_t *self, char out[UUID_STR_LEN])
         alog_warn("store: stored node_id \"%s\" is not a UUID", out);
         return -1;
     }
+    return 0;
+}
+
+/*  Reads the seed from an existing key file: -1 (logged) when it cannot be
+    read, is open to others, or does not hold 64 hex digits. */
+static int s_key_read(int fd, const char *path, uint8_t seed[IDENT_SEED_LEN])
+{
+    struct stat sb;
+    char hex[2 * IDENT_SEED_LEN + 2];
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        alog_warn("store: %s is not a regular file", path);
+        return -1;
+    }
+    if (sb.st_mode & 077) {
+        alog_warn("store: %s is readable or writable by others (mode %03o): refusing to use it "
+                  "(chmod 600 it)",
+                  path, (unsigned)(sb.st_mode & 0777));
+        return -1;
+    }
+    ssize_t n = read(fd, hex, sizeof hex);
+    size_t bin_len = 0;
+    if (n < 2 * IDENT_SEED_LEN ||
+        sodium_hex2bin(seed, IDENT_SEED_LEN, hex, (size_t)n, "\n", &bin_len, NULL) != 0 ||
+        bin_len != IDENT_SEED_LEN) {
+        alog_warn("store: %s does not hold a key (64 hex digits)", path);
+        sodium_memzero(hex, sizeof hex);
+        return -1;
+    }
+    sodium_memzero(hex, sizeof hex);
+    return 0;
+}
+
+/*  A new seed in a new file (0600, created exclusively: two nodes sharing a
+    directory cannot both write one). 0, 1 (it exists now), -1. */
+static int s_key_create(const char *path, uint8_t seed[IDENT_SEED_LEN])
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? 1 : -1;
+    char hex[2 * IDENT_SEED_LEN + 2];
+    randombytes_buf(seed, IDENT_SEED_LEN);
+    sodium_bin2hex(hex, sizeof hex - 1, seed, IDENT_SEED_LEN);
+    size_t len = strlen(hex);
+    hex[len++] = '\n';
+    bool ok = write(fd, hex, len) == (ssize_t)len && fsync(fd) == 0;
+    sodium_memzero(hex, sizeof hex);
+    if (close(fd) != 0 || !ok) {
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+int store_node_identity(store_t *self, uint8_t sk[IDENT_SK_LEN], char id[UUID_STR_LEN])
+{
+    if (!self || !sk || !id)
+        return -1;
+    char path[S_PATH_MAX + sizeof S_KEY_FILE + 2];
+    snprintf(path, sizeof path, "%s/%s", self->dir, S_KEY_FILE);
+    uint8_t seed[IDENT_SEED_LEN], pk[IDENT_PK_LEN];
+    int rc = s_key_create(path, seed);
+    if (rc == 1) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        rc = fd < 0 ? -1 : s_key_read(fd, path, seed);
+        if (fd >= 0)
+            close(fd);
+    } else if (rc == 0) {
+        alog_info("store: made a new signing key in %s", path);
+    }
+    if (rc != 0 || ident_keypair(seed, pk, sk) != 0) {
+        alog_warn("store: cannot read or make the node's signing key %s", path);
+        sodium_memzero(seed, sizeof seed);
+        return -1;
+    }
+    sodium_memzero(seed, sizeof seed);
+    char derived[IDENT_ID_LEN], old[UUID_STR_LEN];
+    ident_id(pk, derived);
+    int had = store_meta_get(self, "node_id", old, sizeof old);
+    if (had < 0)
+        return -1;
+    if (had == 0 && strcmp(old, derived) != 0)
+        alog_info("store: the node id moves from %s to %s, the id of its signing key (ids are "
+                  "bound to keys since mesh protocol 2)",
+                  old, derived);
+    if ((had != 0 || strcmp(old, derived) != 0) && store_meta_set(self, "node_id", derived) != 0)
+        return -1;
+    snprintf(id, UUID_STR_LEN, "%s", derived);
     return 0;
 }
 

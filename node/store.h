@@ -6,7 +6,10 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "protocol/arena_catalog.h"
+#include "protocol/ident.h"
 #include "protocol/uuid7.h"
 
 typedef struct _store_t store_t;
@@ -22,6 +25,12 @@ int store_meta_set(store_t *self, const char *key, const char *value);
 
 /*  The node id (a UUID made once and kept). */
 int store_node_id(store_t *self, char out[UUID_STR_LEN]);
+/*  The node's signing key (protocol/ident.h): its seed is made once into
+    DATA/node.key (0600, refused when others may read it) and loaded at every
+    start; id gets ident_id of its public key, which replaces a stored node
+    id that is not it (a data directory from before ids were bound to keys;
+    logged once, when it moves). 0, or -1 (logged). */
+int store_node_identity(store_t *self, uint8_t sk[IDENT_SK_LEN], char id[UUID_STR_LEN]);
 /*  The link token: `fixed` when given (and kept), else the stored one, else a
     new random one (32 bytes, hex) that is stored. */
 int store_link_token(store_t *self, const char *fixed, char *out, size_t outlen);

@@ -83,6 +83,7 @@ typedef struct {
 typedef struct {
     uint64_t bytes_in, bytes_out, msgs_in, msgs_out, ping_req_sent, ping_req_served,
         ping_req_refused, indirect_acks, stale_acks;
+    uint64_t forged; /* messages refused for a state that was not its owner's word */
 } status_doc_mesh_t;
 
 typedef struct {

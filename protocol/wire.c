@@ -35,6 +35,7 @@ typedef struct {
     char *buf;
     size_t len;
     const char *where; /* "state", "peer"…: prefixes the reason; NULL at the top */
+    bool forged;       /* a state's signature or key failed (WIRE_MSG_FORGED) */
 } s_err_t;
 
 __attribute__((format(printf, 2, 3))) static int s_fail(s_err_t *e, const char *fmt, ...)
@@ -516,12 +517,84 @@ static int s_dec_state_fields(const msgpack_object *o, wire_state_t *st, s_err_t
     return 0;
 }
 
-/*  what names the map in errors ("\"state\"", "\"states\" entry"). */
+/*  A bin of exactly n bytes (n 0: any length up to WIRE_MSG_MAX). */
+static const msgpack_object_bin *s_bin(const msgpack_object *map, const char *key, uint32_t n,
+                                       s_err_t *e)
+{
+    const msgpack_object *v = s_need(map, key, e);
+    if (!v)
+        return NULL;
+    if (v->type != MSGPACK_OBJECT_BIN) {
+        s_fail(e, "\"%s\" is not binary", key);
+        return NULL;
+    }
+    if (n && v->via.bin.size != n) {
+        s_fail(e, "\"%s\" is not %" PRIu32 " bytes", key, n);
+        return NULL;
+    }
+    return &v->via.bin;
+}
+
+/*  The owner's signed bytes: one msgpack map, pre-scanned like a message
+    before msgpack-c builds anything from it, then read field by field. */
+static int s_dec_sealed(const uint8_t *blob, size_t len, wire_state_t *st, s_err_t *e)
+{
+    if (len == 0)
+        return s_fail(e, "\"st\" is empty");
+    if (s_scan(blob, len, e) < 0)
+        return -1;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = -1;
+    if (msgpack_unpack_next(&up, (const char *)blob, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len)
+        s_fail(e, "msgpack-c refused \"st\"");
+    else if (s_map_ok(&up.data, "\"st\"", WIRE_MSG_MAX_KEYS, e) == 0)
+        rc = s_dec_state_fields(&up.data, st, e);
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+/*  One signed state {"st": bin, "pk": bin, "sig": bin, "age": uint}: its
+    fields decoded from "st", then the key checked against the id and the
+    signature against the exact bytes of "st". what names the map in errors
+    ("\"state\"", "\"states\" entry"). */
 static int s_dec_state(const msgpack_object *o, const char *what, wire_state_t *st, s_err_t *e)
 {
     const char *outer = e->where;
     e->where = "state";
-    int rc = s_map_ok(o, what, WIRE_MSG_MAX_KEYS, e) < 0 ? -1 : s_dec_state_fields(o, st, e);
+    const msgpack_object_bin *blob, *pk, *sig;
+    const msgpack_object *age;
+    uint64_t age_ms = 0;
+    int rc = -1;
+    if (s_map_ok(o, what, WIRE_MSG_MAX_KEYS, e) < 0 || !(blob = s_bin(o, "st", 0, e)) ||
+        !(pk = s_bin(o, "pk", IDENT_PK_LEN, e)) || !(sig = s_bin(o, "sig", IDENT_SIG_LEN, e)) ||
+        !(age = s_need(o, "age", e)) ||
+        s_as_u64(age, "age", (uint64_t)WIRE_MAX_AGE_MS, &age_ms, e) < 0 ||
+        s_dec_sealed((const uint8_t *)blob->ptr, blob->size, st, e) < 0)
+        goto done;
+    memcpy(st->pk, pk->ptr, IDENT_PK_LEN);
+    memcpy(st->sig, sig->ptr, IDENT_SIG_LEN);
+    st->age_ms = (int64_t)age_ms;
+    if (!ident_id_matches(st->id, st->pk)) {
+        e->forged = true;
+        s_fail(e, "the key of \"%.64s\" is not the one its id is made from", st->id);
+        goto done;
+    }
+    if (!ident_verify_state(st->pk, (const uint8_t *)blob->ptr, blob->size, st->sig)) {
+        e->forged = true;
+        s_fail(e, "the signature of \"%.64s\" does not verify", st->id);
+        goto done;
+    }
+    if (!(st->sealed = malloc(blob->size))) {
+        s_fail(e, "out of memory");
+        goto done;
+    }
+    memcpy(st->sealed, blob->ptr, blob->size);
+    st->sealed_len = blob->size;
+    rc = 0;
+done:
     e->where = outer;
     return rc;
 }
@@ -613,7 +686,13 @@ static int s_dec_ping_req(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 
 static int s_dec_leave(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 {
-    return s_u64(root, "inc", &m->incarnation, e);
+    const msgpack_object *st;
+    if (s_u64(root, "inc", &m->incarnation, e) < 0 || !(st = s_need(root, "state", e)) ||
+        s_dec_own_state(st, m, e) < 0)
+        return -1;
+    if (!m->states[0].leaving)
+        return s_fail(e, "the \"state\" of a leave does not say leaving");
+    return 0;
 }
 
 static int s_dec_rid(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
@@ -832,12 +911,33 @@ static int s_put_state(msgpack_packer *pk, const wire_state_t *st)
     return 0;
 }
 
+static int s_kv_bin(msgpack_packer *pk, const char *key, const uint8_t *b, size_t n)
+{
+    return s_key(pk, key) < 0 || msgpack_pack_bin_with_body(pk, b, n) ? -1 : 0;
+}
+
+/*  A state as its owner signed it: the sealed bytes as they are (never a
+    re-encoding), the key, the signature and the age (clamped to the
+    decoder's range). Unsealed states are not sent. */
+static int s_put_signed(msgpack_packer *pk, const wire_state_t *st)
+{
+    if (!st->sealed || st->sealed_len == 0 || st->sealed_len > WIRE_MSG_MAX)
+        return -1;
+    int64_t age = st->age_ms < 0 ? 0 : st->age_ms > WIRE_MAX_AGE_MS ? WIRE_MAX_AGE_MS : st->age_ms;
+    return msgpack_pack_map(pk, 4) || s_kv_bin(pk, "st", st->sealed, st->sealed_len) < 0 ||
+                   s_kv_bin(pk, "pk", st->pk, IDENT_PK_LEN) < 0 ||
+                   s_kv_bin(pk, "sig", st->sig, IDENT_SIG_LEN) < 0 ||
+                   s_kv_u64(pk, "age", (uint64_t)age) < 0
+               ? -1
+               : 0;
+}
+
 static int s_enc_states(msgpack_packer *pk, const wire_msg_t *m)
 {
     if (s_kv_array(pk, "states", m->states, m->n_states, WIRE_MAX_PEERS) < 0)
         return -1;
     for (size_t i = 0; i < m->n_states; i++)
-        if (s_put_state(pk, &m->states[i]) < 0)
+        if (s_put_signed(pk, &m->states[i]) < 0)
             return -1;
     return 0;
 }
@@ -850,7 +950,7 @@ static int s_enc_own_state(msgpack_packer *pk, const wire_msg_t *m)
     if (m->n_states != 1 || !m->states || !m->states[0].id || !m->from ||
         strcmp(m->states[0].id, m->from) != 0)
         return -1;
-    return s_key(pk, "state") < 0 || s_put_state(pk, &m->states[0]) < 0 ? -1 : 0;
+    return s_key(pk, "state") < 0 || s_put_signed(pk, &m->states[0]) < 0 ? -1 : 0;
 }
 
 static int s_enc_hello(msgpack_packer *pk, const wire_msg_t *m)
@@ -894,7 +994,9 @@ static int s_enc_ping_req(msgpack_packer *pk, const wire_msg_t *m)
 
 static int s_enc_leave(msgpack_packer *pk, const wire_msg_t *m)
 {
-    return s_kv_u64(pk, "inc", m->incarnation);
+    if (m->n_states != 1 || !m->states || !m->states[0].leaving)
+        return -1;
+    return s_kv_u64(pk, "inc", m->incarnation) < 0 || s_enc_own_state(pk, m) < 0 ? -1 : 0;
 }
 
 static int s_enc_rid(msgpack_packer *pk, const wire_msg_t *m)
@@ -979,7 +1081,7 @@ static const s_type_t s_types[] = {
     [WIRE_PING] = {"ping", 1, s_dec_ping, s_enc_ping},
     [WIRE_ACK] = {"ack", 1, s_dec_ping, s_enc_ping},
     [WIRE_PING_REQ] = {"ping-req", 2, s_dec_ping_req, s_enc_ping_req},
-    [WIRE_LEAVE] = {"leave", 1, s_dec_leave, s_enc_leave},
+    [WIRE_LEAVE] = {"leave", 2, s_dec_leave, s_enc_leave},
     [WIRE_FWD] = {"fwd", 6, s_dec_fwd, s_enc_fwd},
     [WIRE_REJECT] = {"reject", 2, s_dec_reject, s_enc_reject},
     [WIRE_CHUNK] = {"chunk", 3, s_dec_chunk, s_enc_chunk},
@@ -1042,7 +1144,7 @@ static int s_dec_message(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
 wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,
                               size_t errlen)
 {
-    s_err_t e = {err, errlen, NULL};
+    s_err_t e = {err, errlen, NULL, false};
     memset(out, 0, sizeof *out);
     if (err && errlen)
         err[0] = '\0';
@@ -1068,7 +1170,7 @@ wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, c
     msgpack_unpacked_destroy(&up);
     if (rc < 0) {
         wire_msg_clear(out);
-        return WIRE_MSG_MALFORMED;
+        return e.forged ? WIRE_MSG_FORGED : WIRE_MSG_MALFORMED;
     }
     return WIRE_MSG_OK;
 }
@@ -1084,7 +1186,7 @@ int wire_msg_encode(const wire_msg_t *msg, abuf_t *out)
     b.max = WIRE_MSG_MAX;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, s_write);
-    s_err_t e = {NULL, 0, NULL}; /* s_scan's reason is not reported */
+    s_err_t e = {NULL, 0, NULL, false}; /* s_scan's reason is not reported */
     int rc = msgpack_pack_map(&pk, 3 + ty->keys + s_opt_keys(msg)) ||
                      s_kv_u64(&pk, "v", WIRE_MSG_VERSION) < 0 ||
                      s_kv_str(&pk, "t", ty->name, S_NAME) < 0 ||
@@ -1120,6 +1222,7 @@ void wire_state_clear(wire_state_t *st)
         free(st->accounts[i].starts_ago_ms);
     }
     free(st->accounts);
+    free(st->sealed);
     memset(st, 0, sizeof *st);
 }
 
@@ -1198,6 +1301,14 @@ int wire_state_copy(wire_state_t *dst, const wire_state_t *src)
     dst->n_models = 0;
     dst->accounts = NULL;
     dst->n_accounts = 0;
+    dst->sealed = NULL;
+    dst->sealed_len = 0;
+    if (src->sealed && src->sealed_len) {
+        if (!(dst->sealed = malloc(src->sealed_len)))
+            goto err;
+        memcpy(dst->sealed, src->sealed, src->sealed_len);
+        dst->sealed_len = src->sealed_len;
+    }
     if (s_copy_str(&dst->id, src->id) < 0 || s_copy_str(&dst->name, src->name) < 0 ||
         s_copy_str(&dst->endpoint, src->endpoint) < 0 || s_copy_str(&dst->http, src->http) < 0)
         goto err;
@@ -1223,4 +1334,29 @@ int wire_state_copy(wire_state_t *dst, const wire_state_t *src)
 err:
     wire_state_clear(dst);
     return -1;
+}
+
+int wire_state_seal(wire_state_t *st, const uint8_t sk[IDENT_SK_LEN])
+{
+    abuf_t b = ABUF_INIT;
+    b.max = WIRE_MSG_MAX;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, s_write);
+    s_err_t e = {NULL, 0, NULL, false};
+    uint8_t sig[IDENT_SIG_LEN];
+    uint8_t *sealed = NULL;
+    int rc = -1;
+    if (s_put_state(&pk, st) < 0 || b.len == 0 || s_scan((const uint8_t *)b.data, b.len, &e) < 0 ||
+        ident_sign_state(sk, (const uint8_t *)b.data, b.len, sig) < 0 || !(sealed = malloc(b.len)))
+        goto done;
+    memcpy(sealed, b.data, b.len);
+    free(st->sealed);
+    st->sealed = sealed;
+    st->sealed_len = b.len;
+    ident_sk_pk(sk, st->pk);
+    memcpy(st->sig, sig, sizeof sig);
+    rc = 0;
+done:
+    abuf_free(&b);
+    return rc;
 }

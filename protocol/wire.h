@@ -16,8 +16,9 @@
 
 #include "protocol/abuf.h"
 #include "protocol/delta.h"
+#include "protocol/ident.h"
 
-#define WIRE_MSG_VERSION 1
+#define WIRE_MSG_VERSION 2           /* 2: states travel signed by their owner */
 #define WIRE_MSG_MAX (1024u * 1024)  /* bytes of one message */
 #define WIRE_MAX_PEERS 1024          /* entries in hello.peers, digest, delta */
 #define WIRE_MAX_MODELS 1024         /* models of one node state */
@@ -32,11 +33,16 @@
 #define WIRE_MAX_STARTS 1000         /* recent request starts of one account */
 /* A start older than 30 days is refused (aging it can then never overflow). */
 #define WIRE_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
+/* A signed state's "age" (how long it was held on the way) is at most this. */
+#define WIRE_MAX_AGE_MS WIRE_MAX_START_AGO_MS
 
 typedef enum {
     WIRE_MSG_OK = 0,
     WIRE_MSG_MALFORMED = -1,
     WIRE_MSG_TOOBIG = -2,
+    /* well formed, but a state's signature does not verify, or its key is
+       not the one its id is made from (ident.h): someone else's words */
+    WIRE_MSG_FORGED = -3,
 } wire_msg_rc_t;
 
 typedef enum {
@@ -77,7 +83,17 @@ typedef struct {
 } wire_account_t;
 
 /*  The state a node owns; only it changes it (its version grows with every
-    change). Cooldowns travel as remaining ms (no clock is shared). */
+    change). Cooldowns travel as remaining ms (no clock is shared).
+
+    On the wire a state is its owner's signed bytes: `sealed` is the
+    msgpack map of the fields below exactly as the owner encoded and signed
+    it (wire_state_seal), with the owner's public key and signature; relays
+    send these bytes on unchanged, so what a receiver verifies is what the
+    owner wrote. The decoder fills the fields from `sealed` and refuses
+    (WIRE_MSG_FORGED) a state whose signature does not verify or whose id is
+    not ident_id(pk). `age_ms` is the one unsigned part: how many ms the
+    remaining-ms and ms-ago fields had aged when it was sent (the holder's
+    own time; docs/mesh-protocol.md says what a relay can do with it). */
 typedef struct {
     char *id;
     char *name;
@@ -99,6 +115,12 @@ typedef struct {
     int64_t paced_remaining_ms; /* until one of its routable tabs has a free pace slot */
     wire_account_t *accounts;
     size_t n_accounts;
+    /* the owner's signature (see above); sealed NULL: not signed, not sendable */
+    uint8_t *sealed;
+    size_t sealed_len;
+    uint8_t pk[IDENT_PK_LEN];
+    uint8_t sig[IDENT_SIG_LEN];
+    int64_t age_ms;
 } wire_state_t;
 
 typedef struct {
@@ -132,7 +154,7 @@ typedef struct {
     /* ping / ack / ping-req */
     uint64_t seq;
     char *target; /* ping-req: the node to probe */
-    /* leave */
+    /* leave (its states[0]: the sender's own, signed, with leaving set) */
     uint64_t incarnation;
     /* fwd / reject / chunk / end / fail / cancel */
     char *rid;
@@ -165,7 +187,8 @@ int wire_msg_encode(const wire_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
     Unknown map keys are ignored (forward compatibility), the optional ones
     (reject's "state", end's and fail's "chunks") may be absent; an unknown
-    `t` or a `v` other than WIRE_MSG_VERSION is MALFORMED. */
+    `t` or a `v` other than WIRE_MSG_VERSION is MALFORMED. Every state in a
+    decoded message was verified against its owner's key (FORGED if not). */
 wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,
                               size_t errlen);
 void wire_msg_clear(wire_msg_t *msg);
@@ -173,5 +196,10 @@ void wire_state_clear(wire_state_t *st);
 /*  Deep copy (for the peer table). dst is overwritten, not freed: clear it
     first if it held a state. 0, or -1 (allocation) with dst left empty. */
 int wire_state_copy(wire_state_t *dst, const wire_state_t *src);
+/*  Signs st as its owner: encodes its fields (age_ms aside) into st->sealed
+    and signs those bytes with sk, whose public key goes to st->pk. The
+    caller makes sure st->id is ident_id of that key (receivers refuse it
+    otherwise). 0, or -1 (a field over its limit, allocation). */
+int wire_state_seal(wire_state_t *st, const uint8_t sk[IDENT_SK_LEN]);
 
 #endif

@@ -3,13 +3,16 @@
     Whatever the decoder accepts, the encoder must write back (it refuses
     only what the decoder refuses, and a canonical encoding is never larger
     than the input), that encoding must decode again to an equal message,
-    and encoding that must give the same bytes. Seeds: corpus/wire/,
+    and encoding that must give the same bytes. Every state it accepts was
+    signed by the key its id is made from, over the exact bytes it carries.
+    Seeds: corpus/wire/,
     written by test_wire with ARENA_WRITE_CORPUS set. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/ident.h"
 #include "protocol/wire.h"
 #include "tests/support/wire_msg_equal.h"
 
@@ -36,6 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wire_msg_encode(&m2, &b2) != 0 || !s_bytes_eq(b.data, b.len, b2.data, b2.len))
         abort();
     for (size_t i = 0; i < m.n_states; i++) {
+        const wire_state_t *st = &m.states[i];
+        if (!st->sealed || !ident_id_matches(st->id, st->pk) ||
+            !ident_verify_state(st->pk, st->sealed, st->sealed_len, st->sig))
+            abort();
         wire_state_t copy;
         if (wire_state_copy(&copy, &m.states[i]) != 0 || !mesh_state_equal(&copy, &m.states[i]))
             abort();

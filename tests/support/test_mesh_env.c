@@ -3,6 +3,80 @@
 
 #include "protocol/abuf.h"
 
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_IDENTS 4096
+
+typedef struct {
+    char name[WIRE_MAX_ID + 1];
+    char id[IDENT_ID_LEN];
+    uint8_t sk[IDENT_SK_LEN];
+} s_ident_t;
+
+static s_ident_t *s_idents; /* test thread only; kept until exit */
+static size_t s_n_idents;
+
+static const s_ident_t *s_ident(const char *s)
+{
+    for (size_t i = 0; i < s_n_idents; i++)
+        if (strcmp(s_idents[i].id, s) == 0 || strcmp(s_idents[i].name, s) == 0)
+            return &s_idents[i];
+    if (!s_idents && !(s_idents = calloc(S_IDENTS, sizeof *s_idents)))
+        abort();
+    if (s_n_idents == S_IDENTS || ident_init() < 0)
+        abort(); /* a test bug: more names than any test uses */
+    s_ident_t *e = &s_idents[s_n_idents++];
+    snprintf(e->name, sizeof e->name, "%s", s);
+    uint8_t seed[IDENT_SEED_LEN], pk[IDENT_PK_LEN];
+    crypto_generichash(seed, sizeof seed, (const unsigned char *)s, strlen(s), NULL, 0);
+    if (ident_keypair(seed, pk, e->sk) < 0)
+        abort();
+    ident_id(pk, e->id);
+    return e;
+}
+
+const char *tmesh_id(const char *name_or_id)
+{
+    return s_ident(name_or_id)->id;
+}
+
+const uint8_t *tmesh_key(const char *name_or_id)
+{
+    return s_ident(name_or_id)->sk;
+}
+
+int tmesh_encode(const wire_msg_t *m, abuf_t *out)
+{
+    wire_msg_t c = *m;
+    wire_state_t *sts = NULL;
+    int rc = -1;
+    bool own = m->type == WIRE_HELLO || m->type == WIRE_REJECT || m->type == WIRE_LEAVE;
+    if (m->n_states > WIRE_MAX_PEERS || (own && m->n_states > 1))
+        return wire_msg_encode(m, out); /* refused on the count, before any state is read */
+    if (m->n_states) {
+        if (!(sts = calloc(m->n_states, sizeof *sts)))
+            return -1;
+        for (size_t i = 0; i < m->n_states; i++) {
+            sts[i] = m->states[i];
+            if (!m->states[i].sealed) {
+                sts[i].sealed = NULL;
+                if (!sts[i].id || wire_state_seal(&sts[i], tmesh_key(sts[i].id)) < 0)
+                    goto done;
+            }
+        }
+        c.states = sts;
+    }
+    rc = wire_msg_encode(&c, out);
+done:
+    for (size_t i = 0; sts && i < m->n_states; i++)
+        if (!m->states[i].sealed)
+            free(sts[i].sealed);
+    free(sts);
+    return rc;
+}
+
 link_t *tmesh_link_new(const char *node_name, const char *token, const char *origin)
 {
     const char *const origins[] = {origin};
@@ -19,7 +93,8 @@ mesh_config_t tmesh_config_fast(const char *node_id,
                                 void (*on_peer)(void *arg, const char *id, mesh_liveness_t l),
                                 void *arg)
 {
-    return (mesh_config_t){.node_id = node_id,
+    return (mesh_config_t){.node_id = tmesh_id(node_id),
+                           .sign_key = tmesh_key(node_id),
                            .bind_host = "127.0.0.1",
                            .gossip_ms = 50,
                            .fanout = 3,
@@ -63,7 +138,7 @@ zsock_t *tmesh_dealer_new(const char *id, const char *endpoint)
     if (!dealer)
         return NULL;
     zsock_set_linger(dealer, 0);
-    zsock_set_identity(dealer, id);
+    zsock_set_identity(dealer, tmesh_id(id));
     if (zsock_connect(dealer, "tcp://%s", endpoint) != 0)
         zsock_destroy(&dealer);
     return dealer;
@@ -71,9 +146,9 @@ zsock_t *tmesh_dealer_new(const char *id, const char *endpoint)
 
 int tmesh_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
 {
-    m->from = (char *)from;
+    m->from = (char *)tmesh_id(from);
     abuf_t b = ABUF_INIT;
-    int rc = wire_msg_encode(m, &b);
+    int rc = tmesh_encode(m, &b);
     if (rc == 0 && zmq_send(zsock_resolve(dealer), b.data, b.len, ZMQ_DONTWAIT) < 0)
         rc = -1;
     abuf_free(&b);
@@ -83,7 +158,7 @@ int tmesh_send_as(zsock_t *dealer, const char *from, wire_msg_t *m)
 int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
                      const wire_model_t *model, uint32_t inflight, uint32_t capacity)
 {
-    wire_state_t st = {.id = (char *)id,
+    wire_state_t st = {.id = (char *)tmesh_id(id),
                        .name = (char *)id,
                        .endpoint = (char *)endpoint,
                        .http = "http://127.0.0.1:1",
@@ -97,6 +172,20 @@ int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
                        .models = (wire_model_t *)model,
                        .n_models = 1};
     wire_msg_t m = {.type = WIRE_HELLO, .states = &st, .n_states = 1};
+    return tmesh_send_as(dealer, id, &m);
+}
+
+int tmesh_send_leave(zsock_t *dealer, const char *id, const char *endpoint)
+{
+    wire_state_t st = {.id = (char *)tmesh_id(id),
+                       .name = (char *)id,
+                       .endpoint = (char *)endpoint,
+                       .http = "http://127.0.0.1:1",
+                       .incarnation = 1,
+                       .version = 2,
+                       .leaving = true,
+                       .p50_ms = -1};
+    wire_msg_t m = {.type = WIRE_LEAVE, .incarnation = 1, .states = &st, .n_states = 1};
     return tmesh_send_as(dealer, id, &m);
 }
 

@@ -223,7 +223,9 @@ static int s_setup(void **state)
 {
     env_t *env = calloc(1, sizeof *env);
     assert_non_null(env);
-    uuid4_generate(env->node_id);
+    char name_id[UUID_STR_LEN];
+    uuid4_generate(name_id); /* a fresh name: its key's id is the node id */
+    snprintf(env->node_id, sizeof env->node_id, "%s", tmesh_id(name_id));
     env->cooldowns = cooldown_new(NULL, zclock_time());
     env->catalog = catalog_new(NULL);
     assert_non_null(env->cooldowns);
@@ -543,7 +545,9 @@ static void s_m_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
 
 static void s_m_start(menv_t *m, mnode_t *n, const char *name, const char *seed)
 {
-    uuid4_generate(n->id);
+    char name_id[UUID_STR_LEN];
+    uuid4_generate(name_id); /* a fresh name: its key's id is the node id */
+    snprintf(n->id, sizeof n->id, "%s", tmesh_id(name_id));
     const char *seeds[] = {seed};
     mesh_config_t mc = tmesh_config_fast(n->id, s_m_on_forward, s_m_on_peer, n);
     mc.seeds = seeds;

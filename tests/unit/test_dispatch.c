@@ -524,7 +524,9 @@ static void s_mesh_stop(env_t *env)
     and the catalog is known. */
 static void s_env_start(env_t *env)
 {
-    uuid4_generate(env->node_id);
+    char name_id[UUID_STR_LEN];
+    uuid4_generate(name_id); /* a fresh name: its key's id is the node id */
+    snprintf(env->node_id, sizeof env->node_id, "%s", tmesh_id(name_id));
     env->cooldowns = cooldown_new(NULL, zclock_time());
     env->catalog = catalog_new(NULL);
     assert_non_null(env->cooldowns);

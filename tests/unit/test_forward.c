@@ -57,7 +57,7 @@
 #define T_DEADLINE_MS 30000
 #define T_MODEL "fake-chat"
 #define T_MODEL_2 "fake-chat-2"
-#define T_PEER "peer-p" /* the raw peer's node id */
+#define T_PEER ((char *)tmesh_id("peer-p")) /* the raw peer's node id */
 #define T_RECS 4
 #define T_STALL "[[fake:stall]]"
 #define T_ABSENT (-2) /* a token count that is not checked */
@@ -293,7 +293,9 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 static void s_node_start(env_t *env, node_t *n, const char *name, const char *seed, const opts_t *o)
 {
     n->env = env;
-    uuid4_generate(n->id);
+    char name_id[UUID_STR_LEN];
+    uuid4_generate(name_id); /* a fresh name: its key's id is the node id */
+    snprintf(n->id, sizeof n->id, "%s", tmesh_id(name_id));
     n->cooldowns = cooldown_new(NULL, zclock_time());
     n->catalog = catalog_new(NULL);
     assert_non_null(n->cooldowns);
@@ -1775,10 +1777,8 @@ static void test_peer_gone(void **state)
     s_peer_fwd_prompt(env, "gone-p", T_STALL);
     s_peer_wait(env, WIRE_CHUNK, "gone-p", 1);
     s_assert_stats(&env->b, 0, 1);
-    for (int to = 0; to < 2; to++) {
-        wire_msg_t leave = {.type = WIRE_LEAVE, .incarnation = 1};
-        assert_int_equal(s_peer_send(env, to, &leave), 0);
-    }
+    for (int to = 0; to < 2; to++)
+        assert_int_equal(tmesh_send_leave(env->p.dealer[to], T_PEER, env->p.ep), 0);
     s_wait_final(env, r2);
     s_expect_fail(r2, "upstream_error", true, false, "went away");
     s_wait_aborts(env, 3);
@@ -1857,8 +1857,7 @@ static void test_start_refused(void **state)
     assert_int_equal(s_peer_count(env, WIRE_FWD, NULL), 0);
 
     /* a peer that left is not a target any more */
-    wire_msg_t leave = {.type = WIRE_LEAVE, .incarnation = 1};
-    assert_int_equal(s_peer_send(env, 0, &leave), 0);
+    assert_int_equal(tmesh_send_leave(env->p.dealer[0], T_PEER, env->p.ep), 0);
     long long deadline = zclock_mono() + T_WAIT_MS;
     while (env->a.gone == 0 && zclock_mono() < deadline)
         s_spin(env, 10);

@@ -210,6 +210,7 @@ static void s_cfg(mesh_config_t *c, node_t *n, const opts_t *o)
 {
     memset(c, 0, sizeof *c);
     c->node_id = n->id;
+    c->sign_key = tmesh_key(n->id);
     c->bind_host = "127.0.0.1";
     c->seeds = o->seeds;
     c->n_seeds = o->n_seeds;
@@ -252,7 +253,7 @@ static void s_state(wire_state_t *st, const char *name, wire_model_t *model, int
 static void s_node_start(zloop_t *loop, node_t *n, const opts_t *o)
 {
     memset(n, 0, sizeof *n);
-    snprintf(n->id, sizeof n->id, "%s", o->id);
+    snprintf(n->id, sizeof n->id, "%s", tmesh_id(o->id));
     mesh_config_t c;
     s_cfg(&c, n, o);
     n->mesh = mesh_new(&c, loop);
@@ -260,7 +261,7 @@ static void s_node_start(zloop_t *loop, node_t *n, const opts_t *o)
     s_live_add((void **)s_live_mesh, n->mesh);
     wire_state_t st;
     wire_model_t m;
-    s_state(&st, n->id, &m, 0);
+    s_state(&st, o->id, &m, 0); /* named by the test's name for it */
     mesh_set_local(n->mesh, &st, false);
 }
 
@@ -276,6 +277,7 @@ static void s_node_stop(node_t *n)
 /*  n's view of peer id, NULL when it does not list it. */
 static const mesh_peer_view_t *s_view(node_t *n, const char *id)
 {
+    id = tmesh_id(id); /* a name ("node-a") or an id */
     static mesh_peer_view_t v[64];
     size_t k = mesh_peers(n->mesh, v, 64);
     for (size_t i = 0; i < k && i < 64; i++) {
@@ -296,6 +298,7 @@ static bool s_sees(node_t *n, const char *id, mesh_liveness_t l)
 
 static const ev_t *s_event(node_t *n, const char *id, mesh_liveness_t l)
 {
+    id = tmesh_id(id);
     for (size_t i = 0; i < n->n_ev; i++)
         if (streq(n->ev[i].id, id) && n->ev[i].l == l)
             return &n->ev[i];
@@ -304,6 +307,7 @@ static const ev_t *s_event(node_t *n, const char *id, mesh_liveness_t l)
 
 static bool s_persisted(node_t *n, const char *id, const char *ep, bool forget)
 {
+    id = tmesh_id(id);
     for (size_t i = 0; i < n->n_persist; i++)
         if (streq(n->persist[i].id, id) && n->persist[i].forget == forget &&
             (!ep || streq(n->persist[i].ep, ep)))
@@ -390,7 +394,7 @@ static void s_fake_answer(fake_t *f, wire_msg_t *m)
 {
     abuf_t b = ABUF_INIT;
     m->from = f->id;
-    assert_int_equal(wire_msg_encode(m, &b), 0);
+    assert_int_equal(tmesh_encode(m, &b), 0);
     zmq_send(zsock_resolve(f->dealer), b.data, b.len, ZMQ_DONTWAIT);
     abuf_free(&b);
 }
@@ -427,7 +431,7 @@ static int s_fake_on(zloop_t *loop, zsock_t *sock, void *arg)
 static void s_fake_new(fake_t *f, zloop_t *loop, const char *id, const char *target, bool listen)
 {
     memset(f, 0, sizeof *f);
-    snprintf(f->id, sizeof f->id, "%s", id);
+    snprintf(f->id, sizeof f->id, "%s", tmesh_id(id));
     f->loop = loop;
     f->auto_ack = true;
     f->router = tmesh_inbox_new(f->ep, sizeof f->ep);
@@ -464,7 +468,7 @@ static void s_fake_send(fake_t *f, wire_msg_t *m)
     abuf_t b = ABUF_INIT;
     if (!m->from)
         m->from = f->id;
-    assert_int_equal(wire_msg_encode(m, &b), 0);
+    assert_int_equal(tmesh_encode(m, &b), 0);
     s_fake_raw(f, b.data, b.len);
     abuf_free(&b);
 }
@@ -554,7 +558,7 @@ static void test_join_through_one_seed(void **state)
                 continue;
             const mesh_peer_view_t *v = s_view(all[i], all[j]->id);
             assert_non_null(v);
-            assert_string_equal(v->state->name, all[j]->id);
+            assert_string_equal(v->state->id, all[j]->id);
             assert_string_equal(v->state->endpoint, mesh_endpoint(all[j]->mesh));
             assert_non_null(s_event(all[i], all[j]->id, MESH_PEER_ALIVE));
             assert_true(s_persisted(all[i], all[j]->id, mesh_endpoint(all[j]->mesh), false));
@@ -727,7 +731,7 @@ static bool s_send_cancel(void *arg)
     sender_t *s = arg;
     wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "rid-9"};
     if (!s->sent)
-        s->sent = mesh_send(s->from->mesh, s->to_id, &cancel) == 0;
+        s->sent = mesh_send(s->from->mesh, tmesh_id(s->to_id), &cancel) == 0;
     return s_got_cancel(s->to);
 }
 
@@ -796,7 +800,7 @@ static void test_crash_suspect_dead_rejoin(void **state)
 
     /* back with the same id, no seed, only what its store remembers */
     char known[128];
-    snprintf(known, sizeof known, "node-a@%s", seed);
+    snprintf(known, sizeof known, "%s@%s", tmesh_id("node-a"), seed);
     node_t again;
     s_node_start(loop, &again,
                  &(opts_t){.id = "node-crash", .secret = secret, .known = {known}, .n_known = 1});
@@ -837,7 +841,7 @@ static void test_fast_restart_elsewhere(void **state)
     assert_int_equal(bind(squatter, (struct sockaddr *)&sa, sizeof sa), 0);
     assert_int_equal(listen(squatter, 8), 0);
     char known[128];
-    snprintf(known, sizeof known, "node-a@%s", seed);
+    snprintf(known, sizeof known, "%s@%s", tmesh_id("node-a"), seed);
     node_t again;
     s_node_start(loop, &again,
                  &(opts_t){.id = "node-fast", .secret = secret, .known = {known}, .n_known = 1});
@@ -877,13 +881,13 @@ static void test_leave_and_restart_from_known(void **state)
     assert_int_equal(mesh_alive_count(a.mesh), 0);
     /* a left node is not sent to */
     wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
-    assert_int_equal(mesh_send(a.mesh, "node-b", &cancel), -1);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &cancel), -1);
     s_node_stop(&b);
     s_run(loop, 100);
     assert_true(s_sees(&a, "node-b", MESH_PEER_LEFT)); /* no news from a left node */
 
     char known[128];
-    snprintf(known, sizeof known, "node-a@%s", seed);
+    snprintf(known, sizeof known, "%s@%s", tmesh_id("node-a"), seed);
     node_t b2;
     s_node_start(loop, &b2, &(opts_t){.id = "node-b", .known = {known}, .n_known = 1});
     node_t *again[] = {&a, &b2};
@@ -920,7 +924,7 @@ static void test_send_in_order(void **state)
                       .stream = true,
                       .deadline_ms = 5000,
                       .attempt = 1};
-    assert_int_equal(mesh_send(a.mesh, "node-b", &fwd), 0);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &fwd), 0);
     assert_null(fwd.from); /* the caller's struct is left as it was */
     for (uint64_t i = 0; i < 300; i++) {
         char text[32];
@@ -928,14 +932,14 @@ static void test_send_in_order(void **state)
         wire_delta_t d = {.kind = DELTA_TEXT, .text = text, .len = (size_t)len};
         wire_msg_t chunk = {
             .type = WIRE_CHUNK, .rid = "rid-1", .chunk_seq = i, .deltas = &d, .n_deltas = 1};
-        assert_int_equal(mesh_send(a.mesh, "node-b", &chunk), 0);
+        assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &chunk), 0);
     }
     wire_msg_t end = {.type = WIRE_END,
                       .rid = "rid-1",
                       .finish_reason = "stop",
                       .prompt_tokens = 3,
                       .completion_tokens = 300};
-    assert_int_equal(mesh_send(a.mesh, "node-b", &end), 0);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &end), 0);
     assert_true(s_run_until(loop, s_got_fwd, &b, 3000));
     assert_int_equal(b.n_fwd, 302);
     assert_int_equal(b.fwd[0].type, WIRE_FWD);
@@ -946,14 +950,14 @@ static void test_send_in_order(void **state)
         assert_int_equal(b.fwd[1 + i].type, WIRE_CHUNK);
         assert_int_equal(b.fwd[1 + i].seq, i);
         assert_string_equal(b.fwd[1 + i].text, text);
-        assert_string_equal(b.fwd[1 + i].from, "node-a");
+        assert_string_equal(b.fwd[1 + i].from, tmesh_id("node-a"));
         assert_string_equal(b.fwd[1 + i].rid, "rid-1");
     }
     /* refused: unknown peer, not a forwarding message, no message */
-    assert_int_equal(mesh_send(a.mesh, "node-zzz", &end), -1);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-zzz"), &end), -1);
     wire_msg_t ping = {.type = WIRE_PING, .seq = 1};
-    assert_int_equal(mesh_send(a.mesh, "node-b", &ping), -1);
-    assert_int_equal(mesh_send(a.mesh, "node-b", NULL), -1);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &ping), -1);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), NULL), -1);
     assert_int_equal(a.n_fwd, 0);
     s_node_stop(&b);
     s_node_stop(&a);
@@ -981,7 +985,7 @@ static void test_send_backpressure(void **state)
     for (; sent < 20000 && rc == 0; sent++) {
         wire_msg_t chunk = {
             .type = WIRE_CHUNK, .rid = "rid-2", .chunk_seq = sent, .deltas = &d, .n_deltas = 1};
-        rc = mesh_send(a.mesh, "fake-slow", &chunk);
+        rc = mesh_send(a.mesh, tmesh_id("fake-slow"), &chunk);
     }
     free(text);
     assert_int_equal(rc, -1);
@@ -1094,6 +1098,7 @@ static void test_refusals(void **state)
         {"127.0.0.1", NULL, NULL, "", "node-r", 0, 0, false},
         {"127.0.0.1", NULL, NULL, NULL, "has space", 0, 0, false},
         {"127.0.0.1", NULL, NULL, NULL, "", 0, 0, false},
+        {"127.0.0.1", NULL, NULL, NULL, "node-s", 0, 0, false}, /* not the key's id */
         {"127.0.0.1", NULL, NULL, NULL, "node-r", 500, 400, false},
         {"127.0.0.1", NULL, NULL, NULL, "node-r", -1, 0, false},
         {"::1", NULL, NULL, NULL, "node-r", 0, 0, true},
@@ -1106,7 +1111,9 @@ static void test_refusals(void **state)
             o.n_seeds = 1;
         }
         s_cfg(&c, &n, &o);
-        c.node_id = cases[i].id;
+        /* the key is node-r's: its id passes, any other id is refused */
+        c.node_id = streq(cases[i].id, "node-r") ? tmesh_id("node-r") : cases[i].id;
+        c.sign_key = tmesh_key("node-r");
         c.bind_host = cases[i].bind;
         c.advertise = cases[i].advertise;
         c.suspect_ms = cases[i].suspect;
@@ -1147,10 +1154,11 @@ static void test_hostile_input(void **state)
     s_fake_raw(&x, huge_arr, sizeof huge_arr);
     s_fake_raw(&x, "", 0);
     zstr_sendx(x.dealer, "two", "frames", NULL);
-    wire_version_t v = {.id = "node-a", .version = 1};
+    wire_version_t v = {.id = (char *)tmesh_id("node-a"), .version = 1};
     wire_msg_t digest = {.type = WIRE_DIGEST, .versions = &v, .n_versions = 1};
     s_fake_send(&x, &digest);
-    wire_msg_t liar = {.type = WIRE_DIGEST, .from = "node-a", .versions = &v, .n_versions = 1};
+    wire_msg_t liar = {
+        .type = WIRE_DIGEST, .from = (char *)tmesh_id("node-a"), .versions = &v, .n_versions = 1};
     s_fake_send(&x, &liar); /* "from" is not its identity */
     /* a hello advertising an address we may not dial without a secret */
     s_fake_hello(&x, "10.9.9.9:5104");
@@ -1167,7 +1175,7 @@ static void test_hostile_input(void **state)
     s_fake_send(&x, &ping);
     const wire_msg_t *hello = s_fake_wait(&x, WIRE_HELLO, 0, 1000);
     assert_non_null(hello);
-    assert_string_equal(hello->states[0].id, "node-a");
+    assert_string_equal(hello->states[0].id, tmesh_id("node-a"));
     assert_string_equal(hello->states[0].endpoint, ep);
 
     /* a known peer that sends garbage: counted against it, still served */
@@ -1203,16 +1211,31 @@ static void test_hostile_input(void **state)
     s_fake_destroy(&x);
 }
 
+static uint64_t s_stat_sum(node_t **nodes, size_t n, size_t offset)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        mesh_stats_t st;
+        mesh_stats(nodes[i]->mesh, &st);
+        sum += *(const uint64_t *)((const char *)&st + offset);
+    }
+    return sum;
+}
+
+#define S_STAT(nodes, n, field) s_stat_sum(nodes, n, offsetof(mesh_stats_t, field))
+
 typedef struct {
     node_t *n;
-    uint64_t version;
-} b_past_t;
+    size_t offset;
+    uint64_t base;
+} stat_wait_t;
 
-static bool s_b_moved_past(void *arg)
+/*  The counter at offset moved past base. */
+static bool s_stat_moved(void *arg)
 {
-    b_past_t *p = arg;
-    const mesh_peer_view_t *v = s_view(p->n, "node-b");
-    return v && v->state->version > p->version;
+    stat_wait_t *w = arg;
+    node_t *nodes[] = {w->n};
+    return s_stat_sum(nodes, 1, w->offset) > w->base;
 }
 
 /*  What a mesh answers a digest with: states the asker lacks, cooldowns aged
@@ -1241,22 +1264,23 @@ static void test_delta_rules(void **state)
     assert_true(s_wait_event(loop, &a, "fake-asker", MESH_PEER_ALIVE, 2000));
     s_run(loop, 300);
     size_t mark = f.n_rx;
-    wire_version_t unknown = {.id = "node-zzz", .version = 5};
+    wire_version_t unknown = {.id = (char *)tmesh_id("node-zzz"), .version = 5};
     wire_msg_t asks = {.type = WIRE_DIGEST, .versions = &unknown, .n_versions = 1};
     s_fake_send(&f, &asks);
     const wire_msg_t *d = s_fake_wait(&f, WIRE_DELTA, mark, 1000);
     assert_non_null(d);
     const wire_state_t *of_b = NULL, *of_a = NULL;
     for (size_t i = 0; i < d->n_states; i++) {
-        if (streq(d->states[i].id, "node-b"))
+        if (streq(d->states[i].id, tmesh_id("node-b")))
             of_b = &d->states[i];
-        if (streq(d->states[i].id, "node-a"))
+        if (streq(d->states[i].id, tmesh_id("node-a")))
             of_a = &d->states[i];
     }
     assert_non_null(of_a);
     assert_non_null(of_b);
     int64_t expect = 10000 - (zclock_mono() - t_set);
-    int64_t got = of_b->models[0].cooled_remaining_ms;
+    /* b's own words, signed, and the age they had when a sent them */
+    int64_t got = of_b->models[0].cooled_remaining_ms - of_b->age_ms;
     if (got > expect + 60 || got < expect - 200)
         fail_msg("relayed cooldown %lld, expected about %lld", (long long)got, (long long)expect);
     /* it holds a node we lack: a asks back with its own digest */
@@ -1289,33 +1313,50 @@ static void test_delta_rules(void **state)
     }
     s_fake_destroy(&q);
 
-    /* A newer relayed state of b is taken and relayed on: b then sees a
-       newer version of itself than its own and moves past it, so its own
-       truth wins again. */
+    /* A relayed state of b with a higher version and other contents is
+       not b's word: signed by the relay (b's id, the relay's key) or
+       carrying b's key and signature over other bytes, it is refused and
+       counted, and a keeps b's own state. (Before states were signed, a
+       took it and b had to move past it.) */
     uint64_t bver = s_view(&a, "node-b")->state->version;
-    wire_state_t fake_b;
-    assert_int_equal(wire_state_copy(&fake_b, of_b), 0);
-    wire_msg_t delta = {.type = WIRE_DELTA, .states = &fake_b, .n_states = 1};
-    fake_b.version = bver + 1000;
-    fake_b.tabs = 42;
-    s_fake_send(&f, &delta);
-    b_past_t past = {&a, bver + 1000};
-    assert_true(s_run_until(loop, s_b_moved_past, &past, 2000));
+    mesh_stats_t s0, s1;
+    mesh_stats(a.mesh, &s0);
+    for (int variant = 0; variant < 2; variant++) {
+        wire_state_t fake_b;
+        assert_int_equal(wire_state_copy(&fake_b, of_b), 0);
+        fake_b.version = bver + 1000;
+        fake_b.tabs = 42;
+        assert_int_equal(wire_state_seal(&fake_b, tmesh_key("fake-asker")), 0);
+        if (variant == 1)
+            memcpy(fake_b.pk, of_b->pk, sizeof fake_b.pk); /* b's key, a wrong signature */
+        wire_msg_t delta = {.type = WIRE_DELTA, .states = &fake_b, .n_states = 1};
+        s_fake_send(&f, &delta);
+        wire_state_clear(&fake_b);
+    }
+    stat_wait_t forged = {&a, offsetof(mesh_stats_t, forged), s0.forged + 1};
+    assert_true(s_run_until(loop, s_stat_moved, &forged, 2000));
+    s_run(loop, 100);
+    mesh_stats(a.mesh, &s1);
+    assert_int_equal(s1.forged - s0.forged, 2);
+    assert_true(s_view(&a, "node-b")->state->version < bver + 1000);
     assert_int_equal(s_view(&a, "node-b")->state->tabs, 1);
-    wire_state_clear(&fake_b);
 
-    /* our own state relayed with a higher version: never taken, but we move past it */
+    /* our own state, altered and re-signed by another: refused too, and we
+       do not move past it (only our own signed states can move us) */
     wire_state_t fake_a;
     assert_int_equal(wire_state_copy(&fake_a, of_a), 0);
     fake_a.version = of_a->version + 5000;
     fake_a.tabs = 77;
+    assert_int_equal(wire_state_seal(&fake_a, tmesh_key("fake-asker")), 0);
     wire_msg_t delta_a = {.type = WIRE_DELTA, .states = &fake_a, .n_states = 1};
     mark = f.n_rx;
     s_fake_send(&f, &delta_a);
-    const wire_msg_t *push = s_fake_wait(&f, WIRE_PUSH, mark, 3000);
-    assert_non_null(push);
-    assert_true(push->states[0].version > fake_a.version);
-    assert_int_equal(push->states[0].tabs, 1);
+    s_run(loop, 300);
+    mesh_stats(a.mesh, &s0);
+    assert_int_equal(s0.forged - s1.forged, 1);
+    for (size_t i = mark; i < f.n_rx; i++)
+        for (size_t j = 0; j < f.rx[i].n_states; j++)
+            assert_true(f.rx[i].states[j].version < fake_a.version);
     wire_state_clear(&fake_a);
 
     s_fake_destroy(&f);
@@ -1342,8 +1383,8 @@ static void s_split_count(split_t *sp)
         for (size_t j = 0; j < sp->f->rx[i].n_states; j++) {
             const wire_state_t *x = &sp->f->rx[i].states[j];
             assert_int_equal(x->n_models, sp->n_models);
-            sp->got_a += streq(x->id, "node-a");
-            sp->got_b += streq(x->id, "node-b");
+            sp->got_a += streq(x->id, tmesh_id("node-a"));
+            sp->got_b += streq(x->id, tmesh_id("node-b"));
         }
     }
 }
@@ -1501,7 +1542,7 @@ static size_t s_digests_from(const fake_t *f, size_t mark, const char *listing, 
             continue;
         n++;
         for (size_t j = 0; j < f->rx[i].n_versions; j++)
-            *listed += streq(f->rx[i].versions[j].id, listing);
+            *listed += streq(f->rx[i].versions[j].id, tmesh_id(listing));
     }
     return n;
 }
@@ -1531,7 +1572,7 @@ static void test_unreachable_reported(void **state)
     wire_model_t gm;
     wire_state_t gs;
     s_state(&gs, "ghost", &gm, 0);
-    gs.id = "node-ghost";
+    gs.id = (char *)tmesh_id("node-ghost");
     gs.endpoint = hole;
     gs.version = gs.incarnation = 7;
     wire_msg_t relay = {.type = WIRE_DELTA, .states = &gs, .n_states = 1};
@@ -1544,7 +1585,7 @@ static void test_unreachable_reported(void **state)
     fs.id = f.id;
     fs.endpoint = f.ep;
     fs.version = fs.incarnation = 1;
-    wire_peer_ref_t bare = {.id = "node-bare", .endpoint = hole};
+    wire_peer_ref_t bare = {.id = (char *)tmesh_id("node-bare"), .endpoint = hole};
     wire_msg_t hello = {
         .type = WIRE_HELLO, .states = &fs, .n_states = 1, .peers = &bare, .n_peers = 1};
     s_fake_send(&f, &hello);
@@ -1560,7 +1601,7 @@ static void test_unreachable_reported(void **state)
     assert_int_equal(v->liveness, MESH_PEER_UNREACHABLE);
     assert_string_equal(mesh_liveness_name(v->liveness), "unreachable");
     assert_string_equal(v->endpoint, hole);
-    assert_string_equal(v->reported_by, "fake-r");
+    assert_string_equal(v->reported_by, tmesh_id("fake-r"));
     assert_int_equal(v->age_ms, -1); /* never heard directly */
     assert_non_null(v->state);
     assert_string_equal(v->state->name, "ghost");
@@ -1568,20 +1609,21 @@ static void test_unreachable_reported(void **state)
     v = s_view(&a, "node-bare");
     assert_null(v->state); /* only its id and address reached us */
     assert_string_equal(v->endpoint, hole);
-    assert_string_equal(v->reported_by, "fake-r");
+    assert_string_equal(v->reported_by, tmesh_id("fake-r"));
     assert_int_equal(mesh_peers(a.mesh, NULL, 0), 3);
     assert_int_equal(mesh_alive_count(a.mesh), 1);
     wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
-    assert_int_equal(mesh_send(a.mesh, "node-ghost", &cancel), -1);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-ghost"), &cancel), -1);
     char line[256];
-    snprintf(line, sizeof line,
-             "peer ghost (node-ghost) at %s (reported by fake (fake-r)) has not answered in", hole);
+    snprintf(line, sizeof line, "peer ghost (%s) at %s (reported by fake (%s)) has not answered in",
+             tmesh_id("node-ghost"), hole, tmesh_id("fake-r"));
     assert_int_equal(s_log_count(line), 1);
     snprintf(line, sizeof line,
              "check that this machine can reach %s (firewall, VPN, that node's --advertise)", hole);
     assert_int_equal(s_log_count(line), 2); /* node-ghost's and node-bare's */
 
-    snprintf(line, sizeof line, "peer node-bare at %s (reported by fake (fake-r))", hole);
+    snprintf(line, sizeof line, "peer %s at %s (reported by fake (%s))", tmesh_id("node-bare"),
+             hole, tmesh_id("fake-r"));
     assert_int_equal(s_log_count(line), 1);
 
     /* still reported: still unreachable, well past dead_ms, no new warning;
@@ -1652,18 +1694,20 @@ static void test_unreachable_then_fixed(void **state)
     assert_string_equal(vb->endpoint, hole);
     assert_string_equal(vb->state->endpoint, hole);
     const mesh_peer_view_t *va = s_view(&a, "node-c");
-    assert_string_equal(va->reported_by, "node-b");
+    assert_string_equal(va->reported_by, tmesh_id("node-b"));
     assert_string_equal(va->endpoint, hole);
     wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
-    assert_int_equal(mesh_send(a.mesh, "node-c", &cancel), -1);
-    assert_int_equal(mesh_send(b.mesh, "node-c", &cancel), -1);
+    assert_int_equal(mesh_send(a.mesh, tmesh_id("node-c"), &cancel), -1);
+    assert_int_equal(mesh_send(b.mesh, tmesh_id("node-c"), &cancel), -1);
     assert_int_equal(mesh_alive_count(a.mesh), 1);
     assert_int_equal(mesh_alive_count(b.mesh), 1);
     char seen_by_b[200], seen_by_a[200];
     snprintf(seen_by_b, sizeof seen_by_b,
-             "peer node-c reaches us, but our link to it at %s has not come up in", hole);
+             "peer node-c (%s) reaches us, but our link to it at %s has not come up in",
+             tmesh_id("node-c"), hole);
     snprintf(seen_by_a, sizeof seen_by_a,
-             "peer node-c at %s (reported by node-b) has not answered in", hole);
+             "peer node-c (%s) at %s (reported by node-b (%s)) has not answered in",
+             tmesh_id("node-c"), hole, tmesh_id("node-b"));
     assert_int_equal(s_log_count(seen_by_b), 1);
     assert_int_equal(s_log_count(seen_by_a), 1);
     s_run(loop, S_DEAD + 100); /* it runs, so it stays unreachable: no dead, no new warning */
@@ -1678,7 +1722,9 @@ static void test_unreachable_then_fixed(void **state)
     s_node_start(loop, &c, &(opts_t){.id = "node-c", .seeds = {seed}, .n_seeds = 1});
     node_t *all[] = {&a, &b, &c};
     s_join(loop, all, 3);
-    assert_int_equal(s_log_count("peer node-c is reachable at"), 2);
+    char reachable[128];
+    snprintf(reachable, sizeof reachable, "peer node-c (%s) is reachable at", tmesh_id("node-c"));
+    assert_int_equal(s_log_count(reachable), 2);
     assert_true(s_event(&a, "node-c", MESH_PEER_UNREACHABLE) <
                 s_event(&a, "node-c", MESH_PEER_ALIVE));
     assert_string_equal(s_view(&a, "node-c")->endpoint, mesh_endpoint(c.mesh));
@@ -1733,7 +1779,7 @@ typedef struct {
 static int s_raw_index(const raw_t *r, const char *id)
 {
     for (size_t i = 0; i < r->n_to; i++)
-        if (streq(r->to[i], id))
+        if (streq(r->to[i], tmesh_id(id)))
             return (int)i;
     return -1;
 }
@@ -1743,7 +1789,7 @@ static void s_raw_send(raw_t *r, int to, wire_msg_t *m)
     assert_true(to >= 0 && (size_t)to < r->n_to);
     m->from = r->id;
     abuf_t b = ABUF_INIT;
-    assert_int_equal(wire_msg_encode(m, &b), 0);
+    assert_int_equal(tmesh_encode(m, &b), 0);
     zmq_send(zsock_resolve(r->dealer[to]), b.data, b.len, ZMQ_DONTWAIT);
     abuf_free(&b);
 }
@@ -1802,7 +1848,7 @@ static raw_t *s_raw_new(zloop_t *loop, const char *id)
 {
     raw_t *r = calloc(1, sizeof *r);
     assert_non_null(r);
-    snprintf(r->id, sizeof r->id, "%s", id);
+    snprintf(r->id, sizeof r->id, "%s", tmesh_id(id));
     r->loop = loop;
     r->router = tmesh_inbox_new(r->ep, sizeof r->ep);
     assert_non_null(r->router);
@@ -1853,7 +1899,7 @@ static const raw_rx_t *s_raw_got(const raw_t *r, size_t mark, wire_type_t type, 
 {
     for (size_t i = mark; i < r->n_rx; i++) {
         const raw_rx_t *e = &r->rx[i];
-        if (e->type == type && (!from || streq(e->from, from)) && (!seq || e->seq == seq))
+        if (e->type == type && (!from || streq(e->from, tmesh_id(from))) && (!seq || e->seq == seq))
             return e;
     }
     return NULL;
@@ -1903,33 +1949,6 @@ static bool s_all_see(void *arg)
         if (!s_sees(w->nodes[i], w->id, w->l))
             return false;
     return true;
-}
-
-static uint64_t s_stat_sum(node_t **nodes, size_t n, size_t offset)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        mesh_stats_t st;
-        mesh_stats(nodes[i]->mesh, &st);
-        sum += *(const uint64_t *)((const char *)&st + offset);
-    }
-    return sum;
-}
-
-#define S_STAT(nodes, n, field) s_stat_sum(nodes, n, offsetof(mesh_stats_t, field))
-
-typedef struct {
-    node_t *n;
-    size_t offset;
-    uint64_t base;
-} stat_wait_t;
-
-/*  The counter at offset moved past base. */
-static bool s_stat_moved(void *arg)
-{
-    stat_wait_t *w = arg;
-    node_t *nodes[] = {w->n};
-    return s_stat_sum(nodes, 1, w->offset) > w->base;
 }
 
 /*  Raw member p never answers a's pings, and sends a nothing after its
@@ -1984,9 +2003,9 @@ static void test_indirect_probe(void **state)
     assert_int_equal(s_raw_count(p, 0, WIRE_PING_REQ), 0); /* never asked about itself */
     char line[256];
     snprintf(line, sizeof line,
-             "mesh: our link to peer raw-p at %s is down but 2 peers still reach it: check this "
+             "mesh: our link to peer %s at %s is down but 2 peers still reach it: check this "
              "machine's route to %s",
-             p->ep, p->ep);
+             tmesh_id("raw-p"), p->ep, p->ep);
     assert_int_equal(s_log_count(line), 1);
     assert_int_equal(s_log_count("is down but"), 1);
 
@@ -2035,7 +2054,7 @@ static void test_ping_req_refused(void **state)
     wire_model_t gm;
     wire_state_t gs;
     s_state(&gs, "ghost", &gm, 0);
-    gs.id = "node-hearsay";
+    gs.id = (char *)tmesh_id("node-hearsay");
     gs.endpoint = hole;
     gs.version = gs.incarnation = 7;
     wire_msg_t relay = {.type = WIRE_DELTA, .states = &gs, .n_states = 1};
@@ -2057,7 +2076,8 @@ static void test_ping_req_refused(void **state)
         mesh_stats(a.mesh, &s0);
         size_t mark_r = r->n_rx, mark_q = q->n_rx;
         uint64_t seq = 100 + i;
-        wire_msg_t req = {.type = WIRE_PING_REQ, .seq = seq, .target = (char *)cases[i].target};
+        wire_msg_t req = {
+            .type = WIRE_PING_REQ, .seq = seq, .target = (char *)tmesh_id(cases[i].target)};
         s_raw_send(r, 0, &req);
         const raw_rx_t *ack = NULL;
         if (cases[i].served) {
@@ -2094,7 +2114,7 @@ static void test_ping_req_refused(void **state)
     size_t mark_r = r->n_rx, mark_q = q->n_rx;
     mesh_stats_t s0, s1;
     mesh_stats(a.mesh, &s0);
-    wire_msg_t req = {.type = WIRE_PING_REQ, .seq = 200, .target = "raw-q"};
+    wire_msg_t req = {.type = WIRE_PING_REQ, .seq = 200, .target = (char *)tmesh_id("raw-q")};
     s_raw_send(r, 0, &req);
     const raw_rx_t *ping = s_raw_wait(q, mark_q, WIRE_PING, "node-a", 0, S_PING / 2);
     assert_non_null(ping);

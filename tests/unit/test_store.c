@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "node/store.h"
+#include "protocol/alog.h"
 
 typedef struct {
     char root[256];
@@ -231,6 +232,69 @@ static void test_node_id_corrupt(void **state)
     assert_int_equal(store_meta_set(st, "node_id", "not-a-uuid"), 0);
     char id[UUID_STR_LEN];
     assert_int_equal(store_node_id(st, id), -1);
+    store_destroy(&st);
+}
+
+static int s_moves_logged; /* "the node id moves from" lines seen */
+
+static void s_sink(alog_level_t level, const char *line)
+{
+    (void)level;
+    if (strstr(line, "the node id moves from"))
+        s_moves_logged++;
+}
+
+/*  The signing key: made once (0600) and kept, the id made from it; a
+    directory with an older random id moves to the key's id; a key file
+    others may read, or one that holds no key, is refused. */
+static void test_node_identity(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    char old[UUID_STR_LEN];
+    assert_int_equal(store_node_id(st, old), 0); /* a data dir from before keys */
+    uint8_t sk[IDENT_SK_LEN], sk2[IDENT_SK_LEN], pk[IDENT_PK_LEN];
+    char id[UUID_STR_LEN], id2[UUID_STR_LEN];
+    s_moves_logged = 0;
+    alog_set_sink(s_sink);
+    assert_int_equal(store_node_identity(st, sk, id), 0);
+    assert_int_equal(s_moves_logged, 1); /* said once */
+    ident_sk_pk(sk, pk);
+    assert_true(ident_id_matches(id, pk));
+    assert_string_not_equal(id, old); /* it moved */
+    char stored[UUID_STR_LEN];
+    assert_int_equal(store_meta_get(st, "node_id", stored, sizeof stored), 0);
+    assert_string_equal(stored, id);
+    char path[512];
+    snprintf(path, sizeof path, "%s/node.key", fx->data);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 65);
+    store_destroy(&st);
+
+    st = s_open(fx); /* the next start: the same key, the same id */
+    assert_int_equal(store_node_identity(st, sk2, id2), 0);
+    assert_memory_equal(sk, sk2, sizeof sk);
+    assert_string_equal(id, id2);
+    assert_int_equal(s_moves_logged, 1); /* and not again */
+    alog_set_sink(NULL);
+
+    assert_int_equal(chmod(path, 0644), 0); /* readable by others: refused */
+    assert_int_equal(store_node_identity(st, sk2, id2), -1);
+    assert_int_equal(chmod(path, 0600), 0);
+    FILE *f = fopen(path, "w"); /* not a key */
+    assert_non_null(f);
+    fputs("not a key\n", f);
+    fclose(f);
+    assert_int_equal(store_node_identity(st, sk2, id2), -1);
+    store_destroy(&st);
+
+    /* another data directory is another node, with another key */
+    snprintf(fx->data, sizeof fx->data, "%s/other", fx->root);
+    st = s_open(fx);
+    assert_int_equal(store_node_identity(st, sk2, id2), 0);
+    assert_string_not_equal(id, id2);
     store_destroy(&st);
 }
 
@@ -626,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_node_id_stable, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_node_identity, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_node_id_corrupt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_link_token, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_models_round_trip, s_setup, s_teardown),

@@ -7,7 +7,8 @@
     hostile msgpack headers (huge lengths and counts, deep nesting, too many
     objects, trailing bytes) that must be refused by the pre-scan, fast (and,
     under ASan, without any allocation over 64 MiB); every truncation of every
-    sample. With ARENA_WRITE_CORPUS=DIR set, one more test
+    sample; signed states (every part of the envelope, forged signatures
+    and keys, a relay forwarding the owner's bytes). With ARENA_WRITE_CORPUS=DIR set, one more test
     writes the samples as the fuzzer's seed corpus. */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
@@ -22,7 +23,9 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
+#include "protocol/ident.h"
 #include "protocol/wire.h"
+#include "tests/support/test_mesh_env.h"
 #include "tests/support/wire_msg_equal.h"
 
 /*  Under ASan any single allocation over 64 MiB aborts the run: a hostile
@@ -82,7 +85,7 @@ static void s_state(wire_state_t *st, const char *id, variant_t v, size_t n_mode
 {
     memset(st, 0, sizeof *st);
     bool max = v == V_MAX;
-    st->id = s_dup(id);
+    st->id = s_dup(tmesh_id(id)); /* the id of the key that signs it (tmesh_encode) */
     st->name = max ? s_fill("nœud-", 'n', WIRE_MAX_NAME) : s_dup("nœud-α");
     st->endpoint = max ? s_fill("10.0.0.1:", '9', WIRE_MAX_NAME) : s_dup("10.0.0.1:5104");
     st->http = max ? s_fill("http://h/", 'h', WIRE_MAX_NAME) : s_dup("http://10.0.0.1:5102");
@@ -196,6 +199,11 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
     memset(m, 0, sizeof *m);
     m->type = t;
     m->from = v == V_MAX ? s_fill("from-", 'f', WIRE_MAX_ID) : s_dup("0190a1b2-node-a");
+    if (t == WIRE_HELLO || t == WIRE_REJECT || t == WIRE_LEAVE) { /* its own state: its key's id */
+        char *name = m->from;
+        m->from = s_dup(tmesh_id(name));
+        free(name);
+    }
     bool max = v == V_MAX, empty = v == V_EMPTY;
     switch (t) {
     case WIRE_HELLO:
@@ -216,8 +224,13 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
         m->seq = max ? UINT64_MAX : empty ? 0 : 98;
         m->target = max ? s_fill("t", 't', WIRE_MAX_ID) : s_dup("node-b");
         break;
-    case WIRE_LEAVE:
+    case WIRE_LEAVE: /* with the sender's own state, which says leaving */
         m->incarnation = max ? UINT64_MAX : empty ? 0 : 5;
+        m->n_states = 1;
+        m->states = calloc(1, sizeof *m->states);
+        assert_non_null(m->states);
+        s_state(&m->states[0], m->from, v, max ? 3 : empty ? 0 : 2);
+        m->states[0].leaving = true;
         break;
     case WIRE_FWD:
         m->rid = max ? s_fill("r", 'r', WIRE_MAX_ID) : s_dup("req-1");
@@ -284,7 +297,7 @@ static const wire_type_t s_all_types[] = {
 static abuf_t s_roundtrip(const wire_msg_t *m)
 {
     abuf_t b = ABUF_INIT;
-    assert_int_equal(wire_msg_encode(m, &b), 0);
+    assert_int_equal(tmesh_encode(m, &b), 0);
     assert_true(b.len <= WIRE_MSG_MAX);
     wire_msg_t d;
     char err[256] = "";
@@ -311,7 +324,7 @@ static void test_roundtrip_every_type(void **state)
             assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0),
                              WIRE_MSG_OK);
             abuf_t b2 = ABUF_INIT;
-            assert_int_equal(wire_msg_encode(&d, &b2), 0);
+            assert_int_equal(tmesh_encode(&d, &b2), 0);
             assert_true(s_bytes_eq(b.data, b.len, b2.data, b2.len));
             abuf_free(&b2);
             wire_msg_clear(&d);
@@ -640,7 +653,7 @@ static void test_encoder_refuses(void **state)
         cases[i].mutate(&m);
         abuf_t b = ABUF_INIT;
         assert_int_equal(abuf_append(&b, "keep", 4), 0);
-        if (wire_msg_encode(&m, &b) != -1)
+        if (tmesh_encode(&m, &b) != -1)
             fail_msg("encoder accepted: %s", cases[i].what);
         assert_true(s_bytes_eq(b.data, b.len, "keep", 4)); /* out unchanged */
         abuf_free(&b);
@@ -696,7 +709,7 @@ static const schema_t s_schemas[] = {
     {"ping", {{"seq", K_UINT}}},
     {"ack", {{"seq", K_UINT}}},
     {"ping-req", {{"seq", K_UINT}, {"target", K_ID}}},
-    {"leave", {{"inc", K_UINT}}},
+    {"leave", {{"inc", K_UINT}, {"state", K_STATE}}},
     {"fwd",
      {{"rid", K_ID},
       {"model", K_STR},
@@ -772,16 +785,35 @@ static void p_str(msgpack_packer *pk, const char *s)
 static void s_pack_fields(msgpack_packer *pk, const field_t *f, size_t n, const char *t,
                           const override_t *ov, bool state_level);
 
+/*  A signed state: the fields as a map in "st", signed by the key of "n1"
+    (K_ID's id), with that key, the signature and an age. */
 static void s_pack_state(msgpack_packer *pk, const override_t *ov)
 {
-    s_pack_fields(pk, s_state_fields, N_STATE_FIELDS, NULL, ov, true);
+    msgpack_sbuffer in;
+    msgpack_sbuffer_init(&in);
+    msgpack_packer ipk;
+    msgpack_packer_init(&ipk, &in, msgpack_sbuffer_write);
+    s_pack_fields(&ipk, s_state_fields, N_STATE_FIELDS, NULL, ov, true);
+    uint8_t sig[IDENT_SIG_LEN], pub[IDENT_PK_LEN];
+    assert_int_equal(ident_sign_state(tmesh_key("n1"), (const uint8_t *)in.data, in.size, sig), 0);
+    ident_sk_pk(tmesh_key("n1"), pub);
+    msgpack_pack_map(pk, 4);
+    p_str(pk, "st");
+    msgpack_pack_bin_with_body(pk, in.data, in.size);
+    p_str(pk, "pk");
+    msgpack_pack_bin_with_body(pk, pub, sizeof pub);
+    p_str(pk, "sig");
+    msgpack_pack_bin_with_body(pk, sig, sizeof sig);
+    p_str(pk, "age");
+    msgpack_pack_uint8(pk, 0);
+    msgpack_sbuffer_destroy(&in);
 }
 
 static void s_pack_valid(msgpack_packer *pk, kind_t kind, const char *t, const override_t *ov)
 {
     switch (kind) {
     case K_V:
-        msgpack_pack_uint8(pk, 1);
+        msgpack_pack_uint8(pk, WIRE_MSG_VERSION);
         break;
     case K_T:
         p_str(pk, t);
@@ -796,7 +828,7 @@ static void s_pack_valid(msgpack_packer *pk, kind_t kind, const char *t, const o
         msgpack_pack_true(pk);
         break;
     case K_ID:
-        p_str(pk, "n1");
+        p_str(pk, tmesh_id("n1"));
         break;
     case K_STR:
         p_str(pk, "x");
@@ -1021,13 +1053,14 @@ static void test_every_field_missing_or_wrong(void **state)
     s_each_field("push", s_state_fields, N_STATE_FIELDS, true);
     s_each_field("hello", s_state_fields, N_STATE_FIELDS, true);
     s_each_field("reject", s_state_fields, N_STATE_FIELDS, true);
+    s_each_field("leave", s_state_fields, N_STATE_FIELDS, true);
 }
 
 /* --------------------------------------------------- ranges and limits */
 
-static void w_v2(msgpack_packer *pk)
+static void w_v1(msgpack_packer *pk) /* before states were signed */
 {
-    msgpack_pack_uint8(pk, 2);
+    msgpack_pack_uint8(pk, 1);
 }
 static void w_pong(msgpack_packer *pk)
 {
@@ -1163,9 +1196,17 @@ static void w_true(msgpack_packer *pk)
 {
     msgpack_pack_true(pk);
 }
-static void w_other_id(msgpack_packer *pk)
+static void w_other_id(msgpack_packer *pk) /* another node's id in a state n1 signs */
 {
-    p_str(pk, "n9");
+    p_str(pk, tmesh_id("n9"));
+}
+static void w_other_from(msgpack_packer *pk) /* another node sends n1's signed state */
+{
+    p_str(pk, tmesh_id("n9"));
+}
+static void w_not_leaving(msgpack_packer *pk)
+{
+    msgpack_pack_false(pk);
 }
 static void w_pair3(msgpack_packer *pk)
 {
@@ -1399,7 +1440,7 @@ typedef struct {
 
 static const range_case_t s_range_cases[] = {
     /* version and type */
-    {"ping", false, "v", w_v2, WIRE_MSG_MALFORMED, "version 2"},
+    {"ping", false, "v", w_v1, WIRE_MSG_MALFORMED, "version 1"},
     {"ping", false, "v", w_fixed_width_7, WIRE_MSG_MALFORMED, "version 7"},
     {"ping", false, "t", w_pong, WIRE_MSG_MALFORMED, "unknown type"},
     {"ping", false, "t", w_empty, WIRE_MSG_MALFORMED, "unknown type"},
@@ -1469,9 +1510,16 @@ static const range_case_t s_range_cases[] = {
     {"hello", false, "peers", w_peers_over, WIRE_MSG_MALFORMED, "\"peers\" has more than 1024"},
     {"hello", false, "peers", w_peer_no_ep, WIRE_MSG_MALFORMED, "peer: missing \"ep\""},
     {"hello", false, "peers", w_peer_notmap, WIRE_MSG_MALFORMED, "\"peers\" entry is not a map"},
-    {"hello", true, "id", w_other_id, WIRE_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"hello", true, "id", w_other_id, WIRE_MSG_FORGED, "is not the one its id is made from"},
+    {"hello", false, "from", w_other_from, WIRE_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"leave", false, "from", w_other_from, WIRE_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"leave", true, "leaving", w_not_leaving, WIRE_MSG_MALFORMED, "does not say leaving"},
+    {"push", true, "id", w_other_id, WIRE_MSG_FORGED, "is not the one its id is made from"},
+    {"push", true, "ver", w_u64max, WIRE_MSG_OK, NULL}, /* signed: the mesh judges it */
     /* optional keys: a reject's own state, the chunk count of end and fail */
-    {"reject", true, "id", w_other_id, WIRE_MSG_MALFORMED, "\"state\" is not the sender's own"},
+    {"reject", true, "id", w_other_id, WIRE_MSG_FORGED, "is not the one its id is made from"},
+    {"reject", false, "from", w_other_from, WIRE_MSG_MALFORMED,
+     "\"state\" is not the sender's own"},
     {"reject", true, "models", w_models_max, WIRE_MSG_OK, NULL},
     {"reject", true, "models", w_models_over, WIRE_MSG_MALFORMED, "\"models\" has more than 1024"},
     {"reject", false, "state", w_states_max, WIRE_MSG_MALFORMED, "\"state\" is not a map"},
@@ -1539,6 +1587,212 @@ static void test_ranges_and_limits(void **state)
     }
 }
 
+/* ------------------------------------------------------------ signed states */
+
+/*  The envelope of a state in a push from n1, part by part: "st" (the inner
+    bytes; NULL leaves the key out), "pk" and "sig" (their lengths; 0 leaves
+    the key out), "age". sign_inner: the signature is n1's over exactly
+    inner; else over other bytes. */
+typedef struct {
+    const void *inner;
+    size_t inner_len;
+    size_t pk_len, sig_len;
+    uint64_t age;
+    bool sign_inner;
+    bool st_as_str;     /* "st" as a string, not binary */
+    const char *signer; /* whose key signs and is sent; NULL: n1 */
+} env_t;
+
+static msgpack_sbuffer s_push_env(const env_t *e)
+{
+    const char *signer = e->signer ? e->signer : "n1";
+    uint8_t sig[IDENT_SIG_LEN], pub[IDENT_PK_LEN + 1] = {0};
+    static const uint8_t other[] = {0x80};
+    assert_int_equal(ident_sign_state(tmesh_key(signer), e->sign_inner ? e->inner : other,
+                                      e->sign_inner ? e->inner_len : sizeof other, sig),
+                     0);
+    ident_sk_pk(tmesh_key(signer), pub);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    p_str(&pk, "v");
+    msgpack_pack_uint8(&pk, WIRE_MSG_VERSION);
+    p_str(&pk, "t");
+    p_str(&pk, "push");
+    p_str(&pk, "from");
+    p_str(&pk, tmesh_id("n1"));
+    p_str(&pk, "states");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, (e->inner ? 1 : 0) + (e->pk_len ? 1 : 0) + (e->sig_len ? 1 : 0) + 1);
+    if (e->inner) {
+        p_str(&pk, "st");
+        if (e->st_as_str)
+            msgpack_pack_str_with_body(&pk, e->inner, e->inner_len);
+        else
+            msgpack_pack_bin_with_body(&pk, e->inner, e->inner_len);
+    }
+    if (e->pk_len) {
+        p_str(&pk, "pk");
+        msgpack_pack_bin_with_body(&pk, pub, e->pk_len);
+    }
+    if (e->sig_len) {
+        p_str(&pk, "sig");
+        msgpack_pack_bin_with_body(&pk, sig, e->sig_len);
+    }
+    p_str(&pk, "age");
+    msgpack_pack_uint64(&pk, e->age);
+    return sb;
+}
+
+/*  Every part of the envelope is required and checked: a missing or
+    malformed part is MALFORMED, a signature that does not verify or a key
+    that is not the id's is FORGED; "st" is pre-scanned like a message
+    (a hostile length inside it never reaches an allocator). */
+static void test_signed_state(void **state)
+{
+    (void)state;
+    msgpack_sbuffer in;
+    msgpack_sbuffer_init(&in);
+    msgpack_packer ipk;
+    msgpack_packer_init(&ipk, &in, msgpack_sbuffer_write);
+    s_pack_fields(&ipk, s_state_fields, N_STATE_FIELDS, NULL, NULL, true);
+    uint8_t *trailing = malloc(in.size + 1);
+    assert_non_null(trailing);
+    memcpy(trailing, in.data, in.size);
+    trailing[in.size] = 0xc0;
+    static const uint8_t huge[] = {0xdf, 0xff, 0xff, 0xff, 0xff}; /* map32 of 2^32-1 */
+    static const uint8_t huge_str[] = {0x81, 0xa2, 'i', 'd', 0xdb, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t not_map[] = {0x92, 0x01, 0x02};
+    const struct {
+        const char *what;
+        env_t e;
+        wire_msg_rc_t rc;
+        const char *reason;
+    } cases[] = {
+        {"valid",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_OK,
+         NULL},
+        {"age at the bound",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, (uint64_t)WIRE_MAX_AGE_MS, true, false,
+          NULL},
+         WIRE_MSG_OK,
+         NULL},
+        {"age over the bound",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, (uint64_t)WIRE_MAX_AGE_MS + 1, true, false,
+          NULL},
+         WIRE_MSG_MALFORMED,
+         "\"age\" is over"},
+        {"no st",
+         {NULL, 0, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "missing \"st\""},
+        {"no pk",
+         {in.data, in.size, 0, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "missing \"pk\""},
+        {"no sig",
+         {in.data, in.size, IDENT_PK_LEN, 0, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "missing \"sig\""},
+        {"short pk",
+         {in.data, in.size, IDENT_PK_LEN - 1, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "\"pk\" is not 32 bytes"},
+        {"long pk",
+         {in.data, in.size, IDENT_PK_LEN + 1, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "\"pk\" is not 32 bytes"},
+        {"short sig",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN - 1, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "\"sig\" is not 64 bytes"},
+        {"st a string",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, true, NULL},
+         WIRE_MSG_MALFORMED,
+         "\"st\" is not binary"},
+        {"empty st",
+         {"", 0, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "\"st\" is empty"},
+        {"st with trailing bytes",
+         {trailing, in.size + 1, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "trailing"},
+        {"st not a map",
+         {not_map, sizeof not_map, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "\"st\" is not a map"},
+        {"st claims 2^32 entries",
+         {huge, sizeof huge, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "exceed"},
+        {"st claims a 4 GiB string",
+         {huge_str, sizeof huge_str, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL},
+         WIRE_MSG_MALFORMED,
+         "exceeds"},
+        {"signature over other bytes",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, 0, false, false, NULL},
+         WIRE_MSG_FORGED,
+         "does not verify"},
+        {"signed by another key (n1's id)",
+         {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, "n9"},
+         WIRE_MSG_FORGED,
+         "is not the one its id is made from"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        msgpack_sbuffer sb = s_push_env(&cases[i].e);
+        s_expect(&sb, cases[i].rc, cases[i].reason, cases[i].what);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    /* a signature with one bit off, anywhere in "sig": forged */
+    env_t ok = {in.data, in.size, IDENT_PK_LEN, IDENT_SIG_LEN, 0, true, false, NULL};
+    msgpack_sbuffer sb = s_push_env(&ok);
+    wire_msg_t m;
+    assert_int_equal(s_decode_raw(sb.data, sb.size, &m, NULL, 0), WIRE_MSG_OK);
+    const uint8_t *sig_at = memmem(sb.data, sb.size, m.states[0].sig, IDENT_SIG_LEN);
+    assert_non_null(sig_at);
+    size_t off = (size_t)(sig_at - (const uint8_t *)sb.data);
+    wire_msg_clear(&m);
+    for (size_t k = 0; k < IDENT_SIG_LEN; k += 9) {
+        sb.data[off + k] ^= 0x10;
+        assert_int_equal(s_decode_raw(sb.data, sb.size, &m, NULL, 0), WIRE_MSG_FORGED);
+        sb.data[off + k] ^= 0x10;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    free(trailing);
+    msgpack_sbuffer_destroy(&in);
+
+    /* relayed as it is: a decoded state goes out with its owner's bytes,
+       whatever its decoded fields say now */
+    wire_msg_t p;
+    s_build(&p, WIRE_PUSH, V_FULL);
+    abuf_t b = ABUF_INIT;
+    assert_int_equal(tmesh_encode(&p, &b), 0);
+    wire_msg_t d;
+    assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), WIRE_MSG_OK);
+    d.states[0].tabs = 999; /* a relay's change to its copy */
+    d.states[0].age_ms = 1234;
+    abuf_t b2 = ABUF_INIT;
+    assert_int_equal(wire_msg_encode(&d, &b2), 0);
+    wire_msg_t d2;
+    assert_int_equal(wire_msg_decode((const uint8_t *)b2.data, b2.len, &d2, NULL, 0), WIRE_MSG_OK);
+    assert_int_equal(d2.states[0].tabs, p.states[0].tabs);
+    assert_int_equal(d2.states[0].age_ms, 1234);
+    /* an unsigned state is never sent */
+    free(d.states[0].sealed);
+    d.states[0].sealed = NULL;
+    d.states[0].sealed_len = 0;
+    assert_int_equal(wire_msg_encode(&d, &b2), -1);
+    wire_msg_clear(&d2);
+    wire_msg_clear(&d);
+    wire_msg_clear(&p);
+    abuf_free(&b2);
+    abuf_free(&b);
+}
+
 /* ----------------------------------------------------------- hostile bytes */
 
 typedef struct {
@@ -1586,7 +1840,7 @@ static bytes_t s_valid_ping(size_t trailing)
     wire_msg_t m;
     s_build(&m, WIRE_PING, V_FULL);
     abuf_t a = ABUF_INIT;
-    assert_int_equal(wire_msg_encode(&m, &a), 0);
+    assert_int_equal(tmesh_encode(&m, &a), 0);
     wire_msg_clear(&m);
     bytes_t b = s_bytes(a.data, a.len, 0xc0, trailing);
     abuf_free(&a);
@@ -1702,7 +1956,7 @@ static void test_key_count(void **state)
         size_t n = WIRE_MSG_MAX_KEYS + (size_t)extra;
         msgpack_pack_map(&pk, n);
         p_str(&pk, "v");
-        msgpack_pack_uint8(&pk, 1);
+        msgpack_pack_uint8(&pk, WIRE_MSG_VERSION);
         p_str(&pk, "t");
         p_str(&pk, "cancel");
         p_str(&pk, "from");
@@ -1728,7 +1982,7 @@ static void test_truncated_everywhere(void **state)
         wire_msg_t m;
         s_build(&m, s_all_types[i], V_FULL);
         abuf_t b = ABUF_INIT;
-        assert_int_equal(wire_msg_encode(&m, &b), 0);
+        assert_int_equal(tmesh_encode(&m, &b), 0);
         wire_msg_clear(&m);
         for (size_t n = 0; n < b.len; n++) {
             char err[256] = "";
@@ -1860,7 +2114,7 @@ static void test_accounts_optional(void **state)
         st->accounts[0].starts_ago_ms[0] = bad[k][0];
         st->accounts[0].flag_remaining_ms = bad[k][1];
         abuf_t out = ABUF_INIT;
-        assert_int_equal(wire_msg_encode(&m, &out), -1); /* the encoder refuses them too */
+        assert_int_equal(tmesh_encode(&m, &out), -1); /* the encoder refuses them too */
         abuf_free(&out);
         free(st->accounts[0].id);
         free(st->accounts[0].starts_ago_ms);
@@ -1878,7 +2132,7 @@ static void test_accounts_optional(void **state)
     st->accounts[0].starts_ago_ms = calloc(1, sizeof(int64_t));
     st->accounts[0].starts_ago_ms[0] = WIRE_MAX_START_AGO_MS;
     abuf_t out = ABUF_INIT;
-    assert_int_equal(wire_msg_encode(&m, &out), 0);
+    assert_int_equal(tmesh_encode(&m, &out), 0);
     assert_int_equal(wire_msg_decode((const uint8_t *)out.data, out.len, &d, NULL, 0), WIRE_MSG_OK);
     wire_msg_clear(&d);
     static const uint8_t at_bound[] = {0xce, 0x9a, 0x7e, 0xc8, 0x00};
@@ -1902,7 +2156,7 @@ static void test_write_corpus(void **state)
             wire_msg_t m;
             s_build(&m, s_all_types[i], variants[v]);
             abuf_t b = ABUF_INIT;
-            assert_int_equal(wire_msg_encode(&m, &b), 0);
+            assert_int_equal(tmesh_encode(&m, &b), 0);
             char name[64];
             snprintf(name, sizeof name, "%s%s.mp", wire_type_name(m.type), v ? "-empty" : "");
             s_write_seed(dir, name, &b);
@@ -1927,6 +2181,7 @@ int main(void)
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_state_copy),
         cmocka_unit_test(test_accounts_optional),
+        cmocka_unit_test(test_signed_state),
     };
     const struct CMUnitTest corpus[] = {
         cmocka_unit_test(test_write_corpus),
