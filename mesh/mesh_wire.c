@@ -341,7 +341,7 @@ static mesh__peer_t *s_entry_for(mesh_t *self, const char *id, const char *endpo
         mesh__peer_rekey(self, ph, id);
         return ph;
     }
-    return mesh__peer_add(self, id, endpoint);
+    return mesh__peer_learn(self, id, endpoint); /* bounded: mesh_peer.c */
 }
 
 /*  p now advertises another address and our link to the old one is down (it
@@ -596,6 +596,7 @@ static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uin
     const char *who = via ? via->endpoint : rid ? rid : "an unnamed connection";
     mesh__peer_t *p = via ? via : rid ? mesh__peer_find(self, rid) : NULL;
     self->stats.bytes_in += len;
+    mesh__intro_reset(self);
     if (wire_msg_decode(buf, len, &m, err, sizeof err) != WIRE_MSG_OK) {
         s_malformed(self, p, who, err);
         return;
