@@ -21,6 +21,7 @@ mesh_config_t tmesh_config_fast(const char *node_id,
 {
     return (mesh_config_t){.node_id = node_id,
                            .bind_host = "127.0.0.1",
+                           .secret = TMESH_SECRET,
                            .gossip_ms = 50,
                            .fanout = 3,
                            .ping_ms = 100,
@@ -45,9 +46,15 @@ mesh_t *tmesh_node_new(const mesh_config_t *cfg, zloop_t *loop, const char *name
 zsock_t *tmesh_inbox_new(char *ep, size_t ep_size)
 {
     zsock_t *router = zsock_new(ZMQ_ROUTER);
-    if (!router)
+    zcert_t *cert = mesh_cert_new(TMESH_SECRET);
+    if (!router || !cert) {
+        zsock_destroy(&router);
+        zcert_destroy(&cert);
         return NULL;
+    }
     zsock_set_linger(router, 0);
+    mesh_curve_apply(router, cert, true);
+    zcert_destroy(&cert);
     int port = mesh_bind_tcp(router, "tcp://127.0.0.1:*");
     if (port <= 0) {
         zsock_destroy(&router);
@@ -59,11 +66,25 @@ zsock_t *tmesh_inbox_new(char *ep, size_t ep_size)
 
 zsock_t *tmesh_dealer_new(const char *id, const char *endpoint)
 {
+    return tmesh_dealer_new_with(id, endpoint, TMESH_SECRET);
+}
+
+zsock_t *tmesh_dealer_new_with(const char *id, const char *endpoint, const char *secret)
+{
     zsock_t *dealer = zsock_new(ZMQ_DEALER);
     if (!dealer)
         return NULL;
     zsock_set_linger(dealer, 0);
     zsock_set_identity(dealer, id);
+    if (secret) {
+        zcert_t *cert = mesh_cert_new(secret);
+        if (!cert) {
+            zsock_destroy(&dealer);
+            return NULL;
+        }
+        mesh_curve_apply(dealer, cert, false);
+        zcert_destroy(&cert);
+    }
     if (zsock_connect(dealer, "tcp://%s", endpoint) != 0)
         zsock_destroy(&dealer);
     return dealer;

@@ -215,7 +215,10 @@ static void s_cfg(mesh_config_t *c, node_t *n, const opts_t *o)
     c->n_seeds = o->n_seeds;
     c->known = o->known;
     c->n_known = o->n_known;
-    c->secret = o->secret;
+    /* no secret of its own: the machine's own, as arena-node does without
+       --mesh-secret (loopback only); the raw members share it */
+    c->secret = o->secret ? o->secret : TMESH_SECRET;
+    c->local_only = !o->secret;
     c->advertise = o->advertise;
     c->gossip_ms = o->gossip_ms ? o->gossip_ms : S_GOSSIP;
     c->fanout = 3;
@@ -1070,7 +1073,8 @@ static void test_curve_zap_allow_list(void **state)
     s_node_stop(&a);
 }
 
-/*  No secret: nothing but loopback; bad configuration is refused. */
+/*  No secret: refused (the mesh port is never open). The machine's own
+    secret (local_only): nothing but loopback; bad configuration is refused. */
 static void test_refusals(void **state)
 {
     zloop_t *loop = *state;
@@ -1097,6 +1101,7 @@ static void test_refusals(void **state)
         {"127.0.0.1", NULL, NULL, NULL, "node-r", 500, 400, false},
         {"127.0.0.1", NULL, NULL, NULL, "node-r", -1, 0, false},
         {"::1", NULL, NULL, NULL, "node-r", 0, 0, true},
+        {"127.0.0.1", NULL, NULL, "(none)", "node-r", 0, 0, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_log_clear();
@@ -1106,6 +1111,8 @@ static void test_refusals(void **state)
             o.n_seeds = 1;
         }
         s_cfg(&c, &n, &o);
+        if (o.secret && streq(o.secret, "(none)"))
+            c.secret = NULL; /* no unauthenticated mesh, even on loopback */
         c.node_id = cases[i].id;
         c.bind_host = cases[i].bind;
         c.advertise = cases[i].advertise;
@@ -1117,7 +1124,8 @@ static void test_refusals(void **state)
         if (m && cases[i].advertise)
             assert_int_equal(strncmp(mesh_endpoint(m), "10.0.0.1:", 9), 0);
         if (!m && !cases[i].secret && i >= 1 && i <= 3)
-            assert_int_equal(s_log_count("refusing a non-loopback mesh without --mesh-secret"), 1);
+            assert_int_equal(s_log_count("refusing a non-loopback mesh with this machine's own"),
+                             1);
         mesh_destroy(&m);
         assert_null(m);
     }
