@@ -887,6 +887,11 @@ size_t mesh_alive_count(const mesh_t *self)
 
 void mesh_stats(const mesh_t *self, mesh_stats_t *out)
 {
-    if (out)
-        *out = self ? self->stats : (mesh_stats_t){0};
+    if (!out)
+        return;
+    *out = self ? self->stats : (mesh_stats_t){0};
+    if (self) {
+        out->peers_held = self->n_peers;
+        out->sockets = self->n_socks;
+    }
 }

@@ -173,7 +173,7 @@ typedef struct {
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max);
 size_t mesh_alive_count(const mesh_t *self);
 
-/*  Counters since mesh_new (for /mesh/status and tests). */
+/*  Counters since mesh_new, and two gauges (for /mesh/status and tests). */
 typedef struct {
     uint64_t rx;               /* messages decoded */
     uint64_t tx;               /* messages handed to ZeroMQ */
@@ -194,6 +194,9 @@ typedef struct {
                                   superseded seq): news of their sender only */
     uint64_t peers_refused;    /* new peers not taken: the table full, too many new
                                   in one message, the dial rate spent, no socket */
+    /* gauges, now */
+    uint64_t peers_held; /* entries in the table (listed or not, seeds not answered yet) */
+    uint64_t sockets;    /* sockets the mesh holds open (a handshake monitor counts two) */
 } mesh_stats_t;
 void mesh_stats(const mesh_t *self, mesh_stats_t *out);
 

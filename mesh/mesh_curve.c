@@ -205,6 +205,12 @@ int mesh__on_router_monitor(zloop_t *loop, zsock_t *mon, void *arg)
     int ev = s_event(mon);
     if (ev < 0 || !(ev & S_FAILED))
         return 0;
+    if (!(ev & (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))) {
+        /* no detail: the handshake did not finish (a timeout, a drop), as
+           while a partition heals; no sign of another secret */
+        alog_debug("mesh: a handshake on %s did not finish", self->endpoint);
+        return 0;
+    }
     self->stats.curve_rejected++;
     if (!self->server_logged) {
         self->server_logged = true;

@@ -242,7 +242,7 @@ mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint)
     if (self->n_peers >= self->max_peers) {
         self->stats.peers_refused++;
         if (alog_enabled(ALOG_WARN))
-            alog_rl_write(&self->rl_bound, ALOG_WARN,
+            alog_rl_write(&self->rl_full, ALOG_WARN,
                           "mesh: peer table full (%zu, --mesh-max-peers): ignoring %s at %.80s",
                           self->max_peers, id && *id ? id : "a seed", endpoint);
         return NULL;
@@ -290,16 +290,19 @@ static bool s_dial_token(mesh_t *self)
 
 mesh__peer_t *mesh__peer_learn(mesh_t *self, const char *id, const char *endpoint)
 {
+    alog_rl_t *rl = &self->rl_learn;
     const char *why = NULL;
-    if (self->new_left <= 0)
+    if (self->new_left <= 0) {
         why = "too many new peers in one message (--mesh-max-new)";
-    else if (self->n_peers < self->max_peers && !s_dial_token(self))
+    } else if (self->n_peers < self->max_peers && !s_dial_token(self)) {
         why = "new peers come faster than --mesh-dial-rate";
+        rl = &self->rl_rate;
+    }
     if (why) {
         self->stats.peers_refused++;
         if (alog_enabled(ALOG_WARN))
-            alog_rl_write(&self->rl_bound, ALOG_WARN, "mesh: not taking peer %s at %.80s: %s", id,
-                          endpoint, why);
+            alog_rl_write(rl, ALOG_WARN, "mesh: not taking peer %s at %.80s: %s", id, endpoint,
+                          why);
         return NULL;
     }
     self->new_left--;
