@@ -553,8 +553,12 @@ static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
             p->silent_logged = true;
             alog_info("mesh: no answer from %s yet", p->endpoint);
         }
-        if (!p->id[0])
-            return false;             /* a seed's placeholder waits as long as it takes */
+        if (!p->id[0]) { /* a seed's placeholder waits as long as it takes… */
+            if (now - p->hello_at >= self->dead_ms)
+                mesh__send_hello(self, p); /* …saying hello again (a seed may have
+                                              refused it: a full table, a burst) */
+            return false;
+        }
         mesh__peer_announce(self, p); /* when the link came up after the news */
         if (!p->announced)
             return s_sweep_unreached(self, p, now);

@@ -176,7 +176,7 @@ struct _mesh_t {
     uint64_t ping_seq;
     abuf_t tx;
     mesh_stats_t stats;
-    alog_rl_t rl_unknown, rl_send, rl_self, rl_full, rl_learn, rl_rate;
+    alog_rl_t rl_unknown, rl_send, rl_self, rl_full, rl_learn, rl_rate, rl_sock;
 };
 
 /* time */

@@ -59,9 +59,11 @@ zsock_t *mesh__sock_new(mesh_t *self, int type)
 {
     if (self->n_socks + 1 > self->max_socks) {
         self->stats.peers_refused++;
-        alog_warn_rl("mesh: refusing a new socket: %zu open, the limit is %zu (raise the "
-                     "open-files limit, or lower --mesh-max-peers)",
-                     self->n_socks, self->max_socks);
+        if (alog_enabled(ALOG_WARN))
+            alog_rl_write(&self->rl_sock, ALOG_WARN,
+                          "mesh: refusing a new socket: %zu open, the limit is %zu (raise the "
+                          "open-files limit, or lower --mesh-max-peers)",
+                          self->n_socks, self->max_socks);
         return NULL;
     }
     zsock_t *s = zsock_new(type);

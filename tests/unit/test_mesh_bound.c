@@ -469,6 +469,39 @@ static void test_flood_defaults(void **state)
     s_mesh_done(&a.mesh);
 }
 
+/*  A node that joins while the seed refuses new peers (its dial rate spent
+    by a flood) says hello again and gets in once the seed has room: a
+    refusal costs a joiner time, never its place. */
+static void test_join_after_refusal(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b;
+    mesh_config_t ca = s_config(&a, "node-a");
+    ca.dial_rate = 1;
+    a.mesh = tmesh_node_new(&ca, loop, "node-a");
+    assert_non_null(a.mesh);
+    s_live_add(&a.mesh);
+    member_t m;
+    s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
+    assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
+    sees_t alive_m = {&a, "member-m", MESH_PEER_ALIVE};
+    assert_true(s_run_until(loop, s_sees, &alive_m, 3000));
+    s_flood(loop, &m, 1); /* the bucket is empty now */
+    mesh_config_t cb = s_config(&b, "node-b");
+    const char *seed[] = {mesh_endpoint(a.mesh)};
+    cb.seeds = seed;
+    cb.n_seeds = 1;
+    b.mesh = tmesh_node_new(&cb, loop, "node-b");
+    assert_non_null(b.mesh);
+    s_live_add(&b.mesh);
+    both_t joined = {{&a, "node-b", MESH_PEER_ALIVE}, {&b, "node-a", MESH_PEER_ALIVE}};
+    assert_true(s_run_until(loop, s_both, &joined, cb.dead_ms + 3000));
+    assert_true(s_log_count("faster than --mesh-dial-rate") >= 1);
+    s_member_destroy(&m, loop);
+    s_mesh_done(&b.mesh);
+    s_mesh_done(&a.mesh);
+}
+
 /* ---------------------------------------------------------- the intruder */
 
 /*  Without the secret (plain ZeroMQ, or CURVE with another secret) a
@@ -777,6 +810,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flood_small_table, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_flood_defaults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_flood_socket_limit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_join_after_refusal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_partition_heals_fast, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
