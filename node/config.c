@@ -317,8 +317,7 @@ static const char *const s_shown[OPT__COUNT] = {
     [OPT_SEED] = "none",
     [OPT_MESH_SECRET] = "the secret file's",
     [OPT_LINK_TOKEN] = "generated once, kept in DATA",
-    [OPT_MESH_SECRET_FILE] = "$XDG_CONFIG_HOME/arena-mesh/mesh-secret or "
-                             "~/.config/arena-mesh/mesh-secret",
+    [OPT_MESH_SECRET_FILE] = "~/.config/arena-mesh/mesh-secret ($XDG_CONFIG_HOME if set)",
     [OPT_LINK_ORIGIN] = "none",
     [OPT_API_KEY] = "none",
     [OPT_MODEL_ALIAS] = "none",

@@ -992,7 +992,7 @@ static void test_help_and_version(void **state)
         "--mesh-max-new N",
         "--mesh-dial-rate N",
         "--mesh-secret-file FILE",
-        "$XDG_CONFIG_HOME/arena-mesh/mesh-secret",
+        "(default: ~/.config/arena-mesh/mesh-secret ($XDG_CONFIG_HOME if set))",
         "--forward-accept-timeout MS\n",
         "(default: 5500)",
         "config \"forward_accept_timeout\"",

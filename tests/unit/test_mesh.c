@@ -1989,7 +1989,9 @@ static void test_indirect_probe(void **state)
     if (sent > 2 * cycles || sent == 0 || 2 * acks < sent)
         fail_msg("%llu ping-reqs, %llu relayed acks in %llu ping cycles", (unsigned long long)sent,
                  (unsigned long long)acks, (unsigned long long)cycles);
-    assert_int_equal(s_raw_count(p, 0, WIRE_PING_REQ), 0); /* never asked about itself */
+    for (size_t i = 0; i < p->n_rx; i++) /* never asked about itself (a slow
+                                              machine may ask it about others) */
+        assert_false(p->rx[i].type == WIRE_PING_REQ && streq(p->rx[i].target, "raw-p"));
     char line[256];
     snprintf(line, sizeof line,
              "mesh: our link to peer raw-p at %s is down but 2 peers still reach it: check this "
