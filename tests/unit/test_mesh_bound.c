@@ -766,6 +766,12 @@ static void test_secret_file(void **state)
     assert_int_equal(chmod(path, 0600), 0);
     assert_int_equal(mesh_secret_load(path, again, sizeof again, err, sizeof err), 0);
     assert_string_equal(again, "my-shared-secret");
+    char link_path[300]; /* a symlink (a dotfiles manager, a mounted secret): its target counts */
+    snprintf(link_path, sizeof link_path, "%s/link", dir);
+    assert_int_equal(symlink(path, link_path), 0);
+    assert_int_equal(mesh_secret_load(link_path, again, sizeof again, err, sizeof err), 0);
+    assert_string_equal(again, "my-shared-secret");
+    unlink(link_path);
     f = fopen(path, "w");
     assert_non_null(f);
     fputs("two words\n", f);
