@@ -149,14 +149,15 @@ struct _mesh_t {
     mesh__peer_t **peers;
     size_t n_peers;
     /* bounds (mesh_config_t) */
-    size_t max_peers;   /* entries in the table */
-    int max_new;        /* new entries one message may make */
-    int new_left;       /* left for the message being handled */
-    int dial_rate;      /* new entries dialed per second */
-    double dial_tokens; /* token bucket of dial_rate, at most dial_rate */
-    int64_t dial_at;    /* when the bucket was last filled */
-    bool local_only;    /* loopback only: the secret is this machine's own */
-    zhashx_t *by_id;    /* id -> mesh__peer_t* (entries with an id) */
+    size_t max_peers;                 /* entries in the table */
+    int max_new;                      /* new entries one message may make */
+    int new_left;                     /* left for the message being handled */
+    char intro_from[WIRE_MAX_ID + 1]; /* its sender */
+    int dial_rate;                    /* new entries dialed per second */
+    double dial_tokens;               /* token bucket of dial_rate, at most dial_rate */
+    int64_t dial_at;                  /* when the bucket was last filled */
+    bool local_only;                  /* loopback only: the secret is this machine's own */
+    zhashx_t *by_id;                  /* id -> mesh__peer_t* (entries with an id) */
     mesh__seed_t seeds[MESH__MAX_SEEDS];
     size_t n_seeds;
     char **known; /* "ID@HOST:PORT", dialed at the first tick */
@@ -214,11 +215,14 @@ zsock_t *mesh__sock_new(mesh_t *self, int type);
 void mesh__sock_gone(mesh_t *self, size_t n);
 /*  The heartbeat, connect and handshake timeouts that heal a partition fast. */
 void mesh__sock_heal(zsock_t *sock);
-/*  The start of a message from another member: it may make max_new entries. */
-void mesh__intro_reset(mesh_t *self);
+/*  The start of a message from member `from` (its connection's identity):
+    it may make max_new entries. */
+void mesh__intro_reset(mesh_t *self, const char *from);
 /*  A new entry learned from a member (a state, a hello, a hello's peer list):
     within the per-message allowance and the dial rate, else NULL (counted,
-    logged rate-limited; gossip brings it again later). */
+    logged rate-limited; gossip brings it again later). A node introducing
+    itself (id is the sender) takes the place of an entry known by hearsay
+    only when the table is full. */
 mesh__peer_t *mesh__peer_learn(mesh_t *self, const char *id, const char *endpoint);
 mesh__peer_t *mesh__peer_find(const mesh_t *self, const char *id);
 mesh__peer_t *mesh__peer_by_dealer(const mesh_t *self, const zsock_t *dealer);

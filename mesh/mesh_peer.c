@@ -271,9 +271,32 @@ mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint)
     return p;
 }
 
-void mesh__intro_reset(mesh_t *self)
+void mesh__intro_reset(mesh_t *self, const char *from)
 {
     self->new_left = self->max_new;
+    snprintf(self->intro_from, sizeof self->intro_from, "%s", from ? from : "");
+}
+
+/*  The table is full and a node introduces itself: the oldest entry known
+    by hearsay only (never heard from, never announced, neither a seed nor
+    stored) makes room, so made-up peers cannot keep real ones out. False
+    when there is none. */
+static bool s_evict_hearsay(mesh_t *self)
+{
+    mesh__peer_t *victim = NULL;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *q = self->peers[i];
+        if (q->id[0] && !q->announced && !q->heard && q->seed < 0 && !q->persisted &&
+            (!victim || q->dialed_at < victim->dialed_at))
+            victim = q;
+    }
+    if (!victim)
+        return false;
+    alog_debug("mesh: dropping %s (hearsay only) to make room", victim->id);
+    if (victim->listed) /* shown unreachable on reports: the node hears it go */
+        mesh__peer_set(self, victim, MESH_PEER_DEAD);
+    mesh__peer_remove(self, victim, false);
+    return true;
 }
 
 /*  One dial of a new entry from the bucket, refilled at dial_rate per second. */
@@ -308,6 +331,8 @@ mesh__peer_t *mesh__peer_learn(mesh_t *self, const char *id, const char *endpoin
         return NULL;
     }
     self->new_left--;
+    if (self->n_peers >= self->max_peers && streq(id, self->intro_from))
+        s_evict_hearsay(self);
     return mesh__peer_add(self, id, endpoint);
 }
 

@@ -596,11 +596,11 @@ static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uin
     const char *who = via ? via->endpoint : rid ? rid : "an unnamed connection";
     mesh__peer_t *p = via ? via : rid ? mesh__peer_find(self, rid) : NULL;
     self->stats.bytes_in += len;
-    mesh__intro_reset(self);
     if (wire_msg_decode(buf, len, &m, err, sizeof err) != WIRE_MSG_OK) {
         s_malformed(self, p, who, err);
         return;
     }
+    mesh__intro_reset(self, m.from);
     self->stats.rx++;
     if (!rid && !via) {
         s_malformed(self, NULL, who, "no identity");

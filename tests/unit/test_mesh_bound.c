@@ -387,6 +387,46 @@ static void test_flood_small_table(void **state)
     s_mesh_done(&a.mesh);
 }
 
+/*  A table full of made-up peers (shown unreachable by now, on the
+    member's word) still lets a real node in: one that introduces itself
+    takes the place of an entry known by hearsay only. */
+static void test_full_table_admits_a_real_node(void **state)
+{
+    zloop_t *loop = *state;
+    node_t a, b;
+    mesh_config_t ca = s_config(&a, "node-a");
+    ca.max_peers = 40;
+    ca.dial_rate = 10000;
+    a.mesh = tmesh_node_new(&ca, loop, "node-a");
+    assert_non_null(a.mesh);
+    s_live_add(&a.mesh);
+    member_t m;
+    s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
+    assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
+    sees_t alive_m = {&a, "member-m", MESH_PEER_ALIVE};
+    assert_true(s_run_until(loop, s_sees, &alive_m, 3000));
+    s_flood(loop, &m, 3);
+    s_run(loop, ca.suspect_ms + 500);
+    mesh_stats_t st;
+    mesh_stats(a.mesh, &st);
+    assert_int_equal(st.peers_held, 40);
+    mesh_config_t cb = s_config(&b, "node-b");
+    const char *seed[] = {mesh_endpoint(a.mesh)};
+    cb.seeds = seed;
+    cb.n_seeds = 1;
+    b.mesh = tmesh_node_new(&cb, loop, "node-b");
+    assert_non_null(b.mesh);
+    s_live_add(&b.mesh);
+    both_t joined = {{&a, "node-b", MESH_PEER_ALIVE}, {&b, "node-a", MESH_PEER_ALIVE}};
+    assert_true(s_run_until(loop, s_both, &joined, 3000));
+    mesh_stats(a.mesh, &st);
+    assert_true(st.peers_held <= 40);
+    assert_int_equal(s_liveness(&a, "member-m"), MESH_PEER_ALIVE); /* a member is no hearsay */
+    s_member_destroy(&m, loop);
+    s_mesh_done(&b.mesh);
+    s_mesh_done(&a.mesh);
+}
+
 /*  Bounds set as high as they go: the sockets run out first, and the node
     refuses politely instead of letting czmq abort (as it did when one push
     could open a DEALER per made-up peer). */
@@ -817,6 +857,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flood_defaults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_flood_socket_limit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_join_after_refusal, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_full_table_admits_a_real_node, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_partition_heals_fast, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
