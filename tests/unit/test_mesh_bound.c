@@ -849,7 +849,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     alog_set_sink(s_sink);
-    alog_set_level(ALOG_INFO);
+    alog_set_level(getenv("MESH_TEST_DEBUG") ? ALOG_DEBUG : ALOG_INFO);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_secret_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_intruder, s_setup, s_teardown),
