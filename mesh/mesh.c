@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -98,6 +99,46 @@ static int s_timing(mesh_t *self, const mesh_config_t *cfg)
     return 0;
 }
 
+/*  The bounds, and the mesh's share of the socket and descriptor limits:
+    max_peers shrinks (with a warning) to what they allow. */
+static int s_bounds(mesh_t *self, const mesh_config_t *cfg)
+{
+    int max_peers, max_new, rate;
+    if (s_pick(cfg->max_peers, MESH_DEFAULT_MAX_PEERS, 1, MESH_MAX_PEERS_LIMIT, "max_peers",
+               &max_peers) < 0 ||
+        s_pick(cfg->max_new, MESH_DEFAULT_MAX_NEW, 1, MESH_MAX_PEERS_LIMIT, "max_new", &max_new) <
+            0 ||
+        s_pick(cfg->dial_rate, MESH_DEFAULT_DIAL_RATE, 1, 10000, "dial_rate", &rate) < 0)
+        return -1;
+    self->max_new = self->new_left = max_new;
+    self->dial_rate = rate;
+    self->dial_tokens = rate;
+    self->dial_at = mesh__now();
+    size_t socks = (size_t)zmq_ctx_get(zsys_init(), ZMQ_MAX_SOCKETS);
+    socks = socks > MESH__SOCKS_RESERVE ? socks - MESH__SOCKS_RESERVE : 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t fds = rl.rlim_cur > MESH__FDS_RESERVE
+                         ? (size_t)(rl.rlim_cur - MESH__FDS_RESERVE) / MESH__FDS_PER_SOCK
+                         : 0;
+        socks = fds < socks ? fds : socks;
+    }
+    self->max_socks = socks;
+    size_t fit = socks > MESH__SOCKS_OWN ? (socks - MESH__SOCKS_OWN) / MESH__SOCKS_PER_PEER : 0;
+    self->max_peers = (size_t)max_peers;
+    if (fit < self->max_peers) {
+        alog_warn("mesh: at most %zu peers fit this process's socket and open-file limits "
+                  "(%d asked): raise them (ulimit -n) or lower --mesh-max-peers",
+                  fit, max_peers);
+        self->max_peers = fit;
+    }
+    if (self->max_peers == 0) {
+        alog_error("mesh: no room for a single peer under this process's limits");
+        return -1;
+    }
+    return 0;
+}
+
 static bool s_id_ok(const char *id)
 {
     size_t n = id ? strnlen(id, WIRE_MAX_ID + 1) : 0;
@@ -115,10 +156,10 @@ static void s_join(char *out, size_t len, const char *host, int port)
     snprintf(out, len, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-/*  Without a secret nothing may leave the loopback. */
+/*  With a secret of this machine's own nothing may leave the loopback. */
 static int s_policy(const mesh_config_t *cfg, const char *advertise_host)
 {
-    if (cfg->secret)
+    if (!cfg->local_only)
         return 0;
     bool ok = mesh__is_loopback(cfg->bind_host) && mesh__is_loopback(advertise_host);
     for (size_t i = 0; ok && i < cfg->n_seeds; i++) {
@@ -127,7 +168,8 @@ static int s_policy(const mesh_config_t *cfg, const char *advertise_host)
         ok = mesh__split(cfg->seeds[i], host, sizeof host, &port) == 0 && mesh__is_loopback(host);
     }
     if (!ok)
-        alog_error("mesh: refusing a non-loopback mesh without --mesh-secret");
+        alog_error("mesh: refusing a non-loopback mesh with this machine's own secret: give "
+                   "every node the same --mesh-secret");
     return ok ? 0 : -1;
 }
 
@@ -152,9 +194,10 @@ static int s_bind(mesh_t *self, const mesh_config_t *cfg)
         alog_error("mesh: bad bind address %s:%d", cfg->bind_host, cfg->bind_port);
         return -1;
     }
-    zsock_t *r = self->router = zsock_new(ZMQ_ROUTER);
+    zsock_t *r = self->router = mesh__sock_new(self, ZMQ_ROUTER);
     if (!r)
         return -1;
+    mesh__sock_heal(r);
     zsock_set_router_mandatory(r, 1);
     zsock_set_router_handover(r, 1); /* a restarted node takes its identity back */
     zsock_set_linger(r, 0);
@@ -252,7 +295,7 @@ static void s_dial_known(mesh_t *self, const char *entry)
         return;
     if (!mesh__dialable(self, at + 1)) {
         alog_warn("mesh: ignoring the stored peer %s at %.80s (not a loopback address, and no "
-                  "--mesh-secret)",
+                  "--mesh-secret: this machine's own secret keeps the mesh on loopback)",
                   id, at + 1);
         return;
     }
@@ -516,8 +559,12 @@ static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
             p->silent_logged = true;
             alog_info("mesh: no answer from %s yet", p->endpoint);
         }
-        if (!p->id[0])
-            return false;             /* a seed's placeholder waits as long as it takes */
+        if (!p->id[0]) { /* a seed's placeholder waits as long as it takes… */
+            if (now - p->hello_at >= self->dead_ms)
+                mesh__send_hello(self, p); /* …saying hello again (a seed may have
+                                              refused it: a full table, a burst) */
+            return false;
+        }
         mesh__peer_announce(self, p); /* when the link came up after the news */
         if (!p->announced)
             return s_sweep_unreached(self, p, now);
@@ -542,8 +589,11 @@ static bool s_sweep_one(mesh_t *self, mesh__peer_t *p, int64_t now)
             s_forget(self, p);
             return true;
         }
-        if (now - p->hello_at >= self->dead_ms)
-            mesh__send_hello(self, p); /* a healed partition answers */
+        /* A healed partition answers: the hello waits for the link (it goes
+           out at the tick after the connection is back) and is renewed every
+           ping_ms in case it went into a connection that was already dead. */
+        if (now - p->hello_at >= self->ping_ms)
+            mesh__send_hello(self, p);
         break;
     case MESH_PEER_LEFT:
     case MESH_PEER_UNREACHABLE: /* (only before an announcement) */
@@ -676,8 +726,8 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
         alog_error("mesh: bad node id (1..%d printable characters)", WIRE_MAX_ID);
         return NULL;
     }
-    if (cfg->secret && !*cfg->secret) {
-        alog_error("mesh: empty --mesh-secret");
+    if (!cfg->secret || !*cfg->secret) {
+        alog_error("mesh: no mesh secret (the mesh port is never open)");
         return NULL;
     }
     if (sodium_init() < 0) {
@@ -701,16 +751,17 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
     memcpy(self->sk, cfg->sign_key, sizeof self->sk);
     self->on_forward = cfg->on_forward, self->on_peer = cfg->on_peer;
     self->on_persist = cfg->on_persist, self->arg = cfg->arg;
-    if (s_timing(self, cfg) < 0)
+    self->local_only = cfg->local_only;
+    if (s_timing(self, cfg) < 0 || s_bounds(self, cfg) < 0)
         goto err;
-    if (cfg->secret && !(self->cert = mesh__curve_cert(cfg->secret))) {
+    if (!(self->cert = mesh__curve_cert(cfg->secret))) {
         alog_error("mesh: cannot derive the CURVE key pair");
         goto err;
     }
     if (s_bind(self, cfg) < 0 || s_advertise(self, cfg, adv_host, sizeof adv_host) < 0 ||
         s_policy(cfg, adv_host) < 0 || s_seeds(self, cfg) < 0 || s_local_init(self) < 0)
         goto err;
-    if (self->cert && mesh__zap_start(self) < 0)
+    if (mesh__zap_start(self) < 0)
         goto err;
     if (!(self->by_id = zhashx_new()) || !(self->logged = zhashx_new()))
         goto err;
@@ -720,8 +771,9 @@ mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop)
         goto err;
     if (s_tick_start(self) < 0)
         goto err;
-    alog_info("mesh: node %s on %s%s", self->id, self->endpoint,
-              self->cert ? " (CURVE)" : " (loopback, no secret)");
+    alog_info("mesh: node %s on %s (CURVE, %s; at most %zu peers)", self->id, self->endpoint,
+              self->local_only ? "this machine's own secret, loopback only" : "shared secret",
+              self->max_peers);
     return self;
 err:
     mesh_destroy(&self);
@@ -853,6 +905,11 @@ size_t mesh_alive_count(const mesh_t *self)
 
 void mesh_stats(const mesh_t *self, mesh_stats_t *out)
 {
-    if (out)
-        *out = self ? self->stats : (mesh_stats_t){0};
+    if (!out)
+        return;
+    *out = self ? self->stats : (mesh_stats_t){0};
+    if (self) {
+        out->peers_held = self->n_peers;
+        out->sockets = self->n_socks;
+    }
 }

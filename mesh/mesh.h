@@ -16,11 +16,14 @@
     and says leave on shutdown. Forwarding messages (fwd, reject, chunk, end,
     fail, cancel) are not interpreted here: they go to on_forward.
 
-    With a secret every socket uses CURVE with a key pair derived from the
-    secret (libsodium) and a ZAP allow-list holding only that public key
-    (mesh_curve.c: why not zauth);
-    without one the mesh binds and dials loopback only. Owned by the node
-    thread. */
+    Every socket uses CURVE with a key pair derived from the secret
+    (libsodium) and a ZAP allow-list holding only that public key
+    (mesh_curve.c: why not zauth): there is no unauthenticated mesh. A
+    secret that is this machine's own (local_only: the per-user secret file
+    arena-node creates, mesh_secret_load) keeps the mesh on loopback: bind,
+    advertise, seeds and every address dialed. Membership is bounded: the
+    peers held, the new ones one message may introduce, new dials per second
+    (docs/mesh-protocol.md, "The mesh port"). Owned by the node thread. */
 #ifndef ARENA_MESH_H
 #define ARENA_MESH_H
 
@@ -39,6 +42,11 @@
 #define MESH_DEFAULT_SUSPECT_MS 2000
 #define MESH_DEFAULT_DEAD_MS 5500 /* "seen dead by all within 6 s", with ticks and relays */
 #define MESH_DEFAULT_FORGET_MS 60000
+/*  Defaults of the bounds of mesh_config_t. */
+#define MESH_DEFAULT_MAX_PEERS 256 /* peers held at once (at most WIRE_MAX_PEERS - 1) */
+#define MESH_DEFAULT_MAX_NEW 16    /* new peers one message may introduce */
+#define MESH_DEFAULT_DIAL_RATE 20  /* new peers dialed per second (a burst of as many) */
+#define MESH_MAX_PEERS_LIMIT (WIRE_MAX_PEERS - 1) /* a digest holds us too */
 
 typedef struct _mesh_t mesh_t;
 
@@ -65,13 +73,16 @@ typedef struct {
     size_t n_seeds;
     const char *const *known; /* "ID@HOST:PORT" peers remembered from a previous run */
     size_t n_known;
-    const char *secret; /* NULL: no CURVE, loopback only */
+    const char *secret; /* required: the CURVE pair comes from it */
+    bool local_only;    /* the secret is this machine's own: loopback only */
     /* the node's signing key (IDENT_SK_LEN bytes, protocol/ident.h), copied:
        every state we publish is signed with it, and node_id must be
        ident_id of its public key (mesh_new refuses another) */
     const uint8_t *sign_key;
     /* timing (ms); 0 takes the default of docs/mesh-protocol.md */
     int gossip_ms, fanout, ping_ms, ping_timeout_ms, suspect_ms, dead_ms, forget_ms;
+    /* bounds; 0 takes the default (MESH_DEFAULT_MAX_PEERS, …) */
+    int max_peers, max_new, dial_rate;
     /* fwd, reject, chunk, end, fail, cancel from peer `from` (msg is the
        callee's for the call only); a reject's state is in the table by then */
     void (*on_forward)(void *arg, const wire_msg_t *msg);
@@ -85,7 +96,8 @@ typedef struct {
 } mesh_config_t;
 
 /*  Binds, dials the seeds and known peers, starts the timers on loop.
-    NULL on failure (logged: bad secret, non-loopback without a secret, bind). */
+    NULL on failure (logged: no or bad secret, non-loopback with a local_only
+    secret, bind). */
 mesh_t *mesh_new(const mesh_config_t *cfg, zloop_t *loop);
 /*  Says leave to every peer (when not already done) and closes everything.
     Call it while the loop is not running, or from a reader callback (zloop
@@ -98,6 +110,23 @@ void mesh_destroy(mesh_t **self_p);
     node's peers then dial. Returns the bound port, or -1 (zmq_errno). */
 int mesh_bind_tcp(zsock_t *sock, const char *tcp);
 int mesh_port(const mesh_t *self);
+/*  The CURVE key pair every member holding secret derives (for tools and
+    tests that speak the wire format to a mesh directly); NULL on failure.
+    The caller destroys it with zcert_destroy. */
+zcert_t *mesh_cert_new(const char *secret);
+/*  Applies cert to sock: as a CURVE server admitting only cert's holders
+    (server), or as a client of such a server. */
+void mesh_curve_apply(zsock_t *sock, zcert_t *cert, bool server);
+
+/*  The per-user mesh secret: reads the secret file at path, or when it is
+    missing creates it (mode 0600, its directory 0700, 32 random bytes from
+    libsodium written as 64 hex digits) unless it appears meanwhile (two
+    nodes starting at once share one). Refuses a file that is not a regular
+    file, that others may read or write, or that holds no secret (1..1024
+    printable characters, no spaces, surrounding white space ignored).
+    0 with the secret in out (outlen > 1024), or -1 with a message in err. */
+int mesh_secret_load(const char *path, char *out, size_t outlen, char *err, size_t errlen);
+#define MESH_SECRET_MAX 1024
 const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
 
 /*  Our own state (copied). A change bumps our version; urgent=true pushes it
@@ -149,7 +178,7 @@ typedef struct {
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max);
 size_t mesh_alive_count(const mesh_t *self);
 
-/*  Counters since mesh_new (for /mesh/status and tests). */
+/*  Counters since mesh_new, and two gauges (for /mesh/status and tests). */
 typedef struct {
     uint64_t rx;               /* messages decoded */
     uint64_t tx;               /* messages handed to ZeroMQ */
@@ -172,6 +201,11 @@ typedef struct {
                                   word: a signature that does not verify, a key that is
                                   not its id's, or a version or incarnation far beyond
                                   any clock (docs/mesh-protocol.md) */
+    uint64_t peers_refused;    /* new peers not taken: the table full, too many new
+                                  in one message, the dial rate spent, no socket */
+    /* gauges, now */
+    uint64_t peers_held; /* entries in the table (listed or not, seeds not answered yet) */
+    uint64_t sockets;    /* sockets the mesh holds open (a handshake monitor counts two) */
 } mesh_stats_t;
 void mesh_stats(const mesh_t *self, mesh_stats_t *out);
 

@@ -39,5 +39,5 @@ bool mesh__dialable(const mesh_t *self, const char *ep)
     int port;
     if (mesh__split(ep, host, sizeof host, &port) < 0 || port == 0)
         return false;
-    return self->cert || mesh__is_loopback(host);
+    return !self->local_only || mesh__is_loopback(host);
 }

@@ -41,21 +41,36 @@ zcert_t *mesh__curve_cert(const char *secret)
     return cert;
 }
 
-void mesh__curve_server(mesh_t *self, zsock_t *sock)
+zcert_t *mesh_cert_new(const char *secret)
 {
+    if (!secret || !*secret || sodium_init() < 0)
+        return NULL;
+    return mesh__curve_cert(secret);
+}
+
+void mesh_curve_apply(zsock_t *sock, zcert_t *cert, bool server)
+{
+    zcert_apply(cert, sock);
+    if (!server) {
+        zsock_set_curve_serverkey(sock, zcert_public_txt(cert));
+        return;
+    }
     zsock_set_curve_server(sock, 1);
-    zcert_apply(self->cert, sock);
-    zsock_set_zap_domain(sock, zcert_public_txt(self->cert));
+    zsock_set_zap_domain(sock, zcert_public_txt(cert));
     int on = 1;
     if (zmq_setsockopt(zsock_resolve(sock), ZMQ_ZAP_ENFORCE_DOMAIN, &on, sizeof on) != 0)
         alog_debug("mesh: this libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN; CURVE relies on the "
                    "ZAP handler being bound");
 }
 
+void mesh__curve_server(mesh_t *self, zsock_t *sock)
+{
+    mesh_curve_apply(sock, self->cert, true);
+}
+
 void mesh__curve_client(mesh_t *self, zsock_t *sock)
 {
-    zcert_apply(self->cert, sock);
-    zsock_set_curve_serverkey(sock, zcert_public_txt(self->cert));
+    mesh_curve_apply(sock, self->cert, false);
 }
 
 /* ------------------------------------------------------------------- ZAP */
@@ -118,7 +133,7 @@ void mesh__zap_try_bind(mesh_t *self)
 
 int mesh__zap_start(mesh_t *self)
 {
-    self->zap = zsock_new(ZMQ_REP);
+    self->zap = mesh__sock_new(self, ZMQ_REP);
     if (!self->zap)
         return -1;
     zsock_set_linger(self->zap, 0);
@@ -131,15 +146,21 @@ int mesh__zap_start(mesh_t *self)
 zsock_t *mesh__monitor_new(mesh_t *self, zsock_t *sock, int events)
 {
     char ep[96];
+    if (self->n_socks + 2 > self->max_socks)
+        return NULL; /* libzmq's end and ours: the handshake goes unwatched */
     snprintf(ep, sizeof ep, "inproc://arenamesh-mon-%p-%u-%08x", (void *)self, ++self->mon_seq,
              randombytes_random());
     if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
         return NULL;
-    zsock_t *mon = zsock_new(ZMQ_PAIR);
-    if (mon && zsock_connect(mon, "%s", ep) != 0)
+    self->n_socks++; /* libzmq's end, closed by monitor_stop */
+    zsock_t *mon = mesh__sock_new(self, ZMQ_PAIR);
+    if (mon && zsock_connect(mon, "%s", ep) != 0) {
         zsock_destroy(&mon);
+        mesh__sock_gone(self, 1);
+    }
     if (!mon) {
         zmq_socket_monitor(zsock_resolve(sock), NULL, 0);
+        mesh__sock_gone(self, 1);
         return NULL;
     }
     zsock_set_linger(mon, 0);
@@ -152,6 +173,7 @@ void mesh__monitor_stop(mesh_t *self, zsock_t *sock, zsock_t **mon_p)
         return;
     if (sock)
         zmq_socket_monitor(zsock_resolve(sock), NULL, 0);
+    mesh__sock_gone(self, 1); /* libzmq's end */
     mesh__grave(self, mon_p);
 }
 
@@ -183,6 +205,12 @@ int mesh__on_router_monitor(zloop_t *loop, zsock_t *mon, void *arg)
     int ev = s_event(mon);
     if (ev < 0 || !(ev & S_FAILED))
         return 0;
+    if (!(ev & (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))) {
+        /* no detail: the handshake did not finish (a timeout, a drop), as
+           while a partition heals; no sign of another secret */
+        alog_debug("mesh: a handshake on %s did not finish", self->endpoint);
+        return 0;
+    }
     self->stats.curve_rejected++;
     if (!self->server_logged) {
         self->server_logged = true;

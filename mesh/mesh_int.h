@@ -21,13 +21,33 @@
 #include "protocol/hostport.h"
 #include "protocol/ident.h"
 
-#define MESH__SNDHWM 1000           /* messages queued per DEALER before mesh_send says full */
-#define MESH__RCVHWM 1000           /* messages queued per inbound connection */
-#define MESH__RECONNECT_MS 100      /* first redial of a lost connection… */
-#define MESH__RECONNECT_MAX_MS 2000 /* …backing off up to this */
-#define MESH__BATCH 64              /* messages read per readiness callback */
-#define MESH__SLACK_MS 1000         /* remaining-ms drift that mesh_set_local ignores */
-#define MESH__LEAVE_LINGER_MS 250   /* how long a closing DEALER may flush its leave */
+#define MESH__SNDHWM 1000 /* messages queued per DEALER before mesh_send says full */
+#define MESH__RCVHWM 1000 /* messages queued per inbound connection */
+/*  Healing a partition (docs/mesh-protocol.md, "healing"): a connection
+    silent for MESH__HEARTBEAT_TIMEOUT_MS is dropped (a TCP connection
+    whose packets were dropped would otherwise wait out the kernel's
+    retransmission back-off, seconds after the network is back), a connect
+    or handshake not done within MESH__CONNECT_TIMEOUT_MS is given up and
+    tried afresh, and the redial backs off to MESH__RECONNECT_MAX_MS only:
+    a fresh SYN goes out at least every 1.5 s while a peer is away. */
+#define MESH__RECONNECT_MS 100          /* first redial of a lost connection… */
+#define MESH__RECONNECT_MAX_MS 500      /* …backing off up to this */
+#define MESH__CONNECT_TIMEOUT_MS 1000   /* a TCP connect, then the ZMTP/CURVE handshake */
+#define MESH__HEARTBEAT_IVL_MS 500      /* ZMTP PING on a quiet connection… */
+#define MESH__HEARTBEAT_TIMEOUT_MS 1500 /* …closed when nothing answers this long */
+/*  Sockets: one DEALER per peer, plus a handshake monitor (our PAIR and the
+    one libzmq opens) while CURVE is unproven; the ROUTER, its monitor and
+    the ZAP handler; the rest of the process keeps MESH__SOCKS_RESERVE of
+    libzmq's limit, and every socket needs file descriptors (a mailbox, a
+    connection, the peer's connection to our ROUTER). */
+#define MESH__SOCKS_PER_PEER 3
+#define MESH__SOCKS_OWN 6
+#define MESH__SOCKS_RESERVE 64
+#define MESH__FDS_PER_SOCK 2
+#define MESH__FDS_RESERVE 256
+#define MESH__BATCH 64            /* messages read per readiness callback */
+#define MESH__SLACK_MS 1000       /* remaining-ms drift that mesh_set_local ignores */
+#define MESH__LEAVE_LINGER_MS 250 /* how long a closing DEALER may flush its leave */
 #define MESH__MAX_SEEDS 64
 #define MESH__ZAP_RETRY_MS 500
 #define MESH__HOST_MAX HOSTPORT_HOST_MAX /* host part of HOST:PORT */
@@ -128,12 +148,23 @@ struct _mesh_t {
     int tick_fd;              /* timerfd polled by zloop (see mesh.c) */
     zmq_pollitem_t tick_item;
     unsigned mon_seq;
+    size_t n_socks;   /* sockets of this mesh open now (a monitor counts two) */
+    size_t max_socks; /* libzmq's limit and the fd limit, less the reserves */
     zsock_t **grave;
     size_t n_grave, cap_grave;
     /* peers */
     mesh__peer_t **peers;
     size_t n_peers;
-    zhashx_t *by_id; /* id -> mesh__peer_t* (entries with an id) */
+    /* bounds (mesh_config_t) */
+    size_t max_peers;                 /* entries in the table */
+    int max_new;                      /* new entries one message may make */
+    int new_left;                     /* left for the message being handled */
+    char intro_from[WIRE_MAX_ID + 1]; /* its sender */
+    int dial_rate;                    /* new entries dialed per second */
+    double dial_tokens;               /* token bucket of dial_rate, at most dial_rate */
+    int64_t dial_at;                  /* when the bucket was last filled */
+    bool local_only;                  /* loopback only: the secret is this machine's own */
+    zhashx_t *by_id;                  /* id -> mesh__peer_t* (entries with an id) */
     mesh__seed_t seeds[MESH__MAX_SEEDS];
     size_t n_seeds;
     char **known; /* "ID@HOST:PORT", dialed at the first tick */
@@ -153,7 +184,7 @@ struct _mesh_t {
     uint64_t ping_seq;
     abuf_t tx;
     mesh_stats_t stats;
-    alog_rl_t rl_unknown, rl_send, rl_self;
+    alog_rl_t rl_unknown, rl_send, rl_self, rl_full, rl_learn, rl_rate, rl_sock;
 };
 
 /* time */
@@ -167,7 +198,7 @@ int mesh__split(const char *ep, char *host, size_t hostlen, int *port);
 /*  hostport_is_loopback. */
 bool mesh__is_loopback(const char *host);
 int mesh__tcp(const char *host, int port, char *out, size_t outlen);
-/*  A HOST:PORT we may dial: well formed, port > 0, loopback unless CURVE. */
+/*  A HOST:PORT we may dial: well formed, port > 0, loopback when local_only. */
 bool mesh__dialable(const mesh_t *self, const char *ep);
 
 /* mesh_curve.c */
@@ -183,6 +214,23 @@ int mesh__on_router_monitor(zloop_t *loop, zsock_t *mon, void *arg);
 int mesh__on_dealer_monitor(zloop_t *loop, zsock_t *mon, void *arg);
 
 /* mesh_peer.c */
+/*  A socket of type for this mesh, counted; NULL (logged, rate-limited) when
+    it would pass the mesh's share of libzmq's or the process's limits:
+    czmq would abort instead of failing. */
+zsock_t *mesh__sock_new(mesh_t *self, int type);
+/*  A socket of this mesh is closed (or graved): n sockets fewer. */
+void mesh__sock_gone(mesh_t *self, size_t n);
+/*  The heartbeat, connect and handshake timeouts that heal a partition fast. */
+void mesh__sock_heal(zsock_t *sock);
+/*  The start of a message from member `from` (its connection's identity):
+    it may make max_new entries. */
+void mesh__intro_reset(mesh_t *self, const char *from);
+/*  A new entry learned from a member (a state, a hello, a hello's peer list):
+    within the per-message allowance and the dial rate, else NULL (counted,
+    logged rate-limited; gossip brings it again later). A node introducing
+    itself (id is the sender) takes the place of an entry known by hearsay
+    only when the table is full. */
+mesh__peer_t *mesh__peer_learn(mesh_t *self, const char *id, const char *endpoint);
 mesh__peer_t *mesh__peer_find(const mesh_t *self, const char *id);
 mesh__peer_t *mesh__peer_by_dealer(const mesh_t *self, const zsock_t *dealer);
 mesh__peer_t *mesh__peer_by_monitor(const mesh_t *self, const zsock_t *mon);

@@ -7,8 +7,17 @@
     up; see mesh.c). Then every liveness change reaches on_peer, and an
     announced peer's every new state too and its every return to alive
     on_persist. Forgotten entries leave a tombstone for forget_ms so that a
-    relay of their old state does not bring them back. Runs on the loop's
-    thread. */
+    relay of their old state does not bring them back.
+
+    Bounds (docs/mesh-protocol.md, "The mesh port"): at most max_peers
+    entries; a message from a member makes at most max_new of them and new
+    entries are dialed at dial_rate per second at most (a token bucket),
+    so a member naming a thousand made-up peers costs a few dials, not a
+    socket each; every socket is counted against the mesh's share of
+    libzmq's and the process's limits, and one that would pass it is
+    refused, never asked of czmq (which aborts when libzmq says no). Seeds
+    and stored peers, which the operator gave, skip the per-message and
+    rate bounds but not the table's. Runs on the loop's thread. */
 #include "mesh/mesh_int.h"
 
 #include <stdio.h>
@@ -44,6 +53,39 @@ mesh__peer_t *mesh__placeholder_at(const mesh_t *self, const char *endpoint)
     return NULL;
 }
 
+/* --------------------------------------------------------------- sockets */
+
+zsock_t *mesh__sock_new(mesh_t *self, int type)
+{
+    if (self->n_socks + 1 > self->max_socks) {
+        self->stats.peers_refused++;
+        if (alog_enabled(ALOG_WARN))
+            alog_rl_write(&self->rl_sock, ALOG_WARN,
+                          "mesh: refusing a new socket: %zu open, the limit is %zu (raise the "
+                          "open-files limit, or lower --mesh-max-peers)",
+                          self->n_socks, self->max_socks);
+        return NULL;
+    }
+    zsock_t *s = zsock_new(type);
+    if (s)
+        self->n_socks++;
+    return s;
+}
+
+void mesh__sock_gone(mesh_t *self, size_t n)
+{
+    self->n_socks = self->n_socks > n ? self->n_socks - n : 0;
+}
+
+void mesh__sock_heal(zsock_t *sock)
+{
+    zsock_set_heartbeat_ivl(sock, MESH__HEARTBEAT_IVL_MS);
+    zsock_set_heartbeat_timeout(sock, MESH__HEARTBEAT_TIMEOUT_MS);
+    zsock_set_heartbeat_ttl(sock, MESH__HEARTBEAT_TIMEOUT_MS);
+    zsock_set_handshake_ivl(sock, MESH__CONNECT_TIMEOUT_MS);
+    zsock_set_connect_timeout(sock, MESH__CONNECT_TIMEOUT_MS);
+}
+
 /* ------------------------------------------------------------- graveyard */
 
 void mesh__grave(mesh_t *self, zsock_t **sock_p)
@@ -51,6 +93,7 @@ void mesh__grave(mesh_t *self, zsock_t **sock_p)
     if (!*sock_p)
         return;
     zloop_reader_end(self->loop, *sock_p);
+    mesh__sock_gone(self, 1); /* the reserve covers the grave until the next tick */
     if (self->n_grave == self->cap_grave) {
         size_t cap = self->cap_grave ? self->cap_grave * 2 : 16;
         zsock_t **g = realloc(self->grave, cap * sizeof *g);
@@ -133,7 +176,7 @@ static zsock_t *s_dealer_new(mesh_t *self, const char *endpoint)
     if (mesh__split(endpoint, host, sizeof host, &port) < 0 || port == 0 ||
         mesh__tcp(host, port, tcp, sizeof tcp) < 0)
         return NULL;
-    zsock_t *d = zsock_new(ZMQ_DEALER);
+    zsock_t *d = mesh__sock_new(self, ZMQ_DEALER);
     if (!d)
         return NULL;
     zsock_set_identity(d, self->id);
@@ -143,6 +186,7 @@ static zsock_t *s_dealer_new(mesh_t *self, const char *endpoint)
     zsock_set_maxmsgsize(d, WIRE_MSG_MAX);
     zsock_set_reconnect_ivl(d, MESH__RECONNECT_MS);
     zsock_set_reconnect_ivl_max(d, MESH__RECONNECT_MAX_MS);
+    mesh__sock_heal(d);
     /* Queue only to a live connection: nothing sent while a peer is away is
        delivered later to whatever listens on its address by then. */
     zsock_set_immediate(d, 1);
@@ -152,6 +196,7 @@ static zsock_t *s_dealer_new(mesh_t *self, const char *endpoint)
         mesh__curve_client(self, d);
     if (zsock_connect(d, "%s", tcp) != 0) {
         zsock_destroy(&d);
+        mesh__sock_gone(self, 1);
         return NULL;
     }
     return d;
@@ -196,11 +241,15 @@ void mesh__peer_hangup(mesh_t *self, mesh__peer_t *p, int linger_ms)
 
 mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint)
 {
-    if (self->n_peers >= WIRE_MAX_PEERS - 1) { /* the digest holds us too */
-        alog_warn_rl("mesh: peer table full (%d): ignoring %s", WIRE_MAX_PEERS - 1, endpoint);
+    if (self->n_peers >= self->max_peers) {
+        self->stats.peers_refused++;
+        if (alog_enabled(ALOG_WARN))
+            alog_rl_write(&self->rl_full, ALOG_WARN,
+                          "mesh: peer table full (%zu, --mesh-max-peers): ignoring %s at %.80s",
+                          self->max_peers, id && *id ? id : "a seed", endpoint);
         return NULL;
     }
-    if (!self->peers && !(self->peers = calloc(WIRE_MAX_PEERS, sizeof *self->peers)))
+    if (!self->peers && !(self->peers = calloc(self->max_peers, sizeof *self->peers)))
         return NULL;
     mesh__peer_t *p = calloc(1, sizeof *p);
     if (!p)
@@ -220,6 +269,71 @@ mesh__peer_t *mesh__peer_add(mesh_t *self, const char *id, const char *endpoint)
         return NULL;
     }
     return p;
+}
+
+void mesh__intro_reset(mesh_t *self, const char *from)
+{
+    self->new_left = self->max_new;
+    snprintf(self->intro_from, sizeof self->intro_from, "%s", from ? from : "");
+}
+
+/*  The table is full and a node introduces itself: the oldest entry known
+    by hearsay only (never heard from, never announced, neither a seed nor
+    stored) makes room, so made-up peers cannot keep real ones out. False
+    when there is none. */
+static bool s_evict_hearsay(mesh_t *self)
+{
+    mesh__peer_t *victim = NULL;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        mesh__peer_t *q = self->peers[i];
+        if (q->id[0] && !q->announced && !q->heard && q->seed < 0 && !q->persisted &&
+            (!victim || q->dialed_at < victim->dialed_at))
+            victim = q;
+    }
+    if (!victim)
+        return false;
+    alog_debug("mesh: dropping %s (hearsay only) to make room", victim->id);
+    if (victim->listed) /* shown unreachable on reports: the node hears it go */
+        mesh__peer_set(self, victim, MESH_PEER_DEAD);
+    mesh__peer_remove(self, victim, false);
+    return true;
+}
+
+/*  One dial of a new entry from the bucket, refilled at dial_rate per second. */
+static bool s_dial_token(mesh_t *self)
+{
+    int64_t now = mesh__now();
+    self->dial_tokens += (double)(now - self->dial_at) * self->dial_rate / 1000.0;
+    if (self->dial_tokens > self->dial_rate)
+        self->dial_tokens = self->dial_rate;
+    self->dial_at = now;
+    if (self->dial_tokens < 1.0)
+        return false;
+    self->dial_tokens -= 1.0;
+    return true;
+}
+
+mesh__peer_t *mesh__peer_learn(mesh_t *self, const char *id, const char *endpoint)
+{
+    alog_rl_t *rl = &self->rl_learn;
+    const char *why = NULL;
+    if (self->new_left <= 0) {
+        why = "too many new peers in one message (--mesh-max-new)";
+    } else if (self->n_peers < self->max_peers && !s_dial_token(self)) {
+        why = "new peers come faster than --mesh-dial-rate";
+        rl = &self->rl_rate;
+    }
+    if (why) {
+        self->stats.peers_refused++;
+        if (alog_enabled(ALOG_WARN))
+            alog_rl_write(rl, ALOG_WARN, "mesh: not taking peer %s at %.80s: %s", id, endpoint,
+                          why);
+        return NULL;
+    }
+    self->new_left--;
+    if (self->n_peers >= self->max_peers && streq(id, self->intro_from))
+        s_evict_hearsay(self);
+    return mesh__peer_add(self, id, endpoint);
 }
 
 int mesh__peer_rekey(mesh_t *self, mesh__peer_t *p, const char *id)

@@ -319,7 +319,7 @@ static mesh__peer_t *s_entry_for(mesh_t *self, const char *id, const char *endpo
         mesh__peer_rekey(self, ph, id);
         return ph;
     }
-    return mesh__peer_add(self, id, endpoint);
+    return mesh__peer_learn(self, id, endpoint); /* bounded: mesh_peer.c */
 }
 
 /*  p now advertises another address and our link to the old one is down (it
@@ -633,6 +633,7 @@ static void s_handle(mesh_t *self, mesh__peer_t *via, const char *rid, const uin
         s_malformed(self, p, who, err);
         return;
     }
+    mesh__intro_reset(self, m.from);
     self->stats.rx++;
     if (s_implausible(&m, err, sizeof err)) {
         s_forged(self, p, who, err);

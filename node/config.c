@@ -38,6 +38,7 @@
 #define S_PATH_MAX 4000          /* data dir / config file path */
 #define S_WHO_MAX 512            /* "config file PATH: key \"x\"" */
 #define S_DEFAULT_FILE "arena-node.jsonc"
+#define S_SECRET_FILE "arena-mesh/mesh-secret" /* under XDG_CONFIG_HOME or ~/.config */
 
 typedef enum {
     S_TEXT,  /* char * at off, checked by `check` */
@@ -74,6 +75,7 @@ typedef enum {
     OPT_ADVERTISE,
     OPT_SEED,
     OPT_MESH_SECRET,
+    OPT_MESH_SECRET_FILE,
     OPT_LINK_TOKEN,
     OPT_LINK_ORIGIN,
     OPT_ARENA_ORIGIN,
@@ -106,6 +108,9 @@ typedef enum {
     OPT_SUSPECT_AFTER,
     OPT_DEAD_AFTER,
     OPT_FORGET_AFTER,
+    OPT_MESH_MAX_PEERS,
+    OPT_MESH_MAX_NEW,
+    OPT_MESH_DIAL_RATE,
     OPT_FORWARD_ACCEPT_TIMEOUT,
     OPT_ARENA_MODE, /* first upstream (2026) setting */
     OPT_RECAPTCHA_BACKOFF_MAX,
@@ -172,7 +177,12 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                   false, S_OFF(seeds), 0, "HOST:PORT", "a peer to join; repeatable", NULL, NULL},
     [OPT_MESH_SECRET] = {"mesh-secret", "ARENA_MESH_SECRET", "mesh_secret", NULL, S_TEXT,
                          S_CHECK_WORD, 1, 1024, true, S_OFF(mesh_secret), 0, "SECRET",
-                         "shared mesh secret, enables CURVE", NULL, NULL},
+                         "shared mesh secret: nodes on other machines may join", NULL, NULL},
+    [OPT_MESH_SECRET_FILE] = {"mesh-secret-file", "ARENA_MESH_SECRET_FILE", "mesh_secret_file",
+                              NULL, S_TEXT, S_CHECK_PATH, 1, S_PATH_MAX, false,
+                              S_OFF(mesh_secret_file), 0, "FILE",
+                              "file holding the mesh secret, created (0600) if missing", NULL,
+                              NULL},
     [OPT_LINK_TOKEN] = {"link-token", "ARENA_LINK_TOKEN", "link_token", NULL, S_TEXT, S_CHECK_WORD,
                         1, 256, true, S_OFF(link_token), 0, "TOKEN", "fixed link token", NULL,
                         NULL},
@@ -287,6 +297,18 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                           S_CHECK_NONE, S_SILENCE_MIN, S_MESH_MS_MAX, false, S_OFF(forget_after_ms),
                           0, "MS", "how long dead and departed peers are remembered",
                           S_STR(MESH_DEFAULT_FORGET_MS), "milliseconds"},
+    [OPT_MESH_MAX_PEERS] = {"mesh-max-peers", "ARENA_MESH_MAX_PEERS", "mesh_max_peers", NULL, S_INT,
+                            S_CHECK_NONE, 1, MESH_MAX_PEERS_LIMIT, false, S_OFF(mesh_max_peers), 0,
+                            "N", "most peers this node keeps track of",
+                            S_STR(MESH_DEFAULT_MAX_PEERS), NULL},
+    [OPT_MESH_MAX_NEW] = {"mesh-max-new", "ARENA_MESH_MAX_NEW", "mesh_max_new", NULL, S_INT,
+                          S_CHECK_NONE, 1, MESH_MAX_PEERS_LIMIT, false, S_OFF(mesh_max_new), 0, "N",
+                          "most new peers one mesh message may introduce",
+                          S_STR(MESH_DEFAULT_MAX_NEW), NULL},
+    [OPT_MESH_DIAL_RATE] = {"mesh-dial-rate", "ARENA_MESH_DIAL_RATE", "mesh_dial_rate", NULL, S_INT,
+                            S_CHECK_NONE, 1, 10000, false, S_OFF(mesh_dial_rate), 0, "N",
+                            "most new peers dialed per second", S_STR(MESH_DEFAULT_DIAL_RATE),
+                            "per second"},
     [OPT_FORWARD_ACCEPT_TIMEOUT] = {"forward-accept-timeout", "ARENA_FORWARD_ACCEPT_TIMEOUT",
                                     "forward_accept_timeout", NULL, S_INT, S_CHECK_NONE,
                                     S_SILENCE_MIN, 600000, false, S_OFF(forward_accept_timeout_ms),
@@ -313,12 +335,19 @@ static const s_opt_t s_opts[OPT__COUNT] = {
 
 /*  What --help says for a setting whose default is not a value. */
 static const char *const s_shown[OPT__COUNT] = {
-    [OPT_NAME] = "host name",        [OPT_CONFIG] = "DIR/" S_DEFAULT_FILE " when present",
-    [OPT_ADVERTISE] = "from --mesh", [OPT_SEED] = "none",
-    [OPT_MESH_SECRET] = "none",      [OPT_LINK_TOKEN] = "generated once, kept in DATA",
-    [OPT_LINK_ORIGIN] = "none",      [OPT_API_KEY] = "none",
-    [OPT_HTTP_NAME] = "none",        [OPT_CORS_ORIGIN] = "any with --api-key, else none",
-    [OPT_MODEL_ALIAS] = "none",      [OPT_MODEL_ALLOW] = "all",
+    [OPT_NAME] = "host name",
+    [OPT_CONFIG] = "DIR/" S_DEFAULT_FILE " when present",
+    [OPT_ADVERTISE] = "from --mesh",
+    [OPT_SEED] = "none",
+    [OPT_MESH_SECRET] = "the secret file's",
+    [OPT_LINK_TOKEN] = "generated once, kept in DATA",
+    [OPT_MESH_SECRET_FILE] = "~/.config/arena-mesh/mesh-secret ($XDG_CONFIG_HOME if set)",
+    [OPT_LINK_ORIGIN] = "none",
+    [OPT_API_KEY] = "none",
+    [OPT_HTTP_NAME] = "none",
+    [OPT_CORS_ORIGIN] = "any with --api-key, else none",
+    [OPT_MODEL_ALIAS] = "none",
+    [OPT_MODEL_ALLOW] = "all",
 };
 
 /*  Relations between mesh timings, checked once all layers are merged:
@@ -1039,25 +1068,60 @@ static int s_validate(const config_t *cfg, char *err, size_t errlen)
                       "ARENA_API_KEYS) or pass --allow-anonymous",
                       addr);
     }
-    if (!hostport_is_loopback(cfg->mesh_host) && !cfg->mesh_secret) {
+    if (!hostport_is_loopback(cfg->mesh_host) && cfg->mesh_secret_local) {
         hostport_format(addr, sizeof addr, cfg->mesh_host, cfg->mesh_port);
         return s_fail(err, errlen,
                       "refusing to open the mesh on %s without a mesh secret: set --mesh-secret "
-                      "(or ARENA_MESH_SECRET) so mesh traffic is encrypted, or bind --mesh to a "
-                      "loopback address",
+                      "(or ARENA_MESH_SECRET, or --mesh-secret-file) so every node shares one, "
+                      "or bind --mesh to a loopback address",
                       addr);
     }
     /* the mesh refuses these too at start-up (mesh.c); say so before anything starts */
-    for (size_t i = 0; !cfg->mesh_secret && i <= cfg->seeds.n; i++) {
+    for (size_t i = 0; cfg->mesh_secret_local && i <= cfg->seeds.n; i++) {
         const char *ep = i < cfg->seeds.n ? cfg->seeds.items[i] : cfg->advertise;
         hostport_t hp;
         if (!ep || hostport_parse(ep, strlen(ep), &hp) != 0 || hostport_is_loopback(hp.host))
             continue;
         return s_fail(err, errlen,
                       "refusing %s %s without a mesh secret: a peer on another machine needs "
-                      "--mesh-secret (or ARENA_MESH_SECRET), the same on every node",
+                      "--mesh-secret (or ARENA_MESH_SECRET, or --mesh-secret-file), the same on "
+                      "every node",
                       i < cfg->seeds.n ? "the seed" : "to advertise", ep);
     }
+    return 0;
+}
+
+static const char *s_getenv(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    const char *v = NULL;
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            v = *e + n + 1;
+    return v && *v ? v : NULL;
+}
+
+/*  Neither --mesh-secret nor --mesh-secret-file: the per-user secret file
+    (XDG base directories), a secret of this machine only
+    (mesh_secret_local: the mesh stays on loopback). Without HOME or
+    XDG_CONFIG_HOME the path stays NULL and the node says so at start. */
+static int s_secret_default(config_t *cfg, char **envp, char *err, size_t errlen)
+{
+    if (cfg->mesh_secret || cfg->mesh_secret_file)
+        return 0;
+    cfg->mesh_secret_local = true;
+    const char *xdg = s_getenv(envp, "XDG_CONFIG_HOME"), *home = s_getenv(envp, "HOME");
+    if (xdg && xdg[0] != '/')
+        xdg = NULL; /* the XDG rule: a relative value is ignored */
+    if (!xdg && !home)
+        return 0;
+    size_t len = strlen(xdg ? xdg : home) + sizeof "/.config/" S_SECRET_FILE;
+    if (len > S_PATH_MAX)
+        return s_fail(err, errlen, "the default mesh secret file path is too long");
+    if (!(cfg->mesh_secret_file = malloc(len)))
+        return s_fail(err, errlen, "out of memory");
+    snprintf(cfg->mesh_secret_file, len, "%s%s" S_SECRET_FILE, xdg ? xdg : home,
+             xdg ? "/" : "/.config/");
     return 0;
 }
 
@@ -1093,7 +1157,8 @@ static int s_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, 
     if (cfg->config_file && s_apply_file(cfg, cfg->config_file, err, errlen) != 0)
         return -1;
     if (s_apply_env(cfg, env, err, errlen) != 0 ||
-        s_apply_flags(cfg, args, nargs, err, errlen) != 0)
+        s_apply_flags(cfg, args, nargs, err, errlen) != 0 ||
+        s_secret_default(cfg, envp, err, errlen) != 0)
         return -1;
     return s_validate(cfg, err, errlen);
 }
@@ -1120,10 +1185,10 @@ void config_free(config_t *cfg)
 {
     if (!cfg)
         return;
-    char **strs[] = {&cfg->name,       &cfg->data_dir,     &cfg->config_file, &cfg->http_host,
-                     &cfg->link_host,  &cfg->mesh_host,    &cfg->advertise,   &cfg->mesh_secret,
-                     &cfg->link_token, &cfg->arena_origin, &cfg->arena_mode,  &cfg->pace,
-                     &cfg->pace_window};
+    char **strs[] = {&cfg->name,        &cfg->data_dir,        &cfg->config_file, &cfg->http_host,
+                     &cfg->link_host,   &cfg->mesh_host,       &cfg->advertise,   &cfg->mesh_secret,
+                     &cfg->link_token,  &cfg->arena_origin,    &cfg->arena_mode,  &cfg->pace,
+                     &cfg->pace_window, &cfg->mesh_secret_file};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     s_list_clear(&cfg->seeds);
@@ -1183,7 +1248,7 @@ void config_usage(FILE *out)
     fprintf(out, "\nTuning:\n");
     for (int i = OPT_TAB_JOBS; i < OPT_GOSSIP_INTERVAL; i++)
         s_usage_opt(out, &s_opts[i]);
-    fprintf(out, "\nMesh timing (every node of a mesh should use the same values):\n");
+    fprintf(out, "\nMesh timing (every node of a mesh should use the same values) and bounds:\n");
     for (int i = OPT_GOSSIP_INTERVAL; i < OPT_ARENA_MODE; i++)
         s_usage_opt(out, &s_opts[i]);
     fprintf(out, "  Must hold: ping-timeout < ping-interval, ping-interval + ping-timeout <\n"

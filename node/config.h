@@ -33,10 +33,12 @@ typedef struct {
     int link_port;
     char *mesh_host;
     int mesh_port;
-    char *advertise; /* HOST:PORT or NULL */
-    strlist_t seeds; /* HOST:PORT each */
-    char *mesh_secret;
-    char *link_token; /* NULL: generated once, kept in DATA */
+    char *advertise;        /* HOST:PORT or NULL */
+    strlist_t seeds;        /* HOST:PORT each */
+    char *mesh_secret;      /* NULL: the one in mesh_secret_file */
+    char *mesh_secret_file; /* given, or the per-user default (NULL: no HOME) */
+    bool mesh_secret_local; /* neither was given: this machine's own, loopback only */
+    char *link_token;       /* NULL: generated once, kept in DATA */
     strlist_t link_origins;
     char *arena_origin;
     strlist_t api_keys;
@@ -73,6 +75,9 @@ typedef struct {
     int suspect_after_ms;          /* silence before suspect */
     int dead_after_ms;             /* silence before dead */
     int forget_after_ms;           /* dead and left peers kept */
+    int mesh_max_peers;            /* peers kept at most */
+    int mesh_max_new;              /* new peers one message may introduce */
+    int mesh_dial_rate;            /* new peers dialed per second */
     int forward_accept_timeout_ms; /* a peer accepts a forwarded request */
 
     /* LMArena as it is now (docs/upstream.md) */

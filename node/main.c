@@ -13,13 +13,15 @@
 extern char **environ;
 
 /*  Every HTTP connection, tab and peer is a descriptor: make room for
-    --max-connections plus the node's own (the soft limit is often 1024). */
-static void s_raise_nofile(int max_connections)
+    --max-connections, the mesh's peers (a DEALER, its connection, the
+    peer's connection to us, a handshake monitor: about 6 each) plus the
+    node's own (the soft limit is often 1024). */
+static void s_raise_nofile(int max_connections, int max_peers)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
-    rlim_t want = (rlim_t)max_connections + 256;
+    rlim_t want = (rlim_t)max_connections + 6 * (rlim_t)max_peers + 512;
     if (rl.rlim_cur >= want)
         return;
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
@@ -42,8 +44,12 @@ int main(int argc, char **argv)
         return 2;
     }
     alog_set_level(cfg.log_level);
-    s_raise_nofile(cfg.max_connections);
+    s_raise_nofile(cfg.max_connections, cfg.mesh_max_peers);
     zsys_init();
+    /* libzmq's socket limit (1024 by default) must hold 3 per peer and the
+       node's own; it can only be set before the first socket */
+    if (cfg.mesh_max_peers * 3 + 256 > 1024)
+        zsys_set_max_sockets((size_t)cfg.mesh_max_peers * 3 + 256);
     zsys_set_logident("arena-node");
     zsys_set_logstream(stderr); /* stdout carries only the ready line */
 

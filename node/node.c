@@ -304,9 +304,33 @@ static void s_on_persist(void *arg, const char *id, const char *endpoint, bool f
     store_peer_upsert(self->store, &p);
 }
 
+/*  The mesh secret: --mesh-secret, else the secret file (created if missing).
+    The mesh port is never open (docs/mesh-protocol.md, "The mesh port"). */
+static int s_mesh_secret(const config_t *cfg, char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (cfg->mesh_secret) {
+        snprintf(out, outlen, "%s", cfg->mesh_secret);
+        return 0;
+    }
+    if (!cfg->mesh_secret_file) {
+        snprintf(err, errlen,
+                 "no mesh secret: neither HOME nor XDG_CONFIG_HOME is set; give "
+                 "--mesh-secret or --mesh-secret-file");
+        return -1;
+    }
+    if (mesh_secret_load(cfg->mesh_secret_file, out, outlen, err, errlen) < 0)
+        return -1;
+    alog_info("mesh: secret from %s%s", cfg->mesh_secret_file,
+              cfg->mesh_secret_local ? " (this user's own: the mesh stays on loopback)" : "");
+    return 0;
+}
+
 static int s_mesh_start(node_t *self, char *err, size_t errlen)
 {
     const config_t *cfg = self->cfg;
+    char secret[MESH_SECRET_MAX + 1];
+    if (s_mesh_secret(cfg, secret, sizeof secret, err, errlen) < 0)
+        return -1;
     store_peer_t *peers = NULL;
     size_t n_peers = 0;
     if (store_peers_load(self->store, &peers, &n_peers) < 0)
@@ -329,7 +353,11 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
         .n_seeds = cfg->seeds.n,
         .known = (const char *const *)known,
         .n_known = n_known,
-        .secret = cfg->mesh_secret,
+        .secret = secret,
+        .local_only = cfg->mesh_secret_local,
+        .max_peers = cfg->mesh_max_peers,
+        .max_new = cfg->mesh_max_new,
+        .dial_rate = cfg->mesh_dial_rate,
         .gossip_ms = cfg->gossip_interval_ms,
         .fanout = cfg->gossip_fanout,
         .ping_ms = cfg->ping_interval_ms,
@@ -343,6 +371,7 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
         .arg = self,
     };
     self->mesh = known ? mesh_new(&mc, self->loop) : NULL;
+    sodium_memzero(secret, sizeof secret);
     for (size_t i = 0; i < n_known; i++)
         free(known[i]);
     free(known);

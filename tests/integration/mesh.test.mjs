@@ -2,6 +2,9 @@
 // a peer's tab, cooldown gossip, failure detection, rejoin, secrets, aborts.
 
 import assert from 'node:assert/strict';
+import {statSync} from 'node:fs';
+import net from 'node:net';
+import {join} from 'node:path';
 import {APIError} from 'openai';
 import {
     arenaTest,
@@ -15,11 +18,12 @@ import {
     waitForModels,
     FAKE_ANSWER,
 } from './lib/harness.mjs';
+import {CONFIG_HOME} from '../support/js/process.mjs';
 
 const seedOf = (node) => ['--seed', `127.0.0.1:${node.mesh.port}`];
 
 async function status(node) {
-    return JSON.parse((await http(node, 'GET', '/mesh/status')).text);
+    return JSON.parse((await http(node, 'GET', '/mesh/status', {headers: node.authHeaders()})).text);
 }
 
 /*  Waits until `node` sees a peer named `name` in `state` (alive, suspect…). */
@@ -236,6 +240,62 @@ arenaTest('a node with a different mesh secret is never admitted', async (t, are
     const lines = log.split('\n').filter((l) => /mesh-secret/.test(l));
     assert.ok(lines.length >= 1, `sec-b says why it cannot join:\n${log.slice(-3000)}`);
     assert.ok(lines.length <= 2, `said once, not repeatedly:\n${lines.join('\n')}`);
+});
+
+/*  A local process speaks plain ZeroMQ (ZMTP 3.0, the NULL mechanism, as a
+    DEALER) to the mesh port of a node started with an API key and no mesh
+    secret: the node answers with a CURVE greeting and hangs up; it never
+    says READY, so no hello or fwd of that process is ever read (before the
+    mesh was always CURVE, such a node answered READY and took the hello,
+    then the fwd: completions without the API key). */
+function zmtpNullProbe(port, timeoutMs = 5000) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        let got = Buffer.alloc(0);
+        const timer = setTimeout(() => {
+            sock.destroy();
+            resolve({got, closed: false});
+        }, timeoutMs);
+        sock.on('connect', () => {
+            const greeting = Buffer.alloc(64);
+            greeting[0] = 0xff;
+            greeting[9] = 0x7f;
+            greeting[10] = 3; // ZMTP 3.0
+            greeting.write('NULL', 12, 'ascii');
+            const props = Buffer.concat([
+                Buffer.from([11]), Buffer.from('Socket-Type'), Buffer.from([0, 0, 0, 6]), Buffer.from('DEALER'),
+                Buffer.from([8]), Buffer.from('Identity'), Buffer.from([0, 0, 0, 8]), Buffer.from('intruder'),
+            ]);
+            const body = Buffer.concat([Buffer.from([5]), Buffer.from('READY'), props]);
+            const ready = Buffer.concat([Buffer.from([0x04, body.length]), body]);
+            sock.write(Buffer.concat([greeting, ready]));
+        });
+        sock.on('data', (d) => (got = Buffer.concat([got, d])));
+        sock.on('error', () => {});
+        sock.on('close', () => {
+            clearTimeout(timer);
+            resolve({got, closed: true});
+        });
+        sock.on('timeout', reject);
+    });
+}
+
+arenaTest('the mesh port of a node without --mesh-secret is CURVE: plain ZeroMQ gets nothing', async (t, arena) => {
+    const a = await arena.startNode({name: 'door-a', apiKey: 'door-key-1'});
+    const {got, closed} = await zmtpNullProbe(a.mesh.port, 3000);
+    assert.ok(closed, 'the node hangs up on a NULL-mechanism client');
+    // what it sent before hanging up may be lost to the reset: when it got
+    // here, its greeting names CURVE
+    if (got.length >= 17) assert.equal(got.subarray(12, 17).toString('ascii'), 'CURVE');
+    assert.ok(!got.includes(Buffer.from('READY')), 'never READY to a stranger');
+    const doc = JSON.parse((await http(a, 'GET', '/mesh/status', {headers: a.authHeaders()})).text);
+    assert.deepEqual(doc.nodes.map((n) => n.name), ['door-a']);
+    // the per-user secret it made, in this run's XDG_CONFIG_HOME
+    const st = statSync(join(CONFIG_HOME, 'arena-mesh', 'mesh-secret'));
+    assert.equal(st.mode & 0o777, 0o600);
+    // and nodes of the same user on this machine still meet without a flag
+    const b = await arena.startNode({name: 'door-b', apiKey: 'door-key-1', extraArgs: seedOf(a)});
+    await waitPeer(b, 'door-a', 'alive');
 });
 
 arenaTest('client abort at the origin reaches the remote tab', async (t, arena) => {

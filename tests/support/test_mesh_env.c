@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_IDENTS 4096
+#define S_IDENTS 65536
 
 typedef struct {
     char name[WIRE_MAX_ID + 1];
@@ -17,23 +17,28 @@ typedef struct {
 
 static s_ident_t *s_idents; /* test thread only; kept until exit */
 static size_t s_n_idents;
+static zhashx_t *s_by_name; /* name or id -> s_ident_t* (a flood test makes thousands) */
 
 static const s_ident_t *s_ident(const char *s)
 {
-    for (size_t i = 0; i < s_n_idents; i++)
-        if (strcmp(s_idents[i].id, s) == 0 || strcmp(s_idents[i].name, s) == 0)
-            return &s_idents[i];
+    s_ident_t *e = s_by_name ? zhashx_lookup(s_by_name, s) : NULL;
+    if (e)
+        return e;
     if (!s_idents && !(s_idents = calloc(S_IDENTS, sizeof *s_idents)))
+        abort();
+    if (!s_by_name && !(s_by_name = zhashx_new()))
         abort();
     if (s_n_idents == S_IDENTS || ident_init() < 0)
         abort(); /* a test bug: more names than any test uses */
-    s_ident_t *e = &s_idents[s_n_idents++];
+    e = &s_idents[s_n_idents++];
     snprintf(e->name, sizeof e->name, "%s", s);
     uint8_t seed[IDENT_SEED_LEN], pk[IDENT_PK_LEN];
     crypto_generichash(seed, sizeof seed, (const unsigned char *)s, strlen(s), NULL, 0);
     if (ident_keypair(seed, pk, e->sk) < 0)
         abort();
     ident_id(pk, e->id);
+    zhashx_insert(s_by_name, e->name, e);
+    zhashx_insert(s_by_name, e->id, e);
     return e;
 }
 
@@ -96,6 +101,7 @@ mesh_config_t tmesh_config_fast(const char *node_id,
     return (mesh_config_t){.node_id = tmesh_id(node_id),
                            .sign_key = tmesh_key(node_id),
                            .bind_host = "127.0.0.1",
+                           .secret = TMESH_SECRET,
                            .gossip_ms = 50,
                            .fanout = 3,
                            .ping_ms = 100,
@@ -120,9 +126,15 @@ mesh_t *tmesh_node_new(const mesh_config_t *cfg, zloop_t *loop, const char *name
 zsock_t *tmesh_inbox_new(char *ep, size_t ep_size)
 {
     zsock_t *router = zsock_new(ZMQ_ROUTER);
-    if (!router)
+    zcert_t *cert = mesh_cert_new(TMESH_SECRET);
+    if (!router || !cert) {
+        zsock_destroy(&router);
+        zcert_destroy(&cert);
         return NULL;
+    }
     zsock_set_linger(router, 0);
+    mesh_curve_apply(router, cert, true);
+    zcert_destroy(&cert);
     int port = mesh_bind_tcp(router, "tcp://127.0.0.1:*");
     if (port <= 0) {
         zsock_destroy(&router);
@@ -134,11 +146,25 @@ zsock_t *tmesh_inbox_new(char *ep, size_t ep_size)
 
 zsock_t *tmesh_dealer_new(const char *id, const char *endpoint)
 {
+    return tmesh_dealer_new_with(id, endpoint, TMESH_SECRET);
+}
+
+zsock_t *tmesh_dealer_new_with(const char *id, const char *endpoint, const char *secret)
+{
     zsock_t *dealer = zsock_new(ZMQ_DEALER);
     if (!dealer)
         return NULL;
     zsock_set_linger(dealer, 0);
     zsock_set_identity(dealer, tmesh_id(id));
+    if (secret) {
+        zcert_t *cert = mesh_cert_new(secret);
+        if (!cert) {
+            zsock_destroy(&dealer);
+            return NULL;
+        }
+        mesh_curve_apply(dealer, cert, false);
+        zcert_destroy(&cert);
+    }
     if (zsock_connect(dealer, "tcp://%s", endpoint) != 0)
         zsock_destroy(&dealer);
     return dealer;

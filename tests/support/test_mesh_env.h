@@ -5,7 +5,8 @@
     DEALER into a node's inbox) that speaks the wire format directly to play
     a scripted or hostile peer. No asserts here (the library does not link
     cmocka): failures come back as NULL or -1 for the test to assert on.
-    Test thread only, like the zloop. */
+    Test thread only, like the zloop. Every mesh is CURVE: the nodes of
+    tmesh_config_fast and the raw members share TMESH_SECRET. */
 #ifndef ARENA_TEST_MESH_ENV_H
 #define ARENA_TEST_MESH_ENV_H
 
@@ -35,10 +36,12 @@ int tmesh_encode(const wire_msg_t *m, abuf_t *out);
     link_destroy. */
 link_t *tmesh_link_new(const char *node_name, const char *token, const char *origin);
 
-/*  A config on 127.0.0.1 with the fast timings: gossip 50 ms, fanout 3,
-    ping 100 ms, ping timeout 100 ms, suspect 1.5 s, dead 4 s, signing with
-    tmesh_key(node_id) (node_id must be a tmesh_id). Seeds and the other
-    fields are the caller's to add. */
+#define TMESH_SECRET "arena-test-mesh-secret"
+
+/*  A config on 127.0.0.1 with TMESH_SECRET and the fast timings: gossip
+    50 ms, fanout 3, ping 100 ms, ping timeout 100 ms, suspect 1.5 s, dead
+    4 s, signing with tmesh_key(node_id) (node_id must be a tmesh_id). Seeds
+    and the other fields are the caller's to add. */
 mesh_config_t tmesh_config_fast(const char *node_id,
                                 void (*on_forward)(void *arg, const wire_msg_t *msg),
                                 void (*on_peer)(void *arg, const char *id, mesh_liveness_t l),
@@ -48,13 +51,18 @@ mesh_config_t tmesh_config_fast(const char *node_id,
     models). NULL on failure; the caller destroys it with mesh_destroy. */
 mesh_t *tmesh_node_new(const mesh_config_t *cfg, zloop_t *loop, const char *name);
 
-/*  A raw member's inbox: a ROUTER (linger 0) bound to 127.0.0.1 on a port
-    the kernel picks; "127.0.0.1:PORT" goes to ep. NULL on failure. */
+/*  A raw member's inbox: a ROUTER (linger 0, CURVE server of TMESH_SECRET)
+    bound to 127.0.0.1 on a port the kernel picks; "127.0.0.1:PORT" goes to
+    ep. NULL on failure. */
 zsock_t *tmesh_inbox_new(char *ep, size_t ep_size);
 
-/*  A DEALER (linger 0, identity tmesh_id(id)) connected to a node's inbox at endpoint
-    (HOST:PORT). NULL on failure. */
+/*  A DEALER (linger 0, identity tmesh_id(id), CURVE client of TMESH_SECRET)
+    connected to a node's inbox at endpoint (HOST:PORT). NULL on failure. */
 zsock_t *tmesh_dealer_new(const char *id, const char *endpoint);
+
+/*  The same with the CURVE pair of secret, or no CURVE at all (NULL): an
+    intruder. */
+zsock_t *tmesh_dealer_new_with(const char *id, const char *endpoint, const char *secret);
 
 /*  Sends m, with from set to tmesh_id(from), on dealer without blocking
     (states sealed as tmesh_encode does). 0 or -1. */

@@ -160,6 +160,15 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->dead_after_ms);
     else if (!strcmp(setting, "forget-after"))
         snprintf(buf, len, "%d", c->forget_after_ms);
+    else if (!strcmp(setting, "mesh-secret-file"))
+        snprintf(buf, len, "%s%s", c->mesh_secret_file ? c->mesh_secret_file : "(null)",
+                 c->mesh_secret_local ? " local" : "");
+    else if (!strcmp(setting, "mesh-max-peers"))
+        snprintf(buf, len, "%d", c->mesh_max_peers);
+    else if (!strcmp(setting, "mesh-max-new"))
+        snprintf(buf, len, "%d", c->mesh_max_new);
+    else if (!strcmp(setting, "mesh-dial-rate"))
+        snprintf(buf, len, "%d", c->mesh_dial_rate);
     else if (!strcmp(setting, "forward-accept-timeout"))
         snprintf(buf, len, "%d", c->forward_accept_timeout_ms);
     else if (!strcmp(setting, "arena-mode"))
@@ -249,6 +258,10 @@ static void test_defaults(void **state)
         {"suspect-after", "2000"},
         {"dead-after", "5500"},
         {"forget-after", "60000"},
+        {"mesh-max-peers", "256"},
+        {"mesh-max-new", "16"},
+        {"mesh-dial-rate", "20"},
+        {"mesh-secret-file", "(null) local"}, /* no HOME here: the node says so */
         {"forward-accept-timeout", "2000"},
         /* LMArena in 2026 (docs/upstream.md) */
         {"arena-mode", "direct-battle"},
@@ -999,7 +1012,7 @@ static void test_help_and_version(void **state)
         "--stream-idle-timeout MS",
         "--max-connections N",
         "--link-max-pending N",
-        "\nMesh timing (every node of a mesh should use the same values):\n"
+        "\nMesh timing (every node of a mesh should use the same values) and bounds:\n"
         "  --gossip-interval MS    how often state digests go to random peers (default: 200)\n",
         "--gossip-fanout N",
         "--ping-interval MS",
@@ -1007,6 +1020,11 @@ static void test_help_and_version(void **state)
         "--suspect-after MS",
         "--dead-after MS",
         "--forget-after MS",
+        "--mesh-max-peers N",
+        "--mesh-max-new N",
+        "--mesh-dial-rate N",
+        "--mesh-secret-file FILE",
+        "(default: ~/.config/arena-mesh/mesh-secret ($XDG_CONFIG_HOME if set))",
         "--forward-accept-timeout MS\n",
         "(default: 5500)",
         "config \"forward_accept_timeout\"",
@@ -1085,7 +1103,10 @@ static void test_refusals(void **state)
          NULL,
          -1,
          "refusing to open the mesh on 0.0.0.0:5104 without a mesh secret"},
-        {{"--mesh=10.1.2.3:5104"}, NULL, -1, "--mesh-secret (or ARENA_MESH_SECRET)"},
+        {{"--mesh=10.1.2.3:5104"}, NULL, -1, "--mesh-secret (or ARENA_MESH_SECRET"},
+        {{"--mesh=10.1.2.3:5104"}, "HOME=/home/u", -1, "without a mesh secret"},
+        {{"--mesh=10.1.2.3:5104", "--mesh-secret-file=/etc/arena/secret"}, NULL, 0, NULL},
+        {{"--seed=10.0.0.1:5104"}, "ARENA_MESH_SECRET_FILE=/etc/arena/secret", 0, NULL},
         {{"--mesh=0.0.0.0:5104", "--mesh-secret", "s"}, NULL, 0, NULL},
         {{"--mesh=0.0.0.0:5104"}, "ARENA_MESH_SECRET=s", 0, NULL},
         {{"--link=0.0.0.0:5103"}, NULL, 0, NULL},
@@ -1095,7 +1116,7 @@ static void test_refusals(void **state)
          NULL,
          -1,
          "refusing the seed 10.0.0.1:5104 without a mesh secret"},
-        {{"--seed=my_host:5104"}, NULL, -1, "--mesh-secret (or ARENA_MESH_SECRET)"},
+        {{"--seed=my_host:5104"}, NULL, -1, "--mesh-secret (or ARENA_MESH_SECRET"},
         {{"--seed=my_host:5104", "--mesh-secret=s"}, NULL, 0, NULL},
         {{"--seed=127.0.0.1:5104", "--seed=localhost:1", "--seed=[::1]:2"}, NULL, 0, NULL},
         {{NULL},
@@ -1114,6 +1135,39 @@ static void test_refusals(void **state)
             fail_msg("row %zu: rc %d (%s)", i, rc, fx->err);
         if (rows[i].want && !strstr(fx->err, rows[i].want))
             fail_msg("row %zu: \"%s\" lacks \"%s\"", i, fx->err, rows[i].want);
+    }
+}
+
+/*  Without --mesh-secret the secret comes from a per-user file (XDG base
+    directories); only a secret the operator gave lets the mesh off loopback. */
+static void test_mesh_secret_file(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *env[3];
+        const char *args[3];
+        const char *want;
+    } rows[] = {
+        {{"HOME=/home/u"}, {NULL}, "/home/u/.config/arena-mesh/mesh-secret local"},
+        {{"HOME=/home/u", "XDG_CONFIG_HOME=/xdg"}, {NULL}, "/xdg/arena-mesh/mesh-secret local"},
+        {{"HOME=/home/u", "XDG_CONFIG_HOME=rel"},
+         {NULL},
+         "/home/u/.config/arena-mesh/mesh-secret local"},
+        {{"XDG_CONFIG_HOME=/xdg"}, {NULL}, "/xdg/arena-mesh/mesh-secret local"},
+        {{NULL}, {NULL}, "(null) local"},
+        {{"HOME=/home/u"}, {"--mesh-secret=s"}, "(null)"},
+        {{"HOME=/home/u"}, {"--mesh-secret-file=/etc/a/s"}, "/etc/a/s"},
+        {{"HOME=/h", "ARENA_MESH_SECRET_FILE=/etc/b"}, {NULL}, "/etc/b"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char *env[4] = {(char *)rows[i].env[0], (char *)rows[i].env[1], (char *)rows[i].env[2]};
+        if (s_loadv(fx, env, rows[i].args) != 0)
+            fail_msg("row %zu: %s", i, fx->err);
+        char got[512];
+        s_render(&fx->cfg, "mesh-secret-file", got, sizeof got);
+        if (strcmp(got, rows[i].want) != 0)
+            fail_msg("row %zu: got \"%s\", want \"%s\"", i, got, rows[i].want);
+        config_free(&fx->cfg);
     }
 }
 
@@ -1149,6 +1203,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mesh_timing_relations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_help_and_version, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_mesh_secret_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_free_is_idempotent, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -407,6 +407,10 @@ static void s_peer_listen(env_t *env, int port)
     p->router = zsock_new(ZMQ_ROUTER);
     assert_non_null(p->router);
     zsock_set_linger(p->router, 0);
+    zcert_t *cert = mesh_cert_new(TMESH_SECRET); /* the nodes dial P with CURVE */
+    assert_non_null(cert);
+    mesh_curve_apply(p->router, cert, true);
+    zcert_destroy(&cert);
     if (port) {
         /* Again on the port of a ROUTER just closed: libzmq lets go of the
            listener in its I/O thread, a moment later. Retry for up to 2 s. */

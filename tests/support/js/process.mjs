@@ -5,9 +5,15 @@
 //
 // Every child spawned here is tracked until it exits; a process 'exit' hook
 // SIGKILLs any a test left running. Every wait is bounded.
+//
+// The children see XDG_CONFIG_HOME set to a directory of this run (removed at
+// exit): an arena-node started without --mesh-secret keeps its per-user mesh
+// secret there (docs/mesh-protocol.md, "The mesh port"), so the nodes of one
+// run share a secret and never touch the real user's ~/.config.
 
 import {spawn} from 'node:child_process';
-import {existsSync} from 'node:fs';
+import {existsSync, mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {withTimeout} from './common.mjs';
@@ -23,6 +29,11 @@ const TAIL_CHARS = 256 * 1024; // output kept per stream
 const LINES_KEEP = 1000;       // complete stdout lines kept for waitLine()
 const KILL_WAIT_MS = 5000;     // for a child to die after SIGKILL
 const PIPE_WAIT_MS = 1000;     // for the last output once a child has exited
+
+/*  This run's XDG_CONFIG_HOME (see the top). */
+export const CONFIG_HOME = mkdtempSync(join(tmpdir(), 'arena-config-'));
+process.env.XDG_CONFIG_HOME = CONFIG_HOME;
+process.on('exit', () => rmSync(CONFIG_HOME, {recursive: true, force: true}));
 
 /*  Children that have not exited yet. */
 const live = new Set();
