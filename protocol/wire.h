@@ -32,6 +32,7 @@
 #define WIRE_MAX_STARTS 1000         /* recent request starts of one account */
 /* A start older than 30 days is refused (aging it can then never overflow). */
 #define WIRE_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
+#define WIRE_MAX_CREDIT (1u << 20) /* chunks one `fwd` or `credit` may grant */
 
 typedef enum {
     WIRE_MSG_OK = 0,
@@ -54,7 +55,11 @@ typedef enum {
     WIRE_END,
     WIRE_FAIL,
     WIRE_CANCEL,
+    WIRE_CREDIT, /* the origin lets the executor send n more chunks of rid */
 } wire_type_t;
+
+/*  The forwarding messages (fwd … credit): on_forward's, mesh_send's. */
+#define WIRE_IS_FORWARDING(t) ((t) >= WIRE_FWD && (t) <= WIRE_CREDIT)
 
 /*  One model as its owner advertises it. */
 typedef struct {
@@ -142,6 +147,12 @@ typedef struct {
     bool stream;
     int64_t deadline_ms; /* fwd: ms the origin still waits */
     uint32_t attempt;
+    /* fwd, optional: the chunks the executor may send before a `credit`
+       (has_credit false: no flow control, as before credit existed);
+       credit: the chunks it may send more (1..WIRE_MAX_CREDIT) */
+    bool has_credit;
+    uint32_t credit;
+    char *client;       /* fwd, optional: the origin's verified client key id; NULL: none */
     char *reason;       /* reject */
     uint64_t chunk_seq; /* chunk */
     wire_delta_t *deltas;
@@ -164,7 +175,8 @@ const char *wire_type_name(wire_type_t t); /* "hello", "ping-req", … */
 int wire_msg_encode(const wire_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
     Unknown map keys are ignored (forward compatibility), the optional ones
-    (reject's "state", end's and fail's "chunks") may be absent; an unknown
+    (reject's "state", end's and fail's "chunks", fwd's "credit" and
+    "client") may be absent; an unknown
     `t` or a `v` other than WIRE_MSG_VERSION is MALFORMED. */
 wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,
                               size_t errlen);
