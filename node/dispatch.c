@@ -216,6 +216,8 @@ static void s_job_fail_final(dispatch_t *self, job_t *job)
     long long retry = 0;
     if (strcmp(job->last_fail.err.code, "rate_limited") == 0)
         retry = job->last_fail.cooled_ms;
+    else if (strcmp(job->last_fail.err.code, "no_capacity") == 0)
+        retry = DISPATCH_BUSY_RETRY_AFTER_MS;
     s_job_fail(self, job, &job->last_fail, retry);
 }
 
@@ -388,6 +390,12 @@ static bool s_route(dispatch_t *self, job_t *job)
         if (s_enqueue(self, job) == 0)
             return true;
     }
+    if (!offer.served && job->has_fail) {
+        /* It was served until its target failed (a peer lost before the
+           first byte): the attempt's failure, not a 404 SDKs take as final. */
+        s_job_fail_final(self, job);
+        return false;
+    }
     if (!offer.served) {
         s_error_code(self, job, "model_not_found", 0,
                      "model '%s' is not served by any node of this mesh", job->req->model);
@@ -509,6 +517,12 @@ void dispatch_cancel(dispatch_t *self, job_t **job_p)
     alog_debug("client gone: aborting its attempt");
     target_abort(&job->target);
     s_job_free(self, job);
+}
+
+void dispatch_pause(dispatch_t *self, job_t *job, bool paused)
+{
+    if (job && target_is(&job->target, TARGET_TAB))
+        tabs_exec_pause(self->cfg.tabs, job->target.attempt, paused);
 }
 
 void dispatch_destroy(dispatch_t **self_p)
