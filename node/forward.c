@@ -385,7 +385,8 @@ void forward_tick(forward_t *self)
     for (fwd_t *f; (f = s_next_victim(self, before, NULL, now));) {
         bool accepted = f->accepted;
         s_send_cancel(self, f->peer, f->rid);
-        s_out_fail(self, f, "upstream_error", true, 0,
+        /* before content another target may take it: no_capacity (503) */
+        s_out_fail(self, f, f->content ? "upstream_error" : "no_capacity", true, 0,
                    accepted ? "the peer stopped sending mid-answer"
                             : "the peer did not accept the request in time");
     }

@@ -1445,7 +1445,7 @@ static void test_accept_timeout(void **state)
 
     s_wait_final(env, r);
     long long took = r->final_ms - t0;
-    s_expect_fail(r, "upstream_error", true, false, "did not accept");
+    s_expect_fail(r, "no_capacity", true, false, "did not accept");
     assert_int_equal(r->n_deltas, 0);
     if (took < accept_ms || took > accept_ms + 1000)
         fail_msg("failed after %lld ms, accept_ms is %lld", took, accept_ms);
@@ -1494,8 +1494,8 @@ static void test_idle_timeout(void **state)
         assert_int_equal(r->n_fail + r->n_end, 0);
         s_wait_final(env, r);
         long long quiet = r->final_ms - last;
-        s_expect_fail(r, "upstream_error", cases[i].retryable, cases[i].after_content,
-                      "stopped sending mid-answer");
+        s_expect_fail(r, cases[i].pieces ? "upstream_error" : "no_capacity", cases[i].retryable,
+                      cases[i].after_content, "stopped sending mid-answer");
         if (quiet < idle_ms || quiet > idle_ms + 1000)
             fail_msg("%s: failed after %lld ms of silence, idle_ms is %lld", cases[i].name, quiet,
                      idle_ms);
