@@ -82,20 +82,21 @@ static void s_send_cancel(forward_t *self, const char *peer, const char *rid)
 }
 
 /*  The window of one request on peer p: the peer's credit shared among its
-    requests, between 2 and FORWARD_WINDOW chunks. */
+    requests, between 4 and FORWARD_WINDOW chunks. */
 static uint32_t s_window(const s_peer_t *p)
 {
     size_t w = FORWARD_PEER_CREDIT / (p->streams ? p->streams : 1);
-    return w < 2 ? 2 : w > FORWARD_WINDOW ? FORWARD_WINDOW : (uint32_t)w;
+    return w < 4 ? 4 : w > FORWARD_WINDOW ? FORWARD_WINDOW : (uint32_t)w;
 }
 
-/*  Tops f's credit up to its window once half of it is used, within what
-    the peer may still be lent; `credit` goes out. */
+/*  Tops f's credit up to its window once three quarters of it are used
+    (fewer `credit` messages; the deltas waiting meanwhile share a chunk),
+    within what the peer may still be lent; `credit` goes out. */
 static void s_grant(forward_t *self, fwd_t *f)
 {
     s_peer_t *p = f->p;
     uint32_t w = s_window(p);
-    if (f->left > w / 2)
+    if (f->left > w / 4)
         return;
     long room = FORWARD_PEER_CREDIT - p->lent;
     long n = (long)(w - f->left);

@@ -19,8 +19,8 @@
     Flow control (docs/mesh-protocol.md, "Credit"): the peer may send as
     many chunks with deltas as we granted (the acceptance costs none). Each
     request's window is FORWARD_PEER_CREDIT shared among our requests on
-    that peer (2 to FORWARD_WINDOW chunks); once half of it arrived and went
-    to the sink, `credit` tops it up. All requests on one peer together
+    that peer (4 to FORWARD_WINDOW chunks); once three quarters of it arrived
+    and went to the sink, `credit` tops it up. All requests on one peer together
     never hold more than FORWARD_PEER_CREDIT chunks in flight, below the
     mesh's send queue (MESH__SNDHWM), so the peer's final messages always
     find room. A grant that did not fit waits for credit to return (an
