@@ -1113,6 +1113,61 @@ static void test_credit(void **state)
     assert_int_equal(rs.buffered, 0);
 }
 
+/*  The origin's half of flow control: its `fwd` carries a first credit
+    (FORWARD_WINDOW at most) and the client key id the request came with;
+    P, playing a correct executor, sends a chunk only while credit is left,
+    and A's `credit` messages keep it going to the end of a long answer.
+    Fails on an origin without flow control: no credit ever comes and P
+    never gets past its first grant. */
+static void test_origin_grants_credit(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    rec_t *r = &env->recs[0];
+    s_rec_clear(r);
+    r->owner = env->a.fwd;
+    openai_request_t *req = s_request(T_MODEL, "grant me");
+    snprintf(req->client, sizeof req->client, "%s", "0123456789abcdef");
+    openai_error_t err;
+    r->fwd = forward_start(env->a.fwd, T_PEER, req, T_DEADLINE_MS, &s_rec_sink, r, &err);
+    openai_request_destroy(&req);
+    assert_non_null(r->fwd);
+    const wire_msg_t *fwd = s_peer_wait(env, WIRE_FWD, NULL, 1);
+    char rid[WIRE_MAX_ID + 1];
+    snprintf(rid, sizeof rid, "%s", fwd->rid);
+    assert_true(fwd->has_credit);
+    assert_true(fwd->credit >= 1 && fwd->credit <= FORWARD_WINDOW);
+    assert_non_null(fwd->client);
+    assert_string_equal(fwd->client, "0123456789abcdef");
+    uint64_t granted = fwd->credit;
+    s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL); /* the acceptance costs no credit */
+    const uint64_t pieces = 60;
+    size_t grants = 0;
+    for (uint64_t k = 1; k <= pieces; k++) {
+        while (k > granted) {
+            const wire_msg_t *c = s_peer_wait(env, WIRE_CREDIT, rid, grants + 1);
+            granted += c->credit;
+            grants++;
+        }
+        s_peer_chunk(env, rid, k, DELTA_TEXT, "x");
+    }
+    wire_msg_t end = {.type = WIRE_END,
+                      .rid = rid,
+                      .finish_reason = "stop",
+                      .prompt_tokens = 1,
+                      .completion_tokens = 1,
+                      .has_chunks = true,
+                      .chunks = pieces + 1};
+    assert_int_equal(s_peer_send(env, 0, &end), 0);
+    s_wait_final(env, r);
+    assert_int_equal(r->n_end, 1);
+    assert_int_equal(r->n_deltas, pieces);
+    assert_true(grants >= 2);
+    /* the grants never ran far ahead of what arrived */
+    assert_true(granted <= pieces + FORWARD_WINDOW);
+    s_assert_stats(&env->a, 0, 0);
+}
+
 /*  The executor refuses with `reject` (the origin sees a retryable
     no_capacity before any content) and starts nothing in its tab. */
 static void test_executor_refuses(void **state)
@@ -2381,6 +2436,7 @@ int main(void)
         T(test_relay),
         T(test_executor_wire),
         T(test_credit),
+        T(test_origin_grants_credit),
         T(test_executor_refuses),
         T(test_reject_carries_state),
         T(test_reject_state_applied),
