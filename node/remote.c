@@ -199,9 +199,10 @@ static int s_send_chunk(remote_t *self, incoming_t *in)
         self->scratch = d;
         self->cap_scratch = cap;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) /* text.data is NULL while only empty deltas wait */
         self->scratch[i] =
-            (wire_delta_t){in->pend[i].kind, in->text.data + in->pend[i].off, in->pend[i].len};
+            (wire_delta_t){in->pend[i].kind, in->text.data ? in->text.data + in->pend[i].off : NULL,
+                           in->pend[i].len};
     wire_msg_t m = {.type = WIRE_CHUNK,
                     .rid = in->rid,
                     .chunk_seq = in->seq,
