@@ -408,6 +408,8 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     if (!job)
         return;
     in->job = job;
+    alog_debug("peer %s: forwarded request %s runs here (client %s)", in->peer, in->rid,
+               in->client[0] ? in->client : "none");
     /* chunk seq 0 without deltas: accepted (the tab has it) */
     in->accepted = true;
     s_flush_one(self, in);

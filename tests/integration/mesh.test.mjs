@@ -369,3 +369,33 @@ arenaTest('concurrent streams through a hop all arrive whole while the origin st
     });
     assert.ok(Date.now() - t0 < 60000, 'bounded in time');
 });
+
+// A forwarded request carries who asked, as the origin verified it: the id
+// of the client's API key (hex of BLAKE2b-64), the same for the same key and
+// another for another key; never the key itself. The executor keeps it with
+// the job (it says so in its debug log).
+arenaTest('a forwarded request carries the id of the client key the origin accepted', async (t, arena) => {
+    const keys = ['key-one-5b2f81c0d9e7', 'key-two-0a6e3d91f4c2'];
+    const {node: b} = await arena.startPair({name: 'client-b', logLevel: 'debug'}, {tabs: 1});
+    const a = await arena.startNode({name: 'client-a', apiKey: keys, extraArgs: seedOf(b)});
+    await waitPeer(b, 'client-a', 'alive'); // a's /mesh/status needs a key
+    await waitForModels(a, 'fake-chat');
+    const ids = [];
+    for (const key of [keys[0], keys[1], keys[0]]) {
+        const before = b.proc.err.text.length;
+        const answer = await client(a, {apiKey: key}).chat.completions.create({
+            model: 'fake-chat',
+            messages: [{role: 'user', content: 'hi'}],
+        });
+        assert.equal(answer.choices[0].message.content, FAKE_ANSWER);
+        const line = await waitFor(() => /runs here \(client ([0-9a-f]+|none)\)/.exec(b.proc.err.text.slice(before)), {
+            timeoutMs: 5000,
+            what: 'the executor logs the forwarded request',
+        });
+        ids.push(line[1]);
+    }
+    assert.match(ids[0], /^[0-9a-f]{16}$/);
+    assert.equal(ids[2], ids[0], 'the same key, the same id');
+    assert.notEqual(ids[1], ids[0], 'another key, another id');
+    for (const k of keys) assert.ok(!b.proc.err.text.includes(k), 'the key itself never leaves the origin');
+});
