@@ -18,7 +18,7 @@ typedef struct {
     size_t off, len;
 } pending_t;
 
-typedef enum { FINAL_NONE = 0, FINAL_END, FINAL_FAIL } final_t;
+typedef enum { FINAL_NONE = 0, FINAL_END, FINAL_FAIL, FINAL_REJECT } final_t;
 
 /*  One request a peer sent us, from its `fwd` to its final answer. */
 typedef struct _incoming_t incoming_t;
@@ -38,13 +38,14 @@ struct _incoming_t {
     abuf_t text;     /* the pending deltas' text, back to back */
     pending_t *pend; /* deltas not sent yet, in order */
     size_t n_pend, cap_pend;
-    final_t final;             /* the job ended: what goes out once the deltas have */
-    char finish[32];           /* FINAL_END */
-    usage_t usage;             /* FINAL_END */
-    openai_error_t err;        /* FINAL_FAIL */
-    bool retryable;            /* FINAL_FAIL */
-    long long cooled_ms;       /* FINAL_FAIL */
-    incoming_t *dnext, *dprev; /* the dirty list: something to send */
+    final_t final;                  /* the job ended: what goes out once the deltas have */
+    char finish[32];                /* FINAL_END */
+    usage_t usage;                  /* FINAL_END */
+    openai_error_t err;             /* FINAL_FAIL */
+    bool retryable;                 /* FINAL_FAIL */
+    long long cooled_ms;            /* FINAL_FAIL */
+    char reason[WIRE_MAX_NAME + 1]; /* FINAL_REJECT */
+    incoming_t *dnext, *dprev;      /* the dirty list: something to send */
     bool dirty;
 };
 
@@ -73,19 +74,6 @@ remote_t *remote_new(const remote_config_t *cfg)
         return NULL;
     }
     return self;
-}
-
-static void s_send(remote_t *self, const char *peer, wire_msg_t *msg)
-{
-    if (mesh_send(self->cfg.mesh, peer, msg) < 0)
-        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", wire_type_name(msg->type),
-                     peer);
-}
-
-static void s_reject(remote_t *self, const char *peer, const char *rid, const char *reason)
-{
-    wire_msg_t m = {.type = WIRE_REJECT, .rid = (char *)rid, .reason = (char *)reason};
-    s_send(self, peer, &m);
 }
 
 /*  The codec carries fail messages as valid UTF-8 without control
@@ -227,6 +215,10 @@ static int s_send_chunk(remote_t *self, incoming_t *in)
 /*  The final message; mesh_send's result. */
 static int s_send_final(remote_t *self, incoming_t *in)
 {
+    if (in->final == FINAL_REJECT) {
+        wire_msg_t m = {.type = WIRE_REJECT, .rid = in->rid, .reason = in->reason};
+        return mesh_send(self->cfg.mesh, in->peer, &m);
+    }
     if (in->final == FINAL_FAIL)
         return s_fail_msg(self, in->peer, in->rid, &in->err, in->retryable, in->cooled_ms, in->seq);
     if (in->lost) {
@@ -345,14 +337,43 @@ static void s_on_error(void *arg, const openai_error_t *err, long long retry_aft
 static void s_on_reject(void *arg, const char *reason)
 {
     incoming_t *in = arg;
-    remote_t *self = in->owner;
-    s_reject(self, in->peer, in->rid, reason);
-    s_in_free(self, in);
+    in->job = NULL;
+    in->final = FINAL_REJECT;
+    snprintf(in->reason, sizeof in->reason, "%s", reason);
+    s_flush_one(in->owner, in);
 }
 
 static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error};
 
 /* ---- messages ---- */
+
+/*  Answers a `fwd` that will not run: `reject` (reason) or `fail` (err).
+    What the peer's pipe refuses is kept and sent again (remote_tick), as a
+    running request's final message is; past twice max_remote kept, it is
+    dropped (logged): the origin's accept timeout then ends the attempt. */
+static void s_refuse(remote_t *self, const char *peer, const char *rid, const char *reason,
+                     const openai_error_t *err)
+{
+    incoming_t tmp = {.owner = self, .final = reason ? FINAL_REJECT : FINAL_FAIL};
+    snprintf(tmp.peer, sizeof tmp.peer, "%s", peer);
+    snprintf(tmp.rid, sizeof tmp.rid, "%s", rid);
+    snprintf(tmp.key, sizeof tmp.key, "%s|%s", peer, rid);
+    if (reason)
+        snprintf(tmp.reason, sizeof tmp.reason, "%s", reason);
+    else
+        tmp.err = *err;
+    if (s_send_final(self, &tmp) == 0)
+        return;
+    self->stats.refused++;
+    incoming_t *in = zhashx_size(self->in) < 2 * self->cfg.max_remote ? malloc(sizeof *in) : NULL;
+    if (in)
+        *in = tmp;
+    if (!in || zhashx_insert(self->in, in->key, in) < 0) {
+        free(in);
+        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", reason ? "reject" : "fail",
+                     peer);
+    }
+}
 
 static void s_fwd(remote_t *self, const wire_msg_t *msg)
 {
@@ -367,14 +388,13 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
         return;
     }
     if (zhashx_size(self->in) >= self->cfg.max_remote) {
-        s_reject(self, msg->from, msg->rid, "too many forwarded requests running here");
+        s_refuse(self, msg->from, msg->rid, "too many forwarded requests running here", NULL);
         return;
     }
     openai_request_t *req = NULL;
     openai_error_t err;
     if (openai_request_parse(msg->request, msg->request_len, &self->cfg.limits, &req, &err) < 0) {
-        if (s_fail_msg(self, msg->from, msg->rid, &err, false, 0, 0) < 0)
-            alog_warn_rl("mesh: fail to %s not sent (peer gone or pipe full)", msg->from);
+        s_refuse(self, msg->from, msg->rid, NULL, &err);
         return;
     }
     /* who asked, as the origin verified it (kept with the job: accounting) */
@@ -382,7 +402,7 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     incoming_t *in = calloc(1, sizeof *in);
     if (!in) {
         openai_request_destroy(&req);
-        s_reject(self, msg->from, msg->rid, "out of memory");
+        s_refuse(self, msg->from, msg->rid, "out of memory", NULL);
         return;
     }
     in->owner = self;
@@ -395,7 +415,7 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     if (zhashx_insert(self->in, in->key, in) < 0) {
         free(in);
         openai_request_destroy(&req);
-        s_reject(self, msg->from, msg->rid, "out of memory");
+        s_refuse(self, msg->from, msg->rid, "out of memory", NULL);
         return;
     }
     dispatch_opts_t opts = {.local_only = true,

@@ -1835,6 +1835,49 @@ static void test_lost_chunk(void **state)
     assert_int_equal(c.done, 1);
 }
 
+/*  An answer to a `fwd` that will not run (`reject`) is kept when the
+    origin's pipe refuses it and goes once the origin is back, as a running
+    request's final message does. Fails on an executor that drops it: the
+    origin then learns nothing and waits for its accept timeout. */
+static void test_refusal_kept(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    /* a stream keeps B sending, so that B finds P's link down */
+    s_peer_fwd_prompt(env, "refused-0", "[[fake:drip ms=50 count=100]]");
+    s_peer_wait(env, WIRE_CHUNK, "refused-0", 2);
+    mesh_stats_t st;
+    mesh_stats(env->b.mesh, &st);
+    uint64_t refused = st.send_full;
+    int port = env->p.port;
+    s_peer_deafen(env);
+    long long deadline = zclock_mono() + T_WAIT_MS;
+    do {
+        s_spin(env, 10);
+        mesh_stats(env->b.mesh, &st);
+    } while (st.send_full == refused && zclock_mono() < deadline);
+    if (st.send_full == refused)
+        fail_msg("B never found P's link down");
+    remote_stats_t rs0, rs1;
+    remote_stats(env->b.remote, &rs0);
+    char *body = s_body("no-such-model", "hi");
+    s_peer_fwd(env, "refused-1", body, strlen(body));
+    free(body);
+    deadline = zclock_mono() + T_WAIT_MS;
+    do {
+        s_spin(env, 10);
+        remote_stats(env->b.remote, &rs1);
+    } while (rs1.running < rs0.running + 1 && zclock_mono() < deadline);
+    if (rs1.running < rs0.running + 1)
+        fail_msg("B did not keep the reject it could not send");
+    s_peer_listen(env, port);
+    const wire_msg_t *rej = s_peer_wait(env, WIRE_REJECT, "refused-1", 1);
+    assert_string_equal(rej->reason, "model not served here");
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "refused-0"};
+    assert_int_equal(s_peer_send(env, 1, &cancel), 0);
+    s_wait_b_incoming(env, 0);
+}
+
 /*  forward_abort (the client left): `cancel` goes to the executor, which
     aborts the tab's job; no sink call follows, before or after acceptance,
     from outside or from inside the sink. */
@@ -2454,6 +2497,7 @@ int main(void)
         T(test_chunk_many_deltas),
         T(test_other_sender_ignored),
         T(test_lost_chunk),
+        T(test_refusal_kept),
         T(test_first_byte_deadline),
         T(test_abort),
         T(test_peer_gone),
