@@ -1835,7 +1835,8 @@ static void test_lost_chunk(void **state)
     assert_int_equal(c.done, 1);
 }
 
-/*  An answer to a `fwd` that will not run (`reject`) is kept when the
+/*  An answer to a `fwd` that will not run (`reject`, or `fail` for a
+    request that is not valid) is kept when the
     origin's pipe refuses it and goes once the origin is back, as a running
     request's final message does. Fails on an executor that drops it: the
     origin then learns nothing and waits for its accept timeout. */
@@ -1861,18 +1862,22 @@ static void test_refusal_kept(void **state)
     remote_stats_t rs0, rs1;
     remote_stats(env->b.remote, &rs0);
     char *body = s_body("no-such-model", "hi");
-    s_peer_fwd(env, "refused-1", body, strlen(body));
+    s_peer_fwd(env, "refused-1", body, strlen(body)); /* reject: not served */
     free(body);
+    s_peer_fwd(env, "refused-2", "{not json", 9); /* fail: not a request */
     deadline = zclock_mono() + T_WAIT_MS;
     do {
         s_spin(env, 10);
         remote_stats(env->b.remote, &rs1);
-    } while (rs1.running < rs0.running + 1 && zclock_mono() < deadline);
-    if (rs1.running < rs0.running + 1)
-        fail_msg("B did not keep the reject it could not send");
+    } while (rs1.running < rs0.running + 2 && zclock_mono() < deadline);
+    if (rs1.running < rs0.running + 2)
+        fail_msg("B did not keep the answers it could not send (%zu kept)",
+                 rs1.running - rs0.running);
     s_peer_listen(env, port);
     const wire_msg_t *rej = s_peer_wait(env, WIRE_REJECT, "refused-1", 1);
     assert_string_equal(rej->reason, "model not served here");
+    const wire_msg_t *fail = s_peer_wait(env, WIRE_FAIL, "refused-2", 1);
+    assert_false(fail->retryable);
     wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "refused-0"};
     assert_int_equal(s_peer_send(env, 1, &cancel), 0);
     s_wait_b_incoming(env, 0);
