@@ -21,7 +21,8 @@
     request's buffer meanwhile; past pause_bytes of them the tab is asked to
     stop reading (dispatch_pause), and reads again once they left. Nothing
     is dropped: what the peer's pipe refuses (mesh_send -1) stays and goes
-    at the next flush, the final message too, after every delta. A delta
+    at the next flush, the final message too, after every delta (and a
+    `reject` or `fail` for a `fwd` that does not run). A delta
     that could not be kept (memory) turns the `end` into a `fail`, so a cut
     answer never looks complete. `cancel` aborts the job; a peer that dies
     or leaves has its jobs aborted; nothing answers either. Every `fail`

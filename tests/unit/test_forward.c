@@ -1836,10 +1836,9 @@ static void test_lost_chunk(void **state)
 }
 
 /*  An answer to a `fwd` that will not run (`reject`, or `fail` for a
-    request that is not valid) is kept when the
-    origin's pipe refuses it and goes once the origin is back, as a running
-    request's final message does. Fails on an executor that drops it: the
-    origin then learns nothing and waits for its accept timeout. */
+    request that is not valid) is kept when the origin's pipe refuses it and
+    goes once the origin is back, as a running request's final message does. Fails on an executor
+   that drops it: the origin then learns nothing and waits for its accept timeout. */
 static void test_refusal_kept(void **state)
 {
     env_t *env = *state;
