@@ -10,7 +10,7 @@
 #include "protocol/uuid7.h"
 
 /*  The credit this node lent one peer: chunks it may send us, all our
-    requests on it together (docs/mesh-protocol.md, "Credit"). */
+    requests on it together (docs/mesh-protocol.md, "Flow control"). */
 typedef struct {
     long lent;      /* granted and not arrived yet */
     size_t streams; /* our requests running on it */

@@ -16,7 +16,7 @@
     no_capacity, so another target tries or the client gets 503 with
     Retry-After); `cancel` goes out when the client leaves.
 
-    Flow control (docs/mesh-protocol.md, "Credit"): the peer may send as
+    Flow control (docs/mesh-protocol.md, "Flow control"): the peer may send as
     many chunks with deltas as we granted (the acceptance costs none). Each
     request's window is FORWARD_PEER_CREDIT shared among our requests on
     that peer (4 to FORWARD_WINDOW chunks); once three quarters of it arrived

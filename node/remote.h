@@ -15,7 +15,7 @@
     each carrying every delta that waited (up to REMOTE_CHUNK_BYTES), then
     one `end` or `fail` carrying the number of chunks sent before it.
 
-    Flow control (docs/mesh-protocol.md, "Credit"): when the `fwd` carries
+    Flow control (docs/mesh-protocol.md, "Flow control"): when the `fwd` carries
     "credit", a chunk with deltas goes out only while credit is left; each
     `credit` {rid, n} from the origin allows n more. Deltas wait in the
     request's buffer meanwhile; past pause_bytes of them the tab is asked to
