@@ -31,7 +31,7 @@ struct _incoming_t {
     job_t *job;      /* the dispatcher's job while it runs */
     uint64_t seq;    /* chunks sent so far (the acceptance included) */
     bool lost;       /* a delta could not be kept (memory): the answer cannot end well */
-    bool accepted;   /* the job runs: chunk seq 0 is owed */
+    bool owe_accept; /* the job runs: chunk seq 0 (accepted) is still to go */
     bool flow;       /* the origin grants credit (its `fwd` had "credit") */
     uint64_t credit; /* flow: chunks we may still send */
     bool paused;     /* the tab was asked to stop reading for this job */
@@ -244,14 +244,14 @@ static int s_send_final(remote_t *self, incoming_t *in)
 static void s_flush_one(remote_t *self, incoming_t *in)
 {
     s_undirty(self, in);
-    if (in->accepted) {
+    if (in->owe_accept) {
         wire_msg_t ok = {.type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq};
         if (mesh_send(self->cfg.mesh, in->peer, &ok) < 0) {
             self->stats.refused++;
             return;
         }
         in->seq++;
-        in->accepted = false;
+        in->owe_accept = false;
     }
     int rc;
     while ((rc = s_send_chunk(self, in)) > 0)
@@ -431,7 +431,7 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     alog_debug("peer %s: forwarded request %s runs here (client %s)", in->peer, in->rid,
                in->client[0] ? in->client : "none");
     /* chunk seq 0 without deltas: accepted (the tab has it) */
-    in->accepted = true;
+    in->owe_accept = true;
     s_flush_one(self, in);
 }
 
@@ -488,7 +488,7 @@ void remote_tick(remote_t *self)
     /* What a full pipe refused goes again (no allocation: a pass over the
        table marks, then the dirty list is flushed). */
     for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
-        if (in->accepted || in->final != FINAL_NONE || (in->n_pend && (!in->flow || in->credit)))
+        if (in->owe_accept || in->final != FINAL_NONE || (in->n_pend && (!in->flow || in->credit)))
             s_mark_dirty(self, in);
     remote_flush(self);
 }
