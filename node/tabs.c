@@ -21,6 +21,7 @@ typedef struct {
     char *ua;
     int inflight;
     int paused; /* its execs held (tabs_exec_pause): the link stops reading it while > 0 */
+    bool held;  /* what the link was last told (link_pause) */
     bool challenged;
     long long connected_ms;
     char account[PACE_ACCOUNT_MAX];         /* pace key: the reported hash, else "tab:<id>" */
@@ -69,6 +70,7 @@ struct _tabs_t {
     unsigned long long next_id;
     zhashx_t *drift_logged; /* drift kinds already logged */
     abuf_t out;             /* frame scratch */
+    bool unsynced;          /* a link_pause did not go: tabs_handle_event tries again */
 };
 
 static void s_tab_free(void **item)
@@ -229,6 +231,20 @@ static void s_ask_page(tabs_t *self, tab_t *tab)
         s_send(self, tab->id);
 }
 
+/*  Tells the link whether to read tab, when that changed. */
+static void s_sync_hold(tabs_t *self, tab_t *tab)
+{
+    bool want = tab->paused > 0;
+    if (tab->held == want)
+        return;
+    if (link_pause(self->cfg.link, tab->id, want) < 0) {
+        alog_warn_rl("tab %s: the link did not take a %s yet", tab->id, want ? "pause" : "resume");
+        self->unsynced = true;
+        return;
+    }
+    tab->held = want;
+}
+
 void tabs_exec_pause(tabs_t *self, exec_t *x, bool paused)
 {
     if (!x || x->paused == paused || (paused && !x->tab))
@@ -237,8 +253,7 @@ void tabs_exec_pause(tabs_t *self, exec_t *x, bool paused)
     if (!x->tab)
         return;
     x->tab->paused += paused ? 1 : -1;
-    if (x->tab->paused == (paused ? 1 : 0) && link_pause(self->cfg.link, x->tab->id, paused) < 0)
-        alog_warn_rl("tab %s: the link did not take a %s", x->tab->id, paused ? "pause" : "resume");
+    s_sync_hold(self, x->tab);
 }
 
 /*  Ends an exec: unlinks it, reports once, frees it, then lets queued work in. */
@@ -685,6 +700,11 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
 
 void tabs_handle_event(tabs_t *self, const link_event_t *ev)
 {
+    if (self->unsynced) { /* the link's command pipe was full: say it again */
+        self->unsynced = false;
+        for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs))
+            s_sync_hold(self, tab);
+    }
     switch (ev->kind) {
     case LINK_EV_HELLO:
         s_hello(self, ev);
