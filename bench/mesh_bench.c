@@ -18,11 +18,20 @@
                 time to first byte of each
       dead      kill -9 of one node (never the first two); time until every
                 other node shows it "dead"; a replacement joins between rounds
+      forward   (only with --only forward; 2 nodes are enough) C concurrent
+                streaming requests in a closed loop for S seconds at the second
+                node (no tab: every answer crosses one mesh hop), then the same
+                at the first node directly; each answer must be the 20 words
+                asked for, whole and in order. Reports errors by kind (status,
+                io, stall, lost words), and the CPU time (utime + stime from
+                /proc/PID/stat) of each node per 1,000 streams in each phase
 
     Every child gets PR_SET_PDEATHSIG, every wait has a deadline, and every
     child is stopped at the end, on failure too. Usage: mesh-bench
     [--node PATH] [--nodes 32] [--rounds 20] [--dead-rounds 3] [--idle 10]
-    [--samples 1000] [--poll-ms 5] [--only gossip|cooldown|ttfb|dead]. */
+    [--samples 1000] [--poll-ms 5] [--only gossip|cooldown|ttfb|dead|forward]
+    [--concurrency 200] [--seconds 60] [--secret S (--mesh-secret for every
+    node)]. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,7 +78,10 @@ typedef struct {
     int dead_rounds;
     int idle;
     int samples;
-    int poll_ms; /* cooldown: the interval between two polls of one node */
+    int poll_ms;     /* cooldown: the interval between two polls of one node */
+    int concurrency; /* forward */
+    int seconds;     /* forward: each phase */
+    const char *secret;
 } mb_opts_t;
 
 typedef struct {
@@ -111,7 +123,9 @@ typedef struct {
     int dead_rounds, dead_missed;
     double kb_med, kb_max, kb_out_med;
     double ttfb_b50, ttfb_b99, ttfb_a50, ttfb_a99;
-    bool have_cool, have_dead, have_gossip, have_ttfb;
+    unsigned long fwd_streams, fwd_errors, direct_streams, direct_errors;
+    double fwd_cpu_a, fwd_cpu_b, direct_cpu; /* ms per 1,000 streams */
+    bool have_cool, have_dead, have_gossip, have_ttfb, have_fwd;
 } mb_summary_t;
 
 static long long s_now_us(void)
@@ -368,7 +382,7 @@ static void s_rmtree(const char *dir)
 
 /*  Forks and execs one node; its stdout comes back on out_fd, its stderr
     goes to DIR/node.log. seed_port 0: no seed. */
-static int s_node_spawn(mb_t *mb, mb_node_t *nd, int seed_port, bool tab_jobs)
+static int s_node_spawn(mb_t *mb, mb_node_t *nd, int seed_port, int tab_jobs)
 {
     memset(nd, 0, sizeof *nd);
     nd->out_fd = -1;
@@ -401,9 +415,15 @@ static int s_node_spawn(mb_t *mb, mb_node_t *nd, int seed_port, bool tab_jobs)
             argv[k++] = "--seed";
             argv[k++] = seed;
         }
+        char jobs[16];
+        snprintf(jobs, sizeof jobs, "%d", tab_jobs);
         if (tab_jobs) {
             argv[k++] = "--tab-jobs";
-            argv[k++] = "4";
+            argv[k++] = jobs;
+        }
+        if (mb->o.secret) {
+            argv[k++] = "--mesh-secret";
+            argv[k++] = mb->o.secret;
         }
         argv[k] = NULL;
         execv(mb->o.node_path, (char *const *)argv);
@@ -673,18 +693,29 @@ static int s_converge(mb_t *mb, const char *what)
     return 0;
 }
 
+#define MB_FWD_TABS 4
+#define MB_FWD_TAB_JOBS 64 /* per tab: 256 streams at once on the first node */
+#define MB_FWD_WORDS 20
+#define MB_FWD_STALL_MS 30000 /* one stream, request to [DONE] */
+
+static bool s_forward_mode(const mb_t *mb)
+{
+    return mb->o.only && strcmp(mb->o.only, "forward") == 0;
+}
+
 static int s_start_mesh(mb_t *mb)
 {
     long long deadline = s_now_us() + MB_READY_MS * 1000LL;
     mb->n = 1;
-    if (s_node_spawn(mb, &mb->nodes[0], 0, true) < 0 || s_node_ready(&mb->nodes[0], deadline) < 0) {
+    if (s_node_spawn(mb, &mb->nodes[0], 0, s_forward_mode(mb) ? MB_FWD_TAB_JOBS : 4) < 0 ||
+        s_node_ready(&mb->nodes[0], deadline) < 0) {
         fprintf(stderr, "mesh-bench: cannot start %s\n", mb->o.node_path);
         s_print_log_tail(&mb->nodes[0]);
         return -1;
     }
     for (int i = 1; i < mb->o.nodes; i++) {
         mb->n = i + 1;
-        if (s_node_spawn(mb, &mb->nodes[i], mb->nodes[0].mesh_port, false) < 0)
+        if (s_node_spawn(mb, &mb->nodes[i], mb->nodes[0].mesh_port, 0) < 0)
             return -1;
     }
     deadline = s_now_us() + MB_READY_MS * 1000LL;
@@ -707,12 +738,12 @@ static int s_start_fake(mb_t *mb, fake_link_model_t *models, char (*names)[32])
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/link", mb->nodes[0].link_port);
     fake_link_config_t fc = {.url = url,
                              .token = "bench-token",
-                             .tabs = 1,
+                             .tabs = s_forward_mode(mb) ? MB_FWD_TABS : 1,
                              .models = models,
                              .n_models = (size_t)mb->o.rounds,
-                             .max_jobs_per_tab = 8};
+                             .max_jobs_per_tab = s_forward_mode(mb) ? MB_FWD_TAB_JOBS : 8};
     mb->fake = fake_link_new(&fc);
-    if (!mb->fake || fake_link_wait_ready(mb->fake, 1, 10000) < 0) {
+    if (!mb->fake || fake_link_wait_ready(mb->fake, fc.tabs, 10000) < 0) {
         fprintf(stderr, "mesh-bench: the fake link did not connect\n");
         return -1;
     }
@@ -916,6 +947,304 @@ static void s_bench_ttfb(mb_t *mb, mb_summary_t *sum)
     s_hc_free(&b);
 }
 
+/* ---- forward: concurrent streams through one hop ---- */
+
+typedef enum { FE_STATUS, FE_IO, FE_STALL, FE_LOST, FE_N } fs_err_t;
+static const char *const s_fe_names[FE_N] = {"status", "io", "stall", "lost"};
+
+typedef struct {
+    int fd;
+    abuf_t rx;
+    long long t_sent; /* µs */
+    bool busy;
+    int redials; /* in a row without an answer byte */
+} fs_conn_t;
+
+typedef struct {
+    int port;
+    int ep;
+    fs_conn_t *c;
+    int n;
+    const char *req;
+    size_t req_len;
+    const char *expect;
+    unsigned long done, errors[FE_N];
+    unsigned long status_seen[6]; /* 1xx..5xx of the errors */
+    char first_error[200];
+} fs_run_t;
+
+/*  utime + stime of pid in ms (/proc/PID/stat), -1 when unreadable. */
+static long long s_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static void s_fs_close(fs_run_t *r, fs_conn_t *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
+    c->fd = -1;
+    c->busy = false;
+}
+
+static int s_fs_send(fs_run_t *r, fs_conn_t *c)
+{
+    if (c->fd < 0) {
+        hc_t h;
+        s_hc_init(&h, r->port);
+        if (s_hc_connect(&h) < 0)
+            return -1;
+        c->fd = h.fd;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(r->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+            s_fs_close(r, c);
+            return -1;
+        }
+    }
+    abuf_reset(&c->rx);
+    c->t_sent = s_now_us();
+    size_t off = 0;
+    while (off < r->req_len) {
+        ssize_t n = send(c->fd, r->req + off, r->req_len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+        if (n < 0 && (errno == EAGAIN || errno == EINTR) && poll(&p, 1, MB_IO_MS) > 0)
+            continue;
+        s_fs_close(r, c);
+        return -1;
+    }
+    c->busy = true;
+    return 0;
+}
+
+static void s_fs_error(fs_run_t *r, fs_err_t kind, const char *what)
+{
+    r->errors[kind]++;
+    if (!r->first_error[0])
+        snprintf(r->first_error, sizeof r->first_error, "%s: %.180s", s_fe_names[kind], what);
+}
+
+/*  The content of an SSE answer (each "content":"…" joined; the words hold
+    no escapes) into text; true when it ended with [DONE]. */
+static bool s_fs_content(const char *body, abuf_t *text)
+{
+    static const char key[] = "\"content\":\"";
+    for (const char *p = body; (p = strstr(p, key));) {
+        p += sizeof key - 1;
+        const char *q = strchr(p, '"');
+        if (!q)
+            break;
+        abuf_append(text, p, (size_t)(q - p));
+        p = q;
+    }
+    return strstr(body, "data: [DONE]") != NULL;
+}
+
+/*  One complete response on c: checked and counted. */
+static void s_fs_complete(fs_run_t *r, fs_conn_t *c, int status, const char *body, size_t blen)
+{
+    abuf_t plain = ABUF_INIT, text = ABUF_INIT;
+    if (status != 200) {
+        char what[160];
+        snprintf(what, sizeof what, "HTTP %d %.120s", status, body);
+        s_fs_error(r, FE_STATUS, what);
+        if (status >= 100 && status < 600)
+            r->status_seen[status / 100]++;
+    } else if (s_dechunk(body, blen, &plain) != 1) {
+        s_fs_error(r, FE_IO, "malformed chunked body");
+    } else {
+        bool done = s_fs_content(plain.data ? plain.data : "", &text);
+        if (!done || !text.data || strcmp(text.data, r->expect) != 0) {
+            char what[160];
+            snprintf(what, sizeof what, "%s, got \"%.100s\"", done ? "words lost" : "no [DONE]",
+                     text.data ? text.data : "");
+            s_fs_error(r, FE_LOST, what);
+        } else {
+            r->done++;
+        }
+    }
+    abuf_free(&plain);
+    abuf_free(&text);
+    c->busy = false;
+    (void)c;
+}
+
+/*  Reads c: a response may complete (then counted). */
+static void s_fs_read(fs_run_t *r, fs_conn_t *c)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            c->redials = 0;
+            if (abuf_append(&c->rx, buf, (size_t)n) < 0)
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            char *end = c->rx.data ? strstr(c->rx.data, "\r\n\r\n") : NULL;
+            if (!end)
+                return;
+            int status = atoi(c->rx.data + 9);
+            const char *body = end + 4;
+            size_t blen = c->rx.len - (size_t)(body - c->rx.data);
+            char *cl = strcasestr(c->rx.data, "content-length:");
+            if (cl && cl < end) { /* an error answer */
+                if ((long long)blen < atoll(cl + 15))
+                    return;
+                s_fs_complete(r, c, status, body, blen);
+                return;
+            }
+            if (status == 200 && s_dechunk(body, blen, NULL) == 0)
+                return;
+            s_fs_complete(r, c, status, body, blen);
+            return;
+        }
+        break; /* closed or failed */
+    }
+    bool stale = c->rx.len == 0 && c->redials++ < 3; /* a keep-alive the server closed */
+    s_fs_close(r, c);
+    if (stale) {
+        c->busy = true; /* re-sent below by the loop */
+        c->t_sent = 0;
+        return;
+    }
+    s_fs_error(r, FE_IO, "connection closed mid-answer");
+}
+
+/*  C connections in a closed loop for `seconds` at port; then waits for
+    what runs. */
+static void s_fs_run(fs_run_t *r, int seconds)
+{
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
+    r->c = calloc((size_t)r->n, sizeof *r->c);
+    if (r->ep < 0 || !r->c) {
+        fprintf(stderr, "forward: out of memory\n");
+        return;
+    }
+    for (int i = 0; i < r->n; i++)
+        r->c[i].fd = -1;
+    long long until = s_now_us() + seconds * 1000000LL;
+    struct epoll_event evs[256];
+    for (;;) {
+        long long now = s_now_us();
+        bool running = now < until, any = false;
+        for (int i = 0; i < r->n; i++) {
+            fs_conn_t *c = &r->c[i];
+            if (c->busy && c->t_sent && now - c->t_sent > MB_FWD_STALL_MS * 1000LL) {
+                s_fs_error(r, FE_STALL, "no whole answer in 30 s");
+                s_fs_close(r, c);
+            }
+            if (c->busy && !c->t_sent && s_fs_send(r, c) < 0) /* a stale keep-alive: again */
+                s_fs_error(r, FE_IO, "cannot connect or send");
+            if (!c->busy && running && s_fs_send(r, c) < 0)
+                s_fs_error(r, FE_IO, "cannot connect or send");
+            any = any || c->busy;
+        }
+        if (!running && !any)
+            break;
+        int k = epoll_wait(r->ep, evs, 256, 100);
+        for (int i = 0; i < k; i++)
+            s_fs_read(r, evs[i].data.ptr);
+    }
+    for (int i = 0; i < r->n; i++) {
+        s_fs_close(r, &r->c[i]);
+        abuf_free(&r->c[i].rx);
+    }
+    free(r->c);
+    close(r->ep);
+}
+
+typedef struct {
+    unsigned long streams, errors;
+    double cpu_a, cpu_b; /* ms per 1,000 streams */
+} fs_phase_t;
+
+static unsigned long s_fs_errors(const fs_run_t *r)
+{
+    unsigned long e = 0;
+    for (int k = 0; k < FE_N; k++)
+        e += r->errors[k];
+    return e;
+}
+
+static void s_fs_phase(mb_t *mb, int port, const char *name, fs_phase_t *out)
+{
+    char expect[MB_FWD_WORDS * 4 + 1] = "", prompt[256];
+    for (int w = 1; w <= MB_FWD_WORDS; w++) {
+        char word[8];
+        snprintf(word, sizeof word, w < MB_FWD_WORDS ? "w%02d " : "w%02d", w);
+        strcat(expect, word);
+    }
+    snprintf(prompt, sizeof prompt, "bench [[fake:text text=\\\"%s\\\" piece=4]]", expect);
+    abuf_t req = ABUF_INIT;
+    s_chat_request(&req, "fake-chat", true, prompt);
+    fs_run_t r = {.port = port,
+                  .n = mb->o.concurrency,
+                  .req = req.data,
+                  .req_len = req.len,
+                  .expect = expect};
+    pid_t a = mb->nodes[1].pid, b = mb->nodes[0].pid;
+    long long a0 = s_cpu_ms(a), b0 = s_cpu_ms(b), t0 = s_now_us();
+    s_fs_run(&r, mb->o.seconds);
+    long long a1 = s_cpu_ms(a), b1 = s_cpu_ms(b), t1 = s_now_us();
+    unsigned long n = r.done ? r.done : 1;
+    out->streams = r.done;
+    out->errors = s_fs_errors(&r);
+    out->cpu_a = (double)(a1 - a0) * 1000.0 / (double)n;
+    out->cpu_b = (double)(b1 - b0) * 1000.0 / (double)n;
+    printf("forward: %s: %d concurrent streams for %d s (%.1f s with the drain): %lu whole "
+           "answers (%.0f/s), %lu errors (status %lu, io %lu, stall %lu, lost %lu)%s%s; CPU per "
+           "1,000 streams: %s %.1f ms, %s %.1f ms\n",
+           name, r.n, mb->o.seconds, (double)(t1 - t0) / 1e6, r.done,
+           (double)r.done / ((double)(t1 - t0) / 1e6), out->errors, r.errors[FE_STATUS],
+           r.errors[FE_IO], r.errors[FE_STALL], r.errors[FE_LOST],
+           r.first_error[0] ? "; first: " : "", r.first_error, mb->nodes[1].name, out->cpu_a,
+           mb->nodes[0].name, out->cpu_b);
+    fflush(stdout);
+    abuf_free(&req);
+}
+
+static void s_bench_forward(mb_t *mb, mb_summary_t *sum)
+{
+    s_sleep_ms(1000); /* the joins are over */
+    printf("forward: the tab is on %s (pid %d), requests go to %s (pid %d, no tab), then to %s "
+           "directly\n",
+           mb->nodes[0].name, (int)mb->nodes[0].pid, mb->nodes[1].name, (int)mb->nodes[1].pid,
+           mb->nodes[0].name);
+    fflush(stdout);
+    fs_phase_t hop, direct;
+    s_fs_phase(mb, mb->nodes[1].http_port, "one hop", &hop);
+    s_fs_phase(mb, mb->nodes[0].http_port, "direct", &direct);
+    sum->fwd_streams = hop.streams;
+    sum->fwd_errors = hop.errors;
+    sum->fwd_cpu_a = hop.cpu_a;
+    sum->fwd_cpu_b = hop.cpu_b;
+    sum->direct_streams = direct.streams;
+    sum->direct_errors = direct.errors;
+    sum->direct_cpu = direct.cpu_b;
+    sum->have_fwd = true;
+}
+
 typedef struct {
     char id[MB_ID_MAX];
 } mb_dead_arg_t;
@@ -1013,6 +1342,20 @@ static void s_summary(const mb_t *mb, const mb_summary_t *s)
                "target < 1 ms: %s\n",
                s->ttfb_b50, s->ttfb_a50, s->ttfb_b99, s->ttfb_a99, s->ttfb_a50 - s->ttfb_b50,
                s_verdict(s->ttfb_a50 - s->ttfb_b50 < 1.0));
+    if (s->have_fwd) {
+        printf("  forward errors          %lu of %lu via one hop, %lu of %lu direct      target "
+               "0: %s\n",
+               s->fwd_errors, s->fwd_streams + s->fwd_errors, s->direct_errors,
+               s->direct_streams + s->direct_errors, s_verdict(s->fwd_errors == 0));
+        printf("  CPU per 1,000 streams   hop node %.1f ms, tab node %.1f ms (forwarded); tab "
+               "node %.1f ms (direct)\n",
+               s->fwd_cpu_a, s->fwd_cpu_b, s->direct_cpu);
+        printf("  the hop's CPU per stream %.1f ms (hop node) + %.1f ms (tab node's extra) = "
+               "%.1f ms; the direct path's %.1f ms  target hop <= direct: %s\n",
+               s->fwd_cpu_a, s->fwd_cpu_b - s->direct_cpu,
+               s->fwd_cpu_a + s->fwd_cpu_b - s->direct_cpu, s->direct_cpu,
+               s_verdict(s->fwd_cpu_a + s->fwd_cpu_b - s->direct_cpu <= s->direct_cpu));
+    }
     fflush(stdout);
 }
 
@@ -1030,7 +1373,8 @@ static int s_usage(void)
     fprintf(stderr,
             "usage: mesh-bench [--node PATH] [--nodes N (3..%d)] [--rounds N (1..%d)] "
             "[--dead-rounds N (0..16)] [--idle SECONDS] [--samples N] [--poll-ms MS] "
-            "[--only gossip|cooldown|ttfb|dead]\n",
+            "[--only gossip|cooldown|ttfb|dead|forward] [--concurrency N] [--seconds S] "
+            "[--secret S]\n",
             MB_MAX_NODES, MB_MAX_ROUNDS);
     return 64;
 }
@@ -1057,14 +1401,24 @@ static int s_parse(int argc, char **argv, mb_opts_t *o)
             o->samples = atoi(v);
         else if (strcmp(k, "--poll-ms") == 0)
             o->poll_ms = atoi(v);
+        else if (strcmp(k, "--concurrency") == 0)
+            o->concurrency = atoi(v);
+        else if (strcmp(k, "--seconds") == 0)
+            o->seconds = atoi(v);
+        else if (strcmp(k, "--secret") == 0)
+            o->secret = v;
         else
             return -1;
     }
     bool only_ok = !o->only || strcmp(o->only, "gossip") == 0 || strcmp(o->only, "cooldown") == 0 ||
-                   strcmp(o->only, "ttfb") == 0 || strcmp(o->only, "dead") == 0;
-    if (o->nodes < 3 || o->nodes > MB_MAX_NODES || o->rounds < 1 || o->rounds > MB_MAX_ROUNDS ||
-        o->dead_rounds < 0 || o->dead_rounds > 16 || o->idle < 1 || o->idle > 600 ||
-        o->samples < 1 || o->samples > 1000000 || o->poll_ms < 1 || o->poll_ms > 1000 || !only_ok)
+                   strcmp(o->only, "ttfb") == 0 || strcmp(o->only, "dead") == 0 ||
+                   strcmp(o->only, "forward") == 0;
+    bool forward = o->only && strcmp(o->only, "forward") == 0;
+    if (o->nodes < (forward ? 2 : 3) || o->concurrency < 1 || o->concurrency > 4096 ||
+        o->seconds < 1 || o->seconds > 3600 || o->nodes > MB_MAX_NODES || o->rounds < 1 ||
+        o->rounds > MB_MAX_ROUNDS || o->dead_rounds < 0 || o->dead_rounds > 16 || o->idle < 1 ||
+        o->idle > 600 || o->samples < 1 || o->samples > 1000000 || o->poll_ms < 1 ||
+        o->poll_ms > 1000 || !only_ok)
         return -1;
     return 0;
 }
@@ -1077,7 +1431,7 @@ static bool s_wanted(const mb_t *mb, const char *what)
 int main(int argc, char **argv)
 {
     mb_t mb = {0};
-    mb.o = (mb_opts_t){"build/arena-node", NULL, 32, 20, 3, 10, 1000, 5};
+    mb.o = (mb_opts_t){"build/arena-node", NULL, 32, 20, 3, 10, 1000, 5, 200, 60, NULL};
     if (s_parse(argc, argv, &mb.o) < 0)
         return s_usage();
     signal(SIGPIPE, SIG_IGN);
@@ -1102,6 +1456,8 @@ int main(int argc, char **argv)
         s_bench_ttfb(&mb, &sum);
     if (s_wanted(&mb, "dead") && mb.o.dead_rounds > 0)
         s_bench_dead(&mb, &sum);
+    if (s_forward_mode(&mb)) /* never in the default run: it needs the tabs it asked for */
+        s_bench_forward(&mb, &sum);
     s_summary(&mb, &sum);
     rc = 0;
 done:

@@ -83,6 +83,7 @@ typedef struct s_conn {
     bool hello_ok; /* passed hello: frames go to the node, GONE is due */
     bool replaced; /* GONE already sent when the tab reconnected */
     bool paused;   /* rx stopped while the node pipe is full */
+    bool held;     /* rx stopped because the node asked (link_pause: back-pressure) */
     bool closing, close_now;
     int close_code;
     char close_reason[S_CLOSE_REASON_MAX + 1];
@@ -282,7 +283,8 @@ static void s_resume_all(link_t *self)
     for (s_conn_t *c = self->conns; c; c = c->next)
         if (c->paused) {
             c->paused = false;
-            lws_rx_flow_control(c->wsi, 1);
+            if (!c->held)
+                lws_rx_flow_control(c->wsi, 1);
         }
 }
 
@@ -657,6 +659,8 @@ static void s_conn_tick(s_conn_t *c)
             return;
         }
     } else {
+        if (c->held)
+            c->last_rx_us = now; /* not read on purpose: not silent */
         if (now - c->last_rx_us >= c->link->silent_us) {
             alog_warn("link: tab %s is silent, closing it", c->tab);
             s_conn_close(c, S_CLOSE_SILENT, "silent", true);
@@ -712,12 +716,29 @@ static void s_cmd_close(link_t *self, s_field_t tab, s_field_t code, s_field_t r
                      wlen ? why : "closed by node", false);
 }
 
+/*  link_pause: stop or resume reading the tab's connection. */
+static void s_cmd_hold(link_t *self, s_field_t tab, s_field_t on)
+{
+    char id[FRAME_MAX_ID + 1];
+    if (tab.len > FRAME_MAX_ID || on.len != 1)
+        return;
+    memcpy(id, tab.p, tab.len);
+    id[tab.len] = '\0';
+    s_conn_t *c = s_find_tab(self, id);
+    if (!c || c->closing || c->held == (on.p[0] == '1'))
+        return;
+    c->held = on.p[0] == '1';
+    lws_rx_flow_control(c->wsi, c->held || c->paused ? 0 : 1);
+}
+
 static void s_command(link_t *self, zmsg_t *msg)
 {
     char kind;
     s_field_t f[3];
     if (s_msg_fields(msg, &kind, f, 2) == 0 && kind == 'S')
         s_cmd_send(self, f[0], f[1]);
+    else if (s_msg_fields(msg, &kind, f, 2) == 0 && kind == 'P')
+        s_cmd_hold(self, f[0], f[1]);
     else if (s_msg_fields(msg, &kind, f, 3) == 0 && kind == 'C')
         s_cmd_close(self, f[0], f[1], f[2]);
     else
@@ -1005,6 +1026,14 @@ int link_send(link_t *self, const char *tab, const char *text, size_t len)
         return -1;
     s_field_t f[] = {s_cstr(tab), {text ? text : "", len}};
     return s_command_send(self, 'S', f, 2);
+}
+
+int link_pause(link_t *self, const char *tab, bool paused)
+{
+    if (!self || !s_tab_ok(tab))
+        return -1;
+    s_field_t f[] = {s_cstr(tab), {paused ? "1" : "0", 1}};
+    return s_command_send(self, 'P', f, 2);
 }
 
 static bool s_close_code_ok(int code)

@@ -16,7 +16,7 @@
     hello; past max_tabs the hello is refused (4429), unless it replaces a
     tab of the same id.
 
-    Threading: link_new/link_send/link_close_tab/link_recv/link_destroy are
+    Threading: link_new/link_send/link_pause/link_close_tab/link_recv/link_destroy are
     called from the node thread only. The node polls link_pipe() (a zsock,
     readable when events wait) in its zloop and drains it with link_recv.
     Node → link commands travel over the same inproc PAIR; the node wakes
@@ -27,6 +27,7 @@
 #define ARENA_LINK_H
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct _link_t link_t;
@@ -83,6 +84,11 @@ int link_recv(link_t *self, link_event_t *ev);
 void link_event_clear(link_event_t *ev);
 /*  Queues one text frame for a tab. -1 when the queue is full (nothing sent). */
 int link_send(link_t *self, const char *tab, const char *text, size_t len);
+/*  Back-pressure: stops (paused) or resumes reading the tab's connection
+    (lws rx flow control), so the tab's frames wait in the browser and TCP
+    rather than in the node; a held tab is not closed as silent. Frames
+    already read still arrive. -1 when the command could not be queued. */
+int link_pause(link_t *self, const char *tab, bool paused);
 /*  Closes a tab's connection with a WebSocket close code. */
 int link_close_tab(link_t *self, const char *tab, int code, const char *reason);
 /*  Allowed-origin matching (exposed for tests). */

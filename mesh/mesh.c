@@ -855,7 +855,7 @@ void mesh_leave(mesh_t *self)
 
 int mesh_send(mesh_t *self, const char *peer_id, wire_msg_t *msg)
 {
-    if (!self || !peer_id || !msg || msg->type < WIRE_FWD || msg->type > WIRE_CANCEL)
+    if (!self || !peer_id || !msg || !WIRE_IS_FORWARDING(msg->type))
         return -1;
     mesh__peer_t *p = mesh__peer_find(self, peer_id);
     if (!p || !p->announced || (p->liveness != MESH_PEER_ALIVE && p->liveness != MESH_PEER_SUSPECT))

@@ -446,7 +446,7 @@ static void s_dropped(mesh_t *self, const wire_msg_t *m, const char *why)
 
 static bool s_forwarding(wire_type_t t)
 {
-    return t >= WIRE_FWD && t <= WIRE_CANCEL;
+    return WIRE_IS_FORWARDING(t);
 }
 
 /*  hello: learn the sender, its state and the peers it knows. p is NULL when

@@ -15,6 +15,7 @@
 
 #define DISPATCH_MAX_TRIED 16
 #define DISPATCH_SAMPLES 256
+#define DISPATCH_SCAN_MS 10 /* timeouts are looked for at most this often */
 #define DISPATCH_BUSY_RETRY_AFTER_MS 5000
 
 typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_STREAMING, JOB_ENDED } job_state_t;
@@ -54,6 +55,7 @@ struct _dispatch_t {
     size_t running, queued;
     size_t running_local_only; /* of running */
     bool wake;
+    long long scanned_ms; /* the last timeout scan (mono) */
     unsigned long long ok, failed;
     long long samples[DISPATCH_SAMPLES];
     size_t n_samples, sample_pos;
@@ -216,6 +218,8 @@ static void s_job_fail_final(dispatch_t *self, job_t *job)
     long long retry = 0;
     if (strcmp(job->last_fail.err.code, "rate_limited") == 0)
         retry = job->last_fail.cooled_ms;
+    else if (strcmp(job->last_fail.err.code, "no_capacity") == 0)
+        retry = DISPATCH_BUSY_RETRY_AFTER_MS;
     s_job_fail(self, job, &job->last_fail, retry);
 }
 
@@ -388,6 +392,12 @@ static bool s_route(dispatch_t *self, job_t *job)
         if (s_enqueue(self, job) == 0)
             return true;
     }
+    if (!offer.served && job->has_fail) {
+        /* It was served until its target failed (a peer lost before the
+           first byte): the attempt's failure, not a 404 SDKs take as final. */
+        s_job_fail_final(self, job);
+        return false;
+    }
     if (!offer.served) {
         s_error_code(self, job, "model_not_found", 0,
                      "model '%s' is not served by any node of this mesh", job->req->model);
@@ -509,6 +519,12 @@ void dispatch_cancel(dispatch_t *self, job_t **job_p)
     alog_debug("client gone: aborting its attempt");
     target_abort(&job->target);
     s_job_free(self, job);
+}
+
+void dispatch_pause(dispatch_t *self, job_t *job, bool paused)
+{
+    if (job && target_is(&job->target, TARGET_TAB))
+        tabs_exec_pause(self->cfg.tabs, job->target.attempt, paused);
 }
 
 void dispatch_destroy(dispatch_t **self_p)
@@ -670,24 +686,31 @@ static long long s_paced_ms(dispatch_t *self)
 void dispatch_poll(dispatch_t *self)
 {
     long long now = zclock_mono();
-    /* Timeouts. Collect first: routing may free or re-link jobs. */
-    for (job_t *job = self->head, *next; job; job = next) {
+    /* Timeouts (at most every DISPATCH_SCAN_MS: this runs after every event
+       batch, and a scan walks every job). Collect first: routing may free
+       or re-link jobs. */
+    bool scan = now - self->scanned_ms >= DISPATCH_SCAN_MS || now < self->scanned_ms;
+    if (scan)
+        self->scanned_ms = now;
+    for (job_t *job = scan ? self->head : NULL, *next; job; job = next) {
         next = job->next;
         bool attempt = target_running(&job->target);
         if (job->state == JOB_RUNNING && attempt && job->first_byte_ms > 0 &&
             now - job->attempt_ms > job->first_byte_ms) {
             s_timeout(self, job, "sent nothing in time");
             self->wake = true;
+            self->scanned_ms = now - DISPATCH_SCAN_MS; /* the next poll scans again */
             break; /* the list may have changed; the next poll continues */
         }
         if (job->state == JOB_STREAMING && attempt && job->idle_ms > 0 &&
             now - job->last_event_ms > job->idle_ms) {
             s_timeout(self, job, "stopped sending mid-answer");
             self->wake = true;
+            self->scanned_ms = now - DISPATCH_SCAN_MS;
             break;
         }
     }
-    for (job_t *job = self->qhead, *next; job; job = next) {
+    for (job_t *job = scan ? self->qhead : NULL, *next; job; job = next) {
         next = job->qnext;
         if (now >= job->deadline_ms) {
             long long paced = s_paced_ms(self);

@@ -99,6 +99,11 @@ job_t *dispatch_submit_opts(dispatch_t *self, openai_request_t **req_p, const jo
 /*  The client is gone: abort the attempt; no sink call follows. */
 void dispatch_cancel(dispatch_t *self, job_t **job_p);
 
+/*  Back-pressure from the job's consumer (node/remote): while paused, the
+    tab running the job stops reading (tabs_exec_pause); no-op for a job
+    whose attempt is not on a local tab. */
+void dispatch_pause(dispatch_t *self, job_t *job, bool paused);
+
 /*  Capacity may have appeared (a tab connected, a slot freed): called by the
     tabs module; the work happens in dispatch_poll. */
 void dispatch_wake(dispatch_t *self);

@@ -9,9 +9,19 @@
 #include "protocol/alog.h"
 #include "protocol/uuid7.h"
 
+/*  The credit this node lent one peer: chunks it may send us, all our
+    requests on it together (docs/mesh-protocol.md, "Flow control"). */
+typedef struct {
+    long lent;      /* granted and not arrived yet */
+    size_t streams; /* our requests running on it */
+    bool short_;    /* a grant was cut by FORWARD_PEER_CREDIT: refill when credit returns */
+} s_peer_t;
+
 struct _fwd_t {
     char rid[UUID_STR_LEN];
     char peer[WIRE_MAX_ID + 1];
+    s_peer_t *p;   /* its peer's credit account */
+    uint32_t left; /* credit granted to this request and not used yet */
     const target_sink_t *sink;
     void *arg;
     uint64_t serial; /* order of start: what a sweep began with is older */
@@ -24,9 +34,17 @@ struct _fwd_t {
 
 struct _forward_t {
     forward_config_t cfg;
-    zhashx_t *out; /* rid → fwd_t */
+    zhashx_t *out;   /* rid → fwd_t */
+    zhashx_t *peers; /* peer id → s_peer_t (while requests run on it) */
+    forward_credit_stats_t cs;
     uint64_t next_serial;
 };
+
+static void s_peer_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
 
 forward_t *forward_new(const forward_config_t *cfg)
 {
@@ -39,10 +57,14 @@ forward_t *forward_new(const forward_config_t *cfg)
     if (self->cfg.idle_ms <= 0)
         self->cfg.idle_ms = TARGET_DEFAULT_IDLE_MS;
     self->out = zhashx_new();
-    if (!self->out) {
+    self->peers = zhashx_new();
+    if (!self->out || !self->peers) {
+        zhashx_destroy(&self->out);
+        zhashx_destroy(&self->peers);
         free(self);
         return NULL;
     }
+    zhashx_set_destructor(self->peers, s_peer_free);
     return self;
 }
 
@@ -57,6 +79,70 @@ static void s_send_cancel(forward_t *self, const char *peer, const char *rid)
 {
     wire_msg_t m = {.type = WIRE_CANCEL, .rid = (char *)rid};
     s_send(self, peer, &m);
+}
+
+/*  The window of one request on peer p: the peer's credit shared among its
+    requests, between 4 and FORWARD_WINDOW chunks. */
+static uint32_t s_window(const s_peer_t *p)
+{
+    size_t w = FORWARD_PEER_CREDIT / (p->streams ? p->streams : 1);
+    return w < 4 ? 4 : w > FORWARD_WINDOW ? FORWARD_WINDOW : (uint32_t)w;
+}
+
+/*  Tops f's credit up to its window once three quarters of it are used
+    (fewer `credit` messages; the deltas waiting meanwhile share a chunk),
+    within what the peer may still be lent; `credit` goes out. */
+static void s_grant(forward_t *self, fwd_t *f)
+{
+    s_peer_t *p = f->p;
+    uint32_t w = s_window(p);
+    if (f->left > w / 4)
+        return;
+    long room = FORWARD_PEER_CREDIT - p->lent;
+    long n = (long)(w - f->left);
+    if (n > room) {
+        n = room;
+        p->short_ = true;
+    }
+    if (n <= 0)
+        return;
+    wire_msg_t m = {.type = WIRE_CREDIT, .rid = f->rid, .has_credit = true, .credit = (uint32_t)n};
+    if (mesh_send(self->cfg.mesh, f->peer, &m) < 0) {
+        p->short_ = true; /* again at the next return of credit or tick */
+        return;
+    }
+    f->left += (uint32_t)n;
+    p->lent += n;
+    f->last_ms = zclock_mono(); /* it waited for us, not the peer for its tab */
+    self->cs.grants++;
+}
+
+/*  Grants what was cut short on peer p (credit came back). */
+static void s_refill(forward_t *self, s_peer_t *p)
+{
+    if (!p->short_)
+        return;
+    p->short_ = false;
+    for (fwd_t *f = zhashx_first(self->out); f && p->lent < FORWARD_PEER_CREDIT;
+         f = zhashx_next(self->out))
+        if (f->p == p)
+            s_grant(self, f);
+}
+
+/*  f leaves its peer's account (it ended): its unused credit returns. */
+static void s_release(forward_t *self, fwd_t *f)
+{
+    s_peer_t *p = f->p;
+    if (!p)
+        return;
+    f->p = NULL;
+    p->lent -= f->left;
+    f->left = 0;
+    if (--p->streams == 0) {
+        zhashx_delete(self->peers, f->peer);
+        return;
+    }
+    s_refill(self, p);
 }
 
 /*  The error codes of INTERFACES.md as static strings (a peer's are not). */
@@ -76,6 +162,7 @@ static void s_out_fail(forward_t *self, fwd_t *f, const char *code, bool retryab
                        long long cooled_ms, const char *message)
 {
     zhashx_delete(self->out, f->rid);
+    s_release(self, f);
     target_fail_t fail = {0};
     fail.cls = strcmp(code, "rate_limited") == 0 ? ARENA_FAIL_RATE_LIMIT : ARENA_FAIL_OTHER;
     fail.after_content = f->content > 0;
@@ -107,6 +194,20 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
     f->started_ms = f->last_ms = zclock_mono();
     f->next_seq = 0;
     f->serial = self->next_serial++;
+    s_peer_t *p = zhashx_lookup(self->peers, peer_id);
+    if (!p && (!(p = calloc(1, sizeof *p)) || zhashx_insert(self->peers, peer_id, p) < 0)) {
+        free(p);
+        free(f);
+        abuf_free(&body);
+        openai_error_set(err, "no_capacity", NULL, "cannot forward this request");
+        return NULL;
+    }
+    p->streams++;
+    long room = FORWARD_PEER_CREDIT - p->lent;
+    uint32_t w = s_window(p);
+    uint32_t credit = room <= 0 ? 0 : room < (long)w ? (uint32_t)room : w;
+    if (credit < w)
+        p->short_ = true;
     wire_msg_t m = {.type = WIRE_FWD,
                     .rid = f->rid,
                     .model = req->model,
@@ -114,16 +215,25 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
                     .request_len = body.len,
                     .stream = req->stream,
                     .deadline_ms = deadline_ms,
-                    .attempt = 1};
+                    .attempt = 1,
+                    .has_credit = true,
+                    .credit = credit,
+                    .client = req->client[0] ? (char *)req->client : NULL};
     int rc = mesh_send(self->cfg.mesh, peer_id, &m);
     abuf_free(&body);
     if (rc < 0) {
+        if (--p->streams == 0)
+            zhashx_delete(self->peers, peer_id);
         free(f);
         openai_error_set(err, "no_capacity", NULL, "peer %s cannot be reached now", peer_id);
         return NULL;
     }
+    f->p = p;
+    f->left = credit;
+    p->lent += credit;
     if (zhashx_insert(self->out, f->rid, f) < 0) { /* a rid taken: never, but never two */
         s_send_cancel(self, peer_id, f->rid);
+        s_release(self, f);
         free(f);
         openai_error_set(err, "no_capacity", NULL, "cannot forward this request");
         return NULL;
@@ -139,6 +249,7 @@ void forward_abort(forward_t *self, fwd_t **fwd_p)
     *fwd_p = NULL;
     s_send_cancel(self, f->peer, f->rid);
     zhashx_delete(self->out, f->rid);
+    s_release(self, f);
     free(f);
     if (self->cfg.on_capacity)
         self->cfg.on_capacity(self->cfg.arg);
@@ -163,8 +274,14 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
             s_out_fail(self, f, "upstream_error", true, 0, "the peer's stream lost a piece");
             return;
         }
+        if (msg->chunk_seq > 0 && f->left > 0) { /* the acceptance costs no credit */
+            f->left--;
+            f->p->lent--;
+        }
         f->next_seq++;
         f->accepted = true;
+        self->cs.chunks++;
+        self->cs.deltas += msg->n_deltas;
         for (size_t i = 0; i < msg->n_deltas; i++) {
             const wire_delta_t *d = &msg->deltas[i];
             if (d->kind != DELTA_CITATION && d->len)
@@ -174,6 +291,7 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
             if (zhashx_lookup(self->out, msg->rid) != f)
                 return;
         }
+        s_grant(self, f);
         break;
     case WIRE_END: {
         if (msg->has_chunks && msg->chunks != f->next_seq) {
@@ -187,6 +305,7 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
             break;
         }
         zhashx_delete(self->out, f->rid);
+        s_release(self, f);
         usage_t usage = {msg->prompt_tokens, msg->completion_tokens};
         f->sink->end(f->arg, msg->finish_reason ? msg->finish_reason : "stop", &usage);
         free(f);
@@ -240,7 +359,7 @@ static fwd_t *s_next_victim(forward_t *self, uint64_t before, const char *peer_i
             continue;
         if (peer_id ? strcmp(f->peer, peer_id) == 0
                     : (!f->accepted && now - f->started_ms > self->cfg.accept_ms) ||
-                          (f->accepted && now - f->last_ms > self->cfg.idle_ms))
+                          (f->accepted && f->left > 0 && now - f->last_ms > self->cfg.idle_ms))
             return f;
     }
     return NULL;
@@ -250,17 +369,25 @@ void forward_peer_gone(forward_t *self, const char *peer_id)
 {
     uint64_t before = self->next_serial;
     for (fwd_t *f; (f = s_next_victim(self, before, peer_id, 0));)
-        s_out_fail(self, f, "upstream_error", true, 0, "the peer serving this request went away");
+        /* Before content another target may take it: no_capacity (503 with
+           Retry-After when none does), never a 404 or a 502. */
+        s_out_fail(self, f, f->content ? "upstream_error" : "no_capacity", true, 0,
+                   "the peer serving this request went away");
 }
 
 void forward_tick(forward_t *self)
 {
+    /* Grants a full pipe or a short account cut (no allocation). */
+    for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out))
+        if (f->p->lent < FORWARD_PEER_CREDIT)
+            s_grant(self, f);
     long long now = zclock_mono();
     uint64_t before = self->next_serial;
     for (fwd_t *f; (f = s_next_victim(self, before, NULL, now));) {
         bool accepted = f->accepted;
         s_send_cancel(self, f->peer, f->rid);
-        s_out_fail(self, f, "upstream_error", true, 0,
+        /* before content another target may take it: no_capacity (503) */
+        s_out_fail(self, f, f->content ? "upstream_error" : "no_capacity", true, 0,
                    accepted ? "the peer stopped sending mid-answer"
                             : "the peer did not accept the request in time");
     }
@@ -269,6 +396,7 @@ void forward_tick(forward_t *self)
 void forward_stats(const forward_t *self, forward_stats_t *out)
 {
     out->outgoing = zhashx_size(self->out);
+    out->credit = self->cs;
 }
 
 void forward_destroy(forward_t **self_p)
@@ -281,6 +409,7 @@ void forward_destroy(forward_t **self_p)
         free(f);
     }
     zhashx_destroy(&self->out);
+    zhashx_destroy(&self->peers);
     free(self);
     *self_p = NULL;
 }

@@ -3,8 +3,8 @@
     (docs/mesh-protocol.md, forwarding, "The origin"). The executor's half,
     the requests peers send us, is node/remote.
 
-    forward_start sends `fwd` {rid, model, request, stream, deadline} to a
-    peer; the peer answers `chunk` seq 0 with no deltas when it has accepted
+    forward_start sends `fwd` {rid, model, request, stream, deadline, credit,
+    client} to a peer; the peer answers `chunk` seq 0 with no deltas when it has accepted
     (within accept_ms, else the attempt fails, retryable), then `chunk`s in
     order, then one `end` or `fail`, or `reject` when it cannot take the
     request (retryable). Deltas reach the same target_sink_t as a local
@@ -12,19 +12,34 @@
     carries the cooldown it caused there (cooled_ms), and is never a verdict
     for this node's policy. An `end` whose chunk count does not match what
     arrived is a failure, so a cut answer never looks complete. A peer that
-    dies or leaves fails its attempts at once; `cancel` goes out when the
-    client leaves. Owned by the node thread. */
+    dies or leaves fails its attempts at once (before content: retryable
+    no_capacity, so another target tries or the client gets 503 with
+    Retry-After); `cancel` goes out when the client leaves.
+
+    Flow control (docs/mesh-protocol.md, "Flow control"): the peer may send as
+    many chunks with deltas as we granted (the acceptance costs none). Each
+    request's window is FORWARD_PEER_CREDIT shared among our requests on
+    that peer (4 to FORWARD_WINDOW chunks); once three quarters of it arrived
+    and went to the sink, `credit` tops it up. All requests on one peer together
+    never hold more than FORWARD_PEER_CREDIT chunks in flight, below the
+    mesh's send queue (MESH__SNDHWM), so the peer's final messages always
+    find room. A grant that did not fit waits for credit to return (an
+    answer ends) or the tick; a request waiting for our credit is not
+    timed out as silent. Owned by the node thread. */
 #ifndef ARENA_FORWARD_H
 #define ARENA_FORWARD_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mesh/mesh.h"
 #include "node/target.h"
 #include "protocol/openai.h"
 
 #define FORWARD_DEFAULT_ACCEPT_MS 2000 /* forward_config_t.accept_ms when 0 */
+#define FORWARD_WINDOW 16              /* chunks one request may have in flight, at most */
+#define FORWARD_PEER_CREDIT 512        /* chunks in flight from one peer, all requests together */
 
 typedef struct _forward_t forward_t;
 typedef struct _fwd_t fwd_t;
@@ -63,7 +78,14 @@ void forward_peer_gone(forward_t *self, const char *peer_id);
 void forward_tick(forward_t *self);
 
 typedef struct {
+    uint64_t chunks; /* chunks that arrived for our requests */
+    uint64_t deltas; /* deltas they carried */
+    uint64_t grants; /* `credit` messages sent */
+} forward_credit_stats_t;
+
+typedef struct {
     size_t outgoing; /* our requests running on peers */
+    forward_credit_stats_t credit;
 } forward_stats_t;
 void forward_stats(const forward_t *self, forward_stats_t *out);
 

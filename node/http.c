@@ -602,6 +602,26 @@ static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn,
     return rc;
 }
 
+/*  The id of the key the request was admitted with (auth passed, so the
+    credential presented is a configured key): hex of BLAKE2b-64; "" when
+    the node has no keys. Travels in a forwarded request's `fwd`. */
+static void s_client_id(http_t *self, struct MHD_Connection *conn, char *out, size_t size)
+{
+    out[0] = '\0';
+    const strlist_t *keys = self->cfg.api_keys;
+    if (!keys || keys->n == 0 || size < 17)
+        return;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *given = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+    if (!given)
+        given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+    unsigned char hash[8];
+    if (!given || crypto_generichash(hash, sizeof hash, (const unsigned char *)given, strlen(given),
+                                     NULL, 0) != 0)
+        return;
+    sodium_bin2hex(out, size, hash, sizeof hash);
+}
+
 static enum MHD_Result s_start_chat(http_t *self, req_t *req)
 {
     openai_error_t err;
@@ -616,6 +636,7 @@ static enum MHD_Result s_start_chat(http_t *self, req_t *req)
     s_release_body(req); /* its budget is free for others now */
     if (parsed < 0)
         return s_queue_error(req->conn, &err, 0);
+    s_client_id(self, req->conn, oreq->client, sizeof oreq->client);
     req->stream = oreq->stream;
     req->include_usage = oreq->include_usage;
     req->model = strdup(oreq->model);

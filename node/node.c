@@ -189,6 +189,7 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
         tabs_handle_event(self->tabs, &ev);
         link_event_clear(&ev);
     }
+    remote_flush(self->remote); /* the batch's deltas for peers: one chunk per request */
     dispatch_poll(self->dispatch);
     http_kick(self->http);
     s_publish(self); /* a new cooldown reaches the peers now, not at the next tick */
@@ -206,6 +207,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     long long mono = zclock_mono();
     http_tick(self->http);
     forward_tick(self->forward);
+    remote_tick(self->remote);
     dispatch_stats_t ds;
     dispatch_stats(self->dispatch, &ds);
     if (ds.queued)
@@ -262,7 +264,7 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 static void s_on_forward(void *arg, const wire_msg_t *msg)
 {
     node_t *self = arg;
-    if (msg->type == WIRE_FWD || msg->type == WIRE_CANCEL) {
+    if (msg->type == WIRE_FWD || msg->type == WIRE_CANCEL || msg->type == WIRE_CREDIT) {
         if (self->remote)
             remote_handle(self->remote, msg);
     } else if (self->forward) {

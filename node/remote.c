@@ -12,20 +12,50 @@
 
 #define REMOTE_KEY_MAX (2 * WIRE_MAX_ID + 2)
 
-/*  One request a peer sent us, from its `fwd` to its final answer. */
+/*  One delta waiting in an incoming_t's buffer: its text is at off in text. */
 typedef struct {
+    delta_kind_t kind;
+    size_t off, len;
+} pending_t;
+
+typedef enum { FINAL_NONE = 0, FINAL_END, FINAL_FAIL, FINAL_REJECT } final_t;
+
+/*  One request a peer sent us, from its `fwd` to its final answer. */
+typedef struct _incoming_t incoming_t;
+struct _incoming_t {
     char key[REMOTE_KEY_MAX]; /* peer|rid */
     char peer[WIRE_MAX_ID + 1];
     char rid[WIRE_MAX_ID + 1];
+    char client[WIRE_MAX_ID + 1]; /* the origin's verified client key id; "": none */
     remote_t *owner;
-    job_t *job;   /* the dispatcher's job once it runs */
-    uint64_t seq; /* chunks sent so far (the acceptance included) */
-    bool lost;    /* a chunk could not be sent: the answer cannot end well */
-} incoming_t;
+    job_t *job;      /* the dispatcher's job while it runs */
+    uint64_t seq;    /* chunks sent so far (the acceptance included) */
+    bool lost;       /* a delta could not be kept (memory): the answer cannot end well */
+    bool owe_accept; /* the job runs: chunk seq 0 (accepted) is still to go */
+    bool flow;       /* the origin grants credit (its `fwd` had "credit") */
+    uint64_t credit; /* flow: chunks we may still send */
+    bool paused;     /* the tab was asked to stop reading for this job */
+    abuf_t text;     /* the pending deltas' text, back to back */
+    pending_t *pend; /* deltas not sent yet, in order */
+    size_t n_pend, cap_pend;
+    final_t final;                  /* the job ended: what goes out once the deltas have */
+    char finish[32];                /* FINAL_END */
+    usage_t usage;                  /* FINAL_END */
+    openai_error_t err;             /* FINAL_FAIL */
+    bool retryable;                 /* FINAL_FAIL */
+    long long cooled_ms;            /* FINAL_FAIL */
+    char reason[WIRE_MAX_NAME + 1]; /* FINAL_REJECT */
+    incoming_t *dnext, *dprev;      /* the dirty list: something to send */
+    bool dirty;
+};
 
 struct _remote_t {
     remote_config_t cfg;
-    zhashx_t *in; /* peer|rid → incoming_t */
+    zhashx_t *in;          /* peer|rid → incoming_t */
+    incoming_t *dirty;     /* to flush at remote_flush */
+    wire_delta_t *scratch; /* one chunk's deltas, reused */
+    size_t cap_scratch;
+    remote_stats_t stats;
 };
 
 remote_t *remote_new(const remote_config_t *cfg)
@@ -36,25 +66,14 @@ remote_t *remote_new(const remote_config_t *cfg)
     self->cfg = *cfg;
     if (self->cfg.max_remote == 0)
         self->cfg.max_remote = REMOTE_DEFAULT_MAX;
+    if (self->cfg.pause_bytes == 0)
+        self->cfg.pause_bytes = REMOTE_DEFAULT_PAUSE_BYTES;
     self->in = zhashx_new();
     if (!self->in) {
         free(self);
         return NULL;
     }
     return self;
-}
-
-static void s_send(remote_t *self, const char *peer, wire_msg_t *msg)
-{
-    if (mesh_send(self->cfg.mesh, peer, msg) < 0)
-        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", wire_type_name(msg->type),
-                     peer);
-}
-
-static void s_reject(remote_t *self, const char *peer, const char *rid, const char *reason)
-{
-    wire_msg_t m = {.type = WIRE_REJECT, .rid = (char *)rid, .reason = (char *)reason};
-    s_send(self, peer, &m);
 }
 
 /*  The codec carries fail messages as valid UTF-8 without control
@@ -83,9 +102,9 @@ static void s_utf8_clean(const char *in, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-/*  `fail` for rid after `chunks` chunks. */
-static void s_fail_msg(remote_t *self, const char *peer, const char *rid, const openai_error_t *e,
-                       bool retryable, long long cooled_ms, uint64_t chunks)
+/*  `fail` for rid after `chunks` chunks; mesh_send's result. */
+static int s_fail_msg(remote_t *self, const char *peer, const char *rid, const openai_error_t *e,
+                      bool retryable, long long cooled_ms, uint64_t chunks)
 {
     char message[sizeof e->message];
     s_utf8_clean(e->message, message, sizeof message);
@@ -98,13 +117,162 @@ static void s_fail_msg(remote_t *self, const char *peer, const char *rid, const 
                     .cooled_remaining_ms = cooled_ms,
                     .has_chunks = true,
                     .chunks = chunks};
-    s_send(self, peer, &m);
+    return mesh_send(self->cfg.mesh, peer, &m);
+}
+
+static void s_undirty(remote_t *self, incoming_t *in)
+{
+    if (!in->dirty)
+        return;
+    if (in->dprev)
+        in->dprev->dnext = in->dnext;
+    else
+        self->dirty = in->dnext;
+    if (in->dnext)
+        in->dnext->dprev = in->dprev;
+    in->dnext = in->dprev = NULL;
+    in->dirty = false;
+}
+
+static void s_mark_dirty(remote_t *self, incoming_t *in)
+{
+    if (in->dirty)
+        return;
+    in->dprev = NULL;
+    in->dnext = self->dirty;
+    if (self->dirty)
+        self->dirty->dprev = in;
+    self->dirty = in;
+    in->dirty = true;
 }
 
 static void s_in_free(remote_t *self, incoming_t *in)
 {
+    s_undirty(self, in);
     zhashx_delete(self->in, in->key);
+    abuf_free(&in->text);
+    free(in->pend);
     free(in);
+}
+
+/*  The tab reads again (or stops) for this job: back-pressure. */
+static void s_pause(remote_t *self, incoming_t *in, bool paused)
+{
+    if (in->paused == paused || (paused && !in->job))
+        return;
+    in->paused = paused;
+    if (paused)
+        self->stats.pauses++;
+    if (in->job)
+        dispatch_pause(self->cfg.dispatch, in->job, paused);
+}
+
+/*  One chunk of the pending deltas (as many as fit), within credit.
+    1 sent, 0 nothing to send or no credit, -1 the peer's pipe refused it. */
+static int s_send_chunk(remote_t *self, incoming_t *in)
+{
+    if (in->n_pend == 0 || (in->flow && in->credit == 0))
+        return 0;
+    size_t n = 0, bytes = 0;
+    while (n < in->n_pend && n < WIRE_MAX_DELTAS &&
+           (n == 0 || bytes + in->pend[n].len <= REMOTE_CHUNK_BYTES)) {
+        bytes += in->pend[n].len;
+        n++;
+    }
+    if (n > self->cap_scratch) {
+        size_t cap = n < 64 ? 64 : n;
+        wire_delta_t *d = realloc(self->scratch, cap * sizeof *d);
+        if (!d)
+            return -1;
+        self->scratch = d;
+        self->cap_scratch = cap;
+    }
+    for (size_t i = 0; i < n; i++) /* text.data is NULL while only empty deltas wait */
+        self->scratch[i] =
+            (wire_delta_t){in->pend[i].kind, in->text.data ? in->text.data + in->pend[i].off : NULL,
+                           in->pend[i].len};
+    wire_msg_t m = {.type = WIRE_CHUNK,
+                    .rid = in->rid,
+                    .chunk_seq = in->seq,
+                    .deltas = self->scratch,
+                    .n_deltas = n};
+    if (mesh_send(self->cfg.mesh, in->peer, &m) < 0)
+        return -1;
+    in->seq++;
+    if (in->flow)
+        in->credit--;
+    self->stats.chunks++;
+    self->stats.deltas += n;
+    size_t used = n < in->n_pend ? in->pend[n].off : in->text.len;
+    abuf_consume(&in->text, used);
+    memmove(in->pend, in->pend + n, (in->n_pend - n) * sizeof *in->pend);
+    in->n_pend -= n;
+    for (size_t i = 0; i < in->n_pend; i++)
+        in->pend[i].off -= used;
+    return 1;
+}
+
+/*  The final message; mesh_send's result. */
+static int s_send_final(remote_t *self, incoming_t *in)
+{
+    if (in->final == FINAL_REJECT) {
+        wire_msg_t m = {.type = WIRE_REJECT, .rid = in->rid, .reason = in->reason};
+        return mesh_send(self->cfg.mesh, in->peer, &m);
+    }
+    if (in->final == FINAL_FAIL)
+        return s_fail_msg(self, in->peer, in->rid, &in->err, in->retryable, in->cooled_ms, in->seq);
+    if (in->lost) {
+        /* A piece never left: an `end` would hand the client a cut answer. */
+        openai_error_t e;
+        openai_error_set(&e, "upstream_error", NULL,
+                         "part of the answer could not be relayed from the serving node");
+        return s_fail_msg(self, in->peer, in->rid, &e, false, 0, in->seq);
+    }
+    wire_msg_t m = {.type = WIRE_END,
+                    .rid = in->rid,
+                    .finish_reason = in->finish,
+                    .prompt_tokens = in->usage.prompt_tokens,
+                    .completion_tokens = in->usage.completion_tokens,
+                    .has_chunks = true,
+                    .chunks = in->seq};
+    return mesh_send(self->cfg.mesh, in->peer, &m);
+}
+
+/*  Sends what may go now: the acceptance, deltas within credit, then the
+    final message once nothing is pending. What the peer's pipe refuses
+    stays for the next flush (nothing is dropped). Frees `in` when done. */
+static void s_flush_one(remote_t *self, incoming_t *in)
+{
+    s_undirty(self, in);
+    if (in->owe_accept) {
+        wire_msg_t ok = {.type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq};
+        if (mesh_send(self->cfg.mesh, in->peer, &ok) < 0) {
+            self->stats.refused++;
+            return;
+        }
+        in->seq++;
+        in->owe_accept = false;
+    }
+    int rc;
+    while ((rc = s_send_chunk(self, in)) > 0)
+        ;
+    if (rc < 0) {
+        self->stats.refused++;
+        return;
+    }
+    if (in->n_pend > 0) {
+        if (in->text.len >= self->cfg.pause_bytes)
+            s_pause(self, in, true);
+        return; /* waits for credit */
+    }
+    s_pause(self, in, false);
+    if (in->final == FINAL_NONE)
+        return;
+    if (s_send_final(self, in) < 0) {
+        self->stats.refused++;
+        return;
+    }
+    s_in_free(self, in);
 }
 
 /* ---- the job's sink: the answer goes back over the mesh ---- */
@@ -112,66 +280,100 @@ static void s_in_free(remote_t *self, incoming_t *in)
 static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
     incoming_t *in = arg;
-    wire_delta_t d = {kind, (char *)text, len};
-    wire_msg_t m = {
-        .type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq++, .deltas = &d, .n_deltas = 1};
-    if (mesh_send(in->owner->cfg.mesh, in->peer, &m) < 0)
+    remote_t *self = in->owner;
+    if (in->n_pend == in->cap_pend) {
+        size_t cap = in->cap_pend ? in->cap_pend * 2 : 8;
+        pending_t *p = realloc(in->pend, cap * sizeof *p);
+        if (!p) {
+            in->lost = true;
+            return;
+        }
+        in->pend = p;
+        in->cap_pend = cap;
+    }
+    size_t off = in->text.len;
+    if (abuf_append(&in->text, text, len) < 0) {
         in->lost = true;
+        return;
+    }
+    in->pend[in->n_pend++] = (pending_t){kind, off, len};
+    /* Sent at remote_flush: the deltas of one event batch share a chunk. */
+    s_mark_dirty(self, in);
+    if (in->text.len >= self->cfg.pause_bytes)
+        s_pause(self, in, true);
 }
 
 static void s_on_end(void *arg, const char *finish_reason, const usage_t *usage)
 {
     incoming_t *in = arg;
-    remote_t *self = in->owner;
-    if (in->lost) {
-        /* A piece never left: an `end` would hand the client a cut answer. */
-        openai_error_t e;
-        openai_error_set(&e, "upstream_error", NULL,
-                         "part of the answer could not be relayed from the serving node");
-        s_fail_msg(self, in->peer, in->rid, &e, false, 0, in->seq);
-        s_in_free(self, in);
-        return;
-    }
-    wire_msg_t m = {.type = WIRE_END,
-                    .rid = in->rid,
-                    .finish_reason = (char *)finish_reason,
-                    .prompt_tokens = usage->prompt_tokens,
-                    .completion_tokens = usage->completion_tokens,
-                    .has_chunks = true,
-                    .chunks = in->seq};
-    s_send(self, in->peer, &m);
-    s_in_free(self, in);
+    in->job = NULL; /* the dispatcher frees it */
+    in->paused = false;
+    in->final = FINAL_END;
+    snprintf(in->finish, sizeof in->finish, "%s", finish_reason ? finish_reason : "stop");
+    in->usage = *usage;
+    s_flush_one(in->owner, in);
 }
 
 static void s_on_fail(void *arg, const target_fail_t *f)
 {
     incoming_t *in = arg;
-    remote_t *self = in->owner;
-    s_fail_msg(self, in->peer, in->rid, &f->err, f->retryable, f->cooled_ms, in->seq);
-    s_in_free(self, in);
+    in->job = NULL;
+    in->paused = false;
+    in->final = FINAL_FAIL;
+    in->err = f->err;
+    in->retryable = f->retryable;
+    in->cooled_ms = f->cooled_ms;
+    s_flush_one(in->owner, in);
 }
 
 /*  Not used while s_on_fail is set (dispatch_opts_t.fail); kept complete. */
 static void s_on_error(void *arg, const openai_error_t *err, long long retry_after_ms)
 {
     (void)retry_after_ms;
-    incoming_t *in = arg;
-    remote_t *self = in->owner;
-    s_fail_msg(self, in->peer, in->rid, err, false, 0, in->seq);
-    s_in_free(self, in);
+    target_fail_t f = {.err = *err};
+    s_on_fail(arg, &f);
 }
 
 static void s_on_reject(void *arg, const char *reason)
 {
     incoming_t *in = arg;
-    remote_t *self = in->owner;
-    s_reject(self, in->peer, in->rid, reason);
-    s_in_free(self, in);
+    in->job = NULL;
+    in->final = FINAL_REJECT;
+    snprintf(in->reason, sizeof in->reason, "%s", reason);
+    s_flush_one(in->owner, in);
 }
 
 static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error};
 
 /* ---- messages ---- */
+
+/*  Answers a `fwd` that will not run: `reject` (reason) or `fail` (err).
+    What the peer's pipe refuses is kept and sent again (remote_tick), as a
+    running request's final message is; past twice max_remote kept, it is
+    dropped (logged): the origin's accept timeout then ends the attempt. */
+static void s_refuse(remote_t *self, const char *peer, const char *rid, const char *reason,
+                     const openai_error_t *err)
+{
+    incoming_t tmp = {.owner = self, .final = reason ? FINAL_REJECT : FINAL_FAIL};
+    snprintf(tmp.peer, sizeof tmp.peer, "%s", peer);
+    snprintf(tmp.rid, sizeof tmp.rid, "%s", rid);
+    snprintf(tmp.key, sizeof tmp.key, "%s|%s", peer, rid);
+    if (reason)
+        snprintf(tmp.reason, sizeof tmp.reason, "%s", reason);
+    else
+        tmp.err = *err;
+    if (s_send_final(self, &tmp) == 0)
+        return;
+    self->stats.refused++;
+    incoming_t *in = zhashx_size(self->in) < 2 * self->cfg.max_remote ? malloc(sizeof *in) : NULL;
+    if (in)
+        *in = tmp;
+    if (!in || zhashx_insert(self->in, in->key, in) < 0) {
+        free(in);
+        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", reason ? "reject" : "fail",
+                     peer);
+    }
+}
 
 static void s_fwd(remote_t *self, const wire_msg_t *msg)
 {
@@ -186,29 +388,34 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
         return;
     }
     if (zhashx_size(self->in) >= self->cfg.max_remote) {
-        s_reject(self, msg->from, msg->rid, "too many forwarded requests running here");
+        s_refuse(self, msg->from, msg->rid, "too many forwarded requests running here", NULL);
         return;
     }
     openai_request_t *req = NULL;
     openai_error_t err;
     if (openai_request_parse(msg->request, msg->request_len, &self->cfg.limits, &req, &err) < 0) {
-        s_fail_msg(self, msg->from, msg->rid, &err, false, 0, 0);
+        s_refuse(self, msg->from, msg->rid, NULL, &err);
         return;
     }
+    /* who asked, as the origin verified it (kept with the job: accounting) */
+    snprintf(req->client, sizeof req->client, "%s", msg->client ? msg->client : "");
     incoming_t *in = calloc(1, sizeof *in);
     if (!in) {
         openai_request_destroy(&req);
-        s_reject(self, msg->from, msg->rid, "out of memory");
+        s_refuse(self, msg->from, msg->rid, "out of memory", NULL);
         return;
     }
     in->owner = self;
     snprintf(in->peer, sizeof in->peer, "%s", msg->from);
     snprintf(in->rid, sizeof in->rid, "%s", msg->rid);
     snprintf(in->key, sizeof in->key, "%s", key);
+    snprintf(in->client, sizeof in->client, "%s", msg->client ? msg->client : "");
+    in->flow = msg->has_credit;
+    in->credit = msg->credit;
     if (zhashx_insert(self->in, in->key, in) < 0) {
         free(in);
         openai_request_destroy(&req);
-        s_reject(self, msg->from, msg->rid, "out of memory");
+        s_refuse(self, msg->from, msg->rid, "out of memory", NULL);
         return;
     }
     dispatch_opts_t opts = {.local_only = true,
@@ -221,9 +428,24 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     if (!job)
         return;
     in->job = job;
+    alog_debug("peer %s: forwarded request %s runs here (client %s)", in->peer, in->rid,
+               in->client[0] ? in->client : "none");
     /* chunk seq 0 without deltas: accepted (the tab has it) */
-    wire_msg_t ok = {.type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq++};
-    s_send(self, in->peer, &ok);
+    in->owe_accept = true;
+    s_flush_one(self, in);
+}
+
+static void s_credit(remote_t *self, const wire_msg_t *msg)
+{
+    char key[REMOTE_KEY_MAX];
+    snprintf(key, sizeof key, "%s|%s", msg->from, msg->rid ? msg->rid : "");
+    incoming_t *in = zhashx_lookup(self->in, key);
+    if (!in || !in->flow)
+        return;
+    in->credit += msg->credit;
+    if (in->credit > WIRE_MAX_CREDIT)
+        in->credit = WIRE_MAX_CREDIT; /* what one grant may give: never an overflow */
+    s_flush_one(self, in);
 }
 
 static void s_cancel(remote_t *self, const wire_msg_t *msg)
@@ -234,6 +456,7 @@ static void s_cancel(remote_t *self, const wire_msg_t *msg)
     if (!in)
         return;
     alog_debug("peer %s cancelled forwarded request %s", in->peer, in->rid);
+    in->paused = false;
     dispatch_cancel(self->cfg.dispatch, &in->job);
     s_in_free(self, in);
 }
@@ -246,6 +469,37 @@ void remote_handle(remote_t *self, const wire_msg_t *msg)
         s_fwd(self, msg);
     else if (msg->type == WIRE_CANCEL)
         s_cancel(self, msg);
+    else if (msg->type == WIRE_CREDIT)
+        s_credit(self, msg);
+}
+
+void remote_flush(remote_t *self)
+{
+    if (!self)
+        return;
+    while (self->dirty)
+        s_flush_one(self, self->dirty);
+}
+
+void remote_tick(remote_t *self)
+{
+    if (!self)
+        return;
+    /* What a full pipe refused goes again (no allocation: a pass over the
+       table marks, then the dirty list is flushed). */
+    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
+        if (in->owe_accept || in->final != FINAL_NONE || (in->n_pend && (!in->flow || in->credit)))
+            s_mark_dirty(self, in);
+    remote_flush(self);
+}
+
+void remote_stats(const remote_t *self, remote_stats_t *out)
+{
+    *out = self->stats;
+    out->running = zhashx_size(self->in);
+    out->buffered = 0;
+    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
+        out->buffered += in->text.len;
 }
 
 /*  The first request of peer_id (any peer when NULL). */
@@ -261,6 +515,7 @@ void remote_peer_gone(remote_t *self, const char *peer_id)
 {
     /* No allocation; dispatch_cancel calls no sink, so nothing is added. */
     for (incoming_t *in; (in = s_first_of(self, peer_id));) {
+        in->paused = false;
         dispatch_cancel(self->cfg.dispatch, &in->job);
         s_in_free(self, in);
     }
@@ -279,11 +534,14 @@ void remote_destroy(remote_t **self_p)
     for (incoming_t *in; (in = s_first_of(self, NULL));) {
         openai_error_t e;
         openai_error_set(&e, "no_capacity", NULL, "the serving node is shutting down");
-        s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq);
+        if (s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq) < 0)
+            alog_warn_rl("mesh: fail to %s not sent (peer gone or pipe full)", in->peer);
+        in->paused = false;
         dispatch_cancel(self->cfg.dispatch, &in->job);
         s_in_free(self, in);
     }
     zhashx_destroy(&self->in);
+    free(self->scratch);
     free(self);
     *self_p = NULL;
 }

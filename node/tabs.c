@@ -20,6 +20,8 @@ typedef struct {
     char *href;
     char *ua;
     int inflight;
+    int paused; /* its execs held (tabs_exec_pause): the link stops reading it while > 0 */
+    bool held;  /* what the link was last told (link_pause) */
     bool challenged;
     long long connected_ms;
     char account[PACE_ACCOUNT_MAX];         /* pace key: the reported hash, else "tab:<id>" */
@@ -58,6 +60,7 @@ struct _exec_t {
     bool in_parser; /* inside arena_stream_feed/finish: sinks may abort us */
     bool aborted;   /* tabs_exec_abort ran meanwhile: free once the parser returns */
     bool orphan;    /* its tab went away: to be failed (s_tab_gone) */
+    bool paused;    /* tabs_exec_pause: counted in its tab's paused */
 };
 
 struct _tabs_t {
@@ -67,6 +70,7 @@ struct _tabs_t {
     unsigned long long next_id;
     zhashx_t *drift_logged; /* drift kinds already logged */
     abuf_t out;             /* frame scratch */
+    bool unsynced;          /* a link_pause did not go: tabs_handle_event tries again */
 };
 
 static void s_tab_free(void **item)
@@ -227,9 +231,35 @@ static void s_ask_page(tabs_t *self, tab_t *tab)
         s_send(self, tab->id);
 }
 
+/*  Tells the link whether to read tab, when that changed. */
+static void s_sync_hold(tabs_t *self, tab_t *tab)
+{
+    bool want = tab->paused > 0;
+    if (tab->held == want)
+        return;
+    if (link_pause(self->cfg.link, tab->id, want) < 0) {
+        alog_warn_rl("tab %s: the link did not take a %s yet", tab->id, want ? "pause" : "resume");
+        self->unsynced = true;
+        return;
+    }
+    tab->held = want;
+}
+
+void tabs_exec_pause(tabs_t *self, exec_t *x, bool paused)
+{
+    if (!x || x->paused == paused || (paused && !x->tab))
+        return;
+    x->paused = paused;
+    if (!x->tab)
+        return;
+    x->tab->paused += paused ? 1 : -1;
+    s_sync_hold(self, x->tab);
+}
+
 /*  Ends an exec: unlinks it, reports once, frees it, then lets queued work in. */
 static void s_exec_finish(tabs_t *self, exec_t *x, const target_fail_t *fail)
 {
+    tabs_exec_pause(self, x, false);
     zhashx_delete(self->execs, x->id);
     if (x->tab)
         x->tab->inflight--;
@@ -266,6 +296,7 @@ static void s_tab_gone(tabs_t *self, const char *tab_id, const char *reason)
     for (exec_t *x = zhashx_first(self->execs); x; x = zhashx_next(self->execs))
         if (x->tab == tab) {
             x->tab = NULL;
+            x->paused = false; /* its connection is gone */
             x->orphan = true;
             n++;
         }
@@ -669,6 +700,11 @@ static void s_frame(tabs_t *self, const link_event_t *ev)
 
 void tabs_handle_event(tabs_t *self, const link_event_t *ev)
 {
+    if (self->unsynced) { /* the link's command pipe was full: say it again */
+        self->unsynced = false;
+        for (tab_t *tab = zhashx_first(self->tabs); tab; tab = zhashx_next(self->tabs))
+            s_sync_hold(self, tab);
+    }
     switch (ev->kind) {
     case LINK_EV_HELLO:
         s_hello(self, ev);
@@ -777,6 +813,7 @@ void tabs_exec_abort(tabs_t *self, exec_t **exec_p)
     exec_t *x = *exec_p;
     if (!x)
         return;
+    tabs_exec_pause(self, x, false);
     if (x->tab) {
         abuf_reset(&self->out);
         if (frame_encode_abort(&self->out, x->id) == 0)

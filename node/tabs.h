@@ -81,6 +81,10 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
                         openai_error_t *err);
 /*  Stops an attempt: `abort` goes to the tab, no sink call follows. */
 void tabs_exec_abort(tabs_t *self, exec_t **exec_p);
+/*  Back-pressure: while any exec of a tab is paused, the link stops reading
+    that tab's connection (link_pause; its other jobs wait too). Frames read
+    already still arrive. An exec's end or abort resumes it. */
+void tabs_exec_pause(tabs_t *self, exec_t *exec, bool paused);
 const char *tabs_exec_tab(const exec_t *exec);
 /*  The job id its frames carry (logs, tests). */
 const char *tabs_exec_id(const exec_t *exec);

@@ -32,6 +32,10 @@ typedef struct {
     openai_message_t *messages;
     size_t n_messages;
     size_t n_images_total;
+    /* Who asked, as the node that took the request verified it: the hex of
+       BLAKE2b-64 of the client's API key ("" on a node without keys). Not
+       part of the JSON (openai_request_write, openai_request_equal). */
+    char client[65];
 } openai_request_t;
 
 /*  The defaults of --max-json-depth and --max-messages: node/config.c's

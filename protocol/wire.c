@@ -709,6 +709,29 @@ static int s_dec_fwd(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
         s_i64(root, "deadline_ms", 0, &m->deadline_ms, e) < 0 ||
         !(v = s_need(root, "attempt", e)) || s_as_u32(v, "attempt", &m->attempt, e) < 0)
         return -1;
+    if ((v = s_opt(root, "credit"))) {
+        uint64_t c = 0;
+        if (s_as_u64(v, "credit", WIRE_MAX_CREDIT, &c, e) < 0)
+            return -1;
+        m->has_credit = true;
+        m->credit = (uint32_t)c;
+    }
+    if ((v = s_opt(root, "client")) && s_as_str(v, "client", S_ID, &m->client, NULL, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_dec_credit(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
+{
+    const msgpack_object *v;
+    uint64_t n = 0;
+    if (s_dec_rid(root, m, e) < 0 || !(v = s_need(root, "n", e)) ||
+        s_as_u64(v, "n", WIRE_MAX_CREDIT, &n, e) < 0)
+        return -1;
+    if (n == 0)
+        return s_fail(e, "\"n\" is 0");
+    m->has_credit = true;
+    m->credit = (uint32_t)n;
     return 0;
 }
 
@@ -1010,7 +1033,18 @@ static int s_enc_fwd(msgpack_packer *pk, const wire_msg_t *m)
                    s_key(pk, "req") < 0 || s_put_str(pk, m->request, m->request_len, S_BLOB) < 0 ||
                    s_kv_bool(pk, "stream", m->stream) < 0 ||
                    s_kv_i64(pk, "deadline_ms", m->deadline_ms, 0) < 0 ||
-                   s_kv_u64(pk, "attempt", m->attempt) < 0
+                   s_kv_u64(pk, "attempt", m->attempt) < 0 ||
+                   (m->has_credit &&
+                    (m->credit > WIRE_MAX_CREDIT || s_kv_u64(pk, "credit", m->credit) < 0)) ||
+                   (m->client && s_kv_str(pk, "client", m->client, S_ID) < 0)
+               ? -1
+               : 0;
+}
+
+static int s_enc_credit(msgpack_packer *pk, const wire_msg_t *m)
+{
+    return m->credit == 0 || m->credit > WIRE_MAX_CREDIT || s_enc_rid(pk, m) < 0 ||
+                   s_kv_u64(pk, "n", m->credit) < 0
                ? -1
                : 0;
 }
@@ -1088,6 +1122,7 @@ static const s_type_t s_types[] = {
     [WIRE_END] = {"end", 4, s_dec_end, s_enc_end},
     [WIRE_FAIL] = {"fail", 6, s_dec_fail, s_enc_fail},
     [WIRE_CANCEL] = {"cancel", 1, s_dec_rid, s_enc_rid},
+    [WIRE_CREDIT] = {"credit", 2, s_dec_credit, s_enc_credit},
 };
 
 #define S_N_TYPES (sizeof s_types / sizeof s_types[0])
@@ -1097,10 +1132,13 @@ static const s_type_t *s_type(wire_type_t t)
     return (size_t)t > 0 && (size_t)t < S_N_TYPES ? &s_types[t] : NULL;
 }
 
-/*  The optional keys m carries (reject: "state"; end, fail: "chunks"). */
+/*  The optional keys m carries (reject: "state"; end, fail: "chunks";
+    fwd: "credit", "client"). */
 static uint32_t s_opt_keys(const wire_msg_t *m)
 {
     switch (m->type) {
+    case WIRE_FWD:
+        return (m->has_credit ? 1u : 0u) + (m->client ? 1u : 0u);
     case WIRE_REJECT:
         return m->n_states ? 1 : 0;
     case WIRE_END:
@@ -1249,6 +1287,7 @@ void wire_msg_clear(wire_msg_t *msg)
     free(msg->rid);
     free(msg->model);
     free(msg->request);
+    free(msg->client);
     free(msg->reason);
     free(msg->finish_reason);
     free(msg->code);

@@ -35,6 +35,7 @@
 #define WIRE_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
 /* A signed state's "age" (how long it was held on the way) is at most this. */
 #define WIRE_MAX_AGE_MS WIRE_MAX_START_AGO_MS
+#define WIRE_MAX_CREDIT (1u << 20) /* chunks one `fwd` or `credit` may grant */
 
 typedef enum {
     WIRE_MSG_OK = 0,
@@ -60,7 +61,11 @@ typedef enum {
     WIRE_END,
     WIRE_FAIL,
     WIRE_CANCEL,
+    WIRE_CREDIT, /* the origin lets the executor send n more chunks of rid */
 } wire_type_t;
+
+/*  The forwarding messages (fwd … credit): on_forward's, mesh_send's. */
+#define WIRE_IS_FORWARDING(t) ((t) >= WIRE_FWD && (t) <= WIRE_CREDIT)
 
 /*  One model as its owner advertises it. */
 typedef struct {
@@ -164,6 +169,12 @@ typedef struct {
     bool stream;
     int64_t deadline_ms; /* fwd: ms the origin still waits */
     uint32_t attempt;
+    /* fwd, optional: the chunks the executor may send before a `credit`
+       (has_credit false: no flow control, as before credit existed);
+       credit: the chunks it may send more (1..WIRE_MAX_CREDIT) */
+    bool has_credit;
+    uint32_t credit;
+    char *client;       /* fwd, optional: the origin's verified client key id; NULL: none */
     char *reason;       /* reject */
     uint64_t chunk_seq; /* chunk */
     wire_delta_t *deltas;
@@ -186,9 +197,10 @@ const char *wire_type_name(wire_type_t t); /* "hello", "ping-req", … */
 int wire_msg_encode(const wire_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
     Unknown map keys are ignored (forward compatibility), the optional ones
-    (reject's "state", end's and fail's "chunks") may be absent; an unknown
-    `t` or a `v` other than WIRE_MSG_VERSION is MALFORMED. Every state in a
-    decoded message was verified against its owner's key (FORGED if not). */
+    (reject's "state", end's and fail's "chunks", fwd's "credit" and
+    "client") may be absent; an unknown `t` or a `v` other than
+    WIRE_MSG_VERSION is MALFORMED. Every state in a decoded message was
+    verified against its owner's key (FORGED if not). */
 wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,
                               size_t errlen);
 void wire_msg_clear(wire_msg_t *msg);

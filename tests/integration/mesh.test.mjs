@@ -382,3 +382,83 @@ arenaTest('pacing moves requests to another node of a three-node mesh', async (t
     assert.ok(doc.nodes.find((n) => n.self).accounts.find((q) => q.id === X).next_slot_ms > 0);
     assert.ok(doc.nodes.find((n) => n.name === 'pace-c').accounts.find((q) => q.id === Y).next_slot_ms > 0);
 });
+
+// Lossless forwarding (docs/mesh-protocol.md, "Flow control"): many concurrent
+// streams of many small deltas cross one hop while the origin stops reading
+// for a moment (SIGSTOP: its mesh queues fill). The executor sends only
+// within the credit the origin granted and keeps the rest, so every stream
+// arrives whole and in order once the origin reads again. Without flow
+// control the executor's queue to the origin overflowed and chunks were
+// dropped (a cut answer ended as an error).
+arenaTest(
+    'concurrent streams through a hop all arrive whole while the origin stalls', {timeout: 120000},
+    async (t, arena) => {
+        const streams = 48;
+        const {node: b} = await arena.startPair({name: 'flow-b', tabJobs: 16}, {tabs: 4});
+        const a = await arena.startNode({name: 'flow-a', extraArgs: seedOf(b)});
+        await waitPeer(a, 'flow-b', 'alive');
+        await waitForModels(a, 'fake-chat');
+        // 1500 one-character deltas per answer, each stream's own text
+        const texts = Array.from(
+            {length: streams},
+            (_, i) => Array.from({length: 1500}, (_, k) => String.fromCharCode(97 + ((i + k) % 26))).join(''));
+        let started = 0;
+        const runs = texts.map(async (text) => {
+            const stream = await client(a).chat.completions.create({
+                model: 'fake-chat',
+                messages: [{role: 'user', content: fake(`text text="${text}" piece=1`)}],
+                stream: true,
+            });
+            let counted = false;
+            return collectStream(stream, {
+                onChunk: () => {
+                    if (!counted) {
+                        counted = true;
+                        started++;
+                    }
+                },
+            });
+        });
+        await waitFor(() => started === streams, {timeoutMs: 30000, intervalMs: 20, what: 'every stream started'});
+        // The origin stops reading (well below the mesh's suspect time), then reads again.
+        process.kill(a.pid, 'SIGSTOP');
+        await sleep(1200);
+        process.kill(a.pid, 'SIGCONT');
+        const t0 = Date.now();
+        const results = await Promise.all(runs);
+        results.forEach((r, i) => {
+            assert.equal(r.error, null, `stream ${i} failed: ${r.error}`);
+            assert.equal(r.content, texts[i], `stream ${i} arrived whole and in order`);
+        });
+        assert.ok(Date.now() - t0 < 60000, 'bounded in time');
+    });
+
+// A forwarded request carries who asked, as the origin verified it: the id
+// of the client's API key (hex of BLAKE2b-64), the same for the same key and
+// another for another key; never the key itself. The executor keeps it with
+// the job (it says so in its debug log).
+arenaTest('a forwarded request carries the id of the client key the origin accepted', async (t, arena) => {
+    const keys = ['key-one-5b2f81c0d9e7', 'key-two-0a6e3d91f4c2'];
+    const {node: b} = await arena.startPair({name: 'client-b', logLevel: 'debug'}, {tabs: 1});
+    const a = await arena.startNode({name: 'client-a', apiKey: keys, extraArgs: seedOf(b)});
+    await waitPeer(b, 'client-a', 'alive'); // a's /mesh/status needs a key
+    await waitForModels(a, 'fake-chat');
+    const ids = [];
+    for (const key of [keys[0], keys[1], keys[0]]) {
+        const before = b.proc.err.text.length;
+        const answer = await client(a, {apiKey: key}).chat.completions.create({
+            model: 'fake-chat',
+            messages: [{role: 'user', content: 'hi'}],
+        });
+        assert.equal(answer.choices[0].message.content, FAKE_ANSWER);
+        const line = await waitFor(() => /runs here \(client ([0-9a-f]+|none)\)/.exec(b.proc.err.text.slice(before)), {
+            timeoutMs: 5000,
+            what: 'the executor logs the forwarded request',
+        });
+        ids.push(line[1]);
+    }
+    assert.match(ids[0], /^[0-9a-f]{16}$/);
+    assert.equal(ids[2], ids[0], 'the same key, the same id');
+    assert.notEqual(ids[1], ids[0], 'another key, another id');
+    for (const k of keys) assert.ok(!b.proc.err.text.includes(k), 'the key itself never leaves the origin');
+});

@@ -89,5 +89,7 @@ bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b)
            a->completion_tokens == b->completion_tokens && a->has_chunks == b->has_chunks &&
            a->chunks == b->chunks && a->status == b->status && s_str_eq(a->code, b->code) &&
            s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
-           a->cooled_remaining_ms == b->cooled_remaining_ms;
+           a->cooled_remaining_ms == b->cooled_remaining_ms && a->has_credit == b->has_credit &&
+           a->credit == b->credit && (a->client == NULL) == (b->client == NULL) &&
+           s_str_eq(a->client, b->client);
 }

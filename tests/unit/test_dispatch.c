@@ -179,6 +179,7 @@ typedef struct {
     char ep[32];
     uint32_t inflight, capacity;
     size_t fwds;
+    bool accept; /* answers a `fwd` with its acceptance (chunk seq 0) */
 } raw_peer_t;
 
 typedef struct {
@@ -453,6 +454,9 @@ static int s_peer_on(zloop_t *loop, zsock_t *sock, void *arg)
             tmesh_send_as(p->dealer, p->id, &ack); /* a lost ack: the next ping retries */
         } else if (m.type == WIRE_FWD) {
             p->fwds++;
+            wire_msg_t ok = {.type = WIRE_CHUNK, .rid = m.rid, .chunk_seq = 0};
+            if (p->accept)
+                assert_int_equal(tmesh_send_as(p->dealer, p->id, &ok), 0);
         }
         wire_msg_clear(&m);
     }
@@ -475,6 +479,17 @@ static raw_peer_t *s_peer_add(env_t *env, uint32_t inflight, uint32_t capacity)
     assert_int_equal(zloop_reader(env->loop, p->dealer, s_peer_on, p), 0);
     s_peer_hello(p);
     return p;
+}
+
+/*  The raw peer dies (its sockets close without a word). */
+static void s_peer_kill(env_t *env, raw_peer_t *p)
+{
+    if (!p->router)
+        return;
+    zloop_reader_end(env->loop, p->router);
+    zloop_reader_end(env->loop, p->dealer);
+    zsock_destroy(&p->router);
+    zsock_destroy(&p->dealer);
 }
 
 /*  Every raw peer is alive in the node's view, with its state. */
@@ -507,13 +522,8 @@ static void s_mesh_stop(env_t *env)
     if (env->mesh)
         mesh_leave(env->mesh);
     mesh_destroy(&env->mesh);
-    for (size_t i = 0; i < env->n_peers; i++) {
-        raw_peer_t *p = &env->peers[i];
-        zloop_reader_end(env->loop, p->router);
-        zloop_reader_end(env->loop, p->dealer);
-        zsock_destroy(&p->router);
-        zsock_destroy(&p->dealer);
-    }
+    for (size_t i = 0; i < env->n_peers; i++)
+        s_peer_kill(env, &env->peers[i]);
     env->n_peers = 0;
     if (env->loop)
         zloop_reader_end(env->loop, link_pipe(env->link));
@@ -1812,6 +1822,56 @@ static void test_peer_choice_by_load(void **state)
     assert_int_equal(c.fetches, 0);
 }
 
+/*  The raw peer that got exactly n `fwd`s, or NULL. */
+static raw_peer_t *s_peer_with(env_t *env, size_t n)
+{
+    for (size_t i = 0; i < env->n_peers; i++)
+        if (env->peers[i].router && env->peers[i].fwds == n)
+            return &env->peers[i];
+    return NULL;
+}
+
+/*  A peer lost before the first byte (it accepted, then died): the request
+    is tried on another peer; when no peer is left the client gets 503
+    no_capacity with a Retry-After, never a 404 model_not_found (which SDKs
+    take as final). Fails on the old behaviour: the lost peer's model was
+    no longer served by anyone, so the dispatcher answered 404. */
+static void test_peer_lost_before_first_byte(void **state)
+{
+    env_t *env = *state;
+    env->cfg.mesh = true;
+    s_env_start(env);
+    raw_peer_t *p1 = s_peer_add(env, 0, 4);
+    raw_peer_t *p2 = s_peer_add(env, 0, 4);
+    p1->accept = p2->accept = true;
+    if (!s_until(env, s_peers_alive, NULL, T_WAIT_MS))
+        fail_msg("the raw peers are not alive in the node's view within %d ms", T_WAIT_MS);
+    rec_t *r = &env->recs[0];
+    job_t *job = s_submit(env, r, T_PEER_MODEL, "who serves it?");
+    assert_non_null(job);
+    size_t one = 1;
+    if (!s_until(env, s_fwds_at_least, &one, T_WAIT_MS))
+        fail_msg("no `fwd` reached a peer");
+    raw_peer_t *first = s_peer_with(env, 1);
+    assert_non_null(first);
+    s_peer_kill(env, first);
+    /* the mesh declares it dead (dead_ms); the request goes to the other */
+    size_t two = 2;
+    if (!s_until(env, s_fwds_at_least, &two, 3 * T_WAIT_MS))
+        fail_msg("the request was not retried on the other peer");
+    assert_int_equal(r->n_final, 0);
+    raw_peer_t *second = first == p1 ? p2 : p1;
+    assert_int_equal(second->fwds, 1);
+    s_peer_kill(env, second);
+    if (!s_until(env, s_is_final, r, 3 * T_WAIT_MS))
+        fail_msg("no answer after both peers died");
+    assert_true(r->failed);
+    assert_int_equal(r->n_final, 1);
+    assert_string_equal(r->err.code, "no_capacity");
+    assert_int_equal(r->err.status, 503);
+    assert_true(r->retry_after_ms > 0);
+}
+
 int main(void)
 {
     alog_set_level(ALOG_WARN);
@@ -1849,6 +1909,7 @@ int main(void)
         T(test_catalog_refresh),
         T(test_destroy_fails_jobs),
         T(test_peer_choice_by_load),
+        T(test_peer_lost_before_first_byte),
         T_2026,
     };
 #undef T_2026

@@ -185,6 +185,7 @@ typedef struct {
     long long accept_ms, idle_ms, first_byte_ms;
     size_t max_remote;   /* 0 (and the times): the modules' defaults; first_byte_ms 0: none */
     size_t max_messages; /* the node's --max-messages; 0: the default */
+    size_t pause_bytes;  /* remote_config_t.pause_bytes; 0: the default */
 } opts_t;
 
 /*  One node as node/node.c builds it, minus the dispatcher and HTTP. */
@@ -236,6 +237,7 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
         tabs_handle_event(n->tabs, &ev);
         link_event_clear(&ev);
     }
+    remote_flush(n->remote);
     return 0;
 }
 
@@ -254,7 +256,7 @@ static void s_on_capacity(void *arg)
 static void s_on_forward(void *arg, const wire_msg_t *msg)
 {
     node_t *n = arg;
-    if (msg->type == WIRE_FWD || msg->type == WIRE_CANCEL) {
+    if (msg->type == WIRE_FWD || msg->type == WIRE_CANCEL || msg->type == WIRE_CREDIT) {
         if (n->remote)
             remote_handle(n->remote, msg);
     } else if (n->fwd) {
@@ -284,6 +286,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     for (size_t i = 0; i < 2; i++) {
         if (nodes[i]->fwd)
             forward_tick(nodes[i]->fwd);
+        remote_tick(nodes[i]->remote);
         if (nodes[i]->dispatch)
             dispatch_poll(nodes[i]->dispatch);
     }
@@ -339,7 +342,10 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
                             .idle_timeout_ms = o->idle_ms};
     n->dispatch = dispatch_new(&dc);
     assert_non_null(n->dispatch);
-    remote_config_t rc = {.mesh = n->mesh, .dispatch = n->dispatch, .max_remote = o->max_remote};
+    remote_config_t rc = {.mesh = n->mesh,
+                          .dispatch = n->dispatch,
+                          .max_remote = o->max_remote,
+                          .pause_bytes = o->pause_bytes};
     openai_limits_default(&rc.limits);
     if (o->max_messages)
         rc.limits.max_messages = o->max_messages;
@@ -372,7 +378,7 @@ static void s_peer_keep(env_t *env, wire_msg_t *m)
         wire_msg_t ack = {.type = WIRE_ACK, .seq = m->seq};
         s_peer_send(env, from, &ack); /* a lost ack is a late one: the next ping retries */
     }
-    if (m->type < WIRE_FWD || m->type > WIRE_CANCEL) {
+    if (!WIRE_IS_FORWARDING(m->type)) {
         wire_msg_clear(m);
         return;
     }
@@ -805,6 +811,32 @@ static void s_peer_fwd_dl(env_t *env, const char *rid, const char *body, size_t 
     assert_int_equal(s_peer_send(env, 1, &m), 0);
 }
 
+/*  P sends a `fwd` for prompt to B granting `credit` chunks. */
+static void s_peer_fwd_credit(env_t *env, const char *rid, const char *prompt, uint32_t credit)
+{
+    char *body = s_body(T_MODEL, prompt);
+    wire_msg_t m = {.type = WIRE_FWD,
+                    .rid = (char *)rid,
+                    .model = T_MODEL,
+                    .request = body,
+                    .request_len = strlen(body),
+                    .stream = true,
+                    .deadline_ms = T_DEADLINE_MS,
+                    .attempt = 1,
+                    .has_credit = true,
+                    .credit = credit,
+                    .client = "00112233aabbccdd"};
+    assert_int_equal(s_peer_send(env, 1, &m), 0);
+    free(body);
+}
+
+/*  P grants B n more chunks of rid. */
+static void s_peer_credit(env_t *env, const char *rid, uint32_t n)
+{
+    wire_msg_t m = {.type = WIRE_CREDIT, .rid = (char *)rid, .has_credit = true, .credit = n};
+    assert_int_equal(s_peer_send(env, 1, &m), 0);
+}
+
 /*  P sends a `fwd` with body to B. */
 static void s_peer_fwd(env_t *env, const char *rid, const char *body, size_t len)
 {
@@ -985,8 +1017,30 @@ static void test_relay(void **state)
     }
 }
 
+/*  What P got of rid from B, checked: chunk i has seq i, the first (the
+    acceptance) no delta; the deltas' texts joined into text (NULL: not
+    kept), their number into *n_deltas. Returns the number of chunks. */
+static size_t s_peer_stream(const env_t *env, const char *rid, abuf_t *text, size_t *n_deltas)
+{
+    size_t n = s_peer_count(env, WIRE_CHUNK, rid);
+    *n_deltas = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wire_msg_t *m = s_peer_nth(env, WIRE_CHUNK, rid, i);
+        assert_int_equal(m->chunk_seq, i);
+        if (i == 0)
+            assert_int_equal(m->n_deltas, 0);
+        for (size_t k = 0; k < m->n_deltas; k++)
+            if (text)
+                assert_int_equal(abuf_append(text, m->deltas[k].text, m->deltas[k].len), 0);
+        *n_deltas += m->n_deltas;
+    }
+    return n;
+}
+
 /*  P sees the executor's side of the wire: `chunk` seq 0 without deltas
-    (accepted), one `chunk` per delta with seq 1, 2, …, then one `end`. */
+    (accepted), `chunk`s with seq 1, 2, … carrying every delta in order
+    (those of one event batch share a chunk), then one `end` counting the
+    chunks. */
 static void test_executor_wire(void **state)
 {
     env_t *env = *state;
@@ -997,24 +1051,127 @@ static void test_executor_wire(void **state)
     assert_string_equal(end->finish_reason, "stop");
     assert_int_equal(end->prompt_tokens, 3);
     assert_int_equal(end->completion_tokens, 4);
-    assert_true(end->has_chunks); /* the acceptance and three pieces went before it */
-    assert_int_equal(end->chunks, 4);
-    static const char *const pieces[] = {NULL, "ab", "cd", "ef"};
-    assert_int_equal(s_peer_count(env, WIRE_CHUNK, "wire-1"), 4);
-    for (size_t i = 0; i < 4; i++) {
-        const wire_msg_t *m = s_peer_nth(env, WIRE_CHUNK, "wire-1", i);
-        assert_int_equal(m->chunk_seq, i);
-        assert_int_equal(m->n_deltas, pieces[i] ? 1 : 0);
-        if (pieces[i]) {
-            assert_int_equal(m->deltas[0].kind, DELTA_TEXT);
-            assert_int_equal(m->deltas[0].len, 2);
-            assert_memory_equal(m->deltas[0].text, pieces[i], 2);
-        }
-    }
+    abuf_t text = ABUF_INIT;
+    size_t n_deltas = 0;
+    size_t n = s_peer_stream(env, "wire-1", &text, &n_deltas);
+    assert_true(n >= 2 && n <= 4);
+    assert_true(end->has_chunks); /* the acceptance and the pieces' chunks went before it */
+    assert_int_equal(end->chunks, n);
+    assert_int_equal(n_deltas, 3); /* "ab", "cd", "ef": the pieces stay pieces */
+    assert_string_equal(s_str(&text), "abcdef");
+    abuf_free(&text);
     /* the end came after every chunk */
-    assert_true(end > s_peer_nth(env, WIRE_CHUNK, "wire-1", 3));
+    assert_true(end > s_peer_nth(env, WIRE_CHUNK, "wire-1", n - 1));
     assert_int_equal(s_peer_count(env, WIRE_FAIL, "wire-1"), 0);
     s_assert_stats(&env->b, 0, 0);
+}
+
+/*  Credit: B sends chunks with deltas only within what the origin granted
+    (the acceptance is free); without credit its deltas wait, the tab is
+    paused past pause_bytes (so the deltas waiting stay bounded however long
+    the answer), and the `end` waits behind them. Each grant lets the
+    waiting deltas out (batched), and the answer arrives whole, its chunk
+    count matching. Fails on a B without flow control: every piece arrives
+    at once, the `end` right after. */
+static void test_credit(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){.pause_bytes = 40});
+    enum { pieces = 40, piece = 26 };
+    char answer[pieces * piece + 1];
+    for (size_t i = 0; i < pieces * piece; i++)
+        answer[i] = (char)('a' + i % piece);
+    answer[pieces * piece] = '\0';
+    char prompt[sizeof answer + 64];
+    snprintf(prompt, sizeof prompt, "[[fake:drip ms=10 count=%d text=\"%s\"]]", pieces, answer);
+    s_peer_fwd_credit(env, "credit-1", prompt, 1);
+    s_peer_wait(env, WIRE_CHUNK, "credit-1", 2); /* accepted, and one chunk of credit */
+    /* time for every piece to be made, were the tab not held */
+    s_spin(env, (long long)pieces * 10 + 4 * T_SETTLE_MS);
+    assert_int_equal(s_peer_count(env, WIRE_CHUNK, "credit-1"), 2);
+    assert_int_equal(
+        s_peer_count(env, WIRE_END, "credit-1") + s_peer_count(env, WIRE_FAIL, "credit-1"), 0);
+    remote_stats_t rs;
+    remote_stats(env->b.remote, &rs);
+    assert_true(rs.pauses >= 1);
+    /* held: what waits is what was read before the pause took, not the answer */
+    if (rs.buffered >= pieces * piece / 2)
+        fail_msg("B holds %zu bytes of a %d-byte answer: its tab was not paused", rs.buffered,
+                 pieces * piece);
+    /* one chunk more per grant, each carrying every delta that waited */
+    s_peer_credit(env, "credit-1", 1);
+    s_peer_wait(env, WIRE_CHUNK, "credit-1", 3);
+    s_spin(env, T_SETTLE_MS);
+    assert_int_equal(s_peer_count(env, WIRE_CHUNK, "credit-1"), 3);
+    /* then enough for the rest */
+    s_peer_credit(env, "credit-1", 1000);
+    const wire_msg_t *end = s_peer_wait(env, WIRE_END, "credit-1", 1);
+    abuf_t text = ABUF_INIT;
+    size_t n_deltas = 0;
+    size_t n = s_peer_stream(env, "credit-1", &text, &n_deltas);
+    assert_int_equal(end->chunks, n);
+    assert_int_equal(n_deltas, pieces);
+    assert_string_equal(s_str(&text), answer);
+    abuf_free(&text);
+    assert_int_equal(s_peer_count(env, WIRE_FAIL, "credit-1"), 0);
+    s_assert_stats(&env->b, 0, 0);
+    remote_stats(env->b.remote, &rs);
+    assert_int_equal(rs.buffered, 0);
+}
+
+/*  The origin's half of flow control: its `fwd` carries a first credit
+    (FORWARD_WINDOW at most) and the client key id the request came with;
+    P, playing a correct executor, sends a chunk only while credit is left,
+    and A's `credit` messages keep it going to the end of a long answer.
+    Fails on an origin without flow control: no credit ever comes and P
+    never gets past its first grant. */
+static void test_origin_grants_credit(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    rec_t *r = &env->recs[0];
+    s_rec_clear(r);
+    r->owner = env->a.fwd;
+    openai_request_t *req = s_request(T_MODEL, "grant me");
+    snprintf(req->client, sizeof req->client, "%s", "0123456789abcdef");
+    openai_error_t err;
+    r->fwd = forward_start(env->a.fwd, T_PEER, req, T_DEADLINE_MS, &s_rec_sink, r, &err);
+    openai_request_destroy(&req);
+    assert_non_null(r->fwd);
+    const wire_msg_t *fwd = s_peer_wait(env, WIRE_FWD, NULL, 1);
+    char rid[WIRE_MAX_ID + 1];
+    snprintf(rid, sizeof rid, "%s", fwd->rid);
+    assert_true(fwd->has_credit);
+    assert_true(fwd->credit >= 1 && fwd->credit <= FORWARD_WINDOW);
+    assert_non_null(fwd->client);
+    assert_string_equal(fwd->client, "0123456789abcdef");
+    uint64_t granted = fwd->credit;
+    s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL); /* the acceptance costs no credit */
+    const uint64_t pieces = 60;
+    size_t grants = 0;
+    for (uint64_t k = 1; k <= pieces; k++) {
+        while (k > granted) {
+            const wire_msg_t *c = s_peer_wait(env, WIRE_CREDIT, rid, grants + 1);
+            granted += c->credit;
+            grants++;
+        }
+        s_peer_chunk(env, rid, k, DELTA_TEXT, "x");
+    }
+    wire_msg_t end = {.type = WIRE_END,
+                      .rid = rid,
+                      .finish_reason = "stop",
+                      .prompt_tokens = 1,
+                      .completion_tokens = 1,
+                      .has_chunks = true,
+                      .chunks = pieces + 1};
+    assert_int_equal(s_peer_send(env, 0, &end), 0);
+    s_wait_final(env, r);
+    assert_int_equal(r->n_end, 1);
+    assert_int_equal(r->n_deltas, pieces);
+    assert_true(grants >= 2);
+    /* the grants never ran far ahead of what arrived */
+    assert_true(granted <= pieces + FORWARD_WINDOW);
+    s_assert_stats(&env->a, 0, 0);
 }
 
 /*  The executor refuses with `reject` (the origin sees a retryable
@@ -1349,7 +1506,7 @@ static void test_accept_timeout(void **state)
 
     s_wait_final(env, r);
     long long took = r->final_ms - t0;
-    s_expect_fail(r, "upstream_error", true, false, "did not accept");
+    s_expect_fail(r, "no_capacity", true, false, "did not accept");
     assert_int_equal(r->n_deltas, 0);
     if (took < accept_ms || took > accept_ms + 1000)
         fail_msg("failed after %lld ms, accept_ms is %lld", took, accept_ms);
@@ -1398,8 +1555,8 @@ static void test_idle_timeout(void **state)
         assert_int_equal(r->n_fail + r->n_end, 0);
         s_wait_final(env, r);
         long long quiet = r->final_ms - last;
-        s_expect_fail(r, "upstream_error", cases[i].retryable, cases[i].after_content,
-                      "stopped sending mid-answer");
+        s_expect_fail(r, cases[i].pieces ? "upstream_error" : "no_capacity", cases[i].retryable,
+                      cases[i].after_content, "stopped sending mid-answer");
         if (quiet < idle_ms || quiet > idle_ms + 1000)
             fail_msg("%s: failed after %lld ms of silence, idle_ms is %lld", cases[i].name, quiet,
                      idle_ms);
@@ -1633,9 +1790,11 @@ static void test_other_sender_ignored(void **state)
     assert_string_equal(s_str(&r->text), "real");
 }
 
-/*  A chunk B cannot send (P's inbox went away mid-answer) turns B's final
-    word into `fail`, never an `end` that would make the cut answer look
-    complete. */
+/*  A chunk B cannot send (P's inbox went away mid-answer: its pipe refuses)
+    is kept, never dropped: once P listens again every piece arrives in
+    order, then the `end`, its chunk count matching. Fails on a B that
+    drops what mesh_send refuses (it then says `fail` "could not be
+    relayed"). */
 static void test_lost_chunk(void **state)
 {
     env_t *env = *state;
@@ -1660,29 +1819,73 @@ static void test_lost_chunk(void **state)
         fail_msg("B never failed to send a chunk while P was away");
     s_peer_listen(env, port); /* back: B's link reconnects */
 
-    if (!s_until(env, s_peer_final, "lost-1", 2 * T_WAIT_MS))
-        fail_msg("no final word for the cut answer");
-    assert_int_equal(s_peer_count(env, WIRE_END, "lost-1"), 0);
-    const wire_msg_t *f = s_peer_nth(env, WIRE_FAIL, "lost-1", 0);
-    assert_non_null(f);
-    assert_false(f->retryable);
-    assert_string_equal(f->code, "upstream_error");
-    assert_non_null(strstr(f->message, "could not be relayed"));
-    /* fewer pieces arrived than were sent, in increasing seq, and the seq
-       of those after the loss skips the lost ones (an origin sees the gap) */
-    size_t n = s_peer_count(env, WIRE_CHUNK, "lost-1");
-    assert_true(n < pieces + 1);
-    for (size_t i = 1; i < n; i++)
-        assert_true(s_peer_nth(env, WIRE_CHUNK, "lost-1", i)->chunk_seq >
-                    s_peer_nth(env, WIRE_CHUNK, "lost-1", i - 1)->chunk_seq);
-    assert_true(s_peer_nth(env, WIRE_CHUNK, "lost-1", n - 1)->chunk_seq > n - 1);
-    /* its count says how many it sent, lost ones included */
-    assert_true(f->has_chunks);
-    assert_true(f->chunks > s_peer_nth(env, WIRE_CHUNK, "lost-1", n - 1)->chunk_seq);
+    if (!s_until(env, s_peer_final, "lost-1", 4 * T_WAIT_MS))
+        fail_msg("no final word for the answer");
+    assert_int_equal(s_peer_count(env, WIRE_FAIL, "lost-1"), 0);
+    const wire_msg_t *end = s_peer_nth(env, WIRE_END, "lost-1", 0);
+    assert_non_null(end);
+    abuf_t text = ABUF_INIT;
+    size_t n_deltas = 0;
+    size_t n = s_peer_stream(env, "lost-1", &text, &n_deltas);
+    assert_true(end->has_chunks);
+    assert_int_equal(end->chunks, n);
+    assert_int_equal(n_deltas, pieces);
+    assert_string_equal(s_str(&text), FAKE_ARENA_ANSWER); /* whole: nothing lost */
+    abuf_free(&text);
     s_assert_stats(&env->b, 0, 0);
+    remote_stats_t rs;
+    remote_stats(env->b.remote, &rs);
+    assert_true(rs.refused > 0);
     fake_link_counters_t c;
     s_counters(env, &c);
-    assert_int_equal(c.done, 1); /* upstream finished; only the relay was cut */
+    assert_int_equal(c.done, 1);
+}
+
+/*  An answer to a `fwd` that will not run (`reject`, or `fail` for a
+    request that is not valid) is kept when the origin's pipe refuses it and
+    goes once the origin is back, as a running request's final message does. Fails on an executor
+   that drops it: the origin then learns nothing and waits for its accept timeout. */
+static void test_refusal_kept(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    /* a stream keeps B sending, so that B finds P's link down */
+    s_peer_fwd_prompt(env, "refused-0", "[[fake:drip ms=50 count=100]]");
+    s_peer_wait(env, WIRE_CHUNK, "refused-0", 2);
+    mesh_stats_t st;
+    mesh_stats(env->b.mesh, &st);
+    uint64_t refused = st.send_full;
+    int port = env->p.port;
+    s_peer_deafen(env);
+    long long deadline = zclock_mono() + T_WAIT_MS;
+    do {
+        s_spin(env, 10);
+        mesh_stats(env->b.mesh, &st);
+    } while (st.send_full == refused && zclock_mono() < deadline);
+    if (st.send_full == refused)
+        fail_msg("B never found P's link down");
+    remote_stats_t rs0, rs1;
+    remote_stats(env->b.remote, &rs0);
+    char *body = s_body("no-such-model", "hi");
+    s_peer_fwd(env, "refused-1", body, strlen(body)); /* reject: not served */
+    free(body);
+    s_peer_fwd(env, "refused-2", "{not json", 9); /* fail: not a request */
+    deadline = zclock_mono() + T_WAIT_MS;
+    do {
+        s_spin(env, 10);
+        remote_stats(env->b.remote, &rs1);
+    } while (rs1.running < rs0.running + 2 && zclock_mono() < deadline);
+    if (rs1.running < rs0.running + 2)
+        fail_msg("B did not keep the answers it could not send (%zu kept)",
+                 rs1.running - rs0.running);
+    s_peer_listen(env, port);
+    const wire_msg_t *rej = s_peer_wait(env, WIRE_REJECT, "refused-1", 1);
+    assert_string_equal(rej->reason, "model not served here");
+    const wire_msg_t *fail = s_peer_wait(env, WIRE_FAIL, "refused-2", 1);
+    assert_false(fail->retryable);
+    wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "refused-0"};
+    assert_int_equal(s_peer_send(env, 1, &cancel), 0);
+    s_wait_b_incoming(env, 0);
 }
 
 /*  forward_abort (the client left): `cancel` goes to the executor, which
@@ -1762,8 +1965,9 @@ static void test_peer_gone(void **state)
     size_t cap = env->a.capacity;
     forward_peer_gone(env->a.fwd, env->b.id);
     /* at once, without a loop turn */
-    s_expect_fail(r0, "upstream_error", true, false, "went away");
-    s_expect_fail(r1, "upstream_error", true, false, "went away");
+    /* before content: no_capacity (503 with Retry-After if no one else takes it) */
+    s_expect_fail(r0, "no_capacity", true, false, "went away");
+    s_expect_fail(r1, "no_capacity", true, false, "went away");
     assert_int_equal(r2->n_end + r2->n_fail, 0);
     assert_int_equal(env->a.capacity, cap + 2);
     s_assert_stats(&env->a, 1, 0);
@@ -1784,7 +1988,7 @@ static void test_peer_gone(void **state)
     for (int to = 0; to < 2; to++)
         assert_int_equal(tmesh_send_leave(env->p.dealer[to], T_PEER, env->p.ep), 0);
     s_wait_final(env, r2);
-    s_expect_fail(r2, "upstream_error", true, false, "went away");
+    s_expect_fail(r2, "no_capacity", true, false, "went away");
     s_wait_aborts(env, 3);
     s_wait_b_incoming(env, 0);
     assert_true(env->a.gone >= 1);
@@ -2281,6 +2485,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_relay),
         T(test_executor_wire),
+        T(test_credit),
+        T(test_origin_grants_credit),
         T(test_executor_refuses),
         T(test_reject_carries_state),
         T(test_reject_state_applied),
@@ -2298,6 +2504,7 @@ int main(void)
         T(test_chunk_many_deltas),
         T(test_other_sender_ignored),
         T(test_lost_chunk),
+        T(test_refusal_kept),
         T(test_first_byte_deadline),
         T(test_abort),
         T(test_peer_gone),

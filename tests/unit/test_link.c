@@ -1117,6 +1117,58 @@ static void test_backpressure(void **state)
     s_tc_free(&t);
 }
 
+/*  link_pause: the node stops reading one tab (the back-pressure of a
+    forwarded request, docs/mesh-protocol.md "Flow control"): that tab's
+    frames wait in the tab and TCP while another tab's still arrive; once
+    resumed every frame arrives, in order, and the tab was never closed. */
+static void test_pause(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    link_config_t cfg = s_config();
+    env_t e;
+    s_env_start(&e, &cfg);
+    tc_t p = {0}, q = {0};
+    s_open_tab(&e, &p, "tab-P");
+    s_open_tab(&e, &q, "tab-Q");
+    assert_int_equal(link_pause(e.link, NULL, true), -1);
+    assert_int_equal(link_pause(e.link, "tab-P", true), 0);
+    /* commands keep their order: once this frame reaches the tab, the pause holds */
+    assert_int_equal(link_send(e.link, "tab-P", "{\"type\":\"reload\"}", 17), 0);
+    S_WAIT(&e, s_find_rx(&p, FRAME_RELOAD, 0) >= 0, 5000);
+    assert_true(s_find_rx(&p, FRAME_RELOAD, 0) >= 0);
+    size_t base = e.n_ev;
+    char buf[64];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(buf, sizeof buf, "{\"type\":\"pong\",\"t\":%d}", i);
+        s_tc_push(&p, buf, (size_t)n, 1);
+    }
+    s_tc_push(&q, "{\"type\":\"pong\",\"t\":0}", 21, 1);
+    S_WAIT(&e, s_count_ev(&e, LINK_EV_FRAME, "tab-Q") >= 1, 5000);
+    assert_int_equal(s_count_ev(&e, LINK_EV_FRAME, "tab-Q"), 1); /* the other tab is read */
+    s_settle(&e, 300);
+    size_t held = s_count_ev(&e, LINK_EV_FRAME, "tab-P");
+    if (held > 0)
+        fail_msg("tab-P was read while paused: %zu of %d frames", held, N);
+    assert_int_equal(link_pause(e.link, "tab-P", false), 0);
+    S_WAIT(&e, e.n_ev >= base + N + 1, 30000); /* tab-P's N and tab-Q's one */
+    size_t got = 0;
+    for (size_t i = base; i < e.n_ev; i++) {
+        if (e.ev[i].kind != LINK_EV_FRAME || strcmp(e.ev[i].tab, "tab-P") != 0)
+            continue;
+        snprintf(buf, sizeof buf, "{\"type\":\"pong\",\"t\":%zu}", got);
+        if (strcmp(e.ev[i].text, buf) != 0)
+            fail_msg("event %zu: %s, want %s", got, e.ev[i].text, buf);
+        got++;
+    }
+    assert_int_equal(got, N);
+    assert_false(p.closed);
+    assert_int_equal(s_count_ev(&e, LINK_EV_GONE, "tab-P"), 0);
+    s_env_stop(&e);
+    s_tc_free(&p);
+    s_tc_free(&q);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1140,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_pending_cannot_crowd_out_tabs),
+        cmocka_unit_test(test_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

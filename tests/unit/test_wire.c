@@ -242,6 +242,9 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
         m->stream = v == V_FULL;
         m->deadline_ms = max ? INT64_MAX : empty ? 0 : 120000;
         m->attempt = max ? UINT32_MAX : empty ? 0 : 2;
+        m->has_credit = !empty; /* optional */
+        m->credit = max ? WIRE_MAX_CREDIT : empty ? 0 : 16;
+        m->client = max ? s_fill("c", 'c', WIRE_MAX_ID) : empty ? NULL : s_dup("0123456789abcdef");
         break;
     case WIRE_REJECT: /* the sender's state is optional: not in the empty sample */
         m->rid = s_dup("req-2");
@@ -279,6 +282,11 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
     case WIRE_CANCEL:
         m->rid = s_dup("req-6");
         break;
+    case WIRE_CREDIT:
+        m->rid = s_dup("req-7");
+        m->has_credit = true;
+        m->credit = max ? WIRE_MAX_CREDIT : 1;
+        break;
     }
 }
 
@@ -288,8 +296,9 @@ static bool s_bytes_eq(const char *a, size_t an, const char *b, size_t bn)
 }
 
 static const wire_type_t s_all_types[] = {
-    WIRE_HELLO, WIRE_DIGEST, WIRE_DELTA,  WIRE_PUSH,  WIRE_PING, WIRE_ACK,  WIRE_PING_REQ,
-    WIRE_LEAVE, WIRE_FWD,    WIRE_REJECT, WIRE_CHUNK, WIRE_END,  WIRE_FAIL, WIRE_CANCEL,
+    WIRE_HELLO, WIRE_DIGEST,   WIRE_DELTA, WIRE_PUSH,   WIRE_PING,
+    WIRE_ACK,   WIRE_PING_REQ, WIRE_LEAVE, WIRE_FWD,    WIRE_REJECT,
+    WIRE_CHUNK, WIRE_END,      WIRE_FAIL,  WIRE_CANCEL, WIRE_CREDIT,
 };
 #define N_TYPES (sizeof s_all_types / sizeof s_all_types[0])
 
@@ -564,6 +573,18 @@ static void m_pt_low(wire_msg_t *m)
 {
     m->prompt_tokens = -2;
 }
+static void m_credit_zero(wire_msg_t *m)
+{
+    m->credit = 0;
+}
+static void m_credit_high(wire_msg_t *m)
+{
+    m->credit = WIRE_MAX_CREDIT + 1;
+}
+static void m_client_space(wire_msg_t *m)
+{
+    m->client[0] = ' ';
+}
 static void m_type_zero(wire_msg_t *m)
 {
     m->type = 0;
@@ -638,6 +659,10 @@ static void test_encoder_refuses(void **state)
         {"status 600", WIRE_FAIL, V_FULL, m_status_high},
         {"negative fail cooldown", WIRE_FAIL, V_FULL, m_fail_cool_neg},
         {"pt below -1", WIRE_END, V_FULL, m_pt_low},
+        {"credit 0", WIRE_CREDIT, V_FULL, m_credit_zero},
+        {"credit over WIRE_MAX_CREDIT", WIRE_CREDIT, V_FULL, m_credit_high},
+        {"fwd credit over WIRE_MAX_CREDIT", WIRE_FWD, V_FULL, m_credit_high},
+        {"fwd client with a space", WIRE_FWD, V_FULL, m_client_space},
         {"type 0", WIRE_PING, V_FULL, m_type_zero},
         {"type 99", WIRE_PING, V_FULL, m_type_high},
         {"empty rid", WIRE_REJECT, V_FULL, m_rid_empty},
@@ -2020,13 +2045,13 @@ static void test_failure_cleans_up(void **state)
 
 static void test_type_names(void **state)
 {
-    static const char *const names[] = {"hello", "digest",   "delta", "push",  "ping",
-                                        "ack",   "ping-req", "leave", "fwd",   "reject",
-                                        "chunk", "end",      "fail",  "cancel"};
+    static const char *const names[] = {"hello", "digest",   "delta", "push",   "ping",
+                                        "ack",   "ping-req", "leave", "fwd",    "reject",
+                                        "chunk", "end",      "fail",  "cancel", "credit"};
     for (size_t i = 0; i < N_TYPES; i++)
         assert_string_equal(wire_type_name(s_all_types[i]), names[i]);
     assert_string_equal(wire_type_name(0), "unknown");
-    assert_string_equal(wire_type_name((wire_type_t)15), "unknown");
+    assert_string_equal(wire_type_name((wire_type_t)16), "unknown");
     assert_string_equal(wire_type_name((wire_type_t)-1), "unknown");
 }
 
