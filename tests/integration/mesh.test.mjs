@@ -263,8 +263,14 @@ function zmtpNullProbe(port, timeoutMs = 5000) {
             greeting[10] = 3; // ZMTP 3.0
             greeting.write('NULL', 12, 'ascii');
             const props = Buffer.concat([
-                Buffer.from([11]), Buffer.from('Socket-Type'), Buffer.from([0, 0, 0, 6]), Buffer.from('DEALER'),
-                Buffer.from([8]), Buffer.from('Identity'), Buffer.from([0, 0, 0, 8]), Buffer.from('intruder'),
+                Buffer.from([11]),
+                Buffer.from('Socket-Type'),
+                Buffer.from([0, 0, 0, 6]),
+                Buffer.from('DEALER'),
+                Buffer.from([8]),
+                Buffer.from('Identity'),
+                Buffer.from([0, 0, 0, 8]),
+                Buffer.from('intruder'),
             ]);
             const body = Buffer.concat([Buffer.from([5]), Buffer.from('READY'), props]);
             const ready = Buffer.concat([Buffer.from([0x04, body.length]), body]);

@@ -44,7 +44,7 @@ const CONCURRENCY = 16;
 // a stream that gets no byte for STALL_MS is stuck, whatever the load.
 const STALL_MS = 15000;
 const WHOLE_TIMEOUT_MS = 60000; // a non-streamed answer, head to last byte
-const LOSS_PHASE_MS = 45000; // no new request starts after this
+const LOSS_PHASE_MS = 45000;    // no new request starts after this
 
 async function status(node) {
     const r = await http(node, 'GET', '/mesh/status', {timeoutMs: 2000});
@@ -165,7 +165,8 @@ async function oneRequest(a, prompt, want, stream, {onFirst = () => {}, stallMs 
     }
 }
 
-netnsTest(`forwarded answers under ${LOSS_PCT} % packet loss: none cut and reported complete, none stalled, none lost`,
+netnsTest(
+    `forwarded answers under ${LOSS_PCT} % packet loss: none cut and reported complete, none stalled, none lost`,
     async (t, {testNet, a, b}) => {
         // What B's tab answers, straight from B (no hop, no loss).
         const want = {};
@@ -197,7 +198,8 @@ netnsTest(`forwarded answers under ${LOSS_PCT} % packet loss: none cut and repor
         const dropped = testNet.dropped();
         testNet.heal();
         const count = (k) => results.filter((r) => r.kind === k).length;
-        t.diagnostic(`${jobs.length} requests via ${a.name} under ${LOSS_PCT} % loss in ${Date.now() - t0} ms: ` +
+        t.diagnostic(
+            `${jobs.length} requests via ${a.name} under ${LOSS_PCT} % loss in ${Date.now() - t0} ms: ` +
             `${count('whole')} whole, ${count('error')} errors, ${count('stalled')} stalled, ${count('cut')} cut, ` +
             `${jobs.length - results.length} not started; ` +
             `${dropped} packets dropped by nftables`);
@@ -214,68 +216,78 @@ netnsTest(`forwarded answers under ${LOSS_PCT} % packet loss: none cut and repor
         assert.equal(count('error'), 0, 'every request was served despite the loss');
     });
 
-netnsTest(`after a ${PARTITION_MS / 1000} s partition, both nodes see each other alive within ` +
-    `${HEAL_BOUND_MS / 1000} s of the link returning`, async (t, {testNet, a, b}) => {
-    const want = (await client(b).chat.completions.create({
-        model: 'fake-chat',
-        messages: [{role: 'user', content: LONG}],
-    })).choices[0].message.content;
+netnsTest(
+    `after a ${PARTITION_MS / 1000} s partition, both nodes see each other alive within ` +
+        `${HEAL_BOUND_MS / 1000} s of the link returning`,
+    async (t, {testNet, a, b}) => {
+        const want = (await client(b).chat.completions.create({
+                         model: 'fake-chat',
+                         messages: [{role: 'user', content: LONG}],
+                     }))
+                         .choices[0]
+                         .message.content;
 
-    // A stream running through the partition must end whole or in a clean
-    // error; what whole is, B's tab says directly (the hop is what is cut).
-    const slow = fake('drip ms=200 count=150');
-    const slowWant = client(b, {timeout: 60000}).chat.completions.create({
-        model: 'fake-chat',
-        messages: [{role: 'user', content: slow}],
-    }).then((r) => r.choices[0].message.content);
-    let first;
-    const started = new Promise((r) => (first = r));
-    const across = oneRequest(a, slow, slowWant, true, {onFirst: first, stallMs: PARTITION_MS + 15000});
-    await withTimeout(started, 10000, 'the first chunk of the stream across the partition');
+        // A stream running through the partition must end whole or in a clean
+        // error; what whole is, B's tab says directly (the hop is what is cut).
+        const slow = fake('drip ms=200 count=150');
+        const slowWant = client(b, {timeout: 60000})
+                             .chat.completions
+                             .create({
+                                 model: 'fake-chat',
+                                 messages: [{role: 'user', content: slow}],
+                             })
+                             .then((r) => r.choices[0].message.content);
+        let first;
+        const started = new Promise((r) => (first = r));
+        const across = oneRequest(a, slow, slowWant, true, {onFirst: first, stallMs: PARTITION_MS + 15000});
+        await withTimeout(started, 10000, 'the first chunk of the stream across the partition');
 
-    testNet.partition();
-    const tp = Date.now();
-    const seen = {ab: {}, ba: {}};
-    let s;
-    const deadline = tp + PARTITION_MS + 15000;
-    for (;;) {
-        s = await states(a, b);
-        const ms = Date.now() - tp;
-        for (const k of ['ab', 'ba']) seen[k][s[k]] ??= ms;
-        if ((ms >= PARTITION_MS && s.ab === 'dead' && s.ba === 'dead') || Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    const dropped = testNet.dropped();
-    t.diagnostic(`partition: ${a.name} saw B ${JSON.stringify(seen.ab)}, ${b.name} saw A ` +
-        `${JSON.stringify(seen.ba)} (ms after the cut); ${dropped} packets dropped`);
-    assert.ok(dropped > 0, 'the partition dropped packets');
-    assert.equal(s.ab, 'dead', 'A saw B dead during the partition');
-    assert.equal(s.ba, 'dead', 'B saw A dead during the partition');
+        testNet.partition();
+        const tp = Date.now();
+        const seen = {ab: {}, ba: {}};
+        let s;
+        const deadline = tp + PARTITION_MS + 15000;
+        for (;;) {
+            s = await states(a, b);
+            const ms = Date.now() - tp;
+            for (const k of ['ab', 'ba']) seen[k][s[k]] ??= ms;
+            if ((ms >= PARTITION_MS && s.ab === 'dead' && s.ba === 'dead') || Date.now() > deadline) break;
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        const dropped = testNet.dropped();
+        t.diagnostic(
+            `partition: ${a.name} saw B ${JSON.stringify(seen.ab)}, ${b.name} saw A ` +
+            `${JSON.stringify(seen.ba)} (ms after the cut); ${dropped} packets dropped`);
+        assert.ok(dropped > 0, 'the partition dropped packets');
+        assert.equal(s.ab, 'dead', 'A saw B dead during the partition');
+        assert.equal(s.ba, 'dead', 'B saw A dead during the partition');
 
-    testNet.heal();
-    const th = Date.now();
-    const back = {};
-    while (Date.now() - th < 30000 && (back.ab === undefined || back.ba === undefined)) {
-        s = await states(a, b);
-        const ms = Date.now() - th;
-        for (const k of ['ab', 'ba']) if (s[k] === 'alive') back[k] ??= ms;
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    const heal = Math.max(back.ab ?? Infinity, back.ba ?? Infinity);
-    t.diagnostic(`heal: ${a.name} saw B alive after ${back.ab ?? 'never (30 s)'} ms, ${b.name} saw A alive ` +
-        `after ${back.ba ?? 'never (30 s)'} ms of connectivity returning (bound ${HEAL_BOUND_MS} ms)`);
+        testNet.heal();
+        const th = Date.now();
+        const back = {};
+        while (Date.now() - th < 30000 && (back.ab === undefined || back.ba === undefined)) {
+            s = await states(a, b);
+            const ms = Date.now() - th;
+            for (const k of ['ab', 'ba'])
+                if (s[k] === 'alive') back[k] ??= ms;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        const heal = Math.max(back.ab ?? Infinity, back.ba ?? Infinity);
+        t.diagnostic(
+            `heal: ${a.name} saw B alive after ${back.ab ?? 'never (30 s)'} ms, ${b.name} saw A alive ` +
+            `after ${back.ba ?? 'never (30 s)'} ms of connectivity returning (bound ${HEAL_BOUND_MS} ms)`);
 
-    const crossed = await across;
-    t.diagnostic(`the stream across the partition: ${crossed.kind} ${crossed.detail ?? ''}`);
-    assert.notEqual(crossed.kind, 'cut', `a stream cut by the partition was reported complete: ${crossed.detail}`);
-    assert.notEqual(crossed.kind, 'stalled', `the stream across the partition hung: ${crossed.detail}`);
+        const crossed = await across;
+        t.diagnostic(`the stream across the partition: ${crossed.kind} ${crossed.detail ?? ''}`);
+        assert.notEqual(crossed.kind, 'cut', `a stream cut by the partition was reported complete: ${crossed.detail}`);
+        assert.notEqual(crossed.kind, 'stalled', `the stream across the partition hung: ${crossed.detail}`);
 
-    // Forwarding works again.
-    const after = await waitFor(async () => {
-        const r = await oneRequest(a, LONG, want, true);
-        return r.kind === 'whole' && r;
-    }, {timeoutMs: 20000, intervalMs: 200, what: 'a forwarded request served after the heal'});
-    assert.equal(after.kind, 'whole');
+        // Forwarding works again.
+        const after = await waitFor(async () => {
+            const r = await oneRequest(a, LONG, want, true);
+            return r.kind === 'whole' && r;
+        }, {timeoutMs: 20000, intervalMs: 200, what: 'a forwarded request served after the heal'});
+        assert.equal(after.kind, 'whole');
 
-    assert.ok(heal <= HEAL_BOUND_MS, `alive again after ${heal} ms, want at most ${HEAL_BOUND_MS} ms`);
-});
+        assert.ok(heal <= HEAL_BOUND_MS, `alive again after ${heal} ms, want at most ${HEAL_BOUND_MS} ms`);
+    });

@@ -125,8 +125,10 @@ export class TestNet {
             s_run('ip', ['netns', 'add', this.ns[s]]);
             created.add(this.ns[s]);
         }
-        s_run('ip', ['link', 'add', this.veth.a, 'netns', this.ns.a, 'type', 'veth',
-            'peer', 'name', this.veth.b, 'netns', this.ns.b]);
+        s_run('ip', [
+            'link', 'add', this.veth.a, 'netns', this.ns.a, 'type', 'veth', 'peer', 'name', this.veth.b, 'netns',
+            this.ns.b
+        ]);
         for (const s of this.sides) {
             s_run('ip', ['-n', this.ns[s], 'link', 'set', 'lo', 'up']);
             s_run('ip', ['-n', this.ns[s], 'addr', 'add', `${this.addr[s]}/24`, 'dev', this.veth[s]]);
@@ -140,7 +142,8 @@ export class TestNet {
     s_rule(rule) {
         for (const s of this.sides) {
             const table = rule ? s_table(this.veth[s], rule) : '';
-            s_run('ip', ['netns', 'exec', this.ns[s], 'nft', '-f', '-'],
+            s_run(
+                'ip', ['netns', 'exec', this.ns[s], 'nft', '-f', '-'],
                 `table inet ${TABLE}\ndelete table inet ${TABLE}\n${table}`);
         }
     }
@@ -231,19 +234,32 @@ export class NsNode {
         // so the Host header the clients send names the node's own address.
         const port = await this.s_front();
         const at = `${this.address}:${MESH_PORT}`;
-        this.proc = this.s_spawn(binary('arena-node'), [
-            '--name', this.name,
-            '--data', join(this.dir, 'data'),
-            '--http', `127.0.0.1:${port}`,
-            '--link', '127.0.0.1:0',
-            '--mesh', at,
-            '--advertise', at,
-            '--mesh-secret', this.opts.secret,
-            '--link-token', this.token,
-            '--log-level', this.opts.logLevel ?? 'info',
-            '--pace', 'off',
-            ...(this.opts.extraArgs ?? []),
-        ], `arena-node[${this.name}@${this.ns}]`);
+        this.proc = this.s_spawn(
+            binary('arena-node'),
+            [
+                '--name',
+                this.name,
+                '--data',
+                join(this.dir, 'data'),
+                '--http',
+                `127.0.0.1:${port}`,
+                '--link',
+                '127.0.0.1:0',
+                '--mesh',
+                at,
+                '--advertise',
+                at,
+                '--mesh-secret',
+                this.opts.secret,
+                '--link-token',
+                this.token,
+                '--log-level',
+                this.opts.logLevel ?? 'info',
+                '--pace',
+                'off',
+                ...(this.opts.extraArgs ?? []),
+            ],
+            `arena-node[${this.name}@${this.ns}]`);
         const ready = await waitNodeReady(this.proc, READY_TIMEOUT_MS);
         this.http = ready.http;
         this.link = ready.link;
@@ -273,10 +289,12 @@ export class NsNode {
 /*  The fake link (its tabs) inside the node's namespace. */
 export class NsFakeLink extends FakeLink {
     async start() {
-        const args = ['--url', `ws://127.0.0.1:${this.node.link.port}/link`, '--token', this.node.token,
-            '--tabs', String(this.tabs), '--events', this.eventsFile];
-        this.proc = new Proc('ip', ['netns', 'exec', this.node.ns, binary('fake-link'), ...args],
-            `fake-link[${this.node.ns}]`);
+        const args = [
+            '--url', `ws://127.0.0.1:${this.node.link.port}/link`, '--token', this.node.token, '--tabs',
+            String(this.tabs), '--events', this.eventsFile
+        ];
+        this.proc =
+            new Proc('ip', ['netns', 'exec', this.node.ns, binary('fake-link'), ...args], `fake-link[${this.node.ns}]`);
         await this.proc.waitLine(/^fake-link ready tabs=(\d+)/, READY_TIMEOUT_MS, 'ready line');
         return this;
     }
