@@ -153,6 +153,8 @@ static void s_teardown(void)
     zloop_destroy(&s.loop);
 }
 
+#define S_SECRET "fuzz-mesh-live-secret"
+
 static void s_setup(void)
 {
     alog_set_level(ALOG_ERROR);
@@ -168,8 +170,14 @@ static void s_setup(void)
         ident_id(s.keys[i].pk, s.keys[i].id);
     }
     s.loop = zloop_new();
+    /* the mesh is never open: A, and M as a member, hold the secret */
+    zcert_t *cert = mesh_cert_new(S_SECRET);
+    if (!cert)
+        abort();
     mesh_config_t c = {.node_id = s.keys[0].id,
                        .sign_key = s.keys[0].sk,
+                       .secret = S_SECRET,
+                       .local_only = true,
                        .bind_host = "127.0.0.1",
                        .gossip_ms = 50,
                        .ping_ms = 100,
@@ -181,6 +189,7 @@ static void s_setup(void)
         abort();
     s.inbox = zsock_new(ZMQ_ROUTER);
     zsock_set_linger(s.inbox, 0);
+    mesh_curve_apply(s.inbox, cert, true);
     int port = mesh_bind_tcp(s.inbox, "tcp://127.0.0.1:*");
     if (port <= 0)
         abort();
@@ -188,6 +197,8 @@ static void s_setup(void)
     s.dealer = zsock_new(ZMQ_DEALER);
     zsock_set_linger(s.dealer, 0);
     zsock_set_identity(s.dealer, s.keys[1].id);
+    mesh_curve_apply(s.dealer, cert, false);
+    zcert_destroy(&cert);
     if (zsock_connect(s.dealer, "tcp://%s", mesh_endpoint(s.a)) != 0)
         abort();
     zloop_reader(s.loop, s.dealer, s_on_member, NULL);
