@@ -31,16 +31,16 @@ struct _fwd_t {
     long long started_ms;
     long long last_ms;
     /* reliability (docs/mesh-protocol.md, "Acks and resends") */
-    uint64_t acked;    /* the ack last sent */
-    long long ack_ms;  /* when an ack (credit) last went */
-    abuf_t body;       /* the request, while a `fwd` may go again (not accepted yet) */
-    char *model;       /* idem */
-    bool stream;       /* idem */
+    uint64_t acked;   /* the ack last sent */
+    long long ack_ms; /* when an ack (credit) last went */
+    abuf_t body;      /* the request, while a `fwd` may go again (not accepted yet) */
+    char *model;      /* idem */
+    bool stream;      /* idem */
     long long deadline_ms;
     char client[WIRE_MAX_ID + 1];
-    uint32_t credit0;  /* fwd's credit */
-    int refwds;        /* times the `fwd` went again */
-    long long fwd_ms;  /* when it last went */
+    uint32_t credit0; /* fwd's credit */
+    int refwds;       /* times the `fwd` went again */
+    long long fwd_ms; /* when it last went */
 };
 
 struct _forward_t {
@@ -490,7 +490,8 @@ void forward_tick(forward_t *self)
     uint64_t before = self->next_serial;
     for (fwd_t *f; (f = s_next_victim(self, before, NULL, now));) {
         bool accepted = f->accepted;
-        /* (s_out_fail sends the `cancel`) before content another target may take it: no_capacity (503) */
+        /* (s_out_fail sends the `cancel`) before content another target may take it: no_capacity
+         * (503) */
         s_out_fail(self, f, f->content ? "upstream_error" : "no_capacity", true, 0,
                    accepted ? "the peer stopped sending mid-answer"
                             : "the peer did not accept the request in time");

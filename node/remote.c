@@ -37,17 +37,17 @@ struct _incoming_t {
     /* reliability (docs/mesh-protocol.md, "Acks and resends"): what went and
        is not acked yet stays until the origin's ack, and goes again when no
        ack came for a while */
-    bool acks;                        /* flow and the origin acks (no `credit` without "ack") */
-    uint64_t acked;                   /* the chunks before this seq are acked */
-    size_t n_sent;                    /* pend[0 … n_sent) went, not acked yet */
-    uint32_t nd[REMOTE_MAX_UNACKED];  /* deltas of unacked data chunk seq, at seq % max */
-    bool final_sent;                  /* the end/fail went, not acked yet */
-    long long tx_ms;                  /* last (re)send or ack progress */
-    long long heard_ms;               /* last message of the origin for it */
-    unsigned rtx;                     /* resends since the last progress */
-    bool paused;     /* the tab was asked to stop reading for this job */
-    abuf_t text;     /* the pending deltas' text, back to back */
-    pending_t *pend; /* deltas not sent yet, in order */
+    bool acks;                       /* flow and the origin acks (no `credit` without "ack") */
+    uint64_t acked;                  /* the chunks before this seq are acked */
+    size_t n_sent;                   /* pend[0 … n_sent) went, not acked yet */
+    uint32_t nd[REMOTE_MAX_UNACKED]; /* deltas of unacked data chunk seq, at seq % max */
+    bool final_sent;                 /* the end/fail went, not acked yet */
+    long long tx_ms;                 /* last (re)send or ack progress */
+    long long heard_ms;              /* last message of the origin for it */
+    unsigned rtx;                    /* resends since the last progress */
+    bool paused;                     /* the tab was asked to stop reading for this job */
+    abuf_t text;                     /* the pending deltas' text, back to back */
+    pending_t *pend;                 /* deltas not sent yet, in order */
     size_t n_pend, cap_pend;
     final_t final;                  /* the job ended: what goes out once the deltas have */
     char finish[32];                /* FINAL_END */
@@ -94,6 +94,8 @@ remote_t *remote_new(const remote_config_t *cfg)
         self->cfg.max_remote = REMOTE_DEFAULT_MAX;
     if (self->cfg.pause_bytes == 0)
         self->cfg.pause_bytes = REMOTE_DEFAULT_PAUSE_BYTES;
+    if (self->cfg.giveup_ms <= 0)
+        self->cfg.giveup_ms = REMOTE_GIVEUP_MS;
     self->in = zhashx_new();
     if (!self->in) {
         free(self);
@@ -523,7 +525,7 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     snprintf(in->key, sizeof in->key, "%s", key);
     snprintf(in->client, sizeof in->client, "%s", msg->client ? msg->client : "");
     in->flow = msg->has_credit;
-    in->acks = in->flow; /* until a `credit` without "ack" says otherwise */
+    in->acks = in->flow;                  /* until a `credit` without "ack" says otherwise */
     in->upto = 1 + (uint64_t)msg->credit; /* seq 0 (the acceptance) costs none */
     in->tx_ms = in->heard_ms = zclock_mono();
     if (zhashx_insert(self->in, in->key, in) < 0) {
@@ -629,13 +631,12 @@ void remote_tick(remote_t *self)
     long long now = zclock_mono();
     bool giveup = false;
     for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in)) {
-        if (!in->final_sent &&
-            (in->owe_accept || in->final != FINAL_NONE ||
-             (in->n_pend > in->n_sent && (!in->flow || in->seq < in->upto))))
+        if (!in->final_sent && (in->owe_accept || in->final != FINAL_NONE ||
+                                (in->n_pend > in->n_sent && (!in->flow || in->seq < in->upto))))
             s_mark_dirty(self, in);
         if (!in->acks)
             continue;
-        if (now - in->heard_ms >= REMOTE_GIVEUP_MS)
+        if (now - in->heard_ms >= self->cfg.giveup_ms)
             giveup = true;
         else if ((in->seq > in->acked || in->final_sent) &&
                  now - in->tx_ms >= (long long)REMOTE_RTO_MS << (in->rtx < 3 ? in->rtx : 3))
@@ -645,9 +646,9 @@ void remote_tick(remote_t *self)
     while (giveup) {
         giveup = false;
         for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
-            if (in->acks && now - in->heard_ms >= REMOTE_GIVEUP_MS) {
-                alog_info("peer %s: forwarded request %s given up (no word from it in %d ms)",
-                          in->peer, in->rid, REMOTE_GIVEUP_MS);
+            if (in->acks && now - in->heard_ms >= self->cfg.giveup_ms) {
+                alog_info("peer %s: forwarded request %s given up (no word from it in %lld ms)",
+                          in->peer, in->rid, self->cfg.giveup_ms);
                 self->stats.given_up++;
                 in->paused = false;
                 dispatch_cancel(self->cfg.dispatch, &in->job);

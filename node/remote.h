@@ -40,9 +40,10 @@
 #define REMOTE_DEFAULT_MAX 1024                 /* remote_config_t.max_remote when 0 */
 #define REMOTE_DEFAULT_PAUSE_BYTES (64u * 1024) /* remote_config_t.pause_bytes when 0 */
 #define REMOTE_CHUNK_BYTES (256u * 1024)        /* delta text in one chunk (one delta may exceed) */
-#define REMOTE_MAX_UNACKED 64   /* data chunks sent and not acked, per request, at most */
-#define REMOTE_RTO_MS 1500      /* no ack for this: what was not acked goes again (×2 each time, to ×8) */
-#define REMOTE_GIVEUP_MS 30000  /* an acking origin silent this long: its request is given up */
+#define REMOTE_MAX_UNACKED 64 /* data chunks sent and not acked, per request, at most */
+#define REMOTE_RTO_MS                                                                              \
+    1500 /* no ack for this: what was not acked goes again (×2 each time, to ×8) */
+#define REMOTE_GIVEUP_MS 30000 /* an acking origin silent this long: its request is given up */
 
 typedef struct _remote_t remote_t;
 
@@ -52,6 +53,8 @@ typedef struct {
     openai_limits_t limits; /* the node's request limits (those of node/http) */
     size_t max_remote;      /* forwarded requests run for peers at once, default 1024 */
     size_t pause_bytes;     /* waiting delta bytes of one request that pause its tab */
+    long long giveup_ms;    /* an acking origin silent this long: its request is given up
+                               (its tab read again); 0: REMOTE_GIVEUP_MS */
 } remote_config_t;
 
 remote_t *remote_new(const remote_config_t *cfg);
@@ -79,7 +82,7 @@ typedef struct {
     uint64_t deltas;  /* deltas they carried */
     uint64_t refused; /* sends the peer's pipe refused (retried later, never dropped) */
     uint64_t pauses;  /* times a tab was asked to stop reading for a request */
-    uint64_t resent;   /* chunks and ends/fails sent again (not acked in time, or a duplicate fwd) */
+    uint64_t resent;  /* chunks and ends/fails sent again (not acked in time, or a duplicate fwd) */
     uint64_t given_up; /* requests given up: their origin said nothing for REMOTE_GIVEUP_MS */
 } remote_stats_t;
 void remote_stats(const remote_t *self, remote_stats_t *out);

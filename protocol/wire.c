@@ -1050,7 +1050,8 @@ static int s_enc_credit(msgpack_packer *pk, const wire_msg_t *m)
 {
     return (m->credit == 0 && !m->has_ack) || m->credit > WIRE_MAX_CREDIT ||
                    (m->has_ack && m->ack > WIRE_MAX_SEQ) || s_enc_rid(pk, m) < 0 ||
-                   s_kv_u64(pk, "n", m->credit) < 0 || (m->has_ack && s_kv_u64(pk, "ack", m->ack) < 0)
+                   s_kv_u64(pk, "n", m->credit) < 0 ||
+                   (m->has_ack && s_kv_u64(pk, "ack", m->ack) < 0)
                ? -1
                : 0;
 }

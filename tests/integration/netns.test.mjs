@@ -224,10 +224,17 @@ netnsTest(`after a ${PARTITION_MS / 1000} s partition, both nodes see each other
     // A stream running through the partition must end whole or in a clean
     // error; what whole is, B's tab says directly (the hop is what is cut).
     const slow = fake('drip ms=200 count=150');
+    // Straight to B, it runs on B's tabs through the whole partition (30 s):
+    // settled, never left hanging when the stream across ends first (its
+    // rejection was unhandled: "502 the browser tab serving this request
+    // went away" as the cleanup stopped the tabs under it), and awaited at
+    // the end: B's tabs kept serving while the origin of its other stream
+    // was away (a tab held for that stream would stall it).
     const slowWant = client(b, {timeout: 60000}).chat.completions.create({
         model: 'fake-chat',
         messages: [{role: 'user', content: slow}],
     }).then((r) => r.choices[0].message.content);
+    const slowDirect = slowWant.then((content) => ({content}), (error) => ({error}));
     let first;
     const started = new Promise((r) => (first = r));
     const across = oneRequest(a, slow, slowWant, true, {onFirst: first, stallMs: PARTITION_MS + 15000});
@@ -276,6 +283,10 @@ netnsTest(`after a ${PARTITION_MS / 1000} s partition, both nodes see each other
         return r.kind === 'whole' && r;
     }, {timeoutMs: 20000, intervalMs: 200, what: 'a forwarded request served after the heal'});
     assert.equal(after.kind, 'whole');
+
+    const direct = await withTimeout(slowDirect, 60000, 'the request straight to B');
+    assert.equal(direct.error, undefined, `the request straight to B failed: ${direct.error?.message}`);
+    assert.equal(direct.content.length > 0, true);
 
     assert.ok(heal <= HEAL_BOUND_MS, `alive again after ${heal} ms, want at most ${HEAL_BOUND_MS} ms`);
 });

@@ -27,6 +27,7 @@
 
 #include <czmq.h>
 #include <jansson.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,7 @@ typedef struct {
     size_t max_remote;   /* 0 (and the times): the modules' defaults; first_byte_ms 0: none */
     size_t max_messages; /* the node's --max-messages; 0: the default */
     size_t pause_bytes;  /* remote_config_t.pause_bytes; 0: the default */
+    long long giveup_ms; /* remote_config_t.giveup_ms; 0: the default */
 } opts_t;
 
 /*  One node as node/node.c builds it, minus the dispatcher and HTTP. */
@@ -345,7 +347,8 @@ static void s_node_start(env_t *env, node_t *n, const char *name, const char *se
     remote_config_t rc = {.mesh = n->mesh,
                           .dispatch = n->dispatch,
                           .max_remote = o->max_remote,
-                          .pause_bytes = o->pause_bytes};
+                          .pause_bytes = o->pause_bytes,
+                          .giveup_ms = o->giveup_ms};
     openai_limits_default(&rc.limits);
     if (o->max_messages)
         rc.limits.max_messages = o->max_messages;
@@ -1628,10 +1631,22 @@ static void test_chunk_gap(void **state)
         uint64_t chunks;
         const char *text; /* the whole answer */
     } cases[] = {
-        {"a chunk skipped", {{0, NULL}, {1, "He"}, {3, "lo"}}, 3, 2, {{2, "l"}, {3, "lo"}}, 2, 4,
+        {"a chunk skipped",
+         {{0, NULL}, {1, "He"}, {3, "lo"}},
+         3,
+         2,
+         {{2, "l"}, {3, "lo"}},
+         2,
+         4,
          "Hello"},
         {"a chunk repeated", {{0, NULL}, {1, "He"}, {1, "He"}}, 3, 2, {{2, "llo"}}, 1, 3, "Hello"},
-        {"going backwards", {{0, NULL}, {1, "a"}, {2, "b"}, {1, "a"}}, 4, 3, {{3, "c"}}, 1, 4,
+        {"going backwards",
+         {{0, NULL}, {1, "a"}, {2, "b"}, {1, "a"}},
+         4,
+         3,
+         {{3, "c"}},
+         1,
+         4,
          "abc"},
         {"no acceptance first", {{1, "He"}}, 1, 0, {{0, NULL}, {1, "He"}}, 2, 2, "He"},
         {"acceptance repeated", {{0, NULL}, {0, NULL}}, 2, 1, {{1, "Hi"}}, 1, 2, "Hi"},
@@ -2532,6 +2547,186 @@ static void test_first_byte_deadline(void **state)
     }
 }
 
+/*  An origin that dies, leaves or just falls silent while B holds its
+    request's tab paused (no credit came): B aborts the request, the tab
+    reads again, and the tab's other work goes on. Here A's request on the
+    same tab (its answer stuck behind the held WebSocket) completes whole.
+    Fails on an executor that waits for a silent origin's credit for ever:
+    the tab stays held and A's request stalls. */
+static void test_paused_tab_origin_gone(void **state)
+{
+    env_t *env = *state;
+    for (int leave = 0; leave < 2; leave++) {
+        fprintf(stderr, "  paused tab: the origin %s\n", leave ? "leaves" : "falls silent");
+        s_env_start(env, &(opts_t){.pause_bytes = 40, .giveup_ms = 1500});
+        enum { pieces = 40, piece = 26 };
+        char answer[pieces * piece + 1];
+        for (size_t i = 0; i < pieces * piece; i++)
+            answer[i] = (char)('a' + i % piece);
+        answer[pieces * piece] = '\0';
+        char prompt[sizeof answer + 64];
+        snprintf(prompt, sizeof prompt, "[[fake:drip ms=10 count=%d text=\"%s\"]]", pieces, answer);
+        s_peer_fwd_credit(env, "held-1", prompt, 1);
+        s_peer_wait(env, WIRE_CHUNK, "held-1", 2); /* accepted, and one chunk of credit */
+        /* an ack (no credit more): the origin speaks the acking protocol */
+        wire_msg_t ack = {.type = WIRE_CREDIT,
+                          .rid = "held-1",
+                          .has_credit = true,
+                          .credit = 0,
+                          .has_ack = true,
+                          .ack = 2};
+        assert_int_equal(s_peer_send(env, 1, &ack), 0);
+        remote_stats_t rs;
+        for (long long until = zclock_mono() + T_WAIT_MS; zclock_mono() < until;) {
+            remote_stats(env->b.remote, &rs);
+            if (rs.pauses)
+                break;
+            s_spin(env, 20);
+        }
+        assert_true(rs.pauses >= 1);
+        /* A's request on the same (held) tab */
+        rec_t *r = s_start(env, 0, env->b.id, T_MODEL, "[[fake:text text=\"after\"]]");
+        if (leave)
+            assert_int_equal(tmesh_send_leave(env->p.dealer[1], T_PEER, env->p.ep), 0);
+        if (!s_until(env, s_rec_final, r, 3 * T_WAIT_MS))
+            fail_msg("A's request on the held tab did not end (%zu deltas)", r->n_deltas);
+        assert_int_equal(r->n_end, 1);
+        assert_string_equal(s_str(&r->text), "after");
+        stats_want_t w = {0, 0};
+        if (!s_until(env, s_b_stats, &w, T_WAIT_MS))
+            fail_msg("B still runs %zu forwarded request(s)", remote_running(env->b.remote));
+        assert_false(s_peer_final(env, "held-1")); /* nothing more went to the gone origin */
+        s_env_stop(env);
+    }
+}
+
+/* ---- loss between origin and executor ---- */
+
+/*  P as an origin on a link that loses messages, B the real executor. */
+typedef struct {
+    const char *rid;
+    size_t seen;      /* P's rx handled so far */
+    uint64_t next;    /* the next seq P wants */
+    bool got_seq[64]; /* a seq arrived once already (its first arrival may be lost) */
+    abuf_t text;
+    size_t n_deltas;
+    unsigned credits; /* credits P meant to send (every second one is lost) */
+    unsigned lost;    /* messages lost, both ways */
+    long long rx_ms, credit_ms;
+    bool refwd; /* the `fwd` went again (its acceptance was lost) */
+    const wire_msg_t *end;
+    char body[512];
+} lossy_t;
+
+/*  P's (lossy) credit with its ack: every second one never leaves. */
+static void s_lossy_credit(env_t *env, lossy_t *l)
+{
+    l->credit_ms = zclock_mono();
+    if (l->credits++ % 2 == 1) {
+        l->lost++;
+        return;
+    }
+    wire_msg_t m = {.type = WIRE_CREDIT,
+                    .rid = (char *)l->rid,
+                    .has_credit = true,
+                    .credit = 4,
+                    .has_ack = true,
+                    .ack = l->next};
+    assert_int_equal(s_peer_send(env, 1, &m), 0);
+}
+
+/*  Handles what P got since the last call, as an origin would, losing the
+    first arrival of the acceptance and of every third chunk; re-acks after
+    a second of silence, as an origin does. true once the end came after
+    every chunk. */
+static bool s_lossy_step(env_t *env, const void *arg)
+{
+    lossy_t *l = (lossy_t *)arg;
+    long long now = zclock_mono();
+    for (; l->seen < env->p.n_rx; l->seen++) {
+        const wire_msg_t *m = &env->p.rx[l->seen];
+        if (!m->rid || strcmp(m->rid, l->rid) != 0)
+            continue;
+        l->rx_ms = now;
+        if (m->type == WIRE_CHUNK) {
+            uint64_t seq = m->chunk_seq;
+            bool first = seq < 64 && !l->got_seq[seq];
+            if (seq < 64)
+                l->got_seq[seq] = true;
+            if (first && seq % 3 == 0) { /* lost on the way */
+                l->lost++;
+                if (seq == 0 && !l->refwd) { /* no acceptance: the `fwd` again, same rid */
+                    l->refwd = true;
+                    s_peer_fwd_credit(env, l->rid, l->body, 4);
+                }
+                continue;
+            }
+            if (seq != l->next) { /* a repeat, or past a lost one: dropped, acked */
+                s_lossy_credit(env, l);
+                continue;
+            }
+            for (size_t k = 0; k < m->n_deltas; k++)
+                assert_int_equal(abuf_append(&l->text, m->deltas[k].text, m->deltas[k].len), 0);
+            l->n_deltas += m->n_deltas;
+            l->next++;
+            s_lossy_credit(env, l);
+        } else if (m->type == WIRE_END) {
+            if (m->has_chunks && m->chunks == l->next) {
+                l->end = m;
+                wire_msg_t ack = {.type = WIRE_CANCEL, .rid = (char *)l->rid};
+                assert_int_equal(s_peer_send(env, 1, &ack), 0); /* the end's ack */
+                return true;
+            }
+        } else if (m->type == WIRE_FAIL || m->type == WIRE_REJECT) {
+            fail_msg("B ended %s with %s", l->rid, wire_type_name(m->type));
+        }
+    }
+    if (now - l->rx_ms >= 1000 && now - l->credit_ms >= 1000)
+        s_lossy_credit(env, l); /* silence: the last ack again */
+    return false;
+}
+
+/*  A forwarded stream over a link that loses messages both ways (the
+    acceptance, every third chunk the first time it goes, every second
+    credit) still arrives whole and in order, each delta once, its `end`
+    counting the chunks: B keeps what P has not acked and sends it again
+    when no ack comes, answers the `fwd` sent again (its acceptance lost) as
+    the same request (the tab fetches it once), and forgets the request
+    once P acks its end. Fails on an executor that sends each chunk once: P
+    never gets the first chunk it lost. */
+static void test_lossy_origin(void **state)
+{
+    env_t *env = *state;
+    s_env_start(env, &(opts_t){0});
+    enum { pieces = 12, piece = 10 };
+    char answer[pieces * piece + 1];
+    for (size_t i = 0; i < pieces * piece; i++)
+        answer[i] = (char)('a' + (i * 7) % 26);
+    answer[pieces * piece] = '\0';
+    fake_link_counters_t c0, c1;
+    s_counters(env, &c0);
+    lossy_t l = {.rid = "lossy-1", .rx_ms = zclock_mono(), .credit_ms = zclock_mono()};
+    snprintf(l.body, sizeof l.body, "[[fake:drip ms=30 count=%d text=\"%s\"]]", pieces, answer);
+    s_peer_fwd_credit(env, l.rid, l.body, 4);
+    if (!s_until(env, s_lossy_step, &l, 40000))
+        fail_msg(
+            "the stream did not arrive whole over the lossy link: %zu deltas, next seq %" PRIu64
+            ", %u lost",
+            l.n_deltas, l.next, l.lost);
+    assert_true(l.refwd);
+    assert_true(l.lost >= 4);
+    assert_string_equal(s_str(&l.text), answer);
+    assert_int_equal(l.n_deltas, pieces);
+    assert_int_equal(l.end->chunks, l.next);
+    s_counters(env, &c1);
+    assert_int_equal(c1.fetches, c0.fetches + 1); /* the duplicate `fwd` did not run twice */
+    remote_stats_t rs;
+    remote_stats(env->b.remote, &rs);
+    assert_true(rs.resent >= 2);
+    s_wait_b_incoming(env, 0); /* the acked end: B forgets it */
+    abuf_free(&l.text);
+}
+
 int main(void)
 {
     alog_set_level(getenv("TEST_FORWARD_VERBOSE") ? ALOG_DEBUG : ALOG_ERROR);
@@ -2565,6 +2760,8 @@ int main(void)
         T(test_stats),
         T(test_start_refused),
         T(test_destroy_in_flight),
+        T(test_lossy_origin),
+        T(test_paused_tab_origin_gone),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
