@@ -40,6 +40,7 @@ struct _fwd_t {
     char client[WIRE_MAX_ID + 1];
     uint32_t credit0; /* fwd's credit */
     int refwds;       /* times the `fwd` went again */
+    bool unsent;      /* the link refused the first `fwd`: it goes at the next tick */
     long long fwd_ms; /* when it last went */
 };
 
@@ -258,8 +259,12 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
                     .has_credit = true,
                     .credit = credit,
                     .client = req->client[0] ? (char *)req->client : NULL};
+    /* A peer that is a target but whose link is down now (a connection
+       being made again) gets the `fwd` at the next ticks, within the
+       accept timeout, as a lost `fwd` would go again. */
     int rc = mesh_send(self->cfg.mesh, peer_id, &m);
-    if (rc < 0 || !(f->model = strdup(req->model))) {
+    bool unsent = rc < 0 && mesh_sendable(self->cfg.mesh, peer_id);
+    if ((rc < 0 && !unsent) || !(f->model = strdup(req->model))) {
         abuf_free(&body);
         if (--p->streams == 0)
             zhashx_delete(self->peers, peer_id);
@@ -269,6 +274,7 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
         openai_error_set(err, "no_capacity", NULL, "peer %s cannot be reached now", peer_id);
         return NULL;
     }
+    f->unsent = unsent;
     /* kept until accepted: the `fwd` may go again (its acceptance lost) */
     f->body = body;
     f->stream = req->stream;
@@ -326,10 +332,17 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
         if (msg->chunk_seq != f->next_seq) {
             /* a resend of what we hold, or one past a lost chunk: dropped;
                the ack says what we hold, the executor resends the rest */
-            if (msg->chunk_seq < f->next_seq)
+            if (msg->chunk_seq < f->next_seq) {
                 self->cs.dups++;
-            else
+            } else {
+                static alog_rl_t rl;
                 self->cs.gaps++;
+                if (alog_enabled(ALOG_INFO))
+                    alog_rl_write(&rl, ALOG_INFO,
+                                  "peer %s: chunk %" PRIu64 " of %s came before %" PRIu64
+                                  " (lost on the way): waiting for it again",
+                                  f->peer, msg->chunk_seq, f->rid, f->next_seq);
+            }
             s_ack(self, f);
             return;
         }
@@ -448,6 +461,8 @@ void forward_peer_gone(forward_t *self, const char *peer_id)
     executor answers a duplicate as the same request, never runs it twice). */
 static void s_refwd(forward_t *self, fwd_t *f, long long now)
 {
+    if (!f->body.data)
+        return;
     wire_msg_t m = {.type = WIRE_FWD,
                     .rid = f->rid,
                     .model = f->model,
@@ -459,10 +474,18 @@ static void s_refwd(forward_t *self, fwd_t *f, long long now)
                     .has_credit = true,
                     .credit = f->credit0,
                     .client = f->client[0] ? f->client : NULL};
-    f->refwds++;
+    if (mesh_send(self->cfg.mesh, f->peer, &m) < 0) {
+        if (!f->unsent) /* a resend refused counts: the accept timeout bounds them anyway */
+            f->refwds++;
+        return;
+    }
     f->fwd_ms = now;
-    if (mesh_send(self->cfg.mesh, f->peer, &m) == 0)
+    if (f->unsent) {
+        f->unsent = false;
+    } else {
+        f->refwds++;
         self->cs.refwds++;
+    }
 }
 
 void forward_tick(forward_t *self)
@@ -475,8 +498,8 @@ void forward_tick(forward_t *self)
         if (f->p->lent < FORWARD_PEER_CREDIT)
             s_grant(self, f);
         if (!f->accepted) {
-            if (f->body.data && f->refwds < FORWARD_FWD_RESENDS &&
-                now - f->fwd_ms >= self->cfg.accept_ms / (FORWARD_FWD_RESENDS + 1))
+            if (f->unsent || (f->refwds < FORWARD_FWD_RESENDS &&
+                              now - f->fwd_ms >= self->cfg.accept_ms / (FORWARD_FWD_RESENDS + 1)))
                 s_refwd(self, f, now);
             continue;
         }

@@ -2,6 +2,7 @@
 #include "node/remote.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -293,6 +294,13 @@ static int s_send_final(remote_t *self, incoming_t *in)
     chunks (each as it first went: same seq, same deltas), the end/fail. */
 static void s_resend(remote_t *self, incoming_t *in)
 {
+    static alog_rl_t rl;
+    if (alog_enabled(ALOG_INFO))
+        alog_rl_write(&rl, ALOG_INFO,
+                      "peer %s: forwarded request %s: chunks %" PRIu64 "…%" PRIu64
+                      "%s sent again (not acked; try %u)",
+                      in->peer, in->rid, in->acked, in->seq, in->final_sent ? " and the end" : "",
+                      in->rtx + 1);
     in->tx_ms = zclock_mono();
     in->rtx++;
     size_t off = 0;
