@@ -201,6 +201,11 @@ netnsTest(`forwarded answers under ${LOSS_PCT} % packet loss: none cut and repor
             `${count('whole')} whole, ${count('error')} errors, ${count('stalled')} stalled, ${count('cut')} cut, ` +
             `${jobs.length - results.length} not started; ` +
             `${dropped} packets dropped by nftables`);
+        // What the hop went through (log lines; resends are logged once a second at most).
+        const lines = (node, re) => (node.proc?.err?.text ?? '').split('\n').filter((l) => re.test(l)).length;
+        t.diagnostic(`  logs: ${b.name} sent unacked chunks again ${lines(b, /sent again/)}×, ` +
+            `${a.name} saw a gap ${lines(a, /came before/)}×; suspect ${lines(a, /is suspect/)}× on A, ` +
+            `${lines(b, /is suspect/)}× on B`);
         for (const r of results.filter((x) => x.kind !== 'whole')) {
             t.diagnostic(`  ${r.kind} (${r.stream ? 'stream' : 'whole'}, ${r.drip ? 'drip' : 'long'}): ${r.detail}`);
         }
