@@ -430,6 +430,24 @@ void forward_handle(forward_t *self, const wire_msg_t *msg)
     }
 }
 
+/*  f was not accepted in time: accept_ms passed and its peer's link
+    works (we heard from the peer in the last half of it), so the peer did
+    not take it. While nothing at all comes from the peer (a TCP connection
+    stalled by loss, or being made again) the `fwd` or its acceptance may
+    still be on the way: it waits, up to FORWARD_ACCEPT_STALL × accept_ms;
+    a peer that is really gone is failed sooner by the failure detector
+    (forward_peer_gone, --dead-ms). */
+static bool s_accept_late(forward_t *self, const fwd_t *f, long long now)
+{
+    long long waited = now - f->started_ms;
+    if (waited <= self->cfg.accept_ms)
+        return false;
+    if (waited > FORWARD_ACCEPT_STALL * self->cfg.accept_ms)
+        return true;
+    long long quiet = mesh_peer_quiet_ms(self->cfg.mesh, f->peer);
+    return quiet < 0 || quiet <= self->cfg.accept_ms / 2;
+}
+
 /*  The oldest attempt started before serial `before` that matches: sinks
     may start new attempts while these fail, so each sweep looks again
     after every failure and leaves what started meanwhile alone. No
@@ -440,7 +458,7 @@ static fwd_t *s_next_victim(forward_t *self, uint64_t before, const char *peer_i
         if (f->serial >= before)
             continue;
         if (peer_id ? strcmp(f->peer, peer_id) == 0
-                    : (!f->accepted && now - f->started_ms > self->cfg.accept_ms) ||
+                    : (!f->accepted && s_accept_late(self, f, now)) ||
                           (f->accepted && f->left > 0 && now - f->last_ms > self->cfg.idle_ms))
             return f;
     }

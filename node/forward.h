@@ -41,8 +41,9 @@
 #define FORWARD_WINDOW 16              /* chunks one request may have in flight, at most */
 #define FORWARD_PEER_CREDIT 512        /* chunks in flight from one peer, all requests together */
 #define FORWARD_ACK_MS 250             /* chunks that arrived are acked (a `credit`) within this */
-#define FORWARD_REACK_MS 1000 /* nothing arrived for this: the last credit/ack goes again */
-#define FORWARD_FWD_RESENDS 2 /* an unaccepted `fwd` goes again, at accept_ms/3 intervals */
+#define FORWARD_REACK_MS 1000  /* nothing arrived for this: the last credit/ack goes again */
+#define FORWARD_ACCEPT_STALL 4 /* a stalled link (peer silent) stretches accept_ms up to ×this */
+#define FORWARD_FWD_RESENDS 2  /* an unaccepted `fwd` goes again, at accept_ms/3 intervals */
 
 typedef struct _forward_t forward_t;
 typedef struct _fwd_t fwd_t;

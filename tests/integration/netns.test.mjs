@@ -31,7 +31,8 @@ import {MESH_PORT, netnsSkipReason, NsFakeLink, NsNode, TestNet} from './lib/net
 const SKIP = netnsSkipReason(); // the reason shows in each test's "# SKIP" line
 
 const SECRET = 'netns-mesh-secret-5d1c7a';
-const LOSS_PCT = 10;
+// ARENA_NETNS_LOSS_PCT: another loss rate (a harder run by hand), default 10
+const LOSS_PCT = Number(process.env.ARENA_NETNS_LOSS_PCT ?? 10);
 const PARTITION_MS = 15000;
 const HEAL_BOUND_MS = 3000; // issue #9: alive again within 3 s of connectivity returning
 
