@@ -2,8 +2,8 @@
     (docs/mesh-protocol.md, forwarding, "The executor"); the origin's half
     is node/forward.
 
-    A `fwd` is checked here (a duplicate of one that runs is ignored however
-    busy the node is; past max_remote at once: `reject`), its request is
+    A `fwd` is checked here (a duplicate of one that runs is the same request,
+    never a second job, however busy the node is; past max_remote at once: `reject`), its request is
     parsed with the node's own limits (the HTTP front end's), and it enters
     the dispatcher as a local-only submission: the dispatcher alone picks
     the tab, owns the first-byte deadline (the shorter of ours and the
@@ -17,7 +17,8 @@
 
     Flow control (docs/mesh-protocol.md, "Flow control"): when the `fwd` carries
     "credit", a chunk with deltas goes out only while credit is left; each
-    `credit` {rid, n} from the origin allows n more. Deltas wait in the
+    `credit` {rid, n} from the origin allows n more (with "ack": n beyond
+    the ack). Deltas wait in the
     request's buffer meanwhile; past pause_bytes of them the tab is asked to
     stop reading (dispatch_pause), and reads again once they left. Nothing
     is dropped: what the peer's pipe refuses (mesh_send -1) stays and goes
@@ -26,8 +27,16 @@
     that could not be kept (memory) turns the `end` into a `fail`, so a cut
     answer never looks complete. `cancel` aborts the job; a peer that dies
     or leaves has its jobs aborted; nothing answers either. Every `fail`
-    message is cleaned to valid UTF-8 without control characters. Owned by
-    the node thread. */
+    message is cleaned to valid UTF-8 without control characters.
+
+    Acks and resends (docs/mesh-protocol.md, "Acks and resends"): for an
+    origin that acks (`credit` with "ack"; the credit is then counted from
+    the ack), the chunks sent and not acked (at most REMOTE_MAX_UNACKED)
+    and the `end`/`fail` stay until acked (`cancel` acks the final word)
+    and go again, same seq and deltas, when no ack came for REMOTE_RTO_MS
+    (backing off) or the `fwd` comes again; a request whose origin said
+    nothing for giveup_ms is aborted (its tab reads again). Owned by the
+    node thread. */
 #ifndef ARENA_REMOTE_H
 #define ARENA_REMOTE_H
 
