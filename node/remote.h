@@ -2,9 +2,10 @@
     (docs/mesh-protocol.md, forwarding, "The executor"); the origin's half
     is node/forward.
 
-    A `fwd` is checked here (a duplicate of one that runs is the same request,
-    never a second job, however busy the node is; past max_remote at once: `reject`), its request is
-    parsed with the node's own limits (the HTTP front end's), and it enters
+    A `fwd` is checked here (a duplicate of one that runs is the same
+    request, never a second job, however busy the node is; past max_remote
+    at once: `reject`), its request is parsed with the node's own limits
+    (the HTTP front end's), and it enters
     the dispatcher as a local-only submission: the dispatcher alone picks
     the tab, owns the first-byte deadline (the shorter of ours and the
     `fwd`'s deadline_ms) and decides what a failure costs. What it cannot
