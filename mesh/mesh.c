@@ -875,14 +875,6 @@ bool mesh_sendable(const mesh_t *self, const char *peer_id)
            (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT);
 }
 
-long long mesh_peer_quiet_ms(const mesh_t *self, const char *peer_id)
-{
-    const mesh__peer_t *p = self && peer_id ? mesh__peer_find(self, peer_id) : NULL;
-    if (!p || !(p->heard || p->announced))
-        return -1;
-    return (long long)(mesh__now() - p->last_heard);
-}
-
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max)
 {
     if (!self)

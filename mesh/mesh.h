@@ -151,9 +151,6 @@ int mesh_send(mesh_t *self, const char *peer_id, wire_msg_t *msg);
     suspect), whatever its link and pipe are now: a send it refused may
     go once the link is back. */
 bool mesh_sendable(const mesh_t *self, const char *peer_id);
-/*  Milliseconds since peer_id's last direct message (any kind) reached us;
-    -1 when it is unknown or never spoke. */
-long long mesh_peer_quiet_ms(const mesh_t *self, const char *peer_id);
 
 /*  The peers as we see them. Pointers are borrowed until the next loop turn. */
 typedef struct {

@@ -12,9 +12,10 @@
 /*  The credit this node lent one peer: chunks it may send us, all our
     requests on it together (docs/mesh-protocol.md, "Flow control"). */
 typedef struct {
-    long lent;      /* granted and not arrived yet */
-    size_t streams; /* our requests running on it */
-    bool short_;    /* a grant was cut by FORWARD_PEER_CREDIT: refill when credit returns */
+    long lent;          /* granted and not arrived yet */
+    size_t streams;     /* our requests running on it */
+    bool short_;        /* a grant was cut by FORWARD_PEER_CREDIT: refill when credit returns */
+    long long answered; /* the latest time a `fwd` of ours went that it answered */
 } s_peer_t;
 
 struct _fwd_t {
@@ -327,6 +328,8 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
         return;
     }
     f->last_ms = zclock_mono();
+    if (!f->accepted && f->p && f->p->answered < f->fwd_ms)
+        f->p->answered = f->fwd_ms; /* its first answer: the link carried our `fwd` */
     switch (msg->type) {
     case WIRE_CHUNK:
         if (msg->chunk_seq != f->next_seq) {
@@ -430,22 +433,20 @@ void forward_handle(forward_t *self, const wire_msg_t *msg)
     }
 }
 
-/*  f was not accepted in time: accept_ms passed and its peer's link
-    works (we heard from the peer in the last half of it), so the peer did
-    not take it. While nothing at all comes from the peer (a TCP connection
-    stalled by loss, or being made again) the `fwd` or its acceptance may
-    still be on the way: it waits, up to FORWARD_ACCEPT_STALL × accept_ms;
-    a peer that is really gone is failed sooner by the failure detector
-    (forward_peer_gone, --dead-ms). */
+/*  f was not accepted in time: accept_ms passed and the link to its peer
+    carried it (the peer answered a `fwd` we sent as late or later: one
+    connection keeps order), so the peer did not take it. Without that
+    evidence (a TCP connection stalled by loss one way, or being made
+    again) the `fwd` or its acceptance may still be on the way: it waits,
+    up to FORWARD_ACCEPT_STALL × accept_ms; a peer that is really gone is
+    failed sooner by the failure detector (forward_peer_gone, --dead-ms). */
 static bool s_accept_late(forward_t *self, const fwd_t *f, long long now)
 {
     long long waited = now - f->started_ms;
     if (waited <= self->cfg.accept_ms)
         return false;
-    if (waited > FORWARD_ACCEPT_STALL * self->cfg.accept_ms)
-        return true;
-    long long quiet = mesh_peer_quiet_ms(self->cfg.mesh, f->peer);
-    return quiet < 0 || quiet <= self->cfg.accept_ms / 2;
+    return waited > FORWARD_ACCEPT_STALL * self->cfg.accept_ms ||
+           (f->p && f->p->answered >= f->fwd_ms);
 }
 
 /*  The oldest attempt started before serial `before` that matches: sinks
