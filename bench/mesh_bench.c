@@ -406,11 +406,13 @@ static int s_node_spawn(mb_t *mb, mb_node_t *nd, int seed_port, int tab_jobs)
         int err = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (err >= 0)
             dup2(err, 2);
-        const char *argv[32] = {
-            mb->o.node_path, "--name",      nd->name,      "--data", nd->dir,       "--http",
-            "127.0.0.1:0",   "--link",      "127.0.0.1:0", "--mesh", "127.0.0.1:0", "--link-token",
-            "bench-token",   "--log-level", "warn",        "--pace", "off"};
-        int k = 17; /* pacing would hold the bench's requests back by design */
+        const char *argv[32] = {mb->o.node_path, "--name", nd->name, "--data", nd->dir, "--http",
+                                "127.0.0.1:0", "--link", "127.0.0.1:0", "--mesh", "127.0.0.1:0",
+                                "--link-token", "bench-token", "--log-level", "warn", "--pace",
+                                "off",
+                                /* the bench's requests say "Host: 127.0.0.1", without the port */
+                                "--http-name", "127.0.0.1"};
+        int k = 19; /* pacing would hold the bench's requests back by design */
         if (seed_port > 0) {
             argv[k++] = "--seed";
             argv[k++] = seed;

@@ -868,6 +868,13 @@ int mesh_send(mesh_t *self, const char *peer_id, wire_msg_t *msg)
     return 0;
 }
 
+bool mesh_sendable(const mesh_t *self, const char *peer_id)
+{
+    const mesh__peer_t *p = self && peer_id ? mesh__peer_find(self, peer_id) : NULL;
+    return p && p->announced &&
+           (p->liveness == MESH_PEER_ALIVE || p->liveness == MESH_PEER_SUSPECT);
+}
+
 size_t mesh_peers(mesh_t *self, mesh_peer_view_t *out, size_t max)
 {
     if (!self)

@@ -147,6 +147,10 @@ void mesh_leave(mesh_t *self);
     (unreachable included), its link is down or its pipe is full, or msg is
     not a forwarding message. */
 int mesh_send(mesh_t *self, const char *peer_id, wire_msg_t *msg);
+/*  Whether peer_id is one mesh_send may reach (announced, alive or
+    suspect), whatever its link and pipe are now: a send it refused may
+    go once the link is back. */
+bool mesh_sendable(const mesh_t *self, const char *peer_id);
 
 /*  The peers as we see them. Pointers are borrowed until the next loop turn. */
 typedef struct {

@@ -12,9 +12,10 @@
 /*  The credit this node lent one peer: chunks it may send us, all our
     requests on it together (docs/mesh-protocol.md, "Flow control"). */
 typedef struct {
-    long lent;      /* granted and not arrived yet */
-    size_t streams; /* our requests running on it */
-    bool short_;    /* a grant was cut by FORWARD_PEER_CREDIT: refill when credit returns */
+    long lent;          /* granted and not arrived yet */
+    size_t streams;     /* our requests running on it */
+    bool short_;        /* a grant was cut by FORWARD_PEER_CREDIT: refill when credit returns */
+    long long answered; /* the latest time a `fwd` of ours went that it answered */
 } s_peer_t;
 
 struct _fwd_t {
@@ -30,6 +31,18 @@ struct _fwd_t {
     uint64_t next_seq;
     long long started_ms;
     long long last_ms;
+    /* reliability (docs/mesh-protocol.md, "Acks and resends") */
+    uint64_t acked;   /* the ack last sent */
+    long long ack_ms; /* when an ack (credit) last went */
+    abuf_t body;      /* the request, while a `fwd` may go again (not accepted yet) */
+    char *model;      /* idem */
+    bool stream;      /* idem */
+    long long deadline_ms;
+    char client[WIRE_MAX_ID + 1];
+    uint32_t credit0; /* fwd's credit */
+    int refwds;       /* times the `fwd` went again */
+    bool unsent;      /* the link refused the first `fwd`: it goes at the next tick */
+    long long fwd_ms; /* when it last went */
 };
 
 struct _forward_t {
@@ -68,17 +81,21 @@ forward_t *forward_new(const forward_config_t *cfg)
     return self;
 }
 
-static void s_send(forward_t *self, const char *peer, wire_msg_t *msg)
+static void s_fwd_free(fwd_t *f)
 {
-    if (mesh_send(self->cfg.mesh, peer, msg) < 0)
-        alog_warn_rl("mesh: %s to %s not sent (peer gone or pipe full)", wire_type_name(msg->type),
-                     peer);
+    abuf_free(&f->body);
+    free(f->model);
+    free(f);
 }
 
+/*  `cancel`: the executor forgets rid. Not logged when refused: a peer that
+    cannot be reached has forgotten it with us (remote_peer_gone), and one
+    that resends gets another. */
 static void s_send_cancel(forward_t *self, const char *peer, const char *rid)
 {
     wire_msg_t m = {.type = WIRE_CANCEL, .rid = (char *)rid};
-    s_send(self, peer, &m);
+    if (mesh_send(self->cfg.mesh, peer, &m) < 0)
+        alog_debug("mesh: cancel to %s not sent (peer gone or pipe full)", peer);
 }
 
 /*  The window of one request on peer p: the peer's credit shared among its
@@ -106,15 +123,38 @@ static void s_grant(forward_t *self, fwd_t *f)
     }
     if (n <= 0)
         return;
-    wire_msg_t m = {.type = WIRE_CREDIT, .rid = f->rid, .has_credit = true, .credit = (uint32_t)n};
+    /* n is absolute with an ack: all f may still receive (a lost credit is
+       made good by the next one) */
+    wire_msg_t m = {.type = WIRE_CREDIT,
+                    .rid = f->rid,
+                    .has_credit = true,
+                    .credit = f->left + (uint32_t)n,
+                    .has_ack = true,
+                    .ack = f->next_seq};
     if (mesh_send(self->cfg.mesh, f->peer, &m) < 0) {
         p->short_ = true; /* again at the next return of credit or tick */
         return;
     }
     f->left += (uint32_t)n;
     p->lent += n;
-    f->last_ms = zclock_mono(); /* it waited for us, not the peer for its tab */
+    f->last_ms = f->ack_ms = zclock_mono(); /* it waited for us, not the peer for its tab */
+    f->acked = f->next_seq;
     self->cs.grants++;
+}
+
+/*  Acks what arrived (with the credit f holds, unchanged). */
+static void s_ack(forward_t *self, fwd_t *f)
+{
+    wire_msg_t m = {.type = WIRE_CREDIT,
+                    .rid = f->rid,
+                    .has_credit = true,
+                    .credit = f->left,
+                    .has_ack = true,
+                    .ack = f->next_seq};
+    if (mesh_send(self->cfg.mesh, f->peer, &m) < 0)
+        return; /* again at the next tick */
+    f->ack_ms = zclock_mono();
+    f->acked = f->next_seq;
 }
 
 /*  Grants what was cut short on peer p (credit came back). */
@@ -163,6 +203,7 @@ static void s_out_fail(forward_t *self, fwd_t *f, const char *code, bool retryab
 {
     zhashx_delete(self->out, f->rid);
     s_release(self, f);
+    s_send_cancel(self, f->peer, f->rid); /* the executor forgets it (and stops resending) */
     target_fail_t fail = {0};
     fail.cls = strcmp(code, "rate_limited") == 0 ? ARENA_FAIL_RATE_LIMIT : ARENA_FAIL_OTHER;
     fail.after_content = f->content > 0;
@@ -170,7 +211,7 @@ static void s_out_fail(forward_t *self, fwd_t *f, const char *code, bool retryab
     fail.cooled_ms = cooled_ms;
     openai_error_set(&fail.err, s_static_code(code), NULL, "%s", message);
     f->sink->fail(f->arg, &fail);
-    free(f);
+    s_fwd_free(f);
     if (self->cfg.on_capacity)
         self->cfg.on_capacity(self->cfg.arg);
 }
@@ -219,22 +260,36 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
                     .has_credit = true,
                     .credit = credit,
                     .client = req->client[0] ? (char *)req->client : NULL};
+    /* A peer that is a target but whose link is down now (a connection
+       being made again) gets the `fwd` at the next ticks, within the
+       accept timeout, as a lost `fwd` would go again. */
     int rc = mesh_send(self->cfg.mesh, peer_id, &m);
-    abuf_free(&body);
-    if (rc < 0) {
+    bool unsent = rc < 0 && mesh_sendable(self->cfg.mesh, peer_id);
+    if ((rc < 0 && !unsent) || !(f->model = strdup(req->model))) {
+        abuf_free(&body);
         if (--p->streams == 0)
             zhashx_delete(self->peers, peer_id);
+        if (rc == 0)
+            s_send_cancel(self, peer_id, f->rid);
         free(f);
         openai_error_set(err, "no_capacity", NULL, "peer %s cannot be reached now", peer_id);
         return NULL;
     }
+    f->unsent = unsent;
+    /* kept until accepted: the `fwd` may go again (its acceptance lost) */
+    f->body = body;
+    f->stream = req->stream;
+    f->deadline_ms = deadline_ms;
+    snprintf(f->client, sizeof f->client, "%s", req->client);
+    f->credit0 = credit;
+    f->fwd_ms = f->started_ms;
     f->p = p;
     f->left = credit;
     p->lent += credit;
     if (zhashx_insert(self->out, f->rid, f) < 0) { /* a rid taken: never, but never two */
         s_send_cancel(self, peer_id, f->rid);
         s_release(self, f);
-        free(f);
+        s_fwd_free(f);
         openai_error_set(err, "no_capacity", NULL, "cannot forward this request");
         return NULL;
     }
@@ -250,7 +305,7 @@ void forward_abort(forward_t *self, fwd_t **fwd_p)
     s_send_cancel(self, f->peer, f->rid);
     zhashx_delete(self->out, f->rid);
     s_release(self, f);
-    free(f);
+    s_fwd_free(f);
     if (self->cfg.on_capacity)
         self->cfg.on_capacity(self->cfg.arg);
 }
@@ -264,14 +319,34 @@ const char *forward_peer(const fwd_t *fwd)
 static void s_out_msg(forward_t *self, const wire_msg_t *msg)
 {
     fwd_t *f = msg->rid ? zhashx_lookup(self->out, msg->rid) : NULL;
-    if (!f || strcmp(f->peer, msg->from) != 0)
-        return; /* late (after abort or timeout), or not from the peer we asked */
+    if (!f || strcmp(f->peer, msg->from) != 0) {
+        /* late (after abort, timeout or end: the executor resends what it
+           thinks lost), or not from the peer we asked: `cancel` tells it
+           to forget the request */
+        if (msg->rid && msg->type != WIRE_REJECT)
+            s_send_cancel(self, msg->from, msg->rid);
+        return;
+    }
     f->last_ms = zclock_mono();
+    if (!f->accepted && f->p && f->p->answered < f->fwd_ms)
+        f->p->answered = f->fwd_ms; /* its first answer: the link carried our `fwd` */
     switch (msg->type) {
     case WIRE_CHUNK:
         if (msg->chunk_seq != f->next_seq) {
-            s_send_cancel(self, f->peer, f->rid);
-            s_out_fail(self, f, "upstream_error", true, 0, "the peer's stream lost a piece");
+            /* a resend of what we hold, or one past a lost chunk: dropped;
+               the ack says what we hold, the executor resends the rest */
+            if (msg->chunk_seq < f->next_seq) {
+                self->cs.dups++;
+            } else {
+                static alog_rl_t rl;
+                self->cs.gaps++;
+                if (alog_enabled(ALOG_INFO))
+                    alog_rl_write(&rl, ALOG_INFO,
+                                  "peer %s: chunk %" PRIu64 " of %s came before %" PRIu64
+                                  " (lost on the way): waiting for it again",
+                                  f->peer, msg->chunk_seq, f->rid, f->next_seq);
+            }
+            s_ack(self, f);
             return;
         }
         if (msg->chunk_seq > 0 && f->left > 0) { /* the acceptance costs no credit */
@@ -279,7 +354,10 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
             f->p->lent--;
         }
         f->next_seq++;
-        f->accepted = true;
+        if (!f->accepted) { /* the `fwd` will not go again */
+            f->accepted = true;
+            abuf_free(&f->body);
+        }
         self->cs.chunks++;
         self->cs.deltas += msg->n_deltas;
         for (size_t i = 0; i < msg->n_deltas; i++) {
@@ -294,6 +372,12 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
         s_grant(self, f);
         break;
     case WIRE_END: {
+        if (msg->has_chunks && msg->chunks > f->next_seq) {
+            /* chunks before it were lost: they come again, then the end */
+            self->cs.gaps++;
+            s_ack(self, f);
+            return;
+        }
         if (msg->has_chunks && msg->chunks != f->next_seq) {
             /* The last chunk(s) went missing: never a cut answer that looks whole. */
             char why[160];
@@ -306,9 +390,10 @@ static void s_out_msg(forward_t *self, const wire_msg_t *msg)
         }
         zhashx_delete(self->out, f->rid);
         s_release(self, f);
+        s_send_cancel(self, f->peer, f->rid); /* acks the end: the executor forgets it */
         usage_t usage = {msg->prompt_tokens, msg->completion_tokens};
         f->sink->end(f->arg, msg->finish_reason ? msg->finish_reason : "stop", &usage);
-        free(f);
+        s_fwd_free(f);
         if (self->cfg.on_capacity)
             self->cfg.on_capacity(self->cfg.arg);
         break;
@@ -348,6 +433,22 @@ void forward_handle(forward_t *self, const wire_msg_t *msg)
     }
 }
 
+/*  f was not accepted in time: accept_ms passed and the link to its peer
+    carried it (the peer answered a `fwd` we sent as late or later: one
+    connection keeps order), so the peer did not take it. Without that
+    evidence (a TCP connection stalled by loss one way, or being made
+    again) the `fwd` or its acceptance may still be on the way: it waits,
+    up to FORWARD_ACCEPT_STALL × accept_ms; a peer that is really gone is
+    failed sooner by the failure detector (forward_peer_gone, --dead-ms). */
+static bool s_accept_late(forward_t *self, const fwd_t *f, long long now)
+{
+    long long waited = now - f->started_ms;
+    if (waited <= self->cfg.accept_ms)
+        return false;
+    return waited > FORWARD_ACCEPT_STALL * self->cfg.accept_ms ||
+           (f->p && f->p->answered >= f->fwd_ms);
+}
+
 /*  The oldest attempt started before serial `before` that matches: sinks
     may start new attempts while these fail, so each sweep looks again
     after every failure and leaves what started meanwhile alone. No
@@ -358,7 +459,7 @@ static fwd_t *s_next_victim(forward_t *self, uint64_t before, const char *peer_i
         if (f->serial >= before)
             continue;
         if (peer_id ? strcmp(f->peer, peer_id) == 0
-                    : (!f->accepted && now - f->started_ms > self->cfg.accept_ms) ||
+                    : (!f->accepted && s_accept_late(self, f, now)) ||
                           (f->accepted && f->left > 0 && now - f->last_ms > self->cfg.idle_ms))
             return f;
     }
@@ -375,18 +476,64 @@ void forward_peer_gone(forward_t *self, const char *peer_id)
                    "the peer serving this request went away");
 }
 
+/*  The `fwd` again, same rid: its acceptance may have been lost (the
+    executor answers a duplicate as the same request, never runs it twice). */
+static void s_refwd(forward_t *self, fwd_t *f, long long now)
+{
+    if (!f->body.data)
+        return;
+    wire_msg_t m = {.type = WIRE_FWD,
+                    .rid = f->rid,
+                    .model = f->model,
+                    .request = f->body.data,
+                    .request_len = f->body.len,
+                    .stream = f->stream,
+                    .deadline_ms = f->deadline_ms,
+                    .attempt = 1,
+                    .has_credit = true,
+                    .credit = f->credit0,
+                    .client = f->client[0] ? f->client : NULL};
+    if (mesh_send(self->cfg.mesh, f->peer, &m) < 0) {
+        if (!f->unsent) /* a resend refused counts: the accept timeout bounds them anyway */
+            f->refwds++;
+        return;
+    }
+    f->fwd_ms = now;
+    if (f->unsent) {
+        f->unsent = false;
+    } else {
+        f->refwds++;
+        self->cs.refwds++;
+    }
+}
+
 void forward_tick(forward_t *self)
 {
-    /* Grants a full pipe or a short account cut (no allocation). */
-    for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out))
+    long long now = zclock_mono();
+    /* Grants a full pipe or a short account cut (no allocation); acks what
+       arrived, and again after silence (a lost credit or ack cannot hold a
+       stream); the `fwd` again while not accepted. */
+    for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out)) {
         if (f->p->lent < FORWARD_PEER_CREDIT)
             s_grant(self, f);
-    long long now = zclock_mono();
+        if (!f->accepted) {
+            if (f->unsent || (f->refwds < FORWARD_FWD_RESENDS &&
+                              now - f->fwd_ms >= self->cfg.accept_ms / (FORWARD_FWD_RESENDS + 1)))
+                s_refwd(self, f, now);
+            continue;
+        }
+        if (f->next_seq > f->acked && now - f->ack_ms >= FORWARD_ACK_MS)
+            s_ack(self, f);
+        else if (now - f->last_ms >= FORWARD_REACK_MS && now - f->ack_ms >= FORWARD_REACK_MS) {
+            s_ack(self, f);
+            self->cs.reacks++;
+        }
+    }
     uint64_t before = self->next_serial;
     for (fwd_t *f; (f = s_next_victim(self, before, NULL, now));) {
         bool accepted = f->accepted;
-        s_send_cancel(self, f->peer, f->rid);
-        /* before content another target may take it: no_capacity (503) */
+        /* (s_out_fail sends the `cancel`) before content another target may take it: no_capacity
+         * (503) */
         s_out_fail(self, f, f->content ? "upstream_error" : "no_capacity", true, 0,
                    accepted ? "the peer stopped sending mid-answer"
                             : "the peer did not accept the request in time");
@@ -406,7 +553,7 @@ void forward_destroy(forward_t **self_p)
     forward_t *self = *self_p;
     for (fwd_t *f = zhashx_first(self->out); f; f = zhashx_next(self->out)) {
         s_send_cancel(self, f->peer, f->rid);
-        free(f);
+        s_fwd_free(f);
     }
     zhashx_destroy(&self->out);
     zhashx_destroy(&self->peers);

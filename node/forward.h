@@ -10,8 +10,8 @@
     request (retryable). Deltas reach the same target_sink_t as a local
     tab's, so the dispatcher treats both targets alike; a peer's `fail`
     carries the cooldown it caused there (cooled_ms), and is never a verdict
-    for this node's policy. An `end` whose chunk count does not match what
-    arrived is a failure, so a cut answer never looks complete. A peer that
+    for this node's policy. An `end` counting fewer chunks than arrived is
+    a failure, so a cut answer never looks complete. A peer that
     dies or leaves fails its attempts at once (before content: retryable
     no_capacity, so another target tries or the client gets 503 with
     Retry-After); `cancel` goes out when the client leaves.
@@ -25,7 +25,17 @@
     mesh's send queue (MESH__SNDHWM), so the peer's final messages always
     find room. A grant that did not fit waits for credit to return (an
     answer ends) or the tick; a request waiting for our credit is not
-    timed out as silent. Owned by the node thread. */
+    timed out as silent.
+
+    Acks and resends (docs/mesh-protocol.md, "Acks and resends"): every
+    `credit` carries the ack (chunks held in order) and the credit left
+    beyond it, absolute, so a lost one is made good by the next; chunks
+    that repeat or come past a missing one are dropped and acked (the peer
+    sends the missing ones again), an `end` counting more chunks than
+    arrived waits for them, a final word is acked with `cancel`. Acks go
+    within FORWARD_ACK_MS of a chunk and again after FORWARD_REACK_MS of
+    silence; an unaccepted `fwd` goes again (same rid) and one the link
+    refused goes at the next tick. Owned by the node thread. */
 #ifndef ARENA_FORWARD_H
 #define ARENA_FORWARD_H
 
@@ -40,6 +50,10 @@
 #define FORWARD_DEFAULT_ACCEPT_MS 2000 /* forward_config_t.accept_ms when 0 */
 #define FORWARD_WINDOW 16              /* chunks one request may have in flight, at most */
 #define FORWARD_PEER_CREDIT 512        /* chunks in flight from one peer, all requests together */
+#define FORWARD_ACK_MS 250             /* chunks that arrived are acked (a `credit`) within this */
+#define FORWARD_REACK_MS 1000  /* nothing arrived for this: the last credit/ack goes again */
+#define FORWARD_ACCEPT_STALL 4 /* a stalled link (peer silent) stretches accept_ms up to ×this */
+#define FORWARD_FWD_RESENDS 2  /* an unaccepted `fwd` goes again, at accept_ms/3 intervals */
 
 typedef struct _forward_t forward_t;
 typedef struct _fwd_t fwd_t;
@@ -81,6 +95,10 @@ typedef struct {
     uint64_t chunks; /* chunks that arrived for our requests */
     uint64_t deltas; /* deltas they carried */
     uint64_t grants; /* `credit` messages sent */
+    uint64_t dups;   /* chunks that arrived twice (a resend): dropped, acked again */
+    uint64_t gaps;   /* chunks that arrived before a missing one: dropped, acked */
+    uint64_t reacks; /* acks sent again after silence */
+    uint64_t refwds; /* `fwd`s sent again (no acceptance yet) */
 } forward_credit_stats_t;
 
 typedef struct {

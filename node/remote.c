@@ -2,6 +2,7 @@
 #include "node/remote.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,10 +34,21 @@ struct _incoming_t {
     bool lost;       /* a delta could not be kept (memory): the answer cannot end well */
     bool owe_accept; /* the job runs: chunk seq 0 (accepted) is still to go */
     bool flow;       /* the origin grants credit (its `fwd` had "credit") */
-    uint64_t credit; /* flow: chunks we may still send */
-    bool paused;     /* the tab was asked to stop reading for this job */
-    abuf_t text;     /* the pending deltas' text, back to back */
-    pending_t *pend; /* deltas not sent yet, in order */
+    uint64_t upto;   /* flow: chunks with a seq below it may go */
+    /* reliability (docs/mesh-protocol.md, "Acks and resends"): what went and
+       is not acked yet stays until the origin's ack, and goes again when no
+       ack came for a while */
+    bool acks;                       /* flow and the origin acks (no `credit` without "ack") */
+    uint64_t acked;                  /* the chunks before this seq are acked */
+    size_t n_sent;                   /* pend[0 … n_sent) went, not acked yet */
+    uint32_t nd[REMOTE_MAX_UNACKED]; /* deltas of unacked data chunk seq, at seq % max */
+    bool final_sent;                 /* the end/fail went, not acked yet */
+    long long tx_ms;                 /* last (re)send or ack progress */
+    long long heard_ms;              /* last message of the origin for it */
+    unsigned rtx;                    /* resends since the last progress */
+    bool paused;                     /* the tab was asked to stop reading for this job */
+    abuf_t text;                     /* the pending deltas' text, back to back */
+    pending_t *pend;                 /* deltas not sent yet, in order */
     size_t n_pend, cap_pend;
     final_t final;                  /* the job ended: what goes out once the deltas have */
     char finish[32];                /* FINAL_END */
@@ -58,6 +70,21 @@ struct _remote_t {
     remote_stats_t stats;
 };
 
+/*  Data chunks (seq ≥ 1) sent and not acked. */
+static uint64_t s_unacked_data(const incoming_t *in)
+{
+    uint64_t from = in->acked > 1 ? in->acked : 1;
+    return in->seq > from ? in->seq - from : 0;
+}
+
+/*  Bytes of pending deltas not sent yet. */
+static size_t s_unsent_bytes(const incoming_t *in)
+{
+    if (in->n_sent == 0)
+        return in->text.len;
+    return in->n_sent < in->n_pend ? in->text.len - in->pend[in->n_sent].off : 0;
+}
+
 remote_t *remote_new(const remote_config_t *cfg)
 {
     remote_t *self = calloc(1, sizeof *self);
@@ -68,6 +95,8 @@ remote_t *remote_new(const remote_config_t *cfg)
         self->cfg.max_remote = REMOTE_DEFAULT_MAX;
     if (self->cfg.pause_bytes == 0)
         self->cfg.pause_bytes = REMOTE_DEFAULT_PAUSE_BYTES;
+    if (self->cfg.giveup_ms <= 0)
+        self->cfg.giveup_ms = REMOTE_GIVEUP_MS;
     self->in = zhashx_new();
     if (!self->in) {
         free(self);
@@ -167,18 +196,24 @@ static void s_pause(remote_t *self, incoming_t *in, bool paused)
         dispatch_pause(self->cfg.dispatch, in->job, paused);
 }
 
-/*  One chunk of the pending deltas (as many as fit), within credit.
-    1 sent, 0 nothing to send or no credit, -1 the peer's pipe refused it. */
-static int s_send_chunk(remote_t *self, incoming_t *in)
+/*  Drops the first n pending deltas (acked, or sent to an origin that
+    does not ack). */
+static void s_consume(incoming_t *in, size_t n)
 {
-    if (in->n_pend == 0 || (in->flow && in->credit == 0))
-        return 0;
-    size_t n = 0, bytes = 0;
-    while (n < in->n_pend && n < WIRE_MAX_DELTAS &&
-           (n == 0 || bytes + in->pend[n].len <= REMOTE_CHUNK_BYTES)) {
-        bytes += in->pend[n].len;
-        n++;
-    }
+    if (n == 0)
+        return;
+    size_t used = n < in->n_pend ? in->pend[n].off : in->text.len;
+    abuf_consume(&in->text, used);
+    memmove(in->pend, in->pend + n, (in->n_pend - n) * sizeof *in->pend);
+    in->n_pend -= n;
+    in->n_sent = in->n_sent > n ? in->n_sent - n : 0;
+    for (size_t i = 0; i < in->n_pend; i++)
+        in->pend[i].off -= used;
+}
+
+/*  chunk seq carrying pend[first … first+n); mesh_send's result. */
+static int s_chunk_out(remote_t *self, incoming_t *in, size_t first, size_t n, uint64_t seq)
+{
     if (n > self->cap_scratch) {
         size_t cap = n < 64 ? 64 : n;
         wire_delta_t *d = realloc(self->scratch, cap * sizeof *d);
@@ -187,28 +222,45 @@ static int s_send_chunk(remote_t *self, incoming_t *in)
         self->scratch = d;
         self->cap_scratch = cap;
     }
-    for (size_t i = 0; i < n; i++) /* text.data is NULL while only empty deltas wait */
+    for (size_t i = 0; i < n; i++) { /* text.data is NULL while only empty deltas wait */
+        const pending_t *p = &in->pend[first + i];
         self->scratch[i] =
-            (wire_delta_t){in->pend[i].kind, in->text.data ? in->text.data + in->pend[i].off : NULL,
-                           in->pend[i].len};
+            (wire_delta_t){p->kind, in->text.data ? in->text.data + p->off : NULL, p->len};
+    }
     wire_msg_t m = {.type = WIRE_CHUNK,
                     .rid = in->rid,
-                    .chunk_seq = in->seq,
-                    .deltas = self->scratch,
+                    .chunk_seq = seq,
+                    .deltas = n ? self->scratch : NULL,
                     .n_deltas = n};
-    if (mesh_send(self->cfg.mesh, in->peer, &m) < 0)
+    return mesh_send(self->cfg.mesh, in->peer, &m);
+}
+
+/*  One chunk of the deltas not sent yet (as many as fit), within credit.
+    1 sent, 0 nothing to send or no credit, -1 the peer's pipe refused it. */
+static int s_send_chunk(remote_t *self, incoming_t *in)
+{
+    if (in->n_pend == in->n_sent || (in->flow && in->seq >= in->upto) ||
+        (in->acks && s_unacked_data(in) >= REMOTE_MAX_UNACKED))
+        return 0;
+    size_t first = in->n_sent, n = 0, bytes = 0;
+    while (first + n < in->n_pend && n < WIRE_MAX_DELTAS &&
+           (n == 0 || bytes + in->pend[first + n].len <= REMOTE_CHUNK_BYTES)) {
+        bytes += in->pend[first + n].len;
+        n++;
+    }
+    if (s_chunk_out(self, in, first, n, in->seq) < 0)
         return -1;
+    if (in->acks) { /* kept until acked */
+        in->nd[in->seq % REMOTE_MAX_UNACKED] = (uint32_t)n;
+        in->n_sent += n;
+        if (s_unacked_data(in) == 0) /* the first unacked one: the resend clock starts */
+            in->tx_ms = zclock_mono();
+    } else {
+        s_consume(in, n);
+    }
     in->seq++;
-    if (in->flow)
-        in->credit--;
     self->stats.chunks++;
     self->stats.deltas += n;
-    size_t used = n < in->n_pend ? in->pend[n].off : in->text.len;
-    abuf_consume(&in->text, used);
-    memmove(in->pend, in->pend + n, (in->n_pend - n) * sizeof *in->pend);
-    in->n_pend -= n;
-    for (size_t i = 0; i < in->n_pend; i++)
-        in->pend[i].off -= used;
     return 1;
 }
 
@@ -238,12 +290,69 @@ static int s_send_final(remote_t *self, incoming_t *in)
     return mesh_send(self->cfg.mesh, in->peer, &m);
 }
 
+/*  Sends again what the origin has not acked: the acceptance, the data
+    chunks (each as it first went: same seq, same deltas), the end/fail. */
+static void s_resend(remote_t *self, incoming_t *in)
+{
+    static alog_rl_t rl;
+    if (alog_enabled(ALOG_INFO))
+        alog_rl_write(&rl, ALOG_INFO,
+                      "peer %s: forwarded request %s: chunks %" PRIu64 "…%" PRIu64
+                      "%s sent again (not acked; try %u)",
+                      in->peer, in->rid, in->acked, in->seq, in->final_sent ? " and the end" : "",
+                      in->rtx + 1);
+    in->tx_ms = zclock_mono();
+    in->rtx++;
+    size_t off = 0;
+    for (uint64_t s = in->acked; s < in->seq; s++) {
+        size_t n = s == 0 ? 0 : in->nd[s % REMOTE_MAX_UNACKED];
+        if (s_chunk_out(self, in, off, n, s) < 0) {
+            self->stats.refused++;
+            return; /* the rest at the next timeout */
+        }
+        off += n;
+        self->stats.resent++;
+    }
+    if (in->final_sent) {
+        if (s_send_final(self, in) < 0) {
+            self->stats.refused++;
+            return;
+        }
+        self->stats.resent++;
+    }
+}
+
+/*  The origin holds the chunks before seq a (a = seq + 1: the end/fail
+    too): what it holds is dropped here. true when `in` was freed. */
+static bool s_acked(remote_t *self, incoming_t *in, uint64_t a)
+{
+    if (a <= in->acked)
+        return false;
+    uint64_t from = in->acked > 1 ? in->acked : 1, to = a < in->seq ? a : in->seq;
+    size_t n = 0;
+    for (uint64_t s = from; s < to; s++)
+        n += in->nd[s % REMOTE_MAX_UNACKED];
+    s_consume(in, n);
+    in->acked = a;
+    in->tx_ms = zclock_mono();
+    in->rtx = 0;
+    if (in->final_sent && a > in->seq) {
+        s_in_free(self, in);
+        return true;
+    }
+    return false;
+}
+
 /*  Sends what may go now: the acceptance, deltas within credit, then the
     final message once nothing is pending. What the peer's pipe refuses
-    stays for the next flush (nothing is dropped). Frees `in` when done. */
+    stays for the next flush (nothing is dropped). Frees `in` when done
+    (an end or fail an acking origin has not acked yet stays: it may have
+    to go again). */
 static void s_flush_one(remote_t *self, incoming_t *in)
 {
     s_undirty(self, in);
+    if (in->final_sent)
+        return;
     if (in->owe_accept) {
         wire_msg_t ok = {.type = WIRE_CHUNK, .rid = in->rid, .chunk_seq = in->seq};
         if (mesh_send(self->cfg.mesh, in->peer, &ok) < 0) {
@@ -252,6 +361,7 @@ static void s_flush_one(remote_t *self, incoming_t *in)
         }
         in->seq++;
         in->owe_accept = false;
+        in->tx_ms = zclock_mono();
     }
     int rc;
     while ((rc = s_send_chunk(self, in)) > 0)
@@ -260,8 +370,8 @@ static void s_flush_one(remote_t *self, incoming_t *in)
         self->stats.refused++;
         return;
     }
-    if (in->n_pend > 0) {
-        if (in->text.len >= self->cfg.pause_bytes)
+    if (in->n_pend > in->n_sent) {
+        if (s_unsent_bytes(in) >= self->cfg.pause_bytes)
             s_pause(self, in, true);
         return; /* waits for credit */
     }
@@ -270,6 +380,12 @@ static void s_flush_one(remote_t *self, incoming_t *in)
         return;
     if (s_send_final(self, in) < 0) {
         self->stats.refused++;
+        return;
+    }
+    if (in->acks && in->seq > 0) { /* it ran: kept until the origin acks its end */
+        in->final_sent = true;
+        if (in->seq <= in->acked)
+            in->tx_ms = zclock_mono();
         return;
     }
     s_in_free(self, in);
@@ -299,7 +415,7 @@ static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t le
     in->pend[in->n_pend++] = (pending_t){kind, off, len};
     /* Sent at remote_flush: the deltas of one event batch share a chunk. */
     s_mark_dirty(self, in);
-    if (in->text.len >= self->cfg.pause_bytes)
+    if (s_unsent_bytes(in) >= self->cfg.pause_bytes)
         s_pause(self, in, true);
 }
 
@@ -381,10 +497,16 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
         return;
     char key[REMOTE_KEY_MAX];
     snprintf(key, sizeof key, "%s|%s", msg->from, msg->rid);
-    if (zhashx_lookup(self->in, key)) {
-        /* A duplicate while the first one runs: whatever the load, it is
-           not refused (the origin would fail a request that runs). */
+    incoming_t *dup = zhashx_lookup(self->in, key);
+    if (dup) {
+        /* A duplicate while the first one runs (its acceptance may have been
+           lost): the same job, never a second one; whatever the load, it is
+           not refused (the origin would fail a request that runs); what it
+           has not acked goes again. */
         alog_debug("peer %s sent %s again: it runs already", msg->from, msg->rid);
+        dup->heard_ms = zclock_mono();
+        if (dup->acks && (dup->seq > dup->acked || dup->final_sent))
+            s_resend(self, dup);
         return;
     }
     if (zhashx_size(self->in) >= self->cfg.max_remote) {
@@ -411,7 +533,9 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     snprintf(in->key, sizeof in->key, "%s", key);
     snprintf(in->client, sizeof in->client, "%s", msg->client ? msg->client : "");
     in->flow = msg->has_credit;
-    in->credit = msg->credit;
+    in->acks = in->flow;                  /* until a `credit` without "ack" says otherwise */
+    in->upto = 1 + (uint64_t)msg->credit; /* seq 0 (the acceptance) costs none */
+    in->tx_ms = in->heard_ms = zclock_mono();
     if (zhashx_insert(self->in, in->key, in) < 0) {
         free(in);
         openai_request_destroy(&req);
@@ -442,9 +566,32 @@ static void s_credit(remote_t *self, const wire_msg_t *msg)
     incoming_t *in = zhashx_lookup(self->in, key);
     if (!in || !in->flow)
         return;
-    in->credit += msg->credit;
-    if (in->credit > WIRE_MAX_CREDIT)
-        in->credit = WIRE_MAX_CREDIT; /* what one grant may give: never an overflow */
+    in->heard_ms = zclock_mono();
+    if (msg->has_ack && in->acks) {
+        /* n counts from the ack: a lost `credit` is made good by the next;
+           one older than what we know never takes credit back */
+        uint64_t top = in->seq + (in->final_sent ? 1 : 0);
+        uint64_t a = msg->ack < top ? msg->ack : top;
+        uint64_t upto = (a > 1 ? a : 1) + msg->credit;
+        if (upto > in->upto)
+            in->upto = upto;
+        if (s_acked(self, in, a))
+            return;
+    } else if (!msg->has_ack) {
+        /* an origin that does not ack: what went is its own, as before */
+        in->upto += msg->credit;
+        if (in->acks) {
+            in->acks = false;
+            s_consume(in, in->n_sent);
+            in->acked = in->seq;
+            if (in->final_sent) {
+                s_in_free(self, in);
+                return;
+            }
+        }
+    }
+    if (in->upto > in->seq + WIRE_MAX_CREDIT)
+        in->upto = in->seq + WIRE_MAX_CREDIT; /* what one grant may give: never an overflow */
     s_flush_one(self, in);
 }
 
@@ -486,11 +633,38 @@ void remote_tick(remote_t *self)
     if (!self)
         return;
     /* What a full pipe refused goes again (no allocation: a pass over the
-       table marks, then the dirty list is flushed). */
-    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
-        if (in->owe_accept || in->final != FINAL_NONE || (in->n_pend && (!in->flow || in->credit)))
+       table marks, then the dirty list is flushed); what was not acked in
+       time goes again (backing off); a request whose origin said nothing
+       for REMOTE_GIVEUP_MS is given up. */
+    long long now = zclock_mono();
+    bool giveup = false;
+    for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in)) {
+        if (!in->final_sent && (in->owe_accept || in->final != FINAL_NONE ||
+                                (in->n_pend > in->n_sent && (!in->flow || in->seq < in->upto))))
             s_mark_dirty(self, in);
+        if (!in->acks)
+            continue;
+        if (now - in->heard_ms >= self->cfg.giveup_ms)
+            giveup = true;
+        else if ((in->seq > in->acked || in->final_sent) &&
+                 now - in->tx_ms >= (long long)REMOTE_RTO_MS << (in->rtx < 3 ? in->rtx : 3))
+            s_resend(self, in);
+    }
     remote_flush(self);
+    while (giveup) {
+        giveup = false;
+        for (incoming_t *in = zhashx_first(self->in); in; in = zhashx_next(self->in))
+            if (in->acks && now - in->heard_ms >= self->cfg.giveup_ms) {
+                alog_info("peer %s: forwarded request %s given up (no word from it in %lld ms)",
+                          in->peer, in->rid, self->cfg.giveup_ms);
+                self->stats.given_up++;
+                in->paused = false;
+                dispatch_cancel(self->cfg.dispatch, &in->job);
+                s_in_free(self, in);
+                giveup = true;
+                break;
+            }
+    }
 }
 
 void remote_stats(const remote_t *self, remote_stats_t *out)
@@ -534,7 +708,7 @@ void remote_destroy(remote_t **self_p)
     for (incoming_t *in; (in = s_first_of(self, NULL));) {
         openai_error_t e;
         openai_error_set(&e, "no_capacity", NULL, "the serving node is shutting down");
-        if (s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq) < 0)
+        if (!in->final_sent && s_fail_msg(self, in->peer, in->rid, &e, true, 0, in->seq) < 0)
             alog_warn_rl("mesh: fail to %s not sent (peer gone or pipe full)", in->peer);
         in->paused = false;
         dispatch_cancel(self->cfg.dispatch, &in->job);

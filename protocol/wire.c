@@ -728,7 +728,12 @@ static int s_dec_credit(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
     if (s_dec_rid(root, m, e) < 0 || !(v = s_need(root, "n", e)) ||
         s_as_u64(v, "n", WIRE_MAX_CREDIT, &n, e) < 0)
         return -1;
-    if (n == 0)
+    if ((v = s_opt(root, "ack"))) {
+        if (s_as_u64(v, "ack", WIRE_MAX_SEQ, &m->ack, e) < 0)
+            return -1;
+        m->has_ack = true;
+    }
+    if (n == 0 && !m->has_ack)
         return s_fail(e, "\"n\" is 0");
     m->has_credit = true;
     m->credit = (uint32_t)n;
@@ -1043,8 +1048,10 @@ static int s_enc_fwd(msgpack_packer *pk, const wire_msg_t *m)
 
 static int s_enc_credit(msgpack_packer *pk, const wire_msg_t *m)
 {
-    return m->credit == 0 || m->credit > WIRE_MAX_CREDIT || s_enc_rid(pk, m) < 0 ||
-                   s_kv_u64(pk, "n", m->credit) < 0
+    return (m->credit == 0 && !m->has_ack) || m->credit > WIRE_MAX_CREDIT ||
+                   (m->has_ack && m->ack > WIRE_MAX_SEQ) || s_enc_rid(pk, m) < 0 ||
+                   s_kv_u64(pk, "n", m->credit) < 0 ||
+                   (m->has_ack && s_kv_u64(pk, "ack", m->ack) < 0)
                ? -1
                : 0;
 }
@@ -1133,7 +1140,7 @@ static const s_type_t *s_type(wire_type_t t)
 }
 
 /*  The optional keys m carries (reject: "state"; end, fail: "chunks";
-    fwd: "credit", "client"). */
+    fwd: "credit", "client"; credit: "ack"). */
 static uint32_t s_opt_keys(const wire_msg_t *m)
 {
     switch (m->type) {
@@ -1144,6 +1151,8 @@ static uint32_t s_opt_keys(const wire_msg_t *m)
     case WIRE_END:
     case WIRE_FAIL:
         return m->has_chunks ? 1 : 0;
+    case WIRE_CREDIT:
+        return m->has_ack ? 1 : 0;
     default:
         return 0;
     }

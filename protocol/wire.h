@@ -36,6 +36,7 @@
 /* A signed state's "age" (how long it was held on the way) is at most this. */
 #define WIRE_MAX_AGE_MS WIRE_MAX_START_AGO_MS
 #define WIRE_MAX_CREDIT (1u << 20) /* chunks one `fwd` or `credit` may grant */
+#define WIRE_MAX_SEQ (1ull << 53)  /* a credit's ack at most (chunks one answer may have) */
 
 typedef enum {
     WIRE_MSG_OK = 0,
@@ -174,6 +175,12 @@ typedef struct {
        credit: the chunks it may send more (1..WIRE_MAX_CREDIT) */
     bool has_credit;
     uint32_t credit;
+    /* credit, optional: the chunks of rid the origin holds, in order (seq
+       0 … ack−1; ack chunks+1 also holds the end/fail). With it, `n` is
+       absolute: the executor may send chunks up to seq max(ack,1)+n−1, and
+       n may be 0 (an ack alone). Without it, `n` (≥ 1) adds to the credit. */
+    bool has_ack;
+    uint64_t ack;
     char *client;       /* fwd, optional: the origin's verified client key id; NULL: none */
     char *reason;       /* reject */
     uint64_t chunk_seq; /* chunk */
@@ -198,7 +205,7 @@ int wire_msg_encode(const wire_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
     Unknown map keys are ignored (forward compatibility), the optional ones
     (reject's "state", end's and fail's "chunks", fwd's "credit" and
-    "client") may be absent; an unknown `t` or a `v` other than
+    "client", credit's "ack") may be absent; an unknown `t` or a `v` other than
     WIRE_MSG_VERSION is MALFORMED. Every state in a decoded message was
     verified against its owner's key (FORGED if not). */
 wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,

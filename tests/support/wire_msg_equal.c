@@ -90,6 +90,6 @@ bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b)
            a->chunks == b->chunks && a->status == b->status && s_str_eq(a->code, b->code) &&
            s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
            a->cooled_remaining_ms == b->cooled_remaining_ms && a->has_credit == b->has_credit &&
-           a->credit == b->credit && (a->client == NULL) == (b->client == NULL) &&
-           s_str_eq(a->client, b->client);
+           a->credit == b->credit && a->has_ack == b->has_ack && a->ack == b->ack &&
+           (a->client == NULL) == (b->client == NULL) && s_str_eq(a->client, b->client);
 }

@@ -285,7 +285,10 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
     case WIRE_CREDIT:
         m->rid = s_dup("req-7");
         m->has_credit = true;
-        m->credit = max ? WIRE_MAX_CREDIT : 1;
+        /* full: an ack alone (n 0); max: the largest; empty: no ack (n ≥ 1) */
+        m->credit = max ? WIRE_MAX_CREDIT : empty ? 1 : 0;
+        m->has_ack = !empty; /* optional */
+        m->ack = max ? WIRE_MAX_SEQ : empty ? 0 : 2;
         break;
     }
 }
@@ -576,6 +579,11 @@ static void m_pt_low(wire_msg_t *m)
 static void m_credit_zero(wire_msg_t *m)
 {
     m->credit = 0;
+    m->has_ack = false; /* n 0 goes only with an ack */
+}
+static void m_ack_high(wire_msg_t *m)
+{
+    m->ack = WIRE_MAX_SEQ + 1;
 }
 static void m_credit_high(wire_msg_t *m)
 {
@@ -659,7 +667,8 @@ static void test_encoder_refuses(void **state)
         {"status 600", WIRE_FAIL, V_FULL, m_status_high},
         {"negative fail cooldown", WIRE_FAIL, V_FULL, m_fail_cool_neg},
         {"pt below -1", WIRE_END, V_FULL, m_pt_low},
-        {"credit 0", WIRE_CREDIT, V_FULL, m_credit_zero},
+        {"credit 0 without an ack", WIRE_CREDIT, V_FULL, m_credit_zero},
+        {"credit ack over WIRE_MAX_SEQ", WIRE_CREDIT, V_FULL, m_ack_high},
         {"credit over WIRE_MAX_CREDIT", WIRE_CREDIT, V_FULL, m_credit_high},
         {"fwd credit over WIRE_MAX_CREDIT", WIRE_FWD, V_FULL, m_credit_high},
         {"fwd client with a space", WIRE_FWD, V_FULL, m_client_space},
