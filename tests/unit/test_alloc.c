@@ -621,7 +621,9 @@ static void test_forward_sweeps_out_of_memory(void **state)
         forward_stats(m.a.fwd, &st);
         assert_int_equal(st.outgoing, 3);
         if (how == 1)
-            s_m_spin(&m, 300); /* past accept_ms */
+            /* past accept_ms × FORWARD_ACCEPT_STALL: B never answers, so
+               nothing shows the link carries our fwds (node/forward.c) */
+            s_m_spin(&m, 200 * FORWARD_ACCEPT_STALL + 100);
         s_arm(1, true);
         if (how == 0)
             forward_peer_gone(m.a.fwd, m.b.id);
