@@ -1092,7 +1092,7 @@ static void test_executor_wire(void **state)
     /* the end came after every chunk */
     assert_true(end > s_peer_nth(env, WIRE_CHUNK, "wire-1", n - 1));
     assert_int_equal(s_peer_count(env, WIRE_FAIL, "wire-1"), 0);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
 }
 
 /*  Credit: B sends chunks with deltas only within what the origin granted
@@ -1143,7 +1143,7 @@ static void test_credit(void **state)
     assert_string_equal(s_str(&text), answer);
     abuf_free(&text);
     assert_int_equal(s_peer_count(env, WIRE_FAIL, "credit-1"), 0);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
     remote_stats(env->b.remote, &rs);
     assert_int_equal(rs.buffered, 0);
 }
@@ -1297,7 +1297,7 @@ static void test_executor_fails(void **state)
         s_counters(env, &c1);
         assert_int_equal(c1.fetches, c0.fetches + (cases[i].fetched ? 1 : 0));
         s_assert_stats(&env->a, 0, 0);
-        s_assert_stats(&env->b, 0, 0);
+        s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
     }
     /* the 429 cooled the model on B: the next request for it is refused there */
     assert_true(cooldown_remaining(env->b.cooldowns, env->b.id, T_MODEL_2, zclock_time(), NULL) >
@@ -1409,7 +1409,7 @@ static void test_executor_bad_requests(void **state)
     fake_link_counters_t c;
     s_counters(env, &c);
     assert_int_equal(c.fetches, 0);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
     assert_int_equal(s_peer_count(env, WIRE_FAIL, NULL), sizeof cases / sizeof cases[0]);
 }
 
@@ -1502,7 +1502,7 @@ static void test_executor_duplicate_and_cancel(void **state)
     s_counters(env, &c);
     assert_int_equal(c.aborts, 1);
     assert_int_equal(c.fetches, 1);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
 }
 
 /*  A peer that never accepts fails the attempt after accept_ms (retryable,
@@ -1917,7 +1917,7 @@ static void test_lost_chunk(void **state)
     assert_int_equal(n_deltas, pieces);
     assert_string_equal(s_str(&text), FAKE_ARENA_ANSWER); /* whole: nothing lost */
     abuf_free(&text);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
     remote_stats_t rs;
     remote_stats(env->b.remote, &rs);
     assert_true(rs.refused > 0);
@@ -2061,7 +2061,7 @@ static void test_peer_gone(void **state)
     forward_peer_gone(env->b.fwd, env->a.id);
     s_assert_stats(&env->b, 0, 2); /* B's own attempts: none; A's requests still run */
     remote_peer_gone(env->b.remote, env->a.id);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
     s_wait_aborts(env, 2);
     s_spin(env, T_SETTLE_MS);
     assert_int_equal(r0->late + r1->late, 0);
@@ -2088,7 +2088,7 @@ static void test_stats(void **state)
     env_t *env = *state;
     s_env_start(env, &(opts_t){0});
     s_assert_stats(&env->a, 0, 0);
-    s_assert_stats(&env->b, 0, 0);
+    s_wait_b_incoming(env, 0); /* its final acked (A's cancel) */
     rec_t *r0 = s_start(env, 0, env->b.id, T_MODEL, T_STALL);
     rec_t *r1 = s_start(env, 1, env->b.id, T_MODEL, T_STALL);
     rec_t *r2 = s_start(env, 2, T_PEER, T_MODEL, "on P");
