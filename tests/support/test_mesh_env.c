@@ -215,6 +215,41 @@ int tmesh_send_leave(zsock_t *dealer, const char *id, const char *endpoint)
     return tmesh_send_as(dealer, id, &m);
 }
 
+typedef struct {
+    tmesh_pred_fn pred;
+    void *arg;
+    int64_t deadline;
+    bool ok;
+} s_waiter_t;
+
+static int s_wait_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    s_waiter_t *w = arg;
+    if (w->pred && w->pred(w->arg))
+        w->ok = true;
+    if (w->ok || zclock_mono() >= w->deadline) {
+        zloop_timer_end(loop, timer_id);
+        return -1;
+    }
+    return 0;
+}
+
+bool tmesh_run_until(zloop_t *loop, tmesh_pred_fn pred, void *arg, int max_ms)
+{
+    if (pred && pred(arg))
+        return true;
+    s_waiter_t w = {pred, arg, zclock_mono() + max_ms, false};
+    if (zloop_timer(loop, 2, 0, s_wait_tick, &w) < 0)
+        abort(); /* a test cannot wait: nothing it checks would mean anything */
+    zloop_start(loop);
+    return w.ok;
+}
+
+void tmesh_run(zloop_t *loop, int ms)
+{
+    tmesh_run_until(loop, NULL, NULL, ms);
+}
+
 int tmesh_recv(zsock_t *sock, wire_msg_t *m)
 {
     zmsg_t *z = zmsg_recv(sock);

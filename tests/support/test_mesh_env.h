@@ -78,6 +78,12 @@ int tmesh_send_hello(zsock_t *dealer, const char *id, const char *endpoint,
     a leave's proof. 0 or -1. */
 int tmesh_send_leave(zsock_t *dealer, const char *id, const char *endpoint);
 
+/*  Runs loop until pred(arg) holds (checked every 2 ms) or max_ms pass;
+    true when pred held. pred NULL: just runs loop for max_ms. */
+typedef bool (*tmesh_pred_fn)(void *arg);
+bool tmesh_run_until(zloop_t *loop, tmesh_pred_fn pred, void *arg, int max_ms);
+void tmesh_run(zloop_t *loop, int ms);
+
 /*  Receives one message on sock and decodes its last frame into *m: 0 (*m
     is the caller's to wire_msg_clear), or -1 (nothing, or not a wire
     message). */

@@ -320,43 +320,6 @@ static bool s_persisted(node_t *n, const char *id, const char *ep, bool forget)
 
 /* ------------------------------------------------------------------ waits */
 
-typedef bool (*pred_fn)(void *arg);
-
-typedef struct {
-    pred_fn pred;
-    void *arg;
-    int64_t deadline;
-    bool ok;
-} waiter_t;
-
-static int s_wait_tick(zloop_t *loop, int timer_id, void *arg)
-{
-    waiter_t *w = arg;
-    if (w->pred && w->pred(w->arg))
-        w->ok = true;
-    if (w->ok || zclock_mono() >= w->deadline) {
-        zloop_timer_end(loop, timer_id);
-        return -1;
-    }
-    return 0;
-}
-
-/*  Runs the loop until pred(arg) or max_ms; true when pred held. */
-static bool s_run_until(zloop_t *loop, pred_fn pred, void *arg, int max_ms)
-{
-    if (pred && pred(arg))
-        return true;
-    waiter_t w = {pred, arg, zclock_mono() + max_ms, false};
-    assert_true(zloop_timer(loop, 2, 0, s_wait_tick, &w) >= 0);
-    zloop_start(loop);
-    return w.ok;
-}
-
-static void s_run(zloop_t *loop, int ms)
-{
-    s_run_until(loop, NULL, NULL, ms);
-}
-
 typedef struct {
     node_t **nodes;
     size_t n;
@@ -376,7 +339,7 @@ static bool s_all_joined(void *arg)
 static void s_join(zloop_t *loop, node_t **nodes, size_t n)
 {
     group_t g = {nodes, n};
-    assert_true(s_run_until(loop, s_all_joined, &g, 5000));
+    assert_true(tmesh_run_until(loop, s_all_joined, &g, 5000));
 }
 
 /* ------------------------------------------------------------ a fake peer */
@@ -512,7 +475,7 @@ static bool s_fake_has(void *arg)
 static const wire_msg_t *s_fake_wait(fake_t *f, wire_type_t t, size_t from, int max_ms)
 {
     fake_wait_t w = {f, t, from};
-    s_run_until(f->loop, s_fake_has, &w, max_ms);
+    tmesh_run_until(f->loop, s_fake_has, &w, max_ms);
     return s_fake_got(f, t, from);
 }
 
@@ -625,11 +588,11 @@ static void test_urgent_push(void **state)
     mesh_set_local(a.mesh, &st, true);
     node_t *others[] = {&b, &c};
     seen_t s = {others, 2, "node-a", 7, 1};
-    assert_true(s_run_until(loop, s_all_see_state, &s, 1000));
+    assert_true(tmesh_run_until(loop, s_all_see_state, &s, 1000));
     int64_t took = zclock_mono() - t0;
     assert_true(took < 300);
 
-    s_run(loop, 200);
+    tmesh_run(loop, 200);
     for (size_t i = 0; i < 2; i++) {
         const mesh_peer_view_t *v = s_view(others[i], "node-a");
         int64_t left = v->state->models[0].cooled_remaining_ms - v->state_age_ms;
@@ -642,7 +605,7 @@ static void test_urgent_push(void **state)
     s_state(&st, "node-a", &m, 30000 - (zclock_mono() - t0));
     st.tabs = 7;
     mesh_set_local(a.mesh, &st, true);
-    s_run(loop, 150);
+    tmesh_run(loop, 150);
     assert_true(s_view(&b, "node-a")->state->version == version);
     s_node_stop(&c);
     s_node_stop(&b);
@@ -669,7 +632,7 @@ static void test_anti_entropy(void **state)
     mesh_set_local(c.mesh, &st, false);
     node_t *others[] = {&a, &b};
     seen_t s = {others, 2, "node-c", 3, -1};
-    assert_true(s_run_until(loop, s_all_see_state, &s, 2000));
+    assert_true(tmesh_run_until(loop, s_all_see_state, &s, 2000));
     assert_int_equal(s_view(&a, "node-c")->state->inflight, 2);
     assert_int_equal(s_view(&b, "node-c")->state->inflight, 2);
     s_node_stop(&c);
@@ -692,7 +655,7 @@ static bool s_has_event(void *arg)
 static bool s_wait_event(zloop_t *loop, node_t *n, const char *id, mesh_liveness_t l, int max_ms)
 {
     ev_wait_t w = {n, id, l};
-    return s_run_until(loop, s_has_event, &w, max_ms);
+    return tmesh_run_until(loop, s_has_event, &w, max_ms);
 }
 
 static bool s_forgot(void *arg)
@@ -709,7 +672,7 @@ static int s_child_main(const char *id, const char *seed, const char *secret)
     zloop_t *loop = zloop_new();
     node_t n;
     s_node_start(loop, &n, &(opts_t){.id = id, .secret = secret, .seeds = {seed}, .n_seeds = 1});
-    s_run(loop, 30000);
+    tmesh_run(loop, 30000);
     s_node_stop(&n);
     zloop_destroy(&loop);
     return 0;
@@ -777,7 +740,7 @@ static void test_crash_suspect_dead_rejoin(void **state)
     assert_true(joined);
     char crash_ep[WIRE_MAX_NAME + 1];
     snprintf(crash_ep, sizeof crash_ep, "%s", s_view(&a, "node-crash")->state->endpoint);
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     assert_true(s_sees(&a, "node-crash", MESH_PEER_ALIVE));
 
     int64_t killed = zclock_mono();
@@ -797,7 +760,7 @@ static void test_crash_suspect_dead_rejoin(void **state)
 
     /* forgotten after forget_ms: gone from the table and from the store */
     ev_wait_t w = {&a, "node-crash", MESH_PEER_DEAD};
-    assert_true(s_run_until(loop, s_forgot, &w, 3000));
+    assert_true(tmesh_run_until(loop, s_forgot, &w, 3000));
     assert_null(s_view(&a, "node-crash"));
     assert_int_equal(mesh_peers(a.mesh, NULL, 0), 0);
 
@@ -854,8 +817,8 @@ static void test_fast_restart_elsewhere(void **state)
     assert_string_equal(s_view(&a, "node-fast")->state->endpoint, mesh_endpoint(again.mesh));
     /* a's new link to it may take a moment: mesh_send says -1 until then */
     sender_t snd = {&a, "node-fast", &again, false};
-    assert_true(s_run_until(loop, s_send_cancel, &snd, 2000));
-    s_run(loop, S_SUSPECT + 200); /* and it stays alive both ways */
+    assert_true(tmesh_run_until(loop, s_send_cancel, &snd, 2000));
+    tmesh_run(loop, S_SUSPECT + 200); /* and it stays alive both ways */
     assert_true(s_sees(&a, "node-fast", MESH_PEER_ALIVE));
     assert_true(s_sees(&again, "node-a", MESH_PEER_ALIVE));
     close(squatter);
@@ -886,7 +849,7 @@ static void test_leave_and_restart_from_known(void **state)
     wire_msg_t cancel = {.type = WIRE_CANCEL, .rid = "r-1"};
     assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &cancel), -1);
     s_node_stop(&b);
-    s_run(loop, 100);
+    tmesh_run(loop, 100);
     assert_true(s_sees(&a, "node-b", MESH_PEER_LEFT)); /* no news from a left node */
 
     char known[128];
@@ -943,7 +906,7 @@ static void test_send_in_order(void **state)
                       .prompt_tokens = 3,
                       .completion_tokens = 300};
     assert_int_equal(mesh_send(a.mesh, tmesh_id("node-b"), &end), 0);
-    assert_true(s_run_until(loop, s_got_fwd, &b, 3000));
+    assert_true(tmesh_run_until(loop, s_got_fwd, &b, 3000));
     assert_int_equal(b.n_fwd, 302);
     assert_int_equal(b.fwd[0].type, WIRE_FWD);
     assert_string_equal(b.fwd[0].text, "{\"messages\":[]}");
@@ -1015,7 +978,7 @@ static void test_curve_secrets(void **state)
     s_join(loop, ac, 2);
     s_node_start(loop, &b,
                  &(opts_t){.id = "node-b", .secret = "beta-secret", .seeds = {seed}, .n_seeds = 1});
-    s_run(loop, 2500);
+    tmesh_run(loop, 2500);
     assert_null(s_view(&a, "node-b"));
     assert_null(s_view(&c, "node-b"));
     assert_int_equal(mesh_peers(b.mesh, NULL, 0), 0);
@@ -1066,7 +1029,7 @@ static void test_curve_zap_allow_list(void **state)
     zsock_set_curve_serverkey(d, pk_txt);
     assert_int_equal(zsock_connect(d, "tcp://%s", mesh_endpoint(a.mesh)), 0);
     zstr_send(d, "not even msgpack");
-    s_run(loop, 500);
+    tmesh_run(loop, 500);
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
     assert_int_equal(st.malformed, 0); /* never got past the handshake */
@@ -1170,7 +1133,7 @@ static void test_hostile_input(void **state)
     s_fake_send(&x, &liar); /* "from" is not its identity */
     /* a hello advertising an address we may not dial without a secret */
     s_fake_hello(&x, "10.9.9.9:5104");
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
     assert_true(st.malformed >= 7);
@@ -1203,7 +1166,7 @@ static void test_hostile_input(void **state)
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n\xff\xff\xff\xff\xff\xff\xff\xff";
     assert_true(write(fd, junk, sizeof junk) > 0);
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     close(fd);
     mesh_stats(a.mesh, &st);
     assert_int_equal(st.malformed, before + 2);
@@ -1263,14 +1226,14 @@ static void test_delta_rules(void **state)
     s_state(&st, "node-b", &m, 10000);
     mesh_set_local(b.mesh, &st, true);
     seen_t s = {(node_t *[]){&a}, 1, "node-b", 1, 1};
-    assert_true(s_run_until(loop, s_all_see_state, &s, 1000));
+    assert_true(tmesh_run_until(loop, s_all_see_state, &s, 1000));
     int64_t t_set = zclock_mono();
 
     fake_t f;
     s_fake_new(&f, loop, "fake-asker", ep, true);
     s_fake_hello(&f, NULL);
     assert_true(s_wait_event(loop, &a, "fake-asker", MESH_PEER_ALIVE, 2000));
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     size_t mark = f.n_rx;
     wire_version_t unknown = {.id = (char *)tmesh_id("node-zzz"), .version = 5};
     wire_msg_t asks = {.type = WIRE_DIGEST, .versions = &unknown, .n_versions = 1};
@@ -1316,7 +1279,7 @@ static void test_delta_rules(void **state)
         qs.tabs = relays[i].tabs;
         wire_msg_t relay = {.type = WIRE_DELTA, .states = &qs, .n_states = 1};
         s_fake_send(&f, &relay); /* from fake-asker: second-hand */
-        s_run(loop, 100);
+        tmesh_run(loop, 100);
         assert_int_equal(s_view(&a, "fake-quiet")->state->tabs, relays[i].expect);
     }
     s_fake_destroy(&q);
@@ -1342,8 +1305,8 @@ static void test_delta_rules(void **state)
         wire_state_clear(&fake_b);
     }
     stat_wait_t forged = {&a, offsetof(mesh_stats_t, forged), s0.forged + 1};
-    assert_true(s_run_until(loop, s_stat_moved, &forged, 2000));
-    s_run(loop, 100);
+    assert_true(tmesh_run_until(loop, s_stat_moved, &forged, 2000));
+    tmesh_run(loop, 100);
     mesh_stats(a.mesh, &s1);
     assert_int_equal(s1.forged - s0.forged, 2);
     assert_true(s_view(&a, "node-b")->state->version < bver + 1000);
@@ -1359,7 +1322,7 @@ static void test_delta_rules(void **state)
     wire_msg_t delta_a = {.type = WIRE_DELTA, .states = &fake_a, .n_states = 1};
     mark = f.n_rx;
     s_fake_send(&f, &delta_a);
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     mesh_stats(a.mesh, &s0);
     assert_int_equal(s0.forged - s1.forged, 1);
     for (size_t i = mark; i < f.n_rx; i++)
@@ -1438,15 +1401,15 @@ static void test_delta_split(void **state)
     s_fake_new(&f, loop, "fake-big", ep, true);
     s_fake_hello(&f, NULL);
     assert_true(s_wait_event(loop, &a, "fake-big", MESH_PEER_ALIVE, 2000));
-    s_run(loop, 300); /* a has b's big state by now */
+    tmesh_run(loop, 300); /* a has b's big state by now */
     const mesh_peer_view_t *vb = s_view(&a, "node-b");
     assert_non_null(vb);
     assert_int_equal(vb->state->n_models, NM);
     split_t sp = {&f, f.n_rx, NM, 0, 0, 0};
     wire_msg_t empty = {.type = WIRE_DIGEST};
     s_fake_send(&f, &empty);
-    assert_true(s_run_until(loop, s_split_done, &sp, 5000)); /* both states arrived */
-    s_run(loop, 200);                                        /* and nothing more follows */
+    assert_true(tmesh_run_until(loop, s_split_done, &sp, 5000)); /* both states arrived */
+    tmesh_run(loop, 200);                                        /* and nothing more follows */
     s_split_count(&sp);
     assert_true(sp.deltas >= 2);
     assert_int_equal(sp.got_a, 1);
@@ -1479,7 +1442,7 @@ static void test_local_state_refused(void **state)
     s_state(&st, long_name, &m, 0);
     st.tabs = 9;
     mesh_set_local(a.mesh, &st, true);
-    s_run(loop, 200);
+    tmesh_run(loop, 200);
     assert_true(s_view(&b, "node-a")->state->version == version);
     assert_int_equal(s_view(&b, "node-a")->state->tabs, 1);
     assert_true(s_log_count("wire format cannot carry") >= 1);
@@ -1489,7 +1452,7 @@ static void test_local_state_refused(void **state)
     st.tabs = 5;
     mesh_set_local(a.mesh, &st, true);
     seen_t s = {(node_t *[]){&b}, 1, "node-a", 5, -1};
-    assert_true(s_run_until(loop, s_all_see_state, &s, 1000));
+    assert_true(tmesh_run_until(loop, s_all_see_state, &s, 1000));
     assert_string_equal(s_view(&b, "node-a")->state->name, "node-a");
     assert_string_equal(s_view(&b, "node-a")->state->http, "http://127.0.0.1:1");
     s_node_stop(&b);
@@ -1597,7 +1560,7 @@ static void test_unreachable_reported(void **state)
     wire_msg_t hello = {
         .type = WIRE_HELLO, .states = &fs, .n_states = 1, .peers = &bare, .n_peers = 1};
     s_fake_send(&f, &hello);
-    s_run(loop, S_SUSPECT / 2);
+    tmesh_run(loop, S_SUSPECT / 2);
     assert_null(s_view(&a, "node-ghost")); /* hidden while we try */
     assert_null(s_view(&a, "node-bare"));
     assert_true(s_wait_event(loop, &a, "node-ghost", MESH_PEER_UNREACHABLE, 2000));
@@ -1638,7 +1601,7 @@ static void test_unreachable_reported(void **state)
        node-bare, named once, is dead by then */
     size_t mark = f.n_rx, listed;
     int64_t run_at = zclock_mono();
-    s_run(loop, S_DEAD + S_SUSPECT);
+    tmesh_run(loop, S_DEAD + S_SUSPECT);
     int64_t ran = zclock_mono() - run_at; /* a loaded machine runs the loop longer */
     assert_true(s_sees(&a, "node-ghost", MESH_PEER_UNREACHABLE));
     assert_true(s_sees(&a, "node-bare", MESH_PEER_DEAD));
@@ -1694,7 +1657,7 @@ static void test_unreachable_then_fixed(void **state)
     assert_string_equal(mesh_endpoint(c.mesh), hole);
     s_node_start(loop, &a, &(opts_t){.id = "node-a", .seeds = {seed}, .n_seeds = 1});
     both_see_t w = {&a, &b, "node-c"};
-    assert_true(s_run_until(loop, s_both_unreachable, &w, 3000));
+    assert_true(tmesh_run_until(loop, s_both_unreachable, &w, 3000));
     assert_true(s_sees(&a, "node-b", MESH_PEER_ALIVE));
     const mesh_peer_view_t *vb = s_view(&b, "node-c");
     assert_null(vb->reported_by); /* it speaks to b itself */
@@ -1718,7 +1681,7 @@ static void test_unreachable_then_fixed(void **state)
              tmesh_id("node-c"), hole, tmesh_id("node-b"));
     assert_int_equal(s_log_count(seen_by_b), 1);
     assert_int_equal(s_log_count(seen_by_a), 1);
-    s_run(loop, S_DEAD + 100); /* it runs, so it stays unreachable: no dead, no new warning */
+    tmesh_run(loop, S_DEAD + 100); /* it runs, so it stays unreachable: no dead, no new warning */
     assert_true(s_both_unreachable(&w));
     assert_null(s_event(&a, "node-c", MESH_PEER_DEAD));
     assert_null(s_event(&b, "node-c", MESH_PEER_DEAD));
@@ -1739,7 +1702,7 @@ static void test_unreachable_then_fixed(void **state)
     assert_null(s_view(&a, "node-c")->reported_by);
     assert_true(s_persisted(&a, "node-c", mesh_endpoint(c.mesh), false));
     sender_t snd = {&a, "node-c", &c, false};
-    assert_true(s_run_until(loop, s_send_cancel, &snd, 2000));
+    assert_true(tmesh_run_until(loop, s_send_cancel, &snd, 2000));
     s_node_stop(&a);
     s_node_stop(&c);
     s_node_stop(&b);
@@ -1939,7 +1902,7 @@ static const raw_rx_t *s_raw_wait(raw_t *r, size_t mark, wire_type_t type, const
                                   uint64_t seq, int max_ms)
 {
     raw_wait_t w = {r, mark, type, from, seq};
-    s_run_until(r->loop, s_raw_has, &w, max_ms);
+    tmesh_run_until(r->loop, s_raw_has, &w, max_ms);
     return s_raw_got(r, mark, type, from, seq);
 }
 
@@ -1983,13 +1946,13 @@ static void test_indirect_probe(void **state)
     s_raw_join(p, &c, true);
     s_raw_join(p, &d, true);
     all_see_t alive = {all, 3, "raw-p", MESH_PEER_ALIVE};
-    assert_true(s_run_until(loop, s_all_see, &alive, 2000));
+    assert_true(tmesh_run_until(loop, s_all_see, &alive, 2000));
 
     /* reached through c and d only: alive all along, for longer than dead_ms */
     uint64_t sent0 = S_STAT(all, 1, ping_req_sent);
     uint64_t acks0 = S_STAT(all, 1, indirect_acks);
     int64_t t0 = zclock_mono();
-    s_run(loop, S_DEAD + S_SUSPECT);
+    tmesh_run(loop, S_DEAD + S_SUSPECT);
     int64_t phase = zclock_mono() - t0;
     for (size_t i = 0; i < 3; i++)
         assert_null(s_event(all[i], "raw-p", MESH_PEER_SUSPECT));
@@ -2024,7 +1987,7 @@ static void test_indirect_probe(void **state)
     int64_t t1 = zclock_mono();
     uint64_t sent1 = S_STAT(all, 3, ping_req_sent);
     all_see_t dead = {all, 3, "raw-p", MESH_PEER_DEAD};
-    assert_true(s_run_until(loop, s_all_see, &dead, S_DEAD + 2 * S_SLACK));
+    assert_true(tmesh_run_until(loop, s_all_see, &dead, S_DEAD + 2 * S_SLACK));
     int64_t took = s_event(&a, "raw-p", MESH_PEER_SUSPECT)->at - t1;
     /* never early; late only by what a loaded machine delays a timer */
     if (took < S_SUSPECT - 2 * S_PING || took > S_SUSPECT + S_SLACK)
@@ -2038,7 +2001,7 @@ static void test_indirect_probe(void **state)
         fail_msg("%llu ping-reqs while p died (at most %llu)", (unsigned long long)storm,
                  (unsigned long long)bound);
     uint64_t after = S_STAT(all, 3, ping_req_sent);
-    s_run(loop, 3 * S_PING);
+    tmesh_run(loop, 3 * S_PING);
     assert_int_equal(S_STAT(all, 3, ping_req_sent), after); /* the dead are not probed */
     assert_int_equal(S_STAT(all, 3, ping_req_served) + S_STAT(all, 3, ping_req_refused), after);
     for (size_t i = 0; i < 3; i++)
@@ -2094,7 +2057,7 @@ static void test_ping_req_refused(void **state)
             ack = s_raw_wait(r, mark_r, WIRE_ACK, "node-a", seq, 2 * S_PING);
         } else {
             stat_wait_t w = {&a, offsetof(mesh_stats_t, ping_req_refused), s0.ping_req_refused};
-            assert_true(s_run_until(loop, s_stat_moved, &w, 2 * S_PING));
+            assert_true(tmesh_run_until(loop, s_stat_moved, &w, 2 * S_PING));
             ack = s_raw_wait(r, mark_r, WIRE_ACK, "node-a", seq, 20);
         }
         mesh_stats(a.mesh, &s1);
@@ -2120,7 +2083,7 @@ static void test_ping_req_refused(void **state)
     q->ack[0] = false;
     wire_msg_t hi = {.type = WIRE_PING, .seq = 1};
     s_raw_send(q, 0, &hi); /* news of q: a's own ping of it is ping_ms away */
-    s_run(loop, 20);       /* any ping of a's already on its way has landed */
+    tmesh_run(loop, 20);   /* any ping of a's already on its way has landed */
     size_t mark_r = r->n_rx, mark_q = q->n_rx;
     mesh_stats_t s0, s1;
     mesh_stats(a.mesh, &s0);
@@ -2129,7 +2092,7 @@ static void test_ping_req_refused(void **state)
     const raw_rx_t *ping = s_raw_wait(q, mark_q, WIRE_PING, "node-a", 0, S_PING / 2);
     assert_non_null(ping);
     uint64_t ping_seq = ping->seq;
-    s_run(loop, 50 + 20); /* past a's ping timeout (50 ms) */
+    tmesh_run(loop, 50 + 20); /* past a's ping timeout (50 ms) */
     s_raw_ack(q, 0, ping_seq);
     assert_null(s_raw_wait(r, mark_r, WIRE_ACK, "node-a", 200, 60));
     mesh_stats(a.mesh, &s1);
@@ -2177,7 +2140,7 @@ static void test_ack_seq_matching(void **state)
         assert_true(s_wait_event(loop, &a[i], id[i][1], MESH_PEER_ALIVE, 2000));
         assert_true(s_wait_event(loop, &a[i], id[i][2], MESH_PEER_ALIVE, 2000));
     }
-    s_run(loop, S_SUSPECT + 300);
+    tmesh_run(loop, S_SUSPECT + 300);
     for (size_t i = 0; i < N; i++) {
         mesh_stats_t st;
         mesh_stats(a[i].mesh, &st);

@@ -135,45 +135,6 @@ static mesh_config_t s_config(node_t *n, const char *id)
     return tmesh_config_fast(n->id, s_on_forward, s_on_peer, n);
 }
 
-static int s_wait_tick(zloop_t *loop, int timer_id, void *arg);
-
-typedef bool (*pred_fn)(void *arg);
-
-typedef struct {
-    pred_fn pred;
-    void *arg;
-    int64_t deadline;
-    bool ok;
-} waiter_t;
-
-static int s_wait_tick(zloop_t *loop, int timer_id, void *arg)
-{
-    waiter_t *w = arg;
-    if (w->pred && w->pred(w->arg))
-        w->ok = true;
-    if (w->ok || zclock_mono() >= w->deadline) {
-        zloop_timer_end(loop, timer_id);
-        return -1;
-    }
-    return 0;
-}
-
-/*  Runs the loop until pred(arg) or max_ms; true when pred held. */
-static bool s_run_until(zloop_t *loop, pred_fn pred, void *arg, int max_ms)
-{
-    if (pred && pred(arg))
-        return true;
-    waiter_t w = {pred, arg, zclock_mono() + max_ms, false};
-    assert_true(zloop_timer(loop, 2, 0, s_wait_tick, &w) >= 0);
-    zloop_start(loop);
-    return w.ok;
-}
-
-static void s_run(zloop_t *loop, int ms)
-{
-    s_run_until(loop, NULL, NULL, ms);
-}
-
 /*  The liveness n gives peer id, or -1 when it does not list it. */
 static int s_liveness(node_t *n, const char *id)
 {
@@ -338,7 +299,7 @@ static void s_flood(zloop_t *loop, member_t *m, int rounds)
         assert_int_equal(tmesh_send_as(m->dealer, m->id, &hello), 0);
         free(refs);
         free(st);
-        s_run(loop, 20);
+        tmesh_run(loop, 20);
     }
 }
 
@@ -366,10 +327,10 @@ static void test_flood_small_table(void **state)
     s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
     assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
     sees_t alive = {&a, "member-m", MESH_PEER_ALIVE};
-    assert_true(s_run_until(loop, s_sees, &alive, 3000));
+    assert_true(tmesh_run_until(loop, s_sees, &alive, 3000));
 
     s_flood(loop, &m, 5);
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     s_check_bounded(&a, 40);
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
@@ -381,7 +342,7 @@ static void test_flood_small_table(void **state)
     rx_wait_t w = {&m, m.n_rx};
     wire_msg_t ping = {.type = WIRE_PING, .seq = 77};
     assert_int_equal(tmesh_send_as(m.dealer, m.id, &ping), 0);
-    assert_true(s_run_until(loop, s_rx_more, &w, 2000));
+    assert_true(tmesh_run_until(loop, s_rx_more, &w, 2000));
     assert_int_equal(s_liveness(&a, "member-m"), MESH_PEER_ALIVE);
     s_member_destroy(&m, loop);
     s_mesh_done(&a.mesh);
@@ -404,9 +365,9 @@ static void test_full_table_admits_a_real_node(void **state)
     s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
     assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
     sees_t alive_m = {&a, "member-m", MESH_PEER_ALIVE};
-    assert_true(s_run_until(loop, s_sees, &alive_m, 3000));
+    assert_true(tmesh_run_until(loop, s_sees, &alive_m, 3000));
     s_flood(loop, &m, 3);
-    s_run(loop, ca.suspect_ms + 500);
+    tmesh_run(loop, ca.suspect_ms + 500);
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
     assert_int_equal(st.peers_held, 40);
@@ -418,7 +379,7 @@ static void test_full_table_admits_a_real_node(void **state)
     assert_non_null(b.mesh);
     s_live_add(&b.mesh);
     both_t joined = {{&a, "node-b", MESH_PEER_ALIVE}, {&b, "node-a", MESH_PEER_ALIVE}};
-    assert_true(s_run_until(loop, s_both, &joined, 3000));
+    assert_true(tmesh_run_until(loop, s_both, &joined, 3000));
     mesh_stats(a.mesh, &st);
     assert_true(st.peers_held <= 40);
     assert_int_equal(s_liveness(&a, "member-m"), MESH_PEER_ALIVE); /* a member is no hearsay */
@@ -445,9 +406,9 @@ static void test_flood_socket_limit(void **state)
     s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
     assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
     sees_t alive = {&a, "member-m", MESH_PEER_ALIVE};
-    assert_true(s_run_until(loop, s_sees, &alive, 3000));
+    assert_true(tmesh_run_until(loop, s_sees, &alive, 3000));
     s_flood(loop, &m, 3);
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
     size_t limit = (size_t)zmq_ctx_get(zsys_init(), ZMQ_MAX_SOCKETS);
@@ -459,7 +420,7 @@ static void test_flood_socket_limit(void **state)
     rx_wait_t w = {&m, m.n_rx};
     wire_msg_t ping = {.type = WIRE_PING, .seq = 78};
     assert_int_equal(tmesh_send_as(m.dealer, m.id, &ping), 0);
-    assert_true(s_run_until(loop, s_rx_more, &w, 2000));
+    assert_true(tmesh_run_until(loop, s_rx_more, &w, 2000));
     s_member_destroy(&m, loop);
     s_mesh_done(&a.mesh);
 }
@@ -478,7 +439,7 @@ static void test_flood_defaults(void **state)
     s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
     assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
     sees_t alive = {&a, "member-m", MESH_PEER_ALIVE};
-    assert_true(s_run_until(loop, s_sees, &alive, 3000));
+    assert_true(tmesh_run_until(loop, s_sees, &alive, 3000));
     mesh_stats_t st;
     mesh_stats(a.mesh, &st);
     uint64_t held0 = st.peers_held;
@@ -490,7 +451,7 @@ static void test_flood_defaults(void **state)
     int64_t t0 = zclock_mono();
     assert_int_equal(tmesh_send_as(m.dealer, m.id, &push), 0);
     free(g);
-    s_run(loop, 300);
+    tmesh_run(loop, 300);
     mesh_stats(a.mesh, &st);
     assert_int_equal(st.peers_held, held0 + MESH_DEFAULT_MAX_NEW);
     assert_true(s_log_count("too many new peers in one message") >= 1);
@@ -525,7 +486,7 @@ static void test_join_after_refusal(void **state)
     s_member_new(&m, loop, "member-m", mesh_endpoint(a.mesh), TMESH_SECRET);
     assert_int_equal(tmesh_send_hello(m.dealer, m.id, m.ep, &s_model, 0, 4), 0);
     sees_t alive_m = {&a, "member-m", MESH_PEER_ALIVE};
-    assert_true(s_run_until(loop, s_sees, &alive_m, 3000));
+    assert_true(tmesh_run_until(loop, s_sees, &alive_m, 3000));
     s_flood(loop, &m, 1); /* the bucket is empty now */
     mesh_config_t cb = s_config(&b, "node-b");
     const char *seed[] = {mesh_endpoint(a.mesh)};
@@ -535,7 +496,7 @@ static void test_join_after_refusal(void **state)
     assert_non_null(b.mesh);
     s_live_add(&b.mesh);
     both_t joined = {{&a, "node-b", MESH_PEER_ALIVE}, {&b, "node-a", MESH_PEER_ALIVE}};
-    assert_true(s_run_until(loop, s_both, &joined, cb.dead_ms + 3000));
+    assert_true(tmesh_run_until(loop, s_both, &joined, cb.dead_ms + 3000));
     assert_true(s_log_count("faster than --mesh-dial-rate") >= 1);
     s_member_destroy(&m, loop);
     s_mesh_done(&b.mesh);
@@ -573,7 +534,7 @@ static void test_intruder(void **state)
                           .request_len = 15};
         tmesh_send_as(x.dealer, x.id, &fwd);
         sees_t listed = {&a, x.id, MESH_PEER_ALIVE};
-        bool in = s_run_until(loop, s_sees, &listed, allowed ? 3000 : 1500);
+        bool in = tmesh_run_until(loop, s_sees, &listed, allowed ? 3000 : 1500);
         mesh_stats_t after;
         mesh_stats(a.mesh, &after);
         if (in != allowed)
@@ -587,7 +548,7 @@ static void test_intruder(void **state)
             assert_int_equal(mesh_send(a.mesh, tmesh_id(x.id), &out), -1); /* never routed to */
         } else {
             assert_true(after.rx > before.rx);
-            s_run(loop, 100);
+            tmesh_run(loop, 100);
             assert_int_equal(a.n_forward, 1);
         }
         s_member_destroy(&x, loop);
@@ -747,21 +708,21 @@ static void test_partition_heals_fast(void **state)
     s_relay_start(&rb, mesh_port(b.mesh));
 
     both_t alive = {{&a, "node-b", MESH_PEER_ALIVE}, {&b, "node-a", MESH_PEER_ALIVE}};
-    assert_true(s_run_until(loop, s_both, &alive, 5000));
+    assert_true(tmesh_run_until(loop, s_both, &alive, 5000));
 
     /* the partition: until both hold the other dead, then a while longer
        (past the hellos that greet a peer as it dies) */
     atomic_store(&ra.cut, true);
     atomic_store(&rb.cut, true);
     both_t dead = {{&a, "node-b", MESH_PEER_DEAD}, {&b, "node-a", MESH_PEER_DEAD}};
-    assert_true(s_run_until(loop, s_both, &dead, MESH_DEFAULT_DEAD_MS + 4000));
-    s_run(loop, MESH_DEFAULT_SUSPECT_MS + 200);
+    assert_true(tmesh_run_until(loop, s_both, &dead, MESH_DEFAULT_DEAD_MS + 4000));
+    tmesh_run(loop, MESH_DEFAULT_SUSPECT_MS + 200);
     assert_true(s_both(&dead));
 
     atomic_store(&ra.cut, false);
     atomic_store(&rb.cut, false);
     int64_t t0 = zclock_mono();
-    bool healed = s_run_until(loop, s_both, &alive, 4 * S_HEAL_MAX_MS);
+    bool healed = tmesh_run_until(loop, s_both, &alive, 4 * S_HEAL_MAX_MS);
     int64_t took = zclock_mono() - t0;
     print_message("alive again %lld ms after the partition healed\n", (long long)took);
     if (!healed || took > S_HEAL_MAX_MS)
