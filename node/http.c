@@ -398,30 +398,31 @@ static bool s_key_matches(const http_t *self, const char *given, size_t len)
     return hits != 0;
 }
 
-static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_t *route)
+/*  The credential a request presents: the Bearer token of its
+    Authorization header, or (only when query_ok: a link a person opens)
+    its ?key=. false when there is none or it is malformed. */
+static bool s_given_key(struct MHD_Connection *conn, bool query_ok, const char **key, size_t *klen)
 {
-    if (self->n_keys == 0)
-        return true;
     const char *h = NULL;
     size_t hlen = 0;
     if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
                                       strlen(MHD_HTTP_HEADER_AUTHORIZATION), &h,
                                       &hlen) == MHD_YES &&
-        h) {
-        const char *key = NULL;
-        size_t klen = 0;
-        return boundary_bearer(h, hlen, &key, &klen) && s_key_matches(self, key, klen);
-    }
-    /* ?key= only where the table allows it (a link a person opens) */
-    if (!route->query_key)
-        return false;
-    const char *q = NULL;
-    size_t qlen = 0;
-    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "key", 3, &q, &qlen) !=
-            MHD_YES ||
-        !q)
-        return false;
-    return s_key_matches(self, q, qlen);
+        h)
+        return boundary_bearer(h, hlen, key, klen);
+    return query_ok &&
+           MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "key", 3, key, klen) ==
+               MHD_YES &&
+           *key;
+}
+
+static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_t *route)
+{
+    if (self->n_keys == 0)
+        return true;
+    const char *key = NULL;
+    size_t klen = 0;
+    return s_given_key(conn, route->query_key, &key, &klen) && s_key_matches(self, key, klen);
 }
 
 /*  The address this connection was accepted on, as a Host names it
@@ -603,21 +604,17 @@ static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn,
 }
 
 /*  The id of the key the request was admitted with (auth passed, so the
-    credential presented is a configured key): hex of BLAKE2b-64; "" when
-    the node has no keys. Travels in a forwarded request's `fwd`. */
+    credential presented, read as s_authorized reads it, is a configured
+    key): hex of BLAKE2b-64; "" when the node has no keys. Travels in a
+    forwarded request's `fwd`. */
 static void s_client_id(http_t *self, struct MHD_Connection *conn, char *out, size_t size)
 {
     out[0] = '\0';
-    const strlist_t *keys = self->cfg.api_keys;
-    if (!keys || keys->n == 0 || size < 17)
-        return;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    const char *given = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
-    if (!given)
-        given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+    const char *key = NULL;
+    size_t klen = 0;
     unsigned char hash[8];
-    if (!given || crypto_generichash(hash, sizeof hash, (const unsigned char *)given, strlen(given),
-                                     NULL, 0) != 0)
+    if (self->n_keys == 0 || size < 2 * sizeof hash + 1 || !s_given_key(conn, false, &key, &klen) ||
+        crypto_generichash(hash, sizeof hash, (const unsigned char *)key, klen, NULL, 0) != 0)
         return;
     sodium_bin2hex(out, size, hash, sizeof hash);
 }
