@@ -602,6 +602,10 @@ int openai_request_parse(const char *body, size_t len, const openai_limits_t *li
         return -1;
     p.req = calloc(1, sizeof *p.req);
     int rc = p.req ? 0 : s_oom(&p);
+    if (rc == 0) {
+        p.req->max_tokens = -1;
+        p.req->parallel_tool_calls = true;
+    }
     if (rc == 0)
         rc = s_parse_model(&p, root);
     if (rc == 0)

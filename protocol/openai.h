@@ -18,12 +18,47 @@ typedef struct {
     char *url; /* data: URI or http(s) URL, validated */
 } openai_image_t;
 
+/*  A function call the assistant made (in the history a client sends back,
+    or parsed from a model's answer by protocol/shape). */
 typedef struct {
-    char *role;    /* system | developer | user | assistant | tool */
+    char *id;        /* "call_…": the client's, or one the node made */
+    char *name;      /* the function's name */
+    char *arguments; /* JSON text of the arguments object */
+} openai_tool_call_t;
+
+typedef struct {
+    char *role;    /* system | developer | user | assistant | tool ("function" is read as tool) */
     char *content; /* text parts joined with "\n"; never NULL ("" when none) */
+    char *name;    /* the speaker's label (`name`), or a tool result's function; NULL: none */
+    char *tool_call_id;             /* role tool: the call it answers; NULL: none */
+    openai_tool_call_t *tool_calls; /* role assistant: the calls it made */
+    size_t n_tool_calls;
     openai_image_t *images;
     size_t n_images;
 } openai_message_t;
+
+/*  A function the client offers (`tools[].function`). */
+typedef struct {
+    char *name;
+    char *description; /* NULL: none */
+    char *parameters;  /* JSON Schema text of the arguments; NULL: none */
+    bool strict;
+} openai_tool_t;
+
+typedef enum {
+    OPENAI_TOOL_AUTO,     /* default with tools */
+    OPENAI_TOOL_NONE,     /* never call a tool */
+    OPENAI_TOOL_REQUIRED, /* call at least one */
+    OPENAI_TOOL_NAMED,    /* call tool_choice_name */
+} openai_tool_choice_t;
+
+typedef enum {
+    OPENAI_FORMAT_TEXT,        /* default */
+    OPENAI_FORMAT_JSON_OBJECT, /* response_format {"type":"json_object"} */
+    OPENAI_FORMAT_JSON_SCHEMA, /* response_format {"type":"json_schema",…} */
+} openai_format_t;
+
+#define OPENAI_MAX_STOP 4 /* stop sequences, as OpenAI allows */
 
 typedef struct {
     char *model;
@@ -32,6 +67,21 @@ typedef struct {
     openai_message_t *messages;
     size_t n_messages;
     size_t n_images_total;
+    /* What the origin applies to the answer (protocol/shape) and states in
+       the prompt (protocol/prompt); not written for a peer once lowered. */
+    char *stop[OPENAI_MAX_STOP];
+    size_t n_stop;
+    long long max_tokens; /* max_tokens | max_completion_tokens | max_output_tokens; -1: none */
+    bool logprobs;        /* asked: each choice carries "logprobs": null */
+    openai_tool_t *tools;
+    size_t n_tools;
+    openai_tool_choice_t tool_choice;
+    char *tool_choice_name;   /* OPENAI_TOOL_NAMED */
+    bool parallel_tool_calls; /* default true */
+    openai_format_t format;
+    char *format_name;   /* json_schema.name */
+    char *format_schema; /* json_schema.schema as JSON text */
+    bool format_strict;  /* json_schema.strict */
     /* Who asked, as the node that took the request verified it: the hex of
        BLAKE2b-64 of the client's API key ("" on a node without keys). Not
        part of the JSON (openai_request_write, openai_request_equal). */
