@@ -67,6 +67,8 @@ static const char *const s_migrations[] = {
     " input_image, position FROM models ORDER BY position;"
     "DROP TABLE models;"
     "ALTER TABLE models_v2 RENAME TO models;",
+    /* 2 → 3: an image model's aspect ratios (issue #10, /v1/images/generations) */
+    "ALTER TABLE models ADD COLUMN aspect_ratios TEXT;",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -503,6 +505,7 @@ static int s_model_ok(const arena_model_t *m)
            (!m->organization || s_text_ok(m->organization, S_MODEL_FIELD_MAX + 1)) &&
            (!m->provider || s_text_ok(m->provider, S_MODEL_FIELD_MAX + 1)) &&
            (!m->display_name || s_text_ok(m->display_name, S_MODEL_FIELD_MAX + 1)) &&
+           (!m->aspect_ratios || s_text_ok(m->aspect_ratios, ARENA_ASPECT_RATIOS_MAX)) &&
            (int)m->modality >= ARENA_MODALITY_CHAT && m->modality <= ARENA_MODALITY_SEARCH;
 }
 
@@ -516,7 +519,8 @@ static int s_model_insert(store_t *self, sqlite3_stmt *st, const arena_model_t *
         sqlite3_bind_int(st, 6, m->input_image ? 1 : 0) != SQLITE_OK ||
         sqlite3_bind_int64(st, 7, (sqlite3_int64)pos) != SQLITE_OK ||
         s_bind_text(st, 8, m->display_name) != 0 ||
-        sqlite3_bind_int(st, 9, m->user_selectable ? 1 : 0) != SQLITE_OK)
+        sqlite3_bind_int(st, 9, m->user_selectable ? 1 : 0) != SQLITE_OK ||
+        s_bind_text(st, 10, m->aspect_ratios) != 0)
         return s_fail(self, "bind model");
     if (sqlite3_step(st) != SQLITE_DONE) {
         alog_warn("store: insert model \"%s\": %s", m->name, sqlite3_errmsg(self->db));
@@ -544,8 +548,8 @@ int store_models_replace(store_t *self, const arena_catalog_t *cat)
     int rc = s_exec(self, "DELETE FROM models", "clear models");
     if (rc == 0 && !(st = s_prepare(self, "INSERT INTO models (name, arena_id, organization, "
                                           "provider, modality, input_image, position, "
-                                          "display_name, user_selectable) "
-                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")))
+                                          "display_name, user_selectable, aspect_ratios) "
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")))
         rc = -1;
     for (size_t i = 0; rc == 0 && i < cat->n; i++)
         rc = s_model_insert(self, st, &cat->models[i], i);
@@ -582,6 +586,7 @@ static int s_model_row(sqlite3_stmt *st, arena_model_t *m)
     m->input_image = sqlite3_column_int(st, 5) != 0;
     m->display_name = s_column_dup(st, 6, S_MODEL_FIELD_MAX, &bad);
     m->user_selectable = sqlite3_column_int(st, 7) != 0;
+    m->aspect_ratios = s_column_dup(st, 8, ARENA_ASPECT_RATIOS_MAX - 1, &bad);
     if (bad || !m->name || !m->id || modality < ARENA_MODALITY_CHAT ||
         modality > ARENA_MODALITY_SEARCH) {
         arena_model_clear(m);
@@ -611,7 +616,8 @@ int store_models_load(store_t *self, arena_catalog_t *out)
     out->models = NULL;
     out->n = 0;
     sqlite3_stmt *st = s_prepare(self, "SELECT name, arena_id, organization, provider, modality, "
-                                       "input_image, display_name, user_selectable FROM models "
+                                       "input_image, display_name, user_selectable, "
+                                       "aspect_ratios FROM models "
                                        "ORDER BY position LIMIT ?1");
     if (!st)
         return -1;

@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -74,6 +75,7 @@ void arena_model_clear(arena_model_t *m)
     free(m->organization);
     free(m->provider);
     free(m->display_name);
+    free(m->aspect_ratios);
     memset(m, 0, sizeof *m);
 }
 
@@ -92,7 +94,8 @@ int arena_model_copy(arena_model_t *dst, const arena_model_t *src)
     if (s_dup_opt(&dst->id, src->id) < 0 || s_dup_opt(&dst->name, src->name) < 0 ||
         s_dup_opt(&dst->organization, src->organization) < 0 ||
         s_dup_opt(&dst->provider, src->provider) < 0 ||
-        s_dup_opt(&dst->display_name, src->display_name) < 0) {
+        s_dup_opt(&dst->display_name, src->display_name) < 0 ||
+        s_dup_opt(&dst->aspect_ratios, src->aspect_ratios) < 0) {
         arena_model_clear(dst);
         return -1;
     }
@@ -177,9 +180,43 @@ static const char *s_opt_name(json_t *obj, const char *key)
     return s_valid_name(v) ? json_string_value(v) : NULL;
 }
 
-/* Fills a borrowed view of obj (strings still owned by obj); 1 when it is a
-   servable model, 0 when it must be skipped. */
-static int s_model_view(json_t *obj, arena_model_t *m)
+/* 1 when s is W:H with 1..4 digits each side and neither side zero. */
+static bool s_aspect_ok(const char *s)
+{
+    size_t w = strspn(s, "0123456789");
+    if (w == 0 || w > 4 || s[w] != ':' || strspn(s, "0") >= w)
+        return false;
+    const char *h = s + w + 1;
+    size_t hn = strspn(h, "0123456789");
+    return hn > 0 && hn <= 4 && h[hn] == '\0' && strspn(h, "0") < hn;
+}
+
+/* outputCapabilities.image.aspectRatios joined into buf (ARENA_ASPECT_RATIOS_MAX
+   bytes): the well-formed ones, at most ARENA_MAX_ASPECT_RATIOS; NULL: none. */
+static char *s_aspect_ratios(json_t *caps, char *buf)
+{
+    json_t *outc = json_object_get(caps, "outputCapabilities");
+    json_t *img = json_is_object(outc) ? json_object_get(outc, "image") : NULL;
+    json_t *list = json_is_object(img) ? json_object_get(img, "aspectRatios") : NULL;
+    size_t pos = 0, kept = 0, i;
+    json_t *v;
+    buf[0] = '\0';
+    json_array_foreach(list, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!s || !s_aspect_ok(s) || kept == ARENA_MAX_ASPECT_RATIOS)
+            continue;
+        pos +=
+            (size_t)snprintf(buf + pos, ARENA_ASPECT_RATIOS_MAX - pos, "%s%s", kept ? "," : "", s);
+        kept++;
+    }
+    return kept ? buf : NULL;
+}
+
+/* Fills a borrowed view of obj (strings still owned by obj, or by aspect_buf:
+   ARENA_ASPECT_RATIOS_MAX bytes); 1 when it is a servable model, 0 when it
+   must be skipped. */
+static int s_model_view(json_t *obj, arena_model_t *m, char *aspect_buf)
 {
     json_t *id = json_object_get(obj, "id");
     json_t *name = json_object_get(obj, "publicName");
@@ -198,6 +235,8 @@ static int s_model_view(json_t *obj, arena_model_t *m)
     m->provider = (char *)s_opt_name(obj, "provider");
     m->display_name = (char *)s_opt_name(obj, "displayName");
     m->user_selectable = !json_is_false(json_object_get(obj, "userSelectable"));
+    m->aspect_ratios =
+        m->modality == ARENA_MODALITY_IMAGE ? s_aspect_ratios(caps, aspect_buf) : NULL;
     return 1;
 }
 
@@ -272,7 +311,8 @@ static size_t s_collect(s_ctx_t *ctx, json_t *v, size_t depth)
     if (json_is_object(v)) {
         if (s_looks_like_model(v)) {
             arena_model_t view;
-            if (s_model_view(v, &view) == 1)
+            char aspect[ARENA_ASPECT_RATIOS_MAX];
+            if (s_model_view(v, &view, aspect) == 1)
                 s_add(ctx, &view);
             return 1;
         }

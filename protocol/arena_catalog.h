@@ -24,7 +24,14 @@ typedef struct {
     char *display_name;   /* displayName: what the site shows; NULL when the row has none */
     bool user_selectable; /* userSelectable (true when the key is absent); false: the site
                              refuses it in a request ("not available for user selection") */
+    char *aspect_ratios;  /* image models: outputCapabilities.image.aspectRatios joined
+                             with ',' ("1:1,16:9"), each W:H of 1..4 digits; NULL: none */
 } arena_model_t;
+
+/*  At most this many aspect ratios are kept per model (the rest dropped). */
+#define ARENA_MAX_ASPECT_RATIOS 16
+/*  Bytes of arena_model_t.aspect_ratios at most (with its NUL). */
+#define ARENA_ASPECT_RATIOS_MAX (ARENA_MAX_ASPECT_RATIOS * 10)
 
 typedef struct {
     arena_model_t *models;

@@ -1223,7 +1223,7 @@ static json_t *s_model_json(const s_row_t *row, fake_era_t era)
     if (m->image_input)
         json_object_set_new(in, "image", json_true());
     json_t *out = strcmp(m->modality, "image") == 0
-                      ? json_pack("{s:{s:[s]}}", "image", "aspectRatios", "1:1")
+                      ? json_pack("{s:{s:[s,s,s]}}", "image", "aspectRatios", "1:1", "16:9", "9:16")
                   : strcmp(m->modality, "search") == 0 ? json_pack("{s:b}", "search", 1)
                                                        : json_pack("{s:b}", "text", 1);
     json_t *o = json_pack("{s:s,s:s}", "id", row->id, "publicName", m->name);

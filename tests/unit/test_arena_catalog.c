@@ -285,6 +285,49 @@ static void test_display_and_selectable(void **state)
     }
 }
 
+/*  An image row's aspectRatios: well-formed W:H kept in order (at most
+    ARENA_MAX_ASPECT_RATIOS), anything else dropped; other modalities none. */
+static void test_aspect_ratios(void **state)
+{
+    (void)state;
+    const struct {
+        const char *out; /* outputCapabilities */
+        const char *want;
+    } rows[] = {
+        {"{\"image\":{\"aspectRatios\":[\"1:1\",\"16:9\",\"9:16\"]}}", "1:1,16:9,9:16"},
+        {"{\"image\":{\"aspectRatios\":[\"1:1\",\"0:9\",\"16:0\",\"12345:1\",\"a:b\",\"3:2 \","
+         "\"3:2:1\",\":2\",7,null,\"4:3\"]}}",
+         "1:1,4:3"},
+        {"{\"image\":{\"aspectRatios\":[]}}", NULL},
+        {"{\"image\":{\"aspectRatios\":\"1:1\"}}", NULL},
+        {"{\"image\":true}", NULL},
+        {"{\"text\":true,\"image\":{\"aspectRatios\":[\"1:1\"]},\"search\":true}", "1:1"},
+        {"{\"search\":true}", NULL},
+        {"{\"image\":{\"aspectRatios\":[\"1:1\",\"1:2\",\"1:3\",\"1:4\",\"1:5\",\"1:6\",\"1:7\","
+         "\"1:8\",\"1:9\",\"2:1\",\"3:1\",\"4:1\",\"5:1\",\"6:1\",\"7:1\",\"8:1\",\"9:1\"]}}",
+         "1:1,1:2,1:3,1:4,1:5,1:6,1:7,1:8,1:9,2:1,3:1,4:1,5:1,6:1,7:1,8:1"},
+        {"{\"image\":{\"aspectRatios\":[\"9999:9999\",\"1024:1792\"]}}", "9999:9999,1024:1792"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char obj[1024];
+        snprintf(obj, sizeof obj,
+                 "{\"id\":\"019e44a9-dbed-7a1c-89b2-c4d5e6f7a8b9\",\"publicName\":\"m\","
+                 "\"capabilities\":{\"outputCapabilities\":%s}}",
+                 rows[i].out);
+        abuf_t page = ABUF_INIT;
+        s_push(&page, 1, obj);
+        arena_catalog_t cat;
+        if (arena_catalog_extract(page.data, page.len, 0, &cat) != 1)
+            fail_msg("row %zu: the model was dropped: %s", i, obj);
+        if (!s_str_eq(cat.models[0].aspect_ratios, rows[i].want))
+            fail_msg("row %zu: aspect_ratios %s, want %s", i,
+                     cat.models[0].aspect_ratios ? cat.models[0].aspect_ratios : "NULL",
+                     rows[i].want ? rows[i].want : "NULL");
+        arena_catalog_clear(&cat);
+        abuf_free(&page);
+    }
+}
+
 static void test_created_ms(void **state)
 {
     (void)state;
@@ -625,11 +668,14 @@ static void test_model_copy(void **state)
                          ARENA_MODALITY_SEARCH,
                          true,
                          strdup("Model M"),
-                         true};
+                         true,
+                         strdup("1:1,16:9")};
     arena_model_t dst;
     assert_int_equal(arena_model_copy(&dst, &src), 0);
     assert_ptr_not_equal(dst.display_name, src.display_name);
     assert_string_equal(dst.display_name, "Model M");
+    assert_ptr_not_equal(dst.aspect_ratios, src.aspect_ratios);
+    assert_string_equal(dst.aspect_ratios, "1:1,16:9");
     assert_true(dst.user_selectable);
     assert_ptr_not_equal(dst.id, src.id);
     assert_string_equal(dst.id, src.id);
@@ -756,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_fixture_page),
         cmocka_unit_test(test_fixture_2026),
         cmocka_unit_test(test_display_and_selectable),
+        cmocka_unit_test(test_aspect_ratios),
         cmocka_unit_test(test_created_ms),
         cmocka_unit_test(test_max_models),
         cmocka_unit_test(test_truncated_everywhere),

@@ -1165,7 +1165,12 @@ static char *t_flight(const char *html)
 /*  The props object of flight row `N:["$","$L…",null,{…}]`. */
 static json_t *t_row_props(const char *flight, const char *row)
 {
-    const char *p = strstr(flight, row);
+    /* at the start of a line: "6:" also occurs inside "16:9" */
+    size_t n = strlen(row);
+    const char *p = strncmp(flight, row, n) == 0 ? flight : NULL;
+    for (const char *q = flight; !p && (q = strchr(q, '\n')) != NULL; q++)
+        if (strncmp(q + 1, row, n) == 0)
+            p = q + 1;
     assert_non_null(p);
     const char *nl = strchr(p, '\n');
     assert_non_null(nl);

@@ -108,7 +108,7 @@ static void test_open_creates_schema(void **state)
         const char *sql, *want;
     } rows[] = {
         {"PRAGMA journal_mode", "wal"},
-        {"PRAGMA user_version", "2"},
+        {"PRAGMA user_version", "3"},
         {"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
          "WHERE type = 'table' ORDER BY name)",
          "cooldowns,meta,models,peers"},
@@ -348,12 +348,13 @@ static void test_link_token(void **state)
 /* ---- models ----------------------------------------------------------- */
 
 static const arena_model_t s_models[] = {
-    {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false, "Zeta \u00e9", true},
-    {"id-a", "alpha-image", NULL, NULL, ARENA_MODALITY_IMAGE, false, NULL, true},
-    {"id-m", "mid-vision", "Mid", NULL, ARENA_MODALITY_CHAT, true, "", false},
-    {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false, NULL, false},
+    {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false, "Zeta \u00e9", true,
+     NULL},
+    {"id-a", "alpha-image", NULL, NULL, ARENA_MODALITY_IMAGE, false, NULL, true, "1:1,16:9"},
+    {"id-m", "mid-vision", "Mid", NULL, ARENA_MODALITY_CHAT, true, "", false, NULL},
+    {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false, NULL, false, NULL},
     /* a twin: the same name under another id */
-    {"id-z2", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, true, "Zeta 2", true},
+    {"id-z2", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, true, "Zeta 2", true, NULL},
 };
 #define N_MODELS (sizeof s_models / sizeof s_models[0])
 
@@ -379,6 +380,7 @@ static void s_expect_models(store_t *st, const arena_model_t *want, size_t n)
         assert_int_equal(got.models[i].input_image, want[i].input_image);
         s_same_str(got.models[i].display_name, want[i].display_name);
         assert_int_equal(got.models[i].user_selectable, want[i].user_selectable);
+        s_same_str(got.models[i].aspect_ratios, want[i].aspect_ratios);
     }
     if (n == 0)
         assert_null(got.models);
@@ -495,12 +497,12 @@ static void test_models_migrated_from_schema_1(void **state)
     store_t *st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     assert_int_equal(store_meta_get(st, "node_id", v, sizeof v), 0);
     assert_string_equal(v, "0199f7a8-0000-4000-8000-0000000000ee");
     const arena_model_t old[] = {
-        {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false, NULL, true},
-        {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false, NULL, true},
+        {"id-z", "zeta-model", "Zeta Org", "zeta", ARENA_MODALITY_CHAT, false, NULL, true, NULL},
+        {"id-s", "seeker", NULL, "search-co", ARENA_MODALITY_SEARCH, false, NULL, true, NULL},
     };
     s_expect_models(st, old, 2);
     arena_catalog_t cat = {(arena_model_t *)s_models, N_MODELS};
