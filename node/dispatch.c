@@ -775,3 +775,36 @@ void dispatch_stats(const dispatch_t *self, dispatch_stats_t *out)
         out->p50_ms = tmp[self->n_samples / 2];
     }
 }
+
+int dispatch_model_kind(dispatch_t *self, const char *model, char *ratios, size_t len)
+{
+    if (ratios && len)
+        ratios[0] = '\0';
+    const arena_model_t *local = model ? catalog_find(self->cfg.catalog, model) : NULL;
+    if (local) {
+        if (ratios && len && local->aspect_ratios)
+            snprintf(ratios, len, "%s", local->aspect_ratios);
+        return (int)local->modality;
+    }
+    if (!model || !self->cfg.mesh)
+        return -1;
+    mesh_peer_view_t views[DISPATCH_MAX_PEERS];
+    size_t n = mesh_peers(self->cfg.mesh, views, DISPATCH_MAX_PEERS);
+    if (n > DISPATCH_MAX_PEERS)
+        n = DISPATCH_MAX_PEERS;
+    for (size_t i = 0; i < n; i++) {
+        const wire_state_t *st = views[i].state;
+        if (views[i].liveness != MESH_PEER_ALIVE || !st || st->leaving)
+            continue;
+        for (size_t k = 0; k < st->n_models; k++) {
+            const wire_model_t *m = &st->models[k];
+            if (strcmp(m->name, model) != 0)
+                continue;
+            const char *kind = m->modality ? m->modality : "chat";
+            return strcmp(kind, "image") == 0    ? (int)ARENA_MODALITY_IMAGE
+                   : strcmp(kind, "search") == 0 ? (int)ARENA_MODALITY_SEARCH
+                                                 : (int)ARENA_MODALITY_CHAT;
+        }
+    }
+    return -1;
+}

@@ -124,4 +124,11 @@ typedef struct {
 } dispatch_stats_t;
 void dispatch_stats(const dispatch_t *self, dispatch_stats_t *out);
 
+/*  What model generates, as routing sees it now: this node's catalog row,
+    else the first alive peer that advertises it. Returns an
+    arena_modality_t, or -1 when no node serves it. ratios (len bytes; may
+    be NULL) gets the local row's aspect ratios ("" when unknown: a peer's
+    model, or a row without them). */
+int dispatch_model_kind(dispatch_t *self, const char *model, char *ratios, size_t len);
+
 #endif
