@@ -948,8 +948,88 @@ static void test_responses_edges(void **state)
     responses_writer_destroy(&w);
 }
 
-int main(void)
+/* ------------------------------------------------------------------------ */
+/* Fixtures for tests/integration/render_sdk.test.mjs                        */
+
+static int s_write(const char *dir, const char *name, const abuf_t *b)
 {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(b->data, 1, b->len, f);
+    return fclose(f) == 0 && n == b->len ? 0 : -1;
+}
+
+/*  The same answer in every shape, for the real SDKs to read: text, two
+    tool calls (one with a node-made id), reasoning, a character split
+    across deltas; plus a Responses stream that fails and one cut by
+    length. Returns 0 when every file was written. */
+static int s_write_fixtures(const char *dir)
+{
+    const openai_tool_call_t calls[] = {
+        {"call_w", "get_weather", "{\"city\":\"Z\xc3\xbcrich\",\"unit\":\"c\"}"},
+        {NULL, "get_time", "{\"tz\":\"UTC\"}"},
+    };
+    const usage_t usage = {11, 22};
+    int rc = 0;
+    abuf_t b = ABUF_INIT;
+    rc |= openai_render_sse_delta(&b, &s_ctx, true, DELTA_TEXT, "Let me check.", 13);
+    rc |= openai_render_sse_tool_call(&b, &s_ctx, false, 0, &calls[0]);
+    rc |= openai_render_sse_tool_call(&b, &s_ctx, false, 1, &calls[1]);
+    rc |= openai_render_sse_finish(&b, &s_ctx, "tool_calls");
+    rc |= openai_render_sse_usage(&b, &s_ctx, &usage);
+    rc |= openai_render_sse_done(&b);
+    rc |= s_write(dir, "chat_stream.sse", &b);
+    abuf_reset(&b);
+    const openai_answer_t ans = {.tool_calls = calls, .n_tool_calls = 2, .usage = &usage};
+    rc |= openai_render_answer(&b, &s_ctx, &ans);
+    rc |= s_write(dir, "chat_body.json", &b);
+
+    for (int stream = 0; stream < 2; stream++) {
+        responses_writer_t *w = responses_writer_new(&s_meta);
+        abuf_t *out = stream ? &b : NULL;
+        abuf_reset(&b);
+        rc |= w ? 0 : -1;
+        rc |= responses_writer_delta(w, out, DELTA_REASONING, "Thinking about it.", 18);
+        rc |= responses_writer_delta(w, out, DELTA_TEXT, "Hello ", 6);
+        rc |= responses_writer_delta(w, out, DELTA_TEXT, "world \xe2\x82", 8);
+        rc |= responses_writer_delta(w, out, DELTA_TEXT, "\xac", 1);
+        rc |= responses_writer_tool_call(w, out, &calls[0]);
+        rc |= responses_writer_tool_call(w, out, &calls[1]);
+        rc |= responses_writer_finish(w, out, "stop", &usage);
+        if (!stream)
+            rc |= responses_writer_render(w, &b);
+        rc |= s_write(dir, stream ? "resp_stream.sse" : "resp_body.json", &b);
+        responses_writer_destroy(&w);
+    }
+
+    responses_writer_t *w = responses_writer_new(&s_meta);
+    openai_error_t err;
+    openai_error_set(&err, "upstream_error", NULL, "the tab went away");
+    abuf_reset(&b);
+    rc |= responses_writer_delta(w, &b, DELTA_TEXT, "Part", 4);
+    rc |= responses_writer_fail(w, &b, &err);
+    rc |= s_write(dir, "resp_fail.sse", &b);
+    responses_writer_destroy(&w);
+
+    w = responses_writer_new(&s_meta);
+    abuf_reset(&b);
+    rc |= responses_writer_delta(w, &b, DELTA_TEXT, "Once upon", 9);
+    rc |= responses_writer_finish(w, &b, "length", &usage);
+    rc |= s_write(dir, "resp_len.sse", &b);
+    responses_writer_destroy(&w);
+    abuf_free(&b);
+    return rc ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* `test_openai_render --write-fixtures DIR`: the JS check's inputs */
+    if (argc == 3 && strcmp(argv[1], "--write-fixtures") == 0)
+        return s_write_fixtures(argv[2]) == 0 ? 0 : 1;
+
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_logprobs_refusal),
         cmocka_unit_test(test_chat_tool_calls_stream),
