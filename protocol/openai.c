@@ -772,6 +772,16 @@ int openai_render_error(abuf_t *out, const openai_error_t *err)
     return 0;
 }
 
+int openai_render_json_str(abuf_t *out, const char *s, size_t len)
+{
+    if (!out || (!s && len))
+        return -1;
+    size_t mark = out->len;
+    if (s_put_str(out, s, len) < 0)
+        return s_rollback(out, mark);
+    return 0;
+}
+
 /*  `![image](URL)\n` with the bytes that would end or break a Markdown link
     destination percent-encoded. */
 static int s_image_markdown(abuf_t *md, const char *url, size_t len)
@@ -792,6 +802,16 @@ static int s_image_markdown(abuf_t *md, const char *url, size_t len)
     return abuf_puts(md, ")\n");
 }
 
+int openai_render_image_markdown(abuf_t *out, const char *url, size_t len)
+{
+    if (!out || (!url && len))
+        return -1;
+    size_t mark = out->len;
+    if (s_image_markdown(out, url ? url : "", url ? len : 0) < 0)
+        return s_rollback(out, mark);
+    return 0;
+}
+
 /*  `"content":"…"` (or reasoning_content) for one delta. */
 static int s_put_delta_field(abuf_t *out, delta_kind_t kind, const char *text, size_t len)
 {
@@ -807,6 +827,21 @@ static int s_put_delta_field(abuf_t *out, delta_kind_t kind, const char *text, s
     return rc;
 }
 
+/*  `data: {head,"choices":[{"index":0,"delta":{` — a chunk up to its delta. */
+static int s_put_chunk_open(abuf_t *out, const openai_render_ctx_t *ctx, bool first)
+{
+    if (abuf_puts(out, "data: ") < 0 || s_put_head(out, ctx, "chat.completion.chunk") < 0 ||
+        abuf_puts(out, "\"choices\":[{\"index\":0,\"delta\":{") < 0)
+        return -1;
+    return first ? abuf_puts(out, "\"role\":\"assistant\",") : 0;
+}
+
+/*  `},"logprobs":null,"finish_reason":null}]}\n\n` — closes a delta chunk. */
+static int s_put_chunk_close(abuf_t *out)
+{
+    return abuf_puts(out, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+}
+
 int openai_render_sse_delta(abuf_t *out, const openai_render_ctx_t *ctx, bool first,
                             delta_kind_t kind, const char *text, size_t len)
 {
@@ -817,12 +852,57 @@ int openai_render_sse_delta(abuf_t *out, const openai_render_ctx_t *ctx, bool fi
     if (kind != DELTA_TEXT && kind != DELTA_REASONING && kind != DELTA_IMAGE)
         return -1;
     size_t mark = out->len;
-    if (abuf_puts(out, "data: ") < 0 || s_put_head(out, ctx, "chat.completion.chunk") < 0 ||
-        abuf_puts(out, "\"choices\":[{\"index\":0,\"delta\":{") < 0 ||
-        (first && abuf_puts(out, "\"role\":\"assistant\",") < 0) ||
-        s_put_delta_field(out, kind, text, len) < 0 ||
-        abuf_puts(out, "},\"finish_reason\":null}]}\n\n") < 0)
+    if (s_put_chunk_open(out, ctx, first) < 0 || s_put_delta_field(out, kind, text, len) < 0 ||
+        s_put_chunk_close(out) < 0)
         return s_rollback(out, mark);
+    return 0;
+}
+
+/*  Bytes of s[0..len) to put in one piece of at most max bytes without
+    cutting a UTF-8 character (a byte that starts no valid character is a
+    character of its own, rendered as U+FFFD). Never 0 when len > 0. */
+static size_t s_utf8_piece(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_decode((const unsigned char *)s + i, len - i, NULL);
+        if (n == 0)
+            n = 1;
+        if (i + n > max)
+            break;
+        i += n;
+    }
+    return i ? i : 1;
+}
+
+int openai_render_sse_tool_call(abuf_t *out, const openai_render_ctx_t *ctx, bool first,
+                                size_t index, const openai_tool_call_t *call)
+{
+    if (!out || !ctx || !call)
+        return -1;
+    size_t mark = out->len;
+    if (s_put_chunk_open(out, ctx, first) < 0 ||
+        abuf_printf(out, "\"tool_calls\":[{\"index\":%zu,\"id\":", index) < 0)
+        return s_rollback(out, mark);
+    int rc = call->id ? s_put_cstr(out, call->id) : abuf_printf(out, "\"call_%zu\"", index);
+    if (rc < 0 || abuf_puts(out, ",\"type\":\"function\",\"function\":{\"name\":") < 0 ||
+        s_put_cstr(out, call->name) < 0 || abuf_puts(out, ",\"arguments\":\"\"}}]") < 0 ||
+        s_put_chunk_close(out) < 0)
+        return s_rollback(out, mark);
+    const char *args = call->arguments ? call->arguments : "";
+    size_t left = strlen(args);
+    while (left) {
+        size_t n = s_utf8_piece(args, left, OPENAI_TOOL_ARGS_PIECE);
+        if (s_put_chunk_open(out, ctx, false) < 0 ||
+            abuf_printf(out, "\"tool_calls\":[{\"index\":%zu,\"function\":{\"arguments\":", index) <
+                0 ||
+            s_put_str(out, args, n) < 0 || abuf_puts(out, "}}]") < 0 || s_put_chunk_close(out) < 0)
+            return s_rollback(out, mark);
+        args += n;
+        left -= n;
+    }
     return 0;
 }
 
@@ -832,7 +912,8 @@ int openai_render_sse_finish(abuf_t *out, const openai_render_ctx_t *ctx, const 
         return -1;
     size_t mark = out->len;
     if (abuf_puts(out, "data: ") < 0 || s_put_head(out, ctx, "chat.completion.chunk") < 0 ||
-        abuf_puts(out, "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":") < 0 ||
+        abuf_puts(out, "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                       "\"finish_reason\":") < 0 ||
         s_put_cstr(out, finish_reason ? finish_reason : "stop") < 0 ||
         abuf_puts(out, "}]}\n\n") < 0)
         return s_rollback(out, mark);
@@ -867,26 +948,68 @@ int openai_render_sse_done(abuf_t *out)
     return out ? abuf_puts(out, "data: [DONE]\n\n") : -1;
 }
 
+/*  `"tool_calls":[{"id":…,"type":"function","function":{"name":…,"arguments":…}},…]` */
+static int s_put_tool_calls(abuf_t *out, const openai_tool_call_t *calls, size_t n)
+{
+    if (abuf_puts(out, "\"tool_calls\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const openai_tool_call_t *c = &calls[i];
+        if ((i && abuf_append(out, ",", 1) < 0) || abuf_puts(out, "{\"id\":") < 0)
+            return -1;
+        int rc = c->id ? s_put_cstr(out, c->id) : abuf_printf(out, "\"call_%zu\"", i);
+        if (rc < 0 || abuf_puts(out, ",\"type\":\"function\",\"function\":{\"name\":") < 0 ||
+            s_put_cstr(out, c->name) < 0 || abuf_puts(out, ",\"arguments\":") < 0 ||
+            s_put_cstr(out, c->arguments ? c->arguments : "") < 0 || abuf_puts(out, "}}") < 0)
+            return -1;
+    }
+    return abuf_append(out, "]", 1);
+}
+
+int openai_render_answer(abuf_t *out, const openai_render_ctx_t *ctx, const openai_answer_t *ans)
+{
+    if (!out || !ctx || !ans || (!ans->content && ans->content_len) ||
+        (!ans->tool_calls && ans->n_tool_calls))
+        return -1;
+    bool calls = ans->n_tool_calls > 0;
+    const char *reason = ans->finish_reason ? ans->finish_reason : "stop";
+    if (calls && strcmp(reason, "stop") == 0)
+        reason = "tool_calls";
+    size_t mark = out->len;
+    if (s_put_head(out, ctx, "chat.completion") < 0 ||
+        abuf_puts(out, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                       "\"content\":") < 0)
+        return s_rollback(out, mark);
+    int rc = calls && !ans->content_len ? abuf_puts(out, "null")
+                                        : s_put_str(out, ans->content, ans->content_len);
+    if (rc < 0 || abuf_puts(out, ",\"refusal\":null") < 0)
+        return s_rollback(out, mark);
+    if (ans->reasoning && (abuf_puts(out, ",\"reasoning_content\":") < 0 ||
+                           s_put_str(out, ans->reasoning, ans->reasoning_len) < 0))
+        return s_rollback(out, mark);
+    if (calls && (abuf_append(out, ",", 1) < 0 ||
+                  s_put_tool_calls(out, ans->tool_calls, ans->n_tool_calls) < 0))
+        return s_rollback(out, mark);
+    if (abuf_puts(out, "},\"logprobs\":null,\"finish_reason\":") < 0 ||
+        s_put_cstr(out, reason) < 0 || abuf_puts(out, "}],") < 0 ||
+        s_put_usage(out, ans->usage) < 0 || abuf_puts(out, "}") < 0)
+        return s_rollback(out, mark);
+    return 0;
+}
+
 int openai_render_completion(abuf_t *out, const openai_render_ctx_t *ctx, const char *content,
                              size_t content_len, const char *reasoning, size_t reasoning_len,
                              const char *finish_reason, const usage_t *usage)
 {
-    if (!out || !ctx || (!content && content_len))
-        return -1;
-    size_t mark = out->len;
-    if (s_put_head(out, ctx, "chat.completion") < 0 ||
-        abuf_puts(out, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                       "\"content\":") < 0 ||
-        s_put_str(out, content, content_len) < 0)
-        return s_rollback(out, mark);
-    if (reasoning && (abuf_puts(out, ",\"reasoning_content\":") < 0 ||
-                      s_put_str(out, reasoning, reasoning_len) < 0))
-        return s_rollback(out, mark);
-    if (abuf_puts(out, "},\"finish_reason\":") < 0 ||
-        s_put_cstr(out, finish_reason ? finish_reason : "stop") < 0 || abuf_puts(out, "}],") < 0 ||
-        s_put_usage(out, usage) < 0 || abuf_puts(out, "}") < 0)
-        return s_rollback(out, mark);
-    return 0;
+    const openai_answer_t ans = {
+        .content = content,
+        .content_len = content_len,
+        .reasoning = reasoning,
+        .reasoning_len = reasoning_len,
+        .finish_reason = finish_reason,
+        .usage = usage,
+    };
+    return openai_render_answer(out, ctx, &ans);
 }
 
 static int s_put_model_entry(abuf_t *out, const openai_model_entry_t *m)
@@ -911,6 +1034,39 @@ int openai_render_models(abuf_t *out, const openai_model_entry_t *models, size_t
     for (size_t i = 0; i < n; i++)
         if ((i && abuf_append(out, ",", 1) < 0) || s_put_model_entry(out, &models[i]) < 0)
             return s_rollback(out, mark);
+    if (abuf_puts(out, "]}") < 0)
+        return s_rollback(out, mark);
+    return 0;
+}
+
+int openai_render_model(abuf_t *out, const openai_model_entry_t *model)
+{
+    if (!out || !model)
+        return -1;
+    size_t mark = out->len;
+    if (s_put_model_entry(out, model) < 0)
+        return s_rollback(out, mark);
+    return 0;
+}
+
+int openai_render_images(abuf_t *out, long long created, const openai_image_result_t *images,
+                         size_t n)
+{
+    if (!out || (!images && n))
+        return -1;
+    size_t mark = out->len;
+    if (abuf_printf(out, "{\"created\":%lld,\"data\":[", created) < 0)
+        return s_rollback(out, mark);
+    for (size_t i = 0; i < n; i++) {
+        if ((i && abuf_append(out, ",", 1) < 0) || abuf_puts(out, "{\"url\":") < 0 ||
+            s_put_cstr(out, images[i].url) < 0)
+            return s_rollback(out, mark);
+        if (images[i].revised_prompt && (abuf_puts(out, ",\"revised_prompt\":") < 0 ||
+                                         s_put_cstr(out, images[i].revised_prompt) < 0))
+            return s_rollback(out, mark);
+        if (abuf_append(out, "}", 1) < 0)
+            return s_rollback(out, mark);
+    }
     if (abuf_puts(out, "]}") < 0)
         return s_rollback(out, mark);
     return 0;

@@ -174,5 +174,67 @@ typedef struct {
     const char *display_name;
 } openai_model_entry_t;
 int openai_render_models(abuf_t *out, const openai_model_entry_t *models, size_t n);
+/*  `GET /v1/models/{id}`: the same object as one entry of the list. */
+int openai_render_model(abuf_t *out, const openai_model_entry_t *model);
+
+/*  --- Answers with tool calls (issue #10) -------------------------------
+
+    What every chat answer carries, as OpenAI sends it: each choice has
+    "logprobs": null (the node has no token probabilities; the key is never
+    missing, also when the client asked logprobs:true), and a whole body's
+    message has "refusal": null. No system_fingerprint (optional in every SDK,
+    and the node has none to give); usage has the three counts only. */
+
+/*  Longest run of argument bytes in one delta.tool_calls piece; longer
+    arguments are split on UTF-8 character boundaries. */
+#define OPENAI_TOOL_ARGS_PIECE 512
+
+/*  The SSE chunks of one complete tool call, choice 0, `index` its place
+    among this answer's calls (0, 1, …): first a piece with
+    {index, id, type:"function", function:{name, arguments:""}} (with role
+    "assistant" when first is true: the stream's first chunk), then the
+    arguments in pieces {index, function:{arguments:"…"}} of at most
+    OPENAI_TOOL_ARGS_PIECE bytes (none when arguments is empty). Clients
+    concatenate the pieces by index. call->id NULL renders "call_<index>".
+    End the stream with openai_render_sse_finish(…, "tool_calls"). */
+int openai_render_sse_tool_call(abuf_t *out, const openai_render_ctx_t *ctx, bool first,
+                                size_t index, const openai_tool_call_t *call);
+
+/*  A whole answer for openai_render_answer. */
+typedef struct {
+    const char *content; /* answer text; NULL (or len 0) with tool calls: "content": null */
+    size_t content_len;
+    const char *reasoning; /* NULL: no reasoning_content key */
+    size_t reasoning_len;
+    const openai_tool_call_t *tool_calls; /* rendered as message.tool_calls */
+    size_t n_tool_calls;
+    /*  NULL: "stop". With tool calls, NULL and "stop" render "tool_calls";
+        other reasons ("length", "content_filter") are kept. */
+    const char *finish_reason;
+    const usage_t *usage; /* NULL: zeros */
+} openai_answer_t;
+
+/*  A whole non-streaming chat.completion body:
+    {id, object:"chat.completion", created, model, choices:[{index:0,
+    message:{role:"assistant", content, refusal:null, [reasoning_content],
+    [tool_calls:[{id, type:"function", function:{name, arguments}}]]},
+    logprobs:null, finish_reason}], usage}. openai_render_completion is this
+    without tool calls. */
+int openai_render_answer(abuf_t *out, const openai_render_ctx_t *ctx, const openai_answer_t *ans);
+
+/*  `POST /v1/images/generations`: {created, data:[{url, [revised_prompt]}]}. */
+typedef struct {
+    const char *url;
+    const char *revised_prompt; /* NULL: no key */
+} openai_image_result_t;
+int openai_render_images(abuf_t *out, long long created, const openai_image_result_t *images,
+                         size_t n);
+
+/*  Building blocks shared with protocol/responses: a quoted strict-JSON
+    string (invalid UTF-8 becomes U+FFFD), and the Markdown link an image
+    delta becomes in answer text (`![image](URL)\n`, link breakers
+    percent-encoded). Both append and return 0 or -1. */
+int openai_render_json_str(abuf_t *out, const char *s, size_t len);
+int openai_render_image_markdown(abuf_t *out, const char *url, size_t len);
 
 #endif
