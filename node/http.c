@@ -129,24 +129,7 @@ static void s_active_remove(http_t *self, req_t *req)
     self->n_active--;
 }
 
-static void s_resume(req_t *req)
-{
-    if (req->suspended) {
-        req->suspended = false;
-        MHD_resume_connection(req->conn);
-        req->http->kick = true;
-    }
-}
-
-static void s_suspend(req_t *req)
-{
-    if (!req->suspended) {
-        req->suspended = true;
-        MHD_suspend_connection(req->conn);
-    }
-}
-
-/* ---- responses ---- */
+/* ---- the waits clients are told ---- */
 
 /*  Retry-After and retry-after-ms are slept by the SDKs (the openai SDK sleeps
     whatever retry-after-ms says, the AI SDK under 60 s): past this wait the
@@ -213,6 +196,25 @@ static void s_say_when(openai_error_t *err, long long retry_after_ms)
              at, secs);
 }
 
+static void s_resume(req_t *req)
+{
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+        req->http->kick = true;
+    }
+}
+
+static void s_suspend(req_t *req)
+{
+    if (!req->suspended) {
+        req->suspended = true;
+        MHD_suspend_connection(req->conn);
+    }
+}
+
+/* ---- responses ---- */
+
 static enum MHD_Result s_queue_buf(struct MHD_Connection *conn, int status, const char *ctype,
                                    const char *data, size_t len, long long retry_after_ms)
 {
@@ -257,7 +259,13 @@ static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, i
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    s_retry_headers(resp, (int)err.status, retry_after_ms);
+    if (retry_after_ms > 0) {
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (retry_after_ms + 999) / 1000);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+        snprintf(v, sizeof v, "%lld", retry_after_ms);
+        MHD_add_response_header(resp, "retry-after-ms", v);
+    }
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)err.status, resp);
     MHD_destroy_response(resp);
     return rc;
