@@ -27,8 +27,13 @@ const apiKey = (node) => node.apiKeys[0] ?? 'none';
 
 /*  The openai SDK; maxRetries as given (default: the SDK's own, 2). */
 export function openaiClient(node, {maxRetries, fetch, timeout = 20000} = {}) {
-    return new OpenAI({baseURL: `${node.baseURL}/v1`, apiKey: apiKey(node), timeout, fetch,
-                       ...(maxRetries === undefined ? {} : {maxRetries})});
+    return new OpenAI({
+        baseURL: `${node.baseURL}/v1`,
+        apiKey: apiKey(node),
+        timeout,
+        fetch,
+        ...(maxRetries === undefined ? {} : {maxRetries})
+    });
 }
 
 /*  @ai-sdk/openai-compatible's provider: provider(model) is a chat model. */
@@ -59,9 +64,9 @@ export function langchain(node, {model = 'fake-chat', maxRetries = 0, useRespons
     });
 }
 
-const post = (node, path, body) =>
-    http(node, 'POST', path, {headers: {'content-type': 'application/json', ...node.authHeaders()},
-                              body: JSON.stringify(body)});
+const post = (node, path, body) => http(
+    node, 'POST', path,
+    {headers: {'content-type': 'application/json', ...node.authHeaders()}, body: JSON.stringify(body)});
 
 /*  The fake answer of a tool call, as the node asks a model to write it. */
 export const TOOL_CALL_ANSWER = '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}';
@@ -84,8 +89,7 @@ export const WEATHER_TOOL = {
 /*  null when POST /v1/responses is served, else why a test of it is skipped. */
 export async function probeResponses(node) {
     const r = await post(node, '/v1/responses', {model: 'fake-chat', input: 'Say hello.'});
-    if (r.status === 404 && r.json?.error?.code === 'not_found')
-        return 'POST /v1/responses not served yet (404)';
+    if (r.status === 404 && r.json?.error?.code === 'not_found') return 'POST /v1/responses not served yet (404)';
     if (r.status === 405) return 'POST /v1/responses not served yet (405)';
     return null;
 }
