@@ -381,6 +381,29 @@ arenaTest('a 10-minute cooldown: the openai SDK (default retries) gives up at on
     assertSaysWhen(e.message, 600);
     const ra = retryAfter(e.headers);
     assert.ok(ra.ms > 590000 && ra.ms <= 600000, `retry-after-ms ${ra.raw.ms}`);
+
+    // Streamed, the same.
+    const rec2 = recordingFetch();
+    const t1 = Date.now();
+    const e2 = await withTimeout(
+        rejection(openaiClient(node, {
+                      fetch: rec2
+                  }).chat.completions.create({model: MODEL, messages: [{role: 'user', content: 'Hi'}], stream: true})),
+        15000, 'the streaming openai SDK gave up');
+    assert.ok(e2 instanceof APIError, String(e2));
+    assert.equal(e2.status, 429);
+    assert.equal(rec2.seen.length, 1, `the SDK retried: ${rec2.seen.map((s) => s.status)}`);
+    assert.ok(Date.now() - t1 < 2000, `gave up after ${Date.now() - t1} ms`);
+    assertSaysWhen(e2.message, 600);
+
+    // LangChain with its default retries (its own loop: a Retry-After past
+    // 60 s is a capacity error at once).
+    const t2 = Date.now();
+    const e3 =
+        await withTimeout(rejection(langchain(node, {maxRetries: null}).invoke('Hi')), 15000, 'LangChain gave up');
+    assert.ok(Date.now() - t2 < 2000, `gave up after ${Date.now() - t2} ms`);
+    assert.equal(e3.status, 429, String(e3));
+    assertSaysWhen(e3.message, 600);
 });
 
 arenaTest(
@@ -415,25 +438,27 @@ arenaTest(
     });
 
 arenaTest(
-    'a short cooldown (5 s, the node\'s floor): the openai SDK and the AI SDK sleep retry-after-ms and get the answer',
+    'a short cooldown (5 s, the node\'s floor): the openai SDK, the AI SDK and LangChain wait and get the answer',
     async (t, arena) => {
         const {node, first} = await cooled(arena, 1);
         assert.equal(first.headers.get('x-should-retry'), 'true');
         assert.doesNotMatch(first.json.error.message, TIME_RE);
         assert.match(first.headers.get('x-ratelimit-reset-requests'), /^([1-5]s|[0-9]+ms)$/);
 
-        // Both SDKs with their default retries, at once, in the same cooldown.
+        // The three with their default retries, at once, in the same cooldown.
         const rec = recordingFetch();
         const rec2 = recordingFetch();
-        const [res, r] = await withTimeout(
+        const [res, r, lc] = await withTimeout(
             Promise.all([
                 openaiClient(node, {fetch: rec})
                     .chat.completions.create({model: MODEL, messages: [{role: 'user', content: 'Hi'}]}),
                 generateText({model: aiCompatible(node, {fetch: rec2})(MODEL), prompt: 'Hi'}),
+                langchain(node, {maxRetries: null}).invoke('Hi'),
             ]),
-            30000, 'both SDKs answered');
+            30000, 'the three clients answered');
         assert.equal(res.choices[0].message.content, FAKE_ANSWER);
         assert.equal(r.text, FAKE_ANSWER);
+        assert.equal(lc.content, FAKE_ANSWER);
         for (const [who, seen] of [['openai', rec.seen], ['AI SDK', rec2.seen]]) {
             assert.equal(seen[0].status, 429, `${who}: the first try met the cooldown`);
             assert.equal(seen[0].headers.get('x-should-retry'), 'true');

@@ -53,13 +53,15 @@ export function aiOpenAI(node, {fetch} = {}) {
     return createOpenAI({baseURL: `${node.baseURL}/v1`, apiKey: apiKey(node), fetch});
 }
 
-/*  LangChain's ChatOpenAI; useResponsesApi routes it to POST /v1/responses. */
+/*  LangChain's ChatOpenAI; useResponsesApi routes it to POST /v1/responses.
+    maxRetries null: LangChain's own default (6, its own retry loop; the openai
+    SDK under it never retries). */
 export function langchain(node, {model = 'fake-chat', maxRetries = 0, useResponsesApi = false} = {}) {
     return new ChatOpenAI({
         model,
         apiKey: apiKey(node),
         configuration: {baseURL: `${node.baseURL}/v1`},
-        maxRetries,
+        ...(maxRetries === null ? {} : {maxRetries}),
         useResponsesApi,
     });
 }
