@@ -129,6 +129,73 @@ static void s_active_remove(http_t *self, req_t *req)
     self->n_active--;
 }
 
+/* ---- the waits clients are told ---- */
+
+/*  Retry-After and retry-after-ms are slept by the SDKs (the openai SDK sleeps
+    whatever retry-after-ms says, the AI SDK under 60 s): past this wait the
+    answer says x-should-retry: false and the message says when, so a client
+    gives up at once instead of stalling (docs/http-api.md, Errors). */
+#define HTTP_CLIENT_RETRY_MAX_MS 20000
+
+/*  ms as OpenAI writes x-ratelimit-reset-*: "250ms", "20s", "6m0s", "1h2m3s". */
+static void s_reset_text(char *out, size_t cap, long long ms)
+{
+    if (ms < 1000) {
+        snprintf(out, cap, "%lldms", ms);
+        return;
+    }
+    long long s = (ms + 999) / 1000;
+    if (s >= 3600)
+        snprintf(out, cap, "%lldh%lldm%llds", s / 3600, s / 60 % 60, s % 60);
+    else if (s >= 60)
+        snprintf(out, cap, "%lldm%llds", s / 60, s % 60);
+    else
+        snprintf(out, cap, "%llds", s);
+}
+
+/*  The headers of a 429/503 that names a wait: Retry-After (seconds, rounded
+    up), retry-after-ms, x-should-retry; a 429 (every session for the model is
+    cooling) also says no request is taken before the cooldown ends, in
+    OpenAI's x-ratelimit-*-requests names. The node does not know LMArena's
+    limit itself, so x-ratelimit-limit-requests is never sent. */
+static void s_retry_headers(struct MHD_Response *resp, int status, long long retry_after_ms)
+{
+    if (retry_after_ms <= 0)
+        return;
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (retry_after_ms + 999) / 1000);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    snprintf(v, sizeof v, "%lld", retry_after_ms);
+    MHD_add_response_header(resp, "retry-after-ms", v);
+    MHD_add_response_header(resp, "x-should-retry",
+                            retry_after_ms > HTTP_CLIENT_RETRY_MAX_MS ? "false" : "true");
+    if (status == 429) {
+        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", "0");
+        s_reset_text(v, sizeof v, retry_after_ms);
+        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
+    }
+}
+
+/*  A wait past HTTP_CLIENT_RETRY_MAX_MS: the message says when capacity
+    returns (UTC, and in seconds), since the client is told not to retry. */
+static void s_say_when(openai_error_t *err, long long retry_after_ms)
+{
+    if (retry_after_ms <= HTTP_CLIENT_RETRY_MAX_MS)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long secs = (retry_after_ms + 999) / 1000;
+    time_t when = (time_t)((now_ms + retry_after_ms + 999) / 1000);
+    struct tm tm;
+    char at[32];
+    if (!gmtime_r(&when, &tm) || !strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return;
+    size_t len = strlen(err->message);
+    snprintf(err->message + len, sizeof err->message - len, "; capacity returns at %s (in %lld s)",
+             at, secs);
+}
+
 static void s_resume(req_t *req)
 {
     if (req->suspended) {
@@ -156,13 +223,7 @@ static enum MHD_Result s_queue_buf(struct MHD_Connection *conn, int status, cons
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (retry_after_ms > 0) {
-        char v[32];
-        snprintf(v, sizeof v, "%lld", (retry_after_ms + 999) / 1000);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
-        snprintf(v, sizeof v, "%lld", retry_after_ms);
-        MHD_add_response_header(resp, "retry-after-ms", v);
-    }
+    s_retry_headers(resp, status, retry_after_ms);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -372,7 +433,9 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
         req->status = err->status;
         req->retry_after_ms = retry_after_ms;
         abuf_reset(&req->out);
-        openai_render_error(&req->out, err);
+        openai_error_t said = *err;
+        s_say_when(&said, retry_after_ms);
+        openai_render_error(&req->out, &said);
         req->stream = false;
         if (req->state == REQ_WAIT || req->state == REQ_NEW)
             req->state = REQ_READY;

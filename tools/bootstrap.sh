@@ -38,6 +38,15 @@ fi
 
 if [ $want_test = 1 ]; then
     here="$(cd "$(dirname "$0")/.." && pwd)"
+    # The client libraries tests/integration runs (LangChain's above all) need
+    # the Node its package.json names in "engines"; older ones fail obscurely.
+    need="$(sed -n 's/.*"node": *">=\([0-9]*\)".*/\1/p' "$here/tests/integration/package.json" | head -n1)"
+    have="$(node -p 'process.versions.node.split(".")[0]')"
+    if [ -n "$need" ] && [ "$have" -lt "$need" ]; then
+        echo "bootstrap: Node $(node --version) is older than the >=$need tests/integration needs;" \
+            "install Node $need or newer (Debian's own nodejs is too old before trixie)" >&2
+        exit 1
+    fi
     for dir in tests/integration tests/e2e; do
         [ -f "$here/$dir/package.json" ] || continue
         stamp="$here/$dir/node_modules/.arena-stamp"
