@@ -205,9 +205,10 @@ static const valid_case_t s_valid[] = {
      "{'model':'m','messages':[{'role':'user','content':'q'},{'role':'assistant','content':null}]}",
      "m", false, false, 2, 0, 1, "assistant", "", 0, NULL},
     {"assistant without content",
-     "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c'}]}]}", "m", false, false,
+     "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c','type':'function',"
+     "'function':{'name':'f','arguments':'{}'}}]}]}", "m", false, false,
      1, 0, 0, "assistant", "", 0, NULL},
-    {"tool null content", "{'model':'m','messages':[{'role':'tool','content':null}]}", "m", false,
+    {"tool null content", "{'model':'m','messages':[{'role':'tool','content':null,'tool_call_id':'c'}]}", "m", false,
      false, 1, 0, 0, "tool", "", 0, NULL},
     {"empty content kept",
      "{'model':'m','messages':[{'role':'user','content':''},{'role':'user','content':'b'}]}", "m",
