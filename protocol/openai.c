@@ -763,7 +763,9 @@ static int s_parse_message_extras(parse_ctx_t *p, json_t *m, size_t mi, openai_m
     }
     if (strcmp(msg->role, "tool") == 0) {
         snprintf(param, sizeof param, "messages[%zu].tool_call_id", mi);
-        return s_get_string(p, m, "tool_call_id", param, true, 256, false, &msg->tool_call_id);
+        /* optional here (OpenAI requires it): a lowered request's results
+           have none, and the node reads results in order anyway */
+        return s_get_string(p, m, "tool_call_id", param, false, 256, false, &msg->tool_call_id);
     }
     if (strcmp(msg->role, "assistant") != 0)
         return 0;
@@ -1845,9 +1847,7 @@ static int s_write_tool_calls(abuf_t *out, const openai_message_t *msg)
 
 static int s_write_message(abuf_t *out, const openai_message_t *msg)
 {
-    /* a tool result without a call id came as the deprecated role function */
-    bool legacy = msg->role && strcmp(msg->role, "tool") == 0 && !msg->tool_call_id;
-    if (abuf_puts(out, "{\"role\":") < 0 || s_put_cstr(out, legacy ? "function" : msg->role) < 0 ||
+    if (abuf_puts(out, "{\"role\":") < 0 || s_put_cstr(out, msg->role) < 0 ||
         abuf_puts(out, ",\"content\":") < 0)
         return -1;
     int rc = msg->n_images ? s_write_parts(out, msg) : s_put_cstr(out, msg->content);
