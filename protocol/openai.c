@@ -1534,8 +1534,9 @@ static int s_responses_input(parse_ctx_t *p, json_t *root)
             rc = 0;
         } else if (s_is_str(type, "item_reference"))
             rc = S_BAD(p, path,
-                       "%s refers to a stored item; the node keeps no responses, so send the "
-                       "item itself (store: false)%s",
+                       "%s refers to a stored item, and the node keeps no responses: send the "
+                       "item itself (store: false; the AI SDK: providerOptions.openai.store = "
+                       "false)%s",
                        "");
         else {
             char tp[OPENAI_PARAM_MAX];
