@@ -223,6 +223,22 @@ static void s_clear_tool_fields(openai_message_t *m)
     }
 }
 
+/*  The statement goes first: into the client's leading system message when
+    there is one without a name (the flattened text is the same as with a
+    message of its own, and the count of messages a peer checks stays), else
+    as a new system message. */
+static int s_state_first(openai_request_t *req, abuf_t *b)
+{
+    openai_message_t *m0 = req->n_messages ? &req->messages[0] : NULL;
+    bool merge = m0 && m0->role && m0->content && !m0->name && !m0->n_images &&
+                 (strcmp(m0->role, "system") == 0 || strcmp(m0->role, "developer") == 0);
+    if (!merge)
+        return s_insert_first(req, "system", b->data);
+    if (m0->content[0] && (abuf_puts(b, "\n\n") < 0 || abuf_puts(b, m0->content) < 0))
+        return -1;
+    return s_set_content(m0, b);
+}
+
 int prompt_lower(openai_request_t *req, openai_error_t *err)
 {
     if (!req) {
@@ -249,7 +265,7 @@ int prompt_lower(openai_request_t *req, openai_error_t *err)
         while (rc == 0 && b.len && b.data[b.len - 1] == '\n')
             b.data[--b.len] = '\0';
         if (rc == 0)
-            rc = s_insert_first(req, "system", b.data);
+            rc = s_state_first(req, &b);
         abuf_free(&b);
         if (rc < 0)
             return s_oom(err);

@@ -15,8 +15,10 @@
 
 /*  Rewrites req in place:
       - when tools are given and tool_choice is not none, or a response
-        format is json_object / json_schema, a system message is inserted
-        first (before the client's own system text, which stays as it is)
+        format is json_object / json_schema, a statement goes first: at the
+        head of the client's leading system (or developer) message when it
+        has one without a name, a blank line before the client's text, else
+        as a new system message first (flattened, both read the same)
         stating the functions (name, description, parameters JSON Schema),
         the reply format for calls — ONLY a JSON object
         {"tool_calls":[{"name":…,"arguments":{…}}]}, bare or in a ```json

@@ -60,7 +60,8 @@ static void test_tools_auto(void **state)
                 "{'role':'system','content':'Be brief.'},{'role':'user','content':'Paris?'}]}");
     assert_int_equal(prompt_lower(req, NULL), 0);
     assert_true(req->lowered);
-    assert_int_equal(req->n_messages, 3);
+    assert_int_equal(req->n_messages, 2); /* merged into the client's system message */
+    assert_string_equal(req->messages[0].role, "system");
     assert_int_equal(req->n_tools, 1); /* kept for the answer side */
     abuf_t want = ABUF_INIT;
     assert_int_equal(
@@ -75,7 +76,7 @@ static void test_tools_auto(void **state)
     abuf_free(&want);
     /* lowering twice changes nothing */
     assert_int_equal(prompt_lower(req, NULL), 0);
-    assert_int_equal(req->n_messages, 3);
+    assert_int_equal(req->n_messages, 2);
     openai_request_destroy(&req);
 }
 
