@@ -178,7 +178,7 @@ bool openai_request_equal(const openai_request_t *a, const openai_request_t *b)
         a->parallel_tool_calls != b->parallel_tool_calls || a->format != b->format ||
         !s_str_eq(a->format_name, b->format_name) ||
         !s_str_eq(a->format_schema, b->format_schema) || a->format_strict != b->format_strict ||
-        strcmp(a->image_size, b->image_size) != 0)
+        strcmp(a->image_size, b->image_size) != 0 || a->lowered != b->lowered)
         return false;
     for (size_t i = 0; i < a->n_stop; i++)
         if (!s_str_eq(a->stop[i], b->stop[i]))
@@ -1180,6 +1180,7 @@ static const char *const s_chat_known[] = {"model",
                                            "web_search_options",
                                            "store",
                                            "image_size",
+                                           "arena_lowered",
                                            NULL};
 
 /*  Everything of a chat body but model, stream and messages. */
@@ -1255,7 +1256,8 @@ static int s_parse_chat_options(parse_ctx_t *p, json_t *root)
         return -1;
     if (s_parse_format(p, json_object_get(root, "response_format"), "response_format", true) < 0)
         return -1;
-    if (s_parse_image_size(p, json_object_get(root, "image_size"), "image_size") < 0)
+    if (s_parse_image_size(p, json_object_get(root, "image_size"), "image_size") < 0 ||
+        s_parse_bool(p, root, "arena_lowered", "arena_lowered", &req->lowered) < 0)
         return -1;
     v = json_object_get(root, "stream_options");
     if (json_is_object(v)) {
@@ -1945,6 +1947,8 @@ static int s_write_options(abuf_t *out, const openai_request_t *req)
         return -1;
     if (req->image_size[0] &&
         (abuf_puts(out, ",\"image_size\":") < 0 || s_put_cstr(out, req->image_size) < 0))
+        return -1;
+    if (req->lowered && abuf_puts(out, ",\"arena_lowered\":true") < 0)
         return -1;
     return 0;
 }

@@ -96,7 +96,8 @@ typedef struct {
        "" for chat. Written as the extension field "image_size". */
     char image_size[16];
     /* Set by prompt_lower: tools, formats and the tool history are stated in
-       the messages now. Not written, not compared. */
+       the messages now, so a peer that receives the request must not state
+       them again. Written as the extension field "arena_lowered":true. */
     bool lowered;
 } openai_request_t;
 
@@ -139,8 +140,10 @@ int openai_error_status(const char *code);
 int openai_request_parse(const char *body, size_t len, const openai_limits_t *lim,
                          openai_request_t **out, openai_error_t *err);
 void openai_request_destroy(openai_request_t **self_p);
-/*  True when both requests carry the same model, flags, messages and images
-    (used to check that write → parse round-trips). */
+/*  True when both requests carry the same model, flags, messages (with
+    names, tool calls and call ids), images, stop, max_tokens, logprobs,
+    tools, tool choice, format, image_size and lowered (used to check that
+    write → parse round-trips; client and ignored are not compared). */
 bool openai_request_equal(const openai_request_t *a, const openai_request_t *b);
 
 /*  Parses a POST /v1/responses body (the Responses API) into the same
@@ -170,9 +173,11 @@ int openai_images_parse(const char *body, size_t len, const openai_limits_t *lim
 #define OPENAI_MAX_ARGUMENTS_BYTES 65536 /* one tool call's arguments text */
 
 /*  Serializes a normalized request as compact JSON (for the mesh `fwd`), and
-    back. openai_request_parse of the result yields an equal request (under
-    limits no smaller than the defaults: image parts are written in the
-    object form, 6 levels deep). */
+    back: every field above but client and ignored, in OpenAI's chat form
+    (tools nested, max_completion_tokens, response_format), plus the node's
+    own image_size and arena_lowered. openai_request_parse of the result
+    yields an equal request (under limits no smaller than the defaults:
+    image parts are written in the object form, 6 levels deep). */
 int openai_request_write(const openai_request_t *req, abuf_t *out);
 
 /*  Rendering. Every function appends to out and returns 0 or -1; on -1 out

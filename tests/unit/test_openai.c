@@ -1593,6 +1593,7 @@ static void test_fields_equal(void **state)
         ",'response_format':{'type':'json_schema','json_schema':{'name':'a','strict':true}}",
         ",'response_format':{'type':'json_schema','json_schema':{'name':'a','schema':{}}}",
         ",'image_size':'auto'",
+        ",'arena_lowered':true",
         ",'messages':[{'role':'user','content':'x','name':'n'}]",
         ",'messages':[{'role':'tool','content':'x','tool_call_id':'c'}]",
         ",'messages':[{'role':'tool','content':'x'}]",

@@ -161,6 +161,27 @@ static void test_tool_history(void **state)
     openai_request_destroy(&req);
 }
 
+/*  A peer receives the lowered request and must not state the tools again. */
+static void test_lowered_once(void **state)
+{
+    (void)state;
+    openai_request_t *req = s_parse("{'model':'m','tools':[" WEATHER_TOOL "],'messages':["
+                                    "{'role':'user','content':'Paris?'}]}");
+    assert_int_equal(prompt_lower(req, NULL), 0);
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(openai_request_write(req, &out), 0);
+    assert_non_null(strstr(out.data, "\"arena_lowered\":true"));
+    openai_request_t *again = NULL;
+    assert_int_equal(openai_request_parse(out.data, out.len, NULL, &again, NULL), 0);
+    assert_true(again->lowered);
+    assert_int_equal(prompt_lower(again, NULL), 0);
+    assert_int_equal(again->n_messages, 2);
+    assert_true(openai_request_equal(req, again));
+    openai_request_destroy(&again);
+    abuf_free(&out);
+    openai_request_destroy(&req);
+}
+
 static void test_assistant_text_and_calls(void **state)
 {
     (void)state;
@@ -237,11 +258,17 @@ static void test_retry_note(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tools_auto),       cmocka_unit_test(test_tools_required_single),
-        cmocka_unit_test(test_tools_named),      cmocka_unit_test(test_tools_none_not_stated),
-        cmocka_unit_test(test_tool_history),     cmocka_unit_test(test_assistant_text_and_calls),
-        cmocka_unit_test(test_json_object),      cmocka_unit_test(test_json_schema),
-        cmocka_unit_test(test_tools_and_format), cmocka_unit_test(test_retry_note),
+        cmocka_unit_test(test_tools_auto),
+        cmocka_unit_test(test_tools_required_single),
+        cmocka_unit_test(test_tools_named),
+        cmocka_unit_test(test_tools_none_not_stated),
+        cmocka_unit_test(test_tool_history),
+        cmocka_unit_test(test_lowered_once),
+        cmocka_unit_test(test_assistant_text_and_calls),
+        cmocka_unit_test(test_json_object),
+        cmocka_unit_test(test_json_schema),
+        cmocka_unit_test(test_tools_and_format),
+        cmocka_unit_test(test_retry_note),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
