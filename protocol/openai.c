@@ -1296,11 +1296,11 @@ static bool s_is_str(json_t *v, const char *s)
 
 /*  A message item's content: a string, or parts input_text / output_text /
     refusal (text) and input_image (an image_url). */
-static int s_responses_content(parse_ctx_t *p, json_t *content, const char *path,
+static int s_responses_content(parse_ctx_t *p, json_t *content, const char *path, const char *field,
                                openai_message_t *msg)
 {
     char param[OPENAI_PARAM_MAX];
-    s_join(param, path, ".content");
+    s_join(param, path, field);
     if (json_is_string(content)) {
         msg->content = strdup(json_string_value(content));
         return msg->content ? 0 : s_oom(p);
@@ -1319,7 +1319,7 @@ static int s_responses_content(parse_ctx_t *p, json_t *content, const char *path
     int rc = 0;
     for (size_t j = 0; j < n && rc == 0; j++) {
         json_t *part = json_array_get(content, j);
-        snprintf(param, sizeof param, "%.64s.content[%zu]", path, j);
+        snprintf(param, sizeof param, "%.64s%s[%zu]", path, field, j);
         json_t *type = json_is_object(part) ? json_object_get(part, "type") : NULL;
         const char *t = json_is_string(type) ? json_string_value(type) : "";
         const char *key = NULL;
@@ -1405,7 +1405,7 @@ static int s_responses_message(parse_ctx_t *p, json_t *item, const char *path)
     openai_message_t *msg = s_push_message(p, r);
     if (!msg)
         return -1;
-    return s_responses_content(p, json_object_get(item, "content"), path, msg);
+    return s_responses_content(p, json_object_get(item, "content"), path, ".content", msg);
 }
 
 static int s_responses_call(parse_ctx_t *p, json_t *item, const char *path)
@@ -1468,17 +1468,8 @@ static int s_responses_output(parse_ctx_t *p, json_t *item, const char *path)
         msg->content = strdup(json_string_value(out));
         return msg->content ? 0 : s_oom(p);
     }
-    s_join(param, path, ".output");
     /* an array of input_text parts: same reading as a message's content */
-    char opath[OPENAI_PARAM_MAX];
-    s_join(opath, path, "");
-    json_t *wrap = json_object();
-    if (!wrap || json_object_set(wrap, "content", out) < 0) {
-        json_decref(wrap);
-        return s_oom(p);
-    }
-    int rc = s_responses_content(p, json_object_get(wrap, "content"), opath, msg);
-    json_decref(wrap);
+    int rc = s_responses_content(p, out, path, ".output", msg);
     if (rc == 0 && msg->n_images)
         return S_BAD(p, param, "%s may hold text only%s", "");
     return rc;

@@ -1488,6 +1488,14 @@ static const invalid10_t s_invalid10[] = {
     {openai_responses_parse,
      "{'model':'m','input':[{'type':'function_call_output','call_id':'c'}]}", "input[0].output",
      "required"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'type':'function_call_output','call_id':'c','output':[{'type':"
+     "'input_image','image_url':'https://x.test/a.png'}]}]}",
+     "input[0].output", "text only"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'type':'function_call_output','call_id':'c','output':[{'type':"
+     "'input_text'}]}]}",
+     "input[0].output[0].text", "required"},
     {openai_responses_parse, "{'model':'m','input':[{'type':'computer_call'}]}", "input[0].type",
      "not supported"},
     /* images */
