@@ -1332,6 +1332,41 @@ static void test_fields_ignored(void **state)
     openai_request_destroy(&req);
 }
 
+/*  SillyTavern's (Chat Completion, custom source) and NextChat's bodies:
+    every extension field is accepted and listed. */
+static void test_fields_clients(void **state)
+{
+    (void)state;
+    openai_request_t *req = s_ok(
+        openai_request_parse,
+        "{'messages':[{'role':'system','content':'Write the next reply of Seraphina.'},"
+        "{'role':'system','name':'example_user','content':'Hi'},"
+        "{'role':'system','name':'example_assistant','content':'*smiles* Hello.'},"
+        "{'role':'system','content':'[Start a new Chat]'},"
+        "{'role':'assistant','content':'*You wake up.*'},{'role':'user','content':'Where am I?'}],"
+        "'model':'gpt-4o','temperature':1,'frequency_penalty':0,'presence_penalty':0,'top_p':1,"
+        "'max_tokens':300,'stream':true,'logit_bias':{},'stop':[],'top_k':0,'min_p':0,"
+        "'repetition_penalty':1,'top_a':0,'seed':-1,'n':1,'include_reasoning':true,"
+        "'reasoning_effort':'medium'}");
+    assert_int_equal(req->n_messages, 6);
+    assert_string_equal(req->messages[1].name, "example_user");
+    assert_int_equal(req->max_tokens, 300);
+    assert_int_equal(req->n_stop, 0);
+    assert_string_equal(req->ignored, "temperature,frequency_penalty,presence_penalty,top_p,"
+                                      "top_k,min_p,repetition_penalty,top_a,seed,"
+                                      "include_reasoning,reasoning_effort");
+    openai_request_destroy(&req);
+    req = s_ok(openai_request_parse,
+               "{'messages':[{'role':'system','content':'You are ChatGPT.'},"
+               "{'role':'user','content':[{'type':'text','text':'what is this?'},{'type':"
+               "'image_url','image_url':{'url':'data:image/jpeg;base64,/9j/4AAQ'}}]}],"
+               "'stream':true,'model':'gpt-4o-mini','temperature':0.5,'presence_penalty':0,"
+               "'frequency_penalty':0,'top_p':1,'max_tokens':4000}");
+    assert_int_equal(req->n_images_total, 1);
+    assert_string_equal(req->ignored, "temperature,presence_penalty,frequency_penalty,top_p");
+    openai_request_destroy(&req);
+}
+
 typedef struct {
     parse_fn fn;
     const char *body;
@@ -1785,6 +1820,7 @@ int main(void)
         cmocka_unit_test(test_render_large),
         cmocka_unit_test(test_fields_chat),
         cmocka_unit_test(test_fields_ignored),
+        cmocka_unit_test(test_fields_clients),
         cmocka_unit_test(test_fields_invalid),
         cmocka_unit_test(test_fields_bounds),
         cmocka_unit_test(test_fields_equal),
