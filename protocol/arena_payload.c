@@ -8,8 +8,11 @@
         "System:\n" holding every system/developer content in order (joined by
         "\n\n"), then one block per other message in order, "User:\n<content>",
         "Assistant:\n<content>" or "Tool:\n<content>" (an unknown role is written
-        as given). Messages with empty content are left out (their images still
-        go up as attachments).
+        as given). A message with a name is labelled with it: "User (Alice):\n";
+        a system message with a name (SillyTavern's example dialogue,
+        example_user / example_assistant) is not in the System block but a turn
+        in place, "System (example_user):\n<content>". Messages with empty
+        content are left out (their images still go up as attachments).
       e.g. "System:\nBe brief.\n\nUser:\nHi\n\nAssistant:\nHello!\n\nUser:\nHow are you?"
 
     Attachments: the image parts of the user messages, in order, named
@@ -84,6 +87,13 @@ static bool s_is_system(const openai_message_t *m)
     return s_role_is(m, "system") || s_role_is(m, "developer");
 }
 
+/*  A system message with a name (SillyTavern's example dialogue:
+    example_user, example_assistant) is a turn of its own, in place. */
+static bool s_in_system_block(const openai_message_t *m)
+{
+    return s_is_system(m) && !(m->name && m->name[0]);
+}
+
 static const char *s_role_label(const openai_message_t *m)
 {
     if (!m->role || s_role_is(m, "user"))
@@ -92,7 +102,19 @@ static const char *s_role_label(const openai_message_t *m)
         return "Assistant";
     if (s_role_is(m, "tool"))
         return "Tool";
+    if (s_is_system(m))
+        return "System";
     return m->role;
+}
+
+/*  "User:\n", or "User (Alice):\n" for a message with a name. */
+static int s_put_label(abuf_t *out, const openai_message_t *m)
+{
+    if (abuf_puts(out, s_role_label(m)) < 0)
+        return -1;
+    if (m->name && m->name[0] && abuf_printf(out, " (%s)", m->name) < 0)
+        return -1;
+    return abuf_puts(out, ":\n");
 }
 
 /* Appends "\n\n" before every block but the first. */
@@ -111,7 +133,7 @@ static int s_flatten_system(const openai_request_t *req, abuf_t *out, bool *firs
     for (size_t i = 0; i < req->n_messages; i++) {
         const openai_message_t *m = &req->messages[i];
         const char *text = s_text(m->content);
-        if (!s_is_system(m) || !*text)
+        if (!s_in_system_block(m) || !*text)
             continue;
         if (!opened) {
             if (s_block_sep(out, first) < 0 || abuf_puts(out, "System:\n") < 0)
@@ -131,10 +153,9 @@ static int s_flatten_turns(const openai_request_t *req, abuf_t *out, bool *first
     for (size_t i = 0; i < req->n_messages; i++) {
         const openai_message_t *m = &req->messages[i];
         const char *text = s_text(m->content);
-        if (s_is_system(m) || !*text)
+        if (s_in_system_block(m) || !*text)
             continue;
-        if (s_block_sep(out, first) < 0 || abuf_puts(out, s_role_label(m)) < 0 ||
-            abuf_puts(out, ":\n") < 0 || abuf_puts(out, text) < 0)
+        if (s_block_sep(out, first) < 0 || s_put_label(out, m) < 0 || abuf_puts(out, text) < 0)
             return -1;
     }
     return 0;
@@ -144,7 +165,8 @@ int arena_payload_flatten(const openai_request_t *req, abuf_t *out)
 {
     if (!req || !out || (req->n_messages && !req->messages))
         return -1;
-    if (req->n_messages == 1 && s_role_is(&req->messages[0], "user"))
+    if (req->n_messages == 1 && s_role_is(&req->messages[0], "user") &&
+        !(req->messages[0].name && req->messages[0].name[0]))
         return abuf_puts(out, s_text(req->messages[0].content));
     size_t start = out->len;
     bool first = true;

@@ -72,10 +72,13 @@ int arena_payload_build(const openai_request_t *req, const char *model_arena_id,
 
 /*  The flattened prompt alone (what goes in userMessage.content), appended
     to out; 0, or -1 (out unchanged). Format:
-      - exactly one message, a user message: its content verbatim;
+      - exactly one message, a user message without a name: its content
+        verbatim;
       - otherwise blocks separated by a blank line: first "System:\n" with every
-        system/developer content in order (joined by a blank line), then each
-        other message in order as "User:\n…", "Assistant:\n…" or "Tool:\n…";
+        system/developer content without a name in order (joined by a blank
+        line), then each other message in order as "User:\n…", "Assistant:\n…",
+        "Tool:\n…" or (a named system message, e.g. example dialogue)
+        "System (example_user):\n…"; a name shows in the label: "User (Alice):\n…";
         messages with empty content are left out. For example
         "System:\nBe brief.\n\nUser:\nHi\n\nAssistant:\nHello!\n\nUser:\nAnd you?" */
 int arena_payload_flatten(const openai_request_t *req, abuf_t *out);

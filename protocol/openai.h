@@ -86,6 +86,19 @@ typedef struct {
        BLAKE2b-64 of the client's API key ("" on a node without keys). Not
        part of the JSON (openai_request_write, openai_request_equal). */
     char client[65];
+    /* Added after the shared fields above (issue #10). */
+    /* Names of the fields the client sent that the node accepts but cannot
+       apply (sampling hints, extensions: "temperature,top_k,…"), comma-
+       separated, for the x-arena-ignored header; names that do not fit are
+       left out. Not written, not compared. */
+    char ignored[160];
+    /* POST /v1/images/generations: the `size` asked ("auto" or "<W>x<H>");
+       "" for chat. Written as the extension field "image_size". */
+    char image_size[16];
+    /* Set by prompt_lower: tools, formats and the tool history are stated in
+       the messages now, so a peer that receives the request must not state
+       them again. Written as the extension field "arena_lowered":true. */
+    bool lowered;
 } openai_request_t;
 
 /*  The defaults of --max-json-depth and --max-messages: node/config.c's
@@ -127,14 +140,44 @@ int openai_error_status(const char *code);
 int openai_request_parse(const char *body, size_t len, const openai_limits_t *lim,
                          openai_request_t **out, openai_error_t *err);
 void openai_request_destroy(openai_request_t **self_p);
-/*  True when both requests carry the same model, flags, messages and images
-    (used to check that write → parse round-trips). */
+/*  True when both requests carry the same model, flags, messages (with
+    names, tool calls and call ids), images, stop, max_tokens, logprobs,
+    tools, tool choice, format, image_size and lowered (used to check that
+    write → parse round-trips; client and ignored are not compared). */
 bool openai_request_equal(const openai_request_t *a, const openai_request_t *b);
 
+/*  Parses a POST /v1/responses body (the Responses API) into the same
+    request: `instructions` becomes a system message first; `input` (a string
+    or items: messages, function_call, function_call_output) becomes the
+    messages; tools are the flat {type:"function",name,…} form; text.format
+    the response format; max_output_tokens max_tokens. Fields that need
+    stored state (previous_response_id, conversation, item_reference,
+    background) are refused with a 400 naming them; hints are listed in
+    ignored. Same contract as openai_request_parse. */
+int openai_responses_parse(const char *body, size_t len, const openai_limits_t *lim,
+                           openai_request_t **out, openai_error_t *err);
+
+/*  Parses a POST /v1/images/generations body: `model` and `prompt` (at most
+    OPENAI_IMAGE_PROMPT_MAX code points) are required, n must be 1,
+    response_format "url", size "auto" or "<W>x<H>" (kept in image_size).
+    The request has one user message, the prompt. */
+#define OPENAI_IMAGE_PROMPT_MAX 32000
+int openai_images_parse(const char *body, size_t len, const openai_limits_t *lim,
+                        openai_request_t **out, openai_error_t *err);
+
+/*  Bounds of the parsers (not settings: OpenAI's own limits or near them). */
+#define OPENAI_MAX_TOOLS 128             /* tools / functions */
+#define OPENAI_MAX_TOOL_CALLS 128        /* tool_calls of one message */
+#define OPENAI_MAX_SCHEMA_BYTES 65536    /* a parameters / schema JSON text */
+#define OPENAI_MAX_NAME 64               /* a message or function name */
+#define OPENAI_MAX_ARGUMENTS_BYTES 65536 /* one tool call's arguments text */
+
 /*  Serializes a normalized request as compact JSON (for the mesh `fwd`), and
-    back. openai_request_parse of the result yields an equal request (under
-    limits no smaller than the defaults: image parts are written in the
-    object form, 6 levels deep). */
+    back: every field above but client and ignored, in OpenAI's chat form
+    (tools nested, max_completion_tokens, response_format), plus the node's
+    own image_size and arena_lowered. openai_request_parse of the result
+    yields an equal request (under limits no smaller than the defaults:
+    image parts are written in the object form, 6 levels deep). */
 int openai_request_write(const openai_request_t *req, abuf_t *out);
 
 /*  Rendering. Every function appends to out and returns 0 or -1; on -1 out

@@ -1,12 +1,16 @@
 /*  fuzz_openai — openai_request_parse on arbitrary bytes with the default
     limits. An accepted request must survive write → parse unchanged, and its
-    model name must render into a completion body. */
+    model name must render into a completion body. Then prompt_lower: the
+    lowered request (what a peer receives) must survive write → parse too,
+    and flatten into a prompt. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/arena_payload.h"
 #include "protocol/openai.h"
+#include "protocol/prompt.h"
 
 static void s_check_round_trip(const openai_request_t *req, const openai_limits_t *lim)
 {
@@ -55,6 +59,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     s_check_round_trip(req, &lim);
     s_render(req);
+    openai_error_t lerr;
+    if (prompt_lower(req, &lerr) < 0) {
+        if (lerr.status != 500)
+            abort();
+    } else {
+        /* one statement message may be added */
+        openai_limits_t more = lim;
+        more.max_messages++;
+        s_check_round_trip(req, &more);
+        abuf_t flat = ABUF_INIT;
+        if (arena_payload_flatten(req, &flat) < 0)
+            abort();
+        abuf_free(&flat);
+    }
     openai_request_destroy(&req);
     return 0;
 }

@@ -411,6 +411,46 @@ static void test_flatten(void **state)
     }
 }
 
+/*  A message's name is the speaker's label; a named system message
+    (SillyTavern's example dialogue) is a turn in place, not in the System
+    block. Built through the parser, as a client sends it. */
+static void test_flatten_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        const char *want;
+    } cases[] = {
+        {"{\"model\":\"m\",\"messages\":["
+         "{\"role\":\"system\",\"content\":\"You are Seraphina.\"},"
+         "{\"role\":\"system\",\"name\":\"example_user\",\"content\":\"Who are you?\"},"
+         "{\"role\":\"system\",\"name\":\"example_assistant\",\"content\":\"A guardian.\"},"
+         "{\"role\":\"system\",\"content\":\"[Start a new chat]\"},"
+         "{\"role\":\"user\",\"name\":\"Alice\",\"content\":\"Hi!\"},"
+         "{\"role\":\"assistant\",\"name\":\"Seraphina\",\"content\":\"Hello.\"}]}",
+         "System:\nYou are Seraphina.\n\n[Start a new chat]\n\n"
+         "System (example_user):\nWho are you?\n\n"
+         "System (example_assistant):\nA guardian.\n\n"
+         "User (Alice):\nHi!\n\nAssistant (Seraphina):\nHello."},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"name\":\"Bob\",\"content\":\"x\"}]}",
+         "User (Bob):\nx"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"name\":\"\",\"content\":\"x\"}]}",
+         "x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        openai_request_t *req = NULL;
+        openai_error_t err;
+        if (openai_request_parse(cases[i].body, strlen(cases[i].body), NULL, &req, &err) < 0)
+            fail_msg("case %zu: %s", i, err.message);
+        abuf_t out = ABUF_INIT;
+        assert_int_equal(arena_payload_flatten(req, &out), 0);
+        if (strcmp(out.data, cases[i].want) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, out.data, cases[i].want);
+        abuf_free(&out);
+        openai_request_destroy(&req);
+    }
+}
+
 /* ---- attachments ------------------------------------------------------------ */
 
 typedef struct {
@@ -668,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_content_escaping),
         cmocka_unit_test(test_appends_and_rolls_back),
         cmocka_unit_test(test_flatten),
+        cmocka_unit_test(test_flatten_names),
         cmocka_unit_test(test_attachments),
         cmocka_unit_test(test_attachment_odd_types),
         cmocka_unit_test(test_large_attachment_ok),

@@ -205,9 +205,11 @@ static const valid_case_t s_valid[] = {
      "{'model':'m','messages':[{'role':'user','content':'q'},{'role':'assistant','content':null}]}",
      "m", false, false, 2, 0, 1, "assistant", "", 0, NULL},
     {"assistant without content",
-     "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c'}]}]}", "m", false, false,
-     1, 0, 0, "assistant", "", 0, NULL},
-    {"tool null content", "{'model':'m','messages':[{'role':'tool','content':null}]}", "m", false,
+     "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c','type':'function',"
+     "'function':{'name':'f','arguments':'{}'}}]}]}",
+     "m", false, false, 1, 0, 0, "assistant", "", 0, NULL},
+    {"tool null content",
+     "{'model':'m','messages':[{'role':'tool','content':null,'tool_call_id':'c'}]}", "m", false,
      false, 1, 0, 0, "tool", "", 0, NULL},
     {"empty content kept",
      "{'model':'m','messages':[{'role':'user','content':''},{'role':'user','content':'b'}]}", "m",
@@ -1172,6 +1174,629 @@ static void test_render_large(void **state)
     free(text);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Issue #10: tools, formats, stop, limits, names; Responses; images         */
+
+typedef int (*parse_fn)(const char *, size_t, const openai_limits_t *, openai_request_t **,
+                        openai_error_t *);
+
+static openai_request_t *s_ok(parse_fn fn, const char *src)
+{
+    char *body = s_q(src);
+    openai_request_t *req = NULL;
+    openai_error_t err;
+    if (fn(body, strlen(body), NULL, &req, &err) < 0)
+        fail_msg("rejected: %s (param %s)\n%s", err.message, err.param, body);
+    free(body);
+    return req;
+}
+
+/*  write → parse yields an equal request (what a peer receives). */
+static void s_rt10(const openai_request_t *req)
+{
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(openai_request_write(req, &out), 0);
+    openai_request_t *again = NULL;
+    openai_error_t err;
+    if (openai_request_parse(out.data, out.len, NULL, &again, &err) < 0)
+        fail_msg("written request rejected: %s\n%s", err.message, out.data);
+    if (!openai_request_equal(req, again))
+        fail_msg("round trip differs:\n%s", out.data);
+    openai_request_destroy(&again);
+    abuf_free(&out);
+}
+
+#define TOOL_F                                                                                     \
+    "{'type':'function','function':{'name':'get_weather','description':'d','strict':true,"         \
+    "'parameters':{'type':'object','properties':{'city':{'type':'string'}}}}}"
+
+static void test_fields_chat(void **state)
+{
+    (void)state;
+    openai_request_t *req =
+        s_ok(openai_request_parse,
+             "{'model':'m','stop':['END','\\n\\n'],'max_completion_tokens':50,'n':1,"
+             "'logprobs':true,'top_logprobs':2,'tools':[" TOOL_F
+             ",{'type':'function','function':{'name':'b-2'}}],"
+             "'tool_choice':{'type':'function','function':{'name':'b-2'}},"
+             "'parallel_tool_calls':false,'store':false,'modalities':['text'],'logit_bias':{},"
+             "'response_format':{'type':'json_schema','json_schema':{'name':'out','strict':true,"
+             "'schema':{'type':'object','required':['a']}}},"
+             "'messages':[{'role':'system','name':'example_user','content':'hi'},"
+             "{'role':'user','name':'Alice','content':'weather?'},"
+             "{'role':'assistant','content':null,'tool_calls':[{'id':'call_1','type':'function',"
+             "'function':{'name':'get_weather','arguments':'{\\'city\\':\\'Paris\\'}'}}]},"
+             "{'role':'tool','tool_call_id':'call_1','content':'21 C'},"
+             "{'role':'assistant','function_call':{'name':'b-2','arguments':'{}'}},"
+             "{'role':'function','name':'b-2','content':'ok'}]}");
+    assert_int_equal(req->n_stop, 2);
+    assert_string_equal(req->stop[0], "END");
+    assert_string_equal(req->stop[1], "\n\n");
+    assert_int_equal(req->max_tokens, 50);
+    assert_true(req->logprobs);
+    assert_int_equal(req->n_tools, 2);
+    assert_string_equal(req->tools[0].name, "get_weather");
+    assert_string_equal(req->tools[0].description, "d");
+    assert_string_equal(req->tools[0].parameters,
+                        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}");
+    assert_true(req->tools[0].strict);
+    assert_null(req->tools[1].parameters);
+    assert_int_equal(req->tool_choice, OPENAI_TOOL_NAMED);
+    assert_string_equal(req->tool_choice_name, "b-2");
+    assert_false(req->parallel_tool_calls);
+    assert_int_equal(req->format, OPENAI_FORMAT_JSON_SCHEMA);
+    assert_string_equal(req->format_name, "out");
+    assert_string_equal(req->format_schema, "{\"type\":\"object\",\"required\":[\"a\"]}");
+    assert_true(req->format_strict);
+    assert_string_equal(req->messages[0].name, "example_user");
+    assert_string_equal(req->messages[1].name, "Alice");
+    const openai_message_t *a = &req->messages[2];
+    assert_string_equal(a->content, "");
+    assert_int_equal(a->n_tool_calls, 1);
+    assert_string_equal(a->tool_calls[0].id, "call_1");
+    assert_string_equal(a->tool_calls[0].name, "get_weather");
+    assert_string_equal(a->tool_calls[0].arguments, "{\"city\":\"Paris\"}");
+    assert_string_equal(req->messages[3].tool_call_id, "call_1");
+    assert_int_equal(req->messages[4].n_tool_calls, 1); /* function_call */
+    assert_string_equal(req->messages[4].tool_calls[0].name, "b-2");
+    assert_string_equal(req->messages[4].tool_calls[0].id, "call_m4");
+    assert_string_equal(req->messages[5].role, "tool"); /* role function */
+    assert_string_equal(req->messages[5].name, "b-2");
+    assert_null(req->messages[5].tool_call_id);
+    assert_string_equal(req->ignored, "");
+    s_rt10(req);
+    openai_request_destroy(&req);
+
+    /* defaults; stop as one string; max_tokens alone; json_object; functions */
+    req = s_ok(openai_request_parse,
+               "{'model':'m','stop':'###','max_tokens':7,'response_format':{'type':'json_object'},"
+               "'functions':[{'name':'f','parameters':{'type':'object'}}],'function_call':'auto',"
+               "'messages':[{'role':'user','content':'x'}]}");
+    assert_int_equal(req->n_stop, 1);
+    assert_string_equal(req->stop[0], "###");
+    assert_int_equal(req->max_tokens, 7);
+    assert_int_equal(req->format, OPENAI_FORMAT_JSON_OBJECT);
+    assert_int_equal(req->n_tools, 1);
+    assert_int_equal(req->tool_choice, OPENAI_TOOL_AUTO);
+    assert_true(req->parallel_tool_calls);
+    s_rt10(req);
+    openai_request_destroy(&req);
+
+    req = s_ok(openai_request_parse, "{'model':'m','messages':[{'role':'user','content':'x'}],"
+                                     "'stop':[],'max_tokens':null,'tool_choice':'none'}");
+    assert_int_equal(req->n_stop, 0);
+    assert_int_equal(req->max_tokens, -1);
+    assert_int_equal(req->tool_choice, OPENAI_TOOL_NONE);
+    assert_int_equal(req->format, OPENAI_FORMAT_TEXT);
+    s_rt10(req);
+    openai_request_destroy(&req);
+}
+
+static void test_fields_ignored(void **state)
+{
+    (void)state;
+    /* the OpenAI SDK's hints and SillyTavern's extensions */
+    openai_request_t *req =
+        s_ok(openai_request_parse,
+             "{'model':'m','temperature':0.7,'top_p':1,'frequency_penalty':0,'presence_penalty':0,"
+             "'seed':3,'user':'u','metadata':{'a':'b'},'top_k':40,'min_p':0.1,"
+             "'repetition_penalty':1.1,'include_reasoning':true,'nothing':null,"
+             "'stream_options':{'include_usage':true,'include_obfuscation':false},"
+             "'messages':[{'role':'user','content':'x'}]}");
+    assert_string_equal(req->ignored,
+                        "stream_options.include_obfuscation,temperature,top_p,frequency_penalty,"
+                        "presence_penalty,seed,user,metadata,top_k,min_p,repetition_penalty,"
+                        "include_reasoning");
+    openai_request_destroy(&req);
+    /* a list longer than the field keeps whole names only */
+    abuf_t b = ABUF_INIT;
+    assert_int_equal(abuf_puts(&b, "{'model':'m','messages':[{'role':'user','content':'x'}]"), 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(abuf_printf(&b, ",'hint_number_%02d':1", i), 0);
+    assert_int_equal(abuf_puts(&b, ",'w\\u00e9ird':1}"), 0);
+    req = s_ok(openai_request_parse, b.data);
+    abuf_free(&b);
+    assert_true(strlen(req->ignored) < sizeof req->ignored);
+    assert_non_null(strstr(req->ignored, "hint_number_00,hint_number_01"));
+    /* whole names only; a name with other bytes is listed as "?" */
+    char list[sizeof req->ignored];
+    memcpy(list, req->ignored, sizeof list);
+    size_t names = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        names++;
+        if (strcmp(t, "?") != 0 && strlen(t) != strlen("hint_number_00"))
+            fail_msg("cut name '%s' in '%s'", t, req->ignored);
+    }
+    assert_true(names >= 10);
+    assert_non_null(strstr(req->ignored, ",?"));
+    openai_request_destroy(&req);
+}
+
+/*  SillyTavern's (Chat Completion, custom source) and NextChat's bodies:
+    every extension field is accepted and listed. */
+static void test_fields_clients(void **state)
+{
+    (void)state;
+    openai_request_t *req = s_ok(
+        openai_request_parse,
+        "{'messages':[{'role':'system','content':'Write the next reply of Seraphina.'},"
+        "{'role':'system','name':'example_user','content':'Hi'},"
+        "{'role':'system','name':'example_assistant','content':'*smiles* Hello.'},"
+        "{'role':'system','content':'[Start a new Chat]'},"
+        "{'role':'assistant','content':'*You wake up.*'},{'role':'user','content':'Where am I?'}],"
+        "'model':'gpt-4o','temperature':1,'frequency_penalty':0,'presence_penalty':0,'top_p':1,"
+        "'max_tokens':300,'stream':true,'logit_bias':{},'stop':[],'top_k':0,'min_p':0,"
+        "'repetition_penalty':1,'top_a':0,'seed':-1,'n':1,'include_reasoning':true,"
+        "'reasoning_effort':'medium'}");
+    assert_int_equal(req->n_messages, 6);
+    assert_string_equal(req->messages[1].name, "example_user");
+    assert_int_equal(req->max_tokens, 300);
+    assert_int_equal(req->n_stop, 0);
+    assert_string_equal(req->ignored, "temperature,frequency_penalty,presence_penalty,top_p,"
+                                      "top_k,min_p,repetition_penalty,top_a,seed,"
+                                      "include_reasoning,reasoning_effort");
+    openai_request_destroy(&req);
+    req = s_ok(openai_request_parse,
+               "{'messages':[{'role':'system','content':'You are ChatGPT.'},"
+               "{'role':'user','content':[{'type':'text','text':'what is this?'},{'type':"
+               "'image_url','image_url':{'url':'data:image/jpeg;base64,/9j/4AAQ'}}]}],"
+               "'stream':true,'model':'gpt-4o-mini','temperature':0.5,'presence_penalty':0,"
+               "'frequency_penalty':0,'top_p':1,'max_tokens':4000}");
+    assert_int_equal(req->n_images_total, 1);
+    assert_string_equal(req->ignored, "temperature,presence_penalty,frequency_penalty,top_p");
+    openai_request_destroy(&req);
+}
+
+typedef struct {
+    parse_fn fn;
+    const char *body;
+    const char *param;
+    const char *message;
+} invalid10_t;
+
+#define M1 "'messages':[{'role':'user','content':'x'}]"
+#define RI "'input':'x'"
+
+static const invalid10_t s_invalid10[] = {
+    {openai_request_parse, "{'model':'m','n':2," M1 "}", "n", "must be 1"},
+    {openai_request_parse, "{'model':'m','n':'1'," M1 "}", "n", "must be 1"},
+    {openai_request_parse, "{'model':'m','stop':['a','b','c','d','e']," M1 "}", "stop",
+     "at most 4"},
+    {openai_request_parse, "{'model':'m','stop':''," M1 "}", "stop", "non-empty"},
+    {openai_request_parse, "{'model':'m','stop':['a',1]," M1 "}", "stop", "non-empty strings"},
+    {openai_request_parse, "{'model':'m','stop':5," M1 "}", "stop", "a string or an array"},
+    {openai_request_parse, "{'model':'m','max_tokens':0," M1 "}", "max_tokens", "positive"},
+    {openai_request_parse, "{'model':'m','max_completion_tokens':1.5," M1 "}",
+     "max_completion_tokens", "positive"},
+    {openai_request_parse, "{'model':'m','max_tokens':5,'max_completion_tokens':6," M1 "}",
+     "max_completion_tokens", "differ"},
+    {openai_request_parse, "{'model':'m','top_logprobs':3," M1 "}", "top_logprobs",
+     "needs logprobs"},
+    {openai_request_parse, "{'model':'m','logprobs':'yes'," M1 "}", "logprobs", "boolean"},
+    {openai_request_parse, "{'model':'m','audio':{'voice':'alloy'}," M1 "}", "audio",
+     "not supported"},
+    {openai_request_parse, "{'model':'m','modalities':['text','audio']," M1 "}", "modalities",
+     "only contain"},
+    {openai_request_parse, "{'model':'m','prediction':{'type':'content'}," M1 "}", "prediction",
+     "not supported"},
+    {openai_request_parse, "{'model':'m','logit_bias':{'50256':-100}," M1 "}", "logit_bias",
+     "cannot bias"},
+    {openai_request_parse, "{'model':'m','web_search_options':{}," M1 "}", "web_search_options",
+     "search model"},
+    {openai_request_parse, "{'model':'m','store':true," M1 "}", "store", "keeps no"},
+    {openai_request_parse, "{'model':'m','tools':{}," M1 "}", "tools", "must be an array"},
+    {openai_request_parse, "{'model':'m','tools':[{'type':'web_search'}]," M1 "}", "tools[0].type",
+     "only function tools"},
+    {openai_request_parse, "{'model':'m','tools':[{'type':'function'}]," M1 "}",
+     "tools[0].function", "required"},
+    {openai_request_parse,
+     "{'model':'m','tools':[{'type':'function','function':{'name':'a b'}}]," M1 "}",
+     "tools[0].function.name", "letters, digits"},
+    {openai_request_parse,
+     "{'model':'m','tools':[{'type':'function','function':{'name':'"
+     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij12345'}}]," M1 "}",
+     "tools[0].function.name", "1 to 64"},
+    {openai_request_parse,
+     "{'model':'m','tools':[{'type':'function','function':{'name':'f','parameters':[]}}]," M1 "}",
+     "tools[0].function.parameters", "must be an object"},
+    {openai_request_parse,
+     "{'model':'m','tools':[{'type':'function','function':{'name':'f'}},"
+     "{'type':'function','function':{'name':'f'}}]," M1 "}",
+     "tools[1]", "repeats"},
+    {openai_request_parse, "{'model':'m','tools':[" TOOL_F "],'functions':[{'name':'g'}]," M1 "}",
+     "functions", "cannot both"},
+    {openai_request_parse, "{'model':'m','tool_choice':'required'," M1 "}", "tool_choice",
+     "no tools"},
+    {openai_request_parse, "{'model':'m','tool_choice':'maybe'," M1 "}", "tool_choice", "must be"},
+    {openai_request_parse,
+     "{'model':'m','tools':[" TOOL_F "],'tool_choice':{'type':'function','function':{'name':"
+     "'other'}}," M1 "}",
+     "tool_choice", "not among the tools"},
+    {openai_request_parse,
+     "{'model':'m','tools':[" TOOL_F "],'tool_choice':{'type':'file_search'}," M1 "}",
+     "tool_choice.type", "only function tools"},
+    {openai_request_parse,
+     "{'model':'m','functions':[{'name':'f'}],'function_call':{'name':'g'}," M1 "}",
+     "function_call", "not among"},
+    {openai_request_parse,
+     "{'model':'m','tools':[" TOOL_F "],'tool_choice':'auto','function_call':'auto'," M1 "}",
+     "function_call", "cannot both"},
+    {openai_request_parse, "{'model':'m','parallel_tool_calls':1," M1 "}", "parallel_tool_calls",
+     "boolean"},
+    {openai_request_parse, "{'model':'m','response_format':{'type':'xml'}," M1 "}",
+     "response_format.type", "json_schema"},
+    {openai_request_parse, "{'model':'m','response_format':'json'," M1 "}", "response_format",
+     "an object"},
+    {openai_request_parse, "{'model':'m','response_format':{'type':'json_schema'}," M1 "}",
+     "response_format.json_schema", "required"},
+    {openai_request_parse,
+     "{'model':'m','response_format':{'type':'json_schema','json_schema':{'schema':{}}}," M1 "}",
+     "response_format.json_schema.name", "required"},
+    {openai_request_parse,
+     "{'model':'m','response_format':{'type':'json_schema','json_schema':{'name':'n',"
+     "'schema':true}}," M1 "}",
+     "response_format.json_schema.schema", "an object"},
+    {openai_request_parse, "{'model':'m','messages':[{'role':'user','name':5,'content':'x'}]}",
+     "messages[0].name", "a string"},
+    {openai_request_parse,
+     "{'model':'m','messages':[{'role':'user','name':'a\\tb','content':'x'}]}", "messages[0].name",
+     "control characters"},
+    {openai_request_parse,
+     "{'model':'m','messages':[{'role':'user','name':'"
+     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij12345','content':'x'}]}",
+     "messages[0].name", "at most 64"},
+    {openai_request_parse, "{'model':'m','messages':[{'role':'assistant','tool_calls':{}}]}",
+     "messages[0].tool_calls", "an array"},
+    {openai_request_parse, "{'model':'m','messages':[{'role':'assistant','tool_calls':[{}]}]}",
+     "messages[0].tool_calls[0].id", "required"},
+    {openai_request_parse,
+     "{'model':'m','messages':[{'role':'user','content':'q'},{'role':'user','content':'q'},"
+     "{'role':'user','content':'q'},{'role':'assistant','tool_calls':[{'id':'c','type':"
+     "'function','function':{'name':'f','arguments':{}}}]}]}",
+     "messages[3].tool_calls[0].function.arguments", "a string"},
+    {openai_request_parse,
+     "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c','type':'custom',"
+     "'function':{'name':'f','arguments':''}}]}]}",
+     "messages[0].tool_calls[0].type", "function"},
+    {openai_request_parse, "{'model':'m','messages':[{'role':'tool','tool_call_id':3}]}",
+     "messages[0].tool_call_id", "a string"},
+    {openai_request_parse, "{'model':'m','messages':[{'role':'function','content':'x'}]}",
+     "messages[0].name", "required"},
+    {openai_request_parse, "{'model':'m','image_size':'big'," M1 "}", "image_size", "auto"},
+    /* Responses */
+    {openai_responses_parse, "{'model':'m'}", "input", "missing required field"},
+    {openai_responses_parse, "{'input':'x'}", "model", "missing required field"},
+    {openai_responses_parse, "{'model':'m','input':5}", "input", "a string or an array"},
+    {openai_responses_parse, "{'model':'m','input':[]}", "input", "at least one"},
+    {openai_responses_parse, "{'model':'m'," RI ",'previous_response_id':'resp_1'}",
+     "previous_response_id", "keeps no responses"},
+    {openai_responses_parse, "{'model':'m'," RI ",'conversation':'conv_1'}", "conversation",
+     "keeps no conversations"},
+    {openai_responses_parse, "{'model':'m'," RI ",'background':true}", "background",
+     "no background"},
+    {openai_responses_parse, "{'model':'m'," RI ",'tools':[{'type':'web_search_preview'}]}",
+     "tools[0].type", "only function tools"},
+    {openai_responses_parse, "{'model':'m'," RI ",'tools':[{'type':'function'}]}", "tools[0].name",
+     "required"},
+    {openai_responses_parse,
+     "{'model':'m'," RI ",'tools':[{'type':'function','name':'f'}],'tool_choice':{'type':"
+     "'function','name':'g'}}",
+     "tool_choice", "not among"},
+    {openai_responses_parse, "{'model':'m'," RI ",'text':{'format':{'type':'json_schema'}}}",
+     "text.format.name", "required"},
+    {openai_responses_parse, "{'model':'m'," RI ",'text':{'format':{'type':'yaml'}}}",
+     "text.format.type", "json_schema"},
+    {openai_responses_parse, "{'model':'m'," RI ",'max_output_tokens':0}", "max_output_tokens",
+     "positive"},
+    {openai_responses_parse, "{'model':'m','input':[{'type':'item_reference','id':'msg_1'}]}",
+     "input[0]", "store: false"},
+    {openai_responses_parse, "{'model':'m','input':[{'role':'robot','content':'x'}]}",
+     "input[0].role", "must be one of"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'role':'user','content':[{'type':'input_file','file_id':'f'}]}]}",
+     "input[0].content[0].type", "input_file"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'role':'user','content':[{'type':'input_image','file_id':'f'}]}]}",
+     "input[0].content[0].image_url", "file ids"},
+    {openai_responses_parse, "{'model':'m','input':[{'type':'function_call','name':'f'}]}",
+     "input[0].call_id", "required"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'type':'function_call_output','call_id':'c'}]}", "input[0].output",
+     "required"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'type':'function_call_output','call_id':'c','output':[{'type':"
+     "'input_image','image_url':'https://x.test/a.png'}]}]}",
+     "input[0].output", "text only"},
+    {openai_responses_parse,
+     "{'model':'m','input':[{'type':'function_call_output','call_id':'c','output':[{'type':"
+     "'input_text'}]}]}",
+     "input[0].output[0].text", "required"},
+    {openai_responses_parse, "{'model':'m','input':[{'type':'computer_call'}]}", "input[0].type",
+     "not supported"},
+    /* images */
+    {openai_images_parse, "{'prompt':'a cat'}", "model", "missing required field"},
+    {openai_images_parse, "{'model':'m'}", "prompt", "required"},
+    {openai_images_parse, "{'model':'m','prompt':''}", "prompt", "non-empty"},
+    {openai_images_parse, "{'model':'m','prompt':'a','n':2}", "n", "must be 1"},
+    {openai_images_parse, "{'model':'m','prompt':'a','response_format':'b64_json'}",
+     "response_format", "url"},
+    {openai_images_parse, "{'model':'m','prompt':'a','size':'1024'}", "size", "auto"},
+    {openai_images_parse, "{'model':'m','prompt':'a','size':'0x5'}", "size", "auto"},
+    {openai_images_parse, "{'model':'m','prompt':'a','size':'1024x1024x'}", "size", "auto"},
+};
+
+static void test_fields_invalid(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof s_invalid10 / sizeof s_invalid10[0]; i++) {
+        const invalid10_t *c = &s_invalid10[i];
+        char *body = s_q(c->body);
+        openai_request_t *req = (openai_request_t *)(uintptr_t)1;
+        openai_error_t err;
+        if (c->fn(body, strlen(body), NULL, &req, &err) != -1)
+            fail_msg("case %zu accepted: %s", i, body);
+        assert_null(req);
+        assert_int_equal(err.status, 400);
+        if (strcmp(err.param, c->param) != 0)
+            fail_msg("case %zu: param '%s' != '%s' (%s)", i, err.param, c->param, err.message);
+        if (!strstr(err.message, c->message))
+            fail_msg("case %zu: message '%s' lacks '%s'", i, err.message, c->message);
+        free(body);
+    }
+}
+
+/*  Bounds: 128 tools, 64 KiB of schema. */
+static void test_fields_bounds(void **state)
+{
+    (void)state;
+    for (int n = 128; n <= 129; n++) {
+        abuf_t b = ABUF_INIT;
+        assert_int_equal(abuf_puts(&b, "{\"model\":\"m\","
+                                       "\"messages\":[{\"role\":\"user\","
+                                       "\"content\":\"x\"}],\"tools\":["),
+                         0);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(abuf_printf(&b,
+                                         "%s{\"type\":\"function\",\"function\":{\"name\":"
+                                         "\"f%d\"}}",
+                                         i ? "," : "", i),
+                             0);
+        assert_int_equal(abuf_puts(&b, "]}"), 0);
+        openai_request_t *req = NULL;
+        openai_error_t err;
+        int rc = openai_request_parse(b.data, b.len, NULL, &req, &err);
+        assert_int_equal(rc, n == 128 ? 0 : -1);
+        if (rc < 0)
+            assert_string_equal(err.param, "tools");
+        openai_request_destroy(&req);
+        abuf_free(&b);
+    }
+    for (size_t len = 65000; len <= 66000; len += 1000) {
+        abuf_t b = ABUF_INIT;
+        assert_int_equal(abuf_puts(&b, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                       "\"content\":\"x\"}],\"response_format\":{\"type\":"
+                                       "\"json_schema\",\"json_schema\":{\"name\":\"n\","
+                                       "\"schema\":{\"description\":\""),
+                         0);
+        for (size_t i = 0; i < len; i++)
+            assert_int_equal(abuf_append(&b, "a", 1), 0);
+        assert_int_equal(abuf_puts(&b, "\"}}}}"), 0);
+        openai_request_t *req = NULL;
+        openai_error_t err;
+        int rc = openai_request_parse(b.data, b.len, NULL, &req, &err);
+        assert_int_equal(rc, len == 65000 ? 0 : -1);
+        if (rc < 0)
+            assert_string_equal(err.param, "response_format.json_schema.schema");
+        openai_request_destroy(&req);
+        abuf_free(&b);
+    }
+}
+
+/*  equal sees every new field. */
+static void test_fields_equal(void **state)
+{
+    (void)state;
+    static const char *const variants[] = {
+        "",
+        ",'stop':'x'",
+        ",'max_tokens':9",
+        ",'logprobs':true",
+        ",'tools':[{'type':'function','function':{'name':'f'}}]",
+        ",'tools':[{'type':'function','function':{'name':'f','strict':true}}]",
+        ",'tools':[{'type':'function','function':{'name':'f','description':'d'}}]",
+        ",'tools':[{'type':'function','function':{'name':'f','parameters':{}}}]",
+        ",'tools':[{'type':'function','function':{'name':'f'}}],'tool_choice':'required'",
+        ",'tools':[{'type':'function','function':{'name':'f'}}],'tool_choice':{'type':"
+        "'function','function':{'name':'f'}}",
+        ",'tool_choice':'none'",
+        ",'parallel_tool_calls':false",
+        ",'response_format':{'type':'json_object'}",
+        ",'response_format':{'type':'json_schema','json_schema':{'name':'a'}}",
+        ",'response_format':{'type':'json_schema','json_schema':{'name':'b'}}",
+        ",'response_format':{'type':'json_schema','json_schema':{'name':'a','strict':true}}",
+        ",'response_format':{'type':'json_schema','json_schema':{'name':'a','schema':{}}}",
+        ",'image_size':'auto'",
+        ",'arena_lowered':true",
+        ",'messages':[{'role':'user','content':'x','name':'n'}]",
+        ",'messages':[{'role':'tool','content':'x','tool_call_id':'c'}]",
+        ",'messages':[{'role':'tool','content':'x'}]",
+        ",'messages':[{'role':'assistant','content':'x','tool_calls':[{'id':'c','function':{"
+        "'name':'f','arguments':'{}'}}]}]",
+        ",'messages':[{'role':'assistant','content':'x','tool_calls':[{'id':'d','function':{"
+        "'name':'f','arguments':'{}'}}]}]",
+        ",'messages':[{'role':'assistant','content':'x','tool_calls':[{'id':'c','function':{"
+        "'name':'g','arguments':'{}'}}]}]",
+        ",'messages':[{'role':'assistant','content':'x','tool_calls':[{'id':'c','function':{"
+        "'name':'f','arguments':'[]'}}]}]",
+    };
+    size_t n = sizeof variants / sizeof variants[0];
+    openai_request_t *reqs[sizeof variants / sizeof variants[0]];
+    for (size_t i = 0; i < n; i++) {
+        char body[512];
+        bool own_messages = strstr(variants[i], "'messages'") != NULL;
+        snprintf(body, sizeof body, "{'model':'m'%s%s}",
+                 own_messages ? "" : ",'messages':[{'role':'assistant','content':'x'}]",
+                 variants[i]);
+        reqs[i] = s_ok(openai_request_parse, body);
+        s_rt10(reqs[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (openai_request_equal(reqs[i], reqs[j]) != (i == j))
+                fail_msg("variants %zu and %zu: equal is %d", i, j, (int)(i != j));
+    for (size_t i = 0; i < n; i++)
+        openai_request_destroy(&reqs[i]);
+}
+
+/*  What @ai-sdk/openai's default model (the Responses API) sends: system
+    and user messages, input_text/input_image parts, an earlier answer as
+    output_text (with its item id), a tool round trip, flat tools,
+    text.format json_schema, hints. */
+static void test_responses_ai_sdk(void **state)
+{
+    (void)state;
+    openai_request_t *req = s_ok(
+        openai_responses_parse,
+        "{'model':'gpt-4o','input':["
+        "{'role':'system','content':'Be brief.'},"
+        "{'role':'user','content':[{'type':'input_text','text':'Weather in Paris?'},"
+        "{'type':'input_image','image_url':'data:image/png;base64,iVBORw0KGgo=','detail':'auto'}"
+        "]},"
+        "{'role':'assistant','content':[{'type':'output_text','text':'Checking.'}],'id':'msg_1'},"
+        "{'type':'function_call','call_id':'call_1','name':'weather','arguments':'{\\'city\\':"
+        "\\'Paris\\'}','id':'fc_1'},"
+        "{'type':'function_call','call_id':'call_2','name':'weather','arguments':'{}'},"
+        "{'type':'function_call_output','call_id':'call_1','output':'21 C'},"
+        "{'type':'function_call_output','call_id':'call_2','output':[{'type':'input_text',"
+        "'text':'25'},{'type':'input_text','text':'C'}]},"
+        "{'type':'reasoning','id':'rs_1','summary':[]}],"
+        "'temperature':0.3,'top_p':1,'max_output_tokens':300,'store':false,"
+        "'include':['reasoning.encrypted_content'],'stream':true,"
+        "'tools':[{'type':'function','name':'weather','description':'w','parameters':{'type':"
+        "'object','properties':{}},'strict':false}],'tool_choice':'auto',"
+        "'text':{'format':{'type':'json_schema','strict':true,'name':'response','schema':{"
+        "'type':'object'}},'verbosity':'low'}}");
+    assert_string_equal(req->model, "gpt-4o");
+    assert_true(req->stream);
+    assert_int_equal(req->max_tokens, 300);
+    assert_int_equal(req->n_messages, 5);
+    assert_string_equal(req->messages[0].role, "system");
+    assert_string_equal(req->messages[1].content, "Weather in Paris?");
+    assert_int_equal(req->messages[1].n_images, 1);
+    assert_int_equal(req->n_images_total, 1);
+    const openai_message_t *a = &req->messages[2];
+    assert_string_equal(a->role, "assistant");
+    assert_string_equal(a->content, "Checking.");
+    assert_int_equal(a->n_tool_calls, 2);
+    assert_string_equal(a->tool_calls[0].id, "call_1");
+    assert_string_equal(a->tool_calls[0].arguments, "{\"city\":\"Paris\"}");
+    assert_string_equal(req->messages[3].role, "tool");
+    assert_string_equal(req->messages[3].tool_call_id, "call_1");
+    assert_string_equal(req->messages[3].name, "weather");
+    assert_string_equal(req->messages[3].content, "21 C");
+    assert_string_equal(req->messages[4].content, "25\nC");
+    assert_int_equal(req->n_tools, 1);
+    assert_string_equal(req->tools[0].parameters, "{\"type\":\"object\",\"properties\":{}}");
+    assert_int_equal(req->format, OPENAI_FORMAT_JSON_SCHEMA);
+    assert_string_equal(req->format_name, "response");
+    assert_true(req->format_strict);
+    assert_string_equal(req->ignored,
+                        "input.reasoning,text.verbosity,temperature,top_p,store,include");
+    s_rt10(req);
+    openai_request_destroy(&req);
+}
+
+/*  @langchain/openai's Responses body: typed message items, instructions,
+    a string input. */
+static void test_responses_langchain(void **state)
+{
+    (void)state;
+    openai_request_t *req =
+        s_ok(openai_responses_parse,
+             "{'model':'o3-mini','instructions':'You are helpful.','input':["
+             "{'type':'message','role':'developer','content':'Rules.'},"
+             "{'type':'message','role':'user','content':[{'type':'input_text','text':'hi'}]},"
+             "{'type':'message','role':'assistant','id':'msg_2','status':'completed',"
+             "'content':[{'type':'output_text','text':'hello','annotations':[]},"
+             "{'type':'refusal','refusal':'no'}]},"
+             "{'type':'message','role':'user','content':'again'}],"
+             "'parallel_tool_calls':false,'reasoning':{'effort':'low'},'stream':false,"
+             "'text':{'format':{'type':'json_object'}}}");
+    assert_int_equal(req->n_messages, 5);
+    assert_string_equal(req->messages[0].role, "system");
+    assert_string_equal(req->messages[0].content, "You are helpful.");
+    assert_string_equal(req->messages[1].role, "developer");
+    assert_string_equal(req->messages[3].content, "hello\nno");
+    assert_false(req->parallel_tool_calls);
+    assert_int_equal(req->format, OPENAI_FORMAT_JSON_OBJECT);
+    assert_string_equal(req->ignored, "reasoning");
+    s_rt10(req);
+    openai_request_destroy(&req);
+
+    req = s_ok(openai_responses_parse, "{'model':'m','input':'Tell me a joke.','store':true}");
+    assert_int_equal(req->n_messages, 1);
+    assert_string_equal(req->messages[0].role, "user");
+    assert_string_equal(req->messages[0].content, "Tell me a joke.");
+    assert_int_equal(req->max_tokens, -1);
+    assert_string_equal(req->ignored, "store");
+    openai_request_destroy(&req);
+}
+
+static void test_images_parse(void **state)
+{
+    (void)state;
+    openai_request_t *req =
+        s_ok(openai_images_parse, "{'model':'dall-e-3','prompt':'a red fox','n':1,'size':"
+                                  "'1792x1024','response_format':'url','quality':'hd',"
+                                  "'style':'vivid','user':'u'}");
+    assert_string_equal(req->model, "dall-e-3");
+    assert_string_equal(req->image_size, "1792x1024");
+    assert_int_equal(req->n_messages, 1);
+    assert_string_equal(req->messages[0].role, "user");
+    assert_string_equal(req->messages[0].content, "a red fox");
+    assert_string_equal(req->ignored, "quality,style,user");
+    s_rt10(req);
+    openai_request_destroy(&req);
+    req = s_ok(openai_images_parse, "{'model':'m','prompt':'x'}");
+    assert_string_equal(req->image_size, "auto");
+    openai_request_destroy(&req);
+    /* the prompt bound counts characters: 32000 é pass, 32001 do not */
+    for (int n = 32000; n <= 32001; n++) {
+        abuf_t b = ABUF_INIT;
+        assert_int_equal(abuf_puts(&b, "{\"model\":\"m\",\"prompt\":\""), 0);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(abuf_puts(&b, "\xC3\xA9"), 0);
+        assert_int_equal(abuf_puts(&b, "\"}"), 0);
+        openai_error_t err;
+        int rc = openai_images_parse(b.data, b.len, NULL, &req, &err);
+        assert_int_equal(rc, n == 32000 ? 0 : -1);
+        if (rc < 0)
+            assert_string_equal(err.param, "prompt");
+        openai_request_destroy(&req);
+        abuf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1193,6 +1818,15 @@ int main(void)
         cmocka_unit_test(test_render_models),
         cmocka_unit_test(test_render_invalid_utf8),
         cmocka_unit_test(test_render_large),
+        cmocka_unit_test(test_fields_chat),
+        cmocka_unit_test(test_fields_ignored),
+        cmocka_unit_test(test_fields_clients),
+        cmocka_unit_test(test_fields_invalid),
+        cmocka_unit_test(test_fields_bounds),
+        cmocka_unit_test(test_fields_equal),
+        cmocka_unit_test(test_responses_ai_sdk),
+        cmocka_unit_test(test_responses_langchain),
+        cmocka_unit_test(test_images_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

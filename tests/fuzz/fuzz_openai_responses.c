@@ -1,0 +1,61 @@
+/*  fuzz_openai_responses — openai_responses_parse (POST /v1/responses) on
+    arbitrary bytes with the default limits. An accepted request is written
+    in the chat form a peer receives and must parse back equal (under limits
+    a little wider: instructions add a message, and the chat form nests tool
+    schemas and image parts one level deeper); then it is lowered and
+    flattened. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "protocol/arena_payload.h"
+#include "protocol/openai.h"
+#include "protocol/prompt.h"
+
+static void s_round_trip(const openai_request_t *req, const openai_limits_t *lim)
+{
+    abuf_t out = ABUF_INIT;
+    if (openai_request_write(req, &out) < 0)
+        abort();
+    openai_request_t *again = NULL;
+    openai_error_t err;
+    if (openai_request_parse(out.data, out.len, lim, &again, &err) < 0)
+        abort();
+    if (!openai_request_equal(req, again))
+        abort();
+    openai_request_destroy(&again);
+    abuf_free(&out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    openai_limits_t lim;
+    openai_limits_default(&lim);
+    openai_request_t *req = NULL;
+    openai_error_t err;
+    if (openai_responses_parse((const char *)data, size, &lim, &req, &err) < 0) {
+        if (req || (err.status != 400 && err.status != 500) || !err.code || !err.type)
+            abort();
+        abuf_t out = ABUF_INIT;
+        if (openai_render_error(&out, &err) < 0)
+            abort();
+        abuf_free(&out);
+        return 0;
+    }
+    if (req->n_messages == 0 || !req->model)
+        abort();
+    openai_limits_t wide = lim;
+    wide.max_messages += 2;
+    wide.max_depth += 2;
+    wide.max_parts += 1;
+    s_round_trip(req, &wide);
+    if (prompt_lower(req, &err) == 0) {
+        s_round_trip(req, &wide);
+        abuf_t flat = ABUF_INIT;
+        if (arena_payload_flatten(req, &flat) < 0)
+            abort();
+        abuf_free(&flat);
+    }
+    openai_request_destroy(&req);
+    return 0;
+}
