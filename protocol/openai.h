@@ -86,6 +86,10 @@ typedef struct {
        BLAKE2b-64 of the client's API key ("" on a node without keys). Not
        part of the JSON (openai_request_write, openai_request_equal). */
     char client[65];
+    /* The x-request-id of the HTTP request that brought it ("req_" + a
+       UUIDv7), carried to a peer in `fwd` and to the tab in `job`; "" when
+       unknown. Not part of the JSON, like client. */
+    char request_id[48];
 } openai_request_t;
 
 /*  The defaults of --max-json-depth and --max-messages: node/config.c's

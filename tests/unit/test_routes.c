@@ -41,6 +41,7 @@ static const struct {
     {"GET", "/", ROUTE_INDEX, "index", false, 200},
     {"POST", "/mesh/refresh-models", ROUTE_REFRESH_MODELS, "refresh_models", true, 202},
     {"POST", "/v1/chat/completions", ROUTE_CHAT, "chat", true, 400},
+    {"GET", "/v1/models/org/m:1.5", ROUTE_MODEL, "model", true, 200},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
@@ -101,10 +102,19 @@ static void test_resolve_refused(void **state)
 /* ==== over HTTP ============================================================ */
 
 /*  The renderer the node would be: names the route it was asked for. */
-static int s_render(void *arg, route_id_t route, abuf_t *out, const char **content_type)
+static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
+                    const char **content_type)
 {
     (void)arg;
-    abuf_printf(out, "{\"route\":\"%s\"}", routes_get(route)->name);
+    abuf_printf(out, "{\"route\":\"%s\"", routes_get(route)->name);
+    if (param) {
+        json_t *p = json_string(param);
+        char *text = json_dumps(p, JSON_ENCODE_ANY);
+        abuf_printf(out, ",\"param\":%s", text ? text : "null");
+        free(text);
+        json_decref(p);
+    }
+    abuf_puts(out, "}");
     if (route == ROUTE_INDEX)
         *content_type = "text/html; charset=utf-8";
     return route == ROUTE_REFRESH_MODELS ? 202 : 200;
