@@ -1145,7 +1145,7 @@ static void test_http_request_id(void **state)
         "POST /mesh/refresh-models HTTP/1.1\r\nHost: 127.0.0.1:@\r\nContent-Length: 0\r\n\r\n",
     };
     static const int status[] = {200, 200, 401, 421, 404, 405, 204, 200, 200, 400, 401};
-    char seen[sizeof reqs / sizeof reqs[0]][64];
+    char seen[sizeof reqs / sizeof reqs[0]][128];
     for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
         char req[1024];
         s_subst(req, sizeof req, reqs[i], srv.port);
