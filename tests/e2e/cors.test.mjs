@@ -71,7 +71,8 @@ async function startPage() {
         const path = new URL(req.url, 'http://x').pathname;
         if (path === '/') {
             res.writeHead(200, {'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store'});
-            res.end(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>page</title></head><body>` +
+            res.end(
+                `<!DOCTYPE html><html><head><meta charset="utf-8"><title>page</title></head><body>` +
                 `<script type="module">${PAGE_SCRIPT}</script></body></html>`);
             return;
         }

@@ -21,8 +21,7 @@ import {
 const PAGE = 'http://page.test:8080'; // the web page's origin
 const REQ_ID_RE = /^req_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 // what the openai SDK 6.x sends from a browser (its preflight asks for these)
-const SDK_HEADERS =
-    'authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,' +
+const SDK_HEADERS = 'authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,' +
     'x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,' +
     'x-stainless-runtime-version,x-stainless-timeout';
 const ask = (model, content, extra = {}) => ({model, messages: [{role: 'user', content}], ...extra});
@@ -65,125 +64,126 @@ function assertRequestId(r, what) {
     return id;
 }
 
-arenaTest('a node with a key: preflight and Allow-Origin on every API answer, never on the userscript', async (t, arena) => {
-    const key = 'sk-cors-key';
-    const {node} = await arena.startPair({name: 'cors-keyed', apiKey: key}, {tabs: 1});
-    const auth = {authorization: `Bearer ${key}`};
+arenaTest(
+    'a node with a key: preflight and Allow-Origin on every API answer, never on the userscript', async (t, arena) => {
+        const key = 'sk-cors-key';
+        const {node} = await arena.startPair({name: 'cors-keyed', apiKey: key}, {tabs: 1});
+        const auth = {authorization: `Bearer ${key}`};
 
-    // the preflight of the SDK's chat call: no key on it (browsers send none)
-    const pre = await preflight(node, '/v1/chat/completions', PAGE);
-    assert.equal(pre.status, 204, pre.text);
-    assert.equal(pre.headers.get('access-control-allow-origin'), PAGE);
-    assert.match(pre.headers.get('access-control-allow-methods'), /\bPOST\b/);
-    assert.equal(pre.headers.get('access-control-allow-headers'), SDK_HEADERS);
-    assert.ok(Number(pre.headers.get('access-control-max-age')) > 0);
-    assertRequestId(pre, 'preflight');
-    const preModels = await preflight(node, '/v1/models/fake-chat', PAGE, 'GET', 'authorization');
-    assert.equal(preModels.status, 204, preModels.text);
+        // the preflight of the SDK's chat call: no key on it (browsers send none)
+        const pre = await preflight(node, '/v1/chat/completions', PAGE);
+        assert.equal(pre.status, 204, pre.text);
+        assert.equal(pre.headers.get('access-control-allow-origin'), PAGE);
+        assert.match(pre.headers.get('access-control-allow-methods'), /\bPOST\b/);
+        assert.equal(pre.headers.get('access-control-allow-headers'), SDK_HEADERS);
+        assert.ok(Number(pre.headers.get('access-control-max-age')) > 0);
+        assertRequestId(pre, 'preflight');
+        const preModels = await preflight(node, '/v1/models/fake-chat', PAGE, 'GET', 'authorization');
+        assert.equal(preModels.status, 204, preModels.text);
 
-    const ids = new Set();
-    const seen = (r, what) => {
-        const id = assertRequestId(r, what);
-        assert.ok(!ids.has(id), `${what}: x-request-id ${id} used twice`);
-        ids.add(id);
-    };
-    // 200, 401, 404 (route and model), 405
-    const models = await http(node, 'GET', '/v1/models', {headers: from(PAGE, auth)});
-    assert.equal(models.status, 200);
-    assertReadable(models, PAGE, 'GET /v1/models');
-    seen(models, 'GET /v1/models');
-    const noKey = await http(node, 'GET', '/v1/models', {headers: from(PAGE)});
-    assert.equal(noKey.status, 401);
-    assertReadable(noKey, PAGE, '401');
-    seen(noKey, '401');
-    const chatNoKey = await http(node, 'POST', '/v1/chat/completions', {
-        headers: from(PAGE, {'content-type': 'application/json'}),
-        body: JSON.stringify(ask('fake-chat', 'hi')),
+        const ids = new Set();
+        const seen = (r, what) => {
+            const id = assertRequestId(r, what);
+            assert.ok(!ids.has(id), `${what}: x-request-id ${id} used twice`);
+            ids.add(id);
+        };
+        // 200, 401, 404 (route and model), 405
+        const models = await http(node, 'GET', '/v1/models', {headers: from(PAGE, auth)});
+        assert.equal(models.status, 200);
+        assertReadable(models, PAGE, 'GET /v1/models');
+        seen(models, 'GET /v1/models');
+        const noKey = await http(node, 'GET', '/v1/models', {headers: from(PAGE)});
+        assert.equal(noKey.status, 401);
+        assertReadable(noKey, PAGE, '401');
+        seen(noKey, '401');
+        const chatNoKey = await http(node, 'POST', '/v1/chat/completions', {
+            headers: from(PAGE, {'content-type': 'application/json'}),
+            body: JSON.stringify(ask('fake-chat', 'hi')),
+        });
+        assert.equal(chatNoKey.status, 401);
+        assertReadable(chatNoKey, PAGE, 'chat 401');
+        seen(chatNoKey, 'chat 401');
+        const nowhere = await http(node, 'POST', '/v1/chat/completions', {
+            headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
+            body: JSON.stringify(ask('no-such-model', 'hi')),
+        });
+        assert.equal(nowhere.status, 404, nowhere.text);
+        assert.equal(nowhere.json.error.code, 'model_not_found');
+        assertReadable(nowhere, PAGE, 'chat 404');
+        seen(nowhere, 'chat 404');
+        const route404 = await http(node, 'GET', '/v1/nothing', {headers: from(PAGE, auth)});
+        assert.equal(route404.status, 404);
+        assertReadable(route404, PAGE, 'route 404');
+        seen(route404, 'route 404');
+        const health = await http(node, 'GET', '/health', {headers: from(PAGE)});
+        assertReadable(health, PAGE, '/health');
+        seen(health, '/health');
+
+        // a 429 (the tab's rate limit): its Retry-After readable by the page
+        const limited = await http(node, 'POST', '/v1/chat/completions', {
+            headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
+            body: JSON.stringify(ask('fake-chat-2', fake('ratelimit retry=30'))),
+            timeoutMs: 20000,
+        });
+        assert.equal(limited.status, 429, limited.text);
+        assertReadable(limited, PAGE, '429');
+        assert.ok(Number(limited.headers.get('retry-after-ms')) > 0);
+        seen(limited, '429');
+
+        // 200 chat, streamed (SSE) and not
+        const plain = await http(node, 'POST', '/v1/chat/completions', {
+            headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
+            body: JSON.stringify(ask('fake-chat', 'Hi')),
+            timeoutMs: 20000,
+        });
+        assert.equal(plain.status, 200, plain.text);
+        assertReadable(plain, PAGE, 'chat 200');
+        const plainId = assertRequestId(plain, 'chat 200');
+        assert.equal(plain.json.id, `chatcmpl-${plainId.slice(4)}`, 'the completion id reuses the request id');
+        const sse = await http(node, 'POST', '/v1/chat/completions', {
+            headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
+            body: JSON.stringify(ask('fake-chat', 'Hi', {stream: true})),
+            timeoutMs: 20000,
+        });
+        assert.equal(sse.status, 200, sse.text);
+        assert.match(sse.headers.get('content-type'), /^text\/event-stream/);
+        assertReadable(sse, PAGE, 'SSE');
+        seen(sse, 'SSE');
+        assert.ok(sse.text.includes('[DONE]'));
+
+        // the userscript (it holds the link token): never a CORS header
+        const us = await http(node, 'GET', `/userscript.user.js?key=${key}`, {headers: from(PAGE)});
+        assert.equal(us.status, 200);
+        assert.ok(us.text.includes(LINK_TOKEN));
+        assertUnreadable(us, 'userscript');
+        assertRequestId(us, 'userscript');
+        const usPre = await preflight(node, '/userscript.user.js', PAGE, 'GET', 'authorization');
+        assert.equal(usPre.status, 405);
+        assertUnreadable(usPre, 'userscript preflight');
+        const index = await http(node, 'GET', '/', {headers: from(PAGE)});
+        assertUnreadable(index, 'index');
+        assertRequestId(index, 'index');
+
+        // GET /v1/models/{id}
+        const one = await http(node, 'GET', '/v1/models/fake-chat', {headers: from(PAGE, auth)});
+        assert.equal(one.status, 200, one.text);
+        assertReadable(one, PAGE, 'GET /v1/models/{id}');
+        const listed = models.json.data.find((m) => m.id === 'fake-chat');
+        assert.deepEqual(one.json, listed);
+        assert.equal(one.json.object, 'model');
+        const missing = await http(node, 'GET', '/v1/models/org/some-model:tag.1', {headers: auth});
+        assert.equal(missing.status, 404, missing.text);
+        assert.equal(missing.json.error.code, 'model_not_found');
+        assert.equal(missing.json.error.param, 'model');
+        assert.ok(missing.json.error.message.includes('org/some-model:tag.1'));
+        const encoded = await http(node, 'GET', '/v1/models/org%2Fsome-model%3Atag.1', {headers: auth});
+        assert.equal(encoded.status, 404);
+        assert.ok(encoded.json.error.message.includes('org/some-model:tag.1'), encoded.text);
+        assert.equal((await http(node, 'GET', '/v1/models/fake-chat')).status, 401);
+        // the SDK's models.retrieve
+        const retrieved = await client(node).models.retrieve('fake-chat');
+        assert.equal(retrieved.id, 'fake-chat');
     });
-    assert.equal(chatNoKey.status, 401);
-    assertReadable(chatNoKey, PAGE, 'chat 401');
-    seen(chatNoKey, 'chat 401');
-    const nowhere = await http(node, 'POST', '/v1/chat/completions', {
-        headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
-        body: JSON.stringify(ask('no-such-model', 'hi')),
-    });
-    assert.equal(nowhere.status, 404, nowhere.text);
-    assert.equal(nowhere.json.error.code, 'model_not_found');
-    assertReadable(nowhere, PAGE, 'chat 404');
-    seen(nowhere, 'chat 404');
-    const route404 = await http(node, 'GET', '/v1/nothing', {headers: from(PAGE, auth)});
-    assert.equal(route404.status, 404);
-    assertReadable(route404, PAGE, 'route 404');
-    seen(route404, 'route 404');
-    const health = await http(node, 'GET', '/health', {headers: from(PAGE)});
-    assertReadable(health, PAGE, '/health');
-    seen(health, '/health');
-
-    // a 429 (the tab's rate limit): its Retry-After readable by the page
-    const limited = await http(node, 'POST', '/v1/chat/completions', {
-        headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
-        body: JSON.stringify(ask('fake-chat-2', fake('ratelimit retry=30'))),
-        timeoutMs: 20000,
-    });
-    assert.equal(limited.status, 429, limited.text);
-    assertReadable(limited, PAGE, '429');
-    assert.ok(Number(limited.headers.get('retry-after-ms')) > 0);
-    seen(limited, '429');
-
-    // 200 chat, streamed (SSE) and not
-    const plain = await http(node, 'POST', '/v1/chat/completions', {
-        headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
-        body: JSON.stringify(ask('fake-chat', 'Hi')),
-        timeoutMs: 20000,
-    });
-    assert.equal(plain.status, 200, plain.text);
-    assertReadable(plain, PAGE, 'chat 200');
-    const plainId = assertRequestId(plain, 'chat 200');
-    assert.equal(plain.json.id, `chatcmpl-${plainId.slice(4)}`, 'the completion id reuses the request id');
-    const sse = await http(node, 'POST', '/v1/chat/completions', {
-        headers: from(PAGE, {...auth, 'content-type': 'application/json'}),
-        body: JSON.stringify(ask('fake-chat', 'Hi', {stream: true})),
-        timeoutMs: 20000,
-    });
-    assert.equal(sse.status, 200, sse.text);
-    assert.match(sse.headers.get('content-type'), /^text\/event-stream/);
-    assertReadable(sse, PAGE, 'SSE');
-    seen(sse, 'SSE');
-    assert.ok(sse.text.includes('[DONE]'));
-
-    // the userscript (it holds the link token): never a CORS header
-    const us = await http(node, 'GET', `/userscript.user.js?key=${key}`, {headers: from(PAGE)});
-    assert.equal(us.status, 200);
-    assert.ok(us.text.includes(LINK_TOKEN));
-    assertUnreadable(us, 'userscript');
-    assertRequestId(us, 'userscript');
-    const usPre = await preflight(node, '/userscript.user.js', PAGE, 'GET', 'authorization');
-    assert.equal(usPre.status, 405);
-    assertUnreadable(usPre, 'userscript preflight');
-    const index = await http(node, 'GET', '/', {headers: from(PAGE)});
-    assertUnreadable(index, 'index');
-    assertRequestId(index, 'index');
-
-    // GET /v1/models/{id}
-    const one = await http(node, 'GET', '/v1/models/fake-chat', {headers: from(PAGE, auth)});
-    assert.equal(one.status, 200, one.text);
-    assertReadable(one, PAGE, 'GET /v1/models/{id}');
-    const listed = models.json.data.find((m) => m.id === 'fake-chat');
-    assert.deepEqual(one.json, listed);
-    assert.equal(one.json.object, 'model');
-    const missing = await http(node, 'GET', '/v1/models/org/some-model:tag.1', {headers: auth});
-    assert.equal(missing.status, 404, missing.text);
-    assert.equal(missing.json.error.code, 'model_not_found');
-    assert.equal(missing.json.error.param, 'model');
-    assert.ok(missing.json.error.message.includes('org/some-model:tag.1'));
-    const encoded = await http(node, 'GET', '/v1/models/org%2Fsome-model%3Atag.1', {headers: auth});
-    assert.equal(encoded.status, 404);
-    assert.ok(encoded.json.error.message.includes('org/some-model:tag.1'), encoded.text);
-    assert.equal((await http(node, 'GET', '/v1/models/fake-chat')).status, 401);
-    // the SDK's models.retrieve
-    const retrieved = await client(node).models.retrieve('fake-chat');
-    assert.equal(retrieved.id, 'fake-chat');
-});
 
 arenaTest('a node without a key allows no web origin unless --cors-origin names it', async (t, arena) => {
     const {node} = await arena.startPair({name: 'cors-keyless'}, {tabs: 1});
@@ -202,8 +202,7 @@ arenaTest('a node without a key allows no web origin unless --cors-origin names 
     assert.equal(post.status, 403);
     assertUnreadable(post, 'keyless chat');
 
-    const {node: named} = await arena.startPair(
-        {name: 'cors-named', extraArgs: ['--cors-origin', PAGE]}, {tabs: 1});
+    const {node: named} = await arena.startPair({name: 'cors-named', extraArgs: ['--cors-origin', PAGE]}, {tabs: 1});
     const ok = await preflight(named, '/v1/chat/completions', PAGE);
     assert.equal(ok.status, 204, ok.text);
     assert.equal(ok.headers.get('access-control-allow-origin'), PAGE);
@@ -235,7 +234,8 @@ arenaTest('one x-request-id follows a forwarded request: both nodes\' logs and t
     assert.ok(r.text.includes(`"id":"chatcmpl-${id.slice(4)}"`), 'the chunks carry chatcmpl-<same uuid>');
     const logOf = (node) => node.proc.err.text.split('\n').filter((l) => l.includes(id));
     // the origin: started, forwarded, answered; the executor: ran, sent to its tab, ended
-    await waitFor(() => logOf(a).some((l) => /answered 200/.test(l)) && logOf(b).some((l) => /ended here/.test(l)),
+    await waitFor(
+        () => logOf(a).some((l) => /answered 200/.test(l)) && logOf(b).some((l) => /ended here/.test(l)),
         {what: `${id} ended in both logs`});
     assert.ok(logOf(a).some((l) => /chat for fake-chat/.test(l)), logOf(a).join('\n'));
     assert.ok(logOf(a).some((l) => /forwarded to peer/.test(l)), logOf(a).join('\n'));
@@ -251,6 +251,7 @@ arenaTest('one x-request-id follows a forwarded request: both nodes\' logs and t
     });
     assert.equal(failed.status, 404);
     const fid = assertRequestId(failed, 'failed');
-    await waitFor(() => a.proc.err.text.split('\n').some((l) => l.includes(fid) && /failed: 404 model_not_found/.test(l)),
+    await waitFor(
+        () => a.proc.err.text.split('\n').some((l) => l.includes(fid) && /failed: 404 model_not_found/.test(l)),
         {what: `${fid} failure logged`});
 });
