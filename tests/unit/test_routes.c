@@ -1110,6 +1110,9 @@ static void test_http_cors(void **state)
     S_EXPECT(a, 200);
     S_CORS(a, evil, true, true);
     assert_true(s_has(&a, "\"param\":\"org/m:tag\"")); /* percent-decoded */
+    a = s_from(&srv, "GET", "/v1/models/a+b%20c.d", evil, "Authorization: Bearer k1\r\n");
+    S_EXPECT(a, 200);
+    assert_true(s_has(&a, "\"param\":\"a+b c.d\"")); /* '+' is no space in a path */
     a = s_from(&srv, "GET", "/v1/models/org/m:tag", evil, NULL);
     S_EXPECT(a, 401); /* a key, as /v1/models */
     a = s_from(&srv, "GET", "/userscript.user.js?key=k1", evil, NULL);
