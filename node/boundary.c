@@ -67,12 +67,43 @@ bool boundary_cors_allows(const strlist_t *cors, bool keys, const char *origin)
 {
     if (!origin)
         return false;
+    size_t n = strlen(origin);
+    if (n == 0 || n > BOUNDARY_HOST_MAX || !boundary_printable(origin, n))
+        return false;
     if (!cors || cors->n == 0)
         return keys;
     for (size_t i = 0; i < cors->n; i++)
         if (strcmp(cors->items[i], "*") == 0 || strcasecmp(cors->items[i], origin) == 0)
             return true;
     return false;
+}
+
+static bool s_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+bool boundary_header_tokens(const char *list)
+{
+    if (!list || strlen(list) > BOUNDARY_TOKENS_MAX)
+        return false;
+    const char *p = list;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *t = p;
+        while (s_tchar((unsigned char)*p))
+            p++;
+        if (p == t)
+            return false; /* an empty name: ",," or a trailing comma */
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return true;
+        if (*p++ != ',')
+            return false;
+    }
 }
 
 bool boundary_origin_ok(const strlist_t *cors, bool keys, const char *host, const char *origin,

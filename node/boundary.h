@@ -37,8 +37,31 @@ bool boundary_split_host(const char *host, char *name, size_t namelen, int *port
 bool boundary_host_ok(const boundary_where_t *w, const char *host);
 
 /*  The CORS setting allows origin: listed (case-insensitive) or "*"; an
-    empty list means any when keys are configured, none when not. */
+    empty list means any when keys are configured, none when not. An origin
+    with a control character or longer than BOUNDARY_HOST_MAX is never
+    allowed (it is echoed in Access-Control-Allow-Origin). */
 bool boundary_cors_allows(const strlist_t *cors, bool keys, const char *origin);
+
+/*  The request headers a preflight allows when the browser names none or
+    names them badly: what the openai, AI SDK and LangChain clients send. */
+#define BOUNDARY_CORS_ALLOW_HEADERS                                                                \
+    "Authorization, Content-Type, Accept, OpenAI-Beta, OpenAI-Organization, OpenAI-Project, "      \
+    "X-Stainless-Arch, X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, "            \
+    "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, "                  \
+    "X-Stainless-Timeout, X-Stainless-Helper-Method, X-Stainless-Poll-Helper, "                    \
+    "X-Stainless-Custom-Poll-Interval, X-Stainless-Async, X-Stainless-Raw-Response"
+/*  The answer headers a page may read (Access-Control-Expose-Headers). */
+#define BOUNDARY_CORS_EXPOSE_HEADERS                                                               \
+    "x-request-id, retry-after, retry-after-ms, x-ratelimit-limit-requests, "                      \
+    "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "       \
+    "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, x-arena-ignored"
+#define BOUNDARY_CORS_MAX_AGE "7200" /* seconds a preflight is cached (Chromium's cap) */
+#define BOUNDARY_TOKENS_MAX 2048     /* longest Access-Control-Request-Headers reflected */
+
+/*  list is a comma-separated list of header names (RFC 9110 tokens, spaces
+    and tabs around the commas), not empty, at most BOUNDARY_TOKENS_MAX
+    bytes: safe to reflect in Access-Control-Allow-Headers. */
+bool boundary_header_tokens(const char *list);
 
 /*  A state-changing request (POST …) may go on: Origin absent, the node's
     own ("http://" + Host) or allowed by the CORS setting; Sec-Fetch-Site

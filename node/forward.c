@@ -39,10 +39,11 @@ struct _fwd_t {
     bool stream;      /* idem */
     long long deadline_ms;
     char client[WIRE_MAX_ID + 1];
-    uint32_t credit0; /* fwd's credit */
-    int refwds;       /* times the `fwd` went again */
-    bool unsent;      /* the link refused the first `fwd`: it goes at the next tick */
-    long long fwd_ms; /* when it last went */
+    char xrid[WIRE_MAX_ID + 1]; /* the client's x-request-id at this node; "": none */
+    uint32_t credit0;           /* fwd's credit */
+    int refwds;                 /* times the `fwd` went again */
+    bool unsent;                /* the link refused the first `fwd`: it goes at the next tick */
+    long long fwd_ms;           /* when it last went */
 };
 
 struct _forward_t {
@@ -259,7 +260,8 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
                     .attempt = 1,
                     .has_credit = true,
                     .credit = credit,
-                    .client = req->client[0] ? (char *)req->client : NULL};
+                    .client = req->client[0] ? (char *)req->client : NULL,
+                    .request_id = req->request_id[0] ? (char *)req->request_id : NULL};
     /* A peer that is a target but whose link is down now (a connection
        being made again) gets the `fwd` at the next ticks, within the
        accept timeout, as a lost `fwd` would go again. */
@@ -281,6 +283,8 @@ fwd_t *forward_start(forward_t *self, const char *peer_id, const openai_request_
     f->stream = req->stream;
     f->deadline_ms = deadline_ms;
     snprintf(f->client, sizeof f->client, "%s", req->client);
+    snprintf(f->xrid, sizeof f->xrid, "%s", req->request_id);
+    alog_info("%s: forwarded to peer %s as %s", f->xrid[0] ? f->xrid : "-", peer_id, f->rid);
     f->credit0 = credit;
     f->fwd_ms = f->started_ms;
     f->p = p;
@@ -492,7 +496,8 @@ static void s_refwd(forward_t *self, fwd_t *f, long long now)
                     .attempt = 1,
                     .has_credit = true,
                     .credit = f->credit0,
-                    .client = f->client[0] ? f->client : NULL};
+                    .client = f->client[0] ? f->client : NULL,
+                    .request_id = f->xrid[0] ? f->xrid : NULL};
     if (mesh_send(self->cfg.mesh, f->peer, &m) < 0) {
         if (!f->unsent) /* a resend refused counts: the accept timeout bounds them anyway */
             f->refwds++;

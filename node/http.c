@@ -58,6 +58,8 @@ struct _req_t {
     abuf_t content, reasoning;
     abuf_t citations; /* search sources, appended as a list at the end */
     char id[48];
+    char rid[48]; /* x-request-id: "req_" + a UUIDv7, fresh per request */
+    bool cors;    /* an API path: CORS headers for an allowed origin (not the pages) */
     char *model;
     long long created;
 };
@@ -215,13 +217,36 @@ static void s_suspend(req_t *req)
 
 /* ---- responses ---- */
 
-static enum MHD_Result s_queue_buf(struct MHD_Connection *conn, int status, const char *ctype,
-                                   const char *data, size_t len, long long retry_after_ms)
+static const char *s_header(struct MHD_Connection *conn, const char *name)
 {
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/*  What every answer carries: its x-request-id and, on an API path, Vary:
+    Origin and (for an origin --cors-origin allows) the CORS headers that
+    let the page read it, errors and streams included. */
+static void s_edge_headers(const req_t *req, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "x-request-id", req->rid);
+    if (!req->cors)
+        return;
+    MHD_add_response_header(resp, "Vary", "Origin");
+    const char *origin = s_header(req->conn, "Origin");
+    if (!boundary_cors_allows(req->http->cfg.cors_origins, req->http->n_keys > 0, origin))
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", BOUNDARY_CORS_EXPOSE_HEADERS);
+}
+
+static enum MHD_Result s_queue_buf(req_t *req, int status, const char *ctype, const char *data,
+                                   size_t len, long long retry_after_ms)
+{
+    struct MHD_Connection *conn = req->conn;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
+    s_edge_headers(req, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     s_retry_headers(resp, status, retry_after_ms);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
@@ -231,11 +256,10 @@ static enum MHD_Result s_queue_buf(struct MHD_Connection *conn, int status, cons
 
 /*  A refusal on the headers alone: the body (if any) is never read, so the
     connection closes after the answer. status overrides the code's own. */
-static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, int status,
-                                long long retry_after_ms, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, int status,
-                                long long retry_after_ms, const char *fmt, ...)
+static enum MHD_Result s_refuse(req_t *req, const char *code, int status, long long retry_after_ms,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static enum MHD_Result s_refuse(req_t *req, const char *code, int status, long long retry_after_ms,
+                                const char *fmt, ...)
 {
     openai_error_t err;
     openai_error_set(&err, code, NULL, NULL);
@@ -257,6 +281,8 @@ static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, i
     abuf_free(&b);
     if (!resp)
         return MHD_NO;
+    alog_debug("%s: refused %d %s", req->rid, err.status, err.code);
+    s_edge_headers(req, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (retry_after_ms > 0) {
@@ -266,12 +292,12 @@ static enum MHD_Result s_refuse(struct MHD_Connection *conn, const char *code, i
         snprintf(v, sizeof v, "%lld", retry_after_ms);
         MHD_add_response_header(resp, "retry-after-ms", v);
     }
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)err.status, resp);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)err.status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
 
-static enum MHD_Result s_queue_error(struct MHD_Connection *conn, const openai_error_t *err,
+static enum MHD_Result s_queue_error(req_t *req, const openai_error_t *err,
                                      long long retry_after_ms)
 {
     abuf_t b = ABUF_INIT;
@@ -280,17 +306,16 @@ static enum MHD_Result s_queue_error(struct MHD_Connection *conn, const openai_e
         return MHD_NO;
     }
     enum MHD_Result rc =
-        s_queue_buf(conn, err->status, "application/json", b.data, b.len, retry_after_ms);
+        s_queue_buf(req, err->status, "application/json", b.data, b.len, retry_after_ms);
     abuf_free(&b);
     return rc;
 }
 
-static enum MHD_Result s_queue_error_code(struct MHD_Connection *conn, const char *code,
-                                          const char *message)
+static enum MHD_Result s_queue_error_code(req_t *req, const char *code, const char *message)
 {
     openai_error_t err;
     openai_error_set(&err, code, NULL, "%s", message);
-    return s_queue_error(conn, &err, 0);
+    return s_queue_error(req, &err, 0);
 }
 
 /*  The content reader of a stream: hands out what is buffered, suspends
@@ -327,6 +352,7 @@ static enum MHD_Result s_queue_stream(req_t *req)
     if (!resp)
         return MHD_NO;
     req->refs++;
+    s_edge_headers(req, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -423,6 +449,7 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
 {
     req_t *req = arg;
     req->job = NULL;
+    alog_info("%s: failed: %d %s", req->rid, err->status, err->code ? err->code : "");
     if (req->state == REQ_STREAM || (req->stream && req->first_sent)) {
         /* After the first byte (even if its headers are not out yet): end the
            stream with an error event. */
@@ -534,11 +561,6 @@ static bool s_host_ok(http_t *self, struct MHD_Connection *conn, const char *hos
     return boundary_host_ok(&w, host);
 }
 
-static const char *s_header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
-
 static bool s_state_changing(const char *method)
 {
     return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
@@ -566,6 +588,38 @@ static bool s_announced_body(struct MHD_Connection *conn, size_t *bytes, bool *c
     return true;
 }
 
+/*  The answer to OPTIONS on an API route (docs/http-api.md, "CORS"): 204
+    with the CORS headers for an origin --cors-origin allows, 403 without
+    any for another; no key asked (browsers send none on a preflight). The
+    request headers asked for are reflected when they are well-formed
+    names, else the fixed list the SDKs need is offered. */
+static enum MHD_Result s_preflight(http_t *self, req_t *req, const route_t *route)
+{
+    const char *origin = s_header(req->conn, "Origin");
+    if (origin && !boundary_cors_allows(self->cfg.cors_origins, self->n_keys > 0, origin))
+        return s_refuse(req, "origin_not_allowed", 403, 0,
+                        "requests from this web origin are not allowed (see --cors-origin)");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    bool get = strcmp(route->method, "GET") == 0;
+    const char *methods = get ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+    s_edge_headers(req, resp); /* x-request-id, Vary, Allow-Origin for an allowed origin */
+    MHD_add_response_header(resp, "Allow", methods);
+    if (origin) {
+        const char *asked = s_header(req->conn, "Access-Control-Request-Headers");
+        MHD_add_response_header(resp, "Vary", "Access-Control-Request-Headers");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                boundary_header_tokens(asked) ? asked
+                                                              : BOUNDARY_CORS_ALLOW_HEADERS);
+        MHD_add_response_header(resp, "Access-Control-Max-Age", BOUNDARY_CORS_MAX_AGE);
+    }
+    enum MHD_Result rc = MHD_queue_response(req->conn, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 /*  The first call of a request (headers only): admits it, or queues the
     refusal, and the connection closes without its body being read. */
 static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const char *method)
@@ -574,46 +628,52 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     req->state = REQ_SENT; /* unless admitted below */
+    /* resolved first (it is pure) so that even the refusals before it know
+       whether the path is the API's (CORS headers) or a page's (never) */
+    const route_t *route = NULL;
+    routes_rc_t routed = routes_resolve(method, url, &route);
+    req->cors = !route || route->cors;
     if (ci && ci->socket_context == &s_over_limit)
-        return s_refuse(conn, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
+        return s_refuse(req, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
                         "too many connections (more than --max-connections %d): try again",
                         self->cfg.max_connections);
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!s_host_ok(self, conn, host))
-        return s_refuse(conn, "misdirected_request", 421, 0,
+        return s_refuse(req, "misdirected_request", 421, 0,
                         "this node does not answer to the Host \"%.100s\" (see --http-name)", host);
-    const route_t *route = NULL;
-    switch (routes_resolve(method, url, &route)) {
+    switch (routed) {
     case ROUTES_NOT_FOUND:
-        return s_refuse(conn, "not_found", 0, 0, "no route %s %.200s", method, url);
+        return s_refuse(req, "not_found", 0, 0, "no route %s %.200s", method, url);
     case ROUTES_BAD_METHOD:
-        return s_refuse(conn, "method_not_allowed", 0, 0, "use %s on %s", route->method,
+        return s_refuse(req, "method_not_allowed", 0, 0, "use %s on %s", route->method,
                         route->id == ROUTE_CHAT ? route->path : "this path");
+    case ROUTES_PREFLIGHT:
+        return s_preflight(self, req, route);
     case ROUTES_OK:
         break;
     }
     if (s_state_changing(method) &&
         !boundary_origin_ok(self->cfg.cors_origins, self->n_keys > 0, host,
                             s_header(conn, "Origin"), s_header(conn, "Sec-Fetch-Site")))
-        return s_refuse(conn, "origin_not_allowed", 403, 0,
+        return s_refuse(req, "origin_not_allowed", 403, 0,
                         "requests from this web origin are not allowed (see --cors-origin)");
     if (route->id == ROUTE_USERSCRIPT &&
         !boundary_userscript_ok(s_header(conn, "Sec-Fetch-Dest"), s_header(conn, "Sec-Fetch-Mode"),
                                 s_header(conn, "Sec-Fetch-Site")))
-        return s_refuse(conn, "origin_not_allowed", 403, 0,
+        return s_refuse(req, "origin_not_allowed", 403, 0,
                         "the userscript is installed by opening its link, not loaded by a page");
     if (route->auth && !s_authorized(self, conn, route))
-        return s_refuse(conn, "invalid_api_key", 0, 0,
+        return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
     if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
-        return s_refuse(conn, "unsupported_media_type", 415, 0,
+        return s_refuse(req, "unsupported_media_type", 415, 0,
                         "send the body as JSON with Content-Type: application/json");
     size_t body = 0;
     bool chunked = false;
     if (!s_announced_body(conn, &body, &chunked))
-        return s_refuse(conn, "invalid_request", 0, 0, "malformed Content-Length");
+        return s_refuse(req, "invalid_request", 0, 0, "malformed Content-Length");
     if (body > self->cfg.max_body)
-        return s_refuse(conn, "request_too_large", 0, 0,
+        return s_refuse(req, "request_too_large", 0, 0,
                         "request body exceeds the limit of %zu bytes", self->cfg.max_body);
     size_t need = chunked ? self->cfg.max_body : body; /* chunked: as large as allowed */
     if (!route->json_body)
@@ -621,7 +681,7 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     if (need > self->body_budget - self->body_inflight) {
         alog_warn_rl("http: request bodies in flight at the budget (%zu bytes): 503",
                      self->body_budget);
-        return s_refuse(conn, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
+        return s_refuse(req, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
                         "the node is receiving too many request bodies: try again");
     }
     self->body_inflight += need;
@@ -637,31 +697,33 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     such fetches before); Cross-Origin-Resource-Policy keeps it out of other
     origins' no-cors loads; never a CORS header. Userscript managers install
     it by its .user.js name, whatever its type. */
-static enum MHD_Result s_queue_userscript(struct MHD_Connection *conn, int status, const abuf_t *b)
+static enum MHD_Result s_queue_userscript(req_t *req, int status, const abuf_t *b)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
+    s_edge_headers(req, resp); /* req->cors is false here: x-request-id only */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; sandbox");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
 
-static enum MHD_Result s_render_route(http_t *self, struct MHD_Connection *conn, route_id_t route)
+static enum MHD_Result s_render_route(http_t *self, req_t *req, const char *url)
 {
     abuf_t b = ABUF_INIT;
     const char *ctype = "application/json";
-    int status = self->cfg.render(self->cfg.arg, route, &b, &ctype);
+    route_id_t route = req->route->id;
+    req->status = self->cfg.render(self->cfg.arg, route, routes_param(req->route, url), &b, &ctype);
     enum MHD_Result rc = route == ROUTE_USERSCRIPT
-                             ? s_queue_userscript(conn, status, &b)
-                             : s_queue_buf(conn, status, ctype, b.data ? b.data : "", b.len, 0);
+                             ? s_queue_userscript(req, req->status, &b)
+                             : s_queue_buf(req, req->status, ctype, b.data ? b.data : "", b.len, 0);
     abuf_free(&b);
     return rc;
 }
@@ -689,21 +751,22 @@ static enum MHD_Result s_start_chat(http_t *self, req_t *req)
     if (req->body_too_large) {
         openai_error_set(&err, "request_too_large", NULL,
                          "request body exceeds the limit of %zu bytes", self->cfg.max_body);
-        return s_queue_error(req->conn, &err, 0);
+        return s_queue_error(req, &err, 0);
     }
     int parsed = openai_request_parse(req->body.data ? req->body.data : "", req->body.len,
                                       &self->cfg.limits, &oreq, &err);
     s_release_body(req); /* its budget is free for others now */
     if (parsed < 0)
-        return s_queue_error(req->conn, &err, 0);
+        return s_queue_error(req, &err, 0);
     s_client_id(self, req->conn, oreq->client, sizeof oreq->client);
     req->stream = oreq->stream;
     req->include_usage = oreq->include_usage;
     req->model = strdup(oreq->model);
     req->created = (long long)time(NULL);
-    char uuid[UUID_STR_LEN];
-    uuid7_generate(uuid);
-    snprintf(req->id, sizeof req->id, "chatcmpl-%s", uuid);
+    snprintf(req->id, sizeof req->id, "chatcmpl-%s", req->rid + 4); /* the same UUID */
+    snprintf(oreq->request_id, sizeof oreq->request_id, "%s", req->rid);
+    alog_info("%s: chat for %s%s (client %s)", req->rid, req->model ? req->model : "?",
+              req->stream ? ", streamed" : "", oreq->client[0] ? oreq->client : "none");
     if (!req->model) {
         openai_request_destroy(&oreq);
         return MHD_NO;
@@ -722,8 +785,8 @@ static enum MHD_Result s_queue_ready(req_t *req)
     if (req->stream)
         return s_queue_stream(req);
     req->state = REQ_SENT;
-    return s_queue_buf(req->conn, req->status, "application/json",
-                       req->out.data ? req->out.data : "", req->out.len, req->retry_after_ms);
+    return s_queue_buf(req, req->status, "application/json", req->out.data ? req->out.data : "",
+                       req->out.len, req->retry_after_ms);
 }
 
 static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -740,6 +803,9 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         req->http = self;
         req->conn = conn;
         req->refs = 1;
+        char uuid[UUID_STR_LEN];
+        uuid7_generate(uuid);
+        snprintf(req->rid, sizeof req->rid, "req_%s", uuid);
         *con_cls = req;
         return s_admit(self, req, url, method);
     }
@@ -761,7 +827,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
     case REQ_NEW:
         if (req->body_too_large) {
             req->state = REQ_SENT;
-            return s_queue_error_code(conn, "request_too_large", "request body too large");
+            return s_queue_error_code(req, "request_too_large", "request body too large");
         }
         if (req->route->id == ROUTE_CHAT) {
             enum MHD_Result rc = s_start_chat(self, req);
@@ -770,7 +836,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
             return rc;
         }
         req->state = REQ_SENT;
-        return s_render_route(self, conn, req->route->id);
+        return s_render_route(self, req, url);
     case REQ_READY:
         return s_queue_ready(req);
     case REQ_GONE:
@@ -791,11 +857,16 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     if (req->job) {
-        alog_debug("client left (termination %d): cancelling its job", (int)toe);
+        alog_info("%s: client left (termination %d): cancelling its job", req->rid, (int)toe);
         dispatch_cancel(self->cfg.dispatch, &req->job);
     } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         /* MHD reports some of these itself, not all (a reset may go unsaid) */
-        alog_debug("client left before its answer (termination %d)", (int)toe);
+        alog_debug("%s: client left before its answer (termination %d)", req->rid, (int)toe);
+    } else if (req->model) { /* a chat that ran */
+        alog_info("%s: answered %d%s", req->rid, req->stream ? 200 : req->status,
+                  req->stream ? " (stream)" : "");
+    } else if (req->route) {
+        alog_debug("%s: %s answered %d", req->rid, req->route->name, req->status);
     }
     s_active_remove(self, req);
     s_release_body(req);

@@ -15,6 +15,10 @@
     API key (401), Content-Type (415), size (413) and the node-wide budget of
     body bytes in flight (503). A refusal is answered at once and the
     connection closed, so a client without a key costs no body buffer.
+    OPTIONS on an API route is a CORS preflight (204, or 403 for an origin
+    --cors-origin does not allow), answered without a key. Every answer has
+    an x-request-id; every answer on an API path, Vary: Origin and, for an
+    allowed origin, Access-Control-Allow-Origin (errors and streams too).
     Owned by the node thread. */
 #ifndef ARENA_HTTP_H
 #define ARENA_HTTP_H
@@ -42,8 +46,11 @@ typedef struct {
     openai_limits_t limits;
     dispatch_t *dispatch; /* borrowed */
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
-       node; returns the HTTP status (*content_type starts as application/json) */
-    int (*render)(void *arg, route_id_t route, abuf_t *out, const char **content_type);
+       node; returns the HTTP status (*content_type starts as application/json).
+       param: a prefix route's parameter (routes_param, percent-decoded by
+       MHD: ROUTE_MODEL's model id), else NULL */
+    int (*render)(void *arg, route_id_t route, const char *param, abuf_t *out,
+                  const char **content_type);
     void *arg;
 } http_config_t;
 

@@ -147,7 +147,8 @@ static int s_render_userscript(node_t *self, abuf_t *out)
 }
 
 /*  http's render callback: every route of node/routes.h but chat. */
-static int s_render(void *arg, route_id_t route, abuf_t *out, const char **content_type)
+static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
+                    const char **content_type)
 {
     node_t *self = arg;
     switch (route) {
@@ -155,6 +156,8 @@ static int s_render(void *arg, route_id_t route, abuf_t *out, const char **conte
         return views_health(self->views, out);
     case ROUTE_MODELS:
         return views_models(self->views, out);
+    case ROUTE_MODEL:
+        return views_model(self->views, param, out);
     case ROUTE_MESH_STATUS:
         return views_mesh_status(self->views, out);
     case ROUTE_REFRESH_MODELS:

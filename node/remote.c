@@ -28,6 +28,7 @@ struct _incoming_t {
     char peer[WIRE_MAX_ID + 1];
     char rid[WIRE_MAX_ID + 1];
     char client[WIRE_MAX_ID + 1]; /* the origin's verified client key id; "": none */
+    char xrid[WIRE_MAX_ID + 1];   /* the origin's x-request-id, for the logs; "-": none */
     remote_t *owner;
     job_t *job;      /* the dispatcher's job while it runs */
     uint64_t seq;    /* chunks sent so far (the acceptance included) */
@@ -426,6 +427,7 @@ static void s_on_end(void *arg, const char *finish_reason, const usage_t *usage)
     in->paused = false;
     in->final = FINAL_END;
     snprintf(in->finish, sizeof in->finish, "%s", finish_reason ? finish_reason : "stop");
+    alog_info("%s: forwarded request %s ended here (%s)", in->xrid, in->rid, in->finish);
     in->usage = *usage;
     s_flush_one(in->owner, in);
 }
@@ -437,6 +439,8 @@ static void s_on_fail(void *arg, const target_fail_t *f)
     in->paused = false;
     in->final = FINAL_FAIL;
     in->err = f->err;
+    alog_info("%s: forwarded request %s failed here: %d %s", in->xrid, in->rid, f->err.status,
+              f->err.code ? f->err.code : "");
     in->retryable = f->retryable;
     in->cooled_ms = f->cooled_ms;
     s_flush_one(in->owner, in);
@@ -521,6 +525,7 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     }
     /* who asked, as the origin verified it (kept with the job: accounting) */
     snprintf(req->client, sizeof req->client, "%s", msg->client ? msg->client : "");
+    snprintf(req->request_id, sizeof req->request_id, "%s", msg->request_id ? msg->request_id : "");
     incoming_t *in = calloc(1, sizeof *in);
     if (!in) {
         openai_request_destroy(&req);
@@ -532,6 +537,7 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     snprintf(in->rid, sizeof in->rid, "%s", msg->rid);
     snprintf(in->key, sizeof in->key, "%s", key);
     snprintf(in->client, sizeof in->client, "%s", msg->client ? msg->client : "");
+    snprintf(in->xrid, sizeof in->xrid, "%s", msg->request_id ? msg->request_id : "-");
     in->flow = msg->has_credit;
     in->acks = in->flow;                  /* until a `credit` without "ack" says otherwise */
     in->upto = 1 + (uint64_t)msg->credit; /* seq 0 (the acceptance) costs none */
@@ -552,8 +558,8 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     if (!job)
         return;
     in->job = job;
-    alog_debug("peer %s: forwarded request %s runs here (client %s)", in->peer, in->rid,
-               in->client[0] ? in->client : "none");
+    alog_info("%s: forwarded by peer %s as %s, runs here (client %s)", in->xrid, in->peer, in->rid,
+              in->client[0] ? in->client : "none");
     /* chunk seq 0 without deltas: accepted (the tab has it) */
     in->owe_accept = true;
     s_flush_one(self, in);

@@ -7,30 +7,50 @@
 
 /*  Indexed by id: routes_get() is a lookup, and the order is the table's. */
 static const route_t s_routes[ROUTE_COUNT] = {
-    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health", false, false},
-    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models", false, false},
+    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health", false, false, false, true},
+    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models", false, false, false, true},
     [ROUTE_MESH_STATUS] = {ROUTE_MESH_STATUS, "GET", "/mesh/status", true, "mesh_status", false,
-                           false},
+                           false, false, true},
     [ROUTE_USERSCRIPT] = {ROUTE_USERSCRIPT, "GET", "/userscript.user.js", true, "userscript", true,
-                          false},
-    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index", false, false},
+                          false, false, false},
+    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index", false, false, false, false},
     [ROUTE_REFRESH_MODELS] = {ROUTE_REFRESH_MODELS, "POST", "/mesh/refresh-models", true,
-                              "refresh_models", false, false},
-    [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat", false, true},
+                              "refresh_models", false, false, false, true},
+    [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat", false, true, false,
+                    true},
+    [ROUTE_MODEL] = {ROUTE_MODEL, "GET", "/v1/models/", true, "model", false, false, true, true},
 };
+
+static bool s_matches(const route_t *r, const char *path, bool prefixes)
+{
+    if (r->prefix != prefixes)
+        return false;
+    if (!r->prefix)
+        return strcmp(path, r->path) == 0;
+    size_t n = strlen(r->path);
+    return strncmp(path, r->path, n) == 0 && path[n] != '\0';
+}
 
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route)
 {
     *route = NULL;
-    for (size_t i = 0; i < ROUTE_COUNT; i++) {
-        const route_t *r = &s_routes[i];
-        if (strcmp(path, r->path) != 0)
-            continue;
-        *route = r;
-        bool head_as_get = strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
-        return strcmp(method, r->method) == 0 || head_as_get ? ROUTES_OK : ROUTES_BAD_METHOD;
-    }
+    for (int prefixes = 0; prefixes < 2; prefixes++)
+        for (size_t i = 0; i < ROUTE_COUNT; i++) {
+            const route_t *r = &s_routes[i];
+            if (!s_matches(r, path, prefixes))
+                continue;
+            *route = r;
+            bool head_as_get = strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
+            if (strcmp(method, r->method) == 0 || head_as_get)
+                return ROUTES_OK;
+            return r->cors && strcmp(method, "OPTIONS") == 0 ? ROUTES_PREFLIGHT : ROUTES_BAD_METHOD;
+        }
     return ROUTES_NOT_FOUND;
+}
+
+const char *routes_param(const route_t *route, const char *path)
+{
+    return route->prefix ? path + strlen(route->path) : NULL;
 }
 
 const route_t *routes_get(route_id_t id)

@@ -19,6 +19,7 @@ typedef enum {
     ROUTE_INDEX,          /* GET / */
     ROUTE_REFRESH_MODELS, /* POST /mesh/refresh-models */
     ROUTE_CHAT,           /* POST /v1/chat/completions (http.c runs it: a job) */
+    ROUTE_MODEL,          /* GET /v1/models/{id}: the rest of the path, percent-decoded */
     ROUTE_COUNT
 } route_id_t;
 
@@ -30,17 +31,27 @@ typedef struct {
     const char *name;   /* for logs and tests: "health", "models", … */
     bool query_key;     /* the key may come as ?key= (a link a person opens) */
     bool json_body;     /* the body is JSON: Content-Type application/json required */
+    bool prefix;        /* path is a prefix: what follows it (not empty) is the route's
+                           parameter (routes_param) */
+    bool cors;          /* an API route: answers carry CORS headers for an allowed origin,
+                           OPTIONS is its preflight; false for the pages (the index, the
+                           userscript: never a CORS header) */
 } route_t;
 
 typedef enum {
     ROUTES_OK = 0,
     ROUTES_NOT_FOUND,  /* no route has this path: 404 not_found */
     ROUTES_BAD_METHOD, /* the path is known, the method is not: 405 method_not_allowed */
+    ROUTES_PREFLIGHT,  /* OPTIONS on an API route (cors): a CORS preflight */
 } routes_rc_t;
 
-/*  The route of a request; *route is set for ROUTES_OK and ROUTES_BAD_METHOD
-    (the route the path names), NULL for ROUTES_NOT_FOUND. */
+/*  The route of a request; *route is set for ROUTES_OK, ROUTES_BAD_METHOD
+    and ROUTES_PREFLIGHT (the route the path names), NULL for
+    ROUTES_NOT_FOUND. Exact paths first, then prefixes. */
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route);
+/*  The parameter of a prefix route in path (what follows the prefix), or
+    NULL when the route has none. path resolved to route. */
+const char *routes_param(const route_t *route, const char *path);
 /*  The table entry of an id (every id has one). */
 const route_t *routes_get(route_id_t id);
 /*  The whole table, in order; *n gets its length. */

@@ -791,8 +791,9 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
     }
     frame_recaptcha_t rc = {ARENA_RECAPTCHA_FIELD, ARENA_RECAPTCHA_ACTION, ARENA_RECAPTCHA_SITEKEY};
     abuf_reset(&self->out);
-    int rcode = frame_encode_fetch(&self->out, x->id, ARENA_CREATE_EVALUATION_PATH, "POST",
-                                   ARENA_CONTENT_TYPE, body.data, body.len, &rc);
+    int rcode = frame_encode_fetch_ex(&self->out, x->id, ARENA_CREATE_EVALUATION_PATH, "POST",
+                                      ARENA_CONTENT_TYPE, body.data, body.len, &rc,
+                                      req->request_id[0] ? req->request_id : NULL);
     abuf_free(&body);
     if (rcode < 0 || link_send(self->cfg.link, tab->id, self->out.data, self->out.len) < 0) {
         openai_error_set(err, "no_capacity", NULL, "the browser link is saturated");
@@ -801,6 +802,8 @@ exec_t *tabs_exec_start(tabs_t *self, const char *tab_id, const openai_request_t
     }
     zhashx_insert(self->execs, x->id, x);
     tab->inflight++;
+    alog_info("%s: sent to tab %s as job %s (%s)", req->request_id[0] ? req->request_id : "-",
+              tab->id, x->id, model->name);
     if (self->cfg.pace) {
         pace_start(self->cfg.pace, tab->account, zclock_time());
         s_accounts_changed(self);

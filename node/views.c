@@ -80,7 +80,11 @@ int views_health(views_t *self, abuf_t *out)
     return 200;
 }
 
-int views_models(views_t *self, abuf_t *out)
+/*  Every model served anywhere in the mesh, each name once: ours first,
+    then what alive peers advertise. *out is allocated (free it), its
+    strings borrowed from the catalog and the peer views of this call.
+    -1 when out of memory. */
+static int s_collect_models(views_t *self, openai_model_entry_t **out, size_t *n_out)
 {
     const mesh_peer_view_t *views = self->peers;
     catalog_t *catalog = self->cfg.catalog;
@@ -91,7 +95,7 @@ int views_models(views_t *self, abuf_t *out)
             cap += views[i].state->n_models;
     openai_model_entry_t *m = calloc(cap ? cap : 1, sizeof *m);
     if (!m)
-        return 500;
+        return -1;
     size_t n = 0;
     long long created = catalog_updated(catalog);
     for (size_t i = 0; i < n_local; i++) {
@@ -117,9 +121,53 @@ int views_models(views_t *self, abuf_t *out)
             m[n++].owned_by = "lmarena";
         }
     }
+    *out = m;
+    *n_out = n;
+    return 0;
+}
+
+int views_models(views_t *self, abuf_t *out)
+{
+    openai_model_entry_t *m = NULL;
+    size_t n = 0;
+    if (s_collect_models(self, &m, &n) < 0)
+        return 500;
     openai_render_models(out, m, n);
     free(m);
     return 200;
+}
+
+int views_model(views_t *self, const char *id, abuf_t *out)
+{
+    openai_model_entry_t *m = NULL;
+    size_t n = 0;
+    if (s_collect_models(self, &m, &n) < 0)
+        return 500;
+    const openai_model_entry_t *hit = NULL;
+    for (size_t i = 0; id && i < n && !hit; i++)
+        if (strcmp(m[i].id, id) == 0)
+            hit = &m[i];
+    int status = 200;
+    if (hit) {
+        json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "id", hit->id, "object", "model", "created",
+                              (json_int_t)hit->created, "owned_by", hit->owned_by);
+        if (j && hit->display_name)
+            json_object_set_new(j, "display_name", json_string(hit->display_name));
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        status = s ? 200 : 500;
+        abuf_puts(out, s ? s : "{}");
+        free(s);
+        json_decref(j);
+    } else {
+        openai_error_t err;
+        openai_error_set(&err, "model_not_found", "model",
+                         "The model '%.200s' does not exist or no node of the mesh serves it",
+                         id ? id : "");
+        openai_render_error(out, &err);
+        status = err.status;
+    }
+    free(m);
+    return status;
 }
 
 int views_refresh_models(views_t *self, abuf_t *out)

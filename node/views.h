@@ -1,5 +1,5 @@
 /*  views — the JSON documents a node serves about itself: GET /health,
-    GET /v1/models, GET /mesh/status (protocol/status_doc built from the
+    GET /v1/models (and /v1/models/{id}), GET /mesh/status (protocol/status_doc built from the
     node's parts) and the answer of POST /mesh/refresh-models.
 
     Reads the node's parts (borrowed, they outlive the views_t); only the
@@ -48,6 +48,9 @@ int views_health(views_t *self, abuf_t *out);
 /*  Every model served anywhere in the mesh: ours first, then what alive
     peers advertise, each name once. Answered from local state only. */
 int views_models(views_t *self, abuf_t *out);
+/*  GET /v1/models/{id}: the entry of views_models named id (exactly), or
+    404 model_not_found (param "model") when no node of the mesh serves it. */
+int views_model(views_t *self, const char *id, abuf_t *out);
 int views_mesh_status(views_t *self, abuf_t *out);
 /*  Asks every tab for its page again: 202 {"tabs":N}. */
 int views_refresh_models(views_t *self, abuf_t *out);

@@ -282,6 +282,8 @@ static int s_dec_recaptcha(json_t *o, frame_t *f, char *err, size_t errlen)
     return 0;
 }
 
+static int s_id_ok(const char *id);
+
 static int s_dec_fetch(json_t *o, frame_t *f, char *err, size_t errlen)
 {
     json_t *h;
@@ -295,6 +297,10 @@ static int s_dec_fetch(json_t *o, frame_t *f, char *err, size_t errlen)
     f->headers = h;
     if (h && s_str(h, "content-type", S_OPTIONAL, S_MAX_SMALL, &f->content_type, err, errlen) < 0)
         return -1;
+    /* added after version 1: another shape reads as absent */
+    const char *rid = json_string_value(json_object_get(o, "request_id"));
+    if (rid && s_id_ok(rid))
+        f->request_id = rid;
     return 0;
 }
 
@@ -481,7 +487,15 @@ int frame_encode_fetch(abuf_t *out, const char *id, const char *url, const char 
                        const char *content_type, const char *body, size_t body_len,
                        const frame_recaptcha_t *rc)
 {
-    if (!s_id_ok(id) || !url || !method || (rc && (!rc->field || !rc->action)))
+    return frame_encode_fetch_ex(out, id, url, method, content_type, body, body_len, rc, NULL);
+}
+
+int frame_encode_fetch_ex(abuf_t *out, const char *id, const char *url, const char *method,
+                          const char *content_type, const char *body, size_t body_len,
+                          const frame_recaptcha_t *rc, const char *request_id)
+{
+    if (!s_id_ok(id) || !url || !method || (rc && (!rc->field || !rc->action)) ||
+        (request_id && !s_id_ok(request_id)))
         return -1;
     size_t mark = out->len;
     int r = s_begin(out, "fetch") < 0 || s_field(out, "id", id) < 0 ||
@@ -492,7 +506,10 @@ int frame_encode_fetch(abuf_t *out, const char *id, const char *url, const char 
     if (r == 0 && body)
         r = abuf_append(out, ",", 1) < 0 || s_kv_str(out, "body", body, body_len) < 0 ? -1 : 0;
     if (r == 0)
-        r = s_fetch_recaptcha(out, rc) < 0 || s_end(out) < 0 ? -1 : 0;
+        r = s_fetch_recaptcha(out, rc) < 0 || s_opt_field(out, "request_id", request_id) < 0 ||
+                    s_end(out) < 0
+                ? -1
+                : 0;
     return s_done(out, mark, r);
 }
 

@@ -74,13 +74,15 @@ typedef struct {
     size_t body_len;
     json_t *headers;                               /* borrowed */
     const char *rc_field, *rc_action, *rc_sitekey; /* recaptcha, NULL when absent */
+    const char *request_id; /* optional: the client's x-request-id, NULL when absent or not
+                               1..FRAME_MAX_ID printable ASCII without space */
     /* welcome */
     const char *node;
 } frame_t;
 
 /*  Decodes one frame. err (may be NULL) receives a reason on failure.
     Optional fields added after version 1 (state's logged_in and account,
-    head's upload) never make a frame malformed: a value of another shape
+    head's upload, fetch's request_id) never make a frame malformed: a value of another shape
     reads as absent. */
 frame_rc_t frame_decode(const char *buf, size_t len, frame_t *out, char *err, size_t errlen);
 void frame_clear(frame_t *f);
@@ -97,6 +99,11 @@ int frame_encode_welcome(abuf_t *out, const char *node);
 int frame_encode_fetch(abuf_t *out, const char *id, const char *url, const char *method,
                        const char *content_type, const char *body, size_t body_len,
                        const frame_recaptcha_t *rc);
+/*  fetch with "request_id" (the client's x-request-id, for the tab's logs;
+    NULL: left out). */
+int frame_encode_fetch_ex(abuf_t *out, const char *id, const char *url, const char *method,
+                          const char *content_type, const char *body, size_t body_len,
+                          const frame_recaptcha_t *rc, const char *request_id);
 int frame_encode_abort(abuf_t *out, const char *id);
 int frame_encode_page_req(abuf_t *out, const char *id);
 int frame_encode_reload(abuf_t *out);

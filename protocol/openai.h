@@ -99,6 +99,10 @@ typedef struct {
        the messages now, so a peer that receives the request must not state
        them again. Written as the extension field "arena_lowered":true. */
     bool lowered;
+    /* The x-request-id of the HTTP request that brought it ("req_" + a
+       UUIDv7), carried to a peer in `fwd` and to the tab in `job`; "" when
+       unknown. Not part of the JSON, like client. */
+    char request_id[48];
 } openai_request_t;
 
 /*  The defaults of --max-json-depth and --max-messages: node/config.c's

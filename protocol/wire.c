@@ -718,6 +718,9 @@ static int s_dec_fwd(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
     }
     if ((v = s_opt(root, "client")) && s_as_str(v, "client", S_ID, &m->client, NULL, e) < 0)
         return -1;
+    if ((v = s_opt(root, "request_id")) &&
+        s_as_str(v, "request_id", S_ID, &m->request_id, NULL, e) < 0)
+        return -1;
     return 0;
 }
 
@@ -1041,7 +1044,8 @@ static int s_enc_fwd(msgpack_packer *pk, const wire_msg_t *m)
                    s_kv_u64(pk, "attempt", m->attempt) < 0 ||
                    (m->has_credit &&
                     (m->credit > WIRE_MAX_CREDIT || s_kv_u64(pk, "credit", m->credit) < 0)) ||
-                   (m->client && s_kv_str(pk, "client", m->client, S_ID) < 0)
+                   (m->client && s_kv_str(pk, "client", m->client, S_ID) < 0) ||
+                   (m->request_id && s_kv_str(pk, "request_id", m->request_id, S_ID) < 0)
                ? -1
                : 0;
 }
@@ -1140,12 +1144,12 @@ static const s_type_t *s_type(wire_type_t t)
 }
 
 /*  The optional keys m carries (reject: "state"; end, fail: "chunks";
-    fwd: "credit", "client"; credit: "ack"). */
+    fwd: "credit", "client", "request_id"; credit: "ack"). */
 static uint32_t s_opt_keys(const wire_msg_t *m)
 {
     switch (m->type) {
     case WIRE_FWD:
-        return (m->has_credit ? 1u : 0u) + (m->client ? 1u : 0u);
+        return (m->has_credit ? 1u : 0u) + (m->client ? 1u : 0u) + (m->request_id ? 1u : 0u);
     case WIRE_REJECT:
         return m->n_states ? 1 : 0;
     case WIRE_END:
@@ -1297,6 +1301,7 @@ void wire_msg_clear(wire_msg_t *msg)
     free(msg->model);
     free(msg->request);
     free(msg->client);
+    free(msg->request_id);
     free(msg->reason);
     free(msg->finish_reason);
     free(msg->code);

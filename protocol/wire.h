@@ -182,6 +182,8 @@ typedef struct {
     bool has_ack;
     uint64_t ack;
     char *client;       /* fwd, optional: the origin's verified client key id; NULL: none */
+    char *request_id;   /* fwd, optional: the x-request-id the origin answers the client
+                           with ("req_…"), for the logs; NULL: none */
     char *reason;       /* reject */
     uint64_t chunk_seq; /* chunk */
     wire_delta_t *deltas;
@@ -204,8 +206,8 @@ const char *wire_type_name(wire_type_t t); /* "hello", "ping-req", … */
 int wire_msg_encode(const wire_msg_t *msg, abuf_t *out);
 /*  Decodes one message; err (may be NULL) gets the reason on failure.
     Unknown map keys are ignored (forward compatibility), the optional ones
-    (reject's "state", end's and fail's "chunks", fwd's "credit" and
-    "client", credit's "ack") may be absent; an unknown `t` or a `v` other than
+    (reject's "state", end's and fail's "chunks", fwd's "credit", "client"
+    and "request_id", credit's "ack") may be absent; an unknown `t` or a `v` other than
     WIRE_MSG_VERSION is MALFORMED. Every state in a decoded message was
     verified against its owner's key (FORGED if not). */
 wire_msg_rc_t wire_msg_decode(const uint8_t *buf, size_t len, wire_msg_t *out, char *err,

@@ -5,7 +5,9 @@
     Beyond not crashing or reading past a string: a split Host joins back to
     itself; a node with no name, address or loopback answers to no Host; a
     configured name is always answered; the node's own origin may always
-    POST same-origin; "*" allows every origin; a keyless node with no list
+    POST same-origin; "*" allows every origin that can be echoed (printable,
+    at most BOUNDARY_HOST_MAX) and no other; a reflected request-header list
+    is names, commas and blanks only; a keyless node with no list
     allows none; no script destination ever gets the userscript; an accepted
     JSON type starts with application/json. */
 #include <stddef.h>
@@ -79,8 +81,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     strlist_t none = {NULL, 0};
     (void)boundary_origin_ok(&cors, false, host, origin, site);
     (void)boundary_origin_ok(&none, true, host, origin, site);
-    if (!boundary_origin_ok(&any, false, host, origin, site) && origin)
+    bool echoable = origin && strlen(origin) > 0 && strlen(origin) <= BOUNDARY_HOST_MAX &&
+                    boundary_printable(origin, strlen(origin));
+    if (!boundary_origin_ok(&any, false, host, origin, site) && echoable)
         __builtin_trap();
+    /* an allowed origin is echoed in a header: never a control character */
+    if (boundary_cors_allows(&any, true, origin) && !echoable)
+        __builtin_trap();
+    /* a reflected Access-Control-Request-Headers: names, commas, blanks only */
+    if (ct && boundary_header_tokens(ct)) {
+        for (const char *p = ct; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c != '\t' && (c < 0x20 || c >= 0x7f || strchr("\"():;<=>?@[\\]{}/", c)))
+                __builtin_trap();
+        }
+        if (strlen(ct) > BOUNDARY_TOKENS_MAX)
+            __builtin_trap();
+    }
     if (boundary_cors_allows(&none, false, origin))
         __builtin_trap();
     if (host && strlen(host) < BOUNDARY_HOST_MAX) {

@@ -43,8 +43,8 @@ static void s_reencode(const frame_t *f, abuf_t *b)
         frame_encode_welcome(b, f->node);
         break;
     case FRAME_FETCH:
-        frame_encode_fetch(b, f->id, f->url, f->method, f->content_type, f->body, f->body_len,
-                           f->rc_field ? &rc : NULL);
+        frame_encode_fetch_ex(b, f->id, f->url, f->method, f->content_type, f->body, f->body_len,
+                              f->rc_field ? &rc : NULL, f->request_id);
         break;
     case FRAME_ABORT:
         frame_encode_abort(b, f->id);
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         /* the fields added after version 1 survive the trip */
         if (g.logged_in != f.logged_in || !s_same(g.account, f.account) ||
-            !s_same(g.upload, f.upload))
+            !s_same(g.upload, f.upload) || !s_same(g.request_id, f.request_id))
             abort();
         frame_clear(&g);
     }

@@ -583,11 +583,13 @@ static void s_tab_directives(s_tab_t *tab, char **force, char **fallback)
     pthread_mutex_unlock(&tab->owner->mtx);
 }
 
-static void s_emit_fetch(s_tab_t *tab, const char *id, const fake_outcome_t *out)
+static void s_emit_fetch(s_tab_t *tab, const char *id, const char *request_id,
+                         const fake_outcome_t *out)
 {
     json_t *ev = s_ev(tab, "fetch");
     if (ev) {
         json_object_set_new(ev, "id", json_string(id));
+        json_object_set_new(ev, "request_id", request_id ? json_string(request_id) : json_null());
         json_object_set_new(ev, "scenario",
                             out->scenario[0] ? json_string(out->scenario) : json_null());
         json_object_set(ev, "body", out->body ? out->body : json_null());
@@ -618,7 +620,7 @@ static void s_fetch_refuse(s_tab_t *tab, const char *id, const char *message)
     none.rejected = true;
     none.plan.end = FAKE_END_FAIL;
     snprintf(none.reason, sizeof none.reason, "%s", message);
-    s_emit_fetch(tab, id, &none);
+    s_emit_fetch(tab, id, NULL, &none);
     s_send_fail(tab, id, "fetch", message);
     atomic_fetch_add(&tab->owner->c.failed, 1);
     s_emit_end(tab, id, "failed");
@@ -651,7 +653,7 @@ static void s_on_fetch(s_tab_t *tab, const frame_t *f)
         s_fetch_refuse(tab, f->id, "out of memory");
         return;
     }
-    s_emit_fetch(tab, f->id, &out);
+    s_emit_fetch(tab, f->id, f->request_id, &out);
     job->tab = tab;
     snprintf(job->id, sizeof job->id, "%s", f->id);
     job->plan = out.plan;

@@ -91,5 +91,7 @@ bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b)
            s_str_eq(a->message, b->message) && a->retryable == b->retryable &&
            a->cooled_remaining_ms == b->cooled_remaining_ms && a->has_credit == b->has_credit &&
            a->credit == b->credit && a->has_ack == b->has_ack && a->ack == b->ack &&
-           (a->client == NULL) == (b->client == NULL) && s_str_eq(a->client, b->client);
+           (a->client == NULL) == (b->client == NULL) && s_str_eq(a->client, b->client) &&
+           (a->request_id == NULL) == (b->request_id == NULL) &&
+           s_str_eq(a->request_id, b->request_id);
 }

@@ -1163,6 +1163,8 @@ static void test_origin_grants_credit(void **state)
     r->owner = env->a.fwd;
     openai_request_t *req = s_request(T_MODEL, "grant me");
     snprintf(req->client, sizeof req->client, "%s", "0123456789abcdef");
+    snprintf(req->request_id, sizeof req->request_id, "%s",
+             "req_0190a000-0000-7000-8000-00000000000f");
     openai_error_t err;
     r->fwd = forward_start(env->a.fwd, T_PEER, req, T_DEADLINE_MS, &s_rec_sink, r, &err);
     openai_request_destroy(&req);
@@ -1174,6 +1176,8 @@ static void test_origin_grants_credit(void **state)
     assert_true(fwd->credit >= 1 && fwd->credit <= FORWARD_WINDOW);
     assert_non_null(fwd->client);
     assert_string_equal(fwd->client, "0123456789abcdef");
+    assert_non_null(fwd->request_id); /* the client's x-request-id, for both nodes' logs */
+    assert_string_equal(fwd->request_id, "req_0190a000-0000-7000-8000-00000000000f");
     uint64_t granted = fwd->credit;
     s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL); /* the acceptance costs no credit */
     const uint64_t pieces = 60;

@@ -423,6 +423,32 @@ static void test_roundtrip_node_to_tab(void **state)
     assert_null(f.content_type);
     assert_string_equal(f.rc_sitekey, "sk");
     frame_clear(&f);
+    assert_null(strstr(b.data, "request_id"));
+
+    /* the client's x-request-id rides along, optional (the tab may ignore it) */
+    abuf_reset(&b);
+    assert_int_equal(frame_encode_fetch_ex(&b, "J3", "/x", "POST", NULL, "{}", 2, NULL,
+                                           "req_0190a000-0000-7000-8000-000000000001"),
+                     0);
+    f = s_decode_ok(&b, FRAME_FETCH);
+    assert_string_equal(f.request_id, "req_0190a000-0000-7000-8000-000000000001");
+    frame_clear(&f);
+    abuf_reset(&b);
+    assert_int_equal(frame_encode_fetch_ex(&b, "J4", "/x", "POST", NULL, "{}", 2, NULL, "a\nb"),
+                     -1);
+    assert_int_equal(b.len, 0);
+    /* another shape, or a control character, reads as absent */
+    static const char *const odd[] = {
+        "{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/\",\"method\":\"GET\",\"headers\":{},"
+        "\"request_id\":7}",
+        "{\"type\":\"fetch\",\"id\":\"J\",\"url\":\"/\",\"method\":\"GET\",\"headers\":{},"
+        "\"request_id\":\"a\\u0001\"}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(frame_decode(odd[i], strlen(odd[i]), &f, NULL, 0), FRAME_OK);
+        assert_null(f.request_id);
+        frame_clear(&f);
+    }
 
     abuf_reset(&b);
     assert_int_equal(frame_encode_abort(&b, "J3"), 0);

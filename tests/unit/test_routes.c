@@ -23,6 +23,7 @@
 #include <czmq.h>
 #include <jansson.h>
 
+#include "node/boundary.h"
 #include "node/http.h"
 #include "node/routes.h"
 
@@ -41,6 +42,7 @@ static const struct {
     {"GET", "/", ROUTE_INDEX, "index", false, 200},
     {"POST", "/mesh/refresh-models", ROUTE_REFRESH_MODELS, "refresh_models", true, 202},
     {"POST", "/v1/chat/completions", ROUTE_CHAT, "chat", true, 400},
+    {"GET", "/v1/models/org/m:1.5", ROUTE_MODEL, "model", true, 200},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
@@ -101,10 +103,19 @@ static void test_resolve_refused(void **state)
 /* ==== over HTTP ============================================================ */
 
 /*  The renderer the node would be: names the route it was asked for. */
-static int s_render(void *arg, route_id_t route, abuf_t *out, const char **content_type)
+static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
+                    const char **content_type)
 {
     (void)arg;
-    abuf_printf(out, "{\"route\":\"%s\"}", routes_get(route)->name);
+    abuf_printf(out, "{\"route\":\"%s\"", routes_get(route)->name);
+    if (param) {
+        json_t *p = json_string(param);
+        char *text = json_dumps(p, JSON_ENCODE_ANY);
+        abuf_printf(out, ",\"param\":%s", text ? text : "null");
+        free(text);
+        json_decref(p);
+    }
+    abuf_puts(out, "}");
     if (route == ROUTE_INDEX)
         *content_type = "text/html; charset=utf-8";
     return route == ROUTE_REFRESH_MODELS ? 202 : 200;
@@ -844,6 +855,319 @@ static void test_http_max_connections(void **state)
     (void)state;
 }
 
+/* ==== CORS and x-request-id ================================================ */
+
+/*  The value of header name in a raw answer ("" when absent), and how many
+    times it appears. */
+static int s_hdr(const s_raw_t *a, const char *name, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    int hits = 0;
+    size_t n = strlen(name);
+    const char *end = strstr(a->text, "\r\n\r\n");
+    for (const char *p = strstr(a->text, "\r\n"); p && (!end || p < end);
+         p = strstr(p + 2, "\r\n")) {
+        if (strncasecmp(p + 2, name, n) != 0 || p[2 + n] != ':')
+            continue;
+        const char *v = p + 3 + n;
+        v += strspn(v, " ");
+        size_t vl = strcspn(v, "\r");
+        if (!hits++)
+            snprintf(out, outlen, "%.*s", (int)vl, v);
+    }
+    return hits;
+}
+
+static void test_resolve_cors(void **state)
+{
+    const route_t *r = NULL;
+    assert_int_equal(routes_resolve("OPTIONS", "/v1/chat/completions", &r), ROUTES_PREFLIGHT);
+    assert_int_equal(r->id, ROUTE_CHAT);
+    assert_int_equal(routes_resolve("OPTIONS", "/v1/models", &r), ROUTES_PREFLIGHT);
+    assert_int_equal(routes_resolve("OPTIONS", "/health", &r), ROUTES_PREFLIGHT);
+    assert_int_equal(routes_resolve("OPTIONS", "/mesh/status", &r), ROUTES_PREFLIGHT);
+    assert_int_equal(routes_resolve("OPTIONS", "/v1/models/a/b", &r), ROUTES_PREFLIGHT);
+    /* the pages are no API: no preflight, never a CORS header */
+    assert_int_equal(routes_resolve("OPTIONS", "/userscript.user.js", &r), ROUTES_BAD_METHOD);
+    assert_false(r->cors);
+    assert_int_equal(routes_resolve("OPTIONS", "/", &r), ROUTES_BAD_METHOD);
+    assert_false(r->cors);
+    /* the one-model route: a prefix with a non-empty rest, '/' ':' '.' kept */
+    assert_int_equal(routes_resolve("GET", "/v1/models/org/m:tag.1", &r), ROUTES_OK);
+    assert_int_equal(r->id, ROUTE_MODEL);
+    assert_string_equal(routes_param(r, "/v1/models/org/m:tag.1"), "org/m:tag.1");
+    assert_int_equal(routes_resolve("GET", "/v1/models/", &r), ROUTES_NOT_FOUND);
+    assert_int_equal(routes_resolve("GET", "/v1/models", &r), ROUTES_OK);
+    assert_int_equal(r->id, ROUTE_MODELS); /* the exact path wins */
+    assert_null(routes_param(r, "/v1/models"));
+    assert_int_equal(routes_resolve("POST", "/v1/models/x", &r), ROUTES_BAD_METHOD);
+    assert_int_equal(routes_resolve("GET", "/v1/modelsx", &r), ROUTES_NOT_FOUND);
+    (void)state;
+}
+
+static void test_boundary_cors(void **state)
+{
+    char *star[] = {"*"};
+    strlist_t any = {star, 1};
+    strlist_t none = {NULL, 0};
+    char *one[] = {"http://ui.test:3000"};
+    strlist_t ui = {one, 1};
+    assert_true(boundary_cors_allows(&none, true, "http://x.test"));
+    assert_false(boundary_cors_allows(&none, false, "http://x.test"));
+    assert_true(boundary_cors_allows(&any, false, "http://x.test"));
+    assert_true(boundary_cors_allows(&ui, false, "HTTP://UI.test:3000"));
+    assert_false(boundary_cors_allows(&ui, true, "http://ui.test:3001"));
+    assert_false(boundary_cors_allows(&any, true, NULL));
+    /* never echoed: control characters, empty, too long */
+    assert_false(boundary_cors_allows(&any, true, "http://a.test\r\nSet-Cookie: x=1"));
+    assert_false(boundary_cors_allows(&any, true, ""));
+    char longo[BOUNDARY_HOST_MAX + 16];
+    memset(longo, 'a', sizeof longo - 1);
+    longo[sizeof longo - 1] = '\0';
+    assert_false(boundary_cors_allows(&any, true, longo));
+
+    static const char *const good[] = {"authorization", "Authorization, Content-Type",
+                                       "x-stainless-os,x-stainless-arch", " a ,\tb ",
+                                       "openai-beta, x-foo!#$%&'*+-.^_`|~"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!boundary_header_tokens(good[i]))
+            fail_msg("\"%s\" refused", good[i]);
+    static const char *const bad[] = {"",      ",",   "a,,b",   "a,",
+                                      "a b",   "a:b", "a\r\nb", "x-a, (comment)",
+                                      "\"a\"", "a;b", "a\x01",  "a,\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (boundary_header_tokens(bad[i]))
+            fail_msg("\"%s\" accepted", bad[i]);
+    assert_false(boundary_header_tokens(NULL));
+    char big[BOUNDARY_TOKENS_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_false(boundary_header_tokens(big));
+    big[BOUNDARY_TOKENS_MAX] = '\0';
+    assert_true(boundary_header_tokens(big));
+    (void)state;
+}
+
+#define S_ACAO "Access-Control-Allow-Origin"
+
+/*  An answer to origin: Access-Control-Allow-Origin echoes it (want) or is
+    absent (!want); API answers always say Vary: Origin. */
+static void s_expect_cors(const s_raw_t *a, int line, const char *origin, bool want, bool api)
+{
+    char v[512];
+    int n = s_hdr(a, S_ACAO, v, sizeof v);
+    if (want && (n != 1 || strcmp(v, origin) != 0))
+        fail_msg("line %d: Access-Control-Allow-Origin \"%s\" (x%d), want \"%s\":\n%.600s", line, v,
+                 n, origin, a->text);
+    if (!want && n)
+        fail_msg("line %d: Access-Control-Allow-Origin \"%s\", want none:\n%.600s", line, v,
+                 a->text);
+    if (want) {
+        s_hdr(a, "Access-Control-Expose-Headers", v, sizeof v);
+        if (!strstr(v, "x-request-id") || !strstr(v, "retry-after-ms") ||
+            !strstr(v, "x-ratelimit-remaining-requests"))
+            fail_msg("line %d: Access-Control-Expose-Headers \"%s\"", line, v);
+    }
+    bool vary = false;
+    const char *end = strstr(a->text, "\r\n\r\n");
+    for (const char *p = strstr(a->text, "\r\n"); p && (!end || p < end); p = strstr(p + 2, "\r\n"))
+        if (strncasecmp(p + 2, "Vary:", 5) == 0)
+            vary |= strncasecmp(p + 7 + strspn(p + 7, " "), "Origin", 6) == 0;
+    if (api != vary)
+        fail_msg("line %d: Vary: Origin %s:\n%.600s", line, vary ? "present" : "absent", a->text);
+}
+
+#define S_CORS(a, origin, want, api) s_expect_cors(&(a), __LINE__, (origin), (want), (api))
+
+static s_raw_t s_from(const s_srv_t *srv, const char *method, const char *path, const char *origin,
+                      const char *extra)
+{
+    return s_rawf(srv,
+                  "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: %s\r\n"
+                  "Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: cors\r\n%s"
+                  "Content-Length: 0\r\n\r\n",
+                  method, path, srv->port, origin, extra ? extra : "");
+}
+
+static void test_http_cors(void **state)
+{
+    static const char ui[] = "http://ui.test:3000", evil[] = "http://evil.test";
+    /* a keyless node: no origin by default; named with --cors-origin */
+    s_srv_t srv;
+    s_start(&srv, NULL);
+    s_raw_t a = s_from(&srv, "GET", "/v1/models", ui, NULL);
+    S_EXPECT(a, 200);
+    S_CORS(a, ui, false, true);
+    a = s_from(&srv, "OPTIONS", "/v1/chat/completions", ui,
+               "Access-Control-Request-Method: POST\r\n");
+    S_EXPECT(a, 403);
+    S_CORS(a, ui, false, true);
+    assert_true(s_has(&a, "\"code\":\"origin_not_allowed\""));
+    zactor_destroy(&srv.actor);
+
+    char *origins[] = {"http://ui.test:3000"};
+    strlist_t ol = {origins, 1};
+    s_opts_t o = {.cors = &ol};
+    s_start_opts(&srv, &o);
+    /* the preflight of the openai SDK's chat call */
+    a = s_from(&srv, "OPTIONS", "/v1/chat/completions", ui,
+               "Access-Control-Request-Method: POST\r\n"
+               "Access-Control-Request-Headers: authorization,content-type,x-stainless-arch,"
+               "x-stainless-retry-count,openai-organization\r\n");
+    S_EXPECT(a, 204);
+    S_CORS(a, ui, true, true);
+    char v[1024];
+    s_hdr(&a, "Access-Control-Allow-Methods", v, sizeof v);
+    assert_string_equal(v, "POST, OPTIONS");
+    s_hdr(&a, "Access-Control-Allow-Headers", v, sizeof v);
+    assert_string_equal(v, "authorization,content-type,x-stainless-arch,x-stainless-retry-count,"
+                           "openai-organization");
+    s_hdr(&a, "Access-Control-Max-Age", v, sizeof v);
+    assert_string_equal(v, "7200");
+    /* no list asked, or a malformed one: the fixed list the SDKs need */
+    static const char *const asked[] = {"", "Access-Control-Request-Headers: a b\r\n"};
+    for (size_t i = 0; i < 2; i++) {
+        a = s_from(&srv, "OPTIONS", "/v1/models", ui, asked[i]);
+        S_EXPECT(a, 204);
+        S_CORS(a, ui, true, true);
+        s_hdr(&a, "Access-Control-Allow-Methods", v, sizeof v);
+        assert_string_equal(v, "GET, HEAD, OPTIONS");
+        s_hdr(&a, "Access-Control-Allow-Headers", v, sizeof v);
+        static const char *const need[] = {"Authorization",
+                                           "Content-Type",
+                                           "OpenAI-Beta",
+                                           "OpenAI-Organization",
+                                           "OpenAI-Project",
+                                           "X-Stainless-Retry-Count",
+                                           "X-Stainless-Timeout",
+                                           "X-Stainless-Package-Version",
+                                           "X-Stainless-Runtime-Version"};
+        for (size_t k = 0; k < sizeof need / sizeof need[0]; k++)
+            if (!strstr(v, need[k]))
+                fail_msg("Access-Control-Allow-Headers \"%s\" lacks %s", v, need[k]);
+    }
+    /* another origin: 403, no CORS header */
+    a = s_from(&srv, "OPTIONS", "/v1/chat/completions", evil,
+               "Access-Control-Request-Method: POST\r\n");
+    S_EXPECT(a, 403);
+    S_CORS(a, evil, false, true);
+    assert_false(s_has(&a, "Access-Control-Allow-"));
+    /* every API answer to the allowed origin, errors too */
+    a = s_from(&srv, "GET", "/v1/models", ui, NULL);
+    S_EXPECT(a, 200);
+    S_CORS(a, ui, true, true);
+    a = s_from(&srv, "GET", "/health", ui, NULL);
+    S_CORS(a, ui, true, true);
+    a = s_from(&srv, "GET", "/v1/nope", ui, NULL);
+    S_EXPECT(a, 404);
+    S_CORS(a, ui, true, true);
+    a = s_from(&srv, "DELETE", "/v1/models", ui, NULL);
+    S_EXPECT(a, 405);
+    S_CORS(a, ui, true, true);
+    a = s_from(&srv, "POST", "/v1/chat/completions", ui, "Content-Type: text/plain\r\n");
+    S_EXPECT(a, 415);
+    S_CORS(a, ui, true, true);
+    a = s_from(&srv, "POST", "/v1/chat/completions", ui, "Content-Type: application/json\r\n");
+    S_EXPECT(a, 400); /* an empty body, parsed */
+    S_CORS(a, ui, true, true);
+    a = s_from(&srv, "GET", "/v1/models", evil, NULL);
+    S_EXPECT(a, 200); /* a GET is answered, but the page cannot read it */
+    S_CORS(a, evil, false, true);
+    /* the pages never: the userscript holds the link token */
+    a = s_from(&srv, "GET", "/userscript.user.js", ui, NULL);
+    S_EXPECT(a, 200);
+    S_CORS(a, ui, false, false);
+    a = s_from(&srv, "OPTIONS", "/userscript.user.js", ui,
+               "Access-Control-Request-Method: GET\r\n");
+    S_EXPECT(a, 405);
+    S_CORS(a, ui, false, false);
+    a = s_from(&srv, "GET", "/", ui, NULL);
+    S_EXPECT(a, 200);
+    S_CORS(a, ui, false, false);
+    /* a rebinding page names itself in Host: 421, still readable by an allowed origin */
+    a = s_rawf(&srv, "GET /v1/models HTTP/1.1\r\nHost: rebind.test:%d\r\nOrigin: %s\r\n\r\n",
+               srv.port, ui);
+    S_EXPECT(a, 421);
+    S_CORS(a, ui, true, true);
+    zactor_destroy(&srv.actor);
+
+    /* with keys: any origin, the key protects; the preflight needs none */
+    char *items[] = {"k1"};
+    strlist_t keys = {items, 1};
+    s_start(&srv, &keys);
+    a = s_from(&srv, "OPTIONS", "/v1/chat/completions", evil,
+               "Access-Control-Request-Method: POST\r\n"
+               "Access-Control-Request-Headers: authorization, content-type\r\n");
+    S_EXPECT(a, 204);
+    S_CORS(a, evil, true, true);
+    a = s_from(&srv, "GET", "/v1/models", evil, NULL);
+    S_EXPECT(a, 401);
+    S_CORS(a, evil, true, true);
+    a = s_from(&srv, "GET", "/v1/models", evil, "Authorization: Bearer k1\r\n");
+    S_EXPECT(a, 200);
+    S_CORS(a, evil, true, true);
+    a = s_from(&srv, "GET", "/v1/models/org%2Fm%3Atag", evil, "Authorization: Bearer k1\r\n");
+    S_EXPECT(a, 200);
+    S_CORS(a, evil, true, true);
+    assert_true(s_has(&a, "\"param\":\"org/m:tag\"")); /* percent-decoded */
+    a = s_from(&srv, "GET", "/v1/models/a+b%20c.d", evil, "Authorization: Bearer k1\r\n");
+    S_EXPECT(a, 200);
+    assert_true(s_has(&a, "\"param\":\"a+b c.d\"")); /* '+' is no space in a path */
+    a = s_from(&srv, "GET", "/v1/models/org/m:tag", evil, NULL);
+    S_EXPECT(a, 401); /* a key, as /v1/models */
+    a = s_from(&srv, "GET", "/userscript.user.js?key=k1", evil, NULL);
+    S_EXPECT(a, 200);
+    S_CORS(a, evil, false, false);
+    /* an origin that cannot be echoed is no origin */
+    a = s_from(&srv, "GET", "/health", "http://a.test\x01", NULL);
+    S_EXPECT(a, 200);
+    assert_false(s_has(&a, S_ACAO));
+    zactor_destroy(&srv.actor);
+    (void)state;
+}
+
+/*  Every answer, every route and refusal, has its own x-request-id. */
+static void test_http_request_id(void **state)
+{
+    char *items[] = {"k1"};
+    strlist_t keys = {items, 1};
+    s_srv_t srv;
+    s_start(&srv, &keys);
+    static const char *const reqs[] = {
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n",
+        "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:@\r\nAuthorization: Bearer k1\r\n\r\n",
+        "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n",  /* 401 */
+        "GET /v1/models HTTP/1.1\r\nHost: evil.test:@\r\n\r\n",  /* 421 */
+        "GET /nope HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n",       /* 404 */
+        "PUT /health HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n",     /* 405 */
+        "OPTIONS /health HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n", /* 204 */
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n",           /* the index */
+        "GET /userscript.user.js?key=k1 HTTP/1.1\r\nHost: 127.0.0.1:@\r\n\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:@\r\nAuthorization: Bearer k1\r\n"
+        "Content-Type: application/json\r\nx-request-id: req_mine\r\nContent-Length: 1\r\n\r\n{",
+        "POST /mesh/refresh-models HTTP/1.1\r\nHost: 127.0.0.1:@\r\nContent-Length: 0\r\n\r\n",
+    };
+    static const int status[] = {200, 200, 401, 421, 404, 405, 204, 200, 200, 400, 401};
+    char seen[sizeof reqs / sizeof reqs[0]][128];
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        char req[1024];
+        s_subst(req, sizeof req, reqs[i], srv.port);
+        s_raw_t a = s_raw(&srv, req, strlen(req));
+        if (a.status != status[i])
+            fail_msg("request %zu: HTTP %d, want %d:\n%.400s", i, a.status, status[i], a.text);
+        char v[128];
+        if (s_hdr(&a, "x-request-id", v, sizeof v) != 1 || strncmp(v, "req_", 4) != 0 ||
+            strlen(v) != 4 + 36 || v[4 + 14] != '7')
+            fail_msg("request %zu: x-request-id \"%s\", want one req_<uuid7>:\n%.400s", i, v,
+                     a.text);
+        snprintf(seen[i], sizeof seen[i], "%s", v);
+        for (size_t k = 0; k < i; k++)
+            assert_string_not_equal(seen[k], v); /* fresh, the client's ignored */
+    }
+    zactor_destroy(&srv.actor);
+    (void)state;
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -860,6 +1184,10 @@ int main(void)
         cmocka_unit_test(test_http_before_body),
         cmocka_unit_test(test_http_body_budget),
         cmocka_unit_test(test_http_max_connections),
+        cmocka_unit_test(test_resolve_cors),
+        cmocka_unit_test(test_boundary_cors),
+        cmocka_unit_test(test_http_cors),
+        cmocka_unit_test(test_http_request_id),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

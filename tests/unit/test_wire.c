@@ -245,6 +245,9 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
         m->has_credit = !empty; /* optional */
         m->credit = max ? WIRE_MAX_CREDIT : empty ? 0 : 16;
         m->client = max ? s_fill("c", 'c', WIRE_MAX_ID) : empty ? NULL : s_dup("0123456789abcdef");
+        m->request_id = max     ? s_fill("q", 'q', WIRE_MAX_ID)
+                        : empty ? NULL
+                                : s_dup("req_01900000-0000-7000-8000-000000000000");
         break;
     case WIRE_REJECT: /* the sender's state is optional: not in the empty sample */
         m->rid = s_dup("req-2");
@@ -593,6 +596,10 @@ static void m_client_space(wire_msg_t *m)
 {
     m->client[0] = ' ';
 }
+static void m_request_id_newline(wire_msg_t *m)
+{
+    m->request_id[3] = '\n';
+}
 static void m_type_zero(wire_msg_t *m)
 {
     m->type = 0;
@@ -672,6 +679,7 @@ static void test_encoder_refuses(void **state)
         {"credit over WIRE_MAX_CREDIT", WIRE_CREDIT, V_FULL, m_credit_high},
         {"fwd credit over WIRE_MAX_CREDIT", WIRE_FWD, V_FULL, m_credit_high},
         {"fwd client with a space", WIRE_FWD, V_FULL, m_client_space},
+        {"fwd request_id with a newline", WIRE_FWD, V_FULL, m_request_id_newline},
         {"type 0", WIRE_PING, V_FULL, m_type_zero},
         {"type 99", WIRE_PING, V_FULL, m_type_high},
         {"empty rid", WIRE_REJECT, V_FULL, m_rid_empty},
