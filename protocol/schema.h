@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define SCHEMA_MAX_SCHEMA (256u * 1024u)
-#define SCHEMA_MAX_DOC (1024u * 1024u)
+#define SCHEMA_MAX_DOC (8u * 1024u * 1024u)
 #define SCHEMA_MAX_DEPTH 32
 #define SCHEMA_MAX_PATTERN 256
 #define SCHEMA_MAX_VISITS 2000000u
