@@ -176,6 +176,8 @@ static void test_stop_overlapping(void **state)
     r.n_stop = 4;
     const char *p1[] = {"xabcd"};
     s_run(&r, p1, 1, "x", "stop", SHAPE_OK); /* "abcd" at 1 comes first */
+    const char *p0[] = {"xbcabcd"};
+    s_run(&r, p0, 1, "x", "stop", SHAPE_OK); /* "bc" at 1, though listed after "abcd" */
     const char *p2[] = {"a", "a", "a", "b"};
     s_run(&r, p2, 4, "a", "stop", SHAPE_OK); /* "aab" at 1 */
     const char *p3[] = {"Hi.\n", "\nUs", "er: next"};
@@ -241,6 +243,22 @@ static void test_max_tokens(void **state)
     assert_int_equal(shape_end(s, &fr, NULL, 0), SHAPE_OK);
     assert_string_equal(s_text(&c), "\xC3\xA9");
     assert_string_equal(fr, "length");
+    s_free(&s, &c);
+
+    /* a cut where a per-byte count would land inside € */
+    s = s_new(&r, &c, 0);
+    assert_int_equal(s_feed(s, "abc\xE2\x82\xAC"), SHAPE_CUT);
+    assert_int_equal(shape_end(s, &fr, NULL, 0), SHAPE_OK);
+    assert_string_equal(s_text(&c), "abc");
+    assert_false(c.split_char);
+    s_free(&s, &c);
+
+    /* "ab" + é is exactly 1 token: no cut, and é is never split */
+    s = s_new(&r, &c, 0);
+    assert_int_equal(s_feed(s, "ab\xC3\xA9"), SHAPE_MORE);
+    assert_int_equal(s_feed(s, "c"), SHAPE_CUT);
+    assert_int_equal(shape_end(s, &fr, NULL, 0), SHAPE_OK);
+    assert_string_equal(s_text(&c), "ab\xC3\xA9");
     s_free(&s, &c);
 
     /* exactly at the limit is not a cut; the next byte is */
