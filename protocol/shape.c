@@ -300,6 +300,8 @@ int shape_feed(shape_t *self, delta_kind_t kind, const char *text, size_t len)
 {
     if (self->cut || self->ended)
         return SHAPE_CUT;
+    if (len == 0)
+        return SHAPE_MORE; /* the sink never sees an empty delta */
     if (kind != DELTA_TEXT) {
         self->sink.delta(self->arg, kind, text, len);
         return SHAPE_MORE;
@@ -307,6 +309,8 @@ int shape_feed(shape_t *self, delta_kind_t kind, const char *text, size_t len)
     size_t n = s_limit(self, text, len);
     if (s_stop(self, text, n) < 0)
         return SHAPE_ERROR;
+    if (self->stop_hit)
+        self->limit_hit = false; /* the stop came first: that is how it ended */
     if (self->stop_hit || self->limit_hit) {
         self->cut = true;
         return SHAPE_CUT;

@@ -445,6 +445,18 @@ static void test_json_object(void **state)
     assert_non_null(strstr(err, "not an object"));
     s_free(&s, &c);
 
+    /* a stop inside the max_tokens budget ends the answer, even when the
+       same delta runs past the budget: checked (found by fuzz_shape) */
+    r.max_tokens = 2;
+    char *stops[] = {"E"};
+    r.stop[0] = stops[0];
+    r.n_stop = 1;
+    s = s_new(&r, &c, 0);
+    assert_int_equal(s_feed(s, "{\"a\":}Ezzzz"), SHAPE_CUT);
+    assert_int_equal(shape_end(s, NULL, err, sizeof err), SHAPE_INVALID);
+    s_free(&s, &c);
+    r.n_stop = 0;
+
     /* cut by max_tokens: returned as it is, finish "length", not checked */
     r.max_tokens = 1;
     s = s_new(&r, &c, 0);
