@@ -73,6 +73,9 @@ typedef struct {
 #define SHAPE_ERROR (-1) /* out of memory */
 
 /*  A shaper for one answer to req (copied: req may go before the shaper).
+    Check a strict json_schema with schema_check (protocol/schema.h) when the
+    request arrives and answer 400 naming response_format.json_schema.schema:
+    else every answer ends SHAPE_INVALID "the schema cannot be applied".
     max_held: cap on held text bytes, 0: SHAPE_DEFAULT_MAX_HELD. sink and its
     callbacks must not be NULL; arg is passed to them. NULL on OOM. */
 shape_t *shape_new(const openai_request_t *req, size_t max_held, const shape_sink_t *sink,
