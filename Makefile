@@ -74,7 +74,7 @@ mutants:
 	tools/mutants.sh $(MUTANTS)
 
 fuzz:
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENABLE_FUZZ=ON
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENABLE_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 
 # A short run of every fuzzer over its seed corpus (a smoke, not a campaign).

@@ -9,7 +9,8 @@ want_test=0
 
 build_pkgs=(build-essential cmake pkg-config
     libczmq-dev libzmq3-dev libmsgpack-dev libwebsockets-dev libmicrohttpd-dev
-    libjansson-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev)
+    libjansson-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev
+    g++ libvalijson-dev nlohmann-json3-dev) # protocol/schema.cc: JSON Schema (header-only C++)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium
     nftables iproute2 # tests/integration/netns.test.mjs: namespaces, veth, packet loss
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
