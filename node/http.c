@@ -16,6 +16,10 @@
 #include <unistd.h>
 
 #include "node/boundary.h"
+#include "protocol/answer.h"
+#include "protocol/arena_catalog.h"
+#include "protocol/aspect.h"
+#include "protocol/prompt.h"
 #include "protocol/alog.h"
 #include "protocol/arena_sources.h"
 #include "protocol/uuid7.h"
@@ -51,15 +55,16 @@ struct _req_t {
     size_t reserved;      /* bytes of the node's body budget held */
     bool body_too_large;
     job_t *job;
-    bool stream, include_usage, first_sent, finished;
+    bool stream, finished;
     int status;
     long long retry_after_ms;
-    abuf_t out; /* prepared body, or unsent SSE bytes */
-    abuf_t content, reasoning;
-    abuf_t citations; /* search sources, appended as a list at the end */
+    abuf_t out;              /* prepared body, or unsent SSE bytes */
+    answer_t *answer;        /* what the client reads, shaped (protocol/answer) */
+    openai_request_t *again; /* a copy for the one retry of a structured answer */
     char id[48];
-    char rid[48]; /* x-request-id: "req_" + a UUIDv7, fresh per request */
-    bool cors;    /* an API path: CORS headers for an allowed origin (not the pages) */
+    char rid[48];      /* x-request-id: "req_" + a UUIDv7, fresh per request */
+    char ignored[160]; /* x-arena-ignored: fields accepted but not applied */
+    bool cors;         /* an API path: CORS headers for an allowed origin (not the pages) */
     char *model;
     long long created;
 };
@@ -101,9 +106,8 @@ static void s_req_unref(req_t *req)
         return;
     s_release_body(req);
     abuf_free(&req->out);
-    abuf_free(&req->content);
-    abuf_free(&req->reasoning);
-    abuf_free(&req->citations);
+    answer_destroy(&req->answer);
+    openai_request_destroy(&req->again);
     free(req->model);
     free(req);
 }
@@ -228,6 +232,8 @@ static const char *s_header(struct MHD_Connection *conn, const char *name)
 static void s_edge_headers(const req_t *req, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "x-request-id", req->rid);
+    if (req->ignored[0])
+        MHD_add_response_header(resp, "x-arena-ignored", req->ignored);
     if (!req->cors)
         return;
     MHD_add_response_header(resp, "Vary", "Origin");
@@ -364,85 +370,104 @@ static enum MHD_Result s_queue_stream(req_t *req)
 
 /* ---- the job sink ---- */
 
-static void s_render_ctx(const req_t *req, openai_render_ctx_t *ctx)
+/*  The answer could not be rendered: the client reads slower than the tab
+    writes (out passed HTTP_MAX_PENDING_OUT), or memory ran out. */
+static void s_answer_failed(req_t *req)
 {
-    ctx->id = req->id;
-    ctx->created = req->created;
-    ctx->model = req->model;
+    alog_warn_rl("%s: answer not rendered (client too slow: more than %u bytes pending, or "
+                 "out of memory): ending it",
+                 req->rid, HTTP_MAX_PENDING_OUT);
+    dispatch_cancel(req->http->cfg.dispatch, &req->job);
+    openai_error_t err;
+    openai_error_set(&err, "internal_error", NULL, "the answer could not be rendered");
+    if (answer_error(req->answer, &req->out, &err) < 0 || answer_started(req->answer))
+        req->finished = true;
+    if (!answer_started(req->answer)) {
+        req->status = err.status;
+        req->stream = false;
+    }
+    if (req->state == REQ_WAIT)
+        req->state = REQ_READY;
+    s_resume(req);
 }
 
-static void s_stream_append_failed(req_t *req)
+/*  The answer is complete (or failed) in out: send what is ready. */
+static void s_answer_ready(req_t *req)
 {
-    /* The client reads slower than the tab writes: stop this one request. */
-    alog_warn_rl("client too slow: more than %u bytes pending, ending its stream",
-                 HTTP_MAX_PENDING_OUT);
-    dispatch_cancel(req->http->cfg.dispatch, &req->job);
-    req->finished = true;
+    if (answer_started(req->answer)) {
+        req->finished = answer_finished(req->answer);
+    } else {
+        req->stream = false;
+        req->status = answer_status(req->answer);
+    }
+    if (req->state == REQ_WAIT)
+        req->state = REQ_READY;
+    s_resume(req);
 }
+
+static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *usage);
 
 static void s_sink_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
     req_t *req = arg;
-    if (kind == DELTA_CITATION) {
-        req->citations.max = HTTP_MAX_CITATIONS;
-        abuf_append(&req->citations, text, len); /* past the cap: dropped */
+    int rc = answer_delta(req->answer, &req->out, kind, text, len);
+    if (rc == ANSWER_FAIL) {
+        s_answer_failed(req);
         return;
     }
-    if (!req->stream) {
-        abuf_t *dst = kind == DELTA_REASONING ? &req->reasoning : &req->content;
-        int rc = 0;
-        if (kind == DELTA_IMAGE)
-            rc = abuf_puts(dst, "![image](") | abuf_append(dst, text, len) | abuf_puts(dst, ")\n");
-        else
-            rc = abuf_append(dst, text, len);
-        if (rc < 0)
-            s_stream_append_failed(req);
+    if (rc == ANSWER_CUT) { /* stop or max_tokens: the rest is not wanted */
+        dispatch_cancel(req->http->cfg.dispatch, &req->job);
+        s_answer_end(req, NULL, NULL);
         return;
     }
-    openai_render_ctx_t ctx;
-    s_render_ctx(req, &ctx);
-    if (openai_render_sse_delta(&req->out, &ctx, !req->first_sent, kind, text, len) < 0) {
-        s_stream_append_failed(req);
-        return;
-    }
-    req->first_sent = true;
+    if (!answer_started(req->answer))
+        return; /* held, or nothing the client reads yet */
     if (req->state == REQ_WAIT)
         req->state = REQ_READY; /* first byte: send the headers now */
     s_resume(req);
 }
 
+/*  The one retry of an answer that failed its check (a response_format, a
+    required tool call): the same request with the model's answer and what
+    was wrong with it, as a new job. 0, or -1 when it cannot be submitted. */
+static int s_retry(req_t *req, const char *why)
+{
+    openai_request_t *again = req->again;
+    req->again = NULL;
+    openai_error_t err;
+    if (!again || prompt_lower(again, &err) < 0 ||
+        prompt_retry_note(again, answer_retry_text(req->answer), why, &err) < 0 ||
+        answer_retry(req->answer, again) < 0) {
+        openai_request_destroy(&again);
+        return -1;
+    }
+    alog_info("%s: the answer failed its check (%s): asking once more", req->rid, why);
+    req->job = dispatch_submit(req->http->cfg.dispatch, &again, &s_job_sink, req);
+    return 0;
+}
+
+static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *usage)
+{
+    req->job = NULL;
+    char why[320];
+    int rc = answer_end(req->answer, &req->out, finish_reason, usage, why, sizeof why);
+    if (rc == ANSWER_RETRY && s_retry(req, why) == 0)
+        return;
+    if (rc == ANSWER_RETRY) {
+        openai_error_t err;
+        openai_error_set(&err, "invalid_model_output", NULL,
+                         "the model's answer failed its check: %s", why);
+        answer_error(req->answer, &req->out, &err);
+    } else if (rc == ANSWER_FAIL) {
+        s_answer_failed(req);
+        return;
+    }
+    s_answer_ready(req);
+}
+
 static void s_sink_end(void *arg, const char *finish_reason, const usage_t *usage)
 {
-    req_t *req = arg;
-    req->job = NULL;
-    openai_render_ctx_t ctx;
-    s_render_ctx(req, &ctx);
-    abuf_t sources = ABUF_INIT;
-    if (req->citations.len &&
-        arena_sources_render(req->citations.data, req->citations.len, &sources) > 0) {
-        if (req->stream)
-            openai_render_sse_delta(&req->out, &ctx, !req->first_sent, DELTA_TEXT, sources.data,
-                                    sources.len);
-        else
-            abuf_append(&req->content, sources.data, sources.len);
-    }
-    abuf_free(&sources);
-    if (req->stream) {
-        openai_render_sse_finish(&req->out, &ctx, finish_reason);
-        if (req->include_usage)
-            openai_render_sse_usage(&req->out, &ctx, usage);
-        openai_render_sse_done(&req->out);
-        req->finished = true;
-    } else {
-        req->status = 200;
-        abuf_reset(&req->out);
-        openai_render_completion(&req->out, &ctx, req->content.data ? req->content.data : "",
-                                 req->content.len, req->reasoning.len ? req->reasoning.data : NULL,
-                                 req->reasoning.len, finish_reason, usage);
-    }
-    if (req->state == REQ_WAIT)
-        req->state = REQ_READY;
-    s_resume(req);
+    s_answer_end(arg, finish_reason, usage);
 }
 
 static void s_sink_error(void *arg, const openai_error_t *err, long long retry_after_ms)
@@ -450,24 +475,14 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
     req_t *req = arg;
     req->job = NULL;
     alog_info("%s: failed: %d %s", req->rid, err->status, err->code ? err->code : "");
-    if (req->state == REQ_STREAM || (req->stream && req->first_sent)) {
-        /* After the first byte (even if its headers are not out yet): end the
-           stream with an error event. */
-        openai_render_sse_error(&req->out, err);
-        openai_render_sse_done(&req->out);
-        req->finished = true;
-    } else {
-        req->status = err->status;
+    openai_error_t said = *err;
+    if (!answer_started(req->answer)) {
         req->retry_after_ms = retry_after_ms;
-        abuf_reset(&req->out);
-        openai_error_t said = *err;
         s_say_when(&said, retry_after_ms);
-        openai_render_error(&req->out, &said);
-        req->stream = false;
-        if (req->state == REQ_WAIT || req->state == REQ_NEW)
-            req->state = REQ_READY;
     }
-    s_resume(req);
+    if (answer_error(req->answer, &req->out, &said) < 0)
+        req->finished = true;
+    s_answer_ready(req);
 }
 
 static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error};
@@ -646,7 +661,7 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
         return s_refuse(req, "not_found", 0, 0, "no route %s %.200s", method, url);
     case ROUTES_BAD_METHOD:
         return s_refuse(req, "method_not_allowed", 0, 0, "use %s on %s", route->method,
-                        route->id == ROUTE_CHAT ? route->path : "this path");
+                        route->json_body ? route->path : "this path");
     case ROUTES_PREFLIGHT:
         return s_preflight(self, req, route);
     case ROUTES_OK:
@@ -744,7 +759,93 @@ static void s_client_id(http_t *self, struct MHD_Connection *conn, char *out, si
     sodium_bin2hex(out, size, hash, sizeof hash);
 }
 
-static enum MHD_Result s_start_chat(http_t *self, req_t *req)
+/*  An images request names an image model; its size becomes the aspect
+    ratio the model offers nearest to it, stated in the prompt (LMArena's
+    request has no size: docs/http-api.md, "Images"). 0, or -1 with err. */
+static int s_image_prompt(http_t *self, openai_request_t *oreq, openai_error_t *err)
+{
+    char ratios[ARENA_ASPECT_RATIOS_MAX], ratio[16];
+    int kind = dispatch_model_kind(self->cfg.dispatch, oreq->model, ratios, sizeof ratios);
+    if (kind < 0)
+        return 0; /* served nowhere: the dispatcher's 404 says so */
+    if (kind != (int)ARENA_MODALITY_IMAGE) {
+        openai_error_set(err, "invalid_request", "model",
+                         "model '%.200s' does not generate images; use /v1/chat/completions",
+                         oreq->model);
+        return -1;
+    }
+    int rc = aspect_for_size(oreq->image_size, ratios, ratio, sizeof ratio);
+    if (rc < 0) {
+        openai_error_set(err, "invalid_request", "size",
+                         "size must be \"auto\" or <width>x<height> in pixels (1..%d)",
+                         ASPECT_MAX_SIDE);
+        return -1;
+    }
+    if (rc == 0 || oreq->n_messages == 0)
+        return 0;
+    openai_message_t *m = &oreq->messages[oreq->n_messages - 1];
+    size_t n = strlen(m->content);
+    char *grown = realloc(m->content, n + sizeof "\n\nAspect ratio: " + strlen(ratio));
+    if (!grown) {
+        openai_error_set(err, "internal_error", NULL, "out of memory");
+        return -1;
+    }
+    sprintf(grown + n, "\n\nAspect ratio: %s", ratio);
+    m->content = grown;
+    return 0;
+}
+
+/*  The answer's id: "chatcmpl-" or "resp_" and the request id's UUID. */
+static answer_api_t s_api(req_t *req)
+{
+    const char *uuid = req->rid + 4;
+    switch (req->route->id) {
+    case ROUTE_RESPONSES:
+        snprintf(req->id, sizeof req->id, "resp_%s", uuid);
+        return ANSWER_RESPONSES;
+    case ROUTE_IMAGES:
+        snprintf(req->id, sizeof req->id, "img_%s", uuid);
+        return ANSWER_IMAGES;
+    default:
+        snprintf(req->id, sizeof req->id, "chatcmpl-%s", uuid);
+        return ANSWER_CHAT;
+    }
+}
+
+/*  Parses the body as its route says; 0 with *out, or -1 with err. */
+static int s_parse(http_t *self, req_t *req, openai_request_t **out, openai_error_t *err)
+{
+    const char *body = req->body.data ? req->body.data : "";
+    size_t len = req->body.len;
+    const openai_limits_t *lim = &self->cfg.limits;
+    switch (req->route->id) {
+    case ROUTE_RESPONSES:
+        return openai_responses_parse(body, len, lim, out, err);
+    case ROUTE_IMAGES:
+        if (openai_images_parse(body, len, lim, out, err) < 0)
+            return -1;
+        if (s_image_prompt(self, *out, err) == 0)
+            return 0;
+        openai_request_destroy(out);
+        return -1;
+    default:
+        return openai_request_parse(body, len, lim, out, err);
+    }
+}
+
+/*  The request's system text, for the Responses object's `instructions`. */
+static const char *s_instructions(const openai_request_t *oreq)
+{
+    if (oreq->n_messages && strcmp(oreq->messages[0].role, "system") == 0 &&
+        !oreq->messages[0].name)
+        return oreq->messages[0].content;
+    return NULL;
+}
+
+/*  A chat, a response or an image: parsed, lowered for LMArena (tools and
+    formats stated in the prompt), then a job whose deltas the answer
+    shapes. */
+static enum MHD_Result s_start_answer(http_t *self, req_t *req)
 {
     openai_error_t err;
     openai_request_t *oreq = NULL;
@@ -753,24 +854,31 @@ static enum MHD_Result s_start_chat(http_t *self, req_t *req)
                          "request body exceeds the limit of %zu bytes", self->cfg.max_body);
         return s_queue_error(req, &err, 0);
     }
-    int parsed = openai_request_parse(req->body.data ? req->body.data : "", req->body.len,
-                                      &self->cfg.limits, &oreq, &err);
+    int parsed = s_parse(self, req, &oreq, &err);
     s_release_body(req); /* its budget is free for others now */
     if (parsed < 0)
         return s_queue_error(req, &err, 0);
     s_client_id(self, req->conn, oreq->client, sizeof oreq->client);
-    req->stream = oreq->stream;
-    req->include_usage = oreq->include_usage;
-    req->model = strdup(oreq->model);
-    req->created = (long long)time(NULL);
-    snprintf(req->id, sizeof req->id, "chatcmpl-%s", req->rid + 4); /* the same UUID */
     snprintf(oreq->request_id, sizeof oreq->request_id, "%s", req->rid);
-    alog_info("%s: chat for %s%s (client %s)", req->rid, req->model ? req->model : "?",
-              req->stream ? ", streamed" : "", oreq->client[0] ? oreq->client : "none");
-    if (!req->model) {
+    snprintf(req->ignored, sizeof req->ignored, "%s", oreq->ignored);
+    req->created = (long long)time(NULL);
+    answer_meta_t meta = {s_api(req), req->id, req->created, oreq->model, NULL, 0};
+    meta.instructions = meta.api == ANSWER_RESPONSES ? s_instructions(oreq) : NULL;
+    req->answer = answer_new(&meta, oreq);
+    req->model = strdup(oreq->model);
+    /* a structured answer may be asked for once more: keep the request as sent */
+    bool checked = oreq->format != OPENAI_FORMAT_TEXT ||
+                   (oreq->n_tools && (oreq->tool_choice == OPENAI_TOOL_REQUIRED ||
+                                      oreq->tool_choice == OPENAI_TOOL_NAMED));
+    if (checked)
+        req->again = openai_request_clone(oreq);
+    if (!req->answer || !req->model || (checked && !req->again) || prompt_lower(oreq, &err) < 0) {
         openai_request_destroy(&oreq);
-        return MHD_NO;
+        return MHD_NO; /* out of memory */
     }
+    req->stream = answer_streaming(req->answer);
+    alog_info("%s: %s for %s%s (client %s)", req->rid, req->route->name, req->model,
+              req->stream ? ", streamed" : "", oreq->client[0] ? oreq->client : "none");
     req->state = REQ_WAIT;
     s_active_add(self, req);
     req->job = dispatch_submit(self->cfg.dispatch, &oreq, &s_job_sink, req);
@@ -829,8 +937,8 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
             req->state = REQ_SENT;
             return s_queue_error_code(req, "request_too_large", "request body too large");
         }
-        if (req->route->id == ROUTE_CHAT) {
-            enum MHD_Result rc = s_start_chat(self, req);
+        if (req->route->json_body) {
+            enum MHD_Result rc = s_start_answer(self, req);
             if (req->state == REQ_READY) /* ended before returning (e.g. 404 model) */
                 return s_queue_ready(req);
             return rc;

@@ -168,7 +168,9 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_INDEX:
         *content_type = "text/html; charset=utf-8";
         return s_render_index(self, out);
-    case ROUTE_CHAT: /* http runs it as a job */
+    case ROUTE_CHAT: /* http runs these as jobs */
+    case ROUTE_RESPONSES:
+    case ROUTE_IMAGES:
     case ROUTE_COUNT:
         break;
     }

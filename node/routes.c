@@ -19,6 +19,10 @@ static const route_t s_routes[ROUTE_COUNT] = {
     [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat", false, true, false,
                     true},
     [ROUTE_MODEL] = {ROUTE_MODEL, "GET", "/v1/models/", true, "model", false, false, true, true},
+    [ROUTE_RESPONSES] = {ROUTE_RESPONSES, "POST", "/v1/responses", true, "responses", false, true,
+                         false, true},
+    [ROUTE_IMAGES] = {ROUTE_IMAGES, "POST", "/v1/images/generations", true, "images", false, true,
+                      false, true},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)

@@ -20,6 +20,8 @@ typedef enum {
     ROUTE_REFRESH_MODELS, /* POST /mesh/refresh-models */
     ROUTE_CHAT,           /* POST /v1/chat/completions (http.c runs it: a job) */
     ROUTE_MODEL,          /* GET /v1/models/{id}: the rest of the path, percent-decoded */
+    ROUTE_RESPONSES,      /* POST /v1/responses (http.c runs it: a job) */
+    ROUTE_IMAGES,         /* POST /v1/images/generations (http.c runs it: a job) */
     ROUTE_COUNT
 } route_id_t;
 

@@ -44,6 +44,7 @@ static const error_kind_t s_error_kinds[] = {
     {"rate_limited", 429, "rate_limit_error"},
     {"internal_error", 500, "server_error"},
     {"upstream_error", 502, "server_error"},
+    {"invalid_model_output", 502, "server_error"},
     {"no_capacity", 503, "server_error"},
 };
 
@@ -1961,6 +1962,24 @@ int openai_request_write(const openai_request_t *req, abuf_t *out)
         abuf_append(out, "}", 1) < 0)
         return s_rollback(out, mark);
     return 0;
+}
+
+openai_request_t *openai_request_clone(const openai_request_t *req)
+{
+    if (!req)
+        return NULL;
+    abuf_t b = ABUF_INIT;
+    openai_request_t *copy = NULL;
+    /* what was parsed once fits these: the clone never refuses it */
+    openai_limits_t lim = {512, (size_t)-1 / 2, (size_t)-1 / 2, (size_t)-1 / 2, 1u << 20};
+    if (openai_request_write(req, &b) == 0 &&
+        openai_request_parse(b.data, b.len, &lim, &copy, NULL) == 0) {
+        memcpy(copy->client, req->client, sizeof copy->client);
+        memcpy(copy->request_id, req->request_id, sizeof copy->request_id);
+        memcpy(copy->ignored, req->ignored, sizeof copy->ignored);
+    }
+    abuf_free(&b);
+    return copy;
 }
 
 /* ------------------------------------------------------------------------ */

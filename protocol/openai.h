@@ -176,6 +176,10 @@ int openai_images_parse(const char *body, size_t len, const openai_limits_t *lim
 #define OPENAI_MAX_NAME 64               /* a message or function name */
 #define OPENAI_MAX_ARGUMENTS_BYTES 65536 /* one tool call's arguments text */
 
+/*  A deep copy (by write and parse, so it is what a peer would get, plus
+    client, request_id and ignored); NULL when memory runs out. */
+openai_request_t *openai_request_clone(const openai_request_t *req);
+
 /*  Serializes a normalized request as compact JSON (for the mesh `fwd`), and
     back: every field above but client and ignored, in OpenAI's chat form
     (tools nested, max_completion_tokens, response_format), plus the node's

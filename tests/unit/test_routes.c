@@ -43,6 +43,8 @@ static const struct {
     {"POST", "/mesh/refresh-models", ROUTE_REFRESH_MODELS, "refresh_models", true, 202},
     {"POST", "/v1/chat/completions", ROUTE_CHAT, "chat", true, 400},
     {"GET", "/v1/models/org/m:1.5", ROUTE_MODEL, "model", true, 200},
+    {"POST", "/v1/responses", ROUTE_RESPONSES, "responses", true, 400},
+    {"POST", "/v1/images/generations", ROUTE_IMAGES, "images", true, 400},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
@@ -259,7 +261,8 @@ static void test_http_routes(void **state)
     s_srv_t srv;
     s_start(&srv, NULL);
     for (size_t i = 0; i < S_N_WANT; i++) {
-        bool chat = s_want[i].id == ROUTE_CHAT;
+        bool chat = s_want[i].id == ROUTE_CHAT || s_want[i].id == ROUTE_RESPONSES ||
+                    s_want[i].id == ROUTE_IMAGES; /* a job: the body is parsed */
         s_answer_t a = s_request(&srv, s_want[i].method, s_want[i].path, NULL, chat ? "{" : NULL,
                                  chat ? 1 : 0);
         if (a.status != s_want[i].status)
@@ -329,7 +332,8 @@ static void test_http_auth(void **state)
     s_srv_t srv;
     s_start(&srv, &keys);
     for (size_t i = 0; i < S_N_WANT; i++) {
-        bool chat = s_want[i].id == ROUTE_CHAT;
+        bool chat = s_want[i].id == ROUTE_CHAT || s_want[i].id == ROUTE_RESPONSES ||
+                    s_want[i].id == ROUTE_IMAGES; /* a job: the body is parsed */
         const char *body = chat ? "{" : NULL;
         s_answer_t none = s_request(&srv, s_want[i].method, s_want[i].path, NULL, body, chat);
         s_answer_t wrong = s_request(&srv, s_want[i].method, s_want[i].path,
