@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 CTEST_ARGS ?= --output-on-failure -j2
-SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find node mesh protocol browser_link tools tests bench -name '*.[ch]')
+SOURCES = $(shell git ls-files '*.c' '*.h' '*.cc' 2>/dev/null || find node mesh protocol browser_link tools tests bench -name '*.[ch]' -o -name '*.cc')
 JS_SOURCES = $(shell git ls-files '*.mjs' '*.js' ':!:*node_modules/*' ':!:*package-lock*' 2>/dev/null || find tests userscript -name node_modules -prune -o \( -name '*.mjs' -o -name '*.js' \) -print)
 
 .PHONY: all build run test bootstrap bootstrap-test unit asan tsan mutants fuzz fuzz-smoke format format-check bench clean

@@ -61,6 +61,7 @@ struct _req_t {
     abuf_t out;              /* prepared body, or unsent SSE bytes */
     answer_t *answer;        /* what the client reads, shaped (protocol/answer) */
     openai_request_t *again; /* a copy for the one retry of a structured answer */
+    openai_request_t *retry; /* that retry, prepared: submitted on the next loop turn */
     char id[48];
     char rid[48];      /* x-request-id: "req_" + a UUIDv7, fresh per request */
     char ignored[160]; /* x-arena-ignored: fields accepted but not applied */
@@ -77,8 +78,9 @@ struct _http_t {
     int port;
     req_t *active;
     size_t n_active;
-    bool kick;                                     /* a connection was resumed: MHD must run */
-    int soon_timer;                                /* zloop timer id of a pending re-run, or -1 */
+    bool kick;       /* a connection was resumed: MHD must run */
+    int soon_timer;  /* zloop timer id of a pending re-run, or -1 */
+    int retry_timer; /* zloop timer id of pending retries (req->retry), or -1 */
     unsigned char (*key_digests)[HTTP_KEY_DIGEST]; /* of cfg.api_keys */
     size_t n_keys;
     size_t body_budget, body_inflight; /* bytes */
@@ -108,6 +110,7 @@ static void s_req_unref(req_t *req)
     abuf_free(&req->out);
     answer_destroy(&req->answer);
     openai_request_destroy(&req->again);
+    openai_request_destroy(&req->retry);
     free(req->model);
     free(req);
 }
@@ -427,22 +430,44 @@ static void s_sink_delta(void *arg, delta_kind_t kind, const char *text, size_t 
     s_resume(req);
 }
 
+/*  Submits the prepared retries, on a loop turn of their own: not from
+    inside the sink call of the attempt that just ended. */
+static int s_on_retries(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    http_t *self = arg;
+    self->retry_timer = -1;
+    for (req_t *req = self->active, *next; req; req = next) {
+        next = req->next;
+        if (req->retry && req->state != REQ_GONE && req->state != REQ_SENT)
+            req->job = dispatch_submit(self->cfg.dispatch, &req->retry, &s_job_sink, req);
+    }
+    http_run(self);
+    return 0;
+}
+
 /*  The one retry of an answer that failed its check (a response_format, a
     required tool call): the same request with the model's answer and what
-    was wrong with it, as a new job. 0, or -1 when it cannot be submitted. */
+    was wrong with it, as a new job on the next loop turn. 0, or -1 when it
+    cannot be prepared. */
 static int s_retry(req_t *req, const char *why)
 {
+    http_t *self = req->http;
     openai_request_t *again = req->again;
     req->again = NULL;
     openai_error_t err;
-    if (!again || prompt_lower(again, &err) < 0 ||
+    if (!again || req->state == REQ_GONE || req->state == REQ_SENT ||
+        prompt_lower(again, &err) < 0 ||
         prompt_retry_note(again, answer_retry_text(req->answer), why, &err) < 0 ||
-        answer_retry(req->answer, again) < 0) {
+        answer_retry(req->answer, again) < 0 ||
+        (self->retry_timer < 0 &&
+         (self->retry_timer = zloop_timer(self->loop, 1, 1, s_on_retries, self)) < 0)) {
         openai_request_destroy(&again);
         return -1;
     }
     alog_info("%s: the answer failed its check (%s): asking once more", req->rid, why);
-    req->job = dispatch_submit(req->http->cfg.dispatch, &again, &s_job_sink, req);
+    req->retry = again;
     return 0;
 }
 
@@ -1100,6 +1125,7 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
     self->cfg = *cfg;
     self->loop = loop;
     self->soon_timer = -1;
+    self->retry_timer = -1;
     self->body_budget = cfg->body_budget ? cfg->body_budget : cfg->max_body * 2;
     if (self->body_budget < cfg->max_body)
         self->body_budget = cfg->max_body;
@@ -1203,6 +1229,8 @@ void http_destroy(http_t **self_p)
     MHD_run(self->mhd);
     if (self->soon_timer >= 0)
         zloop_timer_end(self->loop, self->soon_timer);
+    if (self->retry_timer >= 0)
+        zloop_timer_end(self->loop, self->retry_timer);
     zmq_pollitem_t item = {NULL, self->epoll_fd, ZMQ_POLLIN, 0};
     zloop_poller_end(self->loop, &item);
     MHD_stop_daemon(self->mhd);

@@ -329,7 +329,8 @@ int answer_end(answer_t *self, abuf_t *out, const char *finish_reason, const usa
     const char *shaped = NULL;
     int rc = shape_end(self->shape, &shaped, why, sizeof why);
     if (rc == SHAPE_INVALID && !self->retried) {
-        snprintf(err, errlen, "%s", why);
+        if (err && errlen)
+            snprintf(err, errlen, "%s", why);
         return s_done(self, mark, ANSWER_RETRY);
     }
     if (rc == SHAPE_INVALID && self->holds_json) {
