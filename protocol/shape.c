@@ -44,9 +44,9 @@ struct _shape_t {
     /* holding */
     bool hold_all;
     size_t max_held;
-    size_t ticks;  /* tool_choice auto: trailing backticks not yet sent (0..2) */
-    bool holding;  /* text goes to held */
-    bool overflow; /* held passed max_held: unshaped from then on */
+    bool holding;   /* text goes to held */
+    bool confirmed; /* tool_choice auto: held is the start of a tool call */
+    bool overflow;  /* held passed max_held: unshaped from then on */
     abuf_t held;
     abuf_t scratch;
     /* state */
@@ -205,6 +205,49 @@ static size_t s_limit(shape_t *self, const char *text, size_t len)
 
 /* ---- stage 3: holding ---- */
 
+static bool s_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*  Whether h (beginning with '{' or '`') starts a tool call as shape_end
+    looks for it: '{' ws* "\"tool_calls\"", or a ``` fence (a language word
+    of at most 32 bytes, a newline, ws*) before one. 1: it does; 0: it may
+    (h is too short to tell); -1: it does not. */
+static int s_candidate(const char *h, size_t n)
+{
+    static const char key[] = "\"tool_calls\"";
+    size_t i = 0;
+    if (h[0] == '`') {
+        for (int k = 0; k < 3; k++, i++) {
+            if (i >= n)
+                return 0;
+            if (h[i] != '`')
+                return -1;
+        }
+        for (size_t l = 0; i < n && h[i] != '\n'; i++)
+            if (h[i] == '`' || ++l > 32)
+                return -1;
+        if (i++ >= n)
+            return 0;
+    }
+    while (i < n && s_space(h[i]))
+        i++;
+    if (i >= n)
+        return 0;
+    if (h[i++] != '{')
+        return -1;
+    while (i < n && s_space(h[i]))
+        i++;
+    for (size_t k = 0; k < sizeof key - 1; k++, i++) {
+        if (i >= n)
+            return 0;
+        if (h[i] != key[k])
+            return -1;
+    }
+    return 1;
+}
+
 static int s_hold(shape_t *self, const char *text, size_t len);
 
 static int s_held_append(shape_t *self, const char *text, size_t len)
@@ -231,29 +274,36 @@ static int s_hold(shape_t *self, const char *text, size_t len)
         s_emit(self, text, len);
         return 0;
     }
-    if (self->holding)
+    if (self->holding && (self->confirmed || self->hold_all))
         return s_held_append(self, text, len);
-    /* tool_choice auto: send text until a tool call may start. The pending
-       backticks come first. */
+    /* tool_choice auto: send text until a tool call may start, keep back a
+       possible start while it may still be one, hold to the end from one
+       that is (s_candidate). */
     abuf_reset(&self->scratch);
-    if (abuf_append(&self->scratch, "``", self->ticks) < 0 ||
+    if (abuf_append(&self->scratch, self->held.data, self->held.len) < 0 ||
         abuf_append(&self->scratch, text, len) < 0)
         return -1;
-    self->ticks = 0;
+    abuf_reset(&self->held);
+    self->holding = false;
     const char *w = self->scratch.data;
-    size_t n = self->scratch.len;
-    for (size_t i = 0; i < n; i++) {
-        if (w[i] == '{' || (w[i] == '`' && i + 2 < n && w[i + 1] == '`' && w[i + 2] == '`')) {
-            s_emit(self, w, i);
-            self->holding = true;
-            return s_held_append(self, w + i, n - i);
+    size_t n = self->scratch.len, i = 0;
+    while (i < n) {
+        size_t t = i;
+        while (t < n && w[t] != '{' && w[t] != '`')
+            t++;
+        s_emit(self, w + i, t - i);
+        if (t == n)
+            break;
+        int c = s_candidate(w + t, n - t);
+        if (c < 0) {
+            s_emit(self, w + t, 1); /* not a call's start: on from the next byte */
+            i = t + 1;
+            continue;
         }
+        self->holding = true;
+        self->confirmed = c > 0;
+        return s_held_append(self, w + t, n - t);
     }
-    size_t t = 0;
-    while (t < 2 && t < n && w[n - 1 - t] == '`')
-        t++;
-    s_emit(self, w, n - t);
-    self->ticks = t;
     return 0;
 }
 
@@ -319,11 +369,6 @@ int shape_feed(shape_t *self, delta_kind_t kind, const char *text, size_t len)
 }
 
 /* ---- the end: tool calls ---- */
-
-static bool s_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 static bool s_blank(const char *s, size_t n)
 {
@@ -619,10 +664,6 @@ int shape_end(shape_t *self, const char **finish_reason, char *err, size_t errle
         if (s_hold(self, self->pend.data, self->pend.len) < 0)
             return SHAPE_ERROR;
         abuf_reset(&self->pend);
-    }
-    if (self->ticks) {
-        s_emit(self, "``", self->ticks);
-        self->ticks = 0;
     }
     if (self->overflow || !self->held.len) {
         if (!self->overflow && self->hold_all)

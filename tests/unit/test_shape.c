@@ -324,6 +324,28 @@ static void test_tool_call_forms(void **state)
     assert_int_equal(s_feed(s, "`json\n{\"tool"), SHAPE_MORE);
     assert_string_equal(s_text(&c), "Let me look that up `now` ");
     s_free(&s, &c);
+
+    /* code and braces that cannot start a call stream on, at once */
+    s = s_new(&r, &c, 0);
+    const char *code = "Here:\n```python\ndef f():\n    return {1: 2}\n```\nand {x} or `y`.";
+    assert_int_equal(s_feed(s, code), SHAPE_MORE);
+    assert_string_equal(s_text(&c), code);
+    /* a possible start is kept back only until it cannot be one */
+    assert_int_equal(s_feed(s, " {"), SHAPE_MORE);
+    assert_int_equal(s_feed(s, "  \"tool_"), SHAPE_MORE);
+    assert_int_equal(strlen(s_text(&c)), strlen(code) + 1);
+    assert_int_equal(s_feed(s, "kit\": 1}"), SHAPE_MORE);
+    assert_int_equal(strlen(s_text(&c)), strlen(code) + strlen(" {  \"tool_kit\": 1}"));
+    /* once it is one, the rest is held to the end */
+    assert_int_equal(s_feed(s, "\n{\"tool_calls\""), SHAPE_MORE);
+    assert_int_equal(s_feed(s, " nothing more"), SHAPE_MORE);
+    assert_int_equal(strlen(s_text(&c)), strlen(code) + strlen(" {  \"tool_kit\": 1}\n"));
+    const char *fr = NULL;
+    assert_int_equal(shape_end(s, &fr, NULL, 0), SHAPE_OK);
+    assert_string_equal(fr, "stop");
+    assert_int_equal(strlen(s_text(&c)),
+                     strlen(code) + strlen(" {  \"tool_kit\": 1}\n{\"tool_calls\" nothing more"));
+    s_free(&s, &c);
 }
 
 static void test_tool_calls_many(void **state)
