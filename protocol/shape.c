@@ -286,24 +286,19 @@ static int s_hold(shape_t *self, const char *text, size_t len)
     abuf_reset(&self->held);
     self->holding = false;
     const char *w = self->scratch.data;
-    size_t n = self->scratch.len, i = 0;
-    while (i < n) {
-        size_t t = i;
-        while (t < n && w[t] != '{' && w[t] != '`')
-            t++;
-        s_emit(self, w + i, t - i);
-        if (t == n)
-            break;
-        int c = s_candidate(w + t, n - t);
-        if (c < 0) {
-            s_emit(self, w + t, 1); /* not a call's start: on from the next byte */
-            i = t + 1;
+    size_t n = self->scratch.len;
+    for (size_t t = 0; t < n; t++) {
+        if (w[t] != '{' && w[t] != '`')
             continue;
-        }
+        int c = s_candidate(w + t, n - t);
+        if (c < 0)
+            continue; /* not a call's start: it goes out with the text */
+        s_emit(self, w, t);
         self->holding = true;
         self->confirmed = c > 0;
         return s_held_append(self, w + t, n - t);
     }
+    s_emit(self, w, n);
     return 0;
 }
 

@@ -330,6 +330,7 @@ static void test_tool_call_forms(void **state)
     const char *code = "Here:\n```python\ndef f():\n    return {1: 2}\n```\nand {x} or `y`.";
     assert_int_equal(s_feed(s, code), SHAPE_MORE);
     assert_string_equal(s_text(&c), code);
+    assert_int_equal(c.n_deltas, 1); /* one piece in, one out: not cut at each brace */
     /* a possible start is kept back only until it cannot be one */
     assert_int_equal(s_feed(s, " {"), SHAPE_MORE);
     assert_int_equal(s_feed(s, "  \"tool_"), SHAPE_MORE);
