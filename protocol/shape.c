@@ -455,6 +455,8 @@ static int s_calls_of(const shape_t *self, json_t *obj, s_calls_t *out, char *er
         if (self->choice == OPENAI_TOOL_NAMED && strcmp(name, self->choice_name) != 0)
             continue; /* only calls of the named function count */
         json_t *raw = json_object_get(f, "arguments");
+        if (json_is_null(raw))
+            raw = NULL; /* no arguments: {} */
         json_t *parsed = NULL;
         json_t *args = raw;
         if (json_is_string(raw)) { /* a JSON string holding the object, as OpenAI sends it */
