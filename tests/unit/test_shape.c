@@ -354,7 +354,7 @@ static void test_tool_calls_many(void **state)
     (void)state;
     const char *two =
         "{\"tool_calls\":[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}},"
-        "{\"name\":\"get_time\",\"arguments\":{}}]}";
+        "{\"name\":\"get_time\",\"arguments\":null}]}";
     openai_request_t r = s_req();
     s_tools(&r);
     col_t c;
