@@ -24,6 +24,7 @@ struct _shape_t {
     /* stop */
     char *stop[OPENAI_MAX_STOP];
     size_t stop_len[OPENAI_MAX_STOP];
+    size_t *stop_fail[OPENAI_MAX_STOP]; /* KMP failure function of each */
     size_t n_stop;
     abuf_t pend; /* the longest suffix of the text that begins some stop string */
     /* max_tokens */
@@ -95,8 +96,23 @@ shape_t *shape_new(const openai_request_t *req, size_t max_held, const shape_sin
             continue; /* an empty stop string never matches */
         if (!(self->stop[self->n_stop] = strdup(req->stop[i])))
             goto err;
-        self->stop_len[self->n_stop] = strlen(req->stop[i]);
+        size_t sl = strlen(req->stop[i]);
+        self->stop_len[self->n_stop] = sl;
         self->n_stop++;
+        size_t *fail = malloc(sl * sizeof *fail);
+        if (!fail)
+            goto err;
+        self->stop_fail[self->n_stop - 1] = fail;
+        /* fail[k]: the longest proper prefix of stop[0..k] that is also its suffix */
+        const char *st = req->stop[i];
+        fail[0] = 0;
+        for (size_t k = 1, q = 0; k < sl; k++) {
+            while (q > 0 && st[k] != st[q])
+                q = fail[q - 1];
+            if (st[k] == st[q])
+                q++;
+            fail[k] = q;
+        }
     }
     self->max_tokens = req->max_tokens;
     self->tools_on = req->n_tools > 0 && req->tool_choice != OPENAI_TOOL_NONE;
@@ -134,8 +150,10 @@ void shape_destroy(shape_t **self_p)
     if (!self_p || !*self_p)
         return;
     shape_t *self = *self_p;
-    for (size_t i = 0; i < self->n_stop; i++)
+    for (size_t i = 0; i < self->n_stop; i++) {
         free(self->stop[i]);
+        free(self->stop_fail[i]);
+    }
     for (size_t i = 0; i < self->n_tools; i++)
         free(self->tools[i]);
     free(self->tools);
@@ -328,13 +346,20 @@ static int s_stop(shape_t *self, const char *text, size_t len)
     /* keep only the longest suffix that is a proper prefix of some stop */
     size_t keep = 0;
     for (size_t s = 0; s < self->n_stop; s++) {
-        size_t max = self->stop_len[s] - 1 < n ? self->stop_len[s] - 1 : n;
-        for (size_t k = max; k > keep; k--) {
-            if (memcmp(w + n - k, self->stop[s], k) == 0) {
-                keep = k;
-                break;
-            }
+        /* KMP over the last len-1 bytes: the longest prefix of the stop that
+           ends the text, in time linear in the stop's length */
+        const char *st = self->stop[s];
+        const size_t *fail = self->stop_fail[s];
+        size_t win = self->stop_len[s] - 1 < n ? self->stop_len[s] - 1 : n;
+        size_t q = 0;
+        for (size_t k = n - win; k < n; k++) {
+            while (q > 0 && w[k] != st[q])
+                q = fail[q - 1];
+            if (w[k] == st[q])
+                q++;
         }
+        if (q > keep)
+            keep = q;
     }
     int rc = s_hold(self, w, n - keep);
     abuf_consume(&self->pend, n - keep);
