@@ -43,6 +43,94 @@ struct bad_doc : std::runtime_error {
     }
 };
 
+/* A pattern's estimated NFA size (states), its repetitions expanded as
+   libstdc++ expands them; larger ones are refused before compiling. */
+constexpr double MAX_REGEX_STATES = 1000;
+/* Cost of one state stepped over one character, in visits: about 20 ns
+   against about 500 ns per valijson visit, measured. */
+constexpr double REGEX_STEP_COST = 1.0 / 25;
+
+double s_regex_size(const std::string &p)
+{
+    std::vector<double> group{0}; /* the size of each open group so far */
+    std::vector<double> last_of{0};
+    double last = 0; /* the size of the last atom, for a quantifier */
+    size_t n = p.size();
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        double atom = -1;
+        if (c == '\\') {
+            i++;
+            atom = 1;
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < n && p[j] == '^')
+                j++;
+            if (j < n && p[j] == ']')
+                j++;
+            while (j < n && p[j] != ']')
+                j += p[j] == '\\' ? 2 : 1;
+            i = j;
+            atom = 1;
+        } else if (c == '(') {
+            group.push_back(0);
+            last_of.push_back(last);
+            if (i + 2 < n && p[i + 1] == '?')
+                i += 2; /* (?: (?= (?! */
+            last = 0;
+        } else if (c == ')') {
+            if (group.size() > 1) {
+                double g = group.back() + 2;
+                group.pop_back();
+                last_of.pop_back();
+                atom = g;
+            }
+        } else if (c == '|') {
+            group.back() += 1;
+            last = 0;
+        } else if (c == '*' || c == '+' || c == '?') {
+            group.back() += last + 1;
+            last = 2 * last + 1;
+        } else if (c == '{') {
+            size_t j = i + 1;
+            double lo = 0, hi = -1;
+            while (j < n && p[j] >= '0' && p[j] <= '9' && lo < 1e9)
+                lo = lo * 10 + (p[j++] - '0');
+            if (j < n && p[j] == ',') {
+                j++;
+                hi = 0;
+                bool digits = false;
+                while (j < n && p[j] >= '0' && p[j] <= '9' && hi < 1e9) {
+                    hi = hi * 10 + (p[j++] - '0');
+                    digits = true;
+                }
+                if (!digits)
+                    hi = lo + 1; /* {n,}: n copies and a loop */
+            }
+            if (j < n && p[j] == '}' && j > i + 1) {
+                double m = std::max(lo, hi) + 1;
+                group.back() += last * m;
+                last = last * (m + 1);
+                i = j;
+            } else {
+                atom = 1;
+            }
+        } else {
+            atom = 1;
+        }
+        if (atom >= 0) {
+            group.back() += atom;
+            last = atom;
+        }
+        if (group.back() > MAX_REGEX_STATES * 4)
+            break;
+    }
+    double total = 0;
+    for (double g : group)
+        total += g;
+    return total + 2;
+}
+
 /* Same-instance chains ($ref → allOf → $ref …) longer than this are refused:
    valijson recurses once per link, on top of the document's depth. */
 constexpr size_t MAX_CHAIN = 16;
@@ -70,7 +158,7 @@ json s_parse(const char *text, size_t len, const char *what)
     }
 }
 
-enum edge_kind { E_SAME, E_PROP, E_ADDPROP, E_ITEMS, E_ITEM_AT, E_ANY };
+enum edge_kind { E_SAME, E_PROP, E_ADDPROP, E_ITEMS, E_ITEM_AT, E_ANY, E_NAMES };
 
 struct edge {
     edge_kind kind;
@@ -86,7 +174,8 @@ struct graph {
     std::vector<std::vector<edge>> out;
     std::map<const json *, int> ids;
     std::unordered_map<std::string, std::regex> regexes;
-    std::vector<int> topo_pos; /* position of each node in a topological order of E_SAME */
+    std::map<int, double> pattern_size; /* node → its pattern's estimated states */
+    std::vector<int> topo_pos;          /* position of each node in a topological order of E_SAME */
 
     explicit graph(json &r) : root(r)
     {
@@ -105,6 +194,9 @@ struct graph {
         if (p.size() > SCHEMA_MAX_PATTERN)
             throw refused("a \"pattern\" is longer than " + std::to_string(SCHEMA_MAX_PATTERN) +
                           " bytes");
+        if (s_regex_size(p) > MAX_REGEX_STATES)
+            throw refused("a \"pattern\" repeats too much (more than " +
+                          std::to_string((int)MAX_REGEX_STATES) + " states): " + p);
         for (size_t i = 0; i + 1 < p.size(); i++) {
             if (p[i] != '\\')
                 continue;
@@ -115,10 +207,17 @@ struct graph {
         }
         try {
             /* __polynomial: libstdc++'s Thompson-NFA executor (time linear in
-               the subject, recursion bounded by the pattern), used because the
-               pattern has no back-reference. */
-            regexes.emplace(p, std::regex(p, std::regex_constants::ECMAScript |
-                                                 std::regex_constants::__polynomial));
+               the subject, recursion bounded by the pattern), allowed because
+               the pattern has no back-reference. */
+            const auto flags =
+                std::regex_constants::ECMAScript | std::regex_constants::__polynomial;
+            std::regex alone(p, flags); /* balanced and valid on its own */
+            /* regex_search retries from every start position, each run going
+               to the end of the subject: quadratic. Anchored behind "any
+               prefix", one run covers every start and the rest fail at '^';
+               the answer (does p match somewhere) is the same. valijson finds
+               it in its cache under p. */
+            regexes.emplace(p, std::regex("^[\\s\\S]*(?:" + p + ")", flags));
         } catch (const std::regex_error &e) {
             throw refused("a \"pattern\" is not a valid regular expression: " + p);
         }
@@ -159,8 +258,10 @@ struct graph {
             throw refused("\"$id\" is supported only at the schema's root");
         if (j.contains("format") && j["format"].is_string())
             j.erase("format"); /* not asserted: see schema.h */
-        if (j.contains("pattern") && j["pattern"].is_string())
+        if (j.contains("pattern") && j["pattern"].is_string()) {
             pattern(j["pattern"].get<std::string>());
+            pattern_size[id] = s_regex_size(j["pattern"].get<std::string>());
+        }
 
         for (auto &kv : j.items()) {
             const std::string &k = kv.key();
@@ -194,8 +295,9 @@ struct graph {
                 } else {
                     add(id, E_ITEMS, walk(v, depth + 1, false));
                 }
-            } else if (k == "additionalItems" || k == "unevaluatedItems" || k == "contains" ||
-                       k == "propertyNames") {
+            } else if (k == "propertyNames") {
+                add(id, E_NAMES, walk(v, depth + 1, false));
+            } else if (k == "additionalItems" || k == "unevaluatedItems" || k == "contains") {
                 add(id, E_ANY, walk(v, depth + 1, false));
             } else if (k == "definitions" || k == "$defs") {
                 if (v.is_object())
@@ -263,6 +365,12 @@ struct graph {
             q.erase(first);
             applied[u] += c;
             visits += c;
+            if (inst.is_string()) {
+                auto ps = pattern_size.find(u);
+                if (ps != pattern_size.end())
+                    visits += c * (double)(inst.get_ref<const std::string &>().size() + 1) *
+                              ps->second * REGEX_STEP_COST;
+            }
             if (visits > SCHEMA_MAX_VISITS)
                 throw refused("the schema is too complex for this answer (more than " +
                               std::to_string(SCHEMA_MAX_VISITS) + " checks)");
@@ -277,7 +385,14 @@ struct graph {
         if (depth >= SCHEMA_MAX_DEPTH)
             return;
         if (inst.is_object()) {
+            std::map<int, double> names;
+            for (auto &a : applied)
+                for (auto &e : out[a.first])
+                    if (e.kind == E_NAMES)
+                        names[e.to] += a.second;
             for (auto &m : inst.items()) {
+                if (!names.empty())
+                    apply(json(m.key()), names, depth + 1);
                 std::map<int, double> next;
                 for (auto &a : applied)
                     for (auto &e : out[a.first])

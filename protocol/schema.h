@@ -14,11 +14,15 @@
       - work: the number of (schema node, instance node) visits valijson
         would make is bounded from the schema's graph and the document's
         shape, <= SCHEMA_MAX_VISITS, else "too complex";
-      - regexes: "pattern" (<= SCHEMA_MAX_PATTERN bytes, no back-references)
-        is compiled by us with libstdc++'s polynomial (Thompson NFA) engine
-        and handed to valijson's cache, so its backtracking engine never runs
-        a client's pattern; "patternProperties" is refused (valijson would
-        compile it itself; OpenAI's strict mode does not accept it either);
+      - regexes: "pattern" (<= SCHEMA_MAX_PATTERN bytes, no back-references,
+        at most ~1000 NFA states once its repetitions are expanded) is
+        compiled by us with libstdc++'s polynomial (Thompson NFA) engine,
+        anchored as "^[\s\S]*(?:p)" so that regex_search makes one linear
+        pass instead of one per start position, and handed to valijson's
+        cache, so its backtracking engine never runs a client's pattern; each
+        string a pattern runs on counts (length x states) against the work
+        bound; "patternProperties" is refused (valijson would compile it
+        itself; OpenAI's strict mode does not accept it either);
       - "format" is not asserted (an annotation, as JSON Schema 2019+ allows):
         valijson checks date/time with a backtracking regex whose recursion
         grows with the string.

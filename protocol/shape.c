@@ -24,6 +24,7 @@ struct _shape_t {
     /* stop */
     char *stop[OPENAI_MAX_STOP];
     size_t stop_len[OPENAI_MAX_STOP];
+    size_t *stop_fail[OPENAI_MAX_STOP]; /* KMP failure function of each */
     size_t n_stop;
     abuf_t pend; /* the longest suffix of the text that begins some stop string */
     /* max_tokens */
@@ -44,9 +45,9 @@ struct _shape_t {
     /* holding */
     bool hold_all;
     size_t max_held;
-    size_t ticks;  /* tool_choice auto: trailing backticks not yet sent (0..2) */
-    bool holding;  /* text goes to held */
-    bool overflow; /* held passed max_held: unshaped from then on */
+    bool holding;   /* text goes to held */
+    bool confirmed; /* tool_choice auto: held is the start of a tool call */
+    bool overflow;  /* held passed max_held: unshaped from then on */
     abuf_t held;
     abuf_t scratch;
     /* state */
@@ -95,8 +96,23 @@ shape_t *shape_new(const openai_request_t *req, size_t max_held, const shape_sin
             continue; /* an empty stop string never matches */
         if (!(self->stop[self->n_stop] = strdup(req->stop[i])))
             goto err;
-        self->stop_len[self->n_stop] = strlen(req->stop[i]);
+        size_t sl = strlen(req->stop[i]);
+        self->stop_len[self->n_stop] = sl;
         self->n_stop++;
+        size_t *fail = malloc(sl * sizeof *fail);
+        if (!fail)
+            goto err;
+        self->stop_fail[self->n_stop - 1] = fail;
+        /* fail[k]: the longest proper prefix of stop[0..k] that is also its suffix */
+        const char *st = req->stop[i];
+        fail[0] = 0;
+        for (size_t k = 1, q = 0; k < sl; k++) {
+            while (q > 0 && st[k] != st[q])
+                q = fail[q - 1];
+            if (st[k] == st[q])
+                q++;
+            fail[k] = q;
+        }
     }
     self->max_tokens = req->max_tokens;
     self->tools_on = req->n_tools > 0 && req->tool_choice != OPENAI_TOOL_NONE;
@@ -134,8 +150,10 @@ void shape_destroy(shape_t **self_p)
     if (!self_p || !*self_p)
         return;
     shape_t *self = *self_p;
-    for (size_t i = 0; i < self->n_stop; i++)
+    for (size_t i = 0; i < self->n_stop; i++) {
         free(self->stop[i]);
+        free(self->stop_fail[i]);
+    }
     for (size_t i = 0; i < self->n_tools; i++)
         free(self->tools[i]);
     free(self->tools);
@@ -205,6 +223,49 @@ static size_t s_limit(shape_t *self, const char *text, size_t len)
 
 /* ---- stage 3: holding ---- */
 
+static bool s_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*  Whether h (beginning with '{' or '`') starts a tool call as shape_end
+    looks for it: '{' ws* "\"tool_calls\"", or a ``` fence (a language word
+    of at most 32 bytes, a newline, ws*) before one. 1: it does; 0: it may
+    (h is too short to tell); -1: it does not. */
+static int s_candidate(const char *h, size_t n)
+{
+    static const char key[] = "\"tool_calls\"";
+    size_t i = 0;
+    if (h[0] == '`') {
+        for (int k = 0; k < 3; k++, i++) {
+            if (i >= n)
+                return 0;
+            if (h[i] != '`')
+                return -1;
+        }
+        for (size_t l = 0; i < n && h[i] != '\n'; i++)
+            if (h[i] == '`' || ++l > 32)
+                return -1;
+        if (i++ >= n)
+            return 0;
+    }
+    while (i < n && s_space(h[i]))
+        i++;
+    if (i >= n)
+        return 0;
+    if (h[i++] != '{')
+        return -1;
+    while (i < n && s_space(h[i]))
+        i++;
+    for (size_t k = 0; k < sizeof key - 1; k++, i++) {
+        if (i >= n)
+            return 0;
+        if (h[i] != key[k])
+            return -1;
+    }
+    return 1;
+}
+
 static int s_hold(shape_t *self, const char *text, size_t len);
 
 static int s_held_append(shape_t *self, const char *text, size_t len)
@@ -231,29 +292,31 @@ static int s_hold(shape_t *self, const char *text, size_t len)
         s_emit(self, text, len);
         return 0;
     }
-    if (self->holding)
+    if (self->holding && (self->confirmed || self->hold_all))
         return s_held_append(self, text, len);
-    /* tool_choice auto: send text until a tool call may start. The pending
-       backticks come first. */
+    /* tool_choice auto: send text until a tool call may start, keep back a
+       possible start while it may still be one, hold to the end from one
+       that is (s_candidate). */
     abuf_reset(&self->scratch);
-    if (abuf_append(&self->scratch, "``", self->ticks) < 0 ||
+    if (abuf_append(&self->scratch, self->held.data, self->held.len) < 0 ||
         abuf_append(&self->scratch, text, len) < 0)
         return -1;
-    self->ticks = 0;
+    abuf_reset(&self->held);
+    self->holding = false;
     const char *w = self->scratch.data;
     size_t n = self->scratch.len;
-    for (size_t i = 0; i < n; i++) {
-        if (w[i] == '{' || (w[i] == '`' && i + 2 < n && w[i + 1] == '`' && w[i + 2] == '`')) {
-            s_emit(self, w, i);
-            self->holding = true;
-            return s_held_append(self, w + i, n - i);
-        }
+    for (size_t t = 0; t < n; t++) {
+        if (w[t] != '{' && w[t] != '`')
+            continue;
+        int c = s_candidate(w + t, n - t);
+        if (c < 0)
+            continue; /* not a call's start: it goes out with the text */
+        s_emit(self, w, t);
+        self->holding = true;
+        self->confirmed = c > 0;
+        return s_held_append(self, w + t, n - t);
     }
-    size_t t = 0;
-    while (t < 2 && t < n && w[n - 1 - t] == '`')
-        t++;
-    s_emit(self, w, n - t);
-    self->ticks = t;
+    s_emit(self, w, n);
     return 0;
 }
 
@@ -283,13 +346,20 @@ static int s_stop(shape_t *self, const char *text, size_t len)
     /* keep only the longest suffix that is a proper prefix of some stop */
     size_t keep = 0;
     for (size_t s = 0; s < self->n_stop; s++) {
-        size_t max = self->stop_len[s] - 1 < n ? self->stop_len[s] - 1 : n;
-        for (size_t k = max; k > keep; k--) {
-            if (memcmp(w + n - k, self->stop[s], k) == 0) {
-                keep = k;
-                break;
-            }
+        /* KMP over the last len-1 bytes: the longest prefix of the stop that
+           ends the text, in time linear in the stop's length */
+        const char *st = self->stop[s];
+        const size_t *fail = self->stop_fail[s];
+        size_t win = self->stop_len[s] - 1 < n ? self->stop_len[s] - 1 : n;
+        size_t q = 0;
+        for (size_t k = n - win; k < n; k++) {
+            while (q > 0 && w[k] != st[q])
+                q = fail[q - 1];
+            if (w[k] == st[q])
+                q++;
         }
+        if (q > keep)
+            keep = q;
     }
     int rc = s_hold(self, w, n - keep);
     abuf_consume(&self->pend, n - keep);
@@ -319,11 +389,6 @@ int shape_feed(shape_t *self, delta_kind_t kind, const char *text, size_t len)
 }
 
 /* ---- the end: tool calls ---- */
-
-static bool s_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 static bool s_blank(const char *s, size_t n)
 {
@@ -415,6 +480,8 @@ static int s_calls_of(const shape_t *self, json_t *obj, s_calls_t *out, char *er
         if (self->choice == OPENAI_TOOL_NAMED && strcmp(name, self->choice_name) != 0)
             continue; /* only calls of the named function count */
         json_t *raw = json_object_get(f, "arguments");
+        if (json_is_null(raw))
+            raw = NULL; /* no arguments: {} */
         json_t *parsed = NULL;
         json_t *args = raw;
         if (json_is_string(raw)) { /* a JSON string holding the object, as OpenAI sends it */
@@ -619,10 +686,6 @@ int shape_end(shape_t *self, const char **finish_reason, char *err, size_t errle
         if (s_hold(self, self->pend.data, self->pend.len) < 0)
             return SHAPE_ERROR;
         abuf_reset(&self->pend);
-    }
-    if (self->ticks) {
-        s_emit(self, "``", self->ticks);
-        self->ticks = 0;
     }
     if (self->overflow || !self->held.len) {
         if (!self->overflow && self->hold_all)

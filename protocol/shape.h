@@ -26,10 +26,12 @@
     counts 1. The text is cut before the character that would make
     ceil(quarters / 4) exceed max_tokens.
 
-    Holding: with tool_choice auto, text streams until a tool call may start
-    ('{' or a ``` fence; one or two trailing backticks wait for the next
-    byte) and is held from there to the end. With tool_choice required or a
-    named function, or any response_format but text, all text is held (so
+    Holding: with tool_choice auto, text streams until a tool call starts:
+    '{' ws* "\"tool_calls\"", or a ``` fence (language word, newline, ws*)
+    before one. A '{' or '`' that may still begin one is kept back only until
+    the next bytes rule it out (so code and braces stream); from one that
+    does, the rest is held to the end. With tool_choice required or a named
+    function, or any response_format but text, all text is held (so
     the caller can retry without having sent anything). Held bytes are
     capped (max_held): past the cap the held text is released as text and
     the rest streams unshaped (no tool call, no check, shape_end returns

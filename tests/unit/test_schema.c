@@ -107,6 +107,44 @@ static void test_patterns(void **state)
     doc[n + 2] = 0;
     assert_int_equal(schema_validate(evil, strlen(evil), doc, n + 2, s_err, sizeof s_err), 0);
     free(doc);
+    /* an unanchored pattern that fails late: regex_search's retry from each
+       start position would be quadratic (minutes here) */
+    const char *late = "{\"type\":\"string\",\"pattern\":\"a*b\"}";
+    n = 200000;
+    doc = malloc(n + 3);
+    assert_non_null(doc);
+    doc[0] = '"';
+    memset(doc + 1, 'a', n);
+    doc[n + 1] = '"';
+    doc[n + 2] = 0;
+    assert_int_equal(schema_validate(late, strlen(late), doc, n + 2, s_err, sizeof s_err), 0);
+    doc[n] = 'b';
+    assert_int_equal(schema_validate(late, strlen(late), doc, n + 2, s_err, sizeof s_err), 1);
+    free(doc);
+    /* search semantics kept: a match anywhere, '^' and '$' at the ends only,
+       a top-level alternation */
+    const char *alt = "{\"type\":\"string\",\"pattern\":\"^x|y$\"}";
+    assert_int_equal(s_check(alt, "\"xa\""), 1);
+    assert_int_equal(s_check(alt, "\"ay\""), 1);
+    assert_int_equal(s_check(alt, "\"ax\""), 0);
+    assert_int_equal(s_check(alt, "\"ya\""), 0);
+    assert_int_equal(s_check("{\"pattern\":\"b+c\"}", "\"aabbbcdd\""), 1);
+    assert_int_equal(s_check("{\"pattern\":\"a)|(b\"}", "\"b\""), -1);
+    /* repetitions that libstdc++ would expand into a million states */
+    assert_int_equal(s_check("{\"pattern\":\"((a{100}){100}){100}\"}", "\"a\""), -1);
+    assert_non_null(strstr(s_err, "repeats too much"));
+    /* a pattern's work counts against the budget: 4 MB through 40 states */
+    const char *rep = "{\"type\":\"string\",\"pattern\":\"^(a|aa|aaa|b?){8}c\"}";
+    n = 4000000;
+    doc = malloc(n + 3);
+    assert_non_null(doc);
+    doc[0] = '"';
+    memset(doc + 1, 'a', n);
+    doc[n + 1] = '"';
+    doc[n + 2] = 0;
+    assert_int_equal(schema_validate(rep, strlen(rep), doc, n + 2, s_err, sizeof s_err), 0);
+    assert_non_null(strstr(s_err, "too complex"));
+    free(doc);
     /* refused: back-references, bad regex, patternProperties */
     assert_int_equal(s_check("{\"pattern\":\"(a)\\\\1\"}", "\"aa\""), -1);
     assert_non_null(strstr(s_err, "back-reference"));

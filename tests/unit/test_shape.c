@@ -186,6 +186,47 @@ static void test_stop_overlapping(void **state)
     s_run(&r, p4, 3, "Hi.\n\nUsage", "stop", SHAPE_OK);
 }
 
+static void test_stop_long(void **state)
+{
+    (void)state;
+    /* a long self-similar stop string, and a short one overlapping itself:
+       exactly the possible start of a stop is kept back */
+    size_t L = 100000;
+    char *stop = malloc(L + 2);
+    assert_non_null(stop);
+    memset(stop, 'a', L);
+    stop[L] = 'b';
+    stop[L + 1] = 0;
+    openai_request_t r = s_req();
+    r.stop[0] = stop;
+    r.n_stop = 1;
+    char *stops2[] = {"abab"};
+    r.stop[1] = stops2[0];
+    r.n_stop = 2;
+    col_t c;
+    shape_t *s = s_new(&r, &c, 0);
+    char piece[100];
+    memset(piece, 'a', sizeof piece);
+    for (size_t i = 0; i < L / sizeof piece; i++)
+        assert_int_equal(shape_feed(s, DELTA_TEXT, piece, sizeof piece), SHAPE_MORE);
+    assert_int_equal(c.text.len, 0); /* all of it may still be the stop */
+    assert_int_equal(shape_feed(s, DELTA_TEXT, "xab", 3), SHAPE_MORE);
+    assert_int_equal(c.text.len, L + 1); /* only "ab" may still begin "abab" */
+    assert_int_equal(shape_feed(s, DELTA_TEXT, "ab", 2), SHAPE_CUT);
+    assert_int_equal(shape_end(s, NULL, NULL, 0), SHAPE_OK);
+    assert_int_equal(c.text.len, L + 1);
+    s_free(&s, &c);
+    free(stop);
+
+    /* a mismatch inside the kept-back part that still leaves a shorter start
+       ("abab" ends with "ab", which begins "abaab") */
+    char *stops3[] = {"abaab"};
+    r.stop[0] = stops3[0];
+    r.n_stop = 1;
+    const char *p[] = {"xabab", "aab tail"};
+    s_run(&r, p, 2, "xab", "stop", SHAPE_OK);
+}
+
 static void test_stop_multibyte(void **state)
 {
     (void)state;
@@ -324,6 +365,29 @@ static void test_tool_call_forms(void **state)
     assert_int_equal(s_feed(s, "`json\n{\"tool"), SHAPE_MORE);
     assert_string_equal(s_text(&c), "Let me look that up `now` ");
     s_free(&s, &c);
+
+    /* code and braces that cannot start a call stream on, at once */
+    s = s_new(&r, &c, 0);
+    const char *code = "Here:\n```python\ndef f():\n    return {1: 2}\n```\nand {x} or `y`.";
+    assert_int_equal(s_feed(s, code), SHAPE_MORE);
+    assert_string_equal(s_text(&c), code);
+    assert_int_equal(c.n_deltas, 1); /* one piece in, one out: not cut at each brace */
+    /* a possible start is kept back only until it cannot be one */
+    assert_int_equal(s_feed(s, " {"), SHAPE_MORE);
+    assert_int_equal(s_feed(s, "  \"tool_"), SHAPE_MORE);
+    assert_int_equal(strlen(s_text(&c)), strlen(code) + 1);
+    assert_int_equal(s_feed(s, "kit\": 1}"), SHAPE_MORE);
+    assert_int_equal(strlen(s_text(&c)), strlen(code) + strlen(" {  \"tool_kit\": 1}"));
+    /* once it is one, the rest is held to the end */
+    assert_int_equal(s_feed(s, "\n{\"tool_calls\""), SHAPE_MORE);
+    assert_int_equal(s_feed(s, " nothing more"), SHAPE_MORE);
+    assert_int_equal(strlen(s_text(&c)), strlen(code) + strlen(" {  \"tool_kit\": 1}\n"));
+    const char *fr = NULL;
+    assert_int_equal(shape_end(s, &fr, NULL, 0), SHAPE_OK);
+    assert_string_equal(fr, "stop");
+    assert_int_equal(strlen(s_text(&c)),
+                     strlen(code) + strlen(" {  \"tool_kit\": 1}\n{\"tool_calls\" nothing more"));
+    s_free(&s, &c);
 }
 
 static void test_tool_calls_many(void **state)
@@ -331,7 +395,7 @@ static void test_tool_calls_many(void **state)
     (void)state;
     const char *two =
         "{\"tool_calls\":[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}},"
-        "{\"name\":\"get_time\",\"arguments\":{}}]}";
+        "{\"name\":\"get_time\",\"arguments\":null}]}";
     openai_request_t r = s_req();
     s_tools(&r);
     col_t c;
@@ -546,17 +610,12 @@ static void test_passthrough(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stop_split),
-        cmocka_unit_test(test_stop_overlapping),
-        cmocka_unit_test(test_stop_multibyte),
-        cmocka_unit_test(test_max_tokens),
-        cmocka_unit_test(test_tool_call_forms),
-        cmocka_unit_test(test_tool_calls_many),
-        cmocka_unit_test(test_tool_call_not_parsed_is_text),
-        cmocka_unit_test(test_json_object),
-        cmocka_unit_test(test_json_schema),
-        cmocka_unit_test(test_held_cap),
-        cmocka_unit_test(test_passthrough),
+        cmocka_unit_test(test_stop_split),      cmocka_unit_test(test_stop_overlapping),
+        cmocka_unit_test(test_stop_long),       cmocka_unit_test(test_stop_multibyte),
+        cmocka_unit_test(test_max_tokens),      cmocka_unit_test(test_tool_call_forms),
+        cmocka_unit_test(test_tool_calls_many), cmocka_unit_test(test_tool_call_not_parsed_is_text),
+        cmocka_unit_test(test_json_object),     cmocka_unit_test(test_json_schema),
+        cmocka_unit_test(test_held_cap),        cmocka_unit_test(test_passthrough),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
