@@ -1,4 +1,4 @@
-/*  test_answer — protocol/answer's one retry of an answer that failed its
+/*  test_answer_retry — protocol/answer's one retry of an answer that failed its
     check: nothing of the failed answer reaches the client, the second
     answer does; a second failure of a response format is a 502
     invalid_model_output, of a required tool call the model's text. Whole
