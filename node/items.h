@@ -21,11 +21,10 @@
 
 #include "protocol/openai.h"
 
-/*  The defaults of --responses-keep and --responses-keep-bytes (node/config.c
-    shows these macros), and the count bound (not a setting: the byte bound
-    counts ITEMS_OVERHEAD per item, so it rarely binds). */
+/*  The default of --responses-keep (node/config.c shows this macro; the byte
+    bound is --responses-keep-bytes), and the count bound (not a setting: the
+    byte bound counts ITEMS_OVERHEAD per item, so it rarely binds). */
 #define ITEMS_DEFAULT_KEEP_S 86400
-#define ITEMS_DEFAULT_MAX_BYTES (32u * 1024 * 1024)
 #define ITEMS_MAX_COUNT 65536
 #define ITEMS_OVERHEAD 128 /* bytes charged per item beside its strings */
 #define ITEMS_MAX_ID 128   /* longest id kept (the node's own are ~45) */
