@@ -215,6 +215,21 @@ static void test_writer_items(void **state)
     assert_string_equal(out.text, "{\"city\":\"Paris\"}");
     assert_int_equal(responses_writer_items(NULL, s_keep, &k), -1);
     assert_int_equal(responses_writer_items(w, NULL, &k), -1);
+
+    /* the object says whether its items are kept */
+    abuf_t body = ABUF_INIT;
+    assert_int_equal(responses_writer_render(w, &body), 0);
+    assert_non_null(strstr(body.data, "\"store\":false"));
+    abuf_free(&body);
+    openai_request_t req;
+    memset(&req, 0, sizeof req);
+    req.store = true;
+    responses_meta_t stored = {"resp_S", 1700000000, "m", NULL, &req};
+    responses_writer_t *ws = responses_writer_new(&stored);
+    assert_int_equal(responses_writer_render(ws, &body), 0);
+    assert_non_null(strstr(body.data, "\"store\":true"));
+    abuf_free(&body);
+    responses_writer_destroy(&ws);
     responses_writer_destroy(&w);
 
     /* a failed response gives nothing */
