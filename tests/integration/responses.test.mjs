@@ -174,3 +174,28 @@ describe('Responses API: the AI SDK\'s multi-turn defaults (item_reference)', ()
         assert.equal(r.json.error.param, 'input[1]');
     });
 });
+
+describe('Responses API: --responses-keep 0 keeps nothing', () => {
+    const arena = new Arena();
+    let node;
+    before(async () => {
+        ({node} = await arena.startPair({name: 'responses-keep0', apiKey: KEY_A, extraArgs: ['--responses-keep', '0']},
+                                        {tabs: 1}));
+    });
+    after(() => arena.cleanup());
+
+    arena.test('the answer says store false, and its reference is a 400 naming it', async () => {
+        const openai = provider(node, KEY_A);
+        const turn1 = [{role: 'user', content: 'First question?'}];
+        const r1 = await generateText({model: openai(MODEL), messages: turn1, maxRetries: 0});
+        assert.equal(r1.text, FAKE_ANSWER);
+        assert.equal(r1.response.body?.store, false);
+        const messages = [...turn1, ...r1.response.messages, {role: 'user', content: 'Second?'}];
+        const e = await rejection(generateText({model: openai(MODEL), messages, maxRetries: 0}));
+        assert.ok(APICallError.isInstance(e), String(e));
+        assert.equal(e.statusCode, 400);
+        const body = JSON.parse(e.responseBody);
+        assert.equal(body.error.param, 'input[1]');
+        assert.match(body.error.message, /store: false/);
+    });
+});
