@@ -43,8 +43,8 @@ void items_destroy(items_t **self_p);
 int items_put(items_t *self, const char *client, const openai_item_t *item, long long now_ms);
 
 /*  The item client made with this id, younger than keep_ms: out borrows
-    its strings until the next items_put or items_prune. Expired items are
-    dropped on the way. */
+    its strings until the next call on self (any call may drop expired
+    items, this one included). */
 bool items_get(items_t *self, const char *client, const char *id, long long now_ms,
                openai_item_t *out);
 
