@@ -26,6 +26,7 @@
 #include "browser_link/link.h"
 #include "mesh/mesh.h"
 #include "node/forward.h"
+#include "node/items.h"
 #include "node/target.h"
 #include "node/verdict.h"
 #include "protocol/arena_payload.h"
@@ -101,6 +102,8 @@ typedef enum {
     OPT_MODEL_ALIAS,
     OPT_MODEL_ALLOW,
     OPT_LINK_MAX_PENDING,
+    OPT_RESPONSES_KEEP,
+    OPT_RESPONSES_KEEP_BYTES,
     OPT_GOSSIP_INTERVAL, /* first mesh timing setting */
     OPT_GOSSIP_FANOUT,
     OPT_PING_INTERVAL,
@@ -268,6 +271,19 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                               "browser-link connections still waiting for hello; one more "
                               "closes the oldest",
                               S_STR(LINK_DEFAULT_MAX_PENDING), NULL},
+    [OPT_RESPONSES_KEEP] = {"responses-keep", "ARENA_RESPONSES_KEEP", "responses_keep", NULL, S_INT,
+                            S_CHECK_NONE, 0, 30 * 86400, false, S_OFF(responses_keep_s), 0,
+                            "SECONDS",
+                            "keep the output items of Responses answers this long, for "
+                            "item_reference (0: keep none)",
+                            S_STR(ITEMS_DEFAULT_KEEP_S), "seconds"},
+    [OPT_RESPONSES_KEEP_BYTES] = {"responses-keep-bytes", "ARENA_RESPONSES_KEEP_BYTES",
+                                  "responses_keep_bytes", NULL, S_SIZE, S_CHECK_NONE, 0,
+                                  4LL * 1024 * 1024 * 1024, false, S_OFF(responses_keep_bytes), 0,
+                                  "BYTES",
+                                  "most bytes of Responses output items kept, oldest "
+                                  "dropped first",
+                                  "32m", "bytes"},
     [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
                              S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
                              S_OFF(gossip_interval_ms), 0, "MS",

@@ -64,6 +64,8 @@ typedef struct {
     strlist_t model_aliases;    /* "ALIAS=MODEL" each */
     strlist_t model_allow;      /* empty: every model of the catalog */
     int link_max_pending;       /* browser-link connections before hello */
+    int responses_keep_s;       /* Responses output items kept for item_reference */
+    size_t responses_keep_bytes;
 
     /* mesh timing (flags --gossip-interval, …): the defaults are the mesh
        engine's and forward's own macros (docs/mesh-protocol.md); config_load

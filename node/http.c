@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "node/boundary.h"
+#include "node/items.h"
 #include "protocol/answer.h"
 #include "protocol/arena_catalog.h"
 #include "protocol/aspect.h"
@@ -68,6 +69,8 @@ struct _req_t {
     bool cors;         /* an API path: CORS headers for an allowed origin (not the pages) */
     char *model;
     long long created;
+    char client[65]; /* who asked: openai_request_t.client */
+    bool keep_items; /* a Responses answer with store: its items go to http->items */
 };
 
 struct _http_t {
@@ -86,6 +89,7 @@ struct _http_t {
     size_t body_budget, body_inflight; /* bytes */
     size_t n_conns;                    /* open connections (MHD's limit is higher) */
     bool quiet_close;                  /* the next MHD log line is a close we asked for: debug */
+    items_t *items; /* Responses output items for item_reference; made on first use */
 };
 
 /*  The socket context of a connection accepted over --max-connections. */
@@ -471,6 +475,27 @@ static int s_retry(req_t *req, const char *why)
     return 0;
 }
 
+static int s_keep_item(void *arg, const openai_item_t *item)
+{
+    req_t *req = arg;
+    return items_put(req->http->items, req->client, item, zclock_mono());
+}
+
+/*  A finished Responses answer: its output items are kept for a later
+    item_reference by the same client (node/items). */
+static void s_keep_items(req_t *req)
+{
+    http_t *self = req->http;
+    if (!req->keep_items)
+        return;
+    req->keep_items = false;
+    if (!self->items)
+        self->items = items_new(ITEMS_MAX_COUNT, self->cfg.responses_keep_bytes,
+                                self->cfg.responses_keep_s * 1000LL);
+    if (!self->items || responses_writer_items(answer_responses(req->answer), s_keep_item, req) < 0)
+        alog_warn_rl("%s: the answer's items were not kept (out of memory)", req->rid);
+}
+
 static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *usage)
 {
     req->job = NULL;
@@ -487,6 +512,7 @@ static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *u
         s_answer_failed(req);
         return;
     }
+    s_keep_items(req);
     s_answer_ready(req);
 }
 
@@ -837,15 +863,23 @@ static answer_api_t s_api(req_t *req)
     }
 }
 
+/*  An item_reference of req's client, among this node's kept items. */
+static bool s_find_item(void *arg, const char *id, openai_item_t *out)
+{
+    req_t *req = arg;
+    return items_get(req->http->items, req->client, id, zclock_mono(), out);
+}
+
 /*  Parses the body as its route says; 0 with *out, or -1 with err. */
 static int s_parse(http_t *self, req_t *req, openai_request_t **out, openai_error_t *err)
 {
     const char *body = req->body.data ? req->body.data : "";
     size_t len = req->body.len;
     const openai_limits_t *lim = &self->cfg.limits;
+    openai_items_t items = {s_find_item, req, self->cfg.responses_keep_s};
     switch (req->route->id) {
     case ROUTE_RESPONSES:
-        return openai_responses_parse(body, len, lim, out, err);
+        return openai_responses_parse_ex(body, len, lim, &items, out, err);
     case ROUTE_IMAGES:
         if (openai_images_parse(body, len, lim, out, err) < 0)
             return -1;
@@ -879,11 +913,14 @@ static enum MHD_Result s_start_answer(http_t *self, req_t *req)
                          "request body exceeds the limit of %zu bytes", self->cfg.max_body);
         return s_queue_error(req, &err, 0);
     }
+    s_client_id(self, req->conn, req->client, sizeof req->client);
     int parsed = s_parse(self, req, &oreq, &err);
     s_release_body(req); /* its budget is free for others now */
     if (parsed < 0)
         return s_queue_error(req, &err, 0);
-    s_client_id(self, req->conn, oreq->client, sizeof oreq->client);
+    memcpy(oreq->client, req->client, sizeof oreq->client);
+    oreq->store = oreq->store && self->cfg.responses_keep_s > 0 && self->cfg.responses_keep_bytes;
+    req->keep_items = oreq->store;
     snprintf(oreq->request_id, sizeof oreq->request_id, "%s", req->rid);
     snprintf(req->ignored, sizeof req->ignored, "%s", oreq->ignored);
     req->created = (long long)time(NULL);
@@ -1049,6 +1086,7 @@ void http_tick(http_t *self)
         req->state = REQ_GONE;
         s_resume(req);
     }
+    items_prune(self->items, zclock_mono());
     http_run(self);
 }
 
@@ -1234,6 +1272,7 @@ void http_destroy(http_t **self_p)
     zmq_pollitem_t item = {NULL, self->epoll_fd, ZMQ_POLLIN, 0};
     zloop_poller_end(self->loop, &item);
     MHD_stop_daemon(self->mhd);
+    items_destroy(&self->items);
     free(self->key_digests);
     free(self);
     *self_p = NULL;

@@ -44,6 +44,10 @@ typedef struct {
     const strlist_t *cors_origins; /* web origins that may call; empty: any with keys, else none */
     size_t body_budget;            /* request body bytes in flight, all clients; 0: max_body * 2 */
     openai_limits_t limits;
+    /* Responses output items kept for item_reference (node/items): how
+       long, how many bytes; 0: none kept, every reference a 400 */
+    int responses_keep_s;
+    size_t responses_keep_bytes;
     dispatch_t *dispatch; /* borrowed */
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
        node; returns the HTTP status (*content_type starts as application/json).

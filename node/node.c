@@ -732,6 +732,8 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .http_names = &cfg->http_names,
         .cors_origins = &cfg->cors_origins,
         .body_budget = cfg->body_budget,
+        .responses_keep_s = cfg->responses_keep_s,
+        .responses_keep_bytes = cfg->responses_keep_bytes,
         .dispatch = self->dispatch,
         .render = s_render,
         .arg = self,

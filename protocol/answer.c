@@ -410,3 +410,8 @@ bool answer_finished(const answer_t *self)
 {
     return self && self->finished;
 }
+
+const responses_writer_t *answer_responses(const answer_t *self)
+{
+    return self ? self->rw : NULL;
+}

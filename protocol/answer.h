@@ -29,6 +29,7 @@
 #include "protocol/abuf.h"
 #include "protocol/delta.h"
 #include "protocol/openai.h"
+#include "protocol/responses.h"
 
 #define ANSWER_MAX_CITATIONS (64u * 1024)
 
@@ -100,5 +101,9 @@ bool answer_streaming(const answer_t *self);
 int answer_status(const answer_t *self);
 /*  The whole answer is in out (ANSWER_DONE, or a stream's error end). */
 bool answer_finished(const answer_t *self);
+
+/*  A Responses answer's writer (its items: responses_writer_items), NULL
+    for the other APIs. Borrowed. */
+const responses_writer_t *answer_responses(const answer_t *self);
 
 #endif

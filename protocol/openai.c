@@ -203,6 +203,7 @@ typedef struct {
     const openai_limits_t *lim;
     openai_error_t *err;
     openai_request_t *req;
+    const openai_items_t *items; /* Responses: how item_reference resolves; NULL: never */
 } parse_ctx_t;
 
 /*  Deepest bracket nesting outside strings, stopping as soon as it passes
@@ -1409,26 +1410,37 @@ static int s_responses_message(parse_ctx_t *p, json_t *item, const char *path)
     return s_responses_content(p, json_object_get(item, "content"), path, ".content", msg);
 }
 
-static int s_responses_call(parse_ctx_t *p, json_t *item, const char *path)
+/*  A new call of the assistant turn in progress (consecutive calls, and the
+    text before them, are one turn); NULL with err filled. */
+static openai_tool_call_t *s_responses_new_call(parse_ctx_t *p, const char *path)
 {
-    char param[OPENAI_PARAM_MAX];
     openai_request_t *req = p->req;
     openai_message_t *msg = req->n_messages ? &req->messages[req->n_messages - 1] : NULL;
-    /* consecutive calls (and the text before them) are one assistant turn */
     if (!msg || strcmp(msg->role, "assistant") != 0) {
         msg = s_push_message(p, "assistant");
         if (!msg)
-            return -1;
+            return NULL;
         msg->content = strdup("");
-        if (!msg->content)
-            return s_oom(p);
+        if (!msg->content) {
+            s_oom(p);
+            return NULL;
+        }
     }
     if (s_add_tool_calls(p, msg, 1) < 0) {
         if (msg->n_tool_calls >= OPENAI_MAX_TOOL_CALLS)
-            return S_BAD(p, path, "%s: more than 128 calls in one turn%s", "");
-        return -1;
+            openai_error_set(p->err, "invalid_request", path, "%s: more than 128 calls in one turn",
+                             path);
+        return NULL;
     }
-    openai_tool_call_t *call = &msg->tool_calls[msg->n_tool_calls++];
+    return &msg->tool_calls[msg->n_tool_calls++];
+}
+
+static int s_responses_call(parse_ctx_t *p, json_t *item, const char *path)
+{
+    char param[OPENAI_PARAM_MAX];
+    openai_tool_call_t *call = s_responses_new_call(p, path);
+    if (!call)
+        return -1;
     s_join(param, path, ".call_id");
     if (s_get_string(p, item, "call_id", param, true, 256, false, &call->id) < 0)
         return -1;
@@ -1476,6 +1488,79 @@ static int s_responses_output(parse_ctx_t *p, json_t *item, const char *path)
     return rc;
 }
 
+/*  "24 hours", "90 minutes", "45 seconds". */
+static void s_duration(char *buf, size_t size, long long s)
+{
+    if (s >= 3600 && s % 3600 == 0)
+        snprintf(buf, size, "%lld hour%s", s / 3600, s == 3600 ? "" : "s");
+    else if (s >= 60 && s % 60 == 0)
+        snprintf(buf, size, "%lld minute%s", s / 60, s == 60 ? "" : "s");
+    else
+        snprintf(buf, size, "%lld second%s", s, s == 1 ? "" : "s");
+}
+
+/*  {"type":"item_reference","id":…}: an output item of an earlier answer
+    of this node, for this client, resolved through p->items; anything else
+    (another node's, another key's, expired, made up) is a 400. */
+static int s_responses_ref(parse_ctx_t *p, json_t *item, const char *path)
+{
+    char param[OPENAI_PARAM_MAX];
+    const openai_items_t *items = p->items;
+    if (!items || !items->find || items->keep_s <= 0)
+        return S_BAD(p, path,
+                     "%s refers to a stored item, and the node keeps no responses: send the "
+                     "item itself (store: false; the AI SDK: providerOptions.openai.store = "
+                     "false)%s",
+                     "");
+    json_t *id = json_object_get(item, "id");
+    s_join(param, path, ".id");
+    if (!json_is_string(id) || json_string_length(id) == 0 ||
+        strlen(json_string_value(id)) != json_string_length(id))
+        return S_BAD(p, param, "%s is required: the id of an output item%s", "");
+    openai_item_t it;
+    memset(&it, 0, sizeof it);
+    if (!items->find(items->arg, json_string_value(id), &it)) {
+        char keep[32];
+        s_duration(keep, sizeof keep, items->keep_s);
+        openai_error_set(p->err, "invalid_request", path,
+                         "%s refers to item \"%.48s\", which this node does not have: it keeps "
+                         "the output items of its own answers for %s, for the API key that made "
+                         "them; send the item itself (store: false; the AI SDK: "
+                         "providerOptions.openai.store = false)",
+                         path, json_string_value(id), keep);
+        return -1;
+    }
+    switch (it.kind) {
+    case OPENAI_ITEM_REASONING:
+        s_ignore(p, "input.reasoning"); /* as when sent inline */
+        return 0;
+    case OPENAI_ITEM_CALL: {
+        openai_tool_call_t *call = s_responses_new_call(p, path);
+        if (!call)
+            return -1;
+        call->id = strdup(it.call_id ? it.call_id : "");
+        call->name = strdup(it.name ? it.name : "");
+        call->arguments = strdup(it.text ? it.text : "");
+        return call->id && call->name && call->arguments ? 0 : s_oom(p);
+    }
+    case OPENAI_ITEM_MESSAGE:
+    default: {
+        openai_message_t *msg = s_push_message(p, "assistant");
+        if (!msg)
+            return -1;
+        msg->content = strdup(it.text ? it.text : "");
+        return msg->content ? 0 : s_oom(p);
+    }
+    }
+}
+
+/*  OpenAI's item reference may leave out its type: an id, no role. */
+static bool s_is_bare_ref(json_t *item)
+{
+    return json_object_get(item, "id") && !json_object_get(item, "role") &&
+           !json_object_get(item, "content");
+}
+
 static int s_responses_input(parse_ctx_t *p, json_t *root)
 {
     openai_request_t *req = p->req;
@@ -1517,7 +1602,9 @@ static int s_responses_input(parse_ctx_t *p, json_t *root)
             return S_BAD(p, path, "%s must be an object, not %s", s_type_name(item));
         json_t *type = json_object_get(item, "type");
         int rc;
-        if (!type || json_is_null(type) || s_is_str(type, "message"))
+        if ((!type || json_is_null(type)) && s_is_bare_ref(item))
+            rc = s_responses_ref(p, item, path);
+        else if (!type || json_is_null(type) || s_is_str(type, "message"))
             rc = s_responses_message(p, item, path);
         else if (s_is_str(type, "function_call"))
             rc = s_responses_call(p, item, path);
@@ -1527,17 +1614,13 @@ static int s_responses_input(parse_ctx_t *p, json_t *root)
             s_ignore(p, "input.reasoning"); /* the model's own notes: not sent back up */
             rc = 0;
         } else if (s_is_str(type, "item_reference"))
-            rc = S_BAD(p, path,
-                       "%s refers to a stored item, and the node keeps no responses: send the "
-                       "item itself (store: false; the AI SDK: providerOptions.openai.store = "
-                       "false)%s",
-                       "");
+            rc = s_responses_ref(p, item, path);
         else {
             char tp[OPENAI_PARAM_MAX];
             s_join(tp, path, ".type");
             rc = S_BAD(p, tp,
-                       "%s \"%.40s\" is not supported (message, function_call and "
-                       "function_call_output items are)",
+                       "%s \"%.40s\" is not supported (message, function_call, "
+                       "function_call_output and item_reference items are)",
                        json_is_string(type) ? json_string_value(type) : "?");
         }
         if (rc < 0)
@@ -1562,13 +1645,15 @@ static const char *const s_responses_known[] = {"model",
                                                 "conversation",
                                                 "prompt",
                                                 "stream_options",
+                                                "store",
                                                 NULL};
 
 static int s_parse_responses(parse_ctx_t *p, json_t *root)
 {
     openai_request_t *req = p->req;
     if (s_refuse(p, root, "previous_response_id",
-                 "the node keeps no responses; send the whole conversation in input") < 0 ||
+                 "the node keeps the output items of its answers (item_reference), not whole "
+                 "responses; send the conversation in input") < 0 ||
         s_refuse(p, root, "conversation",
                  "the node keeps no conversations; send the whole conversation in input") < 0 ||
         s_refuse(p, root, "prompt", "stored prompt templates live on OpenAI's servers") < 0)
@@ -1577,7 +1662,9 @@ static int s_parse_responses(parse_ctx_t *p, json_t *root)
     if (bg && !json_is_null(bg) && !json_is_false(bg))
         return S_BAD(p, "background", "%s must be false: the node runs no background responses%s",
                      "");
-    if (s_parse_model(p, root) < 0 || s_parse_bool(p, root, "stream", "stream", &req->stream) < 0)
+    req->store = true; /* OpenAI's default */
+    if (s_parse_model(p, root) < 0 || s_parse_bool(p, root, "stream", "stream", &req->stream) < 0 ||
+        s_parse_bool(p, root, "store", "store", &req->store) < 0)
         return -1;
     if (s_responses_input(p, root) < 0)
         return -1;
@@ -1663,8 +1750,9 @@ static int s_parse_images(parse_ctx_t *p, json_t *root)
 
 typedef int (*parse_fn_t)(parse_ctx_t *p, json_t *root);
 
-static int s_parse_body(const char *body, size_t len, const openai_limits_t *lim,
-                        openai_request_t **out, openai_error_t *err, parse_fn_t fn)
+static int s_parse_body_items(const char *body, size_t len, const openai_limits_t *lim,
+                              const openai_items_t *items, openai_request_t **out,
+                              openai_error_t *err, parse_fn_t fn)
 {
     openai_limits_t defaults;
     openai_error_t scratch;
@@ -1672,7 +1760,7 @@ static int s_parse_body(const char *body, size_t len, const openai_limits_t *lim
         openai_limits_default(&defaults);
         lim = &defaults;
     }
-    parse_ctx_t p = {lim, err ? err : &scratch, NULL};
+    parse_ctx_t p = {lim, err ? err : &scratch, NULL, items};
     if (!out) {
         openai_error_set(p.err, "internal_error", NULL, "no place to store the request");
         return -1;
@@ -1697,6 +1785,12 @@ static int s_parse_body(const char *body, size_t len, const openai_limits_t *lim
     return 0;
 }
 
+static int s_parse_body(const char *body, size_t len, const openai_limits_t *lim,
+                        openai_request_t **out, openai_error_t *err, parse_fn_t fn)
+{
+    return s_parse_body_items(body, len, lim, NULL, out, err, fn);
+}
+
 int openai_request_parse(const char *body, size_t len, const openai_limits_t *lim,
                          openai_request_t **out, openai_error_t *err)
 {
@@ -1707,6 +1801,13 @@ int openai_responses_parse(const char *body, size_t len, const openai_limits_t *
                            openai_request_t **out, openai_error_t *err)
 {
     return s_parse_body(body, len, lim, out, err, s_parse_responses);
+}
+
+int openai_responses_parse_ex(const char *body, size_t len, const openai_limits_t *lim,
+                              const openai_items_t *items, openai_request_t **out,
+                              openai_error_t *err)
+{
+    return s_parse_body_items(body, len, lim, items, out, err, s_parse_responses);
 }
 
 int openai_images_parse(const char *body, size_t len, const openai_limits_t *lim,
@@ -1977,6 +2078,7 @@ openai_request_t *openai_request_clone(const openai_request_t *req)
         memcpy(copy->client, req->client, sizeof copy->client);
         memcpy(copy->request_id, req->request_id, sizeof copy->request_id);
         memcpy(copy->ignored, req->ignored, sizeof copy->ignored);
+        copy->store = req->store;
     }
     abuf_free(&b);
     return copy;

@@ -103,6 +103,11 @@ typedef struct {
        UUIDv7), carried to a peer in `fwd` and to the tab in `job`; "" when
        unknown. Not part of the JSON, like client. */
     char request_id[48];
+    /* POST /v1/responses: `store` (default true): the node may keep the
+       answer's output items so that a later item_reference finds them
+       (node/items). Always false for chat and images. Not written, not
+       compared. */
+    bool store;
 } openai_request_t;
 
 /*  The defaults of --max-json-depth and --max-messages: node/config.c's
@@ -154,12 +159,49 @@ bool openai_request_equal(const openai_request_t *a, const openai_request_t *b);
     request: `instructions` becomes a system message first; `input` (a string
     or items: messages, function_call, function_call_output) becomes the
     messages; tools are the flat {type:"function",name,…} form; text.format
-    the response format; max_output_tokens max_tokens. Fields that need
-    stored state (previous_response_id, conversation, item_reference,
-    background) are refused with a 400 naming them; hints are listed in
-    ignored. Same contract as openai_request_parse. */
+    the response format; max_output_tokens max_tokens; store (default true)
+    req->store. Fields that need stored state (previous_response_id,
+    conversation, background) are refused with a 400 naming them, and so is
+    every item_reference here (see openai_responses_parse_ex); hints are
+    listed in ignored. Same contract as openai_request_parse. */
 int openai_responses_parse(const char *body, size_t len, const openai_limits_t *lim,
                            openai_request_t **out, openai_error_t *err);
+
+/*  An output item of an earlier Responses answer, as an `item_reference`
+    resolves to it (node/items keeps them). Strings are borrowed. */
+typedef enum {
+    OPENAI_ITEM_MESSAGE,   /* an assistant message: text */
+    OPENAI_ITEM_REASONING, /* the model's notes: text is the summary (dropped, as sent inline) */
+    OPENAI_ITEM_CALL,      /* a function_call: call_id, name, text = arguments */
+} openai_item_kind_t;
+
+typedef struct {
+    openai_item_kind_t kind;
+    const char *id;   /* "msg_…", "rs_…", "fc_…" */
+    const char *text; /* NUL-terminated, valid UTF-8 */
+    const char *call_id;
+    const char *name;
+} openai_item_t;
+
+/*  How the Responses parser resolves `{"type":"item_reference","id":…}`:
+    find(arg, id, out) fills out (borrowed until the parse returns) and
+    returns true, or false when the caller has no such item (made by another
+    node or another API key, or expired). keep_s, for the error message, is
+    how long the caller keeps items. */
+typedef struct {
+    bool (*find)(void *arg, const char *id, openai_item_t *out);
+    void *arg;
+    long long keep_s;
+} openai_items_t;
+
+/*  openai_responses_parse with references resolved through items (NULL:
+    every reference is a 400, as in openai_responses_parse). A referenced
+    message becomes an assistant message, a function_call a call of one,
+    reasoning is dropped as it is when sent inline. An item with no type,
+    an id and no role is a reference too (OpenAI's shape). */
+int openai_responses_parse_ex(const char *body, size_t len, const openai_limits_t *lim,
+                              const openai_items_t *items, openai_request_t **out,
+                              openai_error_t *err);
 
 /*  Parses a POST /v1/images/generations body: `model` and `prompt` (at most
     OPENAI_IMAGE_PROMPT_MAX code points) are required, n must be 1,

@@ -187,8 +187,10 @@ static int s_put_echo(abuf_t *out, const responses_meta_t *meta)
     if (rc < 0 ||
         abuf_printf(out, ",\"parallel_tool_calls\":%s",
                     !req || req->parallel_tool_calls ? "true" : "false") < 0 ||
-        abuf_puts(out, ",\"previous_response_id\":null,\"reasoning\":{\"effort\":null,"
-                       "\"summary\":null},\"store\":false,\"temperature\":null,") < 0 ||
+        abuf_printf(out,
+                    ",\"previous_response_id\":null,\"reasoning\":{\"effort\":null,"
+                    "\"summary\":null},\"store\":%s,\"temperature\":null,",
+                    req && req->store ? "true" : "false") < 0 ||
         s_put_text_format(out, req) < 0 || abuf_append(out, ",", 1) < 0 ||
         s_put_tool_choice(out, req) < 0 || abuf_append(out, ",", 1) < 0 ||
         s_put_tools(out, req) < 0 ||
@@ -762,4 +764,60 @@ int responses_writer_fail(responses_writer_t *self, abuf_t *out, const openai_er
         s_event_close(out) < 0 || s_ev_response(self, out, "response.failed") < 0)
         return s_spend(self, out, mark);
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The finished items                                                        */
+
+/*  A copy of len bytes of text as valid UTF-8 without NUL: what a client
+    read of it (openai_render_json_str makes each byte that starts no valid
+    character U+FFFD; a NUL could not come back in a request). */
+static char *s_clean_text(const char *text, size_t len)
+{
+    abuf_t b = ABUF_INIT;
+    if (abuf_append(&b, "", 0) < 0)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)text;
+    size_t run = 0, i = 0;
+    while (i < len) {
+        size_t n = u[i] && u[i] < 0x80 ? 1 : u[i] ? utf8_decode(u + i, len - i, NULL) : 0;
+        if (n) {
+            i += n;
+            continue;
+        }
+        if (abuf_append(&b, text + run, i - run) < 0 || abuf_append(&b, "\xEF\xBF\xBD", 3) < 0) {
+            abuf_free(&b);
+            return NULL;
+        }
+        run = ++i;
+    }
+    if (abuf_append(&b, text + run, len - run) < 0) {
+        abuf_free(&b);
+        return NULL;
+    }
+    return abuf_steal(&b, NULL);
+}
+
+int responses_writer_items(const responses_writer_t *self, responses_item_fn_t fn, void *arg)
+{
+    if (!self || !fn)
+        return -1;
+    if (self->state != RESP_COMPLETED && self->state != RESP_INCOMPLETE)
+        return 0;
+    int n = 0;
+    for (size_t i = 0; i < self->n_items; i++) {
+        const item_t *it = &self->items[i];
+        char *text = s_clean_text(it->text.data ? it->text.data : "", it->text.len);
+        if (!text)
+            return -1;
+        static const openai_item_kind_t kinds[] = {OPENAI_ITEM_MESSAGE, OPENAI_ITEM_REASONING,
+                                                   OPENAI_ITEM_CALL};
+        openai_item_t item = {kinds[it->kind], it->id, text, it->call_id, it->name};
+        int rc = fn(arg, &item);
+        free(text);
+        if (rc < 0)
+            return -1;
+        n++;
+    }
+    return n;
 }

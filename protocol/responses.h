@@ -127,7 +127,8 @@ int responses_writer_fail(responses_writer_t *self, abuf_t *out, const openai_er
     finished): {id, object:"response", created_at, status, background:false,
     error, incomplete_details, model, output:[…], instructions,
     max_output_tokens, parallel_tool_calls, previous_response_id:null,
-    reasoning:{effort:null, summary:null}, store:false, temperature:null,
+    reasoning:{effort:null, summary:null}, store (meta->req->store: the node
+    keeps the output items for item_reference), temperature:null,
     text:{format}, tool_choice, tools, top_p:null, truncation:"disabled",
     user:null, metadata:{}, usage} where usage is null until finished, then
     {input_tokens, input_tokens_details:{cached_tokens:0}, output_tokens,
@@ -137,5 +138,14 @@ int responses_writer_render(const responses_writer_t *self, abuf_t *out);
 
 /*  True once finish or fail was written. */
 bool responses_writer_done(const responses_writer_t *self);
+
+/*  The output items of a finished response (completed or incomplete, not
+    failed), in order, each given to fn as the Responses parser reads an
+    item_reference to it (openai_item_t: text as valid UTF-8 without NUL,
+    as the client read it; strings borrowed for the call). Returns how many
+    were given (0 while unfinished or when failed), or -1 when memory ran
+    out or fn returned -1 (which stops the walk). */
+typedef int (*responses_item_fn_t)(void *arg, const openai_item_t *item);
+int responses_writer_items(const responses_writer_t *self, responses_item_fn_t fn, void *arg);
 
 #endif

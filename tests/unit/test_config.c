@@ -146,6 +146,10 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%zu", c->body_budget);
     else if (!strcmp(setting, "link-max-pending"))
         snprintf(buf, len, "%d", c->link_max_pending);
+    else if (!strcmp(setting, "responses-keep"))
+        snprintf(buf, len, "%d", c->responses_keep_s);
+    else if (!strcmp(setting, "responses-keep-bytes"))
+        snprintf(buf, len, "%zu", c->responses_keep_bytes);
     else if (!strcmp(setting, "gossip-interval"))
         snprintf(buf, len, "%d", c->gossip_interval_ms);
     else if (!strcmp(setting, "gossip-fanout"))
@@ -250,6 +254,8 @@ static void test_defaults(void **state)
         {"http-name", ""},
         {"cors-origin", ""},
         {"link-max-pending", "32"},
+        {"responses-keep", "86400"},
+        {"responses-keep-bytes", "33554432"},
         /* mesh timing: as S_DEF_* in mesh/mesh.c and forward.c's accept_ms */
         {"gossip-interval", "200"},
         {"gossip-fanout", "3"},
@@ -325,6 +331,8 @@ static const setting_row_t s_settings[] = {
     {"model-alias", "best=gpt-5-high", "[\"best=gpt-5-high\"]", "best=gpt-5-high"},
     {"model-allow", "gpt-5-high", "[\"gpt-5-high\"]", "gpt-5-high"},
     {"link-max-pending", "8", "8", "8"},
+    {"responses-keep", "0", "0", "0"},
+    {"responses-keep-bytes", "1m", "\"1m\"", "1048576"},
     /* each valid alone (with the other timings at their defaults) and all
        together (test_all_flags_together) */
     {"gossip-interval", "100", "100", "100"},

@@ -1489,7 +1489,7 @@ static const invalid10_t s_invalid10[] = {
     {openai_responses_parse, "{'model':'m','input':5}", "input", "a string or an array"},
     {openai_responses_parse, "{'model':'m','input':[]}", "input", "at least one"},
     {openai_responses_parse, "{'model':'m'," RI ",'previous_response_id':'resp_1'}",
-     "previous_response_id", "keeps no responses"},
+     "previous_response_id", "not whole responses"},
     {openai_responses_parse, "{'model':'m'," RI ",'conversation':'conv_1'}", "conversation",
      "keeps no conversations"},
     {openai_responses_parse, "{'model':'m'," RI ",'background':true}", "background",
@@ -1720,8 +1720,8 @@ static void test_responses_ai_sdk(void **state)
     assert_int_equal(req->format, OPENAI_FORMAT_JSON_SCHEMA);
     assert_string_equal(req->format_name, "response");
     assert_true(req->format_strict);
-    assert_string_equal(req->ignored,
-                        "input.reasoning,text.verbosity,temperature,top_p,store,include");
+    assert_string_equal(req->ignored, "input.reasoning,text.verbosity,temperature,top_p,include");
+    assert_false(req->store);
     s_rt10(req);
     openai_request_destroy(&req);
 }
@@ -1758,8 +1758,105 @@ static void test_responses_langchain(void **state)
     assert_string_equal(req->messages[0].role, "user");
     assert_string_equal(req->messages[0].content, "Tell me a joke.");
     assert_int_equal(req->max_tokens, -1);
-    assert_string_equal(req->ignored, "store");
+    assert_string_equal(req->ignored, "");
+    assert_true(req->store);
     openai_request_destroy(&req);
+    /* store is OpenAI's default; chat never stores */
+    req = s_ok(openai_responses_parse, "{'model':'m','input':'x'}");
+    assert_true(req->store);
+    openai_request_destroy(&req);
+    req = s_ok(openai_request_parse, "{'model':'m','messages':[{'role':'user','content':'x'}]}");
+    assert_false(req->store);
+    openai_request_destroy(&req);
+}
+
+/*  The items a test lookup knows: client "k1"'s answers. */
+static const openai_item_t s_known_items[] = {
+    {OPENAI_ITEM_MESSAGE, "msg_A_0", "The first answer.", NULL, NULL},
+    {OPENAI_ITEM_REASONING, "rs_A_1", "Thinking.", NULL, NULL},
+    {OPENAI_ITEM_CALL, "fc_A_2", "{\"city\":\"Paris\"}", "call_9", "weather"},
+};
+
+static int s_lookups;
+
+static bool s_find_item(void *arg, const char *id, openai_item_t *out)
+{
+    s_lookups++;
+    if (strcmp((const char *)arg, "k1") != 0)
+        return false; /* another client's: nothing */
+    for (size_t i = 0; i < sizeof s_known_items / sizeof s_known_items[0]; i++)
+        if (strcmp(s_known_items[i].id, id) == 0) {
+            *out = s_known_items[i];
+            return true;
+        }
+    return false;
+}
+
+/*  What @ai-sdk/openai sends on a second turn with store left true: the
+    earlier output items as references, resolved through the lookup. */
+static void test_responses_item_reference(void **state)
+{
+    (void)state;
+    openai_items_t items = {s_find_item, (void *)"k1", 86400};
+    char *body = s_q("{'model':'m','input':["
+                     "{'role':'user','content':[{'type':'input_text','text':'Hi'}]},"
+                     "{'type':'item_reference','id':'rs_A_1'},"
+                     "{'type':'item_reference','id':'msg_A_0'},"
+                     "{'id':'fc_A_2'},"
+                     "{'type':'function_call_output','call_id':'call_9','output':'21 C'},"
+                     "{'role':'user','content':[{'type':'input_text','text':'And?'}]}]}");
+    openai_request_t *req = NULL;
+    openai_error_t err;
+    s_lookups = 0;
+    assert_int_equal(openai_responses_parse_ex(body, strlen(body), NULL, &items, &req, &err), 0);
+    assert_int_equal(s_lookups, 3);
+    assert_int_equal(req->n_messages, 4);
+    assert_string_equal(req->messages[1].role, "assistant");
+    assert_string_equal(req->messages[1].content, "The first answer.");
+    /* the call joins the message before it: one assistant turn */
+    assert_int_equal(req->messages[1].n_tool_calls, 1);
+    assert_string_equal(req->messages[1].tool_calls[0].id, "call_9");
+    assert_string_equal(req->messages[1].tool_calls[0].name, "weather");
+    assert_string_equal(req->messages[1].tool_calls[0].arguments, "{\"city\":\"Paris\"}");
+    assert_string_equal(req->messages[2].role, "tool");
+    assert_string_equal(req->messages[2].name, "weather");
+    assert_string_equal(req->messages[3].content, "And?");
+    assert_string_equal(req->ignored, "input.reasoning");
+    assert_true(req->store);
+    s_rt10(req);
+    openai_request_destroy(&req);
+
+    /* another client, an unknown id, no lookup: the same clear 400 */
+    items.arg = (void *)"k2";
+    assert_int_equal(openai_responses_parse_ex(body, strlen(body), NULL, &items, &req, &err), -1);
+    assert_null(req);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.param, "input[1]");
+    assert_non_null(strstr(err.message, "\"rs_A_1\""));
+    assert_non_null(strstr(err.message, "for 24 hours"));
+    assert_non_null(strstr(err.message, "providerOptions.openai.store = false"));
+    free(body);
+    items.arg = (void *)"k1";
+    items.keep_s = 5400;
+    body = s_q("{'model':'m','input':[{'role':'user','content':'x'},"
+               "{'type':'item_reference','id':'msg_B_0'}]}");
+    assert_int_equal(openai_responses_parse_ex(body, strlen(body), NULL, &items, &req, &err), -1);
+    assert_string_equal(err.param, "input[1]");
+    assert_non_null(strstr(err.message, "for 90 minutes"));
+    assert_int_equal(openai_responses_parse(body, strlen(body), NULL, &req, &err), -1);
+    assert_string_equal(err.param, "input[1]");
+    assert_non_null(strstr(err.message, "keeps no responses"));
+    free(body);
+    body = s_q("{'model':'m','input':[{'type':'item_reference'}]}");
+    assert_int_equal(openai_responses_parse_ex(body, strlen(body), NULL, &items, &req, &err), -1);
+    assert_string_equal(err.param, "input[0].id");
+    free(body);
+    body = s_q("{'model':'m','input':[{'type':'item_reference','id':'msg_A_0'}],'store':false}");
+    assert_int_equal(openai_responses_parse_ex(body, strlen(body), NULL, &items, &req, &err), 0);
+    assert_false(req->store);
+    assert_string_equal(req->messages[0].content, "The first answer.");
+    openai_request_destroy(&req);
+    free(body);
 }
 
 static void test_images_parse(void **state)
@@ -1826,6 +1923,7 @@ int main(void)
         cmocka_unit_test(test_fields_equal),
         cmocka_unit_test(test_responses_ai_sdk),
         cmocka_unit_test(test_responses_langchain),
+        cmocka_unit_test(test_responses_item_reference),
         cmocka_unit_test(test_images_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
