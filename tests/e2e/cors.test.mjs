@@ -3,7 +3,8 @@
 // gets no CORS header, so the page's fetch fails and nothing reaches a tab —
 // until --cors-origin names the page's origin; then the page reads plain and
 // streamed chat answers with fetch() and with the openai SDK's own ESM build
-// loaded in the page (dangerouslyAllowBrowser), and the exposed x-request-id.
+// loaded in the page (dangerouslyAllowBrowser), and the exposed x-request-id;
+// then a streamed Responses API call, a tool call and a json_schema answer.
 // The page is served by a second HTTP server on another loopback port under
 // the name page.test (--host-resolver-rules), so it is cross-site.
 
@@ -25,7 +26,7 @@ const ask = (stream) => ({model: 'fake-chat', stream, messages: [{role: 'user', 
 const report = async (fn) => {
     try { return {ok: true, ...(await fn())}; } catch (e) { return {ok: false, error: String(e && e.message || e)}; }
 };
-window.run = async (node) => {
+window.run = async (node, x) => {
     const out = {};
     out.fetchPlain = await report(async () => {
         const r = await fetch(node + '/v1/chat/completions', {method: 'POST',
@@ -61,9 +62,55 @@ window.run = async (node) => {
         return {content};
     });
     out.sdkModel = await report(async () => ({model: await sdk.models.retrieve('fake-chat')}));
+    out.sdkResponses = await report(async () => {
+        const stream = await sdk.responses.create({model: 'fake-chat', input: 'Hi from page.test', stream: true});
+        let content = '', status = null;
+        for await (const ev of stream) {
+            if (ev.type === 'response.output_text.delta') content += ev.delta;
+            if (ev.type === 'response.completed') status = ev.response.status;
+        }
+        return {content, status};
+    });
+    out.sdkTools = await report(async () => {
+        const r = await sdk.chat.completions.create({model: 'fake-chat', tools: x.tools,
+            messages: [{role: 'user', content: 'The weather in Paris? ' + x.toolDirective}]});
+        const c = r.choices[0];
+        return {finish: c.finish_reason, calls: c.message.tool_calls};
+    });
+    out.sdkJson = await report(async () => {
+        const r = await sdk.chat.completions.create({model: 'fake-chat', response_format: x.format,
+            messages: [{role: 'user', content: 'A city as JSON. ' + x.jsonDirective}]});
+        return {content: r.choices[0].message.content};
+    });
     return out;
 };
 `;
+
+/*  What the page asks beyond plain chat: a tool call and a json_schema
+    answer, the fake model told what to answer by a directive. */
+const directive = (text) => `[[fake:text text="${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"]]`;
+const EXTRAS = {
+    tools: [{
+        type: 'function',
+        function: {
+            name: 'get_weather',
+            description: 'Weather of a city',
+            parameters:
+                {type: 'object', properties: {city: {type: 'string'}}, required: ['city'], additionalProperties: false}
+        }
+    }],
+    toolDirective: directive('{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}'),
+    format: {
+        type: 'json_schema',
+        json_schema: {
+            name: 'city',
+            strict: true,
+            schema:
+                {type: 'object', properties: {city: {type: 'string'}}, required: ['city'], additionalProperties: false}
+        }
+    },
+    jsonDirective: directive('Here it is: ```json\n{"city":"Lyon"}\n```'),
+};
 
 /*  The page's server: its HTML, and the openai package's files under /openai/. */
 async function startPage() {
@@ -97,7 +144,7 @@ async function runPage(w, origin) {
     const page = await w.context.newPage();
     await page.goto(`${origin}/`, {waitUntil: 'load'});
     await page.waitForFunction(() => typeof window.run === 'function');
-    const out = await page.evaluate((node) => window.run(node), w.node.baseURL);
+    const out = await page.evaluate(([node, x]) => window.run(node, x), [w.node.baseURL, EXTRAS]);
     await page.close();
     return out;
 }
@@ -139,5 +186,12 @@ e2eTest(
         assert.equal(served.sdkPlain.sdkRequestId, served.sdkPlain.requestId, 'the SDK reads _request_id');
         assert.equal(served.sdkStream.content, FAKE_ANSWER);
         assert.equal(served.sdkModel.model.id, 'fake-chat');
-        assert.equal((await w.fake.requests()).length, 4, 'each chat reached the fake LMArena once');
+        assert.equal(served.sdkResponses.content, FAKE_ANSWER, 'the Responses API streamed to the page');
+        assert.equal(served.sdkResponses.status, 'completed');
+        assert.equal(served.sdkTools.finish, 'tool_calls');
+        assert.equal(served.sdkTools.calls?.length, 1, JSON.stringify(served.sdkTools));
+        assert.equal(served.sdkTools.calls[0].function.name, 'get_weather');
+        assert.deepEqual(JSON.parse(served.sdkTools.calls[0].function.arguments), {city: 'Paris'});
+        assert.deepEqual(JSON.parse(served.sdkJson.content), {city: 'Lyon'}, 'the bare JSON');
+        assert.equal((await w.fake.requests()).length, 7, 'each call reached the fake LMArena once');
     });
