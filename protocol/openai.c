@@ -11,6 +11,7 @@
     replaces invalid UTF-8 with U+FFFD, so the output is strict JSON whatever
     bytes the upstream sent. A renderer that fails leaves `out` as it found it. */
 #include "protocol/openai.h"
+#include "protocol/schema.h"
 #include "protocol/utf8.h"
 
 #include <jansson.h>
@@ -670,7 +671,17 @@ static int s_parse_format(parse_ctx_t *p, json_t *v, const char *key, bool neste
     if (s_get_schema(p, holder, "schema", param, &p->req->format_schema) < 0)
         return -1;
     s_join(param, base, ".strict");
-    return s_get_bool(p, holder, "strict", param, &p->req->format_strict);
+    if (s_get_bool(p, holder, "strict", param, &p->req->format_strict) < 0)
+        return -1;
+    /* a strict schema the checker cannot apply is the request's fault: say
+       so now, before the model is asked (protocol/shape.h) */
+    char why[200];
+    const char *schema = p->req->format_schema;
+    s_join(param, base, ".schema");
+    if (p->req->format_strict && schema &&
+        schema_check(schema, strlen(schema), why, sizeof why) < 0)
+        return S_BAD(p, param, "%s cannot be applied: %s", why);
+    return 0;
 }
 
 /*  stop: a string or an array of up to 4 non-empty strings ([] and null:
