@@ -1628,8 +1628,8 @@ static int s_parse_responses(parse_ctx_t *p, json_t *root)
 /* ------------------------------------------------------------------------ */
 /* The images request (POST /v1/images/generations)                          */
 
-static const char *const s_images_known[] = {"model", "prompt",          "n",
-                                             "size",  "response_format", NULL};
+static const char *const s_images_known[] = {"model",           "prompt", "n", "size",
+                                             "response_format", "stream", NULL};
 
 static int s_parse_images(parse_ctx_t *p, json_t *root)
 {
@@ -1654,6 +1654,14 @@ static int s_parse_images(parse_ctx_t *p, json_t *root)
     json_t *n = json_object_get(root, "n");
     if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1))
         return S_BAD(p, "n", "%s must be 1: the node makes one image per request%s", "");
+    /* a stream of partial images: the openai SDK would read this JSON as an
+       empty event stream, so it is refused rather than ignored */
+    json_t *st = json_object_get(root, "stream");
+    if (st && !json_is_null(st) && !json_is_false(st))
+        return S_BAD(p, "stream",
+                     "%s must be false: the node returns the image's link once it is done (no "
+                     "partial images)%s",
+                     "");
     json_t *rf = json_object_get(root, "response_format");
     if (rf && !json_is_null(rf) && !s_is_str(rf, "url"))
         return S_BAD(p, "response_format",

@@ -719,18 +719,23 @@ describe('one node, one fake tab', () => {
                 {model: 'fake-image', prompt: `Tall. ${fake('image', '').trim()}`, size: '1024x1792'}));
         assert.ok(promptOf(portrait[1][0]).endsWith('Aspect ratio: 9:16'));
 
-        const res = await sdk.images.generate(
-            {model: 'fake-image', prompt: `A cat. ${fake('image url=https://img.test/c.png', '').trim()}`});
+        const res = await sdk.images.generate({
+            model: 'fake-image',
+            prompt: `A cat. ${fake('image url=https://img.test/c.png', '').trim()}`,
+            stream: false
+        });
         assert.equal(res.data[0].url, 'https://img.test/c.png');
     });
 
-    arena.test('images: size, n, response_format and a chat model refused; unknown model 404', async () => {
+    arena.test('images: size, n, response_format, stream and a chat model refused; unknown model 404', async () => {
         const mark = link.poll().length;
         const img = (extra) => post(node, '/v1/images/generations', {model: 'fake-image', prompt: 'A cat.', ...extra});
         assert400(await img({size: 'bad'}), 'size');
         assert400(await img({n: 2}), 'n');
         assert400(await img({response_format: 'b64_json'}), 'response_format');
         assert400(await img({model: MODEL}), 'model');
+        // partial images as events: the SDK would read a JSON answer as an empty stream
+        assert400(await img({stream: true}), 'stream');
         const missing = await img({model: 'no-such-image-model'});
         assert.equal(missing.status, 404, missing.text);
         assert.equal(missing.json.error.code, 'model_not_found');
