@@ -509,6 +509,38 @@ describe('one node, one fake tab', () => {
         }
     });
 
+    arena.test('tools with json_object: a call comes back as tool_calls, else the JSON is checked', async () => {
+        const both = {tools: [WEATHER], response_format: {type: 'json_object'}};
+        const [call, f1] = await seen(() => sdk.chat.completions.create(chat(`Weather? ${say(CALL)}`, both)));
+        assert.equal(call.choices[0].finish_reason, 'tool_calls');
+        assert.equal(call.choices[0].message.tool_calls[0].function.name, 'get_weather');
+        const prompt = promptOf(f1[0]);
+        assert.ok(
+            prompt.includes(TOOLS_HEADING) && prompt.includes('When you answer without calling a function: '), prompt);
+        const [json, f2] =
+            await seen(() => sdk.chat.completions.create(chat(`Weather? ${say('{"sunny": true}')}`, both)));
+        assert.deepEqual(JSON.parse(json.choices[0].message.content), {sunny: true});
+        assert.equal(f2.length, 1);
+    });
+
+    arena.test('the client leaving during the retry aborts the retry\'s upstream job', async () => {
+        const mark = link.poll().length;
+        const ac = new AbortController();
+        const body =
+            chat(`Weather. ${say('not yet', {then: '{"a": 1}', ttfb: 600})}`, {response_format: {type: 'json_object'}});
+        const pending = fetch(`${node.baseURL}/v1/chat/completions`, {
+                            method: 'POST',
+                            headers: {'content-type': 'application/json'},
+                            body: JSON.stringify(body),
+                            signal: ac.signal,
+                        }).catch((e) => e);
+        const retry = await link.waitForEvent(
+            (ev) => ev.ev === 'fetch' && promptOf(ev).includes(RETRY_SAYS), 5000, {after: mark});
+        ac.abort();
+        assert.equal((await pending).name, 'AbortError');
+        await assertAborted(link, retry);
+    });
+
     arena.test('a strict schema that cannot be applied → 400 naming it, nothing upstream', async () => {
         const mark = link.poll().length;
         const bad = {type: 'bogus'};
@@ -811,6 +843,31 @@ arenaTest('mesh: tools, stop and json_schema at a node without tabs behave the s
     assert.equal(f3.length, 2);
     assert.equal(count(promptOf(f3[1]), '# Answer format'), 1);
     assert.ok(promptOf(f3[1]).includes(RETRY_SAYS));
+
+    // images: A maps the size to the aspect ratios B's tab offers
+    await waitForModels(a, 'fake-image');
+    const [img, f4] = await since(() => post(a, '/v1/images/generations', {
+                                      model: 'fake-image',
+                                      prompt: `A lighthouse. ${fake('image', '').trim()}`,
+                                      size: '1792x1024',
+                                  }));
+    assert.equal(img.status, 200, img.text);
+    assert.deepEqual(img.json.data, [{url: IMAGE_URL}]);
+    assert.ok(promptOf(f4[0]).endsWith('Aspect ratio: 16:9'), promptOf(f4[0]));
+
+    // the Responses API: a function call parsed on A, streamed
+    const [resp, f5] =
+        await since(() => postSSE(a, '/v1/responses', {
+                        model: MODEL,
+                        input: `Weather in Paris? ${say(CALL)}`,
+                        tools: [{type: 'function', name: 'get_weather', parameters: WEATHER.function.parameters}],
+                    }));
+    assert.equal(resp.status, 200, resp.text);
+    const done = resp.events.at(-1).data;
+    assert.equal(done.type, 'response.completed');
+    assert.equal(done.response.output[0].type, 'function_call');
+    assert.deepEqual(JSON.parse(done.response.output[0].arguments), {city: 'Paris'});
+    assert.equal(count(promptOf(f5[0]), TOOLS_HEADING), 1);
 
     // the hop served them: A has no tab
     const health = await http(a, 'GET', '/health');
