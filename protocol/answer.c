@@ -343,6 +343,12 @@ int answer_end(answer_t *self, abuf_t *out, const char *finish_reason, const usa
     char why[320] = "";
     const char *shaped = NULL;
     int rc = shape_end(self->shape, &shaped, why, sizeof why);
+    /* the upstream cut the answer itself (its length limit, a filter): like
+       a max_tokens cut it is not checked but returned as it is, with that
+       finish_reason (as OpenAI does) — asking again would be cut again */
+    if (rc == SHAPE_INVALID && finish_reason &&
+        (strcmp(finish_reason, "length") == 0 || strcmp(finish_reason, "content_filter") == 0))
+        rc = shape_flush(self->shape, &shaped);
     if (rc == SHAPE_INVALID && !self->retried) {
         snprintf(err, errlen, "%s", why);
         return s_done(self, mark, ANSWER_RETRY);

@@ -580,6 +580,25 @@ describe('one node, one fake tab', () => {
         assert.equal(cut.choices[0].message.content, '{"city":'); /* 8 ASCII bytes: 2 tokens */
     });
 
+    arena.test('an answer the upstream cut (length, content filter) is returned as it is, not retried', async () => {
+        for (const [finish, reason] of [['length', 'length'], ['content-filter', 'content_filter']]) {
+            for (const stream of [false, true]) {
+                const body = chat(`Weather. ${say('{"city": "Par', {finish})}`, {response_format: CITY_FORMAT});
+                const [res, fetches] = await seen(async () => {
+                    if (!stream) {
+                        const r = await post(node, '/v1/chat/completions', body);
+                        assert.equal(r.status, 200, r.text);
+                        return {content: r.json.choices[0].message.content, finish: r.json.choices[0].finish_reason};
+                    }
+                    const {chunks, content} = chatChunks((await postSSE(node, '/v1/chat/completions', body)).events);
+                    return {content, finish: chunks.at(-1).choices[0].finish_reason};
+                });
+                assert.equal(fetches.length, 1, `${finish} stream=${stream}: not asked again`);
+                assert.deepEqual(res, {content: '{"city": "Par', finish: reason});
+            }
+        }
+    });
+
     arena.test('search citations: a Sources list after text, never in JSON or tool-call answers', async () => {
         const text =
             await sdk.chat.completions.create({model: 'fake-search', messages: [user(`News? ${fake('search')}`)]});

@@ -537,6 +537,53 @@ static void test_invalid_twice(void **state)
     openai_request_destroy(&req);
 }
 
+/*  An answer the upstream cut itself (finish length or content_filter) is
+    not checked: returned as it is, with that reason, no retry — streamed
+    and whole, JSON formats and required calls alike. */
+static void test_upstream_cut_not_checked(void **state)
+{
+    (void)state;
+    static const struct {
+        answer_api_t api;
+        const char *fields, *finish;
+    } cases[] = {
+        {ANSWER_CHAT, "\"response_format\":{\"type\":\"json_object\"}", "length"},
+        {ANSWER_CHAT, "\"stream\":true,\"response_format\":{\"type\":\"json_object\"}",
+         "content_filter"},
+        {ANSWER_CHAT, "\"tool_choice\":\"required\"," T_TOOLS, "length"},
+        {ANSWER_RESPONSES, "\"text\":{\"format\":{\"type\":\"json_object\"}}", "length"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        openai_request_t *req = t_req(cases[i].api, cases[i].fields);
+        answer_t *a = t_answer(cases[i].api, req);
+        abuf_t out = ABUF_INIT;
+        char err[320];
+        assert_int_equal(t_feed(a, &out, DELTA_TEXT, "{\"a\": \"cut"), ANSWER_MORE);
+        if (t_end(a, &out, cases[i].finish, err, sizeof err) != ANSWER_DONE)
+            fail_msg("case %zu: not returned as it is", i);
+        assert_int_equal(answer_status(a), 200);
+        if (cases[i].api == ANSWER_RESPONSES) {
+            json_t *b = t_json(&out);
+            assert_string_equal(t_str(b, "status"), "incomplete");
+            assert_string_equal(t_str(b, "output.0.content.0.text"), "{\"a\": \"cut");
+            json_decref(b);
+        } else if (answer_streaming(a)) {
+            t_chat_t r;
+            t_chat_read(&out, &r);
+            assert_string_equal(r.content, "{\"a\": \"cut");
+            assert_string_equal(r.finish, cases[i].finish);
+        } else {
+            json_t *b = t_json(&out);
+            assert_string_equal(t_str(b, "choices.0.message.content"), "{\"a\": \"cut");
+            assert_string_equal(t_str(b, "choices.0.finish_reason"), cases[i].finish);
+            json_decref(b);
+        }
+        abuf_free(&out);
+        answer_destroy(&a);
+        openai_request_destroy(&req);
+    }
+}
+
 /* ---- tool calls ------------------------------------------------------------ */
 
 /*  tool_choice auto, streamed: prose goes at once, the call follows as
@@ -799,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_upstream_finish),
         cmocka_unit_test(test_retry_then_valid),
         cmocka_unit_test(test_invalid_twice),
+        cmocka_unit_test(test_upstream_cut_not_checked),
         cmocka_unit_test(test_tool_calls),
         cmocka_unit_test(test_images),
         cmocka_unit_test(test_citations),
