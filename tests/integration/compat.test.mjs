@@ -680,6 +680,22 @@ describe('one node, one fake tab', () => {
         assert.equal(whole.json.usage.output_tokens, 7);
     });
 
+    arena.test('Responses: max_output_tokens → incomplete (max_output_tokens), upstream aborted', async () => {
+        const input = fake('drip ms=30 count=40', 'Talk.');
+        for (const stream of [false, true]) {
+            const [r, fetches] = await seen(
+                () => (stream ? postSSE : post)(node, '/v1/responses', {model: MODEL, input, max_output_tokens: 2}));
+            assert.equal(r.status, 200, r.text);
+            const res = stream ? r.events.at(-1).data.response : r.json;
+            if (stream) assert.equal(r.events.at(-1).data.type, 'response.incomplete');
+            assert.equal(res.status, 'incomplete');
+            assert.deepEqual(res.incomplete_details, {reason: 'max_output_tokens'});
+            assert.equal(res.output[0].content[0].text, 'Hello fr');
+            assert.equal(fetches.length, 1);
+            await assertAborted(link, fetches[0]);
+        }
+    });
+
     arena.test('Responses: instructions reach the model; previous_response_id → 400', async () => {
         const r = await post(
             node, '/v1/responses',
