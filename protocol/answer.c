@@ -29,7 +29,8 @@ struct _answer_t {
     bool failed;            /* a render into out failed */
     bool first_sent;        /* chat stream: the chunk with the role went */
     bool started, finished, retried;
-    int status; /* of a whole body: 200, or the error's */
+    bool was_started, was_first; /* at the call's start: a failed render restores them */
+    int status;                  /* of a whole body: 200, or the error's */
     /* chat, whole: what the body will hold */
     abuf_t content, reasoning;
     openai_tool_call_t *calls;
@@ -55,14 +56,24 @@ static void s_check(answer_t *self, int rc)
         self->failed = true;
 }
 
+/*  A stream's render into out went well: its bytes will reach the client
+    (a failed render leaves out as it was, so nothing was sent: the caller
+    can still answer a plain error body). */
+static void s_started(answer_t *self)
+{
+    if (!self->stream || self->failed)
+        return;
+    self->started = true;
+    self->first_sent = self->first_sent || self->api == ANSWER_CHAT;
+}
+
 static void s_chat_delta(answer_t *self, delta_kind_t kind, const char *text, size_t len)
 {
     if (self->stream) {
         openai_render_ctx_t ctx;
         s_ctx(self, &ctx);
         s_check(self, openai_render_sse_delta(self->out, &ctx, !self->first_sent, kind, text, len));
-        self->first_sent = self->first_sent || !self->failed;
-        self->started = true;
+        s_started(self);
         return;
     }
     if (kind == DELTA_REASONING)
@@ -99,7 +110,7 @@ static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t le
     case ANSWER_RESPONSES:
         s_check(self,
                 responses_writer_delta(self->rw, self->stream ? self->out : NULL, kind, text, len));
-        self->started = self->stream;
+        s_started(self);
         break;
     case ANSWER_IMAGES:
         s_images_delta(self, kind, text, len);
@@ -130,13 +141,12 @@ static void s_on_tool_call(void *arg, size_t index, const openai_tool_call_t *ca
     answer_t *self = arg;
     if (self->api == ANSWER_RESPONSES) {
         s_check(self, responses_writer_tool_call(self->rw, self->stream ? self->out : NULL, call));
-        self->started = self->stream;
+        s_started(self);
     } else if (self->api == ANSWER_CHAT && self->stream) {
         openai_render_ctx_t ctx;
         s_ctx(self, &ctx);
         s_check(self, openai_render_sse_tool_call(self->out, &ctx, !self->first_sent, index, call));
-        self->first_sent = self->first_sent || !self->failed;
-        self->started = true;
+        s_started(self);
     } else if (self->api == ANSWER_CHAT) {
         s_check(self, s_keep_call(self, call));
     }
@@ -207,6 +217,8 @@ static int s_begin(answer_t *self, abuf_t *out, size_t *mark)
         return -1;
     self->out = out;
     self->failed = false;
+    self->was_started = self->started;
+    self->was_first = self->first_sent;
     *mark = out->len;
     return 0;
 }
@@ -214,6 +226,9 @@ static int s_begin(answer_t *self, abuf_t *out, size_t *mark)
 static int s_done(answer_t *self, size_t mark, int rc)
 {
     if (self->failed) {
+        /* none of this call's bytes stay: neither does what they started */
+        self->started = self->was_started;
+        self->first_sent = self->was_first;
         self->out->len = mark;
         if (self->out->data)
             self->out->data[mark] = '\0';
@@ -281,7 +296,7 @@ static void s_render_end(answer_t *self, const char *finish, const usage_t *usag
             if (self->include_usage)
                 s_check(self, openai_render_sse_usage(self->out, &ctx, usage));
             s_check(self, openai_render_sse_done(self->out));
-            self->started = true;
+            s_started(self);
         } else {
             openai_answer_t a = {self->content.data,
                                  self->content.len,
@@ -299,7 +314,7 @@ static void s_render_end(answer_t *self, const char *finish, const usage_t *usag
                 responses_writer_finish(self->rw, self->stream ? self->out : NULL, finish, usage));
         if (!self->stream)
             s_check(self, responses_writer_render(self->rw, self->out));
-        self->started = self->stream;
+        s_started(self);
         break;
     case ANSWER_IMAGES:
         s_images_end(self);
@@ -328,6 +343,12 @@ int answer_end(answer_t *self, abuf_t *out, const char *finish_reason, const usa
     char why[320] = "";
     const char *shaped = NULL;
     int rc = shape_end(self->shape, &shaped, why, sizeof why);
+    /* the upstream cut the answer itself (its length limit, a filter): like
+       a max_tokens cut it is not checked but returned as it is, with that
+       finish_reason (as OpenAI does) — asking again would be cut again */
+    if (rc == SHAPE_INVALID && finish_reason &&
+        (strcmp(finish_reason, "length") == 0 || strcmp(finish_reason, "content_filter") == 0))
+        rc = shape_flush(self->shape, &shaped);
     if (rc == SHAPE_INVALID && !self->retried) {
         if (err && errlen)
             snprintf(err, errlen, "%s", why);

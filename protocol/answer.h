@@ -73,7 +73,9 @@ int answer_delta(answer_t *self, abuf_t *out, delta_kind_t kind, const char *tex
 /*  The upstream ended (finish_reason and usage as it said; NULL: unknown),
     or was aborted after ANSWER_CUT. ANSWER_DONE: the end (a stream's last
     events, or the whole body) is in out. ANSWER_RETRY (at most once per
-    answer): nothing of the failed part was sent; err says what failed.
+    answer): nothing of the failed part was sent; err says what failed. An
+    answer the upstream cut (finish_reason "length" or "content_filter") is
+    not checked: it is returned as it is, with that reason.
     After the retry also fails, a structured answer ends with 502
     invalid_model_output (the error in out, as a body or as a stream's last
     event), a required tool call with the model's text. ANSWER_FAIL: see

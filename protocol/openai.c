@@ -11,6 +11,7 @@
     replaces invalid UTF-8 with U+FFFD, so the output is strict JSON whatever
     bytes the upstream sent. A renderer that fails leaves `out` as it found it. */
 #include "protocol/openai.h"
+#include "protocol/schema.h"
 #include "protocol/utf8.h"
 
 #include <jansson.h>
@@ -671,7 +672,17 @@ static int s_parse_format(parse_ctx_t *p, json_t *v, const char *key, bool neste
     if (s_get_schema(p, holder, "schema", param, &p->req->format_schema) < 0)
         return -1;
     s_join(param, base, ".strict");
-    return s_get_bool(p, holder, "strict", param, &p->req->format_strict);
+    if (s_get_bool(p, holder, "strict", param, &p->req->format_strict) < 0)
+        return -1;
+    /* a strict schema the checker cannot apply is the request's fault: say
+       so now, before the model is asked (protocol/shape.h) */
+    char why[200];
+    const char *schema = p->req->format_schema;
+    s_join(param, base, ".schema");
+    if (p->req->format_strict && schema &&
+        schema_check(schema, strlen(schema), why, sizeof why) < 0)
+        return S_BAD(p, param, "%s cannot be applied: %s", why);
+    return 0;
 }
 
 /*  stop: a string or an array of up to 4 non-empty strings ([] and null:
@@ -1704,8 +1715,8 @@ static int s_parse_responses(parse_ctx_t *p, json_t *root)
 /* ------------------------------------------------------------------------ */
 /* The images request (POST /v1/images/generations)                          */
 
-static const char *const s_images_known[] = {"model", "prompt",          "n",
-                                             "size",  "response_format", NULL};
+static const char *const s_images_known[] = {"model",           "prompt", "n", "size",
+                                             "response_format", "stream", NULL};
 
 static int s_parse_images(parse_ctx_t *p, json_t *root)
 {
@@ -1730,6 +1741,14 @@ static int s_parse_images(parse_ctx_t *p, json_t *root)
     json_t *n = json_object_get(root, "n");
     if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1))
         return S_BAD(p, "n", "%s must be 1: the node makes one image per request%s", "");
+    /* a stream of partial images: the openai SDK would read this JSON as an
+       empty event stream, so it is refused rather than ignored */
+    json_t *st = json_object_get(root, "stream");
+    if (st && !json_is_null(st) && !json_is_false(st))
+        return S_BAD(p, "stream",
+                     "%s must be false: the node returns the image's link once it is done (no "
+                     "partial images)%s",
+                     "");
     json_t *rf = json_object_get(root, "response_format");
     if (rf && !json_is_null(rf) && !s_is_str(rf, "url"))
         return S_BAD(p, "response_format",

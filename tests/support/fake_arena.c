@@ -983,7 +983,8 @@ static int s_run_scenario(fake_arena_t *self, const fake_request_t *req, bool by
         return s_refuse_json(o, 500, msg, msg);
     }
     snprintf(o->scenario, sizeof o->scenario, "%s", d.name);
-    bool counted = strcmp(d.name, "recaptcha") == 0 || strcmp(d.name, "promptfailed") == 0;
+    bool counted = strcmp(d.name, "recaptcha") == 0 || strcmp(d.name, "promptfailed") == 0 ||
+                   (strcmp(d.name, "text") == 0 && fake_directive_get(&d, "then"));
     fake_scenario_in_t in = {&d,
                              json_string_value(content),
                              json_string_length(content),

@@ -397,8 +397,13 @@ static int s_gap(s_ctx_t *c)
 
 /* ---- scenarios ----------------------------------------------------------- */
 
+/*  then="…": the first fetch carrying this exact directive answers text,
+    later ones answer then (counted per fake, as recaptcha's times=). */
 static int s_sc_text(s_ctx_t *c)
 {
+    const char *then = s_get(c, "then");
+    if (then && c->in->nth > 1)
+        return s_answer_text(c, then, strlen(then));
     return s_answer(c);
 }
 
@@ -721,7 +726,7 @@ static const struct {
     s_run_fn *run;
     int splittable; /* takes split=1 */
 } s_scenarios[] = {
-    {"text", S_COMMON " " S_ANSWER, s_sc_text, 1},
+    {"text", S_COMMON " then " S_ANSWER, s_sc_text, 1},
     {"usage", S_COMMON " " S_ANSWER, s_sc_text, 1},
     {"echo", S_COMMON " piece finish pt ct " S_FORMAT, s_sc_echo, 1},
     {"reasoning", S_COMMON " thinking " S_ANSWER, s_sc_reasoning, 1},

@@ -777,6 +777,14 @@ static void test_era_2026_site(void **state)
         }
         t_resp_free(&r);
     }
+    /* text then=: the first request of the directive answers text, the next then. */
+    for (int i = 0; i < 2; i++) {
+        t_ask(fx, "[[fake:text text=abc then=xyz]]", 0, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body.data, i == 0 ? "a0:\"a" : "a0:\"x"));
+        assert_null(strstr(r.body.data, i == 0 ? "a0:\"x" : "a0:\"a"));
+        t_resp_free(&r);
+    }
 }
 
 /*  One fake-twin request by row id: the status and body answered. */

@@ -453,6 +453,36 @@ static void test_scenario_pacing_and_echo(void **state)
     t_handle(a, t_body25("fake-chat", "[[fake:recaptcha times=2 text=other]]"), NULL, &out);
     assert_int_equal(out.plan.status, 403);
     fake_outcome_clear(&out);
+
+    /* text then="…": the first fetch of this exact directive answers text,
+       every later one then; another directive text counts apart. */
+    static const char *const said[] = {"first", "second", "second"};
+    for (int i = 0; i < 3; i++) {
+        t_handle(a, t_body25("fake-chat", "Q [[fake:text text=first then=second]]"), NULL, &out);
+        assert_int_equal(out.plan.status, 200);
+        text = t_join(out.plan.body.data, out.plan.body.len, "a0");
+        assert_string_equal(text, said[i]);
+        free(text);
+        fake_outcome_clear(&out);
+    }
+    t_handle(a, t_body25("fake-chat", "Q [[fake:text text=first then=\"an other\"]]"), NULL, &out);
+    text = t_join(out.plan.body.data, out.plan.body.len, "a0");
+    assert_string_equal(text, "first");
+    free(text);
+    fake_outcome_clear(&out);
+    t_handle(a, t_body25("fake-chat", "Q [[fake:text text=first then=\"an other\"]]"), NULL, &out);
+    text = t_join(out.plan.body.data, out.plan.body.len, "a0");
+    assert_string_equal(text, "an other");
+    free(text);
+    fake_outcome_clear(&out);
+    /* without then= the text scenario is not counted: always text */
+    for (int i = 0; i < 2; i++) {
+        t_handle(a, t_body25("fake-chat", "Q [[fake:text text=first]]"), NULL, &out);
+        text = t_join(out.plan.body.data, out.plan.body.len, "a0");
+        assert_string_equal(text, "first");
+        free(text);
+        fake_outcome_clear(&out);
+    }
     fake_arena_destroy(&a);
 }
 
