@@ -37,7 +37,8 @@ before(async () => {
         });
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    client = new OpenAI({apiKey: 'k', baseURL: `http://127.0.0.1:${server.address().port}/v1`, maxRetries: 0, timeout: 10000});
+    client = new OpenAI(
+        {apiKey: 'k', baseURL: `http://127.0.0.1:${server.address().port}/v1`, maxRetries: 0, timeout: 10000});
 });
 
 after(() => {
@@ -45,13 +46,16 @@ after(() => {
     rmSync(dir, {recursive: true, force: true});
 });
 
-const ASK = {model: 'gpt-4o', messages: [{role: 'user', content: 'hi'}]};
+const ASK = {
+    model: 'gpt-4o',
+    messages: [{role: 'user', content: 'hi'}]
+};
 const WEATHER_ARGS = '{"city":"Zürich","unit":"c"}';
 
 /*  The answer text of a response (openai 6.30's stream helper does not add
     output_text; later versions do). */
-const textOf = (r) => r.output.filter((o) => o.type === 'message')
-    .flatMap((o) => o.content).map((c) => c.text).join('');
+const textOf = (r) =>
+    r.output.filter((o) => o.type === 'message').flatMap((o) => o.content).map((c) => c.text).join('');
 
 test('chat: ChatCompletionStream reassembles streamed tool calls', {timeout: 20000}, async () => {
     const done = await client.chat.completions.stream(ASK).finalChatCompletion();
@@ -94,10 +98,16 @@ test('responses: the stream and the body give the same response', {timeout: 2000
     for (const r of [streamed, whole]) {
         assert.equal(r.status, 'completed');
         assert.equal(textOf(r), 'Hello world €');
-        assert.deepEqual(r.usage, {input_tokens: 11, input_tokens_details: {cached_tokens: 0}, output_tokens: 22,
-            output_tokens_details: {reasoning_tokens: 0}, total_tokens: 33});
+        assert.deepEqual(r.usage, {
+            input_tokens: 11,
+            input_tokens_details: {cached_tokens: 0},
+            output_tokens: 22,
+            output_tokens_details: {reasoning_tokens: 0},
+            total_tokens: 33
+        });
         const calls = r.output.filter((o) => o.type === 'function_call');
-        assert.deepEqual(calls.map((c) => [c.call_id, c.name, c.arguments]),
+        assert.deepEqual(
+            calls.map((c) => [c.call_id, c.name, c.arguments]),
             [['call_w', 'get_weather', WEATHER_ARGS], ['call_abc_3', 'get_time', '{"tz":"UTC"}']]);
         assert.equal(r.output[0].type, 'reasoning');
         assert.equal(r.output[0].summary[0].text, 'Thinking about it.');
@@ -114,7 +124,8 @@ test('responses: the stream and the body give the same response', {timeout: 2000
 
 test('responses: an error mid-stream rejects with its message', {timeout: 20000}, async () => {
     responsesFixture = 'resp_fail.sse';
-    await assert.rejects(client.responses.stream({model: 'gpt-4o', input: 'hi'}).finalResponse(),
+    await assert.rejects(
+        client.responses.stream({model: 'gpt-4o', input: 'hi'}).finalResponse(),
         (e) => /the tab went away/.test(e.message));
 });
 

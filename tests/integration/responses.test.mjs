@@ -89,12 +89,8 @@ describe('Responses API: the AI SDK\'s multi-turn defaults (item_reference)', ()
         assert.match(body.error.message, /providerOptions\.openai\.store = false/);
 
         // With store: false the SDK sends the text itself: any key may.
-        const r3 = await generateText({
-            model: other(MODEL),
-            messages,
-            maxRetries: 0,
-            providerOptions: {openai: {store: false}}
-        });
+        const r3 = await generateText(
+            {model: other(MODEL), messages, maxRetries: 0, providerOptions: {openai: {store: false}}});
         assert.deepEqual(refs(other.sent.at(-1)), []);
         assert.match(echoedPrompt(r3.text), /Assistant:\nHello from the fake arena\./);
     });
@@ -103,12 +99,8 @@ describe('Responses API: the AI SDK\'s multi-turn defaults (item_reference)', ()
         const openai = provider(node, KEY_A);
         const turn1 = [{role: 'user', content: 'Streamed question?'}];
         const errors = [];
-        const s1 = streamText({
-            model: openai(MODEL),
-            messages: turn1,
-            maxRetries: 0,
-            onError: ({error}) => errors.push(error)
-        });
+        const s1 = streamText(
+            {model: openai(MODEL), messages: turn1, maxRetries: 0, onError: ({error}) => errors.push(error)});
         let text1 = '';
         for await (const piece of s1.textStream) text1 += piece;
         assert.deepEqual(errors, []);
@@ -149,10 +141,8 @@ describe('Responses API: the AI SDK\'s multi-turn defaults (item_reference)', ()
             headers: {'content-type': 'application/json', authorization: `Bearer ${KEY_A}`},
             body: JSON.stringify(body)
         });
-        let r = await post({
-            model: MODEL,
-            input: [{role: 'user', content: 'Hi'}, {type: 'item_reference', id: 'msg_made_up_0'}]
-        });
+        let r = await post(
+            {model: MODEL, input: [{role: 'user', content: 'Hi'}, {type: 'item_reference', id: 'msg_made_up_0'}]});
         assert.equal(r.status, 400);
         assert.equal(r.json.error.param, 'input[1]');
         assert.match(r.json.error.message, /"msg_made_up_0", which this node does not have/);
@@ -179,8 +169,8 @@ describe('Responses API: --responses-keep 0 keeps nothing', () => {
     const arena = new Arena();
     let node;
     before(async () => {
-        ({node} = await arena.startPair({name: 'responses-keep0', apiKey: KEY_A, extraArgs: ['--responses-keep', '0']},
-                                        {tabs: 1}));
+        ({node} = await arena.startPair(
+             {name: 'responses-keep0', apiKey: KEY_A, extraArgs: ['--responses-keep', '0']}, {tabs: 1}));
     });
     after(() => arena.cleanup());
 
