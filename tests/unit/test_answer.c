@@ -777,8 +777,8 @@ static void test_render_failure_midway(void **state)
     answer_t *a = t_answer(ANSWER_CHAT, req);
     abuf_t out = ABUF_INIT;
     assert_int_equal(abuf_puts(&out, "kept"), 0);
-    /* held from '{' (a call may start): nothing is sent yet */
-    assert_int_equal(t_feed(a, &out, DELTA_TEXT, "{oops"), ANSWER_MORE);
+    /* held from a call's start: nothing is sent yet */
+    assert_int_equal(t_feed(a, &out, DELTA_TEXT, "{\"tool_calls\": [oops"), ANSWER_MORE);
     assert_int_equal(out.len, 4);
     assert_false(answer_started(a));
     /* at the end the held text is released (one chunk fits), the finish does not */
