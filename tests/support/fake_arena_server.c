@@ -101,6 +101,7 @@ struct _fake_arena_server_t {
     fake_arena_t *arena;
     char *force, *fallback;
     bool challenge, challenge_once;
+    bool tokens_expired; /* every token presented is refused as expired */
     unsigned ttl_ms;
     fake_pace_t pace; /* the engine's, as last set (all 0: off) */
     s_token_t *tokens;
@@ -250,6 +251,8 @@ static int s_token_check(void *arg, const char *text, char *reason, size_t reaso
     t->used = true;
     self->used++;
     long long late = s_now_ms() - t->expires_ms;
+    if (self->tokens_expired && late <= 0)
+        late = 1; /* however fast it came back */
     if (late > 0)
         return s_err(reason, reason_len, "recaptcha token expired %lld ms ago", late);
     if (strcmp(t->action, FAKE_ARENA_RC_ACTION) != 0)
@@ -1039,13 +1042,13 @@ static json_t *s_state(const fake_arena_server_t *self)
             ? json_pack("{s:I,s:I,s:I}", "interval_ms", (json_int_t)p->interval_ms, "window",
                         (json_int_t)p->window, "window_ms", (json_int_t)p->window_ms)
             : json_null();
-    return json_pack("{s:o,s:o,s:b,s:b,s:I,s:s,s:o,s:b,s:b}", "force",
+    return json_pack("{s:o,s:o,s:b,s:b,s:I,s:b,s:s,s:o,s:b,s:b}", "force",
                      self->force ? json_string(self->force) : json_null(), "default",
                      self->fallback ? json_string(self->fallback) : json_null(), "challenge",
                      self->challenge, "challenge_once", self->challenge_once, "token_ttl_ms",
-                     (json_int_t)self->ttl_ms, "era", fake_era_name(fake_arena_era(self->arena)),
-                     "pace", pace, "uploads", !self->uploads_off, "twin_retired",
-                     fake_arena_twin_retired(self->arena));
+                     (json_int_t)self->ttl_ms, "tokens_expired", self->tokens_expired, "era",
+                     fake_era_name(fake_arena_era(self->arena)), "pace", pace, "uploads",
+                     !self->uploads_off, "twin_retired", fake_arena_twin_retired(self->arena));
 }
 
 /*  A directive member: null, or a string that passes the scenario checks. */
@@ -1069,6 +1072,7 @@ typedef struct {
     bool has_force, has_fallback, has_challenge, has_once, has_ttl, has_era, has_pace;
     bool has_uploads, uploads;
     bool has_twin_retired, twin_retired;
+    bool has_expired, expired;
     const char *force, *fallback;
     bool challenge, once;
     unsigned ttl;
@@ -1131,6 +1135,10 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
                 c->has_challenge = true, c->challenge = json_is_true(v);
             else
                 c->has_once = true, c->once = json_is_true(v);
+        } else if (strcmp(key, "tokens_expired") == 0) {
+            if (!json_is_boolean(v))
+                return s_err(err, errlen, "tokens_expired: expected true or false");
+            c->has_expired = true, c->expired = json_is_true(v);
         } else if (strcmp(key, "uploads") == 0) {
             if (!json_is_boolean(v))
                 return s_err(err, errlen, "uploads: expected true or false");
@@ -1157,7 +1165,8 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
         } else {
             return s_err(err, errlen,
                          "unknown key \"%.40s\" (keys: force, default, challenge, "
-                         "challenge_once, token_ttl_ms, era, pace, uploads, twin_retired)",
+                         "challenge_once, token_ttl_ms, tokens_expired, era, pace, uploads, "
+                         "twin_retired)",
                          key);
         }
     }
@@ -1187,6 +1196,8 @@ static int s_control_apply(fake_arena_server_t *self, const s_control_t *c)
         self->challenge_once = c->once;
     if (c->has_ttl)
         self->ttl_ms = c->ttl;
+    if (c->has_expired)
+        self->tokens_expired = c->expired;
     if (c->has_uploads)
         self->uploads_off = !c->uploads;
     if (c->has_era)
@@ -1255,6 +1266,7 @@ int fake_arena_server_reset(fake_arena_server_t *self)
     fake_arena_destroy(&self->arena);
     self->arena = fresh;
     self->challenge = self->challenge_once = false;
+    self->tokens_expired = false;
     self->ttl_ms = self->cfg_ttl_ms;
     memset(&self->pace, 0, sizeof self->pace); /* the fresh engine paces nothing */
     memset(self->tokens, 0, self->max_tokens * sizeof *self->tokens);
