@@ -5,7 +5,7 @@
     strdup, zhashx_new and zlistx_new (CMakeLists.txt, test_*alloc*): every
     call our own objects (the static libraries and this file) make goes
     through the __wrap_ functions below, which fail the N-th call after
-    s_arm(N) — and, with `rest`, every later one — on the calling thread
+    fail_alloc_arm(N) — and, with `rest`, every later one — on the calling thread
     only (the browser link's and the mesh's threads allocate freely). What
     libc, jansson or czmq allocate inside themselves is untouched.
 
@@ -43,6 +43,7 @@
 #include "protocol/openai.h"
 #include "protocol/uuid7.h"
 #include "tests/support/test_mesh_env.h"
+#include "tests/support/fail_alloc.h"
 
 #define T_TOKEN "alloc-test-token-3b9a"
 #define T_ORIGIN "https://lmarena.ai"
@@ -52,82 +53,7 @@
 #define T_TAB "tab-1"
 #define T_SWEEP_MAX 400 /* a sweep that has not run out of calls by then is a bug */
 
-/* ================================================================ the allocator */
-
-static __thread long s_fail_at; /* > 0: the s_fail_at-th call from s_arm fails */
-static __thread bool s_fail_rest;
-static __thread long s_calls;
-static __thread long s_failures;
-
-static void s_arm(long n, bool rest)
-{
-    s_calls = 0;
-    s_failures = 0;
-    s_fail_rest = rest;
-    s_fail_at = n;
-}
-
-/*  Returns how many calls failed while armed. */
-static long s_disarm(void)
-{
-    s_fail_at = 0;
-    return s_failures;
-}
-
-static bool s_fail_now(void)
-{
-    if (s_fail_at <= 0)
-        return false;
-    long k = ++s_calls;
-    if (k == s_fail_at || (s_fail_rest && k > s_fail_at)) {
-        s_failures++;
-        return true;
-    }
-    return false;
-}
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-char *__real_strdup(const char *s);
-zhashx_t *__real_zhashx_new(void);
-zlistx_t *__real_zlistx_new(void);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-char *__wrap_strdup(const char *s);
-zhashx_t *__wrap_zhashx_new(void);
-zlistx_t *__wrap_zlistx_new(void);
-
-void *__wrap_malloc(size_t size)
-{
-    return s_fail_now() ? NULL : __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return s_fail_now() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    return s_fail_now() ? NULL : __real_realloc(p, size);
-}
-
-char *__wrap_strdup(const char *s)
-{
-    return s_fail_now() ? NULL : __real_strdup(s);
-}
-
-zhashx_t *__wrap_zhashx_new(void)
-{
-    return s_fail_now() ? NULL : __real_zhashx_new();
-}
-
-zlistx_t *__wrap_zlistx_new(void)
-{
-    return s_fail_now() ? NULL : __real_zlistx_new();
-}
+/* ================================================ the allocator (tests/support/fail_alloc) */
 
 /*  The wrap is in place: an armed first call fails. */
 static void test_allocator_wrapped(void **state)
@@ -137,13 +63,13 @@ static void test_allocator_wrapped(void **state)
        around a call it knows to be malloc */
     void *(*volatile m)(size_t) = malloc;
     void *(*volatile c)(size_t, size_t) = calloc;
-    s_arm(1, false);
+    fail_alloc_arm(1, false);
     void *p = m(16);
-    assert_int_equal(s_disarm(), 1);
+    assert_int_equal(fail_alloc_disarm(), 1);
     assert_null(p);
-    s_arm(2, false);
+    fail_alloc_arm(2, false);
     void *a = c(1, 16), *b = c(1, 16);
-    assert_int_equal(s_disarm(), 1);
+    assert_int_equal(fail_alloc_disarm(), 1);
     assert_non_null(a);
     assert_null(b);
     free(a);
@@ -267,7 +193,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     env_t *env = *state;
-    s_disarm();
+    fail_alloc_disarm();
     dispatch_destroy(&env->dispatch);
     tabs_destroy(&env->tabs);
     link_destroy(&env->link);
@@ -372,9 +298,9 @@ static void test_tab_gone_out_of_memory(void **state)
         char id0[32];
         snprintf(id0, sizeof id0, "%s", tabs_exec_id(x0));
         assert_int_equal(s_inflight(env), 2);
-        s_arm(1, true);
+        fail_alloc_arm(1, true);
         s_event(env, cases[i].kind, T_TAB, cases[i].kind == LINK_EV_GONE ? "closed" : NULL);
-        s_disarm();
+        fail_alloc_disarm();
         for (size_t k = 0; k < 2; k++) {
             assert_int_equal(s_finals(&r[k]), 1);
             assert_int_equal(r[k].n_fail, 1);
@@ -404,9 +330,9 @@ static void test_exec_start_sweep(void **state)
     for (n = 1; n < T_SWEEP_MAX; n++) {
         rec_t r = {0};
         openai_error_t err = {0};
-        s_arm(n, false);
+        fail_alloc_arm(n, false);
         exec_t *x = tabs_exec_start(env->tabs, T_TAB, req, &env->model, &s_target_sink, &r, &err);
-        long failed = s_disarm();
+        long failed = fail_alloc_disarm();
         if (!x) {
             assert_int_equal(failed, 1);
             assert_true(err.status >= 400);
@@ -440,10 +366,10 @@ static void test_answer_sweep(void **state)
         static const char *const kinds[] = {"head", "chunk", "done"};
         for (size_t k = 0; k < 3; k++)
             s_frame_make(&fr[k], kinds[k], tabs_exec_id(x));
-        s_arm(n, false);
+        fail_alloc_arm(n, false);
         for (size_t k = 0; k < 3; k++)
             s_event(env, LINK_EV_FRAME, T_TAB, fr[k].data);
-        long failed = s_disarm();
+        long failed = fail_alloc_disarm();
         for (size_t k = 0; k < 3; k++)
             abuf_free(&fr[k]);
         if (s_finals(&r) ==
@@ -475,10 +401,10 @@ static void test_submit_sweep(void **state)
             openai_request_t *req = s_request(T_MODEL, "hello");
             dispatch_opts_t opts = {
                 .local_only = true, .peer = "peer-x", .reject = s_rec_reject, .fail = s_rec_fail};
-            s_arm(n, false);
+            fail_alloc_arm(n, false);
             job_t *job = dispatch_submit_opts(env->dispatch, &req, &s_job_sink, &r,
                                               local_only ? &opts : NULL);
-            long failed = s_disarm();
+            long failed = fail_alloc_disarm();
             bool ran = job != NULL;
             assert_null(req);
             if (job) { /* running, or (a client's) queued when the tab could not take it */
@@ -624,12 +550,12 @@ static void test_forward_sweeps_out_of_memory(void **state)
             /* past accept_ms × FORWARD_ACCEPT_STALL: B never answers, so
                nothing shows the link carries our fwds (node/forward.c) */
             s_m_spin(&m, 200 * FORWARD_ACCEPT_STALL + 100);
-        s_arm(1, true);
+        fail_alloc_arm(1, true);
         if (how == 0)
             forward_peer_gone(m.a.fwd, m.b.id);
         else
             forward_tick(m.a.fwd);
-        s_disarm();
+        fail_alloc_disarm();
         for (size_t i = 0; i < 3; i++) {
             assert_int_equal(s_finals(&r[i]), 1);
             assert_int_equal(r[i].n_fail, 1);
@@ -648,7 +574,7 @@ static void test_constructors_sweep(void **state)
     env_t *env = *state;
     long n;
     for (n = 1; n < T_SWEEP_MAX; n++) {
-        s_arm(n, false);
+        fail_alloc_arm(n, false);
         tabs_config_t tc = {.link = env->link, .cooldowns = env->cooldowns};
         tabs_t *tabs = tabs_new(&tc);
         forward_config_t fc = {.mesh = NULL};
@@ -657,7 +583,7 @@ static void test_constructors_sweep(void **state)
         dispatch_t *d = dispatch_new(&dc);
         remote_config_t rc = {.dispatch = env->dispatch};
         remote_t *rm = remote_new(&rc);
-        long failed = s_disarm();
+        long failed = fail_alloc_disarm();
         tabs_destroy(&tabs);
         forward_destroy(&fwd);
         dispatch_destroy(&d);

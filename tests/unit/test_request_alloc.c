@@ -21,82 +21,9 @@
 
 #include "protocol/openai.h"
 #include "protocol/prompt.h"
+#include "tests/support/fail_alloc.h"
 
 #define T_SWEEP_MAX 2000
-
-static __thread long s_fail_at;
-static __thread bool s_fail_rest;
-static __thread long s_calls;
-static __thread long s_failures;
-
-static void s_arm(long n, bool rest)
-{
-    s_calls = 0;
-    s_failures = 0;
-    s_fail_rest = rest;
-    s_fail_at = n;
-}
-
-static long s_disarm(void)
-{
-    s_fail_at = 0;
-    return s_failures;
-}
-
-static bool s_fail_now(void)
-{
-    if (s_fail_at <= 0)
-        return false;
-    long k = ++s_calls;
-    if (k == s_fail_at || (s_fail_rest && k > s_fail_at)) {
-        s_failures++;
-        return true;
-    }
-    return false;
-}
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-char *__real_strdup(const char *s);
-zhashx_t *__real_zhashx_new(void);
-zlistx_t *__real_zlistx_new(void);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-char *__wrap_strdup(const char *s);
-zhashx_t *__wrap_zhashx_new(void);
-zlistx_t *__wrap_zlistx_new(void);
-
-void *__wrap_malloc(size_t size)
-{
-    return s_fail_now() ? NULL : __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return s_fail_now() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    return s_fail_now() ? NULL : __real_realloc(p, size);
-}
-
-char *__wrap_strdup(const char *s)
-{
-    return s_fail_now() ? NULL : __real_strdup(s);
-}
-
-zhashx_t *__wrap_zhashx_new(void)
-{
-    return s_fail_now() ? NULL : __real_zhashx_new();
-}
-
-zlistx_t *__wrap_zlistx_new(void)
-{
-    return s_fail_now() ? NULL : __real_zlistx_new();
-}
 
 typedef int (*parse_fn)(const char *, size_t, const openai_limits_t *, openai_request_t **,
                         openai_error_t *);
@@ -138,9 +65,9 @@ static long s_sweep_parse(parse_fn fn, const char *body, bool rest)
         openai_request_t *req = NULL;
         openai_error_t err;
         memset(&err, 0, sizeof err);
-        s_arm(n, rest);
+        fail_alloc_arm(n, rest);
         int rc = fn(body, strlen(body), NULL, &req, &err);
-        long failed = s_disarm();
+        long failed = fail_alloc_disarm();
         if (failed == 0) {
             assert_int_equal(rc, 0);
             openai_request_destroy(&req);
@@ -185,11 +112,11 @@ static void test_lower_sweeps(void **state)
                 assert_true(n < T_SWEEP_MAX);
                 openai_request_t *req = s_parse(fns[b], bodies[b]);
                 openai_error_t err;
-                s_arm(n, rest);
+                fail_alloc_arm(n, rest);
                 int rc = prompt_lower(req, &err);
                 if (rc == 0)
                     rc = prompt_retry_note(req, "bad", "not JSON", &err);
-                long failed = s_disarm();
+                long failed = fail_alloc_disarm();
                 if (failed == 0) {
                     assert_int_equal(rc, 0);
                     openai_request_destroy(&req);
@@ -209,9 +136,9 @@ static void test_write_sweep(void **state)
         assert_true(n < T_SWEEP_MAX);
         abuf_t out = ABUF_INIT;
         assert_int_equal(abuf_puts(&out, "head"), 0);
-        s_arm(n, false);
+        fail_alloc_arm(n, false);
         int rc = openai_request_write(req, &out);
-        long failed = s_disarm();
+        long failed = fail_alloc_disarm();
         if (failed == 0) {
             assert_int_equal(rc, 0);
             abuf_free(&out);
