@@ -2202,25 +2202,6 @@ int openai_render_sse_delta(abuf_t *out, const openai_render_ctx_t *ctx, bool fi
     return 0;
 }
 
-/*  Bytes of s[0..len) to put in one piece of at most max bytes without
-    cutting a UTF-8 character (a byte that starts no valid character is a
-    character of its own, rendered as U+FFFD). Never 0 when len > 0. */
-static size_t s_utf8_piece(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_decode((const unsigned char *)s + i, len - i, NULL);
-        if (n == 0)
-            n = 1;
-        if (i + n > max)
-            break;
-        i += n;
-    }
-    return i ? i : 1;
-}
-
 int openai_render_sse_tool_call(abuf_t *out, const openai_render_ctx_t *ctx, bool first,
                                 size_t index, const openai_tool_call_t *call)
 {
@@ -2238,7 +2219,7 @@ int openai_render_sse_tool_call(abuf_t *out, const openai_render_ctx_t *ctx, boo
     const char *args = call->arguments ? call->arguments : "";
     size_t left = strlen(args);
     while (left) {
-        size_t n = s_utf8_piece(args, left, OPENAI_TOOL_ARGS_PIECE);
+        size_t n = utf8_piece(args, left, OPENAI_TOOL_ARGS_PIECE);
         if (s_put_chunk_open(out, ctx, false) < 0 ||
             abuf_printf(out, "\"tool_calls\":[{\"index\":%zu,\"function\":{\"arguments\":", index) <
                 0 ||

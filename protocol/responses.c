@@ -639,25 +639,6 @@ int responses_writer_delta(responses_writer_t *self, abuf_t *out, delta_kind_t k
     return rc < 0 ? s_spend(self, out, mark) : 0;
 }
 
-/*  Longest piece of s[0..len) of at most max bytes that cuts no character
-    the way openai_render_json_str reads them (a byte that starts no valid
-    character is one of its own). */
-static size_t s_piece(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_decode((const unsigned char *)s + i, len - i, NULL);
-        if (n == 0)
-            n = 1;
-        if (i + n > max)
-            break;
-        i += n;
-    }
-    return i ? i : 1;
-}
-
 static int s_tool_call(responses_writer_t *self, abuf_t *out, const openai_tool_call_t *call)
 {
     if (s_start(self, out) < 0 || s_close_open(self, out, ITEM_COMPLETED) < 0)
@@ -678,7 +659,7 @@ static int s_tool_call(responses_writer_t *self, abuf_t *out, const openai_tool_
     if (s_ev_item(self, out, index, true) < 0)
         return -1;
     for (size_t at = 0; at < it->text.len;) {
-        size_t n = s_piece(it->text.data + at, it->text.len - at, OPENAI_TOOL_ARGS_PIECE);
+        size_t n = utf8_piece(it->text.data + at, it->text.len - at, OPENAI_TOOL_ARGS_PIECE);
         if (s_event_open(self, out, "response.function_call_arguments.delta") < 0 ||
             s_put_item_ref(out, it, index) < 0 || abuf_puts(out, ",\"delta\":") < 0 ||
             openai_render_json_str(out, it->text.data + at, n) < 0 || s_event_close(out) < 0)

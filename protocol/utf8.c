@@ -49,3 +49,19 @@ bool utf8_valid(const char *s, size_t n)
     }
     return true;
 }
+
+size_t utf8_piece(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_decode((const unsigned char *)s + i, len - i, NULL);
+        if (n == 0)
+            n = 1;
+        if (i + n > max)
+            break;
+        i += n;
+    }
+    return i ? i : 1;
+}

@@ -14,6 +14,13 @@
     valid sequence. */
 size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
+/*  The longest head of s[0..len) of at most max bytes that cuts no
+    character (a byte that starts no valid sequence counts as a character of
+    its own, as renderers replace it with U+FFFD); never 0 when len > 0 (a
+    max smaller than the first character gives its first byte). For
+    splitting text into pieces a client joins back. */
+size_t utf8_piece(const char *s, size_t len, size_t max);
+
 /*  True when s[0..n) is valid UTF-8 (NUL bytes included as U+0000). */
 bool utf8_valid(const char *s, size_t n);
 

@@ -71,12 +71,32 @@ static void test_controls(void **state)
     assert_false(utf8_is_control(0x20AC));
 }
 
+/*  utf8_piece: the longest head within max that cuts no character. */
+static void test_piece(void **state)
+{
+    (void)state;
+    const char *s = "a\xc3\xa9\xe6\xbc\xa2\xf0\x9f\x98\x80"; /* a é 漢 😀: 1+2+3+4 bytes */
+    size_t len = strlen(s);
+    const struct {
+        size_t max, want;
+    } rows[] = {{0, 1}, {1, 1}, {2, 1}, {3, 3}, {5, 3}, {6, 6}, {9, 6}, {10, 10}, {99, 10}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (utf8_piece(s, len, rows[i].max) != rows[i].want)
+            fail_msg("max %zu: %zu, want %zu", rows[i].max, utf8_piece(s, len, rows[i].max),
+                     rows[i].want);
+    /* a byte that starts nothing is a character of its own */
+    assert_int_equal(utf8_piece("\xff\xfe\xc3\xa9", 4, 3), 2);
+    assert_int_equal(utf8_piece("", 0, 4), 0);
+    assert_int_equal(utf8_piece("\xe6\xbc\xa2", 3, 2), 1); /* max below the first character */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_sequences),
         cmocka_unit_test(test_invalid_sequences),
         cmocka_unit_test(test_controls),
+        cmocka_unit_test(test_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
