@@ -11,21 +11,7 @@
 #include "protocol/arena_payload.h"
 #include "protocol/openai.h"
 #include "protocol/prompt.h"
-
-static void s_check_round_trip(const openai_request_t *req, const openai_limits_t *lim)
-{
-    abuf_t out = ABUF_INIT;
-    if (openai_request_write(req, &out) < 0)
-        abort();
-    openai_request_t *again = NULL;
-    openai_error_t err;
-    if (openai_request_parse(out.data, out.len, lim, &again, &err) < 0)
-        abort();
-    if (!openai_request_equal(req, again))
-        abort();
-    openai_request_destroy(&again);
-    abuf_free(&out);
-}
+#include "tests/fuzz/fuzz_openai_round_trip.h"
 
 static void s_render(const openai_request_t *req)
 {
@@ -57,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abuf_free(&out);
         return 0;
     }
-    s_check_round_trip(req, &lim);
+    fuzz_openai_round_trip(req, &lim);
     s_render(req);
     openai_error_t lerr;
     if (prompt_lower(req, &lerr) < 0) {
@@ -67,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* one statement message may be added */
         openai_limits_t more = lim;
         more.max_messages++;
-        s_check_round_trip(req, &more);
+        fuzz_openai_round_trip(req, &more);
         abuf_t flat = ABUF_INIT;
         if (arena_payload_flatten(req, &flat) < 0)
             abort();

@@ -14,21 +14,7 @@
 #include "protocol/arena_payload.h"
 #include "protocol/openai.h"
 #include "protocol/prompt.h"
-
-static void s_round_trip(const openai_request_t *req, const openai_limits_t *lim)
-{
-    abuf_t out = ABUF_INIT;
-    if (openai_request_write(req, &out) < 0)
-        abort();
-    openai_request_t *again = NULL;
-    openai_error_t err;
-    if (openai_request_parse(out.data, out.len, lim, &again, &err) < 0)
-        abort();
-    if (!openai_request_equal(req, again))
-        abort();
-    openai_request_destroy(&again);
-    abuf_free(&out);
-}
+#include "tests/fuzz/fuzz_openai_round_trip.h"
 
 static bool s_find(void *arg, const char *id, openai_item_t *out)
 {
@@ -66,9 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wide.max_messages += 2;
     wide.max_depth += 2;
     wide.max_parts += 1;
-    s_round_trip(req, &wide);
+    fuzz_openai_round_trip(req, &wide);
     if (prompt_lower(req, &err) == 0) {
-        s_round_trip(req, &wide);
+        fuzz_openai_round_trip(req, &wide);
         abuf_t flat = ABUF_INIT;
         if (arena_payload_flatten(req, &flat) < 0)
             abort();
