@@ -104,6 +104,7 @@ typedef enum {
     OPT_LINK_MAX_PENDING,
     OPT_RESPONSES_KEEP,
     OPT_RESPONSES_KEEP_BYTES,
+    OPT_STREAM_BUFFER,
     OPT_GOSSIP_INTERVAL, /* first mesh timing setting */
     OPT_GOSSIP_FANOUT,
     OPT_PING_INTERVAL,
@@ -284,6 +285,12 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                                   "most bytes of Responses output items kept, oldest "
                                   "dropped first",
                                   "32m", "bytes"},
+    [OPT_STREAM_BUFFER] = {"stream-buffer", "ARENA_STREAM_BUFFER", "stream_buffer", NULL, S_SIZE,
+                           S_CHECK_NONE, 64 * 1024, 1LL << 30, false, S_OFF(stream_buffer), 0,
+                           "BYTES",
+                           "unsent streamed answer kept for one client; a client that falls "
+                           "further behind is let go and its answer stopped",
+                           "32m", "bytes"},
     [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
                              S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
                              S_OFF(gossip_interval_ms), 0, "MS",

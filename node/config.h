@@ -66,6 +66,7 @@ typedef struct {
     int link_max_pending;       /* browser-link connections before hello */
     int responses_keep_s;       /* Responses output items kept for item_reference */
     size_t responses_keep_bytes;
+    size_t stream_buffer; /* unsent stream bytes per client */
 
     /* mesh timing (flags --gossip-interval, …): the defaults are the mesh
        engine's and forward's own macros (docs/mesh-protocol.md); config_load

@@ -26,8 +26,7 @@
 #include "protocol/uuid7.h"
 
 #define HTTP_STREAM_BLOCK (16 * 1024)
-#define HTTP_MAX_PENDING_OUT (32u * 1024 * 1024) /* unsent stream bytes per client */
-#define HTTP_MAX_CITATIONS (64u * 1024)          /* citation text kept per answer */
+#define HTTP_MAX_PENDING_OUT (32u * 1024 * 1024) /* --stream-buffer's default */
 #define HTTP_KEY_DIGEST 32                       /* crypto_generichash bytes of a key */
 #define HTTP_BUSY_RETRY_MS 1000                  /* Retry-After of a 503 for load */
 /* connections MHD accepts beyond --max-connections, to answer them 503 */
@@ -381,9 +380,9 @@ static enum MHD_Result s_queue_stream(req_t *req)
     writes (out passed HTTP_MAX_PENDING_OUT), or memory ran out. */
 static void s_answer_failed(req_t *req)
 {
-    alog_warn_rl("%s: answer not rendered (client too slow: more than %u bytes pending, or "
-                 "out of memory): ending it",
-                 req->rid, HTTP_MAX_PENDING_OUT);
+    alog_warn_rl("%s: answer not rendered (client too slow: more than %zu bytes pending "
+                 "(--stream-buffer), or out of memory): ending it",
+                 req->rid, req->out.max);
     dispatch_cancel(req->http->cfg.dispatch, &req->job);
     openai_error_t err;
     openai_error_set(&err, "internal_error", NULL, "the answer could not be rendered");
@@ -939,6 +938,9 @@ static enum MHD_Result s_start_answer(http_t *self, req_t *req)
         return MHD_NO; /* out of memory */
     }
     req->stream = answer_streaming(req->answer);
+    if (req->stream)
+        req->out.max = self->cfg.stream_buffer ? self->cfg.stream_buffer
+                                               : HTTP_MAX_PENDING_OUT; /* past it: let go */
     alog_info("%s: %s for %s%s (client %s)", req->rid, req->route->name, req->model,
               req->stream ? ", streamed" : "", oreq->client[0] ? oreq->client : "none");
     req->state = REQ_WAIT;

@@ -48,6 +48,7 @@ typedef struct {
        long, how many bytes; 0: none kept, every reference a 400 */
     int responses_keep_s;
     size_t responses_keep_bytes;
+    size_t stream_buffer; /* unsent stream bytes per client; 0: 32 MiB */
     dispatch_t *dispatch; /* borrowed */
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
        node; returns the HTTP status (*content_type starts as application/json).

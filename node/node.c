@@ -734,6 +734,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .body_budget = cfg->body_budget,
         .responses_keep_s = cfg->responses_keep_s,
         .responses_keep_bytes = cfg->responses_keep_bytes,
+        .stream_buffer = cfg->stream_buffer,
         .dispatch = self->dispatch,
         .render = s_render,
         .arg = self,

@@ -4,6 +4,8 @@
 
 import {describe, before, after} from 'node:test';
 import assert from 'node:assert/strict';
+import {once} from 'node:events';
+import net from 'node:net';
 import {APIError} from 'openai';
 import {
     Arena,
@@ -141,6 +143,30 @@ describe('client abort', () => {
         assert.equal(res.choices[0].message.content, FAKE_ANSWER);
     });
 });
+
+arenaTest(
+    'a client that stops reading a stream is let go past --stream-buffer; the model\'s stream is stopped',
+    async (t, arena) => {
+        const {node, link} =
+            await arena.startPair({name: 'slow-node', extraArgs: ['--stream-buffer', '1m']}, {tabs: 1});
+        // ~31 MB of SSE: far more than the socket buffers (a few MB) and the 1 MiB the
+        // node may hold for this client
+        const body = JSON.stringify(ask('fake-chat', fake('long chars=20000000'), {stream: true}));
+        const url = new URL(node.baseURL);
+        const before = link.poll().length;
+        const sock = net.connect(Number(url.port), url.hostname);
+        t.after(() => sock.destroy());
+        await once(sock, 'connect');
+        sock.pause(); // reads nothing from now on
+        sock.write(
+            `POST /v1/chat/completions HTTP/1.1\r\nHost: ${url.host}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        const job = await link.waitForEvent((ev) => ev.ev === 'fetch', 5000, {after: before});
+        await link.waitForEvent((ev) => ev.ev === 'abort' && ev.id === job.id, 30000);
+        // the node serves others meanwhile
+        const res = await client(node).chat.completions.create(ask('fake-chat', 'Still there?'));
+        assert.equal(res.choices[0].message.content, FAKE_ANSWER);
+    });
 
 arenaTest('tab lost mid-stream → the stream ends with an error event', async (t, arena) => {
     const {node, link} = await arena.startPair({name: 'midclose-node'}, {tabs: 1, noReconnect: true});

@@ -144,6 +144,8 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->max_connections);
     else if (!strcmp(setting, "body-budget"))
         snprintf(buf, len, "%zu", c->body_budget);
+    else if (!strcmp(setting, "stream-buffer"))
+        snprintf(buf, len, "%zu", c->stream_buffer);
     else if (!strcmp(setting, "link-max-pending"))
         snprintf(buf, len, "%d", c->link_max_pending);
     else if (!strcmp(setting, "responses-keep"))
@@ -256,6 +258,7 @@ static void test_defaults(void **state)
         {"link-max-pending", "32"},
         {"responses-keep", "86400"},
         {"responses-keep-bytes", "33554432"},
+        {"stream-buffer", "33554432"},
         /* mesh timing: as S_DEF_* in mesh/mesh.c and forward.c's accept_ms */
         {"gossip-interval", "200"},
         {"gossip-fanout", "3"},
@@ -316,6 +319,7 @@ static const setting_row_t s_settings[] = {
     {"http-name", "api.example:8080", "[\"api.example:8080\"]", "api.example:8080"},
     {"cors-origin", "*", "[\"*\"]", "*"},
     {"body-budget", "1g", "\"1g\"", "1073741824"},
+    {"stream-buffer", "1m", "\"1m\"", "1048576"},
     {"log-level", "debug", "\"debug\"", "3"},
     {"tab-jobs", "4", "4", "4"},
     {"queue", "0", "0", "0"},
