@@ -891,13 +891,10 @@ static int s_parse(http_t *self, req_t *req, openai_request_t **out, openai_erro
     }
 }
 
-/*  The request's system text, for the Responses object's `instructions`. */
+/*  A Responses request's `instructions`, to echo in the response object. */
 static const char *s_instructions(const openai_request_t *oreq)
 {
-    if (oreq->n_messages && strcmp(oreq->messages[0].role, "system") == 0 &&
-        !oreq->messages[0].name)
-        return oreq->messages[0].content;
-    return NULL;
+    return oreq->instructions && oreq->n_messages ? oreq->messages[0].content : NULL;
 }
 
 /*  A chat, a response or an image: parsed, lowered for LMArena (tools and

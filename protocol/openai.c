@@ -1598,6 +1598,7 @@ static int s_responses_input(parse_ctx_t *p, json_t *root)
         openai_message_t *msg = s_push_message(p, "system");
         if (!msg || !(msg->content = strdup(json_string_value(instr))))
             return s_oom(p);
+        req->instructions = true;
     }
     if (json_is_string(input)) {
         openai_message_t *msg = s_push_message(p, "user");

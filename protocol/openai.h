@@ -99,6 +99,9 @@ typedef struct {
        the messages now, so a peer that receives the request must not state
        them again. Written as the extension field "arena_lowered":true. */
     bool lowered;
+    /* A Responses request's `instructions`: its first message, the system
+       one (echoed back as `instructions`). Not written, not compared. */
+    bool instructions;
     /* The x-request-id of the HTTP request that brought it ("req_" + a
        UUIDv7), carried to a peer in `fwd` and to the tab in `job`; "" when
        unknown. Not part of the JSON, like client. */

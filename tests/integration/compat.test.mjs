@@ -703,6 +703,13 @@ describe('one node, one fake tab', () => {
         assert.equal(r.status, 200, r.text);
         const prompt = echoed(r.json.output[0].content[0].text);
         assert.equal(prompt, `System:\nAnswer in French.\n\nUser:\nHello. ${ECHO}`);
+        assert.equal(r.json.instructions, 'Answer in French.', 'instructions echoed');
+        // a system message in input is not instructions
+        const sys = await post(
+            node, '/v1/responses',
+            {model: MODEL, input: [{role: 'system', content: 'Be brief.'}, {role: 'user', content: 'Hello.'}]});
+        assert.equal(sys.status, 200, sys.text);
+        assert.equal(sys.json.instructions, null);
 
         const mark = link.poll().length;
         assert400(
