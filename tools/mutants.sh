@@ -151,6 +151,12 @@ while IFS= read -r -d '' f; do
         removed=$((removed + 1))
     fi
 done < <(find "$src" -type f -print0)
+# The JavaScript suites' packages are not part of the tree: link them in.
+for nm in tests/integration/node_modules tests/e2e/node_modules; do
+    if [ -d "$nm" ] && [ ! -e "$src/$nm" ]; then
+        ln -s "$PWD/$nm" "$src/$nm"
+    fi
+done
 echo "mutants: scratch copy $src ($copied files copied, $removed removed)"
 
 # Every selected mutant must apply exactly once before anything is built.
