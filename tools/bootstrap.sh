@@ -13,6 +13,7 @@ build_pkgs=(build-essential cmake pkg-config
     g++ libvalijson-dev nlohmann-json3-dev) # protocol/schema.cc: JSON Schema (header-only C++)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium
     nftables iproute2 # tests/integration/netns.test.mjs: namespaces, veth, packet loss
+    prometheus # tests/integration/metrics.test.mjs: promtool check metrics, a real scrape
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")
