@@ -57,7 +57,7 @@ typedef struct {
     metrics_route_t route;
     metrics_origin_t origin;
     metrics_served_t served_by;
-    const char *model; /* NULL: the request named none (refused before its body was read) */
+    const char *model; /* NULL: none read (refused before its body was accepted) */
     bool model_known;  /* the model is served somewhere: its name may be a label */
     int status;        /* HTTP status the client got (499: left before the headers) */
     double ttfb_s;     /* to the first byte (the headers); < 0: none went */
