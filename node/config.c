@@ -84,6 +84,7 @@ typedef enum {
     OPT_ALLOW_ANONYMOUS,
     OPT_HTTP_NAME, /* the browser boundary (docs/operations.md, "Security") */
     OPT_CORS_ORIGIN,
+    OPT_METRICS_PUBLIC,
     OPT_BODY_BUDGET,
     OPT_LOG_LEVEL,
     OPT_VERSION,
@@ -209,6 +210,9 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_CORS_ORIGIN] = {"cors-origin", "ARENA_CORS_ORIGIN", "cors_origin", "cors_origins", S_LIST,
                          S_CHECK_CORS, 1, 255, false, S_OFF(cors_origins), 0, "ORIGIN",
                          "web origin allowed to call the API, * for any; repeatable", NULL, NULL},
+    [OPT_METRICS_PUBLIC] = {"metrics-public", "ARENA_METRICS_PUBLIC", "metrics_public", NULL,
+                            S_BOOL, S_CHECK_NONE, 0, 0, false, S_OFF(metrics_public), 0, NULL,
+                            "serve GET /metrics without an API key", "off", NULL},
     [OPT_BODY_BUDGET] = {"body-budget", "ARENA_BODY_BUDGET", "body_budget", NULL, S_SIZE,
                          S_CHECK_NONE, 1024, 64LL * 1024 * 1024 * 1024, false, S_OFF(body_budget),
                          0, "BYTES", "request body bytes all clients may have in flight at once",

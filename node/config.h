@@ -43,6 +43,7 @@ typedef struct {
     char *arena_origin;
     strlist_t api_keys;
     bool allow_anonymous;
+    bool metrics_public; /* GET /metrics answered without an API key */
     /* the browser boundary (docs/operations.md, "Security") */
     strlist_t http_names;   /* Host names the API answers to beside its own address */
     strlist_t cors_origins; /* web origins allowed to call it ("*": any); empty: the default */

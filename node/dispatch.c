@@ -316,7 +316,7 @@ static const char *s_choose_peer(const s_offer_t *o)
     return o->load[b] < o->load[a] ? o->peers[b] : o->peers[a];
 }
 
-static void s_started(dispatch_t *self, job_t *job)
+static void s_started(dispatch_t *self, job_t *job, bool on_peer)
 {
     s_unqueue(self, job);
     job->state = JOB_RUNNING;
@@ -325,6 +325,8 @@ static void s_started(dispatch_t *self, job_t *job)
     self->running++;
     if (job->opts.local_only)
         self->running_local_only++;
+    if (job->sink.attempt)
+        job->sink.attempt(job->arg, on_peer);
 }
 
 /*  Starts an attempt in a local tab: 0, or -1 with err filled. */
@@ -335,7 +337,7 @@ static int s_start_tab(dispatch_t *self, job_t *job, const char *tab, const aren
     if (target_start(&job->target, &tabs_target_ops, self->cfg.tabs, tab, &treq, &s_target_sink,
                      job, err) < 0)
         return -1;
-    s_started(self, job);
+    s_started(self, job, false);
     return 0;
 }
 
@@ -429,7 +431,7 @@ static bool s_route(dispatch_t *self, job_t *job)
         target_req_t treq = {.req = job->req, .deadline_ms = self->cfg.first_byte_timeout_ms};
         if (target_start(&job->target, &forward_target_ops, self->cfg.forward, peer, &treq,
                          &s_target_sink, job, &err) == 0) {
-            s_started(self, job);
+            s_started(self, job, true);
             return true;
         }
         /* That peer cannot be reached now: drop it from this offer. */

@@ -46,6 +46,10 @@ typedef struct {
     void (*end)(void *arg, const char *finish_reason, const usage_t *usage);
     /* retry_after_ms > 0 for 429 and 503 */
     void (*error)(void *arg, const openai_error_t *err, long long retry_after_ms);
+    /* optional (NULL: not told): an attempt started, on a peer or on one
+       of this node's tabs (node/metrics' served_by); may come several
+       times (retries), the last one is where the answer came from */
+    void (*attempt)(void *arg, bool on_peer);
 } job_sink_t;
 
 typedef struct {

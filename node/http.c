@@ -70,6 +70,14 @@ struct _req_t {
     long long created;
     char client[65]; /* who asked: openai_request_t.client */
     bool keep_items; /* a Responses answer with store: its items go to http->items */
+    /* what node/metrics records when it ends */
+    const route_t *metered;     /* a chat, Responses or images request (not a preflight) */
+    long long t0_ms;            /* arrival, monotonic */
+    long long first_ms;         /* the headers were queued (the first byte), 0: not yet */
+    int sent_status;            /* the status queued, 0: none */
+    metrics_served_t served_by; /* where the last attempt ran */
+    bool model_unknown;         /* the model is served nowhere (404 model_not_found) */
+    bool rate_limited;          /* refused 429 rate_limited (cooling) */
 };
 
 struct _http_t {
@@ -232,6 +240,15 @@ static const char *s_header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/*  A response is queued: its status and time are the first byte's. */
+static void s_sent(req_t *req, int status)
+{
+    if (req->sent_status)
+        return;
+    req->sent_status = status;
+    req->first_ms = zclock_mono();
+}
+
 /*  What every answer carries: its x-request-id and, on an API path, Vary:
     Origin and (for an origin --cors-origin allows) the CORS headers that
     let the page read it, errors and streams included. */
@@ -261,6 +278,7 @@ static enum MHD_Result s_queue_buf(req_t *req, int status, const char *ctype, co
     s_edge_headers(req, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     s_retry_headers(resp, status, retry_after_ms);
+    s_sent(req, status);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -304,6 +322,7 @@ static enum MHD_Result s_refuse(req_t *req, const char *code, int status, long l
         snprintf(v, sizeof v, "%lld", retry_after_ms);
         MHD_add_response_header(resp, "retry-after-ms", v);
     }
+    s_sent(req, err.status);
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)err.status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -369,6 +388,7 @@ static enum MHD_Result s_queue_stream(req_t *req)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     req->state = REQ_STREAM;
+    s_sent(req, MHD_HTTP_OK);
     enum MHD_Result rc = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -526,6 +546,10 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
     req->job = NULL;
     alog_info("%s: failed: %d %s", req->rid, err->status, err->code ? err->code : "");
     openai_error_t said = *err;
+    if (err->code && strcmp(err->code, "model_not_found") == 0)
+        req->model_unknown = true;
+    if (!answer_started(req->answer) && err->code && strcmp(err->code, "rate_limited") == 0)
+        req->rate_limited = true;
     if (!answer_started(req->answer)) {
         req->retry_after_ms = retry_after_ms;
         s_say_when(&said, retry_after_ms);
@@ -535,7 +559,13 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
     s_answer_ready(req);
 }
 
-static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error};
+static void s_sink_attempt(void *arg, bool on_peer)
+{
+    req_t *req = arg;
+    req->served_by = on_peer ? METRICS_SERVED_PEER : METRICS_SERVED_LOCAL;
+}
+
+static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error, s_sink_attempt};
 
 /* ---- admission: everything decided on the headers alone ---- */
 
@@ -680,6 +710,7 @@ static enum MHD_Result s_preflight(http_t *self, req_t *req, const route_t *rout
                                                               : BOUNDARY_CORS_ALLOW_HEADERS);
         MHD_add_response_header(resp, "Access-Control-Max-Age", BOUNDARY_CORS_MAX_AGE);
     }
+    s_sent(req, MHD_HTTP_NO_CONTENT);
     enum MHD_Result rc = MHD_queue_response(req->conn, MHD_HTTP_NO_CONTENT, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -698,6 +729,9 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     const route_t *route = NULL;
     routes_rc_t routed = routes_resolve(method, url, &route);
     req->cors = !route || route->cors;
+    if (route && routed != ROUTES_PREFLIGHT &&
+        (route->id == ROUTE_CHAT || route->id == ROUTE_RESPONSES || route->id == ROUTE_IMAGES))
+        req->metered = route;
     if (ci && ci->socket_context == &s_over_limit)
         return s_refuse(req, "no_capacity", 0, HTTP_BUSY_RETRY_MS,
                         "too many connections (more than --max-connections %d): try again",
@@ -727,7 +761,8 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
                                 s_header(conn, "Sec-Fetch-Site")))
         return s_refuse(req, "origin_not_allowed", 403, 0,
                         "the userscript is installed by opening its link, not loaded by a page");
-    if (route->auth && !s_authorized(self, conn, route))
+    bool open_metrics = route->id == ROUTE_METRICS && self->cfg.metrics_public;
+    if (route->auth && !open_metrics && !s_authorized(self, conn, route))
         return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
     if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
@@ -775,6 +810,7 @@ static enum MHD_Result s_queue_userscript(req_t *req, int status, const abuf_t *
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; sandbox");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    s_sent(req, status);
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -972,6 +1008,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         req->http = self;
         req->conn = conn;
         req->refs = 1;
+        req->t0_ms = zclock_mono();
         char uuid[UUID_STR_LEN];
         uuid7_generate(uuid);
         snprintf(req->rid, sizeof req->rid, "req_%s", uuid);
@@ -1016,6 +1053,32 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
     }
 }
 
+/*  A chat, Responses or images request ended: node/metrics counts it. A
+    client that left before any header is a 499 (nginx's "client closed
+    request"); one that left mid-stream got its 200. */
+static void s_record(http_t *self, req_t *req)
+{
+    if (!req->metered || !self->cfg.metrics)
+        return;
+    metrics_route_t route = req->metered->id == ROUTE_RESPONSES ? METRICS_ROUTE_RESPONSES
+                            : req->metered->id == ROUTE_IMAGES  ? METRICS_ROUTE_IMAGES
+                                                                : METRICS_ROUTE_CHAT;
+    long long now = zclock_mono();
+    metrics_request_t r = {
+        .route = route,
+        .origin = METRICS_ORIGIN_CLIENT,
+        .served_by = req->served_by,
+        .model = req->model,
+        .model_known = req->model && !req->model_unknown,
+        .status = req->sent_status ? req->sent_status : 499,
+        .ttfb_s = req->first_ms ? (double)(req->first_ms - req->t0_ms) / 1000.0 : -1,
+        .duration_s = (double)(now - req->t0_ms) / 1000.0,
+    };
+    metrics_request(self->cfg.metrics, &r);
+    if (req->rate_limited && req->sent_status == 429)
+        metrics_refusal(self->cfg.metrics, METRICS_REFUSAL_COOLDOWN);
+}
+
 static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                         enum MHD_RequestTerminationCode toe)
 {
@@ -1037,6 +1100,7 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     } else if (req->route) {
         alog_debug("%s: %s answered %d", req->rid, req->route->name, req->status);
     }
+    s_record(self, req);
     s_active_remove(self, req);
     s_release_body(req);
     req->state = REQ_GONE;

@@ -28,6 +28,7 @@
 
 #include "node/config.h"
 #include "node/dispatch.h"
+#include "node/metrics.h"
 #include "node/routes.h"
 #include "protocol/abuf.h"
 
@@ -50,6 +51,10 @@ typedef struct {
     size_t responses_keep_bytes;
     size_t stream_buffer; /* unsent stream bytes per client; 0: 32 MiB */
     dispatch_t *dispatch; /* borrowed */
+    /* every chat, Responses and images request is recorded here when it
+       ends (borrowed; NULL: none) */
+    metrics_t *metrics;
+    bool metrics_public; /* GET /metrics without a key (--metrics-public) */
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
        node; returns the HTTP status (*content_type starts as application/json).
        param: a prefix route's parameter (routes_param, percent-decoded by

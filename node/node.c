@@ -13,6 +13,7 @@
 #include "node/dispatch.h"
 #include "node/forward.h"
 #include "node/http.h"
+#include "node/metrics.h"
 #include "node/pace.h"
 #include "node/remote.h"
 #include "node/pages.h"
@@ -54,6 +55,7 @@ typedef struct {
     remote_t *remote; /* peers' requests run here */
     pace_t *pace;     /* NULL: --pace off */
     views_t *views;
+    metrics_t *metrics; /* GET /metrics: what http and remote recorded */
     /* scratch of one loop turn, per node (several nodes may share a process) */
     mesh_peer_view_t *peer_views;       /* NODE_MAX_PEERS */
     int64_t (*starts)[WIRE_MAX_STARTS]; /* WIRE_MAX_ACCOUNTS */
@@ -146,6 +148,100 @@ static int s_render_userscript(node_t *self, abuf_t *out)
     return pages_userscript_embedded(url, self->token, out) == 0 ? 200 : 500;
 }
 
+/*  Cooldowns of this node by model, for arena_cooldowns_active: at most
+    METRICS_MAX_MODELS rows (the rest counted as "other"). */
+typedef struct {
+    node_t *self;
+    metrics_cooldown_t rows[METRICS_MAX_MODELS + 1];
+    size_t n;
+} s_cool_rows_t;
+
+static void s_cool_row(void *arg, const char *node_id, const char *model, long long remaining_ms,
+                       const char *reason)
+{
+    (void)reason;
+    s_cool_rows_t *c = arg;
+    if (remaining_ms <= 0 || strcmp(node_id, c->self->id) != 0)
+        return;
+    const char *label = model;
+    size_t i = 0;
+    for (; i < c->n; i++)
+        if (strcmp(c->rows[i].model, label) == 0)
+            break;
+    if (i == c->n && c->n >= METRICS_MAX_MODELS)
+        label = "other";
+    for (i = 0; i < c->n; i++)
+        if (strcmp(c->rows[i].model, label) == 0)
+            break;
+    if (i == c->n)
+        c->rows[c->n++] = (metrics_cooldown_t){label, 0};
+    c->rows[i].n++;
+}
+
+/*  GET /metrics: the recorded counters, and gauges read now. */
+static int s_render_metrics(node_t *self, abuf_t *out)
+{
+    long long now = zclock_time();
+    metrics_gauges_t g = {0};
+    tabs_stats_t ts;
+    tabs_stats(self->tabs, &ts);
+    g.tabs_connected = ts.tabs;
+    g.tabs_healthy = ts.healthy;
+    g.tab_slots = ts.capacity;
+    g.tab_fetches = ts.inflight;
+    dispatch_stats_t ds;
+    dispatch_stats(self->dispatch, &ds);
+    g.queue_depth = ds.queued;
+    g.in_flight[METRICS_ORIGIN_CLIENT] = ds.running;
+    g.in_flight[METRICS_ORIGIN_PEER] = ds.for_peers;
+    const char *keys[WIRE_MAX_ACCOUNTS];
+    size_t n_acc = tabs_accounts(self->tabs, keys, WIRE_MAX_ACCOUNTS);
+    if (n_acc > WIRE_MAX_ACCOUNTS)
+        n_acc = WIRE_MAX_ACCOUNTS;
+    g.accounts = n_acc;
+    for (size_t i = 0; i < n_acc; i++) {
+        if (self->pace && pace_wait_ms(self->pace, keys[i], now) > 0)
+            g.accounts_paced++;
+        if (s_account_flag(self, keys[i], now, NULL) > 0)
+            g.accounts_flagged++;
+    }
+    s_cool_rows_t *cool = calloc(1, sizeof *cool);
+    if (!cool)
+        return 500;
+    cool->self = self;
+    cooldown_each(self->cooldowns, now, s_cool_row, cool);
+    g.cooldowns = cool->rows;
+    g.n_cooldowns = cool->n;
+    size_t n_peers = mesh_peers(self->mesh, self->peer_views, NODE_MAX_PEERS);
+    if (n_peers > NODE_MAX_PEERS)
+        n_peers = NODE_MAX_PEERS;
+    for (size_t i = 0; i < n_peers; i++) {
+        static const metrics_peer_state_t map[] = {
+            [MESH_PEER_ALIVE] = METRICS_PEER_ALIVE,
+            [MESH_PEER_SUSPECT] = METRICS_PEER_SUSPECT,
+            [MESH_PEER_DEAD] = METRICS_PEER_DEAD,
+            [MESH_PEER_LEFT] = METRICS_PEER_LEFT,
+            [MESH_PEER_UNREACHABLE] = METRICS_PEER_UNREACHABLE,
+        };
+        mesh_liveness_t l = self->peer_views[i].liveness;
+        if ((size_t)l < sizeof map / sizeof map[0])
+            g.peers[map[l]]++;
+    }
+    mesh_stats_t ms;
+    mesh_stats(self->mesh, &ms);
+    g.mesh_msgs_in = ms.rx;
+    g.mesh_msgs_out = ms.tx;
+    g.mesh_bytes_in = ms.bytes_in;
+    g.mesh_bytes_out = ms.bytes_out;
+    g.mesh_malformed = ms.malformed;
+    g.mesh_forged = ms.forged;
+    g.mesh_dropped = ms.dropped;
+    g.mesh_curve_rejected = ms.curve_rejected;
+    int rc = metrics_render(self->metrics, &g, out);
+    free(cool);
+    return rc == 0 ? 200 : 500;
+}
+
 /*  http's render callback: every route of node/routes.h but chat. */
 static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
                     const char **content_type)
@@ -168,6 +264,9 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_INDEX:
         *content_type = "text/html; charset=utf-8";
         return s_render_index(self, out);
+    case ROUTE_METRICS:
+        *content_type = METRICS_CONTENT_TYPE;
+        return s_render_metrics(self, out);
     case ROUTE_CHAT: /* http runs these as jobs */
     case ROUTE_RESPONSES:
     case ROUTE_IMAGES:
@@ -608,6 +707,7 @@ static void s_node_destroy(node_t *self)
     zloop_destroy(&self->loop);
     free(self->peer_views);
     free(self->starts);
+    metrics_destroy(&self->metrics);
 }
 
 static int s_node_start(node_t *self, char *err, size_t errlen)
@@ -628,7 +728,9 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->loop = zloop_new();
     self->peer_views = calloc(NODE_MAX_PEERS, sizeof *self->peer_views);
     self->starts = calloc(WIRE_MAX_ACCOUNTS, sizeof *self->starts);
+    self->metrics = metrics_new();
     if (!self->cooldowns || !self->catalog || !self->loop || !self->peer_views || !self->starts ||
+        !self->metrics ||
         catalog_set_policy(self->catalog, (const char *const *)cfg->model_aliases.items,
                            cfg->model_aliases.n, (const char *const *)cfg->model_allow.items,
                            cfg->model_allow.n) < 0) {
@@ -736,6 +838,8 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .responses_keep_bytes = cfg->responses_keep_bytes,
         .stream_buffer = cfg->stream_buffer,
         .dispatch = self->dispatch,
+        .metrics = self->metrics,
+        .metrics_public = cfg->metrics_public,
         .render = s_render,
         .arg = self,
     };
@@ -743,7 +847,10 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     hc.limits.max_messages = (size_t)cfg->max_messages;
     hc.limits.max_depth = (size_t)cfg->max_json_depth;
     /* peers' requests: parsed with the same limits, run by the same dispatcher */
-    remote_config_t rc = {.mesh = self->mesh, .dispatch = self->dispatch, .limits = hc.limits};
+    remote_config_t rc = {.mesh = self->mesh,
+                          .dispatch = self->dispatch,
+                          .limits = hc.limits,
+                          .metrics = self->metrics};
     self->remote = remote_new(&rc);
     if (!self->remote) {
         snprintf(err, errlen, "out of memory");

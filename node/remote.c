@@ -60,6 +60,12 @@ struct _incoming_t {
     char reason[WIRE_MAX_NAME + 1]; /* FINAL_REJECT */
     incoming_t *dnext, *dprev;      /* the dirty list: something to send */
     bool dirty;
+    /* node/metrics: counted once, when its outcome is known */
+    char *model;        /* as the fwd named it; NULL: not counted */
+    long long t0_ms;    /* the fwd came (monotonic) */
+    long long first_ms; /* its first delta, 0: none yet */
+    bool ran;           /* an attempt started in one of our tabs */
+    bool recorded;
 };
 
 struct _remote_t {
@@ -176,8 +182,31 @@ static void s_mark_dirty(remote_t *self, incoming_t *in)
     in->dirty = true;
 }
 
+/*  Counts the request (once): status as the origin's client would read it,
+    499 when the origin gave it up (cancel, gone, silent). */
+static void s_record(remote_t *self, incoming_t *in, int status, bool model_known)
+{
+    if (in->recorded || !in->model || !self->cfg.metrics)
+        return;
+    in->recorded = true;
+    long long now = zclock_mono();
+    metrics_request_t r = {
+        .route = METRICS_ROUTE_FORWARDED,
+        .origin = METRICS_ORIGIN_PEER,
+        .served_by = in->ran ? METRICS_SERVED_LOCAL : METRICS_SERVED_NONE,
+        .model = in->model,
+        .model_known = model_known,
+        .status = status,
+        .ttfb_s = in->first_ms ? (double)(in->first_ms - in->t0_ms) / 1000.0 : -1,
+        .duration_s = (double)(now - in->t0_ms) / 1000.0,
+    };
+    metrics_request(self->cfg.metrics, &r);
+}
+
 static void s_in_free(remote_t *self, incoming_t *in)
 {
+    s_record(self, in, 499, true);
+    free(in->model);
     s_undirty(self, in);
     zhashx_delete(self->in, in->key);
     abuf_free(&in->text);
@@ -398,6 +427,8 @@ static void s_on_delta(void *arg, delta_kind_t kind, const char *text, size_t le
 {
     incoming_t *in = arg;
     remote_t *self = in->owner;
+    if (!in->first_ms)
+        in->first_ms = zclock_mono();
     if (in->n_pend == in->cap_pend) {
         size_t cap = in->cap_pend ? in->cap_pend * 2 : 8;
         pending_t *p = realloc(in->pend, cap * sizeof *p);
@@ -429,6 +460,7 @@ static void s_on_end(void *arg, const char *finish_reason, const usage_t *usage)
     snprintf(in->finish, sizeof in->finish, "%s", finish_reason ? finish_reason : "stop");
     alog_info("%s: forwarded request %s ended here (%s)", in->xrid, in->rid, in->finish);
     in->usage = *usage;
+    s_record(in->owner, in, 200, true);
     s_flush_one(in->owner, in);
 }
 
@@ -443,6 +475,7 @@ static void s_on_fail(void *arg, const target_fail_t *f)
               f->err.code ? f->err.code : "");
     in->retryable = f->retryable;
     in->cooled_ms = f->cooled_ms;
+    s_record(in->owner, in, f->err.status ? f->err.status : 502, true);
     s_flush_one(in->owner, in);
 }
 
@@ -460,10 +493,18 @@ static void s_on_reject(void *arg, const char *reason)
     in->job = NULL;
     in->final = FINAL_REJECT;
     snprintf(in->reason, sizeof in->reason, "%s", reason);
+    /* not run here: the origin tries elsewhere (counted 503) */
+    s_record(in->owner, in, 503, strcmp(reason, "model not served here") != 0);
     s_flush_one(in->owner, in);
 }
 
-static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error};
+static void s_on_attempt(void *arg, bool on_peer)
+{
+    incoming_t *in = arg;
+    in->ran = !on_peer; /* local-only: always one of our tabs */
+}
+
+static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error, s_on_attempt};
 
 /* ---- messages ---- */
 
@@ -541,8 +582,10 @@ static void s_fwd(remote_t *self, const wire_msg_t *msg)
     in->flow = msg->has_credit;
     in->acks = in->flow;                  /* until a `credit` without "ack" says otherwise */
     in->upto = 1 + (uint64_t)msg->credit; /* seq 0 (the acceptance) costs none */
-    in->tx_ms = in->heard_ms = zclock_mono();
+    in->tx_ms = in->heard_ms = in->t0_ms = zclock_mono();
+    in->model = strdup(req->model); /* NULL (memory): not counted */
     if (zhashx_insert(self->in, in->key, in) < 0) {
+        free(in->model);
         free(in);
         openai_request_destroy(&req);
         s_refuse(self, msg->from, msg->rid, "out of memory", NULL);

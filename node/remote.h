@@ -45,6 +45,7 @@
 
 #include "mesh/mesh.h"
 #include "node/dispatch.h"
+#include "node/metrics.h"
 #include "protocol/openai.h"
 
 #define REMOTE_DEFAULT_MAX 1024                 /* remote_config_t.max_remote when 0 */
@@ -65,6 +66,8 @@ typedef struct {
     size_t pause_bytes;     /* waiting delta bytes of one request that pause its tab */
     long long giveup_ms;    /* an acking origin silent this long: its request is given up
                                (its tab read again); 0: REMOTE_GIVEUP_MS */
+    metrics_t *metrics;     /* borrowed; NULL: none. Each request that entered the
+                               dispatcher is counted once, origin "peer" */
 } remote_config_t;
 
 remote_t *remote_new(const remote_config_t *cfg);

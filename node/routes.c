@@ -23,6 +23,8 @@ static const route_t s_routes[ROUTE_COUNT] = {
                          false, true},
     [ROUTE_IMAGES] = {ROUTE_IMAGES, "POST", "/v1/images/generations", true, "images", false, true,
                       false, true},
+    [ROUTE_METRICS] = {ROUTE_METRICS, "GET", "/metrics", true, "metrics", false, false, false,
+                       false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)

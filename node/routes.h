@@ -22,6 +22,7 @@ typedef enum {
     ROUTE_MODEL,          /* GET /v1/models/{id}: the rest of the path, percent-decoded */
     ROUTE_RESPONSES,      /* POST /v1/responses (http.c runs it: a job) */
     ROUTE_IMAGES,         /* POST /v1/images/generations (http.c runs it: a job) */
+    ROUTE_METRICS,        /* GET /metrics: Prometheus text (keyed unless --metrics-public) */
     ROUTE_COUNT
 } route_id_t;
 

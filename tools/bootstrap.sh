@@ -13,6 +13,9 @@ build_pkgs=(build-essential cmake pkg-config
     g++ libvalijson-dev nlohmann-json3-dev) # protocol/schema.cc: JSON Schema (header-only C++)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium
     nftables iproute2 # tests/integration/netns.test.mjs: namespaces, veth, packet loss
+    prometheus # tests/integration/metrics.test.mjs: promtool check metrics, a real scrape
+    # (on a machine with systemd, Debian enables and starts its own prometheus
+    # service on :9090; the tests never use it: they start theirs on loopback)
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")

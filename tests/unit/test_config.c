@@ -118,6 +118,8 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%s", c->arena_origin);
     else if (!strcmp(setting, "allow-anonymous"))
         snprintf(buf, len, "%d", c->allow_anonymous);
+    else if (!strcmp(setting, "metrics-public"))
+        snprintf(buf, len, "%d", c->metrics_public);
     else if (!strcmp(setting, "log-level"))
         snprintf(buf, len, "%d", (int)c->log_level);
     else if (!strcmp(setting, "tab-jobs"))
@@ -240,6 +242,7 @@ static void test_defaults(void **state)
         {"link-token", "(null)"},
         {"arena-origin", "https://lmarena.ai"},
         {"allow-anonymous", "0"},
+        {"metrics-public", "0"},
         {"log-level", "2"},
         {"tab-jobs", "1"},
         {"queue", "256"},
@@ -316,6 +319,7 @@ static const setting_row_t s_settings[] = {
      "https://beta.lmarena.ai"},
     {"api-key", "sk-1", "[\"sk-1\"]", "sk-1"},
     {"allow-anonymous", "true", "true", "1"},
+    {"metrics-public", "true", "true", "1"},
     {"http-name", "api.example:8080", "[\"api.example:8080\"]", "api.example:8080"},
     {"cors-origin", "*", "[\"*\"]", "*"},
     {"body-budget", "1g", "\"1g\"", "1073741824"},
@@ -381,7 +385,7 @@ static int s_separate(const setting_row_t *r, const char **argv, char *flag, siz
 {
     snprintf(flag, len, "--%s", r->flag);
     argv[0] = flag;
-    if (!strcmp(r->flag, "allow-anonymous"))
+    if (!strcmp(r->flag, "allow-anonymous") || !strcmp(r->flag, "metrics-public"))
         return 1;
     argv[1] = r->value;
     return 2;

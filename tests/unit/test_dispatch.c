@@ -82,6 +82,7 @@ typedef struct {
     bool reuse_probe;
     size_t *finals; /* shared count of final calls; order = its value at ours */
     size_t order;
+    size_t attempts_local, attempts_peer; /* the sink's attempt calls (node/metrics) */
 } rec_t;
 
 static void s_rec_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
@@ -138,7 +139,16 @@ static void s_rec_error(void *arg, const openai_error_t *err, long long retry_af
         free(blocks[i]);
 }
 
-static const job_sink_t s_rec_sink = {s_rec_delta, s_rec_end, s_rec_error};
+static void s_rec_attempt(void *arg, bool on_peer)
+{
+    rec_t *r = arg;
+    if (on_peer)
+        r->attempts_peer++;
+    else
+        r->attempts_local++;
+}
+
+static const job_sink_t s_rec_sink = {s_rec_delta, s_rec_end, s_rec_error, s_rec_attempt};
 
 /*  The text joined so far, NUL-terminated ("" when none). */
 static const char *s_text(rec_t *r)
@@ -699,6 +709,8 @@ static void test_answers(void **state)
         assert_int_equal(r->usage.prompt_tokens, cases[i].pt);
         assert_int_equal(r->usage.completion_tokens, cases[i].ct);
         assert_true(r->n_deltas >= cases[i].min_deltas);
+        assert_int_equal(r->attempts_local, 1); /* where it ran: this node's tab */
+        assert_int_equal(r->attempts_peer, 0);
     }
     fake_link_counters_t c;
     s_counters(env, &c);
@@ -1812,6 +1824,8 @@ static void test_peer_choice_by_load(void **state)
         dispatch_cancel(env->dispatch, &job);
     }
     assert_int_equal(env->recs[0].n_final, 0);
+    assert_int_equal(env->recs[0].attempts_peer, rounds); /* where it ran: a peer */
+    assert_int_equal(env->recs[0].attempts_local, 0);
     if (light->fwds != rounds)
         fail_msg("the lighter peer got %zu of %zu requests, the heavier %zu", light->fwds, rounds,
                  heavy->fwds);

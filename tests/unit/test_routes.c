@@ -45,6 +45,7 @@ static const struct {
     {"GET", "/v1/models/org/m:1.5", ROUTE_MODEL, "model", true, 200},
     {"POST", "/v1/responses", ROUTE_RESPONSES, "responses", true, 400},
     {"POST", "/v1/images/generations", ROUTE_IMAGES, "images", true, 400},
+    {"GET", "/metrics", ROUTE_METRICS, "metrics", true, 200},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
