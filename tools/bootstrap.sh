@@ -14,8 +14,6 @@ build_pkgs=(build-essential cmake pkg-config
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium
     nftables iproute2 # tests/integration/netns.test.mjs: namespaces, veth, packet loss
     prometheus # tests/integration/metrics.test.mjs: promtool check metrics, a real scrape
-    # (on a machine with systemd, Debian enables and starts its own prometheus
-    # service on :9090; the tests never use it: they start theirs on loopback)
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")
@@ -38,6 +36,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -q
     $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Debian's prometheus package starts its own service on :9090 where systemd
+    # runs; the tests start theirs on loopback, so one we installed is stopped.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 &&
+        systemctl is-enabled prometheus.service >/dev/null 2>&1; then
+        $sudo systemctl disable --now prometheus.service || true
+    fi
 fi
 
 if [ $want_test = 1 ]; then
