@@ -23,6 +23,14 @@ static const route_t s_routes[ROUTE_COUNT] = {
                          false, true},
     [ROUTE_IMAGES] = {ROUTE_IMAGES, "POST", "/v1/images/generations", true, "images", false, true,
                       false, true},
+    [ROUTE_ADMIN_KEYS_CREATE] = {ROUTE_ADMIN_KEYS_CREATE, "POST", "/admin/keys", false,
+                                 "admin_keys_create", false, true, false, false, true},
+    [ROUTE_ADMIN_KEYS_LIST] = {ROUTE_ADMIN_KEYS_LIST, "GET", "/admin/keys", false,
+                               "admin_keys_list", false, false, false, false, true},
+    [ROUTE_ADMIN_KEY_REVOKE] = {ROUTE_ADMIN_KEY_REVOKE, "DELETE", "/admin/keys/", false,
+                                "admin_key_revoke", false, false, true, false, true},
+    [ROUTE_ADMIN_KEY_TIER] = {ROUTE_ADMIN_KEY_TIER, "POST", "/admin/keys/", false, "admin_key_tier",
+                              false, true, true, false, true},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)
@@ -38,17 +46,23 @@ static bool s_matches(const route_t *r, const char *path, bool prefixes)
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route)
 {
     *route = NULL;
-    for (int prefixes = 0; prefixes < 2; prefixes++)
+    for (int prefixes = 0; prefixes < 2; prefixes++) {
         for (size_t i = 0; i < ROUTE_COUNT; i++) {
             const route_t *r = &s_routes[i];
             if (!s_matches(r, path, prefixes))
                 continue;
-            *route = r;
             bool head_as_get = strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
-            if (strcmp(method, r->method) == 0 || head_as_get)
+            if (strcmp(method, r->method) == 0 || head_as_get) {
+                *route = r;
                 return ROUTES_OK;
-            return r->cors && strcmp(method, "OPTIONS") == 0 ? ROUTES_PREFLIGHT : ROUTES_BAD_METHOD;
+            }
+            if (!*route)
+                *route = r; /* the path's first route, unless another takes the method */
         }
+        if (*route)
+            return (*route)->cors && strcmp(method, "OPTIONS") == 0 ? ROUTES_PREFLIGHT
+                                                                    : ROUTES_BAD_METHOD;
+    }
     return ROUTES_NOT_FOUND;
 }
 

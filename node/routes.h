@@ -12,22 +12,26 @@
 #include <stddef.h>
 
 typedef enum {
-    ROUTE_HEALTH = 0,     /* GET /health */
-    ROUTE_MODELS,         /* GET /v1/models */
-    ROUTE_MESH_STATUS,    /* GET /mesh/status */
-    ROUTE_USERSCRIPT,     /* GET /userscript.user.js */
-    ROUTE_INDEX,          /* GET / */
-    ROUTE_REFRESH_MODELS, /* POST /mesh/refresh-models */
-    ROUTE_CHAT,           /* POST /v1/chat/completions (http.c runs it: a job) */
-    ROUTE_MODEL,          /* GET /v1/models/{id}: the rest of the path, percent-decoded */
-    ROUTE_RESPONSES,      /* POST /v1/responses (http.c runs it: a job) */
-    ROUTE_IMAGES,         /* POST /v1/images/generations (http.c runs it: a job) */
+    ROUTE_HEALTH = 0,        /* GET /health */
+    ROUTE_MODELS,            /* GET /v1/models */
+    ROUTE_MESH_STATUS,       /* GET /mesh/status */
+    ROUTE_USERSCRIPT,        /* GET /userscript.user.js */
+    ROUTE_INDEX,             /* GET / */
+    ROUTE_REFRESH_MODELS,    /* POST /mesh/refresh-models */
+    ROUTE_CHAT,              /* POST /v1/chat/completions (http.c runs it: a job) */
+    ROUTE_MODEL,             /* GET /v1/models/{id}: the rest of the path, percent-decoded */
+    ROUTE_RESPONSES,         /* POST /v1/responses (http.c runs it: a job) */
+    ROUTE_IMAGES,            /* POST /v1/images/generations (http.c runs it: a job) */
+    ROUTE_ADMIN_KEYS_CREATE, /* POST /admin/keys (admin key; node/admin.c) */
+    ROUTE_ADMIN_KEYS_LIST,   /* GET /admin/keys */
+    ROUTE_ADMIN_KEY_REVOKE,  /* DELETE /admin/keys/{name} */
+    ROUTE_ADMIN_KEY_TIER,    /* POST /admin/keys/{name}/tier */
     ROUTE_COUNT
 } route_id_t;
 
 typedef struct {
     route_id_t id;
-    const char *method; /* "GET" (HEAD is answered as GET) or "POST" */
+    const char *method; /* "GET" (HEAD is answered as GET), "POST" or "DELETE" */
     const char *path;   /* exact */
     bool auth;          /* needs an API key when keys are configured */
     const char *name;   /* for logs and tests: "health", "models", … */
@@ -38,6 +42,8 @@ typedef struct {
     bool cors;          /* an API route: answers carry CORS headers for an allowed origin,
                            OPTIONS is its preflight; false for the pages (the index, the
                            userscript: never a CORS header) */
+    bool admin;         /* needs the --admin-key (and only it: never a user key), whether
+                           user keys are configured or not; node/admin.c answers it */
 } route_t;
 
 typedef enum {
@@ -49,7 +55,8 @@ typedef enum {
 
 /*  The route of a request; *route is set for ROUTES_OK, ROUTES_BAD_METHOD
     and ROUTES_PREFLIGHT (the route the path names), NULL for
-    ROUTES_NOT_FOUND. Exact paths first, then prefixes. */
+    ROUTES_NOT_FOUND. Exact paths first, then prefixes; a path may have a
+    route per method (the first of them is named for a wrong method). */
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route);
 /*  The parameter of a prefix route in path (what follows the prefix), or
     NULL when the route has none. path resolved to route. */
