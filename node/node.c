@@ -134,7 +134,7 @@ static int s_render_index(node_t *self, abuf_t *out)
         .tabs = ts.tabs,
         .models = catalog_served_count(self->catalog),
         .example_model = m0,
-        .api_keys = self->cfg->api_keys.n > 0 || self->cfg->admin_key,
+        .api_keys = self->cfg->api_keys.n > 0 || self->cfg->admin_key || keys_count(self->keys),
     };
     return pages_index(&in, out) == 0 ? 200 : 500;
 }
