@@ -74,8 +74,14 @@ static json_t *s_parse_body(const admin_request_t *req, abuf_t *out, int *status
                        ? json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr)
                        : NULL;
     if (!json_is_object(root)) {
+        bool parsed = root != NULL;
         json_decref(root);
-        *status = s_error(out, "invalid_request", 0, NULL, "the body must be a JSON object");
+        if (parsed || !req->body || !req->len)
+            *status = s_error(out, "invalid_request", 0, NULL, "the body must be a JSON object");
+        else
+            *status = s_error(out, "invalid_request", 0, NULL,
+                              "the body is not valid JSON: %.160s (line %d, column %d)", jerr.text,
+                              jerr.line, jerr.column);
         return NULL;
     }
     return root;
