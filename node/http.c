@@ -86,11 +86,12 @@ struct _http_t {
     int retry_timer; /* zloop timer id of pending retries (req->retry), or -1 */
     unsigned char (*key_digests)[HTTP_KEY_DIGEST]; /* of cfg.api_keys */
     size_t n_keys;
+    size_t body_budget, body_inflight; /* bytes */
+    size_t n_conns;                    /* open connections (MHD's limit is higher) */
+    bool quiet_close;                  /* the next MHD log line is a close we asked for: debug */
+    items_t *items; /* Responses output items for item_reference; made on first use */
+
     unsigned char admin_digest[HTTP_KEY_DIGEST]; /* of cfg.admin_key, when set */
-    size_t body_budget, body_inflight;           /* bytes */
-    size_t n_conns;                              /* open connections (MHD's limit is higher) */
-    bool quiet_close; /* the next MHD log line is a close we asked for: debug */
-    items_t *items;   /* Responses output items for item_reference; made on first use */
 };
 
 /*  Keys are configured (auth required, CORS defaults of a keyed node):

@@ -12,17 +12,18 @@
 #include <stddef.h>
 
 typedef enum {
-    ROUTE_HEALTH = 0,        /* GET /health */
-    ROUTE_MODELS,            /* GET /v1/models */
-    ROUTE_MESH_STATUS,       /* GET /mesh/status */
-    ROUTE_USERSCRIPT,        /* GET /userscript.user.js */
-    ROUTE_INDEX,             /* GET / */
-    ROUTE_REFRESH_MODELS,    /* POST /mesh/refresh-models */
-    ROUTE_CHAT,              /* POST /v1/chat/completions (http.c runs it: a job) */
-    ROUTE_MODEL,             /* GET /v1/models/{id}: the rest of the path, percent-decoded */
-    ROUTE_RESPONSES,         /* POST /v1/responses (http.c runs it: a job) */
-    ROUTE_IMAGES,            /* POST /v1/images/generations (http.c runs it: a job) */
-    ROUTE_ADMIN_KEYS_CREATE, /* POST /admin/keys (admin key; node/admin.c) */
+    ROUTE_HEALTH = 0,     /* GET /health */
+    ROUTE_MODELS,         /* GET /v1/models */
+    ROUTE_MESH_STATUS,    /* GET /mesh/status */
+    ROUTE_USERSCRIPT,     /* GET /userscript.user.js */
+    ROUTE_INDEX,          /* GET / */
+    ROUTE_REFRESH_MODELS, /* POST /mesh/refresh-models */
+    ROUTE_CHAT,           /* POST /v1/chat/completions (http.c runs it: a job) */
+    ROUTE_MODEL,          /* GET /v1/models/{id}: the rest of the path, percent-decoded */
+    ROUTE_RESPONSES,      /* POST /v1/responses (http.c runs it: a job) */
+    ROUTE_IMAGES,         /* POST /v1/images/generations (http.c runs it: a job) */
+
+    ROUTE_ADMIN_KEYS_CREATE, /* POST /admin/keys (the admin key; node/admin.c answers) */
     ROUTE_ADMIN_KEYS_LIST,   /* GET /admin/keys */
     ROUTE_ADMIN_KEY_REVOKE,  /* DELETE /admin/keys/{name} */
     ROUTE_ADMIN_KEY_TIER,    /* POST /admin/keys/{name}/tier */
