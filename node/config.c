@@ -1221,13 +1221,13 @@ void config_free(config_t *cfg)
 {
     if (!cfg)
         return;
-    char **strs[] = {&cfg->name,         &cfg->data_dir,         &cfg->config_file,
-                     &cfg->http_host,    &cfg->link_host,        &cfg->mesh_host,
-                     &cfg->advertise,    &cfg->mesh_secret,      &cfg->link_token,
-                     &cfg->arena_origin, &cfg->arena_mode,       &cfg->pace,
-                     &cfg->pace_window,  &cfg->mesh_secret_file, &cfg->admin_key};
+    char **strs[] = {&cfg->name,        &cfg->data_dir,        &cfg->config_file, &cfg->http_host,
+                     &cfg->link_host,   &cfg->mesh_host,       &cfg->advertise,   &cfg->mesh_secret,
+                     &cfg->link_token,  &cfg->arena_origin,    &cfg->arena_mode,  &cfg->pace,
+                     &cfg->pace_window, &cfg->mesh_secret_file};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
+    free(cfg->admin_key);
     s_list_clear(&cfg->seeds);
     s_list_clear(&cfg->link_origins);
     s_list_clear(&cfg->api_keys);

@@ -761,7 +761,7 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     if (route->auth && !s_authorized(self, conn, route))
         return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
-    if (route->admin && !s_admin_authorized(self, conn))
+    if (routes_admin(route) && !s_admin_authorized(self, conn))
         return s_refuse(req, "invalid_api_key", 0, 0,
                         self->cfg.admin_key
                             ? "missing or wrong admin key (Authorization: Bearer ADMIN_KEY)"
@@ -1087,7 +1087,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
             req->state = REQ_SENT;
             return s_queue_error_code(req, "request_too_large", "request body too large");
         }
-        if (req->route->admin) {
+        if (routes_admin(req->route)) {
             req->state = REQ_SENT;
             return s_admin(self, req, url);
         }

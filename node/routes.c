@@ -7,33 +7,32 @@
 
 /*  Indexed by id: routes_get() is a lookup, and the order is the table's. */
 static const route_t s_routes[ROUTE_COUNT] = {
-    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health", false, false, false, true,
-                      false},
-    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models", false, false, false, true,
-                      false},
+    [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health", false, false, false, true},
+    [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models", false, false, false, true},
     [ROUTE_MESH_STATUS] = {ROUTE_MESH_STATUS, "GET", "/mesh/status", true, "mesh_status", false,
-                           false, false, true, false},
+                           false, false, true},
     [ROUTE_USERSCRIPT] = {ROUTE_USERSCRIPT, "GET", "/userscript.user.js", true, "userscript", true,
-                          false, false, false, false},
-    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index", false, false, false, false, false},
+                          false, false, false},
+    [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index", false, false, false, false},
     [ROUTE_REFRESH_MODELS] = {ROUTE_REFRESH_MODELS, "POST", "/mesh/refresh-models", true,
-                              "refresh_models", false, false, false, true, false},
+                              "refresh_models", false, false, false, true},
     [ROUTE_CHAT] = {ROUTE_CHAT, "POST", "/v1/chat/completions", true, "chat", false, true, false,
-                    true, false},
-    [ROUTE_MODEL] = {ROUTE_MODEL, "GET", "/v1/models/", true, "model", false, false, true, true,
-                     false},
+                    true},
+    [ROUTE_MODEL] = {ROUTE_MODEL, "GET", "/v1/models/", true, "model", false, false, true, true},
     [ROUTE_RESPONSES] = {ROUTE_RESPONSES, "POST", "/v1/responses", true, "responses", false, true,
-                         false, true, false},
+                         false, true},
     [ROUTE_IMAGES] = {ROUTE_IMAGES, "POST", "/v1/images/generations", true, "images", false, true,
-                      false, true, false},
+                      false, true},
+
+    /* the admin API (routes_admin: the admin key only; node/admin.c) */
     [ROUTE_ADMIN_KEYS_CREATE] = {ROUTE_ADMIN_KEYS_CREATE, "POST", "/admin/keys", false,
-                                 "admin_keys_create", false, true, false, false, true},
+                                 "admin_keys_create", false, true, false, false},
     [ROUTE_ADMIN_KEYS_LIST] = {ROUTE_ADMIN_KEYS_LIST, "GET", "/admin/keys", false,
-                               "admin_keys_list", false, false, false, false, true},
+                               "admin_keys_list", false, false, false, false},
     [ROUTE_ADMIN_KEY_REVOKE] = {ROUTE_ADMIN_KEY_REVOKE, "DELETE", "/admin/keys/", false,
-                                "admin_key_revoke", false, false, true, false, true},
+                                "admin_key_revoke", false, false, true, false},
     [ROUTE_ADMIN_KEY_TIER] = {ROUTE_ADMIN_KEY_TIER, "POST", "/admin/keys/", false, "admin_key_tier",
-                              false, true, true, false, true},
+                              false, true, true, false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)
@@ -84,4 +83,9 @@ const route_t *routes_table(size_t *n)
 {
     *n = ROUTE_COUNT;
     return s_routes;
+}
+
+bool routes_admin(const route_t *route)
+{
+    return strncmp(route->path, "/admin/", 7) == 0;
 }

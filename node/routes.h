@@ -43,8 +43,6 @@ typedef struct {
     bool cors;          /* an API route: answers carry CORS headers for an allowed origin,
                            OPTIONS is its preflight; false for the pages (the index, the
                            userscript: never a CORS header) */
-    bool admin;         /* needs the --admin-key (and only it: never a user key), whether
-                           user keys are configured or not; node/admin.c answers it */
 } route_t;
 
 typedef enum {
@@ -64,6 +62,10 @@ routes_rc_t routes_resolve(const char *method, const char *path, const route_t *
 const char *routes_param(const route_t *route, const char *path);
 /*  The table entry of an id (every id has one). */
 const route_t *routes_get(route_id_t id);
+/*  An admin route (a path under /admin/): it needs the --admin-key, and
+    only it (never a user key), whether user keys are configured or not;
+    node/admin.c answers it. Its entry asks for no API key (auth false). */
+bool routes_admin(const route_t *route);
 /*  The whole table, in order; *n gets its length. */
 const route_t *routes_table(size_t *n);
 

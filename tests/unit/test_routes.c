@@ -75,8 +75,8 @@ static void test_table(void **state)
                      (int)s_want[i].id);
         assert_string_equal(r->name, s_want[i].name);
         assert_int_equal(r->auth, s_want[i].auth);
-        assert_int_equal(r->admin, s_want[i].admin);
-        assert_false(r->admin && (r->cors || r->query_key)); /* no browser, no ?key= */
+        assert_int_equal(routes_admin(r), s_want[i].admin);
+        assert_false(routes_admin(r) && (r->cors || r->query_key || r->auth)); /* admin key only */
     }
     (void)state;
 }
