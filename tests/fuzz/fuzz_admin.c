@@ -32,9 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *doc = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
     if (!json_is_object(doc) || status < 200 || status >= 500)
         abort();
-    if (status >= 400 && (keys_count(keys) != 1 ||
-                          memcmp(keys_find(keys, "k"), &before, sizeof before) != 0 ||
-                          !json_object_get(doc, "error")))
+    if (status >= 400 &&
+        (keys_count(keys) != 1 || memcmp(keys_find(keys, "k"), &before, sizeof before) != 0 ||
+         !json_object_get(doc, "error")))
         abort();
     if (status == 201 && (keys_count(keys) != 2 || !json_string_value(json_object_get(doc, "key"))))
         abort();
