@@ -81,6 +81,7 @@ typedef enum {
     OPT_LINK_ORIGIN,
     OPT_ARENA_ORIGIN,
     OPT_API_KEY,
+    OPT_ADMIN_KEY,
     OPT_ALLOW_ANONYMOUS,
     OPT_HTTP_NAME, /* the browser boundary (docs/operations.md, "Security") */
     OPT_CORS_ORIGIN,
@@ -159,6 +160,8 @@ typedef struct {
 #define S_SILENCE_MIN 100LL
 #define S_MESH_MS_MAX 3600000LL
 
+#define S_ADMIN_KEY_MIN 16 /* bytes: it can make every other key */
+
 static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_NAME] = {"name", "ARENA_NAME", "name", NULL, S_TEXT, S_CHECK_WORD, 1, 64, false,
                   S_OFF(name), 0, "NAME", "node name shown in the mesh", NULL, NULL},
@@ -200,6 +203,9 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_API_KEY] = {"api-key", "ARENA_API_KEYS", "api_key", "api_keys", S_LIST, S_CHECK_WORD, 1,
                      256, true, S_OFF(api_keys), 0, "KEY", "accepted bearer key; repeatable", NULL,
                      NULL},
+    [OPT_ADMIN_KEY] = {"admin-key", "ARENA_ADMIN_KEY", "admin_key", NULL, S_TEXT, S_CHECK_WORD,
+                       S_ADMIN_KEY_MIN, 256, true, S_OFF(admin_key), 0, "KEY",
+                       "key of the admin API (/admin/keys); never a user key", NULL, NULL},
     [OPT_ALLOW_ANONYMOUS] = {"allow-anonymous", "ARENA_ALLOW_ANONYMOUS", "allow_anonymous", NULL,
                              S_BOOL, S_CHECK_NONE, 0, 0, false, S_OFF(allow_anonymous), 0, NULL,
                              "allow a non-loopback --http with no API key", "off", NULL},
@@ -371,6 +377,7 @@ static const char *const s_shown[OPT__COUNT] = {
     [OPT_MESH_SECRET_FILE] = "~/.config/arena-mesh/mesh-secret ($XDG_CONFIG_HOME if set)",
     [OPT_LINK_ORIGIN] = "none",
     [OPT_API_KEY] = "none",
+    [OPT_ADMIN_KEY] = "none: no admin API",
     [OPT_HTTP_NAME] = "none",
     [OPT_CORS_ORIGIN] = "any with --api-key, else none",
     [OPT_MODEL_ALIAS] = "none",
@@ -1087,8 +1094,14 @@ static int s_validate(const config_t *cfg, char *err, size_t errlen)
                       "--body-budget (%zu bytes) must be at least --max-body (%zu bytes): one "
                       "largest request must fit",
                       cfg->body_budget, cfg->max_body);
+    for (size_t i = 0; cfg->admin_key && i < cfg->api_keys.n; i++)
+        if (strcmp(cfg->admin_key, cfg->api_keys.items[i]) == 0)
+            return s_fail(err, errlen,
+                          "--admin-key must not be one of the --api-key keys: the "
+                          "admin key is never accepted as a user key");
     char addr[300];
-    if (!hostport_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->allow_anonymous) {
+    if (!hostport_is_loopback(cfg->http_host) && cfg->api_keys.n == 0 && !cfg->admin_key &&
+        !cfg->allow_anonymous) {
         hostport_format(addr, sizeof addr, cfg->http_host, cfg->http_port);
         return s_fail(err, errlen,
                       "refusing to serve the API on %s without an API key: set --api-key (or "
@@ -1218,6 +1231,7 @@ void config_free(config_t *cfg)
                      &cfg->pace_window, &cfg->mesh_secret_file};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
+    free(cfg->admin_key);
     s_list_clear(&cfg->seeds);
     s_list_clear(&cfg->link_origins);
     s_list_clear(&cfg->api_keys);

@@ -42,6 +42,7 @@ typedef struct {
     strlist_t link_origins;
     char *arena_origin;
     strlist_t api_keys;
+    char *admin_key; /* NULL: no admin API (node/admin.h) */
     bool allow_anonymous;
     bool metrics_public; /* GET /metrics answered without an API key */
     /* the browser boundary (docs/operations.md, "Security") */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node/admin.h"
 #include "node/boundary.h"
 #include "node/items.h"
 #include "protocol/answer.h"
@@ -97,7 +98,16 @@ struct _http_t {
     size_t n_conns;                    /* open connections (MHD's limit is higher) */
     bool quiet_close;                  /* the next MHD log line is a close we asked for: debug */
     items_t *items; /* Responses output items for item_reference; made on first use */
+
+    unsigned char admin_digest[HTTP_KEY_DIGEST]; /* of cfg.admin_key, when set */
 };
+
+/*  Keys are configured (auth required, CORS defaults of a keyed node):
+    an --api-key, the --admin-key, or any record in the key table. */
+static bool s_keys_on(const http_t *self)
+{
+    return self->n_keys > 0 || self->cfg.admin_key || keys_count(self->cfg.keys) > 0;
+}
 
 /*  The socket context of a connection accepted over --max-connections. */
 static char s_over_limit;
@@ -261,7 +271,7 @@ static void s_edge_headers(const req_t *req, struct MHD_Response *resp)
         return;
     MHD_add_response_header(resp, "Vary", "Origin");
     const char *origin = s_header(req->conn, "Origin");
-    if (!boundary_cors_allows(req->http->cfg.cors_origins, req->http->n_keys > 0, origin))
+    if (!boundary_cors_allows(req->http->cfg.cors_origins, s_keys_on(req->http), origin))
         return;
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", BOUNDARY_CORS_EXPOSE_HEADERS);
@@ -569,6 +579,13 @@ static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error, s_
 
 /* ---- admission: everything decided on the headers alone ---- */
 
+static long long s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*  given[0..len) is one of the keys: digests compared, so neither the time
     nor the answer depends on where a wrong key differs or on its length. */
 static bool s_key_matches(const http_t *self, const char *given, size_t len)
@@ -580,6 +597,7 @@ static bool s_key_matches(const http_t *self, const char *given, size_t len)
     int hits = 0;
     for (size_t i = 0; i < self->n_keys; i++)
         hits |= sodium_memcmp(d, self->key_digests[i], sizeof d) == 0;
+    hits |= keys_check(self->cfg.keys, given, len, s_now_ms()) != NULL;
     return hits != 0;
 }
 
@@ -603,11 +621,24 @@ static bool s_given_key(struct MHD_Connection *conn, bool query_ok, const char *
 
 static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_t *route)
 {
-    if (self->n_keys == 0)
+    if (!s_keys_on(self))
         return true;
     const char *key = NULL;
     size_t klen = 0;
     return s_given_key(conn, route->query_key, &key, &klen) && s_key_matches(self, key, klen);
+}
+
+/*  An admin route: the Bearer token is the --admin-key (never ?key=). */
+static bool s_admin_authorized(http_t *self, struct MHD_Connection *conn)
+{
+    const char *key = NULL;
+    size_t klen = 0;
+    if (!self->cfg.admin_key || !s_given_key(conn, false, &key, &klen) ||
+        !boundary_printable(key, klen))
+        return false;
+    unsigned char d[HTTP_KEY_DIGEST];
+    crypto_generichash(d, sizeof d, (const unsigned char *)key, klen, NULL, 0);
+    return sodium_memcmp(d, self->admin_digest, sizeof d) == 0;
 }
 
 /*  The address this connection was accepted on, as a Host names it
@@ -691,7 +722,7 @@ static bool s_announced_body(struct MHD_Connection *conn, size_t *bytes, bool *c
 static enum MHD_Result s_preflight(http_t *self, req_t *req, const route_t *route)
 {
     const char *origin = s_header(req->conn, "Origin");
-    if (origin && !boundary_cors_allows(self->cfg.cors_origins, self->n_keys > 0, origin))
+    if (origin && !boundary_cors_allows(self->cfg.cors_origins, s_keys_on(self), origin))
         return s_refuse(req, "origin_not_allowed", 403, 0,
                         "requests from this web origin are not allowed (see --cors-origin)");
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -752,8 +783,8 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
         break;
     }
     if (s_state_changing(method) &&
-        !boundary_origin_ok(self->cfg.cors_origins, self->n_keys > 0, host,
-                            s_header(conn, "Origin"), s_header(conn, "Sec-Fetch-Site")))
+        !boundary_origin_ok(self->cfg.cors_origins, s_keys_on(self), host, s_header(conn, "Origin"),
+                            s_header(conn, "Sec-Fetch-Site")))
         return s_refuse(req, "origin_not_allowed", 403, 0,
                         "requests from this web origin are not allowed (see --cors-origin)");
     if (route->id == ROUTE_USERSCRIPT &&
@@ -765,6 +796,11 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     if (route->auth && !open_metrics && !s_authorized(self, conn, route))
         return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
+    if (routes_admin(route) && !s_admin_authorized(self, conn))
+        return s_refuse(req, "invalid_api_key", 0, 0,
+                        self->cfg.admin_key
+                            ? "missing or wrong admin key (Authorization: Bearer ADMIN_KEY)"
+                            : "this node has no admin API: start it with --admin-key");
     if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
         return s_refuse(req, "unsupported_media_type", 415, 0,
                         "send the body as JSON with Content-Type: application/json");
@@ -839,7 +875,7 @@ static void s_client_id(http_t *self, struct MHD_Connection *conn, char *out, si
     const char *key = NULL;
     size_t klen = 0;
     unsigned char hash[8];
-    if (self->n_keys == 0 || size < 2 * sizeof hash + 1 || !s_given_key(conn, false, &key, &klen) ||
+    if (!s_keys_on(self) || size < 2 * sizeof hash + 1 || !s_given_key(conn, false, &key, &klen) ||
         crypto_generichash(hash, sizeof hash, (const unsigned char *)key, klen, NULL, 0) != 0)
         return;
     sodium_bin2hex(out, size, hash, sizeof hash);
@@ -933,6 +969,55 @@ static const char *s_instructions(const openai_request_t *oreq)
     return oreq->instructions && oreq->n_messages ? oreq->messages[0].content : NULL;
 }
 
+/*  A key of the table, checked again now that the model is known: revoked
+    or expired since the headers (401), or a model its allow-list does not
+    name (404 model_not_found, as OpenAI answers a model a key may not
+    use). 0 when it may go on (a config key: any model). */
+static int s_table_refuses(http_t *self, struct MHD_Connection *conn, const char *model,
+                           openai_error_t *err)
+{
+    const char *key = NULL;
+    size_t klen = 0;
+    if (!self->cfg.keys || !s_keys_on(self) || !s_given_key(conn, false, &key, &klen))
+        return 0;
+    unsigned char d[STORE_KEY_HASH_LEN];
+    keys_hash(key, klen, d);
+    const keys_record_t *rec = NULL;
+    for (size_t i = 0; i < keys_count(self->cfg.keys); i++)
+        if (sodium_memcmp(d, keys_at(self->cfg.keys, i)->hash, sizeof d) == 0)
+            rec = keys_at(self->cfg.keys, i);
+    if (!rec)
+        return 0; /* a config key (admitted with the headers) */
+    if (!keys_live(rec, s_now_ms())) {
+        openai_error_set(err, "invalid_api_key", NULL,
+                         "missing or wrong API key (Authorization: Bearer KEY)");
+        return -1;
+    }
+    if (keys_model_allowed(rec, model))
+        return 0;
+    openai_error_set(err, "model_not_found", "model",
+                     "the model '%.200s' does not exist or this key may not use it", model);
+    return -1;
+}
+
+/*  An admin route (node/admin.c): the key table's answer, whole. */
+static enum MHD_Result s_admin(http_t *self, req_t *req, const char *url)
+{
+    abuf_t b = ABUF_INIT;
+    admin_request_t ar = {.route = req->route->id,
+                          .param = routes_param(req->route, url),
+                          .body = req->body.data,
+                          .len = req->body.len,
+                          .now_ms = s_now_ms(),
+                          .n_config = self->n_keys};
+    req->status = admin_handle(self->cfg.keys, &ar, &b);
+    s_release_body(req);
+    enum MHD_Result rc =
+        s_queue_buf(req, req->status, "application/json", b.data ? b.data : "", b.len, 0);
+    abuf_free(&b);
+    return rc;
+}
+
 /*  A chat, a response or an image: parsed, lowered for LMArena (tools and
     formats stated in the prompt), then a job whose deltas the answer
     shapes. */
@@ -950,6 +1035,10 @@ static enum MHD_Result s_start_answer(http_t *self, req_t *req)
     s_release_body(req); /* its budget is free for others now */
     if (parsed < 0)
         return s_queue_error(req, &err, 0);
+    if (s_table_refuses(self, req->conn, oreq->model, &err) < 0) {
+        openai_request_destroy(&oreq);
+        return s_queue_error(req, &err, 0);
+    }
     memcpy(oreq->client, req->client, sizeof oreq->client);
     oreq->store = oreq->store && self->cfg.responses_keep_s > 0 && self->cfg.responses_keep_bytes;
     req->keep_items = oreq->store;
@@ -1034,6 +1123,10 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         if (req->body_too_large) {
             req->state = REQ_SENT;
             return s_queue_error_code(req, "request_too_large", "request body too large");
+        }
+        if (routes_admin(req->route)) {
+            req->state = REQ_SENT;
+            return s_admin(self, req, url);
         }
         if (req->route->json_body) {
             enum MHD_Result rc = s_start_answer(self, req);
@@ -1242,6 +1335,9 @@ http_t *http_new(const http_config_t *cfg, zloop_t *loop)
                                (const unsigned char *)cfg->api_keys->items[i],
                                strlen(cfg->api_keys->items[i]), NULL, 0);
     }
+    if (cfg->admin_key)
+        crypto_generichash(self->admin_digest, sizeof self->admin_digest,
+                           (const unsigned char *)cfg->admin_key, strlen(cfg->admin_key), NULL, 0);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;

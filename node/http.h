@@ -29,6 +29,7 @@
 #include "node/config.h"
 #include "node/dispatch.h"
 #include "node/metrics.h"
+#include "node/keys.h"
 #include "node/routes.h"
 #include "protocol/abuf.h"
 
@@ -39,7 +40,10 @@ typedef struct {
     int port; /* 0: pick */
     size_t max_body;
     int max_connections;
-    const strlist_t *api_keys; /* empty: no auth */
+    const strlist_t *api_keys; /* --api-key: keys of the "config" tier */
+    keys_t *keys;              /* borrowed: the key table (node/keys.h); NULL: none */
+    const char *admin_key;     /* the admin API's key (node/admin.h); NULL: no admin API.
+                                  No keys of any kind: no auth */
     /* the browser boundary (docs/operations.md, "Security"): */
     const strlist_t *http_names;   /* Host names answered beside the node's own address */
     const strlist_t *cors_origins; /* web origins that may call; empty: any with keys, else none */

@@ -40,6 +40,7 @@ typedef struct {
     zsock_t *pipe;
     zloop_t *loop;
     store_t *store;
+    keys_t *keys;                   /* API keys made with the admin key (node/keys.h) */
     char id[UUID_STR_LEN];          /* ident_id of sign_key's public key */
     uint8_t sign_key[IDENT_SK_LEN]; /* signs our mesh state (DATA/node.key) */
     char token[160];
@@ -135,7 +136,7 @@ static int s_render_index(node_t *self, abuf_t *out)
         .tabs = ts.tabs,
         .models = catalog_served_count(self->catalog),
         .example_model = m0,
-        .api_keys = self->cfg->api_keys.n > 0,
+        .api_keys = self->cfg->api_keys.n > 0 || self->cfg->admin_key || keys_count(self->keys),
     };
     return pages_index(&in, out) == 0 ? 200 : 500;
 }
@@ -270,6 +271,10 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_CHAT: /* http runs these as jobs */
     case ROUTE_RESPONSES:
     case ROUTE_IMAGES:
+    case ROUTE_ADMIN_KEYS_CREATE: /* http answers these (node/admin.c) */
+    case ROUTE_ADMIN_KEYS_LIST:
+    case ROUTE_ADMIN_KEY_REVOKE:
+    case ROUTE_ADMIN_KEY_TIER:
     case ROUTE_COUNT:
         break;
     }
@@ -701,6 +706,7 @@ static void s_node_destroy(node_t *self)
     link_destroy(&self->link);
     catalog_destroy(&self->catalog);
     cooldown_destroy(&self->cooldowns);
+    keys_destroy(&self->keys);
     store_destroy(&self->store);
     sodium_memzero(self->sign_key, sizeof self->sign_key);
     free(self->origins);
@@ -721,6 +727,11 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         store_link_token(self->store, cfg->link_token, self->token, sizeof self->token) < 0) {
         snprintf(err, errlen, "cannot read or write the node id and link token in %s",
                  cfg->data_dir);
+        return -1;
+    }
+    self->keys = keys_new(self->store, self->id);
+    if (!self->keys) {
+        snprintf(err, errlen, "cannot load the API keys from %s", cfg->data_dir);
         return -1;
     }
     self->cooldowns = cooldown_new(self->store, zclock_time());
@@ -831,6 +842,8 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .max_body = cfg->max_body,
         .max_connections = cfg->max_connections,
         .api_keys = &cfg->api_keys,
+        .keys = self->keys,
+        .admin_key = cfg->admin_key,
         .http_names = &cfg->http_names,
         .cors_origins = &cfg->cors_origins,
         .body_budget = cfg->body_budget,

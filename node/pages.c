@@ -126,8 +126,10 @@ int pages_index(const pages_index_t *in, abuf_t *out)
     rc |= abuf_puts(out, "<h2>Point a client at it</h2><ul><li>Base URL: <code>");
     rc |= abuf_puts(out, base);
     rc |= abuf_puts(out, "</code></li><li>API key: ");
-    rc |= abuf_puts(out, in->api_keys ? "one of the keys given with <code>--api-key</code>"
-                                      : "anything (no key is configured)");
+    rc |= abuf_puts(out, in->api_keys
+                             ? "one of the keys given with <code>--api-key</code> or made with "
+                               "<code>arena-mesh keys create</code>"
+                             : "anything (no key is configured)");
     rc |=
         abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
     rc |= abuf_puts(out, "<code>");

@@ -25,6 +25,16 @@ static const route_t s_routes[ROUTE_COUNT] = {
                       false, true},
     [ROUTE_METRICS] = {ROUTE_METRICS, "GET", "/metrics", true, "metrics", false, false, false,
                        false},
+
+    /* the admin API (routes_admin: the admin key only; node/admin.c) */
+    [ROUTE_ADMIN_KEYS_CREATE] = {ROUTE_ADMIN_KEYS_CREATE, "POST", "/admin/keys", false,
+                                 "admin_keys_create", false, true, false, false},
+    [ROUTE_ADMIN_KEYS_LIST] = {ROUTE_ADMIN_KEYS_LIST, "GET", "/admin/keys", false,
+                               "admin_keys_list", false, false, false, false},
+    [ROUTE_ADMIN_KEY_REVOKE] = {ROUTE_ADMIN_KEY_REVOKE, "DELETE", "/admin/keys/", false,
+                                "admin_key_revoke", false, false, true, false},
+    [ROUTE_ADMIN_KEY_TIER] = {ROUTE_ADMIN_KEY_TIER, "POST", "/admin/keys/", false, "admin_key_tier",
+                              false, true, true, false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)
@@ -40,17 +50,23 @@ static bool s_matches(const route_t *r, const char *path, bool prefixes)
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route)
 {
     *route = NULL;
-    for (int prefixes = 0; prefixes < 2; prefixes++)
+    for (int prefixes = 0; prefixes < 2; prefixes++) {
         for (size_t i = 0; i < ROUTE_COUNT; i++) {
             const route_t *r = &s_routes[i];
             if (!s_matches(r, path, prefixes))
                 continue;
-            *route = r;
             bool head_as_get = strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
-            if (strcmp(method, r->method) == 0 || head_as_get)
+            if (strcmp(method, r->method) == 0 || head_as_get) {
+                *route = r;
                 return ROUTES_OK;
-            return r->cors && strcmp(method, "OPTIONS") == 0 ? ROUTES_PREFLIGHT : ROUTES_BAD_METHOD;
+            }
+            if (!*route)
+                *route = r; /* the path's first route, unless another takes the method */
         }
+        if (*route)
+            return (*route)->cors && strcmp(method, "OPTIONS") == 0 ? ROUTES_PREFLIGHT
+                                                                    : ROUTES_BAD_METHOD;
+    }
     return ROUTES_NOT_FOUND;
 }
 
@@ -69,4 +85,9 @@ const route_t *routes_table(size_t *n)
 {
     *n = ROUTE_COUNT;
     return s_routes;
+}
+
+bool routes_admin(const route_t *route)
+{
+    return strncmp(route->path, "/admin/", 7) == 0;
 }

@@ -23,12 +23,17 @@ typedef enum {
     ROUTE_RESPONSES,      /* POST /v1/responses (http.c runs it: a job) */
     ROUTE_IMAGES,         /* POST /v1/images/generations (http.c runs it: a job) */
     ROUTE_METRICS,        /* GET /metrics: Prometheus text (keyed unless --metrics-public) */
+
+    ROUTE_ADMIN_KEYS_CREATE, /* POST /admin/keys (the admin key; node/admin.c answers) */
+    ROUTE_ADMIN_KEYS_LIST,   /* GET /admin/keys */
+    ROUTE_ADMIN_KEY_REVOKE,  /* DELETE /admin/keys/{name} */
+    ROUTE_ADMIN_KEY_TIER,    /* POST /admin/keys/{name}/tier */
     ROUTE_COUNT
 } route_id_t;
 
 typedef struct {
     route_id_t id;
-    const char *method; /* "GET" (HEAD is answered as GET) or "POST" */
+    const char *method; /* "GET" (HEAD is answered as GET), "POST" or "DELETE" */
     const char *path;   /* exact */
     bool auth;          /* needs an API key when keys are configured */
     const char *name;   /* for logs and tests: "health", "models", … */
@@ -50,13 +55,18 @@ typedef enum {
 
 /*  The route of a request; *route is set for ROUTES_OK, ROUTES_BAD_METHOD
     and ROUTES_PREFLIGHT (the route the path names), NULL for
-    ROUTES_NOT_FOUND. Exact paths first, then prefixes. */
+    ROUTES_NOT_FOUND. Exact paths first, then prefixes; a path may have a
+    route per method (the first of them is named for a wrong method). */
 routes_rc_t routes_resolve(const char *method, const char *path, const route_t **route);
 /*  The parameter of a prefix route in path (what follows the prefix), or
     NULL when the route has none. path resolved to route. */
 const char *routes_param(const route_t *route, const char *path);
 /*  The table entry of an id (every id has one). */
 const route_t *routes_get(route_id_t id);
+/*  An admin route (a path under /admin/): it needs the --admin-key, and
+    only it (never a user key), whether user keys are configured or not;
+    node/admin.c answers it. Its entry asks for no API key (auth false). */
+bool routes_admin(const route_t *route);
 /*  The whole table, in order; *n gets its length. */
 const route_t *routes_table(size_t *n);
 

@@ -69,6 +69,13 @@ static const char *const s_migrations[] = {
     "ALTER TABLE models_v2 RENAME TO models;",
     /* 2 → 3: an image model's aspect ratios (issue #10, /v1/images/generations) */
     "ALTER TABLE models ADD COLUMN aspect_ratios TEXT;",
+    /* 3 → 4: API keys (issue #11, node/keys.h): hashes only; a revoked
+       key stays as a tombstone so an old copy cannot bring it back */
+    "CREATE TABLE api_keys (name TEXT PRIMARY KEY NOT NULL, hash BLOB NOT NULL,"
+    " tier TEXT NOT NULL, expires_ms INTEGER NOT NULL DEFAULT 0, models TEXT NOT NULL"
+    " DEFAULT '', created_ms INTEGER NOT NULL, created_by TEXT NOT NULL,"
+    " version_ms INTEGER NOT NULL, version_node TEXT NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -842,6 +849,77 @@ int store_peers_load(store_t *self, store_peer_t **out, size_t *n)
         return -1;
     void *recs = NULL;
     int rc = s_collect(self, st, sizeof **out, s_peer_row, &recs, n, "load peers");
+    sqlite3_finalize(st);
+    *out = recs;
+    return rc;
+}
+
+/* ---- API keys --------------------------------------------------------- */
+
+int store_key_put(store_t *self, const store_key_t *k)
+{
+    if (!self || !k || !s_field_ok(k->name, sizeof k->name) ||
+        !s_field_ok(k->tier, sizeof k->tier) || !s_text_ok(k->models, sizeof k->models) ||
+        !s_text_ok(k->created_by, sizeof k->created_by) ||
+        !s_text_ok(k->version_node, sizeof k->version_node)) {
+        alog_warn("store: key refused: a field is missing or over-long");
+        return -1;
+    }
+    sqlite3_stmt *st = s_prepare(
+        self, "INSERT OR REPLACE INTO api_keys (name, hash, tier, expires_ms, models, created_ms,"
+              " created_by, version_ms, version_node, revoked)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    if (!st)
+        return -1;
+    if (s_bind_text(st, 1, k->name) != 0 ||
+        sqlite3_bind_blob(st, 2, k->hash, sizeof k->hash, SQLITE_TRANSIENT) != SQLITE_OK ||
+        s_bind_text(st, 3, k->tier) != 0 || sqlite3_bind_int64(st, 4, k->expires_ms) != SQLITE_OK ||
+        s_bind_text(st, 5, k->models) != 0 ||
+        sqlite3_bind_int64(st, 6, k->created_ms) != SQLITE_OK ||
+        s_bind_text(st, 7, k->created_by) != 0 ||
+        sqlite3_bind_int64(st, 8, k->version_ms) != SQLITE_OK ||
+        s_bind_text(st, 9, k->version_node) != 0 ||
+        sqlite3_bind_int(st, 10, k->revoked ? 1 : 0) != SQLITE_OK) {
+        s_fail(self, "bind key");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    return s_step_done(self, st, "write key");
+}
+
+static int s_key_row(sqlite3_stmt *st, void *rec)
+{
+    store_key_t *k = rec;
+    memset(k, 0, sizeof *k);
+    if (sqlite3_column_bytes(st, 1) != (int)sizeof k->hash || !sqlite3_column_blob(st, 1))
+        return -1;
+    memcpy(k->hash, sqlite3_column_blob(st, 1), sizeof k->hash);
+    k->expires_ms = sqlite3_column_int64(st, 3);
+    k->created_ms = sqlite3_column_int64(st, 5);
+    k->version_ms = sqlite3_column_int64(st, 7);
+    k->revoked = sqlite3_column_int(st, 9) != 0;
+    return s_column_copy(st, 0, k->name, sizeof k->name) == 0 &&
+                   s_column_copy(st, 2, k->tier, sizeof k->tier) == 0 &&
+                   s_column_copy(st, 4, k->models, sizeof k->models) == 0 &&
+                   s_column_copy(st, 6, k->created_by, sizeof k->created_by) == 0 &&
+                   s_column_copy(st, 8, k->version_node, sizeof k->version_node) == 0
+               ? 0
+               : -1;
+}
+
+int store_keys_load(store_t *self, store_key_t **out, size_t *n)
+{
+    if (!self || !out || !n)
+        return -1;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = s_prepare(self, "SELECT name, hash, tier, expires_ms, models, created_ms,"
+                                       " created_by, version_ms, version_node, revoked"
+                                       " FROM api_keys ORDER BY name");
+    if (!st)
+        return -1;
+    void *recs = NULL;
+    int rc = s_collect(self, st, sizeof **out, s_key_row, &recs, n, "load keys");
     sqlite3_finalize(st);
     *out = recs;
     return rc;

@@ -4,6 +4,7 @@
 #ifndef ARENA_STORE_H
 #define ARENA_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <stdint.h>
@@ -68,5 +69,26 @@ typedef struct {
 int store_peer_upsert(store_t *self, const store_peer_t *p);
 int store_peer_forget(store_t *self, const char *id);
 int store_peers_load(store_t *self, store_peer_t **out, size_t *n);
+
+/*  API key records (node/keys.h says what they mean): the key's hash only,
+    never the key. A record is written whole; put replaces the record of
+    the same name. */
+#define STORE_KEY_HASH_LEN 32
+typedef struct {
+    char name[65]; /* 1..64 of [A-Za-z0-9._-] */
+    unsigned char hash[STORE_KEY_HASH_LEN];
+    char tier[33];
+    long long expires_ms; /* unix ms; 0: never */
+    char models[1024];    /* allowed models, comma-separated; "": any */
+    long long created_ms;
+    char created_by[65];   /* node id the admin request came in on */
+    long long version_ms;  /* unix ms of the last change */
+    char version_node[65]; /* node id that made it: breaks version ties */
+    bool revoked;          /* tombstone */
+} store_key_t;
+
+int store_key_put(store_t *self, const store_key_t *k);
+/*  Every record, by name (malloc'd array). */
+int store_keys_load(store_t *self, store_key_t **out, size_t *n);
 
 #endif

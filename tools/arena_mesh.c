@@ -1,4 +1,5 @@
-/*  arena-mesh — the operator's view of an ArenaMesh (status, models).
+/*  arena-mesh — the operator's view of an ArenaMesh (status, models) and its
+    key table (keys: tools/keys_cmd).
 
     A thin shell over tools/status_view: it owns only the process-wide pieces,
     the signal handling (SIGINT/SIGTERM stop a --watch; the flag below is the
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "tools/keys_cmd.h"
 #include "tools/status_view.h"
 
 static volatile sig_atomic_t s_stop;
@@ -36,8 +38,11 @@ int main(int argc, char **argv)
         fputs("arena-mesh: cannot initialise libcurl\n", stderr);
         return MESH_EXIT_FAIL;
     }
-    int rc = status_view_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_API_KEY"), &s_stop,
-                              stdout, stderr, isatty(STDOUT_FILENO) == 1);
+    int rc = keys_cmd_is_keys(argc, argv)
+                 ? keys_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
+                                 &s_stop, stdout, stderr)
+                 : status_view_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_API_KEY"),
+                                    &s_stop, stdout, stderr, isatty(STDOUT_FILENO) == 1);
     curl_global_cleanup();
     return rc;
 }

@@ -1036,12 +1036,20 @@ static bool s_header_safe(const char *s)
 }
 
 static int s_curl_setup(CURL *curl, const char *url, const mesh_http_opts_t *o, s_sink_t *sink,
-                        struct curl_slist **headers, char *detail, bool post)
+                        struct curl_slist **headers, char *detail, const char *method,
+                        const char *body)
 {
     char auth[600];
+    bool post = strcmp(method, "GET") != 0;
     *headers = curl_slist_append(NULL, "Accept: application/json");
     if (!*headers)
         return -1;
+    if (body) {
+        struct curl_slist *more = curl_slist_append(*headers, "Content-Type: application/json");
+        if (!more)
+            return -1;
+        *headers = more;
+    }
     if (o->api_key) {
         if (!s_header_safe(o->api_key) ||
             snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->api_key) >= (int)sizeof auth)
@@ -1070,15 +1078,18 @@ static int s_curl_setup(CURL *curl, const char *url, const mesh_http_opts_t *o, 
     c = c ? c : curl_easy_setopt(curl, CURLOPT_XFERINFODATA, sink);
     c = c ? c : curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     c = c ? c : curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-    if (post) {
-        c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-        c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+    if (post && strcmp(method, "POST") == 0) {
+        c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+        c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+    } else if (post) {
+        c = c ? c : curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     }
     return c == CURLE_OK ? 0 : -1;
 }
 
-static mesh_http_rc_t s_http(const char *url, const mesh_http_opts_t *opts, bool post,
-                             mesh_http_response_t *resp, char *err, size_t err_len)
+static mesh_http_rc_t s_http(const char *url, const mesh_http_opts_t *opts, const char *method,
+                             const char *body, mesh_http_response_t *resp, char *err,
+                             size_t err_len)
 {
     mesh_http_opts_t o = opts ? *opts : (mesh_http_opts_t){0};
     o.timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : STATUS_VIEW_TIMEOUT_MS;
@@ -1088,7 +1099,7 @@ static mesh_http_rc_t s_http(const char *url, const mesh_http_opts_t *opts, bool
     mesh_http_rc_t rc = MESH_HTTP_ERROR;
     *resp = (mesh_http_response_t){0};
     CURL *curl = curl_easy_init();
-    if (!curl || s_curl_setup(curl, url, &o, &sink, &headers, detail, post) < 0) {
+    if (!curl || s_curl_setup(curl, url, &o, &sink, &headers, detail, method, body) < 0) {
         snprintf(err, err_len, "%s: cannot set up the request (bad URL or API key?)", url);
         goto done;
     }
@@ -1115,13 +1126,20 @@ done:
 mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
                              mesh_http_response_t *resp, char *err, size_t err_len)
 {
-    return s_http(url, opts, false, resp, err, err_len);
+    return s_http(url, opts, "GET", NULL, resp, err, err_len);
 }
 
 mesh_http_rc_t mesh_http_post(const char *url, const mesh_http_opts_t *opts,
                               mesh_http_response_t *resp, char *err, size_t err_len)
 {
-    return s_http(url, opts, true, resp, err, err_len);
+    return s_http(url, opts, "POST", NULL, resp, err, err_len);
+}
+
+mesh_http_rc_t mesh_http_request(const char *url, const mesh_http_opts_t *opts, const char *method,
+                                 const char *json_body, mesh_http_response_t *resp, char *err,
+                                 size_t err_len)
+{
+    return s_http(url, opts, method, json_body, resp, err, err_len);
 }
 
 void mesh_http_response_free(mesh_http_response_t *resp)
@@ -1139,10 +1157,12 @@ void mesh_args_usage(FILE *to)
     fputs(
         "usage: arena-mesh status [--node URL] [--json] [--watch [SECONDS]]\n"
         "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]] [--refresh]\n"
+        "       arena-mesh keys create|list|revoke|set-tier ... (arena-mesh keys --help)\n"
         "       arena-mesh --help | --version\n"
         "\n"
         "  status          nodes of the mesh: state, tabs, load, cooldowns\n"
         "  models          model x node availability and cooldowns\n"
+        "  keys            API keys and their tiers, with the node's --admin-key\n"
         "  --node URL      the arena-node to ask (env ARENA_NODE, default " STATUS_VIEW_DEFAULT_NODE
         ")\n"
         "  --api-key KEY   sent as a bearer token (env ARENA_API_KEY)\n"

@@ -184,6 +184,11 @@ mesh_http_rc_t mesh_http_get(const char *url, const mesh_http_opts_t *opts,
 /*  POST url with an empty body; otherwise as mesh_http_get. */
 mesh_http_rc_t mesh_http_post(const char *url, const mesh_http_opts_t *opts,
                               mesh_http_response_t *resp, char *err, size_t err_len);
+/*  method ("GET", "POST", "DELETE") with json_body (sent as
+    application/json; NULL: none); otherwise as mesh_http_get. */
+mesh_http_rc_t mesh_http_request(const char *url, const mesh_http_opts_t *opts, const char *method,
+                                 const char *json_body, mesh_http_response_t *resp, char *err,
+                                 size_t err_len);
 void mesh_http_response_free(mesh_http_response_t *resp);
 
 /* ---- command line --------------------------------------------------------- */

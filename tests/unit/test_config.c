@@ -120,6 +120,8 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->allow_anonymous);
     else if (!strcmp(setting, "metrics-public"))
         snprintf(buf, len, "%d", c->metrics_public);
+    else if (!strcmp(setting, "admin-key"))
+        snprintf(buf, len, "%s", c->admin_key ? c->admin_key : "(null)");
     else if (!strcmp(setting, "log-level"))
         snprintf(buf, len, "%d", (int)c->log_level);
     else if (!strcmp(setting, "tab-jobs"))
@@ -243,6 +245,7 @@ static void test_defaults(void **state)
         {"arena-origin", "https://lmarena.ai"},
         {"allow-anonymous", "0"},
         {"metrics-public", "0"},
+        {"admin-key", "(null)"},
         {"log-level", "2"},
         {"tab-jobs", "1"},
         {"queue", "256"},
@@ -318,6 +321,7 @@ static const setting_row_t s_settings[] = {
     {"arena-origin", "https://beta.lmarena.ai", "\"https://beta.lmarena.ai\"",
      "https://beta.lmarena.ai"},
     {"api-key", "sk-1", "[\"sk-1\"]", "sk-1"},
+    {"admin-key", "admin-key-0123456789", "\"admin-key-0123456789\"", "admin-key-0123456789"},
     {"allow-anonymous", "true", "true", "1"},
     {"metrics-public", "true", "true", "1"},
     {"http-name", "api.example:8080", "[\"api.example:8080\"]", "api.example:8080"},
@@ -1013,6 +1017,7 @@ static void test_help_and_version(void **state)
         "--link-origin ORIGIN",
         "--arena-origin ORIGIN",
         "--api-key KEY",
+        "--admin-key KEY",
         "--allow-anonymous",
         "--log-level LEVEL",
         "--version | --help",
@@ -1110,6 +1115,15 @@ static void test_refusals(void **state)
         {{"--http=192.168.1.2:0"}, "ARENA_API_KEYS=", -1, "192.168.1.2:0"},
         {{"--http=0.0.0.0:5102", "--api-key=k"}, NULL, 0, NULL},
         {{"--http=0.0.0.0:5102", "--allow-anonymous"}, NULL, 0, NULL},
+        /* the admin key: keys are configured (made with it), never a user key */
+        {{"--http=0.0.0.0:5102", "--admin-key=admin-key-0123456789"}, NULL, 0, NULL},
+        {{"--http=0.0.0.0:5102"}, "ARENA_ADMIN_KEY=admin-key-0123456789", 0, NULL},
+        {{"--admin-key=short-key"}, NULL, -1, "admin-key"},
+        {{"--admin-key=admin key with spaces"}, NULL, -1, "admin-key"},
+        {{"--api-key=admin-key-0123456789", "--admin-key=admin-key-0123456789"},
+         NULL,
+         -1,
+         "--admin-key must not be one of the --api-key keys"},
         {{"--http=[::]:5102"}, "ARENA_API_KEYS=k", 0, NULL},
         {{"--http=0.0.0.0:1"}, "ARENA_ALLOW_ANONYMOUS=yes", 0, NULL},
         {{"--http=localhost:1"}, NULL, 0, NULL},

@@ -64,7 +64,8 @@ static void test_index(void **state)
     in.example_model = NULL;
     page = s_index(&in);
     s_has(page, "Open LMArena (https://arena.ai) in a tab");
-    s_has(page, "API key: one of the keys given with <code>--api-key</code>");
+    s_has(page, "API key: one of the keys given with <code>--api-key</code> or made with "
+                "<code>arena-mesh keys create</code>");
     s_has(page, "e.g. <code>gpt-5-high</code>");
     free(page);
     (void)state;

@@ -25,6 +25,7 @@
 
 #include "node/boundary.h"
 #include "node/http.h"
+#include "node/keys.h"
 #include "node/routes.h"
 
 /*  The table as the documentation states it (docs/http-api.md): the oracle. */
@@ -33,19 +34,25 @@ static const struct {
     route_id_t id;
     const char *name;
     bool auth;
-    int status; /* what the stub renderer (or chat, for a malformed body) answers */
+    int status; /* what the stub renderer (or chat, for a malformed body) answers; an
+                   admin route on a server without --admin-key: 401 */
+    bool admin; /* the admin key only */
 } s_want[] = {
-    {"GET", "/health", ROUTE_HEALTH, "health", false, 200},
-    {"GET", "/v1/models", ROUTE_MODELS, "models", true, 200},
-    {"GET", "/mesh/status", ROUTE_MESH_STATUS, "mesh_status", true, 200},
-    {"GET", "/userscript.user.js", ROUTE_USERSCRIPT, "userscript", true, 200},
-    {"GET", "/", ROUTE_INDEX, "index", false, 200},
-    {"POST", "/mesh/refresh-models", ROUTE_REFRESH_MODELS, "refresh_models", true, 202},
-    {"POST", "/v1/chat/completions", ROUTE_CHAT, "chat", true, 400},
-    {"GET", "/v1/models/org/m:1.5", ROUTE_MODEL, "model", true, 200},
-    {"POST", "/v1/responses", ROUTE_RESPONSES, "responses", true, 400},
-    {"POST", "/v1/images/generations", ROUTE_IMAGES, "images", true, 400},
-    {"GET", "/metrics", ROUTE_METRICS, "metrics", true, 200},
+    {"GET", "/health", ROUTE_HEALTH, "health", false, 200, false},
+    {"GET", "/v1/models", ROUTE_MODELS, "models", true, 200, false},
+    {"GET", "/mesh/status", ROUTE_MESH_STATUS, "mesh_status", true, 200, false},
+    {"GET", "/userscript.user.js", ROUTE_USERSCRIPT, "userscript", true, 200, false},
+    {"GET", "/", ROUTE_INDEX, "index", false, 200, false},
+    {"POST", "/mesh/refresh-models", ROUTE_REFRESH_MODELS, "refresh_models", true, 202, false},
+    {"POST", "/v1/chat/completions", ROUTE_CHAT, "chat", true, 400, false},
+    {"GET", "/v1/models/org/m:1.5", ROUTE_MODEL, "model", true, 200, false},
+    {"POST", "/v1/responses", ROUTE_RESPONSES, "responses", true, 400, false},
+    {"POST", "/v1/images/generations", ROUTE_IMAGES, "images", true, 400, false},
+    {"GET", "/metrics", ROUTE_METRICS, "metrics", true, 200, false},
+    {"POST", "/admin/keys", ROUTE_ADMIN_KEYS_CREATE, "admin_keys_create", false, 401, true},
+    {"GET", "/admin/keys", ROUTE_ADMIN_KEYS_LIST, "admin_keys_list", false, 401, true},
+    {"DELETE", "/admin/keys/bob", ROUTE_ADMIN_KEY_REVOKE, "admin_key_revoke", false, 401, true},
+    {"POST", "/admin/keys/bob/tier", ROUTE_ADMIN_KEY_TIER, "admin_key_tier", false, 401, true},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
@@ -69,6 +76,8 @@ static void test_table(void **state)
                      (int)s_want[i].id);
         assert_string_equal(r->name, s_want[i].name);
         assert_int_equal(r->auth, s_want[i].auth);
+        assert_int_equal(routes_admin(r), s_want[i].admin);
+        assert_false(routes_admin(r) && (r->cors || r->query_key || r->auth)); /* admin key only */
     }
     (void)state;
 }
@@ -93,6 +102,10 @@ static void test_resolve_refused(void **state)
         {"HEAD", "/v1/chat/completions", ROUTES_BAD_METHOD},
         {"GET", "/mesh/refresh-models", ROUTES_BAD_METHOD},
         {"get", "/health", ROUTES_BAD_METHOD},
+        {"PUT", "/admin/keys", ROUTES_BAD_METHOD},
+        {"DELETE", "/admin/keys", ROUTES_BAD_METHOD},
+        {"GET", "/admin/keys/bob", ROUTES_BAD_METHOD},
+        {"OPTIONS", "/admin/keys", ROUTES_BAD_METHOD}, /* no preflight: not for browsers */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const route_t *r = NULL;
@@ -143,9 +156,11 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 /*  What a test server is started with beyond its defaults. */
 typedef struct {
     strlist_t *keys, *names, *cors;
-    size_t body_budget;  /* 0: http's default */
-    int max_connections; /* 0: 16 */
-    const char *host;    /* NULL: 127.0.0.1 */
+    keys_t *table;         /* the key table; NULL: none */
+    const char *admin_key; /* NULL: no admin API */
+    size_t body_budget;    /* 0: http's default */
+    int max_connections;   /* 0: 16 */
+    const char *host;      /* NULL: 127.0.0.1 */
 } s_opts_t;
 
 /*  An http_t in its own zloop thread; args: an s_opts_t. */
@@ -159,6 +174,8 @@ static void s_server(zsock_t *pipe, void *args)
         .max_body = 1024,
         .max_connections = o->max_connections ? o->max_connections : 16,
         .api_keys = o->keys,
+        .keys = o->table,
+        .admin_key = o->admin_key,
         .http_names = o->names,
         .cors_origins = o->cors,
         .body_budget = o->body_budget,
@@ -271,6 +288,8 @@ static void test_http_routes(void **state)
                      s_want[i].status);
         if (chat)
             assert_string_equal(a.code, "invalid_request"); /* chat parsed the body */
+        else if (s_want[i].admin)
+            assert_string_equal(a.code, "invalid_api_key"); /* no --admin-key: no admin API */
         else if (strcmp(a.route, s_want[i].name) != 0)
             fail_msg("%s %s rendered route \"%s\", want \"%s\"", s_want[i].method, s_want[i].path,
                      a.route, s_want[i].name);
@@ -354,6 +373,275 @@ static void test_http_auth(void **state)
     assert_int_equal(a.status, 200);
     assert_string_equal(a.route, "userscript");
     zactor_destroy(&srv.actor);
+    (void)state;
+}
+
+/* ==== the admin API ======================================================== */
+
+#define S_ADMIN "Authorization: Bearer admin-key-0123456789"
+
+/*  One request; *doc gets the JSON answer (the caller's), *status its status. */
+static json_t *s_json_req(const s_srv_t *srv, const char *method, const char *path,
+                          const char *auth, const char *body, long *status)
+{
+    abuf_t got = ABUF_INIT;
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", srv->port, path);
+    CURL *curl = curl_easy_init();
+    struct curl_slist *headers = NULL;
+    if (auth)
+        headers = curl_slist_append(headers, auth);
+    if (body)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got);
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    json_t *doc = got.len ? json_loadb(got.data, got.len, 0, NULL) : NULL;
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    abuf_free(&got);
+    return doc;
+}
+
+static const char *s_err_field(json_t *doc, const char *field)
+{
+    return json_string_value(json_object_get(json_object_get(doc, "error"), field));
+}
+
+/*  The number of records GET /admin/keys lists (config keys included). */
+static size_t s_listed(const s_srv_t *srv)
+{
+    long st = 0;
+    json_t *doc = s_json_req(srv, "GET", "/admin/keys", S_ADMIN, NULL, &st);
+    assert_int_equal(st, 200);
+    size_t n = json_array_size(json_object_get(doc, "data"));
+    json_decref(doc);
+    return n;
+}
+
+/*  The admin API end to end over a real server: only the admin key opens
+    it, a key made there is a user key at once, bad input stores nothing,
+    a revoked key is refused at once. */
+static void test_http_admin(void **state)
+{
+    char *items[] = {"k1"};
+    strlist_t cfg_keys = {items, 1};
+    keys_t *table = keys_new(NULL, "node-t");
+    static s_opts_t opts;
+    opts = (s_opts_t){.keys = &cfg_keys, .table = table, .admin_key = "admin-key-0123456789"};
+    s_srv_t srv;
+    s_start_opts(&srv, &opts);
+    long st = 0;
+    json_t *doc;
+    /* only the admin key opens the admin API; the admin key is no user key */
+    static const char *const not_admin[] = {NULL, "Authorization: Bearer k1",
+                                            "Authorization: Bearer admin-key-012345678",
+                                            "Authorization: Basic admin-key-0123456789"};
+    for (size_t i = 0; i < sizeof not_admin / sizeof not_admin[0]; i++) {
+        doc = s_json_req(&srv, "GET", "/admin/keys", not_admin[i], NULL, &st);
+        assert_int_equal(st, 401);
+        assert_string_equal(s_err_field(doc, "code"), "invalid_api_key");
+        json_decref(doc);
+    }
+    doc = s_json_req(&srv, "GET", "/admin/keys?key=admin-key-0123456789", NULL, NULL, &st);
+    assert_int_equal(st, 401);
+    json_decref(doc);
+    doc = s_json_req(&srv, "GET", "/v1/models", S_ADMIN, NULL, &st);
+    assert_int_equal(st, 401);
+    json_decref(doc);
+    assert_int_equal(s_listed(&srv), 1); /* config-1 */
+
+    /* create */
+    doc = s_json_req(&srv, "POST", "/admin/keys", S_ADMIN,
+                     "{\"name\":\"alice\",\"tier\":\"free\",\"models\":[\"m1\",\"m2\"]}", &st);
+    assert_int_equal(st, 201);
+    const char *key = json_string_value(json_object_get(doc, "key"));
+    assert_non_null(key);
+    assert_int_equal(strncmp(key, "ak-", 3), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "tier")), "free");
+    assert_true(json_is_null(json_object_get(doc, "expires")));
+    assert_int_equal(json_array_size(json_object_get(doc, "models")), 2);
+    assert_true(json_is_integer(json_object_get(doc, "created_ms")));
+    char user[128];
+    snprintf(user, sizeof user, "Authorization: Bearer %s", key);
+    char key_copy[64];
+    snprintf(key_copy, sizeof key_copy, "%s", key);
+    json_decref(doc);
+    doc = s_json_req(&srv, "GET", "/v1/models", user, NULL, &st);
+    assert_int_equal(st, 200); /* a user key at once */
+    json_decref(doc);
+    doc = s_json_req(&srv, "GET", "/admin/keys", user, NULL, &st);
+    assert_int_equal(st, 401); /* but no admin key */
+    json_decref(doc);
+    /* the list: no key, no hash */
+    doc = s_json_req(&srv, "GET", "/admin/keys", S_ADMIN, NULL, &st);
+    char *text = json_dumps(doc, 0);
+    assert_null(strstr(text, key_copy));
+    assert_null(strstr(text, "hash"));
+    assert_null(strstr(text, "\"key\""));
+    assert_non_null(strstr(text, "\"config-1\""));
+    assert_non_null(strstr(text, "\"alice\""));
+    free(text);
+    json_decref(doc);
+
+    /* bad input: a clear 4xx naming the field, nothing stored */
+    static const struct {
+        const char *method, *path, *body;
+        long status;
+        const char *param; /* NULL: none checked */
+    } bad[] = {
+        {"POST", "/admin/keys", "{\"tier\":\"free\"}", 400, "name"},
+        {"POST", "/admin/keys", "{\"name\":\"a b\",\"tier\":\"free\"}", 400, "name"},
+        {"POST", "/admin/keys", "{\"name\":7,\"tier\":\"free\"}", 400, "name"},
+        {"POST", "/admin/keys", "{\"name\":\"config-2\",\"tier\":\"free\"}", 400, "name"},
+        {"POST", "/admin/keys",
+         "{\"name\":\"x12345678901234567890123456789012345678901234567890123456789012345\","
+         "\"tier\":\"free\"}",
+         400, "name"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\"}", 400, "tier"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"gold\"}", 400, "tier"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"config\"}", 400, "tier"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"expires\":5}", 400,
+         "expires"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"expires\":\"2030\"}", 400,
+         "expires"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"models\":\"m1\"}", 400,
+         "models"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"models\":[]}", 400,
+         "models"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"models\":[\"a,b\"]}", 400,
+         "models"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"models\":[\"a b\"]}", 400,
+         "models"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"models\":[1]}", 400,
+         "models"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"tier\":\"free\",\"teir\":\"x\"}", 400, "teir"},
+        {"POST", "/admin/keys", "{\"name\":\"bob\",\"name\":\"bob2\",\"tier\":\"free\"}", 400,
+         NULL},
+        {"POST", "/admin/keys", "[]", 400, NULL},
+        {"POST", "/admin/keys", "{", 400, NULL},
+        {"POST", "/admin/keys", "", 400, NULL},
+        {"POST", "/admin/keys", "{\"name\":\"alice\",\"tier\":\"free\"}", 409, "name"},
+        {"POST", "/admin/keys/alice/tier", "{\"tier\":\"gold\"}", 400, "tier"},
+        {"POST", "/admin/keys/alice/tier", "{}", 400, "tier"},
+        {"POST", "/admin/keys/alice/tier", "{\"tier\":\"free\",\"x\":1}", 400, "x"},
+        {"POST", "/admin/keys/alice/tier", "nope", 400, NULL},
+        {"POST", "/admin/keys/nobody/tier", "{\"tier\":\"free\"}", 404, "name"},
+        {"POST", "/admin/keys/alice", "{\"tier\":\"free\"}", 404, NULL},
+        {"POST", "/admin/keys/a%20b/tier", "{\"tier\":\"free\"}", 404, NULL},
+        {"DELETE", "/admin/keys/nobody", NULL, 404, "name"},
+        {"DELETE", "/admin/keys/alice/tier", NULL, 404, NULL},
+        {"DELETE", "/admin/keys/config-1", NULL, 404, "name"},
+        {"PUT", "/admin/keys", NULL, 405, NULL},
+        {"GET", "/admin/keys/alice", NULL, 405, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        doc = s_json_req(&srv, bad[i].method, bad[i].path, S_ADMIN, bad[i].body, &st);
+        if (st != bad[i].status)
+            fail_msg("%s %s %s: HTTP %ld, want %ld", bad[i].method, bad[i].path,
+                     bad[i].body ? bad[i].body : "", st, bad[i].status);
+        assert_non_null(s_err_field(doc, "message"));
+        if (bad[i].param &&
+            (!s_err_field(doc, "param") || strcmp(s_err_field(doc, "param"), bad[i].param) != 0))
+            fail_msg("%s %s %s: param %s, want %s", bad[i].method, bad[i].path,
+                     bad[i].body ? bad[i].body : "", s_err_field(doc, "param"), bad[i].param);
+        json_decref(doc);
+    }
+    assert_int_equal(s_listed(&srv), 2); /* config-1 and alice: nothing else stored */
+    doc = s_json_req(&srv, "GET", "/admin/keys", S_ADMIN, NULL, &st);
+    json_t *alice = json_array_get(json_object_get(doc, "data"), 1);
+    assert_string_equal(json_string_value(json_object_get(alice, "tier")), "free");
+    json_decref(doc);
+    /* no Content-Type: 415, nothing stored */
+    s_answer_t a = s_request(&srv, "POST", "/admin/keys", S_ADMIN, NULL, 0);
+    assert_int_equal(a.status, 415);
+
+    /* re-tier, then revoke: refused at once */
+    doc =
+        s_json_req(&srv, "POST", "/admin/keys/alice/tier", S_ADMIN, "{\"tier\":\"premium\"}", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(doc, "tier")), "premium");
+    json_decref(doc);
+    doc = s_json_req(&srv, "DELETE", "/admin/keys/alice", S_ADMIN, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_true(json_is_true(json_object_get(doc, "revoked")));
+    json_decref(doc);
+    doc = s_json_req(&srv, "GET", "/v1/models", user, NULL, &st);
+    assert_int_equal(st, 401);
+    json_decref(doc);
+    doc = s_json_req(&srv, "DELETE", "/admin/keys/alice", S_ADMIN, NULL, &st);
+    assert_int_equal(st, 404);
+    json_decref(doc);
+    doc = s_json_req(&srv, "POST", "/admin/keys/alice/tier", S_ADMIN, "{\"tier\":\"free\"}", &st);
+    assert_int_equal(st, 404);
+    json_decref(doc);
+    doc = s_json_req(&srv, "POST", "/admin/keys", S_ADMIN, "{\"name\":\"alice\",\"tier\":\"free\"}",
+                     &st);
+    assert_int_equal(st, 409); /* a revoked name is not reused */
+    json_decref(doc);
+    doc = s_json_req(&srv, "GET", "/v1/models", "Authorization: Bearer k1", NULL, &st);
+    assert_int_equal(st, 200); /* the --api-key key still works */
+    json_decref(doc);
+    zactor_destroy(&srv.actor);
+    keys_destroy(&table);
+    (void)state;
+}
+
+/*  "Keys are configured" (auth asked, CORS default) when there is any key:
+    an --api-key, the --admin-key, or a record in the table alone. */
+static void test_http_keys_configured(void **state)
+{
+    keys_t *table = keys_new(NULL, "node-t");
+    char key[KEYS_KEY_LEN];
+    assert_int_equal(keys_create(table, "solo", "free", 0, "", 1, key, NULL), KEYS_OK);
+    static s_opts_t opts;
+    s_srv_t srv;
+    long st = 0;
+    json_t *doc;
+    /* only a table key: a key is required, and that key works */
+    opts = (s_opts_t){.table = table};
+    s_start_opts(&srv, &opts);
+    doc = s_json_req(&srv, "GET", "/v1/models", NULL, NULL, &st);
+    assert_int_equal(st, 401);
+    json_decref(doc);
+    char user[128];
+    snprintf(user, sizeof user, "Authorization: Bearer %s", key);
+    doc = s_json_req(&srv, "GET", "/v1/models", user, NULL, &st);
+    assert_int_equal(st, 200);
+    json_decref(doc);
+    doc = s_json_req(&srv, "GET", "/admin/keys", user, NULL, &st);
+    assert_int_equal(st, 401); /* no --admin-key: no admin API */
+    json_decref(doc);
+    zactor_destroy(&srv.actor);
+    /* only the admin key, an empty table: a key is required */
+    keys_t *empty = keys_new(NULL, "node-t");
+    opts = (s_opts_t){.table = empty, .admin_key = "admin-key-0123456789"};
+    s_start_opts(&srv, &opts);
+    doc = s_json_req(&srv, "GET", "/v1/models", NULL, NULL, &st);
+    assert_int_equal(st, 401);
+    json_decref(doc);
+    zactor_destroy(&srv.actor);
+    /* none at all: open (loopback) */
+    opts = (s_opts_t){.table = empty};
+    s_start_opts(&srv, &opts);
+    doc = s_json_req(&srv, "GET", "/v1/models", NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    json_decref(doc);
+    zactor_destroy(&srv.actor);
+    keys_destroy(&empty);
+    keys_destroy(&table);
     (void)state;
 }
 
@@ -1182,6 +1470,8 @@ int main(void)
         cmocka_unit_test(test_http_routes),
         cmocka_unit_test(test_http_refused),
         cmocka_unit_test(test_http_auth),
+        cmocka_unit_test(test_http_admin),
+        cmocka_unit_test(test_http_keys_configured),
         cmocka_unit_test(test_http_host),
         cmocka_unit_test(test_http_origin),
         cmocka_unit_test(test_http_userscript),

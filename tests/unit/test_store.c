@@ -108,10 +108,10 @@ static void test_open_creates_schema(void **state)
         const char *sql, *want;
     } rows[] = {
         {"PRAGMA journal_mode", "wal"},
-        {"PRAGMA user_version", "3"},
+        {"PRAGMA user_version", "4"},
         {"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
          "WHERE type = 'table' ORDER BY name)",
-         "cooldowns,meta,models,peers"},
+         "api_keys,cooldowns,meta,models,peers"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char got[256];
@@ -497,7 +497,7 @@ static void test_models_migrated_from_schema_1(void **state)
     store_t *st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "3");
+    assert_string_equal(v, "4");
     assert_int_equal(store_meta_get(st, "node_id", v, sizeof v), 0);
     assert_string_equal(v, "0199f7a8-0000-4000-8000-0000000000ee");
     const arena_model_t old[] = {
@@ -510,6 +510,77 @@ static void test_models_migrated_from_schema_1(void **state)
     store_destroy(&st);
     st = s_open(fx);
     s_expect_models(st, s_models, N_MODELS);
+    store_destroy(&st);
+}
+
+/* ---- API keys --------------------------------------------------------- */
+
+static store_key_t s_key(const char *name, const char *tier, long long version, bool revoked)
+{
+    store_key_t k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.name, sizeof k.name, "%s", name);
+    snprintf(k.tier, sizeof k.tier, "%s", tier);
+    memset(k.hash, name[0], sizeof k.hash);
+    snprintf(k.models, sizeof k.models, "%s", revoked ? "" : "gpt-4o,claude");
+    snprintf(k.created_by, sizeof k.created_by, "node-a");
+    snprintf(k.version_node, sizeof k.version_node, "node-b");
+    k.created_ms = 1000;
+    k.expires_ms = revoked ? 0 : 9000;
+    k.version_ms = version;
+    k.revoked = revoked;
+    return k;
+}
+
+/*  A schema-3 database (before keys) opens as schema 4 with an empty key
+    table and its other rows; records round-trip whole, by name, a put
+    replaces, over-long fields and a row with a bad hash are refused. */
+static void test_keys_migrated_and_round_trip(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    assert_int_equal(store_meta_set(st, "k", "kept"), 0);
+    store_destroy(&st);
+    s_sql(fx, "DROP TABLE api_keys; PRAGMA user_version = 3;");
+    st = s_open(fx);
+    char v[64];
+    s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
+    assert_string_equal(v, "4");
+    assert_int_equal(store_meta_get(st, "k", v, sizeof v), 0);
+    assert_string_equal(v, "kept");
+    store_key_t *got = NULL;
+    size_t n = 99;
+    assert_int_equal(store_keys_load(st, &got, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(got);
+
+    store_key_t bob = s_key("bob", "free", 2000, false), al = s_key("al", "premium", 3000, true);
+    assert_int_equal(store_key_put(st, &bob), 0);
+    assert_int_equal(store_key_put(st, &al), 0);
+    bob.version_ms = 4000;
+    snprintf(bob.tier, sizeof bob.tier, "enterprise");
+    assert_int_equal(store_key_put(st, &bob), 0); /* replaces */
+    store_key_t bad = s_key("x", "free", 1, false);
+    memset(bad.tier, 'a', sizeof bad.tier); /* no NUL */
+    assert_int_equal(store_key_put(st, &bad), -1);
+    bad = s_key("x", "", 1, false);
+    assert_int_equal(store_key_put(st, &bad), -1);
+    store_destroy(&st);
+
+    st = s_open(fx); /* survives a restart */
+    assert_int_equal(store_keys_load(st, &got, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(&got[0], &al, sizeof al);
+    assert_memory_equal(&got[1], &bob, sizeof bob);
+    free(got);
+    /* a row whose hash is not 32 bytes is skipped, not loaded */
+    s_sql(fx, "UPDATE api_keys SET hash = x'0102' WHERE name = 'al'");
+    assert_int_equal(store_keys_load(st, &got, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].name, "bob");
+    free(got);
+    assert_int_equal(store_keys_load(NULL, &got, &n), -1);
+    assert_int_equal(store_key_put(NULL, &bob), -1);
     store_destroy(&st);
 }
 
@@ -699,6 +770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_models_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_models_malformed_rows_skipped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_models_migrated_from_schema_1, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_keys_migrated_and_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cooldowns, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cooldowns_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peers, s_setup, s_teardown),

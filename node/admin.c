@@ -1,0 +1,298 @@
+/*  admin — see admin.h. */
+#include "node/admin.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/tiers.h"
+#include "protocol/alog.h"
+#include "protocol/openai.h"
+
+static int s_error(abuf_t *out, const char *code, int status, const char *param, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+static int s_error(abuf_t *out, const char *code, int status, const char *param, const char *fmt,
+                   ...)
+{
+    openai_error_t err;
+    openai_error_set(&err, code, param, NULL);
+    if (status)
+        err.status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    abuf_reset(out);
+    openai_render_error(out, &err);
+    return err.status;
+}
+
+static int s_json(abuf_t *out, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        return s_error(out, "internal_error", 0, NULL, "out of memory");
+    abuf_reset(out);
+    int rc = abuf_puts(out, text);
+    free(text);
+    return rc == 0 ? status : s_error(out, "internal_error", 0, NULL, "out of memory");
+}
+
+/*  The allow-list as a JSON array, or null for any model. */
+static json_t *s_models_json(const char *models)
+{
+    if (!models[0])
+        return json_null();
+    json_t *a = json_array();
+    for (const char *p = models; a && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (comma ? 1 : 0);
+    }
+    return a;
+}
+
+static json_t *s_record_json(const keys_record_t *r, long long now_ms)
+{
+    return json_pack("{s:s, s:s, s:o, s:o, s:I, s:s, s:b, s:b, s:I}", "name", r->name, "tier",
+                     r->tier, "expires", r->expires_ms ? json_integer(r->expires_ms) : json_null(),
+                     "models", s_models_json(r->models), "created_ms", (json_int_t)r->created_ms,
+                     "created_by", r->created_by, "revoked", r->revoked, "active",
+                     keys_live(r, now_ms), "version_ms", (json_int_t)r->version_ms);
+}
+
+static json_t *s_parse_body(const admin_request_t *req, abuf_t *out, int *status)
+{
+    json_error_t jerr;
+    json_t *root = req->body && req->len
+                       ? json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr)
+                       : NULL;
+    if (!json_is_object(root)) {
+        bool parsed = root != NULL;
+        json_decref(root);
+        if (parsed || !req->body || !req->len)
+            *status = s_error(out, "invalid_request", 0, NULL, "the body must be a JSON object");
+        else
+            *status = s_error(out, "invalid_request", 0, NULL,
+                              "the body is not valid JSON: %.160s (line %d, column %d)", jerr.text,
+                              jerr.line, jerr.column);
+        return NULL;
+    }
+    return root;
+}
+
+/*  Only known fields: a misspelt one is an error, not a silent default. */
+static const char *s_unknown_field(json_t *root, const char *const *known)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v)
+    {
+        (void)v;
+        bool ok = false;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = strcmp(k, known[i]) == 0;
+        if (!ok)
+            return k;
+    }
+    return NULL;
+}
+
+static int s_tier_error(abuf_t *out, const char *tier)
+{
+    size_t n;
+    const tier_t *t = tiers_table(&n);
+    char names[160] = "";
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].name, TIERS_CONFIG) != 0)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                     names[0] ? ", " : "", t[i].name);
+    return s_error(out, "invalid_request", 0, "tier", "unknown tier '%.64s' (one of: %s)",
+                   tier ? tier : "", names);
+}
+
+/*  models: an array of model names → the comma-separated stored form. */
+static int s_models_field(json_t *v, char *dst, size_t cap, abuf_t *out)
+{
+    dst[0] = '\0';
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return -s_error(out, "invalid_request", 0, "models",
+                        "models must be a non-empty array of model names, or null for any");
+    size_t i;
+    json_t *m;
+    json_array_foreach(v, i, m)
+    {
+        const char *s = json_string_value(m);
+        if (!s || !s[0] || strchr(s, ',') || strlen(s) + strlen(dst) + 2 > cap) {
+            return -s_error(out, "invalid_request", 0, "models",
+                            "models[%zu] must be a model name without commas", i);
+        }
+        if (dst[0])
+            strcat(dst, ",");
+        strcat(dst, s);
+    }
+    if (!keys_models_ok(dst))
+        return -s_error(out, "invalid_request", 0, "models",
+                        "models must name 1..64 models of 1..200 printable characters, "
+                        "no spaces");
+    return 0;
+}
+
+static int s_create(keys_t *keys, const admin_request_t *req, abuf_t *out)
+{
+    int status = 0;
+    json_t *root = s_parse_body(req, out, &status);
+    if (!root)
+        return status;
+    static const char *const known[] = {"name", "tier", "expires", "models", NULL};
+    const char *extra = s_unknown_field(root, known);
+    const char *name = json_string_value(json_object_get(root, "name"));
+    const char *tier = json_string_value(json_object_get(root, "tier"));
+    json_t *exp = json_object_get(root, "expires");
+    char models[sizeof((keys_record_t *)0)->models];
+    long long expires = 0;
+    if (extra)
+        status = s_error(out, "invalid_request", 0, extra, "unknown field '%.64s'", extra);
+    else if (!name || !keys_name_ok(name))
+        status = s_error(out, "invalid_request", 0, "name",
+                         "name must be 1..64 characters of A-Z a-z 0-9 . _ -");
+    else if (strncmp(name, "config-", 7) == 0)
+        status = s_error(out, "invalid_request", 0, "name",
+                         "names config-N are the --api-key keys': choose another");
+    else if (!tier || !tiers_find(tier) || strcmp(tier, TIERS_CONFIG) == 0)
+        status = s_tier_error(out, tier);
+    else if (exp && !json_is_null(exp) &&
+             (!json_is_integer(exp) ||
+              (expires = (long long)json_integer_value(exp)) <= req->now_ms))
+        status = s_error(out, "invalid_request", 0, "expires",
+                         "expires must be a time in the future in unix milliseconds, or null");
+    else
+        status = -s_models_field(json_object_get(root, "models"), models, sizeof models, out);
+    if (status) {
+        json_decref(root);
+        return status;
+    }
+    char key[KEYS_KEY_LEN];
+    keys_record_t rec;
+    keys_rc_t rc = keys_create(keys, name, tier, expires, models, req->now_ms, key, &rec);
+    if (rc == KEYS_EXISTS)
+        status = s_error(out, "key_exists", 409, "name", "a key named '%s' exists%s", name,
+                         keys_find(keys, name) && keys_find(keys, name)->revoked
+                             ? " (revoked: names are not reused)"
+                             : "");
+    else if (rc != KEYS_OK)
+        status = s_error(out, "internal_error", 0, NULL, "the key could not be stored");
+    json_decref(root);
+    if (status)
+        return status;
+    alog_info("admin: key '%s' created (tier %s)", rec.name, rec.tier);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "name", rec.name, "key", key, "tier", rec.tier,
+                  "expires", rec.expires_ms ? json_integer(rec.expires_ms) : json_null(), "models",
+                  s_models_json(rec.models), "created_ms", (json_int_t)rec.created_ms);
+    sodium_memzero(key, sizeof key);
+    return s_json(out, 201, doc);
+}
+
+static int s_list(keys_t *keys, const admin_request_t *req, abuf_t *out)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; data && i < req->n_config; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "config-%zu", i + 1);
+        json_array_append_new(data, json_pack("{s:s, s:s, s:n, s:n, s:s, s:b, s:b}", "name", name,
+                                              "tier", TIERS_CONFIG, "expires", "models",
+                                              "created_by", "config", "revoked", 0, "active", 1));
+    }
+    for (size_t i = 0; data && i < keys_count(keys); i++)
+        json_array_append_new(data, s_record_json(keys_at(keys, i), req->now_ms));
+    return s_json(out, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+/*  The name in a prefix route's parameter, with the suffix it must end with
+    ("" for none); NULL (404 written) when it is not one. */
+static const char *s_name_param(const admin_request_t *req, const char *suffix, char *name,
+                                size_t cap, abuf_t *out, int *status)
+{
+    const char *p = req->param ? req->param : "";
+    size_t n = strlen(p), s = strlen(suffix);
+    if (n <= s || strcmp(p + n - s, suffix) != 0 || n - s >= cap) {
+        *status = s_error(out, "not_found", 0, NULL, "no such admin route");
+        return NULL;
+    }
+    memcpy(name, p, n - s);
+    name[n - s] = '\0';
+    if (!keys_name_ok(name)) {
+        *status = s_error(out, "not_found", 0, "name", "no key named '%.64s'", name);
+        return NULL;
+    }
+    return name;
+}
+
+static int s_revoke(keys_t *keys, const admin_request_t *req, abuf_t *out)
+{
+    char name[KEYS_NAME_MAX + 1];
+    int status = 0;
+    if (!s_name_param(req, "", name, sizeof name, out, &status))
+        return status;
+    keys_rc_t rc = keys_revoke(keys, name, req->now_ms);
+    if (rc == KEYS_UNKNOWN)
+        return s_error(out, "not_found", 0, "name", "no live key named '%s'", name);
+    if (rc != KEYS_OK)
+        return s_error(out, "internal_error", 0, NULL, "the change could not be stored");
+    alog_info("admin: key '%s' revoked", name);
+    return s_json(out, 200, s_record_json(keys_find(keys, name), req->now_ms));
+}
+
+static int s_set_tier(keys_t *keys, const admin_request_t *req, abuf_t *out)
+{
+    char name[KEYS_NAME_MAX + 1];
+    int status = 0;
+    if (!s_name_param(req, "/tier", name, sizeof name, out, &status))
+        return status;
+    json_t *root = s_parse_body(req, out, &status);
+    if (!root)
+        return status;
+    static const char *const known[] = {"tier", NULL};
+    const char *extra = s_unknown_field(root, known);
+    const char *tier = json_string_value(json_object_get(root, "tier"));
+    keys_rc_t rc = KEYS_FAIL;
+    if (extra)
+        status = s_error(out, "invalid_request", 0, extra, "unknown field '%.64s'", extra);
+    else if (!tier || !tiers_find(tier) || strcmp(tier, TIERS_CONFIG) == 0)
+        status = s_tier_error(out, tier);
+    else if ((rc = keys_set_tier(keys, name, tier, req->now_ms)) == KEYS_UNKNOWN)
+        status = s_error(out, "not_found", 0, "name", "no live key named '%s'", name);
+    else if (rc != KEYS_OK)
+        status = s_error(out, "internal_error", 0, NULL, "the change could not be stored");
+    if (!status)
+        alog_info("admin: key '%s' moved to tier %s", name, tier);
+    json_decref(root);
+    return status ? status : s_json(out, 200, s_record_json(keys_find(keys, name), req->now_ms));
+}
+
+int admin_handle(keys_t *keys, const admin_request_t *req, abuf_t *out)
+{
+    if (!keys)
+        return s_error(out, "internal_error", 0, NULL, "the key table is not open");
+    switch (req->route) {
+    case ROUTE_ADMIN_KEYS_CREATE:
+        return s_create(keys, req, out);
+    case ROUTE_ADMIN_KEYS_LIST:
+        return s_list(keys, req, out);
+    case ROUTE_ADMIN_KEY_REVOKE:
+        return s_revoke(keys, req, out);
+    case ROUTE_ADMIN_KEY_TIER:
+        return s_set_tier(keys, req, out);
+    default:
+        return s_error(out, "not_found", 0, NULL, "no such admin route");
+    }
+}
