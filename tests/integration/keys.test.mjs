@@ -18,9 +18,9 @@ let mesh;
 
 before(async () => {
     ({node} = await arena.startPair(
-        {name: 'keys-node', apiKey: CONFIG_KEY, extraArgs: ['--admin-key', ADMIN]},
-        {tabs: 1},
-    ));
+         {name: 'keys-node', apiKey: CONFIG_KEY, extraArgs: ['--admin-key', ADMIN]},
+         {tabs: 1},
+         ));
     mesh = binary('arena-mesh');
 });
 after(() => arena.cleanup());
@@ -60,7 +60,10 @@ async function refused(promise, status, code) {
     });
 }
 
-const admin = {authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json'};
+const admin = {
+    authorization: `Bearer ${ADMIN}`,
+    'content-type': 'application/json'
+};
 
 arena.test('a key made with arena-mesh works for chat at once; the list never shows it', async () => {
     const made = await create('alice', 'free');
@@ -149,8 +152,9 @@ arena.test('the admin key is no user key; a user key is no admin key', async () 
     assert.equal(r.code, 1);
     assert.match(r.stderr, /401/);
     assert.match(r.stderr, /--admin-key or ARENA_ADMIN_KEY/);
-    for (const [m, p] of [['GET', '/admin/keys'], ['POST', '/admin/keys'], ['DELETE', '/admin/keys/carol'],
-        ['POST', '/admin/keys/carol/tier']]) {
+    for (const [m, p] of [
+             ['GET', '/admin/keys'], ['POST', '/admin/keys'], ['DELETE', '/admin/keys/carol'],
+             ['POST', '/admin/keys/carol/tier']]) {
         for (const auth of [made.key, CONFIG_KEY, undefined]) {
             const headers = {'content-type': 'application/json'};
             if (auth) headers.authorization = `Bearer ${auth}`;
@@ -210,8 +214,9 @@ arena.test('bad input to every endpoint: a clear 4xx, nothing stored', async () 
     assert.equal(noType.status, 415);
     assert.equal(JSON.stringify(await listed()), before, 'nothing stored');
     // the command line refuses what it can before asking
-    for (const args of [['create', '--name', 'eve'], ['revoke'], ['set-tier', 'dave'], ['frob'],
-        ['create', '--name', 'eve', '--tier', 'free', '--expires', 'tomorrow']]) {
+    for (const args
+             of [['create', '--name', 'eve'], ['revoke'], ['set-tier', 'dave'], ['frob'],
+                 ['create', '--name', 'eve', '--tier', 'free', '--expires', 'tomorrow']]) {
         const r = await keys(args);
         assert.equal(r.code, 64, `${args.join(' ')}: ${r.code} ${r.stderr}`);
     }
@@ -234,7 +239,8 @@ arena.test('the table survives a restart: keys work, revoked stay revoked', asyn
     assert.equal((await keys(['revoke', 'gina'])).code, 0);
     const before = JSON.stringify(await listed());
     await node.restart();
-    await waitFor(async () => (await http(node, 'GET', '/health')).status === 200,
+    await waitFor(
+        async () => (await http(node, 'GET', '/health')).status === 200,
         {timeoutMs: 10000, intervalMs: 100, what: 'the node back'});
     assert.equal(JSON.stringify(await listed()), before);
     const m = await http(node, 'GET', '/v1/models', {headers: {authorization: `Bearer ${kept.key}`}});

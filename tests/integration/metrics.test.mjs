@@ -47,7 +47,9 @@ function samples(text) {
 }
 const req = (labels) => series('arena_requests_total', {route: 'chat', origin: 'client', ...labels});
 
-async function scrape(node, headers = {authorization: `Bearer ${KEY}`}) {
+async function scrape(node, headers = {
+    authorization: `Bearer ${KEY}`
+}) {
     const r = await http(node, 'GET', '/metrics', {headers});
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
@@ -57,12 +59,15 @@ async function scrape(node, headers = {authorization: `Bearer ${KEY}`}) {
 /*  promtool check metrics on text: its lint findings fail the test. */
 function promtoolCheck(text) {
     const r = spawnSync('promtool', ['check', 'metrics'], {input: text, encoding: 'utf8', timeout: 15000});
-    assert.ok(!r.error, `promtool did not run (${r.error?.message}): tools/bootstrap.sh --test installs ` +
-        'Debian\'s prometheus package, which has it');
+    assert.ok(
+        !r.error,
+        `promtool did not run (${r.error?.message}): tools/bootstrap.sh --test installs ` +
+            'Debian\'s prometheus package, which has it');
     assert.equal(r.status, 0, `promtool check metrics:\n${r.stdout}${r.stderr}`);
 }
 
-arenaTest('/metrics: keyed like the API; requests counted by model, status and where they ran; promtool accepts it',
+arenaTest(
+    '/metrics: keyed like the API; requests counted by model, status and where they ran; promtool accepts it',
     async (t, arena) => {
         const {node, link} = await arena.startPair({name: 'metrics-node', apiKey: KEY}, {tabs: 1});
         const sdk = client(node);
@@ -102,8 +107,7 @@ arenaTest('/metrics: keyed like the API; requests counted by model, status and w
         assert.equal(get(req({model: 'fake-chat', status: '429', served_by: 'local'})), 1, text);
         assert.equal(get(req({model: 'fake-chat', status: '429', served_by: 'none'})), 1, text);
         assert.ok(!text.includes('no-such-model'), 'a name no node serves never becomes a label');
-        const total = [...after].filter(([k]) => k.startsWith('arena_requests_total{'))
-            .reduce((n, [, v]) => n + v, 0);
+        const total = [...after].filter(([k]) => k.startsWith('arena_requests_total{')).reduce((n, [, v]) => n + v, 0);
         assert.equal(total, 4, 'every request once, /metrics itself not counted');
         const hist = {route: 'chat', origin: 'client', served_by: 'local'};
         assert.equal(get(series('arena_request_duration_seconds_count', hist)), 2);
@@ -137,7 +141,8 @@ function prometheusRuns() {
 
 const whyNot = prometheusRuns();
 
-arenaTest('a real Prometheus scrapes a three-node mesh: every target up, the metrics queryable',
+arenaTest(
+    'a real Prometheus scrapes a three-node mesh: every target up, the metrics queryable',
     {timeout: 120000, skip: whyNot ?? false}, async (t, arena) => {
         const {node: b, link} = await arena.startPair({name: 'prom-b', apiKey: KEY}, {tabs: 1});
         const a = await arena.startNode({name: 'prom-a', apiKey: KEY, extraArgs: seedOf(b)});
@@ -166,12 +171,15 @@ arenaTest('a real Prometheus scrapes a three-node mesh: every target up, the met
             '',
         ].join('\n'));
         const port = await closedPort();
-        const prom = new Proc('prometheus', [
-            `--config.file=${join(dir, 'prometheus.yml')}`,
-            `--storage.tsdb.path=${join(dir, 'data')}`,
-            `--web.listen-address=127.0.0.1:${port}`,
-            '--log.level=warn',
-        ], 'prometheus');
+        const prom = new Proc(
+            'prometheus',
+            [
+                `--config.file=${join(dir, 'prometheus.yml')}`,
+                `--storage.tsdb.path=${join(dir, 'data')}`,
+                `--web.listen-address=127.0.0.1:${port}`,
+                '--log.level=warn',
+            ],
+            'prometheus');
         t.after(() => prom.stop('SIGKILL', 3000));
         const api = async (path) => {
             if (prom.exitInfo) throw new Error(`prometheus exited: ${prom.diagnostics()}`);
@@ -184,8 +192,8 @@ arenaTest('a real Prometheus scrapes a three-node mesh: every target up, the met
                 const active = j?.data?.activeTargets ?? [];
                 return active.length === 3 && active.every((x) => x.health === 'up') && active;
             }, {timeoutMs: 30000, intervalMs: 250, what: 'Prometheus to report all three targets up'});
-            assert.deepEqual(up.map((x) => x.labels.instance).sort(),
-                nodes.map((n) => `127.0.0.1:${n.http.port}`).sort());
+            assert.deepEqual(
+                up.map((x) => x.labels.instance).sort(), nodes.map((n) => `127.0.0.1:${n.http.port}`).sort());
             const q = (expr) => api(`/api/v1/query?query=${encodeURIComponent(expr)}`);
             const ups = await waitFor(async () => {
                 const r = (await q('up'))?.data?.result ?? [];
@@ -202,9 +210,11 @@ arenaTest('a real Prometheus scrapes a three-node mesh: every target up, the met
                 const r = (await q(expr))?.data?.result ?? [];
                 return r.find((x) => x.metric.instance === instance && x.value[1] === '1');
             }, {timeoutMs: 15000, intervalMs: 250, what: `${expr} on ${instance}`});
-            await hopAt('arena_requests_total{route="chat",model="fake-chat",status="200",served_by="peer"}',
+            await hopAt(
+                'arena_requests_total{route="chat",model="fake-chat",status="200",served_by="peer"}',
                 `127.0.0.1:${a.http.port}`);
-            await hopAt('arena_requests_total{route="forwarded",origin="peer",served_by="local",status="200"}',
+            await hopAt(
+                'arena_requests_total{route="forwarded",origin="peer",served_by="local",status="200"}',
                 `127.0.0.1:${b.http.port}`);
             const bytes = (await q('sum(arena_mesh_bytes_total)'))?.data?.result ?? [];
             assert.ok(Number(bytes[0]?.value[1]) > 0, 'mesh traffic counted');
