@@ -76,6 +76,16 @@ static const char *const s_migrations[] = {
     " DEFAULT '', created_ms INTEGER NOT NULL, created_by TEXT NOT NULL,"
     " version_ms INTEGER NOT NULL, version_node TEXT NOT NULL,"
     " revoked INTEGER NOT NULL DEFAULT 0);",
+    /* 4 → 5: the audit log (issue #11, node/audit.h): append-only, the
+       triggers refuse any UPDATE or DELETE */
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,"
+    " node_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, origin TEXT NOT NULL,"
+    " subject TEXT NOT NULL, detail TEXT NOT NULL);"
+    "CREATE INDEX audit_at ON audit (at_ms, id);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -920,6 +930,77 @@ int store_keys_load(store_t *self, store_key_t **out, size_t *n)
         return -1;
     void *recs = NULL;
     int rc = s_collect(self, st, sizeof **out, s_key_row, &recs, n, "load keys");
+    sqlite3_finalize(st);
+    *out = recs;
+    return rc;
+}
+
+/* ---- audit log -------------------------------------------------------- */
+
+int store_audit_append(store_t *self, const store_audit_t *a)
+{
+    if (!self || !a || !s_field_ok(a->node_id, sizeof a->node_id) ||
+        !s_field_ok(a->kind, sizeof a->kind) || !s_text_ok(a->actor, sizeof a->actor) ||
+        !s_text_ok(a->origin, sizeof a->origin) || !s_text_ok(a->subject, sizeof a->subject) ||
+        !s_text_ok(a->detail, sizeof a->detail)) {
+        alog_warn("store: audit row refused: a field is missing or over-long");
+        return -1;
+    }
+    sqlite3_stmt *st = s_prepare(self, "INSERT INTO audit (at_ms, node_id, kind, actor, origin,"
+                                       " subject, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!st)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, a->at_ms) != SQLITE_OK || s_bind_text(st, 2, a->node_id) != 0 ||
+        s_bind_text(st, 3, a->kind) != 0 || s_bind_text(st, 4, a->actor) != 0 ||
+        s_bind_text(st, 5, a->origin) != 0 || s_bind_text(st, 6, a->subject) != 0 ||
+        s_bind_text(st, 7, a->detail) != 0) {
+        s_fail(self, "bind audit row");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    return s_step_done(self, st, "append audit row");
+}
+
+static int s_audit_row(sqlite3_stmt *st, void *rec)
+{
+    store_audit_t *a = rec;
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(st, 0);
+    a->at_ms = sqlite3_column_int64(st, 1);
+    return s_column_copy(st, 2, a->node_id, sizeof a->node_id) == 0 &&
+                   s_column_copy(st, 3, a->kind, sizeof a->kind) == 0 &&
+                   s_column_copy(st, 4, a->actor, sizeof a->actor) == 0 &&
+                   s_column_copy(st, 5, a->origin, sizeof a->origin) == 0 &&
+                   s_column_copy(st, 6, a->subject, sizeof a->subject) == 0 &&
+                   s_column_copy(st, 7, a->detail, sizeof a->detail) == 0
+               ? 0
+               : -1;
+}
+
+int store_audit_load(store_t *self, long long since_ms, size_t limit, store_audit_t **out,
+                     size_t *n)
+{
+    if (!self || !out || !n || limit == 0)
+        return -1;
+    *out = NULL;
+    *n = 0;
+    /* since: the oldest rows from then on; else the newest. Oldest first. */
+    sqlite3_stmt *st = s_prepare(
+        self, since_ms > 0 ? "SELECT id, at_ms, node_id, kind, actor, origin, subject, detail"
+                             " FROM audit WHERE at_ms >= ?1 ORDER BY at_ms, id LIMIT ?2"
+                           : "SELECT * FROM (SELECT id, at_ms, node_id, kind, actor, origin,"
+                             " subject, detail FROM audit WHERE at_ms >= ?1"
+                             " ORDER BY at_ms DESC, id DESC LIMIT ?2) ORDER BY at_ms, id");
+    if (!st)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, since_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)limit) != SQLITE_OK) {
+        s_fail(self, "bind audit query");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    void *recs = NULL;
+    int rc = s_collect(self, st, sizeof **out, s_audit_row, &recs, n, "load audit");
     sqlite3_finalize(st);
     *out = recs;
     return rc;

@@ -91,4 +91,23 @@ int store_key_put(store_t *self, const store_key_t *k);
 /*  Every record, by name (malloc'd array). */
 int store_keys_load(store_t *self, store_key_t **out, size_t *n);
 
+/*  The audit log (node/audit.h): rows are appended, never changed or
+    deleted (the schema's triggers refuse it). */
+typedef struct {
+    long long id; /* assigned by append */
+    long long at_ms;
+    char node_id[65];
+    char kind[32];
+    char actor[65];
+    char origin[96];
+    char subject[256];
+    char detail[512];
+} store_audit_t;
+
+int store_audit_append(store_t *self, const store_audit_t *a);
+/*  Rows at or after since_ms, at most limit (> 0), oldest first: since_ms
+    > 0 gives the oldest such rows, else the newest (malloc'd array). */
+int store_audit_load(store_t *self, long long since_ms, size_t limit, store_audit_t **out,
+                     size_t *n);
+
 #endif

@@ -108,10 +108,10 @@ static void test_open_creates_schema(void **state)
         const char *sql, *want;
     } rows[] = {
         {"PRAGMA journal_mode", "wal"},
-        {"PRAGMA user_version", "4"},
+        {"PRAGMA user_version", "5"},
         {"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
          "WHERE type = 'table' ORDER BY name)",
-         "api_keys,cooldowns,meta,models,peers"},
+         "api_keys,audit,cooldowns,meta,models,peers,sqlite_sequence"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char got[256];
@@ -497,7 +497,7 @@ static void test_models_migrated_from_schema_1(void **state)
     store_t *st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     assert_int_equal(store_meta_get(st, "node_id", v, sizeof v), 0);
     assert_string_equal(v, "0199f7a8-0000-4000-8000-0000000000ee");
     const arena_model_t old[] = {
@@ -541,11 +541,11 @@ static void test_keys_migrated_and_round_trip(void **state)
     store_t *st = s_open(fx);
     assert_int_equal(store_meta_set(st, "k", "kept"), 0);
     store_destroy(&st);
-    s_sql(fx, "DROP TABLE api_keys; PRAGMA user_version = 3;");
+    s_sql(fx, "DROP TABLE api_keys; DROP TABLE audit; PRAGMA user_version = 3;");
     st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     assert_int_equal(store_meta_get(st, "k", v, sizeof v), 0);
     assert_string_equal(v, "kept");
     store_key_t *got = NULL;
@@ -755,6 +755,62 @@ static void test_peers(void **state)
     store_destroy(&st);
 }
 
+/*  A schema-4 database (before the audit log) opens as schema 5; rows are
+    appended and read back oldest first (since: from then on; else the
+    newest); over-long fields are refused; UPDATE and DELETE are refused by
+    the schema itself. */
+static void test_audit_migrated_and_append_only(void **state)
+{
+    fx_t *fx = *state;
+    store_t *st = s_open(fx);
+    store_destroy(&st);
+    s_sql(fx, "DROP TABLE audit; PRAGMA user_version = 4;");
+    st = s_open(fx);
+    char v[64];
+    s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
+    assert_string_equal(v, "5");
+    for (int i = 1; i <= 5; i++) {
+        store_audit_t a = {.at_ms = i * 1000LL};
+        snprintf(a.node_id, sizeof a.node_id, "node-a");
+        snprintf(a.kind, sizeof a.kind, "key_created");
+        snprintf(a.actor, sizeof a.actor, "admin");
+        snprintf(a.subject, sizeof a.subject, "k%d", i);
+        assert_int_equal(store_audit_append(st, &a), 0);
+    }
+    store_audit_t *got = NULL;
+    size_t n = 0;
+    assert_int_equal(store_audit_load(st, 3000, 10, &got, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(got[0].subject, "k3");
+    assert_string_equal(got[2].subject, "k5");
+    assert_true(got[0].id < got[1].id);
+    free(got);
+    assert_int_equal(store_audit_load(st, 0, 2, &got, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].subject, "k4");
+    assert_string_equal(got[1].subject, "k5");
+    free(got);
+    assert_int_equal(store_audit_load(st, 2000, 2, &got, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].subject, "k2");
+    free(got);
+    store_audit_t bad = {.at_ms = 1};
+    assert_int_equal(store_audit_append(st, &bad), -1); /* no node id, no kind */
+    assert_int_equal(store_audit_load(st, 0, 0, &got, &n), -1);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/arena.db", fx->data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE audit SET kind = 'x'", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s_sql_text(fx, "SELECT count(*) FROM audit WHERE kind = 'key_created'", v, sizeof v);
+    assert_string_equal(v, "5");
+    store_destroy(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -774,6 +830,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cooldowns, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cooldowns_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_migrated_and_append_only, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
