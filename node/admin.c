@@ -67,6 +67,42 @@ static json_t *s_record_json(const keys_record_t *r, long long now_ms)
                      keys_live(r, now_ms), "version_ms", (json_int_t)r->version_ms);
 }
 
+/*  A change made: a row in the audit log (actor "admin", tier as detail). */
+static void s_audit(const admin_request_t *req, const char *kind, const char *name,
+                    const char *tier)
+{
+    char detail[64] = "";
+    if (tier[0])
+        snprintf(detail, sizeof detail, "tier=%s", tier);
+    if (req->audit)
+        audit_append(req->audit, req->now_ms, kind, "admin", req->origin, name, detail);
+}
+
+/*  A query parameter of 1..18 digits; -1 when it is not one. */
+static long long s_digits(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 18 || strspn(s, "0123456789") != n)
+        return -1;
+    return strtoll(s, NULL, 10);
+}
+
+static int s_audit_list(const admin_request_t *req, abuf_t *out)
+{
+    long long since = req->since ? s_digits(req->since) : 0;
+    long long limit = req->limit ? s_digits(req->limit) : 100;
+    if (since < 0)
+        return s_error(out, "invalid_request", 0, "since",
+                       "since must be a time in unix milliseconds");
+    if (limit < 1 || limit > AUDIT_LIMIT_MAX)
+        return s_error(out, "invalid_request", 0, "limit", "limit must be 1..%d", AUDIT_LIMIT_MAX);
+    if (!req->audit)
+        return s_error(out, "internal_error", 0, NULL, "the audit log is not open");
+    if (audit_render(req->audit, since, (size_t)limit, out) != 0)
+        return s_error(out, "internal_error", 0, NULL, "the audit log could not be read");
+    return 200;
+}
+
 static json_t *s_parse_body(const admin_request_t *req, abuf_t *out, int *status)
 {
     json_error_t jerr;
@@ -194,6 +230,7 @@ static int s_create(keys_t *keys, const admin_request_t *req, abuf_t *out)
     if (status)
         return status;
     alog_info("admin: key '%s' created (tier %s)", rec.name, rec.tier);
+    s_audit(req, "key_created", rec.name, rec.tier);
     json_t *doc =
         json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "name", rec.name, "key", key, "tier", rec.tier,
                   "expires", rec.expires_ms ? json_integer(rec.expires_ms) : json_null(), "models",
@@ -249,6 +286,7 @@ static int s_revoke(keys_t *keys, const admin_request_t *req, abuf_t *out)
     if (rc != KEYS_OK)
         return s_error(out, "internal_error", 0, NULL, "the change could not be stored");
     alog_info("admin: key '%s' revoked", name);
+    s_audit(req, "key_revoked", name, "");
     return s_json(out, 200, s_record_json(keys_find(keys, name), req->now_ms));
 }
 
@@ -273,14 +311,18 @@ static int s_set_tier(keys_t *keys, const admin_request_t *req, abuf_t *out)
         status = s_error(out, "not_found", 0, "name", "no live key named '%s'", name);
     else if (rc != KEYS_OK)
         status = s_error(out, "internal_error", 0, NULL, "the change could not be stored");
-    if (!status)
+    if (!status) {
         alog_info("admin: key '%s' moved to tier %s", name, tier);
+        s_audit(req, "key_retiered", name, tier);
+    }
     json_decref(root);
     return status ? status : s_json(out, 200, s_record_json(keys_find(keys, name), req->now_ms));
 }
 
 int admin_handle(keys_t *keys, const admin_request_t *req, abuf_t *out)
 {
+    if (req->route == ROUTE_ADMIN_AUDIT)
+        return s_audit_list(req, out);
     if (!keys)
         return s_error(out, "internal_error", 0, NULL, "the key table is not open");
     switch (req->route) {

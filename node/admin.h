@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "node/audit.h"
 #include "node/keys.h"
 #include "node/routes.h"
 #include "protocol/abuf.h"
@@ -17,8 +18,12 @@ typedef struct {
     const char *param; /* a prefix route's parameter, else NULL */
     const char *body;  /* the JSON body (POST), may be NULL */
     size_t len;
-    long long now_ms; /* wall clock, unix ms */
-    size_t n_config;  /* --api-key keys, listed as config-1… */
+    long long now_ms;   /* wall clock, unix ms */
+    size_t n_config;    /* --api-key keys, listed as config-1… */
+    audit_t *audit;     /* the audit log (may be NULL: nothing logged) */
+    const char *origin; /* the client's address, for the log */
+    const char *since;  /* GET /admin/audit ?since= and ?limit= (may be NULL) */
+    const char *limit;
 } admin_request_t;
 
 /*  Writes the answer into out; returns its HTTP status. */

@@ -1,6 +1,7 @@
 /*  cooldown — see cooldown.h. A small array: a node has few models. */
 #include "node/cooldown.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,8 @@ struct _cooldown_t {
     store_t *store; /* borrowed, may be NULL */
     store_cooldown_t *items;
     size_t n, cap;
+    cooldown_start_fn *on_start; /* may be NULL */
+    void *on_start_arg;
 };
 
 cooldown_t *cooldown_new(store_t *store, long long now_ms)
@@ -62,6 +65,7 @@ long long cooldown_set(cooldown_t *self, const char *node_id, const char *model,
         remaining_ms = COOLDOWN_MAX_MS;
     long long until = now_ms + remaining_ms;
     store_cooldown_t *c = s_find(self, node_id, model);
+    bool started = !c || c->until_ms <= now_ms;
     if (!c) {
         if (self->n == self->cap) {
             if (self->cap >= COOLDOWN_MAX) {
@@ -86,7 +90,15 @@ long long cooldown_set(cooldown_t *self, const char *node_id, const char *model,
     snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : "");
     if (self->store)
         store_cooldown_set(self->store, c);
+    if (started && self->on_start)
+        self->on_start(self->on_start_arg, c, now_ms);
     return remaining_ms;
+}
+
+void cooldown_on_start(cooldown_t *self, cooldown_start_fn *fn, void *arg)
+{
+    self->on_start = fn;
+    self->on_start_arg = arg;
 }
 
 long long cooldown_remaining(cooldown_t *self, const char *node_id, const char *model,

@@ -26,6 +26,10 @@ void cooldown_destroy(cooldown_t **self_p);
     the remaining ms now in force. */
 long long cooldown_set(cooldown_t *self, const char *node_id, const char *model,
                        long long remaining_ms, const char *reason, long long now_ms);
+/*  Called when a cooldown starts (not when a running one is lengthened):
+    the audit log's cooldown_started. fn NULL: none. */
+typedef void(cooldown_start_fn)(void *arg, const store_cooldown_t *c, long long now_ms);
+void cooldown_on_start(cooldown_t *self, cooldown_start_fn *fn, void *arg);
 /*  Remaining ms for (node_id, model), counting a whole-node cooldown; 0 when
     not cooling. reason_out (may be NULL) borrows the reason. */
 long long cooldown_remaining(cooldown_t *self, const char *node_id, const char *model,

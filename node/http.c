@@ -747,6 +747,39 @@ static enum MHD_Result s_preflight(http_t *self, req_t *req, const route_t *rout
     return rc;
 }
 
+/*  The client's address ("127.0.0.1", "::1"); "" when unknown. */
+static void s_client_addr(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)outlen);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            struct in_addr v4;
+            memcpy(&v4, &a6->s6_addr[12], 4);
+            inet_ntop(AF_INET, &v4, out, (socklen_t)outlen);
+        } else {
+            inet_ntop(AF_INET6, a6, out, (socklen_t)outlen);
+        }
+    }
+}
+
+/*  An authentication failure, in the audit log (rate-limited there). */
+static void s_audit_auth_failed(http_t *self, struct MHD_Connection *conn, const char *what)
+{
+    char addr[INET6_ADDRSTRLEN] = "";
+    s_client_addr(conn, addr, sizeof addr);
+    if (self->cfg.audit)
+        audit_auth_failed(self->cfg.audit, s_now_ms(), addr[0] ? addr : "unknown", what);
+}
+
 /*  The first call of a request (headers only): admits it, or queues the
     refusal, and the connection closes without its body being read. */
 static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const char *method)
@@ -793,10 +826,13 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
         return s_refuse(req, "origin_not_allowed", 403, 0,
                         "the userscript is installed by opening its link, not loaded by a page");
     bool open_metrics = route->id == ROUTE_METRICS && self->cfg.metrics_public;
-    if (route->auth && !open_metrics && !s_authorized(self, conn, route))
+    if (route->auth && !open_metrics && !s_authorized(self, conn, route)) {
+        s_audit_auth_failed(self, conn, "api key");
         return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
-    if (routes_admin(route) && !s_admin_authorized(self, conn))
+    }
+    if (routes_admin(route) && !s_admin_authorized(self, conn) &&
+        (s_audit_auth_failed(self, conn, "admin key"), true))
         return s_refuse(req, "invalid_api_key", 0, 0,
                         self->cfg.admin_key
                             ? "missing or wrong admin key (Authorization: Bearer ADMIN_KEY)"
@@ -1004,12 +1040,19 @@ static int s_table_refuses(http_t *self, struct MHD_Connection *conn, const char
 static enum MHD_Result s_admin(http_t *self, req_t *req, const char *url)
 {
     abuf_t b = ABUF_INIT;
-    admin_request_t ar = {.route = req->route->id,
-                          .param = routes_param(req->route, url),
-                          .body = req->body.data,
-                          .len = req->body.len,
-                          .now_ms = s_now_ms(),
-                          .n_config = self->n_keys};
+    char origin[INET6_ADDRSTRLEN] = "";
+    s_client_addr(req->conn, origin, sizeof origin);
+    admin_request_t ar = {
+        .route = req->route->id,
+        .param = routes_param(req->route, url),
+        .body = req->body.data,
+        .len = req->body.len,
+        .now_ms = s_now_ms(),
+        .n_config = self->n_keys,
+        .audit = self->cfg.audit,
+        .origin = origin,
+        .since = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since"),
+        .limit = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "limit")};
     req->status = admin_handle(self->cfg.keys, &ar, &b);
     s_release_body(req);
     enum MHD_Result rc =

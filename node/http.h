@@ -29,6 +29,7 @@
 #include "node/config.h"
 #include "node/dispatch.h"
 #include "node/metrics.h"
+#include "node/audit.h"
 #include "node/keys.h"
 #include "node/routes.h"
 #include "protocol/abuf.h"
@@ -59,6 +60,9 @@ typedef struct {
        ends (borrowed; NULL: none) */
     metrics_t *metrics;
     bool metrics_public; /* GET /metrics without a key (--metrics-public) */
+    /* the audit log: key changes and authentication failures (borrowed;
+       NULL: none) */
+    audit_t *audit;
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
        node; returns the HTTP status (*content_type starts as application/json).
        param: a prefix route's parameter (routes_param, percent-decoded by

@@ -8,6 +8,7 @@
 
 #include "browser_link/link.h"
 #include "node/catalog.h"
+#include "node/audit.h"
 #include "node/cooldown.h"
 #include "mesh/mesh.h"
 #include "node/dispatch.h"
@@ -41,6 +42,7 @@ typedef struct {
     zloop_t *loop;
     store_t *store;
     keys_t *keys;                   /* API keys made with the admin key (node/keys.h) */
+    audit_t *audit;                 /* the append-only audit log (node/audit.h) */
     char id[UUID_STR_LEN];          /* ident_id of sign_key's public key */
     uint8_t sign_key[IDENT_SK_LEN]; /* signs our mesh state (DATA/node.key) */
     char token[160];
@@ -275,6 +277,7 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_ADMIN_KEYS_LIST:
     case ROUTE_ADMIN_KEY_REVOKE:
     case ROUTE_ADMIN_KEY_TIER:
+    case ROUTE_ADMIN_AUDIT:
     case ROUTE_COUNT:
         break;
     }
@@ -390,6 +393,7 @@ static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
     /* The mesh logs every change itself (and warns about an unreachable
        peer); this also runs at each new state of a peer. */
     alog_debug("mesh: peer %s is %s: routing updated", id, mesh_liveness_name(liveness));
+    audit_peer(self->audit, zclock_time(), id, mesh_liveness_name(liveness));
     if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->forward)
         forward_peer_gone(self->forward, id);
     if ((liveness == MESH_PEER_DEAD || liveness == MESH_PEER_LEFT) && self->remote)
@@ -398,6 +402,17 @@ static void s_on_peer(void *arg, const char *id, mesh_liveness_t liveness)
         pace_forget_owner(self->pace, id);
     if (self->dispatch)
         dispatch_wake(self->dispatch);
+}
+
+/*  A cooldown started (a model upstream, a whole node, an account): a row
+    in the audit log. */
+static void s_on_cooldown(void *arg, const store_cooldown_t *c, long long now_ms)
+{
+    node_t *self = arg;
+    char detail[160];
+    snprintf(detail, sizeof detail, "reason=%.63s until_ms=%lld node=%.64s", c->reason, c->until_ms,
+             c->node_id);
+    audit_append(self->audit, now_ms, "cooldown_started", "node", "", c->model, detail);
 }
 
 static void s_on_persist(void *arg, const char *id, const char *endpoint, bool forget)
@@ -707,6 +722,7 @@ static void s_node_destroy(node_t *self)
     catalog_destroy(&self->catalog);
     cooldown_destroy(&self->cooldowns);
     keys_destroy(&self->keys);
+    audit_destroy(&self->audit);
     store_destroy(&self->store);
     sodium_memzero(self->sign_key, sizeof self->sign_key);
     free(self->origins);
@@ -734,7 +750,14 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot load the API keys from %s", cfg->data_dir);
         return -1;
     }
+    self->audit = audit_new(self->store, self->id);
+    if (!self->audit) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     self->cooldowns = cooldown_new(self->store, zclock_time());
+    if (self->cooldowns)
+        cooldown_on_start(self->cooldowns, s_on_cooldown, self);
     self->catalog = catalog_new(self->store);
     self->loop = zloop_new();
     self->peer_views = calloc(NODE_MAX_PEERS, sizeof *self->peer_views);
@@ -853,6 +876,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .dispatch = self->dispatch,
         .metrics = self->metrics,
         .metrics_public = cfg->metrics_public,
+        .audit = self->audit,
         .render = s_render,
         .arg = self,
     };

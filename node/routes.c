@@ -35,6 +35,8 @@ static const route_t s_routes[ROUTE_COUNT] = {
                                 "admin_key_revoke", false, false, true, false},
     [ROUTE_ADMIN_KEY_TIER] = {ROUTE_ADMIN_KEY_TIER, "POST", "/admin/keys/", false, "admin_key_tier",
                               false, true, true, false},
+    [ROUTE_ADMIN_AUDIT] = {ROUTE_ADMIN_AUDIT, "GET", "/admin/audit", false, "admin_audit", false,
+                           false, false, false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)

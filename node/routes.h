@@ -28,6 +28,7 @@ typedef enum {
     ROUTE_ADMIN_KEYS_LIST,   /* GET /admin/keys */
     ROUTE_ADMIN_KEY_REVOKE,  /* DELETE /admin/keys/{name} */
     ROUTE_ADMIN_KEY_TIER,    /* POST /admin/keys/{name}/tier */
+    ROUTE_ADMIN_AUDIT,       /* GET /admin/audit (node/audit.h) */
     ROUTE_COUNT
 } route_id_t;
 

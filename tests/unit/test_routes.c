@@ -53,6 +53,7 @@ static const struct {
     {"GET", "/admin/keys", ROUTE_ADMIN_KEYS_LIST, "admin_keys_list", false, 401, true},
     {"DELETE", "/admin/keys/bob", ROUTE_ADMIN_KEY_REVOKE, "admin_key_revoke", false, 401, true},
     {"POST", "/admin/keys/bob/tier", ROUTE_ADMIN_KEY_TIER, "admin_key_tier", false, 401, true},
+    {"GET", "/admin/audit", ROUTE_ADMIN_AUDIT, "admin_audit", false, 401, true},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
