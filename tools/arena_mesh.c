@@ -1,5 +1,5 @@
 /*  arena-mesh — the operator's view of an ArenaMesh (status, models) and its
-    key table (keys: tools/keys_cmd).
+    key table (keys: tools/keys_cmd) and its audit log (audit: tools/audit_cmd).
 
     A thin shell over tools/status_view: it owns only the process-wide pieces,
     the signal handling (SIGINT/SIGTERM stop a --watch; the flag below is the
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "tools/audit_cmd.h"
 #include "tools/keys_cmd.h"
 #include "tools/status_view.h"
 
@@ -38,7 +39,10 @@ int main(int argc, char **argv)
         fputs("arena-mesh: cannot initialise libcurl\n", stderr);
         return MESH_EXIT_FAIL;
     }
-    int rc = keys_cmd_is_keys(argc, argv)
+    int rc = audit_cmd_is_audit(argc, argv)
+                 ? audit_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
+                                  getenv("ARENA_API_KEY"), &s_stop, stdout, stderr)
+             : keys_cmd_is_keys(argc, argv)
                  ? keys_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
                                  &s_stop, stdout, stderr)
                  : status_view_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_API_KEY"),
