@@ -181,6 +181,17 @@ static const char *s_str(const json_t *o, const char *k)
     return s ? s : "";
 }
 
+/*  A field for the terminal: control characters (a node's answer is not
+    trusted to move the cursor) as '?', at most cap - 1 bytes. */
+static const char *s_shown(const json_t *o, const char *k, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", s_str(o, k));
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return buf;
+}
+
 static int s_by_time(const void *pa, const void *pb)
 {
     const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
@@ -301,11 +312,13 @@ int audit_cmd_main(int argc, char **argv, const char *env_node, const char *env_
         json_t *e;
         json_array_foreach(merged, i, e)
         {
-            char when[40];
+            char when[40], f[6][520];
             s_when(s_int(e, "at_ms"), when, sizeof when);
-            fprintf(out, "%-20s %-10.8s %-16s %-6s %-16s %-24s %s\n", when, s_str(e, "node_id"),
-                    s_str(e, "kind"), s_str(e, "actor"), s_str(e, "origin"), s_str(e, "subject"),
-                    s_str(e, "detail"));
+            fprintf(out, "%-20s %-10.8s %-16s %-6s %-16s %-24s %s\n", when,
+                    s_shown(e, "node_id", f[0], sizeof f[0]), s_shown(e, "kind", f[1], sizeof f[1]),
+                    s_shown(e, "actor", f[2], sizeof f[2]), s_shown(e, "origin", f[3], sizeof f[3]),
+                    s_shown(e, "subject", f[4], sizeof f[4]),
+                    s_shown(e, "detail", f[5], sizeof f[5]));
         }
         if (json_array_size(missed))
             fprintf(out, "(%zu node(s) could not be read: see above)\n", json_array_size(missed));
