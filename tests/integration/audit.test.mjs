@@ -3,8 +3,8 @@
 // `arena-mesh keys` are rows with actor "admin" and the client's address;
 // wrong keys make one auth_failed row (rate-limited, with a count); a model
 // LMArena rate-limits makes cooldown_started; a second node joining makes
-// peer_joined on the first; `arena-mesh audit` merges both nodes' rows; the
-// admin key is required and bad query input is a 400.
+// peer_joined on the first and its stop peer_left; `arena-mesh audit` merges
+// both nodes' rows; the admin key is required and bad query input is a 400.
 
 import {before, after} from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +17,7 @@ let a;
 let mesh;
 
 before(async () => {
-    ({node: a} = await arena.startPair({name: 'audit-a', apiKey: KEY, extraArgs: ['--admin-key', ADMIN]},
-                                       {tabs: 1}));
+    ({node: a} = await arena.startPair({name: 'audit-a', apiKey: KEY, extraArgs: ['--admin-key', ADMIN]}, {tabs: 1}));
     mesh = binary('arena-mesh');
 });
 after(() => arena.cleanup());
@@ -93,31 +92,42 @@ arena.test('a model LMArena rate-limits makes cooldown_started', async () => {
     assert.match(row.detail, /reason=rate_limited/);
 });
 
-arena.test('a node joining is peer_joined on the first; arena-mesh audit merges both logs', async () => {
-    const b = await arena.startNode(
-        {name: 'audit-b', apiKey: KEY, extraArgs: ['--admin-key', ADMIN, '--seed', `127.0.0.1:${a.mesh.port}`]});
-    const idA = await nodeId(a);
-    const idB = await nodeId(b);
-    await waitFor(async () => (await entries(a)).some((e) => e.kind === 'peer_joined' && e.subject === idB),
-                  {timeoutMs: 20000, what: 'peer_joined of b on a'});
-    await waitFor(async () => (await entries(b)).some((e) => e.kind === 'peer_joined' && e.subject === idA),
-                  {timeoutMs: 20000, what: 'peer_joined of a on b'});
-    await waitFor(async () => {
-        const r = await http(a, 'GET', '/mesh/status', {headers: {authorization: `Bearer ${KEY}`}});
-        return JSON.parse(r.text).nodes.some((n) => n.id === idB && n.state === 'alive' && n.http);
-    }, {timeoutMs: 20000, what: 'b alive in a\'s status'});
-    const r = await run(mesh, ['audit', '--node', a.baseURL, '--admin-key', ADMIN, '--api-key', KEY, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    const doc = JSON.parse(r.stdout);
-    assert.deepEqual(doc.unreachable, []);
-    const nodes = new Set(doc.entries.map((e) => e.node_id));
-    assert.ok(nodes.has(idA) && nodes.has(idB), r.stdout);
-    const times = doc.entries.map((e) => e.at_ms);
-    assert.deepEqual(times, [...times].sort((x, y) => x - y), 'merged by time');
-    const table = await run(mesh, ['audit', '--node', a.baseURL, '--admin-key', ADMIN, '--api-key', KEY,
-                                   '--since', '+1h']);
-    assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^TIME +NODE +KIND/);
-    assert.match(table.stdout, /peer_joined/);
-    assert.match(table.stdout, /key_created/);
-});
+arena.test(
+    'a node joining is peer_joined on the first, leaving peer_left; arena-mesh audit merges both logs', async () => {
+        const b = await arena.startNode(
+            {name: 'audit-b', apiKey: KEY, extraArgs: ['--admin-key', ADMIN, '--seed', `127.0.0.1:${a.mesh.port}`]});
+        const idA = await nodeId(a);
+        const idB = await nodeId(b);
+        await waitFor(
+            async () => (await entries(a)).some((e) => e.kind === 'peer_joined' && e.subject === idB),
+            {timeoutMs: 20000, what: 'peer_joined of b on a'});
+        await waitFor(
+            async () => (await entries(b)).some((e) => e.kind === 'peer_joined' && e.subject === idA),
+            {timeoutMs: 20000, what: 'peer_joined of a on b'});
+        await waitFor(async () => {
+            const r = await http(a, 'GET', '/mesh/status', {headers: {authorization: `Bearer ${KEY}`}});
+            return JSON.parse(r.text).nodes.some((n) => n.id === idB && n.state === 'alive' && n.http);
+        }, {timeoutMs: 20000, what: 'b alive in a\'s status'});
+        const r = await run(mesh, ['audit', '--node', a.baseURL, '--admin-key', ADMIN, '--api-key', KEY, '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        const doc = JSON.parse(r.stdout);
+        assert.deepEqual(doc.unreachable, []);
+        const nodes = new Set(doc.entries.map((e) => e.node_id));
+        assert.ok(nodes.has(idA) && nodes.has(idB), r.stdout);
+        const times = doc.entries.map((e) => e.at_ms);
+        assert.deepEqual(times, [...times].sort((x, y) => x - y), 'merged by time');
+        const table =
+            await run(mesh, ['audit', '--node', a.baseURL, '--admin-key', ADMIN, '--api-key', KEY, '--since', '+1h']);
+        assert.equal(table.code, 0, table.stderr);
+        assert.match(table.stdout, /^TIME +NODE +KIND/);
+        assert.match(table.stdout, /peer_joined/);
+        assert.match(table.stdout, /key_created/);
+
+        // b stops (SIGTERM: it says goodbye): a records peer_left or, if the
+        // goodbye was lost, peer_dead
+        await b.stop();
+        await waitFor(
+            async () =>
+                (await entries(a)).some((e) => ['peer_left', 'peer_dead'].includes(e.kind) && e.subject === idB),
+            {timeoutMs: 30000, what: 'peer_left of b on a'});
+    });
