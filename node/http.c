@@ -831,12 +831,13 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
         return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
     }
-    if (routes_admin(route) && !s_admin_authorized(self, conn) &&
-        (s_audit_auth_failed(self, conn, "admin key"), true))
+    if (routes_admin(route) && !s_admin_authorized(self, conn)) {
+        s_audit_auth_failed(self, conn, "admin key");
         return s_refuse(req, "invalid_api_key", 0, 0,
                         self->cfg.admin_key
                             ? "missing or wrong admin key (Authorization: Bearer ADMIN_KEY)"
                             : "this node has no admin API: start it with --admin-key");
+    }
     if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
         return s_refuse(req, "unsupported_media_type", 415, 0,
                         "send the body as JSON with Content-Type: application/json");
