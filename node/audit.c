@@ -45,6 +45,7 @@ audit_t *audit_new(store_t *store, const char *node_id)
         return NULL;
     self->store = store;
     strcpy(self->node_id, node_id);
+    store_audit_prune(store); /* the retention bound (logged on failure) */
     return self;
 }
 

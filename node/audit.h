@@ -18,7 +18,8 @@
 
 typedef struct _audit_t audit_t;
 
-/*  store is borrowed; node_id is copied. NULL on a bad argument. */
+/*  store is borrowed; node_id is copied. Prunes the rows beyond the
+    retention bound (STORE_AUDIT_KEEP). NULL on a bad argument. */
 audit_t *audit_new(store_t *store, const char *node_id);
 void audit_destroy(audit_t **self_p);
 

@@ -77,7 +77,8 @@ static const char *const s_migrations[] = {
     " version_ms INTEGER NOT NULL, version_node TEXT NOT NULL,"
     " revoked INTEGER NOT NULL DEFAULT 0);",
     /* 4 → 5: the audit log (issue #11, node/audit.h): append-only, the
-       triggers refuse any UPDATE or DELETE */
+       triggers refuse any UPDATE, and any DELETE but of the rows more than
+       STORE_AUDIT_KEEP (1000000) behind the newest (the retention bound) */
     "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,"
     " node_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, origin TEXT NOT NULL,"
     " subject TEXT NOT NULL, detail TEXT NOT NULL);"
@@ -85,6 +86,7 @@ static const char *const s_migrations[] = {
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " WHEN old.id > (SELECT max(id) FROM audit) - 1000000"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
@@ -1004,4 +1006,25 @@ int store_audit_load(store_t *self, long long since_ms, size_t limit, store_audi
     sqlite3_finalize(st);
     *out = recs;
     return rc;
+}
+
+int store_audit_prune(store_t *self)
+{
+    if (!self)
+        return -1;
+    sqlite3_stmt *st = s_prepare(self, "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit)"
+                                       " - ?1");
+    if (!st)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, STORE_AUDIT_KEEP) != SQLITE_OK) {
+        s_fail(self, "bind audit prune");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    if (s_step_done(self, st, "prune audit") != 0)
+        return -1;
+    int n = sqlite3_changes(self->db);
+    if (n > 0)
+        alog_info("store: pruned %d audit row(s) beyond the newest %d", n, STORE_AUDIT_KEEP);
+    return n;
 }

@@ -109,5 +109,10 @@ int store_audit_append(store_t *self, const store_audit_t *a);
     > 0 gives the oldest such rows, else the newest (malloc'd array). */
 int store_audit_load(store_t *self, long long since_ms, size_t limit, store_audit_t **out,
                      size_t *n);
+/*  The retention bound: deletes the rows more than STORE_AUDIT_KEEP behind
+    the newest (by id), the only rows the schema lets go. The number
+    deleted, or -1. Run at start-up (audit_new). */
+#define STORE_AUDIT_KEEP 1000000 /* the migration's trigger says the same */
+int store_audit_prune(store_t *self);
 
 #endif

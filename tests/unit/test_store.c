@@ -808,6 +808,18 @@ static void test_audit_migrated_and_append_only(void **state)
     sqlite3_close(db);
     s_sql_text(fx, "SELECT count(*) FROM audit WHERE kind = 'key_created'", v, sizeof v);
     assert_string_equal(v, "5");
+    assert_int_equal(store_audit_prune(st), 0); /* all within the bound */
+
+    /* the retention bound: only rows more than STORE_AUDIT_KEEP behind the
+       newest go, and the schema refuses deleting any other */
+    s_sql(fx, "INSERT INTO audit (id, at_ms, node_id, kind, actor, origin, subject, detail)"
+              " VALUES (1000006, 9000, 'node-a', 'key_created', 'admin', '', 'k6', '')");
+    assert_int_equal(store_audit_prune(st), 5); /* ids 1..5: ≤ 1000006 - 1000000 */
+    s_sql_text(fx, "SELECT group_concat(subject) FROM audit", v, sizeof v);
+    assert_string_equal(v, "k6");
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
     store_destroy(&st);
 }
 
