@@ -103,7 +103,9 @@ static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
     return 0;
 }
 
-/*  The alive nodes' http addresses other than first's, from /mesh/status. */
+/*  The http addresses of the nodes other than first that are up (alive, or
+    suspect: late answers to probes, which a slow node gives; one that does
+    not answer is named unreachable), from /mesh/status. */
 static size_t s_peers(const char *base, const s_args_t *a, const volatile sig_atomic_t *stop,
                       char urls[][520], size_t cap, FILE *err)
 {
@@ -127,7 +129,8 @@ static size_t s_peers(const char *base, const s_args_t *a, const volatile sig_at
         const char *http = json_string_value(json_object_get(node, "http"));
         const char *state = json_string_value(json_object_get(node, "state"));
         if (json_is_true(json_object_get(node, "self")) || !http || !state ||
-            strcmp(state, "alive") != 0 || strlen(http) >= sizeof urls[0] || n == cap ||
+            (strcmp(state, "alive") != 0 && strcmp(state, "suspect") != 0) ||
+            strlen(http) >= sizeof urls[0] || n == cap ||
             (strncmp(http, "http://", 7) != 0 && strncmp(http, "https://", 8) != 0))
             continue;
         snprintf(urls[n++], sizeof urls[0], "%s", http);
