@@ -47,7 +47,7 @@ asan:
 # I/O threads), the link and HTTP servers, dispatch and forwarding, the fakes,
 # and the integration tests (TSan-built arena-node, fake-link, fake-arena).
 # tests/tsan.supp silences only the uninstrumented libraries (libzmq...).
-TSAN_TESTS ?= ^unit\.test_(mesh|mesh_bound|link|fake_link|fake_arena_server|dispatch|forward|status_view|routes|alloc)$$|^integration\.
+TSAN_TESTS ?= ^unit\.test_(mesh|mesh_bound|mesh_records|link|fake_link|fake_arena_server|dispatch|forward|status_view|routes|alloc)$$|^integration\.
 # Nothing is skipped; TSAN_PENDING exists to skip a suite while a race in it
 # is being fixed (an ctest -E regex).
 TSAN_PENDING ?=

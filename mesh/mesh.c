@@ -418,6 +418,24 @@ static bool s_accounts_differ(const wire_state_t *a, const wire_state_t *b, int6
     return false;
 }
 
+/*  Key counts (node/limits): a count is a change; the resets travel as ms
+    from now and shrink with age. */
+static bool s_key_counts_differ(const wire_state_t *a, const wire_state_t *b, int64_t age)
+{
+    if (a->n_key_counts != b->n_key_counts)
+        return true;
+    for (size_t i = 0; i < a->n_key_counts; i++) {
+        const wire_key_count_t *x = &a->key_counts[i], *y = &b->key_counts[i];
+        if (s_str_differs(x->name, y->name) || x->minute != y->minute || x->hour != y->hour ||
+            x->day != y->day || x->tokens != y->tokens || x->inflight != y->inflight)
+            return true;
+        for (int w = 0; w < 4; w++)
+            if (s_cool_differs(x->reset_ms[w], age, y->reset_ms[w]))
+                return true;
+    }
+    return false;
+}
+
 static bool s_differs(const mesh_t *self, const wire_state_t *b)
 {
     const wire_state_t *a = &self->local;
@@ -429,7 +447,8 @@ static bool s_differs(const mesh_t *self, const wire_state_t *b)
            a->p50_ms != b->p50_ms ||
            s_cool_differs(a->node_cooled_remaining_ms, age, b->node_cooled_remaining_ms) ||
            s_cool_differs(a->paced_remaining_ms, age, b->paced_remaining_ms) ||
-           s_models_differ(a, b, age) || s_accounts_differ(a, b, age);
+           s_models_differ(a, b, age) || s_accounts_differ(a, b, age) ||
+           s_key_counts_differ(a, b, age);
 }
 
 /*  The wire format is the judge of what a state may hold. */
@@ -647,6 +666,7 @@ static void s_gossip(mesh_t *self)
         mesh__peer_t *t = c[i];
         c[i] = c[j], c[j] = t;
         mesh__send_digest(self, c[i], true);
+        mesh__records_gossip(self, c[i]);
     }
     free(c);
 }
@@ -814,6 +834,7 @@ void mesh_destroy(mesh_t **self_p)
     free(self->grave);
     free(self->peers);
     free(self->tombs);
+    mesh__records_free(self);
     for (size_t i = 0; i < self->n_known; i++)
         free(self->known[i]);
     free(self->known);

@@ -207,10 +207,96 @@ typedef struct {
                                   any clock (docs/mesh-protocol.md) */
     uint64_t peers_refused;    /* new peers not taken: the table full, too many new
                                   in one message, the dial rate spent, no socket */
+    /* replicated records (mesh_table_add; a bad signature counts in forged,
+       a record over the codec's bounds in malformed) */
+    uint64_t records_applied; /* records a table's merge took */
+    uint64_t records_refused; /* records refused: a version more than a day ahead
+                                 of our clock, an unknown table, or the table's
+                                 merge called them invalid */
+    uint64_t records_sent;    /* records we sent (pushes and repairs) */
     /* gauges, now */
     uint64_t peers_held; /* entries in the table (listed or not, seeds not answered yet) */
     uint64_t sockets;    /* sockets the mesh holds open (a handshake monitor counts two) */
 } mesh_stats_t;
 void mesh_stats(const mesh_t *self, mesh_stats_t *out);
+
+/*  Replicated tables (mesh_records.c; docs/mesh-protocol.md, "Replicated
+    records"). The node owns the records and their meaning; the mesh only
+    moves them: a change is pushed at once to every peer (mesh_record_push),
+    and each gossip round compares a bucketed summary of every table with
+    the `fanout` peers it gossips to and sends only the records of buckets
+    that differ. Records are signed by their writer (wire_record_seal with
+    the node's key) and verified on arrival; relays send the writer's bytes
+    on unchanged. */
+typedef enum {
+    MESH_REC_APPLIED = 0, /* the record replaced (or added) the table's */
+    MESH_REC_IGNORED,     /* the table holds it or a newer version */
+    MESH_REC_INVALID,     /* the payload makes no sense to the table: refused, counted */
+    MESH_REC_FAILED,      /* the table could not keep it now (store): tried again later */
+} mesh_rec_rc_t;
+
+/*  What the summary is made of: one record's name and version. */
+typedef struct {
+    const char *key;
+    uint64_t version_ms;
+    const char *node;
+    bool tomb;
+    /* optional: mesh_table_bucket(key) + 1 as the table keeps it, so a
+       summary or a repair need not hash the key again; 0: computed here */
+    unsigned bucket1;
+} mesh_rec_version_t;
+
+#define MESH_MAX_TABLES 8
+#define MESH_DEFAULT_BUCKETS 64
+
+typedef struct {
+    const char *name; /* 1..WIRE_MAX_TABLE printable ASCII; copied */
+    /* buckets of the summary: a power of two up to WIRE_MAX_BUCKETS (0:
+       MESH_DEFAULT_BUCKETS); every node must use the same for a table.
+       Pick about one bucket per 10 records the table will hold. */
+    unsigned buckets;
+    /* a verified record from a peer (rec->table is this table's name);
+       the callee keeps what it needs (wire_record_pack gives its signed
+       form, for fetch to return later) */
+    mesh_rec_rc_t (*merge)(void *arg, const wire_record_t *rec);
+    /* calls fn(ctx, v) for every record the table holds, tombstones too */
+    void (*each)(void *arg, void (*fn)(void *ctx, const mesh_rec_version_t *v), void *ctx);
+    /* the signed record of key as held now, into out (the caller clears
+       it); -1 when there is none to send */
+    int (*fetch)(void *arg, const char *key, wire_record_t *out);
+    void *arg;
+    /* the table reports every change of a record's version itself
+       (mesh_table_update, a merge's too): the summary is then kept up to
+       date record by record instead of computed again from `each` after
+       every merge or push (a table that changes at every request) */
+    bool incremental;
+    /* optional: called with true before the first record of a `records`
+       message is merged into this table and with false after the last
+       (a table that writes a store makes them one transaction) */
+    void (*batch)(void *arg, bool begin);
+} mesh_table_config_t;
+
+/*  0, or -1 (bad config, a table of that name already, MESH_MAX_TABLES). */
+int mesh_table_add(mesh_t *self, const mesh_table_config_t *cfg);
+/*  Sends a signed record (one the node just wrote, sealed with its key) to
+    every peer that may hear it now; the summary of its table is recomputed.
+    0, or -1 (no such table, not sealed). */
+int mesh_record_push(mesh_t *self, const wire_record_t *rec);
+/*  The table changed other than by a merge or a push (the summary is
+    computed again at the next round). */
+void mesh_table_changed(mesh_t *self, const char *table);
+/*  An incremental table's record changed from was (NULL: it is new) to
+    now (NULL: it is gone): the summary changes by these two records only
+    (two hashes, whatever the table's size). A table that is not
+    incremental may call it too. */
+void mesh_table_update(mesh_t *self, const char *table, const mesh_rec_version_t *was,
+                       const mesh_rec_version_t *now);
+/*  The summary bucket of key in table (for mesh_rec_version_t.bucket1),
+    or -1 (no such table). */
+int mesh_table_bucket(mesh_t *self, const char *table, const char *key);
+/*  The summary of a table as the next tsum would carry it (for tests):
+    0 with root and, when buckets is not NULL, up to max bucket hashes. */
+int mesh_table_summary(mesh_t *self, const char *table, uint64_t *root, uint64_t *buckets,
+                       size_t max);
 
 #endif

@@ -126,6 +126,16 @@ typedef struct {
     int64_t until;
 } mesh__tomb_t;
 
+/*  A replicated table (mesh_records.c). */
+typedef struct {
+    mesh_table_config_t cfg;
+    char name[WIRE_MAX_TABLE + 1];
+    uint64_t *sum; /* cfg.buckets hashes */
+    uint64_t root; /* XOR of all */
+    bool dirty;    /* sum must be computed again */
+    uint64_t turn; /* records sent by repairs so far: where the next one starts */
+} mesh__table_t;
+
 struct _mesh_t {
     zloop_t *loop;
     char id[WIRE_MAX_ID + 1];
@@ -183,6 +193,8 @@ struct _mesh_t {
     uint64_t rounds;       /* gossip rounds so far */
     uint64_t ping_seq;
     abuf_t tx;
+    mesh__table_t *tables[MESH_MAX_TABLES];
+    size_t n_tables;
     mesh_stats_t stats;
     alog_rl_t rl_unknown, rl_send, rl_self, rl_full, rl_learn, rl_rate, rl_sock;
 };
@@ -294,6 +306,13 @@ void mesh__on_ping_req(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m);
 int64_t mesh__peer_alive_at(const mesh__peer_t *p);
 /*  p is alive only through helpers: nothing direct for suspect_ms. */
 bool mesh__indirect_only(const mesh_t *self, const mesh__peer_t *p, int64_t now);
+
+/* mesh_records.c */
+/*  A tsum (root only) of every table to p: a gossip round's anti-entropy. */
+void mesh__records_gossip(mesh_t *self, mesh__peer_t *p);
+void mesh__on_tsum(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m);
+void mesh__on_records(mesh_t *self, mesh__peer_t *p, const wire_msg_t *m);
+void mesh__records_free(mesh_t *self);
 
 /* mesh.c */
 void mesh__bump_local(mesh_t *self);

@@ -579,6 +579,12 @@ static void s_dispatch(mesh_t *self, mesh__peer_t *p, const char *rid, bool via_
     case WIRE_PING_REQ:
         mesh__on_ping_req(self, p, m);
         break;
+    case WIRE_TSUM:
+        mesh__on_tsum(self, p, m);
+        break;
+    case WIRE_RECORDS:
+        mesh__on_records(self, p, m);
+        break;
     default:
         /* A reject's state is applied as a push from its sender, so the
            origin's next routing decision already sees why it was refused. */

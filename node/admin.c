@@ -140,15 +140,13 @@ static const char *s_unknown_field(json_t *root, const char *const *known)
     return NULL;
 }
 
-static int s_tier_error(abuf_t *out, const char *tier)
+static int s_tier_error(const admin_request_t *req, abuf_t *out, const char *tier)
 {
-    size_t n;
-    const tier_t *t = tiers_table(&n);
     char names[160] = "";
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i].name, TIERS_CONFIG) != 0)
+    for (size_t i = 0; i < tiers_count(req->tiers); i++)
+        if (strcmp(tiers_at(req->tiers, i)->name, TIERS_CONFIG) != 0)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-                     names[0] ? ", " : "", t[i].name);
+                     names[0] ? ", " : "", tiers_at(req->tiers, i)->name);
     return s_error(out, "invalid_request", 0, "tier", "unknown tier '%.64s' (one of: %s)",
                    tier ? tier : "", names);
 }
@@ -203,8 +201,8 @@ static int s_create(keys_t *keys, const admin_request_t *req, abuf_t *out)
     else if (strncmp(name, "config-", 7) == 0)
         status = s_error(out, "invalid_request", 0, "name",
                          "names config-N are the --api-key keys': choose another");
-    else if (!tier || !tiers_find(tier) || strcmp(tier, TIERS_CONFIG) == 0)
-        status = s_tier_error(out, tier);
+    else if (!tier || !tiers_find(req->tiers, tier) || strcmp(tier, TIERS_CONFIG) == 0)
+        status = s_tier_error(req, out, tier);
     else if (exp && !json_is_null(exp) &&
              (!json_is_integer(exp) ||
               (expires = (long long)json_integer_value(exp)) <= req->now_ms))
@@ -305,8 +303,8 @@ static int s_set_tier(keys_t *keys, const admin_request_t *req, abuf_t *out)
     keys_rc_t rc = KEYS_FAIL;
     if (extra)
         status = s_error(out, "invalid_request", 0, extra, "unknown field '%.64s'", extra);
-    else if (!tier || !tiers_find(tier) || strcmp(tier, TIERS_CONFIG) == 0)
-        status = s_tier_error(out, tier);
+    else if (!tier || !tiers_find(req->tiers, tier) || strcmp(tier, TIERS_CONFIG) == 0)
+        status = s_tier_error(req, out, tier);
     else if ((rc = keys_set_tier(keys, name, tier, req->now_ms)) == KEYS_UNKNOWN)
         status = s_error(out, "not_found", 0, "name", "no live key named '%s'", name);
     else if (rc != KEYS_OK)
@@ -319,10 +317,72 @@ static int s_set_tier(keys_t *keys, const admin_request_t *req, abuf_t *out)
     return status ? status : s_json(out, 200, s_record_json(keys_find(keys, name), req->now_ms));
 }
 
+/* ---- tiers (GET /admin/tiers, PUT /admin/tiers/{name}) ---------------- */
+
+static int s_tiers_list(const admin_request_t *req, abuf_t *out)
+{
+    abuf_reset(out);
+    int rc = abuf_puts(out, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; rc == 0 && i < tiers_count(req->tiers); i++) {
+        char *t = tiers_to_json(tiers_at(req->tiers, i), true);
+        rc = !t || (i && abuf_puts(out, ",") < 0) || abuf_puts(out, t) < 0 ? -1 : 0;
+        free(t);
+    }
+    if (rc < 0 || abuf_puts(out, "]}") < 0)
+        return s_error(out, "internal_error", 0, NULL, "out of memory");
+    return 200;
+}
+
+static int s_tier_put(const admin_request_t *req, abuf_t *out)
+{
+    const char *name = req->param ? req->param : "";
+    if (!tiers_name_ok(name))
+        return s_error(out, "invalid_request", 0, "name",
+                       "a tier name is 1..%d characters of A-Z a-z 0-9 . _ -", TIERS_NAME_MAX);
+    if (strcmp(name, TIERS_CONFIG) == 0)
+        return s_error(out, "invalid_request", 0, "name",
+                       "the config tier (the --api-key keys) is built in and cannot be changed");
+    if (!req->tiers)
+        return s_error(out, "internal_error", 0, NULL, "the tier table is not open");
+    const tier_t *have = tiers_find(req->tiers, name);
+    tier_t t;
+    memset(&t, 0, sizeof t);
+    if (have)
+        t = *have; /* a field left out keeps its value */
+    snprintf(t.name, sizeof t.name, "%s", name);
+    char param[64], msg[256];
+    if (!req->body || !req->len)
+        return s_error(out, "invalid_request", 0, NULL,
+                       "the body must be a JSON object of tier fields");
+    if (tiers_from_json(req->body, req->len, &t, param, sizeof param, msg, sizeof msg) != 0)
+        return s_error(out, "invalid_request", 0, param[0] ? param : NULL, "%s", msg);
+    tier_t stored;
+    if (tiers_put(req->tiers, &t, req->now_ms, &stored) != 0)
+        return s_error(out, "internal_error", 0, NULL, "the tier could not be stored");
+    alog_info("admin: tier '%s' %s", name, have ? "changed" : "created");
+    if (req->audit) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s rpm=%ld rph=%ld rpd=%ld", have ? "changed" : "created",
+                 stored.per_minute, stored.per_hour, stored.per_day);
+        audit_append(req->audit, req->now_ms, "tier_changed", "admin", req->origin, name, detail);
+    }
+    char *text = tiers_to_json(&stored, true);
+    abuf_reset(out);
+    int rc = text ? abuf_puts(out, text) : -1;
+    free(text);
+    if (rc < 0)
+        return s_error(out, "internal_error", 0, NULL, "out of memory");
+    return have ? 200 : 201;
+}
+
 int admin_handle(keys_t *keys, const admin_request_t *req, abuf_t *out)
 {
     if (req->route == ROUTE_ADMIN_AUDIT)
         return s_audit_list(req, out);
+    if (req->route == ROUTE_ADMIN_TIERS_LIST)
+        return s_tiers_list(req, out);
+    if (req->route == ROUTE_ADMIN_TIER_PUT)
+        return s_tier_put(req, out);
     if (!keys)
         return s_error(out, "internal_error", 0, NULL, "the key table is not open");
     switch (req->route) {

@@ -10,17 +10,19 @@
 
 #include "node/audit.h"
 #include "node/keys.h"
+#include "node/tiers.h"
 #include "node/routes.h"
 #include "protocol/abuf.h"
 
 typedef struct {
     route_id_t route;  /* one of the ROUTE_ADMIN_* ids */
     const char *param; /* a prefix route's parameter, else NULL */
-    const char *body;  /* the JSON body (POST), may be NULL */
+    const char *body;  /* the JSON body (POST, PUT), may be NULL */
     size_t len;
     long long now_ms;   /* wall clock, unix ms */
     size_t n_config;    /* --api-key keys, listed as config-1… */
     audit_t *audit;     /* the audit log (may be NULL: nothing logged) */
+    tiers_t *tiers;     /* the tier table (node/tiers.h); NULL: the defaults */
     const char *origin; /* the client's address, for the log */
     const char *since;  /* GET /admin/audit ?since= and ?limit= (may be NULL) */
     const char *limit;

@@ -32,8 +32,8 @@ struct _audit_t {
 };
 
 static const char *const s_kinds[] = {
-    "key_created", "key_revoked", "key_retiered",     "auth_failed", "peer_joined",
-    "peer_left",   "peer_dead",   "cooldown_started", NULL,
+    "key_created", "key_revoked", "key_retiered",     "auth_failed",  "peer_joined",
+    "peer_left",   "peer_dead",   "cooldown_started", "tier_changed", NULL,
 };
 
 audit_t *audit_new(store_t *store, const char *node_id)

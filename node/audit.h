@@ -24,7 +24,8 @@ audit_t *audit_new(store_t *store, const char *node_id);
 void audit_destroy(audit_t **self_p);
 
 /*  True for one of the kinds: key_created, key_revoked, key_retiered,
-    auth_failed, peer_joined, peer_left, peer_dead, cooldown_started. */
+    auth_failed, peer_joined, peer_left, peer_dead, cooldown_started,
+    tier_changed. */
 bool audit_kind_ok(const char *kind);
 
 /*  Appends a row (actor, origin, subject, detail may be NULL: ""). 0, or -1

@@ -28,6 +28,7 @@
 #include "node/forward.h"
 #include "node/items.h"
 #include "node/target.h"
+#include "node/usage.h"
 #include "node/verdict.h"
 #include "protocol/arena_payload.h"
 #include "protocol/hostport.h"
@@ -64,6 +65,7 @@ typedef enum {
     S_CHECK_WINDOW,   /* COUNT/SECONDS, both positive */
     S_CHECK_HTTPNAME, /* a host name the HTTP front end answers to: HOST or HOST:PORT */
     S_CHECK_CORS,     /* an origin as S_CHECK_ORIGIN, or "*" */
+    S_CHECK_PRICE,    /* MODEL=PROMPT/COMPLETION dollars per million tokens (node/usage.h) */
 } s_check_t;
 
 typedef enum {
@@ -107,6 +109,9 @@ typedef enum {
     OPT_RESPONSES_KEEP,
     OPT_RESPONSES_KEEP_BYTES,
     OPT_STREAM_BUFFER,
+    OPT_USAGE_KEEP,
+    OPT_USAGE_ROLLUP_KEEP,
+    OPT_PRICE,
     OPT_GOSSIP_INTERVAL, /* first mesh timing setting */
     OPT_GOSSIP_FANOUT,
     OPT_PING_INTERVAL,
@@ -301,6 +306,20 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                            "unsent streamed answer kept for one client; a client that falls "
                            "further behind is let go and its answer stopped",
                            "32m", "bytes"},
+    [OPT_USAGE_KEEP] = {"usage-keep", "ARENA_USAGE_KEEP", "usage_keep", NULL, S_INT, S_CHECK_NONE,
+                        0, 3650, false, S_OFF(usage_keep_days), 0, "DAYS",
+                        "keep the raw usage row of each request this long (docs/usage.md); 0: "
+                        "record no usage",
+                        "30", "days"},
+    [OPT_USAGE_ROLLUP_KEEP] = {"usage-rollup-keep", "ARENA_USAGE_ROLLUP_KEEP", "usage_rollup_keep",
+                               NULL, S_INT, S_CHECK_NONE, 1, 3650, false,
+                               S_OFF(usage_rollup_keep_days), 0, "DAYS",
+                               "keep the hourly usage rollups this long", "400", "days"},
+    [OPT_PRICE] = {"price", "ARENA_PRICE", "price", "prices", S_LIST, S_CHECK_PRICE, 3, 256, false,
+                   S_OFF(prices), 0, "MODEL=IN/OUT",
+                   "US dollars per million prompt (IN) and completion (OUT) tokens of a model, "
+                   "for usage costs; repeatable",
+                   NULL, NULL},
     [OPT_GOSSIP_INTERVAL] = {"gossip-interval", "ARENA_GOSSIP_INTERVAL", "gossip_interval", NULL,
                              S_INT, S_CHECK_NONE, S_TICKED_MIN, 60000, false,
                              S_OFF(gossip_interval_ms), 0, "MS",
@@ -382,6 +401,7 @@ static const char *const s_shown[OPT__COUNT] = {
     [OPT_CORS_ORIGIN] = "any with --api-key, else none",
     [OPT_MODEL_ALIAS] = "none",
     [OPT_MODEL_ALLOW] = "all",
+    [OPT_PRICE] = "none: every model costs 0",
 };
 
 /*  Relations between mesh timings, checked once all layers are merged:
@@ -600,6 +620,12 @@ static int s_check_text(const s_opt_t *o, const char *v, const char *who, char *
             return s_fail(err, errlen, "%s: expected ALIAS=MODEL (no spaces, one '='), got \"%s\"",
                           who, shown);
     }
+    usage_price_t price;
+    if (o->check == S_CHECK_PRICE && usage_price_parse(v, &price) != 0)
+        return s_fail(err, errlen,
+                      "%s: expected MODEL=IN/OUT, dollars per million prompt and completion "
+                      "tokens (e.g. gpt-4o=2.5/10), got \"%s\"",
+                      who, shown);
     if (o->check == S_CHECK_MODE && !arena_mode_valid(v))
         return s_fail(err, errlen,
                       "%s: expected an LMArena mode such as direct-battle (lower-case letters, "
@@ -1238,6 +1264,7 @@ void config_free(config_t *cfg)
     s_list_clear(&cfg->http_names);
     s_list_clear(&cfg->cors_origins);
     s_list_clear(&cfg->model_aliases);
+    s_list_clear(&cfg->prices);
     s_list_clear(&cfg->model_allow);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -68,7 +68,10 @@ typedef struct {
     int link_max_pending;       /* browser-link connections before hello */
     int responses_keep_s;       /* Responses output items kept for item_reference */
     size_t responses_keep_bytes;
-    size_t stream_buffer; /* unsent stream bytes per client */
+    size_t stream_buffer;       /* unsent stream bytes per client */
+    int usage_keep_days;        /* raw usage rows (node/usage.h) */
+    int usage_rollup_keep_days; /* hourly usage rollups */
+    strlist_t prices;           /* "MODEL=IN/OUT" each: dollars per million tokens */
 
     /* mesh timing (flags --gossip-interval, …): the defaults are the mesh
        engine's and forward's own macros (docs/mesh-protocol.md); config_load

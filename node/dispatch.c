@@ -23,7 +23,7 @@ typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_STREAMING, JOB_ENDED } job_state_t;
 struct _job_t {
     dispatch_t *owner;
     job_t *prev, *next;   /* all jobs */
-    job_t *qprev, *qnext; /* queued jobs, FIFO */
+    job_t *qprev, *qnext; /* queued jobs: by priority (higher first), FIFO within one */
     bool in_queue;
     job_state_t state;
     openai_request_t *req;
@@ -119,12 +119,20 @@ static int s_enqueue(dispatch_t *self, job_t *job)
         return 0;
     if (self->queued >= (size_t)self->cfg.queue_max)
         return -1;
-    job->qprev = self->qtail;
-    if (self->qtail)
-        self->qtail->qnext = job;
+    /* after the last job of the same or a higher priority */
+    job_t *after = self->qtail;
+    while (after && after->opts.priority < job->opts.priority)
+        after = after->qprev;
+    job->qprev = after;
+    job->qnext = after ? after->qnext : self->qhead;
+    if (job->qnext)
+        job->qnext->qprev = job;
+    else
+        self->qtail = job;
+    if (after)
+        after->qnext = job;
     else
         self->qhead = job;
-    self->qtail = job;
     job->in_queue = true;
     self->queued++;
     if (job->deadline_ms == 0)
@@ -316,7 +324,7 @@ static const char *s_choose_peer(const s_offer_t *o)
     return o->load[b] < o->load[a] ? o->peers[b] : o->peers[a];
 }
 
-static void s_started(dispatch_t *self, job_t *job, bool on_peer)
+static void s_started(dispatch_t *self, job_t *job, const char *peer)
 {
     s_unqueue(self, job);
     job->state = JOB_RUNNING;
@@ -326,7 +334,9 @@ static void s_started(dispatch_t *self, job_t *job, bool on_peer)
     if (job->opts.local_only)
         self->running_local_only++;
     if (job->sink.attempt)
-        job->sink.attempt(job->arg, on_peer);
+        job->sink.attempt(job->arg, peer != NULL);
+    if (job->sink.attempt_at)
+        job->sink.attempt_at(job->arg, peer);
 }
 
 /*  Starts an attempt in a local tab: 0, or -1 with err filled. */
@@ -337,7 +347,7 @@ static int s_start_tab(dispatch_t *self, job_t *job, const char *tab, const aren
     if (target_start(&job->target, &tabs_target_ops, self->cfg.tabs, tab, &treq, &s_target_sink,
                      job, err) < 0)
         return -1;
-    s_started(self, job, false);
+    s_started(self, job, NULL);
     return 0;
 }
 
@@ -431,7 +441,7 @@ static bool s_route(dispatch_t *self, job_t *job)
         target_req_t treq = {.req = job->req, .deadline_ms = self->cfg.first_byte_timeout_ms};
         if (target_start(&job->target, &forward_target_ops, self->cfg.forward, peer, &treq,
                          &s_target_sink, job, &err) == 0) {
-            s_started(self, job, true);
+            s_started(self, job, peer);
             return true;
         }
         /* That peer cannot be reached now: drop it from this offer. */
@@ -731,7 +741,7 @@ void dispatch_poll(dispatch_t *self)
     if (!self->wake)
         return;
     self->wake = false;
-    /* Start queued work in FIFO order while targets take it. */
+    /* Start queued work in queue order (priority, then FIFO) while targets take it. */
     size_t budget = self->queued;
     while (self->qhead && budget--) {
         job_t *job = self->qhead;

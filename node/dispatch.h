@@ -50,6 +50,9 @@ typedef struct {
        of this node's tabs (node/metrics' served_by); may come several
        times (retries), the last one is where the answer came from */
     void (*attempt)(void *arg, bool on_peer);
+    /* optional: as attempt, with the peer's node id (NULL: one of this
+       node's tabs); borrowed for the call (node/usage's served_by) */
+    void (*attempt_at)(void *arg, const char *peer);
 } job_sink_t;
 
 typedef struct {
@@ -94,6 +97,9 @@ typedef struct {
     /* when set, the final failure comes here with its whole verdict
        (retryable, cooled_ms…) instead of the sink's error */
     void (*fail)(void *arg, const target_fail_t *f);
+    /* queue priority (the key's tier, node/tiers.h): queued jobs of a
+       higher priority start first, FIFO within one priority */
+    int priority;
 } dispatch_opts_t;
 
 /*  dispatch_submit with options (NULL: none). A local-only job that

@@ -22,6 +22,7 @@
 #include "protocol/arena_catalog.h"
 #include "protocol/aspect.h"
 #include "protocol/prompt.h"
+#include "protocol/shape.h"
 #include "protocol/alog.h"
 #include "protocol/arena_sources.h"
 #include "protocol/uuid7.h"
@@ -79,6 +80,30 @@ struct _req_t {
     metrics_served_t served_by; /* where the last attempt ran */
     bool model_unknown;         /* the model is served nowhere (404 model_not_found) */
     bool rate_limited;          /* refused 429 rate_limited (cooling) */
+    /* the key's tier limits (node/limits.h): the verdict its headers say,
+       and while held, the admitted request's slot (released at its end) */
+    bool limited;
+    bool limit_held;
+    limits_verdict_t lv;
+    char limit_key[WIRE_MAX_KEY_NAME + 1];
+    int priority; /* its tier's queue priority (dispatch_opts_t) */
+    /* what node/usage records when it ends (usage_row_t) */
+    char usage_key[USAGE_KEY_MAX + 1];    /* the key's name; "": not admitted to run */
+    char served_node[USAGE_NODE_MAX + 1]; /* node id of the last attempt */
+    unsigned long long prompt_quarters;   /* the prompt as sent, estimated */
+    unsigned long long answer_quarters;   /* text and reasoning received, estimated */
+    long long up_prompt, up_completion;   /* LMArena's usage, summed over attempts */
+    bool up_said, up_unsaid;              /* an attempt's end carried usage / did not */
+    bool usage_all;                       /* GET /v1/usage by the admin key (or an open node) */
+    /* the key it presents (s_identify), looked up once: its digest, which
+       --api-key it is (1-based, 0: none), its table record (live or not)
+       and keys_generation then (a change of the table since, e.g. a
+       revocation while the body came in: s_req_record looks again) */
+    bool key_seen, key_given;
+    int key_config;
+    unsigned char key_digest[HTTP_KEY_DIGEST];
+    const keys_record_t *key_rec;
+    unsigned long long key_gen;
 };
 
 struct _http_t {
@@ -188,7 +213,10 @@ static void s_reset_text(char *out, size_t cap, long long ms)
     cooling) also says no request is taken before the cooldown ends, in
     OpenAI's x-ratelimit-*-requests names. The node does not know LMArena's
     limit itself, so x-ratelimit-limit-requests is never sent. */
-static void s_retry_headers(struct MHD_Response *resp, int status, long long retry_after_ms)
+static void s_limit_headers(const req_t *req, struct MHD_Response *resp);
+
+static void s_retry_headers(struct MHD_Response *resp, int status, long long retry_after_ms,
+                            bool limited)
 {
     if (retry_after_ms <= 0)
         return;
@@ -199,7 +227,7 @@ static void s_retry_headers(struct MHD_Response *resp, int status, long long ret
     MHD_add_response_header(resp, "retry-after-ms", v);
     MHD_add_response_header(resp, "x-should-retry",
                             retry_after_ms > HTTP_CLIENT_RETRY_MAX_MS ? "false" : "true");
-    if (status == 429) {
+    if (status == 429 && !limited) {
         MHD_add_response_header(resp, "x-ratelimit-remaining-requests", "0");
         s_reset_text(v, sizeof v, retry_after_ms);
         MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
@@ -287,7 +315,11 @@ static enum MHD_Result s_queue_buf(req_t *req, int status, const char *ctype, co
         return MHD_NO;
     s_edge_headers(req, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    s_retry_headers(resp, status, retry_after_ms);
+    /* a cooldown's 429 keeps its own x-ratelimit-* (a tier's are for its answers) */
+    bool tier_headers = req->limited && (status != 429 || req->lv.refused != LIMITS_NONE);
+    s_retry_headers(resp, status, retry_after_ms, tier_headers);
+    if (tier_headers)
+        s_limit_headers(req, resp);
     s_sent(req, status);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -397,6 +429,7 @@ static enum MHD_Result s_queue_stream(req_t *req)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    s_limit_headers(req, resp);
     req->state = REQ_STREAM;
     s_sent(req, MHD_HTTP_OK);
     enum MHD_Result rc = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
@@ -446,6 +479,8 @@ static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *u
 static void s_sink_delta(void *arg, delta_kind_t kind, const char *text, size_t len)
 {
     req_t *req = arg;
+    if (kind == DELTA_TEXT || kind == DELTA_REASONING)
+        req->answer_quarters += shape_estimate_quarters(text, len);
     int rc = answer_delta(req->answer, &req->out, kind, text, len);
     if (rc == ANSWER_FAIL) {
         s_answer_failed(req);
@@ -463,6 +498,13 @@ static void s_sink_delta(void *arg, delta_kind_t kind, const char *text, size_t 
     s_resume(req);
 }
 
+/*  A job at the request's queue priority. */
+static job_t *s_submit(http_t *self, req_t *req, openai_request_t **oreq)
+{
+    dispatch_opts_t opts = {.priority = req->priority};
+    return dispatch_submit_opts(self->cfg.dispatch, oreq, &s_job_sink, req, &opts);
+}
+
 /*  Submits the prepared retries, on a loop turn of their own: not from
     inside the sink call of the attempt that just ended. */
 static int s_on_retries(zloop_t *loop, int timer_id, void *arg)
@@ -474,7 +516,7 @@ static int s_on_retries(zloop_t *loop, int timer_id, void *arg)
     for (req_t *req = self->active, *next; req; req = next) {
         next = req->next;
         if (req->retry && req->state != REQ_GONE && req->state != REQ_SENT)
-            req->job = dispatch_submit(self->cfg.dispatch, &req->retry, &s_job_sink, req);
+            req->job = s_submit(self, req, &req->retry);
     }
     http_run(self);
     return 0;
@@ -528,6 +570,13 @@ static void s_keep_items(req_t *req)
 static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *usage)
 {
     req->job = NULL;
+    if (usage && usage->prompt_tokens >= 0 && usage->completion_tokens >= 0) {
+        req->up_prompt += usage->prompt_tokens;
+        req->up_completion += usage->completion_tokens;
+        req->up_said = true;
+    } else {
+        req->up_unsaid = true; /* cut, or the stream said none: estimated */
+    }
     char why[320];
     int rc = answer_end(req->answer, &req->out, finish_reason, usage, why, sizeof why);
     if (rc == ANSWER_RETRY && s_retry(req, why) == 0)
@@ -575,7 +624,15 @@ static void s_sink_attempt(void *arg, bool on_peer)
     req->served_by = on_peer ? METRICS_SERVED_PEER : METRICS_SERVED_LOCAL;
 }
 
-static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error, s_sink_attempt};
+static void s_sink_attempt_at(void *arg, const char *peer)
+{
+    req_t *req = arg;
+    const char *node = peer ? peer : req->http->cfg.node_id;
+    snprintf(req->served_node, sizeof req->served_node, "%s", node ? node : "");
+}
+
+static const job_sink_t s_job_sink = {s_sink_delta, s_sink_end, s_sink_error, s_sink_attempt,
+                                      s_sink_attempt_at};
 
 /* ---- admission: everything decided on the headers alone ---- */
 
@@ -584,21 +641,6 @@ static long long s_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*  given[0..len) is one of the keys: digests compared, so neither the time
-    nor the answer depends on where a wrong key differs or on its length. */
-static bool s_key_matches(const http_t *self, const char *given, size_t len)
-{
-    if (!boundary_printable(given, len))
-        return false;
-    unsigned char d[HTTP_KEY_DIGEST];
-    crypto_generichash(d, sizeof d, (const unsigned char *)given, len, NULL, 0);
-    int hits = 0;
-    for (size_t i = 0; i < self->n_keys; i++)
-        hits |= sodium_memcmp(d, self->key_digests[i], sizeof d) == 0;
-    hits |= keys_check(self->cfg.keys, given, len, s_now_ms()) != NULL;
-    return hits != 0;
 }
 
 /*  The credential a request presents: the Bearer token of its
@@ -619,13 +661,52 @@ static bool s_given_key(struct MHD_Connection *conn, bool query_ok, const char *
            *key;
 }
 
-static bool s_authorized(http_t *self, struct MHD_Connection *conn, const route_t *route)
+/*  The key the request presents, once per request (the first call
+    decides; query_ok as s_given_key): hashed once, compared with every
+    --api-key's digest (sodium_memcmp, all of them, so the time does not
+    say which matched or where a wrong key differs) and looked up in the
+    key table by its digest (keys_lookup: O(1)). */
+static void s_identify(http_t *self, req_t *req, bool query_ok)
+{
+    if (req->key_seen)
+        return;
+    req->key_seen = true;
+    const char *key = NULL;
+    size_t klen = 0;
+    if (!s_given_key(req->conn, query_ok, &key, &klen) || !boundary_printable(key, klen))
+        return;
+    req->key_given = true;
+    crypto_generichash(req->key_digest, sizeof req->key_digest, (const unsigned char *)key, klen,
+                       NULL, 0);
+    for (size_t i = 0; i < self->n_keys; i++) {
+        bool hit = sodium_memcmp(req->key_digest, self->key_digests[i], HTTP_KEY_DIGEST) == 0;
+        if (hit && !req->key_config)
+            req->key_config = (int)i + 1;
+    }
+    req->key_rec = keys_lookup(self->cfg.keys, req->key_digest);
+    req->key_gen = keys_generation(self->cfg.keys);
+}
+
+/*  The table record (live or not) of the key s_identify saw, or NULL: the
+    one it looked up, unless the table changed since (then by its digest
+    again, O(1)). Valid until the table next changes. */
+static const keys_record_t *s_req_record(http_t *self, req_t *req)
+{
+    if (!req->key_given || !self->cfg.keys)
+        return NULL;
+    if (req->key_gen != keys_generation(self->cfg.keys)) {
+        req->key_rec = keys_lookup(self->cfg.keys, req->key_digest);
+        req->key_gen = keys_generation(self->cfg.keys);
+    }
+    return req->key_rec;
+}
+
+static bool s_authorized(http_t *self, req_t *req, const route_t *route)
 {
     if (!s_keys_on(self))
         return true;
-    const char *key = NULL;
-    size_t klen = 0;
-    return s_given_key(conn, route->query_key, &key, &klen) && s_key_matches(self, key, klen);
+    s_identify(self, req, route->query_key);
+    return req->key_config || keys_live(s_req_record(self, req), s_now_ms());
 }
 
 /*  An admin route: the Bearer token is the --admin-key (never ?key=). */
@@ -771,6 +852,37 @@ static void s_client_addr(struct MHD_Connection *conn, char *out, size_t outlen)
     }
 }
 
+/*  The name usage records a request under (node/usage.h): "config-N" for
+    the N-th --api-key, a table key's name, USAGE_NO_KEY on a node without
+    keys. false when the credential is none of them. */
+static bool s_usage_key(http_t *self, req_t *req, char *out, size_t size)
+{
+    snprintf(out, size, "%s", USAGE_NO_KEY);
+    if (!s_keys_on(self))
+        return true;
+    s_identify(self, req, false);
+    if (req->key_config) {
+        snprintf(out, size, "config-%d", req->key_config);
+        return true;
+    }
+    const keys_record_t *rec = s_req_record(self, req);
+    if (!keys_live(rec, s_now_ms()))
+        return false;
+    snprintf(out, size, "%s", rec->name);
+    return true;
+}
+
+/*  Who asks GET /v1/usage: the admin key (any key's usage), a user key (its
+    own) or anyone on a node without keys (everything). false: refused. */
+static bool s_usage_who(http_t *self, struct MHD_Connection *conn, req_t *req)
+{
+    if (!s_keys_on(self) || s_admin_authorized(self, conn)) {
+        req->usage_all = true;
+        return true;
+    }
+    return s_usage_key(self, req, req->usage_key, sizeof req->usage_key);
+}
+
 /*  An authentication failure, in the audit log (rate-limited there). */
 static void s_audit_auth_failed(http_t *self, struct MHD_Connection *conn, const char *what)
 {
@@ -826,7 +938,7 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
         return s_refuse(req, "origin_not_allowed", 403, 0,
                         "the userscript is installed by opening its link, not loaded by a page");
     bool open_metrics = route->id == ROUTE_METRICS && self->cfg.metrics_public;
-    if (route->auth && !open_metrics && !s_authorized(self, conn, route)) {
+    if (route->auth && !open_metrics && !s_authorized(self, req, route)) {
         s_audit_auth_failed(self, conn, "api key");
         return s_refuse(req, "invalid_api_key", 0, 0,
                         "missing or wrong API key (Authorization: Bearer KEY)");
@@ -837,6 +949,12 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
                         self->cfg.admin_key
                             ? "missing or wrong admin key (Authorization: Bearer ADMIN_KEY)"
                             : "this node has no admin API: start it with --admin-key");
+    }
+    if (route->id == ROUTE_USAGE && !s_usage_who(self, conn, req)) {
+        s_audit_auth_failed(self, conn, "api key");
+        return s_refuse(req, "invalid_api_key", 0, 0,
+                        "missing or wrong API key (Authorization: Bearer KEY): a user key sees "
+                        "its own usage, the admin key any key's");
     }
     if (route->json_body && !boundary_json_type(s_header(conn, "Content-Type")))
         return s_refuse(req, "unsupported_media_type", 415, 0,
@@ -1006,28 +1124,38 @@ static const char *s_instructions(const openai_request_t *oreq)
     return oreq->instructions && oreq->n_messages ? oreq->messages[0].content : NULL;
 }
 
+/*  The table record of the key the request presents, or NULL (a config
+    key, anonymous): the one s_identify looked up with its headers. */
+static const keys_record_t *s_table_record(http_t *self, req_t *req)
+{
+    if (!self->cfg.keys || !s_keys_on(self))
+        return NULL;
+    s_identify(self, req, false);
+    return s_req_record(self, req);
+}
+
 /*  A key of the table, checked again now that the model is known: revoked
     or expired since the headers (401), or a model its allow-list does not
     name (404 model_not_found, as OpenAI answers a model a key may not
-    use). 0 when it may go on (a config key: any model). */
-static int s_table_refuses(http_t *self, struct MHD_Connection *conn, const char *model,
-                           openai_error_t *err)
+    use). 0 when it may go on (a config key: any model). A table key's
+    name goes to name (usage's key, from the same lookup). */
+static int s_table_refuses(http_t *self, req_t *req, const char *model, openai_error_t *err,
+                           char *name, size_t name_size)
 {
-    const char *key = NULL;
-    size_t klen = 0;
-    if (!self->cfg.keys || !s_keys_on(self) || !s_given_key(conn, false, &key, &klen))
-        return 0;
-    unsigned char d[STORE_KEY_HASH_LEN];
-    keys_hash(key, klen, d);
-    const keys_record_t *rec = NULL;
-    for (size_t i = 0; i < keys_count(self->cfg.keys); i++)
-        if (sodium_memcmp(d, keys_at(self->cfg.keys, i)->hash, sizeof d) == 0)
-            rec = keys_at(self->cfg.keys, i);
+    const keys_record_t *rec = s_table_record(self, req);
     if (!rec)
         return 0; /* a config key (admitted with the headers) */
+    snprintf(name, name_size, "%s", rec->name);
     if (!keys_live(rec, s_now_ms())) {
         openai_error_set(err, "invalid_api_key", NULL,
                          "missing or wrong API key (Authorization: Bearer KEY)");
+        return -1;
+    }
+    if (!tiers_find(self->cfg.tiers, rec->tier)) { /* replicated ahead of its tier */
+        openai_error_set(err, "tier_unknown", NULL,
+                         "this key's tier '%.32s' has not reached this node yet; try again "
+                         "in a few seconds, or another node",
+                         rec->tier);
         return -1;
     }
     if (keys_model_allowed(rec, model))
@@ -1035,6 +1163,118 @@ static int s_table_refuses(http_t *self, struct MHD_Connection *conn, const char
     openai_error_set(err, "model_not_found", "model",
                      "the model '%.200s' does not exist or this key may not use it", model);
     return -1;
+}
+
+/* ---- the key's tier limits (node/limits.h; docs/keys.md, "Limits") ---- */
+
+/*  OpenAI's x-ratelimit-* headers of the key's tier: requests (the window
+    with the least room) and, when the tier limits them, tokens per day. */
+static void s_limit_headers(const req_t *req, struct MHD_Response *resp)
+{
+    if (!req->limited)
+        return;
+    char v[48];
+    const limits_verdict_t *lv = &req->lv;
+    if (lv->has_requests) {
+        snprintf(v, sizeof v, "%lld", lv->req_limit);
+        MHD_add_response_header(resp, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof v, "%lld", lv->req_remaining);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", v);
+        s_reset_text(v, sizeof v, lv->req_reset_ms);
+        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
+    }
+    if (lv->has_tokens) {
+        snprintf(v, sizeof v, "%lld", lv->tok_limit);
+        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof v, "%lld", lv->tok_remaining);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", v);
+        s_reset_text(v, sizeof v, lv->tok_reset_ms);
+        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", v);
+    }
+}
+
+#define HTTP_LIMIT_PEERS 256 /* peers' counts one admission adds */
+
+/*  A table key's tier: its model allow-list (404 model_not_found), then
+    its limits, counted mesh-wide (429 rate_limited naming the window, with
+    *retry_ms for Retry-After). 0 when it may go on (counted: its slot is
+    released when it ends). */
+static int s_limit_refuses(http_t *self, req_t *req, const char *model, openai_error_t *err,
+                           long long *retry_ms)
+{
+    const keys_record_t *rec = s_table_record(self, req);
+    const tier_t *tier = tiers_find(self->cfg.tiers, rec ? rec->tier : TIERS_CONFIG);
+    req->priority = tier ? tier->priority : 0;
+    if (!rec)
+        return 0;
+    if (!limits_tier_allows(tier, model)) {
+        openai_error_set(err, "model_not_found", "model",
+                         "the model '%.200s' does not exist or this key may not use it", model);
+        return -1;
+    }
+    if (!self->cfg.key_limits || !tier)
+        return 0;
+    limits_peer_t peers[HTTP_LIMIT_PEERS];
+    size_t n = self->cfg.key_peers
+                   ? self->cfg.key_peers(self->cfg.arg, rec->name, peers, HTTP_LIMIT_PEERS)
+                   : 0;
+    if (n > HTTP_LIMIT_PEERS)
+        n = HTTP_LIMIT_PEERS;
+    bool ok = limits_admit(self->cfg.key_limits, rec->name, tier, peers, n, s_now_ms(), &req->lv);
+    req->limited = req->lv.has_requests || req->lv.has_tokens;
+    if (ok) {
+        req->limit_held = req->limited || tier->concurrent > 0;
+        snprintf(req->limit_key, sizeof req->limit_key, "%s", rec->name);
+        if (req->limit_held && self->cfg.on_counted)
+            self->cfg.on_counted(self->cfg.arg);
+        return 0;
+    }
+    req->limited = true;
+    char what[160];
+    limits_describe(&req->lv, tier, what, sizeof what);
+    openai_error_set(err, "rate_limited", NULL, "rate limit reached for key %s: %s", rec->name,
+                     what);
+    *retry_ms = req->lv.retry_after_ms;
+    s_say_when(err, *retry_ms);
+    metrics_limit_refusal(self->cfg.metrics, tier->name, limits_window_name(req->lv.refused));
+    alog_info("%s: refused 429: key %s, %s", req->rid, rec->name, what);
+    return -1;
+}
+
+/*  The tokens a request used, the one count both usage (its row) and the
+    tokens-per-day limit take: LMArena's when every attempt's end carried
+    them; else, when an attempt ended without them, this node's estimate of
+    the prompt as sent and of the text received (*estimated); none for a
+    request that failed without an end. */
+static void s_tokens_used(const req_t *req, long long *prompt, long long *completion,
+                          bool *estimated)
+{
+    *prompt = *completion = 0;
+    *estimated = false;
+    if (req->up_said && !req->up_unsaid) {
+        *prompt = req->up_prompt;
+        *completion = req->up_completion;
+    } else if (req->up_unsaid) { /* it ended without LMArena's counts: estimated */
+        *prompt = (long long)((req->prompt_quarters + 3) / 4);
+        *completion = (long long)((req->answer_quarters + 3) / 4);
+        *estimated = true;
+    }
+}
+
+/*  The end of an admitted request (answered, failed, client gone): its
+    slot is free, its tokens (s_tokens_used) count. */
+static void s_limit_release(http_t *self, req_t *req)
+{
+    if (!req->limit_held)
+        return;
+    req->limit_held = false;
+    long long prompt, completion;
+    bool estimated;
+    s_tokens_used(req, &prompt, &completion, &estimated);
+    long long tokens = prompt + completion;
+    limits_end(self->cfg.key_limits, req->limit_key, tokens, s_now_ms());
+    if (tokens > 0 && self->cfg.on_counted)
+        self->cfg.on_counted(self->cfg.arg);
 }
 
 /*  An admin route (node/admin.c): the key table's answer, whole. */
@@ -1051,6 +1291,7 @@ static enum MHD_Result s_admin(http_t *self, req_t *req, const char *url)
         .now_ms = s_now_ms(),
         .n_config = self->n_keys,
         .audit = self->cfg.audit,
+        .tiers = self->cfg.tiers,
         .origin = origin,
         .since = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since"),
         .limit = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "limit")};
@@ -1060,6 +1301,103 @@ static enum MHD_Result s_admin(http_t *self, req_t *req, const char *url)
         s_queue_buf(req, req->status, "application/json", b.data ? b.data : "", b.len, 0);
     abuf_free(&b);
     return rc;
+}
+
+/*  GET /v1/usage's query parameters, as MHD decoded them. */
+#define HTTP_USAGE_ARGS 8
+typedef struct {
+    const char *names[HTTP_USAGE_ARGS], *values[HTTP_USAGE_ARGS];
+    size_t n;
+    bool over;
+} s_args_t;
+
+static enum MHD_Result s_usage_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    s_args_t *a = cls;
+    if (a->n == HTTP_USAGE_ARGS) {
+        a->over = true;
+        return MHD_NO;
+    }
+    a->names[a->n] = key;
+    a->values[a->n++] = value;
+    return MHD_YES;
+}
+
+/*  The tier of a key name: a table key's, "config" for config-N, none for
+    USAGE_NO_KEY or an unknown name. */
+static const char *s_usage_tier(http_t *self, const char *name)
+{
+    if (strncmp(name, "config-", 7) == 0)
+        return TIERS_CONFIG;
+    const keys_record_t *rec = keys_find(self->cfg.keys, name);
+    return rec ? rec->tier : NULL;
+}
+
+/*  GET /v1/usage (node/usage.h, docs/usage.md). */
+static enum MHD_Result s_usage(http_t *self, req_t *req)
+{
+    openai_error_t err;
+    s_args_t a = {0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, s_usage_arg, &a);
+    usage_query_t q;
+    if (!self->cfg.usage) {
+        openai_error_set(&err, "not_found", NULL, "this node records no usage");
+        return s_queue_error(req, &err, 0);
+    }
+    if (a.over) {
+        openai_error_set(&err, "invalid_request", "query", "too many query parameters");
+        return s_queue_error(req, &err, 0);
+    }
+    if (usage_query_parse(a.names, a.values, a.n, req->usage_all, &q, &err) < 0)
+        return s_queue_error(req, &err, 0);
+    size_t n_table = keys_count(self->cfg.keys);
+    usage_subject_t one;
+    usage_subject_t *all = NULL;
+    usage_report_t rep = {.q = &q,
+                          .now_ms = s_now_ms(),
+                          .tiers = self->cfg.tiers,
+                          .remaining = self->cfg.usage_remaining,
+                          .arg = self->cfg.usage_remaining_arg};
+    if (!req->usage_all || q.has_key) {
+        const char *name = req->usage_all ? q.key : req->usage_key;
+        one = (usage_subject_t){name, s_usage_tier(self, name)};
+        rep.subjects = &one;
+        rep.n_subjects = 1;
+    } else {
+        all = calloc(n_table + self->n_keys + 1, sizeof *all);
+        if (!all)
+            return MHD_NO;
+        char(*names)[32] = calloc(self->n_keys + 1, sizeof *names);
+        if (!names) {
+            free(all);
+            return MHD_NO;
+        }
+        for (size_t i = 0; i < n_table; i++)
+            all[rep.n_subjects++] = (usage_subject_t){keys_at(self->cfg.keys, i)->name,
+                                                      keys_at(self->cfg.keys, i)->tier};
+        for (size_t i = 0; i < self->n_keys; i++) {
+            snprintf(names[i], sizeof names[i], "config-%zu", i + 1);
+            all[rep.n_subjects++] = (usage_subject_t){names[i], TIERS_CONFIG};
+        }
+        rep.subjects = all;
+        rep.all_keys = true;
+        abuf_t b = ABUF_INIT;
+        int rc = usage_render(self->cfg.usage, &rep, &b);
+        free(names);
+        free(all);
+        enum MHD_Result r =
+            rc == 0 ? s_queue_buf(req, 200, "application/json", b.data, b.len, 0) : MHD_NO;
+        abuf_free(&b);
+        return r;
+    }
+    abuf_t b = ABUF_INIT;
+    int rc = usage_render(self->cfg.usage, &rep, &b);
+    enum MHD_Result r =
+        rc == 0 ? s_queue_buf(req, 200, "application/json", b.data, b.len, 0) : MHD_NO;
+    abuf_free(&b);
+    return r;
 }
 
 /*  A chat, a response or an image: parsed, lowered for LMArena (tools and
@@ -1077,11 +1415,25 @@ static enum MHD_Result s_start_answer(http_t *self, req_t *req)
     s_client_id(self, req->conn, req->client, sizeof req->client);
     int parsed = s_parse(self, req, &oreq, &err);
     s_release_body(req); /* its budget is free for others now */
-    if (parsed < 0)
+    if (parsed < 0) {
+        if (self->cfg.usage) /* recorded under its key, as an error */
+            s_usage_key(self, req, req->usage_key, sizeof req->usage_key);
         return s_queue_error(req, &err, 0);
-    if (s_table_refuses(self, req->conn, oreq->model, &err) < 0) {
+    }
+    int refused =
+        s_table_refuses(self, req, oreq->model, &err, req->usage_key, sizeof req->usage_key);
+    /* not a table key: a config key (found before the table is scanned) or none */
+    if (self->cfg.usage && !req->usage_key[0] &&
+        !s_usage_key(self, req, req->usage_key, sizeof req->usage_key))
+        req->usage_key[0] = '\0'; /* cannot happen: admitted with a key */
+    if (refused < 0) {
         openai_request_destroy(&oreq);
         return s_queue_error(req, &err, 0);
+    }
+    long long limit_retry_ms = 0;
+    if (s_limit_refuses(self, req, oreq->model, &err, &limit_retry_ms) < 0) {
+        openai_request_destroy(&oreq);
+        return s_queue_error(req, &err, limit_retry_ms);
     }
     memcpy(oreq->client, req->client, sizeof oreq->client);
     oreq->store = oreq->store && self->cfg.responses_keep_s > 0 && self->cfg.responses_keep_bytes;
@@ -1109,9 +1461,13 @@ static enum MHD_Result s_start_answer(http_t *self, req_t *req)
                                                : HTTP_MAX_PENDING_OUT; /* past it: let go */
     alog_info("%s: %s for %s%s (client %s)", req->rid, req->route->name, req->model,
               req->stream ? ", streamed" : "", oreq->client[0] ? oreq->client : "none");
+    /* for usage and the tokens-per-day limit (s_tokens_used) */
+    for (size_t i = 0; (self->cfg.usage || req->limit_held) && i < oreq->n_messages; i++)
+        req->prompt_quarters +=
+            shape_estimate_quarters(oreq->messages[i].content, strlen(oreq->messages[i].content));
     req->state = REQ_WAIT;
     s_active_add(self, req);
-    req->job = dispatch_submit(self->cfg.dispatch, &oreq, &s_job_sink, req);
+    req->job = s_submit(self, req, &oreq);
     if (req->state == REQ_WAIT)
         s_suspend(req);
     return MHD_YES;
@@ -1172,6 +1528,10 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
             req->state = REQ_SENT;
             return s_admin(self, req, url);
         }
+        if (req->route->id == ROUTE_USAGE) {
+            req->state = REQ_SENT;
+            return s_usage(self, req);
+        }
         if (req->route->json_body) {
             enum MHD_Result rc = s_start_answer(self, req);
             if (req->state == REQ_READY) /* ended before returning (e.g. 404 model) */
@@ -1188,6 +1548,26 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
     default:
         return MHD_YES; /* resumed without news (should not happen): wait again */
     }
+}
+
+/*  A chat, Responses or images request this node admitted ended: one usage
+    row (node/usage.h), its tokens as s_tokens_used counts them. */
+static void s_record_usage(http_t *self, req_t *req, long long now_mono)
+{
+    if (!self->cfg.usage || !req->metered || !req->usage_key[0])
+        return;
+    usage_row_t row = {
+        .at_ms = s_now_ms(),
+        .status = req->sent_status ? req->sent_status : 499,
+        .ttfb_ms = req->first_ms ? req->first_ms - req->t0_ms : -1,
+        .duration_ms = now_mono - req->t0_ms,
+    };
+    snprintf(row.key, sizeof row.key, "%s", req->usage_key);
+    snprintf(row.model, sizeof row.model, "%s", req->model ? req->model : "");
+    snprintf(row.served_by, sizeof row.served_by, "%s", req->served_node);
+    s_tokens_used(req, &row.prompt_tokens, &row.completion_tokens, &row.estimated);
+    if (usage_record(self->cfg.usage, &row) < 0)
+        alog_warn_rl("%s: its usage was not recorded", req->rid);
 }
 
 /*  A chat, Responses or images request ended: node/metrics counts it. A
@@ -1238,6 +1618,8 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         alog_debug("%s: %s answered %d", req->rid, req->route->name, req->status);
     }
     s_record(self, req);
+    s_limit_release(self, req);
+    s_record_usage(self, req, zclock_mono());
     s_active_remove(self, req);
     s_release_body(req);
     req->state = REQ_GONE;

@@ -28,9 +28,12 @@
 
 #include "node/config.h"
 #include "node/dispatch.h"
+#include "node/usage.h"
 #include "node/metrics.h"
 #include "node/audit.h"
 #include "node/keys.h"
+#include "node/tiers.h"
+#include "node/limits.h"
 #include "node/routes.h"
 #include "protocol/abuf.h"
 
@@ -43,6 +46,7 @@ typedef struct {
     int max_connections;
     const strlist_t *api_keys; /* --api-key: keys of the "config" tier */
     keys_t *keys;              /* borrowed: the key table (node/keys.h); NULL: none */
+    tiers_t *tiers;            /* borrowed: the tier table (node/tiers.h); NULL: the defaults */
     const char *admin_key;     /* the admin API's key (node/admin.h); NULL: no admin API.
                                   No keys of any kind: no auth */
     /* the browser boundary (docs/operations.md, "Security"): */
@@ -63,12 +67,27 @@ typedef struct {
     /* the audit log: key changes and authentication failures (borrowed;
        NULL: none) */
     audit_t *audit;
+    /* usage (node/usage.h): every chat, Responses and images request this
+       node admitted is recorded when it ends, and GET /v1/usage answers
+       from it (borrowed; NULL: nothing recorded, /v1/usage a 404) */
+    usage_meter_t *usage;
+    const char *node_id; /* this node's id: usage's served_by for its own tabs */
+    /* a key's remaining limits in GET /v1/usage (the mesh-wide limits of
+       node/limits.h when connected); NULL: "remaining": null */
+    int (*usage_remaining)(void *arg, const char *key, const tier_t *tier, usage_remaining_t *out);
+    void *usage_remaining_arg;
     /* the body of every route of node/routes.h but ROUTE_CHAT, written by the
        node; returns the HTTP status (*content_type starts as application/json).
        param: a prefix route's parameter (routes_param, percent-decoded by
        MHD: ROUTE_MODEL's model id), else NULL */
     int (*render)(void *arg, route_id_t route, const char *param, abuf_t *out,
                   const char **content_type);
+    /* mesh-wide limits of table keys (node/limits.h; borrowed; NULL: none
+       enforced): peers' counts of a key (fills out, returns how many), and
+       a count rose (the node's state should go out soon) */
+    limits_t *key_limits;
+    size_t (*key_peers)(void *arg, const char *key, limits_peer_t *out, size_t max);
+    void (*on_counted)(void *arg);
     void *arg;
 } http_config_t;
 

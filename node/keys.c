@@ -1,8 +1,11 @@
-/*  keys — see keys.h. The table is a sorted array: small (an operator's
-    list of users), looked up by walking it whole. */
+/*  keys — see keys.h. The table is a sorted array (by name, binary
+    search), and beside it an index by the key's digest: an open-addressing
+    hash table of positions in that array, rebuilt whole after every change
+    (a change is rare; a lookup is on every request). */
 #include "node/keys.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,15 @@ struct _keys_t {
     char node_id[65];
     keys_record_t *recs;
     size_t n, cap;
+    const tiers_t *tiers; /* the node's table; NULL: the defaults */
+    void (*hook)(void *arg, const keys_record_t *rec);
+    void *hook_arg;
+    /* the digest index: index_cap slots (a power of two, at least twice n),
+       each 0 (empty) or 1 + a position in recs; NULL: not built (memory),
+       lookups walk the table */
+    uint32_t *index;
+    size_t index_cap;
+    unsigned long long generation; /* bumped by every change of the table */
 };
 
 bool keys_name_ok(const char *name)
@@ -123,6 +135,72 @@ static keys_record_t *s_find(const keys_t *self, const char *name, size_t *at)
     return NULL;
 }
 
+/* ---- the digest index ---- */
+
+/*  A digest's home slot: its first 8 bytes (BLAKE2b output: uniform). */
+static size_t s_slot(const unsigned char *digest, size_t cap)
+{
+    uint64_t h;
+    memcpy(&h, digest, sizeof h);
+    return (size_t)(h & (cap - 1));
+}
+
+/*  Rebuilds the index from recs (after any change). A record whose digest
+    another record already has replaces it: the later one in name order
+    wins, as the walk this replaces did. On no memory the index is dropped
+    and lookups walk the table. */
+static void s_reindex(keys_t *self)
+{
+    self->generation++;
+    size_t cap = 16;
+    while (cap < 2 * self->n)
+        cap *= 2;
+    if (cap != self->index_cap || !self->index) {
+        uint32_t *grown = self->n < UINT32_MAX / 2 ? calloc(cap, sizeof *grown) : NULL;
+        free(self->index);
+        self->index = grown;
+        self->index_cap = grown ? cap : 0;
+        if (!grown) {
+            alog_warn_rl("keys: no memory for the digest index: lookups walk the table");
+            return;
+        }
+    } else {
+        memset(self->index, 0, cap * sizeof *self->index);
+    }
+    for (size_t i = 0; i < self->n; i++) {
+        size_t at = s_slot(self->recs[i].hash, cap);
+        while (self->index[at] && memcmp(self->recs[self->index[at] - 1].hash, self->recs[i].hash,
+                                         STORE_KEY_HASH_LEN) != 0)
+            at = (at + 1) & (cap - 1);
+        self->index[at] = (uint32_t)(i + 1);
+    }
+}
+
+const keys_record_t *keys_lookup(const keys_t *self, const unsigned char digest[STORE_KEY_HASH_LEN])
+{
+    if (!self || !digest)
+        return NULL;
+    if (!self->index) { /* no index (memory): the whole table, as before it */
+        const keys_record_t *hit = NULL;
+        for (size_t i = 0; i < self->n; i++)
+            if (sodium_memcmp(digest, self->recs[i].hash, STORE_KEY_HASH_LEN) == 0)
+                hit = &self->recs[i];
+        return hit;
+    }
+    for (size_t at = s_slot(digest, self->index_cap); self->index[at];
+         at = (at + 1) & (self->index_cap - 1)) {
+        const keys_record_t *r = &self->recs[self->index[at] - 1];
+        if (sodium_memcmp(digest, r->hash, STORE_KEY_HASH_LEN) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+unsigned long long keys_generation(const keys_t *self)
+{
+    return self ? self->generation : 0;
+}
+
 /*  Writes rec through to the store, then into the table. */
 static int s_put(keys_t *self, const keys_record_t *rec)
 {
@@ -132,6 +210,7 @@ static int s_put(keys_t *self, const keys_record_t *rec)
     keys_record_t *old = s_find(self, rec->name, &at);
     if (old) {
         *old = *rec;
+        s_reindex(self);
         return 0;
     }
     if (self->n == self->cap) {
@@ -145,6 +224,7 @@ static int s_put(keys_t *self, const keys_record_t *rec)
     memmove(&self->recs[at + 1], &self->recs[at], (self->n - at) * sizeof *self->recs);
     self->recs[at] = *rec;
     self->n++;
+    s_reindex(self);
     return 0;
 }
 
@@ -170,10 +250,30 @@ static void s_stamp(const keys_t *self, keys_record_t *r, const keys_record_t *b
     snprintf(r->version_node, sizeof r->version_node, "%s", self->node_id);
 }
 
+/*  A local change: merged by the rule, then told to the hook (which
+    replicates it). */
 static keys_rc_t s_apply(keys_t *self, const keys_record_t *r)
 {
     keys_merge_t m = keys_merge(self, r);
-    return m == KEYS_MERGE_APPLIED ? KEYS_OK : KEYS_FAIL;
+    if (m != KEYS_MERGE_APPLIED)
+        return KEYS_FAIL;
+    if (self->hook)
+        self->hook(self->hook_arg, r);
+    return KEYS_OK;
+}
+
+void keys_set_tiers(keys_t *self, const tiers_t *tiers)
+{
+    if (self)
+        self->tiers = tiers;
+}
+
+void keys_set_hook(keys_t *self, void (*fn)(void *arg, const keys_record_t *rec), void *arg)
+{
+    if (self) {
+        self->hook = fn;
+        self->hook_arg = arg;
+    }
 }
 
 keys_rc_t keys_create(keys_t *self, const char *name, const char *tier, long long expires_ms,
@@ -182,7 +282,7 @@ keys_rc_t keys_create(keys_t *self, const char *name, const char *tier, long lon
 {
     if (!keys_name_ok(name) || s_reserved(name))
         return KEYS_BAD_NAME;
-    if (!tiers_find(tier) || strcmp(tier, TIERS_CONFIG) == 0)
+    if (!tiers_find(self->tiers, tier) || strcmp(tier, TIERS_CONFIG) == 0)
         return KEYS_BAD_TIER;
     if (!models || !keys_models_ok(models))
         return KEYS_BAD_MODELS;
@@ -228,7 +328,7 @@ keys_rc_t keys_set_tier(keys_t *self, const char *name, const char *tier, long l
     const keys_record_t *have = name ? s_find(self, name, &at) : NULL;
     if (!have || have->revoked)
         return KEYS_UNKNOWN;
-    if (!tiers_find(tier) || strcmp(tier, TIERS_CONFIG) == 0)
+    if (!tiers_find(self->tiers, tier) || strcmp(tier, TIERS_CONFIG) == 0)
         return KEYS_BAD_TIER;
     keys_record_t r = *have;
     snprintf(r.tier, sizeof r.tier, "%s", tier);
@@ -247,10 +347,7 @@ const keys_record_t *keys_check(const keys_t *self, const char *key, size_t len,
         return NULL;
     unsigned char d[STORE_KEY_HASH_LEN];
     keys_hash(key, len, d);
-    const keys_record_t *hit = NULL;
-    for (size_t i = 0; i < self->n; i++)
-        if (sodium_memcmp(d, self->recs[i].hash, sizeof d) == 0)
-            hit = &self->recs[i];
+    const keys_record_t *hit = keys_lookup(self, d);
     return keys_live(hit, now_ms) ? hit : NULL;
 }
 
@@ -294,8 +391,10 @@ keys_t *keys_new(store_t *store, const char *node_id)
         return NULL;
     self->store = store;
     snprintf(self->node_id, sizeof self->node_id, "%s", node_id ? node_id : "");
-    if (!store)
+    if (!store) {
+        s_reindex(self);
         return self;
+    }
     keys_record_t *recs = NULL;
     size_t n = 0;
     if (store_keys_load(store, &recs, &n) != 0)
@@ -305,6 +404,7 @@ keys_t *keys_new(store_t *store, const char *node_id)
     for (size_t i = 0; i < n; i++)
         if (!s_record_ok(&recs[i]))
             alog_warn("keys: stored record %zu is malformed", i); /* kept: refuses nothing new */
+    s_reindex(self);
     return self;
 err:
     free(self);
@@ -317,6 +417,7 @@ void keys_destroy(keys_t **self_p)
         return;
     keys_t *self = *self_p;
     free(self->recs);
+    free(self->index);
     free(self);
     *self_p = NULL;
 }

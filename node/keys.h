@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include "node/store.h"
+#include "node/tiers.h"
 
 typedef store_key_t keys_record_t;
 typedef struct _keys_t keys_t;
@@ -59,6 +60,14 @@ typedef enum {
 keys_t *keys_new(store_t *store, const char *node_id);
 void keys_destroy(keys_t **self_p);
 
+/*  The node's tier table, which create and set-tier check a tier against
+    (NULL: the defaults of node/tiers.h). Borrowed. */
+void keys_set_tiers(keys_t *self, const tiers_t *tiers);
+/*  Called after each local change (create, revoke, set-tier) with the
+    record as stored: the node replicates it (node/repl.h). A record
+    merged from a peer (keys_merge) does not call it. */
+void keys_set_hook(keys_t *self, void (*fn)(void *arg, const keys_record_t *rec), void *arg);
+
 /*  1..64 of [A-Za-z0-9._-]. */
 bool keys_name_ok(const char *name);
 /*  A comma-separated allow-list: "" (any model) or 1..64 names of 1..200
@@ -84,10 +93,25 @@ int keys_version_cmp(const keys_record_t *a, const keys_record_t *b);
 /*  Applies a record made elsewhere (or here) by the rule above. */
 keys_merge_t keys_merge(keys_t *self, const keys_record_t *rec);
 
+/*  The record (live or not) whose stored hash is digest (keys_hash of the
+    key), or NULL: O(1), through an index by digest kept in step with every
+    change (create, revoke, set-tier, merge, load). The index is a hash
+    table keyed by the digest's first bytes; a lookup's time depends only
+    on the digest asked for and on the digests stored near it. A caller
+    holds a key, not a digest: to steer a lookup to a stored record's slot
+    (or to learn anything about the stored digests from its time) an
+    attacker would need a key whose BLAKE2b-256 digest lands there, which
+    is a preimage search; and a stored digest learnt would not open
+    anything (the key, 32 random bytes, is what is checked). Digests are
+    compared with sodium_memcmp. */
+const keys_record_t *keys_lookup(const keys_t *self,
+                                 const unsigned char digest[STORE_KEY_HASH_LEN]);
 /*  The live record (not revoked, not expired at now_ms) whose key is
-    key[0..len), or NULL. Compares digests with sodium_memcmp against every
-    record, so the time does not say which record matched. */
+    key[0..len), or NULL: keys_hash, then keys_lookup. */
 const keys_record_t *keys_check(const keys_t *self, const char *key, size_t len, long long now_ms);
+/*  Bumped by every change of the table: a record pointer (keys_lookup,
+    keys_check, keys_find, keys_at) stays valid while it is unchanged. */
+unsigned long long keys_generation(const keys_t *self);
 /*  The record of a name (live or not), or NULL. */
 const keys_record_t *keys_find(const keys_t *self, const char *name);
 bool keys_live(const keys_record_t *rec, long long now_ms);

@@ -31,6 +31,13 @@ struct _metrics_t {
     size_t n_series, cap_series;
     s_hist_t ttfb[S_HISTS], duration[S_HISTS];
     uint64_t refusals[METRICS_REFUSAL_COUNT];
+    /* tier limit refusals: (tier, window) series */
+    struct {
+        char tier[40];
+        char window[16];
+        uint64_t n;
+    } limit_refusals[(METRICS_MAX_TIERS + 1) * 5]; /* 5 windows, "other" too */
+    size_t n_limit_refusals;
 };
 
 static const double s_bounds[METRICS_BUCKETS] = METRICS_BUCKET_BOUNDS;
@@ -299,9 +306,53 @@ static int s_gauges(abuf_t *out, const metrics_gauges_t *g)
         s_one(out, "arena_mesh_messages_refused_total", "reason", "forged", g->mesh_forged) < 0 ||
         s_one(out, "arena_mesh_messages_refused_total", "reason", "dropped", g->mesh_dropped) < 0 ||
         s_one(out, "arena_mesh_messages_refused_total", "reason", "curve_rejected",
-              g->mesh_curve_rejected) < 0)
+              g->mesh_curve_rejected) < 0 ||
+        s_family(out, "arena_mesh_records_total", "counter",
+                 "replicated records (keys, tiers): applied (a table's merge took them), "
+                 "refused (invalid, unknown table, or a version far ahead), sent") < 0 ||
+        s_one(out, "arena_mesh_records_total", "outcome", "applied", g->mesh_records_applied) < 0 ||
+        s_one(out, "arena_mesh_records_total", "outcome", "refused", g->mesh_records_refused) < 0 ||
+        s_one(out, "arena_mesh_records_total", "outcome", "sent", g->mesh_records_sent) < 0)
         return -1;
     return 0;
+}
+
+/*  The series of (tier, window), added when absent (NULL: no room). */
+static uint64_t *s_limit_series(metrics_t *self, const char *tier, const char *window)
+{
+    size_t cap = sizeof self->limit_refusals / sizeof self->limit_refusals[0];
+    for (size_t i = 0; i < self->n_limit_refusals; i++)
+        if (strcmp(self->limit_refusals[i].tier, tier) == 0 &&
+            strcmp(self->limit_refusals[i].window, window) == 0)
+            return &self->limit_refusals[i].n;
+    if (self->n_limit_refusals >= cap)
+        return NULL;
+    size_t i = self->n_limit_refusals++;
+    snprintf(self->limit_refusals[i].tier, sizeof self->limit_refusals[i].tier, "%s", tier);
+    snprintf(self->limit_refusals[i].window, sizeof self->limit_refusals[i].window, "%s", window);
+    self->limit_refusals[i].n = 0;
+    return &self->limit_refusals[i].n;
+}
+
+void metrics_limit_refusal(metrics_t *self, const char *tier, const char *window)
+{
+    if (!self || !tier || !window)
+        return;
+    /* a tier not seen yet, past METRICS_MAX_TIERS distinct ones: "other" */
+    size_t tiers = 0;
+    bool seen = false;
+    for (size_t i = 0; i < self->n_limit_refusals && !seen; i++) {
+        seen = strcmp(self->limit_refusals[i].tier, tier) == 0;
+        bool first = true;
+        for (size_t k = 0; k < i && first; k++)
+            first = strcmp(self->limit_refusals[k].tier, self->limit_refusals[i].tier) != 0;
+        tiers += first;
+    }
+    if (!seen && tiers >= METRICS_MAX_TIERS)
+        tier = "other";
+    uint64_t *n = s_limit_series(self, tier, window);
+    if (n)
+        (*n)++;
 }
 
 int metrics_render(const metrics_t *self, const metrics_gauges_t *g, abuf_t *out)
@@ -313,11 +364,18 @@ int metrics_render(const metrics_t *self, const metrics_gauges_t *g, abuf_t *out
         s_histogram(out, "arena_request_duration_seconds",
                     "time from a request's arrival to the end of its answer", self->duration) < 0 ||
         s_family(out, "arena_limit_refusals_total", "counter",
-                 "requests refused 429 rate_limited, by reason") < 0)
+                 "requests refused 429 rate_limited, by reason (cooldown, or the window of a "
+                 "key's tier that refused: minute, hour, day, tokens, concurrent) and tier") < 0)
         return -1;
     for (size_t r = 0; r < METRICS_REFUSAL_COUNT; r++)
         if (s_one(out, "arena_limit_refusals_total", "reason", s_refusal_names[r],
                   self->refusals[r]) < 0)
+            return -1;
+    for (size_t i = 0; i < self->n_limit_refusals; i++)
+        if (abuf_printf(out, "arena_limit_refusals_total{reason=\"%s\",tier=\"",
+                        self->limit_refusals[i].window) < 0 ||
+            metrics_label_escape(out, self->limit_refusals[i].tier) < 0 ||
+            abuf_printf(out, "\"} %" PRIu64 "\n", self->limit_refusals[i].n) < 0)
             return -1;
     return s_gauges(out, g);
 }

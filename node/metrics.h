@@ -76,6 +76,12 @@ void metrics_destroy(metrics_t **self_p);
 /*  One finished request: counted, and observed in the histograms. */
 void metrics_request(metrics_t *self, const metrics_request_t *r);
 void metrics_refusal(metrics_t *self, metrics_refusal_t reason);
+/*  A refusal by a key's tier limit (node/limits.h): the tier and the
+    window that refused ("minute", "hour", "day", "tokens", "concurrent");
+    arena_limit_refusals_total{reason=window,tier=tier}. Tiers past
+    METRICS_MAX_TIERS count as "other". */
+#define METRICS_MAX_TIERS 32
+void metrics_limit_refusal(metrics_t *self, const char *tier, const char *window);
 
 /*  Peers by state, in this order. */
 typedef enum {
@@ -103,6 +109,8 @@ typedef struct {
     uint64_t peers[METRICS_PEER_COUNT];
     uint64_t mesh_msgs_in, mesh_msgs_out, mesh_bytes_in, mesh_bytes_out;
     uint64_t mesh_malformed, mesh_forged, mesh_dropped, mesh_curve_rejected;
+    /* replicated records (mesh_stats_t.records_*) */
+    uint64_t mesh_records_applied, mesh_records_refused, mesh_records_sent;
 } metrics_gauges_t;
 
 /*  Appends the whole exposition. 0, or -1 out of memory. */

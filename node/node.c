@@ -9,6 +9,7 @@
 #include "browser_link/link.h"
 #include "node/catalog.h"
 #include "node/audit.h"
+#include "node/usage.h"
 #include "node/cooldown.h"
 #include "mesh/mesh.h"
 #include "node/dispatch.h"
@@ -17,6 +18,8 @@
 #include "node/metrics.h"
 #include "node/pace.h"
 #include "node/remote.h"
+#include "node/repl.h"
+#include "node/repl_usage.h"
 #include "node/pages.h"
 #include "node/routes.h"
 #include "node/store.h"
@@ -28,6 +31,10 @@
 #define NODE_TICK_MS 100
 #define NODE_PRUNE_MS 10000
 #define NODE_CATALOG_REFRESH_MS (10 * 60 * 1000)
+/*  A rise of a key's counts (node/limits.h) is pushed to every peer at
+    once, at most once per this many ms (a burst is coalesced): the push
+    part of the overshoot bound of docs/keys.md, "Limits". */
+#define NODE_LIMITS_PUSH_MS 50
 
 static const char *const s_arena_origins[] = {
     "https://lmarena.ai",
@@ -42,7 +49,11 @@ typedef struct {
     zloop_t *loop;
     store_t *store;
     keys_t *keys;                   /* API keys made with the admin key (node/keys.h) */
+    tiers_t *tiers;                 /* the tiers keys belong to (node/tiers.h) */
+    repl_t *repl;                   /* keys and tiers replicated by the mesh (node/repl.h) */
+    repl_usage_t *repl_usage;       /* usage rollups replicated (node/repl_usage.h) */
     audit_t *audit;                 /* the append-only audit log (node/audit.h) */
+    usage_meter_t *usage;           /* every request's usage (node/usage.h) */
     char id[UUID_STR_LEN];          /* ident_id of sign_key's public key */
     uint8_t sign_key[IDENT_SK_LEN]; /* signs our mesh state (DATA/node.key) */
     char token[160];
@@ -58,7 +69,12 @@ typedef struct {
     remote_t *remote; /* peers' requests run here */
     pace_t *pace;     /* NULL: --pace off */
     views_t *views;
-    metrics_t *metrics; /* GET /metrics: what http and remote recorded */
+    metrics_t *metrics;           /* GET /metrics: what http and remote recorded */
+    limits_t *limits;             /* mesh-wide limits of table keys (node/limits.h) */
+    wire_key_count_t *key_counts; /* WIRE_MAX_KEY_COUNTS: scratch of s_publish */
+    long long limits_pushed;      /* mono ms of the last urgent push of a rise */
+    bool limits_due;              /* a rise waits for its push */
+    int limits_timer;             /* zloop timer of that push, or -1 */
     /* scratch of one loop turn, per node (several nodes may share a process) */
     mesh_peer_view_t *peer_views;       /* NODE_MAX_PEERS */
     int64_t (*starts)[WIRE_MAX_STARTS]; /* WIRE_MAX_ACCOUNTS */
@@ -240,6 +256,9 @@ static int s_render_metrics(node_t *self, abuf_t *out)
     g.mesh_forged = ms.forged;
     g.mesh_dropped = ms.dropped;
     g.mesh_curve_rejected = ms.curve_rejected;
+    g.mesh_records_applied = ms.records_applied;
+    g.mesh_records_refused = ms.records_refused;
+    g.mesh_records_sent = ms.records_sent;
     int rc = metrics_render(self->metrics, &g, out);
     free(cool);
     return rc == 0 ? 200 : 500;
@@ -267,6 +286,9 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_INDEX:
         *content_type = "text/html; charset=utf-8";
         return s_render_index(self, out);
+    case ROUTE_ASSET_CHART:
+        *content_type = "text/javascript; charset=utf-8";
+        return pages_chartjs(out) == 0 ? 200 : 500;
     case ROUTE_METRICS:
         *content_type = METRICS_CONTENT_TYPE;
         return s_render_metrics(self, out);
@@ -278,6 +300,9 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_ADMIN_KEY_REVOKE:
     case ROUTE_ADMIN_KEY_TIER:
     case ROUTE_ADMIN_AUDIT:
+    case ROUTE_ADMIN_TIERS_LIST:
+    case ROUTE_ADMIN_TIER_PUT:
+    case ROUTE_USAGE: /* http answers it (node/usage.c) */
     case ROUTE_COUNT:
         break;
     }
@@ -310,6 +335,71 @@ static int s_on_link(zloop_t *loop, zsock_t *sock, void *arg)
 
 static void s_merge_accounts(node_t *self);
 static void s_publish(node_t *self);
+
+/* ---- mesh-wide limits (node/limits.h) ---- */
+
+static int s_on_limits_push(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    node_t *self = arg;
+    self->limits_timer = -1;
+    s_publish(self);
+    return 0;
+}
+
+/*  http admitted a request of a limited key (or counted its tokens). */
+static void s_limits_counted(void *arg)
+{
+    s_publish(arg);
+}
+
+/*  Peers' counts of key, from their last states: a dead or departed peer's
+    counts still stand (aged), its requests in flight do not. */
+static size_t s_key_peers(void *arg, const char *key, limits_peer_t *out, size_t max)
+{
+    node_t *self = arg;
+    if (!self->mesh)
+        return 0;
+    mesh_peer_view_t *views = self->peer_views;
+    size_t n_peers = mesh_peers(self->mesh, views, NODE_MAX_PEERS);
+    if (n_peers > NODE_MAX_PEERS)
+        n_peers = NODE_MAX_PEERS;
+    size_t n = 0;
+    for (size_t i = 0; i < n_peers && n < max; i++) {
+        const wire_state_t *st = views[i].state;
+        if (!st)
+            continue;
+        for (size_t k = 0; k < st->n_key_counts; k++) {
+            if (!st->key_counts[k].name || strcmp(st->key_counts[k].name, key) != 0)
+                continue;
+            out[n++] = (limits_peer_t){&st->key_counts[k], views[i].state_age_ms,
+                                       views[i].liveness != MESH_PEER_DEAD &&
+                                           views[i].liveness != MESH_PEER_LEFT};
+            break;
+        }
+    }
+    return n;
+}
+
+/*  GET /v1/usage's "remaining" (node/usage.h): what admission would leave
+    of key's tier limits now, mesh-wide (node/limits.h). */
+static int s_usage_remaining(void *arg, const char *key, const tier_t *tier, usage_remaining_t *out)
+{
+    node_t *self = arg;
+    limits_peer_t *peers = calloc(NODE_MAX_PEERS, sizeof *peers);
+    if (!peers)
+        return -1;
+    size_t n = s_key_peers(self, key, peers, NODE_MAX_PEERS);
+    long long left[LIMITS_N];
+    limits_remaining(self->limits, key, tier, peers, n, zclock_time(), left);
+    free(peers);
+    *out = (usage_remaining_t){.per_minute = left[LIMITS_MINUTE],
+                               .per_hour = left[LIMITS_HOUR],
+                               .per_day = left[LIMITS_DAY],
+                               .tokens_per_day = left[LIMITS_TOKENS]};
+    return 0;
+}
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
@@ -604,6 +694,24 @@ static void s_merge_accounts(node_t *self)
 static void s_publish(node_t *self)
 {
     long long now = zclock_time();
+    /* a rise of a key's counts goes to every peer at once, but at most once
+       per NODE_LIMITS_PUSH_MS: until then nothing is published (the timer
+       publishes it) */
+    bool limits_urgent = false;
+    if (limits_take_rise(self->limits) || self->limits_due) {
+        long long since = zclock_mono() - self->limits_pushed;
+        if (since < NODE_LIMITS_PUSH_MS) {
+            self->limits_due = true;
+            if (self->limits_timer < 0)
+                self->limits_timer = zloop_timer(self->loop, (size_t)(NODE_LIMITS_PUSH_MS - since),
+                                                 1, s_on_limits_push, self);
+            if (self->limits_timer >= 0)
+                return;
+        }
+        self->limits_due = false;
+        limits_urgent = true;
+    }
+    size_t n_kc = limits_snapshot(self->limits, now, self->key_counts, WIRE_MAX_KEY_COUNTS);
     tabs_stats_t ts;
     tabs_stats(self->tabs, &ts);
     dispatch_stats_t ds;
@@ -653,8 +761,17 @@ static void s_publish(node_t *self)
        peer at once. */
     unsigned long long pv = self->pace ? pace_version(self->pace) : 0;
     sig = s_mix(sig, pv);
-    bool urgent =
-        cool != self->cool_sig || ts.healthy < self->state_healthy || pv != self->pace_ver;
+    for (size_t i = 0; i < n_kc; i++) {
+        const wire_key_count_t *kc = &self->key_counts[i];
+        sig = s_mix_str(sig, kc->name);
+        sig = s_mix(sig, (unsigned long long)kc->minute);
+        sig = s_mix(sig, (unsigned long long)kc->hour);
+        sig = s_mix(sig, (unsigned long long)kc->day);
+        sig = s_mix(sig, (unsigned long long)kc->tokens);
+        sig = s_mix(sig, (unsigned long long)kc->inflight);
+    }
+    bool urgent = cool != self->cool_sig || ts.healthy < self->state_healthy ||
+                  pv != self->pace_ver || limits_urgent;
     if (sig != self->state_sig) {
         char endpoint[300], http[300];
         snprintf(endpoint, sizeof endpoint, "%s", mesh_endpoint(self->mesh));
@@ -677,8 +794,12 @@ static void s_publish(node_t *self)
             .paced_remaining_ms = paced,
             .accounts = accounts,
             .n_accounts = n_acc,
+            .key_counts = self->key_counts,
+            .n_key_counts = n_kc,
         };
         mesh_set_local(self->mesh, &st, urgent);
+        if (limits_urgent)
+            self->limits_pushed = zclock_mono();
         self->state_sig = sig;
         self->cool_sig = cool;
         self->pace_ver = pv;
@@ -715,6 +836,8 @@ static void s_node_destroy(node_t *self)
     remote_destroy(&self->remote);
     dispatch_destroy(&self->dispatch);
     forward_destroy(&self->forward);
+    repl_destroy(&self->repl);
+    repl_usage_destroy(&self->repl_usage);
     mesh_destroy(&self->mesh);
     tabs_destroy(&self->tabs);
     pace_destroy(&self->pace);
@@ -722,7 +845,9 @@ static void s_node_destroy(node_t *self)
     catalog_destroy(&self->catalog);
     cooldown_destroy(&self->cooldowns);
     keys_destroy(&self->keys);
+    tiers_destroy(&self->tiers);
     audit_destroy(&self->audit);
+    usage_destroy(&self->usage); /* writes what is pending */
     store_destroy(&self->store);
     sodium_memzero(self->sign_key, sizeof self->sign_key);
     free(self->origins);
@@ -730,6 +855,28 @@ static void s_node_destroy(node_t *self)
     free(self->peer_views);
     free(self->starts);
     metrics_destroy(&self->metrics);
+    limits_destroy(&self->limits);
+    free(self->key_counts);
+}
+
+/*  The usage rows recorded since the last flush, in one transaction. */
+static int s_on_usage_flush(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    node_t *self = arg;
+    usage_flush(self->usage);
+    return 0;
+}
+
+/*  Usage rows and rollups past their retention (hourly). */
+static int s_on_usage_prune(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    node_t *self = arg;
+    usage_prune(self->usage, zclock_time());
+    return 0;
 }
 
 static int s_node_start(node_t *self, char *err, size_t errlen)
@@ -746,13 +893,30 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         return -1;
     }
     self->keys = keys_new(self->store, self->id);
-    if (!self->keys) {
+    self->tiers = tiers_open(self->store, self->id);
+    if (self->keys && self->tiers)
+        keys_set_tiers(self->keys, self->tiers);
+    self->limits = limits_new();
+    self->key_counts = calloc(WIRE_MAX_KEY_COUNTS, sizeof *self->key_counts);
+    self->limits_timer = -1;
+    if (!self->keys || !self->tiers || !self->limits || !self->key_counts) {
         snprintf(err, errlen, "cannot load the API keys from %s", cfg->data_dir);
         return -1;
     }
     self->audit = audit_new(self->store, self->id);
     if (!self->audit) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    usage_config_t uc = {.store = self->store,
+                         .node_id = self->id,
+                         .keep_days = cfg->usage_keep_days,
+                         .rollup_keep_days = cfg->usage_rollup_keep_days,
+                         .prices = (const char *const *)cfg->prices.items,
+                         .n_prices = cfg->prices.n};
+    self->usage = cfg->usage_keep_days > 0 ? usage_new(&uc) : NULL; /* 0: none recorded */
+    if (!self->usage && cfg->usage_keep_days > 0) {
+        snprintf(err, errlen, "cannot open the usage tables in %s", cfg->data_dir);
         return -1;
     }
     self->cooldowns = cooldown_new(self->store, zclock_time());
@@ -829,6 +993,22 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->tabs = tabs_new(&tc);
     if (!self->tabs || s_mesh_start(self, err, errlen) < 0)
         return -1;
+    if (!(self->repl = repl_new(self->mesh, self->store, self->keys, self->tiers, self->id,
+                                self->sign_key))) {
+        snprintf(err, errlen, "cannot register the replicated tables with the mesh");
+        return -1;
+    }
+    repl_usage_config_t ruc = {.mesh = self->mesh,
+                               .store = self->store,
+                               .usage = self->usage,
+                               .loop = self->loop,
+                               .node_id = self->id,
+                               .sk = self->sign_key,
+                               .rollup_keep_days = cfg->usage_rollup_keep_days};
+    if (self->usage && !(self->repl_usage = repl_usage_new(&ruc))) {
+        snprintf(err, errlen, "cannot register the usage rollups with the mesh");
+        return -1;
+    }
     forward_config_t fc = {
         .mesh = self->mesh,
         .accept_ms = cfg->forward_accept_timeout_ms,
@@ -866,6 +1046,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .max_connections = cfg->max_connections,
         .api_keys = &cfg->api_keys,
         .keys = self->keys,
+        .tiers = self->tiers,
         .admin_key = cfg->admin_key,
         .http_names = &cfg->http_names,
         .cors_origins = &cfg->cors_origins,
@@ -877,7 +1058,14 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .metrics = self->metrics,
         .metrics_public = cfg->metrics_public,
         .audit = self->audit,
+        .usage = self->usage,
+        .node_id = self->id,
         .render = s_render,
+        .key_limits = self->limits,
+        .key_peers = s_key_peers,
+        .on_counted = s_limits_counted,
+        .usage_remaining = s_usage_remaining,
+        .usage_remaining_arg = self,
         .arg = self,
     };
     openai_limits_default(&hc.limits);
@@ -918,6 +1106,10 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     zloop_reader(self->loop, link_pipe(self->link), s_on_link, self);
     zloop_reader(self->loop, self->pipe, s_on_pipe, self);
     zloop_timer(self->loop, NODE_TICK_MS, 0, s_on_tick, self);
+    if (self->usage) {
+        zloop_timer(self->loop, USAGE_FLUSH_MS, 0, s_on_usage_flush, self);
+        zloop_timer(self->loop, USAGE_HOUR_MS, 0, s_on_usage_prune, self);
+    }
     self->next_prune = zclock_mono() + NODE_PRUNE_MS;
     self->next_refresh = zclock_mono() + NODE_CATALOG_REFRESH_MS;
     return 0;

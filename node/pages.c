@@ -9,6 +9,19 @@
 /* generated from userscript/arena-link.user.js (userscript/embed.cmake) */
 extern const unsigned char arena_userscript[];
 extern const size_t arena_userscript_len;
+/* generated from node/dashboard/dashboard.{css,js} (CMakeLists.txt) */
+extern const unsigned char arena_dashboard_css[];
+extern const size_t arena_dashboard_css_len;
+extern const unsigned char arena_dashboard_js[];
+extern const size_t arena_dashboard_js_len;
+/* generated from Debian's libjs-chart.js (CMakeLists.txt) */
+extern const unsigned char arena_chartjs[];
+extern const size_t arena_chartjs_len;
+
+int pages_chartjs(abuf_t *out)
+{
+    return abuf_append(out, arena_chartjs, arena_chartjs_len);
+}
 
 #define S_MARK "__ARENA_LINK_"
 #define S_MARK_URL "__ARENA_LINK_URL__"
@@ -96,17 +109,40 @@ int pages_index(const pages_index_t *in, abuf_t *out)
     char base[300];
     snprintf(base, sizeof base, "http://%s:%d/v1", in->http_host, in->http_port);
     const char *m0 = in->example_model ? in->example_model : "gpt-5-high";
-    int rc = abuf_puts(out, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                            "<title>ArenaMesh node ");
+    int rc = abuf_puts(
+        out, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<meta name=\"viewport\" content=\"width=device-width,"
+             "initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>ArenaMesh node ");
     rc |= s_html_escaped(out, in->node_name);
-    rc |= abuf_puts(out,
-                    "</title><style>body{font-family:system-ui,sans-serif;max-width:46em;"
-                    "margin:2em auto;padding:0 1em;line-height:1.5}code,pre{background:#f3f3f3;"
-                    "padding:.1em .3em;border-radius:3px}pre{padding:.8em}</style></head><body>");
-    rc |= abuf_puts(out, "<h1>ArenaMesh node <em>");
+    rc |= abuf_puts(out, "</title><style>");
+    rc |= abuf_append(out, arena_dashboard_css, arena_dashboard_css_len);
+    rc |= abuf_printf(out, "</style></head><body data-tabs=\"%zu\" data-keys=\"%d\">", in->tabs,
+                      in->api_keys ? 1 : 0);
+    rc |= abuf_puts(out, "<header><h1>ArenaMesh node <em>");
     rc |= s_html_escaped(out, in->node_name);
+    rc |= abuf_puts(
+        out,
+        "</em></h1><nav aria-label=\"Views\">"
+        "<button type=\"button\" data-view=\"mesh\" aria-controls=\"view-mesh\">Mesh</button>"
+        "<button type=\"button\" data-view=\"models\" aria-controls=\"view-models\">Models"
+        "</button><button type=\"button\" data-view=\"setup\" aria-controls=\"view-setup\">"
+        "Setup</button></nav><p id=\"live\" role=\"status\" aria-live=\"polite\"></p></header>"
+        "<main><form id=\"keyform\" hidden><h2>API key</h2><p id=\"keymsg\" class=\"error\">"
+        "</p><label for=\"key\">API key for this mesh</label><input id=\"key\" name=\"key\" "
+        "type=\"password\" autocomplete=\"off\" required><button type=\"submit\">Use this key"
+        "</button><p class=\"note\">Kept in this browser tab only (session storage) and sent as "
+        "<code>Authorization: Bearer</code>; never put in a URL.</p></form>"
+        "<section id=\"view-mesh\" aria-labelledby=\"h-mesh\" hidden><h2 id=\"h-mesh\">Mesh"
+        "</h2><p id=\"mesh-summary\" class=\"note\"></p><div id=\"nodes\" class=\"cards\">"
+        "</div></section><section id=\"view-models\" aria-labelledby=\"h-models\" hidden>"
+        "<h2 id=\"h-models\">Models \xc3\x97 nodes</h2><p id=\"models-summary\" class=\"note\">"
+        "</p><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-labelledby=\"h-models\">"
+        "<table id=\"models\"></table></div><p class=\"note\">A cell names the node's state of "
+        "the model: ok, cooling (until it may be asked again), paced (until the node's next "
+        "LMArena slot), or \xe2\x80\x93 (not served there).</p></section>"
+        "<section id=\"view-setup\" aria-labelledby=\"h-setup\"><h2 id=\"h-setup\">Setup</h2>");
     rc |= abuf_printf(out,
-                      "</em></h1><p>This node serves an OpenAI-compatible API through LMArena "
+                      "<p>This node serves an OpenAI-compatible API through LMArena "
                       "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
                       "<strong>%zu</strong>.</p>",
                       in->tabs, in->models);
@@ -141,6 +177,8 @@ int pages_index(const pages_index_t *in, abuf_t *out)
     rc |= s_html_escaped(out, m0);
     rc |= abuf_puts(out, "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'</pre>"
                          "<p>Mesh status: <a href=\"/mesh/status\">/mesh/status</a> · health: "
-                         "<a href=\"/health\">/health</a></p></body></html>");
+                         "<a href=\"/health\">/health</a></p></section></main><script>");
+    rc |= abuf_append(out, arena_dashboard_js, arena_dashboard_js_len);
+    rc |= abuf_puts(out, "</script></body></html>");
     return rc ? -1 : 0;
 }

@@ -1,7 +1,8 @@
 /*  pages — what arena-node serves to people and browsers rather than to API
-    clients: the index page (GET /) and the userscript with this node's link
-    URL and token filled in (GET /userscript.user.js). Pure rendering from
-    the plain values below: no node state, no allocation but the output. */
+    clients: the dashboard (GET /), Chart.js (GET /assets/chart.js) and the
+    userscript with this node's link URL and token filled in
+    (GET /userscript.user.js). Pure rendering from the plain values below:
+    no node state, no allocation but the output. */
 #ifndef ARENA_PAGES_H
 #define ARENA_PAGES_H
 
@@ -27,8 +28,13 @@ typedef struct {
     a wildcard address (0.0.0.0, ::) is 127.0.0.1. */
 const char *pages_link_host(const char *bind_host);
 
-/*  The HTML index page. 0, or -1 when out belongs refuses the bytes. */
+/*  The dashboard page (node/dashboard/: style and script compiled in)
+    around the setup steps. 0, or -1 when out belongs refuses the bytes. */
 int pages_index(const pages_index_t *in, abuf_t *out);
+
+/*  Chart.js (Debian's libjs-chart.js, chart.min.js), compiled into
+    arena-node for the dashboard: GET /assets/chart.js. 0 or -1. */
+int pages_chartjs(abuf_t *out);
 
 /*  tmpl[0..len) with __ARENA_LINK_URL__ and __ARENA_LINK_TOKEN__ replaced;
     any other __ARENA_LINK_ marker is kept as it is. 0 or -1. */

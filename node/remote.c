@@ -504,7 +504,7 @@ static void s_on_attempt(void *arg, bool on_peer)
     in->ran = !on_peer; /* local-only: always one of our tabs */
 }
 
-static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error, s_on_attempt};
+static const job_sink_t s_job_sink = {s_on_delta, s_on_end, s_on_error, s_on_attempt, NULL};
 
 /* ---- messages ---- */
 

@@ -25,6 +25,7 @@ static const route_t s_routes[ROUTE_COUNT] = {
                       false, true},
     [ROUTE_METRICS] = {ROUTE_METRICS, "GET", "/metrics", true, "metrics", false, false, false,
                        false},
+    [ROUTE_USAGE] = {ROUTE_USAGE, "GET", "/v1/usage", false, "usage", false, false, false, true},
 
     /* the admin API (routes_admin: the admin key only; node/admin.c) */
     [ROUTE_ADMIN_KEYS_CREATE] = {ROUTE_ADMIN_KEYS_CREATE, "POST", "/admin/keys", false,
@@ -37,6 +38,12 @@ static const route_t s_routes[ROUTE_COUNT] = {
                               false, true, true, false},
     [ROUTE_ADMIN_AUDIT] = {ROUTE_ADMIN_AUDIT, "GET", "/admin/audit", false, "admin_audit", false,
                            false, false, false},
+    [ROUTE_ADMIN_TIERS_LIST] = {ROUTE_ADMIN_TIERS_LIST, "GET", "/admin/tiers", false,
+                                "admin_tiers_list", false, false, false, false},
+    [ROUTE_ADMIN_TIER_PUT] = {ROUTE_ADMIN_TIER_PUT, "PUT", "/admin/tiers/", false, "admin_tier_put",
+                              false, true, true, false},
+    [ROUTE_ASSET_CHART] = {ROUTE_ASSET_CHART, "GET", "/assets/chart.js", false, "asset_chart",
+                           false, false, false, false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)

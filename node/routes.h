@@ -23,18 +23,23 @@ typedef enum {
     ROUTE_RESPONSES,      /* POST /v1/responses (http.c runs it: a job) */
     ROUTE_IMAGES,         /* POST /v1/images/generations (http.c runs it: a job) */
     ROUTE_METRICS,        /* GET /metrics: Prometheus text (keyed unless --metrics-public) */
+    ROUTE_USAGE,          /* GET /v1/usage: a user key's own usage, the admin key's any
+                             (http.c checks the key itself; node/usage.c answers) */
 
     ROUTE_ADMIN_KEYS_CREATE, /* POST /admin/keys (the admin key; node/admin.c answers) */
     ROUTE_ADMIN_KEYS_LIST,   /* GET /admin/keys */
     ROUTE_ADMIN_KEY_REVOKE,  /* DELETE /admin/keys/{name} */
     ROUTE_ADMIN_KEY_TIER,    /* POST /admin/keys/{name}/tier */
     ROUTE_ADMIN_AUDIT,       /* GET /admin/audit (node/audit.h) */
+    ROUTE_ADMIN_TIERS_LIST,  /* GET /admin/tiers (node/tiers.h) */
+    ROUTE_ADMIN_TIER_PUT,    /* PUT /admin/tiers/{name}: create or change */
+    ROUTE_ASSET_CHART,       /* GET /assets/chart.js: Chart.js, compiled in (the dashboard's) */
     ROUTE_COUNT
 } route_id_t;
 
 typedef struct {
     route_id_t id;
-    const char *method; /* "GET" (HEAD is answered as GET), "POST" or "DELETE" */
+    const char *method; /* "GET" (HEAD is answered as GET), "POST", "PUT" or "DELETE" */
     const char *path;   /* exact */
     bool auth;          /* needs an API key when keys are configured */
     const char *name;   /* for logs and tests: "health", "models", … */

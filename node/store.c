@@ -88,6 +88,31 @@ static const char *const s_migrations[] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     " WHEN old.id > (SELECT max(id) FROM audit) - 1000000"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    /* 5 → 6: tiers the operator changed or added (issue #11, node/tiers.h;
+       their fields as the JSON the admin API takes), and the signed form
+       of every replicated record (mesh.h, mesh_table_add) so that this
+       node can send on what it learned from others */
+    "CREATE TABLE tiers (name TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL,"
+    " version_ms INTEGER NOT NULL, version_node TEXT NOT NULL);"
+    "CREATE TABLE mesh_records (tbl TEXT NOT NULL, rkey TEXT NOT NULL, env BLOB NOT NULL,"
+    " PRIMARY KEY (tbl, rkey));",
+    /* 6 → 7: usage (issue #11, node/usage.h): one raw row per request this
+       node admitted (local, --usage-keep) and the hourly rollups per origin
+       node × key × model, replicable records (--usage-rollup-keep) */
+    "CREATE TABLE usage_rows (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,"
+    " key TEXT NOT NULL, model TEXT NOT NULL, served_by TEXT NOT NULL, status INTEGER NOT NULL,"
+    " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    " estimated INTEGER NOT NULL, ttfb_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+    " cost_nusd INTEGER NOT NULL);"
+    "CREATE INDEX usage_rows_at ON usage_rows (at_ms);"
+    "CREATE TABLE usage_rollups (origin TEXT NOT NULL, key TEXT NOT NULL, model TEXT NOT NULL,"
+    " hour_ms INTEGER NOT NULL, version_ms INTEGER NOT NULL, requests INTEGER NOT NULL,"
+    " errors INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"
+    " completion_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL,"
+    " cost_nusd INTEGER NOT NULL, ttfb_ms_sum INTEGER NOT NULL, ttfb_count INTEGER NOT NULL,"
+    " duration_ms_sum INTEGER NOT NULL, PRIMARY KEY (origin, key, model, hour_ms));"
+    "CREATE INDEX usage_rollups_hour ON usage_rollups (hour_ms, key);"
+    "CREATE INDEX usage_rollups_version ON usage_rollups (version_ms);",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -1027,4 +1052,105 @@ int store_audit_prune(store_t *self)
     if (n > 0)
         alog_info("store: pruned %d audit row(s) beyond the newest %d", n, STORE_AUDIT_KEEP);
     return n;
+}
+
+/* ---- tiers and replicated records ------------------------------------- */
+
+int store_tier_put(store_t *self, const store_tier_t *t)
+{
+    if (!self || !t || !s_field_ok(t->name, sizeof t->name) ||
+        !s_field_ok(t->body, sizeof t->body) ||
+        !s_text_ok(t->version_node, sizeof t->version_node)) {
+        alog_warn("store: tier refused: a field is missing or over-long");
+        return -1;
+    }
+    sqlite3_stmt *st = s_prepare(self, "INSERT OR REPLACE INTO tiers (name, body, version_ms,"
+                                       " version_node) VALUES (?1, ?2, ?3, ?4)");
+    if (!st)
+        return -1;
+    if (s_bind_text(st, 1, t->name) != 0 || s_bind_text(st, 2, t->body) != 0 ||
+        sqlite3_bind_int64(st, 3, t->version_ms) != SQLITE_OK ||
+        s_bind_text(st, 4, t->version_node) != 0) {
+        s_fail(self, "bind tier");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    return s_step_done(self, st, "write tier");
+}
+
+static int s_tier_row(sqlite3_stmt *st, void *rec)
+{
+    store_tier_t *t = rec;
+    memset(t, 0, sizeof *t);
+    t->version_ms = sqlite3_column_int64(st, 2);
+    return s_column_copy(st, 0, t->name, sizeof t->name) == 0 &&
+                   s_column_copy(st, 1, t->body, sizeof t->body) == 0 &&
+                   s_column_copy(st, 3, t->version_node, sizeof t->version_node) == 0
+               ? 0
+               : -1;
+}
+
+int store_tiers_load(store_t *self, store_tier_t **out, size_t *n)
+{
+    if (!self || !out || !n)
+        return -1;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st =
+        s_prepare(self, "SELECT name, body, version_ms, version_node FROM tiers ORDER BY name");
+    if (!st)
+        return -1;
+    void *recs = NULL;
+    int rc = s_collect(self, st, sizeof **out, s_tier_row, &recs, n, "load tiers");
+    sqlite3_finalize(st);
+    *out = recs;
+    return rc;
+}
+
+int store_record_put(store_t *self, const char *tbl, const char *rkey, const void *env, size_t len)
+{
+    if (!self || !tbl || !rkey || !env || len == 0 || len > STORE_RECORD_MAX)
+        return -1;
+    sqlite3_stmt *st =
+        s_prepare(self, "INSERT OR REPLACE INTO mesh_records (tbl, rkey, env) VALUES (?1, ?2, ?3)");
+    if (!st)
+        return -1;
+    if (s_bind_text(st, 1, tbl) != 0 || s_bind_text(st, 2, rkey) != 0 ||
+        sqlite3_bind_blob(st, 3, env, (int)len, SQLITE_TRANSIENT) != SQLITE_OK) {
+        s_fail(self, "bind record");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    return s_step_done(self, st, "write record");
+}
+
+int store_record_get(store_t *self, const char *tbl, const char *rkey, void **env, size_t *len)
+{
+    if (!self || !tbl || !rkey || !env || !len)
+        return -1;
+    *env = NULL;
+    *len = 0;
+    sqlite3_stmt *st = s_prepare(self, "SELECT env FROM mesh_records WHERE tbl = ?1 AND rkey = ?2");
+    if (!st)
+        return -1;
+    int rc = -1;
+    if (s_bind_text(st, 1, tbl) == 0 && s_bind_text(st, 2, rkey) == 0 &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const void *b = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        if (b && n > 0 && n <= STORE_RECORD_MAX && (*env = malloc((size_t)n))) {
+            memcpy(*env, b, (size_t)n);
+            *len = (size_t)n;
+            rc = 0;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- usage (node/usage.c runs its own statements) ---------------------- */
+
+struct sqlite3 *store_sqlite(store_t *self)
+{
+    return self ? self->db : NULL;
 }

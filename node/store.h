@@ -115,4 +115,26 @@ int store_audit_load(store_t *self, long long since_ms, size_t limit, store_audi
 #define STORE_AUDIT_KEEP 1000000 /* the migration's trigger says the same */
 int store_audit_prune(store_t *self);
 
+/*  Tiers the operator set (node/tiers.h): the fields as JSON text, and the
+    version that orders changes. put replaces the row of the same name. */
+typedef struct {
+    char name[33];
+    char body[2048];
+    long long version_ms;
+    char version_node[65];
+} store_tier_t;
+int store_tier_put(store_t *self, const store_tier_t *t);
+int store_tiers_load(store_t *self, store_tier_t **out, size_t *n); /* by name, malloc'd */
+
+/*  The signed form of a replicated record (mesh.h, wire_record_pack), by
+    table and record key; put replaces it. get: 0 with a malloc'd copy, or
+    -1 (none, or an error). */
+#define STORE_RECORD_MAX (64 * 1024)
+int store_record_put(store_t *self, const char *tbl, const char *rkey, const void *env, size_t len);
+int store_record_get(store_t *self, const char *tbl, const char *rkey, void **env, size_t *len);
+
+/*  The database handle, for node/usage.c's tables (schema 7: usage_rows,
+    usage_rollups), used on the store's thread only. */
+struct sqlite3 *store_sqlite(store_t *self);
+
 #endif

@@ -336,7 +336,8 @@ static int s_local(views_t *self, long long now, char *addr, size_t addr_len, ch
         .arena_mode = cfg->arena_mode,
         .has_mesh = true,
         .mesh = {ms.bytes_in, ms.bytes_out, ms.rx, ms.tx, ms.ping_req_sent, ms.ping_req_served,
-                 ms.ping_req_refused, ms.indirect_acks, ms.stale_acks, ms.forged},
+                 ms.ping_req_refused, ms.indirect_acks, ms.stale_acks, ms.forged,
+                 ms.records_applied, ms.records_refused, ms.records_sent},
     };
     me->models = s_local_models(self, now, &me->n_models);
     me->accounts = s_local_accounts(self, now, &me->n_accounts);

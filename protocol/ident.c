@@ -10,6 +10,7 @@
    anything else made with the same key or hash. */
 static const char s_id_tag[] = "arenamesh node id v1";
 static const char s_state_tag[] = "arenamesh signed state v1";
+static const char s_record_tag[] = "arenamesh signed record v1"; /* replicated records */
 
 int ident_init(void)
 {
@@ -58,17 +59,23 @@ bool ident_id_matches(const char *id, const uint8_t pk[IDENT_PK_LEN])
     return strcmp(id, want) == 0;
 }
 
-/*  tag || blob, the bytes a state signature covers. */
-static uint8_t *s_tagged(const uint8_t *blob, size_t len, size_t *n)
+/*  tag || blob, the bytes a signature covers (tag with its NUL). */
+static uint8_t *s_tagged_as(const char *tag, size_t taglen, const uint8_t *blob, size_t len,
+                            size_t *n)
 {
-    *n = sizeof s_state_tag + len;
+    *n = taglen + len;
     uint8_t *m = malloc(*n);
     if (!m)
         return NULL;
-    memcpy(m, s_state_tag, sizeof s_state_tag);
+    memcpy(m, tag, taglen);
     if (len)
-        memcpy(m + sizeof s_state_tag, blob, len);
+        memcpy(m + taglen, blob, len);
     return m;
+}
+
+static uint8_t *s_tagged(const uint8_t *blob, size_t len, size_t *n)
+{
+    return s_tagged_as(s_state_tag, sizeof s_state_tag, blob, len, n);
 }
 
 int ident_sign_state(const uint8_t sk[IDENT_SK_LEN], const uint8_t *blob, size_t len,
@@ -88,6 +95,30 @@ bool ident_verify_state(const uint8_t pk[IDENT_PK_LEN], const uint8_t *blob, siz
 {
     size_t n;
     uint8_t *m = s_tagged(blob, len, &n);
+    if (!m)
+        return false;
+    bool ok = crypto_sign_ed25519_verify_detached(sig, m, n, pk) == 0;
+    free(m);
+    return ok;
+}
+
+int ident_sign_record(const uint8_t sk[IDENT_SK_LEN], const uint8_t *blob, size_t len,
+                      uint8_t sig[IDENT_SIG_LEN])
+{
+    size_t n;
+    uint8_t *m = s_tagged_as(s_record_tag, sizeof s_record_tag, blob, len, &n);
+    if (!m)
+        return -1;
+    int rc = crypto_sign_ed25519_detached(sig, NULL, m, n, sk);
+    free(m);
+    return rc == 0 ? 0 : -1;
+}
+
+bool ident_verify_record(const uint8_t pk[IDENT_PK_LEN], const uint8_t *blob, size_t len,
+                         const uint8_t sig[IDENT_SIG_LEN])
+{
+    size_t n;
+    uint8_t *m = s_tagged_as(s_record_tag, sizeof s_record_tag, blob, len, &n);
     if (!m)
         return false;
     bool ok = crypto_sign_ed25519_verify_detached(sig, m, n, pk) == 0;

@@ -41,5 +41,12 @@ int ident_sign_state(const uint8_t sk[IDENT_SK_LEN], const uint8_t *blob, size_t
 /*  sig is pk's signature of exactly blob[0..len) as a state. */
 bool ident_verify_state(const uint8_t pk[IDENT_PK_LEN], const uint8_t *blob, size_t len,
                         const uint8_t sig[IDENT_SIG_LEN]);
+/*  The same for a replicated record's encoded bytes (wire.h, wire_record_t),
+    under its own domain tag: a state's signature never passes as a
+    record's, nor the reverse. */
+int ident_sign_record(const uint8_t sk[IDENT_SK_LEN], const uint8_t *blob, size_t len,
+                      uint8_t sig[IDENT_SIG_LEN]);
+bool ident_verify_record(const uint8_t pk[IDENT_PK_LEN], const uint8_t *blob, size_t len,
+                         const uint8_t sig[IDENT_SIG_LEN]);
 
 #endif

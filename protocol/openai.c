@@ -39,6 +39,7 @@ static const error_kind_t s_error_kinds[] = {
     {"invalid_api_key", 401, "authentication_error"},
     {"not_found", 404, "invalid_request_error"},
     {"model_not_found", 404, "invalid_request_error"},
+    {"tier_unknown", 403, "permission_error"}, /* a key whose tier has not reached this node */
     {"method_not_allowed", 405, "invalid_request_error"},
     {"request_too_large", 413, "invalid_request_error"},
     {"content_rejected", 422, "invalid_request_error"},

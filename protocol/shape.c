@@ -166,6 +166,28 @@ void shape_destroy(shape_t **self_p)
     *self_p = NULL;
 }
 
+unsigned long long shape_estimate_quarters(const char *text, size_t len)
+{
+    unsigned long long quarters = 0;
+    for (size_t i = 0; text && i < len; i++) {
+        unsigned char b = (unsigned char)text[i];
+        size_t cont = b >= 0xC2 && b <= 0xDF   ? 1
+                      : b >= 0xE0 && b <= 0xEF ? 2
+                      : b >= 0xF0 && b <= 0xF4 ? 3
+                                               : 0;
+        size_t k = 0;
+        while (k < cont && i + 1 + k < len && ((unsigned char)text[i + 1 + k] & 0xC0) == 0x80)
+            k++;
+        if (k < cont) {
+            quarters += 1; /* starts no valid sequence */
+            continue;
+        }
+        quarters += cont == 0 ? 1 : cont == 1 ? 2 : 4;
+        i += cont;
+    }
+    return quarters;
+}
+
 bool shape_holds_all(const shape_t *self)
 {
     return self->hold_all;

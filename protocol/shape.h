@@ -120,4 +120,9 @@ const char *shape_answer(const shape_t *self, size_t *len);
     caller sends nothing but reasoning/images until shape_end. */
 bool shape_holds_all(const shape_t *self);
 
+/*  The quarter tokens of the estimate above in a text (node/usage counts a
+    request's tokens with it when LMArena says none: ceil(sum / 4)). A
+    sequence cut at the end of text counts 1 a byte. */
+unsigned long long shape_estimate_quarters(const char *text, size_t len);
+
 #endif

@@ -84,6 +84,9 @@ typedef struct {
     uint64_t bytes_in, bytes_out, msgs_in, msgs_out, ping_req_sent, ping_req_served,
         ping_req_refused, indirect_acks, stale_acks;
     uint64_t forged; /* messages refused for a state that was not its owner's word */
+    /* replicated records (keys, tiers: mesh_stats_t.records_*): taken by a
+       table's merge, refused, sent (pushes and repairs) */
+    uint64_t records_applied, records_refused, records_sent;
 } status_doc_mesh_t;
 
 typedef struct {

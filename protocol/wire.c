@@ -58,13 +58,14 @@ typedef enum {
     S_ID,    /* 1..WIRE_MAX_ID bytes of printable ASCII, no space */
     S_NAME,  /* 1..WIRE_MAX_NAME bytes of UTF-8 without control characters */
     S_LABEL, /* as S_NAME, but may be empty */
+    S_RKEY,  /* as S_NAME, 1..WIRE_MAX_RKEY bytes (a record's key) */
     S_MSG,   /* 0..WIRE_MAX_TEXT bytes of UTF-8 without NUL */
     S_BLOB,  /* 0..WIRE_MAX_TEXT bytes, carried as they are */
 } s_cls_t;
 
 static const size_t s_cls_max[] = {
     [S_ID] = WIRE_MAX_ID,    [S_NAME] = WIRE_MAX_NAME, [S_LABEL] = WIRE_MAX_NAME,
-    [S_MSG] = WIRE_MAX_TEXT, [S_BLOB] = WIRE_MAX_TEXT,
+    [S_MSG] = WIRE_MAX_TEXT, [S_BLOB] = WIRE_MAX_TEXT, [S_RKEY] = WIRE_MAX_RKEY,
 };
 
 /*  NULL when s[0..n) fits its class, else why not ("is too long"…). */
@@ -72,7 +73,7 @@ static const char *s_check_str(const char *s, size_t n, s_cls_t cls)
 {
     if (n > s_cls_max[cls])
         return "is too long";
-    if ((cls == S_ID || cls == S_NAME) && n == 0)
+    if ((cls == S_ID || cls == S_NAME || cls == S_RKEY) && n == 0)
         return "is empty";
     if (cls == S_BLOB)
         return NULL;
@@ -465,6 +466,53 @@ static int s_dec_accounts(const msgpack_object *map, wire_state_t *st, s_err_t *
     return 0;
 }
 
+/*  An i64 in 0..max. */
+static int s_as_bounded(const msgpack_object *v, const char *key, int64_t max, int64_t *out,
+                        s_err_t *e)
+{
+    if (s_as_i64(v, key, 0, out, e) < 0)
+        return -1;
+    return *out > max ? s_fail(e, "\"%s\" is over %" PRId64, key, max) : 0;
+}
+
+/*  [name, minute, hour, day, tokens, inflight, [reset_ms × 4]] */
+static int s_dec_key_count(const msgpack_object *o, wire_key_count_t *kc, s_err_t *e)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 7)
+        return s_fail(e, "\"key_counts\" entry is not [name, minute, hour, day, tokens, "
+                         "inflight, resets]");
+    const msgpack_object *a = o->via.array.ptr;
+    if (s_as_str(&a[0], "key_counts.name", S_ID, &kc->name, NULL, e) < 0 ||
+        s_as_bounded(&a[1], "key_counts.minute", WIRE_MAX_KEY_COUNT, &kc->minute, e) < 0 ||
+        s_as_bounded(&a[2], "key_counts.hour", WIRE_MAX_KEY_COUNT, &kc->hour, e) < 0 ||
+        s_as_bounded(&a[3], "key_counts.day", WIRE_MAX_KEY_COUNT, &kc->day, e) < 0 ||
+        s_as_bounded(&a[4], "key_counts.tokens", WIRE_MAX_KEY_TOKENS, &kc->tokens, e) < 0 ||
+        s_as_bounded(&a[5], "key_counts.inflight", WIRE_MAX_KEY_COUNT, &kc->inflight, e) < 0)
+        return -1;
+    if (a[6].type != MSGPACK_OBJECT_ARRAY || a[6].via.array.size != 4)
+        return s_fail(e, "\"key_counts\" resets is not an array of 4");
+    for (uint32_t i = 0; i < 4; i++)
+        if (s_as_bounded(&a[6].via.array.ptr[i], "key_counts.resets", WIRE_MAX_KEY_RESET_MS,
+                         &kc->reset_ms[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+/*  The optional "key_counts" of a state. */
+static int s_dec_key_counts(const msgpack_object *map, wire_state_t *st, s_err_t *e)
+{
+    if (!s_opt(map, "key_counts"))
+        return 0;
+    const msgpack_object_array *arr = s_array(map, "key_counts", WIRE_MAX_KEY_COUNTS, false, e);
+    if (!arr || s_alloc((void **)&st->key_counts, arr->size, sizeof *st->key_counts, e) < 0)
+        return -1;
+    st->n_key_counts = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_key_count(&arr->ptr[i], &st->key_counts[i], e) < 0)
+            return -1;
+    return 0;
+}
+
 static int s_dec_u32_pair(const msgpack_object *map, const char *key, uint32_t *a, uint32_t *b,
                           s_err_t *e)
 {
@@ -512,7 +560,8 @@ static int s_dec_state_fields(const msgpack_object *o, wire_state_t *st, s_err_t
         s_dec_u32_pair(o, "load", &st->inflight, &st->capacity, e) < 0 ||
         s_dec_stats(o, st, e) < 0 ||
         s_i64(o, "node_cool_ms", 0, &st->node_cooled_remaining_ms, e) < 0 ||
-        s_dec_models(o, st, e) < 0 || s_dec_accounts(o, st, e) < 0)
+        s_dec_models(o, st, e) < 0 || s_dec_accounts(o, st, e) < 0 ||
+        s_dec_key_counts(o, st, e) < 0)
         return -1;
     return 0;
 }
@@ -812,6 +861,137 @@ static int s_dec_fail(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
     return 0;
 }
 
+/* ---------------------------------------------------------- decode: records */
+
+static bool s_pow2(uint64_t n)
+{
+    return n && (n & (n - 1)) == 0;
+}
+
+static int s_dec_record_fields(const msgpack_object *o, wire_record_t *r, s_err_t *e)
+{
+    if (s_map_ok(o, "\"r\"", WIRE_MSG_MAX_KEYS, e) < 0 ||
+        s_str(o, "tbl", S_ID, &r->table, NULL, e) < 0 ||
+        s_str(o, "k", S_RKEY, &r->key, NULL, e) < 0 || s_u64(o, "ver", &r->version_ms, e) < 0 ||
+        s_str(o, "node", S_ID, &r->node, NULL, e) < 0 || s_bool(o, "tomb", &r->tomb, e) < 0)
+        return -1;
+    if (strlen(r->table) > WIRE_MAX_TABLE)
+        return s_fail(e, "\"tbl\" is over %d bytes", WIRE_MAX_TABLE);
+    if (r->version_ms == 0 || r->version_ms > (uint64_t)INT64_MAX)
+        return s_fail(e, "\"ver\" is not a time in unix ms");
+    const msgpack_object_bin *p = s_bin(o, "p", 0, e);
+    if (!p)
+        return -1;
+    if (p->size > WIRE_MAX_PAYLOAD)
+        return s_fail(e, "\"p\" is over %d bytes", WIRE_MAX_PAYLOAD);
+    if (!(r->payload = malloc(p->size ? p->size : 1)))
+        return s_fail(e, "out of memory");
+    if (p->size)
+        memcpy(r->payload, p->ptr, p->size);
+    r->payload_len = p->size;
+    return 0;
+}
+
+/*  A record's signed bytes: pre-scanned, then read field by field. */
+static int s_dec_sealed_record(const uint8_t *blob, size_t len, wire_record_t *r, s_err_t *e)
+{
+    if (len == 0)
+        return s_fail(e, "\"r\" is empty");
+    if (s_scan(blob, len, e) < 0)
+        return -1;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = -1;
+    if (msgpack_unpack_next(&up, (const char *)blob, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len)
+        s_fail(e, "msgpack-c refused \"r\"");
+    else
+        rc = s_dec_record_fields(&up.data, r, e);
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+/*  One signed record {"r": bin, "pk": bin, "sig": bin}: its fields from
+    "r", the key checked against the writer's id, the signature against the
+    exact bytes of "r". */
+static int s_dec_record(const msgpack_object *o, wire_record_t *r, s_err_t *e)
+{
+    const char *outer = e->where;
+    e->where = "record";
+    const msgpack_object_bin *blob, *pk, *sig;
+    int rc = -1;
+    if (s_map_ok(o, "\"recs\" entry", WIRE_MSG_MAX_KEYS, e) < 0 || !(blob = s_bin(o, "r", 0, e)) ||
+        !(pk = s_bin(o, "pk", IDENT_PK_LEN, e)) || !(sig = s_bin(o, "sig", IDENT_SIG_LEN, e)) ||
+        s_dec_sealed_record((const uint8_t *)blob->ptr, blob->size, r, e) < 0)
+        goto done;
+    memcpy(r->pk, pk->ptr, IDENT_PK_LEN);
+    memcpy(r->sig, sig->ptr, IDENT_SIG_LEN);
+    if (!ident_id_matches(r->node, r->pk)) {
+        e->forged = true;
+        s_fail(e, "the key of writer \"%.64s\" is not the one its id is made from", r->node);
+        goto done;
+    }
+    if (!ident_verify_record(r->pk, (const uint8_t *)blob->ptr, blob->size, r->sig)) {
+        e->forged = true;
+        s_fail(e, "the signature of \"%.64s\" by %.64s does not verify", r->key, r->node);
+        goto done;
+    }
+    if (!(r->sealed = malloc(blob->size))) {
+        s_fail(e, "out of memory");
+        goto done;
+    }
+    memcpy(r->sealed, blob->ptr, blob->size);
+    r->sealed_len = blob->size;
+    rc = 0;
+done:
+    e->where = outer;
+    return rc;
+}
+
+static int s_dec_records(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
+{
+    const msgpack_object_array *arr = s_array(root, "recs", WIRE_MAX_RECORDS, false, e);
+    if (!arr || s_alloc((void **)&m->records, arr->size, sizeof *m->records, e) < 0)
+        return -1;
+    m->n_records = arr->size;
+    for (uint32_t i = 0; i < arr->size; i++)
+        if (s_dec_record(&arr->ptr[i], &m->records[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+/*  tsum: "tbl", "root", the optional "b" (8 bytes big-endian per bucket, a
+    power of two of them, at most WIRE_MAX_BUCKETS) and "want". */
+static int s_dec_tsum(const msgpack_object *root, wire_msg_t *m, s_err_t *e)
+{
+    if (s_str(root, "tbl", S_ID, &m->table, NULL, e) < 0 || s_u64(root, "root", &m->root, e) < 0)
+        return -1;
+    if (strlen(m->table) > WIRE_MAX_TABLE)
+        return s_fail(e, "\"tbl\" is over %d bytes", WIRE_MAX_TABLE);
+    if (s_opt(root, "want") && s_bool(root, "want", &m->want, e) < 0)
+        return -1;
+    if (!s_opt(root, "b"))
+        return 0;
+    const msgpack_object_bin *b = s_bin(root, "b", 0, e);
+    if (!b)
+        return -1;
+    if (b->size % 8 || !s_pow2(b->size / 8) || b->size / 8 > WIRE_MAX_BUCKETS)
+        return s_fail(e, "\"b\" is not 8 bytes for each of a power of two (up to %d) buckets",
+                      WIRE_MAX_BUCKETS);
+    m->n_buckets = b->size / 8;
+    if (s_alloc((void **)&m->buckets, m->n_buckets, sizeof *m->buckets, e) < 0)
+        return -1;
+    const uint8_t *p = (const uint8_t *)b->ptr;
+    for (uint32_t i = 0; i < m->n_buckets; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < 8; j++)
+            v = v << 8 | p[8 * i + (uint32_t)j];
+        m->buckets[i] = v;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ encode: helpers */
 
 static int s_write(void *data, const char *buf, size_t len)
@@ -909,10 +1089,32 @@ static int s_put_account(msgpack_packer *pk, const wire_account_t *ac)
     return 0;
 }
 
+static int s_put_bounded(msgpack_packer *pk, int64_t v, int64_t max)
+{
+    return v > max ? -1 : s_put_i64(pk, v, 0);
+}
+
+static int s_put_key_count(msgpack_packer *pk, const wire_key_count_t *kc)
+{
+    if (msgpack_pack_array(pk, 7) || s_put_cstr(pk, kc->name, S_ID) < 0 ||
+        s_put_bounded(pk, kc->minute, WIRE_MAX_KEY_COUNT) < 0 ||
+        s_put_bounded(pk, kc->hour, WIRE_MAX_KEY_COUNT) < 0 ||
+        s_put_bounded(pk, kc->day, WIRE_MAX_KEY_COUNT) < 0 ||
+        s_put_bounded(pk, kc->tokens, WIRE_MAX_KEY_TOKENS) < 0 ||
+        s_put_bounded(pk, kc->inflight, WIRE_MAX_KEY_COUNT) < 0 || msgpack_pack_array(pk, 4))
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (s_put_bounded(pk, kc->reset_ms[i], WIRE_MAX_KEY_RESET_MS) < 0)
+            return -1;
+    return 0;
+}
+
 static int s_put_state(msgpack_packer *pk, const wire_state_t *st)
 {
     bool paced = st->paced_remaining_ms > 0, accounts = st->n_accounts > 0;
-    if (msgpack_pack_map(pk, S_STATE_KEYS + (paced ? 1 : 0) + (accounts ? 1 : 0)) ||
+    bool counts = st->n_key_counts > 0;
+    if (msgpack_pack_map(pk,
+                         S_STATE_KEYS + (paced ? 1 : 0) + (accounts ? 1 : 0) + (counts ? 1 : 0)) ||
         s_kv_str(pk, "id", st->id, S_ID) < 0 || s_kv_str(pk, "name", st->name, S_LABEL) < 0 ||
         s_kv_str(pk, "ep", st->endpoint, S_NAME) < 0 ||
         s_kv_str(pk, "http", st->http, S_LABEL) < 0 || s_kv_u64(pk, "inc", st->incarnation) < 0 ||
@@ -937,6 +1139,13 @@ static int s_put_state(msgpack_packer *pk, const wire_state_t *st)
             return -1;
         for (size_t i = 0; i < st->n_accounts; i++)
             if (s_put_account(pk, &st->accounts[i]) < 0)
+                return -1;
+    }
+    if (counts) {
+        if (s_kv_array(pk, "key_counts", st->key_counts, st->n_key_counts, WIRE_MAX_KEY_COUNTS) < 0)
+            return -1;
+        for (size_t i = 0; i < st->n_key_counts; i++)
+            if (s_put_key_count(pk, &st->key_counts[i]) < 0)
                 return -1;
     }
     return 0;
@@ -1109,6 +1318,66 @@ static int s_enc_fail(msgpack_packer *pk, const wire_msg_t *m)
                : 0;
 }
 
+/* ------------------------------------------------------------ encode: records */
+
+static int s_put_record_fields(msgpack_packer *pk, const wire_record_t *r)
+{
+    if (!r->table || strlen(r->table) > WIRE_MAX_TABLE || r->version_ms == 0 ||
+        r->version_ms > (uint64_t)INT64_MAX || r->payload_len > WIRE_MAX_PAYLOAD ||
+        (r->payload_len && !r->payload))
+        return -1;
+    return msgpack_pack_map(pk, 6) || s_kv_str(pk, "tbl", r->table, S_ID) < 0 ||
+                   s_kv_str(pk, "k", r->key, S_RKEY) < 0 ||
+                   s_kv_u64(pk, "ver", r->version_ms) < 0 ||
+                   s_kv_str(pk, "node", r->node, S_ID) < 0 || s_kv_bool(pk, "tomb", r->tomb) < 0 ||
+                   s_kv_bin(pk, "p", r->payload ? r->payload : (const uint8_t *)"",
+                            r->payload_len) < 0
+               ? -1
+               : 0;
+}
+
+/*  A record as its writer signed it (the sealed bytes as they are). */
+static int s_put_signed_record(msgpack_packer *pk, const wire_record_t *r)
+{
+    if (!r->sealed || r->sealed_len == 0 || r->sealed_len > WIRE_MSG_MAX)
+        return -1;
+    return msgpack_pack_map(pk, 3) || s_kv_bin(pk, "r", r->sealed, r->sealed_len) < 0 ||
+                   s_kv_bin(pk, "pk", r->pk, IDENT_PK_LEN) < 0 ||
+                   s_kv_bin(pk, "sig", r->sig, IDENT_SIG_LEN) < 0
+               ? -1
+               : 0;
+}
+
+static int s_enc_records(msgpack_packer *pk, const wire_msg_t *m)
+{
+    if (s_kv_array(pk, "recs", m->records, m->n_records, WIRE_MAX_RECORDS) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_records; i++)
+        if (s_put_signed_record(pk, &m->records[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_enc_tsum(msgpack_packer *pk, const wire_msg_t *m)
+{
+    if (!m->table || strlen(m->table) > WIRE_MAX_TABLE || s_kv_str(pk, "tbl", m->table, S_ID) < 0 ||
+        s_kv_u64(pk, "root", m->root) < 0 || (m->want && s_kv_bool(pk, "want", true) < 0))
+        return -1;
+    if (!m->n_buckets)
+        return 0;
+    if (!m->buckets || !s_pow2(m->n_buckets) || m->n_buckets > WIRE_MAX_BUCKETS)
+        return -1;
+    uint8_t *b = malloc((size_t)m->n_buckets * 8);
+    if (!b)
+        return -1;
+    for (uint32_t i = 0; i < m->n_buckets; i++)
+        for (int j = 0; j < 8; j++)
+            b[8 * i + (uint32_t)j] = (uint8_t)(m->buckets[i] >> (56 - 8 * j));
+    int rc = s_kv_bin(pk, "b", b, (size_t)m->n_buckets * 8);
+    free(b);
+    return rc;
+}
+
 /* --------------------------------------------------------------- the types */
 
 typedef struct {
@@ -1134,6 +1403,8 @@ static const s_type_t s_types[] = {
     [WIRE_FAIL] = {"fail", 6, s_dec_fail, s_enc_fail},
     [WIRE_CANCEL] = {"cancel", 1, s_dec_rid, s_enc_rid},
     [WIRE_CREDIT] = {"credit", 2, s_dec_credit, s_enc_credit},
+    [WIRE_TSUM] = {"tsum", 2, s_dec_tsum, s_enc_tsum},
+    [WIRE_RECORDS] = {"records", 1, s_dec_records, s_enc_records},
 };
 
 #define S_N_TYPES (sizeof s_types / sizeof s_types[0])
@@ -1157,6 +1428,8 @@ static uint32_t s_opt_keys(const wire_msg_t *m)
         return m->has_chunks ? 1 : 0;
     case WIRE_CREDIT:
         return m->has_ack ? 1 : 0;
+    case WIRE_TSUM:
+        return (m->n_buckets ? 1u : 0u) + (m->want ? 1u : 0u);
     default:
         return 0;
     }
@@ -1273,6 +1546,9 @@ void wire_state_clear(wire_state_t *st)
         free(st->accounts[i].starts_ago_ms);
     }
     free(st->accounts);
+    for (size_t i = 0; i < st->n_key_counts; i++)
+        free(st->key_counts[i].name);
+    free(st->key_counts);
     free(st->sealed);
     memset(st, 0, sizeof *st);
 }
@@ -1306,6 +1582,11 @@ void wire_msg_clear(wire_msg_t *msg)
     free(msg->finish_reason);
     free(msg->code);
     free(msg->message);
+    free(msg->table);
+    free(msg->buckets);
+    for (size_t i = 0; i < msg->n_records; i++)
+        wire_record_clear(&msg->records[i]);
+    free(msg->records);
     memset(msg, 0, sizeof *msg);
 }
 
@@ -1354,6 +1635,8 @@ int wire_state_copy(wire_state_t *dst, const wire_state_t *src)
     dst->n_models = 0;
     dst->accounts = NULL;
     dst->n_accounts = 0;
+    dst->key_counts = NULL;
+    dst->n_key_counts = 0;
     dst->sealed = NULL;
     dst->sealed_len = 0;
     if (src->sealed && src->sealed_len) {
@@ -1380,6 +1663,18 @@ int wire_state_copy(wire_state_t *dst, const wire_state_t *src)
         for (size_t i = 0; i < src->n_accounts; i++) {
             dst->n_accounts = i + 1;
             if (s_copy_account(&dst->accounts[i], &src->accounts[i]) < 0)
+                goto err;
+        }
+    }
+    if (src->n_key_counts) {
+        if (!src->key_counts ||
+            !(dst->key_counts = calloc(src->n_key_counts, sizeof *dst->key_counts)))
+            goto err;
+        for (size_t i = 0; i < src->n_key_counts; i++) {
+            dst->n_key_counts = i + 1;
+            dst->key_counts[i] = src->key_counts[i];
+            dst->key_counts[i].name = NULL;
+            if (s_copy_str(&dst->key_counts[i].name, src->key_counts[i].name) < 0)
                 goto err;
         }
     }
@@ -1412,4 +1707,112 @@ int wire_state_seal(wire_state_t *st, const uint8_t sk[IDENT_SK_LEN])
 done:
     abuf_free(&b);
     return rc;
+}
+
+/* ----------------------------------------------------------------- records */
+
+void wire_record_clear(wire_record_t *rec)
+{
+    if (!rec)
+        return;
+    free(rec->table);
+    free(rec->key);
+    free(rec->node);
+    free(rec->payload);
+    free(rec->sealed);
+    memset(rec, 0, sizeof *rec);
+}
+
+static int s_copy_bytes(uint8_t **dst, const uint8_t *src, size_t n)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    if (!(*dst = malloc(n ? n : 1)))
+        return -1;
+    if (n)
+        memcpy(*dst, src, n);
+    return 0;
+}
+
+int wire_record_copy(wire_record_t *dst, const wire_record_t *src)
+{
+    *dst = *src;
+    dst->table = dst->key = dst->node = NULL;
+    dst->payload = dst->sealed = NULL;
+    if (s_copy_str(&dst->table, src->table) < 0 || s_copy_str(&dst->key, src->key) < 0 ||
+        s_copy_str(&dst->node, src->node) < 0 ||
+        s_copy_bytes(&dst->payload, src->payload, src->payload_len) < 0 ||
+        s_copy_bytes(&dst->sealed, src->sealed, src->sealed_len) < 0) {
+        wire_record_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+int wire_record_seal(wire_record_t *rec, const uint8_t sk[IDENT_SK_LEN])
+{
+    abuf_t b = ABUF_INIT;
+    b.max = WIRE_MSG_MAX;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, s_write);
+    s_err_t e = {NULL, 0, NULL, false};
+    uint8_t sig[IDENT_SIG_LEN];
+    uint8_t *sealed = NULL;
+    int rc = -1;
+    if (s_put_record_fields(&pk, rec) < 0 || b.len == 0 ||
+        s_scan((const uint8_t *)b.data, b.len, &e) < 0 ||
+        ident_sign_record(sk, (const uint8_t *)b.data, b.len, sig) < 0 || !(sealed = malloc(b.len)))
+        goto done;
+    memcpy(sealed, b.data, b.len);
+    free(rec->sealed);
+    rec->sealed = sealed;
+    rec->sealed_len = b.len;
+    ident_sk_pk(sk, rec->pk);
+    memcpy(rec->sig, sig, sizeof sig);
+    rc = 0;
+done:
+    abuf_free(&b);
+    return rc;
+}
+
+int wire_record_pack(const wire_record_t *rec, abuf_t *out)
+{
+    abuf_t b = ABUF_INIT;
+    b.max = WIRE_MSG_MAX;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, s_write);
+    int rc = s_put_signed_record(&pk, rec) < 0 || abuf_append(out, b.data, b.len) < 0 ? -1 : 0;
+    abuf_free(&b);
+    return rc;
+}
+
+wire_msg_rc_t wire_record_unpack(const uint8_t *buf, size_t len, wire_record_t *out, char *err,
+                                 size_t errlen)
+{
+    s_err_t e = {err, errlen, NULL, false};
+    memset(out, 0, sizeof *out);
+    if (err && errlen)
+        err[0] = '\0';
+    if (!buf || len == 0 || len > WIRE_MSG_MAX) {
+        s_fail(&e, "no record, or one over %u bytes", WIRE_MSG_MAX);
+        return WIRE_MSG_MALFORMED;
+    }
+    if (s_scan(buf, len, &e) < 0)
+        return WIRE_MSG_MALFORMED;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = -1;
+    if (msgpack_unpack_next(&up, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len)
+        s_fail(&e, "msgpack-c refused the record");
+    else
+        rc = s_dec_record(&up.data, out, &e);
+    msgpack_unpacked_destroy(&up);
+    if (rc < 0) {
+        wire_record_clear(out);
+        return e.forged ? WIRE_MSG_FORGED : WIRE_MSG_MALFORMED;
+    }
+    return WIRE_MSG_OK;
 }

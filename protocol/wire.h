@@ -35,8 +35,24 @@
 #define WIRE_MAX_START_AGO_MS (30LL * 24 * 3600 * 1000)
 /* A signed state's "age" (how long it was held on the way) is at most this. */
 #define WIRE_MAX_AGE_MS WIRE_MAX_START_AGO_MS
+/* A state's optional "key_counts" (node/limits.h): active keys, a key's
+   name, a count of one window, ms until a window's oldest request leaves. */
+#define WIRE_MAX_KEY_COUNTS 256
+#define WIRE_MAX_KEY_NAME 64
+#define WIRE_MAX_KEY_COUNT 1000000000LL            /* requests in one window */
+#define WIRE_MAX_KEY_TOKENS 1000000000000000LL     /* tokens in one day */
+#define WIRE_MAX_KEY_RESET_MS (25LL * 3600 * 1000) /* a day and its grain, with room */
+
 #define WIRE_MAX_CREDIT (1u << 20) /* chunks one `fwd` or `credit` may grant */
 #define WIRE_MAX_SEQ (1ull << 53)  /* a credit's ack at most (chunks one answer may have) */
+/* Replicated records (tsum, records; docs/mesh-protocol.md, "Replicated records"). */
+#define WIRE_MAX_TABLE 32 /* bytes of a table name (printable ASCII) */
+#define WIRE_MAX_RKEY                                                                              \
+    384                       /* bytes of a record key (UTF-8, no controls): a usage               \
+                                 rollup's origin/key/model/hour fits */
+#define WIRE_MAX_PAYLOAD 4096 /* bytes of one record's payload */
+#define WIRE_MAX_RECORDS 256  /* records in one `records` message */
+#define WIRE_MAX_BUCKETS 4096 /* buckets of one table summary (a power of two) */
 
 typedef enum {
     WIRE_MSG_OK = 0,
@@ -62,7 +78,9 @@ typedef enum {
     WIRE_END,
     WIRE_FAIL,
     WIRE_CANCEL,
-    WIRE_CREDIT, /* the origin lets the executor send n more chunks of rid */
+    WIRE_CREDIT,  /* the origin lets the executor send n more chunks of rid */
+    WIRE_TSUM,    /* a replicated table's summary: its root hash, maybe its buckets */
+    WIRE_RECORDS, /* replicated records, each signed by its writer */
 } wire_type_t;
 
 /*  The forwarding messages (fwd … credit): on_forward's, mesh_send's. */
@@ -87,6 +105,16 @@ typedef struct {
     int64_t *starts_ago_ms;
     size_t n_starts;
 } wire_account_t;
+
+/*  One key's counts on the node whose state carries them (node/limits.h):
+    requests admitted in the last minute, hour and day, tokens of the last
+    day, requests in flight, and per window (minute, hour, day, tokens) the
+    ms until its oldest counted request leaves it (0: nothing counted). */
+typedef struct {
+    char *name;
+    int64_t minute, hour, day, tokens, inflight;
+    int64_t reset_ms[4];
+} wire_key_count_t;
 
 /*  The state a node owns; only it changes it (its version grows with every
     change). Cooldowns travel as remaining ms (no clock is shared).
@@ -121,6 +149,9 @@ typedef struct {
     int64_t paced_remaining_ms; /* until one of its routable tabs has a free pace slot */
     wire_account_t *accounts;
     size_t n_accounts;
+    /* optional on the wire ("key_counts"): none when absent */
+    wire_key_count_t *key_counts;
+    size_t n_key_counts;
     /* the owner's signature (see above); sealed NULL: not signed, not sendable */
     uint8_t *sealed;
     size_t sealed_len;
@@ -144,6 +175,28 @@ typedef struct {
     char *text;
     size_t len;
 } wire_delta_t;
+
+/*  One record of a replicated table (docs/mesh-protocol.md, "Replicated
+    records"): (table, key) names it, (version_ms, node) orders its
+    versions, tomb marks a deletion, payload is the table's own bytes.
+    Signed by its writer `node` as a state is by its owner: `sealed` holds
+    the msgpack map of the fields exactly as the writer encoded and signed
+    them (wire_record_seal), pk and sig beside them; the decoder refuses
+    (WIRE_MSG_FORGED) a record whose signature does not verify or whose
+    node is not ident_id(pk). */
+typedef struct {
+    char *table;
+    char *key;
+    uint64_t version_ms; /* unix ms of the change */
+    char *node;          /* the writer's node id */
+    bool tomb;
+    uint8_t *payload;
+    size_t payload_len;
+    uint8_t *sealed; /* NULL: not signed, not sendable */
+    size_t sealed_len;
+    uint8_t pk[IDENT_PK_LEN];
+    uint8_t sig[IDENT_SIG_LEN];
+} wire_record_t;
 
 typedef struct {
     wire_type_t type;
@@ -197,6 +250,17 @@ typedef struct {
     char *message;                            /* fail */
     bool retryable;                           /* fail */
     int64_t cooled_remaining_ms;              /* fail */
+    /* tsum: the table, the XOR of its record hashes, and optionally the
+       hash of each of its n_buckets buckets (a power of two, at most
+       WIRE_MAX_BUCKETS); want: the sender asks for the receiver's buckets */
+    char *table;
+    uint64_t root;
+    uint64_t *buckets;
+    uint32_t n_buckets;
+    bool want;
+    /* records: at most WIRE_MAX_RECORDS, each verified */
+    wire_record_t *records;
+    size_t n_records;
 } wire_msg_t;
 
 const char *wire_type_name(wire_type_t t); /* "hello", "ping-req", … */
@@ -222,5 +286,21 @@ int wire_state_copy(wire_state_t *dst, const wire_state_t *src);
     caller makes sure st->id is ident_id of that key (receivers refuse it
     otherwise). 0, or -1 (a field over its limit, allocation). */
 int wire_state_seal(wire_state_t *st, const uint8_t sk[IDENT_SK_LEN]);
+
+/*  Signs rec as its writer: encodes table, key, version_ms, node, tomb and
+    payload into rec->sealed and signs them with sk (its public key to
+    rec->pk). The caller makes sure rec->node is ident_id of that key.
+    0, or -1 (a field over its limit, allocation). */
+int wire_record_seal(wire_record_t *rec, const uint8_t sk[IDENT_SK_LEN]);
+/*  A signed record as one byte string (what a node keeps to send it on
+    later): 0, or -1. */
+int wire_record_pack(const wire_record_t *rec, abuf_t *out);
+/*  The reverse, with every check the decoder makes (FORGED on a bad
+    signature). out is the caller's to wire_record_clear. */
+wire_msg_rc_t wire_record_unpack(const uint8_t *buf, size_t len, wire_record_t *out, char *err,
+                                 size_t errlen);
+void wire_record_clear(wire_record_t *rec);
+/*  Deep copy; 0 or -1 (dst left empty). */
+int wire_record_copy(wire_record_t *dst, const wire_record_t *src);
 
 #endif

@@ -1,5 +1,7 @@
 /*  arena-mesh — the operator's view of an ArenaMesh (status, models) and its
-    key table (keys: tools/keys_cmd) and its audit log (audit: tools/audit_cmd).
+    key table (keys: tools/keys_cmd), its tiers (tiers: tools/tiers_cmd), its
+    audit log (audit: tools/audit_cmd) and its usage (usage: tools/usage_cmd);
+    tools/admin_cli holds what the admin commands share.
 
     A thin shell over tools/status_view: it owns only the process-wide pieces,
     the signal handling (SIGINT/SIGTERM stop a --watch; the flag below is the
@@ -12,7 +14,9 @@
 
 #include "tools/audit_cmd.h"
 #include "tools/keys_cmd.h"
+#include "tools/tiers_cmd.h"
 #include "tools/status_view.h"
+#include "tools/usage_cmd.h"
 
 static volatile sig_atomic_t s_stop;
 
@@ -39,9 +43,15 @@ int main(int argc, char **argv)
         fputs("arena-mesh: cannot initialise libcurl\n", stderr);
         return MESH_EXIT_FAIL;
     }
-    int rc = audit_cmd_is_audit(argc, argv)
+    int rc = usage_cmd_is_usage(argc, argv)
+                 ? usage_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
+                                  getenv("ARENA_API_KEY"), &s_stop, stdout, stderr)
+             : audit_cmd_is_audit(argc, argv)
                  ? audit_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
                                   getenv("ARENA_API_KEY"), &s_stop, stdout, stderr)
+             : tiers_cmd_is_tiers(argc, argv)
+                 ? tiers_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
+                                  &s_stop, stdout, stderr)
              : keys_cmd_is_keys(argc, argv)
                  ? keys_cmd_main(argc, argv, getenv("ARENA_NODE"), getenv("ARENA_ADMIN_KEY"),
                                  &s_stop, stdout, stderr)

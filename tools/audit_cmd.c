@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tools/admin_cli.h"
 #include "tools/keys_cmd.h"
 #include "tools/status_view.h"
 
@@ -16,14 +17,7 @@ static const char *const s_valued[] = {"--node", "--admin-key", "--api-key", "--
 
 bool audit_cmd_is_audit(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] != '-')
-            return strcmp(argv[i], "audit") == 0;
-        for (size_t k = 0; s_valued[k]; k++)
-            if (strcmp(argv[i], s_valued[k]) == 0)
-                i++; /* its value follows */
-    }
-    return false;
+    return admin_cli_is_cmd(argc, argv, "audit", s_valued);
 }
 
 static void s_usage(FILE *to)
@@ -47,23 +41,9 @@ int audit_cmd_parse_since(const char *text, long long now_ms, long long *ms)
     return 0;
 }
 
-static bool s_is(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
-static const char *s_value(int argc, char **argv, int *i)
-{
-    const char *eq = strchr(argv[*i], '=');
-    if (eq)
-        return eq + 1;
-    return *i + 1 < argc ? argv[++*i] : NULL;
-}
-
 typedef struct {
-    const char *node, *admin_key, *api_key, *since;
-    bool json;
+    admin_cli_t c; /* --node, --admin-key, --json */
+    const char *api_key, *since;
 } s_args_t;
 
 static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
@@ -71,18 +51,19 @@ static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
     bool seen = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        const char **dst = s_is(arg, "--node")        ? &a->node
-                           : s_is(arg, "--admin-key") ? &a->admin_key
-                           : s_is(arg, "--api-key")   ? &a->api_key
-                           : s_is(arg, "--since")     ? &a->since
-                                                      : NULL;
+        const char **dst = admin_cli_is(arg, "--api-key") ? &a->api_key
+                           : admin_cli_is(arg, "--since") ? &a->since
+                                                          : NULL;
+        int taken = dst ? 0 : admin_cli_flag(argc, argv, &i, &a->c, why, wlen);
+        if (taken < 0)
+            return -1;
         if (dst) {
-            if (!(*dst = s_value(argc, argv, &i))) {
+            if (!(*dst = admin_cli_value(argc, argv, &i))) {
                 snprintf(why, wlen, "%s needs a value", arg);
                 return -1;
             }
-        } else if (strcmp(arg, "--json") == 0) {
-            a->json = true;
+        } else if (taken) {
+            continue;
         } else if (!seen && strcmp(arg, "audit") == 0) {
             seen = true;
         } else {
@@ -90,17 +71,7 @@ static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
             return -1;
         }
     }
-    if (!a->admin_key || !a->admin_key[0]) {
-        snprintf(why, wlen, "no admin key: pass --admin-key or set ARENA_ADMIN_KEY");
-        return -1;
-    }
-    size_t nl = strlen(a->node);
-    if (nl == 0 || nl > 500 ||
-        (strncmp(a->node, "http://", 7) != 0 && strncmp(a->node, "https://", 8) != 0)) {
-        snprintf(why, wlen, "--node must be an http:// or https:// URL");
-        return -1;
-    }
-    return 0;
+    return admin_cli_check(&a->c, why, wlen);
 }
 
 /*  The http addresses of the nodes other than first that are up (alive, or
@@ -146,7 +117,7 @@ static int s_fetch(const char *base, const s_args_t *a, long long since,
 {
     char url[700];
     snprintf(url, sizeof url, "%s/admin/audit?since=%lld&limit=" S_LIMIT, base, since);
-    mesh_http_opts_t opts = {.api_key = a->admin_key, .cancel = stop, .display = base};
+    mesh_http_opts_t opts = {.api_key = a->c.admin_key, .cancel = stop, .display = base};
     mesh_http_response_t resp;
     if (mesh_http_get(url, &opts, &resp, why, wlen) != MESH_HTTP_OK)
         return MESH_EXIT_FAIL;
@@ -240,8 +211,8 @@ static void s_when(long long ms, char *out, size_t len)
 int audit_cmd_main(int argc, char **argv, const char *env_node, const char *env_admin_key,
                    const char *env_api_key, const volatile sig_atomic_t *stop, FILE *out, FILE *err)
 {
-    s_args_t a = {.node = env_node && *env_node ? env_node : STATUS_VIEW_DEFAULT_NODE,
-                  .admin_key = env_admin_key,
+    s_args_t a = {.c = {.node = env_node && *env_node ? env_node : STATUS_VIEW_DEFAULT_NODE,
+                        .admin_key = env_admin_key},
                   .api_key = env_api_key && *env_api_key ? env_api_key : NULL};
     char why[700] = "";
     for (int i = 1; i < argc; i++)
@@ -266,10 +237,10 @@ int audit_cmd_main(int argc, char **argv, const char *env_node, const char *env_
         return MESH_EXIT_USAGE;
     }
     char base[520];
-    size_t nl = strlen(a.node);
-    while (nl && a.node[nl - 1] == '/')
+    size_t nl = strlen(a.c.node);
+    while (nl && a.c.node[nl - 1] == '/')
         nl--;
-    snprintf(base, sizeof base, "%.*s", (int)nl, a.node);
+    snprintf(base, sizeof base, "%.*s", (int)nl, a.c.node);
     json_t *all = json_array();
     if (!all)
         return MESH_EXIT_FAIL;
@@ -301,7 +272,7 @@ int audit_cmd_main(int argc, char **argv, const char *env_node, const char *env_
         json_decref(missed);
         return MESH_EXIT_FAIL;
     }
-    if (a.json) {
+    if (a.c.json) {
         json_t *doc = json_pack("{s:o, s:o}", "entries", merged, "unreachable", missed);
         char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);

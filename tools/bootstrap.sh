@@ -10,10 +10,12 @@ want_test=0
 build_pkgs=(build-essential cmake pkg-config
     libczmq-dev libzmq3-dev libmsgpack-dev libwebsockets-dev libmicrohttpd-dev
     libjansson-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev
-    g++ libvalijson-dev nlohmann-json3-dev) # protocol/schema.cc: JSON Schema (header-only C++)
+    g++ libvalijson-dev nlohmann-json3-dev # protocol/schema.cc: JSON Schema (header-only C++)
+    libjs-chart.js) # Chart.js, compiled into arena-node for the dashboard (GET /assets/chart.js)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chromium
     nftables iproute2 # tests/integration/netns.test.mjs: namespaces, veth, packet loss
     prometheus # tests/integration/metrics.test.mjs: promtool check metrics, a real scrape
+    sqlite3 # tests/integration/replication.test.mjs, usage.test.mjs: a stopped node's store, its raw usage rows
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")

@@ -6,29 +6,23 @@
 #include <string.h>
 #include <time.h>
 
+#include "tools/admin_cli.h"
 #include "tools/status_view.h"
 
 typedef enum { S_CREATE, S_LIST, S_REVOKE, S_SET_TIER } s_cmd_t;
 
 typedef struct {
     s_cmd_t cmd;
-    const char *node, *admin_key, *name, *tier, *expires, *models;
-    bool json;
+    admin_cli_t c; /* --node, --admin-key, --json */
+    const char *name, *tier, *expires, *models;
 } s_args_t;
 
-static const char *const s_valued[] = {"--node",   "--admin-key", "--name",  "--tier", "--expires",
-                                       "--models", "--api-key",   "--watch", NULL};
+static const char *const s_valued[] = {"--node",    "--admin-key", "--name",    "--tier",
+                                       "--expires", "--models",    "--api-key", NULL};
 
 bool keys_cmd_is_keys(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] != '-')
-            return strcmp(argv[i], "keys") == 0;
-        for (size_t k = 0; s_valued[k]; k++)
-            if (strcmp(argv[i], s_valued[k]) == 0 && strcmp(argv[i], "--watch") != 0)
-                i++; /* its value follows */
-    }
-    return false;
+    return admin_cli_is_cmd(argc, argv, "keys", s_valued);
 }
 
 static void s_usage(FILE *to)
@@ -40,7 +34,7 @@ static void s_usage(FILE *to)
           "  each with [--node URL] [--json] [--admin-key KEY] (or ARENA_ADMIN_KEY)\n"
           "  DATE: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z (UTC), unix ms, or +N[s|m|h|d]\n"
           "  LIST: model names separated by commas\n"
-          "  tiers: free, premium, enterprise\n",
+          "  tiers: free, premium, enterprise, or one the operator made (arena-mesh tiers list)\n",
           to);
 }
 
@@ -118,34 +112,20 @@ int keys_cmd_parse_expiry(const char *t, long long now_ms, long long *ms)
     return 0;
 }
 
-static const char *s_value(int argc, char **argv, int *i)
-{
-    const char *eq = strchr(argv[*i], '=');
-    if (eq)
-        return eq + 1;
-    return *i + 1 < argc ? argv[++*i] : NULL;
-}
-
-static bool s_is(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 /*  0, or -1 with why. */
 static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
 {
     const char *pos[4] = {0};
     int npos = 0;
     bool seen_keys = false;
-    static const char *const opts[] = {"--node", "--admin-key", "--name",
-                                       "--tier", "--expires",   "--models"};
+    static const char *const opts[] = {"--name", "--tier", "--expires", "--models"};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (strcmp(arg, "--json") == 0) {
-            a->json = true;
+        int taken = admin_cli_flag(argc, argv, &i, &a->c, why, wlen);
+        if (taken < 0)
+            return -1;
+        if (taken)
             continue;
-        }
         if (arg[0] != '-' && !seen_keys && strcmp(arg, "keys") == 0) {
             seen_keys = true; /* the command's own name */
             continue;
@@ -158,15 +138,15 @@ static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
             pos[npos++] = arg;
             continue;
         }
-        const char **dst[] = {&a->node, &a->admin_key, &a->name, &a->tier, &a->expires, &a->models};
+        const char **dst[] = {&a->name, &a->tier, &a->expires, &a->models};
         size_t k = 0;
-        while (k < sizeof opts / sizeof opts[0] && !s_is(arg, opts[k]))
+        while (k < sizeof opts / sizeof opts[0] && !admin_cli_is(arg, opts[k]))
             k++;
         if (k == sizeof opts / sizeof opts[0]) {
             snprintf(why, wlen, "unknown option %s", arg);
             return -1;
         }
-        if (!(*dst[k] = s_value(argc, argv, &i))) {
+        if (!(*dst[k] = admin_cli_value(argc, argv, &i))) {
             snprintf(why, wlen, "%s needs a value", opts[k]);
             return -1;
         }
@@ -196,17 +176,7 @@ static int s_parse(int argc, char **argv, s_args_t *a, char *why, size_t wlen)
         snprintf(why, wlen, "keys create needs --name and --tier");
         return -1;
     }
-    if (!a->admin_key || !a->admin_key[0]) {
-        snprintf(why, wlen, "no admin key: pass --admin-key or set ARENA_ADMIN_KEY");
-        return -1;
-    }
-    size_t nl = strlen(a->node);
-    if (nl == 0 || nl > 500 ||
-        (strncmp(a->node, "http://", 7) != 0 && strncmp(a->node, "https://", 8) != 0)) {
-        snprintf(why, wlen, "--node must be an http:// or https:// URL");
-        return -1;
-    }
-    return 0;
+    return admin_cli_check(&a->c, why, wlen);
 }
 
 /*  The request body of create; NULL with why. */
@@ -329,8 +299,8 @@ static int s_text(const s_args_t *a, json_t *doc, FILE *out)
 int keys_cmd_main(int argc, char **argv, const char *env_node, const char *env_admin_key,
                   const volatile sig_atomic_t *stop, FILE *out, FILE *err)
 {
-    s_args_t a = {.node = env_node && *env_node ? env_node : STATUS_VIEW_DEFAULT_NODE,
-                  .admin_key = env_admin_key};
+    s_args_t a = {.c = {.node = env_node && *env_node ? env_node : STATUS_VIEW_DEFAULT_NODE,
+                        .admin_key = env_admin_key}};
     char why[512] = "";
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -343,29 +313,26 @@ int keys_cmd_main(int argc, char **argv, const char *env_node, const char *env_a
         return MESH_EXIT_USAGE;
     }
     char url[700], *body = NULL;
-    size_t nl = strlen(a.node);
-    while (nl && a.node[nl - 1] == '/')
-        nl--;
     const char *method = "GET";
     switch (a.cmd) {
     case S_CREATE:
         method = "POST";
-        snprintf(url, sizeof url, "%.*s/admin/keys", (int)nl, a.node);
+        snprintf(url, sizeof url, "/admin/keys");
         if (!(body = s_create_body(&a, why, sizeof why))) {
             fprintf(err, "arena-mesh: %s\n", why);
             return MESH_EXIT_USAGE;
         }
         break;
     case S_LIST:
-        snprintf(url, sizeof url, "%.*s/admin/keys", (int)nl, a.node);
+        snprintf(url, sizeof url, "/admin/keys");
         break;
     case S_REVOKE:
         method = "DELETE";
-        snprintf(url, sizeof url, "%.*s/admin/keys/%.64s", (int)nl, a.node, a.name);
+        snprintf(url, sizeof url, "/admin/keys/%.64s", a.name);
         break;
     case S_SET_TIER:
         method = "POST";
-        snprintf(url, sizeof url, "%.*s/admin/keys/%.64s/tier", (int)nl, a.node, a.name);
+        snprintf(url, sizeof url, "/admin/keys/%.64s/tier", a.name);
         json_t *o = json_pack("{s:s}", "tier", a.tier);
         body = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
@@ -380,38 +347,11 @@ int keys_cmd_main(int argc, char **argv, const char *env_node, const char *env_a
                 return MESH_EXIT_REFUSED;
             }
     }
-    mesh_http_opts_t opts = {.api_key = a.admin_key, .cancel = stop, .display = a.node};
-    mesh_http_response_t resp;
-    mesh_http_rc_t rc = mesh_http_request(url, &opts, method, body, &resp, why, sizeof why);
+    json_t *doc = NULL;
+    int code = admin_cli_call(&a.c, method, url, body, stop, out, err, &doc);
     free(body);
-    if (rc != MESH_HTTP_OK) {
-        fprintf(err, "arena-mesh: %s\n", why);
-        return rc == MESH_HTTP_CANCELLED ? MESH_EXIT_INTERRUPTED : MESH_EXIT_FAIL;
-    }
-    int code = MESH_EXIT_OK;
-    json_t *doc = json_loadb(resp.body, resp.len, 0, NULL);
-    if (resp.status >= 400) {
-        abuf_t msg = ABUF_INIT;
-        status_view_describe_http_error(url, resp.status, resp.body, resp.len, &msg);
-        const char *m = msg.data ? msg.data : "refused";
-        /* status's hints (the user key's flag, "is this an arena-node?") do not fit here */
-        const char *hint = strstr(m, " — ");
-        fprintf(err, "arena-mesh: %.*s%s\n", hint ? (int)(hint - m) : (int)strlen(m), m,
-                resp.status == 401 ? " — pass the admin key with --admin-key or ARENA_ADMIN_KEY"
-                                   : "");
-        abuf_free(&msg);
-        code = resp.status == 404 && !json_object_get(doc, "error") ? MESH_EXIT_FAIL
-                                                                    : MESH_EXIT_REFUSED;
-    } else if (!json_is_object(doc) || resp.status < 200 || resp.status > 299) {
-        fprintf(err, "arena-mesh: %s answered HTTP %ld with no JSON object\n", url, resp.status);
-        code = MESH_EXIT_FAIL;
-    } else if (a.json) {
-        fprintf(out, "%.*s\n", (int)resp.len, resp.body);
-        code = fflush(out) == 0 ? MESH_EXIT_OK : MESH_EXIT_FAIL;
-    } else {
+    if (code == MESH_EXIT_OK && doc)
         code = s_text(&a, doc, out);
-    }
     json_decref(doc);
-    mesh_http_response_free(&resp);
     return code;
 }

@@ -1078,12 +1078,12 @@ static int s_curl_setup(CURL *curl, const char *url, const mesh_http_opts_t *o, 
     c = c ? c : curl_easy_setopt(curl, CURLOPT_XFERINFODATA, sink);
     c = c ? c : curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     c = c ? c : curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-    if (post && strcmp(method, "POST") == 0) {
+    if (post && (strcmp(method, "POST") == 0 || body)) { /* a PUT carries its body too */
         c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
         c = c ? c : curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
-    } else if (post) {
-        c = c ? c : curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (post && strcmp(method, "POST") != 0)
+        c = c ? c : curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     return c == CURLE_OK ? 0 : -1;
 }
 
@@ -1158,11 +1158,13 @@ void mesh_args_usage(FILE *to)
         "usage: arena-mesh status [--node URL] [--json] [--watch [SECONDS]]\n"
         "       arena-mesh models [--node URL] [--json] [--watch [SECONDS]] [--refresh]\n"
         "       arena-mesh keys create|list|revoke|set-tier ... (arena-mesh keys --help)\n"
+        "       arena-mesh tiers list|set ... (arena-mesh tiers --help)\n"
         "       arena-mesh --help | --version\n"
         "\n"
         "  status          nodes of the mesh: state, tabs, load, cooldowns\n"
         "  models          model x node availability and cooldowns\n"
         "  keys            API keys and their tiers, with the node's --admin-key\n"
+        "  tiers           the tiers' limits, with the node's --admin-key\n"
         "  --node URL      the arena-node to ask (env ARENA_NODE, default " STATUS_VIEW_DEFAULT_NODE
         ")\n"
         "  --api-key KEY   sent as a bearer token (env ARENA_API_KEY)\n"

@@ -4,7 +4,9 @@
     only what the decoder refuses, and a canonical encoding is never larger
     than the input), that encoding must decode again to an equal message,
     and encoding that must give the same bytes. Every state it accepts was
-    signed by the key its id is made from, over the exact bytes it carries.
+    signed by the key its id is made from, over the exact bytes it carries;
+    so was every replicated record (by its writer), which must also survive
+    wire_record_pack/unpack, the form a node keeps.
     Seeds: corpus/wire/,
     written by test_wire with ARENA_WRITE_CORPUS set. */
 #include <stdbool.h>
@@ -48,6 +50,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         wire_state_clear(&copy);
     }
+    for (size_t i = 0; i < m.n_records; i++) { /* every record is its writer's word */
+        const wire_record_t *r = &m.records[i];
+        if (!r->sealed || !ident_id_matches(r->node, r->pk) ||
+            !ident_verify_record(r->pk, r->sealed, r->sealed_len, r->sig) ||
+            r->payload_len > WIRE_MAX_PAYLOAD || r->version_ms == 0)
+            abort();
+        abuf_t env = ABUF_INIT;
+        wire_record_t back;
+        if (wire_record_pack(r, &env) != 0 ||
+            wire_record_unpack((const uint8_t *)env.data, env.len, &back, err, sizeof err) !=
+                WIRE_MSG_OK ||
+            !wire_record_equal(r, &back))
+            abort();
+        wire_record_clear(&back);
+        abuf_free(&env);
+    }
+    if (m.type == WIRE_TSUM && m.n_buckets &&
+        (m.n_buckets > WIRE_MAX_BUCKETS || (m.n_buckets & (m.n_buckets - 1)) != 0))
+        abort();
     abuf_free(&b);
     abuf_free(&b2);
     wire_msg_clear(&m);

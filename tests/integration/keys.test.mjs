@@ -3,10 +3,12 @@
 // through the official openai SDK. Covers: a made key works at once, the
 // list never shows a key, re-tiering, revocation and expiry refuse at once,
 // the model allow-list, the admin key is no user key and a user key no admin
-// key, bad input to every endpoint is a 4xx with nothing stored, and the
-// table survives a restart.
+// key, bad input to every endpoint is a 4xx with nothing stored, a key
+// revoked while its request's body is on the way is refused when the body
+// ends, and the table survives a restart.
 
 import {before, after} from 'node:test';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import {Arena, binary, client, closedPort, http, run, waitFor} from './lib/harness.mjs';
 
@@ -114,6 +116,75 @@ arena.test('set-tier moves a key; revoke refuses it at once, and everywhere afte
     const reuse = await keys(['create', '--name', 'bob', '--tier', 'free']);
     assert.equal(reuse.code, 1);
     assert.match(reuse.stderr, /409/);
+});
+
+/*  A raw request whose body waits: its headers go with Expect: 100-continue,
+    and the node's "100 Continue" says it admitted them (a refusal would be
+    the final answer instead). send(body) writes the body and resolves with
+    the final status line's code and the whole answer. */
+async function heldRequest(key, bodyText) {
+    const sock = net.connect(node.http.port, '127.0.0.1');
+    sock.setEncoding('latin1');
+    let data = '';
+    const waiters = new Set();
+    sock.on('data', (d) => {
+        data += d;
+        for (const w of [...waiters]) w();
+    });
+    sock.on('error', () => {});
+    sock.on('close', () => {
+        for (const w of [...waiters]) w();
+    });
+    const until = (pred, what) => new Promise((resolve, reject) => {
+        const check = () => {
+            if (pred()) {
+                clearTimeout(timer);
+                waiters.delete(check);
+                resolve();
+            } else if (sock.destroyed) {
+                clearTimeout(timer);
+                reject(new Error(`closed waiting for ${what}: ${data}`));
+            }
+        };
+        const timer = setTimeout(() => {
+            waiters.delete(check);
+            reject(new Error(`timed out waiting for ${what}: ${data}`));
+        }, 10000);
+        waiters.add(check);
+        check();
+    });
+    sock.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${node.http.port}\r\n` +
+        `Authorization: Bearer ${key}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(bodyText)}\r\nExpect: 100-continue\r\n` +
+        'Connection: close\r\n\r\n');
+    await until(() => /^HTTP\/1\.1 \d{3} /.test(data), 'the answer to the headers');
+    assert.match(data, /^HTTP\/1\.1 100 /, 'the headers were admitted');
+    return {
+        async send() {
+            data = '';
+            sock.write(bodyText);
+            await until(() => sock.destroyed || sock.readableEnded, 'the end of the answer');
+            return {status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(data)?.[1]), text: data};
+        },
+    };
+}
+
+arena.test('a key revoked while its request body is on the way is refused when the body ends', async () => {
+    /* the record the headers found moves in the table (a key sorted before
+       it is made), then the key is revoked: the request must see the
+       revocation, not a stale record (keys_generation) */
+    const made = await create('mid-zz', 'free');
+    const body = JSON.stringify({model: 'fake-chat', messages: [{role: 'user', content: 'hello'}]});
+    const ok = await heldRequest(made.key, body);
+    assert.equal((await ok.send()).status, 200, 'a live key: answered');
+    const held = await heldRequest(made.key, body);
+    await create('mid-aa', 'free');
+    const r = await keys(['revoke', 'mid-zz']);
+    assert.equal(r.code, 0, r.stderr);
+    const answer = await held.send();
+    assert.equal(answer.status, 401, answer.text);
+    assert.match(answer.text, /invalid_api_key/);
 });
 
 arena.test('an expired key is refused', async () => {

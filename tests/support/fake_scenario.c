@@ -27,7 +27,7 @@
 /* Keys every scenario takes, and the shared sets. */
 #define S_COMMON "ttfb bfail"
 #define S_FORMAT "prefix split seed gap"
-#define S_ANSWER "text piece finish pt ct " S_FORMAT
+#define S_ANSWER "text piece finish pt ct usage " S_FORMAT
 
 static const char s_cloudflare_html[] =
     "<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title>"
@@ -311,16 +311,17 @@ static int s_piece_opts(s_ctx_t *c, size_t *piece)
 static int s_answer_text(s_ctx_t *c, const char *text, size_t len)
 {
     size_t piece;
-    unsigned long pt, ct;
+    unsigned long pt, ct, usage;
     const char *reason;
     if (s_piece_opts(c, &piece) < 0 || s_finish_reason(c, &reason) < 0 ||
         s_num(c, "pt", (unsigned long)s_prompt_tokens(c), 0, 1000000000, &pt) < 0 ||
-        s_num(c, "ct", 7, 0, 1000000000, &ct) < 0)
+        s_num(c, "ct", 7, 0, 1000000000, &ct) < 0 || s_num(c, "usage", 1, 0, 1, &usage) < 0)
         return -1;
     s_head(c, 200, S_TEXT_TYPE);
     if (s_pieces(c, "a0", text, len, S_PIECES, piece, 0) < 0)
         return -1;
-    return s_finish(c, reason, (long long)pt, (long long)ct, 0);
+    /* usage=0: the finish line without "usage" (LMArena may leave it out) */
+    return s_finish(c, reason, usage ? (long long)pt : -1, (long long)ct, 0);
 }
 
 static int s_answer(s_ctx_t *c)

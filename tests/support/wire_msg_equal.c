@@ -33,6 +33,13 @@ static bool s_account_eq(const wire_account_t *a, const wire_account_t *b)
     return true;
 }
 
+static bool s_key_count_eq(const wire_key_count_t *a, const wire_key_count_t *b)
+{
+    return s_str_eq(a->name, b->name) && a->minute == b->minute && a->hour == b->hour &&
+           a->day == b->day && a->tokens == b->tokens && a->inflight == b->inflight &&
+           memcmp(a->reset_ms, b->reset_ms, sizeof a->reset_ms) == 0;
+}
+
 bool mesh_state_equal(const wire_state_t *a, const wire_state_t *b)
 {
     if (!s_str_eq(a->id, b->id) || !s_str_eq(a->name, b->name) ||
@@ -43,8 +50,12 @@ bool mesh_state_equal(const wire_state_t *a, const wire_state_t *b)
         a->inflight != b->inflight || a->capacity != b->capacity || a->ok != b->ok ||
         a->failed != b->failed || a->p50_ms != b->p50_ms ||
         a->node_cooled_remaining_ms != b->node_cooled_remaining_ms || a->n_models != b->n_models ||
-        a->paced_remaining_ms != b->paced_remaining_ms || a->n_accounts != b->n_accounts)
+        a->paced_remaining_ms != b->paced_remaining_ms || a->n_accounts != b->n_accounts ||
+        a->n_key_counts != b->n_key_counts)
         return false;
+    for (size_t i = 0; i < a->n_key_counts; i++)
+        if (!s_key_count_eq(&a->key_counts[i], &b->key_counts[i]))
+            return false;
     for (size_t i = 0; i < a->n_models; i++)
         if (!s_model_eq(&a->models[i], &b->models[i]))
             return false;
@@ -77,6 +88,32 @@ static bool s_lists_eq(const wire_msg_t *a, const wire_msg_t *b)
     return true;
 }
 
+bool wire_record_equal(const wire_record_t *a, const wire_record_t *b)
+{
+    return s_str_eq(a->table, b->table) && s_str_eq(a->key, b->key) &&
+           a->version_ms == b->version_ms && s_str_eq(a->node, b->node) && a->tomb == b->tomb &&
+           s_bytes_eq((const char *)a->payload, a->payload_len, (const char *)b->payload,
+                      b->payload_len) &&
+           s_bytes_eq((const char *)a->sealed, a->sealed_len, (const char *)b->sealed,
+                      b->sealed_len) &&
+           memcmp(a->pk, b->pk, sizeof a->pk) == 0 && memcmp(a->sig, b->sig, sizeof a->sig) == 0;
+}
+
+/*  tsum and records. */
+static bool s_records_eq(const wire_msg_t *a, const wire_msg_t *b)
+{
+    if (!s_str_eq(a->table, b->table) || a->root != b->root || a->n_buckets != b->n_buckets ||
+        a->want != b->want || a->n_records != b->n_records)
+        return false;
+    for (uint32_t i = 0; i < a->n_buckets; i++)
+        if (a->buckets[i] != b->buckets[i])
+            return false;
+    for (size_t i = 0; i < a->n_records; i++)
+        if (!wire_record_equal(&a->records[i], &b->records[i]))
+            return false;
+    return true;
+}
+
 bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b)
 {
     return a->type == b->type && s_str_eq(a->from, b->from) && s_lists_eq(a, b) &&
@@ -93,5 +130,5 @@ bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b)
            a->credit == b->credit && a->has_ack == b->has_ack && a->ack == b->ack &&
            (a->client == NULL) == (b->client == NULL) && s_str_eq(a->client, b->client) &&
            (a->request_id == NULL) == (b->request_id == NULL) &&
-           s_str_eq(a->request_id, b->request_id);
+           s_str_eq(a->request_id, b->request_id) && s_records_eq(a, b);
 }

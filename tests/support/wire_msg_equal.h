@@ -11,6 +11,7 @@
 #include "protocol/wire.h"
 
 bool mesh_state_equal(const wire_state_t *a, const wire_state_t *b);
+bool wire_record_equal(const wire_record_t *a, const wire_record_t *b);
 /*  Every field, whatever the type: unused fields must match too (a builder
     leaves them zero, and so must the decoder). */
 bool wire_msg_equal(const wire_msg_t *a, const wire_msg_t *b);

@@ -131,7 +131,7 @@ static void s_rec_reject(void *arg, const char *reason)
 }
 
 static const target_sink_t s_target_sink = {s_rec_delta, s_rec_end, s_rec_fail};
-static const job_sink_t s_job_sink = {s_rec_delta, s_rec_end, s_rec_error, NULL};
+static const job_sink_t s_job_sink = {s_rec_delta, s_rec_end, s_rec_error, NULL, NULL};
 
 /* ================================================================ the tabs env */
 

@@ -205,6 +205,12 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         l = &c->model_aliases;
     else if (!strcmp(setting, "model-allow"))
         l = &c->model_allow;
+    else if (!strcmp(setting, "usage-keep"))
+        snprintf(buf, len, "%d", c->usage_keep_days);
+    else if (!strcmp(setting, "usage-rollup-keep"))
+        snprintf(buf, len, "%d", c->usage_rollup_keep_days);
+    else if (!strcmp(setting, "price"))
+        l = &c->prices;
     else
         fail_msg("no renderer for %s", setting);
     if (l) {
@@ -289,6 +295,9 @@ static void test_defaults(void **state)
         {"api-key", ""},
         {"model-alias", ""},
         {"model-allow", ""},
+        {"usage-keep", "30"},
+        {"usage-rollup-keep", "400"},
+        {"price", ""},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         s_expect(fx, rows[i].setting, rows[i].want);
@@ -345,6 +354,9 @@ static const setting_row_t s_settings[] = {
     {"link-max-pending", "8", "8", "8"},
     {"responses-keep", "0", "0", "0"},
     {"responses-keep-bytes", "1m", "\"1m\"", "1048576"},
+    {"usage-keep", "0", "0", "0"},
+    {"usage-rollup-keep", "3650", "3650", "3650"},
+    {"price", "org/m=x=2.5/10", "[\"org/m=x=2.5/10\"]", "org/m=x=2.5/10"},
     /* each valid alone (with the other timings at their defaults) and all
        together (test_all_flags_together) */
     {"gossip-interval", "100", "100", "100"},
@@ -679,6 +691,12 @@ static const bad_row_t s_bad[] = {
     {{"--model-alias", "a=b=c"}, NULL, NULL, "expected ALIAS=MODEL", NULL},
     {{"--model-alias", "a b=c"}, NULL, NULL, "expected ALIAS=MODEL", NULL},
     {{"--model-allow", "a b"}, NULL, NULL, "--model-allow: must not contain spaces", NULL},
+    {{"--price", "gpt"}, NULL, NULL, "--price: expected MODEL=IN/OUT", NULL},
+    {{"--price", "gpt=1"}, NULL, NULL, "--price: expected MODEL=IN/OUT", NULL},
+    {{"--price", "gpt=-1/2"}, NULL, NULL, "--price: expected MODEL=IN/OUT", NULL},
+    {{"--price", "gpt=1/2000000"}, NULL, NULL, "--price: expected MODEL=IN/OUT", NULL},
+    {{"--usage-keep", "3651"}, NULL, NULL, "--usage-keep", NULL},
+    {{"--usage-rollup-keep", "0"}, NULL, NULL, "--usage-rollup-keep", NULL},
     {{"--bogus=1"}, NULL, NULL, "unknown option --bogus", NULL},
     {{"positional"}, NULL, NULL, "unexpected argument \"positional\"", NULL},
     {{"-q"}, NULL, NULL, "unexpected argument \"-q\"", NULL},

@@ -148,7 +148,7 @@ static void s_rec_attempt(void *arg, bool on_peer)
         r->attempts_local++;
 }
 
-static const job_sink_t s_rec_sink = {s_rec_delta, s_rec_end, s_rec_error, s_rec_attempt};
+static const job_sink_t s_rec_sink = {s_rec_delta, s_rec_end, s_rec_error, s_rec_attempt, NULL};
 
 /*  The text joined so far, NUL-terminated ("" when none). */
 static const char *s_text(rec_t *r)
@@ -1176,6 +1176,44 @@ static void test_queue_fifo(void **state)
     assert_int_equal(ds.ok, N);
 }
 
+/*  Queued requests start by their tier's priority, higher first, FIFO
+    within one priority (the first is running already when they queue). */
+static void test_queue_priority(void **state)
+{
+    env_t *env = *state;
+    env->cfg.tab_jobs = 1;
+    s_env_start(env);
+    static const struct {
+        const char *prompt;
+        int priority;
+        int order; /* when it ends */
+    } jobs[] = {
+        {"[[fake:text ttfb=100 text=\"r0\"]]", 0, 1}, {"[[fake:text text=\"r1\"]]", 0, 5},
+        {"[[fake:text text=\"r2\"]]", 5, 3},          {"[[fake:text text=\"r3\"]]", 0, 6},
+        {"[[fake:text text=\"r4\"]]", 5, 4},          {"[[fake:text text=\"r5\"]]", 9, 2},
+        {"[[fake:text text=\"r6\"]]", -1, 7},
+    };
+    enum { N = sizeof jobs / sizeof jobs[0] };
+    for (size_t i = 0; i < N; i++) {
+        openai_request_t *req = s_request(T_MODEL, jobs[i].prompt);
+        dispatch_opts_t opts = {.priority = jobs[i].priority};
+        assert_non_null(
+            dispatch_submit_opts(env->dispatch, &req, &s_rec_sink, &env->recs[i], &opts));
+    }
+    dispatch_stats_t ds;
+    dispatch_stats(env->dispatch, &ds);
+    assert_int_equal(ds.running, 1);
+    assert_int_equal(ds.queued, N - 1);
+    for (size_t i = 0; i < N; i++)
+        s_wait_final(env, &env->recs[i]);
+    for (size_t i = 0; i < N; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "r%zu", i);
+        assert_string_equal(s_text(&env->recs[i]), want);
+        assert_int_equal(env->recs[i].order, jobs[i].order);
+    }
+}
+
 /*  dispatch_cancel aborts the attempt in the tab; no sink call follows and
     the slot is free again. */
 static void test_cancel(void **state)
@@ -1909,6 +1947,7 @@ int main(void)
         T(test_queue_timeout),
         T(test_queue_then_served),
         T(test_queue_fifo),
+        T(test_queue_priority),
         T(test_cancel),
         T(test_cancel_queued),
         T(test_cancel_inside_delta),

@@ -97,19 +97,22 @@ static void test_tiers(void **state)
                 {"premium", 60, 1000, 10000},
                 {"enterprise", 300, 5000, 50000},
                 {"config", 0, 0, 0}};
-    size_t n;
-    tiers_table(&n);
-    assert_int_equal(n, 4);
+    tiers_t *tiers = tiers_new();
+    assert_non_null(tiers);
+    assert_int_equal(tiers_count(tiers), 4);
     for (size_t i = 0; i < 4; i++) {
-        const tier_t *t = tiers_find(want[i].name);
+        const tier_t *t = tiers_find(tiers, want[i].name);
         assert_non_null(t);
         assert_int_equal(t->per_minute, want[i].m);
         assert_int_equal(t->per_hour, want[i].h);
         assert_int_equal(t->per_day, want[i].d);
     }
-    assert_null(tiers_find("gold"));
-    assert_null(tiers_find("Free"));
-    assert_null(tiers_find(NULL));
+    assert_null(tiers_find(tiers, "gold"));
+    assert_null(tiers_find(tiers, "Free"));
+    assert_null(tiers_find(tiers, NULL));
+    assert_true(tiers_find(tiers, "premium")->priority > tiers_find(tiers, "free")->priority);
+    tiers_destroy(&tiers);
+    assert_null(tiers);
 }
 
 /*  create: the key works, only its hash is kept, names are unique (a
@@ -329,6 +332,98 @@ static void test_persisted(void **state)
     nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*  The lookup by digest (the index kept beside the table): every key of a
+    table that grew through several index sizes is found, as is each one
+    after revocation (keys_lookup: the tombstone; keys_check: refused),
+    expiry, re-tier and merges from a peer (a new record, a newer copy
+    whose key changed); a digest never stored is not; every change bumps
+    the generation. */
+static void test_lookup_index(void **state)
+{
+    (void)state;
+    keys_t *k = keys_new(NULL, "node-a");
+    enum { N = 300 };
+    static char keys[N][KEYS_KEY_LEN];
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%03d", i);
+        unsigned long long g = keys_generation(k);
+        assert_int_equal(
+            keys_create(k, name, "free", i == 7 ? NOW + 50 : 0, "", NOW, keys[i], NULL), KEYS_OK);
+        assert_true(keys_generation(k) > g);
+    }
+    for (int i = 0; i < N; i++) {
+        unsigned char d[32];
+        keys_hash(keys[i], strlen(keys[i]), d);
+        char name[16];
+        snprintf(name, sizeof name, "u%03d", i);
+        const keys_record_t *r = keys_lookup(k, d);
+        assert_non_null(r);
+        assert_ptr_equal(r, keys_find(k, name));
+        assert_ptr_equal(keys_check(k, keys[i], strlen(keys[i]), NOW + 1), r);
+    }
+    unsigned char none[32];
+    keys_hash("ak-never", 8, none);
+    assert_null(keys_lookup(k, none));
+    assert_null(keys_lookup(k, NULL));
+    assert_null(keys_lookup(NULL, none));
+
+    /* expired: still in the index, refused by keys_check */
+    unsigned char d7[32];
+    keys_hash(keys[7], strlen(keys[7]), d7);
+    assert_non_null(keys_lookup(k, d7));
+    assert_null(keys_check(k, keys[7], strlen(keys[7]), NOW + 50));
+
+    /* revoked: the tombstone is what the digest finds */
+    unsigned char d[32];
+    keys_hash(keys[3], strlen(keys[3]), d);
+    unsigned long long g = keys_generation(k);
+    assert_int_equal(keys_revoke(k, "u003", NOW + 10), KEYS_OK);
+    assert_true(keys_generation(k) > g);
+    assert_true(keys_lookup(k, d)->revoked);
+    assert_null(keys_check(k, keys[3], strlen(keys[3]), NOW + 11));
+
+    /* re-tiered: the lookup gives the new record */
+    keys_hash(keys[5], strlen(keys[5]), d);
+    g = keys_generation(k);
+    assert_int_equal(keys_set_tier(k, "u005", "premium", NOW + 10), KEYS_OK);
+    assert_true(keys_generation(k) > g);
+    assert_string_equal(keys_lookup(k, d)->tier, "premium");
+    assert_string_equal(keys_check(k, keys[5], strlen(keys[5]), NOW + 11)->tier, "premium");
+
+    /* merged from a peer: a new name sorted first (every position moves) */
+    keys_record_t remote = s_rec("a-first", "enterprise", NOW + 20, "node-z", false);
+    char rk[KEYS_KEY_LEN];
+    keys_generate(rk);
+    keys_hash(rk, strlen(rk), remote.hash);
+    g = keys_generation(k);
+    assert_int_equal(keys_merge(k, &remote), KEYS_MERGE_APPLIED);
+    assert_true(keys_generation(k) > g);
+    assert_string_equal(keys_check(k, rk, strlen(rk), NOW + 21)->name, "a-first");
+    for (int i = 0; i < N; i++) { /* the others found where they moved to */
+        keys_hash(keys[i], strlen(keys[i]), d);
+        char name[16];
+        snprintf(name, sizeof name, "u%03d", i);
+        assert_ptr_equal(keys_lookup(k, d), keys_find(k, name));
+    }
+    /* an ignored merge changes nothing */
+    g = keys_generation(k);
+    assert_int_equal(keys_merge(k, &remote), KEYS_MERGE_IGNORED);
+    assert_int_equal(keys_generation(k), g);
+    /* a newer copy of u010 with another key (a name made twice, the later
+       copy won): the old key is no longer found, the new one is */
+    keys_record_t newer = *keys_find(k, "u010");
+    newer.version_ms = NOW + 30;
+    char nk[KEYS_KEY_LEN];
+    keys_generate(nk);
+    keys_hash(nk, strlen(nk), newer.hash);
+    assert_int_equal(keys_merge(k, &newer), KEYS_MERGE_APPLIED);
+    assert_null(keys_check(k, keys[10], strlen(keys[10]), NOW + 31));
+    assert_string_equal(keys_check(k, nk, strlen(nk), NOW + 31)->name, "u010");
+    assert_int_equal(keys_count(k), N + 1);
+    keys_destroy(&k);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -342,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_expiry_and_models),
         cmocka_unit_test(test_merge_rule),
         cmocka_unit_test(test_persisted),
+        cmocka_unit_test(test_lookup_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,9 +196,13 @@ static const char s_want[] =
     "300.500000\n"
     "arena_request_duration_seconds_count{route=\"forwarded\",origin=\"peer\",served_by=\"local\"} "
     "1\n"
-    "# HELP arena_limit_refusals_total requests refused 429 rate_limited, by reason\n"
+    "# HELP arena_limit_refusals_total requests refused 429 rate_limited, by reason (cooldown, "
+    "or the window of a key's tier that refused: minute, hour, day, tokens, concurrent) and "
+    "tier\n"
     "# TYPE arena_limit_refusals_total counter\n"
     "arena_limit_refusals_total{reason=\"cooldown\"} 1\n"
+    "arena_limit_refusals_total{reason=\"minute\",tier=\"free\"} 2\n"
+    "arena_limit_refusals_total{reason=\"day\",tier=\"pre\\\"mium\"} 1\n"
     "# HELP arena_tabs_connected browser tabs connected to this node\n"
     "# TYPE arena_tabs_connected gauge\n"
     "arena_tabs_connected 2\n"
@@ -254,7 +258,13 @@ static const char s_want[] =
     "arena_mesh_messages_refused_total{reason=\"malformed\"} 1\n"
     "arena_mesh_messages_refused_total{reason=\"forged\"} 0\n"
     "arena_mesh_messages_refused_total{reason=\"dropped\"} 2\n"
-    "arena_mesh_messages_refused_total{reason=\"curve_rejected\"} 3\n";
+    "arena_mesh_messages_refused_total{reason=\"curve_rejected\"} 3\n"
+    "# HELP arena_mesh_records_total replicated records (keys, tiers): applied (a table's merge "
+    "took them), refused (invalid, unknown table, or a version far ahead), sent\n"
+    "# TYPE arena_mesh_records_total counter\n"
+    "arena_mesh_records_total{outcome=\"applied\"} 7\n"
+    "arena_mesh_records_total{outcome=\"refused\"} 4\n"
+    "arena_mesh_records_total{outcome=\"sent\"} 9\n";
 
 static void test_render_exact(void **state)
 {
@@ -289,6 +299,9 @@ static void test_render_exact(void **state)
     metrics_request(m, &b);
     metrics_request(m, &c);
     metrics_refusal(m, METRICS_REFUSAL_COOLDOWN);
+    metrics_limit_refusal(m, "free", "minute");
+    metrics_limit_refusal(m, "pre\"mium", "day"); /* escaped like any label */
+    metrics_limit_refusal(m, "free", "minute");
     metrics_cooldown_t cd[] = {{"fake-chat", 1}, {"*", 1}};
     metrics_gauges_t g = {.tabs_connected = 2,
                           .tabs_healthy = 1,
@@ -309,12 +322,41 @@ static void test_render_exact(void **state)
                           .mesh_malformed = 1,
                           .mesh_forged = 0,
                           .mesh_dropped = 2,
-                          .mesh_curve_rejected = 3};
+                          .mesh_curve_rejected = 3,
+                          .mesh_records_applied = 7,
+                          .mesh_records_refused = 4,
+                          .mesh_records_sent = 9};
     char *text = s_render(m, &g);
     assert_string_equal(text, s_want);
     free(text);
     metrics_destroy(&m);
     metrics_destroy(&m); /* idempotent */
+}
+
+/*  Tiers in the refusal counts are bounded: past METRICS_MAX_TIERS distinct
+    names a new one counts as "other". */
+static void test_limit_tiers_bound(void **state)
+{
+    (void)state;
+    metrics_t *m = metrics_new();
+    char name[32];
+    for (int i = 0; i < METRICS_MAX_TIERS + 3; i++) {
+        snprintf(name, sizeof name, "tier%d", i);
+        metrics_limit_refusal(m, name, "minute");
+        metrics_limit_refusal(m, name, "hour");
+    }
+    metrics_limit_refusal(m, "tier0", "day"); /* a known tier keeps its name */
+    metrics_gauges_t g = {0};
+    char *text = s_render(m, &g);
+    snprintf(name, sizeof name, "tier%d\"", METRICS_MAX_TIERS - 1);
+    assert_non_null(strstr(text, name));
+    snprintf(name, sizeof name, "tier%d\"", METRICS_MAX_TIERS);
+    assert_null(strstr(text, name));
+    assert_non_null(
+        strstr(text, "arena_limit_refusals_total{reason=\"minute\",tier=\"other\"} 3\n"));
+    assert_non_null(strstr(text, "arena_limit_refusals_total{reason=\"day\",tier=\"tier0\"} 1\n"));
+    free(text);
+    metrics_destroy(&m);
 }
 
 static void test_escape(void **state)
@@ -472,7 +514,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_exact), cmocka_unit_test(test_escape),
         cmocka_unit_test(test_model_bound),  cmocka_unit_test(test_series_bound),
-        cmocka_unit_test(test_bucket_edges),
+        cmocka_unit_test(test_bucket_edges), cmocka_unit_test(test_limit_tiers_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

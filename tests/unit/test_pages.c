@@ -44,6 +44,15 @@ static void test_index(void **state)
     /* the name is escaped, in the title and the heading */
     s_has(page, "<title>ArenaMesh node desk &lt;&amp;&quot;pi&quot;&gt;</title>");
     s_has(page, "<h1>ArenaMesh node <em>desk &lt;&amp;&quot;pi&quot;&gt;</em></h1>");
+    /* the dashboard: views, the key form, the compiled-in style and script */
+    s_has(page, "<body data-tabs=\"2\" data-keys=\"0\">");
+    s_has(page, "<section id=\"view-mesh\"");
+    s_has(page, "<section id=\"view-models\"");
+    s_has(page, "<section id=\"view-setup\" aria-labelledby=\"h-setup\">");
+    s_has(page, "<label for=\"key\">");
+    s_has(page, "<style>/* The dashboard's style");
+    s_has(page, "<script>// The dashboard's script");
+    assert_non_null(strstr(page, "fetch('/mesh/status'"));
     assert_null(strstr(page, "<&\"pi\">"));
     s_has(page, "Browser tabs connected now: <strong>2</strong>; models known: "
                 "<strong>7</strong>.");
@@ -56,7 +65,12 @@ static void test_index(void **state)
     s_has(page, "<pre>curl http://127.0.0.1:5102/v1/chat/completions -H");
     s_has(page, "\"model\":\"claude-&lt;opus&gt;\"");
     s_has(page, "<a href=\"/mesh/status\">/mesh/status</a>");
-    s_has(page, "<a href=\"/health\">/health</a></p></body></html>");
+    s_has(page, "<a href=\"/health\">/health</a></p></section>");
+    /* the setup steps are inside the setup view */
+    assert_true(strstr(page, "Connect a browser tab") > strstr(page, "<section id=\"view-setup\""));
+    assert_true(strstr(page, "Connect a browser tab") < strstr(page, "</section></main>"));
+    size_t n = strlen(page);
+    assert_true(n > 14 && strcmp(page + n - 14, "</body></html>") == 0);
     free(page);
 
     in.arena_origin = "https://arena.ai";
@@ -64,6 +78,7 @@ static void test_index(void **state)
     in.example_model = NULL;
     page = s_index(&in);
     s_has(page, "Open LMArena (https://arena.ai) in a tab");
+    s_has(page, "data-keys=\"1\"");
     s_has(page, "API key: one of the keys given with <code>--api-key</code> or made with "
                 "<code>arena-mesh keys create</code>");
     s_has(page, "e.g. <code>gpt-5-high</code>");

@@ -49,11 +49,16 @@ static const struct {
     {"POST", "/v1/responses", ROUTE_RESPONSES, "responses", true, 400, false},
     {"POST", "/v1/images/generations", ROUTE_IMAGES, "images", true, 400, false},
     {"GET", "/metrics", ROUTE_METRICS, "metrics", true, 200, false},
+    /* checks the key itself (a user key or the admin key); no usage here: 404 */
+    {"GET", "/v1/usage", ROUTE_USAGE, "usage", false, 404, false},
     {"POST", "/admin/keys", ROUTE_ADMIN_KEYS_CREATE, "admin_keys_create", false, 401, true},
     {"GET", "/admin/keys", ROUTE_ADMIN_KEYS_LIST, "admin_keys_list", false, 401, true},
     {"DELETE", "/admin/keys/bob", ROUTE_ADMIN_KEY_REVOKE, "admin_key_revoke", false, 401, true},
     {"POST", "/admin/keys/bob/tier", ROUTE_ADMIN_KEY_TIER, "admin_key_tier", false, 401, true},
     {"GET", "/admin/audit", ROUTE_ADMIN_AUDIT, "admin_audit", false, 401, true},
+    {"GET", "/admin/tiers", ROUTE_ADMIN_TIERS_LIST, "admin_tiers_list", false, 401, true},
+    {"PUT", "/admin/tiers/gold", ROUTE_ADMIN_TIER_PUT, "admin_tier_put", false, 401, true},
+    {"GET", "/assets/chart.js", ROUTE_ASSET_CHART, "asset_chart", false, 200, false},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
@@ -291,6 +296,8 @@ static void test_http_routes(void **state)
             assert_string_equal(a.code, "invalid_request"); /* chat parsed the body */
         else if (s_want[i].admin)
             assert_string_equal(a.code, "invalid_api_key"); /* no --admin-key: no admin API */
+        else if (s_want[i].id == ROUTE_USAGE)
+            assert_string_equal(a.code, "not_found"); /* http answers it: no usage here */
         else if (strcmp(a.route, s_want[i].name) != 0)
             fail_msg("%s %s rendered route \"%s\", want \"%s\"", s_want[i].method, s_want[i].path,
                      a.route, s_want[i].name);
@@ -361,11 +368,12 @@ static void test_http_auth(void **state)
                                      "Authorization: Bearer k3", body, chat);
         s_answer_t right = s_request(&srv, s_want[i].method, s_want[i].path,
                                      "Authorization: Bearer k2", body, chat);
-        long want_none = s_want[i].auth ? 401 : s_want[i].status;
+        /* /v1/usage asks a user key or the admin key itself (route auth false) */
+        long want_none = s_want[i].auth || s_want[i].id == ROUTE_USAGE ? 401 : s_want[i].status;
         if (none.status != want_none || wrong.status != want_none)
             fail_msg("%s %s without a key: HTTP %ld / %ld, want %ld", s_want[i].method,
                      s_want[i].path, none.status, wrong.status, want_none);
-        if (s_want[i].auth)
+        if (s_want[i].auth || s_want[i].id == ROUTE_USAGE)
             assert_string_equal(none.code, "invalid_api_key");
         assert_int_equal(right.status, s_want[i].status);
     }

@@ -108,7 +108,7 @@ static void s_build(status_doc_t *doc, status_doc_node_t nodes[2])
         .pace_window = "3/390",
         .arena_mode = "direct-battle",
         .has_mesh = true,
-        .mesh = {52311, 49870, 812, 790, 1, 2, 3, 4, 5},
+        .mesh = {52311, 49870, 812, 790, 1, 2, 3, 4, 5, 0, 6, 7, 8},
     };
     nodes[1] = (status_doc_node_t){
         .id = "B",
@@ -176,6 +176,9 @@ static void test_round_trip(void **state)
     assert_string_equal(me->tabs[1].drift_kind, "400 shape");
     assert_int_equal(me->tabs[0].logged_in, -1);
     assert_int_equal(me->mesh.stale_acks, 5);
+    assert_int_equal(me->mesh.records_applied, 6);
+    assert_int_equal(me->mesh.records_refused, 7);
+    assert_int_equal(me->mesh.records_sent, 8);
     assert_string_equal(me->pace_window, "3/390");
     assert_int_equal(peer->age_ms, STATUS_DOC_NULL);
     assert_int_equal(peer->catalog_updated_ms, STATUS_DOC_ABSENT);
@@ -211,6 +214,7 @@ static void test_shapes(void **state)
         "\"reason\":null}",
         "\"pace\":null,\"paced_remaining_ms\":41000,\"arena_mode\":\"direct-battle\","
         "\"mesh\":{\"bytes_in\":52311,",
+        "\"forged\":0,\"records_applied\":6,\"records_refused\":7,\"records_sent\":8}",
         "\"last_unrecognised\":{\"at_ms\":1763799500000,\"status\":400,\"kind\":\"400 shape\","
         "\"body\":\"{\\\"x\\\":1}\",\"field\":\"error\"}}]}",
         "{\"id\":\"B\",\"name\":\"küche-pi\",\"self\":false,\"address\":\"10.0.0.9:5104\","

@@ -108,10 +108,12 @@ static void test_open_creates_schema(void **state)
         const char *sql, *want;
     } rows[] = {
         {"PRAGMA journal_mode", "wal"},
-        {"PRAGMA user_version", "5"},
+        {"PRAGMA user_version", "7"},
         {"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
          "WHERE type = 'table' ORDER BY name)",
-         "api_keys,audit,cooldowns,meta,models,peers,sqlite_sequence"},
+         "api_keys,audit,cooldowns,mesh_records,meta,models,peers,sqlite_sequence,tiers,usage_"
+         "rollups,"
+         "usage_rows"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char got[256];
@@ -497,7 +499,7 @@ static void test_models_migrated_from_schema_1(void **state)
     store_t *st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "5");
+    assert_string_equal(v, "7");
     assert_int_equal(store_meta_get(st, "node_id", v, sizeof v), 0);
     assert_string_equal(v, "0199f7a8-0000-4000-8000-0000000000ee");
     const arena_model_t old[] = {
@@ -541,11 +543,12 @@ static void test_keys_migrated_and_round_trip(void **state)
     store_t *st = s_open(fx);
     assert_int_equal(store_meta_set(st, "k", "kept"), 0);
     store_destroy(&st);
-    s_sql(fx, "DROP TABLE api_keys; DROP TABLE audit; PRAGMA user_version = 3;");
+    s_sql(fx, "DROP TABLE api_keys; DROP TABLE audit; DROP TABLE tiers; DROP TABLE mesh_records;"
+              " DROP TABLE usage_rows; DROP TABLE usage_rollups; PRAGMA user_version = 3;");
     st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "5");
+    assert_string_equal(v, "7");
     assert_int_equal(store_meta_get(st, "k", v, sizeof v), 0);
     assert_string_equal(v, "kept");
     store_key_t *got = NULL;
@@ -764,11 +767,13 @@ static void test_audit_migrated_and_append_only(void **state)
     fx_t *fx = *state;
     store_t *st = s_open(fx);
     store_destroy(&st);
-    s_sql(fx, "DROP TABLE audit; PRAGMA user_version = 4;");
+    s_sql(fx, "DROP TABLE audit; DROP TABLE tiers; DROP TABLE mesh_records; DROP TABLE usage_rows;"
+              " DROP TABLE usage_rollups;"
+              " PRAGMA user_version = 4;");
     st = s_open(fx);
     char v[64];
     s_sql_text(fx, "PRAGMA user_version", v, sizeof v);
-    assert_string_equal(v, "5");
+    assert_string_equal(v, "7");
     for (int i = 1; i <= 5; i++) {
         store_audit_t a = {.at_ms = i * 1000LL};
         snprintf(a.node_id, sizeof a.node_id, "node-a");

@@ -130,6 +130,14 @@ static void s_state(wire_state_t *st, const char *id, variant_t v, size_t n_mode
         st->accounts[0].starts_ago_ms[1] = 61000;
         st->accounts[0].starts_ago_ms[2] = 125000;
         st->accounts[1].id = s_dup("tab:0190a1b2-c3d4-7e5f-8a9b-000000000001");
+        /* the optional key counts of node/limits */
+        st->n_key_counts = 2;
+        st->key_counts = calloc(2, sizeof *st->key_counts);
+        assert_non_null(st->key_counts);
+        st->key_counts[0] = (wire_key_count_t){
+            s_dup("alice"), 59, 120, 900, 12345, 3, {1000, 61000, 300000, 86400000}};
+        st->key_counts[1] =
+            (wire_key_count_t){s_dup("team.ops_1-x"), 0, 0, 1, 0, 0, {0, 0, 86700000, 0}};
     }
 }
 
@@ -292,6 +300,9 @@ static void s_build(wire_msg_t *m, wire_type_t t, variant_t v)
         m->credit = max ? WIRE_MAX_CREDIT : empty ? 1 : 0;
         m->has_ack = !empty; /* optional */
         m->ack = max ? WIRE_MAX_SEQ : empty ? 0 : 2;
+        break;
+    case WIRE_TSUM: /* replicated records: test_wire_records.c */
+    case WIRE_RECORDS:
         break;
     }
 }
@@ -2068,7 +2079,9 @@ static void test_type_names(void **state)
     for (size_t i = 0; i < N_TYPES; i++)
         assert_string_equal(wire_type_name(s_all_types[i]), names[i]);
     assert_string_equal(wire_type_name(0), "unknown");
-    assert_string_equal(wire_type_name((wire_type_t)16), "unknown");
+    assert_string_equal(wire_type_name(WIRE_TSUM), "tsum"); /* test_wire_records */
+    assert_string_equal(wire_type_name(WIRE_RECORDS), "records");
+    assert_string_equal(wire_type_name((wire_type_t)(WIRE_RECORDS + 1)), "unknown");
     assert_string_equal(wire_type_name((wire_type_t)-1), "unknown");
 }
 
@@ -2189,6 +2202,119 @@ static void test_accounts_optional(void **state)
     wire_msg_clear(&m);
 }
 
+/*  A state's key counts (node/limits): optional, and bounded — the
+    entries, the name, every count and every reset, at the bound and one
+    past it, in the encoder and the decoder. */
+static void s_drop_counts(wire_state_t *st)
+{
+    for (size_t k = 0; k < st->n_key_counts; k++)
+        free(st->key_counts[k].name);
+    free(st->key_counts);
+    st->key_counts = NULL;
+    st->n_key_counts = 0;
+}
+
+static void test_key_counts(void **state)
+{
+    (void)state;
+    wire_msg_t m;
+    s_build(&m, WIRE_PUSH, V_FULL);
+    abuf_t b = s_roundtrip(&m);
+    wire_msg_t d;
+    assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), WIRE_MSG_OK);
+    assert_int_equal(d.states[0].n_key_counts, 2);
+    assert_string_equal(d.states[0].key_counts[0].name, "alice");
+    assert_int_equal(d.states[0].key_counts[0].minute, 59);
+    assert_int_equal(d.states[0].key_counts[0].tokens, 12345);
+    assert_int_equal(d.states[0].key_counts[0].reset_ms[3], 86400000);
+    wire_state_t copy;
+    assert_int_equal(wire_state_copy(&copy, &d.states[0]), 0);
+    assert_true(mesh_state_equal(&copy, &d.states[0]));
+    wire_state_clear(&copy);
+    wire_msg_clear(&d);
+    abuf_free(&b);
+    /* absent: an older node's state */
+    for (size_t i = 0; i < m.n_states; i++)
+        s_drop_counts(&m.states[i]);
+    b = s_roundtrip(&m);
+    assert_int_equal(wire_msg_decode((const uint8_t *)b.data, b.len, &d, NULL, 0), WIRE_MSG_OK);
+    assert_int_equal(d.states[0].n_key_counts, 0);
+    assert_null(d.states[0].key_counts);
+    wire_msg_clear(&d);
+    abuf_free(&b);
+    /* each bound: the value at it encodes and decodes, one past it is
+       refused by the encoder; the decoder refuses it too (patched bytes) */
+    wire_state_t *st = &m.states[0];
+    for (int field = 0; field < 7; field++) {
+        st->n_key_counts = 1;
+        st->key_counts = calloc(1, sizeof *st->key_counts);
+        wire_key_count_t *kc = &st->key_counts[0];
+        kc->name = s_dup("k");
+        int64_t *f[] = {&kc->minute,   &kc->hour,        &kc->day,        &kc->tokens,
+                        &kc->inflight, &kc->reset_ms[0], &kc->reset_ms[3]};
+        int64_t max = field == 3   ? WIRE_MAX_KEY_TOKENS
+                      : field >= 5 ? WIRE_MAX_KEY_RESET_MS
+                                   : WIRE_MAX_KEY_COUNT;
+        *f[field] = max;
+        abuf_t out = ABUF_INIT;
+        assert_int_equal(tmesh_encode(&m, &out), 0);
+        assert_int_equal(wire_msg_decode((const uint8_t *)out.data, out.len, &d, NULL, 0),
+                         WIRE_MSG_OK);
+        wire_msg_clear(&d);
+        /* the big-endian bytes of max, patched to max + 1 */
+        uint8_t be[8];
+        for (int i = 0; i < 8; i++)
+            be[i] = (uint8_t)((uint64_t)max >> (56 - 8 * i));
+        size_t skip = 0;
+        while (skip < 4 && be[skip] == 0)
+            skip++;
+        uint8_t *hit = memmem(out.data, out.len, be + skip, 8 - skip);
+        assert_non_null(hit);
+        assert_true(hit[7 - skip] < 0xff);
+        hit[7 - skip]++;
+        char err[256] = "";
+        assert_int_equal(wire_msg_decode((const uint8_t *)out.data, out.len, &d, err, sizeof err),
+                         WIRE_MSG_MALFORMED);
+        assert_non_null(strstr(err, "key_counts"));
+        abuf_free(&out);
+        *f[field] = max + 1;
+        assert_int_equal(tmesh_encode(&m, &out), -1);
+        abuf_free(&out);
+        *f[field] = -1;
+        assert_int_equal(tmesh_encode(&m, &out), -1);
+        abuf_free(&out);
+        s_drop_counts(st);
+    }
+    /* a name: empty or over WIRE_MAX_KEY_NAME is refused */
+    st->n_key_counts = 1;
+    st->key_counts = calloc(1, sizeof *st->key_counts);
+    st->key_counts[0].name = s_dup("");
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(tmesh_encode(&m, &out), -1);
+    abuf_free(&out);
+    free(st->key_counts[0].name);
+    st->key_counts[0].name = calloc(1, WIRE_MAX_KEY_NAME + 2);
+    memset(st->key_counts[0].name, 'k', WIRE_MAX_KEY_NAME + 1);
+    assert_int_equal(tmesh_encode(&m, &out), -1);
+    abuf_free(&out);
+    s_drop_counts(st);
+    /* entries: WIRE_MAX_KEY_COUNTS pass, one more is refused */
+    st->n_key_counts = WIRE_MAX_KEY_COUNTS + 1;
+    st->key_counts = calloc(st->n_key_counts, sizeof *st->key_counts);
+    for (size_t i = 0; i < st->n_key_counts; i++)
+        st->key_counts[i].name = s_fmt("key-%zu", i);
+    assert_int_equal(tmesh_encode(&m, &out), -1);
+    abuf_free(&out);
+    st->n_key_counts = WIRE_MAX_KEY_COUNTS;
+    assert_int_equal(tmesh_encode(&m, &out), 0);
+    assert_int_equal(wire_msg_decode((const uint8_t *)out.data, out.len, &d, NULL, 0), WIRE_MSG_OK);
+    assert_int_equal(d.states[0].n_key_counts, WIRE_MAX_KEY_COUNTS);
+    wire_msg_clear(&d);
+    abuf_free(&out);
+    st->n_key_counts = WIRE_MAX_KEY_COUNTS + 1;
+    wire_msg_clear(&m);
+}
+
 static void test_write_corpus(void **state)
 {
     const char *dir = getenv("ARENA_WRITE_CORPUS");
@@ -2223,6 +2349,7 @@ int main(void)
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_state_copy),
         cmocka_unit_test(test_accounts_optional),
+        cmocka_unit_test(test_key_counts),
         cmocka_unit_test(test_signed_state),
     };
     const struct CMUnitTest corpus[] = {

@@ -54,6 +54,24 @@ export async function http(base, method, path, {headers = {}, body, timeoutMs = 
 
 /* ---- the fake LMArena server ---- */
 
+/*  A full-page screenshot of page in ARTIFACTS/name; its path. Chromium
+    sometimes refuses one capture ("Unable to capture screenshot", a
+    transient compositor hiccup, more likely on a loaded machine) and takes
+    the same picture when asked again: three tries. */
+export async function screenshot(page, name) {
+    mkdirSync(ARTIFACTS, {recursive: true});
+    const path = join(ARTIFACTS, name);
+    for (let attempt = 1;; attempt++) {
+        try {
+            await page.screenshot({path, fullPage: true});
+            return path;
+        } catch (e) {
+            if (attempt >= 3 || !/Unable to capture screenshot/.test(e.message)) throw e;
+            await new Promise((r) => setTimeout(r, 300));
+        }
+    }
+}
+
 export class FakeArena {
     async start() {
         this.proc = new Proc(binary('fake-arena'), ['--port', '0'], 'fake-arena');
@@ -360,22 +378,11 @@ export class World {
             {baseURL: `${this.node.baseURL}/v1`, apiKey: 'none', maxRetries: 0, timeout: opts.timeout ?? 20000});
     }
 
-    /*  Chromium sometimes refuses one capture ("Unable to capture
-        screenshot", a transient compositor hiccup, more likely on a loaded
-        machine) and takes the same picture when asked again: three tries. */
+    /*  A full-page screenshot of page in ARTIFACTS/name (screenshot above),
+        this world's page brought to the front first. */
     async screenshot(page, name) {
-        mkdirSync(ARTIFACTS, {recursive: true});
-        const path = join(ARTIFACTS, name);
         await page.bringToFront();
-        for (let attempt = 1;; attempt++) {
-            try {
-                await page.screenshot({path, fullPage: true});
-                return path;
-            } catch (e) {
-                if (attempt >= 3 || !/Unable to capture screenshot/.test(e.message)) throw e;
-                await new Promise((r) => setTimeout(r, 300));
-            }
-        }
+        return screenshot(page, name);
     }
 
     async cleanup() {
