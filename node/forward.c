@@ -42,8 +42,9 @@ struct _fwd_t {
     char xrid[WIRE_MAX_ID + 1]; /* the client's x-request-id at this node; "": none */
     uint32_t credit0;           /* fwd's credit */
     int refwds;                 /* times the `fwd` went again */
-    bool unsent;                /* the link refused the first `fwd`: it goes at the next tick */
-    long long fwd_ms;           /* when it last went */
+    int late_refwds;  /* of those, sent because later `fwd`s were answered and not this one */
+    bool unsent;      /* the link refused the first `fwd`: it goes at the next tick */
+    long long fwd_ms; /* when it last went */
 };
 
 struct _forward_t {
@@ -439,18 +440,27 @@ void forward_handle(forward_t *self, const wire_msg_t *msg)
 
 /*  f was not accepted in time: accept_ms passed and the link to its peer
     carried it (the peer answered a `fwd` we sent as late or later: one
-    connection keeps order), so the peer did not take it. Without that
-    evidence (a TCP connection stalled by loss one way, or being made
-    again) the `fwd` or its acceptance may still be on the way: it waits,
-    up to FORWARD_ACCEPT_STALL × accept_ms; a peer that is really gone is
-    failed sooner by the failure detector (forward_peer_gone, --dead-ms). */
+    connection keeps order), so the peer did not take it. A connection
+    made again loses what was in flight on the old one, though, so a
+    later `fwd` answered proves nothing about ours: that evidence counts
+    only after ours went again FORWARD_LATE_REFWDS times and a `fwd` sent
+    after the last was answered. Without it (a TCP connection stalled by
+    loss one way, or being made again) the `fwd` or its acceptance may
+    still be on the way: it waits, up to FORWARD_ACCEPT_STALL × accept_ms;
+    a peer that is really gone is failed sooner by the failure detector
+    (forward_peer_gone, --dead-ms). s_passed_over: the evidence alone. */
+static bool s_passed_over(const forward_t *self, const fwd_t *f, long long now)
+{
+    return now - f->started_ms > self->cfg.accept_ms && f->p && f->p->answered >= f->fwd_ms;
+}
+
 static bool s_accept_late(forward_t *self, const fwd_t *f, long long now)
 {
     long long waited = now - f->started_ms;
     if (waited <= self->cfg.accept_ms)
         return false;
     return waited > FORWARD_ACCEPT_STALL * self->cfg.accept_ms ||
-           (f->p && f->p->answered >= f->fwd_ms);
+           (s_passed_over(self, f, now) && f->late_refwds >= FORWARD_LATE_REFWDS);
 }
 
 /*  The oldest attempt started before serial `before` that matches: sinks
@@ -482,10 +492,10 @@ void forward_peer_gone(forward_t *self, const char *peer_id)
 
 /*  The `fwd` again, same rid: its acceptance may have been lost (the
     executor answers a duplicate as the same request, never runs it twice). */
-static void s_refwd(forward_t *self, fwd_t *f, long long now)
+static bool s_refwd(forward_t *self, fwd_t *f, long long now)
 {
     if (!f->body.data)
-        return;
+        return false;
     wire_msg_t m = {.type = WIRE_FWD,
                     .rid = f->rid,
                     .model = f->model,
@@ -501,7 +511,7 @@ static void s_refwd(forward_t *self, fwd_t *f, long long now)
     if (mesh_send(self->cfg.mesh, f->peer, &m) < 0) {
         if (!f->unsent) /* a resend refused counts: the accept timeout bounds them anyway */
             f->refwds++;
-        return;
+        return false;
     }
     f->fwd_ms = now;
     if (f->unsent) {
@@ -510,6 +520,7 @@ static void s_refwd(forward_t *self, fwd_t *f, long long now)
         f->refwds++;
         self->cs.refwds++;
     }
+    return true;
 }
 
 void forward_tick(forward_t *self)
@@ -525,6 +536,9 @@ void forward_tick(forward_t *self)
             if (f->unsent || (f->refwds < FORWARD_FWD_RESENDS &&
                               now - f->fwd_ms >= self->cfg.accept_ms / (FORWARD_FWD_RESENDS + 1)))
                 s_refwd(self, f, now);
+            else if (s_passed_over(self, f, now) && f->late_refwds < FORWARD_LATE_REFWDS &&
+                     s_refwd(self, f, now))
+                f->late_refwds++; /* later ones were answered: ours or its answer was lost */
             continue;
         }
         if (f->next_seq > f->acked && now - f->ack_ms >= FORWARD_ACK_MS)

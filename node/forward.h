@@ -54,6 +54,7 @@
 #define FORWARD_REACK_MS 1000  /* nothing arrived for this: the last credit/ack goes again */
 #define FORWARD_ACCEPT_STALL 4 /* a stalled link (peer silent) stretches accept_ms up to ×this */
 #define FORWARD_FWD_RESENDS 2  /* an unaccepted `fwd` goes again, at accept_ms/3 intervals */
+#define FORWARD_LATE_REFWDS 2  /* …and after accept_ms, while later ones were answered */
 
 typedef struct _forward_t forward_t;
 typedef struct _fwd_t fwd_t;

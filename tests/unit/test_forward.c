@@ -1556,6 +1556,65 @@ static void test_accept_timeout(void **state)
     assert_int_equal(r->n_deltas, 0);
 }
 
+/*  A `fwd` lost while the link is made again (heartbeat cut under loss):
+    later `fwd`s pass and are answered, ours is not. That alone does not fail
+    it: past accept_ms it goes again (FORWARD_LATE_REFWDS times) and an
+    acceptance of one of those saves it. Only when later `fwd`s are still
+    answered after those does it fail, well before the stall bound. */
+static void test_accept_passed_over(void **state)
+{
+    env_t *env = *state;
+    const long long accept_ms = 1000;
+    s_env_start(env, &(opts_t){.accept_ms = accept_ms});
+    const size_t sends = 1 + FORWARD_FWD_RESENDS; /* the fwd and its resends within accept_ms */
+
+    /* r0 is passed over: r1, sent after r0's resends, is answered at once */
+    rec_t *r0 = s_start(env, 0, T_PEER, T_MODEL, "lost on the way");
+    char rid0[WIRE_MAX_ID + 1];
+    snprintf(rid0, sizeof rid0, "%s", s_peer_fwd_rid(env, 1));
+    s_peer_wait(env, WIRE_FWD, rid0, sends);
+    rec_t *r1 = s_start(env, 1, T_PEER, T_MODEL, "passes");
+    char rid1[WIRE_MAX_ID + 1];
+    snprintf(rid1, sizeof rid1, "%s", s_peer_fwd_rid(env, 2));
+    s_peer_chunk(env, rid1, 0, DELTA_TEXT, NULL);
+    /* past accept_ms r0 goes again instead of failing; its acceptance saves it */
+    s_peer_wait(env, WIRE_FWD, rid0, sends + 1);
+    assert_int_equal(r0->n_fail, 0);
+    s_peer_chunk(env, rid0, 0, DELTA_TEXT, NULL);
+    s_peer_chunk(env, rid0, 1, DELTA_TEXT, "whole after all");
+    s_peer_end(env, rid0);
+    s_wait_final(env, r0);
+    assert_int_equal(r0->n_fail, 0);
+    assert_int_equal(r0->n_end, 1);
+    assert_string_equal(s_str(&r0->text), "whole after all");
+    s_peer_end(env, rid1);
+    s_wait_final(env, r1);
+    assert_int_equal(r1->n_end, 1);
+
+    /* r2 is really not taken: later fwds are answered after each of its
+       late resends too, and it fails then, not at the stall bound */
+    long long t0 = zclock_mono();
+    rec_t *r2 = s_start(env, 2, T_PEER, T_MODEL, "never taken");
+    char rid2[WIRE_MAX_ID + 1];
+    snprintf(rid2, sizeof rid2, "%s", s_peer_fwd_rid(env, 3));
+    for (size_t i = 0; i <= FORWARD_LATE_REFWDS; i++) {
+        s_peer_wait(env, WIRE_FWD, rid2, sends + i);
+        rec_t *r = s_start(env, 3, T_PEER, T_MODEL, "answered");
+        char rid[WIRE_MAX_ID + 1];
+        snprintf(rid, sizeof rid, "%s", s_peer_fwd_rid(env, 4 + i));
+        s_peer_chunk(env, rid, 0, DELTA_TEXT, NULL);
+        s_peer_end(env, rid);
+        s_wait_final(env, r);
+        assert_int_equal(r->n_end, 1);
+    }
+    s_wait_final(env, r2);
+    long long took = zclock_mono() - t0;
+    s_expect_fail(r2, "no_capacity", true, false, "did not accept");
+    assert_int_equal(s_peer_count(env, WIRE_FWD, rid2), sends + FORWARD_LATE_REFWDS);
+    if (took >= FORWARD_ACCEPT_STALL * accept_ms)
+        fail_msg("failed after %lld ms: the stall bound, not the evidence", took);
+}
+
 /*  Once accepted, only silence longer than idle_ms fails the attempt (not
     accept_ms, not a slow but steady stream); retryable only before content. */
 static void test_idle_timeout(void **state)
@@ -2750,6 +2809,7 @@ int main(void)
         T(test_executor_duplicate_and_cancel),
         T(test_executor_duplicate_when_full),
         T(test_accept_timeout),
+        T(test_accept_passed_over),
         T(test_idle_timeout),
         T(test_chunk_gap),
         T(test_peer_answers),
