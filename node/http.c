@@ -101,6 +101,7 @@ struct _req_t {
        revocation while the body came in: s_req_record looks again) */
     bool key_seen, key_given;
     int key_config;
+    const char *viewer; /* an admin_reads route: "admin", "key" or "open" (s_authorized) */
     unsigned char key_digest[HTTP_KEY_DIGEST];
     const keys_record_t *key_rec;
     unsigned long long key_gen;
@@ -293,6 +294,8 @@ static void s_sent(req_t *req, int status)
 static void s_edge_headers(const req_t *req, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "x-request-id", req->rid);
+    if (req->viewer)
+        MHD_add_response_header(resp, "x-arena-viewer", req->viewer);
     if (req->ignored[0])
         MHD_add_response_header(resp, "x-arena-ignored", req->ignored);
     if (!req->cors)
@@ -701,14 +704,6 @@ static const keys_record_t *s_req_record(http_t *self, req_t *req)
     return req->key_rec;
 }
 
-static bool s_authorized(http_t *self, req_t *req, const route_t *route)
-{
-    if (!s_keys_on(self))
-        return true;
-    s_identify(self, req, route->query_key);
-    return req->key_config || keys_live(s_req_record(self, req), s_now_ms());
-}
-
 /*  An admin route: the Bearer token is the --admin-key (never ?key=). */
 static bool s_admin_authorized(http_t *self, struct MHD_Connection *conn)
 {
@@ -720,6 +715,23 @@ static bool s_admin_authorized(http_t *self, struct MHD_Connection *conn)
     unsigned char d[HTTP_KEY_DIGEST];
     crypto_generichash(d, sizeof d, (const unsigned char *)key, klen, NULL, 0);
     return sodium_memcmp(d, self->admin_digest, sizeof d) == 0;
+}
+
+/*  An auth route's key: a user key, or the admin key on a route that admin
+    reads (the dashboard's polls). Sets req->viewer for such a route: who
+    reads it ("admin", "key", "open": a node without keys), sent back as
+    x-arena-viewer so the dashboard knows which views it can offer. */
+static bool s_authorized(http_t *self, req_t *req, const route_t *route)
+{
+    bool admin = route->admin_reads && s_admin_authorized(self, req->conn);
+    bool ok = !s_keys_on(self) || admin;
+    if (!ok) {
+        s_identify(self, req, route->query_key);
+        ok = req->key_config || keys_live(s_req_record(self, req), s_now_ms());
+    }
+    if (ok && route->admin_reads)
+        req->viewer = admin ? "admin" : s_keys_on(self) ? "key" : "open";
+    return ok;
 }
 
 /*  The address this connection was accepted on, as a Host names it

@@ -9,7 +9,8 @@
 /* generated from userscript/arena-link.user.js (userscript/embed.cmake) */
 extern const unsigned char arena_userscript[];
 extern const size_t arena_userscript_len;
-/* generated from node/dashboard/dashboard.{css,js} (CMakeLists.txt) */
+/* generated from node/dashboard/: dashboard.css; dashboard.js, view-*.js, start.js (CMakeLists.txt)
+ */
 extern const unsigned char arena_dashboard_css[];
 extern const size_t arena_dashboard_css_len;
 extern const unsigned char arena_dashboard_js[];

@@ -10,7 +10,7 @@ static const route_t s_routes[ROUTE_COUNT] = {
     [ROUTE_HEALTH] = {ROUTE_HEALTH, "GET", "/health", false, "health", false, false, false, true},
     [ROUTE_MODELS] = {ROUTE_MODELS, "GET", "/v1/models", true, "models", false, false, false, true},
     [ROUTE_MESH_STATUS] = {ROUTE_MESH_STATUS, "GET", "/mesh/status", true, "mesh_status", false,
-                           false, false, true},
+                           false, false, true, true},
     [ROUTE_USERSCRIPT] = {ROUTE_USERSCRIPT, "GET", "/userscript.user.js", true, "userscript", true,
                           false, false, false},
     [ROUTE_INDEX] = {ROUTE_INDEX, "GET", "/", false, "index", false, false, false, false},
@@ -24,7 +24,7 @@ static const route_t s_routes[ROUTE_COUNT] = {
     [ROUTE_IMAGES] = {ROUTE_IMAGES, "POST", "/v1/images/generations", true, "images", false, true,
                       false, true},
     [ROUTE_METRICS] = {ROUTE_METRICS, "GET", "/metrics", true, "metrics", false, false, false,
-                       false},
+                       false, true},
     [ROUTE_USAGE] = {ROUTE_USAGE, "GET", "/v1/usage", false, "usage", false, false, false, true},
 
     /* the admin API (routes_admin: the admin key only; node/admin.c) */

@@ -50,6 +50,8 @@ typedef struct {
     bool cors;          /* an API route: answers carry CORS headers for an allowed origin,
                            OPTIONS is its preflight; false for the pages (the index, the
                            userscript: never a CORS header) */
+    bool admin_reads;   /* the --admin-key is accepted too (an auth route the dashboard
+                           polls: mesh status, metrics), whatever user keys exist */
 } route_t;
 
 typedef enum {

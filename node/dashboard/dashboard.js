@@ -1,20 +1,24 @@
-// The dashboard's script (GET /, compiled into arena-node: node/pages.c).
+// The dashboard's core (GET /, compiled into arena-node: node/pages.c, with
+// the views of node/dashboard/view-*.js after it and start.js last).
 // Polls GET /mesh/status once a second with the key kept in sessionStorage
 // (never in a URL) and draws the mesh view and the models × nodes matrix;
 // countdowns tick between polls. Everything from the node is put on the page
-// as text (textContent), never as HTML.
+// as text (textContent), never as HTML. Other views register with AM.view().
 'use strict';
-(() => {
+const AM = (() => {
     const KEY = 'arenamesh.key';
     const POLL_MS = 1000;
     const VIEWS = ['mesh', 'models', 'setup'];
+    const extra = new Map(); // name → the spec of a view registered with AM.view
     const $ = (id) => document.getElementById(id);
     const body = document.body;
     let chosen = false; // the person picked a view: no automatic switching
     let status = null;  // the last /mesh/status document
+    let viewer = null;  // who the key is: "admin", "key", "open" (x-arena-viewer)
     let fetchedAt = 0;  // Date.now() when it arrived
     let timer = 0;
     let waitingKey = false;
+    let started = false;
 
     function el(tag, attrs, ...kids) {
         const e = document.createElement(tag);
@@ -44,6 +48,7 @@
 
     function show(view, byPerson) {
         if (byPerson) chosen = true;
+        const was = body.dataset.view;
         for (const v of VIEWS) {
             $('view-' + v).hidden = v !== view;
             const b = document.querySelector(`nav button[data-view="${v}"]`);
@@ -51,7 +56,52 @@
             else b.removeAttribute('aria-current');
         }
         body.dataset.view = view;
+        if (was !== view && extra.has(was) && extra.get(was).hide) extra.get(was).hide();
+        if (was !== view && extra.has(view) && extra.get(view).show) extra.get(view).show();
     }
+
+    /*  A view of its own: spec {name, title, build(section), show(), hide(),
+        tick()}: a nav button (before Setup) and a section are made for it;
+        build fills the section once; show and hide run as it is opened and
+        left; tick runs every second while it is open. */
+    function view(spec) {
+        const name = spec.name;
+        const section =
+            el('section', {id: 'view-' + name, 'aria-labelledby': 'h-' + name, hidden: ''},
+               el('h2', {id: 'h-' + name}, spec.title));
+        $('view-setup').before(section);
+        const b = el('button', {type: 'button', 'data-view': name, 'aria-controls': 'view-' + name}, spec.title);
+        b.addEventListener('click', () => show(name, true));
+        document.querySelector('nav button[data-view="setup"]').before(b);
+        VIEWS.push(name);
+        extra.set(name, spec);
+        if (spec.build) spec.build(section);
+    }
+
+    /*  A call to this node's API with the dashboard's key: {status, ok,
+        json (null when the body is not JSON), headers}; throws when the node
+        does not answer. opts: {method, body (sent as JSON)}. */
+    async function api(path, opts = {}) {
+        const key = sessionStorage.getItem(KEY);
+        const headers = key ? {Authorization: 'Bearer ' + key} : {};
+        const init = {method: opts.method || 'GET', headers, cache: 'no-store'};
+        if (opts.body !== undefined) {
+            headers['Content-Type'] = 'application/json';
+            init.body = JSON.stringify(opts.body);
+        }
+        const r = await fetch(path, init);
+        let json = null;
+        try {
+            json = await r.json();
+        } catch (e) {
+            json = null;
+        }
+        return {status: r.status, ok: r.ok, json, headers: r.headers};
+    }
+
+    // OpenAI's error shape as one line, for a view to show.
+    const errorText = (res) => res && res.json && res.json.error ? `${res.status}: ${res.json.error.message}` :
+                                                                   `the node answered ${res.status}`;
 
     function live(text) {
         $('live').textContent = text;
@@ -190,6 +240,8 @@
         let r;
         try {
             r = await fetch('/mesh/status', {headers, cache: 'no-store'});
+            viewer = r.ok ? r.headers.get('x-arena-viewer') : viewer;
+            body.dataset.viewer = viewer || '';
         } catch (e) {
             live('The node does not answer; trying again.');
             timer = setTimeout(poll, POLL_MS);
@@ -219,9 +271,23 @@
         timer = setTimeout(poll, POLL_MS);
     }
 
-    for (const b of document.querySelectorAll('nav button[data-view]')) {
-        b.addEventListener('click', () => show(b.dataset.view, true));
+    function start() {
+        if (started) return;
+        started = true;
+        for (const b of document.querySelectorAll('nav button[data-view]')) {
+            if (!extra.has(b.dataset.view)) b.addEventListener('click', () => show(b.dataset.view, true));
+        }
+        setInterval(() => {
+            if (waitingKey) return;
+            draw();
+            const v = extra.get(body.dataset.view);
+            if (v && v.tick) v.tick();
+        }, 1000);
+        show(body.dataset.tabs === '0' ? 'setup' : 'mesh', false);
+        if (body.dataset.keys === '1' && !sessionStorage.getItem(KEY)) askKey('This node asks for an API key.');
+        else poll();
     }
+
     $('keyform').addEventListener('submit', (ev) => {
         ev.preventDefault();
         const key = $('key').value.trim();
@@ -233,11 +299,18 @@
         live('Checking the key…');
         poll();
     });
-    setInterval(() => {
-        if (!waitingKey) draw();
-    }, 1000);
 
-    show(body.dataset.tabs === '0' ? 'setup' : 'mesh', false);
-    if (body.dataset.keys === '1' && !sessionStorage.getItem(KEY)) askKey('This node asks for an API key.');
-    else poll();
+    return {
+        el,
+        duration,
+        left,
+        api,
+        errorText,
+        view,
+        start,
+        show: (name) => show(name, true),
+        status: () => status,
+        viewer: () => viewer,
+        live,
+    };
 })();

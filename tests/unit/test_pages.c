@@ -51,8 +51,10 @@ static void test_index(void **state)
     s_has(page, "<section id=\"view-setup\" aria-labelledby=\"h-setup\">");
     s_has(page, "<label for=\"key\">");
     s_has(page, "<style>/* The dashboard's style");
-    s_has(page, "<script>// The dashboard's script");
+    s_has(page, "<script>// The dashboard's core");
     assert_non_null(strstr(page, "fetch('/mesh/status'"));
+    s_has(page, "AM.start();\n</script></body></html>"); /* start.js last, once */
+    assert_null(strstr(strstr(page, "AM.start();") + 1, "AM.start();"));
     assert_null(strstr(page, "<&\"pi\">"));
     s_has(page, "Browser tabs connected now: <strong>2</strong>; models known: "
                 "<strong>7</strong>.");

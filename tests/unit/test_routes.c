@@ -389,7 +389,21 @@ static void test_http_auth(void **state)
 
 #define S_ADMIN "Authorization: Bearer admin-key-0123456789"
 
-/*  One request; *doc gets the JSON answer (the caller's), *status its status. */
+static char s_last_headers[4096]; /* the headers of s_json_req's last answer */
+
+static size_t s_on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    (void)ud;
+    size_t have = strlen(s_last_headers), n = size * nmemb;
+    if (have + n < sizeof s_last_headers) {
+        memcpy(s_last_headers + have, data, n);
+        s_last_headers[have + n] = '\0';
+    }
+    return n;
+}
+
+/*  One request; *doc gets the JSON answer (the caller's), *status its status
+    (its headers: s_last_headers). */
 static json_t *s_json_req(const s_srv_t *srv, const char *method, const char *path,
                           const char *auth, const char *body, long *status)
 {
@@ -413,6 +427,8 @@ static json_t *s_json_req(const s_srv_t *srv, const char *method, const char *pa
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got);
+    s_last_headers[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_on_header);
     CURLcode rc = curl_easy_perform(curl);
     if (rc != CURLE_OK)
         fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
@@ -470,6 +486,32 @@ static void test_http_admin(void **state)
     doc = s_json_req(&srv, "GET", "/v1/models", S_ADMIN, NULL, &st);
     assert_int_equal(st, 401);
     json_decref(doc);
+    /* …but it reads what the dashboard polls, which says who reads it */
+    static const struct {
+        const char *path, *auth;
+        long status;
+        const char *viewer; /* NULL: no x-arena-viewer */
+    } reads[] = {
+        {"/mesh/status", S_ADMIN, 200, "admin"},
+        {"/mesh/status", "Authorization: Bearer k1", 200, "key"},
+        {"/mesh/status", NULL, 401, NULL},
+        {"/mesh/status", "Authorization: Bearer admin-key-012345678", 401, NULL},
+        {"/metrics", S_ADMIN, 200, "admin"},
+        {"/v1/models", "Authorization: Bearer k1", 200, NULL},
+    };
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        doc = s_json_req(&srv, "GET", reads[i].path, reads[i].auth, NULL, &st);
+        json_decref(doc);
+        if (st != reads[i].status)
+            fail_msg("GET %s (%s): %ld, want %ld", reads[i].path, reads[i].auth, st,
+                     reads[i].status);
+        char want[64];
+        snprintf(want, sizeof want, "x-arena-viewer: %s\r\n", reads[i].viewer);
+        if (reads[i].viewer ? !strstr(s_last_headers, want)
+                            : strstr(s_last_headers, "x-arena-viewer") != NULL)
+            fail_msg("GET %s (%s): want viewer %s in:\n%s", reads[i].path, reads[i].auth,
+                     reads[i].viewer, s_last_headers);
+    }
     assert_int_equal(s_listed(&srv), 1); /* config-1 */
 
     /* create */
