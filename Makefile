@@ -12,7 +12,7 @@ JS_SOURCES = $(shell git ls-files '*.mjs' '*.js' ':!:*node_modules/*' ':!:*packa
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all build run test install bootstrap bootstrap-test unit asan tsan mutants fuzz fuzz-smoke format format-check bench clean
+.PHONY: all build run test install deb bootstrap bootstrap-test unit asan tsan mutants fuzz fuzz-smoke format format-check bench clean
 
 all: build
 
@@ -38,6 +38,16 @@ install: $(BUILD)/CMakeCache.txt
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	cmake --build $(BUILD) -j $(JOBS)
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# arena-node_VERSION_ARCH.deb in DEB_OUT (default: here), from its own build for /usr
+# (docs/operations.md, "The Debian package").
+DEB_BUILD ?= build-deb
+DEB_OUT   ?= .
+deb:
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	    -DARENA_SYSTEMD_UNITDIR=/lib/systemd/system
+	cmake --build $(DEB_BUILD) -j $(JOBS) --target arena-node arena-mesh manpages
+	tools/mkdeb.sh $(DEB_BUILD) $(DEB_OUT)
 
 test: bootstrap-test build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
