@@ -12,6 +12,7 @@
 #include "node/usage.h"
 #include "node/cooldown.h"
 #include "mesh/mesh.h"
+#include "mesh/mesh_discover.h"
 #include "node/dispatch.h"
 #include "node/forward.h"
 #include "node/http.h"
@@ -65,6 +66,7 @@ typedef struct {
     dispatch_t *dispatch;
     http_t *http;
     mesh_t *mesh;
+    mesh_discover_t *discover; /* --discover: LAN beacons; NULL without */
     forward_t *forward;
     remote_t *remote; /* peers' requests run here */
     pace_t *pace;     /* NULL: --pace off */
@@ -587,6 +589,24 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
         .arg = self,
     };
     self->mesh = known ? mesh_new(&mc, self->loop) : NULL;
+    if (self->mesh && cfg->discover) {
+        mesh_discover_config_t dc = {.mesh = self->mesh,
+                                     .loop = self->loop,
+                                     .secret = secret,
+                                     .port = cfg->discover_port,
+                                     .interface = cfg->discover_interface};
+        self->discover = mesh_discover_new(&dc, err, errlen);
+        if (!self->discover) {
+            sodium_memzero(secret, sizeof secret);
+            for (size_t i = 0; i < n_known; i++)
+                free(known[i]);
+            free(known);
+            char why[256];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "--discover: %s", why);
+            return -1;
+        }
+    }
     sodium_memzero(secret, sizeof secret);
     for (size_t i = 0; i < n_known; i++)
         free(known[i]);
@@ -838,6 +858,7 @@ static void s_node_destroy(node_t *self)
     forward_destroy(&self->forward);
     repl_destroy(&self->repl);
     repl_usage_destroy(&self->repl_usage);
+    mesh_discover_destroy(&self->discover);
     mesh_destroy(&self->mesh);
     tabs_destroy(&self->tabs);
     pace_destroy(&self->pace);
@@ -1093,6 +1114,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .catalog = self->catalog,
         .cooldowns = self->cooldowns,
         .mesh = self->mesh,
+        .discover = self->discover,
         .dispatch = self->dispatch,
         .pace = self->pace,
         .http_port = http_port(self->http),
