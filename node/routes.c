@@ -44,6 +44,8 @@ static const route_t s_routes[ROUTE_COUNT] = {
                               false, true, true, false},
     [ROUTE_ASSET_CHART] = {ROUTE_ASSET_CHART, "GET", "/assets/chart.js", false, "asset_chart",
                            false, false, false, false},
+    [ROUTE_EXTENSION] = {ROUTE_EXTENSION, "GET", "/extension.zip", true, "extension", true, false,
+                         false, false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)
