@@ -79,7 +79,9 @@ char **browser_argv(const browser_config_t *cfg)
         ok = (argv[n++] = strdup("--headless=new")) != NULL;
     if (ok && cfg->no_sandbox)
         ok = (argv[n++] = strdup("--no-sandbox")) != NULL;
-    for (int i = 0; ok && i < tabs; i++)
+    /* headless Chromium takes one URL ("Multiple targets are not supported
+       in headless mode"): the extension's worker opens the others */
+    for (int i = 0; ok && i < (cfg->headless ? 1 : tabs); i++)
         ok = (argv[n++] = s_concat(cfg->origin, "/")) != NULL;
     if (!ok)
         browser_argv_free(&argv);

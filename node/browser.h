@@ -35,7 +35,8 @@ typedef struct {
     const char *profile_dir; /* --user-data-dir (kept: the login lives there) */
     const char *ext_dir;     /* the unpacked extension to load */
     const char *origin;      /* the tabs open origin + "/" */
-    int tabs;                /* tabs opened at each start (1..) */
+    int tabs;                /* tabs opened at each start (1..; headless: 1, the
+                                extension's worker opens the others) */
     bool headless;           /* --headless=new */
     bool no_sandbox;         /* --no-sandbox (Chromium refuses to run as root without) */
     const char *log_path;    /* the browser's stdout and stderr; NULL: /dev/null */

@@ -14,6 +14,8 @@ const MANAGED = '__ARENA_MANAGED__' === 'on';
 const TABS = Math.max(1, Number('__ARENA_TABS__') || 1);
 const STUCK_MS = Math.max(10000, Number('__ARENA_STUCK_MS__') || 120000);
 const ALARM = 'arenamesh-watch';
+const START_GRACE_MS = 3000; // the tabs of the browser's command line appear first
+const topUpAfter = Date.now() + START_GRACE_MS;
 
 // tab id → {goodAt: last time it was linked and clear (or loaded, or first
 // seen), linked, challenge}. A restarted worker starts everyone afresh.
@@ -28,15 +30,16 @@ function entry(id, now) {
     return e;
 }
 
-async function check() {
-    if (!MANAGED) return;
+function onOrigin(t) {
+    const url = t.url || t.pendingUrl || '';
+    return url === ORIGIN || url.startsWith(ORIGIN + '/');
+}
+
+async function checkNow() {
     const now = Date.now();
-    let open;
-    try {
-        open = await chrome.tabs.query({url: ORIGIN + '/*'});
-    } catch (e) {
-        return;
-    }
+    // every tab, counted by its URL or, while it loads, the URL it is going to
+    // (a query by url misses a tab that has not committed yet)
+    const open = (await chrome.tabs.query({})).filter(onOrigin);
     const seen = new Set();
     for (const t of open) {
         seen.add(t.id);
@@ -47,15 +50,25 @@ async function check() {
                 'ArenaMesh: tab ' + t.id + (e.challenge ? ' shows a challenge' : ' has no link') + ' for ' +
                 Math.round((now - e.goodAt) / 1000) + ' s: reloading it');
             e.goodAt = now; // it gets STUCK_MS again after the reload
-            chrome.tabs.reload(t.id).catch(() => {});
+            await chrome.tabs.reload(t.id).catch(() => {});
         }
     }
     for (const id of tabs.keys()) {
         if (!seen.has(id)) tabs.delete(id);
     }
+    if (now < topUpAfter) return;
     for (let i = open.length; i < TABS; i++) {
-        chrome.tabs.create({url: ORIGIN + '/', active: false}).catch(() => {});
+        const t = await chrome.tabs.create({url: ORIGIN + '/', active: false}).catch(() => null);
+        if (t) entry(t.id, Date.now());
     }
+}
+
+// One check at a time: two at once would both open the missing tabs.
+let checking = Promise.resolve();
+function check() {
+    if (!MANAGED) return checking;
+    checking = checking.then(checkNow).catch(() => {});
+    return checking;
 }
 
 chrome.runtime.onMessage.addListener((msg, sender) => {
@@ -79,4 +92,7 @@ chrome.alarms.onAlarm.addListener((a) => {
 chrome.runtime.onStartup.addListener(() => check());
 chrome.runtime.onInstalled.addListener(() => check());
 
-if (MANAGED) chrome.alarms.create(ALARM, {periodInMinutes: 0.5});
+if (MANAGED) {
+    chrome.alarms.create(ALARM, {periodInMinutes: 0.5});
+    setTimeout(check, START_GRACE_MS + 100);
+}

@@ -1,0 +1,144 @@
+// The managed browser (arena-node --browser, docs/operations.md "The managed
+// browser"): the node starts Debian's Chromium itself, headless, with its own
+// extension on the fake LMArena's origin; the extension's tabs link to the
+// node even though the page's content-security policy forbids the page any
+// connection but to its own origin; a chat is answered through them; a
+// Chromium killed from outside is started again and its tabs come back; a
+// node that stops leaves no Chromium behind.
+
+import assert from 'node:assert/strict';
+import {readFileSync, readdirSync} from 'node:fs';
+import {join} from 'node:path';
+import {test} from 'node:test';
+import {
+    ArenaNode,
+    ask,
+    CHROMIUM,
+    FAKE_ANSWER,
+    FakeArena,
+    http,
+    LINK_TOKEN,
+    reportDiagnostics,
+    waitFor,
+} from './lib/harness.mjs';
+
+const TABS = 2;
+// Only the page's own origin: a WebSocket from the page's world to the node
+// (another port, so another origin) is refused by this policy.
+const CSP = 'connect-src \'self\'';
+
+/*  Processes whose command line names the node's profile: {pid, args}. */
+function browserProcesses(profile) {
+    const found = [];
+    for (const name of readdirSync('/proc')) {
+        if (!/^\d+$/.test(name)) continue;
+        let args;
+        try {
+            args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+        } catch {
+            continue; // gone meanwhile
+        }
+        if (args.some((a) => a === `--user-data-dir=${profile}`)) found.push({pid: Number(name), args});
+    }
+    return found;
+}
+
+/*  The browser's own process (not a renderer or helper: those have --type=). */
+function browserMain(profile) {
+    return browserProcesses(profile).find((p) => !p.args.some((a) => a.startsWith('--type=')));
+}
+
+async function selfTabs(node) {
+    const r = await http(node.baseURL, 'GET', '/mesh/status', {timeoutMs: 3000});
+    assert.equal(r.status, 200);
+    return r.json.nodes.find((n) => n.self).tabs;
+}
+
+/*  Waits until the node has `n` healthy tabs, all from the fake arena. */
+function waitHealthy(node, fake, n, timeoutMs = 30000) {
+    return waitFor(async () => {
+        const tabs = await selfTabs(node);
+        return tabs.healthy === n && tabs.list.length === n &&
+            tabs.list.every((t) => t.href.startsWith(`${fake.url}/`) && !t.challenged) && tabs;
+    }, {timeoutMs, intervalMs: 200, what: `${n} healthy tab(s) from the managed browser`});
+}
+
+async function chat(node) {
+    const r = await http(
+        node.baseURL, 'POST', '/v1/chat/completions', {body: ask('fake-chat', 'Say hello.'), timeoutMs: 20000});
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, FAKE_ANSWER);
+}
+
+test(
+    'arena-node --browser: its own Chromium, extension tabs past the page\'s CSP, restarted when killed, gone with the node',
+    {timeout: 150000}, async (t) => {
+        const fake = await new FakeArena().start();
+        const node = new ArenaNode({
+            arenaOrigin: fake.url,
+            extraArgs: ['--browser', '--browser-headless', '--browser-path', CHROMIUM, '--browser-tabs', String(TABS)],
+        });
+        const profile = join(node.dataDir, 'browser', 'profile');
+        t.after(async () => {
+            await node.cleanup();
+            await fake.cleanup();
+            for (const p of browserProcesses(profile)) {
+                try {
+                    process.kill(p.pid, 'SIGKILL');
+                } catch {
+                    /* gone */
+                }
+            }
+        });
+        try {
+            await fake.control({csp: CSP});
+            await node.start();
+            // the extension the node wrote: for the fake's origin, the link in its isolated world
+            const ext = join(node.dataDir, 'browser', 'extension');
+            const manifest = JSON.parse(readFileSync(join(ext, 'manifest.json'), 'utf8'));
+            assert.deepEqual(manifest.host_permissions, [`${fake.url}/*`]);
+            assert.ok(readFileSync(join(ext, 'relay.js'), 'utf8').includes(`'${LINK_TOKEN}'`));
+            const link = readFileSync(join(ext, 'link.js'), 'utf8');
+            assert.ok(!link.includes(LINK_TOKEN), 'the page world\'s script holds no token');
+            assert.ok(link.includes('function arenaMeshLink()'), 'link.js is the userscript\'s code');
+
+            // its tabs link to the node, the CSP notwithstanding, and answer a chat
+            await waitHealthy(node, fake, TABS);
+            const page = await http(fake.url, 'GET', '/');
+            assert.equal(page.headers.get('content-security-policy'), CSP);
+            await chat(node);
+            const first = browserMain(profile);
+            assert.ok(first, 'the browser process, with the node\'s profile');
+            assert.ok(first.args.includes('--headless=new'));
+            assert.ok(first.args.some((a) => a === `--load-extension=${ext}`));
+
+            // killed from outside: the node starts it again, the tabs come back
+            const before = new Set((await selfTabs(node)).list.map((tab) => tab.id));
+            process.kill(first.pid, 'SIGKILL');
+            await waitFor(
+                async () => (await selfTabs(node)).list.every((tab) => !before.has(tab.id)),
+                {timeoutMs: 60000, intervalMs: 200, what: 'the killed browser\'s tabs to leave'});
+            await waitHealthy(node, fake, TABS, 60000);
+            const second = browserMain(profile);
+            assert.ok(second && second.pid !== first.pid, 'a new browser process');
+            await chat(node);
+            assert.match(
+                node.proc.err.text, /browser: .* was killed by signal 9 after \d+ s; starting it again in \d+ ms/);
+
+            // the node stops: no process of its browser is left (none to reap either)
+            const stopped = await node.stop();
+            assert.equal(stopped.code, 0, JSON.stringify(stopped));
+            const left = browserProcesses(profile);
+            assert.deepEqual(left.map((p) => p.pid), [], 'no Chromium process left');
+        } catch (e) {
+            reportDiagnostics(
+                t, `${node.diagnostics()}\n${fake.diagnostics()}\n--- chromium.log:\n${(() => {
+                    try {
+                        return readFileSync(join(node.dataDir, 'browser', 'chromium.log'), 'utf8').slice(-6000);
+                    } catch {
+                        return '(none)';
+                    }
+                })()}`);
+            throw e;
+        }
+    });
