@@ -4,12 +4,17 @@
 // node even though the page's content-security policy forbids the page any
 // connection but to its own origin; a chat is answered through them; a
 // Chromium killed from outside is started again and its tabs come back; a
-// node that stops leaves no Chromium behind.
+// node that stops leaves no Chromium behind. And the same extension, as
+// GET /extension.zip offers it, installed by hand in a browser the node does
+// not run.
 
 import assert from 'node:assert/strict';
-import {readFileSync, readdirSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'node:test';
+import {chromium} from 'playwright-core';
 import {
     ArenaNode,
     ask,
@@ -139,6 +144,54 @@ test(
                         return '(none)';
                     }
                 })()}`);
+            throw e;
+        }
+    });
+
+test(
+    'GET /extension.zip: unzipped and loaded by hand into a Chromium, its tab links to the node past the page\'s CSP',
+    {timeout: 90000}, async (t) => {
+        const fake = await new FakeArena().start();
+        const node = new ArenaNode({arenaOrigin: fake.url});
+        const dir = mkdtempSync(join(tmpdir(), 'arena-ext-'));
+        let context;
+        t.after(async () => {
+            if (context) await context.close().catch(() => {});
+            await node.cleanup();
+            await fake.cleanup();
+            rmSync(dir, {recursive: true, force: true});
+        });
+        try {
+            await fake.control({csp: CSP});
+            await node.start();
+            const r = await fetch(`${node.baseURL}/extension.zip`);
+            assert.equal(r.status, 200);
+            assert.equal(r.headers.get('content-type'), 'application/zip');
+            assert.match(r.headers.get('content-disposition'), /attachment; filename="arenamesh-link.zip"/);
+            writeFileSync(join(dir, 'ext.zip'), Buffer.from(await r.arrayBuffer()));
+            execFileSync('unzip', ['-q', 'ext.zip'], {cwd: dir});
+            const ext = join(dir, 'arenamesh-link');
+            assert.ok(readFileSync(join(ext, 'relay.js'), 'utf8').includes(`'${node.linkURL}'`));
+            // installed by hand: the worker leaves the person's tabs alone
+            assert.ok(readFileSync(join(ext, 'worker.js'), 'utf8').includes('\'off\' === \'on\''));
+            context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+                executablePath: CHROMIUM,
+                headless: true,
+                ignoreDefaultArgs: ['--disable-extensions'],
+                args:
+                    ['--no-sandbox', '--headless=new', `--load-extension=${ext}`, `--disable-extensions-except=${ext}`],
+                timeout: 30000,
+            });
+            const page = await context.newPage();
+            await page.goto(`${fake.url}/`);
+            await waitHealthy(node, fake, 1);
+            // the page's world holds the userscript's code, not the socket: the title says linked
+            await waitFor(
+                async () => (await page.title()).startsWith('\u2705 '),
+                {timeoutMs: 10000, what: 'the tab title to start with the linked mark'});
+            await chat(node);
+        } catch (e) {
+            reportDiagnostics(t, `${node.diagnostics()}\n${fake.diagnostics()}`);
             throw e;
         }
     });
