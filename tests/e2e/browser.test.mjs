@@ -85,8 +85,7 @@ test(
         });
         const profile = join(node.dataDir, 'browser', 'profile');
         t.after(async () => {
-            await node.cleanup();
-            await fake.cleanup();
+            if (node.proc) await node.stop().catch(() => {});
             for (const p of browserProcesses(profile)) {
                 try {
                     process.kill(p.pid, 'SIGKILL');
@@ -94,6 +93,8 @@ test(
                     /* gone */
                 }
             }
+            await node.cleanup();
+            await fake.cleanup();
         });
         try {
             await fake.control({csp: CSP});
@@ -189,6 +190,42 @@ test(
             await waitFor(
                 async () => (await page.title()).startsWith('\u2705 '),
                 {timeoutMs: 10000, what: 'the tab title to start with the linked mark'});
+            await chat(node);
+        } catch (e) {
+            reportDiagnostics(t, `${node.diagnostics()}\n${fake.diagnostics()}`);
+            throw e;
+        }
+    });
+
+test(
+    '--browser-stuck-after: a managed tab that shows a challenge is reloaded by the extension, and serves once clear',
+    {timeout: 120000}, async (t) => {
+        const fake = await new FakeArena().start();
+        const node = new ArenaNode({
+            arenaOrigin: fake.url,
+            extraArgs: ['--browser', '--browser-headless', '--browser-path', CHROMIUM, '--browser-stuck-after', '10'],
+        });
+        t.after(async () => {
+            // SIGTERM first: the node stops its browser before the profile is removed
+            if (node.proc) await node.stop().catch(() => {});
+            await node.cleanup();
+            await fake.cleanup();
+        });
+        try {
+            await fake.control({challenge: true});
+            await node.start();
+            // the tab links from the challenge page and says what it sees
+            await waitFor(async () => {
+                const tabs = await selfTabs(node);
+                return tabs.list.length === 1 && tabs.list[0].challenged && tabs.healthy === 0;
+            }, {timeoutMs: 30000, intervalMs: 200, what: 'the tab to report a challenge'});
+            const shown = Date.now();
+            // the challenge is gone from the site, but the page on screen is still
+            // the challenge: only a reload (the extension's, nobody else reloads) clears it
+            await fake.control({challenge: false});
+            await waitHealthy(node, fake, 1, 60000);
+            const took = Date.now() - shown;
+            assert.ok(took >= 5000, `cleared after ${took} ms: sooner than the stuck time allows`);
             await chat(node);
         } catch (e) {
             reportDiagnostics(t, `${node.diagnostics()}\n${fake.diagnostics()}`);
