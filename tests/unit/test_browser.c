@@ -273,7 +273,10 @@ static void test_stop_whole_group(void **state)
 {
     char path[256], child[128], body[1024];
     snprintf(child, sizeof child, "%s/child", s_dir);
-    snprintf(body, sizeof body, "sleep 60 &\necho $! > '%s.tmp' && mv '%s.tmp' '%s'\nexec sleep 60",
+    /* the helper ignores SIGTERM: only the SIGKILL to the group ends it */
+    snprintf(body, sizeof body,
+             "(trap '' TERM; exec sleep 60) &\necho $! > '%s.tmp' && mv '%s.tmp' '%s'\n"
+             "exec sleep 60",
              child, child, child);
     s_script("forks", body, path, sizeof path);
     browser_config_t c = s_cfg(path);
@@ -285,7 +288,11 @@ static void test_stop_whole_group(void **state)
     assert_int_equal(s_state_of(helper) != 0 && s_state_of(helper) != 'Z', true);
     browser_destroy(&b);
     assert_true(s_gone(pid));
-    char s = s_state_of(helper);
+    /* SIGKILL was sent; its delivery takes a moment */
+    long long deadline = zclock_mono() + 2000;
+    char s;
+    while ((s = s_state_of(helper)) != 0 && s != 'Z' && zclock_mono() < deadline)
+        zclock_sleep(10);
     if (s != 0 && s != 'Z')
         fail_msg("the browser's helper %d is still running (state %c)", helper, s);
 
