@@ -136,6 +136,11 @@ test(
             assert.equal(stopped.code, 0, JSON.stringify(stopped));
             const left = browserProcesses(profile);
             assert.deepEqual(left.map((p) => p.pid), [], 'no Chromium process left');
+            // and it was stopped, not killed: Chromium wrote its profile and says it
+            // ended cleanly (so the login's cookies are on disk, no "restore pages?" waits)
+            const prefs = JSON.parse(readFileSync(join(profile, 'Default', 'Preferences'), 'utf8'));
+            // (SIGTERM is a session's end to it; a kill leaves "Crashed")
+            assert.ok(['Normal', 'SessionEnded'].includes(prefs.profile?.exit_type), prefs.profile?.exit_type);
         } catch (e) {
             reportDiagnostics(
                 t, `${node.diagnostics()}\n${fake.diagnostics()}\n--- chromium.log:\n${(() => {
