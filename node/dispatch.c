@@ -871,8 +871,10 @@ void dispatch_peek(dispatch_t *self, const char *model, dispatch_peek_t *out)
         snprintf(out->why, sizeof out->why, "a tab of this node is free (local tabs come first)");
         return;
     }
-    const char *here = !plan.model                   ? "not served here"
-                       : !plan.local_uncooled        ? "cooling here"
+    bool paced = plan.pick == TABS_PICK_BUSY && tabs_pace_ms(self->cfg.tabs, zclock_time()) > 0;
+    const char *here = !plan.model            ? "not served here"
+                       : !plan.local_uncooled ? "cooling here"
+                       : paced                ? "this node's accounts wait for their pace slot"
                        : plan.pick == TABS_PICK_BUSY ? "this node's tabs are busy"
                                                      : "no usable tab here";
     if (o->n_peers) {
