@@ -143,6 +143,10 @@ arena.test('the traffic view: a request and an error show within 2 s, charts nam
         () => Chart.getChart('traffic-errors')
                   .data.datasets.map((d) => ({label: d.label, total: d.data.reduce((s, p) => s + p.y, 0)})));
     assert.deepEqual(bars, [{label: 'model_not_found', total: 1}]);
+    // every bucket once, in order, however many times the newest was read again
+    const rate = await page.evaluate(() => Chart.getChart('traffic-rate').data.datasets[0].data);
+    assert.ok(rate.every((p, i) => i === 0 || p.x > rate[i - 1].x), JSON.stringify(rate));
+    assert.ok(Math.abs(rate.reduce((s, p) => s + p.y, 0) - 0.2) < 1e-9, 'two requests: 0.2 req/s summed');
 
     // After the first read, only newer buckets are asked for.
     assert.equal(reads[0], '', 'the first read is the whole hour');
