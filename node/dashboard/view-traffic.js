@@ -11,7 +11,6 @@
     const MINUTE_MS = 60000;
     const COLORS = ['#cf222e', '#9a6700', '#8250df', '#0550ae', '#1a7f37', '#bf3989', '#57606a', '#0a3069'];
     const el = AM.el;
-    let section = null;
     let buckets = [];  // oldest first, as the node sent them
     let doc = null;    // the last document (its last_minute, to_ms, bucket_ms)
     let charts = null; // {rate, ttfb, errors}
@@ -60,7 +59,6 @@
     }
 
     function build(s) {
-        section = s;
         s.append(
             el('p', {id: 'traffic-node', class: 'note'}, 'This node\u2019s traffic.'),
             el('p', {id: 'traffic-summary', class: 'summary'}, 'Loading\u2026'),
@@ -212,16 +210,16 @@
             `This node\u2019s traffic: ${name} (the node this page came from), the last hour in 10 s buckets.`;
         if (!doc) return;
         const m = doc.last_minute || {};
+        const n = m.requests ?? 0;
         const secs = Math.max(1, (m.window_ms || 0) / 1000);
         const errs = Object.entries(m.errors || {}).sort((a, b) => b[1] - a[1]);
-        const nerr = errs.reduce((s, [, n]) => s + n, 0);
+        const nerr = errs.reduce((s, [, c]) => s + c, 0);
         const summary = $('traffic-summary');
-        summary.dataset.requests = String(m.requests ?? 0);
+        summary.dataset.requests = String(n);
         summary.dataset.errors = JSON.stringify(m.errors || {});
-        summary.textContent = `Last minute: ${(m.requests / secs).toFixed(2)} requests/s (${m.requests ?? 0} ` +
-            `request${m.requests === 1 ? '' : 's'}), time to first byte p50 ${ms(m.ttfb_p50_ms)}, p99 ${
-                                  ms(m.ttfb_p99_ms)}, ` +
-            (nerr ? `${nerr} error${nerr === 1 ? '' : 's'}: ${errs.map(([k, n]) => `${k} ${n}`).join(', ')}.` :
+        summary.textContent = `Last minute: ${(n / secs).toFixed(2)} requests/s (${n} request${n === 1 ? '' : 's'}), ` +
+            `time to first byte p50 ${ms(m.ttfb_p50_ms)}, p99 ${ms(m.ttfb_p99_ms)}, ` +
+            (nerr ? `${nerr} error${nerr === 1 ? '' : 's'}: ${errs.map(([k, c]) => `${k} ${c}`).join(', ')}.` :
                     'no errors.');
     }
 
