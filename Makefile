@@ -9,7 +9,10 @@ CTEST_ARGS ?= --output-on-failure -j2
 SOURCES = $(shell git ls-files '*.c' '*.h' '*.cc' 2>/dev/null || find node mesh protocol browser_link tools tests bench -name '*.[ch]' -o -name '*.cc')
 JS_SOURCES = $(shell git ls-files '*.mjs' '*.js' ':!:*node_modules/*' ':!:*package-lock*' 2>/dev/null || find tests userscript -name node_modules -prune -o \( -name '*.mjs' -o -name '*.js' \) -print)
 
-.PHONY: all build run test bootstrap bootstrap-test unit asan tsan mutants fuzz fuzz-smoke format format-check bench clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all build run test install deb bootstrap bootstrap-test unit asan tsan mutants fuzz fuzz-smoke format format-check bench clean
 
 all: build
 
@@ -28,6 +31,23 @@ build: $(BUILD)/CMakeCache.txt
 # Start one node on the defaults (HTTP 127.0.0.1:5102, link 127.0.0.1:5103).
 run: bootstrap build
 	./$(BUILD)/arena-node $(ARGS)
+
+# arena-node, arena-mesh, their man pages, the systemd unit and a default
+# configuration under PREFIX (staged under DESTDIR when given): docs/operations.md.
+install: $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# arena-node_VERSION_ARCH.deb in DEB_OUT (default: here), from its own build for /usr
+# (docs/operations.md, "The Debian package").
+DEB_BUILD ?= build-deb
+DEB_OUT   ?= .
+deb:
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	    -DARENA_SYSTEMD_UNITDIR=/lib/systemd/system
+	cmake --build $(DEB_BUILD) -j $(JOBS) --target arena-node arena-mesh manpages
+	tools/mkdeb.sh $(DEB_BUILD) $(DEB_OUT)
 
 test: bootstrap-test build
 	cd $(BUILD) && ctest $(CTEST_ARGS)

@@ -304,6 +304,24 @@ static void s_dial_known(mesh_t *self, const char *entry)
         p->persisted = true;
 }
 
+int mesh_hint(mesh_t *self, const char *id, const char *endpoint)
+{
+    char host[MESH__HOST_MAX + 1];
+    int port;
+    if (!self || !s_id_ok(id) || !endpoint || mesh__split(endpoint, host, sizeof host, &port) < 0 ||
+        port == 0)
+        return -1;
+    if (streq(id, self->id) || streq(endpoint, self->endpoint) || mesh__peer_find(self, id) ||
+        mesh__placeholder_at(self, endpoint))
+        return 0;
+    if (!mesh__dialable(self, endpoint))
+        return -1;
+    if (!mesh__peer_add(self, id, endpoint))
+        return -1; /* full: the table's bound holds */
+    alog_info("mesh: %s found at %s on the LAN: dialing it", id, endpoint);
+    return 1;
+}
+
 /*  The first tick: the node has set our state by now, so hellos carry it. */
 static void s_start(mesh_t *self)
 {
@@ -851,6 +869,11 @@ void mesh_destroy(mesh_t **self_p)
 int mesh_port(const mesh_t *self)
 {
     return self ? self->port : -1;
+}
+
+const char *mesh_id(const mesh_t *self)
+{
+    return self->id;
 }
 
 const char *mesh_endpoint(const mesh_t *self)

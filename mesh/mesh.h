@@ -128,6 +128,13 @@ void mesh_curve_apply(zsock_t *sock, zcert_t *cert, bool server);
 int mesh_secret_load(const char *path, char *out, size_t outlen, char *err, size_t errlen);
 #define MESH_SECRET_MAX 1024
 const char *mesh_endpoint(const mesh_t *self); /* what peers dial */
+const char *mesh_id(const mesh_t *self);       /* this node's id */
+/*  A member found by other means (LAN discovery, mesh/discover.h): id says
+    it listens at endpoint. Dialed like a stored peer (the CURVE handshake
+    and its signed hello still prove who answers) unless it is us, known
+    already, being dialed, or not dialable under this mesh's secret. 1:
+    dialed, 0: nothing to do, -1: refused (malformed, not dialable, full). */
+int mesh_hint(mesh_t *self, const char *id, const char *endpoint);
 
 /*  Our own state (copied). A change bumps our version; urgent=true pushes it
     to every peer at once (a new cooldown, a lost tab), else anti-entropy

@@ -25,6 +25,7 @@
 
 #include "browser_link/link.h"
 #include "mesh/mesh.h"
+#include "mesh/mesh_discover.h"
 #include "node/forward.h"
 #include "node/items.h"
 #include "node/target.h"
@@ -77,6 +78,7 @@ typedef enum {
     OPT_MESH,
     OPT_ADVERTISE,
     OPT_SEED,
+    OPT_DISCOVER,
     OPT_MESH_SECRET,
     OPT_MESH_SECRET_FILE,
     OPT_LINK_TOKEN,
@@ -122,6 +124,8 @@ typedef enum {
     OPT_MESH_MAX_PEERS,
     OPT_MESH_MAX_NEW,
     OPT_MESH_DIAL_RATE,
+    OPT_DISCOVER_PORT,
+    OPT_DISCOVER_INTERFACE,
     OPT_FORWARD_ACCEPT_TIMEOUT,
     OPT_ARENA_MODE, /* first upstream (2026) setting */
     OPT_RECAPTCHA_BACKOFF_MAX,
@@ -188,6 +192,10 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                        "mesh address peers should dial", NULL, NULL},
     [OPT_SEED] = {"seed", "ARENA_SEED", "seed", "seeds", S_LIST, S_CHECK_HOSTPORT, 1, HOSTPORT_MAX,
                   false, S_OFF(seeds), 0, "HOST:PORT", "a peer to join; repeatable", NULL, NULL},
+    [OPT_DISCOVER] = {"discover", "ARENA_DISCOVER", "discover", NULL, S_BOOL, S_CHECK_NONE, 0, 0,
+                      false, S_OFF(discover), 0, NULL,
+                      "find the mesh's nodes on this LAN by UDP broadcast (needs a shared secret)",
+                      "off", NULL},
     [OPT_MESH_SECRET] = {"mesh-secret", "ARENA_MESH_SECRET", "mesh_secret", NULL, S_TEXT,
                          S_CHECK_WORD, 1, 1024, true, S_OFF(mesh_secret), 0, "SECRET",
                          "shared mesh secret: nodes on other machines may join", NULL, NULL},
@@ -361,6 +369,15 @@ static const s_opt_t s_opts[OPT__COUNT] = {
                             S_CHECK_NONE, 1, 10000, false, S_OFF(mesh_dial_rate), 0, "N",
                             "most new peers dialed per second", S_STR(MESH_DEFAULT_DIAL_RATE),
                             "per second"},
+    [OPT_DISCOVER_PORT] = {"discover-port", "ARENA_DISCOVER_PORT", "discover_port", NULL, S_INT,
+                           S_CHECK_NONE, 1, 65535, false, S_OFF(discover_port), 0, "PORT",
+                           "UDP port of --discover's beacons", S_STR(MESH_DISCOVER_DEFAULT_PORT),
+                           NULL},
+    [OPT_DISCOVER_INTERFACE] = {"discover-interface", "ARENA_DISCOVER_INTERFACE",
+                                "discover_interface", NULL, S_TEXT, S_CHECK_WORD, 1, 64, false,
+                                S_OFF(discover_interface), 0, "IFACE",
+                                "network interface for --discover's beacons, * for all", NULL,
+                                NULL},
     [OPT_FORWARD_ACCEPT_TIMEOUT] = {"forward-accept-timeout", "ARENA_FORWARD_ACCEPT_TIMEOUT",
                                     "forward_accept_timeout", NULL, S_INT, S_CHECK_NONE,
                                     S_SILENCE_MIN, 600000, false, S_OFF(forward_accept_timeout_ms),
@@ -391,6 +408,7 @@ static const char *const s_shown[OPT__COUNT] = {
     [OPT_CONFIG] = "DIR/" S_DEFAULT_FILE " when present",
     [OPT_ADVERTISE] = "from --mesh",
     [OPT_SEED] = "none",
+    [OPT_DISCOVER_INTERFACE] = "the first that can broadcast",
     [OPT_MESH_SECRET] = "the secret file's",
     [OPT_LINK_TOKEN] = "generated once, kept in DATA",
     [OPT_MESH_SECRET_FILE] = "~/.config/arena-mesh/mesh-secret ($XDG_CONFIG_HOME if set)",
@@ -1226,6 +1244,10 @@ static int s_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, 
         s_apply_flags(cfg, args, nargs, err, errlen) != 0 ||
         s_secret_default(cfg, envp, err, errlen) != 0)
         return -1;
+    if (cfg->discover && cfg->mesh_secret_local)
+        return s_fail(err, errlen,
+                      "--discover needs the mesh's shared secret (--mesh-secret or "
+                      "--mesh-secret-file): beacons carry a proof of it");
     return s_validate(cfg, err, errlen);
 }
 
@@ -1251,10 +1273,11 @@ void config_free(config_t *cfg)
 {
     if (!cfg)
         return;
-    char **strs[] = {&cfg->name,        &cfg->data_dir,        &cfg->config_file, &cfg->http_host,
-                     &cfg->link_host,   &cfg->mesh_host,       &cfg->advertise,   &cfg->mesh_secret,
-                     &cfg->link_token,  &cfg->arena_origin,    &cfg->arena_mode,  &cfg->pace,
-                     &cfg->pace_window, &cfg->mesh_secret_file};
+    char **strs[] = {&cfg->name,         &cfg->data_dir,         &cfg->config_file,
+                     &cfg->http_host,    &cfg->link_host,        &cfg->mesh_host,
+                     &cfg->advertise,    &cfg->mesh_secret,      &cfg->link_token,
+                     &cfg->arena_origin, &cfg->arena_mode,       &cfg->pace,
+                     &cfg->pace_window,  &cfg->mesh_secret_file, &cfg->discover_interface};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     free(cfg->admin_key);

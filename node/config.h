@@ -44,7 +44,10 @@ typedef struct {
     strlist_t api_keys;
     char *admin_key; /* NULL: no admin API (node/admin.h) */
     bool allow_anonymous;
-    bool metrics_public; /* GET /metrics answered without an API key */
+    bool metrics_public;      /* GET /metrics answered without an API key */
+    bool discover;            /* LAN discovery (mesh/mesh_discover.h) */
+    int discover_port;        /* its UDP port */
+    char *discover_interface; /* NULL: czmq's choice */
     /* the browser boundary (docs/operations.md, "Security") */
     strlist_t http_names;   /* Host names the API answers to beside its own address */
     strlist_t cors_origins; /* web origins allowed to call it ("*": any); empty: the default */

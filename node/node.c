@@ -12,6 +12,8 @@
 #include "node/usage.h"
 #include "node/cooldown.h"
 #include "mesh/mesh.h"
+#include "mesh/mesh_discover.h"
+#include "protocol/hostport.h"
 #include "node/dispatch.h"
 #include "node/forward.h"
 #include "node/http.h"
@@ -66,6 +68,7 @@ typedef struct {
     dispatch_t *dispatch;
     http_t *http;
     mesh_t *mesh;
+    mesh_discover_t *discover; /* --discover: LAN beacons; NULL without */
     forward_t *forward;
     remote_t *remote; /* peers' requests run here */
     pace_t *pace;     /* NULL: --pace off */
@@ -544,6 +547,12 @@ static int s_mesh_secret(const config_t *cfg, char *out, size_t outlen, char *er
     return 0;
 }
 
+static bool s_wildcard(const char *host)
+{
+    return !host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+           strcmp(host, "*") == 0;
+}
+
 static int s_mesh_start(node_t *self, char *err, size_t errlen)
 {
     const config_t *cfg = self->cfg;
@@ -589,14 +598,41 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
         .on_persist = s_on_persist,
         .arg = self,
     };
-    self->mesh = known ? mesh_new(&mc, self->loop) : NULL;
+    /* --discover opens its beacon first: a node bound to a wildcard with no
+       --advertise advertises the beacon interface's address (what LAN
+       peers can dial), not 0.0.0.0 */
+    char advertise[HOSTPORT_MAX + 1];
+    bool said = false; /* err says why already */
+    if (cfg->discover) {
+        mesh_discover_config_t dc = {.loop = self->loop,
+                                     .secret = secret,
+                                     .port = cfg->discover_port,
+                                     .interface = cfg->discover_interface};
+        char why[256];
+        self->discover = mesh_discover_new(&dc, why, sizeof why);
+        if (!self->discover)
+            said = snprintf(err, errlen, "--discover: %s", why) > 0;
+        else if (!cfg->advertise && s_wildcard(cfg->mesh_host) &&
+                 hostport_format(advertise, sizeof advertise, mesh_discover_host(self->discover),
+                                 cfg->mesh_port) == 0)
+            mc.advertise = advertise; /* port 0: the one bound */
+    }
+    self->mesh = known && (!cfg->discover || self->discover) ? mesh_new(&mc, self->loop) : NULL;
+    if (self->mesh && self->discover) {
+        char why[256];
+        if (mesh_discover_start(self->discover, self->mesh, why, sizeof why) < 0) {
+            said = snprintf(err, errlen, "--discover: %s", why) > 0;
+            mesh_destroy(&self->mesh);
+        }
+    }
     sodium_memzero(secret, sizeof secret);
     for (size_t i = 0; i < n_known; i++)
         free(known[i]);
     free(known);
     if (!self->mesh) {
-        snprintf(err, errlen, "cannot start the mesh on %s:%d (see the log above)", cfg->mesh_host,
-                 cfg->mesh_port);
+        if (!said)
+            snprintf(err, errlen, "cannot start the mesh on %s:%d (see the log above)",
+                     cfg->mesh_host, cfg->mesh_port);
         return -1;
     }
     return 0;
@@ -841,6 +877,7 @@ static void s_node_destroy(node_t *self)
     forward_destroy(&self->forward);
     repl_destroy(&self->repl);
     repl_usage_destroy(&self->repl_usage);
+    mesh_discover_destroy(&self->discover);
     mesh_destroy(&self->mesh);
     tabs_destroy(&self->tabs);
     pace_destroy(&self->pace);
@@ -1099,6 +1136,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .catalog = self->catalog,
         .cooldowns = self->cooldowns,
         .mesh = self->mesh,
+        .discover = self->discover,
         .dispatch = self->dispatch,
         .pace = self->pace,
         .http_port = http_port(self->http),

@@ -146,8 +146,8 @@ int pages_index(const pages_index_t *in, abuf_t *out)
         "<section id=\"view-setup\" aria-labelledby=\"h-setup\"><h2 id=\"h-setup\">Setup</h2>");
     rc |= abuf_printf(out,
                       "<p>This node serves an OpenAI-compatible API through LMArena "
-                      "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
-                      "<strong>%zu</strong>.</p>",
+                      "tabs. Browser tabs connected now: <strong id=\"setup-tabs\">%zu</strong>; "
+                      "models known: <strong id=\"setup-models\">%zu</strong>.</p>",
                       in->tabs, in->models);
     rc |= abuf_puts(
         out, "<h2>Connect a browser tab</h2><ol>"

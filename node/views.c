@@ -297,6 +297,9 @@ static int s_local(views_t *self, long long now, char *addr, size_t addr_len, ch
     dispatch_stats(self->cfg.dispatch, &ds);
     mesh_stats_t ms;
     mesh_stats(self->cfg.mesh, &ms);
+    mesh_discover_stats_t disc = {0};
+    if (self->cfg.discover)
+        mesh_discover_stats(self->cfg.discover, &disc);
     snprintf(addr, addr_len, "%s", mesh_endpoint(self->cfg.mesh));
     snprintf(http, http_len, "http://%s:%d", cfg->http_host, self->cfg.http_port);
     s_tabs_t tabs = {0};
@@ -337,7 +340,8 @@ static int s_local(views_t *self, long long now, char *addr, size_t addr_len, ch
         .has_mesh = true,
         .mesh = {ms.bytes_in, ms.bytes_out, ms.rx, ms.tx, ms.ping_req_sent, ms.ping_req_served,
                  ms.ping_req_refused, ms.indirect_acks, ms.stale_acks, ms.forged,
-                 ms.records_applied, ms.records_refused, ms.records_sent},
+                 ms.records_applied, ms.records_refused, ms.records_sent, disc.heard, disc.dialed,
+                 disc.forged, disc.malformed},
     };
     me->models = s_local_models(self, now, &me->n_models);
     me->accounts = s_local_accounts(self, now, &me->n_accounts);

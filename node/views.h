@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "mesh/mesh.h"
+#include "mesh/mesh_discover.h"
 #include "node/catalog.h"
 #include "node/config.h"
 #include "node/cooldown.h"
@@ -32,6 +33,7 @@ typedef struct {
     catalog_t *catalog;
     cooldown_t *cooldowns;
     mesh_t *mesh;
+    const mesh_discover_t *discover; /* NULL: no --discover */
     dispatch_t *dispatch;
     pace_t *pace;              /* NULL: --pace off */
     int http_port;             /* the port the API answers on */

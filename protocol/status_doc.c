@@ -138,15 +138,19 @@ static json_t *s_tab_json(const status_doc_tab_t *t)
 
 static json_t *s_mesh_json(const status_doc_mesh_t *m)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                     "bytes_in", (json_int_t)m->bytes_in, "bytes_out", (json_int_t)m->bytes_out,
-                     "msgs_in", (json_int_t)m->msgs_in, "msgs_out", (json_int_t)m->msgs_out,
-                     "ping_req_sent", (json_int_t)m->ping_req_sent, "ping_req_served",
-                     (json_int_t)m->ping_req_served, "ping_req_refused",
-                     (json_int_t)m->ping_req_refused, "indirect_acks", (json_int_t)m->indirect_acks,
-                     "stale_acks", (json_int_t)m->stale_acks, "forged", (json_int_t)m->forged,
-                     "records_applied", (json_int_t)m->records_applied, "records_refused",
-                     (json_int_t)m->records_refused, "records_sent", (json_int_t)m->records_sent);
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I}",
+        "bytes_in", (json_int_t)m->bytes_in, "bytes_out", (json_int_t)m->bytes_out, "msgs_in",
+        (json_int_t)m->msgs_in, "msgs_out", (json_int_t)m->msgs_out, "ping_req_sent",
+        (json_int_t)m->ping_req_sent, "ping_req_served", (json_int_t)m->ping_req_served,
+        "ping_req_refused", (json_int_t)m->ping_req_refused, "indirect_acks",
+        (json_int_t)m->indirect_acks, "stale_acks", (json_int_t)m->stale_acks, "forged",
+        (json_int_t)m->forged, "records_applied", (json_int_t)m->records_applied, "records_refused",
+        (json_int_t)m->records_refused, "records_sent", (json_int_t)m->records_sent,
+        "discover_heard", (json_int_t)m->discover_heard, "discover_dialed",
+        (json_int_t)m->discover_dialed, "discover_forged", (json_int_t)m->discover_forged,
+        "discover_malformed", (json_int_t)m->discover_malformed);
 }
 
 /*  An object of numbers: {"k0": v0, "k1": v1, …}. */
@@ -490,6 +494,10 @@ static void s_parse_node(s_parse_t *p, const json_t *obj, status_doc_node_t *n)
             .records_applied = s_get_count(mesh, "records_applied"),
             .records_refused = s_get_count(mesh, "records_refused"),
             .records_sent = s_get_count(mesh, "records_sent"),
+            .discover_heard = s_get_count(mesh, "discover_heard"),
+            .discover_dialed = s_get_count(mesh, "discover_dialed"),
+            .discover_forged = s_get_count(mesh, "discover_forged"),
+            .discover_malformed = s_get_count(mesh, "discover_malformed"),
         };
     s_parse_lists(p, obj, n);
 }

@@ -88,6 +88,9 @@ typedef struct {
     /* replicated records (keys, tiers: mesh_stats_t.records_*): taken by a
        table's merge, refused, sent (pushes and repairs) */
     uint64_t records_applied, records_refused, records_sent;
+    /* LAN discovery (--discover; mesh_discover_stats_t): beacons heard,
+       members dialed, beacons of another mesh, junk */
+    uint64_t discover_heard, discover_dialed, discover_forged, discover_malformed;
 } status_doc_mesh_t;
 
 typedef struct {

@@ -16,6 +16,8 @@ test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chrom
     nftables iproute2 # tests/integration/netns.test.mjs: namespaces, veth, packet loss
     prometheus # tests/integration/metrics.test.mjs: promtool check metrics, a real scrape
     sqlite3 # tests/integration/replication.test.mjs, usage.test.mjs: a stopped node's store, its raw usage rows
+    systemd groff-base man-db # tests/integration/install.test.mjs: systemd-analyze verify, man page lint
+    lintian dpkg-dev # tests/integration/package.test.mjs: make deb (dpkg-shlibdeps), the package's lint
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")

@@ -255,10 +255,19 @@ const AM = (() => {
             nodes.length} node${nodes.length === 1 ? '' : 's'}.`;
     }
 
+    // The setup view's counts, rendered by the node with the page, kept live.
+    function drawSetup() {
+        const self = (status.nodes || []).find((n) => n.self);
+        if (!self) return;
+        $('setup-tabs').textContent = String(self.tabs?.count ?? 0);
+        $('setup-models').textContent = String((self.models || []).length);
+    }
+
     function draw() {
         if (!status) return;
         drawMesh();
         drawModels();
+        drawSetup();
     }
 
     async function poll() {

@@ -2003,7 +2003,14 @@ static void test_indirect_probe(void **state)
     uint64_t after = S_STAT(all, 3, ping_req_sent);
     tmesh_run(loop, 3 * S_PING);
     assert_int_equal(S_STAT(all, 3, ping_req_sent), after); /* the dead are not probed */
-    assert_int_equal(S_STAT(all, 3, ping_req_served) + S_STAT(all, 3, ping_req_refused), after);
+    /* every ping-req sent was answered by its helper: a node, or p itself
+       (a loaded machine may have a node suspect another for a moment and
+       pick p, alive then, as a helper) */
+    uint64_t to_p = 0;
+    for (size_t i = 0; i < p->n_rx; i++)
+        to_p += p->rx[i].type == WIRE_PING_REQ;
+    assert_int_equal(S_STAT(all, 3, ping_req_served) + S_STAT(all, 3, ping_req_refused) + to_p,
+                     after);
     for (size_t i = 0; i < 3; i++)
         s_node_stop(all[i]);
     s_raw_destroy(&p);

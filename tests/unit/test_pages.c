@@ -56,8 +56,8 @@ static void test_index(void **state)
     s_has(page, "AM.start();\n</script></body></html>"); /* start.js last, once */
     assert_null(strstr(strstr(page, "AM.start();") + 1, "AM.start();"));
     assert_null(strstr(page, "<&\"pi\">"));
-    s_has(page, "Browser tabs connected now: <strong>2</strong>; models known: "
-                "<strong>7</strong>.");
+    s_has(page, "Browser tabs connected now: <strong id=\"setup-tabs\">2</strong>; models known: "
+                "<strong id=\"setup-models\">7</strong>.");
     s_has(page, "<a href=\"/userscript.user.js\">/userscript.user.js</a>");
     s_has(page, "Open LMArena (https://lmarena.ai) in a tab");
     s_has(page, "the tab talks to this node on 127.0.0.1:5103.</li>");

@@ -114,7 +114,7 @@ static void s_build(status_doc_t *doc, status_doc_node_t nodes[2])
         .pace_window = "3/390",
         .arena_mode = "direct-battle",
         .has_mesh = true,
-        .mesh = {52311, 49870, 812, 790, 1, 2, 3, 4, 5, 0, 6, 7, 8},
+        .mesh = {52311, 49870, 812, 790, 1, 2, 3, 4, 5, 0, 6, 7, 8, 9, 10, 11, 12},
     };
     nodes[1] = (status_doc_node_t){
         .id = "B",
@@ -188,6 +188,10 @@ static void test_round_trip(void **state)
     assert_int_equal(me->mesh.records_applied, 6);
     assert_int_equal(me->mesh.records_refused, 7);
     assert_int_equal(me->mesh.records_sent, 8);
+    assert_int_equal(me->mesh.discover_heard, 9);
+    assert_int_equal(me->mesh.discover_dialed, 10);
+    assert_int_equal(me->mesh.discover_forged, 11);
+    assert_int_equal(me->mesh.discover_malformed, 12);
     assert_string_equal(me->pace_window, "3/390");
     assert_int_equal(peer->age_ms, STATUS_DOC_NULL);
     assert_int_equal(peer->catalog_updated_ms, STATUS_DOC_ABSENT);
@@ -231,7 +235,9 @@ static void test_shapes(void **state)
         "\"reason\":null}",
         "\"pace\":null,\"paced_remaining_ms\":41000,\"arena_mode\":\"direct-battle\","
         "\"mesh\":{\"bytes_in\":52311,",
-        "\"forged\":0,\"records_applied\":6,\"records_refused\":7,\"records_sent\":8}",
+        "\"forged\":0,\"records_applied\":6,\"records_refused\":7,\"records_sent\":8,"
+        "\"discover_heard\":9,\"discover_dialed\":10,\"discover_forged\":11,"
+        "\"discover_malformed\":12}",
         "\"last_unrecognised\":{\"at_ms\":1763799500000,\"status\":400,\"kind\":\"400 shape\","
         "\"body\":\"{\\\"x\\\":1}\",\"field\":\"error\"}}]}",
         "{\"id\":\"B\",\"name\":\"küche-pi\",\"self\":false,\"address\":\"10.0.0.9:5104\","

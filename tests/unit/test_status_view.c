@@ -1348,6 +1348,9 @@ static void test_main(void **state)
          NULL},
         {{"--version"}, NULL, NULL, 0, "arena-mesh " ARENA_VERSION "\n", NULL, "", NULL},
         {{"--help"}, NULL, NULL, 0, NULL, "usage: arena-mesh status", "", NULL},
+        /* every command is named (usage and audit were missing once) */
+        {{"--help"}, NULL, NULL, 0, NULL, "\n       arena-mesh usage [", "", NULL},
+        {{"--help"}, NULL, NULL, 0, NULL, "\n       arena-mesh audit [", "", NULL},
         {{"frob"}, NULL, NULL, 64, "", NULL, NULL, "arena-mesh: unknown command frob\nusage:"},
         {{NULL}, NULL, NULL, 64, "", NULL, NULL, "missing command"},
         {{"status", "--node"}, NULL, NULL, 64, "", NULL, NULL, "--node needs a URL"},

@@ -3,7 +3,7 @@
     hour, estimates marked, retention of rows and rollups, the rollup as a
     replicable record (encode/decode, the merge rule in every order, apply
     from another origin), GET /v1/usage's parameters and its sums over
-    every origin, and the price table. */
+    every origin (and each key's last use), and the price table. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -460,6 +460,96 @@ static void test_remaining_hook(void **state)
     abuf_free(&out);
 }
 
+/*  The entry of key who in the answer over range (all: the admin's list of
+    every key; else who alone); the document goes to *doc_out. */
+static json_t *s_key_entry(fx_t *fx, usage_range_t range, const char *who, bool all,
+                           json_t **doc_out)
+{
+    usage_query_t q = {.range = range};
+    usage_subject_t subj = {who, "free"};
+    usage_report_t rep = {.q = &q,
+                          .now_ms = zclock_time(),
+                          .subjects = all ? NULL : &subj,
+                          .n_subjects = all ? 0 : 1,
+                          .all_keys = all};
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(usage_render(fx->u, &rep, &out), 0);
+    json_t *doc = json_loadb(out.data, out.len, 0, NULL);
+    abuf_free(&out);
+    assert_non_null(doc);
+    *doc_out = doc;
+    json_t *keys = json_object_get(doc, "keys");
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        json_t *k = json_array_get(keys, i);
+        if (strcmp(json_string_value(json_object_get(k, "key")), who) == 0)
+            return k;
+    }
+    fail_msg("no entry for %s", who);
+    return NULL;
+}
+
+static long long s_last_ms(fx_t *fx, usage_range_t range, const char *who, bool all)
+{
+    json_t *doc = NULL;
+    json_t *last = json_object_get(s_key_entry(fx, range, who, all, &doc), "last_ms");
+    assert_non_null(last); /* always there: a number, or null */
+    long long v = json_is_null(last) ? -1 : (long long)json_integer_value(last);
+    if (!json_is_null(last))
+        assert_true(json_is_integer(last));
+    json_decref(doc);
+    return v;
+}
+
+/*  last_ms: when the key's latest request was recorded (the greatest
+    version of its rollups in the range, whichever origin holds them);
+    null when it has none in the range. */
+static void test_last_use(void **state)
+{
+    fx_t *fx = *state;
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", false), -1); /* none yet */
+
+    long long t0 = zclock_time();
+    usage_row_t mine = s_row("alice", "fake-chat", t0, 200, 10, 5, false);
+    assert_int_equal(usage_record(fx->u, &mine), 0);
+    assert_int_equal(usage_flush(fx->u), 1);
+    long long t1 = zclock_time();
+    long long v = s_last_ms(fx, USAGE_RANGE_DAY, "alice", false);
+    assert_true(v >= t0 && v <= t1);
+    assert_int_equal(v, s_int(fx, "SELECT version_ms FROM usage_rollups WHERE key = 'alice'"));
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", true), v); /* the admin's list too */
+
+    /* a later request on another node (its rollup replicated here): the latest of all */
+    long long hour = t1 - t1 % USAGE_HOUR_MS;
+    usage_rollup_t b = s_rollup("node-b", "alice", t1 + 60000, 2);
+    b.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &b), 1);
+    /* an earlier one on a third node does not move it back */
+    usage_rollup_t c = s_rollup("node-c", "alice", t0 - 60000, 5);
+    c.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &c), 1);
+    /* a rollup without a request is no use of the key */
+    usage_rollup_t empty = s_rollup("node-d", "alice", t1 + 900000, 0);
+    empty.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &empty), 1);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", false), t1 + 60000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_MONTH, "alice", true), t1 + 60000);
+
+    /* only the range counts: a rollup of three days ago is in the week, not the day */
+    usage_rollup_t old = s_rollup("node-e", "alice", t1 + 120000, 1);
+    old.hour_ms = hour - 72 * USAGE_HOUR_MS;
+    assert_int_equal(usage_rollup_apply(fx->u, &old), 1);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", false), t1 + 60000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_WEEK, "alice", false), t1 + 120000);
+
+    /* each key its own: bob's use is not alice's */
+    usage_rollup_t bob = s_rollup("node-b", "bob", t1 + 300000, 1);
+    bob.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &bob), 1);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "bob", true), t1 + 300000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", true), t1 + 60000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "carol", false), -1);
+}
+
 static void test_query_parse(void **state)
 {
     (void)state;
@@ -520,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_merge_every_order),
         cmocka_unit_test_setup_teardown(test_apply_and_sum_origins, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_remaining_hook, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_last_use, s_setup, s_teardown),
         cmocka_unit_test(test_query_parse),
         cmocka_unit_test(test_estimate),
     };

@@ -111,24 +111,52 @@ export function netnsSkipReason() {
 }
 
 /*  Two namespaces a and b joined by a veth pair, 10.231.0.1/24 and .2/24. */
+/*  Namespaces named by sides (['a', 'b'] by default): two joined by a veth
+    pair, or with {bridge: true} any number, each joined by a veth pair to a
+    bridge in a hub namespace of its own (a LAN: broadcasts reach every
+    side). Side i has the address 10.231.0.(i+1)/24 on its veth end. */
 export class TestNet {
-    constructor() {
+    constructor(opts = {}) {
         const id = process.pid;
-        this.sides = ['a', 'b'];
-        this.ns = {a: `${PREFIX}${id}a`, b: `${PREFIX}${id}b`};
-        this.veth = {a: `arv${id}a`, b: `arv${id}b`};
-        this.addr = {a: '10.231.0.1', b: '10.231.0.2'};
+        this.sides = opts.sides ?? ['a', 'b'];
+        this.bridge = opts.bridge ?? false;
+        if (!this.bridge && this.sides.length !== 2) throw new Error('more than two sides need a bridge');
+        if (this.sides.includes('h')) throw new Error('side "h" is the hub');
+        this.ns = {};
+        this.veth = {};
+        this.addr = {};
+        this.sides.forEach((s, i) => {
+            this.ns[s] = `${PREFIX}${id}${s}`;
+            this.veth[s] = `arv${id}${s}`;
+            this.addr[s] = `10.231.0.${i + 1}`;
+        });
+        this.hub = this.bridge ? `${PREFIX}${id}h` : null;
     }
 
     create() {
-        for (const s of this.sides) {
-            s_run('ip', ['netns', 'add', this.ns[s]]);
-            created.add(this.ns[s]);
+        for (const ns of [...this.sides.map((s) => this.ns[s]), ...(this.hub ? [this.hub] : [])]) {
+            s_run('ip', ['netns', 'add', ns]);
+            created.add(ns);
         }
-        s_run('ip', [
-            'link', 'add', this.veth.a, 'netns', this.ns.a, 'type', 'veth', 'peer', 'name', this.veth.b, 'netns',
-            this.ns.b
-        ]);
+        if (this.bridge) {
+            const br = 'br0';
+            s_run('ip', ['-n', this.hub, 'link', 'add', br, 'type', 'bridge']);
+            s_run('ip', ['-n', this.hub, 'link', 'set', br, 'up']);
+            for (const s of this.sides) {
+                const port = `arh${process.pid}${s}`;
+                s_run('ip', [
+                    'link', 'add', this.veth[s], 'netns', this.ns[s], 'type', 'veth', 'peer', 'name', port, 'netns',
+                    this.hub
+                ]);
+                s_run('ip', ['-n', this.hub, 'link', 'set', port, 'master', br]);
+                s_run('ip', ['-n', this.hub, 'link', 'set', port, 'up']);
+            }
+        } else {
+            s_run('ip', [
+                'link', 'add', this.veth.a, 'netns', this.ns.a, 'type', 'veth', 'peer', 'name', this.veth.b, 'netns',
+                this.ns.b
+            ]);
+        }
         for (const s of this.sides) {
             s_run('ip', ['-n', this.ns[s], 'link', 'set', 'lo', 'up']);
             s_run('ip', ['-n', this.ns[s], 'addr', 'add', `${this.addr[s]}/24`, 'dev', this.veth[s]]);
@@ -174,9 +202,9 @@ export class TestNet {
     }
 
     destroy() {
-        for (const s of this.sides) {
-            s_try('ip', ['netns', 'del', this.ns[s]]);
-            created.delete(this.ns[s]);
+        for (const ns of [...this.sides.map((s) => this.ns[s]), ...(this.hub ? [this.hub] : [])]) {
+            s_try('ip', ['netns', 'del', ns]);
+            created.delete(ns);
         }
     }
 }
@@ -245,10 +273,8 @@ export class NsNode {
                 `127.0.0.1:${port}`,
                 '--link',
                 '127.0.0.1:0',
-                '--mesh',
-                at,
-                '--advertise',
-                at,
+                // wildcard: bound to every address, no --advertise (the node finds its own)
+                ...(this.opts.wildcard ? ['--mesh', `0.0.0.0:${MESH_PORT}`] : ['--mesh', at, '--advertise', at]),
                 '--mesh-secret',
                 this.opts.secret,
                 '--link-token',
