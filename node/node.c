@@ -26,6 +26,7 @@
 #include "node/routes.h"
 #include "node/store.h"
 #include "node/tabs.h"
+#include "node/traffic.h"
 #include "node/views.h"
 #include "protocol/alog.h"
 #include "protocol/tsan.h"
@@ -73,6 +74,7 @@ typedef struct {
     pace_t *pace;     /* NULL: --pace off */
     views_t *views;
     metrics_t *metrics;           /* GET /metrics: what http and remote recorded */
+    traffic_t *traffic;           /* GET /mesh/traffic: the last hour, as http recorded it */
     limits_t *limits;             /* mesh-wide limits of table keys (node/limits.h) */
     wire_key_count_t *key_counts; /* WIRE_MAX_KEY_COUNTS: scratch of s_publish */
     long long limits_pushed;      /* mono ms of the last urgent push of a rise */
@@ -305,7 +307,8 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_ADMIN_AUDIT:
     case ROUTE_ADMIN_TIERS_LIST:
     case ROUTE_ADMIN_TIER_PUT:
-    case ROUTE_USAGE: /* http answers it (node/usage.c) */
+    case ROUTE_USAGE:        /* http answers it (node/usage.c) */
+    case ROUTE_MESH_TRAFFIC: /* http answers it (node/traffic.c) */
     case ROUTE_COUNT:
         break;
     }
@@ -892,6 +895,7 @@ static void s_node_destroy(node_t *self)
     free(self->peer_views);
     free(self->starts);
     metrics_destroy(&self->metrics);
+    traffic_destroy(&self->traffic);
     limits_destroy(&self->limits);
     free(self->key_counts);
 }
@@ -964,8 +968,9 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->peer_views = calloc(NODE_MAX_PEERS, sizeof *self->peer_views);
     self->starts = calloc(WIRE_MAX_ACCOUNTS, sizeof *self->starts);
     self->metrics = metrics_new();
+    self->traffic = traffic_new(zclock_time());
     if (!self->cooldowns || !self->catalog || !self->loop || !self->peer_views || !self->starts ||
-        !self->metrics ||
+        !self->metrics || !self->traffic ||
         catalog_set_policy(self->catalog, (const char *const *)cfg->model_aliases.items,
                            cfg->model_aliases.n, (const char *const *)cfg->model_allow.items,
                            cfg->model_allow.n) < 0) {
@@ -1097,6 +1102,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .audit = self->audit,
         .usage = self->usage,
         .node_id = self->id,
+        .traffic = self->traffic,
         .render = s_render,
         .key_limits = self->limits,
         .key_peers = s_key_peers,

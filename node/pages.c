@@ -140,7 +140,9 @@ int pages_index(const pages_index_t *in, abuf_t *out)
         "</p><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-labelledby=\"h-models\">"
         "<table id=\"models\"></table></div><p class=\"note\">A cell names the node's state of "
         "the model: ok, cooling (until it may be asked again), paced (until the node's next "
-        "LMArena slot), or \xe2\x80\x93 (not served there).</p></section>"
+        "LMArena slot), or \xe2\x80\x93 (not served there). \xe2\x80\x9cServes now\xe2\x80\x9d "
+        "marks the node a request sent to this node would go to right now; the column Served "
+        "now by names it, and says why (or why no node would take it).</p></section>"
         "<section id=\"view-setup\" aria-labelledby=\"h-setup\"><h2 id=\"h-setup\">Setup</h2>");
     rc |= abuf_printf(out,
                       "<p>This node serves an OpenAI-compatible API through LMArena "

@@ -48,6 +48,8 @@ static const route_t s_routes[ROUTE_COUNT] = {
                               false, true, true, false, false},
     [ROUTE_ASSET_CHART] = {ROUTE_ASSET_CHART, "GET", "/assets/chart.js", false, "asset_chart",
                            false, false, false, false, false},
+    [ROUTE_MESH_TRAFFIC] = {ROUTE_MESH_TRAFFIC, "GET", "/mesh/traffic", true, "mesh_traffic", false,
+                            false, false, true, true},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)
