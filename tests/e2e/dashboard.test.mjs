@@ -194,6 +194,13 @@ arena.test('a node without a tab opens the setup view by itself', async () => {
     await page.waitForFunction(() => /Updated/.test(document.getElementById('live').textContent));
     assert.ok(!(await page.isHidden('#view-setup')));
     await shot(page, 'setup-notab-desktop');
+    assert.equal(await page.textContent('#setup-tabs'), '0');
+    // a tab connects: the setup view's count follows within 2 s, no reload
+    await arena.startFakeLink(D, {tabs: 1});
+    await page.waitForFunction(
+        () => document.getElementById('setup-tabs').textContent === '1', null,
+        {timeout: 2000 + 1000}); // the poll's second, and the link's hello
+    assert.notEqual(await page.textContent('#setup-models'), '0');
     assert.deepEqual(errors, []);
     await context.close();
 });
