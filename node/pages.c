@@ -173,7 +173,8 @@ int pages_index(const pages_index_t *in, abuf_t *out)
         abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
     rc |= abuf_puts(out, "<code>");
     rc |= s_html_escaped(out, m0);
-    rc |= abuf_puts(out, "</code></li></ul><pre>curl ");
+    rc |= abuf_puts(out,
+                    "</code></li></ul><pre tabindex=\"0\" aria-label=\"an example request\">curl ");
     rc |= abuf_puts(out, base);
     rc |= abuf_puts(out, "/chat/completions -H 'Content-Type: application/json' \\\n  -d "
                          "'{\"model\":\"");

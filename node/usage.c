@@ -823,10 +823,31 @@ static json_t *s_key_json(usage_meter_t *self, const usage_report_t *rep, const 
         s_sums_read(st, 1, &s);
         json_t *m = s_sums_json(&s);
         json_object_set_new(m, "model", json_string((const char *)sqlite3_column_text(st, 0)));
+        json_object_set_new(m, "buckets", json_array());
         json_array_append_new(models, m);
     }
     sqlite3_finalize(st);
+    /* each model's buckets: the same order (model, then time), walked in step */
     char group[64];
+    snprintf(group, sizeof group, "model, hour_ms / %lld", bucket_ms);
+    st = s_group(self, group, key, from);
+    size_t at = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *model = (const char *)sqlite3_column_text(st, 0);
+        while (at < json_array_size(models) &&
+               strcmp(json_string_value(json_object_get(json_array_get(models, at), "model")),
+                      model ? model : "") != 0)
+            at++;
+        if (at == json_array_size(models))
+            break; /* cannot happen: the same rows, grouped finer */
+        s_sums_t s;
+        s_sums_read(st, 2, &s);
+        json_t *b = s_sums_json(&s);
+        json_object_set_new(b, "start_ms",
+                            json_integer((json_int_t)(sqlite3_column_int64(st, 1) * bucket_ms)));
+        json_array_append_new(json_object_get(json_array_get(models, at), "buckets"), b);
+    }
+    sqlite3_finalize(st);
     snprintf(group, sizeof group, "hour_ms / %lld", bucket_ms);
     st = s_group(self, group, key, from);
     while (st && sqlite3_step(st) == SQLITE_ROW) {

@@ -12,7 +12,7 @@
     const HOUR = 3600000;
     const DAY = 86400000;
     const TOP_KEYS = 8;    // datasets in the chart over time; the rest summed as "other keys"
-    const TOP_MODELS = 12; // bars in the chart per model
+    const TOP_MODELS = 12; // series in the chart per model (the rest as one)
     const COLORS = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#56b4e9', '#e69f00', '#999933', '#332288', '#888888'];
     const MEASURES = {
         requests: {label: 'Requests', of: (s) => s.requests || 0},
@@ -143,7 +143,8 @@
                 m.get(name).push(x);
             }
         }
-        return [...m].map(([model, list]) => ({model, ...sums(list)}));
+        // each model's hours or days, over the keys shown
+        return [...m].map(([model, list]) => ({model, ...sums(list), buckets: list.flatMap((x) => x.buckets || [])}));
     }
 
     function summary(keys, models) {
@@ -207,22 +208,25 @@
         sel.value = was;
     }
 
-    function timeData(keys, measure) {
+    /*  A stacked chart over the range: one series per item (a key, a model:
+        name(item) labels it, item.buckets holds its hours or days), the
+        `top` largest and the rest as one. */
+    function timeData(items, name, measure, top, others) {
         const starts = bucketStarts();
         const at = new Map(starts.map((t, i) => [t, i]));
-        const series = keys.map((k) => {
+        const series = items.map((k) => {
             const data = starts.map(() => 0);
             for (const b of k.buckets || []) {
                 if (at.has(b.start_ms)) data[at.get(b.start_ms)] += measure.of(b);
             }
-            return {label: String(k.key), data, total: data.reduce((a, b) => a + b, 0)};
+            return {label: name(k), data, total: data.reduce((a, b) => a + b, 0)};
         });
         series.sort((a, b) => b.total - a.total);
-        const shown = series.slice(0, TOP_KEYS);
-        const rest = series.slice(TOP_KEYS);
+        const shown = series.slice(0, top);
+        const rest = series.slice(top);
         if (rest.length) {
             shown.push({
-                label: `${rest.length} other keys`,
+                label: `${rest.length} other ${others}`,
                 data: starts.map((_, i) => rest.reduce((a, s) => a + s.data[i], 0)),
             });
         }
@@ -231,19 +235,6 @@
             datasets: shown.map(
                 (s, i) =>
                     ({label: s.label, data: s.data, backgroundColor: COLORS[i % COLORS.length], maxBarThickness: 40})),
-        };
-    }
-
-    function modelData(models, measure) {
-        const top = [...models].sort((a, b) => measure.of(b) - measure.of(a)).slice(0, TOP_MODELS);
-        return {
-            labels: top.map((m) => m.model),
-            datasets: [{
-                label: measure.label,
-                data: top.map((m) => measure.of(m)),
-                backgroundColor: COLORS[0],
-                maxBarThickness: 28
-            }],
         };
     }
 
@@ -270,25 +261,21 @@
         if ($('view-usage').hidden) return; // drawn when shown again (a hidden canvas has no size)
         // whole numbers on the value axis but for the cost
         const ticks = measure === MEASURES.cost ? {} : {precision: 0};
-        const options = (horizontal, data) => ({
+        const options = (data) => ({
             animation: false,
             responsive: true,
             maintainAspectRatio: false,
-            indexAxis: horizontal ? 'y' : 'x',
-            plugins: {legend: {display: !horizontal && data.datasets.length > 1, position: 'bottom'}},
-            scales: {
-                x: {stacked: !horizontal, beginAtZero: true, ticks: horizontal ? ticks : {}},
-                y: {stacked: !horizontal, beginAtZero: true, ticks: horizontal ? {} : ticks},
-            },
+            plugins: {legend: {display: data.datasets.length > 1, position: 'bottom'}},
+            scales: {x: {stacked: true}, y: {stacked: true, beginAtZero: true, ticks}},
         });
-        for (const [name, data, horizontal] of [['time', time, false], ['models', models, true]]) {
+        for (const [name, data] of [['time', time], ['models', models]]) {
             const c = charts[name];
             if (c) {
                 c.data = data;
-                c.options = options(horizontal, data);
+                c.options = options(data);
                 c.update('none');
             } else {
-                charts[name] = new Chart($('usage-' + name), {type: 'bar', data, options: options(horizontal, data)});
+                charts[name] = new Chart($('usage-' + name), {type: 'bar', data, options: options(data)});
             }
         }
     }
@@ -302,9 +289,9 @@
         $('usage-summary').textContent = summary(keys, models);
         const unit = doc.bucket === 'hour' ? 'hour' : 'day';
         $('usage-time-cap').textContent = `${measure.label} by ${unit}` + (fullAccess() ? ', per key' : '');
-        $('usage-models-cap').textContent = `${measure.label} per model, ${RANGES[doc.range].split(',')[0]}`;
-        const time = timeData(keys, measure);
-        const mod = modelData(models, measure);
+        $('usage-models-cap').textContent = `${measure.label} by ${unit}, per model`;
+        const time = timeData(keys, (k) => String(k.key), measure, TOP_KEYS, 'keys');
+        const mod = timeData(models, (m) => m.model, measure, TOP_MODELS, 'models');
         $('usage-time-text').textContent = chartText(time, measure);
         $('usage-models-text').textContent = chartText(mod, measure);
         drawLimits(keys);

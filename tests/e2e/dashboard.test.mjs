@@ -16,6 +16,7 @@ import {after, before, test} from 'node:test';
 import {chromium} from 'playwright-core';
 import {Arena, client, http, waitForModels, waitFor} from '../integration/lib/harness.mjs';
 import {CHROMIUM, screenshot} from './lib/harness.mjs';
+import {axeCheck} from './lib/axe.mjs';
 
 const KEY = 'sk-dash-e2e-2b7f01c9';
 const DESKTOP = {
@@ -120,6 +121,8 @@ arena.test('the key form, the mesh view, the models matrix; a killed node turns 
     assert.match(a.text, /in flight \/ \d+/);
     assert.match(cards.find((c) => c.name === 'dash-b').text, /alive, heard/);
     await shot(page, 'mesh-desktop');
+    await axeCheck(page, 'mesh');
+    await axeCheck(page, 'key form', '#keyform'); // hidden now: checked on its own
 
     // Models × nodes: the fake tabs' models, served (ok) on all three nodes,
     // and which node a request sent to dash-a would go to now: dash-a itself
@@ -145,11 +148,13 @@ arena.test('the key form, the mesh view, the models matrix; a killed node turns 
     assert.match(heads[2], /^Served now by/);
     for (const n of ['dash-a', 'dash-b', 'dash-c']) assert.ok(heads.some((h) => h.startsWith(n)), heads.join('|'));
     await shot(page, 'models-desktop');
+    await axeCheck(page, 'models');
 
     // Setup: the connect-a-tab steps, one click away.
     await view(page, 'setup');
     assert.match(await page.innerText('#view-setup'), /Connect a browser tab/);
     await shot(page, 'setup-desktop');
+    await axeCheck(page, 'setup');
     // keyboard only: Tab moves from one view's button to the next, Enter opens it
     await page.focus('nav button[data-view="mesh"]');
     await page.keyboard.press('Tab');
@@ -164,6 +169,7 @@ arena.test('the key form, the mesh view, the models matrix; a killed node turns 
         const wide = await page.evaluate(() => document.documentElement.scrollWidth);
         assert.ok(wide <= PHONE.width, `${v}: the page is ${wide}px wide at ${PHONE.width}px`);
         await shot(page, `${v}-phone`);
+        await axeCheck(page, `${v} (phone)`);
     }
     await page.setViewportSize(DESKTOP);
     await view(page, 'mesh');

@@ -21,11 +21,11 @@
 //    tests/e2e/artifacts/dashboard-{keys,usage,audit}-{desktop,phone}.png.
 
 import assert from 'node:assert/strict';
-import {join} from 'node:path';
 import {after, before} from 'node:test';
 import {chromium} from 'playwright-core';
 import {Arena, client, http, waitForModels, waitFor} from '../integration/lib/harness.mjs';
 import {CHROMIUM, screenshot} from './lib/harness.mjs';
+import {axeCheck} from './lib/axe.mjs';
 
 const KEY = 'sk-dash-admin-e2e-71c2d0';
 const ADMIN = 'admin-dash-e2e-5e93a8b1c4';
@@ -38,7 +38,6 @@ const PHONE = {
     height: 844
 };
 const SHOWN_WITHIN_MS = 2000; // a request in the usage view after it ended
-const AXE = join(import.meta.dirname, 'node_modules', 'axe-core', 'axe.min.js');
 
 const arena = new Arena();
 let A, browser;
@@ -84,17 +83,6 @@ async function view(page, name) {
     await page.focus(`nav button[data-view="${name}"]`);
     await page.keyboard.press('Enter');
     await page.waitForSelector(`#view-${name}:not([hidden])`);
-}
-
-/*  axe-core over the page as it is (the hidden views are not checked): no
-    violation of impact serious or critical. */
-async function axe(page, what) {
-    if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({path: AXE});
-    const res = await page.evaluate(() => window.axe.run(document, {resultTypes: ['violations']}));
-    const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(
-        bad.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-        `axe on the ${what} view`);
 }
 
 async function narrow(page, name) {
@@ -203,7 +191,7 @@ arena.test(
             }),
             [true, aliceKey]);
         await shot(page, 'keys-desktop');
-        await axe(page, 'keys');
+        await axeCheck(page, 'keys');
         await page.click('#keys-new-done');
         assert.ok(await page.isHidden('#keys-new'));
         assert.equal(await page.inputValue('#keys-new-value'), '', 'the key is gone from the page');
@@ -255,7 +243,16 @@ arena.test(
                 c.data.datasets.some((d) => d.label === 'e2e-alice' && d.data.reduce((a, b) => a + b, 0) === 1) &&
                 c.data.labels.length === 24;
         });
-        assert.match(await page.textContent('#usage-models-text'), /fake-chat 1/);
+        // per model over time too: fake-chat's series, its one request in one hour
+        await page.waitForFunction(() => {
+            const c = Chart.getChart(document.getElementById('usage-models'));
+            return c && c.data.labels.length === 24 &&
+                c.data.datasets.some(
+                    (d) => d.label === 'fake-chat' && d.data.reduce((a, b) => a + b, 0) === 1 &&
+                        d.data.filter((v) => v).length === 1);
+        });
+        assert.match(await page.textContent('#usage-models-text'), /^fake-chat: [^:;]+ 1$/);
+        assert.match(await page.textContent('#usage-models-cap'), /^Requests by hour, per model/);
         // the key selector narrows to one key, the measure to tokens
         await page.selectOption('#usage-key', 'e2e-alice');
         await page.selectOption('#usage-measure', 'tokens');
@@ -268,7 +265,7 @@ arena.test(
             () => Chart.getChart(document.getElementById('usage-time')).data.labels.length === 8);
         await page.selectOption('#usage-measure', 'requests');
         await shot(page, 'usage-desktop');
-        await axe(page, 'usage');
+        await axeCheck(page, 'usage');
 
         // the keys view: its last use and this month's count
         await view(page, 'keys');
@@ -335,7 +332,7 @@ arena.test(
         await page.click('#audit-reset');
         await page.waitForFunction(() => document.querySelectorAll('#audit-table tbody tr').length >= 5);
         await shot(page, 'audit-desktop');
-        await axe(page, 'audit');
+        await axeCheck(page, 'audit');
 
         // ---- Phone width: the three views, nothing wider than the screen
         await page.setViewportSize(PHONE);
@@ -344,7 +341,7 @@ arena.test(
             if (v === 'usage') await page.waitForFunction(() => Chart.getChart(document.getElementById('usage-time')));
             await narrow(page, v);
             await shot(page, `${v}-phone`);
-            await axe(page, `${v} (phone)`);
+            await axeCheck(page, `${v} (phone)`);
         }
 
         assert.deepEqual(errors, [], 'no console errors');
@@ -371,7 +368,7 @@ arena.test('a user key: its own usage and remaining limits; keys and audit need 
     assert.match(await page.textContent('#usage-limits-table caption'), /Tier free/);
     assert.deepEqual(await page.$$eval('#usage-keys tbody tr', (trs) => trs.map((tr) => tr.dataset.row)), ['e2e-bob']);
     await shot(page, 'usage-user-desktop');
-    await axe(page, 'usage (user key)');
+    await axeCheck(page, 'usage (user key)');
 
     await view(page, 'keys');
     assert.match(await page.textContent('#keys-need-admin'), /needs the admin key/);
@@ -380,7 +377,7 @@ arena.test('a user key: its own usage and remaining limits; keys and audit need 
     await page.waitForSelector('#view-usage:not([hidden])');
     await view(page, 'audit');
     assert.match(await page.textContent('#audit-need'), /needs the admin key/);
-    await axe(page, 'audit (user key)');
+    await axeCheck(page, 'audit (user key)');
     assert.deepEqual(requests.filter((r) => r.includes('/admin/')), [], 'no admin call with a user key');
     assert.deepEqual(errors, [], 'no console errors');
     await context.close();

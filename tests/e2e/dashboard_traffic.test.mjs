@@ -11,10 +11,10 @@
 
 import assert from 'node:assert/strict';
 import {after, before} from 'node:test';
-import {createRequire} from 'node:module';
 import {chromium} from 'playwright-core';
 import {Arena, client, fake, http, waitForModels, waitFor} from '../integration/lib/harness.mjs';
 import {CHROMIUM, screenshot} from './lib/harness.mjs';
+import {axeCheck} from './lib/axe.mjs';
 
 const KEY = 'sk-dash-traffic-e2e-58a0d3';
 const DESKTOP = {
@@ -26,7 +26,6 @@ const PHONE = {
     height: 844
 };
 const SHOWS_WITHIN_MS = 2000; // issue #12: a request shows in the traffic view within 2 s
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const arena = new Arena();
 let A, B, C, browser;
@@ -157,13 +156,7 @@ arena.test('the traffic view: a request and an error show within 2 s, charts nam
     assert.equal(doc.last_minute.requests, 2);
 
     // Accessibility: axe-core on the view, no serious or critical violation.
-    await page.addScriptTag({path: AXE});
-    const found = await page.evaluate(async () => {
-        const res = await window.axe.run('#view-traffic');
-        return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-            .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    assert.deepEqual(found, [], found.join('\n'));
+    await axeCheck(page, 'traffic', '#view-traffic');
     await screenshot(page, 'dashboard-traffic-desktop.png');
 
     // Phone width: the charts one above the other, nothing wider than the screen.

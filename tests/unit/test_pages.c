@@ -64,7 +64,8 @@ static void test_index(void **state)
     s_has(page, "Base URL: <code>http://127.0.0.1:5102/v1</code>");
     s_has(page, "API key: anything (no key is configured)");
     s_has(page, "e.g. <code>claude-&lt;opus&gt;</code>");
-    s_has(page, "<pre>curl http://127.0.0.1:5102/v1/chat/completions -H");
+    s_has(page, "<pre tabindex=\"0\" aria-label=\"an example request\">curl "
+                "http://127.0.0.1:5102/v1/chat/completions -H");
     s_has(page, "\"model\":\"claude-&lt;opus&gt;\"");
     s_has(page, "<a href=\"/mesh/status\">/mesh/status</a>");
     s_has(page, "<a href=\"/health\">/health</a></p></section>");

@@ -550,6 +550,65 @@ static void test_last_use(void **state)
     assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "carol", false), -1);
 }
 
+/*  details: each model's own buckets (hours for a day), summed over
+    origins, in time order; a model used in one hour has one bucket. */
+static void test_model_buckets(void **state)
+{
+    fx_t *fx = *state;
+    long long now = zclock_time();
+    long long hour = now - now % USAGE_HOUR_MS;
+    static const struct {
+        const char *origin, *model;
+        int hours_ago;
+        long long requests;
+    } rs[] = {
+        {"node-b", "m-one", 0, 2}, {"node-c", "m-one", 0, 3},  {"node-b", "m-one", 2, 4},
+        {"node-b", "m-two", 1, 5}, {"node-b", "m-two", 30, 9}, /* out of the day */
+    };
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
+        usage_rollup_t r = s_rollup(rs[i].origin, "alice", 100 + (long long)i, rs[i].requests);
+        r.hour_ms = hour - rs[i].hours_ago * USAGE_HOUR_MS;
+        snprintf(r.model, sizeof r.model, "%s", rs[i].model);
+        assert_int_equal(usage_rollup_apply(fx->u, &r), 1);
+    }
+    usage_query_t q = {.range = USAGE_RANGE_DAY, .details = true};
+    usage_subject_t who = {"alice", "free"};
+    tiers_t *tiers = tiers_new();
+    usage_report_t rep = {
+        .q = &q, .now_ms = now, .subjects = &who, .n_subjects = 1, .tiers = tiers};
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(usage_render(fx->u, &rep, &out), 0);
+    json_t *doc = json_loadb(out.data, out.len, 0, NULL);
+    assert_non_null(doc);
+    json_t *models = json_object_get(json_array_get(json_object_get(doc, "keys"), 0), "models");
+    assert_int_equal(json_array_size(models), 2);
+    static const struct {
+        const char *model;
+        long long hours_ago[2], requests[2];
+        size_t n;
+    } want[] = {{"m-one", {2, 0}, {4, 2 + 3}, 2}, {"m-two", {1, 0}, {5, 0}, 1}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *m = json_array_get(models, i);
+        assert_string_equal(json_string_value(json_object_get(m, "model")), want[i].model);
+        json_t *b = json_object_get(m, "buckets");
+        assert_int_equal(json_array_size(b), want[i].n);
+        long long sum = 0;
+        for (size_t k = 0; k < want[i].n; k++) {
+            json_t *e = json_array_get(b, k);
+            assert_int_equal(json_integer_value(json_object_get(e, "start_ms")),
+                             hour - want[i].hours_ago[k] * USAGE_HOUR_MS);
+            assert_int_equal(json_integer_value(json_object_get(e, "requests")),
+                             want[i].requests[k]);
+            assert_true(json_is_real(json_object_get(e, "cost_usd")));
+            sum += want[i].requests[k];
+        }
+        assert_int_equal(json_integer_value(json_object_get(m, "requests")), sum);
+    }
+    json_decref(doc);
+    abuf_free(&out);
+    tiers_destroy(&tiers);
+}
+
 static void test_query_parse(void **state)
 {
     (void)state;
@@ -611,6 +670,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_and_sum_origins, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_remaining_hook, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_last_use, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_model_buckets, s_setup, s_teardown),
         cmocka_unit_test(test_query_parse),
         cmocka_unit_test(test_estimate),
     };
