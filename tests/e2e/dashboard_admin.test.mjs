@@ -1,6 +1,7 @@
 // The dashboard's keys, usage and audit views (issue #12, items 4 and 5) in a
-// real headless Chromium, against an arena-node started with an API key, the
-// admin key, a price for the fake tabs' model and two fake tabs:
+// real headless Chromium, against a three-node mesh: the page's node started
+// with an API key, the admin key, a price for the fake tabs' model and two
+// fake tabs, and two peers without tabs:
 //  - the admin key typed into the key form opens the keys view; a key made
 //    there with the keyboard (name, tier, expiry, models) is shown once, with
 //    a working Copy button (and its fallback: the key selected), and is
@@ -8,8 +9,10 @@
 //  - a chat request with that key (openai SDK) succeeds and shows in the
 //    usage view within 2 s of its end (the view reads GET /v1/usage every
 //    second), and in the keys view as its last use and this month's count;
+//  - the key works on the other nodes too (replicated; their requests go to
+//    the tabs of the page's node);
 //  - Revoke asks first (Escape cancels, the focus goes to Cancel), then
-//    DELETEs /admin/keys/NAME: the same request is refused 401;
+//    DELETEs /admin/keys/NAME: the same request is refused 401, on every node;
 //  - Change tier POSTs the tier and the row shows it;
 //  - the audit view lists the creation, the revocation and the change, and
 //    its kind and text filters narrow the rows;
@@ -40,7 +43,7 @@ const PHONE = {
 const SHOWN_WITHIN_MS = 2000; // a request in the usage view after it ended
 
 const arena = new Arena();
-let A, browser;
+let A, B, C, browser;
 
 const shot = (page, name) => screenshot(page, `dashboard-${name}.png`);
 const adminHeaders = {
@@ -120,6 +123,10 @@ before(async () => {
     });
     await arena.startFakeLink(A, {tabs: 2});
     await waitForModels(A);
+    const seed = ['--seed', `127.0.0.1:${A.mesh.port}`];
+    B = await arena.startNode({name: 'dash-admin-b', apiKey: KEY, extraArgs: seed});
+    C = await arena.startNode({name: 'dash-admin-c', apiKey: KEY, extraArgs: seed});
+    await waitForModels(C); // A's tabs' models, by gossip: C forwards to A
     browser = await chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
@@ -276,6 +283,19 @@ arena.test(
             await page.$$eval('#keys-table tr[data-key="e2e-alice"] td', (tds) => tds.map((td) => td.textContent));
         assert.equal(used[6], '1', used.join('|'));
 
+        // ---- The key made in A's dashboard works on the other nodes too
+        for (const n of [B, C]) {
+            await waitFor(async () => {
+                try {
+                    await client(n, {apiKey: aliceKey}).chat.completions.create(ask);
+                    return true;
+                } catch (e) {
+                    if (e.status === 401) return false; // not replicated there yet
+                    throw e;
+                }
+            }, {timeoutMs: 5000, intervalMs: 100, what: `the new key accepted by ${n.name}`});
+        }
+
         // ---- Revoke: a confirmation step first; Escape cancels it
         await page.focus('#keys-revoke-e2e-alice');
         await page.keyboard.press('Enter');
@@ -297,8 +317,19 @@ arena.test(
         assert.deepEqual(requests.filter((r) => r.startsWith('DELETE')), ['DELETE /admin/keys/e2e-alice']);
         assert.match(await page.textContent('#keys-msg'), /e2e-alice revoked/);
         assert.match(await rowText(page, 'e2e-bob'), /active/, 'only that key');
-        // the same request is refused now
+        // the same request is refused now, here at once and on the others within the gossip bound
         await assert.rejects(sdk.chat.completions.create(ask), (e) => e.status === 401);
+        for (const n of [B, C]) {
+            await waitFor(async () => {
+                try {
+                    await client(n, {apiKey: aliceKey}).chat.completions.create(ask);
+                    return false; // not revoked there yet
+                } catch (e) {
+                    if (e.status === 401) return true;
+                    throw e;
+                }
+            }, {timeoutMs: 5000, intervalMs: 100, what: `the revoked key refused by ${n.name}`});
+        }
         await client(A, {apiKey: userKey}).chat.completions.create(ask); // bob's still works (used by the user test)
 
         // ---- Audit: the creation and revocation; the kind and text filters
