@@ -11,6 +11,8 @@
 
 struct _mesh_discover_t {
     mesh_discover_config_t cfg;
+    mesh_t *mesh; /* from mesh_discover_start */
+    bool reading; /* its reader is on the loop */
     zactor_t *beacon;
     uint8_t key[BEACON_KEY_BYTES];
     char host[HOSTPORT_HOST_MAX + 1];
@@ -46,7 +48,7 @@ static int s_on_beacon(zloop_t *loop, zsock_t *sock, void *arg)
         char dial[HOSTPORT_MAX + 1];
         if (beacon_dial_address(endpoint, from, dial, sizeof dial) < 0) {
             self->stats.malformed++;
-        } else if (mesh_hint(self->cfg.mesh, id, dial) > 0) {
+        } else if (mesh_hint(self->mesh, id, dial) > 0) {
             self->stats.dialed++;
         }
     }
@@ -68,13 +70,7 @@ mesh_discover_t *mesh_discover_new(const mesh_discover_config_t *cfg, char *err,
     if (self->cfg.interval_ms <= 0)
         self->cfg.interval_ms = MESH_DISCOVER_DEFAULT_INTERVAL;
     beacon_key(cfg->secret, self->key);
-    uint8_t payload[BEACON_MAX];
-    size_t len = 0;
-    if (beacon_encode(self->key, mesh_id(cfg->mesh), mesh_endpoint(cfg->mesh), payload, &len) !=
-        BEACON_OK) {
-        snprintf(err, errlen, "this node's id or mesh address does not fit a beacon");
-        goto err;
-    }
+    self->cfg.secret = NULL; /* the caller's, wiped after: only the key is kept */
     if (cfg->interface && *cfg->interface)
         zsys_set_interface(cfg->interface);
     self->beacon = zactor_new(zbeacon, NULL);
@@ -94,18 +90,33 @@ mesh_discover_t *mesh_discover_new(const mesh_discover_config_t *cfg, char *err,
     }
     snprintf(self->host, sizeof self->host, "%s", host);
     zstr_free(&host);
-    zsock_send(self->beacon, "sbi", "PUBLISH", payload, len, self->cfg.interval_ms);
-    zsock_send(self->beacon, "sb", "SUBSCRIBE", BEACON_MAGIC, strlen(BEACON_MAGIC));
-    if (zloop_reader(cfg->loop, (zsock_t *)zactor_sock(self->beacon), s_on_beacon, self) != 0) {
-        snprintf(err, errlen, "cannot watch the beacon");
-        goto err;
-    }
-    alog_info("discover: beacons on UDP port %d every %d ms from %s", self->cfg.port,
-              self->cfg.interval_ms, self->host);
     return self;
 err:
     mesh_discover_destroy(&self);
     return NULL;
+}
+
+int mesh_discover_start(mesh_discover_t *self, mesh_t *mesh, char *err, size_t errlen)
+{
+    uint8_t payload[BEACON_MAX];
+    size_t len = 0;
+    if (beacon_encode(self->key, mesh_id(mesh), mesh_endpoint(mesh), payload, &len) != BEACON_OK) {
+        snprintf(err, errlen, "this node's id or mesh address %s does not fit a beacon",
+                 mesh_endpoint(mesh));
+        return -1;
+    }
+    self->mesh = mesh;
+    zsock_send(self->beacon, "sbi", "PUBLISH", payload, len, self->cfg.interval_ms);
+    zsock_send(self->beacon, "sb", "SUBSCRIBE", BEACON_MAGIC, strlen(BEACON_MAGIC));
+    if (zloop_reader(self->cfg.loop, (zsock_t *)zactor_sock(self->beacon), s_on_beacon, self) !=
+        0) {
+        snprintf(err, errlen, "cannot watch the beacon");
+        return -1;
+    }
+    self->reading = true;
+    alog_info("discover: beacons of %s on UDP port %d every %d ms from %s", mesh_endpoint(mesh),
+              self->cfg.port, self->cfg.interval_ms, self->host);
+    return 0;
 }
 
 void mesh_discover_destroy(mesh_discover_t **self_p)
@@ -114,7 +125,8 @@ void mesh_discover_destroy(mesh_discover_t **self_p)
         return;
     mesh_discover_t *self = *self_p;
     if (self->beacon) {
-        zloop_reader_end(self->cfg.loop, (zsock_t *)zactor_sock(self->beacon));
+        if (self->reading)
+            zloop_reader_end(self->cfg.loop, (zsock_t *)zactor_sock(self->beacon));
         zactor_destroy(&self->beacon);
     }
     sodium_memzero(self->key, sizeof self->key);

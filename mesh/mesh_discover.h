@@ -21,7 +21,6 @@
 typedef struct _mesh_discover_t mesh_discover_t;
 
 typedef struct {
-    mesh_t *mesh;          /* dials what is found; its id and endpoint are beaconed */
     zloop_t *loop;         /* the node's loop: beacons are read on it */
     const char *secret;    /* the mesh secret (only a key derived from it is kept) */
     int port;              /* UDP port; 0: MESH_DISCOVER_DEFAULT_PORT */
@@ -38,12 +37,17 @@ typedef struct {
     uint64_t malformed; /* not a beacon at all, or a bad field */
 } mesh_discover_stats_t;
 
-/*  Starts beaconing; NULL with a reason in err when it cannot (no broadcast
-    interface, the port in use by something that is not a beacon). */
+/*  Opens the beacon on its interface (mesh_discover_host tells its
+    address, which a node bound to a wildcard may advertise); NULL with a
+    reason in err when it cannot (no interface can broadcast). Nothing is
+    sent or heard until mesh_discover_start. */
 mesh_discover_t *mesh_discover_new(const mesh_discover_config_t *cfg, char *err, size_t errlen);
+/*  Beacons mesh's id and endpoint and dials the members heard. 0 or -1
+    (err: the id or endpoint does not fit a beacon). */
+int mesh_discover_start(mesh_discover_t *self, mesh_t *mesh, char *err, size_t errlen);
 void mesh_discover_destroy(mesh_discover_t **self_p);
 void mesh_discover_stats(const mesh_discover_t *self, mesh_discover_stats_t *out);
-/*  The host name czmq reported for the beacon's interface. */
+/*  The address of the beacon's interface, as czmq reports it (IPv4 text). */
 const char *mesh_discover_host(const mesh_discover_t *self);
 
 #endif

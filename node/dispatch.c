@@ -273,7 +273,8 @@ static void s_offer_cool(s_offer_t *o, long long left, const char *reason)
     }
 }
 
-static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
+static void s_offer_peers(dispatch_t *self, const char *model, char *const *tried_peers,
+                          size_t n_tried_peers, s_offer_t *o)
 {
     if (!self->cfg.mesh || !self->cfg.forward)
         return;
@@ -287,7 +288,7 @@ static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
             continue;
         for (size_t k = 0; k < st->n_models; k++) {
             const wire_model_t *m = &st->models[k];
-            if (strcmp(m->name, job->req->model) != 0)
+            if (strcmp(m->name, model) != 0)
                 continue;
             o->served = true;
             long long cool = m->cooled_remaining_ms > st->node_cooled_remaining_ms
@@ -295,7 +296,7 @@ static void s_offer_peers(dispatch_t *self, job_t *job, s_offer_t *o)
                                  : st->node_cooled_remaining_ms;
             cool -= views[i].state_age_ms;
             s_offer_cool(o, cool, m->reason && m->reason[0] ? m->reason : "rate limit");
-            bool untried = !s_in(job->tried_peers, job->n_tried_peers, st->id);
+            bool untried = !s_in(tried_peers, n_tried_peers, st->id);
             /* a peer whose accounts wait for their pace slot is busy, not cooling */
             bool paced = st->paced_remaining_ms > views[i].state_age_ms;
             if (cool <= 0 && untried && st->tabs_healthy > 0)
@@ -373,61 +374,85 @@ static bool s_route_local_only(dispatch_t *self, job_t *job)
     return false;
 }
 
-/*  Chooses a target and starts an attempt, or queues, or ends the job.
-    Returns true while the job lives. */
-static bool s_route(dispatch_t *self, job_t *job)
+/*  What routing sees for one model now: this node's catalog row, the
+    offer (served where, cooling, the peers with a free slot), and the
+    local tab an attempt would start on. No side effects: s_route acts on
+    it, dispatch_peek only reports it. tried / tried_peers: the targets a
+    job already failed on (excluded). */
+typedef struct {
+    const arena_model_t *model; /* this node's row; NULL: not served here */
+    s_offer_t offer;
+    bool local_uncooled; /* served here and neither cooling nor flagged */
+    tabs_pick_t pick;    /* this node's tabs when local_uncooled, else TABS_PICK_NONE */
+    const char *tab;     /* pick OK: the tab (borrowed until the next event) */
+} s_plan_t;
+
+static void s_plan(dispatch_t *self, const char *name, char *const *tried, size_t n_tried,
+                   char *const *tried_peers, size_t n_tried_peers, s_plan_t *p)
 {
-    if (job->opts.local_only)
-        return s_route_local_only(self, job);
     long long now = zclock_time();
-    const arena_model_t *model = catalog_find(self->cfg.catalog, job->req->model);
-    s_offer_t offer = {0};
+    memset(p, 0, sizeof *p);
+    p->pick = TABS_PICK_NONE;
+    p->model = catalog_find(self->cfg.catalog, name);
     const char *reason = NULL;
-    bool local_uncooled = false;
-    if (model) {
-        offer.served = true;
-        long long cool =
-            cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, model->name, now, &reason);
+    if (p->model) {
+        p->offer.served = true;
+        long long cool = cooldown_remaining(self->cfg.cooldowns, self->cfg.node_id, p->model->name,
+                                            now, &reason);
         const char *flag_reason = NULL;
         long long flag = tabs_flag_ms(self->cfg.tabs, now, &flag_reason);
         if (flag > cool) { /* every local tab's account is flagged */
             cool = flag;
             reason = flag_reason;
         }
-        s_offer_cool(&offer, cool, reason && reason[0] ? reason : "rate limit");
-        local_uncooled = cool <= 0;
+        s_offer_cool(&p->offer, cool, reason && reason[0] ? reason : "rate limit");
+        p->local_uncooled = cool <= 0;
     }
-    s_offer_peers(self, job, &offer);
-    if (!offer.served && job->stale_retried && job->attempts <= self->cfg.retries + 1) {
+    s_offer_peers(self, name, tried_peers, n_tried_peers, &p->offer);
+    if (p->local_uncooled)
+        p->pick = tabs_pick(self->cfg.tabs, (const char *const *)tried, n_tried, &p->tab);
+}
+
+/*  Chooses a target and starts an attempt, or queues, or ends the job.
+    Returns true while the job lives. */
+static bool s_route(dispatch_t *self, job_t *job)
+{
+    if (job->opts.local_only)
+        return s_route_local_only(self, job);
+    s_plan_t plan;
+    s_plan(self, job->req->model, job->tried, job->n_tried, job->tried_peers, job->n_tried_peers,
+           &plan);
+    const arena_model_t *model = plan.model;
+    s_offer_t *offer = &plan.offer;
+    bool local_uncooled = plan.local_uncooled;
+    if (!offer->served && job->stale_retried && job->attempts <= self->cfg.retries + 1) {
         /* the row LMArena no longer knows was the last one: wait (bounded by
            the queue timeout) for the page re-read to bring its fresh twin */
         if (s_enqueue(self, job) == 0)
             return true;
     }
-    if (!offer.served && job->has_fail) {
+    if (!offer->served && job->has_fail) {
         /* It was served until its target failed (a peer lost before the
            first byte): the attempt's failure, not a 404 SDKs take as final. */
         s_job_fail_final(self, job);
         return false;
     }
-    if (!offer.served) {
+    if (!offer->served) {
         s_error_code(self, job, "model_not_found", 0,
                      "model '%s' is not served by any node of this mesh", job->req->model);
         return false;
     }
-    if (!offer.uncooled) {
-        s_error_code(self, job, "rate_limited", offer.earliest,
+    if (!offer->uncooled) {
+        s_error_code(self, job, "rate_limited", offer->earliest,
                      "every session for model '%s' is cooling down (%s); retry in %lld s",
-                     job->req->model, offer.reason, (offer.earliest + 999) / 1000);
+                     job->req->model, offer->reason, (offer->earliest + 999) / 1000);
         return false;
     }
-    tabs_pick_t pick = TABS_PICK_NONE;
+    tabs_pick_t pick = plan.pick;
     if (local_uncooled) {
-        const char *tab = NULL;
-        pick = tabs_pick(self->cfg.tabs, (const char *const *)job->tried, job->n_tried, &tab);
         if (pick == TABS_PICK_OK) {
             openai_error_t err;
-            if (s_start_tab(self, job, tab, model, &err) == 0)
+            if (s_start_tab(self, job, plan.tab, model, &err) == 0)
                 return true;
             if (err.status != 503) {
                 s_job_error(self, job, &err, 0);
@@ -436,7 +461,7 @@ static bool s_route(dispatch_t *self, job_t *job)
             pick = TABS_PICK_BUSY;
         }
     }
-    for (const char *peer; (peer = s_choose_peer(&offer));) {
+    for (const char *peer; (peer = s_choose_peer(offer));) {
         openai_error_t err;
         target_req_t treq = {.req = job->req, .deadline_ms = self->cfg.first_byte_timeout_ms};
         if (target_start(&job->target, &forward_target_ops, self->cfg.forward, peer, &treq,
@@ -447,15 +472,15 @@ static bool s_route(dispatch_t *self, job_t *job)
         /* That peer cannot be reached now: drop it from this offer. */
         s_remember(job->tried_peers, &job->n_tried_peers, peer);
         size_t k = 0;
-        for (size_t i = 0; i < offer.n_peers; i++)
-            if (strcmp(offer.peers[i], peer) != 0) {
-                offer.peers[k] = offer.peers[i];
-                offer.load[k++] = offer.load[i];
+        for (size_t i = 0; i < offer->n_peers; i++)
+            if (strcmp(offer->peers[i], peer) != 0) {
+                offer->peers[k] = offer->peers[i];
+                offer->load[k++] = offer->load[i];
             }
-        offer.n_peers = k;
+        offer->n_peers = k;
     }
     bool local_waits = local_uncooled && pick == TABS_PICK_BUSY;
-    bool peers_wait = offer.peer_waits;
+    bool peers_wait = offer->peer_waits;
     if (job->has_fail && !local_waits && !peers_wait) {
         s_job_fail_final(self, job); /* every target that could take it was tried */
         return false;
@@ -819,4 +844,55 @@ int dispatch_model_kind(dispatch_t *self, const char *model, char *ratios, size_
         }
     }
     return -1;
+}
+
+void dispatch_peek(dispatch_t *self, const char *model, dispatch_peek_t *out)
+{
+    memset(out, 0, sizeof *out);
+    s_plan_t plan;
+    s_plan(self, model ? model : "", NULL, 0, NULL, 0, &plan);
+    const s_offer_t *o = &plan.offer;
+    if (!o->served) {
+        out->state = DISPATCH_PEEK_NONE;
+        snprintf(out->why, sizeof out->why, "no node of the mesh serves it");
+        return;
+    }
+    if (!o->uncooled) {
+        out->state = DISPATCH_PEEK_COOLING;
+        out->retry_ms = o->earliest;
+        snprintf(out->why, sizeof out->why,
+                 "every node serving it is cooling down (%.120s): refused for %lld s",
+                 o->reason ? o->reason : "rate limit", (o->earliest + 999) / 1000);
+        return;
+    }
+    if (plan.pick == TABS_PICK_OK) {
+        out->state = DISPATCH_PEEK_LOCAL;
+        snprintf(out->node, sizeof out->node, "%s", self->cfg.node_id);
+        snprintf(out->why, sizeof out->why, "a tab of this node is free (local tabs come first)");
+        return;
+    }
+    bool paced = plan.pick == TABS_PICK_BUSY && tabs_pace_ms(self->cfg.tabs, zclock_time()) > 0;
+    const char *here = !plan.model            ? "not served here"
+                       : !plan.local_uncooled ? "cooling here"
+                       : paced                ? "this node's accounts wait for their pace slot"
+                       : plan.pick == TABS_PICK_BUSY ? "this node's tabs are busy"
+                                                     : "no usable tab here";
+    if (o->n_peers) {
+        size_t best = 0;
+        for (size_t i = 1; i < o->n_peers; i++)
+            if (o->load[i] < o->load[best])
+                best = i;
+        out->state = DISPATCH_PEEK_PEER;
+        out->candidates = o->n_peers;
+        snprintf(out->node, sizeof out->node, "%s", o->peers[best]);
+        if (o->n_peers == 1)
+            snprintf(out->why, sizeof out->why, "%s; the one peer with a free slot", here);
+        else
+            snprintf(out->why, sizeof out->why,
+                     "%s; the least loaded of %zu peers with a free slot", here, o->n_peers);
+        return;
+    }
+    out->state = DISPATCH_PEEK_QUEUE;
+    snprintf(out->why, sizeof out->why,
+             "%s, and no peer has a free slot: it would wait in the queue", here);
 }

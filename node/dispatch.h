@@ -134,6 +134,33 @@ typedef struct {
 } dispatch_stats_t;
 void dispatch_stats(const dispatch_t *self, dispatch_stats_t *out);
 
+typedef enum {
+    DISPATCH_PEEK_LOCAL = 0, /* one of this node's tabs would take it now */
+    DISPATCH_PEEK_PEER,      /* a peer with a free slot would (one mesh hop) */
+    DISPATCH_PEEK_QUEUE,     /* served un-cooled, but no target is free: it would wait
+                                in the queue (503 no_capacity after --queue-timeout) */
+    DISPATCH_PEEK_COOLING,   /* every node serving it is cooling: 429 rate_limited */
+    DISPATCH_PEEK_NONE,      /* no node serves it: 404 model_not_found */
+} dispatch_peek_state_t;
+
+typedef struct {
+    dispatch_peek_state_t state;
+    char node[WIRE_MAX_ID + 1]; /* LOCAL: this node's id; PEER: the peer's; else "" */
+    size_t candidates;          /* PEER: the peers with a free slot */
+    long long retry_ms;         /* COOLING: until the first of them is back */
+    char why[256];              /* the reason, for a person */
+} dispatch_peek_t;
+
+/*  Where a request for model sent to this node would go right now, read
+    as dispatch_submit routes it (the same plan: catalog, cooldowns and
+    flags, the local tabs, what peers advertise) without side effects:
+    nothing starts, nothing is counted. Among several peers with a free
+    slot routing draws two at random and takes the lighter; the peek names
+    the least loaded of them (the likeliest, not certain). A peer that
+    cannot be reached when the request comes is skipped then, which a peek
+    cannot know. */
+void dispatch_peek(dispatch_t *self, const char *model, dispatch_peek_t *out);
+
 /*  What model generates, as routing sees it now: this node's catalog row,
     else the first alive peer that advertises it. Returns an
     arena_modality_t, or -1 when no node serves it. ratios (len bytes; may

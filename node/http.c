@@ -80,6 +80,9 @@ struct _req_t {
     metrics_served_t served_by; /* where the last attempt ran */
     bool model_unknown;         /* the model is served nowhere (404 model_not_found) */
     bool rate_limited;          /* refused 429 rate_limited (cooling) */
+    /* what node/traffic records: the error code the client got last ("":
+       none), set wherever an error is queued or written into the answer */
+    char said_error[TRAFFIC_KIND_MAX + 1];
     /* the key's tier limits (node/limits.h): the verdict its headers say,
        and while held, the admitted request's slot (released at its end) */
     bool limited;
@@ -288,6 +291,13 @@ static void s_sent(req_t *req, int status)
     req->first_ms = zclock_mono();
 }
 
+/*  The client gets this error (a refusal, an error answer, or an error
+    event in a stream that began): node/traffic's kind for the request. */
+static void s_said(req_t *req, const char *code)
+{
+    snprintf(req->said_error, sizeof req->said_error, "%s", code ? code : TRAFFIC_OTHER);
+}
+
 /*  What every answer carries: its x-request-id and, on an API path, Vary:
     Origin and (for an origin --cors-origin allows) the CORS headers that
     let the page read it, errors and streams included. */
@@ -357,6 +367,7 @@ static enum MHD_Result s_refuse(req_t *req, const char *code, int status, long l
     if (!resp)
         return MHD_NO;
     alog_debug("%s: refused %d %s", req->rid, err.status, err.code);
+    s_said(req, err.code);
     s_edge_headers(req, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -381,6 +392,7 @@ static enum MHD_Result s_queue_error(req_t *req, const openai_error_t *err,
         abuf_free(&b);
         return MHD_NO;
     }
+    s_said(req, err->code);
     enum MHD_Result rc =
         s_queue_buf(req, err->status, "application/json", b.data, b.len, retry_after_ms);
     abuf_free(&b);
@@ -452,6 +464,7 @@ static void s_answer_failed(req_t *req)
     dispatch_cancel(req->http->cfg.dispatch, &req->job);
     openai_error_t err;
     openai_error_set(&err, "internal_error", NULL, "the answer could not be rendered");
+    s_said(req, err.code);
     if (answer_error(req->answer, &req->out, &err) < 0 || answer_started(req->answer))
         req->finished = true;
     if (!answer_started(req->answer)) {
@@ -588,6 +601,7 @@ static void s_answer_end(req_t *req, const char *finish_reason, const usage_t *u
         openai_error_t err;
         openai_error_set(&err, "invalid_model_output", NULL,
                          "the model's answer failed its check: %s", why);
+        s_said(req, err.code);
         answer_error(req->answer, &req->out, &err);
     } else if (rc == ANSWER_FAIL) {
         s_answer_failed(req);
@@ -616,6 +630,7 @@ static void s_sink_error(void *arg, const openai_error_t *err, long long retry_a
         req->retry_after_ms = retry_after_ms;
         s_say_when(&said, retry_after_ms);
     }
+    s_said(req, said.code);
     if (answer_error(req->answer, &req->out, &said) < 0)
         req->finished = true;
     s_answer_ready(req);
@@ -1322,7 +1337,7 @@ static enum MHD_Result s_admin(http_t *self, req_t *req, const char *url)
     return rc;
 }
 
-/*  GET /v1/usage's query parameters, as MHD decoded them. */
+/*  The query parameters of GET /v1/usage and /mesh/traffic, as MHD decoded them. */
 #define HTTP_USAGE_ARGS 8
 typedef struct {
     const char *names[HTTP_USAGE_ARGS], *values[HTTP_USAGE_ARGS];
@@ -1413,6 +1428,31 @@ static enum MHD_Result s_usage(http_t *self, req_t *req)
     }
     abuf_t b = ABUF_INIT;
     int rc = usage_render(self->cfg.usage, &rep, &b);
+    enum MHD_Result r =
+        rc == 0 ? s_queue_buf(req, 200, "application/json", b.data, b.len, 0) : MHD_NO;
+    abuf_free(&b);
+    return r;
+}
+
+/*  GET /mesh/traffic (node/traffic.h): this node's last hour. */
+static enum MHD_Result s_traffic(http_t *self, req_t *req)
+{
+    openai_error_t err;
+    s_args_t a = {0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, s_usage_arg, &a);
+    long long since = -1;
+    if (!self->cfg.traffic) {
+        openai_error_set(&err, "not_found", NULL, "this node keeps no traffic history");
+        return s_queue_error(req, &err, 0);
+    }
+    if (a.over) {
+        openai_error_set(&err, "invalid_request", "query", "too many query parameters");
+        return s_queue_error(req, &err, 0);
+    }
+    if (traffic_query_parse(a.names, a.values, a.n, &since, &err) < 0)
+        return s_queue_error(req, &err, 0);
+    abuf_t b = ABUF_INIT;
+    int rc = traffic_render(self->cfg.traffic, self->cfg.node_id, s_now_ms(), since, &b);
     enum MHD_Result r =
         rc == 0 ? s_queue_buf(req, 200, "application/json", b.data, b.len, 0) : MHD_NO;
     abuf_free(&b);
@@ -1551,6 +1591,10 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
             req->state = REQ_SENT;
             return s_usage(self, req);
         }
+        if (req->route->id == ROUTE_MESH_TRAFFIC) {
+            req->state = REQ_SENT;
+            return s_traffic(self, req);
+        }
         if (req->route->json_body) {
             enum MHD_Result rc = s_start_answer(self, req);
             if (req->state == REQ_READY) /* ended before returning (e.g. 404 model) */
@@ -1615,6 +1659,21 @@ static void s_record(http_t *self, req_t *req)
         metrics_refusal(self->cfg.metrics, METRICS_REFUSAL_COOLDOWN);
 }
 
+/*  A chat, Responses or images request ended: node/traffic counts it, with
+    the error the client got, or client_closed for a client that left
+    before its answer was whole (before any header, or mid-stream), and
+    the time to its first byte when an answer began (not a refusal's). */
+static void s_record_traffic(http_t *self, req_t *req, enum MHD_RequestTerminationCode toe)
+{
+    if (!req->metered || !self->cfg.traffic)
+        return;
+    const char *kind = req->said_error[0] ? req->said_error : NULL;
+    if (!kind && (!req->sent_status || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK))
+        kind = TRAFFIC_CLIENT_CLOSED;
+    bool began = req->first_ms && req->sent_status && req->sent_status < 400;
+    traffic_record(self->cfg.traffic, s_now_ms(), kind, began ? req->first_ms - req->t0_ms : -1);
+}
+
 static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                         enum MHD_RequestTerminationCode toe)
 {
@@ -1637,6 +1696,7 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         alog_debug("%s: %s answered %d", req->rid, req->route->name, req->status);
     }
     s_record(self, req);
+    s_record_traffic(self, req, toe);
     s_limit_release(self, req);
     s_record_usage(self, req, zclock_mono());
     s_active_remove(self, req);

@@ -28,6 +28,7 @@
 
 #include "node/config.h"
 #include "node/dispatch.h"
+#include "node/traffic.h"
 #include "node/usage.h"
 #include "node/metrics.h"
 #include "node/audit.h"
@@ -72,6 +73,10 @@ typedef struct {
        from it (borrowed; NULL: nothing recorded, /v1/usage a 404) */
     usage_meter_t *usage;
     const char *node_id; /* this node's id: usage's served_by for its own tabs */
+    /* the last hour of traffic (node/traffic.h): every chat, Responses and
+       images request is recorded when it ends, GET /mesh/traffic answers
+       from it (borrowed; NULL: nothing recorded, /mesh/traffic a 404) */
+    traffic_t *traffic;
     /* a key's remaining limits in GET /v1/usage (the mesh-wide limits of
        node/limits.h when connected); NULL: "remaining": null */
     int (*usage_remaining)(void *arg, const char *key, const tier_t *tier, usage_remaining_t *out);

@@ -20,6 +20,7 @@
 #include "node/cooldown.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_discover.h"
+#include "protocol/hostport.h"
 #include "node/dispatch.h"
 #include "node/forward.h"
 #include "node/http.h"
@@ -32,6 +33,7 @@
 #include "node/routes.h"
 #include "node/store.h"
 #include "node/tabs.h"
+#include "node/traffic.h"
 #include "node/views.h"
 #include "protocol/alog.h"
 #include "protocol/tsan.h"
@@ -80,6 +82,7 @@ typedef struct {
     pace_t *pace;     /* NULL: --pace off */
     views_t *views;
     metrics_t *metrics;           /* GET /metrics: what http and remote recorded */
+    traffic_t *traffic;           /* GET /mesh/traffic: the last hour, as http recorded it */
     limits_t *limits;             /* mesh-wide limits of table keys (node/limits.h) */
     wire_key_count_t *key_counts; /* WIRE_MAX_KEY_COUNTS: scratch of s_publish */
     long long limits_pushed;      /* mono ms of the last urgent push of a rise */
@@ -388,7 +391,8 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_ADMIN_AUDIT:
     case ROUTE_ADMIN_TIERS_LIST:
     case ROUTE_ADMIN_TIER_PUT:
-    case ROUTE_USAGE: /* http answers it (node/usage.c) */
+    case ROUTE_USAGE:        /* http answers it (node/usage.c) */
+    case ROUTE_MESH_TRAFFIC: /* http answers it (node/traffic.c) */
     case ROUTE_COUNT:
         break;
     }
@@ -627,6 +631,12 @@ static int s_mesh_secret(const config_t *cfg, char *out, size_t outlen, char *er
     return 0;
 }
 
+static bool s_wildcard(const char *host)
+{
+    return !host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+           strcmp(host, "*") == 0;
+}
+
 static int s_mesh_start(node_t *self, char *err, size_t errlen)
 {
     const config_t *cfg = self->cfg;
@@ -672,23 +682,31 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
         .on_persist = s_on_persist,
         .arg = self,
     };
-    self->mesh = known ? mesh_new(&mc, self->loop) : NULL;
-    if (self->mesh && cfg->discover) {
-        mesh_discover_config_t dc = {.mesh = self->mesh,
-                                     .loop = self->loop,
+    /* --discover opens its beacon first: a node bound to a wildcard with no
+       --advertise advertises the beacon interface's address (what LAN
+       peers can dial), not 0.0.0.0 */
+    char advertise[HOSTPORT_MAX + 1];
+    bool said = false; /* err says why already */
+    if (cfg->discover) {
+        mesh_discover_config_t dc = {.loop = self->loop,
                                      .secret = secret,
                                      .port = cfg->discover_port,
                                      .interface = cfg->discover_interface};
-        self->discover = mesh_discover_new(&dc, err, errlen);
-        if (!self->discover) {
-            sodium_memzero(secret, sizeof secret);
-            for (size_t i = 0; i < n_known; i++)
-                free(known[i]);
-            free(known);
-            char why[256];
-            snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errlen, "--discover: %s", why);
-            return -1;
+        char why[256];
+        self->discover = mesh_discover_new(&dc, why, sizeof why);
+        if (!self->discover)
+            said = snprintf(err, errlen, "--discover: %s", why) > 0;
+        else if (!cfg->advertise && s_wildcard(cfg->mesh_host) &&
+                 hostport_format(advertise, sizeof advertise, mesh_discover_host(self->discover),
+                                 cfg->mesh_port) == 0)
+            mc.advertise = advertise; /* port 0: the one bound */
+    }
+    self->mesh = known && (!cfg->discover || self->discover) ? mesh_new(&mc, self->loop) : NULL;
+    if (self->mesh && self->discover) {
+        char why[256];
+        if (mesh_discover_start(self->discover, self->mesh, why, sizeof why) < 0) {
+            said = snprintf(err, errlen, "--discover: %s", why) > 0;
+            mesh_destroy(&self->mesh);
         }
     }
     sodium_memzero(secret, sizeof secret);
@@ -696,8 +714,9 @@ static int s_mesh_start(node_t *self, char *err, size_t errlen)
         free(known[i]);
     free(known);
     if (!self->mesh) {
-        snprintf(err, errlen, "cannot start the mesh on %s:%d (see the log above)", cfg->mesh_host,
-                 cfg->mesh_port);
+        if (!said)
+            snprintf(err, errlen, "cannot start the mesh on %s:%d (see the log above)",
+                     cfg->mesh_host, cfg->mesh_port);
         return -1;
     }
     return 0;
@@ -961,6 +980,7 @@ static void s_node_destroy(node_t *self)
     free(self->peer_views);
     free(self->starts);
     metrics_destroy(&self->metrics);
+    traffic_destroy(&self->traffic);
     limits_destroy(&self->limits);
     free(self->key_counts);
 }
@@ -1033,8 +1053,9 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
     self->peer_views = calloc(NODE_MAX_PEERS, sizeof *self->peer_views);
     self->starts = calloc(WIRE_MAX_ACCOUNTS, sizeof *self->starts);
     self->metrics = metrics_new();
+    self->traffic = traffic_new(zclock_time());
     if (!self->cooldowns || !self->catalog || !self->loop || !self->peer_views || !self->starts ||
-        !self->metrics ||
+        !self->metrics || !self->traffic ||
         catalog_set_policy(self->catalog, (const char *const *)cfg->model_aliases.items,
                            cfg->model_aliases.n, (const char *const *)cfg->model_allow.items,
                            cfg->model_allow.n) < 0) {
@@ -1166,6 +1187,7 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         .audit = self->audit,
         .usage = self->usage,
         .node_id = self->id,
+        .traffic = self->traffic,
         .render = s_render,
         .key_limits = self->limits,
         .key_peers = s_key_peers,

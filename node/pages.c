@@ -140,12 +140,14 @@ int pages_index(const pages_index_t *in, abuf_t *out)
         "</p><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-labelledby=\"h-models\">"
         "<table id=\"models\"></table></div><p class=\"note\">A cell names the node's state of "
         "the model: ok, cooling (until it may be asked again), paced (until the node's next "
-        "LMArena slot), or \xe2\x80\x93 (not served there).</p></section>"
+        "LMArena slot), or \xe2\x80\x93 (not served there). \xe2\x80\x9cServes now\xe2\x80\x9d "
+        "marks the node a request sent to this node would go to right now; the column Served "
+        "now by names it, and says why (or why no node would take it).</p></section>"
         "<section id=\"view-setup\" aria-labelledby=\"h-setup\"><h2 id=\"h-setup\">Setup</h2>");
     rc |= abuf_printf(out,
                       "<p>This node serves an OpenAI-compatible API through LMArena "
-                      "tabs. Browser tabs connected now: <strong>%zu</strong>; models known: "
-                      "<strong>%zu</strong>.</p>",
+                      "tabs. Browser tabs connected now: <strong id=\"setup-tabs\">%zu</strong>; "
+                      "models known: <strong id=\"setup-models\">%zu</strong>.</p>",
                       in->tabs, in->models);
     rc |= abuf_puts(
         out, "<h2>Connect a browser tab</h2><ol>"
@@ -178,7 +180,8 @@ int pages_index(const pages_index_t *in, abuf_t *out)
         abuf_puts(out, "</li><li>Model: a name from <a href=\"/v1/models\">/v1/models</a>, e.g. ");
     rc |= abuf_puts(out, "<code>");
     rc |= s_html_escaped(out, m0);
-    rc |= abuf_puts(out, "</code></li></ul><pre>curl ");
+    rc |= abuf_puts(out,
+                    "</code></li></ul><pre tabindex=\"0\" aria-label=\"an example request\">curl ");
     rc |= abuf_puts(out, base);
     rc |= abuf_puts(out, "/chat/completions -H 'Content-Type: application/json' \\\n  -d "
                          "'{\"model\":\"");

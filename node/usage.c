@@ -700,11 +700,16 @@ static const int s_range_days[] = {1, 7, 30};
 
 typedef struct {
     long long requests, errors, prompt, completion, estimated, cost, ttfb_sum, ttfb_n, dur_sum;
+    long long last_ms; /* the latest version of the rollups summed: 0 none */
 } s_sums_t;
 
+/*  A rollup's version is the unix ms of the last batch write that added a
+    request to it (its origin's clock; only a request bumps it), so the
+    greatest is when the key's latest request was recorded, mesh-wide. */
 #define S_SUMS_SQL                                                                                 \
     "sum(requests), sum(errors), sum(prompt_tokens), sum(completion_tokens), sum(estimated),"      \
-    " sum(cost_nusd), sum(ttfb_ms_sum), sum(ttfb_count), sum(duration_ms_sum)"
+    " sum(cost_nusd), sum(ttfb_ms_sum), sum(ttfb_count), sum(duration_ms_sum),"                    \
+    " max(CASE WHEN requests > 0 THEN version_ms END)"
 
 static void s_sums_read(sqlite3_stmt *st, int col, s_sums_t *s)
 {
@@ -717,6 +722,7 @@ static void s_sums_read(sqlite3_stmt *st, int col, s_sums_t *s)
     s->ttfb_sum = sqlite3_column_int64(st, col + 6);
     s->ttfb_n = sqlite3_column_int64(st, col + 7);
     s->dur_sum = sqlite3_column_int64(st, col + 8);
+    s->last_ms = sqlite3_column_int64(st, col + 9); /* NULL (none): 0 */
 }
 
 static void s_sums_add(s_sums_t *a, const s_sums_t *b)
@@ -730,6 +736,8 @@ static void s_sums_add(s_sums_t *a, const s_sums_t *b)
     a->ttfb_sum += b->ttfb_sum;
     a->ttfb_n += b->ttfb_n;
     a->dur_sum += b->dur_sum;
+    if (b->last_ms > a->last_ms)
+        a->last_ms = b->last_ms;
 }
 
 static json_t *s_sums_json(const s_sums_t *s)
@@ -800,9 +808,10 @@ static json_t *s_key_json(usage_meter_t *self, const usage_report_t *rep, const 
         s_sums_read(st, 0, &sums);
     sqlite3_finalize(st);
     s_sums_add(total, &sums);
-    json_t *k = json_pack("{s:s, s:o, s:o, s:o}", "key", key, "tier",
-                          tier ? json_string(tier) : json_null(), "totals", s_sums_json(&sums),
-                          "limits", s_limits_json(rep, key, tier));
+    json_t *k = json_pack("{s:s, s:o, s:o, s:o, s:o}", "key", key, "tier",
+                          tier ? json_string(tier) : json_null(), "last_ms",
+                          sums.last_ms > 0 ? json_integer((json_int_t)sums.last_ms) : json_null(),
+                          "totals", s_sums_json(&sums), "limits", s_limits_json(rep, key, tier));
     if (!k || !rep->q->details)
         return k;
     json_t *models = json_array(), *buckets = json_array();
@@ -814,10 +823,31 @@ static json_t *s_key_json(usage_meter_t *self, const usage_report_t *rep, const 
         s_sums_read(st, 1, &s);
         json_t *m = s_sums_json(&s);
         json_object_set_new(m, "model", json_string((const char *)sqlite3_column_text(st, 0)));
+        json_object_set_new(m, "buckets", json_array());
         json_array_append_new(models, m);
     }
     sqlite3_finalize(st);
+    /* each model's buckets: the same order (model, then time), walked in step */
     char group[64];
+    snprintf(group, sizeof group, "model, hour_ms / %lld", bucket_ms);
+    st = s_group(self, group, key, from);
+    size_t at = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *model = (const char *)sqlite3_column_text(st, 0);
+        while (at < json_array_size(models) &&
+               strcmp(json_string_value(json_object_get(json_array_get(models, at), "model")),
+                      model ? model : "") != 0)
+            at++;
+        if (at == json_array_size(models))
+            break; /* cannot happen: the same rows, grouped finer */
+        s_sums_t s;
+        s_sums_read(st, 2, &s);
+        json_t *b = s_sums_json(&s);
+        json_object_set_new(b, "start_ms",
+                            json_integer((json_int_t)(sqlite3_column_int64(st, 1) * bucket_ms)));
+        json_array_append_new(json_object_get(json_array_get(models, at), "buckets"), b);
+    }
+    sqlite3_finalize(st);
     snprintf(group, sizeof group, "hour_ms / %lld", bucket_ms);
     st = s_group(self, group, key, from);
     while (st && sqlite3_step(st) == SQLITE_ROW) {

@@ -442,25 +442,67 @@ static int s_peer(views_t *self, const mesh_peer_view_t *v, long long now, statu
     return oom ? -1 : 0;
 }
 
+/*  "routing": for every model served anywhere in the mesh, where a request
+    sent to this node would go now (dispatch_peek). The entries borrow
+    from *peeks (free both) and from the model names of this call. */
+static int s_routing(views_t *self, status_doc_t *doc, dispatch_peek_t **peeks)
+{
+    static const char *const states[] = {
+        [DISPATCH_PEEK_LOCAL] = "local", [DISPATCH_PEEK_PEER] = "peer",
+        [DISPATCH_PEEK_QUEUE] = "queue", [DISPATCH_PEEK_COOLING] = "cooling",
+        [DISPATCH_PEEK_NONE] = "none",
+    };
+    openai_model_entry_t *m = NULL;
+    size_t n = 0;
+    if (s_collect_models(self, &m, &n) < 0)
+        return -1;
+    status_doc_route_t *routes = calloc(n ? n : 1, sizeof *routes);
+    *peeks = calloc(n ? n : 1, sizeof **peeks);
+    if (!routes || !*peeks) {
+        free(m);
+        free(routes);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dispatch_peek_t *p = &(*peeks)[i];
+        dispatch_peek(self->cfg.dispatch, m[i].id, p);
+        routes[i] = (status_doc_route_t){
+            .model = m[i].id,
+            .node = p->node[0] ? p->node : NULL,
+            .state = states[p->state],
+            .why = p->why,
+            .retry_ms = p->state == DISPATCH_PEEK_COOLING ? p->retry_ms : STATUS_DOC_ABSENT,
+        };
+    }
+    free(m);
+    doc->has_routing = true;
+    doc->routing = routes;
+    doc->n_routing = n;
+    return 0;
+}
+
 int views_mesh_status(views_t *self, abuf_t *out)
 {
     long long now = zclock_time();
-    size_t n_peers = s_peers(self);
-    status_doc_node_t *nodes = calloc(1 + n_peers, sizeof *nodes);
-    if (!nodes)
-        return 500;
     status_doc_t doc = {
         .self = self->cfg.node_id,
         .generated_ms = now,
         .has_nodes = true,
-        .nodes = nodes,
     };
+    dispatch_peek_t *peeks = NULL;
+    int rc = s_routing(self, &doc, &peeks); /* before s_peers: it reads the peers too */
+    size_t n_peers = s_peers(self);
+    status_doc_node_t *nodes = rc == 0 ? calloc(1 + n_peers, sizeof *nodes) : NULL;
+    doc.nodes = nodes;
     char addr[300], http[300];
-    int rc = s_local(self, now, addr, sizeof addr, http, sizeof http, &nodes[doc.n_nodes++]);
-    for (size_t i = 0; rc == 0 && i < n_peers; i++)
+    if (nodes)
+        rc = s_local(self, now, addr, sizeof addr, http, sizeof http, &nodes[doc.n_nodes++]);
+    for (size_t i = 0; nodes && rc == 0 && i < n_peers; i++)
         if (self->peers[i].id)
             rc = s_peer(self, &self->peers[i], now, &nodes[doc.n_nodes++]);
-    rc = rc ? rc : status_doc_render(&doc, out);
+    rc = !nodes ? -1 : rc ? rc : status_doc_render(&doc, out);
     s_doc_free(&doc);
+    free((void *)doc.routing);
+    free(peeks);
     return rc ? 500 : 200;
 }

@@ -248,6 +248,27 @@ json_t *status_doc_to_json(const status_doc_t *doc)
         for (size_t i = 0; nodes && i < doc->n_nodes; i++)
             rc |= json_array_append_new(nodes, s_node_json(&doc->nodes[i]));
     }
+    if (doc->has_routing) {
+        json_t *routing = json_object();
+        rc |= s_set(root, "routing", routing);
+        for (size_t i = 0; routing && i < doc->n_routing; i++) {
+            const status_doc_route_t *r = &doc->routing[i];
+            if (!r->model || !utf8_valid(r->model, strlen(r->model)))
+                continue; /* not a key JSON can hold: left out */
+            json_t *o = json_object();
+            int orc = o ? 0 : -1;
+            orc |= s_nstr(o, "node", r->node);
+            orc |= s_str(o, "state", r->state);
+            orc |= s_str(o, "why", r->why);
+            orc |= s_num(o, "retry_ms", r->retry_ms);
+            if (orc) {
+                json_decref(o);
+                rc = -1;
+                break;
+            }
+            rc |= json_object_set_new(routing, r->model, o);
+        }
+    }
     if (rc) {
         json_decref(root);
         return NULL;
@@ -528,6 +549,33 @@ status_doc_rc_t status_doc_parse(const uint8_t *buf, size_t len, status_doc_t **
                 doc->nodes_dropped++;
         }
     }
+    const json_t *routing = json_object_get(root, "routing");
+    if ((doc->has_routing = json_is_object(routing))) {
+        size_t total = json_object_size(routing);
+        size_t want = total < STATUS_DOC_MAX_ROUTES ? total : STATUS_DOC_MAX_ROUTES;
+        doc->routing_dropped = total - want;
+        status_doc_route_t *list = want ? calloc(want, sizeof *list) : NULL;
+        p.oom |= want && !list;
+        doc->routing = list;
+        const char *model;
+        json_t *r;
+        json_object_foreach((json_t *)routing, model, r)
+        {
+            if (!list || doc->n_routing == want)
+                break;
+            if (!json_is_object(r) || strlen(model) > STATUS_DOC_MAX_STR) {
+                doc->routing_dropped++;
+                continue;
+            }
+            list[doc->n_routing++] = (status_doc_route_t){
+                .model = model,
+                .node = s_get_str(r, "node"),
+                .state = s_get_str(r, "state"),
+                .why = s_get_str(r, "why"),
+                .retry_ms = s_get_val(r, "retry_ms"),
+            };
+        }
+    }
     if (p.oom) {
         status_doc_destroy(&doc);
         goto nomem;
@@ -558,6 +606,7 @@ void status_doc_destroy(status_doc_t **self_p)
             free((void *)n->tabs);
         }
         free((void *)self->nodes);
+        free((void *)self->routing);
         json_decref(self->store->root);
         free(self->store);
     }

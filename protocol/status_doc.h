@@ -41,6 +41,7 @@
 #define STATUS_DOC_MAX_STARTS 1000                     /* per account (WIRE_MAX_STARTS) */
 #define STATUS_DOC_MAX_TABS 1024                       /* per node */
 #define STATUS_DOC_MAX_STR (64 * 1024)                 /* bytes of one string */
+#define STATUS_DOC_MAX_ROUTES 16384                    /* models in "routing" */
 
 typedef enum {
     STATUS_DOC_OK = 0,
@@ -123,6 +124,16 @@ typedef struct {
     status_doc_mesh_t mesh;
 } status_doc_node_t;
 
+/*  "routing": where a request for a model, sent to the answering node,
+    would go right now (node/dispatch.h, dispatch_peek). */
+typedef struct {
+    const char *model; /* the key */
+    const char *node;  /* nullable: no node would take it now */
+    const char *state; /* "local" | "peer" | "queue" | "cooling" | "none" */
+    const char *why;
+    int64_t retry_ms; /* "cooling" only (else absent): until the first node is back */
+} status_doc_route_t;
+
 typedef struct _status_doc_store_t status_doc_store_t;
 
 typedef struct {
@@ -131,6 +142,9 @@ typedef struct {
     bool has_nodes; /* "nodes" is a list */
     const status_doc_node_t *nodes;
     size_t n_nodes, nodes_dropped;
+    bool has_routing; /* "routing" is an object: model → route */
+    const status_doc_route_t *routing;
+    size_t n_routing, routing_dropped;
     status_doc_store_t *store; /* a parsed document's memory; NULL when built by a caller */
 } status_doc_t;
 

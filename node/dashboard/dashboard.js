@@ -184,16 +184,42 @@ const AM = (() => {
         $('mesh-summary').textContent = `${nodes.length} node${nodes.length === 1 ? '' : 's'}, ${alive} alive.`;
     }
 
-    function cell(node, model) {
+    // Where a request for the model sent to this node would go now (the
+    // node's "routing", computed by the code that routes): null when unsaid.
+    function routeOf(name) {
+        const r = status.routing && status.routing[name];
+        return r && typeof r === 'object' ? r : null;
+    }
+
+    const ROUTE_WORDS = {queue: 'queued', cooling: 'no node: cooling', none: 'no node', local: '', peer: ''};
+
+    // The "Served now by" cell: the node's name, or why none would take it.
+    function routeCell(route, nodes) {
+        if (!route) return el('td', {class: 'absent'}, '?');
+        const state = String(route.state ?? '');
+        const node = route.node ? nodes.find((n) => n.id === route.node) : null;
+        let text = node ? String(node.name) : route.node ? String(route.node) : ROUTE_WORDS[state] ?? state;
+        if (state === 'cooling' && typeof route.retry_ms === 'number') text += ' ' + duration(left(route.retry_ms));
+        const td = el(
+            'td',
+            {class: 'route ' + (route.node ? 'ok' : 'cool'), 'data-route': state, 'data-node': node ? node.name : null},
+            text);
+        if (route.why) td.append(el('span', {class: 'sub'}, String(route.why)));
+        return td;
+    }
+
+    function cell(node, model, serves) {
+        const mark = serves ? ' · serves now' : '';
+        const cls = serves ? ' serves' : '';
         if (!model) return el('td', {class: 'absent'}, '–');
         const rem = Math.max(left(node.node_cooled_remaining_ms) || 0, left(model.cooled_remaining_ms) || 0);
         if (rem > 0) {
             const why = model.reason ? ` (${model.reason})` : '';
-            return el('td', {class: 'cool'}, 'cooling ' + duration(rem) + why);
+            return el('td', {class: 'cool' + cls}, 'cooling ' + duration(rem) + why + mark);
         }
         if (left(node.paced_remaining_ms) > 0)
-            return el('td', {class: 'cool'}, 'paced ' + duration(left(node.paced_remaining_ms)));
-        return el('td', {class: 'ok'}, node.state === 'alive' ? 'ok' : 'ok (' + stateOf(node) + ')');
+            return el('td', {class: 'cool' + cls}, 'paced ' + duration(left(node.paced_remaining_ms)) + mark);
+        return el('td', {class: 'ok' + cls}, (node.state === 'alive' ? 'ok' : 'ok (' + stateOf(node) + ')') + mark);
     }
 
     function drawModels() {
@@ -212,14 +238,16 @@ const AM = (() => {
         const names = [...rows.keys()].sort();
         const head =
             el('tr', null, el('th', {scope: 'col'}, 'Model'), el('th', {scope: 'col'}, 'Modality'),
+               el('th', {scope: 'col'}, 'Served now by', el('span', {class: 'sub'}, 'a request sent to this node')),
                ...nodes.map((n) => el('th', {scope: 'col'}, String(n.name), el('span', {class: 'sub'}, stateOf(n)))));
         const trs = names.map((name) => {
             const r = rows.get(name);
+            const route = routeOf(name);
             const label = el('th', {scope: 'row'}, name);
             if (r.display && r.display !== name) label.append(el('span', {class: 'sub'}, String(r.display)));
             return el(
-                'tr', {'data-model': name}, label, el('td', null, String(r.modality ?? '?')),
-                ...nodes.map((n, i) => cell(n, r.at[i])));
+                'tr', {'data-model': name}, label, el('td', null, String(r.modality ?? '?')), routeCell(route, nodes),
+                ...nodes.map((n, i) => cell(n, r.at[i], !!route && !!route.node && route.node === n.id)));
         });
         $('models').replaceChildren(
             el('caption', {class: 'note'}, 'Models × nodes'), el('thead', null, head), el('tbody', null, ...trs));
@@ -227,10 +255,19 @@ const AM = (() => {
             nodes.length} node${nodes.length === 1 ? '' : 's'}.`;
     }
 
+    // The setup view's counts, rendered by the node with the page, kept live.
+    function drawSetup() {
+        const self = (status.nodes || []).find((n) => n.self);
+        if (!self) return;
+        $('setup-tabs').textContent = String(self.tabs?.count ?? 0);
+        $('setup-models').textContent = String((self.models || []).length);
+    }
+
     function draw() {
         if (!status) return;
         drawMesh();
         drawModels();
+        drawSetup();
     }
 
     async function poll() {

@@ -4,7 +4,8 @@
 // (a wrong key is refused with a message), keeps it out of the URL, shows the
 // three nodes alive and the fake tabs' models on every node, and shows a node
 // killed with SIGKILL dead within the mesh's timing (dead after 5.5 s of
-// silence, docs/mesh-protocol.md) plus the page's one-second poll. A node
+// silence, docs/mesh-protocol.md) plus the page's one-second poll. The models
+// view says which node a request would go to now (the node's "routing"). A node
 // without a tab opens the setup view by itself. No console error once the
 // key is right. Screenshots of every view at desktop and phone width go to
 // tests/e2e/artifacts/dashboard-*.png. Chart.js is loaded from the node
@@ -15,6 +16,7 @@ import {after, before, test} from 'node:test';
 import {chromium} from 'playwright-core';
 import {Arena, client, http, waitForModels, waitFor} from '../integration/lib/harness.mjs';
 import {CHROMIUM, screenshot} from './lib/harness.mjs';
+import {axeCheck} from './lib/axe.mjs';
 
 const KEY = 'sk-dash-e2e-2b7f01c9';
 const DESKTOP = {
@@ -119,24 +121,40 @@ arena.test('the key form, the mesh view, the models matrix; a killed node turns 
     assert.match(a.text, /in flight \/ \d+/);
     assert.match(cards.find((c) => c.name === 'dash-b').text, /alive, heard/);
     await shot(page, 'mesh-desktop');
+    await axeCheck(page, 'mesh');
+    await axeCheck(page, 'key form', '#keyform'); // hidden now: checked on its own
 
-    // Models × nodes: the fake tabs' models, served (ok) on all three nodes.
+    // Models × nodes: the fake tabs' models, served (ok) on all three nodes,
+    // and which node a request sent to dash-a would go to now: dash-a itself
+    // (its tabs are free, local tabs come first), marked in its cell.
     await view(page, 'models');
     // (the peers' catalogs reach dash-a by gossip: wait for all three cells)
     await page.waitForFunction(
-        () => document.querySelectorAll('#models tr[data-model="fake-chat"] td.ok').length === 3);
+        () => document.querySelectorAll('#models tr[data-model="fake-chat"] td.ok:not(.route)').length === 3);
     const row = await page.$$eval('#models tr[data-model="fake-chat"] td', (tds) => tds.map((td) => td.textContent));
-    assert.equal(row.length, 4, row.join('|')); // modality + three nodes
+    assert.equal(row.length, 5, row.join('|')); // modality, served now by, three nodes
     assert.equal(row[0], 'chat');
-    assert.deepEqual(row.slice(1), ['ok', 'ok', 'ok']);
+    assert.deepEqual(row.slice(2), ['ok · serves now', 'ok', 'ok']); // dash-a's column first
+    const served = await page.$eval(
+        '#models tr[data-model="fake-chat"] td.route',
+        (td) => ({node: td.dataset.node, state: td.dataset.route, text: td.textContent}));
+    assert.equal(served.node, 'dash-a');
+    assert.equal(served.state, 'local');
+    assert.match(served.text, /^dash-a.*tab of this node is free/);
+    assert.equal(
+        await page.$$eval('#models td.serves', (tds) => tds.length),
+        await page.$$eval('#models tbody tr', (trs) => trs.length), 'one node serves each model now');
     const heads = await page.$$eval('#models thead th', (ths) => ths.map((th) => th.textContent));
+    assert.match(heads[2], /^Served now by/);
     for (const n of ['dash-a', 'dash-b', 'dash-c']) assert.ok(heads.some((h) => h.startsWith(n)), heads.join('|'));
     await shot(page, 'models-desktop');
+    await axeCheck(page, 'models');
 
     // Setup: the connect-a-tab steps, one click away.
     await view(page, 'setup');
     assert.match(await page.innerText('#view-setup'), /Connect a browser tab/);
     await shot(page, 'setup-desktop');
+    await axeCheck(page, 'setup');
     // keyboard only: Tab moves from one view's button to the next, Enter opens it
     await page.focus('nav button[data-view="mesh"]');
     await page.keyboard.press('Tab');
@@ -151,6 +169,7 @@ arena.test('the key form, the mesh view, the models matrix; a killed node turns 
         const wide = await page.evaluate(() => document.documentElement.scrollWidth);
         assert.ok(wide <= PHONE.width, `${v}: the page is ${wide}px wide at ${PHONE.width}px`);
         await shot(page, `${v}-phone`);
+        await axeCheck(page, `${v} (phone)`);
     }
     await page.setViewportSize(DESKTOP);
     await view(page, 'mesh');
@@ -181,6 +200,13 @@ arena.test('a node without a tab opens the setup view by itself', async () => {
     await page.waitForFunction(() => /Updated/.test(document.getElementById('live').textContent));
     assert.ok(!(await page.isHidden('#view-setup')));
     await shot(page, 'setup-notab-desktop');
+    assert.equal(await page.textContent('#setup-tabs'), '0');
+    // a tab connects: the setup view's count follows within 2 s, no reload
+    await arena.startFakeLink(D, {tabs: 1});
+    await page.waitForFunction(
+        () => document.getElementById('setup-tabs').textContent === '1', null,
+        {timeout: 2000 + 1000}); // the poll's second, and the link's hello
+    assert.notEqual(await page.textContent('#setup-models'), '0');
     assert.deepEqual(errors, []);
     await context.close();
 });
@@ -210,7 +236,13 @@ arena.test('a paced tab shows until when, counting down; the models matrix says 
     await view(page, 'models');
     await page.waitForFunction(
         () => /^paced \d+ s$/.test(
-            document.querySelector('#models tr[data-model="fake-chat"] td:nth-child(3)')?.textContent ?? ''));
+            document.querySelector('#models tr[data-model="fake-chat"] td:nth-child(4)')?.textContent ?? ''));
+    // its only account waits for its slot and no other node serves it: a request would queue
+    const route = await page.$eval(
+        '#models tr[data-model="fake-chat"] td.route', (td) => ({state: td.dataset.route, text: td.textContent}));
+    assert.equal(route.state, 'queue');
+    assert.match(route.text, /^queued.*wait for their pace slot, and no peer has a free slot/);
+    assert.equal(await page.$$eval('#models td.serves', (tds) => tds.length), 0);
     assert.deepEqual(errors, []);
     await context.close();
 });

@@ -168,8 +168,8 @@ e2eTest('screenshots: the node\'s page and a connected tab', async (t, w) => {
     await index.goto(`${w.node.baseURL}/`);
     await w.screenshot(index, 'node-index.png');
     const html = await http(w.node.baseURL, 'GET', '/');
-    assert.match(html.text, /Browser tabs connected now: <strong>1<\/strong>/);
+    assert.match(html.text, /Browser tabs connected now: <strong id="setup-tabs">1<\/strong>/);
     // The four defaults and the twin (one name, served by its live row); not fake-hidden.
-    assert.match(html.text, /models known: <strong>5<\/strong>/);
+    assert.match(html.text, /models known: <strong id="setup-models">5<\/strong>/);
     t.diagnostic(`screenshots in ${shot.replace(/[^/]+$/, '')}`);
 });

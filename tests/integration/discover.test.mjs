@@ -5,6 +5,8 @@
 // - a, b and d share a mesh secret: they find each other by their beacons
 //   and are alive to each other within DISCOVER_BOUND_MS; d also names a
 //   seed (a), which it joins as before: seeds still work beside discovery;
+//   b binds its mesh to 0.0.0.0 without --advertise, and advertises the
+//   address of its beacon interface;
 // - c has another secret: its beacons fail the proof (each node counts them
 //   as discover_forged) and it is dialed by nobody and dials nobody.
 //
@@ -43,10 +45,11 @@ test(
         try {
             net.create();
             const tag = `${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
-            const start = async (side, secret, more = []) => {
+            const start = async (side, secret, more = [], wildcard = false) => {
                 const n = new NsNode(net, side, {
                     name: `disc-${side}-${tag}`,
                     secret,
+                    wildcard,
                     extraArgs: ['--discover', '--discover-port', '5199', ...more],
                 });
                 arena.nodes.push(n);
@@ -54,7 +57,7 @@ test(
             };
             const t0 = Date.now();
             const a = await start('a', SECRET);
-            const b = await start('b', SECRET);
+            const b = await start('b', SECRET, [], true); // --mesh 0.0.0.0:5104, no --advertise
             const c = await start('c', OTHER);
             const d = await start('d', SECRET, ['--seed', `${net.addr.a}:${MESH_PORT}`]);
             const names = {a: a.name, b: b.name, c: c.name, d: d.name};
@@ -67,6 +70,12 @@ test(
                 });
             }, {timeoutMs: DISCOVER_BOUND_MS, intervalMs: 100, what: 'a, b and d alive to each other by discovery'});
             t.diagnostic(`a, b and d alive to each other ${Date.now() - t0} ms after the first start`);
+
+            // b, bound to a wildcard, advertises the address of its beacon interface
+            const bSelf = (await doc(b)).nodes.find((n) => n.self);
+            assert.equal(bSelf.address, `${net.addr.b}:${MESH_PORT}`);
+            const bAtA = (await doc(a)).nodes.find((n) => n.name === b.name);
+            assert.equal(bAtA.address, `${net.addr.b}:${MESH_PORT}`);
 
             // c is heard (its beacons) and refused: nobody dialed it, it dialed nobody
             await waitFor(async () => {

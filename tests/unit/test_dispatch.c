@@ -1924,6 +1924,105 @@ static void test_peer_lost_before_first_byte(void **state)
     assert_true(r->retry_after_ms > 0);
 }
 
+static bool s_tabs_idle(env_t *env, const void *arg)
+{
+    (void)arg;
+    tabs_stats_t ts;
+    tabs_stats(env->tabs, &ts);
+    return ts.inflight == 0;
+}
+
+/*  dispatch_peek: where a request would go now, as routing sends it, with
+    nothing started: this node while its tab is free (and a submit then
+    runs there), the queue while its only slot is taken, null with the
+    wait while the model cools, and nothing for a model served nowhere. */
+static void test_peek_local(void **state)
+{
+    env_t *env = *state;
+    env->cfg.tab_jobs = 1;
+    s_env_start(env);
+    dispatch_peek_t p;
+    dispatch_peek(env->dispatch, T_MODEL, &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_LOCAL);
+    assert_string_equal(p.node, env->node_id);
+    assert_string_equal(p.why, "a tab of this node is free (local tabs come first)");
+    fake_link_counters_t c;
+    s_counters(env, &c);
+    assert_int_equal(c.fetches, 0); /* a peek starts nothing */
+    dispatch_stats_t ds;
+    dispatch_stats(env->dispatch, &ds);
+    assert_int_equal(ds.running + ds.queued, 0);
+
+    dispatch_peek(env->dispatch, "no-such-model", &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_NONE);
+    assert_string_equal(p.node, "");
+    assert_string_equal(p.why, "no node of the mesh serves it");
+
+    /* the only slot taken: the request would queue */
+    rec_t *r = &env->recs[0];
+    job_t *job = s_submit(env, r, T_MODEL, "[[fake:stall]]");
+    assert_non_null(job);
+    S_WAIT_COUNTER(env, fetches, 1);
+    assert_int_equal(r->attempts_local, 1);
+    dispatch_peek(env->dispatch, T_MODEL, &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_QUEUE);
+    assert_string_equal(p.node, "");
+    assert_string_equal(p.why, "this node's tabs are busy, and no peer has a free slot: it would "
+                               "wait in the queue");
+    dispatch_cancel(env->dispatch, &job);
+    if (!s_until(env, s_tabs_idle, NULL, T_WAIT_MS))
+        fail_msg("the tab's slot was not freed");
+    dispatch_peek(env->dispatch, T_MODEL, &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_LOCAL);
+
+    /* cooling: null, the reason, the wait */
+    rec_t *r2 = &env->recs[1];
+    assert_non_null(s_submit(env, r2, T_MODEL, "[[fake:ratelimit retry=30]]"));
+    s_wait_final(env, r2);
+    s_expect_error(r2, 429, "rate_limited");
+    dispatch_peek(env->dispatch, T_MODEL, &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_COOLING);
+    assert_string_equal(p.node, "");
+    assert_in_range(p.retry_ms, 28000, 30000);
+    assert_string_equal(p.why, "every node serving it is cooling down (rate_limited): refused for "
+                               "30 s");
+    dispatch_peek(env->dispatch, T_MODEL_2, &p); /* another model: still here */
+    assert_int_equal(p.state, DISPATCH_PEEK_LOCAL);
+}
+
+/*  A model the peers alone serve: the least loaded peer with a free slot
+    (the one routing sends to, test_peer_choice_by_load); a full peer is no
+    candidate; every peer full: the queue. */
+static void test_peek_peers(void **state)
+{
+    env_t *env = *state;
+    env->cfg.mesh = true;
+    s_env_start(env);
+    raw_peer_t *heavy = s_peer_add(env, 3, 4); /* 0.75 */
+    raw_peer_t *light = s_peer_add(env, 1, 4); /* 0.25 */
+    raw_peer_t *full = s_peer_add(env, 4, 4);
+    if (!s_until(env, s_peers_alive, NULL, T_WAIT_MS))
+        fail_msg("the raw peers are not alive in the node's view within %d ms", T_WAIT_MS);
+    dispatch_peek_t p;
+    dispatch_peek(env->dispatch, T_PEER_MODEL, &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_PEER);
+    assert_string_equal(p.node, tmesh_id(light->id)); /* the id its state carries */
+    assert_int_equal(p.candidates, 2);
+    assert_string_equal(p.why, "not served here; the least loaded of 2 peers with a free slot");
+    assert_int_equal(light->fwds + heavy->fwds + full->fwds, 0); /* a peek sends nothing */
+    /* a submit goes where the peek said */
+    job_t *job = s_submit(env, &env->recs[0], T_PEER_MODEL, "which peer?");
+    assert_non_null(job);
+    size_t one = 1;
+    if (!s_until(env, s_fwds_at_least, &one, T_WAIT_MS))
+        fail_msg("no `fwd` reached a peer");
+    assert_int_equal(light->fwds, 1);
+    dispatch_cancel(env->dispatch, &job);
+    /* the local model is still this node's */
+    dispatch_peek(env->dispatch, T_MODEL, &p);
+    assert_int_equal(p.state, DISPATCH_PEEK_LOCAL);
+}
+
 int main(void)
 {
     alog_set_level(ALOG_WARN);
@@ -1963,6 +2062,8 @@ int main(void)
         T(test_destroy_fails_jobs),
         T(test_peer_choice_by_load),
         T(test_peer_lost_before_first_byte),
+        T(test_peek_local),
+        T(test_peek_peers),
         T_2026,
     };
 #undef T_2026

@@ -57,15 +57,16 @@ static void test_index(void **state)
     s_has(page, "AM.start();\n</script></body></html>"); /* start.js last, once */
     assert_null(strstr(strstr(page, "AM.start();") + 1, "AM.start();"));
     assert_null(strstr(page, "<&\"pi\">"));
-    s_has(page, "Browser tabs connected now: <strong>2</strong>; models known: "
-                "<strong>7</strong>.");
+    s_has(page, "Browser tabs connected now: <strong id=\"setup-tabs\">2</strong>; models known: "
+                "<strong id=\"setup-models\">7</strong>.");
     s_has(page, "<a href=\"/userscript.user.js\">/userscript.user.js</a>");
     s_has(page, "Open LMArena (https://lmarena.ai) in a tab");
     s_has(page, "the tab talks to this node on 127.0.0.1:5103.</li>");
     s_has(page, "Base URL: <code>http://127.0.0.1:5102/v1</code>");
     s_has(page, "API key: anything (no key is configured)");
     s_has(page, "e.g. <code>claude-&lt;opus&gt;</code>");
-    s_has(page, "<pre>curl http://127.0.0.1:5102/v1/chat/completions -H");
+    s_has(page, "<pre tabindex=\"0\" aria-label=\"an example request\">curl "
+                "http://127.0.0.1:5102/v1/chat/completions -H");
     s_has(page, "\"model\":\"claude-&lt;opus&gt;\"");
     s_has(page, "<a href=\"/mesh/status\">/mesh/status</a>");
     s_has(page, "<a href=\"/health\">/health</a></p></section>");

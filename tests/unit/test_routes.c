@@ -59,6 +59,8 @@ static const struct {
     {"GET", "/admin/tiers", ROUTE_ADMIN_TIERS_LIST, "admin_tiers_list", false, 401, true},
     {"PUT", "/admin/tiers/gold", ROUTE_ADMIN_TIER_PUT, "admin_tier_put", false, 401, true},
     {"GET", "/assets/chart.js", ROUTE_ASSET_CHART, "asset_chart", false, 200, false},
+    /* http answers it from node/traffic; no traffic kept here: 404 */
+    {"GET", "/mesh/traffic", ROUTE_MESH_TRAFFIC, "mesh_traffic", true, 404, false},
     {"GET", "/extension.zip", ROUTE_EXTENSION, "extension", true, 200, false},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
@@ -299,8 +301,8 @@ static void test_http_routes(void **state)
             assert_string_equal(a.code, "invalid_request"); /* chat parsed the body */
         else if (s_want[i].admin)
             assert_string_equal(a.code, "invalid_api_key"); /* no --admin-key: no admin API */
-        else if (s_want[i].id == ROUTE_USAGE)
-            assert_string_equal(a.code, "not_found"); /* http answers it: no usage here */
+        else if (s_want[i].id == ROUTE_USAGE || s_want[i].id == ROUTE_MESH_TRAFFIC)
+            assert_string_equal(a.code, "not_found"); /* http answers it: none kept here */
         else if (strcmp(a.route, s_want[i].name) != 0)
             fail_msg("%s %s rendered route \"%s\", want \"%s\"", s_want[i].method, s_want[i].path,
                      a.route, s_want[i].name);

@@ -24,6 +24,12 @@ static const status_doc_model_t s_local_models[] = {
     {"gpt-5-high", "0199-a", "chat", 0, NULL, "GPT-5 (high)"},
     {"fake-chat", "0199-b", "chat", 1799999, "rate_limited", NULL},
 };
+static const status_doc_route_t s_routes[] = {
+    {"gpt-5-high", "A", "local", "a tab of this node is free (local tabs come first)",
+     STATUS_DOC_ABSENT},
+    {"fake-chat", NULL, "cooling", "every node serving it is cooling down (rate_limited)", 29000},
+    {"flux-1", "B", "peer", "not served here; the one peer with a free slot", STATUS_DOC_ABSENT},
+};
 static const status_doc_model_t s_peer_models[] = {
     {"flux-1", "0199-c", "image", 0, NULL, NULL},
 };
@@ -133,7 +139,10 @@ static void s_build(status_doc_t *doc, status_doc_node_t nodes[2])
                           .generated_ms = 1763800000000,
                           .has_nodes = true,
                           .nodes = nodes,
-                          .n_nodes = 2};
+                          .n_nodes = 2,
+                          .has_routing = true,
+                          .routing = s_routes,
+                          .n_routing = 3};
 }
 
 static char *s_render(const status_doc_t *doc)
@@ -190,6 +199,14 @@ static void test_round_trip(void **state)
     assert_int_equal(peer->accounts[0].n_starts, 2);
     assert_int_equal(peer->accounts[0].starts_ago_ms[1], 250000);
     assert_string_equal(peer->models[0].name, "flux-1");
+    assert_true(doc->has_routing);
+    assert_int_equal(doc->n_routing, 3);
+    assert_string_equal(doc->routing[1].model, "fake-chat");
+    assert_null(doc->routing[1].node);
+    assert_string_equal(doc->routing[1].state, "cooling");
+    assert_int_equal(doc->routing[1].retry_ms, 29000);
+    assert_string_equal(doc->routing[2].node, "B");
+    assert_int_equal(doc->routing[2].retry_ms, STATUS_DOC_ABSENT);
     status_doc_destroy(&doc);
     assert_null(doc);
     status_doc_destroy(&doc); /* idempotent */
@@ -231,7 +248,13 @@ static void test_shapes(void **state)
         "\"arena_id\":\"0199-c\",\"modality\":\"image\",\"cooled_remaining_ms\":0,"
         "\"reason\":null}],\"reported_by\":\"C\",\"indirect\":true,\"accounts\":[{\"id\":\"7a2b\","
         "\"known\":true,\"flag_remaining_ms\":0,\"starts_ago_ms\":[19000,250000],"
-        "\"next_slot_ms\":null}],\"paced_remaining_ms\":0}]}",
+        "\"next_slot_ms\":null}],\"paced_remaining_ms\":0}],",
+        /* after the nodes: model → where a request would go now */
+        "\"routing\":{\"gpt-5-high\":{\"node\":\"A\",\"state\":\"local\",\"why\":\"a tab of "
+        "this node is free (local tabs come first)\"},\"fake-chat\":{\"node\":null,\"state\":"
+        "\"cooling\",\"why\":\"every node serving it is cooling down (rate_limited)\","
+        "\"retry_ms\":29000},\"flux-1\":{\"node\":\"B\",\"state\":\"peer\",\"why\":\"not served "
+        "here; the one peer with a free slot\"}}}",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(text, want[i]))
@@ -375,6 +398,28 @@ static void test_wrong_types(void **state)
 }
 
 /*  Lists are capped; what is beyond a cap is counted, never kept. */
+/*  "routing" of the wrong shape: not an object is no routing, an entry
+    that is not an object is dropped, fields of the wrong type are absent. */
+static void test_routing_shapes(void **state)
+{
+    status_doc_t *doc = s_parse("{\"routing\":[1,2]}");
+    assert_false(doc->has_routing);
+    status_doc_destroy(&doc);
+    doc = s_parse("{\"routing\":{\"a\":5,\"b\":{\"node\":7,\"state\":\"peer\","
+                  "\"retry_ms\":\"x\"},\"c\":{}}}");
+    assert_true(doc->has_routing);
+    assert_int_equal(doc->n_routing, 2);
+    assert_int_equal(doc->routing_dropped, 1);
+    assert_string_equal(doc->routing[0].model, "b");
+    assert_null(doc->routing[0].node);
+    assert_string_equal(doc->routing[0].state, "peer");
+    assert_int_equal(doc->routing[0].retry_ms, STATUS_DOC_ABSENT);
+    assert_string_equal(doc->routing[1].model, "c");
+    assert_null(doc->routing[1].why);
+    status_doc_destroy(&doc);
+    (void)state;
+}
+
 static void test_caps(void **state)
 {
     abuf_t d = ABUF_INIT;
@@ -413,10 +458,11 @@ static void test_caps(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_shapes),
-        cmocka_unit_test(test_fixtures),   cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_too_big),    cmocka_unit_test(test_wrong_types),
-        cmocka_unit_test(test_caps),       cmocka_unit_test(test_broken_utf8_rendered),
+        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_fixtures),       cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_too_big),        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_caps),           cmocka_unit_test(test_broken_utf8_rendered),
+        cmocka_unit_test(test_routing_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

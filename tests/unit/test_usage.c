@@ -3,7 +3,7 @@
     hour, estimates marked, retention of rows and rollups, the rollup as a
     replicable record (encode/decode, the merge rule in every order, apply
     from another origin), GET /v1/usage's parameters and its sums over
-    every origin, and the price table. */
+    every origin (and each key's last use), and the price table. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -460,6 +460,155 @@ static void test_remaining_hook(void **state)
     abuf_free(&out);
 }
 
+/*  The entry of key who in the answer over range (all: the admin's list of
+    every key; else who alone); the document goes to *doc_out. */
+static json_t *s_key_entry(fx_t *fx, usage_range_t range, const char *who, bool all,
+                           json_t **doc_out)
+{
+    usage_query_t q = {.range = range};
+    usage_subject_t subj = {who, "free"};
+    usage_report_t rep = {.q = &q,
+                          .now_ms = zclock_time(),
+                          .subjects = all ? NULL : &subj,
+                          .n_subjects = all ? 0 : 1,
+                          .all_keys = all};
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(usage_render(fx->u, &rep, &out), 0);
+    json_t *doc = json_loadb(out.data, out.len, 0, NULL);
+    abuf_free(&out);
+    assert_non_null(doc);
+    *doc_out = doc;
+    json_t *keys = json_object_get(doc, "keys");
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        json_t *k = json_array_get(keys, i);
+        if (strcmp(json_string_value(json_object_get(k, "key")), who) == 0)
+            return k;
+    }
+    fail_msg("no entry for %s", who);
+    return NULL;
+}
+
+static long long s_last_ms(fx_t *fx, usage_range_t range, const char *who, bool all)
+{
+    json_t *doc = NULL;
+    json_t *last = json_object_get(s_key_entry(fx, range, who, all, &doc), "last_ms");
+    assert_non_null(last); /* always there: a number, or null */
+    long long v = json_is_null(last) ? -1 : (long long)json_integer_value(last);
+    if (!json_is_null(last))
+        assert_true(json_is_integer(last));
+    json_decref(doc);
+    return v;
+}
+
+/*  last_ms: when the key's latest request was recorded (the greatest
+    version of its rollups in the range, whichever origin holds them);
+    null when it has none in the range. */
+static void test_last_use(void **state)
+{
+    fx_t *fx = *state;
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", false), -1); /* none yet */
+
+    long long t0 = zclock_time();
+    usage_row_t mine = s_row("alice", "fake-chat", t0, 200, 10, 5, false);
+    assert_int_equal(usage_record(fx->u, &mine), 0);
+    assert_int_equal(usage_flush(fx->u), 1);
+    long long t1 = zclock_time();
+    long long v = s_last_ms(fx, USAGE_RANGE_DAY, "alice", false);
+    assert_true(v >= t0 && v <= t1);
+    assert_int_equal(v, s_int(fx, "SELECT version_ms FROM usage_rollups WHERE key = 'alice'"));
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", true), v); /* the admin's list too */
+
+    /* a later request on another node (its rollup replicated here): the latest of all */
+    long long hour = t1 - t1 % USAGE_HOUR_MS;
+    usage_rollup_t b = s_rollup("node-b", "alice", t1 + 60000, 2);
+    b.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &b), 1);
+    /* an earlier one on a third node does not move it back */
+    usage_rollup_t c = s_rollup("node-c", "alice", t0 - 60000, 5);
+    c.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &c), 1);
+    /* a rollup without a request is no use of the key */
+    usage_rollup_t empty = s_rollup("node-d", "alice", t1 + 900000, 0);
+    empty.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &empty), 1);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", false), t1 + 60000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_MONTH, "alice", true), t1 + 60000);
+
+    /* only the range counts: a rollup of three days ago is in the week, not the day */
+    usage_rollup_t old = s_rollup("node-e", "alice", t1 + 120000, 1);
+    old.hour_ms = hour - 72 * USAGE_HOUR_MS;
+    assert_int_equal(usage_rollup_apply(fx->u, &old), 1);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", false), t1 + 60000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_WEEK, "alice", false), t1 + 120000);
+
+    /* each key its own: bob's use is not alice's */
+    usage_rollup_t bob = s_rollup("node-b", "bob", t1 + 300000, 1);
+    bob.hour_ms = hour;
+    assert_int_equal(usage_rollup_apply(fx->u, &bob), 1);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "bob", true), t1 + 300000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "alice", true), t1 + 60000);
+    assert_int_equal(s_last_ms(fx, USAGE_RANGE_DAY, "carol", false), -1);
+}
+
+/*  details: each model's own buckets (hours for a day), summed over
+    origins, in time order; a model used in one hour has one bucket. */
+static void test_model_buckets(void **state)
+{
+    fx_t *fx = *state;
+    long long now = zclock_time();
+    long long hour = now - now % USAGE_HOUR_MS;
+    static const struct {
+        const char *origin, *model;
+        int hours_ago;
+        long long requests;
+    } rs[] = {
+        {"node-b", "m-one", 0, 2}, {"node-c", "m-one", 0, 3},  {"node-b", "m-one", 2, 4},
+        {"node-b", "m-two", 1, 5}, {"node-b", "m-two", 30, 9}, /* out of the day */
+    };
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
+        usage_rollup_t r = s_rollup(rs[i].origin, "alice", 100 + (long long)i, rs[i].requests);
+        r.hour_ms = hour - rs[i].hours_ago * USAGE_HOUR_MS;
+        snprintf(r.model, sizeof r.model, "%s", rs[i].model);
+        assert_int_equal(usage_rollup_apply(fx->u, &r), 1);
+    }
+    usage_query_t q = {.range = USAGE_RANGE_DAY, .details = true};
+    usage_subject_t who = {"alice", "free"};
+    tiers_t *tiers = tiers_new();
+    usage_report_t rep = {
+        .q = &q, .now_ms = now, .subjects = &who, .n_subjects = 1, .tiers = tiers};
+    abuf_t out = ABUF_INIT;
+    assert_int_equal(usage_render(fx->u, &rep, &out), 0);
+    json_t *doc = json_loadb(out.data, out.len, 0, NULL);
+    assert_non_null(doc);
+    json_t *models = json_object_get(json_array_get(json_object_get(doc, "keys"), 0), "models");
+    assert_int_equal(json_array_size(models), 2);
+    static const struct {
+        const char *model;
+        long long hours_ago[2], requests[2];
+        size_t n;
+    } want[] = {{"m-one", {2, 0}, {4, 2 + 3}, 2}, {"m-two", {1, 0}, {5, 0}, 1}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *m = json_array_get(models, i);
+        assert_string_equal(json_string_value(json_object_get(m, "model")), want[i].model);
+        json_t *b = json_object_get(m, "buckets");
+        assert_int_equal(json_array_size(b), want[i].n);
+        long long sum = 0;
+        for (size_t k = 0; k < want[i].n; k++) {
+            json_t *e = json_array_get(b, k);
+            assert_int_equal(json_integer_value(json_object_get(e, "start_ms")),
+                             hour - want[i].hours_ago[k] * USAGE_HOUR_MS);
+            assert_int_equal(json_integer_value(json_object_get(e, "requests")),
+                             want[i].requests[k]);
+            assert_true(json_is_real(json_object_get(e, "cost_usd")));
+            sum += want[i].requests[k];
+        }
+        assert_int_equal(json_integer_value(json_object_get(m, "requests")), sum);
+    }
+    json_decref(doc);
+    abuf_free(&out);
+    tiers_destroy(&tiers);
+}
+
 static void test_query_parse(void **state)
 {
     (void)state;
@@ -520,6 +669,8 @@ int main(void)
         cmocka_unit_test(test_merge_every_order),
         cmocka_unit_test_setup_teardown(test_apply_and_sum_origins, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_remaining_hook, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_last_use, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_model_buckets, s_setup, s_teardown),
         cmocka_unit_test(test_query_parse),
         cmocka_unit_test(test_estimate),
     };

@@ -273,10 +273,8 @@ export class NsNode {
                 `127.0.0.1:${port}`,
                 '--link',
                 '127.0.0.1:0',
-                '--mesh',
-                at,
-                '--advertise',
-                at,
+                // wildcard: bound to every address, no --advertise (the node finds its own)
+                ...(this.opts.wildcard ? ['--mesh', `0.0.0.0:${MESH_PORT}`] : ['--mesh', at, '--advertise', at]),
                 '--mesh-secret',
                 this.opts.secret,
                 '--link-token',
