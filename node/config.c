@@ -26,6 +26,7 @@
 #include "browser_link/link.h"
 #include "mesh/mesh.h"
 #include "mesh/mesh_discover.h"
+#include "node/browser.h"
 #include "node/forward.h"
 #include "node/items.h"
 #include "node/target.h"
@@ -132,6 +133,11 @@ typedef enum {
     OPT_PACE,
     OPT_PACE_INTERVAL,
     OPT_PACE_WINDOW,
+    OPT_BROWSER, /* first managed-browser setting */
+    OPT_BROWSER_TABS,
+    OPT_BROWSER_HEADLESS,
+    OPT_BROWSER_PATH,
+    OPT_BROWSER_STUCK,
     OPT__COUNT
 } s_opt_id_t;
 
@@ -400,6 +406,27 @@ static const s_opt_t s_opts[OPT__COUNT] = {
     [OPT_PACE_WINDOW] = {"pace-window", "ARENA_PACE_WINDOW", "pace_window", NULL, S_TEXT,
                          S_CHECK_WINDOW, 1, 32, false, S_OFF(pace_window), 0, "COUNT/SECONDS",
                          "most request starts of one account in any such window", "3/390", NULL},
+    [OPT_BROWSER] = {"browser", "ARENA_BROWSER", "browser", NULL, S_BOOL, S_CHECK_NONE, 0, 0, false,
+                     S_OFF(browser), 0, NULL,
+                     "start and watch a Chromium with the link built in (profile in DATA/browser)",
+                     "off", NULL},
+    [OPT_BROWSER_TABS] = {"browser-tabs", "ARENA_BROWSER_TABS", "browser_tabs", NULL, S_INT,
+                          S_CHECK_NONE, 1, 32, false, S_OFF(browser_tabs), 0, "N",
+                          "tabs the managed browser keeps open on the arena origin", "1", NULL},
+    [OPT_BROWSER_HEADLESS] = {"browser-headless", "ARENA_BROWSER_HEADLESS", "browser_headless",
+                              NULL, S_BOOL, S_CHECK_NONE, 0, 0, false, S_OFF(browser_headless), 0,
+                              NULL,
+                              "no window (logging in needs a visible window once, on the same "
+                              "profile)",
+                              "off", NULL},
+    [OPT_BROWSER_PATH] = {"browser-path", "ARENA_BROWSER_PATH", "browser_path", NULL, S_TEXT,
+                          S_CHECK_PATH, 1, S_PATH_MAX, false, S_OFF(browser_path), 0, "FILE",
+                          "the Chromium program to start", BROWSER_DEFAULT_PATH, NULL},
+    [OPT_BROWSER_STUCK] = {"browser-stuck-after", "ARENA_BROWSER_STUCK_AFTER",
+                           "browser_stuck_after", NULL, S_INT, S_CHECK_NONE, 10, 3600, false,
+                           S_OFF(browser_stuck_s), 0, "SECONDS",
+                           "reload a managed tab without a link (or showing a challenge) this long",
+                           "120", "seconds"},
 };
 
 /*  What --help says for a setting whose default is not a value. */
@@ -1273,11 +1300,11 @@ void config_free(config_t *cfg)
 {
     if (!cfg)
         return;
-    char **strs[] = {&cfg->name,         &cfg->data_dir,         &cfg->config_file,
-                     &cfg->http_host,    &cfg->link_host,        &cfg->mesh_host,
-                     &cfg->advertise,    &cfg->mesh_secret,      &cfg->link_token,
-                     &cfg->arena_origin, &cfg->arena_mode,       &cfg->pace,
-                     &cfg->pace_window,  &cfg->mesh_secret_file, &cfg->discover_interface};
+    char **strs[] = {
+        &cfg->name,        &cfg->data_dir,         &cfg->config_file,        &cfg->http_host,
+        &cfg->link_host,   &cfg->mesh_host,        &cfg->advertise,          &cfg->mesh_secret,
+        &cfg->link_token,  &cfg->arena_origin,     &cfg->arena_mode,         &cfg->pace,
+        &cfg->pace_window, &cfg->mesh_secret_file, &cfg->discover_interface, &cfg->browser_path};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     free(cfg->admin_key);
@@ -1345,7 +1372,10 @@ void config_usage(FILE *out)
     fprintf(out, "  Must hold: ping-timeout < ping-interval, ping-interval + ping-timeout <\n"
                  "  suspect-after < dead-after < forget-after.\n");
     fprintf(out, "\nLMArena (docs/upstream.md; --pace off for tests and private deployments):\n");
-    for (int i = OPT_ARENA_MODE; i < OPT__COUNT; i++)
+    for (int i = OPT_ARENA_MODE; i < OPT_BROWSER; i++)
+        s_usage_opt(out, &s_opts[i]);
+    fprintf(out, "\nThe managed browser (docs/operations.md, \"The managed browser\"):\n");
+    for (int i = OPT_BROWSER; i < OPT__COUNT; i++)
         s_usage_opt(out, &s_opts[i]);
     fprintf(out,
             "\nPrecedence: flags > ARENA_* environment > config file > defaults, per setting.\n"

@@ -97,6 +97,13 @@ typedef struct {
     char *pace;                  /* "on" or "off" */
     int pace_interval_s;         /* least time between starts of one account */
     char *pace_window;           /* "COUNT/SECONDS" */
+
+    /* the managed browser (node/browser.h) */
+    bool browser;          /* start and watch Chromium */
+    int browser_tabs;      /* tabs kept open on the arena origin */
+    bool browser_headless; /* --headless=new */
+    char *browser_path;    /* the program */
+    int browser_stuck_s;   /* a tab without a link this long is reloaded */
 } config_t;
 
 /*  Loads everything. Returns 0 on success, 1 when --help or --version was

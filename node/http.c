@@ -959,7 +959,7 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
                             s_header(conn, "Sec-Fetch-Site")))
         return s_refuse(req, "origin_not_allowed", 403, 0,
                         "requests from this web origin are not allowed (see --cors-origin)");
-    if (route->id == ROUTE_USERSCRIPT &&
+    if ((route->id == ROUTE_USERSCRIPT || route->id == ROUTE_EXTENSION) &&
         !boundary_userscript_ok(s_header(conn, "Sec-Fetch-Dest"), s_header(conn, "Sec-Fetch-Mode"),
                                 s_header(conn, "Sec-Fetch-Site")))
         return s_refuse(req, "origin_not_allowed", 403, 0,
@@ -1014,15 +1014,22 @@ static enum MHD_Result s_admit(http_t *self, req_t *req, const char *url, const 
     a browser refuses to run it as a page's <script> (and s_admit refuses
     such fetches before); Cross-Origin-Resource-Policy keeps it out of other
     origins' no-cors loads; never a CORS header. Userscript managers install
-    it by its .user.js name, whatever its type. */
-static enum MHD_Result s_queue_userscript(req_t *req, int status, const abuf_t *b)
+    it by its .user.js name, whatever its type. The extension's zip holds the
+    token too: the same headers, as a download (ctype application/zip). */
+static enum MHD_Result s_queue_userscript(req_t *req, int status, const abuf_t *b,
+                                          const char *ctype)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
     s_edge_headers(req, resp); /* req->cors is false here: x-request-id only */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    bool zip = status == 200 && strcmp(ctype, "application/zip") == 0;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            zip ? ctype : "text/plain; charset=utf-8");
+    if (zip)
+        MHD_add_response_header(resp, "Content-Disposition",
+                                "attachment; filename=\"arenamesh-link.zip\"");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; sandbox");
@@ -1040,8 +1047,8 @@ static enum MHD_Result s_render_route(http_t *self, req_t *req, const char *url)
     const char *ctype = "application/json";
     route_id_t route = req->route->id;
     req->status = self->cfg.render(self->cfg.arg, route, routes_param(req->route, url), &b, &ctype);
-    enum MHD_Result rc = route == ROUTE_USERSCRIPT
-                             ? s_queue_userscript(req, req->status, &b)
+    enum MHD_Result rc = route == ROUTE_USERSCRIPT || route == ROUTE_EXTENSION
+                             ? s_queue_userscript(req, req->status, &b, ctype)
                              : s_queue_buf(req, req->status, ctype, b.data ? b.data : "", b.len, 0);
     abuf_free(&b);
     return rc;

@@ -4,9 +4,16 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "browser_link/link.h"
+#include "node/browser.h"
+#include "node/extension.h"
 #include "node/catalog.h"
 #include "node/audit.h"
 #include "node/usage.h"
@@ -69,6 +76,7 @@ typedef struct {
     http_t *http;
     mesh_t *mesh;
     mesh_discover_t *discover; /* --discover: LAN beacons; NULL without */
+    browser_t *browser;        /* --browser: the managed Chromium; NULL without */
     forward_t *forward;
     remote_t *remote; /* peers' requests run here */
     pace_t *pace;     /* NULL: --pace off */
@@ -164,12 +172,85 @@ static int s_render_index(node_t *self, abuf_t *out)
     return pages_index(&in, out) == 0 ? 200 : 500;
 }
 
+/*  The link's address as a browser on this machine dials it. */
+static void s_link_url(node_t *self, char *url, size_t size)
+{
+    snprintf(url, size, "ws://%s:%d/link", pages_link_host(self->cfg->link_host),
+             link_port(self->link));
+}
+
 static int s_render_userscript(node_t *self, abuf_t *out)
 {
     char url[300];
-    snprintf(url, sizeof url, "ws://%s:%d/link", pages_link_host(self->cfg->link_host),
-             link_port(self->link));
+    s_link_url(self, url, sizeof url);
     return pages_userscript_embedded(url, self->token, out) == 0 ? 200 : 500;
+}
+
+/*  GET /extension.zip: the extension for installing by hand (unmanaged:
+    its service worker leaves the person's tabs alone). */
+static int s_render_extension(node_t *self, abuf_t *out)
+{
+    char url[300];
+    s_link_url(self, url, sizeof url);
+    extension_params_t p = {.link_url = url,
+                            .token = self->token,
+                            .origin = self->cfg->arena_origin,
+                            .managed = false,
+                            .tabs = 1,
+                            .stuck_ms = self->cfg->browser_stuck_s * 1000};
+    return extension_zip(&p, out) == 0 ? 200 : 500;
+}
+
+/*  --browser: the extension written into DATA/browser/extension, then
+    Chromium started on DATA/browser/profile (node/browser.h). */
+static int s_browser_start(node_t *self, char *err, size_t errlen)
+{
+    const config_t *cfg = self->cfg;
+    char data[PATH_MAX], ext[PATH_MAX + 32], profile[PATH_MAX + 32], log[PATH_MAX + 32];
+    char url[300];
+    /* absolute: Chromium resolves --load-extension on its own terms */
+    if (!realpath(cfg->data_dir, data)) {
+        snprintf(err, errlen, "--browser: cannot resolve %.300s: %s", cfg->data_dir,
+                 strerror(errno));
+        return -1;
+    }
+    snprintf(ext, sizeof ext, "%s/browser/extension", data);
+    snprintf(profile, sizeof profile, "%s/browser/profile", data);
+    snprintf(log, sizeof log, "%s/browser/chromium.log", data);
+    s_link_url(self, url, sizeof url);
+    extension_params_t p = {.link_url = url,
+                            .token = self->token,
+                            .origin = cfg->arena_origin,
+                            .managed = true,
+                            .tabs = cfg->browser_tabs,
+                            .stuck_ms = cfg->browser_stuck_s * 1000};
+    char why[256] = "";
+    if (extension_write(&p, ext, why, sizeof why) != 0) {
+        snprintf(err, errlen, "--browser: %s", why);
+        return -1;
+    }
+    if (mkdir(profile, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "--browser: cannot create %.300s: %s", profile, strerror(errno));
+        return -1;
+    }
+    browser_config_t bc = {.path = cfg->browser_path,
+                           .profile_dir = profile,
+                           .ext_dir = ext,
+                           .origin = cfg->arena_origin,
+                           .tabs = cfg->browser_tabs,
+                           .headless = cfg->browser_headless,
+                           .no_sandbox = geteuid() == 0,
+                           .log_path = log};
+    if (bc.no_sandbox)
+        alog_warn("browser: arena-node runs as root, so Chromium runs without its sandbox "
+                  "(--no-sandbox); run arena-node as a user of its own");
+    self->browser = browser_new(&bc, self->loop);
+    if (!self->browser) {
+        snprintf(err, errlen, "--browser: out of memory");
+        return -1;
+    }
+    alog_info("browser: extension in %s, profile in %s, its output in %s", ext, profile, log);
+    return 0;
 }
 
 /*  Cooldowns of this node by model, for arena_cooldowns_active: at most
@@ -294,6 +375,9 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     case ROUTE_ASSET_CHART:
         *content_type = "text/javascript; charset=utf-8";
         return pages_chartjs(out) == 0 ? 200 : 500;
+    case ROUTE_EXTENSION:
+        *content_type = "application/zip"; /* http.c: a download, never a page */
+        return s_render_extension(self, out);
     case ROUTE_METRICS:
         *content_type = METRICS_CONTENT_TYPE;
         return s_render_metrics(self, out);
@@ -869,6 +953,7 @@ static void s_zsys_sink(alog_level_t level, const char *line)
 
 static void s_node_destroy(node_t *self)
 {
+    browser_destroy(&self->browser); /* the requests it served have drained */
     if (self->http)
         http_destroy(&self->http);
     views_destroy(&self->views);
@@ -1147,6 +1232,8 @@ static int s_node_start(node_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (cfg->browser && s_browser_start(self, err, errlen) != 0)
+        return -1;
     zloop_reader(self->loop, link_pipe(self->link), s_on_link, self);
     zloop_reader(self->loop, self->pipe, s_on_pipe, self);
     zloop_timer(self->loop, NODE_TICK_MS, 0, s_on_tick, self);

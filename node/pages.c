@@ -162,6 +162,13 @@ int pages_index(const pages_index_t *in, abuf_t *out)
                          "<li>If the browser asks whether the page may reach devices on your local "
                          "network, allow it: the tab talks to this node on ");
     rc |= abuf_printf(out, "%s:%d.</li></ol>", in->link_host, in->link_port);
+    rc |= abuf_puts(
+        out, "<p>No userscript manager? The same link as a browser extension, for any "
+             "Chromium-based browser: download <a href=\"/extension.zip\" id=\"extension-zip\">"
+             "extension.zip</a> (this node's link built in), unzip it, open "
+             "<code>chrome://extensions</code>, turn on Developer mode, choose Load unpacked and "
+             "pick the <code>arenamesh-link</code> folder. Or let the node run a browser of its "
+             "own: <code>arena-node --browser</code>.</p>");
     rc |= abuf_puts(out, "<h2>Point a client at it</h2><ul><li>Base URL: <code>");
     rc |= abuf_puts(out, base);
     rc |= abuf_puts(out, "</code></li><li>API key: ");

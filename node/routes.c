@@ -50,6 +50,8 @@ static const route_t s_routes[ROUTE_COUNT] = {
                            false, false, false, false, false},
     [ROUTE_MESH_TRAFFIC] = {ROUTE_MESH_TRAFFIC, "GET", "/mesh/traffic", true, "mesh_traffic", false,
                             false, false, true, true},
+    [ROUTE_EXTENSION] = {ROUTE_EXTENSION, "GET", "/extension.zip", true, "extension", true, false,
+                         false, false, false},
 };
 
 static bool s_matches(const route_t *r, const char *path, bool prefixes)

@@ -36,6 +36,8 @@ typedef enum {
     ROUTE_ASSET_CHART,       /* GET /assets/chart.js: Chart.js, compiled in (the dashboard's) */
     ROUTE_MESH_TRAFFIC,      /* GET /mesh/traffic: this node's last hour (http.c answers it:
                                 node/traffic.c) */
+    ROUTE_EXTENSION,         /* GET /extension.zip: the link as a browser extension (holds the
+                                link token, as the userscript) */
     ROUTE_COUNT
 } route_id_t;
 

@@ -113,6 +113,7 @@ struct _fake_arena_server_t {
     unsigned long rec_seq;
     /* uploads (guarded by mtx) */
     bool uploads_off;    /* control "uploads": false leaves the actions' chunk off the page */
+    char *csp;           /* control "csp": the page's Content-Security-Policy, or NULL */
     s_upload_t *uploads; /* S_MAX_UPLOADS, allocated at the first upload */
     unsigned long long upload_seq;
 };
@@ -932,22 +933,33 @@ static enum MHD_Result s_serve_page(fake_arena_server_t *self, struct MHD_Connec
     pthread_mutex_lock(&self->mtx);
     bool challenged = self->challenge, uploads = !self->uploads_off;
     int rc = challenged ? 0 : fake_arena_page(self->arena, &html);
+    char *csp = s_strdup_or_null(self->csp);
     pthread_mutex_unlock(&self->mtx);
-    if (challenged)
+    if (challenged) {
+        free(csp);
         return s_respond_challenge(c);
+    }
     s_login_t login;
     s_page_login(c, &login);
     char *store[3] = {NULL, NULL, NULL};
-    const char *headers[7] = {NULL};
+    const char *headers[9] = {NULL};
     if (rc == 0 && (s_page_adapt(&html, uploads, login.logged_in) < 0 ||
                     s_login_headers(&login, store, headers) < 0))
         rc = -1;
+    if (rc == 0 && csp) { /* after the login's pairs */
+        size_t k = 0;
+        while (headers[k])
+            k += 2;
+        headers[k] = "Content-Security-Policy";
+        headers[k + 1] = csp;
+    }
     enum MHD_Result ret = rc == 0
                               ? s_respond(c, MHD_HTTP_OK, S_HTML_TYPE, html.data, html.len, headers)
                               : s_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     abuf_free(&html);
     for (int i = 0; i < 3; i++)
         free(store[i]);
+    free(csp);
     return ret;
 }
 
@@ -1073,6 +1085,8 @@ typedef struct {
     bool has_uploads, uploads;
     bool has_twin_retired, twin_retired;
     bool has_expired, expired;
+    bool has_csp;
+    const char *csp; /* NULL: none */
     const char *force, *fallback;
     bool challenge, once;
     unsigned ttl;
@@ -1147,6 +1161,12 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
             if (!json_is_boolean(v))
                 return s_err(err, errlen, "twin_retired: expected true or false");
             c->has_twin_retired = true, c->twin_retired = json_is_true(v);
+        } else if (strcmp(key, "csp") == 0) {
+            if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) > 1000 ||
+                                     strpbrk(json_string_value(v), "\r\n")))
+                return s_err(err, errlen, "csp: expected null or a one-line policy");
+            c->has_csp = true;
+            c->csp = json_is_string(v) ? json_string_value(v) : NULL;
         } else if (strcmp(key, "era") == 0) {
             if (fake_era_parse(json_is_string(v) ? json_string_value(v) : "", &c->era) < 0)
                 return s_err(err, errlen, "era: expected \"2026\" or \"2025\"");
@@ -1166,7 +1186,7 @@ static int s_control_parse(json_t *in, s_control_t *c, char *err, size_t errlen)
             return s_err(err, errlen,
                          "unknown key \"%.40s\" (keys: force, default, challenge, "
                          "challenge_once, token_ttl_ms, tokens_expired, era, pace, uploads, "
-                         "twin_retired)",
+                         "twin_retired, csp)",
                          key);
         }
     }
@@ -1188,7 +1208,8 @@ static int s_set_string(char **slot, const char *value)
 static int s_control_apply(fake_arena_server_t *self, const s_control_t *c)
 {
     if ((c->has_force && s_set_string(&self->force, c->force) < 0) ||
-        (c->has_fallback && s_set_string(&self->fallback, c->fallback) < 0))
+        (c->has_fallback && s_set_string(&self->fallback, c->fallback) < 0) ||
+        (c->has_csp && s_set_string(&self->csp, c->csp) < 0))
         return -1;
     if (c->has_challenge)
         self->challenge = c->challenge;
@@ -1274,6 +1295,8 @@ int fake_arena_server_reset(fake_arena_server_t *self)
     s_record_clear(self);
     s_uploads_clear(self);
     self->uploads_off = false;
+    free(self->csp);
+    self->csp = NULL;
     pthread_mutex_unlock(&self->mtx);
     return rc;
 }
@@ -1800,6 +1823,7 @@ void fake_arena_server_destroy(fake_arena_server_t **self_p)
     free(self->uploads);
     free(self->tokens);
     free(self->force);
+    free(self->csp);
     free(self->fallback);
     free(self->cfg_force);
     free(self->cfg_fallback);

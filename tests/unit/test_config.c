@@ -191,6 +191,16 @@ static void s_render(const config_t *c, const char *setting, char *buf, size_t l
         snprintf(buf, len, "%d", c->pace_interval_s);
     else if (!strcmp(setting, "pace-window"))
         snprintf(buf, len, "%s", c->pace_window);
+    else if (!strcmp(setting, "browser"))
+        snprintf(buf, len, "%d", c->browser);
+    else if (!strcmp(setting, "browser-tabs"))
+        snprintf(buf, len, "%d", c->browser_tabs);
+    else if (!strcmp(setting, "browser-headless"))
+        snprintf(buf, len, "%d", c->browser_headless);
+    else if (!strcmp(setting, "browser-path"))
+        snprintf(buf, len, "%s", c->browser_path);
+    else if (!strcmp(setting, "browser-stuck-after"))
+        snprintf(buf, len, "%d", c->browser_stuck_s);
     else if (!strcmp(setting, "seed"))
         l = &c->seeds;
     else if (!strcmp(setting, "link-origin"))
@@ -290,6 +300,12 @@ static void test_defaults(void **state)
         {"pace", "on"},
         {"pace-interval", "60"},
         {"pace-window", "3/390"},
+        /* the managed browser */
+        {"browser", "0"},
+        {"browser-tabs", "1"},
+        {"browser-headless", "0"},
+        {"browser-path", "/usr/bin/chromium"},
+        {"browser-stuck-after", "120"},
         {"seed", ""},
         {"link-origin", ""},
         {"api-key", ""},
@@ -372,6 +388,11 @@ static const setting_row_t s_settings[] = {
     {"pace", "off", "\"off\"", "off"},
     {"pace-interval", "0", "0", "0"},
     {"pace-window", "5/600", "\"5/600\"", "5/600"},
+    {"browser", "true", "true", "1"},
+    {"browser-tabs", "3", "3", "3"},
+    {"browser-headless", "true", "true", "1"},
+    {"browser-path", "/opt/chromium/chrome", "\"/opt/chromium/chrome\"", "/opt/chromium/chrome"},
+    {"browser-stuck-after", "30", "30", "30"},
 };
 #define N_SETTINGS (sizeof s_settings / sizeof s_settings[0])
 
@@ -401,7 +422,8 @@ static int s_separate(const setting_row_t *r, const char **argv, char *flag, siz
 {
     snprintf(flag, len, "--%s", r->flag);
     argv[0] = flag;
-    if (!strcmp(r->flag, "allow-anonymous") || !strcmp(r->flag, "metrics-public"))
+    if (!strcmp(r->flag, "allow-anonymous") || !strcmp(r->flag, "metrics-public") ||
+        !strcmp(r->flag, "browser") || !strcmp(r->flag, "browser-headless"))
         return 1;
     argv[1] = r->value;
     return 2;
@@ -751,6 +773,10 @@ static const bad_row_t s_bad[] = {
     {{"--pace-window=0/60"}, NULL, NULL, "--pace-window", NULL},
     {{"--pace-window=3/0"}, NULL, NULL, "--pace-window", NULL},
     {{"--pace-window=3/x"}, NULL, NULL, "--pace-window", NULL},
+    {{"--browser-tabs=0"}, NULL, NULL, "--browser-tabs", NULL},
+    {{"--browser-tabs=33"}, NULL, NULL, "--browser-tabs", NULL},
+    {{"--browser-stuck-after=9"}, NULL, NULL, "--browser-stuck-after", NULL},
+    {{"--browser=maybe"}, NULL, NULL, "--browser: expected true or false", NULL},
     {{NULL}, "ARENA_PACE=sometimes", NULL, "ARENA_PACE: expected on or off", NULL},
     {{NULL}, NULL, "{\"pace_window\": \"1001/60\"}", "key \"pace_window\"", NULL},
     {{NULL}, "ARENA_QUEUE=abc", NULL, "ARENA_QUEUE: expected an integer", NULL},

@@ -49,6 +49,7 @@ static void test_index(void **state)
     s_has(page, "<section id=\"view-mesh\"");
     s_has(page, "<section id=\"view-models\"");
     s_has(page, "<section id=\"view-setup\" aria-labelledby=\"h-setup\">");
+    s_has(page, "<a href=\"/extension.zip\" id=\"extension-zip\">"); /* the extension, by hand */
     s_has(page, "<label for=\"key\">");
     s_has(page, "<style>/* The dashboard's style");
     s_has(page, "<script>// The dashboard's core");

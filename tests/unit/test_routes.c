@@ -61,6 +61,7 @@ static const struct {
     {"GET", "/assets/chart.js", ROUTE_ASSET_CHART, "asset_chart", false, 200, false},
     /* http answers it from node/traffic; no traffic kept here: 404 */
     {"GET", "/mesh/traffic", ROUTE_MESH_TRAFFIC, "mesh_traffic", true, 404, false},
+    {"GET", "/extension.zip", ROUTE_EXTENSION, "extension", true, 200, false},
 };
 #define S_N_WANT (sizeof s_want / sizeof s_want[0])
 
@@ -142,6 +143,8 @@ static int s_render(void *arg, route_id_t route, const char *param, abuf_t *out,
     abuf_puts(out, "}");
     if (route == ROUTE_INDEX)
         *content_type = "text/html; charset=utf-8";
+    if (route == ROUTE_EXTENSION)
+        *content_type = "application/zip";
     return route == ROUTE_REFRESH_MODELS ? 202 : 200;
 }
 
@@ -970,13 +973,14 @@ static void test_http_origin(void **state)
 }
 
 /*  The userscript is never a script another page can run, nor fetch
-    across sites; a person opening its link gets it. */
+    across sites; a person opening its link gets it. The extension's zip
+    (the token inside too) likewise, as a download. */
 static void test_http_userscript(void **state)
 {
     s_srv_t srv;
     s_start(&srv, NULL);
     int p = srv.port;
-#define S_GET_US "GET /userscript.user.js HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n"
+#define S_GET_US "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n"
     static const struct {
         const char *headers;
         int status;
@@ -996,18 +1000,28 @@ static void test_http_userscript(void **state)
          200}, /* unreadable there: no CORS header (checked below) */
         {"Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\n", 403},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s_raw_t a = s_rawf(&srv, S_GET_US, p, cases[i].headers);
-        if (a.status != cases[i].status)
-            fail_msg("case %zu (%s): HTTP %d, want %d", i, cases[i].headers, a.status,
-                     cases[i].status);
-        if (a.status != 200)
-            continue;
-        assert_true(s_has(&a, "\"route\":\"userscript\""));
-        assert_true(s_has(&a, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
-        assert_true(s_has(&a, "\r\nX-Content-Type-Options: nosniff\r\n"));
-        assert_true(s_has(&a, "\r\nCross-Origin-Resource-Policy: same-origin\r\n"));
-        assert_false(s_has(&a, "Access-Control-"));
+    for (int zip = 0; zip < 2; zip++) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            s_raw_t a = s_rawf(&srv, S_GET_US, zip ? "/extension.zip" : "/userscript.user.js", p,
+                               cases[i].headers);
+            if (a.status != cases[i].status)
+                fail_msg("%s case %zu (%s): HTTP %d, want %d", zip ? "zip" : "userscript", i,
+                         cases[i].headers, a.status, cases[i].status);
+            if (a.status != 200)
+                continue;
+            if (zip) {
+                assert_true(s_has(&a, "\"route\":\"extension\""));
+                assert_true(s_has(&a, "\r\nContent-Type: application/zip\r\n"));
+                assert_true(s_has(&a, "\r\nContent-Disposition: attachment; "
+                                      "filename=\"arenamesh-link.zip\"\r\n"));
+            } else {
+                assert_true(s_has(&a, "\"route\":\"userscript\""));
+                assert_true(s_has(&a, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+            }
+            assert_true(s_has(&a, "\r\nX-Content-Type-Options: nosniff\r\n"));
+            assert_true(s_has(&a, "\r\nCross-Origin-Resource-Policy: same-origin\r\n"));
+            assert_false(s_has(&a, "Access-Control-"));
+        }
     }
     zactor_destroy(&srv.actor);
     (void)state;

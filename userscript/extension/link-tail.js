@@ -1,0 +1,4 @@
+
+// ---- end of userscript/arena-link.user.js ----
+})(RelaySocket);
+})();
