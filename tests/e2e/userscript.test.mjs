@@ -256,7 +256,9 @@ e2eTest('state names the logged-in account by its hash, re-read when the cookie 
     const tab = await w.openTab();
     const [c] = conns;
     const first = accountHash('fake-user-1');
-    let s = await waitState(c, 0, (f) => f.logged_in === true, 'state of the default account');
+    // (a loaded machine may send a first state before the page's reCAPTCHA
+    // script has loaded, recaptcha false: the next state says it is there)
+    let s = await waitState(c, 0, (f) => f.logged_in === true && f.recaptcha === true, 'state of the default account');
     assert.deepEqual(s.frame, {type: 'state', challenge: false, recaptcha: true, logged_in: true, account: first});
     assert.match(s.frame.account, /^[0-9a-f]{32}$/);
     // Another tab of the same browser logs in as someone else: this tab's
