@@ -18,6 +18,7 @@ test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format curl procps chrom
     sqlite3 # tests/integration/replication.test.mjs, usage.test.mjs: a stopped node's store, its raw usage rows
     systemd groff-base man-db # tests/integration/install.test.mjs: systemd-analyze verify, man page lint
     lintian dpkg-dev # tests/integration/package.test.mjs: make deb (dpkg-shlibdeps), the package's lint
+    unzip # tests/unit/test_extension.c, tests/e2e/browser.test.mjs: GET /extension.zip read back
     fonts-noto-color-emoji) # so screenshots show the ✅/⏳ title prefixes
 
 pkgs=("${build_pkgs[@]}")

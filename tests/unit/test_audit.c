@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "node/audit.h"
 #include "node/store.h"
+#include "tests/support/test_tmpdir.h"
 
 typedef struct {
     char root[256];
@@ -26,20 +26,11 @@ typedef struct {
     audit_t *audit;
 } fx_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->root, sizeof fx->root, "/tmp/test_audit.XXXXXX");
-    assert_non_null(mkdtemp(fx->root));
+    assert_int_equal(test_tmpdir_make(fx->root, sizeof fx->root, "test_audit"), 0);
     char err[256];
     fx->store = store_open(fx->root, err, sizeof err);
     assert_non_null(fx->store);
@@ -56,7 +47,7 @@ static int s_teardown(void **state)
     assert_null(fx->audit);
     audit_destroy(&fx->audit);
     store_destroy(&fx->store);
-    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

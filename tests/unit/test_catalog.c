@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 
 #include "node/catalog.h"
 #include "node/store.h"
+#include "tests/support/test_tmpdir.h"
 
 #define FIXTURE_2026 ARENA_SOURCE_DIR "/tests/fixtures/arena_page_2026.html"
 
@@ -131,14 +131,6 @@ static void s_expect(const catalog_t *c, const spec_t *specs, size_t n)
     assert_null(catalog_at(c, (size_t)-1));
 }
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void s_store_open(fx_t *fx)
 {
     fx->store = store_open(fx->root, fx->err, sizeof fx->err);
@@ -150,8 +142,7 @@ static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->root, sizeof fx->root, "/tmp/test_catalog.XXXXXX");
-    assert_non_null(mkdtemp(fx->root));
+    assert_int_equal(test_tmpdir_make(fx->root, sizeof fx->root, "test_catalog"), 0);
     s_store_open(fx);
     *state = fx;
     return 0;
@@ -161,7 +152,7 @@ static int s_teardown(void **state)
 {
     fx_t *fx = *state;
     store_destroy(&fx->store);
-    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

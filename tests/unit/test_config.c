@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "node/config.h"
+#include "tests/support/test_tmpdir.h"
 
 #define MAX_ARGS 32
 
@@ -29,20 +29,11 @@ typedef struct {
     config_t cfg;
 } fx_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/test_config.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(test_tmpdir_make(fx->dir, sizeof fx->dir, "test_config"), 0);
     assert_non_null(getcwd(fx->old_cwd, sizeof fx->old_cwd));
     assert_int_equal(chdir(fx->dir), 0);
     *state = fx;
@@ -55,7 +46,7 @@ static int s_teardown(void **state)
     config_free(&fx->cfg);
     free(fx->out);
     assert_int_equal(chdir(fx->old_cwd), 0);
-    nftw(fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->dir);
     free(fx);
     return 0;
 }

@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "node/cooldown.h"
 #include "node/store.h"
+#include "tests/support/test_tmpdir.h"
 
 #define T0 1700000000000LL /* a fixed "now", unix ms */
 #define NODE_A "0190a0a0-0000-7000-8000-00000000000a"
@@ -31,14 +31,6 @@ typedef struct {
     cooldown_t *cd;
 } fx_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void s_store_open(fx_t *fx)
 {
     fx->store = store_open(fx->root, fx->err, sizeof fx->err);
@@ -50,8 +42,7 @@ static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->root, sizeof fx->root, "/tmp/test_cooldown.XXXXXX");
-    assert_non_null(mkdtemp(fx->root));
+    assert_int_equal(test_tmpdir_make(fx->root, sizeof fx->root, "test_cooldown"), 0);
     s_store_open(fx);
     fx->cd = cooldown_new(fx->store, T0);
     assert_non_null(fx->cd);
@@ -64,7 +55,7 @@ static int s_teardown(void **state)
     fx_t *fx = *state;
     cooldown_destroy(&fx->cd);
     store_destroy(&fx->store);
-    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

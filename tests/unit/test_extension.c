@@ -14,6 +14,7 @@
 
 #include "node/extension.h"
 #include "node/zip.h"
+#include "tests/support/test_tmpdir.h"
 
 #define S_URL "ws://127.0.0.1:5103/link"
 #define S_TOKEN "tok-7c41d9a2b35fe0aa"
@@ -160,8 +161,8 @@ static char *s_slurp(const char *path)
 
 static void test_write(void **state)
 {
-    char tmpl[] = "/tmp/test_extension.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
+    char tmpl[64];
+    assert_int_equal(test_tmpdir_make(tmpl, sizeof tmpl, "test_extension"), 0);
     char dir[256], err[256] = "";
     snprintf(dir, sizeof dir, "%s/browser/extension", tmpl); /* parents created too */
     assert_int_equal(extension_write(&s_params, dir, err, sizeof err), 0);
@@ -187,9 +188,7 @@ static void test_write(void **state)
     p.origin = "https://x/y";
     assert_int_equal(extension_write(&p, dir, err, sizeof err), -1);
     s_has(err, "cannot render");
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
-    assert_int_equal(system(cmd), 0);
+    test_tmpdir_remove(tmpl);
     (void)state;
 }
 
@@ -241,8 +240,8 @@ static void test_zip_unzip(void **state)
     extension_params_t manual = s_params;
     manual.managed = false;
     assert_int_equal(extension_zip(&manual, &out), 0);
-    char tmpl[] = "/tmp/test_extension.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
+    char tmpl[64];
+    assert_int_equal(test_tmpdir_make(tmpl, sizeof tmpl, "test_extension"), 0);
     char zip[300], cmd[900];
     snprintf(zip, sizeof zip, "%s/ext.zip", tmpl);
     FILE *f = fopen(zip, "wb");
@@ -260,8 +259,7 @@ static void test_zip_unzip(void **state)
         free(got);
         free(want);
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
-    assert_int_equal(system(cmd), 0);
+    test_tmpdir_remove(tmpl);
     abuf_free(&out);
     (void)state;
 }

@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "node/keys.h"
 #include "node/tiers.h"
+#include "tests/support/test_tmpdir.h"
 
 #define NOW 1800000000000LL
 
@@ -289,20 +289,12 @@ static void test_merge_rule(void **state)
     }
 }
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /*  Every change is written through: a reopened store gives the same table. */
 static void test_persisted(void **state)
 {
     (void)state;
-    char dir[64] = "/tmp/test_keys.XXXXXX", err[256];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], err[256];
+    assert_int_equal(test_tmpdir_make(dir, sizeof dir, "test_keys"), 0);
     store_t *st = store_open(dir, err, sizeof err);
     assert_non_null(st);
     keys_t *k = keys_new(st, "node-a");
@@ -329,7 +321,7 @@ static void test_persisted(void **state)
     assert_memory_equal(keys_find(k, "c"), &remote, sizeof remote);
     keys_destroy(&k);
     store_destroy(&st);
-    nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(dir);
 }
 
 /*  The lookup by digest (the index kept beside the table): every key of a

@@ -9,14 +9,12 @@
     PUT /admin/tiers/{name} uses (which field is wrong is named). A key's
     payload carries everything but the name, version and tombstone (the
     record carries those), never the key itself. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +25,7 @@
 #include "node/store.h"
 #include "node/tiers.h"
 #include "protocol/wire.h"
+#include "tests/support/test_tmpdir.h"
 
 #define NOW 1765000000000LL
 
@@ -88,19 +87,11 @@ static void s_hook(void *arg, const tier_t *t)
     s_hook_tier = *t;
 }
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void test_tier_put_persisted(void **state)
 {
     (void)state;
-    char dir[64] = "/tmp/test_repl.XXXXXX", err[256];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], err[256];
+    assert_int_equal(test_tmpdir_make(dir, sizeof dir, "test_repl"), 0);
     store_t *st = store_open(dir, err, sizeof err);
     assert_non_null(st);
     tiers_t *t = tiers_open(st, "node-a");
@@ -159,7 +150,7 @@ static void test_tier_put_persisted(void **state)
     assert_int_equal(store_record_put(st, "keys", "big", "x", STORE_RECORD_MAX + 1), -1);
     assert_int_equal(store_record_put(st, "keys", "none", "x", 0), -1);
     store_destroy(&st);
-    nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(dir);
 }
 
 static void s_json_bad(const char *json, const char *param)

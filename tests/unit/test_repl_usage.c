@@ -13,20 +13,19 @@
     changes are sealed by it at a tick (and one written on the way out,
     when the table starts again), and the summary kept record by
     record (mesh_table_update) equals the one computed from scratch. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "node/repl_usage.h"
 #include "tests/support/test_mesh_env.h"
+#include "tests/support/test_tmpdir.h"
 
 #define S_KEEP_DAYS 2
 
@@ -40,20 +39,11 @@ typedef struct {
     long long hour; /* the current hour */
 } fx_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->root, sizeof fx->root, "/tmp/test_repl_usage.XXXXXX");
-    assert_non_null(mkdtemp(fx->root));
+    assert_int_equal(test_tmpdir_make(fx->root, sizeof fx->root, "test_repl_usage"), 0);
     char err[256];
     fx->store = store_open(fx->root, err, sizeof err);
     assert_non_null(fx->store);
@@ -89,7 +79,7 @@ static int s_teardown(void **state)
     zloop_destroy(&fx->loop);
     usage_destroy(&fx->usage);
     store_destroy(&fx->store);
-    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "node/store.h"
 #include "protocol/alog.h"
+#include "tests/support/test_tmpdir.h"
 
 typedef struct {
     char root[256];
@@ -27,20 +27,11 @@ typedef struct {
     char err[512];
 } fx_t;
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->root, sizeof fx->root, "/tmp/test_store.XXXXXX");
-    assert_non_null(mkdtemp(fx->root));
+    assert_int_equal(test_tmpdir_make(fx->root, sizeof fx->root, "test_store"), 0);
     snprintf(fx->data, sizeof fx->data, "%s/a/b", fx->root);
     *state = fx;
     return 0;
@@ -49,7 +40,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fx_t *fx = *state;
-    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <czmq.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "node/store.h"
 #include "node/tiers.h"
 #include "node/usage.h"
+#include "tests/support/test_tmpdir.h"
 
 #define S_NODE "node-a"
 #define S_HOUR(h) (1800000000000LL - 1800000000000LL % USAGE_HOUR_MS + (h)*USAGE_HOUR_MS)
@@ -33,14 +33,6 @@ typedef struct {
     store_t *store;
     usage_meter_t *u;
 } fx_t;
-
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static const char *const s_prices[] = {"fake-chat=1000/2000", "cheap=0.5/1.5",
                                        "cheap=0.15/0.6" /* the last of a model wins */};
@@ -55,8 +47,7 @@ static int s_setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->root, sizeof fx->root, "/tmp/test_usage.XXXXXX");
-    assert_non_null(mkdtemp(fx->root));
+    assert_int_equal(test_tmpdir_make(fx->root, sizeof fx->root, "test_usage"), 0);
     char err[256];
     fx->store = store_open(fx->root, err, sizeof err);
     assert_non_null(fx->store);
@@ -73,7 +64,7 @@ static int s_teardown(void **state)
     assert_null(fx->u);
     usage_destroy(&fx->u);
     store_destroy(&fx->store);
-    nftw(fx->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }
