@@ -34,8 +34,11 @@ run: bootstrap build
 
 # arena-node, arena-mesh, their man pages, the systemd unit and a default
 # configuration under PREFIX (staged under DESTDIR when given): docs/operations.md.
+# (configured again only for another PREFIX: configuring a build the first
+# time with the prefix it already has rebuilds it all, under running tests)
 install: $(BUILD)/CMakeCache.txt
-	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	@grep -qx 'CMAKE_INSTALL_PREFIX:PATH=$(PREFIX)' $(BUILD)/CMakeCache.txt || \
+	    cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	cmake --build $(BUILD) -j $(JOBS)
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
