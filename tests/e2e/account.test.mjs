@@ -110,8 +110,12 @@ e2eTest('an upload that fails ends the job with fail stage upload, and nothing i
 
 e2eTest('a logged-out tab says so; in era 2026 the site answers its create-evaluation 401', async (t, w) => {
     const tab = await w.openTab({path: '/?as='});
-    const state = await waitFor(() => tab.sent('state')[0], {timeoutMs: 5000, what: 'a state frame'});
+    // (the fake's reCAPTCHA script loads async: a loaded machine may send a
+    // first state before it, recaptcha false, then one with it)
+    const state = await waitFor(
+        () => tab.sent('state').find((f) => f.recaptcha), {timeoutMs: 5000, what: 'a state frame with recaptcha'});
     assert.deepEqual(state, {type: 'state', challenge: false, recaptcha: true, logged_in: false});
+    assert.ok(tab.sent('state').every((f) => f.logged_in === false), 'never logged in');
     const html = await tab.evaluate(() => document.documentElement.outerHTML);
     assert.match(html, /isLoggedIn\\":false/);
     const evaluate = () => tab.evaluate(async () => {
